@@ -2,9 +2,11 @@
 p99 < 5 ms).
 
 An AdvisorCore with the default model and calibration decides --signals signals, each with a
-context of 60 one-minute bars (seeded synthetic bars, core.advisor.synthetic), a book and
-balances, as the shell will hand them over; the shell's time.perf_counter_ns is the stage
-timer. Two runs: without the LLM (on_signal gives the decision) and with it (on_signal gives
+context of --bars one-minute bars (700 by default: the regime's window, as the service's context
+holds them; seeded synthetic bars, core.advisor.synthetic), a book and balances, as the shell
+will hand them over (a bar closing moves the window on by one, its other bars the same objects,
+as the shell's refresh and a backtest's keeper keep them); the shell's time.perf_counter_ns is the
+stage timer. Two runs: without the LLM (on_signal gives the decision) and with it (on_signal gives
 the request; on_answer then takes a well-formed answer). Reported: the latency percentiles
 of each call (wall clock per call), the process's CPU time per decision (what the core costs,
 apart from waiting for a busy machine's cores), and telemetry events per decision.
@@ -12,6 +14,7 @@ apart from waiting for a busy machine's cores), and telemetry events per decisio
     .venv/bin/python bench/advisor_core.py
     .venv/bin/python bench/advisor_core.py --signals 5000 --profile /tmp/advisor.prof
     .venv/bin/python bench/advisor_core.py --bars-every 1     # a bar closes before every signal
+    .venv/bin/python bench/advisor_core.py --bars 60          # the 60-bar contexts before issue 42
 """
 
 from __future__ import annotations
@@ -44,10 +47,6 @@ NOW_NS = 1_767_300_000_000_000_000
 ANSWER = json.dumps(
     {"bias": "long", "confidence": 0.7, "reasoning": "Momentum agrees.", "size_multiplier": 1}
 )
-
-
-def _context() -> Context:
-    return _context_of(regime_bars(200, 3).candles(100, 160))
 
 
 def _context_of(bars: tuple[Candle, ...]) -> Context:
@@ -84,22 +83,24 @@ def _percentiles(ns: list[int]) -> dict[str, float]:
             "mean_ms": statistics.fmean(ordered) / 1e6}  # fmt: skip
 
 
-def _contexts(signals: int, bars_every: int) -> list[Context]:
+def _contexts(signals: int, bars_every: int, bars: int) -> list[Context]:
     """Each signal's context: the same one, or with `bars_every` a bar closing every that many."""
-    if bars_every <= 0:
-        return [_context()] * signals
-    shifts = signals // bars_every + 1
-    synthetic = regime_bars(200 + shifts, 3)
-    windows = [synthetic.candles(100 + k, 160 + k) for k in range(shifts)]
-    made = [_context_of(w) for w in windows]
-    return [made[i // bars_every] for i in range(signals)]
+    shifts = 1 if bars_every <= 0 else signals // bars_every + 1
+    candles = regime_bars(100 + bars + shifts, 3).candles(0, 100 + bars + shifts)
+    made = [_context_of(candles[100 + k : 100 + bars + k]) for k in range(shifts)]
+    return [made[0 if bars_every <= 0 else i // bars_every] for i in range(signals)]
 
 
-def run(signals: int, llm: bool, bars_every: int = 0) -> dict[str, object]:
+def _context(bars: int = 700) -> Context:
+    """One signal's context (bench/advisor_shell.py's, every signal's)."""
+    return _contexts(1, 0, bars)[0]
+
+
+def run(signals: int, llm: bool, bars_every: int = 0, bars: int = 700) -> dict[str, object]:
     base = AdvisorConfig(validation=ValidationConfig(cap_target_at_swing=False))
     config = base if llm else dataclasses.replace(base, synthesis=SynthesisConfig(llm_enabled=False))
     core = AdvisorCore(config, default_model(), default_calibration(), timer=time.perf_counter_ns)
-    contexts = _contexts(signals, bars_every)
+    contexts = _contexts(signals, bars_every, bars)
     on_signal, on_answer, events, intents = [], [], 0, 0
     gc.collect()
     cpu_start = time.process_time_ns()
@@ -118,7 +119,7 @@ def run(signals: int, llm: bool, bars_every: int = 0) -> dict[str, object]:
         events += len(core.take_telemetry())
     cpu_ms = (time.process_time_ns() - cpu_start) / 1e6 / signals
     result: dict[str, object] = {
-        "llm": llm, "signals": signals, "bars_every": bars_every, "intents": intents,
+        "llm": llm, "signals": signals, "bars": bars, "bars_every": bars_every, "intents": intents,
         "cpu_ms_per_decision": round(cpu_ms, 4), "events_per_decision": events / signals,
         "on_signal": _percentiles(on_signal),
     }  # fmt: skip
@@ -133,17 +134,19 @@ def main() -> None:
     )
     parser.add_argument("--signals", type=int, default=3000)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--bars", type=int, default=700, help="closed bars in each context (default 700)")
     parser.add_argument(
         "--bars-every", type=int, default=0,
         help="a bar closes every this many signals (the context's bars move on); 0: never",
     )  # fmt: skip
     args = parser.parse_args()
     if args.profile is not None:
-        cProfile.runctx("run(args.signals, False)", globals(), {"args": args}, str(args.profile))
+        call = "run(args.signals, False, args.bars_every, args.bars)"
+        cProfile.runctx(call, globals(), {"args": args}, str(args.profile))
         pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
         return
     for llm in (False, True):
-        print(json.dumps(run(args.signals, llm, args.bars_every)))
+        print(json.dumps(run(args.signals, llm, args.bars_every, args.bars)))
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20_000, help="venue updates per pass")
     parser.add_argument("--passes", type=int, default=7, help="passes per mode (median)")
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--result", help="write bench/results/<name>.json")
+    parser.add_argument("--result", default="book_normalize", help="bench/results/<name>.json")
     args = parser.parse_args()
     started, result = common.now_iso(), measure(args.levels, args.updates, args.passes, args.seed)
     median, poll = result["cpu_us_per_update_median"], result["poll_us"]

@@ -70,6 +70,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+import durable_floor
 import venue_stream
 
 HOST = common.HOST
@@ -940,6 +941,8 @@ async def xadd_baseline(setup: Setup, rate: int, repeat: int) -> dict[str, Any]:
         "events_per_entry": sum(events) / len(events),
         "bytes_per_entry": sum(len(d) for _, d in captured) / len(captured),
         "cpu_percent_of_one_core": shares,
+        "redis_us_per_event": shares["redis"] * 1e4 / (events_written / elapsed),
+        "us_per_event": (shares["redis"] + shares["bench"]) * 1e4 / (events_written / elapsed),
     }
 
 
@@ -1031,6 +1034,34 @@ async def copy_baseline(setup: Setup, keyed: bool, repeat: int) -> dict[str, Any
     }
 
 
+def _all_captured(setup: Setup) -> list[tuple[str, bytes]]:
+    return [entry for captured in setup.captures.values() for entry in captured]
+
+
+async def copy_same_rows(setup: Setup, repeat: int) -> dict[str, Any]:
+    """The captured entries' own rows, COPied as the recorder does, alone (bench/durable_floor.py)."""
+
+    async def meter() -> CpuGroups:
+        return CpuGroups(await pg_pids(setup))
+
+    args = setup.args
+    await reset(setup)  # the window's rows are the same rows: their keys must be free
+    out = await durable_floor.copy_same_rows(
+        setup.db_url, _all_captured(setup), args.copy_rows, args.baseline_seconds, meter
+    )
+    return {"repeat": repeat, **out}
+
+
+async def latency_floor(setup: Setup, repeat: int) -> dict[str, Any]:
+    """A venue step's entries XADDed, read, COPied and committed, alone (bench/durable_floor.py)."""
+    args = setup.args
+    await reset(setup)
+    captured = setup.captures.get(args.latency_rate) or _all_captured(setup)
+    per_step = max(1, args.latency_rate * args.tick_interval_ms // 1000)
+    out = await durable_floor.latency_floor(setup.redis, setup.db_url, captured, per_step, args.floor_steps)
+    return {"repeat": repeat, "rate": args.latency_rate, **out}
+
+
 # ---------------------------------------------------------------- the run, the tables
 
 
@@ -1039,7 +1070,7 @@ async def run_all(setup: Setup, save: Callable[[dict[str, Any]], object]) -> dic
     goes on; what is measured so far is saved after each part."""
     args = setup.args
     runs: dict[str, list[dict[str, Any]]] = {
-        k: [] for k in ("e2e", "drains", "xadd", "copy", "profiled", "failed")
+        k: [] for k in ("e2e", "drains", "xadd", "copy", "copy_rows", "latency_floor", "profiled", "failed")
     }
 
     async def part(kind: str, what: str, job: Awaitable[dict[str, Any]]) -> None:
@@ -1060,6 +1091,10 @@ async def run_all(setup: Setup, save: Callable[[dict[str, Any]], object]) -> dic
             await part("xadd", f"XADD baseline ({rate:,}/s entries)", xadd_baseline(setup, rate, repeat))
         for keyed in (False, True):
             await part("copy", f"COPY baseline (key {keyed})", copy_baseline(setup, keyed, repeat))
+        await part("copy_rows", "COPY of the same rows alone", copy_same_rows(setup, repeat))
+        await part(
+            "latency_floor", "latency floor (a step XADDed -> committed)", latency_floor(setup, repeat)
+        )
     if args.py_spy is not None:
         rate = args.profile_rate or max(args.rates)
         await part("profiled", "profiled end to end", run_e2e(setup, rate, -1, args.py_spy))
@@ -1084,7 +1119,86 @@ def summarise(runs: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "copy_rows_per_s_median": copy_raw,
         "copy_keyed_rows_per_s_median": copy_keyed,
         "goals": _goals(per_rate, args),
+        "figures": _figures(runs, args),
     }
+
+
+# Per figure: (name, goal, the e2e run's value, the same repeat's floor, better when "lower"/"higher").
+_Pick = Callable[[dict[str, Any]], float]
+
+
+def _figures(runs: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each goal's figure beside its floor measured in the same repeat: medians over the repeats of
+    the figure, the floor and their ratio (the ratio of each repeat's pair, not of the medians)."""
+    out = []
+    for rate in args.rates:
+
+        def xadd(r: int, key: str, rate: int = rate) -> float:
+            found = [
+                x.get(key, math.nan)
+                for x in runs["xadd"]
+                if x.get("rate_of_entries") == rate and x["repeat"] == r
+            ]
+            return float(found[0]) if found else math.nan
+
+        def copy(r: int, key: str) -> float:
+            found = [c.get(key, math.nan) for c in runs["copy_rows"] if c["repeat"] == r]
+            return float(found[0]) if found else math.nan
+
+        specs: list[tuple[str, str, _Pick, Callable[[int], float]]] = [
+            (
+                f"durable path µs/event at {rate:,}/s",
+                "≤ 12",
+                lambda e: e["cpu_us_per_event"]["pipeline"],
+                lambda r: (
+                    xadd(r, "us_per_event") + copy(r, "postgres_us_per_row") + copy(r, "bench_us_per_row")
+                ),
+            ),
+            (
+                f"PostgreSQL µs/event at {rate:,}/s",
+                "≤ 6",
+                lambda e: e["cpu_us_per_event"]["postgres"],
+                lambda r: copy(r, "postgres_us_per_row"),
+            ),
+            (
+                f"Redis µs/event at {rate:,}/s",
+                "",
+                lambda e: e["cpu_us_per_event"]["redis"],
+                lambda r: xadd(r, "redis_us_per_event"),
+            ),
+            (
+                f"committed/s at {rate:,}/s offered",
+                "≥ 100,000" if rate >= 100_000 else "",
+                lambda e: e["committed_events_per_s"],
+                lambda r: min(xadd(r, "events_per_s"), copy(r, "rows_per_s")),
+            ),
+        ]
+        if rate == args.latency_rate and args.load != "encoded":  # a recording's times: no latency
+            specs.append(
+                (
+                    f"p99 ms receive -> commit at {rate:,}/s",
+                    "≤ 25",
+                    lambda e: _lat(e, "p99"),
+                    lambda r: next(
+                        (f["p99_ms"] for f in runs["latency_floor"] if f["repeat"] == r and "p99_ms" in f),
+                        math.nan,
+                    ),
+                )
+            )
+        mine = [e for e in runs["e2e"] if e["configured_events_per_s"] == rate]
+        for name, goal, value, floor in specs:
+            pairs = [(float(value(e)), float(floor(e["repeat"]))) for e in mine]
+            out.append(
+                {
+                    "figure": name,
+                    "goal": goal,
+                    "runs": [v for v, _ in pairs],
+                    "now_median": common.median([v for v, _ in pairs]),
+                    "floor_median": common.median([f for _, f in pairs]),
+                    "ratio_median": common.median([v / f for v, f in pairs if f == f and f]),
+                }
+            )
+    return out
 
 
 def _rate_summary(runs: dict[str, Any], rate: int, copy_raw: float) -> dict[str, Any]:
@@ -1273,6 +1387,22 @@ def print_tables(result: dict[str, Any]) -> None:
         f"{summary['copy_keyed_rows_per_s_median']:,.0f} (trades key); drain: "
         f"{summary['drain_events_per_s_median']:,.0f} events/s"
     )
+    print("\neach figure beside its floor of the same repeat (XADD alone, COPY of the same rows alone;")
+    print("the latency: a step XADDed, read, COPied, committed); medians, ratio = median of each repeat's")
+    common.print_table(
+        ["figure", "goal", "now", "floor", "now ÷ floor", "runs"],
+        [
+            [
+                f["figure"],
+                f["goal"],
+                f["now_median"],
+                f["floor_median"],
+                f"{f['ratio_median']:.2f}x",
+                " ".join(f"{v:,.4g}" for v in f["runs"]),
+            ]
+            for f in summary["figures"]
+        ],
+    )
     for failure in runs["failed"]:
         print(f"FAILED: {failure['part']}: {failure['error']}")
     t, lat = summary["goals"]["throughput"], summary["goals"]["latency"]
@@ -1378,6 +1508,12 @@ def _parser() -> argparse.ArgumentParser:
         help="XADDs per pipelined round trip in the baseline (default 100)",
     )
     add("--copy-rows", type=_positive, default=5_000, help="rows per COPY in the baseline (default 5000)")
+    add(
+        "--floor-steps",
+        type=_positive,
+        default=300,
+        help="venue steps timed XADD -> commit for the latency floor (default 300)",
+    )
     add(
         "--capture-entries",
         type=_positive,

@@ -1,7 +1,7 @@
 """What a bus consumer's once-a-second report (pending and lag per stream) costs: one XINFO GROUPS
 round trip a stream (before e129c7c) against all of them in one pipelined round trip
 (core.foundations.bus.consumer.GroupConsumer.report), this process's CPU and wall time a report
-(docs/benchmarks.md section 4, fifteenth session).
+(docs/benchmarks-history.md §4, fifteenth session; the current figure: docs/benchmarks.md §4).
 
     .venv/bin/python bench/consumer_report.py [--streams 10] [--reports 300] [--rounds 3]
 

@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=10_000, help="the sim's events/s when recording")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to record")
     parser.add_argument("--repeats", type=int, default=15, help="conversion passes (median)")
-    parser.add_argument("--result", help="write bench/results/<name>.json")
+    parser.add_argument("--result", default="detector_convert", help="bench/results/<name>.json")
     args = parser.parse_args()
     if args.record:
         count = asyncio.run(record(args.file, args.rate, args.seconds))

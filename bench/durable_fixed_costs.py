@@ -1,5 +1,5 @@
 """The durable path's fixed costs: what one bus read and one recorder transaction cost, whatever
-they hold (docs/benchmarks.md section 4, "the durable path's cost per event").
+they hold (docs/benchmarks-history.md §4, "the durable path's cost per event").
 
     .venv/bin/python bench/durable_fixed_costs.py [--rounds 3000] [--transactions 1500]
 

@@ -1,5 +1,8 @@
 """A live venue against its closest open-source peer (issue 17): trademesh and cryptofeed on the
 same looped Binance spot (or Kraken spot) capture, into Redis Streams, CPU per event side by side.
+trademesh runs two ways (issue 43): `trademesh` is the venue and ingest (the venue -> gRPC ->
+ingest hop), `direct` the venue writing its own streams (`--bus-direct`, no ingest); the three
+sides alternate within each repeat (trademesh, direct, cryptofeed, ...).
 
 Both sides are served by the replay stand-in in the exchange's formats, at full speed; runs
 alternate, each measured from the processes' /proc (CPU seconds per 1,000 frames, throughput),
@@ -9,6 +12,7 @@ figures: docs/benchmarks.md, section 17.
     sh bench/peer_setup.sh                                  # once: cryptofeed 2.4.1 from PyPI
     .venv/bin/python bench/market_data_peer.py --repeats 5 --loops 1000
     .venv/bin/python bench/market_data_peer.py --venue kraken --repeats 3 --loops 6
+    .venv/bin/python bench/market_data_peer.py --sides direct,cryptofeed   # any of the three
 
 Redis: database --redis-db (default 12) on 127.0.0.1:6379, emptied before every run and claimed
 meanwhile as the test suite claims its own, so a test run does not flush it mid-run.
@@ -55,7 +59,8 @@ QUIET_S = 3.0  # the run is over once Redis has had no new entry for this long .
 COMPLETE_SHARE = 0.99  # a run counts when it wrote at least this share of its side's most events
 IDLE_SHARE = 0.1  # ... and the side's processes used less than this share of a core meanwhile
 RUN_TIMEOUT_S = 1800.0
-SIDES = ("trademesh", "cryptofeed")
+SIDES = ("trademesh", "direct", "cryptofeed")
+OURS = ("trademesh", "direct")  # trademesh's sides: venue + ingest, the venue direct
 
 
 # ---- the looped capture
@@ -424,7 +429,7 @@ def side_streams(side: str, venue: str) -> str:
     """The Redis key pattern of a side's streams: trademesh's ingest writes md.{<venue>}.<channel>,
     cryptofeed's backend <kind>-<VENUE>-<symbol>. Only those are read: another process's streams
     in the same database (a test suite's md.{sim}.*) are not the run's."""
-    return f"md.{{{venue}}}.*" if side == "trademesh" else f"*-{venue.upper()}-*"
+    return f"md.{{{venue}}}.*" if side in OURS else f"*-{venue.upper()}-*"
 
 
 async def _streams(redis: Any, match: str) -> list[str]:
@@ -541,9 +546,11 @@ async def run_trademesh(
     profile_s: float,
     flush_ms: float | None = None,
     standin: str = "apart",
+    direct: bool = False,
 ) -> dict[str, Any]:
     """One trademesh run: the venue (with the stand-in `inside` its process, `--replay`, or `apart`
-    in a process of its own, the venue's config pointing at it: `replay_url`) and ingest."""
+    in a process of its own, the venue's config pointing at it: `replay_url`) and ingest; or,
+    `direct`, the venue writing its own streams (`--bus-direct`) and no ingest."""
     name = venue_bench.name
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     toml = "" if flush_ms is None else f"flush_ms = {flush_ms}\n"  # else the venue's default
@@ -563,33 +570,16 @@ async def run_trademesh(
         if toml:
             (work / "venue.toml").write_text(toml, encoding="utf-8")
             config = ["--config", str(work / "venue.toml")]
+        bus = ["--bus-direct", "--redis-url", redis_url] if direct else []
         venue = start_service(
-            ["venue", name, "--port", "0", "--metrics-port", "-1", *config, *replay],
+            ["venue", name, "--port", "0", "--metrics-port", "-1", *config, *replay, *bus],
             env=env,
             stderr=(work / "venue.log").open("w"),
             timeout_s=300,
         )
         started.append(Started("venue", venue.process))
-        ingest = start_service(
-            [
-                "ingest",
-                "--venue",
-                f"{name}={venue.address}",
-                "--redis-url",
-                redis_url,
-                "--port",
-                "0",
-                "--metrics-port",
-                "-1",
-                "--no-executions",
-                "--source",
-                "bench",
-            ],
-            env=env,
-            stderr=(work / "ingest.log").open("w"),
-            timeout_s=120,
-        )
-        started.append(Started("ingest", ingest.process))
+        if not direct:
+            started.append(Started("ingest", _start_ingest(name, venue.address, redis_url, env, work)))
         if server is not None:  # the venue's subscribers are in: the stand-in may play
             await subscribers_settled(venue.address)
             assert server.stdin is not None
@@ -612,6 +602,14 @@ async def run_trademesh(
         for s in reversed(started):
             s.stop()
     return {"cpu_s": cpu, "entries": entries}
+
+
+def _start_ingest(name: str, address: str, redis_url: str, env: dict[str, str], work: Path) -> Any:
+    """`trademesh ingest` following the venue at `address` (market data only, as cryptofeed)."""
+    command = ["ingest", "--venue", f"{name}={address}", "--redis-url", redis_url, "--port", "0"]
+    command += ["--metrics-port", "-1", "--no-executions", "--source", "bench"]
+    ingest = start_service(command, env=env, stderr=(work / "ingest.log").open("w"), timeout_s=120)
+    return ingest.process
 
 
 SETTLE_S = 0.5  # the venue's subscribers are taken as in once their count has held this long
@@ -873,7 +871,7 @@ async def one_run(
         load_before = os.getloadavg()
         machine = common.SystemCpu()
         wall0 = time.monotonic()
-        if side == "trademesh":
+        if side in OURS:
             run = await run_trademesh(
                 venue,
                 files,
@@ -884,6 +882,7 @@ async def one_run(
                 args.py_spy_seconds,
                 args.flush_ms,
                 args.trademesh_standin,
+                direct=side == "direct",
             )
         else:
             run = await run_cryptofeed(
@@ -893,7 +892,7 @@ async def one_run(
         machine_pct = machine.percent()
         match = side_streams(side, venue.name)
         span = await written_span_s(redis, match)
-        read = read_trademesh if side == "trademesh" else read_cryptofeed
+        read = read_trademesh if side in OURS else read_cryptofeed
         written = await read(redis, venue.trade_ids, match)
         main = sum(v for k, v in run["cpu_s"].items() if k != "standin")
         return {
@@ -953,16 +952,16 @@ def with_standin(medians: dict[str, float]) -> float:
     return medians["cpu_s_per_1000"] + (0.0 if math.isnan(standin) else standin)
 
 
-def pair_ratios(runs: list[dict[str, Any]]) -> list[float]:
-    """trademesh ÷ cryptofeed CPU per frame of each repeat whose two runs are both complete."""
+def pair_ratios(runs: list[dict[str, Any]], ours: str = "trademesh") -> list[float]:
+    """`ours` ÷ cryptofeed CPU per frame of each repeat whose two runs are both complete."""
     by_repeat: dict[int, dict[str, float]] = defaultdict(dict)
     for run in runs:
         if run.get("complete", True):
             by_repeat[run["repeat"]][run["side"]] = run["cpu_s_per_1000"]
     return [
-        pair["trademesh"] / pair["cryptofeed"]
+        pair[ours] / pair["cryptofeed"]
         for _, pair in sorted(by_repeat.items())
-        if {"trademesh", "cryptofeed"} <= set(pair)
+        if {ours, "cryptofeed"} <= set(pair)
     ]
 
 
@@ -990,7 +989,11 @@ async def main() -> None:
     parser.add_argument("--loops", type=int, default=1000, help="times the capture is played (default 1000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per side, alternating (default 3)")
     parser.add_argument("--redis-db", type=int, default=12, help="Redis database, emptied (default 12)")
-    parser.add_argument("--sides", default=",".join(SIDES), help="trademesh,cryptofeed (either or both)")
+    parser.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help="trademesh (venue + ingest), direct (the venue's --bus-direct), cryptofeed: any of them",
+    )
     parser.add_argument("--captures", type=Path, help="where the looped capture goes (default /tmp/...)")
     parser.add_argument("--name", default="market_data_peer", help="bench/results/<name>.json")
     parser.add_argument("--py-spy", type=Path, help="profile each side's processes into DIR/<name>.raw")
@@ -1048,29 +1051,14 @@ async def measure(
     }
     print()
     common.print_table(headers, [_row(r) for r in runs])
+    print(f"\nmedians: {json.dumps(medians)}")
     summary: dict[str, Any] = {"medians": medians}
-    if len(sides) == 2:
-        ours, theirs = medians["trademesh"], medians["cryptofeed"]
-        summary["cpu_ratio"] = ours["cpu_s_per_1000"] / theirs["cpu_s_per_1000"]
-        summary["cpu_ratio_standin_on_both"] = with_standin(ours) / with_standin(theirs)
-        summary["pair_cpu_ratios"] = pair_ratios(runs)
-        summary["throughput_ratio"] = ours["frames_per_s"] / theirs["frames_per_s"]
-        summary["cross_check"] = cross_check(
-            by_side["trademesh"][-1]["written"], by_side["cryptofeed"][-1]["written"]
-        )
-        check = summary["cross_check"]
-        print(f"\nmedians: {json.dumps(medians)}")
-        print(
-            f"CPU per event trademesh / cryptofeed: {summary['cpu_ratio']:.2f} "
-            f"(pairs {', '.join(f'{r:.2f}' for r in summary['pair_cpu_ratios'])}; "
-            f"with the stand-in counted on both sides: {summary['cpu_ratio_standin_on_both']:.2f}); "
-            f"throughput ratio {summary['throughput_ratio']:.3f}"
-        )
-        print(
-            f"cross-check: trades {check['trades']} equal={check['trades_equal']}; "
-            f"tickers {check['tickers']} equal={check['tickers_equal']}; "
-            f"book updates {check['book_updates']}; "
-            f"snapshots {check['book_snapshots']}; top of book equal={check['top_of_book_equal']}"
+    if "cryptofeed" in sides:
+        for side in [s for s in OURS if s in sides]:
+            summary[side] = _compared(side, runs, medians, by_side)
+    if set(OURS) <= set(sides):
+        summary["direct_vs_ingest_cpu_ratio"] = (
+            medians["direct"]["cpu_s_per_1000"] / medians["trademesh"]["cpu_s_per_1000"]
         )
     for run in runs:
         written = run.pop("written")
@@ -1096,6 +1084,37 @@ async def measure(
         **summary,
     }
     print(f"\nwritten: {common.write_result(args.name, payload)}")
+
+
+def _compared(
+    side: str,
+    runs: list[dict[str, Any]],
+    medians: dict[str, dict[str, float]],
+    by_side: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """One of trademesh's sides against cryptofeed: the ratios and the cross-check, printed."""
+    ours, theirs = medians[side], medians["cryptofeed"]
+    compared: dict[str, Any] = {
+        "cpu_ratio": ours["cpu_s_per_1000"] / theirs["cpu_s_per_1000"],
+        "cpu_ratio_standin_on_both": with_standin(ours) / with_standin(theirs),
+        "pair_cpu_ratios": pair_ratios(runs, side),
+        "throughput_ratio": ours["frames_per_s"] / theirs["frames_per_s"],
+        "cross_check": cross_check(by_side[side][-1]["written"], by_side["cryptofeed"][-1]["written"]),
+    }
+    check = compared["cross_check"]
+    print(
+        f"\n{side}: CPU per event {side} / cryptofeed: {compared['cpu_ratio']:.2f} "
+        f"(pairs {', '.join(f'{r:.2f}' for r in compared['pair_cpu_ratios'])}; "
+        f"with the stand-in counted on both sides: {compared['cpu_ratio_standin_on_both']:.2f}); "
+        f"throughput ratio {compared['throughput_ratio']:.3f}"
+    )
+    print(
+        f"cross-check: trades {check['trades']} equal={check['trades_equal']}; "
+        f"tickers {check['tickers']} equal={check['tickers_equal']}; "
+        f"book updates {check['book_updates']}; "
+        f"snapshots {check['book_snapshots']}; top of book equal={check['top_of_book_equal']}"
+    )
+    return compared
 
 
 def _peer_version() -> str:

@@ -35,7 +35,7 @@ from core.foundations.model import Candle, InstrumentKind, Timeframe
 from core.screener.engine.definition import Screen, parse_screen
 from core.screener.engine.evaluate import ScreenResult, evaluate
 from core.screener.engine.inputs import Funding, InstrumentInputs, Ticker
-from core.screener.engine.membership import ScreenMembership
+from core.screener.engine.membership import membership_of, take
 from core.screener.screen_file import SCREENS_DIR, load_screen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -127,8 +127,8 @@ def _figures(screen: Screen, inputs: list[InstrumentInputs], args: argparse.Name
     _time(screen, inputs, 1)  # warm
     runs = [_time(screen, inputs, args.scans) for _ in range(args.repeats)]
     result = runs[-1][2]
-    membership = ScreenMembership.for_screen(screen)
-    membership.update(result)
+    membership = membership_of(screen)
+    take(membership, result)
     walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
     return {
         "ms_per_scan_wall": round(common.median(walls), 3),

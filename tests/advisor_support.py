@@ -14,7 +14,7 @@ from core.advisor.engine.conviction import combine
 from core.advisor.engine.evaluation import evaluate
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.quality import assess_quality
-from core.advisor.engine.regime import detect_regime
+from core.advisor.engine.regime import read_regime
 from core.advisor.engine.request import StageOutputs
 from core.advisor.engine.snapshot import snapshot
 from core.foundations.contracts.signal import Direction, RuleAttribution, Signal, direction_sign
@@ -91,11 +91,12 @@ def stage_outputs(
     """Stages 1-5 run on their own, as the core runs them."""
     sig = signal() if sig is None else sig
     cfg = AdvisorConfig() if config is None else config
-    snap = snapshot(sig, context() if ctx is None else ctx, NOW_NS)
+    ctx = context() if ctx is None else ctx
+    snap = snapshot(sig, ctx, NOW_NS)
     quality = assess_quality(snap, cfg.quality)
     ev = evaluate(snap, direction_sign(sig.direction), model, cfg.rules)
     conviction = combine(float(sig.conviction), ev, cfg.conviction)
-    regime = detect_regime(ev.features, cfg.regime)
+    regime = read_regime(ctx.bars, cfg.regime)
     cal = calibrate(
         Calibration.identity() if calibration is None else calibration, regime.label, conviction.raw
     )

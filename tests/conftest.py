@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import settings
+
 from core.foundations.env import DRAIN_DELAY_S
 
 # Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
@@ -14,6 +16,12 @@ os.environ.setdefault(DRAIN_DELAY_S, "0")
 # A process that dies of a signal (a backtest's child was seen to end with SIGSEGV at its start,
 # twice in many runs) prints its Python stacks to its stderr first, which its test's log keeps.
 os.environ.setdefault("PYTHONFAULTHANDLER", "1")
+
+# Hypothesis's examples have no deadline: its default 200 ms per example measures the machine, not
+# the code, and a loaded run (five workers on two cores) failed a plain property test on it.
+# Speed is measured in bench/.
+settings.register_profile("trademesh", deadline=None)
+settings.load_profile("trademesh")
 
 pytest_plugins = [
     "tests.process_guard",

@@ -2,7 +2,7 @@
 
 The suite starts about 350 service processes. Each one run as `python -m core.cli ...` imports
 its third-party libraries again before it serves: ccxt alone (every exchange it ships, sync and
-async) is most of a replay venue's start, the MCP SDK most of a gateway's (docs/benchmarks.md,
+async) is most of a replay venue's start, the MCP SDK most of a gateway's (docs/benchmarks-history.md,
 section 8). Here each pytest process (each xdist worker) keeps one fork server
 (tests/zygote.py), which imported those libraries once; core.foundations.process.start_service asks it for
 each service instead of exec-ing Python.

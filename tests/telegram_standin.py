@@ -37,18 +37,22 @@ class BotApiStandin:
 
     async def say(self, chat: int, text: str, username: str = "alice") -> None:
         """A message from `username` in `chat`, as an update."""
+        sender = {"id": 7000 + chat % 1000, "is_bot": False, "first_name": username, "username": username}
+        where = {"id": chat, "type": "private"}
+        message = {
+            "message_id": 1000 + len(self.updates),
+            "date": 1_800_000_000,
+            "chat": where,
+            "from": sender,
+            "text": text,
+        }
+        await self.push({"message": message})
+
+    async def push(self, update: Json) -> None:
+        """`update` (anything but its id: a message, an edit, a channel post, a malformed one)
+        numbered next, as Telegram numbers them."""
         async with self._changed:
-            update_id = 1000 + len(self.updates)
-            sender = {"id": 7000 + chat % 1000, "is_bot": False, "first_name": username, "username": username}
-            where = {"id": chat, "type": "private"}
-            message = {
-                "message_id": update_id,
-                "date": 1_800_000_000,
-                "chat": where,
-                "from": sender,
-                "text": text,
-            }
-            self.updates.append({"update_id": update_id, "message": message})
+            self.updates.append({"update_id": 1000 + len(self.updates), **update})
             self._changed.notify_all()
 
     async def reply_to(self, chat: int, after: int, timeout_s: float = 30.0) -> str:

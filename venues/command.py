@@ -13,8 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.foundations.accounts import account_name, account_venue
-from core.foundations.command import MeshView, ServiceCommand, positive_float, positive_int
-from core.foundations.env import TRADE_TOKEN, paper_mode, trade_token_variable
+from core.foundations.command import (
+    MeshView,
+    ServiceCommand,
+    add_redis_argument,
+    positive_float,
+    positive_int,
+)
+from core.foundations.env import TRADE_TOKEN, bus_direct_mode, paper_mode, redis_url, trade_token_variable
 from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.auth import Privileged
 from venues.registry import VENUES
@@ -65,6 +71,14 @@ class VenueConfig:
     # One account at the exchange: the instance is the venue `<name>.<account>` with the
     # account's own credentials (docs/accounts.md); None: the exchange's one account.
     account: str | None = None
+    # The direct path: the venue writes its own market data and executions to the bus at this
+    # Redis URL (venues.runtime.direct; docs/bus.md, "The direct path"); None: ingest carries them.
+    bus_direct: str | None = None
+    # With bus_direct: bus entries held while Redis is slow or away (past it: resumed from the
+    # venue's history, or gap-marked).
+    bus_max_queued: int = 20_000
+    # With bus_direct: the account's funding payments read into funding.{<venue>} this often (0: not).
+    bus_funding_every_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.name not in VENUES:
@@ -83,6 +97,10 @@ class VenueConfig:
                 raise InvalidArgument.field(
                     "account", f"{self.account} is an account at the exchange: a --paper venue trades none"
                 )
+        if not 0 <= self.bus_funding_every_s <= 86_400:
+            raise InvalidArgument.field(
+                "bus-funding-every-s", f"must be between 0 and 86400, got {self.bus_funding_every_s}"
+            )
         if self.execution_history < 1:
             raise InvalidArgument.field(
                 "execution-history", f"must be at least 1, got {self.execution_history}"
@@ -144,6 +162,29 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --paper: the paper account and matching terms (TOML: balances, fees, latency_ms)",
     )
     parser.add_argument(
+        "--bus-direct",
+        action="store_true",
+        help="write this venue's market data and executions to the bus itself (--redis-url, else "
+        "$REDIS_URL), as ingest would, which then leaves the venue to it (also: $TRADEMESH_BUS_DIRECT=1; "
+        "see docs/bus.md)",
+    )
+    add_redis_argument(parser)
+    parser.add_argument(
+        "--bus-max-queued",
+        type=positive_int,
+        default=20_000,
+        metavar="N",
+        help="with --bus-direct: bus entries held while Redis is slow or away (default 20000)",
+    )
+    parser.add_argument(
+        "--bus-funding-every-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --bus-direct: read the account's funding payments into funding.{<venue>} this often "
+        "(default 60; 0: not read), as ingest does",
+    )
+    parser.add_argument(
         "--replay",
         type=Path,
         nargs="+",
@@ -180,6 +221,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         paced = args.replay_paced or args.replay_speed is not None
         speed = 1.0 if args.replay_speed is None else args.replay_speed
         replay = ReplayOptions(tuple(args.replay), paced=paced, speed=speed, faults=faults)
+    direct = args.bus_direct or bus_direct_mode()
     return VenueConfig(
         args.name,
         args.config,
@@ -189,6 +231,9 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         paper=paper,
         paper_config=args.paper_config,
         account=args.account,
+        bus_direct=redis_url(args.redis_url) if direct else None,
+        bus_max_queued=args.bus_max_queued,
+        bus_funding_every_s=args.bus_funding_every_s,
     )
 
 
@@ -206,7 +251,16 @@ def _create(config: VenueConfig) -> ServiceApp:
     options = RuntimeOptions(
         resume_window_s=config.resume_window_s, execution_history=config.execution_history
     )
-    return VenueApp(venue, options)
+    direct = None
+    if config.bus_direct is not None:
+        from venues.runtime.direct import DirectOptions
+
+        direct = DirectOptions(
+            config.bus_direct,
+            max_queued=config.bus_max_queued,
+            funding_every_s=config.bus_funding_every_s,
+        )
+    return VenueApp(venue, options, direct)
 
 
 def _mesh_args(mesh: MeshView) -> list[str]:

@@ -28,7 +28,7 @@ from core.advisor.engine.core import AdvisorCore
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer
-from core.advisor.library import CalibrationFiles, ModelLibrary, load_calibration, serving_model
+from core.advisor.library import CalibrationFiles, ModelLibrary, legacy_keys, load_calibration, serving_model
 from core.advisor.llm.transport import LlmTransport
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
@@ -92,6 +92,18 @@ def _warn_of_another_models_calibration(model: ModelArtifact, files: Calibration
         )  # fmt: skip
 
 
+def _warn_of_old_regimes(files: CalibrationFiles) -> None:
+    """A calibration keyed by regimes no decision reads (fitted before the advisor read
+    Overwatch's classifier): served, its fallback for every decision; said once."""
+    old = legacy_keys(files.calibration)
+    if old and not set(files.calibration.by_regime) - set(old):
+        log.warning(
+            "advisor: calibration %s is keyed by regimes no decision reads now (%s): every decision uses its "
+            "fallback calibrator; fit one per regime (`trademesh advisor calibrate`)",
+            files.calibration.version, ", ".join(old),
+        )  # fmt: skip
+
+
 class Advisor:
     """The service app, and the AdvisorState the API works on."""
 
@@ -104,6 +116,7 @@ class Advisor:
         model = serving_model(self.library, config.model, config.gather.timeframe or None)
         self.calibration: CalibrationFiles = load_calibration(config.calibration, model.timeframe)
         _warn_of_another_models_calibration(model, self.calibration)
+        _warn_of_old_regimes(self.calibration)
         synthesis = dataclasses.replace(config.engine.synthesis, llm_enabled=config.llm is not None)
         engine = dataclasses.replace(config.engine, synthesis=synthesis)
         self.core = AdvisorCore(engine, model, self.calibration.calibration, timer=time.perf_counter_ns)
@@ -118,7 +131,9 @@ class Advisor:
         synthesizer = None
         if self._transport is not None:
             synthesizer = Synthesizer(self._transport, _llm_tools(market) if config.llm_tools else None)
-        gather = dataclasses.replace(config.gather, timeframe=model.timeframe)
+        gather = dataclasses.replace(
+            config.gather, timeframe=model.timeframe, regime_bars=config.engine.regime.window_bars
+        )
         self.gatherer = ContextGatherer(market, gather)
         # The detectors' active patches' markets, followed from the start (history_ms > 0 only).
         self.patches = ActivePatches(self._upstream)

@@ -3,7 +3,8 @@ and isotonic regression are fitted with scikit-learn on the earlier part of the 
 scored on the later, held-out part; the one with the lower held-out Brier score is chosen
 (identity instead when neither beats the raw conviction there, so calibration never makes a
 regime worse on held-out data). Regimes with fewer than `min_samples` samples use the
-fallback, fitted the same way on every regime's samples together.
+fallback, fitted the same way on every regime's samples together, and so does `unknown` (a
+market still warming up: no calibrator is fitted for it, its samples are in the fallback's).
 
 The reliability report holds, per regime and overall (held-out samples only): the Brier score
 and the expected calibration error (ECE) before and after, and a reliability table (per bin of
@@ -25,6 +26,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from core.advisor.engine.calibration import Calibration, CalibrationMethod, Calibrator, logit
+from core.advisor.engine.regime import UNKNOWN
 
 __all__ = [
     "CalibrationSample",
@@ -182,7 +184,7 @@ def fit_calibration(
         raise ValueError("holdout_fraction must be in (0, 1)")
     fallback, fallback_report = fit_calibrator(samples, FALLBACK, holdout_fraction, bins)
     by_regime, reports = {}, [fallback_report]
-    for regime in sorted({s.regime for s in samples}):
+    for regime in sorted({s.regime for s in samples} - {UNKNOWN}):
         own = [s for s in samples if s.regime == regime]
         if len(own) < min_samples:
             continue

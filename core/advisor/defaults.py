@@ -1,7 +1,9 @@
 """The default models and calibrations that ship with trademesh (core/advisor/models/), one per
 timeframe the mesh uses, and how they were made: `python -m core.advisor.defaults` rebuilds
-them, byte for byte, from seeded synthetic bars (core.advisor.synthetic). Per timeframe (1m:
-the advisor's default and `trademesh up`'s; 1s: the sim's 1s bars the tests' meshes decide on):
+them from seeded synthetic bars (core.advisor.synthetic): byte for byte on the machine that made
+them; elsewhere the model's floats may differ in their last bits (the BLAS), so `--calibrations`
+fits only the calibrations again, on the shipped models. Per timeframe (1m: the advisor's default
+and `trademesh up`'s; 1s: the sim's 1s bars the tests' meshes decide on):
 
 - the model: trained on 30,000 regime bars of that timeframe, checked on 10,000 bars of the
   sim venue's random walk at that timeframe;
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from core.advisor.artifact import load_model
+from core.advisor.artifact import SavedModel, load_model
 from core.advisor.calibrating import (
     CalibrationSample,
     ReliabilityReport,
@@ -52,10 +54,15 @@ __all__ = [
     "build_defaults",
     "default_calibration",
     "default_model",
+    "recalibrate_default",
+    "shipped_trained",
 ]
 
 MODELS_DIR = Path(__file__).parent / "models"
 _PACKAGE = "core.advisor.models"
+# The calibration's name beside the model's: fitted per the regimes of Overwatch's classifier
+# (issue 42; the calibrations before it were "cal", per the advisor's own regimes).
+CALIBRATION_NAME = "cal-overwatch"
 
 
 @dataclass(frozen=True)
@@ -145,35 +152,69 @@ def _train(recipe: Recipe) -> TrainedModel:
     )
 
 
-def build_default(timeframe: str, out: Path = MODELS_DIR) -> tuple[TrainedModel, ReliabilityReport]:
-    """One timeframe's default model and calibration, written into `out`."""
-    recipe, config, name = RECIPES[timeframe], AdvisorConfig(), shipped_name(timeframe)
-    trained = _train(recipe)
-    artifact = trained.artifact
+Files = dict[str, str | bytes | None]  # by the name's suffix: ".calibration.json"
+
+
+def _calibrated(recipe: Recipe, trained: TrainedModel) -> tuple[Files, ReliabilityReport]:
+    """The calibration of the model's convictions, per the regimes a live decision reads
+    (core.advisor.samples), its reliability report and the model's report in words (which quotes
+    the calibration's random-walk check): the files of one timeframe's default but the model's."""
+    artifact, config, name = trained.artifact, AdvisorConfig(), shipped_name(recipe.timeframe.label)
     bars = regime_bars(40_000, recipe.calibration_seed, timeframe=recipe.timeframe)
     calibration, report = fit_calibration(
-        conviction_samples(bars, artifact, config), version=f"{name}-cal.{artifact.sha256[:12]}"
+        conviction_samples(bars, artifact, config, timeframe=recipe.timeframe),
+        version=f"{name}-{CALIBRATION_NAME}.{artifact.sha256[:12]}",
     )
     walk = random_walk_bars(20_000, recipe.calibration_check_seed, timeframe=recipe.timeframe)
-    check = _random_walk_check(conviction_samples(walk, artifact, config), calibration)
+    walk_samples = conviction_samples(walk, artifact, config, timeframe=recipe.timeframe)
+    check = _random_walk_check(walk_samples, calibration)
     cal = {**json.loads(calibration.to_json()), "model_version": artifact.version}
     reliability = {**report.to_dict(), "random_walk_check": check}
-    files: dict[str, str | bytes | None] = {
-        ".model.pkl": trained.saved.model_bytes,
-        ".model.json": trained.saved.meta_json,
+    return {
         ".model.md": _model_markdown(trained, check),
         ".calibration.json": json.dumps(cal, indent=1, sort_keys=True) + "\n",
         ".reliability.json": json.dumps(reliability, indent=1, sort_keys=True) + "\n",
         ".reliability.md": report_markdown(report),
         ".reliability.png": reliability_png(report),
-    }
+    }, report
+
+
+def _write(name: str, files: Files, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for suffix, content in files.items():
         if isinstance(content, bytes):
             (out / f"{name}{suffix}").write_bytes(content)
         elif content is not None:
             (out / f"{name}{suffix}").write_text(content)
+
+
+def build_default(timeframe: str, out: Path = MODELS_DIR) -> tuple[TrainedModel, ReliabilityReport]:
+    """One timeframe's default model and calibration, written into `out`."""
+    recipe = RECIPES[timeframe]
+    trained = _train(recipe)
+    files, report = _calibrated(recipe, trained)
+    model: Files = {".model.pkl": trained.saved.model_bytes, ".model.json": trained.saved.meta_json}
+    _write(shipped_name(timeframe), {**model, **files}, out)
     return trained, report
+
+
+def shipped_trained(timeframe: str) -> TrainedModel:
+    """The shipped default model of the timeframe, as its training made it."""
+    files, stem = resources.files(_PACKAGE), shipped_name(timeframe)
+    model_bytes = files.joinpath(f"{stem}.model.pkl").read_bytes()
+    meta_json = files.joinpath(f"{stem}.model.json").read_text()
+    report: dict[str, Any] = json.loads(meta_json)["report"]
+    return TrainedModel(load_model(model_bytes, meta_json), SavedModel(model_bytes, meta_json), report)
+
+
+def recalibrate_default(timeframe: str, out: Path = MODELS_DIR) -> ReliabilityReport:
+    """The shipped model's calibration fitted again (the model's files as they are): what a change
+    to the samples (their regimes) needs. The training's floats differ in their last bits from one
+    machine's BLAS to another's, so a model trained again here is not the shipped one byte for
+    byte, and its version (its hash) would change for nothing."""
+    files, report = _calibrated(RECIPES[timeframe], shipped_trained(timeframe))
+    _write(shipped_name(timeframe), files, out)
+    return report
 
 
 def build_defaults(out: Path = MODELS_DIR) -> list[TrainedModel]:
@@ -181,6 +222,17 @@ def build_defaults(out: Path = MODELS_DIR) -> list[TrainedModel]:
     return [build_default(timeframe, out)[0] for timeframe in SHIPPED_TIMEFRAMES]
 
 
-if __name__ == "__main__":
-    for built in build_defaults(Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS_DIR):
+def _main(args: list[str]) -> None:
+    """`python -m core.advisor.defaults [--calibrations] [OUT]`: every default, or with
+    `--calibrations` the shipped models' calibrations only, into OUT (core/advisor/models)."""
+    out = Path(next((a for a in args if not a.startswith("--")), MODELS_DIR))
+    if "--calibrations" in args:
+        for timeframe in SHIPPED_TIMEFRAMES:
+            print(f"calibrated {recalibrate_default(timeframe, out).version}")
+        return
+    for built in build_defaults(out):
         print(f"built {built.artifact.version}")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

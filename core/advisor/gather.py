@@ -4,7 +4,7 @@ market; its venue's once per venue, shared by every followed market of the venue
 
 | part | tool | per | kept (refreshed every) |
 |---|---|---|---|
-| closed bars, the last price (the last close), repaired bars | `latest_bars` | market | a bar (<= 5 s) |
+| closed bars, the last price (the last close), repaired bars | `latest_bars` | market | a bar (<= 5 s)** |
 | open gap markers of the bars' window | `gap_markers` | market | `gaps_ms` (1 s) |
 | book top (best bid, ask, sizes, the book's event time) | `order_book_tops` | venue | `book_ms` (200 ms)* |
 | book tops by the book's event time (core.advisor.book_feed) | `book_events` | venue | as they come |
@@ -15,6 +15,7 @@ market; its venue's once per venue, shared by every followed market of the venue
 | each symbol's last event time, reconnects and resyncs | `venue_status` | venue | `status_ms` (1 s) |
 
 (*) Only while the venue's book subscription lacks a top of one of its followed markets.
+(**) The newest `bars`; the regime's whole window behind them every 5 min (core.advisor.bar_window).
 
 A signal is decided on the world as of its time (`gather(..., as_of_ns)`), a part that cannot
 be had as of then is the latest, counted; a decision never waits for a call once its market
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from core.advisor.bar_window import WHOLE_EVERY_S, Bars, closed_by, spliced
 from core.advisor.book_feed import BookFeed
 from core.advisor.engine.context import BookTop, Context, GapMarker, OpenOrder
 from core.advisor.fills import RecentFills, moved
@@ -43,7 +45,7 @@ from core.foundations.errors import NotFound, TrademeshError, shown
 from core.foundations.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from core.tools.market import MarketTools
 
-__all__ = ["ContextGatherer", "GatherConfig", "closed_by", "open_gap"]
+__all__ = ["ContextGatherer", "GatherConfig", "open_gap"]
 
 log = logging.getLogger(__name__)
 
@@ -117,30 +119,6 @@ def open_gap(raw: Json, window_start_ns: int, step_ns: int) -> GapMarker:
     end = max(start, int(raw["end_ns"]))
     bars = (end - end % step_ns - (start - start % step_ns)) // step_ns + 1
     return GapMarker(start, end, bars, False)
-
-
-Bars = tuple[tuple[Candle, ...], tuple[GapMarker, ...]]  # closed bars, the repaired ones' gaps
-
-
-def closed_by(bars: Bars, as_of_ns: int | None, kept: int) -> Bars:
-    """The last `kept` bars closed before `as_of_ns` and their repaired gaps; the last `kept`
-    of them all without a time. Before, not at: a backtest steps a clock tick at T before the
-    events and bars of T (core.detector.sequence), so a signal of the tick at a bar's close is
-    decided without that bar (an event exactly at a bar's close, the one case that differs,
-    does not happen on a ns clock)."""
-    candles, repaired = bars
-    if as_of_ns is not None and candles:
-        step = candles[0].timeframe.ns
-        end = len(candles)  # oldest first: those closing after the time are the last few
-        while end and candles[end - 1].open_time_ns + step >= as_of_ns:
-            end -= 1
-        candles = candles[:end]
-    candles = candles[-kept:] if kept > 0 else ()
-    if not candles:
-        return (), ()
-    first = candles[0].open_time_ns
-    last = candles[-1].open_time_ns
-    return candles, tuple(g for g in repaired if first <= g.start_ns <= last)
 
 
 def _book(raw: Json) -> BookTop | None:
@@ -220,6 +198,7 @@ class _View:
     fetching: set[str] = field(default_factory=set)
     ready: asyncio.Future[Any] | None = None  # the first fetch of every part
     touched: float = 0.0  # a market's last signal (monotonic s)
+    whole_bars_at: float = 0.0  # a market's last read of its whole window of bars (monotonic s)
 
 
 @dataclass
@@ -421,7 +400,7 @@ class ContextGatherer:
         t, venue, symbol = self.tools, view.venue, view.symbol
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             "instruments": lambda: self._instruments(venue),
-            "bars": lambda: self._bars(venue, symbol),
+            "bars": lambda: self._bars(view),
             "gaps": lambda: self._open_gaps(venue, symbol),
             "book": lambda: self._book(venue, symbol),
             "books": lambda: self._books(venue),
@@ -440,7 +419,9 @@ class ContextGatherer:
         values = view.values
         shared = self._venues.get(view.venue, _NOTHING).values
         symbol = view.symbol
-        candles, gaps = closed_by(values.get("bars") or ((), ()), as_of_ns, self.config.bars)
+        cfg = self.config
+        kept = max(cfg.bars, cfg.regime_bars)
+        candles, gaps = closed_by(values.get("bars") or ((), ()), as_of_ns, kept, cfg.bars)
         latest: BookTop | None = values.get("book")
         streamed = self.tops.latest(view.venue, symbol)
         if streamed is not None and (latest is None or streamed.ts_event_ns >= latest.ts_event_ns):
@@ -546,10 +527,23 @@ class ContextGatherer:
         answer = await self.tools.instruments(venue)
         return _Instruments(venue, {raw["symbol"]: raw for raw in answer["instruments"]})
 
-    async def _bars(self, venue: str, symbol: str) -> tuple[tuple[Candle, ...], tuple[GapMarker, ...]]:
-        # A few more than the context holds: those closed after an older signal's time are cut.
-        wanted = self.config.bars + self._extra_bars
-        answer = await self.tools.latest_bars(venue, symbol, self.config.timeframe, wanted)
+    async def _bars(self, view: _View) -> Bars:
+        """The market's bars: the newest behind those kept, or the whole window when due (or the
+        newest do not reach the kept: core.advisor.bar_window). A few more than the context holds:
+        those closed after an older signal's time are cut."""
+        cfg = self.config
+        recent, whole = cfg.bars + self._extra_bars, max(cfg.bars, cfg.regime_bars) + self._extra_bars
+        kept: Bars | None = view.values.get("bars")
+        now = time.monotonic()
+        if kept is not None and whole > recent and now - view.whole_bars_at < WHOLE_EVERY_S:
+            found = spliced(kept, await self._latest_bars(view, recent), whole)
+            if found is not None:
+                return found
+        view.whole_bars_at = now
+        return await self._latest_bars(view, whole)
+
+    async def _latest_bars(self, view: _View, wanted: int) -> Bars:
+        answer = await self.tools.latest_bars(view.venue, view.symbol, self.config.timeframe, wanted)
         raw_bars = _items(answer, "bars")
         candles = tuple(_candle(self.timeframe, b) for b in raw_bars)
         step = self.timeframe.ns

@@ -11,7 +11,9 @@ __all__ = ["GatherConfig"]
 @dataclass(frozen=True)
 class GatherConfig:
     timeframe: str = "1m"  # the bars' timeframe ("" in a service config: the model's)
-    bars: int = 60  # closed bars in the context
+    bars: int = 60  # closed bars in the context for its stages, and the quality gate's window
+    # Bars kept behind them for the regime (the engine's regime.window_bars: the service sets it).
+    regime_bars: int = 700
     book_ms: int = 200
     account_ms: int = 1000
     signals_ms: int = 1000

@@ -33,7 +33,7 @@ from typing import Any
 from core.advisor.artifact import load_model
 from core.advisor.engine.calibration import Calibration
 from core.advisor.engine.model import ModelArtifact
-from core.advisor.engine.regime import REGIMES
+from core.advisor.engine.regime import LEGACY_REGIMES, REGIMES, UNKNOWN
 from core.foundations.errors import Corrupt, InvalidArgument, NotFound, shown
 from core.foundations.model import Timeframe
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -43,6 +43,7 @@ __all__ = [
     "CalibrationFiles",
     "ModelLibrary",
     "calibration_to_pb",
+    "legacy_keys",
     "load_calibration",
     "serving_model",
     "shipped_name",
@@ -253,6 +254,12 @@ def _bins(raw: list[dict[str, Any]]) -> list[am.ReliabilityBin]:
     ]
 
 
+def legacy_keys(calibration: Calibration) -> list[str]:
+    """The artifact's calibrators keyed by regimes no decision reads now (the advisor's labels
+    before it read Overwatch's classifier): never applied, the fallback serves those decisions."""
+    return sorted(set(calibration.by_regime) - set(REGIMES))
+
+
 def calibration_to_pb(files: CalibrationFiles, regime: str = "") -> am.Calibration:
     """The calibration in use, per regime (one regime's when named): its method, and from the
     reliability report its held-out Brier score and ECE before and after, with the bins."""
@@ -260,8 +267,10 @@ def calibration_to_pb(files: CalibrationFiles, regime: str = "") -> am.Calibrati
     reports = {str(r["key"]): r for r in (files.reliability or {}).get("regimes", [])}
     keys = [*sorted(set(cal.by_regime) | {k for k in reports if k != "fallback"}), "fallback"]
     if regime:
-        if regime not in (*REGIMES, "unknown", "fallback"):
-            known = ", ".join((*REGIMES, "unknown", "fallback"))
+        # An old decision's regime (LEGACY_REGIMES, or a key of the artifact in use) is asked too:
+        # the answer is what a decision of it is calibrated with now.
+        if regime not in (*REGIMES, UNKNOWN, "fallback", *LEGACY_REGIMES, *keys):
+            known = ", ".join((*REGIMES, UNKNOWN, "fallback"))
             raise InvalidArgument.field("regime", f"{shown(regime)} is not a regime; regimes: {known}")
         keys = [regime]
     regimes = []

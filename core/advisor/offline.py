@@ -249,7 +249,7 @@ async def run_calibrate(request: CalibrateRequest) -> list[str]:
     from core.advisor.calibrating import fit_calibration, reliability_png, report_markdown
     from core.advisor.samples import conviction_samples
 
-    samples = conviction_samples(bars, model, AdvisorConfig())
+    samples = conviction_samples(bars, model, AdvisorConfig(), timeframe=request.timeframe)
     if len(samples) < MIN_CALIBRATION_SAMPLES:
         raise InvalidArgument.field(
             "since",

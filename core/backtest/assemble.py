@@ -18,6 +18,7 @@ from core.backtest.market import Latency, ReplayedMarket, queue_rule
 from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.regimes import WARM_BARS
 from core.backtest.run import Backtest, RunSettings
+from core.backtest.screens import ScreenStage, screens_of
 from core.backtest.session import Item, OnProgress, drive
 from core.backtest.source import RecordedSource
 from core.backtest.twins import load_twin_arrivals
@@ -34,6 +35,8 @@ from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import Timeframe
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.shipped import journal_policies
+from core.screener.screen_file import SCREENS_DIR
+from core.screener.screens import load_screens
 from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = [
@@ -48,6 +51,8 @@ __all__ = [
     "regime_bars",
     "run_recorded",
     "run_symbols",
+    "screen_bars",
+    "screen_stage",
     "strategies_of",
 ]
 
@@ -79,14 +84,13 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
     listed = instruments(exchange, SIM_VENUE)
     strategies = strategies_of(config) if strategies is None else strategies
     known = {i.symbol for i in listed}
-    for strategy in strategies:
-        for symbol in strategy.symbols:
-            if symbol not in known:
-                raise InvalidArgument.field(
-                    "symbols",
-                    f"{shown(symbol)} is not an instrument of the venue's sim config "
-                    f"({', '.join(sorted(known))})",
-                )
+    for symbol in [*(s for strategy in strategies for s in strategy.symbols), *config.symbols]:
+        if symbol not in known:
+            raise InvalidArgument.field(
+                "symbols",
+                f"{shown(symbol)} is not an instrument of the venue's sim config "
+                f"({', '.join(sorted(known))})",
+            )
     market = ReplayedMarket(
         config.venue,
         listed,
@@ -112,7 +116,20 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         timeframe=config.timeframe,
         sample_ns=int(config.sample_s * 1_000_000_000),
     )
-    return Backtest(settings, market, listed, strategies)
+    screens = screen_stage(config, strategies, sorted(known))
+    return Backtest(settings, market, listed, strategies, screens)
+
+
+def screen_stage(
+    config: BacktestConfig, strategies: Sequence[Strategy], known: Sequence[str]
+) -> ScreenStage | None:
+    """The screens the screen-driven strategies follow (none: None), scanning the run's symbols:
+    the config's, else every instrument of the replayed venue (the screen's universe narrows it)."""
+    if all(strategy.screen is None for strategy in strategies):
+        return None
+    screens = screens_of(strategies, load_screens(config.screens or SCREENS_DIR), config.venue)
+    universe = sorted(set(config.symbols)) if config.symbols else list(known)
+    return ScreenStage(config.venue, strategies, screens, universe, config.start_ns)
 
 
 def funding_terms(exchange: ExchangeConfig) -> dict[str, FundingTerms]:
@@ -137,8 +154,15 @@ def symbols_of(backtest_strategies: list[Strategy]) -> list[str]:
 
 
 def run_symbols(config: BacktestConfig) -> list[str]:
-    """The symbols a run reads: the config's, else its strategies' own."""
-    return sorted(set(config.symbols)) if config.symbols else symbols_of(strategies_of(config))
+    """The symbols a run reads: the config's, else its strategies' own, and with a screen-driven
+    strategy every instrument of the replayed venue (the screen's universe)."""
+    if config.symbols:
+        return sorted(set(config.symbols))
+    strategies = strategies_of(config)
+    if all(strategy.screen is None for strategy in strategies):
+        return symbols_of(strategies)
+    every = {i.symbol for i in instruments(exchange_of(config), SIM_VENUE)}
+    return sorted(set(symbols_of(strategies)) | every)
 
 
 async def run_recorded(
@@ -150,6 +174,8 @@ async def run_recorded(
     backtest.warm_regimes(await regime_bars(config, backtest))
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
     backtest.bars.warm(await advisor_bars(config, backtest))
+    if backtest.screens is not None:
+        backtest.screens.on_bars(await screen_bars(config, backtest.screens))
     if config.llm == "recorded":
         backtest.advise.replay(
             await load_recorded_answers(config.database_url, config.venue, config.start_ns, config.end_ns)
@@ -171,9 +197,13 @@ async def run_recorded(
     # (built from the same trades, they part at the edges: stops a little apart). The detector
     # gets them as live it gets the bus's bars: only a patch with a `bars` source reads them.
     # The regimes' 1m bars too when a patch listens to regimes (Overwatch reads them live).
-    timeframes: tuple[Timeframe, ...] = (backtest.bars.timeframe,)
-    if backtest.regimes is not None and REGIME_TIMEFRAME not in timeframes:
-        timeframes = (REGIME_TIMEFRAME, *timeframes)
+    # The screens' bars and those the patches they start warm from, too (core.backtest.screens).
+    wanted = {backtest.bars.timeframe}
+    if backtest.regimes is not None:
+        wanted.add(REGIME_TIMEFRAME)
+    if backtest.screens is not None:
+        wanted.update(backtest.screens.timeframes)
+    timeframes = tuple(sorted(wanted, key=lambda t: t.value))
     source = RecordedSource(
         config.database_url,
         config.venue,
@@ -247,15 +277,32 @@ async def regime_bars(config: BacktestConfig, backtest: Backtest) -> list[bus.Ba
     return [r.message async for r in source if isinstance(r.message, bus.Bar)]
 
 
+async def screen_bars(config: BacktestConfig, screens: ScreenStage) -> list[bus.Bar]:
+    """The recorded bars closed before the start that the screens' windows and the patches they
+    start need, every symbol's of the run (core.backtest.screens)."""
+    bars: list[bus.Bar] = []
+    for timeframe, count in sorted(screens.warm_bars().items(), key=lambda item: item[0].value):
+        since, url = config.start_ns - (count + 2) * timeframe.ns, config.database_url
+        symbols = list(screens.universe)
+        source = RecordedSource(url, config.venue, symbols, since, config.start_ns, kinds=("bar",),
+                                timeframes=(timeframe,))  # fmt: skip
+        bars += [r.message async for r in source if isinstance(r.message, bus.Bar)]
+    return bars
+
+
 async def advisor_bars(config: BacktestConfig, backtest: Backtest) -> list[bus.Bar]:
-    """The recorded bars of the advisor's timeframe closed by the start, as many as its context
-    keeps, per symbol: what the live advisor's first context reads from the bar store."""
+    """The recorded bars of the advisor's timeframe closed by the start, the newest of them as
+    many as its context keeps (the keeper keeps those), per symbol: what the live advisor's first
+    context reads from the bar store, its last bars whatever time they span. Read over twice their
+    time, so a market with no bar in some intervals (no trade then) still has them all (the
+    regime reads 700: core.advisor.engine.regime); one with fewer than half its intervals barred
+    starts with fewer than live."""
     keeper = backtest.bars
     source = RecordedSource(
         config.database_url,
         config.venue,
         backtest.symbols,
-        config.start_ns - keeper.kept * keeper.timeframe.ns,
+        config.start_ns - 2 * keeper.kept * keeper.timeframe.ns,
         config.start_ns + 1,  # a bar closing at the start is known then
         kinds=("bar",),
         timeframes=(keeper.timeframe,),

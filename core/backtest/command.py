@@ -27,6 +27,7 @@ RUN_FLAGS = (
     ("report-latency-ms", "the venue's report reaching us (default 20)"),
     ("sample-s", "the equity curve's step (default 60)"),
     ("sim-config", "the venue's instruments, fees and balances (a sim config; default up's demo market)"),
+    ("screens", "the screens a screen-driven strategy follows (a directory; default the shipped ones)"),
     ("policies", "the inspector's policy file (default its shipped one)"),
     ("advisor-config", "the advisor's engine options (TOML; default its defaults)"),
     ("timeframe", "the advisor's bars and model (default 1m, as trademesh up runs it)"),

@@ -15,6 +15,7 @@ Times are ISO dates or date-times, UTC unless they say otherwise; a range is [fr
     report_latency_ms = 20     # the venue's report reaching us
     sample_s = 60              # the equity curve's step
     sim_config = ""            # the sim's instruments, fees and balances (`up`'s demo market when "")
+    screens = ""               # the screens a screen-driven strategy follows (the shipped ones when "")
     policies = ""              # the inspector's policies (its shipped defaults when "")
     advisor_config = ""        # the advisor's engine options (its defaults when "")
     timeframe = "1m"           # the advisor's bars and model (as `trademesh up` runs it)
@@ -104,6 +105,14 @@ def _file(value: Any, path: str) -> Path | None:
     return found
 
 
+def _directory(value: Any, path: str) -> Path | None:
+    """A directory that is there, or None for ""."""
+    found = _path(value, path)
+    if found is not None and not found.is_dir():
+        raise InvalidArgument.field(path, f"{shown(value)}: no such directory")
+    return found
+
+
 def _strategy(value: Any, path: str) -> Path:
     found = _file(value, path)
     if found is None:
@@ -140,6 +149,8 @@ class BacktestConfig:
     sample_s: Annotated[float, Within(1, 86_400)] = 60.0
     # The replayed exchange's instruments, fees and balances: a sim config (None: up's demo market).
     sim_config: Annotated[Path | None, Parse(_file)] = None
+    # The screens of screen-driven strategies (None: the shipped ones, as `trademesh screener`'s).
+    screens: Annotated[Path | None, Parse(_directory)] = None
     policies: Annotated[Path | None, Parse(_file)] = None
     advisor_config: Annotated[Path | None, Parse(_file)] = None
     timeframe: Annotated[str, Parse(_timeframe)] = MESH_TIMEFRAME

@@ -10,10 +10,11 @@ Live holds what arrives for its hold and then steps the same way, so the two giv
 signals while nothing comes later than the hold. The module timer is fixed (0), so no step is
 ever reported slow: a backtest's output never depends on the machine.
 
-A backtest's patches are fixed once built, so the recorded trades and book events of a symbol
-that none of their sources takes (live or as warm-up history) are not converted: the engine
-would route them nowhere (a strategy on the bar service's bars takes neither). The live runner
-converts them all, as a patch started later may want a book its feed has kept since the start.
+The recorded trades and book events of a symbol that none of the patches' sources takes (live
+or as warm-up history) are not converted: the engine would route them nowhere (a strategy on the
+bar service's bars takes neither). The live runner converts them all, as a patch started later
+may want a book its feed has kept since the start; so does a run with a screen-driven strategy
+(core.backtest.screens), whose patches start mid-run.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from collections.abc import Sequence
 from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine, EngineConfig
 from core.detector.engine.io import Event, Source
+from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation
 from core.detector.engine.values import BarValue
 from core.detector.feed import MarketConverter
 from core.detector.history import patch_history
 from core.detector.sequence import in_market_order
 from core.detector.strategy_file import Strategy, build_patches
+from core.detector.strategy_file import patch_id as id_of
 from core.foundations.convert import TIMEFRAME_FROM_PB
 from core.foundations.errors import FailedPrecondition, TrademeshError
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -60,7 +63,10 @@ def bar_value(bar: bus.Bar) -> BarValue:
 
 
 def retarget(strategy: Strategy, venue: str, symbols: Sequence[str]) -> Strategy:
-    """The strategy on the backtest's venue and symbols instead of its file's."""
+    """The strategy on the backtest's venue and symbols instead of its file's (a screen-driven
+    one on the venue only: its screen names its symbols)."""
+    if strategy.screen is not None:
+        return dataclasses.replace(strategy, venues=(venue,))
     return dataclasses.replace(strategy, venues=(venue,), symbols=tuple(symbols))
 
 
@@ -73,6 +79,9 @@ class DetectStage:
         self._wanted: dict[str, frozenset[tuple[str, str]]] = {}  # venue -> (kind, symbol) taken
         self.warming: list[str] = []
         self.failed: dict[str, str] = {}  # patch id -> why it could not start
+        # Every symbol's trades and books converted, as the live runner converts them: a
+        # screen-driven strategy starts patches mid-run, whose book must have been kept.
+        self.every_symbol = any(strategy.screen is not None for strategy in strategies)
         for strategy in strategies:
             self.warming += [patch.id for patch in build_patches(self.engine, strategy, start_ns)]
 
@@ -83,10 +92,13 @@ class DetectStage:
         converter = self._converters.get(venue)
         if converter is None:
             converter = self._converters[venue] = MarketConverter()
-            self._wanted[venue] = self._taken(venue)
-        wanted = self._wanted[venue]
+        wanted = self._wanted.get(venue)
+        if wanted is None:
+            wanted = self._wanted[venue] = self._taken(venue)
         engine_events: list[Event] = []
-        if events and wanted:
+        if events and self.every_symbol:  # a book kept from the start for a patch started later
+            engine_events = converter.convert(in_market_order(events))
+        elif events and wanted:
             taken = [e for e in events if (_KIND_OF.get(e.WhichOneof("payload"), ""), e.symbol) in wanted]
             engine_events = converter.convert(in_market_order(taken))
         engine_events += [bar_value(bar) for bar in bars]
@@ -108,6 +120,40 @@ class DetectStage:
                         if kind in ("trade", "book") and wanted in ("", venue):
                             taken.add((kind, symbol))
         return frozenset(taken)
+
+    def start(
+        self, strategy: Strategy, symbol: str, now_ns: int, history: Sequence[tuple[str, Event]]
+    ) -> str:
+        """A screen-driven strategy's patch on `symbol` (a new one where a retired one was), warmed
+        from `history` as the live detector warms one from the venue's candles, active when that
+        is enough, else warmed from the run's events."""
+        venue = strategy.venues[0]
+        made = id_of(strategy, venue, symbol)
+        old = self.engine.patches.get(made)
+        if old is not None and old.state is PatchState.ARCHIVED:
+            self.engine.delete_patch(made, now_ns)
+        if made not in self.engine.patches:
+            build_patches(self.engine, dataclasses.replace(strategy, symbols=(symbol,), screen=None), now_ns)
+        self._wanted.clear()  # what the sources take changed
+        if self.engine.patch(made).state is PatchState.ACTIVE:
+            return made
+        try:
+            self.engine.warm(made, patch_history(self.engine, made, history, now_ns))
+            self.engine.patch(made).activate(now_ns)
+        except FailedPrecondition:
+            self.warming.append(made)
+        except TrademeshError as exc:
+            self.failed[made] = str(exc)
+        return made
+
+    def retire(self, made: str, now_ns: int) -> None:
+        """A screen-driven strategy's patch retired (archived, as live)."""
+        patch = self.engine.patches.get(made)
+        if made in self.warming:
+            self.warming.remove(made)
+        if patch is not None and patch.state is not PatchState.ARCHIVED:
+            patch.archive(now_ns)
+            self._wanted.clear()
 
     def next_tick(self, now_ns: int) -> int | None:
         """When the next tick is due; None while no tick could move anything (no patch the

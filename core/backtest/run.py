@@ -24,6 +24,12 @@ engine (core.backtest.regimes), and each change is fed right after the detector'
 those bars and evaluated at that time, as live the detector hears Overwatch's change after the
 bar that made it.
 
+Screen-driven strategies (core.backtest.screens): each screen is evaluated by the Screener's
+engine on the run's bars at every multiple of its cadence (after the detector's tick of that
+time, before its step), and the patches its set gains start, those it loses retire, then; one
+leaving with a position open runs on with its entries muted until the inspector's view of it is
+flat (heard as the strategies hear back, below).
+
 What the strategies hear back (core.detector.feedback: the inspector's risk state, their own
 positions) is read from the inspector core's views, as the live detector reads them from its
 API, after each detector step (a timestamp's events, else a tick) that follows a change of the
@@ -54,12 +60,14 @@ from core.backtest.market import ReplayedMarket
 from core.backtest.prices import PriceLines
 from core.backtest.regimes import RegimeStage, listens_to_regimes
 from core.backtest.results import EquityPoint, FillRecord
+from core.backtest.screens import ScreenStage, book_ticker
 from core.backtest.twins import OrderTiming
 from core.detector.convert import position_to_pb, signal_to_pb
 from core.detector.engine.io import ExternalValue, PositionValue, RegimeValue, Source
 from core.detector.engine.outputs import Evaluation
 from core.detector.feedback import FeedbackTracker
-from core.detector.strategy_file import Strategy
+from core.detector.screens import RosterChange
+from core.detector.strategy_file import Strategy, patch_id
 from core.foundations.convert import funding_payment_to_pb
 from core.foundations.errors import NotFound
 from core.foundations.model import Execution, FundingPayment, Instrument, Order
@@ -69,6 +77,7 @@ from core.inspector.requests import plan_request
 from core.inspector.views import positions_view, risk_state
 from core.ledger.engine.events import UNATTRIBUTED
 from core.ledger.engine.reports import strategy_label
+from core.screener.engine.inputs import Ticker
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -117,6 +126,9 @@ class Tape:
     heard: list[tuple[int, list[ExternalValue | PositionValue]]] = field(default_factory=list)
     # The markets' regime changes the strategies heard (at each one's time, `ts_event_ns`).
     regimes: list[RegimeValue] = field(default_factory=list)
+    # The screen-driven strategies' patches started and retired: (strategy id, the change).
+    screens: list[tuple[str, RosterChange]] = field(default_factory=list)
+    signals_muted: int = 0  # entries of patches leaving their screen's set, not acted on
     orders: list[Execution] = field(default_factory=list)  # every order update the venue reported
     fills: list[FillRecord] = field(default_factory=list)
     funding: list[FundingPayment] = field(default_factory=list)  # what the positions paid (< 0) or got
@@ -145,6 +157,7 @@ class Backtest:
         market: ReplayedMarket,
         instruments: Sequence[Instrument],
         strategies: Sequence[Strategy],
+        screens: ScreenStage | None = None,
     ) -> None:
         self.settings = settings
         self.market = market
@@ -157,7 +170,10 @@ class Backtest:
         self._new_prices: dict[str, str] = {}  # the last trades' prices not yet read, as their text
         self.last_event: dict[str, int] = {}
         model = load_advisor_model(settings.advisor_model, settings.timeframe)
-        self.bars = BarKeeper(settings.venue, model.timeframe, settings.advisor.synthesis.bars_in_request * 5)
+        # As many bars as the live context holds for the regime (core.advisor.engine.regime), so a
+        # decision reads the regime live read of the same bars.
+        kept = max(settings.advisor.synthesis.bars_in_request * 5, settings.advisor.regime.window_bars)
+        self.bars = BarKeeper(settings.venue, model.timeframe, kept)
         self.detect = DetectStage(strategies, start, settings.tick_hz)
         self.advise = AdviseStage(settings.advisor, model, self.bars, self._account_view())
         desk = OrderDesk(
@@ -170,7 +186,8 @@ class Backtest:
         self.books = BooksStage(settings.venue, self.instruments)
         self.books.open({b.asset: b.total for b in market.balances()}, start)
         self.strategy_of: dict[str, str] = {}  # client order id -> strategy (entries)
-        self.symbols = sorted({symbol for strategy in strategies for symbol in strategy.symbols})
+        listed = {symbol for strategy in strategies for symbol in strategy.symbols}
+        self.symbols = sorted(listed | set(screens.universe if screens is not None else ()))
         for name in [*sorted({s.id for s in strategies}), strategy_label(UNATTRIBUTED)]:
             self.tape.strategy_curves[name] = []
         self.next_mark_ns = start + _MARK_NS
@@ -181,9 +198,15 @@ class Backtest:
         # its signal's time: (due, sequence, intent, market), earliest first.
         self._checks: list[tuple[int, int, am.Intent, MarketView]] = []
         self._checks_made = 0
-        self.feedback = Feedback(self.detect.engine.patches.values())
-        patches = self.detect.engine.patches.values()
+        # A screen-driven strategy's patches are not there yet: their stand-ins say what they hear,
+        # and its leaving patches wait on the positions (the inspector's view, heard back).
+        self.screens = screens
+        patches = [*self.detect.engine.patches.values(), *(screens.probes if screens is not None else ())]
+        self.feedback = Feedback(patches, always=screens is not None)
         self.regimes = RegimeStage() if listens_to_regimes(patches) else None
+        self.muted: frozenset[str] = frozenset()
+        if screens is not None:
+            screens.positions = self._position_open
         self._stepping: int | None = None  # the time of the step under way
 
     @property
@@ -217,6 +240,8 @@ class Backtest:
                 new_prices[event.symbol] = event.trade.price
         self.bars.on_bars(bars)
         self.bars.on_trades(trades, now)
+        if bars and self.screens is not None:
+            self.screens.on_bars(bars)
         self._evaluated(self.detect.feed(self.settings.venue, events, now, bars), now)
         if bars and self.regimes is not None:
             self._regimes(self.regimes.on_bars(bars), now)
@@ -260,6 +285,9 @@ class Backtest:
         due = self.market.next_funding_ns()
         if due is not None and due < earliest:
             earliest = due
+        due = None if self.screens is None else self.screens.next_due()
+        if due is not None and due < earliest:
+            earliest = due
         due = self._next_mark(now)
         return due if due is not None and due < earliest else earliest
 
@@ -280,6 +308,10 @@ class Backtest:
             self._evaluated(self.detect.tick(), due)
             if due != self._stepping:  # a step at the same time hears after its events
                 self._hear(due)
+        screen = None if self.screens is None else self.screens.next_due()
+        if screen is not None and screen <= due:
+            assert self.screens is not None
+            self._screened(self.screens.evaluate_due(due, self._ticker), due)
         mark = self._next_mark(due - 1)
         if mark is not None and mark <= due:
             self._mark(due)
@@ -295,6 +327,10 @@ class Backtest:
     # ---- the chain
 
     def _evaluated(self, evaluation: Evaluation, now_ns: int) -> None:
+        if self.muted and evaluation.signals:
+            kept = [s for s in evaluation.signals if s.patch_id not in self.muted]
+            self.tape.signals_muted += len(evaluation.signals) - len(kept)
+            evaluation.signals = kept
         for emitted in evaluation.signals:
             message = signal_to_pb(emitted)
             self.tape.signals.append(message)
@@ -333,6 +369,33 @@ class Backtest:
         for event in events:
             engine.feed("", event)
         self._evaluated(engine.evaluate_due(now_ns), now_ns)
+        if self.screens is not None and self.screens.leaving:
+            self._screened(self.screens.settle(now_ns), now_ns)
+
+    def _screened(self, changes: list[tuple[Strategy, RosterChange]], now_ns: int) -> None:
+        """Patches retired and started as the screens' sets changed (core.backtest.screens)."""
+        screens = self.screens
+        assert screens is not None
+        for strategy, change in changes:
+            venue = strategy.venues[0]
+            for symbol in change.retire:
+                self.detect.retire(patch_id(strategy, venue, symbol), now_ns)
+            for symbol in change.start:
+                self.detect.start(strategy, symbol, now_ns, screens.history.history(symbol))
+            self.tape.screens.append((strategy.id, change))
+        self.muted = screens.muted()
+
+    def _position_open(self, strategy: str, symbol: str) -> bool | None:
+        """Whether the strategy holds a position there, as the inspector last said it (heard back)."""
+        share = self.feedback.tracker.share(strategy, self.settings.venue, symbol)
+        return None if share is None else share != 0
+
+    def _ticker(self, symbol: str) -> Ticker | None:
+        """The replayed book's top as a ticker, for a screen reading one (core.backtest.screens)."""
+        if symbol not in self.instruments:
+            return None
+        bid, ask = self._best(symbol)
+        return book_ticker(self.last_event.get(symbol, 0), bid, ask)
 
     def warm_regimes(self, bars: Sequence[bus.Bar]) -> None:
         """The regimes as of the start, from the 1m bars closed before it: told to the patches
@@ -575,8 +638,8 @@ class Feedback:
     journal entry), and at least once a second of data time (a cooldown runs out by time alone),
     as the live detector polls it; never when no patch listens."""
 
-    def __init__(self, patches: Iterable[Any]) -> None:
-        self.listening = any(
+    def __init__(self, patches: Iterable[Any], always: bool = False) -> None:
+        self.listening = always or any(
             kind in ("position", "external")
             for patch in patches
             for module in patch.modules.values()

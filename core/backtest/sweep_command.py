@@ -11,7 +11,7 @@ file's `[sweep]` table (a flag wins; `--param` flags replace the file's params):
     of = "total"          # whose metric: "total" (the account) or the strategy's id
     folds = 0             # K: walk forward through K folds; 0: the whole range
     anchored = false      # in-sample parts from the start (true) or one block each (false)
-    engine = "local"      # local (processes) or dask
+    engine = "local"      # local (processes) or dask (the flag --dask ADDRESS|local sets both)
     address = ""          # a Dask scheduler (tcp://host:8786); "": a local cluster
     workers = 0           # processes (local, or the local Dask cluster); 0: one per core
     synthetic_seed = -1   # >= 0: a synthetic walk of that seed instead of the recorded history
@@ -64,6 +64,12 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--anchored", action="store_true", default=None, help="anchored in-sample parts")
     sweep.add_argument("--engine", help="local (default: processes on this machine) or dask")
     sweep.add_argument("--address", help="the Dask scheduler's address (default: a local cluster)")
+    sweep.add_argument(
+        "--dask",
+        metavar="ADDRESS|local",
+        help="on a Dask cluster: its scheduler's address (tcp://host:8786), or `local` for a local "
+        "cluster of --workers processes (the same as --engine dask [--address ADDRESS])",
+    )
     sweep.add_argument("--workers", type=int, help="processes (default: one per core)")
     sweep.add_argument(
         "--synthetic-seed", type=int, help="a synthetic walk of this seed, not the recorded data"
@@ -86,6 +92,7 @@ def _sweep_command(args: argparse.Namespace) -> None:
     from core.backtest.config import backtest_config, read_options
     from core.backtest.sweep_config import FLAGS, sweep_config
 
+    _dask_flag(args)
     raw = read_options(args.config)
     source = None if args.config is None else str(args.config)
     options = sweep_config(raw.pop("sweep", {}), {key: getattr(args, key) for key in FLAGS}, source)
@@ -94,6 +101,22 @@ def _sweep_command(args: argparse.Namespace) -> None:
         flags["database_url"] = history_database(args)
     config = backtest_config(raw, flags, source)
     print(_run(config, options, args))
+
+
+def _dask_flag(args: argparse.Namespace) -> None:
+    """`--dask ADDRESS|local` as `--engine dask` and `--address ADDRESS` (none for local); an
+    --engine or --address saying otherwise is refused, naming both."""
+    if args.dask is None:
+        return
+    given = args.dask.strip()
+    if not given:
+        raise InvalidArgument.field("dask", "name a scheduler's address (tcp://host:8786) or `local`")
+    address = "" if given == "local" else given
+    if args.engine not in (None, "dask"):
+        raise InvalidArgument.field("dask", f"runs on Dask, and --engine says {args.engine!r}")
+    if args.address not in (None, address):
+        raise InvalidArgument.field("dask", f"says {given!r}, and --address says {args.address!r}")
+    args.engine, args.address = "dask", address
 
 
 def _run(config: Any, options: SweepConfig, args: argparse.Namespace) -> str:

@@ -133,8 +133,11 @@ class LiveFanout:
         self._version += 1
 
     def max_depth(self) -> int:
-        """The deepest subscriber queue, in messages."""
-        return max((subscriber.depth for subscriber in self.subscribers), default=0)
+        """The deepest subscriber queue, in messages.
+
+        Called from the metrics server's thread while the loop subscribes and unsubscribes: the
+        set is copied in one step (a C-level copy holds the GIL) before it is walked."""
+        return max((subscriber.depth for subscriber in tuple(self.subscribers)), default=0)
 
     def end_all(self) -> int:
         ended = len(self.subscribers)

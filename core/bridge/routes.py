@@ -66,6 +66,7 @@ _CHANNEL_KINDS: dict[int, tuple[str, ...]] = {
     md.CHANNEL_BOOK: (BOOK,),
     md.CHANNEL_TICKERS: (TICKERS,),
     md.CHANNEL_CANDLES: CANDLE_KINDS,
+    md.CHANNEL_FUNDING: (),  # funding rates are not bridged (yet): its notices reach `notices` only
 }
 _ALL_MARKET = (TRADES, BOOK, TICKERS, *CANDLE_KINDS)
 _NOTICE_KINDS: dict[int, str] = {

@@ -193,6 +193,12 @@ class PatchServicer(pb_grpc.PatchServicer):
             strategy = parse_strategy(request.strategy_toml, "strategy_toml", self.engine.catalog)
         except InvalidArgument as exc:
             raise _refield(exc, lambda field: f"strategy_toml.{field}") from None
+        if strategy.screen is not None:
+            raise InvalidArgument.field(
+                "strategy_toml.symbols",
+                "a screen's symbols are followed by a detector running the file (--strategy); "
+                "here, list the symbols",
+            )
         ids = [f"{strategy.id}/{venue}/{symbol}" for venue in strategy.venues for symbol in strategy.symbols]
         for patch_id in ids:
             _new_patch_id(patch_id, "strategy_toml.id")

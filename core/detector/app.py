@@ -9,13 +9,17 @@ and publish what the patches emit to the bus (streams `signals` and `position_re
 inspector's risk state and the strategies' own positions are read back once a second
 (core.detector.feedback_feed) and fed to the patches' feedback sources; the markets' regimes are
 followed on Overwatch's stream `regimes.1m` (core.detector.regime_feed) and fed to the patches'
-`regime` sources.
+`regime` sources. A strategy taking its symbols from a screen follows the screen's results on
+`screens.<name>` (core.detector.screen_feed): a patch started for each symbol that enters its
+set, retired when one leaves (core.detector.screens), fed by a feed of its own
+(core.detector.feeds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,13 +37,18 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest
 from core.detector.feed import VenueFeed
 from core.detector.feedback_feed import InspectorFeedback
+from core.detector.feeds import VenueFeeds
 from core.detector.history import VenueChannels, bar_history
+from core.detector.metrics import SCREEN_PATCHES
 from core.detector.modules.sources import RegimeSource
 from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.regime_feed import RegimeFeed
 from core.detector.runner import PatchRunner
+from core.detector.screen_feed import ScreenFeed
+from core.detector.screens import RosterChange, ScreenRoster
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
+from core.detector.strategy_file import patch_id as id_of
 from core.detector.wire import encode_positions, encode_signals
 from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS, tagged
 from core.foundations.bus.publisher import Publisher, Retention
@@ -103,7 +112,9 @@ class Detector:
         # The venues followed: given, and registered with the gateway (found while it runs).
         self.venues = VenueWatch(config.mesh.venues, config.gateway)
         self._waiting: dict[str, list[str]] = {}  # venue -> patches to activate when it joins
-        self._feeds: dict[str, tuple[VenueLink, asyncio.Task[None]]] = {}
+        self.feeds = VenueFeeds(self._follow)
+        self.feedback: InspectorFeedback | None = None  # when there is an inspector to hear (run)
+        self.rosters: dict[str, ScreenRoster] = {}  # strategy id -> its screen's roster (run)
         self._stop = asyncio.Event()  # the service's (run)
         self._publisher: Publisher | None = None
         self._leadership: Leadership | None = None  # its writes are fenced by its lease (run)
@@ -203,6 +214,8 @@ class Detector:
         heard = asyncio.create_task(self._hear(ctx.stop), name="inspector feedback")
         regimes = RegimeFeed(redis, self.runner.hear, self._regime_markets)
         regimed = asyncio.create_task(regimes.run(ctx.stop), name="regimes")
+        screens = ScreenFeed(redis, self.rosters, self._roster_changed, self.now_ns)
+        screened = asyncio.create_task(screens.run(ctx.stop), name="screens")
         try:
             await asyncio.wait({runner, kept}, return_when=asyncio.FIRST_COMPLETED)
             if kept.done() and not ctx.stop.is_set():
@@ -213,10 +226,11 @@ class Detector:
             venues.cancel()
             heard.cancel()
             regimed.cancel()
-            feeds = [task for _, task in self._feeds.values()]
+            screened.cancel()
+            feeds = self.feeds.tasks
             for task in feeds:
                 task.cancel()
-            await asyncio.gather(venues, heard, regimed, *feeds, return_exceptions=True)
+            await asyncio.gather(venues, heard, regimed, screened, *feeds, return_exceptions=True)
             await self._flush()
 
     async def _hear(self, stop: asyncio.Event) -> None:
@@ -228,7 +242,11 @@ class Detector:
             await stop.wait()
             return
         every_s = config.feedback_every_ms / 1000
-        await InspectorFeedback(config.gateway, config.inspector, self.runner.hear, every_s).run(stop)
+        await self.feedback_of(config.gateway, config.inspector, every_s).run(stop)
+
+    def feedback_of(self, gateway: str | None, inspector: str | None, every_s: float) -> InspectorFeedback:
+        self.feedback = InspectorFeedback(gateway, inspector, self.runner.hear, every_s)
+        return self.feedback
 
     def _regime_markets(self) -> set[tuple[str, str]]:
         """The (venue, symbol) of every patch's `regime` sources: whose regimes to look up at start."""
@@ -257,23 +275,13 @@ class Detector:
         self._sync_feeds(venues)
 
     def _sync_feeds(self, venues: Venues) -> None:
-        """A feed per venue in the mesh with patches: started, stopped, restarted when moved."""
-        wanted = self._feed_symbols(venues)
-        for venue, (link, task) in list(self._feeds.items()):
-            if venue not in wanted or venues.get(venue) != link:
-                log.info(
-                    "detector: venue %s %s: its feed stops", venue, "moved" if venue in venues else "left"
-                )
-                task.cancel()
-                del self._feeds[venue]
-        for venue, symbols in wanted.items():
-            if venue not in self._feeds:
-                link = venues[venue]
-                feed = VenueFeed(
-                    link, sorted(symbols), _channel_factory(link.address), self._metadata,
-                    self.runner.deliver, self.instruments,
-                )  # fmt: skip
-                self._feeds[venue] = (link, asyncio.create_task(feed.run(self._stop), name=f"feed {venue}"))
+        """Feeds of the symbols the patches trade on the venues in the mesh (core.detector.feeds)."""
+        self.feeds.sync(venues, self._feed_symbols(venues))
+
+    async def _follow(self, link: VenueLink, symbols: list[str]) -> None:
+        channels = _channel_factory(link.address)
+        feed = VenueFeed(link, symbols, channels, self._metadata, self.runner.deliver, self.instruments)
+        await feed.run(self._stop)
 
     async def _open_store(self, stop: asyncio.Event) -> PatchStore | None:
         url = self.config.database_url
@@ -312,6 +320,7 @@ class Detector:
         for strategy in self._strategies:
             for patch in build_patches(self.engine, strategy, now, skip_existing=True):
                 wanted[patch.id] = PatchState.ACTIVE
+        self.rosters = {s.id: self._roster(s) for s in self._strategies if s.screen is not None}
         # The time a backtest of this session warms to (docs/backtest.md, "Parity with live").
         log.info("detector: patches warm from the candles closed by %d (ns)", now)
         for patch_id, state in wanted.items():
@@ -346,9 +355,88 @@ class Detector:
     def _feed_symbols(self, venues: Venues) -> dict[str, set[str]]:
         symbols: dict[str, set[str]] = {}
         for patch in self.engine.patches.values():
-            if patch.venue in venues:
+            if patch.venue in venues and patch.state is not PatchState.ARCHIVED:
                 symbols.setdefault(patch.venue, set()).add(patch.symbol)
         return symbols
+
+    # ---- screen-driven strategies (core.detector.screens)
+
+    def _roster(self, strategy: Strategy) -> ScreenRoster:
+        """The strategy's roster, running the patches of it the start found (restored)."""
+        assert strategy.screen is not None
+        venue = strategy.venues[0]
+        prefix = id_of(strategy, venue, "")
+        running = [
+            patch.id.removeprefix(prefix)
+            for patch in self.engine.patches.values()
+            if patch.id.startswith(prefix) and patch.state is not PatchState.ARCHIVED
+        ]
+        is_open = lambda symbol: self._open(strategy.id, venue, symbol)  # noqa: E731
+        return ScreenRoster(venue, strategy.screen, is_open, running)
+
+    def _open(self, strategy: str, venue: str, symbol: str) -> bool | None:
+        """Whether the strategy holds a position there, as the inspector last said; None before
+        it said anything; False with no inspector to ask (nobody holds one for it)."""
+        if self.config.inspector is None and self.config.gateway is None:
+            return False
+        share = None if self.feedback is None else self.feedback.tracker.share(strategy, venue, symbol)
+        return None if share is None else share != 0
+
+    async def _roster_changed(self, strategy_id: str, roster: ScreenRoster, change: RosterChange) -> None:
+        """Patches retired and started as the screen's set changed, at the result's time."""
+        strategy = next(s for s in self._strategies if s.id == strategy_id)
+        for symbol in change.retire:
+            self._retire(id_of(strategy, roster.venue, symbol), change.at_ns)
+        for symbol in change.leaving:
+            SCREEN_PATCHES.labels(strategy_id, "leaving").inc()
+            log.info(
+                "detector: %s left screen %s with a position open: it runs on, entries muted, until flat",
+                id_of(strategy, roster.venue, symbol), roster.screen.screen,
+            )  # fmt: skip
+        for symbol in change.start:
+            await self._start_screened(strategy, roster, symbol, change.at_ns)
+        self.runner.muted = frozenset(
+            id_of(s, self.rosters[s.id].venue, symbol)
+            for s in self._strategies
+            if s.id in self.rosters
+            for symbol in self.rosters[s.id].leaving
+        )
+        self._sync_feeds(self.venues.venues)
+        try:
+            await self._flush()
+        except Unavailable as exc:  # kept and written at the next flush
+            log.warning("detector: patch changes not saved yet: %s", exc)
+
+    async def _start_screened(
+        self, strategy: Strategy, roster: ScreenRoster, symbol: str, at_ns: int
+    ) -> None:
+        made = id_of(strategy, roster.venue, symbol)
+        patch = self.engine.patches.get(made)
+        if patch is not None and patch.state is PatchState.ARCHIVED:  # retired before: made anew
+            self.engine.delete_patch(made, at_ns)
+            patch = None
+        if patch is None:
+            build_patches(self.engine, dataclasses.replace(strategy, symbols=(symbol,), screen=None), at_ns)
+        SCREEN_PATCHES.labels(strategy.id, "started").inc()
+        log.info("detector: %s entered screen %s: its patch starts", made, roster.screen.screen)
+        if self.engine.patch(made).state is PatchState.ACTIVE:
+            return
+        try:
+            await self._activate(made, at_ns)
+        except TrademeshError as exc:  # the detector stopping, a venue gone: said, the others go on
+            log.warning("detector: %s cannot start: %s", made, exc)
+
+    def _retire(self, made: str, at_ns: int) -> None:
+        patch = self.engine.patches.get(made)
+        self.runner.warming.discard(made)
+        for waiting in self._waiting.values():
+            with contextlib.suppress(ValueError):
+                waiting.remove(made)
+        if patch is None or patch.state is PatchState.ARCHIVED:
+            return
+        patch.archive(at_ns)
+        SCREEN_PATCHES.labels(patch.strategy_id, "retired").inc()
+        log.info("detector: %s left its screen's set: its patch retires (archived)", made)
 
     def _link(self, venue: str) -> VenueLink:
         link = self.venues.venue(venue)

@@ -82,6 +82,14 @@ class FeedbackTracker:
     def __init__(self) -> None:
         self._told: dict[str, float | bool] = {}
         self._held: dict[tuple[str, str, str], Held] = {}
+        self.answered = False
+
+    def share(self, strategy: str, venue: str, symbol: str) -> float | None:
+        """The strategy's share of its position there as last answered (0: none); None before
+        the first answer (whether a screen-driven strategy may retire a patch: core.detector.screens)."""
+        if not self.answered:
+            return None
+        return self._held.get((strategy, venue, symbol), (0.0, None))[0]
 
     def events(
         self, state: rk.GetRiskStateResponse, positions: Iterable[rk.PositionView]
@@ -99,4 +107,5 @@ class FeedbackTracker:
             if self._held.get(key) != now:
                 out.append(PositionValue(key[0], key[1], key[2], now[0], now[1], at))
         self._held = held
+        self.answered = True
         return out

@@ -24,6 +24,8 @@ __all__ = [
     "MARKET_EVENTS",
     "PROCESSING",
     "REGIMES",
+    "SCREEN_PATCHES",
+    "SCREEN_RESULTS",
     "SIGNALS",
     "SLOW_STEPS",
     "STREAM",
@@ -78,4 +80,18 @@ REGIMES = Counter(
     "Regime changes heard from Overwatch's stream regimes.1m (start: each market's latest at start; "
     "live: the changes after it), and entries skipped as no Envelope of regime changes (skipped).",
     ["read"],
+)
+SCREEN_RESULTS = Counter(
+    "trademesh_detector_screen_results_total",
+    "Results heard from the Screener's streams screens.<name> of the screens the screen-driven "
+    "strategies follow (start: those retained, read at start; live: after it), and entries skipped "
+    "as no Envelope of a screen result (skipped).",
+    ["read"],
+)
+SCREEN_PATCHES = Counter(
+    "trademesh_detector_screen_patches_total",
+    "Patches of screen-driven strategies started (a symbol entered the set), retired (it left, its "
+    "position flat) and kept leaving (it left with a position open: entries muted until flat); and "
+    "signals muted (the entries of leaving patches).",
+    ["strategy", "change"],
 )

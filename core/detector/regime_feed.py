@@ -7,8 +7,10 @@ market a patch's regime source names is found (or the stream's start is reached)
 writes a change only when a regime changes, so without this a patch would read no regime
 until its market's next change, which comes about every 50 bars. The markets found are heard
 at once; then the stream is followed from the newest entry of that read, so no change falls
-between the two. A market not on the stream stays without a regime until its first change (the
-stream holds a week of changes; Overwatch does not write again what its warm-up found).
+between the two. Overwatch publishes every market's regime at least once (a market's first
+regime when it leads and is warm: core.overwatch.resume), so a market is missing only while
+Overwatch warms it, or when its last change is older than the stream's week: it then stays
+without a regime until its next change.
 
 The detector reads the stream, not Overwatch's code (the services meet through contracts): the
 wire's regime codes are mapped here. Redis away: said once, retried with backoff; the sources

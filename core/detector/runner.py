@@ -52,6 +52,7 @@ from core.detector.metrics import (
     HOT_PATH_OLDEST,
     LATE_EVENTS,
     PROCESSING,
+    SCREEN_PATCHES,
     SIGNALS,
     SLOW_STEPS,
 )
@@ -133,6 +134,9 @@ class PatchRunner:
         self._arrived = asyncio.Event()
         # Patches to activate once warm: fed live events through engine.warm until then.
         self.warming: set[str] = set()
+        # Patches whose signals (entries) are dropped, their position requests (exits) kept: a
+        # screen-driven strategy's leaving patches (core.detector.screens).
+        self.muted: frozenset[str] = frozenset()
         self.recent_signals: deque[EmittedSignal] = deque(maxlen=_RECENT_SIGNALS)  # oldest first
         self.stats: dict[str, PatchStats] = {}
         self.dropped_batches = 0
@@ -283,6 +287,8 @@ class PatchRunner:
             log.info("detector: patch %s is warm and active", patch_id)
 
     async def _handle(self, evaluation: Evaluation) -> None:
+        if self.muted and evaluation.signals:
+            _mute(evaluation, self.muted)
         if evaluation.evaluations:
             EVALUATIONS.inc(evaluation.evaluations)
         if evaluation.signals:
@@ -315,6 +321,19 @@ class PatchRunner:
 
     def _stats(self, patch_id: str) -> PatchStats:
         return self.stats.setdefault(patch_id, PatchStats())
+
+
+def _mute(evaluation: Evaluation, muted: frozenset[str]) -> None:
+    """The signals of muted patches dropped (counted, and said: an entry the strategy made and
+    nobody will act on)."""
+    kept = []
+    for signal in evaluation.signals:
+        if signal.patch_id in muted:
+            SCREEN_PATCHES.labels(signal.strategy_id, "muted").inc()
+            log.info("detector: signal of %s muted: its symbol left the screen's set", signal.patch_id)
+        else:
+            kept.append(signal)
+    evaluation.signals = kept
 
 
 def _observe_hot_path(group: Group, done_ns: int, by_time: bool) -> None:

@@ -4,7 +4,7 @@ venues and symbols it runs on, its threshold and its warm-up.
     id = "trend"
     description = "..."
     venues = ["sim"]
-    symbols = ["BTC/USDT"]
+    symbols = ["BTC/USDT"]   # or a screen's: { screen = "momentum", top = 5, min_hold_s = 600 }
     threshold = 2.0          # optional: the `threshold` of every weighted_score not setting it
     warmup = 60              # optional: values of history its bar and trade sources need at least
     cables = ["bars.bar -> fields.bar", ...]
@@ -16,11 +16,13 @@ venues and symbols it runs on, its threshold and its warm-up.
     params = { timeframe = "1m" }
 
 A strategy runs as one patch per (venue, symbol); sources and sinks left without a venue or
-symbol take the patch's. The keys are Strategy's and ModuleDecl's, read by
-core.foundations.config_schema; a bad file is refused with an InvalidArgument whose field is
-the key (`modules.fast.params.period`, `cables[2]`) and whose text says what is wrong and names
-the file (`... (in strategies/trend.toml)`); unknown keys are refused too. Pure: the caller
-reads the file (`load_strategy` is the shell's).
+symbol take the patch's. A strategy whose `symbols` is a screen's table trades the symbols that
+screen ranks first on its one venue (`ScreenSymbols`): it has no patch until the detector hears
+the screen's results (core.detector.screens), then one per symbol in the set. The keys are
+Strategy's and ModuleDecl's, read by core.foundations.config_schema; a bad file is refused with
+an InvalidArgument whose field is the key (`modules.fast.params.period`, `cables[2]`) and whose
+text says what is wrong and names the file (`... (in strategies/trend.toml)`); unknown keys are
+refused too. Pure: the caller reads the file (`load_strategy` is the shell's).
 """
 
 from __future__ import annotations
@@ -37,13 +39,24 @@ from core.detector.engine.engine import Engine
 from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
 from core.detector.engine.patch import Patch
 from core.foundations.config_file import parse_toml, read_text
-from core.foundations.config_schema import NOT_A_KEY, NOT_EMPTY, Items, Label, Matches, Reading, Within
-from core.foundations.config_schema.words import in_file
+from core.foundations.config_schema import (
+    NOT_A_KEY,
+    NOT_EMPTY,
+    Items,
+    Label,
+    Matches,
+    Parse,
+    Reading,
+    Within,
+    read_value,
+)
+from core.foundations.config_schema.words import REQUIRED, in_file, not_a
 from core.foundations.errors import FieldViolation, InvalidArgument, TrademeshError
 from core.foundations.text import unstorable_values
 
 __all__ = [
     "ModuleDecl",
+    "ScreenSymbols",
     "Strategy",
     "build_patches",
     "install",
@@ -53,6 +66,9 @@ __all__ = [
 ]
 
 _STRATEGY_ID = Matches(r"[a-z0-9][a-z0-9_-]{0,63}", "a strategy id (a-z, 0-9, _ and -)")
+_SCREEN_NAME = Matches(r"[a-z0-9][a-z0-9_-]{0,63}", "a screen name (a-z, 0-9, _ and -)")
+# The symbol a screen-driven strategy's file is checked on (its patches come from the screen).
+_CHECK_SYMBOL = "BTC/USDT"
 _SCORE_TYPE = "weighted_score"
 # Read before the modules (their classes join the catalog first), and not kept.
 _CUSTOM = "custom_modules"
@@ -66,16 +82,51 @@ class ModuleDecl:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScreenSymbols:
+    """`symbols = { screen = "momentum", top = 5, min_hold_s = 600 }`: the first `top` symbols of
+    the screen's results on the bus (screens.<screen>), each held at least `min_hold_s` after it
+    entered (core.foundations.screen_membership). Left out, each is the screen's own (its results
+    carry its top and hold); a `top` above the screen's is its top."""
+
+    screen: Annotated[str, _SCREEN_NAME]
+    top: Annotated[int | None, Within(1, 1000)] = None
+    min_hold_s: Annotated[int | None, Within(0, 7 * 86_400)] = None
+
+
+def _symbols(raw: object, path: str) -> tuple[str, ...] | ScreenSymbols:
+    """`symbols`: a list of symbols, or a screen's table."""
+    if isinstance(raw, Mapping):
+        return cast(ScreenSymbols, read_value(ScreenSymbols, raw, path))
+    if isinstance(raw, list):
+        return cast(tuple[str, ...], read_value(Annotated[tuple[str, ...], Items(1)], raw, path))
+    raise InvalidArgument.field(
+        path, not_a(raw, 'a list of symbols or a screen\'s table ({ screen = "momentum", top = 5 })')
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Strategy:
     id: Annotated[str, _STRATEGY_ID]
     description: str = ""
     venues: Annotated[tuple[str, ...], Items(1)]
-    symbols: Annotated[tuple[str, ...], Items(1)]
+    # The file's list; () when a screen gives them (`screen`).
+    symbols: Annotated[tuple[str, ...], Parse(_symbols)] = ()
+    screen: Annotated[ScreenSymbols | None, NOT_A_KEY] = None
     threshold: Annotated[float | None, Within(0)] = None
     warmup: Annotated[int, Within(0, 1_000_000)] = 0
     modules: Annotated[tuple[ModuleDecl, ...], Label("id"), Items(0, MAX_MODULES)] = ()
     cables: Annotated[tuple[str, ...], Items(0, MAX_CABLES)] = ()
     source: Annotated[str, NOT_A_KEY]  # the file it came from
+
+    def __post_init__(self) -> None:
+        if self.screen is None and not self.symbols:
+            raise InvalidArgument.field("symbols", f"{REQUIRED}: a list of symbols, or a screen's table")
+        if self.screen is not None and len(self.venues) != 1:
+            raise InvalidArgument.field(
+                "venues",
+                f"a strategy taking its symbols from screen {self.screen.screen!r} trades one venue "
+                f"(the screen's), not {len(self.venues)}",
+            )
 
 
 def load_strategy(path: Path, catalog: Catalog) -> Strategy:
@@ -178,6 +229,8 @@ class _Under:
 def _strategy(data: dict[str, object], source: str) -> Strategy:
     reading = Reading(source, also={Strategy: (_CUSTOM,)})
     values = reading.values(Strategy, data)
+    if values is not None and isinstance(values.get("symbols"), ScreenSymbols):
+        values["screen"] = values.pop("symbols")
     strategy = None if values is None else reading.make(Strategy, {**values, "source": source})
     reading.done()
     return cast(Strategy, strategy)
@@ -199,4 +252,5 @@ def _try_build(strategy: Strategy, catalog: Catalog) -> None:
 
 
 def _first_only(strategy: Strategy) -> Strategy:
-    return dataclasses.replace(strategy, venues=strategy.venues[:1], symbols=strategy.symbols[:1])
+    symbols = strategy.symbols[:1] or (_CHECK_SYMBOL,)  # a screen's: checked on a stand-in
+    return dataclasses.replace(strategy, venues=strategy.venues[:1], symbols=symbols)

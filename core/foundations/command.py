@@ -13,7 +13,9 @@ Each module named in core.foundations.registry.SERVICES exposes `COMMAND = Servi
 - `privileged`: methods that take only a stronger credential than the mesh token (a venue's
   order RPCs take only the trading credential; core.foundations.rpc.auth), read from its variable at start;
 - `holds`: the secrets `trademesh up` gives it besides the mesh token (the variables; its
-  privileged methods' is implied): the inspector holds the trading credential, to send it.
+  privileged methods' is implied): the inspector holds the trading credential, to send it;
+- `left_out()`: why `trademesh up` does not start it (a service that runs only when configured:
+  the Telegram bot without a bot token), None when it does.
 Module imports stay light (argparse only): the CLI builds every subcommand's parser at start,
 and a service's dependencies load only when it runs.
 """
@@ -83,6 +85,10 @@ def _no_mesh_args(mesh: MeshView) -> list[str]:
     return []
 
 
+def _always_started() -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ServiceCommand(Generic[C]):
     config: Callable[[argparse.Namespace], C]
@@ -97,6 +103,8 @@ class ServiceCommand(Generic[C]):
     # The privileged methods of one instance, when its flags change them (a venue account's own
     # trading credential: docs/accounts.md); None: `privileged` for every instance.
     privileged_of: Callable[[argparse.Namespace], Privileged | None] | None = field(default=None)
+    # Why `trademesh up` leaves it out (read from up's environment), None to start it.
+    left_out: Callable[[], str | None] = field(default=_always_started)
 
     def secrets(self) -> frozenset[str]:
         """The variables of the restricted secrets it is given: those it holds, and the one its

@@ -59,6 +59,7 @@ CHANNEL_TO_PB = {
     Channel.BOOK: md.CHANNEL_BOOK,
     Channel.CANDLES: md.CHANNEL_CANDLES,
     Channel.TICKERS: md.CHANNEL_TICKERS,
+    Channel.FUNDING: md.CHANNEL_FUNDING,
 }
 CHANNEL_FROM_PB = {v: k for k, v in CHANNEL_TO_PB.items()}
 TIMEFRAME_TO_PB = {

@@ -15,6 +15,7 @@ from core.foundations.redact import check_url, redact_url
 __all__ = [
     "ADVERTISE_HOST",
     "ALERTMANAGER_URL",
+    "BUS_DIRECT",
     "DATABASE_SCHEMES",
     "DATABASE_URL",
     "DRAIN_DELAY_S",
@@ -42,6 +43,7 @@ __all__ = [
     "VENUE_SANDBOX",
     "VENUE_TRADE_TOKEN",
     "account_trade_tokens",
+    "bus_direct_mode",
     "database_url",
     "drain_delay_s",
     "paper_mode",
@@ -96,6 +98,18 @@ _MAX_DRAIN_DELAY_S = 60.0
 # "1": a live venue paper-trades (`trademesh venue NAME` as with --paper: docs/paper.md), how
 # docker compose turns every live venue's container to paper at once; "0" or unset: it does not.
 PAPER = "TRADEMESH_PAPER"
+# "1": a venue writes its own market data and executions to the bus ($REDIS_URL), as
+# `trademesh venue NAME --bus-direct` (compose and Kubernetes set it; docs/bus.md, "The direct path").
+BUS_DIRECT = "TRADEMESH_BUS_DIRECT"
+
+
+def bus_direct_mode(default: bool = False) -> bool:
+    """$TRADEMESH_BUS_DIRECT: "1" on, "0" off, unset `default`; InvalidArgument naming the
+    variable else."""
+    text = os.environ.get(BUS_DIRECT, "").strip()
+    if text not in ("", "0", "1"):
+        raise InvalidArgument.field(BUS_DIRECT, f"{text[:32]!r} is not 1 (direct) or 0 (not)")
+    return default if text == "" else text == "1"
 
 
 def paper_mode() -> bool:

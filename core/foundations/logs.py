@@ -172,8 +172,11 @@ def setup_logging(service: str, **fields: Any) -> None:
     root.handlers[:] = [handler, *streamed]
     root.setLevel(level)
     bind_log_fields(**fields)
-    # grpc and asyncio are chatty at INFO about things operators do not act on.
+    # grpc and asyncio are chatty at INFO about things operators do not act on; so is the HTTP
+    # client of the MCP SDK (httpx2: a line per request, three per tool call, which the Supervisor
+    # and the Telegram bot make through the gateway: 15 lines at each of the Supervisor's looks).
     logging.getLogger("asyncio").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     cygrpc = logging.getLogger("grpc._cython.cygrpc")
     if not any(isinstance(f, _ClientGoneFilter) for f in cygrpc.filters):
         cygrpc.addFilter(_ClientGoneFilter())

@@ -8,7 +8,7 @@ A TOML file, every key optional but `[[venues]]` entries' name and address:
     name = "sim"
     address = "127.0.0.1:5050"
     symbols = ["BTC/USDT"]       # empty or absent: every instrument the venue lists
-    channels = ["trades", "book", "tickers"]
+    channels = ["trades", "book", "tickers", "funding"]  # funding: of the perpetuals only
 
 Redis and PostgreSQL are not here: they come from REDIS_URL and DATABASE_URL (or flags). The
 keys are declared on MeshConfig and VenueLink and read by core.foundations.config_schema.
@@ -38,7 +38,7 @@ __all__ = [
     "venue_args",
 ]
 
-DEFAULT_CHANNELS = (Channel.TRADES, Channel.BOOK, Channel.TICKERS)
+DEFAULT_CHANNELS = (Channel.TRADES, Channel.BOOK, Channel.TICKERS, Channel.FUNDING)
 
 
 def check_address(address: str, where: str) -> str:

@@ -112,6 +112,8 @@ class Channel(enum.Enum):
     BOOK = "book"
     CANDLES = "candles"
     TICKERS = "tickers"
+    # A perpetual's funding rate as the venue states it (perpetuals only).
+    FUNDING = "funding"
 
 
 class Timeframe(enum.Enum):

@@ -189,7 +189,6 @@ SERVICES: dict[str, ServiceEntry] = {
             5106,
             "operators' commands from Telegram (/status, /pause, /resume, /closeall) via the gateway",
             depends_on=("gateway",),
-            deployed=False,
         ),
         ServiceEntry(
             "supervisor",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, open_redis
+from core.foundations.bus.writer import BusWriter
 from core.foundations.errors import InvalidArgument
 from core.foundations.lease import holder_id
 from core.foundations.mesh_config import MeshConfig
@@ -20,7 +21,6 @@ from core.foundations.rpc.discovery import VenueWatch
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.ingest.fleet import Fleet
-from core.ingest.writer import BusWriter
 
 __all__ = ["Ingest", "IngestConfig"]
 

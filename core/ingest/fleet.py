@@ -11,6 +11,8 @@ under it, and drops the venue when a write or a renewal says so.
 A venue gone from the mesh (unregistered, its heartbeats stopped, or moved to another address) is
 stopped, and every stream it was writing gets a gap marker since its last event, as for any lost
 venue: its events from then on may be missing until it is followed again.
+A venue that writes its own streams (`trademesh venue NAME --bus-direct`: its claim,
+core.foundations.bus.venue_lease) is left to it: given back when held, counted in no share.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import grpc
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.foundations.bus.codec import decode
+from core.foundations.bus.funding import resume_funding
 from core.foundations.bus.group import Fenced
-from core.foundations.bus.names import venue_tag
 from core.foundations.bus.redis import BusRedis
-from core.foundations.errors import Corrupt, TrademeshError
+from core.foundations.bus.relay import resume_executions, resume_market
+from core.foundations.bus.venue_lease import direct_venues, venue_lease_name
+from core.foundations.bus.writer import BusWriter
+from core.foundations.errors import TrademeshError
 from core.foundations.lease import Lease
 from core.foundations.mesh_config import VenueLink
 from core.foundations.rpc.client import Metadata
@@ -40,19 +43,12 @@ from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
 from core.ingest.funding import FundingFollower
 from core.ingest.symbols import venue_symbols
-from core.ingest.writer import BusWriter
 
-__all__ = ["Fleet", "VenueFollowing", "channel_factory", "venue_lease_name"]
+__all__ = ["Fleet", "VenueFollowing", "channel_factory"]
 
 log = logging.getLogger(__name__)
 
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-def venue_lease_name(venue: str) -> str:
-    """The lease of a venue's streams (md.{<venue>}.*, exec.{<venue>}): `ingest.{<venue>}`, in
-    their hash slot (a fenced write names the lease with the streams)."""
-    return f"ingest.{venue_tag(venue)}"
 
 
 def channel_factory(address: str) -> Callable[[], grpc.aio.Channel]:
@@ -125,12 +121,14 @@ class VenueFollowing:
             return
         factory = channel_factory(link.address)
         for channel in link.channels:
-            follower = Follower(link, channel, symbols, factory, fleet.metadata, self._publish)
-            await _resume_from_bus(fleet.redis, follower)
+            if not symbols.of(channel):
+                continue  # the funding channel of a venue without perpetuals
+            follower = Follower(link, channel, symbols.of(channel), factory, fleet.metadata, self._publish)
+            await resume_market(fleet.redis, follower)
             self.market.append(follower)
         if fleet.executions:
             executions = ExecutionFollower(link, factory, fleet.metadata, self._publish_executions)
-            await _resume_executions_from_bus(fleet.redis, executions)
+            await resume_executions(fleet.redis, executions)
             self.executions = executions
         if fleet.funding_every_s > 0:
             funding = FundingFollower(
@@ -141,7 +139,7 @@ class VenueFollowing:
                 fleet.writer.source,
                 fleet.funding_every_s,
             )
-            await _resume_funding_from_bus(fleet.redis, funding)
+            await resume_funding(fleet.redis, funding)
             self.funding = funding
         log.info("ingest: following %s", ", ".join(self.streams))
         runs = [asyncio.create_task(f.run(self._stop), name=f.stream) for f in self._followers()]
@@ -210,11 +208,16 @@ class Fleet:
                 if not await following.lease.renew():
                     log.warning("ingest: venue %s: lease lost (another replica holds it): dropped", name)
                     await self._drop(name, None)
-            share = share_of(len(self.venues), members)
+            direct = await direct_venues(self.redis, self.venues)
+            for name in sorted(direct & set(self.following)):
+                log.info("ingest: venue %s given back: it writes its own streams (--bus-direct)", name)
+                await self._give_back(name)
+            ours = [name for name in self.venues if name not in direct]
+            share = share_of(len(ours), members)
             for name in sorted(self.following)[share:]:
                 log.info("ingest: venue %s given back (%d members: a share of %d)", name, members, share)
                 await self._give_back(name)
-            for name in wanted_order(self.holder, self.venues):
+            for name in wanted_order(self.holder, ours):
                 if len(self.following) >= share:
                     break
                 if name not in self.following:
@@ -273,44 +276,3 @@ class Fleet:
                 await self.members.leave()
             except _REDIS_ERRORS as exc:
                 log.warning("ingest: leases not released (Redis unreachable: %s): they expire", exc)
-
-
-async def _last_point(redis: BusRedis, stream: str, body: str) -> Any:
-    """The newest of the stream's last entries whose `body` ("market", "executions") holds a
-    venue point (an epoch): where the last writer stopped; None on a stream without one."""
-    entries: Any = await redis.xrevrange(stream, count=20)
-    for _, fields in entries or []:
-        try:
-            envelope = decode(fields)
-        except Corrupt:
-            continue
-        if envelope.WhichOneof("body") == body and getattr(envelope, body).epoch:
-            return getattr(envelope, body)
-    return None
-
-
-async def _resume_from_bus(redis: BusRedis, follower: Follower) -> None:
-    """Where the last run stopped: the last entry on the stream carries the venue's position."""
-    batch = await _last_point(redis, follower.stream, "market")
-    if batch is not None:
-        follower.position.note(batch)
-        log.info("ingest %s: will resume after position %d", follower.stream, follower.position.position)
-
-
-async def _resume_funding_from_bus(redis: BusRedis, follower: FundingFollower) -> None:
-    """Where the last run stopped: the last entry of funding.{<venue>} holds its last payments."""
-    entries: Any = await redis.xrevrange(follower.stream, count=1)
-    for _, fields in entries or []:
-        with contextlib.suppress(Corrupt):
-            envelope = decode(fields)
-            if envelope.WhichOneof("body") == "funding":
-                follower.note(envelope.funding)
-                log.info("ingest %s: will go on after funding time %d", follower.stream, follower.since_ns)
-
-
-async def _resume_executions_from_bus(redis: BusRedis, follower: ExecutionFollower) -> None:
-    """Where the last run stopped: the last entry of exec.{<venue>} carries the venue's point."""
-    batch = await _last_point(redis, follower.stream, "executions")
-    if batch is not None:
-        follower.note(batch)
-        log.info("ingest %s: will resume after execution %d", follower.stream, follower.position)

@@ -1,30 +1,44 @@
-"""The symbols ingest follows on a venue: those configured, or every instrument it lists."""
+"""The symbols ingest follows on a venue: those configured, or every instrument it lists; on the
+funding channel, the perpetuals among them (only a perpetual has a funding rate)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import grpc
 
 from core.foundations.mesh_config import VenueLink
+from core.foundations.model import Channel
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.status import unavailable
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-__all__ = ["venue_symbols"]
+__all__ = ["VenueSymbols", "venue_symbols"]
 
 _CALL_TIMEOUT_S = 10.0
 # Errors of a venue that is starting or briefly away: wait for it.
 _NOT_YET = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+@dataclass(frozen=True)
+class VenueSymbols:
+    symbols: list[str]
+    perpetuals: list[str]  # of `symbols`, those with a funding rate
+
+    def of(self, channel: Channel) -> list[str]:
+        """The symbols ingest follows on `channel`."""
+        return self.perpetuals if channel is Channel.FUNDING else self.symbols
+
+
 class _NotAnswering(Exception):
     """A venue that is not answering yet (UNAVAILABLE, DEADLINE_EXCEEDED): retried."""
 
 
-async def _list_symbols(link: VenueLink, metadata: Metadata) -> list[str]:
+async def _list_instruments(link: VenueLink, metadata: Metadata) -> list[tuple[str, int]]:
     async with grpc.aio.insecure_channel(link.address) as channel:
         try:
             reply = await md_grpc.MarketDataStub(channel).ListInstruments(
@@ -34,17 +48,24 @@ async def _list_symbols(link: VenueLink, metadata: Metadata) -> list[str]:
             if exc.code() in _NOT_YET:
                 raise _NotAnswering(exc.code().name) from None
             raise unavailable(exc, f"venue {link.name} at {link.address}") from None
-    return sorted(i.symbol for i in reply.instruments)
+    return sorted((i.symbol, i.kind) for i in reply.instruments)
 
 
-async def venue_symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event) -> list[str] | None:
-    """The configured symbols, or every instrument the venue lists, once it answers; None when
-    stopped first. Unavailable when the venue refuses the list (not retried)."""
-    if link.symbols:
-        return list(link.symbols)
-    return await until_reachable(
-        lambda: _list_symbols(link, metadata),
+async def venue_symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event) -> VenueSymbols | None:
+    """The configured symbols, or every instrument the venue lists, once it answers (the venue is
+    asked only when it must be: no symbols configured, or the funding channel followed, which
+    needs their kinds); None when stopped first. Unavailable when the venue refuses the list (not
+    retried)."""
+    if link.symbols and Channel.FUNDING not in link.channels:
+        return VenueSymbols(list(link.symbols), [])
+    listed = await until_reachable(
+        lambda: _list_instruments(link, metadata),
         what=f"ingest: venue {link.name} at {link.address}",
         retry_on=(_NotAnswering,),
         stop=stop,
     )
+    if listed is None:
+        return None
+    symbols = list(link.symbols) if link.symbols else [symbol for symbol, _ in listed]
+    perpetual = {symbol for symbol, kind in listed if kind == common.INSTRUMENT_KIND_PERPETUAL}
+    return VenueSymbols(symbols, [symbol for symbol in symbols if symbol in perpetual])

@@ -5,8 +5,8 @@ read instead of asking GetPositions and GetBalances every round.
 A venue's view is `live` from its stream's snapshot until the stream is lost; while it is not
 (the venue away, or one that does not serve StreamAccount), the reconciliation asks as before.
 How late each change comes (the venue's as_of_ns to its arrival here, on one host's clocks) is
-the `trademesh_inspector_account_lag_seconds` histogram (docs/benchmarks.md, "The account
-stream"); whether each venue's stream is live, `trademesh_inspector_account_stream_up`, and how
+the `trademesh_inspector_account_lag_seconds` histogram (docs/benchmarks.md §28); whether each
+venue's stream is live, `trademesh_inspector_account_stream_up`, and how
 often it was lost, `trademesh_inspector_account_stream_losses_total` (the alerts
 AccountStreamDown and AccountStreamLagHigh, docs/alerts.md).
 """

@@ -3,7 +3,8 @@
 Bad input is INVALID_ARGUMENT with a field violation per bad field (core.foundations.rpc's edge maps
 core.foundations.errors); an intent handled already is FAILED_PRECONDITION. Cancels go to the venue
 through the inspector (it alone holds the trading credential): a protective order cancelled
-while its position is open is placed again (docs/inspector.md).
+while its position is open is placed again (docs/inspector.md). The commands run to their end
+when their caller leaves (Runtime.commands: an entry's protection is never stopped halfway).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class InspectorServicer(rk_grpc.InspectorServicer):
             raise InvalidArgument.field("intent", "is required")
         _short("intent.intent_id", request.intent.intent_id)
         intent = self.runtime.manual(request.intent)
-        done = await self.runtime.submit(intent)
+        done = await self.runtime.commands.run(self.runtime.submit(intent))
         answer = rk.SubmitIntentResponse(
             intent_id=intent.intent_id, action=ACTION_TO_PB[done.verdict.action], reasons=done.reasons
         )
@@ -131,9 +132,8 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         if working is None or working.key[0] != venue:
             raise NotFound(f"no working order {request.client_order_id} of the inspector's at {venue}")
         reason = _operators(_reason(request.reason))
-        order = await self.runtime.executor.cancel(
-            CancelOrder(request.client_order_id, venue, working.key[1], reason)
-        )
+        cancel = CancelOrder(request.client_order_id, venue, working.key[1], reason)
+        order = await self.runtime.commands.run(self.runtime.executor.cancel(cancel))
         return rk.CancelOrderResponse(order=order if order is not None else tf.Order())
 
     async def CancelAllOrders(
@@ -143,7 +143,7 @@ class InspectorServicer(rk_grpc.InspectorServicer):
     ) -> rk.CancelAllOrdersResponse:
         venue = _venue(request.venue, required=True)
         action = CancelAll(venue, _operators(_reason(request.reason)))
-        cancelled = await self.runtime.executor.cancel_all(action)
+        cancelled = await self.runtime.commands.run(self.runtime.executor.cancel_all(action))
         return rk.CancelAllOrdersResponse(cancelled=cancelled)
 
     async def GetRiskState(
@@ -195,14 +195,18 @@ class InspectorServicer(rk_grpc.InspectorServicer):
         context: Context[rk.UpdatePoliciesRequest, rk.UpdatePoliciesResponse],
     ) -> rk.UpdatePoliciesResponse:
         _reason(request.reason)
-        output = await self.runtime.update_policies(request.toml, over_current=request.over_current)
+        output = await self.runtime.commands.run(
+            self.runtime.update_policies(
+                request.toml, over_current=request.over_current, tighten_only=request.tighten_only
+            )
+        )
         changes = [f"{name}: {value}" for event in output.events for name, value in event.values]
         return rk.UpdatePoliciesResponse(changes=changes)
 
     async def SetMode(
         self, request: rk.SetModeRequest, context: Context[rk.SetModeRequest, rk.SetModeResponse]
     ) -> rk.SetModeResponse:
-        output = await self.runtime.command(request.mode, request.reason)
+        output = await self.runtime.commands.run(self.runtime.command(request.mode, request.reason))
         return rk.SetModeResponse(
             state=STATE_TO_PB[self.runtime.ready_core.state],
             events=[risk_event_to_pb(e) for e in output.events],

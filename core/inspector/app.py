@@ -151,6 +151,7 @@ class Inspector:
             async with self.leadership.kept(ctx.stop) as kept:
                 await self._lead(ctx, kept)
         finally:
+            await self.runtime.commands.close()  # a command under way ends as it would have
             await self.runtime.snapshots.close()
             await self.runtime.executor.close()
             await self.runtime.board.close()

@@ -15,7 +15,11 @@ A protective order's limit price goes on the venue's tick grid first (core.inspe
 A stop-loss at a venue without native stop orders is emulated here (core.inspector.stops): held
 until the last trade crosses its trigger, which goes to the core as an input (`stop_triggered`):
 the core cancels the rest of the pair, then has the stop placed as a reduce-only market order
-under its own client order id.
+under its own client order id. A venue that has not said what it can do (it did not answer, or
+this process was frozen past the question's deadline) has its stops emulated only until it says:
+it is asked again in the background, and once it says it holds stops itself, the stops held for
+it go to it (`_learn_later`), so a question that failed once does not leave a position's stop
+off the venue.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 import grpc
 
+from core.foundations.backoff import Backoff
 from core.foundations.rpc.client import trace_metadata
 from core.inspector.convert import amended_away, order_snapshot, place_request, refusal_reason, venue_reason
 from core.inspector.engine.actions import (
@@ -62,6 +67,8 @@ _UNKNOWN = (
     grpc.StatusCode.INTERNAL,
 )
 _QUERY_RETRY_S = 1.0
+# A venue that did not say what it can do is asked again after this, doubling up to the max.
+_LEARN_RETRY_S = (0.2, 5.0)
 
 
 class Executor:
@@ -101,6 +108,7 @@ class Executor:
         # only once that answer is through.
         self._queued: dict[str, PlaceOrder] = {}
         self._withdrawn: set[str] = set()
+        self._learning: set[str] = set()  # venues asked again in the background (`_learn_later`)
         # What the venue has filled of a working order as the core knows it (None: not known);
         # an order is amended in place only with nothing filled. The runtime sets it.
         self.venue_filled: Callable[[str], Decimal | None] = lambda client_order_id: None
@@ -192,7 +200,7 @@ class Executor:
     async def _amendable(self, action: Amend) -> bool:
         """In place only at a venue that amends natively, an order that is at the venue with
         nothing filled (the new order's size is then its whole size), into one it holds."""
-        await self.links.learn(action.venue, self.timeout_s)
+        await self.learn(action.venue)
         new = action.order
         if not self.links.amends(action.venue) or self.venue_filled(action.client_order_id) != 0:
             return False
@@ -243,7 +251,7 @@ class Executor:
         _, placed = self._announce(order.client_order_id)
         try:
             if order.trigger_price is not None:
-                await self.links.learn(order.venue, self.timeout_s)
+                await self.learn(order.venue)
             if order.trigger_price is not None and not self.native_stops(order.venue):
                 self.stops.hold(order)
                 held = order_snapshot(
@@ -442,6 +450,33 @@ class Executor:
         task = asyncio.create_task(work)
         self._retries.add(task)
         task.add_done_callback(self._retries.discard)
+
+    # ---- what a venue can do
+
+    async def learn(self, venue: str) -> None:
+        """The venue's capabilities (stop orders, amends in place), asked while unknown; one that
+        does not answer now is asked again in the background until it does."""
+        await self.links.learn(venue, self.timeout_s)
+        if not self.links.knows(venue) and venue not in self._learning:
+            self._learning.add(venue)
+            self._in_background(self._learn_later(venue))
+
+    async def _learn_later(self, venue: str) -> None:
+        """Until the venue says what it can do; then, where it holds stops itself, the stops
+        emulated meanwhile go to it under their own ids (a cancel meanwhile waits for the
+        placement, as for any order on its way)."""
+        backoff = Backoff(*_LEARN_RETRY_S)
+        try:
+            while not self.links.knows(venue):
+                await asyncio.sleep(backoff.next())
+                await self.links.learn(venue, self.timeout_s)
+        finally:
+            self._learning.discard(venue)
+        if not self.native_stops(venue):
+            return
+        for order in self.stops.release_venue(venue):
+            log.info("inspector: %s holds stops itself: stop %s goes to it", venue, order.client_order_id)
+            await self.place(order)
 
     # ---- emulated stops
 

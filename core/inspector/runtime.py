@@ -33,6 +33,7 @@ from decimal import Decimal
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 from core.foundations.retry import sleep_unless
+from core.foundations.unbroken import Unbroken
 from core.inspector.audit import Audit
 from core.inspector.convert import (
     facts_from_pb,
@@ -45,6 +46,7 @@ from core.inspector.convert import (
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, OrderAction, OrderRole
 from core.inspector.engine.core import InspectorCore
+from core.inspector.engine.diff import diff_policies, loosenings
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
 from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.engine.policy_file import read_policies
@@ -147,6 +149,9 @@ class Runtime:
         # Venue -> when its positions were read as legacy (a fresh start): fills stamped before.
         self.legacy_as_of: dict[str, int] = {}
         self.snapshots = Snapshots(journal, snapshot_every)
+        # The API's commands run here: a caller that leaves (its deadline passed across a freeze)
+        # does not stop an order's protection halfway (core.foundations.unbroken).
+        self.commands = Unbroken("inspector")
 
     @property
     def ready_core(self) -> InspectorCore:
@@ -205,8 +210,9 @@ class Runtime:
         core = self.ready_core
         for working in list(core.book.orders):
             order = working.order
-            await self.executor.links.learn(order.venue, self.executor.timeout_s)
-            emulated = not self.executor.native_stops(order.venue)
+            await self.executor.learn(order.venue)
+            # Unknown (the venue did not answer): queried below, as any order it may hold.
+            emulated = self.executor.links.knows(order.venue) and not self.executor.native_stops(order.venue)
             if order.role is OrderRole.STOP_LOSS and emulated and not working.triggered:
                 self.executor.stops.hold(order)
                 continue
@@ -429,10 +435,13 @@ class Runtime:
         assert isinstance(result, Output)
         return result
 
-    async def update_policies(self, text: str, path: str = "", over_current: bool = False) -> Output:
+    async def update_policies(
+        self, text: str, path: str = "", over_current: bool = False, tighten_only: bool = False
+    ) -> Output:
         """A policy file read over the shipped set, or (`over_current`) over the set in force
         (InvalidArgument naming every bad key before anything changes); the journal holds the
-        complete set it makes."""
+        complete set it makes. `tighten_only`: FailedPrecondition naming every change that
+        does not lower a limit (engine.diff.loosenings), and nothing changes."""
         if over_current:
             given = read_policies(text, self.ready_core.policies).policies
             text = dump_policies(
@@ -440,6 +449,10 @@ class Runtime:
             )  # the source is now the whole set: the shipped one under it would differ
         else:
             given = operator_policies(text, path or None).policies
+        if tighten_only:
+            loosened = loosenings(diff_policies(self.ready_core.policies, given))
+            if loosened:
+                raise FailedPrecondition(f"only a tightening may change the policies: {'; '.join(loosened)}")
         result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=dump_policies(given)))
         self.policies = PolicySource(text, path, self.clock())
         assert isinstance(result, Output)

@@ -67,9 +67,13 @@ class VenueLinks:
         """Whether the venue amends orders in place (known once `learn` asked it)."""
         return self._amends.get(venue, False)
 
+    def knows(self, venue: str) -> bool:
+        """Whether the venue has said what it can do (`learn` got its answer)."""
+        return venue in self._stops
+
     async def learn(self, venue: str, timeout_s: float) -> None:
-        """Ask the venue what it can do (Admin.GetStatus); a venue that does not answer is
-        asked again next time, and its stops are emulated meanwhile."""
+        """Ask the venue what it can do (Admin.GetStatus), once: a venue that does not answer
+        stays unknown (`knows`) and is asked again next time."""
         if venue in self._stops:
             return
         try:

@@ -144,6 +144,7 @@ class LedgerServicer(lg_grpc.LedgerServicer):
             since_ns=request.since_ns,
             until_ns=request.until_ns,
             bucket_ns=request.bucket_ns,
+            round_trips=request.round_trips,
         )
         return await pnl_report(self.state.store, self.state.poster.core, self.state.redis, query)
 

@@ -38,7 +38,8 @@ def _time(ns: int) -> str:
 
 def render_trace(found: Trace) -> list[str]:
     """The chain as lines: each step's time, kind, id and summary, then its key fields."""
-    lines = [f"{found.id} is a {found.kind}; its chain, signal first:"]
+    said = "its audit trail, oldest first" if found.kind == "proposal" else "its chain, signal first"
+    lines = [f"{found.id} is a {found.kind}; {said}:"]
     for step in found.steps:
         lines.append(f"{_time(step.ts_ns)}  {step.kind:<10} {step.id}  {step.summary}")
         shown = ", ".join(f"{name}={value}" for name, value in step.fields if value)

@@ -21,6 +21,7 @@ from core.ledger.engine.chart import AccountCode
 from core.ledger.engine.core import LedgerCore
 from core.ledger.engine.model import ZERO, LedgerId
 from core.ledger.engine.reports import PositionView, positions
+from core.ledger.engine.trips import count_trips, round_trips, settlement_assets
 from core.ledger.marks import latest_marks
 from core.ledger.store import LedgerStore, PnlPoint
 from trademesh.ledger.v1 import ledger_pb2 as lg
@@ -41,6 +42,7 @@ class PnlQuery:
     since_ns: int = 0
     until_ns: int = 0
     bucket_ns: int = 0
+    round_trips: bool = False  # count the period's round trips and winners (a read of the fills)
 
 
 @dataclass
@@ -52,6 +54,8 @@ class _Line:
     funding: Decimal = ZERO
     unrealised: Decimal = ZERO
     fills: int = 0
+    round_trips: int = 0
+    winners: int = 0
 
     @property
     def total(self) -> Decimal:
@@ -81,7 +85,26 @@ async def pnl_report(store: LedgerStore, core: LedgerCore, redis: Any, query: Pn
         for line in lines.values():
             if line.strategy == strategy:
                 line.fills = count
+    if query.round_trips:
+        await _count_trips(store, core, query, lines, (since, until))
     return _response(lines, curves, marks.values())
+
+
+async def _count_trips(
+    store: LedgerStore,
+    core: LedgerCore,
+    query: PnlQuery,
+    lines: dict[tuple[str, str], _Line],
+    period: tuple[int, int],
+) -> None:
+    """Each line's round trips closed in the period, and its winners."""
+    since, until = period
+    transfers = await store.fill_transfers(query.strategy, until)
+    trips = round_trips(transfers, core.accounts, settlement_assets(core.accounts.values()))
+    wanted = [t for t in trips if not query.venue or t.venue == query.venue]
+    for (strategy, asset), count in count_trips(wanted, since).items():
+        line = _line(lines, strategy, asset)
+        line.round_trips, line.winners = count.round_trips, count.winners
 
 
 def _wanted(view: PositionView, query: PnlQuery) -> bool:
@@ -181,6 +204,8 @@ def _strategy_pb(line: _Line, curve: list[tuple[int, Decimal]]) -> lg.StrategyPn
         asset=line.asset,
         fills=line.fills,
         curve=_points(curve),
+        round_trips=line.round_trips,
+        winners=line.winners,
     )
 
 
@@ -203,7 +228,7 @@ def _response(
         total = _Line("", main)
         for (_, asset), line in lines.items():
             if asset == main:
-                for part in ("realised", "fees", "funding", "unrealised", "fills"):
+                for part in ("realised", "fees", "funding", "unrealised", "fills", "round_trips", "winners"):
                     setattr(total, part, getattr(total, part) + getattr(line, part))
         mains = [curve for (_, asset), curve in curves.items() if asset == main]
         answer.total.CopyFrom(_strategy_pb(total, _total_curve(mains)))

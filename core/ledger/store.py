@@ -536,6 +536,17 @@ class LedgerStore:
         token = f"{transfers[-1].ts_ns}:{transfers[-1].id}" if more else ""
         return TransferPage(transfers, token)
 
+    async def fill_transfers(self, strategy: str = "", until_ns: int = _INT64[1]) -> list[Transfer]:
+        """The posted transfers of fills (of one strategy, or "" all) up to `until_ns`, by time,
+        each event's together: what the round trips are read from (core.ledger.engine.trips)."""
+        sql = (
+            f"{_SELECT_TRANSFER} WHERE fill_id <> '' AND flags = 0 AND ts_ns <= $1"
+            " AND ($2::text = '' OR strategy_id = $2) ORDER BY ts_ns, event_id, id"
+        )
+        with _mapped(self._url):
+            rows = await self._pool.fetch(sql, until_ns, strategy)
+        return [_transfer(row) for row in rows]
+
     async def balances(
         self,
         *,

@@ -8,6 +8,10 @@ ledger's (ledger_orders: the inspector's ALLOW for each order; ledger_transfers)
 first resolved to the chain's root (its signal when it has one, else its intent or its order),
 then the chain is walked forward from the root. A table not there yet (the recorder never ran)
 is a step not shown, not an error.
+
+The Supervisor's proposals trace too (docs/supervisor.md): a proposal id, or the id of one of its
+audit entries, gives the proposal's audit trail (the recorder's `supervisor_audit`), oldest
+first: proposed (or refused), approved or rejected and by whom, carried out and its outcome.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ _TRANSFER = (
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # signal, decision, intent, risk_check, order, fill, transfer
+    kind: str  # signal, decision, intent, risk_check, order, fill, transfer; a proposal's audit kinds
     id: str
     ts_ns: int
     summary: str
@@ -97,6 +101,9 @@ async def trace(pool: Any, wanted: str) -> Trace:
         raise InvalidArgument.field("id", why)
     async with pool.acquire() as connection:
         db = _Db(connection)
+        audit = await _proposal_steps(db, wanted)
+        if audit:
+            return Trace(wanted, "proposal", audit)
         kind, root = await _resolve(db, wanted)
         result = Trace(wanted, kind)
         result.steps = await _walk(db, root)
@@ -130,7 +137,26 @@ async def _resolve(db: _Db, wanted: str) -> tuple[str, _Root]:
         root = await finder(db, wanted)
         if root is not None:
             return kind, root
-    raise NotFound(f"no signal, decision, intent, order, fill or transfer has the id {wanted!r}")
+    raise NotFound(
+        f"no signal, decision, intent, order, fill, transfer or Supervisor proposal has the id {wanted!r}"
+    )
+
+
+_PROPOSAL_OF = "SELECT proposal_id FROM supervisor_audit WHERE id = $1 AND proposal_id <> '' LIMIT 1"
+_AUDIT_OF = (
+    "SELECT id, ts_ns, kind, proposal_id, detail, who FROM supervisor_audit "
+    f"WHERE proposal_id = coalesce(({_PROPOSAL_OF}), $1) AND proposal_id <> '' ORDER BY ts_ns, id"
+)
+
+
+async def _proposal_steps(db: _Db, wanted: str) -> list[Step]:
+    """The audit entries of the proposal `wanted` names (its id, or one of its entries' ids)."""
+    steps = []
+    for row in await db.rows(_AUDIT_OF, wanted):
+        summary = f"{row['kind']} by {row['who'] or 'supervisor'}: {row['detail'][:200]}"
+        fields = (("proposal_id", row["proposal_id"]), ("who", row["who"]))
+        steps.append(Step(row["kind"], row["id"], row["ts_ns"], summary, fields))
+    return steps
 
 
 async def _from_transfer(db: _Db, wanted: str) -> _Root | None:

@@ -1,5 +1,9 @@
 """The Overwatch service: every bar stream of one timeframe through the engine; each change to
-the bus stream regimes.<timeframe> and to StreamRegimes' subscribers; the board over gRPC."""
+the bus stream regimes.<timeframe> and to StreamRegimes' subscribers; the board over gRPC.
+
+Of the processes of one timeframe only the holder of its leader lease runs (the others stand by:
+core.foundations.leader); its changes go to the bus fenced by the lease, and once warm it
+publishes what the bus is owed (core.overwatch.resume)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -20,6 +25,7 @@ from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument
+from core.foundations.leader import DEFAULT_TTL_MS, Leadership
 from core.foundations.model import Timeframe
 from core.foundations.regime import ClassifierConfig
 from core.foundations.retry import until_reachable
@@ -32,6 +38,7 @@ from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch, OverwatchConfig, RegimeChange
 from core.overwatch.feed import BarFeed
 from core.overwatch.overview import OverviewSource
+from core.overwatch.resume import last_published, owed_changes
 from core.overwatch.watchers import Watchers
 from core.tools.resolver import MeshResolver
 
@@ -59,6 +66,7 @@ class OverwatchAppConfig:
     # services it reads. None: the overview has the board alone, every other part unavailable.
     gateway: str | None = None
     overview_every_s: float = 1.0
+    leader_ttl_ms: int = DEFAULT_TTL_MS
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.overview_every_s <= 60:
@@ -85,6 +93,7 @@ class OverwatchApp:
         self.resolver = MeshResolver(config.gateway)
         board = lambda: board_to_pb(self.engine.board(time.time_ns()))  # noqa: E731
         self.overview = OverviewSource(self.resolver, board)
+        self._leadership: Leadership | None = None
 
     def grpc_services(self) -> Sequence[Service]:
         return (overwatch_service(self.engine, self.watchers, self.overview, self.config.overview_every_s),)
@@ -106,8 +115,11 @@ class OverwatchApp:
             )
             if reached is None:
                 return
-            feed = BarFeed(redis, config.timeframe, config.batch)
-            await self._follow(ctx, feed, Publisher(redis, config.retention))
+            # One leader per timeframe; its lease shares the slot of the stream it writes fenced.
+            label = config.timeframe.label
+            leadership = Leadership(redis, "overwatch", label, config.leader_ttl_ms, tag=f"{{{self.stream}}}")
+            if await leadership.take(ctx):
+                await self._lead(ctx, redis, leadership)
         finally:
             registry.cancel()
             await asyncio.gather(registry, return_exceptions=True)
@@ -115,9 +127,27 @@ class OverwatchApp:
             await self.resolver.close()
             await redis.aclose()
 
+    async def _lead(self, ctx: ServiceContext, redis: Any, leadership: Leadership) -> None:
+        """Follow the bars while the lease is ours; a lease lost ends the process (LeadershipLost:
+        restarted, it stands by)."""
+        self._leadership = leadership
+        publisher = Publisher(redis, self.config.retention)
+        async with leadership.kept(ctx.stop) as kept:
+            feed = BarFeed(redis, self.config.timeframe, self.config.batch)
+            follow = asyncio.create_task(self._follow(ctx, feed, publisher), name="overwatch follow")
+            try:
+                await asyncio.wait({follow, kept}, return_when=asyncio.FIRST_COMPLETED)
+                if kept.done() and not ctx.stop.is_set():
+                    kept.result()
+                await follow
+            finally:
+                follow.cancel()
+                await asyncio.gather(follow, return_exceptions=True)
+
     async def _follow(self, ctx: ServiceContext, feed: BarFeed, publisher: Publisher) -> None:
         """Read, classify, publish, until stopped; ready once the streams found at start are read
-        up to where they were (the board is then the markets' as of now, not of their history)."""
+        up to where they were (the board is then the markets' as of now, not of their history),
+        and what the bus is owed published."""
         next_look = 0.0
         while not ctx.stop.is_set():
             if time.monotonic() >= next_look:
@@ -126,6 +156,7 @@ class OverwatchApp:
                 metrics.STREAMS.set(len(feed.streams))
                 next_look = time.monotonic() + self.config.discover_s
             if not ctx.is_ready and not feed.warming:
+                await self._publish_owed(publisher)
                 await ctx.ready(timeframe=self.config.timeframe.label, stream=self.stream)
             if not feed.streams:
                 with contextlib.suppress(TimeoutError):
@@ -136,8 +167,23 @@ class OverwatchApp:
             self.watchers.publish([*out.warm, *out.live])
             metrics.MARKETS.set(len(self.engine))
 
+    async def _publish_owed(self, publisher: Publisher) -> None:
+        board = self.engine.board(time.time_ns()).entries
+        published = await last_published(
+            publisher.redis, self.stream, {(e.key.venue, e.key.symbol) for e in board}
+        )
+        owed = owed_changes(board, published)
+        if owed:
+            log.info("overwatch: %d regime changes not on %s yet, published", len(owed), self.stream)
+            await self._publish(publisher, owed)
+            self.watchers.publish(owed)
+
     async def _publish(self, publisher: Publisher, changes: list[RegimeChange]) -> None:
         if not changes:
             return
-        publisher.add(self.stream, encode_regimes(self.config.source, [change_to_pb(c) for c in changes]))
+        body = encode_regimes(self.config.source, [change_to_pb(c) for c in changes])
+        assert self._leadership is not None  # only a leader publishes
+        publisher.add(self.stream, body, fence=self._leadership.fence())
         await publisher.flush()
+        if publisher.fenced:  # another process leads this timeframe now: it publishes, not us
+            self._leadership.deposed(f"a write to {self.stream} was fenced")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, add_redis_argument, positive_float, whole_number
+from core.foundations.command import (
+    ServiceCommand,
+    add_leader_argument,
+    add_redis_argument,
+    positive_float,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -16,6 +22,7 @@ __all__ = ["COMMAND"]
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
+    add_leader_argument(parser, "overwatch")
     parser.add_argument(
         "--timeframe",
         default="1m",
@@ -56,6 +63,7 @@ def _config(args: argparse.Namespace) -> OverwatchAppConfig:
         queue_size=args.queue_size,
         gateway=read_secret(GATEWAY),
         overview_every_s=args.overview_every_s,
+        leader_ttl_ms=args.leader_ttl_ms,
         **source,
     )
 

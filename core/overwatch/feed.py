@@ -1,12 +1,13 @@
 """The closed bars of one timeframe from every venue's bar stream (bars.{<venue>}.<timeframe>).
 
-Every Overwatch reads every bar stream whole (XREAD, no consumer group): its state is the
-regime of every market, in memory, so each replica needs every bar. A stream found (at start, or
+The leading Overwatch reads every bar stream whole (XREAD, no consumer group): its state is
+the regime of every market, in memory, so it needs every bar. A stream found (at start, or
 later by a periodic SCAN: a venue that starts trading) is read from its first retained entry:
 the bars already there warm its markets (the stream holds the bar service's retention, hours of
 1m bars at the mesh's rates, more than the 100-bar warm-up and most of the 500-bar long-run
 memory). The entries up to the stream's last one when it was found are the warm-up (`Read.warm`):
-their regime changes are history, not news, and are not published again.
+their regime changes are history and are not published one by one (a leader, once warm,
+publishes what the bus is owed of them: core.overwatch.resume).
 """
 
 from __future__ import annotations

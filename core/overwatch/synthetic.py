@@ -24,7 +24,7 @@ import numpy as np
 from core.foundations.model import Candle, Timeframe
 from core.foundations.regime import Regime
 
-__all__ = ["LABELLED", "LabelledBars", "SeriesSpec", "regime_series", "segment_bars"]
+__all__ = ["LABELLED", "LabelledBars", "SeriesSpec", "regime_series", "segment_bars", "segments_bars"]
 
 LABELLED = (Regime.TREND_UP, Regime.TREND_DOWN, Regime.RANGE, Regime.HIGH_VOLATILITY, Regime.THIN_LIQUIDITY)
 
@@ -93,7 +93,7 @@ def _dec(value: float) -> Decimal:
 
 def segment_bars(regime: Regime, count: int, seed: int, spec: SeriesSpec | None = None) -> LabelledBars:
     """A warm-up range, then one segment of `regime`: the unit tests' series."""
-    return _series([regime], [count], seed, spec or SeriesSpec())
+    return segments_bars([regime], [count], seed, spec)
 
 
 def regime_series(seed: int, segments: int = 20, spec: SeriesSpec | None = None) -> LabelledBars:
@@ -105,10 +105,14 @@ def regime_series(seed: int, segments: int = 20, spec: SeriesSpec | None = None)
         choices = [r for r in LABELLED if not order or r is not order[-1]]
         order.append(choices[int(rng.integers(len(choices)))])
     lengths = [int(rng.integers(spec.min_bars, spec.max_bars + 1)) for _ in order]
-    return _series(order, lengths, int(rng.integers(2**63)), spec)
+    return segments_bars(order, lengths, int(rng.integers(2**63)), spec)
 
 
-def _series(order: list[Regime], lengths: list[int], seed: int, spec: SeriesSpec) -> LabelledBars:
+def segments_bars(
+    order: list[Regime], lengths: list[int], seed: int, spec: SeriesSpec | None = None
+) -> LabelledBars:
+    """A warm-up range, then each regime of `order` for its length of `lengths`."""
+    spec = spec or SeriesSpec()
     path = _Path(spec, np.random.Generator(np.random.PCG64(seed)))
     bars: list[Candle] = []
     labels: list[Regime] = []

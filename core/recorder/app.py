@@ -39,7 +39,9 @@ from core.foundations.bus.names import (
     MARKET_STREAMS,
     POSITION_REQUESTS,
     REGIME_STREAMS,
+    SCREEN_STREAMS,
     SIGNALS,
+    SUPERVISOR_AUDIT,
 )
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.env import redact_url
@@ -83,8 +85,16 @@ class RecorderConfig:
         FUNDING_STREAMS,
         INSPECTOR_JOURNALS,
         REGIME_STREAMS,
+        SCREEN_STREAMS,
     )
-    streams: tuple[str, ...] = (SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS, ADVISOR_TELEMETRY)
+    streams: tuple[str, ...] = (
+        SIGNALS,
+        POSITION_REQUESTS,
+        DECISIONS,
+        INTENTS,
+        ADVISOR_TELEMETRY,
+        SUPERVISOR_AUDIT,
+    )
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
     # After a read short of a batch, wait before the next (ConsumerOptions.linger_ms, linger_wait).

@@ -55,7 +55,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="GLOB",
         help="streams to record, by pattern (repeatable; default: md.*, bars.*, exec.*, funding.*, "
-        "inspector.journal.* and regimes.*)",
+        "inspector.journal.*, regimes.* and screens.*)",
     )
     parser.add_argument(
         "--stream",
@@ -63,7 +63,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="a stream to record, by name (repeatable; default: the trading streams: signals, "
-        "position_requests.{signals}, decisions, intents, advisor.telemetry); "
+        "position_requests.{signals}, decisions, intents, advisor.telemetry, and the Supervisor's "
+        "supervisor.audit); "
         "with --stream or --stream-pattern, only the streams given are recorded",
     )
     parser.add_argument(

@@ -3,7 +3,7 @@
 The writer's general path stages rows and moves them with INSERT ... SELECT ... ON CONFLICT
 (core.recorder.schema): two passes over every row in PostgreSQL. Trades, book events and
 tickers, nearly all of the recorder's rows, can instead be COPied straight into their table,
-which costs PostgreSQL about half (docs/benchmarks.md section 4). That is only right when it
+which costs PostgreSQL about half (docs/benchmarks-history.md section 4). That is only right when it
 stores exactly what the staged path would, so a chunk is encoded here only when every value is
 one the two paths read alike:
 
@@ -27,14 +27,14 @@ from collections.abc import Callable
 from core.recorder.rows import Row
 from core.recorder.schema import BOOK, TICKERS, TRADES, Table
 
-__all__ = ["COPY_COLUMNS", "copy_text"]
+__all__ = ["COPY_COLUMNS", "ESCAPED", "FRAMING", "NUMBERS", "copy_text"]
 
 _NULL = "\\N"
-_ESCAPED = re.compile(r"[\\\t\n\r]").search
+ESCAPED = re.compile(r"[\\\t\n\r]").search
 _PLAIN = re.compile(r"[-0-9.]+").fullmatch
 # The characters of a book side's values (space-joined: a space parts two values).
-_NUMBERS = re.compile(r"[-+0-9.eEaNIinfty ]*").fullmatch
-_FRAMING = str.maketrans("", "", "{}\t")
+NUMBERS = re.compile(r"[-+0-9.eEaNIinfty ]*").fullmatch
+FRAMING = str.maketrans("", "", "{}\t")
 
 # The table's columns a COPY names, in row-tuple order (the staging columns).
 COPY_COLUMNS: dict[str, list[str]] = {
@@ -53,13 +53,13 @@ def copy_text(table: Table, rows: list[Row]) -> bytes | None:
 def _texts_plain(rows: list[Row]) -> bool:
     """Venue and symbol (the same few strings over a chunk) need no COPY escape."""
     names = {row[0] for row in rows} | {row[1] for row in rows}
-    return not any(_ESCAPED(name) for name in names)
+    return not any(ESCAPED(name) for name in names)
 
 
 def _trades(rows: list[Row]) -> bytes | None:
     lines = []
     for venue, symbol, ts_event, ts_recv, trade_id, price, size, side in rows:
-        if not (_PLAIN(price) and _PLAIN(size)) or _ESCAPED(trade_id):
+        if not (_PLAIN(price) and _PLAIN(size)) or ESCAPED(trade_id):
             return None
         line = f"{venue}\t{symbol}\t{ts_event}\t{ts_recv}\t{trade_id}\t{price}\t{size}\t{side or _NULL}\n"
         lines.append(line)
@@ -84,7 +84,7 @@ def _numbers_only(levels: str, rows: int) -> bool:
     "{side}" put between tabs; only the braces and tabs the rows were framed with may be there
     (counted), and what is left must be made of a number's characters."""
     framed = levels.count("{") == levels.count("}") == 4 * rows and levels.count("\t") == 3 * rows
-    return framed and _NUMBERS(levels.translate(_FRAMING)) is not None
+    return framed and NUMBERS(levels.translate(FRAMING)) is not None
 
 
 def _tickers(rows: list[Row]) -> bytes | None:

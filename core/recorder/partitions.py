@@ -85,7 +85,13 @@ class Partitions:
         if known is None:
             return
         index = table.time_index
-        times = [row[index] for row in rows]
+        await self.cover_times(conn, table, [row[index] for row in rows])
+
+    async def cover_times(self, conn: Any, table: Table, times: list[int]) -> None:
+        """Creates the partitions rows of these event times need that do not exist yet."""
+        known = self.days.get(table.name)
+        if known is None or not times:
+            return
         first, last = day_of(min(times)), day_of(max(times))
         if first == last and (first in known or not FIRST_DAY <= first <= LAST_DAY):
             return

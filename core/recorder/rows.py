@@ -15,6 +15,7 @@ scanned (the hot path): a venue's event PostgreSQL refuses is dead-lettered.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -30,12 +31,15 @@ from core.recorder.schema import (
     DECISIONS,
     EXECUTIONS,
     FUNDING,
+    FUNDING_RATES,
     INTENTS,
     JOURNAL,
     NOTICES,
     POSITION_REQUESTS,
     REGIME_CHANGES,
+    SCREEN_RESULTS,
     SIGNALS,
+    SUPERVISOR_AUDIT,
     TICKERS,
     TRADES,
     Table,
@@ -46,7 +50,9 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.screener.v1 import screener_pb2 as sc
 from trademesh.signal.v1 import signal_pb2 as sig
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["Row", "Rows", "chunks", "rows_of"]
@@ -60,6 +66,7 @@ _CHANNELS = {
     md.CHANNEL_BOOK: "book",
     md.CHANNEL_CANDLES: "candles",
     md.CHANNEL_TICKERS: "tickers",
+    md.CHANNEL_FUNDING: "funding",
 }
 _NOTICE_KINDS = {md.NOTICE_KIND_GAP: "gap", md.NOTICE_KIND_RESYNC: "resync"}
 _DIRECTIONS = {sig.DIRECTION_LONG: "long", sig.DIRECTION_SHORT: "short", sig.DIRECTION_FLAT: "flat"}
@@ -92,6 +99,9 @@ class Rows:
         self.journal: list[Row] = []
         self.funding: list[Row] = []
         self.regimes: list[Row] = []
+        self.screens: list[Row] = []
+        self.funding_rates: list[Row] = []
+        self.supervisor_audit: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -111,6 +121,9 @@ class Rows:
             (JOURNAL, self.journal),
             (FUNDING, self.funding),
             (REGIME_CHANGES, self.regimes),
+            (SCREEN_RESULTS, self.screens),
+            (FUNDING_RATES, self.funding_rates),
+            (SUPERVISOR_AUDIT, self.supervisor_audit),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -127,7 +140,8 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.decisions.decisions) + len(envelope.intents.intents)
         events += len(envelope.advisor_telemetry.events) + len(envelope.executions.executions)
         events += len(envelope.journal.entries) + len(envelope.funding.payments)
-        events += len(envelope.regimes.changes)
+        events += len(envelope.regimes.changes) + len(envelope.screen_result.ranked)
+        events += len(envelope.supervisor_audit.entries)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -161,6 +175,14 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             rows.funding.extend(_funding_rows(envelope.funding, entry_id))
         elif body == "regimes":
             rows.regimes.extend(_regime_row(c, envelope.ts_publish_ns) for c in envelope.regimes.changes)
+        elif body == "screen_result":
+            result = envelope.screen_result
+            rows.screens.append(_storable(_screen_row(result, envelope.ts_publish_ns, entry_id)))
+        elif body == "supervisor_audit":
+            audit = envelope.supervisor_audit.entries
+            rows.supervisor_audit.extend(
+                _storable(_audit_row(e, envelope.ts_publish_ns, entry_id)) for e in audit
+            )
         elif body == "journal":
             rows.journal.extend(_storable(row) for row in _journal_rows(envelope.journal, entry_id))
         else:
@@ -202,6 +224,8 @@ def _add_market(rows: Rows, events: Iterable[md.MarketEvent], entry_id: str) -> 
             rows.candles.append(_candle_row(event))
         elif kind == "notice":
             rows.notices.append(_notice_row(event))
+        elif kind == "funding_rate":
+            rows.funding_rates.append(_funding_rate_row(event))
         else:
             raise Corrupt(f"bus entry {entry_id}: a {event.venue} {event.symbol} event with no known payload")
 
@@ -252,6 +276,22 @@ def _ticker_row(event: md.MarketEvent) -> Row:
         ticker.best_ask,
         ticker.best_ask_size,
         ticker.last_price,
+        ticker.base_volume_24h,
+        ticker.quote_volume_24h,
+    )
+
+
+def _funding_rate_row(event: md.MarketEvent) -> Row:
+    funding = event.funding_rate
+    return (
+        event.venue,
+        event.symbol,
+        event.ts_event_ns,
+        event.ts_recv_ns,
+        funding.rate,
+        funding.next_funding_ns or None,
+        funding.mark_price,
+        funding.index_price,
     )
 
 
@@ -563,6 +603,47 @@ def _regime_row(change: ow.RegimeChange, ts_publish_ns: int) -> Row:
         features.volume_ratio,
         ts_publish_ns,
     )
+
+
+def _audit_row(entry: sv.AuditEntry, ts_publish_ns: int, entry_id: str) -> Row:
+    if not (entry.id and entry.kind and entry.ts_ns > 0):
+        raise Corrupt(f"bus entry {entry_id}: a Supervisor audit entry without its id, kind or time")
+    return (entry.id, entry.ts_ns, entry.kind, entry.proposal_id, entry.detail, entry.who, ts_publish_ns)
+
+
+def _screen_row(result: sc.ScreenResult, ts_publish_ns: int, entry_id: str) -> Row:
+    if not (result.screen and result.venue and result.top_n):
+        raise Corrupt(f"bus entry {entry_id}: a screen result without its screen, venue or top")
+    top = [row.symbol for row in result.ranked[: result.top_n]]
+    return (
+        result.screen,
+        result.venue,
+        result.computed_ns,
+        result.top_n,
+        _json([storable(symbol) for symbol in top]),
+        _json([_ranked(row) for row in result.ranked]),
+        result.universe,
+        result.left_out,
+        _json({storable(metric): count for metric, count in sorted(result.missing.items())}),
+        result.stale,
+        result.filtered_out,
+        result.oldest_input_ns,
+        result.newest_input_ns,
+        ts_publish_ns,
+    )
+
+
+def _ranked(row: sc.RankedInstrument) -> dict[str, Any]:
+    """A ranked instrument for the jsonb column: its metrics the wire's decimal strings (exact)."""
+    if not math.isfinite(row.score):
+        raise Corrupt(f"{row.symbol[:64]!r} ranked with a score of {row.score}")
+    metrics = {storable(m.metric): storable(m.value) for m in row.metrics}
+    return {"rank": row.rank, "symbol": storable(row.symbol), "score": row.score, "metrics": metrics,
+            "as_of_ns": row.as_of_ns}  # fmt: skip
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _enum_word(enum: Any, value: int, prefix: str) -> str:

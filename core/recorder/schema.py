@@ -24,12 +24,15 @@ __all__ = [
     "DECISIONS",
     "EXECUTIONS",
     "FUNDING",
+    "FUNDING_RATES",
     "INTENTS",
     "JOURNAL",
     "NOTICES",
     "POSITION_REQUESTS",
     "REGIME_CHANGES",
+    "SCREEN_RESULTS",
     "SIGNALS",
+    "SUPERVISOR_AUDIT",
     "TABLES",
     "TICKERS",
     "TRADES",
@@ -114,14 +117,18 @@ TICKERS = Table(
         ("best_ask", "text"),
         ("best_ask_size", "text"),
         ("last_price", "text"),
+        ("base_volume_24h", "text"),
+        ("quote_volume_24h", "text"),
     ),
     """
-    INSERT INTO tickers (venue, symbol, ts_event_ns, ts_recv_ns,
-                         best_bid, best_bid_size, best_ask, best_ask_size, last_price)
+    INSERT INTO tickers (venue, symbol, ts_event_ns, ts_recv_ns, best_bid, best_bid_size, best_ask,
+                         best_ask_size, last_price, base_volume_24h, quote_volume_24h)
     SELECT venue, symbol, ts_event_ns, ts_recv_ns,
            tm_decimal_or_null(best_bid, 'best bid'), tm_decimal_or_null(best_bid_size, 'best bid size'),
            tm_decimal_or_null(best_ask, 'best ask'), tm_decimal_or_null(best_ask_size, 'best ask size'),
-           tm_decimal_or_null(last_price, 'last price')
+           tm_decimal_or_null(last_price, 'last price'),
+           tm_decimal_or_null(base_volume_24h, '24h base volume'),
+           tm_decimal_or_null(quote_volume_24h, '24h quote volume')
     FROM staged
     ON CONFLICT DO NOTHING
     """,
@@ -488,6 +495,29 @@ FUNDING = Table(
     """,
 )
 
+# A perpetual's funding rate as the venue stated it (md.{<venue>}.funding), keyed on the market and
+# the event's time.
+FUNDING_RATES = Table(
+    "funding_rates",
+    "ts_event_ns",
+    2,
+    (
+        *_MARKET,
+        ("rate", "text"),
+        ("next_funding_ns", "int8"),
+        ("mark_price", "text"),
+        ("index_price", "text"),
+    ),
+    """
+    INSERT INTO funding_rates (venue, symbol, ts_event_ns, ts_recv_ns, rate, next_funding_ns,
+                               mark_price, index_price)
+    SELECT venue, symbol, ts_event_ns, ts_recv_ns, tm_decimal(rate, 'funding rate'), next_funding_ns,
+           tm_decimal_or_null(mark_price, 'mark price'), tm_decimal_or_null(index_price, 'index price')
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 # Overwatch's regime changes: the figures are the wire's doubles, stored as double precision.
 REGIME_CHANGES = Table(
     "regime_changes",
@@ -519,7 +549,61 @@ REGIME_CHANGES = Table(
     """,
 )
 
+# The Screener's results: the top and the ranking as JSON (the metrics the wire's decimal strings).
+SCREEN_RESULTS = Table(
+    "screen_results",
+    "computed_ns",
+    2,
+    (
+        ("screen", "text"),
+        ("venue", "text"),
+        ("computed_ns", "int8"),
+        ("top_n", "int4"),
+        ("top", "text"),
+        ("ranked", "text"),
+        ("universe", "int4"),
+        ("left_out", "int4"),
+        ("missing", "text"),
+        ("stale", "int4"),
+        ("filtered_out", "int4"),
+        ("oldest_input_ns", "int8"),
+        ("newest_input_ns", "int8"),
+        ("ts_publish_ns", "int8"),
+    ),
+    """
+    INSERT INTO screen_results (screen, venue, computed_ns, top_n, top, ranked, universe, left_out,
+                                missing, stale, filtered_out, oldest_input_ns, newest_input_ns, ts_publish_ns)
+    SELECT screen, venue, computed_ns, top_n, top::jsonb, ranked::jsonb, universe, left_out,
+           missing::jsonb, stale, filtered_out, oldest_input_ns, newest_input_ns, ts_publish_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+# The Supervisor's audit trail: one row per entry, as it published it (docs/supervisor.md).
+SUPERVISOR_AUDIT = Table(
+    "supervisor_audit",
+    "ts_ns",
+    1,
+    (
+        ("id", "text"),
+        ("ts_ns", "int8"),
+        ("kind", "text"),
+        ("proposal_id", "text"),
+        ("detail", "text"),
+        ("who", "text"),
+        ("ts_publish_ns", "int8"),
+    ),
+    """
+    INSERT INTO supervisor_audit (id, ts_ns, kind, proposal_id, detail, who, ts_publish_ns)
+    SELECT id, ts_ns, kind, proposal_id, detail, who, ts_publish_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
-    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING, REGIME_CHANGES,
+    ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING, REGIME_CHANGES, SCREEN_RESULTS, FUNDING_RATES,
+    SUPERVISOR_AUDIT,
 )  # fmt: skip

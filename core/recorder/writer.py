@@ -28,8 +28,9 @@ from core.foundations.bus.consumer import Entry
 from core.foundations.errors import Corrupt, Unavailable
 from core.recorder.copy_text import COPY_COLUMNS, copy_text
 from core.recorder.database import data_error, transient_error
+from core.recorder.market_text import Copied, market_text
 from core.recorder.partitions import Partitions
-from core.recorder.rows import Row, Rows, chunks, rows_of
+from core.recorder.rows import Row, chunks, rows_of
 from core.recorder.schema import Table
 
 __all__ = ["CHUNK_EVENTS", "Writer"]
@@ -108,15 +109,15 @@ class Writer:
     async def _chunks(self, conn: Any, entries: list[Entry], direct: bool) -> list[_Count]:
         parts = chunks(entries, self.chunk_events)
         counts: list[_Count] = []
-        rows: Rows | None = rows_of(next(parts, []))
-        while rows is not None:
-            copied, staged = _split(rows.tables(), direct)
+        chunk = _prepared(next(parts, []), direct)
+        while chunk is not None:
+            copied, staged = chunk
             await self._stage(conn, staged)
             storing = asyncio.ensure_future(self._store(conn, copied, staged))
             await asyncio.sleep(0)  # lets it send its first statement, then build the next chunk meanwhile
             try:
                 following = next(parts, None)
-                rows = None if following is None else rows_of(following)
+                chunk = None if following is None else _prepared(following, direct)
             finally:
                 counts += await storing
         return counts
@@ -127,22 +128,22 @@ class Writer:
             await conn.copy_records_to_table(table.stage, records=rows)
 
     async def _store(
-        self, conn: Any, copied: list[tuple[Table, list[Row], bytes]], staged: list[tuple[Table, list[Row]]]
+        self, conn: Any, copied: list[Copied], staged: list[tuple[Table, list[Row]]]
     ) -> list[_Count]:
         """COPies the encoded rows straight into their tables, then moves the staged ones."""
         counts = []
-        for table, rows, text in copied:
-            await self.partitions.cover(conn, table, rows)
+        for table, text, count, times in copied:
+            await self.partitions.cover_times(conn, table, times)
             try:
                 columns = COPY_COLUMNS[table.name]
                 source = memoryview(text)  # a buffer: sent as it is (a file-like source is read in a thread)
                 await conn.copy_to_table(table.name, source=source, columns=columns, format="text")
             except _REFUSED as exc:
                 raise _DirectRefused from exc
-            counts.append(_Count(table.name, len(rows), len(rows), direct=True))
-        for table, rows in staged:
+            counts.append(_Count(table.name, count, count, direct=True))
+        for table, staged_rows in staged:
             status = await conn.execute(table.insert_sql)
-            counts.append(_Count(table.name, len(rows), int(status.rsplit(" ", 1)[-1])))
+            counts.append(_Count(table.name, len(staged_rows), int(status.rsplit(" ", 1)[-1])))
         return counts
 
 
@@ -161,9 +162,20 @@ class _DirectRefused(Exception):
 _REFUSED = (asyncpg.UniqueViolationError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
+def _prepared(
+    entries: list[Entry], direct: bool
+) -> tuple[list[Copied], list[tuple[Table, list[Row]]]] | None:
+    """A chunk's tables to COPY straight in, as COPY text, and its tables to stage: market data
+    made text in one pass (core.recorder.market_text) when it can be, else rows first."""
+    copied = market_text(entries) if direct else None
+    if copied is not None:
+        return copied, []
+    return _split(rows_of(entries).tables(), direct)
+
+
 def _split(
     tables: list[tuple[Table, list[Row]]], direct: bool
-) -> tuple[list[tuple[Table, list[Row], bytes]], list[tuple[Table, list[Row]]]]:
+) -> tuple[list[Copied], list[tuple[Table, list[Row]]]]:
     """The tables whose rows go straight in, with their COPY text; the tables to stage."""
     copied, staged = [], []
     for table, rows in tables:
@@ -171,7 +183,7 @@ def _split(
         if text is None:
             staged.append((table, rows))
         else:
-            copied.append((table, rows, text))
+            copied.append(Copied(table, text, len(rows), [row[table.time_index] for row in rows]))
     return copied, staged
 
 

@@ -1,5 +1,5 @@
-"""The Screener's values to and from the wire: bus bars and tickers in, screens and results out
-(pure)."""
+"""The Screener's values to and from the wire: bus bars, tickers and funding rates in, screens and
+results out (pure)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle
 from core.screener.engine.definition import Screen
 from core.screener.engine.evaluate import Ranked, ScreenResult
-from core.screener.engine.inputs import Ticker
+from core.screener.engine.inputs import Funding, Ticker
 from core.screener.engine.metrics import METRICS
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.screener.v1 import screener_pb2 as sc
 
-__all__ = ["candle_of", "metric_text", "result_to_pb", "screen_to_pb", "ticker_of"]
+__all__ = ["candle_of", "funding_of", "metric_text", "result_to_pb", "screen_to_pb", "ticker_of"]
 
 
 def _decimal(name: str, text: str) -> Decimal:
@@ -45,7 +45,7 @@ def candle_of(bar: bus.Bar) -> Candle:
 
 
 def ticker_of(event: md.MarketEvent) -> Ticker:
-    """The engine's Ticker of a market event's ticker (the wire one states no 24h volume)."""
+    """The engine's Ticker of a market event's ticker, with the 24h volumes the venue states."""
     t = event.ticker
     return Ticker(
         ts_ns=event.ts_event_ns,
@@ -54,7 +54,14 @@ def ticker_of(event: md.MarketEvent) -> Ticker:
         last=_optional("last_price", t.last_price),
         bid_size=_optional("best_bid_size", t.best_bid_size),
         ask_size=_optional("best_ask_size", t.best_ask_size),
+        volume_24h=_optional("quote_volume_24h", t.quote_volume_24h),
+        base_volume_24h=_optional("base_volume_24h", t.base_volume_24h),
     )
+
+
+def funding_of(event: md.MarketEvent) -> Funding:
+    """The engine's Funding of a market event's funding rate (the rate the venue states now)."""
+    return Funding(rate=_decimal("rate", event.funding_rate.rate), ts_ns=event.ts_event_ns)
 
 
 def metric_text(value: float) -> str:
@@ -118,4 +125,5 @@ def result_to_pb(result: ScreenResult) -> sc.ScreenResult:
         filtered_out=result.filtered_out,
         oldest_input_ns=result.oldest_input_ns,
         newest_input_ns=result.newest_input_ns,
+        min_hold_s=result.hold_ns // 1_000_000_000,
     )

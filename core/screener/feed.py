@@ -1,12 +1,14 @@
 """What the screens read, from the bus: the closed bars of each screen's venue and timeframe
 (bars.{<venue>}.<timeframe>) and, when a screen needs a ticker metric, its venue's tickers
-(md.{<venue>}.tickers).
+(md.{<venue>}.tickers: spread, depth, 24h volume), and when it needs `funding_rate`, its venue's
+funding rates (md.{<venue>}.funding).
 
 The streams are known from the screens, so there is nothing to discover: a stream not there yet
 is read once it is. Bar streams are read from their first retained entry (the bars service's
-retention: the history the windows need); ticker streams from `ticker_age_ms` before the start
-(an older ticker is stale to every screen anyway). Every replica reads every entry (XREAD, no
-consumer group): its state is the newest bars of every symbol, in memory.
+retention: the history the windows need); ticker and funding streams from `ticker_age_ms` before
+the start (an older ticker or rate is stale to every screen anyway). Every replica reads every
+entry (XREAD, no consumer group): its state is the newest bars, ticker and funding rate of every
+symbol, in memory.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from core.foundations.bus.names import bars_stream, market_stream
 from core.foundations.errors import Corrupt, InvalidArgument
 from core.foundations.model import Candle, Channel, Timeframe
 from core.screener import metrics
-from core.screener.convert import candle_of, ticker_of
+from core.screener.convert import candle_of, funding_of, ticker_of
 from core.screener.engine.definition import Screen
-from core.screener.engine.inputs import InstrumentInputs, Ticker
-from core.screener.engine.metrics import TICKER_METRICS
+from core.screener.engine.inputs import Funding, InstrumentInputs, Ticker
+from core.screener.engine.metrics import FUNDING_METRICS, TICKER_METRICS
 from core.screener.instruments import symbol_facts
 
 __all__ = ["MarketState", "ScreenFeed", "entry_position"]
@@ -47,19 +49,23 @@ class _BarSource:
 
 
 class MarketState:
-    """The newest closed bars per (venue, timeframe, symbol) and the latest ticker per (venue,
-    symbol), as the screens' inputs."""
+    """The newest closed bars per (venue, timeframe, symbol), the latest ticker and the latest
+    funding rate per (venue, symbol), as the screens' inputs."""
 
     def __init__(self, screens: Iterable[Screen]) -> None:
         self.keep: dict[tuple[str, Timeframe], int] = {}
         self.ticker_venues: set[str] = set()
+        self.funding_venues: set[str] = set()
         for screen in screens:
             key = (screen.venue, screen.bars.timeframe)
             self.keep[key] = max(self.keep.get(key, 1), screen.meter().bars_needed(screen.measured))
             if any(name in TICKER_METRICS for name in screen.measured):
                 self.ticker_venues.add(screen.venue)
+            if any(name in FUNDING_METRICS for name in screen.measured):
+                self.funding_venues.add(screen.venue)
         self.bars: dict[tuple[str, Timeframe], dict[str, list[Candle]]] = {key: {} for key in self.keep}
         self.tickers: dict[str, dict[str, Ticker]] = {venue: {} for venue in self.ticker_venues}
+        self.funding: dict[str, dict[str, Funding]] = {venue: {} for venue in self.funding_venues}
 
     def add_bar(self, venue: str, symbol: str, candle: Candle) -> bool:
         """Keep a closed bar in its place by open time: after the newest (the usual case), among
@@ -94,16 +100,26 @@ class MarketState:
         if held is None or ticker.ts_ns >= held.ts_ns:
             by_symbol[symbol] = ticker
 
+    def add_funding(self, venue: str, symbol: str, funding: Funding) -> None:
+        by_symbol = self.funding.get(venue)
+        if by_symbol is None:
+            return
+        held = by_symbol.get(symbol)
+        if held is None or funding.ts_ns >= held.ts_ns:
+            by_symbol[symbol] = funding
+
     def inputs(self, screen: Screen) -> list[InstrumentInputs]:
-        """Every symbol of the screen's venue with bars of its timeframe or a ticker."""
+        """Every symbol of the screen's venue with bars of its timeframe, a ticker or a funding rate."""
         bars = self.bars.get((screen.venue, screen.bars.timeframe), {})
         tickers = self.tickers.get(screen.venue, {})
+        funding = self.funding.get(screen.venue, {})
         out = []
-        for symbol in sorted(set(bars) | set(tickers)):
+        for symbol in sorted(set(bars) | set(tickers) | set(funding)):
             facts = symbol_facts(symbol)
             out.append(
                 InstrumentInputs(symbol=symbol, kind=facts.kind, quote_asset=facts.quote_asset,
-                                 ticker=tickers.get(symbol), bars=tuple(bars.get(symbol, ())))
+                                 ticker=tickers.get(symbol), bars=tuple(bars.get(symbol, ())),
+                                 funding=funding.get(symbol))
             )  # fmt: skip
         return out
 
@@ -125,6 +141,9 @@ class ScreenFeed:
         since = f"{max(time.time_ns() // 1_000_000 - ticker_age_ms, 0)}-0"
         for venue in sorted(state.ticker_venues):
             stream = market_stream(venue, Channel.TICKERS)
+            self._venues[stream], self._positions[stream] = venue, since
+        for venue in sorted(state.funding_venues):
+            stream = market_stream(venue, Channel.FUNDING)
             self._venues[stream], self._positions[stream] = venue, since
         self._warm_until: dict[str, tuple[int, int]] = {}
 
@@ -173,8 +192,11 @@ class ScreenFeed:
                     self._bar(venue, bar)
             elif body == "market":
                 for event in envelope.market.events:
-                    if event.WhichOneof("payload") == "ticker":
+                    payload = event.WhichOneof("payload")
+                    if payload == "ticker":
                         self._ticker(venue, event)
+                    elif payload == "funding_rate":
+                        self._funding(venue, event)
             else:
                 metrics.UNDECODABLE.inc()
         return len(entries)
@@ -194,6 +216,14 @@ class ScreenFeed:
             metrics.UNDECODABLE.inc()
             return
         self.state.add_ticker(venue, event.symbol, ticker)
+
+    def _funding(self, venue: str, event: Any) -> None:
+        try:
+            funding = funding_of(event)
+        except InvalidArgument:
+            metrics.UNDECODABLE.inc()
+            return
+        self.state.add_funding(venue, event.symbol, funding)
 
 
 def _text(value: bytes | str) -> str:

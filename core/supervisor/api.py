@@ -51,7 +51,11 @@ class SupervisorService(sv_grpc.SupervisorServicer):
     async def Approve(
         self, request: sv.ApproveRequest, context: Context[sv.ApproveRequest, sv.ApproveResponse]
     ) -> sv.ApproveResponse:
-        out = await self.app.approve(_proposal_id(request.proposal_id), _OPERATOR)
+        if len(request.reason) > _MAX_REASON:
+            said = f"at most {_MAX_REASON} characters, not {len(request.reason)}"
+            raise InvalidArgument.field("reason", said)
+        why = request.reason.strip()
+        out = await self.app.approve(_proposal_id(request.proposal_id), _OPERATOR, why)
         return sv.ApproveResponse(audit=[audit_to_pb(e) for e in out.audit])
 
     async def Reject(

@@ -1,12 +1,13 @@
 """The Supervisor service: every `every_s` it looks at the mesh through its tools (with its own
 key: core.foundations.mesh_tools), hands the observation to the engine (core.supervisor.engine),
-carries out the actions the mode allows, and keeps and streams the audit trail; operators
-approve, reject and set the mode over gRPC (core.supervisor.api).
+carries out the actions the mode allows, and keeps and streams the audit trail (on the bus too,
+when it has one: core.supervisor.recording, which the recorder keeps); operators approve, reject
+and set the mode over gRPC (core.supervisor.api).
 
 Actions go through the same tools and scopes as a person's: pause_strategy and resume_strategy
-(`trade`), set_capital (`admin`: a key without it gets the refusal as the outcome). A tighter
-policy is proposed and checked but has no tool to carry it out yet: its outcome says so (failed),
-for an operator to apply (docs/supervisor.md)."""
+(`trade`), set_capital and tighten_policy (`admin`: a key without it gets the refusal as the
+outcome; the inspector itself refuses a policy change that is not a tightening)
+(docs/supervisor.md)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.foundations.bus.redis import open_redis
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument, TrademeshError
 from core.foundations.mesh_tools import MeshTools
@@ -40,6 +43,7 @@ from core.supervisor.engine import (
 )
 from core.supervisor.llm import SupervisorLlm
 from core.supervisor.observe import observation
+from core.supervisor.recording import AuditRecording
 
 __all__ = ["DEFAULT_BOUNDS", "SupervisorApp", "SupervisorConfig"]
 
@@ -58,6 +62,8 @@ _LOOKS: dict[str, dict[str, Any]] = {
 # (a ledger away must not read as every strategy at 0 drawdown, fit to resume).
 _NEEDED = ("list_strategies", "ledger_pnl", "inspector_state")
 _TOOLS = {ActionKind.PAUSE: "pause_strategy", ActionKind.RESUME: "resume_strategy"}
+# The actions that change a policy, and their tools (both need `admin`).
+_POLICY_TOOLS = {ActionKind.SET_CAPITAL: "set_capital", ActionKind.TIGHTEN_POLICY: "tighten_policy"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class SupervisorConfig:
     # The LLM endpoint (the advisor's settings): base URL, model, API key; None: the rules alone.
     llm: tuple[str, str, str | None] | None = None
     book: str = field(default_factory=lambda: f"{socket.gethostname()}-{time.time_ns() // 1_000_000}-")
+    # The bus its audit trail goes to (and comes back from after a restart); None: kept in memory.
+    redis_url: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.2 <= self.every_s <= 3600:
@@ -86,9 +94,14 @@ class SupervisorApp:
         self.bounds_toml = text
         self.engine = Supervisor(Bounds.from_toml(text), config.mode, config.book)
         self.tools = MeshTools(config.gateway_url, config.api_key)
-        self.trail = AuditTrail()
+        self.trail = AuditTrail(book=config.book)
+        self.recording: AuditRecording | None = None
         self.lock = asyncio.Lock()
+        # Actions carried out so far: a look gathered while one was carried out saw the mesh
+        # before it (a strategy just resumed still paused) and is not judged.
+        self.acted = 0
         self.llm = None if config.llm is None else SupervisorLlm(*config.llm)
+        metrics.set_mode(config.mode)
 
     @property
     def name(self) -> str:
@@ -98,14 +111,35 @@ class SupervisorApp:
         return (supervisor_service(self),)
 
     async def run(self, ctx: ServiceContext) -> None:
-        await ctx.ready()
-        while not ctx.stop.is_set():
-            await self.look()
-            if await sleep_unless(ctx.stop, self.config.every_s):
-                return
+        redis = None if self.config.redis_url is None else open_redis(self.config.redis_url)
+        try:
+            if redis is not None:
+                self.recording = AuditRecording(redis, self.trail, f"supervisor/{socket.gethostname()}")
+                restored = await self.recording.restore(self.trail.recent.maxlen or 0)
+                log.info("supervisor: %d audit entries of earlier runs read back from the bus", restored)
+            await ctx.ready()
+            while not ctx.stop.is_set():
+                await self.look()
+                if await sleep_unless(ctx.stop, self.config.every_s):
+                    return
+        finally:
+            await self.record()
+            if redis is not None:
+                await redis.aclose()
+
+    async def record(self) -> None:
+        """What the trail kept since the last time, on the bus (when the Supervisor has one)."""
+        if self.recording is not None:
+            await self.recording.flush()
 
     async def look(self) -> None:
-        """One observation through the engine, its actions carried out."""
+        """One observation through the engine, its actions carried out (timed), the trail recorded."""
+        with metrics.LOOK_SECONDS.time():
+            await self._look()
+        await self.record()
+
+    async def _look(self) -> None:
+        acted = self.acted
         answers: dict[str, Any] = {}
         for tool, arguments in _LOOKS.items():
             try:
@@ -114,7 +148,8 @@ class SupervisorApp:
                 answers[tool] = None
                 log.info("supervisor: %s: %s", tool, exc)
         missing = [tool for tool in _NEEDED if answers.get(tool) is None]
-        metrics.OBSERVATIONS.labels("partial" if None in answers.values() else "complete").inc()
+        partial = "partial" if None in answers.values() else "complete"
+        metrics.OBSERVATIONS.labels("incomplete" if missing else partial).inc()
         if missing:  # a strategy's figures or the risk state unknown: nothing judged on a guess
             detail = f"incomplete: {', '.join(missing)} unavailable; nothing proposed"
             self.trail.add([AuditEntry(time.time_ns(), "observation", detail=detail)])
@@ -122,6 +157,10 @@ class SupervisorApp:
         seen = observation(time.time_ns(), answers)
         suggested = await self._ask_model(seen)
         async with self.lock:
+            if self.acted != acted:  # an approval acted while the answers came: they may be stale
+                detail = "stale: an action was carried out while the mesh was read; judged at the next look"
+                self.trail.add([AuditEntry(time.time_ns(), "observation", detail=detail)])
+                return
             out = self.engine.observe(seen, suggested)
             for proposal, _ in out.refused:
                 metrics.PROPOSALS.labels(proposal.kind.value, "refused").inc()
@@ -146,9 +185,9 @@ class SupervisorApp:
         self.trail.add(entries)
         return asked.proposals
 
-    async def approve(self, proposal_id: str, who: str) -> Output:
+    async def approve(self, proposal_id: str, who: str, why: str = "") -> Output:
         async with self.lock:
-            out = self.engine.approve(proposal_id, who, time.time_ns())
+            out = self.engine.approve(proposal_id, who, time.time_ns(), why)
             return await self._settle(out)
 
     async def reject(self, proposal_id: str, who: str, why: str) -> Output:
@@ -157,29 +196,28 @@ class SupervisorApp:
 
     async def set_mode(self, mode: Mode, who: str) -> Output:
         async with self.lock:
-            return await self._settle(self.engine.set_mode(mode, who, time.time_ns()))
+            out = await self._settle(self.engine.set_mode(mode, who, time.time_ns()))
+            metrics.set_mode(mode)
+            return out
 
     async def _settle(self, out: Output) -> Output:
-        """The output's audit kept, its actions carried out (each outcome audited too)."""
-        self.trail.add(out.audit)
+        """The output's audit kept, its actions carried out (each outcome audited too), all of it
+        recorded; the output with its entries as kept (their ids)."""
+        out.audit[:] = self.trail.add(out.audit)
         for proposal_id, proposal in out.actions:
+            self.acted += 1
             ok, detail = await self._carry_out(proposal)
             metrics.ACTIONS.labels(proposal.kind.value, "done" if ok else "failed").inc()
             done = self.engine.done(proposal_id, ok, detail, time.time_ns())
-            self.trail.add(done.audit)
-            out.audit.extend(done.audit)
+            out.audit.extend(self.trail.add(done.audit))
         metrics.OPEN.set(len(self.engine.open))
+        await self.record()
         return out
 
     async def _carry_out(self, proposal: Proposal) -> tuple[bool, str]:
         try:
-            if proposal.kind is ActionKind.SET_CAPITAL and proposal.value is not None:
-                reason = proposal.reason or "the supervisor's proposal"
-                amount = format_decimal(proposal.value)
-                answer = await self.tools.call(
-                    "set_capital", strategy=proposal.strategy, amount=amount, reason=reason
-                )
-                return True, "; ".join(answer.get("changes", [])) or "unchanged"
+            if proposal.value is not None and proposal.kind in _POLICY_TOOLS:
+                return True, await self._change_policy(proposal, proposal.value)
             tool = _TOOLS.get(proposal.kind)
             if tool is None:
                 return False, f"no tool carries {proposal.kind.value} out yet: an operator applies it"
@@ -188,3 +226,13 @@ class SupervisorApp:
             return False, str(exc)
         states = sorted({str(p.get("state")) for p in answer.get("patches", [])})
         return True, f"{len(answer.get('patches', []))} patches {', '.join(states)}"
+
+    async def _change_policy(self, proposal: Proposal, value: Decimal) -> str:
+        """A capital share set, or a limit tightened, through its tool: the changes it made."""
+        reason = proposal.reason or "the supervisor's proposal"
+        if proposal.kind is ActionKind.SET_CAPITAL:
+            args = {"strategy": proposal.strategy, "amount": format_decimal(value)}
+        else:
+            args = {"policy": proposal.policy, "limit": format_decimal(value)}
+        answer = await self.tools.call(_POLICY_TOOLS[proposal.kind], reason=reason, **args)
+        return "; ".join(answer.get("changes", [])) or "unchanged"

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import MeshView, ServiceCommand, positive_float
+from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, positive_float
 from core.foundations.env import SUPERVISOR_API_KEY
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ _MODES = ("off", "propose", "act")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_argument(parser)
     parser.add_argument(
         "--gateway-url", default="http://127.0.0.1:8080",
         help="the gateway whose tools it reads and acts through (default http://127.0.0.1:8080)",
@@ -40,7 +41,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> SupervisorConfig:
-    from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, read_secret
+    from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, REDIS_URL, read_secret, redis_url
     from core.foundations.errors import InvalidArgument
     from core.supervisor.app import DEFAULT_BOUNDS, SupervisorConfig
     from core.supervisor.engine import Mode
@@ -58,7 +59,12 @@ def _config(args: argparse.Namespace) -> SupervisorConfig:
         if not model:
             raise InvalidArgument.field(LLM_MODELS, "is not set: the model the supervisor asks")
         llm = (base_url, model, read_secret(LLM_API_KEY))
-    return SupervisorConfig(args.gateway_url, key, bounds, Mode(args.mode), args.every_s, llm=llm)
+    # The bus only when one is given: its audit trail is kept in memory otherwise (a local
+    # default would mix the trails of every Supervisor on this machine).
+    bus = redis_url(args.redis_url) if args.redis_url or read_secret(REDIS_URL) else None
+    return SupervisorConfig(
+        args.gateway_url, key, bounds, Mode(args.mode), args.every_s, llm=llm, redis_url=bus
+    )
 
 
 def _create(config: SupervisorConfig) -> ServiceApp:

@@ -33,5 +33,10 @@ def proposal_to_pb(proposal_id: str, p: Proposal) -> sv.Proposal:
 
 def audit_to_pb(entry: AuditEntry) -> sv.AuditEntry:
     return sv.AuditEntry(
-        ts_ns=entry.ts_ns, kind=entry.kind, proposal_id=entry.proposal_id, detail=entry.detail, who=entry.who
-    )
+        ts_ns=entry.ts_ns, kind=entry.kind, proposal_id=entry.proposal_id, detail=entry.detail, who=entry.who,
+        id=entry.id,
+    )  # fmt: skip
+
+
+def audit_from_pb(entry: sv.AuditEntry) -> AuditEntry:
+    return AuditEntry(entry.ts_ns, entry.kind, entry.proposal_id, entry.detail, entry.who, entry.id)

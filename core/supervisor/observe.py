@@ -7,8 +7,8 @@ the inspector's state and capital (inspector_state) and its policies' limits
   of its patches is.
 - Its drawdown: how far its cumulative PnL (realised + fees + funding) is below its peak, as a
   fraction of its reserved capital; 0 when it has none reserved (no base to measure against).
-- Round trips and winners are not in the ledger's answer yet: 0, so the hit-rate rule does not
-  judge (docs/supervisor.md).
+- Its round trips and winners: the ledger's (ledger_pnl counts them), summed over the lines of
+  its assets; the hit-rate rule judges them once there are enough (docs/supervisor.md).
 - A tool that failed gives nothing of its part; the shell does not observe at all without the
   strategies, the ledger's PnL or the inspector's state (core.supervisor.app)."""
 
@@ -63,6 +63,22 @@ def _drawdown(curve: list[Json], capital: Decimal | None) -> Decimal:
     return max(peak - values[-1], ZERO) / capital
 
 
+def _trips(lines: list[Json]) -> dict[str, tuple[int, int]]:
+    """strategy -> (round trips, winners), over its lines (one per asset)."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in lines:
+        name = str(line.get("strategy_id") or "")
+        trips, won = _count(line.get("round_trips")), _count(line.get("winners"))
+        if name and trips:
+            before = out.get(name, (0, 0))
+            out[name] = (before[0] + trips, before[1] + min(won, trips))
+    return out
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
 def _limits(policies: Json) -> dict[str, Decimal]:
     out = {}
     for row in policies.get("status", []):
@@ -78,6 +94,7 @@ def observation(now_ns: int, answers: dict[str, Json | None]) -> Observation:
     state, policies = answers.get("inspector_state") or {}, answers.get("inspector_policies") or {}
     capital = _capital(state)
     by_strategy = {str(s.get("strategy_id")): s for s in pnl.get("strategies", []) if s.get("strategy_id")}
+    trips = _trips(pnl.get("strategies", []))
     figures = []
     for name, paused in sorted(_strategies(listed).items()):
         row = by_strategy.get(name, {})
@@ -87,8 +104,8 @@ def observation(now_ns: int, answers: dict[str, Json | None]) -> Observation:
                 strategy=name,
                 realised_pnl=_decimal(row.get("realised")) or ZERO,
                 drawdown=_drawdown(row.get("curve", []), reserved),
-                round_trips=0,
-                winners=0,
+                round_trips=trips.get(name, (0, 0))[0],
+                winners=trips.get(name, (0, 0))[1],
                 capital=reserved,
                 paused=paused,
             )

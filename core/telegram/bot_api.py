@@ -24,13 +24,26 @@ class Message:
 
     @classmethod
     def of(cls, update: Json) -> Message | None:
-        message = update.get("message") or {}
-        chat, text = (message.get("chat") or {}).get("id"), message.get("text")
-        if not isinstance(chat, int) or not isinstance(text, str):
-            return None  # not a text message (a photo, a member joining, an edit): nothing to hear
-        sender = message.get("from") or {}
+        """The update's text message; None for anything else: not a message (an edit, a channel
+        post, a button's callback), not text (a photo, a member joining), or a field not of the
+        Bot API's type (a chat that is no object, an id that is no number): nothing to hear."""
+        message = _object(update.get("message"))
+        chat, text = _object(message.get("chat")).get("id"), message.get("text")
+        if not isinstance(chat, int) or isinstance(chat, bool) or not isinstance(text, str):
+            return None
+        sender = _object(message.get("from"))
         who = sender.get("username") or sender.get("first_name") or str(sender.get("id", "someone"))
-        return cls(int(update["update_id"]), chat, str(who), text)
+        return cls(int(update["update_id"]), chat, _utf8(str(who)), _utf8(text))
+
+
+def _object(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _utf8(text: str) -> str:
+    """`text` as UTF-8 carries it: a lone surrogate (JSON's escapes carry one, UTF-8 cannot) is
+    '?', so that a reply quoting it, or a reason naming its sender, can be sent on."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class BotApi:

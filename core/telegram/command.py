@@ -3,14 +3,24 @@
 The secrets come from the environment, never from flags: the Bot API token
 (TRADEMESH_TELEGRAM_BOT_TOKEN, as the inspector's notices) and the bot's own API key
 (TRADEMESH_TELEGRAM_API_KEY, made with `trademesh keys create telegram --scope read --scope trade`,
-plus `--scope close_all` for /closeall)."""
+plus `--scope close_all` for /closeall).
+
+`trademesh up` runs it only when it is configured: a bot token and the chats allowed set in up's
+environment (it makes the bot's key itself: <data-dir>/telegram-key)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, whole_number
+from core.foundations.command import MeshView, ServiceCommand, whole_number
+from core.foundations.env import (
+    TELEGRAM_API_KEY,
+    TELEGRAM_BOT_TOKEN,
+    TELEGRAM_CHAT_ID,
+    TELEGRAM_COMMAND_CHAT_IDS,
+    read_secret,
+)
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -48,14 +58,7 @@ def _chats(text: str, setting: str) -> frozenset[int]:
 
 
 def _config(args: argparse.Namespace) -> TelegramConfig:
-    from core.foundations.env import (
-        TELEGRAM_API_KEY,
-        TELEGRAM_BASE_URL,
-        TELEGRAM_BOT_TOKEN,
-        TELEGRAM_CHAT_ID,
-        TELEGRAM_COMMAND_CHAT_IDS,
-        read_secret,
-    )
+    from core.foundations.env import TELEGRAM_BASE_URL
     from core.foundations.errors import InvalidArgument
     from core.telegram.app import TelegramConfig
 
@@ -80,6 +83,26 @@ def _create(config: TelegramConfig) -> ServiceApp:
     return TelegramApp(config)
 
 
+def _mesh_args(mesh: MeshView) -> list[str]:
+    """In `trademesh up`: the mesh's gateway (its key is made by up: <data-dir>/telegram-key)."""
+    return ["--gateway-url", mesh.gateway_url] if mesh.gateway_url else []
+
+
+def _left_out() -> str | None:
+    """Why `trademesh up` does not start the bot: no bot token (most meshes: no bot), or no chat
+    whose commands it may answer."""
+    if read_secret(TELEGRAM_BOT_TOKEN) is None:
+        return f"{TELEGRAM_BOT_TOKEN} is not set (docs/telegram.md)"
+    if read_secret(TELEGRAM_COMMAND_CHAT_IDS) is None and read_secret(TELEGRAM_CHAT_ID) is None:
+        return f"no chat allowed: set {TELEGRAM_COMMAND_CHAT_IDS} (or the notices' {TELEGRAM_CHAT_ID})"
+    return None
+
+
 COMMAND: ServiceCommand[TelegramConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    holds=(TELEGRAM_API_KEY,),
+    left_out=_left_out,
 )

@@ -1,8 +1,11 @@
-"""The bot's Prometheus metrics."""
+"""The bot's Prometheus metrics. Every command's outcomes exist from the start (at 0): a
+dashboard's rate has a series before the first command."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter
+
+from core.telegram.commands import Kind
 
 __all__ = ["COMMANDS", "IGNORED", "POLL_ERRORS"]
 
@@ -19,3 +22,10 @@ POLL_ERRORS = Counter(
     "trademesh_telegram_poll_errors_total",
     "getUpdates calls that failed (the Bot API away, a bad token): retried with backoff.",
 )
+
+# What app.py counts: an action's outcome, and "said" (a reply without an action: help, a
+# confirmation asked for, a refusal by the conversation itself) under the command "none".
+for _kind in Kind:
+    for _outcome in ("done", "refused", "unavailable"):
+        COMMANDS.labels(_kind.value, _outcome)
+COMMANDS.labels("none", "said")

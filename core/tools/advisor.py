@@ -158,8 +158,9 @@ class AdvisorTools:
         return {"decisions": [render_decision(d) for b in batches for d in b.decisions]}
 
     async def advisor_calibration(self, regime: str | None = None) -> Json:
-        """The calibration the advisor applies, per market regime (trend up/down/range and
-        volatility calm/volatile, e.g. up.calm): the method (Platt, isotonic or identity), and on
+        """The calibration the advisor applies, per market regime (Overwatch's: trend_up,
+        trend_down, range, high_volatility, thin_liquidity; `unknown` and a regime without a
+        calibrator of its own use `fallback`): the method (Platt, isotonic or identity), and on
         held-out data the Brier score and ECE before and after, with the reliability bins."""
         request = av.GetCalibrationRequest(regime=regime or "")
         answer = await self._up.unary(ADVISOR, None, "GetCalibration", request, av.GetCalibrationResponse)

@@ -17,6 +17,7 @@ from core.foundations.bus.names import venue_name
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument, PermissionDenied, shown
 from core.tools.inputs import all_checked, bounded, strategy_name
+from core.tools.policy_text import limit_toml
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.common.v1 import common_pb2 as common
@@ -36,6 +37,8 @@ Reason = Annotated[
 ]
 Why = Annotated[str, Field(description="why, in a sentence; recorded on the risk event it makes")]
 Amount = Annotated[str, Field(description="a decimal string in the quote asset, above 0, e.g. 2500")]
+PolicyKey = Annotated[str, Field(description="a policy limit's key, e.g. loss.max_drawdown")]
+Limit = Annotated[str, Field(description="the limit's new value, a decimal string above 0, e.g. 0.08")]
 
 
 def _action(value: int) -> str:
@@ -342,6 +345,26 @@ class InspectorTools:
             INSPECTOR, None, "UpdatePolicies", request, rk.UpdatePoliciesResponse, caller=caller
         )
         return {"strategy": strategy, "changes": list(got.changes)}
+
+    async def tighten_policy(
+        self, policy: PolicyKey, limit: Limit, reason: Why, *, caller: Principal | None
+    ) -> Json:
+        """Tighten one risk limit of the inspector: set `policy` (a key of inspector_policies'
+        status, e.g. loss.max_drawdown, exposure.max_gross, orders.max_open,
+        account.venues.<venue>.max_gross, or capital.reserved.<strategy>) to `limit`, a decimal
+        string lower than its current value (or a limit set where it was off); every other
+        policy keeps its value. The inspector refuses a change that does not lower a limit
+        (raised, turned off, or not a limit). Only for an API key holding `admin`. `reason` is
+        required and recorded on the POLICY_CHANGE event. Answers each changed key as
+        "key: old -> new"."""
+        if caller is None:
+            raise PermissionDenied("tighten_policy acts for an API key holding 'admin': none given")
+        text, _ = all_checked([lambda: limit_toml(policy, limit), lambda: _reason_of(reason)])
+        request = rk.UpdatePoliciesRequest(toml=text, reason=reason, over_current=True, tighten_only=True)
+        got = await self._up.unary(
+            INSPECTOR, None, "UpdatePolicies", request, rk.UpdatePoliciesResponse, caller=caller
+        )
+        return {"policy": policy, "changes": list(got.changes)}
 
     async def close_all(self, reason: Reason, *, caller: Principal | None) -> Json:
         """EMERGENCY: close the whole book. The risk governor cancels every open order at every

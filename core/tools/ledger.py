@@ -128,6 +128,8 @@ def pnl(item: lg.StrategyPnl, curve_points: int) -> Json:
         "unrealised": item.unrealised,
         "total": item.total,
         "fills": item.fills,
+        "round_trips": item.round_trips,
+        "winners": item.winners,
         "curve": thinned(item.curve, curve_points),
     }
 
@@ -305,9 +307,11 @@ class LedgerTools:
         Per strategy (strategy_id null: the unattributed book, orders no strategy placed) and in
         total, in the quote asset as decimal strings: realised, fees and funding (signed as they
         affect PnL: a fee paid is negative), unrealised at the latest marks, total (the sum of
-        the four) and the number of fills; and the equity curve, the cumulative realised + fees
-        + funding over time, thinned to `curve_points` points (0 to 200; 0: no curve). `marks`
-        are the prices unrealised PnL was valued at."""
+        the four), the number of fills, the round trips closed in the period (a position opened
+        from flat and closed back to flat) and the winners among them (realised net of fees
+        above 0: winners / round_trips is the hit rate); and the equity curve, the cumulative
+        realised + fees + funding over time, thinned to `curve_points` points (0 to 200; 0: no
+        curve). `marks` are the prices unrealised PnL was valued at."""
         strategy_id, venue_, since_ns, until_ns, points = all_checked(
             [
                 lambda: _strategy(strategy),
@@ -319,7 +323,7 @@ class LedgerTools:
         )
         _period(since_ns, until_ns)
         request = lg.GetPnlRequest(
-            strategy_id=strategy_id, venue=venue_, since_ns=since_ns, until_ns=until_ns
+            strategy_id=strategy_id, venue=venue_, since_ns=since_ns, until_ns=until_ns, round_trips=True
         )
         got = await self._up.unary(LEDGER, None, "GetPnl", request, lg.GetPnlResponse)
         return {

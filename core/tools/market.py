@@ -65,7 +65,9 @@ class MarketTools:
     async def venue_status(self, venue: str | None = None) -> Json:
         """Connection status of one venue, or of every live venue when `venue` is omitted: state
         (running, degraded, ...), and per upstream stream (symbol and channel) its state
-        (connected, ...), events per second, milliseconds since its last event, reconnects; and
+        (connected, ...), events per second, milliseconds since its last event, reconnects,
+        `poll_interval_ms` where the venue streams none of it and it is read by REST (a perpetual's
+        funding rate on some venues; null: streamed); and
         whether it holds stop orders natively (`stop_orders`), whether it amends orders in place
         (`amend`: native or cancel_replace) and how its account stream learns of changes
         (`account_feed`: push or poll)."""

@@ -110,6 +110,8 @@ def _stream(item: admin.StreamStatus) -> Json:
         "resyncs": item.resyncs,
         "rate_limit_hits": item.rate_limit_hits,
         "malformed_messages": item.malformed_messages,
+        # Read by REST this often, not streamed (a funding rate where the venue streams none).
+        "poll_interval_ms": item.poll_interval_ms or None,
     }
 
 

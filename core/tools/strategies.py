@@ -25,10 +25,14 @@ Json = dict[str, Any]
 StrategyId = Annotated[
     str, Field(description="the strategy's id, e.g. trend (its patches: trend/<venue>/<symbol>)")
 ]
-# A strategy's patches paused or activated: the Patch API's request and answer for each.
-_STATE_CALLS: dict[str, tuple[Any, Any]] = {
-    "PausePatch": (pb.PausePatchRequest, pb.PausePatchResponse),
-    "ActivatePatch": (pb.ActivatePatchRequest, pb.ActivatePatchResponse),
+# A strategy's patches paused or activated: the Patch API's request and answer for each, and the
+# state it leads to. A patch in that state already is left as it is: the detector refuses to
+# switch it again, and a strategy paused twice, or resumed while paused on some markets only,
+# stopped at that patch with an error (the rest left as they were: such a strategy could not be
+# resumed at all).
+_STATE_CALLS: dict[str, tuple[Any, Any, int]] = {
+    "PausePatch": (pb.PausePatchRequest, pb.PausePatchResponse, pb.PATCH_STATE_PAUSED),
+    "ActivatePatch": (pb.ActivatePatchRequest, pb.ActivatePatchResponse, pb.PATCH_STATE_ACTIVE),
 }
 
 
@@ -74,17 +78,19 @@ class StrategyTools:
         if caller is None:
             raise PermissionDenied(f"{method} acts for an API key holding 'trade': none given")
         strategy_name(strategy)
-        request_type, answer_type = _STATE_CALLS[method]
+        request_type, answer_type, target = _STATE_CALLS[method]
         changed = []
         for detector in self._up.names(PATCH):
             listed = await self._up.unary(
                 PATCH, detector, "ListPatches", pb.ListPatchesRequest(), pb.ListPatchesResponse
             )
             for patch in (p for p in listed.patches if p.patch_id.split("/", 1)[0] == strategy):
-                request = request_type(patch_id=patch.patch_id)
-                got = await self._up.unary(PATCH, detector, method, request, answer_type, caller=caller)
-                state = _state(got.patch.state)
-                changed.append({"detector": detector, "patch": patch.patch_id, "state": state})
+                state = patch.state
+                if state != target:
+                    request = request_type(patch_id=patch.patch_id)
+                    got = await self._up.unary(PATCH, detector, method, request, answer_type, caller=caller)
+                    state = got.patch.state
+                changed.append({"detector": detector, "patch": patch.patch_id, "state": _state(state)})
         if not changed:
             raise NotFound(f"no detector runs a strategy {shown(strategy)} (see list_strategies)")
         return {"strategy": strategy, "patches": changed}

@@ -10,9 +10,11 @@ table) is refused before it goes, unless its request makes it a dry run (_DRY_RU
 without `publish` decides and shows, and writes nothing). The exceptions are calls made for a
 caller (an MCP client's key): one that needs a scope granted only on purpose (_ON_PERMISSION:
 `close_all`, Inspector's SetMode CLOSE_ALL), the calls of _FOR_CALLER (the backtest hub's
-StartBacktest: it spends the machine's cores; a strategy paused or resumed: `trade`) and of
+StartBacktest: it spends the machine's cores; a strategy paused or resumed, a Supervisor's
+proposal approved or rejected: `trade`) and of
 _FOR_CALLER_AS in the one form its tool builds (the inspector resumed: `trade`; one strategy's
-reserved capital: `admin`): each goes when that key holds the scope it needs, and only then.
+reserved capital, or limits only lowered: `admin`): each goes when that key holds the scope it
+needs, and only then.
 No tool places an order or writes a policy of its own making, whatever its caller's key may do.
 """
 
@@ -59,15 +61,20 @@ _FOR_CALLER = frozenset(
         # A strategy paused or resumed (no order placed; `trade`).
         "trademesh.patch.v1.Patch/PausePatch",
         "trademesh.patch.v1.Patch/ActivatePatch",
+        # An operator's decision on one of the Supervisor's proposals (`trade`: the supervisor_decide tool).
+        "trademesh.supervisor.v1.Supervisor/Approve",
+        "trademesh.supervisor.v1.Supervisor/Reject",
     }
 )
 # Methods a tool may call for its caller in one form only, the form its tool builds: the
-# inspector resumed (SetMode RESUME: `trade`; CLOSE_ALL goes by _ON_PERMISSION), and one
-# strategy's reserved capital over the policies in force (the set_capital tool: `admin`).
+# inspector resumed (SetMode RESUME: `trade`; CLOSE_ALL goes by _ON_PERMISSION), one
+# strategy's reserved capital over the policies in force (the set_capital tool: `admin`), and a
+# change over the policies in force that the inspector refuses unless it only lowers limits
+# (tighten_only: the tighten_policy tool, `admin`).
 _FOR_CALLER_AS: dict[str, Callable[[Any], bool]] = {
     "trademesh.risk.v1.Inspector/SetMode": lambda request: request.mode == rk.MODE_RESUME,
     "trademesh.risk.v1.Inspector/UpdatePolicies": lambda request: bool(
-        request.over_current and _ONE_CAPITAL.fullmatch(request.toml)
+        request.over_current and (_ONE_CAPITAL.fullmatch(request.toml) or request.tighten_only)
     ),
 }
 

@@ -1,6 +1,6 @@
 """MCP at the gateway's /mcp: tools over the mesh for LLM agents (streamable HTTP), all read only
-but close_all (gateway.mcp.tools); the tools themselves are core.tools', which the advisor's
-context stage calls too.
+but those acting for the caller's key (gateway.mcp.tools); the tools themselves are
+core.tools', which the advisor's context stage calls too.
 
 Stateless: every request stands alone (no MCP session to keep, route or lose on restart), and
 answers are plain JSON rather than an SSE stream, since no tool sends progress.
@@ -30,6 +30,7 @@ from core.tools.regimes import RegimeTools
 from core.tools.screens import ScreenTools
 from core.tools.signals import SignalStore
 from core.tools.strategies import StrategyTools
+from core.tools.supervisor import SupervisorTools
 from core.tools.upstream import Upstream
 from gateway.board.board import Board
 from gateway.board.tool import BoardTools
@@ -54,7 +55,11 @@ _INSTRUCTIONS = (
     "(filter by service, level, venue, trace_id or text). regimes shows the market regime of "
     "every venue and symbol (trend_up, trend_down, range, high_volatility, thin_liquidity). "
     "screen shows a screen's latest ranked result (the Screener's screens: name it, e.g. momentum). "
-    "Every tool only reads, but close_all: the emergency button that cancels every order and "
+    "supervisor_state shows the AI Supervisor's mode and its open proposals with their evidence; "
+    "supervisor_decide approves or rejects one, for an API key holding trade. "
+    "Every tool only reads, but those that act for a key holding their scope (pause_strategy, "
+    "resume_strategy, inspector_resume, supervisor_decide, backtest_start: trade; set_capital, "
+    "tighten_policy: admin) and close_all: the emergency button that cancels every order and "
     "flattens every position, allowed only to an API key holding the close_all permission. "
     "services_overview shows every running service's health, "
     "version, uptime, events/s, bus lag, errors/s and firing alerts."
@@ -85,6 +90,7 @@ class GatewayMcp:
             StrategyTools(up),
             RegimeTools(up),
             ScreenTools(up),
+            SupervisorTools(up),
             AdvisorTools(up),
             InspectorTools(up),
             LedgerTools(up),

@@ -1,11 +1,12 @@
 """The MCP server's tools: the mesh's read-only tools (core.tools: market and account data, the
-detector's strategies, Overwatch's market regimes, the advisor's decisions, the inspector's risk
-state, the ledger's books, the backtest hub's runs, the mesh's log lines), each registered under
-its function's name with its docstring as the description the model reads; and two that act for
-the caller's own key (gateway.mcp.guard puts it in the request), each only when that key holds
-its scope: close_all (`close_all`), backtest_start, pause_strategy, resume_strategy and
-inspector_resume (`trade`), set_capital (`admin`). Our errors become MCP tool
-errors (is_error results the model can read), never crashes.
+detector's strategies, Overwatch's market regimes, the Screener's screens, the AI Supervisor's
+state, the advisor's decisions, the inspector's risk state, the ledger's books, the backtest
+hub's runs, the mesh's log lines), each registered under its function's name with its docstring
+as the description the model reads; and those that act for the caller's own key
+(gateway.mcp.guard puts it in the request), each only when that key holds its scope: close_all
+(`close_all`), backtest_start, pause_strategy, resume_strategy, inspector_resume and
+supervisor_decide (`trade`), set_capital and tighten_policy (`admin`). Our errors become MCP
+tool errors (is_error results the model can read), never crashes.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from core.foundations.access.contracts import Principal
 from core.foundations.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools, LatencyText
-from core.tools.inspector import Amount, InspectorTools, Reason, Why
+from core.tools.inspector import Amount, InspectorTools, Limit, PolicyKey, Reason, Why
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
 from core.tools.market import MarketTools
 from core.tools.regimes import RegimeTools
 from core.tools.screens import ScreenTools
 from core.tools.strategies import StrategyId, StrategyTools
+from core.tools.supervisor import Decision, ProposalId, SupervisorTools, Verdict
 from gateway.mcp.guard import PRINCIPAL
 
 __all__ = ["register", "tool_functions"]
@@ -44,6 +46,7 @@ def tool_functions(
     strategies: StrategyTools,
     regimes: RegimeTools,
     screens: ScreenTools,
+    supervisor: SupervisorTools,
     advisor: AdvisorTools,
     inspector: InspectorTools,
     ledger: LedgerTools,
@@ -68,6 +71,8 @@ def tool_functions(
         *_strategy_switches(strategies),
         regimes.regimes,
         screens.screen,
+        supervisor.supervisor_state,
+        _supervisor_decide(supervisor),
         advisor.advisor_decide,
         advisor.advisor_decision,
         advisor.advisor_decisions,
@@ -81,6 +86,7 @@ def tool_functions(
         inspector.inspector_policies,
         _inspector_resume(inspector),
         _set_capital(inspector),
+        _tighten_policy(inspector),
         _close_all(inspector),
         ledger.ledger_balances,
         ledger.ledger_transfers,
@@ -128,12 +134,30 @@ def _inspector_resume(inspector: InspectorTools) -> Callable[..., Awaitable[Json
     return inspector_resume
 
 
+def _supervisor_decide(supervisor: SupervisorTools) -> Callable[..., Awaitable[Json]]:
+    async def supervisor_decide(
+        proposal_id: ProposalId, decision: Decision, reason: Verdict, ctx: Context
+    ) -> Json:
+        return await supervisor.supervisor_decide(proposal_id, decision, reason, caller=_caller(ctx))
+
+    supervisor_decide.__doc__ = supervisor.supervisor_decide.__doc__
+    return supervisor_decide
+
+
 def _set_capital(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
     async def set_capital(strategy: StrategyId, amount: Amount, reason: Why, ctx: Context) -> Json:
         return await inspector.set_capital(strategy, amount, reason, caller=_caller(ctx))
 
     set_capital.__doc__ = inspector.set_capital.__doc__
     return set_capital
+
+
+def _tighten_policy(inspector: InspectorTools) -> Callable[..., Awaitable[Json]]:
+    async def tighten_policy(policy: PolicyKey, limit: Limit, reason: Why, ctx: Context) -> Json:
+        return await inspector.tighten_policy(policy, limit, reason, caller=_caller(ctx))
+
+    tighten_policy.__doc__ = inspector.tighten_policy.__doc__
+    return tighten_policy
 
 
 def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
@@ -185,50 +209,29 @@ def _kind(error: TrademeshError) -> str:
 _READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
+
+
+def _acting(title: str, idempotent: bool = True, emergency: bool = False) -> ToolAnnotations:
+    """A tool that acts: not read-only; an emergency one destroys and reaches the venues."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=False,
+        destructive_hint=emergency,
+        idempotent_hint=idempotent,
+        open_world_hint=emergency,
+    )
+
+
 # Tools that act (each behind a permission its caller's key must hold), by name.
 _ACTING = {
-    "backtest_start": ToolAnnotations(
-        title="Start a backtest",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=False,
-    ),
-    "pause_strategy": ToolAnnotations(
-        title="Pause a strategy",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=False,
-    ),
-    "resume_strategy": ToolAnnotations(
-        title="Resume a strategy",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=False,
-    ),
-    "inspector_resume": ToolAnnotations(
-        title="Resume the risk governor",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=False,
-    ),
-    "set_capital": ToolAnnotations(
-        title="Set a strategy's capital",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=False,
-    ),
-    "close_all": ToolAnnotations(
-        title="Close all (emergency)",
-        read_only_hint=False,
-        destructive_hint=True,
-        idempotent_hint=True,
-        open_world_hint=True,
-    ),
+    "backtest_start": _acting("Start a backtest"),
+    "pause_strategy": _acting("Pause a strategy"),
+    "resume_strategy": _acting("Resume a strategy"),
+    "inspector_resume": _acting("Resume the risk governor"),
+    "supervisor_decide": _acting("Decide a Supervisor's proposal", idempotent=False),
+    "set_capital": _acting("Set a strategy's capital"),
+    "tighten_policy": _acting("Tighten a risk limit"),
+    "close_all": _acting("Close all (emergency)", emergency=True),
 }
 
 

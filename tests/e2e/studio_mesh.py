@@ -2,14 +2,16 @@
 
 The gateway starts first (HTTP and gRPC on free ports, Studio's build from gateway/studio/dist);
 then the sim venue, ingest, recorder, bars, bridge, the detector (the example strategies, its
-patches in the module's database) and Overwatch (the regimes of the bars' streams, on 1s bars:
-OVERWATCH_TIMEFRAME), each registering with the gateway
+patches in the module's database), Overwatch (the regimes of the bars' streams, on 1s bars:
+OVERWATCH_TIMEFRAME) and the Screener (the shipped sim-movers and tests/e2e/screens/), each
+registering with the gateway
 through TRADEMESH_GATEWAY, exactly as `trademesh up` runs them. The advisor (deciding on the
 detector's signals, its LLM the stand-in of tests/llm_standin.py, its own process) and the
 inspector (the only caller that places orders: Studio's order ticket goes through it) and the
 ledger (the books of every fill, in the mesh's database beside the recorder's tables) and the
-backtest hub (runs over the recorder's history, its results in the same database) are started
-by the modules that need them. The API key comes from `trademesh keys create`, as an operator would make one.
+backtest hub (runs over the recorder's history, its results in the same database) and the
+Supervisor (its own key, as `trademesh up` makes it) are started by the modules that need them.
+The API key comes from `trademesh keys create`, as an operator would make one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,8 +30,9 @@ import grpc
 
 from core.cli.mesh.up import API_KEY_SCOPES
 from core.foundations.decimals import format_decimal
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, SUPERVISOR_API_KEY, TOKEN
 from core.foundations.process import ServiceProcess, start_service
+from core.screener.screen_file import SCREENS_DIR
 from tests.forked_services import run_command
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,
@@ -66,11 +70,11 @@ def artifact(name: str) -> Path:
     return ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
 
 
-def create_key(database_url: str, name: str) -> str:
-    """`trademesh keys create NAME`: the new API key, printed alone on stdout. It has the scopes
-    of the key `trademesh up` makes for Studio (core.cli.mesh.up.API_KEY_SCOPES)."""
-    scopes = [arg for scope in API_KEY_SCOPES for arg in ("--scope", scope)]
-    done = run_command(["keys", "create", name, *scopes, "--database-url", database_url], timeout_s=60)
+def create_key(database_url: str, name: str, scopes: Sequence[str] = API_KEY_SCOPES) -> str:
+    """`trademesh keys create NAME`: the new API key, printed alone on stdout. By default it has
+    the scopes of the key `trademesh up` makes for Studio (core.cli.mesh.up.API_KEY_SCOPES)."""
+    flags = [arg for scope in scopes for arg in ("--scope", scope)]
+    done = run_command(["keys", "create", name, *flags, "--database-url", database_url], timeout_s=60)
     assert done.returncode == 0, f"keys create failed: {done.stderr}"
     key = done.stdout.strip()
     assert key and "\n" not in key, f"keys create printed {done.stdout!r}"
@@ -87,10 +91,12 @@ class StudioMesh:
     bridge: ServiceProcess | None = None
     detector: ServiceProcess | None = None
     overwatch: ServiceProcess | None = None
+    screener: ServiceProcess | None = None
     advisor: ServiceProcess | None = None
     inspector: ServiceProcess | None = None
     ledger: ServiceProcess | None = None
     backtester: ServiceProcess | None = None
+    supervisor: ServiceProcess | None = None
     standin: Standin | None = None
     processes: MeshProcesses = field(init=False)
     _logs: list[IO[str]] = field(default_factory=list)
@@ -148,17 +154,27 @@ class StudioMesh:
             ]
             detector = starting.submit(self.start_detector)
             overwatch = starting.submit(self.start_overwatch)
+            screener = starting.submit(self.start_screener)
             bridge.result()
             for follower in followers:
                 follower.result()
             self.detector = detector.result()
             self.overwatch = overwatch.result()
+            self.screener = screener.result()
 
     def start_overwatch(self) -> ServiceProcess:
         """Overwatch on the mesh's bus: it follows every bars.{<venue>}.1s stream (looking for new
         ones every half second), registered with the gateway as `overwatch`."""
         args = ["--timeframe", OVERWATCH_TIMEFRAME, "--discover-s", "0.5"]
         return self.processes.start("overwatch", *args)
+
+    def start_screener(self) -> ServiceProcess:
+        """The Screener on the mesh's bus: the shipped sim-movers, and tests/e2e/screens/'s."""
+        screens = self.directory / "screens"
+        screens.mkdir(exist_ok=True)
+        for path in [SCREENS_DIR / "sim-movers.toml", *(ROOT / "tests" / "e2e" / "screens").glob("*.toml")]:
+            (screens / path.name).write_text(path.read_text())
+        return self.processes.start("screener", "--screens", str(screens))
 
     def start_detector(self, *args: str) -> ServiceProcess:
         """A detector on the sim (the example strategies, or `args`' --instance, --strategy)."""
@@ -287,6 +303,20 @@ class StudioMesh:
         if self.backtester is not None:
             self.backtester.terminate()
             self.backtester = None
+
+    def start_supervisor(self, every_s: float) -> ServiceProcess:
+        """The Supervisor in propose mode, looking every `every_s`, with its own key (read, trade)
+        made as `trademesh up` makes it; registered with the gateway as `supervisor`."""
+        assert self.supervisor is None
+        key = create_key(self.database_url, "supervisor", ("read", "trade"))
+        args = ["--gateway-url", self.url, "--every-s", str(every_s), "--mode", "propose"]
+        self.supervisor = self.processes.start("supervisor", *args, secrets={SUPERVISOR_API_KEY: key})
+        return self.supervisor
+
+    def stop_supervisor(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.terminate()
+            self.supervisor = None
 
     def start_bridge(self) -> None:
         self.bridge = self.processes.start("bridge", "--discover-s", "0.5")

@@ -19,7 +19,7 @@ from playwright.async_api import Page, expect
 
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
-from tests.e2e.test_studio import WAIT_MS, log_in
+from tests.e2e.test_studio import WAIT_MS, log_in, shown_amount
 from tests.e2e.test_studio_ledger import open_ledger
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.common.v1 import common_pb2 as common
@@ -95,9 +95,10 @@ async def test_studio_lists_both_accounts_with_their_own_balances(
         )
         await expect(row).to_have_count(1, timeout=WAIT_MS)
         assert Decimal(await row.get_attribute("data-balance") or "") == amount
-        await expect(row.locator('[data-col="balance"]')).to_have_text(
-            await row.get_attribute("data-balance") or ""
-        )
+        # To the cent, the exact balance on hover.
+        balance = await row.get_attribute("data-balance") or ""
+        await expect(row.locator('[data-col="balance"]')).to_have_text(shown_amount(balance))
+        await expect(row.locator('[data-col="balance"] [data-exact]')).to_have_attribute("title", balance)
     await page.screenshot(path=artifact("accounts-ledger-both"), full_page=True)
 
     # One account chosen: its books alone.

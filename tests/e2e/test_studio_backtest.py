@@ -401,7 +401,8 @@ async def test_a_running_run_is_cancelled_from_its_progress(
     await expect(page.locator("#backtest-message")).to_have_attribute("data-tone", "ok", timeout=WAIT_MS)
     run_id = await progress.get_attribute("data-run-id")
     assert run_id
-    # Its child process takes seconds to start: the run is still going when Cancel is clicked.
+    # Its 3 minutes of the sim's market are about 50,000 events, seconds of a run (its process,
+    # forked from the hub's run server, starts at once): still going when Cancel is clicked.
     await expect(progress).to_have_attribute("data-status", "running")
     await page.click("#backtest-cancel")
     await expect(progress).to_have_attribute("data-status", "cancelled", timeout=WAIT_MS)

@@ -3,11 +3,13 @@
 become intents the inspector checks and places at the sim, and the ledger posts every fill.
 
 The page shows the balances (filtered by strategy and ledger) and the PnL of each strategy that
-traded, with its equity curve and the total's on the chart; the live transfers list opens the
-trace of a transfer, signal to transfer. The trace opens as well from a decision on the advisor
-page, from a signal on the strategies page, and (the advisor stopped) from a fill and an order
-on the trading page (the order ticket's own orders). What the page shows is checked against
-what the ledger itself answers (its gRPC API, not through the gateway).
+traded (rounded to the cent, the exact figure on hover), with its equity curve and the total's on
+the chart, and the Overview page each strategy's realised PnL and fees as the ledger's books; the
+live transfers list opens the trace of a transfer, signal to transfer. The trace opens as well
+from a decision on the advisor page, from a signal on the strategies page, and (the advisor
+stopped) from a fill and an order on the trading page (the order ticket's own orders). What the
+page shows is checked against what the ledger itself answers (its gRPC API, not through the
+gateway).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from core.foundations.bus.names import INTENTS
 from core.foundations.logs import chain_trace_id
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
-from tests.e2e.test_studio import TICK, WAIT_MS, best_prices, log_in, open_market
+from tests.e2e.test_studio import TICK, WAIT_MS, best_prices, log_in, open_market, shown_amount, sign_in
 from tests.integration.mesh import ADVISOR_TEST_CONFIG
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -104,7 +106,7 @@ async def ledger_trace(ledger: ServiceProcess, wanted: str) -> lg.TraceResponse:
     return reply
 
 
-async def _skip_old_intents(redis_url: str) -> None:
+async def skip_old_intents(redis_url: str) -> None:
     """The inspectors' consumer group moved past the intents already on the bus: those the
     modules before published while no inspector ran (the advisor module's, sized for no policy)
     are not this module's to trade."""
@@ -123,7 +125,7 @@ async def ledger(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
     inspector holds is closed when the module ends (the later modules find the sim flat).
     The ledger and the advisor start together; the inspector, which places orders (flattening the
     sim first), once the ledger has opened its books: it posts every fill from then on."""
-    await _skip_old_intents(mesh.redis_url)
+    await skip_old_intents(mesh.redis_url)
     started, _ = await asyncio.gather(
         asyncio.to_thread(mesh.start_ledger),
         asyncio.to_thread(mesh.start_advisor, "good", ADVISOR_CONFIG),
@@ -271,12 +273,32 @@ async def close_trace(page: Page) -> None:
     await expect(page.locator("#trace-view")).to_be_hidden()
 
 
+async def _check_overview_pnl(page: Page, ledger: ServiceProcess, strategy: str) -> None:
+    """The Overview page's row of `strategy`: its realised PnL and fees as the ledger's GetPnl
+    has them (the overview stream reads the same books each second; a fill may come between the
+    two reads, so they are read until they agree), rounded, the exact figures on hover."""
+    row = page.locator(f'#overview-strategies tr[data-strategy="{strategy}"]')
+    await expect(row).to_have_count(1, timeout=WAIT_MS)
+
+    async def agree() -> lg.StrategyPnl | None:
+        books = {s.strategy_id: s for s in (await ledger_pnl(ledger)).strategies}[strategy]
+        shown = await row.evaluate("r => [r.dataset.realised, r.dataset.fees]")
+        return books if shown == [books.realised, books.fees] else None
+
+    books = await until(agree, WAIT_MS / 1000, 0.5, f"the overview's PnL of {strategy} as the ledger's")
+    for col, exact in (("realised", books.realised), ("fees", books.fees)):
+        figure = row.locator(f'td[data-col="{col}"] [data-exact]')
+        await expect(figure).to_have_attribute("title", exact)
+        await expect(figure).to_have_text(shown_amount(exact))
+
+
 async def test_the_ledger_page_shows_balances_and_pnl_by_strategy(
     page: Page, mesh: StudioMesh, api_key: str, ledger: ServiceProcess, chained: lg.Transfer
 ) -> None:
-    await log_in(page, mesh, api_key)
-    await open_ledger(page)
+    await sign_in(page, mesh, api_key)
     strategy = chained.links.strategy_id
+    await _check_overview_pnl(page, ledger, strategy)
+    await open_ledger(page)
     # Its PnL row, with the fills the ledger counts for it (more may come while the page polls).
     counted = {s.strategy_id: s for s in (await ledger_pnl(ledger)).strategies}
     assert counted[strategy].fills >= 1
@@ -287,9 +309,17 @@ async def test_the_ledger_page_shows_balances_and_pnl_by_strategy(
         cells = await row.locator("td").all_inner_texts()
         return cells if int(cells[1]) >= counted[strategy].fills else None
 
-    cells = await until(caught_up, WAIT_MS / 1000, 0.2, f"the page's fill count of {strategy}")
-    for text in cells[2:]:
-        Decimal(text.split()[0])  # realised, fees, funding, unrealised, total: decimal strings
+    await until(caught_up, WAIT_MS / 1000, 0.2, f"the page's fill count of {strategy}")
+    # Realised, fees, funding, unrealised, total: each rounded to the cent in its asset, its
+    # exact decimal string on hover (title) and in data-exact.
+    shown = await row.locator("td [data-exact]").evaluate_all(
+        "es => es.map(e => [e.dataset.exact, e.title, e.textContent])"
+    )
+    assert len(shown) >= 3, shown  # realised, fees and total at least (funding on perpetuals)
+    for exact, title, text in shown:
+        Decimal(exact)  # the wire's decimal string
+        expected = f"{shown_amount(exact)} {counted[strategy].asset}".strip()
+        assert title == exact and text == expected, (exact, text)
     total = page.locator('#ledger-pnl tr.total[data-strategy=""]')
     await expect(total).to_have_count(1)
     for other in {s for s in counted if s}:  # every strategy with fills has its row

@@ -1,7 +1,9 @@
 """Studio's Overview page in a real browser against the real mesh (studio_mesh, its Overwatch on
 the bars' 1s streams): shown after log-in, first in the nav; its regime board lists the sim's
 symbols, each with the regime Overwatch's own GetBoard answers (asked over gRPC, not through
-Studio); beside it the services board's summary. A regime change made live (bars published on
+Studio); beside it the strategies of the overview stream, as Overwatch's own StreamOverview
+answers (no inspector nor ledger in this module: both named as not answering), and the services
+board's summary. A regime change made live (bars published on
 a stream Overwatch reads, as tests/integration/test_overwatch.py does: a calm range that warms a
 market of this test's own venue, then thin volume) shows in the page without a reload, and the
 board sorts and filters by venue."""
@@ -38,6 +40,7 @@ SYMBOL = "BTC/USDT"
 WARM_BARS = 150  # more than the classifier's 100-bar warm-up: a regime other than unknown
 THIN_BARS = 60  # then thin volume (0.15x): thin_liquidity within ~25 bars
 ROWS = "#regimes-rows tr[data-venue]"
+NOT_SHOWN = "\N{EN DASH}"  # a figure not read
 REGIME_LABEL = re.compile(r"(trend up|trend down|range|high volatility|thin liquidity|unknown)$")
 # The rows as the page shows them: [venue, symbol, regime word, ADX ("" before the first)].
 _READ_ROWS = "rows => rows.map(r => [r.dataset.venue, r.dataset.symbol, r.dataset.regime, r.dataset.adx])"
@@ -84,6 +87,7 @@ async def test_the_overview_is_shown_after_log_in_with_overwatchs_regimes_and_fo
     await expect(page.locator("#nav-overview")).to_have_attribute("aria-current", "page")
     await expect(page.locator("#trading-page")).to_be_hidden()
     await _check_sim_regimes(page, mesh)
+    await _check_overview_strategies(page, mesh)
     await _check_health_summary(page)
     await page.evaluate("window.__overviewKept = true")  # gone if the page reloads
     await _check_live_change(page, mesh)
@@ -111,6 +115,53 @@ async def _check_sim_regimes(page: Page, mesh: StudioMesh) -> None:
     # Each regime in words, not colour alone.
     first = page.locator(f'{ROWS}[data-venue="sim"] td[data-col="regime"]').first
     await expect(first).to_have_text(REGIME_LABEL)
+
+
+async def overview(mesh: StudioMesh) -> ow.Overview:
+    """The overview Overwatch gathers now: the first message of its StreamOverview, asked of it
+    directly (not through the gateway)."""
+    assert mesh.overwatch is not None
+    async with grpc.aio.insecure_channel(mesh.overwatch.address) as channel:
+        stub: ow_grpc.OverwatchAsyncStub = ow_grpc.OverwatchStub(channel)
+        stream = stub.StreamOverview(ow.StreamOverviewRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        try:
+            async for message in stream:
+                return message.overview
+        finally:
+            stream.cancel()
+    raise AssertionError("StreamOverview ended before its first message")
+
+
+# The strategies as the page shows them: [id, state, patches, last signal ns, direction, open
+# positions, realised].
+_READ_STRATEGIES = """rows => rows.map(r => [r.dataset.strategy, r.dataset.state, r.dataset.patches,
+    r.dataset.lastSignalNs, r.dataset.direction, r.dataset.openPositions, r.dataset.realised])"""
+
+
+async def _check_overview_strategies(page: Page, mesh: StudioMesh) -> None:
+    """The detector's example strategies, each with its state, patches and last signal as
+    Overwatch's own overview says (a strategy may signal between the two reads: they are read
+    until they agree); no inspector and no ledger run in this module: both named unavailable,
+    the PnL shown as not answering rather than as zero."""
+
+    async def agree() -> list[list[str]] | None:
+        told = await overview(mesh)
+        expected = [
+            [s.strategy_id, s.state, str(s.patches), str(s.last_signal_ns), s.last_signal_direction,
+             str(s.open_positions), s.realised_pnl]
+            for s in told.strategies
+        ]  # fmt: skip
+        rows = await page.locator("#overview-strategies tr[data-strategy]").evaluate_all(_READ_STRATEGIES)
+        return expected if expected and rows == expected else None
+
+    strategies = await until(agree, 60, 0.5, "the page's strategies equal to Overwatch's overview")
+    assert all(int(patches) > 0 for _, _, patches, *_ in strategies), strategies
+    await expect(page.locator("#overview-mesh .status")).to_have_text("live")
+    unavailable = page.locator("#overview-unavailable")
+    await expect(unavailable).to_have_attribute("data-parts", "inspector,ledger")
+    await expect(page.locator("#overview-risk")).to_have_attribute("data-read", "false")
+    realised = page.locator('#overview-strategies tr[data-strategy] td[data-col="realised"]').first
+    await expect(realised).to_have_text(NOT_SHOWN)
 
 
 async def _check_health_summary(page: Page) -> None:

@@ -4,10 +4,12 @@ checked by the inspector becoming a sim order whose position shows with its prot
 and take-profit (as orders, and as lines on the chart), a BLOCK verdict with its reasons, and the
 operator's STAND_DOWN, RESUME and CLOSE_ALL buttons behind their confirmation.
 
-The inspector runs a policy set of the test's own: a position of at most 0.02 BTC, and a gross
+The inspector runs a policy set of the test's own: a position of at most 0.02 BTC, a gross
 exposure cap set from the sim's price when the module starts, so that the test's 0.01 BTC
-position is near it (about 87%). What the page shows is checked against what the inspector and
-the venue answer themselves (their gRPC APIs, not through the gateway).
+position is near it (about 87%), and capital reserved for the ticket's orders (strategy
+`manual`): twice that position's worth. What the page shows is checked against what the
+inspector and the venue answer themselves (their gRPC APIs, not through the gateway); the
+Overview page's risk governor, on the module's fresh (flat) inspector, against GetRiskState.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ from core.foundations.bus.codec import FIELD
 from core.foundations.bus.names import POSITION_REQUESTS
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
-from tests.e2e.test_studio import DECIMAL, TICK, WAIT_MS, best_prices, log_in, open_market
+from tests.e2e.test_studio import (
+    MONEY,
+    TICK,
+    WAIT_MS,
+    best_prices,
+    far_below,
+    log_in,
+    open_market,
+    shown_amount,
+    sign_in,
+)
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as cm
@@ -49,10 +61,18 @@ SIZE = Decimal("0.01")
 MAX_SIZE = Decimal("0.02")
 # The gross exposure cap: a position of SIZE at the module's starting price is this much of it.
 GROSS_USE = Decimal("0.87")
+# The ticket's strategy (core/inspector/runtime.py MANUAL), and its reservation: a position of
+# SIZE at the module's starting price is this much of it.
+MANUAL = "manual"
+CAPITAL_USE = Decimal("0.5")
+# A resting entry of the capital test, far below the market: its capital in use is its size at
+# the market's mark (which the inspector moves once a second at most).
+RESTING = Decimal("0.001")
 
 
 def policies(price: Decimal) -> str:
     cap = (SIZE * price / GROSS_USE).quantize(Decimal(1))
+    reserved = (SIZE * price / CAPITAL_USE).quantize(Decimal(1))
     # Read over the shipped set: the shipped limits this module does not use are removed by name.
     return f"""
 remove = ["position.max_notional", "exposure.max_net", "orders.price_band", "rate.max_per_strategy"]
@@ -79,6 +99,9 @@ max_per_venue = 20
 [protect]
 stop_loss = "0.02"
 take_profit = "0.04"
+
+[capital]
+reserved = {{ {MANUAL} = "{reserved}" }}
 """
 
 
@@ -133,9 +156,14 @@ def on_tick(price: Decimal) -> Decimal:
     return (price // TICK) * TICK
 
 
-async def submit(page: Page, side: str, size: str, stop_loss: str = "", take_profit: str = "") -> str:
-    """A market order through the ticket; returns the verdict's action once it is shown."""
-    await page.select_option("#ticket-type", "market")
+async def submit(
+    page: Page, side: str, size: str, stop_loss: str = "", take_profit: str = "", price: str = ""
+) -> str:
+    """An order through the ticket (at the market, or a limit at `price`); returns the verdict's
+    action once it is shown."""
+    await page.select_option("#ticket-type", "limit" if price else "market")
+    if price:
+        await page.fill("#ticket-price", price)
     await page.fill("#ticket-size", size)
     await page.fill("#ticket-stop-loss", stop_loss)
     await page.fill("#ticket-take-profit", take_profit)
@@ -173,17 +201,47 @@ def kpi(page: Page, key: str) -> Locator:
     return page.locator(f'#risk-kpis [data-kpi="{key}"]')
 
 
+async def _check_overview_risk(page: Page, inspector: ServiceProcess) -> None:
+    """The Overview page's risk governor (the overview stream's summary of GetRiskState) equal
+    to the inspector's own answer: the module's inspector is flat and fresh, its figures still."""
+    tiles = page.locator("#overview-risk")
+    await expect(tiles).to_have_attribute("data-read", "true", timeout=WAIT_MS)
+    await expect(page.locator("#overview-mesh .status")).to_have_text("live")
+    state = await _risk_state(inspector)
+    assert state.state == rk.RISK_STATE_ACTIVE, state
+    expected = {
+        "state": "active",
+        "equity": state.equity,
+        "realized-pnl": state.realized_pnl,
+        "unrealized-pnl": state.unrealized_pnl,
+        "drawdown": state.drawdown.value,
+    }
+    for key, value in expected.items():
+        await expect(tiles.locator(f'[data-kpi="{key}"]')).to_have_attribute("data-value", value)
+    # The equity to the cent, the exact figure on hover.
+    equity = tiles.locator('[data-kpi="equity"] .value [data-exact]')
+    await expect(equity).to_have_attribute("title", state.equity)
+    await expect(equity).to_have_text(shown_amount(state.equity))
+    # No ledger in this module: the strategies' PnL is named as not answering, not shown as 0.
+    await expect(page.locator("#overview-unavailable")).to_have_attribute("data-parts", "ledger")
+    await expect(page.locator("#overview-unavailable")).to_have_text("Not answering: ledger.")
+
+
 async def test_the_risk_page_shows_the_live_state_and_kpis(
     page: Page, mesh: StudioMesh, api_key: str, inspector: ServiceProcess
 ) -> None:
-    await log_in(page, mesh, api_key)
+    await sign_in(page, mesh, api_key)
+    await _check_overview_risk(page, inspector)
     await open_risk(page)
     await expect(page.locator("#risk .status")).to_have_text("live", timeout=WAIT_MS)
     await expect(kpi(page, "state")).to_have_attribute("data-value", "active", timeout=WAIT_MS)
     state = await _risk_state(inspector)
     equity = kpi(page, "equity")
-    await expect(equity.locator(".value")).to_have_text(DECIMAL)
-    assert Decimal(await equity.get_attribute("data-value") or "0") > 0
+    # Rounded to the cent, the exact value (data-value) on hover.
+    await expect(equity.locator(".value")).to_have_text(MONEY)
+    exact = await equity.get_attribute("data-value") or "0"
+    assert Decimal(exact) > 0
+    await expect(equity.locator(".value [data-exact]")).to_have_attribute("title", exact)
     # Each limit as the policies set it: drawdown 10%, daily 5%, loss streak 6, gross exposure cap.
     await expect(kpi(page, "drawdown")).to_have_attribute("data-limit", "0.1")
     await expect(kpi(page, "drawdown").locator(".limit")).to_have_text("limit 10.0%")
@@ -200,6 +258,80 @@ async def test_the_risk_page_shows_the_live_state_and_kpis(
     # Live: the timeline's stream is up, and the KPIs follow the inspector's equity as it moves.
     await expect(page.locator("#risk-timeline .status")).to_have_text("live", timeout=WAIT_MS)
     await page.screenshot(path=artifact("risk-page"), full_page=True)
+
+
+def _capital(state: rk.GetRiskStateResponse, strategy: str) -> rk.CapitalUse:
+    (use,) = [c for c in state.capital if c.strategy_id == strategy]
+    return use
+
+
+async def _capital_shown(page: Page, inspector: ServiceProcess, what: str) -> rk.CapitalUse:
+    """The inspector's capital row of the ticket's strategy once the page shows it alike (its use
+    moves with the mark, once a second at most: the page's sample and the inspector's answer are
+    read until they agree)."""
+    row = page.locator(f'#risk-capital tr[data-strategy="{MANUAL}"]')
+
+    async def alike() -> rk.CapitalUse | None:
+        use = _capital(await _risk_state(inspector), MANUAL)
+        shown = await row.evaluate("r => [r.dataset.reserved, r.dataset.used, r.dataset.suppressed]")
+        return use if shown == [use.reserved, use.used, use.suppressed] else None
+
+    found: rk.CapitalUse = await until(alike, WAIT_MS / 1000, 0.2, what)
+    return found
+
+
+async def test_capital_efficiency_shows_the_reservation_its_use_and_utilisation_over_time(
+    page: Page, mesh: StudioMesh, api_key: str, inspector: ServiceProcess
+) -> None:
+    """A resting entry of the ticket's strategy uses some of the strategy's reservation: the
+    page's row says so as GetRiskState does, with its utilisation, and the chart gains a sample
+    a second; an entry past the reservation is refused and counted as suppressed; the entry
+    cancelled, the use is back to zero."""
+    await log_in(page, mesh, api_key)
+    await open_market(page, "1m")
+    bid, _ = await best_prices(page)
+    price = far_below(bid)
+    assert await submit(page, "buy", str(RESTING), price=price) == "allow"
+    client_order_id = await page.locator("#ticket-message").get_attribute("data-client-order-id")
+    assert client_order_id
+    await open_risk(page)
+    use = await _capital_shown(page, inspector, "the resting entry's capital in use shown")
+    # Its size at the mark: about the market's price, twice the entry's limit.
+    assert use.reserved and RESTING * Decimal(price) < Decimal(use.used) < 3 * RESTING * Decimal(price), use
+    row = page.locator(f'#risk-capital tr[data-strategy="{MANUAL}"]')
+    fraction = float(await row.get_attribute("data-utilisation") or "nan")
+    assert abs(fraction - float(Decimal(use.used) / Decimal(use.reserved))) < 1e-9
+    await expect(row.locator('[data-col="utilisation"]')).to_have_text(re.compile(r"^\d+\.\d+%$"))
+    used = row.locator('[data-col="used"] [data-exact]')
+    await expect(used).to_have_attribute("title", use.used)
+    await expect(used).to_have_text(shown_amount(use.used))
+    # Over time: the selected strategy's chart gains the page's samples, one a second.
+    chart = page.locator("#risk-capital-chart")
+    await expect(chart).to_have_attribute("data-strategy", MANUAL)
+    drawn = int(await chart.get_attribute("data-points") or "0")
+    await page.wait_for_function(
+        f"() => Number(document.querySelector('#risk-capital-chart').dataset.points) > {drawn}",
+        timeout=WAIT_MS,
+    )
+
+    # Past the reservation (and the size limit): refused, its notional counted as suppressed.
+    await page.click("#nav-trading")
+    over = (Decimal(use.reserved) / Decimal(price)).quantize(Decimal("0.001")) + Decimal("0.001")
+    assert await submit(page, "buy", str(over), price=price) == "block"
+    await expect(page.locator('#ticket-reasons li[data-policy="capital.reserved"]')).to_be_visible()
+    await open_risk(page)
+    use = await _capital_shown(page, inspector, "the refused entry counted as suppressed")
+    assert Decimal(use.suppressed) > 0, use
+
+    # The resting entry cancelled: nothing of the reservation in use.
+    async with grpc.aio.insecure_channel(inspector.address) as channel:
+        stub: rk_grpc.InspectorAsyncStub = rk_grpc.InspectorStub(channel)
+        request = rk.CancelOrderRequest(
+            venue="sim", client_order_id=client_order_id, reason="e2e: capital test"
+        )
+        await stub.CancelOrder(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    await expect(row).to_have_attribute("data-used", re.compile(r"^0(\.0*)?$"), timeout=WAIT_MS)
+    await page.locator("#risk-capital-panel").screenshot(path=artifact("risk-capital"))
 
 
 async def test_a_ticket_order_through_the_inspector_becomes_a_sim_order_with_its_protective_orders(

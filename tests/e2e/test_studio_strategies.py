@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.studio_mesh import ROOT, StudioMesh, artifact
-from tests.e2e.test_studio import WAIT_MS, log_in, open_market
+from tests.e2e.test_studio import WAIT_MS, boxes_seen, log_in, open_market, watch_boxes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -168,6 +168,8 @@ async def test_a_signal_shows_on_the_chart_with_its_rules_and_in_its_patch_timel
     await page.locator("#chart").screenshot(path=artifact("chart-signal-tooltip"))
 
     # Its patch's timeline: a row per rule, a mark where each fired.
+    trace = "#recent-signals li button.trace-link"
+    await watch_boxes(page, [trace])
     await page.goto(f"{mesh.url}/#/strategies/{quote(f'{strategy}/sim/BTC/USDT', safe='')}")
     timeline = page.locator("#signal-timeline")
     await expect(timeline).not_to_have_attribute("data-signals", "0", timeout=WAIT_MS)
@@ -176,11 +178,18 @@ async def test_a_signal_shows_on_the_chart_with_its_rules_and_in_its_patch_timel
         await expect(row).to_be_visible()
         assert int(await row.get_attribute("data-fired") or "0") >= 1
         assert await row.locator(".fire").count() >= 1
+    # The newest signal's trace button: where it showed first it stayed, the patch's graph and
+    # parameters drawn (they came after it, and moved it down the page by 900 px).
+    await expect(page.locator("#patch-params fieldset").first).to_be_visible()
+    seen = await boxes_seen(page)
+    assert len(seen[trace]) == 1, seen
 
 
 async def test_params_are_edited_with_violations_shown_and_pause_and_activate_work(
     page: Page, mesh: StudioMesh, api_key: str
 ) -> None:
+    buttons = ["#patch-pause", "#patch-activate"]
+    await watch_boxes(page, buttons)
     await open_strategies(page, mesh, api_key, TREND)
     state = page.locator("#patch-state")
     version = page.locator("#patch-version")
@@ -221,6 +230,9 @@ async def test_params_are_edited_with_violations_shown_and_pause_and_activate_wo
     await expect(page.locator(f'#patches tr[data-patch-id="{TREND}"]')).to_have_attribute(
         "data-state", "active", timeout=WAIT_MS
     )
+    # The buttons kept their place from the patch's opening on, through its states and versions.
+    seen = await boxes_seen(page)
+    assert all(len(seen[button]) == 1 for button in buttons), seen
 
 
 async def test_a_second_detector_is_picked_and_its_patches_timeline_and_chart_markers_follow(

@@ -132,7 +132,7 @@ class ChaosReport:
     entries: Entries
     intents: int  # known intents: the run's and the advisor's
     answers: Counter[str]  # the run's intents by the inspector's answer (and the policies refusing)
-    resumed: int  # stand-downs the run resumed
+    resumed: Counter[str]  # stand-downs the run resumed, by the inspector's reason
     fills: int
     fees: dict[str, Decimal]
     realised: Decimal  # the venue's realised PnL over its positions (quote), before fees
@@ -203,7 +203,7 @@ class ChaosReport:
             "double_entries": len(self.entries.doubles),
             "unattributed_entries": len(self.entries.unattributed),
             "run_intents": dict(self.answers),
-            "stand_downs_resumed": self.resumed,
+            "stand_downs_resumed": dict(self.resumed),
             "fills": self.fills,
             "fees": {asset: str(fee) for asset, fee in self.fees.items()},
             "realised_before_fees": str(self.realised),
@@ -250,7 +250,7 @@ def _report_lines(r: ChaosReport) -> list[str]:
     lines += [
         f"entries: {sum(len(v) for v in placed.by_intent.values())} for {len(placed.by_intent)} intents of "
         f"{r.intents} known; double entries {len(placed.doubles)}; unattributed {len(placed.unattributed)}",
-        f"run's intents: {dict(r.answers)}; stand-downs resumed {r.resumed}",
+        f"run's intents: {dict(r.answers)}; stand-downs resumed {sum(r.resumed.values())} {dict(r.resumed)}",
         f"fills {r.fills}; fees {', '.join(f'{v} {k}' for k, v in r.fees.items()) or 0}; "
         f"realised PnL {r.realised} (before fees)",
         "the ledger's PnL by strategy (realised, fees, fills): "
@@ -276,7 +276,7 @@ class Trader:
         self.ticks = ticks
         self.intents: dict[str, str] = {}  # entry client order id -> intent id
         self.answers: Counter[str] = Counter()
-        self.resumed = 0
+        self.resumed: Counter[str] = Counter()
         self.pending: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
@@ -341,7 +341,8 @@ class Trader:
         if state.state == rk.RISK_STATE_STANDING_DOWN:
             request = rk.SetModeRequest(mode=rk.MODE_RESUME, reason="chaos run: trading on")
             await self.stub.SetMode(request, metadata=_MESH_AUTH, timeout=CALL_TIMEOUT_S)
-            self.resumed += 1
+            why = state.transitions[-1].reason if state.transitions else "?"
+            self.resumed[why[:80]] += 1  # read after: a run that broke the bound says why it stood down
 
     async def trade(self, every_s: float, stop: asyncio.Event) -> None:
         while every_s and not stop.is_set():

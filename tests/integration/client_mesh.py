@@ -42,12 +42,13 @@ class ClientMesh:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway.port}"
 
-    async def set_patches(self, strategy: str, paused: bool) -> None:
-        """Every patch of `strategy` paused or activated at the detector itself (by hand)."""
+    async def set_patches(self, strategy: str, paused: bool, market: str = "") -> None:
+        """Every patch of `strategy` (or its one on `market`, e.g. sim/BTC/USDT) paused or
+        activated at the detector itself (by hand)."""
         async with grpc.aio.insecure_channel(self.detector.address) as channel:
             stub = pb_grpc.PatchStub(channel)
             listed = await stub.ListPatches(pb.ListPatchesRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
-            for patch in (p for p in listed.patches if p.patch_id.startswith(f"{strategy}/")):
+            for patch in (p for p in listed.patches if p.patch_id.startswith(f"{strategy}/{market}")):
                 if paused:
                     await stub.PausePatch(pb.PausePatchRequest(patch_id=patch.patch_id), metadata=AUTH,
                                           timeout=CALL_TIMEOUT_S)  # fmt: skip

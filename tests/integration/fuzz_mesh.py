@@ -1,21 +1,25 @@
 """The mesh tests/integration/test_fuzz.py fuzzes: every service trademesh serves as a real
 process, registered with a real gateway (venues found through its registry, as `trademesh up`
-runs them; those that run strategies also get `--venue sim=...`), each with its Prometheus port;
-the pools of real values read from it; and what the fuzz reads afterwards: the work each process
-holds (tasks on its event loop, retry loops failing, markets and venues it follows, streams open
-at the venue and the gateway), the backtests' ranges, its answers to good requests (probes), its
-memory, and its log (the lines repeated most in a second).
+runs them; those that run strategies also get `--venue sim=...`; the Supervisor and the Telegram
+bot act through the gateway's tools with keys of their own, the bot on a stand-in for the Bot
+API), each with its Prometheus port; the pools of real values read from it; and what the fuzz
+reads afterwards: the work each process holds (tasks on its event loop, retry loops failing,
+markets and venues it follows, streams open at the venue and the gateway), the backtests'
+ranges, its answers to good requests (probes), its memory, and its log (the lines repeated most
+in a second).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import math
 import re
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +29,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import FIELD, encode_bars
+from core.foundations.env import SUPERVISOR_API_KEY, TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
+from core.foundations.mesh_tools import MeshTools
 from core.foundations.process import ServiceProcess
 from core.foundations.regime import Regime
 from core.overwatch.synthetic import SeriesSpec, segment_bars
@@ -34,6 +40,7 @@ from tests.integration.fuzz_support import read_rss_kib
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
+    at_once,
     both,
     key_taken,
     list_instances,
@@ -43,7 +50,9 @@ from tests.integration.gateway_support import (
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, redis_db, venue_link
 from tests.integration.postgres_server import new_database
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, metric_samples, until
+from tests.integration.telegram_fuzz import OPS
 from tests.overwatch_support import bus_bar
+from tests.telegram_standin import BotApiStandin, bot_api_standin
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
 from trademesh.common.v1 import common_pb2 as common
@@ -53,8 +62,11 @@ from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 from trademesh.patch.v1 import patch_pb2 as pp
 from trademesh.patch.v1 import patch_pb2_grpc as pp_grpc
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
+from trademesh.supervisor.v1 import supervisor_pb2_grpc as sv_grpc
 
 __all__ = [
+    "BOT_TOKEN",
     "MESH_SERVICES",
     "FuzzMesh",
     "Fuzzed",
@@ -63,6 +75,7 @@ __all__ = [
     "log_repeats",
     "probe",
     "read_work",
+    "watch_work",
     "work_of",
 ]
 
@@ -75,9 +88,17 @@ TRADE_AUTH: Metadata = (("authorization", f"Bearer {TEST_TRADE_TOKEN}"),)
 # no RPC of their own: health and reflection; they are here for the work they do for the others:
 # the venue's executions on the bus, the tables the advisor and the backtests read). Overwatch
 # reads the 1m bars the fixture publishes for the sim's markets (no bars service in this mesh).
+# The Supervisor looks at the mesh every 2 s through the gateway's tools, with a proposal open for
+# the fuzz's Approve and Reject to meet (_proposed).
 MESH_SERVICES = (
     "bridge", "ingest", "recorder", "advisor", "detector", "inspector", "ledger", "backtester", "overwatch",
+    "supervisor",
 )  # fmt: skip
+# The services that act through the gateway's MCP tools with keys of their own, made while the mesh
+# starts (they start once their keys are there), as `trademesh up` and docs/telegram.md make them.
+# The Telegram bot serves no RPC of its own: it is fed fuzzed Bot API updates (test_fuzz.py).
+_KEYED = {"supervisor": ("read", "trade"), "telegram": ("read", "trade", "close_all")}
+BOT_TOKEN = "123456:fuzz-bot-token"
 # 1m bars of each of the sim's markets on the bus before Overwatch starts: past its 100-bar
 # warm-up, so its board holds a regime for each when the fuzz begins.
 _OVERWATCH_BARS = 120
@@ -87,6 +108,9 @@ _REGISTRY = ("--heartbeat-interval-s", "1", "--registry-ttl-s", "4")
 _HOUR_S = 3600
 _MINUTE_NS = 60 * 10**9
 _SCOPES = ("read", "trade", "admin", "close_all")
+# The work before the fuzz: the least read over this long, every this often (Work.least).
+_BEFORE_S = 2.5
+_WATCH_EVERY_S = 0.25
 
 
 @dataclass
@@ -135,6 +159,22 @@ class Work:
                 found.append(f"{name} {before.held.get(name, 0.0):.0f} -> {value:.0f}")
         return found
 
+    @staticmethod
+    def least(readings: Sequence[Work]) -> Work:
+        """What stayed through `readings`: each count at its least (a reading taken while the
+        metrics thread saw the tasks change, NaN, aside). Work in flight is in some readings
+        only: the gateway's services board checks every instance every 2 s for 60 s after its
+        last look (docs/operations.md), a few tasks per instance for each round's moment, and
+        one reading in a round once counted 27 tasks more than before the fuzz with none left.
+        Work a request left behind is in every reading."""
+
+        def low(values: Iterable[float]) -> float:
+            return min((v for v in values if not math.isnan(v)), default=math.nan)
+
+        names = {name for reading in readings for name in reading.held}
+        held = {name: low(r.held.get(name, 0.0) for r in readings) for name in sorted(names)}
+        return Work(low(r.tasks for r in readings), low(r.retrying for r in readings), held)
+
 
 @dataclass
 class FuzzMesh:
@@ -146,6 +186,8 @@ class FuzzMesh:
     price: Decimal  # the sim's BTC/USDT when the fuzz began
     strategy: str  # a real strategy's id
     listed: frozenset[str]  # the sim's symbols
+    telegram: BotApiStandin  # the Bot API the bot (services["telegram"]) polls
+    bot_key: str  # the bot's own API key (read, trade, close_all)
 
     @property
     def port(self) -> int:
@@ -186,6 +228,21 @@ async def probe(service: Fuzzed, mesh: FuzzMesh) -> str | None:
 
 async def read_work(service: Fuzzed) -> Work:
     return work_of(await asyncio.to_thread(service.metrics))
+
+
+async def watch_work(services: Mapping[str, Fuzzed], window_s: float) -> dict[str, list[Work]]:
+    """Each process's work, read all at once every _WATCH_EVERY_S for `window_s` (longer than the
+    gateway's services board's round period, 2 s: the least reading of each is its work with
+    nothing in flight, Work.least)."""
+    readings: dict[str, list[Work]] = {name: [] for name in services}
+    end = time.monotonic() + window_s
+    while True:
+        now = await asyncio.gather(*(read_work(service) for service in services.values()))
+        for name, work in zip(services, now, strict=True):
+            readings[name].append(work)
+        if time.monotonic() >= end:
+            return readings
+        await asyncio.sleep(_WATCH_EVERY_S)  # the interval of a polling loop
 
 
 async def runs_beyond_history(service: Fuzzed, mesh: FuzzMesh) -> list[str]:
@@ -234,15 +291,21 @@ async def fuzz_mesh(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str
 ) -> AsyncIterator[FuzzMesh]:
     directory = tmp_path_factory.mktemp("fuzz")
-    async with new_database(database_url, "fuzz") as database, redis_db(redis_url) as bus:
+    async with (
+        new_database(database_url, "fuzz") as database,
+        redis_db(redis_url) as bus,
+        bot_api_standin(BOT_TOKEN) as telegram,
+    ):
         processes = Processes(directory, database)
         try:
-            yield await _started(processes, directory, database, bus)
+            yield await _started(processes, directory, database, bus, telegram)
         finally:
             await processes.stop_all()
 
 
-async def _started(processes: Processes, directory: Path, database: str, bus: str) -> FuzzMesh:
+async def _started(
+    processes: Processes, directory: Path, database: str, bus: str, telegram: BotApiStandin
+) -> FuzzMesh:
     born = time.time_ns()
     advisor_config = directory / "advisor.toml"
     advisor_config.write_text(ADVISOR_TEST_CONFIG)
@@ -259,6 +322,8 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
         "ledger": ("--database-url", database),
         "backtester": ("--database-url", database),
         "overwatch": ("--discover-s", "1"),
+        "supervisor": ("--every-s", "2"),
+        "telegram": ("--chat-ids", str(OPS), "--poll-s", "5"),
     }  # fmt: skip
 
     def start_all() -> tuple[Gateway, ServiceProcess, list[ServiceProcess]]:
@@ -269,15 +334,30 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
             args = (*venue_link(name, sim.address), *plans[name], "--metrics-port", "0")
             return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus)
 
-        return gateway, sim, run_at_once(*(start(name) for name in MESH_SERVICES))
+        return gateway, sim, run_at_once(*(start(name) for name in MESH_SERVICES if name not in _KEYED))
+
+    def make_keys() -> list[str]:
+        scopes = {"fuzz": _SCOPES, **_KEYED}
+        return run_at_once(*(functools.partial(new_key, database, n, s) for n, s in scopes.items()))
 
     await _publish_bars(bus, ("BTC/USDT", "ETH/USDT"))
-    # The key is made (its CLI's start) while the mesh starts, the services at once.
-    key, (gateway, sim, started) = await both(lambda: new_key(database, "fuzz", _SCOPES), start_all)
-    await _registered(gateway, {"sim", *MESH_SERVICES})
+    # The keys are made (their CLI's starts) while the mesh starts, the services at once; then
+    # the services that need a key of their own.
+    (key, *keys), (gateway, sim, started) = await both(make_keys, start_all)
+    bot = {TELEGRAM_API_KEY: keys[1], TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_BASE_URL: telegram.url}
+    secrets = {"supervisor": {SUPERVISOR_API_KEY: keys[0]}, "telegram": bot}
+
+    def start_keyed(name: str) -> Callable[[], ServiceProcess]:
+        args = ("--gateway-url", _url(gateway), *plans[name], "--metrics-port", "0")
+        return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus, env=secrets[name])
+
+    keyed = dict(zip(_KEYED, await at_once(*(start_keyed(name) for name in _KEYED)), strict=True))
+    await _registered(gateway, {"sim", *MESH_SERVICES, *_KEYED})
     await key_taken(gateway, key)
     services = {"venue": _fuzzed(processes, "venue", sim, TRADE_AUTH)}
-    services.update({n: _fuzzed(processes, n, p) for n, p in zip(MESH_SERVICES, started, strict=True)})
+    started_at = iter(started)
+    for name in (*MESH_SERVICES, "telegram"):
+        services[name] = _fuzzed(processes, name, keyed[name] if name in keyed else next(started_at))
     services["registry"] = Fuzzed(
         "registry",
         gateway.grpc_address,
@@ -285,11 +365,17 @@ async def _started(processes: Processes, directory: Path, database: str, bus: st
         gateway.log_path,
         f"{_url(gateway)}/metrics",
     )
-    await _board_warm(services["overwatch"], 2)
-    mesh = FuzzMesh(gateway, key, services, born, *await _pools(services))
-    for service in services.values():
+    patches = await _patches(services["detector"])
+    paused = sorted({p.patch_id.split("/")[0] for p in patches})[-1]
+    _, proposal = await asyncio.gather(
+        _board_warm(services["overwatch"], 2), _proposed(services["supervisor"], gateway, key, paused)
+    )
+    pools = await _pools(services, patches, paused, proposal)
+    mesh = FuzzMesh(gateway, key, services, born, *pools, telegram, keys[1])
+    before = await watch_work(services, _BEFORE_S)
+    for name, service in services.items():
         service.rss_kib = read_rss_kib(service.pid)
-        service.before = await read_work(service)
+        service.before = Work.least(before[name])
         service.probed = await probe(service, mesh)
     return mesh
 
@@ -357,11 +443,7 @@ async def _registered(gateway: Gateway, names: set[str]) -> None:
 # ---------------------------------------------------------------- the pools
 
 
-async def _pools(services: Mapping[str, Fuzzed]) -> tuple[Pools, Decimal, str, frozenset[str]]:
-    """The mesh's real values: its venue, the sim's symbols, the detector's patches (their ids,
-    strategies, modules, ports, params), the module types, strategy files and policy sets (real
-    ones and ones made bad)."""
-    detector = services["detector"]
+async def _patches(detector: Fuzzed) -> Sequence[pp.PatchSummary]:
     async with grpc.aio.insecure_channel(detector.address) as channel:
         stub = pp_grpc.PatchStub(channel)
 
@@ -369,10 +451,37 @@ async def _pools(services: Mapping[str, Fuzzed]) -> tuple[Pools, Decimal, str, f
             answer = await stub.ListPatches(pp.ListPatchesRequest(), metadata=AUTH, timeout=10)
             return answer if answer.patches else None
 
-        patches = (await until(listed, 60, interval_s=0.5, what="the detector's patches")).patches
-        graph = (
-            await stub.GetPatch(pp.GetPatchRequest(patch_id=patches[0].patch_id), metadata=AUTH, timeout=10)
-        ).patch
+        return (await until(listed, 60, interval_s=0.5, what="the detector's patches")).patches
+
+
+async def _proposed(supervisor: Fuzzed, gateway: Gateway, key: str, strategy: str) -> str:
+    """The Supervisor's proposal to resume `strategy`, paused here through the gateway's tool as
+    an operator would (its rules propose resuming a paused strategy with no drawdown): a real
+    proposal for the fuzz's Approve and Reject to meet."""
+    await MeshTools(_url(gateway), key).call("pause_strategy", strategy=strategy)
+    async with grpc.aio.insecure_channel(supervisor.address) as channel:
+        stub = sv_grpc.SupervisorStub(channel)
+
+        async def proposed() -> str | None:
+            state = await stub.GetState(sv.GetStateRequest(), metadata=AUTH, timeout=10)
+            resumes = [p for p in state.open if p.kind == sv.ACTION_KIND_RESUME and p.strategy == strategy]
+            return resumes[0].proposal_id if resumes else None
+
+        what = f"the Supervisor's proposal to resume {strategy}"
+        return await until(proposed, 60, interval_s=0.5, what=what)
+
+
+async def _pools(
+    services: Mapping[str, Fuzzed], patches: Sequence[pp.PatchSummary], paused: str, proposal: str
+) -> tuple[Pools, Decimal, str, frozenset[str]]:
+    """The mesh's real values: its venue, the sim's symbols, the detector's patches (their ids,
+    strategies, modules, ports, params; the graph of one whose strategy is not `paused`), the
+    module types, strategy files and policy sets (real ones and ones made bad), the
+    Supervisor's open `proposal`."""
+    graph_of = next(p.patch_id for p in patches if not p.patch_id.startswith(f"{paused}/"))
+    async with grpc.aio.insecure_channel(services["detector"].address) as channel:
+        stub = pp_grpc.PatchStub(channel)
+        graph = (await stub.GetPatch(pp.GetPatchRequest(patch_id=graph_of), metadata=AUTH, timeout=10)).patch
         catalog = (await stub.GetCatalog(pp.GetCatalogRequest(), metadata=AUTH, timeout=10)).modules
     patch_ids = [p.patch_id for p in patches] + list(MADE_PATCHES)
     strategies = sorted({graph.strategy_id, *(p.patch_id.split("/")[0] for p in patches)})
@@ -389,10 +498,10 @@ async def _pools(services: Mapping[str, Fuzzed]) -> tuple[Pools, Decimal, str, f
             "type": [m.type for m in catalog], "from_port": ports, "to_port": ports, "ports": ports,
             "key": sorted({p.name for m in catalog for p in m.params}), "strategy_toml": strategy_files(),
             "toml": policy_files(), "policy": policy_files(), "asset": ["USDT", "BTC", "ETH"],
-            "timeframe": ["1s", "1m", "1h", "1d"], "regime": ["up.calm", "down.volatile", "flat.calm"],
-            "llm": ["off", "on"], "latency": ["model", "0", "zero"],
+            "timeframe": ["1s", "1m", "1h", "1d"], "regime": ["trend_up", "unknown", "up.calm", "flat.calm"],
+            "llm": ["off", "on"], "latency": ["model", "0", "zero"], "proposal_id": [proposal],
         },
-        seeds=seeds(price, graph, graph.strategy_id, MADE_PATCHES),
+        seeds=seeds(price, graph, graph.strategy_id, MADE_PATCHES, proposal),
     )  # fmt: skip
     return pools, price, graph.strategy_id, await _listed(services["venue"])
 

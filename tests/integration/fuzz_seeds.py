@@ -34,6 +34,7 @@ from trademesh.patch.v1 import patch_pb2 as pp
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.signal.v1 import signal_pb2 as sig
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["MADE_PATCHES", "policy_files", "probes", "seeds", "strategy_files"]
@@ -51,9 +52,12 @@ _VENUE_SERVICES = (
 )
 
 
-def seeds(price: Decimal, patch: pp.PatchGraph, strategy: str, made: Sequence[str]) -> dict[str, list[bytes]]:
+def seeds(
+    price: Decimal, patch: pp.PatchGraph, strategy: str, made: Sequence[str], proposal: str
+) -> dict[str, list[bytes]]:
     """The seeds, around the sim's BTC/USDT at `price`, for `patch` (a real one) and `strategy`;
-    `made`: the patches the fuzz's strategy files make, each activated by a seed."""
+    `made`: the patches the fuzz's strategy files make, each activated by a seed; `proposal`: the
+    Supervisor's open proposal, approved and rejected."""
     found: list[Message] = [
         *_orders(price),
         *_intents(price, strategy),
@@ -75,6 +79,8 @@ def seeds(price: Decimal, patch: pp.PatchGraph, strategy: str, made: Sequence[st
         *(pp.ActivatePatchRequest(patch_id=patch_id) for patch_id in made),
         ow.GetBoardRequest(filter=_MARKETS),
         ow.StreamRegimesRequest(filter=_MARKETS),
+        sv.ApproveRequest(proposal_id=proposal),
+        sv.RejectRequest(proposal_id=proposal, reason="fuzz: not now"),
     ]
     by_type: dict[str, list[bytes]] = {}
     for message in found:
@@ -199,6 +205,11 @@ def probes(price: Decimal, strategy: str) -> dict[str, list[tuple[str, Message]]
         "ledger": [("/trademesh.ledger.v1.Ledger/GetPnl", ledger.GetPnlRequest())],
         "backtester": [("/trademesh.backtest.v1.Backtest/ListRuns", bt.ListRunsRequest())],
         "overwatch": [("/trademesh.overwatch.v1.Overwatch/GetBoard", ow.GetBoardRequest(filter=_MARKETS))],
+        "supervisor": [
+            ("/trademesh.supervisor.v1.Supervisor/GetState", sv.GetStateRequest()),
+            ("/trademesh.supervisor.v1.Supervisor/SetMode", sv.SetModeRequest(mode=sv.MODE_PROPOSE)),
+        ],
+        "telegram": [health],  # no RPC of its own: it answers Telegram (test_fuzz.py feeds it)
         "registry": [("/trademesh.registry.v1.Registry/ListServices", reg.ListServicesRequest())],
     }
 

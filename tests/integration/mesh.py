@@ -190,12 +190,13 @@ class MeshProcesses:
         self.started: list[tuple[ServiceProcess, IO[str]]] = []
         self._count = itertools.count()
 
-    def start(self, service: str, *args: str) -> ServiceProcess:
+    def start(self, service: str, *args: str, secrets: dict[str, str] | None = None) -> ServiceProcess:
+        """`service` with `args`; `secrets`: variables of its own (a key it acts with)."""
         log_file = (self.directory / f"{service}-{next(self._count)}.log").open("w")
         # The trading credential goes only to the services whose command holds it (the venues and
         # the inspector), as `trademesh up` gives it; the others have it unset.
         held = load_command(SERVICES[service]).secrets()
-        env = {**self.env, TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""}
+        env = {**self.env, TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else "", **(secrets or {})}
         process = start_service(
             [service, "--port", "0", "--metrics-port", "-1", *args],
             env=env,

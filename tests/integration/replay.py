@@ -110,6 +110,7 @@ class Session:
 
 
 _NO_CANDLES = (md.CHANNEL_TRADES, md.CHANNEL_BOOK, md.CHANNEL_TICKERS)
+_AND_FUNDING = (*ALL_CHANNELS, md.CHANNEL_FUNDING)
 # Every live venue's session (ccxt.pro has no watch_ohlcv for coinbase; Deribit's has no candles,
 # and its ccxt paces its 40 subscriptions over about 2 s).
 SESSIONS = {
@@ -118,7 +119,7 @@ SESSIONS = {
     "kraken": Session("KRAKEN"),
     "okx": Session("OKX"),
     "coinbase": Session("COINBASE", _NO_CANDLES),
-    "binanceusdm": Session("BINANCE_FUTURES"),
+    "binanceusdm": Session("BINANCE_FUTURES", _AND_FUNDING),
     "okx-swap": Session("OKX_SWAP"),
     "deribit": Session("DERIBIT", _NO_CANDLES, quiet_s=5.0),
 }
@@ -247,6 +248,22 @@ class Collected:
             rows.append(tuple(None if blank_as_none and not text else Decimal(text) for text in texts))
         return rows
 
+    def volumes(self, symbol: str) -> list[tuple[Decimal | None, Decimal | None]]:
+        """(24h base volume, 24h quote volume) of each ticker; None where it states none."""
+        return [
+            tuple(Decimal(text) if text else None for text in (t.base_volume_24h, t.quote_volume_24h))  # type: ignore[misc]
+            for t in (e.ticker for e in self.of(symbol, "ticker"))
+        ]
+
+    def funding(self, symbol: str) -> list[tuple[Any, ...]]:
+        """(rate, next funding time ns, mark price, index price, event time ms) of each funding rate."""
+        rows: list[tuple[Any, ...]] = []
+        for e in self.of(symbol, "funding_rate"):
+            f = e.funding_rate
+            prices = (Decimal(f.mark_price), Decimal(f.index_price))
+            rows.append((Decimal(f.rate), f.next_funding_ns, *prices, e.ts_event_ns // 1_000_000))
+        return rows
+
     def candles(self, symbol: str, closed: bool = False) -> list[tuple[Any, ...]]:
         """(open time in ms, open, high, low, close, volume[, closed]) of each candle update."""
         rows: list[tuple[Any, ...]] = []
@@ -319,6 +336,7 @@ _CHANNEL_OF = {
     "book_delta": md.CHANNEL_BOOK,
     "ticker": md.CHANNEL_TICKERS,
     "candle": md.CHANNEL_CANDLES,
+    "funding_rate": md.CHANNEL_FUNDING,
 }
 
 

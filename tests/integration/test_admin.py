@@ -9,6 +9,7 @@ from decimal import Decimal
 import grpc
 import pytest
 
+from core.foundations.rpc.status import bad_request_violations
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     BookFollower,
@@ -200,3 +201,22 @@ async def test_reconnect_resyncs_books_and_marks_gaps_on_other_streams(fresh_ven
     streams = by_stream(await stream_status(stubs))
     assert all(s.reconnects == 1 for s in streams.values())
     assert streams[("ETH/USDT", md.CHANNEL_BOOK)].resyncs == 1
+
+
+async def test_a_spot_pairs_funding_rate_is_refused_naming_why(stubs: Stubs) -> None:
+    """Only a perpetual has a funding rate: a spot pair's funding channel is not added (the field
+    named) nor served (the subscription refused, saying why)."""
+    funding = admin.Subscription(symbol="BTC/USDT", channel=md.CHANNEL_FUNDING)
+    with pytest.raises(grpc.aio.AioRpcError) as added:
+        await stubs.admin.AddSubscriptions(
+            admin.AddSubscriptionsRequest(subscriptions=[funding]), timeout=CALL_TIMEOUT_S
+        )
+    assert added.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_violations(added.value) == [
+        ("subscriptions[0].channel", "BTC/USDT is spot: only a perpetual has a funding rate")
+    ]
+    call = stubs.md.Subscribe(md.SubscribeRequest(symbols=["BTC/USDT"], channels=[md.CHANNEL_FUNDING]))
+    with pytest.raises(grpc.aio.AioRpcError) as served:
+        await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
+    assert served.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "only a perpetual has a funding rate" in (served.value.details() or "")

@@ -130,7 +130,7 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
         await recorder.handle("bars", [("1-0", decode({FIELD: envelope.SerializeToString()}))])
     finally:
         await pool.close()
-    start = SPEC.start_ns + 10 * MINUTE_NS  # well after 30 bars of 1 s
+    start = SPEC.start_ns + 15 * MINUTE_NS  # after the advisor's 700 bars of 1 s (its regime's)
     config = BacktestConfig(
         strategies=(Path(TREND),), start_ns=start, end_ns=start + MINUTE_NS, symbols=("BTC/USDT",),
         database_url=fresh_database, timeframe="1s",  # the advisor on the bars recorded here

@@ -174,6 +174,16 @@ def test_the_command_prints_the_points_ranked() -> None:
     assert sharpes == sorted(sharpes, reverse=True)
 
 
+def test_dask_local_prints_what_the_local_engine_prints() -> None:
+    """`--dask local`: the same sweep on a Dask local cluster, the same table to the character."""
+    given = ("--from", "2026-01-01", "--to", "2026-01-01T00:06", "--synthetic-seed", "7", "--workers", "2")
+    local, dask = sweep_command(*given), sweep_command(*given, "--dask", "local")
+    assert local.returncode == 0, local.stderr
+    assert dask.returncode == 0, dask.stderr
+    assert dask.stdout == local.stdout
+    assert local.stdout.startswith("2 points, ranked by sharpe of total:")
+
+
 MINUTE_NS = 60 * 10**9
 # Eight minutes of a 1 s walk ending a minute ago (partitions the recorder made), the walk the
 # command's --synthetic-seed 7 makes of the same range.

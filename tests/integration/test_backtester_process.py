@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -29,12 +30,13 @@ __all__ = ["database_url"]  # the fixture, for pytest
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 END_NS = SPEC.start_ns + SPEC.steps * SPEC.step_ns
 RUN_S = 180
+ROOM = 2  # the shared hub's --max-runs
 
 
 @pytest.fixture(scope="module")
 async def history(database_url: str) -> AsyncIterator[str]:
     """The walk as the real recorder wrote it (its tables made, then the events), once: each
-    test's database is a copy, made in a tenth of a second where writing it took seconds."""
+    hub's database is a copy, made in a tenth of a second where writing it took seconds."""
     async with new_database(database_url, "bthistory") as url:
         await record(url)
         yield url
@@ -47,24 +49,47 @@ async def database(database_url: str, history: str) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture
-async def hub(database: str, tmp_path: Path) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
-    """A hub of this test's own, for a test that starts runs."""
-    async with _hub_stub(database, tmp_path) as stub:
-        yield stub
+@dataclass
+class Hub:
+    """The module's hub and the runs its tests started on it (its database holds no other)."""
+
+    stub: bt_grpc.BacktestAsyncStub
+    started: set[str] = field(default_factory=set)
+
+    async def start(self, **changes: object) -> bt.StartBacktestResponse:
+        answer = await self.stub.StartBacktest(
+            bt.StartBacktestRequest(options=options(**changes)), metadata=AUTH, timeout=60
+        )
+        self.started.add(answer.run_id)
+        return answer
 
 
 @pytest.fixture(scope="module")
-async def refusing_hub(
+async def shared_hub(
     database_url: str, history: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[bt_grpc.BacktestAsyncStub]:
-    """One hub for the tests that start no run (refused options, reads): what each asks of it
-    leaves it as it was, so they share its start. A run it did start would be a failing test's."""
+) -> AsyncIterator[Hub]:
+    """One hub (room for two runs) on one copy of the history for the module's tests but the
+    one of two hubs: each hub's start, and the engine it imports at its first run's check,
+    were paid per test (seven hubs, 216 s of a loaded suite's run for the module)."""
     async with (
         new_database(database_url, "rec", copy_of=history) as url,
-        _hub_stub(url, tmp_path_factory.mktemp("refusing-hub")) as stub,
+        _hub_stub(url, tmp_path_factory.mktemp("hub"), "--max-runs", str(ROOM)) as stub,
     ):
-        yield stub
+        yield Hub(stub)
+
+
+@pytest.fixture
+async def hub(shared_hub: Hub) -> AsyncIterator[Hub]:
+    """The shared hub, with no run going on when the test starts or ends: a run a failing test
+    left going is cancelled and waited for, so it takes no other test's room."""
+    yield shared_hub
+    runs = await shared_hub.stub.ListRuns(bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    for run in runs.runs:
+        if run.status == bt.RUN_STATUS_RUNNING:
+            await shared_hub.stub.CancelBacktest(
+                bt.CancelBacktestRequest(run_id=run.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
+            )
+            await progress_to_end(shared_hub.stub, run.run_id)
 
 
 @contextlib.asynccontextmanager
@@ -98,81 +123,75 @@ async def progress_to_end(stub: bt_grpc.BacktestAsyncStub, run_id: str) -> list[
     return seen
 
 
-async def test_a_run_streams_its_progress_then_its_results_are_served(hub: bt_grpc.BacktestAsyncStub) -> None:
-    strategies = await hub.ListStrategies(bt.ListStrategiesRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+async def test_a_run_streams_its_progress_then_its_results_are_served(hub: Hub) -> None:
+    stub = hub.stub
+    strategies = await stub.ListStrategies(bt.ListStrategiesRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     assert {"trend", "mean_reversion", "order_flow"} <= {s.name for s in strategies.strategies}
-    started = await hub.StartBacktest(bt.StartBacktestRequest(options=options()), metadata=AUTH, timeout=60)
-    seen = await progress_to_end(hub, started.run_id)
+    started = await hub.start()
+    seen = await progress_to_end(stub, started.run_id)
     assert seen[0].status == bt.RUN_STATUS_RUNNING and seen[-1].status == bt.RUN_STATUS_DONE, seen[-1]
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    result = await hub.GetResult(
+    result = await stub.GetResult(
         bt.GetResultRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
     )
     assert result.run.status == bt.RUN_STATUS_DONE and list(result.run.options.strategies) == ["trend"]
     assert (result.run.options.latency, result.run.options.llm) == ("model", "off")  # the defaults
     assert {m.strategy for m in result.metrics} >= {"trend", "total"}
     assert result.fills and result.curves[0].strategy == "total" and result.curves[0].points
-    runs = await hub.ListRuns(bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
-    assert [r.run_id for r in runs.runs] == [started.run_id] and runs.runs[0].total.trades >= 0
+    # Listed among the runs of the hub's database: every run the module's tests started, no other.
+    runs = await stub.ListRuns(bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    listed = {r.run_id: r for r in runs.runs}
+    assert set(listed) == hub.started and listed[started.run_id].total.trades >= 0
     # Watching a run that has ended gives its end at once.
-    (again,) = await progress_to_end(hub, started.run_id)
+    (again,) = await progress_to_end(stub, started.run_id)
     assert again.status == bt.RUN_STATUS_DONE
 
 
-async def test_a_cancelled_run_ends_cancelled(hub: bt_grpc.BacktestAsyncStub) -> None:
-    started = await hub.StartBacktest(bt.StartBacktestRequest(options=options()), metadata=AUTH, timeout=60)
-    cancelled = await hub.CancelBacktest(
+async def test_a_cancelled_run_ends_cancelled(hub: Hub) -> None:
+    started = await hub.start(sample_s="59")  # each test's options its own: a run of its own
+    cancelled = await hub.stub.CancelBacktest(
         bt.CancelBacktestRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
     )
     assert cancelled.cancelled
-    seen = await progress_to_end(hub, started.run_id)
+    seen = await progress_to_end(hub.stub, started.run_id)
     assert seen[-1].status == bt.RUN_STATUS_CANCELLED
-    answer = await hub.CancelBacktest(
+    answer = await hub.stub.CancelBacktest(
         bt.CancelBacktestRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
     )
     assert not answer.cancelled  # it has ended
 
 
-async def test_starts_at_once_take_no_more_runs_than_the_hub_has_room_for(
-    hub: bt_grpc.BacktestAsyncStub,
-) -> None:
-    """The room (--max-runs 1) was checked before the start's awaits and taken after them: starts
+async def test_starts_at_once_take_no_more_runs_than_the_hub_has_room_for(hub: Hub) -> None:
+    """The room (--max-runs) was checked before the start's awaits and taken after them: starts
     at once all passed the check, and each went on as a run."""
-    starts = [options(sample_s=str(60 + i)) for i in range(4)]
     answers = await asyncio.gather(
-        *(hub.StartBacktest(bt.StartBacktestRequest(options=o), metadata=AUTH, timeout=60) for o in starts),
-        return_exceptions=True,
+        *(hub.start(sample_s=str(70 + i)) for i in range(ROOM + 3)), return_exceptions=True
     )
     started = [a for a in answers if isinstance(a, bt.StartBacktestResponse)]
     refused = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
-    assert len(started) == 1, answers
+    assert len(started) == ROOM, answers
     assert [e.code() for e in refused] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3, refused
-    await hub.CancelBacktest(bt.CancelBacktestRequest(run_id=started[0].run_id), metadata=AUTH, timeout=10)
+    for run in started:  # the room given back before the next test
+        await hub.stub.CancelBacktest(bt.CancelBacktestRequest(run_id=run.run_id), metadata=AUTH, timeout=10)
+        await progress_to_end(hub.stub, run.run_id)
 
 
-async def test_a_run_started_again_beside_another_runs_its_own_options(database: str, tmp_path: Path) -> None:
+async def test_a_run_started_again_beside_another_runs_its_own_options(hub: Hub) -> None:
     """A run's options went to a file numbered by the runs the hub knew: a run started again
     added none, so the next new run wrote over the file the run started again had not yet read,
     and its child ran the other's options (its own run left running in the store forever)."""
-    short = {"end_ns": SPEC.start_ns + 120 * 1_000_000_000}
-    first, second = options(**short), options(sample_s="30", **short)
-    async with _hub_stub(database, tmp_path, "--max-runs", "2") as stub:
-        again = (
-            await stub.StartBacktest(bt.StartBacktestRequest(options=first), metadata=AUTH, timeout=60)
-        ).run_id
-        await progress_to_end(stub, again)
-        runs = [
-            (await stub.StartBacktest(bt.StartBacktestRequest(options=o), metadata=AUTH, timeout=60)).run_id
-            for o in (first, second)
-        ]
-        assert runs[0] == again != runs[1]
-        for run in runs:
-            assert (await progress_to_end(stub, run))[-1].status == bt.RUN_STATUS_DONE
-            result = await stub.GetResult(
-                bt.GetResultRequest(run_id=run), metadata=AUTH, timeout=CALL_TIMEOUT_S
-            )
-            assert result.run.status == bt.RUN_STATUS_DONE, (run, result.run)
+    short: dict[str, object] = {"end_ns": SPEC.start_ns + 120 * 1_000_000_000}
+    again = (await hub.start(**short)).run_id
+    await progress_to_end(hub.stub, again)
+    runs = [(await hub.start(**changes)).run_id for changes in (short, {"sample_s": "30", **short})]
+    assert runs[0] == again != runs[1]
+    for run in runs:
+        assert (await progress_to_end(hub.stub, run))[-1].status == bt.RUN_STATUS_DONE
+        result = await hub.stub.GetResult(
+            bt.GetResultRequest(run_id=run), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        assert result.run.status == bt.RUN_STATUS_DONE, (run, result.run)
 
 
 @pytest.mark.parametrize(
@@ -193,24 +212,18 @@ async def test_a_run_started_again_beside_another_runs_its_own_options(database:
         ({"starting_equity": "1\x01"}, "options.starting_equity"),
     ],
 )
-async def test_bad_options_are_field_violations(
-    refusing_hub: bt_grpc.BacktestAsyncStub, changes: dict[str, object], field: str
-) -> None:
+async def test_bad_options_are_field_violations(hub: Hub, changes: dict[str, object], field: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await refusing_hub.StartBacktest(
-            bt.StartBacktestRequest(options=options(**changes)), metadata=AUTH, timeout=60
-        )
+        await hub.start(**changes)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     violations = bad_request_violations(caught.value)
     assert field in [name for name, _ in violations], violations
     assert not any("backtester-" in why or ".toml" in why for _, why in violations), violations
 
 
-async def test_an_unknown_run_is_not_found(refusing_hub: bt_grpc.BacktestAsyncStub) -> None:
+async def test_an_unknown_run_is_not_found(hub: Hub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await refusing_hub.GetResult(
-            bt.GetResultRequest(run_id="0" * 16), metadata=AUTH, timeout=CALL_TIMEOUT_S
-        )
+        await hub.stub.GetResult(bt.GetResultRequest(run_id="0" * 16), metadata=AUTH, timeout=CALL_TIMEOUT_S)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -218,17 +231,14 @@ YEAR_NS = 365 * 24 * 3600 * 10**9
 SECOND_NS = 10**9
 
 
-async def test_a_range_past_the_recorded_history_is_cut_to_it_with_a_notice(
-    hub: bt_grpc.BacktestAsyncStub,
-) -> None:
+async def test_a_range_past_the_recorded_history_is_cut_to_it_with_a_notice(hub: Hub) -> None:
     """1970-2070 over 20 minutes of history ran a century of ticks (issue 37, item 22): the
     range runs cut to the whole seconds around the recorded events, and the answer says so."""
-    century = options(start_ns=SECOND_NS, end_ns=100 * YEAR_NS)
-    started = await hub.StartBacktest(bt.StartBacktestRequest(options=century), metadata=AUTH, timeout=60)
+    started = await hub.start(start_ns=SECOND_NS, end_ns=100 * YEAR_NS, sample_s="58")
     assert "cut to the recorded history" in started.notice, started.notice
-    seen = await progress_to_end(hub, started.run_id)
+    seen = await progress_to_end(hub.stub, started.run_id)
     assert seen[-1].status == bt.RUN_STATUS_DONE, seen[-1]
-    result = await hub.GetResult(
+    result = await hub.stub.GetResult(
         bt.GetResultRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
     )
     ran = result.run.options
@@ -236,12 +246,9 @@ async def test_a_range_past_the_recorded_history_is_cut_to_it_with_a_notice(
     assert ran.start_ns % SECOND_NS == 0 and ran.end_ns % SECOND_NS == 0
 
 
-async def test_a_range_the_recorded_history_holds_nothing_of_is_refused(
-    refusing_hub: bt_grpc.BacktestAsyncStub,
-) -> None:
-    later = options(start_ns=END_NS + 3600 * SECOND_NS, end_ns=END_NS + 7200 * SECOND_NS)
+async def test_a_range_the_recorded_history_holds_nothing_of_is_refused(hub: Hub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await refusing_hub.StartBacktest(bt.StartBacktestRequest(options=later), metadata=AUTH, timeout=60)
+        await hub.start(start_ns=END_NS + 3600 * SECOND_NS, end_ns=END_NS + 7200 * SECOND_NS)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     [(field, why)] = bad_request_violations(caught.value)
     assert field == "options.start_ns" and "holds no event" in why, why
@@ -276,7 +283,8 @@ async def test_a_second_hub_on_the_same_database_leaves_the_first_hubs_run_alone
             started = await stub.StartBacktest(
                 bt.StartBacktestRequest(options=options()), metadata=AUTH, timeout=60
             )
-            [child] = _children(first.process.pid)
+            # The run's process: forked from the hub's run server (its child), not the hub's own.
+            [child] = [run for server in _children(first.process.pid) for run in _children(server)]
             os.kill(child, signal.SIGSTOP)
             second = _hub(database, tmp_path / "second.log")  # ready: its start-up is done
             async with grpc.aio.insecure_channel(second.address) as other:

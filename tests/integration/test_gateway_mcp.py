@@ -79,6 +79,8 @@ TOOLS = {
     "resume_strategy",
     "regimes",
     "screen",
+    "supervisor_state",
+    "supervisor_decide",
     "order_book_top",
     "open_orders",
     "positions",
@@ -97,6 +99,7 @@ TOOLS = {
     "inspector_policies",
     "inspector_resume",
     "set_capital",
+    "tighten_policy",
     "close_all",
     "ledger_balances",
     "ledger_transfers",
@@ -112,8 +115,8 @@ TOOLS = {
 }
 # The tools that act, each for a key holding its scope (close_all: tests/integration/
 # test_inspector_gateway.py; backtest_start: test_backtester_gateway.py; pause_strategy,
-# resume_strategy, inspector_resume: test_telegram.py; set_capital: test_supervisor.py): the
-# others only read.
+# resume_strategy, inspector_resume: test_telegram.py; set_capital, tighten_policy,
+# supervisor_decide: test_supervisor.py): the others only read.
 ACTING = {
     "close_all",
     "backtest_start",
@@ -121,6 +124,8 @@ ACTING = {
     "resume_strategy",
     "inspector_resume",
     "set_capital",
+    "tighten_policy",
+    "supervisor_decide",
 }
 
 
@@ -553,6 +558,16 @@ async def test_an_upstream_that_is_down_is_named_in_the_error(mesh: Mesh) -> Non
         assert f"{LIVEDATA} at {dead} is unavailable" in text
     finally:
         mesh.resolver.table[LIVEDATA]["bridge"] = bridge
+
+
+async def test_the_supervisors_tools_say_when_no_supervisor_is_registered(mesh: Mesh) -> None:
+    supervisor = "trademesh.supervisor.v1.Supervisor"
+    assert supervisor not in mesh.resolver.table
+    text = await refusal(mesh, "supervisor_state")
+    assert "not found: " in text and f"serves {supervisor}" in text, text
+    # The key (read) is refused a decision before the Supervisor is looked for.
+    decided = await refusal(mesh, "supervisor_decide", proposal_id="p1", decision="approve", reason="go")
+    assert "permission denied: " in decided and "needs the 'trade' scope" in decided, decided
 
 
 async def test_a_database_without_the_recorders_tables_says_so(mesh: Mesh, database_url: str) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from core.foundations.bus.venue_lease import venue_lease_name
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
-from core.ingest.fleet import venue_lease_name
 from tests.integration.mesh import MeshProcesses, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VENUE_ENV, metric_samples, metrics_page, until

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import open_redis
-from core.ingest.writer import BusWriter
+from core.foundations.bus.writer import BusWriter
 from tests.integration.mesh import OwnRedis
 from tests.integration.support import until
 

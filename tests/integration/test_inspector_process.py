@@ -21,8 +21,9 @@ from core.foundations.bus.names import INTENTS, journal_stream
 from core.foundations.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
 from core.foundations.rpc.status import bad_request_violations
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
+from tests.integration.mesh import stream_entries
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, stream_status, until
+from tests.integration.support import CALL_TIMEOUT_S, metric_samples, metrics_page, stream_status, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -747,3 +748,95 @@ async def test_a_refused_protective_order_is_placed_again_within_the_bound_thoug
             policy="protect.rejected"
         )
         assert (await mesh.state()).state == rk.RISK_STATE_ACTIVE
+
+
+async def test_a_caller_that_leaves_while_the_pair_is_placed_leaves_the_pair_whole(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """SubmitIntent's caller leaves while the entry's pair is being placed: the pair is placed
+    whole. In a chaos run the caller's deadline passed while the inspector was frozen; the
+    handler was cancelled between the stop-loss and the take-profit, the take-profit was never
+    sent, and the core counted it placed (nothing asked again). Here the venue is stopped the
+    moment the entry fills, so the pair's placement waits on it; once the venue's answer (FILLED)
+    is in the journal, the handler is past the entry, the call is cancelled and the inspector
+    counts it so, then the venue goes on."""
+    async with inspector_mesh(tmp_path, redis_url, "--metrics-port", "0") as mesh:
+        mark = await mesh.mark()
+        venue_pid = mesh.venue.service.process.pid
+        filled = asyncio.Event()
+        watching = asyncio.create_task(_stop_the_venue_at_a_fill(mesh, venue_pid, filled))
+        entry = intent(stop_loss=str(mark - 1000), take_profit=str(mark + 1000))
+        request = rk.SubmitIntentRequest(intent=entry)
+        call = mesh.stub.SubmitIntent(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
+        try:
+            await asyncio.wait_for(filled.wait(), WAIT_S)
+            await until(lambda: _answer_journaled(mesh, tf.ORDER_STATUS_FILLED), WAIT_S, 0.02, "the answer")
+            call.cancel()
+            await until(lambda: _submits_ended(mesh), WAIT_S, 0.05, "SubmitIntent ended at the inspector")
+        finally:
+            os.kill(venue_pid, signal.SIGCONT)
+            watching.cancel()
+        position, at_venue = await until(lambda: _settled_pair(mesh), WAIT_S, 0.05, "the whole pair")
+        assert {o.type for o in at_venue} == {tf.ORDER_TYPE_STOP_MARKET, tf.ORDER_TYPE_LIMIT}
+        assert position.size == "0.01" and await mesh.venue_position() == D("0.01")
+
+
+async def _stop_the_venue_at_a_fill(mesh: InspectorMesh, venue_pid: int, filled: asyncio.Event) -> None:
+    """SIGSTOP to the venue at the first fill its execution stream tells."""
+    async for response in mesh.venue_stubs.tf.StreamExecutions(tf.StreamExecutionsRequest()):
+        if any(e.HasField("fill") for e in response.executions):
+            os.kill(venue_pid, signal.SIGSTOP)
+            filled.set()
+            return
+
+
+async def _answer_journaled(mesh: InspectorMesh, status: tf.OrderStatus.ValueType) -> bool | None:
+    """True once the inspector's journal holds a venue's answer of `status`."""
+    entries = await stream_entries(mesh.bus, journal_stream("*"))
+    answers = [jr.JournalEntry.FromString(fields[b"d"]) for fields in entries]
+    return True if any(a.order_update.status == status for a in answers) else None
+
+
+async def _submits_ended(mesh: InspectorMesh) -> set[str] | None:
+    """The codes SubmitIntent ended with at the inspector, once it has ended (CANCELLED when the
+    cancel came while it was placing; OK when the pair was placed before the venue stopped)."""
+    assert mesh.process is not None
+    page = await metrics_page(mesh.process.info["metrics_port"])
+    samples = metric_samples(page, "grpc_server_handled_total")
+    codes = {
+        k.rsplit('grpc_code="', 1)[1].split('"')[0] for k, v in samples.items() if '"SubmitIntent"' in k and v
+    }
+    return codes or None
+
+
+async def test_a_stop_placed_while_the_venue_does_not_answer_rests_at_the_venue_once_it_does(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A chaos run's 19.6 s window: the inspector asks a venue what it can do (stop orders?) the
+    first time it places a stop there; that question failed once (the machine loaded, or the
+    inspector frozen past its deadline), the stop was emulated for good, and the position had
+    no stop at the venue until its next entry. Here the venue stops the moment the entry fills,
+    so the pair's first order waits on it and the calls' deadline passes (a placement the venue
+    did not answer is journaled); then the venue goes on, and the stop rests at the venue (a
+    native stop order), not held in the inspector."""
+    async with inspector_mesh(tmp_path, redis_url, "--metrics-port", "0") as mesh:
+        mark = await mesh.mark()
+        venue_pid = mesh.venue.service.process.pid
+        filled = asyncio.Event()
+        watching = asyncio.create_task(_stop_the_venue_at_a_fill(mesh, venue_pid, filled))
+        try:
+            answer = await _entered(mesh, mark - 1000, mark + 1000)
+            await asyncio.wait_for(filled.wait(), WAIT_S)
+            await until(lambda: _unanswered_placement(mesh), WAIT_S, 0.05, "a placement unanswered")
+        finally:
+            os.kill(venue_pid, signal.SIGCONT)
+            watching.cancel()
+        position, at_venue = await until(lambda: _settled_pair(mesh), WAIT_S, 0.05, "the pair at the venue")
+        assert {o.type for o in at_venue} == {tf.ORDER_TYPE_STOP_MARKET, tf.ORDER_TYPE_LIMIT}
+        assert not any(p.emulated for p in position.protective), position
+        assert answer.order.status == tf.ORDER_STATUS_FILLED
+
+
+async def _unanswered_placement(mesh: InspectorMesh) -> bool | None:
+    """True once the journal says a placement's answer did not come (its deadline passed)."""
+    return True if any(e.WhichOneof("input") == "placement_unknown" for e in await _journal(mesh)) else None

@@ -102,6 +102,12 @@ class Books:
         (line,) = [s for s in answer.strategies if s.asset == "USDT"]
         return line
 
+    async def pnl_report(self, round_trips: bool = False) -> lg.GetPnlResponse:
+        answer: lg.GetPnlResponse = await self.stub.GetPnl(
+            lg.GetPnlRequest(round_trips=round_trips), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        return answer
+
     async def verify(self) -> lg.VerifyResponse:
         answer: lg.VerifyResponse = await self.stub.Verify(
             lg.VerifyRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S
@@ -238,6 +244,15 @@ async def test_fills_post_once_attributed_to_their_strategy_with_exact_realised_
         assert trend.fills == len(fills[bought.client_order_id]) + len(fills[sold.client_order_id])
         mean = await ledger.pnl("mean")
         assert Decimal(mean.realised) == 0 and Decimal(mean.fees) == -fees(other.client_order_id)
+
+        # Round trips, when asked: trend's position went from flat back to flat (when the exit
+        # filled whole), a winner when it realised more than its fees; mean's is still open.
+        counted = {s.strategy_id: s for s in (await ledger.pnl_report(round_trips=True)).strategies}
+        flat = sold_qty == bought_qty
+        net = Decimal(counted["trend"].realised) + Decimal(counted["trend"].fees)
+        assert (counted["trend"].round_trips, counted["trend"].winners) == (int(flat), int(flat and net > 0))
+        assert (counted["mean"].round_trips, counted["mean"].winners) == (0, 0)
+        assert {s.round_trips for s in (await ledger.pnl_report()).strategies} == {0}  # not asked
 
         # The books hold together, and the positions are the fills' sums.
         assert (await ledger.verify()).ok

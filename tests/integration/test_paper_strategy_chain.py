@@ -211,8 +211,9 @@ async def _events(inspector: ServiceProcess, policy: str) -> list[rk.RiskEvent]:
 async def _closed(
     inspector: ServiceProcess, stubs: Stubs, seen: list[object]
 ) -> dict[str, list[rk.OrderAudit]] | None:
-    """The strategy's exits done, no NKN held at the venue and no order of the symbol open
-    there: its orders by role. What it saw last goes into `seen` (for a failure's message)."""
+    """The strategy's exits done (filled, their fills heard), no NKN held at the venue and no
+    order of the symbol open there: its orders by role. What it saw last goes into `seen` (for a
+    failure's message)."""
     by_role = await _audit(inspector)
     held = (await venue_totals(stubs)).get("NKN", D(0))
     request = tf.ListOpenOrdersRequest(symbol=SYMBOL)
@@ -226,7 +227,9 @@ async def _closed(
         [(o.client_order_id, tf.OrderStatus.Name(o.status), o.filled_size, o.size) for o in open_orders],
     ]
     exits = by_role.get("exit", [])
-    done = exits and all(o.status == tf.ORDER_STATUS_FILLED for o in exits)
+    # FILLED is the venue's answer; the audit's filled size is the fills heard, which come after
+    # it on the execution stream (a whole run read an exit FILLED with 0 of it heard).
+    done = exits and all(o.status == tf.ORDER_STATUS_FILLED and D(o.filled_size) == D(o.size) for o in exits)
     return by_role if done and held == 0 and not open_orders else None
 
 

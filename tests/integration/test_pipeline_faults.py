@@ -23,7 +23,9 @@ import pytest
 
 from core.foundations.bus.codec import FIELD
 from core.foundations.bus.redis import open_redis
+from core.foundations.bus.venue_lease import venue_lease_name
 from core.foundations.health import check_health
+from core.foundations.lease import Lease, lease_key
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, sim_config, venue_link
 from tests.integration.pipeline_support import BARS_1S, drained, trade_count
@@ -35,6 +37,7 @@ from tests.integration.support import (
     VENUE_ENV,
     until,
 )
+from tests.integration.test_bus_direct import trades_unread
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -140,6 +143,58 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
         assert await masters_holding(url, "*") >= 2, "the recorder read streams of one master only"
 
 
+async def test_direct_path_through_a_stalled_redis_and_kill_9_of_recorder_and_bars_loses_nothing(
+    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+) -> None:
+    """The venue writes its own streams (--bus-direct, no ingest): Redis stopped past the writer's
+    and the fan-out's bounds, then the recorder and bars killed, and what PostgreSQL holds is
+    every event once, the bars those of the trades, as through ingest."""
+    async with contextlib.AsyncExitStack() as stack:
+        redis = OwnRedis(tmp_path)
+        stack.callback(redis.kill)
+        redis.start()
+        url = redis.url
+        venue = start_sim(stack, tmp_path, "--bus-direct", "--redis-url", url, "--bus-max-queued", "20")
+        mesh = mesh_processes(stack, tmp_path, url, fresh_database)
+        args = {
+            name: (*venue_link(name, venue.address), "--metrics-port", "0") for name in ("recorder", "bars")
+        }
+        running = {name: mesh.start(name, *args[name]) for name in args}
+        await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
+        assert redis.process is not None
+        redis.process.send_signal(signal.SIGSTOP)
+        try:  # the venue's own trades relay dropped by its fan-out: the feed went on without it
+            await until(lambda: trades_unread(venue), 60, 0.2, "the venue's writer a queue behind")
+        finally:
+            redis.process.send_signal(signal.SIGCONT)
+        for name in ("recorder", "bars"):
+            recorded = await trade_count(db, 0) or 0
+            kill_9(running[name])
+            running[name] = mesh.start(name, *args[name])
+            await until(
+                functools.partial(trade_count, db, recorded + 4000), 60, 0.2, f"trades after {name}'s restart"
+            )
+        await until(lambda: live_bars(db, 12), 60, 0.5, "a dozen live 1s bars recorded")
+        await hold_the_venues_lease(url)  # no more input; the venue still serves bars its candles
+        await until(lambda: drained(url, running["bars"]), 60, 0.2, "the pipeline drained")
+        await assert_every_event_once(db)
+        await assert_bars_match_the_trades(db)
+    assert "fell a whole queue behind" in (tmp_path / "sim.log").read_text()
+    assert "another writer holds the lease" in (tmp_path / "sim.log").read_text()  # fenced
+
+
+async def hold_the_venues_lease(url: str) -> None:
+    """The sim's streams' lease taken from the venue (as another writer would): its writes are
+    fenced from now on, and it writes nothing more."""
+    client: Any = open_redis(url)
+    try:
+        name = venue_lease_name("sim")
+        await client.delete(lease_key(name))
+        assert await Lease(client, name, "test", 600_000).acquire()
+    finally:
+        await client.aclose()
+
+
 def is_cluster_url(url: str) -> bool:
     return url.startswith("redis+cluster://")
 
@@ -234,6 +289,28 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
         for name, process in running.items():
             assert process.process.poll() is None, f"{name} died"
             assert await check_health(process.address) == "SERVING", name
+
+
+async def test_direct_path_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
+    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        redis = OwnRedis(tmp_path)
+        stack.callback(redis.kill)
+        redis.start()
+        venue = start_sim(stack, tmp_path, "--bus-direct", "--redis-url", redis.url)
+        mesh = mesh_processes(stack, tmp_path, redis.url, fresh_database)
+        running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in ("recorder", "bars")}
+        await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
+        redis.kill()
+        await asyncio.sleep(1.0)
+        redis.start()
+        recorded = await trade_count(db, 0) or 0
+        await until(lambda: trade_count(db, recorded + 3000), 60, 0.2, "trades recorded after the restart")
+        await assert_repaired_like_the_venue(db, venue)
+        for name, process in running.items():
+            assert process.process.poll() is None, f"{name} died"
+    assert "Redis restarted" in (tmp_path / "sim.log").read_text()
 
 
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(

@@ -1,4 +1,4 @@
-"""Debian's Prometheus over a running mesh (eleven services, a trade and a decision), finding every
+"""Debian's Prometheus over a running mesh (every service, a trade and a decision), finding every
 service through the gateway's HTTP service discovery (GET /prometheus/targets, a read-only key),
 with the repository's alert and recording rules (ops/prometheus/rules) loaded and its alerts
 routed by Debian's Alertmanager to a webhook receiver of the test: every target up with its
@@ -34,6 +34,7 @@ import yaml
 from core.foundations.bus.codec import FIELD
 from core.foundations.bus.names import DECISIONS, SIGNALS
 from core.foundations.bus.redis import open_redis
+from core.foundations.env import SUPERVISOR_API_KEY, TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
 from core.foundations.process import ServiceProcess
 from tests.grafana_support import (
     LABEL_VALUES,
@@ -79,6 +80,7 @@ from tests.integration.prometheus_support import (
 )
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, best_prices, until
+from tests.telegram_standin import bot_api_standin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common
@@ -100,11 +102,15 @@ GATEWAY_ARGS = ("--heartbeat-interval-s", "0.5", "--registry-ttl-s", "30")
 # rule has data in this mesh. Overwatch reads the bars' 1s streams: OverwatchNotClassifying's
 # series, quiet while it reads them, and the sim's markets on the Venue dashboard's regime panels
 # within seconds (a 1m bar would take a minute to close). The Screener, on the
-# shipped screens (a few symbols a minute), costs as little.
+# shipped screens (a few symbols a minute), costs as little. The Supervisor (looking every second,
+# through the gateway's tools) and the Telegram bot (on a Bot API stand-in, no message sent) read
+# with the Prometheus key: their counters exist at 0 for every label, the Risk dashboard's panels
+# of them have series, and their alerts stay quiet.
 MESH = {
     "gateway", "sim", "ingest", "recorder", "bars", "inspector", "bridge", "ledger", "detector", "advisor",
-    "overwatch", "screener",
+    "overwatch", "screener", "supervisor", "telegram",
 }  # fmt: skip
+BOT_TOKEN = "4242:prometheus-test"  # the stand-in's; no real bot
 FOR_S = 2.0  # every non-zero `for:` of the rules, shortened
 # Beyond `for:` and two scrapes: the scrape that sees a frozen target down waits out its
 # timeout, Prometheus sends on the next evaluation, and Alertmanager posts at once (group_wait 0s)
@@ -145,12 +151,15 @@ async def alerted(
     metrics = ("--metrics-port", "0")
     sim: ServiceProcess | None = None
     try:
-        async with redis_db(redis_url) as bus, webhook() as hook:
+        async with redis_db(redis_url) as bus, webhook() as hook, bot_api_standin(BOT_TOKEN) as bot_api:
             gateway, key = await both(
                 lambda: processes.gateway(*GATEWAY_ARGS),
                 lambda: new_key(module_database, "prometheus", ["read"]),
             )
             sim = processes.sim(gateway, SIM_CONFIG, 0, *metrics)
+            looking = ("--gateway-url", gateway.url, "--every-s", "1")
+            polling = ("--gateway-url", gateway.url, "--chat-ids", "42", "--poll-s", "1")
+            bot = {TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_KEY: key, TELEGRAM_BASE_URL: bot_api.url}
             venue = ("--venue", f"sim={sim.address}")
             database = ("--database-url", module_database)
             started = await at_once(
@@ -170,6 +179,12 @@ async def alerted(
                     gateway, "overwatch", "--discover-s", "1", "--timeframe", "1s", *metrics, redis_url=bus
                 ),
                 lambda: processes.mesh_service(gateway, "screener", *metrics, redis_url=bus),
+                lambda: processes.mesh_service(
+                    gateway, "supervisor", *looking, *metrics, redis_url=bus, env={SUPERVISOR_API_KEY: key}
+                ),
+                lambda: processes.mesh_service(
+                    gateway, "telegram", *polling, *metrics, redis_url=bus, env=bot
+                ),
             )
             inspector = started[0]
             instances = await until(lambda: _all_registered(gateway), 30, what="the mesh registered")

@@ -22,15 +22,15 @@ import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import decode, encode_bars, encode_regimes
 from core.foundations.bus.names import regimes_stream
-from core.foundations.env import TOKEN
 from core.foundations.model import Candle, Timeframe
-from core.foundations.process import ServiceProcess, start_service
+from core.foundations.process import ServiceProcess
 from core.foundations.regime import Regime
 from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.recorded_support import recorded_after_a_kill, recorder_args, start
 from tests.integration.redis_server import redis_url
-from tests.integration.support import TEST_TOKEN, until
+from tests.integration.support import until
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
@@ -76,19 +76,6 @@ async def processes(tmp_path: Path) -> AsyncIterator[list[tuple[ServiceProcess, 
         log.close()
 
 
-def start(processes: list[tuple[ServiceProcess, IO[str]]], tmp_path: Path, *args: str) -> ServiceProcess:
-    log = (tmp_path / f"{args[0]}-{len(processes)}.log").open("w")
-    process = start_service(list(args), env={TOKEN: TEST_TOKEN}, stderr=log, timeout_s=60)
-    processes.append((process, log))
-    return process
-
-
-def recorder_args(bus_url: str, database: str, *extra: str) -> tuple[str, ...]:
-    # By default the recorder reads regimes.*: only the other streams' patterns are left out.
-    return ("recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url, "--database-url",
-            database, "--consumer", "c1", "--stream-pattern", "regimes.*", *extra)  # fmt: skip
-
-
 @pytest.fixture
 async def db(fresh_database: str) -> AsyncIterator[Any]:
     conn = await asyncpg.connect(fresh_database)
@@ -132,7 +119,7 @@ async def test_overwatchs_live_change_is_recorded_as_it_published_it(
     await publish_bars(client, venue, series.bars[:WARM_BARS], per_entry=50)
     start(processes, tmp_path, "overwatch", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
           "--discover-s", "0.2")  # fmt: skip
-    start(processes, tmp_path, *recorder_args(bus_url, fresh_database))
+    start(processes, tmp_path, *recorder_args(bus_url, fresh_database, "regimes.*"))
     await publish_bars(client, venue, series.bars[WARM_BARS:], per_entry=10)
 
     async def thin_recorded() -> list[tuple[Any, ...]] | None:
@@ -171,25 +158,13 @@ async def test_a_recorder_killed_mid_stream_and_restarted_records_every_change_o
     entries = [encode_regimes("overwatch", changes[i : i + per_entry]) for i in range(0, total, per_entry)]
     for data in entries:
         await client.xadd(STREAM, {b"d": data})
-    first = start(processes, tmp_path, *recorder_args(bus_url, fresh_database, "--batch", "2"))
-
-    async def some() -> int | None:
-        count = len(await recorded(db))
-        return count if count > 0 else None
-
-    await until(some, WAIT_S, interval_s=0.01, what="the first rows")
-    first.process.kill()
-    assert first.process.wait(10) == -9
-    at_kill = len(await recorded(db))
-    assert 0 < at_kill < total, "killed mid-stream"
-
-    start(processes, tmp_path, *recorder_args(bus_url, fresh_database, "--batch", "50"))  # the same consumer
+    args = recorder_args(bus_url, fresh_database, "regimes.*")
+    rows = await recorded_after_a_kill(processes, tmp_path, args, lambda: recorded(db), total, "every change")
 
     async def counted(expected: int) -> list[tuple[Any, ...]] | None:
         rows = await recorded(db)
         return rows if len(rows) == expected else None
 
-    rows = await until(lambda: counted(total), WAIT_S, what="every change")
     assert sorted(rows) == sorted(as_row(c) for c in changes)
 
     # Published again (a retry), with one new change: only the new one is added.

@@ -1,7 +1,9 @@
 """Binance USD-M perpetuals against their recorded session: every message normalized, a gap survived.
 
 Expected values are computed here from the capture's own text (independently of the
-venue's replay adapter) and compared with what a gRPC subscriber receives.
+venue's replay adapter) and compared with what a gRPC subscriber receives. The session's mark
+price and 24h ticker streams (BINANCE_FUTURES.ws.2.0, written from Binance's docs) give the
+funding rates and the tickers' 24h volume.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ class Expected:
 
     def __init__(self, files: list[Path]) -> None:
         self.trades: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        self.tickers: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        self.tickers: dict[str, list[tuple[Any, ...]]] = defaultdict(list)  # of the bookTickers
+        self.volumes: dict[str, list[tuple[Any, ...]]] = defaultdict(list)  # of the 24hrTickers
+        self.funding: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self.candles: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self.books: dict[str, Book] = {}
         self.snapshots: dict[str, Book] = {}  # the recorded depth snapshots, before any update
@@ -81,6 +85,11 @@ class Expected:
                     self.apply(self.books[symbol], data)
             elif event == "bookTicker":
                 self.tickers[symbol].append((D(data["b"]), D(data["B"]), D(data["a"]), D(data["A"])))
+            elif event == "24hrTicker":
+                self.volumes[symbol].append((D(data["v"]), D(data["q"])))
+            elif event == "markPriceUpdate":
+                rate, mark, index = D(data["r"]), D(data["p"]), D(data["i"])
+                self.funding[symbol].append((rate, data["T"] * 1_000_000, mark, index, data["E"]))
 
     def kline(self, symbol: str, k: dict[str, Any]) -> None:
         """A candle comes out whenever its values or its closed flag change; a candle is closed
@@ -106,13 +115,14 @@ class Expected:
 
     @staticmethod
     def frames(files: list[Path]) -> list[dict[str, Any]]:
+        """Every connection's frames, in the order they were received (a stable sort by time)."""
         frames = []
         for path in files:
             for line in path.read_text().splitlines():
                 head, _, text = line.partition(": ")
                 if head.replace(".", "").isdigit() and text.startswith('{"stream"'):
-                    frames.append(json.loads(text)["data"])
-        return frames
+                    frames.append((float(head), json.loads(text)["data"]))
+        return [data for _, data in sorted(frames, key=lambda frame: frame[0])]
 
     @staticmethod
     def apply(book: Book, data: dict[str, Any]) -> None:
@@ -137,6 +147,22 @@ replay_venue = replay_venue_fixture("binanceusdm", FILES)
 shared_replay = shared_replay_fixture("binanceusdm")
 
 
+def runs(values: list[Any]) -> list[Any]:
+    """The values with each run of equal neighbours as one (and no blank one)."""
+    return [v for i, v in enumerate(values) if None not in v and (i == 0 or v != values[i - 1])]
+
+
+def assert_tickers(collected: Collected, symbol: str, native: str) -> None:
+    """A ticker per frame of either stream, holding the best bid and ask of the symbol's last
+    bookTicker and the 24h volume of its last 24hrTicker: each stream's values in its order. The
+    two streams come on two connections (ccxt's public and market ones), so how their frames
+    interleave is the machine's, not the capture's."""
+    tickers = collected.tickers(symbol, blank_as_none=True)
+    assert len(tickers) == len(EXPECTED.tickers[native]) + len(EXPECTED.volumes[native])
+    assert runs(tickers) == runs(EXPECTED.tickers[native])
+    assert runs(collected.volumes(symbol)) == runs(EXPECTED.volumes[native])
+
+
 def assert_book(collected: Collected, symbol: str, native: str, depth: int = 900) -> None:
     """The book ends as the capture's: the best `depth` levels exactly, deeper ones where both have them.
 
@@ -159,15 +185,72 @@ async def test_every_message_comes_out_normalized(shared_replay: SharedReplay) -
     assert not collected.notices(), "a clean replay has no gaps or resyncs"
     for native, symbol in symbols.items():
         assert collected.trades(symbol) == EXPECTED.trades[native]
-        assert collected.tickers(symbol) == EXPECTED.tickers[native]
+        assert_tickers(collected, symbol, native)
         assert collected.candles(symbol, closed=True) == EXPECTED.candles[native]
         assert_book(collected, symbol, native)
-    # The capture itself, as a sanity check.
+    # The capture itself, as a sanity check: 613 bookTickers, 119 24hrTickers.
     assert sum(len(v) for v in EXPECTED.tickers.values()) == 613
+    assert sum(len(v) for v in EXPECTED.volumes.values()) == 119
     assert sum(len(v) for v in EXPECTED.trades.values()) == 91
     assert (
         sum(len(v) for v in EXPECTED.candles.values()) == 68
     )  # the capture's 67 klines less 3 repeats, plus 4 closings
+
+
+async def test_tickers_state_the_24h_volume_and_funding_rates_come_out_as_the_venue_states_them(
+    shared_replay: SharedReplay,
+) -> None:
+    """bookTicker states no volume: each ticker holds the 24h volume of the symbol's last 24hrTicker;
+    each markPriceUpdate is a funding rate with its next funding time, mark and index prices."""
+    collected = await shared_replay.collected()
+    for native, symbol in SYMBOLS.items():
+        assert_tickers(collected, symbol, native)
+        assert collected.funding(symbol) == EXPECTED.funding[native]
+        assert len(collected.funding(symbol)) >= 29
+    assert EXPECTED.funding["AKROUSDT"][0][0] < 0 < EXPECTED.funding["SUSHIUSDT"][0][0]  # a rate below zero
+    stubs = shared_replay.venue.stubs()
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    funding = [s for s in status.streams if s.channel == md.CHANNEL_FUNDING]
+    assert sorted(s.symbol for s in funding) == sorted(SYMBOLS.values())
+    assert all(s.poll_interval_ms == 0 for s in funding), "streamed by the venue, not polled"
+
+
+@pytest.mark.replay(config="funding_stream = false\nfunding_poll_s = 0.2\n")
+async def test_funding_rates_polled_by_rest_are_the_venues_and_admin_says_they_are_polled(
+    replay_venue: Venue,
+) -> None:
+    """With funding_stream = false the venue reads each perpetual's funding rate by REST (ccxt's
+    fetch_funding_rate: GET /fapi/v1/premiumIndex, which the stand-in answers from the mark prices
+    replayed) every funding_poll_s: each event is a state the venue stated, and the last is the
+    session's last."""
+    stubs = replay_venue.stubs()
+    request = md.SubscribeRequest(symbols=list(SYMBOLS.values()), channels=[md.CHANNEL_FUNDING])
+    call = stubs.md.Subscribe(request)
+    seen: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+
+    async def read() -> None:
+        async for message in call:
+            collected = Collected(list(message.events))
+            assert all(event.HasField("funding_rate") for event in collected.events), collected.events
+            for symbol in SYMBOLS.values():
+                seen[symbol] += collected.funding(symbol)
+
+    async def at_the_sessions_last() -> bool | None:
+        done = all(seen[s] and seen[s][-1] == EXPECTED.funding[n][-1] for n, s in SYMBOLS.items())
+        return True if done else None
+
+    reader = asyncio.create_task(read())
+    try:
+        await until(at_the_sessions_last, timeout_s=30, what="each symbol's last funding rate polled")
+    finally:
+        call.cancel()
+        reader.cancel()
+    for native, symbol in SYMBOLS.items():
+        assert set(seen[symbol]) <= set(EXPECTED.funding[native]), "each polled rate is one the venue stated"
+    status = await stream_status(stubs)
+    funding = [s for s in status.streams if s.channel == md.CHANNEL_FUNDING]
+    assert len(funding) == len(SYMBOLS) and all(s.poll_interval_ms == 200 for s in funding)
+    assert all(s.state == admin.STREAM_STATE_CONNECTED for s in funding)
 
 
 @pytest.mark.replay(faults=["gap@40"])

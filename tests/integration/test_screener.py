@@ -28,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from prometheus_client import REGISTRY
 
 from core.foundations.bus.codec import decode, encode_bars, encode_market
-from core.foundations.env import TOKEN
+from core.foundations.env import REDIS_URL, TOKEN
 from core.foundations.process import start_service
 from core.foundations.rpc.status import bad_request_violations
 from core.screener.engine.definition import parse_screen
@@ -47,7 +47,15 @@ from tests.integration.gateway_support import (
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, metric_samples, metrics_page, until
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    TEST_TOKEN,
+    Venue,
+    VenueFactory,
+    metric_samples,
+    metrics_page,
+    until,
+)
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -357,3 +365,99 @@ async def test_the_feed_reads_bars_and_tickers_of_its_screens_venues_and_skips_w
         assert result.ranked[0].metrics["spread_bps"] == pytest.approx(100.0)
     finally:
         await client.aclose()
+
+
+FUNDING_SIM = """
+[[symbols]]
+symbol = "ETH/USDT"
+start_price = "3000"
+tick_size = "0.01"
+lot_size = "0.0001"
+"""
+# perpetual -> (its funding rate, its synthetic takers a second: 0 trades nothing in 24 h)
+PERPETUALS = {
+    "AAA/USDT:USDT": ("0.0001", 20),
+    "BBB/USDT:USDT": ("-0.0002", 20),
+    "CCC/USDT:USDT": ("0.0003", 20),
+    "DDD/USDT:USDT": ("0.0009", 0),  # the best rate, but no volume: the filter refuses it
+}
+FUNDING_SCREEN = """
+name = "carry"
+venue = "{venue}"
+cadence_s = 1
+top = 2
+max_age_s = 60
+show = ["spread_bps"]
+filters = ["volume_24h > 0"]
+
+[score]
+weights = { funding_rate = 1.0 }
+"""
+
+
+def _funding_sim() -> str:
+    perpetuals = "".join(
+        f'[[symbols]]\nsymbol = "{symbol}"\nstart_price = "100"\ntick_size = "0.01"\nlot_size = "0.01"\n'
+        f'funding_rate = "{rate}"\ntrades_per_s = {takers}\n'
+        for symbol, (rate, takers) in PERPETUALS.items()
+    )
+    return FUNDING_SIM + perpetuals
+
+
+async def test_a_screen_filters_on_the_24h_volume_and_ranks_by_funding_rate_from_a_venue_through_ingest(
+    fresh_venue: VenueFactory, bus_url: str, tmp_path: Path
+) -> None:
+    """Real parts: a sim venue with four perpetuals and a spot pair, ingest publishing its tickers
+    (24h volume) and funding rates to the bus, the Screener reading them: the perpetuals that trade
+    rank by their funding rate, the one without volume is filtered out, the spot pair (no funding
+    rate) is left out."""
+    venue = fresh_venue(_funding_sim(), "carry")
+    mesh = tmp_path / "mesh.toml"
+    mesh.write_text(
+        f'[[venues]]\nname = "carry"\naddress = "{venue.address}"\nchannels = ["tickers", "funding"]\n'
+    )
+    screens = tmp_path / "screens"
+    screens.mkdir()
+    (screens / "carry.toml").write_text(FUNDING_SCREEN.replace("{venue}", "carry"))
+    env = {TOKEN: TEST_TOKEN}
+    with (tmp_path / "ingest.log").open("w") as ingest_log, (tmp_path / "screener.log").open("w") as log:
+        ingest = start_service(
+            ["ingest", "--port", "0", "--metrics-port", "-1", "--mesh-config", str(mesh),
+             "--funding-every-s", "0"],
+            env={**env, REDIS_URL: bus_url}, stderr=ingest_log,
+        )  # fmt: skip
+        args = [
+            "screener",
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--redis-url",
+            bus_url,
+            "--screens",
+            str(screens),
+        ]
+        service = Venue(start_service(args, env=env, stderr=log), tmp_path / "screener.log")
+        try:
+            stub = sc_grpc.ScreenerStub(service.channel(TEST_TOKEN))
+
+            async def ranked_all() -> sc.ScreenResult | None:
+                got = await stub.GetResults(sc.GetResultsRequest(screen="carry"), timeout=CALL_TIMEOUT_S)
+                return got.result if got.HasField("result") and len(got.result.ranked) == 3 else None
+
+            result = await until(ranked_all, 30, what="the three trading perpetuals ranked")
+        finally:
+            await service.close_channels()
+            await asyncio.to_thread(service.service.terminate)
+            await asyncio.to_thread(ingest.terminate)
+    assert [r.symbol for r in result.ranked] == ["CCC/USDT:USDT", "AAA/USDT:USDT", "BBB/USDT:USDT"]
+    metrics = [{m.metric: m.value for m in r.metrics} for r in result.ranked]
+    assert [Decimal(m["funding_rate"]) for m in metrics] == [
+        Decimal("0.0003"),
+        Decimal("0.0001"),
+        Decimal("-0.0002"),
+    ]
+    assert all(float(m["volume_24h"]) > 0 and "spread_bps" in m for m in metrics)
+    assert result.top_n == 2
+    assert (result.universe, result.filtered_out, result.left_out) == (5, 1, 1)
+    assert dict(result.missing) == {"funding_rate": 1, "volume_24h": 0}, "the spot pair has no funding rate"

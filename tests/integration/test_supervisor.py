@@ -7,26 +7,31 @@ What it did is read back from the detector, and from its audit stream."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 
-from core.foundations.env import LLM_BASE_URL, LLM_MODELS, SUPERVISOR_API_KEY
+from core.foundations.env import GATEWAY, LLM_BASE_URL, LLM_MODELS, REDIS_URL, SUPERVISOR_API_KEY, TOKEN
 from core.foundations.errors import FailedPrecondition, Unauthenticated
 from core.foundations.mesh_tools import MeshTools
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.status import bad_request_violations
+from tests.forked_services import run_command
 from tests.integration.client_mesh import AUTH, ClientMesh, client_mesh
 from tests.integration.gateway_support import create_key
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, until
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from tests.llm_standin import Standin, start_standin
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.supervisor.v1 import supervisor_pb2 as sv
@@ -66,12 +71,28 @@ class Mesh:
         return list(first.entries)
 
 
-def _supervisor(services: ClientMesh, llm: Standin | None = None, mode: str = "propose") -> ServiceProcess:
-    """A supervisor looking every 0.5 s (asking the stand-in's model `primary` when given)."""
+def _supervisor(
+    services: ClientMesh,
+    llm: Standin | None = None,
+    mode: str = "propose",
+    redis: bool = False,
+    registered: bool = False,
+) -> ServiceProcess:
+    """A supervisor looking every 0.5 s (asking the stand-in's model `primary` when given; its
+    audit trail on the mesh's bus with `redis`; registered with the gateway, as `trademesh up`
+    runs it, with `registered`: the gateway's tools and gRPC reach it then)."""
     env = {**os.environ, SUPERVISOR_API_KEY: services.key}
+    env.pop(REDIS_URL, None)
+    env.pop(GATEWAY, None)
+    if registered:  # with the mesh token, as every service of the mesh
+        env |= {GATEWAY: f"127.0.0.1:{services.gateway.info['grpc_port']}", TOKEN: TEST_TOKEN}
+    if redis:
+        env[REDIS_URL] = services.redis
     if llm is not None:
         env |= {LLM_BASE_URL: llm.base_url, LLM_MODELS: "primary"}
-    log = (services.directory / f"supervisor-{mode}-{llm is not None}.log").open("w")
+    log = (
+        services.directory / f"supervisor-{mode}-{llm is not None}-{redis}-{time.monotonic_ns()}.log"
+    ).open("w")
     return start_service(
         ["supervisor", "--port", "0", "--metrics-port", "-1", "--gateway-url", services.gateway_url,
          "--every-s", "0.5", "--mode", mode],
@@ -88,7 +109,7 @@ async def mesh(
         services = await stack.enter_async_context(
             client_mesh(directory, redis_url, database_url, ["read", "trade"], ledger=True)
         )
-        supervisor = _supervisor(services)
+        supervisor = _supervisor(services, registered=True)
         stack.callback(supervisor.terminate)
         found = Mesh(services, supervisor)
 
@@ -153,6 +174,93 @@ async def test_bad_requests_name_their_field_and_an_unknown_proposal_is_not_foun
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await mesh.call("Approve", sv.ApproveRequest(proposal_id="nosuch"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _as_tool_shows(p: sv.Proposal) -> dict[str, Any]:
+    """A proposal of GetState as the supervisor_state tool shows it."""
+    return {
+        "proposal_id": p.proposal_id,
+        "kind": sv.ActionKind.Name(p.kind).removeprefix("ACTION_KIND_").lower(),
+        "strategy": p.strategy or None,
+        "value": p.value or None,
+        "policy": p.policy or None,
+        "reason": p.reason,
+        "evidence": {e.name: e.value for e in p.evidence},
+        "source": p.source,
+    }
+
+
+async def _not_proposed_again(mesh: Mesh, strategy: str) -> None:
+    """Two more looks after an approval resumed `strategy`: none proposes resuming it again (a look
+    whose tools answered before the approval acted once did; such a look is now not judged)."""
+    looked = sum(1 for e in await mesh.audit() if e.kind == "observation")
+
+    async def two_more_looks() -> bool | None:
+        return True if sum(1 for e in await mesh.audit() if e.kind == "observation") >= looked + 2 else None
+
+    await until(two_more_looks, 30, 0.2, "two more observations")
+    assert await _open_resume(mesh, strategy) is None
+
+
+async def test_over_mcp_its_proposals_are_shown_and_a_trade_key_decides_one(mesh: Mesh) -> None:
+    """The gateway's supervisor_state and supervisor_decide tools (the Supervisor registered with
+    it): its state shows the proposals GetState answers; a read key is refused a decision, and
+    nothing changes; bad arguments are refused together, each named; a trade key's approval
+    resumes the strategy, recorded on the trail with its reason."""
+    services = mesh.services
+    trader = MeshTools(services.gateway_url, services.key)  # read, trade
+    reader = MeshTools(
+        services.gateway_url, await create_key(services.database, "supervisor-reader", ["read"])
+    )
+    await services.set_patches("mean_reversion", paused=True)
+    try:
+        proposal = await until(
+            lambda: _open_resume(mesh, "mean_reversion"), 30, 0.2, "a proposal to resume mean_reversion"
+        )
+
+        async def shown() -> dict[str, Any] | None:  # the gateway loads a new key within seconds
+            with contextlib.suppress(Unauthenticated):
+                state = await reader.call("supervisor_state")
+                return state if proposal.proposal_id in {p["proposal_id"] for p in state["open"]} else None
+            return None
+
+        state = await until(shown, 30, 0.5, "the proposal in supervisor_state, for a read key")
+        assert state["mode"] == "propose" and state["observed"] and state["observed_at"], state
+        assert "[supervisor]" in state["bounds"], state["bounds"]
+        mine = next(p for p in state["open"] if p["proposal_id"] == proposal.proposal_id)
+        assert mine == _as_tool_shows(proposal)
+        assert {"realised_pnl", "drawdown", "capital"} <= set(mine["evidence"]), mine
+
+        decide = {"proposal_id": proposal.proposal_id, "decision": "approve", "reason": "via mcp"}
+        with pytest.raises(FailedPrecondition, match=r"permission denied: .*Approve needs the 'trade' scope"):
+            await reader.call("supervisor_decide", **decide)
+        assert await mesh.services.patch_states("mean_reversion") == {pb.PATCH_STATE_PAUSED}
+        assert proposal.proposal_id in {p.proposal_id for p in (await mesh.state()).open}
+
+        with pytest.raises(FailedPrecondition) as caught:
+            await trader.call("supervisor_decide", proposal_id="", decision="maybe", reason=" ")
+        said = str(caught.value)
+        assert "invalid argument: " in said and "'maybe' is not approve or reject" in said, said
+        assert all(f"{name}: " in said for name in ("proposal_id", "decision", "reason")), said
+        with pytest.raises(FailedPrecondition, match="reason: 501 characters: at most 500"):
+            await trader.call("supervisor_decide", **{**decide, "reason": "x" * 501})
+        with pytest.raises(FailedPrecondition, match="not found: proposal_id: 'nosuch' is no open proposal"):
+            await trader.call("supervisor_decide", **{**decide, "proposal_id": "nosuch"})
+
+        decided = await trader.call("supervisor_decide", **decide)
+        assert [e["kind"] for e in decided["audit"]] == ["approved", "action", "done"], decided
+        assert await mesh.services.patch_states("mean_reversion") == {pb.PATCH_STATE_ACTIVE}
+        assert proposal.proposal_id not in {p.proposal_id for p in (await mesh.state()).open}
+        approval = next(
+            e for e in await mesh.audit() if e.kind == "approved" and e.proposal_id == proposal.proposal_id
+        )
+        assert approval.who == "operator" and "via mcp" in approval.detail, approval
+        after = await trader.call("supervisor_state")
+        assert proposal.proposal_id not in {p["proposal_id"] for p in after["open"]}
+        await _not_proposed_again(mesh, "mean_reversion")
+    finally:
+        if await services.patch_states("mean_reversion") == {pb.PATCH_STATE_PAUSED}:  # never approved
+            await services.set_patches("mean_reversion", paused=False)
 
 
 @contextlib.contextmanager
@@ -233,3 +341,97 @@ async def test_set_capital_changes_that_one_policy_for_an_admin_key_and_is_refus
     with pytest.raises(FailedPrecondition) as caught:
         await admin.call("set_capital", strategy="Trend!", amount="-1", reason="")
     assert all(field in str(caught.value) for field in ("strategy", "amount", "reason")), caught.value
+
+
+async def test_tighten_policy_lowers_one_limit_for_an_admin_key_and_the_inspector_refuses_a_loosening(
+    mesh: Mesh,
+) -> None:
+    """The tool the Supervisor's tighten proposals go through: one limit lowered over the set in
+    force; the inspector itself refuses a raise, a limit turned off or a key that is no limit."""
+    services = mesh.services
+    trader = MeshTools(services.gateway_url, services.key)  # read, trade
+    with pytest.raises(FailedPrecondition, match="admin"):
+        await trader.call("tighten_policy", policy="loss.max_drawdown", limit="0.08", reason="a test")
+    admin = MeshTools(
+        services.gateway_url, await create_key(services.database, "supervisor-tighten", ["read", "admin"])
+    )
+
+    async def limits() -> dict[str, str] | None:  # the gateway loads a new key within seconds
+        with contextlib.suppress(Unauthenticated):
+            status = (await admin.call("inspector_policies"))["status"]
+            return {row["key"]: row["limit"] for row in status}
+        return None
+
+    before = await until(limits, 30, 0.5, "the gateway to take the new admin key")
+    lower = str(Decimal(before["loss.max_drawdown"]) / 2)
+    changed = await admin.call("tighten_policy", policy="loss.max_drawdown", limit=lower, reason="a test")
+    assert [c.split(":")[0] for c in changed["changes"]] == ["loss.max_drawdown"], changed
+    after = await limits()
+    assert after is not None and Decimal(after["loss.max_drawdown"]) == Decimal(lower)
+    assert {k: v for k, v in after.items() if k != "loss.max_drawdown"} == {
+        k: v for k, v in before.items() if k != "loss.max_drawdown"
+    }
+    for policy, limit, words in (
+        ("loss.max_drawdown", "0.5", "does not lower it"),
+        ("rate.window_ms", "10", "not a limit"),
+    ):
+        with pytest.raises(FailedPrecondition, match=words):
+            await admin.call("tighten_policy", policy=policy, limit=limit, reason="a test")
+    assert await limits() == after  # nothing changed
+
+
+async def test_the_audit_trail_is_recorded_traced_and_read_back_after_a_restart(mesh: Mesh) -> None:
+    """A Supervisor with the mesh's bus puts its trail on `supervisor.audit`; a real recorder keeps
+    it in `supervisor_audit`; `trademesh trace <proposal id>` walks the proposal's entries; a
+    Supervisor started again reads its earlier trail back from the bus."""
+    services = mesh.services
+    recorder = start_service(
+        ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", services.redis,
+         "--database-url", services.database, "--consumer", "c1", "--stream", "supervisor.audit"],
+        stderr=(services.directory / "recorder-audit.log").open("w"), timeout_s=60,
+    )  # fmt: skip
+    recording = Mesh(services, _supervisor(services, redis=True))
+    try:
+        await services.set_patches("trend", paused=True)
+        proposal = await until(
+            lambda: _open_resume(recording, "trend"), 30, 0.2, "a proposal to resume trend"
+        )
+        await recording.call(
+            "Approve", sv.ApproveRequest(proposal_id=proposal.proposal_id, reason="trace it")
+        )
+        kinds = ["proposal", "approved", "action", "done"]
+
+        async def recorded() -> list[tuple[str, str]] | None:
+            connection = await asyncpg.connect(services.database)
+            try:
+                rows = await connection.fetch(
+                    "SELECT kind, id FROM supervisor_audit WHERE proposal_id = $1 ORDER BY ts_ns, id",
+                    proposal.proposal_id,
+                )
+            except asyncpg.UndefinedTableError:  # the recorder's migrations not run yet
+                return None
+            finally:
+                await connection.close()
+            found = [(r["kind"], r["id"]) for r in rows]
+            return found if [k for k, _ in found] == kinds else None
+
+        rows = await until(recorded, 30, 0.2, "the proposal's entries recorded")
+        traced = await asyncio.to_thread(
+            run_command, ["trace", proposal.proposal_id, "--database-url", services.database], timeout_s=60
+        )
+        assert traced.returncode == 0, traced
+        assert f"{proposal.proposal_id} is a proposal; its audit trail, oldest first" in traced.stdout
+        for kind, entry_id in rows:
+            assert f"{kind:<10} {entry_id}" in traced.stdout, traced.stdout
+        assert "trace it" in traced.stdout  # the operator's reason, on the approval
+
+        earlier = {e.id for e in await recording.audit()}
+        recording.supervisor.terminate()
+        recording = Mesh(services, _supervisor(services, redis=True))
+        again = {e.id for e in await recording.audit()}
+        assert {entry_id for _, entry_id in rows} <= again and earlier <= again
+    finally:
+        recording.supervisor.terminate()
+        recorder.terminate()
+        if await services.patch_states("trend") == {pb.PATCH_STATE_PAUSED}:  # the approval never came
+            await services.set_patches("trend", paused=False)

@@ -93,6 +93,21 @@ async def test_pause_and_resume_switch_the_strategys_patches_at_the_detector(mes
     assert await mesh.patch_states("trend") == {pb.PATCH_STATE_ACTIVE}
 
 
+async def test_pause_and_resume_switch_the_patches_not_yet_switched_and_refuse_none_already_there(
+    mesh: Mesh,
+) -> None:
+    """/pause twice, and /resume of a strategy paused on one of its markets only (by hand at the
+    detector): the fuzz's bot once met each refused at the first patch already switched."""
+    await mesh.ask("/pause trend")
+    again = await mesh.ask("/pause trend")
+    assert again.startswith("trend: 2 patches") and again.count(": paused") == 2, again
+    await mesh.services.set_patches("trend", paused=False, market="sim/BTC/USDT")
+    assert await mesh.patch_states("trend") == {pb.PATCH_STATE_PAUSED, pb.PATCH_STATE_ACTIVE}
+    resumed = await mesh.ask("/resume trend")
+    assert resumed.startswith("trend: 2 patches") and resumed.count(": active") == 2, resumed
+    assert await mesh.patch_states("trend") == {pb.PATCH_STATE_ACTIVE}
+
+
 async def test_a_strategy_no_detector_runs_and_a_bad_name_are_said_and_change_nothing(mesh: Mesh) -> None:
     assert "no detector runs a strategy 'nosuch'" in await mesh.ask("/pause nosuch")
     assert "is not a strategy id" in await mesh.ask("/pause ../trend")

@@ -37,6 +37,8 @@ from core.advisor.engine.telemetry import (
 from core.foundations.contracts.signal import Direction
 from core.foundations.errors import AlreadyExists
 from core.foundations.model import Position, Side
+from core.foundations.regime import Regime
+from core.overwatch.synthetic import segments_bars
 from tests.advisor_support import INSTRUMENT, MS, NOW_NS, context, signal, trend_bars
 
 K = TelemetryKind
@@ -296,12 +298,15 @@ def test_a_flat_signal_without_a_position_is_blocked() -> None:
 
 
 def test_a_change_of_regime_is_a_rotation() -> None:
+    # A trend up, then thin volume: the market's regime as Overwatch's classifier reads it.
+    bars = segments_bars([Regime.TREND_UP, Regime.THIN_LIQUIDITY], [150, 150], seed=3).bars
     c = core()
-    c.on_signal(signal(signal_id="a"), context(), NOW_NS)
-    c.take_telemetry()
-    c.on_signal(signal(signal_id="b"), context(trend_bars(40, start="104", step="-0.05")), NOW_NS)
+    c.on_signal(signal(signal_id="a"), context(tuple(bars[:450])), NOW_NS)
+    detected = [e.fields for e in c.take_telemetry() if e.kind is K.REGIME_DETECTED]
+    assert [(f["regime"], f["bars"]) for f in detected] == [("trend_up", 450)]
+    c.on_signal(signal(signal_id="b"), context(tuple(bars)), NOW_NS)
     rotation = [e for e in c.take_telemetry() if e.kind is K.REGIME_ROTATION]
-    assert [e.fields for e in rotation] == [{"from_regime": "up.calm", "to_regime": "down.calm"}]
+    assert [e.fields for e in rotation] == [{"from_regime": "trend_up", "to_regime": "thin_liquidity"}]
 
 
 def test_features_far_from_the_training_data_raise_one_drift_alert_each() -> None:

@@ -1,5 +1,5 @@
 """Advisor stages 3-5 on their own: features, rules, the model and its attribution,
-conviction, regime."""
+conviction (the regime: test_advisor_regime.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from core.advisor.defaults import default_calibration, default_model
 from core.advisor.engine.config import (
     AdvisorConfig,
     ConvictionConfig,
-    RegimeConfig,
     RulesConfig,
     SynthesisConfig,
 )
@@ -23,7 +22,6 @@ from core.advisor.engine.decision import Decision
 from core.advisor.engine.evaluation import evaluate, score_bars
 from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, bar_series, compute_features, features_of
 from core.advisor.engine.model import ModelArtifact
-from core.advisor.engine.regime import UNKNOWN, detect_regime, regime_of
 from core.advisor.engine.rules import evaluate_rules
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.synthetic import regime_bars
@@ -145,24 +143,6 @@ def test_a_missing_part_drops_out_of_both_sums() -> None:
     assert c.raw == pytest.approx((0.4 * 0.8 + 0.25 * 0.7) / 0.65)
     nothing = evaluate(snapshot(signal(), context(trend_bars(5)), NOW_NS), 1, None, RulesConfig())
     assert combine(0.8, nothing, ConvictionConfig()).raw == pytest.approx(0.8)
-
-
-@pytest.mark.parametrize(
-    ("ret_20", "vol_20", "label"),
-    [
-        (0.01, 0.0005, "up.calm"),  # strength 0.01 / (0.0005 * 4.47) = 4.5
-        (-0.01, 0.0005, "down.calm"),
-        (0.001, 0.0005, "range.calm"),  # strength 0.45
-        (0.03, 0.002, "up.volatile"),
-        (0.0, 0.002, "range.volatile"),
-    ],
-)
-def test_regime_from_trend_strength_and_volatility(ret_20: float, vol_20: float, label: str) -> None:
-    assert regime_of(ret_20, vol_20, RegimeConfig()).label == label
-
-
-def test_no_features_is_an_unknown_regime() -> None:
-    assert detect_regime(None, RegimeConfig()).label == UNKNOWN
 
 
 def test_equal_bars_are_scored_once_and_a_closed_bar_or_another_model_scores_again(

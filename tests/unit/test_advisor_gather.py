@@ -18,6 +18,7 @@ from typing import Any, cast
 import pytest
 from prometheus_client import REGISTRY
 
+from core.advisor.bar_window import WHOLE_EVERY_S
 from core.advisor.engine.snapshot import snapshot
 from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer
@@ -173,8 +174,10 @@ async def _close_feeds() -> AsyncIterator[None]:
         await _MADE.pop().tops.close()
 
 
-def gatherer(tools: Tools, clock: Clock) -> ContextGatherer:
-    made = ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10), clock)
+def gatherer(tools: Tools, clock: Clock, regime_bars: int = 0) -> ContextGatherer:
+    """10 bars of 1s, and `regime_bars` behind them for the regime (none unless a test is of them)."""
+    config = GatherConfig(timeframe="1s", bars=10, regime_bars=regime_bars)
+    made = ContextGatherer(cast(MarketTools, tools), config, clock)
     _MADE.append(made)
     return made
 
@@ -332,6 +335,47 @@ async def test_the_bars_are_those_closed_by_the_signals_event_time(tools: Tools,
     latest = await gathering.gather("sim", BTC)  # no time: the latest, the repaired bar's gap in
     assert latest.price == Decimal(112) and len(latest.bars) == 10
     assert [(g.start_ns, g.repaired) for g in latest.gaps] == [(T0 - 1000 * MS, True)]
+
+
+async def test_the_regimes_bars_are_kept_behind_the_newest_which_alone_a_refresh_reads(
+    tools: Tools, clock: Clock
+) -> None:
+    """The context holds the regime's window (here 30 bars) behind its 10; a refresh reads the
+    newest 10 (and the 6 for signals as of 5 s ago) and keeps the older bars as they were, the
+    same objects (the regime reader sees them unchanged); the quality gate counts the repaired
+    bars of the newest 10 only."""
+    tools.bars = [_bar(T0 - (40 - n) * 1000 * MS, str(100 + n), repaired=n == 5) for n in range(40)]
+    gathering = gatherer(tools, clock, regime_bars=30)
+    first = await gathering.gather("sim", BTC)
+    assert tools.bar_limits == [30 + 5 + 1]
+    assert [c.close for c in first.bars] == [Decimal(100 + n) for n in range(10, 40)] and not first.gaps
+    tools.bars.append(_bar(T0, "140", repaired=True))
+    await refresh(gathering)
+    second = await gathering.gather("sim", BTC)
+    assert tools.bar_limits == [36, 10 + 5 + 1]
+    assert [c.close for c in second.bars] == [Decimal(100 + n) for n in range(11, 41)]
+    assert all(a is b for a, b in zip(second.bars[:14], first.bars[1:15], strict=True))
+    assert [(g.start_ns, g.repaired) for g in second.gaps] == [(T0, True)]
+
+
+async def test_the_regimes_window_is_read_whole_again_when_due_or_when_the_newest_miss_some(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.bars = [_bar(T0 - (40 - n) * 1000 * MS, str(100 + n)) for n in range(40)]
+    gathering = gatherer(tools, clock, regime_bars=30)
+    await gathering.gather("sim", BTC)
+    # An older bar repaired from the venue's candles: the next whole read (every 5 min) has it.
+    tools.bars[20] = _bar(T0 - 20_000 * MS, "99", repaired=True)
+    gathering._views[("sim", BTC)].whole_bars_at -= WHOLE_EVERY_S
+    await refresh(gathering)
+    assert tools.bar_limits == [36, 36]
+    assert (await gathering.gather("sim", BTC)).bars[10].close == Decimal(99)
+    # More new bars than the newest 16 reach: bars may be missing between, read it whole.
+    tools.bars += [_bar(T0 + n * 1000 * MS, str(200 + n)) for n in range(20)]
+    await refresh(gathering)
+    assert tools.bar_limits == [36, 36, 16, 36]
+    context = await gathering.gather("sim", BTC)
+    assert [c.close for c in context.bars] == [Decimal(d["close"]) for d in tools.bars[-30:]]
 
 
 async def test_a_signal_older_than_the_history_is_decided_on_the_latest_and_counted(
@@ -616,7 +660,7 @@ async def test_without_a_history_every_signal_is_decided_on_the_latest(tools: To
     """history_ms 0 (`--history-ms 0`): no book subscription, the bars up to the latest, nothing
     counted."""
     tools.bars = [_bar(T0 - (13 - n) * 1000 * MS, str(100 + n)) for n in range(13)]
-    config = GatherConfig(timeframe="1s", bars=10, history_ms=0)
+    config = GatherConfig(timeframe="1s", bars=10, history_ms=0, regime_bars=0)
     gathering = ContextGatherer(cast(MarketTools, tools), config, clock)
     _MADE.append(gathering)
     before = {why: _latest_count(why) for why in ("old", "book", "account")}

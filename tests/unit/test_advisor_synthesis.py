@@ -33,7 +33,7 @@ def answer(**fields: object) -> str:
     base: dict[str, object] = {
         "bias": "long",
         "confidence": 0.7,
-        "reasoning": "Momentum signal with rule score 0.7 and a spread of 0.0196% in an up.calm regime.",
+        "reasoning": "Momentum signal with rule score 0.7 and a spread of 0.0196% in a trend_up regime.",
         "size_multiplier": 1.2,
     }
     base.update(fields)
@@ -130,8 +130,8 @@ def test_an_id_read_as_a_huge_number_grounds_only_itself_and_overflows_nothing(r
 
 
 def test_a_rounded_quote_and_a_percent_of_a_ratio_are_grounded(request_json: str) -> None:
-    # rule score 0.7 -> "70%"; trend strength 1574.385277662 -> "1574.4"; small integers pass.
-    text = answer(reasoning="Rules agree at 70% and trend strength 1574.4 over the last 3 bars.")
+    # rule score 0.7 -> "70%"; the regime's +DI 11.111111 -> "11.1"; small integers pass.
+    text = answer(reasoning="Rules agree at 70% and +DI reads 11.1 over the last 3 bars.")
     assert checks_of(text, request_json) == []
 
 

@@ -12,6 +12,7 @@ from core.advisor.artifact import load_model, sha256_hex
 from core.advisor.defaults import MODELS_DIR, default_calibration, default_model
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, BarSeries
+from core.advisor.engine.regime import REGIMES, UNKNOWN
 from core.advisor.library import SHIPPED_TIMEFRAMES, load_calibration
 from core.advisor.samples import conviction_samples
 from core.advisor.synthetic import random_walk_bars, regime_bars
@@ -94,8 +95,9 @@ def test_a_default_model_and_calibration_ship_per_timeframe_and_match_their_repo
     assert model.timeframe == timeframe
     assert model.version.startswith(f"default-{timeframe}.") and model.sha256.startswith(model.version[-12:])
     calibration = default_calibration(timeframe)
-    assert calibration.version == f"default-{timeframe}-cal.{model.sha256[:12]}"
-    assert calibration.by_regime or calibration.fallback  # fitted
+    assert calibration.version == f"default-{timeframe}-cal-overwatch.{model.sha256[:12]}"
+    # Fitted per the regimes of Overwatch's classifier (none for unknown: the fallback's).
+    assert calibration.by_regime and set(calibration.by_regime) <= set(REGIMES)
     assert load_calibration(None, timeframe).model_version == model.version
     report = (MODELS_DIR / f"default-{timeframe}.model.md").read_text()
     assert "What it can and cannot predict" in report
@@ -111,9 +113,12 @@ def test_the_shipped_models_differ_by_timeframe() -> None:
 
 
 def test_calibration_samples_replay_signals_through_the_live_stages() -> None:
-    samples = conviction_samples(regime_bars(3000, 5), default_model(), AdvisorConfig())
+    bars = regime_bars(3000, 5)
+    samples = conviction_samples(bars, default_model(), AdvisorConfig(), timeframe=bars.timeframe)
     assert len(samples) > 100
     assert all(0.0 <= s.raw <= 1.0 and s.outcome in (0, 1) for s in samples)
-    assert {s.regime for s in samples} <= {
-        f"{t}.{v}" for t in ("up", "down", "range") for v in ("calm", "volatile")
-    }
+    # Labelled with Overwatch's regimes: unknown only in the classifier's 100-bar warm-up (a
+    # signal every 5 bars at most), then regimes of the bars, several of them.
+    regimes = [s.regime for s in samples]
+    assert set(regimes) <= {*REGIMES, UNKNOWN} and len(set(regimes) - {UNKNOWN}) >= 3
+    assert 0 < regimes.count(UNKNOWN) <= 100 // 5 and UNKNOWN not in regimes[regimes.count(UNKNOWN) :]

@@ -202,6 +202,9 @@ SWEEP = [
         (["--param", "fast.period=8", "--random", "-1"], "random: must be between 0 and 100000, got -1"),
         (["--param", "fast.period=8", "--engine", "local", "--address", "tcp://x:1"], "address"),
         (["--param", "fast.period=5..9"], "a range is sampled"),
+        (["--param", "fast.period=8", "--dask", "local", "--engine", "local"], "--engine says 'local'"),
+        (["--param", "fast.period=8", "--dask", "tcp://a:1", "--address", "tcp://b:1"], "--address says"),
+        (["--param", "fast.period=8", "--dask", " "], "dask: name a scheduler's address"),
         ([], "name the parameters to vary"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 
 import pytest
@@ -205,3 +207,36 @@ def test_a_subscription_whose_snapshots_do_not_fit_its_queue_is_refused() -> Non
         bridge.subscribe(interest({BOOK}))
     assert bridge.fanout.subscribers == set()
     assert len(queued(bridge.subscribe(interest({BOOK}, symbols={"A/USDT"})))) == 1
+
+
+def test_the_deepest_queue_is_read_from_another_thread_while_subscribers_come_and_go() -> None:
+    """The metrics server's thread reads `max_depth` while the loop subscribes and unsubscribes:
+    walking the live set there raised "Set changed size during iteration" (a fuzz run's bridge
+    log). A second of churn with the interpreter switching threads as often as it can."""
+    fanout = ready_bridge().fanout
+    for _ in range(200):
+        fanout.subscribe(interest({TRADES}), [])
+    errors: list[RuntimeError] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                fanout.max_depth()
+            except RuntimeError as exc:
+                errors.append(exc)
+                return
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not errors:
+            fanout.unsubscribe(fanout.subscribe(interest({TRADES}), []))
+    finally:
+        done.set()
+        reader.join()
+        sys.setswitchinterval(switching)
+    assert errors == []

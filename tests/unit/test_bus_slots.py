@@ -34,10 +34,10 @@ from core.foundations.bus.names import (
     tagged,
 )
 from core.foundations.bus.publisher import Publisher
+from core.foundations.bus.venue_lease import venue_lease_name
 from core.foundations.leader import leader_lease_name
 from core.foundations.lease import Lease, last_key, lease_key
 from core.foundations.model import Channel, Timeframe
-from core.ingest.fleet import venue_lease_name
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -123,13 +123,14 @@ async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot
 
 def test_ingests_fenced_flush_of_a_venue_names_its_lease_with_its_streams_in_one_slot() -> None:
     """A flush of one venue's batches under its lease: one script call for the market data, one
-    for each execution at its point, each naming the lease (core.ingest.fleet)."""
+    for each execution at its point, each naming the lease (core.foundations.bus.venue_lease)."""
     lease = Lease(_Keys(), venue_lease_name("okx-swap"), "ingest@test", 5000)
     fence = Fenced(lease.key, "ingest@test/1")
     publisher = Publisher(_Keys(), _RETENTION)
     for channel in Channel:
         publisher.add(market_stream("okx-swap", channel), b"batch", fence=fence)
     publisher.add(executions_stream("okx-swap"), b"fills", once=(1, 2), fence=fence)
+    publisher._close_run()  # what a flush sends: the open run of fenced entries as one group
     groups = [script_call(group)[0] for group in publisher._queued if isinstance(group, GroupWrite)]
     assert len(groups) == 2 and all(lease.key in keys for keys in groups)
     assert {key_slot(key.encode()) for keys in groups for key in keys} == {key_slot(b"okx-swap")}
@@ -189,6 +190,7 @@ def test_a_detectors_signals_and_position_requests_fenced_by_its_leader_lease_ar
     publisher = Publisher(_Keys(), _RETENTION)
     publisher.add(SIGNALS, b"signals", fence=Fenced(lease, "t"))
     publisher.add(POSITION_REQUESTS, b"requests", fence=Fenced(lease, "t"))
+    publisher._close_run()
     [group] = publisher._queued
     assert isinstance(group, GroupWrite)
     keys, _ = script_call(group)

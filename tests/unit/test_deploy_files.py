@@ -38,7 +38,9 @@ ACCOUNTS = {"venue-binance-desk-b": ("binance", "desk-b")}
 
 # Services in the registry that compose does not run yet (ServiceEntry.deployed): each its own
 # change adds to the mesh's files; this set names them so none goes missing unnoticed.
-NOT_DEPLOYED = {"telegram"}  # docs/telegram.md: run by hand (it needs a bot) until deployed
+NOT_DEPLOYED: set[str] = set()
+# Services compose runs only under a profile of their own (they need something from outside: a bot).
+OPTIONAL = {"telegram": "telegram"}
 
 
 def _deployed() -> list[ServiceEntry]:
@@ -144,6 +146,11 @@ SECRET_FILES = {
     "ops/trademesh-trade.env": {"TRADEMESH_TRADE_TOKEN"},
     "ops/trademesh-gateway.env": {"TRADEMESH_SESSION_SECRET"},
     "ops/trademesh-supervisor.env": {"TRADEMESH_SUPERVISOR_API_KEY"},
+    "ops/trademesh-telegram.env": {
+        "TRADEMESH_TELEGRAM_BOT_TOKEN",
+        "TRADEMESH_TELEGRAM_API_KEY",
+        "TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS",
+    },
 }
 SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|DATABASE_URL")
 
@@ -231,6 +238,18 @@ def test_each_example_account_runs_apart_with_its_own_credentials_under_its_own_
     assert venue_variable(venue, VENUE_TRADE_TOKEN) == "TRADEMESH_BINANCE__DESK_B_TRADE_TOKEN"
 
 
+def test_the_telegram_bot_runs_only_under_its_profile_with_its_own_secrets() -> None:
+    """`docker compose --profile telegram up`: the bot, its token, key and chats from its own env
+    file (the only service reading it); without the profile compose runs no bot."""
+    services = _ours()
+    for name, profile in OPTIONAL.items():
+        assert services[name]["profiles"] == [profile], name
+    readers = {n for n, s in services.items() if "ops/trademesh-telegram.env" in _env_files(s)}
+    assert readers == {"telegram"}
+    args = build_parser().parse_args(services["telegram"]["command"])
+    assert args.gateway_url == "http://gateway:8081"
+
+
 def test_the_live_venues_paper_trade_when_told_and_the_sim_never() -> None:
     """TRADEMESH_PAPER=1 docker compose --profile live up: every live venue paper-trades (the
     variable venues/command.py reads); unset, none does."""
@@ -245,6 +264,17 @@ def test_the_live_venues_paper_trade_when_told_and_the_sim_never() -> None:
         assert environment["TRADEMESH_GATEWAY"] == "gateway:8082", venue  # the shared ones kept
         command = services[f"venue-{venue}"]["command"]
         assert parser.parse_args(command).name == venue and "--paper" not in command
+
+
+def test_every_venue_writes_its_own_streams_to_the_bus_unless_told_otherwise() -> None:
+    """The direct path (docs/bus.md): each venue container, the accounts' too, has the bus and
+    TRADEMESH_BUS_DIRECT on by default (`TRADEMESH_BUS_DIRECT=0 docker compose up`: ingest)."""
+    services = _compose()["services"]
+    for name in [f"venue-{venue}" for venue in VENUES] + list(ACCOUNTS):
+        environment = services[name]["environment"]
+        assert environment["TRADEMESH_BUS_DIRECT"] == "${TRADEMESH_BUS_DIRECT:-1}", name
+        assert environment["REDIS_URL"] == "redis://redis:6379/0", name
+        assert environment["TRADEMESH_GATEWAY"] == "gateway:8082", name  # the shared ones kept
 
 
 def test_containers_log_json_lines_unless_told_otherwise() -> None:

@@ -6,9 +6,9 @@ so only a GAP notice that opens it is the venue's refusal to resume.
 
 from __future__ import annotations
 
+from core.foundations.bus.gaps import opens_with_gap_notice
 from core.foundations.fanout import Overflow
 from core.foundations.model import Channel, Side
-from core.ingest.gaps import opens_with_gap_notice
 from trademesh.bus.v1 import bus_pb2 as bus
 from venues.runtime.fanout import MarketFanout, MarketInterest, MarketSubscriber
 from venues.runtime.feed import MarketFeed

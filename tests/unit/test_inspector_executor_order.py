@@ -41,6 +41,9 @@ class SlowLinks:
     async def learn(self, venue: str, timeout_s: float) -> None:
         await self.answer.wait()
 
+    def knows(self, venue: str) -> bool:
+        return self.answer.is_set()
+
     def desk(self, venue: str) -> Any:
         self.desks.append(venue)
         raise LookupError(venue)

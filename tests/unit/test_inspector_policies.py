@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 
 from core.foundations.errors import InvalidArgument
-from core.inspector.engine.diff import diff_policies, flatten_policies
+from core.inspector.engine.diff import diff_policies, flatten_policies, loosenings
 from core.inspector.engine.policies import PolicySet, PositionPolicy, Window
 from core.inspector.engine.policy_file import load_policies, read_policies
+from core.inspector.shipped import shipped_policies
 
 FULL = """
 [position]
@@ -296,3 +297,30 @@ def test_a_journal_written_before_replays_the_same() -> None:
     assert c.policies == PolicySet(orders=OrderPolicy(max_open=3))
     apply_entry(c, jr.JournalEntry(now_ns=2, policies=""))
     assert c.policies == PolicySet()
+
+
+def _changes(text: str) -> list[str]:
+    base = shipped_policies()
+    return loosenings(diff_policies(base, read_policies(text, base).policies))
+
+
+def test_a_lower_limit_or_one_set_where_it_was_off_is_a_tightening() -> None:
+    assert _changes('[loss]\nmax_drawdown = "0.09"\n[orders]\nmax_open = 10\n') == []
+    assert (
+        _changes('[capital.reserved]\n"trend" = "500"\n[position.symbols."BTC/USDT"]\nmax_size = "1"\n') == []
+    )
+    assert _changes('[account.venues."binance.desk-a"]\nmax_gross = "1000"\n') == []
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[loss]\nmax_drawdown = "0.2"\n', "loss.max_drawdown: 0.10 -> 0.2 does not lower it"),
+        ('remove = ["exposure.max_net"]\n', "exposure.max_net: 40000 -> off turns the limit off"),
+        ("[loss]\ncooldown_after_loss_ms = 5000\n", "loss.cooldown_after_loss_ms: not a limit"),
+        ("[rate]\nwindow_ms = 10\n", "rate.window_ms: not a limit"),
+    ],
+)
+def test_a_change_that_loosens_or_is_not_a_limit_is_named(text: str, words: str) -> None:
+    (found,) = _changes(text)
+    assert words in found, found

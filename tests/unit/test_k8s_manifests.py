@@ -406,6 +406,23 @@ def test_an_example_account_runs_apart_with_its_own_secret_and_trading_credentia
             assert ref == {"name": "trademesh-trade", "key": own, "optional": True}, holder
 
 
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_telegram_bot_waits_at_0_replicas_for_its_own_secret(name: str) -> None:
+    """docs/telegram.md: one replica at most (Recreate), at 0 until its Secret exists (its token,
+    key and chats: required, read by no other pod); through the gateway's tools."""
+    objects = overlay(name)
+    running = {workload["metadata"]["name"]: (workload, container) for workload, container in ours(objects)}
+    workload, container = running["telegram"]
+    assert workload["spec"]["replicas"] == 0 and workload["spec"]["strategy"] == {"type": "Recreate"}
+    assert parse(container["args"]).gateway_url == "http://gateway:8081"
+    readers = {
+        w["metadata"]["name"]
+        for w, c in ours(objects)
+        if {"secretRef": {"name": "trademesh-telegram"}} in c.get("envFrom", [])
+    }
+    assert readers == {"telegram"}
+
+
 def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:
     objects = overlay("local")
     generated = {o["metadata"]["name"]: set(o["data"]) for o in objects if o["kind"] == "Secret"}
@@ -450,7 +467,7 @@ def test_the_overlays_pin_the_image() -> None:
 
 def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     base = {o["metadata"]["name"]: o for o in workloads(render(K8S / "base"))}
-    assert {base[w]["spec"]["replicas"] for w in ("inspector", "ledger", "detector")} == {2}
+    assert {base[w]["spec"]["replicas"] for w in ("inspector", "ledger", "detector", "overwatch")} == {2}
     # docs/bars.md, "Replicas": the pods divide the trade streams by leases.
     assert base["bars"]["spec"]["replicas"] == 2 and "strategy" not in base["bars"]["spec"]
     assert base["ingest"]["spec"]["replicas"] == 2  # docs/scaling.md: the venues divided by leases
@@ -462,9 +479,8 @@ def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     assert parse(pod_spec(base["gateway"])["containers"][0]["args"]).shared_registry
     text = (K8S / "base" / "services" / "inspector.yaml").read_text()
     assert "replicas: 2  # leader + standby: only the holder of the leader lease" in text
-    # docs/overwatch.md: one Overwatch a timeframe, never two at once (each would publish every change).
-    assert base["overwatch"]["spec"]["replicas"] == 1
-    assert base["overwatch"]["spec"]["strategy"] == {"type": "Recreate"}
+    # docs/overwatch.md, "Replicas": one leader a timeframe, by its lease; no Recreate needed.
+    assert "strategy" not in base["overwatch"]["spec"]
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -473,7 +489,7 @@ def test_a_standby_is_alive_but_not_ready(name: str) -> None:
     answers SERVING once up (leader or standby), readiness the overall health (the leader only):
     a standby is never restarted for standing by, and its Service routes to the leader."""
     objects = overlay(name)
-    for writer in ("inspector", "ledger", "detector"):
+    for writer in ("inspector", "ledger", "detector", "overwatch"):
         container = _container(objects, writer)
         for probe in ("startupProbe", "livenessProbe"):
             assert container[probe]["grpc"].get("service") == LIVENESS_SERVICE, (writer, probe)
@@ -654,6 +670,25 @@ def _decoded(obj: Obj) -> Obj:
     if obj["kind"] == "Secret":
         obj["data"] = {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
     return obj
+
+
+def test_every_venue_writes_its_own_streams_to_the_bus() -> None:
+    """The direct path (docs/bus.md): TRADEMESH_BUS_DIRECT=1 in the ConfigMap every venue reads,
+    and the bus's URL from the mesh's Secret in every venue container, the accounts' too."""
+    for name in OVERLAYS:
+        objects = overlay(name)
+        [config] = [
+            o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "trademesh-env"
+        ]
+        assert config["data"][env.BUS_DIRECT] == "1", name
+        venues = {
+            w["metadata"]["name"]: c for w, c in ours(objects) if w["metadata"]["name"].startswith("venue-")
+        }
+        assert {f"venue-{v}" for v in VENUES} | set(ACCOUNTS) <= set(venues), name
+        for venue, container in venues.items():
+            assert {"configMapRef": {"name": "trademesh-env"}} in container.get("envFrom", []), venue
+            url = env_of(container)[env.REDIS_URL]["valueFrom"]["secretKeyRef"]
+            assert url == {"name": "trademesh-mesh", "key": env.REDIS_URL}, venue
 
 
 def test_the_paper_overlay_turns_every_live_venue_to_paper_and_nothing_else() -> None:

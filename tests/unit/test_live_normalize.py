@@ -9,12 +9,13 @@ import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.order_book import OrderBook
 
-from core.foundations.model import Channel, Timeframe
+from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import Sink
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.normalize import (
     BookNormalizer,
     CandleNormalizer,
+    FundingNormalizer,
     TickerNormalizer,
     TradeNormalizer,
     decimal_text,
@@ -31,6 +32,8 @@ class FakeExchange:
         self.orderbooks: dict[str, Any] = {}
         self.tickers: dict[str, Any] = {}
         self.ohlcvs: dict[str, Any] = {}
+        self.bidsasks: dict[str, Any] = {}
+        self.fundingRates: dict[str, Any] = {}
 
 
 @pytest.fixture
@@ -144,6 +147,77 @@ def test_a_ticker_goes_out_when_ccxt_replaces_it(feed: MarketFeed, sink: Sink) -
         ticker.best_ask_size,
         ticker.last_price,
     ) == ("1.5", "2", "1.6", "3", "")
+
+
+def test_a_ticker_states_the_24h_volume_where_ccxts_ticker_has_it(feed: MarketFeed, sink: Sink) -> None:
+    exchange, normalizer = FakeExchange(), TickerNormalizer(feed, "X/Y", "tickers")
+    exchange.tickers["X/Y"] = {
+        "timestamp": 5,
+        "bid": 1.5,
+        "ask": 1.6,
+        "baseVolume": 2158.3,
+        "quoteVolume": "755.405",
+    }
+    normalizer.poll(exchange)
+    exchange.tickers["X/Y"] = {
+        "timestamp": 6,
+        "bid": 1.5,
+        "ask": 1.6,
+        "baseVolume": -1.0,
+        "quoteVolume": float("nan"),
+    }
+    normalizer.poll(exchange)
+    feed.flush()
+    volumes = [(e.ticker.base_volume_24h, e.ticker.quote_volume_24h) for e in sink.events]
+    assert volumes == [("2158.3", "755.405"), ("", "")], "no volume is better than a wrong one"
+
+
+def test_a_ticker_of_best_bid_and_ask_takes_its_volume_from_the_24h_stream_beside(
+    feed: MarketFeed, sink: Sink
+) -> None:
+    """Binance USD-M: bookTicker (ccxt's bidsasks) has no volume, its 24hrTicker (tickers) no best
+    bid and ask; a ticker goes out when either changes, holding the latest of each."""
+    exchange = FakeExchange()
+    normalizer = TickerNormalizer(feed, "X/Y:Y", "bidsasks", stats_cache="tickers")
+    assert not normalizer.poll(exchange)
+    exchange.bidsasks["X/Y:Y"] = {"timestamp": 5, "bid": 1.5, "bidVolume": 2.0, "ask": 1.6, "askVolume": 3.0}
+    normalizer.poll(exchange)
+    exchange.tickers["X/Y:Y"] = {"timestamp": 7, "last": 1.55, "baseVolume": "100", "quoteVolume": "155.5"}
+    normalizer.poll(exchange)
+    assert not normalizer.poll(exchange), "nothing new"
+    exchange.bidsasks["X/Y:Y"] = {"timestamp": 8, "bid": 1.51, "bidVolume": 1.0, "ask": 1.6, "askVolume": 3.0}
+    normalizer.poll(exchange)
+    feed.flush()
+    rows = [
+        (e.ts_event_ns // 1_000_000, e.ticker.best_bid, e.ticker.last_price, e.ticker.quote_volume_24h)
+        for e in sink.events
+    ]
+    assert rows == [(5, "1.5", "", ""), (7, "1.5", "1.55", "155.5"), (8, "1.51", "1.55", "155.5")]
+
+
+def test_a_funding_rate_goes_out_when_ccxt_replaces_it(feed: MarketFeed, sink: Sink) -> None:
+    exchange, normalizer = FakeExchange(), FundingNormalizer(feed, "X/Y:Y")
+    exchange.fundingRates["X/Y:Y"] = {
+        "timestamp": 1700724675402, "fundingRate": 0.0001875391284828, "fundingTimestamp": 1700726400000,
+        "markPrice": "36215.5", "indexPrice": None,
+    }  # fmt: skip
+    normalizer.poll(exchange)
+    normalizer.poll(exchange)
+    exchange.fundingRates["X/Y:Y"] = {"timestamp": 1700724675500, "fundingRate": None}  # no rate: nothing
+    normalizer.poll(exchange)
+    exchange.fundingRates["X/Y:Y"] = {"timestamp": 1700724676000, "fundingRate": "-0.00001"}
+    normalizer.poll(exchange)
+    feed.flush()
+    assert [(e.ts_event_ns, e.funding_rate) for e in sink.events] == [
+        (
+            1700724675402 * 10**6,
+            md.FundingRate(
+                rate="0.0001875391284828", next_funding_ns=1700726400000 * 10**6, mark_price="36215.5"
+            ),
+        ),
+        (1700724676000 * 10**6, md.FundingRate(rate="-0.00001")),  # no funding time said: 0
+    ]
+    assert feed.streams.get(StreamKey("X/Y:Y", Channel.FUNDING)).events_total == 2
 
 
 def test_every_candle_update_goes_out_and_a_candle_closes_when_the_next_opens(

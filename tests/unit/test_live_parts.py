@@ -88,6 +88,10 @@ def test_live_config_defaults_and_bad_values(tmp_path: Path) -> None:
         ("watchdog_silence_s = 0", "watchdog_silence_s"),
         ("colour = 1", "colour"),
         ('channels = ["news"]', "channels"),
+        ("funding_poll_s = 0", "funding_poll_s"),
+        ("funding_poll_s = 86401", "funding_poll_s"),
+        ("funding_stream = 1", "funding_stream"),
+        ('channels = ["funding"]', "channels"),  # a spot venue's: it has no funding channel
     ):
         path.write_text(text)
         with pytest.raises(InvalidArgument) as failure:

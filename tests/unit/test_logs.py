@@ -103,3 +103,24 @@ def test_grpcs_client_gone_traceback_becomes_one_warning_line(monkeypatch: pytes
     assert gone["level"] == "WARNING" and "exception" not in gone
     assert gone["message"] == "a call's status was not sent: its client had gone (/a.B/C)"
     assert other["level"] == "ERROR" and "Traceback" in str(other["exception"])
+
+
+def test_the_mcp_clients_line_per_http_request_is_not_logged_but_its_warnings_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Supervisor's looks through the gateway's tools once logged 15 lines each (the fuzz
+    mesh's log check: 9 of one line in a second)."""
+    monkeypatch.setenv("TRADEMESH_LOG_FORMAT", "json")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    try:
+        setup_logging("supervisor")
+        root.handlers[0].setStream(out)  # type: ignore[attr-defined]
+        client_log = logging.getLogger("httpx2")
+        client_log.info('HTTP Request: POST http://127.0.0.1:8080/mcp "HTTP/1.1 200 OK"')
+        client_log.warning("a warning of its own")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert [record["message"] for record in _records(out)] == ["a warning of its own"]

@@ -25,7 +25,9 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.risk.v1 import journal_pb2 as jr
+from trademesh.screener.v1 import screener_pb2 as sc
 from trademesh.signal.v1 import signal_pb2 as sig
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 T0 = 1_763_700_000_000_000_000
@@ -108,6 +110,18 @@ def test_unknown_enums_are_corrupt() -> None:
         rows_of([market(event(notice=notice))])
 
 
+def test_funding_rates_and_their_notices_are_rows_of_their_own() -> None:
+    funding = md.FundingRate(rate="-0.0001", next_funding_ns=T0 + 60 * 10**9, mark_price="65000.5")
+    gap = md.StreamNotice(kind=md.NOTICE_KIND_GAP, channel=md.CHANNEL_FUNDING, reason="reconnect")
+    rows = rows_of([market(event(funding_rate=funding), event(funding_rate=md.FundingRate(rate="0")),
+                           event(notice=gap))])  # fmt: skip
+    assert rows.funding_rates == [
+        ("sim", "BTC/USDT", T0, T0 + 5, "-0.0001", T0 + 60 * 10**9, "65000.5", ""),
+        ("sim", "BTC/USDT", T0, T0 + 5, "0", None, "", ""),  # no funding time said: NULL, not 0
+    ]
+    assert rows.notices == [("sim", "BTC/USDT", T0, T0 + 5, "gap", "funding", "reconnect", None)]
+
+
 def test_candles_tickers_notices_and_bars_rows() -> None:
     candle = md.Candle(
         timeframe=common.TIMEFRAME_1_MINUTE,
@@ -121,11 +135,13 @@ def test_candles_tickers_notices_and_bars_rows() -> None:
         closed=True,
     )
     notice = md.StreamNotice(kind=md.NOTICE_KIND_GAP, channel=md.CHANNEL_BOOK, reason="reconnect")
-    ticker = md.Ticker(best_bid="1", best_bid_size="2", best_ask="3", best_ask_size="4")
+    ticker = md.Ticker(
+        best_bid="1", best_bid_size="2", best_ask="3", best_ask_size="4", quote_volume_24h="1500.5"
+    )
     rows = rows_of([market(event(candle=candle), event(notice=notice), event(ticker=ticker))])
     assert rows.candles[0][4:] == ("1m", T0 - 60 * 10**9, "1", "2", "0.5", "1.5", "10", "", 3, True)
     assert rows.notices == [("sim", "BTC/USDT", T0, T0 + 5, "gap", "book", "reconnect", None)]
-    assert rows.tickers[0][4:] == ("1", "2", "3", "4", "")
+    assert rows.tickers[0][4:] == ("1", "2", "3", "4", "", "", "1500.5")
     bar = bus.Bar(venue="sim", symbol="ETH/USDT", timeframe=common.TIMEFRAME_1_HOUR, open_time_ns=T0)
     bar.open, bar.high, bar.low, bar.close, bar.volume, bar.repaired = "1", "1", "1", "1", "0", True
     envelope = bus.Envelope(source="bars", ts_publish_ns=T0 + 9, bars=bus.Bars(bars=[bar]))
@@ -288,13 +304,14 @@ def recorder_config(*argv: str) -> RecorderConfig:
     [
         (
             (),
-            ("md.*", "bars.*", "exec.*", "funding.*", "inspector.journal.*", "regimes.*"),
+            ("md.*", "bars.*", "exec.*", "funding.*", "inspector.journal.*", "regimes.*", "screens.*"),
             (
                 "signals",
                 "position_requests.{signals}",
                 "decisions.{signals}",
                 "intents.{signals}",
                 "advisor.telemetry.{signals}",
+                "supervisor.audit",
             ),
         ),
         (("--stream-pattern", "md.{sim}.*"), ("md.{sim}.*",), ()),
@@ -489,3 +506,83 @@ def test_a_regime_change_without_a_known_regime_or_timeframe_is_corrupt(
     envelope = bus.Envelope(source="overwatch", regimes=bus.RegimeChanges(changes=[change]))
     with pytest.raises(Corrupt, match=reason):
         rows_of([("1-0", envelope)])
+
+
+def screen_result(**fields: object) -> sc.ScreenResult:
+    """Three ranked of a top 2, each with its momentum; `fields` set over it."""
+    result = sc.ScreenResult(
+        screen="movers", venue="sim", computed_ns=T0, top_n=2, universe=5, left_out=1,
+        missing={"momentum": 1, "bar_volume": 1}, stale=1, filtered_out=1, oldest_input_ns=T0 - 9,
+        newest_input_ns=T0 - 1,
+    )  # fmt: skip
+    for rank, (symbol, score, value) in enumerate(
+        [("ETH/USDT", 1.5, "0.25"), ("BTC/USDT", 0.1 + 0.2, "0.00001"), ("SOL/USDT", -1.0, "-0.5")], start=1
+    ):
+        result.ranked.add(rank=rank, symbol=symbol, score=score, as_of_ns=T0 - rank,
+                          metrics=[sc.MetricValue(metric="momentum", value=value)])  # fmt: skip
+    for name, set_to in fields.items():
+        setattr(result, name, set_to)
+    return result
+
+
+def test_a_screen_result_becomes_one_row_with_its_top_ranking_and_counts() -> None:
+    envelope = bus.Envelope(source="screener", ts_publish_ns=T0 + 7, screen_result=screen_result())
+    rows = rows_of([("1-0", envelope)])
+    assert [table.name for table, _ in rows.tables()] == ["screen_results"]
+    [row] = rows.screens
+    assert row[:4] == ("movers", "sim", T0, 2)
+    assert json.loads(row[4]) == ["ETH/USDT", "BTC/USDT"]  # the top, in rank order
+    ranked = json.loads(row[5])
+    assert [(r["rank"], r["symbol"], r["metrics"]) for r in ranked] == [
+        (1, "ETH/USDT", {"momentum": "0.25"}), (2, "BTC/USDT", {"momentum": "0.00001"}),
+        (3, "SOL/USDT", {"momentum": "-0.5"}),
+    ]  # fmt: skip
+    assert ranked[1]["score"] == 0.1 + 0.2 and ranked[0]["as_of_ns"] == T0 - 1  # the double, exactly
+    assert row[6:] == (5, 1, '{"bar_volume":1,"momentum":1}', 1, 1, T0 - 9, T0 - 1, T0 + 7)
+    assert len(list(chunks([("1-0", envelope)] * 4, max_events=6))) == 2  # its ranked count as events
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"screen": ""}, "without its screen"),
+        ({"top_n": 0}, "without its screen, venue or top"),
+        ({"venue": ""}, "without its screen"),
+    ],
+)
+def test_a_screen_result_without_its_screen_venue_or_top_is_corrupt(
+    fields: dict[str, object], reason: str
+) -> None:
+    envelope = bus.Envelope(source="screener", screen_result=screen_result(**fields))
+    with pytest.raises(Corrupt, match=reason):
+        rows_of([("1-0", envelope)])
+
+
+def test_a_ranked_score_that_is_not_finite_is_corrupt() -> None:
+    result = screen_result()
+    result.ranked[2].score = float("nan")
+    with pytest.raises(Corrupt, match="SOL/USDT"):
+        rows_of([("1-0", bus.Envelope(source="screener", screen_result=result))])
+
+
+def audit_entry(*entries: sv.AuditEntry) -> Entry:
+    envelope = bus.Envelope(source="test", ts_publish_ns=T0)
+    envelope.supervisor_audit.entries.extend(entries)
+    return ("1-0", envelope)
+
+
+def test_the_supervisors_audit_entries_become_rows_and_one_without_its_id_is_corrupt() -> None:
+    approved = sv.AuditEntry(
+        ts_ns=T0 - 5,
+        kind="approved",
+        proposal_id="host-1-3",
+        detail="resume trend",
+        who="operator",
+        id="host-1-a7",
+    )
+    rows = rows_of([audit_entry(approved)])
+    assert rows.supervisor_audit == [
+        ("host-1-a7", T0 - 5, "approved", "host-1-3", "resume trend", "operator", T0)
+    ]
+    with pytest.raises(Corrupt, match="without its id"):
+        rows_of([audit_entry(sv.AuditEntry(ts_ns=T0, kind="observation"))])

@@ -5,10 +5,11 @@ determinism."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import statistics
-from dataclasses import replace
+from dataclasses import astuple, replace
 from decimal import Decimal
 
 import numpy as np
@@ -16,8 +17,8 @@ import pytest
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle, Timeframe
-from core.foundations.regime import Classifier, ClassifierConfig, Reading, Regime
-from core.foundations.regime.indicators import RESUM, Dmi, Window
+from core.foundations.regime import Classifier, ClassifierConfig, Reading, Regime, bar_inputs
+from core.foundations.regime.indicators import RESUM, Dmi, LongRun, Window
 from core.overwatch.synthetic import LABELLED, LabelledBars, SeriesSpec, regime_series, segment_bars
 
 SETTLE = 40  # bars into a segment before its regime must show (the indicators' lag)
@@ -240,3 +241,59 @@ def test_the_generator_labels_each_bar_with_its_segment() -> None:
     assert all(a is not b for a, b in itertools.pairwise(kinds))
     opens = [bar.open_time_ns for bar in series.bars]
     assert all(b - a == Timeframe.M1.ns for a, b in itertools.pairwise(opens))
+
+
+def _stepped_features(bars: list[Candle], cfg: ClassifierConfig) -> list[tuple[float, ...]]:
+    """Each bar's features as the indicators' own `update`s step them (the classifier's steps as
+    they were before it wrote them out in `update_all`)."""
+    dmi, vol, vol_long = Dmi(cfg.adx_period), Window(cfg.vol_window), LongRun(cfg.vol_long_bars)
+    volume_w, volume_long = Window(cfg.volume_window), LongRun(cfg.volume_long_bars)
+    prev_close: float | None = None
+    out: list[tuple[float, ...]] = []
+    for bar in bars:
+        high, low, close, volume = float(bar.high), float(bar.low), float(bar.close), float(bar.volume)
+        std = 0.0
+        if prev_close is not None:
+            vol.update(math.log(close / prev_close))
+            std = vol.std
+            if vol.full and std > 0:
+                vol_long.update(math.log(std))
+        prev_close = close
+        dmi.update(high, low, close)
+        volume_w.update(volume)
+        volume_long.update(volume)
+        long_vol = math.exp(vol_long.level) if vol_long.count else 0.0
+        vol_ratio = std / long_vol if long_vol > 0 else 1.0
+        volume_ratio = volume_w.mean / volume_long.level if volume_long.level > 0 else 1.0
+        out.append((dmi.adx or 0.0, dmi.di_plus, dmi.di_minus, vol_ratio, volume_ratio))
+    return out
+
+
+def test_the_classifiers_steps_are_the_indicators_bit_for_bit() -> None:
+    series = regime_series(21, segments=10)
+    cfg = ClassifierConfig(vol_long_bars=50, volume_long_bars=60)  # past the long runs' means
+    got = [astuple(r.features) for r in _run(series.bars, cfg)]
+    assert got == _stepped_features(series.bars, cfg)  # ==: the same floats, not approximately
+
+
+def test_update_all_is_update_one_by_one_with_the_refused_skipped() -> None:
+    bars = regime_series(5, segments=5).bars
+    bad = {50: replace(bars[50], low=Decimal(0)), 120: replace(bars[120], closed=False)}
+    given = [bad.get(i, bar) for i, bar in enumerate(bars)]
+    given.insert(300, given[299])  # not after the last bar: skipped too
+    one = Classifier()
+    readings = []
+    for bar in given:
+        with contextlib.suppress(InvalidArgument):
+            readings.append(one.update(bar))
+    inputs = []
+    for bar in given:
+        with contextlib.suppress(InvalidArgument):
+            inputs.append(bar_inputs(bar))
+    many = Classifier()
+    last = many.update_all(inputs[:200])
+    assert last == readings[199]  # the first 200 bars taken (none of them out of order)
+    assert many.update_all(inputs[200:]) == readings[-1]
+    assert many.update_all([]) is None
+    nxt = replace(bars[-1], open_time_ns=bars[-1].open_time_ns + 60 * 10**9)
+    assert many.update(nxt) == one.update(nxt)  # the same state after

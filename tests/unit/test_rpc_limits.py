@@ -142,9 +142,11 @@ SHORT_BY_FULL_NAME = frozenset(
         "trademesh.logs.v1.TailRequest.text",
         # A line id to resume after ("1764200000000-0": gateway.logs.query checks its form).
         "trademesh.logs.v1.TailRequest.after_id",
-        # A Supervisor's proposal id (its book and sequence), and why an operator rejects one: one
-        # line (core.supervisor.api checks both, the reason at 500 characters, under the edge's).
+        # A Supervisor's proposal id (its book and sequence), and why an operator approves or
+        # rejects one: one line (core.supervisor.api checks both, a reason at 500 characters,
+        # under the edge's).
         "trademesh.supervisor.v1.ApproveRequest.proposal_id",
+        "trademesh.supervisor.v1.ApproveRequest.reason",
         "trademesh.supervisor.v1.RejectRequest.proposal_id",
         "trademesh.supervisor.v1.RejectRequest.reason",
     }

@@ -3,9 +3,11 @@ counted, filters, both normalisations, the order and its ties, the result's time
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import statistics
+from decimal import Decimal
 
 import pytest
 
@@ -56,6 +58,17 @@ def test_ticker_metrics() -> None:
     assert _metric(inputs, "top_depth") == pytest.approx(99.99 * 3)  # the thinner side
     assert _metric(inputs, "volume_24h") == 1234.5
     assert _metric(instrument("F", funding="0.0001"), "funding_rate") == 0.0001
+
+
+def test_the_24h_volume_is_the_quote_volume_stated_else_the_base_volume_at_the_last_price() -> None:
+    stated = ticker("99", "101", volume_24h="5000")
+    assert (
+        _metric(instrument("A", tick=dataclasses.replace(stated, base_volume_24h=Decimal(7))), "volume_24h")
+        == 5000
+    )
+    base_only = dataclasses.replace(stated, volume_24h=None, base_volume_24h=Decimal(7))  # OKX's linear swaps
+    assert _metric(instrument("A", tick=base_only), "volume_24h") == 7 * 101  # the last price: the ask here
+    assert _metric(instrument("A", tick=dataclasses.replace(base_only, last=None)), "volume_24h") is None
 
 
 @pytest.mark.parametrize(

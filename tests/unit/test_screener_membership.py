@@ -1,12 +1,14 @@
-"""A screen's membership: at most N symbols, each held at least `hold` after entering and kept
-out at least `hold` after leaving, so a symbol at the N-th place does not flap."""
+"""A screen's membership (core.foundations.screen_membership): at most N symbols, each held at
+least `hold` after entering and kept out at least `hold` after leaving, so a symbol at the N-th
+place does not flap."""
 
 from __future__ import annotations
 
 import pytest
 
+from core.foundations.screen_membership import ScreenMembership
 from core.screener.engine.evaluate import evaluate
-from core.screener.engine.membership import ScreenMembership
+from core.screener.engine.membership import membership_of, take
 from core.screener.screen_file import SCREENS_DIR, load_screen
 from tests.screener_support import NOW, instrument
 
@@ -77,7 +79,7 @@ def test_results_must_come_in_time_order() -> None:
 
 def test_a_screens_results_drive_its_membership() -> None:
     screen = load_screen(SCREENS_DIR / "momentum.toml")
-    membership = ScreenMembership.for_screen(screen, top=2)
+    membership = membership_of(screen, top=2)
     assert (membership.capacity, membership.hold_ns) == (2, 900 * S)
     ups = {
         name: [100 * (1 + step) ** i for i in range(25)]
@@ -85,5 +87,5 @@ def test_a_screens_results_drive_its_membership() -> None:
     }
     result = evaluate(screen, [instrument(name, closes) for name, closes in ups.items()], NOW)
     assert result.symbols == ("A", "B", "C")
-    change = membership.update(result)
+    change = take(membership, result)
     assert change.added == ("A", "B") and change.at_ns == NOW

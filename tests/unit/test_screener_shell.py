@@ -11,10 +11,11 @@ import pytest
 
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 from core.foundations.model import InstrumentKind, Timeframe
-from core.screener.convert import candle_of, metric_text, result_to_pb, screen_to_pb, ticker_of
+from core.screener.convert import candle_of, funding_of, metric_text, result_to_pb, screen_to_pb, ticker_of
 from core.screener.engine.definition import parse_screen
 from core.screener.engine.evaluate import evaluate
-from core.screener.feed import MarketState
+from core.screener.engine.inputs import Funding
+from core.screener.feed import MarketState, ScreenFeed
 from core.screener.instruments import symbol_facts
 from core.screener.screen_file import SCREENS_DIR
 from core.screener.screens import load_screens
@@ -117,6 +118,31 @@ def test_a_wire_ticker_reads_as_decimals_and_a_bad_price_names_its_field() -> No
     with pytest.raises(InvalidArgument) as caught:
         ticker_of(event)
     assert [v.field for v in caught.value.violations] == ["best_ask"]
+
+
+def test_a_wire_tickers_24h_volumes_and_a_funding_rate_read_as_decimals() -> None:
+    event = md.MarketEvent(ts_event_ns=5, ticker=md.Ticker(base_volume_24h="12.5", quote_volume_24h="1250"))
+    got = ticker_of(event)
+    assert (got.volume_24h, got.base_volume_24h) == (Decimal(1250), Decimal("12.5"))
+    assert ticker_of(md.MarketEvent(ticker=md.Ticker())).volume_24h is None, "not stated: absent, not 0"
+    funding = md.MarketEvent(ts_event_ns=7, funding_rate=md.FundingRate(rate="-0.0001", next_funding_ns=9))
+    assert funding_of(funding) == Funding(Decimal("-0.0001"), 7)
+    funding.funding_rate.rate = "Infinity"
+    with pytest.raises(InvalidArgument) as caught:
+        funding_of(funding)
+    assert [v.field for v in caught.value.violations] == ["rate"]
+
+
+def test_a_screen_of_the_funding_rate_reads_its_venues_funding_stream_and_the_newest_rate() -> None:
+    screen = parse_screen(SCREEN.replace("momentum = 1.0", "funding_rate = 1.0"), "carry.toml")
+    state = MarketState([screen])
+    assert (state.funding_venues, state.ticker_venues) == ({"sim"}, set())
+    assert "md.{sim}.funding" in ScreenFeed(None, state, ticker_age_ms=1000).streams
+    state.add_funding("sim", "BTC/USDT:USDT", Funding(Decimal("0.0001"), NOW))
+    state.add_funding("sim", "BTC/USDT:USDT", Funding(Decimal("0.0009"), NOW - 1))  # older: kept out
+    state.add_funding("elsewhere", "ETH/USDT:USDT", Funding(Decimal("0.0009"), NOW))  # not read
+    [inputs] = state.inputs(screen)  # a symbol with a funding rate alone is in the universe
+    assert inputs.symbol == "BTC/USDT:USDT" and inputs.funding == Funding(Decimal("0.0001"), NOW)
 
 
 def test_metrics_go_on_the_wire_as_plain_decimal_strings() -> None:

@@ -139,9 +139,10 @@ def test_in_propose_mode_a_proposal_waits_once_and_an_approval_makes_it_an_actio
     first = s.observe(bad)
     assert [(i, p.kind) for i, p in first.opened] == [("b1-p1", ActionKind.PAUSE)] and first.actions == []
     assert s.observe(replace(bad, now_ns=T0 + 60)).opened == []  # waiting already: not again
-    approved = s.approve("b1-p1", "alice", T0 + 120)
+    approved = s.approve("b1-p1", "alice", T0 + 120, "drawdown seen, agreed")
     assert [(i, p.strategy) for i, p in approved.actions] == [("b1-p1", "trend")]
     assert [(a.kind, a.who) for a in approved.audit] == [("approved", "alice"), ("action", "alice")]
+    assert approved.audit[0].detail == "pause trend: drawdown seen, agreed"  # the operator's reason kept
     with pytest.raises(NotFound):
         s.approve("b1-p1", "alice", T0 + 130)
 

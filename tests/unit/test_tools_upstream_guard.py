@@ -7,12 +7,14 @@ import pytest
 from google.protobuf.message import Message
 
 from core.foundations.access.contracts import Principal, Scope
-from core.foundations.errors import PermissionDenied
+from core.foundations.errors import InvalidArgument, PermissionDenied
 from core.tools.inspector import InspectorTools
+from core.tools.supervisor import SupervisorTools
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
 
 INSPECTOR = "trademesh.risk.v1.Inspector"
 CLOSE_ALL = rk.SetModeRequest(mode=rk.MODE_CLOSE_ALL, reason="test")
@@ -109,6 +111,14 @@ async def test_a_tool_acts_for_its_caller_only_in_the_form_its_tool_builds() -> 
     )
     with pytest.raises(Reached):
         await _call(INSPECTOR, "UpdatePolicies", capital, _key(Scope.READ, Scope.ADMIN))
+    # A change the inspector refuses unless it only lowers limits (tighten_policy): admin too.
+    tighter = rk.UpdatePoliciesRequest(
+        toml='[loss]\nmax_drawdown = "0.05"\n', reason="x", over_current=True, tighten_only=True
+    )
+    with pytest.raises(Reached):
+        await _call(INSPECTOR, "UpdatePolicies", tighter, _key(Scope.READ, Scope.ADMIN))
+    with pytest.raises(PermissionDenied, match="needs the 'admin' scope"):
+        await _call(INSPECTOR, "UpdatePolicies", tighter, _key(Scope.READ, Scope.TRADE))
     everything = _key(Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.CLOSE_ALL)
     for other in (
         rk.UpdatePoliciesRequest(
@@ -118,6 +128,40 @@ async def test_a_tool_acts_for_its_caller_only_in_the_form_its_tool_builds() -> 
         rk.UpdatePoliciesRequest(
             toml='[capital.reserved]\n"a" = "1"\n"b" = "2"\n', reason="x", over_current=True
         ),
+        # tighten_only read over the shipped set: not the tool's form.
+        rk.UpdatePoliciesRequest(toml='[loss]\nmax_drawdown = "0.05"\n', reason="x", tighten_only=True),
     ):
         with pytest.raises(PermissionDenied, match="MCP tools only read"):
             await _call(INSPECTOR, "UpdatePolicies", other, everything)
+
+
+async def test_a_supervisors_proposal_is_decided_only_for_a_key_holding_trade_and_its_mode_never() -> None:
+    """supervisor_decide's Approve and Reject (trade) go for a key holding trade; the Supervisor's
+    mode (SetMode, admin) is no tool's, whatever the key."""
+    supervisor = "trademesh.supervisor.v1.Supervisor"
+    for method, request_ in (
+        ("Approve", sv.ApproveRequest(proposal_id="p1", reason="x")),
+        ("Reject", sv.RejectRequest(proposal_id="p1", reason="x")),
+    ):
+        with pytest.raises(Reached):
+            await _call(supervisor, method, request_, _key(Scope.READ, Scope.TRADE))
+        with pytest.raises(PermissionDenied, match="needs the 'trade' scope"):
+            await _call(supervisor, method, request_, _key(Scope.READ))
+        with pytest.raises(PermissionDenied, match="MCP tools only read"):
+            await _call(supervisor, method, request_)
+    everything = _key(Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.CLOSE_ALL)
+    with pytest.raises(PermissionDenied, match="MCP tools only read"):
+        await _call(supervisor, "SetMode", sv.SetModeRequest(mode=sv.MODE_ACT), everything)
+
+
+async def test_the_supervisor_decide_tool_checks_its_caller_and_arguments_before_calling() -> None:
+    tools = SupervisorTools(Upstream(_Nowhere(), 1.0))
+    with pytest.raises(PermissionDenied, match="none given"):
+        await tools.supervisor_decide("p1", "approve", "go", caller=None)
+    with pytest.raises(PermissionDenied, match="Approve needs the 'trade' scope"):
+        await tools.supervisor_decide("p1", "approve", "go", caller=_key(Scope.READ))
+    with pytest.raises(InvalidArgument) as caught:
+        await tools.supervisor_decide("x" * 129, "maybe", "", caller=_key(Scope.READ, Scope.TRADE))
+    assert [v.field for v in caught.value.violations] == ["proposal_id", "decision", "reason"]
+    with pytest.raises(Reached):  # asked for its open proposals
+        await tools.supervisor_decide("p1", "reject", "not now", caller=_key(Scope.READ, Scope.TRADE))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.foundations.model import InstrumentKind
+from core.foundations.model import Channel, InstrumentKind
+from venues.binanceusdm.exchange import BinanceUsdmExchange
 from venues.live.spec import FundingRateHistory, LiveSpec
 
 __all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "stop_params"]
@@ -47,8 +48,17 @@ SPEC = LiveSpec(
         "fetchMarkets": {"types": ["linear"]},  # USD-M only (no COIN-M, no spot)
         "fetchCurrencies": False,  # needs SAPI permissions; markets carry what we use
         "watchTrades": {"name": "aggTrade"},  # one message per taker order, what the capture records
+        # watch_ticker subscribes watch_tickers' stream, a miniTicker unless named: the full
+        # <symbol>@ticker (24hrTicker) states the 24h volume and the last trade's quantity too.
+        "watchTickers": {"name": "ticker"},
     },
-    ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes
+    ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes...
+    ticker_stats=True,  # ...and no volume: <symbol>@ticker (24hrTicker) streams the 24h volume beside
+    channels=(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
+    # <symbol>@markPrice@1s: the funding rate (r), the next funding time (T), mark and index
+    # prices, every second; BinanceUsdmExchange keeps them as funding rates, not tickers.
+    funding_watch="watch_mark_price",
+    exchange_class=BinanceUsdmExchange,
     # ccxt 4.5 binanceusdm has no cancelAllOrdersAfter (fapi's countdownCancelAll is per symbol
     # and not unified): the runtime's timer cancels all.
     native_cancel_after=False,

@@ -95,15 +95,32 @@ def _digits(text: str, decimals: int | None) -> str:
     return written.replace(".", "").lstrip("0")
 
 
-def checksum(book: WireBook, decimals: tuple[int, int] | None) -> int:
-    """Kraken v2's CRC32 of the book's 10 best asks then 10 best bids."""
+@functools.lru_cache(maxsize=_DIGITS_KEPT)
+def _level_digits(price: str, size: str, price_decimals: int | None, size_decimals: int | None) -> str:
+    return _digits(price, price_decimals) + _digits(size, size_decimals)
+
+
+# Per side (asks, bids): (the side, its change count, its digits) as last checksummed.
+SideMemo = list[tuple[Any, int, str] | None]
+
+
+def checksum(book: WireBook, decimals: tuple[int, int] | None, memo: SideMemo | None = None) -> int:
+    """Kraken v2's CRC32 of the book's 10 best asks then 10 best bids. With a `memo` (one book's,
+    for its decimals), a side unchanged since the last checksum is not written again: an update
+    mostly moves one side."""
     price_decimals, size_decimals = decimals if decimals is not None else (None, None)
-    parts = []
-    for side in (book.asks, book.bids):
-        for price, size in side.best(CHECKSUM_LEVELS):
-            parts.append(_digits(price, price_decimals))
-            parts.append(_digits(size, size_decimals))
-    return zlib.crc32("".join(parts).encode())
+    texts = []
+    for index, side in enumerate((book.asks, book.bids)):
+        kept = None if memo is None else memo[index]
+        if kept is not None and kept[0] is side and kept[1] == side.changes:
+            texts.append(kept[2])
+            continue
+        levels = side.best(CHECKSUM_LEVELS)
+        text = "".join([_level_digits(p, s, price_decimals, size_decimals) for p, s in levels])
+        if memo is not None:
+            memo[index] = (side, side.changes, text)
+        texts.append(text)
+    return zlib.crc32((texts[0] + texts[1]).encode())
 
 
 def _levels(levels: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -124,6 +141,7 @@ class BookSync:
         self.muted = False  # the stream is closed: the book is followed, nothing is published
         self.reason = ""  # the next snapshot's resync reason
         self._times: dict[str, int] = {}
+        self._digits: SideMemo = [None, None]  # the checksum's, per side
 
     def resync(self, reason: str) -> None:
         self.reason = reason
@@ -172,7 +190,7 @@ class BookSync:
         expected = data.get("checksum")
         if expected is None:
             return True
-        computed = checksum(self.book, self.decimals)
+        computed = checksum(self.book, self.decimals, self._digits)
         if computed == int(expected):
             return True
         self.live = self.published = False
@@ -248,6 +266,7 @@ class KrakenWire(WireStreams):
                 number_text(first.get("ask")),
                 number_text(first.get("ask_qty")),
                 number_text(first.get("last")),
+                _volumes(first),
             )
         if channel == "trade":
             return self._trades(native, data)
@@ -305,6 +324,15 @@ class KrakenWire(WireStreams):
 
 
 _CHANNELS = frozenset({"book", "ticker", "trade", "ohlc"})
+
+
+def _volumes(ticker: Mapping[str, Any]) -> tuple[str, str]:
+    """The ticker's 24h base volume and its quote volume, volume x vwap (exactly, as ccxt's
+    parser makes it: Kraken states the volume-weighted price, not the quote volume)."""
+    volume, vwap = number_text(ticker.get("volume")), number_text(ticker.get("vwap"))
+    if not volume or not vwap:
+        return volume, ""
+    return volume, str(Decimal(volume) * Decimal(vwap))
 
 
 def _decimals(market: Mapping[str, Any]) -> tuple[int, int] | None:

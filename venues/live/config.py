@@ -11,6 +11,8 @@ backoff_max_s = 30
 stale_factor = 4                          # a stream silent this many times its usual silence is stale...
 stale_floor_s = 15                        # ...and at least this long (docs/venues.md, stream health)
 flush_ms = 2                              # frames within 2 ms of a dispatch go out together (0: at once)
+funding_stream = true                     # funding rates from the venue's stream where it has one...
+funding_poll_s = 60                       # ...else (or false) read by REST this often
 replay_url = "http://127.0.0.1:8123"      # a stand-in in another process on this machine (not with --replay)
 """
 
@@ -95,6 +97,11 @@ class LiveConfig:
     # A frame's events go out at once unless the last dispatch was less than this long ago; then
     # they wait for the rest of it, with what else comes meanwhile (0: every burst at once).
     flush_ms: Annotated[float, Within(0)] = 2.0
+    # The funding channel: the venue's funding stream where it has one (LiveSpec.funding_watch);
+    # false, or a venue without one, reads it by REST (ccxt fetch_funding_rate) every
+    # funding_poll_s (at least 0.1 s, at most a day).
+    funding_stream: bool = True
+    funding_poll_s: Annotated[float, Within(0.1, 86400)] = 60.0
     # A replay stand-in served by another process (http://HOST:PORT): every venue url points at it,
     # as `--replay` points them at the stand-in it runs inside the venue; None: the venue itself.
     replay_url: Annotated[str | None, Parse(_replay_url)] = None

@@ -5,8 +5,8 @@ latest ticker, recent candles) and hands back the same objects again and again.
 Each normalizer remembers what it has already emitted and emits only what is
 new: trades after the last one sent (a cursor by object identity; if it fell
 out of the ring, a gap notice), book changes as deltas against the last book
-sent (a snapshot first and after every resync), tickers and candles when their
-object changed.
+sent (a snapshot first and after every resync), tickers, candles and funding rates when
+their object changed.
 
 Integrity rules that hold for every venue:
 - a trade whose id was among the last `RECENT_TRADE_IDS` of its symbol is not sent
@@ -16,7 +16,10 @@ Integrity rules that hold for every venue:
   are not published, and when ccxt trims the book to its depth the published range
   shrinks to its new last level (the levels that leave it go out with size 0);
 - a best bid or ask with no price, or a price of 0 (Deribit's "no bid"), is no level:
-  the ticker's price and size are both empty.
+  the ticker's price and size are both empty;
+- a ticker states the venue's 24h volume where ccxt's ticker has it (`baseVolume`,
+  `quoteVolume`); a venue whose ticker stream has none may name a second cache that has it
+  (Binance USD-M: bookTicker for the best bid and ask, the 24hrTicker stream for the volume).
 
 Numbers: ccxt parses JSON numbers to floats; a float's shortest repr reads back
 as the decimal the venue sent (venues send at most 15 significant digits), so
@@ -43,11 +46,13 @@ __all__ = [
     "BookNormalizer",
     "BookRange",
     "CandleNormalizer",
+    "FundingNormalizer",
     "RecentIds",
     "TickerNormalizer",
     "TradeNormalizer",
     "decimal_or_zero",
     "decimal_text",
+    "funding_of",
 ]
 
 # Trade ids remembered per symbol to drop a trade the venue sends again.
@@ -352,32 +357,102 @@ def _diff(old: Mapping[float, Any], new: Mapping[float, Any]) -> list[Level]:
     return changes
 
 
+def _cached(exchange: Any, cache: str | None, symbol: str) -> Any:
+    entries = getattr(exchange, cache, None) if cache else None
+    return entries.get(symbol) if entries else None
+
+
 class TickerNormalizer:
-    def __init__(self, feed: MarketFeed, symbol: str, cache: str) -> None:
+    """Emits a ticker whenever ccxt's ticker of the symbol (in `cache`) or its 24h statistics
+    (in `stats_cache`, when the ticker stream states none) is a new object."""
+
+    def __init__(self, feed: MarketFeed, symbol: str, cache: str, stats_cache: str | None = None) -> None:
         self.feed = feed
         self.symbol = symbol
         self.cache = cache  # "tickers" or "bidsasks"
+        self.stats_cache = stats_cache  # "tickers" beside "bidsasks" (Binance USD-M), or None
         self._last: object | None = None
+        self._last_stats: object | None = None
 
     def poll(self, exchange: Any) -> bool:
-        tickers = getattr(exchange, self.cache, None)
-        ticker = tickers.get(self.symbol) if tickers else None
-        if ticker is None or ticker is self._last:
+        ticker = _cached(exchange, self.cache, self.symbol)
+        stats = _cached(exchange, self.stats_cache, self.symbol)
+        if ticker is self._last and stats is self._last_stats:
             return False
-        self._last = ticker
-        bid, bid_size = _best(ticker.get("bid"), ticker.get("bidVolume"))
-        ask, ask_size = _best(ticker.get("ask"), ticker.get("askVolume"))
+        # Stamped with the time of what changed (the later, when both did): a ticker made on a
+        # 24hrTicker is that frame's, one made on a bookTicker that frame's.
+        changed = [new for new, old in ((ticker, self._last), (stats, self._last_stats)) if new is not old]
+        self._last, self._last_stats = ticker, stats
+        quote: Mapping[str, Any] = ticker or {}
+        volume: Mapping[str, Any] = (stats if self.stats_cache else ticker) or {}
+        bid, bid_size = _best(quote.get("bid"), quote.get("bidVolume"))
+        ask, ask_size = _best(quote.get("ask"), quote.get("askVolume"))
+        times = [t for t in (new.get("timestamp") for new in changed if new) if t is not None]
         self.feed.ticker(
             self.symbol,
-            _ns(ticker.get("timestamp")),
+            _ns(max(times) if times else None),
             md.Ticker(
                 best_bid=bid,
                 best_bid_size=bid_size,
                 best_ask=ask,
                 best_ask_size=ask_size,
-                last_price=decimal_text(ticker.get("last")),
+                last_price=decimal_text(_first(quote.get("last"), volume.get("last"))),
+                base_volume_24h=_volume(volume.get("baseVolume")),
+                quote_volume_24h=_volume(volume.get("quoteVolume")),
             ),
         )
+        return True
+
+
+def _first(value: Any, otherwise: Any) -> Any:
+    return otherwise if value is None else value
+
+
+def _volume(value: Any) -> str:
+    """A 24h volume as ccxt parsed it; "" when absent or not a volume (negative, not finite)."""
+    try:
+        text = decimal_text(value)
+    except (ArithmeticError, ValueError):
+        return ""
+    return text if text and Decimal(text).is_finite() and Decimal(text) >= 0 else ""
+
+
+def funding_of(funding: Mapping[str, Any]) -> tuple[int, md.FundingRate] | None:
+    """ccxt's funding rate structure as (event time in ns, our FundingRate); None without a rate.
+
+    `fundingTimestamp` is the funding time the rate is paid at (Binance's premiumIndex
+    `nextFundingTime`, OKX's `fundingTime`); a venue whose funding is continuous (Deribit) has none.
+    """
+    rate = decimal_text(funding.get("fundingRate"))
+    if not rate:
+        return None
+    next_ms = funding.get("fundingTimestamp")
+    return _ns(funding.get("timestamp")), md.FundingRate(
+        rate=rate,
+        next_funding_ns=int(next_ms) * 1_000_000 if next_ms is not None else 0,
+        mark_price=decimal_text(funding.get("markPrice")),
+        index_price=decimal_text(funding.get("indexPrice")),
+    )
+
+
+class FundingNormalizer:
+    """Emits a perpetual's funding whenever ccxt's funding rate structure of it is a new object
+    (ccxt's `fundingRates`: what watch_funding_rate keeps, or the connector's poll puts there)."""
+
+    def __init__(self, feed: MarketFeed, symbol: str) -> None:
+        self.feed = feed
+        self.symbol = symbol
+        self._last: object | None = None
+
+    def poll(self, exchange: Any) -> bool:
+        funding = _cached(exchange, "fundingRates", self.symbol)
+        if funding is None or funding is self._last:
+            return False
+        self._last = funding
+        found = funding_of(funding)
+        if found is None:
+            return False
+        self.feed.funding_rate(self.symbol, *found)
         return True
 
 

@@ -65,6 +65,16 @@ class LiveSpec:
     native_symbol: Callable[[Market], str] = _ccxt_id
     # Which ccxt method feeds our tickers: "watch_ticker" or "watch_bids_asks" (best bid/ask only).
     ticker_method: str = "watch_ticker"
+    # True when the ticker_method's stream states no 24h volume and ccxt's watch_ticker streams it
+    # beside (Binance USD-M: bookTicker for the best bid and ask, 24hrTicker for the volume): the
+    # ticker channel watches both, and each ticker holds the latest of each.
+    ticker_stats: bool = False
+    # How the venue's perpetuals' funding rates are streamed (Channel.FUNDING, when `channels`
+    # holds it): the ccxt.pro method whose answers land in ccxt's `fundingRates`
+    # ("watch_funding_rate"; Binance USD-M's "watch_mark_price", mended in its exchange.py); None:
+    # the venue streams none, and they are polled with ccxt's fetch_funding_rate
+    # (LiveConfig.funding_poll_s).
+    funding_watch: str | None = None
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1,)
     channels: tuple[Channel, ...] = (Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS)
     # Levels asked of watch_order_book (None: the venue's default).

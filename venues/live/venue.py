@@ -33,11 +33,13 @@ from core.foundations.order_rules import amended_request, require_unfilled
 from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
+from venues.live.funding_poll import FundingPoll
 from venues.live.markets import choose_symbols, instrument_of, load_markets
 from venues.live.normalize import (
     BookNormalizer,
     BookRange,
     CandleNormalizer,
+    FundingNormalizer,
     TickerNormalizer,
     TradeNormalizer,
 )
@@ -49,6 +51,7 @@ from venues.live.trading import LiveTrading, new_client_order_id, retry_after
 from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
+from venues.runtime.validate import has_funding
 from venues.runtime.venue import AccountFeed, NativeSwitch, NotInPlace, OrderRef, Venue, VenueContext
 
 if TYPE_CHECKING:
@@ -61,7 +64,7 @@ log = logging.getLogger(__name__)
 # A replay starts once its subscribers have stopped coming for this long (_release_replay).
 _SUBSCRIBERS_SETTLE_S = 0.25
 
-Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer
+Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer | FundingNormalizer
 
 
 class LiveVenue(Venue):
@@ -232,7 +235,13 @@ class LiveVenue(Venue):
         return self._instruments
 
     def default_streams(self) -> set[StreamKey]:
-        return {StreamKey(i.symbol, channel) for i in self._instruments for channel in self.config.channels}
+        """The config's channels of every instrument; the funding channel of the perpetuals only."""
+        return {
+            StreamKey(i.symbol, channel)
+            for i in self._instruments
+            for channel in self.config.channels
+            if channel is not Channel.FUNDING or has_funding(i)
+        }
 
     async def set_streams(self, streams: set[StreamKey]) -> None:
         for key in set(self._watchers) - streams:
@@ -259,15 +268,9 @@ class LiveVenue(Venue):
             depth = self.spec.book_depth
             jobs.append((book, lambda: ex.watch_order_book(symbol, depth)))
         elif key.channel is Channel.TICKERS:
-            bids_asks = self.spec.ticker_method == "watch_bids_asks"
-            jobs.append(
-                (
-                    TickerNormalizer(feed, symbol, "bidsasks" if bids_asks else "tickers"),
-                    (lambda: ex.watch_bids_asks([symbol]))
-                    if bids_asks
-                    else (lambda: ex.watch_ticker(symbol)),
-                )
-            )
+            jobs += self._ticker_jobs(symbol)
+        elif key.channel is Channel.FUNDING:
+            jobs.append(self._funding_job(key))
         else:
             for tf in self.config.timeframes:
                 name = tf.label
@@ -277,7 +280,7 @@ class LiveVenue(Venue):
                         functools.partial(ex.watch_ohlcv, symbol, name),
                     )
                 )
-        self._normalizers[key] = [normalizer for normalizer, _ in jobs]
+        self._normalizers[key] = list(dict.fromkeys(normalizer for normalizer, _ in jobs))  # each once
         resync: BookResync | None = book
         if self._wire is not None:
             taken, wire_book = self._wire.open(key)
@@ -300,6 +303,34 @@ class LiveVenue(Venue):
             )
             watcher.start()
             self._watchers[key].append(watcher)
+
+    def _ticker_jobs(self, symbol: str) -> list[tuple[Normalizer, Any]]:
+        """The ticker's watches: the spec's ticker stream, and with `ticker_stats` ccxt's 24h
+        ticker beside it for the volume (one normalizer reads both caches)."""
+        ex, feed = self.exchange, self._feed_or_fail()
+        if self.spec.ticker_method != "watch_bids_asks":
+            return [(TickerNormalizer(feed, symbol, "tickers"), lambda: ex.watch_ticker(symbol))]
+        stats = "tickers" if self.spec.ticker_stats else None
+        normalizer = TickerNormalizer(feed, symbol, "bidsasks", stats)
+        jobs: list[tuple[Normalizer, Any]] = [(normalizer, lambda: ex.watch_bids_asks([symbol]))]
+        if stats is not None:
+            jobs.append((normalizer, lambda: ex.watch_ticker(symbol)))
+        return jobs
+
+    def _funding_job(self, key: StreamKey) -> tuple[Normalizer, Any]:
+        """The funding rate from the venue's stream (LiveSpec.funding_watch), else polled by REST
+        every funding_poll_s (Admin's poll_interval_ms says so)."""
+        feed, method = self._feed_or_fail(), self.spec.funding_watch
+        normalizer = FundingNormalizer(feed, key.symbol)
+        if method is not None and self.config.funding_stream:
+            feed.streams.get(key).poll_interval_ms = 0
+            return normalizer, functools.partial(getattr(self.exchange, method), key.symbol)
+        feed.streams.get(key).poll_interval_ms = round(self.config.funding_poll_s * 1000)
+        return normalizer, FundingPoll(self.exchange, key.symbol, self.config.funding_poll_s)
+
+    def _feed_or_fail(self) -> MarketFeed:
+        assert self._feed is not None, "streams open once the venue has started"
+        return self._feed
 
     def _made_up(self, key: StreamKey) -> None:
         """A replayed book the stand-in starts from something it made up (the capture holds no

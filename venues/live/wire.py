@@ -112,20 +112,25 @@ class BookResync(Protocol):
 class _Side:
     """One side of a book: price -> (price text, size text), and the prices in order, best first."""
 
-    __slots__ = ("keys", "levels", "sign")
+    __slots__ = ("changes", "keys", "levels", "sign")
 
     def __init__(self, descending: bool) -> None:
         self.levels: dict[float, tuple[str, str]] = {}
         self.keys: list[float] = []  # sign * price, ascending: best first
         self.sign = -1.0 if descending else 1.0
+        # Counts the side's changes: what is kept of it (Kraken's checksum digits) holds while
+        # this does not move.
+        self.changes = 0
 
     def set(self, price: float, text: str, size: str) -> None:
         levels = self.levels
+        self.changes += 1
         if price not in levels:
             insort(self.keys, self.sign * price)
         levels[price] = (text, size)
 
     def remove(self, price: float) -> None:
+        self.changes += 1
         if self.levels.pop(price, None) is not None:
             keys = self.keys
             del keys[bisect_left(keys, self.sign * price)]
@@ -246,6 +251,7 @@ class WireBook:
                 side.set(price, plain_decimal(price_text), size)
             elif level[1] != size:  # a level kept: its text stays, only its size changes
                 kept[price] = (level[0], size)
+                side.changes += 1
         self._trim(side, before)
         changes: list[Level] = []
         for price in sorted(before, reverse=side.sign < 0):
@@ -306,12 +312,28 @@ class WireTicker:
         self.feed = feed
         self.symbol = symbol
 
-    def ticker(self, ts_ns: int, bid: str, bid_size: str, ask: str, ask_size: str, last: str = "") -> bool:
+    def ticker(
+        self,
+        ts_ns: int,
+        bid: str,
+        bid_size: str,
+        ask: str,
+        ask_size: str,
+        last: str = "",
+        volumes: tuple[str, str] = ("", ""),
+    ) -> bool:
+        """`volumes`: the venue's 24h base and quote volume ("" where it states none)."""
         bid, bid_size = _best(bid, bid_size)
         ask, ask_size = _best(ask, ask_size)
         last = plain_decimal(last)
         ticker = md.Ticker(
-            best_bid=bid, best_bid_size=bid_size, best_ask=ask, best_ask_size=ask_size, last_price=last
+            best_bid=bid,
+            best_bid_size=bid_size,
+            best_ask=ask,
+            best_ask_size=ask_size,
+            last_price=last,
+            base_volume_24h=plain_decimal(volumes[0]),
+            quote_volume_24h=plain_decimal(volumes[1]),
         )
         self.feed.ticker(self.symbol, ts_ns, ticker)
         return True
@@ -380,7 +402,7 @@ class WireStreams:
 
     def open(self, key: StreamKey) -> tuple[bool, BookResync | None]:
         native = self._native.get(key.symbol)
-        if native is None:
+        if native is None or key.channel is Channel.FUNDING:  # funding: ccxt's, whatever the tap takes
             return False, None
         feed, symbol = self.feed, key.symbol
         if key.channel is Channel.TRADES:
@@ -404,7 +426,7 @@ class WireStreams:
         elif key.channel is Channel.CANDLES:
             for index in [k for k in self.candles if k[0] == native]:
                 del self.candles[index]
-        elif self.books.pop(native or "", None) is not None:
+        elif key.channel is Channel.BOOK and self.books.pop(native or "", None) is not None:
             self.book_closed(key.symbol)
 
     def book_closed(self, symbol: str) -> None:

@@ -1,6 +1,7 @@
 """ccxt.pro okx, mended where it falls short of what the connector needs from OKX's API v5:
 order answers read back, cancel-all, fill fee signs, market orders on swaps, stops as algo
-orders, realised PnL, book checksums (docs/venues.md, "OKX: what its exchange.py mends")."""
+orders, realised PnL, book checksums, swaps' 24h volume (docs/venues.md, "OKX: what its
+exchange.py mends")."""
 
 from __future__ import annotations
 
@@ -150,6 +151,21 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
                 fee["cost"] = -fee["cost"]
                 flipped.add(id(fee))
         return trade
+
+    def parse_ticker(self, ticker: Any, market: Any = None) -> Any:
+        """A swap's 24h volume in its base coin: ccxt 4.5 takes `vol24h` for it, which OKX counts in
+        contracts on swaps; `volCcy24h` is the base amount there (the Tickers channel's docs). An
+        inverse swap's quote volume is its contracts times their face value (ctVal, in USD); a
+        linear swap's is not stated (left out)."""
+        parsed = super().parse_ticker(ticker, market)
+        found = self.safe_market(self.safe_string(ticker, "instId"), market)
+        if not found.get("contract"):
+            return parsed
+        parsed["baseVolume"] = self.safe_string(ticker, "volCcy24h")
+        contracts, face = self.safe_string(ticker, "vol24h"), self.safe_string(found, "contractSize")
+        inverse = found.get("inverse") and contracts is not None and face is not None
+        parsed["quoteVolume"] = str(Decimal(contracts) * Decimal(face)) if inverse else None
+        return parsed
 
     def parse_position(self, position: Any, market: Any = None) -> Any:
         parsed = super().parse_position(position, market)

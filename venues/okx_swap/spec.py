@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.foundations.model import InstrumentKind
+from core.foundations.model import Channel, InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
 from venues.okx.spec import FUNDING_RATES, STOP_BOOK, STOP_STREAM, okx_options, stop_params
@@ -17,6 +17,10 @@ SPEC = LiveSpec(
     standin="venues.okx_swap.standin",
     options=okx_options("swap"),
     ticker_method="watch_ticker",
+    channels=(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
+    # The public `funding-rate` channel (ccxt watch_funding_rate): the rate of the coming funding
+    # time (fundingRate, fundingTime), pushed every 30 to 90 s.
+    funding_watch="watch_funding_rate",
     native_cancel_after=True,
     native_cancel_after_min_ms=10_000,  # timeOut is 0 (off) or 10 to 120 s
     client_order_id_field="clOrdId",

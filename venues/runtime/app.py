@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
+from venues.runtime.direct import DirectBus, DirectOptions
 from venues.runtime.runtime import RuntimeOptions, VenueRuntime
 from venues.runtime.services import venue_services
 from venues.runtime.venue import Venue
@@ -19,9 +22,13 @@ log = logging.getLogger(__name__)
 class VenueApp:
     """MarketData, TradeFlow and Admin over one VenueRuntime; serving once the venue started."""
 
-    def __init__(self, venue: Venue, options: RuntimeOptions | None = None) -> None:
+    def __init__(
+        self, venue: Venue, options: RuntimeOptions | None = None, direct: DirectOptions | None = None
+    ) -> None:
         self.runtime = VenueRuntime(venue, options)
         self._services = venue_services(self.runtime)
+        # --bus-direct: the venue writes its own streams to the bus (venues.runtime.direct).
+        self.direct = None if direct is None else DirectBus(self.runtime, direct)
 
     @property
     def name(self) -> str:
@@ -34,14 +41,26 @@ class VenueApp:
         async def not_serving() -> None:  # Admin/Drain: load balancers move away
             await ctx.set_serving(False)
 
+        writing: asyncio.Task[None] | None = None
+        written = asyncio.Event()  # the direct writer's stop
+
         async def end_streams() -> None:
+            if writing is not None:  # first: what it queued written, its lease released
+                written.set()
+                await writing
             log.info("venue %s: %d streams ended", self.name, self.runtime.end_streams())
 
         self.runtime.on_drain = not_serving
         ctx.on_stopping(end_streams)
         await self.runtime.start()
         try:
+            if self.direct is not None:
+                writing = asyncio.create_task(self.direct.run(written), name=f"{self.name}-direct")
             await ctx.ready(paper=self.runtime.venue.paper)
             await ctx.stop.wait()
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
             await self.runtime.stop()

@@ -145,6 +145,11 @@ class MarketFeed:
         out = self._stream(symbol, Channel.TICKERS)
         self._event(out, symbol, ts_event_ns).ticker.CopyFrom(ticker)
 
+    def funding_rate(self, symbol: str, ts_event_ns: int, funding: md.FundingRate) -> None:
+        """A perpetual's funding as the venue states it now (each event whole: a state, not a change)."""
+        out = self._stream(symbol, Channel.FUNDING)
+        self._event(out, symbol, ts_event_ns).funding_rate.CopyFrom(funding)
+
     def notice(
         self,
         symbol: str,

@@ -15,7 +15,7 @@ from venues.runtime.stats import StreamState, StreamStats
 if TYPE_CHECKING:
     from venues.runtime.runtime import VenueRuntime
 
-__all__ = ["STREAM_STATES", "VenueMetrics", "stream_state"]
+__all__ = ["BUS_PUBLISHED", "STREAM_STATES", "VenueMetrics", "stream_state"]
 
 EVENTS = Counter("trademesh_venue_events_total", "Market events published.", ("venue", "channel"))
 EVENTS_PER_S = Gauge("trademesh_venue_events_per_second", "Market events per second.", ("venue", "channel"))
@@ -29,6 +29,13 @@ QUEUE_DEPTH_MAX = Gauge(
 QUEUED_BATCHES = Gauge(
     "trademesh_venue_subscriber_queued_batches",
     "Batches queued over all market-data subscribers.",
+    ("venue",),
+)
+# The direct path (venues/runtime/direct.py): its work, as the services board counts ingest's.
+BUS_PUBLISHED = Counter(
+    "trademesh_venue_bus_published_total",
+    "Bus entries the venue wrote itself (--bus-direct): market event batches, executions, funding "
+    "payments, gap markers.",
     ("venue",),
 )
 SLOW_SUBSCRIBERS = Counter(

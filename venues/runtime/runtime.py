@@ -18,7 +18,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from core.foundations.errors import FailedPrecondition, Unavailable
-from core.foundations.model import Channel, Execution, Instrument, Order, OrderRequest, StreamKey, Timeframe
+from core.foundations.model import (
+    Channel,
+    Execution,
+    FundingPayment,
+    Instrument,
+    Order,
+    OrderRequest,
+    StreamKey,
+    Timeframe,
+)
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime import metrics
 from venues.runtime.account import AccountHub
@@ -30,6 +39,7 @@ from venues.runtime.feed import MarketFeed
 from venues.runtime.history import History
 from venues.runtime.native import NativeSwitchPolicy
 from venues.runtime.stats import StreamState, StreamStats, StreamTable
+from venues.runtime.validate import has_funding, no_funding
 from venues.runtime.venue import AccountFeed, Venue, VenueContext
 
 __all__ = ["RuntimeOptions", "RuntimeState", "VenueRuntime"]
@@ -117,14 +127,17 @@ class VenueRuntime:
             if key in self.active:
                 served.append(key)
             else:
-                why = f"not streamed by venue {self.name}: {key.symbol} {key.channel.value}"
-                missing.append((key, f"{why}; add with Admin/AddSubscriptions"))
+                missing.append((key, self._not_streamed(key)))
         if not served and missing:
-            named = ", ".join(f"{k.symbol} {k.channel.value}" for k, _ in missing)
-            raise FailedPrecondition(
-                f"not streamed by venue {self.name}: {named}; add with Admin/AddSubscriptions"
-            )
+            raise FailedPrecondition("; ".join(why for _, why in missing))
         return served, missing
+
+    def _not_streamed(self, key: StreamKey) -> str:
+        instrument = self.instruments.get(key.symbol)
+        if key.channel is Channel.FUNDING and instrument is not None and not has_funding(instrument):
+            return f"not streamed by venue {self.name}: {no_funding(instrument)}"
+        why = f"not streamed by venue {self.name}: {key.symbol} {key.channel.value}"
+        return f"{why}; add with Admin/AddSubscriptions"
 
     async def set_streams(self, keys: set[StreamKey]) -> None:
         await self.venue.set_streams(set(keys))
@@ -159,6 +172,14 @@ class VenueRuntime:
             return await self.venue.place_order(request)
         finally:
             native.after_reduce_only()
+
+    async def funding_page(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
+        """The venue's funding payments (ListFundingPayments' page): whatever the venue answered,
+        the contract holds: in range, oldest first, at most `limit`."""
+        payments = await self.venue.funding_payments(symbol, since_ns, limit)
+        kept = [p for p in payments if p.ts_ns >= since_ns and (symbol is None or p.symbol == symbol)]
+        kept.sort(key=lambda p: (p.ts_ns, p.funding_id))
+        return kept[:limit]
 
     def subscriber_count(self, key: StreamKey) -> int:
         timeframes: list[Timeframe | None] = list(Timeframe) if key.channel is Channel.CANDLES else [None]

@@ -25,9 +25,7 @@ from core.foundations.convert import (
     position_to_pb,
 )
 from core.foundations.errors import FailedPrecondition
-from core.foundations.fanout import Overflow
 from core.foundations.logs import bound_trace_id
-from core.foundations.model import Channel, StreamKey
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.edge import Registrar
 from core.foundations.rpc.server import Service
@@ -42,10 +40,10 @@ from venues.runtime import validate
 from venues.runtime.amend import amend
 from venues.runtime.cancels import AMENDED, BY_REQUEST, cancel_all_reason
 from venues.runtime.deadman import DeadManState
-from venues.runtime.fanout import MarketInterest
 from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.stats import StreamState, StreamStats
+from venues.runtime.subscribe import open_market_stream
 from venues.runtime.venue import AccountFeed, OrderRef, Venue
 
 __all__ = ["venue_services"]
@@ -72,70 +70,12 @@ class MarketDataService(md_grpc.MarketDataServicer):
         self, request: md.SubscribeRequest, context: Context[md.SubscribeRequest, bytes]
     ) -> AsyncIterator[bytes]:
         """Yields encoded SubscribeResponse batches (see _add_market_data: no re-encoding)."""
-        self.rt.require_serving()
-        asked = validate.subscribe_request(request, self.rt.instruments)
-        keys, inactive = self.rt.split_active(asked.keys)
-        timeframe = asked.timeframe
-        routes = frozenset(
-            (k.symbol, k.channel, timeframe if k.channel is Channel.CANDLES else None) for k in keys
-        )
-        conflate = request.overflow_policy == md.OVERFLOW_POLICY_CONFLATE
-        interest = MarketInterest(routes, Overflow.CONFLATE if conflate else Overflow.DISCONNECT)
-        resume = self._resume_point(request)
-        refused = self._refused(asked.unknown, inactive)
-        initial = refused
-        if resume is None:
-            initial = self._silent(interest) + b"".join(
-                self.rt.feed.snapshot_chunk(symbol) for symbol in interest.book_symbols
-            )
-            if request.HasField("resume"):
-                initial = self._lost(request.resume, interest) + initial
-            initial += refused
-        subscriber = self.rt.fanout.subscribe(interest, initial, resume)
+        subscriber = open_market_stream(self.rt, request)
         try:
             async for batch in subscriber.batches():
                 yield batch
         finally:
             self.rt.fanout.unsubscribe(subscriber)
-
-    def _refused(self, unknown: list[tuple[str, str]], inactive: list[tuple[StreamKey, str]]) -> bytes:
-        """A REFUSED notice per symbol not listed and per stream not carried: the subscriber
-        learns what it will not get, and gets the rest (one bad symbol breaks no stream)."""
-        feed = self.rt.feed
-        chunks = [feed.refused_chunk(symbol, None, why) for symbol, why in unknown]
-        chunks += [feed.refused_chunk(key.symbol, key.channel, why) for key, why in inactive]
-        return b"".join(chunks)
-
-    def _resume_point(self, request: md.SubscribeRequest) -> ResumePoint | None:
-        """The point to resume from, when asked for and still held."""
-        if not request.HasField("resume"):
-            return None
-        point = ResumePoint(request.resume.epoch, request.resume.position)
-        return point if self.rt.fanout.history.can_resume(point) else None
-
-    def _silent(self, interest: MarketInterest) -> bytes:
-        """A GAP notice first for each asked stream that has stopped for good, gone stale, or whose
-        book never got the venue's snapshot."""
-        chunks = []
-        for symbol, value in sorted({(s, c.value) for s, c, _ in interest.routes}):
-            channel = Channel(value)
-            stats = self.rt.streams.get(StreamKey(symbol, channel))
-            if stats.state is StreamState.FAILED:
-                chunks.append(self.rt.feed.gap_chunk(symbol, channel, f"stream stopped: {stats.detail}"))
-            elif _stream_state(stats) == admin.STREAM_STATE_STALE:
-                chunks.append(self.rt.feed.gap_chunk(symbol, channel, f"stream stale: {stats.detail}"))
-            if stats.incomplete and stats.state is not StreamState.FAILED:
-                chunks.append(self.rt.feed.gap_chunk(symbol, channel, stats.incomplete_notice()))
-        return b"".join(chunks)
-
-    def _lost(self, asked: md.ResumePoint, interest: MarketInterest) -> bytes:
-        """GAP notices for a stream that cannot be resumed (another process, or too long ago)."""
-        reason = (
-            f"cannot resume from position {asked.position} of epoch {asked.epoch}: this venue process "
-            f"(epoch {self.rt.fanout.history.epoch}) no longer holds it; events may be missing"
-        )
-        streams = sorted({(symbol, channel.value) for symbol, channel, _ in interest.routes})
-        return b"".join(self.rt.feed.gap_chunk(s, Channel(c), reason) for s, c in streams)
 
     async def GetCandles(
         self, request: md.GetCandlesRequest, context: Context[md.GetCandlesRequest, md.GetCandlesResponse]
@@ -289,11 +229,8 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         context: Context[tf.ListFundingPaymentsRequest, tf.ListFundingPaymentsResponse],
     ) -> tf.ListFundingPaymentsResponse:
         symbol, since_ns, limit = validate.funding_request(request, self.rt.instruments, time.time_ns())
-        payments = await self.venue.funding_payments(symbol, since_ns, limit)
-        # Whatever the venue answered, the contract holds: in range, oldest first, one page.
-        kept = [p for p in payments if p.ts_ns >= since_ns and (symbol is None or p.symbol == symbol)]
-        kept.sort(key=lambda p: (p.ts_ns, p.funding_id))
-        return tf.ListFundingPaymentsResponse(payments=[funding_payment_to_pb(p) for p in kept[:limit]])
+        kept = await self.rt.funding_page(symbol, since_ns, limit)
+        return tf.ListFundingPaymentsResponse(payments=[funding_payment_to_pb(p) for p in kept])
 
     async def StreamExecutions(
         self,
@@ -422,6 +359,7 @@ class AdminService(admin_grpc.AdminServicer):
             usual_silence_ms=round(stats.usual_silence_s * 1000),
             detail=_detail(stats),
             duplicate_trades=stats.duplicate_trades,
+            poll_interval_ms=stats.poll_interval_ms,
         )
 
     def _subscriptions(self) -> list[admin.Subscription]:

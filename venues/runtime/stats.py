@@ -62,6 +62,9 @@ class StreamStats:
     malformed_messages: int = 0
     checksum_mismatches: int = 0
     duplicate_trades: int = 0
+    # 0: the venue streams it; else it is polled (a REST read) this often (a funding rate where
+    # the venue has no funding stream).
+    poll_interval_ms: int = 0
     # Why the stream is FAILED (set by the connector) or stale (set by the sampler).
     detail: str = ""
     stale: bool = False

@@ -11,7 +11,7 @@ from core.foundations.convert import (
     TIMEFRAME_FROM_PB,
 )
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.model import Instrument, StreamKey, Timeframe
+from core.foundations.model import Instrument, InstrumentKind, StreamKey, Timeframe
 from core.foundations.order_rules import Violations, check_enum, instrument_of, place_order
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -25,7 +25,9 @@ __all__ = [
     "cancel_reason",
     "candles_request",
     "funding_request",
+    "has_funding",
     "heartbeat_ttl",
+    "no_funding",
     "order_ref",
     "place_order",
     "stream_keys",
@@ -163,10 +165,21 @@ def stream_keys(
     if not subscriptions:
         found.add("subscriptions", "name at least one subscription")
     for index, item in enumerate(subscriptions):
-        instrument_of(found, f"subscriptions[{index}].symbol", item.symbol, instruments)
+        instrument = instrument_of(found, f"subscriptions[{index}].symbol", item.symbol, instruments)
         check_enum(found, f"subscriptions[{index}].channel", item.channel, CHANNEL_FROM_PB, "channel")
+        if item.channel == md.CHANNEL_FUNDING and instrument is not None and not has_funding(instrument):
+            found.add(f"subscriptions[{index}].channel", no_funding(instrument))
     found.raise_any()
     return [StreamKey(item.symbol, CHANNEL_FROM_PB[item.channel]) for item in subscriptions]
+
+
+def has_funding(instrument: Instrument) -> bool:
+    """Only a perpetual has a funding rate (CHANNEL_FUNDING)."""
+    return instrument.kind is InstrumentKind.PERPETUAL
+
+
+def no_funding(instrument: Instrument) -> str:
+    return f"{instrument.symbol} is {instrument.kind.value}: only a perpetual has a funding rate"
 
 
 def heartbeat_ttl(ttl_ms: int) -> int:

@@ -1,7 +1,8 @@
 """Turn the sim exchange's callbacks into market events on the runtime's feed.
 
-Trades and book changes are published as they happen; tickers and open-candle
-updates on their own intervals; closed candles when their interval ends.
+Trades and book changes are published as they happen; tickers (with the 24h volume of the
+sim's own trades: venues/sim/volume.py), open-candle updates and the perpetuals' funding rates
+on their own intervals; closed candles when their interval ends.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from core.foundations.decimals import format_decimal, format_optional
 from core.foundations.matching.engine import LevelChange
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.model import Channel, Execution, Side, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.venue import VenueContext
 from venues.sim.candles import CandleBook, IntCandle
+from venues.sim.volume import RollingVolume
 
 __all__ = ["SimPublisher"]
 
@@ -30,6 +33,8 @@ class SimPublisher:
         # Per channel, the symbols whose stream is on: a str lookup, no Enum hashing per event.
         self._on: dict[Channel, set[str]] = {channel: set() for channel in Channel}
         self.candles = {i.symbol: CandleBook(i.tick_size, i.lot_size) for i in exchange.instruments()}
+        self.volumes = {i.symbol: RollingVolume() for i in exchange.instruments()}
+        self._scales = {i.symbol: (i.tick_size, i.lot_size) for i in exchange.instruments()}
         self._format = {i.symbol: exchange.formatters(i.symbol) for i in exchange.instruments()}
         self._last_price: dict[str, int] = {}
         self._last_ticker: dict[str, md.Ticker] = {}
@@ -47,6 +52,7 @@ class SimPublisher:
         self, symbol: str, trade_id: str, price_ticks: int, lots: int, taker_side: Side, ts_ns: int
     ) -> None:
         self._last_price[symbol] = price_ticks
+        self.volumes[symbol].add(ts_ns, price_ticks, lots)
         self.candles[symbol].add_trade(ts_ns, price_ticks, lots, partial(self._closed, symbol, now_ns=ts_ns))
         if self.context is None or symbol not in self._on[Channel.TRADES]:
             return
@@ -81,10 +87,25 @@ class SimPublisher:
         for symbol in self.candles:
             if self.context is None or symbol not in self._on[Channel.TICKERS]:
                 continue
-            ticker = self._ticker(symbol)
+            ticker = self._ticker(symbol, now_ns)
             if ticker != self._last_ticker.get(symbol):
                 self._last_ticker[symbol] = ticker
                 self.context.feed.ticker(symbol, now_ns, ticker)
+
+    def publish_funding(self, now_ns: int) -> None:
+        """Each perpetual's funding as it stands (its config's rate, its next funding time, the
+        mark it would be paid at): every call, changed or not, as a venue's mark price stream
+        states it every second."""
+        if self.context is None:
+            return
+        for symbol in self._on[Channel.FUNDING]:
+            quote = self.exchange.funding_quote(symbol)
+            if quote is not None:
+                rate, next_ns, mark = quote
+                funding = md.FundingRate(
+                    rate=format_decimal(rate), next_funding_ns=next_ns, mark_price=format_optional(mark)
+                )
+                self.context.feed.funding_rate(symbol, now_ns, funding)
 
     def publish_candles(self, now_ns: int) -> None:
         """Close ended intervals, then send every open candle's current state."""
@@ -101,9 +122,13 @@ class SimPublisher:
         book = self.candles[symbol]
         self.context.feed.candle(symbol, now_ns, book.to_candle(timeframe, candle, closed=True))
 
-    def _ticker(self, symbol: str) -> md.Ticker:
+    def _ticker(self, symbol: str, now_ns: int) -> md.Ticker:
         book = self.exchange.book(symbol)
-        ticker = md.Ticker()
+        tick, lot = self._scales[symbol]
+        lots, notional = self.volumes[symbol].totals(now_ns)
+        ticker = md.Ticker(
+            base_volume_24h=format_decimal(lots * lot), quote_volume_24h=format_decimal(notional * tick * lot)
+        )
         bids, asks = book.depth(Side.BUY, 1), book.depth(Side.SELL, 1)
         if bids:
             ticker.best_bid, ticker.best_bid_size = self._level(symbol, bids[0])

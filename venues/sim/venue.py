@@ -26,6 +26,7 @@ from core.foundations.model import (
     Timeframe,
 )
 from venues.runtime.stats import StreamState
+from venues.runtime.validate import has_funding
 from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
 from venues.sim.market_data import SyntheticMarket
@@ -41,6 +42,8 @@ _MAX_LAG_S = 0.25
 _SKIP_LOG_INTERVAL_S = 10.0
 # Passes of history played to catch up with the wall clock (each far shorter than the last).
 _CATCH_UP_PASSES = 5
+# The perpetuals' funding rates are stated this often (Binance's mark price stream's pace).
+_FUNDING_EVERY_S = 1.0
 
 SKIPPED_STEPS = Counter(
     "trademesh_sim_skipped_steps_total", "Synthetic market steps skipped because the venue fell behind."
@@ -121,7 +124,12 @@ class SimVenue(Venue):
         return self.exchange.instruments()
 
     def default_streams(self) -> set[StreamKey]:
-        return {StreamKey(i.symbol, channel) for i in self.instruments() for channel in Channel}
+        return {
+            StreamKey(i.symbol, channel)
+            for i in self.instruments()
+            for channel in Channel
+            if channel is not Channel.FUNDING or has_funding(i)
+        }
 
     async def set_streams(self, streams: set[StreamKey]) -> None:
         if self._context is not None:
@@ -161,7 +169,7 @@ class SimVenue(Venue):
         assert self._context is not None
         feed, step_s = self._context.feed, self.market.step_s
         next_step = time.monotonic()
-        next_ticker = next_candles = 0.0
+        next_ticker = next_candles = next_funding = 0.0
         while True:
             now = time.monotonic()
             if now - next_step > _MAX_LAG_S:
@@ -176,6 +184,9 @@ class SimVenue(Venue):
             if now >= next_candles:
                 self.publisher.publish_candles(now_ns)
                 next_candles = now + self.config.candle_interval_ms / 1000
+            if now >= next_funding:
+                self.publisher.publish_funding(now_ns)
+                next_funding = now + _FUNDING_EVERY_S
             feed.flush()
             await asyncio.sleep(max(0.0, next_step - time.monotonic()))
 

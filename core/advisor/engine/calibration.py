@@ -11,7 +11,11 @@ library's version:
   (what scikit-learn's IsotonicRegression predicts with out_of_bounds="clip");
 - identity: no change (no calibration fitted, or none beat the raw value on held-out data).
 
-A regime with no calibrator of its own uses the fallback (fitted on every regime together).
+A regime with no calibrator of its own uses the fallback (fitted on every regime together), and
+so does `unknown` (a market whose classifier is still warming up), whatever the artifact holds.
+The regimes are Overwatch's classifier's (core.advisor.engine.regime); an artifact fitted before
+(keyed by the advisor's old labels, `up.calm` ...) still loads, and its fallback serves every
+decision.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from core.advisor.engine.regime import UNKNOWN
 from core.foundations.errors import Corrupt
 
 __all__ = ["Calibration", "CalibrationMethod", "CalibrationResult", "Calibrator", "calibrate"]
@@ -130,7 +135,7 @@ class Calibration:
         return cls("identity")
 
     def calibrator(self, regime: str) -> tuple[str, Calibrator]:
-        own = self.by_regime.get(regime)
+        own = None if regime == UNKNOWN else self.by_regime.get(regime)
         return ("fallback", self.fallback) if own is None else (regime, own)
 
     def to_json(self) -> str:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from core.foundations.config_schema.words import out_of_range, range_problem
 from core.foundations.errors import FieldViolation, InvalidArgument
 from core.foundations.model import TimeInForce
+from core.foundations.regime import ClassifierConfig
 
 __all__ = [
     "AdvisorConfig",
@@ -135,11 +136,24 @@ class ConvictionConfig:
 
 @dataclass(frozen=True)
 class RegimeConfig:
-    high_volatility: float = 0.0015  # per-bar std of log returns at and above which it is volatile
-    trend_strength: float = 1.0  # |20-bar return| / (vol * sqrt(20)) at and above which it trends
+    """Stage 5's regime: Overwatch's classifier (core.foundations.regime, its default config, the
+    one Overwatch runs) over the context's last `window_bars` bars, from an anchor that moves every
+    `restart_bars` bars' time (docs/advisor.md, "Regime and calibration"). The classifier's own
+    thresholds are not here: one config for every reader, so the advisor and Overwatch read the
+    same regime of the same bars."""
+
+    window_bars: int = 700  # the context's last bars the regime is read from (at most) ...
+    restart_bars: int = 100  # ... from the first at or after a multiple of this many bars' time
 
     def __post_init__(self) -> None:
-        _check("regime", self, {"high_volatility": (1e-9, 1.0), "trend_strength": (0.0, 100.0)})
+        _check("regime", self, {"window_bars": (200, 900), "restart_bars": (1, 500)})
+        warmup = ClassifierConfig().warmup_bars
+        if self.window_bars - self.restart_bars < warmup:
+            raise InvalidArgument.field(
+                "regime.restart_bars",
+                f"must leave at least {warmup} bars (the classifier's warm-up) of regime.window_bars "
+                f"({self.window_bars}), not {self.window_bars - self.restart_bars}",
+            )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.portfolio import AllocationTracker
 from core.advisor.engine.quality import QualityGate, assess_quality
 from core.advisor.engine.record import DecisionTelemetry
-from core.advisor.engine.regime import Regime, detect_regime
+from core.advisor.engine.regime import Regime, RegimeReader
 from core.advisor.engine.request import StageOutputs, build_request
 from core.advisor.engine.sizing import Sizing, risk_size
 from core.advisor.engine.snapshot import ContextSnapshot, snapshot
@@ -95,7 +95,8 @@ class AdvisorCore:
         self.set_model(model)
         self._log = TelemetryLog()
         self._pending: dict[str, _Work] = {}
-        self._regimes: dict[tuple[str, str], str] = {}
+        self._regimes: dict[tuple[str, str], str] = {}  # each market's last decision's regime
+        self._reader = RegimeReader(config.regime)
         self._scored: dict[tuple[str, str], ScoredBars] = {}  # each market's last bars, scored
         self._last_model: str | None = None
         self._allocation = AllocationTracker(config.monitor.allocation_every)
@@ -209,7 +210,7 @@ class AdvisorCore:
         rec.conviction(work.conviction, now_ns)
         rec.finished(Stage.CONVICTION, now_ns, "ok")
         rec.started(Stage.CALIBRATION, now_ns)
-        work.regime = detect_regime(work.evaluation.features, cfg.regime)
+        work.regime = self._reader.read(market, work.snap.context.bars)
         rec.regime(work.regime, self._regimes.get(market), now_ns)
         self._regimes[market] = work.regime.label
         work.calibration = calibrate(self.calibration, work.regime.label, work.conviction.raw)

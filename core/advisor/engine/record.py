@@ -120,8 +120,9 @@ class DecisionTelemetry:
 
     def regime(self, regime: Regime, previous: str | None, at_ns: int) -> None:
         self.emit(
-            K.REGIME_DETECTED, at_ns, Stage.CALIBRATION, regime=regime.label,
-            volatility=regime.volatility, trend_strength=regime.trend_strength,
+            K.REGIME_DETECTED, at_ns, Stage.CALIBRATION, regime=regime.label, since_ns=regime.since_ns,
+            bars=regime.bars, adx=regime.adx, di_plus=regime.di_plus, di_minus=regime.di_minus,
+            vol_ratio=regime.vol_ratio, volume_ratio=regime.volume_ratio,
         )  # fmt: skip
         if previous is not None and previous != regime.label:
             self.emit(

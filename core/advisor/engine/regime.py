@@ -1,42 +1,188 @@
-"""Stage 5a, the market regime from volatility and trend: a trend label (up, down, range) and
-a volatility label (calm, volatile), e.g. "up.calm". Calibration is fitted per regime.
+"""Stage 5a, the market regime: Overwatch's classifier (core.foundations.regime, with the same
+ClassifierConfig: the foundations' default, the one Overwatch and a backtest's regimes run) over
+the context's closed bars. For the same bars the advisor and Overwatch read the same regime, and
+nothing is asked of Overwatch at decision time: a decision replays from its own bars.
 
-- volatility: vol_20 (per-bar std of log returns) at or above RegimeConfig.high_volatility
-  is volatile;
-- trend strength: |ret_20| / (vol_20 * sqrt(20)), the 20-bar move in units of its expected
-  size under a random walk; at or above RegimeConfig.trend_strength it trends, up or down by
-  the sign of ret_20.
+The bars read (RegimeConfig): of the context's last `window_bars` (700), those from the anchor, the
+first bar at or after a multiple of `restart_bars` (100) bars' time (counted from the epoch); all
+of them while the context holds fewer than `window_bars`. So 600 to 700 bars once a market has
+the history: the classifier's 100-bar warm-up and more than its 500-bar long-run memory.
+
+Why an anchor and not simply the last 700 bars: a classifier over the last N bars must be made
+anew for every new bar (N updates, about 5 ms at 700); one read from an anchor takes a new bar as
+one more update (~7 µs) and is made anew only when the anchor moves, every 100 bars. Either way
+the regime is a function of the bars alone, so a backtest holding the same bars reads the same
+regime whenever it starts and whatever it decided before. A classifier per market fed since the
+advisor started, as Overwatch keeps, would not be: its regime would hang on when the process
+started and which signals it saw (a replica, a restart, a backtest starting elsewhere would each
+read another). The reader keeps each market's classifier only to spare the work: a window whose
+bars from the anchor are not those it read before is read from the anchor again.
+
+A bar the classifier refuses (not after the last, a price at or below 0, ...) is skipped, as
+Overwatch's shell skips it. Fewer than the classifier's warm-up bars read: `unknown`, which the
+calibration answers with its fallback.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from core.advisor.engine.config import RegimeConfig
-from core.advisor.engine.features import FeatureVector
+from core.foundations.errors import InvalidArgument
+from core.foundations.model import Candle
+from core.foundations.regime import BarInputs, Classifier, ClassifierConfig, Reading, bar_inputs
+from core.foundations.regime import Regime as Label
 
-__all__ = ["REGIMES", "UNKNOWN", "Regime", "detect_regime", "regime_of"]
+__all__ = [
+    "KEPT_MARKETS",
+    "LEGACY_REGIMES",
+    "REGIMES",
+    "UNKNOWN",
+    "Regime",
+    "RegimeReader",
+    "anchor",
+    "read_regime",
+]
 
-UNKNOWN = "unknown"  # too few bars to tell
-REGIMES: tuple[str, ...] = tuple(f"{t}.{v}" for t in ("up", "down", "range") for v in ("calm", "volatile"))
+UNKNOWN = Label.UNKNOWN.value  # warming up: fewer bars than the classifier's warm-up
+REGIMES: tuple[str, ...] = tuple(r.value for r in Label if r is not Label.UNKNOWN)
+# The advisor's own labels before it read Overwatch's classifier (issue 42): old decisions and
+# calibration artifacts carry them. An artifact keyed by them still loads; no decision reads them
+# now, so its fallback serves every decision.
+LEGACY_REGIMES: tuple[str, ...] = tuple(
+    f"{t}.{v}" for t in ("up", "down", "range") for v in ("calm", "volatile")
+)
+_DIGITS = 6  # the features as the decision records them (a regime is not money)
+# Markets whose classifier is kept (the most recently read): a run holds its 700 bars, and a
+# market dropped is only read from its anchor again when it comes back.
+KEPT_MARKETS = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Regime:
-    label: str
-    volatility: float
-    trend_strength: float
+    label: str  # REGIMES, or UNKNOWN
+    since_ns: int  # open time of the regime's first bar among those read (0: none read)
+    bars: int  # bars read, from the anchor
+    adx: float
+    di_plus: float
+    di_minus: float
+    vol_ratio: float  # realised volatility over its long-run level
+    volume_ratio: float  # mean volume over its long-run level
 
 
-def regime_of(ret_20: float, vol_20: float, cfg: RegimeConfig) -> Regime:
-    strength = abs(ret_20) / (vol_20 * math.sqrt(20)) if vol_20 > 0 else 0.0
-    trend = ("up" if ret_20 > 0 else "down") if strength >= cfg.trend_strength else "range"
-    volatility = "volatile" if vol_20 >= cfg.high_volatility else "calm"
-    return Regime(f"{trend}.{volatility}", round(vol_20, 12), round(strength, 9))
+NO_REGIME = Regime(UNKNOWN, 0, 0, 0.0, 0.0, 0.0, 1.0, 1.0)
 
 
-def detect_regime(features: FeatureVector | None, cfg: RegimeConfig) -> Regime:
-    if features is None:
-        return Regime(UNKNOWN, 0.0, 0.0)
-    return regime_of(features.get("ret_20"), features.get("vol_20"), cfg)
+def _regime(reading: Reading | None) -> Regime:
+    if reading is None:
+        return NO_REGIME
+    f = reading.features
+    figures = (round(v, _DIGITS) for v in (f.adx, f.di_plus, f.di_minus, f.vol_ratio, f.volume_ratio))
+    return Regime(reading.regime.value, reading.since_ns, reading.bars, *figures)
+
+
+def anchor(window: Sequence[Candle], cfg: RegimeConfig) -> int:
+    """The index in `window` (the last window_bars at most, oldest first) of the first bar read."""
+    if len(window) < cfg.window_bars:
+        return 0
+    span = cfg.restart_bars * window[0].timeframe.ns
+    at = -(-window[0].open_time_ns // span) * span  # the first multiple at or after the first bar
+    return bisect.bisect_left(window, at, key=_OPEN_TIME)
+
+
+_OPEN_TIME = attrgetter("open_time_ns")  # a bar's open time, without a Python call
+
+
+# A bar's classifier inputs by its id: (the bar, its inputs; None: the classifier refuses it).
+_Memo = dict[int, tuple[Candle, BarInputs | None]]
+
+
+class _Run:
+    """A classifier read from one anchor, the bars it read, and their inputs (`memo`: each bar
+    converted once, though the classifiers of the 7 anchors in a window each read it)."""
+
+    __slots__ = ("classifier", "memo", "read", "reading")
+
+    def __init__(self, config: ClassifierConfig, memo: _Memo) -> None:
+        self.classifier = Classifier(config)
+        self.read: tuple[Candle, ...] = ()
+        self.reading: Reading | None = None
+        self.memo = memo
+
+    def follows(self, bars: tuple[Candle, ...]) -> bool:
+        """Whether `bars` (from an anchor) begin with the bars read: then only the rest is new."""
+        read = self.read
+        return len(bars) >= len(read) and (not read or bars[: len(read)] == read)
+
+    def take(self, bars: tuple[Candle, ...]) -> None:
+        memo = self.memo
+        inputs: list[BarInputs] = []
+        for bar in bars[len(self.read) :]:
+            kept = memo.get(id(bar))
+            if kept is None or kept[0] is not bar:
+                kept = memo[id(bar)] = (bar, _inputs(bar))
+            if kept[1] is not None:  # a bar the classifier refuses is skipped, as Overwatch's shell skips it
+                inputs.append(kept[1])
+        reading = self.classifier.update_all(inputs)
+        if reading is not None:
+            self.reading = reading
+        self.read = bars
+
+    def memo_for(self, bars: tuple[Candle, ...]) -> _Memo:
+        """The inputs kept, for the run that reads `bars` (a later window's) next: this memo,
+        cut to those bars once it holds more than twice as many (a window's bars stay in it
+        while it moves)."""
+        memo = self.memo
+        if len(memo) <= 2 * len(bars):
+            return memo
+        kept: _Memo = {}
+        for bar in bars:
+            known = memo.get(id(bar))
+            if known is not None and known[0] is bar:
+                kept[id(bar)] = known
+        return kept
+
+
+def _inputs(bar: Candle) -> BarInputs | None:
+    try:
+        return bar_inputs(bar)
+    except InvalidArgument:
+        return None
+
+
+class RegimeReader:
+    """Each market's regime of its context's bars; a market's classifier kept between calls so
+    that a window one bar on is one update (the answer is the same as read_regime's)."""
+
+    def __init__(self, config: RegimeConfig, classifier: ClassifierConfig | None = None) -> None:
+        self.config = config
+        self.classifier = classifier or ClassifierConfig()
+        self._runs: dict[tuple[str, str], _Run] = {}
+
+    def read(self, market: tuple[str, str], bars: Sequence[Candle]) -> Regime:
+        window = tuple(bars[-self.config.window_bars :])
+        if not window:
+            return NO_REGIME
+        read = window[anchor(window, self.config) :]
+        run = self._runs.pop(market, None)  # put back last: the dict is in the order of use
+        if run is None or not run.follows(read):
+            run = _Run(self.classifier, {} if run is None else run.memo_for(read))
+        run.take(read)
+        self._runs[market] = run
+        if len(self._runs) > KEPT_MARKETS:
+            del self._runs[next(iter(self._runs))]
+        return _regime(run.reading)
+
+    def __len__(self) -> int:
+        """Markets whose classifier is kept."""
+        return len(self._runs)
+
+
+def read_regime(
+    bars: Sequence[Candle], config: RegimeConfig, classifier: ClassifierConfig | None = None
+) -> Regime:
+    """The regime of these closed bars (oldest first), read from scratch."""
+    return RegimeReader(config, classifier).read(("", ""), bars)

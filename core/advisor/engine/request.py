@@ -119,6 +119,17 @@ def _evaluation(e: Evaluation) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _regime(r: Regime) -> dict[str, Any]:
+    """The market's regime as Overwatch's classifier reads it from the bars: its label
+    (trend_up, trend_down, range, high_volatility, thin_liquidity; unknown while warming up), since
+    when, and what it was read from: ADX and the directional indicators, and the realised
+    volatility and the mean volume each over its own long-run level."""
+    return {
+        "label": r.label, "since_ns": r.since_ns, "bars": r.bars, "adx": r.adx, "di_plus": r.di_plus,
+        "di_minus": r.di_minus, "vol_ratio": r.vol_ratio, "volume_ratio": r.volume_ratio,
+    }  # fmt: skip
+
+
 def build_request(decision_id: str, stages: StageOutputs, bars: int) -> SynthesisRequest:
     snap = stages.snapshot
     payload = {
@@ -144,11 +155,7 @@ def build_request(decision_id: str, stages: StageOutputs, bars: int) -> Synthesi
             "rules": stages.conviction.rules,
             "raw": stages.conviction.raw,
         },
-        "regime": {
-            "label": stages.regime.label,
-            "volatility": stages.regime.volatility,
-            "trend_strength": stages.regime.trend_strength,
-        },
+        "regime": _regime(stages.regime),
         "calibration": {
             "method": stages.calibration.method.value,
             "raw": stages.calibration.raw,

@@ -119,7 +119,9 @@ KIND_FIELDS: dict[TelemetryKind, tuple[str, ...]] = {
     K.MODEL_SCORE: ("model_version", "available", "p_up", "p_direction", "rule_score", "rules_fired"),
     K.ATTRIBUTION: ("model_version", "feature", "value", "contribution"),
     K.CONVICTION_SNAPSHOT: ("detector", "model", "rules", "weights", "raw"),
-    K.REGIME_DETECTED: ("regime", "volatility", "trend_strength"),
+    K.REGIME_DETECTED: (
+        "regime", "since_ns", "bars", "adx", "di_plus", "di_minus", "vol_ratio", "volume_ratio",
+    ),
     K.REGIME_ROTATION: ("from_regime", "to_regime"),
     K.CALIBRATION_APPLIED: ("calibration_version", "regime", "key", "method", "raw", "calibrated"),
     K.LLM_REQUEST: ("request_chars", "deadline_ns"),

@@ -1,5 +1,6 @@
-"""The runs the hub started: each one `trademesh backtest --progress-json` in a child process
-(its own core and memory; cancelling is ending it), which reads the history, stores its run and
+"""The runs the hub started: each one `trademesh backtest --progress-json` in a process of its own
+(its own core and memory; cancelling is ending it; forked from the hub's run server:
+core.backtest.hub.child), which reads the history, stores its run and
 results (core.backtest.store) and prints its progress as JSON lines. The hub keeps each run's
 latest progress for its watchers, and marks in the store how a run it ended or lost ended.
 
@@ -18,7 +19,6 @@ import itertools
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -125,7 +125,7 @@ class RunManager:
         # A cut range is on whole seconds: exact as ISO text, and the child's own cut keeps it.
         span = ["--from", iso_seconds(config.start_ns), "--to", iso_seconds(config.end_ns)] if cut else []
         return await start_child(
-            [sys.executable, "-m", "core.cli", "backtest", "--config", str(path), *span, "--progress-json"],
+            ["backtest", "--config", str(path), *span, "--progress-json"],
             {**os.environ, DATABASE_URL: self.database_url},
         )
 

@@ -34,15 +34,18 @@ from core.cli.mesh.supervisor import Child, ChildSpec
 from core.foundations.accounts import account_venue
 from core.foundations.command import MeshView, ServiceCommand, load_command
 from core.foundations.env import (
+    BUS_DIRECT,
     DATABASE_URL,
     GATEWAY,
     REDIS_URL,
     SESSION_SECRET,
     SUPERVISOR_API_KEY,
+    TELEGRAM_API_KEY,
     TOKEN,
     TRADE_TOKEN,
     VENUE_TRADE_TOKEN,
     account_trade_tokens,
+    bus_direct_mode,
     read_secret,
     venue_variable,
 )
@@ -72,11 +75,18 @@ class UpOptions:
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
 API_KEY_FILE = "api-key"
 SUPERVISOR_KEY_FILE = "supervisor-key"
+TELEGRAM_KEY_FILE = "telegram-key"
 API_KEY_NAME = "local"
 # What Studio does: read everything, place and cancel orders through the inspector, and press its
 # emergency button (CLOSE_ALL: the local operator's); operating venues (Drain, ...) and the risk
 # policies take a key made with `trademesh keys create NAME --scope admin`.
 API_KEY_SCOPES = ("read", "trade", "close_all")
+# The Telegram bot's own key: what its commands do (/status reads, /pause and /resume trade,
+# /closeall closes all); made only when the bot runs (a bot token in up's environment).
+TELEGRAM_KEY_SCOPES = ("read", "trade", "close_all")
+# How an account's own trading credential ends (TRADEMESH_BINANCE__DESK_A_TRADE_TOKEN): the
+# inspector holds those too; no other restricted secret (a service's own key) reaches it.
+_ACCOUNT_TOKEN = f"_{VENUE_TRADE_TOKEN}"
 
 
 def _secret(variable: str, data_dir: Path, file_name: str) -> str:
@@ -145,7 +155,7 @@ class _Mesh:
         in the shell that started `up` reaches no other service."""
         held = command.secrets()
         if TRADE_TOKEN in command.holds:  # the sender (the inspector) holds every account's own too
-            held |= frozenset(name for name in self.restricted if name != TRADE_TOKEN)
+            held |= frozenset(n for n in self.restricted if n != TRADE_TOKEN and n.endswith(_ACCOUNT_TOKEN))
         return {name: value if name in held else "" for name, value in self.restricted.items()}
 
     def account_spec(self, exchange: str, account: str, command: ServiceCommand[Any]) -> ChildSpec:
@@ -203,10 +213,22 @@ class _Mesh:
         _say(f"{child.spec.name} serving on {child.address} (pid {child.pid})")
 
 
-async def _start_all(mesh: _Mesh) -> None:
+def planned() -> tuple[list[ServiceEntry], list[tuple[str, str]]]:
+    """The services `up` starts, in start order, and those it leaves out with why: a service run
+    by hand until its own change puts it in the mesh, one that runs only when configured (the
+    Telegram bot without a bot token in up's environment)."""
+    started, left = [], []
     for entry in start_order():
-        if not entry.deployed:  # run by hand until its own change puts it in the mesh
-            continue
+        why = "run by hand (not deployed yet)" if not entry.deployed else load_command(entry).left_out()
+        if why is None:
+            started.append(entry)
+        else:
+            left.append((entry.name, why))
+    return started, left
+
+
+async def _start_all(mesh: _Mesh, entries: list[ServiceEntry]) -> None:
+    for entry in entries:
         await mesh.start(entry, load_command(entry))
 
 
@@ -225,23 +247,38 @@ async def _login_key(options: UpOptions, backing: Backing) -> Path:
     return path
 
 
-async def _supervisor_key(options: UpOptions, backing: Backing) -> str:
-    """The Supervisor's own key (read, trade: it pauses and resumes strategies; no admin, so its
-    capital proposals are the operator's to carry out), kept in <data-dir>/supervisor-key."""
+async def _own_key(backing: Backing, path: Path, name: str, scopes: tuple[str, ...]) -> str:
+    """The key a service acts with through the gateway, named `name`, kept in `path` (mode 600)."""
     from core.foundations.access.contracts import Scope
     from gateway.auth.keyfile import ensure_key_file, read_key_file
 
-    path = options.data_dir / SUPERVISOR_KEY_FILE
-    await ensure_key_file(backing.database_url, "supervisor", path, [Scope.READ, Scope.TRADE])
+    await ensure_key_file(backing.database_url, name, path, [Scope(s) for s in scopes])
     key = read_key_file(path)
     assert key is not None
     return key
+
+
+async def _service_keys(options: UpOptions, backing: Backing, names: set[str]) -> dict[str, str]:
+    """The keys of the services that act through the gateway, of those `up` starts: the
+    Supervisor's (read, trade: it pauses and resumes strategies; no admin, so its capital proposals
+    are the operator's to carry out) and the Telegram bot's (TELEGRAM_KEY_SCOPES)."""
+    keys = {}
+    if "supervisor" in names:
+        path = options.data_dir / SUPERVISOR_KEY_FILE
+        keys[SUPERVISOR_API_KEY] = await _own_key(backing, path, "supervisor", ("read", "trade"))
+    if "telegram" in names:
+        path = options.data_dir / TELEGRAM_KEY_FILE
+        keys[TELEGRAM_API_KEY] = await _own_key(backing, path, "telegram", TELEGRAM_KEY_SCOPES)
+    return keys
 
 
 async def _mesh(options: UpOptions, backing: Backing) -> None:
     env = {
         REDIS_URL: backing.redis_url,
         DATABASE_URL: backing.database_url,
+        # The venues write their own streams to the bus (docs/bus.md, "The direct path": less CPU
+        # a frame than venue + ingest); TRADEMESH_BUS_DIRECT=0 in up's shell leaves them to ingest.
+        BUS_DIRECT: "1" if bus_direct_mode(default=True) else "0",
         TOKEN: _secret(TOKEN, options.data_dir, "token"),
         SESSION_SECRET: _secret(SESSION_SECRET, options.data_dir, "session-secret"),
     }
@@ -260,8 +297,11 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     tasks: list[asyncio.Task[None]] = []
     try:
         key_file = await _login_key(options, backing)
-        mesh.restricted[SUPERVISOR_API_KEY] = await _supervisor_key(options, backing)
-        await _start_all(mesh)
+        entries, left = planned()
+        for name, why in left:
+            _say(f"{name} not started: {why}")
+        mesh.restricted.update(await _service_keys(options, backing, {e.name for e in entries}))
+        await _start_all(mesh, entries)
         _say("all services healthy; Ctrl-C stops the mesh")
         _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
         tasks = [asyncio.create_task(child.supervise(stop)) for child in children]

@@ -25,6 +25,7 @@ from core.detector.engine.io import (
     Source,
     event_route,
     event_time,
+    position_key,
 )
 from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.outputs import Evaluation, ProbeUpdate
@@ -170,6 +171,12 @@ class Engine:
     def on_position(self, position: PositionValue) -> int:
         """A strategy's own position (the inspector's word), to its `strategy_position` sources."""
         return self.feed(position.venue, position)
+
+    def position(self, strategy: str, venue: str, symbol: str) -> PositionValue | None:
+        """A strategy's position in a market as last told (None: never told), whether or not a
+        patch listens: what a screen-driven strategy reads before it retires a patch."""
+        told = self._told.get(("position", venue, position_key(strategy, symbol)))
+        return told if isinstance(told, PositionValue) else None
 
     def on_regime(self, regime: RegimeValue) -> int:
         """A market's regime (Overwatch's word), to its `regime` sources."""

@@ -14,6 +14,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.screener.v1 import screener_pb2 as sc
+from trademesh.supervisor.v1 import supervisor_pb2 as sv
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "encode_market",
     "encode_regimes",
     "encode_screen_result",
+    "encode_supervisor_audit",
     "wrap_executions",
     "wrap_market",
 ]
@@ -48,6 +50,14 @@ def encode_bars(source: str, bars: Iterable[bus.Bar], now_ns: int | None = None)
 def encode_regimes(source: str, changes: Iterable[ow.RegimeChange], now_ns: int | None = None) -> bytes:
     envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
     envelope.regimes.changes.extend(changes)
+    return envelope.SerializeToString()
+
+
+def encode_supervisor_audit(
+    source: str, entries: Iterable[sv.AuditEntry], now_ns: int | None = None
+) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.supervisor_audit.entries.extend(entries)
     return envelope.SerializeToString()
 
 

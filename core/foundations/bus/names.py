@@ -1,6 +1,6 @@
 """Bus stream names, one rule each.
 
-md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, tickers)
+md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, tickers, funding)
 exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
 funding.{<venue>}    funding payments of one venue's account, with their rates (bus.v1.FundingPayments)
 bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
@@ -50,6 +50,7 @@ __all__ = [
     "RISK",
     "SCREEN_STREAMS",
     "SIGNALS",
+    "SUPERVISOR_AUDIT",
     "bars_stream",
     "dead_letter_stream",
     "executions_stream",
@@ -86,6 +87,8 @@ INSPECTOR_JOURNALS = f"{_JOURNAL}*"
 # The trading flow's streams (ARCHITECTURE.md, "Trading flow"): one stream each, every venue's.
 SIGNALS = "signals"
 RISK = "risk"
+# The Supervisor's audit trail (docs/supervisor.md), written alone: no hash tag.
+SUPERVISOR_AUDIT = "supervisor.audit"
 
 
 def tagged(key: str) -> str:

@@ -50,6 +50,10 @@ class Publisher:
         # The MAXLEN of what add() queues; None: untrimmed (write() takes each Append's own).
         self.retention = retention
         self._queued: list[Append | GroupWrite] = []
+        # The fenced entries added last in a row under one fence: one group write at the flush.
+        self._run: list[Append] = []
+        self._run_fence: Fenced | None = None
+        self._entries = 0  # queued, in the run too
         self._commit = GroupCommit(self._send_appends)  # write()'s round trips
         self._script: Any = None  # GROUP_WRITE registered, made on first use
         self.entries_written = 0
@@ -66,31 +70,44 @@ class Publisher:
         (a venue's epoch and position), written only if the stream is not already there; with
         `fence`, only while its lease holds its token (else the lease's key goes to `fenced`)."""
         append = Append(stream, data, None if self.retention is None else self.retention.maxlen)
-        if once is None and fence is None:
+        self._entries += 1
+        if once is None and fence is not None:
+            if self._run_fence != fence:  # a run of fenced entries: one script call for all
+                self._close_run()
+                self._run_fence = fence
+            self._run.append(append)
+            return
+        self._close_run()
+        if once is None:
             self._queued.append(append)
             return
-        last = self._queued[-1] if self._queued else None
-        if once is None and _fenced_run(last, fence):
-            assert isinstance(last, GroupWrite)  # a run of fenced entries: one script call for all
-            self._queued[-1] = dataclasses.replace(last, appends=(*last.appends, append))
-            return
-        group = GroupWrite(appends=(append,)) if once is None else at_most_once(append, *once)
-        self._queued.append(dataclasses.replace(group, fence=fence))
+        self._queued.append(dataclasses.replace(at_most_once(append, *once), fence=fence))
+
+    def _close_run(self) -> None:
+        """The open run of fenced entries, queued as one group write."""
+        if self._run:
+            self._queued.append(GroupWrite(appends=tuple(self._run), fence=self._run_fence))
+            self._run = []
+        self._run_fence = None
 
     @property
     def queued(self) -> int:
-        return len(self._queued)
+        """Entries queued (not round trips: a run of fenced entries is one script call)."""
+        return self._entries
 
     async def flush(self) -> list[bytes | None]:
         """Write everything queued in one pipelined round trip; the new entry ids, in order
         (None for a `once` entry the stream already had)."""
+        self._close_run()
         if not self._queued:
             return []
         queued, self._queued = self._queued, []
+        entries, self._entries = self._entries, 0
         try:
             replies = await self._send(queued)
         except BaseException:
             self._queued[:0] = queued  # nothing is lost: the next flush writes them
+            self._entries += entries
             raise
         for item, reply in zip(queued, replies, strict=True):
             if isinstance(item, GroupWrite) and item.fence is not None and _fenced(reply):
@@ -143,17 +160,6 @@ class Publisher:
         """Each consumer group's lag on `stream`; logs those near the trim (core.foundations.bus.lag)."""
         assert self.retention is not None, "only a trimmed stream has a trim point"
         return await check_lag(self.redis, stream, self.retention.maxlen)
-
-
-def _fenced_run(last: Append | GroupWrite | None, fence: Fenced | None) -> bool:
-    """Whether `last` is a run of plain entries under `fence` that one more can join."""
-    return (
-        isinstance(last, GroupWrite)
-        and fence is not None
-        and last.fence == fence
-        and last.guard is None
-        and not (last.state or last.ack)
-    )
 
 
 def _entry_ids(item: Append | GroupWrite, reply: Any) -> list[bytes | None]:

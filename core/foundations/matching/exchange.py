@@ -392,6 +392,18 @@ class SimExchange:
         times = [m.funding.next_ns for m in self._perpetuals if m.funding is not None]
         return min(times) if times else None
 
+    def funding_quote(self, symbol: str) -> tuple[Decimal, int, Decimal | None] | None:
+        """A perpetual's funding as it stands: the rate its next funding time pays, that time, and
+        the mark it would be paid at now (None while the market has no price); None for a symbol
+        that is not a perpetual."""
+        market = self._market(symbol)
+        if market.funding is None:
+            return None
+        next_ns = market.funding.next_ns
+        reference = reference_ticks(market.book, market.last_trade)
+        mark = None if reference is None else reference[0] * market.instrument.tick_size
+        return market.terms.rate_at(next_ns)[0], next_ns, mark
+
     def replay_funding_rates(self, symbol: str, recorded: Sequence[tuple[int, Decimal]]) -> None:
         """A backtest's: the rates the venue applied at its funding times (oldest first), paid
         instead of the configured rate where they cover a funding time (FundingTerms.rate_at)."""

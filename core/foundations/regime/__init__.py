@@ -1,8 +1,16 @@
 """A market's regime from its closed bars (trend up / down, range, high volatility, thin
-liquidity), pure: no I/O, no clock. One classifier serves every reader, Overwatch and (next)
-the advisor's calibration per regime, so both read the same regime (docs/overwatch.md)."""
+liquidity), pure: no I/O, no clock. One classifier serves every reader, Overwatch and the
+advisor's calibration per regime (core.advisor.engine.regime), with one config (the default
+ClassifierConfig), so both read the same regime of the same bars (docs/overwatch.md)."""
 
-from core.foundations.regime.classifier import Classifier, Features, Reading, Regime
+from core.foundations.regime.classifier import (
+    BarInputs,
+    Classifier,
+    Features,
+    Reading,
+    Regime,
+    bar_inputs,
+)
 from core.foundations.regime.config import ClassifierConfig
 
-__all__ = ["Classifier", "ClassifierConfig", "Features", "Reading", "Regime"]
+__all__ = ["BarInputs", "Classifier", "ClassifierConfig", "Features", "Reading", "Regime", "bar_inputs"]

@@ -27,15 +27,16 @@ Prices and volumes come as Decimal (money) and are read as floats: a regime is n
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle
 from core.foundations.regime.config import ClassifierConfig
-from core.foundations.regime.indicators import Dmi, LongRun, Window
+from core.foundations.regime.indicators import RESUM, Dmi, LongRun, Window
 
-__all__ = ["Classifier", "Features", "Reading", "Regime"]
+__all__ = ["BarInputs", "Classifier", "Features", "Reading", "Regime", "bar_inputs"]
 
 
 class Regime(StrEnum):
@@ -71,12 +72,35 @@ class Reading:
     changed: bool  # this bar changed the regime
 
 
+# What the classifier reads of a closed bar: its open time, high, low, close and volume.
+BarInputs = tuple[int, float, float, float, float]
+
+
+def bar_inputs(bar: Candle) -> BarInputs:
+    """A closed bar as the classifier reads it, checked but for its order (which is the
+    classifier's state): one still open, priced at or below zero, with its high below its low
+    or a negative volume is refused (InvalidArgument naming the field). A pure function of the
+    bar: a reader that reads the same bar again may keep it."""
+    if not bar.closed:
+        raise InvalidArgument.field("closed", "the regime is read from closed bars only")
+    high, low, close = bar.high, bar.low, bar.close
+    if not (high > 0 and low > 0 and close > 0):
+        for name in ("high", "low", "close"):
+            if not getattr(bar, name) > 0:
+                raise InvalidArgument.field(name, f"must be above 0, not {getattr(bar, name)}")
+    if high < low:
+        raise InvalidArgument.field("high", f"{high} is below the low {low}")
+    if bar.volume < 0:
+        raise InvalidArgument.field("volume", f"must be at least 0, not {bar.volume}")
+    return bar.open_time_ns, float(high), float(low), float(close), float(bar.volume)
+
+
 class Classifier:
     """One market's regime; feed it that market's closed bars in time order."""
 
     __slots__ = (
-        "_bars", "_candidate", "_candidate_since", "_cfg", "_dmi", "_last_open", "_prev_close",
-        "_regime", "_run", "_since", "_vol", "_vol_long", "_volume",
+        "_bars", "_candidate", "_candidate_now", "_candidate_since", "_cfg", "_changed", "_dmi",
+        "_last_open", "_prev_close", "_regime", "_run", "_since", "_vol", "_vol_long", "_volume",
         "_volume_long",
     )  # fmt: skip
 
@@ -90,6 +114,7 @@ class Classifier:
         self._bars = 0
         self._regime, self._since = Regime.UNKNOWN, 0
         self._candidate, self._candidate_since, self._run = Regime.UNKNOWN, 0, 0
+        self._candidate_now, self._changed = Regime.UNKNOWN, False  # the last bar's, for its reading
 
     @property
     def config(self) -> ClassifierConfig:
@@ -99,61 +124,190 @@ class Classifier:
         """Take the next closed bar. A bar still open, not after the last one, priced at or
         below zero, with its high below its low or a negative volume is refused
         (InvalidArgument naming the field) and changes nothing."""
-        self._check(bar)
-        high, low, close = float(bar.high), float(bar.low), float(bar.close)
-        std = 0.0
-        if self._prev_close is not None:
-            self._vol.update(math.log(close / self._prev_close))
-            std = self._vol.std
-            if self._vol.full and std > 0:  # a window without a move says nothing
-                self._vol_long.update(math.log(std))
-        self._prev_close, self._last_open = close, bar.open_time_ns
-        self._dmi.update(high, low, close)
-        volume = float(bar.volume)
-        self._volume.update(volume)
-        self._volume_long.update(volume)
-        self._bars += 1
-        features = self._features(std)
-        candidate = self._classify(features) if self._bars >= self._cfg.warmup_bars else Regime.UNKNOWN
-        changed = self._settle(candidate, bar.open_time_ns)
-        return Reading(self._regime, self._since, candidate, features, bar.open_time_ns, self._bars, changed)
-
-    def _check(self, bar: Candle) -> None:
         if not bar.closed:
             raise InvalidArgument.field("closed", "the regime is read from closed bars only")
         if self._last_open is not None and bar.open_time_ns <= self._last_open:
             raise InvalidArgument.field(
                 "open_time_ns", f"{bar.open_time_ns} is not after the last bar's {self._last_open}"
             )
-        for name in ("high", "low", "close"):
-            if not getattr(bar, name) > 0:
-                raise InvalidArgument.field(name, f"must be above 0, not {getattr(bar, name)}")
-        if bar.high < bar.low:
-            raise InvalidArgument.field("high", f"{bar.high} is below the low {bar.low}")
-        if bar.volume < 0:
-            raise InvalidArgument.field("volume", f"must be at least 0, not {bar.volume}")
+        reading = self.update_all((bar_inputs(bar),))
+        assert reading is not None  # the bar is after the last
+        return reading
 
-    def _features(self, std: float) -> Features:
-        long_vol = math.exp(self._vol_long.level) if self._vol_long.count else 0.0
-        vol_ratio = std / long_vol if long_vol > 0 else 1.0
+    def update_all(self, inputs: Iterable[BarInputs]) -> Reading | None:
+        """`update` of each bar in turn, as `bar_inputs` read it (a bar it refuses is left out by
+        the caller), those not after the last bar taken skipped (each changes nothing): the last
+        bar's reading, None when none was taken. The same state and last reading as `update` of
+        the same bars one by one, its refusals skipped; the readings before the last are not made.
+
+        The indicators' steps (Dmi, Window and LongRun's `update`, the features and the
+        classification) are written out here on local variables, the same operations in the
+        same order: a reader of 700 bars from an anchor makes about 700 steps a decision."""
+        cfg, dmi, vol, vol_long = self._cfg, self._dmi, self._vol, self._vol_long
+        volume_w, volume_long = self._volume, self._volume_long
+        warmup, period = cfg.warmup_bars, dmi.period
+        vol_values, vol_size, vol_sum, vol_sq, vol_since = (
+            vol._values,
+            vol.size,
+            vol._sum,
+            vol._sum_sq,
+            vol._since_resum,
+        )
+        vl_bars, vl_count, vl_level = vol_long.bars, vol_long.count, vol_long.level
+        vw_values, vw_size, vw_sum, vw_sq, vw_since = (
+            volume_w._values,
+            volume_w.size,
+            volume_w._sum,
+            volume_w._sum_sq,
+            volume_w._since_resum,
+        )
+        ul_bars, ul_count, ul_level = volume_long.bars, volume_long.count, volume_long.level
+        prev, n_tr, tr_s, dmp, dmm, dx_sum, adx = (
+            dmi._prev,
+            dmi._n,
+            dmi._tr,
+            dmi._dm_plus,
+            dmi._dm_minus,
+            dmi._dx_sum,
+            dmi._adx,
+        )
+        last, prev_close, bars = self._last_open, self._prev_close, self._bars
+        settle, classify = self._settle, self._classify
+        log, sqrt, exp, fsum = math.log, math.sqrt, math.exp, math.fsum
+        taken = False
+        for open_ns, high, low, close, volume in inputs:
+            if last is not None and open_ns <= last:
+                continue
+            taken = True
+            std = 0.0
+            if prev_close is not None:
+                value = log(close / prev_close)
+                if len(vol_values) == vol_size:
+                    old = vol_values[0]
+                    vol_sum -= old
+                    vol_sq -= old * old
+                vol_values.append(value)
+                vol_sum += value
+                vol_sq += value * value
+                vol_since += 1
+                if vol_since >= RESUM:
+                    vol_since = 0
+                    vol_sum = fsum(vol_values)
+                    vol_sq = fsum(v * v for v in vol_values)
+                count = len(vol_values)
+                mean = vol_sum / count
+                std = sqrt(max(vol_sq / count - mean * mean, 0.0))
+                if count == vol_size and std > 0:
+                    vl_count += 1
+                    vl_level += 1.0 / min(vl_count, vl_bars) * (log(std) - vl_level)
+            prev_close, last = close, open_ns
+            # Dmi.update
+            if prev is not None:
+                p_high, p_low, p_close = prev
+                tr = max(high - low, abs(high - p_close), abs(low - p_close))
+                up, down = high - p_high, p_low - low
+                plus = up if up > down and up > 0 else 0.0
+                minus = down if down > up and down > 0 else 0.0
+                n_tr += 1
+                if n_tr <= period:
+                    tr_s += tr
+                    dmp += plus
+                    dmm += minus
+                else:
+                    tr_s += tr - tr_s / period
+                    dmp += plus - dmp / period
+                    dmm += minus - dmm / period
+                if n_tr >= period:
+                    di_p = 100.0 * dmp / tr_s if tr_s > 0 else 0.0
+                    di_m = 100.0 * dmm / tr_s if tr_s > 0 else 0.0
+                    total = di_p + di_m
+                    dx = 100.0 * abs(di_p - di_m) / total if total > 0 else 0.0
+                    if adx is not None:
+                        adx = (adx * (period - 1) + dx) / period
+                    else:
+                        dx_sum += dx
+                        if n_tr == 2 * period - 1:
+                            adx = dx_sum / period
+            prev = (high, low, close)
+            # the volume's Window and LongRun
+            if len(vw_values) == vw_size:
+                old = vw_values[0]
+                vw_sum -= old
+                vw_sq -= old * old
+            vw_values.append(volume)
+            vw_sum += volume
+            vw_sq += volume * volume
+            vw_since += 1
+            if vw_since >= RESUM:
+                vw_since = 0
+                vw_sum = fsum(vw_values)
+                vw_sq = fsum(v * v for v in vw_values)
+            ul_count += 1
+            ul_level += 1.0 / min(ul_count, ul_bars) * (volume - ul_level)
+            bars += 1
+            self._bars = bars
+            if bars >= warmup:
+                long_vol = exp(vl_level) if vl_count else 0.0
+                vol_ratio = std / long_vol if long_vol > 0 else 1.0
+                volume_ratio = (vw_sum / len(vw_values)) / ul_level if ul_level > 0 else 1.0
+                di_p = 100.0 * dmp / tr_s if tr_s > 0 else 0.0
+                di_m = 100.0 * dmm / tr_s if tr_s > 0 else 0.0
+                candidate = classify(adx or 0.0, di_p, di_m, vol_ratio, volume_ratio)
+            else:
+                candidate = Regime.UNKNOWN
+            self._candidate_now = candidate
+            self._changed = settle(candidate, open_ns)
+        vol._sum, vol._sum_sq, vol._since_resum = vol_sum, vol_sq, vol_since
+        vol_long.count, vol_long.level = vl_count, vl_level
+        volume_w._sum, volume_w._sum_sq, volume_w._since_resum = vw_sum, vw_sq, vw_since
+        volume_long.count, volume_long.level = ul_count, ul_level
+        dmi._prev, dmi._n, dmi._tr, dmi._dm_plus, dmi._dm_minus, dmi._dx_sum, dmi._adx = (
+            prev,
+            n_tr,
+            tr_s,
+            dmp,
+            dmm,
+            dx_sum,
+            adx,
+        )
+        self._last_open, self._prev_close = last, prev_close
+        return self._reading() if taken else None
+
+    def _reading(self) -> Reading:
+        """The reading after the last bar taken."""
+        assert self._last_open is not None  # a bar was taken
+        features = Features(*self._figures())
+        return Reading(
+            self._regime, self._since, self._candidate_now, features, self._last_open, self._bars,
+            self._changed,
+        )  # fmt: skip
+
+    def _figures(self) -> tuple[float, float, float, float, float]:
+        """The features as of the last bar taken: adx, +DI, -DI, the volatility and volume
+        ratios (the short window's std is 0 before a second bar: no return yet)."""
+        vol_long = self._vol_long
+        long_vol = math.exp(vol_long.level) if vol_long.count else 0.0
+        vol_ratio = self._vol.std / long_vol if long_vol > 0 else 1.0
         long_volume = self._volume_long.level
         volume_ratio = self._volume.mean / long_volume if long_volume > 0 else 1.0
         dmi = self._dmi
-        return Features(dmi.adx or 0.0, dmi.di_plus, dmi.di_minus, vol_ratio, volume_ratio)
+        return dmi.adx or 0.0, dmi.di_plus, dmi.di_minus, vol_ratio, volume_ratio
 
-    def _classify(self, f: Features) -> Regime:
+    def _classify(
+        self, adx: float, di_plus: float, di_minus: float, vol_ratio: float, volume_ratio: float
+    ) -> Regime:
         """The regime this bar says. Only the regime in force reads its exit threshold: a
         newcomer must pass its entry threshold on each of its confirm_bars bars, so a blip
         above an entry cannot ride an exit band through the confirmation."""
         cfg, now = self._cfg, self._regime
         thin = cfg.thin_exit if now is Regime.THIN_LIQUIDITY else cfg.thin_enter
-        if f.volume_ratio <= thin:
+        if volume_ratio <= thin:
             return Regime.THIN_LIQUIDITY
         volatile = cfg.vol_exit if now is Regime.HIGH_VOLATILITY else cfg.vol_enter
-        if f.vol_ratio >= volatile:
+        if vol_ratio >= volatile:
             return Regime.HIGH_VOLATILITY
-        side = Regime.TREND_UP if f.di_plus > f.di_minus else Regime.TREND_DOWN
-        if f.adx >= (cfg.adx_exit if now is side else cfg.adx_enter):
+        side = Regime.TREND_UP if di_plus > di_minus else Regime.TREND_DOWN
+        if adx >= (cfg.adx_exit if now is side else cfg.adx_enter):
             return side  # a DI crossing inside the band ends a trend rather than flipping it
         return Regime.RANGE
 

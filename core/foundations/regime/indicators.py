@@ -8,6 +8,11 @@
 - LongRun: a market's own long-run level: the plain mean of everything seen while fewer than
   `bars` values came, an exponential mean with weight 1 / bars after; so it is unbiased from
   the first value and forgets slowly (a burst shorter than a fraction of `bars` stands out).
+
+The classifier keeps its state in them and reads them, but steps them in its own loop
+(Classifier.update_all: the same operations in the same order on local variables, as a reader
+of 700 bars makes 700 steps a decision); their `update`s are the reference its tests hold it to,
+bit for bit.
 """
 
 from __future__ import annotations

@@ -3,13 +3,15 @@ every policy change is a recorded risk event naming its changes, a limit turned 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
+from decimal import Decimal
 from typing import Any
 
 from core.inspector.engine.policies import PolicySet
 
-__all__ = ["OFF", "PolicyChange", "describe_changes", "diff_policies", "flatten_policies"]
+__all__ = ["OFF", "PolicyChange", "describe_changes", "diff_policies", "flatten_policies", "loosenings"]
 
 # A key not set: its limit is not enforced.
 OFF = "off"
@@ -64,3 +66,28 @@ def describe_changes(changes: tuple[PolicyChange, ...]) -> str:
     removed = [c.key for c in changes if c.new == OFF]
     said = f"{len(changes)} policy keys changed"
     return f"{said}; turned off: {', '.join(removed)}" if removed else said
+
+
+# The limits a lower value tightens: the keys of the policy status (GetPolicies), each
+# strategy's reserved capital, each symbol's own position limits. A venue or symbol name may hold
+# dots ("binance.desk-a"), so the middle parts match anything but the last key.
+_TIGHTENED_BY_LOWER = re.compile(
+    r"loss\.max_(daily_)?drawdown|loss\.max_loss_streak|exposure\.max_(gross|net)"
+    r"|orders\.(max_open|max_notional|price_band)|position\.(max_size|max_notional)"
+    r"|rate\.max_per_(venue|strategy)|account\.venues\..+\.max_gross|capital\.reserved\..+"
+    r"|position\.symbols\..+\.max_(size|notional)"
+)
+
+
+def loosenings(changes: tuple[PolicyChange, ...]) -> list[str]:
+    """Each change that does not tighten, with why: a key that is not such a limit, a limit
+    turned off or raised. Setting a limit that was off tightens."""
+    found = []
+    for change in changes:
+        if _TIGHTENED_BY_LOWER.fullmatch(change.key) is None:
+            found.append(f"{change.key}: not a limit a tightening may change")
+        elif change.new == OFF:
+            found.append(f"{change.key}: {change.old} -> off turns the limit off")
+        elif change.old != OFF and Decimal(change.new) >= Decimal(change.old):
+            found.append(f"{change.key}: {change.old} -> {change.new} does not lower it")
+    return found

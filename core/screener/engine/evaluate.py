@@ -59,6 +59,7 @@ class ScreenResult:
     filtered_out: int
     oldest_input_ns: int
     newest_input_ns: int
+    hold_ns: int = 0  # the screen's membership hold (Screen.hold_ns): a follower's default
 
     @property
     def top(self) -> tuple[Ranked, ...]:
@@ -115,6 +116,7 @@ def evaluate(screen: Screen, instruments: Iterable[InstrumentInputs], now_ns: in
         filtered_out=tally.filtered_out,
         oldest_input_ns=min((c.oldest_ns for c in candidates), default=0),
         newest_input_ns=max((c.newest_ns for c in candidates), default=0),
+        hold_ns=screen.hold_ns,
     )
 
 

@@ -19,7 +19,8 @@ __all__ = ["Funding", "InstrumentInputs", "Ticker"]
 @dataclass(frozen=True, slots=True)
 class Ticker:
     """The latest ticker: best bid and ask (with their sizes when known), the last price, and the
-    venue's 24h quote volume when it states one (ccxt's `quoteVolume`; the wire Ticker has none)."""
+    venue's 24h volume in the quote asset and in the base asset, each where it states it (the wire
+    Ticker's `quote_volume_24h`, `base_volume_24h`)."""
 
     ts_ns: int
     bid: Decimal | None = None
@@ -28,11 +29,13 @@ class Ticker:
     bid_size: Decimal | None = None
     ask_size: Decimal | None = None
     volume_24h: Decimal | None = None
+    base_volume_24h: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Funding:
-    """The funding rate the venue states now (a fraction of the notional per funding interval)."""
+    """The funding rate the venue states now (a fraction of the notional per funding interval: the
+    wire FundingRate's `rate`), as of its event time."""
 
     rate: Decimal
     ts_ns: int

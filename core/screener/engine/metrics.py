@@ -3,7 +3,7 @@ instrument's inputs (core.screener.engine.inputs) at a given time.
 
 | metric        | from               | what                                                           |
 |---------------|--------------------|----------------------------------------------------------------|
-| volume_24h    | ticker             | the venue's 24h volume in the quote asset                       |
+| volume_24h    | ticker             | the venue's 24h volume in the quote asset (else base x last)    |
 | bar_volume    | bars               | quote volume of the last `bars.volume` closed bars              |
 | spread_bps    | ticker             | (ask - bid) / mid, in basis points                              |
 | top_depth     | ticker             | the thinner side of the top of book, in the quote asset          |
@@ -31,7 +31,9 @@ from decimal import Decimal
 from core.foundations.model import Candle, Timeframe
 from core.screener.engine.inputs import InstrumentInputs
 
-__all__ = ["ABSENT", "BAR_METRICS", "METRICS", "STALE", "Measured", "Meter"]
+__all__ = [
+    "ABSENT", "BAR_METRICS", "FUNDING_METRICS", "METRICS", "STALE", "TICKER_METRICS", "Measured", "Meter",
+]  # fmt: skip
 
 TICKER_METRICS = ("volume_24h", "spread_bps", "top_depth")
 BAR_METRICS = ("bar_volume", "volatility", "momentum")
@@ -171,7 +173,14 @@ def _tail(bars: Sequence[Candle], timeframe: Timeframe, count: int) -> list[Cand
 
 
 def _volume_24h(inputs: InstrumentInputs) -> float | None:
-    volume = inputs.ticker.volume_24h if inputs.ticker else None
+    """The quote volume the venue states; where it states the base volume only (OKX's linear
+    swaps), that volume at the last price: an estimate, which a venue's own figure always wins over."""
+    ticker = inputs.ticker
+    if ticker is None:
+        return None
+    volume = ticker.volume_24h
+    if volume is None and ticker.base_volume_24h is not None and ticker.last is not None:
+        volume = ticker.base_volume_24h * ticker.last
     return None if volume is None or volume < 0 else float(volume)
 
 

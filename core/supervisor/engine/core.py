@@ -39,6 +39,7 @@ class AuditEntry:
     proposal_id: str = ""
     detail: str = ""
     who: str = ""
+    id: str = ""  # given by the shell's trail when it keeps the entry (its book and a count)
 
 
 @dataclass
@@ -83,7 +84,8 @@ class Supervisor:
             self._take(proposal, now, out)
         return out
 
-    def approve(self, proposal_id: str, who: str, now_ns: int) -> Output:
+    def approve(self, proposal_id: str, who: str, now_ns: int, why: str = "") -> Output:
+        """An operator's approval (`why`: their reason, on the approval's entry when given)."""
         out = Output()
         proposal = self._closing(proposal_id)
         verdict = check(proposal, self.latest, self.bounds) if self.latest is not None else None
@@ -93,7 +95,8 @@ class Supervisor:
                 AuditEntry(now_ns, "refused", proposal_id, f"at approval: {verdict.reason}", who)
             )
             return out
-        out.audit.append(AuditEntry(now_ns, "approved", proposal_id, _said(proposal), who))
+        said = f"{_said(proposal)}: {why}" if why else _said(proposal)
+        out.audit.append(AuditEntry(now_ns, "approved", proposal_id, said, who))
         out.actions.append((proposal_id, proposal))
         out.audit.append(AuditEntry(now_ns, "action", proposal_id, _said(proposal), who))
         return out

@@ -8,10 +8,13 @@ import { LiveStreams } from "./api/live";
 import { clearSession, type Session } from "./api/session";
 import { createTransport } from "./api/transport";
 import { BacktestPage } from "./backtest/page";
+import { MarketBoardPage } from "./board/page";
 import { LedgerPage } from "./ledger/page";
 import { installTrace } from "./ledger/trace";
 import { OverviewPage } from "./overview/page";
+import { ScreenerPage } from "./screener/page";
 import { ServicesPage } from "./services/page";
+import { SupervisorPage } from "./supervisor/page";
 import { Connection } from "./lib/connection";
 import { LogsPage } from "./logs/page";
 import { connectionBanner } from "./ui/banner";
@@ -87,6 +90,9 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
   const services = new ServicesPage(clients, connection, signal);
   const logs = new LogsPage(live, connection, signal);
   const overview = new OverviewPage(clients, live, connection, signal);
+  const supervisor = new SupervisorPage(clients, live, connection, signal);
+  const screener = new ScreenerPage(clients, live, connection, signal);
+  const board = new MarketBoardPage(clients, live, connection, signal);
   // The trace view: any element with data-trace-id, on any page, opens the chain of its id.
   installTrace(clients, signal);
   const panels = [health.root, market.root, ladder.root, tape.root, desk.root];
@@ -96,12 +102,15 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     { class: "pages" },
     h("a", { id: "nav-overview", href: "#/" }, "Overview"),
     h("a", { id: "nav-trading", href: "#/trading" }, "Trading"),
+    h("a", { id: "nav-market", href: "#/market" }, "Market"),
     h("a", { id: "nav-strategies", href: "#/strategies" }, "Strategies"),
     h("a", { id: "nav-advisor", href: "#/advisor" }, "Advisor"),
     h("a", { id: "nav-risk", href: "#/risk" }, "Risk"),
     h("a", { id: "nav-ledger", href: "#/ledger" }, "Ledger"),
     h("a", { id: "nav-accounts", href: "#/accounts" }, "Accounts"),
     h("a", { id: "nav-backtest", href: "#/backtest" }, "Backtest"),
+    h("a", { id: "nav-supervisor", href: "#/supervisor" }, "Supervisor"),
+    h("a", { id: "nav-screener", href: "#/screener" }, "Screener"),
     h("a", { id: "nav-services", href: "#/services" }, "Services"),
     h("a", { id: "nav-logs", href: "#/logs" }, "Logs"),
   );
@@ -121,12 +130,15 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     connectionBanner(connection, signal),
     overview.root,
     trading,
+    board.root,
     strategies.root,
     advisor.root,
     risk.root,
     ledger.root,
     accounts.root,
     backtest.root,
+    supervisor.root,
+    screener.root,
     services.root,
     logs.root,
   );
@@ -134,12 +146,15 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     showPage(parseRoute(window.location.hash), {
       overview,
       trading,
+      market: board,
       strategies,
       advisor,
       risk,
       ledger,
       accounts,
       backtest,
+      supervisor,
+      screener,
       services,
       logs,
       nav,

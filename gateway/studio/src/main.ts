@@ -4,10 +4,12 @@ import { hasStoredSession, loadSession, saveSession, type Session } from "./api/
 import { SESSION_EXPIRED, startApp } from "./app";
 import { fill } from "./ui/dom";
 import { loginScreen } from "./ui/login";
+import { holdWhilePressed } from "./ui/press";
 
 const root = document.getElementById("app");
 if (root === null) throw new Error("index.html has no #app element");
 const app: HTMLElement = root;
+holdWhilePressed();
 
 function showLogin(notice: string): void {
   document.body.dataset.view = "login";

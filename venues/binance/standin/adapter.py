@@ -164,9 +164,11 @@ class BinanceReplay(ReplayAdapter):
 
     def ready(self, topics: set[str]) -> bool:
         """Playback waits for the depth snapshots ccxt asks for after subscribing (as on Binance,
-        where the snapshot is fetched while updates are already buffering)."""
+        where the snapshot is fetched while updates are already buffering), of the books it holds:
+        a symbol the capture has no book of is refused its snapshot (-1121), so there is none to
+        wait for (waiting held every playback of such a capture back by its longest wait, 10 s)."""
         wanted = {topic.split("@", 1)[0].upper() for topic in topics if self.is_book(topic)}
-        return wanted <= self.snapshots_served
+        return wanted & self.books.keys() <= self.snapshots_served
 
     def _best(self, symbol: str) -> tuple[str, str] | None:
         book = self.books.get(symbol)

@@ -29,6 +29,10 @@ What differs from spot:
   the wallet's balances follows it (ccxt watch_balance: the venue's ACCOUNT_FEED_PUSH).
 - Funding: GET /fapi/v1/income answers the account's fixed funding payments, and the public
   GET /fapi/v1/fundingRate the rates of their funding times (venues.binanceusdm.standin.funding).
+  GET /fapi/v1/premiumIndex (a symbol's mark price, index price, funding rate and next funding
+  time: what ccxt's fetch_funding_rate reads) answers from the last `markPriceUpdate` replayed of
+  the symbol (the session's `@markPrice@1s` frames; before the first is played, the first: the
+  session's state at its start), -1121 for a symbol the capture has none of.
 - Stop orders are conditional (algo) orders: /fapi/v1/algoOrder, /openAlgoOrders and
   /algoOpenOrders, their changes sent as ALGO_UPDATE events (venues.binanceusdm.standin.order_store);
   /fapi/v1/order refuses a stop type (-4120) as Binance does since December 2025.
@@ -47,7 +51,7 @@ from venues.binance.standin.synthesized import futures_symbol
 from venues.binanceusdm.standin.funding import funding_rates, income
 from venues.binanceusdm.standin.order_store import STOP_TYPES, AlgoOrders
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
-from venues.replay.capture import Capture
+from venues.replay.capture import Capture, WsFrame
 
 __all__ = ["BinanceUsdmReplay"]
 
@@ -167,6 +171,39 @@ class BinanceUsdmReplay(BinanceReplay):
         self.algo_orders.on_event = self._publish_user_event
         self.listen_keys: list[str] = []
         self._key_numbers = itertools.count(1)
+        # The last markPriceUpdate replayed, by symbol; each symbol's first until then.
+        self.mark_prices: dict[str, dict[str, Any]] = {}
+        for market in reversed(self.market_frames()):
+            self._note_mark_price(market.frame, market.topic)
+
+    def delivered(self, frame: WsFrame, topic: str) -> None:
+        super().delivered(frame, topic)
+        self._note_mark_price(frame, topic)
+
+    def _note_mark_price(self, frame: WsFrame, topic: str) -> None:
+        if "@markprice" in topic:
+            data = json.loads(frame.text)
+            event = data.get("data", data)
+            self.mark_prices[str(event.get("s"))] = event
+
+    def _premium_index(self, symbol: str) -> RestAnswer:
+        """GET /fapi/v1/premiumIndex?symbol=: the symbol's last mark price event, as the REST
+        answer writes it (Binance's documented fields)."""
+        event = self.mark_prices.get(symbol)
+        if event is None:
+            return RestAnswer.json({"code": -1121, "msg": "Invalid symbol."}, 400)
+        return RestAnswer.json(
+            {
+                "symbol": symbol,
+                "markPrice": event["p"],
+                "indexPrice": event["i"],
+                "estimatedSettlePrice": event["P"],
+                "lastFundingRate": event["r"],
+                "interestRate": "0.00010000",
+                "nextFundingTime": event["T"],
+                "time": event["E"],
+            }
+        )
 
     # ---- the user data stream
 
@@ -238,6 +275,8 @@ class BinanceUsdmReplay(BinanceReplay):
             return income(request.params())
         if route == ("GET", "v1/fundingRate"):
             return funding_rates(request.params())
+        if route == ("GET", "v1/premiumIndex"):
+            return self._premium_index(request.params().get("symbol", ""))
         if route in (("GET", "v2/positionRisk"), ("GET", "v3/positionRisk"), ("GET", "v1/leverageBracket")):
             return RestAnswer.json([])
         return super().rest(request)

@@ -4,7 +4,8 @@
 // it runs as; its balances and positions from the venue itself (TradeFlow.StreamAccount on the
 // tab's Mux stream, targeted at that venue: a snapshot, then every change); and its PnL and fees
 // from the ledger's books of that venue alone (Ledger.GetPnl with the venue). Its loops run
-// only while it is shown.
+// only while it is shown. Amounts are rounded in their asset (lib/money), the exact value on
+// hover and in data-exact.
 import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
 import type { LiveStreams } from "../api/live";
@@ -14,6 +15,7 @@ import type { StrategyPnl } from "../gen/trademesh/ledger/v1/ledger_pb";
 import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
+import { amount as shownAmount, size } from "../lib/money";
 import { sign } from "../ledger/books";
 import { fill, h, panel, showStatus, table } from "../ui/dom";
 import { AccountState, type VenueAccount, venueAccounts } from "./model";
@@ -38,7 +40,7 @@ function modeBadge(account: VenueAccount): HTMLElement {
 }
 
 function amount(value: string, asset: string, col: string): HTMLElement {
-  return h("td", { class: `num ${sign(value)}`, "data-col": col }, value === "" ? "–" : `${value} ${asset}`.trim());
+  return h("td", { class: `num ${sign(value)}`, "data-col": col }, value === "" ? "–" : shownAmount(value, asset, true));
 }
 
 /** One account's card: its balances and positions (its stream) and its books (the ledger). */
@@ -118,17 +120,18 @@ class AccountCard {
             "tr",
             { "data-asset": b.asset, "data-free": b.free, "data-locked": b.locked, "data-total": b.total },
             h("td", {}, b.asset),
-            h("td", { class: "num", "data-col": "free" }, b.free),
-            h("td", { class: "num", "data-col": "locked" }, b.locked),
-            h("td", { class: "num", "data-col": "total" }, b.total),
+            h("td", { class: "num", "data-col": "free" }, shownAmount(b.free, b.asset)),
+            h("td", { class: "num", "data-col": "locked" }, shownAmount(b.locked, b.asset)),
+            h("td", { class: "num", "data-col": "total" }, shownAmount(b.total, b.asset)),
           ),
         ),
       );
     }
     const positions = this.state.positions();
     this.positions.dataset.count = String(positions.length);
-    const held = positions.map((p) => `${p.symbol} ${p.size}`).join(", ");
-    this.positions.textContent = positions.length === 0 ? "No open position." : `Positions: ${held}`;
+    const held = positions.flatMap((p, i) => [i === 0 ? "Positions: " : ", ", `${p.symbol} `, size(p.size)]);
+    if (positions.length === 0) this.positions.textContent = "No open position.";
+    else fill(this.positions, ...held);
   }
 
   drawBooks(books: Books | undefined): void {

@@ -10,7 +10,9 @@ import { Overwatch } from "../gen/trademesh/overwatch/v1/overwatch_pb";
 import { Patch } from "../gen/trademesh/patch/v1/patch_pb";
 import { Registry } from "../gen/trademesh/registry/v1/registry_pb";
 import { Inspector } from "../gen/trademesh/risk/v1/inspector_pb";
+import { Screener } from "../gen/trademesh/screener/v1/screener_pb";
 import { Services } from "../gen/trademesh/services/v1/services_pb";
+import { Supervisor } from "../gen/trademesh/supervisor/v1/supervisor_pb";
 import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 
 // Names the venue instance when several serve the same service (gateway/contracts.py).
@@ -30,7 +32,9 @@ export interface Clients {
   mux: Client<typeof Mux>;
   overwatch: Client<typeof Overwatch>;
   patch: Client<typeof Patch>;
+  screener: Client<typeof Screener>;
   services: Client<typeof Services>;
+  supervisor: Client<typeof Supervisor>;
   tradeFlow: Client<typeof TradeFlow>;
 }
 
@@ -46,7 +50,9 @@ export function createClients(transport: Transport): Clients {
     mux: createClient(Mux, transport),
     overwatch: createClient(Overwatch, transport),
     patch: createClient(Patch, transport),
+    screener: createClient(Screener, transport),
     services: createClient(Services, transport),
+    supervisor: createClient(Supervisor, transport),
     tradeFlow: createClient(TradeFlow, transport),
   };
 }

@@ -16,6 +16,7 @@ import {
 } from "lightweight-charts";
 import type { EquityPoint } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { forDrawing } from "../lib/decimal";
+import { amount } from "../lib/money";
 import { CHART_THEME } from "../ui/chart";
 import { fill, h } from "../ui/dom";
 import { tone } from "./figures";
@@ -119,7 +120,7 @@ export class CurveChart {
           { ...line.attrs, "data-line": line.key, "data-points": data.length, "data-last": last },
           h("span", { class: "swatch", style: `background: ${colour}` }),
           h("span", {}, line.label),
-          h("span", { class: `num ${tone(last)}` }, last === "" ? "–" : last),
+          h("span", { class: `num ${tone(last)}` }, last === "" ? "–" : amount(last)),
         ),
       );
     });

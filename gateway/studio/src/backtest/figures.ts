@@ -5,6 +5,7 @@
 import { type BacktestOptions, type Metrics, RunStatus } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { forDrawing } from "../lib/decimal";
 import { label } from "../lib/format";
+import { amountText } from "../lib/money";
 
 const NS_PER_MS = 1_000_000n;
 
@@ -104,6 +105,8 @@ export interface Figure {
   raw: (m: Metrics) => string;
   /** Signed figures are coloured by their sign. */
   signed?: boolean;
+  /** Money (rounded for display, lib/money): its exact value on hover. */
+  money?: boolean;
 }
 
 /** Every figure of a Metrics, in the order the tables show them. */
@@ -129,10 +132,16 @@ export const FIGURES: readonly Figure[] = [
   },
   { key: "exposure", label: "exposure", text: (m) => percent(m.exposure), raw: (m) => String(m.exposure) },
   { key: "turnover", label: "turnover", text: (m) => ratio(m.turnover), raw: (m) => String(m.turnover) },
-  { key: "fees", label: "fees", text: (m) => m.fees || "–", raw: (m) => m.fees },
+  { key: "fees", label: "fees", text: (m) => amountText(m.fees), raw: (m) => m.fees, money: true },
   { key: "trades", label: "trades", text: (m) => String(m.trades), raw: (m) => String(m.trades) },
-  { key: "start_equity", label: "start equity", text: (m) => m.startEquity || "–", raw: (m) => m.startEquity },
-  { key: "end_equity", label: "end equity", text: (m) => m.endEquity || "–", raw: (m) => m.endEquity },
+  {
+    key: "start_equity",
+    label: "start equity",
+    text: (m) => amountText(m.startEquity),
+    raw: (m) => m.startEquity,
+    money: true,
+  },
+  { key: "end_equity", label: "end equity", text: (m) => amountText(m.endEquity), raw: (m) => m.endEquity, money: true },
 ];
 
 /** The account's figures first-class: "total" last, the strategies by name before it. */

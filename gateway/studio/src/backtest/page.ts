@@ -17,6 +17,7 @@ import {
 } from "../api/backtest";
 import type { Clients } from "../api/clients";
 import { classify } from "../api/errors";
+import { instrumentsOf } from "../api/instruments";
 import type { LiveStreams } from "../api/live";
 import { type GetResultResponse, type RunSummary, RunStatus } from "../gen/trademesh/backtest/v1/backtest_pb";
 import type { Connection } from "../lib/connection";
@@ -284,7 +285,10 @@ export class BacktestPage {
     );
     fill(this.metrics, metricsTable(reply.metrics));
     this.equity.show(resultLines(reply));
-    fill(this.trips, tripsTable(reply.trips));
+    const venue = run?.options?.venue || "sim";
+    const instruments = instrumentsOf(this.clients, this.appSignal);
+    await instruments.ready(venue); // the trips are drawn once: at the venue's ticks when it has them
+    fill(this.trips, tripsTable(reply.trips, (symbol) => instruments.tick(venue, symbol)));
     const own = (run?.options?.strategies ?? []).flatMap((name) => this.strategySymbols.get(name) ?? []);
     await this.trades.show(run?.options, reply.fills, own);
   }

@@ -1,9 +1,11 @@
 // The Backtest page's tables: a run's metrics (a row per strategy, the account's "total" last,
 // a column per figure), two or more runs' metrics side by side (a row per figure, a column per
 // run and strategy), and a run's round trips. Each cell carries its figure's key and the value as
-// sent (data-col, data-value), so tests read the figures without parsing the text.
+// sent (data-col, data-value), so tests read the figures without parsing the text; money is
+// rounded for display (lib/money), its exact value on hover, prices at the run venue's tick.
 import type { Metrics, RoundTrip } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { clockTime } from "../lib/format";
+import { amount, price, size } from "../lib/money";
 import { fill, h, table } from "../ui/dom";
 import { FIGURES, type Figure, strategiesFirst, tone } from "./figures";
 
@@ -13,7 +15,8 @@ const TRIPS_SHOWN = 200;
 function cell(figure: Figure, metrics: Metrics, attrs: Record<string, string> = {}): HTMLElement {
   const raw = figure.raw(metrics);
   const cls = figure.signed === true ? `num ${tone(raw)}` : "num";
-  return h("td", { ...attrs, class: cls, "data-col": figure.key, "data-value": raw }, figure.text(metrics));
+  const title = figure.money === true && raw !== "" ? raw : undefined;
+  return h("td", { ...attrs, class: cls, "data-col": figure.key, "data-value": raw, title }, figure.text(metrics));
 }
 
 /** A run's metrics: a row per strategy, then "total". */
@@ -73,8 +76,9 @@ export function compareTable(runs: readonly Compared[]): HTMLTableElement {
 
 const TRIP_COLUMNS = ["strategy", "symbol", "side", "opened", "closed", "size", "entry", "exit", "fees", "pnl"];
 
-/** A run's round trips, the first TRIPS_SHOWN of them. */
-export function tripsTable(trips: readonly RoundTrip[]): HTMLElement {
+/** A run's round trips, the first TRIPS_SHOWN of them; `tick` gives a symbol's tick size at the
+ * run's venue (undefined: not known, the prices exact). */
+export function tripsTable(trips: readonly RoundTrip[], tick: (symbol: string) => string | undefined): HTMLElement {
   const body = h("tbody", { id: "backtest-trips", "data-count": trips.length });
   const shown = trips.slice(0, TRIPS_SHOWN);
   if (shown.length === 0) {
@@ -91,11 +95,11 @@ export function tripsTable(trips: readonly RoundTrip[]): HTMLElement {
           h("td", { class: t.side === "long" ? "buy" : "sell" }, t.side),
           h("td", {}, clockTime(t.openedNs)),
           h("td", {}, clockTime(t.closedNs)),
-          h("td", { class: "num" }, t.size),
-          h("td", { class: "num" }, t.entryPrice),
-          h("td", { class: "num" }, t.exitPrice),
-          h("td", { class: "num" }, t.fees),
-          h("td", { class: `num ${tone(t.pnl)}` }, t.pnl),
+          h("td", { class: "num", "data-col": "size" }, size(t.size)),
+          h("td", { class: "num", "data-col": "entry" }, price(t.entryPrice, tick(t.symbol))),
+          h("td", { class: "num", "data-col": "exit" }, price(t.exitPrice, tick(t.symbol))),
+          h("td", { class: "num", "data-col": "fees" }, amount(t.fees)),
+          h("td", { class: `num ${tone(t.pnl)}`, "data-col": "pnl" }, amount(t.pnl)),
         ),
       ),
     );

@@ -5,6 +5,7 @@
 import { type IChartApi, type ISeriesApi, LineSeries, type UTCTimestamp, createChart } from "lightweight-charts";
 import type { GetPnlResponse, StrategyPnl } from "../gen/trademesh/ledger/v1/ledger_pb";
 import { forDrawing } from "../lib/decimal";
+import { amount } from "../lib/money";
 import { CHART_THEME } from "../ui/chart";
 import { fill, h } from "../ui/dom";
 import { curvePoints, sign, strategyName } from "./books";
@@ -58,7 +59,7 @@ export class EquityChart {
           { "data-strategy": key === TOTAL ? "" : key, "data-line": key, "data-points": data.length, "data-last": last },
           h("span", { class: "swatch", style: `background: ${line.colour}` }),
           h("span", {}, name),
-          h("span", { class: `num ${sign(last)}` }, last === "" ? "–" : `${last} ${pnl.asset}`),
+          h("span", { class: `num ${sign(last)}` }, last === "" ? "–" : amount(last, pnl.asset, true)),
         ),
       );
     }

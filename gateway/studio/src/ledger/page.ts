@@ -4,9 +4,11 @@
 // ledger/trace), both filtered by venue and strategy (the balances by ledger too); PnL per
 // strategy (realised, fees, funding, unrealised, total) with the equity curve of each strategy
 // and of the total (ledger/equity-chart); and the books' self-check (Verify). Its loops run only
-// while it is shown.
+// while it is shown. Amounts are rounded for display in their asset (lib/money), each exact
+// value on hover and in data-exact; the marks' prices at their market's tick.
 import type { Clients } from "../api/clients";
 import { classify } from "../api/errors";
+import { type Instruments, instrumentsOf } from "../api/instruments";
 import { type TransferFilter, balances, pnl, recentTransfers, verify, watchTransfers } from "../api/ledger";
 import type { LiveStreams } from "../api/live";
 import {
@@ -20,6 +22,7 @@ import type { Connection } from "../lib/connection";
 import { isZero } from "../lib/decimal";
 import { clockTime } from "../lib/format";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
+import { amount, price } from "../lib/money";
 import { fill, h, panel, showStatus, table, throttled } from "../ui/dom";
 import { TransferLog, accountText, ledgerName, sign, strategyName } from "./books";
 import { EquityChart } from "./equity-chart";
@@ -51,8 +54,8 @@ const LEDGERS = [
   LedgerKind.FUNDING_PNL,
 ];
 
-function money(amount: string, asset: string): HTMLElement {
-  return h("td", { class: `num ${sign(amount)}` }, amount === "" ? "–" : `${amount} ${asset}`.trim());
+function money(value: string, asset: string, col: string): HTMLElement {
+  return h("td", { class: `num ${sign(value)}`, "data-col": col }, value === "" ? "–" : amount(value, asset, true));
 }
 
 /** True for an amount that is not there or zero. */
@@ -94,6 +97,7 @@ export class LedgerPage {
   private readonly verdict = h("span", { id: "ledger-verify", class: "badge" }, "not checked");
   private readonly checkButton = h("button", { id: "ledger-verify-run", type: "button" }, "Verify books");
   private readonly chart = new EquityChart();
+  private readonly instruments: Instruments;
   private log = new TransferLog();
   private readonly redrawTransfers = throttled(() => this.drawTransfers());
   private readonly venues = new Set<string>();
@@ -112,6 +116,7 @@ export class LedgerPage {
     private readonly connection: Connection,
     private readonly appSignal: AbortSignal,
   ) {
+    this.instruments = instrumentsOf(clients, appSignal);
     options(this.kind, "every ledger", LEDGERS.map((k): [string, string] => [String(k), ledgerName(k)]));
     this.drawFilters();
     for (const select of [this.venue, this.strategy, this.kind, this.nonzero]) {
@@ -306,7 +311,10 @@ export class LedgerPage {
       this.balanceBody,
       ...found.map((b) => {
         const a = b.account;
-        const pending = none(b.debitsPending) && none(b.creditsPending) ? "" : `${b.debitsPending} / ${b.creditsPending}`;
+        const asset = a?.asset ?? "";
+        const pending = none(b.debitsPending) && none(b.creditsPending)
+          ? ""
+          : h("span", {}, amount(b.debitsPending, asset), " / ", amount(b.creditsPending, asset));
         return h(
           "tr",
           {
@@ -325,10 +333,10 @@ export class LedgerPage {
           h("td", {}, a?.symbol ?? ""),
           h("td", {}, a?.strategyId ?? ""),
           h("td", {}, a?.asset ?? ""),
-          h("td", { class: `num ${sign(b.balance)}`, "data-col": "balance" }, b.balance),
-          h("td", { class: "num" }, b.debitsPosted),
-          h("td", { class: "num" }, b.creditsPosted),
-          h("td", { class: "num" }, pending),
+          h("td", { class: `num ${sign(b.balance)}`, "data-col": "balance" }, amount(b.balance, asset)),
+          h("td", { class: "num", "data-col": "debits" }, amount(b.debitsPosted, asset)),
+          h("td", { class: "num", "data-col": "credits" }, amount(b.creditsPosted, asset)),
+          h("td", { class: "num", "data-col": "pending" }, pending),
         );
       }),
     );
@@ -340,11 +348,11 @@ export class LedgerPage {
       { "data-strategy": total ? "" : item.strategyId, "data-total": item.total, class: total ? "total" : "" },
       h("td", {}, total ? "total" : strategyName(item.strategyId)),
       h("td", { class: "num" }, String(item.fills)),
-      money(item.realised, item.asset),
-      money(item.fees, item.asset),
-      money(item.funding, item.asset),
-      money(item.unrealised, item.asset),
-      h("td", { class: `num ${sign(item.total)}`, "data-col": "total" }, `${item.total} ${item.asset}`.trim()),
+      money(item.realised, item.asset, "realised"),
+      money(item.fees, item.asset, "fees"),
+      money(item.funding, item.asset, "funding"),
+      money(item.unrealised, item.asset, "unrealised"),
+      money(item.total, item.asset, "total"),
     );
   }
 
@@ -355,10 +363,12 @@ export class LedgerPage {
     if (rows.length === 0) {
       fill(this.pnlBody, h("tr", { class: "empty" }, h("td", { colspan: PNL_COLUMNS.length }, "no fills yet")));
     } else fill(this.pnlBody, ...rows);
-    this.marks.textContent =
-      reply.marks.length === 0
-        ? ""
-        : `Unrealised at the marks: ${reply.marks.map((m) => `${m.venue} ${m.symbol} ${m.price}`).join(", ")}`;
+    const marks = reply.marks.flatMap((m, i) => [
+      i === 0 ? "Unrealised at the marks: " : ", ",
+      `${m.venue} ${m.symbol} `,
+      price(m.price, this.instruments.tick(m.venue, m.symbol)),
+    ]);
+    fill(this.marks, ...marks);
     this.chart.show(reply);
   }
 
@@ -377,7 +387,7 @@ export class LedgerPage {
       },
       h("td", {}, clockTime(t.tsNs)),
       h("td", {}, ledgerName(t.ledger)),
-      h("td", { class: "num", "data-col": "amount" }, `${t.amount} ${t.asset}`),
+      h("td", { class: "num", "data-col": "amount" }, amount(t.amount, t.asset, true)),
       h("td", { class: "code" }, accountText(t.debitAccount, t.debitAccountId)),
       h("td", { class: "code" }, accountText(t.creditAccount, t.creditAccountId)),
       h("td", {}, strategy),

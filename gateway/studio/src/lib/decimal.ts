@@ -58,3 +58,17 @@ export function isZero(text: string): boolean {
 export function forDrawing(text: string): number {
   return Number(text);
 }
+
+/** a - b, exact, for two plain decimals ("65010.5" - "65000.25" = "10.25"; may be negative). */
+export function subtractDecimal(a: string, b: string): string {
+  const scale = Math.max(a.split(".")[1]?.length ?? 0, b.split(".")[1]?.length ?? 0);
+  const scaled = (text: string): bigint => {
+    const [whole = "0", fraction = ""] = text.split(".");
+    return BigInt(whole + fraction.padEnd(scale, "0"));
+  };
+  const difference = scaled(a) - scaled(b);
+  const negative = difference < 0n;
+  const digits = (negative ? -difference : difference).toString().padStart(scale + 1, "0");
+  const body = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return canonical(negative ? `-${body}` : body);
+}

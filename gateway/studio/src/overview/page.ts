@@ -2,8 +2,10 @@
 // every market's regime from Overwatch (docs/overwatch.md), its board then each change as it
 // happens (Overwatch.StreamRegimes on the tab's Mux stream), its figures (ADX, the ratios, the
 // bars read) refreshed from Overwatch.GetBoard every few seconds (a change carries them, but a
-// market whose regime holds sends none), sortable by any column and filtered by venue; beside it the services board's summary (services/model, as the Services page
-// computes it). Its loops run only while it is shown.
+// market whose regime holds sends none), sortable by any column and filtered by venue; beside it
+// the strategies and the risk governor from the overview stream (Overwatch.StreamOverview on the
+// tab's Mux stream, overview/mesh-panel), and the services board's summary (services/model, as
+// the Services page computes it). Its loops run only while it is shown.
 import { type Clients, unary } from "../api/clients";
 import type { LiveStreams } from "../api/live";
 import { Overwatch } from "../gen/trademesh/overwatch/v1/overwatch_pb";
@@ -14,6 +16,8 @@ import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { alertBadge } from "../services/page";
 import { healthSummary, summaryText, uptime } from "../services/model";
 import { fill, h, panel, showStatus } from "../ui/dom";
+import { MeshOverview } from "./mesh";
+import { MeshPanel } from "./mesh-panel";
 import { type MarketRow, RegimeBoard, REGIMES, regimeLook, type SortKey, timeframeLabel } from "./model";
 
 const WATCH_INTERVAL_MS = 2000;
@@ -90,6 +94,9 @@ export class OverviewPage {
   readonly root: HTMLElement;
   private readonly regimesStatus: HTMLElement;
   private readonly healthStatus: HTMLElement;
+  private readonly meshStatus: HTMLElement;
+  private readonly mesh = new MeshOverview();
+  private readonly meshPanel = new MeshPanel();
   private readonly figuresStatus = h("span", { id: "regimes-figures-status", class: "status", "data-tone": "ok" });
   private readonly board = new RegimeBoard();
   private readonly head = h("tr", {});
@@ -137,9 +144,18 @@ export class OverviewPage {
       h("p", {}, h("a", { href: "#/services" }, "Every service on the Services page")),
     );
     this.healthStatus = health.status;
-    this.root = h("main", { id: "overview-page", class: "page overview", hidden: true }, regimes.root, health.root);
+    const stream = panel(
+      "Strategies and risk",
+      "overview-mesh",
+      this.meshPanel.root,
+      h("p", {}, h("a", { href: "#/risk" }, "The Risk page"), " · ", h("a", { href: "#/ledger" }, "the Ledger page")),
+    );
+    this.meshStatus = stream.status;
+    const side = h("div", { class: "overview-side" }, stream.root, health.root);
+    this.root = h("main", { id: "overview-page", class: "page overview", hidden: true }, regimes.root, side);
     this.drawHead();
     this.draw();
+    this.meshPanel.draw(this.mesh);
   }
 
   /** Follows the regimes and the services board while the page is shown. */
@@ -153,6 +169,14 @@ export class OverviewPage {
       (message) => {
         this.board.take(message);
         this.draw();
+      },
+    );
+    void follow(
+      this.context(signal, this.meshStatus),
+      (sub, opened) => this.live.subscribe(Overwatch.method.streamOverview, {}, { signal: sub, onAdded: opened }),
+      (message) => {
+        this.mesh.take(message.overview);
+        this.meshPanel.draw(this.mesh);
       },
     );
     void poll(this.context(signal, this.figuresStatus), FIGURES_POLL_MS, async () => {

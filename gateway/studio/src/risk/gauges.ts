@@ -1,6 +1,7 @@
 // How close a measured value is to its limit (GetRiskState's gauges, GetPolicies' status), as
 // the Risk page shows it: the fraction used, and whether that is near the limit.
 import { forDrawing } from "../lib/decimal";
+import { amountText } from "../lib/money";
 
 /** From this fraction of its limit on, a value is shown as near it. */
 export const NEAR_LIMIT = 0.8;
@@ -33,10 +34,15 @@ export function percent(fraction: string | number | null): string {
 /** The policies whose limit and value are fractions (0.05 is 5%), shown as percentages. */
 const FRACTION_POLICIES = new Set(["loss.max_drawdown", "loss.max_daily_drawdown", "orders.price_band"]);
 
-/** A policy's limit or value as the page shows it: a percentage for a fraction policy. */
+/** The policies whose limit and value are money in the quote asset (notional, exposure, capital). */
+const MONEY_POLICY = /notional|^exposure\.|^capital\.|\.max_gross$/;
+
+/** A policy's limit or value as the page shows it: a percentage for a fraction policy, money
+ * rounded (lib/money) for a notional one, else as the inspector sent it. */
 export function policyValue(key: string, text: string): string {
   if (text === "") return "–";
-  return FRACTION_POLICIES.has(key) ? percent(text) : text;
+  if (FRACTION_POLICIES.has(key)) return percent(text);
+  return MONEY_POLICY.test(key) ? amountText(text) : text;
 }
 
 /** What is left of a cooldown ending at `untilNs`: "" when none runs, else "1 m 05 s". */

@@ -17,6 +17,7 @@ import { Direction } from "../gen/trademesh/signal/v1/signal_pb";
 import { OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { traceButton } from "../ledger/trace";
 import { clockTime, duration, label } from "../lib/format";
+import { amount, size } from "../lib/money";
 import { convictionView } from "./conviction";
 import { fill, h, panel, showStatus } from "./dom";
 import { llmTrace } from "./llm-trace";
@@ -55,15 +56,22 @@ function block(decision: Decision): HTMLElement | null {
   );
 }
 
+/** The intent in words; its size and the amount it risks (in the quote asset) as people read them
+ * (lib/money), each exact value on hover; its prices as the advisor set them (at the tick). */
 function intent(found: Intent | undefined): HTMLElement | null {
   if (found === undefined) return null;
   const entry = `${label(OrderType, found.entryType)} ${found.entryPrice}`;
-  const text =
-    `${label(Side, found.side)} ${found.size} ${found.symbol} on ${found.venue} · entry ${entry} · ` +
-    `stop ${found.stopLoss || "–"} · target ${found.takeProfit || "–"} · ${label(TimeInForce, found.timeInForce)} · ` +
-    `risk ${found.riskAmount || "–"} · expires ${clockTime(found.expiresAtNs)}` +
-    (found.reduceOnly ? " · reduce-only" : "");
-  return h("section", { id: "decision-intent", class: "intent" }, h("h3", {}, "Intent"), h("p", {}, text));
+  const text = h(
+    "p",
+    {},
+    `${label(Side, found.side)} `,
+    size(found.size),
+    ` ${found.symbol} on ${found.venue} · entry ${entry} · stop ${found.stopLoss || "–"} · ` +
+      `target ${found.takeProfit || "–"} · ${label(TimeInForce, found.timeInForce)} · risk `,
+    amount(found.riskAmount),
+    ` · expires ${clockTime(found.expiresAtNs)}${found.reduceOnly ? " · reduce-only" : ""}`,
+  );
+  return h("section", { id: "decision-intent", class: "intent" }, h("h3", {}, "Intent"), text);
 }
 
 function stageItem(result: StageResult, index: number): HTMLElement {

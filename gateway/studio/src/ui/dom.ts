@@ -1,4 +1,5 @@
 // A tiny element builder: Studio renders with plain DOM, no framework.
+import { afterRelease } from "./press";
 
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
@@ -58,16 +59,18 @@ export function panel(title: string, id: string, ...children: Child[]): {
   return { root, status };
 }
 
-/** Runs `draw` at most once per animation frame, however often it is asked for. */
+/** Runs `draw` at most once per animation frame, however often it is asked for, and not while a
+ * pointer is pressed on the page (ui/press: a redraw under the pointer loses the click). */
 export function throttled(draw: () => void): () => void {
   let queued = false;
+  const run = (): void => {
+    queued = false;
+    draw();
+  };
   return () => {
     if (queued) return;
     queued = true;
-    requestAnimationFrame(() => {
-      queued = false;
-      draw();
-    });
+    requestAnimationFrame(() => afterRelease(run));
   };
 }
 

@@ -4,6 +4,7 @@ import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Fill, Liquidity } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { traceButton } from "../ledger/trace";
 import { clockTime, label } from "../lib/format";
+import { amount, price, size } from "../lib/money";
 import { fill, h, table, throttled } from "./dom";
 
 const KEEP = 100;
@@ -16,7 +17,8 @@ export class Fills {
   private readonly rows = new Map<string, HTMLElement>(); // fill id -> its row
   private readonly redraw = throttled(() => this.draw());
 
-  constructor() {
+  /** `tick` gives a symbol's tick size at the venue traded (undefined: not known yet). */
+  constructor(private readonly tick: (symbol: string) => string | undefined) {
     const columns = ["time", "symbol", "side", "price", "size", "fee", "liquidity", ""];
     this.root = h("div", { class: "fills" }, h("h3", {}, "Fills"), table(columns, this.body));
     this.draw();
@@ -28,6 +30,12 @@ export class Fills {
     this.seen.add(fillEvent.fillId);
     this.fills.unshift(fillEvent);
     if (this.fills.length > KEEP) this.fills.length = KEEP;
+    this.redraw();
+  }
+
+  /** Every row made again (the instruments' ticks arrived). */
+  retick(): void {
+    this.rows.clear();
     this.redraw();
   }
 
@@ -52,9 +60,9 @@ export class Fills {
         h("td", {}, clockTime(f.tsEventNs)),
         h("td", {}, f.symbol),
         h("td", { class: f.side === Side.SELL ? "sell" : "buy" }, label(Side, f.side)),
-        h("td", { class: "num" }, f.price),
-        h("td", { class: "num" }, f.size),
-        h("td", { class: "num" }, `${f.fee} ${f.feeAsset}`),
+        h("td", { class: "num", "data-col": "price" }, price(f.price, this.tick(f.symbol))),
+        h("td", { class: "num", "data-col": "size" }, size(f.size)),
+        h("td", { class: "num", "data-col": "fee" }, amount(f.fee, f.feeAsset, true)),
         h("td", {}, label(Liquidity, f.liquidity)),
         h("td", {}, traceButton(f.fillId, "this fill")),
       );

@@ -8,6 +8,7 @@ import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Order, OrderStatus } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { traceButton } from "../ledger/trace";
 import { label } from "../lib/format";
+import { price, size } from "../lib/money";
 import { confirmWithReason } from "./confirm";
 import { fill, h, table, throttled } from "./dom";
 
@@ -30,7 +31,11 @@ export class OpenOrders {
   private readonly drawn = new Map<string, { order: Order; row: HTMLElement }>();
   private readonly empty = h("tr", { class: "empty" }, h("td", { colspan: 8 }, "no open orders"));
 
-  constructor(private readonly actions: OrderActions) {
+  /** `tick` gives a symbol's tick size at the venue traded (undefined: not known yet). */
+  constructor(
+    private readonly actions: OrderActions,
+    private readonly tick: (symbol: string) => string | undefined,
+  ) {
     const cancelAll = h("button", { id: "cancel-all", type: "button", class: "danger" }, "Cancel all");
     cancelAll.addEventListener("click", () => void this.cancelAll());
     this.root = h(
@@ -64,6 +69,12 @@ export class OpenOrders {
     this.redraw();
   }
 
+  /** Every row drawn again (the instruments' ticks arrived). */
+  retick(): void {
+    this.drawn.clear();
+    this.redraw();
+  }
+
   private async cancelAll(): Promise<void> {
     const count = this.orders.size;
     const question = `Cancel all ${count} open order${count === 1 ? "" : "s"} on the sim venue?`;
@@ -85,9 +96,9 @@ export class OpenOrders {
       h("td", {}, order.symbol),
       h("td", { class: order.side === Side.SELL ? "sell" : "buy" }, label(Side, order.side)),
       h("td", {}, `${order.price === "" ? "market" : "limit"}${order.reduceOnly ? " (reduce-only)" : ""}`),
-      h("td", { class: "num" }, order.price),
-      h("td", { class: "num" }, order.size),
-      h("td", { class: "num" }, order.filledSize),
+      h("td", { class: "num", "data-col": "price" }, order.price === "" ? "–" : price(order.price, this.tick(order.symbol))),
+      h("td", { class: "num", "data-col": "size" }, size(order.size)),
+      h("td", { class: "num", "data-col": "filled" }, size(order.filledSize)),
       h("td", {}, label(OrderStatus, order.status)),
       h("td", { class: "actions" }, cancel, traceButton(order.clientOrderId || order.orderId, "this order")),
     );

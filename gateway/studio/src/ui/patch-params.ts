@@ -16,7 +16,7 @@ import { h } from "./dom";
 
 export type SetParams = (moduleId: string, params: Record<string, ParamValue>) => Promise<void>;
 
-type Input = HTMLInputElement | HTMLSelectElement;
+export type Input = HTMLInputElement | HTMLSelectElement;
 
 interface Field {
   spec: ParamSpec;
@@ -25,7 +25,8 @@ interface Field {
   shown: string;
 }
 
-function inputFor(moduleId: string, spec: ParamSpec, value: string): Input {
+/** The input of one parameter, named `<moduleId>.<param>`, showing `value`. */
+export function inputFor(moduleId: string, spec: ParamSpec, value: string): Input {
   const name = `${moduleId}.${spec.name}`;
   if (spec.kind === ParamKind.CHOICE) {
     const select = h("select", { name, "data-param": spec.name });
@@ -52,10 +53,13 @@ function inputFor(moduleId: string, spec: ParamSpec, value: string): Input {
   return input;
 }
 
+/** What an input holds, as text ("true" / "false" for a checkbox). */
+export function inputText(input: Input): string {
+  return input instanceof HTMLInputElement && input.type === "checkbox" ? String(input.checked) : input.value;
+}
+
 function current(field: Field): string {
-  return field.input instanceof HTMLInputElement && field.input.type === "checkbox"
-    ? String(field.input.checked)
-    : field.input.value;
+  return inputText(field.input);
 }
 
 class ModuleParams {

@@ -1,7 +1,8 @@
 // One patch: its graph with live probe values on the cables (StreamProbes through the tab's Mux
-// stream), its error when errored, its parameters (SetParams), Activate and Pause, and the
-// timeline of its signals' rules (ListSignals, polled). The strategies page hands it each status
-// of the patch (StreamStrategyStatus); a version or state it has not drawn yet is fetched again.
+// stream), its error when errored, the graph editor (ui/patch-editor: modules and cables, on a
+// draft or paused patch), its parameters (SetParams), Activate and Pause, and the timeline of its
+// signals' rules (ListSignals, polled). The strategies page hands it each status of the patch
+// (StreamStrategyStatus); a version or state it has not drawn yet is fetched again.
 import { type Clients, unary } from "../api/clients";
 import { violations } from "../api/details";
 import { classify } from "../api/errors";
@@ -14,10 +15,12 @@ import {
   type ParamValue,
   type StrategyStatus,
 } from "../gen/trademesh/patch/v1/patch_pb";
+import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import { label } from "../lib/format";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { fill, h, panel, showStatus } from "./dom";
+import { PatchEditor } from "./patch-editor";
 import { PatchGraphView } from "./patch-graph";
 import { paramsForm } from "./patch-params";
 import { SignalTimeline } from "./signal-timeline";
@@ -38,15 +41,23 @@ export class PatchView {
   private readonly message = h("p", { id: "patch-message", class: "message", role: "status" });
   private readonly error = h("p", { id: "patch-error", class: "error", hidden: true });
   private readonly graph = new PatchGraphView();
+  private readonly editor: PatchEditor;
   private readonly params = h("div", { class: "params-wrap" });
   private readonly timeline = new SignalTimeline();
   private controller: AbortController | null = null;
   private probesController: AbortController | null = null;
   private patch: PatchGraph | null = null;
+  private shownCatalog: Map<string, ModuleType> | null = null;
+  // What the graph was last drawn from: it is drawn again only when that changed.
+  private graphKey = "";
   private cablesKey = "";
   private fetching = false;
   // The detector instance the patch is of (the strategies page's choice).
   private detector = "";
+  // The patch's signals, shown once its graph and parameters are (drawn later above the
+  // timeline, they moved it and its trace buttons down the page).
+  private signals: readonly Signal[] = [];
+  private drawnOnce = false;
 
   constructor(
     private readonly clients: Clients,
@@ -54,13 +65,21 @@ export class PatchView {
     private readonly connection: Connection,
     private readonly catalog: () => Promise<Map<string, ModuleType>>,
   ) {
-    const head = h("div", { class: "patch-head" }, this.title, this.state, this.version, this.activate, this.pause);
+    this.editor = new PatchEditor(clients, {
+      options: () => (this.controller === null ? null : unary(this.controller.signal, this.detector)),
+      reload: () => this.reload(),
+      redraw: () => this.drawGraph(),
+    });
+    // The buttons at the head's end: a state or version of another width never moves them.
+    const actions = h("span", { class: "actions" }, this.activate, this.pause);
+    const head = h("div", { class: "patch-head" }, this.title, this.state, this.version, actions);
     ({ root: this.root, status: this.status } = panel(
       "Patch",
       "patch-view",
       head,
       this.message,
       this.error,
+      this.editor.root,
       this.graph.root,
       h("h3", {}, "Parameters"),
       this.params,
@@ -83,7 +102,13 @@ export class PatchView {
     const signal = this.controller.signal;
     this.root.dataset.patchId = patchId;
     this.title.textContent = patchId;
+    // Until the patch is drawn a click would do nothing (no patch to act on): say so.
+    this.activate.disabled = true;
+    this.pause.disabled = true;
     this.say("", "");
+    this.editor.reset();
+    this.signals = [];
+    this.drawnOnce = false;
     this.timeline.show([]);
     void poll(this.context(signal), 60_000, () => this.load(patchId, signal));
     void poll(this.context(signal), SIGNALS_POLL_MS, () => this.loadSignals(patchId, signal));
@@ -94,6 +119,7 @@ export class PatchView {
     this.controller = null;
     this.probesController = null;
     this.patch = null;
+    this.graphKey = "";
     this.cablesKey = "";
     this.graph.clearValues();
   }
@@ -120,14 +146,28 @@ export class PatchView {
     if (reply.patch !== undefined && !signal.aborted) await this.draw(reply.patch);
   }
 
+  /** The open patch read again (after an edit: the graph shows what the detector holds). */
+  private async reload(): Promise<void> {
+    const patch = this.patch;
+    if (patch === null || this.controller === null) return;
+    await this.load(patch.patchId, this.controller.signal);
+  }
+
   private async loadSignals(patchId: string, signal: AbortSignal): Promise<void> {
     const reply = await this.clients.patch.listSignals({ patchId, limit: SIGNALS_SHOWN }, unary(signal, this.detector));
-    if (!signal.aborted) this.timeline.show(reply.signals);
+    if (signal.aborted) return;
+    this.signals = reply.signals;
+    if (this.drawnOnce) this.timeline.show(this.signals);
   }
 
   private async draw(patch: PatchGraph): Promise<void> {
+    const catalog = await this.catalog();
     const previous = this.patch;
+    // A read that went out before a change and came back after it (a poll, a status's fetch):
+    // drawn, it would take the patch back a version and rebuild the parameters under the user.
+    if (previous?.patchId === patch.patchId && patch.version < previous.version) return;
     this.patch = patch;
+    this.shownCatalog = catalog;
     const state = label(PatchState, patch.state);
     this.state.textContent = state;
     this.state.className = `badge state-${state}`;
@@ -138,12 +178,27 @@ export class PatchView {
     this.pause.disabled = patch.state !== PatchState.ACTIVE;
     this.error.hidden = patch.error === undefined || patch.state !== PatchState.ERRORED;
     this.error.textContent = patch.error === undefined ? "" : `${patch.error.moduleId}: ${patch.error.message}`;
-    this.graph.draw(patch);
+    this.editor.show(patch, catalog);
+    this.drawGraph();
     if (previous === null || previous.version !== patch.version || previous.patchId !== patch.patchId) {
-      const catalog = await this.catalog();
       fill(this.params, paramsForm(patch, catalog, (moduleId, params) => this.setParams(moduleId, params)));
     }
+    if (!this.drawnOnce) {
+      this.drawnOnce = true;
+      this.timeline.show(this.signals);
+    }
     this.followProbes(patch);
+  }
+
+  /** Draws the graph of the patch, unless it is drawn already as it is (the 60 s poll, a status). */
+  private drawGraph(): void {
+    const patch = this.patch;
+    if (patch === null) return;
+    const error = patch.error === undefined ? "" : `${patch.error.moduleId}: ${patch.error.message}`;
+    const key = [patch.patchId, patch.version, patch.state, error, this.editor.stamp].join("|");
+    if (key === this.graphKey) return;
+    this.graphKey = key;
+    this.graph.draw(patch, { catalog: this.shownCatalog, editing: this.editor.editing(), notes: this.editor.notes });
   }
 
   /** (Re)subscribes to the patch's probes when its cables changed: every cable's source. */
@@ -180,6 +235,7 @@ export class PatchView {
     const options = unary(this.controller.signal, this.detector);
     const button = action === "activate" ? this.activate : this.pause;
     button.disabled = true;
+    this.editor.unpin();
     this.say("", action === "activate" ? "activating… (warming up when needed)" : "pausing…");
     try {
       const request = { patchId: patch.patchId };
@@ -192,6 +248,7 @@ export class PatchView {
     } catch (error) {
       const reasons = violations(error).map((v) => `${v.field}: ${v.description}`);
       this.say("error", [classify(error).message, ...reasons].join("; "));
+      this.editor.showReasons(error);
       if (this.patch !== null) await this.draw(this.patch);
     }
   }

@@ -1,7 +1,8 @@
 // The Risk page (`#/risk`): the inspector's dashboard, live. KPIs and the operator's buttons
 // (ui/risk-kpis, ui/risk-controls), positions with their protective orders and the selected
 // one's stop-loss and take-profit on a chart (ui/risk-positions, ui/position-chart), the policy
-// status (ui/risk-policies), and the risk-event timeline (ui/risk-timeline: the recorded events,
+// status (ui/risk-policies), capital efficiency per strategy over time (ui/risk-capital), and
+// the risk-event timeline (ui/risk-timeline: the recorded events,
 // then WatchRiskEvents on the tab's Mux stream). Its loops run only while the page is shown.
 import type { Clients } from "../api/clients";
 import {
@@ -12,12 +13,14 @@ import {
   setMode,
   watchRiskEvents,
 } from "../api/inspector";
+import { instrumentsOf } from "../api/instruments";
 import type { LiveStreams } from "../api/live";
 import type { Mode } from "../gen/trademesh/risk/v1/inspector_pb";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { h, panel, showStatus } from "./dom";
 import { PositionChart } from "./position-chart";
+import { RiskCapital } from "./risk-capital";
 import { RiskControls } from "./risk-controls";
 import { RiskKpis } from "./risk-kpis";
 import { PolicyStatusTable } from "./risk-policies";
@@ -37,6 +40,7 @@ export class RiskPage {
   private readonly chart: PositionChart;
   private readonly positions: RiskPositions;
   private readonly policies = new PolicyStatusTable();
+  private readonly capital = new RiskCapital();
   private readonly timeline = new RiskTimeline();
   private readonly controls: RiskControls;
   private controller: AbortController | null = null;
@@ -51,7 +55,11 @@ export class RiskPage {
     private readonly appSignal: AbortSignal,
   ) {
     this.chart = new PositionChart(clients);
-    this.positions = new RiskPositions((position) => this.chart.show(position));
+    const instruments = instrumentsOf(clients, appSignal);
+    this.positions = new RiskPositions(
+      (position) => this.chart.show(position),
+      (venue, symbol) => instruments.tick(venue, symbol),
+    );
     this.controls = new RiskControls(
       (mode: Mode, reason: string) => setMode(clients, mode, reason, appSignal),
       () => void this.refreshNow(),
@@ -61,10 +69,12 @@ export class RiskPage {
     const positionsPanel = panel("Positions", "risk-positions-panel", this.positions.root, this.chart.root);
     this.positionsStatus = positionsPanel.status;
     const policiesPanel = panel("Policies", "risk-policies", this.policies.root);
+    const capitalPanel = panel("Capital efficiency", "risk-capital-panel", this.capital.root);
     const timelinePanel = panel("Risk events", "risk-timeline", this.timeline.root);
     this.timelineStatus = timelinePanel.status;
     const grid = h("div", { class: "risk-grid" }, positionsPanel.root, policiesPanel.root);
-    this.root = h("main", { id: "risk-page", class: "page", hidden: true }, head.root, grid, timelinePanel.root);
+    const page = [head.root, grid, capitalPanel.root, timelinePanel.root];
+    this.root = h("main", { id: "risk-page", class: "page", hidden: true }, ...page);
   }
 
   /** Shows the page and runs its loops. */
@@ -108,6 +118,7 @@ export class RiskPage {
     const state = await riskState(this.clients, signal);
     if (signal.aborted) return;
     this.kpis.show(state);
+    this.capital.show(state);
     this.timeline.transitions(state.transitions);
   }
 

@@ -41,7 +41,7 @@ export class PolicyStatusTable {
       "tr",
       { "data-policy": status.key, "data-used": status.used, "data-near": near, class: near ? "near-limit" : "" },
       h("td", {}, status.key),
-      h("td", { class: "num", "data-limit": status.limit }, policyValue(status.key, status.limit)),
+      h("td", { class: "num", "data-limit": status.limit, title: status.limit }, policyValue(status.key, status.limit)),
       h("td", { class: "num", "data-value": status.value, title: status.value }, policyValue(status.key, status.value)),
       h("td", { class: "num" }, status.used === "" ? "–" : percent(status.used)),
     );

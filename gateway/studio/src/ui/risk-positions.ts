@@ -1,8 +1,13 @@
 // Positions as the inspector sees them (ListPositions): runtime (opened by the inspector) and
 // legacy (found at its start, never touched), each with its protective orders (stop-loss and
 // take-profit: price, size, native or emulated). A row selects its position for the chart.
+// Prices at the market's tick, PnL rounded (lib/money), each exact value on hover.
 import type { PositionView, ProtectiveOrder } from "../gen/trademesh/risk/v1/inspector_pb";
+import { amount, price, size } from "../lib/money";
 import { fill, h, table } from "./dom";
+
+/** A market's tick size (undefined: not known yet). */
+export type TickOf = (venue: string, symbol: string) => string | undefined;
 
 const COLUMNS = ["kind", "venue", "symbol", "size", "avg price", "mark", "uPnL", "rPnL", "stop-loss", "take-profit"];
 
@@ -10,10 +15,10 @@ function positionKey(position: PositionView): string {
   return `${position.venue}|${position.symbol}|${position.legacy ? "legacy" : "runtime"}`;
 }
 
-function protectiveCell(position: PositionView, role: string): HTMLElement {
+function protectiveCell(position: PositionView, role: string, tick: string | undefined): HTMLElement {
   const orders = position.protective.filter((o) => o.role === role);
   const level = role === "stop_loss" ? position.stopLoss : position.takeProfit;
-  if (orders.length === 0) return h("td", { class: "num", "data-role": role }, level || "–");
+  if (orders.length === 0) return h("td", { class: "num", "data-role": role }, level ? price(level, tick) : "–");
   return h(
     "td",
     { class: "num", "data-role": role },
@@ -28,7 +33,10 @@ function protectiveCell(position: PositionView, role: string): HTMLElement {
           "data-emulated": String(order.emulated),
           title: `${order.clientOrderId}${order.emulated ? " (emulated by the inspector)" : ""}`,
         },
-        `${order.price} × ${order.size}${order.emulated ? " (emulated)" : ""}`,
+        price(order.price, tick),
+        " × ",
+        size(order.size),
+        order.emulated ? " (emulated)" : "",
       ),
     ),
   );
@@ -41,7 +49,10 @@ export class RiskPositions {
   private selectedKey: string | null = null;
 
   /** `onSelect` gets the selected position after every change (null when none is left). */
-  constructor(private readonly onSelect: (position: PositionView | null) => void) {
+  constructor(
+    private readonly onSelect: (position: PositionView | null) => void,
+    private readonly tick: TickOf,
+  ) {
     this.root = h("div", { class: "risk-positions" }, table(COLUMNS, this.body));
     this.show([]);
   }
@@ -62,6 +73,9 @@ export class RiskPositions {
   }
 
   private row(position: PositionView): HTMLElement {
+    const tick = this.tick(position.venue, position.symbol);
+    const priced = (text: string): HTMLElement | string => (text === "" ? "–" : price(text, tick));
+    const money = (text: string): HTMLElement | string => (text === "" ? "–" : amount(text));
     const row = h(
       "tr",
       {
@@ -75,13 +89,13 @@ export class RiskPositions {
       h("td", {}, position.legacy ? "legacy" : "runtime"),
       h("td", {}, position.venue),
       h("td", {}, position.symbol),
-      h("td", { class: `num ${position.size.startsWith("-") ? "sell" : "buy"}` }, position.size),
-      h("td", { class: "num" }, position.averagePrice || "–"),
-      h("td", { class: "num" }, position.mark || "–"),
-      h("td", { class: "num" }, position.unrealizedPnl || "–"),
-      h("td", { class: "num" }, position.realizedPnl || "–"),
-      protectiveCell(position, "stop_loss"),
-      protectiveCell(position, "take_profit"),
+      h("td", { class: `num ${position.size.startsWith("-") ? "sell" : "buy"}` }, size(position.size)),
+      h("td", { class: "num", "data-col": "average" }, priced(position.averagePrice)),
+      h("td", { class: "num", "data-col": "mark" }, priced(position.mark)),
+      h("td", { class: "num", "data-col": "unrealized" }, money(position.unrealizedPnl)),
+      h("td", { class: "num", "data-col": "realized" }, money(position.realizedPnl)),
+      protectiveCell(position, "stop_loss", tick),
+      protectiveCell(position, "take_profit", tick),
     );
     row.addEventListener("click", () => this.select(position));
     return row;

@@ -4,7 +4,7 @@
 import { Direction, type Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import { traceButton } from "../ledger/trace";
 import { clockTime, label } from "../lib/format";
-import { fill, h } from "./dom";
+import { fill, h, throttled } from "./dom";
 
 // The newest signals listed under the timeline.
 const LISTED = 8;
@@ -36,8 +36,22 @@ function recent(signals: readonly Signal[]): HTMLElement {
 
 export class SignalTimeline {
   readonly root = h("div", { id: "signal-timeline", class: "timeline" });
+  private signals: readonly Signal[] = [];
+  private drawn: string | null = null; // the signal ids drawn
+  // Drawn again only when the list changed, and not under a pressed pointer (ui/press): a mark or
+  // a trace button re-made by the poll between a press and its release lost the click.
+  private readonly redraw = throttled(() => this.draw());
 
   show(signals: readonly Signal[]): void {
+    this.signals = signals;
+    this.redraw();
+  }
+
+  private draw(): void {
+    const signals = this.signals;
+    const ids = signals.map((s) => s.signalId).join();
+    if (ids === this.drawn) return;
+    this.drawn = ids;
     if (signals.length === 0) {
       fill(this.root, h("p", { class: "empty" }, "no signals yet"));
       this.root.dataset.signals = "0";

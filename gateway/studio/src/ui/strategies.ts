@@ -1,7 +1,8 @@
 // The Strategies page: every patch of the chosen detector instance (the picker in its header,
 // api/detectors) with its status (state, version, evaluations/s, warm, last signal), live from
 // StreamStrategyStatus on the tab's Mux stream, the list itself from ListPatches (polled); a row
-// opens its patch view below. Its loops run while the page is shown, on the chosen instance:
+// opens its patch view below; "New draft patch" (ui/new-patch) makes an empty one there, for the
+// patch view's editor to build. Its loops run while the page is shown, on the chosen instance:
 // another choice starts them again on that one.
 import { type Clients, unary } from "../api/clients";
 import type { DetectorChoice } from "../api/detectors";
@@ -18,6 +19,7 @@ import type { Connection } from "../lib/connection";
 import { clockTime, label, rate } from "../lib/format";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { fill, h, panel, showStatus, table, throttled } from "./dom";
+import { NewPatchForm } from "./new-patch";
 import { strategiesHash } from "./pages";
 import { PatchView } from "./patch-view";
 
@@ -61,7 +63,10 @@ export class StrategiesPage {
     private readonly choice: DetectorChoice,
     picker: HTMLElement,
   ) {
-    const controls = h("div", { class: "controls" }, picker);
+    const create = new NewPatchForm(clients, () => this.detector, appSignal, (patchId) => {
+      window.location.hash = strategiesHash(patchId, this.detector);
+    });
+    const controls = h("div", { class: "controls" }, picker, create.root);
     const tableView = table(COLUMNS, this.body);
     ({ root: this.list, status: this.status } = panel("Strategies", "strategies", controls, tableView));
     this.view = new PatchView(clients, live, connection, () => this.loadCatalog());

@@ -7,6 +7,7 @@
 import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
 import { cancelAllOrders, cancelOrder, submitIntent } from "../api/inspector";
+import { type Instruments, instrumentsOf } from "../api/instruments";
 import type { LiveStreams } from "../api/live";
 import type { SubmitIntentResponse } from "../gen/trademesh/risk/v1/inspector_pb";
 import { type Order, type StreamExecutionsResponse, TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
@@ -30,12 +31,11 @@ export class TradingDesk {
   private readonly body = h("div", { class: "desk" });
   private readonly message = h("p", { id: "desk-message", class: "message", role: "status" });
   private readonly ticket = new OrderTicket((draft, traceId) => this.place(draft, traceId));
-  private readonly orders = new OpenOrders({
-    cancel: (order) => this.cancel(order),
-    cancelAll: (reason) => this.cancelAll(reason),
-  });
-  private readonly fills = new Fills();
-  private readonly positions = new Positions();
+  private readonly orders: OpenOrders;
+  private readonly fills: Fills;
+  private readonly positions: Positions;
+  // The traded venue's ticks: prices at them (lib/money).
+  private readonly instruments: Instruments;
   private controller: AbortController | null = null;
   private venue = "";
   private symbol = "";
@@ -54,6 +54,15 @@ export class TradingDesk {
     private readonly appSignal: AbortSignal,
   ) {
     ({ root: this.root, status: this.status } = panel("Orders (sim or paper)", "trading", this.message, this.body));
+    this.instruments = instrumentsOf(clients, appSignal);
+    const tick = (symbol: string): string | undefined => this.instruments.tick(this.venue, symbol);
+    this.orders = new OpenOrders({ cancel: (o) => this.cancel(o), cancelAll: (r) => this.cancelAll(r) }, tick);
+    this.fills = new Fills(tick);
+    this.positions = new Positions(tick);
+    this.instruments.onLoad(() => {
+      this.orders.retick();
+      this.fills.retick();
+    }, appSignal);
   }
 
   /** The registered venues that paper-trade; the selection is looked at again when it changed. */
@@ -181,6 +190,8 @@ export class TradingDesk {
   }
 
   private say(text: string): void {
+    // One line (styles.css: the desk must not move); the whole of a long one on hover.
     this.message.textContent = text;
+    this.message.title = text;
   }
 }

@@ -191,6 +191,7 @@ class StreamStatus(_message.Message):
     USUAL_SILENCE_MS_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     DUPLICATE_TRADES_FIELD_NUMBER: _builtins.int
+    POLL_INTERVAL_MS_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     channel: _marketdata_pb2.Channel.ValueType
     state: Global___StreamState.ValueType
@@ -221,6 +222,11 @@ class StreamStatus(_message.Message):
     """Why the stream is STALE, FAILED or INCOMPLETE; empty otherwise."""
     duplicate_trades: _builtins.int
     """Trades the venue sent again (same trade id) and that were not published twice."""
+    poll_interval_ms: _builtins.int
+    """0 when the venue streams this stream; else the venue streams none of it and it is polled
+    (a REST read) every this many milliseconds: a funding rate where the venue has no funding
+    stream (docs/venues.md, "Funding rates").
+    """
     def __init__(
         self,
         *,
@@ -239,10 +245,11 @@ class StreamStatus(_message.Message):
         usual_silence_ms: _builtins.int = ...,
         detail: _builtins.str = ...,
         duplicate_trades: _builtins.int = ...,
+        poll_interval_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checksum_mismatches", b"checksum_mismatches", "detail", b"detail", "duplicate_trades", b"duplicate_trades", "events_per_s", b"events_per_s", "events_total", b"events_total", "last_event_age_ms", b"last_event_age_ms", "malformed_messages", b"malformed_messages", "rate_limit_hits", b"rate_limit_hits", "reconnects", b"reconnects", "resyncs", b"resyncs", "state", b"state", "subscriber_count", b"subscriber_count", "symbol", b"symbol", "usual_silence_ms", b"usual_silence_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "checksum_mismatches", b"checksum_mismatches", "detail", b"detail", "duplicate_trades", b"duplicate_trades", "events_per_s", b"events_per_s", "events_total", b"events_total", "last_event_age_ms", b"last_event_age_ms", "malformed_messages", b"malformed_messages", "poll_interval_ms", b"poll_interval_ms", "rate_limit_hits", b"rate_limit_hits", "reconnects", b"reconnects", "resyncs", b"resyncs", "state", b"state", "subscriber_count", b"subscriber_count", "symbol", b"symbol", "usual_silence_ms", b"usual_silence_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

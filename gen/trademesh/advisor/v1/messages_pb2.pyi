@@ -392,7 +392,7 @@ class Conviction(_message.Message):
     """The combination of the three (docs/advisor.md has the formula), before calibration."""
     calibrated: _builtins.str
     regime: _builtins.str
-    """The market regime the calibration used ("high_vol_up", ...)."""
+    """The market regime the calibration used (Overwatch's: "trend_up", ..., "unknown")."""
     method: Global___CalibrationMethod.ValueType
     def __init__(
         self,

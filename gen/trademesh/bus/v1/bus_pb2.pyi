@@ -15,6 +15,7 @@ from trademesh.risk.v1 import inspector_pb2 as _inspector_pb2
 from trademesh.risk.v1 import journal_pb2 as _journal_pb2
 from trademesh.screener.v1 import screener_pb2 as _screener_pb2
 from trademesh.signal.v1 import signal_pb2 as _signal_pb2
+from trademesh.supervisor.v1 import supervisor_pb2 as _supervisor_pb2
 from trademesh.tradeflow.v1 import tradeflow_pb2 as _tradeflow_pb2
 import builtins as _builtins
 import sys
@@ -50,6 +51,7 @@ class Envelope(_message.Message):
     FUNDING_FIELD_NUMBER: _builtins.int
     REGIMES_FIELD_NUMBER: _builtins.int
     SCREEN_RESULT_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_AUDIT_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -82,6 +84,8 @@ class Envelope(_message.Message):
     def screen_result(self) -> _screener_pb2.ScreenResult:
         """A screen's evaluation (stream `screens.<name>`)."""
 
+    @_builtins.property
+    def supervisor_audit(self) -> Global___SupervisorAudit: ...
     def __init__(
         self,
         *,
@@ -100,16 +104,41 @@ class Envelope(_message.Message):
         funding: Global___FundingPayments | None = ...,
         regimes: Global___RegimeChanges | None = ...,
         screen_result: _screener_pb2.ScreenResult | None = ...,
+        supervisor_audit: Global___SupervisorAudit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "supervisor_audit", b"supervisor_audit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "source", b"source", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "source", b"source", "supervisor_audit", b"supervisor_audit", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes", "screen_result"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes", "screen_result", "supervisor_audit"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
+
+@_typing.final
+class SupervisorAudit(_message.Message):
+    """The Supervisor's audit trail (stream `supervisor.audit`): every observation, prompt, tool call,
+    answer, proposal, refusal, approval, rejection, action and outcome, in order (docs/supervisor.md).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[_supervisor_pb2.AuditEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[_supervisor_pb2.AuditEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SupervisorAudit: _TypeAlias = SupervisorAudit  # noqa: Y015
 
 @_typing.final
 class RegimeChanges(_message.Message):

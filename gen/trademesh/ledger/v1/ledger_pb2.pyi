@@ -378,6 +378,7 @@ class GetPnlRequest(_message.Message):
     SINCE_NS_FIELD_NUMBER: _builtins.int
     UNTIL_NS_FIELD_NUMBER: _builtins.int
     BUCKET_NS_FIELD_NUMBER: _builtins.int
+    ROUND_TRIPS_FIELD_NUMBER: _builtins.int
     strategy_id: _builtins.str
     """"" for every strategy."""
     venue: _builtins.str
@@ -388,6 +389,11 @@ class GetPnlRequest(_message.Message):
     until_ns: _builtins.int
     bucket_ns: _builtins.int
     """The equity curve's step in ns; 0: chosen to give at most 200 points."""
+    round_trips: _builtins.bool
+    """Count each strategy's round trips closed in the period and its winners (StrategyPnl's
+    round_trips and winners): a read of the strategies' fills, asked for by the Supervisor and
+    the MCP tool, not by every poll. Without it both are 0.
+    """
     def __init__(
         self,
         *,
@@ -396,10 +402,11 @@ class GetPnlRequest(_message.Message):
         since_ns: _builtins.int = ...,
         until_ns: _builtins.int = ...,
         bucket_ns: _builtins.int = ...,
+        round_trips: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_ns", b"bucket_ns", "since_ns", b"since_ns", "strategy_id", b"strategy_id", "until_ns", b"until_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_ns", b"bucket_ns", "round_trips", b"round_trips", "since_ns", b"since_ns", "strategy_id", b"strategy_id", "until_ns", b"until_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,6 +425,8 @@ class StrategyPnl(_message.Message):
     ASSET_FIELD_NUMBER: _builtins.int
     FILLS_FIELD_NUMBER: _builtins.int
     CURVE_FIELD_NUMBER: _builtins.int
+    ROUND_TRIPS_FIELD_NUMBER: _builtins.int
+    WINNERS_FIELD_NUMBER: _builtins.int
     strategy_id: _builtins.str
     """"" is the unattributed book (orders no strategy placed)."""
     realised: _builtins.str
@@ -431,6 +440,12 @@ class StrategyPnl(_message.Message):
     """realised + fees + funding + unrealised."""
     asset: _builtins.str
     fills: _builtins.int
+    round_trips: _builtins.int
+    """With GetPnlRequest.round_trips: the positions of the strategy opened from flat and closed
+    back to flat in the period, and those whose realised PnL net of their fees was above 0
+    (docs/ledger.md, "Round trips"). On the line of the trips' settlement asset; 0 elsewhere.
+    """
+    winners: _builtins.int
     @_builtins.property
     def curve(self) -> _containers.RepeatedCompositeFieldContainer[Global___EquityPoint]: ...
     def __init__(
@@ -445,10 +460,12 @@ class StrategyPnl(_message.Message):
         asset: _builtins.str = ...,
         fills: _builtins.int = ...,
         curve: _abc.Iterable[Global___EquityPoint] | None = ...,
+        round_trips: _builtins.int = ...,
+        winners: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "curve", b"curve", "fees", b"fees", "fills", b"fills", "funding", b"funding", "realised", b"realised", "strategy_id", b"strategy_id", "total", b"total", "unrealised", b"unrealised"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "curve", b"curve", "fees", b"fees", "fills", b"fills", "funding", b"funding", "realised", b"realised", "round_trips", b"round_trips", "strategy_id", b"strategy_id", "total", b"total", "unrealised", b"unrealised", "winners", b"winners"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from trademesh.common.v1 import common_pb2 as trademesh_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(trademesh/marketdata/v1/marketdata.proto\x12\x17trademesh.marketdata.v1\x1a trademesh/common/v1/common.proto\")\n\x16ListInstrumentsRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"O\n\x17ListInstrumentsResponse\x12\x34\n\x0binstruments\x18\x01 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\"\x89\x02\n\x10SubscribeRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12\x32\n\x08\x63hannels\x18\x02 \x03(\x0e\x32 .trademesh.marketdata.v1.Channel\x12\x38\n\x10\x63\x61ndle_timeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12@\n\x0foverflow_policy\x18\x04 \x01(\x0e\x32\'.trademesh.marketdata.v1.OverflowPolicy\x12\x34\n\x06resume\x18\x05 \x01(\x0b\x32$.trademesh.marketdata.v1.ResumePoint\".\n\x0bResumePoint\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08position\x18\x02 \x01(\x04\"j\n\x11SubscribeResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\"\xaa\x03\n\x0bMarketEvent\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x13\n\x0bts_event_ns\x18\x03 \x01(\x03\x12\x12\n\nts_recv_ns\x18\x04 \x01(\x03\x12/\n\x05trade\x18\n \x01(\x0b\x32\x1e.trademesh.marketdata.v1.TradeH\x00\x12>\n\rbook_snapshot\x18\x0b \x01(\x0b\x32%.trademesh.marketdata.v1.BookSnapshotH\x00\x12\x38\n\nbook_delta\x18\x0c \x01(\x0b\x32\".trademesh.marketdata.v1.BookDeltaH\x00\x12\x31\n\x06\x63\x61ndle\x18\r \x01(\x0b\x32\x1f.trademesh.marketdata.v1.CandleH\x00\x12\x31\n\x06ticker\x18\x0e \x01(\x0b\x32\x1f.trademesh.marketdata.v1.TickerH\x00\x12\x37\n\x06notice\x18\x0f \x01(\x0b\x32%.trademesh.marketdata.v1.StreamNoticeH\x00\x42\t\n\x07payload\"e\n\x05Trade\x12\x10\n\x08trade_id\x18\x01 \x01(\t\x12\r\n\x05price\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\t\x12-\n\ntaker_side\x18\x04 \x01(\x0e\x32\x19.trademesh.common.v1.Side\"(\n\tBookLevel\x12\r\n\x05price\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\t\"\x84\x01\n\x0c\x42ookSnapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x04\x62ids\x18\x02 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\x12\x30\n\x04\x61sks\x18\x03 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\"\x81\x01\n\tBookDelta\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x04\x62ids\x18\x02 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\x12\x30\n\x04\x61sks\x18\x03 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\"\xd4\x01\n\x06\x43\x61ndle\x12\x31\n\ttimeframe\x18\x01 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0copen_time_ns\x18\x02 \x01(\x03\x12\x0c\n\x04open\x18\x03 \x01(\t\x12\x0c\n\x04high\x18\x04 \x01(\t\x12\x0b\n\x03low\x18\x05 \x01(\t\x12\r\n\x05\x63lose\x18\x06 \x01(\t\x12\x0e\n\x06volume\x18\x07 \x01(\t\x12\x14\n\x0cquote_volume\x18\x08 \x01(\t\x12\x13\n\x0btrade_count\x18\t \x01(\x04\x12\x0e\n\x06\x63losed\x18\n \x01(\x08\"n\n\x06Ticker\x12\x10\n\x08\x62\x65st_bid\x18\x01 \x01(\t\x12\x15\n\rbest_bid_size\x18\x02 \x01(\t\x12\x10\n\x08\x62\x65st_ask\x18\x03 \x01(\t\x12\x15\n\rbest_ask_size\x18\x04 \x01(\t\x12\x12\n\nlast_price\x18\x05 \x01(\t\"\x96\x01\n\x0cStreamNotice\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.trademesh.marketdata.v1.NoticeKind\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08since_ns\x18\x04 \x01(\x03\"\x87\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\ttimeframe\x18\x02 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x10\n\x08start_ns\x18\x03 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x04 \x01(\x03\x12\r\n\x05limit\x18\x05 \x01(\r\"F\n\x12GetCandlesResponse\x12\x30\n\x07\x63\x61ndles\x18\x01 \x03(\x0b\x32\x1f.trademesh.marketdata.v1.Candle*r\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_TRADES\x10\x01\x12\x10\n\x0c\x43HANNEL_BOOK\x10\x02\x12\x13\n\x0f\x43HANNEL_CANDLES\x10\x03\x12\x13\n\x0f\x43HANNEL_TICKERS\x10\x04*o\n\x0eOverflowPolicy\x12\x1f\n\x1bOVERFLOW_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOVERFLOW_POLICY_DISCONNECT\x10\x01\x12\x1c\n\x18OVERFLOW_POLICY_CONFLATE\x10\x02*o\n\nNoticeKind\x12\x1b\n\x17NOTICE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fNOTICE_KIND_GAP\x10\x01\x12\x16\n\x12NOTICE_KIND_RESYNC\x10\x02\x12\x17\n\x13NOTICE_KIND_REFUSED\x10\x03\x32\xcf\x02\n\nMarketData\x12t\n\x0fListInstruments\x12/.trademesh.marketdata.v1.ListInstrumentsRequest\x1a\x30.trademesh.marketdata.v1.ListInstrumentsResponse\x12\x64\n\tSubscribe\x12).trademesh.marketdata.v1.SubscribeRequest\x1a*.trademesh.marketdata.v1.SubscribeResponse0\x01\x12\x65\n\nGetCandles\x12*.trademesh.marketdata.v1.GetCandlesRequest\x1a+.trademesh.marketdata.v1.GetCandlesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(trademesh/marketdata/v1/marketdata.proto\x12\x17trademesh.marketdata.v1\x1a trademesh/common/v1/common.proto\")\n\x16ListInstrumentsRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"O\n\x17ListInstrumentsResponse\x12\x34\n\x0binstruments\x18\x01 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\"\x89\x02\n\x10SubscribeRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12\x32\n\x08\x63hannels\x18\x02 \x03(\x0e\x32 .trademesh.marketdata.v1.Channel\x12\x38\n\x10\x63\x61ndle_timeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12@\n\x0foverflow_policy\x18\x04 \x01(\x0e\x32\'.trademesh.marketdata.v1.OverflowPolicy\x12\x34\n\x06resume\x18\x05 \x01(\x0b\x32$.trademesh.marketdata.v1.ResumePoint\".\n\x0bResumePoint\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08position\x18\x02 \x01(\x04\"j\n\x11SubscribeResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\"\xe8\x03\n\x0bMarketEvent\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x13\n\x0bts_event_ns\x18\x03 \x01(\x03\x12\x12\n\nts_recv_ns\x18\x04 \x01(\x03\x12/\n\x05trade\x18\n \x01(\x0b\x32\x1e.trademesh.marketdata.v1.TradeH\x00\x12>\n\rbook_snapshot\x18\x0b \x01(\x0b\x32%.trademesh.marketdata.v1.BookSnapshotH\x00\x12\x38\n\nbook_delta\x18\x0c \x01(\x0b\x32\".trademesh.marketdata.v1.BookDeltaH\x00\x12\x31\n\x06\x63\x61ndle\x18\r \x01(\x0b\x32\x1f.trademesh.marketdata.v1.CandleH\x00\x12\x31\n\x06ticker\x18\x0e \x01(\x0b\x32\x1f.trademesh.marketdata.v1.TickerH\x00\x12\x37\n\x06notice\x18\x0f \x01(\x0b\x32%.trademesh.marketdata.v1.StreamNoticeH\x00\x12<\n\x0c\x66unding_rate\x18\x10 \x01(\x0b\x32$.trademesh.marketdata.v1.FundingRateH\x00\x42\t\n\x07payload\"e\n\x05Trade\x12\x10\n\x08trade_id\x18\x01 \x01(\t\x12\r\n\x05price\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\t\x12-\n\ntaker_side\x18\x04 \x01(\x0e\x32\x19.trademesh.common.v1.Side\"(\n\tBookLevel\x12\r\n\x05price\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\t\"\x84\x01\n\x0c\x42ookSnapshot\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x04\x62ids\x18\x02 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\x12\x30\n\x04\x61sks\x18\x03 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\"\x81\x01\n\tBookDelta\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x30\n\x04\x62ids\x18\x02 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\x12\x30\n\x04\x61sks\x18\x03 \x03(\x0b\x32\".trademesh.marketdata.v1.BookLevel\"\xd4\x01\n\x06\x43\x61ndle\x12\x31\n\ttimeframe\x18\x01 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0copen_time_ns\x18\x02 \x01(\x03\x12\x0c\n\x04open\x18\x03 \x01(\t\x12\x0c\n\x04high\x18\x04 \x01(\t\x12\x0b\n\x03low\x18\x05 \x01(\t\x12\r\n\x05\x63lose\x18\x06 \x01(\t\x12\x0e\n\x06volume\x18\x07 \x01(\t\x12\x14\n\x0cquote_volume\x18\x08 \x01(\t\x12\x13\n\x0btrade_count\x18\t \x01(\x04\x12\x0e\n\x06\x63losed\x18\n \x01(\x08\"\xa1\x01\n\x06Ticker\x12\x10\n\x08\x62\x65st_bid\x18\x01 \x01(\t\x12\x15\n\rbest_bid_size\x18\x02 \x01(\t\x12\x10\n\x08\x62\x65st_ask\x18\x03 \x01(\t\x12\x15\n\rbest_ask_size\x18\x04 \x01(\t\x12\x12\n\nlast_price\x18\x05 \x01(\t\x12\x17\n\x0f\x62\x61se_volume_24h\x18\x06 \x01(\t\x12\x18\n\x10quote_volume_24h\x18\x07 \x01(\t\"]\n\x0b\x46undingRate\x12\x0c\n\x04rate\x18\x01 \x01(\t\x12\x17\n\x0fnext_funding_ns\x18\x02 \x01(\x03\x12\x12\n\nmark_price\x18\x03 \x01(\t\x12\x13\n\x0bindex_price\x18\x04 \x01(\t\"\x96\x01\n\x0cStreamNotice\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.trademesh.marketdata.v1.NoticeKind\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08since_ns\x18\x04 \x01(\x03\"\x87\x01\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\ttimeframe\x18\x02 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x10\n\x08start_ns\x18\x03 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x04 \x01(\x03\x12\r\n\x05limit\x18\x05 \x01(\r\"F\n\x12GetCandlesResponse\x12\x30\n\x07\x63\x61ndles\x18\x01 \x03(\x0b\x32\x1f.trademesh.marketdata.v1.Candle*\x87\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_TRADES\x10\x01\x12\x10\n\x0c\x43HANNEL_BOOK\x10\x02\x12\x13\n\x0f\x43HANNEL_CANDLES\x10\x03\x12\x13\n\x0f\x43HANNEL_TICKERS\x10\x04\x12\x13\n\x0f\x43HANNEL_FUNDING\x10\x05*o\n\x0eOverflowPolicy\x12\x1f\n\x1bOVERFLOW_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOVERFLOW_POLICY_DISCONNECT\x10\x01\x12\x1c\n\x18OVERFLOW_POLICY_CONFLATE\x10\x02*o\n\nNoticeKind\x12\x1b\n\x17NOTICE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fNOTICE_KIND_GAP\x10\x01\x12\x16\n\x12NOTICE_KIND_RESYNC\x10\x02\x12\x17\n\x13NOTICE_KIND_REFUSED\x10\x03\x32\xcf\x02\n\nMarketData\x12t\n\x0fListInstruments\x12/.trademesh.marketdata.v1.ListInstrumentsRequest\x1a\x30.trademesh.marketdata.v1.ListInstrumentsResponse\x12\x64\n\tSubscribe\x12).trademesh.marketdata.v1.SubscribeRequest\x1a*.trademesh.marketdata.v1.SubscribeResponse0\x01\x12\x65\n\nGetCandles\x12*.trademesh.marketdata.v1.GetCandlesRequest\x1a+.trademesh.marketdata.v1.GetCandlesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.marketdata.v1.marketdata_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=2182
-  _globals['_CHANNEL']._serialized_end=2296
-  _globals['_OVERFLOWPOLICY']._serialized_start=2298
-  _globals['_OVERFLOWPOLICY']._serialized_end=2409
-  _globals['_NOTICEKIND']._serialized_start=2411
-  _globals['_NOTICEKIND']._serialized_end=2522
+  _globals['_CHANNEL']._serialized_start=2392
+  _globals['_CHANNEL']._serialized_end=2527
+  _globals['_OVERFLOWPOLICY']._serialized_start=2529
+  _globals['_OVERFLOWPOLICY']._serialized_end=2640
+  _globals['_NOTICEKIND']._serialized_start=2642
+  _globals['_NOTICEKIND']._serialized_end=2753
   _globals['_LISTINSTRUMENTSREQUEST']._serialized_start=103
   _globals['_LISTINSTRUMENTSREQUEST']._serialized_end=144
   _globals['_LISTINSTRUMENTSRESPONSE']._serialized_start=146
@@ -49,25 +49,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIBERESPONSE']._serialized_start=543
   _globals['_SUBSCRIBERESPONSE']._serialized_end=649
   _globals['_MARKETEVENT']._serialized_start=652
-  _globals['_MARKETEVENT']._serialized_end=1078
-  _globals['_TRADE']._serialized_start=1080
-  _globals['_TRADE']._serialized_end=1181
-  _globals['_BOOKLEVEL']._serialized_start=1183
-  _globals['_BOOKLEVEL']._serialized_end=1223
-  _globals['_BOOKSNAPSHOT']._serialized_start=1226
-  _globals['_BOOKSNAPSHOT']._serialized_end=1358
-  _globals['_BOOKDELTA']._serialized_start=1361
-  _globals['_BOOKDELTA']._serialized_end=1490
-  _globals['_CANDLE']._serialized_start=1493
-  _globals['_CANDLE']._serialized_end=1705
-  _globals['_TICKER']._serialized_start=1707
-  _globals['_TICKER']._serialized_end=1817
-  _globals['_STREAMNOTICE']._serialized_start=1820
-  _globals['_STREAMNOTICE']._serialized_end=1970
-  _globals['_GETCANDLESREQUEST']._serialized_start=1973
-  _globals['_GETCANDLESREQUEST']._serialized_end=2108
-  _globals['_GETCANDLESRESPONSE']._serialized_start=2110
-  _globals['_GETCANDLESRESPONSE']._serialized_end=2180
-  _globals['_MARKETDATA']._serialized_start=2525
-  _globals['_MARKETDATA']._serialized_end=2860
+  _globals['_MARKETEVENT']._serialized_end=1140
+  _globals['_TRADE']._serialized_start=1142
+  _globals['_TRADE']._serialized_end=1243
+  _globals['_BOOKLEVEL']._serialized_start=1245
+  _globals['_BOOKLEVEL']._serialized_end=1285
+  _globals['_BOOKSNAPSHOT']._serialized_start=1288
+  _globals['_BOOKSNAPSHOT']._serialized_end=1420
+  _globals['_BOOKDELTA']._serialized_start=1423
+  _globals['_BOOKDELTA']._serialized_end=1552
+  _globals['_CANDLE']._serialized_start=1555
+  _globals['_CANDLE']._serialized_end=1767
+  _globals['_TICKER']._serialized_start=1770
+  _globals['_TICKER']._serialized_end=1931
+  _globals['_FUNDINGRATE']._serialized_start=1933
+  _globals['_FUNDINGRATE']._serialized_end=2026
+  _globals['_STREAMNOTICE']._serialized_start=2029
+  _globals['_STREAMNOTICE']._serialized_end=2179
+  _globals['_GETCANDLESREQUEST']._serialized_start=2182
+  _globals['_GETCANDLESREQUEST']._serialized_end=2317
+  _globals['_GETCANDLESRESPONSE']._serialized_start=2319
+  _globals['_GETCANDLESRESPONSE']._serialized_end=2389
+  _globals['_MARKETDATA']._serialized_start=2756
+  _globals['_MARKETDATA']._serialized_end=3091
 # @@protoc_insertion_point(module_scope)

@@ -31,6 +31,12 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     CHANNEL_BOOK: _Channel.ValueType  # 2
     CHANNEL_CANDLES: _Channel.ValueType  # 3
     CHANNEL_TICKERS: _Channel.ValueType  # 4
+    CHANNEL_FUNDING: _Channel.ValueType  # 5
+    """A perpetual's funding rate, its next funding time and its mark and index prices, as the
+    venue states them now (FundingRate). Perpetuals only: a spot, future or option symbol is
+    refused on it. Streamed where the venue streams it, else polled (Admin's StreamStatus
+    says which: poll_interval_ms).
+    """
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
     """A kind of market data stream."""
@@ -40,6 +46,12 @@ CHANNEL_TRADES: Channel.ValueType  # 1
 CHANNEL_BOOK: Channel.ValueType  # 2
 CHANNEL_CANDLES: Channel.ValueType  # 3
 CHANNEL_TICKERS: Channel.ValueType  # 4
+CHANNEL_FUNDING: Channel.ValueType  # 5
+"""A perpetual's funding rate, its next funding time and its mark and index prices, as the
+venue states them now (FundingRate). Perpetuals only: a spot, future or option symbol is
+refused on it. Streamed where the venue streams it, else polled (Admin's StreamStatus
+says which: poll_interval_ms).
+"""
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
 class _OverflowPolicy:
@@ -283,6 +295,7 @@ class MarketEvent(_message.Message):
     CANDLE_FIELD_NUMBER: _builtins.int
     TICKER_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
+    FUNDING_RATE_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     symbol: _builtins.str
     ts_event_ns: _builtins.int
@@ -301,6 +314,8 @@ class MarketEvent(_message.Message):
     def ticker(self) -> Global___Ticker: ...
     @_builtins.property
     def notice(self) -> Global___StreamNotice: ...
+    @_builtins.property
+    def funding_rate(self) -> Global___FundingRate: ...
     def __init__(
         self,
         *,
@@ -314,12 +329,13 @@ class MarketEvent(_message.Message):
         candle: Global___Candle | None = ...,
         ticker: Global___Ticker | None = ...,
         notice: Global___StreamNotice | None = ...,
+        funding_rate: Global___FundingRate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "notice", b"notice", "payload", b"payload", "ticker", b"ticker", "trade", b"trade"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "funding_rate", b"funding_rate", "notice", b"notice", "payload", b"payload", "ticker", b"ticker", "trade", b"trade"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "notice", b"notice", "payload", b"payload", "symbol", b"symbol", "ticker", b"ticker", "trade", b"trade", "ts_event_ns", b"ts_event_ns", "ts_recv_ns", b"ts_recv_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "funding_rate", b"funding_rate", "notice", b"notice", "payload", b"payload", "symbol", b"symbol", "ticker", b"ticker", "trade", b"trade", "ts_event_ns", b"ts_event_ns", "ts_recv_ns", b"ts_recv_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["trade", "book_snapshot", "book_delta", "candle", "ticker", "notice"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["trade", "book_snapshot", "book_delta", "candle", "ticker", "notice", "funding_rate"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -498,7 +514,7 @@ Global___Candle: _TypeAlias = Candle  # noqa: Y015
 
 @_typing.final
 class Ticker(_message.Message):
-    """Top of book and last trade."""
+    """Top of book, last trade and the venue's 24h volume."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -507,11 +523,18 @@ class Ticker(_message.Message):
     BEST_ASK_FIELD_NUMBER: _builtins.int
     BEST_ASK_SIZE_FIELD_NUMBER: _builtins.int
     LAST_PRICE_FIELD_NUMBER: _builtins.int
+    BASE_VOLUME_24H_FIELD_NUMBER: _builtins.int
+    QUOTE_VOLUME_24H_FIELD_NUMBER: _builtins.int
     best_bid: _builtins.str
     best_bid_size: _builtins.str
     best_ask: _builtins.str
     best_ask_size: _builtins.str
     last_price: _builtins.str
+    base_volume_24h: _builtins.str
+    """Traded over the venue's last 24 hours (its rolling window), in base units and in quote
+    units; empty when the venue's ticker does not say (docs/venues.md, "24h volume").
+    """
+    quote_volume_24h: _builtins.str
     def __init__(
         self,
         *,
@@ -520,14 +543,54 @@ class Ticker(_message.Message):
         best_ask: _builtins.str = ...,
         best_ask_size: _builtins.str = ...,
         last_price: _builtins.str = ...,
+        base_volume_24h: _builtins.str = ...,
+        quote_volume_24h: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_ask", b"best_ask", "best_ask_size", b"best_ask_size", "best_bid", b"best_bid", "best_bid_size", b"best_bid_size", "last_price", b"last_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_volume_24h", b"base_volume_24h", "best_ask", b"best_ask", "best_ask_size", b"best_ask_size", "best_bid", b"best_bid", "best_bid_size", b"best_bid_size", "last_price", b"last_price", "quote_volume_24h", b"quote_volume_24h"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticker: _TypeAlias = Ticker  # noqa: Y015
+
+@_typing.final
+class FundingRate(_message.Message):
+    """A perpetual's funding as the venue states it at the event's time (CHANNEL_FUNDING). A venue
+    states it as a state, not as changes: every event is whole, and the latest one is what holds.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RATE_FIELD_NUMBER: _builtins.int
+    NEXT_FUNDING_NS_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    INDEX_PRICE_FIELD_NUMBER: _builtins.int
+    rate: _builtins.str
+    """The rate paid at next_funding_ns, a fraction of the position's notional per funding
+    interval (positive: longs pay shorts). Before that time it is the venue's running
+    estimate, which may still move.
+    """
+    next_funding_ns: _builtins.int
+    """When the rate is paid (ns since the Unix epoch); 0 when the venue does not say."""
+    mark_price: _builtins.str
+    """The venue's mark price and index price; empty when it does not say."""
+    index_price: _builtins.str
+    def __init__(
+        self,
+        *,
+        rate: _builtins.str = ...,
+        next_funding_ns: _builtins.int = ...,
+        mark_price: _builtins.str = ...,
+        index_price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index_price", b"index_price", "mark_price", b"mark_price", "next_funding_ns", b"next_funding_ns", "rate", b"rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FundingRate: _TypeAlias = FundingRate  # noqa: Y015
 
 @_typing.final
 class StreamNotice(_message.Message):

@@ -791,6 +791,7 @@ class UpdatePoliciesRequest(_message.Message):
     TOML_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     OVER_CURRENT_FIELD_NUMBER: _builtins.int
+    TIGHTEN_ONLY_FIELD_NUMBER: _builtins.int
     toml: _builtins.str
     """A policy file (TOML), read over the shipped set: a key it leaves out keeps its shipped
     value; a limit is turned off only by naming it in `remove = ["section.key", ...]`.
@@ -801,16 +802,23 @@ class UpdatePoliciesRequest(_message.Message):
     """Read over the policy set in force instead of the shipped one: a key it leaves out keeps its
     current value (one limit changed alone, e.g. `[capital.reserved] trend = "800"`).
     """
+    tighten_only: _builtins.bool
+    """Refuse the change (FAILED_PRECONDITION naming each key) unless it only tightens: every key it
+    changes is a limit (the keys of GetPolicies' status, capital.reserved.<strategy>,
+    position.symbols.<symbol>.max_size / max_notional) set lower or set where it was off. What an
+    agent or the Supervisor may do with `admin` (the MCP tool tighten_policy); docs/inspector.md.
+    """
     def __init__(
         self,
         *,
         toml: _builtins.str = ...,
         reason: _builtins.str = ...,
         over_current: _builtins.bool = ...,
+        tighten_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["over_current", b"over_current", "reason", b"reason", "toml", b"toml"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["over_current", b"over_current", "reason", b"reason", "tighten_only", b"tighten_only", "toml", b"toml"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

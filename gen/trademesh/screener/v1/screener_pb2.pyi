@@ -367,6 +367,7 @@ class ScreenResult(_message.Message):
     FILTERED_OUT_FIELD_NUMBER: _builtins.int
     OLDEST_INPUT_NS_FIELD_NUMBER: _builtins.int
     NEWEST_INPUT_NS_FIELD_NUMBER: _builtins.int
+    MIN_HOLD_S_FIELD_NUMBER: _builtins.int
     screen: _builtins.str
     venue: _builtins.str
     computed_ns: _builtins.int
@@ -384,6 +385,10 @@ class ScreenResult(_message.Message):
     oldest_input_ns: _builtins.int
     """The span of the ranked instruments' inputs' event times (0: none)."""
     newest_input_ns: _builtins.int
+    min_hold_s: _builtins.int
+    """The screen's membership hold (ScreenDefinition.min_hold_s): a follower of its results (a
+    detector's screen-driven strategy) holds a symbol this long unless it says otherwise.
+    """
     @_builtins.property
     def ranked(self) -> _containers.RepeatedCompositeFieldContainer[Global___RankedInstrument]:
         """Every instrument that passed the filters, best first."""
@@ -405,10 +410,11 @@ class ScreenResult(_message.Message):
         filtered_out: _builtins.int = ...,
         oldest_input_ns: _builtins.int = ...,
         newest_input_ns: _builtins.int = ...,
+        min_hold_s: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed_ns", b"computed_ns", "filtered_out", b"filtered_out", "left_out", b"left_out", "missing", b"missing", "newest_input_ns", b"newest_input_ns", "oldest_input_ns", b"oldest_input_ns", "ranked", b"ranked", "screen", b"screen", "stale", b"stale", "top_n", b"top_n", "universe", b"universe", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed_ns", b"computed_ns", "filtered_out", b"filtered_out", "left_out", b"left_out", "min_hold_s", b"min_hold_s", "missing", b"missing", "newest_input_ns", b"newest_input_ns", "oldest_input_ns", b"oldest_input_ns", "ranked", b"ranked", "screen", b"screen", "stale", b"stale", "top_n", b"top_n", "universe", b"universe", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

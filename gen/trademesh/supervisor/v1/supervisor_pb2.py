@@ -24,43 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(trademesh/supervisor/v1/supervisor.proto\x12\x17trademesh.supervisor.v1\"\'\n\x08\x45vidence\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xd8\x01\n\x08Proposal\x12\x13\n\x0bproposal_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.trademesh.supervisor.v1.ActionKind\x12\x10\n\x08strategy\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x33\n\x08\x65vidence\x18\x07 \x03(\x0b\x32!.trademesh.supervisor.v1.Evidence\x12\x0e\n\x06source\x18\x08 \x01(\t\"[\n\nAuditEntry\x12\r\n\x05ts_ns\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0bproposal_id\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x0b\n\x03who\x18\x05 \x01(\t\"\x11\n\x0fGetStateRequest\"\xac\x01\n\x10GetStateResponse\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.trademesh.supervisor.v1.Mode\x12/\n\x04open\x18\x02 \x03(\x0b\x32!.trademesh.supervisor.v1.Proposal\x12\x10\n\x08observed\x18\x03 \x01(\t\x12\x13\n\x0bobserved_ns\x18\x04 \x01(\x03\x12\x13\n\x0b\x62ounds_toml\x18\x05 \x01(\t\"%\n\x0e\x41pproveRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\t\"E\n\x0f\x41pproveResponse\x12\x32\n\x05\x61udit\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry\"4\n\rRejectRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"D\n\x0eRejectResponse\x12\x32\n\x05\x61udit\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry\"=\n\x0eSetModeRequest\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.trademesh.supervisor.v1.Mode\">\n\x0fSetModeResponse\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.trademesh.supervisor.v1.Mode\"\x14\n\x12StreamAuditRequest\"K\n\x13StreamAuditResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry*J\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08MODE_OFF\x10\x01\x12\x10\n\x0cMODE_PROPOSE\x10\x02\x12\x0c\n\x08MODE_ACT\x10\x03*\x95\x01\n\nActionKind\x12\x1b\n\x17\x41\x43TION_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43TION_KIND_PAUSE\x10\x01\x12\x16\n\x12\x41\x43TION_KIND_RESUME\x10\x02\x12\x1b\n\x17\x41\x43TION_KIND_SET_CAPITAL\x10\x03\x12\x1e\n\x1a\x41\x43TION_KIND_TIGHTEN_POLICY\x10\x04\x32\xf0\x03\n\nSupervisor\x12_\n\x08GetState\x12(.trademesh.supervisor.v1.GetStateRequest\x1a).trademesh.supervisor.v1.GetStateResponse\x12\\\n\x07\x41pprove\x12\'.trademesh.supervisor.v1.ApproveRequest\x1a(.trademesh.supervisor.v1.ApproveResponse\x12Y\n\x06Reject\x12&.trademesh.supervisor.v1.RejectRequest\x1a\'.trademesh.supervisor.v1.RejectResponse\x12\\\n\x07SetMode\x12\'.trademesh.supervisor.v1.SetModeRequest\x1a(.trademesh.supervisor.v1.SetModeResponse\x12j\n\x0bStreamAudit\x12+.trademesh.supervisor.v1.StreamAuditRequest\x1a,.trademesh.supervisor.v1.StreamAuditResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(trademesh/supervisor/v1/supervisor.proto\x12\x17trademesh.supervisor.v1\"\'\n\x08\x45vidence\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xd8\x01\n\x08Proposal\x12\x13\n\x0bproposal_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.trademesh.supervisor.v1.ActionKind\x12\x10\n\x08strategy\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x33\n\x08\x65vidence\x18\x07 \x03(\x0b\x32!.trademesh.supervisor.v1.Evidence\x12\x0e\n\x06source\x18\x08 \x01(\t\"g\n\nAuditEntry\x12\r\n\x05ts_ns\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x13\n\x0bproposal_id\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x0b\n\x03who\x18\x05 \x01(\t\x12\n\n\x02id\x18\x06 \x01(\t\"\x11\n\x0fGetStateRequest\"\xac\x01\n\x10GetStateResponse\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.trademesh.supervisor.v1.Mode\x12/\n\x04open\x18\x02 \x03(\x0b\x32!.trademesh.supervisor.v1.Proposal\x12\x10\n\x08observed\x18\x03 \x01(\t\x12\x13\n\x0bobserved_ns\x18\x04 \x01(\x03\x12\x13\n\x0b\x62ounds_toml\x18\x05 \x01(\t\"5\n\x0e\x41pproveRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"E\n\x0f\x41pproveResponse\x12\x32\n\x05\x61udit\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry\"4\n\rRejectRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"D\n\x0eRejectResponse\x12\x32\n\x05\x61udit\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry\"=\n\x0eSetModeRequest\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.trademesh.supervisor.v1.Mode\">\n\x0fSetModeResponse\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.trademesh.supervisor.v1.Mode\"\x14\n\x12StreamAuditRequest\"K\n\x13StreamAuditResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry*J\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08MODE_OFF\x10\x01\x12\x10\n\x0cMODE_PROPOSE\x10\x02\x12\x0c\n\x08MODE_ACT\x10\x03*\x95\x01\n\nActionKind\x12\x1b\n\x17\x41\x43TION_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43TION_KIND_PAUSE\x10\x01\x12\x16\n\x12\x41\x43TION_KIND_RESUME\x10\x02\x12\x1b\n\x17\x41\x43TION_KIND_SET_CAPITAL\x10\x03\x12\x1e\n\x1a\x41\x43TION_KIND_TIGHTEN_POLICY\x10\x04\x32\xf0\x03\n\nSupervisor\x12_\n\x08GetState\x12(.trademesh.supervisor.v1.GetStateRequest\x1a).trademesh.supervisor.v1.GetStateResponse\x12\\\n\x07\x41pprove\x12\'.trademesh.supervisor.v1.ApproveRequest\x1a(.trademesh.supervisor.v1.ApproveResponse\x12Y\n\x06Reject\x12&.trademesh.supervisor.v1.RejectRequest\x1a\'.trademesh.supervisor.v1.RejectResponse\x12\\\n\x07SetMode\x12\'.trademesh.supervisor.v1.SetModeRequest\x1a(.trademesh.supervisor.v1.SetModeResponse\x12j\n\x0bStreamAudit\x12+.trademesh.supervisor.v1.StreamAuditRequest\x1a,.trademesh.supervisor.v1.StreamAuditResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.supervisor.v1.supervisor_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODE']._serialized_start=1076
-  _globals['_MODE']._serialized_end=1150
-  _globals['_ACTIONKIND']._serialized_start=1153
-  _globals['_ACTIONKIND']._serialized_end=1302
+  _globals['_MODE']._serialized_start=1104
+  _globals['_MODE']._serialized_end=1178
+  _globals['_ACTIONKIND']._serialized_start=1181
+  _globals['_ACTIONKIND']._serialized_end=1330
   _globals['_EVIDENCE']._serialized_start=69
   _globals['_EVIDENCE']._serialized_end=108
   _globals['_PROPOSAL']._serialized_start=111
   _globals['_PROPOSAL']._serialized_end=327
   _globals['_AUDITENTRY']._serialized_start=329
-  _globals['_AUDITENTRY']._serialized_end=420
-  _globals['_GETSTATEREQUEST']._serialized_start=422
-  _globals['_GETSTATEREQUEST']._serialized_end=439
-  _globals['_GETSTATERESPONSE']._serialized_start=442
-  _globals['_GETSTATERESPONSE']._serialized_end=614
-  _globals['_APPROVEREQUEST']._serialized_start=616
-  _globals['_APPROVEREQUEST']._serialized_end=653
-  _globals['_APPROVERESPONSE']._serialized_start=655
-  _globals['_APPROVERESPONSE']._serialized_end=724
-  _globals['_REJECTREQUEST']._serialized_start=726
-  _globals['_REJECTREQUEST']._serialized_end=778
-  _globals['_REJECTRESPONSE']._serialized_start=780
-  _globals['_REJECTRESPONSE']._serialized_end=848
-  _globals['_SETMODEREQUEST']._serialized_start=850
-  _globals['_SETMODEREQUEST']._serialized_end=911
-  _globals['_SETMODERESPONSE']._serialized_start=913
-  _globals['_SETMODERESPONSE']._serialized_end=975
-  _globals['_STREAMAUDITREQUEST']._serialized_start=977
-  _globals['_STREAMAUDITREQUEST']._serialized_end=997
-  _globals['_STREAMAUDITRESPONSE']._serialized_start=999
-  _globals['_STREAMAUDITRESPONSE']._serialized_end=1074
-  _globals['_SUPERVISOR']._serialized_start=1305
-  _globals['_SUPERVISOR']._serialized_end=1801
+  _globals['_AUDITENTRY']._serialized_end=432
+  _globals['_GETSTATEREQUEST']._serialized_start=434
+  _globals['_GETSTATEREQUEST']._serialized_end=451
+  _globals['_GETSTATERESPONSE']._serialized_start=454
+  _globals['_GETSTATERESPONSE']._serialized_end=626
+  _globals['_APPROVEREQUEST']._serialized_start=628
+  _globals['_APPROVEREQUEST']._serialized_end=681
+  _globals['_APPROVERESPONSE']._serialized_start=683
+  _globals['_APPROVERESPONSE']._serialized_end=752
+  _globals['_REJECTREQUEST']._serialized_start=754
+  _globals['_REJECTREQUEST']._serialized_end=806
+  _globals['_REJECTRESPONSE']._serialized_start=808
+  _globals['_REJECTRESPONSE']._serialized_end=876
+  _globals['_SETMODEREQUEST']._serialized_start=878
+  _globals['_SETMODEREQUEST']._serialized_end=939
+  _globals['_SETMODERESPONSE']._serialized_start=941
+  _globals['_SETMODERESPONSE']._serialized_end=1003
+  _globals['_STREAMAUDITREQUEST']._serialized_start=1005
+  _globals['_STREAMAUDITREQUEST']._serialized_end=1025
+  _globals['_STREAMAUDITRESPONSE']._serialized_start=1027
+  _globals['_STREAMAUDITRESPONSE']._serialized_end=1102
+  _globals['_SUPERVISOR']._serialized_start=1333
+  _globals['_SUPERVISOR']._serialized_end=1829
 # @@protoc_insertion_point(module_scope)

@@ -150,12 +150,17 @@ class AuditEntry(_message.Message):
     PROPOSAL_ID_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     WHO_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
     ts_ns: _builtins.int
     kind: _builtins.str
     """observation, proposal, refused, approved, rejected, action, done, mode."""
     proposal_id: _builtins.str
     detail: _builtins.str
     who: _builtins.str
+    id: _builtins.str
+    """The entry's own id, unique across the Supervisor's runs (its book and a count): the key the
+    recorder keeps it under (table supervisor_audit; docs/supervisor.md).
+    """
     def __init__(
         self,
         *,
@@ -164,10 +169,11 @@ class AuditEntry(_message.Message):
         proposal_id: _builtins.str = ...,
         detail: _builtins.str = ...,
         who: _builtins.str = ...,
+        id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "kind", b"kind", "proposal_id", b"proposal_id", "ts_ns", b"ts_ns", "who", b"who"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "id", b"id", "kind", b"kind", "proposal_id", b"proposal_id", "ts_ns", b"ts_ns", "who", b"who"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -227,15 +233,19 @@ class ApproveRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PROPOSAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
+    reason: _builtins.str
+    """Why the operator approves (optional, up to 500 characters): kept on the approval's audit entry."""
     def __init__(
         self,
         *,
         proposal_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["proposal_id", b"proposal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["proposal_id", b"proposal_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -113,7 +113,7 @@ export type Conviction = Message<"trademesh.advisor.v1.Conviction"> & {
   calibrated: string;
 
   /**
-   * The market regime the calibration used ("high_vol_up", ...).
+   * The market regime the calibration used (Overwatch's: "trend_up", ..., "unknown").
    *
    * @generated from field: string regime = 6;
    */

@@ -20,6 +20,8 @@ import type { ScreenResult } from "../../screener/v1/screener_pb";
 import { file_trademesh_screener_v1_screener } from "../../screener/v1/screener_pb";
 import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
 import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
+import type { AuditEntry } from "../../supervisor/v1/supervisor_pb";
+import { file_trademesh_supervisor_v1_supervisor } from "../../supervisor/v1/supervisor_pb";
 import type { Execution, FundingPayment } from "../../tradeflow/v1/tradeflow_pb";
 import { file_trademesh_tradeflow_v1_tradeflow } from "../../tradeflow/v1/tradeflow_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -28,7 +30,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSLkBQoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAEjUKB2pvdXJuYWwYEyABKAsyIi50cmFkZW1lc2guYnVzLnYxLkluc3BlY3RvckpvdXJuYWxIABI0CgdmdW5kaW5nGBQgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5GdW5kaW5nUGF5bWVudHNIABIyCgdyZWdpbWVzGBUgASgLMh8udHJhZGVtZXNoLmJ1cy52MS5SZWdpbWVDaGFuZ2VzSAASPAoNc2NyZWVuX3Jlc3VsdBgWIAEoCzIjLnRyYWRlbWVzaC5zY3JlZW5lci52MS5TY3JlZW5SZXN1bHRIAEIGCgRib2R5IkYKDVJlZ2ltZUNoYW5nZXMSNQoHY2hhbmdlcxgBIAMoCzIkLnRyYWRlbWVzaC5vdmVyd2F0Y2gudjEuUmVnaW1lQ2hhbmdlIloKD0Z1bmRpbmdQYXltZW50cxINCgV2ZW51ZRgBIAEoCRI4CghwYXltZW50cxgCIAMoCzImLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRnVuZGluZ1BheW1lbnQiNwoHU2lnbmFscxIsCgdzaWduYWxzGAEgAygLMhsudHJhZGVtZXNoLnNpZ25hbC52MS5TaWduYWwiSgoQUG9zaXRpb25SZXF1ZXN0cxI2CghyZXF1ZXN0cxgBIAMoCzIkLnRyYWRlbWVzaC5zaWduYWwudjEuUG9zaXRpb25SZXF1ZXN0Ij4KCURlY2lzaW9ucxIxCglkZWNpc2lvbnMYASADKAsyHi50cmFkZW1lc2guYWR2aXNvci52MS5EZWNpc2lvbiI4CgdJbnRlbnRzEi0KB2ludGVudHMYASADKAsyHC50cmFkZW1lc2guYWR2aXNvci52MS5JbnRlbnQiSAoQQWR2aXNvclRlbGVtZXRyeRI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2guYWR2aXNvci52MS5UZWxlbWV0cnlFdmVudCKbAQoKUmlza0V2ZW50cxIsCgZldmVudHMYASADKAsyHC50cmFkZW1lc2gucmlzay52MS5SaXNrRXZlbnQSMgoLdHJhbnNpdGlvbnMYAiADKAsyHS50cmFkZW1lc2gucmlzay52MS5UcmFuc2l0aW9uEisKBWxpbmtzGAMgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuT3JkZXJMaW5rIlYKEEluc3BlY3RvckpvdXJuYWwSEAoIaW5zdGFuY2UYASABKAkSMAoHZW50cmllcxgCIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxFbnRyeSJlCgxNYXJrZXRFdmVudHMSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTWFya2V0RXZlbnQSEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQilAEKCkV4ZWN1dGlvbnMSNQoKZXhlY3V0aW9ucxgBIAMoCzIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRXhlY3V0aW9uEhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEEgsKA2dhcBgEIAEoCBISCgpnYXBfcmVhc29uGAUgASgJEg0KBXZlbnVlGAYgASgJIisKBEJhcnMSIwoEYmFycxgBIAMoCzIVLnRyYWRlbWVzaC5idXMudjEuQmFyIoACCgNCYXISDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEjEKCXRpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgEIAEoAxIMCgRvcGVuGAUgASgJEgwKBGhpZ2gYBiABKAkSCwoDbG93GAcgASgJEg0KBWNsb3NlGAggASgJEg4KBnZvbHVtZRgJIAEoCRIUCgxxdW90ZV92b2x1bWUYCiABKAkSEwoLdHJhZGVfY291bnQYCyABKAQSDAoEdndhcBgMIAEoCRIQCghyZXBhaXJlZBgNIAEoCGIGcHJvdG8z", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_overwatch_v1_overwatch, file_trademesh_risk_v1_inspector, file_trademesh_risk_v1_journal, file_trademesh_screener_v1_screener, file_trademesh_signal_v1_signal, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKjBgoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAEjUKB2pvdXJuYWwYEyABKAsyIi50cmFkZW1lc2guYnVzLnYxLkluc3BlY3RvckpvdXJuYWxIABI0CgdmdW5kaW5nGBQgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5GdW5kaW5nUGF5bWVudHNIABIyCgdyZWdpbWVzGBUgASgLMh8udHJhZGVtZXNoLmJ1cy52MS5SZWdpbWVDaGFuZ2VzSAASPAoNc2NyZWVuX3Jlc3VsdBgWIAEoCzIjLnRyYWRlbWVzaC5zY3JlZW5lci52MS5TY3JlZW5SZXN1bHRIABI9ChBzdXBlcnZpc29yX2F1ZGl0GBcgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5TdXBlcnZpc29yQXVkaXRIAEIGCgRib2R5IkcKD1N1cGVydmlzb3JBdWRpdBI0CgdlbnRyaWVzGAEgAygLMiMudHJhZGVtZXNoLnN1cGVydmlzb3IudjEuQXVkaXRFbnRyeSJGCg1SZWdpbWVDaGFuZ2VzEjUKB2NoYW5nZXMYASADKAsyJC50cmFkZW1lc2gub3ZlcndhdGNoLnYxLlJlZ2ltZUNoYW5nZSJaCg9GdW5kaW5nUGF5bWVudHMSDQoFdmVudWUYASABKAkSOAoIcGF5bWVudHMYAiADKAsyJi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkZ1bmRpbmdQYXltZW50IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQimwEKClJpc2tFdmVudHMSLAoGZXZlbnRzGAEgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza0V2ZW50EjIKC3RyYW5zaXRpb25zGAIgAygLMh0udHJhZGVtZXNoLnJpc2sudjEuVHJhbnNpdGlvbhIrCgVsaW5rcxgDIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLk9yZGVyTGluayJWChBJbnNwZWN0b3JKb3VybmFsEhAKCGluc3RhbmNlGAEgASgJEjAKB2VudHJpZXMYAiADKAsyHy50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsRW50cnkiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIpQBCgpFeGVjdXRpb25zEjUKCmV4ZWN1dGlvbnMYASADKAsyIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkV4ZWN1dGlvbhIQCghwb3NpdGlvbhgCIAEoBBINCgVlcG9jaBgDIAEoBBILCgNnYXAYBCABKAgSEgoKZ2FwX3JlYXNvbhgFIAEoCRINCgV2ZW51ZRgGIAEoCSIrCgRCYXJzEiMKBGJhcnMYASADKAsyFS50cmFkZW1lc2guYnVzLnYxLkJhciKAAgoDQmFyEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIxCgl0aW1lZnJhbWUYAyABKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRIUCgxvcGVuX3RpbWVfbnMYBCABKAMSDAoEb3BlbhgFIAEoCRIMCgRoaWdoGAYgASgJEgsKA2xvdxgHIAEoCRINCgVjbG9zZRgIIAEoCRIOCgZ2b2x1bWUYCSABKAkSFAoMcXVvdGVfdm9sdW1lGAogASgJEhMKC3RyYWRlX2NvdW50GAsgASgEEgwKBHZ3YXAYDCABKAkSEAoIcmVwYWlyZWQYDSABKAhiBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_overwatch_v1_overwatch, file_trademesh_risk_v1_inspector, file_trademesh_risk_v1_journal, file_trademesh_screener_v1_screener, file_trademesh_signal_v1_signal, file_trademesh_supervisor_v1_supervisor, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -134,6 +136,12 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: ScreenResult;
     case: "screenResult";
+  } | {
+    /**
+     * @generated from field: trademesh.bus.v1.SupervisorAudit supervisor_audit = 23;
+     */
+    value: SupervisorAudit;
+    case: "supervisorAudit";
   } | { case: undefined; value?: undefined };
 };
 
@@ -143,6 +151,26 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
   messageDesc(file_trademesh_bus_v1_bus, 0);
+
+/**
+ * The Supervisor's audit trail (stream `supervisor.audit`): every observation, prompt, tool call,
+ * answer, proposal, refusal, approval, rejection, action and outcome, in order (docs/supervisor.md).
+ *
+ * @generated from message trademesh.bus.v1.SupervisorAudit
+ */
+export type SupervisorAudit = Message<"trademesh.bus.v1.SupervisorAudit"> & {
+  /**
+   * @generated from field: repeated trademesh.supervisor.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.SupervisorAudit.
+ * Use `create(SupervisorAuditSchema)` to create a new message.
+ */
+export const SupervisorAuditSchema: GenMessage<SupervisorAudit> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 1);
 
 /**
  * Overwatch's regime changes (stream `regimes.<timeframe>`), in the order they happened: each
@@ -162,7 +190,7 @@ export type RegimeChanges = Message<"trademesh.bus.v1.RegimeChanges"> & {
  * Use `create(RegimeChangesSchema)` to create a new message.
  */
 export const RegimeChangesSchema: GenMessage<RegimeChanges> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 1);
+  messageDesc(file_trademesh_bus_v1_bus, 2);
 
 /**
  * A venue's funding history (stream `funding.{<venue>}`): the funding payments its account paid
@@ -188,7 +216,7 @@ export type FundingPayments = Message<"trademesh.bus.v1.FundingPayments"> & {
  * Use `create(FundingPaymentsSchema)` to create a new message.
  */
 export const FundingPaymentsSchema: GenMessage<FundingPayments> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 2);
+  messageDesc(file_trademesh_bus_v1_bus, 3);
 
 /**
  * Signals of the detector (stream `signals`).
@@ -207,7 +235,7 @@ export type Signals = Message<"trademesh.bus.v1.Signals"> & {
  * Use `create(SignalsSchema)` to create a new message.
  */
 export const SignalsSchema: GenMessage<Signals> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 3);
+  messageDesc(file_trademesh_bus_v1_bus, 4);
 
 /**
  * Position requests of the detector (stream `position_requests`).
@@ -226,7 +254,7 @@ export type PositionRequests = Message<"trademesh.bus.v1.PositionRequests"> & {
  * Use `create(PositionRequestsSchema)` to create a new message.
  */
 export const PositionRequestsSchema: GenMessage<PositionRequests> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 4);
+  messageDesc(file_trademesh_bus_v1_bus, 5);
 
 /**
  * The advisor's decisions (stream `decisions`): every signal it took, with each stage's output.
@@ -245,7 +273,7 @@ export type Decisions = Message<"trademesh.bus.v1.Decisions"> & {
  * Use `create(DecisionsSchema)` to create a new message.
  */
 export const DecisionsSchema: GenMessage<Decisions> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 5);
+  messageDesc(file_trademesh_bus_v1_bus, 6);
 
 /**
  * The advisor's execution intents (stream `intents`), for the inspector.
@@ -264,7 +292,7 @@ export type Intents = Message<"trademesh.bus.v1.Intents"> & {
  * Use `create(IntentsSchema)` to create a new message.
  */
 export const IntentsSchema: GenMessage<Intents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 6);
+  messageDesc(file_trademesh_bus_v1_bus, 7);
 
 /**
  * The advisor's telemetry events (stream `advisor.telemetry`), in the order they were made.
@@ -283,7 +311,7 @@ export type AdvisorTelemetry = Message<"trademesh.bus.v1.AdvisorTelemetry"> & {
  * Use `create(AdvisorTelemetrySchema)` to create a new message.
  */
 export const AdvisorTelemetrySchema: GenMessage<AdvisorTelemetry> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 7);
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 
 /**
  * The inspector's risk events and state transitions (stream `risk`), in the order made.
@@ -315,7 +343,7 @@ export type RiskEvents = Message<"trademesh.bus.v1.RiskEvents"> & {
  * Use `create(RiskEventsSchema)` to create a new message.
  */
 export const RiskEventsSchema: GenMessage<RiskEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 8);
+  messageDesc(file_trademesh_bus_v1_bus, 9);
 
 /**
  * Entries of an inspector's journal (stream `inspector.journal.<instance>`). On that stream each
@@ -344,7 +372,7 @@ export type InspectorJournal = Message<"trademesh.bus.v1.InspectorJournal"> & {
  * Use `create(InspectorJournalSchema)` to create a new message.
  */
 export const InspectorJournalSchema: GenMessage<InspectorJournal> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 9);
+  messageDesc(file_trademesh_bus_v1_bus, 10);
 
 /**
  * Market events of one venue, in the order the venue sent them. Field numbers match
@@ -377,7 +405,7 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 10);
+  messageDesc(file_trademesh_bus_v1_bus, 11);
 
 /**
  * Executions (order updates and fills) of one venue (stream `exec.<venue>`), in the venue's
@@ -429,7 +457,7 @@ export type Executions = Message<"trademesh.bus.v1.Executions"> & {
  * Use `create(ExecutionsSchema)` to create a new message.
  */
 export const ExecutionsSchema: GenMessage<Executions> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 11);
+  messageDesc(file_trademesh_bus_v1_bus, 12);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -448,7 +476,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 12);
+  messageDesc(file_trademesh_bus_v1_bus, 13);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -537,5 +565,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 13);
+  messageDesc(file_trademesh_bus_v1_bus, 14);
 

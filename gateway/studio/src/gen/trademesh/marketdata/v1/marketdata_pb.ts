@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/marketdata/v1/marketdata.proto.
  */
 export const file_trademesh_marketdata_v1_marketdata: GenFile = /*@__PURE__*/
-  fileDesc("Cih0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhLnByb3RvEhd0cmFkZW1lc2gubWFya2V0ZGF0YS52MSIpChZMaXN0SW5zdHJ1bWVudHNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTwoXTGlzdEluc3RydW1lbnRzUmVzcG9uc2USNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiiQIKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRIyCghjaGFubmVscxgCIAMoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSOAoQY2FuZGxlX3RpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEkAKD292ZXJmbG93X3BvbGljeRgEIAEoDjInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk92ZXJmbG93UG9saWN5EjQKBnJlc3VtZRgFIAEoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlc3VtZVBvaW50Ii4KC1Jlc3VtZVBvaW50Eg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEImoKEVN1YnNjcmliZVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIqoDCgtNYXJrZXRFdmVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEwoLdHNfZXZlbnRfbnMYAyABKAMSEgoKdHNfcmVjdl9ucxgEIAEoAxIvCgV0cmFkZRgKIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlSAASPgoNYm9va19zbmFwc2hvdBgLIAEoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tTbmFwc2hvdEgAEjgKCmJvb2tfZGVsdGEYDCABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rRGVsdGFIABIxCgZjYW5kbGUYDSABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DYW5kbGVIABIxCgZ0aWNrZXIYDiABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXJIABI3CgZub3RpY2UYDyABKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdHJlYW1Ob3RpY2VIAEIJCgdwYXlsb2FkImUKBVRyYWRlEhAKCHRyYWRlX2lkGAEgASgJEg0KBXByaWNlGAIgASgJEgwKBHNpemUYAyABKAkSLQoKdGFrZXJfc2lkZRgEIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZSIoCglCb29rTGV2ZWwSDQoFcHJpY2UYASABKAkSDAoEc2l6ZRgCIAEoCSKEAQoMQm9va1NuYXBzaG90EhAKCHNlcXVlbmNlGAEgASgEEjAKBGJpZHMYAiADKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rTGV2ZWwSMAoEYXNrcxgDIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbCKBAQoJQm9va0RlbHRhEhAKCHNlcXVlbmNlGAEgASgEEjAKBGJpZHMYAiADKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rTGV2ZWwSMAoEYXNrcxgDIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbCLUAQoGQ2FuZGxlEjEKCXRpbWVmcmFtZRgBIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhQKDG9wZW5fdGltZV9ucxgCIAEoAxIMCgRvcGVuGAMgASgJEgwKBGhpZ2gYBCABKAkSCwoDbG93GAUgASgJEg0KBWNsb3NlGAYgASgJEg4KBnZvbHVtZRgHIAEoCRIUCgxxdW90ZV92b2x1bWUYCCABKAkSEwoLdHJhZGVfY291bnQYCSABKAQSDgoGY2xvc2VkGAogASgIIm4KBlRpY2tlchIQCghiZXN0X2JpZBgBIAEoCRIVCg1iZXN0X2JpZF9zaXplGAIgASgJEhAKCGJlc3RfYXNrGAMgASgJEhUKDWJlc3RfYXNrX3NpemUYBCABKAkSEgoKbGFzdF9wcmljZRgFIAEoCSKWAQoMU3RyZWFtTm90aWNlEjEKBGtpbmQYASABKA4yIy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Ob3RpY2VLaW5kEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsEg4KBnJlYXNvbhgDIAEoCRIQCghzaW5jZV9ucxgEIAEoAyKHAQoRR2V0Q2FuZGxlc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEjEKCXRpbWVmcmFtZRgCIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhAKCHN0YXJ0X25zGAMgASgDEg4KBmVuZF9ucxgEIAEoAxINCgVsaW1pdBgFIAEoDSJGChJHZXRDYW5kbGVzUmVzcG9uc2USMAoHY2FuZGxlcxgBIAMoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNhbmRsZSpyCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABISCg5DSEFOTkVMX1RSQURFUxABEhAKDENIQU5ORUxfQk9PSxACEhMKD0NIQU5ORUxfQ0FORExFUxADEhMKD0NIQU5ORUxfVElDS0VSUxAEKm8KDk92ZXJmbG93UG9saWN5Eh8KG09WRVJGTE9XX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGk9WRVJGTE9XX1BPTElDWV9ESVNDT05ORUNUEAESHAoYT1ZFUkZMT1dfUE9MSUNZX0NPTkZMQVRFEAIqbwoKTm90aWNlS2luZBIbChdOT1RJQ0VfS0lORF9VTlNQRUNJRklFRBAAEhMKD05PVElDRV9LSU5EX0dBUBABEhYKEk5PVElDRV9LSU5EX1JFU1lOQxACEhcKE05PVElDRV9LSU5EX1JFRlVTRUQQAzLPAgoKTWFya2V0RGF0YRJ0Cg9MaXN0SW5zdHJ1bWVudHMSLy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5MaXN0SW5zdHJ1bWVudHNSZXF1ZXN0GjAudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdEluc3RydW1lbnRzUmVzcG9uc2USZAoJU3Vic2NyaWJlEikudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdBoqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESZQoKR2V0Q2FuZGxlcxIqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldENhbmRsZXNSZXF1ZXN0GisudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0Q2FuZGxlc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_common_v1_common]);
+  fileDesc("Cih0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhLnByb3RvEhd0cmFkZW1lc2gubWFya2V0ZGF0YS52MSIpChZMaXN0SW5zdHJ1bWVudHNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTwoXTGlzdEluc3RydW1lbnRzUmVzcG9uc2USNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiiQIKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRIyCghjaGFubmVscxgCIAMoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSOAoQY2FuZGxlX3RpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEkAKD292ZXJmbG93X3BvbGljeRgEIAEoDjInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk92ZXJmbG93UG9saWN5EjQKBnJlc3VtZRgFIAEoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlc3VtZVBvaW50Ii4KC1Jlc3VtZVBvaW50Eg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEImoKEVN1YnNjcmliZVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIugDCgtNYXJrZXRFdmVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEwoLdHNfZXZlbnRfbnMYAyABKAMSEgoKdHNfcmVjdl9ucxgEIAEoAxIvCgV0cmFkZRgKIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlSAASPgoNYm9va19zbmFwc2hvdBgLIAEoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tTbmFwc2hvdEgAEjgKCmJvb2tfZGVsdGEYDCABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rRGVsdGFIABIxCgZjYW5kbGUYDSABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DYW5kbGVIABIxCgZ0aWNrZXIYDiABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXJIABI3CgZub3RpY2UYDyABKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdHJlYW1Ob3RpY2VIABI8CgxmdW5kaW5nX3JhdGUYECABKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5GdW5kaW5nUmF0ZUgAQgkKB3BheWxvYWQiZQoFVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDQoFcHJpY2UYAiABKAkSDAoEc2l6ZRgDIAEoCRItCgp0YWtlcl9zaWRlGAQgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlIigKCUJvb2tMZXZlbBINCgVwcmljZRgBIAEoCRIMCgRzaXplGAIgASgJIoQBCgxCb29rU25hcHNob3QSEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsIoEBCglCb29rRGVsdGESEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsItQBCgZDYW5kbGUSMQoJdGltZWZyYW1lGAEgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAIgASgDEgwKBG9wZW4YAyABKAkSDAoEaGlnaBgEIAEoCRILCgNsb3cYBSABKAkSDQoFY2xvc2UYBiABKAkSDgoGdm9sdW1lGAcgASgJEhQKDHF1b3RlX3ZvbHVtZRgIIAEoCRITCgt0cmFkZV9jb3VudBgJIAEoBBIOCgZjbG9zZWQYCiABKAgioQEKBlRpY2tlchIQCghiZXN0X2JpZBgBIAEoCRIVCg1iZXN0X2JpZF9zaXplGAIgASgJEhAKCGJlc3RfYXNrGAMgASgJEhUKDWJlc3RfYXNrX3NpemUYBCABKAkSEgoKbGFzdF9wcmljZRgFIAEoCRIXCg9iYXNlX3ZvbHVtZV8yNGgYBiABKAkSGAoQcXVvdGVfdm9sdW1lXzI0aBgHIAEoCSJdCgtGdW5kaW5nUmF0ZRIMCgRyYXRlGAEgASgJEhcKD25leHRfZnVuZGluZ19ucxgCIAEoAxISCgptYXJrX3ByaWNlGAMgASgJEhMKC2luZGV4X3ByaWNlGAQgASgJIpYBCgxTdHJlYW1Ob3RpY2USMQoEa2luZBgBIAEoDjIjLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk5vdGljZUtpbmQSMQoHY2hhbm5lbBgCIAEoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSDgoGcmVhc29uGAMgASgJEhAKCHNpbmNlX25zGAQgASgDIocBChFHZXRDYW5kbGVzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkSMQoJdGltZWZyYW1lGAIgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSEAoIc3RhcnRfbnMYAyABKAMSDgoGZW5kX25zGAQgASgDEg0KBWxpbWl0GAUgASgNIkYKEkdldENhbmRsZXNSZXNwb25zZRIwCgdjYW5kbGVzGAEgAygLMh8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQ2FuZGxlKocBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABISCg5DSEFOTkVMX1RSQURFUxABEhAKDENIQU5ORUxfQk9PSxACEhMKD0NIQU5ORUxfQ0FORExFUxADEhMKD0NIQU5ORUxfVElDS0VSUxAEEhMKD0NIQU5ORUxfRlVORElORxAFKm8KDk92ZXJmbG93UG9saWN5Eh8KG09WRVJGTE9XX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGk9WRVJGTE9XX1BPTElDWV9ESVNDT05ORUNUEAESHAoYT1ZFUkZMT1dfUE9MSUNZX0NPTkZMQVRFEAIqbwoKTm90aWNlS2luZBIbChdOT1RJQ0VfS0lORF9VTlNQRUNJRklFRBAAEhMKD05PVElDRV9LSU5EX0dBUBABEhYKEk5PVElDRV9LSU5EX1JFU1lOQxACEhcKE05PVElDRV9LSU5EX1JFRlVTRUQQAzLPAgoKTWFya2V0RGF0YRJ0Cg9MaXN0SW5zdHJ1bWVudHMSLy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5MaXN0SW5zdHJ1bWVudHNSZXF1ZXN0GjAudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdEluc3RydW1lbnRzUmVzcG9uc2USZAoJU3Vic2NyaWJlEikudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdBoqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESZQoKR2V0Q2FuZGxlcxIqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldENhbmRsZXNSZXF1ZXN0GisudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0Q2FuZGxlc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_common_v1_common]);
 
 /**
  * @generated from message trademesh.marketdata.v1.ListInstrumentsRequest
@@ -247,6 +247,12 @@ export type MarketEvent = Message<"trademesh.marketdata.v1.MarketEvent"> & {
      */
     value: StreamNotice;
     case: "notice";
+  } | {
+    /**
+     * @generated from field: trademesh.marketdata.v1.FundingRate funding_rate = 16;
+     */
+    value: FundingRate;
+    case: "fundingRate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -456,7 +462,7 @@ export const CandleSchema: GenMessage<Candle> = /*@__PURE__*/
   messageDesc(file_trademesh_marketdata_v1_marketdata, 10);
 
 /**
- * Top of book and last trade.
+ * Top of book, last trade and the venue's 24h volume.
  *
  * @generated from message trademesh.marketdata.v1.Ticker
  */
@@ -485,6 +491,19 @@ export type Ticker = Message<"trademesh.marketdata.v1.Ticker"> & {
    * @generated from field: string last_price = 5;
    */
   lastPrice: string;
+
+  /**
+   * Traded over the venue's last 24 hours (its rolling window), in base units and in quote
+   * units; empty when the venue's ticker does not say (docs/venues.md, "24h volume").
+   *
+   * @generated from field: string base_volume_24h = 6;
+   */
+  baseVolume24h: string;
+
+  /**
+   * @generated from field: string quote_volume_24h = 7;
+   */
+  quoteVolume24h: string;
 };
 
 /**
@@ -493,6 +512,49 @@ export type Ticker = Message<"trademesh.marketdata.v1.Ticker"> & {
  */
 export const TickerSchema: GenMessage<Ticker> = /*@__PURE__*/
   messageDesc(file_trademesh_marketdata_v1_marketdata, 11);
+
+/**
+ * A perpetual's funding as the venue states it at the event's time (CHANNEL_FUNDING). A venue
+ * states it as a state, not as changes: every event is whole, and the latest one is what holds.
+ *
+ * @generated from message trademesh.marketdata.v1.FundingRate
+ */
+export type FundingRate = Message<"trademesh.marketdata.v1.FundingRate"> & {
+  /**
+   * The rate paid at next_funding_ns, a fraction of the position's notional per funding
+   * interval (positive: longs pay shorts). Before that time it is the venue's running
+   * estimate, which may still move.
+   *
+   * @generated from field: string rate = 1;
+   */
+  rate: string;
+
+  /**
+   * When the rate is paid (ns since the Unix epoch); 0 when the venue does not say.
+   *
+   * @generated from field: int64 next_funding_ns = 2;
+   */
+  nextFundingNs: bigint;
+
+  /**
+   * The venue's mark price and index price; empty when it does not say.
+   *
+   * @generated from field: string mark_price = 3;
+   */
+  markPrice: string;
+
+  /**
+   * @generated from field: string index_price = 4;
+   */
+  indexPrice: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.FundingRate.
+ * Use `create(FundingRateSchema)` to create a new message.
+ */
+export const FundingRateSchema: GenMessage<FundingRate> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 12);
 
 /**
  * Out-of-band information about the stream.
@@ -529,7 +591,7 @@ export type StreamNotice = Message<"trademesh.marketdata.v1.StreamNotice"> & {
  * Use `create(StreamNoticeSchema)` to create a new message.
  */
 export const StreamNoticeSchema: GenMessage<StreamNotice> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 12);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 13);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetCandlesRequest
@@ -572,7 +634,7 @@ export type GetCandlesRequest = Message<"trademesh.marketdata.v1.GetCandlesReque
  * Use `create(GetCandlesRequestSchema)` to create a new message.
  */
 export const GetCandlesRequestSchema: GenMessage<GetCandlesRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 13);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 14);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetCandlesResponse
@@ -589,7 +651,7 @@ export type GetCandlesResponse = Message<"trademesh.marketdata.v1.GetCandlesResp
  * Use `create(GetCandlesResponseSchema)` to create a new message.
  */
 export const GetCandlesResponseSchema: GenMessage<GetCandlesResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 14);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 15);
 
 /**
  * A kind of market data stream.
@@ -621,6 +683,16 @@ export enum Channel {
    * @generated from enum value: CHANNEL_TICKERS = 4;
    */
   TICKERS = 4,
+
+  /**
+   * A perpetual's funding rate, its next funding time and its mark and index prices, as the
+   * venue states them now (FundingRate). Perpetuals only: a spot, future or option symbol is
+   * refused on it. Streamed where the venue streams it, else polled (Admin's StreamStatus
+   * says which: poll_interval_ms).
+   *
+   * @generated from enum value: CHANNEL_FUNDING = 5;
+   */
+  FUNDING = 5,
 }
 
 /**
