@@ -30,6 +30,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 MAX_LIVE_CONNECTIONS = 2
 # A response still open this long after its headers is a stream, not a unary call.
 LONG_LIVED_S = 3.0
+# How long the gateway may take to learn that a call the browser ended has ended.
+SETTLE_S = 15.0
 
 
 @dataclass
@@ -105,14 +107,41 @@ def path(request: Request) -> str:
 
 
 def gateway_metrics(mesh: StudioMesh) -> dict[str, float]:
+    return _figures(_metrics_text(mesh))
+
+
+def _metrics_text(mesh: StudioMesh) -> str:
     with urllib.request.urlopen(f"{mesh.url}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
+        return str(reply.read().decode())
+
+
+def _figures(text: str) -> dict[str, float]:
     streams = metric_samples(text, "gateway_grpcweb_open_streams")
     return {
         "open_streams": sum(streams.values()),
         "sessions": sum(metric_samples(text, "gateway_mux_sessions").values()),
         "subscriptions": sum(metric_samples(text, "gateway_mux_subscriptions").values()),
     }
+
+
+async def gateway_settles_on(mesh: StudioMesh, expected: dict[str, float], summary: str) -> None:
+    """Waits until the gateway's figures are `expected`. The gateway learns of a call the browser
+    ended (a page of an earlier test closed, a panel's stream aborted) when the connection's close
+    reaches it, a moment after the browser's own account: the figures are read until they agree,
+    and a stream that never ends fails with its method named."""
+    seen: dict[str, Any] = {}
+
+    async def agreed() -> bool | None:
+        text = await asyncio.to_thread(_metrics_text, mesh)
+        seen["figures"] = _figures(text)
+        seen["streams"] = {k: v for k, v in metric_samples(text, "gateway_grpcweb_open_streams").items() if v}
+        return True if seen["figures"] == expected else None
+
+    try:
+        await until(agreed, SETTLE_S, 0.2, f"the gateway's figures {expected}")
+    except pytest.fail.Exception:
+        kept = f"{seen['figures']} (open streams {seen['streams']})"
+        pytest.fail(f"the gateway kept {kept}, not {expected}; {summary}")
 
 
 async def open_every_panel(page: Page, mesh: StudioMesh, key: str) -> None:
@@ -152,8 +181,7 @@ async def test_every_panel_open_holds_one_live_stream_on_one_connection(
     assert len(live) <= MAX_LIVE_CONNECTIONS and len(live) == 1, summary
     # The gateway's side: that one stream carries both live panels' subscriptions (the market's
     # LiveData and the desk's executions), and it is the only stream through the gateway.
-    metrics = await asyncio.to_thread(gateway_metrics, mesh)
-    assert metrics == {"open_streams": 1.0, "sessions": 1.0, "subscriptions": 2.0}, (metrics, summary)
+    await gateway_settles_on(mesh, {"open_streams": 1.0, "sessions": 1.0, "subscriptions": 2.0}, summary)
 
 
 async def test_three_tabs_of_one_browser_stay_live_on_a_stream_each(
@@ -180,8 +208,7 @@ async def test_three_tabs_of_one_browser_stay_live_on_a_stream_each(
     streams = [r for log in logs for r in log.streams()]
     assert sorted(path(r) for r in streams) == ["/trademesh.mux.v1.Mux/Open"] * 3
     assert len(connections(streams)) == 3
-    metrics = await asyncio.to_thread(gateway_metrics, mesh)
-    assert metrics == {"open_streams": 3.0, "sessions": 3.0, "subscriptions": 6.0}, metrics
+    await gateway_settles_on(mesh, {"open_streams": 3.0, "sessions": 3.0, "subscriptions": 6.0}, "three tabs")
     for tab in tabs[1:]:
         await tab.close()
 
@@ -205,8 +232,7 @@ async def test_the_strategies_page_with_a_patch_open_stays_on_the_one_stream(
     summary = f"{sorted(path(r) for r in streams)} on {len(connections(streams))} connections"
     assert [path(r) for r in streams] == ["/trademesh.mux.v1.Mux/Open"], summary
     assert len(connections(streams)) == 1 <= MAX_LIVE_CONNECTIONS, summary
-    metrics = await asyncio.to_thread(gateway_metrics, mesh)
-    assert metrics == {"open_streams": 1.0, "sessions": 1.0, "subscriptions": 4.0}, (metrics, summary)
+    await gateway_settles_on(mesh, {"open_streams": 1.0, "sessions": 1.0, "subscriptions": 4.0}, summary)
     # Leaving the page lets its two subscriptions go.
     await page.click("#nav-trading")
 
