@@ -409,3 +409,68 @@ async def test_pending_and_lag_of_every_stream_are_reported_from_one_round_trip(
     assert (PENDING.labels(stream, "g")._value.get(), LAG.labels(stream, "g")._value.get()) == (3, 2)
     assert (PENDING.labels(other, "g")._value.get(), LAG.labels(other, "g")._value.get()) == (0, 7)
     assert runner.xinfo_alone == 0
+
+
+class Rounds:
+    """A consumer's Redis client that keeps the commands of each pipeline it sends, and counts
+    the XACKs it sends alone."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self.pipelines: list[list[str]] = []
+        self.xack_alone = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
+
+    async def xack(self, *args: Any) -> Any:
+        self.xack_alone += 1
+        return await self._redis.xack(*args)
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        pipe: Any = self._redis.pipeline(transaction=transaction)
+        execute = pipe.execute
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.pipelines.append([str(command[0][0]).upper() for command in pipe.command_stack])
+            return await execute(*args, **kwargs)
+
+        pipe.execute = recorded
+        return pipe
+
+
+async def test_a_reads_acknowledgements_go_with_the_next_read_in_one_round_trip(redis_url: str) -> None:
+    client: Any = open_redis(redis_url)
+    stream = f"test.consumer.{uuid.uuid4().hex[:12]}"
+    rounds = Rounds(client)
+    try:
+        consumer = GroupConsumer(rounds, options(stream, "c1"), effect := Effect())
+        await consumer.ensure_groups()
+        await publish(client, stream, 120)  # three reads of at most 50
+        await run_until(consumer)  # every entry acknowledged, while the consumer ran
+        assert effect.seen == [str(i) for i in range(120)] and consumer.processed == 120
+        with_acks = [p for p in rounds.pipelines if "XACK" in p]
+        assert with_acks and all(p[-1] == "XREADGROUP" for p in with_acks), rounds.pipelines
+        assert rounds.xack_alone == 0
+    finally:
+        await client.delete(stream)
+        await client.aclose()
+
+
+async def test_a_consumer_stopped_after_a_read_acknowledges_it_before_it_ends(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    client, stream = bus
+    stop = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle_then_stop(stream: str, entries: list[Entry]) -> None:
+        seen.extend(envelope.market.events[0].trade.trade_id for _, envelope in entries)
+        stop.set()  # no read follows to carry the acknowledgements
+
+    consumer = GroupConsumer(client, options(stream, "c1"), handle_then_stop)
+    await consumer.ensure_groups()
+    await publish(client, stream, 30)
+    await asyncio.wait_for(consumer.run(stop), 10)
+    assert seen == [str(i) for i in range(30)]
+    assert await pending(client, stream) == 0

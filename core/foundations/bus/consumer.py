@@ -4,9 +4,12 @@
   it had read but not acknowledged before it stopped), then new ones.
 - It reclaims entries left idle by dead consumers (XAUTOCLAIM, `claim_idle_ms`).
 - It acknowledges only after the handler returns: the handler returns once the effect is
-  durable (committed), so a crash in between redelivers, never loses. A handler may instead
-  acknowledge its entries itself, in the transaction that makes their effect durable
-  (`handler_acks`: the advisor, whose decisions finish after its handler returned).
+  durable (committed), so a crash in between redelivers, never loses. The acknowledgements go
+  with the next read, in its round trip (XACKs then XREADGROUP, pipelined): one round trip a
+  read, not two; at a stop, and before reading its own pending entries, they go at once. A
+  handler may instead acknowledge its entries itself, in the transaction that makes their
+  effect durable (`handler_acks`: the advisor, whose decisions finish after its handler
+  returned).
 - A batch whose handler fails is retried entry by entry, so one bad entry cannot stop the
   group; an entry delivered `max_deliveries` times (or that is not an Envelope at all:
   core.foundations.bus.codec.decode_entry) goes to `dlq.<stream>` with the reason, and is acknowledged.
@@ -41,7 +44,7 @@ from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD, decode_entry
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import slot_groups
+from core.foundations.bus.redis import is_cluster, slot_groups
 from core.foundations.errors import Corrupt
 from core.foundations.logs import bind_log_fields
 from core.foundations.retry import sleep_unless
@@ -139,6 +142,8 @@ class GroupConsumer:
         self._reported_at = -1e9
         # A cluster's reads under way, one per slot's streams (_read_slots).
         self._reads: dict[tuple[str, ...], asyncio.Task[Any]] = {}
+        # Entries handled and not acknowledged yet: sent with the next read (_owe, _flush_acks).
+        self._owed: dict[str, list[str]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`; rides out Redis outages (reconnects, re-creates lost groups)."""
@@ -151,6 +156,7 @@ class GroupConsumer:
                     await self.step()
                     backoff.reset()
                 await self._finish_reads()
+                await self._flush_acks()
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 delay = backoff.next()
                 log.warning(
@@ -162,6 +168,7 @@ class GroupConsumer:
 
     async def start(self) -> None:
         """Groups, then this consumer's own pending entries (read before, never acknowledged)."""
+        await self._flush_acks()  # what was handled before an outage: not handled again
         await self.discover()
         await self.ensure_groups()
         await self.read_own_pending()
@@ -173,6 +180,7 @@ class GroupConsumer:
             await self.ensure_groups()
         if now - self._reclaimed_at >= self.options.claim_idle_ms / 2000:
             self._reclaimed_at = now
+            await self._flush_acks()  # not its own handled entries taken for idle ones
             await self.reclaim_idle()
         await self.read_new()
         if now - self._reported_at >= 1.0:
@@ -220,6 +228,7 @@ class GroupConsumer:
                 if not entries:
                     break
                 await self._process(stream, entries)
+                await self._flush_acks()  # the next read from "0" starts past them
 
     async def reclaim_idle(self) -> None:
         """Entries a dead consumer read and left: take them over and process them."""
@@ -275,24 +284,39 @@ class GroupConsumer:
         if len(reads) == 1:
             await self._process(*reads[0])
             return
-        # Each stream handled in turn, then every stream's entries acknowledged in one round trip
-        # (an entry is still acknowledged only after its handler returned).
-        handled = [(stream, await self._handled(stream, entries)) for stream, entries in reads]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, ids in handled:
-                if ids:
-                    pipe.xack(stream, self.options.group, *ids)
-                    self.processed += len(ids)
-            await pipe.execute()
+        # Each stream handled in turn, its entries acknowledged with the next read (an entry is
+        # still acknowledged only after its handler returned).
+        for stream, entries in reads:
+            self._owe(stream, await self._handled(stream, entries))
 
     async def _read_new(self) -> Any:
         groups = slot_groups(self.redis, self.streams)
+        if len(groups) == 1 and not self._reads and not is_cluster(self.redis):
+            return await self._acked_read(groups[0])
+        await self._flush_acks()  # a cluster's XACKs go to their slots' nodes, apart
         if len(groups) == 1 and not self._reads:
             return await self._xreadgroup(groups[0])
         return await self._read_slots(groups)
 
+    async def _acked_read(self, streams: list[str]) -> Any:
+        """The owed XACKs and a blocking XREADGROUP in one round trip (Redis runs a connection's
+        commands in order: the read blocks after the XACKs are done)."""
+        if not self._owed:
+            return await self._xreadgroup(streams)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in self._owed.items():
+                pipe.xack(stream, self.options.group, *ids)
+            self._read_command(pipe, streams, block=True)
+            answers = await pipe.execute()
+        self._owed.clear()  # on an error (raised above) they stay owed: XACK again is harmless
+        return answers[-1]
+
     async def _xreadgroup(self, streams: list[str] | tuple[str, ...], block: bool = True) -> Any:
-        return await self.redis.xreadgroup(
+        return await self._read_command(self.redis, streams, block)
+
+    def _read_command(self, client: Any, streams: list[str] | tuple[str, ...], block: bool) -> Any:
+        """XREADGROUP of `streams` (">": entries new to the group) on `client`, or queued on a pipeline."""
+        return client.xreadgroup(
             self.options.group,
             self.options.consumer,
             {s: ">" for s in streams},
@@ -372,7 +396,7 @@ class GroupConsumer:
     # ---- processing
 
     async def _process(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> None:
-        await self._ack(stream, await self._handled(stream, raw))
+        self._owe(stream, await self._handled(stream, raw))
 
     async def _handled(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> list[str]:
         """The entries through the handler (or dead-lettered); the ids this runner must acknowledge."""
@@ -422,11 +446,8 @@ class GroupConsumer:
             return False
         if self.options.handler_acks:
             return True
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, good in decoded:
-                pipe.xack(stream, self.options.group, *[entry_id for entry_id, _ in good])
-                self.processed += len(good)
-            await pipe.execute()
+        for stream, good in decoded:
+            self._owe(stream, [entry_id for entry_id, _ in good])
         return True
 
     async def _one_by_one(
@@ -474,6 +495,22 @@ class GroupConsumer:
         if ids:
             await self.redis.xack(stream, self.options.group, *ids)
             self.processed += len(ids)
+
+    def _owe(self, stream: str, ids: list[str]) -> None:
+        """Acknowledge `ids` (handled, their effect durable) with the next read."""
+        if ids:
+            self._owed.setdefault(stream, []).extend(ids)
+            self.processed += len(ids)
+
+    async def _flush_acks(self) -> None:
+        """The owed XACKs now, in one round trip."""
+        if not self._owed:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in self._owed.items():
+                pipe.xack(stream, self.options.group, *ids)
+            await pipe.execute()
+        self._owed.clear()
 
 
 def _by_id(raw: list[tuple[Any, dict[bytes, bytes]]]) -> list[tuple[str, dict[bytes, bytes]]]:
