@@ -19,7 +19,7 @@ the runs alternated):
   (core.backtest.books.BooksStage, the portfolio: balances, positions, PnL). No advisor, no
   inspector (bench/backtest_chain.py measures those). The glue (requests to orders) is this
   bench's, a dozen lines.
-- NautilusTrader (`nautilus`; `sh bench/peer_setup_nautilus.sh` once: 1.221.0 in its own
+- NautilusTrader (`nautilus`; `sh bench/peer_setup.sh nautilus` once: 1.221.0 in its own
   virtualenv, run as a child process by bench/peer_nautilus.py): `BacktestEngine.run()` with one
   simulated exchange (an L1 book driven by the bars, a cash account, netting), its `Strategy`
   with its own `ExponentialMovingAverage`s, market orders, its portfolio and cache. Reported:
@@ -36,7 +36,7 @@ the ask 0.01 above the close to buy and the bid 0.01 below to sell; Nautilus fil
 close, its L1 book set from the bar's prices; Nautilus seeds its EMAs with the first close,
 trademesh with the mean of the first `period` closes, so the first crosses may differ).
 
-    sh bench/peer_setup_nautilus.sh && pip install -e '.[bench]'
+    sh bench/peer_setup.sh nautilus && pip install -e '.[bench]'
     .venv/bin/python bench/backtest_peer.py                     # 525,600 bars, 3 repeats
     .venv/bin/python bench/backtest_peer.py --bars 50000 --repeats 1 --no-save
 """
@@ -276,7 +276,7 @@ def main() -> None:
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     if not NAUTILUS_PYTHON.exists():
-        raise SystemExit("NautilusTrader's virtualenv is missing: sh bench/peer_setup_nautilus.sh")
+        raise SystemExit("NautilusTrader's virtualenv is missing: sh bench/peer_setup.sh nautilus")
     started, machine = common.now_iso(), common.machine()
     grouped = steps(items(args.bars))
     frame = frame_of(grouped)

@@ -1,5 +1,5 @@
 """The NautilusTrader side of bench/backtest_peer.py: run in the peer's own virtualenv
-(`sh bench/peer_setup_nautilus.sh`, bench/.peer-nautilus-venv), never with the project's.
+(`sh bench/peer_setup.sh nautilus`, bench/.peer-nautilus-venv), never with the project's.
 
 Reads the bench's bars (a CSV the bench writes: close time ns, open, high, low, close, volume),
 builds NautilusTrader's BacktestEngine with one simulated venue (a cash account, netting, an L1

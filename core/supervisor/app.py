@@ -97,8 +97,8 @@ class SupervisorApp:
         self.trail = AuditTrail(book=config.book)
         self.recording: AuditRecording | None = None
         self.lock = asyncio.Lock()
-        # Actions carried out so far: a look gathered while one was carried out saw the mesh
-        # before it (a strategy just resumed still paused) and is not judged.
+        # Actions carried out so far, counted when each is done: a look that read the mesh before
+        # or while one was carried out (a strategy just resumed still paused) is not judged.
         self.acted = 0
         self.llm = None if config.llm is None else SupervisorLlm(*config.llm)
         metrics.set_mode(config.mode)
@@ -205,8 +205,10 @@ class SupervisorApp:
         recorded; the output with its entries as kept (their ids)."""
         out.audit[:] = self.trail.add(out.audit)
         for proposal_id, proposal in out.actions:
-            self.acted += 1
-            ok, detail = await self._carry_out(proposal)
+            try:
+                ok, detail = await self._carry_out(proposal)
+            finally:  # once done: a look begun while it was under way read the mesh before it too
+                self.acted += 1
             metrics.ACTIONS.labels(proposal.kind.value, "done" if ok else "failed").inc()
             done = self.engine.done(proposal_id, ok, detail, time.time_ns())
             out.audit.extend(self.trail.add(done.audit))

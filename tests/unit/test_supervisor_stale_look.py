@@ -22,6 +22,10 @@ class Mesh:
         self.paused = True
         self.hold: asyncio.Event | None = None
         self.read = asyncio.Event()
+        # With `resuming` set, resume_strategy is under way until it is set: the strategy
+        # resumes only then (an action's tool call in flight).
+        self.resuming: asyncio.Event | None = None
+        self.resume_called = asyncio.Event()
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         if tool == "list_strategies":
@@ -32,6 +36,9 @@ class Mesh:
                 await self.hold.wait()
             return answer
         if tool == "resume_strategy":
+            self.resume_called.set()
+            if self.resuming is not None:
+                await self.resuming.wait()
             self.paused = False
             return {"patches": [{"state": "active"}]}
         answers: dict[str, dict[str, Any]] = {
@@ -67,3 +74,27 @@ async def test_a_look_read_while_an_approval_acted_proposes_nothing_again() -> N
     mesh.hold = None
     await app.look()  # the next look reads the strategy active: nothing to resume
     assert app.engine.open == {}
+
+
+async def test_a_look_begun_while_an_approvals_action_was_under_way_proposes_nothing_again() -> None:
+    """The look read "paused" after the approval had begun and before its resume took effect (a
+    run saw it: the approval's counter had moved before that look began, so the look was judged
+    and the same resume proposed again)."""
+    mesh = Mesh()
+    app = supervisor(mesh)
+    await app.look()
+    ((proposal_id, _),) = app.engine.open.items()
+    mesh.resuming = asyncio.Event()
+    approval = asyncio.create_task(app.approve(proposal_id, "operator", "recovered"))
+    await asyncio.wait_for(mesh.resume_called.wait(), 5)  # the action is under way
+    mesh.hold = asyncio.Event()
+    mesh.hold.set()  # the look's read is seen (mesh.read), and not held
+    look = asyncio.create_task(app.look())  # reads "paused", then waits for the approval's lock
+    await asyncio.wait_for(mesh.read.wait(), 5)
+    assert mesh.paused and not look.done()
+    mesh.resuming.set()
+    await asyncio.wait_for(approval, 5)
+    await asyncio.wait_for(look, 5)
+    assert not mesh.paused
+    assert app.engine.open == {}, "the look that read the strategy paused proposed it again"
+    assert "stale" in app.trail.recent[-1].detail
