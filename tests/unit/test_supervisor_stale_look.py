@@ -91,7 +91,7 @@ async def test_a_look_begun_while_an_approvals_action_was_under_way_proposes_not
     mesh.hold.set()  # the look's read is seen (mesh.read), and not held
     look = asyncio.create_task(app.look())  # reads "paused", then waits for the approval's lock
     await asyncio.wait_for(mesh.read.wait(), 5)
-    assert mesh.paused and not look.done()
+    assert (mesh.paused, look.done()) == (True, False)  # read paused, waiting for the lock
     mesh.resuming.set()
     await asyncio.wait_for(approval, 5)
     await asyncio.wait_for(look, 5)
