@@ -183,12 +183,17 @@ class DirectBus:
         while not await sleep_unless(stop, ttl / 3000):
             if lease.key in writer.publisher.fenced:
                 writer.publisher.fenced.discard(lease.key)
-                log.warning("venue %s: a bus write was fenced (another writer holds the lease)", self.venue)
+                log.warning(
+                    "venue %s: a bus write was fenced (the lease expired, or another writer holds it)",
+                    self.venue,
+                )
                 return
             try:
                 await claim_direct(redis, self.venue, self.holder, ttl)
                 if not await lease.renew():
-                    log.warning("venue %s: the bus's lease lost (another writer holds it)", self.venue)
+                    log.warning(
+                        "venue %s: the bus's lease lost (expired, or another writer holds it)", self.venue
+                    )
                     return
             except _REDIS_ERRORS as exc:  # the writer rides out the outage; the fence guards
                 log.debug("venue %s: lease not renewed (%s)", self.venue, exc)
