@@ -304,8 +304,7 @@ class GroupConsumer:
         if not self._owed:
             return await self._xreadgroup(streams)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, ids in self._owed.items():
-                pipe.xack(stream, self.options.group, *ids)
+            self._queue_acks(pipe)
             self._read_command(pipe, streams, block=True)
             answers = await pipe.execute()
         self._owed.clear()  # on an error (raised above) they stay owed: XACK again is harmless
@@ -507,10 +506,14 @@ class GroupConsumer:
         if not self._owed:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, ids in self._owed.items():
-                pipe.xack(stream, self.options.group, *ids)
+            self._queue_acks(pipe)
             await pipe.execute()
         self._owed.clear()
+
+    def _queue_acks(self, pipe: Any) -> None:
+        """The owed XACKs queued on `pipe`, one a stream."""
+        for stream, ids in self._owed.items():
+            pipe.xack(stream, self.options.group, *ids)
 
 
 def _by_id(raw: list[tuple[Any, dict[bytes, bytes]]]) -> list[tuple[str, dict[bytes, bytes]]]:
