@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.studio_mesh import STUDIO_DIST, StudioMesh, artifact, create_key
 from tests.integration.mesh import fresh_redis_db
@@ -24,6 +26,14 @@ __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
 
 # Never a browser Playwright downloads: the distribution's, which ./dev test installs.
 CHROMIUM = Path("/usr/bin/chromium")
+
+# Debian's wrapper turns GPU rasterization on: every tile and canvas is then drawn by SwiftShader
+# (GL in software) in the GPU process, which the page waits on. Drawn in the renderer instead,
+# test_studio.py took 8-10% less CPU (two pairs, 2026-11-27), and the page waits on one process less.
+CHROMIUM_ARGS = ["--disable-gpu"]
+
+# The last view's screenshot: a page that answers draws it in well under a second.
+SCREENSHOT_MS = 10_000
 
 # What the page shows comes from the mesh, on a machine the other workers load (4 on 2 cores:
 # a patch view took over Playwright's default 5 s to open in a full run). Every assertion waits
@@ -82,7 +92,7 @@ async def launching(chromium: Path) -> AsyncIterator[asyncio.Task[Browser]]:
     asks for this first; they wait in threads), where one after the other the three took a
     second or two more of the package's set-up."""
     async with async_playwright() as playwright:
-        launch = playwright.chromium.launch(executable_path=str(chromium), headless=True)
+        launch = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         task = asyncio.create_task(launch)
         try:
             yield task
@@ -120,12 +130,39 @@ async def browser(mesh: StudioMesh, launching: asyncio.Task[Browser]) -> Browser
 
 @pytest.fixture
 async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A fresh browser context (empty sessionStorage) per test; its last view is saved as an artifact."""
+    """A fresh browser context (empty sessionStorage) per test; its last view is saved as an artifact.
+
+    The context is closed whatever happens: a page left open keeps its live stream open at the
+    shared gateway, which the next tests of the worker count (a page that stopped answering in a
+    CI run made four more tests fail on a stream that was not theirs)."""
     context = await browser.new_context(viewport={"width": 1440, "height": 1100})
     opened = await context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    await opened.screenshot(path=artifact(request.node.name), full_page=True)
-    await context.close()
+    try:
+        yield opened
+        await save_last_view(opened, request.node.name)
+    finally:
+        await context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+async def save_last_view(page: Page, name: str) -> None:
+    """The page's last view as an artifact. A page that cannot draw it in time has stopped
+    answering: that is said, with what chromium's processes are doing (a renderer spinning at
+    100% is the page's own loop; one idle is waiting on another process), and the test's own
+    outcome stands."""
+    try:
+        await page.screenshot(path=artifact(name), full_page=True, timeout=SCREENSHOT_MS)
+    except PlaywrightTimeoutError:
+        print(f"the page did not draw its last view within {SCREENSHOT_MS} ms; chromium's processes:")
+        print(chromium_processes())
+
+
+def chromium_processes() -> str:
+    """ps of chromium's processes: CPU, state, age and type."""
+    shown = subprocess.run(
+        ["ps", "-eo", "pid,pcpu,stat,etime,args", "--sort=-pcpu"], capture_output=True, text=True, check=False
+    )
+    rows = [line[:200] for line in shown.stdout.splitlines() if "chromium" in line]
+    return "\n".join(rows) or "(none)"
