@@ -27,6 +27,7 @@ from tests.integration.support import (
     metric_samples,
     start_venue,
     stop_venue,
+    until,
 )
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
@@ -71,6 +72,10 @@ def intent(side: str = "buy", size: str = "0.01", **fields: Any) -> am.Intent:
     for name, value in fields.items():
         setattr(message, name, value)
     return message
+
+
+# How long an event a test saw the effect of may take to be listed (a loaded machine's append).
+EVENT_WAIT_S = 30
 
 
 @dataclass
@@ -164,6 +169,17 @@ class InspectorMesh:
         answer = await self.stub.ListRiskEvents(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
         return list(answer.events)
 
+    async def events_listed(self, **filters: Any) -> list[rk.RiskEvent]:
+        """The events matching `filters` once at least one is listed. A state the test saw change
+        (GetRiskState, the positions) is the core's at once; the events that explain it are listed
+        once their append to the bus stream `risk` is done, which runs beside the orders they came
+        with (docs/inspector.md, API): a run read the stand-down before its event."""
+
+        async def listed() -> list[rk.RiskEvent] | None:
+            return await self.events(**filters) or None
+
+        return await until(listed, EVENT_WAIT_S, 0.05, f"a risk event {filters}")
+
     async def open_orders(self) -> list[tf.Order]:
         answer = await self.venue_stubs.tf.ListOpenOrders(tf.ListOpenOrdersRequest(), timeout=CALL_TIMEOUT_S)
         return list(answer.orders)
@@ -175,7 +191,7 @@ class InspectorMesh:
     async def mark(self) -> Decimal:
         """The sim's mid now (once both sides of its book are quoted: a fast walk can leave one
         empty for a moment, until the sim's makers refill it)."""
-        from tests.integration.support import best_prices, until
+        from tests.integration.support import best_prices
 
         async def quoted() -> Decimal | None:
             try:

@@ -239,7 +239,8 @@ async def test_a_stood_down_venue_is_taken_up_again_once_its_positions_agree(
         await _at_the_venue(mesh, common.SIDE_SELL, "0.01")
         mesh.start()
         await until(lambda: _taken_up(mesh), WAIT_S, 0.2, "the venue taken up again")
-        assert [e.policy for e in await mesh.events(policy="reconcile.resolved")] == ["reconcile.resolved"]
+        resolved = await mesh.events_listed(policy="reconcile.resolved")
+        assert [e.policy for e in resolved] == ["reconcile.resolved"]
         assert (await mesh.submit(intent())).action == rk.RISK_ACTION_ALLOW
 
 

@@ -276,7 +276,7 @@ async def test_a_drawdown_past_its_limit_stands_down_then_blocks(tmp_path: Path,
     async with inspector_mesh(tmp_path, redis_url, policies='[loss]\nmax_drawdown = "0.000001"\n') as mesh:
         await mesh.submit(intent())
         await until(lambda: _state_is(mesh, rk.RISK_STATE_STANDING_DOWN), WAIT_S, 0.1, "stood down")
-        events = await mesh.events(action=rk.RISK_ACTION_STAND_DOWN)
+        events = await mesh.events_listed(action=rk.RISK_ACTION_STAND_DOWN)
         assert events[0].policy == "loss.max_drawdown"
         assert (await mesh.submit(intent())).reasons[0].policy == "state"
 
@@ -443,7 +443,7 @@ async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
         mesh.start()
         (legacy,) = await mesh.positions()
         assert (legacy.size, legacy.legacy, list(legacy.protective)) == ("0.02", True, [])
-        (event,) = await mesh.events(policy="legacy")
+        (event,) = await mesh.events_listed(policy="legacy")
         assert event.action == rk.RISK_ACTION_NOTICE and event.symbol == "BTC/USDT"
         await _reconciled(mesh)  # marks and checks run: still untouched
         assert await mesh.open_orders() == [] and await mesh.venue_position() == D("0.02")
