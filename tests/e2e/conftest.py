@@ -28,8 +28,8 @@ __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
 CHROMIUM = Path("/usr/bin/chromium")
 
 # Debian's wrapper turns GPU rasterization on: every tile and canvas is then drawn by SwiftShader
-# (GL in software) in the GPU process, which the page waits on. Drawn in the renderer instead,
-# test_studio.py took 8-10% less CPU (two pairs, 2026-11-27), and the page waits on one process less.
+# (GL in software) in the GPU process, which the page waits on. Drawn in the renderer instead (the
+# GPU process then only composites), test_studio.py took 8-10% less CPU (two pairs, 2026-11-27).
 CHROMIUM_ARGS = ["--disable-gpu"]
 
 # The last view's screenshot: a page that answers draws it in well under a second.
