@@ -17,6 +17,9 @@ medians of --repeats runs, alternating.
     .venv/bin/python bench/backtest_chain.py --bars 50000 --repeats 1 --no-save
     .venv/bin/python bench/backtest_chain.py --bars 50000 --tape   # the whole tape hashed, no timing
 
+`--py-spy FILE` samples the first chain run (this process, py-spy at 200 Hz; py-spy installed in
+the venv, not a project dependency) into a raw profile for `bench/profile_summary.py FILE`.
+
 `--tape` runs the chain once and prints a hash of each part of its tape and of the whole: every
 signal, the decisions as kept, the verdicts, order updates, fills, both curves, the round trips
 and metrics (core.backtest.outcome) and `Tape.digest` (the decisions whole, stages included). A
@@ -28,6 +31,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -91,6 +98,16 @@ def run_chain(data: list[Any], bars: int) -> tuple[float, float, dict[str, int]]
     return cpu, wall, counts
 
 
+def sampled(out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling this process into `out` (raw) until stopped with SIGINT."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [py_spy, "record", "--pid", str(os.getpid()), "--rate", "200", "--format", "raw",
+               "--output", str(out)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the run starts (a bench, not a test: no condition to wait on)
+    return process
+
+
 def run_detector(data: list[Any]) -> tuple[float, float, dict[str, int]]:
     stage = DetectStage([trend_on_bars()], Walk().start_ns)
     signals = 0
@@ -147,6 +164,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-save", action="store_true", help="print only (keep the results file)")
     parser.add_argument("--tape", action="store_true", help="hash the whole tape of one run instead")
+    parser.add_argument("--py-spy", type=Path, metavar="FILE", help="profile the first chain run")
     args = parser.parse_args()
     if args.tape:
         for name, hashed in tape_hashes(args.bars).items():
@@ -155,9 +173,13 @@ def main() -> None:
     started, machine = common.now_iso(), common.machine()
     data = items(args.bars)
     runs: dict[str, list[tuple[float, float, dict[str, int]]]] = {"chain": [], "detector": []}
-    for _ in range(args.repeats):
+    for repeat in range(args.repeats):
         runs["detector"].append(run_detector(data))
+        profiler = sampled(args.py_spy) if args.py_spy is not None and repeat == 0 else None
         runs["chain"].append(run_chain(data, args.bars))
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            print(f"py-spy: exit {profiler.wait(timeout=60)}, {args.py_spy}")
     rows, figures = [], {}
     for name, results in runs.items():
         cpu = common.median([r[0] for r in results])

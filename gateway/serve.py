@@ -39,6 +39,7 @@ from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
 from gateway.registry.http_sd import targets_route
+from gateway.registry.state import TICK_S
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["GATEWAY_NAME", "GatewayConfig", "GatewayService"]
@@ -115,6 +116,8 @@ class GatewayService:
             if self.redis is not None:
                 stack.push_async_callback(self.redis.aclose)
             stack.callback(self.stopping.set)  # following tails end (UNAVAILABLE) before Redis closes
+            ticking = asyncio.create_task(_tick(self.state), name="registry ticks")
+            stack.push_async_callback(_ended, ticking)
             if self.shared is not None:
                 await self.shared.sync()  # the other replicas' instances before the first call
                 sharing = asyncio.create_task(self.shared.run(ctx.stop), name="registry sharing")
@@ -136,10 +139,17 @@ class GatewayService:
             await _serve_http(app, sock, config, ctx, bridge)
 
 
-async def _ended(sharing: asyncio.Task[None]) -> None:
-    sharing.cancel()
+async def _tick(state: RegistryState) -> None:
+    """The registry's ticks: a pause of the gateway's own is not its instances' silence."""
+    while True:
+        await asyncio.sleep(TICK_S)
+        state.tick()
+
+
+async def _ended(task: asyncio.Task[None]) -> None:
+    task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
-        await sharing
+        await task
 
 
 async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str, board: Board) -> Mcp:

@@ -1,4 +1,4 @@
-"""A pytest plugin: how the tests share pytest-xdist's workers (`./dev test` runs `-n 5 --dist loadscope`).
+"""A pytest plugin: how the tests share pytest-xdist's workers (`./dev test`: `--dist loadscope`).
 
 Tests go to the workers one by one, except groups, which go whole to one worker, so that
 what their tests share is set up once, as in a serial run:

@@ -43,6 +43,7 @@ from core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
 from core.foundations.contracts.signal import Direction, RuleAttribution, Signal
 from core.foundations.errors import NotFound, TrademeshError, shown
 from core.foundations.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
+from core.foundations.retry import wait_any
 from core.tools.market import MarketTools
 
 __all__ = ["ContextGatherer", "GatherConfig", "open_gap"]
@@ -223,7 +224,8 @@ class _Instruments:
 MARKET_PARTS = ("bars", "gaps", "book", "signals")
 VENUE_PARTS = ("instruments", "positions", "balances", "orders", "status", "books")
 _REFRESHED = {"market": ("bars", "gaps", "signals"), "venue": VENUE_PARTS}
-_TICK_S = 0.02
+# The refresh loop sleeps until the earliest part is due (or a market is ready), at least this.
+_MIN_WAIT_S = 0.02
 _NOTHING = _View("", "", ())
 
 
@@ -255,6 +257,9 @@ class ContextGatherer:
         self.tops = BookFeed(tools.book_events, config.history_ms * _NS_PER_MS)
         self.fills: RecentFills | None = None  # the venues' recent fills (the service sets it)
         self._kept: set[tuple[str, str]] = set()  # followed however idle (core.foundations.patch_markets)
+        # Set when the refresh loop must look before its next due part: a view became ready,
+        # the kept markets changed.
+        self._wake = asyncio.Event()
 
     async def gather(self, venue: str, symbol: str, as_of_ns: int | None = None) -> Context:
         """The market's context: at once when it is followed, else after fetching every part
@@ -282,6 +287,7 @@ class ContextGatherer:
         self._kept = set(markets)
         for venue, symbol in sorted(self._kept):
             self._market(venue, symbol)
+        self._wake.set()
 
     async def _known(self, venue: str) -> None:
         """NotFound naming a venue the mesh does not serve (not live, not followed already):
@@ -306,6 +312,7 @@ class ContextGatherer:
                 self.tops.follow(venue, symbol)
             assert shared.ready is not None
             view.ready = asyncio.gather(shared.ready, *(self._fetch(view, part) for part in MARKET_PARTS))
+            view.ready.add_done_callback(self._woken)
             self._count()
         return view
 
@@ -347,21 +354,31 @@ class ContextGatherer:
             first = [part for part in VENUE_PARTS if part != "books"]  # a new market fetches its own
             shared.fetched["books"] = time.monotonic()
             shared.ready = asyncio.gather(*(self._fetch(shared, part) for part in first))
+            shared.ready.add_done_callback(self._woken)
         return shared
 
     async def follow(self, stop: asyncio.Event) -> None:
-        """Refresh each followed market's and venue's parts when due, until `stop`."""
+        """Refresh each followed market's and venue's parts when due, until `stop`: asleep until
+        the earliest is due, or a view becomes ready (a 20 ms tick woke it 50 times a second)."""
         try:
             while not stop.is_set():
-                self._refresh_due(time.monotonic())
-                await asyncio.sleep(_TICK_S)
+                self._wake.clear()
+                now = time.monotonic()
+                due = self._refresh_due(now)
+                wait_s = None if due is None else max(due - now, _MIN_WAIT_S)
+                await wait_any(stop, self._wake, timeout_s=wait_s)
         finally:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.tops.close()
 
-    def _refresh_due(self, now: float) -> None:
+    def _woken(self, _: object) -> None:
+        self._wake.set()
+
+    def _refresh_due(self, now: float) -> float | None:
+        """The parts due by `now` fetched (in the background), idle markets dropped; when the
+        next part is due or a market goes idle (monotonic s; None: nothing is followed ready)."""
         for key, view in list(self._views.items()):
             if key not in self._kept and now - view.touched > self.config.idle_s:
                 self._drop(key)
@@ -372,19 +389,31 @@ class ContextGatherer:
             if self.fills is not None:
                 self.fills.unfollow(venue)
             self._count()
+        dues = [v.touched + self.config.idle_s for key, v in self._views.items() if key not in self._kept]
         for view in (*self._venues.values(), *self._views.values()):
             if view.ready is None or not view.ready.done():
-                continue
-            for part in view.parts:
-                due = view.fetched.get(part, 0.0) + self._intervals[part]
-                if part == "books" and self.tops.holds(view.venue):
-                    continue  # the book subscription has the latest tops: no look needed
-                if part not in view.fetching and now >= due:
-                    task = asyncio.create_task(
-                        self._fetch(view, part), name=f"{view.venue}|{view.symbol}|{part}"
-                    )
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                continue  # its ready's callback wakes the loop
+            dues.extend(self._refresh_view(view, now))
+        return min(dues, default=None)
+
+    def _refresh_view(self, view: _View, now: float) -> list[float]:
+        """The view's parts due by `now` fetched; when each is due next. A part being fetched,
+        or the books while the subscription holds them, is looked at again an interval on (the
+        fetch's end sets its time later still)."""
+        dues = []
+        for part in view.parts:
+            interval = self._intervals[part]
+            due = view.fetched.get(part, 0.0) + interval
+            if part in view.fetching or (part == "books" and self.tops.holds(view.venue)):
+                dues.append(now + interval)
+                continue  # the book subscription has the latest tops: no look needed
+            if now >= due:
+                task = asyncio.create_task(self._fetch(view, part), name=f"{view.venue}|{view.symbol}|{part}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                due = now + interval
+            dues.append(due)
+        return dues
 
     async def _fetch(self, view: _View, part: str) -> None:
         view.fetching.add(part)

@@ -1,5 +1,7 @@
 """The inspector's engine core in a backtest, moved only by journal entries
-(core.inspector.driver.apply_entry), the one way the live shell and its restart replay move it.
+(core.inspector.driver.apply_entry), the one way the live shell and its restart replay move it
+(a mark, once a bar while the core holds, by apply_entry's own call for its entry, the entry
+not made and read back).
 Its order actions go to the replayed venue as the live executor sends them to a venue service:
 the same TradeFlow request (core.inspector.convert.place_request, protective prices put on the
 instrument's tick grid) checked by the venue runtime's own validation
@@ -140,8 +142,11 @@ class InspectStage:
         if self.marks.get(key) == price:
             return
         self.marks[key] = price
-        mark = jr.JournalMark(venue=self.venue, symbol=symbol, price=format_decimal(price))
-        self._feed(jr.JournalEntry(now_ns=now_ns, mark=mark))
+        # apply_entry's call for a mark entry, without the entry made and read back (a mark a
+        # bar while the core holds): its price through the text the entry would carry.
+        self.entries += 1
+        output = self.core.on_mark(self.venue, symbol, Decimal(format_decimal(price)), now_ns)
+        self._carry_out_all(output, now_ns)
 
     @property
     def wake_ns(self) -> int | None:
@@ -178,10 +183,12 @@ class InspectStage:
     def _feed(self, entry: jr.JournalEntry) -> Output | Verdict:
         self.entries += 1
         result = apply_entry(self.core, entry)
-        output = result.output if isinstance(result, Verdict) else result
-        for action in output.actions:
-            self._carry_out(action, entry.now_ns)
+        self._carry_out_all(result.output if isinstance(result, Verdict) else result, entry.now_ns)
         return result
+
+    def _carry_out_all(self, output: Output, now_ns: int) -> None:
+        for action in output.actions:
+            self._carry_out(action, now_ns)
 
     def _carry_out(self, action: OrderAction, now_ns: int) -> None:
         if isinstance(action, PlaceOrder):

@@ -30,6 +30,7 @@ from core.foundations.bar import vwap_text
 from core.foundations.decimals import format_decimal, parse_decimal
 from core.foundations.errors import InvalidArgument, Unavailable
 from core.foundations.model import Timeframe
+from core.foundations.retry import wait_any
 from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.status import unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -172,7 +173,7 @@ class Repairer:
     async def run(self, stop: asyncio.Event) -> None:
         redis_backoff = Backoff(0.5, 10.0)
         while not stop.is_set():
-            await _wait(self.aggregator.closed_bars, stop, self.poll_s)
+            await wait_any(self.aggregator.closed_bars, stop, timeout_s=self.poll_s)
             self.aggregator.closed_bars.clear()
             try:
                 for stream, tasks in (await self.aggregator.repairs_due()).items():
@@ -208,12 +209,3 @@ class Repairer:
                 return
             await self.aggregator.repaired(stream, task, bars)
         backoff.reset()
-
-
-async def _wait(event: asyncio.Event, stop: asyncio.Event, timeout_s: float) -> None:
-    waits = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in waits:
-            task.cancel()

@@ -76,6 +76,23 @@ class Books:
         state.chunk, state.last = None, event
         return _PASSED
 
+    def follows(self, venue: str, symbol: str, event: md.MarketEvent) -> bool | None:
+        """delta()'s common cases in one call, for the pump's loop: True when the delta is the
+        book's next step (applied), False when it is dropped (a repeat, or the book unusable);
+        None when delta() must judge it (a hole, or a book never seen)."""
+        state = self._states.get((venue, symbol))
+        if state is None:
+            return None
+        if not state.usable:
+            return False
+        delta, book = event.book_delta, state.book
+        sequence = delta.sequence
+        if sequence != book.sequence + 1:
+            return None if sequence > book.sequence else False
+        book.apply_wire(sequence, delta.bids, delta.asks)
+        state.chunk, state.last = None, event
+        return True
+
     def sequence(self, venue: str, symbol: str) -> int:
         """The book's sequence; 0 when the bridge has no usable copy."""
         state = self._states.get((venue, symbol))

@@ -46,7 +46,9 @@ def _frame(tag: bytes, message: Message) -> bytes:
 
 
 def event_chunk(event: md.MarketEvent) -> bytes:
-    return _frame(_EVENT_TAG, event)
+    data = event.SerializeToString()  # _frame's, inline: once per event the bridge passes on
+    size = len(data)
+    return _EVENT_TAG + (_SHORT[size] if size < 16384 else varint(size)) + data
 
 
 def bar_chunk(bar: bus.Bar) -> bytes:

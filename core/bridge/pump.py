@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 
 from core.bridge.books import Books, Verdict
 from core.bridge.encode import bar_chunk, event_chunk, notice_event
-from core.bridge.fanout import LiveFanout
+from core.bridge.fanout import LiveFanout, LiveRoute
 from core.bridge.metrics import BOOK_HOLES, EVENTS
 from core.bridge.routes import (
     BOOK,
     KIND_OF_PAYLOAD,
     TIMEFRAME_TEXT_OF_PB,
+    Key,
     bars_kind,
     candles_kind,
     notice_kind,
@@ -46,6 +47,9 @@ class Pump:
         self.books = books
         self._clock = clock
         self.events = 0
+        # This round's routes, looked up once a round: a round never awaits, so no subscription
+        # comes meanwhile; one ended in it (a subscriber too slow) is closed and offered nothing.
+        self._round: dict[Key, LiveRoute] = {}
 
     async def handle(self, stream: str, entries: list[Entry]) -> None:
         self.take(stream, [envelope for _, envelope in entries])
@@ -64,15 +68,20 @@ class Pump:
                 elif body == "bars":
                     self._bars(envelope.bars.bars, now_ns)
         finally:
+            self._round.clear()
             self.fanout.end_round()
             EVENTS.inc(self.events - before)
 
     def _market(self, stream_venue: str, events: Sequence[md.MarketEvent], now_ns: int) -> None:
+        follows = self.books.follows
         for event in events:
             payload = event.WhichOneof("payload")
             venue = event.venue or stream_venue
             if payload == "book_delta":  # nearly every event on the bus: the shortest way
-                if self._delta(venue, event, now_ns):
+                passed = follows(venue, event.symbol, event)
+                if passed is None:  # a hole, or a book not seen yet
+                    passed = self._delta(venue, event, now_ns)
+                if passed:
                     self._pass(venue, BOOK, event, now_ns)
                 continue
             kind = KIND_OF_PAYLOAD.get(payload or "")
@@ -89,9 +98,12 @@ class Pump:
 
     def _pass(self, venue: str, kind: str, event: md.MarketEvent, now_ns: int) -> None:
         self.events += 1
-        route = self.fanout.route((venue, kind, event.symbol))
+        key = (venue, kind, event.symbol)
+        route = self._round.get(key)
+        if route is None:
+            route = self._round[key] = self.fanout.route(key)
+            route.last_event_ns = now_ns
         route.events_total += 1
-        route.last_event_ns = now_ns
         if route.subscribers:
             self.fanout.send(route.subscribers, event_chunk(event))
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from core.foundations.backoff import Backoff
 
-__all__ = ["default_backoff", "sleep_unless", "until_reachable"]
+__all__ = ["default_backoff", "sleep_unless", "until_reachable", "wait_any"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,18 @@ async def sleep_unless(stop: asyncio.Event, delay_s: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay_s)
     return stop.is_set()
+
+
+async def wait_any(*events: asyncio.Event, timeout_s: float | None = None) -> None:
+    """Until any of `events` is set, or `timeout_s` passed (None: no timeout); the waits it
+    made are ended before it returns (none is left pending on an event)."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 async def until_reachable(

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+from types import FrameType
+from typing import Any
 
-__all__ = ["tasks_text"]
+__all__ = ["awaited_frames", "tasks_text"]
 
 
 def tasks_text(loop: asyncio.AbstractEventLoop | None = None) -> str:
@@ -21,9 +23,30 @@ def tasks_text(loop: asyncio.AbstractEventLoop | None = None) -> str:
     text.write(f"---- {len(tasks)} asyncio tasks ----\n")
     for task in tasks:
         text.write(f"{task!r}\n")
-        for frame in task.get_stack():
+        for frame in awaited_frames(task):
             # Not task.print_stack(): a frame of compiled code (grpc's Cython) has no line
             # number, and linecache fails on it; the dump must never fail the dump.
             code = frame.f_code
             text.write(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
     return text.getvalue()
+
+
+def awaited_frames(task: asyncio.Task[Any]) -> list[FrameType]:
+    """The task's coroutine and each it awaits in turn, outermost first (task.get_stack() gives
+    only the outermost: a stuck task said where it began, not where it waits)."""
+    frames: list[FrameType] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = _first(awaited, "cr_frame", "gi_frame", "ag_frame")
+        if frame is not None:
+            frames.append(frame)
+        awaited = _first(awaited, "cr_await", "gi_yieldfrom", "ag_await")
+    return frames
+
+
+def _first(awaited: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(awaited, name, None)
+        if value is not None:
+            return value
+    return None

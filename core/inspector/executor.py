@@ -172,7 +172,9 @@ class Executor:
 
     async def _amended_in_place(self, action: Amend) -> bool:
         old, new = action.client_order_id, action.order
-        if not await self._amendable(action):
+        # An order its plan has yet to send is withdrawn, not waited for: its placement comes
+        # only once the action this amendment came from (an answer being fed) is through.
+        if old in self._queued or not await self._amendable(action):
             return False
         placing = self._placing.get(old)
         if placing is not None:  # the old order's placement still on its way: after it
@@ -254,6 +256,9 @@ class Executor:
                 await self.learn(order.venue)
             if order.trigger_price is not None and not self.native_stops(order.venue):
                 self.stops.hold(order)
+                # Placed (held) before the core hears it: what it does on hearing it (a cancel
+                # of this stop) goes at once, as after a venue's answer (`send`).
+                self._settle(order.client_order_id, placed)
                 held = order_snapshot(
                     order, tf.ORDER_STATUS_OPEN, "emulated: held by the inspector", self.clock()
                 )

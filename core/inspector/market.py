@@ -26,7 +26,7 @@ import grpc
 from core.foundations.backoff import Backoff
 from core.foundations.errors import TrademeshError
 from core.foundations.instruments import VenueInstruments, unknown_symbol
-from core.foundations.retry import sleep_unless
+from core.foundations.retry import sleep_unless, wait_any
 from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
 from core.foundations.tops import Timeline, TopBook
 from core.inspector.asked import AskedMarkets, Key
@@ -104,7 +104,7 @@ class _VenueFollower:
         backoff = Backoff(0.2, 5.0)
         while not stop.is_set():
             if not self.symbols:
-                await _wait_any(stop, self.changed)
+                await wait_any(stop, self.changed)
                 continue
             self.changed.clear()
             try:
@@ -118,7 +118,7 @@ class _VenueFollower:
             if code in REFUSED_AS_ASKED:
                 # Asking again unchanged would be refused again: wait for the markets to change.
                 self._say(f"refused ({reason})", "not asked again until its markets change")
-                await _wait_any(stop, self.changed)
+                await wait_any(stop, self.changed)
                 continue
             delay = backoff.next()
             self._say(f"lost ({reason})", f"asked again after a backoff (now {delay:.1f} s)")
@@ -134,12 +134,12 @@ class _VenueFollower:
     async def _follow(self, stop: asyncio.Event, backoff: Backoff) -> None:
         symbols = await self.board.listed(self.venue, sorted(self.symbols))
         if not symbols:
-            await _wait_any(stop, self.changed)
+            await wait_any(stop, self.changed)
             return
         desk = self.board.links.desk(self.venue)
         request = md.SubscribeRequest(symbols=symbols, channels=_CHANNELS)
         call = desk.marketdata.Subscribe(request, metadata=desk.metadata)
-        ended = asyncio.ensure_future(_wait_any(stop, self.changed))
+        ended = asyncio.ensure_future(wait_any(stop, self.changed))
         try:
             reader = asyncio.ensure_future(self._read(call, backoff))
             done, _ = await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,15 +161,6 @@ class _VenueFollower:
             self._said = ""
             for event in response.events:
                 await self.board.take(self.venue, event)
-
-
-async def _wait_any(*events: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
 
 
 class MarketBoard:

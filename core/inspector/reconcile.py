@@ -36,6 +36,7 @@ from typing import Protocol
 import grpc
 
 from core.foundations.decimals import format_decimal
+from core.foundations.retry import wait_any
 from core.foundations.rpc.client import auth_metadata
 from core.inspector.account import VenueAccounts
 from core.inspector.discrepancy import Discrepancies
@@ -174,10 +175,7 @@ class Reconciler:
         """Wait up to delay_s for stop or a wake; True when woken."""
         if not self._woken:
             self._wakeup.clear()
-            waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._wakeup)]
-            await asyncio.wait(waits, timeout=max(delay_s, 0.0), return_when=asyncio.FIRST_COMPLETED)
-            for each in waits:
-                each.cancel()
+            await wait_any(stop, self._wakeup, timeout_s=max(delay_s, 0.0))
         return bool(self._woken) and not stop.is_set()
 
     async def _orders_now(self) -> None:

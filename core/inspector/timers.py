@@ -7,11 +7,11 @@ time, so a late wake-up (a loaded machine, a freeze) loses nothing; it is never 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.foundations.retry import wait_any
 from trademesh.risk.v1 import journal_pb2 as jr
 
 __all__ = ["CoreTimer"]
@@ -60,11 +60,4 @@ class CoreTimer:
             await asyncio.sleep(_IDLE_S)
 
     async def _sleep(self, stop: asyncio.Event, delay_s: float) -> None:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._nudged.wait())]
-        try:
-            await asyncio.wait(waits, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*waits, return_exceptions=True)
+        await wait_any(stop, self._nudged, timeout_s=delay_s)

@@ -143,9 +143,11 @@ class Ledger:
 
     def _consumer(self) -> GroupConsumer:
         streams = tuple(executions_stream(v) for v in self.venues.names())
+        # The read's block only paces the rounds when no execution comes (an execution ends it at
+        # once): the consumers' default, not 200 ms (5 wakes a second for nothing).
         options = ConsumerOptions(
             group=self.config.group, consumer=self.config.instance, streams=streams,
-            patterns=(EXECUTION_STREAMS,), batch=500, block_ms=200, claim_idle_ms=self.config.claim_idle_ms,
+            patterns=(EXECUTION_STREAMS,), batch=500, claim_idle_ms=self.config.claim_idle_ms,
             start_id="0", discover_s=1.0,
         )  # fmt: skip
         return GroupConsumer(self.redis, options, self._executions)

@@ -87,14 +87,20 @@ class Partitions:
         index = table.time_index
         await self.cover_times(conn, table, [row[index] for row in rows])
 
-    async def cover_times(self, conn: Any, table: Table, times: list[int]) -> None:
-        """Creates the partitions rows of these event times need that do not exist yet."""
+    def covered(self, table: Table, times: list[int]) -> bool:
+        """Whether rows of these event times need no partition made (no I/O: what is known)."""
         known = self.days.get(table.name)
         if known is None or not times:
-            return
+            return True
         first, last = day_of(min(times)), day_of(max(times))
-        if first == last and (first in known or not FIRST_DAY <= first <= LAST_DAY):
+        return first == last and (first in known or not FIRST_DAY <= first <= LAST_DAY)
+
+    async def cover_times(self, conn: Any, table: Table, times: list[int]) -> None:
+        """Creates the partitions rows of these event times need that do not exist yet."""
+        if self.covered(table, times):
             return
+        known = self.days[table.name]
+        first, last = day_of(min(times)), day_of(max(times))
         needed = {day_of(ts) for ts in times} if first != last else {first}
         for day in sorted(needed - known):
             if FIRST_DAY <= day <= LAST_DAY and await self.create(conn, table, day):

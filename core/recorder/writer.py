@@ -89,10 +89,14 @@ class Writer:
         return await self._transaction(entries, direct=False)
 
     async def _transaction(self, entries: list[Entry], direct: bool) -> int:
+        at_once = self._at_once(entries) if direct else None
         async with self.pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
             try:
-                async with conn.transaction():
-                    counts = await self._chunks(conn, entries, direct)
+                if at_once is not None:
+                    counts = await _copy_at_once(conn, at_once)
+                else:
+                    async with conn.transaction():
+                        counts = await self._chunks(conn, entries, direct)
             except BaseException as exc:  # cancelled too: the connection may be mid-statement
                 self.partitions.settle(committed=False)
                 if not (isinstance(exc, (Corrupt, _DirectRefused)) or data_error(exc)):
@@ -121,6 +125,20 @@ class Writer:
             finally:
                 counts += await storing
         return counts
+
+    def _at_once(self, entries: list[Entry]) -> list[Copied] | None:
+        """The batch as COPY text when it is one chunk of market data whose days all have their
+        partitions (a live batch at any usual rate): the whole transaction then goes in one
+        round trip a table (_copy_at_once). None: the chunked path."""
+        if any(envelope.WhichOneof("body") != "market" for _, envelope in entries):
+            return None
+        parts = chunks(entries, self.chunk_events)
+        if next(parts, None) is None or next(parts, None) is not None:
+            return None
+        copied = market_text(entries)
+        if not copied or not all(self.partitions.covered(c.table, c.times) for c in copied):
+            return None
+        return copied
 
     async def _stage(self, conn: Any, tables: list[tuple[Table, list[Row]]]) -> None:
         for table, rows in tables:
@@ -165,12 +183,21 @@ _REFUSED = (asyncpg.UniqueViolationError, asyncpg.DataError, asyncpg.IntegrityCo
 def _prepared(
     entries: list[Entry], direct: bool
 ) -> tuple[list[Copied], list[tuple[Table, list[Row]]]] | None:
-    """A chunk's tables to COPY straight in, as COPY text, and its tables to stage: market data
-    made text in one pass (core.recorder.market_text) when it can be, else rows first."""
-    copied = market_text(entries) if direct else None
-    if copied is not None:
+    """A chunk's tables to COPY straight in, as COPY text, and its tables to stage: its market
+    entries made text in one pass (core.recorder.market_text) when they can be, else rows first;
+    its other entries (the bars, signals, ... a read of every stream brings beside them) rows
+    first, whichever way the market entries go."""
+    if not direct:
+        return _split(rows_of(entries).tables(), direct)
+    market = [entry for entry in entries if entry[1].WhichOneof("body") == "market"]
+    copied = market_text(market) if market else []
+    if copied is None:
+        return _split(rows_of(entries).tables(), direct)
+    if len(market) == len(entries):
         return copied, []
-    return _split(rows_of(entries).tables(), direct)
+    others = [entry for entry in entries if entry[1].WhichOneof("body") != "market"]
+    others_copied, staged = _split(rows_of(others).tables(), direct)
+    return copied + others_copied, staged
 
 
 def _split(
@@ -185,6 +212,36 @@ def _split(
         else:
             copied.append(Copied(table, text, len(rows), [row[table.time_index] for row in rows]))
     return copied, staged
+
+
+async def _copy_at_once(conn: Any, copied: list[Copied]) -> list[_Count]:
+    """The whole transaction as COPYs straight in, BEGIN sent with the first and COMMIT with the
+    last (statements of one simple query): a table's COPY is one round trip, and BEGIN and COMMIT
+    take none of their own. A COPY refused aborts the transaction and the rest of its query (the
+    COMMIT) is not run; it is rolled back here, as conn.transaction() would. On any other error
+    the caller discards the connection."""
+    last = len(copied) - 1
+    try:
+        for index, (table, text, _, _) in enumerate(copied):
+            statement = _COPY_SQL[table.name]
+            if index == 0:
+                statement = f"BEGIN; {statement}"
+            if index == last:
+                statement = f"{statement}; COMMIT"
+            # copy_to_table's own step, with the statement made once: a buffer is sent as it is.
+            await conn._copy_in(statement, memoryview(text), None)
+    except _REFUSED as exc:
+        await conn.execute("ROLLBACK")
+        raise _DirectRefused from exc
+    return [_Count(table.name, count, count, direct=True) for table, _, count, _ in copied]
+
+
+def _copy_sql(table: str) -> str:
+    columns = ", ".join(f'"{column}"' for column in COPY_COLUMNS[table])
+    return f'COPY "{table}" ({columns}) FROM STDIN (FORMAT text)'
+
+
+_COPY_SQL = {table: _copy_sql(table) for table in COPY_COLUMNS}
 
 
 def _discard(conn: Any) -> None:

@@ -5,6 +5,13 @@ It lives in the gateway's memory; with a bus, replicas of the gateway share thei
 entries through it (gateway.registry.shared), so each lists, routes and renews them all. A
 restarted gateway starts empty and refills from the bus, or as each instance's next heartbeat is
 answered NOT_FOUND and the instance registers again.
+
+An instance drops out when the gateway has not heard it within the ttl, by the gateway's own
+clock. A pause of the gateway itself (its loop blocked, its process stopped or starved of CPU) is
+not its instances' silence: their heartbeats wait in its own queue meanwhile. The gateway ticks
+(`tick`, every TICK_S); a tick late by more than a slack says the gateway did not run, and every
+entry's expiry moves on by that pause; until the late tick runs, nothing expires past the last
+tick and the slack (before, a pause longer than the ttl dropped every instance at once on resume).
 """
 
 from __future__ import annotations
@@ -19,9 +26,14 @@ from core.foundations.access.contracts import TARGET_HEADER
 from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
 from trademesh.registry.v1 import registry_pb2 as pb
 
-__all__ = ["Entry", "RegistryState"]
+__all__ = ["TICK_S", "Entry", "RegistryState"]
 
 log = logging.getLogger(__name__)
+
+# How often the gateway ticks (tick), and how late a tick may be before the time between counts
+# as the gateway's own pause: a loop at load is late by a fraction of a second.
+TICK_S = 0.5
+_PAUSE_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,8 @@ class RegistryState:
         self.ttl_s = ttl_s
         self._monotonic = monotonic
         self._wall_ns = wall_ns
+        # The last tick's monotonic time; None until the first (no ticks: no pauses seen).
+        self._ticked: float | None = None
         self._by_id: dict[str, Entry] = {}
         # The gateway's own entry: untargeted calls to a service it serves go to it.
         self._own: str | None = None
@@ -285,8 +299,28 @@ class RegistryState:
             )
         return entry
 
+    def tick(self) -> float:
+        """The gateway's tick, every TICK_S: after a pause of the gateway itself (the tick late
+        past the slack), every entry's expiry moves on by the pause. Returns the pause (0: none)."""
+        now = self._monotonic()
+        pause = 0.0 if self._ticked is None else now - self._ticked - TICK_S - _PAUSE_SLACK_S
+        self._ticked = now
+        if pause <= 0:
+            return 0.0
+        for entries in (self._by_id, self._peers):
+            for key, entry in entries.items():
+                if entry.expires_at is not None:
+                    entries[key] = replace(entry, expires_at=entry.expires_at + pause)
+        log.warning("the gateway did not run for %.1f s: its instances are given that time", pause)
+        return pause
+
     def _alive(self, entry: Entry) -> bool:
-        return entry.expires_at is None or entry.expires_at > self._monotonic()
+        return entry.expires_at is None or entry.expires_at > self._horizon()
+
+    def _horizon(self) -> float:
+        """The time expiry is judged at: now, or during a pause not yet ticked, its start."""
+        now = self._monotonic()
+        return now if self._ticked is None else min(now, self._ticked + TICK_S + _PAUSE_SLACK_S)
 
     def _expire(self) -> None:
         for instance_id, entry in list(self._by_id.items()):

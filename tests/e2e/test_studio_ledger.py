@@ -244,7 +244,11 @@ async def trace_shown(page: Page, kind: str, wanted: str) -> list[str]:
     view = page.locator("#trace-view")
     await expect(view).to_be_visible(timeout=WAIT_MS)
     await expect(view).to_have_attribute("data-traced", wanted)
-    await expect(view).to_have_attribute("data-kind", kind, timeout=WAIT_MS)
+    try:
+        await expect(view).to_have_attribute("data-kind", kind, timeout=WAIT_MS)
+    except AssertionError as exc:  # slow or refused: the view's status line says which
+        status = await page.locator("#trace-status").text_content()
+        raise AssertionError(f"the trace of {kind} {wanted} not shown; its status: {status!r}") from exc
     await expect(page.locator("#trace-status")).to_have_attribute("data-tone", "ok")
     signals: list[str] = await page.locator('#trace-steps > li[data-kind="signal"]').evaluate_all(
         "ls => ls.map(l => l.dataset.stepId)"

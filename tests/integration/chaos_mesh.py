@@ -17,6 +17,7 @@ services' claims.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import secrets
@@ -108,6 +109,7 @@ class ChaosMesh:
         self.logs: list[IO[str]] = []
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._killing: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
 
     def address(self, service: str) -> str:
         return self.children[service].address
@@ -156,25 +158,27 @@ class ChaosMesh:
 
     async def kill(self, service: str) -> Kill:
         """kill -9 (once it serves: a kill during its restart would kill nothing), then wait until
-        the supervisor has it serving again."""
-        child = self.children[service]
-        await self.back(service)
-        process, served = child.process, child.info
-        assert process is not None
-        start = time.time_ns()
-        process.kill()
-        await process.wait()
-        # Back when the new process says it serves (its serving line: the inspector acts from
-        # then on), not when a health check next gets through.
-        deadline = time.monotonic() + BACK_WITHIN_S
-        while child.info is served or not child.info:
-            if time.monotonic() > deadline:
-                raise Unavailable(f"{service} was not serving {BACK_WITHIN_S:.0f} s after its kill -9")
-            await asyncio.sleep(_SERVING_EVERY_S)
-        end = time.time_ns()
-        self._ahead(service)
-        await self.back(service)
-        return Kill(service, start, end)
+        the supervisor has it serving again. Kills of one service take turns: a plan's second kill
+        of it waits until the first one's restart serves."""
+        async with self._killing[service]:
+            child = self.children[service]
+            await self.back(service)
+            process = child.process
+            assert process is not None
+            start = time.time_ns()
+            process.kill()
+            await process.wait()
+            # Back when a new process says it serves (its serving line: the inspector acts from
+            # then on), not when a health check next gets through.
+            deadline = time.monotonic() + BACK_WITHIN_S
+            while child.serving_pid in (0, process.pid):
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"{service} was not serving {BACK_WITHIN_S:.0f} s after its kill -9")
+                await asyncio.sleep(_SERVING_EVERY_S)
+            end = time.time_ns()
+            self._ahead(service)
+            await self.back(service)
+            return Kill(service, start, end)
 
     def _ahead(self, service: str) -> None:
         """A service of the protection path ahead of the machine's other work, where allowed."""
@@ -237,7 +241,7 @@ def ahead(pid: int) -> None:
 
 async def _serving(child: Child) -> bool:
     """Whether the child's process (a new one after a kill: the old one answers nothing) serves."""
-    if child.process is None or child.process.returncode is not None or not child.info:
+    if child.process is None or child.process.returncode is not None or child.serving_pid != child.pid:
         return False
     try:
         return await check_health(child.grpc_address, timeout_s=1.0) == "SERVING"

@@ -46,16 +46,24 @@ def tool_arguments(tool: Json, pools: Pools) -> st.SearchStrategy[Any]:
 
 
 def tool_outcome(reply: Json) -> str:
-    """ "answer", "refused" (a tool or argument error), or "crash" (an internal error: the SDK's
-    bare "Error executing tool <name>" for an exception a tool let out, or JSON-RPC's)."""
+    """ "answer", "unanswered" (the service behind did not answer in time: unavailable or
+    deadline exceeded, as on a loaded machine), "refused" (a tool or argument error), or "crash"
+    (an internal error: the SDK's bare "Error executing tool <name>" for an exception a tool let
+    out, or JSON-RPC's)."""
     error = reply.get("error")
     if error is not None:
         return "crash" if error.get("code") == -32603 else "refused"
     result = reply["result"]
     if not result.get("isError"):
         return "answer"
-    text = " ".join(part.get("text", "") for part in result.get("content", []))
-    return "crash" if re.fullmatch(r"Error executing tool \S+", text.strip()) else "refused"
+    text = " ".join(part.get("text", "") for part in result.get("content", [])).strip()
+    if re.fullmatch(r"Error executing tool \S+", text):
+        return "crash"
+    return "unanswered" if _UNANSWERED.match(text) else "refused"
+
+
+# gateway/mcp/tools.py words our errors "<kind>: <message>" (Unavailable, DeadlineExceeded).
+_UNANSWERED = re.compile(r"Error executing tool \S+: (unavailable|deadline exceeded): ")
 
 
 async def mcp_post(session: aiohttp.ClientSession, url: str, key: str, message: Any) -> tuple[int, bytes]:

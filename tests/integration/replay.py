@@ -391,7 +391,9 @@ async def collect(
     stand-in says the capture is played whole (the tally's line at the end of playback), a quiet
     of PLAYED_QUIET_S is enough, since what is left is the venue's own work on the last frames.
     quiet_s covers playback that pauses (a client reconnecting, a fault's slow answer), when the
-    stand-in has not ended.
+    stand-in has not ended. With `played`, a quiet before the first event is not an end: the
+    venue may not have begun (one loaded run: playback began more than quiet_s after the
+    subscription, took 36 s, and a shared replay's record was empty); the stand-in's lines end it.
 
     A reader task drains the stream as fast as it comes; a stream that ends in an error
     (e.g. RESOURCE_EXHAUSTED for a subscriber that fell behind) fails the test.
@@ -411,7 +413,7 @@ async def collect(
         if until is not None and not until(collected):
             return False
         quiet = loop.time() - last_read
-        if quiet >= quiet_s:
+        if quiet >= quiet_s and (collected.events or played is None):
             return True
         if played is None:
             return False

@@ -30,6 +30,10 @@ __all__ = ["database_url"]  # the fixture, for pytest
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 END_NS = SPEC.start_ns + SPEC.steps * SPEC.step_ns
 RUN_S = 180
+# A StartBacktest: the options' model checked, then (a fresh hub's first) the run server started,
+# importing the run's modules. 3-5 s on a quiet machine; a whole run's load on a slow one (load
+# 25-30, CPython at a third of its usual speed) took one past 60.
+START_S = 150
 ROOM = 2  # the shared hub's --max-runs
 
 
@@ -58,7 +62,7 @@ class Hub:
 
     async def start(self, **changes: object) -> bt.StartBacktestResponse:
         answer = await self.stub.StartBacktest(
-            bt.StartBacktestRequest(options=options(**changes)), metadata=AUTH, timeout=60
+            bt.StartBacktestRequest(options=options(**changes)), metadata=AUTH, timeout=START_S
         )
         self.started.add(answer.run_id)
         return answer
@@ -281,7 +285,7 @@ async def test_a_second_hub_on_the_same_database_leaves_the_first_hubs_run_alone
         async with grpc.aio.insecure_channel(first.address) as channel:
             stub = bt_grpc.BacktestStub(channel)
             started = await stub.StartBacktest(
-                bt.StartBacktestRequest(options=options()), metadata=AUTH, timeout=60
+                bt.StartBacktestRequest(options=options()), metadata=AUTH, timeout=START_S
             )
             # The run's process: forked from the hub's run server (its child), not the hub's own.
             [child] = [run for server in _children(first.process.pid) for run in _children(server)]

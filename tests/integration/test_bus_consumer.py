@@ -412,13 +412,15 @@ async def test_pending_and_lag_of_every_stream_are_reported_from_one_round_trip(
 
 
 class Rounds:
-    """A consumer's Redis client that keeps the commands of each pipeline it sends, and counts
-    the XACKs it sends alone."""
+    """A consumer's Redis client that keeps the commands of each round trip it sends as a
+    pipeline, or packed together on a connection of its pool, and counts the XACKs it sends
+    alone."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self.pipelines: list[list[str]] = []
         self.xack_alone = 0
+        self.connection_pool = _RecordingPool(redis.connection_pool, self.pipelines)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._redis, name)
@@ -439,6 +441,28 @@ class Rounds:
         return pipe
 
 
+class _RecordingPool:
+    """A connection pool whose connections keep the commands of each send of packed commands."""
+
+    def __init__(self, pool: Any, sent: list[list[str]]) -> None:
+        self._pool = pool
+        self._sent = sent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        connection = await self._pool.get_connection(*args, **kwargs)
+        pack = connection.pack_commands
+
+        def recorded(commands: list[tuple[Any, ...]]) -> Any:
+            self._sent.append([str(command[0]).upper() for command in commands])
+            return pack(commands)
+
+        connection.pack_commands = recorded
+        return connection
+
+
 async def test_a_reads_acknowledgements_go_with_the_next_read_in_one_round_trip(redis_url: str) -> None:
     client: Any = open_redis(redis_url)
     stream = f"test.consumer.{uuid.uuid4().hex[:12]}"
@@ -454,6 +478,29 @@ async def test_a_reads_acknowledgements_go_with_the_next_read_in_one_round_trip(
         assert rounds.xack_alone == 0
     finally:
         await client.delete(stream)
+        await client.aclose()
+
+
+@pytest.mark.parametrize("protocol", [2, None])
+async def test_reads_on_the_consumers_own_connection_take_each_entry_once_in_either_protocol(
+    redis_url: str, protocol: int | None
+) -> None:
+    """The runner's reads parse Redis's reply itself: RESP2's list of streams, or the map of
+    RESP3, which redis-py 8 speaks by default (open_redis's clients)."""
+    client: Any = aioredis.Redis.from_url(redis_url, protocol=protocol)
+    streams = [f"test.consumer.{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    try:
+        effect = Effect()
+        both = ConsumerOptions(group="g", consumer="c1", streams=tuple(streams), batch=50, block_ms=50)
+        consumer = GroupConsumer(client, both, effect)
+        await consumer.ensure_groups()
+        await publish(client, streams[0], 70)
+        await publish(client, streams[1], 30, start=70)
+        await run_until(consumer)
+        assert sorted(effect.seen, key=int) == [str(i) for i in range(100)]
+        assert [await pending(client, stream) for stream in streams] == [0, 0]
+    finally:
+        await client.delete(*streams)
         await client.aclose()
 
 
@@ -474,3 +521,36 @@ async def test_a_consumer_stopped_after_a_read_acknowledges_it_before_it_ends(
     await asyncio.wait_for(consumer.run(stop), 10)
     assert seen == [str(i) for i in range(30)]
     assert await pending(client, stream) == 0
+
+
+async def test_a_consumer_cancelled_in_its_blocking_read_leaves_no_reply_for_the_next_command(
+    redis_url: str,
+) -> None:
+    """The read's connection (the consumer's own, _acked_read) goes back to the client's pool when
+    the consumer ends; cancelled while its XREADGROUP blocks, the read's reply is still to come on
+    it, and the next command given that connection would read it as its own answer: redis-py
+    closes a connection whose read was cancelled (Connection.read_response), which this holds."""
+    client: Any = aioredis.Redis.from_url(redis_url, max_connections=1)  # one connection: reused
+    watcher: Any = aioredis.Redis.from_url(redis_url)
+    stream = f"test.consumer.{uuid.uuid4().hex[:12]}"
+    try:
+        slow = ConsumerOptions(group="g", consumer="c1", streams=(stream,), batch=50, block_ms=1500)
+        consumer = GroupConsumer(client, slow, Effect())
+        await consumer.ensure_groups()
+        task = asyncio.create_task(consumer.run(asyncio.Event()))
+
+        async def blocked() -> bool | None:
+            clients = await watcher.client_list()
+            return True if any(c.get("cmd") == "xreadgroup" and "b" in c["flags"] for c in clients) else None
+
+        await until(blocked, 10.0, 0.02, "the consumer blocked in its read")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        key = f"{stream}.key"
+        assert await asyncio.wait_for(client.set(key, "v"), 1.0) is True
+        assert await client.get(key) == b"v"
+        assert await client.delete(key) == 1
+    finally:
+        await watcher.delete(stream)
+        await client.aclose()
+        await watcher.aclose()

@@ -203,36 +203,10 @@ async def test_redis_stalled_past_the_queue_bound_is_resumed_from_the_venue_with
         before = await trade_count(redis.url, 0) or 0
         await until(lambda: trade_count(redis.url, before + 3000), 30, 0.2, "trades after the stall")
         entries = await batches(redis.url, TRADES)  # before the stack ends this Redis
-    once, repeats = without_exact_repeats(entries)
-    assert_once_per_point(once)
+    assert_once_per_point(entries)
     assert not gap_notices(entries), "a stream resumed from the venue's history needs no gap marker"
     assert len({e.market.epoch for _, e in entries}) == 1
     assert "fell a whole queue behind" in (tmp_path / "sim.log").read_text()
-    if repeats:  # all else held: nothing lost, in order, one epoch, no gap marker
-        pytest.xfail(
-            f"known defect, issue 43 left open: {repeats} batch(es) written twice, byte for byte. A "
-            "flush that timed out while Redis was stopped had run (or ran once Redis went on), and "
-            "the writer sent it again under the same lease token (the lease lapsed and was renewed "
-            "with it): at least once, where the direct path promises once"
-        )
-
-
-def without_exact_repeats(
-    entries: list[tuple[str, bus.Envelope]],
-) -> tuple[list[tuple[str, bus.Envelope]], int]:
-    """The entries without those repeating an earlier one's venue point with the same batch, byte
-    for byte (a flush sent twice), and how many there were. A point repeated with another batch
-    stays, for assert_once_per_point to refuse."""
-    seen: dict[tuple[int, int], bytes] = {}
-    kept: list[tuple[str, bus.Envelope]] = []
-    for entry_id, envelope in entries:
-        point = (envelope.market.epoch, envelope.market.position)
-        batch = envelope.market.SerializeToString()
-        if envelope.market.epoch and seen.get(point) == batch:
-            continue
-        seen.setdefault(point, batch)
-        kept.append((entry_id, envelope))
-    return kept, len(entries) - len(kept)
 
 
 async def trades_unread(venue: ServiceProcess) -> bool | None:

@@ -18,9 +18,11 @@ from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import FIELD
 from core.foundations.bus.group import (
     Ack,
+    Fenced,
     GroupOutcome,
     GroupWrite,
     Marked,
+    Numbered,
     SetFields,
     SetKey,
     at_most_once,
@@ -30,6 +32,7 @@ from core.foundations.bus.group import (
 )
 from core.foundations.bus.lua import GROUP_WRITE
 from core.foundations.bus.publisher import Publisher
+from core.foundations.lease import Lease
 from tests.integration.lossy_link import LossyLink
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
@@ -127,6 +130,58 @@ async def test_appends_are_trimmed_to_their_retention(bus: tuple[str, Any]) -> N
         unbounded.add("journal", b"x")
     await unbounded.flush()
     assert await client.xlen("journal") == 3000
+
+
+# ---- a venue's batches under its lease: each run once (the direct path, ingest)
+
+
+async def _held_fence(client: Any) -> Fenced:
+    lease = Lease(client, "ingest.{t}", "writer@test", 60_000)
+    assert await lease.acquire() and lease.token is not None
+    return Fenced(lease.key, lease.token)
+
+
+async def test_a_fenced_flush_whose_answer_was_lost_is_written_once_when_retried(
+    bus: tuple[str, Any], link: tuple[LossyLink, Any]
+) -> None:
+    _, client = bus
+    lossy, through = link
+    fence = await _held_fence(client)
+    publisher = Publisher(through, _RETENTION)
+    for i in range(30):
+        publisher.add("md.{t}.trades", f"batch {i}".encode(), fence=fence)
+    lossy.lose_answer_to(b"EVALSHA")
+    with pytest.raises(RedisConnectionError):
+        await publisher.flush()  # it ran: only its answer was lost
+    assert lossy.lost == 1 and publisher.queued == 30, "kept for the next flush"
+    for i in range(30, 40):  # added while Redis was away: a run of their own
+        publisher.add("md.{t}.trades", f"batch {i}".encode(), fence=fence)
+    ids = await publisher.flush()
+    assert ids == [None] * 30 + ids[30:] and all(ids[30:]), "the retried run was done already"
+    assert _data(await client.xrange("md.{t}.trades")) == [f"batch {i}".encode() for i in range(40)]
+    assert publisher.queued == 0 and not publisher.fenced
+
+
+async def test_a_numbered_run_arriving_after_a_later_one_writes_nothing(bus: tuple[str, Any]) -> None:
+    """The first copy of a retried flush may run after the retry (Redis reads what a gone client
+    sent once it goes on): it finds its number passed."""
+    _, client = bus
+    fence = await _held_fence(client)
+
+    def run(number: int, data: bytes) -> GroupWrite:
+        return GroupWrite(
+            appends=[Append("md.{t}.trades", data, 1000)],
+            guard=Numbered("lease.ingest.{t}.runs.w1", number, 60),
+            fence=fence,
+        )
+
+    assert (await write_group(client, run(1, b"one"))).outcome is GroupOutcome.WRITTEN
+    assert (await write_group(client, run(2, b"two"))).outcome is GroupOutcome.WRITTEN
+    for late in (run(1, b"one"), run(2, b"two")):
+        assert (await write_group(client, late)).outcome is GroupOutcome.DONE
+    assert _data(await client.xrange("md.{t}.trades")) == [b"one", b"two"]
+    assert await client.get("lease.ingest.{t}.runs.w1") == b"2"
+    assert 0 < await client.ttl("lease.ingest.{t}.runs.w1") <= 60
 
 
 # ---- at most once per venue point (executions)

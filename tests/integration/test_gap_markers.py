@@ -125,18 +125,21 @@ async def test_the_advisors_context_counts_the_open_gap_and_the_gate_blocks_on_i
 ) -> None:
     await record_gaps(recorder)
     gatherer = ContextGatherer(tools, GatherConfig(timeframe="1m", bars=60), clock=lambda: NOW)
-    context = await gatherer.gather("sim", "BTC/USDT")
-    [gap] = context.gaps
-    assert (gap.repaired, gap.start_ns, gap.end_ns) == (False, SINCE_NS, NOTICE_NS)
-    gate = assess_quality(snapshot(signal(), context, NOW), QualityConfig())
-    assert not gate.passed and any(reason.startswith("1 open gap(s)") for reason in gate.reasons)
+    later = ContextGatherer(tools, GatherConfig(timeframe="1m", bars=60), clock=lambda: NOW)
+    try:
+        context = await gatherer.gather("sim", "BTC/USDT")
+        [gap] = context.gaps
+        assert (gap.repaired, gap.start_ns, gap.end_ns) == (False, SINCE_NS, NOTICE_NS)
+        gate = assess_quality(snapshot(signal(), context, NOW), QualityConfig())
+        assert not gate.passed and any(reason.startswith("1 open gap(s)") for reason in gate.reasons)
 
-    last = NOTICE_NS - NOTICE_NS % MINUTE
-    await recorder.handle("bars.sim", entries(bars_data([repaired_bar(last)])))
-    fresh = await ContextGatherer(tools, GatherConfig(timeframe="1m", bars=60), clock=lambda: NOW).gather(
-        "sim", "BTC/USDT"
-    )
-    assert [(g.repaired, g.start_ns, g.bars) for g in fresh.gaps] == [(True, last, 1)]  # its repaired bar
+        last = NOTICE_NS - NOTICE_NS % MINUTE
+        await recorder.handle("bars.sim", entries(bars_data([repaired_bar(last)])))
+        fresh = await later.gather("sim", "BTC/USDT")
+        assert [(g.repaired, g.start_ns, g.bars) for g in fresh.gaps] == [(True, last, 1)]  # its repaired bar
+    finally:  # their book subscriptions end with the test (the session's loop outlives it)
+        await gatherer.tops.close()
+        await later.tops.close()
 
 
 async def test_the_gateways_mcp_server_lists_gap_markers_read_only_and_serves_it(

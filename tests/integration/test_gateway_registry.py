@@ -160,6 +160,35 @@ async def test_a_killed_venue_drops_out_within_the_ttl(setup: Setup) -> None:
     await setup.processes.stop(sim)
 
 
+@pytest.mark.slow  # a fault test (the gateway stopped): not in the fast tier
+async def test_a_pause_of_the_gateway_longer_than_the_ttl_drops_no_instance(setup: Setup) -> None:
+    """The gateway stopped (SIGSTOP) for three ttls: its instances' heartbeats wait in its own
+    queue meanwhile, and on waking it keeps them (before, it dropped every one at once, and
+    calls through it found no instance until each registered again)."""
+    sim = setup.processes.sim(setup.gateway)
+    try:
+        instance = await wait_registered(setup.gateway, "sim")
+        gateway = setup.gateway.service.process
+        gateway.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(3 * TTL_S)  # the fault's length, not a wait on a condition
+        finally:
+            gateway.send_signal(signal.SIGCONT)
+        assert (await list_instances(setup.gateway))["sim"].instance_id == instance.instance_id
+
+        async def heartbeat_seen() -> reg.Instance | None:
+            now = (await list_instances(setup.gateway))["sim"]
+            return now if now.last_heartbeat_ns > instance.last_heartbeat_ns else None
+
+        later = await until(heartbeat_seen, 5 * HEARTBEAT_S + 5, what="a heartbeat after the pause")
+        assert later.instance_id == instance.instance_id
+        log = setup.gateway.log()
+        assert "the gateway did not run for" in log
+        assert f"instance sim at {sim.address} dropped out" not in log
+    finally:
+        await setup.processes.stop(sim)
+
+
 @pytest.mark.slow  # a fault test (a venue killed or restarted): not in the fast tier
 async def test_a_venue_back_at_the_same_address_is_reachable_at_once(setup: Setup) -> None:
     port = free_port()

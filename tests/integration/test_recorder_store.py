@@ -428,6 +428,59 @@ async def test_a_batch_holding_rows_already_recorded_is_written_again_staged_and
         assert tuple(await conn.fetchrow("SELECT count(*), count(DISTINCT trade_id) FROM trades")) == (30, 30)
 
 
+async def test_a_market_batch_of_one_chunk_is_committed_in_its_copies_and_refused_whole_when_repeated(
+    fresh_database: str, recorder: Recorder
+) -> None:
+    """The one-chunk path (BEGIN and COMMIT sent with the COPYs): committed for every other
+    connection to see; a repeat refused by a COPY after the first leaves nothing of it, the one
+    connection rolled back and usable, and the repeat staged and recorded once."""
+    first = (market(*(trade("v", n) for n in range(3))), market(book("v", 1, True, [("1", "1")], [])))
+    repeat = (market(trade("v", 9)), market(book("v", 1, True, [("1", "1")], [])))  # its book row is there
+    single = await open_pool(fresh_database, size=1)
+    try:
+        writer = Writer(single, recorder.partitions)
+        before = _copied_direct()
+        assert await writer.write(entries(*first)) == 4
+        assert _copied_direct() - before == 4
+        other = await asyncpg.connect(fresh_database)
+        try:
+            counts = [await other.fetchval(f"SELECT count(*) FROM {t}") for t in ("trades", "book_events")]
+            assert counts == [3, 1]
+            staged = _staged()
+            assert await writer.write(entries(*repeat)) == 1  # the new trade; the book row was there
+            assert _copied_direct() - before == 4 and _staged() - staged == 1
+            counts = [await other.fetchval(f"SELECT count(*) FROM {t}") for t in ("trades", "book_events")]
+            assert counts == [4, 1]
+        finally:
+            await other.close()
+        async with single.acquire() as conn:
+            assert not conn.is_in_transaction()
+    finally:
+        await single.close()
+
+
+async def test_market_entries_beside_bars_in_one_batch_are_copied_straight_in(
+    recorder: Recorder, pool: Any
+) -> None:
+    """A read of every stream brings bars beside market data: the market rows still go straight
+    in (their COPY text), the bars staged, all of it once."""
+    payloads = (
+        market(*(trade("v", n) for n in range(4))),
+        bars_data([bar("v", "101", repaired=False)]),
+        market(book("v", 1, True, [("1", "1")], [("2", "1")]), ticker("v", 1)),
+    )
+    before = _copied_direct()
+    assert await write(recorder, *payloads) == 7
+    assert _copied_direct() - before == 6
+    assert await write(recorder, *payloads) == 0
+    async with pool.acquire() as conn:
+        counts = [
+            await conn.fetchval(f"SELECT count(*) FROM {t}")
+            for t in ("trades", "book_events", "tickers", "bars")
+        ]
+    assert counts == [4, 1, 1, 1]
+
+
 # ---- bad data
 
 

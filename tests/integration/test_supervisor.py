@@ -137,7 +137,9 @@ async def test_a_paused_strategy_is_proposed_resumed_and_an_approval_resumes_it(
     async def three_more_looks() -> bool | None:
         return True if sum(1 for e in await mesh.audit() if e.kind == "observation") >= looked + 3 else None
 
-    await until(three_more_looks, 30, 0.2, "three more observations")  # the proposal waits, once
+    # The proposal waits, once. A look is a round of tool calls through the gateway: under a
+    # whole run's load (25-30) one took 5-10 s, and three did not fit in 30.
+    await until(three_more_looks, 90, 0.2, "three more observations")
     assert await mesh.services.patch_states("trend") == {pb.PATCH_STATE_PAUSED}
     assert [p.proposal_id for p in (await mesh.state()).open] == [proposal.proposal_id]
     approved = await mesh.call("Approve", sv.ApproveRequest(proposal_id=proposal.proposal_id))
@@ -198,7 +200,7 @@ async def _not_proposed_again(mesh: Mesh, strategy: str) -> None:
     async def two_more_looks() -> bool | None:
         return True if sum(1 for e in await mesh.audit() if e.kind == "observation") >= looked + 2 else None
 
-    await until(two_more_looks, 30, 0.2, "two more observations")
+    await until(two_more_looks, 60, 0.2, "two more observations")  # 30 s a look, as above
     assert await _open_resume(mesh, strategy) is None
 
 

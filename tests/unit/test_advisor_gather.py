@@ -708,6 +708,28 @@ def _followed() -> float:
     return REGISTRY.get_sample_value("trademesh_advisor_followed_markets") or 0.0
 
 
+async def test_the_refresh_loop_wakes_for_a_market_followed_later_and_refreshes_its_parts_when_due(
+    tools: Tools, clock: Clock
+) -> None:
+    """The loop sleeps until a part is due (no tick): asleep with nothing followed, a market
+    followed then is refreshed at its parts' intervals, never sooner, and a stop ends it at once."""
+    config = GatherConfig(timeframe="1s", bars=10, regime_bars=0, status_ms=100)
+    gathering = ContextGatherer(cast(MarketTools, tools), config, clock)
+    _MADE.append(gathering)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(gathering.follow(stop))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop runs to its wait, nothing followed
+    await gathering.gather("sim", BTC)
+    fetched, started = tools.calls[("venue_status", "sim")], time.monotonic()
+    await until_true(lambda: tools.calls[("venue_status", "sim")] >= fetched + 3, within_s=10.0)
+    refreshed, elapsed = tools.calls[("venue_status", "sim")] - fetched, time.monotonic() - started
+    assert 3 <= refreshed <= elapsed / 0.1 + 1
+    assert tools.calls[("instruments", "sim")] == 1  # a minute's interval: not again
+    stop.set()
+    await asyncio.wait_for(loop, 1.0)
+
+
 async def test_a_venue_nobody_serves_is_not_found_and_nothing_of_it_is_followed(
     tools: Tools, clock: Clock
 ) -> None:

@@ -128,6 +128,20 @@ def test_a_window_one_bar_on_is_one_update_and_reads_what_a_fresh_read_does() ->
     assert reader.read(("sim", "X"), changed) == fresh != read_regime(bars[401:1_101], CONFIG)
 
 
+def test_the_reader_moving_bar_by_bar_across_anchors_reads_what_fresh_reads_do() -> None:
+    """Each bar's step is made once and handed to the run of every anchor reading it (a run at a
+    new anchor takes the steps its predecessor made, but for its first bar, read after none): the
+    same Regime, every float of it, as a read from scratch of each window, refused bars and a bar
+    not after the last among them."""
+    bars = list(regime_series(11).bars[:1_500])
+    bars[420] = dataclasses.replace(bars[420], low=bars[420].high + Decimal(1))  # refused
+    bars[903] = dataclasses.replace(bars[903], open_time_ns=bars[902].open_time_ns)  # not after the last
+    reader = RegimeReader(CONFIG)
+    for t in [*range(90, 1_500, 7), *range(1_390, 1_500)]:
+        window = tuple(bars[max(0, t + 1 - CONFIG.window_bars) : t + 1])
+        assert repr(reader.read(("sim", "X"), window)) == repr(read_regime(window, CONFIG)), t
+
+
 def test_the_reader_keeps_the_classifiers_of_the_markets_read_last_only() -> None:
     bars = regime_series(7).bars[:150]
     reader = RegimeReader(CONFIG)

@@ -97,7 +97,8 @@ def _run(stage: InspectStage, market: ReplayedMarket, until: int) -> list[Execut
     return seen
 
 
-def test_a_trailing_stop_moves_in_place_in_a_backtest_never_leaving_the_position_without_a_stop() -> None:
+def _long_held() -> tuple[InspectStage, ReplayedMarket]:
+    """A stage holding 0.1 long, bought at market with its stop at 95 and target at 120."""
     market = _market()
     stage = _stage(market)
     intent = am.Intent(
@@ -107,6 +108,11 @@ def test_a_trailing_stop_moves_in_place_in_a_backtest_never_leaving_the_position
     )  # fmt: skip
     assert stage.intent(intent, MarketView(D(99), D(100), D(100)), 0).allowed
     _run(stage, market, 200)
+    return stage, market
+
+
+def test_a_trailing_stop_moves_in_place_in_a_backtest_never_leaving_the_position_without_a_stop() -> None:
+    stage, market = _long_held()
     stops = [o for o in market.open_orders() if o.type.is_stop]
     assert [o.trigger_price for o in stops] == [D(95)]
     stage.mark(SYMBOL, D(104), 300)  # the best mark 104: the stop trails to 98.8, 99 on the grid

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from core.bridge.books import Books, Verdict
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -89,3 +92,43 @@ def test_books_are_kept_per_venue() -> None:
     books.snapshot("kraken", "BTC/USDT", other)
     assert sorted(books.usable()) == [("kraken", "BTC/USDT"), ("sim", "BTC/USDT")]
     assert books.sequence("sim", "BTC/USDT") == 5 and books.sequence("kraken", "BTC/USDT") == 9
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["snapshot", "delta"]),
+            st.sampled_from(["BTC/USDT", "ETH/USDT"]),
+            st.integers(min_value=1, max_value=12),
+            st.lists(
+                st.tuples(st.sampled_from(["99", "100", "101"]), st.sampled_from(["0", "1", "2.5"])),
+                max_size=3,
+            ),
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_follows_agrees_with_delta_on_any_sequence_of_events(
+    steps: list[tuple[str, str, int, list[tuple[str, str]]]],
+) -> None:
+    """The pump's one-call path (follows, then delta only when it answers None) leaves the same
+    books and passes the same deltas as delta alone."""
+    alone, fast = Books(), Books()
+    for kind, symbol, sequence, levels in steps:
+        if kind == "snapshot":
+            event = snapshot(sequence, levels, [])
+            event.symbol = symbol
+            assert alone.snapshot("sim", symbol, event) is fast.snapshot("sim", symbol, event)
+            continue
+        event = delta(sequence, levels, levels[:1])
+        event.symbol = symbol
+        verdict, _ = alone.delta("sim", symbol, event)
+        passed = fast.follows("sim", symbol, event)
+        if passed is None:  # the books are alike: delta() judges it as it did alone
+            assert fast.delta("sim", symbol, event)[0] is verdict is not Verdict.PASS
+        else:
+            assert passed == (verdict is Verdict.PASS)
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        assert fast.sequence("sim", symbol) == alone.sequence("sim", symbol)
+        assert fast.snapshot_chunk("sim", symbol) == alone.snapshot_chunk("sim", symbol)

@@ -18,7 +18,7 @@ from core.bars.engine import VenueBars
 from core.bars.shares import stream_lease_name
 from core.bars.watermark import WatermarkRules
 from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.group import Fenced, GroupWrite, script_call
+from core.foundations.bus.group import Fenced, GroupWrite, Numbered, script_call
 from core.foundations.bus.names import (
     ADVISOR_TELEMETRY,
     BAR_STREAMS,
@@ -185,7 +185,8 @@ def test_an_inspectors_journal_write_fenced_by_its_leader_lease_is_in_one_slot()
 
 
 def test_a_detectors_signals_and_position_requests_fenced_by_its_leader_lease_are_in_one_slot() -> None:
-    """core.detector.app: an evaluation's signals and position requests, one fenced script call."""
+    """core.detector.app: an evaluation's signals and position requests, one fenced script call,
+    numbered by its publisher (a retried flush writes it once) on a key of the lease's slot."""
     lease = lease_key(leader_lease_name("detector", "detector-b", tagged(SIGNALS)))
     publisher = Publisher(_Keys(), _RETENTION)
     publisher.add(SIGNALS, b"signals", fence=Fenced(lease, "t"))
@@ -194,5 +195,6 @@ def test_a_detectors_signals_and_position_requests_fenced_by_its_leader_lease_ar
     [group] = publisher._queued
     assert isinstance(group, GroupWrite)
     keys, _ = script_call(group)
-    assert set(keys) == {SIGNALS, POSITION_REQUESTS, lease, last_key(lease)}
+    assert isinstance(group.guard, Numbered) and group.guard.key.startswith(f"{lease}.runs.")
+    assert set(keys) == {SIGNALS, POSITION_REQUESTS, lease, last_key(lease), group.guard.key}
     assert _slots([*keys, f"{lease}.fence"]) == {key_slot(SIGNALS.encode())}

@@ -28,7 +28,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.binance.wire import BinanceWire, DepthSync
 from venues.live.normalize import BookNormalizer, BookRange
 from venues.live.tracked_book import TrackedOrderBook
-from venues.live.wire import WireBook, plain_decimal
+from venues.live.wire import WireBook, number_plain, number_text, plain_decimal
 from venues.runtime.feed import MarketFeed
 
 SYMBOL = "X/Y"
@@ -45,6 +45,20 @@ def test_plain_decimal_is_format_decimals_text(value: Decimal, zeros: int) -> No
 )
 def test_plain_decimal_of_odd_strings(text: str) -> None:
     assert plain_decimal(text) == format_decimal(Decimal(text))
+
+
+@given(st.one_of(st.floats(allow_nan=False), st.integers(-(10**30), 10**30)))
+def test_number_plain_is_plain_decimal_of_number_text(value: float | int) -> None:
+    expected = plain_decimal(number_text(value))
+    assert number_plain(value) == expected
+    assert number_plain(value) == expected  # as kept
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 0, 1e16, 2.0**60, 1e-05, 5e-324, 10.0, 0.1, float("inf"), None])
+def test_number_plain_of_odd_numbers(value: float | None) -> None:
+    assert number_plain(value) == plain_decimal(number_text(value))
+    if value is not None and value == 2.0**60:  # equal to an int whose text is not the float's
+        assert number_plain(2**60) == "1152921504606846976" != number_plain(value)
 
 
 def _text(value: float, rng: random.Random) -> str:

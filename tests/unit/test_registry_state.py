@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
-from gateway.registry.state import RegistryState
+from gateway.registry.state import TICK_S, RegistryState
 from trademesh.registry.v1 import registry_pb2 as pb
 
 MD = "trademesh.marketdata.v1.MarketData"
@@ -146,3 +146,51 @@ def test_instances_filter_by_kind_and_service(state: RegistryState) -> None:
     assert [e.name for e in state.instances()] == ["bridge", "gateway", "sim"]
     assert [e.name for e in state.instances(kind=pb.KIND_VENUE)] == ["sim"]
     assert [e.name for e in state.instances(service="trademesh.livedata.v1.LiveData")] == ["bridge"]
+
+
+def ticking(state: RegistryState, clock: Clock, seconds: float) -> None:
+    """`seconds` of a gateway that runs: a tick every TICK_S."""
+    for _ in range(round(seconds / TICK_S)):
+        clock.now += TICK_S
+        state.tick()
+
+
+def test_with_ticks_an_entry_without_heartbeats_still_drops_out_after_the_ttl(
+    state: RegistryState, clock: Clock
+) -> None:
+    state.tick()
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    ticking(state, clock, 9.5)
+    assert state.names(MD) == ["sim"]
+    ticking(state, clock, 1.0)
+    assert state.names(MD) == []
+
+
+def test_a_pause_of_the_gateway_itself_is_not_its_instances_silence(
+    state: RegistryState, clock: Clock
+) -> None:
+    state.tick()
+    entry = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    ticking(state, clock, 4.0)
+    # The gateway stops for 20 s (twice the ttl): the instance's heartbeats wait in its queue.
+    clock.now += 20.0
+    # Served before the late tick runs: nothing expired past the last tick and its slack.
+    assert state.names(MD) == ["sim"]
+    assert state.tick() == pytest.approx(20.0 - 1.5)
+    assert state.names(MD) == ["sim"]
+    state.heartbeat(entry.instance_id)  # the first that waited, answered
+    ticking(state, clock, 9.5)
+    assert state.names(MD) == ["sim"]
+    ticking(state, clock, 1.0)  # silent for a ttl of the gateway's own running time: gone
+    assert state.names(MD) == []
+
+
+def test_a_late_tick_within_the_slack_gives_nothing(state: RegistryState, clock: Clock) -> None:
+    state.tick()
+    state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    clock.now += 1.4  # a loop at load: late by 0.9 s
+    assert state.tick() == 0.0
+    ticking(state, clock, 8.5)
+    assert state.names(MD) == ["sim"]
+    ticking(state, clock, 0.5)
+    assert state.names(MD) == []

@@ -31,10 +31,10 @@ import ccxt
 
 from core.foundations.model import Channel, Side, StreamKey, Timeframe
 from venues.live.spec import Market
-from venues.live.wire import BookResync, WireBook, WireStreams, now_ns, number_text
+from venues.live.wire import BookResync, WireBook, WireStreams, now_ns, number_plain, number_text
 from venues.runtime.feed import MarketFeed
 
-__all__ = ["CHECKSUM_LEVELS", "BookSync", "KrakenWire", "checksum", "iso_ms", "wsname"]
+__all__ = ["CHECKSUM_LEVELS", "BookSync", "Checksum", "KrakenWire", "checksum", "iso_ms", "wsname"]
 
 # Levels a side contributes to the checksum.
 CHECKSUM_LEVELS = 10
@@ -74,12 +74,7 @@ def _ns(ms: int | None) -> int:
     return ms * 1_000_000 if ms is not None else now_ns()
 
 
-# Checksum digits kept by (text, decimals): the 10 best levels a side are checksummed after every
-# frame, and most of them are the same levels as the frame before.
-_DIGITS_KEPT = 1 << 16
-
-
-@functools.lru_cache(maxsize=_DIGITS_KEPT)
+@functools.lru_cache(maxsize=1 << 16)
 def _digits(text: str, decimals: int | None) -> str:
     """A level's number as the checksum writes it: to the pair's decimals, no point, no leading
     zeros (as KrakenExchange.format_number and ccxt's format_number make it)."""
@@ -95,36 +90,59 @@ def _digits(text: str, decimals: int | None) -> str:
     return written.replace(".", "").lstrip("0")
 
 
-@functools.lru_cache(maxsize=_DIGITS_KEPT)
-def _level_digits(price: str, size: str, price_decimals: int | None, size_decimals: int | None) -> str:
-    return _digits(price, price_decimals) + _digits(size, size_decimals)
-
-
-# Per side (asks, bids): (the side, its change count, its digits) as last checksummed.
-SideMemo = list[tuple[Any, int, str] | None]
-
-
-def checksum(book: WireBook, decimals: tuple[int, int] | None, memo: SideMemo | None = None) -> int:
-    """Kraken v2's CRC32 of the book's 10 best asks then 10 best bids. With a `memo` (one book's,
-    for its decimals), a side unchanged since the last checksum is not written again: an update
-    mostly moves one side."""
+def checksum(book: WireBook, decimals: tuple[int, int] | None) -> int:
+    """Kraken v2's CRC32 of the book's 10 best asks then 10 best bids, written afresh."""
     price_decimals, size_decimals = decimals if decimals is not None else (None, None)
-    texts = []
-    for index, side in enumerate((book.asks, book.bids)):
-        kept = None if memo is None else memo[index]
-        if kept is not None and kept[0] is side and kept[1] == side.changes:
-            texts.append(kept[2])
-            continue
-        levels = side.best(CHECKSUM_LEVELS)
-        text = "".join([_level_digits(p, s, price_decimals, size_decimals) for p, s in levels])
-        if memo is not None:
-            memo[index] = (side, side.changes, text)
-        texts.append(text)
-    return zlib.crc32((texts[0] + texts[1]).encode())
+    text = "".join(
+        _digits(price, price_decimals) + _digits(size, size_decimals)
+        for side in (book.asks, book.bids)
+        for price, size in side.best(CHECKSUM_LEVELS)
+    )
+    return zlib.crc32(text.encode())
 
 
-def _levels(levels: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    return [(number_text(level["price"]), number_text(level["qty"])) for level in levels]
+# Level digits a book keeps (cleared when past this): its levels near the top come and go.
+_LEVELS_KEPT = 1 << 14
+
+
+class Checksum:
+    """One book's checksum (as `checksum`), kept for speed: each side's bytes while its 10 best
+    levels are unchanged (the book counts their changes: WireBook.watch), and each level's
+    digits while the level is in the book's recent past."""
+
+    __slots__ = ("_of_level", "_sides", "price_decimals", "size_decimals")
+
+    def __init__(self, decimals: tuple[int, int] | None) -> None:
+        self.price_decimals: int | None = None if decimals is None else decimals[0]
+        self.size_decimals: int | None = None if decimals is None else decimals[1]
+        self._sides: list[tuple[Any, int, bytes] | None] = [None, None]  # (side, its changes, bytes)
+        self._of_level: dict[tuple[str, str], str] = {}
+
+    def __call__(self, book: WireBook) -> int:
+        crc = 0
+        for index, side in enumerate((book.asks, book.bids)):
+            kept = self._sides[index]
+            if kept is not None and kept[0] is side and kept[1] == side.changes:
+                written = kept[2]
+            else:
+                of_level, new = self._of_level, self._new_level
+                levels = side.best(CHECKSUM_LEVELS)
+                written = "".join([of_level.get(level) or new(level) for level in levels]).encode()
+                self._sides[index] = (side, side.changes, written)
+            crc = zlib.crc32(written, crc)
+        return crc
+
+    def _new_level(self, level: tuple[str, str]) -> str:
+        if len(self._of_level) >= _LEVELS_KEPT:
+            self._of_level.clear()
+        digits = _digits(level[0], self.price_decimals) + _digits(level[1], self.size_decimals)
+        self._of_level[level] = digits
+        return digits
+
+
+def _levels(levels: Sequence[Mapping[str, Any]]) -> list[tuple[Any, Any]]:
+    """A frame's levels as the JSON parser made their numbers (the book writes them: number_plain)."""
+    return [(level["price"], level["qty"]) for level in levels]
 
 
 class BookSync:
@@ -141,7 +159,8 @@ class BookSync:
         self.muted = False  # the stream is closed: the book is followed, nothing is published
         self.reason = ""  # the next snapshot's resync reason
         self._times: dict[str, int] = {}
-        self._digits: SideMemo = [None, None]  # the checksum's, per side
+        self._checksum = Checksum(decimals)
+        book.watch(CHECKSUM_LEVELS)
 
     def resync(self, reason: str) -> None:
         self.reason = reason
@@ -158,9 +177,9 @@ class BookSync:
         bids, asks = _levels(data.get("bids") or []), _levels(data.get("asks") or [])
         depth = max(depth, len(asks))
         if self.live and self.published:
-            changes = self.book.replace(bids, asks, depth)
+            changes = self.book.replace(bids, asks, depth, number_plain)
         else:
-            self.book.start(bids, asks, depth)
+            self.book.start(bids, asks, depth, number_plain)
             changes = None
         if not self._checked(data, client):
             return False
@@ -174,7 +193,9 @@ class BookSync:
     def update(self, data: Mapping[str, Any], client: Any) -> bool:
         if not self.live:
             return False  # waiting for a snapshot after a mismatch (ccxt's handler had no book)
-        bids, asks = self.book.apply(_levels(data.get("bids") or []), _levels(data.get("asks") or []))
+        bids, asks = self.book.apply(
+            _levels(data.get("bids") or ()), _levels(data.get("asks") or ()), number_plain
+        )
         if not self._checked(data, client) or self.muted:
             return False
         if not self.published:
@@ -190,7 +211,7 @@ class BookSync:
         expected = data.get("checksum")
         if expected is None:
             return True
-        computed = checksum(self.book, self.decimals, self._digits)
+        computed = self._checksum(self.book)
         if computed == int(expected):
             return True
         self.live = self.published = False

@@ -24,9 +24,10 @@ parsed by ccxt's client to floats; `number_text` gives their shortest repr, whic
 
 from __future__ import annotations
 
+import sys
 import time
-from bisect import bisect_left, insort
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -52,6 +53,7 @@ __all__ = [
     "WireTicker",
     "WireTrades",
     "now_ns",
+    "number_plain",
     "number_text",
     "plain_decimal",
 ]
@@ -79,6 +81,32 @@ def number_text(value: Any) -> str:
     if value is None:
         return ""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+# Plain texts kept by float: a book's prices come back frame after frame (sizes less so).
+_PLAIN_KEPT = 1 << 16
+_plain_of: dict[float, str] = {}
+
+
+def number_plain(value: Any) -> str:
+    """plain_decimal(number_text(value)): a JSON number's plain decimal text.
+
+    A float's text depends on its value alone (its shortest repr, read as a decimal), so it
+    is kept by value; a repr in fixed notation is already plain but for a trailing ".0".
+    """
+    if value.__class__ is not float:
+        return plain_decimal(number_text(value))
+    text = _plain_of.get(value)
+    if text is None:
+        if len(_plain_of) >= _PLAIN_KEPT:
+            _plain_of.clear()
+        text = repr(value)
+        if "e" in text or "n" in text or value == 0:  # an exponent, inf, nan, -0.0
+            text = plain_decimal(text)
+        elif text.endswith(".0"):
+            text = text[:-2]
+        _plain_of[value] = text
+    return text
 
 
 class WireTap(Protocol):
@@ -109,31 +137,49 @@ class BookResync(Protocol):
     def restart(self) -> None: ...
 
 
+# A side's change count watches all its levels unless told fewer.
+ALL_LEVELS = sys.maxsize
+
+
 class _Side:
     """One side of a book: price -> (price text, size text), and the prices in order, best first."""
 
-    __slots__ = ("changes", "keys", "levels", "sign")
+    __slots__ = ("changes", "keys", "levels", "sign", "watched")
 
-    def __init__(self, descending: bool) -> None:
+    def __init__(self, descending: bool, watched: int = ALL_LEVELS) -> None:
         self.levels: dict[float, tuple[str, str]] = {}
         self.keys: list[float] = []  # sign * price, ascending: best first
         self.sign = -1.0 if descending else 1.0
-        # Counts the side's changes: what is kept of it (Kraken's checksum digits) holds while
-        # this does not move.
+        # Counts the changes of the side's `watched` best levels: what is kept of them (Kraken's
+        # checksum digits of its 10 best) holds while this does not move.
         self.changes = 0
+        self.watched = watched
 
     def set(self, price: float, text: str, size: str) -> None:
         levels = self.levels
-        self.changes += 1
-        if price not in levels:
-            insort(self.keys, self.sign * price)
+        if price in levels:
+            self.touch(price)
+        else:
+            keys = self.keys
+            index = bisect_left(keys, self.sign * price)
+            keys.insert(index, self.sign * price)
+            if index < self.watched:
+                self.changes += 1
         levels[price] = (text, size)
 
+    def touch(self, price: float) -> None:
+        """The level at `price` (kept) changed: counted when it is among the watched."""
+        keys, watched = self.keys, self.watched
+        if len(keys) <= watched or self.sign * price <= keys[watched - 1]:
+            self.changes += 1
+
     def remove(self, price: float) -> None:
-        self.changes += 1
         if self.levels.pop(price, None) is not None:
             keys = self.keys
-            del keys[bisect_left(keys, self.sign * price)]
+            index = bisect_left(keys, self.sign * price)
+            del keys[index]
+            if index < self.watched:
+                self.changes += 1
 
     def worst(self) -> float:
         return self.sign * self.keys[-1]
@@ -168,32 +214,65 @@ class WireBook:
         self.depth: int | None = None
         self.range = BookRange()
         self.ranged = True  # a REST-started book: trimming narrows its known range
+        self.watched = ALL_LEVELS  # each side's best levels whose changes it counts (_Side.changes)
 
-    def start(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], depth: int | None) -> None:
-        """Start again from the venue's own snapshot (price and size strings; no range)."""
-        self.bids, self.asks = _Side(descending=True), _Side(descending=False)
+    def start(
+        self,
+        bids: Sequence[Sequence[Any]],
+        asks: Sequence[Sequence[Any]],
+        depth: int | None,
+        plain: Callable[[Any], str] = plain_decimal,
+    ) -> None:
+        """Start again from the venue's own snapshot (no range): price and size strings, or
+        numbers with `plain=number_plain` (a JSON parser's, as Kraken v2's)."""
+        self.bids, self.asks = self._sides()
         self.depth, self.range, self.ranged = depth, BookRange(), False
-        for side, levels in ((self.bids, bids), (self.asks, asks)):
-            for price_text, size_text in levels:
-                size = plain_decimal(size_text)
+        for side, source in ((self.bids, bids), (self.asks, asks)):
+            levels = side.levels
+            for price_text, size_text in source:
+                size = plain(size_text)
                 if size != "0":
-                    side.set(float(price_text), plain_decimal(price_text), size)
+                    levels[float(price_text)] = (plain(price_text), size)
+            sign = side.sign
+            side.keys = sorted([sign * price for price in levels])  # once, not level by level
             self._trim(side, {})
 
     def replace(
-        self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], depth: int | None
+        self,
+        bids: Sequence[Sequence[Any]],
+        asks: Sequence[Sequence[Any]],
+        depth: int | None,
+        plain: Callable[[Any], str] = plain_decimal,
     ) -> tuple[list[Level], list[Level]]:
         """A snapshot on a live book: start from it; the published levels that differ from the
         book published before (as BookNormalizer diffed ccxt's book reset in place): the new
         book's changed levels best first, then the levels gone ("0") best first."""
-        before = (self._published_levels(self.bids), self._published_levels(self.asks))
-        self.start(bids, asks, depth)
-        after = (self._published_levels(self.bids), self._published_levels(self.asks))
         changes: tuple[list[Level], list[Level]] = ([], [])
-        for old, new, out in zip(before, after, changes, strict=True):
-            out.extend(level for price, level in new.items() if old.get(price) != level)
-            out.extend((level[0], "0") for price, level in old.items() if price not in new)
+        if self.ranged:  # published: the levels inside the range
+            before = (self._published_levels(self.bids), self._published_levels(self.asks))
+            self.start(bids, asks, depth, plain)
+            after = (self._published_levels(self.bids), self._published_levels(self.asks))
+            for old, new, out in zip(before, after, changes, strict=True):
+                out.extend(level for price, level in new.items() if old.get(price) != level)
+                out.extend((level[0], "0") for price, level in old.items() if price not in new)
+            return changes
+        sides = (self.bids, self.asks)  # unranged, as the new book: every level is published
+        self.start(bids, asks, depth, plain)
+        for old_side, new_side, out in zip(sides, (self.bids, self.asks), changes, strict=True):
+            old, new, sign = old_side.levels, new_side.levels, new_side.sign
+            for key in new_side.keys:
+                level = new[sign * key]
+                if old.get(sign * key) != level:
+                    out.append(level)
+            out.extend((old[sign * key][0], "0") for key in old_side.keys if sign * key not in new)
         return changes
+
+    def watch(self, levels: int) -> None:
+        """Count each side's changes (_Side.changes) among its `levels` best only."""
+        self.watched = self.bids.watched = self.asks.watched = levels
+
+    def _sides(self) -> tuple[_Side, _Side]:
+        return _Side(descending=True, watched=self.watched), _Side(descending=False, watched=self.watched)
 
     def _published_levels(self, side: _Side) -> dict[float, tuple[str, str]]:
         """The side's published levels by price, best first."""
@@ -205,7 +284,7 @@ class WireBook:
 
     def reset(self, snapshot: Mapping[str, Any], depth: int | None) -> None:
         """Start again from a REST snapshot as ccxt parsed it ([price, size] numbers per level)."""
-        self.bids, self.asks = _Side(descending=True), _Side(descending=False)
+        self.bids, self.asks = self._sides()
         self.depth, self.ranged = depth, True
         self.range = BookRange.of_snapshot(snapshot, depth)
         for side, levels in (
@@ -218,10 +297,14 @@ class WireBook:
             self._trim(side, {})
 
     def apply(
-        self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]
+        self,
+        bids: Sequence[Sequence[Any]],
+        asks: Sequence[Sequence[Any]],
+        plain: Callable[[Any], str] = plain_decimal,
     ) -> tuple[list[Level], list[Level]]:
-        """Apply an update's levels (price and size strings, size "0": gone); the published changes."""
-        return self._apply(self.bids, bids), self._apply(self.asks, asks)
+        """Apply an update's levels (price and size strings, size "0": gone; or numbers with
+        `plain=number_plain`); the published changes."""
+        return self._apply(self.bids, bids, plain), self._apply(self.asks, asks, plain)
 
     def publish_snapshot(self, ts_ns: int, reason: str = "") -> None:
         floor, ceiling = self.range.bid_floor, self.range.ask_ceiling
@@ -235,27 +318,34 @@ class WireBook:
         self.feed.book_delta(self.symbol, ts_ns, bids, asks)
         return True
 
-    def _apply(self, side: _Side, levels: Sequence[Sequence[str]]) -> list[Level]:
+    def _apply(
+        self, side: _Side, levels: Sequence[Sequence[Any]], plain: Callable[[Any], str]
+    ) -> list[Level]:
+        if not levels:  # an update mostly changes one side (and the other is trimmed already)
+            return []
+        ranged = self.ranged  # else every level kept is published (no range to be outside of)
         before: dict[float, tuple[str, str] | None] = {}
         kept = side.levels
         for price_text, size_text in levels:
             price = float(price_text)
             if price not in before:
-                before[price] = self._published(side, price)
-            size = plain_decimal(size_text)
+                before[price] = self._published(side, price) if ranged else kept.get(price)
+            size = plain(size_text)
             if size == "0":
                 side.remove(price)
                 continue
             level = kept.get(price)
             if level is None:  # a new level: its price's text, once
-                side.set(price, plain_decimal(price_text), size)
+                side.set(price, plain(price_text), size)
             elif level[1] != size:  # a level kept: its text stays, only its size changes
                 kept[price] = (level[0], size)
-                side.changes += 1
-        self._trim(side, before)
+                side.touch(price)
+        if ranged or (self.depth is not None and len(side.keys) > self.depth):
+            self._trim(side, before)
         changes: list[Level] = []
-        for price in sorted(before, reverse=side.sign < 0):
-            old, new = before[price], self._published(side, price)
+        for price in sorted(before, reverse=side.sign < 0) if len(before) > 1 else before:
+            old = before[price]
+            new = self._published(side, price) if ranged else kept.get(price)
             if new is None:
                 if old is not None:
                     changes.append((old[0], "0"))

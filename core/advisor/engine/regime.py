@@ -33,7 +33,15 @@ from operator import attrgetter
 from core.advisor.engine.config import RegimeConfig
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle
-from core.foundations.regime import BarInputs, Classifier, ClassifierConfig, Reading, bar_inputs
+from core.foundations.regime import (
+    BarInputs,
+    Classifier,
+    ClassifierConfig,
+    Reading,
+    Step,
+    bar_inputs,
+    step_of,
+)
 from core.foundations.regime import Regime as Label
 
 __all__ = [
@@ -96,21 +104,20 @@ def anchor(window: Sequence[Candle], cfg: RegimeConfig) -> int:
 _OPEN_TIME = attrgetter("open_time_ns")  # a bar's open time, without a Python call
 
 
-# A bar's classifier inputs by its id: (the bar, its inputs; None: the classifier refuses it).
-_Memo = dict[int, tuple[Candle, BarInputs | None]]
-
-
 class _Run:
-    """A classifier read from one anchor, the bars it read, and their inputs (`memo`: each bar
-    converted once, though the classifiers of the 7 anchors in a window each read it)."""
+    """A classifier read from one anchor, the bars it read, and each one's step (None: a bar the
+    classifier refuses). The next anchor's run takes the steps of the bars the two share
+    (`successor`): each bar is converted and stepped once, though the runs of the 7 anchors in
+    a window each read it."""
 
-    __slots__ = ("classifier", "memo", "read", "reading")
+    __slots__ = ("before", "classifier", "read", "reading", "steps")
 
-    def __init__(self, config: ClassifierConfig, memo: _Memo) -> None:
+    def __init__(self, config: ClassifierConfig) -> None:
         self.classifier = Classifier(config)
         self.read: tuple[Candle, ...] = ()
+        self.steps: list[Step | None] = []  # of the bars read, in their order
+        self.before: BarInputs | None = None  # the inputs of the last bar read (not refused)
         self.reading: Reading | None = None
-        self.memo = memo
 
     def follows(self, bars: tuple[Candle, ...]) -> bool:
         """Whether `bars` (from an anchor) begin with the bars read: then only the rest is new."""
@@ -118,32 +125,42 @@ class _Run:
         return len(bars) >= len(read) and (not read or bars[: len(read)] == read)
 
     def take(self, bars: tuple[Candle, ...]) -> None:
-        memo = self.memo
-        inputs: list[BarInputs] = []
+        """The bars after those read (`bars` follows them)."""
+        before, steps, taken = self.before, self.steps, []
         for bar in bars[len(self.read) :]:
-            kept = memo.get(id(bar))
-            if kept is None or kept[0] is not bar:
-                kept = memo[id(bar)] = (bar, _inputs(bar))
-            if kept[1] is not None:  # a bar the classifier refuses is skipped, as Overwatch's shell skips it
-                inputs.append(kept[1])
-        reading = self.classifier.update_all(inputs)
+            inputs = _inputs(bar)
+            if inputs is None:  # a bar the classifier refuses is skipped, as Overwatch's shell skips it
+                steps.append(None)
+                continue
+            step = step_of(before, inputs)
+            steps.append(step)
+            taken.append(step)
+            before = inputs
+        self._update(taken)
+        self.read, self.before = bars, before
+
+    def successor(self, config: ClassifierConfig, bars: tuple[Candle, ...]) -> _Run:
+        """A run over `bars` (from a later anchor) that has read the bars it shares with this one,
+        from their steps: each after the bar before it, as made, but the first, read after none."""
+        run, read = _Run(config), self.read
+        first = bisect.bisect_left(read, bars[0].open_time_ns, key=_OPEN_TIME) if bars else len(read)
+        shared = len(read) - first
+        if shared <= 0 or len(bars) < shared or read[first:] != bars[:shared]:
+            return run  # nothing shared (a gap repaired, a market back): read from the anchor
+        steps = self.steps[first:]
+        for at, step in enumerate(steps):
+            if step is not None:  # the first bar the classifier takes from the anchor
+                steps[at] = step_of(None, step[0])
+                break
+        taken = [step for step in steps if step is not None]
+        run._update(taken)
+        run.read, run.steps, run.before = bars[:shared], steps, taken[-1][0] if taken else None
+        return run
+
+    def _update(self, taken: list[Step]) -> None:
+        reading = self.classifier.update_steps(taken)
         if reading is not None:
             self.reading = reading
-        self.read = bars
-
-    def memo_for(self, bars: tuple[Candle, ...]) -> _Memo:
-        """The inputs kept, for the run that reads `bars` (a later window's) next: this memo,
-        cut to those bars once it holds more than twice as many (a window's bars stay in it
-        while it moves)."""
-        memo = self.memo
-        if len(memo) <= 2 * len(bars):
-            return memo
-        kept: _Memo = {}
-        for bar in bars:
-            known = memo.get(id(bar))
-            if known is not None and known[0] is bar:
-                kept[id(bar)] = known
-        return kept
 
 
 def _inputs(bar: Candle) -> BarInputs | None:
@@ -168,8 +185,10 @@ class RegimeReader:
             return NO_REGIME
         read = window[anchor(window, self.config) :]
         run = self._runs.pop(market, None)  # put back last: the dict is in the order of use
-        if run is None or not run.follows(read):
-            run = _Run(self.classifier, {} if run is None else run.memo_for(read))
+        if run is None:
+            run = _Run(self.classifier)
+        elif not run.follows(read):
+            run = run.successor(self.classifier, read)
         run.take(read)
         self._runs[market] = run
         if len(self._runs) > KEPT_MARKETS:

@@ -57,10 +57,15 @@ class Child:
         self.out = out or sys.stdout
         self.process: asyncio.subprocess.Process | None = None
         self.info: dict[str, Any] = {}
+        # The process whose serving line `info` is (0: none yet): after a restart, info is the
+        # last process's until the new one reports serving.
+        self.serving_pid = 0
         self.restarts = 0
         self.stopping = False
         self._serving: asyncio.Future[dict[str, Any]] | None = None
         self._pumps: list[asyncio.Task[None]] = []
+        # How long a started process has to say SERVING on its health once it reported serving.
+        self.healthy_timeout_s = _HEALTHY_TIMEOUT_S
         # Its name as a lease holder, the same across its restarts (each starts after the last
         # one exited): a restarted child takes its leases back at once (core.foundations.env).
         self._holder = f"{spec.name}.{uuid.uuid4().hex[:8]}"
@@ -97,7 +102,8 @@ class Child:
             asyncio.create_task(self._pump(self.process.stderr, watch_serving=False)),
         ]
         self.info = await self._wait_serving()
-        await self._wait_healthy()
+        self.serving_pid = self.process.pid
+        await self.wait_healthy()
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Restart the child whenever it exits, until stop."""
@@ -155,17 +161,30 @@ class Child:
         self.process.kill()
         raise Unavailable(f"{self.spec.name} did not report serving within {_SERVING_TIMEOUT_S:.0f} s")
 
-    async def _wait_healthy(self) -> None:
-        deadline = asyncio.get_running_loop().time() + _HEALTHY_TIMEOUT_S
-        while True:
-            try:
-                if await check_health(self.grpc_address, timeout_s=2.0) == "SERVING":
-                    return
-            except Unavailable:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise Unavailable(f"{self.spec.name} at {self.grpc_address} is not healthy")
-            await asyncio.sleep(0.2)
+    async def wait_healthy(self) -> None:
+        """Until its health says SERVING. A process that exits meanwhile ends the wait at once (a
+        kill during a restart costs the restart, not the whole wait); one still not healthy at the
+        deadline is killed, so that `supervise` restarts it rather than wait on it."""
+        assert self.process is not None
+        process = self.process
+        deadline = asyncio.get_running_loop().time() + self.healthy_timeout_s
+        exited: asyncio.Future[Any] = asyncio.ensure_future(process.wait())
+        try:
+            while True:
+                try:
+                    if await check_health(self.grpc_address, timeout_s=2.0) == "SERVING":
+                        return
+                except Unavailable:
+                    pass
+                if exited.done():
+                    code = process.returncode
+                    raise Unavailable(f"{self.spec.name} exited with {code} before it was healthy")
+                if asyncio.get_running_loop().time() > deadline:
+                    process.kill()
+                    raise Unavailable(f"{self.spec.name} at {self.grpc_address} is not healthy")
+                await asyncio.wait({exited}, timeout=0.2)  # the next look, or at once when it exits
+        finally:
+            exited.cancel()
 
     async def _pump(self, stream: asyncio.StreamReader, watch_serving: bool) -> None:
         while line := await stream.readline():

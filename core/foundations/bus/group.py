@@ -19,6 +19,10 @@ second writer harmless:
 - AtPoint(stream, epoch, position): at most once per venue point. The group is written only when
   the stream's last entry is not already at or past that position of that epoch (DONE otherwise);
   `at_most_once` makes the group for one Append, its point stored in it (fields e, p).
+- Numbered(key, number, ttl_s): a writer's groups in the order it numbered them, each at most
+  once. The group is written only when `key` (the writer's own) holds a smaller number, and sets
+  it to `number` (DONE otherwise): a flush sent again after its answer was lost (the first copy
+  ran, or runs later: Redis reads what a client sent before it went) writes nothing twice.
 A fence (Fenced(key, token)) is checked before the guard: when the lease `key` holds another
 token, or held another since `token` (core.foundations.lease), nothing is written (FENCED): a
 writer that lost its lease (paused past its ttl, another holder since) writes nothing more under
@@ -49,6 +53,7 @@ __all__ = [
     "GroupResult",
     "GroupWrite",
     "Marked",
+    "Numbered",
     "SetFields",
     "SetKey",
     "at_most_once",
@@ -104,6 +109,15 @@ class AtPoint:
 
 
 @dataclass(frozen=True)
+class Numbered:
+    """Unless `key` already holds `number` or more; sets it to `number` for `ttl_s` (module docstring)."""
+
+    key: str
+    number: int
+    ttl_s: int
+
+
+@dataclass(frozen=True)
 class Fenced:
     """Only while the lease `key` holds `token` (module docstring)."""
 
@@ -129,7 +143,7 @@ class GroupWrite:
     appends: Sequence[Append] = ()
     state: Sequence[SetKey | SetFields] = ()
     ack: Ack | None = None
-    guard: Marked | AtPoint | None = None
+    guard: Marked | AtPoint | Numbered | None = None
     # Marked only: what is written instead (with the ack) when another writer's mark holds the key.
     otherwise: Sequence[Append] = ()
     fence: Fenced | None = None
@@ -195,6 +209,8 @@ def script_call(group: GroupWrite) -> tuple[list[str], list[Field]]:
         writes += _state(index, item)
     if isinstance(group.guard, Marked):
         writes += ["set", index(group.guard.key), group.guard.token, group.guard.ttl_s]
+    elif isinstance(group.guard, Numbered):
+        writes += ["set", index(group.guard.key), group.guard.number, group.guard.ttl_s]
     if group.ack is not None:
         writes += _xack(index, group.ack)
     others: list[Field] = []
@@ -218,9 +234,11 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-def _guard(index: Callable[[str], int], guard: Marked | AtPoint | None) -> list[Field]:
+def _guard(index: Callable[[str], int], guard: Marked | AtPoint | Numbered | None) -> list[Field]:
     if isinstance(guard, Marked):
         return ["mark", index(guard.key), guard.token, ""]
+    if isinstance(guard, Numbered):
+        return ["number", index(guard.key), guard.number, ""]
     if isinstance(guard, AtPoint):
         return ["point", index(guard.stream), guard.epoch, guard.position]
     return ["", "", "", ""]

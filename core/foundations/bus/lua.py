@@ -14,6 +14,8 @@ ARGV[1..4], the guard, checked before anything is written:
                                  ('taken': the other writes run instead)
   'point' k   epoch    position  the stream KEYS[k]'s last entry holds (fields e, p) this epoch at
                                  this position or past it: 'done', nothing runs
+  'number' k  n        ''        KEYS[k] holds n or more: 'done', nothing runs (else the writes
+                                 run, one of them sets it to n)
 ARGV[5]: where the other writes (those of 'taken') begin in ARGV; past the end when none.
 ARGV[6..8], the fence, checked first: '' '' '' none; k token l: the lease KEYS[k]
   (core.foundations.lease) must hold token, or hold nothing while its last token KEYS[l] is token
@@ -99,6 +101,9 @@ if ARGV[6] ~= '' then
   end
 end
 if guard == 'point' and past_point(key, ARGV[3], ARGV[4]) then
+  return {'done'}
+end
+if guard == 'number' and (tonumber(redis.call('GET', key)) or 0) >= tonumber(ARGV[3]) then
   return {'done'}
 end
 if guard == 'mark' then

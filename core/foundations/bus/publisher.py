@@ -3,7 +3,8 @@
 One round trip writes any number of entries. Two ways to hand them over:
 - add() + flush(): the caller paces the round trips (ingest's flush loop, the detector after an
   evaluation). A flush that fails is retried whole by the next one: delivery is at least once (an
-  entry may be written twice, never lost), and every consumer is idempotent on natural keys.
+  entry may be written twice, never lost), and every consumer is idempotent on natural keys;
+  fenced entries (below) are written exactly once.
 - write(): each caller awaits its own entry (the inspector's journal: written before its core
   acts on it). Writes made while a round trip is on the wire go together in the next (group
   commit), so under load many callers share one. They complete in the order they were made. A
@@ -15,7 +16,11 @@ it goes in the same pipeline as a group write guarded by its point (core.foundat
 so a retried flush, or a second writer of the same venue, repeats nothing. An entry added with a
 fence (a lease and its token: ingest's venue leases) is written only while the lease holds the
 token; the lease of a refused one is noted in `fenced`. Entries added in a row under one fence
-go as one script call (a flush of one venue's batches: one fence check, not one per entry).
+go as one script call (a flush of one venue's batches: one fence check, not one per entry), a
+run numbered by this publisher (core.foundations.bus.group.Numbered, on a key of its own in the
+lease's slot): a retried flush whose first copy ran, or runs later, writes no run twice. The
+fence alone would not stop that copy: it is ours, and a lease that lapsed while Redis was away
+with nobody taking it is renewed with the same token (core.foundations.lease).
 
 Writes that must go together with other writes (marks, checkpoints, acknowledgements) are group
 writes (core.foundations.bus.group.write_group), not a Publisher's.
@@ -24,6 +29,7 @@ writes (core.foundations.bus.group.write_group), not a Publisher's.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +39,7 @@ from core.foundations.bus.group import (
     Fenced,
     GroupOutcome,
     GroupWrite,
+    Numbered,
     at_most_once,
     script_call,
     script_result,
@@ -42,6 +49,9 @@ from core.foundations.bus.lua import GROUP_WRITE
 from core.foundations.bus.redis import is_cluster
 
 __all__ = ["GroupLag", "Publisher", "Retention"]
+
+# How long a publisher's run number outlives its last run: longer than any flush is retried.
+RUN_NUMBER_TTL_S = 86_400
 
 
 class Publisher:
@@ -54,6 +64,8 @@ class Publisher:
         self._run: list[Append] = []
         self._run_fence: Fenced | None = None
         self._entries = 0  # queued, in the run too
+        self._runs = 0  # the last run numbered
+        self._id = uuid.uuid4().hex[:12]  # names this publisher's run numbers in Redis
         self._commit = GroupCommit(self._send_appends)  # write()'s round trips
         self._script: Any = None  # GROUP_WRITE registered, made on first use
         self.entries_written = 0
@@ -86,7 +98,11 @@ class Publisher:
     def _close_run(self) -> None:
         """The open run of fenced entries, queued as one group write."""
         if self._run:
-            self._queued.append(GroupWrite(appends=tuple(self._run), fence=self._run_fence))
+            fence = self._run_fence
+            assert fence is not None
+            self._runs += 1
+            once = Numbered(f"{fence.key}.runs.{self._id}", self._runs, RUN_NUMBER_TTL_S)
+            self._queued.append(GroupWrite(appends=tuple(self._run), guard=once, fence=fence))
             self._run = []
         self._run_fence = None
 
@@ -163,20 +179,12 @@ class Publisher:
 
 
 def _entry_ids(item: Append | GroupWrite, reply: Any) -> list[bytes | None]:
-    """The entry id of each entry `item` added (None: not written, the point or the fence)."""
-    if isinstance(item, GroupWrite) and item.guard is None and len(item.appends) > 1:
-        written = script_result(reply).ids
-        return list(written) if written else [None] * len(item.appends)
-    return [_entry_id(reply)]
+    """The entry id of each entry `item` added (None: not written: the point, the run or the fence)."""
+    if isinstance(item, Append):
+        return [reply if isinstance(reply, bytes) else str(reply).encode()]
+    written = script_result(reply).ids
+    return list(written) if written else [None] * len(item.appends)
 
 
 def _fenced(reply: Any) -> bool:
     return isinstance(reply, list) and script_result(reply).outcome is GroupOutcome.FENCED
-
-
-def _entry_id(reply: Any) -> bytes | None:
-    """An XADD's id, or the id a point-guarded group wrote (None: the stream had that point)."""
-    if isinstance(reply, list):
-        written = script_result(reply).ids
-        return written[0] if written else None
-    return reply if isinstance(reply, bytes) else str(reply).encode()

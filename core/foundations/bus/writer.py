@@ -26,7 +26,7 @@ from core.foundations.bus.group import Fenced
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import checked_ping, server_run_id
 from core.foundations.redact import redact_url
-from core.foundations.retry import until_reachable
+from core.foundations.retry import until_reachable, wait_any
 
 __all__ = ["BusWriter"]
 
@@ -93,7 +93,7 @@ class BusWriter:
                 return False
             self._flushed.clear()
             self._wake.set()
-            await _wait_any(self._flushed, timeout_s=remaining)
+            await wait_any(self._flushed, timeout_s=remaining)
         return True
 
     async def _wait_for_room(self) -> None:
@@ -123,7 +123,7 @@ class BusWriter:
                 if stop.is_set():
                     return
                 self._wake.clear()
-                await _wait_any(self._wake, stop)
+                await wait_any(self._wake, stop)
                 continue
             try:
                 if self._unverified:
@@ -155,7 +155,7 @@ class BusWriter:
                     break
                 except Exception as exc:  # a stream not made yet, or no groups
                     log.debug("%s: group check of %s: %s", self.name, stream, exc)
-            await _wait_any(stop, timeout_s=every_s)
+            await wait_any(stop, timeout_s=every_s)
 
     async def _note_delivered(self, stream: str) -> None:
         groups = await self.publisher.redis.xinfo_groups(stream)
@@ -204,12 +204,3 @@ class BusWriter:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-async def _wait_any(*events: asyncio.Event, timeout_s: float | None = None) -> None:
-    waits = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in waits:
-            task.cancel()

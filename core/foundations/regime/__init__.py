@@ -9,8 +9,13 @@ from core.foundations.regime.classifier import (
     Features,
     Reading,
     Regime,
+    Step,
     bar_inputs,
+    step_of,
 )
 from core.foundations.regime.config import ClassifierConfig
 
-__all__ = ["BarInputs", "Classifier", "ClassifierConfig", "Features", "Reading", "Regime", "bar_inputs"]
+__all__ = [
+    "BarInputs", "Classifier", "ClassifierConfig", "Features", "Reading", "Regime", "Step", "bar_inputs",
+    "step_of",
+]  # fmt: skip

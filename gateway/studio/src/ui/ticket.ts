@@ -6,7 +6,7 @@ import { classify } from "../api/errors";
 import { newTraceId } from "../api/trace";
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { RiskAction, type SubmitIntentResponse } from "../gen/trademesh/risk/v1/inspector_pb";
-import { OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { type Order, OrderType, TimeInForce } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { isPositiveDecimal } from "../lib/decimal";
 import { logsHash } from "../logs/filters";
 import { label } from "../lib/format";
@@ -62,7 +62,14 @@ export class OrderTicket {
   // The last command's trace: a link to its log lines (the inspector's verdict, the venue's order).
   private readonly trace = h("a", { id: "ticket-trace", class: "trace-link", hidden: "" }, "log lines");
 
-  constructor(private readonly submit: (draft: OrderDraft, traceId: string) => Promise<SubmitIntentResponse>) {
+  /**
+   * `submit` sends the intent; `follow` asks the venue for an order the inspector allowed but had
+   * yet to hear the venue's answer for (null when none came in time).
+   */
+  constructor(
+    private readonly submit: (draft: OrderDraft, traceId: string) => Promise<SubmitIntentResponse>,
+    private readonly follow: (clientOrderId: string) => Promise<Order | null> = async () => null,
+  ) {
     const buy = h("button", { id: "ticket-buy", type: "button", class: "buy" }, "Buy");
     const sell = h("button", { id: "ticket-sell", type: "button", class: "sell" }, "Sell");
     buy.addEventListener("click", () => void this.send(Side.BUY));
@@ -158,9 +165,23 @@ export class OrderTicket {
         if (reply.order !== undefined && reply.order.orderId !== "") this.message.dataset.orderId = reply.order.orderId;
       }
       fill(this.reasons, ...reasonItems(reply));
+      if (reply.action === RiskAction.ALLOW && (reply.order === undefined || reply.order.orderId === "")) {
+        await this.followUp(reply);
+      }
     } catch (error) {
       this.say("error", classify(error).message);
     }
+  }
+
+  /** "Sent, the venue's answer is pending" (a busy venue), then the order once the venue has it. */
+  private async followUp(reply: SubmitIntentResponse): Promise<void> {
+    const order = await this.follow(reply.clientOrderId);
+    // Shown only while the message is still this order's (not a later answer's).
+    if (order === null || this.message.dataset.clientOrderId !== reply.clientOrderId) return;
+    const verdict = verdictText({ ...reply, order });
+    this.message.dataset.tone = verdict.tone;
+    this.message.textContent = verdict.text;
+    this.message.dataset.orderId = order.orderId;
   }
 
   private showTrace(traceId: string): void {

@@ -24,13 +24,19 @@ export const SIM_VENUE = "sim";
 const REFRESH_MS = 3000;
 // Recorded on the inspector's risk event of a row's cancel.
 const CANCEL_REASON = "cancelled in Studio's orders view";
+// How often and how long the ticket asks the venue for an order whose answer was pending.
+const FOLLOW_EVERY_MS = 500;
+const FOLLOW_FOR_MS = 30_000;
 
 export class TradingDesk {
   readonly root: HTMLElement;
   private readonly status: HTMLElement;
   private readonly body = h("div", { class: "desk" });
   private readonly message = h("p", { id: "desk-message", class: "message", role: "status" });
-  private readonly ticket = new OrderTicket((draft, traceId) => this.place(draft, traceId));
+  private readonly ticket = new OrderTicket(
+    (draft, traceId) => this.place(draft, traceId),
+    (clientOrderId) => this.followOrder(clientOrderId),
+  );
   private readonly orders: OpenOrders;
   private readonly fills: Fills;
   private readonly positions: Positions;
@@ -166,6 +172,29 @@ export class TradingDesk {
     const reply = await submitIntent(this.clients, intent, this.appSignal, traceId);
     if (reply.order !== undefined && reply.order.orderId !== "") this.orders.update(reply.order);
     return reply;
+  }
+
+  /**
+   * An order the inspector sent but whose venue answer it had not heard when it answered: asked
+   * of the venue (GetOrder by its client order id) every FOLLOW_EVERY_MS until it knows it, for
+   * at most FOLLOW_FOR_MS. Null when it did not in that time, or the page moved on.
+   */
+  private async followOrder(clientOrderId: string): Promise<Order | null> {
+    const venue = this.venue;
+    const deadline = Date.now() + FOLLOW_FOR_MS;
+    while (Date.now() < deadline && !this.appSignal.aborted && this.venue === venue) {
+      try {
+        const reply = await this.clients.tradeFlow.getOrder({ clientOrderId }, unary(this.appSignal, venue));
+        if (reply.order !== undefined && reply.order.orderId !== "") {
+          this.orders.update(reply.order);
+          return reply.order;
+        }
+      } catch {
+        // Not known yet (NOT_FOUND), or the venue busy: asked again until the deadline.
+      }
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_EVERY_MS));
+    }
+    return null;
   }
 
   private async cancel(order: Order): Promise<void> {
