@@ -4,8 +4,8 @@ At start: reach the bus; take the leader lease `leader.ledger.{<instance>}`
 (core.foundations.leader), standing by until it is ours (losing it ends the process); then reach
 PostgreSQL (the ledger's tables migrated), rebuild the core from the stored balances, read the
 inspector's order links on from where they stopped (core.ledger.attribution). At the books'
-first start each venue's balances are posted as opening deposits, and the executions are read
-from then on. Then serve the Ledger API and run:
+first start each venue's balances are posted as opening deposits (once every venue answered:
+core.ledger.opening), and the executions are read from then on. Serve the Ledger API and run:
 - the `exec.*` consumer (group `ledger`): each entry's fills posted as one batch, acknowledged
   once committed, so a redelivered execution posts nothing twice (its event id is recorded);
 - the attribution follower, and the perpetual venues' funding payments (core.ledger.funding).
@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,9 +35,10 @@ from core.ledger.attribution import Attribution, OrderLink
 from core.ledger.audit import run_audits
 from core.ledger.config import LedgerServiceConfig
 from core.ledger.convert import fill_event
-from core.ledger.engine.events import DepositEvent, Event
+from core.ledger.engine.events import Event
 from core.ledger.engine.model import Transfer
 from core.ledger.funding import FundingFollower
+from core.ledger.opening import read_openings
 from core.ledger.posting import Poster
 from core.ledger.store import LedgerStore
 from core.ledger.venues import LedgerVenues
@@ -120,9 +120,8 @@ class Ledger:
             return
         await self._find_mesh()
         consumer = self._consumer()
-        if not await self.store.posted_any():
-            await self._open_books(consumer)
-        await self._serve(ctx, consumer, kept)
+        opening = not await self.store.posted_any()
+        await self._serve(ctx, consumer, kept, opening)
 
     async def _connect(self, ctx: ServiceContext) -> bool:
         config = self.config
@@ -152,44 +151,43 @@ class Ledger:
         )  # fmt: skip
         return GroupConsumer(self.redis, options, self._executions)
 
-    async def _open_books(self, consumer: GroupConsumer) -> None:
-        """The books' first start: the venues' executions read from now on, and their balances
-        now posted as opening deposits (what came before is in those balances)."""
+    async def _post(self, consumer: GroupConsumer, opening: bool, stop: asyncio.Event) -> None:
+        """The executions consumer and the funding follower; at the books' first start
+        (`opening`), once every venue's balances are posted as opening deposits
+        (core.ledger.opening): the executions are read from then on, and wait on the bus until."""
         await consumer.ensure_groups()
-        for stream in consumer.options.streams:
-            await self.redis.xgroup_setid(stream, self.config.group, "$")
-        if not self.config.opening_balances:
+        if opening and not await self._open_books(consumer, stop):
             return
-        now = time.time_ns()
-        events: list[Event] = []
-        for venue in self.venues.names():
-            events += await self._opening(venue, now)
-        chains = await self.poster.post(events)
-        log.info("ledger: books opened with %d opening balances", len(chains))
+        posting = [consumer.run(stop)]
+        if self.funding is not None:
+            posting.append(self.funding.run(stop))
+        await asyncio.gather(*posting)
 
-    async def _opening(self, venue: str, now_ns: int) -> list[Event]:
-        try:
-            balances = await self.venues.balances(venue)
-        except Exception as exc:  # a venue without an account: no opening balance
-            log.warning("ledger: no opening balances of %s: %s", venue, exc)
-            return []
-        return [
-            DepositEvent(f"opening/{venue}/{b.asset}", venue, b.asset, amount, now_ns)
-            for b in balances
-            if (amount := _amount(b)) > 0
-        ]
+    async def _open_books(self, consumer: GroupConsumer, stop: asyncio.Event) -> bool:
+        """Posts the opening deposits; False when the ledger stopped first."""
+        streams = {v: executions_stream(v) for v in self.venues.names()}
+        if not self.config.opening_balances:
+            for stream in streams.values():
+                await self.redis.xgroup_setid(stream, self.config.group, "$")
+            return True
+        events = await read_openings(self.redis, self.config.group, streams, self.venues, time.time_ns, stop)
+        if events is None:
+            return False
+        await self._post_until_kept(events)
+        log.info("ledger: books opened with %d opening balances", len(events))
+        return True
 
-    async def _serve(self, ctx: ServiceContext, consumer: GroupConsumer, kept: asyncio.Task[None]) -> None:
+    async def _serve(
+        self, ctx: ServiceContext, consumer: GroupConsumer, kept: asyncio.Task[None], opening: bool
+    ) -> None:
         assert self.attribution is not None
         await ctx.ready()
         log.info("ledger: serving; %d accounts", len(self.poster.core.accounts))
         tasks = [
-            asyncio.create_task(consumer.run(ctx.stop), name="ledger executions"),
+            asyncio.create_task(self._post(consumer, opening, ctx.stop), name="ledger posting"),
             asyncio.create_task(self.attribution.follow(ctx.stop), name="ledger attribution"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="ledger mesh"),
         ]
-        if self.funding is not None:
-            tasks.append(asyncio.create_task(self.funding.run(ctx.stop), name="ledger funding"))
         if self.config.verify_every_s > 0:
             audits = run_audits(self.store.pool, self.config.verify_every_s, ctx.stop)
             tasks.append(asyncio.create_task(audits, name="ledger audits"))
@@ -263,10 +261,3 @@ class Ledger:
             await self.resolver.refresh()
         except Exception as exc:  # the registry may come later: follow() keeps trying
             log.warning("ledger: the gateway's registry at %s: %s", self.config.gateway, exc)
-
-
-def _amount(balance: tf.Balance) -> Decimal:
-    try:
-        return Decimal(balance.total or "0")
-    except InvalidOperation:
-        return Decimal(0)

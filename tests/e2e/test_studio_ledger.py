@@ -280,20 +280,25 @@ async def close_trace(page: Page) -> None:
 async def _check_overview_pnl(page: Page, ledger: ServiceProcess, strategy: str) -> None:
     """The Overview page's row of `strategy`: its realised PnL and fees as the ledger's GetPnl
     has them (the overview stream reads the same books each second; a fill may come between the
-    two reads, so they are read until they agree), rounded, the exact figures on hover."""
+    two reads, so they are read until they agree), rounded, the exact figures on hover. The row
+    is read in one go (its figures, their titles and texts): a strategy that trades on changes it
+    between two reads of the page."""
     row = page.locator(f'#overview-strategies tr[data-strategy="{strategy}"]')
     await expect(row).to_have_count(1, timeout=WAIT_MS)
+    read_row = """r => ["realised", "fees"].map(col => {
+        const e = r.querySelector(`td[data-col="${col}"] [data-exact]`);
+        return [r.dataset[col], e ? e.title : null, e ? e.textContent : null];
+    })"""
 
-    async def agree() -> lg.StrategyPnl | None:
+    async def agree() -> list[list[str]] | None:
         books = {s.strategy_id: s for s in (await ledger_pnl(ledger)).strategies}[strategy]
-        shown = await row.evaluate("r => [r.dataset.realised, r.dataset.fees]")
-        return books if shown == [books.realised, books.fees] else None
+        shown = await row.evaluate(read_row)
+        return shown if [s[0] for s in shown] == [books.realised, books.fees] else None
 
-    books = await until(agree, WAIT_MS / 1000, 0.5, f"the overview's PnL of {strategy} as the ledger's")
-    for col, exact in (("realised", books.realised), ("fees", books.fees)):
-        figure = row.locator(f'td[data-col="{col}"] [data-exact]')
-        await expect(figure).to_have_attribute("title", exact)
-        await expect(figure).to_have_text(shown_amount(exact))
+    shown = await until(agree, WAIT_MS / 1000, 0.5, f"the overview's PnL of {strategy} as the ledger's")
+    for exact, title, text in shown:
+        assert title == exact, (exact, title)
+        assert text == shown_amount(exact), (exact, text)
 
 
 async def test_the_ledger_page_shows_balances_and_pnl_by_strategy(

@@ -265,18 +265,32 @@ def _capital(state: rk.GetRiskStateResponse, strategy: str) -> rk.CapitalUse:
     return use
 
 
-async def _capital_shown(page: Page, inspector: ServiceProcess, what: str) -> rk.CapitalUse:
-    """The inspector's capital row of the ticket's strategy once the page shows it alike (its use
-    moves with the mark, once a second at most: the page's sample and the inspector's answer are
-    read until they agree)."""
+_READ_CAPITAL_ROW = """r => {
+    const used = r.querySelector('[data-col="used"] [data-exact]');
+    return {
+        reserved: r.dataset.reserved, used: r.dataset.used, suppressed: r.dataset.suppressed,
+        utilisation: r.dataset.utilisation,
+        utilisationText: r.querySelector('[data-col="utilisation"]')?.textContent ?? null,
+        usedTitle: used ? used.title : null, usedText: used ? used.textContent : null,
+    };
+}"""
+
+
+async def _capital_shown(
+    page: Page, inspector: ServiceProcess, what: str
+) -> tuple[rk.CapitalUse, dict[str, str | None]]:
+    """The inspector's capital row of the ticket's strategy once the page shows it alike, with
+    the row as the page showed it then (its use moves with the mark, once a second at most: the
+    page's sample and the inspector's answer are read until they agree, the row in one read)."""
     row = page.locator(f'#risk-capital tr[data-strategy="{MANUAL}"]')
 
-    async def alike() -> rk.CapitalUse | None:
+    async def alike() -> tuple[rk.CapitalUse, dict[str, str | None]] | None:
         use = _capital(await _risk_state(inspector), MANUAL)
-        shown = await row.evaluate("r => [r.dataset.reserved, r.dataset.used, r.dataset.suppressed]")
-        return use if shown == [use.reserved, use.used, use.suppressed] else None
+        shown: dict[str, str | None] = await row.evaluate(_READ_CAPITAL_ROW)
+        same = [shown["reserved"], shown["used"], shown["suppressed"]]
+        return (use, shown) if same == [use.reserved, use.used, use.suppressed] else None
 
-    found: rk.CapitalUse = await until(alike, WAIT_MS / 1000, 0.2, what)
+    found: tuple[rk.CapitalUse, dict[str, str | None]] = await until(alike, WAIT_MS / 1000, 0.2, what)
     return found
 
 
@@ -295,16 +309,14 @@ async def test_capital_efficiency_shows_the_reservation_its_use_and_utilisation_
     client_order_id = await page.locator("#ticket-message").get_attribute("data-client-order-id")
     assert client_order_id
     await open_risk(page)
-    use = await _capital_shown(page, inspector, "the resting entry's capital in use shown")
+    use, shown = await _capital_shown(page, inspector, "the resting entry's capital in use shown")
     # Its size at the mark: about the market's price, twice the entry's limit.
     assert use.reserved and RESTING * Decimal(price) < Decimal(use.used) < 3 * RESTING * Decimal(price), use
     row = page.locator(f'#risk-capital tr[data-strategy="{MANUAL}"]')
-    fraction = float(await row.get_attribute("data-utilisation") or "nan")
-    assert abs(fraction - float(Decimal(use.used) / Decimal(use.reserved))) < 1e-9
-    await expect(row.locator('[data-col="utilisation"]')).to_have_text(re.compile(r"^\d+\.\d+%$"))
-    used = row.locator('[data-col="used"] [data-exact]')
-    await expect(used).to_have_attribute("title", use.used)
-    await expect(used).to_have_text(shown_amount(use.used))
+    fraction = float(shown["utilisation"] or "nan")
+    assert abs(fraction - float(Decimal(use.used) / Decimal(use.reserved))) < 1e-9, shown
+    assert re.fullmatch(r"\d+\.\d+%", shown["utilisationText"] or ""), shown
+    assert shown["usedTitle"] == use.used and shown["usedText"] == shown_amount(use.used), shown
     # Over time: the selected strategy's chart gains the page's samples, one a second.
     chart = page.locator("#risk-capital-chart")
     await expect(chart).to_have_attribute("data-strategy", MANUAL)
@@ -320,7 +332,7 @@ async def test_capital_efficiency_shows_the_reservation_its_use_and_utilisation_
     assert await submit(page, "buy", str(over), price=price) == "block"
     await expect(page.locator('#ticket-reasons li[data-policy="capital.reserved"]')).to_be_visible()
     await open_risk(page)
-    use = await _capital_shown(page, inspector, "the refused entry counted as suppressed")
+    use, _ = await _capital_shown(page, inspector, "the refused entry counted as suppressed")
     assert Decimal(use.suppressed) > 0, use
 
     # The resting entry cancelled: nothing of the reservation in use.

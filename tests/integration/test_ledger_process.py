@@ -30,7 +30,9 @@ from core.foundations.process import ServiceProcess, start_service
 from core.inspector.engine.ids import entry_order_id
 from tests.forked_services import run_command
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
+from tests.integration.mesh import TcpProxy
 from tests.integration.postgres_server import database_url, new_database
+from tests.integration.prometheus_support import free_port
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -53,6 +55,7 @@ class Books:
     database: str
     directory: Path
     args: tuple[str, ...] = ()
+    venue_address: str = ""  # where the ledger finds the sim (its address when empty)
     process: ServiceProcess | None = None
     channel: grpc.aio.Channel | None = None
     starts: int = 0
@@ -65,7 +68,7 @@ class Books:
     def start(self) -> None:
         log = self.directory / f"ledger-{self.starts}.log"
         self.starts += 1
-        venue = f"sim={self.mesh.venue.address}"
+        venue = f"sim={self.venue_address or self.mesh.venue.address}"
         args = ["ledger", "--port", "0", "--metrics-port", "-1", "--venue", venue, *self.args]
         env = {TOKEN: TEST_TOKEN, REDIS_URL: self.mesh.bus, DATABASE_URL: self.database}
         with log.open("w") as log_file:
@@ -274,6 +277,53 @@ async def test_fills_post_once_attributed_to_their_strategy_with_exact_realised_
         assert "risk_check" in traced.stdout and "transfer" in traced.stdout and "trend-in" in traced.stdout
         unknown = await _cli("trace", "no-such-id", "--database-url", ledger.database)
         assert unknown.returncode == 2 and "no-such-id" in unknown.stderr
+
+
+async def _logged(path: Path, text: str) -> bool | None:
+    written = await asyncio.to_thread(path.read_text) if await asyncio.to_thread(path.exists) else ""
+    return True if text in written else None
+
+
+async def test_a_venue_answering_only_after_the_ledger_started_opens_the_books_and_its_fills_post(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """The ledger's books open on the venues' balances; a venue that cannot answer yet (the
+    ledger's first calls refused: a venue restarting, or a call past its deadline on a loaded
+    machine) is asked again until it answers. Its balance is the opening deposit and its fills
+    post (books opened without it refused its every fill: its cash account below zero)."""
+    async with (
+        new_database(database_url, "ledger") as database,
+        inspector_mesh(tmp_path, redis_url, via_bus=True) as mesh,
+    ):
+        await until(lambda: _streams(mesh.bus), WAIT_S, what="the executions stream")
+        link = TcpProxy("127.0.0.1", free_port())  # to nothing yet: each connection closed at once
+        await link.start()
+        ledger = Books(mesh, database, tmp_path, venue_address=link.address)
+        ledger.start()
+        try:
+            log = tmp_path / "ledger-0.log"
+            asked = "no answer yet from sim"
+            await until(lambda: _logged(log, asked), WAIT_S, what="the ledger asking again")
+            assert not await ledger.transfers()  # no books opened without the venue
+            host, port = mesh.venue.address.rsplit(":", 1)
+            link.target = (host, int(port))  # the venue answers from now on
+            await until(lambda: _opened(ledger), WAIT_S, what="the books opened")
+            opening = await ledger.transfers()
+            held = await mesh.venue_stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
+            usdt = next(b for b in held.balances if b.asset == "USDT")
+            deposits = {t.links.event_id: Decimal(t.amount) for t in opening}
+            assert deposits["opening/sim/USDT"] == Decimal(usdt.total), deposits
+
+            bought = await mesh.submit(intent("buy", str(SIZE), intent_id="late-in", strategy_id="late"))
+            assert bought.action == rk.RISK_ACTION_ALLOW, bought.reasons
+            fills = await _whole(mesh, bought.client_order_id)
+            assert fills
+            await until(lambda: _posted_fills(ledger, len(fills)), WAIT_S, what="the venue's fills posted")
+            assert (await ledger.pnl("late")).fills == len(fills)
+            assert (await ledger.verify()).ok
+        finally:
+            await ledger.stop()
+            await link.stop()
 
 
 async def _cli(*args: str) -> subprocess.CompletedProcess[str]:

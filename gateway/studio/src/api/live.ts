@@ -24,6 +24,25 @@ import { type End, Mux } from "../gen/trademesh/mux/v1/mux_pb";
 // Add and Remove are quick control calls: a hung one shows as an error, not a frozen panel.
 const CONTROL_TIMEOUT_MS = 10_000;
 
+// The frames already received are read one after the other as microtasks: the page neither draws
+// nor takes a click between them. A tab behind its stream (a slow or loaded machine) froze until
+// it caught up, and on a fast stream it never did (a navigation clicked then never happened). The
+// reading gives the page a turn once it has run this long.
+export const TURN_MS = 20;
+
+/** Resolves in a task of its own (after the page's pending tasks: input, drawing), which a
+ * hidden tab does not throttle as it does timers. */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 /** A server-streaming method of a generated service, e.g. LiveData.method.subscribe. */
 export type StreamMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
   methodKind: "server_streaming";
@@ -210,8 +229,13 @@ export class LiveStreams {
   private async read(resolve: (session: Session) => void, reject: (error: unknown) => void): Promise<void> {
     let session: Session | null = null;
     let failure: unknown = new ConnectError("the gateway ended the live stream", Code.Unavailable);
+    let turn = performance.now();
     try {
       for await (const frame of this.mux.open({}, { signal: this.signal })) {
+        if (performance.now() - turn > TURN_MS) {
+          await nextTurn();
+          turn = performance.now();
+        }
         const body = frame.frame;
         if (body.case === "opened") {
           session = new Session(body.value.sessionId);
