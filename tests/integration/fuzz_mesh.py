@@ -181,7 +181,9 @@ class FuzzMesh:
     gateway: Gateway
     key: str  # an API key with every scope, for MCP and the Mux
     services: dict[str, Fuzzed]
-    born_ns: int  # when the mesh started: nothing was recorded before (but the sim's history)
+    # The earliest time the mesh can have recorded: the sim's history before its start, or the
+    # first of the 1m bars the fixture publishes for Overwatch (two hours back), the earlier.
+    recorded_from_ns: int
     pools: Pools
     price: Decimal  # the sim's BTC/USDT when the fuzz began
     strategy: str  # a real strategy's id
@@ -246,14 +248,14 @@ async def watch_work(services: Mapping[str, Fuzzed], window_s: float) -> dict[st
 
 
 async def runs_beyond_history(service: Fuzzed, mesh: FuzzMesh) -> list[str]:
-    """The backtests whose range reaches outside what the mesh can have recorded (from its start,
-    less the sim's history and an hour, to now and an hour): a run there would hold the hub's
+    """The backtests whose range reaches outside what the mesh can have recorded (from the
+    earliest it can have, less an hour, to now and an hour): a run there would hold the hub's
     room for as long as the range is (issue 37: 1970-2070 held it for 65 minutes)."""
     async with grpc.aio.insecure_channel(service.address) as channel:
         runs = await bt_grpc.BacktestStub(channel).ListRuns(
             bt.ListRunsRequest(limit=500), metadata=AUTH, timeout=10
         )
-    first = mesh.born_ns - (WARM_HISTORY_S + _HOUR_S) * 10**9
+    first = mesh.recorded_from_ns - _HOUR_S * 10**9
     last = time.time_ns() + _HOUR_S * 10**9
     return [
         f"{run.run_id} ({bt.RunStatus.Name(run.status)}): {run.options.start_ns} to {run.options.end_ns} ns"
@@ -340,7 +342,8 @@ async def _started(
         scopes = {"fuzz": _SCOPES, **_KEYED}
         return run_at_once(*(functools.partial(new_key, database, n, s) for n, s in scopes.items()))
 
-    await _publish_bars(bus, ("BTC/USDT", "ETH/USDT"))
+    bars_from = await _publish_bars(bus, ("BTC/USDT", "ETH/USDT"))
+    recorded_from = min(born - WARM_HISTORY_S * 10**9, bars_from)
     # The keys are made (their CLI's starts) while the mesh starts, the services at once; then
     # the services that need a key of their own.
     (key, *keys), (gateway, sim, started) = await both(make_keys, start_all)
@@ -371,7 +374,7 @@ async def _started(
         _board_warm(services["overwatch"], 2), _proposed(services["supervisor"], gateway, key, paused)
     )
     pools = await _pools(services, patches, paused, proposal)
-    mesh = FuzzMesh(gateway, key, services, born, *pools, telegram, keys[1])
+    mesh = FuzzMesh(gateway, key, services, recorded_from, *pools, telegram, keys[1])
     before = await watch_work(services, _BEFORE_S)
     for name, service in services.items():
         service.rss_kib = read_rss_kib(service.pid)
@@ -380,10 +383,12 @@ async def _started(
     return mesh
 
 
-async def _publish_bars(bus: str, symbols: tuple[str, ...]) -> None:
+async def _publish_bars(bus: str, symbols: tuple[str, ...]) -> int:
     """Overwatch's input as the bars service would have published it: the sim's markets' last
-    _OVERWATCH_BARS closed 1m bars (a synthetic range, each market its own), up to this minute."""
+    _OVERWATCH_BARS closed 1m bars (a synthetic range, each market its own), up to this minute
+    (the recorder records them: backtests may read them). The first bar's open time."""
     last = time.time_ns() // _MINUTE_NS * _MINUTE_NS - _MINUTE_NS
+    earliest = last
     client = aioredis.Redis.from_url(bus)
     try:
         for seed, symbol in enumerate(symbols):
@@ -394,8 +399,10 @@ async def _publish_bars(bus: str, symbols: tuple[str, ...]) -> None:
                 for i, c in enumerate(series.bars)
             ]
             await client.xadd("bars.{sim}.1m", {FIELD: encode_bars("bars/fuzz", bars)})
+            earliest = min(earliest, first)
     finally:
         await client.aclose()
+    return earliest
 
 
 async def _board_warm(overwatch: Fuzzed, markets: int) -> None:
