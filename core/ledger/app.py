@@ -152,20 +152,26 @@ class Ledger:
         return GroupConsumer(self.redis, options, self._executions)
 
     async def _post(self, consumer: GroupConsumer, opening: bool, stop: asyncio.Event) -> None:
-        """The executions consumer and the funding follower; at the books' first start
+        """The executions consumer, and beside it the funding follower; at the books' first start
         (`opening`), once every venue's balances are posted as opening deposits
         (core.ledger.opening): the executions are read from then on, and wait on the bus until."""
         await consumer.ensure_groups()
         if opening and not await self._open_books(consumer, stop):
             return
-        posting = [consumer.run(stop)]
+        funding = None
         if self.funding is not None:
-            posting.append(self.funding.run(stop))
-        await asyncio.gather(*posting)
+            funding = asyncio.create_task(self.funding.run(stop), name="ledger funding")
+        try:
+            await consumer.run(stop)
+        finally:
+            if funding is not None:
+                funding.cancel()
+                await asyncio.gather(funding, return_exceptions=True)
 
     async def _open_books(self, consumer: GroupConsumer, stop: asyncio.Event) -> bool:
         """Posts the opening deposits; False when the ledger stopped first."""
-        streams = {v: executions_stream(v) for v in self.venues.names()}
+        # The venues the consumer's groups were made for (the registry may list more by now).
+        streams = {parse_executions_stream(s) or s: s for s in consumer.options.streams}
         if not self.config.opening_balances:
             for stream in streams.values():
                 await self.redis.xgroup_setid(stream, self.config.group, "$")
@@ -183,8 +189,9 @@ class Ledger:
         assert self.attribution is not None
         await ctx.ready()
         log.info("ledger: serving; %d accounts", len(self.poster.core.accounts))
+        posting = asyncio.create_task(self._post(consumer, opening, ctx.stop), name="ledger posting")
         tasks = [
-            asyncio.create_task(self._post(consumer, opening, ctx.stop), name="ledger posting"),
+            posting,
             asyncio.create_task(self.attribution.follow(ctx.stop), name="ledger attribution"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="ledger mesh"),
         ]
@@ -194,9 +201,11 @@ class Ledger:
         ctx.on_stopping(self.watch.end)
         stopped = asyncio.ensure_future(ctx.stop.wait())
         try:
-            await asyncio.wait({stopped, kept}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stopped, kept, posting}, return_when=asyncio.FIRST_COMPLETED)
             if kept.done() and not ctx.stop.is_set():
                 kept.result()  # the lease lost: it stops posting now, and is restarted as a standby
+            if posting.done() and not ctx.stop.is_set():
+                posting.result()  # a ledger that stopped posting ends (and is restarted), never serves on
         finally:
             stopped.cancel()
             for task in tasks:

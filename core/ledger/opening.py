@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 import grpc
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import NotFound, TrademeshError
@@ -27,6 +29,8 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 __all__ = ["NO_ACCOUNT", "OpeningUnanswered", "opening_deposits", "read_openings"]
 
 log = logging.getLogger(__name__)
+
+_BUS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # A venue's answers that say it has no account to open: not asked again.
 NO_ACCOUNT = frozenset(
@@ -67,8 +71,11 @@ async def read_openings(
     answered; None when `stop` came first."""
 
     async def round_() -> list[Event]:
-        for stream in streams.values():
-            await redis.xgroup_setid(stream, group, "$")
+        try:
+            for stream in streams.values():
+                await redis.xgroup_setid(stream, group, "$")
+        except _BUS_ERRORS as exc:
+            raise OpeningUnanswered(f"the bus: {exc}") from exc
         at = now_ns()
         answers = await asyncio.gather(*(_deposits(venues, venue, at) for venue in streams))
         unanswered = [venue for venue, events in zip(streams, answers, strict=True) if events is None]
