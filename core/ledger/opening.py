@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 _BUS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
-# A venue's answers that say it has no account to open: not asked again.
+# A venue's answers that say it has no account to open: its books open without a deposit.
 NO_ACCOUNT = frozenset(
     {
         grpc.StatusCode.FAILED_PRECONDITION,  # no credentials
