@@ -8,9 +8,6 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from core.bars.aggregator import Aggregator
 from core.bars.checkpoint import CheckpointStore
 from core.bars.fleet import Fleet
@@ -20,7 +17,7 @@ from core.bars.watermark import WatermarkRules
 from core.foundations.bus.consumer import ConsumerOptions
 from core.foundations.bus.names import market_pattern
 from core.foundations.bus.publisher import Retention
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument
 from core.foundations.lease import holder_id
@@ -114,7 +111,7 @@ class Bars:
             reached = await until_reachable(
                 lambda: checked_ping(redis, config.redis_url),
                 what=f"bars: Redis at {redact_url(config.redis_url)}",
-                retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
+                retry_on=REDIS_UNREACHABLE,
                 stop=ctx.stop,
             )
             if reached is None:

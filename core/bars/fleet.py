@@ -20,23 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bars import metrics
 from core.bars.aggregator import Aggregator
 from core.bars.shares import members_group, plan, stream_lease_name
 from core.foundations.bus.consumer import LAG, PENDING, ConsumerOptions, GroupConsumer
 from core.foundations.bus.group import Fenced
+from core.foundations.bus.redis import REDIS_UNREACHABLE
 from core.foundations.lease import Lease
 from core.foundations.shares import Membership, keep_balanced
 
 __all__ = ["Fleet", "claim_pending"]
 
 log = logging.getLogger(__name__)
-
-_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def _text(value: Any) -> str:
@@ -173,9 +170,9 @@ class Fleet:
         for stream in list(self.held):
             try:
                 await self._give_back(stream)
-            except _REDIS_ERRORS as exc:
+            except REDIS_UNREACHABLE as exc:
                 log.warning("bars: %s not released (Redis unreachable: %s): it expires", stream, exc)
-        with contextlib.suppress(*_REDIS_ERRORS):
+        with contextlib.suppress(*REDIS_UNREACHABLE):
             await self.members.leave()
 
 

@@ -26,8 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import grpc
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.detector.api import PatchActivity, patch_service
 from core.detector.config import DetectorConfig
@@ -52,7 +50,7 @@ from core.detector.strategy_file import patch_id as id_of
 from core.detector.wire import encode_positions, encode_signals
 from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS, tagged
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import BusRedis, checked_ping, open_redis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import (
     FailedPrecondition,
@@ -82,7 +80,6 @@ log = logging.getLogger(__name__)
 
 # The trading streams are small (a signal per evaluation at most): a day at 50/s fits.
 _RETENTION = Retention(entries_per_s=50, outage_minutes=24 * 60)
-_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 _LIST_TIMEOUT_S = 5.0
 
 
@@ -296,7 +293,7 @@ class Detector:
         reached = await until_reachable(
             lambda: checked_ping(redis, self.config.redis_url),
             what=f"detector: Redis at {redact_url(self.config.redis_url)}",
-            retry_on=_REDIS_ERRORS,
+            retry_on=REDIS_UNREACHABLE,
             stop=stop,
         )
         return reached is not None

@@ -24,13 +24,10 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, journal_stream
 from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
 from core.foundations.config_file import read_text
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable, shown
@@ -66,7 +63,6 @@ __all__ = ["Inspector", "watch_stalls"]
 
 log = logging.getLogger(__name__)
 
-_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 # An execution going through the core and the venues longer than this is stuck: every venue call
 # has a deadline of a few seconds (the executor's timeout_s), every Redis write one of 10 s.
 _STALL_S = 30.0
@@ -143,7 +139,7 @@ class Inspector:
             reached = await until_reachable(
                 lambda: checked_ping(self.redis, config.redis_url),
                 what=f"inspector: Redis at {redact_url(config.redis_url)}",
-                retry_on=_REDIS_ERRORS,
+                retry_on=REDIS_UNREACHABLE,
                 stop=ctx.stop,
             )
             if reached is None or not await self.leadership.take(ctx):

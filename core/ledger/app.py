@@ -18,12 +18,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import TrademeshError, Unavailable
 from core.foundations.leader import Leadership
@@ -50,7 +47,6 @@ __all__ = ["Ledger"]
 
 log = logging.getLogger(__name__)
 
-_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 _ATTRIBUTION_POLL_S = 0.05
 
 
@@ -109,8 +105,10 @@ class Ledger:
         config = self.config
         reached = await until_reachable(
             lambda: checked_ping(self.redis, config.redis_url),
-            what=f"ledger: Redis at {redact_url(config.redis_url)}", retry_on=_REDIS_ERRORS, stop=ctx.stop,
-        )  # fmt: skip
+            what=f"ledger: Redis at {redact_url(config.redis_url)}",
+            retry_on=REDIS_UNREACHABLE,
+            stop=ctx.stop,
+        )
         return reached is not None
 
     async def _lead(self, ctx: ServiceContext, kept: asyncio.Task[None]) -> None:

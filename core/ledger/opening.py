@@ -16,10 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 import grpc
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.foundations.bus.redis import BusRedis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis
 from core.foundations.errors import NotFound, TrademeshError
 from core.foundations.retry import until_reachable
 from core.ledger.engine.events import DepositEvent, Event
@@ -30,7 +28,6 @@ __all__ = ["NO_ACCOUNT", "OpeningUnanswered", "opening_deposits", "read_openings
 
 log = logging.getLogger(__name__)
 
-_BUS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # A venue's answers that say it has no account to open: its books open without a deposit.
 NO_ACCOUNT = frozenset(
@@ -74,7 +71,7 @@ async def read_openings(
         try:
             for stream in streams.values():
                 await redis.xgroup_setid(stream, group, "$")
-        except _BUS_ERRORS as exc:
+        except REDIS_UNREACHABLE as exc:
             raise OpeningUnanswered(f"the bus: {exc}") from exc
         at = now_ns()
         answers = await asyncio.gather(*(_deposits(venues, venue, at) for venue in streams))

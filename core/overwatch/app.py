@@ -16,13 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from core.foundations.bus.codec import encode_regimes
 from core.foundations.bus.names import regimes_stream
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument
 from core.foundations.leader import DEFAULT_TTL_MS, Leadership
@@ -110,7 +107,7 @@ class OverwatchApp:
             reached = await until_reachable(
                 lambda: checked_ping(redis, config.redis_url),
                 what=f"overwatch: Redis at {redact_url(config.redis_url)}",
-                retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
+                retry_on=REDIS_UNREACHABLE,
                 stop=ctx.stop,
             )
             if reached is None:

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, RedisClusterException, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.env import REDIS_URL, setting_of
 from core.foundations.errors import InvalidArgument
@@ -38,6 +39,7 @@ __all__ = [
     "CLUSTER_SCHEMES",
     "CONNECT_TIMEOUT_S",
     "READ_TIMEOUT_S",
+    "REDIS_UNREACHABLE",
     "BusRedis",
     "checked_ping",
     "is_cluster",
@@ -51,6 +53,8 @@ BusRedis = aioredis.Redis | RedisCluster
 # URL schemes that name a Redis Cluster (the rest of the URL: one or more nodes, comma-separated).
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
+# The errors that say Redis cannot be reached now (a later try may reach it), not a refusal.
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 # An idle connection is pinged before reuse after this long, so a dead one is found first.
