@@ -14,7 +14,7 @@ from core.inspector.engine.equity import LossStreak, local_time
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.policies import WEEKDAYS, PolicySet
 from core.inspector.engine.positions import Key
-from core.inspector.engine.rates import RateWindow
+from core.inspector.engine.rates import RateWindow, rate_time
 from core.inspector.engine.spot import POLICY as SPOT_SHORT
 from core.inspector.engine.spot import base_asset, deliverable
 
@@ -199,13 +199,14 @@ def check_price_band(p: PolicySet, proposal: Proposal) -> Breach | None:
 
 def check_rates(p: PolicySet, rates: RateWindow, proposal: Proposal) -> list[Breach]:
     window_ns, found = p.rate.window_ms * _NS_PER_MS, []
+    at_ns = rate_time(proposal.intent, proposal.now_ns)  # the intent's own time (rates.py)
     for policy, name, limit in (
         ("rate.max_per_venue", f"venue/{proposal.intent.venue}", p.rate.max_per_venue),
         ("rate.max_per_strategy", f"strategy/{proposal.intent.strategy_id}", p.rate.max_per_strategy),
     ):
         if limit is None:
             continue
-        count = rates.count(name, proposal.now_ns, window_ns) + 1
+        count = rates.count(name, at_ns, window_ns) + 1
         if count > limit:
             reason = f"{count} orders of {name} within {p.rate.window_ms} ms would exceed {limit}"
             found.append(

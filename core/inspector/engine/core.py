@@ -47,7 +47,7 @@ from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
 from core.inspector.engine.positions import Key, average_entry
 from core.inspector.engine.protect import Protector
-from core.inspector.engine.rates import RateWindow
+from core.inspector.engine.rates import RateWindow, rate_time
 from core.inspector.engine.spot import cancel_outlived
 from core.inspector.engine.state import Collector, StateMachine
 from core.inspector.engine.working import WorkingOrder
@@ -200,8 +200,9 @@ class InspectorCore:
         if self.state is RiskState.THROTTLED:
             out.moved(self.machine.move(RiskState.ACTIVE, "an order passed the rate limits", out.now_ns))
         self._levels[order.client_order_id] = (intent.stop_loss, intent.take_profit)
-        self._rates.record(f"venue/{intent.venue}", out.now_ns)
-        self._rates.record(f"strategy/{intent.strategy_id}", out.now_ns)
+        at_ns, window_ns = rate_time(intent, out.now_ns), self.policies.rate.window_ms * 1_000_000
+        self._rates.record(f"venue/{intent.venue}", at_ns, out.now_ns, window_ns)
+        self._rates.record(f"strategy/{intent.strategy_id}", at_ns, out.now_ns, window_ns)
         self._intents[intent.intent_id] = order.client_order_id
         if intent.reduce_only:  # protection shrinks to what the exit leaves, before the exit goes
             cancel_entries_of(self.book, intent, out)  # the strategy's entries working there
