@@ -49,6 +49,7 @@ from core.foundations.errors import Corrupt, FailedPrecondition, Unavailable
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
+from core.recorder.command import CLAIM_IDLE_MS
 from core.recorder.database import open_pool
 from core.recorder.migrate import migrate
 from core.recorder.partitions import DAY_NS, Partitions, day_of
@@ -95,7 +96,7 @@ class RecorderConfig:
         ADVISOR_TELEMETRY,
         SUPERVISOR_AUDIT,
     )
-    claim_idle_ms: int = 30_000
+    claim_idle_ms: int = CLAIM_IDLE_MS
     max_deliveries: int = 5
     # After a read short of a batch, wait before the next (ConsumerOptions.linger_ms, linger_wait).
     linger_ms: float = 0.0
