@@ -63,6 +63,7 @@ from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
 from core.foundations.bus.publisher import Retention
 from core.foundations.bus.redis import open_redis
+from core.foundations.bus.signing import ADVISOR, Signer
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -133,7 +134,9 @@ def _pipeline(redis: Any, timed: bool) -> Pipeline:
         core, context, None, _Counting(), max_in_flight=1,  # type: ignore[arg-type]
         clock=context.now_ns,
     )  # fmt: skip
-    pipeline.writer = DecisionWriter(redis, "advisor", "advisor", Retention(50, 60), 3600)
+    # Its intents signed, as the service's are (core.foundations.bus.signing).
+    signer = Signer(ADVISOR, b"bench-advisor-signing-key-0123456789abcdef")
+    pipeline.writer = DecisionWriter(redis, "advisor", "advisor", Retention(50, 60), 3600, signer)
     return pipeline
 
 

@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
 from core.foundations.bus.names import INTENTS, RISK
-from core.foundations.env import REDIS_URL, TOKEN
+from core.foundations.bus.signing import ADVISOR, Signer
+from core.foundations.env import ADVISOR_SIGNING_KEY, REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus_pb
@@ -180,12 +181,18 @@ async def bus_run(redis_url: str, count: int, tag: str) -> float:
             for n in range(first, min(first + 100, count)):
                 side = common_pb.SIDE_BUY if n % 2 == 0 else common_pb.SIDE_SELL
                 envelope.intents.intents.append(_intent(f"{tag}{n}", side))
-            await client.xadd(INTENTS, {"d": envelope.SerializeToString()})
+            data = envelope.SerializeToString()
+            entry: dict[Any, Any] = {"d": data, **dict(_SIGNER.fields(INTENTS, data))}  # as the advisor
+            await client.xadd(INTENTS, entry)
         while await client.xlen(RISK) - before < count and time.perf_counter() - began < 120:  # noqa: ASYNC110
             await asyncio.sleep(0.01)  # polled: the count is another process's
         return float(await client.xlen(RISK) - before) / (time.perf_counter() - began)
     finally:
         await client.aclose()
+
+
+# The advisor's key for the bench's inspector: it acts only on intents the advisor's key signed.
+_SIGNER = Signer(ADVISOR, b"bench-advisor-signing-key-0123456789abcdef")
 
 
 def _intent(intent_id: str, side: common_pb.Side.ValueType) -> am.Intent:
@@ -233,7 +240,7 @@ def _start_inspector(venue: common.Venue, work: Path, redis_url: str) -> Service
             ["inspector", "--host", common.HOST, "--port", "0", "--metrics-port", "-1", "--venue",
              f"sim={venue.address}", "--executions", "venue", "--policies", str(work / "policies.toml"),
              "--deadman-ttl-ms", "0", "--instance", f"bench-{os.getpid()}"],
-            env={**venue.tokens, REDIS_URL: redis_url}, stderr=log,
+            env={**venue.tokens, REDIS_URL: redis_url, ADVISOR_SIGNING_KEY: _SIGNER.key.decode()}, stderr=log,
         )  # fmt: skip
 
 

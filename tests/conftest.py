@@ -9,10 +9,16 @@ import os
 from hypothesis import settings
 
 from core.foundations.env import DRAIN_DELAY_S
+from tests.bus_signing import SIGNING_ENV
 
 # Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
 # the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.
 os.environ.setdefault(DRAIN_DELAY_S, "0")
+# The keys that sign the trading streams (tests/bus_signing.py): every process a test starts has
+# them (an advisor's intents and a detector's requests are signed, an inspector checks them); a
+# test of a process without them sets them empty in its environment.
+for _variable, _key in SIGNING_ENV.items():
+    os.environ.setdefault(_variable, _key)
 # A process that dies of a signal (a backtest's child was seen to end with SIGSEGV at its start,
 # twice in many runs) prints its Python stacks to its stderr first, which its test's log keeps.
 os.environ.setdefault("PYTHONFAULTHANDLER", "1")

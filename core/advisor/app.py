@@ -38,6 +38,7 @@ from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import SIGNALS
 from core.foundations.bus.publisher import Retention
 from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.signing import ADVISOR, signer_from_env
 from core.foundations.env import redact_url
 from core.foundations.patch_markets import ActivePatches
 from core.foundations.retry import until_reachable
@@ -140,6 +141,8 @@ class Advisor:
         self.pipeline = Pipeline(
             self.core, self.gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
         )
+        # Signs its intents: the inspector trades no intent its key did not sign (unset: said).
+        self._signer = signer_from_env(ADVISOR)
 
     @property
     def name(self) -> str:
@@ -165,7 +168,7 @@ class Advisor:
             if reached is None:
                 return
             self.pipeline.writer = DecisionWriter(
-                redis, config.group, config.source, _RETENTION, config.decided_ttl_s
+                redis, config.group, config.source, _RETENTION, config.decided_ttl_s, self._signer
             )
             await self._serve(ctx, redis)
         finally:

@@ -18,6 +18,7 @@ from core.foundations.command import (
     positive_int,
     whole_number,
 )
+from core.foundations.env import ADVISOR_SIGNING_KEY
 from core.foundations.mesh_config import add_mesh_arguments, check_address, venue_args
 
 if TYPE_CHECKING:
@@ -327,4 +328,6 @@ COMMAND: ServiceCommand[AdvisorServiceConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     add_subcommands=_add_subcommands,
+    # Its key signs the intents it writes: the inspector trades only those (docs/bus.md).
+    holds=(ADVISOR_SIGNING_KEY,),
 )

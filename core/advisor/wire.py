@@ -16,6 +16,9 @@ exactly one decision per signal reaches the bus, with its telemetry.
 The keys one decision touches: the mark, `decisions`, `intents`, `advisor.telemetry` and
 `signals`, all in the slot of `signals` (their hash tag {signals}: core.foundations.bus.names), as
 a Redis Cluster needs for one atomic write.
+
+Each intent is signed with the advisor's key (`signer`, core.foundations.bus.signing): the
+inspector acts on no entry of `intents` the advisor's key did not sign.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetKey, write_group
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS, tagged
+from core.foundations.bus.signing import Signer
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -55,12 +59,22 @@ def decided_key(group: str, signal_id: str) -> str:
 
 
 class DecisionWriter:
-    def __init__(self, redis: Any, group: str, source: str, retention: Retention, decided_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        group: str,
+        source: str,
+        retention: Retention,
+        decided_ttl_s: int,
+        signer: Signer | None = None,
+    ) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.group = group
         self.source = source
         self.retention = retention
         self.decided_ttl_s = decided_ttl_s
+        # The advisor's key: None writes intents unsigned (the inspector refuses them).
+        self.signer = signer
 
     async def decided(self, signal_ids: Sequence[str]) -> set[str]:
         """Those of `signal_ids` decided already (their mark is there)."""
@@ -115,9 +129,8 @@ class DecisionWriter:
             maxlen = self.retention.maxlen
             appends.append(Append(DECISIONS, encode_decisions(self.source, [decision], now_ns), maxlen))
             if decision.HasField("intent"):
-                appends.append(
-                    Append(INTENTS, encode_intents(self.source, [decision.intent], now_ns), maxlen)
-                )
+                intent = Append(INTENTS, encode_intents(self.source, [decision.intent], now_ns), maxlen)
+                appends.append(intent if self.signer is None else self.signer.sign(intent))
         if events:
             appends.append(self._telemetry(events, now_ns))
         return appends

@@ -51,6 +51,7 @@ from core.detector.wire import encode_positions, encode_signals
 from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS, tagged
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis, checked_ping, open_redis
+from core.foundations.bus.signing import DETECTOR, signer_from_env
 from core.foundations.env import redact_url
 from core.foundations.errors import (
     FailedPrecondition,
@@ -116,6 +117,8 @@ class Detector:
         self._publisher: Publisher | None = None
         self._leadership: Leadership | None = None  # its writes are fenced by its lease (run)
         self._unsaved_logged = False
+        # Signs its position requests: the inspector carries out none its key did not sign.
+        self._signer = signer_from_env(DETECTOR)
         # Read (and checked) now: a bad file or an unknown venue stops the start with one line.
         self._strategies = [self._strategy(path) for path in config.strategies]
 
@@ -454,7 +457,8 @@ class Detector:
                 )
             if evaluation.positions:
                 positions = encode_positions(self.config.source, evaluation.positions, now)
-                publisher.add(POSITION_REQUESTS, positions, fence=fence)
+                signed = () if self._signer is None else self._signer.fields(POSITION_REQUESTS, positions)
+                publisher.add(POSITION_REQUESTS, positions, fence=fence, extra=signed)
             await publisher.flush()
             if publisher.fenced:  # another process leads this instance now: it signals, not us
                 leadership.deposed("a signal's write was refused (FENCED): another process holds the lease")

@@ -16,6 +16,7 @@ from core.foundations.command import (
     positive_int,
     whole_number,
 )
+from core.foundations.env import DETECTOR_SIGNING_KEY
 from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
@@ -111,5 +112,10 @@ def _mesh_args(mesh: MeshView) -> list[str]:
 
 
 COMMAND: ServiceCommand[DetectorConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, mesh_args=_mesh_args
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    mesh_args=_mesh_args,
+    # Its key signs the position requests it writes: the inspector carries out only those.
+    holds=(DETECTOR_SIGNING_KEY,),
 )

@@ -14,10 +14,12 @@ from core.foundations.redact import check_url, redact_url
 
 __all__ = [
     "ADVERTISE_HOST",
+    "ADVISOR_SIGNING_KEY",
     "ALERTMANAGER_URL",
     "BUS_DIRECT",
     "DATABASE_SCHEMES",
     "DATABASE_URL",
+    "DETECTOR_SIGNING_KEY",
     "DRAIN_DELAY_S",
     "GATEWAY",
     "LEASE_HOLDER",
@@ -71,6 +73,15 @@ TOKEN = "TRADEMESH_TOKEN"
 # refused those RPCs (PERMISSION_DENIED). Unset on a venue: the venue refuses them all while
 # TRADEMESH_TOKEN is set (fail closed), and keeps them open only when auth is off (dev mode).
 TRADE_TOKEN = "TRADEMESH_TRADE_TOKEN"
+
+# The keys that sign what is written to the trading streams (core.foundations.bus.signing): the
+# inspector acts on an entry of `intents.{signals}` only when the advisor's key signed it, on one
+# of `position_requests.{signals}` only when the detector's did; anything else on those streams
+# (unsigned, or signed by another key) is refused, counted and reported. Each writer holds its
+# own key, the inspector both; no other service holds either (32+ characters of entropy; `trademesh
+# up` makes them). Unset on the inspector: it refuses that writer's entries.
+ADVISOR_SIGNING_KEY = "TRADEMESH_ADVISOR_SIGNING_KEY"
+DETECTOR_SIGNING_KEY = "TRADEMESH_DETECTOR_SIGNING_KEY"
 
 # The gateway's gRPC address (host:port) where services register, heartbeat and unregister.
 # Unset: a service does not register (it still serves).

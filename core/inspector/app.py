@@ -28,6 +28,7 @@ from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, journal_stream
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
+from core.foundations.bus.signing import verifier_from_env
 from core.foundations.config_file import read_text
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable, shown
@@ -40,6 +41,7 @@ from core.foundations.service import ServiceContext
 from core.foundations.tasks import tasks_text
 from core.inspector.account import VenueAccounts
 from core.inspector.api import inspector_service
+from core.inspector.bus_auth import BusAuth
 from core.inspector.config import DEFAULT_POLICIES, InspectorServiceConfig
 from core.inspector.engine.positions import Key as PositionKey
 from core.inspector.exec_bus import BusExecutions
@@ -101,6 +103,9 @@ class Inspector:
             config.instance,
             config.snapshot_every,
         )
+        # Only what the trading streams' allowed writers signed is acted on (issue 56).
+        self.bus_auth = BusAuth(verifier_from_env(), self.runtime.risk_log)
+        self.bus_auth.say_missing()
         from_venues = self.runtime.on_execution if config.executions == "venue" else None
         self.accounts = VenueAccounts(self.links)
         self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms, self.accounts)
@@ -184,7 +189,7 @@ class Inspector:
     ) -> None:
         options = ConsumerOptions(
             group=self.config.group, consumer=self.config.instance, streams=(INTENTS, POSITION_REQUESTS),
-            batch=100, claim_idle_ms=self.config.claim_idle_ms, start_id="$",
+            batch=100, claim_idle_ms=self.config.claim_idle_ms, start_id="$", admit=self.bus_auth.admit,
         )  # fmt: skip
         consumer = GroupConsumer(self.redis, options, self._intents)
         # The group exists before the service says it serves: made later at the stream's end

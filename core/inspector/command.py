@@ -16,7 +16,7 @@ from core.foundations.command import (
     positive_float,
     whole_number,
 )
-from core.foundations.env import TRADE_TOKEN
+from core.foundations.env import ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY, TRADE_TOKEN
 from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ COMMAND: ServiceCommand[InspectorServiceConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     # The trading credential: the venues place and cancel orders, and take heartbeats, only for
-    # it; `trademesh up` gives it to the venues and to the inspector alone.
-    holds=(TRADE_TOKEN,),
+    # it; `trademesh up` gives it to the venues and to the inspector alone. The writers' keys: it
+    # acts only on the trading streams' entries they signed (docs/bus.md).
+    holds=(TRADE_TOKEN, ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY),
 )

@@ -1,14 +1,15 @@
 """Notifications of the risk events an operator must hear of at once (a legacy position found, a
 stand-down, CLOSE_ALL, a reconciliation divergence, a position left without its protective
-pair): a webhook (the event as JSON, POSTed) and a
-Telegram chat (the Bot API's sendMessage, at a configurable base URL). Sent in the background: a
-slow or failing target is logged (without the bot's token, which is in the Bot API's path) and
-never holds up the inspector."""
+pair, an entry on the trading streams refused, at most one a minute): a webhook (the event as
+JSON, POSTed) and a Telegram chat (the Bot API's sendMessage, at a configurable base URL). Sent
+in the background: a slow or failing target is logged (without the bot's token, which is in the
+Bot API's path) and never holds up the inspector."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,13 @@ _TELEGRAM = "https://api.telegram.org"
 # What is sent: the operator's attention is for these, not for every verdict.
 NOTIFIED_ACTIONS = frozenset({ACTION_TO_PB[RiskAction.STAND_DOWN], ACTION_TO_PB[RiskAction.CLOSE_ALL]})
 # A position without its protective pair past the bound, and its end (protected, closed).
-NOTIFIED = frozenset({"legacy", "reconcile.position", "protect.rejected", "protect.unprotected"})
+NOTIFIED = frozenset(
+    {"legacy", "reconcile.position", "protect.rejected", "protect.unprotected", "bus.refused"}
+)
+# Policies whose events come as fast as someone writes them (a forged entry on the bus: one
+# event each, core.inspector.bus_auth): at most one notice a minute of each; the risk stream,
+# the log and the metric have every one.
+_AT_MOST_ONCE_PER_S = {"bus.refused": 60.0}
 
 
 def wanted(event: rk.RiskEvent) -> bool:
@@ -90,6 +97,7 @@ class Notifier:
         self.failed = 0
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[str, float] = {}  # a throttled policy's last notice (monotonic)
 
     @property
     def on(self) -> bool:
@@ -98,10 +106,21 @@ class Notifier:
     def events(self, events: Sequence[rk.RiskEvent]) -> None:
         """Send the events that call for the operator, in the background."""
         for event in events:
-            if self.on and wanted(event):
+            if self.on and wanted(event) and self._due(event.policy):
                 task = asyncio.ensure_future(self._send(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    def _due(self, policy: str) -> bool:
+        """False while a throttled policy's last notice is more recent than its interval."""
+        every = _AT_MOST_ONCE_PER_S.get(policy)
+        if every is None:
+            return True
+        now = time.monotonic()
+        if now - self._last.get(policy, -every) < every:
+            return False
+        self._last[policy] = now
+        return True
 
     async def _send(self, event: rk.RiskEvent) -> None:
         if self._session is None:

@@ -27,9 +27,9 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Locator, Page, expect
 
-from core.foundations.bus.codec import FIELD
 from core.foundations.bus.names import POSITION_REQUESTS
 from core.foundations.process import ServiceProcess
+from tests.bus_signing import signed
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import (
     MONEY,
@@ -457,7 +457,7 @@ async def test_a_strategys_own_close_refused_shows_on_the_timeline_with_why(
     envelope.position_requests.requests.append(request)
     client: Any = aioredis.Redis.from_url(mesh.redis_url)
     try:
-        await client.xadd(POSITION_REQUESTS, {FIELD: envelope.SerializeToString()})
+        await client.xadd(POSITION_REQUESTS, signed(POSITION_REQUESTS, envelope.SerializeToString()))
     finally:
         await client.aclose()
     refused = page.locator('#risk-events tr[data-action="block"][data-policy="request.no_position"]')

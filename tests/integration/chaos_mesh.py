@@ -37,6 +37,7 @@ from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRE
 from core.foundations.errors import Unavailable
 from core.foundations.health import check_health
 from core.foundations.registry import SERVICES, Kind
+from tests.bus_signing import held_keys
 from tests.chaos_history import Absence, Minimum
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, Stubs
 from trademesh.admin.v1 import admin_pb2 as admin
@@ -153,7 +154,7 @@ class ChaosMesh:
             return [name, *command.mesh_args(view), *extra, "--port", ports[0], port_flag, ports[1]]
 
         held = command.secrets()
-        env = {**self.env, TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""}
+        env = {**self.env, TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else "", **held_keys(held)}
         return ChildSpec(view.venue if entry.kind is Kind.VENUE else name, args, env)
 
     async def kill(self, service: str) -> Kill:

@@ -29,6 +29,7 @@ from core.foundations.command import load_command
 from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.registry import SERVICES
+from tests.bus_signing import held_keys
 from tests.forked_services import run_command
 from tests.integration.postgres_server import new_database
 from tests.integration.support import (
@@ -164,6 +165,7 @@ class Processes:
         held = load_command(SERVICES[name]).secrets()
         variables = {GATEWAY: gateway.grpc_address, REDIS_URL: redis_url}
         variables[TRADE_TOKEN] = TEST_TRADE_TOKEN if TRADE_TOKEN in held else ""
+        variables.update(held_keys(held))  # each trading stream's writer its own key, the inspector both
         return self._start(name, argv, {**variables, **(env or {})})[0]
 
     def log_path(self, process: ServiceProcess) -> Path:

@@ -17,6 +17,7 @@ import grpc
 
 from core.foundations.env import REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.process import ServiceProcess, start_service
+from tests.bus_signing import SIGNING_ENV
 from tests.integration.mesh import redis_db
 from tests.integration.support import (
     CALL_TIMEOUT_S,
@@ -109,8 +110,15 @@ class InspectorMesh:
         with log_path.open("w") as log_file:
             self.process = start_service(
                 [*args, *self.args, *extra],
-                # The inspector holds the trading credential, as in `trademesh up`.
-                env={TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN, REDIS_URL: self.bus, **(env or {})},
+                # The inspector holds the trading credential and the trading streams' writers'
+                # keys, as in `trademesh up`.
+                env={
+                    TOKEN: TEST_TOKEN,
+                    TRADE_TOKEN: TEST_TRADE_TOKEN,
+                    REDIS_URL: self.bus,
+                    **SIGNING_ENV,
+                    **(env or {}),
+                },
                 stderr=log_file,
             )
         self.channel = grpc.aio.insecure_channel(self.process.address)

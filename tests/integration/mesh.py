@@ -34,6 +34,7 @@ from core.foundations.command import load_command
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.registry import SERVICES
+from tests.bus_signing import held_keys
 from tests.integration.support import TEST_SIM_STEP_MS, TEST_TOKEN, TEST_TRADE_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -196,7 +197,12 @@ class MeshProcesses:
         # The trading credential goes only to the services whose command holds it (the venues and
         # the inspector), as `trademesh up` gives it; the others have it unset.
         held = load_command(SERVICES[service]).secrets()
-        env = {**self.env, TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else "", **(secrets or {})}
+        env = {
+            **self.env,
+            TRADE_TOKEN: TEST_TRADE_TOKEN if TRADE_TOKEN in held else "",
+            **held_keys(held),  # each trading stream's writer its own key, the inspector both
+            **(secrets or {}),
+        }
         process = start_service(
             [service, "--port", "0", "--metrics-port", "-1", *args],
             env=env,

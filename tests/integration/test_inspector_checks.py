@@ -19,6 +19,7 @@ from core.foundations.rpc.limits import MAX_STRING_CHARS
 from core.foundations.rpc.status import bad_request_violations
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.engine.ids import entry_order_id
+from tests.bus_signing import signed
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
@@ -183,7 +184,7 @@ async def _on_the_bus(mesh: InspectorMesh, message: am.Intent) -> None:
     try:
         envelope = bus.Envelope(source="test")
         envelope.intents.intents.append(message)
-        await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+        await client.xadd(INTENTS, signed(INTENTS, envelope.SerializeToString()))  # as the advisor
     finally:
         await client.aclose()
 

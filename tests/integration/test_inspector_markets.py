@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from core.foundations.bus.names import INTENTS, journal_stream
 from core.foundations.rpc.status import bad_request_violations
+from tests.bus_signing import signed
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import metric_samples, until
@@ -89,7 +90,7 @@ async def test_an_intent_from_the_bus_for_an_unlisted_symbol_is_refused_and_the_
             envelope.intents.intents.append(
                 intent(intent_id="doge-1", symbol="DOGE/USDT", strategy_id="s1", expires_at_ns=2**62)
             )
-            await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+            await client.xadd(INTENTS, signed(INTENTS, envelope.SerializeToString()))  # as the advisor
         finally:
             await client.aclose()
 

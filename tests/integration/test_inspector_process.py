@@ -20,6 +20,7 @@ from aiohttp import web
 from core.foundations.bus.names import INTENTS, journal_stream
 from core.foundations.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
 from core.foundations.rpc.status import bad_request_violations
+from tests.bus_signing import signed
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import stream_entries
 from tests.integration.redis_server import redis_url
@@ -197,7 +198,7 @@ async def test_a_duplicated_intent_never_doubles_an_order(tmp_path: Path, redis_
                 envelope.intents.intents.append(
                     intent(intent_id="dup-2", strategy_id="s1", expires_at_ns=2**62)
                 )
-                last = await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+                last = await client.xadd(INTENTS, signed(INTENTS, envelope.SerializeToString()))
             await until(lambda: _position_is(mesh, D("0.02")), WAIT_S, 0.1, "the bus intent placed")
             # The consumer acks an entry once handled: both entries read and handled.
             await until(lambda: _group_done(client, last), WAIT_S, 0.05, "both bus entries handled")

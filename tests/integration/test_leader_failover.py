@@ -24,6 +24,7 @@ from core.foundations.leader import leader_lease_name
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.server import LIVENESS_SERVICE
+from tests.bus_signing import signed
 from tests.integration.gateway_support import Processes
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db
@@ -122,7 +123,7 @@ async def _publish(client: Any, intent_ids: list[str]) -> None:
     for intent_id in intent_ids:
         envelope = bus.Envelope(source="test")
         envelope.intents.intents.append(intent(intent_id=intent_id, strategy_id="s1", expires_at_ns=2**62))
-        await client.xadd(INTENTS, {b"d": envelope.SerializeToString()})
+        await client.xadd(INTENTS, signed(INTENTS, envelope.SerializeToString()))  # as the advisor
 
 
 async def _journaled_intents(client: Any) -> list[str]:

@@ -28,6 +28,7 @@ from core.foundations.bus.names import INTENTS, SIGNALS
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from core.inspector.engine.ids import entry_order_id
+from tests.bus_signing import entry_fields
 from tests.forked_services import run_command
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import TcpProxy
@@ -531,7 +532,7 @@ async def test_a_perpetual_position_books_its_fills_margin_and_funding(
 async def _publish(bus_url: str, stream: str, envelope: bus.Envelope) -> None:
     client = aioredis.from_url(bus_url)
     try:
-        await client.xadd(stream, {b"d": envelope.SerializeToString()})
+        await client.xadd(stream, entry_fields(stream, envelope.SerializeToString()))
     finally:
         await client.aclose()
 

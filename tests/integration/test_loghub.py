@@ -29,6 +29,7 @@ from core.foundations.logstream import LOG_STREAM, StreamLogHandler, StreamSetti
 from core.foundations.logstream.scrubber import Scrubber
 from core.foundations.process import ServiceProcess
 from core.foundations.rpc.status import bad_request_violations
+from tests.bus_signing import signed
 from tests.integration.gateway_support import (
     MESH_AUTH,
     Gateway,
@@ -355,7 +356,7 @@ async def test_a_signals_chain_is_logged_under_its_trace_from_the_advisor_to_the
         decided = f"advisor: signal {decided_id} decided: "
         advisor = await _traced(hub.gateway, decided_id, lambda lines: any(decided in m for _, m in lines))
         assert {service for service, _ in advisor} == {"advisor"}, advisor  # its other lines too
-        await client.xadd(INTENTS, {FIELD: await _intent_entry(hub, placed_id)})
+        await client.xadd(INTENTS, signed(INTENTS, await _intent_entry(hub, placed_id)))
         both = {"inspector", "venue"}
         chain = await _traced(hub.gateway, placed_id, lambda lines: both <= dict(lines).keys())
         assert {service for service, _ in chain} == both, chain
@@ -371,7 +372,7 @@ async def test_a_signals_chain_is_logged_under_its_trace_from_the_advisor_to_the
         # venue's line of it, under the request's own trace.
         await until(lambda: _holding(started[0], "traced"), 20, 0.1, "the inspector holding traced's buy")
         closing_id = str(uuid.uuid4())
-        await client.xadd(POSITION_REQUESTS, {FIELD: _close_entry(closing_id)})
+        await client.xadd(POSITION_REQUESTS, signed(POSITION_REQUESTS, _close_entry(closing_id)))
         closed = await _traced(hub.gateway, closing_id, lambda lines: both <= dict(lines).keys())
         exits = [m for s, m in closed if s == "inspector" and m.startswith("inspector: request intent ")]
         assert len(exits) == 1 and "SELL 0.001" in exits[0] and "ALLOW" in exits[0], closed

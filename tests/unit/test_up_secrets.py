@@ -1,5 +1,5 @@
 """`trademesh up`'s secrets: the mesh token for every service, the trading credential for the venues
-and the inspector only."""
+and the inspector only, each trading stream's signing key for its writer and the inspector only."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.mesh.up import UpOptions, _Mesh, _secret
+from core.cli.mesh.up import SIGNING_KEY_FILES, UpOptions, _Mesh, _secret
 from core.foundations.command import load_command
-from core.foundations.env import TOKEN, TRADE_TOKEN, account_trade_tokens
+from core.foundations.env import (
+    ADVISOR_SIGNING_KEY,
+    DETECTOR_SIGNING_KEY,
+    TOKEN,
+    TRADE_TOKEN,
+    account_trade_tokens,
+)
 from core.foundations.registry import Kind, start_order
 
 
@@ -54,3 +60,35 @@ def test_an_accounts_own_trading_credential_in_ups_shell_reaches_the_inspector_a
     assert given.pop("inspector") == "desk-a-own"
     # Set empty everywhere else (the child's environment would otherwise inherit up's).
     assert given and set(given.values()) == {""}
+
+
+def test_each_signing_key_reaches_its_writer_and_the_inspector_alone(tmp_path: Path) -> None:
+    """docs/bus.md, "Who may write the trading streams": the advisor holds its key, the detector
+    its own, the inspector both (it checks what they sign); no other service holds either."""
+    restricted = {
+        TRADE_TOKEN: "trade",
+        ADVISOR_SIGNING_KEY: "advisor-key",
+        DETECTOR_SIGNING_KEY: "detector-key",
+    }
+    mesh = _Mesh(UpOptions(tmp_path), {TOKEN: "mesh"}, restricted)
+    given = {}
+    for entry in start_order():
+        env = mesh.spec(entry, load_command(entry)).env
+        given[entry.name] = (env[ADVISOR_SIGNING_KEY], env[DETECTOR_SIGNING_KEY], env[TRADE_TOKEN])
+    assert given.pop("advisor") == ("advisor-key", "", "")
+    assert given.pop("detector") == ("", "detector-key", "")
+    assert given.pop("inspector") == ("advisor-key", "detector-key", "trade")
+    # Set empty everywhere else, so one exported in up's shell reaches no other service.
+    assert given and {keys[:2] for keys in given.values()} == {("", "")}
+
+
+def test_the_signing_keys_are_made_once_each_and_kept_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = {}
+    for variable, file_name in SIGNING_KEY_FILES.items():
+        monkeypatch.delenv(variable, raising=False)
+        made[variable] = _secret(variable, tmp_path, file_name)
+        assert len(made[variable]) >= 32 and _secret(variable, tmp_path, file_name) == made[variable]
+        assert (tmp_path / file_name).stat().st_mode & 0o777 == 0o600
+    assert len(set(made.values())) == 2  # a key of each writer's own

@@ -12,7 +12,10 @@ and local agents in <data-dir>/api-key (mode 600); it is never printed.
 Secrets: every service gets the mesh token (TRADEMESH_TOKEN). The trading credential
 (TRADEMESH_TRADE_TOKEN) goes only to the services whose ServiceCommand asks for it (`holds`, or
 privileged methods that take it): the venues, and the inspector (which sends it). Every
-other service has it unset, even when it is in the environment `up` was started from.
+other service has it unset, even when it is in the environment `up` was started from. The same
+for the keys that sign the trading streams (TRADEMESH_ADVISOR_SIGNING_KEY,
+TRADEMESH_DETECTOR_SIGNING_KEY; made once and kept in <data-dir> like the trading credential):
+each to its writer, both to the inspector.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from core.cli.mesh.supervisor import Child, ChildSpec
 from core.foundations.accounts import account_venue
 from core.foundations.command import MeshView, ServiceCommand, load_command
 from core.foundations.env import (
+    ADVISOR_SIGNING_KEY,
     BUS_DIRECT,
     DATABASE_URL,
+    DETECTOR_SIGNING_KEY,
     GATEWAY,
     REDIS_URL,
     SESSION_SECRET,
@@ -84,6 +89,8 @@ API_KEY_SCOPES = ("read", "trade", "close_all")
 # The Telegram bot's own key: what its commands do (/status reads, /pause and /resume trade,
 # /closeall closes all); made only when the bot runs (a bot token in up's environment).
 TELEGRAM_KEY_SCOPES = ("read", "trade", "close_all")
+# Where `up` keeps the trading streams' writers' keys it made (mode 600), by variable.
+SIGNING_KEY_FILES = {ADVISOR_SIGNING_KEY: "advisor-signing-key", DETECTOR_SIGNING_KEY: "detector-signing-key"}
 # How an account's own trading credential ends (TRADEMESH_BINANCE__DESK_A_TRADE_TOKEN): the
 # inspector holds those too; no other restricted secret (a service's own key) reaches it.
 _ACCOUNT_TOKEN = f"_{VENUE_TRADE_TOKEN}"
@@ -285,6 +292,11 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     # The trading credential: the venues' (they check it) and the inspector's (it sends it: its
     # ServiceCommand says `holds=(TRADE_TOKEN,)`); no other service gets it.
     restricted = {TRADE_TOKEN: _secret(TRADE_TOKEN, options.data_dir, "trade-token")}
+    # The trading streams' writers' keys, each to its writer (`holds`) and to the inspector,
+    # which acts only on what they signed (docs/bus.md, "Who may write the trading streams").
+    restricted.update(
+        {name: _secret(name, options.data_dir, path) for name, path in SIGNING_KEY_FILES.items()}
+    )
     # An account's own trading credential exported in up's shell goes where the mesh's does
     # (docs/accounts.md).
     restricted.update(account_trade_tokens())

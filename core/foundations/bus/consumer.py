@@ -14,6 +14,10 @@
   group; an entry delivered `max_deliveries` times (or that is not an Envelope at all:
   core.foundations.bus.codec.decode_entry) goes to `dlq.<stream>` with the reason, and is acknowledged.
 - It exports pending and lag per stream (Prometheus) for dashboards and alerts.
+- A consumer that acts only on entries from writers it trusts (the inspector: who may write the
+  trading streams, core.foundations.bus.signing) gives `admit`: it sees each entry's raw fields
+  before it is decoded; an entry it refuses never reaches the handler, and is acknowledged (a
+  refusal is final: redelivering it would refuse it again).
 - On a Redis Cluster, where one XREADGROUP takes streams of one hash slot, it reads each slot's
   streams apart, all at once: without blocking first (what came, handled as one read); when
   nothing came, blocking, handling whichever answers first (the others' reads stay under way
@@ -53,6 +57,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = [
     "REDELIVERED",
+    "Admit",
     "ConsumerOptions",
     "Entry",
     "GroupConsumer",
@@ -70,6 +75,9 @@ Handler = Callable[[str, list[Entry]], Awaitable[None]]
 # Optional: called with every stream's entries of one read at once (one transaction for all,
 # instead of one per stream); when it fails, the streams are handled one by one as usual.
 ReadHandler = Callable[[list[tuple[str, list[Entry]]]], Awaitable[None]]
+# Optional: called with each entry's stream, id and raw fields before its handler sees it; False
+# refuses it (the hook says and counts why; the runner acknowledges it and hands it to nobody).
+Admit = Callable[[str, str, dict[bytes, bytes]], Awaitable[bool]]
 
 # True unless the entries being handled were read new (">"): see the module's docstring.
 REDELIVERED: contextvars.ContextVar[bool] = contextvars.ContextVar("redelivered", default=True)
@@ -108,6 +116,8 @@ class ConsumerOptions:
     # transaction). 0 reads at once. The wait is `linger_wait`: reads at least this far apart,
     # and a wait at least as long as the read's handling took (up to this): see there.
     linger_ms: float = 0.0
+    # Which entries the handler may act on (see Admit); None: all of them.
+    admit: Admit | None = None
 
 
 def linger_wait(linger_s: float, handled_s: float) -> float:
@@ -284,10 +294,13 @@ class GroupConsumer:
             REDELIVERED.reset(token)
 
     async def _handle_reads(self, reads: list[tuple[str, list[tuple[Any, dict[bytes, bytes]]]]]) -> None:
+        if self.options.admit is not None:
+            admitted = [(stream, await self._admitted(stream, raw)) for stream, raw in reads]
+            reads = [(stream, raw) for stream, raw in admitted if raw]
         if self.handle_read is not None and len(reads) > 1 and await self._process_read(reads):
             return
         if len(reads) == 1:
-            await self._process(*reads[0])
+            self._owe(reads[0][0], await self._handled(*reads[0]))
             return
         # Each stream handled in turn, its entries acknowledged with the next read (an entry is
         # still acknowledged only after its handler returned).
@@ -423,7 +436,20 @@ class GroupConsumer:
     # ---- processing
 
     async def _process(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> None:
-        self._owe(stream, await self._handled(stream, raw))
+        self._owe(stream, await self._handled(stream, await self._admitted(stream, raw)))
+
+    async def _admitted(self, stream: str, raw: list[RawEntry]) -> list[RawEntry]:
+        """The entries `admit` takes; those it refuses are acknowledged with the next read."""
+        admit = self.options.admit
+        if admit is None:
+            return raw
+        taken = []
+        for entry_id, fields in raw:
+            if await admit(stream, _text(entry_id), fields):
+                taken.append((entry_id, fields))
+            else:
+                self._owe(stream, [_text(entry_id)])
+        return taken
 
     async def _handled(self, stream: str, raw: list[tuple[Any, dict[bytes, bytes]]]) -> list[str]:
         """The entries through the handler (or dead-lettered); the ids this runner must acknowledge."""

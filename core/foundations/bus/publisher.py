@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from core.foundations.bus.append import Append, Retention
+from core.foundations.bus.append import Append, Field, Retention
 from core.foundations.bus.commit import GroupCommit
 from core.foundations.bus.group import (
     Fenced,
@@ -76,12 +76,18 @@ class Publisher:
         self.round_trips = 0
 
     def add(
-        self, stream: str, data: bytes, once: tuple[int, int] | None = None, fence: Fenced | None = None
+        self,
+        stream: str,
+        data: bytes,
+        once: tuple[int, int] | None = None,
+        fence: Fenced | None = None,
+        extra: tuple[tuple[bytes, Field], ...] = (),
     ) -> None:
         """Queue an encoded Envelope for `stream`; written by the next flush(). With `once`
         (a venue's epoch and position), written only if the stream is not already there; with
-        `fence`, only while its lease holds its token (else the lease's key goes to `fenced`)."""
-        append = Append(stream, data, None if self.retention is None else self.retention.maxlen)
+        `fence`, only while its lease holds its token (else the lease's key goes to `fenced`);
+        `extra`: the entry's fields beside "d" (a writer's signature: core.foundations.bus.signing)."""
+        append = Append(stream, data, None if self.retention is None else self.retention.maxlen, extra)
         self._entries += 1
         if once is None and fence is not None:
             if self._run_fence != fence:  # a run of fenced entries: one script call for all
