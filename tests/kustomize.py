@@ -3,7 +3,8 @@
 It knows exactly the kustomization fields ops/k8s uses and refuses any other, so a manifest
 never relies on something rendered here differently than by kustomize:
 - `resources`: YAML files (many documents each) and directories holding a kustomization.yaml;
-- `namespace`: set on every namespaced object;
+- `namespace`: set on every namespaced object, and on a RoleBinding's ServiceAccount subjects
+  that were in the binding's own namespace (none: both unset), as kustomize does;
 - `patches` with a `path` to one document (kustomize before 5.1, as in kubectl 1.29, reads no
   more): strategic merge, targeted by the patch's kind and name (maps merge key by key; lists
   of maps that all carry a `name` merge by it, as containers, env and ports do in Kubernetes'
@@ -42,7 +43,10 @@ _KNOWN = frozenset(
     }
 )
 # Kinds that live outside namespaces (of those trademesh could deploy).
-_CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"})
+_CLUSTER_SCOPED = frozenset(
+    {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "PriorityClass"}
+)
+_BINDINGS = frozenset({"RoleBinding", "ClusterRoleBinding"})
 _WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 _SCALABLE = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
 
@@ -63,8 +67,7 @@ def render(directory: Path, env_fallback: str | None = None) -> list[Obj]:
         _apply_patch_file(objects, directory, patch)
     if "namespace" in kustomization:
         for obj in objects:
-            if obj["kind"] not in _CLUSTER_SCOPED:
-                obj["metadata"]["namespace"] = kustomization["namespace"]
+            _set_namespace(obj, kustomization["namespace"])
     for image in kustomization.get("images", []):
         _set_image(objects, image)
     for replicas in kustomization.get("replicas", []):
@@ -164,6 +167,16 @@ def _apply_patch_file(objects: list[Obj], directory: Path, patch: Obj) -> None:
     if len(matches) != 1:
         raise KustomizeError(f"{patch['path']}: {'/'.join(target)} matches {len(matches)} objects")
     objects[matches[0]] = strategic_merge(objects[matches[0]], document)
+
+
+def _set_namespace(obj: Obj, namespace: str) -> None:
+    was = obj["metadata"].get("namespace")
+    if obj["kind"] in _BINDINGS:
+        for subject in obj.get("subjects", []):
+            if subject["kind"] == "ServiceAccount" and subject.get("namespace") == was:
+                subject["namespace"] = namespace
+    if obj["kind"] not in _CLUSTER_SCOPED:
+        obj["metadata"]["namespace"] = namespace
 
 
 def _containers(obj: Obj) -> list[Obj]:

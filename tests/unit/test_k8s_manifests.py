@@ -1,7 +1,12 @@
 """ops/k8s, validated offline: every overlay rendered (tests/kustomize.py), each object checked
 against the Kubernetes JSON schemas of the versions we support (kubernetes-validate bundles
 them), and against our own registries: commands the CLI parses, ports the service registry
-gives, secrets only by reference, probes, resources and a disruption budget everywhere.
+gives, secrets only by reference, probes, resources and a disruption budget everywhere; and
+against what `kubectl rollout` and `kubectl drain` do with them (docs/kubernetes.md, "Rollouts
+and drains"): a standby Ready as a standby, rollouts that surge, budgets that let a drain evict
+one pod at a time, replicas spread over nodes, read-only root filesystems, priority classes,
+a NetworkPolicy for every workload behind a default deny, the signing keys with their holders
+only, a Redis that requires its password, and production's image pinned by digest.
 
 Each check is a function returning its problems, so the last tests can show that a broken
 manifest is caught by each.
@@ -19,6 +24,7 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,7 @@ from core.foundations.accounts import account_venue
 from core.foundations.command import load_command
 from core.foundations.logstream.config import LOG_STREAM
 from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES, Kind
-from core.foundations.rpc.server import LIVENESS_SERVICE
+from core.foundations.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
 from tests.kustomize import KustomizeError, render, strategic_merge
 from venues.registry import VENUES
 
@@ -57,11 +63,28 @@ SECRET_VARIABLES = frozenset(
         env.NOTIFY_WEBHOOK_URL,
         env.REDIS_URL,
         env.DATABASE_URL,
+        env.ADVISOR_SIGNING_KEY,
+        env.DETECTOR_SIGNING_KEY,
     }
 )
-SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY")
+SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|SIGNING_KEY")
 MESH_LABEL = {"app.kubernetes.io/part-of": "trademesh"}
 MONITORING = {"kubernetes.io/metadata.name": "monitoring"}
+# The leader/standby services (docs/services.md, "Replicas and single writers"): their own
+# ServiceAccount, which may get and patch pods (each sets its own pod-deletion-cost).
+LEADERS = frozenset({"inspector", "ledger", "detector", "overwatch"})
+LEADER_ACCOUNT = "trademesh-leader"
+# The priority class of each workload: the trading path, and what it needs to act, first.
+TRADING_PRIORITY, CORE_PRIORITY = "trademesh-trading", "trademesh-core"
+TRADING_PATH = frozenset({"inspector", "ledger", "redis", "postgres"})  # and every venue
+# The keys that sign the trading streams (docs/bus.md), each in the Secret trademesh-signing, and
+# the workloads that hold each: its writer and the inspector, which checks it.
+SIGNING_SECRET = "trademesh-signing"
+SIGNING_HOLDERS = {
+    env.ADVISOR_SIGNING_KEY: {"advisor", "inspector"},
+    env.DETECTOR_SIGNING_KEY: {"detector", "inspector"},
+}
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 Obj = dict[str, Any]
 
@@ -92,7 +115,7 @@ def ours(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
     """(workload, container) of every container running the trademesh image."""
     for workload in workloads(objects):
         for container in pod_spec(workload)["containers"]:
-            if container["image"].rpartition("/")[2].partition(":")[0] == IMAGE:
+            if re.split("[:@]", container["image"].rpartition("/")[2])[0] == IMAGE:
                 yield workload, container
 
 
@@ -136,6 +159,26 @@ def env_of(container: Obj) -> dict[str, Obj]:
 
 def config_maps(objects: list[Obj]) -> dict[str, dict[str, str]]:
     return {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+
+
+def named(objects: list[Obj], kind: str) -> dict[str, Obj]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def budget_of(objects: list[Obj], workload: Obj) -> Obj | None:
+    labels = pod_labels(workload)
+    budgets = named(objects, "PodDisruptionBudget").values()
+    return next((b for b in budgets if selects(b["spec"]["selector"]["matchLabels"], labels)), None)
+
+
+def policies_of(objects: list[Obj], workload: Obj) -> list[Obj]:
+    """The NetworkPolicies that select the workload's pods by their labels (a default deny's
+    empty selector is not among them)."""
+    return [
+        p
+        for p in named(objects, "NetworkPolicy").values()
+        if selects(p["spec"]["podSelector"].get("matchLabels", {}), pod_labels(workload))
+    ]
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -252,7 +295,6 @@ def workload_problems(objects: list[Obj]) -> list[str]:
 def venue_policy_problems(objects: list[Obj]) -> list[str]:
     """Only mesh pods (and Prometheus, on the metrics ports) reach a venue pod."""
     problems = []
-    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     for workload, container in ours(objects):
         args = parse(container["args"])
         if args.command != "venue":
@@ -261,9 +303,7 @@ def venue_policy_problems(objects: list[Obj]) -> list[str]:
             continue
         where = workload["metadata"]["name"]
         ports, grpc_port = expected_ports(args)
-        applying = [
-            p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], pod_labels(workload))
-        ]
+        applying = policies_of(objects, workload)
         if not applying:
             problems.append(f"{where}: no NetworkPolicy selects it")
         reachable: set[int] = set()
@@ -304,6 +344,232 @@ def scrape_problems(objects: list[Obj]) -> list[str]:
     return problems
 
 
+def rollout_problems(objects: list[Obj]) -> list[str]:
+    """What `kubectl rollout` needs of a leader/standby service: a standby Ready as a standby
+    (readiness asks READINESS_SERVICE; startup and liveness LIVENESS_SERVICE), a RollingUpdate
+    that brings a new pod up before an old one goes (maxSurge 1, maxUnavailable 0), and its own
+    pod-deletion-cost set through the API (the leader ServiceAccount, its token, its pod's name
+    and namespace), so the standby goes first. No other pod mounts a token."""
+    problems = []
+    for workload in workloads(objects):
+        name, spec = workload["metadata"]["name"], pod_spec(workload)
+        leader = name in LEADERS
+        account = (spec.get("serviceAccountName"), spec.get("automountServiceAccountToken"))
+        if account != ((LEADER_ACCOUNT, True) if leader else (None, False)):
+            problems.append(f"{name}: serviceAccountName, automountServiceAccountToken {account}")
+        if not leader:
+            continue
+        container = spec["containers"][0]
+        asked = {probe: container.get(probe, {}).get("grpc", {}).get("service") for probe in PROBES}
+        wanted = {"startupProbe": LIVENESS_SERVICE, "readinessProbe": READINESS_SERVICE}
+        if asked != wanted | {"livenessProbe": LIVENESS_SERVICE}:
+            problems.append(f"{name}: probes ask {asked}: a standby must be Ready and alive")
+        strategy = workload["spec"].get("strategy")
+        surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        if strategy != surge:
+            problems.append(f"{name}: strategy {strategy}, not {surge}")
+        fields = {
+            n: v.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            for n, v in env_of(container).items()
+        }
+        if (fields.get("POD_NAME"), fields.get("POD_NAMESPACE")) != ("metadata.name", "metadata.namespace"):
+            problems.append(f"{name}: no POD_NAME and POD_NAMESPACE to find its own pod by")
+    role = named(objects, "Role").get(LEADER_ACCOUNT, {}).get("rules")
+    if role != [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]}]:
+        problems.append(f"Role/{LEADER_ACCOUNT}: rules {role}, not get and patch on pods alone")
+    binding = named(objects, "RoleBinding").get(LEADER_ACCOUNT, {})
+    bound = (
+        binding.get("roleRef", {}).get("name"),
+        [(s["kind"], s["name"]) for s in binding.get("subjects", [])],
+    )
+    if bound != (LEADER_ACCOUNT, [("ServiceAccount", LEADER_ACCOUNT)]):
+        problems.append(f"RoleBinding/{LEADER_ACCOUNT}: binds {bound}")
+    if LEADER_ACCOUNT not in named(objects, "ServiceAccount"):
+        problems.append(f"ServiceAccount/{LEADER_ACCOUNT} missing")
+    return problems
+
+
+def disruption_problems(objects: list[Obj]) -> list[str]:
+    """What `kubectl drain` needs: every budget lets one pod of its Deployment be evicted when all
+    are Ready (maxUnavailable: 1; a minAvailable equal to the replicas blocks a drain for good),
+    and a leader/standby's budget never counts a pod that is not Ready against a drain."""
+    problems = []
+    for workload in workloads(objects):
+        budget = budget_of(objects, workload)
+        if workload["kind"] != "Deployment" or budget is None:
+            continue  # workload_problems: a Deployment without its budget
+        name, spec = workload["metadata"]["name"], budget["spec"]
+        shape = {k: spec.get(k) for k in ("maxUnavailable", "minAvailable")}
+        if shape != {"maxUnavailable": 1, "minAvailable": None}:
+            problems.append(f"PodDisruptionBudget/{name}: {shape}, not maxUnavailable: 1")
+        if name in LEADERS and spec.get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+            problems.append(f"PodDisruptionBudget/{name}: a standby that is not Ready would hold a drain up")
+    return problems
+
+
+def placement_problems(objects: list[Obj]) -> list[str]:
+    """Every workload: a read-only root filesystem with an emptyDir at /tmp, its priority class
+    (one the base defines), and, with more than one replica, its pods spread over nodes."""
+    problems = []
+    classes = named(objects, "PriorityClass")
+    for workload in workloads(objects):
+        name, spec = workload["metadata"]["name"], pod_spec(workload)
+        wanted = TRADING_PRIORITY if name in TRADING_PATH or name.startswith("venue-") else CORE_PRIORITY
+        if spec.get("priorityClassName") != wanted or wanted not in classes:
+            problems.append(f"{name}: priorityClassName {spec.get('priorityClassName')}, not {wanted}")
+        scratch = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+        for container in spec["containers"]:
+            if container.get("securityContext", {}).get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{name}: {container['name']}'s root filesystem is writable")
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            if mounts.get("/tmp") not in scratch:
+                problems.append(f"{name}: {container['name']} has no emptyDir at /tmp")
+        if workload["spec"].get("replicas", 1) > 1 and not _spread_over_nodes(workload):
+            problems.append(f"{name}: {workload['spec']['replicas']} replicas not spread over nodes")
+    return problems
+
+
+def _spread_over_nodes(workload: Obj) -> bool:
+    for constraint in pod_spec(workload).get("topologySpreadConstraints", []):
+        labels = constraint.get("labelSelector", {}).get("matchLabels", {})
+        if constraint["topologyKey"] == "kubernetes.io/hostname" and selects(labels, pod_labels(workload)):
+            return bool(constraint["maxSkew"] == 1)
+    return False
+
+
+def network_problems(objects: list[Obj]) -> list[str]:
+    """Ingress is denied by default, and each workload's own policy admits its callers alone:
+    the mesh's pods, Prometheus (namespace monitoring) on a metrics port, and anyone on the
+    gateway's ports. Every workload's ports are reachable by the mesh; the leader/standby pods
+    reach the Kubernetes API."""
+    problems = []
+    if not any(_denies_all(p) for p in named(objects, "NetworkPolicy").values()):
+        problems.append("no NetworkPolicy denies ingress to every pod by default")
+    for workload in workloads(objects):
+        name = workload["metadata"]["name"]
+        ports = {
+            p["name"]: p["containerPort"]
+            for c in pod_spec(workload)["containers"]
+            for p in c.get("ports", [])
+        }
+        # The ports that take calls (a metrics port answers /metrics alone): never Prometheus's.
+        calls = {port for port_name, port in ports.items() if port_name not in ("metrics", "http")}
+        public = set(ports.values()) if name == "gateway" else set()
+        applying = policies_of(objects, workload)
+        if not applying:
+            problems.append(f"{name}: no NetworkPolicy of its own")
+        reachable: set[int] = set()
+        for policy in applying:
+            for rule in policy["spec"].get("ingress", []):
+                opened = {p["port"] for p in rule.get("ports", [])}
+                where = f"{name}: {policy['metadata']['name']}"
+                for peer in rule.get("from", [None]):
+                    kind = _peer_kind(peer)
+                    if not opened:
+                        problems.append(f"{where} opens every port to {peer}")
+                    elif kind == "mesh" or (kind == "anyone" and opened <= public):
+                        reachable |= opened
+                    elif kind != "monitoring" or opened & calls:
+                        problems.append(f"{where} lets {peer or 'anyone'} reach {sorted(opened)}")
+        if not set(ports.values()) <= reachable:
+            problems.append(f"{name}: the mesh cannot reach {sorted(set(ports.values()) - reachable)}")
+        if name in LEADERS and not _reaches_the_api(objects, workload):
+            problems.append(f"{name}: an egress policy keeps it from the Kubernetes API")
+    return problems
+
+
+def _denies_all(policy: Obj) -> bool:
+    spec = policy["spec"]
+    return spec["podSelector"] == {} and spec.get("policyTypes") == ["Ingress"] and not spec.get("ingress")
+
+
+def _peer_kind(peer: Obj | None) -> str:
+    """ "anyone" (no `from`), "mesh" (this namespace's mesh pods), "monitoring" (that namespace's
+    pods), or "other"."""
+    if peer is None:
+        return "anyone"
+    if set(peer) == {"podSelector"} and peer["podSelector"].get("matchLabels") == MESH_LABEL:
+        return "mesh"
+    if set(peer) == {"namespaceSelector"} and peer["namespaceSelector"].get("matchLabels") == MONITORING:
+        return "monitoring"
+    return "other"
+
+
+def _reaches_the_api(objects: list[Obj], workload: Obj) -> bool:
+    """Egress is open (no Egress policy selects the pod), or one admits HTTPS to anywhere."""
+    every_pod = [p for p in named(objects, "NetworkPolicy").values() if p["spec"]["podSelector"] == {}]
+    egress = [
+        p for p in policies_of(objects, workload) + every_pod if "Egress" in p["spec"].get("policyTypes", [])
+    ]
+    if not egress:
+        return True
+    return any(
+        "to" not in rule and {443, 6443} <= {p.get("port") for p in rule.get("ports", [])}
+        for policy in egress
+        for rule in policy["spec"].get("egress", [])
+    )
+
+
+def signing_problems(objects: list[Obj]) -> list[str]:
+    """Each signing key reaches exactly its holders (its writer and the inspector), from the
+    Secret trademesh-signing, as each service's ServiceCommand declares it."""
+    problems = []
+    for key, wanted in SIGNING_HOLDERS.items():
+        holders = set()
+        for workload, container in ours(objects):
+            name = workload["metadata"]["name"]
+            variable = env_of(container).get(key)
+            declared = key in load_command(SERVICES[parse(container["args"]).command]).secrets()
+            if variable is None:
+                if declared:
+                    problems.append(f"{name}: its ServiceCommand holds {key}, its container lacks it")
+                continue
+            holders.add(name)
+            ref = variable.get("valueFrom", {}).get("secretKeyRef")
+            if ref != {"name": SIGNING_SECRET, "key": key}:
+                problems.append(f"{name}: {key} from {ref}, not {SIGNING_SECRET} (required)")
+            if not declared:
+                problems.append(f"{name}: given {key}, which its ServiceCommand does not hold")
+        if holders != wanted:
+            problems.append(f"{key}: given to {sorted(holders)}, not {sorted(wanted)}")
+    return problems
+
+
+def image_problems(objects: list[Obj]) -> list[str]:
+    """Every container of ours runs an image pinned by its digest (production)."""
+    return [
+        f"{workload['metadata']['name']}: {container['image']} is not pinned by digest"
+        for workload, container in ours(objects)
+        if not DIGEST.search(container["image"])
+    ]
+
+
+def redis_problems(objects: list[Obj]) -> list[str]:
+    """The local Redis requires the password from the mesh's Secret (no shell: Kubernetes puts
+    $(REDIS_PASSWORD) in the argument), its probes ask with it, and the REDIS_URL every service
+    reads carries the same one."""
+    problems = []
+    redis = next(w for w in workloads(objects) if w["metadata"]["name"] == "redis")
+    container = pod_spec(redis)["containers"][0]
+    argv = container.get("command", []) + container.get("args", [])
+    if "--requirepass" not in argv or argv[argv.index("--requirepass") + 1 :][:1] != ["$(REDIS_PASSWORD)"]:
+        problems.append(f"redis: {argv} requires no password")
+    for variable in ("REDIS_PASSWORD", "REDISCLI_AUTH"):
+        ref = env_of(container).get(variable, {}).get("valueFrom", {}).get("secretKeyRef")
+        if ref != {"name": "trademesh-mesh", "key": "REDIS_PASSWORD"}:
+            problems.append(f"redis: {variable} from {ref}")
+    for probe in ("readinessProbe", "livenessProbe"):
+        command = " ".join(container.get(probe, {}).get("exec", {}).get("command", []))
+        if "redis-cli ping" not in command or "PONG" not in command:
+            problems.append(f"redis: {probe} {command!r} does not check the answer is PONG")
+    secret = named(objects, "Secret")["trademesh-mesh"]["data"]
+    url = urllib.parse.urlsplit(base64.b64decode(secret[env.REDIS_URL]).decode())
+    password = base64.b64decode(secret.get("REDIS_PASSWORD", "")).decode()
+    if not password or url.password != password or url.hostname != "redis":
+        problems.append("trademesh-mesh: REDIS_URL does not carry REDIS_PASSWORD to redis")
+    return problems
+
+
 # --- the manifests pass every check ---------------------------------------------------------------
 
 
@@ -327,6 +593,11 @@ def test_every_object_is_valid_for_the_kubernetes_version(name: str, version: st
         workload_problems,
         venue_policy_problems,
         scrape_problems,
+        rollout_problems,
+        disruption_problems,
+        placement_problems,
+        network_problems,
+        signing_problems,
     ],
 )
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -431,6 +702,7 @@ def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:
         "trademesh-trade",
         "trademesh-gateway",
         "trademesh-supervisor",
+        "trademesh-signing",
     }
     for workload in workloads(objects):
         for container in pod_spec(workload)["containers"]:
@@ -444,6 +716,7 @@ def test_the_local_overlay_generates_every_secret_the_pods_require() -> None:
     assert examples == [
         "gateway.env.example",
         "mesh.env.example",
+        "signing.env.example",
         "supervisor.env.example",
         "trade.env.example",
     ]
@@ -457,12 +730,22 @@ def test_production_holds_no_secret_and_no_database_of_its_own() -> None:
 
 
 def test_the_overlays_pin_the_image() -> None:
+    """Production by its digest (kustomize edit set image trademesh=REGISTRY/trademesh@sha256:...;
+    the committed one a placeholder of zeros, marked so); the local fleets the image built here."""
     images = {name: {c["image"] for _, c in ours(overlay(name))} for name in OVERLAYS}
     assert images == {
         "local": {"trademesh:latest"},
         "paper": {"trademesh:latest"},
-        "production": {"registry.example.com/trademesh:0.1.0"},
+        "production": {"registry.example.com/trademesh@sha256:" + "0" * 64},
     }
+    assert image_problems(overlay("production")) == []
+    text = (K8S / "overlays" / "production" / "kustomization.yaml").read_text()
+    assert "PLACEHOLDER: the digest below is all zeros" in text
+
+
+@pytest.mark.parametrize("name", ["local", "paper"])
+def test_the_local_redis_requires_the_password_the_mesh_connects_with(name: str) -> None:
+    assert redis_problems(overlay(name)) == []
 
 
 def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
@@ -479,21 +762,28 @@ def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     assert parse(pod_spec(base["gateway"])["containers"][0]["args"]).shared_registry
     text = (K8S / "base" / "services" / "inspector.yaml").read_text()
     assert "replicas: 2  # leader + standby: only the holder of the leader lease" in text
-    # docs/overwatch.md, "Replicas": one leader a timeframe, by its lease; no Recreate needed.
-    assert "strategy" not in base["overwatch"]["spec"]
+    # docs/overwatch.md, "Replicas": one leader a timeframe, by its lease; no Recreate needed:
+    # the leader/standby rollout (a new standby first, docs/kubernetes.md).
+    assert base["overwatch"]["spec"]["strategy"] == base["inspector"]["spec"]["strategy"]
+    assert base["overwatch"]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
-def test_a_standby_is_alive_but_not_ready(name: str) -> None:
+def test_a_standby_is_alive_and_ready_as_a_standby(name: str) -> None:
     """The single writers' startup and liveness probes ask the health service every process
-    answers SERVING once up (leader or standby), readiness the overall health (the leader only):
-    a standby is never restarted for standing by, and its Service routes to the leader."""
+    answers SERVING once up (leader or standby); readiness asks READINESS_SERVICE, SERVING on the
+    leader and on a standby able to take over: a standby is never restarted for standing by, and
+    counts as Ready, so a rollout and a drain go on (docs/kubernetes.md, "Rollouts and drains")."""
     objects = overlay(name)
-    for writer in ("inspector", "ledger", "detector", "overwatch"):
+    for writer in sorted(LEADERS):
         container = _container(objects, writer)
         for probe in ("startupProbe", "livenessProbe"):
             assert container[probe]["grpc"].get("service") == LIVENESS_SERVICE, (writer, probe)
-        assert container["readinessProbe"]["grpc"].get("service", "") == "", writer
+        assert container["readinessProbe"]["grpc"].get("service") == READINESS_SERVICE, writer
+    # Every other service: readiness is its API served ("", the overall health).
+    for workload, container in ours(objects):
+        if workload["metadata"]["name"] not in LEADERS:
+            assert container["readinessProbe"]["grpc"].get("service", "") == "", workload["metadata"]["name"]
 
 
 # --- each check catches what it is for ----------------------------------------------------------
@@ -561,13 +851,116 @@ def _no_budget(objects: list[Obj]) -> None:
 
 
 def _open_venue(objects: list[Obj]) -> None:
-    policy = next(o for o in objects if o["kind"] == "NetworkPolicy")
+    policy = named(objects, "NetworkPolicy")["venues-from-mesh-only"]
     policy["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})
 
 
 def _unscraped(objects: list[Obj]) -> None:
     workload = next(w for w in workloads(objects) if w["metadata"]["name"] == "bars")
     workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] = "5102"
+
+
+def _workload(objects: list[Obj], name: str) -> Obj:
+    return next(w for w in workloads(objects) if w["metadata"]["name"] == name)
+
+
+def _standby_never_ready(objects: list[Obj]) -> None:
+    del _container(objects, "ledger")["readinessProbe"]["grpc"]["service"]
+
+
+def _rollout_without_surge(objects: list[Obj]) -> None:
+    strategy = _workload(objects, "inspector")["spec"]["strategy"]
+    strategy["rollingUpdate"] = {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def _recreated_leader(objects: list[Obj]) -> None:
+    _workload(objects, "overwatch")["spec"]["strategy"] = {"type": "Recreate"}
+
+
+def _no_deletion_cost(objects: list[Obj]) -> None:
+    container = _container(objects, "detector")
+    container["env"] = [v for v in container["env"] if v["name"] != "POD_NAME"]
+
+
+def _token_everywhere(objects: list[Obj]) -> None:
+    pod_spec(_workload(objects, "ingest"))["automountServiceAccountToken"] = True
+
+
+def _role_widened(objects: list[Obj]) -> None:
+    named(objects, "Role")[LEADER_ACCOUNT]["rules"][0]["verbs"].append("delete")
+
+
+def _budget_blocks_drains(objects: list[Obj]) -> None:
+    budget = named(objects, "PodDisruptionBudget")["inspector"]["spec"]
+    del budget["maxUnavailable"]
+    budget["minAvailable"] = 2
+
+
+def _standby_holds_a_drain(objects: list[Obj]) -> None:
+    del named(objects, "PodDisruptionBudget")["ledger"]["spec"]["unhealthyPodEvictionPolicy"]
+
+
+def _not_spread(objects: list[Obj]) -> None:
+    del pod_spec(_workload(objects, "gateway"))["topologySpreadConstraints"]
+
+
+def _writable_root(objects: list[Obj]) -> None:
+    _container(objects, "bars")["securityContext"]["readOnlyRootFilesystem"] = False
+
+
+def _no_tmp(objects: list[Obj]) -> None:
+    del _container(objects, "backtester")["volumeMounts"]
+
+
+def _no_priority(objects: list[Obj]) -> None:
+    del pod_spec(_workload(objects, "venue-sim"))["priorityClassName"]
+
+
+def _venue_at_core_priority(objects: list[Obj]) -> None:
+    pod_spec(_workload(objects, "venue-okx"))["priorityClassName"] = CORE_PRIORITY
+
+
+def _no_default_deny(objects: list[Obj]) -> None:
+    objects.remove(named(objects, "NetworkPolicy")["default-deny-ingress"])
+
+
+def _unpoliced(objects: list[Obj]) -> None:
+    objects.remove(named(objects, "NetworkPolicy")["recorder"])
+
+
+def _inspector_open_to_all(objects: list[Obj]) -> None:
+    rule = named(objects, "NetworkPolicy")["inspector"]["spec"]["ingress"][0]
+    rule["from"].append({"namespaceSelector": {}})
+
+
+def _leader_without_the_api(objects: list[Obj]) -> None:
+    policy = named(objects, "NetworkPolicy")["ledger"]["spec"]
+    policy["policyTypes"].append("Egress")
+    policy["egress"] = [{"ports": [{"port": 53, "protocol": "UDP"}]}]
+
+
+def _signing_key_leaks(objects: list[Obj]) -> None:
+    key = env.ADVISOR_SIGNING_KEY
+    ref = {"secretKeyRef": {"name": SIGNING_SECRET, "key": key}}
+    _container(objects, "bridge")["env"].append({"name": key, "valueFrom": ref})
+
+
+def _signing_key_missing(objects: list[Obj]) -> None:
+    container = _container(objects, "inspector")
+    container["env"] = [v for v in container["env"] if v["name"] != env.DETECTOR_SIGNING_KEY]
+
+
+def _image_by_tag(objects: list[Obj]) -> None:
+    _container(objects, "ledger")["image"] = "registry.example.com/trademesh:0.1.0"
+
+
+def _redis_without_password(objects: list[Obj]) -> None:
+    _container(objects, "redis")["args"] = ["--appendonly", "yes"]
+
+
+def _redis_url_without_password(objects: list[Obj]) -> None:
+    secret = named(objects, "Secret")["trademesh-mesh"]
+    secret["data"][env.REDIS_URL] = base64.b64encode(b"redis://redis:6379/0").decode()
 
 
 @pytest.mark.parametrize(
@@ -587,6 +980,26 @@ def _unscraped(objects: list[Obj]) -> None:
         (_no_budget, workload_problems),
         (_open_venue, venue_policy_problems),
         (_unscraped, scrape_problems),
+        (_standby_never_ready, rollout_problems),
+        (_rollout_without_surge, rollout_problems),
+        (_recreated_leader, rollout_problems),
+        (_no_deletion_cost, rollout_problems),
+        (_token_everywhere, rollout_problems),
+        (_role_widened, rollout_problems),
+        (_budget_blocks_drains, disruption_problems),
+        (_standby_holds_a_drain, disruption_problems),
+        (_not_spread, placement_problems),
+        (_writable_root, placement_problems),
+        (_no_tmp, placement_problems),
+        (_no_priority, placement_problems),
+        (_venue_at_core_priority, placement_problems),
+        (_no_default_deny, network_problems),
+        (_unpoliced, network_problems),
+        (_inspector_open_to_all, network_problems),
+        (_leader_without_the_api, network_problems),
+        (_signing_key_leaks, signing_problems),
+        (_signing_key_missing, signing_problems),
+        (_image_by_tag, image_problems),
     ],
 )
 def test_a_broken_manifest_is_caught(
@@ -596,6 +1009,14 @@ def test_a_broken_manifest_is_caught(
     assert check(objects) == []
     breakage(objects)
     assert check(objects) != []
+
+
+@pytest.mark.parametrize("breakage", [_redis_without_password, _redis_url_without_password])
+def test_a_local_redis_without_its_password_is_caught(breakage: Callable[[list[Obj]], None]) -> None:
+    objects = overlay("local")
+    assert redis_problems(objects) == []
+    breakage(objects)
+    assert redis_problems(objects) != []
 
 
 # --- the renderer -------------------------------------------------------------------------------
@@ -617,7 +1038,7 @@ def test_the_production_patch_and_replicas_reach_their_workloads() -> None:
     assert all(
         o["metadata"].get("namespace") == "trademesh"
         for o in overlay("production")
-        if o["kind"] != "Namespace"
+        if o["kind"] not in ("Namespace", "PriorityClass")
     )
 
 
