@@ -3,8 +3,11 @@ running one instance, only the holder of `leader.<service>.{<instance>}` acts.
 
 A process takes the lease before it acts. Until it holds it, it is a standby
 (ServiceContext.standby): alive for its liveness probe, not ready, not registered with the
-gateway, its RPCs UNAVAILABLE ("standby: <holder> leads"); it asks again every ttl/3, so it
-leads within a ttl and a third of the leader's last renewal. The leader renews every ttl/3. A
+gateway, its RPCs UNAVAILABLE ("standby: <holder> leads"), ready as a standby while it reaches
+Redis (not once Redis has been away from it for a ttl: it could not take over). It asks again
+every ttl/3 (2 s at most), so it leads within a ttl and a third of the leader's last renewal;
+a leader that stops gracefully releases the lease and says so on `<lease key>.handover`, which
+a standby waits on between its asks (BLPOP): it leads at once. The leader renews every ttl/3. A
 renewal that finds another holder, or a fenced write refused (`deposed`), ends its leadership
 with LeadershipLost: the service stops at once, and its supervisor starts it again, as a
 standby. A lease that lapsed while nobody took it (the leader paused past its ttl, or Redis away
@@ -29,7 +32,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.foundations.bus.group import Fenced
 from core.foundations.errors import Unavailable
 from core.foundations.lease import Lease, holder_id
-from core.foundations.retry import sleep_unless
 
 __all__ = ["DEFAULT_TTL_MS", "Leadership", "LeadershipLost", "StandbyContext", "leader_lease_name"]
 
@@ -37,6 +39,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL_MS = 5_000
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# A standby's longest wait on the handover list: well under the clients' read timeout
+# (core.foundations.bus.redis.READ_TIMEOUT_S), which a longer BLPOP would run into.
+_HANDOVER_WAIT_S = 2.0
+# KEYS: the handover list. ARGV: the ttl (ms). One element, gone after a ttl: a standby waiting
+# is woken at once, and a release nobody waited on is not taken for a later one's.
+_HANDOVER = """
+redis.call('DEL', KEYS[1])
+redis.call('RPUSH', KEYS[1], 'released')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 class LeadershipLost(Unavailable):
@@ -48,7 +61,7 @@ class StandbyContext(Protocol):
 
     stop: asyncio.Event
 
-    async def standby(self, reason: str, **announce: Any) -> None: ...
+    async def standby(self, reason: str, *, able: bool = True, **announce: Any) -> None: ...
 
 
 def leader_lease_name(service: str, instance: str, tag: str | None = None) -> str:
@@ -70,6 +83,7 @@ class Leadership:
         self._lock = asyncio.Lock()
         self._deposed: str | None = None
         self._woken = asyncio.Event()
+        self._handover_key = f"{self.lease.key}.handover"  # the lease's slot: its hash tag
 
     @property
     def every_s(self) -> float:
@@ -91,20 +105,57 @@ class Leadership:
         return text.rpartition("/")[0] or text
 
     async def take(self, ctx: StandbyContext) -> bool:
-        """Stand by until the lease is ours (True) or the service stops (False)."""
-        shown: str | None = None
+        """Stand by until the lease is ours (True) or the service stops (False). The caller has
+        just reached Redis; a standby that has not reached it for a ttl is not `able` to take
+        over (its readiness says so)."""
+        shown: tuple[str, bool] | None = None
+        clock = asyncio.get_running_loop().time
+        reached = clock()
         while not ctx.stop.is_set():
-            if await self._try():
+            asked = await self._try()
+            if asked:
                 log.info("%s: leading as %s (token %s)", self.name, self.lease.holder, self.lease.token)
                 return True
+            if asked is not None:
+                reached = clock()
+            able = clock() - reached < self.lease.ttl_ms / 1000
             holder = await self._leader_or_unknown()
-            if holder != shown:
-                log.info("%s: standing by; %s leads", self.name, holder)
-                await ctx.standby(f"standby: {holder} leads", leader=holder)
-                shown = holder
-            if await sleep_unless(ctx.stop, self.every_s):
+            if (holder, able) != shown:
+                self._say_standby(holder, able)
+                await ctx.standby(f"standby: {holder} leads", able=able, leader=holder)
+                shown = (holder, able)
+            if await self._until_next_ask(ctx.stop):
                 return False
         return False
+
+    def _say_standby(self, holder: str, able: bool) -> None:
+        if able:
+            log.info("%s: standing by; %s leads", self.name, holder)
+        else:
+            log.warning("%s: Redis away for a ttl; not ready to take over (%s leads)", self.name, holder)
+
+    async def _until_next_ask(self, stop: asyncio.Event) -> bool:
+        """A standby's wait between asks: a renewal period (at most _HANDOVER_WAIT_S), cut short by
+        the leader's release or by `stop` (then True)."""
+        handover = asyncio.ensure_future(self._handover())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            # The BLPOP returns by itself; the margin bounds a Redis that stopped answering.
+            limit = min(self.every_s, _HANDOVER_WAIT_S) + 1.0
+            await asyncio.wait({handover, stopped}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (handover, stopped):
+                waiting.cancel()
+            await asyncio.gather(handover, stopped, return_exceptions=True)
+        return stop.is_set()
+
+    async def _handover(self) -> None:
+        wait_s = min(self.every_s, _HANDOVER_WAIT_S)
+        started = asyncio.get_running_loop().time()
+        try:
+            await self.lease.redis.blpop([self._handover_key], timeout=wait_s)
+        except _REDIS_ERRORS:  # asked again after the period, not at once: no spinning on a Redis away
+            await asyncio.sleep(max(0.0, started + wait_s - asyncio.get_running_loop().time()))
 
     @contextlib.asynccontextmanager
     async def kept(self, stop: asyncio.Event) -> AsyncIterator[asyncio.Task[None]]:
@@ -135,18 +186,23 @@ class Leadership:
         self._woken.set()
 
     async def release(self) -> None:
-        """Give the lease up (a graceful stop): a standby takes over at its next ask."""
+        """Give the lease up (a graceful stop) and say so on the handover list: a standby waiting
+        on it takes over at once."""
+        if self.lease.token is None:
+            return
         try:
             await self.lease.release()
+            await self.lease.redis.eval(_HANDOVER, 1, self._handover_key, self.lease.ttl_ms)
         except _REDIS_ERRORS as exc:
             log.warning("%s: could not release the lease: %s", self.name, exc)
 
-    async def _try(self) -> bool:
+    async def _try(self) -> bool | None:
+        """Whether the lease is ours now; None when Redis could not be asked."""
         try:
             taken = await self.lease.acquire()
         except _REDIS_ERRORS as exc:
             log.warning("%s: Redis: %s", self.name, exc)
-            return False
+            return None
         if taken:
             self._number = _number(self.lease.token)
         return taken

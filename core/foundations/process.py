@@ -1,7 +1,9 @@
 """Start trademesh services as child processes and learn where they serve.
 
 Every service prints one JSON line `{"event": "serving", "port": N, ...}` on
-stdout once it serves; start_service waits for it, so callers can use port 0.
+stdout once it serves; start_service waits for it, so callers can use port 0. A standby of a
+single writer (core.foundations.leader) prints `{"event": "standby", ...}` instead, and the
+serving line only once it leads: STARTED_EVENTS are the lines that say a process is up.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import IO, Any, Protocol
 
 from core.foundations.errors import Unavailable
 
-__all__ = ["ChildProcess", "Launcher", "ServiceProcess", "launcher", "start_service"]
+__all__ = ["STARTED_EVENTS", "ChildProcess", "Launcher", "ServiceProcess", "launcher", "start_service"]
+
+# The stdout events that say a process is up (core.foundations.service): serving, or standing by.
+STARTED_EVENTS = ("serving", "standby")
 
 
 class ChildProcess(Protocol):

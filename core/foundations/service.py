@@ -15,7 +15,12 @@ runs the work:
   database, a bad config) propagate, so the CLI prints them as one line (exit 2); anything
   else is logged with its traceback (exit 1). Either way a supervisor restarts it.
 - `ctx.standby(reason)` (a single writer waiting for its leader lease, core.foundations.leader):
-  alive but not ready; its RPCs UNAVAILABLE with the reason, a standby line on stdout.
+  alive, not serving its API (health "" NOT_SERVING, its RPCs UNAVAILABLE with the reason), a
+  standby line on stdout; ready as a standby (READINESS_SERVICE SERVING) while it is able to
+  take over.
+- Three health answers: LIVENESS_SERVICE (the process is up), READINESS_SERVICE (of use where it
+  stands: serving, or a standby able to take over; NOT_SERVING while starting and once stopping)
+  and "" (it serves its API): core.foundations.rpc.server.
 - SIGUSR1: every asyncio task's stack to the log (core.foundations.tasks): where a stuck service waits.
 """
 
@@ -109,13 +114,18 @@ class ServiceContext:
                 paper=paper,
             )
 
-    async def standby(self, reason: str, **announce: Any) -> None:
-        """A standby (core.foundations.leader): alive (the liveness health answer SERVING) but
-        not ready: health "" NOT_SERVING, not registered with the gateway, its own RPCs UNAVAILABLE
-        with `reason`. The first call prints a standby line on stdout (as the serving line, with
-        "event": "standby"); `ready()` later makes it serve."""
+    async def standby(self, reason: str, *, able: bool = True, **announce: Any) -> None:
+        """A standby (core.foundations.leader): alive (the liveness health answer SERVING), not
+        serving its API: health "" NOT_SERVING, not registered with the gateway, its own RPCs
+        UNAVAILABLE with `reason`. Ready as a standby (READINESS_SERVICE) while `able` to take
+        over: a Kubernetes rollout waits on that, and a standby that never passed its readiness
+        blocked every rollout. The first call prints a standby line on stdout (as the serving
+        line, with "event": "standby"); `ready()` later makes it serve."""
         self._served.gate.reason = reason
-        if self._standing_by or self._ready:
+        if self._ready:
+            return
+        await self._served.set_ready(able)
+        if self._standing_by:
             return
         self._standing_by = True
         await self._served.set_alive(True)
@@ -173,6 +183,7 @@ async def run_service(entry: ServiceEntry, app: ServiceApp, options: ServerOptio
 async def _stop(
     ctx: ServiceContext, work: asyncio.Task[None], served: Served, options: ServerOptions
 ) -> None:
+    await served.leave()  # first of all: a rollout or a load balancer counts it out
     if ctx.registration is not None:
         await ctx.registration.stop()  # first: the gateway stops routing here
     failed = work.done() and not work.cancelled() and work.exception() is not None

@@ -1,6 +1,6 @@
 """Two processes of one single-writer instance, real processes on a real sim, Redis and
 PostgreSQL: exactly one leads (the other's RPCs answer UNAVAILABLE "standby: <holder> leads",
-its readiness NOT_SERVING and its liveness SERVING); the leader killed with -9, the standby leads
+its "" NOT_SERVING, its readiness and liveness SERVING); the leader killed with -9, the standby leads
 within the lease's ttl and a renewal period, replays, and nothing is done twice: every intent
 placed once at the venue (the inspector), every fill posted once (the ledger)."""
 
@@ -23,7 +23,7 @@ from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.leader import leader_lease_name
 from core.foundations.lease import lease_key
 from core.foundations.process import ServiceProcess, start_service
-from core.foundations.rpc.server import LIVENESS_SERVICE
+from core.foundations.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
 from tests.bus_signing import signed
 from tests.integration.gateway_support import Processes
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
@@ -69,7 +69,8 @@ async def health(address: str, service: str) -> int:
 
 
 async def check_standby(process: ServiceProcess, call: Any, leader_pid: int) -> None:
-    """`process` stands by: alive, not ready, its RPC refused naming the leader."""
+    """`process` stands by: alive, ready as a standby, not serving: its RPC refused naming the
+    leader."""
     assert process.info["event"] == "standby", process.info
     assert f":{leader_pid}:" in process.info["leader"]
     with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -79,6 +80,8 @@ async def check_standby(process: ServiceProcess, call: Any, leader_pid: int) -> 
     assert f":{leader_pid}:" in (refused.value.details() or "")
     assert await health(process.address, "") == health_pb2.HealthCheckResponse.NOT_SERVING
     assert await health(process.address, LIVENESS_SERVICE) == health_pb2.HealthCheckResponse.SERVING
+    # Ready (able to take over): a Kubernetes rollout waits on it (issue 56).
+    assert await health(process.address, READINESS_SERVICE) == health_pb2.HealthCheckResponse.SERVING
 
 
 async def failover(bus_url: str, lease: str, standby: ServiceProcess, answers: Any) -> tuple[float, float]:

@@ -1,7 +1,9 @@
 """Run services as child processes: prefixed logs, wait for healthy, restart on crash, stop in order.
 
 Each child is `python -m core.cli <args>`; it prints a JSON serving line once it serves
-(core.foundations.process) and answers gRPC health. Its stdout and stderr are copied to ours, each line
+(core.foundations.process) and answers gRPC health. A standby of a single writer prints a standby
+line instead: it is up, and kept (its readiness waited on, not its serving; it serves once it
+leads). Its stdout and stderr are copied to ours, each line
 prefixed with the child's name. A child that exits while the mesh runs is restarted with
 backoff; on stop, children get SIGTERM in reverse start order (SIGKILL after a grace period).
 """
@@ -23,6 +25,8 @@ from core.foundations.backoff import Backoff
 from core.foundations.env import LEASE_HOLDER
 from core.foundations.errors import Unavailable
 from core.foundations.health import check_health
+from core.foundations.process import STARTED_EVENTS
+from core.foundations.rpc.server import READINESS_SERVICE
 
 __all__ = ["RESTART_DELAY_MAX_S", "Child", "ChildSpec"]
 
@@ -64,8 +68,10 @@ class Child:
         self.stopping = False
         self._serving: asyncio.Future[dict[str, Any]] | None = None
         self._pumps: list[asyncio.Task[None]] = []
-        # How long a started process has to say SERVING on its health once it reported serving.
+        # How long a started process has to say SERVING on its health once it reported serving,
+        # and how long it has to report serving (or standing by) at all.
         self.healthy_timeout_s = _HEALTHY_TIMEOUT_S
+        self.serving_timeout_s = _SERVING_TIMEOUT_S
         # Its name as a lease holder, the same across its restarts (each starts after the last
         # one exited): a restarted child takes its leases back at once (core.foundations.env).
         self._holder = f"{spec.name}.{uuid.uuid4().hex[:8]}"
@@ -79,12 +85,18 @@ class Child:
         return f"{self.info['host']}:{self.info['port']}"
 
     @property
+    def standing_by(self) -> bool:
+        """Whether it started as a standby (it may lead by now: its serving line is not waited on)."""
+        return self.info.get("event") == "standby"
+
+    @property
     def grpc_address(self) -> str:
         """Where it answers gRPC health: its port, or its grpc_port when it serves HTTP (gateway)."""
         return f"{self.info['host']}:{self.info.get('grpc_port', self.info['port'])}"
 
     async def start(self) -> None:
-        """Start the process and wait until it serves and its health says SERVING."""
+        """Start the process and wait until it serves and its health says SERVING, or it stands by
+        and its readiness says SERVING (able to take over)."""
         self._serving = asyncio.get_running_loop().create_future()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -125,7 +137,8 @@ class Child:
             self.restarts += 1
             try:
                 await self.start()
-                self._say(f"restarted (restart {self.restarts}), serving on {self.address} (pid {self.pid})")
+                doing = "standing by" if self.standing_by else "serving"
+                self._say(f"restarted (restart {self.restarts}), {doing} on {self.address} (pid {self.pid})")
             except Unavailable as exc:
                 self._say(f"restart failed: {exc}")
 
@@ -150,7 +163,7 @@ class Child:
         serving: asyncio.Future[Any] = self._serving
         try:
             done, _ = await asyncio.wait(
-                {serving, exited}, timeout=_SERVING_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+                {serving, exited}, timeout=self.serving_timeout_s, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             exited.cancel()
@@ -159,20 +172,22 @@ class Child:
         if self.process.returncode is not None:
             raise Unavailable(f"{self.spec.name} exited with {self.process.returncode} before serving")
         self.process.kill()
-        raise Unavailable(f"{self.spec.name} did not report serving within {_SERVING_TIMEOUT_S:.0f} s")
+        raise Unavailable(f"{self.spec.name} did not report serving within {self.serving_timeout_s:.0f} s")
 
     async def wait_healthy(self) -> None:
-        """Until its health says SERVING. A process that exits meanwhile ends the wait at once (a
-        kill during a restart costs the restart, not the whole wait); one still not healthy at the
-        deadline is killed, so that `supervise` restarts it rather than wait on it."""
+        """Until its health says SERVING (a standby's readiness: it has no API to serve yet). A
+        process that exits meanwhile ends the wait at once (a kill during a restart costs the
+        restart, not the whole wait); one still not healthy at the deadline is killed, so that
+        `supervise` restarts it rather than wait on it."""
         assert self.process is not None
         process = self.process
+        service = READINESS_SERVICE if self.standing_by else ""
         deadline = asyncio.get_running_loop().time() + self.healthy_timeout_s
         exited: asyncio.Future[Any] = asyncio.ensure_future(process.wait())
         try:
             while True:
                 try:
-                    if await check_health(self.grpc_address, timeout_s=2.0) == "SERVING":
+                    if await check_health(self.grpc_address, service, timeout_s=2.0) == "SERVING":
                         return
                 except Unavailable:
                     pass
@@ -211,4 +226,4 @@ def _serving_line(text: str) -> dict[str, Any] | None:
         info = json.loads(text)
     except ValueError:
         return None
-    return info if isinstance(info, dict) and info.get("event") == "serving" else None
+    return info if isinstance(info, dict) and info.get("event") in STARTED_EVENTS else None

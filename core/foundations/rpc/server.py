@@ -20,7 +20,15 @@ from core.foundations.rpc.auth import BearerAuth, Privileged, check_distinct
 from core.foundations.rpc.edge import Gate, Registrar
 from core.foundations.rpc.health import HealthServicer
 
-__all__ = ["LIVENESS_SERVICE", "MAX_REQUEST_BYTES", "Served", "ServerOptions", "Service", "create_server"]
+__all__ = [
+    "LIVENESS_SERVICE",
+    "MAX_REQUEST_BYTES",
+    "READINESS_SERVICE",
+    "Served",
+    "ServerOptions",
+    "Service",
+    "create_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,11 @@ MAX_REQUEST_BYTES = 1024 * 1024
 # The health service name a liveness probe asks: SERVING once the process is up, as a leader or
 # a standby (core.foundations.leader), while "" (readiness) says whether it serves its API.
 LIVENESS_SERVICE = "trademesh.liveness"
+# The health service name a readiness probe asks: SERVING while the process is of use where it
+# stands, a leader serving its API or a standby able to take over (core.foundations.service);
+# NOT_SERVING while it starts and once it stops. "" stays "this one serves the API": a standby's
+# is NOT_SERVING, and a readiness probe on "" never passed for one (issue 56).
+READINESS_SERVICE = "trademesh.readiness"
 
 
 @dataclass(frozen=True)
@@ -80,13 +93,26 @@ class Served:
     gate: Gate
     options: ServerOptions
     metrics_port: int | None = None
+    # Set once the process stops (`leave`): its readiness stays NOT_SERVING from then on.
+    leaving: bool = False
 
     async def open(self) -> None:
         """Take calls: the gate opens, health says SERVING (and a server without auth says so)."""
         _warn_if_open(self.options)
         self.gate.open = True
         await self.set_alive(True)
+        await self.set_ready(True)
         await self.set_serving(True)
+
+    async def set_ready(self, ready: bool) -> None:
+        """The readiness answer (READINESS_SERVICE); never SERVING again once leaving."""
+        await self.health.set(READINESS_SERVICE, _status(ready and not self.leaving))
+
+    async def leave(self) -> None:
+        """The process stops: readiness NOT_SERVING for good (a standby's too, which has no API
+        to drain), so a load balancer or a rollout counts it out at once."""
+        self.leaving = True
+        await self.set_ready(False)
 
     async def set_alive(self, alive: bool) -> None:
         """The liveness answer (LIVENESS_SERVICE): the process is up, whether or not it serves."""
@@ -100,6 +126,7 @@ class Served:
     async def stop(self, options: ServerOptions) -> None:
         """NOT_SERVING, then stop: in-flight calls get the grace period (the service shape drains
         first)."""
+        await self.leave()
         await self.set_serving(False)
         await self.set_alive(False)
         await self.server.stop(options.grace_s)
@@ -230,5 +257,6 @@ async def create_server(
         await served.open()
     else:
         await served.set_serving(False)
+        await served.set_ready(False)
         await served.set_alive(False)
     return served
