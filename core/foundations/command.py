@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.registry import METRICS_PORT_OFFSET, ServiceEntry
+from core.foundations.registry import METRICS_PORT_OFFSET, Kind, ServiceEntry
 
 if TYPE_CHECKING:
     from core.foundations.rpc.auth import Privileged
@@ -153,8 +153,11 @@ def server_options(
     """The gRPC server's options from the common flags, the TRADEMESH_TOKEN secret and, for a
     service with privileged methods, the secret they take (a venue's TRADEMESH_TRADE_TOKEN)."""
     from core.foundations.env import TOKEN, drain_delay_s, read_secret
+    from core.foundations.rpc.registration import check_gateway_token
     from core.foundations.rpc.server import ServerOptions
 
+    if entry.kind is not Kind.GATEWAY:  # the gateway is the registry: it registers nowhere
+        check_gateway_token(read_secret(TOKEN))
     port = command.port(entry, args)
     privileged = command.privileged if command.privileged_of is None else command.privileged_of(args)
     return ServerOptions(

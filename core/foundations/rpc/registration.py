@@ -7,6 +7,13 @@ at the interval the gateway asked for. A heartbeat answered NOT_FOUND (the gatew
 or let the entry expire) registers again; an unreachable gateway is retried with backoff.
 None of it ever blocks or fails the service: it runs in a task of its own, and the service
 serves on whether or not the gateway knows it.
+
+A registration needs the mesh token: a service given TRADEMESH_GATEWAY without TRADEMESH_TOKEN
+does not start (check_gateway_token: the gateway would refuse it forever, and it would serve with
+auth off). A registration the gateway refuses (a wrong token, a name or address it does not
+take) is an error logged at every attempt, naming the cause, tried again with backoff up to
+_REFUSED_MAX_S, and counted (trademesh_registration_refusals_total{code}); while the service is
+not registered trademesh_registration_registered is 0.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ from dataclasses import dataclass
 from importlib import metadata
 
 import grpc
+from prometheus_client import Counter, Gauge
 
 from core.foundations.backoff import Backoff
-from core.foundations.env import ADVERTISE_HOST, GATEWAY
+from core.foundations.env import ADVERTISE_HOST, GATEWAY, TOKEN
+from core.foundations.errors import InvalidArgument
 from core.foundations.registry import Kind
 from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.status import call_failure
@@ -35,6 +44,7 @@ __all__ = [
     "GatewayRegistration",
     "Registration",
     "advertised_address",
+    "check_gateway_token",
     "package_version",
     "start_registration",
 ]
@@ -52,6 +62,31 @@ _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
 # Until the gateway says otherwise (its Register answer carries the interval).
 _DEFAULT_INTERVAL_S = 5.0
 _MIN_INTERVAL_S = 0.1
+# A refused registration is tried again (the operator may fix the gateway's side: a key, a
+# configured name) at most this far apart, an error line each time.
+_REFUSED_MAX_S = 30.0
+
+# Answers to a registration that trying again as it is will not change: each one an error.
+_REFUSALS = {
+    grpc.StatusCode.UNAUTHENTICATED: f"{TOKEN} is not the mesh token the gateway holds",
+    grpc.StatusCode.PERMISSION_DENIED: "the credential may not register (registering takes the mesh token)",
+    grpc.StatusCode.INVALID_ARGUMENT: f"the gateway does not take the registration as sent "
+    f"(its name, or its address: {ADVERTISE_HOST}, --host)",
+    grpc.StatusCode.ALREADY_EXISTS: "the name is configured at the gateway itself (--upstream)",
+    grpc.StatusCode.FAILED_PRECONDITION: "the gateway does not take the registration now",
+}
+
+REGISTERED = Gauge(
+    "trademesh_registration_registered",
+    "1 while the gateway answered this process's last registration or heartbeat "
+    "(TRADEMESH_GATEWAY); 0 while it is not registered (refused, the gateway away, or no gateway).",
+)
+REFUSALS = Counter(
+    "trademesh_registration_refusals_total",
+    "Registrations and heartbeats the gateway refused, by status code (UNAUTHENTICATED: "
+    "TRADEMESH_TOKEN is not the gateway's mesh token).",
+    ["code"],
+)
 
 
 @dataclass(frozen=True)
@@ -129,32 +164,55 @@ class GatewayRegistration:
             except grpc.aio.AioRpcError as exc:
                 log.info("could not unregister from the gateway at %s: %s", self.gateway, exc.code().name)
             self.instance_id = None
+        REGISTERED.set(0)
         await self._channel.close()
 
     async def _run(self) -> None:
         backoff = Backoff(0.5, 10.0)
+        refused = Backoff(1.0, _REFUSED_MAX_S)
         interval_s = _DEFAULT_INTERVAL_S
         while True:
             try:
                 interval_s = await self._register_or_heartbeat(interval_s)
             except grpc.aio.AioRpcError as exc:
+                REGISTERED.set(0)
                 if exc.code() == grpc.StatusCode.NOT_FOUND and self.instance_id is not None:
                     log.info(
                         "the gateway at %s does not know us (restarted?): registering again", self.gateway
                     )
                     self.instance_id = None
                     continue
+                if exc.code() in _REFUSALS:
+                    await asyncio.sleep(self._refused(exc, refused.next()))
+                    continue
                 self._report(call_failure(exc))
                 await asyncio.sleep(min(backoff.next(), interval_s))
                 continue
             except Exception as exc:  # a bug here must not take the service down
+                REGISTERED.set(0)
                 log.exception("registration with the gateway at %s failed", self.gateway)
                 self._report(str(exc))
                 await asyncio.sleep(backoff.next())
                 continue
+            REGISTERED.set(1)
             backoff.reset()
+            refused.reset()
             self._failing = False
             await asyncio.sleep(interval_s)
+
+    def _refused(self, exc: grpc.aio.AioRpcError, delay_s: float) -> float:
+        """An error line naming the gateway's reason, at every attempt (a service that cannot
+        join the mesh must say so until it can); the delay before the next."""
+        REFUSALS.labels(exc.code().name).inc()
+        log.error(
+            "the gateway at %s refused to register %s: %s (%s); not in the mesh, trying again in %.1f s",
+            self.gateway,
+            self.registration.name,
+            call_failure(exc),
+            _REFUSALS[exc.code()],
+            delay_s,
+        )
+        return delay_s
 
     async def _register_or_heartbeat(self, interval_s: float) -> float:
         if self.instance_id is not None:
@@ -178,6 +236,20 @@ class GatewayRegistration:
         if not self._failing:
             self._failing = True
             log.warning("gateway at %s: %s; retrying in the background", self.gateway, reason)
+
+
+def check_gateway_token(token: str | None) -> None:
+    """A service told to register (TRADEMESH_GATEWAY) must hold the mesh token: without it the
+    gateway refuses every registration and the service would serve with auth off, out of the
+    mesh and open. InvalidArgument naming the missing variable (the CLI: one line, exit 2)."""
+    gateway = os.environ.get(GATEWAY, "").strip()
+    if gateway and token is None:
+        raise InvalidArgument.field(
+            TOKEN,
+            f"not set, and {GATEWAY} is ({gateway}): the gateway refuses a registration without "
+            "the mesh token, and this service would serve with auth off; set it to the mesh's "
+            'token (docs/scaling.md, "Runbook: a venue started by hand")',
+        )
 
 
 def start_registration(
