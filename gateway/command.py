@@ -91,6 +91,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an instance without a heartbeat for this long drops out (default 15)",
     )
     parser.add_argument(
+        "--registry-lost-s",
+        type=seconds_at_most(30 * 86400),
+        default=86400.0,
+        help="an instance that dropped out without unregistering stays a Prometheus target (down, "
+        "labelled lost) for this long unless one of its name registers again or it is unregistered "
+        "(docs/gateway.md, Lost instances; default 86400)",
+    )
+    parser.add_argument(
         "--shared-registry",
         action="store_true",
         help="share the registry with the gateway's other replicas through the bus (--redis-url, "
@@ -163,6 +171,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         session_ttl_s=args.session_ttl_s,
         heartbeat_interval_s=args.heartbeat_interval_s,
         registry_ttl_s=args.registry_ttl_s,
+        registry_lost_s=args.registry_lost_s,
         shared_registry=args.shared_registry,
         allow_origins=frozenset(args.allow_origin),
         trusted_proxies=tuple(args.trusted_proxy),

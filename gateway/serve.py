@@ -39,7 +39,7 @@ from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
 from gateway.registry.http_sd import targets_route
-from gateway.registry.state import TICK_S
+from gateway.registry.state import LOST_S, TICK_S
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["GATEWAY_NAME", "GatewayConfig", "GatewayService"]
@@ -64,6 +64,8 @@ class GatewayConfig:
     session_ttl_s: float = 12 * 3600.0
     heartbeat_interval_s: float = 5.0
     registry_ttl_s: float = 15.0
+    # How long an instance gone silent without unregistering is kept as lost (RegistryState).
+    registry_lost_s: float = LOST_S
     # Share the registry with the gateway's other replicas through the bus (redis_url).
     shared_registry: bool = False
     allow_origins: frozenset[str] = frozenset()
@@ -89,7 +91,7 @@ class GatewayService:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.state = RegistryState(config.registry_ttl_s)
+        self.state = RegistryState(config.registry_ttl_s, lost_s=config.registry_lost_s)
         # The client connects on its first command, on the service's loop.
         self.redis = None if config.redis_url is None else open_redis(config.redis_url)
         self.stopping = asyncio.Event()

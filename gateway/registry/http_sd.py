@@ -1,10 +1,11 @@
 """GET /prometheus/targets: Prometheus HTTP service discovery over the registry (docs/operations.md).
 
-The answer lists the same instances ListServices does, so it asks what ListServices asks over
-gRPC-web: `Authorization: Bearer <API key or Studio session>` whose key holds the `read` scope
-(Prometheus: `authorization: {credentials_file: ...}` with a key from `trademesh keys create
-prometheus`). Not the mesh token: that one opens every service's RPCs, and a scraper needs to
-change nothing. Errors are JSON {"error": ...} and never repeat the credential.
+The answer lists the instances ListServices does, and the lost ones (their heartbeats stopped
+without an unregistration: gateway.registry.state) labelled `lost="true"`; it asks what
+ListServices asks over gRPC-web: `Authorization: Bearer <API key or Studio session>` whose key
+holds the `read` scope (Prometheus: `authorization: {credentials_file: ...}` with a key from
+`trademesh keys create prometheus`). Not the mesh token: that one opens every service's RPCs,
+and a scraper needs to change nothing. Errors are JSON {"error": ...} and never repeat the credential.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def targets_route(state: RegistryState, auth: Authenticator) -> Route:
         except PermissionDenied as exc:
             log.info("refused %s: %s", TARGETS_PATH, exc)
             return JSONResponse({"error": str(exc)}, 403)
-        return JSONResponse(target_groups(state.instances()))
+        # The lost after the live: a crashed instance is scraped (down) until it is drained.
+        return JSONResponse(target_groups([*state.instances(), *state.lost()]))
 
     return Route(TARGETS_PATH, endpoint, methods=["GET"])

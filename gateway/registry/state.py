@@ -7,7 +7,13 @@ restarted gateway starts empty and refills from the bus, or as each instance's n
 answered NOT_FOUND and the instance registers again.
 
 An instance drops out when the gateway has not heard it within the ttl, by the gateway's own
-clock. A pause of the gateway itself (its loop blocked, its process stopped or starved of CPU) is
+clock. One that never unregistered is not forgotten then: it is kept as lost (`lost()`), out of
+the listing and the routing but still a Prometheus target (down: TargetDown fires) and counted in
+trademesh_registry_lost_instances, until an instance of its name registers after it fell silent
+(it came back, or a replacement came), an operator unregisters it (drains it from the registry),
+or `lost_s` passed (24 h by default). A graceful stop unregisters: gone at once, never lost.
+
+A pause of the gateway itself (its loop blocked, its process stopped or starved of CPU) is
 not its instances' silence: their heartbeats wait in its own queue meanwhile. The gateway ticks
 (`tick`, every TICK_S); a tick late by more than a slack says the gateway did not run, and every
 entry's expiry moves on by that pause; until the late tick runs, nothing expires past the last
@@ -22,11 +28,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from prometheus_client import Gauge
+
 from core.foundations.access.contracts import TARGET_HEADER
 from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
 from trademesh.registry.v1 import registry_pb2 as pb
 
-__all__ = ["TICK_S", "Entry", "RegistryState"]
+__all__ = ["LOST", "LOST_S", "TICK_S", "Entry", "RegistryState"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,16 @@ log = logging.getLogger(__name__)
 # as the gateway's own pause: a loop at load is late by a fraction of a second.
 TICK_S = 0.5
 _PAUSE_SLACK_S = 1.0
+# How long a lost instance is kept when nobody drains it: a day of TargetDown is heard; a week
+# of it for a venue retired by kill -9 is noise.
+LOST_S = 24 * 3600.0
+
+LOST = Gauge(
+    "trademesh_registry_lost_instances",
+    "Instances of a name whose heartbeats stopped without an unregistration (crashed, killed, cut "
+    "off), kept until one of the name registers again, an operator unregisters them, or a day passed.",
+    ["name"],
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,9 @@ class Entry:
     version: str = ""
     # A paper venue (registry.v1.Instance.paper).
     paper: bool = False
+    # Its heartbeats stopped without an unregistration (RegistryState.lost); `expires_at` is
+    # then when it is forgotten.
+    lost: bool = False
 
     @property
     def configured(self) -> bool:
@@ -106,13 +127,19 @@ class RegistryState:
         ttl_s: float,
         monotonic: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
+        lost_s: float = LOST_S,
     ) -> None:
         self.ttl_s = ttl_s
+        self.lost_s = lost_s
         self._monotonic = monotonic
         self._wall_ns = wall_ns
         # The last tick's monotonic time; None until the first (no ticks: no pauses seen).
         self._ticked: float | None = None
         self._by_id: dict[str, Entry] = {}
+        # Instances gone silent without unregistering, by instance id (module docstring), and
+        # the names this state counts in LOST.
+        self._lost: dict[str, Entry] = {}
+        self._lost_names: set[str] = set()
         # The gateway's own entry: untargeted calls to a service it serves go to it.
         self._own: str | None = None
         # The other replicas of the gateway (gateway.registry.shared): listed, never routed to.
@@ -164,6 +191,7 @@ class RegistryState:
             if old.address == address:
                 del self._by_id[old.instance_id]
         now = self._wall_ns()
+        self._found_again(name, address, now)
         expires_at = self._monotonic() + self.ttl_s
         entry = Entry(
             name, kind, address, tuple(services), uuid.uuid4().hex, now, now, expires_at, metrics_port,
@@ -208,10 +236,33 @@ class RegistryState:
         return renewed
 
     def unregister(self, instance_id: str) -> Entry:
+        """Gone at once: a live instance stopping, or a lost one an operator drains (forgets)."""
+        lost = self._lost.pop(instance_id, None)
+        if lost is not None:
+            self._count_lost()
+            log.info("forgot lost instance %s at %s (%s)", lost.name, lost.address, instance_id)
+            return lost
         entry = self._find(instance_id)
         del self._by_id[instance_id]
         log.info("unregistered %s at %s", entry.name, entry.address)
         return entry
+
+    def lost(self) -> list[Entry]:
+        """The lost instances (module docstring), sorted by name then registration."""
+        self._expire()
+        return sorted(self._lost.values(), key=lambda e: (e.name, e.registered_at_ns))
+
+    def _found_again(self, name: str, address: str, registered_ns: int) -> None:
+        """An instance of `name` registered at `registered_ns`: the lost one at its address is
+        back; else it replaces the longest lost of its name that fell silent before it came."""
+        before = [e for e in self._lost.values() if e.name == name and e.last_heartbeat_ns < registered_ns]
+        if not before:
+            return
+        same = [e for e in before if e.address == address]
+        back = same[0] if same else min(before, key=lambda e: e.last_heartbeat_ns)
+        del self._lost[back.instance_id]
+        self._count_lost()
+        log.info("lost instance %s at %s replaced by a registration at %s", name, back.address, address)
 
     def merge(self, shared: Sequence[pb.Instance]) -> list[Entry]:
         """Takes in the entries the bus holds (every replica's registrations): a new one, or a
@@ -221,21 +272,30 @@ class RegistryState:
         wall_ns, now = self._wall_ns(), self._monotonic()
         held = {instance.instance_id for instance in shared}
         for instance in shared:
-            known = self._by_id.get(instance.instance_id)
+            known = self._by_id.get(instance.instance_id) or self._lost.get(instance.instance_id)
             if not instance.name:
                 if known is not None and not known.configured:
-                    del self._by_id[instance.instance_id]
-                    log.info("%s at %s left (at another gateway)", known.name, known.address)
+                    self._left(known)
                 continue
             left_s = (instance.last_heartbeat_ns - wall_ns) / 1e9 + self.ttl_s
             if left_s <= 0 or (known is not None and known.last_heartbeat_ns >= instance.last_heartbeat_ns):
                 continue
             if known is None:
                 log.info("learnt %s at %s from another gateway", instance.name, instance.address)
+                self._found_again(instance.name, instance.address, instance.registered_at_ns)
+            elif self._lost.pop(instance.instance_id, None) is not None:  # heard at another gateway
+                self._count_lost()
             self._by_id[instance.instance_id] = Entry.shared(instance, now + left_s)
         self._expire()
         self._one_per_place()
         return [e for e in self._by_id.values() if not e.configured and e.instance_id not in held]
+
+    def _left(self, known: Entry) -> None:
+        """An unregistration (a stop, or a lost instance drained) answered at another gateway."""
+        self._by_id.pop(known.instance_id, None)
+        if self._lost.pop(known.instance_id, None) is not None:
+            self._count_lost()
+        log.info("%s at %s left (at another gateway)", known.name, known.address)
 
     def _one_per_place(self) -> None:
         """Of the entries of one name at one address (an instance registered again at another
@@ -306,6 +366,7 @@ class RegistryState:
         pause = 0.0 if self._ticked is None else now - self._ticked - TICK_S - _PAUSE_SLACK_S
         self._ticked = now
         if pause <= 0:
+            self._expire()  # a lost instance counted within a tick, listed or not
             return 0.0
         for entries in (self._by_id, self._peers):
             for key, entry in entries.items():
@@ -323,15 +384,35 @@ class RegistryState:
         return now if self._ticked is None else min(now, self._ticked + TICK_S + _PAUSE_SLACK_S)
 
     def _expire(self) -> None:
+        horizon, changed = self._horizon(), False
         for instance_id, entry in list(self._by_id.items()):
             if not self._alive(entry):
                 del self._by_id[instance_id]
+                self._lost[instance_id] = replace(entry, lost=True, expires_at=horizon + self.lost_s)
+                changed = True
                 log.warning(
-                    "instance %s at %s dropped out: no heartbeat for %.1f s",
-                    entry.name,
-                    entry.address,
-                    self.ttl_s,
-                )
+                    "instance %s at %s (%s) lost: no heartbeat for %.1f s and no unregistration; "
+                    "kept as a target (down) until it registers again or is unregistered",
+                    entry.name, entry.address, instance_id, self.ttl_s,
+                )  # fmt: skip
+        for instance_id, entry in list(self._lost.items()):
+            if not self._alive(entry):
+                del self._lost[instance_id]
+                changed = True
+                log.info("lost %s at %s forgotten after %.0f s", entry.name, entry.address, self.lost_s)
+        if changed:
+            self._count_lost()
+
+    def _count_lost(self) -> None:
+        """trademesh_registry_lost_instances by name: a name with none left is removed."""
+        counts: dict[str, int] = {}
+        for entry in self._lost.values():
+            counts[entry.name] = counts.get(entry.name, 0) + 1
+        for name in self._lost_names - counts.keys():
+            LOST.remove(name)
+        for name, count in counts.items():
+            LOST.labels(name).set(count)
+        self._lost_names = set(counts)
 
 
 def _newest(serving: list[Entry], name: str) -> str:

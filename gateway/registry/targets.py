@@ -3,6 +3,8 @@
 One group per live instance that exports metrics: its metrics port on the host of its
 registered address (the host others already dial it at), labelled with what a dashboard or an
 alert groups by. Every trademesh exporter serves /metrics, so no group sets __metrics_path__.
+A lost instance (gateway.registry.state: its heartbeats stopped without an unregistration) stays
+a target, labelled `lost="true"`: scraped down, so TargetDown fires for a crashed process too.
 """
 
 from __future__ import annotations
@@ -56,4 +58,6 @@ def _labels(entry: Entry) -> dict[str, str]:
     }
     if entry.kind == pb.KIND_VENUE:
         labels["venue"] = entry.name
+    if entry.lost:
+        labels["lost"] = "true"
     return labels
