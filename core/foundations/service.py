@@ -22,6 +22,9 @@ runs the work:
   stands: serving, or a standby able to take over; NOT_SERVING while starting and once stopping)
   and "" (it serves its API): core.foundations.rpc.server.
 - SIGUSR1: every asyncio task's stack to the log (core.foundations.tasks): where a stuck service waits.
+- On Kubernetes, with a service account token mounted (the leader/standby services): the pod's
+  deletion cost says leader (`ready()`) or standby (`standby()`), so a rollout replaces the
+  standby first (core.foundations.pod_cost).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from core.foundations.errors import TrademeshError
+from core.foundations.pod_cost import LEADER_COST, STANDBY_COST, PodCost
 from core.foundations.registry import Kind, ServiceEntry
 from core.foundations.rpc.registration import GatewayRegistration, start_registration
 from core.foundations.rpc.server import Served, ServerOptions, Service, create_server
@@ -77,6 +81,7 @@ class ServiceContext:
         self._stopping: list[Hook] = []
         self._ready = False
         self._standing_by = False
+        self.pod_cost = PodCost.from_env()  # None outside Kubernetes (or without a token)
 
     @property
     def port(self) -> int:
@@ -101,6 +106,8 @@ class ServiceContext:
         self._ready = True
         self._served.gate.reason = None
         await self._served.open()
+        if self.pod_cost is not None:
+            self.pod_cost.want(LEADER_COST)
         _announce(self.label, self.options.host, self._served.port, self._served.metrics_port, announce)
         if self.entry.kind is not Kind.GATEWAY:  # the gateway is the registry
             served = self._served
@@ -128,6 +135,8 @@ class ServiceContext:
         if self._standing_by:
             return
         self._standing_by = True
+        if self.pod_cost is not None:
+            self.pod_cost.want(STANDBY_COST)
         await self._served.set_alive(True)
         served = self._served
         _announce(self.label, self.options.host, served.port, served.metrics_port, announce, "standby")
@@ -202,6 +211,8 @@ async def _stop(
         except Exception:  # reported below by the caller, from the task
             pass
     await served.stop(options)
+    if ctx.pod_cost is not None:
+        await ctx.pod_cost.close()
     if ctx.is_ready:
         log.info("%s: stopped", ctx.label)
 
