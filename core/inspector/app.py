@@ -49,6 +49,7 @@ from core.inspector.executor import Executor
 from core.inspector.fenced_writes import FencedWrites
 from core.inspector.followers import VenueFollowers
 from core.inspector.input_journal import InputJournal
+from core.inspector.lease_guard import LeaseGuard
 from core.inspector.market import MarketBoard
 from core.inspector.notify import notifier_from_env
 from core.inspector.policy_watch import PolicyWatch
@@ -56,6 +57,7 @@ from core.inspector.reconcile import Reconciler
 from core.inspector.request_shell import carry_out_request
 from core.inspector.risk_log import RiskLog
 from core.inspector.runtime import PolicySource, Runtime
+from core.inspector.takeover import Takeover
 from core.inspector.venues import VenueLinks
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.upstream import Upstream
@@ -84,19 +86,22 @@ class Inspector:
         self.redis = open_redis(config.redis_url)
         # Of the processes of this instance, only the holder of its leader lease acts.
         self.leadership = Leadership(self.redis, "inspector", config.instance, config.leader_ttl_ms)
+        # What it does at the venues and publishes, beside its journal, is fenced by the lease too.
+        self.guard = LeaseGuard(self.redis, self.leadership)
         writes = Publisher(self.redis)  # the risk events' writes, grouped
         self.notifier = notifier_from_env()  # webhook, Telegram: what an operator must hear of
         self.runtime = Runtime(
             InputJournal(
                 self.redis, journal_stream(config.instance), FencedWrites(self.redis, self.leadership)
             ),
-            RiskLog(self.redis, config.source, writes, self.notifier),
+            RiskLog(self.redis, config.source, writes, self.notifier, self.guard.check),
             lambda rt: Executor(
                 self.links,
                 rt.feed,
                 rt.clock,
                 timeout_s=config.venue_timeout_s,
                 on_covered=lambda venue: self.reconciler.wake(venue),
+                fence=self.guard.check,
             ),
             lambda rt: MarketBoard(self.links, rt.executor.on_trade),
             time.time_ns,
@@ -110,6 +115,8 @@ class Inspector:
         self.accounts = VenueAccounts(self.links)
         self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms, self.accounts)
         self.reconciler = Reconciler(self)
+        executor = self.runtime.executor
+        self.takeover = Takeover(self.redis, self.leadership, self.links, executor, config.instance)
         # The detectors' active patches (read with the mesh token: ListPatches only reads).
         self._upstream = Upstream(self.resolver, config.venue_timeout_s)
         self.patches = ActivePatches(self._upstream)
@@ -152,6 +159,7 @@ class Inspector:
             async with self.leadership.kept(ctx.stop) as kept:
                 await self._lead(ctx, kept)
         finally:
+            await self.followers.close()  # the heartbeats started as the lease was taken
             await self.runtime.commands.close()  # a command under way ends as it would have
             await self.runtime.snapshots.close()
             await self.runtime.executor.close()
@@ -167,13 +175,19 @@ class Inspector:
         (its lease's renewals) ends with the lease lost."""
         await self._find_mesh()
         fresh = not await self.redis.exists(self.runtime.journal.stream)
+        # Before the replay (seconds): the dead-man armed, the positions the venues show protected
+        # (core.inspector.takeover; at a fresh start all of them are legacy, never touched).
+        self.followers.beat(ctx.stop)
+        if not fresh:
+            await self.takeover.protect(self._policies().protect)
         executions = self._bus_executions()
         if executions is not None and fresh:
             await executions.start_fresh()
         self.runtime.board.start(ctx.stop)
-        await self.runtime.start(self._policies(), self.config.starting_equity)
+        await self.runtime.start(self._policies(), self.config.starting_equity, self.takeover.withdraw)
         if fresh:
             await self.reconciler.find_legacy()
+            await self.takeover.remember_legacy(self.legacy)
         await self._serve(ctx, executions, kept)
 
     def _bus_executions(self) -> BusExecutions | None:

@@ -34,6 +34,7 @@ from typing import Any
 import grpc
 
 from core.foundations.backoff import Backoff
+from core.foundations.leader import LeadershipLost
 from core.foundations.rpc.client import trace_metadata
 from core.inspector.convert import amended_away, order_snapshot, place_request, refusal_reason, venue_reason
 from core.inspector.engine.actions import (
@@ -45,6 +46,7 @@ from core.inspector.engine.actions import (
     QueryOrder,
     placed_by,
 )
+from core.inspector.lease_guard import Fence, unfenced
 from core.inspector.metrics import VENUE_CALLS
 from core.inspector.stops import EmulatedStops
 from core.inspector.ticks import TickSizes, gridded_price, put_on_grid
@@ -81,8 +83,12 @@ class Executor:
         timeout_s: float = 2.0,
         retry_s: float = _QUERY_RETRY_S,
         on_covered: Callable[[str], None] | None = None,
+        fence: Fence = unfenced,
     ) -> None:
         self.links = links
+        # Awaited just before each order sent, amended or cancelled at a venue: a leader that
+        # lost its lease does nothing there (core.inspector.lease_guard).
+        self.fence = fence
         self.feed = feed
         self.clock = clock
         self.timeout_s = timeout_s
@@ -187,6 +193,8 @@ class Executor:
             if new.role.protective:  # as a placement: never beside the orders being cancelled
                 await self._after_cancels(action.venue, action.symbol)
             answer = await self._amend_request(action)
+        except LeadershipLost:
+            raise
         except Exception as exc:  # refused, unknown or no channel: cancel and place instead
             code = exc.code().name.lower() if isinstance(exc, grpc.aio.AioRpcError) else "error"
             VENUE_CALLS.labels(action.venue, "amend", code).inc()
@@ -225,6 +233,7 @@ class Executor:
             unfilled_only=True,
         )
         desk = self.links.desk(action.venue)
+        await self.fence()
         response: tf.AmendOrderResponse = await desk.tradeflow.AmendOrder(
             request, timeout=self.timeout_s, metadata=desk.metadata + trace_metadata()
         )
@@ -299,6 +308,8 @@ class Executor:
         answer: tf.PlaceOrderResponse | Exception
         try:
             answer = await self._request(order)
+        except LeadershipLost:
+            raise
         except Exception as exc:
             answer = exc
         if answered is not None:
@@ -316,10 +327,28 @@ class Executor:
         request = place_request(order, native)
         await self._on_grid(order, request, native)
         desk = self.links.desk(order.venue)
+        await self.fence()
         response: tf.PlaceOrderResponse = await desk.tradeflow.PlaceOrder(
             request, timeout=self.timeout_s, metadata=desk.metadata + trace_metadata()
         )
         return response
+
+    async def place_outside_core(self, order: PlaceOrder) -> tf.Order:
+        """An order that is not the core's (a takeover's interim protection, before the core is
+        rebuilt: core.inspector.takeover): on the grid and fenced as any, its answer returned,
+        not fed to the core."""
+        await self.learn(order.venue)
+        response = await self._request(order)
+        VENUE_CALLS.labels(order.venue, "place", "ok").inc()
+        return response.order
+
+    async def cancel_outside_core(self, venue: str, client_order_id: str, reason: str) -> None:
+        """Cancel an order that is not the core's (fenced); its answer is not fed to the core."""
+        desk = self.links.desk(venue)
+        request = tf.CancelOrderRequest(client_order_id=client_order_id, reason=venue_reason(reason))
+        await self.fence()
+        await desk.tradeflow.CancelOrder(request, timeout=self.timeout_s, metadata=desk.metadata)
+        VENUE_CALLS.labels(venue, "cancel", "ok").inc()
 
     async def _on_grid(self, order: PlaceOrder, request: tf.PlaceOrderRequest, native: bool) -> None:
         """A protective price on the venue's tick grid (core.inspector.ticks.put_on_grid)."""
@@ -372,6 +401,7 @@ class Executor:
         try:
             desk = self.links.desk(action.venue)
             with self._sending_cancel(action.venue, action.symbol):
+                await self.fence()
                 answer = await desk.tradeflow.CancelOrder(
                     request, timeout=self.timeout_s, metadata=desk.metadata
                 )
@@ -396,6 +426,7 @@ class Executor:
         try:
             desk = self.links.desk(action.venue)
             with self._sending_cancel(action.venue, None):
+                await self.fence()
                 answer = await desk.tradeflow.CancelAllOrders(
                     tf.CancelAllOrdersRequest(reason=venue_reason(action.reason)),
                     timeout=self.timeout_s,

@@ -1,7 +1,12 @@
 """What the inspector keeps running per venue: its executions (order updates and fills, into
 the core), its account stream (core.inspector.account) and its dead-man heartbeat (the venue
 cancels every order `ttl` after the last one: an inspector that dies leaves nothing working). A
-venue found later (the gateway's registry) is followed once it appears."""
+venue found later (the gateway's registry) is followed once it appears. The heartbeats start
+first, as the lease is taken (`beat`); the rest once the core is rebuilt (`run`).
+
+The heartbeat is the one call to a venue not fenced by the lease (core.inspector.lease_guard): a
+deposed leader's heartbeat only keeps the switch armed as the new leader's does, and fencing it
+would let a Redis blip trip the switch."""
 
 from __future__ import annotations
 
@@ -42,11 +47,34 @@ class VenueFollowers:
         self.heartbeats: dict[str, int] = {}  # venue -> heartbeats answered
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._accounts: dict[str, asyncio.Task[None]] = {}
+        self._beats: dict[str, asyncio.Task[None]] = {}  # venue -> its heartbeat
+
+    def beat(self, stop: asyncio.Event) -> None:
+        """The dead-man heartbeats of the venues known, started now: a new leader arms them the
+        moment it takes the lease, before its journal's replay (which takes seconds: a 9.5 s
+        failover let the switch trip and cancel a resting entry). A venue found later is beaten
+        from `run`."""
+        if not self.deadman_ttl_ms:
+            return
+        for venue in self.links.names():
+            if venue not in self._beats:
+                self._beats[venue] = asyncio.create_task(
+                    self._heartbeat(venue, stop), name=f"heartbeat {venue}"
+                )
+
+    async def close(self) -> None:
+        """The heartbeats ended (`run` ends the rest)."""
+        beats = list(self._beats.values())
+        self._beats.clear()
+        for task in beats:
+            task.cancel()
+        await asyncio.gather(*beats, return_exceptions=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow every venue known, and each new one as it appears, until `stop`."""
         try:
             while True:
+                self.beat(stop)
                 for venue in self.links.names():
                     if venue not in self._tasks:
                         self._start(venue, stop)
@@ -58,13 +86,12 @@ class VenueFollowers:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
 
     def _start(self, venue: str, stop: asyncio.Event) -> None:
         tasks = []
         if self.on_execution is not None:
             tasks.append(asyncio.create_task(self._executions(venue, stop), name=f"executions {venue}"))
-        if self.deadman_ttl_ms:
-            tasks.append(asyncio.create_task(self._heartbeat(venue, stop), name=f"heartbeat {venue}"))
         self._tasks[venue] = tasks
 
     def _follow_account(self, venue: str, stop: asyncio.Event) -> None:

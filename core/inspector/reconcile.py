@@ -44,6 +44,7 @@ from core.inspector.engine.actions import CancelOrder
 from core.inspector.engine.positions import Key
 from core.inspector.metrics import ACCOUNT_READS, DIVERGENCES, RECONCILIATIONS
 from core.inspector.runtime import Runtime
+from core.inspector.takeover import interim
 from core.inspector.venues import VenueLinks
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -340,6 +341,9 @@ class Reconciler:
                     await self.runtime.feed(asked)
                 continue
             now = self.runtime.clock()
+            if interim(coid):  # a takeover's, left open (core.inspector.takeover): the core protects
+                await executor.cancel_outside_core(venue, coid, "takeover's interim protection left open")
+                continue
             if coid in self.runtime.audit.records:  # ours, finished in the core: an orphan
                 await executor.cancel(CancelOrder(coid, venue, order.symbol, "orphaned: no longer worked"))
                 reason = "an order of ours left open: cancelled"

@@ -16,6 +16,7 @@ from core.foundations.bus.names import RISK
 from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.outbox import Outbox
+from core.inspector.lease_guard import Fence, unfenced
 from core.inspector.notify import Notifier
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -39,12 +40,20 @@ class RiskWatcher:
 
 class RiskLog:
     def __init__(
-        self, redis: Any, source: str, publisher: Publisher | None = None, notifier: Notifier | None = None
+        self,
+        redis: Any,
+        source: str,
+        publisher: Publisher | None = None,
+        notifier: Notifier | None = None,
+        fence: Fence = unfenced,
     ) -> None:
         self.redis = redis
         self.source = source
         self.publisher = publisher or Publisher(redis)
         self.notifier = notifier
+        # Awaited before each publication: a leader that lost its lease (woken from a freeze)
+        # publishes nothing, nor notifies anyone (core.inspector.lease_guard).
+        self.fence = fence
         self._watchers: list[RiskWatcher] = []
 
     async def publish(
@@ -58,6 +67,7 @@ class RiskLog:
         protective orders it placed, each with its position's intent (for the ledger's links)."""
         if not events and not transitions and not links:
             return
+        await self.fence()
         envelope = bus.Envelope(source=self.source, ts_publish_ns=now_ns)
         envelope.risk.events.extend(events)
         envelope.risk.transitions.extend(transitions)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -48,6 +48,7 @@ from core.inspector.engine.actions import Amend, OrderAction, OrderRole
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.diff import diff_policies, loosenings
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.policies import ProtectPolicy
 from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.engine.policy_file import read_policies
 from core.inspector.executor import Executor
@@ -112,6 +113,11 @@ class PolicySource:
     path: str = ""
     loaded_ns: int = 0
 
+    @property
+    def protect(self) -> ProtectPolicy:
+        """Its protective distances (read over the shipped set), for a takeover before the replay."""
+        return operator_policies(self.text, self.path or None).policies.protect
+
 
 @dataclass
 class _Marks:
@@ -161,9 +167,15 @@ class Runtime:
 
     # ---- start: replay, or begin
 
-    async def start(self, policies: PolicySource, starting_equity: Decimal) -> None:
+    async def start(
+        self,
+        policies: PolicySource,
+        starting_equity: Decimal,
+        replayed: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         """Rebuild the core from the journal (or begin one), then ask the venues about every
-        order the journal left working, before anything new is placed."""
+        order the journal left working, before anything new is placed. `replayed` runs between
+        the two (the takeover's interim protection withdrawn: core.inspector.takeover)."""
         async for entry_id, entry in self.journal.entries():
             if self.core is None:
                 self.core = new_core(entry)
@@ -189,6 +201,8 @@ class Runtime:
         self._show_state()
         log.info("inspector: %d journal entries replayed; state %s", self.replayed, self.core.state.value)
         self.snapshots.take(self.core, self.audit)
+        if replayed is not None:
+            await replayed()
         await self._recover()
 
     def _began(self, entry: jr.JournalEntry) -> None:

@@ -8,7 +8,6 @@ fails there."""
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import date
 from decimal import Decimal
 
@@ -382,4 +381,4 @@ def _risk_from(snap: jr.JournalSnapshot, core: InspectorCore) -> None:
     curve.day = date.fromisoformat(snap.curve.day) if snap.curve.day else None
     core.streak.count = snap.loss_streak
     core.streak.last_loss_ns = snap.last_loss_ns if snap.had_loss else None
-    core._rates._times = {r.name: deque(r.times_ns) for r in snap.rates}
+    core._rates._times = {r.name: sorted(r.times_ns) for r in snap.rates}
