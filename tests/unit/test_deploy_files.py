@@ -1,19 +1,29 @@
-"""docker-compose.yml and ops/Dockerfile, validated offline (no Docker engine here)."""
+"""docker-compose.yml, ops/Dockerfile and `./dev compose`, validated offline (no Docker engine here)."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from core.cli import build_parser
 from core.foundations.accounts import account_venue
 from core.foundations.command import load_command
-from core.foundations.env import VENUE_TRADE_TOKEN, venue_variable
+from core.foundations.env import (
+    ADVISOR_SIGNING_KEY,
+    DETECTOR_SIGNING_KEY,
+    REDIS_URL,
+    VENUE_TRADE_TOKEN,
+    venue_variable,
+)
 from core.foundations.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
 from venues.registry import VENUES
 
@@ -28,6 +38,22 @@ def _compose() -> dict[str, Any]:
 def _ours() -> dict[str, Any]:
     """The services that run our image (Redis and PostgreSQL run their own)."""
     return {n: s for n, s in _compose()["services"].items() if s.get("image") == "trademesh:latest"}
+
+
+# Where compose publishes ports: this host alone unless TRADEMESH_BIND says otherwise.
+BIND = "${TRADEMESH_BIND:-127.0.0.1}"
+LOOPBACK = "127.0.0.1"
+# Published on this host alone whatever TRADEMESH_BIND says (no login of their own, or admin/admin).
+LOOPBACK_ONLY = {"grafana", "loki"}
+
+
+def _published(mapping: str) -> tuple[str, str, str]:
+    """(interface, host port, container port) of a short-syntax port mapping: interface "" is
+    every interface, host port "" Docker's choice."""
+    interface = next((i for i in (BIND, LOOPBACK) if mapping.startswith(i + ":")), "")
+    rest = mapping.removeprefix(interface + ":") if interface else mapping
+    host, _, inside = rest.rpartition(":")
+    return interface, host, inside
 
 
 # The venue docker-compose's mesh services follow (as `trademesh up` does).
@@ -78,7 +104,7 @@ def test_each_compose_service_listens_publishes_and_is_checked_on_its_registry_p
         assert (args.port, args.host) == (entry.port, "0.0.0.0"), entry.name
         grpc_port = entry.grpc_port or entry.port
         second = entry.grpc_port or entry.metrics_port
-        assert {m.split(":")[0] for m in service["ports"]} == {str(entry.port), str(second)}, entry.name
+        assert {_published(m)[2] for m in service["ports"]} == {str(entry.port), str(second)}, entry.name
         assert service["healthcheck"]["test"] == ["CMD", "trademesh", "health", f"127.0.0.1:{grpc_port}"]
 
 
@@ -101,9 +127,14 @@ def test_the_bus_services_reach_redis_and_postgres_by_service_name() -> None:
     compose = _compose()["services"]
     database_url = _env_example("ops/trademesh-db.env")["DATABASE_URL"]
     assert "@postgres:5432/" in database_url
+    redis_url = _env_example("ops/trademesh-redis.env")[REDIS_URL]
+    assert re.fullmatch(r"redis://:[^@]+@redis:6379/0", redis_url)
     for name in ("ingest", "recorder", "bars", "bridge"):
-        assert compose[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-        assert "ops/trademesh-db.env" in _env_files(compose[name])
+        assert _env_files(compose[name])[:3] == [
+            "ops/trademesh.env",
+            "ops/trademesh-redis.env",
+            "ops/trademesh-db.env",
+        ]
         assert "redis" in compose[name]["depends_on"]
     assert "postgres" in compose["recorder"]["depends_on"]
     assert compose["postgres"]["image"].startswith("timescale/timescaledb:")
@@ -129,8 +160,9 @@ def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -
         service = services[f"venue-{venue.name}"]
         args = build_parser().parse_args(service["command"])
         assert (args.name, args.port, args.host) == (venue.name, venue.default_port, "0.0.0.0")
-        published = {mapping.split(":")[0] for mapping in service["ports"]}
-        assert published == {str(venue.default_port), str(venue.default_port + METRICS_PORT_OFFSET)}
+        published = {_published(mapping)[1:] for mapping in service["ports"]}
+        ports = (str(venue.default_port), str(venue.default_port + METRICS_PORT_OFFSET))
+        assert published == {(port, port) for port in ports}
         assert service["healthcheck"]["test"] == [
             "CMD",
             "trademesh",
@@ -142,8 +174,11 @@ def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -
 # The env files compose reads secrets from: never committed, each with a committed example.
 SECRET_FILES = {
     "ops/trademesh.env": {"TRADEMESH_TOKEN"},
+    "ops/trademesh-redis.env": {"REDIS_PASSWORD", "REDIS_URL"},
     "ops/trademesh-db.env": {"POSTGRES_PASSWORD", "DATABASE_URL"},
     "ops/trademesh-trade.env": {"TRADEMESH_TRADE_TOKEN"},
+    "ops/trademesh-advisor-signing.env": {ADVISOR_SIGNING_KEY},
+    "ops/trademesh-detector-signing.env": {DETECTOR_SIGNING_KEY},
     "ops/trademesh-gateway.env": {"TRADEMESH_SESSION_SECRET"},
     "ops/trademesh-supervisor.env": {"TRADEMESH_SUPERVISOR_API_KEY"},
     "ops/trademesh-telegram.env": {
@@ -152,7 +187,7 @@ SECRET_FILES = {
         "TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS",
     },
 }
-SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|DATABASE_URL")
+SECRET_LOOKING = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|SIGNING_KEY|DATABASE_URL|REDIS_URL")
 
 
 def _env_files(service: dict[str, Any]) -> list[str]:
@@ -223,10 +258,11 @@ def test_each_example_account_runs_apart_with_its_own_credentials_under_its_own_
         port = VENUES[exchange].default_port
         assert (args.command, args.name, args.account) == ("venue", exchange, account), name
         assert (args.port, args.host, service["hostname"]) == (port, "0.0.0.0", name)
-        ports = [mapping.split(":") for mapping in service["ports"]]
+        ports = [_published(mapping)[1:] for mapping in service["ports"]]
         assert [inside for _, inside in ports] == [str(port), str(port + METRICS_PORT_OFFSET)], name
-        assert all(published.count(":".join(mapping)) == 1 for mapping in ports), name  # host ports its own
-        assert all(host.split(":")[0] != inside for host, inside in ports), name
+        hosts = [_published(mapping)[1] for mapping in published]
+        assert all(hosts.count(host) == 1 for host, _ in ports), name  # host ports its own
+        assert all(host != inside for host, inside in ports), name
         assert service["healthcheck"]["test"][-1] == f"127.0.0.1:{port}", name
         assert service["profiles"] == ["accounts"], name
         assert "TRADEMESH_PAPER" not in service["environment"] and "--paper" not in service["command"]
@@ -273,7 +309,7 @@ def test_every_venue_writes_its_own_streams_to_the_bus_unless_told_otherwise() -
     for name in [f"venue-{venue}" for venue in VENUES] + list(ACCOUNTS):
         environment = services[name]["environment"]
         assert environment["TRADEMESH_BUS_DIRECT"] == "${TRADEMESH_BUS_DIRECT:-1}", name
-        assert environment["REDIS_URL"] == "redis://redis:6379/0", name
+        assert "ops/trademesh-redis.env" in _env_files(services[name]), name  # REDIS_URL, with its password
         assert environment["TRADEMESH_GATEWAY"] == "gateway:8082", name  # the shared ones kept
 
 
@@ -307,7 +343,7 @@ def test_every_service_registers_with_the_gateway_under_a_name_the_others_resolv
             assert "hostname" not in service, name
             variable = f"TRADEMESH_{name.upper()}_REPLICAS"
             assert service["deploy"]["replicas"] == f"${{{variable}:-1}}", name
-            assert all(":" not in mapping for mapping in service["ports"]), name
+            assert all(_published(mapping)[1] == "" for mapping in service["ports"]), name
         else:
             # A service bound to 0.0.0.0 registers under its hostname: it must be its compose name.
             assert service["hostname"] == name
@@ -348,7 +384,7 @@ def test_envoy_routes_reach_compose_services_on_their_ports() -> None:
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     filters = [f["name"] for f in manager["http_filters"]]
     assert filters[0] == "envoy.filters.http.grpc_web" and filters[-1] == "envoy.filters.http.router"
-    published = services["envoy"]["ports"][0].split(":")[0]
+    published = _published(services["envoy"]["ports"][0])[1]
     assert int(published) == listener["address"]["socket_address"]["port_value"]
 
 
@@ -387,7 +423,7 @@ def test_prometheus_loads_the_rules_and_alerts_through_compose_alertmanager() ->
     (targets,) = alertmanagers["static_configs"]
     alertmanager = _compose()["services"]["alertmanager"]
     assert targets["targets"] == ["alertmanager:9093"]
-    assert "9093:9093" in alertmanager["ports"]
+    assert [_published(m) for m in alertmanager["ports"]] == [(BIND, "9093", "9093")]
     assert any(v.startswith("./ops/prometheus/alertmanager.yml:") for v in alertmanager["volumes"])
 
 
@@ -428,7 +464,8 @@ def test_grafana_reads_prometheus_and_loki_by_the_uids_the_dashboards_name() -> 
     sources = {source["uid"]: source for source in provisioned}
     assert {uid: s["type"] for uid, s in sources.items()} == {"prometheus": "prometheus", "loki": "loki"}
     prometheus = sources["prometheus"]
-    assert prometheus["url"] == "http://prometheus:9090" and "9090:9090" in services["prometheus"]["ports"]
+    assert prometheus["url"] == "http://prometheus:9090"
+    assert [_published(m) for m in services["prometheus"]["ports"]] == [(BIND, "9090", "9090")]
     assert prometheus["jsonData"]["timeInterval"] == _prometheus_config()["global"]["scrape_interval"]
     loki_port = _yaml("ops/loki/loki.yml")["server"]["http_listen_port"]
     assert sources["loki"]["url"] == f"http://loki:{loki_port}"
@@ -493,3 +530,231 @@ def test_alloy_ships_the_projects_containers_to_loki_labelled_by_service_and_con
     # The compose service, less "venue-": Prometheus's `service` label for the same process.
     assert re.search(r'regex\s*=\s*"\(\?:venue-\)\?\(\.\+\)"', code)
     assert "stage.json" in code
+
+
+# --- what compose exposes, and what it may use (issue 56) ----------------------------------------
+
+
+def _exposure_problems(services: dict[str, Any]) -> list[str]:
+    """Every published port on this host alone by default (TRADEMESH_BIND to publish further;
+    Grafana and Loki never further): the venues take orders, the gateway and the inspector act."""
+    problems = []
+    for name, service in services.items():
+        wanted = LOOPBACK if name in LOOPBACK_ONLY else BIND
+        for mapping in service.get("ports", []):
+            if _published(mapping)[0] != wanted:
+                problems.append(f"{name}: {mapping} is not bound to {wanted}")
+    return problems
+
+
+# Each service's resident memory at rest, MiB: `trademesh up` (the sim's demo market), sampled
+# every 15 s from 30 s to 150 s after its start, the highest (docs/kubernetes.md, "Resource
+# limits"). Redis: the embedded one's; the live venues were not measured (no exchange here).
+MEASURED_RSS_MIB = {
+    "venue-sim": 70, "redis": 11, "ingest": 59, "recorder": 64, "bars": 62, "bridge": 60,
+    "overwatch": 60, "supervisor": 121, "screener": 59, "detector": 67, "advisor": 220,
+    "inspector": 71, "ledger": 65, "backtester": 63, "gateway": 114,
+}  # fmt: skip
+# A limit this many times the measured figure at least: room for a busy market and a burst.
+HEADROOM = 3
+# Sized by the model it serves, on a GPU (its own profile): the operator's to set.
+UNLIMITED = {"vllm"}
+
+
+def _mebibytes(size: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([MG])", size).groups()  # type: ignore[union-attr]
+    return float(number) * (1024 if unit == "G" else 1)
+
+
+def _limit_problems(services: dict[str, Any]) -> list[str]:
+    """Every container has a CPU and a memory limit, and the memory one is HEADROOM times what the
+    service was measured at."""
+    problems = []
+    for name, service in services.items():
+        if name in UNLIMITED:
+            continue
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        if set(limits) != {"cpus", "memory"}:
+            problems.append(f"{name}: limits {limits}, not cpus and memory")
+            continue
+        measured = MEASURED_RSS_MIB.get(name)
+        if measured is not None and _mebibytes(limits["memory"]) < HEADROOM * measured:
+            problems.append(f"{name}: {limits['memory']} under {HEADROOM} x its measured {measured} MiB")
+    return problems
+
+
+def _redis_problems(services: dict[str, Any]) -> list[str]:
+    """Redis requires the password of ops/trademesh-redis.env; its health check asks with it; every
+    service of ours reads REDIS_URL (the same password) from that file, never from `environment`."""
+    problems = []
+    redis = services["redis"]
+    if '--requirepass "$$REDIS_PASSWORD"' not in " ".join(redis["command"]):
+        problems.append(f"redis: {redis['command']} requires no password")
+    if _env_files(redis) != ["ops/trademesh-redis.env"]:
+        problems.append(f"redis: env files {_env_files(redis)}")
+    check = " ".join(redis["healthcheck"]["test"])
+    if "REDISCLI_AUTH=" not in check or "grep -qx PONG" not in check:
+        problems.append(f"redis: health check {check!r} does not check PONG with the password")
+    for name, service in services.items():
+        if service.get("image") != "trademesh:latest":
+            continue
+        if "ops/trademesh-redis.env" not in _env_files(service):
+            problems.append(f"{name}: no REDIS_URL (ops/trademesh-redis.env)")
+        environment = service.get("environment") or {}
+        if REDIS_URL in environment or any("redis://" in str(v) for v in environment.values()):
+            problems.append(f"{name}: a Redis URL in `environment`, without the password")
+    return problems
+
+
+# The signing keys' files and who holds each: its writer and the inspector (docs/bus.md).
+SIGNING_FILES = {
+    "ops/trademesh-advisor-signing.env": (ADVISOR_SIGNING_KEY, {"advisor", "inspector"}),
+    "ops/trademesh-detector-signing.env": (DETECTOR_SIGNING_KEY, {"detector", "inspector"}),
+}
+
+
+def _signing_problems(services: dict[str, Any]) -> list[str]:
+    """Each signing key's file reaches its holders alone, as their ServiceCommands declare."""
+    problems = []
+    for path, (key, wanted) in SIGNING_FILES.items():
+        holders = set()
+        for name, service in services.items():
+            if service.get("image") != "trademesh:latest":
+                continue
+            entry = SERVICES[build_parser().parse_args(service["command"]).command]
+            given = path in _env_files(service)
+            if given != (key in load_command(entry).secrets()):
+                problems.append(f"{name}: given {path} {given}, its ServiceCommand holds {key}: {not given}")
+            if given:
+                holders.add(name)
+        if holders != wanted:
+            problems.append(f"{path}: given to {sorted(holders)}, not {sorted(wanted)}")
+    return problems
+
+
+def test_every_published_port_is_bound_to_this_host_by_default() -> None:
+    assert _exposure_problems(_compose()["services"]) == []
+
+
+def test_every_container_has_limits_with_room_over_its_measured_memory() -> None:
+    services = _compose()["services"]
+    assert _limit_problems(services) == []
+    assert set(MEASURED_RSS_MIB) <= set(services)
+
+
+def test_redis_requires_the_password_every_service_connects_with() -> None:
+    assert _redis_problems(_compose()["services"]) == []
+    example = _env_example("ops/trademesh-redis.env")
+    assert f":{example['REDIS_PASSWORD']}@redis:6379/" in example[REDIS_URL]
+
+
+def test_each_signing_key_reaches_its_writer_and_the_inspector_alone() -> None:
+    assert _signing_problems(_compose()["services"]) == []
+    for path, (key, _) in SIGNING_FILES.items():
+        assert set(_env_example(path)) == {key}, path
+
+
+def _open_gateway(services: dict[str, Any]) -> None:
+    services["gateway"]["ports"] = ["8081:8081", "8082:8082"]
+
+
+def _open_venue(services: dict[str, Any]) -> None:
+    services["venue-okx"]["ports"][0] = "0.0.0.0:5063:5063"
+
+
+def _grafana_follows_bind(services: dict[str, Any]) -> None:
+    services["grafana"]["ports"] = [f"{BIND}:3000:3000"]
+
+
+def _no_limits(services: dict[str, Any]) -> None:
+    del services["inspector"]["deploy"]
+
+
+def _limits_of_replicas_lost(services: dict[str, Any]) -> None:
+    del services["recorder"]["deploy"]["resources"]
+
+
+def _limit_below_measured(services: dict[str, Any]) -> None:
+    services["advisor"]["deploy"]["resources"]["limits"]["memory"] = "256M"
+
+
+def _redis_without_password(services: dict[str, Any]) -> None:
+    services["redis"]["command"] = ["redis-server", "--appendonly", "yes"]
+
+
+def _redis_url_in_environment(services: dict[str, Any]) -> None:
+    services["bars"]["environment"] = {**services["bars"]["environment"], REDIS_URL: "redis://redis:6379/0"}
+
+
+def _service_without_the_bus_password(services: dict[str, Any]) -> None:
+    services["ledger"]["env_file"] = [f for f in _env_files(services["ledger"]) if "redis" not in f]
+
+
+def _signing_key_leaks(services: dict[str, Any]) -> None:
+    services["bridge"]["env_file"] = [*_env_files(services["bridge"]), "ops/trademesh-advisor-signing.env"]
+
+
+def _inspector_without_a_key(services: dict[str, Any]) -> None:
+    files = _env_files(services["inspector"])
+    services["inspector"]["env_file"] = [f for f in files if f != "ops/trademesh-detector-signing.env"]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "check"),
+    [
+        (_open_gateway, _exposure_problems),
+        (_open_venue, _exposure_problems),
+        (_grafana_follows_bind, _exposure_problems),
+        (_no_limits, _limit_problems),
+        (_limits_of_replicas_lost, _limit_problems),
+        (_limit_below_measured, _limit_problems),
+        (_redis_without_password, _redis_problems),
+        (_redis_url_in_environment, _redis_problems),
+        (_service_without_the_bus_password, _redis_problems),
+        (_signing_key_leaks, _signing_problems),
+        (_inspector_without_a_key, _signing_problems),
+    ],
+)
+def test_a_broken_compose_file_is_caught(
+    breakage: Callable[[dict[str, Any]], None], check: Callable[[dict[str, Any]], list[str]]
+) -> None:
+    services = _compose()["services"]
+    assert check(services) == []
+    breakage(services)
+    assert check(services) != []
+
+
+# --- ./dev compose: Docker Compose 2.24 or newer ------------------------------------------------
+
+
+def _dev_compose(tmp_path: Path, version: str | None) -> subprocess.CompletedProcess[str]:
+    """`./dev compose ps` with a stand-in `docker` on PATH that reports `version` (None: no
+    `docker compose` at all) and otherwise prints what it was asked."""
+    fake = tmp_path / "docker"
+    answer = "exit 1" if version is None else f'echo "{version}"; exit 0'
+    fake.write_text(f'#!/bin/sh\nif [ "$1 $2" = "compose version" ]; then {answer}; fi\necho "docker $*"\n')
+    fake.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"}
+    command = [str(ROOT / "dev"), "compose", "ps", "--all"]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=30, check=False)
+
+
+@pytest.mark.parametrize("version", ["2.24.0", "v2.29.7", "2.32.4-desktop.1"])
+def test_dev_compose_runs_docker_compose_from_2_24(tmp_path: Path, version: str) -> None:
+    done = _dev_compose(tmp_path, version)
+    assert (done.returncode, done.stdout) == (0, "docker compose ps --all\n")
+
+
+@pytest.mark.parametrize("version", ["2.20.3", "v2.23.9", "1.29.2", None])
+def test_dev_compose_refuses_an_older_compose_and_says_which(tmp_path: Path, version: str | None) -> None:
+    done = _dev_compose(tmp_path, version)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "needs Docker Compose 2.24.0 or newer" in done.stderr
+    if version is not None:
+        assert version.removeprefix("v") in done.stderr
+
+
+def test_the_compose_file_and_the_docs_say_compose_2_24() -> None:
+    assert "Needs Docker Compose 2.24 or newer" in (ROOT / "docker-compose.yml").read_text()
+    for doc in ("README.md", "docs/kubernetes.md"):
+        assert "Compose 2.24" in (ROOT / doc).read_text(), doc

@@ -733,14 +733,13 @@ def test_the_overlays_pin_the_image() -> None:
     """Production by its digest (kustomize edit set image trademesh=REGISTRY/trademesh@sha256:...;
     the committed one a placeholder of zeros, marked so); the local fleets the image built here."""
     images = {name: {c["image"] for _, c in ours(overlay(name))} for name in OVERLAYS}
-    assert images == {
-        "local": {"trademesh:latest"},
-        "paper": {"trademesh:latest"},
-        "production": {"registry.example.com/trademesh@sha256:" + "0" * 64},
-    }
+    assert images["local"] == images["paper"] == {"trademesh:latest"}
+    [production] = images["production"]
+    assert re.fullmatch(r"[^@]+/trademesh@sha256:[0-9a-f]{64}", production)
     assert image_problems(overlay("production")) == []
     text = (K8S / "overlays" / "production" / "kustomization.yaml").read_text()
-    assert "PLACEHOLDER: the digest below is all zeros" in text
+    if production.endswith("0" * 64):  # the committed placeholder says that it is one
+        assert "PLACEHOLDER: the digest below is all zeros" in text
 
 
 @pytest.mark.parametrize("name", ["local", "paper"])
