@@ -20,9 +20,12 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import Counter
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.signing import WRITER_FIELD, WRITERS, Refusal, Verifier
-from core.foundations.errors import shown
+from core.foundations.errors import TrademeshError, shown
 from core.inspector.risk_log import RiskLog
 from trademesh.risk.v1 import inspector_pb2 as rk
 
@@ -88,8 +91,19 @@ class BusAuth:
                 rk.Value(name="reason", value=refusal.value), rk.Value(name="writer", value=shown(writer)),
             ],
         )  # fmt: skip
-        await self.risk_log.publish([event], [], event.ts_ns)
+        await self._report(event)
         return False
+
+    async def _report(self, event: rk.RiskEvent) -> None:
+        """The refusal's event on `risk`. Redis unreachable: raised, so the consumer reconnects and
+        reads the entry again (its event is not lost); any other failure (a lease lost: this
+        inspector is stopping) is logged, and the entry is refused all the same."""
+        try:
+            await self.risk_log.publish([event], [], event.ts_ns)
+        except (RedisConnectionError, RedisTimeoutError):
+            raise
+        except (TrademeshError, RedisError) as exc:
+            log.warning("inspector: a bus refusal not reported on the risk stream: %s", exc)
 
     def _say(self, stream: str, entry_id: str, refusal: Refusal, writer: str) -> None:
         now = time.monotonic()

@@ -75,6 +75,12 @@ async def _counted(port: int) -> dict[tuple[str, str], float]:
     return samples
 
 
+async def _allowed(mesh: InspectorMesh, intent_id: str) -> list[str] | None:
+    """The intents allowed, once `intent_id` is among them."""
+    allowed = [e.intent_id for e in await mesh.events(action=rk.RISK_ACTION_ALLOW)]
+    return allowed if intent_id in allowed else None
+
+
 async def _position(mesh: InspectorMesh, size: str) -> bool | None:
     return True if await mesh.venue_position() == Decimal(size) else None
 
@@ -109,11 +115,12 @@ async def test_only_entries_their_allowed_writer_signed_are_acted_on(tmp_path: P
                 await client.xadd(INTENTS, signed_by(forged, INTENTS, _intents("forged-key")))
                 # The advisor's own, after them: once it is placed, both were read before it.
                 last = await client.xadd(INTENTS, signed(INTENTS, _intents("signed-1")))
-                await until(lambda: _position(mesh, "0.01"), WAIT_S, 0.1, "the signed intent placed")
                 await until(lambda: _all_handled(client, INTENTS, last), WAIT_S, 0.05, "all three handled")
-                allowed = await mesh.events(action=rk.RISK_ACTION_ALLOW)
-                assert [e.intent_id for e in allowed] == ["signed-1"]
-                assert await mesh.venue_position() == Decimal("0.01")
+                allowed = await until(
+                    lambda: _allowed(mesh, "signed-1"), WAIT_S, 0.05, "the signed one allowed"
+                )
+                assert sorted(allowed) == ["signed-1"]
+                await until(lambda: _position(mesh, "0.01"), WAIT_S, 0.1, "the signed intent placed")
 
                 # A close of s1's position signed with the advisor's key (not the detector's,
                 # the one writer of position requests): refused, the position stays.
