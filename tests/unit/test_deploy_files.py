@@ -584,11 +584,12 @@ def _limit_problems(services: dict[str, Any]) -> list[str]:
 
 
 def _redis_problems(services: dict[str, Any]) -> list[str]:
-    """Redis requires the password of ops/trademesh-redis.env; its health check asks with it; every
+    """Redis requires the password of ops/trademesh-redis.env (an empty one ends its start); its
+    health check asks with it; every
     service of ours reads REDIS_URL (the same password) from that file, never from `environment`."""
     problems = []
     redis = services["redis"]
-    if '--requirepass "$$REDIS_PASSWORD"' not in " ".join(redis["command"]):
+    if '--requirepass "$${REDIS_PASSWORD:?' not in " ".join(redis["command"]):
         problems.append(f"redis: {redis['command']} requires no password")
     if _env_files(redis) != ["ops/trademesh-redis.env"]:
         problems.append(f"redis: env files {_env_files(redis)}")
@@ -682,6 +683,10 @@ def _redis_without_password(services: dict[str, Any]) -> None:
     services["redis"]["command"] = ["redis-server", "--appendonly", "yes"]
 
 
+def _redis_with_an_empty_password(services: dict[str, Any]) -> None:
+    services["redis"]["command"] = ["sh", "-c", 'exec redis-server --requirepass "$$REDIS_PASSWORD"']
+
+
 def _redis_url_in_environment(services: dict[str, Any]) -> None:
     services["bars"]["environment"] = {**services["bars"]["environment"], REDIS_URL: "redis://redis:6379/0"}
 
@@ -709,6 +714,7 @@ def _inspector_without_a_key(services: dict[str, Any]) -> None:
         (_limits_of_replicas_lost, _limit_problems),
         (_limit_below_measured, _limit_problems),
         (_redis_without_password, _redis_problems),
+        (_redis_with_an_empty_password, _redis_problems),
         (_redis_url_in_environment, _redis_problems),
         (_service_without_the_bus_password, _redis_problems),
         (_signing_key_leaks, _signing_problems),

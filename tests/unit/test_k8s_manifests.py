@@ -545,15 +545,15 @@ def image_problems(objects: list[Obj]) -> list[str]:
 
 
 def redis_problems(objects: list[Obj]) -> list[str]:
-    """The local Redis requires the password from the mesh's Secret (no shell: Kubernetes puts
-    $(REDIS_PASSWORD) in the argument), its probes ask with it, and the REDIS_URL every service
+    """The local Redis requires the password from the mesh's Secret (an empty one ends its start:
+    `requirepass ""` would let anyone in), its probes ask with it, and the REDIS_URL every service
     reads carries the same one."""
     problems = []
     redis = next(w for w in workloads(objects) if w["metadata"]["name"] == "redis")
     container = pod_spec(redis)["containers"][0]
-    argv = container.get("command", []) + container.get("args", [])
-    if "--requirepass" not in argv or argv[argv.index("--requirepass") + 1 :][:1] != ["$(REDIS_PASSWORD)"]:
-        problems.append(f"redis: {argv} requires no password")
+    argv = " ".join(container.get("command", []) + container.get("args", []))
+    if '--requirepass "${REDIS_PASSWORD:?' not in argv:
+        problems.append(f"redis: {argv!r} requires no password, or an empty one")
     for variable in ("REDIS_PASSWORD", "REDISCLI_AUTH"):
         ref = env_of(container).get(variable, {}).get("valueFrom", {}).get("secretKeyRef")
         if ref != {"name": "trademesh-mesh", "key": "REDIS_PASSWORD"}:
@@ -954,7 +954,11 @@ def _image_by_tag(objects: list[Obj]) -> None:
 
 
 def _redis_without_password(objects: list[Obj]) -> None:
-    _container(objects, "redis")["args"] = ["--appendonly", "yes"]
+    _container(objects, "redis")["args"] = ["exec redis-server --appendonly yes"]
+
+
+def _redis_with_an_empty_password(objects: list[Obj]) -> None:
+    _container(objects, "redis")["args"] = ['exec redis-server --requirepass "$REDIS_PASSWORD"']
 
 
 def _redis_url_without_password(objects: list[Obj]) -> None:
@@ -1010,7 +1014,9 @@ def test_a_broken_manifest_is_caught(
     assert check(objects) != []
 
 
-@pytest.mark.parametrize("breakage", [_redis_without_password, _redis_url_without_password])
+@pytest.mark.parametrize(
+    "breakage", [_redis_without_password, _redis_with_an_empty_password, _redis_url_without_password]
+)
 def test_a_local_redis_without_its_password_is_caught(breakage: Callable[[list[Obj]], None]) -> None:
     objects = overlay("local")
     assert redis_problems(objects) == []
