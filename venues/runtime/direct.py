@@ -22,15 +22,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from typing import Any
 
 from core.foundations.bus.funding import FundingRelay, resume_funding
 from core.foundations.bus.group import Fenced
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import BusRedis, open_redis
+from core.foundations.bus.redis import BusRedis, open_redis, unreachable
 from core.foundations.bus.relay import ExecutionRelay, MarketRelay, resume_executions, resume_market
 from core.foundations.bus.venue_lease import claim_direct, unclaim_direct, venue_lease_name
 from core.foundations.bus.writer import BusWriter
@@ -48,8 +47,6 @@ __all__ = ["DirectBus", "DirectOptions"]
 Relay = MarketRelay | ExecutionRelay | FundingRelay
 
 log = logging.getLogger(__name__)
-
-_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(frozen=True)
@@ -110,7 +107,9 @@ class DirectBus:
                     break
                 try:
                     await self._write_under(lease, redis, writer, stop)
-                except _REDIS_ERRORS as exc:  # Redis away while the relays were read back
+                except Exception as exc:  # Redis away while the relays were read back
+                    if not unreachable(exc):
+                        raise
                     log.warning(
                         "venue %s: the bus unreachable at the start (%s): again soon", self.venue, exc
                     )
@@ -121,8 +120,7 @@ class DirectBus:
                 await groups
             written.set()
             await flusher
-            with contextlib.suppress(*_REDIS_ERRORS):
-                await unclaim_direct(redis, self.venue, self.holder)
+            await _unless_unreachable(unclaim_direct(redis, self.venue, self.holder))
 
     async def _take(self, redis: BusRedis, stop: asyncio.Event) -> Lease | None:
         """The venue's lease, once held (an ingest replica holding it gives it back when it sees
@@ -138,7 +136,9 @@ class DirectBus:
                         "venue %s: writes its own streams to the bus (lease %s)", self.venue, lease.token
                     )
                     return lease
-            except _REDIS_ERRORS as exc:
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 log.warning("venue %s: the bus's lease not taken (%s): again soon", self.venue, exc)
             if not waiting:
                 waiting = True
@@ -155,9 +155,10 @@ class DirectBus:
         fence = Fenced(lease.key, lease.token)
         relays = await self._relays(redis, writer, fence)
 
-        def bus_lost(since_ns: int) -> None:
+        def bus_lost(lost: dict[str, int]) -> None:  # only the streams whose server lost entries
             for relay in relays:
-                relay.mark_bus_loss(since_ns)
+                if relay.stream in lost:
+                    relay.mark_bus_loss(lost[relay.stream])
 
         writer.on_loss = bus_lost
         halt = asyncio.Event()
@@ -173,8 +174,7 @@ class DirectBus:
             self.carriers = []
             if stop.is_set():
                 await writer.drain()
-            with contextlib.suppress(*_REDIS_ERRORS):
-                await lease.release()
+            await _unless_unreachable(lease.release())
 
     async def _keep(self, lease: Lease, redis: BusRedis, writer: BusWriter, stop: asyncio.Event) -> None:
         """Renew the claim and the lease every third of the ttl until stopped; returns when the
@@ -195,7 +195,9 @@ class DirectBus:
                         "venue %s: the bus's lease lost (expired, or another writer holds it)", self.venue
                     )
                     return
-            except _REDIS_ERRORS as exc:  # the writer rides out the outage; the fence guards
+            except Exception as exc:  # the writer rides out the outage; the fence guards
+                if not unreachable(exc):
+                    raise
                 log.debug("venue %s: lease not renewed (%s)", self.venue, exc)
 
     async def _relays(self, redis: BusRedis, writer: BusWriter, fence: Fenced) -> list[Relay]:
@@ -240,6 +242,16 @@ class DirectBus:
         if channel is Channel.FUNDING:
             return [i.symbol for i in instruments if has_funding(i)]
         return [i.symbol for i in instruments]
+
+
+async def _unless_unreachable(call: Awaitable[Any]) -> None:
+    """`call`, an error saying Redis cannot be reached now let go (a stop's last words to Redis:
+    what they would undo lapses with the lease's ttl anyway)."""
+    try:
+        await call
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
 
 
 def _carrier(runtime: VenueRuntime, relay: Relay) -> LocalMarket | LocalExecutions | LocalFunding:

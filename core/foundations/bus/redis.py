@@ -15,7 +15,14 @@ A Redis Cluster is named by the scheme `redis+cluster://` (`rediss+cluster://` w
 or more of its nodes, comma-separated: `redis+cluster://10.0.0.1:7000,10.0.0.2:7000`; the client
 (redis.asyncio.RedisCluster) learns the others and routes each command by its keys' slot. A
 cluster has only database 0. What differs for the bus on a cluster (reading by slot, scanning
-every master) is here too: `is_cluster`, `slot_groups`, `server_run_id`.
+every master) is here too: `is_cluster`, `slot_groups`, `server_run_id`, `stream_run_ids`.
+
+On a cluster, "cannot be reached now" includes the cluster refusing while it fails over a master
+(CLUSTERDOWN, TRYAGAIN, a slot not covered yet): REDIS_UNREACHABLE, retried as an outage. redis-py
+8.1's cluster client closes every connection of the client on a CLUSTERDOWN (to learn the layout
+again), and a command of another task on one of them then fails with an AttributeError or TypeError
+out of its connection (redis/redis-py#4287, fixed after 8.1.0): `unreachable(exc)` counts those too,
+so a writer rides them out instead of ending (a venue on a healthy master stopped writing for good).
 """
 
 from __future__ import annotations
@@ -27,8 +34,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import (
+    ClusterDownError,
+    InvalidResponse,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.env import REDIS_URL, setting_of
@@ -46,6 +60,8 @@ __all__ = [
     "open_redis",
     "server_run_id",
     "slot_groups",
+    "stream_run_ids",
+    "unreachable",
 ]
 
 # The client open_redis returns: one Redis, or a cluster's.
@@ -53,8 +69,16 @@ BusRedis = aioredis.Redis | RedisCluster
 # URL schemes that name a Redis Cluster (the rest of the URL: one or more nodes, comma-separated).
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
-# The errors that say Redis cannot be reached now (a later try may reach it), not a refusal.
-REDIS_UNREACHABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# The errors that say Redis cannot be reached now (a later try may reach it), not a refusal: on a
+# cluster, also a cluster failing over a master (CLUSTERDOWN, TRYAGAIN, a slot not covered yet).
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 # An idle connection is pinged before reuse after this long, so a dead one is found first.
@@ -125,6 +149,42 @@ async def server_run_id(client: BusRedis) -> str:
     return ",".join(sorted(str(info["run_id"]) for info in answer.values()))
 
 
+async def stream_run_ids(client: BusRedis, streams: Iterable[str]) -> dict[str, str]:
+    """Per stream, the run id of the server that holds it now: the one Redis's, or on a cluster
+    the master of its slot's (asked once per master). A stream's data is lost only when that
+    server's run id changed (restarted empty, or a replica promoted in its place), not another's."""
+    names = list(streams)
+    if not isinstance(client, RedisCluster):
+        run_id = str((await client.info("server"))["run_id"])
+        return dict.fromkeys(names, run_id)
+    by_node: dict[str, tuple[ClusterNode, list[str]]] = {}
+    for stream in names:
+        node = client.get_node_from_key(stream)
+        if node is None:  # the layout being learned again: asked again after the outage
+            raise SlotNotCoveredError(f"no master known for {stream}'s slot")
+        by_node.setdefault(node.name, (node, []))[1].append(stream)
+    found: dict[str, str] = {}
+    for node, held in by_node.values():
+        answer: dict[str, Any] = await client.info("server", target_nodes=node)
+        found.update(dict.fromkeys(held, str(answer["run_id"])))
+    return found
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says Redis cannot be reached now: REDIS_UNREACHABLE, or what redis-py 8.1 lets
+    out of a connection another task closed under it (module docstring): an AttributeError or
+    TypeError raised inside redis-py's or asyncio's own code."""
+    if isinstance(exc, REDIS_UNREACHABLE):
+        return True
+    if not isinstance(exc, (AttributeError, TypeError)):
+        return False
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    return "/redis/" in where or "/asyncio/" in where
+
+
 async def checked_ping(client: BusRedis, url: str) -> bool:
     """PING; InvalidArgument naming the URL's setting when what answers is not a Redis that
     takes the URL (unreachable stays a ConnectionError or OSError, for the caller to retry)."""
@@ -134,6 +194,8 @@ async def checked_ping(client: BusRedis, url: str) -> bool:
         raise InvalidArgument.field(
             setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)} answers, but not as Redis ({exc})"
         ) from None
+    except (ClusterDownError, TryAgainError):  # a cluster failing over: retried, not a refusal
+        raise
     except ResponseError as exc:  # (LOADING is a ConnectionError: retried)
         raise InvalidArgument.field(
             setting_of(url, REDIS_URL, "redis-url"), f"{redact_url(url)}: Redis refuses it: {exc}"

@@ -7,6 +7,11 @@ unreachable, entries stay queued and followers wait once the queue is full (the 
 ends their streams, which resume from the last published position: nothing is lost). When
 Redis comes back empty (restarted without its data), what consumers had not yet read is
 gone: followers publish gap markers from the oldest point a consumer group may have missed.
+
+Loss is judged per stream, by the run id of the server that holds it (the one Redis; on a
+cluster the master of its slot): a failover of another master (its replica promoted: a new run
+id there) loses nothing of this stream, so it neither marks it nor waits for that master; a
+failover of its own master may have lost what the replica had not received yet, and marks it.
 """
 
 from __future__ import annotations
@@ -24,17 +29,23 @@ from core.foundations.backoff import Backoff
 from core.foundations.bus.codec import wrap_executions, wrap_market
 from core.foundations.bus.group import Fenced
 from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import checked_ping, server_run_id
+from core.foundations.bus.redis import checked_ping, stream_run_ids, unreachable
 from core.foundations.redact import redact_url
 from core.foundations.retry import until_reachable, wait_any
 
-__all__ = ["BusWriter"]
+__all__ = ["BusWriter", "OnLoss"]
 
 log = logging.getLogger(__name__)
 
 # Margin between a bus entry's id time (publish) and its events' times (venue).
 _EVENT_MARGIN_NS = 5_000_000_000
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# Retries while Redis is away: at most 1 s apart (1.5 with the jitter), so a stream whose
+# master failed over is written again within about a second of its replica taking over.
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.1, 1.0
+
+# Told, per stream whose server lost entries, the time since which its entries may be lost (ns).
+OnLoss = Callable[[dict[str, int]], None]
 
 
 class BusWriter:
@@ -45,29 +56,34 @@ class BusWriter:
         self.name = name  # who writes, in the log lines
         self.source = source
         self.max_queued = max_queued
-        self.on_loss: Callable[[int], None] = lambda since_ns: None
+        self.on_loss: OnLoss = lambda lost: None
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._flushed = asyncio.Event()  # set after every flush
-        self._run_id: str | None = None
+        # Per stream written: the run id of the server holding it, when last read; the streams
+        # published whose server's run id is not read yet (read after their first flush).
+        self._run_ids: dict[str, str] = {}
+        self._unread: set[str] = set()
         # Per stream: entries older than this (ms) were delivered to every consumer group.
         self._delivered_ms: dict[str, int] = {}
         self._started_ns = time.time_ns()
         self.outages = 0
-        # Set by an outage: the next write waits for Redis's run id to be read and compared (a
-        # restart lost what it held), so a write that lands first cannot hide the restart.
+        # Set by an outage: the next write waits for the streams' servers' run ids to be read and
+        # compared (a restart lost what it held), so a write that lands first cannot hide it.
         self._unverified = False
 
     async def publish(self, stream: str, market_events: bytes, fence: Fenced | None = None) -> None:
         """An encoded MarketEvents; with `fence`, written only while its lease holds its token."""
         await self._wait_for_room()
+        self._note(stream)
         self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence)
         self._wake.set()
 
     async def publish_envelope(self, stream: str, envelope: bytes, fence: Fenced | None = None) -> None:
         """A whole encoded Envelope (a venue's funding payments); with `fence`, as publish()."""
         await self._wait_for_room()
+        self._note(stream)
         self.publisher.add(stream, envelope, fence=fence)
         self._wake.set()
 
@@ -78,6 +94,7 @@ class BusWriter:
         A venue that numbers nothing (epoch 0) gets plain writes: nothing is lost, repeats may be."""
         await self._wait_for_room()
         once = (epoch, position) if epoch else None
+        self._note(stream)
         self.publisher.add(stream, wrap_executions(self.source, executions), once=once, fence=fence)
         self._wake.set()
 
@@ -96,6 +113,10 @@ class BusWriter:
             await wait_any(self._flushed, timeout_s=remaining)
         return True
 
+    def _note(self, stream: str) -> None:
+        if stream not in self._run_ids:
+            self._unread.add(stream)
+
     async def _wait_for_room(self) -> None:
         while self.publisher.queued >= self.max_queued:
             self._room.clear()
@@ -105,19 +126,18 @@ class BusWriter:
         """Waits for Redis at `url` to answer; False if stopped first (InvalidArgument when what
         answers is not a Redis that takes the URL: core.foundations.bus.redis.checked_ping)."""
 
-        async def first_answer() -> str:
+        async def first_answer() -> bool:
             await checked_ping(self.publisher.redis, url)
-            return await self._server_run_id()
+            return True
 
         where = redact_url(url)
-        run_id = await until_reachable(
+        answered = await until_reachable(
             first_answer, what=f"{self.name}: the bus at {where}", retry_on=_REDIS_ERRORS, stop=stop
         )
-        self._run_id = run_id
-        return run_id is not None
+        return answered is not None
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = Backoff(0.1, 3.0)
+        backoff = Backoff(_RETRY_FIRST_S, _RETRY_MAX_S)
         while True:
             if not self.publisher.queued:
                 if stop.is_set():
@@ -132,7 +152,11 @@ class BusWriter:
                 self._room.set()
                 self._flushed.set()
                 backoff.reset()
-            except _REDIS_ERRORS as exc:
+                if self._unread:
+                    await self._read_run_ids()
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 if stop.is_set():
                     log.error(
                         "%s: stopping with %d entries unwritten: Redis unreachable",
@@ -180,26 +204,45 @@ class BusWriter:
         self._unverified = True
         await asyncio.sleep(delay)
 
+    async def _read_run_ids(self) -> None:
+        """The run ids of the servers of the streams first written by the last flush."""
+        unread, self._unread = self._unread, set()
+        try:
+            self._run_ids.update(await stream_run_ids(self.publisher.redis, unread))
+        except BaseException:
+            self._unread |= unread
+            raise
+
     async def _check_restart(self) -> None:
-        """After an outage, before any write: Redis's run id against the one known (a restart
-        says what may be lost: on_loss); a Redis error goes up (still away: another outage)."""
-        run_id = await self._server_run_id()
-        if self._run_id is not None and run_id != self._run_id:
-            since = self._loss_horizon_ns()
+        """After an outage, before any write: each stream's server's run id against the one known
+        (a restart, or a replica promoted, says what of that stream may be lost: on_loss); a Redis
+        error goes up (still away: another outage)."""
+        now = await stream_run_ids(self.publisher.redis, self._run_ids)
+        lost = {
+            stream: self._loss_horizon_ns(stream)
+            for stream, run_id in now.items()
+            if run_id != self._run_ids[stream]
+        }
+        if lost:
             log.warning(
-                "%s: Redis restarted (run id changed): entries since %d ns may be lost", self.name, since
+                "%s: Redis restarted or failed over (run id changed) under %d of %d streams: "
+                "entries since %d ns may be lost",
+                self.name,
+                len(lost),
+                len(now),
+                min(lost.values()),
             )
-            self.on_loss(since)
-        self._run_id = run_id
+            self.on_loss(lost)
+        self._run_ids.update(now)
         self._unverified = False
 
-    def _loss_horizon_ns(self) -> int:
-        if not self._delivered_ms:
+    def _loss_horizon_ns(self, stream: str) -> int:
+        """Since when `stream`'s entries may be lost: the oldest point one of its consumer groups
+        may not have read (less a margin), else since this writer started."""
+        delivered = self._delivered_ms.get(stream)
+        if delivered is None:
             return self._started_ns
-        return min(self._delivered_ms.values()) * 1_000_000 - _EVENT_MARGIN_NS
-
-    async def _server_run_id(self) -> str:
-        return await server_run_id(self.publisher.redis)
+        return delivered * 1_000_000 - _EVENT_MARGIN_NS
 
 
 def _text(value: Any) -> str:
