@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -783,6 +784,132 @@ def test_a_standby_is_alive_and_ready_as_a_standby(name: str) -> None:
     for workload, container in ours(objects):
         if workload["metadata"]["name"] not in LEADERS:
             assert container["readinessProbe"]["grpc"].get("service", "") == "", workload["metadata"]["name"]
+
+
+# --- a rollout and a drain, as the controllers take them ----------------------------------------
+# A model of the Deployment controller's rolling update (kubernetes pkg/controller/deployment:
+# scale the new ReplicaSet up to replicas + maxSurge, the old one down to what keeps
+# replicas - maxUnavailable available), the ReplicaSet controller's choice of the pod to delete
+# (not Ready first, then the lower pod-deletion-cost) and the Eviction API's budget arithmetic
+# (disruptions allowed = Ready pods - (replicas - maxUnavailable)), run on a rendered manifest's
+# strategy, readiness probe and budget. A pod is Ready when it leads, or as a standby when its
+# readiness asks READINESS_SERVICE (the overall health is NOT_SERVING on a standby).
+
+
+def _percent(value: int | str, replicas: int, round_up: bool) -> int:
+    if isinstance(value, int):
+        return value
+    share = replicas * int(value.rstrip("%")) / 100
+    return int(-(-share // 1)) if round_up else int(share)
+
+
+def _standby_ready(workload: Obj) -> bool:
+    return bool(
+        pod_spec(workload)["containers"][0]["readinessProbe"]["grpc"].get("service") == READINESS_SERVICE
+    )
+
+
+@dataclass
+class _Pod:
+    name: str
+    new: bool
+    leads: bool = False
+    ready: bool = False
+
+
+def simulate_rollout(workload: Obj) -> tuple[list[str], int] | None:
+    """The pods deleted, in order, and the lease's handovers, once the rollout ends; None when it
+    never does (`kubectl rollout status` then ends with "exceeded its progress deadline")."""
+    replicas = workload["spec"]["replicas"]
+    rolling = workload["spec"].get("strategy", {}).get("rollingUpdate", {})
+    surge = _percent(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _percent(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    standby_ready = _standby_ready(workload)
+    pods = [_Pod(f"old-{i}", new=False, leads=i == 0) for i in range(replicas)]
+    deleted: list[str] = []
+    handovers = 0
+    for _ in range(4 * replicas + 4):
+        for pod in pods:  # the pods started last round have passed their probes (or not)
+            pod.ready = pod.leads or standby_ready
+        new = [p for p in pods if p.new]
+        if len(new) == len(pods) == replicas and all(p.ready for p in pods):
+            return deleted, handovers
+        if len(new) < replicas and len(pods) < replicas + surge:
+            count = min(replicas + surge - len(pods), replicas - len(new))
+            pods += [_Pod(f"new-{len(new) + i}", new=True) for i in range(count)]
+            continue
+        old = [p for p in pods if not p.new]
+        if not old or len(pods) - (replicas - unavailable) - sum(not p.ready for p in new) <= 0:
+            continue  # nothing the controller may do this round
+        # The ReplicaSet deletes a pod not Ready first, then the lower pod-deletion-cost.
+        victim = min(old, key=lambda p: (p.ready, 1000 if p.leads else 0))
+        pods.remove(victim)
+        deleted.append(victim.name)
+        if victim.leads:  # SIGTERM: the lease handed over to a standby
+            handovers += 1
+            pods[0].leads = True
+    return None
+
+
+def simulate_drain(workload: Obj, budget: Obj) -> list[str]:
+    """`kubectl drain` of the leader's node, then at once of the standby's: each eviction
+    granted or refused (429) as the budget says, with the replacements not yet Ready."""
+    replicas = workload["spec"]["replicas"]
+    spec = budget["spec"]
+    if "maxUnavailable" in spec:
+        desired = replicas - _percent(spec["maxUnavailable"], replicas, round_up=True)
+    else:
+        desired = _percent(spec["minAvailable"], replicas, round_up=True)
+    always = spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
+    ready = {"leader": True, "standby": _standby_ready(workload)}
+    said = []
+    for pod in ("leader", "standby"):
+        healthy = sum(ready.values())
+        # A Ready pod goes when a disruption is left; one not Ready when the budget is met
+        # (IfHealthyBudget, the default) or always (AlwaysAllow).
+        if (healthy - desired >= 1) if ready[pod] else (always or healthy >= desired):
+            said.append(f"evicted {pod}")
+            del ready[pod]
+            ready["replacement-of-" + pod] = False  # scheduled elsewhere, starting
+        else:
+            said.append(f"{pod}: Cannot evict pod as it would violate the pod's disruption budget")
+    return said
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_a_rollout_replaces_the_standby_first_and_hands_the_lease_over_once(name: str) -> None:
+    objects = overlay(name)
+    for leader in sorted(LEADERS):
+        done = simulate_rollout(_workload(objects, leader))
+        assert done == (["old-1", "old-0"], 1), leader  # the standby, then the leader: one handover
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_a_drain_evicts_the_leader_and_waits_for_its_replacement(name: str) -> None:
+    objects = overlay(name)
+    for leader in sorted(LEADERS):
+        workload = _workload(objects, leader)
+        budget = budget_of(objects, workload)
+        assert budget is not None
+        assert simulate_drain(workload, budget) == [
+            "evicted leader",
+            "standby: Cannot evict pod as it would violate the pod's disruption budget",
+        ], leader  # kubectl drain tries the standby again every 5 s, until the replacement is Ready
+
+
+def test_the_manifests_before_issue_56_deadlock_the_rollout_and_block_the_drain() -> None:
+    """The model's own check: readiness on the overall health (a standby never Ready) and a
+    budget of minAvailable: 1 gave the deadlock and the stuck drain the issue reports."""
+    objects = overlay("production")
+    workload = _workload(objects, "inspector")
+    del _container(objects, "inspector")["readinessProbe"]["grpc"]["service"]
+    assert simulate_rollout(workload) is None
+    workload["spec"].pop("strategy")  # the default, 25 % / 25 %, as before: deadlocked too
+    assert simulate_rollout(workload) is None
+    assert simulate_drain(workload, {"spec": {"minAvailable": 1}}) == [
+        "leader: Cannot evict pod as it would violate the pod's disruption budget",
+        "evicted standby",  # not Ready: its eviction leaves the budget's one healthy pod
+    ]
 
 
 # --- each check catches what it is for ----------------------------------------------------------
