@@ -217,7 +217,8 @@ class _Mesh:
         if entry.kind is Kind.VENUE:
             venues = (*self.view.venues, (child.spec.name, child.address))
             self.view = dataclasses.replace(self.view, venues=venues)
-        _say(f"{child.spec.name} serving on {child.address} (pid {child.pid})")
+        doing = "standing by" if child.standing_by else "serving"  # another process leads it
+        _say(f"{child.spec.name} {doing} on {child.address} (pid {child.pid})")
 
 
 def planned() -> tuple[list[ServiceEntry], list[tuple[str, str]]]:
