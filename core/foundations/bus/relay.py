@@ -7,7 +7,8 @@ the bus gets the same entries, numbering and gap markers from either.
   lost stream it is opened again with the position of the last batch published, so the venue
   sends what was missed; when it cannot (it restarted, or too long passed) its first message
   opens with GAP notices, and the relay adds a gap marker per symbol since the last event
-  published.
+  published. On the trades channel a trade published already (a restarted venue's subscribe
+  snapshot) is dropped (core.foundations.bus.trade_repeats).
 - ExecutionRelay: a venue's executions -> exec.{<venue>}, each batch at most once per venue
   point (epoch, position) (core.foundations.bus.publisher), a gap entry where the venue could
   not resume.
@@ -25,6 +26,7 @@ from typing import Any
 from core.foundations.bus.codec import decode
 from core.foundations.bus.gaps import execution_gap_marker, gap_markers, opens_with_gap_notice
 from core.foundations.bus.names import executions_stream, market_stream
+from core.foundations.bus.trade_repeats import PublishedTrades
 from core.foundations.convert import CHANNEL_TO_PB
 from core.foundations.errors import Corrupt
 from core.foundations.model import Channel
@@ -51,6 +53,8 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 PublishOnce = Callable[[str, bytes, int, int], Awaitable[None]]
 
 BUS_LOSS = "the bus lost entries (Redis restarted without them)"
+# Entries of a trades stream read back at start for the trades published last (per symbol).
+TRADE_SEED_ENTRIES = 500
 
 
 @dataclass
@@ -91,6 +95,8 @@ class MarketRelay:
         self._last_raw: bytes | None = None
         # Set when the bus lost entries: the start of the gap to mark before the next batch.
         self._pending_gap: int | None = None
+        # On the trades channel: what was published, so a trade the venue sends again is dropped.
+        self.trades = PublishedTrades() if channel is Channel.TRADES else None
         self.batches = 0
         self.reconnects = 0
         self.gaps = 0
@@ -117,6 +123,11 @@ class MarketRelay:
         if self._pending_gap is not None:
             await self._gap(self._pending_gap, BUS_LOSS)
             self._pending_gap = None
+        if self.trades is not None:
+            kept = self.trades.without_repeats(raw)
+            if kept is None:  # every event a trade published already
+                return
+            raw = kept
         await self._publish(self.stream, raw)
         self._last_raw = raw
         self.batches += 1
@@ -255,10 +266,24 @@ async def last_point(redis: Any, stream: str, body: str) -> Any:
 
 async def resume_market(redis: Any, relay: MarketRelay) -> None:
     """Where the last writer stopped: the last entry on the stream carries the venue's position."""
+    if relay.trades is not None:
+        await _seed_trades(redis, relay.stream, relay.trades)
     batch = await last_point(redis, relay.stream, "market")
     if batch is not None:
         relay.position.note(batch)
         log.info("%s %s: will resume after position %d", relay.who, relay.stream, relay.position.position)
+
+
+async def _seed_trades(redis: Any, stream: str, trades: PublishedTrades) -> None:
+    """The trades of the stream's last entries, oldest first, as published (by any writer)."""
+    entries: Any = await redis.xrevrange(stream, count=TRADE_SEED_ENTRIES)
+    for _, fields in reversed(entries or []):
+        try:
+            envelope = decode(fields)
+        except Corrupt:
+            continue
+        if envelope.WhichOneof("body") == "market":
+            trades.note(envelope.market)
 
 
 async def resume_executions(redis: Any, relay: ExecutionRelay) -> None:
