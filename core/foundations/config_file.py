@@ -4,16 +4,17 @@ InvalidArgument; every config, policy and strategy file of the project is read h
 Every reader of such a file caught OSError and TOML's errors and no other: a file that is not
 UTF-8 (a UnicodeDecodeError) ended the command with a traceback. Here a file that cannot be
 opened, is not UTF-8 text, or is not TOML is InvalidArgument naming the setting (`config`,
-`policies`, ...) and saying which of the three, and where.
+`policies`, ...) and saying which of the three, and where; so is one nested deeper than
+core.foundations.parsing's bound.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from core.foundations.errors import InvalidArgument
+from core.foundations.parsing import loads_toml
 
 __all__ = ["parse_toml", "read_text", "read_toml"]
 
@@ -38,8 +39,5 @@ def read_toml(path: Path, field: str) -> dict[str, Any]:
 
 def parse_toml(text: str, field: str, source: str) -> dict[str, Any]:
     """The TOML table in `text` (from `source`, for the error); InvalidArgument naming `field`
-    when it is not TOML. Engine cores, which read no files, parse their text here too."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument.field(field, f"{source}: not valid TOML: {exc}") from None
+    when it is not TOML or nests too deep. Engine cores, which read no files, parse their text here too."""
+    return loads_toml(text, field, source)

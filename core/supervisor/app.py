@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.foundations.bus.redis import open_redis
+from core.foundations.config_file import read_text
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument, TrademeshError
 from core.foundations.mesh_tools import MeshTools
@@ -87,10 +88,7 @@ class SupervisorConfig:
 class SupervisorApp:
     def __init__(self, config: SupervisorConfig) -> None:
         self.config = config
-        try:
-            text = config.bounds_path.read_text()
-        except OSError as exc:
-            raise InvalidArgument.field("bounds", f"{config.bounds_path}: {exc.strerror}") from None
+        text = read_text(config.bounds_path, "bounds")
         self.bounds_toml = text
         self.engine = Supervisor(Bounds.from_toml(text), config.mode, config.book)
         self.tools = MeshTools(config.gateway_url, config.api_key)

@@ -2,7 +2,8 @@
 the bundle or kept by the browser.
 
     {"key": "tmk_..."}  ->  200 {"token": "tms_...", "expires_at_ms": ..., "key_name": "..."}
-                            400 {"error": ...}  the body is not that JSON
+                            400 {"error": ...}  the body is not that JSON (nested too deep:
+                                                core.foundations.parsing); counted as a failure
                             401 {"error": ...}  unknown or revoked key
                             429 {"error": ...}  too many failed logins from this address (Retry-After)
 
@@ -12,7 +13,6 @@ from the proxies named with `trademesh gateway --trusted-proxy` (uvicorn resolve
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from core.foundations.errors import InvalidArgument, Unauthenticated
+from core.foundations.parsing import loads_json
 from gateway.auth.sessions import Session
 from gateway.auth.throttle import LoginThrottle
 
@@ -59,6 +60,10 @@ async def _answer(request: Request, login: Login, throttle: LoginThrottle) -> JS
     try:
         key = _key_of(await _body(request))
     except InvalidArgument as exc:
+        # Counted: a body that is not a login is as much a failed attempt as a wrong key, and
+        # a sender of malformed ones is probing (an uncounted 400 was free to repeat).
+        throttle.failed(client, now)
+        log.info("gateway auth: malformed login from %s", client)
         return _error(400, str(exc))
     try:
         token, session = await login(key)
@@ -83,9 +88,10 @@ async def _body(request: Request) -> bytes:
 
 def _key_of(body: bytes) -> str:
     try:
-        parsed: Any = json.loads(body)
-    except ValueError:
-        raise InvalidArgument.field("body", 'not JSON: send {"key": "<API key>"}') from None
+        parsed: Any = loads_json(body, "body")
+    except InvalidArgument as exc:
+        why = exc.violations[0].description
+        raise InvalidArgument.field("body", f'{why}: send {{"key": "<API key>"}}') from None
     key = parsed.get("key") if isinstance(parsed, dict) else None
     if not isinstance(key, str) or key == "":
         raise InvalidArgument.field("key", 'missing: send {"key": "<API key>"} (a non-empty string)')

@@ -468,6 +468,9 @@ async def test_login_trades_a_live_key_for_a_session_token(
         (b'{"key": 12}', "key: missing"),
         (b'{"key": ""}', "key: missing"),
         (b'{"key": "' + b"a" * 5000 + b'"}', "body: larger than 4096 bytes"),
+        # Under 4 KiB, and a RecursionError (HTTP 500, a traceback) in json before the bound.
+        (b"[" * 4000, "body: nested deeper than 64 levels"),
+        (b'{"key": ' + b'{"a": ' * 300 + b"1" + b"}" * 301, "body: nested deeper than 64 levels"),
     ],
 )
 async def test_a_malformed_login_body_is_400_naming_the_problem(
@@ -487,6 +490,19 @@ async def test_failed_logins_are_401_then_throttled_with_retry_after(
     for _ in range(10):
         status, _, answer = await post(login_url, f'{{"key": "{wrong}"}}'.encode())
         assert status == 401 and answer["error"] == "unknown or revoked API key"
+    status, headers, answer = await post(login_url, f'{{"key": "{key}"}}'.encode())
+    assert status == 429 and "too many failed logins" in str(answer["error"])
+    assert 1 <= int(headers["Retry-After"]) <= 60
+
+
+async def test_malformed_login_bodies_count_as_failed_logins_and_are_throttled(
+    keys_db: str, auth: GatewayAuth, login_url: str
+) -> None:
+    key = await create_key(keys_db, "hotel-nested")
+    await becomes_valid(auth, f"Bearer {key}")
+    for _ in range(10):
+        status, _, answer = await post(login_url, b"[" * 4000)
+        assert status == 400 and "nested deeper" in str(answer["error"])
     status, headers, answer = await post(login_url, f'{{"key": "{key}"}}'.encode())
     assert status == 429 and "too many failed logins" in str(answer["error"])
     assert 1 <= int(headers["Retry-After"]) <= 60

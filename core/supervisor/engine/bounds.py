@@ -19,13 +19,13 @@ Every bad key or value is named with its path (`supervisor.min_hit_rate: ...`)."
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.foundations.errors import FieldViolation, InvalidArgument
+from core.foundations.parsing import loads_toml
 
 __all__ = ["Bounds", "PolicyBound"]
 
@@ -77,10 +77,9 @@ class Bounds:
 
     @classmethod
     def from_toml(cls, text: str) -> Bounds:
-        try:
-            table = tomllib.loads(text).get("supervisor", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidArgument.field("supervisor", f"not TOML: {exc}") from None
+        table = loads_toml(text, "supervisor", "the bounds").get("supervisor", {})
+        if not isinstance(table, dict):
+            raise InvalidArgument.field("supervisor", "a table of settings, not a value")
         return cls(**_fields(table))
 
 
