@@ -4,6 +4,7 @@ unknown run is NOT_FOUND."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -59,7 +60,8 @@ class BacktestServicer(bt_grpc.BacktestServicer):
         request: bt.StartBacktestRequest,
         context: Context[bt.StartBacktestRequest, bt.StartBacktestResponse],
     ) -> bt.StartBacktestResponse:
-        text = config_text(request.options, self.state.strategies)
+        # The strategy files are read and parsed: on a thread, never on the loop that serves.
+        text = await asyncio.to_thread(config_text, request.options, self.state.strategies)
         try:
             run_id, notice = await self.state.manager.start(text)
         except InvalidArgument as exc:  # the config file's fields are the request's options'
@@ -99,10 +101,10 @@ class BacktestServicer(bt_grpc.BacktestServicer):
         request: bt.ListStrategiesRequest,
         context: Context[bt.ListStrategiesRequest, bt.ListStrategiesResponse],
     ) -> bt.ListStrategiesResponse:
+        files = await asyncio.to_thread(self.state.strategies.all)  # each file parsed: off the loop
         return bt.ListStrategiesResponse(
             strategies=[
-                bt.StrategyInfo(name=f.name, description=f.description, symbols=f.symbols)
-                for f in self.state.strategies.all()
+                bt.StrategyInfo(name=f.name, description=f.description, symbols=f.symbols) for f in files
             ]
         )
 

@@ -15,7 +15,10 @@ from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument
 from trademesh.backtest.v1 import backtest_pb2 as bt
 
-__all__ = ["STATUS", "config_text", "metrics_to_pb", "result_to_pb", "summary_to_pb"]
+__all__ = [
+    "MAX_RUN_STRATEGIES", "MAX_RUN_SYMBOLS", "STATUS", "config_text", "metrics_to_pb", "result_to_pb",
+    "summary_to_pb",
+]  # fmt: skip
 
 STATUS = {
     "running": bt.RUN_STATUS_RUNNING,
@@ -23,6 +26,11 @@ STATUS = {
     "failed": bt.RUN_STATUS_FAILED,
     "cancelled": bt.RUN_STATUS_CANCELLED,
 }
+# A run's lists (the edge drops repeats, core.foundations.rpc.repeats): the hub checks a run by
+# building it, a patch per strategy and symbol, before it starts. The shipped strategies are
+# three; a venue's whole list of symbols is a sweep's work, not one run's.
+MAX_RUN_STRATEGIES = 32
+MAX_RUN_SYMBOLS = 64
 _TEXT_OPTIONS = (
     "order_latency_ms", "report_latency_ms", "sample_s", "timeframe", "max_notional_share", "starting_equity",
     "llm", "latency",
@@ -39,7 +47,9 @@ def config_text(options: bt.BacktestOptions, strategies: StrategyFiles) -> str:
     """The options as the TOML `trademesh backtest --config` reads (checked when it is read)."""
     if not options.strategies:
         raise InvalidArgument.field("options.strategies", "name at least one strategy (ListStrategies)")
-    paths = [str(strategies.path(name, "options.strategies")) for name in options.strategies]
+    _bounded("options.strategies", options.strategies, MAX_RUN_STRATEGIES)
+    _bounded("options.symbols", options.symbols, MAX_RUN_SYMBOLS)
+    paths = [str(path) for path in strategies.paths(options.strategies, "options.strategies")]
     values: dict[str, object] = {
         "strategies": paths,
         "venue": options.venue or "sim",
@@ -52,6 +62,13 @@ def config_text(options: bt.BacktestOptions, strategies: StrategyFiles) -> str:
         if text:
             values[name] = text
     return "".join(f"{key} = {_toml(value)}\n" for key, value in values.items())
+
+
+def _bounded(field: str, values: Sequence[str], limit: int) -> None:
+    if len(values) > limit:
+        raise InvalidArgument.field(
+            field, f"names {len(values)} different values; a run takes at most {limit}"
+        )
 
 
 def _toml(value: object) -> str:

@@ -3,6 +3,7 @@ strategy directory (a file there of the same name wins)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +36,17 @@ class StrategyFiles:
         return [f for f in (self._read(name, path) for name, path in sorted(found.items())) if f is not None]
 
     def path(self, name: str, field: str) -> Path:
-        for known in self.all():
-            if known.name == name:
-                return known.path
-        names = ", ".join(f.name for f in self.all())
-        raise InvalidArgument.field(field, f"{shown(name)} is no strategy here; strategies: {names}")
+        return self.paths([name], field)[0]
+
+    def paths(self, names: Sequence[str], field: str) -> list[Path]:
+        """Each name's file, the files read once for all of them (each read parses every file:
+        20 ms, once per name made a list of 1,000 names 25 s of the hub's loop)."""
+        known = {f.name: f.path for f in self.all()}
+        for name in names:
+            if name not in known:
+                listed = ", ".join(known)
+                raise InvalidArgument.field(field, f"{shown(name)} is no strategy here; strategies: {listed}")
+        return [known[name] for name in names]
 
     @staticmethod
     def _read(name: str, path: Path) -> StrategyFile | None:

@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError, Message
 
 from core.foundations.errors import FieldViolation, InvalidArgument
 from core.foundations.rpc.limits import violations_of
+from core.foundations.rpc.repeats import drop_repeats
 from core.foundations.rpc.storable import unstorable_fields
 
 __all__ = ["RequestDecoder"]
@@ -78,3 +79,4 @@ def _check_limits(request: Any) -> None:
         found = violations_of(request) or unstorable_fields(request)
         if found:
             raise InvalidArgument(found)
+        drop_repeats(request)  # a list's repeats asked for nothing more (core.foundations.rpc.repeats)
