@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from core.foundations.errors import Unavailable
+from core.foundations.errors import InvalidArgument, Unavailable
+from core.foundations.parsing import loads_json
 from gateway.registry.state import Entry
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.services.v1 import services_pb2 as pb
@@ -28,6 +29,7 @@ _FIRING = {"active": "true", "silenced": "false", "inhibited": "false"}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 # An answer larger than this is not one the board can show.
 _MAX_ALERTS = 1000
+_MAX_BYTES = 8 * 1024 * 1024
 
 
 class AlertSource:
@@ -42,22 +44,37 @@ class AlertSource:
             async with session.get(self.url + ALERTS_PATH, params=_FIRING, timeout=self._timeout) as reply:
                 if reply.status != 200:
                     raise Unavailable(f"Alertmanager answered HTTP {reply.status}")
-                body = await reply.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise Unavailable(f"Alertmanager unreachable: {type(exc).__name__} {exc}".strip()) from exc
+                text = await _bounded_body(reply)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unavailable(f"Alertmanager unreachable: {type(exc).__name__} {exc}".strip()) from None
+        try:
+            body = loads_json(text, "Alertmanager's answer", max_bytes=_MAX_BYTES)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
         return parse_alerts(body)
 
 
+async def _bounded_body(reply: aiohttp.ClientResponse) -> bytes:
+    """The body, or its first _MAX_BYTES and more (refused then): never all of a huge one."""
+    body = bytearray()
+    async for chunk in reply.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > _MAX_BYTES:
+            break
+    return bytes(body)
+
+
 def parse_alerts(body: Any) -> list[pb.Alert]:
-    """Alertmanager's GET /api/v2/alerts answer as alerts; ValueError when it is not one."""
+    """Alertmanager's GET /api/v2/alerts answer as alerts; ValueError when it is not one (the
+    board then shows the source failing: one malformed answer must not end a round)."""
     if not isinstance(body, list):
         raise ValueError("Alertmanager's answer is not a list of alerts")
     return [_alert(item) for item in body[:_MAX_ALERTS] if isinstance(item, dict)]
 
 
 def _alert(item: dict[str, Any]) -> pb.Alert:
-    labels = {str(k): str(v) for k, v in (item.get("labels") or {}).items()}
-    notes = item.get("annotations") or {}
+    labels = {str(k): str(v) for k, v in _object(item, "labels").items()}
+    notes = _object(item, "annotations")
     return pb.Alert(
         name=labels.get("alertname", ""),
         severity=labels.get("severity", ""),
@@ -65,6 +82,13 @@ def _alert(item: dict[str, Any]) -> pb.Alert:
         labels=labels,
         starts_at_ns=_ns(item.get("startsAt")),
     )
+
+
+def _object(item: dict[str, Any], name: str) -> dict[str, Any]:
+    value = item.get(name) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"Alertmanager's answer is malformed: an alert's {name} are not an object")
+    return value
 
 
 def _ns(text: Any) -> int:

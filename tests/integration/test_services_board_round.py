@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from gateway.board.board import Board, BoardOptions
 from gateway.registry.state import RegistryState
+from tests.integration.support import until
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.services.v1 import services_pb2 as pb
 
@@ -123,3 +124,71 @@ async def test_the_board_checks_only_while_someone_looks() -> None:
             await asyncio.sleep(0.3)  # what is tested: idle, no round
             assert board.snapshot().taken_at_ns == stopped_at
             stop.set()
+
+
+@contextlib.asynccontextmanager
+async def alertmanager_standin(answers: list[bytes]) -> AsyncIterator[str]:
+    """Alertmanager's GET /api/v2/alerts, answering each body of `answers` in turn (the last
+    one from then on), as HTTP 200 application/json: what a broken or hostile one may send."""
+
+    async def alerts(_: web.Request) -> web.Response:
+        body = answers.pop(0) if len(answers) > 1 else answers[0]
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/v2/alerts", alerts)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+GOOD_ALERT = b'[{"labels": {"alertname": "BusSlow", "severity": "warning"}, "annotations": {"summary": "s"}}]'
+MALFORMED = {
+    "labels a string": (b'[{"labels": "BusSlow"}]', "labels are not an object"),
+    "annotations a list": (b'[{"labels": {}, "annotations": ["x"]}]', "annotations are not an object"),
+    "not a list": (b'{"data": []}', "not a list of alerts"),
+    "not JSON": (b'[{"labels": ', "not JSON"),
+    "nested deep": (b'[{"labels": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}]", "nested deeper than 64"),
+}
+
+
+@pytest.mark.parametrize(("answer", "why"), MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_malformed_alertmanager_answer_shows_the_source_failing_and_the_board_goes_on(
+    answer: bytes, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = RegistryState(ttl_s=60.0)
+    stop = asyncio.Event()
+    # Malformed twice (two rounds: logged once), then a good answer: the board reads it.
+    async with health_server() as grpc_port, alertmanager_standin([answer, answer, GOOD_ALERT]) as url:
+        state.register("bare", reg.KIND_CORE, f"127.0.0.1:{grpc_port}", [])
+        options = BoardOptions(every_s=0.1, check_timeout_s=CHECK_TIMEOUT_S, alertmanager_url=url)
+        board = Board(state, options)
+        async with board.running(stop):
+            first = await board.fresh()
+            assert first.taken_at_ns > 0 and first.services[0].health == pb.HEALTH_SERVING
+            assert why in first.alerts_error and not first.mesh_alerts
+
+            async def alerts_shown() -> pb.Snapshot | None:
+                board.touch()  # someone looks: the rounds go on
+                return board.snapshot() if board.snapshot().mesh_alerts else None
+
+            later = await until(alerts_shown, 10.0, 0.05, "the good answer shown")
+            stop.set()
+    assert [a.name for a in later.mesh_alerts] == ["BusSlow"] and later.alerts_error == ""
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert len([r for r in caplog.records if why in r.getMessage()]) == 1
+
+
+async def test_a_lone_surrogate_in_an_alert_is_shown_as_a_replacement_character() -> None:
+    state = RegistryState(ttl_s=60.0)
+    answer = b'[{"labels": {"alertname": "Bus\\ud800Slow"}, "annotations": {"summary": "\\udfff"}}]'
+    async with alertmanager_standin([answer]) as url, aiohttp.ClientSession() as session:
+        board = Board(state, BoardOptions(check_timeout_s=CHECK_TIMEOUT_S, alertmanager_url=url))
+        await board.round(session)
+    [alert] = board.snapshot().mesh_alerts
+    assert (alert.name, alert.summary) == ("Bus\ufffdSlow", "\ufffd")
