@@ -7,7 +7,6 @@ RESOURCE_EXHAUSTED.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -19,11 +18,12 @@ from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch
 from core.overwatch.filters import Markets, market_filter
 from core.overwatch.overview import OverviewSource
+from core.overwatch.overview_feed import OverviewFeed
 from core.overwatch.watchers import Watchers
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 
-__all__ = ["overwatch_service"]
+__all__ = ["overview_feed", "overwatch_service"]
 
 SERVICE_NAME = ow.DESCRIPTOR.services_by_name["Overwatch"].full_name
 
@@ -33,15 +33,13 @@ class OverwatchService(ow_grpc.OverwatchServicer):
         self,
         engine: Overwatch,
         watchers: Watchers,
-        overview: OverviewSource | None = None,
-        every_s: float = 1.0,
+        feed: OverviewFeed | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.engine = engine
         self.watchers = watchers
-        self.overview = overview
-        self.every_s = every_s
         self._clock = clock
+        self.feed = feed or overview_feed(engine, None, 1.0, clock)
 
     def _board(self, markets: Markets) -> ow.Board:
         board = self.engine.board(self._clock())
@@ -78,23 +76,27 @@ class OverwatchService(ow_grpc.OverwatchServicer):
         request: ow.StreamOverviewRequest,
         context: Context[ow.StreamOverviewRequest, ow.StreamOverviewResponse],
     ) -> AsyncIterator[ow.StreamOverviewResponse]:
-        """At once, then every `every_s` (its own gathering per subscriber: a screen or two)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            if self.overview is None:
-                overview = ow.Overview(ts_ns=self._clock(), board=self.engine_board())
-            else:
-                overview = await self.overview.take(self._clock())
-            yield ow.StreamOverviewResponse(overview=overview)
-            await asyncio.sleep(max(self.every_s - (loop.time() - started), 0.0))
-
-    def engine_board(self) -> ow.Board:
-        return board_to_pb(self.engine.board(self._clock()))
+        """The newest overview at once, then each newer one: one gathering for every stream
+        (core.overwatch.overview_feed), each `every_s`."""
+        with self.feed.listening() as listener:
+            while True:
+                yield await listener.next()
 
 
-def overwatch_service(
-    engine: Overwatch, watchers: Watchers, overview: OverviewSource | None = None, every_s: float = 1.0
-) -> Service:
-    servicer = OverwatchService(engine, watchers, overview, every_s)
+def overview_feed(
+    engine: Overwatch,
+    overview: OverviewSource | None,
+    every_s: float,
+    clock: Callable[[], int] = time.time_ns,
+) -> OverviewFeed:
+    """The feed of StreamOverview: the source's overview, or the board alone without one."""
+
+    async def board_alone(now_ns: int) -> ow.Overview:
+        return ow.Overview(ts_ns=now_ns, board=board_to_pb(engine.board(now_ns)))
+
+    return OverviewFeed(board_alone if overview is None else overview.take, every_s, clock)
+
+
+def overwatch_service(engine: Overwatch, watchers: Watchers, feed: OverviewFeed | None = None) -> Service:
+    servicer = OverwatchService(engine, watchers, feed)
     return Service(SERVICE_NAME, servicer, ow_grpc.add_OverwatchServicer_to_server)

@@ -29,7 +29,7 @@ from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.overwatch import metrics
-from core.overwatch.api import overwatch_service
+from core.overwatch.api import overview_feed, overwatch_service
 from core.overwatch.classify import classify
 from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch, OverwatchConfig, RegimeChange
@@ -90,10 +90,11 @@ class OverwatchApp:
         self.resolver = MeshResolver(config.gateway)
         board = lambda: board_to_pb(self.engine.board(time.time_ns()))  # noqa: E731
         self.overview = OverviewSource(self.resolver, board)
+        self.feed = overview_feed(self.engine, self.overview, config.overview_every_s)
         self._leadership: Leadership | None = None
 
     def grpc_services(self) -> Sequence[Service]:
-        return (overwatch_service(self.engine, self.watchers, self.overview, self.config.overview_every_s),)
+        return (overwatch_service(self.engine, self.watchers, self.feed),)
 
     async def run(self, ctx: ServiceContext) -> None:
         config = self.config
@@ -120,6 +121,7 @@ class OverwatchApp:
         finally:
             registry.cancel()
             await asyncio.gather(registry, return_exceptions=True)
+            await self.feed.close()
             await self.overview.close()
             await self.resolver.close()
             await redis.aclose()

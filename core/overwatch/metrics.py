@@ -6,7 +6,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 __all__ = [
-    "BARS", "CHANGES", "CLASSIFY_SECONDS", "MARKETS", "REFUSED", "REGIME", "STALE", "STREAMS", "WATCHERS",
+    "BARS", "CHANGES", "CLASSIFY_SECONDS", "MARKETS", "OVERVIEW_GATHERINGS", "OVERVIEW_LISTENERS", "REFUSED",
+    "REGIME", "STALE", "STREAMS", "WATCHERS",
 ]  # fmt: skip
 
 BARS = Counter(
@@ -41,3 +42,10 @@ REGIME = Gauge(
     ["venue", "symbol", "timeframe", "regime"],
 )
 WATCHERS = Gauge("trademesh_overwatch_watchers", "Open StreamRegimes calls.")
+# One gathering each --overview-every-s while any StreamOverview is open, whatever their number
+# (core.overwatch.overview_feed): its rate is the overview's cost, not the subscribers'.
+OVERVIEW_GATHERINGS = Counter(
+    "trademesh_overwatch_overview_gatherings_total",
+    "Overviews gathered (the inspector, ledger and detectors asked once, for every StreamOverview).",
+)
+OVERVIEW_LISTENERS = Gauge("trademesh_overwatch_overview_listeners", "Open StreamOverview calls.")
