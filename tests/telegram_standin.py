@@ -1,5 +1,5 @@
 """A stand-in for the Telegram Bot API (https://core.telegram.org/bots/api), speaking its HTTP:
-`POST /bot<token>/getUpdates` (form or JSON `offset`, `timeout`: long polling, answered as soon
+`POST /bot<token>/getUpdates` (form or JSON `offset`, `timeout`, `limit`: long polling, answered as soon
 as an update at or past the offset is there, else after `timeout` s with none) and
 `POST /bot<token>/sendMessage` (`chat_id`, `text`), each answering `{"ok": true, "result": ...}`,
 a wrong token `{"ok": false, "error_code": 401, "description": "Unauthorized"}` as Telegram does.
@@ -8,6 +8,7 @@ A test says things into chats (`say`) and reads what the bot sent (`sent`, `repl
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = ["BotApiStandin", "bot_api_standin"]
 
 Json = dict[str, Any]
 _MAX_WAIT_S = 50.0
+_RAW = "__raw__"  # an update's fields as JSON text, sent as they are
 
 
 class BotApiStandin:
@@ -54,6 +56,11 @@ class BotApiStandin:
         async with self._changed:
             self.updates.append({"update_id": 1000 + len(self.updates), **update})
             self._changed.notify_all()
+
+    async def push_raw(self, fields: str) -> None:
+        """An update whose fields (beside its id) are the JSON text `fields` as given: what no
+        json.dumps makes (nested thousands deep, a lone surrogate's escape)."""
+        await self.push({_RAW: fields})
 
     async def reply_to(self, chat: int, after: int, timeout_s: float = 30.0) -> str:
         """The first message the bot sent to `chat` past the first `after` it sent at all."""
@@ -94,16 +101,18 @@ class BotApiStandin:
             int(params.get("offset", 0) or 0),
             min(float(params.get("timeout", 0) or 0), _MAX_WAIT_S),
         )
+        limit = min(max(int(params.get("limit", 100) or 100), 1), 100)  # the Bot API's 1..100
 
         def pending() -> list[Json]:
-            return [u for u in self.updates if u["update_id"] >= offset]
+            return [u for u in self.updates if u["update_id"] >= offset][:limit]
 
         async with self._changed:
             self.polls += 1
             self._changed.notify_all()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), wait_s)
-            return web.json_response({"ok": True, "result": pending()})
+            result = ", ".join(_update_text(u) for u in pending())
+            return web.Response(text=f'{{"ok": true, "result": [{result}]}}', content_type="application/json")
 
     async def _send_message(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
@@ -116,6 +125,12 @@ class BotApiStandin:
             self._changed.notify_all()
         return web.json_response({"ok": True, "result": {"message_id": len(self.sent), "chat": {"id": chat},
                                                          "text": text}})  # fmt: skip
+
+
+def _update_text(update: Json) -> str:
+    if _RAW in update:
+        return f'{{"update_id": {update["update_id"]}, {update[_RAW]}}}'
+    return json.dumps(update)
 
 
 @asynccontextmanager

@@ -4,16 +4,32 @@ token is in the Bot API's path: never logged, never in an error (the URL is reda
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import aiohttp
 
-from core.foundations.errors import Unavailable
+from core.foundations.errors import InvalidArgument, Unavailable
+from core.foundations.parsing import loads_json
 
-__all__ = ["BotApi", "Message"]
+__all__ = ["BotApi", "MalformedAnswer", "Message"]
+
+log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 _TEXT_LIMIT = 4096  # the Bot API's longest message
+# getUpdates answers at most 100 updates of at most a few KiB each.
+_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+_UPDATE_ID = re.compile(rb'"update_id"\s*:\s*(\d{1,19})')
+
+
+class MalformedAnswer(Unavailable):
+    """An answer that is not the Bot API's JSON (cut off, nested past the bound, too large)."""
+
+    def __init__(self, message: str, body: bytes) -> None:
+        super().__init__(message)
+        self.body = body
 
 
 class Message:
@@ -54,8 +70,22 @@ class BotApi:
 
     async def updates(self, offset: int, wait_s: int) -> list[Json]:
         """The updates from `offset` on, waiting up to `wait_s` for one (long polling)."""
-        params = {"offset": str(offset), "timeout": str(wait_s), "allowed_updates": '["message"]'}
+        try:
+            return await self._updates(offset, wait_s, 100)
+        except MalformedAnswer:
+            pass
+        # One of them cannot be read: asked alone, the first is read on, or is the one skipped.
+        try:
+            return await self._updates(offset, 0, 1)
+        except MalformedAnswer as exc:
+            return _skipped(exc, offset)
+
+    async def _updates(self, offset: int, wait_s: int, limit: int) -> list[Json]:
+        params = {"offset": str(offset), "timeout": str(wait_s), "limit": str(limit)}
+        params["allowed_updates"] = '["message"]'
         got = await self._call("getUpdates", params, wait_s + 10)
+        if not isinstance(got, list):
+            raise Unavailable(f"Telegram getUpdates at {self._shown}: an answer whose result is no list")
         return [u for u in got if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
 
     async def send(self, chat: int, text: str) -> None:
@@ -66,10 +96,37 @@ class BotApi:
             async with self._session.post(
                 f"{self._root}/{method}", data=params, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as response:
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                text = await _bounded_body(response)
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"Telegram {method} at {self._shown}: {type(exc).__name__}") from None
+        try:
+            body = loads_json(text, "answer", max_bytes=_MAX_ANSWER_BYTES)
+        except InvalidArgument as exc:
+            raise MalformedAnswer(f"Telegram {method} at {self._shown}: {exc}", text) from None
         if not isinstance(body, dict) or not body.get("ok"):
             said = body.get("description", "") if isinstance(body, dict) else ""
             raise Unavailable(f"Telegram {method} at {self._shown}: refused {str(said)[:200]!r}")
         return body.get("result")
+
+
+async def _bounded_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body, or its first _MAX_ANSWER_BYTES and more (refused then)."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > _MAX_ANSWER_BYTES:
+            break
+    return bytes(body)
+
+
+def _skipped(malformed: MalformedAnswer, offset: int) -> list[Json]:
+    """An update Telegram's answer cannot carry readably stays in its queue until an offset past
+    it confirms it: refused alone, it was refused again on every poll, and after every restart.
+    So it is skipped: an empty update of its id (the first at or past `offset` in the answer of
+    that update alone) moves the offset past it. Without an id, Unavailable (retried)."""
+    ids = [int(found) for found in _UPDATE_ID.findall(malformed.body[:_MAX_ANSWER_BYTES])]
+    ids = [i for i in ids if i >= offset]
+    if not ids:
+        raise malformed
+    log.warning("%s: update %d skipped", malformed, min(ids))
+    return [{"update_id": min(ids)}]
