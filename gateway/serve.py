@@ -34,7 +34,7 @@ from gateway.auth.sessions import session_secret_from_env
 from gateway.board.board import Board, BoardOptions
 from gateway.board.servicer import SERVICES_SERVICE, services_service
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
-from gateway.logs import LOGS_SERVICE, logs_service
+from gateway.logs import LOGS_SERVICE, LogsServicer, logs_service
 from gateway.mcp import LazyMcp
 from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
 from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
@@ -100,12 +100,15 @@ class GatewayService:
         if config.shared_registry and self.redis is not None:
             self.shared = SharedRegistry(self.state, self.redis)
         self.board = Board(self.state, config.board)
+        # The Tails' own client: however many tails read, the shared registry keeps its connections.
+        self.logs_redis = None if config.redis_url is None else open_redis(config.redis_url)
+        where = "" if config.redis_url is None else redact_url(config.redis_url)
+        self.logs = LogsServicer(self.logs_redis, where, self.stopping)
 
     def grpc_services(self) -> Sequence[Service]:
-        where = "" if self.config.redis_url is None else redact_url(self.config.redis_url)
         return [
             registry_service(self.state, self.config.heartbeat_interval_s, self.shared),
-            logs_service(self.redis, where, self.stopping),
+            logs_service(self.logs),
             services_service(self.board),
         ]
 
@@ -117,6 +120,9 @@ class GatewayService:
             stack.callback(sock.close)
             if self.redis is not None:
                 stack.push_async_callback(self.redis.aclose)
+            if self.logs_redis is not None:
+                stack.push_async_callback(self.logs_redis.aclose)
+            stack.push_async_callback(self.logs.close)  # the tails' reader, before its client closes
             stack.callback(self.stopping.set)  # following tails end (UNAVAILABLE) before Redis closes
             ticking = asyncio.create_task(_tick(self.state), name="registry ticks")
             stack.push_async_callback(_ended, ticking)

@@ -24,7 +24,7 @@ import grpc
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from core.foundations.access.contracts import TARGET_HEADER, Authenticator, Principal, Resolver
+from core.foundations.access.contracts import KEY_HEADER, TARGET_HEADER, Authenticator, Principal, Resolver
 from core.foundations.access.scopes import check_scope, depends_on_request
 from core.foundations.errors import InvalidArgument, TrademeshError
 from core.foundations.rpc.channels import Upstreams
@@ -175,6 +175,8 @@ class GrpcWebBridge:
         if principal is not None and later:
             check_scope(principal, service, method, request)
         forwarded = forwarded_request_metadata(headers.items())
+        if principal is not None:  # after the client's headers: never one of theirs
+            forwarded.append((KEY_HEADER, principal.key_name))
         local = self._local.get(service)
         if local is not None:
             caller = Caller(principal, headers.get("authorization"), forwarded)

@@ -1,11 +1,7 @@
 """Reading the `logs` stream for one Tail: the backlog newest first (XREVRANGE, in pages), or a
-resumed tail's lines after its id (XRANGE, in pages), then new entries as they come (XREAD BLOCK
-from the last id seen).
-
-Each following Tail holds one blocking read of its own (COUNT FOLLOW_COUNT, BLOCK BLOCK_MS):
-one Redis round trip per batch of new lines or per second of quiet, whatever its filters, and
-no shared reader to fall behind. A backlog search looks at the newest SCAN_LIMIT entries at
-most, so a filter nothing matches costs a bounded read.
+resumed tail's lines after its id (XRANGE, in pages); then new entries as they come, from the
+one reader every following Tail shares (gateway.logs.following). A backlog search looks at the
+newest SCAN_LIMIT entries at most, so a filter nothing matches costs a bounded read.
 """
 
 from __future__ import annotations
@@ -13,26 +9,50 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core.foundations.bus.redis import BusRedis
 from core.foundations.logstream.entry import STREAM, LogEntry, decode_entry
 from gateway.logs.query import Query
 
-__all__ = ["BLOCK_MS", "FOLLOW_COUNT", "SCAN_LIMIT", "Resumed", "backlog", "follow", "resumed"]
+__all__ = ["SCAN_LIMIT", "BoundedReads", "Resumed", "StreamReads", "backlog", "resumed"]
 
 SCAN_LIMIT = 20_000
-FOLLOW_COUNT = 200
-BLOCK_MS = 1000
 _PAGE = 500
 _START = "0-0"
+
+
+class StreamReads(Protocol):
+    """The reads a Tail makes of the stream (a BusRedis is one)."""
+
+    async def xrange(self, name: str, min: str, max: str, count: int) -> Any: ...
+
+    async def xrevrange(self, name: str, max: str, min: str, count: int) -> Any: ...
+
+
+class BoundedReads:
+    """The Tails' reads with at most `limit` in flight, so at most that many of the pool's
+    connections: a thousand Tails at once wait their turn (each read is one page, a few ms)
+    where they took a connection each and the pool ran out for everyone."""
+
+    def __init__(self, redis: BusRedis, limit: int) -> None:
+        self._redis = redis
+        self._slots = asyncio.Semaphore(limit)
+
+    async def xrange(self, name: str, min: str, max: str, count: int) -> Any:
+        async with self._slots:
+            return await self._redis.xrange(name, min=min, max=max, count=count)
+
+    async def xrevrange(self, name: str, max: str, min: str, count: int) -> Any:
+        async with self._slots:
+            return await self._redis.xrevrange(name, max=max, min=min, count=count)
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def backlog(redis: BusRedis, query: Query) -> tuple[list[LogEntry], str]:
+async def backlog(redis: StreamReads, query: Query) -> tuple[list[LogEntry], str]:
     """Up to query.backlog newest matching entries, oldest first, and the id to follow after."""
     found: list[LogEntry] = []
     newest, upper, scanned = _START, "+", 0
@@ -65,7 +85,7 @@ class Resumed:
     last: str
 
 
-async def resumed(redis: BusRedis, query: Query, state: Resumed) -> AsyncIterator[list[LogEntry]]:
+async def resumed(redis: StreamReads, query: Query, state: Resumed) -> AsyncIterator[list[LogEntry]]:
     """Each page of matching entries after query.after_id, oldest first, up to the stream's end
     as it is now; `state` says whether that line is gone and ends at the last id read."""
     first: Any = await redis.xrange(STREAM, min="-", max="+", count=1)
@@ -86,21 +106,3 @@ def _older(entry_id: str, than: str) -> bool:
     ms, _, seq = entry_id.partition("-")
     than_ms, _, than_seq = than.partition("-")
     return (int(ms), int(seq)) < (int(than_ms), int(than_seq))
-
-
-async def follow(
-    redis: BusRedis, query: Query, after: str, stopping: asyncio.Event
-) -> AsyncIterator[list[LogEntry]]:
-    """Each batch of new matching entries, until `stopping` is set (seen within BLOCK_MS)."""
-    last = after
-    while not stopping.is_set():
-        answer: Any = await redis.xread({STREAM: last}, count=FOLLOW_COUNT, block=BLOCK_MS)
-        batch: list[LogEntry] = []
-        for _stream, entries in answer or []:
-            for entry_id, raw in entries:
-                last = _text(entry_id)
-                entry = decode_entry(entry_id, raw)
-                if query.matches(entry):
-                    batch.append(entry)
-        if batch:
-            yield batch

@@ -1,23 +1,39 @@
-"""trademesh.logs.v1.Logs, served by the gateway on its gRPC port (and so over gRPC-web)."""
+"""trademesh.logs.v1.Logs, served by the gateway on its gRPC port (and so over gRPC-web).
+
+The Tails' reads of the stream go through a client of their own (the gateway's shared registry
+keeps its own: no Tail takes its connections), at most READS_IN_FLIGHT at once, and every
+following Tail is fed by one reader (gateway.logs.following): a thousand Tails hold at most
+READS_IN_FLIGHT + 1 connections. One API key follows at most MAX_FOLLOWING_PER_KEY Tails at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 from redis.exceptions import RedisError
 
+from core.foundations.access.contracts import KEY_HEADER
 from core.foundations.bus.redis import BusRedis
-from core.foundations.errors import FailedPrecondition, Unavailable
+from core.foundations.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from core.foundations.logstream.entry import LogEntry
 from core.foundations.rpc.context import Context
+from gateway.logs.following import Following
 from gateway.logs.query import Query, as_line, query_of
-from gateway.logs.reader import Resumed, backlog, follow, resumed
+from gateway.logs.reader import BoundedReads, Resumed, StreamReads, backlog, resumed
 from trademesh.logs.v1 import logs_pb2 as pb
 from trademesh.logs.v1 import logs_pb2_grpc as pb_grpc
 
-__all__ = ["LogsServicer"]
+__all__ = ["MAX_FOLLOWING_PER_KEY", "READS_IN_FLIGHT", "LogsServicer"]
 
+# Following Tails of one API key at once: a Studio tab's Logs page follows one; a key's tools and
+# tabs together fit many times over. Calls on the native port with the mesh token (no key: the
+# mesh's own, such as the MCP tool's follow of at most 5 s) are not counted.
+MAX_FOLLOWING_PER_KEY = 32
+# Reads of the stream in flight (each one page: a backlog's, a resumed tail's, a catch-up's).
+READS_IN_FLIGHT = 16
 # Lines per answer: the backlog (up to 1000) goes in a few messages, not one huge one.
 _LINES_PER_ANSWER = 250
 _NOT_CONFIGURED = (
@@ -30,36 +46,81 @@ Tail = Context[pb.TailRequest, pb.TailResponse]
 
 class LogsServicer(pb_grpc.LogsServicer):
     def __init__(self, redis: BusRedis | None, where: str, stopping: asyncio.Event) -> None:
-        self._redis = redis
+        self._reads: StreamReads | None = None
+        self._following: Following | None = None
+        if redis is not None:
+            self._reads = BoundedReads(redis, READS_IN_FLIGHT)
+            self._following = Following(redis, self._reads, stopping)
         self._where = where  # the redacted URL, for errors
         self._stopping = stopping
+        self._per_key: Counter[str] = Counter()
 
     async def Tail(self, request: pb.TailRequest, context: Tail) -> AsyncIterator[pb.TailResponse]:
         query = query_of(request)
-        if self._redis is None:
+        if self._reads is None or self._following is None:
             raise FailedPrecondition(_NOT_CONFIGURED)
-        await context.send_initial_metadata(())  # the stream is open before its first line
-        try:
-            if query.after_id:
-                state = Resumed(trimmed=False, last=query.after_id)
-                async for answer in _resumed(self._redis, query, state):
+        key = _key_of(context) if query.follow else None
+        with self._counted(key):
+            await context.send_initial_metadata(())  # the stream is open before its first line
+            try:
+                async for answer in self._answers(query, self._reads, self._following):
                     yield answer
-                newest = state.last
-            else:
-                found, newest = await backlog(self._redis, query)
-                for answer in _answers(found):
-                    yield answer
-            if not query.follow:
-                return
-            async for batch in follow(self._redis, query, newest, self._stopping):
+            except (RedisError, OSError) as exc:
+                raise Unavailable(f"the log stream at {self._where}: {type(exc).__name__}: {exc}") from None
+        if query.follow:
+            raise Unavailable("the gateway is stopping: tail again")
+
+    async def close(self) -> None:
+        if self._following is not None:
+            await self._following.close()
+
+    async def _answers(
+        self, query: Query, reads: StreamReads, following: Following
+    ) -> AsyncIterator[pb.TailResponse]:
+        if query.after_id:
+            state = Resumed(trimmed=False, last=query.after_id)
+            async for answer in _resumed(reads, query, state):
+                yield answer
+            newest = state.last
+        else:
+            found, newest = await backlog(reads, query)
+            for answer in _answers(found):
+                yield answer
+        if not query.follow:
+            return
+        async with contextlib.aclosing(following.follow(query, newest)) as batches:
+            async for batch in batches:
                 for answer in _answers(batch):
                     yield answer
-        except (RedisError, OSError) as exc:
-            raise Unavailable(f"the log stream at {self._where}: {type(exc).__name__}: {exc}") from None
-        raise Unavailable("the gateway is stopping: tail again")
+
+    @contextlib.contextmanager
+    def _counted(self, key: str | None) -> Iterator[None]:
+        if key is None:
+            yield
+            return
+        if self._per_key[key] >= MAX_FOLLOWING_PER_KEY:
+            raise ResourceExhausted(
+                f"API key {key!r} follows {self._per_key[key]} Logs/Tail streams, the most one key may "
+                f"(MAX_FOLLOWING_PER_KEY, {MAX_FOLLOWING_PER_KEY}): end one first"
+            )
+        self._per_key[key] += 1
+        try:
+            yield
+        finally:
+            self._per_key[key] -= 1
+            if self._per_key[key] <= 0:
+                del self._per_key[key]
 
 
-async def _resumed(redis: BusRedis, query: Query, state: Resumed) -> AsyncIterator[pb.TailResponse]:
+def _key_of(context: Tail) -> str | None:
+    """The API key the gateway forwarded this call for (None: the mesh token's own call)."""
+    for name, value in context.invocation_metadata() or ():
+        if name == KEY_HEADER and isinstance(value, str):
+            return value
+    return None
+
+
+async def _resumed(redis: StreamReads, query: Query, state: Resumed) -> AsyncIterator[pb.TailResponse]:
     """A resumed tail's answers: every matching line after query.after_id, the first answer
     marked `trimmed` when that line is gone from the stream (one empty answer says so when no
     line matched since)."""

@@ -12,11 +12,15 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["TARGET_HEADER", "Authenticator", "Principal", "Resolver", "Scope"]
+__all__ = ["KEY_HEADER", "TARGET_HEADER", "Authenticator", "Principal", "Resolver", "Scope"]
 
 # Names the instance to call when several serve the same gRPC service (e.g. two venues
 # both serve trademesh.marketdata.v1.MarketData): `x-trademesh-target: sim`.
 TARGET_HEADER = "x-trademesh-target"
+# The API key a call through the gateway came with, by name: the gateway sets it on what it
+# forwards (a client's own header of this name never crosses, gateway.grpcweb.headers), so a
+# service behind it can hold each key to its share (gateway.logs: following Tails per key).
+KEY_HEADER = "x-trademesh-key"
 
 
 class Scope(enum.StrEnum):
