@@ -24,6 +24,14 @@ schema (bias, confidence, reasoning, size_multiplier). How it answers is its mod
   first strategy not paused, its reason quoting that strategy's drawdown;
 - supervise-lying: calls `propose` twice: a pause of a strategy that does not exist ("ghost")
   and a capital far past any bound for the first strategy.
+- supervise-surrogate-content, -surrogate-name, -surrogate-arguments, -nested-answer,
+  -nested-arguments: answers as supervise but malformed as a broken or hostile endpoint may be:
+  a lone surrogate's escape ("\\ud800") in the content, in the call's name, in its arguments'
+  reason; the answer holding a field nested 5,000 deep; the call's arguments nested 5,000 deep.
+- nested-answer, surrogate-content, tools-nested: the advisor's answers malformed so: good's
+  answer with a field nested 5,000 deep beside it; good's answer whose reasoning holds a lone
+  surrogate (escaped in the body); tools' call with its arguments nested 5,000 deep.
+- shapeless: HTTP 200 whose choices are a string: JSON, not a chat completion.
 
 --latency-ms delays every answer (the throughput benchmark's 200 ms model). --api-key makes
 it require `Authorization: Bearer <key>`; a wrong key gets HTTP 401 whose message echoes the
@@ -58,8 +66,13 @@ __all__ = ["MODES", "Standin", "StandinConfig", "create_app", "main", "serve", "
 
 MODES = (
     "good", "slow", "broken", "flaky", "invalid-json", "lying", "tools", "tool-loop", "supervise",
-    "supervise-lying",
+    "supervise-lying", *(f"supervise-{bad}" for bad in ("surrogate-content", "surrogate-name",
+    "surrogate-arguments", "nested-answer", "nested-arguments")), "nested-answer", "surrogate-content",
+    "tools-nested", "shapeless",
 )  # fmt: skip
+# Where a nested-answer mode's answer holds JSON nested thousands deep (no json.dumps makes it).
+_DEEP = "__deep__"
+_DEPTH = 5000
 _OPPOSITE = {"long": "short", "short": "long", "flat": "long"}
 # What the lying mode claims: numbers no context of ours holds.
 _INVENTED = ("97.31", "4.27", "13")
@@ -210,11 +223,24 @@ def _proposals(state: _State, mode: str, context: Mapping[str, Any]) -> list[dic
             return []
         why = f"{running['strategy']}'s drawdown is {running.get('drawdown')}"
         wanted = [{"kind": "pause", "strategy": running["strategy"], "reason": why}]
-    return [
-        {"id": f"call_{next(state.ids)}", "type": "function",
-         "function": {"name": "propose", "arguments": json.dumps(arguments)}}
+    return [_malformed_call(mode, {
+        "id": f"call_{next(state.ids)}", "type": "function",
+        "function": {"name": "propose", "arguments": json.dumps(arguments)}})
         for arguments in wanted
     ]  # fmt: skip
+
+
+def _malformed_call(mode: str, call: dict[str, Any]) -> dict[str, Any]:
+    """`call` as a malformed mode makes it (a lone surrogate: sent as JSON's escape of it)."""
+    function = call["function"]
+    if mode == "supervise-surrogate-name":
+        function["name"] = "propose\udfff"
+    elif mode == "supervise-surrogate-arguments":
+        arguments = json.loads(function["arguments"])
+        function["arguments"] = json.dumps({**arguments, "reason": "drawdown \ud800 seen"})
+    elif mode == "supervise-nested-arguments":
+        function["arguments"] = "[" * _DEPTH + "]" * _DEPTH
+    return call
 
 
 def _message(state: _State, mode: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,14 +252,26 @@ def _message(state: _State, mode: str, body: Mapping[str, Any]) -> dict[str, Any
     results = _tool_results(messages)
     if may_call and mode.startswith("supervise"):
         calls = _proposals(state, mode, context)
-        if not calls:
-            return {"role": "assistant", "content": "Nothing to propose."}
-        return {"role": "assistant", "content": None, "tool_calls": calls}
-    if may_call and (mode == "tool-loop" or (mode == "tools" and not results)):
-        return {"role": "assistant", "content": None, "tool_calls": [_tool_call(state, tools, context)]}
+        content = "Nothing to propose." if not calls else None
+        if mode == "supervise-surrogate-content":
+            content = "I see \ud800 nothing"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if mode == "supervise-nested-answer":
+            message["audio"] = _DEEP
+        return message | ({"tool_calls": calls} if calls else {})
+    if may_call and (mode == "tool-loop" or (mode in ("tools", "tools-nested") and not results)):
+        call = _tool_call(state, tools, context)
+        if mode == "tools-nested":
+            call["function"]["arguments"] = "[" * _DEPTH + "]" * _DEPTH
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
     if mode == "invalid-json":
         return {"role": "assistant", "content": '{"bias": "long", "confidence": 0.8, "reasoning": "cut'}
     answer = _lying(context) if mode == "lying" else _good(context, results)
+    if mode == "surrogate-content":
+        answer["reasoning"] += " \ud800"
+        return {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)}
+    if mode == "nested-answer":
+        return {"role": "assistant", "content": json.dumps(answer), "audio": _DEEP}
     return {"role": "assistant", "content": json.dumps(answer)}
 
 
@@ -315,7 +353,13 @@ async def _chat(request: Request) -> Response:
         _record(state, body, mode, 500)
         return _error(500, "The server had an error while processing your request.", "server_error")
     _record(state, body, mode, 200)
-    return JSONResponse(_completion(state, model, _message(state, mode, body), body))
+    # json.dumps escapes what JSONResponse (UTF-8, not ASCII) cannot encode: a lone surrogate.
+    completion = _completion(state, model, _message(state, mode, body), body)
+    if mode == "shapeless":
+        completion["choices"] = "none"
+    text = json.dumps(completion)
+    text = text.replace(f'"{_DEEP}"', "[" * _DEPTH + "]" * _DEPTH)
+    return Response(text, media_type="application/json")
 
 
 async def _models(request: Request) -> Response:

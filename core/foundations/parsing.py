@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
 from core.foundations.errors import InvalidArgument
@@ -66,7 +67,12 @@ def depth_of(value: Any) -> int:
 
 
 def loads_json(
-    text: str | bytes, what: str, *, max_depth: int = MAX_DEPTH, max_bytes: int | None = None
+    text: str | bytes,
+    what: str,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_bytes: int | None = None,
+    parse_float: Callable[[str], Any] | None = None,
 ) -> Any:
     """The JSON value in `text`, its lone surrogates as U+FFFD; InvalidArgument naming `what`
     when it is longer than `max_bytes`, not UTF-8, nested deeper than `max_depth`, or not JSON."""
@@ -76,7 +82,7 @@ def loads_json(
         text = _utf8(text, what)
     _bounded(text_depth(text), what, max_depth)
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=parse_float)
     except ValueError as exc:
         raise InvalidArgument.field(what, f"not JSON: {exc}") from None
     return _without_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value

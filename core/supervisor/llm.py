@@ -9,6 +9,7 @@ proposals (the rules still run); a call whose arguments are not the schema's is 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -16,11 +17,16 @@ from typing import Any, cast
 import openai
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
+from core.foundations.chat_answer import chat_completion
 from core.foundations.decimals import format_decimal
+from core.foundations.errors import InvalidArgument
+from core.foundations.parsing import loads_json
 from core.foundations.redact import redact_url
 from core.supervisor.engine import ActionKind, Bounds, Observation, Proposal
 
 __all__ = ["Asked", "SupervisorLlm"]
+
+log = logging.getLogger(__name__)
 
 _INSTRUCTIONS = (
     "You supervise trading strategies. The user message is an observation (JSON): each strategy's "
@@ -106,7 +112,8 @@ class SupervisorLlm:
         prompt = observation_json(seen, bounds)
         try:
             messages = [{"role": "system", "content": _INSTRUCTIONS}, {"role": "user", "content": prompt}]
-            answer = await self._client.chat.completions.create(
+            answer = await chat_completion(
+                self._client,
                 model=self.model,
                 messages=cast(list[ChatCompletionMessageParam], messages),
                 tools=[cast(ChatCompletionToolParam, PROPOSE_TOOL)],
@@ -114,6 +121,9 @@ class SupervisorLlm:
             )
         except openai.OpenAIError as exc:
             said = f"{self.model} at {self.where}: no answer ({type(exc).__name__})"
+            if isinstance(exc, openai.APIResponseValidationError):  # no traceback: the model's fault
+                said = f"{self.model} at {self.where}: a malformed answer refused ({exc.message})"
+                log.warning("supervisor: %s", said)
             return Asked((), (), said, prompt[:_MAX_PROMPT])
         message = answer.choices[0].message if answer.choices else None
         calls = list(message.tool_calls or []) if message is not None else []
@@ -139,9 +149,10 @@ class SupervisorLlm:
         if name != "propose":
             raise ValueError(f"a call of {name[:40]!r}, not propose")
         try:
-            given = json.loads(arguments)
-        except ValueError:
-            raise ValueError(f"propose's arguments are not JSON: {arguments[:80]!r}") from None
+            given = loads_json(arguments, "arguments")
+        except InvalidArgument as exc:
+            why = exc.violations[0].description[:120]
+            raise ValueError(f"propose's arguments {arguments[:80]!r}: {why}") from None
         if not isinstance(given, dict) or not isinstance(given.get("kind"), str):
             raise ValueError("propose without a kind")
         try:

@@ -67,6 +67,10 @@ MODES = {
     "liar": "lying",
     "tooly": "tools",
     "looper": "tool-loop",
+    "deep": "nested-answer",
+    "lone": "surrogate-content",
+    "deeptool": "tools-nested",
+    "shapeless": "shapeless",
 }
 
 
@@ -224,6 +228,42 @@ async def test_invalid_json_content_is_returned_as_it_came_for_the_core_to_check
     assert reply.content == '{"bias": "long", "confidence": 0.8, "reasoning": "cut'
     with pytest.raises(json.JSONDecodeError):
         json.loads(reply.content)
+
+
+async def test_an_answer_nested_past_the_bound_is_a_failed_model_not_a_crash(standin: Standin) -> None:
+    async with LlmTransport(config(standin, "deep", "good")) as llm:
+        reply = await llm.complete(CONTEXT, SCHEMA)
+
+    assert reply.ok and reply.model == "good"  # the next model, as for any failed one
+    fallback = next(e for e in reply.events if e.kind == K.LLM_FALLBACK)
+    assert "not a chat completion" in fallback.detail and "nested deeper than 64 levels" in fallback.detail
+
+
+async def test_an_answer_that_is_no_chat_completion_is_a_failed_model_not_a_crash(standin: Standin) -> None:
+    async with LlmTransport(config(standin, "shapeless")) as llm:
+        reply = await llm.complete(CONTEXT, SCHEMA)
+
+    assert not reply.ok and "answer.choices: not a list" in str(reply.failure), reply.failure
+
+
+async def test_a_lone_surrogate_in_the_answer_comes_back_as_a_replacement_character(standin: Standin) -> None:
+    async with LlmTransport(config(standin, "lone")) as llm:
+        reply = await llm.complete(CONTEXT, SCHEMA)
+
+    assert reply.ok and reply.content is not None
+    assert json.loads(reply.content)["reasoning"].endswith(" \ufffd")
+    reply.content.encode("utf-8")  # a log line, an audit row, the next request can carry it
+
+
+async def test_tool_arguments_nested_past_the_bound_are_a_refused_call_not_a_crash(standin: Standin) -> None:
+    async def execute(name: str, arguments: Mapping[str, Any]) -> Any:
+        raise AssertionError("a call whose arguments cannot be read must not run")
+
+    async with LlmTransport(config(standin, "deeptool")) as llm:
+        reply = await llm.complete(CONTEXT, SCHEMA, tools=[TICKER], execute=execute)
+
+    assert reply.ok and [c.ok for c in reply.tool_calls] == [False]
+    assert reply.tool_calls[0].error
 
 
 async def test_the_lying_stand_in_contradicts_the_signal_with_numbers_found_nowhere(standin: Standin) -> None:

@@ -313,6 +313,48 @@ async def test_a_model_naming_what_does_not_exist_is_refused_and_recorded(mesh: 
         assert not [p for p in (await asked.state()).open if p.source == "primary"]
 
 
+# Each stopped the Supervisor (issue 57 item 12): what its trail then says of the model's answer.
+MALFORMED_ANSWERS = {
+    "supervise-surrogate-content": "1 tool calls",
+    "supervise-surrogate-name": "1 tool calls",
+    "supervise-surrogate-arguments": "1 tool calls",
+    "supervise-nested-answer": "a malformed answer refused (answer: nested deeper than 64 levels)",
+    "supervise-nested-arguments": "1 tool calls",
+}
+
+
+@pytest.mark.parametrize(("llm_mode", "said"), MALFORMED_ANSWERS.items(), ids=MALFORMED_ANSWERS.keys())
+async def test_a_malformed_model_answer_is_refused_and_recorded_and_the_supervisor_looks_on(
+    mesh: Mesh, llm_mode: str, said: str
+) -> None:
+    with _asking(mesh, llm_mode) as asked:
+
+        async def answers() -> list[sv.AuditEntry] | None:
+            found = [e for e in await asked.audit() if e.kind == "answer" and e.who == "primary"]
+            return found if len(found) >= 3 else None  # three looks: it went on looking
+
+        found = await until(answers, 30, 0.2, "the model's answers recorded at three looks")
+        assert said in found[0].detail, found[0].detail
+        trail = [e for e in await asked.audit() if e.who == "primary"]
+        assert all("\ud800" not in e.detail and "\udfff" not in e.detail for e in trail)
+        calls = [e.detail for e in trail if e.kind == "tool_call"]
+        if llm_mode == "supervise-surrogate-name":
+            assert calls and calls[0].startswith("propose\ufffd("), calls
+        if llm_mode == "supervise-surrogate-arguments":
+            assert calls and "drawdown \\ud800 seen" in calls[0], calls  # the call as made: escaped
+            reasons = [p.reason for p in (await asked.state()).open if p.source == "primary"]
+            assert reasons == ["drawdown \ufffd seen"], reasons
+        if llm_mode == "supervise-nested-arguments":
+            refused = [e.detail for e in trail if e.kind == "refused"]
+            assert refused and "nested deeper than 64 levels" in refused[0], refused
+        assert asked.supervisor.process.poll() is None
+    logs = sorted(
+        mesh.services.directory.glob("supervisor-propose-True-*.log"), key=lambda p: p.stat().st_mtime
+    )
+    logged = logs[-1].read_text(errors="replace")
+    assert "Traceback" not in logged and "RecursionError" not in logged, logged[-3000:]
+
+
 async def test_set_capital_changes_that_one_policy_for_an_admin_key_and_is_refused_below(mesh: Mesh) -> None:
     """The tool the Supervisor's capital proposals go through: the inspector's policy set read
     over the one in force (UpdatePolicies over_current), so every other limit keeps its value."""

@@ -24,7 +24,6 @@ A stated reason is one of REASON_MARKERS in the reasoning.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from typing import Any
 from core.advisor.engine.answer import ANSWER_FIELDS
 from core.advisor.engine.config import SynthesisConfig
 from core.foundations.contracts.signal import Direction
+from core.foundations.errors import InvalidArgument
+from core.foundations.parsing import loads_json
 
 __all__ = ["CHECKS", "REASON_MARKERS", "Flag", "ParsedAnswer", "check_answer", "grounded", "numbers_in"]
 
@@ -165,8 +166,8 @@ def _contradiction(bias: Direction | None, reasoning: str | None, signal: Direct
 
 def _load(text: str) -> dict[str, Any] | None:
     try:
-        obj = json.loads(text, parse_float=Decimal)
-    except (ValueError, RecursionError):
+        obj = loads_json(text, "content", parse_float=Decimal)
+    except InvalidArgument:  # not JSON, or nested past the bound (measured before it is parsed)
         return None
     return obj if isinstance(obj, dict) else None
 

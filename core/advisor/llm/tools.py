@@ -18,6 +18,8 @@ from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionToo
 
 from core.advisor.llm.config import Secret
 from core.advisor.llm.failures import clean
+from core.foundations.errors import InvalidArgument
+from core.foundations.parsing import loads_json
 
 __all__ = ["ToolCallRecord", "ToolExecutor", "ToolSpec", "refusal", "run_tool"]
 
@@ -60,8 +62,8 @@ class ToolCallRecord:
 
 def _arguments(text: str) -> Mapping[str, Any] | None:
     try:
-        value = json.loads(text or "{}")
-    except ValueError:
+        value = loads_json(text or "{}", "arguments")
+    except InvalidArgument:  # not JSON, or nested past the bound: a call refused, not a crash
         return None
     return value if isinstance(value, dict) else None
 

@@ -40,6 +40,7 @@ from core.advisor.llm.prompt import INSTRUCTIONS, first_messages, response_forma
 from core.advisor.llm.reply import LlmReply
 from core.advisor.llm.tools import ToolCallRecord, ToolExecutor, ToolSpec, refusal, run_tool
 from core.foundations.backoff import Backoff
+from core.foundations.chat_answer import chat_completion
 from core.foundations.errors import Corrupt, DeadlineExceeded, FailedPrecondition, TrademeshError, Unavailable
 from core.foundations.redact import redact_url
 
@@ -291,7 +292,8 @@ class LlmTransport:
         self, model: str, messages: list[ChatCompletionMessageParam], ask: _Ask, tools_on: bool
     ) -> ChatCompletion:
         tool_choice: Literal["auto", "none"] = "auto" if tools_on else "none"
-        return await self._client.chat.completions.create(
+        return await chat_completion(
+            self._client,
             model=model,
             messages=messages,
             response_format=ask.response_format,
