@@ -52,10 +52,14 @@ def _service_parser(commands: Any, entry: ServiceEntry) -> None:
 def _run_service(entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace) -> None:
     import uvloop
 
+    from core.foundations.logstream.scrubber import hold_urls
     from core.foundations.service import label_of, run_service
 
     app = command.create(command.config(args))
     label = label_of(entry, app)
+    # A URL given by flag (--gateway-url, --redis-url) is no variable the log stream's scrubber
+    # reads: its password is handed over before the handler is made.
+    hold_urls(vars(args).values())
     setup_logging(label, **({entry.name: app.name} if app.name != entry.name else {}))
     uvloop.run(run_service(entry, app, server_options(entry, command, args, label)))
 

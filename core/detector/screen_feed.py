@@ -73,6 +73,9 @@ class ScreenFeed:
         self._foreign_said: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not self.streams:  # no strategy follows a screen: nothing to read (XREAD of none fails)
+            await stop.wait()
+            return
         backoff = default_backoff()
         failing = False
         while not stop.is_set():

@@ -152,21 +152,22 @@ def server_options(
 ) -> ServerOptions:
     """The gRPC server's options from the common flags, the TRADEMESH_TOKEN secret and, for a
     service with privileged methods, the secret they take (a venue's TRADEMESH_TRADE_TOKEN)."""
-    from core.foundations.env import TOKEN, drain_delay_s, read_secret
+    from core.foundations.env import TOKEN, drain_delay_s, token_secret
     from core.foundations.rpc.registration import check_gateway_token
     from core.foundations.rpc.server import ServerOptions
 
+    token = token_secret(TOKEN)
     if entry.kind is not Kind.GATEWAY:  # the gateway is the registry: it registers nowhere
-        check_gateway_token(read_secret(TOKEN))
+        check_gateway_token(token)
     port = command.port(entry, args)
     privileged = command.privileged if command.privileged_of is None else command.privileged_of(args)
     return ServerOptions(
         host=args.host,
         port=args.grpc_port if entry.grpc_port is not None else port,
         metrics_port=_metrics_port(entry, args, port),
-        token=read_secret(TOKEN),
+        token=token,
         privileged=privileged,
-        privileged_token=None if privileged is None else read_secret(privileged.variable),
+        privileged_token=None if privileged is None else token_secret(privileged.variable),
         drain_delay_s=drain_delay_s(),
         service_label=label,
     )

@@ -46,13 +46,16 @@ __all__ = [
     "VENUE_TRADE_TOKEN",
     "account_trade_tokens",
     "bus_direct_mode",
+    "chat_id",
     "database_url",
     "drain_delay_s",
+    "notice_chat",
     "paper_mode",
     "read_secret",
     "redact_url",
     "redis_url",
     "setting_of",
+    "token_secret",
     "trade_token_variable",
     "venue_variable",
 ]
@@ -254,3 +257,47 @@ def trade_token_variable(venue: str) -> str:
     is set, else TRADEMESH_TRADE_TOKEN (a venue without an account always takes that one)."""
     own = venue_variable(venue, VENUE_TRADE_TOKEN)
     return own if "." in venue and read_secret(own) is not None else TRADE_TOKEN
+
+
+# A Telegram chat id: a whole number, negative for a group (-1001234567890), within the Bot
+# API's 52 bits. ASCII digits only: Python's int() also takes "1_000", "+5" and other scripts'
+# digits, which no chat id is written as.
+_CHAT_ID = re.compile(r"-?[1-9][0-9]{0,15}")
+# A public channel's or group's @username, which the Bot API takes as a chat for sendMessage.
+_CHAT_USERNAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}")
+
+
+def chat_id(text: str, setting: str) -> int:
+    """A Telegram chat id; InvalidArgument naming the setting (and the value's start) if not one."""
+    if not _CHAT_ID.fullmatch(text):
+        raise InvalidArgument.field(
+            setting, f"{text[:32]!r} is not a chat id (a whole number, e.g. -1001234567890)"
+        )
+    return int(text)
+
+
+def notice_chat(text: str, setting: str) -> str:
+    """The notices' chat: a chat id or a channel's @username; InvalidArgument naming the setting."""
+    if _CHAT_USERNAME.fullmatch(text):
+        return text
+    return str(chat_id(text, setting))
+
+
+# A bearer token as gRPC metadata carries it: printable ASCII, no space. A token read from a
+# file with its trailing newline is refused at start rather than stripped: every side (the
+# gateway, each service, `buf curl` by hand) would have to strip it alike, and one that did not
+# would fail each call with a traceback from inside gRPC (docs/limits.md, Secrets).
+_TOKEN = re.compile(r"[!-~]+")
+
+
+def token_secret(name: str) -> str | None:
+    """The token in variable `name` (None when unset); InvalidArgument naming the variable, never
+    its value, when it holds whitespace or a character a gRPC header cannot carry."""
+    value = read_secret(name)
+    if value is not None and not _TOKEN.fullmatch(value):
+        raise InvalidArgument.field(
+            name,
+            "holds whitespace or a character an authorization header cannot carry (a trailing "
+            "newline from a file?): a token is printable ASCII without spaces",
+        )
+    return value

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+from core.foundations.bus.names import venue_name
 from core.foundations.config_file import read_toml
 from core.foundations.config_schema import NOT_EMPTY, Above, Items, Parse, Unique, load, read_value
 from core.foundations.config_schema.words import listed_twice
@@ -53,11 +54,17 @@ def _address(value: Any, path: str) -> str:
     return check_address(read_value(str, value, path), path)
 
 
+def _venue(value: Any, path: str) -> str:
+    # The bus's rule (its streams are named by it): a name it refuses would be followed by
+    # nothing, without a word.
+    return venue_name(read_value(str, value, path))
+
+
 @dataclass(frozen=True)
 class VenueLink:
     """One venue process the mesh follows."""
 
-    name: Annotated[str, NOT_EMPTY]
+    name: Annotated[str, Parse(_venue)]
     address: Annotated[str, Parse(_address)]
     symbols: tuple[Annotated[str, NOT_EMPTY], ...] = ()  # none: every instrument the venue lists
     channels: Annotated[tuple[Channel, ...], Items(1)] = DEFAULT_CHANNELS
@@ -80,7 +87,7 @@ def parse_venue_link(text: str) -> VenueLink:
     name, sep, address = text.partition("=")
     if not sep or not name:
         raise InvalidArgument.field("venue", f"{shown(text)} is not NAME=HOST:PORT")
-    return VenueLink(name, check_address(address, "venue"))
+    return VenueLink(venue_name(name), check_address(address, "venue"))
 
 
 def load_mesh_config(path: Path | None, extra_venues: tuple[VenueLink, ...] = ()) -> MeshConfig:

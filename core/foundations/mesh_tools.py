@@ -13,6 +13,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from core.foundations.errors import FailedPrecondition, Unauthenticated, Unavailable
+from core.foundations.redact import redact_url
 
 __all__ = ["MeshTools"]
 
@@ -22,6 +23,9 @@ Json = dict[str, Any]
 class MeshTools:
     def __init__(self, gateway_url: str, key: str, timeout_s: float = 30.0) -> None:
         self._url = f"{gateway_url.rstrip('/')}/mcp"
+        # What errors name: the URL may hold a password (user:password@), and errors are logged
+        # and said in a chat.
+        self._shown = redact_url(self._url)
         self._key = key
         self._timeout_s = timeout_s
 
@@ -38,8 +42,8 @@ class MeshTools:
         except Exception as exc:  # the transport's many errors (in groups, from its task group)
             refused = _refusal(exc)
             if refused is not None:  # the gateway answered: the key is unknown or may not call tools
-                raise Unauthenticated(f"the gateway at {self._url} refused the key: {refused}") from None
-            raise Unavailable(f"the gateway's tools at {self._url}: {type(exc).__name__}") from None
+                raise Unauthenticated(f"the gateway at {self._shown} refused the key: {refused}") from None
+            raise Unavailable(f"the gateway's tools at {self._shown}: {type(exc).__name__}") from None
         if result.is_error:
             text = " ".join(getattr(part, "text", "") for part in result.content)
             raise FailedPrecondition(text.strip() or f"{tool} refused")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-__all__ = ["check_url", "redact_url", "scrub", "secrets_of"]
+__all__ = ["check_http_url", "check_url", "redact_url", "scrub", "secrets_of"]
 
 _SECRET_KEYS = r"password|passwd|pwd|pass|sslpassword|secret|token|api_key|apikey"
 # key=value pairs, in a query string or a DSN: the value ends at &, ;, a space or a comma.
@@ -90,3 +90,20 @@ def check_url(url: str, schemes: tuple[str, ...], flag: str) -> str:
         wanted = " or ".join(f"{s}://" for s in schemes)
         raise InvalidArgument.field(flag, f"{redact_url(url)} is not a {wanted} URL")
     return url
+
+
+def check_http_url(url: str, setting: str, *, shown: bool = True) -> str:
+    """`url` without a trailing slash if it is an http:// or https:// URL with a host (and a
+    port, if any, in 1..65535); InvalidArgument naming the setting, the URL redacted (not at all
+    unless `shown`: a variable's URL may hold a secret in its path, as a webhook's does), if not."""
+    from core.foundations.errors import InvalidArgument
+
+    parts = _parses(url) if "://" in url else None
+    try:
+        port_ok = parts is not None and parts.port != 0
+    except ValueError:
+        port_ok = False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        what = f"{redact_url(url)} is not" if shown else "is not"
+        raise InvalidArgument.field(setting, f"{what} an http:// or https:// URL with a host")
+    return url.rstrip("/")

@@ -19,6 +19,7 @@ from core.foundations.errors import FailedPrecondition, NotFound
 
 __all__ = [
     "INFRASTRUCTURE",
+    "LOCAL_GATEWAY_URL",
     "METRICS_PORT_OFFSET",
     "SERVICES",
     "Kind",
@@ -200,6 +201,12 @@ SERVICES: dict[str, ServiceEntry] = {
         ),
     ]
 }
+
+# The gateway's HTTP URL on this machine at its default port: where a service that calls the
+# gateway's tools (the Supervisor, the Telegram bot) looks when told nowhere else. Derived from
+# the gateway's line above, so a port moved there moves here.
+_GATEWAY_PORT = SERVICES["gateway"].port
+LOCAL_GATEWAY_URL = f"http://127.0.0.1:{_GATEWAY_PORT}"
 
 
 def service_entry(name: str) -> ServiceEntry:

@@ -22,10 +22,11 @@ from core.foundations.env import (
     TELEGRAM_BASE_URL,
     TELEGRAM_BOT_TOKEN,
     TELEGRAM_CHAT_ID,
+    notice_chat,
     read_secret,
 )
 from core.foundations.errors import InvalidArgument
-from core.foundations.redact import redact_url
+from core.foundations.redact import redact_url, scrub
 from core.inspector.convert import ACTION_TO_PB
 from core.inspector.engine.events import RiskAction
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -141,7 +142,7 @@ class Notifier:
             self.sent += 1
         except (aiohttp.ClientError, TimeoutError, RuntimeError, OSError) as exc:
             self.failed += 1
-            reason = str(exc) or type(exc).__name__
+            reason = scrub(str(exc) or type(exc).__name__, url)  # aiohttp's errors may quote the URL
             if self.telegram is not None:
                 reason = reason.replace(self.telegram.token, "<token>")
             log.warning("inspector: notifying %s failed: %s", shown, reason)
@@ -177,6 +178,7 @@ def notifier_from_env() -> Notifier:
     or a URL that is none)."""
     webhook = http_url(NOTIFY_WEBHOOK_URL, read_secret(NOTIFY_WEBHOOK_URL))
     token, chat = read_secret(TELEGRAM_BOT_TOKEN), read_secret(TELEGRAM_CHAT_ID)
+    chat = None if chat is None else notice_chat(chat, TELEGRAM_CHAT_ID)
     if (token is None) != (chat is None):
         missing = TELEGRAM_CHAT_ID if chat is None else TELEGRAM_BOT_TOKEN
         raise InvalidArgument.field(missing, "is needed with the other Telegram variable")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, positive_float
 from core.foundations.env import SUPERVISOR_API_KEY
+from core.foundations.registry import LOCAL_GATEWAY_URL
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -28,8 +29,8 @@ _MODES = ("off", "propose", "act")
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     parser.add_argument(
-        "--gateway-url", default="http://127.0.0.1:8080",
-        help="the gateway whose tools it reads and acts through (default http://127.0.0.1:8080)",
+        "--gateway-url", default=LOCAL_GATEWAY_URL,
+        help=f"the gateway whose tools it reads and acts through (default {LOCAL_GATEWAY_URL})",
     )  # fmt: skip
     parser.add_argument(
         "--bounds", type=Path, help="the operator's bounds, TOML (default: the shipped bounds.toml)"
@@ -43,6 +44,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> SupervisorConfig:
     from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, REDIS_URL, read_secret, redis_url
     from core.foundations.errors import InvalidArgument
+    from core.foundations.redact import check_http_url
     from core.supervisor.app import DEFAULT_BOUNDS, SupervisorConfig
     from core.supervisor.engine import Mode
 
@@ -58,13 +60,12 @@ def _config(args: argparse.Namespace) -> SupervisorConfig:
         model = models[0].strip()
         if not model:
             raise InvalidArgument.field(LLM_MODELS, "is not set: the model the supervisor asks")
-        llm = (base_url, model, read_secret(LLM_API_KEY))
+        llm = (check_http_url(base_url, LLM_BASE_URL, shown=False), model, read_secret(LLM_API_KEY))
     # The bus only when one is given: its audit trail is kept in memory otherwise (a local
     # default would mix the trails of every Supervisor on this machine).
     bus = redis_url(args.redis_url) if args.redis_url or read_secret(REDIS_URL) else None
-    return SupervisorConfig(
-        args.gateway_url, key, bounds, Mode(args.mode), args.every_s, llm=llm, redis_url=bus
-    )
+    gateway = check_http_url(args.gateway_url, "gateway-url")
+    return SupervisorConfig(gateway, key, bounds, Mode(args.mode), args.every_s, llm=llm, redis_url=bus)
 
 
 def _create(config: SupervisorConfig) -> ServiceApp:

@@ -12,6 +12,7 @@ import aiohttp
 
 from core.foundations.errors import InvalidArgument, Unavailable
 from core.foundations.parsing import loads_json
+from core.foundations.redact import redact_url
 
 __all__ = ["BotApi", "MalformedAnswer", "Message"]
 
@@ -65,7 +66,7 @@ def _utf8(text: str) -> str:
 class BotApi:
     def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
         self._root = f"{base_url.rstrip('/')}/bot{token}"
-        self._shown = f"{base_url.rstrip('/')}/bot***"
+        self._shown = f"{redact_url(base_url.rstrip('/'))}/bot***"  # a proxy's URL may hold a password
         self._session = session
 
     async def updates(self, offset: int, wait_s: int) -> list[Json]:

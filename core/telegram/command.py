@@ -21,6 +21,7 @@ from core.foundations.env import (
     TELEGRAM_COMMAND_CHAT_IDS,
     read_secret,
 )
+from core.foundations.registry import LOCAL_GATEWAY_URL
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -28,11 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMAND"]
 
+_BOT_API = "https://api.telegram.org"
+
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--gateway-url", default="http://127.0.0.1:8080",
-        help="the gateway whose MCP tools the bot calls (default http://127.0.0.1:8080)",
+        "--gateway-url", default=LOCAL_GATEWAY_URL,
+        help=f"the gateway whose MCP tools the bot calls (default {LOCAL_GATEWAY_URL})",
     )  # fmt: skip
     parser.add_argument(
         "--chat-ids",
@@ -46,20 +49,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _chats(text: str, setting: str) -> frozenset[int]:
-    from core.foundations.errors import InvalidArgument
+    from core.foundations.env import chat_id
 
-    chats = set()
-    for part in (p.strip() for p in text.split(",")):
-        try:
-            chats.add(int(part))
-        except ValueError:
-            raise InvalidArgument.field(setting, f"{part[:32]!r} is not a chat id (a whole number)") from None
-    return frozenset(chats)
+    return frozenset(chat_id(part.strip(), setting) for part in text.split(","))
 
 
 def _config(args: argparse.Namespace) -> TelegramConfig:
     from core.foundations.env import TELEGRAM_BASE_URL
     from core.foundations.errors import InvalidArgument
+    from core.foundations.redact import check_http_url
     from core.telegram.app import TelegramConfig
 
     token, key = read_secret(TELEGRAM_BOT_TOKEN), read_secret(TELEGRAM_API_KEY)
@@ -73,8 +71,9 @@ def _config(args: argparse.Namespace) -> TelegramConfig:
     else:
         variable = TELEGRAM_COMMAND_CHAT_IDS if read_secret(TELEGRAM_COMMAND_CHAT_IDS) else TELEGRAM_CHAT_ID
         chats = _chats(read_secret(variable) or "", variable) if read_secret(variable) else frozenset()
-    base = read_secret(TELEGRAM_BASE_URL) or "https://api.telegram.org"
-    return TelegramConfig(args.gateway_url, key, token, chats, base, args.poll_s)
+    base = check_http_url(read_secret(TELEGRAM_BASE_URL) or _BOT_API, TELEGRAM_BASE_URL, shown=False)
+    gateway = check_http_url(args.gateway_url, "gateway-url")
+    return TelegramConfig(gateway, key, token, chats, base, args.poll_s)
 
 
 def _create(config: TelegramConfig) -> ServiceApp:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from core.foundations.access.contracts import Principal
+from core.foundations.access.scopes import check_scope
 from core.foundations.errors import InvalidArgument, NotFound, PermissionDenied, TrademeshError, shown
 from core.foundations.patch_markets import PATCH
 from core.tools.inputs import strategy_name
@@ -79,6 +80,9 @@ class StrategyTools:
             raise PermissionDenied(f"{method} acts for an API key holding 'trade': none given")
         strategy_name(strategy)
         request_type, answer_type, target = _STATE_CALLS[method]
+        # The key's scope first: a patch already in the state asks nothing of the detector, and
+        # a read key must not be told OK for what it may not do (nor learn the state that way).
+        check_scope(caller, PATCH, method, request_type())
         changed = []
         for detector in self._up.names(PATCH):
             listed = await self._up.unary(

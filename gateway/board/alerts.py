@@ -17,6 +17,7 @@ import aiohttp
 
 from core.foundations.errors import InvalidArgument, Unavailable
 from core.foundations.parsing import loads_json
+from core.foundations.redact import scrub
 from gateway.registry.state import Entry
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.services.v1 import services_pb2 as pb
@@ -46,7 +47,8 @@ class AlertSource:
                     raise Unavailable(f"Alertmanager answered HTTP {reply.status}")
                 text = await _bounded_body(reply)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable(f"Alertmanager unreachable: {type(exc).__name__} {exc}".strip()) from None
+            said = scrub(str(exc), self.url)  # aiohttp's errors may quote the URL, its password too
+            raise Unavailable(f"Alertmanager unreachable: {type(exc).__name__} {said}".strip()) from None
         try:
             body = loads_json(text, "Alertmanager's answer", max_bytes=_MAX_BYTES)
         except InvalidArgument as exc:

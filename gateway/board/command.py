@@ -9,6 +9,7 @@ import urllib.parse
 from typing import TYPE_CHECKING
 
 from core.foundations.env import ALERTMANAGER_URL
+from core.foundations.redact import redact_url
 
 if TYPE_CHECKING:
     from gateway.board.board import BoardOptions
@@ -26,10 +27,10 @@ def alertmanager_url(text: str) -> str:
     try:
         parsed.port  # noqa: B018  # raises on a port that is not one
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} has a port that is not 1-65535") from None
+        raise argparse.ArgumentTypeError(f"{redact_url(text)} has a port that is not 1-65535") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an Alertmanager base URL (http://HOST:PORT, e.g. http://127.0.0.1:9093)"
+        raise argparse.ArgumentTypeError(  # redacted: the URL may hold a password (user:password@)
+            f"{redact_url(text)} is not an Alertmanager base URL (http://HOST:PORT, e.g. http://127.0.0.1:9093)"
         )
     return text.strip().rstrip("/")
 

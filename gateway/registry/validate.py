@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from core.foundations.bus.names import venue_name
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
 from trademesh.registry.v1 import registry_pb2 as pb
 
@@ -20,7 +21,7 @@ _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+!-]{0,63}")
 
 
 def check_register(request: pb.RegisterRequest) -> None:
-    violations = _name(request.name) + _kind(request.kind) + _address(request.address)
+    violations = _name(request.name, request.kind) + _kind(request.kind) + _address(request.address)
     violations += _services(list(request.services)) + _metrics_port(request.metrics_port)
     violations += _version(request.version)
     if violations:
@@ -41,15 +42,25 @@ def parse_address(address: str) -> tuple[str, int] | None:
     return (host, port) if 0 < port < 65536 else None
 
 
-def _name(name: str) -> list[FieldViolation]:
+def _name(name: str, kind: int) -> list[FieldViolation]:
     if _NAME.fullmatch(name):
-        return []
+        return _venue(name) if kind == pb.KIND_VENUE else []
     shown = repr(name) if name else "empty"
     return [
         FieldViolation(
             "name", f"{shown} is not 1-63 of a-z 0-9 _ . - starting with a letter or digit (e.g. sim)"
         )
     ]
+
+
+def _venue(name: str) -> list[FieldViolation]:
+    """A venue's name is also the bus's (its streams, the recorder's rows): one the bus refuses
+    would be listed and then followed by nobody (ingest skips it), without a word to its venue."""
+    try:
+        venue_name(name)
+    except InvalidArgument as exc:
+        return [FieldViolation("name", exc.violations[0].description)]
+    return []
 
 
 def _kind(kind: int) -> list[FieldViolation]:

@@ -62,3 +62,58 @@ def test_a_notification_url_that_is_not_http_stops_the_inspector_unechoed(variab
     line = _one_line(done)
     assert variable in line and "http" in line
     assert SECRET not in done.stderr + done.stdout
+
+
+# Issue 57, items 16a, 16b and 9: the Supervisor's and the bot's URLs and chats, a token with a
+# newline, the Alertmanager's URL: one line naming the setting, no password echoed.
+PASSWORD = "Sentinel-pw-57"
+SUPERVISOR = ["supervisor", "--port", "0", "--metrics-port", "-1"]
+TELEGRAM = ["telegram", "--port", "0", "--metrics-port", "-1"]
+BOT = {"TRADEMESH_TELEGRAM_BOT_TOKEN": "123:abc", "TRADEMESH_TELEGRAM_API_KEY": "k"}
+
+
+@pytest.mark.parametrize("url", [f"ftp://ops:{PASSWORD}@gw", f"ops:{PASSWORD}@gw:8081", "http://:8081"])
+@pytest.mark.parametrize(
+    ("args", "env"), [(SUPERVISOR, {"TRADEMESH_SUPERVISOR_API_KEY": "k"}), (TELEGRAM, BOT)]
+)
+def test_a_gateway_url_that_is_not_http_stops_the_supervisor_and_the_bot(
+    args: list[str], env: dict[str, str], url: str
+) -> None:
+    done = _run([*args, "--gateway-url", url], {**env, "TRADEMESH_TELEGRAM_CHAT_ID": "42"})
+    line = _one_line(done)
+    assert "gateway-url" in line and "is not an http:// or https:// URL with a host" in line
+    assert PASSWORD not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS", "42,1_000"),
+        ("TRADEMESH_TELEGRAM_CHAT_ID", "+42"),
+        ("TRADEMESH_TELEGRAM_BASE_URL", f"api.telegram.org/{PASSWORD}"),
+    ],
+)
+def test_the_bots_chats_and_bot_api_url_are_checked_at_start(variable: str, value: str) -> None:
+    done = _run(TELEGRAM, {**BOT, "TRADEMESH_TELEGRAM_CHAT_ID": "42", variable: value})
+    assert variable in _one_line(done)
+    assert PASSWORD not in done.stderr + done.stdout
+
+
+def test_the_notices_chat_is_checked_when_the_inspector_starts() -> None:
+    env = {"TRADEMESH_TELEGRAM_BOT_TOKEN": "123:abc", "TRADEMESH_TELEGRAM_CHAT_ID": "my chat"}
+    line = _one_line(_run(INSPECTOR, env))
+    assert "TRADEMESH_TELEGRAM_CHAT_ID: 'my chat' is not a chat id" in line
+
+
+@pytest.mark.parametrize("token", [f"{PASSWORD}\n", f" {PASSWORD}", f"{PASSWORD}\t"])
+def test_a_mesh_token_with_whitespace_stops_the_service_naming_the_variable(token: str) -> None:
+    done = _run(["bridge", "--port", "0", "--metrics-port", "-1"], {"TRADEMESH_TOKEN": token})
+    assert "TRADEMESH_TOKEN: holds whitespace" in _one_line(done)
+    assert PASSWORD not in done.stderr + done.stdout
+
+
+def test_the_alertmanager_urls_password_is_not_in_its_error() -> None:
+    url = f"http://am:{PASSWORD}@alertmanager:99999"
+    done = _run(["gateway", "--port", "0", "--grpc-port", "0", "--alertmanager-url", url])
+    assert "http://am:***@alertmanager:99999 has a port that is not 1-65535" in _one_line(done)
+    assert PASSWORD not in done.stderr + done.stdout

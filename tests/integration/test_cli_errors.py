@@ -62,6 +62,7 @@ def configs(tmp_path: Path) -> Path:
     (folder / "nan.toml").write_text("rate_per_s = nan\n")
     (folder / "broken.toml").write_text("[[venues]\n")
     (folder / "address.toml").write_text('[[venues]]\nname = "sim"\naddress = "127.0.0.1:99999"\n')
+    (folder / "name.toml").write_text('[[venues]]\nname = "Sim Venue!"\naddress = "127.0.0.1:5050"\n')
     (folder / "paper.toml").write_text("latency_ms = -1\n")
     (folder / "latin1.toml").write_bytes('# Montréal\nstart_price = "1"\n'.encode("latin-1"))
     (folder / "advisor-nan.toml").write_text("[validation]\nmin_risk_reward = nan\n")
@@ -148,6 +149,13 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "TRADEMESH_DRAIN_DELAY_S: 'forever' is not a number of seconds in 0..60",
     ),
     ("venue link", ["ingest", "--port", "0", "--venue", "sim"], {}, "venue: 'sim' is not NAME=HOST:PORT"),
+    # A name the bus refuses was taken, then followed by nothing, without a word (issue 57 item 15).
+    (
+        "venue link name",
+        ["ingest", "--port", "0", "--venue", "Sim Venue!=127.0.0.1:5050"],
+        {},
+        "venue: 'Sim Venue!' is not a venue name",
+    ),
     (
         "venue port",
         ["bars", "--port", "0", "--venue", "sim=127.0.0.1:0"],
@@ -240,6 +248,7 @@ def test_a_bad_value_is_one_line_naming_it_and_exit_code_2(
         ("nan.toml", "rate_per_s: nan is not a finite number"),
         ("broken.toml", "config: cannot read"),
         ("address.toml", "venues[0].address: '127.0.0.1:99999' is not HOST:PORT"),
+        ("name.toml", "venues[0].name: 'Sim Venue!' is not a venue name"),
     ],
 )
 def test_a_bad_mesh_config_is_one_line_naming_the_key(configs: Path, name: str, says: str) -> None:

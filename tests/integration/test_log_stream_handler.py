@@ -19,6 +19,7 @@ from core.foundations.logs import log_fields, record_fields
 from core.foundations.logstream import STREAM, StreamLogHandler, StreamSettings, decode_entry
 from core.foundations.logstream.handler import LINES_DROPPED
 from core.foundations.logstream.scrubber import Scrubber
+from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 
@@ -27,14 +28,8 @@ __all__ = ["redis_url"]  # the fixture, for pytest
 
 @contextlib.contextmanager
 def streamed(url: str, **options: Any) -> Iterator[tuple[logging.Logger, StreamLogHandler]]:
-    handler = StreamLogHandler(
-        StreamSettings(url, 1000),
-        "probe",
-        "p1",
-        record_fields,
-        scrubber=Scrubber(["s3cr3t-token"]),
-        **options,
-    )
+    options.setdefault("scrubber", Scrubber(["s3cr3t-token"]))
+    handler = StreamLogHandler(StreamSettings(url, 1000), "probe", "p1", record_fields, **options)
     logger = logging.getLogger(f"tests.logstream.{uuid.uuid4().hex[:6]}")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
@@ -144,3 +139,62 @@ async def test_a_logging_call_never_waits_for_a_redis_that_hangs() -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# A secret with each character the line's JSON encoding escapes: a quote, a backslash, a newline,
+# a control character. The handler scrubs the encoded line, where each reads escaped.
+_ESCAPED_SECRETS = ('pa"ss-word-1', "pa\\ss-word-2", "pa\nss-word-3", "pa\x01ss-word-4")
+
+
+async def test_secrets_the_json_encoding_escapes_are_scrubbed_on_the_stream(redis_url: str) -> None:
+    async with redis_db(redis_url) as url:
+        await _escaped_secrets_scrubbed(url)
+
+
+async def _escaped_secrets_scrubbed(url: str) -> None:
+    client: Any = open_redis(url)
+    scrubber = Scrubber(list(_ESCAPED_SECRETS))
+    try:
+        with streamed(url, scrubber=scrubber) as (logger, _):
+            for secret in _ESCAPED_SECRETS:
+                logger.warning("connecting with %s failed", secret, extra={"dsn": f"x={secret}"})
+
+            async def written() -> list[Any] | None:
+                entries: Any = await client.xrange(STREAM)
+                return entries if len(entries) == len(_ESCAPED_SECRETS) else None
+
+            entries = await until(written, 10, what="a line per secret on the stream")
+        lines = [decode_entry(entry_id, raw) for entry_id, raw in entries]
+        assert [line.message for line in lines] == ["connecting with *** failed"] * len(_ESCAPED_SECRETS)
+        assert [dict(line.fields) for line in lines] == [{"dsn": "x=***"}] * len(_ESCAPED_SECRETS)
+    finally:
+        await client.aclose()
+
+
+async def test_the_passwords_of_the_telegram_base_url_and_of_a_flags_url_are_scrubbed(
+    redis_url: str, monkeypatch: Any
+) -> None:
+    """TRADEMESH_TELEGRAM_BASE_URL's password (the environment) and the Supervisor's
+    --gateway-url's (the command line, held by the CLI before the handler is made)."""
+    from core.foundations.logstream.scrubber import hold_urls
+
+    monkeypatch.setenv("TRADEMESH_TELEGRAM_BASE_URL", "https://bot:tg-proxy-pw@proxy.example")
+    hold_urls(["http://ops:gw-flag-pw@127.0.0.1:8081", 5, None])
+    async with redis_db(redis_url) as url:
+        await _url_passwords_scrubbed(url)
+
+
+async def _url_passwords_scrubbed(url: str) -> None:
+    client: Any = open_redis(url)
+    try:
+        with streamed(url, scrubber=Scrubber.from_environment()) as (logger, _):
+            logger.warning("proxy said tg-proxy-pw; the gateway gw-flag-pw")
+
+            async def written() -> list[Any] | None:
+                entries: Any = await client.xrange(STREAM)
+                return entries or None
+
+            entries = await until(written, 10, what="the line on the stream")
+        assert decode_entry(*entries[0]).message == "proxy said ***; the gateway ***"
+    finally:
+        await client.aclose()

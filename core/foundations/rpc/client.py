@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from core.foundations.env import TOKEN, read_secret, trade_token_variable
+from core.foundations.env import TOKEN, token_secret, trade_token_variable
 from core.foundations.logs import bound_trace_id
 
 __all__ = ["Metadata", "auth_metadata", "trace_metadata", "trade_auth_metadata"]
@@ -19,7 +19,7 @@ Metadata = tuple[tuple[str, str], ...]
 
 def auth_metadata() -> Metadata:
     """`authorization: Bearer <TRADEMESH_TOKEN>` when a token is set, else nothing."""
-    token = read_secret(TOKEN)
+    token = token_secret(TOKEN)
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
@@ -28,7 +28,7 @@ def trade_auth_metadata(venue: str | None = None) -> Metadata:
     nothing: what the inspector sends a venue (it is good for the venue's reads too). To an
     account's `venue` ("binance.desk-a"), the account's own credential when that is set
     (core.foundations.env.trade_token_variable; docs/accounts.md)."""
-    token = read_secret(trade_token_variable(venue or ""))
+    token = token_secret(trade_token_variable(venue or ""))
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 

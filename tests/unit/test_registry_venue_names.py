@@ -1,0 +1,28 @@
+"""A venue registers under a name the bus takes (issue 57 item 15): one it refuses would be listed
+by the registry and then followed by nobody, ingest skipping it. INVALID_ARGUMENT on `name`."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.foundations.errors import InvalidArgument
+from gateway.registry.validate import check_register
+from trademesh.registry.v1 import registry_pb2 as pb
+
+
+def _register(name: str, kind: int) -> None:
+    check_register(pb.RegisterRequest(name=name, kind=kind, address="127.0.0.1:5050"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["sim.desk_a", "sim.a.b", "v" * 41, "sim."])
+def test_a_venue_name_the_bus_refuses_is_refused_at_registration(name: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        _register(name, pb.KIND_VENUE)
+    (violation,) = caught.value.violations
+    assert violation.field == "name" and "is not a venue name" in violation.description
+
+
+def test_the_same_names_are_a_core_services_and_good_venue_names_pass() -> None:
+    _register("sim.a.b", pb.KIND_CORE)  # an instance name's rule, not a venue's
+    for name in ("sim", "binance.desk-a", "okx-swap", "venue_2"):
+        _register(name, pb.KIND_VENUE)
