@@ -1,6 +1,8 @@
 """A limit on MCP request bodies: the MCP library reads a whole body into memory, so it gets
 at most `limit` bytes (a tool call is a few hundred). Behind the bearer guard, so a caller
-without a token never gets a byte read. Over the limit: 413 with a JSON-RPC error body.
+without a token never gets a byte read. Over the limit: 413 with a JSON-RPC error body; nested
+deeper than core.foundations.parsing's bound (tool arguments thousands deep), 400 with one: the
+bound is checked here, where the JSON enters, before any parser or tool walks it.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.foundations.parsing import MAX_DEPTH, text_depth
 
 __all__ = ["MCP_REQUEST_BYTES", "BodyLimit"]
 
@@ -34,6 +38,9 @@ class BodyLimit:
         if body is None:
             await self._too_large(scope, receive, send)
             return
+        if text_depth(body.decode("utf-8", "replace")) > MAX_DEPTH:
+            await _refuse(scope, receive, send, 400, f"request body nested deeper than {MAX_DEPTH} levels")
+            return
         await self._app(scope, _replay(body, receive), send)
 
     async def _read(self, receive: Receive) -> bytes | None:
@@ -54,9 +61,12 @@ class BodyLimit:
                 return b"".join(chunks)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"request body larger than {self._limit} bytes"
-        body = {"jsonrpc": "2.0", "id": None, "error": {"code": _INVALID_REQUEST, "message": message}}
-        await JSONResponse(body, status_code=413)(scope, receive, send)
+        await _refuse(scope, receive, send, 413, f"request body larger than {self._limit} bytes")
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": _INVALID_REQUEST, "message": message}}
+    await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -20,6 +20,8 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "LONE_SURROGATE",
+    "NESTED_JSON",
+    "NESTED_TOML",
     "SURROGATE_MARK",
     "Pools",
     "hostile_text",
@@ -47,7 +49,7 @@ UNKNOWN_SYMBOLS = (
     "/",
     "A/B" * 50,
 )
-_HOSTILE = (
+_HOSTILE: tuple[str, ...] = (
     "\x00",
     "a\x00b",
     "\x00" * 64,
@@ -65,6 +67,16 @@ _HOSTILE = (
     "x" * 10_000,
     "y" * 100_000,
 )
+# Documents nested thousands deep, as TOML and as JSON: each was a RecursionError (HTTP 500,
+# INTERNAL, a stopped process) where a parser met it (issue 57, items 6, 7, 12). Any string
+# field may hold one; the fields that are TOML or JSON parse it (strategy files, policy sets).
+NESTED_TOML = (
+    "x = " + "[" * 3000 + "]" * 3000,
+    "x = " + "{a = " * 2000 + "1" + "}" * 2000,
+    ".".join(["k"] * 3000) + " = 1",
+)
+NESTED_JSON = ("[" * 4000, '{"a": ' * 2000 + "1" + "}" * 2000, '{"key": ' + "[" * 3000 + "]" * 3000 + "}")
+_HOSTILE += NESTED_TOML + NESTED_JSON
 DECIMALS = (
     "NaN", "nan", "sNaN", "-NaN", "Infinity", "-Infinity", "inf", "-1e30", "1e30", "1E+400", "1e-400",
     "-0", "0", "-1", "1", "0.00000001", "0.01", "0.5", "65000.5", "1_000", " 1", "0x10", "1e", "",

@@ -21,6 +21,7 @@ from pathlib import Path
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
+from tests.integration.fuzz_pools import NESTED_TOML
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as adv
@@ -225,7 +226,8 @@ MADE_PATCHES = (
 
 
 def strategy_files(broken: bool = True) -> list[str]:
-    """The strategy files (MADE_PATCHES's), and with `broken` some that are not TOML at all."""
+    """The strategy files (MADE_PATCHES's), and with `broken` some that are not TOML at all or
+    nest thousands deep."""
     text = _STRATEGY.read_text()
 
     def made(strategy: str, venues: str = '["sim"]', symbols: str = '["BTC/USDT", "ETH/USDT"]') -> str:
@@ -245,11 +247,12 @@ def strategy_files(broken: bool = True) -> list[str]:
         made("fuzz-text").replace('description = "', 'description = "a\\u0000', 1),
         made("fuzz-many", symbols=many),
     ]
-    return made_ones + (["", "[[[", text.replace("=", "\x00", 3)] if broken else [])
+    return made_ones + (["", "[[[", text.replace("=", "\x00", 3), *NESTED_TOML] if broken else [])
 
 
 def policy_files() -> list[str]:
-    """The shipped policy set, and sets made bad (empty, a limit switched to 1e30, NUL, huge, not TOML)."""
+    """The shipped policy set, and sets made bad (empty, a limit switched to 1e30, NUL, huge, not
+    TOML, nested thousands deep)."""
     shipped = _POLICIES.read_text()
     return [
         shipped,
@@ -261,4 +264,5 @@ def policy_files() -> list[str]:
         shipped.replace("=", "= \x00", 1),
         "x = 'NaN'\n" * 2000,
         "[[[",
+        *NESTED_TOML,
     ]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.integration.fuzz_pools import LONE_SURROGATE, SURROGATE_MARK, Pools, hostile_text
 
-__all__ = ["OPS", "STRANGER", "Update", "seeded", "updates"]
+__all__ = ["NESTED_UPDATES", "OPS", "STRANGER", "Update", "seeded", "updates"]
 
 Json = dict[str, Any]
 OPS, STRANGER = 4242, 999  # the chat the bot answers (--chat-ids), and one it must not
@@ -24,6 +24,12 @@ _COMMANDS = (
     "pause@trademesh_bot", "closeall@some_bot", "status@", "@", "/",
 )  # fmt: skip
 _SPACES = (" ", "  ", "\t", "\n", "\u00a0", "\u3000")
+# Updates' fields (JSON text, for BotApiStandin.push_raw) nested thousands deep: such a getUpdates
+# answer stopped the bot, and again after each restart (issue 57, item 12). None is answered.
+NESTED_UPDATES = (
+    '"message": {"chat": {"id": 4242}, "text": ' + "[" * 5000 + "]" * 5000 + "}",
+    '"message": ' + '{"reply_to_message": ' * 3000 + "{}" + "}" * 3000,
+)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ from tests.integration.mcp_fuzz import mcp_post, tool_arguments, tool_call, tool
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VenueFactory, until
-from tests.integration.telegram_fuzz import OPS, STRANGER, seeded
+from tests.integration.telegram_fuzz import NESTED_UPDATES, OPS, STRANGER, seeded
 from tests.integration.telegram_fuzz import updates as telegram_updates
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
@@ -352,14 +352,16 @@ async def test_the_telegram_bot_fed_fuzzed_updates_answers_each_operators_messag
     """Updates from the operators' chat and others' (tests.integration.telegram_fuzz), then an
     operator's commands that reach the mesh's tools, then a marker: the bot reads its updates in
     order, so once the marker is answered every update before it was handled. Each text message
-    from the operators' chat got one reply, nothing else got any; no reply shows a traceback or a
-    secret; each command reached its tool."""
+    from the operators' chat got one reply, nothing else got any (updates nested thousands deep
+    among them); no reply shows a traceback or a secret; each command reached its tool."""
     standin = fuzz_mesh.telegram
     updates = sample(telegram_updates(fuzz_mesh.pools), EXAMPLES_OF_UPDATES)
     commands = seeded(fuzz_mesh.strategy)
     sent = len(standin.sent)
-    for update in updates:
+    for index, update in enumerate(updates):
         await standin.push(update.body)
+        if index % max(1, len(updates) // len(NESTED_UPDATES)) == 0:  # among the others
+            await standin.push_raw(NESTED_UPDATES[index % len(NESTED_UPDATES)])
     await standin.say(STRANGER, "/status")
     for text, _ in commands:
         await standin.say(OPS, text)

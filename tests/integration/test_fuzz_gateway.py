@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from core.foundations.process import ServiceProcess
 from tests.fuzz_scale import scaled
+from tests.integration.fuzz_pools import NESTED_JSON
 from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
 from tests.integration.gateway_support import (
     Gateway,
@@ -495,6 +496,7 @@ def test_login_bodies_get_no_5xx(mesh: Mesh) -> None:
         json_values().map(lambda v: json.dumps(v).encode()),
         st.fixed_dictionaries({"key": json_values()}).map(lambda v: json.dumps(v).encode()),
         st.just(json.dumps({"key": mesh.key}).encode()),
+        st.sampled_from(NESTED_JSON).map(str.encode),  # under 4 KiB or not: a 400, never a 500
     )
 
     @_settings(EXAMPLES_PER_EDGE)
@@ -516,6 +518,7 @@ def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
         ).map(lambda t: _tool_call(t[0], t[1])),
         st.builds(_tool_call, st.sampled_from(tools), st.none()),
         json_values(),
+        st.builds(_nested_call, st.sampled_from(tools), st.sampled_from(NESTED_JSON)),
     )
 
     outcomes: dict[str, int] = {}
@@ -523,8 +526,9 @@ def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
     @_settings(EXAMPLES_PER_EDGE)
     @given(messages)
     def call(message: Any) -> None:
-        answer = _mcp_raw(mesh, json.dumps(message).encode())
-        assert answer.status < 500, (message, answer.status, answer.body[:300])
+        body = message if isinstance(message, bytes) else json.dumps(message).encode()
+        answer = _mcp_raw(mesh, body)
+        assert answer.status < 500, (body[:300], answer.status, answer.body[:300])
         if answer.status == 200 and isinstance(message, dict) and message.get("method") == "tools/call":
             outcome = tool_outcome(json.loads(answer.body))
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -534,6 +538,14 @@ def test_mcp_requests_and_tool_arguments_get_no_5xx(mesh: Mesh) -> None:
     # Some calls reached the tools and answered, some were refused as the model's mistakes.
     assert outcomes.get("answer") and outcomes.get("refused"), outcomes
     _gateway_fine(mesh)
+
+
+def _nested_call(tool: dict[str, Any], nested: str) -> bytes:
+    """A call of `tool` whose first argument is `nested` (JSON no json.dumps of ours makes)."""
+    names = list(tool.get("inputSchema", {}).get("properties", {})) or ["x"]
+    params = {"name": tool["name"], "arguments": {names[0]: "__nested__"}}
+    message = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+    return json.dumps(message).replace('"__nested__"', nested).encode()
 
 
 def _tool_call(tool: dict[str, Any], noise: dict[str, Any] | None) -> dict[str, Any]:
