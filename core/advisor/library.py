@@ -36,6 +36,7 @@ from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.regime import LEGACY_REGIMES, REGIMES, UNKNOWN
 from core.foundations.errors import Corrupt, InvalidArgument, NotFound, shown
 from core.foundations.model import Timeframe
+from core.foundations.parsing import loads_json
 from trademesh.advisor.v1 import messages_pb2 as am
 
 __all__ = [
@@ -64,8 +65,8 @@ _METHODS = {
 
 def _read_json(path: Path | Any, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        data = loads_json(path.read_text(), what)
+    except (OSError, ValueError, InvalidArgument) as exc:
         raise Corrupt(f"{what} {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise Corrupt(f"{what} {path}: not a JSON object")
@@ -233,7 +234,7 @@ def load_calibration(path: Path | None, timeframe: str = DEFAULT_TIMEFRAME) -> C
         raise InvalidArgument.field("calibration", f"{shown(str(path))}: no such calibration file")
     text = path.read_text()
     calibration = Calibration.from_json(text)
-    meta = json.loads(text)
+    meta = loads_json(text, "calibration")  # parsed by from_json already: its nesting is bounded
     sibling = path.with_name(path.name.removesuffix(".calibration.json") + ".reliability.json")
     report = _read_json(sibling, "reliability report") if sibling.is_file() else None
     return CalibrationFiles(

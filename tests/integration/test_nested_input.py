@@ -89,21 +89,25 @@ def _start(args: list[str]) -> subprocess.CompletedProcess[str]:
     return run_command(args, env, timeout_s=60)
 
 
+DEEP_JSON = "[" * 5000 + "]" * 5000
+
+
 @pytest.mark.parametrize(
-    "command",
+    ("command", "content"),
     [
-        ["detector", "--port", "0", "--venue", "sim=127.0.0.1:1", "--strategy"],
-        ["inspector", "--port", "0", "--venue", "sim=127.0.0.1:1", "--policies"],
-        ["supervisor", "--port", "0", "--bounds"],
-        ["venue", "sim", "--port", "0", "--config"],
+        (["detector", "--port", "0", "--venue", "sim=127.0.0.1:1", "--strategy"], DEEP["arrays"]),
+        (["inspector", "--port", "0", "--venue", "sim=127.0.0.1:1", "--policies"], DEEP["inline tables"]),
+        (["supervisor", "--port", "0", "--bounds"], DEEP["dotted keys"]),
+        (["venue", "sim", "--port", "0", "--config"], DEEP["arrays"]),
+        (["advisor", "--port", "0", "--calibration"], DEEP_JSON),
     ],
-    ids=["detector strategy", "inspector policies", "supervisor bounds", "sim config"],
+    ids=["detector strategy", "inspector policies", "supervisor bounds", "sim config", "advisor calibration"],
 )
 async def test_a_deeply_nested_file_at_start_is_one_line_and_exit_2(
-    tmp_path: Path, command: list[str]
+    tmp_path: Path, command: list[str], content: str
 ) -> None:
-    path = tmp_path / "deep.toml"
-    path.write_text(DEEP["arrays"])
+    path = tmp_path / "deep"
+    path.write_text(content)
     done = await asyncio.to_thread(_start, [*command, str(path)])
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()

@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from core.advisor.engine.regime import UNKNOWN
-from core.foundations.errors import Corrupt
+from core.foundations.errors import Corrupt, InvalidArgument
+from core.foundations.parsing import loads_json
 
 __all__ = ["Calibration", "CalibrationMethod", "CalibrationResult", "Calibrator", "calibrate"]
 
@@ -149,10 +150,10 @@ class Calibration:
     @classmethod
     def from_json(cls, text: str) -> Calibration:
         try:
-            data = json.loads(text)
+            data = loads_json(text, "calibration")  # an operator's file: its nesting bounded
             by_regime = {str(k): Calibrator.from_dict(v) for k, v in data["by_regime"].items()}
             return cls(str(data["version"]), by_regime, Calibrator.from_dict(data["fallback"]))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (InvalidArgument, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise Corrupt(f"calibration artifact: {exc}") from exc
 
 
