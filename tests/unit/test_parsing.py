@@ -6,6 +6,7 @@ import pytest
 
 from core.foundations.config_file import parse_toml
 from core.foundations.errors import InvalidArgument
+from core.foundations.logstream.entry import decode_entry
 from core.foundations.parsing import MAX_DEPTH, depth_of, loads_json, loads_toml, text_depth
 from core.supervisor.engine.bounds import Bounds
 
@@ -100,3 +101,9 @@ def test_bounds_whose_supervisor_is_no_table_are_invalid_argument() -> None:
     with pytest.raises(InvalidArgument) as error:
         Bounds.from_toml("supervisor = 1")
     assert _why(error)[0] == "supervisor"
+
+
+def test_a_log_stream_entry_nested_past_the_bound_reads_as_an_empty_entry() -> None:
+    # Anyone who can write the bus's `logs` stream wrote this; every Tail reads it.
+    entry = decode_entry(b"1-0", {b"j": b'{"f": ' + b"[" * 5000 + b"]" * 5000 + b"}"})
+    assert entry.id == "1-0" and entry.time_ns == 0 and entry.message == ""

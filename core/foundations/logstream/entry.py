@@ -10,9 +10,11 @@ the stream holds ~100,000 of them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from core.foundations.errors import InvalidArgument
+from core.foundations.parsing import loads_json
 
 __all__ = ["FIELD", "LEVELS", "STREAM", "LogEntry", "decode_entry"]
 
@@ -48,8 +50,8 @@ def decode_entry(entry_id: bytes | str, raw: Mapping[bytes | str, bytes | str]) 
     """The entry as written by the handler; what cannot be read (another writer) stays empty."""
     body = raw.get(FIELD) or raw.get(FIELD.encode()) or "{}"
     try:
-        values = json.loads(body)
-    except ValueError:
+        values = loads_json(body, "entry")  # anyone who can write the stream: nesting bounded
+    except InvalidArgument:
         values = {}
     if not isinstance(values, dict):
         values = {}
