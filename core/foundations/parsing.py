@@ -85,7 +85,8 @@ def loads_json(
         value = json.loads(text, parse_float=parse_float)
     except ValueError as exc:
         raise InvalidArgument.field(what, f"not JSON: {exc}") from None
-    return _without_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
+    carries = _SURROGATE_ESCAPE.search(text) or _SURROGATE.search(text)  # escaped, or in a str given
+    return value if carries is None else _without_surrogates(value)
 
 
 def loads_toml(text: str, what: str, source: str, *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:

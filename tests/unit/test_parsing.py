@@ -50,6 +50,11 @@ def test_lone_surrogates_become_replacement_characters_and_pairs_stay() -> None:
     assert value == {"\ufffdk": ["\ufffd", "\U0001f600"]}
 
 
+def test_lone_surrogates_in_a_str_given_become_replacement_characters_too() -> None:
+    # Python makes them from bytes that are not UTF-8 (surrogateescape): no escape in the text.
+    assert loads_json('["a\udcff"]', "answer") == ["a\ufffd"]
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
