@@ -342,11 +342,18 @@ async def test_a_strategy_on_paper_binance_enters_through_the_chain_and_closes_b
     async with new_database(database_url, "paperchain") as database, redis_db(redis_url) as bus:
         await _write_bars(database, time.time_ns())
         processes = Processes(tmp_path, database)
+        # Fees in USDT, as a Binance account paying its fees apart (in BNB) holds its whole buys:
+        # with Binance's own rule (the fee off the NKN bought) the venue holds 1121.877 of the
+        # 1123 the inspector saw filled, and its exits, sized by the fills, are refused
+        # (docs/paper.md, "Fees": the inspector does not count a fee paid in the base yet).
+        paper_config = tmp_path / "paper.toml"
+        paper_config.write_text('fee_asset = "quote"\n')
         try:
             gateway = processes.gateway()
             process = processes.paper(
-                gateway, VENUE, capture_files("BINANCE"), "--replay-speed", REPLAY_SPEED
-            )
+                gateway, VENUE, capture_files("BINANCE"), "--replay-speed", REPLAY_SPEED,
+                "--paper-config", str(paper_config),
+            )  # fmt: skip
             venue = Venue(process, processes.log_path(process))
             stubs = venue.stubs()
             market = Market(stubs, SYMBOL)  # its subscription starts the replay

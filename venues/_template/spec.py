@@ -8,6 +8,7 @@ choice; docs/venues.md's tables repeat the facts for readers.
 
 from __future__ import annotations
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
 from venues._template.exchange import TemplateExchange
 from venues._template.sequence import TemplateBookSequence
@@ -26,6 +27,9 @@ SPEC = LiveSpec(
     name="template",  # the trademesh name: `trademesh venue template`, TRADEMESH_TEMPLATE_API_KEY
     ccxt_id="template",  # the ccxt.pro class, e.g. "okx"
     kind=InstrumentKind.SPOT,
+    # The asset the exchange charges a spot fill's fee in (FeeAsset.QUOTE or RECEIVED): what
+    # its paper venue charges. State it from the exchange's docs.
+    spot_fee_asset=FeeAsset.QUOTE,
     default_symbols=("BTC/USDT",),  # canonical (ccxt unified) symbols
     standin="venues._template.standin",  # imported only for --replay
     options={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
 from venues.binance.wire import BinanceWire
 from venues.live.spec import LiveSpec
@@ -23,6 +24,9 @@ SPEC = LiveSpec(
     name="binance",
     ccxt_id="binance",
     kind=InstrumentKind.SPOT,
+    # Binance takes a spot fee from the asset the fill brings in (a buy's in the base bought),
+    # unless the account pays it in BNB at a discount (not modelled).
+    spot_fee_asset=FeeAsset.RECEIVED,
     default_symbols=("BTC/USDT",),
     standin="venues.binance.standin",
     options={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
 from venues.bybit.exchange import BybitExchange
 from venues.bybit.sequence import BybitBookSequence
@@ -36,6 +37,9 @@ SPEC = LiveSpec(
     name="bybit",
     ccxt_id="bybit",
     kind=InstrumentKind.SPOT,
+    # Bybit's spot fee is taken from the asset received: a buy's in the base coin, a sell's in
+    # the quote.
+    spot_fee_asset=FeeAsset.RECEIVED,
     default_symbols=("BTC/USDT",),
     standin="venues.bybit.standin",
     options={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import Channel, InstrumentKind
 from venues.coinbase.exchange import CoinbaseExchange
 from venues.coinbase.sequence import CoinbaseSequence
@@ -13,6 +14,8 @@ SPEC = LiveSpec(
     name="coinbase",
     ccxt_id="coinbase",
     kind=InstrumentKind.SPOT,
+    # Coinbase Advanced Trade charges every fee in the quote currency.
+    spot_fee_asset=FeeAsset.QUOTE,
     default_symbols=("BTC/USD",),
     standin="venues.coinbase.standin",
     # ccxt's defaults (fetchMarketsV3: public products; unauthenticated market data), but balances

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
 from venues.kraken.exchange import KrakenExchange
 from venues.kraken.wire import KrakenWire, wsname
@@ -35,6 +36,9 @@ SPEC = LiveSpec(
     ccxt_id="kraken",
     exchange_class=KrakenExchange,  # trading mended, v2 book checksums that work
     kind=InstrumentKind.SPOT,
+    # Kraken charges a spot fee in the quote currency by default (AddOrder's oflags fcib/fciq
+    # choose; we send neither).
+    spot_fee_asset=FeeAsset.QUOTE,
     default_symbols=("BTC/USDT",),
     standin="venues.kraken.standin",
     options={

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import Channel, InstrumentKind, Timeframe
 
 if TYPE_CHECKING:
@@ -148,3 +149,6 @@ class LiveSpec:
     # with (feed, exchange, {native symbol: symbol}, timeframes); None: ccxt's caches and the
     # normalizers, for every stream.
     wire: Callable[..., WireTap] | None = None
+    # Which asset the exchange charges a spot fill's fee in (its own rule, stated by each spot
+    # venue's spec.py): a paper venue's engine charges it there (docs/paper.md, "Fees").
+    spot_fee_asset: FeeAsset = FeeAsset.QUOTE

@@ -73,6 +73,7 @@ class LiveVenue(Venue):
         self.spec = spec
         self.supports_stop_orders = spec.stop_params is not None
         self.amends_orders = spec.amend_in_place
+        self.spot_fee_asset = spec.spot_fee_asset
         if spec.account_stream and has_credentials(spec):
             self.account_feed = AccountFeed.PUSH
         self.config = config

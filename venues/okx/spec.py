@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
 from venues.live.spec import FundingRateHistory, LiveSpec
 from venues.okx.exchange import OkxExchange
@@ -64,6 +65,9 @@ SPEC = LiveSpec(
     name="okx",
     ccxt_id="okx",
     kind=InstrumentKind.SPOT,
+    # OKX's spot fee is deducted from the currency received: a buy's in the base, a sell's in
+    # the quote.
+    spot_fee_asset=FeeAsset.RECEIVED,
     default_symbols=("BTC/USDT",),
     standin="venues.okx.standin",
     options=okx_options("spot"),

@@ -7,6 +7,7 @@ unknown keys; every key optional:
     taker_fee_rate = "0.001"
     funding_rate = "0.0001"      # perpetuals: paid by longs to shorts at each funding time
     funding_interval_s = 28800
+    fee_asset = "received"       # default: the venue's own rule ("quote" or "received")
     [balances]
     USDT = "100000"
 
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 from core.foundations.config_file import read_toml
 from core.foundations.config_schema import Parse, Within, load, read_value
 from core.foundations.matching.config import parse_balances
+from core.foundations.matching.fees import FeeAsset
 
 __all__ = ["PaperConfig", "default_paper_balances", "load_paper_config"]
 
@@ -56,6 +58,9 @@ class PaperConfig:
     funding_interval_s: Annotated[int, Within(1, 86_400)] = 28_800
     closed_orders_kept: Annotated[int, Within(100, 1_000_000)] = 10_000
     price_band_ratio: Annotated[Decimal, Within(D("1.01"), D(1000))] = Decimal(5)
+    # None: the asset the venue's exchange charges a spot fee in (its spec.py); set, that rule
+    # instead (an account paying its fees apart, e.g. in BNB at Binance, holds its whole buys).
+    fee_asset: FeeAsset | None = None
     balances: Annotated[tuple[tuple[str, Decimal], ...], Parse(parse_balances)] = field(
         default_factory=default_paper_balances
     )

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from core.foundations.errors import FailedPrecondition
 from core.foundations.matching.exchange import SimExchange
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.model import (
     Amendment,
@@ -92,17 +93,24 @@ class PaperVenue(Venue):
                 for i in traded
                 if i.kind is InstrumentKind.PERPETUAL
             },
+            fee_asset=self._fee_asset(),
         )
         self.matcher = PaperMatcher(self.exchange, [i.symbol for i in traded])
         log.info(
-            "paper venue %s: %d instruments matched against its book, maker fee %s, taker fee %s, "
-            "latency %d ms",
+            "paper venue %s: %d instruments matched against its book, maker fee %s, taker fee %s "
+            "(spot fees in the %s asset), latency %d ms",
             self.name,
             len(traded),
             maker,
             taker,
+            self._fee_asset().value,
             self.config.latency_ms,
         )
+
+    def _fee_asset(self) -> FeeAsset:
+        """The config's rule, else the exchange's own (its spec.py)."""
+        configured = self.config.fee_asset
+        return self.inner.spot_fee_asset if configured is None else configured
 
     def _fee_rates(self, traded: Sequence[Instrument]) -> tuple[Decimal, Decimal]:
         """The config's rates, else the venue's (the highest of its instruments': one schedule)."""

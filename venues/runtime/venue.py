@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import (
     Amendment,
     Balance,
@@ -90,6 +91,8 @@ class Venue(abc.ABC):
     # A paper venue (venues/paper): orders matched by the sim's engine, never sent to the
     # exchange; Admin GetStatus and the gateway's registry say so.
     paper: bool = False
+    # The asset its exchange charges a spot fill's fee in: what a paper venue wrapping it charges.
+    spot_fee_asset: FeeAsset = FeeAsset.QUOTE
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""

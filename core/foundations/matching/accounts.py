@@ -1,8 +1,10 @@
 """Balances and positions of the sim venue's single user account.
 
 On SPOT instruments a buy fill moves the base asset +size and the quote asset -(price * size);
-a sell the reverse. Fees are charged in the quote asset. On the linear perpetuals
-(core/foundations/matching/funding.py) a fill moves only the settle asset: its fee, and the PnL it realises.
+a sell the reverse. Fees are charged in the quote asset, or (a venue whose exchange takes it
+from what a fill brings in: core/foundations/matching/fees.py) a buy's in the base it receives.
+On the linear perpetuals (core/foundations/matching/funding.py) a fill moves only the settle
+asset: its fee, and the PnL it realises.
 
 Arithmetic is exact: callers run inside ``localcontext(EXACT)`` (the exchange does), whose
 precision is far above anything a 38-digit wire decimal times a fee rate can need, so sums
@@ -163,10 +165,15 @@ class Accounts:
         size: Decimal,
         fee: Decimal,
         released: Decimal,
+        fee_in_base: bool = False,
     ) -> None:
-        """Book one fill; `released` is what the order had locked for this part of it."""
+        """Book one fill; `released` is what the order had locked for this part of it. A buy's
+        fee comes off the base it receives when `fee_in_base`, else off the quote it pays."""
         notional = price * size
-        if side is Side.BUY:
+        if side is Side.BUY and fee_in_base:
+            self.spend_locked(quote, released, notional)
+            self.credit(base, size - fee)
+        elif side is Side.BUY:
             self.spend_locked(quote, released, notional + fee)
             self.credit(base, size)
         else:

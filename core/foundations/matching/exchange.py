@@ -77,6 +77,7 @@ from core.foundations.matching.engine import (
     MatchResult,
     OrderBook,
 )
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.matching.funding import FundingHistory, FundingSchedule, FundingTerms, funding_id
 from core.foundations.matching.inverse import (
     InversePosition,
@@ -223,8 +224,10 @@ class SimExchange:
         price_band_ratio: Decimal = Decimal(5),
         closed_orders_kept: int = 10_000,
         funding: Mapping[str, FundingTerms] | None = None,
+        fee_asset: FeeAsset = FeeAsset.QUOTE,
     ) -> None:
-        """`funding`: the terms of each perpetual, by symbol (FundingTerms() for one not named)."""
+        """`funding`: the terms of each perpetual, by symbol (FundingTerms() for one not named);
+        `fee_asset`: the asset a spot fill's fee is charged in (the exchange's rule)."""
         self.venue = venue
         self.listener: SimListener = listener if listener is not None else NullListener()
         self._clock = clock
@@ -250,7 +253,7 @@ class SimExchange:
             else:
                 self._accounts.add_asset(instrument.base_asset)
                 self._accounts.add_asset(instrument.quote_asset)
-        fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate)
+        fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate, asset=fee_asset)
         self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution, closed_orders_kept)
         self._band = PriceBand(price_band_ratio)
         self._last_id = 0

@@ -17,6 +17,7 @@ from decimal import Decimal
 from core.foundations.decimals import format_decimal, is_multiple
 from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from core.foundations.matching.accounts import Accounts, exact_quotient
+from core.foundations.matching.fees import FeeAsset
 from core.foundations.matching.inverse import (
     contract_fee,
     contract_worth,
@@ -46,6 +47,12 @@ _ONE = Decimal(1)
 class FeeSchedule:
     maker: Decimal
     taker: Decimal
+    asset: FeeAsset = FeeAsset.QUOTE  # the spot fee's asset (perpetuals pay in the settle asset)
+
+    @property
+    def quote_on_buy(self) -> bool:
+        """A spot buy pays its fee in the quote it spends (so it locks it), not the base it gets."""
+        return self.asset is FeeAsset.QUOTE
 
     def rate(self, liquidity: Liquidity) -> Decimal:
         return self.maker if liquidity is Liquidity.MAKER else self.taker
@@ -146,7 +153,7 @@ class OrderManager:
         return req
 
     def market_buy_lock(self, cost: Decimal) -> Decimal:
-        return cost * (_ONE + self.fees.taker)
+        return cost * (_ONE + self.fees.taker) if self.fees.quote_on_buy else cost
 
     def market_lock(self, perpetual: bool, cost: Decimal) -> Decimal:
         """What a market order locks for `cost` of walking the book: a spot buy its cost and
@@ -329,7 +336,9 @@ class OrderManager:
     ) -> None:
         managed = self._open[engine_id]
         rate = self.fees.rate(liquidity)
-        if managed.face is None:
+        if self._fee_in_base(managed):
+            fee = size * rate
+        elif managed.face is None:
             fee = price * size * managed.multiplier * rate
         else:
             fee = contract_fee(managed.face, price, size, rate)
@@ -462,8 +471,17 @@ class OrderManager:
             return _ONE, req.size
         if req.price is None:
             return None, self.market_buy_lock(market_cost)
-        unit = req.price * (_ONE + self.fees.lock_rate)
+        unit = req.price * (_ONE + self.fees.lock_rate) if self.fees.quote_on_buy else req.price
         return unit, unit * req.size
+
+    def _fee_in_base(self, managed: _Managed) -> bool:
+        return not managed.perpetual and managed.order.side is Side.BUY and not self.fees.quote_on_buy
+
+    def _fee_asset(self, managed: _Managed) -> str:
+        if managed.perpetual:
+            return managed.reserve_asset
+        instrument = managed.instrument
+        return instrument.base_asset if self._fee_in_base(managed) else instrument.quote_asset
 
     def _settle(self, managed: _Managed, price: Decimal, size: Decimal, fee: Decimal) -> None:
         order, instrument = managed.order, managed.instrument
@@ -473,8 +491,10 @@ class OrderManager:
             self.accounts.settle_perp_fill(managed.reserve_asset, fee, released, realized)
         else:
             base, quote = instrument.base_asset, instrument.quote_asset
-            self.accounts.settle_spot_fill(base, quote, order.side, price, size, fee, released)
-            self.accounts.record_fill(order.symbol, order.side, price, size)
+            in_base = self._fee_in_base(managed)
+            self.accounts.settle_spot_fill(base, quote, order.side, price, size, fee, released, in_base)
+            # What the fill added to the holding: a fee taken from the base bought is not held.
+            self.accounts.record_fill(order.symbol, order.side, price, size - fee if in_base else size)
         managed.reserved -= released
 
     def _advance(self, managed: _Managed, price: Decimal, size: Decimal) -> None:
@@ -552,7 +572,7 @@ class OrderManager:
             price=price,
             size=size,
             fee=fee,
-            fee_asset=managed.reserve_asset if managed.perpetual else managed.instrument.quote_asset,
+            fee_asset=self._fee_asset(managed),
             liquidity=liquidity,
             trade_id=trade_id,
             ts_event_ns=order.updated_ns,
