@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,10 +30,9 @@ from core.advisor.engine.model import ModelArtifact
 from core.advisor.fills import RecentFills
 from core.advisor.gather import ContextGatherer
 from core.advisor.library import CalibrationFiles, ModelLibrary, legacy_keys, load_calibration, serving_model
-from core.advisor.llm.transport import LlmTransport
+from core.advisor.policies import InspectorLimits
 from core.advisor.runner import Pipeline
 from core.advisor.store import DecisionStore
-from core.advisor.synthesizer import Synthesizer
 from core.advisor.wire import DecisionWriter
 from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import SIGNALS
@@ -46,13 +46,17 @@ from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.tools.bars import BarStore
 from core.tools.book import LIVEDATA
-from core.tools.catalog import ToolCatalog
 from core.tools.gaps import GapStore
 from core.tools.market import MarketTools
 from core.tools.recorded import RecorderDatabase
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.signals import SignalStore
 from core.tools.upstream import Upstream
+
+if TYPE_CHECKING:  # the LLM's modules (openai, mcp): imported only when the LLM is on (a faster start)
+    from core.advisor.llm.transport import LlmTransport
+    from core.advisor.synthesizer import Synthesizer
+    from core.tools.catalog import ToolCatalog
 
 __all__ = ["CALL_TIMEOUT_S", "Advisor"]
 
@@ -77,6 +81,8 @@ def _instances(config: AdvisorServiceConfig) -> list[Instance]:
 
 def _llm_tools(market: MarketTools) -> ToolCatalog:
     """The tools the model may call: the market's, read only."""
+    from core.tools.catalog import ToolCatalog
+
     return ToolCatalog(
         [market.instruments, market.latest_bars, market.gap_markers, market.order_book_top,
          market.recent_signals, market.venue_status, market.positions]
@@ -128,9 +134,13 @@ class Advisor:
         self.store = DecisionStore(self._database)
         db = self._database
         market = MarketTools(self._upstream, BarStore(db), SignalStore(db), GapStore(db))
-        self._transport = None if config.llm is None else LlmTransport(config.llm)
-        synthesizer = None
-        if self._transport is not None:
+        self._transport: LlmTransport | None = None
+        synthesizer: Synthesizer | None = None
+        if config.llm is not None:
+            from core.advisor.llm.transport import LlmTransport
+            from core.advisor.synthesizer import Synthesizer
+
+            self._transport = LlmTransport(config.llm)
             synthesizer = Synthesizer(self._transport, _llm_tools(market) if config.llm_tools else None)
         gather = dataclasses.replace(
             config.gather, timeframe=model.timeframe, regime_bars=config.engine.regime.window_bars
@@ -138,6 +148,8 @@ class Advisor:
         self.gatherer = ContextGatherer(market, gather)
         # The detectors' active patches' markets, followed from the start (history_ms > 0 only).
         self.patches = ActivePatches(self._upstream)
+        # The inspector's limits, which intents are sized within (core.advisor.policies).
+        self.inspector_limits = InspectorLimits(self._upstream)
         self.pipeline = Pipeline(
             self.core, self.gatherer, synthesizer, self.journal, max_in_flight=config.max_in_flight
         )
@@ -205,6 +217,7 @@ class Advisor:
             asyncio.create_task(self.resolver.follow(ctx.stop), name="advisor mesh"),
             asyncio.create_task(self.gatherer.follow(ctx.stop), name="advisor context"),
             asyncio.create_task(fills.run(ctx.stop), name="advisor fills"),
+            asyncio.create_task(self._follow_limits(ctx.stop), name="advisor limits"),
         ]
         if following:
             patches = self.patches.run(ctx.stop, self.gatherer.keep)
@@ -216,6 +229,9 @@ class Advisor:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow_limits(self, stop: asyncio.Event) -> None:
+        await self.inspector_limits.run(stop, self.core.on_limits)
 
     async def _find_mesh(self) -> None:
         try:

@@ -3,6 +3,10 @@ sha256, version, features, training-data reference statistics and the training r
 
 `load_model` refuses bytes whose hash is not the one recorded (a truncated or swapped file):
 unpickling runs code, so only artifacts this project wrote, with a matching hash, are loaded.
+
+A scaler-plus-logistic model (what core.advisor.training fits) also has its fitted numbers in the
+JSON (`linear`), and is served from them without unpickling: the unpickling imported
+scikit-learn and SciPy, 60-70% of the advisor's start (docs/advisor.md, "Restarting").
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from core.advisor.engine.model import Estimator, FeatureReference, ModelArtifact
+from core.advisor.engine.model import Estimator, FeatureReference, LinearModel, ModelArtifact, linear_of
 from core.foundations.errors import Corrupt
 
 __all__ = ["SavedModel", "dump_model", "load_model", "sha256_hex"]
@@ -52,11 +56,16 @@ def dump_model(
         "reference": {"means": list(reference.means), "stds": list(reference.stds)},
         "report": report,
     }
+    linear = linear_of(estimator)
+    if linear is not None:
+        meta["linear"] = linear.to_json()
     artifact = ModelArtifact(version, digest, horizon_bars, timeframe, feature_names, reference, estimator)
     return artifact, SavedModel(data, json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
-def load_model(model_bytes: bytes, meta_json: str) -> ModelArtifact:
+def load_model(model_bytes: bytes, meta_json: str, *, unpickle: bool = False) -> ModelArtifact:
+    """The model, from its JSON's numbers when it has them (unless `unpickle`: the estimator as
+    it was fitted, what a check of those numbers compares with)."""
     try:
         meta = json.loads(meta_json)
         digest = str(meta["sha256"])
@@ -65,7 +74,7 @@ def load_model(model_bytes: bytes, meta_json: str) -> ModelArtifact:
     if sha256_hex(model_bytes) != digest:
         raise Corrupt(f"model bytes do not match the recorded sha256 {digest[:12]}...")
     try:
-        estimator = pickle.loads(model_bytes)
+        estimator = _estimator(model_bytes, meta, unpickle)
         reference = FeatureReference(tuple(meta["reference"]["means"]), tuple(meta["reference"]["stds"]))
         return ModelArtifact(
             str(meta["version"]), digest, int(meta["horizon_bars"]), str(meta["timeframe"]),
@@ -73,3 +82,13 @@ def load_model(model_bytes: bytes, meta_json: str) -> ModelArtifact:
         )  # fmt: skip
     except (pickle.UnpicklingError, ValueError, KeyError, TypeError, AttributeError, ImportError) as exc:
         raise Corrupt(f"model {digest[:12]}: {exc}") from exc
+
+
+def _estimator(model_bytes: bytes, meta: dict[str, Any], unpickle: bool) -> Estimator:
+    linear = meta.get("linear")
+    if linear is None or unpickle:
+        estimator: Estimator = pickle.loads(model_bytes)
+        return estimator
+    if not isinstance(linear, dict):
+        raise ValueError("linear: not a JSON object")
+    return LinearModel.from_json(linear)

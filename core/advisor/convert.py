@@ -7,7 +7,7 @@
   stage's output as JSON), the conviction before and after calibration, the synthesis, the
   hallucination flags and the intent. `stage_outputs=False` (the backtest's) leaves out each
   stage's summary and output JSON.
-- `intent_to_pb`, `event_to_pb`: an intent; a telemetry event (the core's 37 kinds onto the
+- `intent_to_pb`, `event_to_pb`: an intent; a telemetry event (the core's 38 kinds onto the
   contract's TelemetryEventKind, the core's kind name kept in `fields["name"]`).
 
 Probabilities and scores go as decimal strings (the contract's rule), prices and sizes as the
@@ -100,6 +100,7 @@ _KINDS = {
     K.DECISION_BLOCKED: am.TELEMETRY_EVENT_KIND_DECISION_BLOCKED,
     K.PORTFOLIO_ALLOCATION: am.TELEMETRY_EVENT_KIND_PORTFOLIO_ALLOCATION,
     K.FEATURE_DRIFT: am.TELEMETRY_EVENT_KIND_FEATURE_DRIFT_ALERT,
+    K.POSITION_SIZED: am.TELEMETRY_EVENT_KIND_POSITION_SIZED,
 }
 # The field that is an event's main value (TelemetryEvent.value), per kind.
 _VALUE = {
@@ -114,6 +115,7 @@ _VALUE = {
     K.INTENT_EMITTED: "size",
     K.FEATURE_DRIFT: "shift",
     K.LLM_RESPONSE: "latency_ms",
+    K.POSITION_SIZED: "size",
 }
 _DETAIL = {K.LLM_TIMEOUT: "detail", K.LLM_ERROR: "detail", K.LLM_FALLBACK: "reason",
            K.HALLUCINATION_FLAG: "detail", K.MODEL_SWITCH: "reason"}  # fmt: skip

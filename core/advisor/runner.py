@@ -29,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -50,7 +50,6 @@ from core.advisor.metrics import (
     STALE,
 )
 from core.advisor.outputs import KeptParts
-from core.advisor.synthesizer import Synthesized, Synthesizer
 from core.advisor.wire import DecisionWriter
 from core.foundations.backoff import Backoff
 from core.foundations.bus.consumer import REDELIVERED, Entry
@@ -60,6 +59,9 @@ from core.foundations.errors import InvalidArgument, NotFound, TrademeshError
 from core.foundations.logs import chain_trace_id, log_fields
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
+
+if TYPE_CHECKING:  # the LLM's modules (openai, mcp) are imported only when the LLM is on
+    from core.advisor.synthesizer import Synthesized, Synthesizer
 
 __all__ = ["Pipeline"]
 
@@ -301,6 +303,8 @@ class Pipeline:
         try:
             synthesized = await self.synthesizer.synthesize(pending, waiting.signal, self.clock())
         except TrademeshError as exc:  # e.g. a request JSON cannot carry: the core goes deterministic
+            from core.advisor.synthesizer import Synthesized
+
             failure = LlmFailure(pending.decision_id, FailureReason.ERROR, str(exc))
             synthesized = Synthesized(failure, am.LlmTrace(failure=str(exc)), [])
         LLM.observe(time.perf_counter() - started)

@@ -15,7 +15,7 @@ intents and telemetry, byte for byte.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmAttempt, LlmFailure
@@ -29,6 +29,7 @@ from core.advisor.engine.drift import DriftMonitor
 from core.advisor.engine.evaluation import Evaluation, ScoredBars, evaluate, score_bars
 from core.advisor.engine.ids import decision_id
 from core.advisor.engine.intent import close_intent, open_intent
+from core.advisor.engine.limits import RiskLimits, cap_size, describe, held_on_side
 from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.portfolio import AllocationTracker
 from core.advisor.engine.quality import QualityGate, assess_quality
@@ -49,6 +50,7 @@ from core.advisor.engine.telemetry import (
 from core.advisor.engine.validation import Validation, validate
 from core.foundations.contracts.intent import ExecutionIntent, intent_violations
 from core.foundations.contracts.signal import Direction, Signal, direction_sign
+from core.foundations.decimals import format_decimal
 from core.foundations.errors import AlreadyExists
 
 __all__ = ["AdvisorCore"]
@@ -100,6 +102,8 @@ class AdvisorCore:
         self._scored: dict[tuple[str, str], ScoredBars] = {}  # each market's last bars, scored
         self._last_model: str | None = None
         self._allocation = AllocationTracker(config.monitor.allocation_every)
+        # The inspector's limits stage 8 sizes within (None: not known; the shell's input).
+        self.limits: RiskLimits | None = None
 
     # ---- state the shell manages
 
@@ -114,6 +118,10 @@ class AdvisorCore:
 
     def set_calibration(self, calibration: Calibration) -> None:
         self.calibration = calibration
+
+    def on_limits(self, limits: RiskLimits | None) -> None:
+        """The inspector's limits as the shell last read them (None: unknown, sized without)."""
+        self.limits = limits
 
     def in_flight(self) -> int:
         return len(self._pending)
@@ -312,6 +320,8 @@ class AdvisorCore:
             work.snap.equity, plan.entry, plan.stop, synthesis.size_multiplier, instrument,
             self.config.sizing, plan.stop_fees,
         )  # fmt: skip
+        if not isinstance(sizing, str):
+            sizing = self._within_limits(work, sizing, sign, plan.entry, now_ns)
         if isinstance(sizing, str):
             rec.finished(Stage.INTENT, now_ns, "blocked")
             return self._blocked(work, Stage.INTENT, (sizing,), now_ns)
@@ -321,6 +331,28 @@ class AdvisorCore:
             now_ns,
         )  # fmt: skip
         return self._emit_intent(work, intent, now_ns, plan.entry)
+
+    def _within_limits(
+        self, work: _Work, sizing: Sizing, sign: int, entry: Decimal, now_ns: int
+    ) -> Sizing | str:
+        """The size cut to what the inspector's limits leave, or why nothing is left (an intent
+        over them would be blocked there for certain; docs/advisor.md)."""
+        context, limits = work.snap.context, self.limits
+        instrument = context.instrument
+        if limits is None or instrument is None:
+            return sizing
+        cap = cap_size(sizing.size, entry, held_on_side(context, sign), instrument, limits)
+        if cap is None:
+            return sizing
+        work.rec.emit(
+            K.POSITION_SIZED, now_ns, Stage.INTENT, policy=cap.key, limit=format_decimal(cap.limit),
+            held_notional=format_decimal(cap.held_notional), wanted=format_decimal(sizing.size),
+            size=format_decimal(cap.size),
+        )  # fmt: skip
+        too_small = cap.size <= 0 or cap.size < instrument.min_size
+        if too_small or instrument.notional(cap.size, entry) < instrument.min_notional:
+            return describe(cap)
+        return replace(sizing, size=cap.size, capped=True, limited_by=cap.key)
 
     def _flat(self, work: _Work, now_ns: int) -> Decision:
         """A flat signal: close the position (stages 3-6 do not apply to an exit)."""

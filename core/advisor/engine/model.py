@@ -23,7 +23,7 @@ import numpy as np
 
 from core.advisor.engine.features import FEATURE_NAMES, FeatureVector
 
-__all__ = ["Estimator", "FeatureReference", "ModelArtifact", "ModelScore"]
+__all__ = ["Estimator", "FeatureReference", "LinearModel", "ModelArtifact", "ModelScore", "linear_of"]
 
 
 class Estimator(Protocol):
@@ -45,8 +45,9 @@ class ModelScore:
 
 
 @dataclass(frozen=True, slots=True)
-class _Linear:
-    """A fitted StandardScaler + binary LogisticRegression, as numbers."""
+class LinearModel:
+    """A fitted StandardScaler + binary LogisticRegression, as numbers: what the model's JSON
+    holds (core.advisor.artifact), so that serving needs no unpickling and no scikit-learn."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -59,8 +60,26 @@ class _Linear:
             z += (x - m) / s * c
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
+    def predict_proba(self, x: Any) -> Any:
+        """The Estimator protocol's call, as scikit-learn answers it: [P(0), P(1)] a row."""
+        ups = [self.p_up(tuple(float(v) for v in row)) for row in np.asarray(x, dtype=np.float64)]
+        return np.asarray([[1.0 - p, p] for p in ups], dtype=np.float64)
 
-def _linear_of(estimator: Estimator) -> _Linear | None:
+    def to_json(self) -> dict[str, Any]:
+        columns = {"mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef)}
+        return {**columns, "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinearModel:
+        mean, scale, coef = (tuple(float(v) for v in data[key]) for key in ("mean", "scale", "coef"))
+        if not len(mean) == len(scale) == len(coef):
+            raise ValueError("linear model: mean, scale and coef differ in length")
+        return cls(mean, scale, coef, float(data["intercept"]))
+
+
+def linear_of(estimator: Estimator) -> LinearModel | None:
+    if isinstance(estimator, LinearModel):
+        return estimator
     steps = getattr(estimator, "named_steps", None)
     if not isinstance(steps, dict) or set(steps) != {"scale", "model"}:
         return None
@@ -72,7 +91,7 @@ def _linear_of(estimator: Estimator) -> _Linear | None:
         return None
     mean = np.zeros(coef.shape[1]) if scaler.mean_ is None else scaler.mean_
     scale = np.ones(coef.shape[1]) if scaler.scale_ is None else scaler.scale_
-    return _Linear(
+    return LinearModel(
         tuple(float(v) for v in mean), tuple(float(v) for v in scale), tuple(float(v) for v in coef[0]),
         float(model.intercept_[0]),
     )  # fmt: skip
@@ -87,12 +106,12 @@ class ModelArtifact:
     feature_names: tuple[str, ...]
     reference: FeatureReference
     estimator: Estimator
-    _linear: _Linear | None = field(init=False, repr=False, compare=False)
+    _linear: LinearModel | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.feature_names != FEATURE_NAMES:
             raise ValueError(f"model {self.version} was trained on other features: {self.feature_names}")
-        object.__setattr__(self, "_linear", _linear_of(self.estimator))
+        object.__setattr__(self, "_linear", linear_of(self.estimator))
 
     def _probabilities(self, rows: list[tuple[float, ...]]) -> list[float]:
         if self._linear is not None:

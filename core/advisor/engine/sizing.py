@@ -46,6 +46,8 @@ class Sizing:
     cap_size: Decimal
     capped: bool
     size: Decimal
+    # The inspector's limit that cut the size (core.advisor.engine.limits), "" for none.
+    limited_by: str = ""
 
 
 def _floor_to(value: Decimal, step: Decimal) -> Decimal:

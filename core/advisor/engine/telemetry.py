@@ -89,6 +89,8 @@ class TelemetryKind(enum.Enum):
     DECISION_BLOCKED = "decision_blocked"
     PORTFOLIO_ALLOCATION = "portfolio_allocation"
     FEATURE_DRIFT = "feature_drift"
+    # Stage 8's size cut to what an inspector limit leaves (core.advisor.engine.limits).
+    POSITION_SIZED = "position_sized"
 
 
 K = TelemetryKind
@@ -142,6 +144,7 @@ KIND_FIELDS: dict[TelemetryKind, tuple[str, ...]] = {
     K.FEATURE_DRIFT: (
         "model_version", "feature", "live_mean", "reference_mean", "reference_std", "shift", "limit",
     ),
+    K.POSITION_SIZED: ("policy", "limit", "held_notional", "wanted", "size"),
 }  # fmt: skip
 
 
