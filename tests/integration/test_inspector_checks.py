@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.foundations.bus.names import INTENTS
+from core.foundations.decimals import format_decimal
 from core.foundations.rpc.limits import MAX_STRING_CHARS
 from core.foundations.rpc.status import bad_request_violations
 from core.inspector.config import DEFAULT_POLICIES
@@ -26,6 +27,7 @@ from tests.integration.support import CALL_TIMEOUT_S, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -360,3 +362,33 @@ async def _perp_at(mesh: InspectorMesh, size: Decimal) -> bool | None:
     answer = await mesh.venue_stubs.tf.GetPositions(tf.GetPositionsRequest(), timeout=CALL_TIMEOUT_S)
     held = sum((Decimal(p.size) for p in answer.positions if p.symbol == PERP), Decimal(0))
     return True if held == size else None
+
+
+async def test_an_intent_off_the_grid_is_blocked_or_rounded_before_the_venue_sees_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A size off the lot reaches the venue rounded down to it; a limit price off the sim's tick,
+    near the market, is BLOCKed by the inspector with the reason, and the venue never gets the
+    order (before, every policy passed and the venue refused it) (issue 57 item 16e)."""
+    async with inspector_mesh(tmp_path, redis_url) as mesh:
+        stubs = mesh.venue_stubs
+        listed = await stubs.md.ListInstruments(md.ListInstrumentsRequest(), timeout=CALL_TIMEOUT_S)
+        item = next(i for i in listed.instruments if i.symbol == "BTC/USDT")
+        tick, lot = Decimal(item.tick_size), Decimal(item.lot_size)
+        asked = Decimal("0.01") + lot / 2
+        rounded = await mesh.submit(intent("buy", size=format_decimal(asked)))
+        assert rounded.action == rk.RISK_ACTION_ALLOW, rounded.reasons
+        request = tf.GetOrderRequest(client_order_id=rounded.client_order_id)
+        placed = (await stubs.tf.GetOrder(request, timeout=CALL_TIMEOUT_S)).order
+        assert Decimal(placed.size) == Decimal("0.01")
+        # 1% under the price it filled at (within the policies' band): a bid that would rest.
+        under = (Decimal(placed.average_fill_price) * Decimal("0.99") / tick).to_integral_value() * tick
+        price = format_decimal(under + tick / 2)
+        limit = intent("buy", size="0.01", entry_type=tf.ORDER_TYPE_LIMIT, entry_price=price)
+        blocked = await mesh.submit(limit)
+        assert blocked.action == rk.RISK_ACTION_BLOCK and not blocked.client_order_id
+        (reason,) = blocked.reasons
+        assert reason.policy == "orders.tick"
+        said = f"limit price {price} is not a multiple of the tick size {format_decimal(tick)}"
+        assert reason.reason == said
+        await _never_placed(mesh, entry_order_id(blocked.intent_id))

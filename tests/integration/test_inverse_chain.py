@@ -31,6 +31,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import decode
+from core.foundations.decimals import format_decimal
 from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
 from core.foundations.inverse import coin_pnl, coin_value
 from core.foundations.process import ServiceProcess, start_service
@@ -243,7 +244,8 @@ async def test_an_inverse_perpetuals_intent_is_placed_filled_and_booked_in_the_c
             e for e in events.events if e.intent_id == "inverse-in" and e.action == rk.RISK_ACTION_ALLOW
         )
         values = {v.name: v.value for v in allow.values}
-        assert (values["notional"], values["notional_coin"]) == ("1000", str(coin_value(D(1000), ask)))
+        coin = format_decimal(coin_value(D(1000), ask))  # as the API shows decimals
+        assert (values["notional"], values["notional_coin"]) == ("1000", coin)
 
         (bought,) = await until(
             lambda: _fills(parts.bus, exchange.executions, entry.client_order_id),

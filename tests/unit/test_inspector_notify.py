@@ -43,7 +43,7 @@ def test_half_a_telegram_target_names_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, given: str, missing: str
 ) -> None:
     monkeypatch.delenv(missing, raising=False)
-    monkeypatch.setenv(given, "x")
+    monkeypatch.setenv(given, "42")  # a token, and a chat id as the chat's is checked
     with pytest.raises(InvalidArgument) as caught:
         notifier_from_env()
     assert [v.field for v in caught.value.violations] == [missing]

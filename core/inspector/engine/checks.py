@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from core.foundations.contracts.intent import ExecutionIntent
 from core.foundations.decimals import format_decimal as text
+from core.foundations.decimals import is_multiple
 from core.foundations.model import Side
 from core.inspector.engine.book import RiskBook
 from core.inspector.engine.equity import LossStreak, local_time
@@ -18,9 +19,23 @@ from core.inspector.engine.rates import RateWindow, rate_time
 from core.inspector.engine.spot import POLICY as SPOT_SHORT
 from core.inspector.engine.spot import base_asset, deliverable
 
-__all__ = ["Breach", "Proposal", "check_spot", "check_venue", "entry_checks", "exit_checks", "order_checks"]
+__all__ = [
+    "ORDER_LOT",
+    "ORDER_TICK",
+    "Breach",
+    "Proposal",
+    "check_spot",
+    "check_venue",
+    "entry_checks",
+    "exit_checks",
+    "on_the_grid",
+    "order_checks",
+]
 
 _NS_PER_MS = 1_000_000
+# An intent off its instrument's grid (on_the_grid).
+ORDER_TICK = "orders.tick"
+ORDER_LOT = "orders.lot"
 ZERO = Decimal(0)
 
 
@@ -69,11 +84,15 @@ class Breach:
 def _over(policy: str, what: str, value: Decimal | int, limit: Decimal | int) -> Breach | None:
     if value <= limit:
         return None
+    shown, most = _figure(value), _figure(limit)
     return Breach(
-        policy,
-        f"{what} {value} would exceed the limit {limit}",
-        (("value", str(value)), ("limit", str(limit))),
+        policy, f"{what} {shown} would exceed the limit {most}", (("value", shown), ("limit", most))
     )
+
+
+def _figure(value: Decimal | int) -> str:
+    """A decimal as the API shows it (no trailing zeros of a product: 10080, not 10080.000)."""
+    return text(value) if isinstance(value, Decimal) else str(value)
 
 
 def check_schedule(p: PolicySet, proposal: Proposal) -> Breach | None:
@@ -213,6 +232,24 @@ def check_rates(p: PolicySet, rates: RateWindow, proposal: Proposal) -> list[Bre
                 Breach(policy, reason, (("value", str(count)), ("limit", str(limit))), throttle=True)
             )
     return found
+
+
+def on_the_grid(intent: ExecutionIntent, facts: InstrumentFacts | None) -> ExecutionIntent | Breach:
+    """The intent as its venue takes an order (docs/inspector.md, "Lot and tick"): the size rounded
+    down to the lot (never more than asked: what a trader expects of a size), a limit price off
+    the tick refused (a moved price is another order than the one chosen). The venue refused
+    both after they had passed every policy. Facts not known yet: the intent as it is."""
+    if facts is None:
+        return intent
+    price, tick = intent.entry_price, facts.tick_size
+    if price is not None and not is_multiple(price, tick):
+        reason = f"limit price {text(price)} is not a multiple of the tick size {text(tick)}"
+        return Breach(ORDER_TICK, reason, (("price", text(price)), ("tick_size", text(tick))))
+    size = facts.on_lot(intent.size)
+    if size <= 0:
+        reason = f"size {text(intent.size)} is less than one lot ({text(facts.lot_size)})"
+        return Breach(ORDER_LOT, reason, (("size", text(intent.size)), ("lot_size", text(facts.lot_size))))
+    return intent if size == intent.size else replace(intent, size=size)
 
 
 def order_checks(p: PolicySet, book: RiskBook, rates: RateWindow, proposal: Proposal) -> list[Breach]:

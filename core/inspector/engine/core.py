@@ -31,11 +31,20 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from core.foundations.contracts.intent import ExecutionIntent
+from core.foundations.decimals import WIDE
+from core.foundations.decimals import format_decimal as text
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Fill, Order, OrderStatus, TimeInForce
 from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, PlaceOrder, QueryOrder
 from core.inspector.engine.book import RiskBook
-from core.inspector.engine.checks import Breach, Proposal, entry_checks, exit_checks, order_checks
+from core.inspector.engine.checks import (
+    Breach,
+    Proposal,
+    entry_checks,
+    exit_checks,
+    on_the_grid,
+    order_checks,
+)
 from core.inspector.engine.diff import describe_changes, diff_policies
 from core.inspector.engine.equity import EquityCurve, LossStreak
 from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
@@ -45,7 +54,7 @@ from core.inspector.engine.instruments import InstrumentFacts, Minimum
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
-from core.inspector.engine.positions import Key, average_entry
+from core.inspector.engine.positions import Key, average_entry, money
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow, rate_time
 from core.inspector.engine.spot import cancel_outlived
@@ -61,6 +70,8 @@ _MAX_PROTECT_REJECTS = 3
 # After CLOSE_ALL, a position still open once its flatten order ended (an IOC on a thin book, a
 # refusal) is flattened again at the next marks, up to this many orders in all.
 _MAX_FLATTENS = 5
+# A drawdown as a risk event shows it: a ratio of two amounts is 28 digits, 8 say it.
+_RATIO_SHOWN = Decimal("1e-8")
 _TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
@@ -146,6 +157,10 @@ class InspectorCore:
         early = self._refuse_early(intent, out)
         if early is not None:
             return self._verdict(intent, RiskAction.BLOCK, [early], out)
+        gridded = on_the_grid(intent, self.instruments.get((intent.venue, intent.symbol)))
+        if isinstance(gridded, Breach):
+            return self._verdict(intent, RiskAction.BLOCK, [gridded], out)
+        intent = gridded
         price = intent.entry_price if intent.entry_price is not None else market.taker_price(intent.side)
         if price is None or price <= 0:
             breach = Breach("market.price", "no price to value the order at", ())
@@ -209,14 +224,14 @@ class InspectorCore:
             self._protect((intent.venue, intent.symbol), out)
         out.actions.append(order)
         values: tuple[tuple[str, str], ...] = (
-            ("price", str(proposal.price)),
-            ("size", str(intent.size)),
-            ("notional", str(proposal.notional)),
+            ("price", text(proposal.price)),
+            ("size", text(intent.size)),
+            ("notional", text(proposal.notional)),
             ("order", order.client_order_id),  # the ledger attributes the order's fills by it
         )
         coin = proposal.coin_notional
         if coin is not None:
-            values += (("notional_coin", str(coin)),)
+            values += (("notional_coin", text(coin)),)
         event = out.event(RiskAction.ALLOW, "", "every policy passed", values, **_about(intent))
         return Verdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
 
@@ -661,7 +676,9 @@ class InspectorCore:
             ("loss.max_drawdown", self.curve.drawdown, loss.max_drawdown),
         ):
             if limit is not None and value > limit:
-                values = (("value", str(value)), ("limit", str(limit)), ("equity", str(equity)))
+                # Shown as the API shows decimals: a ratio's 28 digits cut to 8, money to PNL_QUANTUM.
+                shown = value.quantize(_RATIO_SHOWN, context=WIDE)
+                values = (("value", text(shown)), ("limit", text(limit)), ("equity", text(money(equity))))
                 self._stand_down(policy, f"drawdown {value:.4%} is past the limit {limit}", values, out)
                 return
 

@@ -6,11 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Key", "PositionBook", "PositionState", "TradeResult", "average_entry"]
+from core.foundations.decimals import WIDE
+
+__all__ = ["PNL_QUANTUM", "Key", "PositionBook", "PositionState", "TradeResult", "average_entry", "money"]
 
 Key = tuple[str, str]  # (venue, symbol)
 ZERO = Decimal(0)
 ONE = Decimal(1)
+# PnL is money of the quote asset, kept to this. The average entry is a quotient (28 digits), so
+# a position closed at what it cost left a residue (-1E-26 where the PnL is 0: a losing trade for
+# the loss streak, "-0.00000000000000000000000001" in the answers); no venue counts money finer.
+PNL_QUANTUM = Decimal("1e-12")
+
+
+def money(value: Decimal) -> Decimal:
+    """`value` to PNL_QUANTUM (0 itself, never -0E-12); shown through format_decimal, as every
+    decimal the core answers or publishes."""
+    kept = value.quantize(PNL_QUANTUM, context=WIDE)
+    return ZERO if kept == 0 else kept
 
 
 def _sign(value: Decimal) -> int:
@@ -27,7 +40,7 @@ class PositionState:
     def unrealized(self, mark: Decimal, inverse: Decimal | None = None, multiplier: Decimal = ONE) -> Decimal:
         """At `mark`, in the quote asset; `inverse`: an inverse contract's face value a unit;
         `multiplier`: a linear contract's base units a unit of size (OKX's 0.01 BTC)."""
-        return _pnl(self.size, self.avg_price, mark, inverse, multiplier)
+        return money(_pnl(self.size, self.avg_price, mark, inverse, multiplier))
 
 
 def _pnl(
@@ -90,7 +103,7 @@ class PositionBook:
             state.avg_price = average_entry(abs(before), state.avg_price, abs(signed), price, inverse)
         else:
             closing = min(abs(signed), abs(before))
-            pnl = _pnl(closing * _sign(before), state.avg_price, price, inverse, multiplier)
+            pnl = money(_pnl(closing * _sign(before), state.avg_price, price, inverse, multiplier))
             state.realized += pnl
             state.trade_pnl += pnl
             if abs(signed) > abs(before):  # flipped: the new side opens at this price
