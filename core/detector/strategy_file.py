@@ -38,6 +38,7 @@ from core.detector.engine.catalog import Catalog
 from core.detector.engine.engine import Engine
 from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
 from core.detector.engine.patch import Patch
+from core.foundations.bus.names import venue_name
 from core.foundations.config_file import parse_toml, read_text
 from core.foundations.config_schema import (
     NOT_A_KEY,
@@ -93,6 +94,11 @@ class ScreenSymbols:
     min_hold_s: Annotated[int | None, Within(0, 7 * 86_400)] = None
 
 
+def _venue(raw: object, path: str) -> str:
+    # The bus's rule: a patch on a name it refuses would follow nothing (issue 57 item 15).
+    return venue_name(read_value(str, raw, path))
+
+
 def _symbols(raw: object, path: str) -> tuple[str, ...] | ScreenSymbols:
     """`symbols`: a list of symbols, or a screen's table."""
     if isinstance(raw, Mapping):
@@ -108,7 +114,7 @@ def _symbols(raw: object, path: str) -> tuple[str, ...] | ScreenSymbols:
 class Strategy:
     id: Annotated[str, _STRATEGY_ID]
     description: str = ""
-    venues: Annotated[tuple[str, ...], Items(1)]
+    venues: Annotated[tuple[Annotated[str, Parse(_venue)], ...], Items(1)]
     # The file's list; () when a screen gives them (`screen`).
     symbols: Annotated[tuple[str, ...], Parse(_symbols)] = ()
     screen: Annotated[ScreenSymbols | None, NOT_A_KEY] = None

@@ -1,10 +1,15 @@
 """A venue registers under a name the bus takes (issue 57 item 15): one it refuses would be listed
-by the registry and then followed by nobody, ingest skipping it. INVALID_ARGUMENT on `name`."""
+by the registry and then followed by nobody, ingest skipping it. INVALID_ARGUMENT on `name`. A
+strategy file's venues follow the same rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from core.detector.engine.catalog import Catalog
+from core.detector.strategy_file import parse_strategy
 from core.foundations.errors import InvalidArgument
 from gateway.registry.validate import check_register
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -26,3 +31,16 @@ def test_the_same_names_are_a_core_services_and_good_venue_names_pass() -> None:
     _register("sim.a.b", pb.KIND_CORE)  # an instance name's rule, not a venue's
     for name in ("sim", "binance.desk-a", "okx-swap", "venue_2"):
         _register(name, pb.KIND_VENUE)
+
+
+def test_a_strategy_files_venue_follows_the_bus_rule_too() -> None:
+    """A strategy file (a `--strategy`, CreatePatch's strategy_toml) names its venues."""
+    text = Path("core/detector/strategies/trend.toml").read_text()
+    assert 'venues = ["sim"]' in text
+    with pytest.raises(InvalidArgument) as refused:
+        parse_strategy(
+            text.replace('venues = ["sim"]', 'venues = ["Sim Venue!"]'), "trend.toml", Catalog.builtin()
+        )
+    [violation] = refused.value.violations
+    assert violation.field.startswith("venues")
+    assert "'Sim Venue!' is not a venue name" in violation.description
