@@ -114,6 +114,10 @@ def with_lone_surrogates(body: bytes) -> bytes:
     return body.replace(_MARK_BYTES, _SURROGATE_BYTES)
 
 
+# How many times an array argument may name one value (within the tools' bounds or past them).
+REPEATED_ITEMS = 5_000
+
+
 def _json_text(value: str) -> str:
     """JSON can carry a lone surrogate as an escape: the real one, not the mark."""
     return value.replace(SURROGATE_MARK, LONE_SURROGATE)
@@ -191,7 +195,10 @@ class Pools:
             return st.one_of(st.sampled_from(list(schema["enum"])), hostile_text().map(_json_text))
         if kind == "array":
             item = self._json_of(_SINGULAR.get(name, name), schema.get("items", {}))
-            return st.lists(item, max_size=4)
+            # Also one value thousands of times (a strategy named 10,000 times kept the backtest
+            # hub silent for minutes: issue 57, item 8); a long value once (the body's bound).
+            repeated = item.map(lambda v: [v] * REPEATED_ITEMS if len(repr(v)) <= 64 else [v])
+            return st.one_of(st.lists(item, max_size=4), st.lists(item, max_size=4), repeated)
         if kind == "integer":
             return st.sampled_from([0, 1, -1, 5, 20, 500, 10**6, INT64_MAX, INT64_MIN, 2**70])
         if kind == "number":

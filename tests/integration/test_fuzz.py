@@ -56,6 +56,7 @@ from tests.integration.fuzz_mesh import (
     watch_work,
 )
 from tests.integration.fuzz_oracles import oracles
+from tests.integration.fuzz_repeats import repeated_bodies
 from tests.integration.fuzz_support import (
     Answer,
     Method,
@@ -192,6 +193,50 @@ async def test_fuzzed_drains_of_a_venue_of_its_own_get_no_unknown_or_internal(
     codes = {a.code for a in answers}
     assert grpc.StatusCode.OK in codes, codes  # some drained it; the rest were refused as bad
     assert "Traceback" not in venue.log()
+
+
+# While a service takes requests naming one value thousands of times, each of its health checks
+# is answered within this (the backtest hub, naming one strategy 10,000 times, answered nothing
+# for four minutes: issue 57, item 8).
+ANSWERING_S = 10.0
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_one_value_named_thousands_of_times_is_answered_or_refused_and_the_service_answers_others(
+    fuzz_mesh: FuzzMesh, name: str
+) -> None:
+    service = fuzz_mesh.services[name]
+    methods = [
+        m for m in await asyncio.to_thread(methods_of, service.address) if m.path not in SKIPPED | LAST
+    ]
+    bodies = [(m, b) for m in methods for b in repeated_bodies(m, fuzz_mesh.pools)]
+    if not bodies:
+        pytest.skip(f"{name}'s requests hold no list")
+    slowest: list[float] = []
+    probing = asyncio.create_task(_answering(service.address, slowest))
+    try:
+        answers = await fuzz_methods(service.address, bodies, service.auth)
+        assert not probing.done(), probing  # a health check failed, or waited past ANSWERING_S
+    finally:
+        probing.cancel()
+    forbidden = [str(a) for a in answers if a.code in FORBIDDEN]
+    assert not forbidden, f"{len(forbidden)} of {len(answers)} answers UNKNOWN or INTERNAL:\n" + "\n".join(
+        forbidden[:10]
+    )
+    assert max(slowest, default=0.0) < ANSWERING_S, slowest
+    assert await asyncio.to_thread(_serving, service.address)  # and still, once they were all answered
+
+
+async def _answering(address: str, slowest: list[float]) -> None:
+    """Health checks one after another, each within ANSWERING_S; the slowest so far in `slowest`."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            began = time.monotonic()
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=ANSWERING_S)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            slowest[:] = [max([*slowest, time.monotonic() - began])]
+            await asyncio.sleep(0.2)
 
 
 def _took_what_it_should_refuse(answers: list[Answer], mesh: FuzzMesh) -> list[str]:

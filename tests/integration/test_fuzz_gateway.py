@@ -35,8 +35,16 @@ from hypothesis import strategies as st
 from core.foundations.process import ServiceProcess
 from tests.fuzz_scale import scaled
 from tests.integration.fuzz_pools import NESTED_JSON
-from tests.integration.fuzz_support import Method, body_strategy, json_values, methods_of, read_rss_kib
+from tests.integration.fuzz_support import (
+    Method,
+    body_strategy,
+    json_values,
+    methods_of,
+    read_rss_kib,
+    sample,
+)
 from tests.integration.gateway_support import (
+    MESH_AUTH,
     Gateway,
     Processes,
     both,
@@ -70,6 +78,7 @@ from tests.integration.web_fuzz import (
     spliced,
     web_call,
 )
+from trademesh.logs.v1 import logs_pb2, logs_pb2_grpc
 from trademesh.mux.v1 import mux_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
@@ -137,7 +146,8 @@ async def mesh(
         processes = Processes(directory, database)
 
         def start() -> tuple[Gateway, ServiceProcess, ServiceProcess]:
-            gateway = processes.gateway("--studio-dir", str(studio))
+            # With the bus: Logs/Tail reads its `logs` stream (many following tails of one key).
+            gateway = processes.gateway("--studio-dir", str(studio), "--redis-url", bus)
             sim, bridge = run_at_once(
                 lambda: processes.sim(gateway),
                 lambda: processes.mesh_service(gateway, "bridge", redis_url=bus),
@@ -724,6 +734,81 @@ def _started_checks(mesh: Mesh) -> float:
     answer = request(mesh.port, b"GET", b"/metrics")
     samples = metric_samples(answer.body.decode(), "grpc_server_started_total")
     return sum(v for k, v in samples.items() if 'grpc_method="Check"' in k and "Health" in k)
+
+
+# Streams of one method one key opens at once: past the following Tails one key may hold (32,
+# gateway.logs) and its Mux sessions (32, MuxLimits). 128 following Tails of one key took the
+# gateway's Redis pool and every other Tail failed (issue 57, item 10).
+STREAMS_FROM_ONE_KEY = 40
+# What another call waits, however many streams the key holds.
+OTHERS_ANSWERED_S = 5.0
+_LIMITED = {"/trademesh.logs.v1.Logs/Tail": 32, "/trademesh.mux.v1.Mux/Open": 32}
+
+
+def test_many_streams_of_every_method_from_one_key_are_served_or_refused_and_others_answer(
+    mesh: Mesh,
+) -> None:
+    streaming = [t for t in mesh.targets if t.method.server_streaming and not t.method.client_streaming]
+    assert set(_LIMITED) <= {t.method.path for t in streaming}, [t.method.path for t in streaming]
+    for target in streaming:
+        body = framed(_stream_request(mesh, target))
+        headers = _web_headers(mesh, target.instance, "application/grpc-web+proto")
+        opened = [
+            send(mesh.port, b"POST", target.method.path.encode(), headers, body)
+            for _ in range(STREAMS_FROM_ONE_KEY)
+        ]
+        try:
+            limit = _LIMITED.get(target.method.path)
+            refusals = 0 if limit is None else STREAMS_FROM_ONE_KEY - limit
+            codes = _statuses(opened, refusals, target.method.path)
+            # The key's share held, refused by name (RESOURCE_EXHAUSTED); the rest served.
+            assert codes.count(8) >= refusals, (target.method.path, codes)
+            _others_answered(mesh)
+        finally:
+            for stream in opened:
+                stream.close()
+    _gateway_fine(mesh)
+
+
+def _statuses(opened: list[RawStream], refusals: int, path: str) -> list[int | None]:
+    """Each stream's status so far (None: open, or nothing to send yet), read until `refusals` of
+    them are RESOURCE_EXHAUSTED or 10 s have passed; every answer checked on the way."""
+    codes: list[int | None] = [None] * len(opened)
+    deadline = time.monotonic() + 10
+    while True:
+        for index, stream in enumerate(opened):
+            answer = None if codes[index] is not None else stream.read_for(0.02)
+            if answer is not None:
+                _check(answer, (path, "one of many streams of one key"))
+                codes[index] = grpcweb_status(answer)
+        if codes.count(8) >= refusals or time.monotonic() > deadline:
+            return codes
+
+
+def _stream_request(mesh: Mesh, target: Target) -> bytes:
+    if target.method.path == "/trademesh.logs.v1.Logs/Tail":
+        return logs_pb2.TailRequest(backlog=1, follow=True).SerializeToString()
+    if target.method.path == "/trademesh.mux.v1.Mux/Open":
+        return mux_pb2.OpenRequest().SerializeToString()
+    [drawn] = sample(mesh.bodies[target], 1)
+    return bytes(drawn)
+
+
+def _others_answered(mesh: Mesh) -> None:
+    """A unary call of the same key over gRPC-web, and a Tail with the mesh token on the native
+    port (another caller's), each answered within OTHERS_ANSWERED_S."""
+    path = b"/trademesh.registry.v1.Registry/ListServices"
+    began = time.monotonic()
+    answer = request(
+        mesh.port, b"POST", path, _web_headers(mesh, "gateway", "application/grpc-web+proto"), framed(b"")
+    )
+    assert grpcweb_status(answer) == 0 and time.monotonic() - began < OTHERS_ANSWERED_S, answer
+    with grpc.insecure_channel(mesh.gateway.grpc_address) as channel:
+        call = logs_pb2_grpc.LogsStub(channel).Tail(
+            logs_pb2.TailRequest(backlog=1), metadata=MESH_AUTH, timeout=OTHERS_ANSWERED_S
+        )
+        answers = list(call)
+    assert sum(len(a.lines) for a in answers) <= 1
 
 
 def test_the_gateway_is_still_fine_at_the_end(mesh: Mesh) -> None:
