@@ -640,3 +640,24 @@ async def test_a_plain_json_rpc_post_calls_a_tool(mesh: Mesh) -> None:
         async with connected(mesh.url, "not-a-key") as client:
             await client.list_tools()
     assert refused.group_contains(MCPError, match="invalid bearer token")
+
+
+@pytest.mark.parametrize("depth", [100, 3000])
+async def test_a_request_nested_past_the_bound_is_a_json_rpc_400_before_any_tool(
+    mesh: Mesh, depth: int
+) -> None:
+    # 100 deep passed the MCP library's own bound and reached the tool; 3,000 deep, a parse error.
+    nested = "[" * depth + "]" * depth
+    body = (
+        '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", '
+        f'"params": {{"name": "venue_status", "arguments": {{"venue": {nested}}}}}}}'
+    )
+    headers = {
+        "Authorization": f"Bearer {mesh.key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        answer = await http.post(mesh.url, content=body, headers=headers)
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["error"]["message"] == "request body nested deeper than 64 levels"
