@@ -53,6 +53,7 @@ _STOP_TIMEOUT_S = 60.0
 _CALL_TIMEOUT_S = 10.0
 _TOP_TABLES = 8
 _MB = 1024 * 1024
+_REDIS_SERVER = "redis-server"
 # `mesh     | advisor serving on 127.0.0.1:4411 (pid 123)`, `... standing by on ...`
 _SERVING = re.compile(r"^mesh\s+\| (\S+) (?:serving|standing by) on \S+ \(pid (\d+)\)")
 _BUS = re.compile(r"mesh: bus (\S+), database")
@@ -182,7 +183,7 @@ def sample(mesh: Mesh, started: float) -> dict[str, Any]:
     except (redis.RedisError, OSError) as exc:
         taken["redis"] = {"error": str(exc)}
     if "pid" in taken["redis"]:
-        taken["rss"]["redis-server"] = {
+        taken["rss"][_REDIS_SERVER] = {
             "pid": taken["redis"]["pid"],
             "bytes": rss_bytes(taken["redis"]["pid"]),
         }
@@ -233,7 +234,7 @@ def _service_points(samples: list[dict[str, Any]], name: str) -> tuple[list[tupl
 
 
 def service_rows(samples: list[dict[str, Any]]) -> list[list[Any]]:
-    names = sorted({name for s in samples for name in s["rss"]})
+    names = sorted({name for s in samples for name in s["rss"]} - {_REDIS_SERVER})  # a store's: below
     rows = []
     for name in names:
         points, lives = _service_points(samples, name)
@@ -259,6 +260,7 @@ def _series(samples: list[dict[str, Any]], *path: str) -> list[tuple[float, floa
 def store_rows(samples: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for label, path in (("redis used_memory", ("redis", "used_memory")),
+                        ("redis-server RSS", ("rss", _REDIS_SERVER, "bytes")),
                         ("postgresql database", ("postgresql", "bytes")),
                         ("up's log", ("log_bytes",))):  # fmt: skip
         points = _series(samples, *path)
