@@ -2,8 +2,9 @@
 
 Overwatch.StreamOverview sends, at once and then every second, the mesh at a glance: the
 registry's live services, the inspector's risk state and positions, every detector's strategies,
-the ledger's PnL, and Overwatch's own board (core/overwatch/overview.py). Each subscriber's
-stream gathers for itself. Measured against a real mesh, as tests/integration/client_mesh.py
+the ledger's PnL, and Overwatch's own board (core/overwatch/overview.py). One gathering a
+period serves every subscriber (core/overwatch/overview_feed.py; each stream gathered for itself
+before issue 57, item 11). Measured against a real mesh, as tests/integration/client_mesh.py
 starts it (a gateway, the sim, a detector running the example strategies, an inspector and a
 ledger, processes registering with the gateway) with `trademesh overwatch` beside them, its
 board warmed on --markets synthetic markets' 1m bars put on the bus before it starts:
