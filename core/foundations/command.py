@@ -157,6 +157,7 @@ def server_options(
     from core.foundations.rpc.server import ServerOptions
 
     token = token_secret(TOKEN)
+    _check_bearers(command)
     if entry.kind is not Kind.GATEWAY:  # the gateway is the registry: it registers nowhere
         check_gateway_token(token)
     port = command.port(entry, args)
@@ -171,6 +172,26 @@ def server_options(
         drain_delay_s=drain_delay_s(),
         service_label=label,
     )
+
+
+def _check_bearers(command: ServiceCommand[Any]) -> None:
+    """The secrets it sends as a bearer header, checked at start as the mesh token is (a newline
+    in one failed each call it made instead): the trading credentials (the accounts' own too)
+    and a service's own API key. A signing key is no header: any bytes do."""
+    from core.foundations.env import (
+        SUPERVISOR_API_KEY,
+        TELEGRAM_API_KEY,
+        TRADE_TOKEN,
+        account_trade_tokens,
+        token_secret,
+    )
+
+    held = command.secrets()
+    sent = held & {TRADE_TOKEN, SUPERVISOR_API_KEY, TELEGRAM_API_KEY}
+    if TRADE_TOKEN in held:
+        sent |= set(account_trade_tokens())
+    for variable in sorted(sent):
+        token_secret(variable)
 
 
 def _metrics_port(entry: ServiceEntry, args: argparse.Namespace, port: int) -> int | None:

@@ -112,6 +112,23 @@ def test_a_mesh_token_with_whitespace_stops_the_service_naming_the_variable(toke
     assert PASSWORD not in done.stderr + done.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "variable", "env"),
+    [
+        (INSPECTOR, "TRADEMESH_TRADE_TOKEN", {}),
+        (INSPECTOR, "TRADEMESH_SIM__DESK_A_TRADE_TOKEN", {"TRADEMESH_TRADE_TOKEN": "trade"}),
+        (SUPERVISOR, "TRADEMESH_SUPERVISOR_API_KEY", {}),
+        (TELEGRAM, "TRADEMESH_TELEGRAM_API_KEY", {**BOT, "TRADEMESH_TELEGRAM_CHAT_ID": "42"}),
+    ],
+)
+def test_a_bearer_secret_with_a_newline_stops_the_service_that_sends_it(
+    args: list[str], variable: str, env: dict[str, str]
+) -> None:
+    done = _run(args, {**env, variable: f"{PASSWORD}\n"})
+    assert f"{variable}: holds whitespace" in _one_line(done)
+    assert PASSWORD not in done.stderr + done.stdout
+
+
 def test_the_alertmanager_urls_password_is_not_in_its_error() -> None:
     url = f"http://am:{PASSWORD}@alertmanager:99999"
     done = _run(["gateway", "--port", "0", "--grpc-port", "0", "--alertmanager-url", url])
