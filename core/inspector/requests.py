@@ -8,15 +8,17 @@ way every intent goes (journaled, checked against the policies): the inspector s
 order placer, and protection follows from the core's rules. An exit is reduce-only, so the
 protective pair is sized to what the exits leave: a reduce shrinks it, a close cancels it.
 
-- close: a reduce-only market IOC of the strategy's whole share;
+- close: a reduce-only market IOC of the strategy's whole share, rounded down to the lot size
+  (a spot fee paid in the base leaves the holding off the lot; what is under a lot is dust,
+  which no order can sell: docs/inspector.md, "Dust");
 - reduce: the same, of `fraction` of the share, rounded down to the lot size;
 - flip: the close, then a market IOC entry of the same size on the other side (protected at the
   policy distances, as an intent without levels is);
 - open: refused: an entry is the advisor's to size, from a signal.
 
 A request the inspector cannot carry out (no position of that strategy there, a flip to the side
-it holds, an open, a reduce too small for the lot) is refused with a BLOCK risk event naming why
-(policy `request.<why>`), and nothing is placed. A request whose first intent the core has
+it holds, an open, a reduce too small for the lot, a close of dust) is refused with a BLOCK risk
+event naming why (policy `request.<why>`), and nothing is placed. A request whose first intent the core has
 handled already is a redelivery: nothing is planned again.
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import shown
@@ -91,30 +93,27 @@ def _refusal(request: sig.PositionRequest, share: Decimal, closing: Decimal | No
         return "no_position", f"{action}: strategy {shown(request.strategy_id)} holds no position in {where}"
     if closing is None:
         return "fraction", f"reduce: fraction {shown(request.fraction, 64)} is not in (0, 1]"
-    if closing <= 0:
+    if closing <= 0 and action == "reduce":
         return "too_small", f"reduce: {shown(request.fraction, 64)} of {abs(share)} is under a lot"
+    if closing <= 0:
+        return "dust", f"{action}: the {abs(share)} held is under a lot: dust, which no order can sell"
     if action == "flip" and _DIRECTION_SIGN.get(request.direction, 0) == (1 if share > 0 else -1):
         return "flip", f"flip: the position is {'long' if share > 0 else 'short'} already"
     return None
 
 
 def _closing_size(core: InspectorCore, request: sig.PositionRequest, share: Decimal) -> Decimal | None:
-    """What the exit takes off: the share, or its fraction (down to the lot) for a reduce; None
+    """What the exit takes off: the share, or its fraction for a reduce, down to the lot; None
     when the fraction means nothing."""
-    if request.action != sig.POSITION_ACTION_REDUCE:
-        return abs(share)
-    try:
-        fraction = Decimal(request.fraction)
-    except ArithmeticError:
-        return None
-    if not (fraction.is_finite() and 0 < fraction <= 1):
-        return None
-    size = abs(share) * fraction
-    facts = core.instruments.get((request.venue, request.symbol))
-    lot = Decimal(0) if facts is None else facts.lot_size
-    if lot > 0:
-        size = (size / lot).to_integral_value(ROUND_DOWN) * lot
-    return size
+    fraction = Decimal(1)
+    if request.action == sig.POSITION_ACTION_REDUCE:
+        try:
+            fraction = Decimal(request.fraction)
+        except ArithmeticError:
+            return None
+        if not (fraction.is_finite() and 0 < fraction <= 1):
+            return None
+    return core.book.lots((request.venue, request.symbol), abs(share) * fraction)
 
 
 def _intent(

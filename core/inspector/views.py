@@ -91,6 +91,12 @@ def _protective(core: InspectorCore, key: Key, emulated: set[str]) -> list[rk.Pr
     return out
 
 
+def _sellable(core: InspectorCore, key: Key, share: Decimal) -> bool:
+    """A strategy's share of at least one lot: dust under a lot is nothing a strategy can close
+    (its close is refused), so no strategy is told it holds it (docs/inspector.md, "Dust")."""
+    return core.book.lots(key, share) != 0
+
+
 def positions_view(
     core: InspectorCore, venue: str, legacy: dict[Key, tuple[Decimal, Decimal | None]], emulated: set[str]
 ) -> list[rk.PositionView]:
@@ -104,7 +110,7 @@ def positions_view(
             None if mark is None else position.unrealized(mark, book.inverse(key), book.multiplier(key))
         )
         levels = core.protector.levels.get(key)
-        shares = core.book.positions.shares(key)
+        shares = {s: v for s, v in core.book.positions.shares(key).items() if _sellable(core, key, v)}
         views.append(
             rk.PositionView(
                 venue=key[0], symbol=key[1], size=dec(position.size), average_price=dec(position.avg_price),

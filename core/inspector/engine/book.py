@@ -56,6 +56,22 @@ class RiskBook:
         Protection is sized by it; the position, PnL, fees and the limits stay the fills'."""
         return self.positions.size(key) + self.orders.unheard(key)
 
+    def lots(self, key: Key, size: Decimal) -> Decimal:
+        """`size` (signed) in whole lots of the market, toward zero: what an order can close of
+        it. The rest is dust (a spot fee paid in the base leaves a holding off the lot): it is
+        held, valued and reconciled, but no order can sell it (docs/inspector.md, "Dust").
+        Without the market's facts: `size` itself."""
+        facts = self.facts.get(key)
+        if facts is None:
+            return size
+        whole = facts.on_lot(abs(size))
+        return whole if size >= 0 else -whole
+
+    def held(self, key: Key) -> Decimal:
+        """The position by the venue's word in whole lots: what exits, flattening and the
+        protective pair are sized to."""
+        return self.lots(key, self.venue_position(key))
+
     def worst(self, key: Key, side: Side | None = None, size: Decimal = ZERO) -> tuple[Decimal, Decimal]:
         """The most long and the most short the position can get, signed: every open entry of
         one side filled (plus `size` more of `side`), after the reduce-only orders of that side

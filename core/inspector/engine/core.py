@@ -19,7 +19,9 @@ window, the unprotected bound) and does what is due at any input at or after tha
 
 Protection is sized by the venue's word (`RiskBook.venue_position`): the fills heard and what an
 entry's updates say filled beyond them (a market entry's PlaceOrder answer comes before its
-fills through ingest and the bus); the position, PnL, fees and the limits are the fills'.
+fills through ingest and the bus), in whole lots (`RiskBook.held`: closing orders too; what is
+under a lot is dust, never an order); the position, PnL, fees and the limits are the fills'. A
+spot fill's fee paid in the base is off the position (spot.held_fee).
 
 Pure: no I/O, no wall clock; the same calls give the same verdicts, orders and events.
 """
@@ -57,7 +59,7 @@ from core.inspector.engine.policies import PolicySet
 from core.inspector.engine.positions import Key, average_entry, money
 from core.inspector.engine.protect import Protector
 from core.inspector.engine.rates import RateWindow, rate_time
-from core.inspector.engine.spot import cancel_outlived
+from core.inspector.engine.spot import cancel_outlived, held_fee
 from core.inspector.engine.state import Collector, StateMachine
 from core.inspector.engine.working import WorkingOrder
 
@@ -258,20 +260,43 @@ class InspectorCore:
         if seen in self._fills or fill.fill_id in self._fills:
             return out.output()
         self._fills.add(seen)
-        key, signed = (venue, fill.symbol), fill.size * fill.side.sign
+        key = (venue, fill.symbol)
+        facts = self.instruments.get(key)
         inverse = self.book.inverse(key)
-        # An inverse contract's fee is in its coin: valued in the quote asset at the fill's price.
-        fee = fill.fee if inverse is None else fill.fee * fill.price
+        # A spot fee paid in the base is what the holding lacks of the fill: a buy holds its size
+        # less it, a sell gives up its size and it (the venue holds that much less).
+        taken = held_fee(fill.symbol, facts, fill.fee, fill.fee_asset)
+        signed = fill.size * fill.side.sign - taken
+        # An inverse contract's fee is in its coin, a spot fee in the base: valued in the quote
+        # asset at the fill's price.
+        fee = fill.fee if inverse is None and taken == 0 else fill.fee * fill.price
         self._fees += fee
         self.book.marks[key] = fill.price
-        trade = self.book.positions.apply(key, signed, fill.price, fee, inverse, self.book.multiplier(key))
+        before = self.book.positions.size(key)
+        lot = ZERO if facts is None else facts.lot_size
+        multiplier = self.book.multiplier(key)
+        trade = self.book.positions.apply(key, signed, fill.price, fee, inverse, multiplier, lot)
         self._after_fill(key, signed, fill, out)
+        self._dust(key, before, out)
         if trade is not None:
             self._record_trade(trade.pnl, out)
         self._revalue(out)
         self._protect(key, out)
         cancel_outlived(self.book, key, self.instruments.get(key), out)  # spot: no sale of what is gone
         return out.output()
+
+    def _dust(self, key: Key, before: Decimal, out: Collector) -> None:
+        """A NOTICE when a fill leaves the position under one lot (a spot fee paid in the base
+        took it off the lot grid): held, but no order can sell it, so it is neither protected
+        nor closed (docs/inspector.md, "Dust"). Said once: at the fill that made it dust."""
+        after = self.book.positions.size(key)
+        dust = after != 0 and self.book.lots(key, after) == 0
+        if not dust or (before != 0 and self.book.lots(key, before) == 0):
+            return
+        lot = self.instruments[key].lot_size
+        values = (("size", text(after)), ("lot_size", text(lot)))
+        reason = f"{text(after)} left, under one lot ({text(lot)}): dust, not sold nor protected"
+        out.event(RiskAction.NOTICE, "position.dust", reason, values, **_at(key))
 
     def _after_fill(self, key: Key, signed: Decimal, fill: Fill, out: Collector) -> None:
         working = self.book.orders.get(fill.client_order_id)
@@ -442,7 +467,7 @@ class InspectorCore:
             if order.status is OrderStatus.FILLED:
                 self._rejected.pop(key, None)
             return False
-        if working.cancelling or self.book.venue_position(key) == 0:
+        if working.cancelling or self.book.held(key) == 0:
             return False  # an order the plan had already dropped: no failure to protect
         if working.number <= self._tried.get(key, 0):
             return False  # sent before the last refusal was heard (a pair's other order): not another try
@@ -554,7 +579,7 @@ class InspectorCore:
         self.streak.count = 0
         self.curve.rebase()
         for key in self._held_keys():
-            size = self.book.venue_position(key)
+            size = self.book.held(key)
             if size != 0 and key not in self.protector.levels:
                 price = self._average(key, _sign(size))
                 self.protector.set_levels(key, _sign(size), price, None, None, self.policies.protect)
@@ -590,7 +615,7 @@ class InspectorCore:
         self.guard.clear()
         self._flattens.clear()
         for key in sorted(self._held_keys()):
-            size = self.book.venue_position(key)  # what the venue says filled is closed too
+            size = self.book.held(key)  # what the venue says filled is closed too
             if size != 0:
                 self._flattens[key] = 1
                 out.actions.append(self._flatten(key, size, now_ns))
@@ -630,7 +655,7 @@ class InspectorCore:
         """HALTED after CLOSE_ALL, at a mark: a position left open with no flatten order working
         (the last one ended short, or an order placed before CLOSE_ALL filled after it) is
         flattened again, up to _MAX_FLATTENS orders; then a NOTICE leaves it to the operator."""
-        size = self.book.venue_position(key)
+        size = self.book.held(key)
         if size == 0 or any(w.order.role is OrderRole.FLATTEN and w.key == key for w in self.book.orders):
             return
         tries = self._flattens[key] = self._flattens.get(key, 0) + 1
@@ -716,7 +741,7 @@ class InspectorCore:
         last one's window to end. Then its gap is watched."""
         if self.state is RiskState.HALTED:
             return
-        size = self.book.venue_position(key)  # what the venue's answers say filled included
+        size = self.book.held(key)  # what the venue's answers say filled included
         if size == 0:
             self.guard.flat(key)
             self._rejected.pop(key, None)
@@ -760,7 +785,7 @@ class InspectorCore:
     def _watch(self, key: Key, out: Collector) -> None:
         """A position without its whole pair opens a gap (said past the bound); one protected
         again, or closed, ends it (said when the gap was)."""
-        size = self.book.venue_position(key)
+        size = self.book.held(key)
         orders = self.book.orders
         want = self.protector.wanted(key, size, orders) if size != 0 else ZERO
         covered = self.protector.covered(key, orders, accepted=True)  # at the venue, not on its way
@@ -779,7 +804,7 @@ class InspectorCore:
     def _report(self, key: Key, gap: Gap, out: Collector) -> None:
         """A gap past the bound: a risk event saying what is unprotected and why."""
         gap.reported = True
-        size = self.book.venue_position(key)
+        size = self.book.held(key)
         orders = self.book.orders
         want = self.protector.wanted(key, size, orders)
         covered = self.protector.covered(key, orders, accepted=True)

@@ -30,6 +30,11 @@ def _sign(value: Decimal) -> int:
     return (value > 0) - (value < 0)
 
 
+def _flat(size: Decimal, lot: Decimal) -> bool:
+    """No open trade: nothing held, or less than one `lot` (dust)."""
+    return size == 0 or abs(size) < lot
+
+
 @dataclass
 class PositionState:
     size: Decimal = ZERO  # signed: long above 0
@@ -93,10 +98,12 @@ class PositionBook:
         fee: Decimal,
         inverse: Decimal | None = None,
         multiplier: Decimal = ONE,
+        lot: Decimal = ZERO,
     ) -> TradeResult | None:
         """A fill of `signed` size at `price`; the closed trade when it closed one. `inverse`: an
         inverse contract's face value a unit (PnL and `fee` in the quote asset, valued at `price`);
-        `multiplier`: a linear contract's base units a unit of size."""
+        `multiplier`: a linear contract's base units a unit of size; `lot`: the market's lot
+        size, under which what is left is dust, not an open trade (0: none known)."""
         state = self.positions.setdefault(key, PositionState())
         before = state.size
         if before == 0 or _sign(before) == _sign(signed):
@@ -110,10 +117,13 @@ class PositionBook:
                 state.avg_price = price
         state.size = before + signed
         state.trade_pnl -= fee
-        return self._closed(state, before)
+        return self._closed(state, before, lot)
 
-    def _closed(self, state: PositionState, before: Decimal) -> TradeResult | None:
-        if before == 0 or _sign(state.size) == _sign(before):
+    def _closed(self, state: PositionState, before: Decimal, lot: Decimal) -> TradeResult | None:
+        """The trade's result when the fill took the position flat, to dust, or past flat: a
+        remainder under a lot (a spot fee paid in the base) can never be sold, so the trade it is
+        left of is over (its PnL counts for the loss streak)."""
+        if _flat(before, lot) or (not _flat(state.size, lot) and _sign(state.size) == _sign(before)):
             return None
         result = TradeResult(state.trade_pnl)
         state.trade_pnl = ZERO

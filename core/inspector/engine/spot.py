@@ -23,7 +23,7 @@ from core.inspector.engine.positions import Key
 from core.inspector.engine.state import Collector
 from core.inspector.engine.working import WorkingOrder
 
-__all__ = ["POLICY", "Delivery", "base_asset", "cancel_outlived", "deliverable"]
+__all__ = ["POLICY", "Delivery", "base_asset", "cancel_outlived", "deliverable", "held_fee"]
 
 POLICY = "position.spot_short"
 ZERO = Decimal(0)
@@ -43,6 +43,17 @@ class Delivery:
 def base_asset(symbol: str) -> str:
     """A spot market's base asset: a canonical spot symbol is BASE/QUOTE."""
     return symbol.split("/", 1)[0]
+
+
+def held_fee(symbol: str, facts: InstrumentFacts | None, fee: Decimal, fee_asset: str) -> Decimal:
+    """What of a fill's fee was paid in the asset its position holds, so the holding is less by
+    it: a spot fill's fee in the base (Binance, OKX and Bybit take a buy's fee from the base it
+    brings in: 1123 NKN bought hold 1121.877). A derivative's fee is in its margin asset (an
+    inverse contract's in its coin, which is not its size), so it holds its whole fills; so does
+    a fill whose fee asset is not said (journals before fee assets were kept)."""
+    if (facts is not None and not facts.spot) or ":" in symbol or "/" not in symbol:
+        return ZERO  # a derivative's symbol names its settle asset after ':'
+    return fee if fee_asset == base_asset(symbol) else ZERO
 
 
 def _sells(book: RiskBook, key: Key, live_only: bool = False) -> list[WorkingOrder]:
