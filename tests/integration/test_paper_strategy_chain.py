@@ -20,12 +20,17 @@ from the entry, where the recorded market never goes). The advisor's staleness i
 recorded book shows at its best ask (MAX_NOTIONAL_SHARE): the advisor's limit at the best ask
 fills in part and its rest works on until the close cancels it.
 
+The paper venue charges fees as Binance does (docs/paper.md, "Fees"): a buy's fee comes off the
+NKN it brings in, so the entry holds its fills less their fees, off the lot grid.
+
 What must hold: the entry's intent is the advisor's on the strategy's signal (bus) and is the
 inspector's entry (its audit); the close cancelled the entry's rest (a NOTICE); the exits are the
-strategy's closes (the intent ids its requests make), reduce-only, taking off all the entry
-bought; the protective pair was placed and cancelled at the venue, never filled; the venue holds
-no NKN and no order; every fill is at a price the recorded book showed (asks for the buy, bids
-for the sells); and the ledger's books equal the venue's balances.
+strategy's closes (the intent ids its requests make), reduce-only, in whole lots, taking off all
+the entry left held but the dust under a lot (docs/inspector.md, "Dust"): what it bought less the
+fees paid in NKN; the protective pair was placed and cancelled at the venue, never filled; the
+venue holds no order and only that dust of NKN, which the inspector counts as its position and
+no strategy's; every fill is at a price the recorded book showed (asks for the buy, bids for the
+sells); and the ledger's books equal the venue's balances.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from tests.integration.replay import capture_files
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -208,12 +214,29 @@ async def _events(inspector: ServiceProcess, policy: str) -> list[rk.RiskEvent]:
     return list(answer.events)
 
 
+async def _lot(stubs: Stubs) -> Decimal:
+    """The symbol's lot size at the venue (its recorded exchange info)."""
+    answer = await stubs.md.ListInstruments(
+        md.ListInstrumentsRequest(symbols=[SYMBOL]), timeout=CALL_TIMEOUT_S
+    )
+    (instrument,) = answer.instruments
+    return D(instrument.lot_size)
+
+
+async def _positions(inspector: ServiceProcess) -> list[rk.PositionView]:
+    async with grpc.aio.insecure_channel(inspector.address) as channel:
+        answer = await rk_grpc.InspectorStub(channel).ListPositions(
+            rk.ListPositionsRequest(venue=VENUE), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+    return [p for p in answer.positions if p.symbol == SYMBOL and not p.legacy]
+
+
 async def _closed(
-    inspector: ServiceProcess, stubs: Stubs, seen: list[object]
+    inspector: ServiceProcess, stubs: Stubs, lot: Decimal, seen: list[object]
 ) -> dict[str, list[rk.OrderAudit]] | None:
-    """The strategy's exits done (filled, their fills heard), no NKN held at the venue and no
-    order of the symbol open there: its orders by role. What it saw last goes into `seen` (for a
-    failure's message)."""
+    """The strategy's exits done (filled, their fills heard), less than a lot of NKN held at the
+    venue (the dust a fee paid in NKN leaves) and no order of the symbol open there: its orders
+    by role. What it saw last goes into `seen` (for a failure's message)."""
     by_role = await _audit(inspector)
     held = (await venue_totals(stubs)).get("NKN", D(0))
     request = tf.ListOpenOrdersRequest(symbol=SYMBOL)
@@ -230,15 +253,18 @@ async def _closed(
     # FILLED is the venue's answer; the audit's filled size is the fills heard, which come after
     # it on the execution stream (a whole run read an exit FILLED with 0 of it heard).
     done = exits and all(o.status == tf.ORDER_STATUS_FILLED and D(o.filled_size) == D(o.size) for o in exits)
-    return by_role if done and held == 0 and not open_orders else None
+    return by_role if done and held < lot and not open_orders else None
 
 
 async def _check_the_chain(
     bus: str, stubs: Stubs, market: Market, inspector: ServiceProcess, ledger: ServiceProcess
 ) -> None:
     seen: list[object] = []
+    lot = await _lot(stubs)
     try:
-        by_role = await until(lambda: _closed(inspector, stubs, seen), WAIT_S, 0.2, "the close carried out")
+        by_role = await until(
+            lambda: _closed(inspector, stubs, lot, seen), WAIT_S, 0.2, "the close carried out"
+        )
     except pytest.fail.Exception:
         pytest.fail(f"the strategy's close not carried out within {WAIT_S} s: {seen}")
 
@@ -255,15 +281,14 @@ async def _check_the_chain(
     (notice,) = await _events(inspector, "exit.working_entry")
     assert notice.action == rk.RISK_ACTION_NOTICE and notice.intent_id == intent.intent_id
 
-    # The exits are the strategy's own closes (the intents its requests make), reduce-only, and
-    # take off all the entry bought: one, or a second when the entry's rest filled in part before
-    # the first close's cancel reached the venue (the strategy closes again while it holds).
+    # The exits are the strategy's own closes (the intents its requests make), reduce-only, in
+    # whole lots: one, or a second when the entry's rest filled in part before the first close's
+    # cancel reached the venue (the strategy closes again while it holds a lot or more).
     requests = {r.request_id: r for r in await _requests(bus) if r.strategy_id == STRATEGY_ID}
     assert {r.action for r in requests.values()} == {sig.POSITION_ACTION_CLOSE}
     exits = by_role["exit"]
     assert {o.intent_id for o in exits} <= {request_intent_id(r, "exit") for r in requests}
-    assert all(o.side == common.SIDE_SELL for o in exits)
-    assert sum((D(o.filled_size) for o in exits), D(0)) == D(entry.filled_size)
+    assert all(o.side == common.SIDE_SELL and D(o.size) % lot == 0 for o in exits)
     for exit_ in exits:
         placed = await stubs.tf.GetOrder(
             tf.GetOrderRequest(client_order_id=exit_.client_order_id), timeout=CALL_TIMEOUT_S
@@ -292,6 +317,18 @@ async def _check_the_chain(
 
     await until(shown, CALL_TIMEOUT_S, what=f"the fills {fills} among the recorded book's prices")
 
+    # Binance's rule: the entry's fees came off the NKN it bought. The exits sold all it left
+    # held but the dust under a lot, which the venue holds and the inspector counts, as no
+    # strategy's (its close would be refused: nothing a venue takes sells it).
+    bought = fills[entry.client_order_id]
+    assert {f.fee_asset for f in bought} == {"NKN"} and all(D(f.fee) > 0 for f in bought)
+    held = D(entry.filled_size) - sum((D(f.fee) for f in bought), D(0))
+    dust = held - sum((D(o.filled_size) for o in exits), D(0))
+    assert 0 <= dust < lot
+    assert (await venue_totals(stubs)).get("NKN", D(0)) == dust
+    positions = await _positions(inspector)
+    assert [(D(p.size), list(p.strategies)) for p in positions] == ([(dust, [])] if dust else [])
+
     # The ledger's books equal the venue's balances, the round trip's fees and PnL included.
     async def agree() -> dict[str, Decimal] | None:
         books, totals = await ledger_cash(ledger, VENUE), await venue_totals(stubs)
@@ -299,7 +336,7 @@ async def _check_the_chain(
         return moved if all(books.get(asset, D(0)) == moved[asset] for asset in moved) else None
 
     agreed = await until(agree, WAIT_S, 0.2, "the ledger agreeing with the venue")
-    assert agreed["NKN"] == 0 and agreed["USDT"] != D(100_000)  # the round trip paid fees
+    assert agreed["NKN"] == dust and agreed["USDT"] != D(100_000)  # the round trip paid fees
 
 
 async def _all_filled(bus: str, orders: list[rk.OrderAudit]) -> dict[str, list[tf.Fill]] | None:
@@ -342,17 +379,10 @@ async def test_a_strategy_on_paper_binance_enters_through_the_chain_and_closes_b
     async with new_database(database_url, "paperchain") as database, redis_db(redis_url) as bus:
         await _write_bars(database, time.time_ns())
         processes = Processes(tmp_path, database)
-        # Fees in USDT, as a Binance account paying its fees apart (in BNB) holds its whole buys:
-        # with Binance's own rule (the fee off the NKN bought) the venue holds 1121.877 of the
-        # 1123 the inspector saw filled, and its exits, sized by the fills, are refused
-        # (docs/paper.md, "Fees": the inspector does not count a fee paid in the base yet).
-        paper_config = tmp_path / "paper.toml"
-        paper_config.write_text('fee_asset = "quote"\n')
         try:
             gateway = processes.gateway()
             process = processes.paper(
-                gateway, VENUE, capture_files("BINANCE"), "--replay-speed", REPLAY_SPEED,
-                "--paper-config", str(paper_config),
+                gateway, VENUE, capture_files("BINANCE"), "--replay-speed", REPLAY_SPEED
             )  # fmt: skip
             venue = Venue(process, processes.log_path(process))
             stubs = venue.stubs()
