@@ -1,7 +1,8 @@
 """One entry to write to the bus, and how much a stream keeps.
 
 An Append is every writer's unit: an encoded Envelope (core.foundations.bus.codec) for one stream,
-in the entry's field "d", with an approximate MAXLEN from the stream's Retention. A Publisher
+in the entry's field "d", with an approximate MAXLEN from the stream's Retention (and, for a
+market stream, an approximate MINID: an age bound as well). A Publisher
 writes Appends in pipelined batches; a GroupWrite writes some atomically with keys and
 acknowledgements (core.foundations.bus.publisher, core.foundations.bus.group).
 """
@@ -33,6 +34,12 @@ class Retention:
     def maxlen(self) -> int:
         return max(1000, int(self.entries_per_s * self.outage_minutes * 60))
 
+    @property
+    def max_age_ms(self) -> int:
+        """The outage itself, as an age: an entry older than this is no consumer's to catch up on
+        (a market stream trimmed by age too: at a quiet rate the count alone keeps hours or days)."""
+        return max(1, int(self.outage_minutes * 60_000))
+
 
 @dataclass(frozen=True, slots=True)
 class Append:
@@ -43,6 +50,9 @@ class Append:
     maxlen: int | None = None
     # Fields beside "d", few and small: an execution's venue point (e, p), a dead letter's origin.
     extra: tuple[tuple[bytes, Field], ...] = ()
+    # Also trimmed by age: entries older than this many ms before the write go (XTRIM MINID ~,
+    # once a stream a round trip; docs/bus.md "Retention"). None: by count alone.
+    max_age_ms: int | None = None
 
     def fields(self) -> dict[bytes, Field]:
         """The entry's fields, "d" first."""

@@ -22,7 +22,10 @@ ARGV[6..8], the fence, checked first: '' '' '' none; k token l: the lease KEYS[k
   or gone (nobody acquired it since: any later holder takes it after this write, and resumes from
   what the bus holds then); else nothing runs ('fenced': another holds it, or held it since).
 From ARGV[9], the writes, each a name, the index of its key in KEYS, and its arguments:
-  'xadd' k maxlen n field value ...   XADD (MAXLEN ~ maxlen unless maxlen is ''), * as the id
+  'xadd' k maxlen age n field value ...  XADD (MAXLEN ~ maxlen unless maxlen is ''), * as the id;
+                                 unless age is '', the stream is then trimmed by age too: once
+                                 the writes ran, XTRIM MINID ~ (its last new id's ms - age), by
+                                 Redis's clock (the ids are its ms), once a stream a call
   'set'  k value ttl                  SET (EX ttl unless ttl is '')
   'hset' k n field value ...          HSET
   'xack' k group n id ...             XACK
@@ -55,20 +58,32 @@ local function chunked(command, head, first, count)
   end
 end
 
+-- Each stream's age trim, after the call's writes: entries older than `age` ms before its
+-- newest id (approximate: whole macro-nodes, at most 100 of them a call).
+local function trim_by_age(aged)
+  for key, cut in pairs(aged) do
+    redis.call('XTRIM', key, 'MINID', '~', string.format('%.0f', cut))
+  end
+end
+
 -- Runs the writes in ARGV[at .. stop - 1]; the XADDs' ids.
 local function run(at, stop)
-  local ids = {}
+  local ids, aged = {}, {}
   while at < stop do
     local op, key = ARGV[at], KEYS[tonumber(ARGV[at + 1])]
     if op == 'xadd' then
-      local call, n = {'XADD', key}, tonumber(ARGV[at + 3])
+      local call, n = {'XADD', key}, tonumber(ARGV[at + 4])
       if ARGV[at + 2] ~= '' then
         call[3], call[4], call[5] = 'MAXLEN', '~', ARGV[at + 2]
       end
       call[#call + 1] = '*'
-      for i = at + 4, at + 3 + 2 * n do call[#call + 1] = ARGV[i] end
-      ids[#ids + 1] = redis.call(unpack(call))
-      at = at + 4 + 2 * n
+      for i = at + 5, at + 4 + 2 * n do call[#call + 1] = ARGV[i] end
+      local id = redis.call(unpack(call))
+      ids[#ids + 1] = id
+      if ARGV[at + 3] ~= '' then
+        aged[key] = tonumber(string.match(id, '^(%d+)')) - tonumber(ARGV[at + 3])
+      end
+      at = at + 5 + 2 * n
     elseif op == 'set' then
       if ARGV[at + 3] == '' then
         redis.call('SET', key, ARGV[at + 2])
@@ -88,6 +103,7 @@ local function run(at, stop)
       error('group write: no write named ' .. tostring(op))
     end
   end
+  trim_by_age(aged)
   return ids
 end
 

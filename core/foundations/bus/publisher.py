@@ -1,4 +1,5 @@
-"""Appends in batches: pipelined XADD, each with its stream's approximate MAXLEN (a Retention).
+"""Appends in batches: pipelined XADD, each with its stream's approximate MAXLEN (a Retention);
+a market stream is trimmed by the Retention's age too (approximate MINID, once a round trip).
 
 One round trip writes any number of entries. Two ways to hand them over:
 - add() + flush(): the caller paces the round trips (ingest's flush loop, the detector after an
@@ -43,6 +44,7 @@ from core.foundations.bus.group import (
     at_most_once,
     script_call,
     script_result,
+    trim_by_age,
 )
 from core.foundations.bus.lag import GroupLag, check_lag
 from core.foundations.bus.lua import GROUP_WRITE
@@ -82,12 +84,22 @@ class Publisher:
         once: tuple[int, int] | None = None,
         fence: Fenced | None = None,
         extra: tuple[tuple[bytes, Field], ...] = (),
+        aged: bool = False,
     ) -> None:
         """Queue an encoded Envelope for `stream`; written by the next flush(). With `once`
         (a venue's epoch and position), written only if the stream is not already there; with
         `fence`, only while its lease holds its token (else the lease's key goes to `fenced`);
-        `extra`: the entry's fields beside "d" (a writer's signature: core.foundations.bus.signing)."""
-        append = Append(stream, data, None if self.retention is None else self.retention.maxlen, extra)
+        `extra`: the entry's fields beside "d" (a writer's signature: core.foundations.bus.signing);
+        `aged`: the stream is trimmed by the retention's age too (market data: at a quiet rate the
+        count alone keeps it for hours; an account's executions keep the count alone)."""
+        retention = self.retention
+        append = Append(
+            stream,
+            data,
+            None if retention is None else retention.maxlen,
+            extra,
+            retention.max_age_ms if aged and retention is not None else None,
+        )
         self._entries += 1
         if once is None and fence is not None:
             if self._run_fence != fence:  # a run of fenced entries: one script call for all
@@ -163,9 +175,11 @@ class Publisher:
                     pipe.xadd(item.stream, item.fields(), maxlen=item.maxlen, approximate=True)
                 else:
                     await self._queue_group(pipe, item)
+            # A group write trims its own streams by age (the script, by Redis's clock).
+            trim_by_age(pipe, [item for item in items if isinstance(item, Append)])
             replies: list[Any] = await pipe.execute()
         self.round_trips += 1
-        return replies
+        return replies[: len(items)]
 
     async def _queue_group(self, pipe: Any, group: GroupWrite) -> None:
         keys, args = script_call(group)

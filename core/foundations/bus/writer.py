@@ -77,7 +77,7 @@ class BusWriter:
         """An encoded MarketEvents; with `fence`, written only while its lease holds its token."""
         await self._wait_for_room()
         self._note(stream)
-        self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence)
+        self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence, aged=True)
         self._wake.set()
 
     async def publish_envelope(self, stream: str, envelope: bytes, fence: Fenced | None = None) -> None:
