@@ -426,15 +426,17 @@ def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_
         return feed(entry)
 
     stage._feed = journaled  # type: ignore[method-assign]
-    verdict = stage.intent(_intent("i-1", 1_000), MarketView(D(99), D(100), D(100)), 1_000)
+    asked = _intent("i-1", 1_000)
+    asked.size = "1"  # ten lots: its first fill is whole lots (under a lot is dust, never protected)
+    verdict = stage.intent(asked, MarketView(D(99), D(100), D(100)), 1_000)
     entry = verdict.orders[0]
-    stage.execution(_filled(entry, "0.04", 4_050), 4_070)
+    stage.execution(_filled(entry, "0.4", 4_050), 4_070)
     assert stage.wake_ns == 4_070 + 250_000_000  # protect.coalesce_ms
     stage.timer(4_070 + 250_000_000)
     assert journal[-1].WhichOneof("input") == "timer"
-    stage.execution(replace(_filled(entry, "0.1", 4_080), fill=None), 250_004_090)  # an update: no re-plan
+    stage.execution(replace(_filled(entry, "1", 4_080), fill=None), 250_004_090)  # an update: no re-plan
     plan = live_plan(journal)
-    assert [(p.place[1], p.size) for p in plan.values()] == [(0, D("0.1")), (1, D("0.04")), (2, D("0.04"))]
+    assert [(p.place[1], p.size) for p in plan.values()] == [(0, D("1")), (1, D("0.4")), (2, D("0.4"))]
     assert {p.place[0] for p in plan.values()} == {0}  # the journal's start
     assert live_plan(journal[1:]) == {}  # no start: not replayed
 
