@@ -23,8 +23,12 @@ __all__ = ["BarBuilder", "bar_value"]
 S1_NS = Timeframe.S1.ns  # every bar is built as 1s bars first (core.foundations.bar)
 
 _INF = float("inf")
-# The float -> Decimal cache is emptied past this many entries.
-_MAX_DECIMALS = 65_536
+# The float -> Decimal cache is emptied past this many entries. Prices repeat (the tick grid near
+# the mid: hundreds of values), sizes mostly do not (the sim's: a new one nearly every trade), so
+# the cache fills with sizes at the trade rate: 65,536 entries (~168 B each, ~11 MB a builder,
+# hours to fill: the soak's detector slope, issue 57 item 2) held by every builder; 4,096 holds
+# the prices a bar needs (~0.7 MB at the cap) and costs a refill of them at most every 4,096 trades.
+_MAX_DECIMALS = 4_096
 
 
 class _OpenSecond:
