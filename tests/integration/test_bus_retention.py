@@ -163,3 +163,20 @@ async def test_the_age_trim_works_on_a_cluster_by_either_path(cluster: Any) -> N
     for stream, cut in zip(streams, cuts, strict=True):
         old, recent = await _kept(cluster, stream, cut)
         assert old < _NODE and recent == _RECENT + 1, stream
+
+
+async def test_a_group_near_the_age_bound_is_reported_near_the_trim(client: Any) -> None:
+    await _seed(client, _STREAM)
+    entries = await client.xrange(_STREAM, count=_OLD + 1)
+    # Last read the first recent entry (9 minutes old): 90 % of the window behind, 300 entries.
+    await client.xgroup_create(_STREAM, "recorder", id=entries[-1][0])
+    publisher = Publisher(client, _RETENTION)
+    publisher.add(_STREAM, b"now", aged=True)  # the newest entry: now
+    await publisher.flush()
+    (by_count,) = await publisher.check_lag(_STREAM)
+    assert by_count.lag == _RECENT and not by_count.near_trim, "far from the count cap"
+    (in_time,) = await publisher.check_lag(_STREAM, aged=True)
+    assert in_time.near_trim and 0.85 * _WINDOW_MS <= in_time.behind_ms <= _WINDOW_MS
+    await client.xgroup_setid(_STREAM, "recorder", id="$")
+    (caught_up,) = await publisher.check_lag(_STREAM, aged=True)
+    assert caught_up.behind_ms == 0 and not caught_up.near_trim

@@ -1,7 +1,8 @@
 """How far behind each consumer group of a stream is, against how much the stream keeps.
 
 A group whose lag passes 80 % of the stream's MAXLEN is logged: past MAXLEN, the oldest entries
-it has not read are trimmed away.
+it has not read are trimmed away; on a stream trimmed by age as well (a market stream), so is a
+group whose oldest unread entry is 80 % of the age behind the newest.
 """
 
 from __future__ import annotations
@@ -25,28 +26,44 @@ class GroupLag:
     lag: int  # entries not yet delivered to the group
     pending: int  # delivered, not yet acknowledged
     maxlen: int
+    behind_ms: int = 0  # the newest entry's time less the group's last read one's (0: none unread)
+    max_age_ms: int | None = None  # the stream's age bound; None: by count alone
 
     @property
     def near_trim(self) -> bool:
-        return self.lag >= _LAG_WARNING_SHARE * self.maxlen
+        aged = self.max_age_ms is not None and self.behind_ms >= _LAG_WARNING_SHARE * self.max_age_ms
+        return aged or self.lag >= _LAG_WARNING_SHARE * self.maxlen
 
 
-async def check_lag(redis: Any, stream: str, maxlen: int) -> list[GroupLag]:
-    """Each consumer group's lag on `stream` (Redis 7.0+ reports it); logs those near the trim."""
+async def check_lag(redis: Any, stream: str, maxlen: int, max_age_ms: int | None = None) -> list[GroupLag]:
+    """Each consumer group's lag on `stream` (Redis 7.0+ reports it), in entries and, with
+    `max_age_ms` (the stream's age bound), in time; logs those near the trim."""
     lags = []
+    newest_ms = await _newest_ms(redis, stream) if max_age_ms is not None else 0
     for group in await redis.xinfo_groups(stream):
-        lag = GroupLag(stream, _text(group["name"]), await _lag(redis, stream, group, maxlen),
-                       int(group["pending"]), maxlen)  # fmt: skip
+        count = await _lag(redis, stream, group, maxlen)
+        read_ms = int(_text(group["last-delivered-id"]).split("-")[0])
+        behind_ms = max(0, newest_ms - read_ms) if count else 0
+        lag = GroupLag(
+            stream, _text(group["name"]), count, int(group["pending"]), maxlen, behind_ms, max_age_ms
+        )
         if lag.near_trim:
             log.warning(
-                "bus: group %s is %d entries behind on %s; the stream keeps about %d",
+                "bus: group %s is %d entries behind on %s%s; the stream keeps about %d%s",
                 lag.group,
                 lag.lag,
                 stream,
+                "" if max_age_ms is None else f" ({lag.behind_ms / 1000:.0f} s)",
                 lag.maxlen,
+                "" if max_age_ms is None else f", and {max_age_ms / 1000:.0f} s",
             )
         lags.append(lag)
     return lags
+
+
+async def _newest_ms(redis: Any, stream: str) -> int:
+    newest = await redis.xrevrange(stream, count=1)
+    return int(_text(newest[0][0]).split("-")[0]) if newest else 0
 
 
 async def _lag(redis: Any, stream: str, group: dict[str, Any], maxlen: int) -> int:

@@ -192,10 +192,12 @@ class Publisher:
             self._script = self.redis.register_script(GROUP_WRITE)
         await self._script(keys=keys, args=args, client=pipe)
 
-    async def check_lag(self, stream: str) -> list[GroupLag]:
-        """Each consumer group's lag on `stream`; logs those near the trim (core.foundations.bus.lag)."""
+    async def check_lag(self, stream: str, aged: bool = False) -> list[GroupLag]:
+        """Each consumer group's lag on `stream` (`aged`: in time too, against the retention's age);
+        logs those near the trim (core.foundations.bus.lag)."""
         assert self.retention is not None, "only a trimmed stream has a trim point"
-        return await check_lag(self.redis, stream, self.retention.maxlen)
+        max_age_ms = self.retention.max_age_ms if aged else None
+        return await check_lag(self.redis, stream, self.retention.maxlen, max_age_ms)
 
 
 def _entry_ids(item: Append | GroupWrite, reply: Any) -> list[bytes | None]:

@@ -65,6 +65,8 @@ class BusWriter:
         # published whose server's run id is not read yet (read after their first flush).
         self._run_ids: dict[str, str] = {}
         self._unread: set[str] = set()
+        # The streams written trimmed by age (market data): their groups' lag is checked in time too.
+        self._aged: set[str] = set()
         # Per stream: entries older than this (ms) were delivered to every consumer group.
         self._delivered_ms: dict[str, int] = {}
         self._started_ns = time.time_ns()
@@ -77,6 +79,7 @@ class BusWriter:
         """An encoded MarketEvents; with `fence`, written only while its lease holds its token."""
         await self._wait_for_room()
         self._note(stream)
+        self._aged.add(stream)
         self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence, aged=True)
         self._wake.set()
 
@@ -189,7 +192,7 @@ class BusWriter:
             delivered = [int(_text(first[0][0]).split("-")[0])] if first else [d for d in delivered if d]
         if delivered:
             self._delivered_ms[stream] = min(delivered)
-        await self.publisher.check_lag(stream)
+        await self.publisher.check_lag(stream, aged=stream in self._aged)
 
     async def _outage(self, exc: Exception, backoff: Backoff) -> None:
         self.outages += 1
