@@ -28,6 +28,7 @@ so a writer rides them out instead of ending (a venue on a healthy master stoppe
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -49,6 +50,8 @@ from core.foundations.env import REDIS_URL, setting_of
 from core.foundations.errors import InvalidArgument
 from core.foundations.redact import redact_url
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "CLUSTER_SCHEMES",
     "CONNECT_TIMEOUT_S",
@@ -58,6 +61,7 @@ __all__ = [
     "checked_ping",
     "is_cluster",
     "open_redis",
+    "refresh_layout",
     "server_run_id",
     "slot_groups",
     "stream_run_ids",
@@ -120,6 +124,20 @@ def _host_port(address: str) -> tuple[str, int]:
     if not host:
         return address, 6379
     return host.strip("[]"), int(port)
+
+
+async def refresh_layout(client: Any) -> None:
+    """A cluster's slots asked of its nodes again (a failover moved a master's): redis-py refreshes
+    its map only on the errors it counts, and a pipeline retried after the dead master's connection
+    errors kept writing to it past its replica's promotion (30 s and on, under load). A writer
+    retrying an outage asks at each retry; until the cluster has settled the map may still be the
+    old one, and the next retry asks again. Nothing on a single Redis."""
+    if not is_cluster(client):
+        return
+    try:
+        await client.nodes_manager.initialize()
+    except Exception as exc:  # no node answers yet: the retry asks again
+        log.debug("cluster layout not refreshed: %s", exc)
 
 
 def is_cluster(client: Any) -> bool:

@@ -29,7 +29,7 @@ from core.foundations.backoff import Backoff
 from core.foundations.bus.codec import wrap_executions, wrap_market
 from core.foundations.bus.group import Fenced
 from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import checked_ping, stream_run_ids, unreachable
+from core.foundations.bus.redis import checked_ping, refresh_layout, stream_run_ids, unreachable
 from core.foundations.redact import redact_url
 from core.foundations.retry import until_reachable, wait_any
 
@@ -206,6 +206,7 @@ class BusWriter:
         )
         self._unverified = True
         await asyncio.sleep(delay)
+        await refresh_layout(self.publisher.redis)  # a cluster's failover may have moved the slots
 
     async def _read_run_ids(self) -> None:
         """The run ids of the servers of the streams first written by the last flush."""
