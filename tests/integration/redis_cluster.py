@@ -134,6 +134,7 @@ class LocalCluster:
             self._replicate(masters, clients[self.masters :])
             for client in clients:
                 _until("cluster_state:ok on every node", lambda client=client: self._ok(client))
+            _until("every node at each master's config epoch", lambda: _epochs_agreed(masters, clients))
         finally:
             for client in clients:
                 client.close()
@@ -200,6 +201,26 @@ class LocalCluster:
                 process.kill()
                 process.wait()
         self.processes.clear()
+
+
+def _epochs_agreed(masters: list[redis.Redis], clients: list[redis.Redis]) -> bool:
+    """Whether every node knows each master at the config epoch the master gives itself. A new
+    cluster's masters bump their epochs to settle collisions; a replica that has not heard of its
+    master's last bump asks for the failover at the old epoch, and every master refuses it ("Failover
+    auth denied ... epoch (4) > reqEpoch (3)") for as long as the test waits."""
+    own = {
+        _text(master.cluster("MYID")): str(master.cluster("INFO").get("cluster_my_epoch"))
+        for master in masters
+    }
+    for client in clients:
+        seen = {str(node["node_id"]): str(node["epoch"]) for node in client.cluster("NODES").values()}
+        if any(seen.get(node_id) != epoch for node_id, epoch in own.items()):
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _replicates(replica: redis.Redis, master_id: str) -> bool:
