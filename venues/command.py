@@ -21,9 +21,9 @@ from core.foundations.command import (
     positive_int,
 )
 from core.foundations.env import TRADE_TOKEN, bus_direct_mode, paper_mode, redis_url, trade_token_variable
-from core.foundations.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument, NotFound
 from core.foundations.rpc.auth import Privileged
-from venues.registry import VENUES
+from venues.registry import known_venue, venue_entry, venue_names
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -81,8 +81,9 @@ class VenueConfig:
     bus_funding_every_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.name not in VENUES:
-            raise InvalidArgument.field("name", f"unknown venue {self.name!r}; known: {', '.join(VENUES)}")
+        names = venue_names()
+        if self.name not in names:
+            raise InvalidArgument.field("name", f"unknown venue {self.name!r}; known: {', '.join(names)}")
         if not self.resume_window_s >= 0:
             raise InvalidArgument.field("resume-window-s", f"{self.resume_window_s} is negative")
         if self.paper and self.name in _OWN_MARKET:
@@ -112,11 +113,10 @@ _OWN_MARKET = frozenset({"sim"})
 
 
 def _venue_name(value: str) -> str:
-    if value not in VENUES:
-        raise argparse.ArgumentTypeError(
-            f"unknown venue {value!r}; known venues: {', '.join(sorted(VENUES))}"
-        )
-    return value
+    try:
+        return known_venue(value)  # a built-in or a package's (docs/venues.md)
+    except NotFound as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _account(text: str) -> str:
@@ -271,7 +271,7 @@ def _mesh_args(mesh: MeshView) -> list[str]:
 
 
 def _instance_port(args: argparse.Namespace) -> int:
-    return VENUES[args.name].default_port
+    return venue_entry(args.name).default_port
 
 
 def _privileged(args: argparse.Namespace) -> Privileged:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from core.cli.listing import add_listing_parsers
 from core.foundations.command import (
     ServiceCommand,
     add_server_arguments,
@@ -64,27 +65,6 @@ def _run_service(entry: ServiceEntry, command: ServiceCommand[Any], args: argpar
     uvloop.run(run_service(entry, app, server_options(entry, command, args, label)))
 
 
-def _services_command(args: argparse.Namespace) -> None:
-    from venues.registry import VENUES
-
-    for entry in SERVICES.values():
-        ports = "per venue" if entry.port is None else f"port {entry.port}"
-        if entry.grpc_port is not None:
-            ports += f", gRPC {entry.grpc_port}"
-        needs = f"  (needs {', '.join(entry.depends_on)})" if entry.depends_on else ""
-        print(f"{entry.name:<10} {entry.kind.value:<8} {ports:<22} {entry.summary}{needs}")
-        if entry.name == "venue":
-            for venue in VENUES.values():
-                print(f"  {venue.name:<12} port {venue.default_port}")
-
-
-def _venues_command(args: argparse.Namespace) -> None:
-    from venues.registry import VENUES
-
-    for entry in VENUES.values():
-        print(f"{entry.name:<12} port {entry.default_port}  {entry.summary}")
-
-
 def _demo_command(args: argparse.Namespace) -> None:
     import uvloop
 
@@ -123,12 +103,7 @@ def _health_command(args: argparse.Namespace) -> None:
 
 
 def _tool_parsers(commands: Any) -> None:
-    listing = commands.add_parser(
-        "services", help="list the services trademesh runs (core/foundations/registry.py)"
-    )
-    listing.set_defaults(run=_services_command)
-    venues = commands.add_parser("venues", help="list the venues trademesh can run")
-    venues.set_defaults(run=_venues_command)
+    add_listing_parsers(commands)  # trademesh services, trademesh venues
 
     health = commands.add_parser("health", help="exit 0 when a service's gRPC health says SERVING")
     health.add_argument("address", help="host:port of the service")
