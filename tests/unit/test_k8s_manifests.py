@@ -182,6 +182,18 @@ def policies_of(objects: list[Obj], workload: Obj) -> list[Obj]:
     ]
 
 
+def numbered(port: int | str, workload: Obj) -> int | str:
+    """A NetworkPolicy's port on the workload's pods: a named one is the container port of that
+    name (the venues' policy opens `grpc` and `metrics`); one the pods do not name stays a name."""
+    if isinstance(port, int):
+        return port
+    declared = {
+        p["name"]: p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", [])
+    }
+    number: int | str = declared.get(port, port)
+    return number
+
+
 # --- the checks ---------------------------------------------------------------------------------
 
 
@@ -307,10 +319,10 @@ def venue_policy_problems(objects: list[Obj]) -> list[str]:
         applying = policies_of(objects, workload)
         if not applying:
             problems.append(f"{where}: no NetworkPolicy selects it")
-        reachable: set[int] = set()
+        reachable: set[int | str] = set()
         for policy in applying:
             for rule in policy["spec"].get("ingress", []):
-                opened = {p["port"] for p in rule.get("ports", [])}
+                opened = {numbered(p["port"], workload) for p in rule.get("ports", [])}
                 for peer in rule.get("from", [{}]):
                     mesh = peer.get("podSelector", {}).get("matchLabels") == MESH_LABEL
                     monitoring = peer.get("namespaceSelector", {}).get("matchLabels") == MONITORING
@@ -459,10 +471,10 @@ def network_problems(objects: list[Obj]) -> list[str]:
         applying = policies_of(objects, workload)
         if not applying:
             problems.append(f"{name}: no NetworkPolicy of its own")
-        reachable: set[int] = set()
+        reachable: set[int | str] = set()
         for policy in applying:
             for rule in policy["spec"].get("ingress", []):
-                opened = {p["port"] for p in rule.get("ports", [])}
+                opened = {numbered(p["port"], workload) for p in rule.get("ports", [])}
                 where = f"{name}: {policy['metadata']['name']}"
                 for peer in rule.get("from", [None]):
                     kind = _peer_kind(peer)
