@@ -18,7 +18,7 @@ from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["AUTH", "Market", "ledger_cash", "venue_totals"]
+__all__ = ["AUTH", "Market", "ledger_cash", "ledger_position", "venue_totals"]
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 D = Decimal
@@ -89,6 +89,20 @@ async def ledger_cash(ledger: ServiceProcess, venue: str) -> dict[str, Decimal]:
             timeout=CALL_TIMEOUT_S,
         )
     return {b.account.asset: D(b.balance) for b in answer.balances if b.account.code_name == "venue_cash"}
+
+
+async def ledger_position(ledger: ServiceProcess, venue: str, symbol: str) -> tuple[Decimal, Decimal]:
+    """The ledger's spot quantity and cost basis of `symbol` at `venue`, summed over the
+    strategies (docs/ledger.md, the position ledger)."""
+    async with grpc.aio.insecure_channel(ledger.address) as channel:
+        answer = await lg_grpc.LedgerStub(channel).GetBalances(
+            lg.GetBalancesRequest(venue=venue, ledger=lg.LEDGER_KIND_POSITION),
+            metadata=AUTH,
+            timeout=CALL_TIMEOUT_S,
+        )
+    found = [b for b in answer.balances if b.account.symbol == symbol]
+    quantity = sum((D(b.balance) for b in found if b.account.code_name == "spot_quantity"), D(0))
+    return quantity, sum((D(b.balance) for b in found if b.account.code_name == "position_cost"), D(0))
 
 
 async def venue_totals(stubs: Stubs) -> dict[str, Decimal]:

@@ -52,7 +52,7 @@ from core.inspector.requests import request_intent_id
 from core.recorder.migrate import migrate
 from tests.integration.gateway_support import Gateway, Processes, at_once
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, bus_signals, redis_db, stream_entries, venue_link
-from tests.integration.paper_support import AUTH, Market, ledger_cash, venue_totals
+from tests.integration.paper_support import AUTH, Market, ledger_cash, ledger_position, venue_totals
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.replay import capture_files
@@ -337,6 +337,8 @@ async def _check_the_chain(
 
     agreed = await until(agree, WAIT_S, 0.2, "the ledger agreeing with the venue")
     assert agreed["NKN"] == dust and agreed["USDT"] != D(100_000)  # the round trip paid fees
+    # Its holding too: the fees paid in NKN came out of the strategy's spot quantity.
+    assert (await ledger_position(ledger, VENUE, SYMBOL))[0] == dust
 
 
 async def _all_filled(bus: str, orders: list[rk.OrderAudit]) -> dict[str, list[tf.Fill]] | None:

@@ -18,7 +18,7 @@ from core.foundations.env import venue_variable
 from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, list_instances
 from tests.integration.mesh import redis_db, venue_link
-from tests.integration.paper_support import Market, ledger_cash, venue_totals
+from tests.integration.paper_support import Market, ledger_cash, ledger_position, venue_totals
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.replay import capture_files, start_replay_venue
@@ -194,6 +194,39 @@ async def _trade_through_the_chain(
 
     agreed = await until(agree, WAIT_S, 0.2, "the ledger agreeing with the venue")
     assert agreed != {asset: opening.get(asset, D(0)) for asset in case.assets}  # the fills moved them
+    if ":" not in case.symbol:
+        await _spot_held_agrees(
+            ledger, inspector, stubs, case, opening, [e.fill for e in seen if e.HasField("fill")]
+        )
+
+
+async def _spot_held_agrees(
+    ledger: ServiceProcess,
+    inspector: ServiceProcess,
+    stubs: Stubs,
+    case: Case,
+    opening: dict[str, Decimal],
+    fills: list[tf.Fill],
+) -> None:
+    """A spot entry's holding in the ledger (`spot_quantity`, every strategy's) is what the venue's
+    base balance gained and the inspector's position: on Binance the fills less their fees, paid
+    in the base (999 NKN of 1000), at a cost of the fills' (size - fee) x price."""
+    base = case.symbol.split("/")[0]
+    assert fills and all(f.fee_asset == base for f in fills)  # Binance's rule: off the base bought
+
+    async def held() -> tuple[Decimal, Decimal] | None:
+        quantity, cost = await ledger_position(ledger, case.venue, case.symbol)
+        gained = (await venue_totals(stubs)).get(base, D(0)) - opening.get(base, D(0))
+        return (quantity, cost) if quantity == gained else None
+
+    quantity, cost = await until(held, WAIT_S, 0.2, "the ledger's spot quantity agreeing with the venue")
+    assert quantity == D(case.held)
+    assert cost == sum(((D(f.size) - D(f.fee)) * D(f.price) for f in fills), D(0))
+    async with grpc.aio.insecure_channel(inspector.address) as channel:
+        answer = await rk_grpc.InspectorStub(channel).ListPositions(
+            rk.ListPositionsRequest(venue=case.venue), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+    assert [D(p.size) for p in answer.positions if p.symbol == case.symbol and not p.legacy] == [quantity]
 
 
 async def _opened(ledger: ServiceProcess, case: Case) -> dict[str, Decimal] | None:

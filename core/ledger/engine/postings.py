@@ -31,7 +31,7 @@ from core.ledger.engine.model import (
     transfer_id,
 )
 
-__all__ = ["Slice", "attribute", "build", "chain_balances", "hold_id", "open_holds", "plan"]
+__all__ = ["Slice", "attribute", "build", "chain_balances", "held_fee", "hold_id", "open_holds", "plan"]
 
 
 def _canon(value: Decimal) -> str:
@@ -107,13 +107,16 @@ class _Chain:
 
 @dataclass(frozen=True)
 class Slice:
-    """One strategy's part of a fill, in the base asset, against its position before the fill:
-    `reduced` closes part of it (releasing cost `released`, realising `realised`), `opened`
-    adds to it or opens the other side (cost `added`, signed); `margin` is what a perpetual
-    position holds before and after."""
+    """One strategy's part of a fill, in the base asset, against its position before the fill.
+    The position moves by the part `quantity` on the fill's side less `held_fee` (its share of a
+    spot fee paid in the base, which the venue takes from the holding). Of that move, `reduced`
+    closes part of the position (releasing cost `released`, realising `realised`), `opened` adds
+    to it or opens the other side (cost `added`, signed); `margin` is what a perpetual position
+    holds before and after."""
 
     strategy: str
     quantity: Decimal
+    held_fee: Decimal
     before: tuple[Decimal, Decimal]
     reduced: Decimal
     released: Decimal
@@ -150,17 +153,29 @@ def attribute(books: Books, fill: FillEvent) -> dict[str, Decimal]:
     return parts
 
 
-def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal) -> Slice:
-    """A strategy's part of a fill against its position (average cost)."""
+def held_fee(fill: FillEvent, share: Decimal) -> Decimal:
+    """What of a strategy's share of the fee comes out of its position: all of it for a spot fee
+    paid in the base (Binance takes a buy's fee from the base it brings in: 1 bought at 0.1 %
+    holds 0.999), none for a fee in the quote or a third asset, nor for a perpetual's."""
+    spot = fill.instrument is InstrumentKind.SPOT
+    return share if spot and fill.fee_asset == fill.base else ZERO
+
+
+def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal, fee: Decimal = ZERO) -> Slice:
+    """A strategy's part of a fill against its position (average cost): `quantity` on the fill's
+    side less `fee` (`held_fee`) at the fill's price, so a buy of 1 paying 0.001 of it in fees
+    adds 0.999 at a cost of 0.999 x p, and a sell of 1 paying 0.001 gives up 1.001."""
     qty, cost = books.position(fill.venue, fill.symbol, strategy)
-    sign = fill.side.sign
-    reduced = min(quantity, abs(qty)) if qty * sign < 0 else ZERO
+    moved = fill.side.sign * quantity - fee
+    sign = 1 if moved > 0 else -1
+    size = abs(moved)
+    reduced = min(size, abs(qty)) if qty * sign < 0 else ZERO
     if reduced and reduced == abs(qty):
         released = cost
     else:
         released = money(cost * reduced / abs(qty), cost, reduced, qty) if reduced else ZERO
     realised = _realised(fill, qty, reduced, released) if reduced else ZERO
-    opened = quantity - reduced
+    opened = size - reduced
     margin_before = margin_after = ZERO
     if fill.instrument is InstrumentKind.PERPETUAL:
         key = chart.margin_locked(fill.venue, fill.symbol, strategy, fill.money_asset)
@@ -169,6 +184,7 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal) -> Sli
     return Slice(
         strategy=strategy,
         quantity=quantity,
+        held_fee=fee,
         before=(qty, cost),
         reduced=reduced,
         released=released,
@@ -276,7 +292,12 @@ def _funding_shares(books: Books, event: FundingEvent) -> dict[str, Decimal]:
 def _fill(books: Books, fill: FillEvent) -> Chain:
     out = _Chain(books, fill.event_id, fill.ts_ns)
     links = replace(fill.links, event_id=fill.event_id)
-    slices = [plan(books, fill, strategy, qty) for strategy, qty in sorted(attribute(books, fill).items())]
+    parts = attribute(books, fill)
+    fees = _fee_shares(fill, parts)
+    slices = [
+        plan(books, fill, strategy, qty, held_fee(fill, fees.get(strategy, ZERO)))
+        for strategy, qty in sorted(parts.items())
+    ]
     own = {part.strategy: replace(links, strategy_id=part.strategy) for part in slices}
     perpetual = fill.instrument is InstrumentKind.PERPETUAL
     venue, quote = fill.venue, fill.money_asset
@@ -299,7 +320,7 @@ def _fill(books: Books, fill: FillEvent) -> Chain:
         out.move(
             chart.venue_cash(venue, quote), chart.market(venue, quote), settled, TransferCode.REALISED, links
         )
-    _fees(out, fill, slices, links, own)
+    _fees(out, fill, fees, slices, links, own)
     if perpetual:
         for part in slices:
             _hold(out, books, fill, part, own[part.strategy])
@@ -333,24 +354,35 @@ def _position(out: _Chain, fill: FillEvent, part: Slice, links: Links) -> None:
     )
 
 
-def _fees(out: _Chain, fill: FillEvent, slices: list[Slice], links: Links, own: dict[str, Links]) -> None:
-    """The fee leaves the venue's cash in its own asset; each strategy's share (pro rata to its
-    part of the fill) is booked in the fees ledger."""
+def _fee_shares(fill: FillEvent, parts: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Each strategy's share of the fee, pro rata to its part of the fill."""
+    if not fill.fee:
+        return {}
+    return split(fill.fee, parts, min(quantum_of(fill.fee), Decimal("1e-12")))
+
+
+def _fees(
+    out: _Chain,
+    fill: FillEvent,
+    shares: dict[str, Decimal],
+    slices: list[Slice],
+    links: Links,
+    own: dict[str, Links],
+) -> None:
+    """The fee leaves the venue's cash in its own asset; each strategy's share is booked in the
+    fees ledger, and a share paid in the base of a spot fill (`held_fee`) leaves its holding too,
+    as it left the venue's cash: the spot quantity stays what the venue holds for it."""
     if not fill.fee:
         return
     venue, asset = fill.venue, fill.fee_asset
     out.move(chart.cash_fees(venue, asset), chart.venue_cash(venue, asset), fill.fee, TransferCode.FEE, links)
-    parts = {part.strategy: part.quantity for part in slices}
-    shares = split(fill.fee, parts, min(quantum_of(fill.fee), Decimal("1e-12")))
     for strategy, share in sorted(shares.items()):
         paid = chart.fees_paid(venue, fill.symbol, strategy, asset)
-        out.move(
-            paid,
-            chart.fees_control(venue, asset),
-            share,
-            TransferCode.FEE,
-            replace(links, strategy_id=strategy),
-        )
+        out.move(paid, chart.fees_control(venue, asset), share, TransferCode.FEE, own[strategy])
+    for part in slices:
+        quantity = chart.position_quantity(venue, fill.symbol, part.strategy, fill.base, perpetual=False)
+        control = chart.position_control(venue, fill.symbol, fill.base)
+        out.move(control, quantity, part.held_fee, TransferCode.FEE, own[part.strategy])
 
 
 def _hold(out: _Chain, books: Books, fill: FillEvent, part: Slice, links: Links) -> None:

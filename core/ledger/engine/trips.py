@@ -9,8 +9,8 @@ to the trip's result, in that account's asset. A fill that flips the position cl
 with the part of its fee the closing size bears and opens the next with the rest (realised PnL
 comes only from the closing part). A trip's result is counted in its settlement asset (the
 asset its realised PnL is booked in; the cost basis's, when it realised nothing): a fee paid in
-a third asset (BNB) is left out of it. Funding is not a fill's and is not counted. A position
-still open is not a trip. Pure: transfers and accounts in, trips out.
+the base or a third asset (BNB) is left out of it. Funding is not a fill's and is not counted. A
+position still open is not a trip. Pure: transfers and accounts in, trips out.
 """
 
 from __future__ import annotations
