@@ -59,8 +59,9 @@ def _services_command(args: argparse.Namespace) -> None:
     _report(problems)
     gateway = args.gateway if args.gateway is not None else read_secret(GATEWAY)
     if gateway is not None:
+        lines = asyncio.run(registered_lines(gateway, args.timeout))
         print(f"registered with the gateway at {gateway}:")
-        for line in asyncio.run(registered_lines(gateway, args.timeout)):
+        for line in lines:
             print(f"  {line}")
 
 

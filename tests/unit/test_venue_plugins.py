@@ -18,6 +18,7 @@ import pytest
 
 from core.foundations.errors import FailedPrecondition
 from core.foundations.registry import SERVICES
+from tests.forked_services import run_command
 from venues.plugins import GROUP, PLUGIN_PORTS, Found, given_ports, scan
 from venues.registry import VENUES
 
@@ -197,3 +198,11 @@ def test_a_refused_plug_in_s_name_says_why_it_is_not_a_venue(mixed_site: Path) -
     assert done.returncode == 2
     assert "venue 'Upper' of package upper-venue 0.1.0: not a venue name" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_services_with_a_gateway_that_does_not_answer_lists_what_is_installed_then_says_so() -> None:
+    done = run_command(["services", "--gateway", "127.0.0.1:1", "--timeout", "1"], timeout_s=60)
+    assert done.returncode == 2
+    assert "binance" in done.stdout and "registered with the gateway" not in done.stdout
+    assert done.stderr.startswith("trademesh: the gateway's registry at 127.0.0.1:1: UNAVAILABLE")
+    assert len(done.stderr.splitlines()) == 1
