@@ -8,6 +8,7 @@ builds and installs one)."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -206,3 +207,44 @@ def test_services_with_a_gateway_that_does_not_answer_lists_what_is_installed_th
     assert "binance" in done.stdout and "registered with the gateway" not in done.stdout
     assert done.stderr.startswith("trademesh: the gateway's registry at 127.0.0.1:1: UNAVAILABLE")
     assert len(done.stderr.splitlines()) == 1
+
+
+_ASK_FOR_GOOD = """
+import json, sys
+from core.cli import build_parser
+from venues.command import COMMAND
+from venues.registry import venue_entry
+COMMAND.config(build_parser().parse_args(["venue", "good", "--port", "0"]))
+venue_entry("good")
+wanted = [m for m in sys.modules if m.endswith("_venue") or m.split(".")[0] in ("ccxt", "venues")]
+print(json.dumps(sorted(wanted)))
+"""
+
+
+def test_asking_for_one_plug_in_imports_no_other_venue_s_module(mixed_site: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(mixed_site)}
+    done = subprocess.run(
+        [sys.executable, "-c", _ASK_FOR_GOOD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert "good_venue" in loaded
+    assert not [m for m in loaded if m.endswith("_venue") and m != "good_venue"]
+    assert not [
+        m
+        for m in loaded
+        if m.startswith("ccxt") or m.split(".")[:2] in (["venues", "binance"], ["venues", "sim"])
+    ]
+
+
+def test_a_create_venue_that_fails_is_one_line_naming_the_package(mixed_site: Path) -> None:
+    done = _cli(mixed_site, "venue", "good", "--port", "0", "--metrics-port", "-1")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "trademesh: venue 'good' of package good-venue 0.1.0: create_venue failed: AssertionError"
+    ]
