@@ -388,7 +388,9 @@ class LiveTrading:
         name = timeframe.label
         if name not in (self.exchange.timeframes or {}):
             raise FailedPrecondition(f"{self.spec.name} has no {name} candles over REST")
-        since, end_ms = start_ns // 1_000_000, end_ns // 1_000_000
+        # Whole ms up, both: a candle opening before start_ns (in the same ms) is no candle of the
+        # range, and the ceiling keeps every candle opening before end_ns (exclusive) in it.
+        since, end_ms = -(-start_ns // 1_000_000), -(-end_ns // 1_000_000)
         out: list[Candle] = []
         while since < end_ms and len(out) < limit:
             page = min(self.spec.candles_page, limit - len(out))
