@@ -31,9 +31,10 @@ from typing import IO
 import grpc
 import pytest
 
-from core.foundations.env import DRAIN_DELAY_S, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess
+from core.foundations.env import DRAIN_DELAY_S, GATEWAY, TOKEN, TRADE_TOKEN
+from core.foundations.process import ServiceProcess, start_service
 from core.foundations.rpc.status import bad_request_violations
+from tests.integration.gateway_support import Gateway, list_instances
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     TEST_TOKEN,
@@ -48,6 +49,7 @@ from tests.integration.support import (
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration
@@ -152,8 +154,8 @@ def start_node_ref(log_path: Path, env: dict[str, str] | None = None) -> Venue:
 
 
 @contextlib.asynccontextmanager
-async def running(log_path: Path) -> AsyncIterator[Venue]:
-    venue = await asyncio.to_thread(start_node_ref, log_path)
+async def running(log_path: Path, env: dict[str, str] | None = None) -> AsyncIterator[Venue]:
+    venue = await asyncio.to_thread(start_node_ref, log_path, env)
     try:
         yield venue
     finally:
@@ -455,3 +457,47 @@ async def test_node_ref_passes_the_venue_contract_kit(tmp_path: Path) -> None:
     # Skipped only where its capabilities say it does not offer the behaviour: spot has no funding.
     skipped = [check["name"] for check in report["checks"] if check["outcome"] == "skip"]
     assert skipped == ["subscribe.funding"], skipped
+
+
+async def test_node_ref_registers_with_the_gateway_and_unregisters_when_it_stops(tmp_path: Path) -> None:
+    # No API keys' database: the registry takes the mesh token alone.
+    fast = ["--heartbeat-interval-s", "0.5", "--registry-ttl-s", "2"]
+    with (tmp_path / "gateway.log").open("w") as log_file:
+        service = await asyncio.to_thread(
+            start_service,
+            ["gateway", "--port", "0", "--grpc-port", "0", *fast],
+            {TOKEN: TEST_TOKEN},
+            60,
+            log_file,
+        )
+    gateway = Gateway(service, tmp_path / "gateway.log")
+    try:
+        async with running(tmp_path / "node-ref.log", {GATEWAY: gateway.grpc_address}) as venue:
+
+            async def registered() -> reg.Instance | None:
+                return (await list_instances(gateway)).get("node-ref")
+
+            instance = await until(registered, 30, what="node-ref registered with the gateway")
+            assert (instance.kind, instance.address) == (reg.KIND_VENUE, venue.address)
+            assert set(instance.services) == {
+                "trademesh.marketdata.v1.MarketData",
+                "trademesh.tradeflow.v1.TradeFlow",
+                "trademesh.admin.v1.Admin",
+                "grpc.health.v1.Health",
+            }
+            # Still listed past the registry's ttl: its heartbeats keep it.
+            first_beat = instance.last_heartbeat_ns
+
+            async def beating() -> reg.Instance | None:
+                found = (await list_instances(gateway)).get("node-ref")
+                return (
+                    found
+                    if found is not None and found.last_heartbeat_ns > first_beat + 2_000_000_000
+                    else None
+                )
+
+            await until(beating, 30, what="node-ref heartbeating past the registry's ttl")
+        listed = await list_instances(gateway)
+        assert "node-ref" not in listed, "node-ref stopped but is still registered"
+    finally:
+        assert await asyncio.to_thread(service.terminate) == 0
