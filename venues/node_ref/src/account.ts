@@ -7,7 +7,11 @@
 
 import { create } from "@bufbuild/protobuf";
 import { StreamAccountResponseSchema } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
-import type { Balance as PbBalance, Position as PbPosition, StreamAccountResponse } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
+import type {
+  Balance as PbBalance,
+  Position as PbPosition,
+  StreamAccountResponse,
+} from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
 import { ACCOUNT_QUEUE } from "./config.js";
 import { balanceToPb, positionToPb } from "./convert.js";
 import { ResourceExhausted } from "./errors.js";

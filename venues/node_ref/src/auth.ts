@@ -98,7 +98,11 @@ export class Auth {
   // Once decoded: a request that sets a privileged field needs the trading credential.
   checkRequest(method: string, metadata: Metadata, request: object): void {
     const field = PRIVILEGED_WHEN_SET.get(method);
-    if (field !== undefined && (this.mesh !== null || this.trade !== null) && (request as Record<string, unknown>)[field] === true) {
+    if (
+      field !== undefined &&
+      (this.mesh !== null || this.trade !== null) &&
+      (request as Record<string, unknown>)[field] === true
+    ) {
       this.checkPrivileged(method, metadata, FIELD_NAMES[field] ?? field);
     }
   }

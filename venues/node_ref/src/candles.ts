@@ -154,8 +154,6 @@ function regroup(candles: readonly IntCandle[], timeframe: Timeframe): IntCandle
     }
     const fresh = new IntCandle(start, candle.open, candle.high, candle.low, candle.close);
     fresh.merge(candle);
-    fresh.high = candle.high;
-    fresh.low = candle.low;
     out.push(fresh);
   }
   return out;

@@ -1,7 +1,12 @@
 // Domain values to their wire messages and back (decimals as plain strings, times as int64 ns).
 
 import { create } from "@bufbuild/protobuf";
-import { InstrumentKind, InstrumentSchema, Side as PbSide, Timeframe as PbTimeframe } from "./gen/trademesh/common/v1/common_pb.js";
+import {
+  InstrumentKind,
+  InstrumentSchema,
+  Side as PbSide,
+  Timeframe as PbTimeframe,
+} from "./gen/trademesh/common/v1/common_pb.js";
 import type { Instrument as PbInstrument } from "./gen/trademesh/common/v1/common_pb.js";
 import { Channel as PbChannel, CandleSchema } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
 import type { Candle as PbCandle } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
@@ -24,7 +29,19 @@ import type {
 } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
 import { MAKER_FEE_RATE, TAKER_FEE_RATE, VENUE, type SymbolSpec } from "./config.js";
 import { optional } from "./decimal.js";
-import type { Balance, Candle, Channel, Execution, Order, OrderStatus, OrderType, Position, Side, TimeInForce, Timeframe } from "./model.js";
+import type {
+  Balance,
+  Candle,
+  Channel,
+  Execution,
+  Order,
+  OrderStatus,
+  OrderType,
+  Position,
+  Side,
+  TimeInForce,
+  Timeframe,
+} from "./model.js";
 
 export const SIDE_TO_PB: Record<Side, PbSide> = { buy: PbSide.BUY, sell: PbSide.SELL };
 export const SIDE_FROM_PB = new Map<number, Side>([
@@ -32,12 +49,6 @@ export const SIDE_FROM_PB = new Map<number, Side>([
   [PbSide.SELL, "sell"],
 ]);
 
-export const TYPE_FROM_PB = new Map<number, OrderType | "stop">([
-  [PbOrderType.LIMIT, "limit"],
-  [PbOrderType.MARKET, "market"],
-  [PbOrderType.STOP_MARKET, "stop"],
-  [PbOrderType.STOP_LIMIT, "stop"],
-]);
 const TYPE_TO_PB: Record<OrderType, PbOrderType> = { limit: PbOrderType.LIMIT, market: PbOrderType.MARKET };
 
 export const TIF_FROM_PB = new Map<number, TimeInForce>([

@@ -123,8 +123,15 @@ export function toServiceError(error: VenueError): Partial<ServiceError> {
 function statusWithBadRequest(code: number, message: string, violations: FieldViolation[]): Uint8Array {
   const badRequest = new BinaryWriter();
   for (const violation of violations) {
-    badRequest.uint32((1 << 3) | 2).fork().uint32((1 << 3) | 2).string(violation.field);
-    badRequest.uint32((2 << 3) | 2).string(violation.description).join();
+    badRequest
+      .uint32((1 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string(violation.field);
+    badRequest
+      .uint32((2 << 3) | 2)
+      .string(violation.description)
+      .join();
   }
   const writer = new BinaryWriter();
   writer.uint32((1 << 3) | 0).int32(code);

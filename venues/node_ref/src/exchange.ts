@@ -175,7 +175,8 @@ export class Exchange {
   submitSynthetic(symbol: string, side: Side, priceTicks: bigint | null, lots: bigint, tif: TimeInForce): number {
     const market = this.market(symbol);
     const orderId = this.nextId();
-    const cap = (makerId: number, fills: readonly Match[]): bigint | null => this.reduceOnlyRoom(market, makerId, fills);
+    const cap = (makerId: number, fills: readonly Match[]): bigint | null =>
+      this.reduceOnlyRoom(market, makerId, fills);
     const result = market.book.submit(orderId, SYNTHETIC, side, priceTicks, lots, tif, false, cap);
     this.publish(market, side, SYNTHETIC, result);
     return orderId;

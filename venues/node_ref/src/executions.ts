@@ -9,10 +9,7 @@
 // subscriber a whole queue behind is ended (RESOURCE_EXHAUSTED) and must resume.
 
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  ExecutionSchema,
-  StreamExecutionsResponseSchema,
-} from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
+import { ExecutionSchema, StreamExecutionsResponseSchema } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
 import type { Execution as PbExecution, StreamExecutionsResponse } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
 import { EXECUTION_BATCH_MAX, EXECUTION_HISTORY, EXECUTION_QUEUE } from "./config.js";
 import { executionToPb } from "./convert.js";
@@ -73,7 +70,11 @@ export class ExecutionHub {
   publish(execution: Execution): void {
     this.position += 1n;
     const message = executionToPb(execution, this.position);
-    this.history.push({ sequence: this.position, symbol: execution.order.symbol, encoded: toBinary(ExecutionSchema, message) });
+    this.history.push({
+      sequence: this.position,
+      symbol: execution.order.symbol,
+      encoded: toBinary(ExecutionSchema, message),
+    });
     if (this.history.length > this.historySize * 1.25) {
       this.history = this.history.slice(this.history.length - this.historySize);
     }

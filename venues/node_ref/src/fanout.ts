@@ -170,7 +170,12 @@ export class MarketFanout {
 
   // A new subscriber: `initial` first (notices, snapshots), or, resuming, `initial` then what it
   // missed since the point (the caller checked canResume).
-  subscribe(routes: ReadonlySet<Route>, conflate: boolean, initial: Uint8Array, resume: ResumePoint | null): MarketSubscriber {
+  subscribe(
+    routes: ReadonlySet<Route>,
+    conflate: boolean,
+    initial: Uint8Array,
+    resume: ResumePoint | null,
+  ): MarketSubscriber {
     const subscriber = new MarketSubscriber(routes, conflate);
     if (resume !== null) {
       if (initial.length > 0) {
@@ -181,7 +186,7 @@ export class MarketFanout {
       }
       // The replay does not count against the live queue (the history bounds it).
       subscriber.outbox.limit += subscriber.outbox.depth;
-    } else {
+    } else if (initial.length > 0) {
       subscriber.outbox.put(Buffer.concat([initial, this.history.trailer(this.history.position)]));
     }
     for (const key of routes) {

@@ -220,7 +220,10 @@ export class MarketFeed {
   }
 
   gapChunk(symbol: string, channel: Channel, reason: string): Uint8Array {
-    return this.single(symbol, { case: "notice", value: { kind: NoticeKind.GAP, channel: CHANNEL_TO_PB[channel], reason } });
+    return this.single(symbol, {
+      case: "notice",
+      value: { kind: NoticeKind.GAP, channel: CHANNEL_TO_PB[channel], reason },
+    });
   }
 
   // A REFUSED notice: the symbol (on `channel`, or every channel asked when null) is not served.
@@ -229,7 +232,13 @@ export class MarketFeed {
     return this.single(symbol, { case: "notice", value: { kind: NoticeKind.REFUSED, channel: pbChannel, reason } });
   }
 
-  private bookEvent(symbol: string, tsNs: bigint, bids: readonly Level[], asks: readonly Level[], snapshot: boolean): void {
+  private bookEvent(
+    symbol: string,
+    tsNs: bigint,
+    bids: readonly Level[],
+    asks: readonly Level[],
+    snapshot: boolean,
+  ): void {
     const book = this.bookCopy(symbol);
     const sequence = book.sequence + BigInt(book.pending.filter((change) => change.sequence > 0n).length) + 1n;
     book.pending.push({ sequence, snapshot, bids, asks });

@@ -17,7 +17,9 @@ function write(level: Level, message: string, fields: Fields): void {
   }
   const time = new Date().toISOString();
   if (asJson) {
-    const values = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === "bigint" ? String(v) : v]));
+    const values = Object.fromEntries(
+      Object.entries(fields).map(([k, v]) => [k, typeof v === "bigint" ? String(v) : v]),
+    );
     process.stderr.write(
       `${JSON.stringify({ time, level, service: SERVICE_LABEL, logger: "node_ref", message, ...values })}\n`,
     );

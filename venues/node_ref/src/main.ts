@@ -9,7 +9,16 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Auth } from "./auth.js";
-import { DEFAULT_HISTORY_S, DEFAULT_PORT, DEFAULT_SEED, DRAIN_DELAY_S, ENV, GRACE_S, MAX_HISTORY_S, SERVICE_LABEL } from "./config.js";
+import {
+  DEFAULT_HISTORY_S,
+  DEFAULT_PORT,
+  DEFAULT_SEED,
+  DRAIN_DELAY_S,
+  ENV,
+  GRACE_S,
+  MAX_HISTORY_S,
+  SERVICE_LABEL,
+} from "./config.js";
 import { log } from "./log.js";
 import { GatewayRegistration, advertisedAddress } from "./registration.js";
 import { HEALTH_SERVICE, SERVICE_NAMES, createServer } from "./server.js";
@@ -69,7 +78,9 @@ function options(argv: string[]): Options {
   const token = secret(ENV.token);
   const tradeToken = secret(ENV.tradeToken);
   if (token !== null && tradeToken === token) {
-    throw new UsageError(`${ENV.tradeToken}: must differ from the mesh token (${ENV.token}): every service holds that one`);
+    throw new UsageError(
+      `${ENV.tradeToken}: must differ from the mesh token (${ENV.token}): every service holds that one`,
+    );
   }
   const gateway = (values.gateway ?? process.env[ENV.gateway] ?? "").trim();
   if (gateway !== "" && token === null) {
@@ -96,7 +107,9 @@ function options(argv: string[]): Options {
 }
 
 function version(): string {
-  const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string };
+  const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version?: string;
+  };
   return manifest.version ?? "";
 }
 
@@ -139,7 +152,9 @@ async function main(): Promise<void> {
         (opts.tradeToken !== null ? " but the order RPCs (they need the trading credential)" : ""),
     );
   } else if (opts.tradeToken === null) {
-    log.warn(`${SERVICE_LABEL} has no trading credential (set ${ENV.tradeToken}): it refuses the order RPCs to every caller`);
+    log.warn(
+      `${SERVICE_LABEL} has no trading credential (set ${ENV.tradeToken}): it refuses the order RPCs to every caller`,
+    );
   }
   announce(opts.host, server.port);
   log.info("serving gRPC", { venue: "node-ref", host: opts.host, port: server.port });

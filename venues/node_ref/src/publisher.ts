@@ -118,7 +118,13 @@ export class Publisher implements ExchangeListener {
         continue;
       }
       const ticker = this.ticker(symbol, nowNs);
-      const key = JSON.stringify([ticker.bestBid, ticker.bestBidSize, ticker.bestAsk, ticker.bestAskSize, ticker.lastPrice]);
+      const key = JSON.stringify([
+        ticker.bestBid,
+        ticker.bestBidSize,
+        ticker.bestAsk,
+        ticker.bestAskSize,
+        ticker.lastPrice,
+      ]);
       if (key !== this.lastTicker.get(symbol)) {
         this.lastTicker.set(symbol, key);
         this.feed!.ticker(symbol, nowNs, ticker);

@@ -32,7 +32,10 @@ const WILDCARD_HOSTS = new Set(["", "0.0.0.0", "::", "[::]"]);
 const REFUSALS = new Map<number, string>([
   [status.UNAUTHENTICATED, `${ENV.token} is not the mesh token the gateway holds`],
   [status.PERMISSION_DENIED, "the credential may not register (registering takes the mesh token)"],
-  [status.INVALID_ARGUMENT, `the gateway does not take the registration as sent (its name, or its address: ${ENV.advertiseHost}, --host)`],
+  [
+    status.INVALID_ARGUMENT,
+    `the gateway does not take the registration as sent (its name, or its address: ${ENV.advertiseHost}, --host)`,
+  ],
   [status.ALREADY_EXISTS, "the name is configured at the gateway itself (--upstream)"],
   [status.FAILED_PRECONDITION, "the gateway does not take the registration now"],
 ]);
@@ -78,10 +81,19 @@ export class GatewayRegistration {
     }
     if (this.instanceId !== null) {
       try {
-        await this.call("Unregister", UnregisterRequestSchema, UnregisterResponseSchema, { instanceId: this.instanceId }, UNREGISTER_TIMEOUT_MS);
+        await this.call(
+          "Unregister",
+          UnregisterRequestSchema,
+          UnregisterResponseSchema,
+          { instanceId: this.instanceId },
+          UNREGISTER_TIMEOUT_MS,
+        );
         log.info("unregistered from the gateway", { gateway: this.gateway });
       } catch (error) {
-        log.info("could not unregister from the gateway", { gateway: this.gateway, code: (error as ServiceError).code });
+        log.info("could not unregister from the gateway", {
+          gateway: this.gateway,
+          code: (error as ServiceError).code,
+        });
       }
       this.instanceId = null;
     }
@@ -108,14 +120,27 @@ export class GatewayRegistration {
 
   private async registerOrHeartbeat(): Promise<number> {
     if (this.instanceId !== null) {
-      await this.call("Heartbeat", HeartbeatRequestSchema, HeartbeatResponseSchema, { instanceId: this.instanceId }, CALL_TIMEOUT_MS);
+      await this.call(
+        "Heartbeat",
+        HeartbeatRequestSchema,
+        HeartbeatResponseSchema,
+        { instanceId: this.instanceId },
+        CALL_TIMEOUT_MS,
+      );
       return this.intervalMs;
     }
     const reply = await this.call(
       "Register",
       RegisterRequestSchema,
       RegisterResponseSchema,
-      { name: VENUE, kind: Kind.VENUE, address: this.address, services: [...this.services], metricsPort: 0, version: this.version },
+      {
+        name: VENUE,
+        kind: Kind.VENUE,
+        address: this.address,
+        services: [...this.services],
+        metricsPort: 0,
+        version: this.version,
+      },
       CALL_TIMEOUT_MS,
     );
     this.instanceId = reply.instance?.instanceId ?? null;
@@ -143,7 +168,10 @@ export class GatewayRegistration {
       });
     } else if (!this.failing) {
       this.failing = true; // once per outage
-      log.warn("gateway unreachable; retrying in the background", { gateway: this.gateway, detail: error.details ?? String(error) });
+      log.warn("gateway unreachable; retrying in the background", {
+        gateway: this.gateway,
+        detail: error.details ?? String(error),
+      });
     }
     return Math.min(this.backoffMs, refusal === undefined ? this.intervalMs : this.backoffMs);
   }

@@ -5,7 +5,14 @@
 // logged with its stack). Request bodies reach the edge as raw bytes, so a body is parsed only
 // once its token is known good. Server streams write at the pace their client reads.
 
-import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import {
   Metadata,
   status,
@@ -68,11 +75,20 @@ function failure(error: unknown, path: string): Partial<ServiceError> {
   if (error instanceof VenueError) {
     return toServiceError(error);
   }
-  log.error("unhandled error", { method: path, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  log.error("unhandled error", {
+    method: path,
+    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
   return { code: status.INTERNAL, details: "internal error; the service log has details" };
 }
 
-function admitted<T extends DescMessage>(auth: Auth, path: string, schema: T, metadata: Metadata, body: Buffer): MessageShape<T> {
+function admitted<T extends DescMessage>(
+  auth: Auth,
+  path: string,
+  schema: T,
+  metadata: Metadata,
+  body: Buffer,
+): MessageShape<T> {
   auth.checkMetadata(path, metadata);
   const request = decode(schema, body);
   auth.checkRequest(path, metadata, request);
@@ -93,7 +109,10 @@ function unary(auth: Auth, path: string, method: DescMethod, handler: UnaryHandl
   };
 }
 
-function sinkOf(call: ServerWritableStream<Buffer, Uint8Array>, encode: (message: Uint8Array | object) => Uint8Array): Sink {
+function sinkOf(
+  call: ServerWritableStream<Buffer, Uint8Array>,
+  encode: (message: Uint8Array | object) => Uint8Array,
+): Sink {
   let headersSent = false;
   const gone = new Promise<void>((resolve) => {
     call.once("cancelled", () => resolve());
@@ -161,7 +180,13 @@ export function addService(server: Server, auth: Auth, service: DescService, han
     };
     if (streaming) {
       const handler = handlers.stream?.[method.name];
-      implementation[method.name] = stream(auth, path, method, handler ?? unimplementedStream(path), handlers.raw?.has(method.name) ?? false);
+      implementation[method.name] = stream(
+        auth,
+        path,
+        method,
+        handler ?? unimplementedStream(path),
+        handlers.raw?.has(method.name) ?? false,
+      );
     } else {
       const handler = handlers.unary?.[method.name];
       implementation[method.name] = unary(auth, path, method, handler ?? unimplemented(path));

@@ -68,9 +68,16 @@ function reflected(): PackageDefinition {
   const healthFiles = healthService.Check!.requestType.fileDescriptorProtos;
   const require = createRequire(import.meta.url);
   const reflectionProto = require.resolve("@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto");
-  const reflection = loadSync(reflectionProto)[REFLECTION_SERVICE] as unknown as Record<string, { requestType: { fileDescriptorProtos: Buffer[] } }>;
+  const reflection = loadSync(reflectionProto)[REFLECTION_SERVICE] as unknown as Record<
+    string,
+    { requestType: { fileDescriptorProtos: Buffer[] } }
+  >;
   const reflectionFiles = reflection.ServerReflectionInfo!.requestType.fileDescriptorProtos;
-  const definition = (files: Buffer[]) => ({ format: "Protocol Buffer 3 DescriptorProto", type: {}, fileDescriptorProtos: files });
+  const definition = (files: Buffer[]) => ({
+    format: "Protocol Buffer 3 DescriptorProto",
+    type: {},
+    fileDescriptorProtos: files,
+  });
   return {
     "trademesh.node_ref": definition(ours),
     [HEALTH_SERVICE]: definition(healthFiles),

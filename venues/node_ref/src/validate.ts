@@ -61,7 +61,13 @@ function instrumentOf(found: Violations, field: string, symbol: string, instrume
   return spec;
 }
 
-function checkEnum(found: Violations, field: string, value: number, table: ReadonlyMap<number, unknown>, what: string): void {
+function checkEnum(
+  found: Violations,
+  field: string,
+  value: number,
+  table: ReadonlyMap<number, unknown>,
+  what: string,
+): void {
   if (value === 0) {
     found.add(field, "is required");
   } else if (!table.has(value)) {
@@ -168,7 +174,13 @@ function triggerOf(found: Violations, text: string, kind: Kind | null, spec: Sym
   return tickPrice(found, "trigger_price", text, spec, true);
 }
 
-function tickPrice(found: Violations, field: string, text: string, spec: SymbolSpec | null, required: boolean): Dec | null {
+function tickPrice(
+  found: Violations,
+  field: string,
+  text: string,
+  spec: SymbolSpec | null,
+  required: boolean,
+): Dec | null {
   const price = decimal(found, field, text, required);
   if (price === null) {
     return null;
@@ -278,7 +290,10 @@ export function subscribeRequest(request: SubscribeRequest, instruments: Instrum
     } else if (instruments.has(symbol)) {
       known = true;
     } else if (!unknown.has(symbol)) {
-      unknown.set(symbol, [`symbols[${index}]`, `unknown symbol ${shown(symbol)}; ListInstruments names the venue's symbols`]);
+      unknown.set(symbol, [
+        `symbols[${index}]`,
+        `unknown symbol ${shown(symbol)}; ListInstruments names the venue's symbols`,
+      ]);
     }
   });
   if (!known) {
@@ -287,7 +302,9 @@ export function subscribeRequest(request: SubscribeRequest, instruments: Instrum
   if (request.channels.length === 0) {
     found.add("channels", "name at least one channel");
   }
-  request.channels.forEach((channel, index) => checkEnum(found, `channels[${index}]`, channel, CHANNEL_FROM_PB, "channel"));
+  request.channels.forEach((channel, index) =>
+    checkEnum(found, `channels[${index}]`, channel, CHANNEL_FROM_PB, "channel"),
+  );
   let timeframe: Timeframe = 60;
   if (request.candleTimeframe !== 0) {
     const asked = TIMEFRAME_FROM_PB.get(request.candleTimeframe);
@@ -351,7 +368,10 @@ export function fundingRequest(request: ListFundingPaymentsRequest, instruments:
   found.raiseAny();
 }
 
-export function streamKeys(subscriptions: readonly Subscription[], instruments: Instruments): Array<readonly [string, Channel]> {
+export function streamKeys(
+  subscriptions: readonly Subscription[],
+  instruments: Instruments,
+): Array<readonly [string, Channel]> {
   const found = new Violations();
   if (subscriptions.length === 0) {
     found.add("subscriptions", "name at least one subscription");

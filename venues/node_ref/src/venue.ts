@@ -6,16 +6,10 @@
 
 import { AccountHub } from "./account.js";
 import { VenueClock, wallNs } from "./clock.js";
-import {
-  CANDLE_INTERVAL_MS,
-  STEP_MS,
-  SYMBOLS,
-  TICKER_INTERVAL_MS,
-  type SymbolSpec,
-} from "./config.js";
+import { CANDLE_INTERVAL_MS, STEP_MS, SYMBOLS, TICKER_INTERVAL_MS, type SymbolSpec } from "./config.js";
 import { DeadMan, deadManReason, type Kept } from "./deadman.js";
 import { FailedPrecondition, NotFound, Unavailable } from "./errors.js";
-import { Exchange } from "./exchange.js";
+import { Exchange, type ExchangeListener } from "./exchange.js";
 import { ExecutionHub } from "./executions.js";
 import { History, MarketFanout, routeParts, type Route } from "./fanout.js";
 import { MarketFeed, StreamTable } from "./feed.js";
@@ -69,10 +63,13 @@ export class Venue {
     this.fanout = new MarketFanout(history, (key) => this.recovery(key));
     this.feed.fanout = this.fanout;
     this.executions = new ExecutionHub(this.startedNs);
-    this.exchange = new Exchange(
-      { onTrade: (...a) => this.publisher.onTrade(...a), onLevels: (...a) => this.publisher.onLevels(...a), onExecution: (e) => this.publisher.onExecution(e) },
-      this.clock.now,
-    );
+    // The publisher hears the exchange (it needs the exchange's markets to be made first).
+    const listener: ExchangeListener = {
+      onTrade: (...event) => this.publisher.onTrade(...event),
+      onLevels: (...event) => this.publisher.onLevels(...event),
+      onExecution: (execution) => this.publisher.onExecution(execution),
+    };
+    this.exchange = new Exchange(listener, this.clock.now);
     this.publisher = new Publisher(this.exchange, this.clock.now, (execution) => this.onExecution(execution));
     this.market = new SyntheticMarket(this.exchange, SYMBOLS, options.seed, STEP_MS / 1000);
     this.account = new AccountHub({
@@ -98,7 +95,10 @@ export class Venue {
     this.market.prime();
     this.playHistory();
     this.active = this.defaultStreams();
-    this.publisher.attach(this.feed, [...this.active].map((key) => key.split("\u0000") as [string, Channel]));
+    this.publisher.attach(
+      this.feed,
+      [...this.active].map((key) => key.split("\u0000") as [string, Channel]),
+    );
     for (const key of this.active) {
       const [symbol, channel] = key.split("\u0000") as [string, Channel];
       this.streams.get(symbol, channel).state = "connected";
@@ -189,7 +189,9 @@ export class Venue {
 
   // The routes' keys streamed now, and the others with why each is not; FailedPrecondition when
   // none of them is.
-  splitActive(keys: ReadonlyArray<readonly [string, Channel]>): [Array<readonly [string, Channel]>, Array<[string, Channel, string]>] {
+  splitActive(
+    keys: ReadonlyArray<readonly [string, Channel]>,
+  ): [Array<readonly [string, Channel]>, Array<[string, Channel, string]>] {
     const served: Array<readonly [string, Channel]> = [];
     const missing: Array<[string, Channel, string]> = [];
     for (const [symbol, channel] of keys) {
@@ -208,7 +210,10 @@ export class Venue {
   setStreams(keys: Set<string>): void {
     const added = [...keys].filter((key) => !this.active.has(key));
     const removed = [...this.active].filter((key) => !keys.has(key));
-    this.publisher.attach(this.feed, [...keys].map((key) => key.split("\u0000") as [string, Channel]));
+    this.publisher.attach(
+      this.feed,
+      [...keys].map((key) => key.split("\u0000") as [string, Channel]),
+    );
     for (const key of keys) {
       const [symbol, channel] = key.split("\u0000") as [string, Channel];
       this.streams.get(symbol, channel).state = "connected";
@@ -291,7 +296,7 @@ export class Venue {
     const began = performance.now();
     const stepNs = BigInt(STEP_MS) * 1_000_000n;
     let nowNs = wallNs();
-    let at = nowNs - (BigInt(this.options.historyS) * 1_000_000_000n / stepNs) * stepNs;
+    let at = nowNs - ((BigInt(this.options.historyS) * 1_000_000_000n) / stepNs) * stepNs;
     for (let pass = 0; pass < 5; pass += 1) {
       while (at < nowNs) {
         this.clock.simulatedNs = at;

@@ -107,7 +107,10 @@ test("the level changes of every submit rebuild the book exactly", () => {
     id += 1;
     const side = random(2) === 0 ? "buy" : "sell";
     const price = BigInt(90 + random(21));
-    const result = random(5) === 0 ? { changes: [b.cancel(random(id) + 1)[1]].filter((c) => c !== null) } : b.submit(id, SYNTHETIC, side, price, BigInt(1 + random(9)), random(3) === 0 ? "ioc" : "gtc");
+    const result =
+      random(5) === 0
+        ? { changes: [b.cancel(random(id) + 1)[1]].filter((c) => c !== null) }
+        : b.submit(id, SYNTHETIC, side, price, BigInt(1 + random(9)), random(3) === 0 ? "ioc" : "gtc");
     for (const change of result.changes) {
       const [s, p, total] = change!;
       if (total === 0n) {

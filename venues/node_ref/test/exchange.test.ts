@@ -24,7 +24,18 @@ function exchange(): [Exchange, Execution[]] {
 }
 
 function limit(side: "buy" | "sell", size: string, price: string, extra: Partial<OrderRequest> = {}): OrderRequest {
-  return { symbol: "BTC/USDT", side, type: "limit", size: dec(size), price: dec(price), timeInForce: "gtc", postOnly: false, reduceOnly: false, clientOrderId: "", ...extra };
+  return {
+    symbol: "BTC/USDT",
+    side,
+    type: "limit",
+    size: dec(size),
+    price: dec(price),
+    timeInForce: "gtc",
+    postOnly: false,
+    reduceOnly: false,
+    clientOrderId: "",
+    ...extra,
+  };
 }
 
 function balance(ex: Exchange, asset: string): [string, string] {
@@ -80,7 +91,10 @@ test("a reduce-only order on a flat position is refused; one on a long is trimme
 
 test("a limit price outside the band is refused naming the price", () => {
   const [ex] = exchange();
-  assert.throws(() => ex.place(limit("sell", "0.1", "1000000")), (error: Error) => error.message.startsWith("price: 1000000 is outside the price band"));
+  assert.throws(
+    () => ex.place(limit("sell", "0.1", "1000000")),
+    (error: Error) => error.message.startsWith("price: 1000000 is outside the price band"),
+  );
 });
 
 test("funds short of an order are refused, and nothing is locked", () => {

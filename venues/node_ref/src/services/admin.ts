@@ -81,7 +81,8 @@ function venueState(venue: Venue, streams: admin.StreamStatus[]): VenueState {
   if (venue.state === "draining") {
     return VenueState.DRAINING;
   }
-  const healthy = (s: admin.StreamStatus): boolean => s.state === StreamState.CONNECTED || s.state === StreamState.STOPPED;
+  const healthy = (s: admin.StreamStatus): boolean =>
+    s.state === StreamState.CONNECTED || s.state === StreamState.STOPPED;
   return streams.every(healthy) ? VenueState.RUNNING : VenueState.DEGRADED;
 }
 

@@ -86,7 +86,11 @@ async function subscribe(venue: Venue, request: SubscribeRequest, sink: Sink): P
 }
 
 // A GAP notice per asked stream that cannot be resumed (another process, or too long ago).
-function lostNotices(venue: Venue, point: ResumePoint, served: ReadonlyArray<readonly [string, Channel]>): Uint8Array[] {
+function lostNotices(
+  venue: Venue,
+  point: ResumePoint,
+  served: ReadonlyArray<readonly [string, Channel]>,
+): Uint8Array[] {
   const reason =
     `cannot resume from position ${point.position} of epoch ${point.epoch}: this venue process ` +
     `(epoch ${venue.fanout.history.epoch}) no longer holds it; events may be missing`;

@@ -56,7 +56,9 @@ export function tradeFlowHandlers(venue: Venue): Handlers {
       CancelOrder: (request: tf.CancelOrderRequest): tf.CancelOrderResponse => {
         const ref = orderRef(request.orderId, request.clientOrderId);
         const reason = cancelReason(request.reason) || BY_REQUEST;
-        return create(CancelOrderResponseSchema, { order: orderToPb(venue.cancelOrder(ref.orderId, ref.clientOrderId, reason)) });
+        return create(CancelOrderResponseSchema, {
+          order: orderToPb(venue.cancelOrder(ref.orderId, ref.clientOrderId, reason)),
+        });
       },
       CancelAllOrders: (request: tf.CancelAllOrdersRequest): tf.CancelAllOrdersResponse => {
         const symbol = symbolFilter(request.symbol, venue.instruments);
@@ -102,7 +104,12 @@ export function tradeFlowHandlers(venue: Venue): Handlers {
   };
 }
 
-function amend(venue: Venue, ref: { orderId: string; clientOrderId: string }, change: Amendment, reason: string): tf.AmendOrderResponse {
+function amend(
+  venue: Venue,
+  ref: { orderId: string; clientOrderId: string },
+  change: Amendment,
+  reason: string,
+): tf.AmendOrderResponse {
   if (change.clientOrderId !== "") {
     const named = orderNamed(venue, change.clientOrderId);
     if (named !== null) {
@@ -115,7 +122,9 @@ function amend(venue: Venue, ref: { orderId: string; clientOrderId: string }, ch
     throw new FailedPrecondition(`order ${old.orderId} is ${old.status}, not open`);
   }
   if (change.unfilledOnly && old.filledSize.sign > 0) {
-    throw new FailedPrecondition(`order ${old.orderId} has filled ${old.filledSize}: not amended (unfilled_only); it is unchanged`);
+    throw new FailedPrecondition(
+      `order ${old.orderId} has filled ${old.filledSize}: not amended (unfilled_only); it is unchanged`,
+    );
   }
   const request = amendedRequest(venue, old, change);
   venue.exchange.checkBand(venue.exchange.market(old.symbol), request.price);
@@ -185,7 +194,8 @@ function amendedRequest(venue: Venue, order: Order, change: Amendment): OrderReq
 async function streamExecutions(venue: Venue, request: tf.StreamExecutionsRequest, sink: Sink): Promise<void> {
   request.symbols.forEach((symbol, index) => symbolFilter(symbol, venue.instruments, `symbols[${index}]`));
   venue.requireServing();
-  const resume = request.resume === undefined ? null : { epoch: request.resume.epoch, position: request.resume.position };
+  const resume =
+    request.resume === undefined ? null : { epoch: request.resume.epoch, position: request.resume.position };
   const hub = venue.executions;
   const subscriber = hub.subscribe(new Set(request.symbols), resume);
   void sink.gone.then(() => subscriber.outbox.end());
