@@ -30,6 +30,7 @@ from typing import IO
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from core.foundations.env import DRAIN_DELAY_S, GATEWAY, TOKEN, TRADE_TOKEN
 from core.foundations.process import ServiceProcess, start_service
@@ -253,6 +254,26 @@ async def test_instruments_are_listed_with_canonical_symbols_and_exact_steps(stu
         md.ListInstrumentsRequest(symbols=["ETH/USDT"]), timeout=CALL_TIMEOUT_S
     )
     assert [i.symbol for i in filtered.instruments] == ["ETH/USDT"]
+
+
+async def test_health_answers_for_the_server_its_services_and_the_probes_without_a_token(
+    node_ref: Venue,
+) -> None:
+    health = health_pb2_grpc.HealthStub(node_ref.channel(None))
+    names = [
+        "",
+        "trademesh.liveness",
+        "trademesh.readiness",
+        "trademesh.marketdata.v1.MarketData",
+        "trademesh.tradeflow.v1.TradeFlow",
+        "trademesh.admin.v1.Admin",
+    ]
+    for name in names:
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=CALL_TIMEOUT_S)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=CALL_TIMEOUT_S)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_book_snapshot_then_deltas_follow_without_sequence_holes(stubs: Stubs) -> None:
