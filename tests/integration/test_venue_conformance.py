@@ -1,0 +1,191 @@
+"""Every venue this repository ships keeps the venue contract: `python -m core.cli venue-check`
+(the real CLI, a process of its own) run against the sim, a paper venue and each live venue on
+its recorded session (its replay stand-in, `--replay`), each a real venue process started as an
+operator would, with both tokens.
+
+Each venue is checked once, whole (the last check drains it), and must conform: exit code 0,
+no check failed, and the skips exactly those its Admin capabilities call for (no funding stream
+on a spot pair, no candle stream where the venue has none). The runs go three at a time: each
+is mostly waiting on its venue (the dead-man's second, the streams' quiet).
+
+What a stand-in cannot serve is left out of its run with --skip, each with its reason below:
+the candle history of the venues whose stand-in has no kline endpoint (`candles.paging`; the
+sim, Binance spot and USD-M and the paper venue page through theirs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from core.venue_check.checks import MODULES  # noqa: F401  (registers the checks)
+from core.venue_check.registry import CHECKS
+from tests.forked_services import run_command
+from tests.integration.replay import capture_files, start_replay_venue
+from tests.integration.support import VENUE_ENV, Venue, start_venue, stop_venue
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # venue processes, replay stand-ins
+
+# Venues checked at once: each run mostly waits on its venue.
+_AT_ONCE = 3
+_KIT_TIMEOUT_S = 120.0
+# Why a check is left out of a venue's run: what its stand-in cannot serve.
+_NO_HISTORY = "its stand-in serves no candle history (no kline endpoint)"
+
+
+def _keys(prefix: str, secret: str = "replay-secret", passphrase: bool = False) -> dict[str, str]:
+    found = {f"TRADEMESH_{prefix}_API_KEY": "replay-key", f"TRADEMESH_{prefix}_API_SECRET": secret}
+    if passphrase:
+        found[f"TRADEMESH_{prefix}_PASSPHRASE"] = "replay-passphrase"
+    return found
+
+
+def _coinbase_keys() -> dict[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "TRADEMESH_COINBASE_API_KEY": "organizations/replay-org/apiKeys/replay-key",
+        "TRADEMESH_COINBASE_API_SECRET": pem,
+    }
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    venue: str  # the registry's name, and what GetStatus names
+    capture: str | None  # the recorded session; None: the sim
+    # The checks the venue's capabilities skip (every other one must pass).
+    skipped: frozenset[str]
+    env: dict[str, str] = field(default_factory=dict)
+    paper: bool = False
+    # Checks left out of the run: {check: why its stand-in cannot serve it}.
+    left_out: dict[str, str] = field(default_factory=dict)
+    # The instrument to trade when the default is not tradable on the recording.
+    symbol: str | None = None
+
+
+_SPOT = frozenset({"subscribe.funding"})
+CASES = [
+    Case("sim", "sim", None, _SPOT),
+    Case("paper-binance", "binance", "BINANCE", _SPOT, paper=True),
+    Case("binance", "binance", "BINANCE", _SPOT, _keys("BINANCE")),
+    Case("bybit", "bybit", "BYBIT", _SPOT, _keys("BYBIT"), left_out={"candles.paging": _NO_HISTORY}),
+    # Kraken's AssetPairs of 2021 predate its `status` field: ccxt reads every pair as inactive.
+    Case("kraken", "kraken", "KRAKEN", _SPOT, _keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ=="),
+         left_out={"candles.paging": _NO_HISTORY}, symbol="BTC/CHF"),
+    Case("okx", "okx", "OKX", _SPOT, _keys("OKX", passphrase=True), left_out={"candles.paging": _NO_HISTORY}),
+    # ccxt.pro has no candle stream for Coinbase.
+    Case("coinbase", "coinbase", "COINBASE", _SPOT | {"subscribe.candles"}, _coinbase_keys(),
+         left_out={"candles.paging": _NO_HISTORY}),
+    Case("binanceusdm", "binanceusdm", "BINANCE_FUTURES", frozenset(), _keys("BINANCEUSDM")),
+    Case("okx-swap", "okx-swap", "OKX_SWAP", frozenset(), _keys("OKX_SWAP", passphrase=True),
+         left_out={"candles.paging": _NO_HISTORY}),
+    # The recording holds options only: no funding rate.
+    Case("deribit", "deribit", "DERIBIT", _SPOT, _keys("DERIBIT"), left_out={"candles.paging": _NO_HISTORY}),
+]  # fmt: skip
+
+
+def _start(case: Case, directory: Path) -> tuple[Venue, IO[str]]:
+    directory.mkdir()
+    if case.capture is None:
+        return start_venue(directory, None, case.id)
+    extra = ["--paper"] if case.paper else []
+    return start_replay_venue(
+        directory, case.venue, capture_files(case.capture), env={**VENUE_ENV, **case.env}, extra=extra
+    )
+
+
+def _kit(case: Case, venue: Venue) -> subprocess.CompletedProcess[str]:
+    args = ["venue-check", venue.address, "--json"]
+    args += [f"--skip={name}" for name in case.left_out]
+    args += [] if case.symbol is None else ["--symbol", case.symbol]
+    # The tokens from the environment, as an operator gives them (never on the command line).
+    return run_command(args, env={**os.environ, **VENUE_ENV}, timeout_s=_KIT_TIMEOUT_S)
+
+
+class Runs:
+    """The kit's run of each selected case, started in the cases' order, _AT_ONCE at a time."""
+
+    def __init__(self, directory: Path, selected: list[Case]) -> None:
+        self._directory = directory
+        self._gate = asyncio.Semaphore(_AT_ONCE)
+        self._runs = {
+            case.id: asyncio.create_task(self._run(case), name=f"venue-check-{case.id}") for case in selected
+        }
+
+    async def _run(self, case: Case) -> tuple[subprocess.CompletedProcess[str], str]:
+        async with self._gate:
+            venue, log = await asyncio.to_thread(_start, case, self._directory / case.id)
+            try:
+                done = await asyncio.to_thread(_kit, case, venue)
+            finally:
+                await stop_venue(venue, log)
+            return done, venue.log()[-3000:]
+
+    async def of(self, case: Case) -> tuple[subprocess.CompletedProcess[str], str]:
+        return await self._runs[case.id]
+
+    async def close(self) -> None:
+        for task in self._runs.values():
+            task.cancel()
+        for task in self._runs.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _selected(session: pytest.Session) -> list[Case]:
+    """The cases this session runs (-k may leave some out): only those are started."""
+    wanted = {
+        param.id
+        for item in session.items
+        if isinstance(item, pytest.Function) and item.module is not None and item.module.__name__ == __name__
+        for param in [item.callspec.params.get("case")]
+        if isinstance(param, Case)
+    }
+    return [case for case in CASES if case.id in wanted]
+
+
+@pytest.fixture(scope="module")
+async def runs(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Runs]:
+    started = Runs(tmp_path_factory.mktemp("venue-check"), _selected(request.session))
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+def _failure(done: subprocess.CompletedProcess[str], venue_log: str) -> str:
+    return f"exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}\nvenue log:\n{venue_log}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+async def test_the_venue_passes_every_check_its_capabilities_call_for(runs: Runs, case: Case) -> None:
+    done, venue_log = await runs.of(case)
+    assert done.returncode == 0, _failure(done, venue_log)
+    assert done.stderr == "", done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert report["venue"] == case.venue and report["conforms"] and report["failed"] == 0
+    outcomes = {check["name"]: check["outcome"] for check in report["checks"]}
+    assert list(outcomes) == [name for name in CHECKS if name not in case.left_out], "every check, in order"
+    skipped = {name for name, outcome in outcomes.items() if outcome == "skip"}
+    assert skipped == case.skipped, _failure(done, venue_log)
+    reasons = [c["reason"] for c in report["checks"] if c["outcome"] == "skip"]
+    assert all(reason.startswith("GetStatus") for reason in reasons), reasons
+    assert report["notes"] == [], "the kit left the venue as it found it (every order it placed ended)"
