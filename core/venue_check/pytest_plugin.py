@@ -80,7 +80,9 @@ class VenueCheckItem(pytest.Item):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """One item per check, added before -k and -m deselect (tryfirst), when --venue-address is given."""
     if config.getoption(_ADDRESS) is None:
         return

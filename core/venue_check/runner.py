@@ -122,8 +122,8 @@ async def _first_look(kit: Kit, options: KitOptions) -> None:
 def _not_a_venue(address: str, error: grpc.aio.AioRpcError, token_source: str) -> str:
     code, details = error.code(), one_line(error.details() or "")
     if code is grpc.StatusCode.UNAVAILABLE:
-        if "onnection refused" in details or "failed to connect" in details:
-            return f"nothing answers gRPC at {address} ({details})"
+        if "onnection refused" in details:
+            return f"nothing listens at {address} (connection refused)"
         return f"{address} does not answer as a gRPC server ({details})"
     if code is grpc.StatusCode.UNIMPLEMENTED:
         return f"{address} answers gRPC but serves no trademesh.admin.v1.Admin: not a trademesh venue"

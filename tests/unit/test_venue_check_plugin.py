@@ -1,0 +1,64 @@
+"""The kit's pytest plug-in, in a pytest of its own (a process, as another repository runs it):
+registered as an entry point, inert without --venue-address, one test per check with it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import core.venue_check.checks  # noqa: F401  (registers the checks)
+from core.venue_check import pytest_plugin
+from core.venue_check.registry import CHECKS
+
+# Another repository's tests: one of its own. The plug-in is given by name, whether or not this
+# checkout's entry point is installed (an editable install made before it was added lacks it).
+_TESTS = "def test_its_own() -> None:\n    assert 1 + 1 == 2\n"
+_PLUGIN = ["-p", "no:trademesh_venue_check", "-p", "core.venue_check.pytest_plugin"]
+
+
+def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (directory / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (directory / "test_theirs.py").write_text(_TESTS)
+    environment = {**os.environ, "TRADEMESH_TOKEN": "t-mesh", "TRADEMESH_TRADE_TOKEN": "t-trade"}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *_PLUGIN, *args]
+    return subprocess.run(
+        command, cwd=directory, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_this_repositorys_own_run_loads_the_plugin_from_its_entry_point(pytestconfig: pytest.Config) -> None:
+    """Installed, pytest loads it as `trademesh_venue_check` (pyproject.toml's pytest11 entry point),
+    in this very run, where it adds nothing: no --venue-address."""
+    assert pytestconfig.pluginmanager.get_plugin("trademesh_venue_check") is pytest_plugin
+    assert pytestconfig.getoption("venue_address") is None
+
+
+def test_without_a_venue_address_the_plugin_adds_no_test(tmp_path: Path) -> None:
+    done = _pytest(tmp_path, "--collect-only")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_theirs.py::test_its_own" in done.stdout
+    assert "venue-check" not in done.stdout and "1 test collected" in done.stdout
+
+
+def test_with_a_venue_address_each_check_is_a_test(tmp_path: Path) -> None:
+    done = _pytest(tmp_path, "--collect-only", "--venue-address", "127.0.0.1:1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    collected = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("venue-check[")]
+    assert collected == [f"venue-check[{name}]" for name in CHECKS]
+
+
+def test_where_no_venue_answers_each_selected_check_fails_with_the_one_line_reason(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    done = _pytest(tmp_path, "--venue-address", address, "-k", "health or drain or its_own")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 failed, 1 passed" in done.stdout, done.stdout
+    why = f"the kit could not run: nothing listens at {address} (connection refused)"
+    assert f"health: {why}" in done.stdout and f"drain: {why}" in done.stdout
+    assert "Traceback" not in done.stdout
