@@ -47,11 +47,11 @@ def add_venue_check_parser(commands: Any) -> None:
     parser.add_argument("--only", type=_names, action="extend", default=[], metavar="CHECK[,CHECK]",
                         help="run only these checks (repeatable; --list shows them)")  # fmt: skip
     parser.add_argument("--skip", type=_names, action="extend", default=[], metavar="CHECK[,CHECK]",
-                        help="leave these checks out (e.g. --skip drain keeps the venue serving)")  # fmt: skip
+                        help="leave these checks out (--skip drain keeps the venue serving)")  # fmt: skip
     parser.add_argument("--token-env", default=TOKEN, metavar="VAR",
                         help=f"the variable holding the mesh token (default {TOKEN})")  # fmt: skip
     parser.add_argument("--trade-token-env", default=TRADE_TOKEN, metavar="VAR",
-                        help=f"the variable holding the trading credential (default {TRADE_TOKEN})")  # fmt: skip
+                        help=f"the variable holding the trading credential ({TRADE_TOKEN})")  # fmt: skip
     parser.add_argument("--timeout-s", type=_positive_seconds, default=10.0,
                         help="the deadline of each call the kit makes (default 10)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
@@ -86,7 +86,8 @@ def kit_options(
         value = token_secret(variable)
         if value is None:
             raise BadTarget(
-                f"the kit needs the venue's {what}: set {variable} (or name the variable that holds it with {flag})"
+                f"the kit needs the venue's {what}: set {variable} (or name the variable that "
+                f"holds it with {flag})"
             )
         tokens.append(value)
     return KitOptions(

@@ -75,7 +75,8 @@ class Kit:
         """The instrument the checks trade and subscribe to."""
         if self._instrument is None:
             fail(
-                f"no tradable instrument to check with ({self.instruments_error or 'ListInstruments listed none'})"
+                "no tradable instrument to check with "
+                f"({self.instruments_error or 'ListInstruments listed none'})"
             )
         return self._instrument
 

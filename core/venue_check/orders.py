@@ -44,7 +44,8 @@ async def reference(kit: Kit) -> Decimal:
     found = bid or last or ask
     if found is None:
         fail(
-            f"the market of {kit.symbol} showed no price (no book, ticker, trade or candle) to place orders by"
+            f"the market of {kit.symbol} showed no price (no book, ticker, trade or candle) to "
+            "place orders by"
         )
     return found
 
@@ -104,7 +105,8 @@ async def place_resting(kit: Kit, ticks_lower: int = 0) -> tf.Order:
     check_echo(kit, request, order)
     if order.status != tf.ORDER_STATUS_OPEN:
         fail(
-            f"a limit buy at {request.price}, far below the market, came back {status_name(order.status)}, not OPEN"
+            f"a limit buy at {request.price}, far below the market, came back "
+            f"{status_name(order.status)}, not OPEN"
         )
     return order
 
@@ -223,13 +225,14 @@ class ExecutionReader:
             left = deadline - time.monotonic()
             if self.ended or left <= 0:
                 fail(
-                    f"StreamExecutions sent no response within {timeout_s:g} s{': ' + self.ended if self.ended else ''}"
+                    f"StreamExecutions sent no response within {timeout_s:g} "
+                    f"s{': ' + self.ended if self.ended else ''}"
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
 
     async def end(self, timeout_s: float) -> str:
-        """ "" when the venue ends the stream cleanly within timeout_s; else what happened."""
+        """Empty when the venue ends the stream cleanly within timeout_s; else what happened."""
         await asyncio.wait({self._task}, timeout=timeout_s)
         if not self._task.done():
             return f"was still open {timeout_s:g} s later"

@@ -21,9 +21,15 @@ def as_text(report: Report) -> str:
 
 
 def _summary(report: Report) -> str:
-    counts = f"{report.count(Outcome.PASS)} passed, {report.count(Outcome.FAIL)} failed, {report.count(Outcome.SKIP)} skipped"
+    counts = (
+        f"{report.count(Outcome.PASS)} passed, {report.count(Outcome.FAIL)} failed, "
+        f"{report.count(Outcome.SKIP)} skipped"
+    )
     verdict = "conforms" if report.conforms else "does not conform"
-    return f"venue {report.venue} at {report.address} {verdict} to the venue contract ({counts}; {report.duration_s:.1f} s)"
+    return (
+        f"venue {report.venue} at {report.address} {verdict} to the venue contract "
+        f"({counts}; {report.duration_s:.1f} s)"
+    )
 
 
 def as_json(report: Report) -> str:

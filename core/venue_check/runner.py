@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -89,10 +90,9 @@ async def _run_one(kit: Kit, item: Check) -> CheckResult:
 
 
 async def _leave_flat_quietly(kit: Kit) -> None:
-    try:
+    # The final sweep tries again, and reports what is left.
+    with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError, CheckFailed):
         await asyncio.wait_for(leave_flat(kit), 3 * kit.options.call_timeout_s)
-    except (TimeoutError, grpc.aio.AioRpcError, CheckFailed):
-        pass  # the final sweep tries again and reports what is left
 
 
 async def _first_look(kit: Kit, options: KitOptions) -> None:
@@ -110,7 +110,8 @@ async def _first_look(kit: Kit, options: KitOptions) -> None:
     except grpc.aio.AioRpcError as error:
         if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             raise BadTarget(
-                f"venue {kit.venue} at {address} refused the trading credential ({options.trade_token_source}): {describe(error)}"
+                f"venue {kit.venue} at {address} refused the trading credential "
+                f"({options.trade_token_source}): {describe(error)}"
             ) from None
     try:
         listed = await kit.mesh.md.ListInstruments(md.ListInstrumentsRequest(), timeout=_FIRST_LOOK_S)

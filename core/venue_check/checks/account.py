@@ -63,7 +63,8 @@ async def account_positions(kit: Kit) -> str:
     for position in answered.positions:
         if position.symbol not in listed or decimal_of(position.size) is None:
             fail(
-                f"GetPositions: a position of {position.symbol!r} of size {position.size!r} (a listed symbol and a decimal size)"
+                f"GetPositions: a position of {position.symbol!r} of size {position.size!r} (a "
+                "listed symbol and a decimal size)"
             )
         if position.entry_price and decimal_of(position.entry_price) is None:
             fail(f"GetPositions: {position.symbol}'s entry_price {position.entry_price!r} is not a decimal")
@@ -80,7 +81,10 @@ async def account_positions(kit: Kit) -> str:
     )
     if not any(f == "symbol" for f, _ in field_violations(error)):
         fail(f"GetPositions of {_UNKNOWN} was refused without a field violation on symbol")
-    return f"{len(answered.positions)} positions well formed; the filter and an unknown symbol as the contract says"
+    return (
+        f"{len(answered.positions)} positions well formed; the filter and an unknown "
+        "symbol as the contract says"
+    )
 
 
 @check(

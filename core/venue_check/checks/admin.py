@@ -25,7 +25,11 @@ _WAIT_S = 8.0
 
 @check(
     "deadman",
-    'Admin Heartbeat: ttl_ms 1-999 or over an hour INVALID_ARGUMENT; armed at 1000 ms, the venue cancels an open order within ttl + 1 s (not before the ttl), with a "dead-man" reason',
+    (
+        "Admin Heartbeat: ttl_ms 1-999 or over an hour INVALID_ARGUMENT; armed at 1000 "
+        "ms, the venue cancels an open order within ttl + 1 s (not before the ttl), with "
+        'a "dead-man" reason'
+    ),
     timeout_s=30.0,
 )
 async def deadman(kit: Kit) -> str:
@@ -48,7 +52,8 @@ async def deadman(kit: Kit) -> str:
         )
         if not armed.dead_man.armed or armed.dead_man.ttl_ms != TTL_MS:
             fail(
-                f"Heartbeat of ttl_ms {TTL_MS} answered armed {armed.dead_man.armed}, ttl_ms {armed.dead_man.ttl_ms}"
+                f"Heartbeat of ttl_ms {TTL_MS} answered armed {armed.dead_man.armed}, ttl_ms "
+                f"{armed.dead_man.ttl_ms}"
             )
         at, ended = await reader.wait_for(
             lambda e: e.order.order_id == order.order_id and e.order.status == tf.ORDER_STATUS_CANCELED,
@@ -61,20 +66,26 @@ async def deadman(kit: Kit) -> str:
     took = at - sent
     if took > TTL_MS / 1000 + SLACK_S:
         fail(
-            f"the dead-man switch cancelled order {order.order_id} {took:.2f} s after the heartbeat: past ttl + 1 s ({TTL_MS / 1000 + SLACK_S:g} s)"
+            f"the dead-man switch cancelled order {order.order_id} {took:.2f} s after the "
+            f"heartbeat: past ttl + 1 s ({TTL_MS / 1000 + SLACK_S:g} s)"
         )
     if took < TTL_MS / 1000:
         fail(
-            f"order {order.order_id} was cancelled {took:.2f} s after a heartbeat of {TTL_MS} ms: before its ttl"
+            f"order {order.order_id} was cancelled {took:.2f} s after a heartbeat of {TTL_MS} "
+            "ms: before its ttl"
         )
     if not ended.order.status_reason.startswith("dead-man"):
         fail(f"the dead-man cancel's status_reason is {ended.order.status_reason!r}, not 'dead-man: ...'")
     after = await answer("Admin/GetStatus", kit.mesh.admin.GetStatus(admin.GetStatusRequest()))
     if after.dead_man.trips != before.dead_man.trips + 1 or after.dead_man.armed:
         fail(
-            f"GetStatus after the trip: trips {after.dead_man.trips} (before {before.dead_man.trips}), armed {after.dead_man.armed}"
+            f"GetStatus after the trip: trips {after.dead_man.trips} (before "
+            f"{before.dead_man.trips}), armed {after.dead_man.armed}"
         )
-    return f"bad ttls refused; order cancelled {took:.2f} s after a {TTL_MS} ms heartbeat, reason 'dead-man: ...', trips counted"
+    return (
+        f"bad ttls refused; order cancelled {took:.2f} s after a {TTL_MS} ms heartbeat, "
+        "reason 'dead-man: ...', trips counted"
+    )
 
 
 @check(
@@ -109,11 +120,13 @@ async def drain(kit: Kit) -> str:
         await reader.close()
     if not ended.order.status_reason.startswith("drain"):
         fail(
-            f"Drain cancelled order {order.order_id} with status_reason {ended.order.status_reason!r}, not 'drain: ...'"
+            f"Drain cancelled order {order.order_id} with status_reason "
+            f"{ended.order.status_reason!r}, not 'drain: ...'"
         )
     if drained.orders_canceled < 1:
         fail(
-            f"Drain answered orders_canceled {drained.orders_canceled} though it cancelled order {order.order_id}"
+            f"Drain answered orders_canceled {drained.orders_canceled} though it cancelled "
+            f"order {order.order_id}"
         )
     for what, end in (("a Subscribe stream", market_end), ("a StreamExecutions stream", executions_end)):
         if end:
@@ -141,7 +154,7 @@ async def drain(kit: Kit) -> str:
 
 
 async def _stream_end(call: object) -> str:
-    """ "" when the stream ended cleanly (OK) within the wait; else what happened."""
+    """Empty when the stream ended cleanly (OK) within the wait; else what happened."""
     deadline = time.monotonic() + _WAIT_S
     try:
         while (left := deadline - time.monotonic()) > 0:
@@ -165,6 +178,8 @@ async def _not_serving(kit: Kit) -> None:
             return
         if time.monotonic() > deadline:
             fail(
-                f"Health/Check still answers {health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)} {_WAIT_S:g} s after Drain"
+                "Health/Check still answers "
+                f"{health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)} {_WAIT_S:g} s "
+                "after Drain"
             )
         await asyncio.sleep(0.1)

@@ -73,7 +73,10 @@ async def _place_refused(kit: Kit, stubs: Stubs, code: grpc.StatusCode, who: str
 
 @check(
     "auth.no_token",
-    "every venue RPC (reads, streams, orders) refuses a call without a token, or with a wrong one: UNAUTHENTICATED",
+    (
+        "every venue RPC (reads, streams, orders) refuses a call without a token, or with "
+        "a wrong one: UNAUTHENTICATED"
+    ),
 )
 async def auth_no_token(kit: Kit) -> str:
     wrong = open_stubs(
@@ -91,7 +94,10 @@ async def auth_no_token(kit: Kit) -> str:
 
 @check(
     "auth.mesh_token",
-    "the mesh token reads, but PlaceOrder, CancelOrder, CancelAllOrders, AmendOrder, Heartbeat and Drain with cancel_open_orders are PERMISSION_DENIED",
+    (
+        "the mesh token reads, but PlaceOrder, CancelOrder, CancelAllOrders, AmendOrder, "
+        "Heartbeat and Drain with cancel_open_orders are PERMISSION_DENIED"
+    ),
 )
 async def auth_mesh_token(kit: Kit) -> str:
     mesh, nobody = kit.mesh, kit.client_order_id()
@@ -110,7 +116,10 @@ async def auth_mesh_token(kit: Kit) -> str:
     ]
     for name, call in denied:
         await refusal(f"{name} with the mesh token", call(), grpc.StatusCode.PERMISSION_DENIED)
-    return "reads answered; PlaceOrder, cancels, amend, Heartbeat and Drain with cancel_open_orders PERMISSION_DENIED"
+    return (
+        "reads answered; PlaceOrder, cancels, amend, Heartbeat and Drain with "
+        "cancel_open_orders PERMISSION_DENIED"
+    )
 
 
 @check("auth.trade_token", "the trading credential reads, places and cancels orders")
@@ -127,7 +136,10 @@ async def auth_trade_token(kit: Kit) -> str:
 
 @check(
     "limits.request_size",
-    "a request over 1 MiB is RESOURCE_EXHAUSTED, a string field over 256 characters INVALID_ARGUMENT naming it; the venue answers on",
+    (
+        "a request over 1 MiB is RESOURCE_EXHAUSTED, a string field over 256 characters "
+        "INVALID_ARGUMENT naming it; the venue answers on"
+    ),
 )
 async def limits_request_size(kit: Kit) -> str:
     huge = md.ListInstrumentsRequest(symbols=["X" * _OVER_LIMIT_BYTES])
@@ -142,7 +154,8 @@ async def limits_request_size(kit: Kit) -> str:
     )
     if not any(f.startswith("symbols") for f, _ in field_violations(error)):
         fail(
-            f"ListInstruments of a {_LONG_CHARS}-character symbol was refused without a field violation on symbols"
+            f"ListInstruments of a {_LONG_CHARS}-character symbol was refused without a field "
+            "violation on symbols"
         )
     await answer("Admin/GetStatus after the refusals", kit.mesh.admin.GetStatus(admin.GetStatusRequest()))
     return "1.5 MiB RESOURCE_EXHAUSTED, 300 characters INVALID_ARGUMENT on symbols, the venue answers on"

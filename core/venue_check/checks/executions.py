@@ -34,7 +34,10 @@ def _sequence_problems(executions: list[tf.Execution], after: int) -> str | None
 
 @check(
     "executions.stream",
-    "StreamExecutions: an order's OPEN then CANCELED, each once, numbered one after another, with the cancel's reason",
+    (
+        "StreamExecutions: an order's OPEN then CANCELED, each once, numbered one after "
+        "another, with the cancel's reason"
+    ),
     timeout_s=30.0,
 )
 async def executions_stream(kit: Kit) -> str:
@@ -63,17 +66,20 @@ async def executions_stream(kit: Kit) -> str:
         states = [status_name(e.order.status) for e in mine]
         if states != ["OPEN", "CANCELED"]:
             fail(
-                f"order {order.order_id}'s executions were {', '.join(states)}, not OPEN then CANCELED, each once"
+                f"order {order.order_id}'s executions were {', '.join(states)}, not OPEN then "
+                "CANCELED, each once"
             )
         ended = mine[-1]
         if ended.order.status_reason != reason or ended.venue != kit.venue or ended.ts_event_ns <= 0:
             fail(
-                f"the CANCELED execution has status_reason {ended.order.status_reason!r}, venue {ended.venue!r}, ts_event_ns {ended.ts_event_ns}"
+                f"the CANCELED execution has status_reason {ended.order.status_reason!r}, venue "
+                f"{ended.venue!r}, ts_event_ns {ended.ts_event_ns}"
             )
         responses = [r for _, r in reader.responses if r.executions]
         if any(r.position != r.executions[-1].sequence or r.epoch == 0 for r in responses):
             fail(
-                "a StreamExecutions response's position is not its last execution's sequence, or it has no epoch"
+                "a StreamExecutions response's position is not its last execution's sequence, or "
+                "it has no epoch"
             )
     finally:
         await reader.close()
@@ -87,7 +93,10 @@ def _fill_of(order_id: str) -> Callable[[tf.Execution], bool]:
 
 @check(
     "executions.resume",
-    "StreamExecutions resumed after a reconnect: every execution since the point (fills included), in sequence, none repeated; another epoch's point says gap",
+    (
+        "StreamExecutions resumed after a reconnect: every execution since the point "
+        "(fills included), in sequence, none repeated; another epoch's point says gap"
+    ),
     timeout_s=40.0,
 )
 async def executions_resume(kit: Kit) -> str:
@@ -133,7 +142,10 @@ async def executions_resume(kit: Kit) -> str:
     finally:
         await leave_flat(kit)
     count = len(resumed.executions())
-    return f"resumed after execution {point.position}: {count} executions in sequence, both fills and the cancel, none repeated; another epoch says gap"
+    return (
+        f"resumed after execution {point.position}: {count} executions in sequence, both "
+        "fills and the cancel, none repeated; another epoch says gap"
+    )
 
 
 async def _expect_gap(kit: Kit, point: tf.StreamExecutionsRequest.Resume) -> None:
@@ -146,5 +158,6 @@ async def _expect_gap(kit: Kit, point: tf.StreamExecutionsRequest.Resume) -> Non
         await reader.close()
     if not first.gap or not first.gap_reason:
         fail(
-            f"resuming from epoch {other.epoch}, not the venue's, the first response has gap {first.gap} and gap_reason {first.gap_reason!r}"
+            f"resuming from epoch {other.epoch}, not the venue's, the first response has gap "
+            f"{first.gap} and gap_reason {first.gap_reason!r}"
         )

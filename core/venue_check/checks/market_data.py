@@ -3,6 +3,7 @@ a subscription's refusals, and GetCandles' paging."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import TypeAlias
@@ -61,10 +62,14 @@ def _judge(
         counted = observation.counted(channel)
         if counted > 0:
             fail(
-                f"GetStatus counted {counted} {name} events of {kit.symbol} during the read; the subscriber got none"
+                f"GetStatus counted {counted} {name} events of {kit.symbol} during the read; the "
+                "subscriber got none"
             )
         why = f" ({observation.ended})" if observation.ended else ""
-        return f"no {name} event of {kit.symbol} in {observation.read_s:.1f} s, none counted by GetStatus either{why}"
+        return (
+            f"no {name} event of {kit.symbol} in {observation.read_s:.1f} s, none counted by "
+            f"GetStatus either{why}"
+        )
     problems = _events_problems(kit, events) + [p for e in events for p in problems_of(e)]
     if problems:
         more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
@@ -129,7 +134,10 @@ def _book_problems(events: list[md.MarketEvent]) -> list[str]:
 
 @check(
     "subscribe.book",
-    "Subscribe on the book channel: a snapshot first, then deltas whose sequence numbers follow it without holes; a RESYNC notice is followed by a snapshot",
+    (
+        "Subscribe on the book channel: a snapshot first, then deltas whose sequence "
+        "numbers follow it without holes; a RESYNC notice is followed by a snapshot"
+    ),
 )
 async def subscribe_book(kit: Kit) -> str:
     observation = await _observed(kit, md.CHANNEL_BOOK)
@@ -191,7 +199,10 @@ def _ticker_problems(ticker: md.Ticker) -> list[str]:
 
 @check(
     "subscribe.tickers",
-    "Subscribe on the tickers channel: best bid and ask (each with its size, the bid not above the ask), decimals",
+    (
+        "Subscribe on the tickers channel: best bid and ask (each with its size, the bid "
+        "not above the ask), decimals"
+    ),
 )
 async def subscribe_tickers(kit: Kit) -> str:
     observation = await _observed(kit, md.CHANNEL_TICKERS)
@@ -203,17 +214,22 @@ def _candle_problems(candle: md.Candle, timeframe: Timeframe) -> list[str]:
     volume = decimal_of(candle.volume)
     if any(p is None or p <= 0 for p in prices) or volume is None or volume < 0:
         return [
-            f"the candle of {candle.open_time_ns} has a price or volume that is not a decimal ({candle.open}, {candle.high}, {candle.low}, {candle.close}, {candle.volume})"
+            (
+                f"the candle of {candle.open_time_ns} has a price or volume that is not a decimal "
+                f"({candle.open}, {candle.high}, {candle.low}, {candle.close}, {candle.volume})"
+            )
         ]
     open_, high, low, close = (p for p in prices if p is not None)
     found = []
     if not (high >= max(open_, close, low) and low <= min(open_, close)):
         found.append(
-            f"the candle of {candle.open_time_ns}: high {high} and low {low} do not hold its open {open_} and close {close}"
+            f"the candle of {candle.open_time_ns}: high {high} and low {low} do not hold its "
+            f"open {open_} and close {close}"
         )
     if candle.timeframe != timeframe:
         found.append(
-            f"a candle of {common.Timeframe.Name(candle.timeframe)} on a {common.Timeframe.Name(timeframe)} subscription"
+            f"a candle of {common.Timeframe.Name(candle.timeframe)} on a "
+            f"{common.Timeframe.Name(timeframe)} subscription"
         )
     if candle.open_time_ns <= 0:
         found.append("a candle without its open time")
@@ -264,30 +280,40 @@ def _notices_only(message: md.SubscribeResponse) -> bool:
 
 @check(
     "subscribe.positions",
-    "every Subscribe message carries its epoch and a position greater than the one before (a message of notices only may carry none)",
+    (
+        "every Subscribe message carries its epoch and a position greater than the one "
+        "before (a message of notices only may carry none)"
+    ),
 )
 async def subscribe_positions(kit: Kit) -> str:
     observation = await kit.observation()
     if observation.ended:
         fail(
-            f"the subscription of {kit.symbol} on {', '.join(map(_name, observation.request.channels))}: {observation.ended}"
+            f"the subscription of {kit.symbol} on "
+            f"{', '.join(map(_name, observation.request.channels))}: {observation.ended}"
         )
     numbered = [m for m in observation.messages if not (_notices_only(m) and m.position == 0)]
     epochs = {m.epoch for m in numbered}
     if 0 in epochs or len(epochs) > 1:
         fail(f"the stream's messages carry the epochs {sorted(epochs)}: one epoch, not 0, is the contract")
     positions = [m.position for m in numbered]
-    for before, after in zip(positions, positions[1:], strict=False):
+    for before, after in itertools.pairwise(positions):
         if after <= before:
             fail(f"a message's position {after} follows {before}: positions only grow")
     if not numbered:
         return f"no message in {observation.read_s:.1f} s (a quiet market)"
-    return f"{len(numbered)} messages of epoch {positions and numbered[0].epoch}, positions {positions[0]}..{positions[-1]} growing"
+    return (
+        f"{len(numbered)} messages of epoch {positions and numbered[0].epoch}, positions "
+        f"{positions[0]}..{positions[-1]} growing"
+    )
 
 
 @check(
     "subscribe.refused",
-    "Subscribe: an unknown symbol beside a known one is refused alone (a REFUSED notice), one alone is INVALID_ARGUMENT, as is no channel",
+    (
+        "Subscribe: an unknown symbol beside a known one is refused alone (a REFUSED "
+        "notice), one alone is INVALID_ARGUMENT, as is no channel"
+    ),
 )
 async def subscribe_refused(kit: Kit) -> str:
     channels = kit.streamed_channels(kit.symbol)
@@ -319,7 +345,10 @@ async def subscribe_refused(kit: Kit) -> str:
     await _refused_whole(
         kit, md.SubscribeRequest(symbols=[kit.symbol]), "channels", "Subscribe without a channel"
     )
-    return f"{_UNKNOWN} refused alone with a REFUSED notice; refused whole (INVALID_ARGUMENT) alone, as is no channel"
+    return (
+        f"{_UNKNOWN} refused alone with a REFUSED notice; refused whole (INVALID_ARGUMENT) "
+        "alone, as is no channel"
+    )
 
 
 async def _refused_whole(kit: Kit, request: md.SubscribeRequest, field: str, what: str) -> None:
@@ -369,10 +398,11 @@ def _range_problems(
 )
 async def candles_requests(kit: Kit) -> str:
     earlier, later = _MINUTE_NS, 2 * _MINUTE_NS
+    minute = common.TIMEFRAME_1_MINUTE
     cases = [
-        (md.GetCandlesRequest(symbol=kit.symbol, timeframe=common.TIMEFRAME_1_MINUTE, start_ns=later, end_ns=earlier),
+        (md.GetCandlesRequest(symbol=kit.symbol, timeframe=minute, start_ns=later, end_ns=earlier),
          ("start_ns", "end_ns"), "with end_ns before start_ns"),
-        (md.GetCandlesRequest(symbol=_UNKNOWN, timeframe=common.TIMEFRAME_1_MINUTE), ("symbol",), f"of {_UNKNOWN}"),
+        (md.GetCandlesRequest(symbol=_UNKNOWN, timeframe=minute), ("symbol",), f"of {_UNKNOWN}"),
         (md.GetCandlesRequest(symbol=kit.symbol), ("timeframe",), "without a timeframe"),
     ]  # fmt: skip
     for request, fields, what in cases:

@@ -33,7 +33,8 @@ async def _invalid(kit: Kit, request: tf.PlaceOrderRequest, fields: set[str], wh
         missing = sorted(fields - named)
         if missing:
             fail(
-                f"PlaceOrder {what} was refused without a field violation on {', '.join(missing)} (named: {sorted(named) or 'none'})"
+                f"PlaceOrder {what} was refused without a field violation on {', '.join(missing)} "
+                f"(named: {sorted(named) or 'none'})"
             )
         return
     kit.saw(placed.order)
@@ -43,7 +44,10 @@ async def _invalid(kit: Kit, request: tf.PlaceOrderRequest, fields: set[str], wh
 
 @check(
     "orders.validation",
-    "PlaceOrder refuses a bad order with INVALID_ARGUMENT and a field violation naming each bad field; nothing is placed",
+    (
+        "PlaceOrder refuses a bad order with INVALID_ARGUMENT and a field violation "
+        "naming each bad field; nothing is placed"
+    ),
 )
 async def orders_validation(kit: Kit) -> str:
     good = await resting_request(kit)
@@ -78,7 +82,10 @@ async def orders_validation(kit: Kit) -> str:
 
 @check(
     "orders.idempotency",
-    "PlaceOrder again with a client_order_id answers the first order (duplicate), open or cancelled, and never places a second",
+    (
+        "PlaceOrder again with a client_order_id answers the first order (duplicate), "
+        "open or cancelled, and never places a second"
+    ),
 )
 async def orders_idempotency(kit: Kit) -> str:
     request = await resting_request(kit)
@@ -87,7 +94,9 @@ async def orders_idempotency(kit: Kit) -> str:
         again = await place(kit, request)
         if not again.duplicate or again.order.order_id != first.order_id:
             fail(
-                f"PlaceOrder again with client_order_id {request.client_order_id} answered order {again.order.order_id} (duplicate {again.duplicate}), not {first.order_id} as a duplicate"
+                f"PlaceOrder again with client_order_id {request.client_order_id} answered order "
+                f"{again.order.order_id} (duplicate {again.duplicate}), not {first.order_id} as a "
+                "duplicate"
             )
         listed = await answer(
             "ListOpenOrders", kit.mesh.tf.ListOpenOrders(tf.ListOpenOrdersRequest(symbol=kit.symbol))
@@ -95,7 +104,8 @@ async def orders_idempotency(kit: Kit) -> str:
         mine = [o.order_id for o in listed.orders if o.client_order_id == request.client_order_id]
         if mine != [first.order_id]:
             fail(
-                f"ListOpenOrders holds {len(mine)} orders of client_order_id {request.client_order_id}, not one"
+                f"ListOpenOrders holds {len(mine)} orders of client_order_id "
+                f"{request.client_order_id}, not one"
             )
         found = await answer(
             "GetOrder by client_order_id",
@@ -103,7 +113,8 @@ async def orders_idempotency(kit: Kit) -> str:
         )
         if found.order.order_id != first.order_id:
             fail(
-                f"GetOrder by client_order_id {request.client_order_id} answered order {found.order.order_id}, not {first.order_id}"
+                f"GetOrder by client_order_id {request.client_order_id} answered order "
+                f"{found.order.order_id}, not {first.order_id}"
             )
         await cancel(kit, first.order_id)
         later = await place(kit, request)
@@ -113,25 +124,34 @@ async def orders_idempotency(kit: Kit) -> str:
             or later.order.status != tf.ORDER_STATUS_CANCELED
         ):
             fail(
-                f"PlaceOrder with the client_order_id of a cancelled order answered order {later.order.order_id} {status_name(later.order.status)} (duplicate {later.duplicate}), not the cancelled one"
+                "PlaceOrder with the client_order_id of a cancelled order answered order "
+                f"{later.order.order_id} {status_name(later.order.status)} (duplicate "
+                f"{later.duplicate}), not the cancelled one"
             )
     finally:
         await leave_flat(kit)
-    return f"a repeated client_order_id answered order {first.order_id} (duplicate), open and once cancelled; one order held"
+    return (
+        f"a repeated client_order_id answered order {first.order_id} (duplicate), open and "
+        "once cancelled; one order held"
+    )
 
 
 async def place_resting_request(kit: Kit, request: tf.PlaceOrderRequest) -> tf.Order:
     placed = await place(kit, request)
     if placed.duplicate or placed.order.status != tf.ORDER_STATUS_OPEN:
         fail(
-            f"a new resting order came back {status_name(placed.order.status)} (duplicate {placed.duplicate}), not a new OPEN one"
+            f"a new resting order came back {status_name(placed.order.status)} (duplicate "
+            f"{placed.duplicate}), not a new OPEN one"
         )
     return placed.order
 
 
 @check(
     "orders.cancel",
-    'CancelOrder by order_id and by client_order_id: CANCELED, with the reason given (else "canceled by request"); GetOrder agrees; an unknown order is NOT_FOUND',
+    (
+        "CancelOrder by order_id and by client_order_id: CANCELED, with the reason given "
+        '(else "canceled by request"); GetOrder agrees; an unknown order is NOT_FOUND'
+    ),
 )
 async def orders_cancel(kit: Kit) -> str:
     reason = "venue-check: cancel by order id"
@@ -140,7 +160,8 @@ async def orders_cancel(kit: Kit) -> str:
         canceled = await cancel(kit, first.order_id, reason)
         if canceled.status != tf.ORDER_STATUS_CANCELED or canceled.status_reason != reason:
             fail(
-                f"CancelOrder answered {status_name(canceled.status)} with status_reason {canceled.status_reason!r}, not CANCELED with {reason!r}"
+                f"CancelOrder answered {status_name(canceled.status)} with status_reason "
+                f"{canceled.status_reason!r}, not CANCELED with {reason!r}"
             )
         found = await answer("GetOrder", kit.mesh.tf.GetOrder(tf.GetOrderRequest(order_id=first.order_id)))
         if found.order.status != tf.ORDER_STATUS_CANCELED:
@@ -153,11 +174,13 @@ async def orders_cancel(kit: Kit) -> str:
         kit.saw(by_client.order)
         if by_client.order.order_id != second.order_id or by_client.order.status != tf.ORDER_STATUS_CANCELED:
             fail(
-                f"CancelOrder by client_order_id answered order {by_client.order.order_id} {status_name(by_client.order.status)}"
+                f"CancelOrder by client_order_id answered order {by_client.order.order_id} "
+                f"{status_name(by_client.order.status)}"
             )
         if by_client.order.status_reason != "canceled by request":
             fail(
-                f"CancelOrder without a reason gave status_reason {by_client.order.status_reason!r}, not 'canceled by request'"
+                "CancelOrder without a reason gave status_reason "
+                f"{by_client.order.status_reason!r}, not 'canceled by request'"
             )
         unknown = kit.client_order_id()
         try:
@@ -174,7 +197,10 @@ async def orders_cancel(kit: Kit) -> str:
 
 @check(
     "orders.cancel_all",
-    'CancelAllOrders of a symbol cancels every open order of it, each with status_reason "cancel-all: <reason>"',
+    (
+        "CancelAllOrders of a symbol cancels every open order of it, each with "
+        'status_reason "cancel-all: <reason>"'
+    ),
 )
 async def orders_cancel_all(kit: Kit) -> str:
     try:
@@ -192,7 +218,8 @@ async def orders_cancel_all(kit: Kit) -> str:
                 fail(f"CancelAllOrders of {kit.symbol} did not answer order {order.order_id}")
             if got.status != tf.ORDER_STATUS_CANCELED or got.status_reason != "cancel-all: venue-check":
                 fail(
-                    f"CancelAllOrders answered order {order.order_id} {status_name(got.status)} with status_reason {got.status_reason!r}"
+                    f"CancelAllOrders answered order {order.order_id} {status_name(got.status)} with "
+                    f"status_reason {got.status_reason!r}"
                 )
         listed = await answer(
             "ListOpenOrders", kit.mesh.tf.ListOpenOrders(tf.ListOpenOrdersRequest(symbol=kit.symbol))
@@ -207,7 +234,11 @@ async def orders_cancel_all(kit: Kit) -> str:
 
 @check(
     "orders.amend",
-    "AmendOrder as the capabilities say: in place (same order_id) or cancel-and-replace (replaced, the original CANCELED); an ended order FAILED_PRECONDITION",
+    (
+        "AmendOrder as the capabilities say: in place (same order_id) or "
+        "cancel-and-replace (replaced, the original CANCELED); an ended order "
+        "FAILED_PRECONDITION"
+    ),
 )
 async def orders_amend(kit: Kit) -> str:
     mode = kit.status.capabilities.amend
@@ -249,14 +280,17 @@ def _judge_amend(mode: int, order: tf.Order, amended: tf.AmendOrderResponse, pri
     if mode == admin.AMEND_MODE_NATIVE:
         if amended.replaced or new.order_id != order.order_id:
             fail(
-                f"a venue that amends in place (AMEND_MODE_NATIVE) answered order {new.order_id} (replaced {amended.replaced}), not {order.order_id}"
+                f"a venue that amends in place (AMEND_MODE_NATIVE) answered order {new.order_id} "
+                f"(replaced {amended.replaced}), not {order.order_id}"
             )
         return
     if not amended.replaced or amended.canceled.order_id != order.order_id:
         fail(
-            "a cancel-and-replace amend (AMEND_MODE_CANCEL_REPLACE) answered without replaced and the cancelled original"
+            "a cancel-and-replace amend (AMEND_MODE_CANCEL_REPLACE) answered without replaced "
+            "and the cancelled original"
         )
     if amended.canceled.status != tf.ORDER_STATUS_CANCELED or new.order_id == order.order_id:
         fail(
-            f"the replaced original is {status_name(amended.canceled.status)} and the replacement's id {new.order_id}"
+            f"the replaced original is {status_name(amended.canceled.status)} and the "
+            f"replacement's id {new.order_id}"
         )

@@ -4,7 +4,7 @@ repeated; one it cannot resume starts a new stream with a GAP notice per stream.
 from __future__ import annotations
 
 from core.venue_check.kit import Kit
-from core.venue_check.market import Observation, read_stream
+from core.venue_check.market import PAYLOADS, Observation, read_stream
 from core.venue_check.registry import check
 from core.venue_check.results import fail
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -27,14 +27,18 @@ def _numbered(observation: Observation) -> list[md.SubscribeResponse]:
 
 @check(
     "subscribe.resume",
-    "Subscribe resumed from a position it sent: first what followed it, event for event, nothing lost or repeated",
+    (
+        "Subscribe resumed from a position it sent: first what followed it, event for "
+        "event, nothing lost or repeated"
+    ),
 )
 async def subscribe_resume(kit: Kit) -> str:
     observation = await kit.observation()
     numbered = _numbered(observation)
     if not numbered:
         fail(
-            f"the subscription of {kit.symbol} sent no message with a position to resume from in {observation.read_s:.1f} s"
+            f"the subscription of {kit.symbol} sent no message with a position to resume from "
+            f"in {observation.read_s:.1f} s"
         )
     point = numbered[(len(numbered) - 1) // 2]
     index = observation.messages.index(point)
@@ -58,10 +62,12 @@ async def subscribe_resume(kit: Kit) -> str:
             and events[first].notice.kind == md.NOTICE_KIND_GAP
         ):
             fail(
-                f"resuming from position {point.position}, sent moments before, gave a GAP notice ({events[first].notice.reason})"
+                f"resuming from position {point.position}, sent moments before, gave a GAP notice "
+                f"({events[first].notice.reason})"
             )
         fail(
-            f"resumed from position {point.position}: {len(after)} events had followed it, the resumed stream "
+            f"resumed from position {point.position}: {len(after)} events had followed it, the "
+            "resumed stream "
             f"differs from event {first + 1} on ({len(got)} events read{', ' + ended if ended else ''})"
         )
     if ended:
@@ -76,8 +82,7 @@ def _gap_channels(messages: list[md.SubscribeResponse], symbol: str) -> tuple[se
     """The channels of `symbol` with a GAP notice, and those whose events came before their notice."""
     noticed: set[int] = set()
     early: set[int] = set()
-    kinds = {"trade": md.CHANNEL_TRADES, "book_snapshot": md.CHANNEL_BOOK, "book_delta": md.CHANNEL_BOOK,
-             "candle": md.CHANNEL_CANDLES, "ticker": md.CHANNEL_TICKERS, "funding_rate": md.CHANNEL_FUNDING}  # fmt: skip
+    kinds = {kind: channel for channel, kinds in PAYLOADS.items() for kind in kinds}
     for event in (e for m in messages for e in m.events if e.symbol == symbol):
         if event.HasField("notice"):
             if event.notice.kind == md.NOTICE_KIND_GAP:
@@ -114,7 +119,10 @@ async def _expect_gaps(kit: Kit, observation: Observation, epoch: int, position:
 
 @check(
     "subscribe.lost_resume",
-    "Subscribe resumed from a point the venue cannot resume (another epoch, a position not reached) starts anew with a GAP notice per stream first",
+    (
+        "Subscribe resumed from a point the venue cannot resume (another epoch, a "
+        "position not reached) starts anew with a GAP notice per stream first"
+    ),
 )
 async def subscribe_lost_resume(kit: Kit) -> str:
     observation = await kit.observation()

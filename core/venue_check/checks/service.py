@@ -42,7 +42,8 @@ async def health(kit: Kit) -> str:
     answered = await answer("Health/Check", kit.open.health.Check(health_pb2.HealthCheckRequest(service="")))
     if answered.status != health_pb2.HealthCheckResponse.SERVING:
         fail(
-            f"Health/Check of the server answered {health_pb2.HealthCheckResponse.ServingStatus.Name(answered.status)}"
+            "Health/Check of the server answered "
+            f"{health_pb2.HealthCheckResponse.ServingStatus.Name(answered.status)}"
         )
     return "Health/Check answers SERVING without a token"
 
@@ -129,7 +130,8 @@ async def status(kit: Kit) -> str:
     for stream in answered.streams:
         if stream.symbol not in listed or stream.channel == md.CHANNEL_UNSPECIFIED:
             problems.append(
-                f"a stream of {stream.symbol!r} on {md.Channel.Name(stream.channel)}, not a listed instrument and channel"
+                f"a stream of {stream.symbol!r} on {md.Channel.Name(stream.channel)}, not a listed "
+                "instrument and channel"
             )
         if stream.state == admin.STREAM_STATE_UNSPECIFIED:
             problems.append(f"the stream {stream.symbol} {md.Channel.Name(stream.channel)} has no state")
@@ -197,7 +199,10 @@ def _contract_value_problems(instrument: common.Instrument, spot: bool) -> list[
 
 @check(
     "instruments",
-    "ListInstruments: canonical symbols with kind, tick, lot, minimums and contract value; a filter; an unknown symbol refused",
+    (
+        "ListInstruments: canonical symbols with kind, tick, lot, minimums and contract "
+        "value; a filter; an unknown symbol refused"
+    ),
 )
 async def instruments(kit: Kit) -> str:
     listed = (
@@ -225,4 +230,7 @@ async def instruments(kit: Kit) -> str:
     )
     if not any(field.startswith("symbols") for field, _ in field_violations(error)):
         fail(f"ListInstruments of {_UNKNOWN} was refused without a field violation on symbols")
-    return f"{len(listed)} instruments, each well formed; the filter and an unknown symbol answered as the contract says"
+    return (
+        f"{len(listed)} instruments, each well formed; the filter and an unknown symbol "
+        "answered as the contract says"
+    )
