@@ -8,6 +8,9 @@ not offer the behaviour. The tokens come from TRADEMESH_TOKEN and TRADEMESH_TRAD
 checks run once, in the kit's order, the first time one of them runs (those deselected with -k
 are left out); as with the command, the last one drains the venue.
 
+Under pytest-xdist, keep them in one worker (`--dist loadgroup`: they share the group
+"venue-check"; or `-n 0`): each worker would run the kit against the venue on its own.
+
 Without --venue-address the plug-in adds nothing: no test, no fixture, no import of gRPC.
 Registered as the pytest11 entry point `trademesh_venue_check` (pyproject.toml).
 """
@@ -91,7 +94,10 @@ def pytest_collection_modifyitems(
 
     for name in CHECKS:
         node = f"venue-check[{name}]"
-        items.append(VenueCheckItem.from_parent(session, name=node, nodeid=node, check=name))
+        item = VenueCheckItem.from_parent(session, name=node, nodeid=node, check=name)
+        if config.pluginmanager.hasplugin("xdist"):  # --dist loadgroup keeps them in one worker
+            item.add_marker(pytest.mark.xdist_group("venue-check"))
+        items.append(item)
 
 
 def _report(session: pytest.Session) -> Report | str:

@@ -4,6 +4,7 @@ nothing lost or repeated, fills included; a point it cannot resume says `gap`.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from core.venue_check.kit import Kit
 from core.venue_check.orders import (
@@ -87,6 +88,18 @@ async def executions_stream(kit: Kit) -> str:
     return f"OPEN then CANCELED, each once, sequences {first}..{executions[-1].sequence} in a row"
 
 
+def _filled(placed: tf.PlaceOrderResponse, side: str) -> tf.Order:
+    """The order of an IOC meant to fill; fails when it ended with nothing filled."""
+    order = placed.order
+    ended = order.status in (tf.ORDER_STATUS_EXPIRED, tf.ORDER_STATUS_CANCELED, tf.ORDER_STATUS_REJECTED)
+    if ended and not Decimal(order.filled_size or "0"):
+        fail(
+            f"an IOC {side} of {order.size} crossing the market by 5 % ended {status_name(order.status)} "
+            f"with nothing filled ({order.status_reason or 'no reason given'}): no fill to resume"
+        )
+    return order
+
+
 def _fill_of(order_id: str) -> Callable[[tf.Execution], bool]:
     return lambda e: e.order.order_id == order_id and e.HasField("fill")
 
@@ -113,8 +126,8 @@ async def executions_resume(kit: Kit) -> str:
     buy, sell = await round_trip(kit)
     try:
         # While no stream is open: a fill each way at the smallest size (the venue left flat), and a cancel.
-        bought = (await place(kit, buy)).order
-        sold = (await place(kit, sell)).order
+        bought = _filled(await place(kit, buy), "buy")
+        sold = _filled(await place(kit, sell), "sell")
         await cancel(kit, resting.order_id)
         resumed = ExecutionReader(kit, point)
         try:
