@@ -6,7 +6,18 @@ Drain last, since a drained venue takes nothing more.
 
 import importlib
 
-MODULES = ("service", "market_data", "resume", "orders", "executions", "account", "auth", "admin")
+MODULES = (
+    "service",
+    "market_data",
+    "candles",
+    "resume",
+    "orders",
+    "executions",
+    "account",
+    "auth",
+    "deadman",
+    "drain",
+)
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

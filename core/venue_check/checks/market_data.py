@@ -4,17 +4,23 @@ a subscription's refusals, and GetCandles' paging."""
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from typing import TypeAlias
 
 import grpc
 
 from core.venue_check.kit import Kit
-from core.venue_check.market import Observation, decimal_of, read_stream
+from core.venue_check.market import Observation, read_stream
 from core.venue_check.registry import check
 from core.venue_check.results import fail, skip
-from core.venue_check.wire import describe, field_violations, refusal
+from core.venue_check.shapes import (
+    book_problems,
+    candle_problems,
+    funding_problems,
+    positive,
+    ticker_problems,
+)
+from core.venue_check.wire import field_violations, refusal
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -77,61 +83,6 @@ def _judge(
     return f"{len(events)} {name} events of {kit.symbol} well formed"
 
 
-def _positive(event_name: str, **fields: str) -> list[str]:
-    found = []
-    for name, text in fields.items():
-        value = decimal_of(text)
-        if value is None or value <= 0:
-            found.append(f"a {event_name}'s {name} {text!r} is not a positive decimal")
-    return found
-
-
-def _book_levels(kind: str, sequence: int, bids: list[md.BookLevel], asks: list[md.BookLevel]) -> list[str]:
-    found = []
-    for side, levels, descending in (("bids", bids, True), ("asks", asks, False)):
-        prices = []
-        for level in levels:
-            price, size = decimal_of(level.price), decimal_of(level.size)
-            if price is None or price <= 0 or size is None or size < 0 or (size == 0 and kind == "snapshot"):
-                found.append(
-                    f"the {kind} at {sequence} holds a level {level.price!r} x {level.size!r} in {side}"
-                )
-            elif price is not None:
-                prices.append(price)
-        if kind == "snapshot" and prices != sorted(prices, reverse=descending):
-            found.append(f"the snapshot at {sequence} does not list its {side} best first")
-    return found
-
-
-def _book_problems(events: list[md.MarketEvent]) -> list[str]:
-    """Snapshot first; each delta one past the book before it; a RESYNC notice followed by a snapshot."""
-    found: list[str] = []
-    sequence: int | None = None  # the book's, once a snapshot came
-    awaiting_snapshot = False  # after a RESYNC notice
-    for event in events:
-        if event.HasField("notice"):
-            awaiting_snapshot = awaiting_snapshot or event.notice.kind == md.NOTICE_KIND_RESYNC
-        elif event.HasField("book_snapshot"):
-            snapshot = event.book_snapshot
-            found += _book_levels("snapshot", snapshot.sequence, list(snapshot.bids), list(snapshot.asks))
-            sequence, awaiting_snapshot = snapshot.sequence, False
-        elif event.HasField("book_delta"):
-            delta = event.book_delta
-            found += _book_levels("delta", delta.sequence, list(delta.bids), list(delta.asks))
-            if sequence is None:
-                found.append(f"a delta ({delta.sequence}) came before any snapshot")
-            elif awaiting_snapshot:
-                found.append(
-                    f"a delta ({delta.sequence}) came after a RESYNC notice, before the snapshot it announces"
-                )
-            elif delta.sequence != sequence + 1:
-                found.append(
-                    f"a delta's sequence {delta.sequence} does not follow the book's {sequence} (a hole)"
-                )
-            sequence = delta.sequence
-    return found
-
-
 @check(
     "subscribe.book",
     (
@@ -150,7 +101,7 @@ async def subscribe_book(kit: Kit) -> str:
             or (e.HasField("notice") and e.notice.channel == md.CHANNEL_BOOK)
         )
     ]
-    problems = _book_problems(book)
+    problems = book_problems(book)
     if problems:
         more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
         fail("book: " + "; ".join(problems[:_SHOWN]) + more)
@@ -169,32 +120,8 @@ async def subscribe_trades(kit: Kit) -> str:
         kit,
         observation,
         md.CHANNEL_TRADES,
-        lambda e: _positive("trade", price=e.trade.price, size=e.trade.size),
+        lambda e: positive("trade", price=e.trade.price, size=e.trade.size),
     )
-
-
-def _ticker_problems(ticker: md.Ticker) -> list[str]:
-    found = []
-    bid, ask = decimal_of(ticker.best_bid), decimal_of(ticker.best_ask)
-    for name in (
-        "best_bid",
-        "best_bid_size",
-        "best_ask",
-        "best_ask_size",
-        "last_price",
-        "base_volume_24h",
-        "quote_volume_24h",
-    ):
-        text = getattr(ticker, name)
-        if text and decimal_of(text) is None:
-            found.append(f"a ticker's {name} {text!r} is not a decimal")
-    if (ticker.best_bid == "") != (ticker.best_bid_size == "") or (ticker.best_ask == "") != (
-        ticker.best_ask_size == ""
-    ):
-        found.append("a ticker gives a best price without its size, or a size without its price")
-    if bid is not None and ask is not None and bid > ask:
-        found.append(f"a ticker's best bid {ticker.best_bid} is above its best ask {ticker.best_ask}")
-    return found
 
 
 @check(
@@ -206,34 +133,7 @@ def _ticker_problems(ticker: md.Ticker) -> list[str]:
 )
 async def subscribe_tickers(kit: Kit) -> str:
     observation = await _observed(kit, md.CHANNEL_TICKERS)
-    return _judge(kit, observation, md.CHANNEL_TICKERS, lambda e: _ticker_problems(e.ticker))
-
-
-def _candle_problems(candle: md.Candle, timeframe: Timeframe) -> list[str]:
-    prices = [decimal_of(t) for t in (candle.open, candle.high, candle.low, candle.close)]
-    volume = decimal_of(candle.volume)
-    if any(p is None or p <= 0 for p in prices) or volume is None or volume < 0:
-        return [
-            (
-                f"the candle of {candle.open_time_ns} has a price or volume that is not a decimal "
-                f"({candle.open}, {candle.high}, {candle.low}, {candle.close}, {candle.volume})"
-            )
-        ]
-    open_, high, low, close = (p for p in prices if p is not None)
-    found = []
-    if not (high >= max(open_, close, low) and low <= min(open_, close)):
-        found.append(
-            f"the candle of {candle.open_time_ns}: high {high} and low {low} do not hold its "
-            f"open {open_} and close {close}"
-        )
-    if candle.timeframe != timeframe:
-        found.append(
-            f"a candle of {common.Timeframe.Name(candle.timeframe)} on a "
-            f"{common.Timeframe.Name(timeframe)} subscription"
-        )
-    if candle.open_time_ns <= 0:
-        found.append("a candle without its open time")
-    return found
+    return _judge(kit, observation, md.CHANNEL_TICKERS, lambda e: ticker_problems(e.ticker))
 
 
 @check(
@@ -245,7 +145,7 @@ async def subscribe_candles(kit: Kit) -> str:
     timeframe = common.TIMEFRAME_1_MINUTE
 
     def problems(event: md.MarketEvent) -> list[str]:
-        found = _candle_problems(event.candle, timeframe)
+        found = candle_problems(event.candle, timeframe)
         if event.candle.open_time_ns % _MINUTE_NS:
             found.append(f"a 1-minute candle opens at {event.candle.open_time_ns}, not on a minute")
         return found
@@ -253,25 +153,12 @@ async def subscribe_candles(kit: Kit) -> str:
     return _judge(kit, observation, md.CHANNEL_CANDLES, problems)
 
 
-def _funding_problems(rate: md.FundingRate) -> list[str]:
-    found = []
-    if decimal_of(rate.rate) is None:
-        found.append(f"a funding rate {rate.rate!r} is not a decimal")
-    for name in ("mark_price", "index_price"):
-        text = getattr(rate, name)
-        if text and decimal_of(text) is None:
-            found.append(f"a funding event's {name} {text!r} is not a decimal")
-    if rate.next_funding_ns < 0:
-        found.append(f"a funding event's next_funding_ns {rate.next_funding_ns} is negative")
-    return found
-
-
 @check(
     "subscribe.funding", "Subscribe on the funding channel (perpetuals): decimal rates, mark and index prices"
 )
 async def subscribe_funding(kit: Kit) -> str:
     observation = await _observed(kit, md.CHANNEL_FUNDING)
-    return _judge(kit, observation, md.CHANNEL_FUNDING, lambda e: _funding_problems(e.funding_rate))
+    return _judge(kit, observation, md.CHANNEL_FUNDING, lambda e: funding_problems(e.funding_rate))
 
 
 def _notices_only(message: md.SubscribeResponse) -> bool:
@@ -359,85 +246,3 @@ async def _refused_whole(kit: Kit, request: md.SubscribeRequest, field: str, wha
         call.cancel()
     if not any(f.startswith(field) for f, _ in field_violations(error)):
         fail(f"{what} was refused without a field violation on {field}")
-
-
-async def _candles(
-    kit: Kit, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
-) -> list[md.Candle] | None:
-    """The candles, or None when the venue refuses the timeframe (INVALID_ARGUMENT, FAILED_PRECONDITION)."""
-    request = md.GetCandlesRequest(
-        symbol=kit.symbol, timeframe=timeframe, start_ns=start_ns, end_ns=end_ns, limit=limit
-    )
-    try:
-        return list((await kit.mesh.md.GetCandles(request)).candles)
-    except grpc.aio.AioRpcError as error:
-        if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
-            return None
-        fail(f"GetCandles of {kit.symbol} {common.Timeframe.Name(timeframe)} answered {describe(error)}")
-
-
-def _range_problems(
-    candles: list[md.Candle], timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
-) -> list[str]:
-    found = []
-    times = [c.open_time_ns for c in candles]
-    if times != sorted(set(times)):
-        found.append("candles not oldest first, each once")
-    if any(not start_ns <= t < end_ns for t in times):
-        found.append(f"a candle outside [{start_ns}, {end_ns})")
-    if len(candles) > (limit or 1000):
-        found.append(f"{len(candles)} candles for a limit of {limit or 'the default 1000'}")
-    found += [p for c in candles for p in _candle_problems(c, timeframe)]
-    return found
-
-
-@check(
-    "candles.requests",
-    "GetCandles refuses a bad request with INVALID_ARGUMENT naming the field: an end before the start, "
-    "an unknown symbol, no timeframe",
-)
-async def candles_requests(kit: Kit) -> str:
-    earlier, later = _MINUTE_NS, 2 * _MINUTE_NS
-    minute = common.TIMEFRAME_1_MINUTE
-    cases = [
-        (md.GetCandlesRequest(symbol=kit.symbol, timeframe=minute, start_ns=later, end_ns=earlier),
-         ("start_ns", "end_ns"), "with end_ns before start_ns"),
-        (md.GetCandlesRequest(symbol=_UNKNOWN, timeframe=minute), ("symbol",), f"of {_UNKNOWN}"),
-        (md.GetCandlesRequest(symbol=kit.symbol), ("timeframe",), "without a timeframe"),
-    ]  # fmt: skip
-    for request, fields, what in cases:
-        error = await refusal(
-            f"GetCandles {what}", kit.mesh.md.GetCandles(request), grpc.StatusCode.INVALID_ARGUMENT
-        )
-        if not any(f in fields for f, _ in field_violations(error)):
-            fail(f"GetCandles {what} was refused without a field violation on {' or '.join(fields)}")
-    return f"{len(cases)} bad requests refused, each naming its field"
-
-
-@check(
-    "candles.paging",
-    "GetCandles: oldest first within [start, end), at most limit; the next page starts after the last "
-    "candle, nothing skipped or repeated",
-)
-async def candles_paging(kit: Kit) -> str:
-    end_ns = time.time_ns()
-    chosen, full = common.TIMEFRAME_1_MINUTE, await _candles(kit, common.TIMEFRAME_1_MINUTE, 0, end_ns, 0)
-    if full is None or len(full) < 4:
-        seconds = await _candles(kit, common.TIMEFRAME_1_SECOND, 0, end_ns, 0)
-        if seconds is not None and len(seconds) > len(full or []):
-            chosen, full = common.TIMEFRAME_1_SECOND, seconds
-    if full is None:
-        fail(f"GetCandles of {kit.symbol} refused both 1-minute and 1-second candles")
-    name = common.Timeframe.Name(chosen).removeprefix("TIMEFRAME_").lower()
-    problems = _range_problems(full, chosen, 0, end_ns, 0)
-    if problems:
-        fail(f"GetCandles {name}: " + "; ".join(problems[:_SHOWN]))
-    if len(full) < 4:
-        return f"{len(full)} {name} candles of {kit.symbol} held, in order: too few to page"
-    first = await _candles(kit, chosen, 0, end_ns, 2) or []
-    second = await _candles(kit, chosen, first[-1].open_time_ns + 1 if first else 0, end_ns, 2) or []
-    pages = [c.open_time_ns for c in first + second]
-    expected = [c.open_time_ns for c in full[:4]]
-    if pages != expected:
-        fail(f"GetCandles {name} in pages of 2 gave open times {pages}; the whole range begins {expected}")
-    return f"{len(full)} {name} candles in order; two pages of 2 follow on, nothing skipped or repeated"
