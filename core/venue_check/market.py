@@ -35,7 +35,10 @@ PAYLOADS: dict[int, tuple[str, ...]] = {
 }
 WINDOW_S = 4.0  # the longest the kit reads
 QUIET_S = 1.0  # a stream silent this long after its first message has said what it had
-_ENOUGH = 3  # events of a channel that make it seen (a book: its snapshot and this many deltas)
+# Events of a channel that make it seen: two (a candle a second comes slowly), a book's snapshot
+# and three deltas.
+_ENOUGH = 2
+_ENOUGH_BOOK = 4
 
 
 @dataclass
@@ -70,7 +73,7 @@ def _counts(status: admin.GetStatusResponse, symbol: str) -> dict[int, int]:
 
 
 def _enough(seen: Counter[int], channels: Sequence[int]) -> bool:
-    return all(seen[c] >= (_ENOUGH + 1 if c == md.CHANNEL_BOOK else _ENOUGH) for c in channels)
+    return all(seen[c] >= (_ENOUGH_BOOK if c == md.CHANNEL_BOOK else _ENOUGH) for c in channels)
 
 
 async def observe(kit: Kit) -> Observation:

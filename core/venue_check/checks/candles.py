@@ -87,7 +87,7 @@ async def candles_paging(kit: Kit) -> str:
             chosen, full = common.TIMEFRAME_1_SECOND, seconds
     if full is None:
         fail(f"GetCandles of {kit.symbol} refused both 1-minute and 1-second candles")
-    name = common.Timeframe.Name(chosen).removeprefix("TIMEFRAME_").lower()
+    name = "1-second" if chosen == common.TIMEFRAME_1_SECOND else "1-minute"
     problems = _range_problems(full, chosen, 0, end_ns, 0)
     if problems:
         fail(f"GetCandles {name}: " + "; ".join(problems[:_SHOWN]))

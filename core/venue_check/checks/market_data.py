@@ -34,6 +34,11 @@ def _name(channel: md.Channel.ValueType) -> str:
     return md.Channel.Name(channel).removeprefix("CHANNEL_").lower()
 
 
+# An event of each channel, in a reason.
+_EVENT = {md.CHANNEL_TRADES: "trade", md.CHANNEL_BOOK: "book", md.CHANNEL_CANDLES: "candle",
+          md.CHANNEL_TICKERS: "ticker", md.CHANNEL_FUNDING: "funding"}  # fmt: skip
+
+
 async def _observed(kit: Kit, channel: md.Channel.ValueType) -> Observation:
     """The kit's observation of the channel; a skip when GetStatus lists no such stream."""
     if channel not in kit.streamed_channels(kit.symbol):
@@ -63,7 +68,7 @@ def _judge(
 ) -> str:
     """Fails on the first problems of the channel's events; the reason of a pass otherwise."""
     events = observation.of(channel)
-    name = _name(channel)
+    name = _EVENT[channel]
     if not events:
         counted = observation.counted(channel)
         if counted > 0:
