@@ -84,7 +84,13 @@ export class DeadMan {
     this.deadlineMs = 0;
     this.trips += 1n;
     this.lastTripNs = this.wallNs();
-    this.lastTrip = this.trip(this.ttlMs);
+    try {
+      this.lastTrip = this.trip(this.ttlMs);
+    } catch (error) {
+      // A failed cancel must not take the venue down; the next trip tries again.
+      log.error("dead-man switch tripped but its cancels failed", { error: String(error) });
+      return;
+    }
     log.warn("dead-man switch tripped", {
       ttl_ms: this.ttlMs,
       canceled: this.lastTrip.canceled.length,
