@@ -30,8 +30,9 @@ SERVICES = [
 _REFLECTION = ("grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
 # A canonical (ccxt unified) symbol: BASE/QUOTE, then :SETTLE for a contract, then -EXPIRY, -STRIKE
 # and -C/-P for a future or an option.
+# A part is a currency code as ccxt writes it (letters, digits, a dot or an underscore: "1000SHIB").
 _CANONICAL = re.compile(
-    r"(?P<base>[A-Z0-9.]+)/(?P<quote>[A-Z0-9.]+)(:(?P<settle>[A-Z0-9.]+)(?P<rest>(-[A-Z0-9.]+)*))?"
+    r"(?P<base>[\w.]+)/(?P<quote>[\w.]+)(:(?P<settle>[\w.]+)(?P<rest>(-[\w.]+)*))?", re.ASCII
 )
 _UNKNOWN = "VENUECHECK/NOSUCH"
 _SHOWN = 3  # problems named in a reason
