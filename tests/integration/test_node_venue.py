@@ -1,7 +1,7 @@
 """node-ref (venues/node_ref), the reference venue in TypeScript on Node, as a real process.
 
 The venue is built first when its stamps are stale (`npm ci` on its lockfile, `npm run build` on
-its sources, as ./dev stamps its own installs), started as `node venues/node_ref/dist/main.js
+its sources, as ./dev does in its set-up), started as `node venues/node_ref/dist/main.js
 --port 0` with the mesh token and the trading credential, and read only through gRPC with the
 Python generated stubs (gen/), as any mesh service reads a venue: instruments, a book snapshot and
 its deltas, orders resting, filling and cancelled, executions resumed after a reconnect, the
@@ -70,14 +70,6 @@ _HISTORY_S = 300
 _START_TIMEOUT_S = 60.0
 
 
-def _digest(paths: list[Path]) -> str:
-    sha = hashlib.sha256()
-    for path in paths:
-        sha.update(str(path.relative_to(NODE_REF)).encode())
-        sha.update(path.read_bytes())
-    return sha.hexdigest()[:16]
-
-
 def _run(command: list[str]) -> None:
     done = subprocess.run(
         command, cwd=NODE_REF, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S, check=False
@@ -89,22 +81,22 @@ def _run(command: list[str]) -> None:
 
 
 def build_node_ref() -> Path:
-    """dist/main.js, built first when a stamp is stale: node_modules on package-lock.json
-    (`npm ci`), dist on the lock, the TypeScript config and every source (`npm run build`)."""
+    """dist/main.js, built first when stale: node_modules stamped on package-lock.json's hash as
+    ./dev stamps it (`npm ci`), dist older than a source, the lock or the TypeScript config (`npm
+    run build`, as make would; ./dev's set-up builds it too)."""
     with _BUILD_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         lockfile = NODE_REF / "package-lock.json"
-        installed = NODE_REF / "node_modules" / f".installed-{_digest([lockfile])}"
+        digest = hashlib.sha256(lockfile.read_bytes()).hexdigest()[:16]
+        installed = NODE_REF / "node_modules" / f".installed-{digest}"
         if not installed.exists():
             _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"])
             installed.touch()
-        sources = sorted((NODE_REF / "src").rglob("*.ts"))
-        built = NODE_REF / "dist" / f".built-{_digest([lockfile, NODE_REF / 'tsconfig.json', *sources])}"
-        if not built.exists():
+        inputs = [lockfile, NODE_REF / "tsconfig.json", *(NODE_REF / "src").rglob("*.ts")]
+        newest = max(path.stat().st_mtime for path in inputs)
+        if not MAIN.exists() or MAIN.stat().st_mtime < newest:
             _run(["npm", "run", "--silent", "build"])
-            for old in (NODE_REF / "dist").glob(".built-*"):
-                old.unlink()
-            built.touch()
+            MAIN.touch()  # tsc leaves an unchanged output's time as it was
     return MAIN
 
 
