@@ -109,6 +109,7 @@ def _report(session: pytest.Session) -> Report | str:
 
 def _run(session: pytest.Session) -> Report | str:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from core.foundations.env import TOKEN, TRADE_TOKEN
     from core.foundations.errors import TrademeshError
@@ -121,6 +122,10 @@ def _run(session: pytest.Session) -> Report | str:
     names = [item.check for item in session.items if isinstance(item, VenueCheckItem)]
     try:
         options = kit_options(config.getoption(_ADDRESS), TOKEN, TRADE_TOKEN, config.getoption(_SYMBOL), 10.0)
-        return asyncio.run(run_kit(options, select(names)))
+        checks = select(names)
+        # On a thread of its own: the event loop of the session's async tests (pytest-asyncio's,
+        # kept between tests) is neither disturbed nor needed.
+        with ThreadPoolExecutor(1, thread_name_prefix="venue-check") as pool:
+            return pool.submit(asyncio.run, run_kit(options, checks)).result()
     except (BadTarget, TrademeshError) as bad:
         return f"the kit could not run: {bad}"
