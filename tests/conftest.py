@@ -8,12 +8,15 @@ import os
 
 from hypothesis import settings
 
+from core.foundations.cancellation import mend_wait_for
 from core.foundations.env import DRAIN_DELAY_S
 from tests.bus_signing import SIGNING_ENV
 
 # Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
 # the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.
 os.environ.setdefault(DRAIN_DELAY_S, "0")
+# As every trademesh process does (core.cli): the in-process services keep their cancels.
+mend_wait_for()
 # The keys that sign the trading streams (tests/bus_signing.py): every process a test starts has
 # them (an advisor's intents and a detector's requests are signed, an inspector checks them); a
 # test of a process without them sets them empty in its environment.

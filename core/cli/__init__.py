@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from core.cli.listing import add_listing_parsers
+from core.foundations.cancellation import mend_wait_for
 from core.foundations.command import (
     ServiceCommand,
     add_server_arguments,
@@ -38,6 +39,9 @@ from core.foundations.logs import setup_logging
 from core.foundations.registry import SERVICES, ServiceEntry
 
 __all__ = ["build_parser", "main"]
+
+# Before any task runs: a cancel is never lost in Python 3.11's wait_for (see there).
+mend_wait_for()
 
 
 def _service_parser(commands: Any, entry: ServiceEntry) -> None:

@@ -1,0 +1,74 @@
+"""A cancelled task stays cancelled (core.foundations.cancellation): Python 3.11's wait_for lost
+a caller's cancel when what it waited for finished in the same loop turn."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from core.foundations import cancellation
+
+WaitFor = Callable[[Awaitable[Any], float | None], Awaitable[Any]]
+TURNS = range(1, 8)  # from the task's first turn on
+
+
+async def _send() -> str:
+    await asyncio.sleep(0)  # one loop turn, as a socket write's drain
+    return "sent"
+
+
+async def _lost_cancels(wait_for: WaitFor) -> list[int]:
+    """The turn counts at which a cancel of a task in `wait_for(_send(), 10)` was lost: the
+    cancel was accepted (the task had not ended) and the task returned all the same."""
+    lost = []
+    for turns in TURNS:
+
+        async def sending() -> Any:
+            return await wait_for(_send(), 10)
+
+        task = asyncio.create_task(sending())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        accepted = task.cancel()
+        await asyncio.wait({task})
+        if accepted and not task.cancelled():
+            lost.append(turns)
+    return lost
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the stdlib's wait_for keeps cancels from 3.12")
+async def test_the_stdlib_wait_for_of_python_3_11_loses_a_cancel() -> None:
+    assert await _lost_cancels(cancellation._ORIGINAL) != []
+
+
+async def test_the_mended_wait_for_never_loses_a_cancel() -> None:
+    assert await _lost_cancels(cancellation.wait_for) == []
+
+
+def test_every_process_of_the_suite_has_it_mended() -> None:
+    # tests/conftest.py, as core.cli does for every trademesh process.
+    assert cancellation.mended()
+    assert asyncio.wait_for is cancellation.wait_for or sys.version_info >= (3, 12)
+
+
+async def test_it_returns_the_result_and_times_out_as_the_stdlib_does() -> None:
+    assert await cancellation.wait_for(_send(), 1.0) == "sent"
+    assert await cancellation.wait_for(_send(), None) == "sent"
+    slow = asyncio.ensure_future(asyncio.sleep(10))
+    with pytest.raises(TimeoutError):
+        await cancellation.wait_for(slow, 0.01)
+    assert slow.cancelled()  # what timed out is cancelled
+
+
+async def test_a_timeout_of_zero_returns_what_is_done_and_times_out_the_rest() -> None:
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    done.set_result(7)
+    assert await cancellation.wait_for(done, 0) == 7
+    pending = asyncio.ensure_future(asyncio.sleep(10))
+    with pytest.raises(TimeoutError):
+        await cancellation.wait_for(pending, 0)
+    assert pending.cancelled()
