@@ -21,9 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 VENUES_DIR = ROOT / "venues"
 # Not venue folders: the shared runtime, the live connector, the replay harness, the paper mode
 # (any venue's market data, orders matched locally: docs/paper.md); and the sim, a built-in
-# exchange rather than a connector (its modules are listed in the README).
-SHARED = {"runtime", "live", "replay", "paper"}
-NOT_CONNECTORS = SHARED | {"sim"}
+# exchange rather than a connector (its modules are listed in the README); the manifests' template
+# (venues/manifests: a venue's compose service and Kubernetes file); and node-ref, a venue in
+# TypeScript that speaks the contract from its own process (venues/node_ref/README.md).
+SHARED = {"runtime", "live", "replay", "paper", "manifests"}
+NOT_CONNECTORS = SHARED | {"sim", "node_ref"}
 TEMPLATE = "_template"
 
 # role file -> required in every live venue folder
