@@ -149,8 +149,10 @@ class _VenueFollower:
                     grpc.StatusCode.UNAVAILABLE, None, None, "the venue ended the stream"
                 )
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                await reader
+            # Its end awaited, not its error: a cancel of this task meanwhile is raised, not swallowed.
+            await asyncio.wait({reader})
+            if not reader.cancelled():
+                reader.exception()  # retrieved: a stream error at the end is nobody's concern
         finally:
             ended.cancel()
             call.cancel()
