@@ -92,7 +92,8 @@ def _up_command(args: argparse.Namespace) -> None:
             "venue-account", f"{'='.join(twice)} given twice: one process per account"
         )
     options = UpOptions(args.data_dir, args.free_ports, sim_config, args.status_every, paper=args.paper)
-    run_up(dataclasses.replace(options, venue_accounts=tuple(args.venue_account)))
+    external = tuple(args.venue_external)
+    run_up(dataclasses.replace(options, venue_accounts=tuple(accounts), external_venues=external))
 
 
 def _health_command(args: argparse.Namespace) -> None:
@@ -152,6 +153,13 @@ def _venue_account(value: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{value!r}: {error.violations[0].description}") from None
 
 
+def _venue_external(value: str) -> Any:
+    """argparse type: NAME=HOST:PORT of a venue run elsewhere (core.cli.mesh.external)."""
+    from core.cli.mesh.external import parse_external
+
+    return parse_external(value)
+
+
 def _up_parser(commands: Any) -> None:
     deployed = ", ".join(name for name, entry in SERVICES.items() if entry.deployed)
     up = commands.add_parser("up", help=f"run the whole local mesh ({deployed})")
@@ -183,6 +191,16 @@ def _up_parser(commands: Any) -> None:
         metavar="VENUE=ACCOUNT",
         help="also run one account of a venue as the venue VENUE.ACCOUNT, with its own credentials "
         "(repeatable; binance=desk-a reads TRADEMESH_BINANCE__DESK_A_API_KEY ...; docs/accounts.md)",
+    )
+    up.add_argument(
+        "--venue-external",
+        type=_venue_external,
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="also follow a venue run elsewhere (another language: venues/node_ref), not started by up: "
+        "checked before the services that follow venues start; started with the mesh's tokens "
+        "(repeatable; docs/venues.md, A venue in another language)",
     )
     up.add_argument(
         "--status-every",

@@ -158,11 +158,14 @@ class Detector:
         """NotFound naming the venue when this detector does not follow it (a patch on it would
         be fed nothing, and the advisor and the inspector would follow a venue nobody serves);
         InvalidArgument naming the symbol when the venue does not list it; Unavailable when its
-        list cannot be read."""
+        list cannot be read. A market that passes is fed from then on (ActivatePatch asks first)."""
         if self.venues.venue(venue) is None:
             known = ", ".join(sorted(self.venues.venues)) or "none"
             raise NotFound(f"no venue {shown(venue)} in this detector's mesh (venues: {known})")
         await self.instruments.check(venue, symbol, "patch_id")
+        # Fed from now: the feeds otherwise follow only the venues' changes, and a patch the API
+        # activates on a market no other patch trades (an external venue's) would get no events.
+        self._sync_feeds(self.venues.venues)
 
     async def _list_instruments(self, venue: str) -> Sequence[common.Instrument]:
         stub = md_grpc.MarketDataStub(self.channels.get(self._link(venue).address))

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.mesh.embedded import Backing, start_backing
+from core.cli.mesh.external import ExternalVenue, check_external, check_names
 from core.cli.mesh.progress import Progress
 from core.cli.mesh.supervisor import Child, ChildSpec
 from core.foundations.accounts import account_venue
@@ -75,6 +76,13 @@ class UpOptions:
     # (exchange, account) of each venue account run beside the mesh's venue, as the venue
     # `<exchange>.<account>` (`up --venue-account binance=desk-a`; docs/accounts.md).
     venue_accounts: tuple[tuple[str, str], ...] = ()
+    # Venues run elsewhere that the mesh follows as its own (`up --venue-external NAME=HOST:PORT`;
+    # core.cli.mesh.external): checked, never started.
+    external_venues: tuple[ExternalVenue, ...] = ()
+
+    def __post_init__(self) -> None:
+        accounts = (account_venue(exchange, account) for exchange, account in self.venue_accounts)
+        check_names(self.external_venues, (self.paper or "sim", *accounts))
 
 
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
@@ -202,6 +210,15 @@ class _Mesh:
         if entry.kind is Kind.VENUE:  # the accounts next, before the services that follow venues
             for exchange, account in self.options.venue_accounts:
                 await self._run(entry, Child(self.account_spec(exchange, account, command), _WIDTH))
+            for venue in self.options.external_venues:
+                await self._external(venue)
+
+    async def _external(self, venue: ExternalVenue) -> None:
+        """A venue run elsewhere, once it answers: one of the venues the next services follow."""
+        _say(f"{venue.name}: waiting for it on {venue.address} (external: not started by up)")
+        await check_external(venue, self.env[TOKEN])
+        self.view = dataclasses.replace(self.view, venues=(*self.view.venues, (venue.name, venue.address)))
+        _say(f"{venue.name} answers on {venue.address} (external: followed, not supervised)")
 
     async def _run(self, entry: ServiceEntry, child: Child) -> None:
         self.children.append(child)
