@@ -22,6 +22,10 @@
 - Listing: Kraken's OpenOrders and ClosedOrders list every pair at once, and cost a third of
   the private counter's decay a second; the connector asks once per symbol. One answer is
   shared by the calls of the next second (dropped at once by any order call or execution).
+- Pair status: ccxt reads a pair as active only when AssetPairs gives it `status` "online". Kraken
+  added that field in 2022; before, AssetPairs listed only pairs that traded, with no status
+  (as in the recorded session of 2021), and ccxt read every one of them as inactive. A pair
+  listed without a status is read as active here; a status given is read as ccxt reads it.
 - Rate limit: ccxt's bucket holds one private call (cost 3 at 1 token a second), so ten reads
   take 30 s; Kraken's starter tier counter allows 15 calls before its 0.33/s decay, so the
   bucket holds 45 tokens here, full at start.
@@ -69,6 +73,13 @@ class KrakenExchange(ccxt.pro.kraken):  # type: ignore[misc]
                 "tokenBucket": {"capacity": _BUCKET, "tokens": _BUCKET - 3},
             },
         )
+
+    async def fetch_markets(self, params: dict[str, Any] | None = None) -> list[Any]:
+        markets = list(await super().fetch_markets(params or {}))
+        for market in markets:
+            if "status" not in (market.get("info") or {}):
+                market["active"] = True
+        return markets
 
     def _forget_listings(self) -> None:
         self._listings = {}

@@ -16,7 +16,8 @@
   wallet endpoints of the order store, whose fills take the best price of the tracked book;
   GET /v5/market/tickers (category spot) as the replay position stands: lastPrice the last
   publicTrade delivered, bid1/ask1 the tracked book's (the connector reads the last price
-  before placing a stop; the order store sets a stop's direction from it).
+  before placing a stop; the order store sets a stop's direction from it); GET /v5/market/kline
+  pages through the candle history (venues/bybit/standin/candles.py).
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - a market frame is any JSON object with "topic" and "data", whatever its key order (Bybit's
@@ -40,6 +41,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from venues.bybit.standin.candles import BybitKlines
 from venues.bybit.standin.order_store import BybitOrderStore
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
 from venues.replay.capture import Capture, WsFrame
@@ -58,6 +60,7 @@ _OTHER_APIS = (
 )
 _INSTRUMENTS = "/v5/market/instruments-info"
 _TICKERS = "market/tickers"
+_KLINE = "market/kline"
 
 
 class BybitBook:
@@ -113,6 +116,7 @@ class BybitReplay(ReplayAdapter):
         self.orders = BybitOrderStore(self._best, self.last_prices.get)
         self.orders.on_event = lambda topic, message: self.publish(topic, json.dumps(message))
         self._authenticated: set[int] = set()  # id() of the connections that sent op "auth"
+        self.klines = BybitKlines(self)
 
     def other_api(self, url: str) -> str | None:
         path = url_path(url)
@@ -208,6 +212,8 @@ class BybitReplay(ReplayAdapter):
         endpoint = request.path.split(_V5, 1)[1] if _V5 in request.path else ""
         if request.method == "GET" and endpoint == _TICKERS:
             return self._tickers(request.params())
+        if request.method == "GET" and endpoint == _KLINE:
+            return self.klines.answer(request.params())
         answer = self.orders.answer(request, endpoint)
         return answer if answer is not None else super().rest(request)
 

@@ -18,7 +18,9 @@
   is fetched twice: without a query, and with product_type=FUTURE); orders and accounts
   from a small order store (venues.coinbase.standin.order_store), whose marketable orders fill at the
   best price of the book tracked here (none before playback has delivered a snapshot: an
-  order then rests). A `slow` fault delays only order creation (POST .../orders).
+  order then rests). A `slow` fault delays only order creation (POST .../orders). The product
+  candles (market/products/{id}/candles) page through the candle history
+  (venues.coinbase.standin.candles).
 - The private `user` channel: a subscribe carrying a `jwt` (not verified here) gets the
   "subscriptions" answer and a "snapshot" event of the open orders; every order change
   then goes out as an "update" event ({"channel":"user","events":[{"type":"update",
@@ -44,6 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from venues.coinbase.standin.candles import CoinbaseCandles
 from venues.coinbase.standin.order_store import CoinbaseOrders, endpoint, ws_order
 from venues.coinbase.standin.synthesized import FIAT, crypto_currency, fiat_currency, product
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host
@@ -128,6 +131,7 @@ class CoinbaseReplay(ReplayAdapter):
         self.orders = CoinbaseOrders(self._best)
         self.orders.on_update = self._user_update
         self.user_connections: dict[int, MockConnection] = {}
+        self.candles = CoinbaseCandles(self)
 
     def other_api(self, url: str) -> str | None:
         return _OTHER_APIS.get(url_host(url))
@@ -276,6 +280,8 @@ class CoinbaseReplay(ReplayAdapter):
         return request.method == "POST" and endpoint(request.path) == "orders"
 
     def rest(self, request: RestRequest) -> RestAnswer:
+        if self.candles.handles(request):
+            return self.candles.answer(request)
         answer = self.orders.answer(request)
         if answer is not None:
             return answer

@@ -3,7 +3,8 @@
 - REST (www.deribit.com/api/v2/public/...): every answer is {"jsonrpc":"2.0","result":...}.
   get_instruments (optionally ?currency=BTC&kind=option&expired=false) is answered from the
   capture's recorded get_instruments calls, one per currency; get_currencies from the
-  currencies those instruments are in; anything else with JSON-RPC error -32601.
+  currencies those instruments are in; get_tradingview_chart_data the candle history
+  (venues.deribit.standin.candles); anything else with JSON-RPC error -32601.
   Instruments recorded before Deribit added `counter_currency` and `settlement_currency`
   (2021: every instrument was inverse, priced in USD and settled in its base currency)
   get those two fields filled in, as today's API (and ccxt, which skips markets without
@@ -45,6 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from venues.deribit.standin.candles import DeribitChartData
 from venues.deribit.standin.order_store import (
     DeribitOrderStore,
     RpcError,
@@ -152,6 +154,9 @@ class DeribitReplay(ReplayAdapter):
         self.channels: weakref.WeakKeyDictionary[MockConnection, dict[str, str]] = weakref.WeakKeyDictionary()
         self.orders = DeribitOrderStore(self._best)
         self.orders.on_change = self._notify_user
+        self.chart_data = DeribitChartData(
+            self, lambda: [str(i["instrument_name"]) for i in self._instruments(None, None)]
+        )
 
     # ---- market frames
 
@@ -274,6 +279,8 @@ class DeribitReplay(ReplayAdapter):
             return self._result(currencies)
         if method == "public/test":
             return self._result({"version": "2.1.1"})
+        if method == "public/get_tradingview_chart_data":
+            return self.chart_data.answer(params)
         if self.orders.handles(method):
             return self._private(method, request)
         return RestAnswer.json({"jsonrpc": "2.0", "error": _NO_METHOD}, 400)

@@ -35,6 +35,8 @@ channelID no subscriptionStatus names cannot be routed and are tallied as unreco
 book recorded at any depth is served (the v2 client's depth is the snapshot's); with no
 recorded AssetPairs, the pairs the frames stream are described from them
 (venues.kraken.standin.synthesized), and their decimals drive the checksums.
+
+REST /0/public/OHLC pages through the candle history (venues.kraken.standin.candles).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from venues.kraken.standin.candles import KrakenOhlc
 from venues.kraken.standin.order_store import KrakenOrderStore, pairs_of
 from venues.kraken.standin.synthesized import asset_pair
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
@@ -253,6 +256,7 @@ class KrakenReplay(ReplayAdapter):
         self.orders = KrakenOrderStore(pairs, self._best)
         self.orders.on_executions = self._executions
         self._sequence = 0  # the executions channel's message counter
+        self.ohlc = KrakenOhlc(self, self._asset_pair_bodies())
 
     def _route(self, frame: WsFrame) -> None:
         status = json.loads(frame.text)
@@ -477,6 +481,8 @@ class KrakenReplay(ReplayAdapter):
             assets = self._assets()
             self.tally.synthesize("kraken Assets", f"the AssetPairs' bases and quotes: {', '.join(assets)}")
             return RestAnswer.json({"error": [], "result": assets})
+        if request.method == "GET" and request.path.endswith("/0/public/OHLC"):
+            return self.ohlc.answer(request.params())
         answer = self.orders.answer(request)
         return answer if answer is not None else super().rest(request)
 

@@ -9,7 +9,8 @@
   stand-in answers with a fresh snapshot of the book at the current replay position, with
   its seqId and its CRC32 checksum.
 - REST: the recorded instruments; /api/v5/public/time answers the current time;
-  /api/v5/market/ticker the last `tickers` push replayed of the instrument; the trade
+  /api/v5/market/ticker the last `tickers` push replayed of the instrument; /market/candles and
+  /market/history-candles the candle history (venues.okx.standin.candles); the trade
   and account calls go to a small order store (venues.okx.standin.order_store) whose marketable orders
   fill at the replayed book's best price.
 - Private WebSocket (/ws/v5/private): the client logs in with {"op":"login","args":[{apiKey,
@@ -45,6 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from venues.okx.standin.candles import CANDLES, HISTORY_CANDLES, OkxCandles
 from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
@@ -156,6 +158,7 @@ class OkxReplay(ReplayAdapter):
             inst_type, inst_id, data, "positions"
         )
         self.algos = AlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
+        self.candles = OkxCandles(self, instruments)
         self.algos.on_push = lambda inst_type, inst_id, data: self._push(
             inst_type, inst_id, data, "orders-algo"
         )
@@ -304,6 +307,8 @@ class OkxReplay(ReplayAdapter):
             return self._currencies()
         if request.path.endswith("/api/v5/market/ticker"):
             return self._ticker(request.query.get("instId", ""))
+        if request.method == "GET" and request.path.endswith((CANDLES, HISTORY_CANDLES)):
+            return self.candles.answer(request.path, request.params())
         answer = self.orders.answer(request) or self.algos.answer(
             request, request.path.split("/api/v5/", 1)[-1]
         )
