@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from core.foundations.bus.redis import open_redis
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import Unavailable
 from core.foundations.redact import redact_url
 from core.foundations.rpc.channels import Upstreams
@@ -155,9 +156,7 @@ async def _tick(state: RegistryState) -> None:
 
 
 async def _ended(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
 
 
 async def _mcp_app(resolver: RegistryState, auth: GatewayAuth, database_url: str, board: Board) -> Mcp:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-__all__ = ["mend_wait_for", "wait_for"]
+__all__ = ["cancel_and_wait", "mend_wait_for", "wait_for"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,16 @@ async def wait_for(fut: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYN
         return future.result()
     async with asyncio.timeout(timeout):
         return await fut
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and return once it has ended; an error it ended with (not the cancel) is
+    raised. A cancel of the caller meanwhile is raised as well: `task.cancel()` then `await task`
+    under suppress(CancelledError) took the caller's own cancel for the task's and swallowed it."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled() and (error := task.exception()) is not None:
+        raise error
 
 
 def mend_wait_for() -> None:

@@ -18,7 +18,6 @@ core.foundations.bus.venue_lease) is left to it: given back when held, counted i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -32,6 +31,7 @@ from core.foundations.bus.redis import BusRedis
 from core.foundations.bus.relay import resume_executions, resume_market
 from core.foundations.bus.venue_lease import direct_venues, venue_lease_name
 from core.foundations.bus.writer import BusWriter
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import TrademeshError
 from core.foundations.lease import Lease
 from core.foundations.mesh_config import VenueLink
@@ -87,9 +87,7 @@ class VenueFollowing:
     async def stop(self, reason: str | None) -> None:
         """Stops its followers; with a reason, a gap marker in each market stream it wrote."""
         self._stop.set()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         if reason is None:
             return
         for follower in self.market:

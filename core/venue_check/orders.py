@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import grpc
 
+from core.foundations.cancellation import cancel_and_wait
 from core.venue_check.kit import Kit
 from core.venue_check.market import decimal_of, reference_prices
 from core.venue_check.results import fail
@@ -240,6 +241,4 @@ class ExecutionReader:
 
     async def close(self) -> None:
         self._call.cancel()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)

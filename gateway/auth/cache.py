@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from core.foundations.cancellation import cancel_and_wait
 from gateway.auth.store import KeyRow, KeyStore
 
 __all__ = ["KeyCache"]
@@ -46,9 +47,7 @@ class KeyCache:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     def lookup(self, digest: bytes) -> KeyRow | None:

@@ -22,6 +22,7 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import TrademeshError
 from core.foundations.rpc.client import auth_metadata
 from gateway.board.alerts import AlertSource, attach
@@ -133,9 +134,7 @@ class Board:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             await self._close_channels(set())
 
     async def run(self, stop: asyncio.Event) -> None:

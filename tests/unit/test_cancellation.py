@@ -4,8 +4,9 @@ a caller's cancel when what it waited for finished in the same loop turn."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -72,3 +73,55 @@ async def test_a_timeout_of_zero_returns_what_is_done_and_times_out_the_rest() -
     with pytest.raises(TimeoutError):
         await cancellation.wait_for(pending, 0)
     assert pending.cancelled()
+
+
+async def _slow_to_end(ended: asyncio.Event) -> None:
+    """A task that takes a few turns to end once cancelled (it closes something first)."""
+    try:
+        await asyncio.sleep(10)
+    finally:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        ended.set()
+
+
+async def _stop_the_old_way(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _caller_cancelled_while_stopping(
+    stop: Callable[[asyncio.Task[None]], Coroutine[Any, Any, None]],
+) -> bool:
+    """Whether a caller cancelled while it stops a task that is slow to end ends cancelled."""
+    ended = asyncio.Event()
+    worker = asyncio.create_task(_slow_to_end(ended))
+    await asyncio.sleep(0)
+    caller = asyncio.create_task(stop(worker))
+    await asyncio.sleep(0)  # the caller waits for the worker's end
+    caller.cancel()
+    await asyncio.wait({caller})
+    await ended.wait()
+    return caller.cancelled()
+
+
+async def test_stopping_a_task_keeps_the_callers_own_cancel() -> None:
+    assert not await _caller_cancelled_while_stopping(_stop_the_old_way)  # suppress() swallowed it
+    assert await _caller_cancelled_while_stopping(cancellation.cancel_and_wait)
+
+
+async def test_stopping_a_task_ends_it_and_raises_its_error() -> None:
+    ended = asyncio.Event()
+    worker = asyncio.create_task(_slow_to_end(ended))
+    await asyncio.sleep(0)
+    await cancellation.cancel_and_wait(worker)
+    assert worker.cancelled() and ended.is_set()
+
+    async def failing() -> None:
+        raise ValueError("broken")
+
+    failed = asyncio.create_task(failing())
+    await asyncio.wait({failed})
+    with pytest.raises(ValueError, match="broken"):
+        await cancellation.cancel_and_wait(failed)

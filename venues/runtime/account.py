@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.convert import balance_to_pb, position_to_pb
 from core.foundations.errors import ResourceExhausted, TrademeshError
 from core.foundations.model import Balance, Position
@@ -139,9 +140,7 @@ class AccountHub:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         interval = self.venue.account_poll_interval_s if self.feed is AccountFeed.POLL else None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from venues.runtime.direct import DirectBus, DirectOptions
@@ -60,7 +60,5 @@ class VenueApp:
             await ctx.stop.wait()
         finally:
             if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
+                await cancel_and_wait(writing)
             await self.runtime.stop()

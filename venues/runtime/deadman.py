@@ -10,12 +10,12 @@ a cancel-all-after is armed there as well, only while it would cancel no protect
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from core.foundations.cancellation import cancel_and_wait
 from venues.runtime.cancels import Kept
 from venues.runtime.native import NativeState, NativeSwitchPolicy
 
@@ -81,9 +81,7 @@ class DeadMan:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while self._deadline > 0:

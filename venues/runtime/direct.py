@@ -19,7 +19,6 @@ The gRPC MarketData stays for direct subscribers (the detector, the bridge's cli
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Awaitable
@@ -33,6 +32,7 @@ from core.foundations.bus.redis import BusRedis, open_redis, unreachable
 from core.foundations.bus.relay import ExecutionRelay, MarketRelay, resume_executions, resume_market
 from core.foundations.bus.venue_lease import claim_direct, unclaim_direct, venue_lease_name
 from core.foundations.bus.writer import BusWriter
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.lease import Lease, holder_id
 from core.foundations.mesh_config import DEFAULT_CHANNELS
 from core.foundations.model import Channel
@@ -115,9 +115,7 @@ class DirectBus:
                     )
                     await sleep_unless(stop, self.options.lease_ttl_ms / 3000)
         finally:
-            groups.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await groups
+            await cancel_and_wait(groups)
             written.set()
             await flusher
             await _unless_unreachable(unclaim_direct(redis, self.venue, self.holder))

@@ -10,13 +10,13 @@ goes stale is announced to its subscribers with a GAP notice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import FailedPrecondition, Unavailable
 from core.foundations.model import (
     Channel,
@@ -107,9 +107,7 @@ class VenueRuntime:
         await self.account.stop()
         await self.deadman.stop()
         if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+            await cancel_and_wait(self._sampler)
         await self.venue.stop()
 
     def end_streams(self) -> int:

@@ -19,7 +19,6 @@ not registered trademesh_registration_registered is 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -31,6 +30,7 @@ import grpc
 from prometheus_client import Counter, Gauge
 
 from core.foundations.backoff import Backoff
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.env import ADVERTISE_HOST, GATEWAY, TOKEN
 from core.foundations.errors import InvalidArgument
 from core.foundations.registry import Kind
@@ -152,9 +152,7 @@ class GatewayRegistration:
     async def stop(self) -> None:
         """Stops heartbeating and unregisters (briefly: a gone gateway must not delay shutdown)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self.instance_id is not None:
             request = pb.UnregisterRequest(instance_id=self.instance_id)
