@@ -139,3 +139,24 @@ async def test_a_fill_comes_over_the_user_channel_once(replay_venue: Venue) -> N
     fills = [e for e in executions.of(placed.order.order_id) if e.HasField("fill")]
     assert len(fills) == 1, "each fill once"
     assert SECRET_LINE not in replay_venue.log()
+
+
+@pytest.mark.replay(env=CREDENTIALS)
+async def test_a_market_buy_fills_the_size_asked(replay_venue: Venue) -> None:
+    """A market buy goes out as market_market_ioc with base_size (the size asked, in the base
+    currency), which Advanced Trade takes for a buy: ccxt alone wants a price to send quote_size."""
+    stubs = replay_venue.stubs()
+    # Play the whole capture: the stand-in's book is then the capture's last book.
+    await collect(stubs, [SYMBOL], channels=[md.CHANNEL_BOOK], played=replay_venue.log_path)
+    best_ask = min(EXPECTED.asks)
+    order = tf.PlaceOrderRequest(
+        symbol=SYMBOL,
+        side=common.SIDE_BUY,
+        type=tf.ORDER_TYPE_MARKET,
+        size="0.0015",
+        client_order_id="tm-cb-mkt",
+    )
+    placed = await stubs.tf.PlaceOrder(order, timeout=CALL_TIMEOUT_S)
+    assert (placed.order.status, placed.order.client_order_id) == (tf.ORDER_STATUS_FILLED, "tm-cb-mkt")
+    assert (D(placed.order.filled_size), D(placed.order.average_fill_price)) == (D("0.0015"), best_ask)
+    assert '"market_market_ioc": {"base_size": "0.0015"}' in replay_venue.log()

@@ -3,6 +3,12 @@
 - The client order id: ccxt 4.5.90's create_order always sends a client_order_id of its own
   ("ccxt-<uuid>") and drops the caller's `clientOrderId`; it is sent as Coinbase's
   `client_order_id` here, so a retried order can be found and is never placed twice.
+- Market buys: ccxt 4.5.90 sends a spot market buy as market_market_ioc with `quote_size` (the
+  quote to spend), so it asks for a price to work that out (createMarketBuyOrderRequiresPrice)
+  and refuses the order without one. Advanced Trade takes `base_size` for a market buy too
+  (Coinbase's own Python SDK's market_order_buy sends either): the size asked, in the base
+  currency, is sent as base_size here, so the order buys what was asked whatever the price.
+  A caller's `cost` param still goes out as ccxt sends it (quote_size).
 - Order answers: POST /orders answers with the ids only (success_response) and
   batch_cancel with {success, order_id}; ccxt's orders then carry no size, price or state.
   Both are read back (GET /orders/historical/{order_id}).
@@ -60,6 +66,8 @@ class CoinbaseExchange(ccxt.pro.coinbase):  # type: ignore[misc]
         client_id = params.pop("clientOrderId", None)
         if client_id is not None:
             params["client_order_id"] = client_id
+        if type == "market" and side == "buy" and "cost" not in params:
+            params.update(await self._sized_in_base(symbol, amount))
         placed = await super().create_order(symbol, type, side, amount, price, params)
         if placed["id"] in self._placed:
             raise ccxt.DuplicateOrderId(
@@ -67,6 +75,18 @@ class CoinbaseExchange(ccxt.pro.coinbase):  # type: ignore[misc]
             )
         self._placed.add(placed["id"])
         return await self.fetch_order(placed["id"], symbol)
+
+    async def _sized_in_base(self, symbol: str, amount: float) -> dict[str, Any]:
+        """The params that send a spot market buy with base_size (ccxt's own quote_size replaced
+        by the request's order_configuration, which ccxt merges over its own)."""
+        await self.load_markets()
+        if not self.market(symbol)["spot"]:
+            return {}
+        base_size = self.amount_to_precision(symbol, amount)
+        return {
+            "createMarketBuyOrderRequiresPrice": False,
+            "order_configuration": {"market_market_ioc": {"base_size": base_size}},
+        }
 
     async def cancel_order(self, id: str, symbol: str | None = None, params: Any = None) -> Any:
         await super().cancel_order(id, symbol, params or {})

@@ -12,12 +12,18 @@ order) fills at once, entirely, at the best opposite price of the book at the re
 position (no walk through the depth: a simplification), with a flat 0.6 % fee in the quote
 currency. Balances do not move. Every change is handed to `on_update` as the order object of
 the WebSocket `user` channel.
+
+A market order (market_market_ioc) is sized by one of quote_size and base_size, on either side:
+Advanced Trade takes base_size for a buy too (Coinbase's own Python SDK's market_order_buy sends
+either); one with both or neither is refused (INVALID_ARGUMENT, the message the stand-in's).
+Each order's configuration is logged as received ("replay: Coinbase create order BUY {...}").
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +33,8 @@ from typing import Any
 from venues.replay.adapter import RestAnswer, RestRequest
 
 __all__ = ["CoinbaseOrders"]
+
+log = logging.getLogger(__name__)
 
 _FEE_RATE = Decimal("0.006")
 _ACCOUNTS = {"USD": "100000", "BTC": "2"}
@@ -62,6 +70,18 @@ def _text(value: Decimal) -> str:
 
 def _error(status: int, error: str, message: str) -> RestAnswer:
     return RestAnswer.json({"error": error, "error_details": message, "message": message}, status)
+
+
+def _refusal(side: object, configuration: dict[str, Any]) -> str | None:
+    """Why Create Order refuses an order's side and configuration (None: it does not). A market IOC
+    order is sized by one of quote_size (the quote to spend) and base_size (the base to buy or
+    sell), either on either side."""
+    if not configuration or side not in ("BUY", "SELL"):
+        return "order_configuration and side are required"
+    market = configuration.get("market_market_ioc")
+    if isinstance(market, dict) and len({"quote_size", "base_size"} & market.keys()) != 1:
+        return "market_market_ioc takes one of quote_size and base_size"
+    return None
 
 
 def endpoint(path: str) -> str:
@@ -105,15 +125,13 @@ class CoinbaseOrders:
         if existing is not None:  # Coinbase creates nothing and hands back the order with that id
             return RestAnswer.json(self._success(existing))
         configuration = request.get("order_configuration") or {}
-        if not configuration or request.get("side") not in ("BUY", "SELL"):
+        log.info("replay: Coinbase create order %s %s", request.get("side"), json.dumps(configuration))
+        problem = _refusal(request.get("side"), configuration)
+        if problem is not None:
             return RestAnswer.json(
                 {
                     "success": False,
-                    "error_response": {
-                        "error": "INVALID_ARGUMENT",
-                        "message": "order_configuration and side are required",
-                        "error_details": "",
-                    },
+                    "error_response": {"error": "INVALID_ARGUMENT", "message": problem, "error_details": ""},
                     "order_configuration": configuration,
                 }
             )
