@@ -1,0 +1,470 @@
+"""A venue in another language joins the whole mesh (issue 58, part 4).
+
+node-ref (venues/node_ref: TypeScript on Node) runs as a process of its own with the mesh's tokens,
+registering with the mesh's gateway; `trademesh up --free-ports --venue-external
+node-ref=127.0.0.1:PORT` runs the whole mesh with it, on the tests' Redis and PostgreSQL. No line of
+the repository's Python names node-ref: the name is here, in the test's data and its strategy.
+
+What must hold, each within a deadline: `up` waited for node-ref and gave it to the services that
+follow venues; its trades reach the bus (ingest follows it over Subscribe) and the recorder's
+table, and the bar service closes its bars; a strategy made through the Patch API (as Studio's
+editor makes one) signals on it, and the advisor decides those signals on its market (the context
+stage passes: its price, book and instrument facts were read); an order sent through the inspector
+(Studio's order ticket: SubmitIntent through the gateway) fills at node-ref, which shows it, while
+node-ref refuses a PlaceOrder with the mesh token (only the inspector's trading credential places
+orders); its executions are recorded and the ledger books the fill; the gateway lists node-ref as a
+venue and Studio (Debian's chromium) shows it on its Services page and its trading page's board;
+Ctrl-C stops the mesh and leaves node-ref serving (`up` does not run it).
+
+The advisor's outcome is not asserted to be an intent: under `up`'s settings (1m bars, node-ref's
+0.1 % / 0.2 % fees, its best levels worth about 100 USDT) its market-quality and fee rules block
+node-ref's signals, as they should. The order is the operator's, from the ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, TypeVar
+
+import aiohttp
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from playwright.async_api import async_playwright, expect
+from redis.asyncio import Redis
+
+from core.cli.mesh.external import ExternalVenue, check_external
+from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
+from core.foundations.errors import FailedPrecondition
+from tests.integration.gateway_support import frame, parse_frames, web_headers
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url, new_database
+from tests.integration.redis_server import redis_url
+from tests.integration.support import CALL_TIMEOUT_S, Venue, limit_order, until
+from tests.node_venue import running
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.ledger.v1 import ledger_pb2 as lg
+from trademesh.patch.v1 import patch_pb2 as pp
+from trademesh.registry.v1 import registry_pb2 as reg
+from trademesh.risk.v1 import inspector_pb2 as rk
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+__all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+M = TypeVar("M", bound=Message)
+VENUE = "node-ref"
+SYMBOL = "BTC/USDT"
+# The 1m candles node-ref plays before it opens: the bar service backfills them, so the advisor's
+# context has the bars it reads at once (about 10 s of node-ref's start).
+HISTORY_S = 1800
+CHROMIUM = Path("/usr/bin/chromium")
+# The test's strategy: node-ref's 1s close above its 3-bar EMA, a long each time it crosses (the
+# emitter fires on the rise); warmed from node-ref's 1s candles at activation.
+STRATEGY_ID = "node_ref_probe"
+STRATEGY = f"""
+id = "{STRATEGY_ID}"
+description = "the close above its fast EMA on node-ref's 1s bars"
+venues = ["{VENUE}"]
+symbols = ["{SYMBOL}"]
+threshold = 1.0
+warmup = 5
+cables = [
+    "bars.bar -> ohlcv.bar",
+    "ohlcv.close -> fast.value",
+    "ohlcv.close -> above.a",
+    "fast.value -> above.b",
+    "above.out -> score.rule_1",
+    "score.signal -> emit.signal",
+]
+
+[[modules]]
+id = "bars"
+type = "trade_bars"
+params = {{ timeframe = "1s", lateness_ms = 1000 }}
+
+[[modules]]
+id = "ohlcv"
+type = "bar_fields"
+
+[[modules]]
+id = "fast"
+type = "ema"
+params = {{ period = 3 }}
+
+[[modules]]
+id = "above"
+type = "compare"
+params = {{ op = ">" }}
+
+[[modules]]
+id = "score"
+type = "weighted_score"
+params = {{ direction = "long", name_1 = "close_above_ema" }}
+
+[[modules]]
+id = "emit"
+type = "signal"
+"""
+
+
+class Said:
+    """`up`'s output, line by line, read on a thread so a hung mesh cannot hang the test."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    async def match(self, pattern: str, timeout_s: float) -> re.Match[str]:
+        compiled = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        while (found := next((m for line in list(self.lines) if (m := compiled.search(line))), None)) is None:
+            if time.monotonic() > deadline:
+                tail = "\n".join(self.lines[-40:])
+                pytest.fail(f"no line matching {pattern!r} within {timeout_s} s; last lines:\n{tail}")
+            await asyncio.sleep(0.1)
+        return found
+
+
+class Refused(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"grpc-status {code}: {message}")
+        self.code = code
+
+
+async def web(studio: str, key: str, method: str, request: Message, answer: type[M]) -> M:
+    """One unary call through the gateway as Studio makes it (gRPC-web, the API key as bearer)."""
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    body, headers = frame(request.SerializeToString()), web_headers(False, key)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(f"{studio}{method}", data=body, headers=headers) as reply,
+    ):
+        raw, head = await reply.read(), {k.lower(): v for k, v in reply.headers.items()}
+    messages, trailers, _ = parse_frames(raw)
+    code = int(trailers.get("grpc-status") or head.get("grpc-status") or 0)
+    if code != 0:
+        raise Refused(code, trailers.get("grpc-message") or head.get("grpc-message", ""))
+    return answer.FromString(messages[0])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _up(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[subprocess.Popen[str], Said]]:
+    """`trademesh up ARGS` in a process group of its own: Ctrl-C at the end, then whatever is left
+    of the group killed (a failed test leaves no service behind)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "up", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    try:
+        yield process, Said(process.stdout)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `./dev test` installs Debian's chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def backing(database_url: str, redis_url: str) -> AsyncIterator[tuple[str, str]]:
+    """(the bus, the database) of this mesh: an emptied Redis database, a new PostgreSQL one."""
+    async with new_database(database_url, "external_mesh") as database, redis_db(redis_url) as bus:
+        yield bus, database
+
+
+async def test_a_venue_in_typescript_is_followed_traded_booked_and_shown_by_the_whole_mesh(
+    tmp_path: Path, backing: tuple[str, str], chromium: Path
+) -> None:
+    bus, database = backing
+    tokens = {TOKEN: secrets.token_urlsafe(24), TRADE_TOKEN: secrets.token_urlsafe(24)}
+    env = {k: v for k, v in os.environ.items() if k != GATEWAY}
+    env |= {REDIS_URL: bus, DATABASE_URL: database, **tokens}
+    port = _free_port()
+    data = tmp_path / "data"
+    args = ["--free-ports", "--data-dir", str(data), "--venue-external", f"{VENUE}=127.0.0.1:{port}"]
+    with _up(args, env, tmp_path) as (process, said):
+        registry = (await said.match(r"registry on (\S+)", 120))[1]
+        # Started once the gateway serves, to register with it; `up` waits for it meanwhile.
+        venue_env = {**tokens, GATEWAY: registry}
+        async with running(tmp_path / "node-ref.log", venue_env, port, HISTORY_S) as venue:
+            await said.match(rf"{VENUE} answers on 127\.0\.0\.1:{port} \(external", 60)
+            await said.match(r"all services healthy", 240)
+            studio = (await said.match(r"Studio: (http://\S+/)", 10))[1]
+            key = (data / "api-key").read_text().strip()
+            # First, while the sim's example strategies hold little: the inspector's exposure
+            # limits count every venue's positions.
+            order = await _ticket_order(studio, key)
+            await _strategy_on_node_ref(studio, key)
+            await _followed(bus, database)
+            await _traded(venue, database, order, tokens[TOKEN])
+            await _booked(studio, key, order)
+            await _signalled_and_decided(database)
+            await _listed(studio, key, port)
+            await _studio_shows(chromium, studio, key)
+            process.send_signal(signal.SIGINT)
+            assert await asyncio.to_thread(process.wait, 60) == 0
+            await said.match(r"mesh\s+\| stopped", 10)
+            assert await _health(venue.address) == health_pb2.HealthCheckResponse.SERVING, (
+                "up stopped the external venue"
+            )
+
+
+async def _ticket_order(studio: str, key: str) -> tf.Order:
+    """A market buy of 0.001 BTC at node-ref from Studio's ticket: the inspector checks it and
+    places it with its trading credential; the order as node-ref acknowledged it."""
+    intent = am.Intent(
+        venue=VENUE, symbol=SYMBOL, side=common.SIDE_BUY, size="0.001", entry_type=tf.ORDER_TYPE_MARKET
+    )
+    request = rk.SubmitIntentRequest(intent=intent)
+
+    async def allowed() -> rk.SubmitIntentResponse | None:
+        try:
+            return await web(
+                studio, key, "trademesh.risk.v1.Inspector/SubmitIntent", request, rk.SubmitIntentResponse
+            )
+        except Refused as exc:  # NOT_FOUND, UNAVAILABLE: the inspector not ready for it yet
+            if exc.code in (grpc.StatusCode.NOT_FOUND.value[0], grpc.StatusCode.UNAVAILABLE.value[0]):
+                return None
+            raise
+
+    reply = await until(allowed, 30, interval_s=0.5, what="the inspector taking an intent for node-ref")
+    assert reply.action == rk.RISK_ACTION_ALLOW, reply
+    assert (reply.order.venue, reply.order.client_order_id) == (VENUE, reply.client_order_id), reply
+    return reply.order
+
+
+async def _strategy_on_node_ref(studio: str, key: str) -> None:
+    """The strategy made and activated through the Patch API, as Studio's editor does."""
+    made = await web(
+        studio, key, "trademesh.patch.v1.Patch/CreatePatch",
+        pp.CreatePatchRequest(strategy_toml=STRATEGY), pp.CreatePatchResponse,
+    )  # fmt: skip
+    [patch] = made.patches
+    assert patch.patch_id == f"{STRATEGY_ID}/{VENUE}/{SYMBOL}", patch.patch_id
+    request = pp.ActivatePatchRequest(patch_id=patch.patch_id)
+
+    async def active() -> pp.ActivatePatchResponse | None:
+        try:
+            return await web(
+                studio, key, "trademesh.patch.v1.Patch/ActivatePatch", request, pp.ActivatePatchResponse
+            )
+        except Refused as exc:  # not warm yet: node-ref's candles still being played
+            if exc.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]:
+                return None
+            raise
+
+    activated = await until(active, 60, interval_s=1.0, what="the strategy on node-ref activated")
+    assert activated.patch.state == pp.PATCH_STATE_ACTIVE
+
+
+async def _followed(bus: str, database: str) -> None:
+    """Its streams on the bus (ingest's), its trades recorded, its bars closed live."""
+    redis = Redis.from_url(bus)
+    try:
+
+        async def on_the_bus() -> int | None:
+            length = int(await redis.xlen(f"md.{{{VENUE}}}.trades"))
+            return length if length > 0 else None
+
+        await until(on_the_bus, 60, what="node-ref's trades on the bus")
+    finally:
+        await redis.aclose()
+    connection = await asyncpg.connect(database)
+    try:
+
+        async def recorded() -> int | None:
+            count: int = await connection.fetchval("SELECT count(*) FROM trades WHERE venue = $1", VENUE)
+            return count if count > 0 else None
+
+        async def closed() -> int | None:
+            count: int = await connection.fetchval(
+                "SELECT count(*) FROM bars WHERE venue = $1 AND symbol = $2 AND NOT repaired", VENUE, SYMBOL
+            )
+            return count if count > 0 else None
+
+        await until(recorded, 60, interval_s=0.5, what="node-ref's trades recorded")
+        await until(closed, 60, interval_s=0.5, what="node-ref's bars closed live")
+    finally:
+        await connection.close()
+
+
+async def _traded(venue: Venue, database: str, order: tf.Order, mesh_token: str) -> None:
+    """node-ref holds the inspector's order, filled, and refuses one sent with the mesh token; the
+    recorder holds its fill from exec.{node-ref}."""
+    stubs = venue.stubs(mesh_token)  # the token every service holds: reads only
+    try:
+        read = await stubs.tf.GetOrder(
+            tf.GetOrderRequest(client_order_id=order.client_order_id), timeout=CALL_TIMEOUT_S
+        )
+        assert read.order.status == tf.ORDER_STATUS_FILLED and read.order.filled_size == "0.001", read
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stubs.tf.PlaceOrder(
+                limit_order(SYMBOL, common.SIDE_BUY, "0.001", "1000", client_order_id="not-the-inspector"),
+                timeout=CALL_TIMEOUT_S,
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await stubs.close()
+    connection = await asyncpg.connect(database)
+    try:
+
+        async def fill_recorded() -> list[asyncpg.Record] | None:
+            rows: list[asyncpg.Record] = await connection.fetch(
+                "SELECT fill_size FROM executions WHERE venue = $1 AND client_order_id = $2 "
+                "AND fill_id IS NOT NULL",
+                VENUE, order.client_order_id,
+            )  # fmt: skip
+            return rows or None
+
+        fills = await until(fill_recorded, 30, interval_s=0.5, what="node-ref's fill recorded")
+        assert sum(row["fill_size"] for row in fills) == Decimal("0.001"), fills
+    finally:
+        await connection.close()
+
+
+async def _booked(studio: str, key: str, order: tf.Order) -> None:
+    """The ledger's transfers of node-ref, read as Studio's ledger page reads them, book the fill."""
+    request = lg.ListTransfersRequest(venue=VENUE, page_size=200)
+
+    async def booked() -> list[lg.Transfer] | None:
+        page = await web(
+            studio, key, "trademesh.ledger.v1.Ledger/ListTransfers", request, lg.ListTransfersResponse
+        )
+        found = [
+            t for t in page.transfers if t.links.client_order_id == order.client_order_id and t.links.fill_id
+        ]
+        return found or None
+
+    transfers = await until(booked, 60, interval_s=0.5, what="the ledger booking node-ref's fill")
+    assert {t.asset for t in transfers} >= {"BTC", "USDT"}, transfers
+    assert all(VENUE in (t.debit_account.venue, t.credit_account.venue) for t in transfers), transfers
+    verified = await web(
+        studio, key, "trademesh.ledger.v1.Ledger/Verify", lg.VerifyRequest(), lg.VerifyResponse
+    )
+    assert verified.ok, verified
+
+
+async def _signalled_and_decided(database: str) -> None:
+    """The strategy's signals on node-ref recorded, and the advisor's decision of one on node-ref's
+    market: its context stage passed (price, book, instrument facts read)."""
+    connection = await asyncpg.connect(database)
+    try:
+
+        async def decided() -> asyncpg.Record | None:
+            row: asyncpg.Record | None = await connection.fetchrow(
+                "SELECT d.outcome, d.blocked_stage, d.block_reason FROM decisions d "
+                "JOIN signals s USING (signal_id) "
+                "WHERE s.venue = $1 AND s.strategy_id = $2 AND d.venue = $1 LIMIT 1",
+                VENUE, STRATEGY_ID,
+            )  # fmt: skip
+            return row
+
+        decision = await until(
+            decided, 90, interval_s=0.5, what="a decision on the strategy's node-ref signal"
+        )
+        assert decision["outcome"] in ("intent", "blocked"), dict(decision)
+        assert decision["blocked_stage"] != "context", dict(decision)
+    finally:
+        await connection.close()
+
+
+async def _listed(studio: str, key: str, port: int) -> None:
+    """The gateway's registry, as Studio asks it for the venues: node-ref at its own address."""
+    request = reg.ListServicesRequest(kind=reg.KIND_VENUE)
+    listed = await web(
+        studio, key, "trademesh.registry.v1.Registry/ListServices", request, reg.ListServicesResponse
+    )
+    venues = {i.name: i for i in listed.instances}
+    assert {"sim", VENUE} <= set(venues), sorted(venues)
+    assert venues[VENUE].address == f"127.0.0.1:{port}"
+    assert "trademesh.tradeflow.v1.TradeFlow" in venues[VENUE].services
+
+
+async def _studio_shows(chromium: Path, studio: str, key: str) -> None:
+    """Studio in Debian's chromium: node-ref serving on the Services page, running on the trading
+    page's venues board."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=["--disable-gpu"]
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 1100})
+            await page.goto(studio)
+            await page.fill("#login-key", key)
+            await page.click("#login-submit")
+            await expect(page.locator("#overview-page")).to_be_visible(timeout=30_000)
+            await page.click("#nav-services")
+            row = page.locator(f'#services-rows tr[data-service="{VENUE}"]')
+            await expect(row).to_have_attribute("data-health", "serving", timeout=30_000)
+            await page.click("#nav-trading")
+            board = page.locator(f'#health article[data-venue="{VENUE}"]')
+            await expect(board).to_have_attribute("data-state", "running", timeout=30_000)
+        finally:
+            await browser.close()
+
+
+async def _health(address: str) -> int:
+    async with grpc.aio.insecure_channel(address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT_S
+        )
+    status: int = reply.status
+    return status
+
+
+async def test_up_refuses_an_external_venue_under_another_name_or_token(tmp_path: Path) -> None:
+    """`up`'s check, one line naming the flag: node-ref given under another name, or holding
+    another mesh token than the mesh's."""
+    async with running(tmp_path / "node-ref.log") as venue:
+        other = ExternalVenue("other-name", venue.address)
+        with pytest.raises(FailedPrecondition, match=r"says it is 'node-ref', not other-name") as named:
+            await check_external(other, venue.token, wait_s=10)
+        assert str(named.value).startswith(f"--venue-external other-name={venue.address}: ")
+        with pytest.raises(FailedPrecondition, match=r"refuses the mesh token \(UNAUTHENTICATED\)"):
+            await check_external(ExternalVenue(VENUE, venue.address), "another-mesh-token", wait_s=10)
+        status = await check_external(ExternalVenue(VENUE, venue.address), venue.token, wait_s=10)
+        assert status.venue == VENUE
