@@ -17,7 +17,9 @@ As Bybit's v5 *Get Kline* documents it (https://bybit-exchange.github.io/docs/v5
 Candles come from the capture's publicTrade pushes (venues.replay.candles: the session, a
 made-up past before it); a quiet minute in the session is a flat candle with no volume, as
 Bybit writes one. Monthly candles (M) are not served: a month is no fixed step (the stand-in
-refuses M as an unknown interval). Weeks open on Monday 00:00 UTC.
+refuses M as an unknown interval). Weeks open on Monday 00:00 UTC. A listed symbol the capture
+shows no price of has no candles (an empty list); the stand-in serves spot only (another
+category: "Not supported symbols").
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ GRIDS = {
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 200
 _CATEGORIES = ("spot", "linear", "inverse")
+_INSTRUMENTS = "/v5/market/instruments-info"
 _BAD_REQUEST = 10001
 _TURNOVER = Decimal("0.00000001")
 
@@ -90,6 +93,14 @@ class BybitKlines:
         span = session_span(self._adapter.capture)
         return histories(trades, first_prices(self._adapter), span)
 
+    @functools.cached_property
+    def listed(self) -> set[str]:
+        """The spot symbols the capture's instruments-info answers list, and those it streams."""
+        found = set(self.markets)
+        for record in self._adapter.recorded(_INSTRUMENTS):
+            found.update(str(item.get("symbol")) for item in json.loads(record.body)["result"]["list"])
+        return found
+
     def answer(self, params: Mapping[str, str]) -> RestAnswer:
         """GET /v5/market/kline."""
         now = max((h.end_ms for h in self.markets.values()), default=0)
@@ -97,9 +108,11 @@ class BybitKlines:
         if problem is not None:
             return _answer(_BAD_REQUEST, problem, {}, now)
         category, symbol = params.get("category", "linear"), params.get("symbol", "")
-        history = self.markets.get(symbol) if category == "spot" else None
-        if history is None:
+        if category != "spot" or symbol not in self.listed:
             return _answer(_BAD_REQUEST, "Not supported symbols", {}, now)
+        history = self.markets.get(symbol)
+        if history is None:  # listed, but the capture shows no price of it
+            return _answer(0, "OK", {"category": category, "symbol": symbol, "list": []}, now)
         grid, limit = GRIDS[params["interval"]], int(params.get("limit", str(DEFAULT_LIMIT)))
         end = int(params.get("end", str(history.end_ms)))
         if "start" in params and "end" not in params:
