@@ -114,11 +114,11 @@ def _candle(timeframe: Timeframe, raw: Json) -> Candle:
     )  # fmt: skip
 
 
-def open_gap(raw: Json, window_start_ns: int, step_ns: int) -> GapMarker:
+def open_gap(raw: Json, window_start_ns: int, timeframe: Timeframe) -> GapMarker:
     """An open gap marker of the tool's answer, cut to the window: the bars of it the context has."""
     start = max(int(raw["start_ns"]), window_start_ns)
     end = max(start, int(raw["end_ns"]))
-    bars = (end - end % step_ns - (start - start % step_ns)) // step_ns + 1
+    bars = (timeframe.open_time_ns(end) - timeframe.open_time_ns(start)) // timeframe.ns + 1
     return GapMarker(start, end, bars, False)
 
 
@@ -585,11 +585,10 @@ class ContextGatherer:
 
     async def _open_gaps(self, venue: str, symbol: str) -> tuple[GapMarker, ...]:
         """The open gap markers written within the window of the context's bars."""
-        step = self.timeframe.ns
-        now = self._clock()
-        window_start = now - now % step - self.config.bars * step
+        timeframe = self.timeframe
+        window_start = timeframe.open_time_ns(self._clock()) - self.config.bars * timeframe.ns
         answer = await self.tools.gap_markers(venue, symbol, self.config.timeframe, window_start, _MAX_GAPS)
-        return tuple(open_gap(raw, window_start, step) for raw in _items(answer, "gaps") if raw["open"])
+        return tuple(open_gap(raw, window_start, timeframe) for raw in _items(answer, "gaps") if raw["open"])
 
     async def _book(self, venue: str, symbol: str) -> BookTop | None:
         return _book(await self.tools.order_book_top(venue, symbol, 1))

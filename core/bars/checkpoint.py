@@ -25,6 +25,7 @@ import orjson
 
 from core.bars.engine import SymbolBars, VenueBars, entry_position
 from core.bars.spans import Span
+from core.bars.timeframes import HIGHER
 from core.bars.watermark import WatermarkRules
 from core.foundations.bar import Bar, SecondBar
 from core.foundations.bus.append import Append, Retention
@@ -86,10 +87,13 @@ def dump_symbol(sym: SymbolBars) -> bytes:
 def load_symbol(text: str | bytes) -> SymbolBars:
     raw = orjson.loads(text)
     seconds = [_second(item) for item in raw["seconds"]]
+    partials = [None if item is None else Bar(*_bar_args(item)) for item in raw["partials"]]
+    # A checkpoint written before a timeframe was added (1w) has no open bar for it.
+    partials += [None] * (len(HIGHER) - len(partials))
     return SymbolBars(
         max_ts_ns=raw["max"],
         seconds={bar.open_time_ns: bar for bar in seconds},
-        partials=[None if item is None else Bar(*_bar_args(item)) for item in raw["partials"]],
+        partials=partials,
         spans=[Span(start, end, open_end, done) for start, end, open_end, done in raw["spans"]],
         dirty=False,
     )

@@ -31,7 +31,8 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 __all__ = ["Counts", "EntryId", "Output", "SymbolBars", "VenueBars", "entry_position"]
 
 EntryId = tuple[int, int]  # a bus entry id, "ms-seq", as numbers
-_HIGHER_NS = tuple((timeframe, timeframe.ns) for timeframe in HIGHER)
+# (timeframe, length, offset): a bar opens at ts - (ts - offset) % length (Timeframe.open_time_ns).
+_HIGHER_NS = tuple((timeframe, timeframe.ns, timeframe.offset_ns) for timeframe in HIGHER)
 _GAP_CHANNELS = (md.CHANNEL_TRADES, md.CHANNEL_UNSPECIFIED)
 _END_OF_TIME = 2**63 - 1
 # A plain wire decimal without sign, at most 38 digits (core.foundations.decimals' rule, checked in one
@@ -192,7 +193,7 @@ class VenueBars:
         if sym.seconds:
             for start in sorted(t for t in sym.seconds if t + S1_NS <= watermark):
                 self._close_second(symbol, sym, sym.seconds.pop(start))
-        for index, (timeframe, length) in enumerate(_HIGHER_NS):
+        for index, (timeframe, length, _) in enumerate(_HIGHER_NS):
             bar = sym.partials[index]
             if bar is not None and bar.open_time_ns + length <= watermark:
                 self._out[timeframe].append(bar.to_wire(self.venue, symbol, timeframe))
@@ -202,8 +203,8 @@ class VenueBars:
     def _close_second(self, symbol: str, sym: SymbolBars, bar: SecondBar) -> None:
         self._out[Timeframe.S1].append(bar.to_wire(self.venue, symbol, Timeframe.S1))
         sym.dirty = True
-        for index, (timeframe, length) in enumerate(_HIGHER_NS):
-            start = bar.open_time_ns - bar.open_time_ns % length
+        for index, (timeframe, length, offset) in enumerate(_HIGHER_NS):
+            start = bar.open_time_ns - (bar.open_time_ns - offset) % length
             current = sym.partials[index]
             if current is not None and current.open_time_ns != start:
                 # Its end is at or before this 1s bar's start, so the watermark passed it.

@@ -70,6 +70,7 @@ TIMEFRAME_TO_PB = {
     Timeframe.H1: common.TIMEFRAME_1_HOUR,
     Timeframe.H4: common.TIMEFRAME_4_HOURS,
     Timeframe.D1: common.TIMEFRAME_1_DAY,
+    Timeframe.W1: common.TIMEFRAME_1_WEEK,
 }
 TIMEFRAME_FROM_PB = {v: k for k, v in TIMEFRAME_TO_PB.items()}
 KIND_TO_PB = {

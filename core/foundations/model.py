@@ -119,8 +119,10 @@ class Channel(enum.Enum):
 class Timeframe(enum.Enum):
     """Candle and bar intervals; the value is the length in seconds.
 
-    This enum is the one table of timeframes: their labels ("1s" ... "1d", as on the bus, in
-    the database, in configs and tools) and their wire values (core.foundations.convert) derive from it.
+    This enum is the one table of timeframes: their labels ("1s" ... "1w", as on the bus, in
+    the database, in configs and tools), their alignment and their wire values
+    (core.foundations.convert) derive from it. Every interval that aligns a time to a timeframe
+    goes through `open_time_ns` (or `offset_ns` where a hot path precomputes it).
     """
 
     S1 = 1
@@ -130,19 +132,29 @@ class Timeframe(enum.Enum):
     H1 = 3600
     H4 = 14400
     D1 = 86400
+    W1 = 604800
 
     @property
     def ns(self) -> int:
         return self.value * 1_000_000_000
 
+    @property
+    def offset_ns(self) -> int:
+        """Where intervals start past a multiple of the length since the epoch.
+
+        0 but for weeks: they open Monday 00:00 UTC, as the exchanges' 1w candles do, and the
+        epoch was a Thursday.
+        """
+        return _OFFSET_NS.get(self, 0)
+
     def open_time_ns(self, ts_ns: int) -> int:
         """Start of the interval that contains ts_ns."""
-        return ts_ns - ts_ns % self.ns
+        return ts_ns - (ts_ns - self.offset_ns) % self.ns
 
     @property
     def label(self) -> str:
-        """ "1s", "15m", "4h", "1d": the length in its largest whole unit."""
-        for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
+        """ "1s", "15m", "4h", "1d", "1w": the length in its largest whole unit."""
+        for unit, seconds in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
             if self.value % seconds == 0:
                 return f"{self.value // seconds}{unit}"
         return f"{self.value}s"
@@ -158,6 +170,8 @@ class Timeframe(enum.Enum):
         return found
 
 
+# 1970-01-01 was a Thursday: the first Monday 00:00 UTC is 4 days later.
+_OFFSET_NS = {Timeframe.W1: 4 * 86400 * 1_000_000_000}
 # Every timeframe's label, finest first.
 TIMEFRAME_LABELS: tuple[str, ...] = tuple(tf.label for tf in Timeframe)
 _BY_LABEL = {tf.label: tf for tf in Timeframe}

@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from core.foundations.model import Timeframe
 from core.tools.recorded import RecorderDatabase
 from core.tools.render import iso_time
 
@@ -57,22 +58,22 @@ class GapNotice:
         return self.ts_event_ns if self.since_ns is None else min(self.since_ns, self.ts_event_ns)
 
 
-def last_bar_open_ns(notice: GapNotice, step_ns: int) -> int:
+def last_bar_open_ns(notice: GapNotice, timeframe: Timeframe) -> int:
     """The open time of the bar holding the notice's time: the one whose repair closes the gap."""
-    return notice.ts_event_ns - notice.ts_event_ns % step_ns
+    return timeframe.open_time_ns(notice.ts_event_ns)
 
 
-def gap_marker(notice: GapNotice, step_ns: int, repaired_opens: frozenset[int]) -> dict[str, Any]:
+def gap_marker(notice: GapNotice, timeframe: Timeframe, repaired_opens: frozenset[int]) -> dict[str, Any]:
     """The notice as the tool answers it: its span, the bars it touches and whether it is open."""
-    first = notice.start_ns - notice.start_ns % step_ns
-    last = last_bar_open_ns(notice, step_ns)
+    first = timeframe.open_time_ns(notice.start_ns)
+    last = last_bar_open_ns(notice, timeframe)
     return {
         "time": iso_time(notice.ts_event_ns),
         "ts_event_ns": notice.ts_event_ns,
         "since_ns": notice.since_ns,
         "start_ns": notice.start_ns,
         "end_ns": notice.ts_event_ns,
-        "bars": (last - first) // step_ns + 1,
+        "bars": (last - first) // timeframe.ns + 1,
         "reason": notice.reason,
         "open": last not in repaired_opens,
     }
@@ -87,14 +88,14 @@ class GapStore:
         self._db = database
 
     async def markers(
-        self, venue: str, symbol: str, timeframe: str, step_ns: int, since_ns: int, limit: int
+        self, venue: str, symbol: str, timeframe: Timeframe, since_ns: int, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` gaps written at or after `since_ns`, newest first, each open or repaired."""
         rows = await self._db.fetch(_GAPS, venue, symbol, since_ns, limit, table="notices")
         notices = [_notice(row) for row in rows]
-        lasts = [last_bar_open_ns(n, step_ns) for n in notices]
-        repaired = await self._repaired(venue, symbol, timeframe, lasts)
-        return [gap_marker(n, step_ns, repaired) for n in notices]
+        lasts = [last_bar_open_ns(n, timeframe) for n in notices]
+        repaired = await self._repaired(venue, symbol, timeframe.label, lasts)
+        return [gap_marker(n, timeframe, repaired) for n in notices]
 
     async def _repaired(
         self, venue: str, symbol: str, timeframe: str, opens: Sequence[int]

@@ -114,7 +114,7 @@ class MarketTools:
         frame = Timeframe.from_label(timeframe)
         since_ns = bounded("since_ns", since_ns, 0, MAX_NS)
         limit = bounded("limit", limit, 1, MAX_BARS)
-        gaps = await self._gaps.markers(venue, symbol, frame.label, frame.ns, since_ns, limit)
+        gaps = await self._gaps.markers(venue, symbol, frame, since_ns, limit)
         return {
             "venue": venue,
             "symbol": symbol,

@@ -306,7 +306,7 @@ async def test_the_tools_listed_are_the_read_only_ones_and_close_all(mesh: Mesh)
         assert tool.description and "\n    " not in tool.description, tool.name
     bars = next(tool for tool in listed.tools if tool.name == "latest_bars")
     timeframe = bars.input_schema["properties"]["timeframe"]
-    assert timeframe["enum"] == ["1s", "1m", "5m", "15m", "1h", "4h", "1d"]
+    assert timeframe["enum"] == ["1s", "1m", "5m", "15m", "1h", "4h", "1d", "1w"]
 
 
 async def test_instruments_are_the_venues_own(mesh: Mesh) -> None:

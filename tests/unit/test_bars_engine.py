@@ -89,7 +89,7 @@ def group_by(trades: list[Trade]) -> dict[Key, Fields]:
     groups: dict[Key, list[Trade]] = defaultdict(list)
     for t in sorted(trades, key=lambda t: (t.ts, len(t.trade_id), t.trade_id)):
         for timeframe in Timeframe:
-            groups[(t.symbol, timeframe, t.ts - t.ts % timeframe.ns)].append(t)
+            groups[(t.symbol, timeframe, timeframe.open_time_ns(t.ts))].append(t)
     found = {}
     for key, group in groups.items():
         prices = [Fraction(t.price) for t in group]
@@ -272,7 +272,7 @@ def gap_notice(symbol: str, since_ns: int, resumed_ns: int) -> bus.Envelope:
 
 def test_the_first_trade_of_a_symbol_is_a_seam_repaired_at_every_timeframe() -> None:
     engine = VenueBars("v", RULES)
-    feed(engine, [[trade(30.5, 1)], [trade(100_000, 2)]])
+    feed(engine, [[trade(30.5, 1)], [trade(8 * 86_400, 2)]])  # past the week's end: every bar closed
     tasks = {t.timeframe: (t.first_open_ns, t.last_open_ns) for t in engine.repairs_due()}
     assert tasks[Timeframe.S1] == (BASE_NS + 30 * S, BASE_NS + 30 * S)
     assert tasks[Timeframe.M1] == (BASE_NS - 20 * S, BASE_NS - 20 * S)
@@ -282,7 +282,7 @@ def test_the_first_trade_of_a_symbol_is_a_seam_repaired_at_every_timeframe() -> 
 def test_with_a_backfill_the_first_trade_of_a_symbol_repairs_the_window_before_it_too() -> None:
     """A fresh mesh's bars of the last minutes come from the venue's candles (`--backfill-s`)."""
     engine = VenueBars("v", replace(RULES, backfill_ns=600 * S))
-    feed(engine, [[trade(30.5, 1)], [trade(100_000, 2)]])
+    feed(engine, [[trade(30.5, 1)], [trade(8 * 86_400, 2)]])  # past the week's end: every bar closed
     tasks = {t.timeframe: (t.first_open_ns, t.last_open_ns) for t in engine.repairs_due()}
     # From 600 s before the first trade (BASE_NS + 30.5 s) to its own bar.
     assert tasks[Timeframe.S1] == (BASE_NS - 570 * S, BASE_NS + 30 * S)

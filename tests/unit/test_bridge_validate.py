@@ -87,5 +87,5 @@ def test_kinds_and_timeframes_become_route_kinds() -> None:
 
 def test_no_timeframe_means_every_timeframe_and_no_policy_means_disconnect() -> None:
     interest = validate.subscribe_request(lv.SubscribeRequest(kinds=[lv.KIND_BARS]))
-    assert interest.kinds == {f"bars.{tf}" for tf in ("1s", "1m", "5m", "15m", "1h", "4h", "1d")}
+    assert interest.kinds == {f"bars.{tf}" for tf in ("1s", "1m", "5m", "15m", "1h", "4h", "1d", "1w")}
     assert interest.overflow is Overflow.DISCONNECT

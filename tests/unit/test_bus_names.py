@@ -52,7 +52,7 @@ def test_bar_streams_are_named_by_the_timeframe_label_and_tagged_with_their_trad
     assert [bars_stream(tf, source) for tf in Timeframe] == [
         f"bars.{{sim}}.{label}" for label in TIMEFRAME_LABELS
     ]
-    assert TIMEFRAME_LABELS == ("1s", "1m", "5m", "15m", "1h", "4h", "1d")
+    assert TIMEFRAME_LABELS == ("1s", "1m", "5m", "15m", "1h", "4h", "1d", "1w")
     assert all(fnmatch.fnmatchcase(bars_stream(tf, source), BAR_STREAMS) for tf in Timeframe)
     assert not fnmatch.fnmatchcase(bars_stream(Timeframe.M1, source), MARKET_STREAMS)
 

@@ -19,7 +19,8 @@ __all__ = ["KEEP_M1_ENTRIES", "KEEP_S1_ENTRIES", "CandleBook", "IntCandle"]
 # The history API promises six hours of 1s candles and a week of 1m.
 KEEP_S1_ENTRIES = 6 * 3600
 KEEP_M1_ENTRIES = 7 * 24 * 60
-_TIMEFRAMES = tuple((timeframe, timeframe.ns) for timeframe in Timeframe)
+# (timeframe, length, offset): an interval opens at ts - (ts - offset) % length.
+_TIMEFRAMES = tuple((timeframe, timeframe.ns, timeframe.offset_ns) for timeframe in Timeframe)
 
 
 @dataclass(slots=True)
@@ -96,24 +97,28 @@ class CandleBook:
         self, ts_ns: int, price: int, lots: int, on_close: Callable[[Timeframe, IntCandle], None]
     ) -> None:
         # Per trade on the hot path: plain int arithmetic, the open candles in a list.
-        for index, (timeframe, length_ns) in enumerate(_TIMEFRAMES):
-            start = ts_ns - ts_ns % length_ns
-            current = self._open[index]
+        opened = self._open
+        for index, (timeframe, length_ns, offset_ns) in enumerate(_TIMEFRAMES):
+            start = ts_ns - (ts_ns - offset_ns) % length_ns
+            current = opened[index]
             if current is not None and current.open_time_ns == start:
-                current.add(price, lots)
-                continue
+                # Every open candle holds the last trade and the timeframes nest, so each coarser
+                # one holds this interval, and this trade.
+                for coarser in opened[index:]:
+                    coarser.add(price, lots)  # type: ignore[union-attr]
+                return
             if current is not None:
                 self._close(timeframe, current, on_close)
-            self._open[index] = _new(start, price, lots)
+            opened[index] = _new(start, price, lots)
 
     @property
     def open(self) -> dict[Timeframe, IntCandle]:
         """The candles still open, by timeframe."""
-        return {tf: c for (tf, _), c in zip(_TIMEFRAMES, self._open, strict=True) if c is not None}
+        return {tf: c for (tf, _, _), c in zip(_TIMEFRAMES, self._open, strict=True) if c is not None}
 
     def roll(self, now_ns: int, on_close: Callable[[Timeframe, IntCandle], None]) -> None:
         """Close candles whose interval has ended even when no trade came after them."""
-        for index, (timeframe, length_ns) in enumerate(_TIMEFRAMES):
+        for index, (timeframe, length_ns, _) in enumerate(_TIMEFRAMES):
             current = self._open[index]
             if current is not None and current.open_time_ns + length_ns <= now_ns:
                 self._close(timeframe, current, on_close)

@@ -78,6 +78,8 @@ class _TimeframeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Timeframe.V
     TIMEFRAME_1_HOUR: _Timeframe.ValueType  # 5
     TIMEFRAME_4_HOURS: _Timeframe.ValueType  # 6
     TIMEFRAME_1_DAY: _Timeframe.ValueType  # 7
+    TIMEFRAME_1_WEEK: _Timeframe.ValueType  # 8
+    """Weeks open Monday 00:00 UTC."""
 
 class Timeframe(_Timeframe, metaclass=_TimeframeEnumTypeWrapper):
     """Candle interval."""
@@ -90,6 +92,8 @@ TIMEFRAME_15_MINUTES: Timeframe.ValueType  # 4
 TIMEFRAME_1_HOUR: Timeframe.ValueType  # 5
 TIMEFRAME_4_HOURS: Timeframe.ValueType  # 6
 TIMEFRAME_1_DAY: Timeframe.ValueType  # 7
+TIMEFRAME_1_WEEK: Timeframe.ValueType  # 8
+"""Weeks open Monday 00:00 UTC."""
 Global___Timeframe: _TypeAlias = Timeframe  # noqa: Y015
 
 @_typing.final
