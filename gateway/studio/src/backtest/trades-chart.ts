@@ -20,7 +20,7 @@ import { type Clients, unary } from "../api/clients";
 import type { BacktestOptions, Fill } from "../gen/trademesh/backtest/v1/backtest_pb";
 import type { Candle } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { forDrawing } from "../lib/decimal";
-import { TIMEFRAMES, type TimeframeOption } from "../market/timeframes";
+import { intervalStart, TIMEFRAMES, type TimeframeOption } from "../market/timeframes";
 import { CHART_THEME } from "../ui/chart";
 import { fill, h } from "../ui/dom";
 
@@ -35,9 +35,10 @@ export function timeframeFor(startNs: bigint, endNs: bigint): TimeframeOption {
   return fits ?? TIMEFRAMES[TIMEFRAMES.length - 1]!;
 }
 
-function bucket(tsNs: bigint, intervalS: number): UTCTimestamp {
-  const s = Number(tsNs / NS_PER_S);
-  return (s - (s % intervalS)) as UTCTimestamp;
+// The candle a fill falls in: intervals counted from the first candle's open (a week's opens on
+// a Monday, not on a multiple of its length).
+function bucket(tsNs: bigint, intervalS: number, originS = 0): UTCTimestamp {
+  return intervalStart(Number(tsNs / NS_PER_S), intervalS, originS) as UTCTimestamp;
 }
 
 export class TradesChart {
@@ -146,7 +147,8 @@ export class TradesChart {
     this.series = series;
     this.plot.dataset.source = "candles";
     this.plot.dataset.candles = String(data.length);
-    this.mark(series, fills, (f) => bucket(f.tsNs, intervalS));
+    const originS = Number(first.openTimeNs / NS_PER_S);
+    this.mark(series, fills, (f) => bucket(f.tsNs, intervalS, originS));
   }
 
   private drawFillPrices(fills: readonly Fill[]): void {

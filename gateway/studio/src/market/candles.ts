@@ -2,6 +2,7 @@
 // from the bar aggregator (they are final and replace their interval), and the open interval
 // kept current from trades between bars. OHLC stay decimal strings; the chart draws numbers.
 import { compareDecimal } from "../lib/decimal";
+import { intervalStart } from "./timeframes";
 
 export interface CandlePoint {
   /** Interval start, seconds since the Unix epoch (the chart's time unit). */
@@ -23,12 +24,14 @@ export class CandleSeries {
   private readonly points = new Map<number, CandlePoint>();
   private lastTime = -Infinity;
 
-  constructor(readonly intervalS: number) {}
+  constructor(
+    readonly intervalS: number,
+    readonly offsetS = 0,
+  ) {}
 
   /** The interval start (seconds) a nanosecond timestamp falls in. */
   bucket(tsNs: bigint): number {
-    const seconds = Number(tsNs / NS_PER_S);
-    return seconds - (seconds % this.intervalS);
+    return intervalStart(Number(tsNs / NS_PER_S), this.intervalS, this.offsetS);
   }
 
   list(): CandlePoint[] {

@@ -62,7 +62,7 @@ class FeedState {
     private readonly selection: Selection,
     private readonly view: FeedView,
   ) {
-    this.candles = new CandleSeries(selection.timeframe.seconds);
+    this.candles = new CandleSeries(selection.timeframe.seconds, selection.timeframe.offsetS);
     view.restart(this.candles, this.book);
   }
 

@@ -124,7 +124,7 @@ export class MarketView implements FeedView {
     this.feedController = null;
     if (selection === null) return;
     // Nothing of the previous selection stays in view while the new one connects.
-    this.restart(new CandleSeries(selection.timeframe.seconds), null);
+    this.restart(new CandleSeries(selection.timeframe.seconds, selection.timeframe.offsetS), null);
     const tick = this.instruments.find((i) => i.symbol === selection.symbol)?.tickSize;
     if (tick !== undefined) this.chart.setTick(tick);
     this.onSelect(selection.venue, selection.symbol);
