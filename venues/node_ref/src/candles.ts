@@ -3,7 +3,7 @@
 // the 1m ones on demand, and the open candle of the asked timeframe comes last when in range.
 
 import type { Candle, Timeframe } from "./model.js";
-import { TIMEFRAMES } from "./model.js";
+import { openTimeNs, TIMEFRAMES } from "./model.js";
 import type { Scale } from "./exchange.js";
 import { Dec } from "./decimal.js";
 
@@ -77,8 +77,7 @@ export class CandleBook {
 
   addTrade(tsNs: bigint, price: bigint, lots: bigint, onClose: OnClose): void {
     for (const timeframe of TIMEFRAMES) {
-      const length = BigInt(timeframe) * NS;
-      const start = tsNs - (tsNs % length);
+      const start = openTimeNs(timeframe, tsNs);
       const current = this.open.get(timeframe);
       if (current !== undefined && current.openTimeNs === start) {
         current.add(price, lots);
@@ -143,10 +142,9 @@ export class CandleBook {
 }
 
 function regroup(candles: readonly IntCandle[], timeframe: Timeframe): IntCandle[] {
-  const length = BigInt(timeframe) * NS;
   const out: IntCandle[] = [];
   for (const candle of candles) {
-    const start = candle.openTimeNs - (candle.openTimeNs % length);
+    const start = openTimeNs(timeframe, candle.openTimeNs);
     const group = out[out.length - 1];
     if (group !== undefined && group.openTimeNs === start) {
       group.merge(candle);

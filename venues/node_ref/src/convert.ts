@@ -94,6 +94,7 @@ export const TIMEFRAME_FROM_PB = new Map<number, Timeframe>([
   [PbTimeframe.TIMEFRAME_1_HOUR, 3600],
   [PbTimeframe.TIMEFRAME_4_HOURS, 14400],
   [PbTimeframe.TIMEFRAME_1_DAY, 86400],
+  [PbTimeframe.TIMEFRAME_1_WEEK, 604800],
 ]);
 const TIMEFRAME_TO_PB = new Map<Timeframe, PbTimeframe>([...TIMEFRAME_FROM_PB].map(([pb, tf]) => [tf, pb]));
 

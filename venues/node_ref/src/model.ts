@@ -26,8 +26,20 @@ export function sign(side: Side): bigint {
 }
 
 // Candle intervals, their length in seconds (the wire's Timeframe enum maps onto these).
-export const TIMEFRAMES = [1, 60, 300, 900, 3600, 14400, 86400] as const;
+export const TIMEFRAMES = [1, 60, 300, 900, 3600, 14400, 86400, 604800] as const;
 export type Timeframe = (typeof TIMEFRAMES)[number];
+
+// 1970-01-01 was a Thursday: weeks open Monday 00:00 UTC, 4 days later (as the exchanges' 1w
+// candles and the mesh's 1w bars do); every other interval opens on a multiple of its length.
+const WEEK_OFFSET_NS = 4n * 86_400n * 1_000_000_000n;
+
+// The start of the `timeframe` interval that holds tsNs.
+export function openTimeNs(timeframe: Timeframe, tsNs: bigint): bigint {
+  const length = BigInt(timeframe) * 1_000_000_000n;
+  const offset = timeframe === 604800 ? WEEK_OFFSET_NS : 0n;
+  const past = (tsNs - offset) % length;
+  return tsNs - (past < 0n ? past + length : past);
+}
 
 export interface OrderRequest {
   symbol: string;
