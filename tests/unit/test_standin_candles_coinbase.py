@@ -1,4 +1,4 @@
-"""Coinbase's product candles on the replay stand-in (venues/coinbase/standin/candles.py), on the
+"""Coinbase's product candles on the replay stand-in (venues/coinbase/standin/history.py), on the
 written-from-the-docs session (fixtures/exchange-captures/COINBASE.*): the format, start
 (included) and end (excluded) in seconds, the 350 candles at most, no candle for a quiet
 minute, the windows ccxt's fetch_ohlcv asks for, and the refusals."""

@@ -1,5 +1,5 @@
 """OKX's GET /api/v5/market/candles and /market/history-candles on the replay stand-in
-(venues/okx/standin/candles.py), on the written-from-the-docs sessions (OKX.*, OKX_SWAP.*,
+(venues/okx/standin/history.py), on the written-from-the-docs sessions (OKX.*, OKX_SWAP.*,
 OKX_INVERSE.*): the format, the `after`/`before` cursors and limits, the pages ccxt's
 fetch_ohlcv asks for, the three instrument kinds' volumes, and the refusals."""
 

@@ -1,4 +1,4 @@
-"""Deribit's public/get_tradingview_chart_data on the replay stand-in (venues/deribit/standin/candles.py),
+"""Deribit's public/get_tradingview_chart_data on the replay stand-in (venues/deribit/standin/history.py),
 on the recorded session of 2021 (fixtures/exchange-captures/DERIBIT.*, options that did not trade
 in it): the JSON-RPC format, both timestamps included, the windows ccxt's fetch_ohlcv asks for,
 "no_data", and the refusals."""

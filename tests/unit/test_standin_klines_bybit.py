@@ -1,4 +1,4 @@
-"""Bybit's GET /v5/market/kline on the replay stand-in (venues/bybit/standin/candles.py), on the
+"""Bybit's GET /v5/market/kline on the replay stand-in (venues/bybit/standin/history.py), on the
 recorded session (fixtures/exchange-captures/BYBIT.*): its format, its range and limit rules, its
 paging as ccxt's fetch_ohlcv walks it, and its refusals."""
 

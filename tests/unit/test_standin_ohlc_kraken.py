@@ -1,4 +1,4 @@
-"""Kraken's GET /0/public/OHLC on the replay stand-in (venues/kraken/standin/candles.py), on the
+"""Kraken's GET /0/public/OHLC on the replay stand-in (venues/kraken/standin/history.py), on the
 recorded session of 2021 (fixtures/exchange-captures/KRAKEN.*): the format, `since` (excluded),
 the 720 most recent candles, the current candle always there, `last`, and the refusals."""
 

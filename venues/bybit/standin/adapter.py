@@ -17,7 +17,7 @@
   GET /v5/market/tickers (category spot) as the replay position stands: lastPrice the last
   publicTrade delivered, bid1/ask1 the tracked book's (the connector reads the last price
   before placing a stop; the order store sets a stop's direction from it); GET /v5/market/kline
-  pages through the candle history (venues/bybit/standin/candles.py).
+  pages through the candle history (venues/bybit/standin/history.py).
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - a market frame is any JSON object with "topic" and "data", whatever its key order (Bybit's
@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from venues.bybit.standin.candles import BybitKlines
+from venues.bybit.standin.history import BybitKlines
 from venues.bybit.standin.order_store import BybitOrderStore
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
 from venues.replay.capture import Capture, WsFrame

@@ -20,7 +20,7 @@
   best price of the book tracked here (none before playback has delivered a snapshot: an
   order then rests). A `slow` fault delays only order creation (POST .../orders). The product
   candles (market/products/{id}/candles) page through the candle history
-  (venues.coinbase.standin.candles).
+  (venues.coinbase.standin.history).
 - The private `user` channel: a subscribe carrying a `jwt` (not verified here) gets the
   "subscriptions" answer and a "snapshot" event of the open orders; every order change
   then goes out as an "update" event ({"channel":"user","events":[{"type":"update",
@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from venues.coinbase.standin.candles import CoinbaseCandles
+from venues.coinbase.standin.history import CoinbaseCandles
 from venues.coinbase.standin.order_store import CoinbaseOrders, endpoint, ws_order
 from venues.coinbase.standin.synthesized import FIAT, crypto_currency, fiat_currency, product
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host

@@ -4,7 +4,7 @@
   get_instruments (optionally ?currency=BTC&kind=option&expired=false) is answered from the
   capture's recorded get_instruments calls, one per currency; get_currencies from the
   currencies those instruments are in; get_tradingview_chart_data the candle history
-  (venues.deribit.standin.candles); anything else with JSON-RPC error -32601.
+  (venues.deribit.standin.history); anything else with JSON-RPC error -32601.
   Instruments recorded before Deribit added `counter_currency` and `settlement_currency`
   (2021: every instrument was inverse, priced in USD and settled in its base currency)
   get those two fields filled in, as today's API (and ccxt, which skips markets without
@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from venues.deribit.standin.candles import DeribitChartData
+from venues.deribit.standin.history import DeribitChartData
 from venues.deribit.standin.order_store import (
     DeribitOrderStore,
     RpcError,

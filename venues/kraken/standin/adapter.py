@@ -36,7 +36,7 @@ book recorded at any depth is served (the v2 client's depth is the snapshot's); 
 recorded AssetPairs, the pairs the frames stream are described from them
 (venues.kraken.standin.synthesized), and their decimals drive the checksums.
 
-REST /0/public/OHLC pages through the candle history (venues.kraken.standin.candles).
+REST /0/public/OHLC pages through the candle history (venues.kraken.standin.history).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from venues.kraken.standin.candles import KrakenOhlc
+from venues.kraken.standin.history import KrakenOhlc
 from venues.kraken.standin.order_store import KrakenOrderStore, pairs_of
 from venues.kraken.standin.synthesized import asset_pair
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest

@@ -10,7 +10,7 @@
   its seqId and its CRC32 checksum.
 - REST: the recorded instruments; /api/v5/public/time answers the current time;
   /api/v5/market/ticker the last `tickers` push replayed of the instrument; /market/candles and
-  /market/history-candles the candle history (venues.okx.standin.candles); the trade
+  /market/history-candles the candle history (venues.okx.standin.history); the trade
   and account calls go to a small order store (venues.okx.standin.order_store) whose marketable orders
   fill at the replayed book's best price.
 - Private WebSocket (/ws/v5/private): the client logs in with {"op":"login","args":[{apiKey,
@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from venues.okx.standin.candles import CANDLES, HISTORY_CANDLES, OkxCandles
+from venues.okx.standin.history import CANDLES, HISTORY_CANDLES, OkxCandles
 from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
