@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     importlib.import_module("gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
     importlib.import_module("core.ledger.command").add_trace_parser(commands)  # trademesh trace <id>
     importlib.import_module("core.backtest.command").add_backtest_parser(commands)  # trademesh backtest
+    importlib.import_module("core.history.command").add_data_parser(commands)  # trademesh data ...
     importlib.import_module("core.backtest.sweep_command").add_sweep_parser(commands)  # backtest-sweep
     importlib.import_module("core.venue_check.command").add_venue_check_parser(commands)  # venue-check
     importlib.import_module("venues.manifests").add_manifests_parser(commands)  # trademesh venue-manifests

@@ -1,0 +1,127 @@
+"""What the recorder's `bars` table holds per venue, symbol and timeframe: the first and last
+bar, the number of bars, and the holes (bars missing between two held ones), in one query.
+
+The holes come from lead() over the primary key's order (venue, symbol, timeframe,
+open_time_ns): an index-only scan, no sort. A hole is [start, end): the first missing bar's open
+time, and the open time of the next bar held. A series with many holes returns the first
+MAX_HOLES of them and their total count and missing bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.foundations.model import Timeframe
+
+__all__ = [
+    "COVERAGE_SQL",
+    "MAX_HOLES",
+    "Fetch",
+    "Hole",
+    "Series",
+    "coverage_args",
+    "iso_ns",
+    "read_coverage",
+    "series_of",
+]
+
+MAX_HOLES = 1000
+
+Fetch = Callable[..., Awaitable[Sequence[Any]]]
+
+COVERAGE_SQL = """
+WITH steps (timeframe, step) AS (SELECT * FROM unnest($1::text[], $2::bigint[])),
+held AS (
+    SELECT venue, symbol, timeframe, open_time_ns,
+           lead(open_time_ns) OVER (PARTITION BY venue, symbol, timeframe ORDER BY open_time_ns) AS next_ns
+    FROM bars
+    WHERE ($3::text IS NULL OR venue = $3) AND ($4::text IS NULL OR symbol = $4)
+      AND ($5::text IS NULL OR timeframe = $5)
+),
+gaps AS (
+    SELECT held.*, step, next_ns - open_time_ns > step AS gap FROM held JOIN steps USING (timeframe)
+)
+SELECT venue, symbol, timeframe, step, count(*) AS bars, min(open_time_ns) AS first_ns,
+       max(open_time_ns) AS last_ns, count(*) FILTER (WHERE gap) AS holes,
+       coalesce(sum((next_ns - open_time_ns) / step - 1) FILTER (WHERE gap), 0) AS missing,
+       (array_agg(open_time_ns + step ORDER BY open_time_ns) FILTER (WHERE gap))[1:$6] AS hole_starts,
+       (array_agg(next_ns ORDER BY open_time_ns) FILTER (WHERE gap))[1:$6] AS hole_ends
+FROM gaps
+GROUP BY venue, symbol, timeframe, step
+ORDER BY venue, symbol, step
+"""
+
+
+@dataclass(frozen=True)
+class Hole:
+    start_ns: int  # the first missing bar's open time
+    end_ns: int  # the next held bar's open time
+
+    def bars(self, step_ns: int) -> int:
+        return (self.end_ns - self.start_ns) // step_ns
+
+
+@dataclass(frozen=True)
+class Series:
+    venue: str
+    symbol: str
+    timeframe: str
+    step_ns: int
+    bars: int
+    first_ns: int  # the first bar's open time
+    last_ns: int  # the last bar's open time
+    hole_count: int
+    missing_bars: int
+    holes: tuple[Hole, ...]  # the first MAX_HOLES
+
+    @property
+    def end_ns(self) -> int:
+        """The held range's end: the last bar's close."""
+        return self.last_ns + self.step_ns
+
+
+def coverage_args(
+    venue: str | None, symbol: str | None, timeframe: str | None, max_holes: int = MAX_HOLES
+) -> tuple[Any, ...]:
+    """COVERAGE_SQL's parameters; InvalidArgument (`timeframe`) for an unknown timeframe."""
+    if timeframe is not None:
+        timeframe = Timeframe.from_label(timeframe).label
+    labels = [tf.label for tf in Timeframe]
+    steps = [tf.ns for tf in Timeframe]
+    return labels, steps, venue, symbol, timeframe, max_holes
+
+
+def series_of(rows: Sequence[Any]) -> list[Series]:
+    return [
+        Series(
+            row["venue"],
+            row["symbol"],
+            row["timeframe"],
+            row["step"],
+            row["bars"],
+            row["first_ns"],
+            row["last_ns"],
+            row["holes"],
+            int(row["missing"]),
+            tuple(Hole(s, e) for s, e in zip(row["hole_starts"] or (), row["hole_ends"] or (), strict=True)),
+        )
+        for row in rows
+    ]
+
+
+async def read_coverage(
+    fetch: Fetch, venue: str | None = None, symbol: str | None = None, timeframe: str | None = None
+) -> list[Series]:
+    """The series held (those of `venue`, `symbol`, `timeframe` when given), venue, symbol and
+    timeframe ordered; `fetch(sql, *args)` runs the query (a connection's, or a pool's with deadlines)."""
+    return series_of(await fetch(COVERAGE_SQL, *coverage_args(venue, symbol, timeframe)))
+
+
+def iso_ns(ns: int) -> str:
+    """A time as ISO text in UTC to the second ("2024-01-01T00:00:00Z"); finer when it has more."""
+    whole = datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = ns % 10**9
+    return f"{whole}Z" if not fraction else f"{whole}.{fraction:09d}".rstrip("0") + "Z"

@@ -1,0 +1,218 @@
+"""Archives into the recorder's tables, one file per transaction, idempotent on natural keys.
+
+Each chunk of a file (core.history.archives) gets the daily partitions its rows need, made as
+the recorder makes them (core.recorder.partitions), then goes in one of two ways:
+- straight in: when the table holds no row of the chunk's venue, symbol (timeframe) and time
+  span (one probe on the primary key), the chunk is COPied into the table itself, under a
+  savepoint; were a row to conflict after all (another import meanwhile, a row twice in the
+  file), the savepoint is rolled back and the chunk goes the second way;
+- staged: COPied into a temporary table of the same columns, then moved with
+  INSERT ... ON CONFLICT DO NOTHING: a row already held (a file imported again, the recorder's
+  own live bar) is kept as it is.
+So a first import costs about a plain COPY, and importing the same file again adds nothing.
+The whole file commits at once: an error anywhere leaves nothing of it (and rerunning the
+import of a directory redoes only the files that did not commit, quickly for the others).
+
+Values are never floats: COPY text carries the archive's decimal digits into NUMERIC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import re
+import signal
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from core.foundations.errors import Corrupt
+from core.history.archives import Archive, Chunk
+from core.history.layouts import Layout
+from core.recorder.partitions import Partitions
+from core.recorder.schema import Table
+
+__all__ = ["Imported", "Importer"]
+
+log = logging.getLogger(__name__)
+
+_REFUSED = (asyncpg.UniqueViolationError,)
+_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
+# The key columns of each table a probe and the staged move name, after venue and symbol.
+_SERIES = {"bars": ("timeframe",), "trades": ()}
+
+
+@dataclass(frozen=True)
+class Imported:
+    path: Path
+    table: str
+    venue: str
+    symbol: str
+    timeframe: str | None
+    rows: int  # read from the file
+    added: int  # new in the table (rows minus those already held)
+    first_ns: int | None
+    last_ns: int | None
+    seconds: float
+
+
+class Importer:
+    """Imports archives over one connection (the recorder's migrations applied: `prepare`);
+    `close` stops its worker process."""
+
+    def __init__(self, conn: Any, workers: int = 1) -> None:
+        """`workers`: processes converting blocks beside this one (0: converted here, in turn)."""
+        self._conn = conn
+        self._partitions = Partitions()
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def prepare(self) -> None:
+        from core.recorder.migrate import migrate
+
+        await migrate(self._conn)
+        await self._partitions.load(self._conn)
+
+    async def run(self, archive: Archive) -> Imported:
+        started = time.perf_counter()
+        rows = added = 0
+        first: int | None = None
+        last: int | None = None
+        try:
+            async with self._conn.transaction():
+                async for chunk, added_now in self._stored(archive):
+                    added += added_now
+                    rows += chunk.rows
+                    if chunk.rows:
+                        first = chunk.first_ns if first is None else min(first, chunk.first_ns)
+                        last = chunk.last_ns if last is None else max(last, chunk.last_ns)
+        except BaseException:
+            self._partitions.settle(committed=False)
+            raise
+        self._partitions.settle(committed=True)
+        seconds = time.perf_counter() - started
+        table = archive.table.name
+        return Imported(
+            archive.path,
+            table,
+            archive.venue,
+            archive.symbol,
+            archive.timeframe,
+            rows,
+            added,
+            first,
+            last,
+            seconds,
+        )
+
+    async def _stored(self, archive: Archive) -> AsyncIterator[tuple[Chunk, int]]:
+        """Each chunk with the rows it added. With a worker process, the next block is converted
+        there while this one is stored: reading and PostgreSQL's COPY overlap (on two cores, a
+        file then takes about the longer of the two)."""
+        blocks = archive.blocks()
+        pending = self._convert(archive, next(blocks, None))
+        while pending is not None:
+            chunk = await pending
+            following = self._convert(archive, next(blocks, None))
+            try:
+                added = await self._chunk(archive, chunk)
+            except BaseException:
+                if following is not None:
+                    following.cancel()
+                    await asyncio.gather(following, return_exceptions=True)
+                raise
+            yield chunk, added
+            pending = following
+
+    def _convert(
+        self, archive: Archive, block: tuple[Layout, bytes, int] | None
+    ) -> asyncio.Future[Chunk] | None:
+        if block is None:
+            return None
+        if self._workers == 0:
+            done: asyncio.Future[Chunk] = asyncio.get_running_loop().create_future()
+            try:
+                done.set_result(archive.convert(*block))
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
+        if self._pool is None:
+            # fork: the child only converts blocks (no loop, socket or thread of ours runs in it), and
+            # starts at once where spawn would import the CLI again.
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_worker_start)
+        return asyncio.get_running_loop().run_in_executor(self._pool, archive.convert, *block)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    async def _chunk(self, archive: Archive, chunk: Chunk) -> int:
+        table = archive.table
+        if not chunk.rows:
+            return 0
+        await self._partitions.cover_times(self._conn, table, chunk.days_ns)
+        try:
+            if await self._vacant(archive, chunk):
+                try:
+                    async with self._conn.transaction():  # a savepoint
+                        await self._copy(table.name, chunk.text, table)
+                    return chunk.rows
+                except _REFUSED:
+                    log.info("history: %s rows from %d conflict; staged", archive.path, chunk.first_row)
+            return await self._staged_move(table, chunk.text)
+        except _DATA as exc:
+            raise Corrupt(f"{archive.path}: {_where(exc, chunk)}PostgreSQL refuses it: {exc}") from None
+
+    async def _vacant(self, archive: Archive, chunk: Chunk) -> bool:
+        series = _SERIES[archive.table.name]
+        time_column = archive.table.time_column
+        keys = ["venue", "symbol", *series]
+        match = " AND ".join(f"{key} = ${n}" for n, key in enumerate(keys, 1))
+        low, high = len(keys) + 1, len(keys) + 2
+        sql = (
+            f"SELECT NOT EXISTS (SELECT 1 FROM {archive.table.name} WHERE {match} "
+            f"AND {time_column} >= ${low} AND {time_column} <= ${high})"
+        )
+        values = [archive.venue, archive.symbol, *([archive.timeframe] if series else [])]
+        vacant: bool = await self._conn.fetchval(sql, *values, chunk.first_ns, chunk.last_ns)
+        return vacant
+
+    async def _copy(self, name: str, text: bytes, table: Table) -> None:
+        columns = [column for column, _ in table.columns]
+        await self._conn.copy_to_table(name, source=memoryview(text), columns=columns, format="text")
+
+    async def _staged_move(self, table: Table, text: bytes) -> int:
+        stage = f"history_stage_{table.name}"
+        columns = ", ".join(column for column, _ in table.columns)
+        # The table's own types: COPY reads the decimals into NUMERIC as it would. Made in the
+        # file's transaction, so one rolled back takes it along: made again (IF NOT EXISTS) each time.
+        await self._conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
+        await self._copy(stage, text, table)
+        status = await self._conn.execute(
+            f"WITH staged AS (DELETE FROM {stage} RETURNING {columns}) "
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM staged ON CONFLICT DO NOTHING"
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+
+def _where(exc: BaseException, chunk: Chunk) -> str:
+    """The file's row PostgreSQL's COPY context names ("COPY bars, line 5, ..."), as "row N: "."""
+    found = _COPY_LINE.search(str(getattr(exc, "context", None) or getattr(exc, "where", None) or ""))
+    return "" if found is None else f"row {chunk.first_row + int(found[1]) - 1}: "
+
+
+def _worker_start() -> None:
+    """A worker leaves Ctrl-C to the importer, which rolls the file back and stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
