@@ -17,8 +17,9 @@ from venues.replay.capture import Capture
 
 __all__ = ["KlineHistory"]
 
-# Binance's kline intervals that are our timeframes share their labels ("1s" ... "1d").
-_INTERVAL_MS = {tf.label: tf.value * 1000 for tf in Timeframe}
+# Binance's kline intervals that are our timeframes share their labels ("1s" ... "1w"), and
+# their open times (weeks on Mondays).
+_INTERVALS = {tf.label: tf for tf in Timeframe}
 
 
 class KlineHistory:
@@ -41,12 +42,13 @@ class KlineHistory:
 
     def page(self, query: Mapping[str, str]) -> list[list[Any]]:
         symbol, interval = query.get("symbol", ""), query.get("interval", "1m")
-        step = _INTERVAL_MS.get(interval, 60_000)
+        frame = _INTERVALS.get(interval, Timeframe.M1)
+        step = frame.value * 1000
         recorded = self.recorded.get((symbol, interval), {})
         first_recorded = min(recorded, default=None)
         limit = min(int(query.get("limit", "500")), 1000)
         start = int(query.get("startTime", "0"))
-        start -= start % step
+        start = frame.open_time_ns(start * 1_000_000) // 1_000_000
         end = int(query.get("endTime", str(max(recorded, default=start) + step)))
         rows: list[list[Any]] = []
         for open_time in range(start, end + 1, step):
