@@ -554,6 +554,7 @@ MEASURED_RSS_MIB = {
     "venue-sim": 70, "redis": 11, "ingest": 59, "recorder": 64, "bars": 62, "bridge": 60,
     "overwatch": 60, "supervisor": 121, "screener": 59, "detector": 67, "advisor": 220,
     "inspector": 71, "ledger": 65, "backtester": 63, "gateway": 114,
+    "venue-node-ref": 136,  # `node dist/main.js`, its default history, from 30 s to 90 s
 }  # fmt: skip
 # A limit this many times the measured figure at least: room for a busy market and a burst.
 HEADROOM = 3
@@ -764,3 +765,50 @@ def test_the_compose_file_and_the_docs_say_compose_2_24() -> None:
     assert "Needs Docker Compose 2.24 or newer" in (ROOT / "docker-compose.yml").read_text()
     for doc in ("README.md", "docs/kubernetes.md"):
         assert "Compose 2.24" in (ROOT / doc).read_text(), doc
+
+
+# --- a venue in another language (docs/venues.md): its own image, under its own profile ----------
+
+NODE_REF = "venue-node-ref"
+NODE_REF_DIR = ROOT / "venues" / "node_ref"
+
+
+def _node_ref_port() -> str:
+    """Its default port, from its static facts (src/config.ts)."""
+    found = re.search(
+        r"^export const DEFAULT_PORT = (\d+);$", (NODE_REF_DIR / "src" / "config.ts").read_text(), re.M
+    )
+    assert found is not None
+    return found[1]
+
+
+def test_the_venue_in_typescript_runs_its_own_image_under_its_profile_with_the_venues_tokens() -> None:
+    service = _compose()["services"][NODE_REF]
+    port = _node_ref_port()
+    assert ROOT / service["build"]["context"] == NODE_REF_DIR
+    assert (service["profiles"], service["image"]) == (["node-ref"], "trademesh-node-ref:latest")
+    assert service["command"] == ["--host", "0.0.0.0", "--port", port]
+    assert {_published(mapping)[1:] for mapping in service["ports"]} == {(port, port)}
+    check = service["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "node", "-e"] and f"'127.0.0.1:{port}'" in check[3], check
+    assert "r.status==='SERVING'" in check[3], check
+    # The mesh token and the trading credential, as every venue; no bus: ingest feeds its streams.
+    assert _env_files(service) == ["ops/trademesh.env", "ops/trademesh-trade.env"]
+    assert (service["environment"]["TRADEMESH_GATEWAY"], service["hostname"]) == ("gateway:8082", NODE_REF)
+    assert service["read_only"] is True
+
+
+def test_the_venue_in_typescript_is_built_in_two_stages_on_a_pinned_slim_node_and_runs_unprivileged() -> None:
+    dockerfile = (NODE_REF_DIR / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
+    assert len(stages) == 2 and len(set(stages)) == 1, stages
+    assert re.fullmatch(r"node:\d+\.\d+\.\d+-slim", stages[0]), stages
+    engines = json.loads((NODE_REF_DIR / "package.json").read_text())["engines"]["node"]
+    assert int(stages[0].split(":")[1].split(".")[0]) >= int(engines.removeprefix(">="))
+    runtime = dockerfile.rpartition("\nFROM ")[2]  # the last stage: what runs
+    assert "npm" not in runtime and "COPY --from=build /src/dist ./dist" in runtime
+    assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
+    assert 'ENTRYPOINT ["node", "dist/main.js"]' in runtime
+    assert f"EXPOSE {_node_ref_port()}" in runtime
+    # Installed and built in the image, never sent from this machine's checkout.
+    assert {"node_modules", "dist"} <= set((NODE_REF_DIR / ".dockerignore").read_text().split())

@@ -1277,3 +1277,48 @@ def test_the_paper_overlay_turns_every_live_venue_to_paper_and_nothing_else() ->
         if {"configMapRef": {"name": "trademesh-env"}} in c.get("envFrom", [])
     }
     assert {f"venue-{v}" for v in VENUES} <= readers
+
+
+# --- a venue in another language (docs/venues.md): its own image, so `ours` leaves it out --------
+
+NODE_REF, NODE_REF_IMAGE = "venue-node-ref", "trademesh-node-ref"
+NODE_REF_DIR = ROOT / "venues" / "node_ref"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_venue_in_typescript_runs_its_own_image_as_a_venue_of_the_mesh(name: str) -> None:
+    """Its image pinned as the trademesh one is; its port its own (src/config.ts, the Dockerfile);
+    probes, Service and the venues' NetworkPolicy on it; the mesh token and the trading credential
+    from the venues' Secrets, the gateway from the ConfigMap; no bus (ingest feeds its streams);
+    the image's user."""
+    objects = overlay(name)
+    workload = named(objects, "Deployment")[NODE_REF]
+    [container] = pod_spec(workload)["containers"]
+    if name == "production":
+        assert re.fullmatch(rf"[^@]+/{NODE_REF_IMAGE}@sha256:[0-9a-f]{{64}}", container["image"])
+    else:
+        assert container["image"] == f"{NODE_REF_IMAGE}:latest"
+    config = (NODE_REF_DIR / "src" / "config.ts").read_text()
+    declared = re.search(r"^export const DEFAULT_PORT = (\d+);$", config, re.MULTILINE)
+    assert declared is not None
+    port = int(declared[1])
+    dockerfile = (NODE_REF_DIR / "Dockerfile").read_text()
+    assert f"EXPOSE {port}" in dockerfile
+    assert container["args"] == ["--host", "0.0.0.0", "--port", str(port)]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": port}
+    assert {container[probe]["grpc"]["port"] for probe in PROBES} == {port}
+    service = named(objects, "Service")[NODE_REF]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("grpc", port, port)
+    ]
+    assert [p["metadata"]["name"] for p in policies_of(objects, workload)] == ["venues-from-mesh-only"]
+    variables = env_of(container)
+    for variable, secret in ((env.TOKEN, "trademesh-mesh"), (env.TRADE_TOKEN, "trademesh-trade")):
+        assert variables[variable]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": variable}
+    assert variables[env.ADVERTISE_HOST]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env.REDIS_URL not in variables
+    assert {"configMapRef": {"name": "trademesh-env"}} in container["envFrom"]
+    user = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.MULTILINE)
+    assert user is not None
+    context = pod_spec(workload)["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"]) == (int(user[1]), int(user[2]))

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 K8S_VENUES = ROOT / "ops" / "k8s" / "base" / "venues"
 GENERATED = [entry for name, entry in VENUES.items() if name not in HAND_WRITTEN]
-# Written by hand: the sim, and the example account at an exchange (docs/accounts.md).
-BY_HAND = {"venue-sim.yaml", "venue-binance-desk-b.yaml"}
+# Written by hand: the sim, the example account at an exchange (docs/accounts.md), and node-ref, a
+# venue in TypeScript with its own image (tests/unit/test_k8s_manifests.py checks it).
+BY_HAND = {"venue-sim.yaml", "venue-binance-desk-b.yaml", "venue-node-ref.yaml"}
 ACME = VenueEntry("acme", "acme_venue", 5214, "Acme, a venue outside trademesh", "acme-venue 0.1.0")
 IMAGE = "registry.example.com/trademesh-acme:0.1.0"
 
