@@ -4,12 +4,14 @@ timeframe is left that skips Timeframe.open_time_ns (or its offset)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import ccxt.pro
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -23,6 +25,9 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.model import TIMEFRAME_LABELS, Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from venues.live.config import load_config
+from venues.live.spec import LiveSpec
+from venues.okx.exchange import OkxExchange
 from venues.sim.candles import CandleBook, IntCandle
 
 S = 1_000_000_000
@@ -166,6 +171,46 @@ def test_the_sims_candles_of_every_timeframe_are_the_group_by_of_their_trades(ti
         assert found[timeframe] == {
             start: (p[0], max(p), min(p), p[-1], len(p)) for start, p in expected[timeframe].items()
         }
+
+
+# ---- the live venues
+
+# Which venues serve 1w candles on the mesh's grid (ccxt's '1w', opening on Mondays): Kraken's
+# 10080-minute candles open on Thursdays, Coinbase and Deribit have none.
+WEEKLY = {"binance": True, "binanceusdm": True, "bybit": True, "okx": True, "okx_swap": True,
+          "kraken": False, "coinbase": False, "deribit": False}  # fmt: skip
+
+
+def _spec(venue: str) -> LiveSpec:
+    spec: LiveSpec = importlib.import_module(f"venues.{venue}.spec").SPEC
+    return spec
+
+
+@pytest.mark.parametrize("venue", sorted(WEEKLY))
+def test_a_live_venue_serves_1w_candles_only_where_they_open_on_mondays(venue: str) -> None:
+    spec = _spec(venue)
+    exchange = (spec.exchange_class or getattr(ccxt.pro, spec.ccxt_id))({})
+    assert ("1w" in exchange.timeframes and Timeframe.W1 not in spec.off_grid) is WEEKLY[venue]
+
+
+def test_a_venue_whose_weeks_open_off_the_grid_refuses_a_1w_candle_stream(tmp_path: Path) -> None:
+    path = tmp_path / "venue.toml"
+    path.write_text('timeframes = ["1m", "1w"]\n')
+    assert load_config(_spec("binance"), path).timeframes == (Timeframe.M1, Timeframe.W1)
+    with pytest.raises(InvalidArgument, match="kraken's 1w candles open off the mesh's grid"):
+        load_config(_spec("kraken"), path)
+
+
+def test_okx_candles_of_6h_and_more_are_asked_opening_at_utc_midnight() -> None:
+    exchange = OkxExchange({})
+    assert (exchange.timeframes["1w"], exchange.timeframes["1d"], exchange.timeframes["4h"]) == (
+        "1Wutc",
+        "1Dutc",
+        "4H",
+    )
+    # The candle1Wutc channel's pushes land in ccxt's cache under "1w", where the stream reads them.
+    assert exchange.find_timeframe("1Wutc") == "1w"
+    assert exchange.options["fetchOHLCV"]["timezone"] != "UTC", "fetch_ohlcv would append a second utc"
 
 
 # ---- the bars engine

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.foundations.matching.fees import FeeAsset
-from core.foundations.model import InstrumentKind
+from core.foundations.model import InstrumentKind, Timeframe
 from venues.kraken.exchange import KrakenExchange
 from venues.kraken.wire import KrakenWire, wsname
 from venues.live.spec import LiveSpec
@@ -61,4 +61,6 @@ SPEC = LiveSpec(
     private_streams=True,  # WebSocket v2 `executions` on ws-auth (watch_orders, watch_my_trades)
     stop_params=stop_params,
     wire=KrakenWire,  # public market-data frames from the wire, not through ccxt's caches
+    # Its 10080-minute candles open on the epoch's grid (Thursdays), not on Mondays.
+    off_grid=(Timeframe.W1,),
 )

@@ -3,7 +3,7 @@ declared on LiveConfig and read by core.foundations.config_schema).
 
 symbols = ["BTC/USDT", "ETH/USDT"]       # canonical (ccxt unified) symbols
 channels = ["trades", "book", "candles", "tickers"]
-timeframes = ["1m"]                       # candle streams: 1s 1m 5m 15m 1h 4h 1d
+timeframes = ["1m"]                       # candle streams: 1s 1m 5m 15m 1h 4h 1d 1w
 sandbox = false                           # the venue's testnet (also TRADEMESH_<VENUE>_SANDBOX=1)
 watchdog_silence_s = 60                   # a connection silent this long is restarted
 backoff_initial_s = 0.5                   # reconnect backoff: doubles per failure, with jitter
@@ -123,6 +123,9 @@ def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
             reading.refuse("channels", f"{known} ({spec.name}'s channels)")
     values.setdefault("symbols", ())
     values.setdefault("channels", tuple(offered))
+    for timeframe in values.get("timeframes", ()):
+        if timeframe in spec.off_grid:
+            reading.refuse("timeframes", f"{spec.name}'s {timeframe.label} candles open off the mesh's grid")
     values.setdefault("timeframes", tuple(spec.timeframes))
     config = reading.make(LiveConfig, values)
     reading.done()

@@ -77,6 +77,10 @@ class LiveSpec:
     # (LiveConfig.funding_poll_s).
     funding_watch: str | None = None
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1,)
+    # Timeframes ccxt offers whose candles the venue opens off the mesh's grid (days at 00:00 UTC,
+    # weeks on Monday 00:00 UTC: Timeframe.open_time_ns): refused as candle streams and in
+    # GetCandles rather than published under another open time than the bars'.
+    off_grid: tuple[Timeframe, ...] = ()
     channels: tuple[Channel, ...] = (Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS)
     # Levels asked of watch_order_book (None: the venue's default).
     book_depth: int | None = None

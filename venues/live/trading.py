@@ -388,6 +388,8 @@ class LiveTrading:
         name = timeframe.label
         if name not in (self.exchange.timeframes or {}):
             raise FailedPrecondition(f"{self.spec.name} has no {name} candles over REST")
+        if timeframe in self.spec.off_grid:
+            raise FailedPrecondition(f"{self.spec.name}'s {name} candles open off the mesh's {name} grid")
         # Whole ms up, both: a candle opening before start_ns (in the same ms) is no candle of the
         # range, and the ceiling keeps every candle opening before end_ns (exclusive) in it.
         since, end_ms = -(-start_ns // 1_000_000), -(-end_ns // 1_000_000)

@@ -68,7 +68,22 @@ class OkxExchange(ccxt.pro.okx):  # type: ignore[misc]
     """ccxt.pro okx: full order answers, a cancel_all_orders, fill fees as costs, pnl before fees."""
 
     def describe(self) -> Any:
-        return self.deep_extend(super().describe(), {"has": {"cancelAllOrders": True}})
+        # OKX's bars of 6 hours and more (6H 12H 1D 1W 1M 3M, REST and candle channels) open at
+        # Hong Kong midnight; their ...utc twins at UTC midnight, weeks on Mondays, as the mesh's
+        # bars. ccxt's fetch_ohlcv appends "utc" itself under timezone "UTC", its watch_ohlcv
+        # never: the twins are named here, for both, and the timezone keeps it from adding another.
+        base = super().describe()
+        utc = {
+            name: f"{bar}utc"
+            for name, bar in base["timeframes"].items()
+            if self.parse_timeframe(name) >= 21600
+        }
+        mended = {
+            "has": {"cancelAllOrders": True},
+            "timeframes": utc,
+            "options": {"fetchOHLCV": {"timezone": "named"}},
+        }
+        return self.deep_extend(base, mended)
 
     async def create_order(
         self,
