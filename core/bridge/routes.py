@@ -4,7 +4,7 @@ A route is (venue, kind, symbol); a subscription is indexed under its routes wit
 an empty venue or symbol filter. Kinds are short strings:
 
     trades  book  tickers  notices      one each
-    candles.<tf>  bars.<tf>             one per timeframe (1s 1m 5m 15m 1h 4h 1d)
+    candles.<tf>  bars.<tf>             one per timeframe (1s 1m 5m 15m 1h 4h 1d 1w)
     notice.<channel>                    a notice on the bus: reaches `notices` and the
                                         kind(s) of its channel (never indexed)
 """

@@ -27,7 +27,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeframe",
         default="1m",
         help="the bars read (bars.{<venue>}.<timeframe>), one regime per market on them: 1s 1m 5m 15m "
-        "1h 4h 1d (default 1m: the bars the classifier was measured on and the advisor reads)",
+        "1h 4h 1d 1w (default 1m: the bars the classifier was measured on and the advisor reads)",
     )
     parser.add_argument(
         "--max-markets", type=whole_number(1), default=10_000,

@@ -3,7 +3,7 @@
 md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, tickers, funding)
 exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
 funding.{<venue>}    funding payments of one venue's account, with their rates (bus.v1.FundingPayments)
-bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d)
+bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d 1w)
 regimes.<timeframe>  Overwatch's regime changes of every market on those bars (bus.v1.RegimeChanges)
 screens.<name>      the Screener's results of one screen (bus.v1.Envelope.screen_result)
 signals             the detector's signals (bus.v1.Signals)
