@@ -29,6 +29,8 @@ from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.registration import advertised_address, package_version
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
+from core.history.servicer import HISTORY_SERVICE, history_service
+from core.tools.recorded import RecorderDatabase
 from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
 from gateway.auth.authenticator import GatewayAuth
 from gateway.auth.sessions import session_secret_from_env
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 GATEWAY_NAME = "gateway"
 _HEALTH_SERVICE = "grpc.health.v1.Health"
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}
+# Deadline of each coverage query (one scan of a series' bars' key).
+_HISTORY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,16 @@ class GatewayService:
         self.logs_redis = None if config.redis_url is None else open_redis(config.redis_url)
         where = "" if config.redis_url is None else redact_url(config.redis_url)
         self.logs = LogsServicer(self.logs_redis, where, self.stopping)
+        # History/GetCoverage's pool: made at its first call, so a database that is down
+        # stops nothing else (core.tools.recorded).
+        self.history = RecorderDatabase(config.database_url, _HISTORY_TIMEOUT_S)
 
     def grpc_services(self) -> Sequence[Service]:
         return [
             registry_service(self.state, self.config.heartbeat_interval_s, self.shared),
             logs_service(self.logs),
             services_service(self.board),
+            history_service(self.history),
         ]
 
     async def run(self, ctx: ServiceContext) -> None:
@@ -124,6 +132,7 @@ class GatewayService:
             if self.logs_redis is not None:
                 stack.push_async_callback(self.logs_redis.aclose)
             stack.push_async_callback(self.logs.close)  # the tails' reader, before its client closes
+            stack.push_async_callback(self.history.close)
             stack.callback(self.stopping.set)  # following tails end (UNAVAILABLE) before Redis closes
             ticking = asyncio.create_task(_tick(self.state), name="registry ticks")
             stack.push_async_callback(_ended, ticking)
@@ -178,7 +187,7 @@ def _configure(state: RegistryState, config: GatewayConfig, grpc_port: int, http
         GATEWAY_NAME,
         pb.KIND_GATEWAY,
         f"{host}:{grpc_port}",
-        [REGISTRY_SERVICE, LOGS_SERVICE, SERVICES_SERVICE, _HEALTH_SERVICE],
+        [REGISTRY_SERVICE, LOGS_SERVICE, SERVICES_SERVICE, HISTORY_SERVICE, _HEALTH_SERVICE],
         own=True,
         metrics=(metrics_host, http_port),
         version=package_version(),

@@ -17,6 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
 from core.foundations.access.contracts import Authenticator, Resolver
+from core.history.tool import HistoryTools
 from core.tools.advisor import AdvisorTools
 from core.tools.backtest import BacktestTools
 from core.tools.bars import BarStore
@@ -62,7 +63,8 @@ _INSTRUCTIONS = (
     "tighten_policy: admin) and close_all: the emergency button that cancels every order and "
     "flattens every position, allowed only to an API key holding the close_all permission. "
     "services_overview shows every running service's health, "
-    "version, uptime, events/s, bus lag, errors/s and firing alerts."
+    "version, uptime, events/s, bus lag, errors/s and firing alerts. history_coverage shows what "
+    "history backtests can read: per venue, symbol and timeframe the bars held and their holes."
 )
 # The SDK's DNS-rebinding check pins the Host header to localhost; the gateway is reached under
 # any name (containers, proxies), and every request must carry a key a rebinding page lacks.
@@ -99,6 +101,7 @@ class GatewayMcp:
         )
         if board is not None:
             tools.append(BoardTools(board).services_overview)
+        tools.append(HistoryTools(db).history_coverage)
         register(server, tools)
         # Builds the session manager; its own Starlette app is not used (we mount ours).
         server.streamable_http_app(stateless_http=True, json_response=True, transport_security=_ANY_HOST)

@@ -184,6 +184,8 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
         ),
         # Every service's log lines (the gateway's LogHub): reading them changes nothing.
         **_service("trademesh.logs.v1.Logs", {"Tail": _READ}),
+        # What history the recorder holds (core.history): reading it changes nothing.
+        **_service("trademesh.history.v1.History", {"GetCoverage": _READ}),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),
         **_service("grpc.reflection.v1alpha.ServerReflection", {"ServerReflectionInfo": _READ}),
     }

@@ -1,0 +1,57 @@
+"""trademesh.history.v1.History from the recorder's database: the gateway serves it on its gRPC
+port (and so over gRPC-web), reading `bars` through a pool with a deadline on every query
+(core.tools.recorded: its errors are FailedPrecondition before the recorder made its tables,
+Unavailable while PostgreSQL is away)."""
+
+from __future__ import annotations
+
+from core.foundations.errors import InvalidArgument
+from core.foundations.rpc.context import Context
+from core.foundations.rpc.server import Service
+from core.history.coverage import MAX_HOLES, Series, read_coverage
+from core.tools.recorded import RecorderDatabase
+from trademesh.history.v1 import history_pb2 as pb
+from trademesh.history.v1 import history_pb2_grpc as pb_grpc
+
+__all__ = ["DEFAULT_HOLES", "HISTORY_SERVICE", "HistoryServicer", "coverage_message", "history_service"]
+
+HISTORY_SERVICE = "trademesh.history.v1.History"
+DEFAULT_HOLES = 100
+
+
+class HistoryServicer(pb_grpc.HistoryServicer):
+    def __init__(self, database: RecorderDatabase) -> None:
+        self._database = database
+
+    async def GetCoverage(
+        self, request: pb.GetCoverageRequest, context: Context[pb.GetCoverageRequest, pb.GetCoverageResponse]
+    ) -> pb.GetCoverageResponse:
+        holes = request.max_holes or DEFAULT_HOLES
+        if holes > MAX_HOLES:
+            raise InvalidArgument.field("max_holes", f"{holes} is more than {MAX_HOLES}")
+        found = await read_coverage(
+            self._fetch, request.venue or None, request.symbol or None, request.timeframe or None
+        )
+        return pb.GetCoverageResponse(series=[coverage_message(series, holes) for series in found])
+
+    async def _fetch(self, sql: str, *args: object) -> list[object]:
+        return list(await self._database.fetch(sql, *args, table="bars"))
+
+
+def coverage_message(series: Series, max_holes: int = DEFAULT_HOLES) -> pb.Coverage:
+    return pb.Coverage(
+        venue=series.venue,
+        symbol=series.symbol,
+        timeframe=series.timeframe,
+        start_ns=series.first_ns,
+        end_ns=series.end_ns,
+        bars=series.bars,
+        hole_count=series.hole_count,
+        missing_bars=series.missing_bars,
+        holes=[pb.Hole(start_ns=h.start_ns, end_ns=h.end_ns) for h in series.holes[:max_holes]],
+        step_ns=series.step_ns,
+    )
+
+
+def history_service(database: RecorderDatabase) -> Service:
+    return Service(HISTORY_SERVICE, HistoryServicer(database), pb_grpc.add_HistoryServicer_to_server)
