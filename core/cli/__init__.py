@@ -198,9 +198,9 @@ def _up_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=HOST:PORT",
-        help="also follow a venue run elsewhere (another language: venues/node_ref), not started by up: "
-        "checked before the services that follow venues start; started with the mesh's tokens "
-        "(repeatable; docs/venues.md, A venue in another language)",
+        help="also follow a venue run elsewhere (in another language, on another machine), not "
+        "started by up: checked before the services that follow venues start; started with the "
+        "mesh's tokens (repeatable; docs/venues.md, A venue in another language)",
     )
     up.add_argument(
         "--status-every",

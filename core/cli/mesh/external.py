@@ -1,6 +1,6 @@
 """`trademesh up --venue-external NAME=HOST:PORT`: a venue the mesh follows but does not run.
 
-It runs elsewhere (a venue in another language, venues/node_ref; another machine): `up` neither
+It runs elsewhere (a venue written in another language, one on another machine): `up` neither
 starts, restarts nor stops it. Before the services that follow venues start, `up` checks that it
 answers: its health SERVING (waited for a while, so the two may be started in either order), and
 its Admin.GetStatus taking the mesh token and naming the venue NAME (the name its streams carry
