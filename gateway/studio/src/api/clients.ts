@@ -3,6 +3,7 @@ import { type CallOptions, type Client, createClient, type Transport } from "@co
 import { Admin } from "../gen/trademesh/admin/v1/admin_pb";
 import { Advisor } from "../gen/trademesh/advisor/v1/service_pb";
 import { Backtest } from "../gen/trademesh/backtest/v1/backtest_pb";
+import { History } from "../gen/trademesh/history/v1/history_pb";
 import { Ledger } from "../gen/trademesh/ledger/v1/ledger_pb";
 import { MarketData } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { Mux } from "../gen/trademesh/mux/v1/mux_pb";
@@ -26,6 +27,7 @@ export interface Clients {
   admin: Client<typeof Admin>;
   advisor: Client<typeof Advisor>;
   backtest: Client<typeof Backtest>;
+  history: Client<typeof History>;
   inspector: Client<typeof Inspector>;
   ledger: Client<typeof Ledger>;
   marketData: Client<typeof MarketData>;
@@ -44,6 +46,7 @@ export function createClients(transport: Transport): Clients {
     admin: createClient(Admin, transport),
     advisor: createClient(Advisor, transport),
     backtest: createClient(Backtest, transport),
+    history: createClient(History, transport),
     inspector: createClient(Inspector, transport),
     ledger: createClient(Ledger, transport),
     marketData: createClient(MarketData, transport),

@@ -162,6 +162,13 @@ export class BacktestForm {
     this.message.dataset.tone = tone;
   }
 
+  /** A venue and range picked elsewhere (a coverage strip's held range). */
+  pick(venue: string, startNs: bigint, endNs: bigint): void {
+    this.venue.value = venue;
+    this.from.value = utcInputValue(Number(startNs / 1_000_000n));
+    this.to.value = utcInputValue(Number(endNs / 1_000_000n));
+  }
+
   /** The range ending now, `ms` long. */
   private range(ms: number): void {
     const now = Date.now();

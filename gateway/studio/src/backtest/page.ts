@@ -17,12 +17,14 @@ import {
 } from "../api/backtest";
 import type { Clients } from "../api/clients";
 import { classify } from "../api/errors";
+import { coverage } from "../api/history";
 import { instrumentsOf } from "../api/instruments";
 import type { LiveStreams } from "../api/live";
 import { type GetResultResponse, type RunSummary, RunStatus } from "../gen/trademesh/backtest/v1/backtest_pb";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
 import { fill, h, panel, showStatus } from "../ui/dom";
+import { CoverageStrips, holesIn, holesText } from "./coverage";
 import { CurveChart, type CurveLine } from "./curves";
 import { ended, optionsText, rangeText, statusName } from "./figures";
 import { BacktestForm } from "./form";
@@ -33,6 +35,7 @@ import { TradesChart } from "./trades-chart";
 
 const RUNS_POLL_MS = 3000;
 const STRATEGIES_POLL_MS = 30_000;
+const COVERAGE_POLL_MS = 30_000;
 const TOTAL = "total";
 
 /** The hash of the Backtest page with `runId`'s result open (or none). */
@@ -60,6 +63,9 @@ export class BacktestPage {
   private readonly runsStatus: HTMLElement;
   private readonly progressStatus = h("span", { class: "status", id: "backtest-progress-status" });
   private readonly form: BacktestForm;
+  private readonly coverage: CoverageStrips;
+  // The run whose range has holes, warned about once: Run again starts it.
+  private warned = "";
   private readonly progress: ProgressView;
   private readonly list: RunList;
   private readonly resultPanel: HTMLElement;
@@ -88,6 +94,7 @@ export class BacktestPage {
     private readonly appSignal: AbortSignal,
   ) {
     this.form = new BacktestForm((options) => void this.run(options));
+    this.coverage = new CoverageStrips((venue, startNs, endNs) => this.form.pick(venue, startNs, endNs));
     this.progress = new ProgressView((runId) => void this.cancel(runId));
     this.list = new RunList(
       (run) => (window.location.hash = backtestHash(run.runId)),
@@ -98,6 +105,8 @@ export class BacktestPage {
       "Backtest",
       "backtest",
       this.form.root,
+      h("h3", {}, "Coverage"),
+      this.coverage.root,
       h("h3", {}, "Progress ", this.progressStatus),
       this.progress.root,
     );
@@ -153,6 +162,7 @@ export class BacktestPage {
         for (const s of found) this.strategySymbols.set(s.name, s.symbols);
       });
       void poll(this.context(signal, this.runsStatus), RUNS_POLL_MS, () => this.refreshRuns(signal));
+      void this.followCoverage(signal);
       // A run followed before the page was left: followed again.
       if (this.progress.running) this.watch(this.progress.runId);
     }
@@ -177,9 +187,41 @@ export class BacktestPage {
     if (!signal.aborted) this.list.show(found);
   }
 
+  /** The coverage strips, read now and every COVERAGE_POLL_MS; a failure leaves the page running. */
+  private async followCoverage(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const found = await coverage(this.clients, signal);
+        if (!signal.aborted) this.coverage.show(found);
+      } catch (error) {
+        if (!signal.aborted) this.coverage.failed(classify(error).message);
+      }
+      await new Promise((resolve) => setTimeout(resolve, COVERAGE_POLL_MS));
+    }
+  }
+
+  /** True when the run's range has holes in what is held of its symbols, said once: a second Run starts it. */
+  private holesWarned(options: OptionsDraft): boolean {
+    const venue = options.venue || "sim";
+    const symbols = options.symbols?.length
+      ? options.symbols
+      : (options.strategies ?? []).flatMap((name) => this.strategySymbols.get(name) ?? []);
+    const holes = holesIn(this.coverage.series, venue, symbols, options.startNs ?? 0n, options.endNs ?? 0n);
+    const key = `${venue} ${symbols.join(",")} ${options.startNs} ${options.endNs}`;
+    if (holes.length === 0 || this.warned === key) {
+      this.warned = "";
+      this.form.runButton.textContent = "Run";
+      return false;
+    }
+    this.warned = key;
+    this.form.say(`${holesText(holes)}. Run again to run it anyway.`, "warn");
+    this.form.runButton.textContent = "Run anyway";
+    return true;
+  }
+
   private async run(options: OptionsDraft): Promise<void> {
     const signal = this.controller?.signal;
-    if (signal === undefined) return;
+    if (signal === undefined || this.holesWarned(options)) return;
     this.form.runButton.disabled = true;
     this.form.say("starting…", "");
     try {
