@@ -128,7 +128,7 @@ def group_by(trades: Iterable[Trade]) -> dict[Key, Fields]:
             price, size = Decimal(t.price), Decimal(t.size)
             numbers = (price, size, price * size)
             for timeframe in Timeframe:
-                groups[(t.symbol, timeframe, t.ts - t.ts % timeframe.ns)].append(numbers)
+                groups[(t.symbol, timeframe, timeframe.open_time_ns(t.ts))].append(numbers)
         found: dict[Key, Fields] = {}
         for key, group in groups.items():
             prices = [price for price, _, _ in group]

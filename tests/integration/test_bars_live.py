@@ -102,10 +102,9 @@ async def test_kill_9_mid_stream_then_restart_publishes_every_bar_once_and_right
     streams, venues = f"md.{{{name}-*}}.trades", {f"{name}-sim": venue.address}
     bars = start_bars(tmp_path, redis_url, streams, venues, "--lease-ttl-ms", "1000")
     sim = SimTape(venue.stubs(), BusTape(redis, f"{name}-sim"), SYMBOLS)
-    # 16 hours of made-up trades across a day's end (bars of every timeframe close), fed while
-    # the process is killed and restarted.
-    day = 86_400 * S
-    start = (1_700_000_000 * S // day) * day - 10 * 3600 * S
+    # 16 hours of made-up trades across a week's end, Monday 00:00 UTC (bars of every timeframe
+    # close), fed while the process is killed and restarted.
+    start = Timeframe.W1.open_time_ns(1_700_000_000 * S) - 10 * 3600 * S
     made_up = BusTape(redis, f"{name}-syn")
     trades = synthetic(["AAA/USDT", "BBB/USDT"], start, 12_000, 10 * S, seed=11)
     feeding = asyncio.create_task(_feed(made_up, trades, per_entry=100, seconds=6.0))
