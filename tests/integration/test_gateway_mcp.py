@@ -112,6 +112,7 @@ TOOLS = {
     "backtest_runs",
     "backtest_result",
     "logs_tail",
+    "history_coverage",
 }
 # The tools that act, each for a key holding its scope (close_all: tests/integration/
 # test_inspector_gateway.py; backtest_start: test_backtester_gateway.py; pause_strategy,
