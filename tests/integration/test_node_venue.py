@@ -138,6 +138,8 @@ async def test_instruments_are_listed_with_canonical_symbols_and_exact_steps(stu
         "5",
     )
     assert (btc.contract_value, btc.contract_value_asset, btc.active) == ("1", "BTC", True)
+    # A liquid spot venue's fees, which the advisor's stops and targets are checked against.
+    assert (btc.maker_fee_rate, btc.taker_fee_rate) == ("0.0002", "0.0005")
     filtered = await stubs.md.ListInstruments(
         md.ListInstrumentsRequest(symbols=["ETH/USDT"]), timeout=CALL_TIMEOUT_S
     )
@@ -202,8 +204,8 @@ async def test_an_order_with_the_trading_credential_rests_then_is_cancelled(stub
     assert [o.order_id for o in listed.orders] == [placed.order.order_id]
     balances = await stubs.tf.GetBalances(tf.GetBalancesRequest(), timeout=CALL_TIMEOUT_S)
     usdt = next(b for b in balances.balances if b.asset == "USDT")
-    # price * size * (1 + the dearer fee rate, 0.2 %), exact
-    assert Decimal(usdt.locked) == Decimal(price) * Decimal("0.001") * Decimal("1.002")
+    # price * size * (1 + the dearer fee rate, the taker's 0.05 %), exact
+    assert Decimal(usdt.locked) == Decimal(price) * Decimal("0.001") * Decimal("1.0005")
     canceled = await stubs.tf.CancelOrder(
         tf.CancelOrderRequest(client_order_id="rest-1", reason="test: done"), timeout=CALL_TIMEOUT_S
     )

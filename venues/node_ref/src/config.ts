@@ -33,6 +33,16 @@ export interface SymbolSpec {
 
 // Two spot pairs, as the sim lists them (BTC/USDT and ETH/USDT), under native names of the
 // venue's own form (BTC-USDT) so the native <-> canonical mapping is visible.
+//
+// The market is tuned as the sim's demo market is (venues/sim/demo.toml), so that the mesh's
+// advisor, on 1m bars, passes a strategy's signals here as it does there:
+// - Liquid levels: makers' orders of 0.5 BTC (6 ETH) on average, up to 8 a level, levels 1 USDT
+//   (0.2 USDT) apart: the advisor counts a best level worth under 1,000 USDT as a thin book (0.3
+//   off its quality score, which a fresh mesh's backfilled bars already lower by 0.25). With
+//   orders of 0.002 BTC every best level was thin; now 3% (BTC) and 5% (ETH) of the seconds.
+// - Volatility 0.03% a second (0.23% a minute): a 1m bar's true range (about 0.33%) is several
+//   times a round trip's fees, so the advisor's stop (1.5 ATRs) and target (2.5 ATRs) pay them
+//   (at 0.01% a second, a 1m ATR of about 0.1%, every signal was blocked as within the fees).
 export const SYMBOLS: readonly SymbolSpec[] = [
   {
     symbol: "BTC/USDT",
@@ -44,13 +54,13 @@ export const SYMBOLS: readonly SymbolSpec[] = [
     minSize: dec("0.00001"),
     minNotional: dec("5"),
     startPrice: dec("65000"),
-    volatilityPerSqrtS: 0.0001,
+    volatilityPerSqrtS: 0.0003,
     tradesPerS: 5,
-    bookUpdatesPerS: 40,
+    bookUpdatesPerS: 100,
     depthLevels: 20,
-    levelSpacingTicks: 10n,
-    makerSizeLots: 200,
-    takerSizeLots: 150,
+    levelSpacingTicks: 100n,
+    makerSizeLots: 50_000,
+    takerSizeLots: 5_000,
   },
   {
     symbol: "ETH/USDT",
@@ -62,24 +72,26 @@ export const SYMBOLS: readonly SymbolSpec[] = [
     minSize: dec("0.0001"),
     minNotional: dec("5"),
     startPrice: dec("3500"),
-    volatilityPerSqrtS: 0.0001,
+    volatilityPerSqrtS: 0.0003,
     tradesPerS: 5,
-    bookUpdatesPerS: 40,
+    bookUpdatesPerS: 100,
     depthLevels: 20,
-    levelSpacingTicks: 10n,
-    makerSizeLots: 200,
-    takerSizeLots: 150,
+    levelSpacingTicks: 20n,
+    makerSizeLots: 60_000,
+    takerSizeLots: 6_000,
   },
 ];
 
-// The account's balances at start, and the fees it pays (fractions of the notional, in the quote).
+// The account's balances at start, and the fees it pays (fractions of the notional, in the quote):
+// a liquid spot venue's (0.02% maker, 0.05% taker). At 0.1% / 0.2% a round trip cost more than a
+// minute's move, and the advisor blocked every signal for its fees.
 export const BALANCES: ReadonlyArray<readonly [string, Dec]> = [
   ["BTC", dec("10")],
   ["ETH", dec("100")],
   ["USDT", dec("1000000")],
 ];
-export const MAKER_FEE_RATE = dec("0.001");
-export const TAKER_FEE_RATE = dec("0.002");
+export const MAKER_FEE_RATE = dec("0.0002");
+export const TAKER_FEE_RATE = dec("0.0005");
 
 // A limit price must lie within [reference / ratio, reference * ratio] (Binance's PERCENT_PRICE).
 export const PRICE_BAND_RATIO = dec("5");

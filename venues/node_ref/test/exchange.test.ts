@@ -47,7 +47,7 @@ test("a resting buy locks its price, size and the dearer fee; a cancel gives it 
   const [ex, executions] = exchange();
   const [order] = ex.place(limit("buy", "0.1", "60000"));
   assert.equal(order.status, "open");
-  assert.deepEqual(balance(ex, "USDT"), ["993988", "6012"]);
+  assert.deepEqual(balance(ex, "USDT"), ["993997", "6003"]);
   const canceled = ex.cancel(order.orderId, "", "canceled by request");
   assert.equal(canceled.status, "canceled");
   assert.deepEqual(balance(ex, "USDT"), ["1000000", "0"]);
@@ -64,9 +64,9 @@ test("a crossing buy fills at the maker's price, pays the taker fee in the quote
   assert.equal(order.averageFillPrice?.toString(), "65000");
   const fill = executions.find((e) => e.fill !== null)!.fill!;
   assert.equal(fill.liquidity, "taker");
-  assert.equal(fill.fee.toString(), "65");
+  assert.equal(fill.fee.toString(), "16.25");
   assert.equal(fill.feeAsset, "USDT");
-  assert.deepEqual(balance(ex, "USDT"), ["967435", "0"]);
+  assert.deepEqual(balance(ex, "USDT"), ["967483.75", "0"]);
   assert.deepEqual(balance(ex, "BTC"), ["10.5", "0"]);
   assert.equal(ex.positions("BTC/USDT")[0]!.size.toString(), "0.5");
 });
