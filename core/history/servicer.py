@@ -5,7 +5,7 @@ Unavailable while PostgreSQL is away)."""
 
 from __future__ import annotations
 
-from core.foundations.errors import InvalidArgument
+from core.foundations.errors import InvalidArgument, shown
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.server import Service
 from core.history.coverage import MAX_HOLES, Series, read_coverage
@@ -17,6 +17,7 @@ __all__ = ["DEFAULT_HOLES", "HISTORY_SERVICE", "HistoryServicer", "coverage_mess
 
 HISTORY_SERVICE = "trademesh.history.v1.History"
 DEFAULT_HOLES = 100
+_MAX_NAME = 64
 
 
 class HistoryServicer(pb_grpc.HistoryServicer):
@@ -29,6 +30,10 @@ class HistoryServicer(pb_grpc.HistoryServicer):
         holes = request.max_holes or DEFAULT_HOLES
         if holes > MAX_HOLES:
             raise InvalidArgument.field("max_holes", f"{holes} is more than {MAX_HOLES}")
+        for name in ("venue", "symbol", "timeframe"):
+            value = getattr(request, name)
+            if len(value) > _MAX_NAME or "\x00" in value:  # PostgreSQL's text holds no NUL
+                raise InvalidArgument.field(name, f"{shown(value)} is not a {name}")
         found = await read_coverage(
             self._fetch, request.venue or None, request.symbol or None, request.timeframe or None
         )

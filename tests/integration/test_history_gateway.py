@@ -1,7 +1,7 @@
 """History/GetCoverage through the gateway, on a database holding a Binance month imported by
 `trademesh data import` (with a hole): over native gRPC and by reflection (`buf curl`), over
 gRPC-web with a read key (`buf curl`), and as the MCP tool history_coverage, each giving the
-same range, bar count and hole; a bad timeframe is INVALID_ARGUMENT naming it."""
+same range, bar count and hole; a bad timeframe or venue is INVALID_ARGUMENT naming it."""
 
 from __future__ import annotations
 
@@ -125,9 +125,15 @@ async def test_get_coverage_over_native_grpc_gives_the_range_the_bars_and_the_ho
             await stub.GetCoverage(
                 pb.GetCoverageRequest(timeframe="7m"), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
             )
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "timeframe" in str(
-        refused.value.details()
-    )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "timeframe" in str(refused.value.details())
+    async with grpc.aio.insecure_channel(served.gateway.grpc_address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as unstorable:  # PostgreSQL's text holds no NUL
+            await pb_grpc.HistoryStub(channel).GetCoverage(
+                pb.GetCoverageRequest(venue="bin\x00ance"), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
+            )
+    assert unstorable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "venue" in str(unstorable.value.details())
 
 
 async def test_buf_curl_gets_coverage_over_grpc_web_with_a_read_key_and_by_reflection(served: Served) -> None:
