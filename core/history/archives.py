@@ -83,8 +83,9 @@ class Archive:
     options: ImportOptions = field(repr=False)
 
     @property
-    def step_ns(self) -> int | None:
-        return None if self.timeframe is None else Timeframe.from_label(self.timeframe).ns
+    def grid(self) -> Timeframe | None:
+        """The bars' timeframe, on whose open times (Timeframe.open_time_ns) their rows must be."""
+        return None if self.timeframe is None else Timeframe.from_label(self.timeframe)
 
     def chunks(self) -> Iterator[Chunk]:
         """The file's rows, a block at a time; Corrupt at the first bad one."""
@@ -151,9 +152,11 @@ class Archive:
                     raise self._bad_row(first_row + offset, layout.diagnose(line))
             raise self._bad_row(first_row, f"a {layout.kind} row is not valid")  # not reached
         times, scale = converted.times, 10 ** TIME_UNITS[layout.unit]
-        step = self.step_ns
-        if step is not None and any(map(operator.mod, times, repeat(step // scale))):
-            offset = next(n for n, ts in enumerate(times) if ts * scale % step)
+        grid = self.grid
+        # In the file's unit: (t - offset) % length is 0 on the grid (a week's opens on Mondays).
+        step, start = (0, 0) if grid is None else (grid.ns // scale, grid.offset_ns // scale)
+        if step and any(map(operator.mod, map(operator.sub, times, repeat(start)), repeat(step))):
+            offset = next(n for n, ts in enumerate(times) if (ts - start) % step)
             raise self._bad_row(
                 first_row + offset,
                 f"time {times[offset]} ({layout.unit}) is not on the {self.timeframe} grid",

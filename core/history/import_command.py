@@ -26,7 +26,9 @@ def add_parser(tools: Any) -> None:
     parser.add_argument(
         "--symbol", help="the canonical symbol (default: the archive's, e.g. BTCUSDT as BTC/USDT)"
     )
-    parser.add_argument("--timeframe", help="a generic CSV's bars' timeframe (1s, 1m, 5m, 15m, 1h, 4h, 1d)")
+    parser.add_argument(
+        "--timeframe", help="a generic CSV's bars' timeframe (1s, 1m, 5m, 15m, 1h, 4h, 1d, 1w)"
+    )
     parser.add_argument(
         "--columns", help="a generic CSV's columns: ts=0,open=1,high=2,low=3,close=4,volume=5"
         "[,quote_volume=N][,trades=N] (0-based)",

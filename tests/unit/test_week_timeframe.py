@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import zipfile
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,8 +22,9 @@ from core.bars.checkpoint import dump_symbol, load_symbol
 from core.bars.engine import VenueBars
 from core.bars.watermark import WatermarkRules
 from core.foundations.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
-from core.foundations.errors import InvalidArgument
+from core.foundations.errors import Corrupt, InvalidArgument
 from core.foundations.model import TIMEFRAME_LABELS, Timeframe
+from core.history.archives import ImportOptions, open_archive
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from venues.live.config import load_config
@@ -251,6 +253,33 @@ def test_a_checkpoint_written_before_the_week_timeframe_loads_without_its_bar() 
     raw["partials"] = raw["partials"][:-1]  # as written before 1w: one open bar fewer
     loaded = load_symbol(orjson.dumps(raw))
     assert len(loaded.partials) == len(sym.partials) and loaded.partials[-1] is None
+
+
+# ---- archives
+
+KLINE = "{open_ms},42283.58,42298.62,42283.57,42298.61,35.1,{close_ms},1480000.1,1042,10.1,400000.2,0"
+
+
+@pytest.mark.parametrize("scale", [1, 1000])  # ms, and the µs of Binance's spot archives since 2025
+def test_an_archive_of_1w_klines_opens_on_mondays_and_one_off_them_is_refused(
+    tmp_path: Path, scale: int
+) -> None:
+    monday_ms = MONDAY // 10**6
+    lines = [KLINE.format(open_ms=(monday_ms + n * WEEK // 10**6) * scale, close_ms=0) for n in range(2)]
+    path = tmp_path / "BTCUSDT-1w-2024-03.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("BTCUSDT-1w-2024-03.csv", "\n".join(lines) + "\n")
+    rows = [
+        line.split("\t")
+        for c in open_archive(path, ImportOptions()).chunks()
+        for line in c.text.decode().splitlines()
+    ]
+    assert [(row[2], int(row[3])) for row in rows] == [("1w", MONDAY), ("1w", MONDAY + WEEK)]
+    thursday = KLINE.format(open_ms=(monday_ms + 3 * DAY // 10**6) * scale, close_ms=0)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("BTCUSDT-1w-2024-03.csv", thursday + "\n")
+    with pytest.raises(Corrupt, match=r"row 1: .* is not on the 1w grid"):
+        list(open_archive(path, ImportOptions()).chunks())
 
 
 # ---- no alignment left outside Timeframe.open_time_ns
