@@ -134,22 +134,27 @@ class Timeframe(enum.Enum):
     D1 = 86400
     W1 = 604800
 
+    def __init__(self, seconds: int) -> None:
+        # Once per member: open_time_ns is on hot paths (the detector's bars), Enum.value is slow.
+        self._length_ns = seconds * 1_000_000_000
+        # 1970-01-01 was a Thursday: weeks open 4 days past a multiple of a week, on Mondays.
+        self._offset_ns = 4 * 86_400 * 1_000_000_000 if seconds == 604_800 else 0
+
     @property
     def ns(self) -> int:
-        return self.value * 1_000_000_000
+        return self._length_ns
 
     @property
     def offset_ns(self) -> int:
         """Where intervals start past a multiple of the length since the epoch.
 
-        0 but for weeks: they open Monday 00:00 UTC, as the exchanges' 1w candles do, and the
-        epoch was a Thursday.
+        0 but for weeks: they open Monday 00:00 UTC, as the exchanges' 1w candles do.
         """
-        return _OFFSET_NS.get(self, 0)
+        return self._offset_ns
 
     def open_time_ns(self, ts_ns: int) -> int:
         """Start of the interval that contains ts_ns."""
-        return ts_ns - (ts_ns - self.offset_ns) % self.ns
+        return ts_ns - (ts_ns - self._offset_ns) % self._length_ns
 
     @property
     def label(self) -> str:
@@ -170,8 +175,6 @@ class Timeframe(enum.Enum):
         return found
 
 
-# 1970-01-01 was a Thursday: the first Monday 00:00 UTC is 4 days later.
-_OFFSET_NS = {Timeframe.W1: 4 * 86400 * 1_000_000_000}
 # Every timeframe's label, finest first.
 TIMEFRAME_LABELS: tuple[str, ...] = tuple(tf.label for tf in Timeframe)
 _BY_LABEL = {tf.label: tf for tf in Timeframe}
