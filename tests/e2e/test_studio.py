@@ -261,6 +261,16 @@ async def test_the_chart_draws_live_candles_that_change_over_time(
     await wait_chart(page, "Number(e.dataset.candles) >= 1 && Number(e.dataset.lastTime) % 60 === 0")
     _, minute_time, _ = await chart_state(page)
     assert minute_time % 60 == 0 and abs(minute_time - time.time()) < 180
+    # The picker's last timeframe, 1w: the week's candle opens on Monday 00:00 UTC (4 days past a
+    # multiple of a week since the epoch, a Thursday).
+    await page.click('[data-timeframe="1w"]')
+    await wait_chart(
+        page, "Number(e.dataset.candles) >= 1 && (Number(e.dataset.lastTime) - 345600) % 604800 === 0"
+    )
+    _, week_time, _ = await chart_state(page)
+    opened = time.gmtime(week_time)
+    assert (opened.tm_wday, opened.tm_hour, opened.tm_min, opened.tm_sec) == (0, 0, 0, 0)
+    assert 0 <= time.time() - week_time < 7 * 86_400
 
 
 async def test_the_book_ladder_and_recent_trades_follow_the_market(
