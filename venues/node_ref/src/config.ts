@@ -102,8 +102,10 @@ export const CLOSED_ORDERS_KEPT = 10_000;
 export const STEP_MS = 50;
 export const TICKER_INTERVAL_MS = 250;
 export const CANDLE_INTERVAL_MS = 1000;
-// Market played before the venue opens (only its candles are kept), so GetCandles has a past.
-export const DEFAULT_HISTORY_S = 300;
+// Market played before the venue opens (only its candles are kept), so GetCandles has a past: 20
+// minutes, as the sim's demo market plays, so a mesh's bar service backfills the advisor's 1m
+// bars past ATR(14)'s 15 and its model's 21 at once (about 1 s to play).
+export const DEFAULT_HISTORY_S = 1200;
 export const MAX_HISTORY_S = 3600;
 
 // Streams: what a subscriber may have queued, and what the venue keeps for those that resume.
