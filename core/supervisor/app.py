@@ -12,6 +12,7 @@ outcome; the inspector itself refuses a policy change that is not a tightening)
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import time
@@ -118,6 +119,11 @@ class SupervisorApp:
             await ctx.ready()
             while not ctx.stop.is_set():
                 await self.look()
+                # A look's tool calls (five MCP clients: connect, call, close) leave ~450 objects
+                # each in reference cycles, old enough by their end to wait for a full collection,
+                # which on this heap comes an hour or more later: +2.1 MB an hour of garbage (the
+                # soak's 2.8 MB/h). Collected at once instead: ~70 ms once a look.
+                gc.collect()
                 if await sleep_unless(ctx.stop, self.config.every_s):
                     return
         finally:
