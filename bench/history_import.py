@@ -7,7 +7,8 @@ alone of the same rows in the same run: a measuring script, not a test.
 It writes monthly archives as Binance publishes them (SYMBOL-1m-2024-MM.zip, with their .CHECKSUM)
 into a temporary directory, then, on a scratch database (dropped at the end), runs alternated
 rounds, each with the three in turn (the order rotating from round to round):
-- import: the archives through core.history (checksums, unzip, every row checked, COPY text,
+- import: the archives through core.history, converted in turn with the COPYs (and again with
+  a worker process converting the next block meanwhile) (checksums, unzip, every row checked, COPY text,
   a probe per chunk, COPY into `bars` under savepoints, a file a transaction), `bars` emptied
   first (its daily partitions kept: the first, untimed import made them);
 - copy into bars: the same rows' COPY text, made beforehand, COPied straight into `bars` in one
@@ -120,20 +121,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with bench_common.scratch_database(server, "bench_history") as url:
             conn = await asyncpg.connect(url, timeout=30)
             try:
-                first = await _timed(
-                    "first import (makes the partitions)", _import(conn, paths, args.workers)
-                )
-                again = await _timed("import again (adds nothing)", _import(conn, paths, args.workers))
+                first = await _timed("first import (makes the partitions)", _import(conn, paths, 0))
+                again = await _timed("import again (adds nothing)", _import(conn, paths, 0))
                 await conn.execute("CREATE TABLE scratch (LIKE bars INCLUDING DEFAULTS)")
                 steps: dict[str, Callable[[], Awaitable[Any]]] = {
-                    "import": lambda: _import(conn, paths, args.workers),
+                    "import": lambda: _import(conn, paths, 0),
+                    "import, a worker converting": lambda: _import(conn, paths, 1),
                     "copy into bars": lambda: _copy(conn, "bars", texts),
                     "copy into scratch": lambda: _copy(conn, "scratch", texts),
                 }
                 rounds = []
                 for n in range(args.rounds):
                     names = list(steps)
-                    names = names[n % 3 :] + names[: n % 3]
+                    names = names[n % len(names) :] + names[: n % len(names)]
                     done = []
                     for name in names:
                         await conn.execute("TRUNCATE bars, scratch")
@@ -152,7 +152,7 @@ def _report(
         name: bench_common.median(
             [step["seconds"] for done in rounds for step in done if step["what"] == name]
         )
-        for name in ("import", "copy into bars", "copy into scratch")
+        for name in ("import", "import, a worker converting", "copy into bars", "copy into scratch")
     }
     rates = {name: rows / seconds for name, seconds in medians.items()}
     table = [[name, f"{medians[name]:.2f}", f"{rates[name]:,.0f}"] for name in medians]
@@ -162,7 +162,8 @@ def _report(
     bench_common.print_table(["step", "median s", "rows/s"], table)
     print(
         f"import / copy into bars: {rates['import'] / rates['copy into bars']:.2f}x; "
-        f"import / copy into scratch: {rates['import'] / rates['copy into scratch']:.2f}x"
+        f"import / copy into scratch: {rates['import'] / rates['copy into scratch']:.2f}x; "
+        f"with a worker / in turn: {rates['import, a worker converting'] / rates['import']:.2f}x"
     )
     return {
         "when": bench_common.now_iso(),
@@ -170,12 +171,12 @@ def _report(
         "machine": bench_common.machine(),
         "symbols": args.symbols,
         "months": args.months,
-        "workers": args.workers,
         "rows": rows,
         "median_seconds": medians,
         "rows_per_s": rates,
         "ratio_import_to_copy_into_bars": rates["import"] / rates["copy into bars"],
         "ratio_import_to_copy_into_scratch": rates["import"] / rates["copy into scratch"],
+        "ratio_worker_to_in_turn": rates["import, a worker converting"] / rates["import"],
         "first_import": first,
         "import_again": again,
         "rounds": rounds,
@@ -189,9 +190,6 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=1, help="symbol-years of 1m bars (default 1)")
     parser.add_argument("--months", type=int, default=12, help="months per symbol (default 12)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
-    parser.add_argument(
-        "--workers", type=int, default=1, help="the importer's converting processes (default 1)"
-    )
     parser.add_argument("--database-url", help="a database on the server to use (default: $DATABASE_URL)")
     args = parser.parse_args()
     payload = asyncio.run(run(args))
