@@ -67,8 +67,9 @@ class Importer:
     """Imports archives over one connection (the recorder's migrations applied: `prepare`);
     `close` stops its worker process."""
 
-    def __init__(self, conn: Any, workers: int = 1) -> None:
-        """`workers`: processes converting blocks beside this one (0: converted here, in turn)."""
+    def __init__(self, conn: Any, workers: int = 0) -> None:
+        """`workers`: processes converting blocks beside this one (0, the default: converted here,
+        in turn; a worker measured no faster on 2 shared cores: docs/benchmarks.md, History import)."""
         self._conn = conn
         self._partitions = Partitions()
         self._workers = workers
