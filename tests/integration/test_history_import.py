@@ -1,8 +1,9 @@
 """`trademesh data import` and `trademesh data coverage` on a real PostgreSQL: a month of 1m bars
 written here as Binance publishes them (a zip with its .CHECKSUM) goes into the recorder's
 `bars` table with the archive's exact decimals; importing it again adds nothing; coverage shows
-its range and the hole the file leaves; a file refused half-way leaves nothing; and
-`trademesh backtest` reads the imported range as it reads recorded history."""
+its range and the hole the file leaves; a file refused half-way leaves nothing; over bars partly
+held, only the missing ones are added and those held are kept; aggTrades go into `trades` once;
+and `trademesh backtest` reads the imported range as it reads recorded history."""
 
 from __future__ import annotations
 
@@ -150,3 +151,55 @@ async def test_a_backtest_reads_the_imported_bars_as_recorded_history(
     # then none in the hole, then 01:00 .. 01:58 (59; the last closes at the range's end).
     assert done.stdout.startswith("120 events"), done.stdout
     assert (out / "report.html").is_file() and "trend" in (out / "report.html").read_text()
+
+
+async def test_a_file_over_bars_partly_held_adds_only_the_missing_ones_and_keeps_those_held(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    path = month_archive(tmp_path, "BTCUSDT")
+    assert data("import", str(path), "--database-url", fresh_database).returncode == 0
+    day_ns = (JAN_2024_MS + 20 * DAY_MS) * 10**6
+    kept_ns = (JAN_2024_MS + 3 * DAY_MS) * 10**6
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        dropped = await conn.execute(
+            "DELETE FROM bars WHERE open_time_ns >= $1 AND open_time_ns < $2", day_ns, day_ns + DAY_MS * 10**6
+        )
+        # As the bar service would have it: its own bar for one interval, not the archive's.
+        await conn.execute("UPDATE bars SET close = 1.5, repaired = false WHERE open_time_ns = $1", kept_ns)
+        done = data("import", str(path), "--database-url", fresh_database)
+        kept = await conn.fetchrow("SELECT close, repaired FROM bars WHERE open_time_ns = $1", kept_ns)
+    finally:
+        await conn.close()
+    assert dropped == "DELETE 1440"
+    assert done.returncode == 0 and " 1,440 new" in done.stdout, done.stdout + done.stderr
+    assert await count(fresh_database, "BTC/USDT") == MONTH_BARS - 60
+    assert kept is not None and (kept["close"], kept["repaired"]) == (Decimal("1.5"), False)
+
+
+async def test_agg_trades_imported_twice_are_held_once_with_the_taker_side(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    start_us = 1_735_689_600_000_000  # 2025-01-01, in µs as Binance's spot archives since
+    lines = [
+        f"{n},93000.{n:02d},0.0{n % 9 + 1},{n * 2},{n * 2 + 1},{start_us + n * 250_000},{n % 3 != 0},True"
+        for n in range(1, 401)
+    ]
+    path = tmp_path / "BTCUSDT-aggTrades-2025-01-01.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("BTCUSDT-aggTrades-2025-01-01.csv", "\n".join(lines) + "\n")
+    for _ in range(2):
+        done = data("import", str(path), "--database-url", fresh_database)
+        assert done.returncode == 0 and "400 rows into trades (binance BTC/USDT)" in done.stdout, done.stderr
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        rows = await conn.fetch(
+            "SELECT trade_id, price, size, taker_side, ts_event_ns FROM trades ORDER BY ts_event_ns"
+        )
+    finally:
+        await conn.close()
+    assert len(rows) == 400
+    first = rows[0]
+    assert (first["trade_id"], first["price"], first["size"]) == ("1", Decimal("93000.01"), Decimal("0.02"))
+    assert (first["taker_side"], first["ts_event_ns"]) == ("sell", (start_us + 250_000) * 1000)
+    assert rows[2]["taker_side"] == "buy"  # n = 3: the buyer did not make the book
