@@ -1,10 +1,14 @@
 """What the recorder's `bars` table holds per venue, symbol and timeframe: the first and last
 bar, the number of bars, and the holes (bars missing between two held ones), in one query.
 
-The holes come from lead() over the primary key's order (venue, symbol, timeframe,
-open_time_ns): an index-only scan, no sort. A hole is [start, end): the first missing bar's open
-time, and the open time of the next bar held. A series with many holes returns the first
-MAX_HOLES of them and their total count and missing bars.
+The series are found by a loose index scan of the primary key (venue, symbol, timeframe,
+open_time_ns): a recursive query that seeks from one series to the next, one index probe each,
+never reading the bars between. Each series wanted (the filters apply to the series) is then read
+alone, in its key's order: lead() gives each bar's next one, and a next more than a step away
+makes a hole. So asking for the 1m series reads the 1m bars only, not the 1s ones beside them.
+A hole is [start, end): the first missing bar's open time, and the open time of the next bar
+held. A series with many holes returns the first MAX_HOLES of them and their total count and
+missing bars.
 """
 
 from __future__ import annotations
@@ -33,25 +37,37 @@ MAX_HOLES = 1000
 Fetch = Callable[..., Awaitable[Sequence[Any]]]
 
 COVERAGE_SQL = """
-WITH steps (timeframe, step) AS (SELECT * FROM unnest($1::text[], $2::bigint[])),
-held AS (
-    SELECT venue, symbol, timeframe, open_time_ns,
-           lead(open_time_ns) OVER (PARTITION BY venue, symbol, timeframe ORDER BY open_time_ns) AS next_ns
-    FROM bars
-    WHERE ($3::text IS NULL OR venue = $3) AND ($4::text IS NULL OR symbol = $4)
-      AND ($5::text IS NULL OR timeframe = $5)
+WITH RECURSIVE series (venue, symbol, timeframe) AS (
+    (SELECT venue, symbol, timeframe FROM bars
+     WHERE ($3::text IS NULL OR venue = $3) ORDER BY venue, symbol, timeframe LIMIT 1)
+    UNION ALL
+    SELECT following.* FROM series, LATERAL (
+        SELECT venue, symbol, timeframe FROM bars
+        WHERE (venue, symbol, timeframe) > (series.venue, series.symbol, series.timeframe)
+          AND ($3::text IS NULL OR venue = $3)
+        ORDER BY venue, symbol, timeframe LIMIT 1
+    ) following
 ),
-gaps AS (
-    SELECT held.*, step, next_ns - open_time_ns > step AS gap FROM held JOIN steps USING (timeframe)
-)
-SELECT venue, symbol, timeframe, step, count(*) AS bars, min(open_time_ns) AS first_ns,
-       max(open_time_ns) AS last_ns, count(*) FILTER (WHERE gap) AS holes,
-       coalesce(sum((next_ns - open_time_ns) / step - 1) FILTER (WHERE gap), 0) AS missing,
-       (array_agg(open_time_ns + step ORDER BY open_time_ns) FILTER (WHERE gap))[1:$6] AS hole_starts,
-       (array_agg(next_ns ORDER BY open_time_ns) FILTER (WHERE gap))[1:$6] AS hole_ends
-FROM gaps
-GROUP BY venue, symbol, timeframe, step
-ORDER BY venue, symbol, step
+steps (timeframe, step) AS (SELECT * FROM unnest($1::text[], $2::bigint[]))
+SELECT series.venue, series.symbol, series.timeframe, step, held.*
+FROM series JOIN steps USING (timeframe)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS bars, min(open_time_ns) AS first_ns, max(open_time_ns) AS last_ns,
+           count(*) FILTER (WHERE gap) AS holes,
+           coalesce(sum((next_ns - open_time_ns) / step - 1) FILTER (WHERE gap), 0) AS missing,
+           (array_agg(open_time_ns + step ORDER BY open_time_ns) FILTER (WHERE gap))[1:$6] AS hole_starts,
+           (array_agg(next_ns ORDER BY open_time_ns) FILTER (WHERE gap))[1:$6] AS hole_ends
+    FROM (
+        SELECT open_time_ns, next_ns, next_ns - open_time_ns > step AS gap
+        FROM (
+            SELECT open_time_ns, lead(open_time_ns) OVER (ORDER BY open_time_ns) AS next_ns
+            FROM bars
+            WHERE venue = series.venue AND symbol = series.symbol AND timeframe = series.timeframe
+        ) ordered
+    ) marked
+) held
+WHERE ($4::text IS NULL OR series.symbol = $4) AND ($5::text IS NULL OR series.timeframe = $5)
+ORDER BY series.venue, series.symbol, step
 """
 
 

@@ -3,8 +3,9 @@
 import type { Coverage } from "../gen/trademesh/history/v1/history_pb";
 import { type Clients, unary } from "./clients";
 
-/** Every series held, ordered by venue, symbol and timeframe (shortest first). */
-export async function coverage(clients: Clients, signal: AbortSignal): Promise<Coverage[]> {
-  const reply = await clients.history.getCoverage({}, unary(signal));
+/** The series held of `timeframe` (every one when ""), ordered by venue and symbol. Asking for
+ * one timeframe reads only its bars (a 1m series, not the 1s bars beside it). */
+export async function coverage(clients: Clients, timeframe: string, signal: AbortSignal): Promise<Coverage[]> {
+  const reply = await clients.history.getCoverage({ timeframe }, unary(signal));
   return reply.series;
 }

@@ -1,7 +1,7 @@
 // The Backtest page's coverage strips: per venue and symbol, the bars held (History/GetCoverage)
 // drawn as a strip over the held range with its holes marked; "use" picks that range (and venue)
-// for the run. A symbol's strip is its 1m series, else its shortest timeframe held: the finest
-// grid archives and the bar service both write. Before a run, `holesIn` names the holes of the
+// for the run. The page asks for the 1m series (the finest grid archives and the bar service
+// both write); given several, a symbol's strip is its 1m series, else its shortest timeframe. Before a run, `holesIn` names the holes of the
 // run's venue and symbols inside its range, so the page can warn before it starts.
 import type { Coverage } from "../gen/trademesh/history/v1/history_pb";
 import { fill, h } from "../ui/dom";

@@ -35,7 +35,9 @@ import { TradesChart } from "./trades-chart";
 
 const RUNS_POLL_MS = 3000;
 const STRATEGIES_POLL_MS = 30_000;
-const COVERAGE_POLL_MS = 30_000;
+const COVERAGE_POLL_MS = 60_000;
+// The strips' timeframe: the advisor's bars as a run takes them by default, and archives' finest.
+const COVERAGE_TIMEFRAME = "1m";
 const TOTAL = "total";
 
 /** The hash of the Backtest page with `runId`'s result open (or none). */
@@ -191,7 +193,7 @@ export class BacktestPage {
   private async followCoverage(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        const found = await coverage(this.clients, signal);
+        const found = await coverage(this.clients, COVERAGE_TIMEFRAME, signal);
         if (!signal.aborted) this.coverage.show(found);
       } catch (error) {
         if (!signal.aborted) this.coverage.failed(classify(error).message);
