@@ -54,8 +54,12 @@ _CALL_TIMEOUT_S = 10.0
 _TOP_TABLES = 8
 _MB = 1024 * 1024
 _REDIS_SERVER = "redis-server"
-# `mesh     | advisor serving on 127.0.0.1:4411 (pid 123)`, `... standing by on ...`
-_SERVING = re.compile(r"^mesh\s+\| (\S+) (?:serving|standing by) on \S+ \(pid (\d+)\)")
+# `mesh     | advisor serving on 127.0.0.1:4411 (pid 123)`, `... standing by on ...`, and a restart's
+# `advisor  | [advisor] restarted (restart 1), serving on 127.0.0.1:4411 (pid 456)`
+_SERVING = re.compile(
+    r"^(?:mesh\s+\| (\S+)|\S+\s+\| \[(\S+)\] restarted \(restart \d+\),)"
+    r" (?:serving|standing by) on \S+ \(pid (\d+)\)"
+)
 _BUS = re.compile(r"mesh: bus (\S+), database")
 
 
@@ -65,7 +69,7 @@ def services(log: str) -> dict[str, int]:
     for line in log.splitlines():
         match = _SERVING.match(line)
         if match is not None:
-            found[match[1]] = int(match[2])
+            found[match[1] or match[2]] = int(match[3])
     return found
 
 
