@@ -1,6 +1,6 @@
 """A pytest plug-in: the venue contract's checks as tests, for any repository that ships a venue.
 
-    pytest --venue-address HOST:PORT [--venue-symbol SYMBOL]
+    pytest -p core.venue_check.pytest_plugin --venue-address HOST:PORT [--venue-symbol SYMBOL]
 
 adds one test per check, `venue-check[<check name>]` (docs/venue-contract.md): it passes, fails
 with the check's one-line reason, or is skipped where the venue's Admin capabilities say it does
@@ -12,7 +12,11 @@ Under pytest-xdist, keep them in one worker (`--dist loadgroup`: they share the 
 "venue-check"; or `-n 0`): each worker would run the kit against the venue on its own.
 
 Without --venue-address the plug-in adds nothing: no test, no fixture, no import of gRPC.
-Registered as the pytest11 entry point `trademesh_venue_check` (pyproject.toml).
+It is named with `-p` (or `pytest_plugins` in a conftest), not registered as a pytest11 entry
+point: pytest rewrites the asserts of every module of a distribution declaring one, which for
+trademesh is all of core, gateway and venues, in every pytest run of the environment (and on
+Python 3.11.7 its parses in threads that import at once raced: "AST constructor recursion depth
+mismatch").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The kit's pytest plug-in, in a pytest of its own (a process, as another repository runs it):
-registered as an entry point, inert without --venue-address, one test per check with it."""
+named with -p, inert without --venue-address, one test per check with it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 import core.venue_check.checks  # noqa: F401  (registers the checks)
-from core.venue_check import pytest_plugin
 from core.venue_check.registry import CHECKS
 
-# Another repository's tests: one of its own. The plug-in is given by name, whether or not this
-# checkout's entry point is installed (an editable install made before it was added lacks it).
+# Another repository's tests: one of its own. The plug-in is named, as that repository names it.
 _TESTS = "def test_its_own() -> None:\n    assert 1 + 1 == 2\n"
-_PLUGIN = ["-p", "no:trademesh_venue_check", "-p", "core.venue_check.pytest_plugin"]
+_PLUGIN = ["-p", "core.venue_check.pytest_plugin"]
 
 
 def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,11 +29,12 @@ def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_this_repositorys_own_run_loads_the_plugin_from_its_entry_point(pytestconfig: pytest.Config) -> None:
-    """Installed, pytest loads it as `trademesh_venue_check` (pyproject.toml's pytest11 entry point),
-    in this very run, where it adds nothing: no --venue-address."""
-    assert pytestconfig.pluginmanager.get_plugin("trademesh_venue_check") is pytest_plugin
-    assert pytestconfig.getoption("venue_address") is None
+def test_no_pytest11_entry_point_makes_pytest_rewrite_trademesh(pytestconfig: pytest.Config) -> None:
+    """Not an entry point: with one, pytest marks every module of the distribution (core, gateway,
+    venues) for assert rewriting in every run of the environment, this one included."""
+    assert pytestconfig.pluginmanager.get_plugin("trademesh_venue_check") is None
+    hook = next(h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook")
+    assert not {"core", "gateway", "venues"} & set(hook._must_rewrite)  # type: ignore[attr-defined]
 
 
 def test_without_a_venue_address_the_plugin_adds_no_test(tmp_path: Path) -> None:
