@@ -18,10 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.integration.replay import capture_files, start_replay_venue
+from tests.integration.replay_keys import coinbase_keys, replay_keys
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, limit_order, stop_venue
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -29,26 +28,6 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 
 BUY, SELL = common.SIDE_BUY, common.SIDE_SELL
-
-
-def _keys(prefix: str, secret: str = "replay-secret", passphrase: bool = False) -> dict[str, str]:
-    found = {f"TRADEMESH_{prefix}_API_KEY": "replay-key", f"TRADEMESH_{prefix}_API_SECRET": secret}
-    if passphrase:
-        found[f"TRADEMESH_{prefix}_PASSPHRASE"] = "replay-passphrase"
-    return found
-
-
-def _coinbase_keys() -> dict[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    return {
-        "TRADEMESH_COINBASE_API_KEY": "organizations/replay-org/apiKeys/replay-key",
-        "TRADEMESH_COINBASE_API_SECRET": pem,
-    }
 
 
 @dataclass(frozen=True)
@@ -63,25 +42,25 @@ class Case:
 
 
 CASES = [
-    Case("binance", "BINANCE", _keys("BINANCE"),
+    Case("binance", "BINANCE", replay_keys("BINANCE"),
          ("NKN/USDT", BUY, "100", "0.3"), ("LRC/BTC", SELL, "10", "0.001")),
-    Case("binanceusdm", "BINANCE_FUTURES", _keys("BINANCEUSDM"),
+    Case("binanceusdm", "BINANCE_FUTURES", replay_keys("BINANCEUSDM"),
          ("SUSHI/USDT:USDT", BUY, "10", "7.5"), ("CTK/USDT:USDT", SELL, "10", "2")),
-    Case("bybit", "BYBIT", _keys("BYBIT"),
+    Case("bybit", "BYBIT", replay_keys("BYBIT"),
          ("BTC/USDT", BUY, "0.001", "50000"), ("ETH/USDT", BUY, "0.01", "1000"),
          'symbols = ["BTC/USDT", "ETH/USDT"]\n'),
-    Case("kraken", "KRAKEN", _keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ=="),
+    Case("kraken", "KRAKEN", replay_keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ=="),
          ("BTC/CHF", BUY, "0.001", "20000"), ("ETH/CHF", BUY, "0.01", "1000")),
-    Case("okx", "OKX", _keys("OKX", passphrase=True),
+    Case("okx", "OKX", replay_keys("OKX", passphrase=True),
          ("BTC/USDT", BUY, "0.001", "30000"), ("ETH/USDT", BUY, "0.01", "1000"),
          'symbols = ["BTC/USDT", "ETH/USDT"]\n'),
-    Case("okx-swap", "OKX_SWAP", _keys("OKX_SWAP", passphrase=True),
+    Case("okx-swap", "OKX_SWAP", replay_keys("OKX_SWAP", passphrase=True),
          ("BTC/USDT:USDT", BUY, "2", "30000"), ("ETH/USDT:USDT", BUY, "2", "1000"),
          'symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]\n'),
-    Case("coinbase", "COINBASE", _coinbase_keys(),
+    Case("coinbase", "COINBASE", coinbase_keys(),
          ("BTC/USD", BUY, "0.01", "50000"), ("ETH/USD", BUY, "0.01", "1000"),
          'symbols = ["BTC/USD", "ETH/USD"]\n'),
-    Case("deribit", "DERIBIT", _keys("DERIBIT"),
+    Case("deribit", "DERIBIT", replay_keys("DERIBIT"),
          ("BTC/USD:BTC-210924-8000-P", BUY, "3", "0.0005"),
          ("ETH/USD:ETH-210730-2800-C", BUY, "2", "0.0005")),
 ]  # fmt: skip

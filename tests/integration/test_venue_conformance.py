@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from core.venue_check.checks import MODULES  # noqa: F401  (registers the checks)
 from core.venue_check.registry import CHECKS
 from tests.forked_services import run_command
 from tests.integration.replay import capture_files, start_replay_venue
+from tests.integration.replay_keys import coinbase_keys, replay_keys
 from tests.integration.support import VENUE_ENV, Venue, start_venue, stop_venue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # venue processes, replay stand-ins
@@ -40,26 +39,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # venue processes, rep
 # Venues checked at once: each run mostly waits on its venue.
 _AT_ONCE = 3
 _KIT_TIMEOUT_S = 120.0
-
-
-def _keys(prefix: str, secret: str = "replay-secret", passphrase: bool = False) -> dict[str, str]:
-    found = {f"TRADEMESH_{prefix}_API_KEY": "replay-key", f"TRADEMESH_{prefix}_API_SECRET": secret}
-    if passphrase:
-        found[f"TRADEMESH_{prefix}_PASSPHRASE"] = "replay-passphrase"
-    return found
-
-
-def _coinbase_keys() -> dict[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    return {
-        "TRADEMESH_COINBASE_API_KEY": "organizations/replay-org/apiKeys/replay-key",
-        "TRADEMESH_COINBASE_API_SECRET": pem,
-    }
 
 
 @dataclass(frozen=True)
@@ -81,16 +60,16 @@ _SPOT = frozenset({"subscribe.funding"})
 CASES = [
     Case("sim", "sim", None, _SPOT),
     Case("paper-binance", "binance", "BINANCE", _SPOT, paper=True),
-    Case("binance", "binance", "BINANCE", _SPOT, _keys("BINANCE")),
-    Case("bybit", "bybit", "BYBIT", _SPOT, _keys("BYBIT")),
-    Case("kraken", "kraken", "KRAKEN", _SPOT, _keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ==")),
-    Case("okx", "okx", "OKX", _SPOT, _keys("OKX", passphrase=True)),
+    Case("binance", "binance", "BINANCE", _SPOT, replay_keys("BINANCE")),
+    Case("bybit", "bybit", "BYBIT", _SPOT, replay_keys("BYBIT")),
+    Case("kraken", "kraken", "KRAKEN", _SPOT, replay_keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ==")),
+    Case("okx", "okx", "OKX", _SPOT, replay_keys("OKX", passphrase=True)),
     # ccxt.pro has no candle stream for Coinbase.
-    Case("coinbase", "coinbase", "COINBASE", _SPOT | {"subscribe.candles"}, _coinbase_keys()),
-    Case("binanceusdm", "binanceusdm", "BINANCE_FUTURES", frozenset(), _keys("BINANCEUSDM")),
-    Case("okx-swap", "okx-swap", "OKX_SWAP", frozenset(), _keys("OKX_SWAP", passphrase=True)),
+    Case("coinbase", "coinbase", "COINBASE", _SPOT | {"subscribe.candles"}, coinbase_keys()),
+    Case("binanceusdm", "binanceusdm", "BINANCE_FUTURES", frozenset(), replay_keys("BINANCEUSDM")),
+    Case("okx-swap", "okx-swap", "OKX_SWAP", frozenset(), replay_keys("OKX_SWAP", passphrase=True)),
     # The recording holds options only: no funding rate.
-    Case("deribit", "deribit", "DERIBIT", _SPOT, _keys("DERIBIT")),
+    Case("deribit", "deribit", "DERIBIT", _SPOT, replay_keys("DERIBIT")),
 ]  # fmt: skip
 
 
