@@ -60,12 +60,18 @@ async def until_reachable(
     delay; any other error propagates.
     """
     backoff = backoff or default_backoff()
-    while not stop.is_set():
-        try:
-            return await attempt()
-        except retry_on as exc:
-            delay = backoff.next()
-            log.warning("%s unreachable (%s); retrying in %.1f s", what, exc or type(exc).__name__, delay)
-        if await sleep_unless(stop, delay):
-            break
+    try:
+        while not stop.is_set():
+            try:
+                return await attempt()
+            except retry_on as exc:
+                delay = backoff.next()
+                log.warning("%s unreachable (%s); retrying in %.1f s", what, exc or type(exc).__name__, delay)
+            if await sleep_unless(stop, delay):
+                break
+    except asyncio.CancelledError:
+        # Abandoned (a venue dropped from the mesh): no longer a loop retrying, though its frames
+        # (and this backoff) live on in the cancelled task's traceback until the collector's pass.
+        backoff.reset()
+        raise
     return None

@@ -125,3 +125,26 @@ async def test_stopping_a_task_ends_it_and_raises_its_error() -> None:
     await asyncio.wait({failed})
     with pytest.raises(ValueError, match="broken"):
         await cancellation.cancel_and_wait(failed)
+
+
+async def test_a_retry_loop_cancelled_is_no_longer_counted_as_retrying() -> None:
+    """trademesh_retrying_loops counts live backoffs that failed; a cancelled loop's backoff lives
+    on in its task's traceback until the collector's pass, and counted it as retrying."""
+    from core.foundations.backoff import Backoff, _retrying
+    from core.foundations.retry import until_reachable
+
+    asked = asyncio.Event()
+
+    async def refused() -> None:
+        asked.set()
+        raise ConnectionError("nobody serves it")
+
+    backoff = Backoff(0.05, 0.1)
+    before = _retrying()
+    task = asyncio.create_task(
+        until_reachable(refused, what="t", retry_on=(ConnectionError,), stop=asyncio.Event(), backoff=backoff)
+    )
+    await asked.wait()  # refused, and its backoff stepped, in the task's same turn
+    assert _retrying() == before + 1
+    await cancellation.cancel_and_wait(task)
+    assert _retrying() == before  # the task, its frames and the backoff are still referenced here
