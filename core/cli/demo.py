@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.env import TOKEN, TRADE_TOKEN, read_secret
 from core.foundations.process import ServiceProcess, start_service
 from trademesh.common.v1 import common_pb2 as common
@@ -129,9 +130,8 @@ async def _run(venue: ServiceProcess, token: str, rounds: int | None) -> int:
             await demo.trade_forever(rounds)
         finally:
             for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                await asyncio.gather(*tasks)
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await cancel_and_wait(task)
         _say(f"balances: {await demo.balances_line()}  ({demo.fills} fills)")
         return demo.fills
 

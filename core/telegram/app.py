@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from core.foundations.backoff import Backoff
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable
 from core.foundations.mesh_tools import MeshTools
 from core.foundations.retry import sleep_unless
@@ -72,9 +73,8 @@ class TelegramApp:
             await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             if stop.is_set():
-                polling.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TrademeshError):
-                    await polling
+                with contextlib.suppress(TrademeshError):
+                    await cancel_and_wait(polling)
                 return
             try:
                 updates = polling.result()

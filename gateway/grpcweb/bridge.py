@@ -242,8 +242,9 @@ class GrpcWebBridge:
             if not pump.done():
                 call.cancel()
                 pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                # Not `await pump` under suppress(CancelledError): that swallowed a cancel of
+                # this call's own task too (core.foundations.cancellation).
+                await asyncio.wait({pump})
         if not pump.cancelled():
             failure = pump.exception()
             if failure is None:
