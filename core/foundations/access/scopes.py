@@ -56,7 +56,13 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
         ),
         **_service(
             "trademesh.marketdata.v1.MarketData",
-            {"ListInstruments": _READ, "Subscribe": _READ, "GetCandles": _READ},
+            {
+                "ListInstruments": _READ,
+                "Subscribe": _READ,
+                "GetCandles": _READ,
+                "GetTrades": _READ,
+                "GetTickers": _READ,
+            },
         ),
         **_service("trademesh.livedata.v1.LiveData", {"Subscribe": _READ, "ListStreams": _READ}),
         **_service(

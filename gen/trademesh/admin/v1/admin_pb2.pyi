@@ -352,6 +352,8 @@ class VenueCapabilities(_message.Message):
     AMEND_FIELD_NUMBER: _builtins.int
     ACCOUNT_FEED_FIELD_NUMBER: _builtins.int
     ACCOUNT_POLL_INTERVAL_MS_FIELD_NUMBER: _builtins.int
+    TRADE_HISTORY_FIELD_NUMBER: _builtins.int
+    ALL_TICKERS_FIELD_NUMBER: _builtins.int
     stop_orders: _builtins.bool
     """Takes ORDER_TYPE_STOP_MARKET and ORDER_TYPE_STOP_LIMIT natively (the sim, or a live
     venue whose exchange holds the stop); false: PlaceOrder refuses them with
@@ -363,6 +365,14 @@ class VenueCapabilities(_message.Message):
     """How TradeFlow.StreamAccount learns that the account changed."""
     account_poll_interval_ms: _builtins.int
     """With ACCOUNT_FEED_POLL: how often the venue reads the account (ms)."""
+    trade_history: _builtins.bool
+    """Serves MarketData.GetTrades: historical public trades of a range, paged; false: it answers
+    UNIMPLEMENTED.
+    """
+    all_tickers: _builtins.bool
+    """Serves MarketData.GetTickers: every instrument's latest ticker at once; false: it answers
+    UNIMPLEMENTED.
+    """
     def __init__(
         self,
         *,
@@ -370,10 +380,12 @@ class VenueCapabilities(_message.Message):
         amend: Global___AmendMode.ValueType = ...,
         account_feed: Global___AccountFeed.ValueType = ...,
         account_poll_interval_ms: _builtins.int = ...,
+        trade_history: _builtins.bool = ...,
+        all_tickers: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_feed", b"account_feed", "account_poll_interval_ms", b"account_poll_interval_ms", "amend", b"amend", "stop_orders", b"stop_orders"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_feed", b"account_feed", "account_poll_interval_ms", b"account_poll_interval_ms", "all_tickers", b"all_tickers", "amend", b"amend", "stop_orders", b"stop_orders", "trade_history", b"trade_history"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

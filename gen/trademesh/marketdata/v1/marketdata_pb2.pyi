@@ -678,3 +678,179 @@ class GetCandlesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCandlesResponse: _TypeAlias = GetCandlesResponse  # noqa: Y015
+
+@_typing.final
+class GetTradesRequest(_message.Message):
+    """Historical trades of one symbol in [start_ns, end_ns), oldest first.
+
+    Paging: ask with symbol, start_ns, end_ns and limit; the answer holds up to `limit` trades
+    and a `next_page_token`. While that token is not empty, ask again with the same symbol and
+    the token in `page_token` (start_ns and end_ns are then ignored: the token holds where the
+    range goes on and where it ends); the next page starts right after the last trade returned,
+    so pages neither repeat nor skip a trade, even among trades of one timestamp. An empty
+    `next_page_token` means the range is done. A page may hold fewer than `limit` trades (the
+    exchange's own page size), none even (a stretch without trades), and still have a token:
+    only an empty token ends the range.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    START_NS_FIELD_NUMBER: _builtins.int
+    END_NS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    start_ns: _builtins.int
+    """Inclusive start of the range (trade time, ns since the Unix epoch)."""
+    end_ns: _builtins.int
+    """Exclusive end of the range; 0 for now (fixed at the first page: the token keeps it)."""
+    limit: _builtins.int
+    """Most trades to return; 0 for the venue's default and most, 1000."""
+    page_token: _builtins.str
+    """The previous answer's next_page_token; empty for the first page. A token that is not one
+    of this venue's, or is for another symbol, is INVALID_ARGUMENT on page_token.
+    """
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        start_ns: _builtins.int = ...,
+        end_ns: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_ns", b"end_ns", "limit", b"limit", "page_token", b"page_token", "start_ns", b"start_ns", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradesRequest: _TypeAlias = GetTradesRequest  # noqa: Y015
+
+@_typing.final
+class GetTradesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Opaque; empty when the range is done."""
+    @_builtins.property
+    def trades(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoricalTrade]: ...
+    def __init__(
+        self,
+        *,
+        trades: _abc.Iterable[Global___HistoricalTrade] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "trades", b"trades"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradesResponse: _TypeAlias = GetTradesResponse  # noqa: Y015
+
+@_typing.final
+class HistoricalTrade(_message.Message):
+    """A public trade and when it happened."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TS_EVENT_NS_FIELD_NUMBER: _builtins.int
+    TRADE_FIELD_NUMBER: _builtins.int
+    ts_event_ns: _builtins.int
+    """When the venue says the trade happened (ns since the Unix epoch)."""
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        ts_event_ns: _builtins.int = ...,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade", "ts_event_ns", b"ts_event_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoricalTrade: _TypeAlias = HistoricalTrade  # noqa: Y015
+
+@_typing.final
+class GetTickersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Canonical symbols to answer; empty for every instrument the venue lists. An unknown
+        symbol is INVALID_ARGUMENT on symbols[i].
+        """
+
+    def __init__(
+        self,
+        *,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTickersRequest: _TypeAlias = GetTickersRequest  # noqa: Y015
+
+@_typing.final
+class GetTickersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tickers(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolTicker]:
+        """One per instrument, in ListInstruments' order; an instrument the venue holds no ticker of
+        yet (no market on it) is left out.
+        """
+
+    def __init__(
+        self,
+        *,
+        tickers: _abc.Iterable[Global___SymbolTicker] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tickers", b"tickers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTickersResponse: _TypeAlias = GetTickersResponse  # noqa: Y015
+
+@_typing.final
+class SymbolTicker(_message.Message):
+    """The latest ticker of one symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TS_EVENT_NS_FIELD_NUMBER: _builtins.int
+    TICKER_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    ts_event_ns: _builtins.int
+    """When the venue says the ticker was taken (ns since the Unix epoch); 0 when it does not say."""
+    @_builtins.property
+    def ticker(self) -> Global___Ticker: ...
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        ts_event_ns: _builtins.int = ...,
+        ticker: Global___Ticker | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ticker", b"ticker"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol", "ticker", b"ticker", "ts_event_ns", b"ts_event_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SymbolTicker: _TypeAlias = SymbolTicker  # noqa: Y015

@@ -50,6 +50,16 @@ class MarketDataStub:
                 request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetCandlesRequest.SerializeToString,
                 response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetCandlesResponse.FromString,
                 _registered_method=True)
+        self.GetTrades = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketData/GetTrades',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTradesRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTradesResponse.FromString,
+                _registered_method=True)
+        self.GetTickers = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketData/GetTickers',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTickersRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTickersResponse.FromString,
+                _registered_method=True)
 
 
 class MarketDataServicer:
@@ -82,6 +92,24 @@ class MarketDataServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTrades(self, request, context):
+        """Historical public trades of one symbol in a time range, oldest first, a page at a time
+        (GetTradesRequest says how to page). A venue that cannot serve trade history answers
+        UNIMPLEMENTED; Admin's GetStatus says which venues can (capabilities.trade_history).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTickers(self, request, context):
+        """Every instrument's latest ticker at once (the "all prices" read), or those of `symbols`.
+        A venue that cannot answers UNIMPLEMENTED; Admin's GetStatus says which venues can
+        (capabilities.all_tickers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketDataServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +127,16 @@ def add_MarketDataServicer_to_server(servicer, server):
                     servicer.GetCandles,
                     request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetCandlesRequest.FromString,
                     response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetCandlesResponse.SerializeToString,
+            ),
+            'GetTrades': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrades,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTradesRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTradesResponse.SerializeToString,
+            ),
+            'GetTickers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTickers,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTickersRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTickersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +221,60 @@ class MarketData:
             '/trademesh.marketdata.v1.MarketData/GetCandles',
             trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetCandlesRequest.SerializeToString,
             trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetCandlesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrades(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketData/GetTrades',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTradesRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTradesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTickers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketData/GetTickers',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTickersRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2.GetTickersResponse.FromString,
             options,
             channel_credentials,
             insecure,

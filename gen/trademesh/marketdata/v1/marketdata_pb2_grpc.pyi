@@ -45,6 +45,16 @@ class MarketDataStub:
     """
     GetCandles: _grpc.UnaryUnaryMultiCallable[_marketdata_pb2.GetCandlesRequest, _marketdata_pb2.GetCandlesResponse]
     """Historical candles for one symbol, timeframe and time range (used to repair gaps)."""
+    GetTrades: _grpc.UnaryUnaryMultiCallable[_marketdata_pb2.GetTradesRequest, _marketdata_pb2.GetTradesResponse]
+    """Historical public trades of one symbol in a time range, oldest first, a page at a time
+    (GetTradesRequest says how to page). A venue that cannot serve trade history answers
+    UNIMPLEMENTED; Admin's GetStatus says which venues can (capabilities.trade_history).
+    """
+    GetTickers: _grpc.UnaryUnaryMultiCallable[_marketdata_pb2.GetTickersRequest, _marketdata_pb2.GetTickersResponse]
+    """Every instrument's latest ticker at once (the "all prices" read), or those of `symbols`.
+    A venue that cannot answers UNIMPLEMENTED; Admin's GetStatus says which venues can
+    (capabilities.all_tickers).
+    """
 
 @_typing.type_check_only
 class MarketDataAsyncStub(MarketDataStub):
@@ -63,6 +73,16 @@ class MarketDataAsyncStub(MarketDataStub):
     """
     GetCandles: _aio.UnaryUnaryMultiCallable[_marketdata_pb2.GetCandlesRequest, _marketdata_pb2.GetCandlesResponse]  # type: ignore[assignment]
     """Historical candles for one symbol, timeframe and time range (used to repair gaps)."""
+    GetTrades: _aio.UnaryUnaryMultiCallable[_marketdata_pb2.GetTradesRequest, _marketdata_pb2.GetTradesResponse]  # type: ignore[assignment]
+    """Historical public trades of one symbol in a time range, oldest first, a page at a time
+    (GetTradesRequest says how to page). A venue that cannot serve trade history answers
+    UNIMPLEMENTED; Admin's GetStatus says which venues can (capabilities.trade_history).
+    """
+    GetTickers: _aio.UnaryUnaryMultiCallable[_marketdata_pb2.GetTickersRequest, _marketdata_pb2.GetTickersResponse]  # type: ignore[assignment]
+    """Every instrument's latest ticker at once (the "all prices" read), or those of `symbols`.
+    A venue that cannot answers UNIMPLEMENTED; Admin's GetStatus says which venues can
+    (capabilities.all_tickers).
+    """
 
 class MarketDataServicer(metaclass=_abc_1.ABCMeta):
     """Served by every venue process."""
@@ -96,5 +116,27 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_marketdata_pb2.GetCandlesResponse, _abc.Awaitable[_marketdata_pb2.GetCandlesResponse]]:
         """Historical candles for one symbol, timeframe and time range (used to repair gaps)."""
+
+    @_abc_1.abstractmethod
+    def GetTrades(
+        self,
+        request: _marketdata_pb2.GetTradesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_pb2.GetTradesResponse, _abc.Awaitable[_marketdata_pb2.GetTradesResponse]]:
+        """Historical public trades of one symbol in a time range, oldest first, a page at a time
+        (GetTradesRequest says how to page). A venue that cannot serve trade history answers
+        UNIMPLEMENTED; Admin's GetStatus says which venues can (capabilities.trade_history).
+        """
+
+    @_abc_1.abstractmethod
+    def GetTickers(
+        self,
+        request: _marketdata_pb2.GetTickersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_pb2.GetTickersResponse, _abc.Awaitable[_marketdata_pb2.GetTickersResponse]]:
+        """Every instrument's latest ticker at once (the "all prices" read), or those of `symbols`.
+        A venue that cannot answers UNIMPLEMENTED; Admin's GetStatus says which venues can
+        (capabilities.all_tickers).
+        """
 
 def add_MarketDataServicer_to_server(servicer: MarketDataServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/marketdata/v1/marketdata.proto.
  */
 export const file_trademesh_marketdata_v1_marketdata: GenFile = /*@__PURE__*/
-  fileDesc("Cih0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhLnByb3RvEhd0cmFkZW1lc2gubWFya2V0ZGF0YS52MSIpChZMaXN0SW5zdHJ1bWVudHNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTwoXTGlzdEluc3RydW1lbnRzUmVzcG9uc2USNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiiQIKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRIyCghjaGFubmVscxgCIAMoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSOAoQY2FuZGxlX3RpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEkAKD292ZXJmbG93X3BvbGljeRgEIAEoDjInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk92ZXJmbG93UG9saWN5EjQKBnJlc3VtZRgFIAEoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlc3VtZVBvaW50Ii4KC1Jlc3VtZVBvaW50Eg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEImoKEVN1YnNjcmliZVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIugDCgtNYXJrZXRFdmVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEwoLdHNfZXZlbnRfbnMYAyABKAMSEgoKdHNfcmVjdl9ucxgEIAEoAxIvCgV0cmFkZRgKIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlSAASPgoNYm9va19zbmFwc2hvdBgLIAEoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tTbmFwc2hvdEgAEjgKCmJvb2tfZGVsdGEYDCABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rRGVsdGFIABIxCgZjYW5kbGUYDSABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DYW5kbGVIABIxCgZ0aWNrZXIYDiABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXJIABI3CgZub3RpY2UYDyABKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdHJlYW1Ob3RpY2VIABI8CgxmdW5kaW5nX3JhdGUYECABKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5GdW5kaW5nUmF0ZUgAQgkKB3BheWxvYWQiZQoFVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDQoFcHJpY2UYAiABKAkSDAoEc2l6ZRgDIAEoCRItCgp0YWtlcl9zaWRlGAQgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlIigKCUJvb2tMZXZlbBINCgVwcmljZRgBIAEoCRIMCgRzaXplGAIgASgJIoQBCgxCb29rU25hcHNob3QSEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsIoEBCglCb29rRGVsdGESEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsItQBCgZDYW5kbGUSMQoJdGltZWZyYW1lGAEgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAIgASgDEgwKBG9wZW4YAyABKAkSDAoEaGlnaBgEIAEoCRILCgNsb3cYBSABKAkSDQoFY2xvc2UYBiABKAkSDgoGdm9sdW1lGAcgASgJEhQKDHF1b3RlX3ZvbHVtZRgIIAEoCRITCgt0cmFkZV9jb3VudBgJIAEoBBIOCgZjbG9zZWQYCiABKAgioQEKBlRpY2tlchIQCghiZXN0X2JpZBgBIAEoCRIVCg1iZXN0X2JpZF9zaXplGAIgASgJEhAKCGJlc3RfYXNrGAMgASgJEhUKDWJlc3RfYXNrX3NpemUYBCABKAkSEgoKbGFzdF9wcmljZRgFIAEoCRIXCg9iYXNlX3ZvbHVtZV8yNGgYBiABKAkSGAoQcXVvdGVfdm9sdW1lXzI0aBgHIAEoCSJdCgtGdW5kaW5nUmF0ZRIMCgRyYXRlGAEgASgJEhcKD25leHRfZnVuZGluZ19ucxgCIAEoAxISCgptYXJrX3ByaWNlGAMgASgJEhMKC2luZGV4X3ByaWNlGAQgASgJIpYBCgxTdHJlYW1Ob3RpY2USMQoEa2luZBgBIAEoDjIjLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk5vdGljZUtpbmQSMQoHY2hhbm5lbBgCIAEoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSDgoGcmVhc29uGAMgASgJEhAKCHNpbmNlX25zGAQgASgDIocBChFHZXRDYW5kbGVzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkSMQoJdGltZWZyYW1lGAIgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSEAoIc3RhcnRfbnMYAyABKAMSDgoGZW5kX25zGAQgASgDEg0KBWxpbWl0GAUgASgNIkYKEkdldENhbmRsZXNSZXNwb25zZRIwCgdjYW5kbGVzGAEgAygLMh8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQ2FuZGxlKocBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABISCg5DSEFOTkVMX1RSQURFUxABEhAKDENIQU5ORUxfQk9PSxACEhMKD0NIQU5ORUxfQ0FORExFUxADEhMKD0NIQU5ORUxfVElDS0VSUxAEEhMKD0NIQU5ORUxfRlVORElORxAFKm8KDk92ZXJmbG93UG9saWN5Eh8KG09WRVJGTE9XX1BPTElDWV9VTlNQRUNJRklFRBAAEh4KGk9WRVJGTE9XX1BPTElDWV9ESVNDT05ORUNUEAESHAoYT1ZFUkZMT1dfUE9MSUNZX0NPTkZMQVRFEAIqbwoKTm90aWNlS2luZBIbChdOT1RJQ0VfS0lORF9VTlNQRUNJRklFRBAAEhMKD05PVElDRV9LSU5EX0dBUBABEhYKEk5PVElDRV9LSU5EX1JFU1lOQxACEhcKE05PVElDRV9LSU5EX1JFRlVTRUQQAzLPAgoKTWFya2V0RGF0YRJ0Cg9MaXN0SW5zdHJ1bWVudHMSLy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5MaXN0SW5zdHJ1bWVudHNSZXF1ZXN0GjAudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdEluc3RydW1lbnRzUmVzcG9uc2USZAoJU3Vic2NyaWJlEikudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdBoqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESZQoKR2V0Q2FuZGxlcxIqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldENhbmRsZXNSZXF1ZXN0GisudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0Q2FuZGxlc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_common_v1_common]);
+  fileDesc("Cih0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhLnByb3RvEhd0cmFkZW1lc2gubWFya2V0ZGF0YS52MSIpChZMaXN0SW5zdHJ1bWVudHNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTwoXTGlzdEluc3RydW1lbnRzUmVzcG9uc2USNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiiQIKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRIyCghjaGFubmVscxgCIAMoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSOAoQY2FuZGxlX3RpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEkAKD292ZXJmbG93X3BvbGljeRgEIAEoDjInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk92ZXJmbG93UG9saWN5EjQKBnJlc3VtZRgFIAEoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlc3VtZVBvaW50Ii4KC1Jlc3VtZVBvaW50Eg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEImoKEVN1YnNjcmliZVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIugDCgtNYXJrZXRFdmVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEwoLdHNfZXZlbnRfbnMYAyABKAMSEgoKdHNfcmVjdl9ucxgEIAEoAxIvCgV0cmFkZRgKIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlSAASPgoNYm9va19zbmFwc2hvdBgLIAEoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tTbmFwc2hvdEgAEjgKCmJvb2tfZGVsdGEYDCABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rRGVsdGFIABIxCgZjYW5kbGUYDSABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DYW5kbGVIABIxCgZ0aWNrZXIYDiABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXJIABI3CgZub3RpY2UYDyABKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdHJlYW1Ob3RpY2VIABI8CgxmdW5kaW5nX3JhdGUYECABKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5GdW5kaW5nUmF0ZUgAQgkKB3BheWxvYWQiZQoFVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDQoFcHJpY2UYAiABKAkSDAoEc2l6ZRgDIAEoCRItCgp0YWtlcl9zaWRlGAQgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlIigKCUJvb2tMZXZlbBINCgVwcmljZRgBIAEoCRIMCgRzaXplGAIgASgJIoQBCgxCb29rU25hcHNob3QSEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsIoEBCglCb29rRGVsdGESEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsItQBCgZDYW5kbGUSMQoJdGltZWZyYW1lGAEgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAIgASgDEgwKBG9wZW4YAyABKAkSDAoEaGlnaBgEIAEoCRILCgNsb3cYBSABKAkSDQoFY2xvc2UYBiABKAkSDgoGdm9sdW1lGAcgASgJEhQKDHF1b3RlX3ZvbHVtZRgIIAEoCRITCgt0cmFkZV9jb3VudBgJIAEoBBIOCgZjbG9zZWQYCiABKAgioQEKBlRpY2tlchIQCghiZXN0X2JpZBgBIAEoCRIVCg1iZXN0X2JpZF9zaXplGAIgASgJEhAKCGJlc3RfYXNrGAMgASgJEhUKDWJlc3RfYXNrX3NpemUYBCABKAkSEgoKbGFzdF9wcmljZRgFIAEoCRIXCg9iYXNlX3ZvbHVtZV8yNGgYBiABKAkSGAoQcXVvdGVfdm9sdW1lXzI0aBgHIAEoCSJdCgtGdW5kaW5nUmF0ZRIMCgRyYXRlGAEgASgJEhcKD25leHRfZnVuZGluZ19ucxgCIAEoAxISCgptYXJrX3ByaWNlGAMgASgJEhMKC2luZGV4X3ByaWNlGAQgASgJIpYBCgxTdHJlYW1Ob3RpY2USMQoEa2luZBgBIAEoDjIjLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk5vdGljZUtpbmQSMQoHY2hhbm5lbBgCIAEoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSDgoGcmVhc29uGAMgASgJEhAKCHNpbmNlX25zGAQgASgDIocBChFHZXRDYW5kbGVzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkSMQoJdGltZWZyYW1lGAIgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSEAoIc3RhcnRfbnMYAyABKAMSDgoGZW5kX25zGAQgASgDEg0KBWxpbWl0GAUgASgNIkYKEkdldENhbmRsZXNSZXNwb25zZRIwCgdjYW5kbGVzGAEgAygLMh8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQ2FuZGxlImcKEEdldFRyYWRlc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEhAKCHN0YXJ0X25zGAIgASgDEg4KBmVuZF9ucxgDIAEoAxINCgVsaW1pdBgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJImYKEUdldFRyYWRlc1Jlc3BvbnNlEjgKBnRyYWRlcxgBIAMoCzIoLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkhpc3RvcmljYWxUcmFkZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVQoPSGlzdG9yaWNhbFRyYWRlEhMKC3RzX2V2ZW50X25zGAEgASgDEi0KBXRyYWRlGAIgASgLMh4udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuVHJhZGUiJAoRR2V0VGlja2Vyc1JlcXVlc3QSDwoHc3ltYm9scxgBIAMoCSJMChJHZXRUaWNrZXJzUmVzcG9uc2USNgoHdGlja2VycxgBIAMoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN5bWJvbFRpY2tlciJkCgxTeW1ib2xUaWNrZXISDgoGc3ltYm9sGAEgASgJEhMKC3RzX2V2ZW50X25zGAIgASgDEi8KBnRpY2tlchgDIAEoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRpY2tlciqHAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEgoOQ0hBTk5FTF9UUkFERVMQARIQCgxDSEFOTkVMX0JPT0sQAhITCg9DSEFOTkVMX0NBTkRMRVMQAxITCg9DSEFOTkVMX1RJQ0tFUlMQBBITCg9DSEFOTkVMX0ZVTkRJTkcQBSpvCg5PdmVyZmxvd1BvbGljeRIfChtPVkVSRkxPV19QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpPVkVSRkxPV19QT0xJQ1lfRElTQ09OTkVDVBABEhwKGE9WRVJGTE9XX1BPTElDWV9DT05GTEFURRACKm8KCk5vdGljZUtpbmQSGwoXTk9USUNFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9OT1RJQ0VfS0lORF9HQVAQARIWChJOT1RJQ0VfS0lORF9SRVNZTkMQAhIXChNOT1RJQ0VfS0lORF9SRUZVU0VEEAMymgQKCk1hcmtldERhdGESdAoPTGlzdEluc3RydW1lbnRzEi8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdEluc3RydW1lbnRzUmVxdWVzdBowLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkxpc3RJbnN0cnVtZW50c1Jlc3BvbnNlEmQKCVN1YnNjcmliZRIpLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVJlcXVlc3QaKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABEmUKCkdldENhbmRsZXMSKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRDYW5kbGVzUmVxdWVzdBorLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldENhbmRsZXNSZXNwb25zZRJiCglHZXRUcmFkZXMSKS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRUcmFkZXNSZXF1ZXN0GioudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0VHJhZGVzUmVzcG9uc2USZQoKR2V0VGlja2VycxIqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldFRpY2tlcnNSZXF1ZXN0GisudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0VGlja2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_common_v1_common]);
 
 /**
  * @generated from message trademesh.marketdata.v1.ListInstrumentsRequest
@@ -654,6 +654,184 @@ export const GetCandlesResponseSchema: GenMessage<GetCandlesResponse> = /*@__PUR
   messageDesc(file_trademesh_marketdata_v1_marketdata, 15);
 
 /**
+ * Historical trades of one symbol in [start_ns, end_ns), oldest first.
+ *
+ * Paging: ask with symbol, start_ns, end_ns and limit; the answer holds up to `limit` trades
+ * and a `next_page_token`. While that token is not empty, ask again with the same symbol and
+ * the token in `page_token` (start_ns and end_ns are then ignored: the token holds where the
+ * range goes on and where it ends); the next page starts right after the last trade returned,
+ * so pages neither repeat nor skip a trade, even among trades of one timestamp. An empty
+ * `next_page_token` means the range is done. A page may hold fewer than `limit` trades (the
+ * exchange's own page size), none even (a stretch without trades), and still have a token:
+ * only an empty token ends the range.
+ *
+ * @generated from message trademesh.marketdata.v1.GetTradesRequest
+ */
+export type GetTradesRequest = Message<"trademesh.marketdata.v1.GetTradesRequest"> & {
+  /**
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * Inclusive start of the range (trade time, ns since the Unix epoch).
+   *
+   * @generated from field: int64 start_ns = 2;
+   */
+  startNs: bigint;
+
+  /**
+   * Exclusive end of the range; 0 for now (fixed at the first page: the token keeps it).
+   *
+   * @generated from field: int64 end_ns = 3;
+   */
+  endNs: bigint;
+
+  /**
+   * Most trades to return; 0 for the venue's default and most, 1000.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+
+  /**
+   * The previous answer's next_page_token; empty for the first page. A token that is not one
+   * of this venue's, or is for another symbol, is INVALID_ARGUMENT on page_token.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.GetTradesRequest.
+ * Use `create(GetTradesRequestSchema)` to create a new message.
+ */
+export const GetTradesRequestSchema: GenMessage<GetTradesRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 16);
+
+/**
+ * @generated from message trademesh.marketdata.v1.GetTradesResponse
+ */
+export type GetTradesResponse = Message<"trademesh.marketdata.v1.GetTradesResponse"> & {
+  /**
+   * @generated from field: repeated trademesh.marketdata.v1.HistoricalTrade trades = 1;
+   */
+  trades: HistoricalTrade[];
+
+  /**
+   * Opaque; empty when the range is done.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.GetTradesResponse.
+ * Use `create(GetTradesResponseSchema)` to create a new message.
+ */
+export const GetTradesResponseSchema: GenMessage<GetTradesResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 17);
+
+/**
+ * A public trade and when it happened.
+ *
+ * @generated from message trademesh.marketdata.v1.HistoricalTrade
+ */
+export type HistoricalTrade = Message<"trademesh.marketdata.v1.HistoricalTrade"> & {
+  /**
+   * When the venue says the trade happened (ns since the Unix epoch).
+   *
+   * @generated from field: int64 ts_event_ns = 1;
+   */
+  tsEventNs: bigint;
+
+  /**
+   * @generated from field: trademesh.marketdata.v1.Trade trade = 2;
+   */
+  trade?: Trade | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.HistoricalTrade.
+ * Use `create(HistoricalTradeSchema)` to create a new message.
+ */
+export const HistoricalTradeSchema: GenMessage<HistoricalTrade> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 18);
+
+/**
+ * @generated from message trademesh.marketdata.v1.GetTickersRequest
+ */
+export type GetTickersRequest = Message<"trademesh.marketdata.v1.GetTickersRequest"> & {
+  /**
+   * Canonical symbols to answer; empty for every instrument the venue lists. An unknown
+   * symbol is INVALID_ARGUMENT on symbols[i].
+   *
+   * @generated from field: repeated string symbols = 1;
+   */
+  symbols: string[];
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.GetTickersRequest.
+ * Use `create(GetTickersRequestSchema)` to create a new message.
+ */
+export const GetTickersRequestSchema: GenMessage<GetTickersRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 19);
+
+/**
+ * @generated from message trademesh.marketdata.v1.GetTickersResponse
+ */
+export type GetTickersResponse = Message<"trademesh.marketdata.v1.GetTickersResponse"> & {
+  /**
+   * One per instrument, in ListInstruments' order; an instrument the venue holds no ticker of
+   * yet (no market on it) is left out.
+   *
+   * @generated from field: repeated trademesh.marketdata.v1.SymbolTicker tickers = 1;
+   */
+  tickers: SymbolTicker[];
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.GetTickersResponse.
+ * Use `create(GetTickersResponseSchema)` to create a new message.
+ */
+export const GetTickersResponseSchema: GenMessage<GetTickersResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 20);
+
+/**
+ * The latest ticker of one symbol.
+ *
+ * @generated from message trademesh.marketdata.v1.SymbolTicker
+ */
+export type SymbolTicker = Message<"trademesh.marketdata.v1.SymbolTicker"> & {
+  /**
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * When the venue says the ticker was taken (ns since the Unix epoch); 0 when it does not say.
+   *
+   * @generated from field: int64 ts_event_ns = 2;
+   */
+  tsEventNs: bigint;
+
+  /**
+   * @generated from field: trademesh.marketdata.v1.Ticker ticker = 3;
+   */
+  ticker?: Ticker | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.SymbolTicker.
+ * Use `create(SymbolTickerSchema)` to create a new message.
+ */
+export const SymbolTickerSchema: GenMessage<SymbolTicker> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 21);
+
+/**
  * A kind of market data stream.
  *
  * @generated from enum trademesh.marketdata.v1.Channel
@@ -818,6 +996,30 @@ export const MarketData: GenService<{
     methodKind: "unary";
     input: typeof GetCandlesRequestSchema;
     output: typeof GetCandlesResponseSchema;
+  },
+  /**
+   * Historical public trades of one symbol in a time range, oldest first, a page at a time
+   * (GetTradesRequest says how to page). A venue that cannot serve trade history answers
+   * UNIMPLEMENTED; Admin's GetStatus says which venues can (capabilities.trade_history).
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketData.GetTrades
+   */
+  getTrades: {
+    methodKind: "unary";
+    input: typeof GetTradesRequestSchema;
+    output: typeof GetTradesResponseSchema;
+  },
+  /**
+   * Every instrument's latest ticker at once (the "all prices" read), or those of `symbols`.
+   * A venue that cannot answers UNIMPLEMENTED; Admin's GetStatus says which venues can
+   * (capabilities.all_tickers).
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketData.GetTickers
+   */
+  getTickers: {
+    methodKind: "unary";
+    input: typeof GetTickersRequestSchema;
+    output: typeof GetTickersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_marketdata_v1_marketdata, 0);
