@@ -7,7 +7,6 @@ changed, and the runtime reads it again (venues.runtime.account). A venue whose 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import ccxt.pro
 
 from core.foundations.backoff import Backoff
+from core.foundations.cancellation import cancel_and_wait
 
 __all__ = ["AccountWatch"]
 
@@ -42,9 +42,7 @@ class AccountWatch:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _run(self, method: str) -> None:
         backoff = self._backoff()

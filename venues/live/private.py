@@ -11,7 +11,6 @@ it has already reported (the same order may also be reported from a REST answer)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import ccxt.pro
 
 from core.foundations.backoff import Backoff
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.model import Fill, Liquidity, Order, Side
 from venues.live.convert import order_from_ccxt
 from venues.live.normalize import decimal_or_zero
@@ -77,9 +77,7 @@ class PrivateStreams:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _run(self, method: str, params: dict[str, Any] | None = None) -> None:
         backoff = self._backoff()

@@ -29,7 +29,6 @@ starts over once the stream has had events since its last failure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import time
@@ -39,6 +38,7 @@ from typing import Any
 import ccxt.pro
 
 from core.foundations.backoff import Backoff
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.model import StreamKey
 from venues.live.wire import BookResync
 from venues.runtime.feed import MarketFeed
@@ -92,9 +92,7 @@ class StreamWatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self.stats.state = StreamState.STOPPED
 
     def watching(self, client: Any) -> None:
@@ -249,9 +247,7 @@ class Watchdog:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

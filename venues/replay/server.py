@@ -35,6 +35,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import InvalidArgument
 from venues.replay.adapter import MarketFrame, MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.tally import Drop
@@ -219,9 +220,7 @@ class _Connection:
         for answered in self._pongs.values():  # a closed connection has nothing left to handle
             if not answered.done():
                 answered.set_result(None)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        await cancel_and_wait(self._writer)
         while not self._outgoing.empty():  # never written: the client has gone
             _, delivery = self._outgoing.get_nowait()
             self._outgoing.task_done()
@@ -310,9 +309,7 @@ class ReplayServer:
     async def stop(self) -> None:
         self._stopping = True
         if self._player is not None:
-            self._player.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._player
+            await cancel_and_wait(self._player)
         for connection in list(self._connections):
             await connection.close()
         if self._runner is not None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter
 
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.model import (
@@ -25,7 +25,9 @@ from core.foundations.model import (
     StreamKey,
     Timeframe,
 )
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.stats import StreamState
+from venues.runtime.trades import TradesRead
 from venues.runtime.validate import has_funding
 from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
@@ -69,6 +71,8 @@ class SimVenue(Venue):
     supports_stop_orders = True  # the exchange holds them and triggers them on its own trades
     amends_orders = True  # in place: core.foundations.matching.exchange, "Amending"
     account_feed = AccountFeed.PUSH  # its account changes only with its own executions
+    trade_history = True  # its latest trades of each symbol (venues/sim/trade_log.py)
+    all_tickers = True  # from its own books and trades
 
     def __init__(self, config: SimConfig, name: str = VENUE) -> None:
         self.name = name  # an account's: "sim.desk-a" (docs/accounts.md)
@@ -116,9 +120,7 @@ class SimVenue(Venue):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     def instruments(self) -> list[Instrument]:
         return self.exchange.instruments()
@@ -229,6 +231,14 @@ class SimVenue(Venue):
         self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
     ) -> list[Candle]:
         return self.publisher.candles[symbol].history(timeframe, start_ns, end_ns, limit)
+
+    async def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
+        return self.publisher.trades(symbol, since_ns, end_ns, limit)
+
+    async def tickers(self, symbols: Sequence[str]) -> list[md.SymbolTicker]:
+        now_ns = self._clock()
+        found = (self.publisher.latest_ticker(symbol, now_ns) for symbol in symbols)
+        return [ticker for ticker in found if ticker is not None]
 
     # ---- trading
 
