@@ -15,6 +15,7 @@ __all__ = ["DATA_TOOLS", "add_data_parser"]
 DATA_TOOLS = (
     "core.history.import_command",  # trademesh data import FILE|DIR ...
     "core.history.coverage_command",  # trademesh data coverage [VENUE] [SYMBOL]
+    "core.history.download_command",  # trademesh data download VENUE SYMBOL... --since ...
 )
 
 
