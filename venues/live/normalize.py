@@ -53,6 +53,7 @@ __all__ = [
     "decimal_or_zero",
     "decimal_text",
     "funding_of",
+    "ticker_of",
 ]
 
 # Trade ids remembered per symbol to drop a trade the venue sends again.
@@ -402,6 +403,21 @@ class TickerNormalizer:
             ),
         )
         return True
+
+
+def ticker_of(raw: Mapping[str, Any]) -> md.Ticker:
+    """A ccxt ticker structure (fetch_tickers') as our Ticker, as TickerNormalizer makes one."""
+    bid, bid_size = _best(raw.get("bid"), raw.get("bidVolume"))
+    ask, ask_size = _best(raw.get("ask"), raw.get("askVolume"))
+    return md.Ticker(
+        best_bid=bid,
+        best_bid_size=bid_size,
+        best_ask=ask,
+        best_ask_size=ask_size,
+        last_price=decimal_text(raw.get("last")),
+        base_volume_24h=_volume(raw.get("baseVolume")),
+        quote_volume_24h=_volume(raw.get("quoteVolume")),
+    )
 
 
 def _first(value: Any, otherwise: Any) -> Any:

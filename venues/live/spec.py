@@ -12,7 +12,7 @@ from core.foundations.model import Channel, InstrumentKind, Timeframe
 if TYPE_CHECKING:
     from venues.live.wire import WireTap
 
-__all__ = ["FundingRateHistory", "LiveSpec", "Market", "SequenceBreak", "SequenceCheck"]
+__all__ = ["FundingRateHistory", "LiveSpec", "Market", "SequenceBreak", "SequenceCheck", "TradeHistory"]
 
 # A ccxt market structure (ccxt's own dict).
 Market = Mapping[str, Any]
@@ -48,6 +48,23 @@ class FundingRateHistory:
     # The member of a rate entry's `info` (the venue's own answer) that holds the rate applied,
     # as the venue's decimal string (ccxt's `fundingRate` is a float).
     rate_field: str
+
+
+@dataclass(frozen=True)
+class TradeHistory:
+    """How a venue's public trade history (ccxt fetch_trades with `since`) is read forward from a
+    time, for MarketData.GetTrades (venues/live/trading.py, LiveTrading.trades). Only a venue
+    whose fetch_trades answers the trades from `since` on, oldest first, has one."""
+
+    # Most trades one call answers (the venue's page limit).
+    page: int
+    # The ccxt params of one call from `since` (ms) that end it at a time in ms, inclusive:
+    # (since_ms, until_ms) -> params.
+    params: Callable[[int, int], Mapping[str, Any]]
+    # A venue that answers one window from `since` at a time (Binance's aggTrades: an hour): its
+    # length in ms. A call answering fewer than it asked then holds every trade of its window,
+    # and the read goes on after it. None: a short answer holds every trade up to now.
+    window_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,13 @@ class LiveSpec:
     book_checksum: bool = False
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
+    # How its public trade history is read (MarketData.GetTrades; Admin capabilities
+    # trade_history); None: the venue's fetch_trades cannot page forward from a time (Bybit,
+    # OKX, Coinbase answer the latest trades), and GetTrades answers UNIMPLEMENTED.
+    trade_history: TradeHistory | None = None
+    # True when ccxt's fetch_tickers takes the symbols of one base asset at a time (Deribit's
+    # get_book_summary_by_currency): GetTickers then asks once per base asset and market type.
+    tickers_per_base: bool = False
     # Most funding payments one fetch_funding_history call asks for (the venue's page limit).
     funding_page: int = 100
     # None: the venue's funding history pages oldest first from `since` (Binance's income).

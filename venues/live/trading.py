@@ -55,9 +55,11 @@ from core.foundations.model import (
     OrderStatus,
     OrderType,
     Position,
+    Side,
     Timeframe,
     TimeInForce,
 )
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.convert import (
     balances_from_ccxt,
     funding_from_ccxt,
@@ -66,9 +68,10 @@ from venues.live.convert import (
     safe_message,
 )
 from venues.live.funding_rates import FundingRates
-from venues.live.normalize import candle_from_row
+from venues.live.normalize import candle_from_row, decimal_text, ticker_of
 from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec
+from venues.runtime.trades import PublicTrade, TradesRead
 from venues.runtime.venue import OrderRef
 
 __all__ = ["LiveTrading", "new_client_order_id", "retry_after"]
@@ -404,6 +407,60 @@ class LiveTrading:
             since = rows[-1][0] + timeframe.value * 1000
         return out[:limit]
 
+    async def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
+        """One fetch_trades call from since_ns on (the spec's TradeHistory says how the venue pages).
+
+        The venue stamps trades in ms: a call from the ms of since_ns, whose trades before since_ns
+        (in that ms) are dropped here; end_ns is exclusive, so the last ms asked is the one before
+        the ceiling of end_ns."""
+        history = self.spec.trade_history
+        if history is None:
+            raise FailedPrecondition(f"{self.spec.name} cannot page its trade history forward from a time")
+        since_ms, end_ms = since_ns // 1_000_000, -(-end_ns // 1_000_000)
+        until_ms = end_ms - 1
+        if history.window_ms is not None:
+            until_ms = min(until_ms, since_ms + history.window_ms - 1)
+        asked = max(1, min(limit, history.page))
+        params = dict(history.params(since_ms, until_ms))
+        rows = await self._call(lambda: self.exchange.fetch_trades(symbol, since_ms, asked, params))
+        parsed = [_public_trade(row) for row in rows]
+        trades = [t for t in parsed if since_ns <= t.ts_event_ns < end_ns]
+        if any(t.ts_event_ns >= end_ns for t in parsed) or (until_ms >= end_ms - 1 and len(rows) < asked):
+            # Past the range's end, or every trade up to it: nothing of the range comes after.
+            return TradesRead(trades, complete=True)
+        if len(rows) < asked:
+            # Every trade of this call's window: the next read starts after it.
+            return TradesRead(trades, complete=False, scanned_to_ns=(until_ms + 1) * 1_000_000)
+        return TradesRead(trades, complete=False)
+
+    async def tickers(self, symbols: list[str]) -> list[md.SymbolTicker]:
+        """Every symbol's ticker from fetch_tickers: one call (one per base asset and market type
+        where the venue takes no more: tickers_per_base), in the order of `symbols`."""
+        markets = self.exchange.markets or {}
+        groups: dict[tuple[str, str], list[str]] = {}
+        for symbol in symbols:
+            market = markets.get(symbol) or {}
+            base = str(market.get("base", "")) if self.spec.tickers_per_base else ""
+            groups.setdefault((str(market.get("type", "")), base), []).append(symbol)
+        found: dict[str, Any] = {}
+        for group in groups.values():
+            found.update(await self._call(lambda g=group: self.exchange.fetch_tickers(g)))  # type: ignore[misc]
+        out: list[md.SymbolTicker] = []
+        for symbol in symbols:
+            raw = found.get(symbol)
+            if not raw:
+                continue
+            ticker = ticker_of(raw)
+            if not (ticker.best_bid or ticker.best_ask or ticker.last_price):
+                continue
+            stamp = raw.get("timestamp")
+            out.append(
+                md.SymbolTicker(
+                    symbol=symbol, ts_event_ns=int(stamp) * 1_000_000 if stamp else 0, ticker=ticker
+                )
+            )
+        return out
+
     # ---- helpers
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -461,6 +518,18 @@ class LiveTrading:
         if isinstance(exc, ccxt.DDoSProtection):
             return ResourceExhausted(text)
         return Unavailable(text)
+
+
+def _public_trade(row: dict[str, Any]) -> PublicTrade:
+    """A ccxt trade structure (fetch_trades') as a PublicTrade: prices and sizes as the venue's
+    decimals (ccxt's floats read by their shortest repr)."""
+    return PublicTrade(
+        ts_event_ns=int(row["timestamp"]) * 1_000_000,
+        trade_id=str(row.get("id") or ""),
+        price=decimal_text(row["price"]),
+        size=decimal_text(row["amount"]),
+        taker_side=Side.SELL if row.get("side") == "sell" else Side.BUY,
+    )
 
 
 def new_client_order_id() -> str:

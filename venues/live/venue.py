@@ -30,6 +30,7 @@ from core.foundations.model import (
     Timeframe,
 )
 from core.foundations.order_rules import amended_request, require_unfilled
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
@@ -51,6 +52,7 @@ from venues.live.trading import LiveTrading, new_client_order_id, retry_after
 from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
+from venues.runtime.trades import TradesRead
 from venues.runtime.validate import has_funding
 from venues.runtime.venue import AccountFeed, NativeSwitch, NotInPlace, OrderRef, Venue, VenueContext
 
@@ -74,6 +76,8 @@ class LiveVenue(Venue):
         self.supports_stop_orders = spec.stop_params is not None
         self.amends_orders = spec.amend_in_place
         self.spot_fee_asset = spec.spot_fee_asset
+        self.trade_history = spec.trade_history is not None
+        self.all_tickers = True  # ccxt's fetch_tickers, at every venue shipped
         if spec.account_stream and has_credentials(spec):
             self.account_feed = AccountFeed.PUSH
         self.config = config
@@ -462,6 +466,12 @@ class LiveVenue(Venue):
         self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
     ) -> list[Candle]:
         return await self._trading().candles(symbol, timeframe, start_ns, end_ns or time.time_ns(), limit)
+
+    async def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
+        return await self._trading().trades(symbol, since_ns, end_ns, limit)
+
+    async def tickers(self, symbols: Sequence[str]) -> list[md.SymbolTicker]:
+        return await self._trading().tickers(list(symbols))
 
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
         # Its private-stream updates may come before the answer, and without what the exchange

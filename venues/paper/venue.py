@@ -27,9 +27,11 @@ from core.foundations.model import (
     StreamKey,
     Timeframe,
 )
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.paper.config import PaperConfig
 from venues.paper.matcher import PaperMatcher
 from venues.runtime.stats import Staleness
+from venues.runtime.trades import TradesRead
 from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 
 __all__ = ["PaperVenue", "tradable"]
@@ -65,6 +67,9 @@ class PaperVenue(Venue):
     def __init__(self, inner: Venue, config: PaperConfig) -> None:
         self.inner = inner
         self.name = inner.name
+        # Market data history and tickers are the wrapped venue's, as it serves them.
+        self.trade_history = inner.trade_history
+        self.all_tickers = inner.all_tickers
         self.config = config
         self.exchange: SimExchange | None = None
         self.matcher: PaperMatcher | None = None
@@ -154,6 +159,12 @@ class PaperVenue(Venue):
         self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
     ) -> list[Candle]:
         return await self.inner.candles(symbol, timeframe, start_ns, end_ns, limit)
+
+    async def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
+        return await self.inner.trades(symbol, since_ns, end_ns, limit)
+
+    async def tickers(self, symbols: Sequence[str]) -> list[md.SymbolTicker]:
+        return await self.inner.tickers(symbols)
 
     def staleness(self) -> Staleness:
         return self.inner.staleness()

@@ -44,6 +44,7 @@ from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import RuntimeState, VenueRuntime
 from venues.runtime.stats import StreamState, StreamStats
 from venues.runtime.subscribe import open_market_stream
+from venues.runtime.trades import encode_token, trade_to_pb, trades_page
 from venues.runtime.venue import AccountFeed, OrderRef, Venue
 
 __all__ = ["venue_services"]
@@ -60,6 +61,7 @@ class MarketDataService(md_grpc.MarketDataServicer):
         request: md.ListInstrumentsRequest,
         context: Context[md.ListInstrumentsRequest, md.ListInstrumentsResponse],
     ) -> md.ListInstrumentsResponse:
+        self.rt.instruments = {item.symbol: item for item in self.rt.venue.instruments()}  # its list now
         for index, symbol in enumerate(request.symbols):
             validate.symbol_filter(symbol, self.rt.instruments, f"symbols[{index}]")
         wanted = set(request.symbols)
@@ -86,6 +88,37 @@ class MarketDataService(md_grpc.MarketDataServicer):
         candles = await self.rt.venue.candles(symbol, timeframe, start_ns, end_ns, limit)
         return md.GetCandlesResponse(candles=[candle_to_pb(c) for c in candles])
 
+    async def GetTrades(
+        self, request: md.GetTradesRequest, context: Context[md.GetTradesRequest, md.GetTradesResponse]
+    ) -> md.GetTradesResponse:
+        venue = self.rt.venue
+        if not venue.trade_history:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{venue.name} does not serve trade history (Admin GetStatus: capabilities.trade_history)",
+            )
+        cursor, limit = validate.trades_request(request, self.rt.instruments, time.time_ns())
+        # Enough to make a page after dropping the trades of the last page's instant.
+        read = await venue.trades(cursor.symbol, cursor.since_ns, cursor.end_ns, limit + cursor.skip)
+        page, following = trades_page(cursor, read, limit, venue.name)
+        return md.GetTradesResponse(
+            trades=[trade_to_pb(t) for t in page],
+            next_page_token="" if following is None else encode_token(following),
+        )
+
+    async def GetTickers(
+        self, request: md.GetTickersRequest, context: Context[md.GetTickersRequest, md.GetTickersResponse]
+    ) -> md.GetTickersResponse:
+        venue = self.rt.venue
+        if not venue.all_tickers:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{venue.name} does not serve all tickers at once "
+                "(Admin GetStatus: capabilities.all_tickers)",
+            )
+        symbols = validate.tickers_request(request, self.rt.instruments)
+        return md.GetTickersResponse(tickers=await venue.tickers(symbols))
+
 
 def _identity(data: bytes) -> bytes:
     return data
@@ -108,6 +141,16 @@ def _add_market_data(servicer: MarketDataService, server: Registrar) -> None:
             servicer.GetCandles,
             request_deserializer=md.GetCandlesRequest.FromString,
             response_serializer=md.GetCandlesResponse.SerializeToString,
+        ),
+        "GetTrades": grpc.unary_unary_rpc_method_handler(
+            servicer.GetTrades,
+            request_deserializer=md.GetTradesRequest.FromString,
+            response_serializer=md.GetTradesResponse.SerializeToString,
+        ),
+        "GetTickers": grpc.unary_unary_rpc_method_handler(
+            servicer.GetTickers,
+            request_deserializer=md.GetTickersRequest.FromString,
+            response_serializer=md.GetTickersResponse.SerializeToString,
         ),
     }
     name = md.DESCRIPTOR.services_by_name["MarketData"].full_name
@@ -306,6 +349,8 @@ def _capabilities(venue: Venue) -> admin.VenueCapabilities:
         amend=admin.AMEND_MODE_NATIVE if venue.amends_orders else admin.AMEND_MODE_CANCEL_REPLACE,
         account_feed=admin.ACCOUNT_FEED_POLL if polled else admin.ACCOUNT_FEED_PUSH,
         account_poll_interval_ms=round(venue.account_poll_interval_s * 1000) if polled else 0,
+        trade_history=venue.trade_history,
+        all_tickers=venue.all_tickers,
     )
 
 

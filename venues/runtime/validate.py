@@ -17,6 +17,7 @@ from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.deadman import MAX_TTL_MS, MIN_TTL_MS
+from venues.runtime.trades import DEFAULT_TRADES, MAX_TRADES, TradesCursor, decode_token
 from venues.runtime.venue import OrderRef
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "stream_keys",
     "subscribe_request",
     "symbol_filter",
+    "tickers_request",
+    "trades_request",
 ]
 
 MAX_CANDLES = 5000
@@ -139,6 +142,46 @@ def candles_request(
     found.raise_any()
     limit = request.limit or 1000
     return request.symbol, TIMEFRAME_FROM_PB[request.timeframe], request.start_ns, end_ns, limit
+
+
+def trades_request(
+    request: md.GetTradesRequest, instruments: Mapping[str, Instrument], now_ns: int
+) -> tuple[TradesCursor, int]:
+    """The cursor of a GetTrades page (its first page's, or its page_token's) and its limit."""
+    found = Violations()
+    instrument_of(found, "symbol", request.symbol, instruments)
+    if request.limit > MAX_TRADES:
+        found.add("limit", f"at most {MAX_TRADES} (0: {DEFAULT_TRADES})")
+    cursor: TradesCursor | None = None
+    if request.page_token:
+        try:
+            cursor = decode_token(request.page_token)
+        except ValueError as exc:
+            found.add("page_token", f"{exc}: pass the next_page_token of the previous answer, or none")
+        else:
+            if request.symbol and cursor.symbol != request.symbol:
+                theirs, ours = shown(cursor.symbol), shown(request.symbol)
+                found.add("page_token", f"is a page of {theirs}, not of {ours}")
+    else:
+        end_ns = request.end_ns or now_ns
+        if request.start_ns < 0:
+            found.add("start_ns", "must not be negative")
+        elif request.end_ns < 0 or end_ns <= request.start_ns:
+            found.add("end_ns", "must be after start_ns (or 0 for now)")
+        cursor = TradesCursor(request.symbol, end_ns, request.start_ns)
+    found.raise_any()
+    assert cursor is not None
+    return cursor, request.limit or DEFAULT_TRADES
+
+
+def tickers_request(request: md.GetTickersRequest, instruments: Mapping[str, Instrument]) -> list[str]:
+    """The symbols of a GetTickers request, in the venue's order (every listed one when none)."""
+    found = Violations()
+    for index, symbol in enumerate(request.symbols):
+        instrument_of(found, f"symbols[{index}]", symbol, instruments)
+    found.raise_any()
+    wanted = set(request.symbols)
+    return [symbol for symbol in sorted(instruments) if not wanted or symbol in wanted]
 
 
 def funding_request(

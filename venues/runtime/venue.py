@@ -29,7 +29,9 @@ from core.foundations.model import (
     StreamKey,
     Timeframe,
 )
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.stats import Staleness
+from venues.runtime.trades import TradesRead
 
 if TYPE_CHECKING:
     from venues.runtime.feed import MarketFeed
@@ -93,6 +95,12 @@ class Venue(abc.ABC):
     paper: bool = False
     # The asset its exchange charges a spot fill's fee in: what a paper venue wrapping it charges.
     spot_fee_asset: FeeAsset = FeeAsset.QUOTE
+    # Reads its exchange's public trade history (trades()): MarketData.GetTrades, Admin
+    # GetStatus capabilities.trade_history; False: GetTrades answers UNIMPLEMENTED.
+    trade_history: bool = False
+    # Reads every instrument's latest ticker at once (tickers()): MarketData.GetTickers, Admin
+    # GetStatus capabilities.all_tickers; False: GetTickers answers UNIMPLEMENTED.
+    all_tickers: bool = False
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""
@@ -123,6 +131,17 @@ class Venue(abc.ABC):
     async def candles(
         self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int, limit: int
     ) -> list[Candle]: ...
+
+    async def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
+        """Public trades of `symbol` from since_ns (inclusive) to end_ns (exclusive), oldest first:
+        at least the first `limit` of them where one read of the exchange holds that many (only
+        asked when trade_history; the runtime pages: venues.runtime.trades)."""
+        raise NotImplementedError(f"{self.name} does not read trade history")
+
+    async def tickers(self, symbols: Sequence[str]) -> list[md.SymbolTicker]:
+        """The latest ticker of each of `symbols` (listed ones, in that order), leaving out those
+        it holds none of (only asked when all_tickers)."""
+        raise NotImplementedError(f"{self.name} does not read all tickers")
 
     @abc.abstractmethod
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:

@@ -15,8 +15,10 @@ from core.foundations.matching.engine import LevelChange
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.model import Channel, Execution, Side, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.runtime.trades import TradesRead
 from venues.runtime.venue import VenueContext
 from venues.sim.candles import CandleBook, IntCandle
+from venues.sim.trade_log import TradeLog
 from venues.sim.volume import RollingVolume
 
 __all__ = ["SimPublisher"]
@@ -34,6 +36,8 @@ class SimPublisher:
         self._on: dict[Channel, set[str]] = {channel: set() for channel in Channel}
         self.candles = {i.symbol: CandleBook(i.tick_size, i.lot_size) for i in exchange.instruments()}
         self.volumes = {i.symbol: RollingVolume() for i in exchange.instruments()}
+        # Its latest trades of each symbol, for GetTrades.
+        self.trade_logs = {i.symbol: TradeLog() for i in exchange.instruments()}
         self._scales = {i.symbol: (i.tick_size, i.lot_size) for i in exchange.instruments()}
         self._format = {i.symbol: exchange.formatters(i.symbol) for i in exchange.instruments()}
         self._last_price: dict[str, int] = {}
@@ -53,6 +57,7 @@ class SimPublisher:
     ) -> None:
         self._last_price[symbol] = price_ticks
         self.volumes[symbol].add(ts_ns, price_ticks, lots)
+        self.trade_logs[symbol].add(ts_ns, int(trade_id), price_ticks, lots, taker_side)
         self.candles[symbol].add_trade(ts_ns, price_ticks, lots, partial(self._closed, symbol, now_ns=ts_ns))
         if self.context is None or symbol not in self._on[Channel.TRADES]:
             return
@@ -121,6 +126,19 @@ class SimPublisher:
             return
         book = self.candles[symbol]
         self.context.feed.candle(symbol, now_ns, book.to_candle(timeframe, candle, closed=True))
+
+    def latest_ticker(self, symbol: str, now_ns: int) -> md.SymbolTicker | None:
+        """The symbol's ticker as of now (GetTickers); None while it has no market (no book, no
+        trade)."""
+        ticker = self._ticker(symbol, now_ns)
+        if not (ticker.best_bid or ticker.best_ask or ticker.last_price):
+            return None
+        return md.SymbolTicker(symbol=symbol, ts_event_ns=now_ns, ticker=ticker)
+
+    def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
+        """Its kept trades of the symbol (GetTrades)."""
+        price_text, size_text = self._format[symbol]
+        return self.trade_logs[symbol].read(since_ns, end_ns, limit, price_text, size_text)
 
     def _ticker(self, symbol: str, now_ns: int) -> md.Ticker:
         book = self.exchange.book(symbol)
