@@ -206,7 +206,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KIND@N",
         help="fault at market frame N: disconnect, gap, repeat, reorder, malformed; "
-        "ratelimit@N, slow@N: next N REST calls",
+        "ratelimit@N, slow@N: next N REST calls; history-ratelimit@N (429), ban@N (418): next N "
+        "history calls (trades, candles, tickers)",
     )
 
 

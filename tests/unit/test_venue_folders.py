@@ -41,6 +41,7 @@ STANDIN_FILES = {
     "adapter.py": True,
     "order_store.py": False,
     "history.py": False,
+    "trades.py": False,  # public trade history and all-tickers
     "synthesized.py": False,
     "funding.py": False,
 }

@@ -271,6 +271,19 @@ class ReplayAdapter(abc.ABC):
     def delivered(self, frame: WsFrame, topic: str) -> None:  # noqa: B027 (optional hook)
         """Called for every market frame the replay has passed (sent or lost)."""
 
+    def is_history(self, request: RestRequest) -> bool:
+        """Whether a call reads history or all tickers (the `history-ratelimit` and `ban` faults
+        refuse these): by default none."""
+        return False
+
+    def rate_limited(self, status: int) -> RestAnswer:
+        """The venue's answer to a client over its rate limit (`status` 429, or 418 for a ban),
+        as its client maps it to ccxt's RateLimitExceeded or DDoSProtection; the server adds
+        `Retry-After: 1`. By default Binance's body."""
+        if status == 418:
+            return RestAnswer.json({"code": -1003, "msg": "Way too many requests; IP banned."}, 418)
+        return RestAnswer.json({"code": -1003, "msg": "Too many requests."}, status)
+
     def delays_answer(self, request: RestRequest) -> bool:
         """Whether a `slow` fault delays this call's answer: by default every POST (order entry)."""
         return request.method == "POST"

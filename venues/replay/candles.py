@@ -175,6 +175,14 @@ class CandleHistory:
 
     # ---- the made-up past
 
+    def price_at(self, ms: int) -> Decimal:
+        """The made-up past's price at `ms` (the wave): its trades' prices (venues.replay.trades)."""
+        return self._price(self._level(ms))
+
+    def minute_trades(self, open_ms: int) -> int:
+        """How many trades the made-up 1-minute candle opening at `open_ms` counts."""
+        return 1 + (_mix(open_ms) >> 16) % 9
+
     def _price(self, ticks: int) -> Decimal:
         return Decimal(max(ticks, 1)) * self.tick
 
@@ -205,7 +213,7 @@ class CandleHistory:
         unit, mixed = max(1, self.amplitude // 50), _mix(open_ms)
         high = max(levels) + unit * (1 + mixed % 4)
         low = min(levels) - unit * (1 + (mixed >> 8) % 4)
-        trades = max(1, (1 + (mixed >> 16) % 9) * grid.step_ms // _MINUTE_MS)
+        trades = max(1, self.minute_trades(open_ms) * grid.step_ms // _MINUTE_MS)
         volume = self.size_unit * trades
         middle = (self._price(o) + self._price(c)) / 2
         return Candle(

@@ -73,12 +73,18 @@ class FaultKind(enum.Enum):
     REORDER = "reorder"  # send the first book frame at or after N after the next frame of its topic
     MALFORMED = "malformed"  # send a frame the client cannot parse before market frame N
     RATELIMIT = "ratelimit"  # answer the next N REST calls after playback starts with 429 + Retry-After
+    # Answer the next N history calls (trades, candles, tickers: ReplayAdapter.is_history) with 429
+    # + Retry-After, whether playback started or not (a download reads history without subscribing).
+    HISTORY_RATELIMIT = "history-ratelimit"
+    BAN = "ban"  # as history-ratelimit, with 418: Binance's answer to a client that went on after 429s
     SLOW = "slow"  # carry out the next N order calls (POSTs, or as the adapter says) but answer after 3 s
 
 
 # The faults that befall the first book frame at or after N (the others act at frame N itself,
 # or on REST calls).
 _BOOK_FAULTS = (FaultKind.GAP, FaultKind.REPEAT, FaultKind.REORDER)
+# The faults that count REST calls, not market frames.
+_REST_FAULTS = (FaultKind.RATELIMIT, FaultKind.SLOW, FaultKind.HISTORY_RATELIMIT, FaultKind.BAN)
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,12 @@ class ReplayServer:
         self._waiting_for: set[str] = set()  # captured topics of client connections that closed
         self._rate_limited_left = 0
         self._slow_left = sum(f.at for f in options.faults if f.kind is FaultKind.SLOW)
+        # History calls refused with 429 (history-ratelimit), then with 418 (ban), in that order.
+        self._history_refusals = [
+            status
+            for kind, status in ((FaultKind.HISTORY_RATELIMIT, 429), (FaultKind.BAN, 418))
+            for _ in range(sum(f.at for f in options.faults if f.kind is kind))
+        ]
         self._runner: web.AppRunner | None = None
         self._player: asyncio.Task[None] | None = None
         self._released = asyncio.Event()
@@ -327,15 +339,18 @@ class ReplayServer:
         return await self._rest(request, path)
 
     async def _rest(self, request: web.Request, path: str) -> web.Response:
-        if self._playing and self._rate_limited_left > 0:
-            self._rate_limited_left -= 1
-            return web.Response(
-                status=429,
-                text='{"code":-1003,"msg":"Too many requests."}',
-                headers={"Retry-After": "1", "Content-Type": "application/json"},
-            )
         body = await request.text()
         rest_request = RestRequest(request.method, path, dict(request.query), body, dict(request.headers))
+        refused: int | None = None
+        if self._playing and self._rate_limited_left > 0:
+            self._rate_limited_left -= 1
+            refused = 429
+        elif self._history_refusals and self.adapter.is_history(rest_request):
+            refused = self._history_refusals.pop(0)
+        if refused is not None:
+            limited = self.adapter.rate_limited(refused)
+            headers = {"Retry-After": "1", "Content-Type": "application/json", **limited.headers}
+            return web.Response(status=limited.status, text=limited.body, headers=headers)
         answer: RestAnswer = self.adapter.rest(rest_request)
         if self._slow_left > 0 and self.adapter.delays_answer(rest_request):
             self._slow_left -= 1
@@ -466,7 +481,7 @@ class ReplayServer:
         for index, market in enumerate(self._market):
             self._position = index
             for fault in faults:
-                if fault.at == index and fault.kind not in (FaultKind.RATELIMIT, FaultKind.SLOW):
+                if fault.at == index and fault.kind not in _REST_FAULTS:
                     await self._inject(fault, book_faults)
             if self.options.paced:
                 due = (market.frame.ts - first_ts) / self.options.speed

@@ -37,6 +37,7 @@ from typing import Any
 from venues.binance.standin.history import KlineHistory
 from venues.binance.standin.order_store import OrderStore
 from venues.binance.standin.synthesized import exchange_info, spot_symbol
+from venues.binance.standin.trades import BinanceTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host
 from venues.replay.capture import Capture, WsFrame
 from venues.replay.synthesis import SeenMarket
@@ -85,6 +86,8 @@ class BinanceReplay(ReplayAdapter):
     # Binance's hosts (api., www. ...).
     depth_paths: tuple[str, ...] = ("/api/v1/depth", "/api/v3/depth")
     market_endpoint = "spot"  # which of Binance's stream hosts (endpoint()) this venue reads
+    api_host = "api.binance.com"
+    futures = False  # aggTrades and ticker/24hr in USD-M's shapes
     describe: Callable[[SeenMarket], dict[str, Any] | None] = staticmethod(spot_symbol)
 
     def __init__(self, capture: Capture) -> None:
@@ -102,6 +105,8 @@ class BinanceReplay(ReplayAdapter):
         self.orders.on_event = self._user_event
         self.snapshots_served: set[str] = set()
         self.klines = KlineHistory(capture)
+        self.trades = BinanceTrades(self, self._listed, self._best_levels, futures=self.futures)
+        self._listing: list[str] | None = None
 
     def topic(self, frame: WsFrame) -> str | None:
         message = _object(frame.text)
@@ -176,6 +181,22 @@ class BinanceReplay(ReplayAdapter):
             return None
         return max(book.bids, key=float), min(book.asks, key=float)
 
+    def _best_levels(self, symbol: str) -> tuple[str, str, str, str] | None:
+        """The replayed book's best bid, its size, best ask and its size (None: no book, or a side empty)."""
+        best = self._best(symbol)
+        if best is None:
+            return None
+        book = self.books[symbol]
+        return best[0], book.bids[best[0]], best[1], book.asks[best[1]]
+
+    def _listed(self) -> list[str]:
+        """The symbols exchangeInfo lists (recorded, or made up from the frames), in its order."""
+        if self._listing is None:
+            info = self.rest(RestRequest("GET", self.api_host + self.api_prefix + "exchangeInfo", {}, ""))
+            body = json.loads(info.body) if info.status == 200 else {}
+            self._listing = [str(s["symbol"]) for s in body.get("symbols", [])]
+        return self._listing
+
     def _user_event(self, event: dict[str, Any]) -> None:
         """An order update on the user data stream (WebSocket API subscription 0)."""
         self.publish(_USER, json.dumps({"subscriptionId": 0, "event": event}))
@@ -209,8 +230,14 @@ class BinanceReplay(ReplayAdapter):
             if book is not None and data.get("e") == "depthUpdate":
                 book.apply(data)
 
+    def is_history(self, request: RestRequest) -> bool:
+        return self._endpoint(request) in ("aggTrades", "ticker/24hr", "klines")
+
+    def _endpoint(self, request: RestRequest) -> str:
+        return request.path.split(self.api_prefix, 1)[-1] if self.api_prefix in request.path else ""
+
     def rest(self, request: RestRequest) -> RestAnswer:
-        endpoint = request.path.split(self.api_prefix, 1)[-1] if self.api_prefix in request.path else ""
+        endpoint = self._endpoint(request)
         if endpoint == "depth":
             book = self.books.get(request.query.get("symbol", ""))
             if book is None:
@@ -222,6 +249,10 @@ class BinanceReplay(ReplayAdapter):
             return RestAnswer.json(book.answer(int(request.query.get("limit", "100"))))
         if endpoint == "klines":
             return RestAnswer.json(self.klines.page(request.query))
+        if endpoint == "aggTrades":
+            return self.trades.agg_trades(request)
+        if endpoint == "ticker/24hr":
+            return self.trades.tickers(request)
         if endpoint in ("ping", "time"):
             return RestAnswer.json({} if endpoint == "ping" else {"serverTime": 0})
         answer = self.orders.answer(request, endpoint)

@@ -162,6 +162,8 @@ class BinanceUsdmReplay(BinanceReplay):
     api_prefix = "/fapi/v1/"
     depth_paths = ("/fapi/v1/depth",)
     market_endpoint = "usdm"  # fstream.binance.com's frames only
+    api_host = "fapi.binance.com"
+    futures = True
     describe = staticmethod(futures_symbol)
 
     def __init__(self, capture: Capture) -> None:

@@ -1,0 +1,207 @@
+"""The stand-ins' public trade history and all-tickers endpoints, read by the pinned ccxt the way
+the live venues point it at a stand-in (venues.live.exchange.create_exchange with the replay url):
+fetch_trades pages through a range needing several pages (the capture's trades, the made-up
+past before them: ids increasing, none repeated, none missing), an empty range answers [], and
+fetch_tickers answers every listed instrument. The stand-ins run in this process (not released:
+no playback is needed to read history)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import ccxt.async_support as ccxt_errors
+import pytest
+
+from tests.integration.replay import capture_files
+from venues.live.exchange import Hooks, create_exchange
+from venues.replay.loader import open_standin
+from venues.replay.server import ReplayOptions, ReplayServer, parse_fault
+from venues.replay.trades import TradeTape
+
+MINUTE = 60_000
+D = Decimal
+
+
+@dataclass
+class Standin:
+    server: ReplayServer
+    url: str
+    exchange: Any
+
+    def tape(self, native: str) -> TradeTape:
+        tapes: dict[str, TradeTape] = self.server.adapter.trades.tapes  # type: ignore[attr-defined]
+        return tapes[native]
+
+
+@contextlib.asynccontextmanager
+async def standin(name: str, prefix: str, faults: Sequence[str] = ()) -> AsyncIterator[Standin]:
+    spec = importlib.import_module(f"venues.{name}.spec").SPEC
+    options = ReplayOptions(tuple(capture_files(prefix)), faults=tuple(parse_fault(f) for f in faults))
+    server = open_standin(spec.standin, options)
+    url = await server.start()
+    exchange = create_exchange(spec, Hooks(lambda: None, lambda exc: None), False, url, throttled=False)
+    try:
+        await exchange.load_markets()
+        yield Standin(server, url, exchange)
+    finally:
+        await exchange.close()
+        await server.stop()
+
+
+def ids(trades: Sequence[dict[str, Any]]) -> list[int]:
+    return [int(t["id"]) for t in trades]
+
+
+def assert_one_range(trades: Sequence[dict[str, Any]], expected: Sequence[int]) -> None:
+    """Paged trades: ids strictly increasing (none repeated), exactly the range's (none missing)."""
+    found = ids(trades)
+    assert all(a < b for a, b in itertools.pairwise(found)), "ids increase, none repeated"
+    assert found == list(expected)
+
+
+# ---- Binance spot and USD-M: /api/v3/aggTrades, /fapi/v1/aggTrades, ticker/24hr
+
+NKN_TRADE = 15683430  # the session's one NKNUSDT aggregate
+NKN_TRADE_MS = 1633998523963
+
+
+async def page_by_time(
+    exchange: Any, symbol: str, since: int, until: int, limit: int
+) -> list[dict[str, Any]]:
+    """ccxt's forward paging by time: the next page from the last trade's time + 1 ms."""
+    found: list[dict[str, Any]] = []
+    pages = 0
+    while since <= until:
+        page = await exchange.fetch_trades(symbol, since, limit, {"until": until})
+        pages += 1
+        if not page:
+            break
+        found += page
+        since = page[-1]["timestamp"] + 1
+    assert pages > 2, "the range needs several pages"
+    return found
+
+
+async def test_binance_agg_trades_page_by_time_and_by_id() -> None:
+    async with standin("binance", "BINANCE") as s:
+        tape = s.tape("NKNUSDT")
+        since = NKN_TRADE_MS - 30 * MINUTE
+        expected = [p.id for p in tape.oldest(since * 1_000_000, 2**62, 10_000)]
+        assert expected[-1] == NKN_TRADE and len(expected) == 118
+        trades = await page_by_time(s.exchange, "NKN/USDT", since, NKN_TRADE_MS, 40)
+        assert_one_range(trades, expected)
+        last = trades[-1]
+        assert (last["timestamp"], last["price"], last["amount"], last["side"]) == (
+            NKN_TRADE_MS,
+            0.3528,
+            58.0,
+            "buy",
+        )
+        assert last["info"] == {
+            "a": NKN_TRADE,
+            "p": "0.35280000",
+            "q": "58.00000000",
+            "f": 19862790,
+            "l": 19862790,
+            "T": NKN_TRADE_MS,
+            "m": False,
+            "M": True,
+        }
+        first = trades[0]["info"]
+        made_up = tape.oldest(since * 1_000_000, 2**62, 1)[0]
+        assert made_up.made_up and first["T"] >= since
+        assert first == {
+            "a": expected[0],
+            "p": format(tape.candles.price_at(first["T"]), "f"),
+            "q": "58.00000000",
+            "f": 19862790 - (NKN_TRADE - expected[0]),
+            "l": 19862790 - (NKN_TRADE - expected[0]),
+            "T": made_up.ts_ms,
+            "m": not made_up.buy,
+            "M": True,
+        }
+        # By id (fromId), as a download resumes: the same trades.
+        by_id: list[dict[str, Any]] = []
+        cursor = expected[0]
+        while True:
+            page = await s.exchange.fetch_trades("NKN/USDT", None, 25, {"fromId": cursor})
+            if not page:
+                break
+            by_id += page
+            cursor = int(page[-1]["id"]) + 1
+        assert_one_range(by_id, expected)
+        assert [t["info"] for t in by_id] == [t["info"] for t in trades]
+        # Empty ranges: the epoch's first hour, and after the session.
+        assert await s.exchange.fetch_trades("NKN/USDT", 0, 100) == []
+        assert await s.exchange.fetch_trades("NKN/USDT", NKN_TRADE_MS + 1, 100) == []
+        # No range: the most recent, oldest first.
+        recent = await s.exchange.fetch_trades("NKN/USDT", None, 3)
+        assert ids(recent) == expected[-3:]
+
+
+async def test_binance_tickers_list_every_symbol() -> None:
+    async with standin("binance", "BINANCE") as s:
+        tickers = await s.exchange.fetch_tickers()
+        assert set(tickers) == set(s.exchange.symbols) and len(tickers) == 1695
+        nkn = tickers["NKN/USDT"]
+        day = s.tape("NKNUSDT").day()
+        assert nkn["info"]["lastPrice"] == "0.35280000" and nkn["info"]["lastQty"] == "58.00000000"
+        assert nkn["info"]["count"] == day.count and nkn["info"]["lastId"] == NKN_TRADE
+        assert D(nkn["info"]["volume"]) == day.volume == 58 * day.count
+        assert nkn["info"]["closeTime"] - nkn["info"]["openTime"] == 86_400_000
+        bid, ask = nkn["info"]["bidPrice"], nkn["info"]["askPrice"]
+        assert D(bid) < D(ask)
+        # A listed symbol the capture never shows: Binance's zeros.
+        idle = tickers["RARE/USDT"]["info"]
+        assert (idle["lastPrice"], idle["count"], idle["firstId"], idle["volume"]) == (
+            "0.00000000",
+            0,
+            -1,
+            "0.00000000",
+        )
+
+
+async def test_binanceusdm_agg_trades_and_tickers() -> None:
+    async with standin("binanceusdm", "BINANCE_FUTURES") as s:
+        tape = s.tape("CTKUSDT")
+        session = tape.session
+        assert len(session) == 38 and session[-1].id == 16599329
+        since = session[0].ts_ms - 10 * MINUTE
+        expected = [p.id for p in tape.oldest(since * 1_000_000, 2**62, 10_000)]
+        trades = await page_by_time(s.exchange, "CTK/USDT:USDT", since, session[-1].ts_ms, 20)
+        assert_one_range(trades, expected)
+        assert trades[-1]["info"] == {
+            "a": 16599329,
+            "p": "1.01200",
+            "q": "10",
+            "f": trades[-1]["info"]["f"],
+            "l": trades[-1]["info"]["l"],
+            "T": session[-1].ts_ms,
+            "m": False,
+        }
+        assert ids(trades)[-38:] == [p.id for p in session]
+        tickers = await s.exchange.fetch_tickers()
+        assert set(tickers) == set(s.exchange.symbols)
+        ctk = tickers["CTK/USDT:USDT"]["info"]
+        assert ctk["lastPrice"] == "1.01200" and "bidPrice" not in ctk and ctk["lastId"] == 16599329
+
+
+async def test_binance_rate_limit_and_ban_answers() -> None:
+    async with standin("binance", "BINANCE", faults=["history-ratelimit@1", "ban@1"]) as s:
+        with pytest.raises(ccxt_errors.DDoSProtection, match="429"):
+            await s.exchange.fetch_trades("NKN/USDT", None, 3)
+        with pytest.raises(ccxt_errors.DDoSProtection, match="418"):
+            await s.exchange.fetch_tickers()
+        assert ids(await s.exchange.fetch_trades("NKN/USDT", None, 1)) == [NKN_TRADE]
+    async with standin("binance", "BINANCE", faults=["ban@1"]) as s, aiohttp.ClientSession() as http:
+        url = f"{s.url}/api.binance.com/api/v3/aggTrades?symbol=NKNUSDT&limit=1"
+        async with http.get(url) as answer:
+            assert (answer.status, answer.headers["Retry-After"]) == (418, "1")
+            assert (await answer.json())["code"] == -1003
