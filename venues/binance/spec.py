@@ -7,7 +7,7 @@ from typing import Any
 from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
 from venues.binance.wire import BinanceWire
-from venues.live.spec import LiveSpec
+from venues.live.spec import LiveSpec, TradeHistory
 
 __all__ = ["SPEC", "stop_params"]
 
@@ -23,6 +23,10 @@ def stop_params(trigger: str) -> dict[str, Any]:
 SPEC = LiveSpec(
     name="binance",
     ccxt_id="binance",
+    # GET /api/v3/aggTrades from startTime, an hour at most a call (ccxt: since .. since + 1 h).
+    trade_history=TradeHistory(
+        page=1000, params=lambda since_ms, until_ms: {"until": until_ms}, window_ms=3_600_000
+    ),
     kind=InstrumentKind.SPOT,
     # Binance takes a spot fee from the asset the fill brings in (a buy's in the base bought),
     # unless the account pays it in BNB at a discount (not modelled).

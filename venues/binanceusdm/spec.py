@@ -6,7 +6,7 @@ from typing import Any
 
 from core.foundations.model import Channel, InstrumentKind
 from venues.binanceusdm.exchange import BinanceUsdmExchange
-from venues.live.spec import FundingRateHistory, LiveSpec
+from venues.live.spec import FundingRateHistory, LiveSpec, TradeHistory
 
 __all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "stop_params"]
 
@@ -40,6 +40,10 @@ FUNDING_RATES = FundingRateHistory(page=1000, until=funding_rates_until, rate_fi
 SPEC = LiveSpec(
     name="binanceusdm",
     ccxt_id="binanceusdm",
+    # GET /fapi/v1/aggTrades from startTime, an hour at most a call (ccxt: since .. since + 1 h).
+    trade_history=TradeHistory(
+        page=1000, params=lambda since_ms, until_ms: {"until": until_ms}, window_ms=3_600_000
+    ),
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USDT:USDT",),
     standin="venues.binanceusdm.standin",

@@ -13,7 +13,7 @@ from typing import Any
 from core.foundations.model import InstrumentKind
 from venues.deribit.exchange import DeribitExchange
 from venues.deribit.sequence import DeribitBookSequence
-from venues.live.spec import LiveSpec
+from venues.live.spec import LiveSpec, TradeHistory
 
 __all__ = ["SPEC", "stop_params"]
 
@@ -29,6 +29,11 @@ def stop_params(trigger: str) -> dict[str, Any]:
 SPEC = LiveSpec(
     name="deribit",
     ccxt_id="deribit",
+    # public/get_last_trades_by_instrument_and_time, start to end, oldest first (sorting asc).
+    trade_history=TradeHistory(
+        page=1000, params=lambda since_ms, until_ms: {"until": until_ms, "sorting": "asc"}
+    ),
+    tickers_per_base=True,  # get_book_summary_by_currency: one currency (and kind) a call
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USD:BTC",),  # BTC-PERPETUAL, inverse, settled in BTC
     standin="venues.deribit.standin",

@@ -18,7 +18,7 @@ from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind, Timeframe
 from venues.kraken.exchange import KrakenExchange
 from venues.kraken.wire import KrakenWire, wsname
-from venues.live.spec import LiveSpec
+from venues.live.spec import LiveSpec, TradeHistory
 
 __all__ = ["SPEC", "stop_params", "wsname"]
 
@@ -34,6 +34,8 @@ def stop_params(trigger: str) -> dict[str, Any]:
 SPEC = LiveSpec(
     name="kraken",
     ccxt_id="kraken",
+    # GET /0/public/Trades from `since` (seconds) on, up to 1000 (`count`), oldest first.
+    trade_history=TradeHistory(page=1000, params=lambda since_ms, until_ms: {}),
     exchange_class=KrakenExchange,  # trading mended, v2 book checksums that work
     kind=InstrumentKind.SPOT,
     # Kraken charges a spot fee in the quote currency by default (AddOrder's oflags fcib/fciq
