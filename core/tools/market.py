@@ -11,12 +11,13 @@ The docstrings are what a model reads.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from core.foundations.accounts import account_of, exchange_of
 from core.foundations.bus.names import venue_name
-from core.foundations.errors import TrademeshError
+from core.foundations.errors import InvalidArgument, TrademeshError
 from core.foundations.model import Timeframe
 from core.tools import render
 from core.tools.bars import BarStore
@@ -26,6 +27,7 @@ from core.tools.inputs import (
     MAX_NS,
     TimeframeText,
     account_venue,
+    all_checked,
     bounded,
     canonical_symbol,
     live_venue,
@@ -46,6 +48,8 @@ MARKETDATA = "trademesh.marketdata.v1.MarketData"
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
 MAX_BARS = 1000
 MAX_DEPTH = 100
+# Symbols one market_prices call may name (none: every instrument the venue lists).
+MAX_PRICE_SYMBOLS = 1000
 
 Json = dict[str, Any]
 
@@ -85,6 +89,22 @@ class MarketTools:
             MARKETDATA, venue, "ListInstruments", md.ListInstrumentsRequest(), md.ListInstrumentsResponse
         )
         return {"venue": venue, "instruments": [render.instrument(i) for i in answer.instruments]}
+
+    async def market_prices(self, venue: str, symbols: list[str] | None = None) -> Json:
+        """Every instrument's latest price on a venue at once (MarketData GetTickers: one call),
+        or only the `symbols` given (canonical, at most 1000): per symbol the last trade price,
+        best bid and ask with their sizes, the venue's 24h volume in the quote and in the base
+        asset (decimal strings; null where the venue does not say), and the ticker's time (ISO and
+        ns; null when the venue does not say). In the venue's instrument order; an instrument
+        without a market yet is left out. A venue that cannot answer all at once says so."""
+        venue = live_venue(venue, self._up.names(MARKETDATA))
+        wanted = list(symbols or ())
+        if len(wanted) > MAX_PRICE_SYMBOLS:
+            raise InvalidArgument.field("symbols", f"{len(wanted)} symbols; at most {MAX_PRICE_SYMBOLS}")
+        checks = [functools.partial(_listed_symbol, i, s) for i, s in enumerate(wanted)]
+        request = md.GetTickersRequest(symbols=all_checked(checks))
+        answer = await self._up.unary(MARKETDATA, venue, "GetTickers", request, md.GetTickersResponse)
+        return {"venue": venue, "prices": [render.price(t) for t in answer.tickers]}
 
     async def latest_bars(
         self, venue: str, symbol: str, timeframe: TimeframeText = "1m", limit: int = 20
@@ -221,3 +241,11 @@ class MarketTools:
             return await self._status(venue)
         except TrademeshError as exc:
             return {"venue": venue, "error": str(exc)}
+
+
+def _listed_symbol(index: int, symbol: str) -> str:
+    """A canonical symbol of market_prices' `symbols`, refused naming its place."""
+    try:
+        return canonical_symbol(symbol)
+    except InvalidArgument as exc:
+        raise InvalidArgument.field(f"symbols[{index}]", exc.violations[0].description) from None

@@ -15,7 +15,7 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["balance", "enum_word", "instrument", "iso_time", "order", "position", "status"]
+__all__ = ["balance", "enum_word", "instrument", "iso_time", "order", "position", "price", "status"]
 
 Json = dict[str, Any]
 
@@ -137,4 +137,22 @@ def status(item: admin.GetStatusResponse) -> Json:
         # "push": the account stream hears the venue's changes; "poll": it reads the account.
         "account_feed": enum_word(admin.AccountFeed.Name, item.capabilities.account_feed, "ACCOUNT_FEED_"),
         "streams": [_stream(stream) for stream in item.streams],
+    }
+
+
+def price(item: md.SymbolTicker) -> Json:
+    """One symbol's latest ticker (MarketData GetTickers) as market_prices shows it: decimal
+    strings as the venue gave them, null where it does not say."""
+    t = item.ticker
+    return {
+        "symbol": item.symbol,
+        "last": t.last_price or None,
+        "bid": t.best_bid or None,
+        "ask": t.best_ask or None,
+        "bid_size": t.best_bid_size or None,
+        "ask_size": t.best_ask_size or None,
+        "volume_24h": t.quote_volume_24h or None,
+        "base_volume_24h": t.base_volume_24h or None,
+        "time": iso_time(item.ts_event_ns),
+        "ts_event_ns": item.ts_event_ns or None,
     }

@@ -47,7 +47,8 @@ CALL_TIMEOUT_S = 5.0
 _INSTRUCTIONS = (
     "Tools over a trademesh trading mesh. Start with list_venues; symbols are canonical "
     "ccxt symbols such as BTC/USDT. Prices, sizes and money are decimal strings; times are ISO 8601 "
-    "UTC and int nanoseconds. The inspector_* tools show the risk governor (the only service that "
+    "UTC and int nanoseconds. market_prices gives every instrument's last, bid and ask on a venue "
+    "in one call. The inspector_* tools show the risk governor (the only service that "
     "places orders): its state, positions with their protective orders, risk events, audit and "
     "policies. The ledger_* tools show the double-entry books: balances, transfers, PnL per "
     "strategy with its equity curve, the books' self-check, and ledger_trace, the chain of any "

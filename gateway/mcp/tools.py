@@ -58,6 +58,7 @@ def tool_functions(
         market.list_venues,
         market.venue_status,
         market.instruments,
+        market.market_prices,
         market.latest_bars,
         market.gap_markers,
         market.recent_signals,

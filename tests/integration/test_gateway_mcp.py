@@ -70,6 +70,7 @@ TOOLS = {
     "list_venues",
     "venue_status",
     "instruments",
+    "market_prices",
     "latest_bars",
     "gap_markers",
     "recent_signals",
