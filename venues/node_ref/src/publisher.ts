@@ -4,14 +4,15 @@
 // are on (Admin's subscriptions) are published; candles are kept whatever is on (GetCandles).
 
 import { create } from "@bufbuild/protobuf";
-import { TickerSchema } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
-import type { Ticker } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
+import { SymbolTickerSchema, TickerSchema } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
+import type { SymbolTicker, Ticker } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
 import type { LevelChange } from "./book.js";
 import { CandleBook, type IntCandle } from "./candles.js";
 import { Dec } from "./decimal.js";
 import type { Exchange, ExchangeListener, Market } from "./exchange.js";
 import type { Level, MarketFeed } from "./feed.js";
 import type { Channel, Execution, Side, Timeframe } from "./model.js";
+import { TradeLog, type PublicTrade } from "./trades.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 const BUCKET_MS = 60 * 1000;
@@ -49,6 +50,8 @@ export class Publisher implements ExchangeListener {
   feed: MarketFeed | null = null;
   readonly candles = new Map<string, CandleBook>();
   private readonly volumes = new Map<string, RollingVolume>();
+  // Its latest trades of each symbol, for GetTrades.
+  private readonly tradeLogs = new Map<string, TradeLog>();
   private readonly lastPrice = new Map<string, bigint>();
   private readonly lastTicker = new Map<string, string>();
   private on = new Set<string>();
@@ -61,6 +64,7 @@ export class Publisher implements ExchangeListener {
     for (const market of exchange.markets.values()) {
       this.candles.set(market.instrument.symbol, new CandleBook(market.price, market.size));
       this.volumes.set(market.instrument.symbol, new RollingVolume());
+      this.tradeLogs.set(market.instrument.symbol, new TradeLog());
     }
   }
 
@@ -77,6 +81,7 @@ export class Publisher implements ExchangeListener {
   onTrade(symbol: string, tradeId: string, priceTicks: bigint, lots: bigint, takerSide: Side, tsNs: bigint): void {
     this.lastPrice.set(symbol, priceTicks);
     this.volumes.get(symbol)!.add(Number(tsNs / 1_000_000n), priceTicks, lots);
+    this.tradeLogs.get(symbol)!.add(tsNs, tradeId, priceTicks, lots, takerSide);
     this.candles.get(symbol)!.addTrade(tsNs, priceTicks, lots, (tf, candle) => this.closed(symbol, tf, candle, tsNs));
     if (this.isOn(symbol, "trades")) {
       const market = this.market(symbol);
@@ -149,6 +154,27 @@ export class Publisher implements ExchangeListener {
     if (this.isOn(symbol, "candles")) {
       this.feed!.candle(symbol, nowNs, this.candles.get(symbol)!.toCandle(timeframe, candle, true));
     }
+  }
+
+  // The symbol's ticker as of now (GetTickers); null while it has no market (no book, no trade).
+  latestTicker(symbol: string, nowNs: bigint): SymbolTicker | null {
+    const ticker = this.ticker(symbol, nowNs);
+    if (ticker.bestBid === "" && ticker.bestAsk === "" && ticker.lastPrice === "") {
+      return null;
+    }
+    return create(SymbolTickerSchema, { symbol, tsEventNs: nowNs, ticker });
+  }
+
+  // Its kept trades of the symbol from sinceNs (GetTrades).
+  trades(symbol: string, sinceNs: bigint, endNs: bigint, limit: number): { trades: PublicTrade[]; complete: boolean } {
+    const market = this.market(symbol);
+    return this.tradeLogs.get(symbol)!.read(
+      sinceNs,
+      endNs,
+      limit,
+      (ticks) => market.price.text(ticks),
+      (lots) => market.size.text(lots),
+    );
   }
 
   private ticker(symbol: string, nowNs: bigint): Ticker {

@@ -5,7 +5,12 @@
 import { OrderType as PbOrderType } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
 import type { PlaceOrderRequest } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
 import type { AmendOrderRequest, ListFundingPaymentsRequest } from "./gen/trademesh/tradeflow/v1/tradeflow_pb.js";
-import type { GetCandlesRequest, SubscribeRequest } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
+import type {
+  GetCandlesRequest,
+  GetTickersRequest,
+  GetTradesRequest,
+  SubscribeRequest,
+} from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
 import { Channel as PbChannel, OverflowPolicy } from "./gen/trademesh/marketdata/v1/marketdata_pb.js";
 import type { Subscription } from "./gen/trademesh/admin/v1/admin_pb.js";
 import {
@@ -20,6 +25,7 @@ import { CHANNEL_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB, TIMEFRAME_FROM_PB } from ".
 import { Dec, MAX_DIGITS } from "./decimal.js";
 import { InvalidArgument, Violations, shown } from "./errors.js";
 import type { Channel, OrderRequest, TimeInForce, Timeframe } from "./model.js";
+import { DEFAULT_TRADES, MAX_TRADES, decodeToken, type TradesCursor } from "./trades.js";
 
 type Instruments = ReadonlyMap<string, SymbolSpec>;
 
@@ -350,6 +356,50 @@ export function candlesRequest(
     endNs,
     limit: request.limit === 0 ? DEFAULT_CANDLES : request.limit,
   };
+}
+
+// The cursor of a GetTrades page (its first page's, or its page_token's) and its limit.
+export function tradesRequest(
+  request: GetTradesRequest,
+  instruments: Instruments,
+  nowNs: bigint,
+): { cursor: TradesCursor; limit: number } {
+  const found = new Violations();
+  instrumentOf(found, "symbol", request.symbol, instruments);
+  if (request.limit > MAX_TRADES) {
+    found.add("limit", `at most ${MAX_TRADES} (0: ${DEFAULT_TRADES})`);
+  }
+  let cursor: TradesCursor | null = null;
+  if (request.pageToken !== "") {
+    cursor = decodeToken(request.pageToken);
+    if (cursor === null) {
+      found.add(
+        "page_token",
+        "is not a page token of this venue: pass the next_page_token of the previous answer, or none",
+      );
+    } else if (request.symbol !== "" && cursor.symbol !== request.symbol) {
+      found.add("page_token", `is a page of ${shown(cursor.symbol)}, not of ${shown(request.symbol)}`);
+    }
+  } else {
+    const endNs = request.endNs === 0n ? nowNs : request.endNs;
+    if (request.startNs < 0n) {
+      found.add("start_ns", "must not be negative");
+    } else if (request.endNs < 0n || endNs <= request.startNs) {
+      found.add("end_ns", "must be after start_ns (or 0 for now)");
+    }
+    cursor = { symbol: request.symbol, endNs, sinceNs: request.startNs, skip: 0 };
+  }
+  found.raiseAny();
+  return { cursor: cursor!, limit: request.limit === 0 ? DEFAULT_TRADES : request.limit };
+}
+
+// The symbols of a GetTickers request, in the venue's order (every listed one when none).
+export function tickersRequest(request: GetTickersRequest, instruments: Instruments): string[] {
+  const found = new Violations();
+  request.symbols.forEach((symbol, index) => instrumentOf(found, `symbols[${index}]`, symbol, instruments));
+  found.raiseAny();
+  const wanted = new Set(request.symbols);
+  return [...instruments.keys()].filter((symbol) => wanted.size === 0 || wanted.has(symbol)).sort();
 }
 
 export function fundingRequest(request: ListFundingPaymentsRequest, instruments: Instruments, nowNs: bigint): void {

@@ -265,6 +265,15 @@ export class Venue {
     return this.publisher.candles.get(symbol)!;
   }
 
+  trades(symbol: string, sinceNs: bigint, endNs: bigint, limit: number) {
+    return this.publisher.trades(symbol, sinceNs, endNs, limit);
+  }
+
+  tickers(symbols: readonly string[]) {
+    const nowNs = this.clock.now();
+    return symbols.map((symbol) => this.publisher.latestTicker(symbol, nowNs)).filter((t) => t !== null);
+  }
+
   // ---- internals
 
   private notStreamed(symbol: string, channel: Channel): string {

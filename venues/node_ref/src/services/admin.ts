@@ -103,6 +103,8 @@ export function adminHandlers(venue: Venue): Handlers {
             amend: AmendMode.CANCEL_REPLACE,
             accountFeed: AccountFeed.PUSH,
             accountPollIntervalMs: 0,
+            tradeHistory: true,
+            allTickers: true,
           },
           paper: false,
           exchange: VENUE,

@@ -1,8 +1,11 @@
-// trademesh.marketdata.v1.MarketData: instruments, live streams (resumable) and candle history.
+// trademesh.marketdata.v1.MarketData: instruments, live streams (resumable), candle and trade
+// history (its latest trades: src/trades.ts) and every symbol's ticker at once.
 
 import { create } from "@bufbuild/protobuf";
 import {
   GetCandlesResponseSchema,
+  GetTickersResponseSchema,
+  GetTradesResponseSchema,
   ListInstrumentsResponseSchema,
   MarketData,
   OverflowPolicy,
@@ -10,15 +13,20 @@ import {
 import type {
   GetCandlesRequest,
   GetCandlesResponse,
+  GetTickersRequest,
+  GetTickersResponse,
+  GetTradesRequest,
+  GetTradesResponse,
   ListInstrumentsRequest,
   ListInstrumentsResponse,
   SubscribeRequest,
 } from "../gen/trademesh/marketdata/v1/marketdata_pb.js";
-import { candleToPb, instrumentToPb } from "../convert.js";
+import { SIDE_TO_PB, candleToPb, instrumentToPb } from "../convert.js";
 import { route, type ResumePoint, type Route } from "../fanout.js";
 import type { Channel } from "../model.js";
 import type { Handlers, Sink } from "../rpc.js";
-import { candlesRequest, subscribeRequest, symbolFilter } from "../validate.js";
+import { encodeToken, tradesPage } from "../trades.js";
+import { candlesRequest, subscribeRequest, symbolFilter, tickersRequest, tradesRequest } from "../validate.js";
 import type { Venue } from "../venue.js";
 
 export const SERVICE = MarketData;
@@ -39,6 +47,20 @@ export function marketDataHandlers(venue: Venue): Handlers {
         const candles = venue.candles(asked.symbol).history(asked.timeframe, asked.startNs, asked.endNs, asked.limit);
         return create(GetCandlesResponseSchema, { candles: candles.map(candleToPb) });
       },
+      GetTrades: (request: GetTradesRequest): GetTradesResponse => {
+        const { cursor, limit } = tradesRequest(request, venue.instruments, venue.clock.now());
+        const read = venue.trades(cursor.symbol, cursor.sinceNs, cursor.endNs, limit + cursor.skip);
+        const [page, next] = tradesPage(cursor, read, limit);
+        return create(GetTradesResponseSchema, {
+          trades: page.map((trade) => ({
+            tsEventNs: trade.tsNs,
+            trade: { tradeId: trade.tradeId, price: trade.price, size: trade.size, takerSide: SIDE_TO_PB[trade.side] },
+          })),
+          nextPageToken: next === null ? "" : encodeToken(next),
+        });
+      },
+      GetTickers: (request: GetTickersRequest): GetTickersResponse =>
+        create(GetTickersResponseSchema, { tickers: venue.tickers(tickersRequest(request, venue.instruments)) }),
     },
     stream: {
       Subscribe: (request: SubscribeRequest, sink: Sink) => subscribe(venue, request, sink),
