@@ -205,3 +205,115 @@ async def test_binance_rate_limit_and_ban_answers() -> None:
         async with http.get(url) as answer:
             assert (answer.status, answer.headers["Retry-After"]) == (418, "1")
             assert (await answer.json())["code"] == -1003
+
+
+# ---- OKX spot and swaps: /api/v5/market/trades, /market/history-trades, /market/tickers
+
+HISTORY = {"method": "publicGetMarketHistoryTrades"}
+
+
+async def page_back_by_cursor(
+    exchange: Any, symbol: str, cursor: str, first: int, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Backward paging by a cursor (`after`: older than it) down to the trade `first`."""
+    found: list[dict[str, Any]] = []
+    after: int | None = None
+    pages = 0
+    while True:
+        extra = {**params, cursor: str(after)} if after is not None else dict(params)
+        page = await exchange.fetch_trades(symbol, None, 100, extra)
+        pages += 1
+        older = [t for t in page if int(t["id"]) >= first]
+        found = older + found
+        if len(older) < len(page) or not page:
+            break
+        after = int(page[0]["id"])
+    assert pages > 2, "the range needs several pages"
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "symbol", "native", "session", "last"),
+    [
+        (
+            "okx",
+            "OKX",
+            "BTC/USDT",
+            "BTC-USDT",
+            61,
+            ("598811883", "96312.4", "0.12881997", "buy", 1740000069325),
+        ),
+        (
+            "okx_swap",
+            "OKX_SWAP",
+            "BTC/USDT:USDT",
+            "BTC-USDT-SWAP",
+            83,
+            ("598812005", "96298.3", "18.1", "sell", 1740000070014),
+        ),
+    ],
+)
+async def test_okx_history_trades_page_back_by_trade_id_and_by_time(
+    name: str, prefix: str, symbol: str, native: str, session: int, last: tuple[Any, ...]
+) -> None:
+    async with standin(name, prefix) as s:
+        tape = s.tape(native)
+        assert len(tape.session) == session
+        first = tape.session[0].id - 2000  # the made-up past, then the session
+        expected = [p.id for p in tape.forward(from_id=first)]
+        trades = await page_back_by_cursor(s.exchange, symbol, "after", first, HISTORY)
+        assert_one_range(trades, expected)
+        assert ids(trades)[-len(tape.session) :] == [p.id for p in tape.session]
+        newest = trades[-1]["info"]
+        assert (newest["tradeId"], newest["px"], newest["sz"], newest["side"], int(newest["ts"])) == last
+        assert newest == {
+            "instId": native,
+            "side": "buy" if tape.session[-1].buy else "sell",
+            "sz": format(tape.session[-1].size.normalize(), "f"),
+            "px": format(tape.session[-1].price.normalize(), "f"),
+            "source": "0",
+            "tradeId": str(tape.session[-1].id),
+            "ts": str(tape.session[-1].ts_ms),
+        }
+        # By time (type 2): the trades of a made-up hour, paged back from its end.
+        hour = tape.session_minute - 3 * 60 * MINUTE
+        by_time: list[dict[str, Any]] = []
+        after = hour + 60 * MINUTE
+        while True:
+            page = await s.exchange.fetch_trades(
+                symbol, None, 100, {**HISTORY, "type": "2", "after": str(after), "before": str(hour - 1)}
+            )
+            if not page:
+                break
+            by_time = page + by_time
+            after = page[0]["timestamp"]
+        assert [t["timestamp"] for t in by_time] == [
+            p.ts_ms for p in tape.oldest(hour * 1_000_000, (hour + 60 * MINUTE) * 1_000_000 - 1, 10_000)
+        ]
+        assert 60 <= len(by_time) <= 540 and len(set(ids(by_time))) == len(by_time)
+        # The most recent (/market/trades), and empty ranges.
+        recent = await s.exchange.fetch_trades(symbol, None, 5)
+        assert ids(recent) == [p.id for p in tape.session[-5:]]
+        assert await s.exchange.fetch_trades(symbol, None, 100, {**HISTORY, "after": "1"}) == []
+        assert (
+            await s.exchange.fetch_trades(symbol, None, 100, {**HISTORY, "before": str(tape.session[-1].id)})
+            == []
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "native"), [("okx", "OKX", "BTC-USDT"), ("okx_swap", "OKX_SWAP", "BTC-USDT-SWAP")]
+)
+async def test_okx_tickers_list_every_instrument(name: str, prefix: str, native: str) -> None:
+    async with standin(name, prefix, faults=["history-ratelimit@1"]) as s:
+        with pytest.raises(ccxt_errors.RateLimitExceeded):
+            await s.exchange.fetch_tickers()
+        tickers = await s.exchange.fetch_tickers()
+        assert set(tickers) == set(s.exchange.symbols) and len(tickers) == 2
+        market = s.exchange.markets_by_id[native][0]
+        info = tickers[market["symbol"]]["info"]
+        tape = s.tape(native)
+        day = tape.day()
+        assert info["last"] == format(tape.session[-1].price.normalize(), "f")
+        assert D(info["vol24h"]) == day.volume and info["ts"] == str(day.close_ns // 1_000_000)
+        assert D(info["bidPx"]) < D(info["askPx"])

@@ -71,6 +71,7 @@ class DayStats:
     last_size: Decimal | None
     volume: Decimal  # sizes summed
     notional: Decimal  # price x size summed
+    coin: Decimal  # size / price summed (an inverse contract's worth in the coin)
     count: int
     first_id: int | None
     last_id: int | None
@@ -217,6 +218,7 @@ class TradeTape:
             last_size=last.size if last is not None else None,
             volume=sum((p.size for p in window), zero),
             notional=sum((p.price * p.size for p in window), zero),
+            coin=sum((p.size / p.price for p in window), zero),
             count=len(window),
             first_id=window[0].id if window else None,
             last_id=window[-1].id if window else None,

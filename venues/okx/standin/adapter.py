@@ -49,6 +49,7 @@ from typing import Any
 from venues.okx.standin.history import CANDLES, HISTORY_CANDLES, OkxCandles
 from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
+from venues.okx.standin.trades import HISTORY_TRADES, TICKERS, TRADES, OkxTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
 from venues.replay.capture import Capture, WsFrame
 
@@ -159,6 +160,7 @@ class OkxReplay(ReplayAdapter):
         )
         self.algos = AlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
         self.candles = OkxCandles(self, instruments)
+        self.trades = OkxTrades(self, instruments, lambda: self.candles.markets, self.tickers)
         self.algos.on_push = lambda inst_type, inst_id, data: self._push(
             inst_type, inst_id, data, "orders-algo"
         )
@@ -298,6 +300,13 @@ class OkxReplay(ReplayAdapter):
         for data in message.get("data") or []:
             book.apply(message.get("action"), data)
 
+    def is_history(self, request: RestRequest) -> bool:
+        return request.path.endswith((CANDLES, HISTORY_CANDLES, TRADES, HISTORY_TRADES, TICKERS))
+
+    def rate_limited(self, status: int) -> RestAnswer:
+        """OKX's answer over a rate limit: HTTP 429, code 50011 (ccxt's RateLimitExceeded)."""
+        return RestAnswer.json({"msg": "Too Many Requests", "code": "50011"}, status)
+
     def rest(self, request: RestRequest) -> RestAnswer:
         if request.path.endswith("/api/v5/public/time"):
             return RestAnswer.json({"code": "0", "msg": "", "data": [{"ts": str(int(time.time() * 1000))}]})
@@ -309,6 +318,10 @@ class OkxReplay(ReplayAdapter):
             return self._ticker(request.query.get("instId", ""))
         if request.method == "GET" and request.path.endswith((CANDLES, HISTORY_CANDLES)):
             return self.candles.answer(request.path, request.params())
+        if request.method == "GET" and request.path.endswith((TRADES, HISTORY_TRADES)):
+            return self.trades.trades(request.path, request.params())
+        if request.method == "GET" and request.path.endswith(TICKERS):
+            return self.trades.tickers(request.params())
         answer = self.orders.answer(request) or self.algos.answer(
             request, request.path.split("/api/v5/", 1)[-1]
         )
