@@ -48,6 +48,7 @@ from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
 from core.detector.strategy_file import patch_id as id_of
 from core.detector.wire import encode_positions, encode_signals
+from core.foundations.bus.instruments import InstrumentWatch, VenueListing
 from core.foundations.bus.names import POSITION_REQUESTS, SIGNALS, tagged
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis, checked_ping, open_redis
@@ -219,6 +220,8 @@ class Detector:
         regimed = asyncio.create_task(regimes.run(ctx.stop), name="regimes")
         screens = ScreenFeed(redis, self.rosters, self._roster_changed, self.now_ns)
         screened = asyncio.create_task(screens.run(ctx.stop), name="screens")
+        listings = InstrumentWatch(redis, self._listing)
+        listed = asyncio.create_task(listings.run(ctx.stop), name="instruments")
         try:
             await asyncio.wait({runner, kept}, return_when=asyncio.FIRST_COMPLETED)
             if kept.done() and not ctx.stop.is_set():
@@ -230,11 +233,25 @@ class Detector:
             heard.cancel()
             regimed.cancel()
             screened.cancel()
+            listed.cancel()
             feeds = self.feeds.tasks
             for task in feeds:
                 task.cancel()
-            await asyncio.gather(venues, heard, regimed, screened, *feeds, return_exceptions=True)
+            await asyncio.gather(venues, heard, regimed, screened, listed, *feeds, return_exceptions=True)
             await self._flush()
+
+    def _listing(self, listing: VenueListing) -> None:
+        """A venue's instrument list (md.{<venue>}.instruments): its delisted markets to the
+        engine, whose signals and position requests for them are withheld from then on."""
+        for symbol, delisted in self.runner.listing(listing.venue, listing.delisted):
+            if delisted:
+                log.warning(
+                    "detector: %s delisted at %s: its signals and position requests are withheld",
+                    symbol,
+                    listing.venue,
+                )
+            else:
+                log.info("detector: %s listed again at %s: emitted again", symbol, listing.venue)
 
     async def _hear(self, stop: asyncio.Event) -> None:
         """The inspector's risk state and the strategies' positions into the engine, when there

@@ -29,6 +29,7 @@ __all__ = [
     "SIGNALS",
     "SLOW_STEPS",
     "STREAM",
+    "WITHHELD",
 ]
 
 # Fine below 10 ms (the goal), coarse up to 10 s (a stall).
@@ -94,4 +95,9 @@ SCREEN_PATCHES = Counter(
     "position flat) and kept leaving (it left with a position open: entries muted until flat); and "
     "signals muted (the entries of leaving patches).",
     ["strategy", "change"],
+)
+
+WITHHELD = Counter(
+    "trademesh_detector_withheld_total",
+    "Signals and position requests not emitted: their market is delisted (md.{<venue>}.instruments).",
 )

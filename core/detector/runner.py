@@ -55,6 +55,7 @@ from core.detector.metrics import (
     SCREEN_PATCHES,
     SIGNALS,
     SLOW_STEPS,
+    WITHHELD,
 )
 from core.detector.sequence import Group, Sequencer
 from core.foundations.errors import FailedPrecondition, TrademeshError
@@ -165,6 +166,17 @@ class PatchRunner:
         """The inspector's feedback (external values, the strategies' positions) to feed."""
         self._heard += events
         self._arrived.set()
+
+    def listing(self, venue: str, delisted: frozenset[str]) -> list[tuple[str, bool]]:
+        """The venue's delisted symbols now (md.{<venue>}.instruments): each change to the engine
+        (Engine.on_listing); the changes, (symbol, delisted)."""
+        before = {symbol for v, symbol in self.engine.delisted if v == venue}
+        changed = [(s, True) for s in sorted(delisted - before)] + [
+            (s, False) for s in sorted(before - delisted)
+        ]
+        for symbol, now_delisted in changed:
+            self.engine.on_listing(venue, symbol, now_delisted)
+        return changed
 
     def _said_late(self, venue: str) -> None:
         """A warning, at most one a minute: late events make live differ from a backtest."""
@@ -291,6 +303,8 @@ class PatchRunner:
             _mute(evaluation, self.muted)
         if evaluation.evaluations:
             EVALUATIONS.inc(evaluation.evaluations)
+        if evaluation.withheld:
+            WITHHELD.inc(evaluation.withheld)
         if evaluation.signals:
             SIGNALS.inc(len(evaluation.signals))
         for signal in evaluation.signals:

@@ -39,6 +39,9 @@ class IngestConfig:
     executions: bool = True
     # Read every venue's funding payments into funding.{<venue>} this often (0: not read).
     funding_every_s: float = 60.0
+    # Read every venue's instrument list (ListInstruments) this often, its changes published on
+    # md.{<venue>}.instruments (0: not read).
+    instruments_every_s: float = 60.0
     # The gateway's registry (gRPC host:port): every venue registered there is followed too.
     gateway: str | None = None
     # How often the registry is read (a venue that registers is followed within this, plus its start).
@@ -59,6 +62,10 @@ class IngestConfig:
         if not 0 <= self.funding_every_s <= 86_400:
             raise InvalidArgument.field(
                 "funding-every-s", f"must be between 0 and 86400, got {self.funding_every_s}"
+            )
+        if not 0 <= self.instruments_every_s <= 86_400:
+            raise InvalidArgument.field(
+                "instruments-every-s", f"must be between 0 and 86400, got {self.instruments_every_s}"
             )
         if self.lease_ttl_ms < 300:
             raise InvalidArgument.field("lease-ttl-ms", f"must be at least 300, got {self.lease_ttl_ms}")
@@ -93,6 +100,7 @@ class Ingest:
         holder = holder_id(config.source.replace("/", "-"))
         fleet = Fleet(redis, writer, auth_metadata(), config.executions, holder, config.lease_ttl_ms)
         fleet.funding_every_s = config.funding_every_s
+        fleet.instruments_every_s = config.instruments_every_s
         writer.on_loss = fleet.mark_bus_loss
         tasks = [
             asyncio.create_task(self.watch.follow(ctx.stop, fleet.apply), name="venues"),

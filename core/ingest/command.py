@@ -50,6 +50,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="read each venue's funding payments (with their rates) into funding.{<venue>} this "
         "often (default 60; 0: not read)",
     )
+    parser.add_argument(
+        "--instruments-every-s",
+        type=_funding_every,
+        default=60.0,
+        help="read each venue's instrument list (ListInstruments) this often and publish its "
+        "listings, delistings and changed trading rules on md.{<venue>}.instruments (default 60; "
+        "0: not read)",
+    )
 
 
 def _funding_every(text: str) -> float:
@@ -69,6 +77,7 @@ def _config(args: argparse.Namespace) -> IngestConfig:
         max_queued=args.max_queued,
         executions=not args.no_executions,
         funding_every_s=args.funding_every_s,
+        instruments_every_s=args.instruments_every_s,
         gateway=read_secret(GATEWAY),
         lease_ttl_ms=args.lease_ttl_ms,
         **source,

@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.funding import resume_funding
 from core.foundations.bus.group import Fenced
+from core.foundations.bus.instruments import resume_instruments
 from core.foundations.bus.redis import BusRedis
 from core.foundations.bus.relay import resume_executions, resume_market
 from core.foundations.bus.venue_lease import direct_venues, venue_lease_name
@@ -42,6 +43,7 @@ from core.ingest import metrics
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
 from core.ingest.funding import FundingFollower
+from core.ingest.instruments import InstrumentFollower
 from core.ingest.symbols import venue_symbols
 
 __all__ = ["Fleet", "VenueFollowing", "channel_factory"]
@@ -68,6 +70,7 @@ class VenueFollowing:
         self.market: list[Follower] = []
         self.executions: ExecutionFollower | None = None
         self.funding: FundingFollower | None = None
+        self.instruments: InstrumentFollower | None = None
         self._fleet = fleet
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"ingest {link.name}")
@@ -76,7 +79,8 @@ class VenueFollowing:
     def streams(self) -> list[str]:
         executions = [] if self.executions is None else [self.executions.stream]
         funding = [] if self.funding is None else [self.funding.stream]
-        return [f.stream for f in self.market] + executions + funding
+        instruments = [] if self.instruments is None else [self.instruments.stream]
+        return [f.stream for f in self.market] + executions + funding + instruments
 
     def mark_bus_loss(self, lost: dict[str, int]) -> None:
         """The streams whose server lost entries (stream -> since when, ns): a gap marker each."""
@@ -105,10 +109,11 @@ class VenueFollowing:
         await self._fleet.writer.publish_envelope(stream, envelope, fence=self.fence)
         metrics.PUBLISHED.labels(self.link.name).inc()
 
-    def _followers(self) -> list[Follower | ExecutionFollower | FundingFollower]:
+    def _followers(self) -> list[Follower | ExecutionFollower | FundingFollower | InstrumentFollower]:
         executions = [] if self.executions is None else [self.executions]
         funding = [] if self.funding is None else [self.funding]
-        return [*self.market, *executions, *funding]
+        instruments = [] if self.instruments is None else [self.instruments]
+        return [*self.market, *executions, *funding, *instruments]
 
     async def _run(self) -> None:
         fleet, link = self._fleet, self.link
@@ -141,6 +146,17 @@ class VenueFollowing:
             )
             await resume_funding(fleet.redis, funding)
             self.funding = funding
+        if fleet.instruments_every_s > 0:
+            instruments = InstrumentFollower(
+                link,
+                factory,
+                fleet.metadata,
+                self._publish_envelope,
+                fleet.writer.source,
+                fleet.instruments_every_s,
+            )
+            await resume_instruments(fleet.redis, instruments)
+            self.instruments = instruments
         log.info("ingest: following %s", ", ".join(self.streams))
         runs = [asyncio.create_task(f.run(self._stop), name=f.stream) for f in self._followers()]
         try:
@@ -169,6 +185,8 @@ class Fleet:
         self.executions = executions
         # Each venue's funding payments read this often (0: not read; core.ingest.funding).
         self.funding_every_s = 0.0
+        # Each venue's instrument list read this often (0: not read; core.ingest.instruments).
+        self.instruments_every_s = 0.0
         self.holder = holder
         self.lease_ttl_ms = lease_ttl_ms
         self.venues: dict[str, VenueLink] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["PUBLISHED", "VENUES_HELD", "VENUE_CHANGES"]
+__all__ = ["INSTRUMENT_CHANGES", "INSTRUMENT_READS", "PUBLISHED", "VENUES_HELD", "VENUE_CHANGES"]
 
 VENUES_HELD = Gauge(
     "trademesh_ingest_venues_held", "Venues this ingest replica follows now (their leases held)."
@@ -20,4 +20,16 @@ PUBLISHED = Counter(
     "trademesh_ingest_published_total",
     "Bus entries published (market event batches, execution batches, gap markers), by venue.",
     ["venue"],
+)
+INSTRUMENT_READS = Counter(
+    "trademesh_ingest_instrument_reads_total",
+    "Reads of a venue's instrument list (MarketData.ListInstruments) into md.{<venue>}.instruments, "
+    "by venue and result (read, failed).",
+    ["venue", "result"],
+)
+INSTRUMENT_CHANGES = Counter(
+    "trademesh_ingest_instrument_changes_total",
+    "Instrument changes published on md.{<venue>}.instruments, by venue and kind (listed, "
+    "delisted, changed).",
+    ["venue", "kind"],
 )

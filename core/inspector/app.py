@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from core.foundations.bus.instruments import InstrumentWatch, VenueListing
 from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, journal_stream
 from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
@@ -224,6 +225,7 @@ class Inspector:
             asyncio.create_task(watch.run(ctx.stop), name="policies"),
             asyncio.create_task(self.resolver.follow(ctx.stop), name="inspector mesh"),
             asyncio.create_task(self.patches.run(ctx.stop, self._follow), name="inspector patches"),
+            asyncio.create_task(self._listings(ctx.stop), name="inspector instruments"),
         ]
         if executions is not None:
             tasks.append(asyncio.create_task(executions.run(ctx.stop), name="inspector executions"))
@@ -239,6 +241,30 @@ class Inspector:
             for task in [*tasks, watched, stopped]:
                 task.cancel()
             await asyncio.gather(*tasks, watched, stopped, return_exceptions=True)
+
+    async def _listings(self, stop: asyncio.Event) -> None:
+        """The venues' instrument streams (md.{<venue>}.instruments) followed: a market delisted
+        takes no new entry of ours from then (a journaled input, said with a NOTICE on `risk`)."""
+        heard: asyncio.Queue[VenueListing] = asyncio.Queue()
+        watch = InstrumentWatch(self.redis, heard.put_nowait)
+        reading = asyncio.create_task(watch.run(stop), name="instrument streams")
+        try:
+            while not stop.is_set():
+                listing = await heard.get()
+                try:
+                    changed = await self.runtime.on_listing(listing.venue, listing.delisted)
+                except TrademeshError as exc:  # the journal unreachable now: the next entry says it again
+                    log.warning("inspector: %s's delistings not taken: %s", listing.venue, exc)
+                    continue
+                if changed:
+                    log.warning(
+                        "inspector: %s delisted now: %s",
+                        listing.venue,
+                        ", ".join(sorted(listing.delisted)) or "none",
+                    )
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
 
     def _follow(self, markets: frozenset[Key]) -> None:
         """The active patches' markets followed from now on, as long as they are traded."""

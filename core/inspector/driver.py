@@ -73,6 +73,9 @@ def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict
         legacy = entry.legacy
         price = Decimal(legacy.entry_price) if legacy.entry_price else None
         return core.on_legacy(legacy.venue, legacy.symbol, Decimal(legacy.size), price, now)
+    if kind == "listing":
+        listing = entry.listing
+        return core.on_listing(listing.venue, listing.symbol, listing.delisted, now)
     if kind == "venue_stand":
         return core.on_venue_stand(entry.venue_stand.venue, entry.venue_stand.reason, now)
     raise Corrupt(f"the inspector's journal holds an entry it cannot apply: {kind}")

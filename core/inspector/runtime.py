@@ -247,6 +247,16 @@ class Runtime:
         facts = jr.JournalInstruments(venue=venue, instruments=[item])
         await self.feed(jr.JournalEntry(now_ns=self.clock(), instruments=facts))
 
+    async def on_listing(self, venue: str, delisted: frozenset[str]) -> int:
+        """A venue's delisted markets now (md.{<venue>}.instruments): each change from what the core
+        holds journaled as a listing input (its NOTICE goes to `risk`); how many changed."""
+        held = {symbol for v, symbol in self.ready_core.book.delisted if v == venue}
+        changes = [(s, True) for s in sorted(delisted - held)] + [(s, False) for s in sorted(held - delisted)]
+        for symbol, now_delisted in changes:
+            listing = jr.JournalListing(venue=venue, symbol=symbol, delisted=now_delisted)
+            await self.feed(jr.JournalEntry(now_ns=self.clock(), listing=listing))
+        return len(changes)
+
     # ---- inputs
 
     async def feed(self, entry: jr.JournalEntry) -> Output | Verdict:

@@ -125,6 +125,8 @@ def _book_to(core: InspectorCore, snap: jr.JournalSnapshot) -> None:
     for key, (size, entry) in book.legacy.items():
         snap.legacy.add(key=_key(key), size=_text(size), entry_price=_dec(entry))
     snap.venues_down.update(book.venues_down)
+    for key, why in book.delisted.items():
+        snap.delisted.add(key=_key(key), reason=why)
 
 
 def _order_to(working: WorkingOrder) -> jr.SnapshotOrder:
@@ -296,6 +298,7 @@ def _book_from(snap: jr.JournalSnapshot, core: InspectorCore) -> None:
     book.marks = {_at(m.key): Decimal(m.price) for m in snap.marks}
     book.legacy = {_at(item.key): (Decimal(item.size), _opt(item.entry_price)) for item in snap.legacy}
     book.venues_down = dict(snap.venues_down)
+    book.delisted = {_at(item.key): item.reason for item in snap.delisted}
 
 
 def _order_from(order: jr.SnapshotOrder) -> PlaceOrder:

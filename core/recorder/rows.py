@@ -32,6 +32,7 @@ from core.recorder.schema import (
     EXECUTIONS,
     FUNDING,
     FUNDING_RATES,
+    INSTRUMENT_CHANGES,
     INTENTS,
     JOURNAL,
     NOTICES,
@@ -102,6 +103,7 @@ class Rows:
         self.screens: list[Row] = []
         self.funding_rates: list[Row] = []
         self.supervisor_audit: list[Row] = []
+        self.instrument_changes: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -124,6 +126,7 @@ class Rows:
             (SCREEN_RESULTS, self.screens),
             (FUNDING_RATES, self.funding_rates),
             (SUPERVISOR_AUDIT, self.supervisor_audit),
+            (INSTRUMENT_CHANGES, self.instrument_changes),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -141,7 +144,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.advisor_telemetry.events) + len(envelope.executions.executions)
         events += len(envelope.journal.entries) + len(envelope.funding.payments)
         events += len(envelope.regimes.changes) + len(envelope.screen_result.ranked)
-        events += len(envelope.supervisor_audit.entries)
+        events += len(envelope.supervisor_audit.entries) + len(envelope.instruments.changes)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -182,6 +185,11 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
             audit = envelope.supervisor_audit.entries
             rows.supervisor_audit.extend(
                 _storable(_audit_row(e, envelope.ts_publish_ns, entry_id)) for e in audit
+            )
+        elif body == "instruments":
+            rows.instrument_changes.extend(
+                _storable(row)
+                for row in _instrument_rows(envelope.instruments, envelope.ts_publish_ns, entry_id)
             )
         elif body == "journal":
             rows.journal.extend(_storable(row) for row in _journal_rows(envelope.journal, entry_id))
@@ -449,6 +457,8 @@ def _journal_names(entry: jr.JournalEntry, kind: str) -> tuple[str, str]:
         return entry.mark.venue, ""
     if kind == "instruments":
         return entry.instruments.venue, ""
+    if kind == "listing":
+        return entry.listing.venue, ""
     if kind in ("placement_unknown", "stop_triggered"):
         return "", getattr(entry, kind)
     return "", ""
@@ -583,6 +593,47 @@ def _funding_rows(batch: bus.FundingPayments, entry_id: str) -> Iterator[Row]:
         raise Corrupt(f"bus entry {entry_id}: funding payments without their venue")
     for p in batch.payments:
         yield (batch.venue, p.funding_id, p.ts_ns, p.symbol, p.asset, p.amount, p.rate, p.position_size)
+
+
+_CHANGE_KINDS = {
+    bus.InstrumentChange.KIND_LISTED: "listed",
+    bus.InstrumentChange.KIND_DELISTED: "delisted",
+    bus.InstrumentChange.KIND_CHANGED: "changed",
+}
+
+
+def _instrument_rows(batch: bus.InstrumentChanges, ts_publish_ns: int, entry_id: str) -> Iterator[Row]:
+    if not batch.venue:
+        raise Corrupt(f"bus entry {entry_id}: instrument changes without their venue")
+    for change in batch.changes:
+        if not change.symbol:
+            raise Corrupt(f"bus entry {entry_id}: an instrument change without its symbol")
+        kind = _known(_CHANGE_KINDS, change.kind, "instrument change kind")
+        after = change.after if change.HasField("after") else None
+        before = change.before if change.HasField("before") else None
+        yield (
+            batch.venue,
+            change.symbol,
+            batch.ts_ns,
+            kind,
+            batch.initial,
+            ",".join(change.fields),
+            "" if after is None else after.tick_size,
+            "" if after is None else after.lot_size,
+            "" if after is None else after.min_size,
+            "" if after is None else after.min_notional,
+            None if after is None else after.active,
+            "" if before is None else _instrument_json(before),
+            "" if after is None else _instrument_json(after),
+            ts_publish_ns,
+        )
+
+
+def _instrument_json(instrument: common.Instrument) -> str:
+    """The instrument as jsonb: every field, decimals as the wire's strings, the kind by name."""
+    fields = {f.name: getattr(instrument, f.name) for f in common.Instrument.DESCRIPTOR.fields}
+    fields["kind"] = _enum_word(common.InstrumentKind, instrument.kind, "INSTRUMENT_KIND_")
+    return _json(fields)
 
 
 def _regime_row(change: ow.RegimeChange, ts_publish_ns: int) -> Row:

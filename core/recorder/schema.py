@@ -25,6 +25,7 @@ __all__ = [
     "EXECUTIONS",
     "FUNDING",
     "FUNDING_RATES",
+    "INSTRUMENT_CHANGES",
     "INTENTS",
     "JOURNAL",
     "NOTICES",
@@ -602,8 +603,44 @@ SUPERVISOR_AUDIT = Table(
     """,
 )
 
+# A venue's listings, delistings and changed trading rules (md.{<venue>}.instruments), one row per
+# market and read (docs/bus.md, "Instruments").
+INSTRUMENT_CHANGES = Table(
+    "instrument_changes",
+    "ts_ns",
+    2,
+    (
+        ("venue", "text"),
+        ("symbol", "text"),
+        ("ts_ns", "int8"),
+        ("kind", "text"),
+        ("initial", "bool"),
+        ("fields", "text"),
+        ("tick_size", "text"),
+        ("lot_size", "text"),
+        ("min_size", "text"),
+        ("min_notional", "text"),
+        ("active", "bool"),
+        ("before", "text"),
+        ("after", "text"),
+        ("ts_publish_ns", "int8"),
+    ),
+    """
+    INSERT INTO instrument_changes (venue, symbol, ts_ns, kind, initial, fields, tick_size, lot_size,
+                                    min_size, min_notional, active, before, after, ts_publish_ns)
+    SELECT venue, symbol, ts_ns, kind, initial, string_to_array(fields, ','),
+           tm_decimal_or_null(tick_size, 'instrument tick size'),
+           tm_decimal_or_null(lot_size, 'instrument lot size'),
+           tm_decimal_or_null(min_size, 'instrument minimum size'),
+           tm_decimal_or_null(min_notional, 'instrument minimum notional'),
+           active, NULLIF(before, '')::jsonb, NULLIF(after, '')::jsonb, ts_publish_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
     ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING, REGIME_CHANGES, SCREEN_RESULTS, FUNDING_RATES,
-    SUPERVISOR_AUDIT,
+    SUPERVISOR_AUDIT, INSTRUMENT_CHANGES,
 )  # fmt: skip

@@ -1,7 +1,9 @@
 """What the screens read, from the bus: the closed bars of each screen's venue and timeframe
 (bars.{<venue>}.<timeframe>) and, when a screen needs a ticker metric, its venue's tickers
 (md.{<venue>}.tickers: spread, depth, 24h volume), and when it needs `funding_rate`, its venue's
-funding rates (md.{<venue>}.funding).
+funding rates (md.{<venue>}.funding). Each screen venue's instrument stream
+(md.{<venue>}.instruments) too: a symbol its venue delisted is dropped from every screen of the
+venue (its bars, ticker and rate forgotten) until listed again.
 
 The streams are known from the screens, so there is nothing to discover: a stream not there yet
 is read once it is. Bar streams are read from their first retained entry (the bars service's
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.foundations.bus.codec import decode
-from core.foundations.bus.names import bars_stream, market_stream
+from core.foundations.bus.names import bars_stream, instruments_stream, market_stream
 from core.foundations.errors import Corrupt, InvalidArgument
 from core.foundations.model import Candle, Channel, Timeframe
 from core.screener import metrics
@@ -66,6 +68,27 @@ class MarketState:
         self.bars: dict[tuple[str, Timeframe], dict[str, list[Candle]]] = {key: {} for key in self.keep}
         self.tickers: dict[str, dict[str, Ticker]] = {venue: {} for venue in self.ticker_venues}
         self.funding: dict[str, dict[str, Funding]] = {venue: {} for venue in self.funding_venues}
+        # Per venue, the symbols it delisted (md.{<venue>}.instruments): in no screen's inputs.
+        self.delisted: dict[str, frozenset[str]] = {}
+
+    @property
+    def venues(self) -> set[str]:
+        """Every venue a screen reads."""
+        return {venue for venue, _ in self.keep} | self.ticker_venues | self.funding_venues
+
+    def set_delisted(self, venue: str, symbols: frozenset[str]) -> None:
+        """The venue's delisted symbols now: dropped from its screens, what was held of them
+        forgotten (a symbol listed again is ranked once it has its inputs again)."""
+        self.delisted[venue] = symbols
+        metrics.DELISTED.labels(venue).set(len(symbols))
+        for (held_venue, _), by_symbol in self.bars.items():
+            if held_venue == venue:
+                for symbol in symbols & by_symbol.keys():
+                    del by_symbol[symbol]
+        for by_venue in (self.tickers, self.funding):
+            by_symbol_any: dict[str, Any] = by_venue.get(venue, {})
+            for symbol in symbols & by_symbol_any.keys():
+                del by_symbol_any[symbol]
 
     def add_bar(self, venue: str, symbol: str, candle: Candle) -> bool:
         """Keep a closed bar in its place by open time: after the newest (the usual case), among
@@ -114,7 +137,8 @@ class MarketState:
         tickers = self.tickers.get(screen.venue, {})
         funding = self.funding.get(screen.venue, {})
         out = []
-        for symbol in sorted(set(bars) | set(tickers) | set(funding)):
+        delisted = self.delisted.get(screen.venue, frozenset())
+        for symbol in sorted((set(bars) | set(tickers) | set(funding)) - delisted):
             facts = symbol_facts(symbol)
             out.append(
                 InstrumentInputs(symbol=symbol, kind=facts.kind, quote_asset=facts.quote_asset,
@@ -145,6 +169,9 @@ class ScreenFeed:
         for venue in sorted(state.funding_venues):
             stream = market_stream(venue, Channel.FUNDING)
             self._venues[stream], self._positions[stream] = venue, since
+        for venue in sorted(state.venues):  # the whole stream: a few entries, the last the state
+            stream = instruments_stream(venue)
+            self._venues[stream], self._positions[stream] = venue, _START
         self._warm_until: dict[str, tuple[int, int]] = {}
 
     @property
@@ -197,6 +224,8 @@ class ScreenFeed:
                         self._ticker(venue, event)
                     elif payload == "funding_rate":
                         self._funding(venue, event)
+            elif body == "instruments":
+                self.state.set_delisted(venue, frozenset(envelope.instruments.delisted))
             else:
                 metrics.UNDECODABLE.inc()
         return len(entries)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 __all__ = [
+    "DELISTED",
     "EVALUATIONS",
     "EVALUATION_SECONDS",
     "INSTRUMENTS",
     "SCREENS",
+    "SEEDED_TICKERS",
+    "SEED_FAILURES",
     "STREAMS",
     "UNDECODABLE",
     "WATCHERS",
@@ -33,3 +36,18 @@ UNDECODABLE = Counter(
 SCREENS = Gauge("trademesh_screener_screens", "Screens loaded.")
 STREAMS = Gauge("trademesh_screener_streams", "Bus streams followed (bars and tickers).")
 WATCHERS = Gauge("trademesh_screener_watchers", "Open StreamResults calls.")
+DELISTED = Gauge(
+    "trademesh_screener_delisted_symbols",
+    "Symbols a screen venue delisted (md.{<venue>}.instruments): left out of its screens.",
+    ["venue"],
+)
+SEEDED_TICKERS = Counter(
+    "trademesh_screener_seeded_tickers_total",
+    "Tickers taken from a venue's GetTickers (every price at once) while it had no fresh ticker on the bus.",
+    ["venue"],
+)
+SEED_FAILURES = Counter(
+    "trademesh_screener_seed_failures_total",
+    "GetTickers calls to a screen venue without a fresh ticker that failed (not running, not serving it).",
+    ["venue"],
+)

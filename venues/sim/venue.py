@@ -31,6 +31,7 @@ from venues.runtime.trades import TradesRead
 from venues.runtime.validate import has_funding
 from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
+from venues.sim.listing import Listing
 from venues.sim.market_data import SyntheticMarket
 from venues.sim.publish import SimPublisher
 from venues.sim.symbols import VENUE, instruments
@@ -93,6 +94,7 @@ class SimVenue(Venue):
                 if item.perpetual
             },
         )
+        self.listing = Listing()  # TRADEMESH_SIM_LISTING: delistings and rule changes (venues.sim.listing)
         self.publisher = SimPublisher(self.exchange)
         self.exchange.listener = self.publisher
         self.market = SyntheticMarket(self.exchange, config)
@@ -123,7 +125,7 @@ class SimVenue(Venue):
             await cancel_and_wait(self._task)
 
     def instruments(self) -> list[Instrument]:
-        return self.exchange.instruments()
+        return self.listing.apply(self.exchange.instruments())
 
     def default_streams(self) -> set[StreamKey]:
         return {

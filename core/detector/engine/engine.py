@@ -82,6 +82,8 @@ class Engine:
         self._rank: dict[Patch, int] = {}
         self._created = 0
         self._told: dict[Route, Event] = {}  # the latest external value, position, regime per route
+        # Markets their venue delisted (on_listing): nothing is emitted for them.
+        self.delisted: set[tuple[str, str]] = set()
 
     # ---- patches
 
@@ -182,6 +184,15 @@ class Engine:
         """A market's regime (Overwatch's word), to its `regime` sources."""
         return self.feed(regime.venue, regime)
 
+    def on_listing(self, venue: str, symbol: str, delisted: bool) -> None:
+        """A market its venue delisted (`delisted`), or listed again: while delisted, the signals
+        and position requests of every patch for it are withheld (counted in `withheld`); its
+        patches go on evaluating (their state stays warm for a listing again)."""
+        if delisted:
+            self.delisted.add((venue, symbol))
+        else:
+            self.delisted.discard((venue, symbol))
+
     # ---- evaluation
 
     def evaluate_due(self, now_ns: int) -> Evaluation:
@@ -196,7 +207,17 @@ class Engine:
                 patch.live(now_ns, timer, budget, False, result)
             if not patch.dirty:
                 pending.discard(patch)
+        if self.delisted:
+            self._withhold(result)
         return result
+
+    def _withhold(self, result: Evaluation) -> None:
+        """The outputs for delisted markets left out."""
+        delisted = self.delisted
+        signals = [s for s in result.signals if (s.venue, s.symbol) not in delisted]
+        positions = [p for p in result.positions if (p.venue, p.symbol) not in delisted]
+        result.withheld += len(result.signals) - len(signals) + len(result.positions) - len(positions)
+        result.signals, result.positions = signals, positions
 
     def tick(self, now_ns: int) -> Evaluation:
         """The clock: sources may close bars by time, time-driven modules step."""
@@ -215,6 +236,8 @@ class Engine:
                     patch.live(now_ns, timer, budget, False, result)
             if not patch.dirty:
                 pending.discard(patch)
+        if self.delisted:
+            self._withhold(result)
         return result
 
     def ticks_matter(self) -> bool:

@@ -83,6 +83,8 @@ class Evaluation:
     states: list[StateChanged]
     slow: list[SlowModule]
     evaluations: int  # patch evaluations run
+    # Signals and position requests left out: their market is delisted (Engine.on_listing).
+    withheld: int
 
     # Written out, empty (not field(default_factory=list)): the engine makes one per
     # evaluate_due and per tick, and the generated __init__ costs three times as much.
@@ -92,6 +94,7 @@ class Evaluation:
         self.states = []
         self.slow = []
         self.evaluations = 0
+        self.withheld = 0
 
     def extend(self, other: Evaluation) -> None:
         self.signals += other.signals
@@ -99,3 +102,4 @@ class Evaluation:
         self.states += other.states
         self.slow += other.slow
         self.evaluations += other.evaluations
+        self.withheld += other.withheld

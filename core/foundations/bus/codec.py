@@ -21,8 +21,10 @@ __all__ = [
     "FIELD",
     "decode",
     "decode_entry",
+    "encode_account",
     "encode_bars",
     "encode_funding",
+    "encode_instruments",
     "encode_market",
     "encode_regimes",
     "encode_screen_result",
@@ -73,6 +75,18 @@ def encode_funding(
     envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
     envelope.funding.venue = venue
     envelope.funding.payments.extend(payments)
+    return envelope.SerializeToString()
+
+
+def encode_instruments(source: str, changes: bus.InstrumentChanges, now_ns: int | None = None) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.instruments.CopyFrom(changes)
+    return envelope.SerializeToString()
+
+
+def encode_account(source: str, account: bus.AccountSnapshot, now_ns: int | None = None) -> bytes:
+    envelope = bus.Envelope(source=source, ts_publish_ns=now_ns if now_ns is not None else time.time_ns())
+    envelope.account.CopyFrom(account)
     return envelope.SerializeToString()
 
 

@@ -3,6 +3,8 @@
 md.{<venue>}.<kind>  market events of one venue (kind: trades, book, candles, tickers, funding)
 exec.{<venue>}       executions (order updates and fills) of one venue (bus.v1.Executions)
 funding.{<venue>}    funding payments of one venue's account, with their rates (bus.v1.FundingPayments)
+md.{<venue>}.instruments  a venue's listings, delistings and changed trading rules (bus.v1.InstrumentChanges)
+account.{<venue>}    a venue account's balances and positions (bus.v1.AccountSnapshot)
 bars.{<venue>}.<timeframe>  closed OHLCV bars of one venue (timeframe: 1s 1m 5m 15m 1h 4h 1d 1w)
 regimes.<timeframe>  Overwatch's regime changes of every market on those bars (bus.v1.RegimeChanges)
 screens.<name>      the Screener's results of one screen (bus.v1.Envelope.screen_result)
@@ -37,12 +39,14 @@ from core.foundations.errors import InvalidArgument, shown
 from core.foundations.model import Channel, Timeframe
 
 __all__ = [
+    "ACCOUNT_STREAMS",
     "ADVISOR_TELEMETRY",
     "BAR_STREAMS",
     "DECISIONS",
     "EXECUTION_STREAMS",
     "FUNDING_STREAMS",
     "INSPECTOR_JOURNALS",
+    "INSTRUMENT_STREAMS",
     "INTENTS",
     "MARKET_STREAMS",
     "POSITION_REQUESTS",
@@ -51,14 +55,18 @@ __all__ = [
     "SCREEN_STREAMS",
     "SIGNALS",
     "SUPERVISOR_AUDIT",
+    "account_stream",
     "bars_stream",
     "dead_letter_stream",
     "executions_stream",
     "funding_stream",
+    "instruments_stream",
     "journal_stream",
     "market_pattern",
     "market_stream",
+    "parse_account_stream",
     "parse_executions_stream",
+    "parse_instruments_stream",
     "parse_journal_stream",
     "parse_market_stream",
     "regimes_stream",
@@ -76,6 +84,11 @@ BAR_STREAMS = "bars.*"
 EXECUTION_STREAMS = "exec.*"
 # ... and of every venue's funding payments.
 FUNDING_STREAMS = "funding.*"
+# ... and of every venue's instrument changes (md.{<venue>}.instruments: a market stream by name,
+# not a MarketData channel) and of every venue account's balances and positions.
+INSTRUMENT_STREAMS = "md.{*}.instruments"
+ACCOUNT_STREAMS = "account.*"
+_INSTRUMENTS = "instruments"
 # ... and of Overwatch's regime changes, one stream per timeframe.
 REGIME_STREAMS = "regimes.*"
 # ... and of the Screener's results, one stream per screen.
@@ -172,6 +185,31 @@ def executions_stream(venue: str) -> str:
 def funding_stream(venue: str) -> str:
     """funding.{<venue>}: in the venue's slot, so ingest writes it fenced by the venue's lease."""
     return f"funding.{venue_tag(venue)}"
+
+
+def instruments_stream(venue: str) -> str:
+    """md.{<venue>}.instruments: the venue's listings, delistings and changed trading rules, in its
+    slot (ingest writes it fenced by the venue's lease). Among the market streams (`md.*`) by
+    name, but no MarketData channel: parse_market_stream answers None for it."""
+    return f"{_MARKET}.{venue_tag(venue)}.{_INSTRUMENTS}"
+
+
+def parse_instruments_stream(stream: str) -> str | None:
+    """md.{<venue>}.instruments -> venue; None for any other stream."""
+    family, _, rest = stream.partition(".")
+    part, _, kind = rest.rpartition(".")
+    return _untagged(part) if family == _MARKET and kind == _INSTRUMENTS else None
+
+
+def account_stream(venue: str) -> str:
+    """account.{<venue>}: a venue account's balances and positions, in the venue's slot."""
+    return f"account.{venue_tag(venue)}"
+
+
+def parse_account_stream(stream: str) -> str | None:
+    """account.{<venue>} -> venue; None for any other stream."""
+    family, _, part = stream.partition(".")
+    return _untagged(part) if family == "account" else None
 
 
 def parse_executions_stream(stream: str) -> str | None:

@@ -25,6 +25,8 @@ class RiskBook:
         self.legacy: dict[Key, tuple[Decimal, Decimal | None]] = {}
         # Venues whose positions the reconciliation found diverged from ours: venue -> why.
         self.venues_down: dict[str, str] = {}
+        # Markets their venue delisted (md.{<venue>}.instruments, a journaled input): key -> why.
+        self.delisted: dict[Key, str] = {}
         # The venues' instrument facts (the core's `instruments`, the same dict): they say
         # which markets are inverse contracts, valued by their face value, not size x price.
         self.facts: dict[Key, InstrumentFacts] = {}

@@ -24,6 +24,7 @@ __all__ = [
     "ORDER_TICK",
     "Breach",
     "Proposal",
+    "check_listed",
     "check_spot",
     "check_venue",
     "entry_checks",
@@ -270,6 +271,7 @@ def entry_checks(
     capital; on a spot market (`facts`), what a sell can deliver."""
     found = [
         check_venue(book, proposal),
+        check_listed(book, proposal),
         check_schedule(p, proposal),
         check_cooldown(p, streak, proposal),
         check_capital(p, book, proposal),
@@ -290,6 +292,21 @@ def check_venue(book: RiskBook, proposal: Proposal) -> Breach | None:
     if why is None:
         return None
     return Breach("reconcile.position", f"{venue} is stood down: {why}", (("venue", venue),))
+
+
+def check_listed(book: RiskBook, proposal: Proposal) -> Breach | None:
+    """No entry in a market its venue delisted (md.{<venue>}.instruments, a journaled input).
+    Exits are still checked: a position held there is the operator's to close (a venue may
+    trade a delisted market reduce-only for a while, or refuse)."""
+    why = book.delisted.get(proposal.key)
+    if why is None:
+        return None
+    intent = proposal.intent
+    return Breach(
+        "instrument.delisted",
+        f"{intent.symbol} is delisted at {intent.venue}: no new entries ({why})",
+        (("venue", intent.venue), ("symbol", intent.symbol)),
+    )
 
 
 def check_legacy(book: RiskBook, proposal: Proposal) -> Breach | None:

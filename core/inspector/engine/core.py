@@ -631,6 +631,28 @@ class InspectorCore:
         self.book.legacy[(venue, symbol)] = (size, entry_price)
         return Output()
 
+    def on_listing(self, venue: str, symbol: str, delisted: bool, now_ns: int) -> Output:
+        """The venue delisted a market (md.{<venue>}.instruments; the shell reports it), or listed
+        it again: while delisted, no new entry goes there (checks.check_listed). Said with a
+        NOTICE either way, naming the position held there if any (the operator's to close)."""
+        out = self._begin(now_ns)
+        key = (venue, symbol)
+        held = self.book.held(key)
+        values: tuple[tuple[str, str], ...] = (("position", text(held)),)
+        if delisted:
+            if key in self.book.delisted:
+                return out.output()
+            self.book.delisted[key] = "the venue no longer lists it"
+            reason = f"{symbol} delisted at {venue}: new entries there are refused"
+            if held != 0:
+                reason += f"; a position of {text(held)} is held there: close it at the venue"
+        else:
+            if self.book.delisted.pop(key, None) is None:
+                return out.output()
+            reason = f"{symbol} listed again at {venue}: entries are taken again"
+        out.event(RiskAction.NOTICE, "instrument.delisted", reason, values, venue=venue, symbol=symbol)
+        return out.output()
+
     def on_venue_stand(self, venue: str, reason: str, now_ns: int) -> Output:
         """The reconciliation's finding (the shell reports it): a venue's positions diverged
         (`reason`; its entries are refused, checks.check_venue) or agree again ("")."""

@@ -34,7 +34,7 @@ from trademesh.supervisor.v1 import supervisor_pb2 as trademesh_dot_supervisor_d
 from trademesh.tradeflow.v1 import tradeflow_pb2 as trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atrademesh/bus/v1/bus.proto\x12\x10trademesh.bus.v1\x1a#trademesh/advisor/v1/messages.proto\x1a trademesh/common/v1/common.proto\x1a(trademesh/marketdata/v1/marketdata.proto\x1a&trademesh/overwatch/v1/overwatch.proto\x1a!trademesh/risk/v1/inspector.proto\x1a\x1ftrademesh/risk/v1/journal.proto\x1a$trademesh/screener/v1/screener.proto\x1a trademesh/signal/v1/signal.proto\x1a(trademesh/supervisor/v1/supervisor.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\xa3\x06\n\x08\x45nvelope\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x15\n\rts_publish_ns\x18\x02 \x01(\x03\x12\x30\n\x06market\x18\n \x01(\x0b\x32\x1e.trademesh.bus.v1.MarketEventsH\x00\x12&\n\x04\x62\x61rs\x18\x0b \x01(\x0b\x32\x16.trademesh.bus.v1.BarsH\x00\x12,\n\x07signals\x18\x0c \x01(\x0b\x32\x19.trademesh.bus.v1.SignalsH\x00\x12?\n\x11position_requests\x18\r \x01(\x0b\x32\".trademesh.bus.v1.PositionRequestsH\x00\x12\x30\n\tdecisions\x18\x0e \x01(\x0b\x32\x1b.trademesh.bus.v1.DecisionsH\x00\x12,\n\x07intents\x18\x0f \x01(\x0b\x32\x19.trademesh.bus.v1.IntentsH\x00\x12?\n\x11\x61\x64visor_telemetry\x18\x10 \x01(\x0b\x32\".trademesh.bus.v1.AdvisorTelemetryH\x00\x12\x32\n\nexecutions\x18\x11 \x01(\x0b\x32\x1c.trademesh.bus.v1.ExecutionsH\x00\x12,\n\x04risk\x18\x12 \x01(\x0b\x32\x1c.trademesh.bus.v1.RiskEventsH\x00\x12\x35\n\x07journal\x18\x13 \x01(\x0b\x32\".trademesh.bus.v1.InspectorJournalH\x00\x12\x34\n\x07\x66unding\x18\x14 \x01(\x0b\x32!.trademesh.bus.v1.FundingPaymentsH\x00\x12\x32\n\x07regimes\x18\x15 \x01(\x0b\x32\x1f.trademesh.bus.v1.RegimeChangesH\x00\x12<\n\rscreen_result\x18\x16 \x01(\x0b\x32#.trademesh.screener.v1.ScreenResultH\x00\x12=\n\x10supervisor_audit\x18\x17 \x01(\x0b\x32!.trademesh.bus.v1.SupervisorAuditH\x00\x42\x06\n\x04\x62ody\"G\n\x0fSupervisorAudit\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry\"F\n\rRegimeChanges\x12\x35\n\x07\x63hanges\x18\x01 \x03(\x0b\x32$.trademesh.overwatch.v1.RegimeChange\"Z\n\x0f\x46undingPayments\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x38\n\x08payments\x18\x02 \x03(\x0b\x32&.trademesh.tradeflow.v1.FundingPayment\"7\n\x07Signals\x12,\n\x07signals\x18\x01 \x03(\x0b\x32\x1b.trademesh.signal.v1.Signal\"J\n\x10PositionRequests\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.trademesh.signal.v1.PositionRequest\">\n\tDecisions\x12\x31\n\tdecisions\x18\x01 \x03(\x0b\x32\x1e.trademesh.advisor.v1.Decision\"8\n\x07Intents\x12-\n\x07intents\x18\x01 \x03(\x0b\x32\x1c.trademesh.advisor.v1.Intent\"H\n\x10\x41\x64visorTelemetry\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.advisor.v1.TelemetryEvent\"\x9b\x01\n\nRiskEvents\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.trademesh.risk.v1.RiskEvent\x12\x32\n\x0btransitions\x18\x02 \x03(\x0b\x32\x1d.trademesh.risk.v1.Transition\x12+\n\x05links\x18\x03 \x03(\x0b\x32\x1c.trademesh.risk.v1.OrderLink\"V\n\x10InspectorJournal\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x30\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1f.trademesh.risk.v1.JournalEntry\"e\n\x0cMarketEvents\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\"\x94\x01\n\nExecutions\x12\x35\n\nexecutions\x18\x01 \x03(\x0b\x32!.trademesh.tradeflow.v1.Execution\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x0b\n\x03gap\x18\x04 \x01(\x08\x12\x12\n\ngap_reason\x18\x05 \x01(\t\x12\r\n\x05venue\x18\x06 \x01(\t\"+\n\x04\x42\x61rs\x12#\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x15.trademesh.bus.v1.Bar\"\x80\x02\n\x03\x42\x61r\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0copen_time_ns\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\t\x12\x0c\n\x04high\x18\x06 \x01(\t\x12\x0b\n\x03low\x18\x07 \x01(\t\x12\r\n\x05\x63lose\x18\x08 \x01(\t\x12\x0e\n\x06volume\x18\t \x01(\t\x12\x14\n\x0cquote_volume\x18\n \x01(\t\x12\x13\n\x0btrade_count\x18\x0b \x01(\x04\x12\x0c\n\x04vwap\x18\x0c \x01(\t\x12\x10\n\x08repaired\x18\r \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atrademesh/bus/v1/bus.proto\x12\x10trademesh.bus.v1\x1a#trademesh/advisor/v1/messages.proto\x1a trademesh/common/v1/common.proto\x1a(trademesh/marketdata/v1/marketdata.proto\x1a&trademesh/overwatch/v1/overwatch.proto\x1a!trademesh/risk/v1/inspector.proto\x1a\x1ftrademesh/risk/v1/journal.proto\x1a$trademesh/screener/v1/screener.proto\x1a trademesh/signal/v1/signal.proto\x1a(trademesh/supervisor/v1/supervisor.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"\x95\x07\n\x08\x45nvelope\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x15\n\rts_publish_ns\x18\x02 \x01(\x03\x12\x30\n\x06market\x18\n \x01(\x0b\x32\x1e.trademesh.bus.v1.MarketEventsH\x00\x12&\n\x04\x62\x61rs\x18\x0b \x01(\x0b\x32\x16.trademesh.bus.v1.BarsH\x00\x12,\n\x07signals\x18\x0c \x01(\x0b\x32\x19.trademesh.bus.v1.SignalsH\x00\x12?\n\x11position_requests\x18\r \x01(\x0b\x32\".trademesh.bus.v1.PositionRequestsH\x00\x12\x30\n\tdecisions\x18\x0e \x01(\x0b\x32\x1b.trademesh.bus.v1.DecisionsH\x00\x12,\n\x07intents\x18\x0f \x01(\x0b\x32\x19.trademesh.bus.v1.IntentsH\x00\x12?\n\x11\x61\x64visor_telemetry\x18\x10 \x01(\x0b\x32\".trademesh.bus.v1.AdvisorTelemetryH\x00\x12\x32\n\nexecutions\x18\x11 \x01(\x0b\x32\x1c.trademesh.bus.v1.ExecutionsH\x00\x12,\n\x04risk\x18\x12 \x01(\x0b\x32\x1c.trademesh.bus.v1.RiskEventsH\x00\x12\x35\n\x07journal\x18\x13 \x01(\x0b\x32\".trademesh.bus.v1.InspectorJournalH\x00\x12\x34\n\x07\x66unding\x18\x14 \x01(\x0b\x32!.trademesh.bus.v1.FundingPaymentsH\x00\x12\x32\n\x07regimes\x18\x15 \x01(\x0b\x32\x1f.trademesh.bus.v1.RegimeChangesH\x00\x12<\n\rscreen_result\x18\x16 \x01(\x0b\x32#.trademesh.screener.v1.ScreenResultH\x00\x12=\n\x10supervisor_audit\x18\x17 \x01(\x0b\x32!.trademesh.bus.v1.SupervisorAuditH\x00\x12:\n\x0binstruments\x18\x18 \x01(\x0b\x32#.trademesh.bus.v1.InstrumentChangesH\x00\x12\x34\n\x07\x61\x63\x63ount\x18\x19 \x01(\x0b\x32!.trademesh.bus.v1.AccountSnapshotH\x00\x42\x06\n\x04\x62ody\"\xbf\x01\n\x11InstrumentChanges\x12\r\n\x05venue\x18\x01 \x01(\t\x12\r\n\x05ts_ns\x18\x02 \x01(\x03\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\".trademesh.bus.v1.InstrumentChange\x12\x34\n\x0binstruments\x18\x04 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x10\n\x08\x64\x65listed\x18\x05 \x03(\t\x12\x0f\n\x07initial\x18\x06 \x01(\x08\"\x9e\x02\n\x10InstrumentChange\x12\x35\n\x04kind\x18\x01 \x01(\x0e\x32\'.trademesh.bus.v1.InstrumentChange.Kind\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12/\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12.\n\x05\x61\x66ter\x18\x04 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\"R\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_LISTED\x10\x01\x12\x11\n\rKIND_DELISTED\x10\x02\x12\x10\n\x0cKIND_CHANGED\x10\x03\"\xac\x01\n\x0f\x41\x63\x63ountSnapshot\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x10\n\x08snapshot\x18\x02 \x01(\x08\x12\x31\n\x08\x62\x61lances\x18\x03 \x03(\x0b\x32\x1f.trademesh.tradeflow.v1.Balance\x12\x33\n\tpositions\x18\x04 \x03(\x0b\x32 .trademesh.tradeflow.v1.Position\x12\x10\n\x08\x61s_of_ns\x18\x05 \x01(\x03\"G\n\x0fSupervisorAudit\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.trademesh.supervisor.v1.AuditEntry\"F\n\rRegimeChanges\x12\x35\n\x07\x63hanges\x18\x01 \x03(\x0b\x32$.trademesh.overwatch.v1.RegimeChange\"Z\n\x0f\x46undingPayments\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x38\n\x08payments\x18\x02 \x03(\x0b\x32&.trademesh.tradeflow.v1.FundingPayment\"7\n\x07Signals\x12,\n\x07signals\x18\x01 \x03(\x0b\x32\x1b.trademesh.signal.v1.Signal\"J\n\x10PositionRequests\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.trademesh.signal.v1.PositionRequest\">\n\tDecisions\x12\x31\n\tdecisions\x18\x01 \x03(\x0b\x32\x1e.trademesh.advisor.v1.Decision\"8\n\x07Intents\x12-\n\x07intents\x18\x01 \x03(\x0b\x32\x1c.trademesh.advisor.v1.Intent\"H\n\x10\x41\x64visorTelemetry\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.advisor.v1.TelemetryEvent\"\x9b\x01\n\nRiskEvents\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.trademesh.risk.v1.RiskEvent\x12\x32\n\x0btransitions\x18\x02 \x03(\x0b\x32\x1d.trademesh.risk.v1.Transition\x12+\n\x05links\x18\x03 \x03(\x0b\x32\x1c.trademesh.risk.v1.OrderLink\"V\n\x10InspectorJournal\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x30\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1f.trademesh.risk.v1.JournalEntry\"e\n\x0cMarketEvents\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\"\x94\x01\n\nExecutions\x12\x35\n\nexecutions\x18\x01 \x03(\x0b\x32!.trademesh.tradeflow.v1.Execution\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x0b\n\x03gap\x18\x04 \x01(\x08\x12\x12\n\ngap_reason\x18\x05 \x01(\t\x12\r\n\x05venue\x18\x06 \x01(\t\"+\n\x04\x42\x61rs\x12#\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x15.trademesh.bus.v1.Bar\"\x80\x02\n\x03\x42\x61r\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x31\n\ttimeframe\x18\x03 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0copen_time_ns\x18\x04 \x01(\x03\x12\x0c\n\x04open\x18\x05 \x01(\t\x12\x0c\n\x04high\x18\x06 \x01(\t\x12\x0b\n\x03low\x18\x07 \x01(\t\x12\r\n\x05\x63lose\x18\x08 \x01(\t\x12\x0e\n\x06volume\x18\t \x01(\t\x12\x14\n\x0cquote_volume\x18\n \x01(\t\x12\x13\n\x0btrade_count\x18\x0b \x01(\x04\x12\x0c\n\x04vwap\x18\x0c \x01(\t\x12\x10\n\x08repaired\x18\r \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,33 +42,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.bus.v1.bus_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ENVELOPE']._serialized_start=424
-  _globals['_ENVELOPE']._serialized_end=1227
-  _globals['_SUPERVISORAUDIT']._serialized_start=1229
-  _globals['_SUPERVISORAUDIT']._serialized_end=1300
-  _globals['_REGIMECHANGES']._serialized_start=1302
-  _globals['_REGIMECHANGES']._serialized_end=1372
-  _globals['_FUNDINGPAYMENTS']._serialized_start=1374
-  _globals['_FUNDINGPAYMENTS']._serialized_end=1464
-  _globals['_SIGNALS']._serialized_start=1466
-  _globals['_SIGNALS']._serialized_end=1521
-  _globals['_POSITIONREQUESTS']._serialized_start=1523
-  _globals['_POSITIONREQUESTS']._serialized_end=1597
-  _globals['_DECISIONS']._serialized_start=1599
-  _globals['_DECISIONS']._serialized_end=1661
-  _globals['_INTENTS']._serialized_start=1663
-  _globals['_INTENTS']._serialized_end=1719
-  _globals['_ADVISORTELEMETRY']._serialized_start=1721
-  _globals['_ADVISORTELEMETRY']._serialized_end=1793
-  _globals['_RISKEVENTS']._serialized_start=1796
-  _globals['_RISKEVENTS']._serialized_end=1951
-  _globals['_INSPECTORJOURNAL']._serialized_start=1953
-  _globals['_INSPECTORJOURNAL']._serialized_end=2039
-  _globals['_MARKETEVENTS']._serialized_start=2041
-  _globals['_MARKETEVENTS']._serialized_end=2142
-  _globals['_EXECUTIONS']._serialized_start=2145
-  _globals['_EXECUTIONS']._serialized_end=2293
-  _globals['_BARS']._serialized_start=2295
-  _globals['_BARS']._serialized_end=2338
-  _globals['_BAR']._serialized_start=2341
-  _globals['_BAR']._serialized_end=2597
+  _globals['_ENVELOPE']._serialized_end=1341
+  _globals['_INSTRUMENTCHANGES']._serialized_start=1344
+  _globals['_INSTRUMENTCHANGES']._serialized_end=1535
+  _globals['_INSTRUMENTCHANGE']._serialized_start=1538
+  _globals['_INSTRUMENTCHANGE']._serialized_end=1824
+  _globals['_INSTRUMENTCHANGE_KIND']._serialized_start=1742
+  _globals['_INSTRUMENTCHANGE_KIND']._serialized_end=1824
+  _globals['_ACCOUNTSNAPSHOT']._serialized_start=1827
+  _globals['_ACCOUNTSNAPSHOT']._serialized_end=1999
+  _globals['_SUPERVISORAUDIT']._serialized_start=2001
+  _globals['_SUPERVISORAUDIT']._serialized_end=2072
+  _globals['_REGIMECHANGES']._serialized_start=2074
+  _globals['_REGIMECHANGES']._serialized_end=2144
+  _globals['_FUNDINGPAYMENTS']._serialized_start=2146
+  _globals['_FUNDINGPAYMENTS']._serialized_end=2236
+  _globals['_SIGNALS']._serialized_start=2238
+  _globals['_SIGNALS']._serialized_end=2293
+  _globals['_POSITIONREQUESTS']._serialized_start=2295
+  _globals['_POSITIONREQUESTS']._serialized_end=2369
+  _globals['_DECISIONS']._serialized_start=2371
+  _globals['_DECISIONS']._serialized_end=2433
+  _globals['_INTENTS']._serialized_start=2435
+  _globals['_INTENTS']._serialized_end=2491
+  _globals['_ADVISORTELEMETRY']._serialized_start=2493
+  _globals['_ADVISORTELEMETRY']._serialized_end=2565
+  _globals['_RISKEVENTS']._serialized_start=2568
+  _globals['_RISKEVENTS']._serialized_end=2723
+  _globals['_INSPECTORJOURNAL']._serialized_start=2725
+  _globals['_INSPECTORJOURNAL']._serialized_end=2811
+  _globals['_MARKETEVENTS']._serialized_start=2813
+  _globals['_MARKETEVENTS']._serialized_end=2914
+  _globals['_EXECUTIONS']._serialized_start=2917
+  _globals['_EXECUTIONS']._serialized_end=3065
+  _globals['_BARS']._serialized_start=3067
+  _globals['_BARS']._serialized_end=3110
+  _globals['_BAR']._serialized_start=3113
+  _globals['_BAR']._serialized_end=3369
 # @@protoc_insertion_point(module_scope)

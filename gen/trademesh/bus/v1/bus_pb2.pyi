@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from trademesh.advisor.v1 import messages_pb2 as _messages_pb2
 from trademesh.common.v1 import common_pb2 as _common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
@@ -52,6 +53,8 @@ class Envelope(_message.Message):
     REGIMES_FIELD_NUMBER: _builtins.int
     SCREEN_RESULT_FIELD_NUMBER: _builtins.int
     SUPERVISOR_AUDIT_FIELD_NUMBER: _builtins.int
+    INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """Who wrote the entry, e.g. "ingest/host-1"."""
     ts_publish_ns: _builtins.int
@@ -86,6 +89,14 @@ class Envelope(_message.Message):
 
     @_builtins.property
     def supervisor_audit(self) -> Global___SupervisorAudit: ...
+    @_builtins.property
+    def instruments(self) -> Global___InstrumentChanges:
+        """A venue's listings, delistings and changed trading rules (stream `md.{<venue>}.instruments`)."""
+
+    @_builtins.property
+    def account(self) -> Global___AccountSnapshot:
+        """A venue account's balances and positions (stream `account.{<venue>}`)."""
+
     def __init__(
         self,
         *,
@@ -105,16 +116,169 @@ class Envelope(_message.Message):
         regimes: Global___RegimeChanges | None = ...,
         screen_result: _screener_pb2.ScreenResult | None = ...,
         supervisor_audit: Global___SupervisorAudit | None = ...,
+        instruments: Global___InstrumentChanges | None = ...,
+        account: Global___AccountSnapshot | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "supervisor_audit", b"supervisor_audit"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "instruments", b"instruments", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "supervisor_audit", b"supervisor_audit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "source", b"source", "supervisor_audit", b"supervisor_audit", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "advisor_telemetry", b"advisor_telemetry", "bars", b"bars", "body", b"body", "decisions", b"decisions", "executions", b"executions", "funding", b"funding", "instruments", b"instruments", "intents", b"intents", "journal", b"journal", "market", b"market", "position_requests", b"position_requests", "regimes", b"regimes", "risk", b"risk", "screen_result", b"screen_result", "signals", b"signals", "source", b"source", "supervisor_audit", b"supervisor_audit", "ts_publish_ns", b"ts_publish_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes", "screen_result", "supervisor_audit"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["market", "bars", "signals", "position_requests", "decisions", "intents", "advisor_telemetry", "executions", "risk", "journal", "funding", "regimes", "screen_result", "supervisor_audit", "instruments", "account"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
+
+@_typing.final
+class InstrumentChanges(_message.Message):
+    """What changed in a venue's instrument list (stream `md.{<venue>}.instruments`), as ingest saw it
+    in MarketData.ListInstruments against what it last published (docs/bus.md, "Instruments"). Each
+    entry also holds the venue's whole list after the changes, so the stream's last entry alone says
+    what the venue lists now (a restarted writer diffs against it; a reader starts from it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    TS_NS_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    DELISTED_FIELD_NUMBER: _builtins.int
+    INITIAL_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    ts_ns: _builtins.int
+    """When the list was read (ns since the Unix epoch)."""
+    initial: _builtins.bool
+    """True on the stream's first entry: every instrument then is LISTED, none is news."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___InstrumentChange]: ...
+    @_builtins.property
+    def instruments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Instrument]:
+        """Every instrument the venue lists after these changes, by symbol."""
+
+    @_builtins.property
+    def delisted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Symbols delisted since the stream began and not listed again (sorted): with `instruments`,
+        what a reader of this entry alone needs (a symbol not in either is one never listed).
+        """
+
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        ts_ns: _builtins.int = ...,
+        changes: _abc.Iterable[Global___InstrumentChange] | None = ...,
+        instruments: _abc.Iterable[_common_pb2.Instrument] | None = ...,
+        delisted: _abc.Iterable[_builtins.str] | None = ...,
+        initial: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "delisted", b"delisted", "initial", b"initial", "instruments", b"instruments", "ts_ns", b"ts_ns", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InstrumentChanges: _TypeAlias = InstrumentChanges  # noqa: Y015
+
+@_typing.final
+class InstrumentChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[InstrumentChange._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: InstrumentChange._Kind.ValueType  # 0
+        KIND_LISTED: InstrumentChange._Kind.ValueType  # 1
+        """Newly listed: `after` only."""
+        KIND_DELISTED: InstrumentChange._Kind.ValueType  # 2
+        """No longer listed: `before` only."""
+        KIND_CHANGED: InstrumentChange._Kind.ValueType  # 3
+        """Listed before and now, with other trading rules (tick, lot, minimums, active, ...)."""
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper): ...
+    KIND_UNSPECIFIED: InstrumentChange.Kind.ValueType  # 0
+    KIND_LISTED: InstrumentChange.Kind.ValueType  # 1
+    """Newly listed: `after` only."""
+    KIND_DELISTED: InstrumentChange.Kind.ValueType  # 2
+    """No longer listed: `before` only."""
+    KIND_CHANGED: InstrumentChange.Kind.ValueType  # 3
+    """Listed before and now, with other trading rules (tick, lot, minimums, active, ...)."""
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    kind: Global___InstrumentChange.Kind.ValueType
+    symbol: _builtins.str
+    @_builtins.property
+    def before(self) -> _common_pb2.Instrument: ...
+    @_builtins.property
+    def after(self) -> _common_pb2.Instrument: ...
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The fields that differ (CHANGED): "tick_size", "active", ..."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___InstrumentChange.Kind.ValueType = ...,
+        symbol: _builtins.str = ...,
+        before: _common_pb2.Instrument | None = ...,
+        after: _common_pb2.Instrument | None = ...,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "fields", b"fields", "kind", b"kind", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InstrumentChange: _TypeAlias = InstrumentChange  # noqa: Y015
+
+@_typing.final
+class AccountSnapshot(_message.Message):
+    """A venue account's balances and positions (stream `account.{<venue>}`), as TradeFlow.StreamAccount
+    answers them: a snapshot (every balance and position) or the ones that changed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
+    BALANCES_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    AS_OF_NS_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    snapshot: _builtins.bool
+    """True: every balance and position of the account; false: only those that changed."""
+    as_of_ns: _builtins.int
+    """The venue's time of the state (ns since the Unix epoch)."""
+    @_builtins.property
+    def balances(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.Balance]: ...
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.Position]:
+        """A position that closed has size "0"."""
+
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        snapshot: _builtins.bool = ...,
+        balances: _abc.Iterable[_tradeflow_pb2.Balance] | None = ...,
+        positions: _abc.Iterable[_tradeflow_pb2.Position] | None = ...,
+        as_of_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ns", b"as_of_ns", "balances", b"balances", "positions", b"positions", "snapshot", b"snapshot", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountSnapshot: _TypeAlias = AccountSnapshot  # noqa: Y015
 
 @_typing.final
 class SupervisorAudit(_message.Message):

@@ -48,6 +48,7 @@ class JournalEntry(_message.Message):
     TIMER_FIELD_NUMBER: _builtins.int
     INSTRUMENTS_FIELD_NUMBER: _builtins.int
     VENUE_STAND_FIELD_NUMBER: _builtins.int
+    LISTING_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     now_ns: _builtins.int
     """The time handed to the core (ns since the Unix epoch)."""
@@ -96,6 +97,12 @@ class JournalEntry(_message.Message):
         """
 
     @_builtins.property
+    def listing(self) -> Global___JournalListing:
+        """A venue delisted one of its instruments (md.{<venue>}.instruments), or listed it again:
+        no new entry of ours goes there while it is delisted.
+        """
+
+    @_builtins.property
     def snapshot(self) -> Global___JournalSnapshot:
         """The core's state so far: the replay's starting point (kept apart from the inputs' numbers)."""
 
@@ -117,13 +124,14 @@ class JournalEntry(_message.Message):
         timer: Global___JournalTimer | None = ...,
         instruments: Global___JournalInstruments | None = ...,
         venue_stand: Global___JournalVenueStand | None = ...,
+        listing: Global___JournalListing | None = ...,
         snapshot: Global___JournalSnapshot | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "listing", b"listing", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "listing", b"listing", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy", "timer", "instruments", "venue_stand", "snapshot"]  # noqa: Y015
+    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy", "timer", "instruments", "venue_stand", "listing", "snapshot"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_input) -> _WhichOneofReturnType_input | None: ...
 
@@ -150,6 +158,32 @@ class JournalTimer(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JournalTimer: _TypeAlias = JournalTimer  # noqa: Y015
+
+@_typing.final
+class JournalListing(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    DELISTED_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    symbol: _builtins.str
+    delisted: _builtins.bool
+    """True: delisted; false: listed again."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        delisted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delisted", b"delisted", "symbol", b"symbol", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalListing: _TypeAlias = JournalListing  # noqa: Y015
 
 @_typing.final
 class JournalInstruments(_message.Message):
@@ -478,6 +512,7 @@ class JournalSnapshot(_message.Message):
     GUARD_FIELD_NUMBER: _builtins.int
     SHORT_FIELD_NUMBER: _builtins.int
     INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    DELISTED_FIELD_NUMBER: _builtins.int
     book: _builtins.str
     through_ms: _builtins.int
     """The stream id of the last entry the state includes (ms-seq)."""
@@ -552,6 +587,10 @@ class JournalSnapshot(_message.Message):
     def instruments(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotFacts]:
         """The venues' instrument facts the core was given."""
 
+    @_builtins.property
+    def delisted(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotReason]:
+        """Markets their venue delisted (JournalListing), each with why."""
+
     def __init__(
         self,
         *,
@@ -588,10 +627,11 @@ class JournalSnapshot(_message.Message):
         guard: Global___SnapshotGuard | None = ...,
         short: _abc.Iterable[Global___SnapshotShort] | None = ...,
         instruments: _abc.Iterable[Global___SnapshotFacts] | None = ...,
+        delisted: _abc.Iterable[Global___SnapshotReason] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["curve", b"curve", "guard", b"guard", "machine", b"machine", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "book", b"book", "curve", b"curve", "fees", b"fees", "fills", b"fills", "flattens", b"flattens", "generations", b"generations", "guard", b"guard", "had_loss", b"had_loss", "instruments", b"instruments", "intents", b"intents", "last_loss_ns", b"last_loss_ns", "legacy", b"legacy", "levels", b"levels", "loss_streak", b"loss_streak", "machine", b"machine", "marks", b"marks", "order_levels", b"order_levels", "orders", b"orders", "orders_asked", b"orders_asked", "policies", b"policies", "positions", b"positions", "rates", b"rates", "rejected", b"rejected", "shares", b"shares", "short", b"short", "start", b"start", "start_ns", b"start_ns", "suppressed", b"suppressed", "through_ms", b"through_ms", "through_seq", b"through_seq", "tried", b"tried", "venues_down", b"venues_down"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "book", b"book", "curve", b"curve", "delisted", b"delisted", "fees", b"fees", "fills", b"fills", "flattens", b"flattens", "generations", b"generations", "guard", b"guard", "had_loss", b"had_loss", "instruments", b"instruments", "intents", b"intents", "last_loss_ns", b"last_loss_ns", "legacy", b"legacy", "levels", b"levels", "loss_streak", b"loss_streak", "machine", b"machine", "marks", b"marks", "order_levels", b"order_levels", "orders", b"orders", "orders_asked", b"orders_asked", "policies", b"policies", "positions", b"positions", "rates", b"rates", "rejected", b"rejected", "shares", b"shares", "short", b"short", "start", b"start", "start_ns", b"start_ns", "suppressed", b"suppressed", "through_ms", b"through_ms", "through_seq", b"through_seq", "tried", b"tried", "venues_down", b"venues_down"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2,11 +2,11 @@
 // @generated from file trademesh/bus/v1/bus.proto (package trademesh.bus.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Decision, Intent, TelemetryEvent } from "../../advisor/v1/messages_pb";
 import { file_trademesh_advisor_v1_messages } from "../../advisor/v1/messages_pb";
-import type { Timeframe } from "../../common/v1/common_pb";
+import type { Instrument, Timeframe } from "../../common/v1/common_pb";
 import { file_trademesh_common_v1_common } from "../../common/v1/common_pb";
 import type { MarketEvent } from "../../marketdata/v1/marketdata_pb";
 import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
@@ -22,7 +22,7 @@ import type { PositionRequest, Signal } from "../../signal/v1/signal_pb";
 import { file_trademesh_signal_v1_signal } from "../../signal/v1/signal_pb";
 import type { AuditEntry } from "../../supervisor/v1/supervisor_pb";
 import { file_trademesh_supervisor_v1_supervisor } from "../../supervisor/v1/supervisor_pb";
-import type { Execution, FundingPayment } from "../../tradeflow/v1/tradeflow_pb";
+import type { Balance, Execution, FundingPayment, Position } from "../../tradeflow/v1/tradeflow_pb";
 import { file_trademesh_tradeflow_v1_tradeflow } from "../../tradeflow/v1/tradeflow_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -30,7 +30,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/bus/v1/bus.proto.
  */
 export const file_trademesh_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKjBgoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAEjUKB2pvdXJuYWwYEyABKAsyIi50cmFkZW1lc2guYnVzLnYxLkluc3BlY3RvckpvdXJuYWxIABI0CgdmdW5kaW5nGBQgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5GdW5kaW5nUGF5bWVudHNIABIyCgdyZWdpbWVzGBUgASgLMh8udHJhZGVtZXNoLmJ1cy52MS5SZWdpbWVDaGFuZ2VzSAASPAoNc2NyZWVuX3Jlc3VsdBgWIAEoCzIjLnRyYWRlbWVzaC5zY3JlZW5lci52MS5TY3JlZW5SZXN1bHRIABI9ChBzdXBlcnZpc29yX2F1ZGl0GBcgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5TdXBlcnZpc29yQXVkaXRIAEIGCgRib2R5IkcKD1N1cGVydmlzb3JBdWRpdBI0CgdlbnRyaWVzGAEgAygLMiMudHJhZGVtZXNoLnN1cGVydmlzb3IudjEuQXVkaXRFbnRyeSJGCg1SZWdpbWVDaGFuZ2VzEjUKB2NoYW5nZXMYASADKAsyJC50cmFkZW1lc2gub3ZlcndhdGNoLnYxLlJlZ2ltZUNoYW5nZSJaCg9GdW5kaW5nUGF5bWVudHMSDQoFdmVudWUYASABKAkSOAoIcGF5bWVudHMYAiADKAsyJi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkZ1bmRpbmdQYXltZW50IjcKB1NpZ25hbHMSLAoHc2lnbmFscxgBIAMoCzIbLnRyYWRlbWVzaC5zaWduYWwudjEuU2lnbmFsIkoKEFBvc2l0aW9uUmVxdWVzdHMSNgoIcmVxdWVzdHMYASADKAsyJC50cmFkZW1lc2guc2lnbmFsLnYxLlBvc2l0aW9uUmVxdWVzdCI+CglEZWNpc2lvbnMSMQoJZGVjaXNpb25zGAEgAygLMh4udHJhZGVtZXNoLmFkdmlzb3IudjEuRGVjaXNpb24iOAoHSW50ZW50cxItCgdpbnRlbnRzGAEgAygLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50IkgKEEFkdmlzb3JUZWxlbWV0cnkSNAoGZXZlbnRzGAEgAygLMiQudHJhZGVtZXNoLmFkdmlzb3IudjEuVGVsZW1ldHJ5RXZlbnQimwEKClJpc2tFdmVudHMSLAoGZXZlbnRzGAEgAygLMhwudHJhZGVtZXNoLnJpc2sudjEuUmlza0V2ZW50EjIKC3RyYW5zaXRpb25zGAIgAygLMh0udHJhZGVtZXNoLnJpc2sudjEuVHJhbnNpdGlvbhIrCgVsaW5rcxgDIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLk9yZGVyTGluayJWChBJbnNwZWN0b3JKb3VybmFsEhAKCGluc3RhbmNlGAEgASgJEjAKB2VudHJpZXMYAiADKAsyHy50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsRW50cnkiZQoMTWFya2V0RXZlbnRzEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIpQBCgpFeGVjdXRpb25zEjUKCmV4ZWN1dGlvbnMYASADKAsyIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkV4ZWN1dGlvbhIQCghwb3NpdGlvbhgCIAEoBBINCgVlcG9jaBgDIAEoBBILCgNnYXAYBCABKAgSEgoKZ2FwX3JlYXNvbhgFIAEoCRINCgV2ZW51ZRgGIAEoCSIrCgRCYXJzEiMKBGJhcnMYASADKAsyFS50cmFkZW1lc2guYnVzLnYxLkJhciKAAgoDQmFyEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIxCgl0aW1lZnJhbWUYAyABKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRIUCgxvcGVuX3RpbWVfbnMYBCABKAMSDAoEb3BlbhgFIAEoCRIMCgRoaWdoGAYgASgJEgsKA2xvdxgHIAEoCRINCgVjbG9zZRgIIAEoCRIOCgZ2b2x1bWUYCSABKAkSFAoMcXVvdGVfdm9sdW1lGAogASgJEhMKC3RyYWRlX2NvdW50GAsgASgEEgwKBHZ3YXAYDCABKAkSEAoIcmVwYWlyZWQYDSABKAhiBnByb3RvMw", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_overwatch_v1_overwatch, file_trademesh_risk_v1_inspector, file_trademesh_risk_v1_journal, file_trademesh_screener_v1_screener, file_trademesh_signal_v1_signal, file_trademesh_supervisor_v1_supervisor, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("Chp0cmFkZW1lc2gvYnVzL3YxL2J1cy5wcm90bxIQdHJhZGVtZXNoLmJ1cy52MSKVBwoIRW52ZWxvcGUSDgoGc291cmNlGAEgASgJEhUKDXRzX3B1Ymxpc2hfbnMYAiABKAMSMAoGbWFya2V0GAogASgLMh4udHJhZGVtZXNoLmJ1cy52MS5NYXJrZXRFdmVudHNIABImCgRiYXJzGAsgASgLMhYudHJhZGVtZXNoLmJ1cy52MS5CYXJzSAASLAoHc2lnbmFscxgMIAEoCzIZLnRyYWRlbWVzaC5idXMudjEuU2lnbmFsc0gAEj8KEXBvc2l0aW9uX3JlcXVlc3RzGA0gASgLMiIudHJhZGVtZXNoLmJ1cy52MS5Qb3NpdGlvblJlcXVlc3RzSAASMAoJZGVjaXNpb25zGA4gASgLMhsudHJhZGVtZXNoLmJ1cy52MS5EZWNpc2lvbnNIABIsCgdpbnRlbnRzGA8gASgLMhkudHJhZGVtZXNoLmJ1cy52MS5JbnRlbnRzSAASPwoRYWR2aXNvcl90ZWxlbWV0cnkYECABKAsyIi50cmFkZW1lc2guYnVzLnYxLkFkdmlzb3JUZWxlbWV0cnlIABIyCgpleGVjdXRpb25zGBEgASgLMhwudHJhZGVtZXNoLmJ1cy52MS5FeGVjdXRpb25zSAASLAoEcmlzaxgSIAEoCzIcLnRyYWRlbWVzaC5idXMudjEuUmlza0V2ZW50c0gAEjUKB2pvdXJuYWwYEyABKAsyIi50cmFkZW1lc2guYnVzLnYxLkluc3BlY3RvckpvdXJuYWxIABI0CgdmdW5kaW5nGBQgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5GdW5kaW5nUGF5bWVudHNIABIyCgdyZWdpbWVzGBUgASgLMh8udHJhZGVtZXNoLmJ1cy52MS5SZWdpbWVDaGFuZ2VzSAASPAoNc2NyZWVuX3Jlc3VsdBgWIAEoCzIjLnRyYWRlbWVzaC5zY3JlZW5lci52MS5TY3JlZW5SZXN1bHRIABI9ChBzdXBlcnZpc29yX2F1ZGl0GBcgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5TdXBlcnZpc29yQXVkaXRIABI6CgtpbnN0cnVtZW50cxgYIAEoCzIjLnRyYWRlbWVzaC5idXMudjEuSW5zdHJ1bWVudENoYW5nZXNIABI0CgdhY2NvdW50GBkgASgLMiEudHJhZGVtZXNoLmJ1cy52MS5BY2NvdW50U25hcHNob3RIAEIGCgRib2R5Ir8BChFJbnN0cnVtZW50Q2hhbmdlcxINCgV2ZW51ZRgBIAEoCRINCgV0c19ucxgCIAEoAxIzCgdjaGFuZ2VzGAMgAygLMiIudHJhZGVtZXNoLmJ1cy52MS5JbnN0cnVtZW50Q2hhbmdlEjQKC2luc3RydW1lbnRzGAQgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EhAKCGRlbGlzdGVkGAUgAygJEg8KB2luaXRpYWwYBiABKAgingIKEEluc3RydW1lbnRDaGFuZ2USNQoEa2luZBgBIAEoDjInLnRyYWRlbWVzaC5idXMudjEuSW5zdHJ1bWVudENoYW5nZS5LaW5kEg4KBnN5bWJvbBgCIAEoCRIvCgZiZWZvcmUYAyABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSLgoFYWZ0ZXIYBCABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSDgoGZmllbGRzGAUgAygJIlIKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEg8KC0tJTkRfTElTVEVEEAESEQoNS0lORF9ERUxJU1RFRBACEhAKDEtJTkRfQ0hBTkdFRBADIqwBCg9BY2NvdW50U25hcHNob3QSDQoFdmVudWUYASABKAkSEAoIc25hcHNob3QYAiABKAgSMQoIYmFsYW5jZXMYAyADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USMwoJcG9zaXRpb25zGAQgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgFIAEoAyJHCg9TdXBlcnZpc29yQXVkaXQSNAoHZW50cmllcxgBIAMoCzIjLnRyYWRlbWVzaC5zdXBlcnZpc29yLnYxLkF1ZGl0RW50cnkiRgoNUmVnaW1lQ2hhbmdlcxI1CgdjaGFuZ2VzGAEgAygLMiQudHJhZGVtZXNoLm92ZXJ3YXRjaC52MS5SZWdpbWVDaGFuZ2UiWgoPRnVuZGluZ1BheW1lbnRzEg0KBXZlbnVlGAEgASgJEjgKCHBheW1lbnRzGAIgAygLMiYudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5GdW5kaW5nUGF5bWVudCI3CgdTaWduYWxzEiwKB3NpZ25hbHMYASADKAsyGy50cmFkZW1lc2guc2lnbmFsLnYxLlNpZ25hbCJKChBQb3NpdGlvblJlcXVlc3RzEjYKCHJlcXVlc3RzGAEgAygLMiQudHJhZGVtZXNoLnNpZ25hbC52MS5Qb3NpdGlvblJlcXVlc3QiPgoJRGVjaXNpb25zEjEKCWRlY2lzaW9ucxgBIAMoCzIeLnRyYWRlbWVzaC5hZHZpc29yLnYxLkRlY2lzaW9uIjgKB0ludGVudHMSLQoHaW50ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5hZHZpc29yLnYxLkludGVudCJIChBBZHZpc29yVGVsZW1ldHJ5EjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5hZHZpc29yLnYxLlRlbGVtZXRyeUV2ZW50IpsBCgpSaXNrRXZlbnRzEiwKBmV2ZW50cxgBIAMoCzIcLnRyYWRlbWVzaC5yaXNrLnYxLlJpc2tFdmVudBIyCgt0cmFuc2l0aW9ucxgCIAMoCzIdLnRyYWRlbWVzaC5yaXNrLnYxLlRyYW5zaXRpb24SKwoFbGlua3MYAyADKAsyHC50cmFkZW1lc2gucmlzay52MS5PcmRlckxpbmsiVgoQSW5zcGVjdG9ySm91cm5hbBIQCghpbnN0YW5jZRgBIAEoCRIwCgdlbnRyaWVzGAIgAygLMh8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEVudHJ5ImUKDE1hcmtldEV2ZW50cxI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5NYXJrZXRFdmVudBIQCghwb3NpdGlvbhgCIAEoBBINCgVlcG9jaBgDIAEoBCKUAQoKRXhlY3V0aW9ucxI1CgpleGVjdXRpb25zGAEgAygLMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5FeGVjdXRpb24SEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQSCwoDZ2FwGAQgASgIEhIKCmdhcF9yZWFzb24YBSABKAkSDQoFdmVudWUYBiABKAkiKwoEQmFycxIjCgRiYXJzGAEgAygLMhUudHJhZGVtZXNoLmJ1cy52MS5CYXIigAIKA0JhchINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSMQoJdGltZWZyYW1lGAMgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAQgASgDEgwKBG9wZW4YBSABKAkSDAoEaGlnaBgGIAEoCRILCgNsb3cYByABKAkSDQoFY2xvc2UYCCABKAkSDgoGdm9sdW1lGAkgASgJEhQKDHF1b3RlX3ZvbHVtZRgKIAEoCRITCgt0cmFkZV9jb3VudBgLIAEoBBIMCgR2d2FwGAwgASgJEhAKCHJlcGFpcmVkGA0gASgIYgZwcm90bzM", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata, file_trademesh_overwatch_v1_overwatch, file_trademesh_risk_v1_inspector, file_trademesh_risk_v1_journal, file_trademesh_screener_v1_screener, file_trademesh_signal_v1_signal, file_trademesh_supervisor_v1_supervisor, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One entry of a bus stream (Redis Streams field "d"). A hot stream carries many events per
@@ -142,6 +142,22 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
      */
     value: SupervisorAudit;
     case: "supervisorAudit";
+  } | {
+    /**
+     * A venue's listings, delistings and changed trading rules (stream `md.{<venue>}.instruments`).
+     *
+     * @generated from field: trademesh.bus.v1.InstrumentChanges instruments = 24;
+     */
+    value: InstrumentChanges;
+    case: "instruments";
+  } | {
+    /**
+     * A venue account's balances and positions (stream `account.{<venue>}`).
+     *
+     * @generated from field: trademesh.bus.v1.AccountSnapshot account = 25;
+     */
+    value: AccountSnapshot;
+    case: "account";
   } | { case: undefined; value?: undefined };
 };
 
@@ -151,6 +167,184 @@ export type Envelope = Message<"trademesh.bus.v1.Envelope"> & {
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
   messageDesc(file_trademesh_bus_v1_bus, 0);
+
+/**
+ * What changed in a venue's instrument list (stream `md.{<venue>}.instruments`), as ingest saw it
+ * in MarketData.ListInstruments against what it last published (docs/bus.md, "Instruments"). Each
+ * entry also holds the venue's whole list after the changes, so the stream's last entry alone says
+ * what the venue lists now (a restarted writer diffs against it; a reader starts from it).
+ *
+ * @generated from message trademesh.bus.v1.InstrumentChanges
+ */
+export type InstrumentChanges = Message<"trademesh.bus.v1.InstrumentChanges"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * When the list was read (ns since the Unix epoch).
+   *
+   * @generated from field: int64 ts_ns = 2;
+   */
+  tsNs: bigint;
+
+  /**
+   * @generated from field: repeated trademesh.bus.v1.InstrumentChange changes = 3;
+   */
+  changes: InstrumentChange[];
+
+  /**
+   * Every instrument the venue lists after these changes, by symbol.
+   *
+   * @generated from field: repeated trademesh.common.v1.Instrument instruments = 4;
+   */
+  instruments: Instrument[];
+
+  /**
+   * Symbols delisted since the stream began and not listed again (sorted): with `instruments`,
+   * what a reader of this entry alone needs (a symbol not in either is one never listed).
+   *
+   * @generated from field: repeated string delisted = 5;
+   */
+  delisted: string[];
+
+  /**
+   * True on the stream's first entry: every instrument then is LISTED, none is news.
+   *
+   * @generated from field: bool initial = 6;
+   */
+  initial: boolean;
+};
+
+/**
+ * Describes the message trademesh.bus.v1.InstrumentChanges.
+ * Use `create(InstrumentChangesSchema)` to create a new message.
+ */
+export const InstrumentChangesSchema: GenMessage<InstrumentChanges> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 1);
+
+/**
+ * @generated from message trademesh.bus.v1.InstrumentChange
+ */
+export type InstrumentChange = Message<"trademesh.bus.v1.InstrumentChange"> & {
+  /**
+   * @generated from field: trademesh.bus.v1.InstrumentChange.Kind kind = 1;
+   */
+  kind: InstrumentChange_Kind;
+
+  /**
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+
+  /**
+   * @generated from field: trademesh.common.v1.Instrument before = 3;
+   */
+  before?: Instrument | undefined;
+
+  /**
+   * @generated from field: trademesh.common.v1.Instrument after = 4;
+   */
+  after?: Instrument | undefined;
+
+  /**
+   * The fields that differ (CHANGED): "tick_size", "active", ...
+   *
+   * @generated from field: repeated string fields = 5;
+   */
+  fields: string[];
+};
+
+/**
+ * Describes the message trademesh.bus.v1.InstrumentChange.
+ * Use `create(InstrumentChangeSchema)` to create a new message.
+ */
+export const InstrumentChangeSchema: GenMessage<InstrumentChange> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 2);
+
+/**
+ * @generated from enum trademesh.bus.v1.InstrumentChange.Kind
+ */
+export enum InstrumentChange_Kind {
+  /**
+   * @generated from enum value: KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Newly listed: `after` only.
+   *
+   * @generated from enum value: KIND_LISTED = 1;
+   */
+  LISTED = 1,
+
+  /**
+   * No longer listed: `before` only.
+   *
+   * @generated from enum value: KIND_DELISTED = 2;
+   */
+  DELISTED = 2,
+
+  /**
+   * Listed before and now, with other trading rules (tick, lot, minimums, active, ...).
+   *
+   * @generated from enum value: KIND_CHANGED = 3;
+   */
+  CHANGED = 3,
+}
+
+/**
+ * Describes the enum trademesh.bus.v1.InstrumentChange.Kind.
+ */
+export const InstrumentChange_KindSchema: GenEnum<InstrumentChange_Kind> = /*@__PURE__*/
+  enumDesc(file_trademesh_bus_v1_bus, 2, 0);
+
+/**
+ * A venue account's balances and positions (stream `account.{<venue>}`), as TradeFlow.StreamAccount
+ * answers them: a snapshot (every balance and position) or the ones that changed.
+ *
+ * @generated from message trademesh.bus.v1.AccountSnapshot
+ */
+export type AccountSnapshot = Message<"trademesh.bus.v1.AccountSnapshot"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * True: every balance and position of the account; false: only those that changed.
+   *
+   * @generated from field: bool snapshot = 2;
+   */
+  snapshot: boolean;
+
+  /**
+   * @generated from field: repeated trademesh.tradeflow.v1.Balance balances = 3;
+   */
+  balances: Balance[];
+
+  /**
+   * A position that closed has size "0".
+   *
+   * @generated from field: repeated trademesh.tradeflow.v1.Position positions = 4;
+   */
+  positions: Position[];
+
+  /**
+   * The venue's time of the state (ns since the Unix epoch).
+   *
+   * @generated from field: int64 as_of_ns = 5;
+   */
+  asOfNs: bigint;
+};
+
+/**
+ * Describes the message trademesh.bus.v1.AccountSnapshot.
+ * Use `create(AccountSnapshotSchema)` to create a new message.
+ */
+export const AccountSnapshotSchema: GenMessage<AccountSnapshot> = /*@__PURE__*/
+  messageDesc(file_trademesh_bus_v1_bus, 3);
 
 /**
  * The Supervisor's audit trail (stream `supervisor.audit`): every observation, prompt, tool call,
@@ -170,7 +364,7 @@ export type SupervisorAudit = Message<"trademesh.bus.v1.SupervisorAudit"> & {
  * Use `create(SupervisorAuditSchema)` to create a new message.
  */
 export const SupervisorAuditSchema: GenMessage<SupervisorAudit> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 1);
+  messageDesc(file_trademesh_bus_v1_bus, 4);
 
 /**
  * Overwatch's regime changes (stream `regimes.<timeframe>`), in the order they happened: each
@@ -190,7 +384,7 @@ export type RegimeChanges = Message<"trademesh.bus.v1.RegimeChanges"> & {
  * Use `create(RegimeChangesSchema)` to create a new message.
  */
 export const RegimeChangesSchema: GenMessage<RegimeChanges> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 2);
+  messageDesc(file_trademesh_bus_v1_bus, 5);
 
 /**
  * A venue's funding history (stream `funding.{<venue>}`): the funding payments its account paid
@@ -216,7 +410,7 @@ export type FundingPayments = Message<"trademesh.bus.v1.FundingPayments"> & {
  * Use `create(FundingPaymentsSchema)` to create a new message.
  */
 export const FundingPaymentsSchema: GenMessage<FundingPayments> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 3);
+  messageDesc(file_trademesh_bus_v1_bus, 6);
 
 /**
  * Signals of the detector (stream `signals`).
@@ -235,7 +429,7 @@ export type Signals = Message<"trademesh.bus.v1.Signals"> & {
  * Use `create(SignalsSchema)` to create a new message.
  */
 export const SignalsSchema: GenMessage<Signals> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 4);
+  messageDesc(file_trademesh_bus_v1_bus, 7);
 
 /**
  * Position requests of the detector (stream `position_requests`).
@@ -254,7 +448,7 @@ export type PositionRequests = Message<"trademesh.bus.v1.PositionRequests"> & {
  * Use `create(PositionRequestsSchema)` to create a new message.
  */
 export const PositionRequestsSchema: GenMessage<PositionRequests> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 5);
+  messageDesc(file_trademesh_bus_v1_bus, 8);
 
 /**
  * The advisor's decisions (stream `decisions`): every signal it took, with each stage's output.
@@ -273,7 +467,7 @@ export type Decisions = Message<"trademesh.bus.v1.Decisions"> & {
  * Use `create(DecisionsSchema)` to create a new message.
  */
 export const DecisionsSchema: GenMessage<Decisions> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 6);
+  messageDesc(file_trademesh_bus_v1_bus, 9);
 
 /**
  * The advisor's execution intents (stream `intents`), for the inspector.
@@ -292,7 +486,7 @@ export type Intents = Message<"trademesh.bus.v1.Intents"> & {
  * Use `create(IntentsSchema)` to create a new message.
  */
 export const IntentsSchema: GenMessage<Intents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 7);
+  messageDesc(file_trademesh_bus_v1_bus, 10);
 
 /**
  * The advisor's telemetry events (stream `advisor.telemetry`), in the order they were made.
@@ -311,7 +505,7 @@ export type AdvisorTelemetry = Message<"trademesh.bus.v1.AdvisorTelemetry"> & {
  * Use `create(AdvisorTelemetrySchema)` to create a new message.
  */
 export const AdvisorTelemetrySchema: GenMessage<AdvisorTelemetry> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 8);
+  messageDesc(file_trademesh_bus_v1_bus, 11);
 
 /**
  * The inspector's risk events and state transitions (stream `risk`), in the order made.
@@ -343,7 +537,7 @@ export type RiskEvents = Message<"trademesh.bus.v1.RiskEvents"> & {
  * Use `create(RiskEventsSchema)` to create a new message.
  */
 export const RiskEventsSchema: GenMessage<RiskEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 9);
+  messageDesc(file_trademesh_bus_v1_bus, 12);
 
 /**
  * Entries of an inspector's journal (stream `inspector.journal.<instance>`). On that stream each
@@ -372,7 +566,7 @@ export type InspectorJournal = Message<"trademesh.bus.v1.InspectorJournal"> & {
  * Use `create(InspectorJournalSchema)` to create a new message.
  */
 export const InspectorJournalSchema: GenMessage<InspectorJournal> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 10);
+  messageDesc(file_trademesh_bus_v1_bus, 13);
 
 /**
  * Market events of one venue, in the order the venue sent them. Field numbers match
@@ -405,7 +599,7 @@ export type MarketEvents = Message<"trademesh.bus.v1.MarketEvents"> & {
  * Use `create(MarketEventsSchema)` to create a new message.
  */
 export const MarketEventsSchema: GenMessage<MarketEvents> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 11);
+  messageDesc(file_trademesh_bus_v1_bus, 14);
 
 /**
  * Executions (order updates and fills) of one venue (stream `exec.<venue>`), in the venue's
@@ -457,7 +651,7 @@ export type Executions = Message<"trademesh.bus.v1.Executions"> & {
  * Use `create(ExecutionsSchema)` to create a new message.
  */
 export const ExecutionsSchema: GenMessage<Executions> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 12);
+  messageDesc(file_trademesh_bus_v1_bus, 15);
 
 /**
  * Closed OHLCV bars (stream bars.<timeframe>).
@@ -476,7 +670,7 @@ export type Bars = Message<"trademesh.bus.v1.Bars"> & {
  * Use `create(BarsSchema)` to create a new message.
  */
 export const BarsSchema: GenMessage<Bars> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 13);
+  messageDesc(file_trademesh_bus_v1_bus, 16);
 
 /**
  * One OHLCV bar of one symbol, built by the bar aggregator from trades by event time.
@@ -565,5 +759,5 @@ export type Bar = Message<"trademesh.bus.v1.Bar"> & {
  * Use `create(BarSchema)` to create a new message.
  */
 export const BarSchema: GenMessage<Bar> = /*@__PURE__*/
-  messageDesc(file_trademesh_bus_v1_bus, 14);
+  messageDesc(file_trademesh_bus_v1_bus, 17);
 

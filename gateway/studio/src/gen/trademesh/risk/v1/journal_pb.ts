@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/risk/v1/journal.proto.
  */
 export const file_trademesh_risk_v1_journal: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFkZW1lc2gvcmlzay92MS9qb3VybmFsLnByb3RvEhF0cmFkZW1lc2gucmlzay52MSL9BQoMSm91cm5hbEVudHJ5Eg4KBm5vd19ucxgBIAEoAxIwCgVzdGFydBgKIAEoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTdGFydEgAEjIKBmludGVudBgLIAEoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxJbnRlbnRIABIuCgRmaWxsGAwgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEZpbGxIABI1CgxvcmRlcl91cGRhdGUYDSABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVySAASLgoEbWFyaxgOIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxNYXJrSAASGwoRcGxhY2VtZW50X3Vua25vd24YDyABKAlIABI9CgxxdWVyeV9yZXN1bHQYECABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsUXVlcnlSZXN1bHRIABI0Cgdjb21tYW5kGBEgASgLMiEudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmRIABISCghwb2xpY2llcxgSIAEoCUgAEhgKDnN0b3BfdHJpZ2dlcmVkGBMgASgJSAASMgoGbGVnYWN5GBQgASgLMiAudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbExlZ2FjeUgAEjAKBXRpbWVyGBUgASgLMh8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFRpbWVySAASPAoLaW5zdHJ1bWVudHMYFiABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsSW5zdHJ1bWVudHNIABI7Cgt2ZW51ZV9zdGFuZBgXIAEoCzIkLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxWZW51ZVN0YW5kSAASNgoIc25hcHNob3QYHiABKAsyIi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU25hcHNob3RIAEIHCgVpbnB1dCIeCgxKb3VybmFsVGltZXISDgoGZHVlX25zGAEgASgDIlkKEkpvdXJuYWxJbnN0cnVtZW50cxINCgV2ZW51ZRgBIAEoCRI0CgtpbnN0cnVtZW50cxgCIAMoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudCJLCgxKb3VybmFsU3RhcnQSEAoIcG9saWNpZXMYASABKAkSFwoPc3RhcnRpbmdfZXF1aXR5GAIgASgJEhAKCGluc3RhbmNlGAMgASgJImUKDUpvdXJuYWxJbnRlbnQSLAoGaW50ZW50GAEgASgLMhwudHJhZGVtZXNoLmFkdmlzb3IudjEuSW50ZW50EgsKA2JpZBgCIAEoCRILCgNhc2sYAyABKAkSDAoEbGFzdBgEIAEoCSJICgtKb3VybmFsRmlsbBINCgV2ZW51ZRgBIAEoCRIqCgRmaWxsGAIgASgLMhwudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5GaWxsIjsKC0pvdXJuYWxNYXJrEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRINCgVwcmljZRgDIAEoCSJbChJKb3VybmFsUXVlcnlSZXN1bHQSFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEiwKBW9yZGVyGAIgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciKuAQoOSm91cm5hbENvbW1hbmQSNAoEa2luZBgBIAEoDjImLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxDb21tYW5kLktpbmQSDgoGcmVhc29uGAIgASgJIlYKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhMKD0tJTkRfU1RBTkRfRE9XThABEg8KC0tJTkRfUkVTVU1FEAISEgoOS0lORF9DTE9TRV9BTEwQAyJRCg1Kb3VybmFsTGVnYWN5Eg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIMCgRzaXplGAMgASgJEhMKC2VudHJ5X3ByaWNlGAQgASgJIp0MCg9Kb3VybmFsU25hcHNob3QSLgoFc3RhcnQYASABKAsyHy50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU3RhcnQSDAoEYm9vaxgCIAEoCRISCgp0aHJvdWdoX21zGAMgASgDEhMKC3Rocm91Z2hfc2VxGAQgASgDEhAKCHBvbGljaWVzGAUgASgJEjYKCXBvc2l0aW9ucxgGIAMoCzIjLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90UG9zaXRpb24SMAoGc2hhcmVzGAcgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RTaGFyZRIwCgZvcmRlcnMYCCADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyEhQKDG9yZGVyc19hc2tlZBgJIAEoAxIvCgVtYXJrcxgKIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90UHJpY2USMQoGbGVnYWN5GAsgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RMZWdhY3kSMQoGbGV2ZWxzGAwgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RMZXZlbHMSNQoLZ2VuZXJhdGlvbnMYDSADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdENvdW50EjMKB21hY2hpbmUYDiABKAsyIi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE1hY2hpbmUSLwoFY3VydmUYDyABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEN1cnZlEhMKC2xvc3Nfc3RyZWFrGBAgASgDEhQKDGxhc3RfbG9zc19ucxgRIAEoAxIQCghoYWRfbG9zcxgSIAEoCBIvCgVyYXRlcxgTIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VGltZXMSDAoEZmVlcxgUIAEoCRJACgdpbnRlbnRzGBUgAygLMi8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFNuYXBzaG90LkludGVudHNFbnRyeRI8CgxvcmRlcl9sZXZlbHMYFiADKAsyJi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyTGV2ZWxzEg0KBWZpbGxzGBcgAygJEkYKCnN1cHByZXNzZWQYGCADKAsyMi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU25hcHNob3QuU3VwcHJlc3NlZEVudHJ5EjIKCHJlamVjdGVkGBkgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIvCgV0cmllZBgaIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90Q291bnQSMgoIZmxhdHRlbnMYHCADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdENvdW50Ei8KBWF1ZGl0GB0gAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RBdWRpdBIQCghzdGFydF9ucxgeIAEoAxJHCgt2ZW51ZXNfZG93bhgfIAMoCzIyLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTbmFwc2hvdC5WZW51ZXNEb3duRW50cnkSLwoFZ3VhcmQYICABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEd1YXJkEi8KBXNob3J0GCEgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RTaG9ydBI1CgtpbnN0cnVtZW50cxgiIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90RmFjdHMaLgoMSW50ZW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPU3VwcHJlc3NlZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPVmVudWVzRG93bkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFKBAgbEBwi2AIKDVNuYXBzaG90R3VhcmQSDgoGbm93X25zGAEgASgDEjEKCHJldHJ5X2F0GAIgAygLMh8udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RUaW1lEjIKCHJlZnVzYWxzGAMgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIyCgdyZWFzb25zGAQgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RSZWFzb24SNwoOY29hbGVzY2VfdW50aWwYBSADKAsyHy50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdFRpbWUSLAoEZ2FwcxgGIAMoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90R2FwEjUKDHJlcHJpY2VfaGVsZBgHIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VGltZSJKCgxTbmFwc2hvdFRpbWUSKwoDa2V5GAEgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RLZXkSDQoFYXRfbnMYAiABKAMiTQoOU25hcHNob3RSZWFzb24SKwoDa2V5GAEgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RLZXkSDgoGcmVhc29uGAIgASgJIm4KC1NuYXBzaG90R2FwEisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EhAKCHNpbmNlX25zGAIgASgDEg4KBmR1ZV9ucxgDIAEoAxIQCghyZXBvcnRlZBgEIAEoCCKTAQoNU25hcHNob3RTaG9ydBIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRINCgViZWxvdxgCIAEoCBIMCgRzaXplGAMgASgJEhAKCG5vdGlvbmFsGAQgASgJEhAKCG1pbl9zaXplGAUgASgJEhQKDG1pbl9ub3Rpb25hbBgGIAEoCSLlAQoNU25hcHNob3RGYWN0cxIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIRCgl0aWNrX3NpemUYAiABKAkSEAoIbG90X3NpemUYAyABKAkSEAoIbWluX3NpemUYBCABKAkSFAoMbWluX25vdGlvbmFsGAUgASgJEhYKDmNvbnRyYWN0X3ZhbHVlGAYgASgJEg8KB2ludmVyc2UYByABKAgSMQoEa2luZBgIIAEoDjIjLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudEtpbmQixAIKDVNuYXBzaG90QXVkaXQSLwoFb3JkZXIYASABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyEhQKDGludGVudF9wcmljZRgCIAEoCRIRCglwbGFjZWRfbnMYAyABKAMSDgoGZmlsbGVkGAQgASgJEhAKCG5vdGlvbmFsGAUgASgJEgwKBGZlZXMYBiABKAkSDQoFZmlsbHMYByABKAMSFAoMbGFzdF9maWxsX25zGAggASgDEjMKBnN0YXR1cxgJIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJTdGF0dXMSEAoIZmlsbF9pZHMYCiADKAkSEgoKZmFjZV92YWx1ZRgLIAEoCRIVCg1jb2luX25vdGlvbmFsGAwgASgJEhIKCm11bHRpcGxpZXIYDSABKAkiLAoLU25hcHNob3RLZXkSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJIoUBChBTbmFwc2hvdFBvc2l0aW9uEisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EgwKBHNpemUYAiABKAkSEQoJYXZnX3ByaWNlGAMgASgJEhAKCHJlYWxpemVkGAQgASgJEhEKCXRyYWRlX3BubBgFIAEoCSJfCg1TbmFwc2hvdFNoYXJlEhMKC3N0cmF0ZWd5X2lkGAEgASgJEisKA2tleRgCIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EgwKBHNpemUYAyABKAkijQQKDVNuYXBzaG90T3JkZXISFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEisKA2tleRgCIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EicKBHNpZGUYAyABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgEIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBSABKAkSDQoFcHJpY2UYBiABKAkSOgoNdGltZV9pbl9mb3JjZRgHIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEwoLcmVkdWNlX29ubHkYCCABKAgSDAoEcm9sZRgJIAEoCRIRCglpbnRlbnRfaWQYCiABKAkSEwoLc3RyYXRlZ3lfaWQYCyABKAkSFQoNdHJpZ2dlcl9wcmljZRgMIAEoCRIRCglvY29fZ3JvdXAYDSABKAkSDgoGZmlsbGVkGA4gASgJEg8KB3Vua25vd24YDyABKAgSEgoKY2FuY2VsbGluZxgQIAEoCBIRCgl0cmlnZ2VyZWQYESABKAgSEgoKZmluYWxfc2l6ZRgSIAEoCRIOCgZudW1iZXIYEyABKAMSEAoIYWNjZXB0ZWQYFCABKAgSEAoIcmVwb3J0ZWQYFSABKAkiSwoNU25hcHNob3RQcmljZRIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRINCgVwcmljZRgCIAEoCSJgCg5TbmFwc2hvdExlZ2FjeRIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIMCgRzaXplGAIgASgJEhMKC2VudHJ5X3ByaWNlGAMgASgJIq8BCg5TbmFwc2hvdExldmVscxIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIMCgRzdG9wGAIgASgJEg4KBnRhcmdldBgDIAEoCRIMCgRiZXN0GAQgASgJEgwKBHNpZ24YBSABKAMSDgoGc291cmNlGAYgASgJEhEKCWludGVudF9pZBgHIAEoCRITCgtzdHJhdGVneV9pZBgIIAEoCSJLCg1TbmFwc2hvdENvdW50EisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5Eg0KBWNvdW50GAIgASgDIlIKElNuYXBzaG90VHJhbnNpdGlvbhINCgVhdF9ucxgBIAEoAxIOCgZiZWZvcmUYAiABKAkSDQoFYWZ0ZXIYAyABKAkSDgoGcmVhc29uGAQgASgJInQKD1NuYXBzaG90TWFjaGluZRINCgVzdGF0ZRgBIAEoCRIaChJ0aHJvdHRsZWRfdW50aWxfbnMYAiABKAMSNgoHaGlzdG9yeRgDIAMoCzIlLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VHJhbnNpdGlvbiJbCg1TbmFwc2hvdEN1cnZlEg0KBXN0YXJ0GAEgASgJEg4KBmVxdWl0eRgCIAEoCRIMCgRwZWFrGAMgASgJEhAKCGRheV9vcGVuGAQgASgJEgsKA2RheRgFIAEoCSIvCg1TbmFwc2hvdFRpbWVzEgwKBG5hbWUYASABKAkSEAoIdGltZXNfbnMYAiADKAMiTAoTU25hcHNob3RPcmRlckxldmVscxIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSDAoEc3RvcBgCIAEoCRIOCgZ0YXJnZXQYAyABKAkiMgoRSm91cm5hbFZlbnVlU3RhbmQSDQoFdmVudWUYASABKAkSDgoGcmVhc29uGAIgASgJYgZwcm90bzM", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_tradeflow_v1_tradeflow]);
+  fileDesc("Ch90cmFkZW1lc2gvcmlzay92MS9qb3VybmFsLnByb3RvEhF0cmFkZW1lc2gucmlzay52MSKzBgoMSm91cm5hbEVudHJ5Eg4KBm5vd19ucxgBIAEoAxIwCgVzdGFydBgKIAEoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTdGFydEgAEjIKBmludGVudBgLIAEoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxJbnRlbnRIABIuCgRmaWxsGAwgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbEZpbGxIABI1CgxvcmRlcl91cGRhdGUYDSABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVySAASLgoEbWFyaxgOIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxNYXJrSAASGwoRcGxhY2VtZW50X3Vua25vd24YDyABKAlIABI9CgxxdWVyeV9yZXN1bHQYECABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsUXVlcnlSZXN1bHRIABI0Cgdjb21tYW5kGBEgASgLMiEudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbENvbW1hbmRIABISCghwb2xpY2llcxgSIAEoCUgAEhgKDnN0b3BfdHJpZ2dlcmVkGBMgASgJSAASMgoGbGVnYWN5GBQgASgLMiAudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbExlZ2FjeUgAEjAKBXRpbWVyGBUgASgLMh8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFRpbWVySAASPAoLaW5zdHJ1bWVudHMYFiABKAsyJS50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsSW5zdHJ1bWVudHNIABI7Cgt2ZW51ZV9zdGFuZBgXIAEoCzIkLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxWZW51ZVN0YW5kSAASNAoHbGlzdGluZxgYIAEoCzIhLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxMaXN0aW5nSAASNgoIc25hcHNob3QYHiABKAsyIi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU25hcHNob3RIAEIHCgVpbnB1dCIeCgxKb3VybmFsVGltZXISDgoGZHVlX25zGAEgASgDIkEKDkpvdXJuYWxMaXN0aW5nEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIQCghkZWxpc3RlZBgDIAEoCCJZChJKb3VybmFsSW5zdHJ1bWVudHMSDQoFdmVudWUYASABKAkSNAoLaW5zdHJ1bWVudHMYAiADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiSwoMSm91cm5hbFN0YXJ0EhAKCHBvbGljaWVzGAEgASgJEhcKD3N0YXJ0aW5nX2VxdWl0eRgCIAEoCRIQCghpbnN0YW5jZRgDIAEoCSJlCg1Kb3VybmFsSW50ZW50EiwKBmludGVudBgBIAEoCzIcLnRyYWRlbWVzaC5hZHZpc29yLnYxLkludGVudBILCgNiaWQYAiABKAkSCwoDYXNrGAMgASgJEgwKBGxhc3QYBCABKAkiSAoLSm91cm5hbEZpbGwSDQoFdmVudWUYASABKAkSKgoEZmlsbBgCIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbCI7CgtKb3VybmFsTWFyaxINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSDQoFcHJpY2UYAyABKAkiWwoSSm91cm5hbFF1ZXJ5UmVzdWx0EhcKD2NsaWVudF9vcmRlcl9pZBgBIAEoCRIsCgVvcmRlchgCIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIirgEKDkpvdXJuYWxDb21tYW5kEjQKBGtpbmQYASABKA4yJi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsQ29tbWFuZC5LaW5kEg4KBnJlYXNvbhgCIAEoCSJWCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABITCg9LSU5EX1NUQU5EX0RPV04QARIPCgtLSU5EX1JFU1VNRRACEhIKDktJTkRfQ0xPU0VfQUxMEAMiUQoNSm91cm5hbExlZ2FjeRINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSDAoEc2l6ZRgDIAEoCRITCgtlbnRyeV9wcmljZRgEIAEoCSLSDAoPSm91cm5hbFNuYXBzaG90Ei4KBXN0YXJ0GAEgASgLMh8udHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFN0YXJ0EgwKBGJvb2sYAiABKAkSEgoKdGhyb3VnaF9tcxgDIAEoAxITCgt0aHJvdWdoX3NlcRgEIAEoAxIQCghwb2xpY2llcxgFIAEoCRI2Cglwb3NpdGlvbnMYBiADKAsyIy50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdFBvc2l0aW9uEjAKBnNoYXJlcxgHIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90U2hhcmUSMAoGb3JkZXJzGAggAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RPcmRlchIUCgxvcmRlcnNfYXNrZWQYCSABKAMSLwoFbWFya3MYCiADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdFByaWNlEjEKBmxlZ2FjeRgLIAMoCzIhLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90TGVnYWN5EjEKBmxldmVscxgMIAMoCzIhLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90TGV2ZWxzEjUKC2dlbmVyYXRpb25zGA0gAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIzCgdtYWNoaW5lGA4gASgLMiIudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RNYWNoaW5lEi8KBWN1cnZlGA8gASgLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDdXJ2ZRITCgtsb3NzX3N0cmVhaxgQIAEoAxIUCgxsYXN0X2xvc3NfbnMYESABKAMSEAoIaGFkX2xvc3MYEiABKAgSLwoFcmF0ZXMYEyADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdFRpbWVzEgwKBGZlZXMYFCABKAkSQAoHaW50ZW50cxgVIAMoCzIvLnRyYWRlbWVzaC5yaXNrLnYxLkpvdXJuYWxTbmFwc2hvdC5JbnRlbnRzRW50cnkSPAoMb3JkZXJfbGV2ZWxzGBYgAygLMiYudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RPcmRlckxldmVscxINCgVmaWxscxgXIAMoCRJGCgpzdXBwcmVzc2VkGBggAygLMjIudHJhZGVtZXNoLnJpc2sudjEuSm91cm5hbFNuYXBzaG90LlN1cHByZXNzZWRFbnRyeRIyCghyZWplY3RlZBgZIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90Q291bnQSLwoFdHJpZWQYGiADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdENvdW50EjIKCGZsYXR0ZW5zGBwgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIvCgVhdWRpdBgdIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90QXVkaXQSEAoIc3RhcnRfbnMYHiABKAMSRwoLdmVudWVzX2Rvd24YHyADKAsyMi50cmFkZW1lc2gucmlzay52MS5Kb3VybmFsU25hcHNob3QuVmVudWVzRG93bkVudHJ5Ei8KBWd1YXJkGCAgASgLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RHdWFyZBIvCgVzaG9ydBghIAMoCzIgLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90U2hvcnQSNQoLaW5zdHJ1bWVudHMYIiADKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEZhY3RzEjMKCGRlbGlzdGVkGCMgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RSZWFzb24aLgoMSW50ZW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPU3VwcHJlc3NlZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPVmVudWVzRG93bkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFKBAgbEBwi2AIKDVNuYXBzaG90R3VhcmQSDgoGbm93X25zGAEgASgDEjEKCHJldHJ5X2F0GAIgAygLMh8udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RUaW1lEjIKCHJlZnVzYWxzGAMgAygLMiAudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RDb3VudBIyCgdyZWFzb25zGAQgAygLMiEudHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RSZWFzb24SNwoOY29hbGVzY2VfdW50aWwYBSADKAsyHy50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdFRpbWUSLAoEZ2FwcxgGIAMoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90R2FwEjUKDHJlcHJpY2VfaGVsZBgHIAMoCzIfLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VGltZSJKCgxTbmFwc2hvdFRpbWUSKwoDa2V5GAEgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RLZXkSDQoFYXRfbnMYAiABKAMiTQoOU25hcHNob3RSZWFzb24SKwoDa2V5GAEgASgLMh4udHJhZGVtZXNoLnJpc2sudjEuU25hcHNob3RLZXkSDgoGcmVhc29uGAIgASgJIm4KC1NuYXBzaG90R2FwEisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EhAKCHNpbmNlX25zGAIgASgDEg4KBmR1ZV9ucxgDIAEoAxIQCghyZXBvcnRlZBgEIAEoCCKTAQoNU25hcHNob3RTaG9ydBIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRINCgViZWxvdxgCIAEoCBIMCgRzaXplGAMgASgJEhAKCG5vdGlvbmFsGAQgASgJEhAKCG1pbl9zaXplGAUgASgJEhQKDG1pbl9ub3Rpb25hbBgGIAEoCSLlAQoNU25hcHNob3RGYWN0cxIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIRCgl0aWNrX3NpemUYAiABKAkSEAoIbG90X3NpemUYAyABKAkSEAoIbWluX3NpemUYBCABKAkSFAoMbWluX25vdGlvbmFsGAUgASgJEhYKDmNvbnRyYWN0X3ZhbHVlGAYgASgJEg8KB2ludmVyc2UYByABKAgSMQoEa2luZBgIIAEoDjIjLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudEtpbmQixAIKDVNuYXBzaG90QXVkaXQSLwoFb3JkZXIYASABKAsyIC50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdE9yZGVyEhQKDGludGVudF9wcmljZRgCIAEoCRIRCglwbGFjZWRfbnMYAyABKAMSDgoGZmlsbGVkGAQgASgJEhAKCG5vdGlvbmFsGAUgASgJEgwKBGZlZXMYBiABKAkSDQoFZmlsbHMYByABKAMSFAoMbGFzdF9maWxsX25zGAggASgDEjMKBnN0YXR1cxgJIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJTdGF0dXMSEAoIZmlsbF9pZHMYCiADKAkSEgoKZmFjZV92YWx1ZRgLIAEoCRIVCg1jb2luX25vdGlvbmFsGAwgASgJEhIKCm11bHRpcGxpZXIYDSABKAkiLAoLU25hcHNob3RLZXkSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJIoUBChBTbmFwc2hvdFBvc2l0aW9uEisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EgwKBHNpemUYAiABKAkSEQoJYXZnX3ByaWNlGAMgASgJEhAKCHJlYWxpemVkGAQgASgJEhEKCXRyYWRlX3BubBgFIAEoCSJfCg1TbmFwc2hvdFNoYXJlEhMKC3N0cmF0ZWd5X2lkGAEgASgJEisKA2tleRgCIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EgwKBHNpemUYAyABKAkijQQKDVNuYXBzaG90T3JkZXISFwoPY2xpZW50X29yZGVyX2lkGAEgASgJEisKA2tleRgCIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5EicKBHNpZGUYAyABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgEIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBSABKAkSDQoFcHJpY2UYBiABKAkSOgoNdGltZV9pbl9mb3JjZRgHIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEwoLcmVkdWNlX29ubHkYCCABKAgSDAoEcm9sZRgJIAEoCRIRCglpbnRlbnRfaWQYCiABKAkSEwoLc3RyYXRlZ3lfaWQYCyABKAkSFQoNdHJpZ2dlcl9wcmljZRgMIAEoCRIRCglvY29fZ3JvdXAYDSABKAkSDgoGZmlsbGVkGA4gASgJEg8KB3Vua25vd24YDyABKAgSEgoKY2FuY2VsbGluZxgQIAEoCBIRCgl0cmlnZ2VyZWQYESABKAgSEgoKZmluYWxfc2l6ZRgSIAEoCRIOCgZudW1iZXIYEyABKAMSEAoIYWNjZXB0ZWQYFCABKAgSEAoIcmVwb3J0ZWQYFSABKAkiSwoNU25hcHNob3RQcmljZRIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRINCgVwcmljZRgCIAEoCSJgCg5TbmFwc2hvdExlZ2FjeRIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIMCgRzaXplGAIgASgJEhMKC2VudHJ5X3ByaWNlGAMgASgJIq8BCg5TbmFwc2hvdExldmVscxIrCgNrZXkYASABKAsyHi50cmFkZW1lc2gucmlzay52MS5TbmFwc2hvdEtleRIMCgRzdG9wGAIgASgJEg4KBnRhcmdldBgDIAEoCRIMCgRiZXN0GAQgASgJEgwKBHNpZ24YBSABKAMSDgoGc291cmNlGAYgASgJEhEKCWludGVudF9pZBgHIAEoCRITCgtzdHJhdGVneV9pZBgIIAEoCSJLCg1TbmFwc2hvdENvdW50EisKA2tleRgBIAEoCzIeLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90S2V5Eg0KBWNvdW50GAIgASgDIlIKElNuYXBzaG90VHJhbnNpdGlvbhINCgVhdF9ucxgBIAEoAxIOCgZiZWZvcmUYAiABKAkSDQoFYWZ0ZXIYAyABKAkSDgoGcmVhc29uGAQgASgJInQKD1NuYXBzaG90TWFjaGluZRINCgVzdGF0ZRgBIAEoCRIaChJ0aHJvdHRsZWRfdW50aWxfbnMYAiABKAMSNgoHaGlzdG9yeRgDIAMoCzIlLnRyYWRlbWVzaC5yaXNrLnYxLlNuYXBzaG90VHJhbnNpdGlvbiJbCg1TbmFwc2hvdEN1cnZlEg0KBXN0YXJ0GAEgASgJEg4KBmVxdWl0eRgCIAEoCRIMCgRwZWFrGAMgASgJEhAKCGRheV9vcGVuGAQgASgJEgsKA2RheRgFIAEoCSIvCg1TbmFwc2hvdFRpbWVzEgwKBG5hbWUYASABKAkSEAoIdGltZXNfbnMYAiADKAMiTAoTU25hcHNob3RPcmRlckxldmVscxIXCg9jbGllbnRfb3JkZXJfaWQYASABKAkSDAoEc3RvcBgCIAEoCRIOCgZ0YXJnZXQYAyABKAkiMgoRSm91cm5hbFZlbnVlU3RhbmQSDQoFdmVudWUYASABKAkSDgoGcmVhc29uGAIgASgJYgZwcm90bzM", [file_trademesh_advisor_v1_messages, file_trademesh_common_v1_common, file_trademesh_tradeflow_v1_tradeflow]);
 
 /**
  * One input of the inspector's engine core, as it was given (Redis stream
@@ -143,6 +143,15 @@ export type JournalEntry = Message<"trademesh.risk.v1.JournalEntry"> & {
     case: "venueStand";
   } | {
     /**
+     * A venue delisted one of its instruments (md.{<venue>}.instruments), or listed it again:
+     * no new entry of ours goes there while it is delisted.
+     *
+     * @generated from field: trademesh.risk.v1.JournalListing listing = 24;
+     */
+    value: JournalListing;
+    case: "listing";
+  } | {
+    /**
      * The core's state so far: the replay's starting point (kept apart from the inputs' numbers).
      *
      * @generated from field: trademesh.risk.v1.JournalSnapshot snapshot = 30;
@@ -180,6 +189,35 @@ export const JournalTimerSchema: GenMessage<JournalTimer> = /*@__PURE__*/
   messageDesc(file_trademesh_risk_v1_journal, 1);
 
 /**
+ * @generated from message trademesh.risk.v1.JournalListing
+ */
+export type JournalListing = Message<"trademesh.risk.v1.JournalListing"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+
+  /**
+   * True: delisted; false: listed again.
+   *
+   * @generated from field: bool delisted = 3;
+   */
+  delisted: boolean;
+};
+
+/**
+ * Describes the message trademesh.risk.v1.JournalListing.
+ * Use `create(JournalListingSchema)` to create a new message.
+ */
+export const JournalListingSchema: GenMessage<JournalListing> = /*@__PURE__*/
+  messageDesc(file_trademesh_risk_v1_journal, 2);
+
+/**
  * @generated from message trademesh.risk.v1.JournalInstruments
  */
 export type JournalInstruments = Message<"trademesh.risk.v1.JournalInstruments"> & {
@@ -199,7 +237,7 @@ export type JournalInstruments = Message<"trademesh.risk.v1.JournalInstruments">
  * Use `create(JournalInstrumentsSchema)` to create a new message.
  */
 export const JournalInstrumentsSchema: GenMessage<JournalInstruments> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 2);
+  messageDesc(file_trademesh_risk_v1_journal, 3);
 
 /**
  * @generated from message trademesh.risk.v1.JournalStart
@@ -231,7 +269,7 @@ export type JournalStart = Message<"trademesh.risk.v1.JournalStart"> & {
  * Use `create(JournalStartSchema)` to create a new message.
  */
 export const JournalStartSchema: GenMessage<JournalStart> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 3);
+  messageDesc(file_trademesh_risk_v1_journal, 4);
 
 /**
  * @generated from message trademesh.risk.v1.JournalIntent
@@ -265,7 +303,7 @@ export type JournalIntent = Message<"trademesh.risk.v1.JournalIntent"> & {
  * Use `create(JournalIntentSchema)` to create a new message.
  */
 export const JournalIntentSchema: GenMessage<JournalIntent> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 4);
+  messageDesc(file_trademesh_risk_v1_journal, 5);
 
 /**
  * @generated from message trademesh.risk.v1.JournalFill
@@ -287,7 +325,7 @@ export type JournalFill = Message<"trademesh.risk.v1.JournalFill"> & {
  * Use `create(JournalFillSchema)` to create a new message.
  */
 export const JournalFillSchema: GenMessage<JournalFill> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 5);
+  messageDesc(file_trademesh_risk_v1_journal, 6);
 
 /**
  * @generated from message trademesh.risk.v1.JournalMark
@@ -314,7 +352,7 @@ export type JournalMark = Message<"trademesh.risk.v1.JournalMark"> & {
  * Use `create(JournalMarkSchema)` to create a new message.
  */
 export const JournalMarkSchema: GenMessage<JournalMark> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 6);
+  messageDesc(file_trademesh_risk_v1_journal, 7);
 
 /**
  * @generated from message trademesh.risk.v1.JournalQueryResult
@@ -338,7 +376,7 @@ export type JournalQueryResult = Message<"trademesh.risk.v1.JournalQueryResult">
  * Use `create(JournalQueryResultSchema)` to create a new message.
  */
 export const JournalQueryResultSchema: GenMessage<JournalQueryResult> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 7);
+  messageDesc(file_trademesh_risk_v1_journal, 8);
 
 /**
  * @generated from message trademesh.risk.v1.JournalCommand
@@ -360,7 +398,7 @@ export type JournalCommand = Message<"trademesh.risk.v1.JournalCommand"> & {
  * Use `create(JournalCommandSchema)` to create a new message.
  */
 export const JournalCommandSchema: GenMessage<JournalCommand> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 8);
+  messageDesc(file_trademesh_risk_v1_journal, 9);
 
 /**
  * @generated from enum trademesh.risk.v1.JournalCommand.Kind
@@ -391,7 +429,7 @@ export enum JournalCommand_Kind {
  * Describes the enum trademesh.risk.v1.JournalCommand.Kind.
  */
 export const JournalCommand_KindSchema: GenEnum<JournalCommand_Kind> = /*@__PURE__*/
-  enumDesc(file_trademesh_risk_v1_journal, 8, 0);
+  enumDesc(file_trademesh_risk_v1_journal, 9, 0);
 
 /**
  * @generated from message trademesh.risk.v1.JournalLegacy
@@ -427,7 +465,7 @@ export type JournalLegacy = Message<"trademesh.risk.v1.JournalLegacy"> & {
  * Use `create(JournalLegacySchema)` to create a new message.
  */
 export const JournalLegacySchema: GenMessage<JournalLegacy> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 9);
+  messageDesc(file_trademesh_risk_v1_journal, 10);
 
 /**
  * The core's whole state after a journal entry (docs/inspector.md, "Restart"): a restart
@@ -624,6 +662,13 @@ export type JournalSnapshot = Message<"trademesh.risk.v1.JournalSnapshot"> & {
    * @generated from field: repeated trademesh.risk.v1.SnapshotFacts instruments = 34;
    */
   instruments: SnapshotFacts[];
+
+  /**
+   * Markets their venue delisted (JournalListing), each with why.
+   *
+   * @generated from field: repeated trademesh.risk.v1.SnapshotReason delisted = 35;
+   */
+  delisted: SnapshotReason[];
 };
 
 /**
@@ -631,7 +676,7 @@ export type JournalSnapshot = Message<"trademesh.risk.v1.JournalSnapshot"> & {
  * Use `create(JournalSnapshotSchema)` to create a new message.
  */
 export const JournalSnapshotSchema: GenMessage<JournalSnapshot> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 10);
+  messageDesc(file_trademesh_risk_v1_journal, 11);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotGuard
@@ -682,7 +727,7 @@ export type SnapshotGuard = Message<"trademesh.risk.v1.SnapshotGuard"> & {
  * Use `create(SnapshotGuardSchema)` to create a new message.
  */
 export const SnapshotGuardSchema: GenMessage<SnapshotGuard> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 11);
+  messageDesc(file_trademesh_risk_v1_journal, 12);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotTime
@@ -704,7 +749,7 @@ export type SnapshotTime = Message<"trademesh.risk.v1.SnapshotTime"> & {
  * Use `create(SnapshotTimeSchema)` to create a new message.
  */
 export const SnapshotTimeSchema: GenMessage<SnapshotTime> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 12);
+  messageDesc(file_trademesh_risk_v1_journal, 13);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotReason
@@ -726,7 +771,7 @@ export type SnapshotReason = Message<"trademesh.risk.v1.SnapshotReason"> & {
  * Use `create(SnapshotReasonSchema)` to create a new message.
  */
 export const SnapshotReasonSchema: GenMessage<SnapshotReason> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 13);
+  messageDesc(file_trademesh_risk_v1_journal, 14);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotGap
@@ -758,7 +803,7 @@ export type SnapshotGap = Message<"trademesh.risk.v1.SnapshotGap"> & {
  * Use `create(SnapshotGapSchema)` to create a new message.
  */
 export const SnapshotGapSchema: GenMessage<SnapshotGap> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 14);
+  messageDesc(file_trademesh_risk_v1_journal, 15);
 
 /**
  * A position's uncovered increment: `below` false when none is (a key present, no minimum).
@@ -802,7 +847,7 @@ export type SnapshotShort = Message<"trademesh.risk.v1.SnapshotShort"> & {
  * Use `create(SnapshotShortSchema)` to create a new message.
  */
 export const SnapshotShortSchema: GenMessage<SnapshotShort> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 15);
+  messageDesc(file_trademesh_risk_v1_journal, 16);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotFacts
@@ -856,7 +901,7 @@ export type SnapshotFacts = Message<"trademesh.risk.v1.SnapshotFacts"> & {
  * Use `create(SnapshotFactsSchema)` to create a new message.
  */
 export const SnapshotFactsSchema: GenMessage<SnapshotFacts> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 16);
+  messageDesc(file_trademesh_risk_v1_journal, 17);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotAudit
@@ -942,7 +987,7 @@ export type SnapshotAudit = Message<"trademesh.risk.v1.SnapshotAudit"> & {
  * Use `create(SnapshotAuditSchema)` to create a new message.
  */
 export const SnapshotAuditSchema: GenMessage<SnapshotAudit> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 17);
+  messageDesc(file_trademesh_risk_v1_journal, 18);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotKey
@@ -964,7 +1009,7 @@ export type SnapshotKey = Message<"trademesh.risk.v1.SnapshotKey"> & {
  * Use `create(SnapshotKeySchema)` to create a new message.
  */
 export const SnapshotKeySchema: GenMessage<SnapshotKey> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 18);
+  messageDesc(file_trademesh_risk_v1_journal, 19);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotPosition
@@ -1001,7 +1046,7 @@ export type SnapshotPosition = Message<"trademesh.risk.v1.SnapshotPosition"> & {
  * Use `create(SnapshotPositionSchema)` to create a new message.
  */
 export const SnapshotPositionSchema: GenMessage<SnapshotPosition> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 19);
+  messageDesc(file_trademesh_risk_v1_journal, 20);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotShare
@@ -1028,7 +1073,7 @@ export type SnapshotShare = Message<"trademesh.risk.v1.SnapshotShare"> & {
  * Use `create(SnapshotShareSchema)` to create a new message.
  */
 export const SnapshotShareSchema: GenMessage<SnapshotShare> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 20);
+  messageDesc(file_trademesh_risk_v1_journal, 21);
 
 /**
  * A working order: the order as the core asked for it, and what it knows of it since.
@@ -1156,7 +1201,7 @@ export type SnapshotOrder = Message<"trademesh.risk.v1.SnapshotOrder"> & {
  * Use `create(SnapshotOrderSchema)` to create a new message.
  */
 export const SnapshotOrderSchema: GenMessage<SnapshotOrder> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 21);
+  messageDesc(file_trademesh_risk_v1_journal, 22);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotPrice
@@ -1178,7 +1223,7 @@ export type SnapshotPrice = Message<"trademesh.risk.v1.SnapshotPrice"> & {
  * Use `create(SnapshotPriceSchema)` to create a new message.
  */
 export const SnapshotPriceSchema: GenMessage<SnapshotPrice> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 22);
+  messageDesc(file_trademesh_risk_v1_journal, 23);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotLegacy
@@ -1205,7 +1250,7 @@ export type SnapshotLegacy = Message<"trademesh.risk.v1.SnapshotLegacy"> & {
  * Use `create(SnapshotLegacySchema)` to create a new message.
  */
 export const SnapshotLegacySchema: GenMessage<SnapshotLegacy> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 23);
+  messageDesc(file_trademesh_risk_v1_journal, 24);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotLevels
@@ -1259,7 +1304,7 @@ export type SnapshotLevels = Message<"trademesh.risk.v1.SnapshotLevels"> & {
  * Use `create(SnapshotLevelsSchema)` to create a new message.
  */
 export const SnapshotLevelsSchema: GenMessage<SnapshotLevels> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 24);
+  messageDesc(file_trademesh_risk_v1_journal, 25);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotCount
@@ -1281,7 +1326,7 @@ export type SnapshotCount = Message<"trademesh.risk.v1.SnapshotCount"> & {
  * Use `create(SnapshotCountSchema)` to create a new message.
  */
 export const SnapshotCountSchema: GenMessage<SnapshotCount> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 25);
+  messageDesc(file_trademesh_risk_v1_journal, 26);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotTransition
@@ -1313,7 +1358,7 @@ export type SnapshotTransition = Message<"trademesh.risk.v1.SnapshotTransition">
  * Use `create(SnapshotTransitionSchema)` to create a new message.
  */
 export const SnapshotTransitionSchema: GenMessage<SnapshotTransition> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 26);
+  messageDesc(file_trademesh_risk_v1_journal, 27);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotMachine
@@ -1340,7 +1385,7 @@ export type SnapshotMachine = Message<"trademesh.risk.v1.SnapshotMachine"> & {
  * Use `create(SnapshotMachineSchema)` to create a new message.
  */
 export const SnapshotMachineSchema: GenMessage<SnapshotMachine> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 27);
+  messageDesc(file_trademesh_risk_v1_journal, 28);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotCurve
@@ -1379,7 +1424,7 @@ export type SnapshotCurve = Message<"trademesh.risk.v1.SnapshotCurve"> & {
  * Use `create(SnapshotCurveSchema)` to create a new message.
  */
 export const SnapshotCurveSchema: GenMessage<SnapshotCurve> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 28);
+  messageDesc(file_trademesh_risk_v1_journal, 29);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotTimes
@@ -1401,7 +1446,7 @@ export type SnapshotTimes = Message<"trademesh.risk.v1.SnapshotTimes"> & {
  * Use `create(SnapshotTimesSchema)` to create a new message.
  */
 export const SnapshotTimesSchema: GenMessage<SnapshotTimes> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 29);
+  messageDesc(file_trademesh_risk_v1_journal, 30);
 
 /**
  * @generated from message trademesh.risk.v1.SnapshotOrderLevels
@@ -1428,7 +1473,7 @@ export type SnapshotOrderLevels = Message<"trademesh.risk.v1.SnapshotOrderLevels
  * Use `create(SnapshotOrderLevelsSchema)` to create a new message.
  */
 export const SnapshotOrderLevelsSchema: GenMessage<SnapshotOrderLevels> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 30);
+  messageDesc(file_trademesh_risk_v1_journal, 31);
 
 /**
  * @generated from message trademesh.risk.v1.JournalVenueStand
@@ -1452,5 +1497,5 @@ export type JournalVenueStand = Message<"trademesh.risk.v1.JournalVenueStand"> &
  * Use `create(JournalVenueStandSchema)` to create a new message.
  */
 export const JournalVenueStandSchema: GenMessage<JournalVenueStand> = /*@__PURE__*/
-  messageDesc(file_trademesh_risk_v1_journal, 31);
+  messageDesc(file_trademesh_risk_v1_journal, 32);
 

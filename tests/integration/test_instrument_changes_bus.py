@@ -1,0 +1,192 @@
+"""Instrument changes on the bus, end to end with real parts (docs/bus.md, "Instruments"): a real
+sim venue whose listing is changed through its listing file (TRADEMESH_SIM_LISTING, the sim's
+admin control: venues/sim/listing.py), real ingest reading its ListInstruments into
+md.{<venue>}.instruments, the real recorder keeping each change in `instrument_changes`
+(PostgreSQL), and the readers' InstrumentWatch hearing the delisting on Redis. A restarted ingest
+goes on from the stream's last entry: it announces nothing again, only what changes after."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+import redis.asyncio as aioredis
+
+from core.foundations.bus.codec import decode
+from core.foundations.bus.instruments import InstrumentWatch, VenueListing
+from core.foundations.env import REDIS_URL, TOKEN
+from core.foundations.process import ServiceProcess, start_service
+from tests.integration.mesh import redis_db
+from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV, VenueFactory, until
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes
+__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+
+Change = bus.InstrumentChange
+STREAM = "md.{sim}.instruments"
+SIM_CONFIG = """
+[balances]
+USDT = "100000"
+[[symbols]]
+symbol = "BTC/USDT"
+start_price = "65000"
+tick_size = "0.01"
+lot_size = "0.00001"
+[[symbols]]
+symbol = "ETH/USDT"
+start_price = "3000"
+tick_size = "0.01"
+lot_size = "0.0001"
+"""
+
+
+def _ingest(address: str, bus_url: str, log: Any) -> ServiceProcess:
+    return start_service(
+        ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={address}",
+         "--no-executions", "--funding-every-s", "0", "--instruments-every-s", "0.2"],
+        env={TOKEN: TEST_TOKEN, REDIS_URL: bus_url}, stderr=log,
+    )  # fmt: skip
+
+
+async def _entries(client: Any) -> list[bus.InstrumentChanges]:
+    found: Any = await client.xrange(STREAM)
+    return [decode(fields).instruments for _, fields in found]
+
+
+async def _recorded(url: str) -> list[Any]:
+    connection = await asyncpg.connect(url)
+    try:
+        return list(
+            await connection.fetch(
+                "SELECT symbol, kind, initial, fields, tick_size, active, before, after "
+                "FROM instrument_changes WHERE venue = 'sim' ORDER BY ts_ns, symbol"
+            )
+        )
+    except asyncpg.UndefinedTableError:
+        return []  # the recorder has not migrated yet
+    finally:
+        await connection.close()
+
+
+def _changes(entry: bus.InstrumentChanges) -> list[tuple[str, int, list[str]]]:
+    return [(c.symbol, c.kind, list(c.fields)) for c in entry.changes]
+
+
+async def test_a_delisting_and_a_changed_rule_go_on_the_bus_once_and_are_recorded(
+    fresh_venue: VenueFactory, redis_url: str, fresh_database: str, tmp_path: Path
+) -> None:
+    listing = tmp_path / "listing.json"
+    venue = fresh_venue(SIM_CONFIG, "listing", env={**VENUE_ENV, "TRADEMESH_SIM_LISTING": str(listing)})
+    async with redis_db(redis_url) as bus_url:
+        client = aioredis.Redis.from_url(bus_url)
+        heard: list[VenueListing] = []
+        watch = InstrumentWatch(client, heard.append, every_s=0.1, scan_every_s=0.2)
+        stop = asyncio.Event()
+        watching = asyncio.create_task(watch.run(stop))
+        logs = [(tmp_path / name).open("w") for name in ("ingest-1.log", "ingest-2.log", "recorder.log")]
+        recorder = start_service(
+            ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
+             "--database-url", fresh_database, "--stream-pattern", "md.{*}.instruments"],
+            stderr=logs[2], timeout_s=60,
+        )  # fmt: skip
+        ingest = _ingest(venue.address, bus_url, logs[0])
+        stubs = venue.stubs()
+        try:
+
+            async def entries(count: int) -> list[bus.InstrumentChanges] | None:
+                found = await _entries(client)
+                return found if len(found) >= count else None
+
+            [first] = await until(lambda: entries(1), 30, what="the venue's list on the bus")
+            assert first.initial and first.venue == "sim"
+            assert _changes(first) == [
+                ("BTC/USDT", Change.KIND_LISTED, []),
+                ("ETH/USDT", Change.KIND_LISTED, []),
+            ]
+
+            # The sim delists ETH/USDT and changes BTC/USDT's tick: one entry, two changes.
+            listing.write_text(
+                json.dumps({"delisted": ["ETH/USDT"], "rules": {"BTC/USDT": {"tick_size": "0.1"}}})
+            )
+            second = (await until(lambda: entries(2), 30, what="the delisting on the bus"))[1]
+            assert _changes(second) == [
+                ("BTC/USDT", Change.KIND_CHANGED, ["tick_size"]),
+                ("ETH/USDT", Change.KIND_DELISTED, []),
+            ]
+            assert (second.changes[0].before.tick_size, second.changes[0].after.tick_size) == ("0.01", "0.1")
+            assert [i.symbol for i in second.instruments] == ["BTC/USDT"]
+            assert list(second.delisted) == ["ETH/USDT"] and not second.initial
+
+            async def heard_delisted() -> VenueListing | None:
+                return next((h for h in heard if "ETH/USDT" in h.delisted), None)
+
+            seen = await until(heard_delisted, 10, what="a reader hearing the delisting")
+            assert seen.venue == "sim" and seen.newly_delisted() in (
+                ["ETH/USDT"],
+                [],
+            )  # [] when read at its start
+
+            # The venue no longer trades it.
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stubs.tf.PlaceOrder(
+                    tf.PlaceOrderRequest(symbol="ETH/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET,
+                                         size="0.1"),
+                    timeout=CALL_TIMEOUT_S,
+                )  # fmt: skip
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+            # A restarted ingest goes on from the stream's last entry: nothing announced again.
+            await asyncio.to_thread(ingest.terminate)
+            ingest = _ingest(venue.address, bus_url, logs[1])
+
+            async def resumed() -> bool | None:
+                return (
+                    True
+                    if "goes on from 1 instruments listed" in (tmp_path / "ingest-2.log").read_text()
+                    else None
+                )
+
+            await until(resumed, 30, what="the restarted ingest resuming from the bus")
+            listing.write_text(json.dumps({"rules": {"BTC/USDT": {"tick_size": "0.1"}}}))  # ETH/USDT back
+            third = (await until(lambda: entries(3), 30, what="the listing again on the bus"))[2]
+            assert _changes(third) == [("ETH/USDT", Change.KIND_LISTED, [])]
+            assert list(third.delisted) == [] and not third.initial
+            assert len(await _entries(client)) == 3, "no entry re-announcing the list"
+
+            async def rows() -> list[Any] | None:
+                found = await _recorded(fresh_database)
+                return found if len(found) >= 5 else None
+
+            recorded = await until(rows, 30, interval_s=0.2, what="five instrument changes recorded")
+            assert [(r["symbol"], r["kind"], r["initial"], list(r["fields"])) for r in recorded] == [
+                ("BTC/USDT", "listed", True, []),
+                ("ETH/USDT", "listed", True, []),
+                ("BTC/USDT", "changed", False, ["tick_size"]),
+                ("ETH/USDT", "delisted", False, []),
+                ("ETH/USDT", "listed", False, []),
+            ]
+            changed, delisted = recorded[2], recorded[3]
+            assert changed["tick_size"] == Decimal("0.1") and changed["active"] is True
+            assert json.loads(changed["before"])["tick_size"] == "0.01"
+            assert json.loads(changed["after"])["kind"] == "spot"
+            assert (delisted["tick_size"], delisted["active"], delisted["after"]) == (None, None, None)
+            assert json.loads(delisted["before"])["symbol"] == "ETH/USDT"
+        finally:
+            stop.set()
+            await watching
+            await stubs.close()
+            await asyncio.to_thread(ingest.terminate)
+            await asyncio.to_thread(recorder.terminate)
+            for log in logs:
+                log.close()
+            await client.aclose()
