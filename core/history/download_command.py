@@ -166,7 +166,7 @@ async def _download(args: argparse.Namespace, plan: _Plan) -> int:
     if plan.venue is None:
         opened = connected_venue(args.venue_addr, args.patience_s)
     else:
-        opened = started_venue(plan.venue, args.venue_arg, args.patience_s)
+        opened = started_venue(plan.venue, args.venue_arg, args.patience_s, progress.say)
     try:
         async with opened as source:
             source.waits.on_wait = lambda why, delay: progress.say(f"{why}: waiting {delay:.1f} s")

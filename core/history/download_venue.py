@@ -182,7 +182,9 @@ async def connected_venue(
 
 
 @contextlib.asynccontextmanager
-async def started_venue(name: str, args: Sequence[str], patience_s: float) -> AsyncIterator[VenueHistory]:
+async def started_venue(
+    name: str, args: Sequence[str], patience_s: float, say: Callable[[str], None]
+) -> AsyncIterator[VenueHistory]:
     """The venue `name` run as a child process for the download (its log in a temporary file,
     whose tail is said when it does not start), stopped after."""
     from core.foundations.process import start_service
@@ -195,11 +197,14 @@ async def started_venue(name: str, args: Sequence[str], patience_s: float) -> As
                 service = await asyncio.to_thread(start_service, command, _CHILD_ENV, _VENUE_START_S, log)
             except TrademeshError as exc:
                 raise Unavailable(f"venue {name} did not start: {exc}{_tail(log_path)}") from None
+            address = f"127.0.0.1:{service.port}"
+            say(f"venue {name} started for the download (pid {service.process.pid}, {address})")
             try:
-                async with connected_venue(f"127.0.0.1:{service.port}", patience_s, name) as venue:
+                async with connected_venue(address, patience_s, name) as venue:
                     yield venue
             finally:
-                await asyncio.to_thread(service.terminate)
+                code = await asyncio.to_thread(service.terminate)
+                say(f"venue {name} stopped (exit code {code})")
 
 
 def _tail(path: Path) -> str:
