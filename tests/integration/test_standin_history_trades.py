@@ -317,3 +317,50 @@ async def test_okx_tickers_list_every_instrument(name: str, prefix: str, native:
         assert info["last"] == format(tape.session[-1].price.normalize(), "f")
         assert D(info["vol24h"]) == day.volume and info["ts"] == str(day.close_ns // 1_000_000)
         assert D(info["bidPx"]) < D(info["askPx"])
+
+
+# ---- Bybit spot: /v5/market/recent-trade (no paging on Bybit), /v5/market/tickers
+
+BYBIT_LAST = ("2290000000812417105", "91249.50", "0.014062", "Sell", "1763712069614")
+
+
+async def test_bybit_recent_trades_and_tickers() -> None:
+    async with standin("bybit", "BYBIT", faults=["history-ratelimit@1"]) as s:
+        with pytest.raises(ccxt_errors.RateLimitExceeded):
+            await s.exchange.fetch_trades("BTC/USDT")
+        tape = s.tape("BTCUSDT")
+        assert len(tape.session) == 37
+        # Bybit pages no further back than its most recent 60: the session's 37, and 23 made up.
+        trades = await s.exchange.fetch_trades("BTC/USDT")
+        assert_one_range(trades, [p.id for p in tape.newest(0, None, 60)])
+        assert [t["info"]["execId"] for t in trades[-37:]] == [str(p.id) for p in tape.session]
+        newest = trades[-1]["info"]
+        assert (
+            newest["execId"],
+            newest["price"],
+            newest["size"],
+            newest["side"],
+            newest["time"],
+        ) == BYBIT_LAST
+        made_up = trades[0]
+        assert made_up["info"]["price"] == format(tape.candles.price_at(made_up["timestamp"]), "f")
+        assert made_up["info"]["size"] == format(tape.candles.size_unit, "f")
+        # since filters the answer (ccxt's way on Bybit); a range after the session is empty.
+        since = tape.session[10].ts_ms
+        assert ids(await s.exchange.fetch_trades("BTC/USDT", since)) == [p.id for p in tape.session[10:]]
+        assert await s.exchange.fetch_trades("BTC/USDT", tape.session[-1].ts_ms + 1) == []
+        assert await s.exchange.fetch_trades("ETH/USDT") == []  # listed, never streamed
+        with pytest.raises(ccxt_errors.BadRequest):
+            await s.exchange.fetch_trades("BTC/USDT", None, 61)
+        tickers = await s.exchange.fetch_tickers()
+        assert set(tickers) == set(s.exchange.symbols) == {"BTC/USDT", "ETH/USDT"}
+        btc, day = tickers["BTC/USDT"]["info"], tape.day()
+        assert btc["lastPrice"] == format(
+            tape.newest(0, tape.candles.start_ms * 1_000_000 - 1, 1)[0].price, "f"
+        )
+        assert (btc["volume24h"], btc["highPrice24h"], btc["lowPrice24h"]) == (
+            format(day.volume, "f"),
+            format(day.high, "f"),
+            format(day.low, "f"),
+        )
+        assert tickers["ETH/USDT"]["info"]["lastPrice"] == "" and tickers["ETH/USDT"]["last"] is None

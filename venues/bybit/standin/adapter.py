@@ -14,10 +14,12 @@
   order store's pushes (venues/bybit/standin/order_store.py).
 - REST: the recorded instruments-info answer (the base class's lookup); the order, account and
   wallet endpoints of the order store, whose fills take the best price of the tracked book;
-  GET /v5/market/tickers (category spot) as the replay position stands: lastPrice the last
-  publicTrade delivered, bid1/ask1 the tracked book's (the connector reads the last price
-  before placing a stop; the order store sets a stop's direction from it); GET /v5/market/kline
-  pages through the candle history (venues/bybit/standin/history.py).
+  GET /v5/market/tickers (category spot; every listed symbol without `symbol`) as the replay
+  position stands: lastPrice the last publicTrade delivered, bid1/ask1 the tracked book's (the
+  connector reads the last price before placing a stop; the order store sets a stop's direction
+  from it), the 24 h statistics from the trade tape, and GET /v5/market/recent-trade
+  (venues/bybit/standin/trades.py); GET /v5/market/kline pages through the candle history
+  (venues/bybit/standin/history.py).
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - a market frame is any JSON object with "topic" and "data", whatever its key order (Bybit's
@@ -43,6 +45,7 @@ from typing import Any
 
 from venues.bybit.standin.history import BybitKlines
 from venues.bybit.standin.order_store import BybitOrderStore
+from venues.bybit.standin.trades import BybitTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
 from venues.replay.capture import Capture, WsFrame
 from venues.replay.synthesis import split_joined
@@ -61,6 +64,8 @@ _OTHER_APIS = (
 _INSTRUMENTS = "/v5/market/instruments-info"
 _TICKERS = "market/tickers"
 _KLINE = "market/kline"
+_RECENT_TRADE = "market/recent-trade"
+_HISTORY = (_KLINE, _RECENT_TRADE, _TICKERS)  # what the history-ratelimit and ban faults refuse
 
 
 class BybitBook:
@@ -117,6 +122,7 @@ class BybitReplay(ReplayAdapter):
         self.orders.on_event = lambda topic, message: self.publish(topic, json.dumps(message))
         self._authenticated: set[int] = set()  # id() of the connections that sent op "auth"
         self.klines = BybitKlines(self)
+        self.trades = BybitTrades(self, self.klines, self.last_prices, self._best_levels)
 
     def other_api(self, url: str) -> str | None:
         path = url_path(url)
@@ -208,21 +214,32 @@ class BybitReplay(ReplayAdapter):
             return None
         return max(book.bids, key=Decimal), min(book.asks, key=Decimal)
 
+    def _best_levels(self, symbol: str) -> tuple[str, str, str, str] | None:
+        """The tracked book's best bid, its size, best ask and its size (None before it has both sides)."""
+        best = self._best(symbol)
+        book = next((b for b in self.books.values() if b.symbol == symbol and b.bids and b.asks), None)
+        if best is None or book is None:
+            return None
+        return best[0], book.bids[best[0]], best[1], book.asks[best[1]]
+
+    def is_history(self, request: RestRequest) -> bool:
+        return request.method == "GET" and request.path.endswith(tuple(_V5 + e for e in _HISTORY))
+
+    def rate_limited(self, status: int) -> RestAnswer:
+        """Bybit's answer over a rate limit: retCode 10006 (ccxt's RateLimitExceeded)."""
+        body = {"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 0}
+        return RestAnswer.json(body, status)
+
     def rest(self, request: RestRequest) -> RestAnswer:
         endpoint = request.path.split(_V5, 1)[1] if _V5 in request.path else ""
         if request.method == "GET" and endpoint == _TICKERS:
-            return self._tickers(request.params())
+            return self.trades.tickers(request.params())
         if request.method == "GET" and endpoint == _KLINE:
             return self.klines.answer(request.params())
+        if request.method == "GET" and endpoint == _RECENT_TRADE:
+            return self.trades.recent(request.params())
         answer = self.orders.answer(request, endpoint)
         return answer if answer is not None else super().rest(request)
-
-    def _tickers(self, params: dict[str, str]) -> RestAnswer:
-        """Spot tickers at the replay position: the symbols with a last trade (or the one asked)."""
-        symbols = [params["symbol"]] if params.get("symbol") else sorted(self.last_prices)
-        listed = [_ticker(symbol, self.last_prices.get(symbol), self._best(symbol)) for symbol in symbols]
-        result = {"category": params.get("category", "spot"), "list": listed}
-        return RestAnswer.json({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 0})
 
     def synthesize(self, request: RestRequest) -> RestAnswer | None:
         if not request.path.endswith(_INSTRUMENTS):
@@ -268,26 +285,6 @@ def _instrument(native: str, tick: str, lot: str) -> dict[str, Any] | None:
         "marginTrading": "none",
         "lotSizeFilter": lot_filter,
         "priceFilter": {"tickSize": tick},
-    }
-
-
-def _ticker(symbol: str, last: str | None, best: tuple[str, str] | None) -> dict[str, Any]:
-    """A spot ticker as /v5/market/tickers lists it (no 24 h statistics: the replay has none)."""
-    bid, ask = best if best is not None else ("", "")
-    return {
-        "symbol": symbol,
-        "bid1Price": bid,
-        "bid1Size": "",
-        "ask1Price": ask,
-        "ask1Size": "",
-        "lastPrice": last or "",
-        "prevPrice24h": "",
-        "price24hPcnt": "",
-        "highPrice24h": "",
-        "lowPrice24h": "",
-        "turnover24h": "",
-        "volume24h": "",
-        "usdIndexPrice": "",
     }
 
 
