@@ -4,10 +4,12 @@ StreamResults' subscribers; the screens and latest results over gRPC."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from core.foundations.bus.codec import encode_screen_result
 from core.foundations.bus.names import screens_stream
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.cancellation import cancel_and_wait
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument
 from core.foundations.retry import until_reachable
@@ -29,6 +32,7 @@ from core.screener.convert import result_to_pb
 from core.screener.engine.definition import Screen
 from core.screener.engine.evaluate import ScreenResult, evaluate
 from core.screener.feed import MarketState, ScreenFeed
+from core.screener.prices import TickerSeed, fresh_ages
 from core.screener.screen_file import SCREENS_DIR
 from core.screener.screens import load_screens
 from core.screener.watchers import Results
@@ -52,6 +56,10 @@ class ScreenerAppConfig:
     source: str = field(default_factory=lambda: f"screener/{socket.gethostname()}")
     # The time the screens are evaluated at (ns since the epoch): injected, so a test can move it.
     clock: Callable[[], int] = time.time_ns
+    # Where the screen venues are, for their tickers at once (core.screener.prices): the gateway's
+    # gRPC address (TRADEMESH_GATEWAY) and the venues given (--venue NAME=HOST:PORT).
+    gateway: str | None = None
+    venues: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("batch", "queue_size"):
@@ -96,11 +104,17 @@ class ScreenerApp:
                               batch=config.batch)  # fmt: skip
             await feed.mark_warm_up()
             metrics.STREAMS.set(len(feed.streams))
-            await self._follow(ctx, feed, Publisher(redis, config.retention))
+            seed = None
+            if (config.gateway or config.venues) and fresh_ages(self.screens.values()):
+                seed = TickerSeed.of(self.screens.values(), config.gateway, config.venues)
+            async with _following(seed, ctx.stop):
+                await self._follow(ctx, feed, Publisher(redis, config.retention), seed)
         finally:
             await redis.aclose()
 
-    async def _follow(self, ctx: ServiceContext, feed: ScreenFeed, publisher: Publisher) -> None:
+    async def _follow(
+        self, ctx: ServiceContext, feed: ScreenFeed, publisher: Publisher, seed: TickerSeed | None = None
+    ) -> None:
         """Read, and evaluate each screen when due, until stopped. Ready (and evaluating) once
         the streams are read up to where they were at the start: a screen evaluated on half its
         history would rank by it."""
@@ -113,7 +127,11 @@ class ScreenerApp:
                 continue
             if not ctx.is_ready:
                 await ctx.ready(screens=",".join(self.screens))
+                if seed is not None:  # the start: every price at once where the bus has none yet
+                    await seed.seed(feed.state, clock())
             now = clock()
+            if seed is not None and any(at <= now for at in due.values()):
+                await seed.seed(feed.state, now)  # only venues without a fresh ticker, each seldom
             made = []
             for name, at in due.items():
                 if at <= now:
@@ -147,3 +165,18 @@ def _count(result: ScreenResult) -> None:
     }
     for outcome, count in outcomes.items():
         metrics.INSTRUMENTS.labels(result.screen, outcome).inc(count)
+
+
+@contextlib.asynccontextmanager
+async def _following(seed: TickerSeed | None, stop: asyncio.Event) -> AsyncIterator[None]:
+    """The seed's view of the gateway's registry followed while the screens are (none: nothing)."""
+    if seed is None:
+        yield
+        return
+    await seed.look()
+    task = asyncio.create_task(seed.follow(stop), name="screener venues registry")
+    try:
+        yield
+    finally:
+        await cancel_and_wait(task)
+        await seed.close()
