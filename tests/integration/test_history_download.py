@@ -24,6 +24,7 @@ import pytest
 
 from core.foundations.env import TOKEN
 from core.history.coverage import iso_ns
+from core.history.download import parse_time
 from core.recorder.migrate import migrate
 from core.recorder.partitions import Partitions, day_of
 from core.recorder.schema import BARS
@@ -33,7 +34,6 @@ from tests.integration.replay import capture_files, start_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, start_venue, stop_venue, until
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.replay.server import DRAINED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
@@ -214,32 +214,15 @@ async def test_a_download_killed_mid_way_resumes_after_its_last_page_and_ends_wi
         await watcher.close()
 
 
-async def test_a_rate_limited_venue_is_waited_out_and_the_range_ends_complete(
+async def test_a_venue_rate_limiting_then_banning_its_history_calls_is_waited_out_and_the_range_ends_complete(
     fresh_database: str, tmp_path: Path
 ) -> None:
-    # The stand-in answers 429 to its next 6 REST calls once it plays (a subscriber starts it):
-    # the venue tries each call 3 times, then answers RESOURCE_EXHAUSTED; the download waits.
-    async with binance(tmp_path, faults=("ratelimit@6",)) as venue:
-        stubs = venue.stubs()
-        stream = stubs.md.Subscribe(md.SubscribeRequest(symbols=[SYMBOL], channels=[md.CHANNEL_TRADES]))
-
-        async def read() -> None:
-            async for _ in stream:
-                pass
-
-        reader = asyncio.create_task(read())
-        try:
-
-            async def drained() -> bool | None:
-                return True if DRAINED in venue.log() else None
-
-            await until(drained, 60, what="the replay played")
-            done = download(SYMBOL, "--since", SINCE, "--until", "2021-10-02", "--venue-addr", venue.address,
-                            "--database-url", fresh_database)  # fmt: skip
-        finally:
-            stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+    # The stand-in answers its next history calls 429 four times, then 418 (Binance's ban) three
+    # times: the venue tries each call 3 times, then answers RESOURCE_EXHAUSTED; the download waits
+    # and asks again, twice at least.
+    async with binance(tmp_path, faults=("history-ratelimit@4", "ban@3")) as venue:
+        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        done = download(SYMBOL, "--since", SINCE, "--until", "2021-10-02", *target)
         assert done.returncode == 0, done.stderr
         assert (
             "RESOURCE_EXHAUSTED" in done.stderr
@@ -247,11 +230,11 @@ async def test_a_rate_limited_venue_is_waited_out_and_the_range_ends_complete(
             and "Traceback" not in done.stderr
         )
         waits = int(done.stdout.rsplit("s; ", 1)[1].split(" rate-limit waits")[0])
-        assert waits >= 1
+        assert waits >= 2, done.stdout
         assert f"binance {SYMBOL} 1m: 1,440 rows, 1,440 new" in done.stdout
-        expected = await venue_candles(
-            venue, SYMBOL, common.TIMEFRAME_1_MINUTE, OCT_1_2021_NS, OCT_1_2021_NS + 1440 * MINUTE_NS
-        )
+        assert f"{waits} waits (" in done.stdout  # said on the series' line too
+        day = (OCT_1_2021_NS, OCT_1_2021_NS + 1440 * MINUTE_NS)
+        expected = await venue_candles(venue, SYMBOL, common.TIMEFRAME_1_MINUTE, *day)
         assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
 
 
@@ -319,6 +302,61 @@ async def test_a_timeframe_the_venue_cannot_serve_is_said_per_symbol_and_range_w
     assert f"kraken {symbol} 1d:" in done.stdout and "Traceback" not in done.stderr
 
 
+async def venue_trades(venue: Venue, symbol: str, start_ns: int, end_ns: int) -> list[tuple[Any, ...]]:
+    """The trades GetTrades answers for [start, end), paged here with its token, as trades rows hold them."""
+    stubs, token, found = venue.stubs(), "", []
+    while True:
+        request = md.GetTradesRequest(symbol=symbol, start_ns=start_ns, end_ns=end_ns, page_token=token)
+        answer = await stubs.md.GetTrades(request, timeout=CALL_TIMEOUT_S)
+        found += list(answer.trades)
+        token = answer.next_page_token
+        if not token:
+            break
+    sides = {common.SIDE_BUY: "buy", common.SIDE_SELL: "sell"}
+    return sorted(
+        (t.ts_event_ns, t.ts_event_ns, t.trade.trade_id, Decimal(t.trade.price), Decimal(t.trade.size),
+         sides.get(t.trade.taker_side))
+        for t in found
+    )  # fmt: skip
+
+
+async def held_trades(url: str, venue: str, symbol: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT ts_event_ns, ts_recv_ns, trade_id, price, size, taker_side FROM trades "
+            "WHERE venue = $1 AND symbol = $2 ORDER BY ts_event_ns, trade_id",
+            venue, symbol,
+        )  # fmt: skip
+        return sorted(tuple(row) for row in rows)
+    finally:
+        await conn.close()
+
+
+async def test_six_hours_of_trades_are_paged_with_the_venues_token_and_held_once_however_often_downloaded(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    # Before the capture (2021-10-12T00:28) the stand-in's aggTrades are a made-up past; the venue
+    # reads them an hour a call.
+    since, until_ = "2021-10-11T20:00:00Z", "2021-10-12T02:00:00Z"
+    async with binance(tmp_path) as venue:
+        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        done = download(SYMBOL, "--trades", "--since", since, "--until", until_, *target)
+        assert done.returncode == 0, done.stderr
+        expected = await venue_trades(venue, SYMBOL, parse_time(since, "since"), parse_time(until_, "until"))
+        assert len(expected) > 1000
+        assert f"binance {SYMBOL} trades: {len(expected):,} rows, {len(expected):,} new" in done.stdout
+        assert "1m:" not in done.stdout  # trades alone unless --timeframes
+        assert await held_trades(fresh_database, "binance", SYMBOL) == expected
+        again = download(SYMBOL, "--trades", "--since", since, "--until", until_, *target)
+        assert again.returncode == 0 and ", 0 new" in again.stdout and "resumed at" in again.stdout, (
+            again.stdout
+        )
+        refetched = download(SYMBOL, "--trades", "--since", since, "--until", until_, "--refetch", *target)
+        assert f"binance {SYMBOL} trades: {len(expected):,} rows, 0 new" in refetched.stdout, refetched.stderr
+        assert await held_trades(fresh_database, "binance", SYMBOL) == expected
+
+
 # ---- the sim
 
 
@@ -346,5 +384,15 @@ async def test_the_sims_last_50_minutes_of_1s_bars_are_downloaded_in_pages_exact
         empty = download(symbol, "--since", "2024-01-01", "--until", "2024-01-02", *args)
         assert empty.returncode == 0 and f"sim {symbol} 1s: 0 rows, 0 new" in empty.stdout, empty.stderr
         assert await held_bars(fresh_database, "sim", symbol, "1s") == expected
+        # Its trades of the range's last minute (the sim keeps its latest 20,000 a symbol).
+        trades_since = iso_ns(end_ns - 60 * SECOND_NS)
+        trades = download(symbol, "--trades", "--since", trades_since, "--until", until_, *args[2:])
+        assert trades.returncode == 0, trades.stderr
+        sim_trades = await venue_trades(venue, symbol, end_ns - 60 * SECOND_NS, end_ns)
+        assert (
+            sim_trades
+            and f"sim {symbol} trades: {len(sim_trades):,} rows, {len(sim_trades):,} new" in trades.stdout
+        )
+        assert await held_trades(fresh_database, "sim", symbol) == sim_trades
     finally:
         await stop_venue(venue, log)
