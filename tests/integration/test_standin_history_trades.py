@@ -364,3 +364,54 @@ async def test_bybit_recent_trades_and_tickers() -> None:
             format(day.low, "f"),
         )
         assert tickers["ETH/USDT"]["info"]["lastPrice"] == "" and tickers["ETH/USDT"]["last"] is None
+
+
+# ---- Kraken: /0/public/Trades (since: seconds, or the ns cursor `last`), /0/public/Ticker
+
+XMR_TRADES = [  # the session's XMR/USD trades, as the capture writes them
+    ("354.11000000", "0.89594024", 1618678142.557535, "s"),
+    ("354.55000000", "1.25690315", 1618678145.715785, "b"),
+]
+
+
+async def test_kraken_trades_page_by_the_last_cursor() -> None:
+    async with standin("kraken", "KRAKEN", faults=["ban@1"]) as s:
+        with pytest.raises(ccxt_errors.DDoSProtection):
+            await s.exchange.fetch_trades("XMR/USD")
+        tape = s.tape("XMR/USD")
+        assert len(tape.session) == 4
+        since_ms = tape.session[0].ts_ms - 20 * MINUTE
+        expected = [p.id for p in tape.forward(from_ns=since_ms // 1000 * 1_000_000_000)]
+        page = await s.exchange.fetch_trades("XMR/USD", since_ms, 30)
+        found, pages = list(page), 1
+        while page:
+            cursor = page[-1]["info"][-1]  # ccxt appends the answer's `last` to its last row
+            page = await s.exchange.fetch_trades("XMR/USD", None, 30, {"since": cursor})
+            found += page
+            pages += 1
+        assert pages > 3
+        # ccxt drops a first page's trades before `since` (Kraken's since is whole seconds).
+        assert_one_range(found, [i for i in expected if i >= int(found[0]["id"])])
+        assert ids(found)[-4:] == [p.id for p in tape.session]
+        rows = [t["info"][:4] for t in found[-4:-2]]
+        assert [tuple(r) for r in rows] == XMR_TRADES
+        assert found[-4]["id"] == str(tape.first_id) and found[-5]["info"][4] == "l"
+        # Empty: after the session (the cursor of the last trade), and a pair never traded.
+        last = str(tape.session[-1].ts_ns)
+        assert await s.exchange.fetch_trades("XMR/USD", None, 30, {"since": last}) == []
+        assert await s.exchange.fetch_trades("ZEC/USD", None, 30) == []
+        assert ids(await s.exchange.fetch_trades("BTC/CHF", None, 2)) != []  # a book's price: a made-up past
+        recent = await s.exchange.fetch_trades("XMR/USD", None, 3)
+        assert ids(recent) == [p.id for p in tape.session[-3:]]
+
+
+async def test_kraken_ticker_of_every_pair() -> None:
+    async with standin("kraken", "KRAKEN") as s:
+        tickers = await s.exchange.fetch_tickers()
+        assert set(tickers) == set(s.exchange.symbols) and len(tickers) == 293
+        xmr = tickers["XMR/USD"]["info"]
+        day = s.tape("XMR/USD").day()
+        assert xmr["c"] == ["353.81", "1.71754604"]
+        assert xmr["t"][1] == day.count and xmr["v"][1] == format(day.volume.quantize(D("0.00000001")), "f")
+        assert day.high is not None and xmr["h"][1] == format(day.high.quantize(D("0.01")), "f")
+        assert tickers["ZEC/USD"]["info"]["t"] == [0, 0]

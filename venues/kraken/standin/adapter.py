@@ -36,7 +36,9 @@ book recorded at any depth is served (the v2 client's depth is the snapshot's); 
 recorded AssetPairs, the pairs the frames stream are described from them
 (venues.kraken.standin.synthesized), and their decimals drive the checksums.
 
-REST /0/public/OHLC pages through the candle history (venues.kraken.standin.history).
+REST /0/public/OHLC pages through the candle history (venues.kraken.standin.history);
+/0/public/Trades and /0/public/Ticker serve the trade history and every pair's ticker
+(venues.kraken.standin.trades).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from typing import Any
 from venues.kraken.standin.history import KrakenOhlc
 from venues.kraken.standin.order_store import KrakenOrderStore, pairs_of
 from venues.kraken.standin.synthesized import asset_pair
+from venues.kraken.standin.trades import KrakenTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -64,6 +67,8 @@ __all__ = ["KrakenBook", "KrakenReplay", "checksum_text", "v2_symbol"]
 
 # v1 (and REST wsname) asset names that WebSocket v2 spells differently.
 _V2_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
+# What the history-ratelimit and ban faults refuse.
+_HISTORY = ("/0/public/OHLC", "/0/public/Trades", "/0/public/Ticker")
 _CHANNELS = {"trade": "trade", "ticker": "ticker", "book": "book", "ohlc": "ohlc"}
 _DEFAULT_DEPTH = 10
 # What a `slow` fault delays: Kraken's order entry calls.
@@ -257,6 +262,7 @@ class KrakenReplay(ReplayAdapter):
         self.orders.on_executions = self._executions
         self._sequence = 0  # the executions channel's message counter
         self.ohlc = KrakenOhlc(self, self._asset_pair_bodies())
+        self.trades = KrakenTrades(self, self.ohlc, self._best_levels)
 
     def _route(self, frame: WsFrame) -> None:
         status = json.loads(frame.text)
@@ -476,7 +482,26 @@ class KrakenReplay(ReplayAdapter):
         """Only order entry: every private Kraken call is a POST (balances, token, queries too)."""
         return request.method == "POST" and request.path.rsplit("/", 1)[-1] in _ORDER_ENTRY
 
+    def _best_levels(self, pair: str) -> tuple[str, str, str, str] | None:
+        """The replayed book's best bid, its size, best ask and its size (None: a side empty)."""
+        book = self.books.get(pair)
+        if book is None or not book.bids or not book.asks:
+            return None
+        bid, ask = book.bids[max(book.bids)], book.asks[min(book.asks)]
+        return bid[0], bid[1], ask[0], ask[1]
+
+    def is_history(self, request: RestRequest) -> bool:
+        return request.method == "GET" and request.path.endswith(_HISTORY)
+
+    def rate_limited(self, status: int) -> RestAnswer:
+        """Kraken's answer over a rate limit (ccxt's DDoSProtection)."""
+        return RestAnswer.json({"error": ["EGeneral:Too many requests"]}, status)
+
     def rest(self, request: RestRequest) -> RestAnswer:
+        if request.method == "GET" and request.path.endswith("/0/public/Trades"):
+            return self.trades.trades(request.params())
+        if request.method == "GET" and request.path.endswith("/0/public/Ticker"):
+            return self.trades.tickers(request.params())
         if request.path.endswith("/0/public/Assets"):
             assets = self._assets()
             self.tally.synthesize("kraken Assets", f"the AssetPairs' bases and quotes: {', '.join(assets)}")

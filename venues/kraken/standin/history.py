@@ -59,6 +59,18 @@ class KrakenOhlc:
                         if name:
                             self._names[str(name)] = info["wsname"]
 
+    def wsname(self, name: str) -> str | None:
+        """The wsname of a pair named by its AssetPairs key, altname or wsname (None: not listed)."""
+        return self._names.get(name)
+
+    def pair(self, wsname: str) -> tuple[str, int]:
+        """A listed pair's AssetPairs key and pair_decimals."""
+        return self._pairs[wsname]
+
+    def listed(self) -> list[str]:
+        """Every listed pair's wsname, in AssetPairs' order."""
+        return list(self._pairs)
+
     @functools.cached_property
     def markets(self) -> dict[str, CandleHistory]:
         """By wsname (the v1 frames' pair name)."""
