@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 GATEWAY_NAME = "gateway"
 _HEALTH_SERVICE = "grpc.health.v1.Health"
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}
-# Deadline of each coverage query (one scan of a series' bars' key).
+# Deadline of each History query (coverage: one scan of a series' key; bars: a page of one range).
 _HISTORY_TIMEOUT_S = 30.0
 
 

@@ -1,5 +1,6 @@
-"""trademesh.history.v1.History from the recorder's database: the gateway serves it on its gRPC
-port (and so over gRPC-web), reading `bars` through a pool with a deadline on every query
+"""trademesh.history.v1.History from the recorder's database (GetCoverage: core.history.coverage;
+GetBars: core.history.held_bars): the gateway serves it on its gRPC port (and so over gRPC-web),
+reading `bars` through a pool with a deadline on every query
 (core.tools.recorded: its errors are FailedPrecondition before the recorder made its tables,
 Unavailable while PostgreSQL is away)."""
 
@@ -9,6 +10,7 @@ from core.foundations.errors import InvalidArgument, shown
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.server import Service
 from core.history.coverage import MAX_HOLES, Series, read_coverage
+from core.history.held_bars import bars_range, read_bars
 from core.tools.recorded import RecorderDatabase
 from trademesh.history.v1 import history_pb2 as pb
 from trademesh.history.v1 import history_pb2_grpc as pb_grpc
@@ -38,6 +40,15 @@ class HistoryServicer(pb_grpc.HistoryServicer):
             self._fetch, request.venue or None, request.symbol or None, request.timeframe or None
         )
         return pb.GetCoverageResponse(series=[coverage_message(series, holes) for series in found])
+
+    async def GetBars(
+        self, request: pb.GetBarsRequest, context: Context[pb.GetBarsRequest, pb.GetBarsResponse]
+    ) -> pb.GetBarsResponse:
+        wanted = bars_range(
+            request.venue, request.symbol, request.timeframe, request.start_ns, request.end_ns, request.limit
+        )
+        bars, next_start = await read_bars(self._fetch, wanted)
+        return pb.GetBarsResponse(bars=bars, next_start_ns=next_start)
 
     async def _fetch(self, sql: str, *args: object) -> list[object]:
         return list(await self._database.fetch(sql, *args, table="bars"))

@@ -190,8 +190,8 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
         ),
         # Every service's log lines (the gateway's LogHub): reading them changes nothing.
         **_service("trademesh.logs.v1.Logs", {"Tail": _READ}),
-        # What history the recorder holds (core.history): reading it changes nothing.
-        **_service("trademesh.history.v1.History", {"GetCoverage": _READ}),
+        # What history the recorder holds, and its bars (core.history): reading changes nothing.
+        **_service("trademesh.history.v1.History", {"GetCoverage": _READ, "GetBars": _READ}),
         **_service("grpc.health.v1.Health", {"Check": _READ, "List": _READ, "Watch": _READ}),
         **_service("grpc.reflection.v1alpha.ServerReflection", {"ServerReflectionInfo": _READ}),
     }

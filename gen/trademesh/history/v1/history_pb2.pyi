@@ -4,16 +4,19 @@ isort:skip_file
 History: what the recorder's tables hold from the past (docs/history.md).
 
 Backtests, sweeps and warm-ups read the recorder's `bars` table, filled live by the bar
-service and from the past by `trademesh data import` (exchange archives). Coverage says, per
-venue, symbol and timeframe, which range is held and where bars are missing. The gateway
-serves this service from PostgreSQL on its native gRPC port and over gRPC-web; it needs the
-`read` scope. The same answer is `trademesh data coverage` and the MCP tool history_coverage.
+service and from the past by `trademesh data import` (exchange archives) and `trademesh data
+download`. Coverage says, per venue, symbol and timeframe, which range is held and where bars
+are missing; GetBars reads the bars themselves (the detector's, the Screener's and Overwatch's
+warm-ups read it first). The gateway serves this service from PostgreSQL on its native gRPC
+port and over gRPC-web; it needs the `read` scope. The same coverage is `trademesh data
+coverage` and the MCP tool history_coverage.
 """
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -24,6 +27,78 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class GetBarsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TIMEFRAME_FIELD_NUMBER: _builtins.int
+    START_NS_FIELD_NUMBER: _builtins.int
+    END_NS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    """The venue, exactly ("binance"); required."""
+    symbol: _builtins.str
+    """The canonical symbol, exactly ("BTC/USDT"); required."""
+    timeframe: _builtins.str
+    """"1s", "1m", "5m", "15m", "1h", "4h", "1d", "1w"; required."""
+    start_ns: _builtins.int
+    """The range of open times, Unix ns: [start_ns, end_ns). start_ns at least 0; end_ns 0 means
+    no end (up to the last bar held), else more than start_ns.
+    """
+    end_ns: _builtins.int
+    limit: _builtins.int
+    """Bars a reply holds at most: 0 means the default (5000); at most 5000."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        timeframe: _builtins.str = ...,
+        start_ns: _builtins.int = ...,
+        end_ns: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_ns", b"end_ns", "limit", b"limit", "start_ns", b"start_ns", "symbol", b"symbol", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBarsRequest: _TypeAlias = GetBarsRequest  # noqa: Y015
+
+@_typing.final
+class GetBarsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BARS_FIELD_NUMBER: _builtins.int
+    NEXT_START_NS_FIELD_NUMBER: _builtins.int
+    next_start_ns: _builtins.int
+    """Set when the reply holds `limit` bars (more may follow): the start_ns of the next page.
+    0: the range is done.
+    """
+    @_builtins.property
+    def bars(self) -> _containers.RepeatedCompositeFieldContainer[_marketdata_pb2.Candle]:
+        """Oldest first; each closed (a bar is stored once its interval ended), its decimals the
+        table's values exactly, as plain decimal strings without trailing zeros ("100.5", never
+        "1.005E+2" nor a float's digits; quote_volume "" when not known), its timeframe the request's.
+        """
+
+    def __init__(
+        self,
+        *,
+        bars: _abc.Iterable[_marketdata_pb2.Candle] | None = ...,
+        next_start_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "next_start_ns", b"next_start_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBarsResponse: _TypeAlias = GetBarsResponse  # noqa: Y015
 
 @_typing.final
 class GetCoverageRequest(_message.Message):

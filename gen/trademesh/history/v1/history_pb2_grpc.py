@@ -39,6 +39,11 @@ class HistoryStub:
                 request_serializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetCoverageRequest.SerializeToString,
                 response_deserializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetCoverageResponse.FromString,
                 _registered_method=True)
+        self.GetBars = channel.unary_unary(
+                '/trademesh.history.v1.History/GetBars',
+                request_serializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetBarsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetBarsResponse.FromString,
+                _registered_method=True)
 
 
 class HistoryServicer:
@@ -54,6 +59,19 @@ class HistoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBars(self, request, context):
+        """The bars held of one venue, symbol and timeframe whose open time is in [start_ns, end_ns),
+        oldest first, at most `limit` of them. Paging: when a reply holds `limit` bars, more may
+        follow: ask again with start_ns = next_start_ns (the last bar's open time + 1); a reply
+        with fewer bars ends the range (next_start_ns 0). Holes are not filled: a bar not held is
+        not in the reply (GetCoverage lists them). INVALID_ARGUMENT with a field violation for
+        each bad field (venue, symbol, timeframe, start_ns, end_ns, limit); FAILED_PRECONDITION when
+        the recorder has not made its tables yet; UNAVAILABLE when PostgreSQL cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HistoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +79,11 @@ def add_HistoryServicer_to_server(servicer, server):
                     servicer.GetCoverage,
                     request_deserializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetCoverageRequest.FromString,
                     response_serializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetCoverageResponse.SerializeToString,
+            ),
+            'GetBars': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBars,
+                    request_deserializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetBarsRequest.FromString,
+                    response_serializer=trademesh_dot_history_dot_v1_dot_history__pb2.GetBarsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +113,33 @@ class History:
             '/trademesh.history.v1.History/GetCoverage',
             trademesh_dot_history_dot_v1_dot_history__pb2.GetCoverageRequest.SerializeToString,
             trademesh_dot_history_dot_v1_dot_history__pb2.GetCoverageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.history.v1.History/GetBars',
+            trademesh_dot_history_dot_v1_dot_history__pb2.GetBarsRequest.SerializeToString,
+            trademesh_dot_history_dot_v1_dot_history__pb2.GetBarsResponse.FromString,
             options,
             channel_credentials,
             insecure,

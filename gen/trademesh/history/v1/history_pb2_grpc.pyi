@@ -4,10 +4,12 @@ isort:skip_file
 History: what the recorder's tables hold from the past (docs/history.md).
 
 Backtests, sweeps and warm-ups read the recorder's `bars` table, filled live by the bar
-service and from the past by `trademesh data import` (exchange archives). Coverage says, per
-venue, symbol and timeframe, which range is held and where bars are missing. The gateway
-serves this service from PostgreSQL on its native gRPC port and over gRPC-web; it needs the
-`read` scope. The same answer is `trademesh data coverage` and the MCP tool history_coverage.
+service and from the past by `trademesh data import` (exchange archives) and `trademesh data
+download`. Coverage says, per venue, symbol and timeframe, which range is held and where bars
+are missing; GetBars reads the bars themselves (the detector's, the Screener's and Overwatch's
+warm-ups read it first). The gateway serves this service from PostgreSQL on its native gRPC
+port and over gRPC-web; it needs the `read` scope. The same coverage is `trademesh data
+coverage` and the MCP tool history_coverage.
 """
 
 from collections import abc as _abc
@@ -44,6 +46,15 @@ class HistoryStub:
     timeframe; FAILED_PRECONDITION when the recorder has not made its tables yet; UNAVAILABLE
     when PostgreSQL cannot be reached.
     """
+    GetBars: _grpc.UnaryUnaryMultiCallable[_history_pb2.GetBarsRequest, _history_pb2.GetBarsResponse]
+    """The bars held of one venue, symbol and timeframe whose open time is in [start_ns, end_ns),
+    oldest first, at most `limit` of them. Paging: when a reply holds `limit` bars, more may
+    follow: ask again with start_ns = next_start_ns (the last bar's open time + 1); a reply
+    with fewer bars ends the range (next_start_ns 0). Holes are not filled: a bar not held is
+    not in the reply (GetCoverage lists them). INVALID_ARGUMENT with a field violation for
+    each bad field (venue, symbol, timeframe, start_ns, end_ns, limit); FAILED_PRECONDITION when
+    the recorder has not made its tables yet; UNAVAILABLE when PostgreSQL cannot be reached.
+    """
 
 @_typing.type_check_only
 class HistoryAsyncStub(HistoryStub):
@@ -53,6 +64,15 @@ class HistoryAsyncStub(HistoryStub):
     symbol and timeframe (shortest first). INVALID_ARGUMENT (field timeframe) for an unknown
     timeframe; FAILED_PRECONDITION when the recorder has not made its tables yet; UNAVAILABLE
     when PostgreSQL cannot be reached.
+    """
+    GetBars: _aio.UnaryUnaryMultiCallable[_history_pb2.GetBarsRequest, _history_pb2.GetBarsResponse]  # type: ignore[assignment]
+    """The bars held of one venue, symbol and timeframe whose open time is in [start_ns, end_ns),
+    oldest first, at most `limit` of them. Paging: when a reply holds `limit` bars, more may
+    follow: ask again with start_ns = next_start_ns (the last bar's open time + 1); a reply
+    with fewer bars ends the range (next_start_ns 0). Holes are not filled: a bar not held is
+    not in the reply (GetCoverage lists them). INVALID_ARGUMENT with a field violation for
+    each bad field (venue, symbol, timeframe, start_ns, end_ns, limit); FAILED_PRECONDITION when
+    the recorder has not made its tables yet; UNAVAILABLE when PostgreSQL cannot be reached.
     """
 
 class HistoryServicer(metaclass=_abc_1.ABCMeta):
@@ -66,6 +86,21 @@ class HistoryServicer(metaclass=_abc_1.ABCMeta):
         symbol and timeframe (shortest first). INVALID_ARGUMENT (field timeframe) for an unknown
         timeframe; FAILED_PRECONDITION when the recorder has not made its tables yet; UNAVAILABLE
         when PostgreSQL cannot be reached.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBars(
+        self,
+        request: _history_pb2.GetBarsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_history_pb2.GetBarsResponse, _abc.Awaitable[_history_pb2.GetBarsResponse]]:
+        """The bars held of one venue, symbol and timeframe whose open time is in [start_ns, end_ns),
+        oldest first, at most `limit` of them. Paging: when a reply holds `limit` bars, more may
+        follow: ask again with start_ns = next_start_ns (the last bar's open time + 1); a reply
+        with fewer bars ends the range (next_start_ns 0). Holes are not filled: a bar not held is
+        not in the reply (GetCoverage lists them). INVALID_ARGUMENT with a field violation for
+        each bad field (venue, symbol, timeframe, start_ns, end_ns, limit); FAILED_PRECONDITION when
+        the recorder has not made its tables yet; UNAVAILABLE when PostgreSQL cannot be reached.
         """
 
 def add_HistoryServicer_to_server(servicer: HistoryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

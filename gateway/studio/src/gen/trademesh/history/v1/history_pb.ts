@@ -5,20 +5,106 @@
 // History: what the recorder's tables hold from the past (docs/history.md).
 //
 // Backtests, sweeps and warm-ups read the recorder's `bars` table, filled live by the bar
-// service and from the past by `trademesh data import` (exchange archives). Coverage says, per
-// venue, symbol and timeframe, which range is held and where bars are missing. The gateway
-// serves this service from PostgreSQL on its native gRPC port and over gRPC-web; it needs the
-// `read` scope. The same answer is `trademesh data coverage` and the MCP tool history_coverage.
+// service and from the past by `trademesh data import` (exchange archives) and `trademesh data
+// download`. Coverage says, per venue, symbol and timeframe, which range is held and where bars
+// are missing; GetBars reads the bars themselves (the detector's, the Screener's and Overwatch's
+// warm-ups read it first). The gateway serves this service from PostgreSQL on its native gRPC
+// port and over gRPC-web; it needs the `read` scope. The same coverage is `trademesh data
+// coverage` and the MCP tool history_coverage.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Candle } from "../../marketdata/v1/marketdata_pb";
+import { file_trademesh_marketdata_v1_marketdata } from "../../marketdata/v1/marketdata_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trademesh/history/v1/history.proto.
  */
 export const file_trademesh_history_v1_history: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0cmFkZW1lc2gvaGlzdG9yeS92MS9oaXN0b3J5LnByb3RvEhR0cmFkZW1lc2guaGlzdG9yeS52MSJZChJHZXRDb3ZlcmFnZVJlcXVlc3QSDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEhEKCXRpbWVmcmFtZRgDIAEoCRIRCgltYXhfaG9sZXMYBCABKA0iRQoTR2V0Q292ZXJhZ2VSZXNwb25zZRIuCgZzZXJpZXMYASADKAsyHi50cmFkZW1lc2guaGlzdG9yeS52MS5Db3ZlcmFnZSLSAQoIQ292ZXJhZ2USDQoFdmVudWUYASABKAkSDgoGc3ltYm9sGAIgASgJEhEKCXRpbWVmcmFtZRgDIAEoCRIQCghzdGFydF9ucxgEIAEoAxIOCgZlbmRfbnMYBSABKAMSDAoEYmFycxgGIAEoAxISCgpob2xlX2NvdW50GAcgASgDEhQKDG1pc3NpbmdfYmFycxgIIAEoAxIpCgVob2xlcxgJIAMoCzIaLnRyYWRlbWVzaC5oaXN0b3J5LnYxLkhvbGUSDwoHc3RlcF9ucxgKIAEoAyIoCgRIb2xlEhAKCHN0YXJ0X25zGAEgASgDEg4KBmVuZF9ucxgCIAEoAzJtCgdIaXN0b3J5EmIKC0dldENvdmVyYWdlEigudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0Q292ZXJhZ2VSZXF1ZXN0GikudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0Q292ZXJhZ2VSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CiJ0cmFkZW1lc2gvaGlzdG9yeS92MS9oaXN0b3J5LnByb3RvEhR0cmFkZW1lc2guaGlzdG9yeS52MSJzCg5HZXRCYXJzUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhAKCHN0YXJ0X25zGAQgASgDEg4KBmVuZF9ucxgFIAEoAxINCgVsaW1pdBgGIAEoDSJXCg9HZXRCYXJzUmVzcG9uc2USLQoEYmFycxgBIAMoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNhbmRsZRIVCg1uZXh0X3N0YXJ0X25zGAIgASgDIlkKEkdldENvdmVyYWdlUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhEKCW1heF9ob2xlcxgEIAEoDSJFChNHZXRDb3ZlcmFnZVJlc3BvbnNlEi4KBnNlcmllcxgBIAMoCzIeLnRyYWRlbWVzaC5oaXN0b3J5LnYxLkNvdmVyYWdlItIBCghDb3ZlcmFnZRINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhAKCHN0YXJ0X25zGAQgASgDEg4KBmVuZF9ucxgFIAEoAxIMCgRiYXJzGAYgASgDEhIKCmhvbGVfY291bnQYByABKAMSFAoMbWlzc2luZ19iYXJzGAggASgDEikKBWhvbGVzGAkgAygLMhoudHJhZGVtZXNoLmhpc3RvcnkudjEuSG9sZRIPCgdzdGVwX25zGAogASgDIigKBEhvbGUSEAoIc3RhcnRfbnMYASABKAMSDgoGZW5kX25zGAIgASgDMsUBCgdIaXN0b3J5EmIKC0dldENvdmVyYWdlEigudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0Q292ZXJhZ2VSZXF1ZXN0GikudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0Q292ZXJhZ2VSZXNwb25zZRJWCgdHZXRCYXJzEiQudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0QmFyc1JlcXVlc3QaJS50cmFkZW1lc2guaGlzdG9yeS52MS5HZXRCYXJzUmVzcG9uc2ViBnByb3RvMw", [file_trademesh_marketdata_v1_marketdata]);
+
+/**
+ * @generated from message trademesh.history.v1.GetBarsRequest
+ */
+export type GetBarsRequest = Message<"trademesh.history.v1.GetBarsRequest"> & {
+  /**
+   * The venue, exactly ("binance"); required.
+   *
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * The canonical symbol, exactly ("BTC/USDT"); required.
+   *
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+
+  /**
+   * "1s", "1m", "5m", "15m", "1h", "4h", "1d", "1w"; required.
+   *
+   * @generated from field: string timeframe = 3;
+   */
+  timeframe: string;
+
+  /**
+   * The range of open times, Unix ns: [start_ns, end_ns). start_ns at least 0; end_ns 0 means
+   * no end (up to the last bar held), else more than start_ns.
+   *
+   * @generated from field: int64 start_ns = 4;
+   */
+  startNs: bigint;
+
+  /**
+   * @generated from field: int64 end_ns = 5;
+   */
+  endNs: bigint;
+
+  /**
+   * Bars a reply holds at most: 0 means the default (5000); at most 5000.
+   *
+   * @generated from field: uint32 limit = 6;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message trademesh.history.v1.GetBarsRequest.
+ * Use `create(GetBarsRequestSchema)` to create a new message.
+ */
+export const GetBarsRequestSchema: GenMessage<GetBarsRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_history_v1_history, 0);
+
+/**
+ * @generated from message trademesh.history.v1.GetBarsResponse
+ */
+export type GetBarsResponse = Message<"trademesh.history.v1.GetBarsResponse"> & {
+  /**
+   * Oldest first; each closed (a bar is stored once its interval ended), its decimals the
+   * table's values exactly, as plain decimal strings without trailing zeros ("100.5", never
+   * "1.005E+2" nor a float's digits; quote_volume "" when not known), its timeframe the request's.
+   *
+   * @generated from field: repeated trademesh.marketdata.v1.Candle bars = 1;
+   */
+  bars: Candle[];
+
+  /**
+   * Set when the reply holds `limit` bars (more may follow): the start_ns of the next page.
+   * 0: the range is done.
+   *
+   * @generated from field: int64 next_start_ns = 2;
+   */
+  nextStartNs: bigint;
+};
+
+/**
+ * Describes the message trademesh.history.v1.GetBarsResponse.
+ * Use `create(GetBarsResponseSchema)` to create a new message.
+ */
+export const GetBarsResponseSchema: GenMessage<GetBarsResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_history_v1_history, 1);
 
 /**
  * @generated from message trademesh.history.v1.GetCoverageRequest
@@ -58,7 +144,7 @@ export type GetCoverageRequest = Message<"trademesh.history.v1.GetCoverageReques
  * Use `create(GetCoverageRequestSchema)` to create a new message.
  */
 export const GetCoverageRequestSchema: GenMessage<GetCoverageRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_history_v1_history, 0);
+  messageDesc(file_trademesh_history_v1_history, 2);
 
 /**
  * @generated from message trademesh.history.v1.GetCoverageResponse
@@ -75,7 +161,7 @@ export type GetCoverageResponse = Message<"trademesh.history.v1.GetCoverageRespo
  * Use `create(GetCoverageResponseSchema)` to create a new message.
  */
 export const GetCoverageResponseSchema: GenMessage<GetCoverageResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_history_v1_history, 1);
+  messageDesc(file_trademesh_history_v1_history, 3);
 
 /**
  * What is held of one venue, symbol and timeframe.
@@ -151,7 +237,7 @@ export type Coverage = Message<"trademesh.history.v1.Coverage"> & {
  * Use `create(CoverageSchema)` to create a new message.
  */
 export const CoverageSchema: GenMessage<Coverage> = /*@__PURE__*/
-  messageDesc(file_trademesh_history_v1_history, 2);
+  messageDesc(file_trademesh_history_v1_history, 4);
 
 /**
  * Bars missing from start_ns (the first missing bar's open time) to end_ns (the open time of
@@ -176,7 +262,7 @@ export type Hole = Message<"trademesh.history.v1.Hole"> & {
  * Use `create(HoleSchema)` to create a new message.
  */
 export const HoleSchema: GenMessage<Hole> = /*@__PURE__*/
-  messageDesc(file_trademesh_history_v1_history, 3);
+  messageDesc(file_trademesh_history_v1_history, 5);
 
 /**
  * @generated from service trademesh.history.v1.History
@@ -194,6 +280,22 @@ export const History: GenService<{
     methodKind: "unary";
     input: typeof GetCoverageRequestSchema;
     output: typeof GetCoverageResponseSchema;
+  },
+  /**
+   * The bars held of one venue, symbol and timeframe whose open time is in [start_ns, end_ns),
+   * oldest first, at most `limit` of them. Paging: when a reply holds `limit` bars, more may
+   * follow: ask again with start_ns = next_start_ns (the last bar's open time + 1); a reply
+   * with fewer bars ends the range (next_start_ns 0). Holes are not filled: a bar not held is
+   * not in the reply (GetCoverage lists them). INVALID_ARGUMENT with a field violation for
+   * each bad field (venue, symbol, timeframe, start_ns, end_ns, limit); FAILED_PRECONDITION when
+   * the recorder has not made its tables yet; UNAVAILABLE when PostgreSQL cannot be reached.
+   *
+   * @generated from rpc trademesh.history.v1.History.GetBars
+   */
+  getBars: {
+    methodKind: "unary";
+    input: typeof GetBarsRequestSchema;
+    output: typeof GetBarsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_history_v1_history, 0);
