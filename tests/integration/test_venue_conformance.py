@@ -8,9 +8,10 @@ no check failed, and the skips exactly those its Admin capabilities call for (no
 on a spot pair, no candle stream where the venue has none). The runs go three at a time: each
 is mostly waiting on its venue (the dead-man's second, the streams' quiet).
 
-What a stand-in cannot serve would be left out of its run with --skip, each with its reason
-(Case.left_out): none is today. Every stand-in serves its exchange's candle history endpoint, so
-every venue pages through its candles (`candles.paging`), and each trades its default instrument.
+What a stand-in cannot serve is left out of its run with --skip, each with its reason
+(Case.left_out): Deribit's trade history and tickers, until its stand-in serves them. Every
+stand-in serves its exchange's candle history endpoint, so every venue pages through its candles
+(`candles.paging`), and each trades its default instrument.
 """
 
 from __future__ import annotations
@@ -57,19 +58,26 @@ class Case:
 
 
 _SPOT = frozenset({"subscribe.funding"})
+# Bybit's, OKX's and Coinbase's public trades (ccxt fetch_trades) are the latest ones, not a range
+# paged forward from a time: their venues serve no GetTrades (capabilities.trade_history false).
+_NO_TRADE_HISTORY = frozenset({"trades.history"})
 CASES = [
     Case("sim", "sim", None, _SPOT),
     Case("paper-binance", "binance", "BINANCE", _SPOT, paper=True),
     Case("binance", "binance", "BINANCE", _SPOT, replay_keys("BINANCE")),
-    Case("bybit", "bybit", "BYBIT", _SPOT, replay_keys("BYBIT")),
+    Case("bybit", "bybit", "BYBIT", _SPOT | _NO_TRADE_HISTORY, replay_keys("BYBIT")),
     Case("kraken", "kraken", "KRAKEN", _SPOT, replay_keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ==")),
-    Case("okx", "okx", "OKX", _SPOT, replay_keys("OKX", passphrase=True)),
+    Case("okx", "okx", "OKX", _SPOT | _NO_TRADE_HISTORY, replay_keys("OKX", passphrase=True)),
     # ccxt.pro has no candle stream for Coinbase.
-    Case("coinbase", "coinbase", "COINBASE", _SPOT | {"subscribe.candles"}, coinbase_keys()),
+    Case("coinbase", "coinbase", "COINBASE", _SPOT | _NO_TRADE_HISTORY | {"subscribe.candles"},
+         coinbase_keys()),
     Case("binanceusdm", "binanceusdm", "BINANCE_FUTURES", frozenset(), replay_keys("BINANCEUSDM")),
-    Case("okx-swap", "okx-swap", "OKX_SWAP", frozenset(), replay_keys("OKX_SWAP", passphrase=True)),
+    Case("okx-swap", "okx-swap", "OKX_SWAP", _NO_TRADE_HISTORY, replay_keys("OKX_SWAP", passphrase=True)),
     # The recording holds options only: no funding rate.
-    Case("deribit", "deribit", "DERIBIT", _SPOT, replay_keys("DERIBIT")),
+    Case("deribit", "deribit", "DERIBIT", _SPOT, replay_keys("DERIBIT"), left_out={
+        "trades.history": "its stand-in serves no get_last_trades_by_instrument_and_time yet",
+        "tickers.all": "its stand-in serves no get_book_summary_by_currency yet",
+    }),
 ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ MODULES = (
     "service",
     "market_data",
     "candles",
+    "history",
     "resume",
     "orders",
     "executions",
