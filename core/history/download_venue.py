@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 
 from core.foundations.backoff import Backoff
 from core.foundations.convert import TIMEFRAME_TO_PB
-from core.foundations.env import BUS_DIRECT, GATEWAY
+from core.foundations.env import BUS_DIRECT, GATEWAY, TOKEN
 from core.foundations.errors import FailedPrecondition, NotFound, TrademeshError, Unavailable
 from core.foundations.model import Timeframe
 from core.foundations.rpc.channels import Upstreams
@@ -40,6 +40,7 @@ T = TypeVar("T")
 CALL_TIMEOUT_S = 120.0
 _WAITED = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _VENUE_START_S = 90.0
+_FIRST_CALL_S = 30.0
 _LOG_TAIL_LINES = 15
 # The download's own venue joins no mesh: it neither registers with a gateway nor writes the bus.
 _CHILD_ENV = {GATEWAY: "", BUS_DIRECT: "0"}
@@ -78,15 +79,18 @@ class VenueHistory:
 
     async def instruments(self, symbols: Sequence[str]) -> dict[str, str]:
         """symbol -> the venue's name in its rows, of `symbols`; NotFound naming those it does not list."""
+        # A venue that does not answer at first (a wrong address) is said within half a minute.
         answer = await self._call(lambda: self._stub.ListInstruments(
-            md.ListInstrumentsRequest(), timeout=30.0, metadata=self._metadata
-        ))  # fmt: skip
+            md.ListInstrumentsRequest(), timeout=_FIRST_CALL_S, metadata=self._metadata
+        ), min(self._patience_s, _FIRST_CALL_S))  # fmt: skip
         listed = {i.symbol: i.venue for i in answer.instruments}
         missing = [s for s in symbols if s not in listed]
         if missing:
             raise NotFound(
                 f"{self.who} does not list {', '.join(missing)} (it lists {_some(sorted(listed))})"
             )
+        if any(not listed[s] for s in symbols):
+            raise FailedPrecondition(f"{self.who} names no venue in its instruments (Instrument.venue)")
         return {s: listed[s] for s in symbols}
 
     async def candles(
@@ -111,11 +115,12 @@ class VenueHistory:
         )
         return list(answer.trades), answer.next_page_token
 
-    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, call: Callable[[], Awaitable[T]], patience_s: float | None = None) -> T:
         """The call's answer; its RESOURCE_EXHAUSTED / UNAVAILABLE waited out up to the patience,
         anything else (and a wait past it) the project's error naming the venue."""
         backoff = Backoff(0.5, 10.0)
-        deadline = time.monotonic() + self._patience_s
+        patience_s = self._patience_s if patience_s is None else patience_s
+        deadline = time.monotonic() + patience_s
         while True:
             try:
                 return await call()
@@ -125,14 +130,17 @@ class VenueHistory:
                     raise FailedPrecondition(
                         f"{self.who} does not serve this history: {call_failure(exc)}"
                     ) from None
+                if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    raise FailedPrecondition(
+                        f"{self.who} refused the mesh token: set {TOKEN} to the venue's ({call_failure(exc)})"
+                    ) from None
                 if code not in _WAITED:
                     raise from_call_error(exc, self.who, CALL_TIMEOUT_S) from None
                 delay = retry_delay(exc)
                 delay = backoff.next() if delay is None else delay
                 if time.monotonic() + delay > deadline:
                     raise Unavailable(
-                        f"{self.who} still answers {call_failure(exc)} "
-                        f"after {self._patience_s:g} s of waiting"
+                        f"{self.who} still answers {call_failure(exc)} after {patience_s:g} s of waiting"
                     ) from None
                 self._count(exc, delay)
                 await asyncio.sleep(delay)
@@ -144,7 +152,7 @@ class VenueHistory:
         else:
             waits.unavailable += 1
         waits.seconds += delay
-        waits.last = call_failure(exc)
+        waits.last = f"{self.who}: {call_failure(exc)}"
         if waits.on_wait is not None:
             waits.on_wait(waits.last, delay)
 
@@ -191,7 +199,17 @@ async def started_venue(
 
     with tempfile.TemporaryDirectory(prefix="trademesh-download-") as folder:
         log_path = Path(folder) / f"{name}.log"
-        command = ["venue", name, "--port", "0", "--metrics-port", "0", *args]
+        base, _, account = name.partition(".")  # an account's venue (binance.desk-a): --account
+        command = [
+            "venue",
+            base,
+            *(["--account", account] if account else []),
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+        ]
+        command += args
         with log_path.open("w") as log:
             try:
                 service = await asyncio.to_thread(start_service, command, _CHILD_ENV, _VENUE_START_S, log)
