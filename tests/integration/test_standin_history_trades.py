@@ -415,3 +415,50 @@ async def test_kraken_ticker_of_every_pair() -> None:
         assert xmr["t"][1] == day.count and xmr["v"][1] == format(day.volume.quantize(D("0.00000001")), "f")
         assert day.high is not None and xmr["h"][1] == format(day.high.quantize(D("0.01")), "f")
         assert tickers["ZEC/USD"]["info"]["t"] == [0, 0]
+
+
+# ---- Coinbase: /api/v3/brokerage/market/products/{id}/ticker (limit, start, end), products
+
+COINBASE_LAST = {
+    "trade_id": "903118394",
+    "product_id": "BTC-USD",
+    "price": "91310.02",
+    "size": "0.03863429",
+    "time": "2025-11-21T08:05:10.023407Z",
+    "side": "BUY",
+}
+
+
+async def test_coinbase_market_trades_page_back_by_time() -> None:
+    async with standin("coinbase", "COINBASE", faults=["history-ratelimit@1"]) as s:
+        with pytest.raises(ccxt_errors.RateLimitExceeded):
+            await s.exchange.fetch_trades("BTC/USD", None, 5)
+        tape = s.tape("BTC-USD")
+        assert len(tape.session) == 79
+        times = [p.ts_ns for p in tape.session]
+        assert times == sorted(times), "the session's ids and times agree"
+        since = tape.session[0].ts_ms - 15 * MINUTE
+        until = (tape.session[-1].ts_ms // 1000 + 1) * 1000
+        found: dict[int, dict[str, Any]] = {}
+        pages = 0
+        while True:  # back from the end: each page up to the next whole second after its oldest
+            page = await s.exchange.fetch_trades("BTC/USD", since, 40, {"until": until})
+            pages += 1
+            new = [t for t in page if int(t["id"]) not in found]
+            if not new:
+                break
+            found |= {int(t["id"]): t for t in page}
+            until = (page[0]["timestamp"] // 1000 + 1) * 1000
+        assert pages > 3
+        trades = [found[i] for i in sorted(found)]
+        assert_one_range(trades, [p.id for p in tape.forward(from_ns=since * 1_000_000)])
+        assert trades[-1]["info"] == COINBASE_LAST
+        made_up = trades[0]["info"]
+        assert made_up["time"].endswith("000Z") and made_up["size"] == format(tape.candles.size_unit, "f")
+        assert made_up["price"] == format(tape.candles.price_at(trades[0]["timestamp"]), "f")
+        # Empty: after the session, and before the made-up past (the epoch's first second).
+        after = tape.session[-1].ts_ms + 1000
+        assert await s.exchange.fetch_trades("BTC/USD", after, 10, {"until": after + MINUTE}) == []
+        assert await s.exchange.fetch_trades("BTC/USD", 0, 10, {"until": 1000}) == []
+        tickers = await s.exchange.fetch_tickers()
+        assert set(tickers) == set(s.exchange.symbols) and len(tickers) == 2

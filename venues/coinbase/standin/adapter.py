@@ -20,7 +20,8 @@
   best price of the book tracked here (none before playback has delivered a snapshot: an
   order then rests). A `slow` fault delays only order creation (POST .../orders). The product
   candles (market/products/{id}/candles) page through the candle history
-  (venues.coinbase.standin.history).
+  (venues.coinbase.standin.history), the market trades (market/products/{id}/ticker) through
+  the trade history (venues.coinbase.standin.trades).
 - The private `user` channel: a subscribe carrying a `jwt` (not verified here) gets the
   "subscriptions" answer and a "snapshot" event of the open orders; every order change
   then goes out as an "update" event ({"channel":"user","events":[{"type":"update",
@@ -49,6 +50,7 @@ from typing import Any
 from venues.coinbase.standin.history import CoinbaseCandles
 from venues.coinbase.standin.order_store import CoinbaseOrders, endpoint, ws_order
 from venues.coinbase.standin.synthesized import FIAT, crypto_currency, fiat_currency, product
+from venues.coinbase.standin.trades import CoinbaseTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host
 from venues.replay.capture import Capture, WsFrame
 
@@ -132,6 +134,7 @@ class CoinbaseReplay(ReplayAdapter):
         self.orders.on_update = self._user_update
         self.user_connections: dict[int, MockConnection] = {}
         self.candles = CoinbaseCandles(self)
+        self.trades = CoinbaseTrades(self, self.candles, self._best)
 
     def other_api(self, url: str) -> str | None:
         return _OTHER_APIS.get(url_host(url))
@@ -279,9 +282,24 @@ class CoinbaseReplay(ReplayAdapter):
         """A `slow` fault delays order creation only (batch_cancel is a POST too)."""
         return request.method == "POST" and endpoint(request.path) == "orders"
 
+    def is_history(self, request: RestRequest) -> bool:
+        """Candles and trades; not the product list (fetch_tickers' answer, and load_markets')."""
+        return self.candles.handles(request) or self.trades.handles(request)
+
+    def rate_limited(self, status: int) -> RestAnswer:
+        """Coinbase's answer over a rate limit (ccxt's RateLimitExceeded)."""
+        body = {
+            "error": "rate_limit_exceeded",
+            "error_details": "Too many requests",
+            "message": "Too many requests",
+        }
+        return RestAnswer.json(body, status)
+
     def rest(self, request: RestRequest) -> RestAnswer:
         if self.candles.handles(request):
             return self.candles.answer(request)
+        if self.trades.handles(request):
+            return self.trades.answer(request)
         answer = self.orders.answer(request)
         if answer is not None:
             return answer
