@@ -112,6 +112,20 @@ async def test_buf_curl_calls_a_unary_venue_method_through_the_gateway(mesh: Mes
     assert all(i["venue"] == "sim" for i in instruments)
 
 
+async def test_buf_curl_reads_all_tickers_and_a_page_of_trades_through_the_gateway(mesh: Mesh) -> None:
+    result = await buf_curl(mesh.gateway, f"{MARKET_DATA}/GetTickers", key=mesh.key, target="sim")
+    assert result.returncode == 0, result.stderr
+    tickers = json.loads(result.stdout)["tickers"]
+    assert [t["symbol"] for t in tickers] == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    request = {"symbol": "BTC/USDT", "limit": 2}
+    result = await buf_curl(
+        mesh.gateway, f"{MARKET_DATA}/GetTrades", "-d", json.dumps(request), key=mesh.key, target="sim"
+    )
+    assert result.returncode == 0, result.stderr
+    page = json.loads(result.stdout)
+    assert 0 < len(page.get("trades", [])) <= 2 or page.get("nextPageToken"), page
+
+
 async def test_buf_curl_reads_a_server_stream_until_its_grpc_timeout(mesh: Mesh) -> None:
     request = {"symbols": ["BTC/USDT"], "channels": ["CHANNEL_TRADES", "CHANNEL_TICKERS"]}
     result = await buf_curl(
