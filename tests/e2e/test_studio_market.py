@@ -153,7 +153,7 @@ async def test_the_market_board_shows_the_bridges_tickers_at_most_4_frames_a_sec
         # What a user reads is that ticker as people read it: bid, ask and last at the tick the
         # venue states, the 24h volume in USDT to the cent, each exact value on hover (its title),
         # and the change since the board opened.
-        headings = ["symbol", "bid", "ask", "last", "change", "24h volume"]
+        headings = ["symbol", "bid", "ask", "last", "change", "24h change", "24h volume"]
         await expect(sim.locator("thead th")).to_have_text(headings)
         tick = await venue_tick(mesh, "BTC/USDT")
         cells, sent = await read_at_tick(sim.locator('tr[data-symbol="BTC/USDT"]'), "BTC/USDT", tick, bridge)

@@ -2,7 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, test } from "vitest";
 import { TickerSchema } from "../gen/trademesh/marketdata/v1/marketdata_pb";
-import { changeText, rowCells, volumeText } from "./cells";
+import { change24hText, changeText, rowCells, volumeText } from "./cells";
 import { Board, type BoardRow } from "./model";
 
 /** The row of `symbol` after tickers with these last prices (bid and ask about it), the last
@@ -18,6 +18,23 @@ function row(symbol: string, lasts: string[], baseVolume = "", quoteVolume = "")
   if (taken === undefined) throw new Error("no row");
   return taken;
 }
+
+describe("change24hText", () => {
+  test("the change over 24 h at the tick, signed, with its percentage; a dash until known", () => {
+    const board = new Board();
+    board.ticker("sim", "BTC/USDT", 1n, create(TickerSchema, { lastPrice: "66300.004" }));
+    const [before] = board.takeChanged();
+    expect(change24hText(before as BoardRow, "0.01")).toBe("–");
+    board.reference("sim", "BTC/USDT", "65000", 1n);
+    const [row] = board.takeChanged();
+    expect(change24hText(row as BoardRow, "0.01")).toBe("+1,300.00 (+2.00%)");
+    expect(rowCells(row as BoardRow, "0.01").change24h).toEqual({
+      shown: "+1,300.00 (+2.00%)",
+      exact: "1300.004",
+      kind: "change",
+    });
+  });
+});
 
 describe("rowCells", () => {
   test("prices at the tick, each with its exact text", () => {

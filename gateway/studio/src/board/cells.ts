@@ -1,13 +1,14 @@
 // What a market board row shows in its cells, as text (lib/money): bid, ask and last at the
 // instrument's tick (their exact text while its tick is not known), the change since the board
-// opened at the tick too, signed, with its percentage, and the 24h volume rounded in its asset
+// opened and the change over 24 h at the tick too, signed, with their percentages, and the 24h
+// volume rounded in its asset
 // (the quote asset to the cent, a coin to at most 8 decimals) with the asset named. Each cell
 // keeps the exact value it shows, for the title and data-exact. Pure: a row in, texts out.
 import { amountText, priceText } from "../lib/money";
 import { Board, type BoardRow, volume24h } from "./model";
 
 /** The cells with a figure, in their order after the symbol. */
-export const FIGURES = ["bid", "ask", "last", "change", "volume"] as const;
+export const FIGURES = ["bid", "ask", "last", "change", "change24h", "volume"] as const;
 export type Figure = (typeof FIGURES)[number];
 
 export interface Cell {
@@ -19,12 +20,22 @@ export interface Cell {
   kind: string;
 }
 
-/** "+12.50 (+0.02%)": the change at the tick (exact without one), and its percentage. */
+/** "+12.50 (+0.02%)": a change at the tick (exact without one), and its percentage. */
+function signedText(change: string, percentOf: number | null, trend: number, tick: string | undefined): string {
+  if (change === "") return "–";
+  const sign = trend > 0 ? "+" : "";
+  const percent = percentOf === null ? "" : ` (${sign}${percentOf.toFixed(2)}%)`;
+  return `${sign}${priceText(change, tick)}${percent}`;
+}
+
+/** The change since the board opened, as changeText shows it. */
 export function changeText(row: BoardRow, tick: string | undefined): string {
-  if (row.change === "") return "–";
-  const sign = Board.trend(row) > 0 ? "+" : "";
-  const percent = row.changePercent === null ? "" : ` (${sign}${row.changePercent.toFixed(2)}%)`;
-  return `${sign}${priceText(row.change, tick)}${percent}`;
+  return signedText(row.change, row.changePercent, Board.trend(row), tick);
+}
+
+/** The change over 24 h (against the venue's price 24 h ago), as changeText shows it. */
+export function change24hText(row: BoardRow, tick: string | undefined): string {
+  return signedText(row.change24h, row.change24hPercent, Board.trend24h(row), tick);
 }
 
 /** "1,234,567.89 USDT": the 24h volume rounded in its asset, the asset after it. */
@@ -43,6 +54,7 @@ export function rowCells(row: BoardRow, tick: string | undefined): Record<Figure
     ask: price(row.ask),
     last: price(row.last),
     change: { shown: changeText(row, tick), exact: row.change, kind: "change" },
+    change24h: { shown: change24hText(row, tick), exact: row.change24h, kind: "change" },
     volume: { shown: volumeText(row), exact: volume24h(row).value, kind: "amount" },
   };
 }

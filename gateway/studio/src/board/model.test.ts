@@ -1,8 +1,8 @@
 // board/model: the newest ticker per symbol, its change since the board opened, its 24h volume.
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, test } from "vitest";
-import { TickerSchema } from "../gen/trademesh/marketdata/v1/marketdata_pb";
-import { Board, type BoardRow, symbolAssets, volume24h } from "./model";
+import { SymbolTickerSchema, TickerSchema } from "../gen/trademesh/marketdata/v1/marketdata_pb";
+import { Board, type BoardRow, REFERENCE_MS, STREAM_FRESH_MS, change24h, symbolAssets, volume24h } from "./model";
 
 function ticker(last: string, baseVolume24h = "", quoteVolume24h = "") {
   return create(TickerSchema, { bestBid: last, bestAsk: last, lastPrice: last, baseVolume24h, quoteVolume24h });
@@ -36,6 +36,75 @@ describe("Board", () => {
     board.takeChanged();
     board.touchAll();
     expect(board.takeChanged().map((r) => r.symbol).sort()).toEqual(["BTC/USDT", "ETH/USDT"]);
+  });
+});
+
+function quoted(symbol: string, last: string, tsEventNs = 0n) {
+  return create(SymbolTickerSchema, {
+    symbol,
+    tsEventNs,
+    ticker: { bestBid: `${last}1`, bestAsk: `${last}9`, lastPrice: last, quoteVolume24h: "100" },
+  });
+}
+
+describe("Board.snapshot (every instrument's ticker at once)", () => {
+  test("fills every row at once, as of the answer where the venue did not time a ticker", () => {
+    const board = new Board();
+    const taken = board.snapshot("sim", [quoted("BTC/USDT", "65000.5", 5n), quoted("ETH/USDT", "3000.25")], 9n, 0);
+    expect(taken).toBe(2);
+    expect(board.venues()).toEqual(["sim"]);
+    const rows = board.takeChanged().sort((a, b) => a.symbol.localeCompare(b.symbol));
+    expect(rows.map((r) => [r.symbol, r.bid, r.ask, r.last, r.tsEventNs, r.source])).toEqual([
+      ["BTC/USDT", "65000.51", "65000.59", "65000.5", 5n, "snapshot"],
+      ["ETH/USDT", "3000.251", "3000.259", "3000.25", 9n, "snapshot"],
+    ]);
+    expect(rows[0]?.quoteVolume).toBe("100");
+  });
+
+  test("a row the stream fed lately keeps the stream's ticker; after STREAM_FRESH_MS the newest wins", () => {
+    const board = new Board();
+    board.ticker("sim", "BTC/USDT", 10n, ticker("65000"), 1_000);
+    board.takeChanged();
+    expect(board.snapshot("sim", [quoted("BTC/USDT", "65100", 20n)], 20n, 1_000 + STREAM_FRESH_MS - 1)).toBe(0);
+    expect(board.takeChanged()).toEqual([]);
+    expect(board.snapshot("sim", [quoted("BTC/USDT", "65100", 20n)], 20n, 1_000 + STREAM_FRESH_MS)).toBe(1);
+    const [row] = board.takeChanged();
+    expect(row).toMatchObject({ last: "65100", source: "snapshot", opening: "65000", change: "100" });
+    expect(board.snapshot("sim", [quoted("BTC/USDT", "1", 15n)], 15n, 1_000_000)).toBe(0); // older
+  });
+});
+
+describe("Board.reference (the 24h change)", () => {
+  test("the change against the price 24 h ago, exact, with its percentage; kept for later tickers", () => {
+    const board = new Board();
+    board.ticker("sim", "BTC/USDT", 1n, ticker("65010.75"), 0);
+    board.reference("sim", "BTC/USDT", "65000.5", 7n, 0);
+    const [row] = board.takeChanged();
+    expect(row).toMatchObject({ reference: "65000.5", referenceNs: 7n, change24h: "10.25" });
+    expect(row?.change24hPercent).toBeCloseTo((10.25 / 65000.5) * 100, 12);
+    expect(Board.trend24h(row as BoardRow)).toBe(1);
+    board.snapshot("sim", [quoted("BTC/USDT", "64990.5", 2n)], 2n, STREAM_FRESH_MS);
+    const [next] = board.takeChanged();
+    expect(next).toMatchObject({ last: "64990.5", change24h: "-10" });
+    expect(Board.trend24h(next as BoardRow)).toBe(-1);
+  });
+
+  test("references are due for rows never asked, and again after REFERENCE_MS", () => {
+    const board = new Board();
+    board.snapshot("sim", [quoted("BTC/USDT", "1"), quoted("ETH/USDT", "2")], 1n, 0);
+    board.snapshot("okx", [quoted("SOL/USDT", "3")], 1n, 0);
+    expect(board.referencesDue("sim", 0)).toEqual(["BTC/USDT", "ETH/USDT"]);
+    board.reference("sim", "BTC/USDT", "0.5", 1n, 100);
+    board.referenceMissing("sim", "ETH/USDT", 100);
+    expect(board.referencesDue("sim", 100 + REFERENCE_MS - 1)).toEqual([]);
+    expect(board.referencesDue("sim", 100 + REFERENCE_MS)).toEqual(["BTC/USDT", "ETH/USDT"]);
+    expect(board.referencesDue("okx", 0)).toEqual(["SOL/USDT"]);
+  });
+
+  test("no change without both prices", () => {
+    expect(change24h("10", "", 0n)).toMatchObject({ change24h: "", change24hPercent: null });
+    expect(change24h("", "9", 1n)).toMatchObject({ change24h: "", change24hPercent: null });
+    expect(change24h("10", "0", 1n)).toMatchObject({ change24h: "10", change24hPercent: null });
   });
 });
 

@@ -1,18 +1,28 @@
 // The market board (page `#/market`): every venue's tickers side by side, a column per venue (the
 // venues the registry lists, and any the bridge has tickers of), a row per symbol with bid, ask,
-// last, the change since the board opened and the venue's 24h volume. The tickers come from the
-// bridge's live stream (LiveData.Subscribe, KIND_TICKERS of every venue and symbol) on the tab's
-// Mux stream; the board keeps the newest of each symbol and draws at most 4 frames a second (one
+// last, the change since the board opened, the change over 24 h and the venue's 24h volume. Every
+// instrument's ticker comes at once from each venue (MarketData.GetTickers, one call a venue every
+// PRICES_MS, targeted at it), so every row is there at once, venues whose tickers are not on the
+// bus included; the bridge's live stream (LiveData.Subscribe, KIND_TICKERS of every venue and
+// symbol, on the tab's Mux stream) keeps the rows it carries current between those (a row it fed
+// lately keeps the stream's ticker: board/model). The 24h change is against each symbol's price
+// 24 h ago, the open of the venue's first 1m candle since then (MarketData.GetCandles, limit 1,
+// a few symbols at a time, each again after 10 minutes); a venue holding less history than a day
+// gives its first candle's, and the cell's title says since when. A venue that cannot answer
+// GetTickers (UNIMPLEMENTED: no all_tickers) is asked again after VENUE_RETRY_MS, its rows from
+// the stream only. `data-snapshots` on the board counts the GetTickers answers taken. The board
+// keeps the newest of each symbol and draws at most 4 frames a second (one
 // each 250 ms at most, only the rows that changed, and none while a pointer is pressed:
 // ui/press). Figures are shown as people read them (board/cells, lib/money): prices at the
 // instrument's tick once the venue's instruments are known (api/instruments; every row is drawn
 // again when they come), the volume rounded in its asset, each exact value in its title and
 // data-exact. `data-frames` on the board counts its frames and `data-tickers` the tickers it
 // took, for tests and tools. Its loops run only while it is shown.
-import type { Clients } from "../api/clients";
+import { type Clients, unary } from "../api/clients";
 import { type Instruments, instrumentsOf } from "../api/instruments";
 import type { LiveStreams } from "../api/live";
 import { listVenues } from "../api/venues";
+import { Timeframe } from "../gen/trademesh/common/v1/common_pb";
 import { Kind, LiveData, type SubscribeResponse } from "../gen/trademesh/livedata/v1/livedata_pb";
 import { OverflowPolicy } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import type { Connection } from "../lib/connection";
@@ -26,7 +36,16 @@ import { Board, type BoardRow } from "./model";
 /** At most 4 frames a second. */
 export const FRAME_MS = 250;
 const VENUES_POLL_MS = 10_000;
-const HEADINGS = ["symbol", "bid", "ask", "last", "change", "24h volume"];
+/** Every instrument's ticker, one GetTickers call a venue, this often. */
+export const PRICES_MS = 3_000;
+/** A venue that did not answer GetTickers is asked again after this long. */
+const VENUE_RETRY_MS = 30_000;
+/** How often due 24h references are asked for, and how many a venue at a time. */
+const REFERENCES_MS = 1_000;
+const REFERENCES_AT_ONCE = 4;
+const DAY_NS = 86_400_000_000_000n;
+const MINUTE_NS = 60_000_000_000n;
+const HEADINGS = ["symbol", "bid", "ask", "last", "change", "24h change", "24h volume"];
 
 /** A cell's figure, replaced only when what it shows or its exact value changed. */
 function show(td: HTMLElement, cell: Cell): void {
@@ -68,9 +87,15 @@ class VenueColumn {
       last: row.last,
       ts: String(row.tsEventNs),
       change: row.change,
+      change24h: row.change24h,
+      reference: row.reference,
+      referenceNs: String(row.referenceNs),
+      source: row.source,
       volume: cells.volume.exact,
       trend: trend > 0 ? "up" : trend < 0 ? "down" : "flat",
     });
+    const since = tr.querySelector<HTMLElement>('td[data-col="change24h"]');
+    if (since !== null) since.title = sinceText(row);
   }
 
   /** A new row in its place by symbol (the first replaces "no tickers yet"). */
@@ -98,6 +123,9 @@ export class MarketBoardPage {
   private lastFrameMs = Number.NEGATIVE_INFINITY;
   private frames = 0;
   private tickers = 0;
+  private snapshots = 0;
+  /** Per venue, when it may be asked for its tickers again after a failure (ms). */
+  private readonly venueRetryMs = new Map<string, number>();
 
   constructor(
     private readonly clients: Clients,
@@ -107,7 +135,8 @@ export class MarketBoardPage {
   ) {
     this.instruments = instrumentsOf(clients, appSignal);
     const say =
-      "every venue's tickers, at most 4 frames a second; change since the board opened; " +
+      "every venue's tickers, all at once every few seconds and live between, at most 4 frames a " +
+      "second; change since the board opened and over 24 h; " +
       "prices at the instrument's tick, volume over the venue's last 24 h (exact on hover)";
     const hint = h("p", { class: "hint" }, say);
     const board = panel("Market board", "market-board", hint, this.venues);
@@ -122,8 +151,11 @@ export class MarketBoardPage {
     this.columns = new Map();
     this.frames = 0;
     this.tickers = 0;
+    this.snapshots = 0;
+    this.venueRetryMs.clear();
     this.venues.dataset.frames = "0";
     this.venues.dataset.tickers = "0";
+    this.venues.dataset.snapshots = "0";
     fill(this.venues);
     this.controller = childController(this.appSignal);
     const signal = this.controller.signal;
@@ -132,6 +164,8 @@ export class MarketBoardPage {
       this.schedule();
     }, signal);
     void poll(this.context(signal), VENUES_POLL_MS, () => this.loadVenues(signal));
+    void poll(this.context(signal), PRICES_MS, () => this.loadPrices(signal));
+    void poll(this.context(signal), REFERENCES_MS, () => this.loadReferences(signal));
     const request = { venues: [], symbols: [], kinds: [Kind.TICKERS], overflowPolicy: OverflowPolicy.CONFLATE };
     void follow(
       this.context(signal),
@@ -156,6 +190,54 @@ export class MarketBoardPage {
     if (signal.aborted) return;
     for (const instance of instances) this.board.venue(instance.name);
     this.schedule();
+  }
+
+  /** Every venue's tickers at once (GetTickers, the venues together); one that fails is left
+   * to the stream until VENUE_RETRY_MS on, without failing the others. */
+  private async loadPrices(signal: AbortSignal): Promise<void> {
+    if (this.board.venues().length === 0) await this.loadVenues(signal);
+    const now = Date.now();
+    const venues = this.board.venues().filter((venue) => (this.venueRetryMs.get(venue) ?? 0) <= now);
+    await Promise.all(
+      venues.map(async (venue) => {
+        try {
+          const reply = await this.clients.marketData.getTickers({ symbols: [] }, unary(signal, venue));
+          if (signal.aborted) return;
+          this.board.snapshot(venue, reply.tickers, BigInt(Date.now()) * 1_000_000n);
+          this.snapshots += 1;
+        } catch {
+          this.venueRetryMs.set(venue, Date.now() + VENUE_RETRY_MS);
+        }
+      }),
+    );
+    this.venues.dataset.snapshots = String(this.snapshots);
+    this.schedule();
+  }
+
+  /** The 24h references due, a few a venue at a time: the open of the venue's first 1m candle of
+   * the last 24 h (none: asked again later). */
+  private async loadReferences(signal: AbortSignal): Promise<void> {
+    const asked = this.board.venues().flatMap((venue) =>
+      (this.venueRetryMs.get(venue) ?? 0) > Date.now()
+        ? []
+        : this.board.referencesDue(venue).slice(0, REFERENCES_AT_ONCE).map((symbol) => ({ venue, symbol })),
+    );
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const startNs = ((nowNs - DAY_NS) / MINUTE_NS) * MINUTE_NS;
+    await Promise.all(
+      asked.map(async ({ venue, symbol }) => {
+        try {
+          const request = { symbol, timeframe: Timeframe.TIMEFRAME_1_MINUTE, startNs, endNs: 0n, limit: 1 };
+          const reply = await this.clients.marketData.getCandles(request, unary(signal, venue));
+          const first = reply.candles[0];
+          if (first === undefined) this.board.referenceMissing(venue, symbol);
+          else this.board.reference(venue, symbol, first.open, first.openTimeNs);
+        } catch {
+          this.board.referenceMissing(venue, symbol);
+        }
+      }),
+    );
+    if (asked.length > 0) this.schedule();
   }
 
   private take(message: SubscribeResponse): void {
@@ -198,4 +280,15 @@ export class MarketBoardPage {
     }
     return column;
   }
+}
+
+/** The 24h change cell's title: what it is measured against, and since when when the venue holds
+ * less than a day. */
+export function sinceText(row: BoardRow): string {
+  if (row.reference === "") return "the change over 24 h: the venue's price then is not known yet";
+  const since = new Date(Number(row.referenceNs / 1_000_000n)).toISOString().replace(".000Z", "Z");
+  const young = BigInt(Date.now()) * 1_000_000n - row.referenceNs < DAY_NS - 2n * MINUTE_NS;
+  return `${row.change24h} against ${row.reference}, the open of the venue's 1m candle at ${since}${
+    young ? " (the venue holds less than 24 h: the change since then)" : ""
+  }`;
 }
