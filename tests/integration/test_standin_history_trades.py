@@ -462,3 +462,65 @@ async def test_coinbase_market_trades_page_back_by_time() -> None:
         assert await s.exchange.fetch_trades("BTC/USD", 0, 10, {"until": 1000}) == []
         tickers = await s.exchange.fetch_tickers()
         assert set(tickers) == set(s.exchange.symbols) and len(tickers) == 2
+
+
+# ---- Deribit: public/get_last_trades_by_instrument[_and_time], get_book_summary_by_currency
+
+PUT = "BTC-24SEP21-8000-P"  # the capture streams its book and ticker, no trades: all made up
+
+
+async def test_deribit_trades_page_by_time_and_by_seq() -> None:
+    async with standin("deribit", "DERIBIT", faults=["history-ratelimit@1"]) as s:
+        symbol = s.exchange.markets_by_id[PUT][0]["symbol"]
+        with pytest.raises(ccxt_errors.DDoSProtection):
+            await s.exchange.fetch_trades(symbol, None, 5)
+        tape = s.tape(PUT)
+        assert tape.session == [] and tape.first_id == 271165630
+        since = tape.session_minute - 60 * MINUTE
+        expected = [p.id for p in tape.forward(from_ns=since * 1_000_000)]
+        assert len(expected) > 150
+        by_time: list[dict[str, Any]] = []
+        cursor = since
+        while True:
+            page = await s.exchange.fetch_trades(symbol, cursor, 40, {"sorting": "asc"})
+            if not page:
+                break
+            by_time += page
+            cursor = page[-1]["timestamp"] + 1
+        assert_one_range(by_time, expected)
+        assert by_time[0]["info"] == {
+            "trade_seq": 271165030,
+            "trade_id": "271165030",
+            "timestamp": 1626990120000,
+            "tick_direction": 1,  # zero-plus: the price before it was the same
+            "price": 0.0003,
+            "mark_price": 0.0003,
+            "instrument_name": PUT,
+            "direction": "buy",
+            "amount": 1,
+        }
+        by_seq: list[dict[str, Any]] = []
+        seq = expected[0]
+        while True:
+            page = await s.exchange.fetch_trades(symbol, None, 40, {"start_seq": seq, "sorting": "asc"})
+            if not page:
+                break
+            by_seq += page
+            seq = int(page[-1]["info"]["trade_seq"]) + 1
+        assert [t["info"] for t in by_seq] == [t["info"] for t in by_time]
+        # The most recent (no since), newest first on the wire; empty after the clock.
+        recent = await s.exchange.fetch_trades(symbol, None, 3)
+        assert ids(recent) == expected[-3:]
+        assert await s.exchange.fetch_trades(symbol, tape.end_ns // 1_000_000 + 1, 10) == []
+        assert await s.exchange.fetch_trades(symbol, 0, 10, {"until": 1000}) == []
+
+
+async def test_deribit_book_summaries_of_every_instrument() -> None:
+    async with standin("deribit", "DERIBIT") as s:
+        tickers = await s.exchange.fetch_tickers(params={"code": "BTC"})
+        listed = {str(i["instrument_name"]) for i in s.server.adapter._instruments("BTC", None)}  # type: ignore[attr-defined]
+        assert {s.exchange.market(symbol)["id"] for symbol in tickers} == listed and len(listed) == 398
+        put = tickers[s.exchange.markets_by_id[PUT][0]["symbol"]]
+        day = s.tape(PUT).day()
+        assert put["info"]["volume"] == int(day.volume) and put["info"]["last"] == 0.0004
+        assert (put["info"]["mark_price"], put["info"]["underlying_index"]) == (0.00090376, "BTC-24SEP21")

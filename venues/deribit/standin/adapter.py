@@ -4,7 +4,9 @@
   get_instruments (optionally ?currency=BTC&kind=option&expired=false) is answered from the
   capture's recorded get_instruments calls, one per currency; get_currencies from the
   currencies those instruments are in; get_tradingview_chart_data the candle history
-  (venues.deribit.standin.history); anything else with JSON-RPC error -32601.
+  (venues.deribit.standin.history); get_last_trades_by_instrument[_and_time] the trade history
+  and get_book_summary_by_currency every instrument's summary (venues.deribit.standin.trades);
+  anything else with JSON-RPC error -32601.
   Instruments recorded before Deribit added `counter_currency` and `settlement_currency`
   (2021: every instrument was inverse, priced in USD and settled in its base currency)
   get those two fields filled in, as today's API (and ccxt, which skips markets without
@@ -54,10 +56,14 @@ from venues.deribit.standin.order_store import (
     instrument_kind,
 )
 from venues.deribit.standin.synthesized import instrument
+from venues.deribit.standin.trades import DeribitTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
 __all__ = ["DeribitBook", "DeribitReplay"]
+
+_TRADES = ("public/get_last_trades_by_instrument", "public/get_last_trades_by_instrument_and_time")
+_BOOK_SUMMARY = "public/get_book_summary_by_currency"
 
 _API = "/api/v2/"
 _NO_METHOD = {"code": -32601, "message": "Method not found"}
@@ -157,6 +163,7 @@ class DeribitReplay(ReplayAdapter):
         self.chart_data = DeribitChartData(
             self, lambda: [str(i["instrument_name"]) for i in self._instruments(None, None)]
         )
+        self.trades = DeribitTrades(self, self.chart_data, self._instruments, self._best_levels)
 
     # ---- market frames
 
@@ -267,6 +274,23 @@ class DeribitReplay(ReplayAdapter):
         """ccxt sends Deribit's private calls as GETs: a `slow` fault delays order entry."""
         return request.path.endswith(("/private/buy", "/private/sell"))
 
+    def _best_levels(self, instrument: str) -> tuple[Any, Any, Any, Any] | None:
+        """The replayed book's best bid, its amount, best ask and its amount (None: a side empty)."""
+        book = self.books.get(instrument)
+        if book is None or not book.bids or not book.asks:
+            return None
+        bid, ask = max(book.bids), min(book.asks)
+        return bid, book.bids[bid], ask, book.asks[ask]
+
+    def is_history(self, request: RestRequest) -> bool:
+        method = request.path.split(_API, 1)[1] if _API in request.path else ""
+        return method in (*_TRADES, _BOOK_SUMMARY, "public/get_tradingview_chart_data")
+
+    def rate_limited(self, status: int) -> RestAnswer:
+        """Deribit's answer over its rate limit: JSON-RPC error 10028 (ccxt's DDoSProtection)."""
+        error = {"code": 10028, "message": "too_many_requests"}
+        return RestAnswer.json({"jsonrpc": "2.0", "error": error, "testnet": False}, status)
+
     def rest(self, request: RestRequest) -> RestAnswer:
         method = request.path.split(_API, 1)[1] if _API in request.path else ""
         params = request.params()
@@ -281,6 +305,10 @@ class DeribitReplay(ReplayAdapter):
             return self._result({"version": "2.1.1"})
         if method == "public/get_tradingview_chart_data":
             return self.chart_data.answer(params)
+        if method in _TRADES:
+            return self.trades.trades(method, params)
+        if method == _BOOK_SUMMARY:
+            return self.trades.book_summary(params)
         if self.orders.handles(method):
             return self._private(method, request)
         return RestAnswer.json({"jsonrpc": "2.0", "error": _NO_METHOD}, 400)
