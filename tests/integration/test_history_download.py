@@ -144,6 +144,24 @@ async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_o
         assert f"binance {SYMBOL} 1m: {FOUR_DAYS:,} rows, 0 new" in refetched.stdout
         assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
 
+    # A backtest reads them as it reads recorded history: a bar an event at its close, in [00:00, 03:00).
+    out = tmp_path / "report"
+    market = tmp_path / "nkn.toml"
+    market.write_text(
+        '[[symbols]]\nsymbol = "NKN/USDT"\ntick_size = "0.0001"\nlot_size = "1"\nmin_size = "1"\n'
+        'min_notional = "5"\nstart_price = "1"\n'
+    )
+    backtest = run_command(
+        [
+            "backtest", "--strategy", "core/detector/strategies/trend.toml", "--venue", "binance",
+            "--symbols", SYMBOL, "--from", "2021-10-02T00:00:00", "--to", "2021-10-02T03:00:00",
+            "--sim-config", str(market), "--database-url", fresh_database, "--out", str(out), "--no-progress",
+        ],
+        timeout_s=300,
+    )  # fmt: skip
+    assert backtest.returncode == 0, backtest.stderr
+    assert backtest.stdout.startswith("180 events"), backtest.stdout
+
 
 async def test_a_download_killed_mid_way_resumes_after_its_last_page_and_ends_with_the_full_set(
     fresh_database: str, tmp_path: Path
