@@ -123,11 +123,12 @@ class TickerSeed:
         answers = await asyncio.gather(*(self._ask(venue, now_ns) for venue in venues))
         taken = 0
         for venue, found in zip(venues, answers, strict=True):
-            for symbol, ticker in found:
-                if symbol not in state.delisted.get(venue, frozenset()):
-                    state.add_ticker(venue, symbol, ticker)
-                    taken += 1
-            metrics.SEEDED_TICKERS.labels(venue).inc(len(found))
+            delisted = state.delisted.get(venue, frozenset())
+            listed = [(symbol, ticker) for symbol, ticker in found if symbol not in delisted]
+            for symbol, ticker in listed:
+                state.add_ticker(venue, symbol, ticker)
+            metrics.SEEDED_TICKERS.labels(venue).inc(len(listed))
+            taken += len(listed)
         return taken
 
     async def _ask(self, venue: str, now_ns: int) -> list[tuple[str, Ticker]]:
