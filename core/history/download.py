@@ -305,8 +305,11 @@ async def download_trades(
 
     async def page() -> bool:
         nonlocal token
+        asked = token
         trades, token = await source.trades(job.symbol, start, job.end_ns, PAGE_TRADES, token)
         done.pages += 1
+        if token and token == asked:  # a venue answering the same page again would be asked forever
+            raise Corrupt(f"the venue's trades page token did not move after {done.rows:,} trades")
         kept = [t for t in trades if start <= t.ts_event_ns < job.end_ns]
         done.added += await store.write_trades(job.venue, job.symbol, kept)
         done.rows += len(kept)
