@@ -3,7 +3,8 @@
 At start: take the instance's leader lease (core.foundations.leader: the other processes of
 the instance stand by; losing it ends the process), restore the patches this instance saved
 (PostgreSQL), add the strategy files' patches it does not have (one per venue and symbol),
-warm each from the venue's candles and activate those that should run (the others warm from
+warm each from the recorder's bars through the gateway, then the venue's candles
+(core.detector.history), and activate those that should run (the others warm from
 live data), serve the Patch API, then follow every venue's MarketData stream into the engine
 and publish what the patches emit to the bus (streams `signals` and `position_requests`). The
 inspector's risk state and the strategies' own positions are read back once a second
@@ -72,6 +73,7 @@ from core.foundations.rpc.discovery import Venues, VenueWatch
 from core.foundations.rpc.server import Service
 from core.foundations.rpc.status import unavailable
 from core.foundations.service import ServiceContext
+from core.foundations.warm_history import HeldHistory
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -107,6 +109,8 @@ class Detector:
         )
         self._metadata = auth_metadata()
         self.channels = VenueChannels()  # warm-up calls: one channel per venue
+        # Warm-ups read the recorder's bars first, through the gateway (none: the venue's alone).
+        self.held = HeldHistory(config.gateway, "detector")
         self.instruments = VenueInstruments(self._list_instruments)  # what each venue lists
         # The venues followed: given, and registered with the gateway (found while it runs).
         self.venues = VenueWatch(config.mesh.venues, config.gateway)
@@ -151,7 +155,7 @@ class Detector:
         link = self._link(self.engine.patch(patch_id).venue)
         now = self.now_ns() if now_ns is None else now_ns
         history = await bar_history(
-            self.engine, patch_id, self.channels.get(link.address), self._metadata, now
+            self.engine, patch_id, self.channels.get(link.address), self._metadata, now, self.held
         )
         self.engine.warm(patch_id, history)
 
@@ -204,6 +208,7 @@ class Detector:
         finally:
             await self.venues.close()
             await self.channels.close()
+            await self.held.close()
             await redis.aclose()
             await store.close()
 

@@ -1,4 +1,7 @@
-"""Warm-up history for a patch's bar sources: the venue's own closed candles (GetCandles).
+"""Warm-up history for a patch's bar sources: the bars the recorder holds first (History.GetBars
+through the gateway: recorded, imported or downloaded alike; core.foundations.warm_history), then
+the venue's own closed candles (GetCandles) after the last held bar; everything from the venue
+when the detector has no gateway, or it holds nothing of the range or cannot answer.
 
 A patch whose sources need more history than the venue holds (a sim that just started) is
 warmed from live data instead (core.detector.runner); trade sources always are.
@@ -24,6 +27,7 @@ from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.errors import Unavailable
 from core.foundations.model import Timeframe
 from core.foundations.rpc.client import Metadata
+from core.foundations.warm_history import HeldHistory, warm_candles
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
@@ -82,41 +86,48 @@ def bar_needs(engine: Engine, patch_id: str) -> list[BarNeed]:
 
 
 async def bar_history(
-    engine: Engine, patch_id: str, channel: grpc.aio.Channel, metadata: Metadata, now_ns: int
+    engine: Engine,
+    patch_id: str,
+    channel: grpc.aio.Channel,
+    metadata: Metadata,
+    now_ns: int,
+    held: HeldHistory | None = None,
 ) -> list[tuple[str, Event]]:
-    """The closed candles each bar source of the patch needs, oldest first, as (venue, bar)."""
+    """The closed bars each bar source of the patch needs, oldest first, as (venue, bar): those
+    `held` holds (the recorder's, through the gateway), then the venue's candles after them."""
     history: list[tuple[str, Event]] = []
     for need in bar_needs(engine, patch_id):
-        bars = await _candles(channel, metadata, need.symbol, need.timeframe, need.bars, now_ns)
+        bars = await _candles(channel, metadata, need, now_ns, held)
         history += [(need.venue, bar) for bar in bars]
     history.sort(key=lambda item: event_time(item[1]))
     return history
 
 
 async def _candles(
-    channel: grpc.aio.Channel,
-    metadata: Metadata,
-    symbol: str,
-    timeframe: Timeframe,
-    count: int,
-    now_ns: int,
+    channel: grpc.aio.Channel, metadata: Metadata, need: BarNeed, now_ns: int, held: HeldHistory | None
 ) -> list[BarValue]:
-    start = now_ns - (count + 2) * timeframe.ns
-    request = md.GetCandlesRequest(symbol=symbol, timeframe=TIMEFRAME_TO_PB[timeframe], start_ns=start)
-    try:
-        reply = await md_grpc.MarketDataStub(channel).GetCandles(
-            request, metadata=metadata, timeout=_CALL_TIMEOUT_S
-        )
-    except grpc.aio.AioRpcError as exc:
-        code = exc.code().name
-        log.warning(
-            "detector: no candles of %s %s (%s); warming from live data", symbol, timeframe.label, code
-        )
-        return []
+    symbol, timeframe = need.symbol, need.timeframe
+    start = now_ns - (need.bars + 2) * timeframe.ns
+
+    async def from_venue(after_ns: int) -> list[md.Candle]:
+        request = md.GetCandlesRequest(symbol=symbol, timeframe=TIMEFRAME_TO_PB[timeframe], start_ns=after_ns)
+        try:
+            reply = await md_grpc.MarketDataStub(channel).GetCandles(
+                request, metadata=metadata, timeout=_CALL_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+            log.warning(
+                "detector: no candles of %s %s (%s); warming from live data", symbol, timeframe.label, code
+            )
+            return []
+        return list(reply.candles)
+
+    candles = await warm_candles(held, need.venue, symbol, timeframe, start, now_ns, from_venue)
     # Closed by `now_ns`, not by the venue's clock when it answers (a moment later): the warm-up
     # has one cut for every patch, the one a backtest of the session warms to.
-    bars = [_bar(symbol, timeframe, c) for c in reply.candles if c.closed]
-    return warm_bars(bars, count, timeframe, now_ns)
+    bars = [_bar(symbol, timeframe, c) for c in candles if c.closed]
+    return warm_bars(bars, need.bars, timeframe, now_ns)
 
 
 def warm_bars(bars: Sequence[BarValue], count: int, timeframe: Timeframe, now_ns: int) -> list[BarValue]:

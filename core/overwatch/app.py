@@ -28,12 +28,14 @@ from core.foundations.regime import ClassifierConfig
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
+from core.foundations.warm_history import HeldHistory
 from core.overwatch import metrics
 from core.overwatch.api import overview_feed, overwatch_service
 from core.overwatch.classify import classify
 from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch, OverwatchConfig, RegimeChange
 from core.overwatch.feed import BarFeed
+from core.overwatch.history_seed import Seeded, seed_from_history
 from core.overwatch.overview import OverviewSource
 from core.overwatch.resume import last_published, owed_changes
 from core.overwatch.watchers import Watchers
@@ -60,7 +62,9 @@ class OverwatchAppConfig:
     retention: Retention = field(default_factory=lambda: Retention(1.0, 7 * 24 * 60))
     source: str = field(default_factory=lambda: f"overwatch/{socket.gethostname()}")
     # The gateway's registry (gRPC address; $TRADEMESH_GATEWAY): where StreamOverview finds the
-    # services it reads. None: the overview has the board alone, every other part unavailable.
+    # services it reads, and whose history the markets are warmed from first
+    # (core.overwatch.history_seed). None: the overview has the board alone, every other part
+    # unavailable, and the markets warm from the streams alone.
     gateway: str | None = None
     overview_every_s: float = 1.0
     leader_ttl_ms: int = DEFAULT_TTL_MS
@@ -147,6 +151,7 @@ class OverwatchApp:
         """Read, classify, publish, until stopped; ready once the streams found at start are read
         up to where they were (the board is then the markets' as of now, not of their history),
         and what the bus is owed published."""
+        seeded = await self._seed()
         next_look = 0.0
         while not ctx.stop.is_set():
             if time.monotonic() >= next_look:
@@ -161,10 +166,24 @@ class OverwatchApp:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ctx.stop.wait(), min(self.config.discover_s, 1.0))
                 continue
-            out = classify(self.engine, self.config.timeframe, await feed.read())
+            out = classify(self.engine, self.config.timeframe, seeded.after(await feed.read()))
             await self._publish(publisher, out.live)
             self.watchers.publish([*out.warm, *out.live])
             metrics.MARKETS.set(len(self.engine))
+
+    async def _seed(self) -> Seeded:
+        """The markets warmed from the history the gateway serves (core.overwatch.history_seed)."""
+        history = HeldHistory(self.config.gateway, "overwatch")
+        try:
+            config = self.config
+            seeded = await seed_from_history(
+                history, self.engine, config.timeframe, config.classifier, time.time_ns()
+            )
+        finally:
+            await history.close()
+        self.watchers.publish(seeded.classified.warm)
+        metrics.MARKETS.set(len(self.engine))
+        return seeded
 
     async def _publish_owed(self, publisher: Publisher) -> None:
         board = self.engine.board(time.time_ns()).entries

@@ -26,12 +26,14 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
+from core.foundations.warm_history import HeldHistory
 from core.screener import metrics
 from core.screener.api import screener_service
 from core.screener.convert import result_to_pb
 from core.screener.engine.definition import Screen
 from core.screener.engine.evaluate import ScreenResult, evaluate
 from core.screener.feed import MarketState, ScreenFeed
+from core.screener.history_seed import seed_from_history
 from core.screener.prices import TickerSeed, fresh_ages
 from core.screener.screen_file import SCREENS_DIR
 from core.screener.screens import load_screens
@@ -57,7 +59,8 @@ class ScreenerAppConfig:
     # The time the screens are evaluated at (ns since the epoch): injected, so a test can move it.
     clock: Callable[[], int] = time.time_ns
     # Where the screen venues are, for their tickers at once (core.screener.prices): the gateway's
-    # gRPC address (TRADEMESH_GATEWAY) and the venues given (--venue NAME=HOST:PORT).
+    # gRPC address (TRADEMESH_GATEWAY) and the venues given (--venue NAME=HOST:PORT). The windows
+    # are seeded from the history the gateway serves too (core.screener.history_seed).
     gateway: str | None = None
     venues: tuple[tuple[str, str], ...] = ()
 
@@ -102,6 +105,11 @@ class ScreenerApp:
             oldest_ms = max(screen.max_age_s for screen in self.screens.values()) * 1000
             feed = ScreenFeed(redis, MarketState(self.screens.values()), ticker_age_ms=oldest_ms,
                               batch=config.batch)  # fmt: skip
+            history = HeldHistory(config.gateway, "screener")
+            try:
+                await seed_from_history(history, feed.state, config.clock())
+            finally:
+                await history.close()
             await feed.mark_warm_up()
             metrics.STREAMS.set(len(feed.streams))
             seed = None

@@ -1,0 +1,179 @@
+"""Warm-up bars from history first: what the recorder's `bars` table holds (History.GetBars and
+GetCoverage, served by the gateway from PostgreSQL: recorded live, imported with `trademesh data
+import` or downloaded with `trademesh data download`, read alike), then the venue for the rest
+after the last held bar (docs/history.md, "What reads history").
+
+The detector's warm-up (core.detector.history), the Screener's (core.screener.history_seed) and
+Overwatch's (core.overwatch.history_seed) read it through `HeldHistory`: one channel to the
+gateway at $TRADEMESH_GATEWAY (the address every mesh service registers at), the mesh token as
+its credential (the `read` scope). No gateway configured: nothing is asked, the service warms
+from the venue (or the bus) as before. The gateway or History away (UNAVAILABLE, a deadline, no
+tables yet): one log line, and the warm-up takes everything from the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+from core.foundations.model import Timeframe
+from core.foundations.rpc.client import Metadata, auth_metadata
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.history.v1 import history_pb2 as hpb
+from trademesh.history.v1 import history_pb2_grpc as hpb_grpc
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+__all__ = ["PAGE", "HeldHistory", "HeldSeries", "bus_bar", "gathered", "warm_candles"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A page of GetBars (its maximum): a 500-bar warm-up is one call.
+PAGE = 5000
+# One page read from PostgreSQL (an index range scan); coverage reads the series' keys.
+_BARS_TIMEOUT_S = 10.0
+_COVERAGE_TIMEOUT_S = 30.0
+
+VenueCandles = Callable[[int], Awaitable[Sequence[md.Candle]]]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSeries:
+    """A series the recorder holds: its venue, symbol and held range [start_ns, end_ns)."""
+
+    venue: str
+    symbol: str
+    start_ns: int
+    end_ns: int
+
+
+class HeldHistory:
+    """History.GetBars and GetCoverage through the gateway at `gateway` (None: none configured,
+    every answer None). `who` names the service in its log lines."""
+
+    def __init__(self, gateway: str | None, who: str, metadata: Metadata | None = None) -> None:
+        self.gateway = gateway
+        self.who = who
+        self._metadata = auth_metadata() if metadata is None else metadata
+        self._channel: grpc.aio.Channel | None = None
+        self._away_said = False  # the gateway away is said once, until it answers again
+
+    def _stub(self) -> hpb_grpc.HistoryAsyncStub:
+        if self._channel is None:
+            assert self.gateway is not None
+            self._channel = grpc.aio.insecure_channel(self.gateway)
+        return hpb_grpc.HistoryStub(self._channel)
+
+    async def bars(
+        self, venue: str, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int
+    ) -> list[md.Candle] | None:
+        """The held bars opened in [start_ns, end_ns), oldest first, every page read; None when
+        there is no gateway or it cannot answer (said once in the log)."""
+        if self.gateway is None:
+            return None
+        out: list[md.Candle] = []
+        start = start_ns
+        try:
+            while True:
+                request = hpb.GetBarsRequest(
+                    venue=venue, symbol=symbol, timeframe=timeframe.label, start_ns=start, end_ns=end_ns,
+                    limit=PAGE,
+                )  # fmt: skip
+                reply = await self._stub().GetBars(request, metadata=self._metadata, timeout=_BARS_TIMEOUT_S)
+                out += reply.bars
+                if not reply.next_start_ns:
+                    break
+                start = reply.next_start_ns
+        except grpc.aio.AioRpcError as exc:
+            self._away(exc)
+            return None
+        self._away_said = False
+        return out
+
+    async def series(self, timeframe: Timeframe, venue: str | None = None) -> list[HeldSeries] | None:
+        """The series of `timeframe` held (of `venue` when given); None when there is no gateway
+        or it cannot answer."""
+        if self.gateway is None:
+            return None
+        request = hpb.GetCoverageRequest(venue=venue or "", timeframe=timeframe.label, max_holes=1)
+        try:
+            reply = await self._stub().GetCoverage(
+                request, metadata=self._metadata, timeout=_COVERAGE_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._away(exc)
+            return None
+        self._away_said = False
+        return [HeldSeries(s.venue, s.symbol, s.start_ns, s.end_ns) for s in reply.series]
+
+    def _away(self, exc: grpc.aio.AioRpcError) -> None:
+        if not self._away_said:
+            self._away_said = True
+            log.warning(
+                "%s: history at the gateway %s: %s (%s); warming from the venue",
+                self.who, self.gateway, exc.code().name, (exc.details() or "")[:200],
+            )  # fmt: skip
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+
+async def warm_candles(
+    history: HeldHistory | None,
+    venue: str,
+    symbol: str,
+    timeframe: Timeframe,
+    start_ns: int,
+    end_ns: int,
+    from_venue: VenueCandles,
+) -> list[md.Candle]:
+    """The closed bars opened in [start_ns, end_ns), oldest first: the held ones, then
+    `from_venue(after)` (the venue's candles from `after` on) for those after the last held bar;
+    everything from the venue when nothing is held or the history cannot be read (a line said)."""
+    held = None if history is None else await history.bars(venue, symbol, timeframe, start_ns, end_ns)
+    if held is not None and not held and history is not None:
+        log.info(
+            "%s: history holds no %s bars of %s %s in the warm-up's range; warming from the venue",
+            history.who, timeframe.label, venue, symbol,
+        )  # fmt: skip
+    held = held or []
+    after = held[-1].open_time_ns + timeframe.ns if held else start_ns
+    rest = await from_venue(after) if after < end_ns else []
+    return held + [c for c in rest if after <= c.open_time_ns < end_ns and c.closed]
+
+
+def bus_bar(venue: str, symbol: str, candle: md.Candle) -> bus.Bar:
+    """A held bar as the bar service publishes one on the bus (bars.{<venue>}.<timeframe>): what
+    the Screener's and Overwatch's feeds read, so a seeded bar goes the way of a streamed one."""
+    return bus.Bar(
+        venue=venue,
+        symbol=symbol,
+        timeframe=candle.timeframe,
+        open_time_ns=candle.open_time_ns,
+        open=candle.open,
+        high=candle.high,
+        low=candle.low,
+        close=candle.close,
+        volume=candle.volume,
+        quote_volume=candle.quote_volume,
+        trade_count=candle.trade_count,
+    )
+
+
+async def gathered(calls: Sequence[Callable[[], Awaitable[T]]], at_once: int = 8) -> list[T]:
+    """The results of `calls`, in their order, at most `at_once` in flight (many series'
+    warm-ups through one gateway)."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
