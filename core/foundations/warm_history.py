@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -28,7 +29,7 @@ from trademesh.history.v1 import history_pb2 as hpb
 from trademesh.history.v1 import history_pb2_grpc as hpb_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["PAGE", "HeldHistory", "HeldSeries", "bus_bar", "gathered", "warm_candles"]
+__all__ = ["AWAY_S", "PAGE", "HeldHistory", "HeldSeries", "bus_bar", "gathered", "warm_candles"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +39,8 @@ PAGE = 5000
 # One page read from PostgreSQL (an index range scan); coverage reads the series' keys.
 _BARS_TIMEOUT_S = 10.0
 _COVERAGE_TIMEOUT_S = 30.0
+# The gateway unreachable: how long it is not asked again.
+AWAY_S = 30.0
 
 VenueCandles = Callable[[int], Awaitable[Sequence[md.Candle]]]
 
@@ -62,6 +65,9 @@ class HeldHistory:
         self._metadata = auth_metadata() if metadata is None else metadata
         self._channel: grpc.aio.Channel | None = None
         self._away_said = False  # the gateway away is said once, until it answers again
+        # Unreachable (or too slow) once: not asked again for AWAY_S, so a warm-up of a thousand
+        # series does not wait out a deadline each.
+        self._away_until = 0.0
 
     def _stub(self) -> hpb_grpc.HistoryAsyncStub:
         if self._channel is None:
@@ -74,7 +80,7 @@ class HeldHistory:
     ) -> list[md.Candle] | None:
         """The held bars opened in [start_ns, end_ns), oldest first, every page read; None when
         there is no gateway or it cannot answer (said once in the log)."""
-        if self.gateway is None:
+        if self.gateway is None or time.monotonic() < self._away_until:
             return None
         out: list[md.Candle] = []
         start = start_ns
@@ -98,7 +104,7 @@ class HeldHistory:
     async def series(self, timeframe: Timeframe, venue: str | None = None) -> list[HeldSeries] | None:
         """The series of `timeframe` held (of `venue` when given); None when there is no gateway
         or it cannot answer."""
-        if self.gateway is None:
+        if self.gateway is None or time.monotonic() < self._away_until:
             return None
         request = hpb.GetCoverageRequest(venue=venue or "", timeframe=timeframe.label, max_holes=1)
         try:
@@ -112,6 +118,8 @@ class HeldHistory:
         return [HeldSeries(s.venue, s.symbol, s.start_ns, s.end_ns) for s in reply.series]
 
     def _away(self, exc: grpc.aio.AioRpcError) -> None:
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            self._away_until = time.monotonic() + AWAY_S
         if not self._away_said:
             self._away_said = True
             log.warning(
