@@ -15,7 +15,9 @@ default (`fetchTradesMethod` publicGetAggTrades / fapiPublicGetAggTrades), as Bi
   -1127 for a range over an hour, -1100 for a parameter that is not a whole number, -1130 for a
   limit outside 1..1000.
 
-The session's aggregates are the capture's aggTrade events (ids, times, prices as pushed);
+The session's aggregates are the capture's aggTrade events (ids, times, prices as pushed; a
+symbol streamed only as raw trade events has each trade as an aggregate of one, its id the
+trade's);
 before them a made-up past (venues.replay.trades), whose aggregates each hold one trade
 (f = l, numbered as far below the session's first trade id as the aggregate's id is below its
 first aggregate id). Its prices follow the made-up candles of venues.replay.candles, not this
@@ -69,28 +71,36 @@ class BinanceTrades:
         self._listed = listed  # the symbols exchangeInfo lists
         self._best = best  # a symbol's best bid, its size, best ask, its size (None: no book)
         self._futures = futures
-        # aggregate id -> (first trade id, last trade id, best match) of the session's aggregates
-        self._extra: dict[int, tuple[int, int, bool | None]] = {}
+        # (from an aggTrade event, its id) -> (first trade id, last trade id, best match) of the
+        # session's aggregates (a raw trade event is an aggregate of one)
+        self._extra: dict[tuple[str, bool, int], tuple[int, int, bool | None]] = {}
+        self._aggregated: set[str] = set()  # the symbols whose tape is their aggTrade stream
 
     @functools.cached_property
     def tapes(self) -> dict[str, TradeTape]:
-        prints: dict[str, list[Print]] = {}
+        aggregated: dict[str, list[Print]] = {}
+        single: dict[str, list[Print]] = {}  # raw trade events: each an aggregate of one
         for market in self._adapter.market_frames():
-            if not market.topic.endswith("@aggtrade"):
+            if not market.topic.endswith(("@aggtrade", "@trade")):
                 continue
             message = json.loads(market.frame.text)
             event = message.get("data", message) if "stream" in message else message
-            if not isinstance(event, dict) or event.get("e") != "aggTrade":
+            if not isinstance(event, dict) or event.get("e") not in ("aggTrade", "trade"):
                 continue
+            aggregate = event["e"] == "aggTrade"
+            trade_id = int(event["a"] if aggregate else event["t"])
             trade = Print(
-                int(event["a"]),
+                trade_id,
                 int(event["T"]) * NS_PER_MS,
                 Decimal(str(event["p"])),
                 Decimal(str(event["q"])),
                 buy=not event["m"],
             )
-            prints.setdefault(str(event["s"]), []).append(trade)
-            self._extra[trade.id] = (int(event["f"]), int(event["l"]), event.get("M"))
+            (aggregated if aggregate else single).setdefault(str(event["s"]), []).append(trade)
+            first, last = (int(event["f"]), int(event["l"])) if aggregate else (trade_id, trade_id)
+            self._extra[(str(event["s"]), aggregate, trade_id)] = (first, last, event.get("M"))
+        prints = {**single, **aggregated}  # a symbol's aggTrade stream where it has one
+        self._aggregated = set(aggregated)
         trades = {symbol: candle_trades(found) for symbol, found in prints.items()}
         candles = histories(trades, first_prices(self._adapter), session_span(self._adapter.capture))
         return {symbol: TradeTape(prints.get(symbol, ()), history) for symbol, history in candles.items()}
@@ -138,13 +148,13 @@ class BinanceTrades:
             found = tape.newest(max(end - _HOUR_MS, 0) * NS_PER_MS, _ns_end(end), limit)
         else:
             found = tape.newest(0, None, limit)
-        return RestAnswer.json([self._row(tape, p) for p in found])
+        return RestAnswer.json([self._row(symbol, tape, p) for p in found])
 
-    def _row(self, tape: TradeTape, trade: Print) -> dict[str, Any]:
-        extra = self._extra.get(trade.id)
+    def _row(self, symbol: str, tape: TradeTape, trade: Print) -> dict[str, Any]:
+        extra = self._captured(symbol, trade.id)
         if extra is None:  # made up: one trade, numbered below the session's first
-            first, best = self._first_trade_id(tape) - (tape.first_id - trade.id), True
-            extra = (first, first, best)
+            first = self._first_trade_id(symbol, tape) - (tape.first_id - trade.id)
+            extra = (first, first, True)
         row: dict[str, Any] = {
             "a": trade.id,
             "p": _text(trade.price),
@@ -158,10 +168,12 @@ class BinanceTrades:
             row["M"] = True if extra[2] is None else extra[2]
         return row
 
-    def _first_trade_id(self, tape: TradeTape) -> int:
-        if tape.session and tape.session[0].id in self._extra:
-            return self._extra[tape.session[0].id][0]
-        return tape.first_id
+    def _captured(self, symbol: str, trade_id: int) -> tuple[int, int, bool | None] | None:
+        return self._extra.get((symbol, symbol in self._aggregated, trade_id))
+
+    def _first_trade_id(self, symbol: str, tape: TradeTape) -> int:
+        first = self._captured(symbol, tape.session[0].id) if tape.session else None
+        return first[0] if first is not None else tape.first_id
 
     # ---- ticker/24hr
 
