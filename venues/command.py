@@ -79,6 +79,8 @@ class VenueConfig:
     bus_max_queued: int = 20_000
     # With bus_direct: the account's funding payments read into funding.{<venue>} this often (0: not).
     bus_funding_every_s: float = 60.0
+    # With bus_direct: the instrument list diffed into md.{<venue>}.instruments this often (0: not).
+    bus_instruments_every_s: float = 60.0
 
     def __post_init__(self) -> None:
         names = venue_names()
@@ -101,6 +103,10 @@ class VenueConfig:
         if not 0 <= self.bus_funding_every_s <= 86_400:
             raise InvalidArgument.field(
                 "bus-funding-every-s", f"must be between 0 and 86400, got {self.bus_funding_every_s}"
+            )
+        if not 0 <= self.bus_instruments_every_s <= 86_400:
+            raise InvalidArgument.field(
+                "bus-instruments-every-s", f"must be between 0 and 86400, got {self.bus_instruments_every_s}"
             )
         if self.execution_history < 1:
             raise InvalidArgument.field(
@@ -185,6 +191,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 60; 0: not read), as ingest does",
     )
     parser.add_argument(
+        "--bus-instruments-every-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --bus-direct: read the venue's instrument list this often and publish its changes on "
+        "md.{<venue>}.instruments (default 60; 0: not read), as ingest does",
+    )
+    parser.add_argument(
         "--replay",
         type=Path,
         nargs="+",
@@ -235,6 +249,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         bus_direct=redis_url(args.redis_url) if direct else None,
         bus_max_queued=args.bus_max_queued,
         bus_funding_every_s=args.bus_funding_every_s,
+        bus_instruments_every_s=args.bus_instruments_every_s,
     )
 
 
@@ -260,6 +275,7 @@ def _create(config: VenueConfig) -> ServiceApp:
             config.bus_direct,
             max_queued=config.bus_max_queued,
             funding_every_s=config.bus_funding_every_s,
+            instruments_every_s=config.bus_instruments_every_s,
         )
     return VenueApp(venue, options, direct)
 

@@ -42,6 +42,8 @@ class IngestConfig:
     # Read every venue's instrument list (ListInstruments) this often, its changes published on
     # md.{<venue>}.instruments (0: not read).
     instruments_every_s: float = 60.0
+    # Follow every venue's account (StreamAccount: balances and positions) into account.{<venue>}.
+    account: bool = True
     # The gateway's registry (gRPC host:port): every venue registered there is followed too.
     gateway: str | None = None
     # How often the registry is read (a venue that registers is followed within this, plus its start).
@@ -101,6 +103,7 @@ class Ingest:
         fleet = Fleet(redis, writer, auth_metadata(), config.executions, holder, config.lease_ttl_ms)
         fleet.funding_every_s = config.funding_every_s
         fleet.instruments_every_s = config.instruments_every_s
+        fleet.account = config.account
         writer.on_loss = fleet.mark_bus_loss
         tasks = [
             asyncio.create_task(self.watch.follow(ctx.stop, fleet.apply), name="venues"),

@@ -51,6 +51,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "often (default 60; 0: not read)",
     )
     parser.add_argument(
+        "--no-account",
+        action="store_true",
+        help="do not follow the venues' accounts (StreamAccount: balances and positions) into "
+        "account.{<venue>} (followed by default)",
+    )
+    parser.add_argument(
         "--instruments-every-s",
         type=_funding_every,
         default=60.0,
@@ -78,6 +84,7 @@ def _config(args: argparse.Namespace) -> IngestConfig:
         executions=not args.no_executions,
         funding_every_s=args.funding_every_s,
         instruments_every_s=args.instruments_every_s,
+        account=not args.no_account,
         gateway=read_secret(GATEWAY),
         lease_ttl_ms=args.lease_ttl_ms,
         **source,

@@ -40,6 +40,7 @@ from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.discovery import Venues
 from core.foundations.shares import Membership, keep_balanced, share_of, wanted_order
 from core.ingest import metrics
+from core.ingest.account import AccountFollower
 from core.ingest.executions import ExecutionFollower
 from core.ingest.follow import Follower
 from core.ingest.funding import FundingFollower
@@ -71,6 +72,7 @@ class VenueFollowing:
         self.executions: ExecutionFollower | None = None
         self.funding: FundingFollower | None = None
         self.instruments: InstrumentFollower | None = None
+        self.account: AccountFollower | None = None
         self._fleet = fleet
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"ingest {link.name}")
@@ -80,7 +82,8 @@ class VenueFollowing:
         executions = [] if self.executions is None else [self.executions.stream]
         funding = [] if self.funding is None else [self.funding.stream]
         instruments = [] if self.instruments is None else [self.instruments.stream]
-        return [f.stream for f in self.market] + executions + funding + instruments
+        account = [] if self.account is None else [self.account.stream]
+        return [f.stream for f in self.market] + executions + funding + instruments + account
 
     def mark_bus_loss(self, lost: dict[str, int]) -> None:
         """The streams whose server lost entries (stream -> since when, ns): a gap marker each."""
@@ -109,11 +112,14 @@ class VenueFollowing:
         await self._fleet.writer.publish_envelope(stream, envelope, fence=self.fence)
         metrics.PUBLISHED.labels(self.link.name).inc()
 
-    def _followers(self) -> list[Follower | ExecutionFollower | FundingFollower | InstrumentFollower]:
+    def _followers(
+        self,
+    ) -> list[Follower | ExecutionFollower | FundingFollower | InstrumentFollower | AccountFollower]:
         executions = [] if self.executions is None else [self.executions]
         funding = [] if self.funding is None else [self.funding]
         instruments = [] if self.instruments is None else [self.instruments]
-        return [*self.market, *executions, *funding, *instruments]
+        account = [] if self.account is None else [self.account]
+        return [*self.market, *executions, *funding, *instruments, *account]
 
     async def _run(self) -> None:
         fleet, link = self._fleet, self.link
@@ -157,6 +163,10 @@ class VenueFollowing:
             )
             await resume_instruments(fleet.redis, instruments)
             self.instruments = instruments
+        if fleet.account:
+            self.account = AccountFollower(
+                link, factory, fleet.metadata, self._publish_envelope, fleet.writer.source
+            )
         log.info("ingest: following %s", ", ".join(self.streams))
         runs = [asyncio.create_task(f.run(self._stop), name=f.stream) for f in self._followers()]
         try:
@@ -187,6 +197,8 @@ class Fleet:
         self.funding_every_s = 0.0
         # Each venue's instrument list read this often (0: not read; core.ingest.instruments).
         self.instruments_every_s = 0.0
+        # Each venue's account (StreamAccount) followed into account.{<venue>} (core.ingest.account).
+        self.account = False
         self.holder = holder
         self.lease_ttl_ms = lease_ttl_ms
         self.venues: dict[str, VenueLink] = {}

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["INSTRUMENT_CHANGES", "INSTRUMENT_READS", "PUBLISHED", "VENUES_HELD", "VENUE_CHANGES"]
+__all__ = [
+    "ACCOUNT_STREAM_LOSSES",
+    "ACCOUNT_UPDATES",
+    "INSTRUMENT_CHANGES",
+    "INSTRUMENT_READS",
+    "PUBLISHED",
+    "VENUES_HELD",
+    "VENUE_CHANGES",
+]
 
 VENUES_HELD = Gauge(
     "trademesh_ingest_venues_held", "Venues this ingest replica follows now (their leases held)."
@@ -29,7 +37,18 @@ INSTRUMENT_READS = Counter(
 )
 INSTRUMENT_CHANGES = Counter(
     "trademesh_ingest_instrument_changes_total",
-    "Instrument changes published on md.{<venue>}.instruments, by venue and kind (listed, "
+    "Instrument changes published on md.{<venue>}.instruments, by venue and change (listed, "
     "delisted, changed).",
-    ["venue", "kind"],
+    ["venue", "change"],
+)
+ACCOUNT_UPDATES = Counter(
+    "trademesh_ingest_account_updates_total",
+    "Entries published on account.{<venue>} (the venue's StreamAccount), by venue and update "
+    "(snapshot, change).",
+    ["venue", "update"],
+)
+ACCOUNT_STREAM_LOSSES = Counter(
+    "trademesh_ingest_account_stream_losses_total",
+    "A venue's StreamAccount lost (or refused: a venue without an account), by venue.",
+    ["venue"],
 )

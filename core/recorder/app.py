@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from core.foundations.backoff import Backoff
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import (
+    ACCOUNT_STREAMS,
     ADVISOR_TELEMETRY,
     BAR_STREAMS,
     DECISIONS,
@@ -87,6 +88,7 @@ class RecorderConfig:
         INSPECTOR_JOURNALS,
         REGIME_STREAMS,
         SCREEN_STREAMS,
+        ACCOUNT_STREAMS,
     )
     streams: tuple[str, ...] = (
         SIGNALS,

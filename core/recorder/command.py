@@ -61,7 +61,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="GLOB",
         help="streams to record, by pattern (repeatable; default: md.*, bars.*, exec.*, funding.*, "
-        "inspector.journal.*, regimes.* and screens.*)",
+        "inspector.journal.*, regimes.*, screens.* and account.*)",
     )
     parser.add_argument(
         "--stream",

@@ -24,6 +24,7 @@ from core.foundations.convert import TIMEFRAME_FROM_PB
 from core.foundations.errors import Corrupt
 from core.foundations.text import storable
 from core.recorder.schema import (
+    ACCOUNT_STATES,
     ADVISOR_TELEMETRY,
     BARS,
     BOOK,
@@ -104,6 +105,7 @@ class Rows:
         self.funding_rates: list[Row] = []
         self.supervisor_audit: list[Row] = []
         self.instrument_changes: list[Row] = []
+        self.account_states: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -127,6 +129,7 @@ class Rows:
             (FUNDING_RATES, self.funding_rates),
             (SUPERVISOR_AUDIT, self.supervisor_audit),
             (INSTRUMENT_CHANGES, self.instrument_changes),
+            (ACCOUNT_STATES, self.account_states),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -145,6 +148,7 @@ def chunks(entries: list[Entry], max_events: int) -> Iterator[list[Entry]]:
         events += len(envelope.journal.entries) + len(envelope.funding.payments)
         events += len(envelope.regimes.changes) + len(envelope.screen_result.ranked)
         events += len(envelope.supervisor_audit.entries) + len(envelope.instruments.changes)
+        events += len(envelope.account.balances) + len(envelope.account.positions)
         if events >= max_events:
             yield entries[start : index + 1]
             start, events = index + 1, 0
@@ -191,6 +195,8 @@ def rows_of(entries: Iterable[Entry]) -> Rows:
                 _storable(row)
                 for row in _instrument_rows(envelope.instruments, envelope.ts_publish_ns, entry_id)
             )
+        elif body == "account":
+            rows.account_states.extend(_account_rows(envelope.account, envelope.ts_publish_ns, entry_id))
         elif body == "journal":
             rows.journal.extend(_storable(row) for row in _journal_rows(envelope.journal, entry_id))
         else:
@@ -627,6 +633,22 @@ def _instrument_rows(batch: bus.InstrumentChanges, ts_publish_ns: int, entry_id:
             "" if after is None else _instrument_json(after),
             ts_publish_ns,
         )
+
+
+def _account_rows(account: bus.AccountSnapshot, ts_publish_ns: int, entry_id: str) -> Iterator[Row]:
+    if not account.venue or account.as_of_ns <= 0:
+        raise Corrupt(f"bus entry {entry_id}: an account snapshot without its venue or time")
+    venue, at, snapshot = account.venue, account.as_of_ns, account.snapshot
+    for b in account.balances:
+        if not b.asset:
+            raise Corrupt(f"bus entry {entry_id}: a balance without its asset")
+        yield (venue, "balance", storable(b.asset), at, snapshot, b.free, b.locked, b.total, "", "", "",
+               ts_publish_ns)  # fmt: skip
+    for p in account.positions:
+        if not p.symbol:
+            raise Corrupt(f"bus entry {entry_id}: a position without its symbol")
+        yield (venue, "position", storable(p.symbol), at, snapshot, "", "", "", p.size, p.entry_price,
+               p.realized_pnl, ts_publish_ns)  # fmt: skip
 
 
 def _instrument_json(instrument: common.Instrument) -> str:

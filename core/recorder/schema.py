@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ACCOUNT_STATES",
     "ADVISOR_TELEMETRY",
     "BARS",
     "BOOK",
@@ -639,8 +640,40 @@ INSTRUMENT_CHANGES = Table(
     """,
 )
 
+# A venue account's balances and positions (account.{<venue>}): one row per item and venue time.
+ACCOUNT_STATES = Table(
+    "account_states",
+    "as_of_ns",
+    3,
+    (
+        ("venue", "text"),
+        ("item", "text"),
+        ("name", "text"),
+        ("as_of_ns", "int8"),
+        ("snapshot", "bool"),
+        ("free", "text"),
+        ("locked", "text"),
+        ("total", "text"),
+        ("size", "text"),
+        ("entry_price", "text"),
+        ("realized_pnl", "text"),
+        ("ts_publish_ns", "int8"),
+    ),
+    """
+    INSERT INTO account_states (venue, item, name, as_of_ns, snapshot, free, locked, total, size,
+                                entry_price, realized_pnl, ts_publish_ns)
+    SELECT venue, item, name, as_of_ns, snapshot,
+           tm_decimal_or_null(free, 'balance free'), tm_decimal_or_null(locked, 'balance locked'),
+           tm_decimal_or_null(total, 'balance total'), tm_decimal_or_null(size, 'position size'),
+           tm_decimal_or_null(entry_price, 'position entry price'),
+           tm_decimal_or_null(realized_pnl, 'position realized pnl'), ts_publish_ns
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
     ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING, REGIME_CHANGES, SCREEN_RESULTS, FUNDING_RATES,
-    SUPERVISOR_AUDIT, INSTRUMENT_CHANGES,
+    SUPERVISOR_AUDIT, INSTRUMENT_CHANGES, ACCOUNT_STATES,
 )  # fmt: skip

@@ -24,7 +24,14 @@ from core.foundations.env import REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV, VenueFactory, until
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    TEST_TOKEN,
+    VENUE_ENV,
+    VenueFactory,
+    until,
+    with_test_step,
+)
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -190,3 +197,44 @@ async def test_a_delisting_and_a_changed_rule_go_on_the_bus_once_and_are_recorde
             for log in logs:
                 log.close()
             await client.aclose()
+
+
+async def test_a_direct_venue_writes_its_instrument_changes_and_its_account_itself(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """`trademesh venue sim --bus-direct` (the default of `trademesh up`): the same streams as
+    ingest's, from the venue's own process (venues.runtime.direct)."""
+    listing = tmp_path / "listing.json"
+    config = tmp_path / "direct.toml"
+    config.write_text(with_test_step(SIM_CONFIG))
+    async with redis_db(redis_url) as bus_url:
+        with (tmp_path / "direct.log").open("w") as log:
+            venue = start_service(
+                ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config),
+                 "--bus-direct", "--redis-url", bus_url, "--bus-instruments-every-s", "0.2"],
+                env={**VENUE_ENV, "TRADEMESH_SIM_LISTING": str(listing)}, stderr=log,
+            )  # fmt: skip
+        client = aioredis.Redis.from_url(bus_url)
+        try:
+
+            async def entries(count: int) -> list[bus.InstrumentChanges] | None:
+                found = await _entries(client)
+                return found if len(found) >= count else None
+
+            [first] = await until(lambda: entries(1), 30, what="the venue's list on the bus")
+            assert first.initial and [c.symbol for c in first.changes] == ["BTC/USDT", "ETH/USDT"]
+
+            async def account() -> bus.Envelope | None:
+                found: Any = await client.xrange("account.{sim}", count=1)
+                return decode(found[0][1]) if found else None
+
+            envelope = await until(account, 30, what="the account's snapshot on the bus")
+            assert envelope.source.startswith("venue/") and envelope.account.snapshot
+            assert {b.asset: b.total for b in envelope.account.balances}["USDT"] == "100000"
+
+            listing.write_text(json.dumps({"delisted": ["ETH/USDT"]}))
+            second = (await until(lambda: entries(2), 30, what="the delisting on the bus"))[1]
+            assert _changes(second) == [("ETH/USDT", Change.KIND_DELISTED, [])]
+        finally:
+            await client.aclose()
+            await asyncio.to_thread(venue.terminate)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.detector.engine.engine import Engine
-from core.foundations.bus.codec import decode
+from core.detector.runner import PatchRunner
+from core.foundations.bus.codec import decode, encode_instruments
 from core.foundations.bus.instruments import InstrumentRelay, diff_instruments, listing_of
 from core.foundations.bus.names import (
     instruments_stream,
@@ -20,7 +21,7 @@ from core.inspector.audit import Audit
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.events import RiskAction
 from core.inspector.snapshot import from_snapshot, to_snapshot
-from core.screener.feed import MarketState
+from core.screener.feed import MarketState, ScreenFeed
 from core.screener.screen_file import SCREENS_DIR
 from core.screener.screens import load_screens
 from tests.detector_support import BASE_NS, engine, trade
@@ -216,3 +217,34 @@ def test_a_listing_read_from_an_entry() -> None:
         "sim", frozenset({"ETH/USDT"}), ["ETH/USDT"], [],
     )  # fmt: skip
     assert set(listing.instruments) == {"BTC/USDT"}
+
+
+async def test_the_detectors_shell_hands_the_venues_delistings_to_the_engine() -> None:
+    eng = engine(catalog())
+
+    async def emit(evaluation: object) -> None:
+        del evaluation
+
+    runner = PatchRunner(eng, emit)
+    assert runner.listing("v", frozenset({"BTC-USDT", "ETH-USDT"})) == [
+        ("BTC-USDT", True),
+        ("ETH-USDT", True),
+    ]
+    assert runner.listing("w", frozenset({"BTC-USDT"})) == [("BTC-USDT", True)]
+    assert runner.listing("v", frozenset({"ETH-USDT"})) == [("BTC-USDT", False)]
+    assert eng.delisted == {("v", "ETH-USDT"), ("w", "BTC-USDT")}
+
+
+def test_the_screeners_feed_takes_a_venues_delistings_from_its_instrument_stream() -> None:
+    screens = load_screens(SCREENS_DIR)
+    screen = next(s for s in screens.values() if s.venue)
+    state = MarketState([screen])
+    feed = ScreenFeed(None, state, ticker_age_ms=60_000)
+    stream = instruments_stream(screen.venue)
+    assert stream in feed.streams
+    entry = bus.InstrumentChanges(
+        venue=screen.venue, instruments=[instrument("BTC/USDT")], delisted=["ETH/USDT"]
+    )
+    fields = {b"d": encode_instruments("ingest/test", entry)}
+    assert feed._take(stream, [(b"1-0", fields)]) == 1
+    assert state.delisted[screen.venue] == frozenset({"ETH/USDT"})

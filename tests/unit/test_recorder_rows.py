@@ -304,7 +304,16 @@ def recorder_config(*argv: str) -> RecorderConfig:
     [
         (
             (),
-            ("md.*", "bars.*", "exec.*", "funding.*", "inspector.journal.*", "regimes.*", "screens.*"),
+            (
+                "md.*",
+                "bars.*",
+                "exec.*",
+                "funding.*",
+                "inspector.journal.*",
+                "regimes.*",
+                "screens.*",
+                "account.*",
+            ),
             (
                 "signals",
                 "position_requests.{signals}",

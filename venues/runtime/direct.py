@@ -25,8 +25,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.foundations.bus.account import AccountRelay
 from core.foundations.bus.funding import FundingRelay, resume_funding
 from core.foundations.bus.group import Fenced
+from core.foundations.bus.instruments import InstrumentRelay, resume_instruments
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, open_redis, unreachable
 from core.foundations.bus.relay import ExecutionRelay, MarketRelay, resume_executions, resume_market
@@ -38,13 +40,20 @@ from core.foundations.mesh_config import DEFAULT_CHANNELS
 from core.foundations.model import Channel
 from core.foundations.retry import sleep_unless
 from venues.runtime import metrics
-from venues.runtime.direct_streams import LocalExecutions, LocalFunding, LocalMarket
+from venues.runtime.direct_streams import (
+    LocalAccount,
+    LocalExecutions,
+    LocalFunding,
+    LocalInstruments,
+    LocalMarket,
+)
 from venues.runtime.runtime import VenueRuntime
 from venues.runtime.validate import has_funding
 
 __all__ = ["DirectBus", "DirectOptions"]
 
-Relay = MarketRelay | ExecutionRelay | FundingRelay
+Relay = MarketRelay | ExecutionRelay | FundingRelay | InstrumentRelay | AccountRelay
+Carrier = LocalMarket | LocalExecutions | LocalFunding | LocalInstruments | LocalAccount
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,10 @@ class DirectOptions:
     executions: bool = True
     # The account's funding payments read into funding.{<venue>} this often (0: not read).
     funding_every_s: float = 60.0
+    # The venue's instrument list diffed into md.{<venue>}.instruments this often (0: not read),
+    # and its account (balances and positions) into account.{<venue>}, as ingest's.
+    instruments_every_s: float = 60.0
+    account: bool = True
     channels: tuple[Channel, ...] = DEFAULT_CHANNELS
     # The streams' MAXLEN (core.foundations.bus.append.Retention), as the mesh config's defaults.
     rate_per_s: float = 2000.0
@@ -76,7 +89,7 @@ class DirectBus:
         self.options = options
         self.venue = runtime.name
         self.holder = holder_id(f"venue-{self.venue}")
-        self.carriers: list[LocalMarket | LocalExecutions | LocalFunding] = []
+        self.carriers: list[Carrier] = []
         self.writer: BusWriter | None = None
 
     @property
@@ -231,6 +244,14 @@ class DirectBus:
             )
             await resume_funding(redis, funding, who)
             relays.append(funding)
+        if self.options.instruments_every_s > 0:
+            instruments = InstrumentRelay(
+                self.venue, publish_envelope, self.options.source, self.options.instruments_every_s
+            )
+            await resume_instruments(redis, instruments, who)
+            relays.append(instruments)
+        if self.options.account:
+            relays.append(AccountRelay(self.venue, publish_envelope, self.options.source))
         return relays
 
     def _symbols(self, channel: Channel) -> list[str]:
@@ -252,9 +273,13 @@ async def _unless_unreachable(call: Awaitable[Any]) -> None:
             raise
 
 
-def _carrier(runtime: VenueRuntime, relay: Relay) -> LocalMarket | LocalExecutions | LocalFunding:
+def _carrier(runtime: VenueRuntime, relay: Relay) -> Carrier:
     if isinstance(relay, MarketRelay):
         return LocalMarket(runtime, relay)
     if isinstance(relay, ExecutionRelay):
         return LocalExecutions(runtime, relay)
+    if isinstance(relay, InstrumentRelay):
+        return LocalInstruments(runtime, relay)
+    if isinstance(relay, AccountRelay):
+        return LocalAccount(runtime, relay)
     return LocalFunding(runtime, relay)

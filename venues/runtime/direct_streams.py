@@ -13,6 +13,10 @@ followers do over gRPC, without the hop.
   relay (ExecutionRelay: once per venue point).
 - LocalFunding: the account's funding payments read from the venue every `every_s`, as ingest
   reads them (core.foundations.bus.funding.FundingRelay).
+- LocalInstruments: the venue's instrument list read every `every_s` and diffed, as ingest reads
+  ListInstruments (core.foundations.bus.instruments.InstrumentRelay).
+- LocalAccount: the account hub's stream (the answers StreamAccount gives), each to the relay
+  (core.foundations.bus.account.AccountRelay), opened again after a loss.
 """
 
 from __future__ import annotations
@@ -22,17 +26,20 @@ import logging
 from typing import Generic, Protocol, TypeVar
 
 from core.foundations.backoff import Backoff
+from core.foundations.bus.account import AccountRelay
 from core.foundations.bus.funding import FundingRelay
+from core.foundations.bus.instruments import InstrumentRelay
 from core.foundations.bus.relay import ExecutionRelay, MarketRelay
-from core.foundations.convert import funding_payment_to_pb
+from core.foundations.convert import funding_payment_to_pb, instrument_to_pb
 from core.foundations.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, TrademeshError
 from core.foundations.retry import sleep_unless
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.history import ResumePoint
 from venues.runtime.runtime import VenueRuntime
 from venues.runtime.subscribe import open_market_stream
 
-__all__ = ["LocalExecutions", "LocalFunding", "LocalMarket"]
+__all__ = ["LocalAccount", "LocalExecutions", "LocalFunding", "LocalInstruments", "LocalMarket"]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +151,58 @@ class LocalFunding(_Carrier[FundingRelay]):
     async def _page(self, since_ns: int, limit: int) -> list[tf.FundingPayment]:
         payments = await self.rt.funding_page(None, since_ns, limit)
         return [funding_payment_to_pb(p) for p in payments]
+
+
+class LocalInstruments(_Carrier[InstrumentRelay]):
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.relay.poll_with(self._list)
+            except TrademeshError as exc:  # the exchange away: next time
+                log.warning(
+                    "venue %s: instruments not read (%s); again in %.0f s",
+                    self.stream,
+                    exc,
+                    self.relay.every_s,
+                )
+            if await sleep_unless(stop, self.relay.every_s):
+                return
+
+    async def _list(self) -> list[common.Instrument]:
+        self.rt.instruments = {
+            item.symbol: item for item in self.rt.venue.instruments()
+        }  # as ListInstruments
+        return [instrument_to_pb(item) for _, item in sorted(self.rt.instruments.items())]
+
+
+class LocalAccount(_Carrier[AccountRelay]):
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff, told = Backoff(0.5, 30.0), False
+        while not stop.is_set():
+            before = self.relay.published
+            try:
+                await self._carry_once(backoff)
+                reason = "the venue ended the stream"
+            except TrademeshError as exc:  # an account the venue cannot read (no credentials)
+                reason = str(exc)
+            if self.relay.published > before:
+                told = False
+            delay = backoff.next()
+            if not told:
+                log.warning(
+                    "venue %s: account not followed (%s); again in %.1f s", self.stream, reason, delay
+                )
+                told = True
+            if await sleep_unless(stop, delay):
+                return
+
+    async def _carry_once(self, backoff: Backoff) -> None:
+        hub = self.rt.account
+        subscriber, snapshot = await hub.subscribe()
+        try:
+            await self.relay.take(snapshot)
+            backoff.reset()
+            async for response in subscriber.responses():
+                await self.relay.take(response)
+        finally:
+            hub.unsubscribe(subscriber)

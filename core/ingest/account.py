@@ -1,0 +1,90 @@
+"""One venue's account followed onto the bus: TradeFlow.StreamAccount -> account.{<venue>}
+(bus.v1.AccountSnapshot; the relay: core.foundations.bus.account), which the recorder keeps in
+`account_states`, so history holds what the account was (balances and positions), not only what
+was traded.
+
+Ingest owns it because it already follows every venue, under the venue's lease (one writer a
+venue, fenced), with the mesh token, which reads StreamAccount (a READ method: no trading
+credential). A stream lost (or a venue that serves no account yet) is opened again with a backoff
+(up to 30 s; said once until it was up again), and its first answer is a snapshot again: history
+gets the whole account at each reconnection. Each entry is written at least once (a retried flush
+may repeat one): the recorder's key (venue, item, name, as_of_ns) keeps it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+
+from core.foundations.backoff import Backoff
+from core.foundations.bus.account import AccountRelay
+from core.foundations.bus.instruments import Publish
+from core.foundations.logs import bind_log_fields
+from core.foundations.mesh_config import VenueLink
+from core.foundations.retry import sleep_unless
+from core.foundations.rpc.client import Metadata
+from core.foundations.rpc.status import call_failure
+from core.ingest import metrics
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
+
+__all__ = ["AccountFollower"]
+
+log = logging.getLogger(__name__)
+
+
+class AccountFollower(AccountRelay):
+    """The gRPC side of the relay: StreamAccount, opened again after a loss with a backoff."""
+
+    def __init__(
+        self,
+        link: VenueLink,
+        channel_factory: Callable[[], grpc.aio.Channel],
+        metadata: Metadata,
+        publish: Publish,
+        source: str,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(link.name, publish, source, clock)
+        self.link = link
+        self._channel_factory = channel_factory
+        self._metadata = metadata
+
+    async def run(self, stop: asyncio.Event) -> None:
+        bind_log_fields(venue=self.venue, stream=self.stream)
+        backoff = Backoff(0.5, 30.0)
+        told = False
+        while not stop.is_set():
+            before = self.published
+            try:
+                await self._follow_once(backoff)
+                reason = "the venue ended the stream"
+            except grpc.aio.AioRpcError as exc:
+                reason = call_failure(exc)
+            if stop.is_set():
+                return
+            metrics.ACCOUNT_STREAM_LOSSES.labels(self.venue).inc()
+            delay = backoff.next()
+            if self.published > before:  # it was up: this loss is news
+                told = False
+            if not told:  # a venue without an account would say so every 30 s
+                log.warning(
+                    "ingest %s: account stream lost (%s); again in %.1f s", self.stream, reason, delay
+                )
+                told = True
+            if await sleep_unless(stop, delay):
+                return
+
+    async def _follow_once(self, backoff: Backoff) -> None:
+        async with self._channel_factory() as channel:
+            call = tf_grpc.TradeFlowStub(channel).StreamAccount(
+                tf.StreamAccountRequest(), metadata=self._metadata
+            )
+            async for response in call:
+                backoff.reset()
+                entry = await self.take(response)
+                metrics.ACCOUNT_UPDATES.labels(self.venue, "snapshot" if entry.snapshot else "change").inc()
