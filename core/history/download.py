@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from core.foundations.errors import Corrupt, InvalidArgument, shown
+from core.foundations.errors import Corrupt, InvalidArgument, TrademeshError, shown
 from core.foundations.model import Timeframe
 from core.recorder.partitions import Partitions
 from core.recorder.schema import BARS, TRADES, Table
@@ -321,8 +321,6 @@ async def download_trades(
 
 
 async def _pages(page: Callable[[], Awaitable[bool]], done: Fetched, report: Report) -> Fetched:
-    from core.foundations.errors import TrademeshError
-
     report(done)
     try:
         while await page():

@@ -151,6 +151,9 @@ async def _download(args: argparse.Namespace, plan: _Plan) -> int:
     import contextlib
     import signal
 
+    import asyncpg
+
+    from core.foundations.errors import Unavailable
     from core.history.database import connected
     from core.history.download import HistoryStore
     from core.history.download_venue import connected_venue, started_venue
@@ -173,8 +176,12 @@ async def _download(args: argparse.Namespace, plan: _Plan) -> int:
             venues = await source.instruments(plan.symbols)  # every symbol checked before a row moves
             async with connected(args.database_url) as conn:
                 store = HistoryStore(conn, time.time_ns())
-                await store.prepare()
-                return await _series(args, plan, source, store, venues, progress)
+                try:
+                    await store.prepare()
+                    return await _series(args, plan, source, store, venues, progress)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    # What was committed stays; the next run resumes after it.
+                    raise Unavailable(f"database: {type(exc).__name__}: {exc}") from None
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
 
