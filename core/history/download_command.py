@@ -48,6 +48,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _address(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
 def add_parser(tools: Any) -> None:
     parser = tools.add_parser(
         "download",
@@ -59,8 +66,8 @@ def add_parser(tools: Any) -> None:
     parser.add_argument(
         "names",
         nargs="+",
-        metavar="[VENUE] SYMBOL",
-        help="the venue's name (unless --venue-addr), then canonical symbols (BTC/USDT)",
+        metavar="NAME",
+        help="VENUE SYMBOL...: the venue's name (not with --venue-addr), then canonical symbols (BTC/USDT)",
     )
     parser.add_argument(
         "--since",
@@ -81,7 +88,9 @@ def add_parser(tools: Any) -> None:
     parser.add_argument(
         "--trades", action="store_true", help="the public trades of the range too (GetTrades)"
     )
-    parser.add_argument("--venue-addr", metavar="HOST:PORT", help="a running venue's gRPC address")
+    parser.add_argument(
+        "--venue-addr", type=_address, metavar="HOST:PORT", help="a running venue's gRPC address"
+    )
     parser.add_argument(
         "--venue-arg",
         action="append",

@@ -293,6 +293,8 @@ def test_bad_dates_and_timeframes_are_refused_naming_the_value() -> None:
         (["--since", "2024-13-01"], "'2024-13-01' is not a date"),
         (["--since", "2024-01-01", "--timeframes", "1m,3m"], "'3m' is not a timeframe"),
         (["--since", "2024-02-01", "--until", "2024-01-01"], "the range must end after --since"),
+        (["--since", "2024-01-01", "--venue-addr", "nowhere"], "'nowhere' is not HOST:PORT"),
+        (["--since", "2024-01-01", "--patience-s", "0"], "'0' is not a number of seconds"),
     ):
         done = download("binance", SYMBOL, *args, timeout_s=60)
         assert done.returncode == 2, args
