@@ -32,6 +32,7 @@ from tests.forked_services import launch_command, run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.replay import capture_files, start_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, start_venue, stop_venue, until
+from tests.node_venue import running
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -416,3 +417,30 @@ async def test_the_sims_last_50_minutes_of_1s_bars_are_downloaded_in_pages_exact
         assert await held_trades(fresh_database, "sim", symbol) == sim_trades
     finally:
         await stop_venue(venue, log)
+
+
+# ---- node-ref: a venue in TypeScript, the same contract
+
+
+async def test_node_refs_1s_bars_and_trades_download_as_any_venues_do(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    async with running(tmp_path / "node-ref.log", history_s=1500) as venue:
+        symbol = "BTC/USDT"
+        end_ns = time.time_ns() // SECOND_NS * SECOND_NS - 2 * SECOND_NS
+        start_ns = end_ns - 1500 * SECOND_NS
+        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        span = ["--since", iso_ns(start_ns), "--until", iso_ns(end_ns)]
+        done = download(symbol, *span, "--timeframes", "1s", *target)
+        assert done.returncode == 0, done.stderr
+        expected = await venue_candles(venue, symbol, common.TIMEFRAME_1_SECOND, start_ns, end_ns)
+        assert len(expected) > 1000, len(expected)  # two pages at least
+        assert f"node-ref {symbol} 1s: {len(expected):,} rows, {len(expected):,} new" in done.stdout
+        assert await held_bars(fresh_database, "node-ref", symbol, "1s") == expected
+
+        last_minute = ["--since", iso_ns(end_ns - 60 * SECOND_NS), "--until", iso_ns(end_ns)]
+        trades = download(symbol, *last_minute, "--trades", *target)
+        assert trades.returncode == 0, trades.stderr
+        node_trades = await venue_trades(venue, symbol, end_ns - 60 * SECOND_NS, end_ns)
+        assert node_trades and f"node-ref {symbol} trades: {len(node_trades):,} rows" in trades.stdout
+        assert await held_trades(fresh_database, "node-ref", symbol) == node_trades
