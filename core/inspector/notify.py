@@ -34,6 +34,7 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 __all__ = [
     "NOTIFIED",
     "NOTIFIED_ACTIONS",
+    "NOTIFIED_NOTICES",
     "Notifier",
     "Telegram",
     "as_json",
@@ -58,7 +59,14 @@ NOTIFIED = frozenset(
 _AT_MOST_ONCE_PER_S = {"bus.refused": 60.0}
 
 
+# Policies whose NOTICE is sent, not their verdicts: a market its venue delisted (and listed again)
+# is said once; the entries it then blocks are in the risk stream.
+NOTIFIED_NOTICES = frozenset({"instrument.delisted"})
+
+
 def wanted(event: rk.RiskEvent) -> bool:
+    if event.policy in NOTIFIED_NOTICES:
+        return event.action == ACTION_TO_PB[RiskAction.NOTICE]
     return event.action in NOTIFIED_ACTIONS or event.policy in NOTIFIED
 
 

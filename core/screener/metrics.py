@@ -34,7 +34,9 @@ UNDECODABLE = Counter(
     "trademesh_screener_undecodable_entries_total", "Bus entries skipped as not bars nor market events."
 )
 SCREENS = Gauge("trademesh_screener_screens", "Screens loaded.")
-STREAMS = Gauge("trademesh_screener_streams", "Bus streams followed (bars and tickers).")
+STREAMS = Gauge(
+    "trademesh_screener_streams", "Bus streams followed (bars, tickers, funding rates, instrument changes)."
+)
 WATCHERS = Gauge("trademesh_screener_watchers", "Open StreamResults calls.")
 DELISTED = Gauge(
     "trademesh_screener_delisted_symbols",

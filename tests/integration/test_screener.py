@@ -345,7 +345,8 @@ async def test_the_feed_reads_bars_and_tickers_of_its_screens_venues_and_skips_w
         await client.xadd("md.{tk}.tickers", {b"d": encode_market("ingest/test", [tick])})
         await client.xadd("md.{other}.tickers", {b"d": encode_market("ingest/test", [tick])})
         feed = ScreenFeed(client, MarketState([screen]), ticker_age_ms=600_000, batch=1, block_ms=50)
-        assert feed.streams == ["bars.{tk}.1m", "md.{tk}.tickers"]
+        # and its venue's instrument changes (a delisted symbol leaves its screens: docs/bus.md)
+        assert feed.streams == ["bars.{tk}.1m", "md.{tk}.instruments", "md.{tk}.tickers"]
         await feed.mark_warm_up()
         assert _warming(feed)
         while await feed.read():

@@ -18,8 +18,10 @@ from core.foundations.bus.names import (
 )
 from core.foundations.model import Candle, Side
 from core.inspector.audit import Audit
+from core.inspector.convert import risk_event_to_pb
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.events import RiskAction
+from core.inspector.notify import wanted
 from core.inspector.snapshot import from_snapshot, to_snapshot
 from core.screener.feed import MarketState, ScreenFeed
 from core.screener.screen_file import SCREENS_DIR
@@ -248,3 +250,10 @@ def test_the_screeners_feed_takes_a_venues_delistings_from_its_instrument_stream
     fields = {b"d": encode_instruments("ingest/test", entry)}
     assert feed._take(stream, [(b"1-0", fields)]) == 1
     assert state.delisted[screen.venue] == frozenset({"ETH/USDT"})
+
+
+def test_the_operator_is_notified_of_a_delisting_not_of_each_entry_it_blocks() -> None:
+    c = core()
+    [notice] = c.on_listing("sim", "BTC/USDT", True, T0).events
+    [block] = c.on_intent(intent(Side.BUY), market(), T0).reasons
+    assert wanted(risk_event_to_pb(notice)) and not wanted(risk_event_to_pb(block))
