@@ -5,7 +5,8 @@ minutes, so the warm-ups' windows hold imported bars alone however long the test
 
 - GetBars pages a range oldest first with the file's exact decimals, over native gRPC and over
   gRPC-web (`buf curl`); bad input is INVALID_ARGUMENT naming every bad field;
-- the detector (in this process, on a sim venue process) warms a patch from exactly those bars;
+- the detector (in this process, on a sim venue process) warms a patch from exactly those bars,
+  and a detector process activates a 1m patch at its start (35 bars the just-started sim has not);
 - the Screener (a process) ranks a symbol only the imported history has, by its imported bars;
 - Overwatch (a process) warms a market from its imported bars (as many as the classifier's
   memory) and publishes its regime;
@@ -60,6 +61,8 @@ from trademesh.history.v1 import history_pb2 as pb
 from trademesh.history.v1 import history_pb2_grpc as pb_grpc
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
+from trademesh.patch.v1 import patch_pb2 as patch_pb
+from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
 from trademesh.screener.v1 import screener_pb2 as sc
 from trademesh.screener.v1 import screener_pb2_grpc as sc_grpc
 
@@ -275,6 +278,44 @@ async def test_the_detector_warms_a_patch_from_exactly_the_imported_bars(
     finally:
         await detector.channels.close()
         await detector.held.close()
+
+
+async def test_a_detector_process_activates_a_1m_patch_at_once_warmed_from_the_imported_bars(
+    served: Served, module_database: str, bus_url: str, tmp_path: Path
+) -> None:
+    """Its 35 1m bars exist nowhere but in the imported history (the sim just started): without
+    them the patch would warm from live data for 35 minutes."""
+    text = (EXAMPLES_DIR / "mean_reversion.toml").read_text().replace('timeframe = "1s"', 'timeframe = "1m"')
+    strategy = tmp_path / "mean_reversion.toml"
+    strategy.write_text(text)
+    processes = served.processes
+    sim = processes.sim(served.gateway)
+    args = ["--venue", f"sim={sim.address}", "--database-url", module_database, "--strategy", str(strategy)]
+    detector = processes.mesh_service(served.gateway, "detector", *args, redis_url=bus_url)
+    try:
+        async with grpc.aio.insecure_channel(detector.address) as channel:
+            stub = patch_grpc.PatchStub(channel)
+            listed = await stub.ListPatches(
+                patch_pb.ListPatchesRequest(), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
+            )
+            (patch,) = listed.patches
+            assert patch.state == patch_pb.PATCH_STATE_ACTIVE  # ready means started: active already
+            probes = stub.StreamProbes(
+                patch_pb.StreamProbesRequest(patch_id=patch.patch_id, ports=["ohlcv.close"]),
+                metadata=MESH_AUTH,
+                timeout=CALL_TIMEOUT_S,
+            )
+            reply = await probes.read()
+            assert isinstance(reply, patch_pb.StreamProbesResponse)
+            first = reply.updates[0]
+            probes.cancel()
+    finally:
+        await processes.stop(detector)
+        await processes.stop(sim)
+    assert "warms from live data" not in processes.log_path(detector).read_text()
+    warmed_bar = first.ts_ns - MINUTE_NS  # the engine's time of the last warm bar: its close
+    if warmed_bar in served.closes[DETECTED]:  # no live 1m bar of the sim closed since
+        assert first.value.number == float(served.closes[DETECTED][warmed_bar])
 
 
 async def test_with_the_gateway_down_or_holding_nothing_the_detector_warms_from_the_venue(
