@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["add_parser"]
@@ -132,8 +133,6 @@ def _run(args: argparse.Namespace) -> None:
         raise InvalidArgument.field("until", "the range must end after --since (--until, default now)")
     if args.timeframes is None:
         args.timeframes = () if args.trades else _timeframes("1m")
-    if not args.timeframes and not args.trades:
-        raise InvalidArgument.field("timeframes", "name a timeframe, or ask for --trades")
     plan = _Plan(venue, symbols, args.since, until, now_ns)
     try:
         failed = asyncio.run(_download(args, plan))
@@ -143,15 +142,13 @@ def _run(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+@dataclass(frozen=True)
 class _Plan:
-    def __init__(
-        self, venue: str | None, symbols: list[str], since_ns: int, until_ns: int, now_ns: int
-    ) -> None:
-        self.venue = venue
-        self.symbols = symbols
-        self.since_ns = since_ns
-        self.until_ns = until_ns
-        self.now_ns = now_ns
+    venue: str | None  # to start by name; None: the one at --venue-addr
+    symbols: list[str]
+    since_ns: int
+    until_ns: int
+    now_ns: int  # when the download began: each range ends before the bar open then
 
 
 async def _download(args: argparse.Namespace, plan: _Plan) -> int:
