@@ -1,7 +1,8 @@
 """Warm-up history for a patch's bar sources: the bars the recorder holds first (History.GetBars
 through the gateway: recorded, imported or downloaded alike; core.foundations.warm_history), then
-the venue's own closed candles (GetCandles) after the last held bar; everything from the venue
-when the detector has no gateway, or it holds nothing of the range or cannot answer.
+the venue's own closed candles (GetCandles) where none is held (after the last held bar, and in a
+hole before it); everything from the venue when the detector has no gateway, or it holds nothing
+of the range or cannot answer.
 
 A patch whose sources need more history than the venue holds (a sim that just started) is
 warmed from live data instead (core.detector.runner); trade sources always are.

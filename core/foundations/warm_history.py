@@ -29,7 +29,17 @@ from trademesh.history.v1 import history_pb2 as hpb
 from trademesh.history.v1 import history_pb2_grpc as hpb_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["AWAY_S", "PAGE", "HeldHistory", "HeldSeries", "bus_bar", "gathered", "warm_candles"]
+__all__ = [
+    "AWAY_S",
+    "PAGE",
+    "HeldHistory",
+    "HeldSeries",
+    "bus_bar",
+    "first_missing",
+    "gathered",
+    "merged",
+    "warm_candles",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,9 +152,10 @@ async def warm_candles(
     end_ns: int,
     from_venue: VenueCandles,
 ) -> list[md.Candle]:
-    """The closed bars opened in [start_ns, end_ns), oldest first: the held ones, then
-    `from_venue(after)` (the venue's candles from `after` on) for those after the last held bar;
-    everything from the venue when nothing is held or the history cannot be read (a line said)."""
+    """The closed bars opened in [start_ns, end_ns), oldest first: the held ones, and the
+    venue's (`from_venue(from_ns)`: its candles from `from_ns` on) where none is held: after the
+    last held bar, and in a hole before it (asked from the first missing bar); everything from
+    the venue when nothing is held or the history cannot be read (a line said)."""
     held = None if history is None else await history.bars(venue, symbol, timeframe, start_ns, end_ns)
     if held is not None and not held and history is not None:
         log.info(
@@ -152,9 +163,37 @@ async def warm_candles(
             history.who, timeframe.label, venue, symbol,
         )  # fmt: skip
     held = held or []
-    after = held[-1].open_time_ns + timeframe.ns if held else start_ns
-    rest = await from_venue(after) if after < end_ns else []
-    return held + [c for c in rest if after <= c.open_time_ns < end_ns and c.closed]
+    from_ns = first_missing(held, timeframe, start_ns, end_ns)
+    rest = await from_venue(from_ns) if from_ns < end_ns else []
+    return merged(held, rest, from_ns, end_ns)
+
+
+def first_missing(held: Sequence[md.Candle], timeframe: Timeframe, start_ns: int, end_ns: int) -> int:
+    """The open time of the first bar of [start_ns, end_ns) on the timeframe's grid not in
+    `held` (oldest first); end_ns when none is missing."""
+    at = timeframe.open_time_ns(start_ns)
+    if at < start_ns:
+        at += timeframe.ns
+    for candle in held:
+        if candle.open_time_ns > at:
+            return at
+        if candle.open_time_ns == at:
+            at += timeframe.ns
+    return min(at, end_ns)
+
+
+def merged(
+    held: Sequence[md.Candle], rest: Sequence[md.Candle], from_ns: int, end_ns: int
+) -> list[md.Candle]:
+    """`held` with the venue's closed bars of [from_ns, end_ns) it does not hold, oldest first
+    (a bar held is the one kept: the history is what a backtest of the session reads)."""
+    opens = {c.open_time_ns for c in held}
+    extra = [
+        c for c in rest if c.closed and from_ns <= c.open_time_ns < end_ns and c.open_time_ns not in opens
+    ]
+    if not extra:
+        return list(held)
+    return sorted([*held, *extra], key=lambda c: c.open_time_ns)
 
 
 def bus_bar(venue: str, symbol: str, candle: md.Candle) -> bus.Bar:

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from core.foundations.model import Timeframe
-from core.foundations.warm_history import HeldHistory, bus_bar, warm_candles
+from core.foundations.warm_history import HeldHistory, bus_bar, first_missing, merged, warm_candles
 from core.overwatch.feed import Read
 from core.overwatch.history_seed import Seeded
 from trademesh.common.v1 import common_pb2 as common
@@ -64,6 +64,22 @@ async def test_a_gateway_away_is_said_once_and_not_asked_again_for_a_while(
         await history.close()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "UNAVAILABLE" in lines[0] and "warming from the venue" in lines[0], lines
+
+
+def test_the_venue_is_asked_from_the_first_bar_history_misses_and_fills_only_what_is_not_held() -> None:
+    start, end = 10 * MINUTE + 7, 20 * MINUTE  # off the grid: the first bar is 11's
+    whole = [_candle(i * MINUTE, "9") for i in range(11, 20)]
+    assert first_missing(whole, Timeframe.M1, start, end) == end  # nothing missing
+    assert first_missing(whole[:5], Timeframe.M1, start, end) == 16 * MINUTE  # after the last held
+    holed = whole[:2] + whole[4:]  # 13 and 14 missing
+    assert first_missing(holed, Timeframe.M1, start, end) == 13 * MINUTE
+    assert first_missing(whole[3:], Timeframe.M1, start, end) == 11 * MINUTE  # missing at the start
+    assert first_missing([], Timeframe.M1, start, end) == 11 * MINUTE
+    venue = [_candle(i * MINUTE, "1") for i in range(12, 21)] + [_candle(20 * MINUTE, "1", closed=False)]
+    got = merged(holed, venue, 13 * MINUTE, end)
+    assert [(c.open_time_ns // MINUTE, c.close) for c in got] == [
+        (11, "9"), (12, "9"), (13, "1"), (14, "1"), *((i, "9") for i in range(15, 20)),
+    ]  # fmt: skip
 
 
 def test_overwatch_skips_the_streamed_bars_history_gave() -> None:
