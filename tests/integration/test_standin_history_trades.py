@@ -144,6 +144,11 @@ async def test_binance_agg_trades_page_by_time_and_by_id() -> None:
         # No range: the most recent, oldest first.
         recent = await s.exchange.fetch_trades("NKN/USDT", None, 3)
         assert ids(recent) == expected[-3:]
+        # ccxt's own pagination (paginate: dynamic, by time), forward from since and backward.
+        for direction in ("forward", "backward"):
+            params = {"paginate": True, "paginationDirection": direction, "maxEntriesPerRequest": 20}
+            paged = await s.exchange.fetch_trades("NKN/USDT", since, None, params)
+            assert_one_range(paged, expected)
 
 
 async def test_binance_tickers_list_every_symbol() -> None:
@@ -187,6 +192,14 @@ async def test_binanceusdm_agg_trades_and_tickers() -> None:
             "m": False,
         }
         assert ids(trades)[-38:] == [p.id for p in session]
+        by_id: list[dict[str, Any]] = []
+        cursor = expected[0]
+        while page := await s.exchange.fetch_trades("CTK/USDT:USDT", None, 30, {"fromId": cursor}):
+            by_id += page
+            cursor = int(page[-1]["id"]) + 1
+        assert [t["info"] for t in by_id] == [t["info"] for t in trades]
+        assert await s.exchange.fetch_trades("CTK/USDT:USDT", session[-1].ts_ms + 1, 100) == []
+        assert await s.exchange.fetch_trades("CTK/USDT:USDT", 0, 100) == []
         tickers = await s.exchange.fetch_tickers()
         assert set(tickers) == set(s.exchange.symbols)
         ctk = tickers["CTK/USDT:USDT"]["info"]
