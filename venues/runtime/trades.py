@@ -107,7 +107,7 @@ def decode_token(token: str) -> TradesCursor:
         raise ValueError("is not a page token of this venue")
     symbol, end_ns, since_ns, skip = body.get("s"), body.get("e"), body.get("t"), body.get("n")
     fields = (end_ns, since_ns, skip)
-    if not isinstance(symbol, str) or not all(type(v) is int and v >= 0 for v in fields):
+    if not isinstance(symbol, str) or not all(type(v) is int and 0 <= v < 2**63 for v in fields):
         raise ValueError("is not a page token of this venue")
     assert isinstance(end_ns, int) and isinstance(since_ns, int) and isinstance(skip, int)
     if since_ns >= end_ns or skip > MAX_TRADES * 100:
