@@ -106,10 +106,12 @@ async def trades_history(kit: Kit) -> str:
     if problems:
         fail(f"GetTrades of {symbol} over {where}: " + "; ".join(problems[:_SHOWN]))
     small, _ = await _pages(kit, start_ns, end_ns, 2, _SMALL_PAGES, _SMALL_TRADES)
-    if [_key(t) for t in small] != [_key(t) for t in whole[: len(small)]]:
+    paged, expected = [_key(t) for t in small], [_key(t) for t in whole[: len(small)]]
+    if paged != expected:
+        at = next(i for i, (a, b) in enumerate(zip(paged, [*expected, None], strict=False)) if a != b)
         fail(
-            f"GetTrades of {symbol} in pages of 2 gave {[_key(t) for t in small][:6]}; "
-            f"the whole range begins {[_key(t) for t in whole[:6]]}"
+            f"GetTrades of {symbol} in pages of 2 gave {paged[at]} as trade {at + 1}, where the whole "
+            f"range has {expected[at] if at < len(expected) else 'no more'} (a trade repeated or skipped)"
         )
     held = f"{len(whole)} trades of {symbol} over {where}" + ("" if ended else f" (its first {_PAGES} pages)")
     if len(whole) < 2:
