@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.foundations.bus.codec import decode
-from core.foundations.bus.instruments import InstrumentWatch, VenueListing
+from core.foundations.bus.instruments import InstrumentRelay, InstrumentWatch, VenueListing
+from core.foundations.bus.redis import open_redis
 from core.foundations.env import REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import redis_db
@@ -238,3 +240,47 @@ async def test_a_direct_venue_writes_its_instrument_changes_and_its_account_itse
         finally:
             await client.aclose()
             await asyncio.to_thread(venue.terminate)
+
+
+async def test_readers_follow_every_venues_instrument_stream_on_one_redis_and_a_cluster(bus_url: str) -> None:
+    """InstrumentWatch (the detector's, the inspector's): the streams of venues on several slots
+    found by their pattern, each from its last entry, then every entry after it, in order."""
+    redis = open_redis(bus_url)
+    heard: list[VenueListing] = []
+    try:
+        lists = {venue: [f"{venue.upper()}/USDT", "ETH/USDT"] for venue in ("alpha", "beta", "gamma")}
+
+        def relay(venue: str) -> tuple[InstrumentRelay, Callable[[], Awaitable[list[common.Instrument]]]]:
+            async def publish(stream: str, envelope: bytes) -> None:
+                await redis.xadd(stream, {b"d": envelope})
+
+            async def list_all() -> list[common.Instrument]:
+                return [common.Instrument(venue=venue, symbol=s) for s in lists[venue]]
+
+            return InstrumentRelay(venue, publish, "ingest/test", 1), list_all
+
+        relays = {venue: relay(venue) for venue in lists}
+        for each, list_all in relays.values():
+            await each.poll_with(list_all)
+        lists["alpha"].remove("ETH/USDT")
+        await relays["alpha"][0].poll_with(relays["alpha"][1])  # before the reader starts: its state
+        watch = InstrumentWatch(redis, heard.append, every_s=0.05, scan_every_s=0.05)
+        assert await watch.read_once() == 3
+        assert {(h.venue, h.at_start, h.delisted) for h in heard} == {
+            ("alpha", True, frozenset({"ETH/USDT"})),
+            ("beta", True, frozenset()),
+            ("gamma", True, frozenset()),
+        }
+        lists["gamma"].remove("ETH/USDT")
+        await relays["gamma"][0].poll_with(relays["gamma"][1])
+        lists["gamma"].append("ETH/USDT")
+        await relays["gamma"][0].poll_with(relays["gamma"][1])
+        assert await watch.read_once() == 2
+        assert [(h.venue, h.newly_delisted(), h.newly_listed()) for h in heard[3:]] == [
+            ("gamma", ["ETH/USDT"], []),
+            ("gamma", [], ["ETH/USDT"]),
+        ]
+        assert not watch.delisted("gamma", "ETH/USDT") and watch.delisted("alpha", "ETH/USDT")
+        assert await watch.read_once() == 0
+    finally:
+        await redis.aclose()

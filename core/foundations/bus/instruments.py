@@ -245,7 +245,7 @@ class InstrumentWatch:
         now = time.monotonic()
         if now - self._scanned_at >= self.scan_every_s:
             self._scanned_at = now
-            async for raw in self.redis.scan_iter(match=INSTRUMENT_STREAMS, _type="STREAM"):
+            async for raw in self.redis.scan_iter(match=INSTRUMENT_STREAMS, count=1000, _type="STREAM"):
                 stream = raw.decode() if isinstance(raw, bytes) else raw
                 venue = parse_instruments_stream(stream)
                 if venue is None or stream in self.last_ids:
