@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -19,11 +20,14 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
+from core.foundations.bus.codec import decode, encode_bars
 from core.foundations.bus.instruments import InstrumentRelay, InstrumentWatch, VenueListing
 from core.foundations.bus.redis import open_redis
 from core.foundations.env import REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
+from core.screener.engine.definition import parse_screen
+from core.screener.engine.evaluate import evaluate
+from core.screener.feed import MarketState, ScreenFeed
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.support import (
@@ -34,6 +38,7 @@ from tests.integration.support import (
     until,
     with_test_step,
 )
+from tests.integration.test_screener import TICKER_SCREEN, _bars
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -284,3 +289,51 @@ async def test_readers_follow_every_venues_instrument_stream_on_one_redis_and_a_
         assert await watch.read_once() == 0
     finally:
         await redis.aclose()
+
+
+async def test_the_screeners_feed_drops_a_symbol_its_venue_delisted_on_a_real_redis(redis_url: str) -> None:
+    """The Screener's feed (core.screener.feed) reads the screen venue's bars and its instrument
+    stream: a delisted symbol is in no input of its screens, ranked again once listed again and
+    its bars come again."""
+    screen = parse_screen(TICKER_SCREEN.replace("spread_bps = -1.0, ", ""), "tight.toml")
+    async with redis_db(redis_url) as bus_url:
+        client: Any = aioredis.Redis.from_url(bus_url)
+        try:
+            for symbol in ("AAA/USDT", "BBB/USDT"):
+                await client.xadd(
+                    "bars.{tk}.1m", {b"d": encode_bars("bars/test", _bars("tk", symbol, "110", "1", 2))}
+                )
+
+            async def publish(stream: str, envelope: bytes) -> None:
+                await client.xadd(stream, {b"d": envelope})
+
+            listing = ["AAA/USDT", "BBB/USDT"]
+
+            async def list_all() -> list[common.Instrument]:
+                return [common.Instrument(venue="tk", symbol=s) for s in listing]
+
+            relay = InstrumentRelay("tk", publish, "ingest/test", 1)
+            await relay.poll_with(list_all)
+            feed = ScreenFeed(client, MarketState([screen]), ticker_age_ms=600_000, batch=10, block_ms=50)
+            while await feed.read():
+                pass
+            now = time.time_ns()
+            assert [r.symbol for r in evaluate(screen, feed.state.inputs(screen), now).ranked] == [
+                "AAA/USDT",
+                "BBB/USDT",
+            ]
+            listing.remove("BBB/USDT")
+            await relay.poll_with(list_all)
+            assert await feed.read() == 1
+            assert [i.symbol for i in feed.state.inputs(screen)] == ["AAA/USDT"]
+            assert [r.symbol for r in evaluate(screen, feed.state.inputs(screen), now).ranked] == ["AAA/USDT"]
+            listing.append("BBB/USDT")
+            await relay.poll_with(list_all)
+            await client.xadd(
+                "bars.{tk}.1m", {b"d": encode_bars("bars/test", _bars("tk", "BBB/USDT", "120", "1", 2))}
+            )
+            while await feed.read():
+                pass
+            assert [i.symbol for i in feed.state.inputs(screen)] == ["AAA/USDT", "BBB/USDT"]
+        finally:
+            await client.aclose()
