@@ -151,6 +151,24 @@ async def test_binance_agg_trades_page_by_time_and_by_id() -> None:
             assert_one_range(paged, expected)
 
 
+async def test_binance_made_up_klines_hold_the_made_up_trades() -> None:
+    async with standin("binance", "BINANCE") as s:
+        tape = s.tape("NKNUSDT")
+        start = tape.session_minute - 5 * MINUTE
+        klines = await s.exchange.fetch_ohlcv("NKN/USDT", "1m", start, 5)
+        assert [k[0] for k in klines] == list(range(start, tape.session_minute, MINUTE))
+        for open_ms, o, h, low, c, volume in klines:
+            trades = await s.exchange.fetch_trades("NKN/USDT", open_ms, 100, {"until": open_ms + MINUTE - 1})
+            prices = [t["price"] for t in trades]
+            assert trades and trades[0]["timestamp"] == open_ms and prices[0] == o
+            assert all(low <= price <= h for price in prices) and c >= low
+            assert sum(t["amount"] for t in trades) == volume
+            raw = await s.exchange.publicGetKlines(
+                {"symbol": "NKNUSDT", "interval": "1m", "startTime": open_ms, "limit": 1}
+            )
+            assert raw[0][8] == len(trades) and raw[0][5] == format(58 * len(trades), ".8f")
+
+
 async def test_binance_tickers_list_every_symbol() -> None:
     async with standin("binance", "BINANCE") as s:
         tickers = await s.exchange.fetch_tickers()

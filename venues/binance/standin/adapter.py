@@ -104,8 +104,10 @@ class BinanceReplay(ReplayAdapter):
         self.orders = OrderStore(self.api_prefix, self._best)
         self.orders.on_event = self._user_event
         self.snapshots_served: set[str] = set()
-        self.klines = KlineHistory(capture)
         self.trades = BinanceTrades(self, self._listed, self._best_levels, futures=self.futures)
+        self.klines = KlineHistory(
+            capture, lambda: {s: tape.candles for s, tape in self.trades.tapes.items()}
+        )
         self._listing: list[str] | None = None
 
     def topic(self, frame: WsFrame) -> str | None:

@@ -3,16 +3,24 @@
 A kline row is [open time, open, high, low, close, volume, close time, quote volume,
 trades, taker buy base, taker buy quote, "0"], prices as strings; at most `limit` rows
 (Binance's default 500, at most 1000) from `startTime`, open times in [startTime, endTime].
+
+Before a symbol's first recorded kline of an interval, the made-up past of the shared candle
+history (venues.replay.candles, the one the stand-in's aggTrades follow: venues.binance.standin.
+trades), prices and volumes with the symbol's decimals, the quote volume to 8 decimals and half
+the volume taken by buyers; a symbol the capture shows no price of (only klines) gets a slow
+zig-zag around 1.0 instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from core.foundations.model import Timeframe
+from venues.replay.candles import CandleHistory, Grid
 from venues.replay.capture import Capture
 
 __all__ = ["KlineHistory"]
@@ -20,10 +28,14 @@ __all__ = ["KlineHistory"]
 # Binance's kline intervals that are our timeframes share their labels ("1s" ... "1w"), and
 # their open times (weeks on Mondays).
 _INTERVALS = {tf.label: tf for tf in Timeframe}
+_QUOTE = Decimal("0.00000001")
 
 
 class KlineHistory:
-    def __init__(self, capture: Capture) -> None:
+    def __init__(
+        self, capture: Capture, past: Callable[[], Mapping[str, CandleHistory]] | None = None
+    ) -> None:
+        self._past = past or dict  # each symbol's candle history (its made-up past before the session)
         # (symbol, interval) -> open time -> row: the last state the capture streamed.
         self.recorded: dict[tuple[str, str], dict[int, list[Any]]] = {}
         for frame in capture.received:
@@ -57,8 +69,30 @@ class KlineHistory:
             if open_time in recorded:
                 rows.append(recorded[open_time])
             elif first_recorded is not None and open_time < first_recorded:
-                rows.append(_synthetic(open_time, step))
+                rows.append(self._made_up(symbol, frame, open_time))
         return rows
+
+    def _made_up(self, symbol: str, frame: Timeframe, open_time: int) -> list[Any]:
+        step = frame.value * 1000
+        history = self._past().get(symbol)
+        grid = Grid(step, frame.open_time_ns(0) // 1_000_000 % step)
+        candle = history.candle(grid, open_time) if history is not None else None
+        if history is None or candle is None or not candle.made_up:
+            return _synthetic(open_time, step)
+        size_unit = Decimal(1).scaleb(history.size_unit.as_tuple().exponent)  # type: ignore[arg-type]
+        taker = (candle.volume / 2).quantize(size_unit, rounding=ROUND_DOWN)
+        quote = candle.notional.quantize(_QUOTE)
+        return [
+            open_time,
+            *(format(price, "f") for price in (candle.open, candle.high, candle.low, candle.close)),
+            format(candle.volume, "f"),
+            open_time + step - 1,
+            format(quote, "f"),
+            candle.trades,
+            format(taker, "f"),
+            format((quote / 2).quantize(_QUOTE, rounding=ROUND_DOWN), "f"),
+            "0",
+        ]
 
 
 def _text(ticks: int) -> str:

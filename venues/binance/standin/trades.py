@@ -20,9 +20,9 @@ symbol streamed only as raw trade events has each trade as an aggregate of one, 
 trade's);
 before them a made-up past (venues.replay.trades), whose aggregates each hold one trade
 (f = l, numbered as far below the session's first trade id as the aggregate's id is below its
-first aggregate id). Its prices follow the made-up candles of venues.replay.candles, not this
-stand-in's synthetic klines (those are an older zig-zag around 1.0 that predates the shared
-history, kept for the tests written against them).
+first aggregate id). Its prices follow the made-up candles of venues.replay.candles, which the
+stand-in's klines serve before their recorded ones (venues.binance.standin.history): a made-up
+minute's kline holds its aggregates (open the first's price, the count, the volume).
 
 GET /api/v3/ticker/24hr (USD-M: /fapi/v1/ticker/24hr): without `symbol` every symbol
 exchangeInfo lists (recorded or made up), with `symbol` that one's object, with `symbols` (a
