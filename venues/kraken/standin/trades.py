@@ -8,7 +8,8 @@ As Kraken's *Get Recent Trades* and *Get Ticker Information* document them
   fraction allowed: the trades at or after it); without it, the `count` most recent. The answer
   {"error":[],"result":{<pair key>:[[price, volume, time, "b"|"s", "m"|"l", misc, trade_id]...],
   "last":"<ns>"}}: oldest first, prices and volumes strings as the capture writes them, time
-  seconds (a JSON number with the capture's digits; a made-up trade's whole milliseconds),
+  seconds (a JSON number with the capture's digits; a made-up trade's whole milliseconds, its
+  price on the pair's tick, pair_decimals, as the OHLC candles are),
   trade_id a number; `last` the last trade's time in nanoseconds (the next page's `since`), or
   the `since` asked when nothing follows it. ccxt appends `last` to the last row, and reads the
   trade id from the row's seventh item;
@@ -137,8 +138,11 @@ class KrakenTrades:
         if captured is not None:
             price, volume, time, side, kind, misc = captured[:6]
             return [price, volume, _seconds(trade.ts_ns, str(time)), side, kind, misc, trade.id]
+        # Made up: on the pair's tick (as its OHLC candles are), written with the capture's decimals.
+        tick = Decimal(1).scaleb(-self._ohlc.pair(wsname)[1])
+        price = trade.price.quantize(tick).quantize(trade.price)
         side = "b" if trade.buy else "s"
-        return [format(trade.price, "f"), format(trade.size, "f"), trade.ts_ns / _NS, side, "l", "", trade.id]
+        return [format(price, "f"), format(trade.size, "f"), trade.ts_ns / _NS, side, "l", "", trade.id]
 
     # ---- Ticker
 
