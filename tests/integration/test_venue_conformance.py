@@ -8,10 +8,10 @@ no check failed, and the skips exactly those its Admin capabilities call for (no
 on a spot pair, no candle stream where the venue has none). The runs go three at a time: each
 is mostly waiting on its venue (the dead-man's second, the streams' quiet).
 
-What a stand-in cannot serve is left out of its run with --skip, each with its reason
-(Case.left_out): Deribit's trade history and tickers, until its stand-in serves them. Every
-stand-in serves its exchange's candle history endpoint, so every venue pages through its candles
-(`candles.paging`), and each trades its default instrument.
+What a stand-in cannot serve would be left out of its run with --skip, each with its reason
+(Case.left_out): none is today. Every stand-in serves its exchange's candle history endpoint, so
+every venue pages through its candles (`candles.paging`), its trade history where its venue reads
+one (`trades.history`) and its tickers (`tickers.all`), and each trades its default instrument.
 """
 
 from __future__ import annotations
@@ -74,10 +74,7 @@ CASES = [
     Case("binanceusdm", "binanceusdm", "BINANCE_FUTURES", frozenset(), replay_keys("BINANCEUSDM")),
     Case("okx-swap", "okx-swap", "OKX_SWAP", _NO_TRADE_HISTORY, replay_keys("OKX_SWAP", passphrase=True)),
     # The recording holds options only: no funding rate.
-    Case("deribit", "deribit", "DERIBIT", _SPOT, replay_keys("DERIBIT"), left_out={
-        "trades.history": "its stand-in serves no get_last_trades_by_instrument_and_time yet",
-        "tickers.all": "its stand-in serves no get_book_summary_by_currency yet",
-    }),
+    Case("deribit", "deribit", "DERIBIT", _SPOT, replay_keys("DERIBIT")),
 ]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.binance.spec import SPEC as BINANCE
 from venues.deribit.spec import SPEC as DERIBIT
 from venues.kraken.spec import SPEC as KRAKEN
+from venues.live.normalize import ticker_of
 from venues.live.trading import LiveTrading
 from venues.runtime import validate
 from venues.runtime.trades import (
@@ -289,3 +290,10 @@ def test_live_tickers_grouped_and_in_order() -> None:
     exchange.calls.clear()
     asyncio.run(LiveTrading(DERIBIT, exchange, list).tickers(["ETH/USDT", "BTC/USDT", "BTC-PERP"]))
     assert len(exchange.calls) == 3, "Deribit: one call per base asset and market type"
+
+
+def test_a_ticker_price_without_its_size_is_left_out_its_last_price_kept() -> None:
+    summary = {"bid": 0.05, "bidVolume": None, "ask": 0.06, "askVolume": 3, "last": 0.055}
+    ticker = ticker_of(summary)
+    assert (ticker.best_bid, ticker.best_bid_size) == ("", "")
+    assert (ticker.best_ask, ticker.best_ask_size, ticker.last_price) == ("0.06", "3", "0.055")

@@ -406,9 +406,15 @@ class TickerNormalizer:
 
 
 def ticker_of(raw: Mapping[str, Any]) -> md.Ticker:
-    """A ccxt ticker structure (fetch_tickers') as our Ticker, as TickerNormalizer makes one."""
+    """A ccxt ticker structure (fetch_tickers') as our Ticker, as TickerNormalizer makes one; a
+    best bid or ask the venue states without its size is left out (a Ticker's best price comes
+    with its size: Deribit's book summaries have none), its last price kept."""
     bid, bid_size = _best(raw.get("bid"), raw.get("bidVolume"))
     ask, ask_size = _best(raw.get("ask"), raw.get("askVolume"))
+    if not bid_size:
+        bid = ""
+    if not ask_size:
+        ask = ""
     return md.Ticker(
         best_bid=bid,
         best_bid_size=bid_size,
