@@ -427,6 +427,7 @@ async def test_kraken_trades_page_by_the_last_cursor() -> None:
         rows = [t["info"][:4] for t in found[-4:-2]]
         assert [tuple(r) for r in rows] == XMR_TRADES
         assert found[-4]["id"] == str(tape.first_id) and found[-5]["info"][4] == "l"
+        assert all(D(t["info"][0]) % D("0.01") == 0 for t in found[:-4]), "made up on XMR/USD's tick"
         # Empty: after the session (the cursor of the last trade), and a pair never traded.
         last = str(tape.session[-1].ts_ns)
         assert await s.exchange.fetch_trades("XMR/USD", None, 30, {"since": last}) == []
