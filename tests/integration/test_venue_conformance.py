@@ -58,8 +58,8 @@ class Case:
 
 
 _SPOT = frozenset({"subscribe.funding"})
-# Bybit's, OKX's and Coinbase's public trades (ccxt fetch_trades) are the latest ones, not a range
-# paged forward from a time: their venues serve no GetTrades (capabilities.trade_history false).
+# Bybit's public trades (ccxt fetch_trades) are its latest ones only, no range of the past: its
+# venue serves no GetTrades (capabilities.trade_history false).
 _NO_TRADE_HISTORY = frozenset({"trades.history"})
 CASES = [
     Case("sim", "sim", None, _SPOT),
@@ -67,12 +67,11 @@ CASES = [
     Case("binance", "binance", "BINANCE", _SPOT, replay_keys("BINANCE")),
     Case("bybit", "bybit", "BYBIT", _SPOT | _NO_TRADE_HISTORY, replay_keys("BYBIT")),
     Case("kraken", "kraken", "KRAKEN", _SPOT, replay_keys("KRAKEN", "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ==")),
-    Case("okx", "okx", "OKX", _SPOT | _NO_TRADE_HISTORY, replay_keys("OKX", passphrase=True)),
+    Case("okx", "okx", "OKX", _SPOT, replay_keys("OKX", passphrase=True)),
     # ccxt.pro has no candle stream for Coinbase.
-    Case("coinbase", "coinbase", "COINBASE", _SPOT | _NO_TRADE_HISTORY | {"subscribe.candles"},
-         coinbase_keys()),
+    Case("coinbase", "coinbase", "COINBASE", _SPOT | {"subscribe.candles"}, coinbase_keys()),
     Case("binanceusdm", "binanceusdm", "BINANCE_FUTURES", frozenset(), replay_keys("BINANCEUSDM")),
-    Case("okx-swap", "okx-swap", "OKX_SWAP", _NO_TRADE_HISTORY, replay_keys("OKX_SWAP", passphrase=True)),
+    Case("okx-swap", "okx-swap", "OKX_SWAP", frozenset(), replay_keys("OKX_SWAP", passphrase=True)),
     # The recording holds options only: no funding rate.
     Case("deribit", "deribit", "DERIBIT", _SPOT, replay_keys("DERIBIT")),
 ]  # fmt: skip

@@ -1,12 +1,14 @@
 """MarketData GetTrades and GetTickers from real venue processes: the sim (its history is exactly
 what it streamed; paging through tokens; bad input refused with field violations), Binance spot
 against its recorded session (aggTrades paged an hour at a time through the stand-in, the made-up
-past before the session and the session's own trades; /ticker/24hr), and Bybit (no forward trade
-history: UNIMPLEMENTED, as its capabilities say)."""
+past before the session and the session's own trades; /ticker/24hr), OKX and Coinbase (windows of
+their newest-first trade history), and Bybit (no trade history of the past: UNIMPLEMENTED, as its
+capabilities say)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -172,6 +174,62 @@ async def test_binance_pages_aggtrades_through_the_standin(replay_venue: Venue) 
     nkn = [t for t in tickers.tickers if t.symbol == "NKN/USDT"]
     assert nkn and D(nkn[0].ticker.last_price) > 0
     await stubs.close()
+
+
+okx_venue = replay_venue_fixture("okx", capture_files("OKX"))
+coinbase_venue = replay_venue_fixture("coinbase", capture_files("COINBASE"))
+
+
+def _first_push(prefix: str, channel: str) -> dict[str, object]:
+    """The first trade the capture's `channel` pushes (OKX's trades, Coinbase's market_trades)."""
+    for path in capture_files(prefix):
+        for line in path.read_text().splitlines():
+            if f'"channel":"{channel}"' not in line or ": {" not in line:
+                continue
+            message = json.loads(line.split(": ", 1)[1])
+            if "data" in message:
+                return dict(message["data"][0])
+            for event in message.get("events", []):
+                if event.get("trades"):
+                    return dict(min(event["trades"], key=lambda t: t["time"]))
+    raise AssertionError(f"no {channel} push in {prefix}")
+
+
+async def _newest_first_venue_pages(
+    venue: Venue, symbol: str, first_ns: int, first_id: str, minutes: int, page: int
+) -> None:
+    """A venue reading windows of an exchange's newest-first trade history (`page` trades a call at
+    most): `minutes` of the made-up past, more than a page of the exchange's, and the session's
+    start, paged whole and in pages of 50, the same trades."""
+    stubs = venue.stubs()
+    status = await stubs.admin.GetStatus(admin.GetStatusRequest(), timeout=CALL_TIMEOUT_S)
+    assert status.capabilities.trade_history
+    start_ns, end_ns = first_ns - minutes * MINUTE_NS, first_ns + MINUTE_NS // 2
+    whole, _ = await _all_pages(stubs, symbol, start_ns, end_ns, 0)
+    times = [t.ts_event_ns for t in whole]
+    assert len(whole) > page, "more than one call of the exchange's"
+    assert times == sorted(times) and all(start_ns <= t < end_ns for t in times)
+    keys = [(t.ts_event_ns, t.trade.trade_id) for t in whole]
+    assert len(set(keys)) == len(keys), "each trade once"
+    assert min(times) < first_ns - (minutes - 5) * MINUTE_NS, "the made-up past before the session"
+    assert first_id in {t.trade.trade_id for t in whole}, "the session's first trade"
+    assert all(D(t.trade.price) > 0 and D(t.trade.size) > 0 for t in whole)
+    paged, _ = await _all_pages(stubs, symbol, start_ns, end_ns, 50)
+    assert [_row(t) for t in paged] == [_row(t) for t in whole], "pages of 50 follow on"
+    await stubs.close()
+
+
+async def test_okx_pages_history_trades_by_time_through_the_standin(okx_venue: Venue) -> None:
+    first = _first_push("OKX", "trades")
+    first_ns = int(str(first["ts"])) * 1_000_000
+    await _newest_first_venue_pages(okx_venue, "BTC/USDT", first_ns, str(first["tradeId"]), 20, 100)
+
+
+async def test_coinbase_pages_market_trades_by_window_through_the_standin(coinbase_venue: Venue) -> None:
+    first = _first_push("COINBASE", "market_trades")
+    when = datetime.fromisoformat(str(first["time"]).replace("Z", "+00:00"))
+    first_ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    await _newest_first_venue_pages(coinbase_venue, "BTC/USD", first_ns, str(first["trade_id"]), 180, 1000)
 
 
 bybit_venue = replay_venue_fixture("bybit", capture_files("BYBIT"))

@@ -297,3 +297,61 @@ def test_a_ticker_price_without_its_size_is_left_out_its_last_price_kept() -> No
     ticker = ticker_of(summary)
     assert (ticker.best_bid, ticker.best_bid_size) == ("", "")
     assert (ticker.best_ask, ticker.best_ask_size, ticker.last_price) == ("0.06", "3", "0.055")
+
+
+class _NewestFirst(_FakeExchange):
+    """A venue answering the newest `limit` trades of [since, until] (OKX's history-trades by time)."""
+
+    async def fetch_trades(self, symbol: str, since: int, limit: int, params: dict[str, Any]) -> list[Any]:
+        self.calls.append((symbol, since, limit, dict(params)))
+        first, last = int(params["before"]) + 1, int(params["after"]) - 1
+        found = [r for r in self.rows if first <= r["timestamp"] <= last]
+        return sorted(found[-limit:], key=lambda r: r["timestamp"])
+
+
+def test_newest_first_reads_shrink_the_window_until_it_is_whole() -> None:
+    from venues.okx.spec import SPEC as OKX
+
+    # 250 trades a second for 10 s, then quiet: OKX answers 100 a call.
+    exchange = _NewestFirst(_rows([t // 250 * 1000 + t % 250 for t in range(2500)]))
+    trading = LiveTrading(OKX, exchange, list)
+    read = asyncio.run(trading.trades("BTC/USDT", 0, 60_000 * MS, 1000))
+    assert 0 < len(read.trades) < 100 and not read.complete
+    assert [int(t.trade_id) for t in read.trades] == list(range(len(read.trades))), "the oldest, in order"
+    assert read.scanned_to_ns > read.trades[-1].ts_event_ns, "the window's end: every trade before it is here"
+    assert len(exchange.calls) <= 4, "a full page's span sizes the next window"
+    whole, _ = _page_all(
+        lambda s, e, n: asyncio.run(trading.trades("BTC/USDT", s, e, n)), 0, 60_000 * MS, 1000
+    )
+    assert [int(t.trade_id) for t in whole] == list(range(2500)), "each once, in order"
+
+
+def test_newest_first_refuses_an_instant_with_more_than_a_page() -> None:
+    from venues.okx.spec import SPEC as OKX
+
+    exchange = _NewestFirst(_rows([5] * 150))
+    trading = LiveTrading(OKX, exchange, list)
+
+    def read_from(since: int, end: int, limit: int) -> TradesRead:
+        return asyncio.run(trading.trades("BTC/USDT", since, end, limit))
+
+    with pytest.raises(Unavailable, match="cannot be paged"):
+        _page_all(read_from, 0, 60_000 * MS, 1000)
+
+
+def test_newest_first_reads_lengthen_a_quiet_window_before_a_burst() -> None:
+    from venues.okx.spec import SPEC as OKX
+
+    # One trade every 12 s for ten minutes, then 150 in 50 ms at the window's end.
+    quiet = [i * 12_000 for i in range(50)]
+    exchange = _NewestFirst(_rows(quiet + [599_950 + i // 3 for i in range(150)]))
+    trading = LiveTrading(OKX, exchange, list)
+
+    def read_from(since: int, end: int, limit: int) -> TradesRead:
+        return asyncio.run(trading.trades("BTC/USDT", since, end, limit))
+
+    first = read_from(0, 3_600_000 * MS, 1000)
+    assert first.scanned_to_ns >= 500_000 * MS, "most of the quiet stretch in one read"
+    whole, _ = _page_all(read_from, 0, 3_600_000 * MS, 1000)
+    assert [int(t.trade_id) for t in whole] == list(range(200))
+    assert len(exchange.calls) <= 20, "the quiet stretch in one read, the burst in a few"

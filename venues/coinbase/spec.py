@@ -6,13 +6,23 @@ from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import Channel, InstrumentKind
 from venues.coinbase.exchange import CoinbaseExchange
 from venues.coinbase.sequence import CoinbaseSequence
-from venues.live.spec import LiveSpec
+from venues.live.spec import LiveSpec, TradeHistory
 
 __all__ = ["SPEC"]
 
 SPEC = LiveSpec(
     name="coinbase",
     ccxt_id="coinbase",
+    # GET /api/v3/brokerage/market/products/{id}/ticker with start and end (whole seconds, end
+    # excluded): the newest `limit` (up to 1000) of that window, newest first; GetTrades asks
+    # windows of it (venues/live/trading.py).
+    trade_history=TradeHistory(
+        page=1000,
+        params=lambda since_ms, until_ms: {"until": until_ms + 1},
+        window_ms=3_600_000,
+        newest_first=True,
+        unit_ms=1000,
+    ),
     kind=InstrumentKind.SPOT,
     # Coinbase Advanced Trade charges every fee in the quote currency.
     spot_fee_asset=FeeAsset.QUOTE,

@@ -65,6 +65,14 @@ class TradeHistory:
     # length in ms. A call answering fewer than it asked then holds every trade of its window,
     # and the read goes on after it. None: a short answer holds every trade up to now.
     window_ms: int | None = None
+    # True for a venue that answers the newest trades of a window [since, until] (OKX's
+    # history-trades by time, Coinbase's market trades), not the oldest: a read asks a window
+    # (window_ms first) and, while the answer is a full page (the window holds more), a shorter
+    # one, sized from how long the full page's trades spanned; a short answer is the window whole.
+    newest_first: bool = False
+    # The venue's time unit of a window's bounds, in ms (Coinbase: whole seconds): windows start and
+    # end on it.
+    unit_ms: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,8 +137,8 @@ class LiveSpec:
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
     # How its public trade history is read (MarketData.GetTrades; Admin capabilities
-    # trade_history); None: the venue's fetch_trades cannot page forward from a time (Bybit,
-    # OKX, Coinbase answer the latest trades), and GetTrades answers UNIMPLEMENTED.
+    # trade_history); None: the venue's fetch_trades reads no range of the past (Bybit answers its
+    # latest trades only), and GetTrades answers UNIMPLEMENTED.
     trade_history: TradeHistory | None = None
     # True when ccxt's fetch_tickers takes the symbols of one base asset at a time (Deribit's
     # get_book_summary_by_currency): GetTickers then asks once per base asset and market type.

@@ -70,7 +70,7 @@ from venues.live.convert import (
 from venues.live.funding_rates import FundingRates
 from venues.live.normalize import candle_from_row, decimal_text, ticker_of
 from venues.live.order_index import OrderIndex
-from venues.live.spec import LiveSpec
+from venues.live.spec import LiveSpec, TradeHistory
 from venues.runtime.trades import PublicTrade, TradesRead
 from venues.runtime.venue import OrderRef
 
@@ -83,6 +83,8 @@ T = TypeVar("T")
 _ATTEMPTS = 3
 # Pages one ListFundingPayments reads at most from a venue whose funding history pages newest first.
 _FUNDING_PAGES = 10
+# Windows one GetTrades read asks at most of a venue that answers a window's newest trades.
+_WINDOW_TRIES = 10
 
 
 class LiveTrading:
@@ -417,6 +419,8 @@ class LiveTrading:
         if history is None:
             raise FailedPrecondition(f"{self.spec.name} cannot page its trade history forward from a time")
         since_ms, end_ms = since_ns // 1_000_000, -(-end_ns // 1_000_000)
+        if history.newest_first:
+            return await self._newest_first(symbol, history, since_ns, end_ns)
         until_ms = end_ms - 1
         if history.window_ms is not None:
             until_ms = min(until_ms, since_ms + history.window_ms - 1)
@@ -432,6 +436,71 @@ class LiveTrading:
             # Every trade of this call's window: the next read starts after it.
             return TradesRead(trades, complete=False, scanned_to_ns=(until_ms + 1) * 1_000_000)
         return TradesRead(trades, complete=False)
+
+    async def _newest_first(
+        self, symbol: str, history: TradeHistory, since_ns: int, end_ns: int
+    ) -> TradesRead:
+        """Every trade of one window from since_ns, at a venue that answers a window's newest
+        trades: a window answered with less than a full page is whole.
+
+        The read searches for a long whole window: a full page's trades took some time, and the
+        next window asked is that long less a tenth (about nine tenths of a page at that pace);
+        once a whole one is known holding less than half a page (a quiet stretch before a burst),
+        the window up to the first full page's oldest trade, then halfway between the longest
+        whole and the shortest full window. It answers the longest whole window found within
+        _WINDOW_TRIES calls."""
+        unit = history.unit_ms
+        start_ms = since_ns // 1_000_000 // unit * unit
+        end_ms = -(-end_ns // 1_000_000)
+        last_ms = -(-end_ms // unit) * unit  # the range's end, up to the unit
+        window = max(unit, (history.window_ms or 60_000) // unit * unit)
+        whole: tuple[int, list[Any]] | None = None  # the longest whole window asked, its trades
+        full: int | None = None  # the shortest full window asked
+        before_page: int | None = None  # the window up to the first full page's oldest trade
+        for _ in range(_WINDOW_TRIES):
+            window = min(window, last_ms - start_ms)
+            until_ms = start_ms + window - 1
+            params = dict(history.params(start_ms, until_ms))
+            rows = await self._call(
+                lambda p=params: self.exchange.fetch_trades(symbol, start_ms, history.page, p)  # type: ignore[misc]
+            )
+            if len(rows) >= history.page:
+                full = window
+                if window <= unit:
+                    break
+                if whole is None:
+                    stamps = [int(row["timestamp"]) for row in rows]
+                    spanned = max(stamps) - min(stamps) + 1  # a page of trades took this long
+                    window = max(unit, min(window - unit, spanned * 9 // 10 // unit * unit))
+                    if before_page is None:
+                        before_page = (min(stamps) - start_ms) // unit * unit
+                    continue
+            else:
+                whole = (window, rows)
+                if full is None or len(rows) >= history.page // 2:
+                    break
+                if before_page is not None and whole[0] < before_page < full:
+                    # Sparse here, dense later: up to the first full page's trades, once.
+                    window, before_page = before_page, None
+                    continue
+            # Between the longest whole window and the shortest full one.
+            assert whole is not None and full is not None
+            window = (whole[0] + full) // 2 // unit * unit
+            if window <= whole[0]:
+                break
+        if whole is None:
+            raise Unavailable(
+                f"{self.spec.name}: no window from {since_ns} ns holds fewer than {history.page} "
+                f"trades of {symbol} (as many in {unit} ms): its trade history cannot be paged there"
+            )
+        window, rows = whole
+        parsed = [_public_trade(row) for row in rows]
+        # Oldest first, and within a time by trade id (the venue's ids are numbers).
+        parsed.sort(key=lambda t: (t.ts_event_ns, len(t.trade_id), t.trade_id))
+        trades = [t for t in parsed if since_ns <= t.ts_event_ns < end_ns]
+        if start_ms + window >= last_ms:
+            return TradesRead(trades, complete=True)
+        return TradesRead(trades, complete=False, scanned_to_ns=(start_ms + window) * 1_000_000)
 
     async def tickers(self, symbols: list[str]) -> list[md.SymbolTicker]:
         """Every symbol's ticker from fetch_tickers: one call (one per base asset and market type

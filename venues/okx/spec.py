@@ -6,10 +6,10 @@ from typing import Any
 
 from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import InstrumentKind
-from venues.live.spec import FundingRateHistory, LiveSpec
+from venues.live.spec import FundingRateHistory, LiveSpec, TradeHistory
 from venues.okx.exchange import OkxExchange
 
-__all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "STOP_STREAM", "okx_options", "stop_params"]
+__all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "STOP_STREAM", "TRADE_HISTORY", "okx_options", "stop_params"]
 
 # OKX keeps stops as algo orders, apart from the other orders, with calls and ids of their own
 # (algoId, algoClOrdId): ccxt reaches them with trigger=True in fetch_open_orders (GET
@@ -61,9 +61,24 @@ def okx_options(market_type: str) -> dict[str, Any]:
     }
 
 
+# GET /api/v5/market/history-trades by time (type 2): the newest 100 between `before` and
+# `after` (both excluded), newest first; GetTrades asks windows of it (venues/live/trading.py).
+TRADE_HISTORY = TradeHistory(
+    page=100,
+    params=lambda since_ms, until_ms: {
+        "method": "publicGetMarketHistoryTrades",
+        "type": "2",
+        "before": str(since_ms - 1),
+        "after": str(until_ms + 1),
+    },
+    window_ms=600_000,
+    newest_first=True,
+)
+
 SPEC = LiveSpec(
     name="okx",
     ccxt_id="okx",
+    trade_history=TRADE_HISTORY,
     kind=InstrumentKind.SPOT,
     # OKX's spot fee is deducted from the currency received: a buy's in the base, a sell's in
     # the quote.

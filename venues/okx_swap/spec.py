@@ -5,13 +5,14 @@ from __future__ import annotations
 from core.foundations.model import Channel, InstrumentKind
 from venues.live.spec import LiveSpec
 from venues.okx.exchange import OkxExchange
-from venues.okx.spec import FUNDING_RATES, STOP_BOOK, STOP_STREAM, okx_options, stop_params
+from venues.okx.spec import FUNDING_RATES, STOP_BOOK, STOP_STREAM, TRADE_HISTORY, okx_options, stop_params
 
 __all__ = ["SPEC"]
 
 SPEC = LiveSpec(
     name="okx-swap",
     ccxt_id="okx",
+    trade_history=TRADE_HISTORY,  # history-trades by time, as spot's
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USDT:USDT",),
     standin="venues.okx_swap.standin",
