@@ -7,8 +7,10 @@ venue (live, sim, paper, node-ref, an external one) serves its history through G
 the exchange's rate limits) and GetTrades (paged by the venue's token). The source is anything
 with `candles` and `trades` (core.history.download_venue's gRPC client).
 
-Rows are the ones the importer and the recorder write: bars as a bar rebuilt from the venue's
-candles (`repaired` true, no vwap, `ts_publish_ns` the download's time), trades as recorded;
+Rows are the ones the bar service and the recorder write: bars as the bar service stores a bar
+rebuilt from the venue's candle (core.bars.repair.candle_bar: `repaired` true, the VWAP from the
+candle's quote volume by the bars' rule, none for a candle with no volume: no trades, no bar;
+`ts_publish_ns` the download's time), trades as recorded;
 idempotent on the tables' natural keys (ON CONFLICT DO NOTHING: a bar the bar service recorded
 live is kept as it is). A page commits alone: an interrupted run loses at most a page, and the
 next run resumes after the last row held in the range.
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from core.foundations.bar import vwap_text
 from core.foundations.errors import Corrupt, InvalidArgument, TrademeshError, shown
 from core.foundations.model import Timeframe
 from core.recorder.partitions import Partitions
@@ -38,6 +41,7 @@ __all__ = [
     "HistorySource",
     "HistoryStore",
     "Job",
+    "bar_records",
     "bars_between",
     "candle_range",
     "download_candles",
@@ -155,20 +159,9 @@ class HistoryStore:
     async def write_bars(
         self, venue: str, symbol: str, timeframe: Timeframe, candles: Sequence[md.Candle]
     ) -> int:
-        """The candles as bars, in one transaction; the bars new in the table."""
-        label, publish = timeframe.label, self._publish_ns
-        records = [
-            (
-                venue, symbol, label, c.open_time_ns,
-                _decimal(c.open, "open", c.open_time_ns), _decimal(c.high, "high", c.open_time_ns),
-                _decimal(c.low, "low", c.open_time_ns), _decimal(c.close, "close", c.open_time_ns),
-                _decimal(c.volume, "volume", c.open_time_ns),
-                None if c.quote_volume == "" else _decimal(c.quote_volume, "quote volume", c.open_time_ns),
-                c.trade_count, None, True, publish,
-            )
-            for c in candles
-        ]  # fmt: skip
-        return await self._write(BARS, records, [c.open_time_ns for c in candles])
+        """The candles as bars (bar_records), in one transaction; the bars new in the table."""
+        records = bar_records(venue, symbol, timeframe, candles, self._publish_ns)
+        return await self._write(BARS, records, [record[3] for record in records])
 
     async def write_trades(self, venue: str, symbol: str, trades: Sequence[md.HistoricalTrade]) -> int:
         """The trades as recorded (ts_recv_ns: their time, as the importer's), in one transaction."""
@@ -205,6 +198,30 @@ class HistoryStore:
             raise
         self._partitions.settle(committed=True)
         return int(status.rsplit(" ", 1)[-1])
+
+
+def bar_records(
+    venue: str, symbol: str, timeframe: Timeframe, candles: Sequence[md.Candle], publish_ns: int
+) -> list[tuple[Any, ...]]:
+    """The candles as rows of `bars` (its columns' order), as the bar service stores a bar rebuilt
+    from a venue's candle (core.bars.repair.candle_bar), so a bar downloaded is the bar recorded
+    live: the VWAP is the quote volume over the volume by the bars' rule (core.foundations.bar.
+    vwap_text; none without a quote volume), and a candle with no volume (an interval without
+    trades, which some venues write, flat at the last close) is no bar, as live."""
+    records: list[tuple[Any, ...]] = []
+    for c in candles:
+        at = c.open_time_ns
+        volume = _decimal(c.volume, "volume", at)
+        if volume == 0:
+            continue
+        quote = None if c.quote_volume == "" else _decimal(c.quote_volume, "quote volume", at)
+        vwap = None if quote is None else Decimal(vwap_text(quote, volume))
+        records.append((
+            venue, symbol, timeframe.label, at,
+            _decimal(c.open, "open", at), _decimal(c.high, "high", at), _decimal(c.low, "low", at),
+            _decimal(c.close, "close", at), volume, quote, c.trade_count, vwap, True, publish_ns,
+        ))  # fmt: skip
+    return records
 
 
 def _decimal(text: str, what: str, ts_ns: int) -> Decimal:

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from core.foundations.bar import vwap_text
 from core.foundations.env import TOKEN
 from core.history.coverage import iso_ns
 from core.history.download import parse_time
@@ -84,13 +85,17 @@ async def venue_candles(
             break
         found += page
         start_ns = page[-1].open_time_ns + 1
+    # As the bar service stores a bar rebuilt from a candle: its VWAP from the quote volume, and
+    # no bar for a candle with no volume (core.history.download.bar_records).
     return [
         (
             c.open_time_ns, Decimal(c.open), Decimal(c.high), Decimal(c.low), Decimal(c.close),
             Decimal(c.volume),
-            Decimal(c.quote_volume) if c.quote_volume else None, c.trade_count, None, True,
+            Decimal(c.quote_volume) if c.quote_volume else None, c.trade_count,
+            Decimal(vwap_text(Decimal(c.quote_volume), Decimal(c.volume))) if c.quote_volume else None, True,
         )
         for c in found
+        if Decimal(c.volume) != 0
     ]  # fmt: skip
 
 

@@ -1,0 +1,67 @@
+"""A bar downloaded is the bar the bar service stores from the same venue candle: `data download`'s
+rows (core.history.download.bar_records) against the bar service's repair (core.bars.repair.
+candle_bar), field for field. Found by tests/integration/test_history_download_parity.py: the
+download stored no VWAP where the bar service computes one from the candle's quote volume, and
+would store a bar for a candle with no volume, where the bar service stores none."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.bars.repair import candle_bar
+from core.foundations.model import Timeframe
+from core.history.download import bar_records
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+
+MINUTE = 60 * 10**9
+T0 = 1_704_067_200 * 10**9
+
+CANDLES = [
+    # A VWAP that terminates: exact.
+    md.Candle(open_time_ns=T0, open="100", high="101", low="99.5", close="100.25", volume="4",
+              quote_volume="401", trade_count=3, closed=True),
+    # One that does not: rounded half-even to 16 places, by the bars' rule.
+    md.Candle(open_time_ns=T0 + MINUTE, open="100.25", high="100.5", low="100", close="100",
+              volume="3", quote_volume="301", trade_count=2, closed=True),
+    # Trailing zeros as a venue writes them (Binance: 8 decimals).
+    md.Candle(open_time_ns=T0 + 2 * MINUTE, open="100.00000000", high="100.10000000",
+              low="99.90000000", close="100.00000000", volume="2.50000000", quote_volume="250.12500000",
+              trade_count=7, closed=True),
+    # No quote volume (ccxt's OHLCV): no VWAP.
+    md.Candle(open_time_ns=T0 + 3 * MINUTE, open="100", high="100", low="100", close="100", volume="1",
+              trade_count=0, closed=True),
+]  # fmt: skip
+QUIET = md.Candle(
+    open_time_ns=T0 + 4 * MINUTE, open="100", high="100", low="100", close="100", volume="0.00000000",
+    quote_volume="0.00000000", trade_count=0, closed=True,
+)  # fmt: skip
+_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count", "vwap")
+
+
+def _bar_service_row(candle: md.Candle) -> tuple[object, ...] | None:
+    bar = candle_bar("binance", "BTC/USDT", Timeframe.M1, candle)
+    if bar is None:
+        return None
+    values = [getattr(bar, name) for name in _FIELDS]
+    return (
+        bar.open_time_ns,
+        *(Decimal(v) if v != "" else None for v in values[:6]),
+        values[6],
+        Decimal(values[7]) if values[7] else None,
+        bar.repaired,
+    )
+
+
+def test_a_downloaded_bar_is_the_bar_the_bar_service_stores_from_the_same_candle() -> None:
+    rows = bar_records("binance", "BTC/USDT", Timeframe.M1, [*CANDLES, QUIET], publish_ns=5)
+    assert [row[:3] for row in rows] == [("binance", "BTC/USDT", "1m")] * len(CANDLES)
+    assert all(row[-1] == 5 for row in rows)  # ts_publish_ns: the download's time
+    assert [row[3:-1] for row in rows] == [_bar_service_row(c) for c in CANDLES]
+    assert [row[11] for row in rows] == [
+        Decimal("100.25"), Decimal("100.3333333333333333"), Decimal("100.05"), None,
+    ]  # fmt: skip
+
+
+def test_a_candle_with_no_volume_is_no_bar_as_live() -> None:
+    assert _bar_service_row(QUIET) is None
+    assert bar_records("binance", "BTC/USDT", Timeframe.M1, [QUIET], publish_ns=5) == []
