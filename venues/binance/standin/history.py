@@ -8,7 +8,9 @@ Before a symbol's first recorded kline of an interval, the made-up past of the s
 history (venues.replay.candles, the one the stand-in's aggTrades follow: venues.binance.standin.
 trades), prices and volumes with the symbol's decimals, the quote volume to 8 decimals and half
 the volume taken by buyers; a symbol the capture shows no price of (only klines) gets a slow
-zig-zag around 1.0 instead.
+zig-zag around 1.0 instead. A symbol the capture shows nothing of (exchangeInfo lists it: Binance
+has klines of every listed symbol) gets that zig-zag too, up to the last candle closed by the
+stand-in's clock (the session's last frame).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from core.foundations.model import Timeframe
-from venues.replay.candles import CandleHistory, Grid
+from venues.replay.candles import CandleHistory, Grid, session_span
 from venues.replay.capture import Capture
 
 __all__ = ["KlineHistory"]
@@ -36,6 +38,7 @@ class KlineHistory:
         self, capture: Capture, past: Callable[[], Mapping[str, CandleHistory]] | None = None
     ) -> None:
         self._past = past or dict  # each symbol's candle history (its made-up past before the session)
+        self._clock_ms = session_span(capture)[1]  # the stand-in's clock stops at the last frame
         # (symbol, interval) -> open time -> row: the last state the capture streamed.
         self.recorded: dict[tuple[str, str], dict[int, list[Any]]] = {}
         for frame in capture.received:
@@ -62,6 +65,11 @@ class KlineHistory:
         start = int(query.get("startTime", "0"))
         start = frame.open_time_ns(start * 1_000_000) // 1_000_000
         end = int(query.get("endTime", str(max(recorded, default=start) + step)))
+        if first_recorded is None and symbol not in self._past():
+            # Nothing of it in the capture: the zig-zag, to the last candle closed by the clock.
+            closed_end = frame.open_time_ns(self._clock_ms * 1_000_000) // 1_000_000 - step
+            end = min(int(query.get("endTime", str(closed_end))), closed_end, start + (limit - 1) * step)
+            return [_synthetic(t, step) for t in range(start, end + 1, step)]
         rows: list[list[Any]] = []
         for open_time in range(start, end + 1, step):
             if len(rows) == limit:
