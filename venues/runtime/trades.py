@@ -110,7 +110,7 @@ def decode_token(token: str) -> TradesCursor:
     if not isinstance(symbol, str) or not all(type(v) is int and 0 <= v < 2**63 for v in fields):
         raise ValueError("is not a page token of this venue")
     assert isinstance(end_ns, int) and isinstance(since_ns, int) and isinstance(skip, int)
-    if since_ns >= end_ns or skip > MAX_TRADES * 100:
+    if since_ns >= end_ns or skip > MAX_TRADES * 10:
         raise ValueError("is not a page token of this venue")
     return TradesCursor(symbol, end_ns, since_ns, skip)
 

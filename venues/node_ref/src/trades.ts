@@ -110,7 +110,7 @@ export function decodeToken(token: string): TradesCursor | null {
     skip: Number(parts[3]!),
     symbol: parts.slice(4).join("|"),
   };
-  return cursor.sinceNs < cursor.endNs && cursor.skip <= MAX_TRADES * 100 ? cursor : null;
+  return cursor.sinceNs < cursor.endNs && cursor.skip <= MAX_TRADES * 10 ? cursor : null;
 }
 
 // The page a read answers for a cursor, and the next page's cursor (null: the range is done).
