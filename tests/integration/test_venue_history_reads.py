@@ -232,6 +232,56 @@ async def test_coinbase_pages_market_trades_by_window_through_the_standin(coinba
     await _newest_first_venue_pages(coinbase_venue, "BTC/USD", first_ns, str(first["trade_id"]), 180, 1000)
 
 
+kraken_venue = replay_venue_fixture("kraken", capture_files("KRAKEN"))
+deribit_venue = replay_venue_fixture("deribit", capture_files("DERIBIT"))
+
+
+async def _forward_venue_pages(venue: Venue, symbol: str) -> None:
+    """A venue reading its exchange's history forward from a time: 2,500 trades of the stand-in's
+    made-up past from 2020-09-13, whole and in pages of 250, the same trades."""
+    stubs = venue.stubs()
+    assert (await stubs.admin.GetStatus(admin.GetStatusRequest())).capabilities.trade_history
+    request = md.GetTradesRequest(symbol=symbol, start_ns=1_600_000_000 * 10**9, limit=1)
+    first = await stubs.md.GetTrades(request, timeout=CALL_TIMEOUT_S)
+    assert first.trades and first.next_page_token
+    start_ns = first.trades[0].ts_event_ns
+    request = md.GetTradesRequest(symbol=symbol, start_ns=start_ns, end_ns=start_ns + 10**18)
+    whole: list[md.HistoricalTrade] = []
+    while len(whole) < 2500:
+        page = await stubs.md.GetTrades(request, timeout=CALL_TIMEOUT_S)
+        whole += page.trades
+        assert page.next_page_token
+        request = md.GetTradesRequest(symbol=symbol, page_token=page.next_page_token)
+    times = [t.ts_event_ns for t in whole]
+    keys = [(t.ts_event_ns, t.trade.trade_id) for t in whole]
+    assert times == sorted(times) and len(set(keys)) == len(keys) and times[0] == start_ns
+    assert all(D(t.trade.price) > 0 and D(t.trade.size) > 0 for t in whole)
+    request = md.GetTradesRequest(symbol=symbol, start_ns=start_ns, end_ns=start_ns + 10**18, limit=250)
+    paged: list[md.HistoricalTrade] = []
+    while len(paged) < 2500:
+        page = await stubs.md.GetTrades(request, timeout=CALL_TIMEOUT_S)
+        assert len(page.trades) <= 250
+        paged += page.trades
+        request = md.GetTradesRequest(symbol=symbol, page_token=page.next_page_token, limit=250)
+    assert [_row(t) for t in paged[:2500]] == [_row(t) for t in whole[:2500]], "pages of 250 follow on"
+    await stubs.close()
+
+
+async def _first_listed(venue: Venue) -> str:
+    stubs = venue.stubs()
+    listed = await stubs.md.ListInstruments(md.ListInstrumentsRequest(), timeout=CALL_TIMEOUT_S)
+    await stubs.close()
+    return listed.instruments[0].symbol
+
+
+async def test_kraken_pages_trades_forward_through_the_standin(kraken_venue: Venue) -> None:
+    await _forward_venue_pages(kraken_venue, await _first_listed(kraken_venue))
+
+
+async def test_deribit_pages_trades_by_time_through_the_standin(deribit_venue: Venue) -> None:
+    await _forward_venue_pages(deribit_venue, await _first_listed(deribit_venue))
+
+
 bybit_venue = replay_venue_fixture("bybit", capture_files("BYBIT"))
 
 
