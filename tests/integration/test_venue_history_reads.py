@@ -176,6 +176,29 @@ async def test_binance_pages_aggtrades_through_the_standin(replay_venue: Venue) 
     await stubs.close()
 
 
+@pytest.mark.replay(faults=["history-ratelimit@2"])
+async def test_binance_waits_out_rate_limit_answers(replay_venue: Venue) -> None:
+    """Two 429s (Retry-After: 1) on the history calls: the venue waits them out and answers."""
+    stubs = replay_venue.stubs()
+    first_ns = int(str(_first_agg_trade(BINANCE_FILES, "nknusdt@aggTrade")["T"])) * 1_000_000
+    request = md.GetTradesRequest(symbol="NKN/USDT", start_ns=first_ns - MINUTE_NS, end_ns=first_ns + 1)
+    page = await stubs.md.GetTrades(request, timeout=3 * CALL_TIMEOUT_S)
+    assert page.trades and page.trades[-1].ts_event_ns == first_ns
+    await stubs.close()
+
+
+@pytest.mark.replay(faults=["ban@5"])
+async def test_binance_banned_is_resource_exhausted_and_serves_on(replay_venue: Venue) -> None:
+    """Answered 418 on every try: RESOURCE_EXHAUSTED, not a traceback; the next call answers."""
+    stubs = replay_venue.stubs()
+    request = md.GetTradesRequest(symbol="NKN/USDT", start_ns=MINUTE_NS, end_ns=2 * MINUTE_NS)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.md.GetTrades(request, timeout=3 * CALL_TIMEOUT_S)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value
+    await stubs.md.GetTickers(md.GetTickersRequest(), timeout=3 * CALL_TIMEOUT_S)  # 2 bans left, then served
+    await stubs.close()
+
+
 okx_venue = replay_venue_fixture("okx", capture_files("OKX"))
 coinbase_venue = replay_venue_fixture("coinbase", capture_files("COINBASE"))
 
