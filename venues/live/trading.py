@@ -410,7 +410,9 @@ class LiveTrading:
         return out[:limit]
 
     async def trades(self, symbol: str, since_ns: int, end_ns: int, limit: int) -> TradesRead:
-        """One fetch_trades call from since_ns on (the spec's TradeHistory says how the venue pages).
+        """A read of the venue's public trades from since_ns on, as the spec's TradeHistory says it
+        pages: one fetch_trades call forward from a time, or (newest_first) the windows of
+        _newest_first.
 
         The venue stamps trades in ms: a call from the ms of since_ns, whose trades before since_ns
         (in that ms) are dropped here; end_ns is exclusive, so the last ms asked is the one before
