@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.funding import resume_funding
 from core.foundations.bus.group import Fenced
-from core.foundations.bus.instruments import resume_instruments
+from core.foundations.bus.instruments import KEEP, resume_instruments
 from core.foundations.bus.redis import BusRedis
 from core.foundations.bus.relay import resume_executions, resume_market
 from core.foundations.bus.venue_lease import direct_venues, venue_lease_name
@@ -112,6 +112,10 @@ class VenueFollowing:
         await self._fleet.writer.publish_envelope(stream, envelope, fence=self.fence)
         metrics.PUBLISHED.labels(self.link.name).inc()
 
+    async def _publish_instruments(self, stream: str, envelope: bytes) -> None:
+        await self._fleet.writer.publish_envelope(stream, envelope, fence=self.fence, maxlen=KEEP)
+        metrics.PUBLISHED.labels(self.link.name).inc()
+
     def _followers(
         self,
     ) -> list[Follower | ExecutionFollower | FundingFollower | InstrumentFollower | AccountFollower]:
@@ -157,7 +161,7 @@ class VenueFollowing:
                 link,
                 factory,
                 fleet.metadata,
-                self._publish_envelope,
+                self._publish_instruments,
                 fleet.writer.source,
                 fleet.instruments_every_s,
             )

@@ -169,9 +169,12 @@ class ScreenFeed:
         for venue in sorted(state.funding_venues):
             stream = market_stream(venue, Channel.FUNDING)
             self._venues[stream], self._positions[stream] = venue, since
-        for venue in sorted(state.venues):  # the whole stream: a few entries, the last the state
+        # Each venue's instrument stream: its last entry is the state (mark_warm_up starts there).
+        self._instruments: list[str] = []
+        for venue in sorted(state.venues):
             stream = instruments_stream(venue)
             self._venues[stream], self._positions[stream] = venue, _START
+            self._instruments.append(stream)
         self._warm_until: dict[str, tuple[int, int]] = {}
 
     @property
@@ -179,7 +182,13 @@ class ScreenFeed:
         return sorted(self._positions)
 
     async def mark_warm_up(self) -> None:
-        """Note where each stream ends now: until read up to there, the state is history."""
+        """Note where each stream ends now: until read up to there, the state is history. An
+        instrument stream is taken from its last entry (the venue's whole list: no need of the
+        entries before it)."""
+        for stream in self._instruments:
+            last = await self._redis.xrevrange(stream, count=1)
+            if last:
+                self._take(stream, last)
         for stream in self._positions:
             last = await self._redis.xrevrange(stream, count=1)
             if last:

@@ -314,7 +314,13 @@ async def test_the_screeners_feed_drops_a_symbol_its_venue_delisted_on_a_real_re
 
             relay = InstrumentRelay("tk", publish, "ingest/test", 1)
             await relay.poll_with(list_all)
+            listing.remove("BBB/USDT")
+            await relay.poll_with(list_all)
+            listing.append("BBB/USDT")
+            await relay.poll_with(list_all)
             feed = ScreenFeed(client, MarketState([screen]), ticker_age_ms=600_000, batch=10, block_ms=50)
+            await feed.mark_warm_up()  # the instrument stream from its last entry: BBB/USDT listed
+            assert feed.state.delisted == {"tk": frozenset()}
             while await feed.read():
                 pass
             now = time.time_ns()

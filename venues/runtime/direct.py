@@ -28,7 +28,7 @@ from typing import Any
 from core.foundations.bus.account import AccountRelay
 from core.foundations.bus.funding import FundingRelay, resume_funding
 from core.foundations.bus.group import Fenced
-from core.foundations.bus.instruments import InstrumentRelay, resume_instruments
+from core.foundations.bus.instruments import KEEP, InstrumentRelay, resume_instruments
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, open_redis, unreachable
 from core.foundations.bus.relay import ExecutionRelay, MarketRelay, resume_executions, resume_market
@@ -226,6 +226,10 @@ class DirectBus:
             await writer.publish_envelope(stream, envelope, fence=fence)
             published.inc()
 
+        async def publish_instruments(stream: str, envelope: bytes) -> None:
+            await writer.publish_envelope(stream, envelope, fence=fence, maxlen=KEEP)
+            published.inc()
+
         relays: list[Relay] = []
         who = f"venue {self.venue}"
         for channel in self.options.channels:
@@ -246,7 +250,7 @@ class DirectBus:
             relays.append(funding)
         if self.options.instruments_every_s > 0:
             instruments = InstrumentRelay(
-                self.venue, publish_envelope, self.options.source, self.options.instruments_every_s
+                self.venue, publish_instruments, self.options.source, self.options.instruments_every_s
             )
             await resume_instruments(redis, instruments, who)
             relays.append(instruments)

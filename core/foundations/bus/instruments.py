@@ -38,6 +38,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 
 __all__ = [
+    "KEEP",
     "InstrumentRelay",
     "InstrumentWatch",
     "VenueListing",
@@ -58,6 +59,11 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 ListAll = Callable[[], Awaitable[list[common.Instrument]]]
 
 _FIELDS = [f.name for f in common.Instrument.DESCRIPTOR.fields]
+# Entries an instrument stream keeps (MAXLEN ~): each holds the venue's whole list (thousands of
+# instruments at a large exchange: hundreds of kB), and only the last is anyone's state; the
+# recorder keeps every change. A read that changed something is an entry: 100 are hours of
+# changes at the least, months as venues change.
+KEEP = 100
 
 
 def diff_instruments(

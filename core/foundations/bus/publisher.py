@@ -85,18 +85,21 @@ class Publisher:
         fence: Fenced | None = None,
         extra: tuple[tuple[bytes, Field], ...] = (),
         aged: bool = False,
+        maxlen: int | None = None,
     ) -> None:
         """Queue an encoded Envelope for `stream`; written by the next flush(). With `once`
         (a venue's epoch and position), written only if the stream is not already there; with
         `fence`, only while its lease holds its token (else the lease's key goes to `fenced`);
         `extra`: the entry's fields beside "d" (a writer's signature: core.foundations.bus.signing);
         `aged`: the stream is trimmed by the retention's age too (market data: at a quiet rate the
-        count alone keeps it for hours; an account's executions keep the count alone)."""
+        count alone keeps it for hours; an account's executions keep the count alone); `maxlen`:
+        the stream's own bound instead of the retention's (a venue's instrument list: few, large
+        entries)."""
         retention = self.retention
         append = Append(
             stream,
             data,
-            None if retention is None else retention.maxlen,
+            maxlen if maxlen is not None else None if retention is None else retention.maxlen,
             extra,
             retention.max_age_ms if aged and retention is not None else None,
         )

@@ -83,11 +83,14 @@ class BusWriter:
         self.publisher.add(stream, wrap_market(self.source, market_events), fence=fence, aged=True)
         self._wake.set()
 
-    async def publish_envelope(self, stream: str, envelope: bytes, fence: Fenced | None = None) -> None:
-        """A whole encoded Envelope (a venue's funding payments); with `fence`, as publish()."""
+    async def publish_envelope(
+        self, stream: str, envelope: bytes, fence: Fenced | None = None, maxlen: int | None = None
+    ) -> None:
+        """A whole encoded Envelope (a venue's funding payments); with `fence`, as publish();
+        `maxlen`: the stream's own bound (Publisher.add)."""
         await self._wait_for_room()
         self._note(stream)
-        self.publisher.add(stream, envelope, fence=fence)
+        self.publisher.add(stream, envelope, fence=fence, maxlen=maxlen)
         self._wake.set()
 
     async def publish_executions(
