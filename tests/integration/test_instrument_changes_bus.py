@@ -20,8 +20,9 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode, encode_bars
-from core.foundations.bus.instruments import InstrumentRelay, InstrumentWatch, VenueListing
+from core.foundations.bus.codec import decode, encode_bars, encode_instruments
+from core.foundations.bus.instruments import KEEP, InstrumentRelay, InstrumentWatch, VenueListing
+from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import open_redis
 from core.foundations.env import REDIS_URL, TOKEN
 from core.foundations.process import ServiceProcess, start_service
@@ -343,3 +344,27 @@ async def test_the_screeners_feed_drops_a_symbol_its_venue_delisted_on_a_real_re
             assert [i.symbol for i in feed.state.inputs(screen)] == ["AAA/USDT", "BBB/USDT"]
         finally:
             await client.aclose()
+
+
+async def test_an_instrument_stream_keeps_about_its_own_bound_not_the_retentions(bus_url: str) -> None:
+    """Publisher.add's `maxlen` (ingest's and a direct venue's instrument streams: KEEP) instead of
+    the retention's count (here 1,000): Redis trims whole macro-nodes (`~`), so about KEEP stay."""
+    redis = open_redis(bus_url)
+    try:
+        publisher = Publisher(redis, Retention(2000.0, 10.0))
+        stream = "md.{big}.instruments"
+        entry = encode_instruments("ingest/test", bus.InstrumentChanges(venue="big", ts_ns=1))
+        for _ in range(3):
+            for _ in range(200):
+                publisher.add(stream, entry, maxlen=KEEP)
+            await publisher.flush()
+        kept = await redis.xlen(stream)
+        assert KEEP <= kept <= 2 * KEEP + 100, kept
+        other = "funding.{big}"
+        for _ in range(3):
+            for _ in range(200):
+                publisher.add(other, entry)
+            await publisher.flush()
+        assert await redis.xlen(other) == 600, "the retention's bound (1,000) for the others"
+    finally:
+        await redis.aclose()
