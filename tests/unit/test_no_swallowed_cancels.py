@@ -22,7 +22,12 @@ def swallowing(text: str) -> list[str]:
 
 
 def test_the_pattern_is_found_where_it_is() -> None:
-    text = "    def f():\n        t.cancel()\n        with contextlib.suppress(asyncio.CancelledError):\n            await t\n"
+    text = (
+        "    def f():\n"
+        "        t.cancel()\n"
+        "        with contextlib.suppress(asyncio.CancelledError):\n"
+        "            await t\n"
+    )
     assert swallowing(text) == ["t"]
     assert swallowing(text.replace("await t", "await cancel_and_wait(t)")) == []
 
