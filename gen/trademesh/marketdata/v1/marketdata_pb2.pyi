@@ -525,6 +525,7 @@ class Ticker(_message.Message):
     LAST_PRICE_FIELD_NUMBER: _builtins.int
     BASE_VOLUME_24H_FIELD_NUMBER: _builtins.int
     QUOTE_VOLUME_24H_FIELD_NUMBER: _builtins.int
+    OPEN_24H_FIELD_NUMBER: _builtins.int
     best_bid: _builtins.str
     best_bid_size: _builtins.str
     best_ask: _builtins.str
@@ -535,6 +536,11 @@ class Ticker(_message.Message):
     units; empty when the venue's ticker does not say (docs/venues.md, "24h volume").
     """
     quote_volume_24h: _builtins.str
+    open_24h: _builtins.str
+    """The price 24 hours ago as the venue states it: the open of its rolling 24h window, the
+    reference of its 24h change (last_price - open_24h). A decimal string; empty when the venue's
+    ticker does not state it (docs/venues.md, "24h open").
+    """
     def __init__(
         self,
         *,
@@ -545,10 +551,11 @@ class Ticker(_message.Message):
         last_price: _builtins.str = ...,
         base_volume_24h: _builtins.str = ...,
         quote_volume_24h: _builtins.str = ...,
+        open_24h: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_volume_24h", b"base_volume_24h", "best_ask", b"best_ask", "best_ask_size", b"best_ask_size", "best_bid", b"best_bid", "best_bid_size", b"best_bid_size", "last_price", b"last_price", "quote_volume_24h", b"quote_volume_24h"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_volume_24h", b"base_volume_24h", "best_ask", b"best_ask", "best_ask_size", b"best_ask_size", "best_bid", b"best_bid", "best_bid_size", b"best_bid_size", "last_price", b"last_price", "open_24h", b"open_24h", "quote_volume_24h", b"quote_volume_24h"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
