@@ -63,6 +63,7 @@ from core.inspector.venues import VenueLinks
 from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus
 
 __all__ = ["Inspector", "watch_stalls"]
 
@@ -262,9 +263,30 @@ class Inspector:
                         listing.venue,
                         ", ".join(sorted(listing.delisted)) or "none",
                     )
+                await self._rules_changed(listing)
         finally:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
+
+    async def _rules_changed(self, listing: VenueListing) -> None:
+        """A venue's trading rules changed (CHANGED: tick, lot, minimums ...; at the start, any of
+        the markets the core holds facts of may have changed meanwhile): its list is asked again,
+        and those markets learn the new rules (a journaled input when they differ: protection is
+        sized to what the venue accepts now)."""
+        known = [symbol for venue, symbol in self.runtime.ready_core.instruments if venue == listing.venue]
+        if listing.at_start:
+            changed = known
+        else:
+            changed = [c.symbol for c in listing.changes if c.kind == bus.InstrumentChange.KIND_CHANGED]
+        if not changed:
+            return
+        self.runtime.executor.ticks.forget(listing.venue)
+        for symbol in changed:
+            if symbol in known:
+                try:
+                    await self.runtime.learn(listing.venue, symbol)
+                except TrademeshError as exc:  # asked again at its next intent
+                    log.warning("inspector: %s %s's new rules not learnt: %s", listing.venue, symbol, exc)
 
     def _follow(self, markets: frozenset[Key]) -> None:
         """The active patches' markets followed from now on, as long as they are traded."""

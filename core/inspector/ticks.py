@@ -66,6 +66,10 @@ class TickSizes:
         item = None if listed is None else listed.get(symbol)
         return Decimal(item.tick_size) if item is not None and item.tick_size else None
 
+    def forget(self, venue: str) -> None:
+        """The venue's list changed (md.{<venue>}.instruments): asked again next time."""
+        self._listed.pop(venue, None)
+
     async def instruments(self, venue: str) -> dict[str, common.Instrument] | None:
         """The venue's instruments by symbol; None when it could not be asked (asked again next
         time)."""
