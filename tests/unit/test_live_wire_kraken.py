@@ -29,6 +29,7 @@ from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import new_feed, taken
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.kraken.exchange import KrakenExchange
+from venues.kraken.spec import SPEC
 from venues.kraken.standin.adapter import KrakenBook
 from venues.kraken.wire import KrakenWire, checksum, iso_ms
 from venues.live.normalize import BookNormalizer, CandleNormalizer, TickerNormalizer, TradeNormalizer
@@ -86,7 +87,7 @@ class Today:
         self.client = Client(depth)
         self.book = BookNormalizer(self.feed, SYMBOL, self.client.resolved)
         self.others: list[TickerNormalizer | TradeNormalizer | CandleNormalizer] = [
-            TickerNormalizer(self.feed, SYMBOL, "tickers"),
+            TickerNormalizer(self.feed, SYMBOL, "tickers", open_24h=SPEC.ticker_open),
             TradeNormalizer(self.feed, SYMBOL),
             CandleNormalizer(self.feed, SYMBOL, Timeframe.M1, "1m"),
         ]

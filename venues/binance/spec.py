@@ -41,6 +41,7 @@ SPEC = LiveSpec(
         "watchTrades": {"name": "aggTrade"},  # one message per taker order, what the capture records
     },
     ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes
+    tickers_open=True,  # GET /ticker/24hr's openPrice (GetTickers; the bookTicker stream states none)
     native_cancel_after=False,  # spot has no cancel-after: the runtime's timer cancels all
     client_order_id_field="newClientOrderId",
     private_streams=True,  # executionReport over the WebSocket API's user data stream

@@ -58,6 +58,8 @@ SPEC = LiveSpec(
     },
     ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes...
     ticker_stats=True,  # ...and no volume: <symbol>@ticker (24hrTicker) streams the 24h volume beside
+    ticker_open=True,  # 24hrTicker's o...
+    tickers_open=True,  # ...and GET /fapi/v1/ticker/24hr's openPrice
     channels=(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
     # <symbol>@markPrice@1s: the funding rate (r), the next funding time (T), mark and index
     # prices, every second; BinanceUsdmExchange keeps them as funding rates, not tickers.

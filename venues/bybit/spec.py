@@ -51,6 +51,8 @@ SPEC = LiveSpec(
     },
     # tickers.<symbol>: spot tickers carry last price and 24 h stats, no best bid/ask.
     ticker_method="watch_ticker",
+    ticker_open=True,  # prevPrice24h, the stream's...
+    tickers_open=True,  # ...and GET /v5/market/tickers'
     book_depth=None,  # ccxt's spot default: orderbook.50 (1, 50, 200 and 1000 are the venue's depths)
     native_cancel_after=True,  # /v5/order/disconnected-cancel-all (ccxt cancel_all_orders_after)
     native_cancel_after_min_ms=10_000,  # timeWindow: Bybit takes 3 to 300 s; 10 s (its default) is ours

@@ -63,6 +63,9 @@ SPEC = LiveSpec(
     private_streams=True,  # WebSocket v2 `executions` on ws-auth (watch_orders, watch_my_trades)
     stop_params=stop_params,
     wire=KrakenWire,  # public market-data frames from the wire, not through ccxt's caches
+    # The ticker stream's 24h open: its last price less its 24h change (the wire's and ccxt's);
+    # GetTickers' REST `o` is today's open (since 00:00 UTC), not the price 24 h ago: none.
+    ticker_open=True,
     # Its 10080-minute candles open on the epoch's grid (Thursdays), not on Mondays.
     off_grid=(Timeframe.W1,),
 )

@@ -288,6 +288,7 @@ class KrakenWire(WireStreams):
                 number_text(first.get("ask_qty")),
                 number_text(first.get("last")),
                 _volumes(first),
+                _open_24h(first),
             )
         if channel == "trade":
             return self._trades(native, data)
@@ -354,6 +355,16 @@ def _volumes(ticker: Mapping[str, Any]) -> tuple[str, str]:
     if not volume or not vwap:
         return volume, ""
     return volume, str(Decimal(volume) * Decimal(vwap))
+
+
+def _open_24h(ticker: Mapping[str, Any]) -> str:
+    """The price 24 hours ago: the last price less Kraken's 24h `change` (exact; "" without
+    both, or when it comes out no price)."""
+    last, change = number_text(ticker.get("last")), number_text(ticker.get("change"))
+    if not last or not change:
+        return ""
+    opened = Decimal(last) - Decimal(change)
+    return str(opened) if opened > 0 else ""
 
 
 def _decimals(market: Mapping[str, Any]) -> tuple[int, int] | None:

@@ -367,11 +367,19 @@ class TickerNormalizer:
     """Emits a ticker whenever ccxt's ticker of the symbol (in `cache`) or its 24h statistics
     (in `stats_cache`, when the ticker stream states none) is a new object."""
 
-    def __init__(self, feed: MarketFeed, symbol: str, cache: str, stats_cache: str | None = None) -> None:
+    def __init__(
+        self,
+        feed: MarketFeed,
+        symbol: str,
+        cache: str,
+        stats_cache: str | None = None,
+        open_24h: bool = False,
+    ) -> None:
         self.feed = feed
         self.symbol = symbol
         self.cache = cache  # "tickers" or "bidsasks"
         self.stats_cache = stats_cache  # "tickers" beside "bidsasks" (Binance USD-M), or None
+        self.open_24h = open_24h  # ccxt's `open` is the venue's price 24 h ago (LiveSpec.ticker_open)
         self._last: object | None = None
         self._last_stats: object | None = None
 
@@ -400,15 +408,18 @@ class TickerNormalizer:
                 last_price=decimal_text(_first(quote.get("last"), volume.get("last"))),
                 base_volume_24h=_volume(volume.get("baseVolume")),
                 quote_volume_24h=_volume(volume.get("quoteVolume")),
+                open_24h=_price(volume.get("open")) if self.open_24h else "",
             ),
         )
         return True
 
 
-def ticker_of(raw: Mapping[str, Any]) -> md.Ticker:
+def ticker_of(raw: Mapping[str, Any], open_24h: bool = False) -> md.Ticker:
     """A ccxt ticker structure (fetch_tickers') as our Ticker, as TickerNormalizer makes one; a
     best bid or ask the venue states without its size is left out (a Ticker's best price comes
-    with its size: Deribit's book summaries have none), its last price kept."""
+    with its size: Deribit's book summaries have none), its last price kept. `open_24h`: ccxt's
+    `open` is the venue's price 24 hours ago (LiveSpec.ticker_open), else the 24h open is left
+    empty."""
     bid, bid_size = _best(raw.get("bid"), raw.get("bidVolume"))
     ask, ask_size = _best(raw.get("ask"), raw.get("askVolume"))
     if not bid_size:
@@ -423,6 +434,7 @@ def ticker_of(raw: Mapping[str, Any]) -> md.Ticker:
         last_price=decimal_text(raw.get("last")),
         base_volume_24h=_volume(raw.get("baseVolume")),
         quote_volume_24h=_volume(raw.get("quoteVolume")),
+        open_24h=_price(raw.get("open")) if open_24h else "",
     )
 
 
@@ -437,6 +449,12 @@ def _volume(value: Any) -> str:
     except (ArithmeticError, ValueError):
         return ""
     return text if text and Decimal(text).is_finite() and Decimal(text) >= 0 else ""
+
+
+def _price(value: Any) -> str:
+    """A price as ccxt parsed it; "" when absent or not a price (zero, negative, not finite)."""
+    text = _volume(value)
+    return text if text and Decimal(text) > 0 else ""
 
 
 def funding_of(funding: Mapping[str, Any]) -> tuple[int, md.FundingRate] | None:

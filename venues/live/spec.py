@@ -95,6 +95,15 @@ class LiveSpec:
     # beside (Binance USD-M: bookTicker for the best bid and ask, 24hrTicker for the volume): the
     # ticker channel watches both, and each ticker holds the latest of each.
     ticker_stats: bool = False
+    # True when ccxt's ticker `open` is the venue's own price 24 hours ago, in the ticker stream's
+    # tickers (ticker_open) and in fetch_tickers' (tickers_open, GetTickers): our Ticker's
+    # open_24h. Binance's openPrice (its 24hrTicker's o), Bybit's prevPrice24h, OKX's open24h,
+    # Kraken's stream (ccxt's open: its last less its 24h change). False where ccxt's `open` is
+    # something else (Kraken's REST `o` is today's open, since 00:00 UTC), derived by ccxt from a
+    # percentage (Coinbase: a division, not a price the venue states) or absent (Deribit; Binance
+    # spot's bookTicker stream): open_24h stays empty there.
+    ticker_open: bool = False
+    tickers_open: bool = False
     # How the venue's perpetuals' funding rates are streamed (Channel.FUNDING, when `channels`
     # holds it): the ccxt.pro method whose answers land in ccxt's `fundingRates`
     # ("watch_funding_rate"; Binance USD-M's "watch_mark_price", mended in its exchange.py); None:

@@ -521,7 +521,7 @@ class LiveTrading:
             raw = found.get(symbol)
             if not raw:
                 continue
-            ticker = ticker_of(raw)
+            ticker = ticker_of(raw, self.spec.tickers_open)
             if not (ticker.best_bid or ticker.best_ask or ticker.last_price):
                 continue
             stamp = raw.get("timestamp")

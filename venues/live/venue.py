@@ -314,9 +314,10 @@ class LiveVenue(Venue):
         ticker beside it for the volume (one normalizer reads both caches)."""
         ex, feed = self.exchange, self._feed_or_fail()
         if self.spec.ticker_method != "watch_bids_asks":
-            return [(TickerNormalizer(feed, symbol, "tickers"), lambda: ex.watch_ticker(symbol))]
+            normalizer = TickerNormalizer(feed, symbol, "tickers", open_24h=self.spec.ticker_open)
+            return [(normalizer, lambda: ex.watch_ticker(symbol))]
         stats = "tickers" if self.spec.ticker_stats else None
-        normalizer = TickerNormalizer(feed, symbol, "bidsasks", stats)
+        normalizer = TickerNormalizer(feed, symbol, "bidsasks", stats, self.spec.ticker_open)
         jobs: list[tuple[Normalizer, Any]] = [(normalizer, lambda: ex.watch_bids_asks([symbol]))]
         if stats is not None:
             jobs.append((normalizer, lambda: ex.watch_ticker(symbol)))

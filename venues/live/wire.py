@@ -411,8 +411,10 @@ class WireTicker:
         ask_size: str,
         last: str = "",
         volumes: tuple[str, str] = ("", ""),
+        open_24h: str = "",
     ) -> bool:
-        """`volumes`: the venue's 24h base and quote volume ("" where it states none)."""
+        """`volumes`: the venue's 24h base and quote volume ("" where it states none); `open_24h`
+        its price 24 hours ago ("" where it states none)."""
         bid, bid_size = _best(bid, bid_size)
         ask, ask_size = _best(ask, ask_size)
         last = plain_decimal(last)
@@ -424,6 +426,7 @@ class WireTicker:
             last_price=last,
             base_volume_24h=plain_decimal(volumes[0]),
             quote_volume_24h=plain_decimal(volumes[1]),
+            open_24h=plain_decimal(open_24h),
         )
         self.feed.ticker(self.symbol, ts_ns, ticker)
         return True

@@ -18,6 +18,8 @@ SPEC = LiveSpec(
     standin="venues.okx_swap.standin",
     options=okx_options("swap"),
     ticker_method="watch_ticker",
+    ticker_open=True,  # open24h, as spot's
+    tickers_open=True,
     channels=(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
     # The public `funding-rate` channel (ccxt watch_funding_rate): the rate of the coming funding
     # time (fundingRate, fundingTime), pushed every 30 to 90 s.

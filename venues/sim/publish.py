@@ -1,7 +1,7 @@
 """Turn the sim exchange's callbacks into market events on the runtime's feed.
 
-Trades and book changes are published as they happen; tickers (with the 24h volume of the
-sim's own trades: venues/sim/volume.py), open-candle updates and the perpetuals' funding rates
+Trades and book changes are published as they happen; tickers (with the 24h volume and 24h open
+of the sim's own trades: venues/sim/volume.py), open-candle updates and the perpetuals' funding rates
 on their own intervals; closed candles when their interval ends.
 """
 
@@ -143,16 +143,19 @@ class SimPublisher:
     def _ticker(self, symbol: str, now_ns: int) -> md.Ticker:
         book = self.exchange.book(symbol)
         tick, lot = self._scales[symbol]
-        lots, notional = self.volumes[symbol].totals(now_ns)
+        volume, last = self.volumes[symbol], self._last_price.get(symbol)
+        lots, notional = volume.totals(now_ns)
+        opened = volume.opening(now_ns, last)
         ticker = md.Ticker(
-            base_volume_24h=format_decimal(lots * lot), quote_volume_24h=format_decimal(notional * tick * lot)
+            base_volume_24h=format_decimal(lots * lot),
+            quote_volume_24h=format_decimal(notional * tick * lot),
+            open_24h="" if opened is None else self.exchange.price_str(symbol, opened),
         )
         bids, asks = book.depth(Side.BUY, 1), book.depth(Side.SELL, 1)
         if bids:
             ticker.best_bid, ticker.best_bid_size = self._level(symbol, bids[0])
         if asks:
             ticker.best_ask, ticker.best_ask_size = self._level(symbol, asks[0])
-        last = self._last_price.get(symbol)
         if last is not None:
             ticker.last_price = self.exchange.price_str(symbol, last)
         return ticker
