@@ -1,5 +1,5 @@
 // The exchange's callbacks as market events on the feed: trades and book changes as they happen;
-// tickers (best bid and ask, last price, the 24h volume of the venue's own trades) and open
+// tickers (best bid and ask, last price, the 24h volume and 24h open of the venue's own trades) and open
 // candles on their own intervals; closed candles when their interval ends. Only the streams that
 // are on (Admin's subscriptions) are published; candles are kept whatever is on (GetCandles).
 
@@ -17,9 +17,11 @@ import { TradeLog, type PublicTrade } from "./trades.js";
 const DAY_MS = 24 * 3600 * 1000;
 const BUCKET_MS = 60 * 1000;
 
-// Traded lots and ticks * lots over the last 24 hours, in one-minute buckets.
-class RollingVolume {
-  private readonly buckets: Array<[number, bigint, bigint]> = [];
+// Traded lots and ticks * lots over the last 24 hours, in one-minute buckets, and the window's
+// open: each bucket keeps its first trade's price (set as it is made: nothing more a trade), the
+// oldest bucket in the window holds the price 24 h ago (venues/sim/volume.py's rule).
+export class RollingVolume {
+  private readonly buckets: Array<[number, bigint, bigint, bigint]> = [];
   private lots = 0n;
   private notional = 0n;
 
@@ -30,7 +32,7 @@ class RollingVolume {
       last[1] += lots;
       last[2] += price * lots;
     } else {
-      this.buckets.push([start, lots, price * lots]);
+      this.buckets.push([start, lots, price * lots, price]);
     }
     this.lots += lots;
     this.notional += price * lots;
@@ -43,6 +45,12 @@ class RollingVolume {
       this.notional -= notional;
     }
     return [this.lots, this.notional];
+  }
+
+  // The price ticks 24 h ago: the window's first trade's, else `last` (no trade since), else null.
+  opening(nowMs: number, last: bigint | undefined): bigint | null {
+    this.totals(nowMs);
+    return this.buckets[0]?.[3] ?? last ?? null;
   }
 }
 
@@ -129,6 +137,7 @@ export class Publisher implements ExchangeListener {
         ticker.bestAsk,
         ticker.bestAskSize,
         ticker.lastPrice,
+        ticker.open24h,
       ]);
       if (key !== this.lastTicker.get(symbol)) {
         this.lastTicker.set(symbol, key);
@@ -179,10 +188,13 @@ export class Publisher implements ExchangeListener {
 
   private ticker(symbol: string, nowNs: bigint): Ticker {
     const market = this.market(symbol);
-    const [lots, notional] = this.volumes.get(symbol)!.totals(Number(nowNs / 1_000_000n));
+    const volume = this.volumes.get(symbol)!;
+    const [lots, notional] = volume.totals(Number(nowNs / 1_000_000n));
+    const opened = volume.opening(Number(nowNs / 1_000_000n), this.lastPrice.get(symbol));
     const ticker = create(TickerSchema, {
       baseVolume24h: market.size.value(lots).toString(),
       quoteVolume24h: market.price.step.mul(market.size.step).mul(Dec.int(notional)).toString(),
+      open24h: opened === null ? "" : market.price.text(opened),
     });
     const [bid] = market.book.depth("buy", 1);
     const [ask] = market.book.depth("sell", 1);
