@@ -94,7 +94,8 @@ class MarketTools:
         """Every instrument's latest price on a venue at once (MarketData GetTickers: one call),
         or only the `symbols` given (canonical, at most 1000): per symbol the last trade price,
         best bid and ask with their sizes, the venue's 24h volume in the quote and in the base
-        asset (decimal strings; null where the venue does not say), and the ticker's time (ISO and
+        asset, its price 24 hours ago (open_24h: the reference of its 24h change) (decimal
+        strings; null where the venue does not say), and the ticker's time (ISO and
         ns; null when the venue does not say). In the venue's instrument order; an instrument
         without a market yet is left out. A venue that cannot answer all at once says so."""
         venue = live_venue(venue, self._up.names(MARKETDATA))

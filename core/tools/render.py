@@ -153,6 +153,8 @@ def price(item: md.SymbolTicker) -> Json:
         "ask_size": t.best_ask_size or None,
         "volume_24h": t.quote_volume_24h or None,
         "base_volume_24h": t.base_volume_24h or None,
+        # The price 24 hours ago as the venue states it (its 24h change is last - open_24h).
+        "open_24h": t.open_24h or None,
         "time": iso_time(item.ts_event_ns),
         "ts_event_ns": item.ts_event_ns or None,
     }

@@ -84,6 +84,7 @@ def ticker_problems(ticker: md.Ticker) -> list[str]:
         "last_price",
         "base_volume_24h",
         "quote_volume_24h",
+        "open_24h",
     ):
         text = getattr(ticker, name)
         if text and decimal_of(text) is None:

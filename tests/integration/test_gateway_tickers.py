@@ -195,6 +195,7 @@ async def test_the_mcp_tool_market_prices_gives_every_last_bid_and_ask(served: S
         for price in found["prices"]:
             assert price["time"].endswith("Z") and price["ts_event_ns"] > 0
             _exact(price["bid_size"]), _exact(price["ask_size"])
+            _exact(price["open_24h"])  # the sim's price 24 h ago: its first trade's, within a day
 
         some = await client.call_tool("market_prices", {"venue": "sim", "symbols": ["SOL/USDT"]})
         assert not some.is_error, some.content
