@@ -3,7 +3,9 @@ through the gateway, one call for the sim every few seconds) in a real browser a
 (see studio_mesh). With the bridge stopped (no live stream at all), every one of the sim's symbols
 still shows, from the venue's own answer: its last price a price the sim traded, bid below ask at
 the instrument's tick, refreshed every few seconds; and its 24h change, exactly the last price less
-the open of the sim's first 1m candle of the last 24 h (asked of the sim itself beside the page).
+the sim's 24h open as its ticker states it (Ticker.open_24h: no candle asked), which is the open of
+the sim's first 1m candle of the last 24 h (asked of the sim itself beside the page: it started
+within the day).
 """
 
 from __future__ import annotations
@@ -103,16 +105,18 @@ async def test_the_board_shows_every_price_at_once_from_the_venue_without_a_live
             assert read["cells"][column] == [rounded(read[column], tick), read[column]], (column, read)
         assert read["volume"] != "" and read["cells"]["volume"][0].endswith(" USDT")
 
-        # The 24h change: exactly the last price less the open of the sim's first 1m candle of the day.
-        reference, reference_ns = await first_open_of_the_day(mesh, "BTC/USDT", time.time_ns())
-        assert (read["reference"], int(read["referenceNs"])) == (reference, reference_ns)
+        # The 24h change: exactly the last price less the ticker's 24h open, 24 h before the ticker;
+        # the sim's first 1m candle of the day opened at it.
+        reference, _ = await first_open_of_the_day(mesh, "BTC/USDT", time.time_ns())
+        assert (read["reference"], read["referenceFrom"]) == (reference, "ticker"), read
+        assert int(read["referenceNs"]) == int(read["ts"]) - DAY_NS, read
         change = Decimal(read["last"]) - Decimal(reference)
         assert Decimal(read["change24h"]) == change, read
         shown, exact = read["cells"]["change24h"]
         assert exact == read["change24h"] and shown.startswith(
             "+" if change > 0 else ("-" if change < 0 else "0")
         )
-        assert f"against {reference}" in read["since"] and "less than 24 h" in read["since"], read["since"]
+        assert f"against {reference}" in read["since"] and "ticker's 24h open" in read["since"], read["since"]
 
         # Refreshed every few seconds: a newer answer of the venue within two rounds.
         async def refreshed() -> bool | None:

@@ -1,8 +1,18 @@
-// board/model: the newest ticker per symbol, its change since the board opened, its 24h volume.
+// board/model: the newest ticker per symbol, its change since the board opened, its 24h change
+// (against the ticker's 24h open, else a candle's) and its 24h volume.
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, test } from "vitest";
 import { SymbolTickerSchema, TickerSchema } from "../gen/trademesh/marketdata/v1/marketdata_pb";
-import { Board, type BoardRow, REFERENCE_MS, STREAM_FRESH_MS, change24h, symbolAssets, volume24h } from "./model";
+import {
+  Board,
+  type BoardRow,
+  DAY_NS,
+  REFERENCE_MS,
+  STREAM_FRESH_MS,
+  change24h,
+  symbolAssets,
+  volume24h,
+} from "./model";
 
 function ticker(last: string, baseVolume24h = "", quoteVolume24h = "") {
   return create(TickerSchema, { bestBid: last, bestAsk: last, lastPrice: last, baseVolume24h, quoteVolume24h });
@@ -105,6 +115,62 @@ describe("Board.reference (the 24h change)", () => {
     expect(change24h("10", "", 0n)).toMatchObject({ change24h: "", change24hPercent: null });
     expect(change24h("", "9", 1n)).toMatchObject({ change24h: "", change24hPercent: null });
     expect(change24h("10", "0", 1n)).toMatchObject({ change24h: "10", change24hPercent: null });
+  });
+});
+
+function opened(symbol: string, last: string, open24h: string, tsEventNs: bigint) {
+  return create(SymbolTickerSchema, {
+    symbol,
+    tsEventNs,
+    ticker: { bestBid: last, bestAsk: last, lastPrice: last, open24h },
+  });
+}
+
+describe("the ticker's 24h open (the venue states its price 24 h ago)", () => {
+  test("is the reference of the 24h change, exact, 24 h before the ticker; no candle is asked", () => {
+    const board = new Board();
+    board.snapshot("binance", [opened("BTC/USDT", "65010.75", "65000.5", DAY_NS + 7n)], 1n, 0);
+    const [row] = board.takeChanged();
+    expect(row).toMatchObject({ reference: "65000.5", referenceNs: 7n, referenceFrom: "ticker", change24h: "10.25" });
+    expect(row?.change24hPercent).toBeCloseTo((10.25 / 65000.5) * 100, 12);
+    expect(board.referencesDue("binance", 0)).toEqual([]);
+    // a newer ticker's open moves it; a candle's answer does not replace it
+    board.ticker("binance", "BTC/USDT", DAY_NS + 9n, create(TickerSchema, { lastPrice: "64990.5", open24h: "65001" }));
+    board.reference("binance", "BTC/USDT", "1", 1n, 0);
+    const [next] = board.takeChanged();
+    expect(next).toMatchObject({ reference: "65001", referenceNs: 9n, referenceFrom: "ticker", change24h: "-10.5" });
+  });
+
+  test("a stream that states none keeps the snapshot's, which the snapshot states while the stream feeds the row", () => {
+    const board = new Board();
+    // Binance spot: its stream is best bid and ask only
+    board.ticker("binance", "BTC/USDT", 10n, ticker("65010.75"), 1_000);
+    board.takeChanged();
+    expect(board.snapshot("binance", [opened("BTC/USDT", "65100", "65000.5", 20n)], 20n, 1_001)).toBe(0);
+    const [row] = board.takeChanged();
+    expect(row).toMatchObject({ last: "65010.75", source: "stream", reference: "65000.5", change24h: "10.25" });
+    board.ticker("binance", "BTC/USDT", 30n, ticker("65020.75"), 1_002);
+    expect(board.takeChanged()[0]).toMatchObject({ reference: "65000.5", referenceFrom: "ticker", change24h: "20.25" });
+    expect(board.referencesDue("binance", 1_002)).toEqual([]);
+  });
+
+  test("a venue that states none falls back to its candles; a later ticker stating it wins", () => {
+    const board = new Board();
+    board.snapshot("kraken", [quoted("BTC/USDT", "65010.75", 5n)], 5n, 0); // GetTickers: none
+    expect(board.referencesDue("kraken", 0)).toEqual(["BTC/USDT"]);
+    board.reference("kraken", "BTC/USDT", "64000", 3n, 0);
+    expect(board.takeChanged()[0]).toMatchObject({ reference: "64000", referenceFrom: "candle" });
+    const streamed = create(TickerSchema, { lastPrice: "65010.75", open24h: "65000.5" }); // its stream: stated
+    board.ticker("kraken", "BTC/USDT", DAY_NS + 6n, streamed, 1);
+    expect(board.takeChanged()[0]).toMatchObject({ reference: "65000.5", referenceNs: 6n, referenceFrom: "ticker" });
+    expect(board.referencesDue("kraken", 10 * REFERENCE_MS)).toEqual([]);
+  });
+
+  test("an open that is no decimal is not one", () => {
+    const board = new Board();
+    board.snapshot("v", [opened("BTC/USDT", "1", "x", 5n)], 5n, 0);
+    expect(board.takeChanged()[0]).toMatchObject({ reference: "", referenceFrom: "", change24h: "" });
+    expect(board.referencesDue("v", 0)).toEqual(["BTC/USDT"]);
   });
 });
 

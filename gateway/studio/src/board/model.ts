@@ -1,8 +1,9 @@
 // The market board's state: every venue's tickers, the newest per (venue, symbol) kept as they
 // come and drawn at most once a frame (conflated: a symbol whose ticker changed three times in a
 // frame is drawn once, with the newest), each with its change since the board opened (the first
-// last price the board saw of it), its change over 24 hours (against the open of the venue's first
-// 1m candle of the last 24 h: its reference) and the venue's 24h volume. Tickers come two ways:
+// last price the board saw of it), its change over 24 hours (against its reference: the venue's
+// price 24 h ago, its ticker's open_24h where the venue states it, else the open of the venue's
+// first 1m candle of the last 24 h, asked for apart) and the venue's 24h volume. Tickers come two ways:
 // the bridge's live stream, and every instrument's at once (MarketData GetTickers, a snapshot
 // every few seconds), which fills every row at once and keeps those the stream does not carry
 // current; a row the stream fed within STREAM_FRESH_MS keeps the stream's. Money stays decimal
@@ -25,10 +26,14 @@ export interface BoardRow {
   change: string;
   /** The change in percent of the opening price, for display (null without one). */
   changePercent: number | null;
-  /** The price 24 h ago: the open of the venue's first 1m candle of the last 24 h ("" until known). */
+  /** The price 24 h ago ("" until known): the ticker's open_24h where the venue states it, else
+   * the open of the venue's first 1m candle of the last 24 h. */
   reference: string;
-  /** That candle's open time (ns; 0n until known): later than 24 h ago when the venue holds less. */
+  /** Its time (ns; 0n until known): 24 h before the ticker stating it, or that candle's open time
+   * (later than 24 h ago when the venue holds less). */
   referenceNs: bigint;
+  /** Where the reference came from: the venue's ticker, its candles, or not known yet (""). */
+  referenceFrom: ReferenceFrom;
   /** last - reference, exact ("" without both). */
   change24h: string;
   /** The 24h change in percent of the reference, for display (null without one). */
@@ -58,6 +63,11 @@ export function volume24h(row: BoardRow): { value: string; asset: string } {
   return { value: "", asset: "" };
 }
 
+export type ReferenceFrom = "ticker" | "candle" | "";
+
+/** A day in ns: a ticker's open_24h is the price this long before the ticker. */
+export const DAY_NS = 86_400_000_000_000n;
+
 function key(venue: string, symbol: string): string {
   return `${venue}\u0000${symbol}`;
 }
@@ -72,20 +82,33 @@ export function change24h(
   last: string,
   reference: string,
   referenceNs: bigint,
-): Pick<BoardRow, "reference" | "referenceNs" | "change24h" | "change24hPercent"> {
+  referenceFrom: ReferenceFrom = reference === "" ? "" : "candle",
+): Pick<BoardRow, "reference" | "referenceNs" | "referenceFrom" | "change24h" | "change24hPercent"> {
   if (reference === "" || !isDecimal(last)) {
-    return { reference, referenceNs, change24h: "", change24hPercent: null };
+    return { reference, referenceNs, referenceFrom, change24h: "", change24hPercent: null };
   }
   const change = subtractDecimal(last, reference);
   const base = Number(reference);
-  return { reference, referenceNs, change24h: change, change24hPercent: base > 0 ? (Number(change) / base) * 100 : null };
+  return {
+    reference,
+    referenceNs,
+    referenceFrom,
+    change24h: change,
+    change24hPercent: base > 0 ? (Number(change) / base) * 100 : null,
+  };
+}
+
+interface Reference {
+  price: string;
+  ns: bigint;
+  from: ReferenceFrom;
 }
 
 export class Board {
   private readonly rows = new Map<string, BoardRow>();
   /** When the stream last fed each row (ms), by key. */
   private readonly streamedMs = new Map<string, number>();
-  private readonly references = new Map<string, { price: string; ns: bigint }>();
+  private readonly references = new Map<string, Reference>();
   private readonly referenceAskedMs = new Map<string, number>();
   private readonly changed = new Set<string>();
   private readonly venueNames = new Set<string>();
@@ -103,24 +126,46 @@ export class Board {
     this.venueNames.add(venue);
     for (const item of tickers) {
       if (item.ticker === undefined) continue;
-      const streamed = this.streamedMs.get(key(venue, item.symbol));
-      if (streamed !== undefined && nowMs - streamed < STREAM_FRESH_MS) continue;
       const ts = item.tsEventNs > 0n ? item.tsEventNs : receivedNs;
+      const streamed = this.streamedMs.get(key(venue, item.symbol));
+      if (streamed !== undefined && nowMs - streamed < STREAM_FRESH_MS) {
+        // The stream's ticker stays; its 24h open, where it states none (Binance spot's stream is
+        // best bid and ask only), is the snapshot's.
+        if (this.stated(venue, item.symbol, ts, item.ticker)) this.changed.add(key(venue, item.symbol));
+        continue;
+      }
       if (this.take(venue, item.symbol, ts, item.ticker, "snapshot")) taken += 1;
     }
     return taken;
   }
 
-  /** The symbol's price 24 h ago: `open` of the venue's first 1m candle since then, opened at
-   * `openTimeNs`; asked again after REFERENCE_MS (referencesDue). */
+  /** The symbol's price 24 h ago from its candles (the fallback for a venue whose tickers state
+   * no open_24h): `open` of the venue's first 1m candle since then, opened at `openTimeNs`; asked
+   * again after REFERENCE_MS (referencesDue). A ticker's open_24h, once seen, wins over it. */
   reference(venue: string, symbol: string, open: string, openTimeNs: bigint, nowMs = Date.now()): void {
     const id = key(venue, symbol);
     this.referenceAskedMs.set(id, nowMs);
-    if (!isDecimal(open)) return;
-    this.references.set(id, { price: open, ns: openTimeNs });
+    if (!isDecimal(open) || this.references.get(id)?.from === "ticker") return;
+    this.setReference(id, { price: open, ns: openTimeNs, from: "candle" });
+  }
+
+  /** The ticker's 24h open taken as the row's reference when it states one (and is not older
+   * than the one held); whether it was. */
+  private stated(venue: string, symbol: string, tsEventNs: bigint, ticker: Ticker): boolean {
+    if (!isDecimal(ticker.open24h)) return false;
+    const id = key(venue, symbol);
+    const held = this.references.get(id);
+    const ns = tsEventNs - DAY_NS;
+    if (held?.from === "ticker" && (held.ns > ns || (held.ns === ns && held.price === ticker.open24h))) return false;
+    this.setReference(id, { price: ticker.open24h, ns, from: "ticker" });
+    return true;
+  }
+
+  private setReference(id: string, reference: Reference): void {
+    this.references.set(id, reference);
     const row = this.rows.get(id);
     if (row === undefined) return;
-    this.rows.set(id, { ...row, ...change24h(row.last, open, openTimeNs) });
+    this.rows.set(id, { ...row, ...change24h(row.last, reference.price, reference.ns, reference.from) });
     this.changed.add(id);
   }
 
@@ -130,12 +175,13 @@ export class Board {
     this.referenceAskedMs.set(key(venue, symbol), nowMs);
   }
 
-  /** The symbols of `venue` with a row whose reference was never asked for, or last asked
-   * REFERENCE_MS ago or more, by symbol. */
+  /** The symbols of `venue` whose 24h reference is to be asked of its candles: a row whose
+   * tickers state no 24h open, never asked for, or last asked REFERENCE_MS ago or more, by
+   * symbol. */
   referencesDue(venue: string, nowMs = Date.now()): string[] {
     const due = [];
     for (const row of this.rows.values()) {
-      if (row.venue !== venue) continue;
+      if (row.venue !== venue || row.referenceFrom === "ticker") continue;
       const asked = this.referenceAskedMs.get(key(venue, row.symbol));
       if (asked === undefined || nowMs - asked >= REFERENCE_MS) due.push(row.symbol);
     }
@@ -147,6 +193,7 @@ export class Board {
     const id = key(venue, symbol);
     const previous = this.rows.get(id);
     if (previous !== undefined && previous.tsEventNs > tsEventNs) return false; // the bus's redelivery of an older one
+    this.stated(venue, symbol, tsEventNs, ticker);
     const opening = previous?.opening || (isDecimal(ticker.lastPrice) ? ticker.lastPrice : "");
     const last = ticker.lastPrice;
     const change = opening !== "" && isDecimal(last) ? subtractDecimal(last, opening) : "";
@@ -163,7 +210,7 @@ export class Board {
       opening,
       change,
       changePercent,
-      ...change24h(last, reference?.price ?? "", reference?.ns ?? 0n),
+      ...change24h(last, reference?.price ?? "", reference?.ns ?? 0n, reference?.from ?? ""),
       source,
       baseVolume: ticker.baseVolume24h,
       quoteVolume: ticker.quoteVolume24h,

@@ -6,9 +6,13 @@
 // bus included; the bridge's live stream (LiveData.Subscribe, KIND_TICKERS of every venue and
 // symbol, on the tab's Mux stream) keeps the rows it carries current between those (a row it fed
 // lately keeps the stream's ticker: board/model). The 24h change is against each symbol's price
-// 24 h ago, the open of the venue's first 1m candle since then (MarketData.GetCandles, limit 1,
-// a few symbols at a time, each again after 10 minutes); a venue holding less history than a day
-// gives its first candle's, and the cell's title says since when. A venue that cannot answer
+// 24 h ago: the ticker's open_24h where the venue states it (Binance, Binance USD-M, Bybit, OKX,
+// Kraken's stream, the sim, node-ref: docs/venues.md, "24h open"), taken from every ticker that
+// states it, a GetTickers answer's too while the stream feeds the row. Only where a venue's
+// tickers leave it empty (Coinbase, Deribit) is it asked of its candles: the open of the venue's
+// first 1m candle since then (MarketData.GetCandles, limit 1, a few symbols at a time, each again
+// after 10 minutes, once the venue's first GetTickers was asked); a venue holding less history
+// than a day gives its first candle's. The cell's title says which, and since when. A venue that cannot answer
 // GetTickers (UNIMPLEMENTED: no all_tickers) is asked again after VENUE_RETRY_MS, its rows from
 // the stream only. `data-snapshots` on the board counts the GetTickers answers taken. The board
 // keeps the newest of each symbol and draws at most 4 frames a second (one
@@ -31,7 +35,7 @@ import { exact } from "../lib/money";
 import { fill, h, panel, showStatus, table } from "../ui/dom";
 import { afterRelease } from "../ui/press";
 import { type Cell, FIGURES, rowCells } from "./cells";
-import { Board, type BoardRow } from "./model";
+import { Board, type BoardRow, DAY_NS } from "./model";
 
 /** At most 4 frames a second. */
 export const FRAME_MS = 250;
@@ -43,7 +47,6 @@ const VENUE_RETRY_MS = 30_000;
 /** How often due 24h references are asked for, and how many a venue at a time. */
 const REFERENCES_MS = 1_000;
 const REFERENCES_AT_ONCE = 4;
-const DAY_NS = 86_400_000_000_000n;
 const MINUTE_NS = 60_000_000_000n;
 const HEADINGS = ["symbol", "bid", "ask", "last", "change", "24h change", "24h volume"];
 
@@ -90,6 +93,7 @@ class VenueColumn {
       change24h: row.change24h,
       reference: row.reference,
       referenceNs: String(row.referenceNs),
+      referenceFrom: row.referenceFrom,
       source: row.source,
       volume: cells.volume.exact,
       trend: trend > 0 ? "up" : trend < 0 ? "down" : "flat",
@@ -126,6 +130,9 @@ export class MarketBoardPage {
   private snapshots = 0;
   /** Per venue, when it may be asked for its tickers again after a failure (ms). */
   private readonly venueRetryMs = new Map<string, number>();
+  /** The venues asked for their tickers at least once (answered or not): only their rows' 24h
+   * references are asked of candles, so a ticker's open_24h comes first. */
+  private readonly pricesAsked = new Set<string>();
 
   constructor(
     private readonly clients: Clients,
@@ -153,6 +160,7 @@ export class MarketBoardPage {
     this.tickers = 0;
     this.snapshots = 0;
     this.venueRetryMs.clear();
+    this.pricesAsked.clear();
     this.venues.dataset.frames = "0";
     this.venues.dataset.tickers = "0";
     this.venues.dataset.snapshots = "0";
@@ -208,17 +216,18 @@ export class MarketBoardPage {
         } catch {
           this.venueRetryMs.set(venue, Date.now() + VENUE_RETRY_MS);
         }
+        this.pricesAsked.add(venue);
       }),
     );
     this.venues.dataset.snapshots = String(this.snapshots);
     this.schedule();
   }
 
-  /** The 24h references due, a few a venue at a time: the open of the venue's first 1m candle of
-   * the last 24 h (none: asked again later). */
+  /** The 24h references due of rows whose tickers state no open_24h, a few a venue at a time:
+   * the open of the venue's first 1m candle of the last 24 h (none: asked again later). */
   private async loadReferences(signal: AbortSignal): Promise<void> {
     const asked = this.board.venues().flatMap((venue) =>
-      (this.venueRetryMs.get(venue) ?? 0) > Date.now()
+      !this.pricesAsked.has(venue) || (this.venueRetryMs.get(venue) ?? 0) > Date.now()
         ? []
         : this.board.referencesDue(venue).slice(0, REFERENCES_AT_ONCE).map((symbol) => ({ venue, symbol })),
     );
@@ -282,10 +291,13 @@ export class MarketBoardPage {
   }
 }
 
-/** The 24h change cell's title: what it is measured against, and since when when the venue holds
- * less than a day. */
+/** The 24h change cell's title: what it is measured against (the venue's stated 24h open, or its
+ * candle's), and since when when the venue holds less than a day. */
 export function sinceText(row: BoardRow): string {
   if (row.reference === "") return "the change over 24 h: the venue's price then is not known yet";
+  if (row.referenceFrom === "ticker") {
+    return `${row.change24h} against ${row.reference}, the venue's price 24 h ago (its ticker's 24h open)`;
+  }
   const since = new Date(Number(row.referenceNs / 1_000_000n)).toISOString().replace(".000Z", "Z");
   const young = BigInt(Date.now()) * 1_000_000n - row.referenceNs < DAY_NS - 2n * MINUTE_NS;
   return `${row.change24h} against ${row.reference}, the open of the venue's 1m candle at ${since}${
