@@ -2,7 +2,7 @@
 sim's (its window's first trade: within a day of its start, the open of its first 1m candle of the
 last 24 h, what Studio's board used to ask GetCandles for) on its stream and in GetTickers;
 Binance's GetTickers parsing its replay stand-in's /ticker/24hr openPrice; Binance USD-M's stream
-taking its recorded 24hrTicker's `o`."""
+taking its recorded 24hrTicker's `o`; node-ref's (TypeScript: its own trades' window, as the sim's)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.replay import capture_files, collect, replay_venue_fixture, running_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, next_batch, until
+from tests.node_venue import running
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.binance.standin.adapter import BinanceReplay
@@ -127,4 +128,20 @@ async def test_binance_usdm_streams_its_recorded_24h_open(
         for symbol in symbols:
             stated = {D(e.ticker.open_24h) for e in collected.of(symbol, "ticker") if e.ticker.open_24h}
             assert stated and stated <= recorded[symbol], symbol
+        await stubs.close()
+
+
+async def test_node_ref_states_its_24h_open(tmp_path: Path) -> None:
+    """node-ref plays minutes of market before it opens: its window opens at that history's first
+    trade, the open of its first 1m candle of the day."""
+    async with running(tmp_path / "node-ref.log") as venue:
+        stubs = venue.stubs()
+
+        async def opened() -> md.GetTickersResponse | None:
+            answer = await stubs.md.GetTickers(md.GetTickersRequest(), timeout=CALL_TIMEOUT_S)
+            return answer if answer.tickers and all(t.ticker.open_24h for t in answer.tickers) else None
+
+        answer = await until(opened, 30, 0.2, "node-ref's tickers with their 24h open")
+        for item in answer.tickers:
+            assert item.ticker.open_24h == await _first_candle_open(stubs, item.symbol), item.symbol
         await stubs.close()
