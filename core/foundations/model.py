@@ -358,6 +358,6 @@ class Candle:
     low: Decimal
     close: Decimal
     volume: Decimal
-    quote_volume: Decimal
+    quote_volume: Decimal | None  # None: not known (a venue's candles that do not state it)
     trade_count: int
     closed: bool

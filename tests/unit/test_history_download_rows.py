@@ -65,3 +65,21 @@ def test_a_downloaded_bar_is_the_bar_the_bar_service_stores_from_the_same_candle
 def test_a_candle_with_no_volume_is_no_bar_as_live() -> None:
     assert _bar_service_row(QUIET) is None
     assert bar_records("binance", "BTC/USDT", Timeframe.M1, [QUIET], publish_ns=5) == []
+
+
+def test_a_live_venues_candle_states_no_quote_volume_so_its_bar_has_no_vwap_rather_than_0() -> None:
+    # ccxt's OHLCV rows carry no quote volume: a live venue's GetCandles said "0", so the bar
+    # service's repairs from a live venue and the download stored a quote volume of 0 and a VWAP
+    # of 0, where a bar built from the same trades holds both. Not known is "" on the wire.
+    from core.foundations.convert import candle_to_pb
+    from venues.live.normalize import candle_from_row
+
+    candle = candle_from_row(Timeframe.M1, [T0 // 10**6, "100", "101", "99", "100.5", "2.5"], True)
+    assert candle.quote_volume is None and candle.trade_count == 0
+    wire = candle_to_pb(candle)
+    assert wire.quote_volume == "" and wire.volume == "2.5"
+    bar = candle_bar("binance", "BTC/USDT", Timeframe.M1, wire)
+    assert bar is not None and (bar.quote_volume, bar.vwap) == ("", "")
+    [row] = bar_records("binance", "BTC/USDT", Timeframe.M1, [wire], publish_ns=5)
+    assert row[3:-1] == _bar_service_row(wire)
+    assert (row[9], row[11]) == (None, None)  # quote_volume, vwap

@@ -545,7 +545,9 @@ class CandleNormalizer:
 
 
 def candle_from_row(timeframe: Timeframe, row: list[Any], closed: bool) -> Candle:
-    """A ccxt OHLCV row [ms, open, high, low, close, volume] as a Candle."""
+    """A ccxt OHLCV row [ms, open, high, low, close, volume] as a Candle: no quote volume (None:
+    not known, not 0, so a bar rebuilt from it has no VWAP rather than a VWAP of 0) and no trade
+    count (0: the contract has no "not known" for it)."""
     d = decimal_or_zero
     return Candle(
         timeframe,
@@ -555,7 +557,7 @@ def candle_from_row(timeframe: Timeframe, row: list[Any], closed: bool) -> Candl
         d(row[3]),
         d(row[4]),
         d(row[5]),
-        Decimal(0),
+        None,
         0,
         closed,
     )

@@ -238,4 +238,4 @@ def _volatility(bars: list[Candle], window: int) -> float | None:
 def _bar_volume(bars: list[Candle], window: int) -> float | None:
     if len(bars) < window:
         return None
-    return float(sum((bar.quote_volume for bar in bars[-window:]), Decimal(0)))
+    return float(sum((bar.quote_volume or Decimal(0) for bar in bars[-window:]), Decimal(0)))
