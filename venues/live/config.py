@@ -13,6 +13,7 @@ stale_floor_s = 15                        # ...and at least this long (docs/venu
 flush_ms = 2                              # frames within 2 ms of a dispatch go out together (0: at once)
 funding_stream = true                     # funding rates from the venue's stream where it has one...
 funding_poll_s = 60                       # ...else (or false) read by REST this often
+markets_reload_s = 300                    # the exchange's markets read again this often (0: never)
 replay_url = "http://127.0.0.1:8123"      # a stand-in in another process on this machine (not with --replay)
 """
 
@@ -102,6 +103,10 @@ class LiveConfig:
     # funding_poll_s (at least 0.1 s, at most a day).
     funding_stream: bool = True
     funding_poll_s: Annotated[float, Within(0.1, 86400)] = 60.0
+    # The exchange's markets read again this often, off the order and stream paths: delistings,
+    # inactive markets and changed trading rules reach ListInstruments (venues.live.market_reload);
+    # 0: read once, at start.
+    markets_reload_s: Annotated[float, Within(0, 86400)] = 300.0
     # A replay stand-in served by another process (http://HOST:PORT): every venue url points at it,
     # as `--replay` points them at the stand-in it runs inside the venue; None: the venue itself.
     replay_url: Annotated[str | None, Parse(_replay_url)] = None

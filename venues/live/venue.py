@@ -35,7 +35,8 @@ from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
 from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.funding_poll import FundingPoll
-from venues.live.markets import choose_symbols, instrument_of, load_markets
+from venues.live.market_reload import MarketReload
+from venues.live.markets import choose_symbols, load_markets
 from venues.live.normalize import (
     BookNormalizer,
     BookRange,
@@ -89,7 +90,8 @@ class LiveVenue(Venue):
         self.replay: ReplayServer | None = None
         self.exchange: Any = None
         self.trading: LiveTrading | None = None
-        self._instruments: list[Instrument] = []
+        # Its instruments: its exchange's markets, read again every markets_reload_s (market_reload).
+        self._markets: MarketReload | None = None
         self._feed: MarketFeed | None = None
         self._normalizers: dict[StreamKey, list[Normalizer]] = {}
         self._watchers: dict[StreamKey, list[StreamWatcher]] = {}
@@ -140,7 +142,7 @@ class LiveVenue(Venue):
             await load_markets(self.exchange, self.name, self._backoff())
             replayed = self.replay.adapter.native_symbols() if self.replay is not None else None
             symbols = choose_symbols(self.spec, self.config, self.exchange.markets, replayed)
-            self._instruments = [instrument_of(self.spec, self.exchange.markets[s]) for s in symbols]
+            self._markets = MarketReload(self.spec, self.exchange, symbols, self.config.markets_reload_s)
         except BaseException:
             await self.stop()  # the ccxt session and the stand-in, before the error ends the process
             raise
@@ -153,6 +155,8 @@ class LiveVenue(Venue):
             natives = {i.native_symbol: i.symbol for i in self._instruments}
             self._wire = self.spec.wire(context.feed, self.exchange, natives, self.config.timeframes)
         await self.set_streams(streams)
+        if self._markets is not None:
+            self._markets.start()
         self._watchdog = Watchdog(self.exchange, self.config.watchdog_silence_s, self._replay_over)
         self._watchdog.start()
         if self.replay is not None:
@@ -219,6 +223,8 @@ class LiveVenue(Venue):
         return waited
 
     async def stop(self) -> None:
+        if self._markets is not None:
+            await self._markets.stop()
         if self._account is not None:
             await self._account.stop()
         if self._private is not None:
@@ -236,8 +242,16 @@ class LiveVenue(Venue):
 
     # ---- streams
 
+    @property
+    def _instruments(self) -> list[Instrument]:
+        """The instruments listed now (a reload swaps the list whole)."""
+        return self._markets.instruments if self._markets is not None else []
+
     def instruments(self) -> Sequence[Instrument]:
         return self._instruments
+
+    def not_trading(self, symbol: str) -> str | None:
+        return self._markets.not_trading(symbol) if self._markets is not None else None
 
     def default_streams(self) -> set[StreamKey]:
         """The config's channels of every instrument; the funding channel of the perpetuals only."""
@@ -497,6 +511,8 @@ class LiveVenue(Venue):
         """ccxt's edit_order, for what the exchange changes in place: an open limit order's price
         and total size under its own client id (NotInPlace otherwise: cancel and replace)."""
         order = await self.get_order(ref)
+        if (not_trading := self.not_trading(order.symbol)) is not None:
+            raise FailedPrecondition(f"{not_trading}: order {order.order_id} not amended")
         if change.client_order_id and change.client_order_id != order.client_order_id:
             raise NotInPlace(f"{self.name} keeps an order's client id: a new one means a new order")
         if order.type is not OrderType.LIMIT or change.trigger_price is not None:

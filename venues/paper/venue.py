@@ -141,6 +141,10 @@ class PaperVenue(Venue):
     def instruments(self) -> Sequence[Instrument]:
         return self.inner.instruments()
 
+    def not_trading(self, symbol: str) -> str | None:
+        """The wrapped venue's: a market its exchange delisted, or lists inactive, is not paper-traded."""
+        return self.inner.not_trading(symbol)
+
     def default_streams(self) -> set[StreamKey]:
         return self._with_matched(self.inner.default_streams())
 

@@ -54,6 +54,7 @@ async def amend(
         if named is not None:  # placed before: this amendment's replacement, asked again
             return Amended(named, replaced=True, duplicate=True)
     old = await venue.get_order(ref)
+    _trading(venue, old)
     if not old.status.is_open:
         raise FailedPrecondition(f"order {old.order_id} is {old.status.value}, not open")
     require_unfilled(old, change)
@@ -67,6 +68,13 @@ async def amend(
         )
     order, _ = await place(dataclasses.replace(request, size=left))
     return Amended(order, replaced=True, canceled=canceled)
+
+
+def _trading(venue: Venue, order: Order) -> None:
+    """An order of a market the venue no longer trades (Venue.not_trading) is not amended."""
+    why = venue.not_trading(order.symbol)
+    if why is not None:
+        raise FailedPrecondition(f"{why}: order {order.order_id} not amended")
 
 
 async def _named(venue: Venue, client_order_id: str) -> Order | None:

@@ -165,6 +165,9 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
     async def PlaceOrder(
         self, request: tf.PlaceOrderRequest, context: Context[tf.PlaceOrderRequest, tf.PlaceOrderResponse]
     ) -> tf.PlaceOrderResponse:
+        not_trading = self.venue.not_trading(request.symbol)  # delisted: no longer in its list
+        if not_trading is not None:
+            raise FailedPrecondition(not_trading)
         order_request = validate.place_order(request, self.rt.instruments)
         if order_request.type.is_stop and not self.venue.supports_stop_orders:
             raise FailedPrecondition(

@@ -115,6 +115,12 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     def instruments(self) -> Sequence[Instrument]: ...
 
+    def not_trading(self, symbol: str) -> str | None:
+        """Why the venue takes no order on `symbol` now though it may list it or have listed it
+        (its exchange delisted it, or lists it inactive): the runtime refuses such an order, or
+        amendment, with FAILED_PRECONDITION and this reason. None (this default): it takes them."""
+        return None
+
     @abc.abstractmethod
     def default_streams(self) -> set[StreamKey]:
         """The upstream streams to open at start (from the venue's config)."""

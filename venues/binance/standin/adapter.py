@@ -13,6 +13,8 @@
   {"subscriptionId":0,"event":...}); /klines serves each
   candle the capture streamed (its last state) and, before the capture, a deterministic
   synthetic history (the capture holds none), so paging through history can be tested.
+- exchangeInfo as a listing file (TRADEMESH_REPLAY_LISTING: venues.replay.listing) has it
+  now: symbols delisted, rules changed (a live venue's markets reload, tested offline).
 
 Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
 - frames of raw streams (the event alone, as /ws/<stream> sends it) are read as well as
@@ -35,11 +37,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from venues.binance.standin.history import KlineHistory
+from venues.binance.standin.listing import listed_now
 from venues.binance.standin.order_store import OrderStore
 from venues.binance.standin.synthesized import exchange_info, spot_symbol
 from venues.binance.standin.trades import BinanceTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_host
 from venues.replay.capture import Capture, WsFrame
+from venues.replay.listing import ReplayListing
 from venues.replay.synthesis import SeenMarket
 
 __all__ = ["BinanceReplay", "DepthBook"]
@@ -109,6 +113,7 @@ class BinanceReplay(ReplayAdapter):
             capture, lambda: {s: tape.candles for s, tape in self.trades.tapes.items()}
         )
         self._listing: list[str] | None = None
+        self.listing = ReplayListing()  # TRADEMESH_REPLAY_LISTING: delistings, changed rules
 
     def topic(self, frame: WsFrame) -> str | None:
         message = _object(frame.text)
@@ -255,6 +260,8 @@ class BinanceReplay(ReplayAdapter):
             return self.trades.agg_trades(request)
         if endpoint == "ticker/24hr":
             return self.trades.tickers(request)
+        if endpoint == "exchangeInfo":  # as the listing file has it now
+            return listed_now(super().rest(request), self.listing.read())
         if endpoint in ("ping", "time"):
             return RestAnswer.json({} if endpoint == "ping" else {"serverTime": 0})
         answer = self.orders.answer(request, endpoint)
