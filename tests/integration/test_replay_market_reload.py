@@ -28,7 +28,7 @@ RELOAD_S = 0.5
 WITHIN_S = 15.0
 
 
-async def listed(stubs: Stubs) -> dict[str, md.Instrument]:
+async def listed(stubs: Stubs) -> dict[str, common.Instrument]:
     answer = await stubs.md.ListInstruments(md.ListInstrumentsRequest(), timeout=CALL_TIMEOUT_S)
     return {i.symbol: i for i in answer.instruments}
 
@@ -59,7 +59,7 @@ async def test_a_delisting_and_a_changed_tick_are_listed_within_the_reload(
 
         write(listing, {"delisted": ["NKNUSDT"], "rules": {"LRCBTC": {"tick_size": "0.0000001"}}})
 
-        async def changed() -> dict[str, md.Instrument] | None:
+        async def changed() -> dict[str, common.Instrument] | None:
             now = await listed(stubs)
             tick = Decimal(now["LRC/BTC"].tick_size)
             return now if "NKN/USDT" not in now and tick == Decimal("0.0000001") else None
@@ -92,7 +92,7 @@ async def test_a_delisting_and_a_changed_tick_are_listed_within_the_reload(
 
         write(listing, {})  # listed again
 
-        async def back() -> dict[str, md.Instrument] | None:
+        async def back() -> dict[str, common.Instrument] | None:
             now = await listed(stubs)
             return now if "NKN/USDT" in now else None
 
