@@ -56,6 +56,10 @@ async def test_a_delisting_and_a_changed_tick_are_listed_within_the_reload(
         before = await listed(stubs)
         assert {"NKN/USDT", "LRC/BTC"} <= set(before)
         assert Decimal(before["LRC/BTC"].tick_size) == Decimal("0.00000001") and before["LRC/BTC"].active
+        resting = await stubs.tf.PlaceOrder(  # an order on it before the delisting
+            limit_order("NKN/USDT", common.SIDE_BUY, "100", "0.3"), timeout=CALL_TIMEOUT_S
+        )
+        assert resting.order.status == tf.ORDER_STATUS_OPEN
 
         write(listing, {"delisted": ["NKNUSDT"], "rules": {"LRCBTC": {"tick_size": "0.0000001"}}})
 
@@ -74,6 +78,19 @@ async def test_a_delisting_and_a_changed_tick_are_listed_within_the_reload(
             )
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "NKN/USDT is delisted at binance" in str(refused.value.details())
+        # The order placed before: not amended (nothing cancelled), still read and cancelled by its id.
+        order_id = resting.order.order_id
+        with pytest.raises(grpc.aio.AioRpcError) as not_amended:
+            await stubs.tf.AmendOrder(
+                tf.AmendOrderRequest(order_id=order_id, price="0.31"), timeout=CALL_TIMEOUT_S
+            )
+        assert not_amended.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "NKN/USDT is delisted at binance" in str(not_amended.value.details())
+        read = await stubs.tf.GetOrder(tf.GetOrderRequest(order_id=order_id), timeout=CALL_TIMEOUT_S)
+        assert read.order.status == tf.ORDER_STATUS_OPEN and read.order.price == resting.order.price
+        cancel = tf.CancelOrderRequest(order_id=order_id)
+        canceled = await stubs.tf.CancelOrder(cancel, timeout=CALL_TIMEOUT_S)
+        assert canceled.order.status == tf.ORDER_STATUS_CANCELED
         # The new tick is the one orders are checked against: a price on the old tick is refused.
         with pytest.raises(grpc.aio.AioRpcError) as off_tick:
             await stubs.tf.PlaceOrder(
@@ -102,3 +119,31 @@ async def test_a_delisting_and_a_changed_tick_are_listed_within_the_reload(
             limit_order("NKN/USDT", common.SIDE_BUY, "100", "0.3"), timeout=CALL_TIMEOUT_S
         )
         assert placed.order.status == tf.ORDER_STATUS_OPEN
+
+
+@pytest.mark.replay(faults=["ratelimit@3"], config=f"markets_reload_s = {RELOAD_S}\n")
+async def test_reloads_answered_429_keep_the_list_and_are_counted(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with running_replay_venue(tmp_path, request, "binance", FILES) as venue:
+        stubs = venue.stubs()
+        before = await listed(stubs)
+        # Playback starts with a subscriber; the stand-in then answers the next 3 REST calls (the
+        # reloads: nothing else calls it) with 429 and Retry-After.
+        call = stubs.md.Subscribe(md.SubscribeRequest(symbols=["NKN/USDT"], channels=[md.CHANNEL_TRADES]))
+        try:
+
+            async def reloads(result: str, at_least: float) -> float | None:
+                samples = metric_samples(await scrape(venue), "trademesh_venue_market_reloads_total")
+                found = samples.get(f'{{result="{result}",venue="binance"}}', 0.0)
+                return found if found >= at_least else None
+
+            await until(lambda: reloads("failed", 3), WITHIN_S, what="three failed reloads")
+            assert await listed(stubs) == before, "the last list kept"
+            await until(lambda: reloads("ok", 1), WITHIN_S, what="a reload after the failures")
+        finally:
+            call.cancel()
+        log = venue.log()
+        assert log.count("reloading markets failed") == 1, "logged once"
+        assert "markets read again after 3 failed reloads" in log
+        assert await listed(stubs) == before
