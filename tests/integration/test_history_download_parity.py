@@ -7,10 +7,14 @@ database LIVE). The sim rather than Binance's replay stand-in: the recorded Bina
 30 s holding two trades (fixtures/exchange-captures/BINANCE.ws.1.0), a minute no strategy trades
 in; the sim's candles are its own trades', so its history is the market it streamed.
 
-Once LIVE holds a whole minute [A, B) (A the first minute boundary 40 s after its first trade:
-the strategy's 30 bars of warm-up before it), `trademesh data download` fetches from the same
-running venue, into a second, fresh database (DOWNLOADED), what LIVE holds up to B: the 1m bars
-from the minute of its first trade, the 1s bars from that second, and the trades of [A, B).
+The recorder keeps the trades and the bars only, what a download can hold too (a venue serves no
+order book history). Once LIVE holds whole minutes [A, B) (A the first minute boundary 40 s after
+its first trade: the strategy's 30 bars of warm-up before it; B a minute on, and a minute more at
+a time, at most MAX_MINUTES, until the backtest of [A, B) on LIVE signals: the sim's market is a
+random walk, and a minute may give trend no new cross), `trademesh data download` fetches from
+the same running venue, into a second, fresh database (DOWNLOADED), what LIVE holds up to B: the
+1m bars from the minute of its first trade, the 1s bars from that second, and the trades of
+[A, B).
 
 Compared:
 - the bars, row for row, every field but two, which differ by definition: `repaired` (a bar
@@ -18,7 +22,8 @@ Compared:
   live, only the seams, the first second and minute the chain joined mid-way, are) and
   `ts_publish_ns` (when each was written). VWAP included: a downloaded bar's is the candle's
   quote volume over its volume by the bar service's rule (core.foundations.bar.vwap_text), as
-  the bar service computes a repaired one's;
+  the bar service computes a repaired one's (this test found the download storing none:
+  core.history.download.bar_records, tests/unit/test_history_download_rows.py);
 - the trades of [A, B), every field but `ts_recv_ns` (when our ingest received it live; the
   trade's own time when downloaded, as the importer stores it);
 - `trademesh backtest` of the shipped trend strategy over [A, B) on each database (the real
