@@ -65,9 +65,10 @@ class VenueHistory:
     """MarketData's ListInstruments, GetCandles and GetTrades of the venue at `address`, with
     the mesh token (TRADEMESH_TOKEN) when set, like every client of a venue."""
 
-    def __init__(self, address: str, patience_s: float, who: str | None = None) -> None:
+    def __init__(self, address: str, patience_s: float, who: str | None = None, hint: str = "") -> None:
         self.address = address
         self.who = who or f"the venue at {address}"
+        self.hint = hint  # said after a symbol it does not list (how to make it list one)
         self.waits = Waits()
         self._patience_s = patience_s
         self._upstreams = Upstreams()
@@ -87,7 +88,7 @@ class VenueHistory:
         missing = [s for s in symbols if s not in listed]
         if missing:
             raise NotFound(
-                f"{self.who} does not list {', '.join(missing)} (it lists {_some(sorted(listed))})"
+                f"{self.who} does not list {', '.join(missing)} (it lists {_some(sorted(listed))}){self.hint}"
             )
         if any(not listed[s] for s in symbols):
             raise FailedPrecondition(f"{self.who} names no venue in its instruments (Instrument.venue)")
@@ -180,9 +181,9 @@ def _some(names: list[str], shown: int = 8) -> str:
 
 @contextlib.asynccontextmanager
 async def connected_venue(
-    address: str, patience_s: float, who: str | None = None
+    address: str, patience_s: float, who: str | None = None, hint: str = ""
 ) -> AsyncIterator[VenueHistory]:
-    venue = VenueHistory(address, patience_s, who)
+    venue = VenueHistory(address, patience_s, who, hint)
     try:
         yield venue
     finally:
@@ -218,7 +219,13 @@ async def started_venue(
             address = f"127.0.0.1:{service.port}"
             say(f"venue {name} started for the download (pid {service.process.pid}, {address})")
             try:
-                async with connected_venue(address, patience_s, name) as venue:
+                # It serves the symbols it would serve started alone (its config's, else its own
+                # defaults, or a replay's markets): another one is named by its config.
+                hint = (
+                    "; a venue started by name serves its config's symbols: "
+                    "--venue-arg=--config --venue-arg=FILE"
+                )
+                async with connected_venue(address, patience_s, name, hint) as venue:
                     yield venue
             finally:
                 code = await asyncio.to_thread(service.terminate)

@@ -287,6 +287,8 @@ async def test_a_symbol_the_venue_does_not_list_is_named_and_nothing_is_download
                     "--database-url", fresh_database)  # fmt: skip
     assert done.returncode == 2
     assert "binance does not list FOO/USDT" in done.stderr and "Traceback" not in done.stderr
+    # Started by name, it serves its config's symbols (here the replay's): how to name another is said.
+    assert "a venue started by name serves its config's symbols: --venue-arg=--config" in done.stderr
     conn = await asyncpg.connect(fresh_database)
     try:
         assert await conn.fetchval("SELECT to_regclass('bars')") is None  # not even migrated
