@@ -100,6 +100,7 @@ async def test_a_market_gone_is_delisted_its_ccxt_market_kept(exchange: Any) -> 
         and exchange.safe_market("ETHUSDT")["symbol"] == "ETH/USDT"
     )
     assert "SOL/USDT" in exchange.markets  # the exchange's new listing is ccxt's, not the venue's
+    assert [i.symbol for i in reload.served()] == ["BTC/USDT", "ETH/USDT"]  # its streams stay open
 
     script.answers.append([market("BTC/USDT"), market("ETH/USDT")])  # listed again
     assert await reload.reload()

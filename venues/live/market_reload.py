@@ -81,6 +81,7 @@ class MarketReload:
         self.every_s = every_s
         self.delisted: dict[str, float] = {}  # symbol -> when a reload found it gone (clock)
         self.instruments: list[Instrument] = []
+        self._last: dict[str, Instrument] = {}  # every symbol's last listing, the delisted ones' too
         self._inactive: frozenset[str] = frozenset()  # listed, active false
         self._set(self._listed())
         self.failures = 0  # failed reloads since the last one that worked
@@ -162,8 +163,13 @@ class MarketReload:
         DELISTED.labels(self.spec.name).set(len(self.delisted))
         self._say(before)
 
+    def served(self) -> list[Instrument]:
+        """Every symbol the venue streams, listed or delisted (as last listed): its streams stay open."""
+        return [self._last[s] for s in self.symbols if s in self._last]
+
     def _set(self, instruments: list[Instrument]) -> None:
         self.instruments = instruments
+        self._last.update((i.symbol, i) for i in instruments)
         self._inactive = frozenset(i.symbol for i in instruments if not i.active)
 
     def _listed(self) -> list[Instrument]:

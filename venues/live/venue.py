@@ -448,7 +448,8 @@ class LiveVenue(Venue):
     def _resync(self, client: Any, native: str, reason: str) -> None:
         """The venue's book sequence broke: rebuild from a fresh subscription (a new snapshot)."""
         log.warning("%s %s: book sequence broken (%s); resubscribing", self.name, native or "*", reason)
-        symbols = [i.symbol for i in self._instruments if native in ("", i.native_symbol)]
+        served = self._markets.served() if self._markets is not None else []  # delisted ones' too
+        symbols = [i.symbol for i in served if native in ("", i.native_symbol)]
         for symbol in symbols:
             for normalizer in self._normalizers.get(StreamKey(symbol, Channel.BOOK), []):
                 if isinstance(normalizer, BookNormalizer):
