@@ -137,6 +137,9 @@ async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_o
             venue, SYMBOL, common.TIMEFRAME_1_MINUTE, OCT_1_2021_NS, OCT_1_2021_NS + FOUR_DAYS * MINUTE_NS
         )
         assert len(expected) == FOUR_DAYS
+        # Binance's klines state their quote volume and trade count (GetCandles keeps them: the
+        # venue reads /klines, not ccxt's OHLCV), so the bars hold them and a VWAP.
+        assert all(row[6] is not None and row[7] > 0 and row[8] is not None for row in expected)
         assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
 
         again = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *address)

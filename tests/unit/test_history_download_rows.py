@@ -9,9 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.bars.repair import candle_bar
+from core.foundations.convert import candle_to_pb
 from core.foundations.model import Timeframe
 from core.history.download import bar_records
 from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.live.normalize import candle_from_row
 
 MINUTE = 60 * 10**9
 T0 = 1_704_067_200 * 10**9
@@ -71,9 +73,6 @@ def test_a_live_venues_candle_states_no_quote_volume_so_its_bar_has_no_vwap_rath
     # ccxt's OHLCV rows carry no quote volume: a live venue's GetCandles said "0", so the bar
     # service's repairs from a live venue and the download stored a quote volume of 0 and a VWAP
     # of 0, where a bar built from the same trades holds both. Not known is "" on the wire.
-    from core.foundations.convert import candle_to_pb
-    from venues.live.normalize import candle_from_row
-
     candle = candle_from_row(Timeframe.M1, [T0 // 10**6, "100", "101", "99", "100.5", "2.5"], True)
     assert candle.quote_volume is None and candle.trade_count == 0
     wire = candle_to_pb(candle)
@@ -83,3 +82,12 @@ def test_a_live_venues_candle_states_no_quote_volume_so_its_bar_has_no_vwap_rath
     [row] = bar_records("binance", "BTC/USDT", Timeframe.M1, [wire], publish_ns=5)
     assert row[3:-1] == _bar_service_row(wire)
     assert (row[9], row[11]) == (None, None)  # quote_volume, vwap
+
+
+def test_a_binance_kline_row_keeps_its_quote_volume_and_trade_count() -> None:
+    kline = [T0 // 10**6, "100.0", "101.0", "99.0", "100.5", "2.50000000", T0 // 10**6 + 59_999,
+             "250.12500000", 7, "1.2", "120.0", "0"]  # fmt: skip
+    candle = candle_from_row(Timeframe.M1, kline, True)
+    assert (candle.quote_volume, candle.trade_count) == (Decimal("250.125"), 7)
+    [row] = bar_records("binance", "BTC/USDT", Timeframe.M1, [candle_to_pb(candle)], publish_ns=5)
+    assert (row[9], row[10], row[11]) == (Decimal("250.125"), 7, Decimal("100.05"))

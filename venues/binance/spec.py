@@ -27,6 +27,8 @@ SPEC = LiveSpec(
     trade_history=TradeHistory(
         page=1000, params=lambda since_ms, until_ms: {"until": until_ms}, window_ms=3_600_000
     ),
+    # GET /api/v3/klines read as Binance writes them: their quote volume and trade count kept.
+    klines_method="publicGetKlines",
     kind=InstrumentKind.SPOT,
     # Binance takes a spot fee from the asset the fill brings in (a buy's in the base bought),
     # unless the account pays it in BNB at a discount (not modelled).

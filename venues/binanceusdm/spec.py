@@ -44,6 +44,8 @@ SPEC = LiveSpec(
     trade_history=TradeHistory(
         page=1000, params=lambda since_ms, until_ms: {"until": until_ms}, window_ms=3_600_000
     ),
+    # GET /fapi/v1/klines read as Binance writes them: their quote volume and trade count kept.
+    klines_method="fapiPublicGetKlines",
     kind=InstrumentKind.PERPETUAL,
     default_symbols=("BTC/USDT:USDT",),
     standin="venues.binanceusdm.standin",

@@ -547,7 +547,9 @@ class CandleNormalizer:
 def candle_from_row(timeframe: Timeframe, row: list[Any], closed: bool) -> Candle:
     """A ccxt OHLCV row [ms, open, high, low, close, volume] as a Candle: no quote volume (None:
     not known, not 0, so a bar rebuilt from it has no VWAP rather than a VWAP of 0) and no trade
-    count (0: the contract has no "not known" for it)."""
+    count (0: the contract has no "not known" for it). A Binance kline row (LiveSpec.klines_method:
+    [ms, open, high, low, close, volume, close ms, quote volume, trades, ...]) states both."""
+    kline = len(row) >= 9
     d = decimal_or_zero
     return Candle(
         timeframe,
@@ -557,7 +559,7 @@ def candle_from_row(timeframe: Timeframe, row: list[Any], closed: bool) -> Candl
         d(row[3]),
         d(row[4]),
         d(row[5]),
-        None,
-        0,
+        d(row[7]) if kline else None,
+        int(row[8]) if kline else 0,
         closed,
     )

@@ -145,6 +145,11 @@ class LiveSpec:
     book_checksum: bool = False
     # Most trades a candle REST page returns (GetCandles paginates).
     candles_page: int = 500
+    # The ccxt implicit method that reads the venue's own candle rows, where ccxt's OHLCV drops
+    # what they state: Binance's klines ([open ms, open, high, low, close, volume, close ms, quote
+    # volume, trades, ...]: "publicGetKlines", USD-M "fapiPublicGetKlines"), so GetCandles holds
+    # their quote volume and trade count. None: fetch_ohlcv (no quote volume, no trade count).
+    klines_method: str | None = None
     # How its public trade history is read (MarketData.GetTrades; Admin capabilities
     # trade_history); None: the venue's fetch_trades reads no range of the past (Bybit answers its
     # latest trades only), and GetTrades answers UNIMPLEMENTED.
