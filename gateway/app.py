@@ -27,6 +27,8 @@ from gateway.grpcweb import GrpcWebBridge
 
 __all__ = ["DEFAULT_STUDIO_DIR", "Mcp", "StudioFiles", "build_app"]
 
+# Studio's build beside this module: gateway/studio/dist in a checkout (npm's output), and the same
+# path under site-packages in an installed wheel (package data of `gateway`; docs/install.md).
 DEFAULT_STUDIO_DIR = Path(__file__).resolve().parent / "studio" / "dist"
 
 
@@ -53,8 +55,9 @@ class StudioFiles(StaticFiles):
 def _no_studio(directory: Path) -> Callable[[Request], Awaitable[Response]]:
     async def answer(request: Request) -> Response:
         return PlainTextResponse(
-            f"Studio is not built: no {directory}/index.html. Build it (cd gateway/studio && npm run "
-            "build) or pass --studio-dir.\n",
+            f"Studio is not built: no {directory}/index.html. In a checkout, build it (./dev up does, "
+            "or cd gateway/studio && npm ci && npm run build); a wheel carries it when built by "
+            "./dev wheel (docs/install.md); or pass --studio-dir.\n",
             status_code=404,
         )
 
