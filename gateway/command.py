@@ -64,7 +64,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "repeatable",
     )
     parser.add_argument(
-        "--studio-dir", type=Path, help="Studio's built files (default gateway/studio/dist of this checkout)"
+        "--studio-dir",
+        type=Path,
+        help="Studio's built files (default gateway/studio/dist beside the gateway package: the "
+        "checkout's build, or the one an installed wheel carries; docs/install.md)",
     )
     parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
     parser.add_argument(
