@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from core.advisor.config import load_engine_config, with_overrides
 from core.backtest.answers import load_recorded_answers
+from core.backtest.bar_feed import bar_sources, bars_only_of, fed_from_bars, on_timeframe
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import bar_value, retarget
 from core.backtest.funding_rates import load_funding_rates
@@ -75,6 +76,8 @@ SIM_SYMBOL_KEYS = (
 def strategies_of(config: BacktestConfig) -> list[Strategy]:
     catalog = Catalog.builtin()
     loaded = [load_strategy(path, catalog) for path in config.strategies]
+    if config.bars:  # --bars: every bar source on that timeframe (core.backtest.bar_feed)
+        loaded = [on_timeframe(s, config.bars) for s in loaded]
     return [retarget(s, config.venue, config.symbols or s.symbols) for s in loaded]
 
 
@@ -170,6 +173,28 @@ async def run_recorded(
 ) -> RunOutcome:
     """The run (`backtest`: built already) over the recorder's history of the range."""
     backtest = backtest or build(config)
+    # A trade_bars source of a symbol with bars and no trades in the data is fed its bars
+    # (core.backtest.bar_feed): the run built again with those strategies, reading those bars.
+    fed_timeframes: set[Timeframe] = set()
+    wanted_sources = bar_sources(backtest.strategies, config.venue)
+    if wanted_sources:
+        bars_only = await bars_only_of(
+            config.database_url, config.venue, wanted_sources, config.start_ns, config.end_ns
+        )
+        if bars_only:
+            fed, fed_timeframes = fed_from_bars(
+                backtest.strategies, config.venue, lambda symbol, tf: (symbol, tf) in bars_only
+            )
+            backtest = build(config, fed)
+            # Their orders filled on those bars (core.backtest.market, on_bar): the shortest.
+            fills: dict[str, Timeframe] = {}
+            for symbol, timeframe in bars_only:
+                if (
+                    symbol in backtest.instruments
+                    and timeframe.value < fills.get(symbol, timeframe).value + 1
+                ):
+                    fills[symbol] = min(timeframe, fills.get(symbol, timeframe), key=lambda t: t.value)
+            backtest.fill_on_bars(fills)
     # The regimes first: the patches activated by their warm-up then hear the start's regime.
     backtest.warm_regimes(await regime_bars(config, backtest))
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
@@ -198,7 +223,7 @@ async def run_recorded(
     # gets them as live it gets the bus's bars: only a patch with a `bars` source reads them.
     # The regimes' 1m bars too when a patch listens to regimes (Overwatch reads them live).
     # The screens' bars and those the patches they start warm from, too (core.backtest.screens).
-    wanted = {backtest.bars.timeframe}
+    wanted = {backtest.bars.timeframe, *fed_timeframes}
     if backtest.regimes is not None:
         wanted.add(REGIME_TIMEFRAME)
     if backtest.screens is not None:

@@ -31,6 +31,11 @@ RUN_FLAGS = (
     ("policies", "the inspector's policy file (default its shipped one)"),
     ("advisor-config", "the advisor's engine options (TOML; default its defaults)"),
     ("timeframe", "the advisor's bars and model (default 1m, as trademesh up runs it)"),
+    (
+        "bars",
+        "every trade_bars and bars source of the strategies on this timeframe, e.g. 1m for a venue's "
+        "downloaded history (default: each strategy file's own)",
+    ),
     ("llm", "the advisor's LLM: off (default), or recorded (the live session's answers, from the recorder)"),
     (
         "latency",

@@ -19,6 +19,8 @@ Times are ISO dates or date-times, UTC unless they say otherwise; a range is [fr
     policies = ""              # the inspector's policies (its shipped defaults when "")
     advisor_config = ""        # the advisor's engine options (its defaults when "")
     timeframe = "1m"           # the advisor's bars and model (as `trademesh up` runs it)
+    bars = ""                  # every trade_bars/bars source of the strategies on this timeframe
+                               # (e.g. "1m" for a venue's downloaded history; "": each file's own)
     max_notional_share = "0.008"  # the advisor's cap per intent, a share of equity (as in `up`)
     starting_equity = "100000" # the inspector's (its loss limits and sizing count from it)
     llm = "off"                # the advisor's LLM: off, or "recorded" (the live answers replayed)
@@ -51,7 +53,7 @@ from core.foundations.config_schema import (
 )
 from core.foundations.config_schema.words import not_a
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.model import Timeframe
+from core.foundations.model import TIMEFRAME_LABELS, Timeframe
 
 __all__ = [
     "LATENCY_MODES",
@@ -137,6 +139,16 @@ def _timeframe(value: Any, path: str) -> str:
     return value
 
 
+def _bars(value: Any, path: str) -> str:
+    """A timeframe's label, or "" (each strategy's sources on their own)."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or value not in TIMEFRAME_LABELS:
+        known = ", ".join(TIMEFRAME_LABELS)
+        raise InvalidArgument.field(path, f"{shown(str(value))} is not a timeframe ({known})")
+    return value
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     strategies: Annotated[tuple[Path, ...], Parse(_strategies), Items(1)]
@@ -154,6 +166,8 @@ class BacktestConfig:
     policies: Annotated[Path | None, Parse(_file)] = None
     advisor_config: Annotated[Path | None, Parse(_file)] = None
     timeframe: Annotated[str, Parse(_timeframe)] = MESH_TIMEFRAME
+    # Every trade_bars and bars source of the strategies on this timeframe ("": their files' own).
+    bars: Annotated[str, Parse(_bars)] = ""
     max_notional_share: Annotated[Decimal, Above(0, 1)] = MESH_MAX_NOTIONAL_SHARE
     starting_equity: Annotated[Decimal, Above(0)] = Decimal(100_000)
     out: Annotated[Path | None, Parse(_path)] = None

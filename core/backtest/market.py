@@ -176,6 +176,9 @@ class ReplayedMarket:
         self._answering: Answering | None = None
         # (due ns, submission sequence, the answer): a heap, earliest first.
         self._answers: list[tuple[int, int, Answer]] = []
+        # The symbols filled on bars (fill_on_bars): the arrivals waiting for each one's next bar.
+        self._on_bars: dict[str, list[_Arrival]] = {}
+        self._symbol_of: dict[str, str] = {}  # client order id -> symbol (a bar symbol's cancels)
 
     # ---- our orders
 
@@ -209,6 +212,7 @@ class ReplayedMarket:
         if client_order_id != request.client_order_id:
             request = replace(request, client_order_id=client_order_id)
         self._client_ids.add(client_order_id)
+        self._symbol_of[client_order_id] = request.symbol
         self._schedule(now_ns, _Arrival(client_order_id, request), arrival_ns)
         return client_order_id
 
@@ -235,6 +239,7 @@ class ReplayedMarket:
         if client_order_id not in self._client_ids:
             raise NotFound(f"no order was submitted with client_order_id {client_order_id!r}")
         self._client_ids.add(instead.client_order_id)
+        self._symbol_of[instead.client_order_id] = instead.symbol
         self._schedule(now_ns, _Arrival(client_order_id, instead, change), arrival_ns)
 
     # ---- time
@@ -284,6 +289,86 @@ class ReplayedMarket:
         pending = (self._arrivals, self._reports.queue, self._answers)
         due = [first[0][0] for first in pending if first]
         return min(due) if due else None
+
+    # ---- bars (docs/backtest.md, "Fills on bars")
+
+    def fill_on_bars(self, symbols: Sequence[str]) -> None:
+        """Fill these symbols' orders on their bars (`on_bar`): the history holds no trade and
+        no book of them. Their orders and cancels that reach the venue wait for the next bar."""
+        for symbol in symbols:
+            if symbol in self._mirrors:
+                self._on_bars.setdefault(symbol, [])
+
+    def on_bar(self, symbol: str, prices: Sequence[Decimal], ts_ns: int) -> None:
+        """One closed bar of a symbol filled on bars, at its close `ts_ns`: its open, high, low
+        and close (`prices`) walked as NautilusTrader walks a bar, open, the extreme nearer the
+        open, the other, close; at each price met, and at each of our orders' limit and trigger
+        prices on the way, a trade there (our resting orders it reaches fill at their prices, the
+        stops it reaches trigger), then the book a deep ask at it and a deep bid a tick below.
+        The orders that reached the venue since the last bar are placed at the open, after the
+        book moved there: a market buy fills at the open, a sell a tick below."""
+        waiting = self._on_bars.get(symbol)
+        if waiting is None:
+            raise InvalidArgument.field("symbol", f"{symbol!r} is not filled on bars")
+        if self._held is not None:
+            self._release_stops()
+        if self._arrivals:
+            self._arrive(ts_ns)
+        self._venue_ns = max(self._venue_ns, ts_ns)
+        mirror = self._mirrors[symbol]
+        tick = self._exchange.instrument(symbol).tick_size
+        first, high, low, close = (_on_tick(price, tick) for price in prices)
+        path = (high, low) if high - first <= first - low else (low, high)
+        self._visit(mirror, symbol, first, tick)
+        self._on_bars[symbol] = []
+        if waiting:
+            mirror.settle()
+            for arrival in waiting:
+                self._dispatch(arrival)
+        here = first
+        for there in (*path, close):
+            for price in self._met(symbol, here, there):
+                self._visit(mirror, symbol, price, tick)
+            self._visit(mirror, symbol, there, tick)
+            here = there
+
+    def _met(self, symbol: str, here: Decimal, there: Decimal) -> list[Decimal]:
+        """Our open orders' limit and trigger prices strictly between `here` and `there`, in
+        the order a move from one to the other meets them."""
+        low, high = min(here, there), max(here, there)
+        prices = {
+            price
+            for order in self._exchange.open_orders(symbol)
+            for price in (order.price, order.trigger_price)
+            if price is not None and low < price < high
+        }
+        return sorted(prices, reverse=there < here)
+
+    def _visit(self, mirror: _Mirror, symbol: str, price: Decimal, tick: Decimal) -> None:
+        """The market at `price`: a trade there (the taker's side the move's: up a buyer, down a
+        seller) against a deep level there, then the book a deep ask there and a deep bid a tick
+        below, then the stops the trade triggered placed against that book."""
+        bid, ask = mirror.best()
+        at = int(price / tick)
+        if ask is not None and at >= ask:
+            taker: Side | None = _BUY
+        elif bid is not None and at <= bid:
+            taker = _SELL
+        else:
+            taker = None  # within the spread (the first bar's open): nothing to trade through
+        if taker is not None:
+            # The price's liquidity on the taker's far side alone first (nothing of ours crossed),
+            # the trade through it then: our orders it reaches first, at their prices.
+            level = [(_text(price), _BAR_DEPTH)]
+            mirror.snapshot_levels(level, []) if taker is _SELL else mirror.snapshot_levels([], level)
+            if mirror.trade_text(_text(price), _BAR_TRADE, taker):
+                self._held = (symbol, self._venue_ns, 0)
+        below = price - tick
+        bids = [(_text(below), _BAR_DEPTH)] if below > 0 else []
+        mirror.snapshot_levels(bids, [(_text(price), _BAR_DEPTH)])
+        if self._held is not None:
+            mirror.settle()  # the book's levels on the engine's book, where the stops meet them
+            self._release_stops()
 
     # ---- funding
 
@@ -423,15 +508,24 @@ class ReplayedMarket:
         if arrivals and arrivals[0][0] <= until_ns:
             for mirror in self._mirrors.values():
                 mirror.settle()
+        on_bars = self._on_bars
         while arrivals and arrivals[0][0] <= until_ns:
             arrival_ns, _, arrival = heapq.heappop(arrivals)
             self._venue_ns = max(self._venue_ns, arrival_ns)
-            if arrival.amendment is not None:
-                self._amend(arrival)
-            elif arrival.request is not None:
-                self._place(arrival.request)
-            else:
-                self._cancel(arrival.client_order_id)
+            if on_bars:
+                waiting = on_bars.get(self._symbol_of.get(arrival.client_order_id, ""))
+                if waiting is not None:  # placed at the symbol's next bar's open (on_bar)
+                    waiting.append(arrival)
+                    continue
+            self._dispatch(arrival)
+
+    def _dispatch(self, arrival: _Arrival) -> None:
+        if arrival.amendment is not None:
+            self._amend(arrival)
+        elif arrival.request is not None:
+            self._place(arrival.request)
+        else:
+            self._cancel(arrival.client_order_id)
 
     def _place(self, request: OrderRequest) -> None:
         try:
@@ -464,6 +558,21 @@ class ReplayedMarket:
         # It may have ended before the cancel arrived (or been refused): its executions say how.
         with suppress(FailedPrecondition, NotFound):
             self._exchange.cancel(client_order_id=client_order_id)
+
+
+# The size of the book's levels and of the trades a bar's path stands for (docs/backtest.md,
+# "Fills on bars"): far more than an order of ours, so a bar fills any of them whole.
+_BAR_DEPTH = "1000000000"
+_BAR_TRADE = "10000000000"
+
+
+def _on_tick(price: Decimal, tick: Decimal) -> Decimal:
+    """A bar's price on the instrument's tick grid (the nearest tick, half to even)."""
+    return (price / tick).to_integral_value() * tick
+
+
+def _text(price: Decimal) -> str:
+    return format(price, "f")
 
 
 def _refused(venue: str, request: OrderRequest, reason: str, ts_ns: int) -> Execution:

@@ -68,9 +68,9 @@ from core.detector.engine.outputs import Evaluation
 from core.detector.feedback import FeedbackTracker
 from core.detector.screens import RosterChange
 from core.detector.strategy_file import Strategy, patch_id
-from core.foundations.convert import funding_payment_to_pb
+from core.foundations.convert import TIMEFRAME_TO_PB, funding_payment_to_pb
 from core.foundations.errors import NotFound
-from core.foundations.model import Execution, FundingPayment, Instrument, Order
+from core.foundations.model import Execution, FundingPayment, Instrument, Order, Timeframe
 from core.inspector.engine.events import RiskEvent, Verdict
 from core.inspector.engine.market import MarketView
 from core.inspector.requests import plan_request
@@ -161,6 +161,7 @@ class Backtest:
     ) -> None:
         self.settings = settings
         self.market = market
+        self.strategies = tuple(strategies)
         self.tape = Tape(data_ns=settings.start_ns)
         start = settings.start_ns
         self.price_lines = PriceLines(start, settings.end_ns)
@@ -208,6 +209,15 @@ class Backtest:
         if screens is not None:
             screens.positions = self._position_open
         self._stepping: int | None = None  # the time of the step under way
+        # The symbols filled on bars (history of bars alone): symbol -> the wire timeframe.
+        self._bar_fills: dict[str, int] = {}
+
+    def fill_on_bars(self, timeframes: dict[str, Timeframe]) -> None:
+        """Fill these symbols' orders on their bars of the timeframe given (their history holds
+        bars and no trades: docs/backtest.md, "Fills on bars"): each such bar moves the replayed
+        venue's book along its path, is the symbol's last market event and its close its price."""
+        self._bar_fills = {symbol: TIMEFRAME_TO_PB[tf] for symbol, tf in timeframes.items()}
+        self.market.fill_on_bars(sorted(timeframes))
 
     @property
     def last_price(self) -> dict[str, Decimal]:
@@ -238,6 +248,8 @@ class Backtest:
             if event.HasField("trade"):
                 trades.append(event)
                 new_prices[event.symbol] = event.trade.price
+        if self._bar_fills and bars:
+            self._bar_moves(bars, now)
         self.bars.on_bars(bars)
         self.bars.on_trades(trades, now)
         if bars and self.screens is not None:
@@ -252,6 +264,15 @@ class Backtest:
             self.next_sample_ns = now + self.settings.sample_ns
         self.tape.events += len(events) + len(bars)
         self.tape.data_ns = now
+
+    def _bar_moves(self, bars: Sequence[bus.Bar], now: int) -> None:
+        fills, on_bar = self._bar_fills, self.market.on_bar
+        for bar in bars:
+            if fills.get(bar.symbol) == bar.timeframe:
+                prices = (Decimal(bar.open), Decimal(bar.high), Decimal(bar.low), Decimal(bar.close))
+                on_bar(bar.symbol, prices, now)
+                self.last_event[bar.symbol] = now
+                self._new_prices[bar.symbol] = bar.close
 
     def advance(self, until_ns: int) -> None:
         """Everything scheduled at or before `until_ns`, in time order."""

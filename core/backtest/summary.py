@@ -26,6 +26,8 @@ def config_view(config: BacktestConfig) -> dict[str, str]:
     shown = {k: v for k, v in asdict(config).items() if k != "database_url"}
     shown["strategies"] = ", ".join(str(p) for p in config.strategies)
     shown["symbols"] = ", ".join(config.symbols)
+    if not config.bars:  # the option's default left out: a run's id stays what it was before it
+        del shown["bars"]
     return {k: "" if v is None else str(v) for k, v in sorted(shown.items())}
 
 
