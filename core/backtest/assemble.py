@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from core.advisor.config import load_engine_config, with_overrides
 from core.backtest.answers import load_recorded_answers
-from core.backtest.bar_feed import bar_sources, bars_only_of, fed_from_bars, on_timeframe
+from core.backtest.bar_feed import bar_sources, bars_only_of, bookless_of, fed_from_bars, on_timeframe
 from core.backtest.config import BacktestConfig
 from core.backtest.detect import bar_value, retarget
 from core.backtest.funding_rates import load_funding_rates
@@ -173,28 +173,7 @@ async def run_recorded(
 ) -> RunOutcome:
     """The run (`backtest`: built already) over the recorder's history of the range."""
     backtest = backtest or build(config)
-    # A trade_bars source of a symbol with bars and no trades in the data is fed its bars
-    # (core.backtest.bar_feed): the run built again with those strategies, reading those bars.
-    fed_timeframes: set[Timeframe] = set()
-    wanted_sources = bar_sources(backtest.strategies, config.venue)
-    if wanted_sources:
-        bars_only = await bars_only_of(
-            config.database_url, config.venue, wanted_sources, config.start_ns, config.end_ns
-        )
-        if bars_only:
-            fed, fed_timeframes = fed_from_bars(
-                backtest.strategies, config.venue, lambda symbol, tf: (symbol, tf) in bars_only
-            )
-            backtest = build(config, fed)
-            # Their orders filled on those bars (core.backtest.market, on_bar): the shortest.
-            fills: dict[str, Timeframe] = {}
-            for symbol, timeframe in bars_only:
-                if (
-                    symbol in backtest.instruments
-                    and timeframe.value < fills.get(symbol, timeframe).value + 1
-                ):
-                    fills[symbol] = min(timeframe, fills.get(symbol, timeframe), key=lambda t: t.value)
-            backtest.fill_on_bars(fills)
+    backtest, fed_timeframes = await on_bars(config, backtest)
     # The regimes first: the patches activated by their warm-up then hear the start's regime.
     backtest.warm_regimes(await regime_bars(config, backtest))
     backtest.detect.warm_from_history(await recorded_history(config, backtest), config.start_ns)
@@ -240,6 +219,36 @@ async def run_recorded(
     )
     tape = await drive(backtest, _market_events(source), on_progress)
     return outcome(tape, backtest.settings.sample_ns)
+
+
+async def on_bars(config: BacktestConfig, backtest: Backtest) -> tuple[Backtest, set[Timeframe]]:
+    """The run on history of bars alone (docs/backtest.md, "History of bars alone"): a
+    trade_bars source of a symbol with bars and no trades in the range is fed those bars
+    (core.backtest.bar_feed: the run built again with those strategies), and a symbol with no
+    recorded book but bars has its orders filled on them (ReplayedMarket.on_bar): the bars its
+    sources are fed, the shortest, else the advisor's. The run as it was, and no timeframe, when
+    the history holds every symbol's book (a run over recorded trades and books)."""
+    url, venue, start, end = config.database_url, config.venue, config.start_ns, config.end_ns
+    fed_timeframes: set[Timeframe] = set()
+    fills: dict[str, Timeframe] = {}
+    wanted_sources = bar_sources(backtest.strategies, venue)
+    if wanted_sources:
+        bars_only = await bars_only_of(url, venue, wanted_sources, start, end)
+        if bars_only:
+            fed, fed_timeframes = fed_from_bars(
+                backtest.strategies, venue, lambda symbol, tf: (symbol, tf) in bars_only
+            )
+            backtest = build(config, fed)
+            for symbol, timeframe in sorted(bars_only, key=lambda item: (item[0], item[1].value)):
+                if symbol in backtest.instruments and symbol not in fills:
+                    fills[symbol] = timeframe
+    advisor = backtest.bars.timeframe
+    others = [symbol for symbol in backtest.symbols if symbol not in fills and symbol in backtest.instruments]
+    for symbol in await bookless_of(url, venue, others, advisor, start, end):
+        fills[symbol] = advisor
+    if fills:
+        backtest.fill_on_bars(fills)
+    return backtest, fed_timeframes
 
 
 async def recorded_funding(config: BacktestConfig, backtest: Backtest) -> None:

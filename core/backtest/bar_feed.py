@@ -23,7 +23,15 @@ from collections.abc import Callable, Collection, Sequence
 from core.detector.strategy_file import ModuleDecl, Strategy
 from core.foundations.model import Timeframe
 
-__all__ = ["BAR_SOURCES", "bar_sources", "fed_from_bars", "on_timeframe", "source_symbol"]
+__all__ = [
+    "BAR_SOURCES",
+    "bar_sources",
+    "bars_only_of",
+    "bookless_of",
+    "fed_from_bars",
+    "on_timeframe",
+    "source_symbol",
+]
 
 BAR_SOURCES = ("trade_bars", "bars")
 
@@ -106,28 +114,55 @@ def _as_bars(decl: ModuleDecl) -> ModuleDecl:
     return dataclasses.replace(decl, type="bars", params=params)
 
 
+async def _any_row(
+    database_url: str,
+    venue: str,
+    symbol: str,
+    kind: str,
+    timeframe: Timeframe | None,
+    start_ns: int,
+    end_ns: int,
+) -> bool:
+    """Whether the recorder holds a row of `kind` of the symbol in [start, end) (a book: its
+    book as it stood at the start too; a bar: of `timeframe`, closing in the range)."""
+    from core.backtest.source import RecordedSource
+
+    source = RecordedSource(
+        database_url, venue, [symbol], start_ns, end_ns, kinds=(kind,),
+        timeframes=() if timeframe is None else (timeframe,), chunk=1,
+    )  # fmt: skip
+    async with contextlib.aclosing(aiter(source)) as rows:
+        async for _ in rows:
+            return True
+    return False
+
+
 async def bars_only_of(
     database_url: str, venue: str, wanted: Collection[tuple[str, Timeframe]], start_ns: int, end_ns: int
 ) -> set[tuple[str, Timeframe]]:
     """Of `wanted`, the (symbol, timeframe) whose symbol has no recorded trade in [start, end)
     and bars of the timeframe closing in it (one row of each asked for, at most)."""
-    from core.backtest.source import RecordedSource
-
-    async def any_row(symbol: str, kind: str, timeframe: Timeframe | None) -> bool:
-        source = RecordedSource(
-            database_url, venue, [symbol], start_ns, end_ns, kinds=(kind,),
-            timeframes=() if timeframe is None else (timeframe,), chunk=1,
-        )  # fmt: skip
-        async with contextlib.aclosing(aiter(source)) as rows:
-            async for _ in rows:
-                return True
-        return False
-
     found: set[tuple[str, Timeframe]] = set()
     traded: dict[str, bool] = {}
     for symbol, timeframe in sorted(wanted, key=lambda item: (item[0], item[1].value)):
         if symbol not in traded:
-            traded[symbol] = await any_row(symbol, "trade", None)
-        if not traded[symbol] and await any_row(symbol, "bar", timeframe):
+            traded[symbol] = await _any_row(database_url, venue, symbol, "trade", None, start_ns, end_ns)
+        if not traded[symbol] and await _any_row(
+            database_url, venue, symbol, "bar", timeframe, start_ns, end_ns
+        ):
             found.add((symbol, timeframe))
+    return found
+
+
+async def bookless_of(
+    database_url: str, venue: str, symbols: Sequence[str], timeframe: Timeframe, start_ns: int, end_ns: int
+) -> list[str]:
+    """Of `symbols`, those with no recorded book in [start, end) (nor one standing at the start)
+    and bars of `timeframe` in it: their orders are filled on those bars."""
+    found = []
+    for symbol in symbols:
+        if not await _any_row(database_url, venue, symbol, "book", None, start_ns, end_ns) and await _any_row(
+            database_url, venue, symbol, "bar", timeframe, start_ns, end_ns
+        ):
+            found.append(symbol)
     return found

@@ -261,6 +261,8 @@ class ReplayedMarket:
         mirror = self._mirrors.get(event.symbol)
         if mirror is None:
             return
+        if self._on_bars and event.symbol in self._on_bars:
+            return  # filled on its bars alone (on_bar): its recorded trades meet no order of ours
         self._venue_ns = ts_ns
         if kind == "book_snapshot":
             mirror.snapshot(event.book_snapshot)
@@ -293,8 +295,9 @@ class ReplayedMarket:
     # ---- bars (docs/backtest.md, "Fills on bars")
 
     def fill_on_bars(self, symbols: Sequence[str]) -> None:
-        """Fill these symbols' orders on their bars (`on_bar`): the history holds no trade and
-        no book of them. Their orders and cancels that reach the venue wait for the next bar."""
+        """Fill these symbols' orders on their bars (`on_bar`): the history holds no book of them
+        (their recorded trades, if any, then meet no order of ours). Their orders and cancels
+        that reach the venue wait for the next bar."""
         for symbol in symbols:
             if symbol in self._mirrors:
                 self._on_bars.setdefault(symbol, [])

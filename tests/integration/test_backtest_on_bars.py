@@ -8,6 +8,7 @@ V: from bar FALL, 40 bars down 50 each, then 60 bars up 100 each, then flat at t
 bar's range reaches 50 beyond its open and close, so the ATR is never 0. The fast EMA (12) crosses
 above the slow one (26) with the RSI (14) above 50 on the way up: one signal, its long entry
 bought at the open of the bar after it, its stop and target then filled as the bars reach them.
+The second test: a day of the same bars with trades and no book (a download with --trades).
 """
 
 from __future__ import annotations
@@ -32,21 +33,21 @@ FLAT, STEP_DOWN, STEP_UP, WICK = Decimal(50_000), Decimal(50), Decimal(100), Dec
 D = Decimal
 
 
-def closes() -> list[Decimal]:
+def closes(count: int = MONTH_BARS, fall: int = FALL) -> list[Decimal]:
     out, price = [], FLAT
-    for i in range(MONTH_BARS):
-        if FALL <= i < FALL + DOWN:
+    for i in range(count):
+        if fall <= i < fall + DOWN:
             price -= STEP_DOWN
-        elif FALL + DOWN <= i < FALL + DOWN + UP:
+        elif fall + DOWN <= i < fall + DOWN + UP:
             price += STEP_UP
         out.append(price)
     return out
 
 
-def month_csv(path: Path) -> Path:
+def month_csv(path: Path, count: int = MONTH_BARS, fall: int = FALL) -> Path:
     """ts (s), open, high, low, close, volume: each bar opens at the close before it."""
     lines, last = ["ts,open,high,low,close,volume"], FLAT
-    for i, close in enumerate(closes()):
+    for i, close in enumerate(closes(count, fall)):
         # A rising bar closes at its high (so the swing high is the entry's: no cap on its target).
         high, low = (close if close > last else last + WICK), min(last, close) - WICK
         lines.append(f"{JAN_1_2024_S + 60 * i},{last},{high},{low},{close},10")
@@ -134,3 +135,58 @@ async def test_the_trend_strategy_trades_a_month_of_imported_1m_bars(
 def close_ns(bar: int) -> int:
     """The close of the month's bar `bar` (its open plus a minute), in ns."""
     return (JAN_1_2024_S + 60 * (bar + 1)) * 10**9
+
+
+DAY_BARS, DAY_FALL = 1440, 300
+
+
+def trades_csv(directory: Path) -> Path:
+    """Binance's aggTrades of the day (unzipped): one trade a minute, 30 s into it, at its close."""
+    lines = [
+        f"{i + 1},{close},0.1,{i + 1},{i + 1},{(JAN_1_2024_S + 60 * i + 30) * 1000},true,true"
+        for i, close in enumerate(closes(DAY_BARS, DAY_FALL))
+    ]
+    path = directory / "BTCUSDT-aggTrades-2024-01-01.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_a_day_of_trades_and_bars_without_a_book_fills_on_the_bars(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """Trades and bars, no book (what a download with --trades holds): the source builds its 1m
+    bars from the trades, as live, and the orders fill on the imported bars (the day's V as the
+    month's, from bar DAY_FALL): the same entry, target and PnL, the signal a second after the
+    bar's close (the trade-built bar closes at a tick `lateness_ms` past its end)."""
+    for args in (
+        [str(month_csv(tmp_path / "bars.csv", DAY_BARS, DAY_FALL)), "--venue", "binance",
+         "--symbol", "BTC/USDT", "--timeframe", "1m", "--time-unit", "s",
+         "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5"],
+        [str(trades_csv(tmp_path))],
+    ):  # fmt: skip
+        imported = run_command(["data", "import", *args, "--database-url", fresh_database], timeout_s=120)
+        assert imported.returncode == 0, imported.stderr
+    done = run_command(
+        [
+            "backtest", "--strategy", TREND, "--venue", "binance", "--symbols", "BTC/USDT", "--bars", "1m",
+            "--from", "2024-01-01", "--to", "2024-01-02", "--database-url", fresh_database, "--no-progress",
+        ],
+        timeout_s=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert " · 1 signals · 1 decisions · 1 intents · 2 fills · 1 round trips" in done.stdout, done.stdout
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        signals = await conn.fetch("SELECT ts_ns FROM backtest_signals")
+        fills = await conn.fetch("SELECT ts_ns, side, price, size, fee FROM backtest_fills ORDER BY seq")
+        trips = await conn.fetch("SELECT pnl FROM backtest_trips")
+    finally:
+        await conn.close()
+    signal_bar = DAY_FALL + DOWN + 10
+    assert [r[0] for r in signals] == [close_ns(signal_bar) + 10**9]
+    entry, target, size = D(49_100), D(49_475), D("0.16293")
+    assert [tuple(r) for r in fills] == [
+        (close_ns(signal_bar + 1), "buy", entry, size, entry * size * D("0.0005")),
+        (close_ns(DAY_FALL + DOWN + 14), "sell", target, size, target * size * D("0.0002")),
+    ]
+    assert [r[0] for r in trips] == [D("55.48662615")]
