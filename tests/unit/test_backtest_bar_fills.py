@@ -130,6 +130,13 @@ def test_a_stop_sell_triggers_at_its_price_within_a_bar_and_at_the_open_on_a_gap
     assert bar(m, 4 * MIN, "90", "93", "88", "92") == [("gap", D(89), D("1.0"), D("0.178"), TAKER)]
 
 
+def test_a_buy_stop_triggers_at_its_price_and_fills_at_the_ask_there() -> None:
+    m = venue()
+    bar(m, 1 * MIN, "100", "105", "98", "104")
+    m.submit(order(BUY, OrderType.STOP_MARKET, "stop", trigger="108"), 1 * MIN)
+    assert bar(m, 2 * MIN, "104", "111", "103", "110") == [("stop", D(108), D("1.0"), D("0.216"), TAKER)]
+
+
 def test_the_path_meets_the_extreme_nearer_the_open_first() -> None:
     m = venue()
     bar(m, 1 * MIN, "100", "101", "99", "100")
