@@ -162,10 +162,12 @@ export class LiveStreams {
   private session: Promise<Session> | null = null;
   private counter = 0;
 
-  /** `signal` ends the tab's stream (the app's: logout, session end). */
+  /** `signal` ends the tab's stream (the app's: logout, session end); `now` is the clock the
+   * reader's turns are measured on (ms; a test gives its own). */
   constructor(
     private readonly mux: Client<typeof Mux>,
     private readonly signal: AbortSignal,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** The messages of `method` called with `input`, until its end or options.signal aborts. */
@@ -229,12 +231,12 @@ export class LiveStreams {
   private async read(resolve: (session: Session) => void, reject: (error: unknown) => void): Promise<void> {
     let session: Session | null = null;
     let failure: unknown = new ConnectError("the gateway ended the live stream", Code.Unavailable);
-    let turn = performance.now();
+    let turn = this.now();
     try {
       for await (const frame of this.mux.open({}, { signal: this.signal })) {
-        if (performance.now() - turn > TURN_MS) {
+        if (this.now() - turn > TURN_MS) {
           await nextTurn();
-          turn = performance.now();
+          turn = this.now();
         }
         const body = frame.frame;
         if (body.case === "opened") {
