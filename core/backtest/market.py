@@ -433,6 +433,8 @@ class ReplayedMarket:
         if position == 0 or (position > 0) == (request.side is Side.BUY):
             return Decimal(0)
         due = [arrival for at, _, arrival in self._arrivals if at <= arrival_ns]
+        if self._on_bars:  # those waiting for a bar symbol's next bar are placed first
+            due = [*self._on_bars.get(request.symbol, ()), *due]
         cancelled = {a.client_order_id for a in due if a.request is None}
         open_now = self._exchange.open_orders(request.symbol)
         covered = sum(

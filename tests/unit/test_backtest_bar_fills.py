@@ -8,6 +8,7 @@ price the bar's path meets is a trade there, then a deep ask at it and a deep bi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -171,3 +172,18 @@ def test_a_symbol_not_filled_on_bars_refuses_a_bar() -> None:
     m = ReplayedMarket("sim", [BTC], FEES, {"USDT": D("100000")})
     with pytest.raises(InvalidArgument):
         m.on_bar(SYMBOL, (D(1), D(1), D(1), D(1)), MIN)
+
+
+def test_a_reduce_only_order_waiting_for_the_bar_counts_in_what_the_next_one_is_held_at() -> None:
+    m = venue()
+    bar(m, 1 * MIN, "100", "105", "98", "104")
+    m.submit(order(BUY, OrderType.MARKET, "buy"), 1 * MIN)
+    bar(m, 2 * MIN, "104", "106", "101", "102")  # long 1.0
+    close = OrderRequest(
+        SYMBOL, SELL, OrderType.LIMIT, D("0.6"), D("120"), TimeInForce.GTC, reduce_only=True,
+        client_order_id="close",
+    )  # fmt: skip
+    m.submit(close, 2 * MIN)
+    m.advance(2 * MIN + 30 * MS)  # it reached the venue: waiting for the next bar
+    again = dataclasses.replace(close, client_order_id="again")
+    assert m.held_at(again, 2 * MIN + 60 * MS) == D("0.4")
