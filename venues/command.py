@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from venues.replay.server import ReplayOptions
     from venues.runtime.venue import Venue
 
-__all__ = ["COMMAND", "TRADING", "VenueConfig"]
+__all__ = ["COMMAND", "TRADING", "VenueConfig", "symbol_list"]
 
 # The RPCs that place or cancel orders, and the dead-man switch (a caller that could arm it
 # could have the inspector's orders cancelled): they take only the trading credential, which
@@ -81,6 +81,9 @@ class VenueConfig:
     bus_funding_every_s: float = 60.0
     # With bus_direct: the instrument list diffed into md.{<venue>}.instruments this often (0: not).
     bus_instruments_every_s: float = 60.0
+    # `--symbols`: the symbols the venue serves, instead of its config's (else its defaults; the
+    # sim: a subset of its config's markets); None: those.
+    symbols: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         names = venue_names()
@@ -108,6 +111,8 @@ class VenueConfig:
             raise InvalidArgument.field(
                 "bus-instruments-every-s", f"must be between 0 and 86400, got {self.bus_instruments_every_s}"
             )
+        if self.symbols is not None and not self.symbols:
+            raise InvalidArgument.field("symbols", "name at least one symbol (BTC/USDT,ETH/USDT)")
         if self.execution_history < 1:
             raise InvalidArgument.field(
                 "execution-history", f"must be at least 1, got {self.execution_history}"
@@ -132,6 +137,18 @@ def _account(text: str) -> str:
         raise argparse.ArgumentTypeError(exc.violations[0].description) from None
 
 
+def symbol_list(text: str) -> tuple[str, ...]:
+    """`--symbols A,B,...`: the symbols, each once in the order given; one blank, or one with a
+    space in it, is refused (whether the venue has a market of each is the venue's to say, at start)."""
+    symbols = [part.strip() for part in text.split(",")]
+    for symbol in symbols:
+        if not symbol:
+            raise argparse.ArgumentTypeError(f"{text!r} names an empty symbol: A,B,... (BTC/USDT,ETH/USDT)")
+        if any(c.isspace() for c in symbol):
+            raise argparse.ArgumentTypeError(f"{symbol!r} is not a symbol: A,B,... (BTC/USDT,ETH/USDT)")
+    return tuple(dict.fromkeys(symbols))
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", type=_venue_name, help="venue name (see `trademesh venues`)")
     parser.add_argument(
@@ -142,6 +159,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "its own credentials, TRADEMESH_<VENUE>__<ACCOUNT>_API_KEY ... (see docs/accounts.md)",
     )
     parser.add_argument("--config", type=Path, help="venue config file (TOML)")
+    parser.add_argument(
+        "--symbols",
+        type=symbol_list,
+        metavar="A,B,...",
+        help="the symbols the venue serves (canonical: BTC/USDT,ETH/USDT), instead of its config's, "
+        "else its defaults (a live venue's: its spec's; on --replay: the session's markets); one the "
+        "exchange does not list is refused at start. The sim: some of its config's markets",
+    )
     parser.add_argument(
         "--resume-window-s",
         type=float,
@@ -250,6 +275,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         bus_max_queued=args.bus_max_queued,
         bus_funding_every_s=args.bus_funding_every_s,
         bus_instruments_every_s=args.bus_instruments_every_s,
+        symbols=args.symbols,
     )
 
 
@@ -261,9 +287,11 @@ def _create(config: VenueConfig) -> ServiceApp:
     if config.paper:
         from venues.paper import create_paper_venue
 
-        venue: Venue = create_paper_venue(config.name, config.config_path, config.replay, config.paper_config)
+        venue: Venue = create_paper_venue(
+            config.name, config.config_path, config.replay, config.paper_config, config.symbols
+        )
     else:
-        venue = create_venue(config.name, config.config_path, config.replay, config.account)
+        venue = create_venue(config.name, config.config_path, config.replay, config.account, config.symbols)
     options = RuntimeOptions(
         resume_window_s=config.resume_window_s, execution_history=config.execution_history
     )

@@ -2,23 +2,27 @@
 installed packages add (venues/plugins.py: the entry points of the group `trademesh.venues`).
 
 A venue module exposes `create_venue(config_path: Path | None, replay: ReplayOptions | None,
-account: str | None) -> Venue` (an account's instance: docs/accounts.md). A plug-in's module may
-also set `DEFAULT_PORT` (an int outside plugins.PLUGIN_PORTS; else it is given one there) and
-`SUMMARY` (else its package's description). Modules load lazily: starting one venue never
-imports another's dependencies, and a plug-in that fails to load is one line naming its package,
-never a traceback, and never stops another venue.
+account: str | None) -> Venue` (an account's instance: docs/accounts.md); every built-in one, and
+a plug-in's that wants `trademesh venue --symbols`, also takes `symbols: Sequence[str] | None`
+(the symbols to serve instead of its config's; a plug-in's module without it refuses the flag).
+A plug-in's module may also set `DEFAULT_PORT` (an int outside plugins.PLUGIN_PORTS; else it is
+given one there) and `SUMMARY` (else its package's description). Modules load lazily: starting
+one venue never imports another's dependencies, and a plug-in that fails to load is one line
+naming its package, never a traceback, and never stops another venue.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from core.foundations.errors import FailedPrecondition, NotFound, TrademeshError
+from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound, TrademeshError
 from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES
 from venues.plugins import PLUGIN_PORTS, Declared, Found, Refusal, given_ports, installed
 from venues.runtime.venue import Venue
@@ -104,16 +108,29 @@ def venue_entry(name: str) -> VenueEntry:
 
 
 def create_venue(
-    name: str, config_path: Path | None, replay: ReplayOptions | None = None, account: str | None = None
+    name: str,
+    config_path: Path | None,
+    replay: ReplayOptions | None = None,
+    account: str | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> Venue:
-    """The venue `name`, or one `account` of it, named `<name>.<account>` (docs/accounts.md)."""
+    """The venue `name`, or one `account` of it, named `<name>.<account>` (docs/accounts.md);
+    `symbols` (`trademesh venue --symbols`), when given, are the symbols it serves instead of its
+    config's (a plug-in's only when its create_venue takes a `symbols` keyword)."""
     entry = venue_entry(name)
     module = importlib.import_module(entry.module)
+    extra = {} if symbols is None else {"symbols": tuple(symbols)}
     if not entry.package:
-        venue: Venue = module.create_venue(config_path, replay, account)
+        venue: Venue = module.create_venue(config_path, replay, account, **extra)
         return venue
+    if extra and not _takes_symbols(module.create_venue):
+        raise InvalidArgument.field(
+            "symbols",
+            f"venue {entry.name!r} of package {entry.package} takes no --symbols (its create_venue has "
+            "no `symbols` parameter): its config names the symbols it serves",
+        )
     try:
-        made = module.create_venue(config_path, replay, account)
+        made = module.create_venue(config_path, replay, account, **extra)
     except TrademeshError:
         raise
     except Exception as exc:  # a plug-in's bug: one line naming its package, not a traceback
@@ -122,6 +139,19 @@ def create_venue(
         reason = f"create_venue returned a {type(made).__name__}, not a venues.runtime.venue.Venue"
         raise _broken(entry.name, entry.package, reason)
     return made
+
+
+def _takes_symbols(create: Any) -> bool:
+    """Whether a plug-in's create_venue takes `symbols=` (a parameter of that name, or **kwargs)."""
+    try:
+        parameters = inspect.signature(create).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        or (p.name == "symbols" and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+        for p in parameters
+    )
 
 
 def listing() -> tuple[list[VenueEntry], list[str]]:

@@ -97,7 +97,8 @@ def add_parser(tools: Any) -> None:
         action="append",
         default=[],
         metavar="ARG",
-        help="an argument for the venue started by name (repeatable: --venue-arg=--replay --venue-arg=FILE)",
+        help="an argument for the venue started by name (repeatable: --venue-arg=--replay --venue-arg=FILE); "
+        "it serves the symbols named (--symbols), unless these name its own (--symbols, --config)",
     )
     parser.add_argument(
         "--refetch",
@@ -175,7 +176,7 @@ async def _download(args: argparse.Namespace, plan: _Plan) -> int:
     if plan.venue is None:
         opened = connected_venue(args.venue_addr, args.patience_s)
     else:
-        opened = started_venue(plan.venue, args.venue_arg, args.patience_s, progress.say)
+        opened = started_venue(plan.venue, args.venue_arg, args.patience_s, progress.say, plan.symbols)
     try:
         async with opened as source:
             source.waits.on_wait = lambda why, delay: progress.say(f"{why}: waiting {delay:.1f} s")

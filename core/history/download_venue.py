@@ -1,7 +1,8 @@
 """The venue a download reads: a running one at HOST:PORT, or one started for the download as a
-child process (`python -m core.cli venue NAME --port 0 ...`: public history needs no keys) and
-stopped after. Its calls wait out RESOURCE_EXHAUSTED and UNAVAILABLE (the venue's RetryInfo
-delay when its status carries one, else a backoff), up to a deadline; each wait is counted.
+child process (`python -m core.cli venue NAME --port 0 --symbols ...`: public history needs no
+keys; it serves the symbols asked for) and stopped after. Its calls wait out RESOURCE_EXHAUSTED
+and UNAVAILABLE (the venue's RetryInfo delay when its status carries one, else a backoff), up to
+a deadline; each wait is counted.
 
 Only processes and the MarketData contract: nothing of venues/ is imported (.importlinter).
 """
@@ -44,6 +45,9 @@ _FIRST_CALL_S = 30.0
 _LOG_TAIL_LINES = 15
 # The download's own venue joins no mesh: it neither registers with a gateway nor writes the bus.
 _CHILD_ENV = {GATEWAY: "", BUS_DIRECT: "0"}
+# Venue arguments that name the symbols it serves: given one, the download adds no --symbols.
+_OWN_SYMBOLS = ("--symbols", "--config")
+_SYMBOLS_REFUSED = "trademesh: symbols: "
 
 
 @dataclass
@@ -68,7 +72,7 @@ class VenueHistory:
     def __init__(self, address: str, patience_s: float, who: str | None = None, hint: str = "") -> None:
         self.address = address
         self.who = who or f"the venue at {address}"
-        self.hint = hint  # said after a symbol it does not list (how to make it list one)
+        self.hint = hint  # said after a symbol it does not list (why it does not)
         self.waits = Waits()
         self._patience_s = patience_s
         self._upstreams = Upstreams()
@@ -192,10 +196,16 @@ async def connected_venue(
 
 @contextlib.asynccontextmanager
 async def started_venue(
-    name: str, args: Sequence[str], patience_s: float, say: Callable[[str], None]
+    name: str,
+    args: Sequence[str],
+    patience_s: float,
+    say: Callable[[str], None],
+    symbols: Sequence[str] = (),
 ) -> AsyncIterator[VenueHistory]:
     """The venue `name` run as a child process for the download (its log in a temporary file,
-    whose tail is said when it does not start), stopped after."""
+    whose tail is said when it does not start), stopped after. It serves `symbols` (`--symbols`),
+    unless `args` name its symbols themselves (`--symbols` or `--config`): a symbol its exchange
+    does not list is refused at its start, which is said naming it (NotFound)."""
     from core.foundations.process import start_service
 
     with tempfile.TemporaryDirectory(prefix="trademesh-download-") as folder:
@@ -210,26 +220,45 @@ async def started_venue(
             "--metrics-port",
             "0",
         ]
+        own = _names_symbols(args)
+        if symbols and not own:
+            command += ["--symbols", ",".join(symbols)]
         command += args
         with log_path.open("w") as log:
             try:
                 service = await asyncio.to_thread(start_service, command, _CHILD_ENV, _VENUE_START_S, log)
             except TrademeshError as exc:
+                refused = _refused_symbols(log_path)
+                if refused is not None:
+                    raise NotFound(f"venue {name} does not serve the symbols asked for: {refused}") from None
                 raise Unavailable(f"venue {name} did not start: {exc}{_tail(log_path)}") from None
             address = f"127.0.0.1:{service.port}"
             say(f"venue {name} started for the download (pid {service.process.pid}, {address})")
+            # Given its own --config or --symbols, it serves theirs: a symbol missing is said so.
+            hint = f"; it serves the symbols its {own} names (--venue-arg)" if own else ""
             try:
-                # It serves the symbols it would serve started alone (its config's, else its own
-                # defaults, or a replay's markets): another one is named by its config.
-                hint = (
-                    "; a venue started by name serves its config's symbols: "
-                    "--venue-arg=--config --venue-arg=FILE"
-                )
                 async with connected_venue(address, patience_s, name, hint) as venue:
                     yield venue
             finally:
                 code = await asyncio.to_thread(service.terminate)
                 say(f"venue {name} stopped (exit code {code})")
+
+
+def _names_symbols(args: Sequence[str]) -> str:
+    """The venue argument that names its symbols (`--symbols`, `--config`, either `=VALUE`), or ""."""
+    for arg in args:
+        flag = arg.partition("=")[0]
+        if flag in _OWN_SYMBOLS:
+            return flag
+    return ""
+
+
+def _refused_symbols(path: Path) -> str | None:
+    """The venue's refusal of its symbols (its CLI's one line `trademesh: symbols: ...`, exit
+    code 2: a symbol its exchange, or the sim's config, has no market of), when that ended it."""
+    lines = path.read_text(errors="replace").splitlines()
+    last = lines[-1] if lines else ""
+    return last.removeprefix(_SYMBOLS_REFUSED) if last.startswith(_SYMBOLS_REFUSED) else None
 
 
 def _tail(path: Path) -> str:

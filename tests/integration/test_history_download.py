@@ -283,15 +283,49 @@ async def test_a_venue_started_by_name_serves_an_empty_range_as_nothing_and_its_
         os.kill(int(started[1]), 0)
 
 
-async def test_a_symbol_the_venue_does_not_list_is_named_and_nothing_is_downloaded(
-    fresh_database: str,
+async def test_a_symbol_the_exchange_lists_beyond_the_venues_defaults_is_downloaded_as_the_venue_serves_it(
+    fresh_database: str, tmp_path: Path
 ) -> None:
+    # ETH/USDT: neither Binance's default (BTC/USDT) nor a market of the session (NKN/USDT, ...),
+    # but the exchange (the stand-in's exchangeInfo) lists it: started by name with --symbols
+    # ETH/USDT, the venue serves it, with no config written.
+    symbol, day = "ETH/USDT", ["--since", "2021-10-01", "--until", "2021-10-02"]
+    done = download("binance", symbol, *day, *replay_args(), "--database-url", fresh_database)
+    assert done.returncode == 0, done.stderr
+    venue, log = start_replay_venue(tmp_path, "binance", BINANCE_FILES, extra=["--symbols", symbol])
+    try:
+        expected = await venue_candles(venue, symbol, common.TIMEFRAME_1_MINUTE, OCT_1_2021_NS,
+                                       OCT_1_2021_NS + 1440 * MINUTE_NS)  # fmt: skip
+    finally:
+        await stop_venue(venue, log)
+    assert len(expected) == 1440
+    assert f"binance {symbol} 1m: 1,440 rows, 1,440 new, 2021-10-01T00:00:00Z .. 2021-10-02T00:00:00Z" in (
+        done.stdout
+    )
+    assert await held_bars(fresh_database, "binance", symbol, "1m") == expected
+
+
+async def test_a_symbol_the_venue_does_not_list_is_named_and_nothing_is_downloaded(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    # Asked for with --symbols, the exchange's missing market is refused at the venue's start.
     done = download("binance", SYMBOL, "FOO/USDT", "--since", SINCE, "--until", UNTIL, *replay_args(),
                     "--database-url", fresh_database)  # fmt: skip
-    assert done.returncode == 2
-    assert "binance does not list FOO/USDT" in done.stderr and "Traceback" not in done.stderr
-    # Started by name, it serves its config's symbols (here the replay's): how to name another is said.
-    assert "a venue started by name serves its config's symbols: --venue-arg=--config" in done.stderr
+    assert done.returncode == 2, done.stderr
+    refused = "venue binance does not serve the symbols asked for: binance has no market FOO/USDT"
+    assert f"trademesh: {refused}" in done.stderr
+    assert "Traceback" not in done.stderr and "its log ends" not in done.stderr
+    # Given a config of its own, the venue serves the config's symbols (no --symbols added): the
+    # symbol it does not list is said at ListInstruments, and why.
+    config = tmp_path / "binance.toml"
+    config.write_text('symbols = ["NKN/USDT"]\n')
+    own = download("binance", SYMBOL, "ETH/USDT", "--since", SINCE, "--until", UNTIL, *replay_args(),
+                   "--venue-arg=--config", f"--venue-arg={config}",
+                   "--database-url", fresh_database)  # fmt: skip
+    assert own.returncode == 2, own.stderr
+    assert "binance does not list ETH/USDT (it lists NKN/USDT); it serves the symbols its --config names" in (
+        own.stderr
+    )
     conn = await asyncpg.connect(fresh_database)
     try:
         assert await conn.fetchval("SELECT to_regclass('bars')") is None  # not even migrated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,11 @@ __all__ = ["SPEC", "create_venue"]
 
 
 def create_venue(
-    config_path: Path | None, replay: ReplayOptions | None = None, account: str | None = None
+    config_path: Path | None,
+    replay: ReplayOptions | None = None,
+    account: str | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> LiveVenue:
     """The venue (an `account`'s: docs/accounts.md), live or (with `replay`) against its
-    stand-in, which only then is imported."""
-    return LiveVenue(account_spec(SPEC, account), load_config(SPEC, config_path), replay)
+    stand-in, which only then is imported. `symbols` (`--symbols`) replace its config's."""
+    return LiveVenue(account_spec(SPEC, account), load_config(SPEC, config_path, symbols), replay)

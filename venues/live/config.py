@@ -1,7 +1,7 @@
 """Configuration of a live venue: TOML, every key optional, unknown keys refused (the keys are
 declared on LiveConfig and read by core.foundations.config_schema).
 
-symbols = ["BTC/USDT", "ETH/USDT"]       # canonical (ccxt unified) symbols
+symbols = ["BTC/USDT", "ETH/USDT"]       # canonical (ccxt unified) symbols (`--symbols` replaces them)
 channels = ["trades", "book", "candles", "tickers"]
 timeframes = ["1m"]                       # candle streams: 1s 1m 5m 15m 1h 4h 1d 1w
 sandbox = false                           # the venue's testnet (also TRADEMESH_<VENUE>_SANDBOX=1)
@@ -20,6 +20,7 @@ replay_url = "http://127.0.0.1:8123"      # a stand-in in another process on thi
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -118,9 +119,14 @@ class LiveConfig:
             )
 
 
-def load_config(spec: LiveSpec, path: Path | None) -> LiveConfig:
+def load_config(spec: LiveSpec, path: Path | None, symbols: Sequence[str] | None = None) -> LiveConfig:
+    """The config at `path` (None: the defaults); `symbols` (`trademesh venue --symbols`), when
+    given, replace its symbols: each is checked against the exchange's markets at start, as the
+    file's are (venues.live.markets.choose_symbols)."""
     reading = Reading(None if path is None else str(path))
     values = reading.values(LiveConfig, {} if path is None else read_toml(path, "config")) or {}
+    if symbols is not None:
+        values["symbols"] = tuple(symbols)
     offered = spec.channels
     for channel in values.get("channels", ()):
         if channel not in offered:  # ccxt could not watch it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,10 +37,15 @@ def ignore_credentials(name: str) -> list[str]:
 
 
 def create_paper_venue(
-    name: str, config_path: Path | None, replay: ReplayOptions | None, paper_config: Path | None
+    name: str,
+    config_path: Path | None,
+    replay: ReplayOptions | None,
+    paper_config: Path | None,
+    symbols: Sequence[str] | None = None,
 ) -> PaperVenue:
+    """The venue `name` (its config, replay and `--symbols`) wrapped for paper trading."""
     from venues.registry import create_venue
 
     config = load_paper_config(paper_config)
     ignore_credentials(name)
-    return PaperVenue(create_venue(name, config_path, replay), config)
+    return PaperVenue(create_venue(name, config_path, replay, symbols=symbols), config)

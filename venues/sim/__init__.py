@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +19,13 @@ __all__ = ["SimVenue", "create_venue"]
 
 
 def create_venue(
-    config_path: Path | None, replay: ReplayOptions | None = None, account: str | None = None
+    config_path: Path | None,
+    replay: ReplayOptions | None = None,
+    account: str | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> SimVenue:
-    """The sim, or one `account` of it (docs/accounts.md: its own balances, from its config)."""
+    """The sim, or one `account` of it (docs/accounts.md: its own balances, from its config);
+    with `symbols` (`--symbols`), only those of its config's markets."""
     if replay is not None:
         raise InvalidArgument.field("replay", "the sim venue makes its own market: it has nothing to replay")
-    return SimVenue(load_config(config_path), account_venue(VENUE, account))
+    return SimVenue(load_config(config_path, symbols), account_venue(VENUE, account))

@@ -37,6 +37,7 @@ and the file. The keys, their ranges and defaults: docs/venues.md, "The sim venu
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +49,7 @@ from core.foundations.config_schema.words import number
 from core.foundations.errors import FieldViolation, InvalidArgument
 from core.foundations.matching.config import ExchangeConfig, SymbolSpec, default_symbols
 
-__all__ = ["DEMO_MARKET", "SimConfig", "SymbolConfig", "load_config"]
+__all__ = ["DEMO_MARKET", "SimConfig", "SymbolConfig", "load_config", "only_symbols"]
 
 # The demo market `trademesh up` runs (and a backtest by default): the file says why.
 DEMO_MARKET = Path(__file__).with_name("demo.toml")
@@ -123,7 +124,24 @@ class SimConfig(ExchangeConfig):
     )
 
 
-def load_config(path: Path | None) -> SimConfig:
-    if path is None:
-        return SimConfig()
-    return load(SimConfig, read_toml(path, "config"), str(path))
+def load_config(path: Path | None, symbols: Sequence[str] | None = None) -> SimConfig:
+    """The config at `path` (None: the defaults); with `symbols` (`trademesh venue --symbols`),
+    only those of its markets, in that order: a symbol it has no market of is refused, naming it."""
+    config = SimConfig() if path is None else load(SimConfig, read_toml(path, "config"), str(path))
+    return config if symbols is None else only_symbols(config, symbols)
+
+
+def only_symbols(config: SimConfig, symbols: Sequence[str]) -> SimConfig:
+    """`config` with only the markets of `symbols` (a subset of its own: the sim makes a market of a
+    symbol its config describes, and of no other)."""
+    if not symbols:
+        raise InvalidArgument.field("symbols", "name at least one of the sim's markets")
+    markets = {item.symbol: item for item in config.symbols}
+    unknown = [s for s in symbols if s not in markets]
+    if unknown:
+        raise InvalidArgument.field(
+            "symbols",
+            f"the sim has no market {', '.join(unknown)} (its markets: {', '.join(markets)}; "
+            "its config's [[symbols]] adds one)",
+        )
+    return dataclasses.replace(config, symbols=tuple(markets[s] for s in dict.fromkeys(symbols)))
