@@ -41,7 +41,10 @@ async def clip_to_history(config: BacktestConfig, symbols: list[str]) -> tuple[B
         config.start_ns,
         config.end_ns,
         kinds=("book", "trade", "bar"),
-        timeframes=(Timeframe.from_label(config.timeframe),),
+        # The advisor's bars, and those --bars puts the sources on (history of bars alone).
+        timeframes=tuple(
+            dict.fromkeys(Timeframe.from_label(tf) for tf in (config.timeframe, config.bars) if tf)
+        ),
     )
     found = await source.bounds()
     wanted = f"[{_iso(config.start_ns)}, {_iso(config.end_ns)})"

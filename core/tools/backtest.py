@@ -15,13 +15,14 @@ from pydantic import Field
 
 from core.foundations.access.contracts import Principal
 from core.foundations.errors import InvalidArgument, PermissionDenied, shown
+from core.foundations.model import TIMEFRAME_LABELS
 from core.tools.inputs import bounded
 from core.tools.ledger import TimeText, checked_time
 from core.tools.render import enum_word, iso_time
 from core.tools.upstream import Upstream
 from trademesh.backtest.v1 import backtest_pb2 as bt
 
-__all__ = ["BACKTEST", "BacktestTools", "LatencyText"]
+__all__ = ["BACKTEST", "BacktestTools", "BarsText", "LatencyText"]
 
 BACKTEST = "trademesh.backtest.v1.Backtest"
 Json = dict[str, Any]
@@ -39,6 +40,18 @@ LatencyText = Annotated[
         description='when our orders reach the venue: "model" (after the latency model\'s 20 ms) or '
         '"recorded" (each at its live twin\'s recorded arrival)',
         json_schema_extra={"enum": ["model", "recorded"]},
+    ),
+]
+
+# The timeframes the mesh knows, as the MCP schema's choices ("": each strategy's own; the hub
+# checks the value).
+BarsText = Annotated[
+    str,
+    Field(
+        description='every trade_bars and bars source of the strategies on this timeframe, e.g. "1m" '
+        'to run a strategy tuned on 1s bars over a venue\'s downloaded 1m history; "" for each '
+        "strategy's own",
+        json_schema_extra={"enum": ["", *TIMEFRAME_LABELS]},
     ),
 ]
 
@@ -63,8 +76,8 @@ def _run(run: bt.RunSummary) -> Json:
         "run_id": run.run_id, "status": _status(run.status), "created": iso_time(run.created_ns),
         "strategies": list(options.strategies), "symbols": list(options.symbols), "venue": options.venue,
         "from": iso_time(options.start_ns), "to": iso_time(options.end_ns), "llm": options.llm,
-        "latency": options.latency, "total": _metrics(run.total) if run.HasField("total") else None,
-        "error": run.error or None,
+        "latency": options.latency, "bars": options.bars,
+        "total": _metrics(run.total) if run.HasField("total") else None, "error": run.error or None,
     }  # fmt: skip
 
 
@@ -96,7 +109,8 @@ class BacktestTools:
 
     async def backtest_start(
         self, strategies: list[str], start: TimeText, end: TimeText, symbols: list[str] | None = None,
-        llm: str = "off", latency: LatencyText = "model", *, caller: Principal | None,
+        llm: str = "off", latency: LatencyText = "model", bars: BarsText = "", *,
+        caller: Principal | None,
     ) -> Json:  # fmt: skip
         """Start a backtest: `strategies` (names from backtest_strategies) over the recorded
         history of [start, end) (ISO 8601), on `symbols` (default: each strategy's own), through
@@ -104,7 +118,9 @@ class BacktestTools:
         deterministic synthesis) or "recorded" (the live session's LLM answers to the same
         signals, replayed); `latency` "model" (each order reaches the venue after the latency
         model's 20 ms) or "recorded" (each at its live twin's recorded arrival; an order
-        without a twin keeps the model). It runs in the background:
+        without a twin keeps the model); `bars` a timeframe ("1m", ...) every trade_bars and
+        bars source of the strategies runs on (a strategy tuned on 1s bars over a venue's
+        downloaded 1m history; "" each strategy's own). It runs in the background:
         answers its run_id at once (and a notice when the range was cut to the recorded
         history); follow it with backtest_progress, then read backtest_result.
         Only for an API key holding the `trade` scope (a run spends the machine's cores)."""
@@ -117,6 +133,7 @@ class BacktestTools:
             end_ns=checked_time("end", end),
             llm=llm,
             latency=latency,
+            bars=bars,
         )
         request = bt.StartBacktestRequest(options=options)
         got = await self._up.unary(

@@ -24,7 +24,7 @@ from mcp.types import ToolAnnotations
 from core.foundations.access.contracts import Principal
 from core.foundations.errors import TrademeshError
 from core.tools.advisor import AdvisorTools
-from core.tools.backtest import BacktestTools, LatencyText
+from core.tools.backtest import BacktestTools, BarsText, LatencyText
 from core.tools.inspector import Amount, InspectorTools, Limit, PolicyKey, Reason, Why
 from core.tools.ledger import LedgerTools, TimeText
 from core.tools.logs import LogTools
@@ -172,9 +172,10 @@ def _backtest_start(backtest: BacktestTools) -> Callable[..., Awaitable[Json]]:
         symbols: list[str] | None = None,
         llm: str = "off",
         latency: LatencyText = "model",
+        bars: BarsText = "",
     ) -> Json:
         return await backtest.backtest_start(
-            strategies, start, end, symbols, llm, latency, caller=_caller(ctx)
+            strategies, start, end, symbols, llm, latency, bars, caller=_caller(ctx)
         )
 
     backtest_start.__doc__ = backtest.backtest_start.__doc__

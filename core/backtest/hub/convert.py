@@ -33,7 +33,7 @@ MAX_RUN_STRATEGIES = 32
 MAX_RUN_SYMBOLS = 64
 _TEXT_OPTIONS = (
     "order_latency_ms", "report_latency_ms", "sample_s", "timeframe", "max_notional_share", "starting_equity",
-    "llm", "latency",
+    "llm", "latency", "bars",
 )  # fmt: skip
 
 

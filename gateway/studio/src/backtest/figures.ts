@@ -6,6 +6,7 @@ import { type BacktestOptions, type Metrics, RunStatus } from "../gen/trademesh/
 import { forDrawing } from "../lib/decimal";
 import { label } from "../lib/format";
 import { amountText } from "../lib/money";
+import { barsText } from "./bars";
 
 const NS_PER_MS = 1_000_000n;
 
@@ -63,12 +64,14 @@ export function eta(seconds: number): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-/** A run's options as one line: strategies, venue, symbols, latencies (recorded: each order at
- * its live twin's arrival, the model's delays for the rest), the LLM when recorded. */
+/** A run's options as one line: strategies, venue, symbols, the bars its sources ran on (when
+ * not their own), latencies (recorded: each order at its live twin's arrival, the model's delays
+ * for the rest), the LLM when recorded. */
 export function optionsText(options: BacktestOptions | undefined): string {
   if (options === undefined) return "";
   const parts = [options.strategies.join(", "), options.venue || "sim"];
   if (options.symbols.length > 0) parts.push(options.symbols.join(", "));
+  if (options.bars) parts.push(barsText(options.bars));
   const model = `${options.orderLatencyMs || "20"}/${options.reportLatencyMs || "20"} ms`;
   parts.push(options.latency === "recorded" ? `latency recorded (else ${model})` : `latency ${model}`);
   if (options.llm === "recorded") parts.push("LLM recorded");

@@ -1,12 +1,14 @@
 // The Backtest page's form: the strategies the hub can run (ListStrategies, ticked), the venue
 // and symbols (none: each strategy's own), the range in UTC (the last hour unless changed; the
 // presets set it to end now), the latencies (the model's delays, or each order at its live
-// twin's recorded arrival), and under "more" the curve's step, the advisor's timeframe and cap,
+// twin's recorded arrival), the bars the strategies' sources run on ("Bars": their own, or one
+// timeframe for them all, e.g. 1m over a venue's downloaded history), and under "more" the curve's step, the advisor's timeframe and cap,
 // the starting equity and the advisor's LLM. Read, it gives a run's options or what is wrong.
 import type { OptionsDraft } from "../api/backtest";
 import type { StrategyInfo } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { isDecimal, isPositiveDecimal } from "../lib/decimal";
 import { fill, h } from "../ui/dom";
+import { barsChoices, barsOnPick } from "./bars";
 import { parseUtcInput, utcInputValue } from "./figures";
 
 const PRESETS: readonly [string, string, number][] = [
@@ -60,6 +62,11 @@ export class BacktestForm {
     h("option", { value: "model" }, "model"),
     h("option", { value: "recorded" }, "recorded (live arrivals)"),
   );
+  private readonly bars = h(
+    "select",
+    { id: "backtest-bars", "aria-label": "bars" },
+    ...barsChoices().map((c) => h("option", { value: c.value }, c.label)),
+  );
   private readonly orderLatency = text("backtest-order-latency", "order latency (ms)", "20");
   private readonly reportLatency = text("backtest-report-latency", "report latency (ms)", "20");
   private readonly sample = text("backtest-sample", "curve step (s)", "60");
@@ -103,6 +110,7 @@ export class BacktestForm {
       h(
         "div",
         { class: "fields" },
+        field("Bars", this.bars),
         field("Latency", this.latency),
         field("Order latency (ms)", this.orderLatency),
         field("Report latency (ms)", this.reportLatency),
@@ -162,9 +170,11 @@ export class BacktestForm {
     this.message.dataset.tone = tone;
   }
 
-  /** A venue and range picked elsewhere (a coverage strip's held range). */
-  pick(venue: string, startNs: bigint, endNs: bigint): void {
+  /** A venue and range picked elsewhere (a coverage strip's held range), and the bars of its
+   * series' timeframe. */
+  pick(venue: string, startNs: bigint, endNs: bigint, timeframe: string): void {
     this.venue.value = venue;
+    this.bars.value = barsOnPick(this.bars.value, timeframe);
     this.from.value = utcInputValue(Number(startNs / 1_000_000n));
     this.to.value = utcInputValue(Number(endNs / 1_000_000n));
   }
@@ -219,6 +229,7 @@ export class BacktestForm {
         startingEquity: this.equity.value.trim(),
         llm: this.llm.value,
         latency: this.latency.value,
+        bars: this.bars.value,
       },
     };
   }

@@ -96,7 +96,9 @@ export class BacktestPage {
     private readonly appSignal: AbortSignal,
   ) {
     this.form = new BacktestForm((options) => void this.run(options));
-    this.coverage = new CoverageStrips((venue, startNs, endNs) => this.form.pick(venue, startNs, endNs));
+    this.coverage = new CoverageStrips((venue, startNs, endNs, timeframe) =>
+      this.form.pick(venue, startNs, endNs, timeframe),
+    );
     this.progress = new ProgressView((runId) => void this.cancel(runId));
     this.list = new RunList(
       (run) => (window.location.hash = backtestHash(run.runId)),

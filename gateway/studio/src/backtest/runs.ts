@@ -4,6 +4,7 @@
 // each row's box picks it for the comparison, two at a time (a third pick drops the oldest).
 import { type RunSummary, RunStatus } from "../gen/trademesh/backtest/v1/backtest_pb";
 import { fill, h, table } from "../ui/dom";
+import { barsText } from "./bars";
 import { percent, rangeText, ratio, statusName, tone, utcSeconds } from "./figures";
 
 const COLUMNS = ["", "created", "strategies", "status", "range", "total return", "Sharpe", "max drawdown", "trades"];
@@ -89,7 +90,11 @@ export class RunList {
       h("td", {}, box),
       // The time alone (the date in its title): the list stays narrow enough for its figures.
       h("td", { title: utcSeconds(run.createdNs) }, utcSeconds(run.createdNs).slice(11, 19)),
-      h("td", {}, run.options?.strategies.join(", ") ?? ""),
+      h(
+        "td",
+        { "data-col": "strategies", "data-bars": run.options?.bars ?? "" },
+        [run.options?.strategies.join(", ") ?? "", barsText(run.options?.bars ?? "")].filter(Boolean).join(" · "),
+      ),
       h("td", { "data-col": "status" }, h("span", { class: `badge run-${status}` }, status)),
       h("td", {}, rangeText(run.options)),
       h(

@@ -59,6 +59,7 @@ class BacktestOptions(_message.Message):
     STARTING_EQUITY_FIELD_NUMBER: _builtins.int
     LLM_FIELD_NUMBER: _builtins.int
     LATENCY_FIELD_NUMBER: _builtins.int
+    BARS_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """The recorded venue; "" is "sim"."""
     start_ns: _builtins.int
@@ -85,6 +86,11 @@ class BacktestOptions(_message.Message):
     (each at its live twin's recorded arrival, from the recorder's decisions and executions;
     an order without a twin keeps the model).
     """
+    bars: _builtins.str
+    """Every `trade_bars` and `bars` source of the strategies on this timeframe, a label the mesh
+    knows ("1s", "1m", ...; docs/backtest.md, "History of bars alone"): e.g. "1m" to run a
+    strategy tuned on 1s bars over a venue's downloaded 1m history. "" for each strategy's own.
+    """
     @_builtins.property
     def strategies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Strategy names as ListStrategies gives them (e.g. "trend"); at least one."""
@@ -109,10 +115,11 @@ class BacktestOptions(_message.Message):
         starting_equity: _builtins.str = ...,
         llm: _builtins.str = ...,
         latency: _builtins.str = ...,
+        bars: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_ns", b"end_ns", "latency", b"latency", "llm", b"llm", "max_notional_share", b"max_notional_share", "order_latency_ms", b"order_latency_ms", "report_latency_ms", b"report_latency_ms", "sample_s", b"sample_s", "start_ns", b"start_ns", "starting_equity", b"starting_equity", "strategies", b"strategies", "symbols", b"symbols", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bars", b"bars", "end_ns", b"end_ns", "latency", b"latency", "llm", b"llm", "max_notional_share", b"max_notional_share", "order_latency_ms", b"order_latency_ms", "report_latency_ms", b"report_latency_ms", "sample_s", b"sample_s", "start_ns", b"start_ns", "starting_equity", b"starting_equity", "strategies", b"strategies", "symbols", b"symbols", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
