@@ -7,9 +7,8 @@ and `core` linked into it, so `report/` is written there and not in the checkout
 
 - the download gets `--venue-arg=--replay --venue-arg=<file>...`: the Binance venue it starts
   runs against its replay stand-in on the recorded session in fixtures/exchange-captures/, not
-  the exchange; and `--venue-arg=--config --venue-arg=<binance.toml>` saying `symbols =
-  ["BTC/USDT"]`, the markets the venue serves without a replay (Binance's default), where on a
-  replay it serves the session's own (NKN/USDT, ... : venues/live/markets.py, choose_symbols);
+  the exchange (the download starts it with `--symbols BTC/USDT`, the symbol named: no config
+  is written);
 - the README's month (2026-10-01 .. 2026-11-01, 31 days) becomes one the stand-in holds,
   2021-08-01 .. 2021-09-01 (31 days: the session is 2021-10-12, and its history before it is
   made up; a symbol the session never streamed, BTC/USDT here, has synthetic klines up to its
@@ -52,14 +51,13 @@ def readme_commands() -> list[str]:
     ]
 
 
-def adapted(command: str, config: Path) -> list[str]:
+def adapted(command: str) -> list[str]:
     """The command as the test runs it: the stand-in's month, and the download pointed at it."""
     for readme, standin in DATES.items():
         command = command.replace(readme, standin)
     args = shlex.split(command)
     if args[1:3] == ["data", "download"]:
         args += ["--venue-arg=--replay", *(f"--venue-arg={path}" for path in capture_files("BINANCE"))]
-        args += ["--venue-arg=--config", f"--venue-arg={config}"]
     return args
 
 
@@ -79,9 +77,7 @@ async def test_the_quick_start_downloads_the_month_sees_it_held_and_backtests_on
     for name in (".venv", "core"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = {**os.environ, "DATABASE_URL": fresh_database}
-    config = tmp_path / "binance.toml"
-    config.write_text('symbols = ["BTC/USDT"]\n')
-    download, coverage, backtest = (adapted(c, config) for c in readme_commands())
+    download, coverage, backtest = (adapted(c) for c in readme_commands())
 
     def run(args: list[str]) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
