@@ -1,9 +1,10 @@
 """Studio's Backtest page shows what history is held (History/GetCoverage through the gateway),
 in a real browser against a real mesh (see studio_mesh): a day of Binance 1m bars imported into
 the mesh's database by `trademesh data import`, with a half-hour hole, is a coverage strip with
-its range, bar count and the hole marked; "use" picks its venue and range for the run; a run
-over a range with the hole is warned about and not started, and started when Run is clicked
-again."""
+its range, bar count and the hole marked; "use" picks its venue and range for the run, and its
+timeframe as the run's Bars (every trade_bars source of the strategy on 1m bars); a run over a
+range with the hole is warned about and not started, and started when Run is clicked again: its
+options, at the hub and in the run list, say bars 1m."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ async def test_the_coverage_strip_picks_a_range_and_a_range_with_holes_warns_bef
     await expect(page.locator("#backtest-venue")).to_have_value("binance")
     await expect(page.locator("#backtest-from")).to_have_value(utc_input(DAY_S))
     await expect(page.locator("#backtest-to")).to_have_value(utc_input(DAY_S + 86_400))
+    await expect(page.locator("#backtest-bars")).to_have_value("1m")  # the series' timeframe
 
     before = await _hub_call(hub, "ListRuns", bt.ListRunsRequest(limit=500))
     window = (HOLE_S[0] - 3600, HOLE_S[1] + 1800)  # 11:00 .. 13:00: the hole inside
@@ -94,4 +96,7 @@ async def test_the_coverage_strip_picks_a_range_and_a_range_with_holes_warns_bef
     run_id = await page.locator("#backtest-progress").get_attribute("data-run-id")
     assert run_id, "the run confirmed is not followed"
     started = await _hub_call(hub, "ListRuns", bt.ListRunsRequest(limit=500))
-    assert run_id in [r.run_id for r in started.runs]
+    assert [r.options.bars for r in started.runs if r.run_id == run_id] == ["1m"]
+    strategies = page.locator(f'#backtest-runs tr[data-run-id="{run_id}"] td[data-col="strategies"]')
+    await expect(strategies).to_have_attribute("data-bars", "1m", timeout=WAIT_MS)
+    await expect(strategies).to_have_text("trend · bars 1m")

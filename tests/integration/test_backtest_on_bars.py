@@ -9,6 +9,8 @@ bar's range reaches 50 beyond its open and close, so the ATR is never 0. The fas
 above the slow one (26) with the RSI (14) above 50 on the way up: one signal, its long entry
 bought at the open of the bar after it, its stop and target then filled as the bars reach them.
 The second test: a day of the same bars with trades and no book (a download with --trades).
+The third: a day of the bars alone run through the backtest hub's StartBacktest with bars "1m"
+(what Studio's Backtest page and the MCP tool send), the same trades as the CLI's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import pytest
 
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.support import CALL_TIMEOUT_S
+from tests.integration.test_backtester_process import AUTH, START_S, _hub_stub, progress_to_end
+from trademesh.backtest.v1 import backtest_pb2 as bt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, processes
 __all__ = ["database_url", "fresh_database"]
@@ -190,3 +195,49 @@ async def test_a_day_of_trades_and_bars_without_a_book_fills_on_the_bars(
         (close_ns(DAY_FALL + DOWN + 14), "sell", target, size, target * size * D("0.0002")),
     ]
     assert [r[0] for r in trips] == [D("55.48662615")]
+
+
+async def test_the_hubs_run_with_bars_1m_trades_a_day_of_imported_1m_bars(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """StartBacktest's options.bars goes to the run's config as --bars does: the trend strategy
+    (its trade_bars source on 1s bars) runs on the imported 1m bars, signals, and its orders fill
+    on them; the run's options, listed and in its result, say bars 1m."""
+    imported = run_command(
+        [
+            "data", "import", str(month_csv(tmp_path / "bars.csv", DAY_BARS, DAY_FALL)), "--venue",
+            "binance", "--symbol", "BTC/USDT", "--timeframe", "1m", "--time-unit", "s",
+            "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5", "--database-url", fresh_database,
+        ],
+        timeout_s=120,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    options = bt.BacktestOptions(
+        strategies=["trend"], venue="binance", symbols=["BTC/USDT"], start_ns=JAN_1_2024_S * 10**9,
+        end_ns=(JAN_1_2024_S + 86_400) * 10**9, bars="1m",
+    )  # fmt: skip
+    async with _hub_stub(fresh_database, tmp_path) as stub:
+        started = await stub.StartBacktest(
+            bt.StartBacktestRequest(options=options), metadata=AUTH, timeout=START_S
+        )
+        seen = await progress_to_end(stub, started.run_id)
+        assert seen[-1].status == bt.RUN_STATUS_DONE, (seen[-1], (tmp_path / "backtester.log").read_text())
+        result = await stub.GetResult(
+            bt.GetResultRequest(run_id=started.run_id), metadata=AUTH, timeout=CALL_TIMEOUT_S
+        )
+        runs = await stub.ListRuns(bt.ListRunsRequest(), metadata=AUTH, timeout=CALL_TIMEOUT_S)
+    assert result.run.options.bars == "1m"
+    assert [(r.run_id, r.options.bars) for r in runs.runs] == [(started.run_id, "1m")]
+    entry, target, size = D(49_100), D(49_475), D("0.16293")
+    signal_bar = DAY_FALL + DOWN + 10
+    assert [(f.ts_ns, f.side, D(f.price), D(f.size)) for f in result.fills] == [
+        (close_ns(signal_bar + 1), "buy", entry, size),
+        (close_ns(DAY_FALL + DOWN + 14), "sell", target, size),
+    ]
+    assert [D(t.pnl) for t in result.trips] == [D("55.48662615")]
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        signals = await conn.fetch("SELECT ts_ns, direction FROM backtest_signals")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in signals] == [(close_ns(signal_bar), "long")]

@@ -18,6 +18,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.backtest.config import LATENCY_MODES
+from core.foundations.model import TIMEFRAME_LABELS
 from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key, grpcweb_call
 from tests.integration.postgres_server import database_url, new_database
@@ -161,6 +162,8 @@ async def test_backtest_start_offers_the_latencies_and_refuses_another(mesh: Mes
     latency = start.input_schema["properties"]["latency"]
     assert (latency["enum"], latency["default"]) == (list(LATENCY_MODES), "model")
     assert "recorded arrival" in latency["description"]
+    bars = start.input_schema["properties"]["bars"]  # the mesh's timeframes, "" each strategy's own
+    assert (bars["enum"], bars["default"]) == (["", *TIMEFRAME_LABELS], "")
     arguments = {
         "strategies": ["trend"],
         "start": _iso(SPEC.start_ns),
@@ -170,3 +173,8 @@ async def test_backtest_start_offers_the_latencies_and_refuses_another(mesh: Mes
     refused = await _call(mesh, mesh.trader, "backtest_start", arguments)
     text = getattr(refused.content[0], "text", "")
     assert refused.is_error and "invalid argument: options.latency: 'live' is not one of" in text, text
+    refused = await _call(
+        mesh, mesh.trader, "backtest_start", {**arguments, "latency": "model", "bars": "2m"}
+    )
+    text = getattr(refused.content[0], "text", "")
+    assert refused.is_error and "invalid argument: options.bars: '2m' is not a timeframe" in text, text

@@ -209,6 +209,7 @@ async def test_a_run_started_again_beside_another_runs_its_own_options(hub: Hub)
         ({"end_ns": SPEC.start_ns}, "options.end_ns"),
         ({"latency": "live"}, "options.latency"),
         ({"latency": "Recorded"}, "options.latency"),
+        ({"bars": "2m"}, "options.bars"),  # not a timeframe the mesh knows
         # A character past U+FFFF, or a control character: the option's own field, never the
         # hub's file (issue 37, item 24).
         ({"timeframe": "1s\U0001f600"}, "options.timeframe"),
