@@ -58,7 +58,7 @@ def test_no_bars_is_each_strategys_own_and_keeps_the_runs_id(tmp_path: Path) -> 
     assert run_id(config) != run_id(_config(tmp_path, _options_of(bars="1m")))
 
 
-@pytest.mark.parametrize("label", ["2m", "1M", "60s", "1m\U0001f600", " 1m", "minute"])
+@pytest.mark.parametrize("label", ["2m", "1M", "60s", "1m\U0001f600", "1m\x00", " 1m", "minute"])
 def test_an_unknown_timeframe_is_a_violation_of_options_bars(tmp_path: Path, label: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         _config(tmp_path, _options_of(bars=label))
