@@ -221,14 +221,15 @@ async def started_venue(
             "0",
         ]
         own = _names_symbols(args)
-        if symbols and not own:
+        named = bool(symbols) and not own
+        if named:
             command += ["--symbols", ",".join(symbols)]
         command += args
         with log_path.open("w") as log:
             try:
                 service = await asyncio.to_thread(start_service, command, _CHILD_ENV, _VENUE_START_S, log)
             except TrademeshError as exc:
-                refused = _refused_symbols(log_path)
+                refused = _refused_symbols(log_path) if named else None
                 if refused is not None:
                     raise NotFound(f"venue {name} does not serve the symbols asked for: {refused}") from None
                 raise Unavailable(f"venue {name} did not start: {exc}{_tail(log_path)}") from None
