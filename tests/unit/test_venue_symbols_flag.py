@@ -8,6 +8,9 @@ arguments name the symbols themselves."""
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 from core.cli import build_parser, main
 from core.foundations.errors import InvalidArgument
 from core.history.download_venue import _names_symbols, _refused_symbols
+from tests.unit.test_venue_plugins import write_package
 from venues.binance.spec import SPEC
 from venues.command import COMMAND, VenueConfig, symbol_list
 from venues.live.config import load_config
@@ -124,3 +128,18 @@ def test_a_download_passes_the_symbols_unless_its_venue_arguments_name_them(tmp_
     assert _refused_symbols(log) == "binance has no market FOO/USDT"
     log.write_text("trademesh: replay: no such file\n")
     assert _refused_symbols(log) is None
+
+
+def test_a_plug_in_without_a_symbols_parameter_refuses_the_flag_in_one_line(tmp_path: Path) -> None:
+    create = "def create_venue(config_path, replay=None, account=None):\n    raise AssertionError\n"
+    write_package(tmp_path, "old-venue", {"old": "old_venue"}, {"old_venue": create})
+    args = ["venue", "old", "--port", "0", "--metrics-port", "-1", "--symbols", "BTC/USDT"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "trademesh: symbols: venue 'old' of package old-venue 0.1.0 takes no --symbols (its create_venue "
+        "has no `symbols` parameter): its config names the symbols it serves"
+    ]
