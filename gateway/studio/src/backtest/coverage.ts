@@ -1,6 +1,6 @@
 // The Backtest page's coverage strips: per venue and symbol, the bars held (History/GetCoverage)
-// drawn as a strip over the held range with its holes marked; "use" picks that range (and venue)
-// for the run. The page asks for the 1m series (the finest grid archives and the bar service
+// drawn as a strip over the held range with its holes marked; "use" picks that range (and venue,
+// and the series' timeframe as the run's bars) for the run. The page asks for the 1m series (the finest grid archives and the bar service
 // both write); given several, a symbol's strip is its 1m series, else its shortest timeframe. Before a run, `holesIn` names the holes of the
 // run's venue and symbols inside its range, so the page can warn before it starts.
 import type { Coverage } from "../gen/trademesh/history/v1/history_pb";
@@ -71,7 +71,9 @@ export class CoverageStrips {
   readonly root = h("div", { id: "backtest-coverage", class: "coverage" });
   series: readonly Coverage[] = [];
 
-  constructor(private readonly onPick: (venue: string, startNs: bigint, endNs: bigint) => void) {
+  constructor(
+    private readonly onPick: (venue: string, startNs: bigint, endNs: bigint, timeframe: string) => void,
+  ) {
     fill(this.root, h("span", { class: "empty" }, "loading…"));
   }
 
@@ -98,7 +100,7 @@ export class CoverageStrips {
       }),
     );
     const use = h("button", { type: "button", class: "coverage-use" }, "use");
-    use.addEventListener("click", () => this.onPick(s.venue, s.startNs, s.endNs));
+    use.addEventListener("click", () => this.onPick(s.venue, s.startNs, s.endNs, s.timeframe));
     const summary =
       `${utcSeconds(s.startNs)} → ${utcSeconds(s.endNs)} · ${s.bars} bars` +
       (s.holeCount > 0n ? ` · ${s.holeCount} hole${s.holeCount === 1n ? "" : "s"} (${s.missingBars} bars missing)` : "");
