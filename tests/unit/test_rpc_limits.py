@@ -67,6 +67,7 @@ SHORT_FIELDS = frozenset(
         "account_id",
         "address",
         "asset",
+        "bars",
         "client_order_id",
         "new_client_order_id",
         "conviction",
