@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, Unavailable
+from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
 from core.foundations.model import Instrument, InstrumentKind, Side
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.binance.spec import SPEC as BINANCE
@@ -194,7 +194,10 @@ def test_sim_trade_log_reads_and_stays_bounded() -> None:
     for i in range(12):
         log.add(i * 10, i + 1, 1000 + i, 3, Side.SELL if i % 2 else Side.BUY)
     assert len(log) < 10, "cut back to what it keeps once twice that"
-    read = log.read(0, 1000, 100, lambda p: f"{p / 100}", lambda lots: f"{lots / 1000}")
+    oldest = log.times[0]
+    with pytest.raises(FailedPrecondition, match=f"the oldest it holds is at {oldest} ns"):
+        log.read(0, 1000, 100, str, str)  # from before what is kept: not answered as if whole
+    read = log.read(oldest, 1000, 100, lambda p: f"{p / 100}", lambda lots: f"{lots / 1000}")
     assert read.complete
     assert [t.trade_id for t in read.trades] == [str(i + 1) for i in range(12 - len(log), 12)]
     first = read.trades[0]

@@ -2,7 +2,9 @@
 
 Kept as int columns (time, trade sequence, price ticks, lots, taker side): a trade costs five
 array appends on the hot path and 33 bytes kept, not a Python object. The columns are cut back to
-TRADES_KEPT when they reach twice that, so the log's memory is bounded and steady.
+TRADES_KEPT when they reach twice that, so the log's memory is bounded and steady. A read from
+before the oldest trade kept, once older ones were cut, is refused (FailedPrecondition naming
+the oldest kept): the range's start is no longer held, and an answer from later would look whole.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 
+from core.foundations.errors import FailedPrecondition
 from core.foundations.model import Side
 from venues.runtime.trades import PublicTrade, TradesRead
 
@@ -21,7 +24,7 @@ _BUY = Side.BUY
 
 
 class TradeLog:
-    __slots__ = ("_kept", "lots", "prices", "sells", "seqs", "times")
+    __slots__ = ("_kept", "cut", "lots", "prices", "sells", "seqs", "times")
 
     def __init__(self, kept: int = TRADES_KEPT) -> None:
         self._kept = kept
@@ -30,6 +33,7 @@ class TradeLog:
         self.prices = array("q")
         self.lots = array("q")
         self.sells = array("b")
+        self.cut = False  # older trades were let go: the first kept is not the symbol's first
 
     def __len__(self) -> int:
         return len(self.times)
@@ -44,6 +48,7 @@ class TradeLog:
             cut = len(self.times) - self._kept
             for column in (self.times, self.seqs, self.prices, self.lots, self.sells):
                 del column[:cut]
+            self.cut = True
 
     def read(
         self,
@@ -53,8 +58,14 @@ class TradeLog:
         price_text: Callable[[int], str],
         size_text: Callable[[int], str],
     ) -> TradesRead:
-        """The first `limit` kept trades of [since_ns, end_ns) (all of them: complete)."""
+        """The first `limit` kept trades of [since_ns, end_ns) (all of them: complete);
+        FailedPrecondition when trades from since_ns on were let go."""
         times = self.times
+        if self.cut and since_ns < times[0]:
+            raise FailedPrecondition(
+                f"the sim keeps the latest {self._kept:,} trades of a symbol: the oldest it holds is "
+                f"at {times[0]} ns; ask from then on"
+            )
         start = bisect_left(times, since_ns)
         stop = min(len(times), start + limit)
         trades = [
