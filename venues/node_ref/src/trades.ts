@@ -5,6 +5,7 @@
 // this venue's own (base64url of "1|end|since|skip|symbol"): opaque to clients, checked when it
 // comes back.
 
+import { FailedPrecondition } from "./errors.js";
 import type { Side } from "./model.js";
 
 export const MAX_TRADES = 1000;
@@ -39,6 +40,8 @@ interface Kept {
 // One symbol's latest trades, oldest first.
 export class TradeLog {
   private kept: Kept[] = [];
+  // Older trades were let go: the first kept is not the symbol's first.
+  private cut = false;
 
   constructor(private readonly capacity = TRADES_KEPT) {}
 
@@ -50,10 +53,13 @@ export class TradeLog {
     this.kept.push({ tsNs, tradeId, priceTicks, lots, side });
     if (this.kept.length >= 2 * this.capacity) {
       this.kept = this.kept.slice(this.kept.length - this.capacity);
+      this.cut = true;
     }
   }
 
-  // The first `limit` kept trades of [sinceNs, endNs), and whether they are all of them.
+  // The first `limit` kept trades of [sinceNs, endNs), and whether they are all of them;
+  // FailedPrecondition when trades from sinceNs on were let go (an answer from later would look
+  // whole), as the sim's log does.
   read(
     sinceNs: bigint,
     endNs: bigint,
@@ -61,6 +67,13 @@ export class TradeLog {
     price: (ticks: bigint) => string,
     size: (lots: bigint) => string,
   ): { trades: PublicTrade[]; complete: boolean } {
+    const oldest = this.kept[0];
+    if (this.cut && oldest !== undefined && sinceNs < oldest.tsNs) {
+      throw new FailedPrecondition(
+        `node-ref keeps the latest ${this.capacity} trades of a symbol: the oldest it holds is at ` +
+          `${oldest.tsNs} ns; ask from then on`,
+      );
+    }
     let low = 0;
     let high = this.kept.length;
     while (low < high) {

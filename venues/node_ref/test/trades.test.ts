@@ -45,7 +45,9 @@ test("a page token is checked when it comes back", () => {
 test("the log is cut back to what it keeps", () => {
   const log = logOf([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 5);
   assert.ok(log.length < 10);
-  const read = log.read(0n, 100n, 100, String, String);
+  // From before what is kept: refused, not answered from later as if whole.
+  assert.throws(() => log.read(0n, 100n, 100, String, String), /the oldest it holds is at 6 ns/);
+  const read = log.read(6n, 100n, 100, String, String);
   assert.equal(read.complete, true);
   assert.equal(read.trades[read.trades.length - 1]!.tradeId, "12");
 });
