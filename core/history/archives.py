@@ -39,7 +39,7 @@ from core.recorder.schema import BARS, TRADES, Table
 
 __all__ = ["Archive", "Chunk", "ImportOptions", "open_archive"]
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20
 _DAY_NS = 86_400 * 10**9
 _KLINES = re.compile(
     r"(?P<native>[A-Z0-9_]+)-(?P<interval>\w+)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)\.(?:zip|csv)"

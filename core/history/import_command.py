@@ -4,6 +4,7 @@ recorder's tables, a file per transaction; one line per file, then the totals.""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,28 @@ def add_parser(tools: Any) -> None:
     parser.add_argument(
         "--time-unit", default="ms", help="a generic CSV's time unit: s, ms (default), us or ns"
     )
+    parser.add_argument(
+        "--workers", type=_workers, default=default_workers(),
+        help="processes converting the next block while PostgreSQL stores this one (default: 1 "
+        "on a machine of two or more cores, else 0: converted in turn)",
+    )  # fmt: skip
     parser.add_argument("--database-url", help="the recorder's database (default: $DATABASE_URL)")
     parser.set_defaults(run=_run)
+
+
+def default_workers() -> int:
+    """One converting process beside the COPY where a second core exists (docs/history.md, "Speed")."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= 16:
+        raise argparse.ArgumentTypeError(f"--workers {text!r} is not a whole number from 0 to 16")
+    return count
 
 
 def archive_paths(paths: list[Path]) -> list[Path]:
@@ -60,17 +81,17 @@ def _run(args: argparse.Namespace) -> None:
     columns = None if args.columns is None else parse_columns(args.columns)
     options = ImportOptions(args.venue, args.symbol, args.timeframe, columns, args.time_unit, time.time_ns())
     archives = [open_archive(path, options) for path in archive_paths(args.paths)]  # every name checked first
-    asyncio.run(_import(archives, args.database_url))
+    asyncio.run(_import(archives, args.database_url, args.workers))
 
 
-async def _import(archives: list[Any], database_url: str | None) -> None:
+async def _import(archives: list[Any], database_url: str | None, workers: int) -> None:
     from core.history.database import connected
     from core.history.imports import Importer
 
     rows = added = 0
     started = time.perf_counter()
     async with connected(database_url) as conn:
-        importer = Importer(conn)
+        importer = Importer(conn, workers=workers)
         try:
             await importer.prepare()
             for archive in archives:

@@ -203,3 +203,14 @@ async def test_agg_trades_imported_twice_are_held_once_with_the_taker_side(
     assert (first["trade_id"], first["price"], first["size"]) == ("1", Decimal("93000.01"), Decimal("0.02"))
     assert (first["taker_side"], first["ts_event_ns"]) == ("sell", (start_us + 250_000) * 1000)
     assert rows[2]["taker_side"] == "buy"  # n = 3: the buyer did not make the book
+
+
+async def test_a_file_converted_in_turn_is_held_as_with_a_worker_and_bad_workers_are_named(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    path = month_archive(tmp_path, "SOLUSDT")
+    done = data("import", str(path), "--workers", "0", "--database-url", fresh_database)
+    assert done.returncode == 0, done.stderr
+    assert await count(fresh_database, "SOL/USDT") == MONTH_BARS - 60
+    bad = data("import", str(path), "--workers", "many", "--database-url", fresh_database)
+    assert bad.returncode == 2 and "--workers 'many' is not a whole number from 0 to 16" in bad.stderr
