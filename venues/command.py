@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMAND", "TRADING", "VenueConfig", "symbol_list"]
 
-# The RPCs that place or cancel orders, and the dead-man switch (a caller that could arm it
-# could have the inspector's orders cancelled): they take only the trading credential, which
-# the inspector alone holds (docs/services.md, "Credentials").
+# The RPCs that place or cancel orders, set leverage (the next order's margin), and the dead-man
+# switch (a caller that could arm it could have the inspector's orders cancelled): they take only
+# the trading credential, which the inspector alone holds (docs/services.md, "Credentials").
 TRADING = Privileged(
     methods=frozenset(
         {
@@ -42,6 +42,7 @@ TRADING = Privileged(
             "/trademesh.tradeflow.v1.TradeFlow/CancelOrder",
             "/trademesh.tradeflow.v1.TradeFlow/CancelAllOrders",
             "/trademesh.tradeflow.v1.TradeFlow/AmendOrder",
+            "/trademesh.tradeflow.v1.TradeFlow/SetLeverage",
             "/trademesh.admin.v1.Admin/Heartbeat",
         }
     ),

@@ -14,12 +14,15 @@ from core.foundations.model import (
     FundingPayment,
     Instrument,
     InstrumentKind,
+    LeverageSetting,
     Liquidity,
+    MarginMode,
     Order,
     OrderRequest,
     OrderStatus,
     OrderType,
     Position,
+    PositionMargin,
     Side,
     Timeframe,
     TimeInForce,
@@ -33,6 +36,8 @@ __all__ = [
     "CHANNEL_TO_PB",
     "KIND_FROM_PB",
     "KIND_TO_PB",
+    "MARGIN_MODE_FROM_PB",
+    "MARGIN_MODE_TO_PB",
     "ORDER_TYPE_FROM_PB",
     "SIDE_FROM_PB",
     "SIDE_TO_PB",
@@ -46,9 +51,12 @@ __all__ = [
     "fill_to_pb",
     "funding_payment_to_pb",
     "instrument_to_pb",
+    "leverage_from_pb",
+    "leverage_to_pb",
     "order_from_pb",
     "order_request_to_pb",
     "order_to_pb",
+    "position_from_pb",
     "position_to_pb",
 ]
 
@@ -60,6 +68,9 @@ CHANNEL_TO_PB = {
     Channel.CANDLES: md.CHANNEL_CANDLES,
     Channel.TICKERS: md.CHANNEL_TICKERS,
     Channel.FUNDING: md.CHANNEL_FUNDING,
+    Channel.MARK: md.CHANNEL_MARK,
+    Channel.OPEN_INTEREST: md.CHANNEL_OPEN_INTEREST,
+    Channel.LIQUIDATIONS: md.CHANNEL_LIQUIDATIONS,
 }
 CHANNEL_FROM_PB = {v: k for k, v in CHANNEL_TO_PB.items()}
 TIMEFRAME_TO_PB = {
@@ -103,6 +114,8 @@ _STATUS_TO_PB = {
 }
 _STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _LIQUIDITY_TO_PB = {Liquidity.MAKER: tf.LIQUIDITY_MAKER, Liquidity.TAKER: tf.LIQUIDITY_TAKER}
+MARGIN_MODE_TO_PB = {MarginMode.CROSS: tf.MARGIN_MODE_CROSS, MarginMode.ISOLATED: tf.MARGIN_MODE_ISOLATED}
+MARGIN_MODE_FROM_PB = {v: k for k, v in MARGIN_MODE_TO_PB.items()}
 
 
 def instrument_to_pb(item: Instrument) -> common.Instrument:
@@ -163,6 +176,7 @@ def order_to_pb(order: Order) -> tf.Order:
         updated_ns=order.updated_ns,
         trigger_price=format_optional(order.trigger_price),
         triggered=order.triggered,
+        liquidation=order.liquidation,
     )
 
 
@@ -192,6 +206,7 @@ def order_from_pb(message: tf.Order) -> Order:
         updated_ns=message.updated_ns,
         trigger_price=_dec_or_none(message.trigger_price),
         triggered=message.triggered,
+        liquidation=message.liquidation,
     )
 
 
@@ -225,6 +240,7 @@ def fill_to_pb(fill: Fill) -> tf.Fill:
         liquidity=_LIQUIDITY_TO_PB[fill.liquidity],
         trade_id=fill.trade_id,
         ts_event_ns=fill.ts_event_ns,
+        liquidation=fill.liquidation,
     )
 
 
@@ -241,15 +257,71 @@ def balance_to_pb(balance: Balance) -> tf.Balance:
         free=format_optional(balance.free),
         locked=format_optional(balance.locked),
         total=format_optional(balance.total),
+        position_margin=format_optional(balance.position_margin),
     )
 
 
 def position_to_pb(position: Position) -> tf.Position:
-    return tf.Position(
+    message = tf.Position(
         symbol=position.symbol,
         size=format_optional(position.size),
         entry_price=format_optional(position.entry_price),
         realized_pnl=format_optional(position.realized_pnl),
+    )
+    margin = position.margin
+    if margin is not None:
+        message.settle_asset = margin.settle_asset
+        message.leverage = format_optional(margin.leverage)
+        message.mark_price = format_optional(margin.mark_price)
+        message.initial_margin = format_optional(margin.initial_margin)
+        message.maintenance_margin = format_optional(margin.maintenance_margin)
+        message.margin_ratio = format_optional(margin.margin_ratio)
+        message.unrealized_pnl = format_optional(margin.unrealized_pnl)
+        message.liquidation_price = format_optional(margin.liquidation_price)
+        if margin.mode is not None:
+            message.margin_mode = MARGIN_MODE_TO_PB[margin.mode]
+    return message
+
+
+def position_from_pb(message: tf.Position) -> Position:
+    """The domain position of a venue's answer; `margin` set when the venue reports a settle asset."""
+    margin = None
+    if message.settle_asset:
+        margin = PositionMargin(
+            settle_asset=message.settle_asset,
+            leverage=_dec_or_none(message.leverage),
+            mode=MARGIN_MODE_FROM_PB.get(message.margin_mode),
+            mark_price=_dec_or_none(message.mark_price),
+            initial_margin=_dec_or_none(message.initial_margin),
+            maintenance_margin=_dec_or_none(message.maintenance_margin),
+            margin_ratio=_dec_or_none(message.margin_ratio),
+            unrealized_pnl=_dec_or_none(message.unrealized_pnl),
+            liquidation_price=_dec_or_none(message.liquidation_price),
+        )
+    return Position(
+        symbol=message.symbol,
+        size=Decimal(message.size or "0"),
+        entry_price=_dec_or_none(message.entry_price),
+        realized_pnl=Decimal(message.realized_pnl or "0"),
+        margin=margin,
+    )
+
+
+def leverage_to_pb(setting: LeverageSetting) -> tf.LeverageSetting:
+    return tf.LeverageSetting(
+        symbol=setting.symbol,
+        leverage=format_optional(setting.leverage),
+        margin_mode=MARGIN_MODE_TO_PB[setting.mode],
+        max_leverage=format_optional(setting.max_leverage),
+    )
+
+
+def leverage_from_pb(message: tf.LeverageSetting) -> LeverageSetting:
+    return LeverageSetting(
+        symbol=message.symbol,
+        leverage=Decimal(message.leverage),
+        mode=MARGIN_MODE_FROM_PB[message.margin_mode],
+        max_leverage=_dec_or_none(message.max_leverage),
     )
 
 
@@ -284,4 +356,5 @@ def fill_from_pb(message: tf.Fill) -> Fill:
         liquidity=_LIQUIDITY_FROM_PB.get(message.liquidity, Liquidity.TAKER),
         trade_id=message.trade_id,
         ts_event_ns=message.ts_event_ns,
+        liquidation=message.liquidation,
     )

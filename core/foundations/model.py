@@ -23,12 +23,15 @@ __all__ = [
     "FundingPayment",
     "Instrument",
     "InstrumentKind",
+    "LeverageSetting",
     "Liquidity",
+    "MarginMode",
     "Order",
     "OrderRequest",
     "OrderStatus",
     "OrderType",
     "Position",
+    "PositionMargin",
     "Side",
     "StreamKey",
     "TimeInForce",
@@ -114,6 +117,17 @@ class Channel(enum.Enum):
     TICKERS = "tickers"
     # A perpetual's funding rate as the venue states it (perpetuals only).
     FUNDING = "funding"
+    # Derivatives only: mark and index prices, open interest, the venue's public liquidations.
+    MARK = "mark"
+    OPEN_INTEREST = "open_interest"
+    LIQUIDATIONS = "liquidations"
+
+
+class MarginMode(enum.Enum):
+    """How a derivatives position's margin is held (proto: tradeflow.v1.MarginMode)."""
+
+    CROSS = "cross"
+    ISOLATED = "isolated"
 
 
 class Timeframe(enum.Enum):
@@ -278,6 +292,8 @@ class Order:
     # Stop orders only: the trigger price, and whether the last trade has crossed it yet.
     trigger_price: Decimal | None = None
     triggered: bool = False
+    # The venue's own order closing a position by liquidation.
+    liquidation: bool = False
 
     @property
     def remaining(self) -> Decimal:
@@ -298,6 +314,8 @@ class Fill:
     liquidity: Liquidity
     trade_id: str
     ts_event_ns: int
+    # A liquidation fill: at the bankruptcy price, `fee` the liquidation fee.
+    liquidation: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,6 +332,8 @@ class Balance:
     asset: str
     free: Decimal
     locked: Decimal = Decimal(0)
+    # Of locked: the initial margin open derivatives positions hold; None: not said.
+    position_margin: Decimal | None = None
 
     @property
     def total(self) -> Decimal:
@@ -326,6 +346,41 @@ class Position:
     size: Decimal
     entry_price: Decimal | None
     realized_pnl: Decimal = field(default=Decimal(0))
+    # Derivatives (None for spot, or where the venue does not say): proto tradeflow.v1.Position.
+    margin: PositionMargin | None = None
+
+
+@dataclass(frozen=True)
+class PositionMargin:
+    """A derivatives position's margin as the venue reckons it, amounts in `settle_asset`."""
+
+    settle_asset: str
+    leverage: Decimal | None = None
+    mode: MarginMode | None = None
+    mark_price: Decimal | None = None
+    initial_margin: Decimal | None = None
+    maintenance_margin: Decimal | None = None
+    # maintenance margin / margin balance: 1 is liquidation.
+    margin_ratio: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    # None: the position cannot be liquidated by a price move, or the venue does not say.
+    liquidation_price: Decimal | None = None
+
+    def liquidation_distance(self) -> Decimal | None:
+        """|mark - liquidation price| / mark, or None without both."""
+        if not self.mark_price or self.liquidation_price is None:
+            return None
+        return abs(self.mark_price - self.liquidation_price) / self.mark_price
+
+
+@dataclass(frozen=True)
+class LeverageSetting:
+    """A derivatives symbol's leverage and margin mode in force (proto: tradeflow.v1.LeverageSetting)."""
+
+    symbol: str
+    leverage: Decimal
+    mode: MarginMode
+    max_leverage: Decimal | None = None
 
 
 @dataclass(frozen=True)

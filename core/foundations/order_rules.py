@@ -13,10 +13,25 @@ from collections.abc import Container, Mapping
 from decimal import Decimal
 from typing import Any
 
-from core.foundations.convert import ORDER_TYPE_FROM_PB, SIDE_FROM_PB, TIF_FROM_PB, order_request_to_pb
+from core.foundations.convert import (
+    MARGIN_MODE_FROM_PB,
+    ORDER_TYPE_FROM_PB,
+    SIDE_FROM_PB,
+    TIF_FROM_PB,
+    order_request_to_pb,
+)
 from core.foundations.decimals import format_decimal, is_multiple, parse_decimal
 from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, shown
-from core.foundations.model import Amendment, Instrument, Order, OrderRequest, OrderType, TimeInForce
+from core.foundations.model import (
+    Amendment,
+    Instrument,
+    InstrumentKind,
+    MarginMode,
+    Order,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+)
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = [
@@ -25,8 +40,10 @@ __all__ = [
     "amended_request",
     "check_enum",
     "instrument_of",
+    "leverage_symbol",
     "place_order",
     "require_unfilled",
+    "set_leverage",
 ]
 
 _TYPE_WORDS = {
@@ -169,6 +186,35 @@ def amended_request(order: Order, change: Amendment, instrument: Instrument) -> 
         trigger_price=order.trigger_price if change.trigger_price is None else change.trigger_price,
     )
     return place_order(order_request_to_pb(request), {instrument.symbol: instrument})
+
+
+def set_leverage(
+    request: tf.SetLeverageRequest, instruments: Mapping[str, Instrument], modes: Container[MarginMode]
+) -> tuple[str, Decimal, MarginMode | None]:
+    """(symbol, leverage, margin mode or None to keep it) of a SetLeverage request: a derivatives
+    symbol the venue lists, a positive leverage, a mode the venue offers (`modes`)."""
+    found = Violations()
+    symbol = leverage_symbol(found, request.symbol, instruments)
+    leverage = found.decimal("leverage", request.leverage)
+    if leverage is not None and leverage <= 0:
+        found.add("leverage", f"must be positive, got {request.leverage}")
+    mode = None
+    if request.margin_mode:
+        mode = MARGIN_MODE_FROM_PB.get(request.margin_mode)
+        if mode is None or mode not in modes:
+            offered = ", ".join(sorted(m.value for m in MarginMode if m in modes)) or "none"
+            found.add("margin_mode", f"is not one this venue offers ({offered})")
+    found.raise_any()
+    assert leverage is not None
+    return symbol, leverage, mode
+
+
+def leverage_symbol(found: Violations, symbol: str, instruments: Mapping[str, Instrument]) -> str:
+    """A derivatives symbol the venue lists (a violation on `symbol` otherwise)."""
+    instrument = instrument_of(found, "symbol", symbol, instruments)
+    if instrument is not None and instrument.kind is InstrumentKind.SPOT:
+        found.add("symbol", f"{shown(symbol)} is spot: leverage and margin modes are for derivatives")
+    return symbol
 
 
 def _positive(found: Violations, field: str, text: str) -> Decimal | None:

@@ -131,7 +131,8 @@ def test_bearer_token_reads_the_first_authorization_entry() -> None:
 def test_the_venue_declares_the_order_rpcs_and_the_dead_man_switch() -> None:
     tradeflow = tradeflow_pb2.DESCRIPTOR.services_by_name["TradeFlow"]
     admin = admin_pb2.DESCRIPTOR.services_by_name["Admin"]
-    orders = ("PlaceOrder", "AmendOrder", "CancelOrder", "CancelAllOrders")
+    # SetLeverage sets the margin the next order takes: the inspector's alone, as the orders are.
+    orders = ("PlaceOrder", "AmendOrder", "CancelOrder", "CancelAllOrders", "SetLeverage")
     expected = {f"/{tradeflow.full_name}/{name}" for name in orders}
     expected.add(f"/{admin.full_name}/Heartbeat")
     assert TRADING.methods == expected

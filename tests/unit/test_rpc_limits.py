@@ -81,6 +81,7 @@ SHORT_FIELDS = frozenset(
         "intent_id",
         "key",
         "latency",
+        "leverage",
         "llm",
         "max_notional_share",
         "method",

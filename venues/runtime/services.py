@@ -17,13 +17,16 @@ from core.foundations import order_rules
 from core.foundations.accounts import account_of, exchange_of
 from core.foundations.convert import (
     CHANNEL_TO_PB,
+    MARGIN_MODE_TO_PB,
     balance_to_pb,
     candle_to_pb,
     funding_payment_to_pb,
     instrument_to_pb,
+    leverage_to_pb,
     order_to_pb,
     position_to_pb,
 )
+from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition
 from core.foundations.logs import bound_trace_id
 from core.foundations.rpc.context import Context
@@ -222,6 +225,37 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
             duplicate=done.duplicate,
         )
 
+    async def SetLeverage(
+        self, request: tf.SetLeverageRequest, context: Context[tf.SetLeverageRequest, tf.SetLeverageResponse]
+    ) -> tf.SetLeverageResponse:
+        await self._require_leverage(context)
+        symbol, leverage, mode = order_rules.set_leverage(
+            request, self.rt.instruments, self.venue.margin_modes
+        )
+        self.rt.require_serving()
+        setting = await self.venue.set_leverage(symbol, leverage, mode)
+        log.info(
+            "%s: leverage of %s set to %s (%s)", self.venue.name, symbol,
+            format_decimal(setting.leverage), setting.mode.value,
+        )  # fmt: skip
+        return tf.SetLeverageResponse(setting=leverage_to_pb(setting))
+
+    async def GetLeverage(
+        self, request: tf.GetLeverageRequest, context: Context[tf.GetLeverageRequest, tf.GetLeverageResponse]
+    ) -> tf.GetLeverageResponse:
+        await self._require_leverage(context)
+        found = order_rules.Violations()
+        symbol = order_rules.leverage_symbol(found, request.symbol, self.rt.instruments)
+        found.raise_any()
+        return tf.GetLeverageResponse(setting=leverage_to_pb(await self.venue.leverage(symbol)))
+
+    async def _require_leverage(self, context: Any) -> None:
+        if not self.venue.margin_modes:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{self.venue.name} trades no leveraged derivatives (Admin GetStatus: capabilities.leverage)",
+            )
+
     async def StreamAccount(
         self,
         request: tf.StreamAccountRequest,
@@ -354,6 +388,9 @@ def _capabilities(venue: Venue) -> admin.VenueCapabilities:
         account_poll_interval_ms=round(venue.account_poll_interval_s * 1000) if polled else 0,
         trade_history=venue.trade_history,
         all_tickers=venue.all_tickers,
+        leverage=bool(venue.margin_modes),
+        margin_modes=[MARGIN_MODE_TO_PB[mode] for mode in venue.margin_modes],
+        liquidates=venue.liquidates,
     )
 
 

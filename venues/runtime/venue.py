@@ -13,6 +13,7 @@ import abc
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from core.foundations.matching.fees import FeeAsset
@@ -23,6 +24,8 @@ from core.foundations.model import (
     Execution,
     FundingPayment,
     Instrument,
+    LeverageSetting,
+    MarginMode,
     Order,
     OrderRequest,
     Position,
@@ -101,6 +104,12 @@ class Venue(abc.ABC):
     # Reads every instrument's latest ticker at once (tickers()): MarketData.GetTickers, Admin
     # GetStatus capabilities.all_tickers; False: GetTickers answers UNIMPLEMENTED.
     all_tickers: bool = False
+    # The margin modes set_leverage takes for its derivatives symbols (TradeFlow SetLeverage and
+    # GetLeverage, Admin GetStatus capabilities.leverage and margin_modes); empty: no leverage
+    # (a spot venue), and they answer UNIMPLEMENTED.
+    margin_modes: tuple[MarginMode, ...] = ()
+    # Liquidates positions whose margin ratio reaches 1, reporting Fill.liquidation (capabilities.liquidates).
+    liquidates: bool = False
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""
@@ -178,6 +187,17 @@ class Venue(abc.ABC):
 
     @abc.abstractmethod
     async def positions(self, symbol: str | None) -> list[Position]: ...
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
+        """Set a derivatives symbol's leverage and (None: keep it) margin mode; the setting now in
+        force (only asked when margin_modes; the runtime has checked the symbol is a derivative
+        and the mode one of margin_modes). InvalidArgument naming `leverage` above the symbol's
+        maximum."""
+        raise NotImplementedError(f"{self.name} does not set leverage")
+
+    async def leverage(self, symbol: str) -> LeverageSetting:
+        """A derivatives symbol's leverage and margin mode in force (only asked when margin_modes)."""
+        raise NotImplementedError(f"{self.name} does not read leverage")
 
     def account_as_of_ns(self) -> int:
         """The venue's time (ns) the account answer just given (balances, positions) is as of,

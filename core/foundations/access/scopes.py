@@ -86,6 +86,8 @@ METHOD_SCOPES: Mapping[str, Scope] = MappingProxyType(
                 "CancelOrder": _TRADE,
                 "CancelAllOrders": _TRADE,
                 "AmendOrder": _TRADE,
+                "SetLeverage": _TRADE,
+                "GetLeverage": _READ,
                 "GetOrder": _READ,
                 "ListOpenOrders": _READ,
                 "GetBalances": _READ,

@@ -23,61 +23,62 @@ _sym_db = _symbol_database.Default()
 
 
 from trademesh.marketdata.v1 import marketdata_pb2 as trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2
+from trademesh.tradeflow.v1 import tradeflow_pb2 as trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrademesh/admin/v1/admin.proto\x12\x12trademesh.admin.v1\x1a(trademesh/marketdata/v1/marketdata.proto\"Q\n\x0cSubscription\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\"\xb7\x03\n\x0cStreamStatus\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.StreamState\x12\x14\n\x0c\x65vents_per_s\x18\x04 \x01(\x01\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x04\x12\x19\n\x11last_event_age_ms\x18\x06 \x01(\x03\x12\x18\n\x10subscriber_count\x18\x07 \x01(\r\x12\x12\n\nreconnects\x18\x08 \x01(\x04\x12\x0f\n\x07resyncs\x18\t \x01(\x04\x12\x17\n\x0frate_limit_hits\x18\n \x01(\x04\x12\x1a\n\x12malformed_messages\x18\x0b \x01(\x04\x12\x1b\n\x13\x63hecksum_mismatches\x18\x0c \x01(\x04\x12\x18\n\x10usual_silence_ms\x18\r \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x0e \x01(\t\x12\x18\n\x10\x64uplicate_trades\x18\x0f \x01(\x04\x12\x18\n\x10poll_interval_ms\x18\x10 \x01(\x03\"\xea\x01\n\rDeadManStatus\x12\r\n\x05\x61rmed\x18\x01 \x01(\x08\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ns\x18\x03 \x01(\x03\x12\r\n\x05trips\x18\x04 \x01(\x04\x12\x14\n\x0clast_trip_ns\x18\x05 \x01(\x03\x12\x19\n\x11keeps_reduce_only\x18\x06 \x01(\x08\x12\x1a\n\x12last_trip_canceled\x18\x07 \x01(\r\x12\x16\n\x0elast_trip_kept\x18\x08 \x01(\r\x12\x31\n\x06native\x18\t \x01(\x0b\x32!.trademesh.admin.v1.NativeDeadMan\"A\n\rNativeDeadMan\x12\x11\n\tavailable\x18\x01 \x01(\x08\x12\r\n\x05\x61rmed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xdb\x01\n\x11VenueCapabilities\x12\x13\n\x0bstop_orders\x18\x01 \x01(\x08\x12,\n\x05\x61mend\x18\x02 \x01(\x0e\x32\x1d.trademesh.admin.v1.AmendMode\x12\x35\n\x0c\x61\x63\x63ount_feed\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.AccountFeed\x12 \n\x18\x61\x63\x63ount_poll_interval_ms\x18\x04 \x01(\r\x12\x15\n\rtrade_history\x18\x05 \x01(\x08\x12\x13\n\x0b\x61ll_tickers\x18\x06 \x01(\x08\"\x12\n\x10GetStatusRequest\"\xd6\x02\n\x11GetStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.trademesh.admin.v1.VenueState\x12\x12\n\nstarted_ns\x18\x03 \x01(\x03\x12\x31\n\x07streams\x18\x04 \x03(\x0b\x32 .trademesh.admin.v1.StreamStatus\x12\x18\n\x10subscriber_count\x18\x05 \x01(\r\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x06 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\x12;\n\x0c\x63\x61pabilities\x18\x07 \x01(\x0b\x32%.trademesh.admin.v1.VenueCapabilities\x12\r\n\x05paper\x18\x08 \x01(\x08\x12\x10\n\x08\x65xchange\x18\t \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\n \x01(\t\"\x1a\n\x18ListSubscriptionsRequest\"T\n\x19ListSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"R\n\x17\x41\x64\x64SubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"S\n\x18\x41\x64\x64SubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"U\n\x1aRemoveSubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"V\n\x1bRemoveSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06ttl_ms\x18\x01 \x01(\r\"H\n\x11HeartbeatResponse\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x01 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\"\x12\n\x10ReconnectRequest\"$\n\x11ReconnectResponse\x12\x0f\n\x07streams\x18\x01 \x01(\r\"*\n\x0c\x44rainRequest\x12\x1a\n\x12\x63\x61ncel_open_orders\x18\x01 \x01(\x08\"T\n\rDrainResponse\x12\x15\n\rstreams_ended\x18\x01 \x01(\r\x12\x17\n\x0forders_canceled\x18\x02 \x01(\r\x12\x13\n\x0borders_kept\x18\x03 \x01(\r*\x90\x01\n\nVenueState\x12\x1b\n\x17VENUE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14VENUE_STATE_STARTING\x10\x01\x12\x17\n\x13VENUE_STATE_RUNNING\x10\x02\x12\x18\n\x14VENUE_STATE_DEGRADED\x10\x03\x12\x18\n\x14VENUE_STATE_DRAINING\x10\x04*\xeb\x01\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STREAM_STATE_CONNECTING\x10\x01\x12\x1a\n\x16STREAM_STATE_CONNECTED\x10\x02\x12\x1d\n\x19STREAM_STATE_DISCONNECTED\x10\x03\x12\x18\n\x14STREAM_STATE_STOPPED\x10\x04\x12\x16\n\x12STREAM_STATE_STALE\x10\x05\x12\x17\n\x13STREAM_STATE_FAILED\x10\x06\x12\x1b\n\x17STREAM_STATE_INCOMPLETE\x10\x07*]\n\tAmendMode\x12\x1a\n\x16\x41MEND_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41MEND_MODE_NATIVE\x10\x01\x12\x1d\n\x19\x41MEND_MODE_CANCEL_REPLACE\x10\x02*Y\n\x0b\x41\x63\x63ountFeed\x12\x1c\n\x18\x41\x43\x43OUNT_FEED_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43\x43OUNT_FEED_PUSH\x10\x01\x12\x15\n\x11\x41\x43\x43OUNT_FEED_POLL\x10\x02\x32\xbc\x05\n\x05\x41\x64min\x12X\n\tGetStatus\x12$.trademesh.admin.v1.GetStatusRequest\x1a%.trademesh.admin.v1.GetStatusResponse\x12p\n\x11ListSubscriptions\x12,.trademesh.admin.v1.ListSubscriptionsRequest\x1a-.trademesh.admin.v1.ListSubscriptionsResponse\x12m\n\x10\x41\x64\x64Subscriptions\x12+.trademesh.admin.v1.AddSubscriptionsRequest\x1a,.trademesh.admin.v1.AddSubscriptionsResponse\x12v\n\x13RemoveSubscriptions\x12..trademesh.admin.v1.RemoveSubscriptionsRequest\x1a/.trademesh.admin.v1.RemoveSubscriptionsResponse\x12X\n\tHeartbeat\x12$.trademesh.admin.v1.HeartbeatRequest\x1a%.trademesh.admin.v1.HeartbeatResponse\x12X\n\tReconnect\x12$.trademesh.admin.v1.ReconnectRequest\x1a%.trademesh.admin.v1.ReconnectResponse\x12L\n\x05\x44rain\x12 .trademesh.admin.v1.DrainRequest\x1a!.trademesh.admin.v1.DrainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrademesh/admin/v1/admin.proto\x12\x12trademesh.admin.v1\x1a(trademesh/marketdata/v1/marketdata.proto\x1a&trademesh/tradeflow/v1/tradeflow.proto\"Q\n\x0cSubscription\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\"\xb7\x03\n\x0cStreamStatus\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .trademesh.marketdata.v1.Channel\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.StreamState\x12\x14\n\x0c\x65vents_per_s\x18\x04 \x01(\x01\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x04\x12\x19\n\x11last_event_age_ms\x18\x06 \x01(\x03\x12\x18\n\x10subscriber_count\x18\x07 \x01(\r\x12\x12\n\nreconnects\x18\x08 \x01(\x04\x12\x0f\n\x07resyncs\x18\t \x01(\x04\x12\x17\n\x0frate_limit_hits\x18\n \x01(\x04\x12\x1a\n\x12malformed_messages\x18\x0b \x01(\x04\x12\x1b\n\x13\x63hecksum_mismatches\x18\x0c \x01(\x04\x12\x18\n\x10usual_silence_ms\x18\r \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x0e \x01(\t\x12\x18\n\x10\x64uplicate_trades\x18\x0f \x01(\x04\x12\x18\n\x10poll_interval_ms\x18\x10 \x01(\x03\"\xea\x01\n\rDeadManStatus\x12\r\n\x05\x61rmed\x18\x01 \x01(\x08\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ns\x18\x03 \x01(\x03\x12\r\n\x05trips\x18\x04 \x01(\x04\x12\x14\n\x0clast_trip_ns\x18\x05 \x01(\x03\x12\x19\n\x11keeps_reduce_only\x18\x06 \x01(\x08\x12\x1a\n\x12last_trip_canceled\x18\x07 \x01(\r\x12\x16\n\x0elast_trip_kept\x18\x08 \x01(\r\x12\x31\n\x06native\x18\t \x01(\x0b\x32!.trademesh.admin.v1.NativeDeadMan\"A\n\rNativeDeadMan\x12\x11\n\tavailable\x18\x01 \x01(\x08\x12\r\n\x05\x61rmed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xbb\x02\n\x11VenueCapabilities\x12\x13\n\x0bstop_orders\x18\x01 \x01(\x08\x12,\n\x05\x61mend\x18\x02 \x01(\x0e\x32\x1d.trademesh.admin.v1.AmendMode\x12\x35\n\x0c\x61\x63\x63ount_feed\x18\x03 \x01(\x0e\x32\x1f.trademesh.admin.v1.AccountFeed\x12 \n\x18\x61\x63\x63ount_poll_interval_ms\x18\x04 \x01(\r\x12\x15\n\rtrade_history\x18\x05 \x01(\x08\x12\x13\n\x0b\x61ll_tickers\x18\x06 \x01(\x08\x12\x10\n\x08leverage\x18\x07 \x01(\x08\x12\x38\n\x0cmargin_modes\x18\x08 \x03(\x0e\x32\".trademesh.tradeflow.v1.MarginMode\x12\x12\n\nliquidates\x18\t \x01(\x08\"\x12\n\x10GetStatusRequest\"\xd6\x02\n\x11GetStatusResponse\x12\r\n\x05venue\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.trademesh.admin.v1.VenueState\x12\x12\n\nstarted_ns\x18\x03 \x01(\x03\x12\x31\n\x07streams\x18\x04 \x03(\x0b\x32 .trademesh.admin.v1.StreamStatus\x12\x18\n\x10subscriber_count\x18\x05 \x01(\r\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x06 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\x12;\n\x0c\x63\x61pabilities\x18\x07 \x01(\x0b\x32%.trademesh.admin.v1.VenueCapabilities\x12\r\n\x05paper\x18\x08 \x01(\x08\x12\x10\n\x08\x65xchange\x18\t \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\n \x01(\t\"\x1a\n\x18ListSubscriptionsRequest\"T\n\x19ListSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"R\n\x17\x41\x64\x64SubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"S\n\x18\x41\x64\x64SubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"U\n\x1aRemoveSubscriptionsRequest\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"V\n\x1bRemoveSubscriptionsResponse\x12\x37\n\rsubscriptions\x18\x01 \x03(\x0b\x32 .trademesh.admin.v1.Subscription\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06ttl_ms\x18\x01 \x01(\r\"H\n\x11HeartbeatResponse\x12\x33\n\x08\x64\x65\x61\x64_man\x18\x01 \x01(\x0b\x32!.trademesh.admin.v1.DeadManStatus\"\x12\n\x10ReconnectRequest\"$\n\x11ReconnectResponse\x12\x0f\n\x07streams\x18\x01 \x01(\r\"*\n\x0c\x44rainRequest\x12\x1a\n\x12\x63\x61ncel_open_orders\x18\x01 \x01(\x08\"T\n\rDrainResponse\x12\x15\n\rstreams_ended\x18\x01 \x01(\r\x12\x17\n\x0forders_canceled\x18\x02 \x01(\r\x12\x13\n\x0borders_kept\x18\x03 \x01(\r*\x90\x01\n\nVenueState\x12\x1b\n\x17VENUE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14VENUE_STATE_STARTING\x10\x01\x12\x17\n\x13VENUE_STATE_RUNNING\x10\x02\x12\x18\n\x14VENUE_STATE_DEGRADED\x10\x03\x12\x18\n\x14VENUE_STATE_DRAINING\x10\x04*\xeb\x01\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STREAM_STATE_CONNECTING\x10\x01\x12\x1a\n\x16STREAM_STATE_CONNECTED\x10\x02\x12\x1d\n\x19STREAM_STATE_DISCONNECTED\x10\x03\x12\x18\n\x14STREAM_STATE_STOPPED\x10\x04\x12\x16\n\x12STREAM_STATE_STALE\x10\x05\x12\x17\n\x13STREAM_STATE_FAILED\x10\x06\x12\x1b\n\x17STREAM_STATE_INCOMPLETE\x10\x07*]\n\tAmendMode\x12\x1a\n\x16\x41MEND_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41MEND_MODE_NATIVE\x10\x01\x12\x1d\n\x19\x41MEND_MODE_CANCEL_REPLACE\x10\x02*Y\n\x0b\x41\x63\x63ountFeed\x12\x1c\n\x18\x41\x43\x43OUNT_FEED_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43\x43OUNT_FEED_PUSH\x10\x01\x12\x15\n\x11\x41\x43\x43OUNT_FEED_POLL\x10\x02\x32\xbc\x05\n\x05\x41\x64min\x12X\n\tGetStatus\x12$.trademesh.admin.v1.GetStatusRequest\x1a%.trademesh.admin.v1.GetStatusResponse\x12p\n\x11ListSubscriptions\x12,.trademesh.admin.v1.ListSubscriptionsRequest\x1a-.trademesh.admin.v1.ListSubscriptionsResponse\x12m\n\x10\x41\x64\x64Subscriptions\x12+.trademesh.admin.v1.AddSubscriptionsRequest\x1a,.trademesh.admin.v1.AddSubscriptionsResponse\x12v\n\x13RemoveSubscriptions\x12..trademesh.admin.v1.RemoveSubscriptionsRequest\x1a/.trademesh.admin.v1.RemoveSubscriptionsResponse\x12X\n\tHeartbeat\x12$.trademesh.admin.v1.HeartbeatRequest\x1a%.trademesh.admin.v1.HeartbeatResponse\x12X\n\tReconnect\x12$.trademesh.admin.v1.ReconnectRequest\x1a%.trademesh.admin.v1.ReconnectResponse\x12L\n\x05\x44rain\x12 .trademesh.admin.v1.DrainRequest\x1a!.trademesh.admin.v1.DrainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.admin.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VENUESTATE']._serialized_start=2269
-  _globals['_VENUESTATE']._serialized_end=2413
-  _globals['_STREAMSTATE']._serialized_start=2416
-  _globals['_STREAMSTATE']._serialized_end=2651
-  _globals['_AMENDMODE']._serialized_start=2653
-  _globals['_AMENDMODE']._serialized_end=2746
-  _globals['_ACCOUNTFEED']._serialized_start=2748
-  _globals['_ACCOUNTFEED']._serialized_end=2837
-  _globals['_SUBSCRIPTION']._serialized_start=96
-  _globals['_SUBSCRIPTION']._serialized_end=177
-  _globals['_STREAMSTATUS']._serialized_start=180
-  _globals['_STREAMSTATUS']._serialized_end=619
-  _globals['_DEADMANSTATUS']._serialized_start=622
-  _globals['_DEADMANSTATUS']._serialized_end=856
-  _globals['_NATIVEDEADMAN']._serialized_start=858
-  _globals['_NATIVEDEADMAN']._serialized_end=923
-  _globals['_VENUECAPABILITIES']._serialized_start=926
-  _globals['_VENUECAPABILITIES']._serialized_end=1145
-  _globals['_GETSTATUSREQUEST']._serialized_start=1147
-  _globals['_GETSTATUSREQUEST']._serialized_end=1165
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1168
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1510
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1512
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1538
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1540
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1624
-  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_start=1626
-  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_end=1708
-  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_start=1710
-  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_end=1793
-  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_start=1795
-  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_end=1880
-  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_start=1882
-  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_end=1968
-  _globals['_HEARTBEATREQUEST']._serialized_start=1970
-  _globals['_HEARTBEATREQUEST']._serialized_end=2004
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2006
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2078
-  _globals['_RECONNECTREQUEST']._serialized_start=2080
-  _globals['_RECONNECTREQUEST']._serialized_end=2098
-  _globals['_RECONNECTRESPONSE']._serialized_start=2100
-  _globals['_RECONNECTRESPONSE']._serialized_end=2136
-  _globals['_DRAINREQUEST']._serialized_start=2138
-  _globals['_DRAINREQUEST']._serialized_end=2180
-  _globals['_DRAINRESPONSE']._serialized_start=2182
-  _globals['_DRAINRESPONSE']._serialized_end=2266
-  _globals['_ADMIN']._serialized_start=2840
-  _globals['_ADMIN']._serialized_end=3540
+  _globals['_VENUESTATE']._serialized_start=2405
+  _globals['_VENUESTATE']._serialized_end=2549
+  _globals['_STREAMSTATE']._serialized_start=2552
+  _globals['_STREAMSTATE']._serialized_end=2787
+  _globals['_AMENDMODE']._serialized_start=2789
+  _globals['_AMENDMODE']._serialized_end=2882
+  _globals['_ACCOUNTFEED']._serialized_start=2884
+  _globals['_ACCOUNTFEED']._serialized_end=2973
+  _globals['_SUBSCRIPTION']._serialized_start=136
+  _globals['_SUBSCRIPTION']._serialized_end=217
+  _globals['_STREAMSTATUS']._serialized_start=220
+  _globals['_STREAMSTATUS']._serialized_end=659
+  _globals['_DEADMANSTATUS']._serialized_start=662
+  _globals['_DEADMANSTATUS']._serialized_end=896
+  _globals['_NATIVEDEADMAN']._serialized_start=898
+  _globals['_NATIVEDEADMAN']._serialized_end=963
+  _globals['_VENUECAPABILITIES']._serialized_start=966
+  _globals['_VENUECAPABILITIES']._serialized_end=1281
+  _globals['_GETSTATUSREQUEST']._serialized_start=1283
+  _globals['_GETSTATUSREQUEST']._serialized_end=1301
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1304
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1646
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1648
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1674
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1676
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1760
+  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_start=1762
+  _globals['_ADDSUBSCRIPTIONSREQUEST']._serialized_end=1844
+  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_start=1846
+  _globals['_ADDSUBSCRIPTIONSRESPONSE']._serialized_end=1929
+  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_start=1931
+  _globals['_REMOVESUBSCRIPTIONSREQUEST']._serialized_end=2016
+  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_start=2018
+  _globals['_REMOVESUBSCRIPTIONSRESPONSE']._serialized_end=2104
+  _globals['_HEARTBEATREQUEST']._serialized_start=2106
+  _globals['_HEARTBEATREQUEST']._serialized_end=2140
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2142
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2214
+  _globals['_RECONNECTREQUEST']._serialized_start=2216
+  _globals['_RECONNECTREQUEST']._serialized_end=2234
+  _globals['_RECONNECTRESPONSE']._serialized_start=2236
+  _globals['_RECONNECTRESPONSE']._serialized_end=2272
+  _globals['_DRAINREQUEST']._serialized_start=2274
+  _globals['_DRAINREQUEST']._serialized_end=2316
+  _globals['_DRAINRESPONSE']._serialized_start=2318
+  _globals['_DRAINRESPONSE']._serialized_end=2402
+  _globals['_ADMIN']._serialized_start=2976
+  _globals['_ADMIN']._serialized_end=3676
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from trademesh.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
+from trademesh.tradeflow.v1 import tradeflow_pb2 as _tradeflow_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -354,6 +355,9 @@ class VenueCapabilities(_message.Message):
     ACCOUNT_POLL_INTERVAL_MS_FIELD_NUMBER: _builtins.int
     TRADE_HISTORY_FIELD_NUMBER: _builtins.int
     ALL_TICKERS_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODES_FIELD_NUMBER: _builtins.int
+    LIQUIDATES_FIELD_NUMBER: _builtins.int
     stop_orders: _builtins.bool
     """Takes ORDER_TYPE_STOP_MARKET and ORDER_TYPE_STOP_LIMIT natively (the sim, or a live
     venue whose exchange holds the stop); false: PlaceOrder refuses them with
@@ -373,6 +377,18 @@ class VenueCapabilities(_message.Message):
     """Serves MarketData.GetTickers: every instrument's latest ticker at once; false: it answers
     UNIMPLEMENTED.
     """
+    leverage: _builtins.bool
+    """Serves TradeFlow.SetLeverage and GetLeverage for its derivatives symbols; false (a spot
+    venue): they answer UNIMPLEMENTED.
+    """
+    liquidates: _builtins.bool
+    """Liquidates positions whose margin ratio reaches 1 (the sim, paper and backtest engine; a
+    live derivatives exchange): its liquidation fills carry Fill.liquidation.
+    """
+    @_builtins.property
+    def margin_modes(self) -> _containers.RepeatedScalarFieldContainer[_tradeflow_pb2.MarginMode.ValueType]:
+        """The margin modes SetLeverage takes (empty without leverage)."""
+
     def __init__(
         self,
         *,
@@ -382,10 +398,13 @@ class VenueCapabilities(_message.Message):
         account_poll_interval_ms: _builtins.int = ...,
         trade_history: _builtins.bool = ...,
         all_tickers: _builtins.bool = ...,
+        leverage: _builtins.bool = ...,
+        margin_modes: _abc.Iterable[_tradeflow_pb2.MarginMode.ValueType] | None = ...,
+        liquidates: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_feed", b"account_feed", "account_poll_interval_ms", b"account_poll_interval_ms", "all_tickers", b"all_tickers", "amend", b"amend", "stop_orders", b"stop_orders", "trade_history", b"trade_history"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_feed", b"account_feed", "account_poll_interval_ms", b"account_poll_interval_ms", "all_tickers", b"all_tickers", "amend", b"amend", "leverage", b"leverage", "liquidates", b"liquidates", "margin_modes", b"margin_modes", "stop_orders", b"stop_orders", "trade_history", b"trade_history"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -670,6 +670,7 @@ class Intent(_message.Message):
     RISK_AMOUNT_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
     TS_SIGNAL_NS_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
     intent_id: _builtins.str
     decision_id: _builtins.str
     signal_id: _builtins.str
@@ -702,6 +703,11 @@ class Intent(_message.Message):
     against the market as of then, as a backtest does; 0 when it has no signal (a manual
     intent): checked against the latest.
     """
+    leverage: _builtins.str
+    """Derivatives: the leverage the position is to be held at (a positive decimal); the inspector
+    checks it against its leverage policies and sets it at the venue before the order. Empty:
+    the venue's setting in force. Ignored for spot.
+    """
     def __init__(
         self,
         *,
@@ -724,10 +730,11 @@ class Intent(_message.Message):
         risk_amount: _builtins.str = ...,
         reduce_only: _builtins.bool = ...,
         ts_signal_ns: _builtins.int = ...,
+        leverage: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conviction", b"conviction", "decision_id", b"decision_id", "entry_price", b"entry_price", "entry_type", b"entry_type", "expires_at_ns", b"expires_at_ns", "intent_id", b"intent_id", "reduce_only", b"reduce_only", "risk_amount", b"risk_amount", "side", b"side", "signal_id", b"signal_id", "size", b"size", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "ts_intent_ns", b"ts_intent_ns", "ts_signal_ns", b"ts_signal_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conviction", b"conviction", "decision_id", b"decision_id", "entry_price", b"entry_price", "entry_type", b"entry_type", "expires_at_ns", b"expires_at_ns", "intent_id", b"intent_id", "leverage", b"leverage", "reduce_only", b"reduce_only", "risk_amount", b"risk_amount", "side", b"side", "signal_id", b"signal_id", "size", b"size", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "symbol", b"symbol", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "ts_intent_ns", b"ts_intent_ns", "ts_signal_ns", b"ts_signal_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -37,6 +37,18 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     refused on it. Streamed where the venue streams it, else polled (Admin's StreamStatus
     says which: poll_interval_ms).
     """
+    CHANNEL_MARK: _Channel.ValueType  # 6
+    """A derivative's mark and index prices (MarkPrice), as often as the venue states them.
+    Derivatives only, like CHANNEL_FUNDING.
+    """
+    CHANNEL_OPEN_INTEREST: _Channel.ValueType  # 7
+    """A derivative's open interest (OpenInterest): streamed where the venue streams it, else
+    polled (StreamStatus.poll_interval_ms). Derivatives only.
+    """
+    CHANNEL_LIQUIDATIONS: _Channel.ValueType  # 8
+    """The venue's liquidations of anyone's positions in the symbol, as the exchange publishes
+    them (Liquidation). Derivatives only; a venue that publishes none refuses the channel.
+    """
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
     """A kind of market data stream."""
@@ -51,6 +63,18 @@ CHANNEL_FUNDING: Channel.ValueType  # 5
 venue states them now (FundingRate). Perpetuals only: a spot, future or option symbol is
 refused on it. Streamed where the venue streams it, else polled (Admin's StreamStatus
 says which: poll_interval_ms).
+"""
+CHANNEL_MARK: Channel.ValueType  # 6
+"""A derivative's mark and index prices (MarkPrice), as often as the venue states them.
+Derivatives only, like CHANNEL_FUNDING.
+"""
+CHANNEL_OPEN_INTEREST: Channel.ValueType  # 7
+"""A derivative's open interest (OpenInterest): streamed where the venue streams it, else
+polled (StreamStatus.poll_interval_ms). Derivatives only.
+"""
+CHANNEL_LIQUIDATIONS: Channel.ValueType  # 8
+"""The venue's liquidations of anyone's positions in the symbol, as the exchange publishes
+them (Liquidation). Derivatives only; a venue that publishes none refuses the channel.
 """
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
@@ -296,6 +320,9 @@ class MarketEvent(_message.Message):
     TICKER_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
     FUNDING_RATE_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    OPEN_INTEREST_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     symbol: _builtins.str
     ts_event_ns: _builtins.int
@@ -316,6 +343,12 @@ class MarketEvent(_message.Message):
     def notice(self) -> Global___StreamNotice: ...
     @_builtins.property
     def funding_rate(self) -> Global___FundingRate: ...
+    @_builtins.property
+    def mark_price(self) -> Global___MarkPrice: ...
+    @_builtins.property
+    def open_interest(self) -> Global___OpenInterest: ...
+    @_builtins.property
+    def liquidation(self) -> Global___Liquidation: ...
     def __init__(
         self,
         *,
@@ -330,12 +363,15 @@ class MarketEvent(_message.Message):
         ticker: Global___Ticker | None = ...,
         notice: Global___StreamNotice | None = ...,
         funding_rate: Global___FundingRate | None = ...,
+        mark_price: Global___MarkPrice | None = ...,
+        open_interest: Global___OpenInterest | None = ...,
+        liquidation: Global___Liquidation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "funding_rate", b"funding_rate", "notice", b"notice", "payload", b"payload", "ticker", b"ticker", "trade", b"trade"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "funding_rate", b"funding_rate", "liquidation", b"liquidation", "mark_price", b"mark_price", "notice", b"notice", "open_interest", b"open_interest", "payload", b"payload", "ticker", b"ticker", "trade", b"trade"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "funding_rate", b"funding_rate", "notice", b"notice", "payload", b"payload", "symbol", b"symbol", "ticker", b"ticker", "trade", b"trade", "ts_event_ns", b"ts_event_ns", "ts_recv_ns", b"ts_recv_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_delta", b"book_delta", "book_snapshot", b"book_snapshot", "candle", b"candle", "funding_rate", b"funding_rate", "liquidation", b"liquidation", "mark_price", b"mark_price", "notice", b"notice", "open_interest", b"open_interest", "payload", b"payload", "symbol", b"symbol", "ticker", b"ticker", "trade", b"trade", "ts_event_ns", b"ts_event_ns", "ts_recv_ns", b"ts_recv_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["trade", "book_snapshot", "book_delta", "candle", "ticker", "notice", "funding_rate"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["trade", "book_snapshot", "book_delta", "candle", "ticker", "notice", "funding_rate", "mark_price", "open_interest", "liquidation"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -598,6 +634,90 @@ class FundingRate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FundingRate: _TypeAlias = FundingRate  # noqa: Y015
+
+@_typing.final
+class MarkPrice(_message.Message):
+    """A derivative's mark price (what margin and liquidation are reckoned at) and index price (the
+    spot reference the mark follows), as the venue states them (CHANNEL_MARK).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    INDEX_PRICE_FIELD_NUMBER: _builtins.int
+    mark_price: _builtins.str
+    index_price: _builtins.str
+    """Empty when the venue does not say."""
+    def __init__(
+        self,
+        *,
+        mark_price: _builtins.str = ...,
+        index_price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index_price", b"index_price", "mark_price", b"mark_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkPrice: _TypeAlias = MarkPrice  # noqa: Y015
+
+@_typing.final
+class OpenInterest(_message.Message):
+    """A derivative's open interest: every open position's size, one side counted (CHANNEL_OPEN_INTEREST)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    size: _builtins.str
+    """In the instrument's size unit (contracts where it is sized in contracts)."""
+    value: _builtins.str
+    """In the quote asset (USD for an inverse contract); empty when the venue does not say."""
+    def __init__(
+        self,
+        *,
+        size: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["size", b"size", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenInterest: _TypeAlias = OpenInterest  # noqa: Y015
+
+@_typing.final
+class Liquidation(_message.Message):
+    """One liquidation order the venue executed against a position in the market (CHANNEL_LIQUIDATIONS):
+    anyone's, not the account's (the account's own come as Fill.liquidation).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIDE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    side: _common_pb2.Side.ValueType
+    """The liquidation order's side: SELL closes a long, BUY a short."""
+    price: _builtins.str
+    size: _builtins.str
+    """Filled size, in the instrument's size unit."""
+    def __init__(
+        self,
+        *,
+        side: _common_pb2.Side.ValueType = ...,
+        price: _builtins.str = ...,
+        size: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "side", b"side", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Liquidation: _TypeAlias = Liquidation  # noqa: Y015
 
 @_typing.final
 class StreamNotice(_message.Message):

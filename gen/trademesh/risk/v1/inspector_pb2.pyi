@@ -44,6 +44,10 @@ class _RiskActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskAction
     """Something the operator should know (an order or fill not ours, a legacy position, a
     protective order cancelled from outside, a divergence found by reconciliation).
     """
+    RISK_ACTION_REDUCE: _RiskAction.ValueType  # 9
+    """A position too near its liquidation price was reduced or closed by policy
+    (liquidation.min_distance_open).
+    """
 
 class RiskAction(_RiskAction, metaclass=_RiskActionEnumTypeWrapper): ...
 
@@ -62,6 +66,10 @@ RISK_ACTION_RESUME: RiskAction.ValueType  # 7
 RISK_ACTION_NOTICE: RiskAction.ValueType  # 8
 """Something the operator should know (an order or fill not ours, a legacy position, a
 protective order cancelled from outside, a divergence found by reconciliation).
+"""
+RISK_ACTION_REDUCE: RiskAction.ValueType  # 9
+"""A position too near its liquidation price was reduced or closed by policy
+(liquidation.min_distance_open).
 """
 Global___RiskAction: _TypeAlias = RiskAction  # noqa: Y015
 
@@ -961,6 +969,11 @@ class PositionView(_message.Message):
     STRATEGIES_FIELD_NUMBER: _builtins.int
     STOP_LOSS_FIELD_NUMBER: _builtins.int
     TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_RATIO_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PRICE_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_DISTANCE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     symbol: _builtins.str
     size: _builtins.str
@@ -974,6 +987,15 @@ class PositionView(_message.Message):
     stop_loss: _builtins.str
     """The planned levels (empty when none): the stop-loss and take-profit prices."""
     take_profit: _builtins.str
+    leverage: _builtins.str
+    """Derivatives, as the venue reports them (TradeFlow Position); empty for spot."""
+    margin_ratio: _builtins.str
+    liquidation_price: _builtins.str
+    liquidation_distance: _builtins.str
+    """|mark - liquidation price| / mark: how far the mark may move before liquidation (0.1 is
+    10 %); empty without a liquidation price.
+    """
+    margin_mode: _tradeflow_pb2.MarginMode.ValueType
     @_builtins.property
     def protective(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProtectiveOrder]: ...
     @_builtins.property
@@ -995,10 +1017,15 @@ class PositionView(_message.Message):
         strategies: _abc.Iterable[Global___Value] | None = ...,
         stop_loss: _builtins.str = ...,
         take_profit: _builtins.str = ...,
+        leverage: _builtins.str = ...,
+        margin_ratio: _builtins.str = ...,
+        liquidation_price: _builtins.str = ...,
+        liquidation_distance: _builtins.str = ...,
+        margin_mode: _tradeflow_pb2.MarginMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "legacy", b"legacy", "mark", b"mark", "protective", b"protective", "realized_pnl", b"realized_pnl", "size", b"size", "stop_loss", b"stop_loss", "strategies", b"strategies", "symbol", b"symbol", "take_profit", b"take_profit", "unrealized_pnl", b"unrealized_pnl", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_price", b"average_price", "legacy", b"legacy", "leverage", b"leverage", "liquidation_distance", b"liquidation_distance", "liquidation_price", b"liquidation_price", "margin_mode", b"margin_mode", "margin_ratio", b"margin_ratio", "mark", b"mark", "protective", b"protective", "realized_pnl", b"realized_pnl", "size", b"size", "stop_loss", b"stop_loss", "strategies", b"strategies", "symbol", b"symbol", "take_profit", b"take_profit", "unrealized_pnl", b"unrealized_pnl", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,6 +20,38 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _MarginMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MarginModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MarginMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MARGIN_MODE_UNSPECIFIED: _MarginMode.ValueType  # 0
+    MARGIN_MODE_CROSS: _MarginMode.ValueType  # 1
+    """One pool of the settle asset backs every cross position: a loss on one is carried by the
+    whole balance, and liquidation comes when the account's equity falls to the maintenance
+    margin of all of them.
+    """
+    MARGIN_MODE_ISOLATED: _MarginMode.ValueType  # 2
+    """The position holds its own margin: liquidation comes when that margin plus the position's
+    unrealised PnL falls to its maintenance margin; it can lose no more than it holds.
+    """
+
+class MarginMode(_MarginMode, metaclass=_MarginModeEnumTypeWrapper):
+    """How a derivatives position's margin is held (docs/venues.md, "Margin and liquidation")."""
+
+MARGIN_MODE_UNSPECIFIED: MarginMode.ValueType  # 0
+MARGIN_MODE_CROSS: MarginMode.ValueType  # 1
+"""One pool of the settle asset backs every cross position: a loss on one is carried by the
+whole balance, and liquidation comes when the account's equity falls to the maintenance
+margin of all of them.
+"""
+MARGIN_MODE_ISOLATED: MarginMode.ValueType  # 2
+"""The position holds its own margin: liquidation comes when that margin plus the position's
+unrealised PnL falls to its maintenance margin; it can lose no more than it holds.
+"""
+Global___MarginMode: _TypeAlias = MarginMode  # noqa: Y015
+
 class _OrderType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -152,6 +184,7 @@ class Order(_message.Message):
     UPDATED_NS_FIELD_NUMBER: _builtins.int
     TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
     TRIGGERED_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     order_id: _builtins.str
     """The venue's order id."""
@@ -185,6 +218,10 @@ class Order(_message.Message):
     before the fills; a live venue's stop shows it with its first fill (ccxt does not say
     when a stop triggers).
     """
+    liquidation: _builtins.bool
+    """The venue's own order closing a position by liquidation (the account placed none: its
+    client_order_id is the venue's, "liq-..."); its fills are liquidation fills.
+    """
     def __init__(
         self,
         *,
@@ -207,10 +244,11 @@ class Order(_message.Message):
         updated_ns: _builtins.int = ...,
         trigger_price: _builtins.str = ...,
         triggered: _builtins.bool = ...,
+        liquidation: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_fill_price", b"average_fill_price", "client_order_id", b"client_order_id", "created_ns", b"created_ns", "filled_size", b"filled_size", "order_id", b"order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "status", b"status", "status_reason", b"status_reason", "symbol", b"symbol", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "updated_ns", b"updated_ns", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_fill_price", b"average_fill_price", "client_order_id", b"client_order_id", "created_ns", b"created_ns", "filled_size", b"filled_size", "liquidation", b"liquidation", "order_id", b"order_id", "post_only", b"post_only", "price", b"price", "reduce_only", b"reduce_only", "side", b"side", "size", b"size", "status", b"status", "status_reason", b"status_reason", "symbol", b"symbol", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "updated_ns", b"updated_ns", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,6 +270,7 @@ class Fill(_message.Message):
     LIQUIDITY_FIELD_NUMBER: _builtins.int
     TRADE_ID_FIELD_NUMBER: _builtins.int
     TS_EVENT_NS_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_FIELD_NUMBER: _builtins.int
     fill_id: _builtins.str
     order_id: _builtins.str
     client_order_id: _builtins.str
@@ -246,6 +285,10 @@ class Fill(_message.Message):
     trade_id: _builtins.str
     """The public trade this fill belongs to."""
     ts_event_ns: _builtins.int
+    liquidation: _builtins.bool
+    """A liquidation: the venue closed (part of) the position at its bankruptcy price, and `fee`
+    is the liquidation fee (Order.liquidation).
+    """
     def __init__(
         self,
         *,
@@ -261,10 +304,11 @@ class Fill(_message.Message):
         liquidity: Global___Liquidity.ValueType = ...,
         trade_id: _builtins.str = ...,
         ts_event_ns: _builtins.int = ...,
+        liquidation: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "fee", b"fee", "fee_asset", b"fee_asset", "fill_id", b"fill_id", "liquidity", b"liquidity", "order_id", b"order_id", "price", b"price", "side", b"side", "size", b"size", "symbol", b"symbol", "trade_id", b"trade_id", "ts_event_ns", b"ts_event_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "fee", b"fee", "fee_asset", b"fee_asset", "fill_id", b"fill_id", "liquidation", b"liquidation", "liquidity", b"liquidity", "order_id", b"order_id", "price", b"price", "side", b"side", "size", b"size", "symbol", b"symbol", "trade_id", b"trade_id", "ts_event_ns", b"ts_event_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -278,6 +322,7 @@ class Balance(_message.Message):
     FREE_FIELD_NUMBER: _builtins.int
     LOCKED_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    POSITION_MARGIN_FIELD_NUMBER: _builtins.int
     asset: _builtins.str
     free: _builtins.str
     """Available for new orders."""
@@ -285,6 +330,10 @@ class Balance(_message.Message):
     """Held by open orders."""
     total: _builtins.str
     """free + locked."""
+    position_margin: _builtins.str
+    """Of locked: the initial margin the open derivatives positions hold (their orders' margin is
+    the rest of locked); empty where the venue does not say or the asset backs no position.
+    """
     def __init__(
         self,
         *,
@@ -292,10 +341,11 @@ class Balance(_message.Message):
         free: _builtins.str = ...,
         locked: _builtins.str = ...,
         total: _builtins.str = ...,
+        position_margin: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "free", b"free", "locked", b"locked", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "free", b"free", "locked", b"locked", "position_margin", b"position_margin", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -309,6 +359,15 @@ class Position(_message.Message):
     SIZE_FIELD_NUMBER: _builtins.int
     ENTRY_PRICE_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_FIELD_NUMBER: _builtins.int
+    MARGIN_RATIO_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PRICE_FIELD_NUMBER: _builtins.int
+    SETTLE_ASSET_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     size: _builtins.str
     """Signed: positive long, negative short."""
@@ -316,6 +375,31 @@ class Position(_message.Message):
     """Average entry price of the open size; empty when flat."""
     realized_pnl: _builtins.str
     """Profit realised by reducing the position, in the quote asset, before fees."""
+    mark_price: _builtins.str
+    """Derivatives only (empty for spot, and where the venue does not say; docs/venues.md,
+    "Margin and liquidation"). Amounts are in settle_asset.
+    The venue's mark price, which margin, unrealised PnL and liquidation are reckoned at.
+    """
+    leverage: _builtins.str
+    margin_mode: Global___MarginMode.ValueType
+    initial_margin: _builtins.str
+    """The margin the position holds: its notional at entry / leverage."""
+    maintenance_margin: _builtins.str
+    """The margin below which it is liquidated: its notional at mark x the maintenance rate of its
+    tier, less the tier's amount (the exchange's brackets).
+    """
+    margin_ratio: _builtins.str
+    """maintenance margin / margin balance (isolated: the position's margin plus its unrealised
+    PnL; cross: the account's equity in the settle asset): 1 is liquidation.
+    """
+    unrealized_pnl: _builtins.str
+    """At mark, not realised."""
+    liquidation_price: _builtins.str
+    """The mark price at which the position is liquidated; empty when it cannot be (no leverage
+    risk, e.g. a short fully collateralised in a rising market never reaches it).
+    """
+    settle_asset: _builtins.str
+    """The asset margin and PnL are in (USDT for a linear perpetual, BTC for an inverse one)."""
     def __init__(
         self,
         *,
@@ -323,10 +407,19 @@ class Position(_message.Message):
         size: _builtins.str = ...,
         entry_price: _builtins.str = ...,
         realized_pnl: _builtins.str = ...,
+        mark_price: _builtins.str = ...,
+        leverage: _builtins.str = ...,
+        margin_mode: Global___MarginMode.ValueType = ...,
+        initial_margin: _builtins.str = ...,
+        maintenance_margin: _builtins.str = ...,
+        margin_ratio: _builtins.str = ...,
+        unrealized_pnl: _builtins.str = ...,
+        liquidation_price: _builtins.str = ...,
+        settle_asset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "realized_pnl", b"realized_pnl", "size", b"size", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "initial_margin", b"initial_margin", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "maintenance_margin", b"maintenance_margin", "margin_mode", b"margin_mode", "margin_ratio", b"margin_ratio", "mark_price", b"mark_price", "realized_pnl", b"realized_pnl", "settle_asset", b"settle_asset", "size", b"size", "symbol", b"symbol", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1026,6 +1119,126 @@ class AmendOrderResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AmendOrderResponse: _TypeAlias = AmendOrderResponse  # noqa: Y015
+
+@_typing.final
+class LeverageSetting(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    leverage: _builtins.str
+    """The leverage in force: a positive decimal, at most max_leverage."""
+    margin_mode: Global___MarginMode.ValueType
+    max_leverage: _builtins.str
+    """The most this symbol allows the account now (its first tier's); empty when the venue does
+    not say.
+    """
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        leverage: _builtins.str = ...,
+        margin_mode: Global___MarginMode.ValueType = ...,
+        max_leverage: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leverage", b"leverage", "margin_mode", b"margin_mode", "max_leverage", b"max_leverage", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeverageSetting: _TypeAlias = LeverageSetting  # noqa: Y015
+
+@_typing.final
+class SetLeverageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """A derivatives symbol; required."""
+    leverage: _builtins.str
+    """A positive decimal up to the symbol's max_leverage; required."""
+    margin_mode: Global___MarginMode.ValueType
+    """UNSPECIFIED keeps the mode in force."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        leverage: _builtins.str = ...,
+        margin_mode: Global___MarginMode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leverage", b"leverage", "margin_mode", b"margin_mode", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLeverageRequest: _TypeAlias = SetLeverageRequest  # noqa: Y015
+
+@_typing.final
+class SetLeverageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def setting(self) -> Global___LeverageSetting: ...
+    def __init__(
+        self,
+        *,
+        setting: Global___LeverageSetting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLeverageResponse: _TypeAlias = SetLeverageResponse  # noqa: Y015
+
+@_typing.final
+class GetLeverageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """A derivatives symbol; required."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeverageRequest: _TypeAlias = GetLeverageRequest  # noqa: Y015
+
+@_typing.final
+class GetLeverageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def setting(self) -> Global___LeverageSetting: ...
+    def __init__(
+        self,
+        *,
+        setting: Global___LeverageSetting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["setting", b"setting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeverageResponse: _TypeAlias = GetLeverageResponse  # noqa: Y015
 
 @_typing.final
 class StreamAccountRequest(_message.Message):

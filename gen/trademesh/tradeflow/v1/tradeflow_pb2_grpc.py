@@ -90,6 +90,16 @@ class TradeFlowStub:
                 request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountRequest.SerializeToString,
                 response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountResponse.FromString,
                 _registered_method=True)
+        self.SetLeverage = channel.unary_unary(
+                '/trademesh.tradeflow.v1.TradeFlow/SetLeverage',
+                request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.SetLeverageRequest.SerializeToString,
+                response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.SetLeverageResponse.FromString,
+                _registered_method=True)
+        self.GetLeverage = channel.unary_unary(
+                '/trademesh.tradeflow.v1.TradeFlow/GetLeverage',
+                request_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.GetLeverageRequest.SerializeToString,
+                response_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.GetLeverageResponse.FromString,
+                _registered_method=True)
 
 
 class TradeFlowServicer:
@@ -176,6 +186,25 @@ class TradeFlowServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetLeverage(self, request, context):
+        """Sets a derivatives symbol's leverage and margin mode on the account, as the exchange keeps
+        them per symbol (Admin GetStatus capabilities.leverage and margin_modes say what the venue
+        supports). Later orders of the symbol take their initial margin at this leverage. A spot
+        symbol, a leverage above the symbol's maximum or a mode the venue does not offer is refused
+        (INVALID_ARGUMENT naming the field); a venue without leverage answers UNIMPLEMENTED. Takes the
+        trading credential: only the inspector sets leverage, before the order that needs it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLeverage(self, request, context):
+        """A derivatives symbol's leverage and margin mode in force, and the most the venue allows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TradeFlowServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +262,16 @@ def add_TradeFlowServicer_to_server(servicer, server):
                     servicer.StreamAccount,
                     request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountRequest.FromString,
                     response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountResponse.SerializeToString,
+            ),
+            'SetLeverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLeverage,
+                    request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.SetLeverageRequest.FromString,
+                    response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.SetLeverageResponse.SerializeToString,
+            ),
+            'GetLeverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLeverage,
+                    request_deserializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.GetLeverageRequest.FromString,
+                    response_serializer=trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.GetLeverageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -533,6 +572,60 @@ class TradeFlow:
             '/trademesh.tradeflow.v1.TradeFlow/StreamAccount',
             trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountRequest.SerializeToString,
             trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.StreamAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLeverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.tradeflow.v1.TradeFlow/SetLeverage',
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.SetLeverageRequest.SerializeToString,
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.SetLeverageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLeverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.tradeflow.v1.TradeFlow/GetLeverage',
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.GetLeverageRequest.SerializeToString,
+            trademesh_dot_tradeflow_dot_v1_dot_tradeflow__pb2.GetLeverageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,16 @@ class TradeFlowStub:
     each later one holds only the balances and positions that changed (their new values).
     Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
     """
+    SetLeverage: _grpc.UnaryUnaryMultiCallable[_tradeflow_pb2.SetLeverageRequest, _tradeflow_pb2.SetLeverageResponse]
+    """Sets a derivatives symbol's leverage and margin mode on the account, as the exchange keeps
+    them per symbol (Admin GetStatus capabilities.leverage and margin_modes say what the venue
+    supports). Later orders of the symbol take their initial margin at this leverage. A spot
+    symbol, a leverage above the symbol's maximum or a mode the venue does not offer is refused
+    (INVALID_ARGUMENT naming the field); a venue without leverage answers UNIMPLEMENTED. Takes the
+    trading credential: only the inspector sets leverage, before the order that needs it.
+    """
+    GetLeverage: _grpc.UnaryUnaryMultiCallable[_tradeflow_pb2.GetLeverageRequest, _tradeflow_pb2.GetLeverageResponse]
+    """A derivatives symbol's leverage and margin mode in force, and the most the venue allows."""
 
 @_typing.type_check_only
 class TradeFlowAsyncStub(TradeFlowStub):
@@ -97,6 +107,16 @@ class TradeFlowAsyncStub(TradeFlowStub):
     each later one holds only the balances and positions that changed (their new values).
     Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
     """
+    SetLeverage: _aio.UnaryUnaryMultiCallable[_tradeflow_pb2.SetLeverageRequest, _tradeflow_pb2.SetLeverageResponse]  # type: ignore[assignment]
+    """Sets a derivatives symbol's leverage and margin mode on the account, as the exchange keeps
+    them per symbol (Admin GetStatus capabilities.leverage and margin_modes say what the venue
+    supports). Later orders of the symbol take their initial margin at this leverage. A spot
+    symbol, a leverage above the symbol's maximum or a mode the venue does not offer is refused
+    (INVALID_ARGUMENT naming the field); a venue without leverage answers UNIMPLEMENTED. Takes the
+    trading credential: only the inspector sets leverage, before the order that needs it.
+    """
+    GetLeverage: _aio.UnaryUnaryMultiCallable[_tradeflow_pb2.GetLeverageRequest, _tradeflow_pb2.GetLeverageResponse]  # type: ignore[assignment]
+    """A derivatives symbol's leverage and margin mode in force, and the most the venue allows."""
 
 class TradeFlowServicer(metaclass=_abc_1.ABCMeta):
     """Served by every venue process. Only Inspector places orders in a full mesh."""
@@ -195,5 +215,27 @@ class TradeFlowServicer(metaclass=_abc_1.ABCMeta):
         each later one holds only the balances and positions that changed (their new values).
         Pushed by the exchange where it can, polled elsewhere (capabilities.account_feed).
         """
+
+    @_abc_1.abstractmethod
+    def SetLeverage(
+        self,
+        request: _tradeflow_pb2.SetLeverageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tradeflow_pb2.SetLeverageResponse, _abc.Awaitable[_tradeflow_pb2.SetLeverageResponse]]:
+        """Sets a derivatives symbol's leverage and margin mode on the account, as the exchange keeps
+        them per symbol (Admin GetStatus capabilities.leverage and margin_modes say what the venue
+        supports). Later orders of the symbol take their initial margin at this leverage. A spot
+        symbol, a leverage above the symbol's maximum or a mode the venue does not offer is refused
+        (INVALID_ARGUMENT naming the field); a venue without leverage answers UNIMPLEMENTED. Takes the
+        trading credential: only the inspector sets leverage, before the order that needs it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetLeverage(
+        self,
+        request: _tradeflow_pb2.GetLeverageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tradeflow_pb2.GetLeverageResponse, _abc.Awaitable[_tradeflow_pb2.GetLeverageResponse]]:
+        """A derivatives symbol's leverage and margin mode in force, and the most the venue allows."""
 
 def add_TradeFlowServicer_to_server(servicer: TradeFlowServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

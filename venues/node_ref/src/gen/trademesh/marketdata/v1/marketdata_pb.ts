@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/marketdata/v1/marketdata.proto.
  */
 export const file_trademesh_marketdata_v1_marketdata: GenFile = /*@__PURE__*/
-  fileDesc("Cih0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhLnByb3RvEhd0cmFkZW1lc2gubWFya2V0ZGF0YS52MSIpChZMaXN0SW5zdHJ1bWVudHNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTwoXTGlzdEluc3RydW1lbnRzUmVzcG9uc2USNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiiQIKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRIyCghjaGFubmVscxgCIAMoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSOAoQY2FuZGxlX3RpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEkAKD292ZXJmbG93X3BvbGljeRgEIAEoDjInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk92ZXJmbG93UG9saWN5EjQKBnJlc3VtZRgFIAEoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlc3VtZVBvaW50Ii4KC1Jlc3VtZVBvaW50Eg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEImoKEVN1YnNjcmliZVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIugDCgtNYXJrZXRFdmVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEwoLdHNfZXZlbnRfbnMYAyABKAMSEgoKdHNfcmVjdl9ucxgEIAEoAxIvCgV0cmFkZRgKIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlSAASPgoNYm9va19zbmFwc2hvdBgLIAEoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tTbmFwc2hvdEgAEjgKCmJvb2tfZGVsdGEYDCABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rRGVsdGFIABIxCgZjYW5kbGUYDSABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DYW5kbGVIABIxCgZ0aWNrZXIYDiABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXJIABI3CgZub3RpY2UYDyABKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdHJlYW1Ob3RpY2VIABI8CgxmdW5kaW5nX3JhdGUYECABKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5GdW5kaW5nUmF0ZUgAQgkKB3BheWxvYWQiZQoFVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDQoFcHJpY2UYAiABKAkSDAoEc2l6ZRgDIAEoCRItCgp0YWtlcl9zaWRlGAQgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlIigKCUJvb2tMZXZlbBINCgVwcmljZRgBIAEoCRIMCgRzaXplGAIgASgJIoQBCgxCb29rU25hcHNob3QSEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsIoEBCglCb29rRGVsdGESEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsItQBCgZDYW5kbGUSMQoJdGltZWZyYW1lGAEgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAIgASgDEgwKBG9wZW4YAyABKAkSDAoEaGlnaBgEIAEoCRILCgNsb3cYBSABKAkSDQoFY2xvc2UYBiABKAkSDgoGdm9sdW1lGAcgASgJEhQKDHF1b3RlX3ZvbHVtZRgIIAEoCRITCgt0cmFkZV9jb3VudBgJIAEoBBIOCgZjbG9zZWQYCiABKAgiswEKBlRpY2tlchIQCghiZXN0X2JpZBgBIAEoCRIVCg1iZXN0X2JpZF9zaXplGAIgASgJEhAKCGJlc3RfYXNrGAMgASgJEhUKDWJlc3RfYXNrX3NpemUYBCABKAkSEgoKbGFzdF9wcmljZRgFIAEoCRIXCg9iYXNlX3ZvbHVtZV8yNGgYBiABKAkSGAoQcXVvdGVfdm9sdW1lXzI0aBgHIAEoCRIQCghvcGVuXzI0aBgIIAEoCSJdCgtGdW5kaW5nUmF0ZRIMCgRyYXRlGAEgASgJEhcKD25leHRfZnVuZGluZ19ucxgCIAEoAxISCgptYXJrX3ByaWNlGAMgASgJEhMKC2luZGV4X3ByaWNlGAQgASgJIpYBCgxTdHJlYW1Ob3RpY2USMQoEa2luZBgBIAEoDjIjLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk5vdGljZUtpbmQSMQoHY2hhbm5lbBgCIAEoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSDgoGcmVhc29uGAMgASgJEhAKCHNpbmNlX25zGAQgASgDIocBChFHZXRDYW5kbGVzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkSMQoJdGltZWZyYW1lGAIgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSEAoIc3RhcnRfbnMYAyABKAMSDgoGZW5kX25zGAQgASgDEg0KBWxpbWl0GAUgASgNIkYKEkdldENhbmRsZXNSZXNwb25zZRIwCgdjYW5kbGVzGAEgAygLMh8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQ2FuZGxlImcKEEdldFRyYWRlc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEhAKCHN0YXJ0X25zGAIgASgDEg4KBmVuZF9ucxgDIAEoAxINCgVsaW1pdBgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJImYKEUdldFRyYWRlc1Jlc3BvbnNlEjgKBnRyYWRlcxgBIAMoCzIoLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkhpc3RvcmljYWxUcmFkZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVQoPSGlzdG9yaWNhbFRyYWRlEhMKC3RzX2V2ZW50X25zGAEgASgDEi0KBXRyYWRlGAIgASgLMh4udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuVHJhZGUiJAoRR2V0VGlja2Vyc1JlcXVlc3QSDwoHc3ltYm9scxgBIAMoCSJMChJHZXRUaWNrZXJzUmVzcG9uc2USNgoHdGlja2VycxgBIAMoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN5bWJvbFRpY2tlciJkCgxTeW1ib2xUaWNrZXISDgoGc3ltYm9sGAEgASgJEhMKC3RzX2V2ZW50X25zGAIgASgDEi8KBnRpY2tlchgDIAEoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRpY2tlciqHAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEgoOQ0hBTk5FTF9UUkFERVMQARIQCgxDSEFOTkVMX0JPT0sQAhITCg9DSEFOTkVMX0NBTkRMRVMQAxITCg9DSEFOTkVMX1RJQ0tFUlMQBBITCg9DSEFOTkVMX0ZVTkRJTkcQBSpvCg5PdmVyZmxvd1BvbGljeRIfChtPVkVSRkxPV19QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpPVkVSRkxPV19QT0xJQ1lfRElTQ09OTkVDVBABEhwKGE9WRVJGTE9XX1BPTElDWV9DT05GTEFURRACKm8KCk5vdGljZUtpbmQSGwoXTk9USUNFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9OT1RJQ0VfS0lORF9HQVAQARIWChJOT1RJQ0VfS0lORF9SRVNZTkMQAhIXChNOT1RJQ0VfS0lORF9SRUZVU0VEEAMymgQKCk1hcmtldERhdGESdAoPTGlzdEluc3RydW1lbnRzEi8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdEluc3RydW1lbnRzUmVxdWVzdBowLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkxpc3RJbnN0cnVtZW50c1Jlc3BvbnNlEmQKCVN1YnNjcmliZRIpLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVJlcXVlc3QaKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABEmUKCkdldENhbmRsZXMSKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRDYW5kbGVzUmVxdWVzdBorLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldENhbmRsZXNSZXNwb25zZRJiCglHZXRUcmFkZXMSKS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRUcmFkZXNSZXF1ZXN0GioudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0VHJhZGVzUmVzcG9uc2USZQoKR2V0VGlja2VycxIqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldFRpY2tlcnNSZXF1ZXN0GisudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0VGlja2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_common_v1_common]);
+  fileDesc("Cih0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhLnByb3RvEhd0cmFkZW1lc2gubWFya2V0ZGF0YS52MSIpChZMaXN0SW5zdHJ1bWVudHNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTwoXTGlzdEluc3RydW1lbnRzUmVzcG9uc2USNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQiiQIKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRIyCghjaGFubmVscxgCIAMoDjIgLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNoYW5uZWwSOAoQY2FuZGxlX3RpbWVmcmFtZRgDIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEkAKD292ZXJmbG93X3BvbGljeRgEIAEoDjInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk92ZXJmbG93UG9saWN5EjQKBnJlc3VtZRgFIAEoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlc3VtZVBvaW50Ii4KC1Jlc3VtZVBvaW50Eg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEImoKEVN1YnNjcmliZVJlc3BvbnNlEjQKBmV2ZW50cxgBIAMoCzIkLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLk1hcmtldEV2ZW50EhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEIp8FCgtNYXJrZXRFdmVudBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEwoLdHNfZXZlbnRfbnMYAyABKAMSEgoKdHNfcmVjdl9ucxgEIAEoAxIvCgV0cmFkZRgKIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlSAASPgoNYm9va19zbmFwc2hvdBgLIAEoCzIlLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tTbmFwc2hvdEgAEjgKCmJvb2tfZGVsdGEYDCABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Cb29rRGVsdGFIABIxCgZjYW5kbGUYDSABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DYW5kbGVIABIxCgZ0aWNrZXIYDiABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXJIABI3CgZub3RpY2UYDyABKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdHJlYW1Ob3RpY2VIABI8CgxmdW5kaW5nX3JhdGUYECABKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5GdW5kaW5nUmF0ZUgAEjgKCm1hcmtfcHJpY2UYESABKAsyIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5NYXJrUHJpY2VIABI+Cg1vcGVuX2ludGVyZXN0GBIgASgLMiUudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuT3BlbkludGVyZXN0SAASOwoLbGlxdWlkYXRpb24YEyABKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5MaXF1aWRhdGlvbkgAQgkKB3BheWxvYWQiZQoFVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDQoFcHJpY2UYAiABKAkSDAoEc2l6ZRgDIAEoCRItCgp0YWtlcl9zaWRlGAQgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlIigKCUJvb2tMZXZlbBINCgVwcmljZRgBIAEoCRIMCgRzaXplGAIgASgJIoQBCgxCb29rU25hcHNob3QSEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsIoEBCglCb29rRGVsdGESEAoIc2VxdWVuY2UYASABKAQSMAoEYmlkcxgCIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJvb2tMZXZlbBIwCgRhc2tzGAMgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQm9va0xldmVsItQBCgZDYW5kbGUSMQoJdGltZWZyYW1lGAEgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMb3Blbl90aW1lX25zGAIgASgDEgwKBG9wZW4YAyABKAkSDAoEaGlnaBgEIAEoCRILCgNsb3cYBSABKAkSDQoFY2xvc2UYBiABKAkSDgoGdm9sdW1lGAcgASgJEhQKDHF1b3RlX3ZvbHVtZRgIIAEoCRITCgt0cmFkZV9jb3VudBgJIAEoBBIOCgZjbG9zZWQYCiABKAgiswEKBlRpY2tlchIQCghiZXN0X2JpZBgBIAEoCRIVCg1iZXN0X2JpZF9zaXplGAIgASgJEhAKCGJlc3RfYXNrGAMgASgJEhUKDWJlc3RfYXNrX3NpemUYBCABKAkSEgoKbGFzdF9wcmljZRgFIAEoCRIXCg9iYXNlX3ZvbHVtZV8yNGgYBiABKAkSGAoQcXVvdGVfdm9sdW1lXzI0aBgHIAEoCRIQCghvcGVuXzI0aBgIIAEoCSJdCgtGdW5kaW5nUmF0ZRIMCgRyYXRlGAEgASgJEhcKD25leHRfZnVuZGluZ19ucxgCIAEoAxISCgptYXJrX3ByaWNlGAMgASgJEhMKC2luZGV4X3ByaWNlGAQgASgJIjQKCU1hcmtQcmljZRISCgptYXJrX3ByaWNlGAEgASgJEhMKC2luZGV4X3ByaWNlGAIgASgJIisKDE9wZW5JbnRlcmVzdBIMCgRzaXplGAEgASgJEg0KBXZhbHVlGAIgASgJIlMKC0xpcXVpZGF0aW9uEicKBHNpZGUYASABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSDQoFcHJpY2UYAiABKAkSDAoEc2l6ZRgDIAEoCSKWAQoMU3RyZWFtTm90aWNlEjEKBGtpbmQYASABKA4yIy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5Ob3RpY2VLaW5kEjEKB2NoYW5uZWwYAiABKA4yIC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5DaGFubmVsEg4KBnJlYXNvbhgDIAEoCRIQCghzaW5jZV9ucxgEIAEoAyKHAQoRR2V0Q2FuZGxlc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEjEKCXRpbWVmcmFtZRgCIAEoDjIeLnRyYWRlbWVzaC5jb21tb24udjEuVGltZWZyYW1lEhAKCHN0YXJ0X25zGAMgASgDEg4KBmVuZF9ucxgEIAEoAxINCgVsaW1pdBgFIAEoDSJGChJHZXRDYW5kbGVzUmVzcG9uc2USMAoHY2FuZGxlcxgBIAMoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNhbmRsZSJnChBHZXRUcmFkZXNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCRIQCghzdGFydF9ucxgCIAEoAxIOCgZlbmRfbnMYAyABKAMSDQoFbGltaXQYBCABKA0SEgoKcGFnZV90b2tlbhgFIAEoCSJmChFHZXRUcmFkZXNSZXNwb25zZRI4CgZ0cmFkZXMYASADKAsyKC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5IaXN0b3JpY2FsVHJhZGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlUKD0hpc3RvcmljYWxUcmFkZRITCgt0c19ldmVudF9ucxgBIAEoAxItCgV0cmFkZRgCIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlRyYWRlIiQKEUdldFRpY2tlcnNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkiTAoSR2V0VGlja2Vyc1Jlc3BvbnNlEjYKB3RpY2tlcnMYASADKAsyJS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TeW1ib2xUaWNrZXIiZAoMU3ltYm9sVGlja2VyEg4KBnN5bWJvbBgBIAEoCRITCgt0c19ldmVudF9ucxgCIAEoAxIvCgZ0aWNrZXIYAyABKAsyHy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5UaWNrZXIqzgEKB0NoYW5uZWwSFwoTQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhIKDkNIQU5ORUxfVFJBREVTEAESEAoMQ0hBTk5FTF9CT09LEAISEwoPQ0hBTk5FTF9DQU5ETEVTEAMSEwoPQ0hBTk5FTF9USUNLRVJTEAQSEwoPQ0hBTk5FTF9GVU5ESU5HEAUSEAoMQ0hBTk5FTF9NQVJLEAYSGQoVQ0hBTk5FTF9PUEVOX0lOVEVSRVNUEAcSGAoUQ0hBTk5FTF9MSVFVSURBVElPTlMQCCpvCg5PdmVyZmxvd1BvbGljeRIfChtPVkVSRkxPV19QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpPVkVSRkxPV19QT0xJQ1lfRElTQ09OTkVDVBABEhwKGE9WRVJGTE9XX1BPTElDWV9DT05GTEFURRACKm8KCk5vdGljZUtpbmQSGwoXTk9USUNFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9OT1RJQ0VfS0lORF9HQVAQARIWChJOT1RJQ0VfS0lORF9SRVNZTkMQAhIXChNOT1RJQ0VfS0lORF9SRUZVU0VEEAMymgQKCk1hcmtldERhdGESdAoPTGlzdEluc3RydW1lbnRzEi8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdEluc3RydW1lbnRzUmVxdWVzdBowLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkxpc3RJbnN0cnVtZW50c1Jlc3BvbnNlEmQKCVN1YnNjcmliZRIpLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVJlcXVlc3QaKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABEmUKCkdldENhbmRsZXMSKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRDYW5kbGVzUmVxdWVzdBorLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldENhbmRsZXNSZXNwb25zZRJiCglHZXRUcmFkZXMSKS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRUcmFkZXNSZXF1ZXN0GioudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0VHJhZGVzUmVzcG9uc2USZQoKR2V0VGlja2VycxIqLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldFRpY2tlcnNSZXF1ZXN0GisudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0VGlja2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_common_v1_common]);
 
 /**
  * @generated from message trademesh.marketdata.v1.ListInstrumentsRequest
@@ -253,6 +253,24 @@ export type MarketEvent = Message<"trademesh.marketdata.v1.MarketEvent"> & {
      */
     value: FundingRate;
     case: "fundingRate";
+  } | {
+    /**
+     * @generated from field: trademesh.marketdata.v1.MarkPrice mark_price = 17;
+     */
+    value: MarkPrice;
+    case: "markPrice";
+  } | {
+    /**
+     * @generated from field: trademesh.marketdata.v1.OpenInterest open_interest = 18;
+     */
+    value: OpenInterest;
+    case: "openInterest";
+  } | {
+    /**
+     * @generated from field: trademesh.marketdata.v1.Liquidation liquidation = 19;
+     */
+    value: Liquidation;
+    case: "liquidation";
   } | { case: undefined; value?: undefined };
 };
 
@@ -566,6 +584,95 @@ export const FundingRateSchema: GenMessage<FundingRate> = /*@__PURE__*/
   messageDesc(file_trademesh_marketdata_v1_marketdata, 12);
 
 /**
+ * A derivative's mark price (what margin and liquidation are reckoned at) and index price (the
+ * spot reference the mark follows), as the venue states them (CHANNEL_MARK).
+ *
+ * @generated from message trademesh.marketdata.v1.MarkPrice
+ */
+export type MarkPrice = Message<"trademesh.marketdata.v1.MarkPrice"> & {
+  /**
+   * @generated from field: string mark_price = 1;
+   */
+  markPrice: string;
+
+  /**
+   * Empty when the venue does not say.
+   *
+   * @generated from field: string index_price = 2;
+   */
+  indexPrice: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.MarkPrice.
+ * Use `create(MarkPriceSchema)` to create a new message.
+ */
+export const MarkPriceSchema: GenMessage<MarkPrice> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 13);
+
+/**
+ * A derivative's open interest: every open position's size, one side counted (CHANNEL_OPEN_INTEREST).
+ *
+ * @generated from message trademesh.marketdata.v1.OpenInterest
+ */
+export type OpenInterest = Message<"trademesh.marketdata.v1.OpenInterest"> & {
+  /**
+   * In the instrument's size unit (contracts where it is sized in contracts).
+   *
+   * @generated from field: string size = 1;
+   */
+  size: string;
+
+  /**
+   * In the quote asset (USD for an inverse contract); empty when the venue does not say.
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.OpenInterest.
+ * Use `create(OpenInterestSchema)` to create a new message.
+ */
+export const OpenInterestSchema: GenMessage<OpenInterest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 14);
+
+/**
+ * One liquidation order the venue executed against a position in the market (CHANNEL_LIQUIDATIONS):
+ * anyone's, not the account's (the account's own come as Fill.liquidation).
+ *
+ * @generated from message trademesh.marketdata.v1.Liquidation
+ */
+export type Liquidation = Message<"trademesh.marketdata.v1.Liquidation"> & {
+  /**
+   * The liquidation order's side: SELL closes a long, BUY a short.
+   *
+   * @generated from field: trademesh.common.v1.Side side = 1;
+   */
+  side: Side;
+
+  /**
+   * @generated from field: string price = 2;
+   */
+  price: string;
+
+  /**
+   * Filled size, in the instrument's size unit.
+   *
+   * @generated from field: string size = 3;
+   */
+  size: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.Liquidation.
+ * Use `create(LiquidationSchema)` to create a new message.
+ */
+export const LiquidationSchema: GenMessage<Liquidation> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 15);
+
+/**
  * Out-of-band information about the stream.
  *
  * @generated from message trademesh.marketdata.v1.StreamNotice
@@ -600,7 +707,7 @@ export type StreamNotice = Message<"trademesh.marketdata.v1.StreamNotice"> & {
  * Use `create(StreamNoticeSchema)` to create a new message.
  */
 export const StreamNoticeSchema: GenMessage<StreamNotice> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 13);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 16);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetCandlesRequest
@@ -643,7 +750,7 @@ export type GetCandlesRequest = Message<"trademesh.marketdata.v1.GetCandlesReque
  * Use `create(GetCandlesRequestSchema)` to create a new message.
  */
 export const GetCandlesRequestSchema: GenMessage<GetCandlesRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 14);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 17);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetCandlesResponse
@@ -660,7 +767,7 @@ export type GetCandlesResponse = Message<"trademesh.marketdata.v1.GetCandlesResp
  * Use `create(GetCandlesResponseSchema)` to create a new message.
  */
 export const GetCandlesResponseSchema: GenMessage<GetCandlesResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 15);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 18);
 
 /**
  * Historical trades of one symbol in [start_ns, end_ns), oldest first.
@@ -717,7 +824,7 @@ export type GetTradesRequest = Message<"trademesh.marketdata.v1.GetTradesRequest
  * Use `create(GetTradesRequestSchema)` to create a new message.
  */
 export const GetTradesRequestSchema: GenMessage<GetTradesRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 16);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 19);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetTradesResponse
@@ -741,7 +848,7 @@ export type GetTradesResponse = Message<"trademesh.marketdata.v1.GetTradesRespon
  * Use `create(GetTradesResponseSchema)` to create a new message.
  */
 export const GetTradesResponseSchema: GenMessage<GetTradesResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 17);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 20);
 
 /**
  * A public trade and when it happened.
@@ -767,7 +874,7 @@ export type HistoricalTrade = Message<"trademesh.marketdata.v1.HistoricalTrade">
  * Use `create(HistoricalTradeSchema)` to create a new message.
  */
 export const HistoricalTradeSchema: GenMessage<HistoricalTrade> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 18);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 21);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetTickersRequest
@@ -787,7 +894,7 @@ export type GetTickersRequest = Message<"trademesh.marketdata.v1.GetTickersReque
  * Use `create(GetTickersRequestSchema)` to create a new message.
  */
 export const GetTickersRequestSchema: GenMessage<GetTickersRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 19);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 22);
 
 /**
  * @generated from message trademesh.marketdata.v1.GetTickersResponse
@@ -807,7 +914,7 @@ export type GetTickersResponse = Message<"trademesh.marketdata.v1.GetTickersResp
  * Use `create(GetTickersResponseSchema)` to create a new message.
  */
 export const GetTickersResponseSchema: GenMessage<GetTickersResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 20);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 23);
 
 /**
  * The latest ticker of one symbol.
@@ -838,7 +945,7 @@ export type SymbolTicker = Message<"trademesh.marketdata.v1.SymbolTicker"> & {
  * Use `create(SymbolTickerSchema)` to create a new message.
  */
 export const SymbolTickerSchema: GenMessage<SymbolTicker> = /*@__PURE__*/
-  messageDesc(file_trademesh_marketdata_v1_marketdata, 21);
+  messageDesc(file_trademesh_marketdata_v1_marketdata, 24);
 
 /**
  * A kind of market data stream.
@@ -880,6 +987,30 @@ export enum Channel {
    * @generated from enum value: CHANNEL_FUNDING = 5;
    */
   FUNDING = 5,
+
+  /**
+   * A derivative's mark and index prices (MarkPrice), as often as the venue states them.
+   * Derivatives only, like CHANNEL_FUNDING.
+   *
+   * @generated from enum value: CHANNEL_MARK = 6;
+   */
+  MARK = 6,
+
+  /**
+   * A derivative's open interest (OpenInterest): streamed where the venue streams it, else
+   * polled (StreamStatus.poll_interval_ms). Derivatives only.
+   *
+   * @generated from enum value: CHANNEL_OPEN_INTEREST = 7;
+   */
+  OPEN_INTEREST = 7,
+
+  /**
+   * The venue's liquidations of anyone's positions in the symbol, as the exchange publishes
+   * them (Liquidation). Derivatives only; a venue that publishes none refuses the channel.
+   *
+   * @generated from enum value: CHANNEL_LIQUIDATIONS = 8;
+   */
+  LIQUIDATIONS = 8,
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/tradeflow/v1/tradeflow.proto.
  */
 export const file_trademesh_tradeflow_v1_tradeflow: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0cmFkZW1lc2gvdHJhZGVmbG93L3YxL3RyYWRlZmxvdy5wcm90bxIWdHJhZGVtZXNoLnRyYWRlZmxvdy52MSL7AwoFT3JkZXISDQoFdmVudWUYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFwoPY2xpZW50X29yZGVyX2lkGAMgASgJEg4KBnN5bWJvbBgEIAEoCRInCgRzaWRlGAUgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYBiABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRI6Cg10aW1lX2luX2ZvcmNlGAcgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5UaW1lSW5Gb3JjZRIRCglwb3N0X29ubHkYCCABKAgSEwoLcmVkdWNlX29ubHkYCSABKAgSDQoFcHJpY2UYCiABKAkSDAoEc2l6ZRgLIAEoCRITCgtmaWxsZWRfc2l6ZRgMIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYDSABKAkSMwoGc3RhdHVzGA4gASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGA8gASgJEhIKCmNyZWF0ZWRfbnMYECABKAMSEgoKdXBkYXRlZF9ucxgRIAEoAxIVCg10cmlnZ2VyX3ByaWNlGBIgASgJEhEKCXRyaWdnZXJlZBgTIAEoCCKVAgoERmlsbBIPCgdmaWxsX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgDIAEoCRIOCgZzeW1ib2wYBCABKAkSJwoEc2lkZRgFIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRINCgVwcmljZRgGIAEoCRIMCgRzaXplGAcgASgJEgsKA2ZlZRgIIAEoCRIRCglmZWVfYXNzZXQYCSABKAkSNAoJbGlxdWlkaXR5GAogASgOMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXF1aWRpdHkSEAoIdHJhZGVfaWQYCyABKAkSEwoLdHNfZXZlbnRfbnMYDCABKAMiRQoHQmFsYW5jZRINCgVhc3NldBgBIAEoCRIMCgRmcmVlGAIgASgJEg4KBmxvY2tlZBgDIAEoCRINCgV0b3RhbBgEIAEoCSJTCghQb3NpdGlvbhIOCgZzeW1ib2wYASABKAkSDAoEc2l6ZRgCIAEoCRITCgtlbnRyeV9wcmljZRgDIAEoCRIUCgxyZWFsaXplZF9wbmwYBCABKAkimwEKCUV4ZWN1dGlvbhINCgV2ZW51ZRgBIAEoCRITCgt0c19ldmVudF9ucxgCIAEoAxIsCgVvcmRlchgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISKgoEZmlsbBgEIAEoCzIcLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRmlsbBIQCghzZXF1ZW5jZRgFIAEoBCKuAgoRUGxhY2VPcmRlclJlcXVlc3QSDgoGc3ltYm9sGAEgASgJEicKBHNpZGUYAiABKA4yGS50cmFkZW1lc2guY29tbW9uLnYxLlNpZGUSLwoEdHlwZRgDIAEoDjIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXJUeXBlEgwKBHNpemUYBCABKAkSDQoFcHJpY2UYBSABKAkSOgoNdGltZV9pbl9mb3JjZRgGIAEoDjIjLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuVGltZUluRm9yY2USEQoJcG9zdF9vbmx5GAcgASgIEhMKC3JlZHVjZV9vbmx5GAggASgIEhcKD2NsaWVudF9vcmRlcl9pZBgJIAEoCRIVCg10cmlnZ2VyX3ByaWNlGAogASgJIlUKElBsYWNlT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEQoJZHVwbGljYXRlGAIgASgIIk8KEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIkMKE0NhbmNlbE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjgKFkNhbmNlbEFsbE9yZGVyc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJIChdDYW5jZWxBbGxPcmRlcnNSZXNwb25zZRItCgZvcmRlcnMYASADKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIjwKD0dldE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkiQAoQR2V0T3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiJwoVTGlzdE9wZW5PcmRlcnNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCSJHChZMaXN0T3Blbk9yZGVyc1Jlc3BvbnNlEi0KBm9yZGVycxgBIAMoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXIiFAoSR2V0QmFsYW5jZXNSZXF1ZXN0IloKE0dldEJhbGFuY2VzUmVzcG9uc2USMQoIYmFsYW5jZXMYASADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USEAoIYXNfb2ZfbnMYAiABKAMiJQoTR2V0UG9zaXRpb25zUmVxdWVzdBIOCgZzeW1ib2wYASABKAkiXQoUR2V0UG9zaXRpb25zUmVzcG9uc2USMwoJcG9zaXRpb25zGAEgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgCIAEoAyKdAQoXU3RyZWFtRXhlY3V0aW9uc1JlcXVlc3QSDwoHc3ltYm9scxgBIAMoCRJGCgZyZXN1bWUYAiABKAsyNi50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0LlJlc3VtZRopCgZSZXN1bWUSDQoFZXBvY2gYASABKAQSEAoIcG9zaXRpb24YAiABKAQikwEKGFN0cmVhbUV4ZWN1dGlvbnNSZXNwb25zZRI1CgpleGVjdXRpb25zGAEgAygLMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5FeGVjdXRpb24SEAoIcG9zaXRpb24YAiABKAQSDQoFZXBvY2gYAyABKAQSCwoDZ2FwGAQgASgIEhIKCmdhcF9yZWFzb24YBSABKAkihwEKDkZ1bmRpbmdQYXltZW50EhIKCmZ1bmRpbmdfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBWFzc2V0GAMgASgJEg4KBmFtb3VudBgEIAEoCRIMCgRyYXRlGAUgASgJEhUKDXBvc2l0aW9uX3NpemUYBiABKAkSDQoFdHNfbnMYByABKAMiTQoaTGlzdEZ1bmRpbmdQYXltZW50c1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJEhAKCHNpbmNlX25zGAIgASgDEg0KBWxpbWl0GAMgASgFIlcKG0xpc3RGdW5kaW5nUGF5bWVudHNSZXNwb25zZRI4CghwYXltZW50cxgBIAMoCzImLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRnVuZGluZ1BheW1lbnQitgEKEUFtZW5kT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgCIAEoCRINCgVwcmljZRgDIAEoCRIMCgRzaXplGAQgASgJEhUKDXRyaWdnZXJfcHJpY2UYBSABKAkSGwoTbmV3X2NsaWVudF9vcmRlcl9pZBgGIAEoCRIOCgZyZWFzb24YByABKAkSFQoNdW5maWxsZWRfb25seRgIIAEoCCKYAQoSQW1lbmRPcmRlclJlc3BvbnNlEiwKBW9yZGVyGAEgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlchIQCghyZXBsYWNlZBgCIAEoCBIvCghjYW5jZWxlZBgDIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEQoJZHVwbGljYXRlGAQgASgIIhYKFFN0cmVhbUFjY291bnRSZXF1ZXN0IqMBChVTdHJlYW1BY2NvdW50UmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSMQoIYmFsYW5jZXMYAiADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USMwoJcG9zaXRpb25zGAMgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgEIAEoAyqLAQoJT3JkZXJUeXBlEhoKFk9SREVSX1RZUEVfVU5TUEVDSUZJRUQQABIUChBPUkRFUl9UWVBFX0xJTUlUEAESFQoRT1JERVJfVFlQRV9NQVJLRVQQAhIaChZPUkRFUl9UWVBFX1NUT1BfTUFSS0VUEAMSGQoVT1JERVJfVFlQRV9TVE9QX0xJTUlUEAQqcQoLVGltZUluRm9yY2USHQoZVElNRV9JTl9GT1JDRV9VTlNQRUNJRklFRBAAEhUKEVRJTUVfSU5fRk9SQ0VfR1RDEAESFQoRVElNRV9JTl9GT1JDRV9JT0MQAhIVChFUSU1FX0lOX0ZPUkNFX0ZPSxADKs4BCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFPUkRFUl9TVEFUVVNfT1BFThABEiEKHU9SREVSX1NUQVRVU19QQVJUSUFMTFlfRklMTEVEEAISFwoTT1JERVJfU1RBVFVTX0ZJTExFRBADEhkKFU9SREVSX1NUQVRVU19DQU5DRUxFRBAEEhkKFU9SREVSX1NUQVRVU19SRUpFQ1RFRBAFEhgKFE9SREVSX1NUQVRVU19FWFBJUkVEEAYqUAoJTGlxdWlkaXR5EhkKFUxJUVVJRElUWV9VTlNQRUNJRklFRBAAEhMKD0xJUVVJRElUWV9NQUtFUhABEhMKD0xJUVVJRElUWV9UQUtFUhACMr0JCglUcmFkZUZsb3cSYwoKUGxhY2VPcmRlchIpLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuUGxhY2VPcmRlclJlcXVlc3QaKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLlBsYWNlT3JkZXJSZXNwb25zZRJmCgtDYW5jZWxPcmRlchIqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GisudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxPcmRlclJlc3BvbnNlEnIKD0NhbmNlbEFsbE9yZGVycxIuLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsQWxsT3JkZXJzUmVxdWVzdBovLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQ2FuY2VsQWxsT3JkZXJzUmVzcG9uc2USXQoIR2V0T3JkZXISJy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldE9yZGVyUmVxdWVzdBooLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0T3JkZXJSZXNwb25zZRJvCg5MaXN0T3Blbk9yZGVycxItLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdE9wZW5PcmRlcnNSZXF1ZXN0Gi4udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXN0T3Blbk9yZGVyc1Jlc3BvbnNlEmYKC0dldEJhbGFuY2VzEioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRCYWxhbmNlc1JlcXVlc3QaKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldEJhbGFuY2VzUmVzcG9uc2USaQoMR2V0UG9zaXRpb25zEisudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRQb3NpdGlvbnNSZXF1ZXN0GiwudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRQb3NpdGlvbnNSZXNwb25zZRJ3ChBTdHJlYW1FeGVjdXRpb25zEi8udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1FeGVjdXRpb25zUmVxdWVzdBowLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuU3RyZWFtRXhlY3V0aW9uc1Jlc3BvbnNlMAESfgoTTGlzdEZ1bmRpbmdQYXltZW50cxIyLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdEZ1bmRpbmdQYXltZW50c1JlcXVlc3QaMy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RGdW5kaW5nUGF5bWVudHNSZXNwb25zZRJjCgpBbWVuZE9yZGVyEikudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5BbWVuZE9yZGVyUmVxdWVzdBoqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuQW1lbmRPcmRlclJlc3BvbnNlEm4KDVN0cmVhbUFjY291bnQSLC50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUFjY291bnRSZXF1ZXN0Gi0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1BY2NvdW50UmVzcG9uc2UwAWIGcHJvdG8z", [file_trademesh_common_v1_common]);
+  fileDesc("CiZ0cmFkZW1lc2gvdHJhZGVmbG93L3YxL3RyYWRlZmxvdy5wcm90bxIWdHJhZGVtZXNoLnRyYWRlZmxvdy52MSKQBAoFT3JkZXISDQoFdmVudWUYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFwoPY2xpZW50X29yZGVyX2lkGAMgASgJEg4KBnN5bWJvbBgEIAEoCRInCgRzaWRlGAUgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYBiABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRI6Cg10aW1lX2luX2ZvcmNlGAcgASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5UaW1lSW5Gb3JjZRIRCglwb3N0X29ubHkYCCABKAgSEwoLcmVkdWNlX29ubHkYCSABKAgSDQoFcHJpY2UYCiABKAkSDAoEc2l6ZRgLIAEoCRITCgtmaWxsZWRfc2l6ZRgMIAEoCRIaChJhdmVyYWdlX2ZpbGxfcHJpY2UYDSABKAkSMwoGc3RhdHVzGA4gASgOMiMudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlclN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGA8gASgJEhIKCmNyZWF0ZWRfbnMYECABKAMSEgoKdXBkYXRlZF9ucxgRIAEoAxIVCg10cmlnZ2VyX3ByaWNlGBIgASgJEhEKCXRyaWdnZXJlZBgTIAEoCBITCgtsaXF1aWRhdGlvbhgUIAEoCCKqAgoERmlsbBIPCgdmaWxsX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhcKD2NsaWVudF9vcmRlcl9pZBgDIAEoCRIOCgZzeW1ib2wYBCABKAkSJwoEc2lkZRgFIAEoDjIZLnRyYWRlbWVzaC5jb21tb24udjEuU2lkZRINCgVwcmljZRgGIAEoCRIMCgRzaXplGAcgASgJEgsKA2ZlZRgIIAEoCRIRCglmZWVfYXNzZXQYCSABKAkSNAoJbGlxdWlkaXR5GAogASgOMiEudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXF1aWRpdHkSEAoIdHJhZGVfaWQYCyABKAkSEwoLdHNfZXZlbnRfbnMYDCABKAMSEwoLbGlxdWlkYXRpb24YDSABKAgiXgoHQmFsYW5jZRINCgVhc3NldBgBIAEoCRIMCgRmcmVlGAIgASgJEg4KBmxvY2tlZBgDIAEoCRINCgV0b3RhbBgEIAEoCRIXCg9wb3NpdGlvbl9tYXJnaW4YBSABKAkixQIKCFBvc2l0aW9uEg4KBnN5bWJvbBgBIAEoCRIMCgRzaXplGAIgASgJEhMKC2VudHJ5X3ByaWNlGAMgASgJEhQKDHJlYWxpemVkX3BubBgEIAEoCRISCgptYXJrX3ByaWNlGAUgASgJEhAKCGxldmVyYWdlGAYgASgJEjcKC21hcmdpbl9tb2RlGAcgASgOMiIudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5NYXJnaW5Nb2RlEhYKDmluaXRpYWxfbWFyZ2luGAggASgJEhoKEm1haW50ZW5hbmNlX21hcmdpbhgJIAEoCRIUCgxtYXJnaW5fcmF0aW8YCiABKAkSFgoOdW5yZWFsaXplZF9wbmwYCyABKAkSGQoRbGlxdWlkYXRpb25fcHJpY2UYDCABKAkSFAoMc2V0dGxlX2Fzc2V0GA0gASgJIpsBCglFeGVjdXRpb24SDQoFdmVudWUYASABKAkSEwoLdHNfZXZlbnRfbnMYAiABKAMSLAoFb3JkZXIYAyABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyEioKBGZpbGwYBCABKAsyHC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkZpbGwSEAoIc2VxdWVuY2UYBSABKAQirgIKEVBsYWNlT3JkZXJSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCRInCgRzaWRlGAIgASgOMhkudHJhZGVtZXNoLmNvbW1vbi52MS5TaWRlEi8KBHR5cGUYAyABKA4yIS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyVHlwZRIMCgRzaXplGAQgASgJEg0KBXByaWNlGAUgASgJEjoKDXRpbWVfaW5fZm9yY2UYBiABKA4yIy50cmFkZW1lc2gudHJhZGVmbG93LnYxLlRpbWVJbkZvcmNlEhEKCXBvc3Rfb25seRgHIAEoCBITCgtyZWR1Y2Vfb25seRgIIAEoCBIXCg9jbGllbnRfb3JkZXJfaWQYCSABKAkSFQoNdHJpZ2dlcl9wcmljZRgKIAEoCSJVChJQbGFjZU9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyEhEKCWR1cGxpY2F0ZRgCIAEoCCJPChJDYW5jZWxPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFwoPY2xpZW50X29yZGVyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJDChNDYW5jZWxPcmRlclJlc3BvbnNlEiwKBW9yZGVyGAEgASgLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciI4ChZDYW5jZWxBbGxPcmRlcnNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCRIOCgZyZWFzb24YAiABKAkiSAoXQ2FuY2VsQWxsT3JkZXJzUmVzcG9uc2USLQoGb3JkZXJzGAEgAygLMh0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5PcmRlciI8Cg9HZXRPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFwoPY2xpZW50X29yZGVyX2lkGAIgASgJIkAKEEdldE9yZGVyUmVzcG9uc2USLAoFb3JkZXIYASABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIicKFUxpc3RPcGVuT3JkZXJzUmVxdWVzdBIOCgZzeW1ib2wYASABKAkiRwoWTGlzdE9wZW5PcmRlcnNSZXNwb25zZRItCgZvcmRlcnMYASADKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyIhQKEkdldEJhbGFuY2VzUmVxdWVzdCJaChNHZXRCYWxhbmNlc1Jlc3BvbnNlEjEKCGJhbGFuY2VzGAEgAygLMh8udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5CYWxhbmNlEhAKCGFzX29mX25zGAIgASgDIiUKE0dldFBvc2l0aW9uc1JlcXVlc3QSDgoGc3ltYm9sGAEgASgJIl0KFEdldFBvc2l0aW9uc1Jlc3BvbnNlEjMKCXBvc2l0aW9ucxgBIAMoCzIgLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuUG9zaXRpb24SEAoIYXNfb2ZfbnMYAiABKAMinQEKF1N0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0Eg8KB3N5bWJvbHMYASADKAkSRgoGcmVzdW1lGAIgASgLMjYudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1FeGVjdXRpb25zUmVxdWVzdC5SZXN1bWUaKQoGUmVzdW1lEg0KBWVwb2NoGAEgASgEEhAKCHBvc2l0aW9uGAIgASgEIpMBChhTdHJlYW1FeGVjdXRpb25zUmVzcG9uc2USNQoKZXhlY3V0aW9ucxgBIAMoCzIhLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuRXhlY3V0aW9uEhAKCHBvc2l0aW9uGAIgASgEEg0KBWVwb2NoGAMgASgEEgsKA2dhcBgEIAEoCBISCgpnYXBfcmVhc29uGAUgASgJIocBCg5GdW5kaW5nUGF5bWVudBISCgpmdW5kaW5nX2lkGAEgASgJEg4KBnN5bWJvbBgCIAEoCRINCgVhc3NldBgDIAEoCRIOCgZhbW91bnQYBCABKAkSDAoEcmF0ZRgFIAEoCRIVCg1wb3NpdGlvbl9zaXplGAYgASgJEg0KBXRzX25zGAcgASgDIk0KGkxpc3RGdW5kaW5nUGF5bWVudHNSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCRIQCghzaW5jZV9ucxgCIAEoAxINCgVsaW1pdBgDIAEoBSJXChtMaXN0RnVuZGluZ1BheW1lbnRzUmVzcG9uc2USOAoIcGF5bWVudHMYASADKAsyJi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkZ1bmRpbmdQYXltZW50IrYBChFBbWVuZE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIXCg9jbGllbnRfb3JkZXJfaWQYAiABKAkSDQoFcHJpY2UYAyABKAkSDAoEc2l6ZRgEIAEoCRIVCg10cmlnZ2VyX3ByaWNlGAUgASgJEhsKE25ld19jbGllbnRfb3JkZXJfaWQYBiABKAkSDgoGcmVhc29uGAcgASgJEhUKDXVuZmlsbGVkX29ubHkYCCABKAgimAEKEkFtZW5kT3JkZXJSZXNwb25zZRIsCgVvcmRlchgBIAEoCzIdLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuT3JkZXISEAoIcmVwbGFjZWQYAiABKAgSLwoIY2FuY2VsZWQYAyABKAsyHS50cmFkZW1lc2gudHJhZGVmbG93LnYxLk9yZGVyEhEKCWR1cGxpY2F0ZRgEIAEoCCKCAQoPTGV2ZXJhZ2VTZXR0aW5nEg4KBnN5bWJvbBgBIAEoCRIQCghsZXZlcmFnZRgCIAEoCRI3CgttYXJnaW5fbW9kZRgDIAEoDjIiLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTWFyZ2luTW9kZRIUCgxtYXhfbGV2ZXJhZ2UYBCABKAkibwoSU2V0TGV2ZXJhZ2VSZXF1ZXN0Eg4KBnN5bWJvbBgBIAEoCRIQCghsZXZlcmFnZRgCIAEoCRI3CgttYXJnaW5fbW9kZRgDIAEoDjIiLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTWFyZ2luTW9kZSJPChNTZXRMZXZlcmFnZVJlc3BvbnNlEjgKB3NldHRpbmcYASABKAsyJy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxldmVyYWdlU2V0dGluZyIkChJHZXRMZXZlcmFnZVJlcXVlc3QSDgoGc3ltYm9sGAEgASgJIk8KE0dldExldmVyYWdlUmVzcG9uc2USOAoHc2V0dGluZxgBIAEoCzInLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGV2ZXJhZ2VTZXR0aW5nIhYKFFN0cmVhbUFjY291bnRSZXF1ZXN0IqMBChVTdHJlYW1BY2NvdW50UmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSMQoIYmFsYW5jZXMYAiADKAsyHy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkJhbGFuY2USMwoJcG9zaXRpb25zGAMgAygLMiAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5Qb3NpdGlvbhIQCghhc19vZl9ucxgEIAEoAypaCgpNYXJnaW5Nb2RlEhsKF01BUkdJTl9NT0RFX1VOU1BFQ0lGSUVEEAASFQoRTUFSR0lOX01PREVfQ1JPU1MQARIYChRNQVJHSU5fTU9ERV9JU09MQVRFRBACKosBCglPcmRlclR5cGUSGgoWT1JERVJfVFlQRV9VTlNQRUNJRklFRBAAEhQKEE9SREVSX1RZUEVfTElNSVQQARIVChFPUkRFUl9UWVBFX01BUktFVBACEhoKFk9SREVSX1RZUEVfU1RPUF9NQVJLRVQQAxIZChVPUkRFUl9UWVBFX1NUT1BfTElNSVQQBCpxCgtUaW1lSW5Gb3JjZRIdChlUSU1FX0lOX0ZPUkNFX1VOU1BFQ0lGSUVEEAASFQoRVElNRV9JTl9GT1JDRV9HVEMQARIVChFUSU1FX0lOX0ZPUkNFX0lPQxACEhUKEVRJTUVfSU5fRk9SQ0VfRk9LEAMqzgEKC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9SREVSX1NUQVRVU19PUEVOEAESIQodT1JERVJfU1RBVFVTX1BBUlRJQUxMWV9GSUxMRUQQAhIXChNPUkRFUl9TVEFUVVNfRklMTEVEEAMSGQoVT1JERVJfU1RBVFVTX0NBTkNFTEVEEAQSGQoVT1JERVJfU1RBVFVTX1JFSkVDVEVEEAUSGAoUT1JERVJfU1RBVFVTX0VYUElSRUQQBipQCglMaXF1aWRpdHkSGQoVTElRVUlESVRZX1VOU1BFQ0lGSUVEEAASEwoPTElRVUlESVRZX01BS0VSEAESEwoPTElRVUlESVRZX1RBS0VSEAIyjQsKCVRyYWRlRmxvdxJjCgpQbGFjZU9yZGVyEikudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5QbGFjZU9yZGVyUmVxdWVzdBoqLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuUGxhY2VPcmRlclJlc3BvbnNlEmYKC0NhbmNlbE9yZGVyEioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxPcmRlclJlcXVlc3QaKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkNhbmNlbE9yZGVyUmVzcG9uc2UScgoPQ2FuY2VsQWxsT3JkZXJzEi4udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxBbGxPcmRlcnNSZXF1ZXN0Gi8udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5DYW5jZWxBbGxPcmRlcnNSZXNwb25zZRJdCghHZXRPcmRlchInLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0T3JkZXJSZXF1ZXN0GigudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5HZXRPcmRlclJlc3BvbnNlEm8KDkxpc3RPcGVuT3JkZXJzEi0udHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXN0T3Blbk9yZGVyc1JlcXVlc3QaLi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkxpc3RPcGVuT3JkZXJzUmVzcG9uc2USZgoLR2V0QmFsYW5jZXMSKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldEJhbGFuY2VzUmVxdWVzdBorLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0QmFsYW5jZXNSZXNwb25zZRJpCgxHZXRQb3NpdGlvbnMSKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldFBvc2l0aW9uc1JlcXVlc3QaLC50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldFBvc2l0aW9uc1Jlc3BvbnNlEncKEFN0cmVhbUV4ZWN1dGlvbnMSLy50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUV4ZWN1dGlvbnNSZXF1ZXN0GjAudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TdHJlYW1FeGVjdXRpb25zUmVzcG9uc2UwARJ+ChNMaXN0RnVuZGluZ1BheW1lbnRzEjIudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5MaXN0RnVuZGluZ1BheW1lbnRzUmVxdWVzdBozLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuTGlzdEZ1bmRpbmdQYXltZW50c1Jlc3BvbnNlEmMKCkFtZW5kT3JkZXISKS50cmFkZW1lc2gudHJhZGVmbG93LnYxLkFtZW5kT3JkZXJSZXF1ZXN0GioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5BbWVuZE9yZGVyUmVzcG9uc2USbgoNU3RyZWFtQWNjb3VudBIsLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuU3RyZWFtQWNjb3VudFJlcXVlc3QaLS50cmFkZW1lc2gudHJhZGVmbG93LnYxLlN0cmVhbUFjY291bnRSZXNwb25zZTABEmYKC1NldExldmVyYWdlEioudHJhZGVtZXNoLnRyYWRlZmxvdy52MS5TZXRMZXZlcmFnZVJlcXVlc3QaKy50cmFkZW1lc2gudHJhZGVmbG93LnYxLlNldExldmVyYWdlUmVzcG9uc2USZgoLR2V0TGV2ZXJhZ2USKi50cmFkZW1lc2gudHJhZGVmbG93LnYxLkdldExldmVyYWdlUmVxdWVzdBorLnRyYWRlbWVzaC50cmFkZWZsb3cudjEuR2V0TGV2ZXJhZ2VSZXNwb25zZWIGcHJvdG8z", [file_trademesh_common_v1_common]);
 
 /**
  * @generated from message trademesh.tradeflow.v1.Order
@@ -132,6 +132,14 @@ export type Order = Message<"trademesh.tradeflow.v1.Order"> & {
    * @generated from field: bool triggered = 19;
    */
   triggered: boolean;
+
+  /**
+   * The venue's own order closing a position by liquidation (the account placed none: its
+   * client_order_id is the venue's, "liq-..."); its fills are liquidation fills.
+   *
+   * @generated from field: bool liquidation = 20;
+   */
+  liquidation: boolean;
 };
 
 /**
@@ -208,6 +216,14 @@ export type Fill = Message<"trademesh.tradeflow.v1.Fill"> & {
    * @generated from field: int64 ts_event_ns = 12;
    */
   tsEventNs: bigint;
+
+  /**
+   * A liquidation: the venue closed (part of) the position at its bankruptcy price, and `fee`
+   * is the liquidation fee (Order.liquidation).
+   *
+   * @generated from field: bool liquidation = 13;
+   */
+  liquidation: boolean;
 };
 
 /**
@@ -246,6 +262,14 @@ export type Balance = Message<"trademesh.tradeflow.v1.Balance"> & {
    * @generated from field: string total = 4;
    */
   total: string;
+
+  /**
+   * Of locked: the initial margin the open derivatives positions hold (their orders' margin is
+   * the rest of locked); empty where the venue does not say or the asset backs no position.
+   *
+   * @generated from field: string position_margin = 5;
+   */
+  positionMargin: string;
 };
 
 /**
@@ -284,6 +308,70 @@ export type Position = Message<"trademesh.tradeflow.v1.Position"> & {
    * @generated from field: string realized_pnl = 4;
    */
   realizedPnl: string;
+
+  /**
+   * Derivatives only (empty for spot, and where the venue does not say; docs/venues.md,
+   * "Margin and liquidation"). Amounts are in settle_asset.
+   * The venue's mark price, which margin, unrealised PnL and liquidation are reckoned at.
+   *
+   * @generated from field: string mark_price = 5;
+   */
+  markPrice: string;
+
+  /**
+   * @generated from field: string leverage = 6;
+   */
+  leverage: string;
+
+  /**
+   * @generated from field: trademesh.tradeflow.v1.MarginMode margin_mode = 7;
+   */
+  marginMode: MarginMode;
+
+  /**
+   * The margin the position holds: its notional at entry / leverage.
+   *
+   * @generated from field: string initial_margin = 8;
+   */
+  initialMargin: string;
+
+  /**
+   * The margin below which it is liquidated: its notional at mark x the maintenance rate of its
+   * tier, less the tier's amount (the exchange's brackets).
+   *
+   * @generated from field: string maintenance_margin = 9;
+   */
+  maintenanceMargin: string;
+
+  /**
+   * maintenance margin / margin balance (isolated: the position's margin plus its unrealised
+   * PnL; cross: the account's equity in the settle asset): 1 is liquidation.
+   *
+   * @generated from field: string margin_ratio = 10;
+   */
+  marginRatio: string;
+
+  /**
+   * At mark, not realised.
+   *
+   * @generated from field: string unrealized_pnl = 11;
+   */
+  unrealizedPnl: string;
+
+  /**
+   * The mark price at which the position is liquidated; empty when it cannot be (no leverage
+   * risk, e.g. a short fully collateralised in a rising market never reaches it).
+   *
+   * @generated from field: string liquidation_price = 12;
+   */
+  liquidationPrice: string;
+
+  /**
+   * The asset margin and PnL are in (USDT for a linear perpetual, BTC for an inverse one).
+   *
+   * @generated from field: string settle_asset = 13;
+   */
+  settleAsset: string;
 };
 
 /**
@@ -1039,6 +1127,129 @@ export const AmendOrderResponseSchema: GenMessage<AmendOrderResponse> = /*@__PUR
   messageDesc(file_trademesh_tradeflow_v1_tradeflow, 25);
 
 /**
+ * @generated from message trademesh.tradeflow.v1.LeverageSetting
+ */
+export type LeverageSetting = Message<"trademesh.tradeflow.v1.LeverageSetting"> & {
+  /**
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * The leverage in force: a positive decimal, at most max_leverage.
+   *
+   * @generated from field: string leverage = 2;
+   */
+  leverage: string;
+
+  /**
+   * @generated from field: trademesh.tradeflow.v1.MarginMode margin_mode = 3;
+   */
+  marginMode: MarginMode;
+
+  /**
+   * The most this symbol allows the account now (its first tier's); empty when the venue does
+   * not say.
+   *
+   * @generated from field: string max_leverage = 4;
+   */
+  maxLeverage: string;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.LeverageSetting.
+ * Use `create(LeverageSettingSchema)` to create a new message.
+ */
+export const LeverageSettingSchema: GenMessage<LeverageSetting> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 26);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.SetLeverageRequest
+ */
+export type SetLeverageRequest = Message<"trademesh.tradeflow.v1.SetLeverageRequest"> & {
+  /**
+   * A derivatives symbol; required.
+   *
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * A positive decimal up to the symbol's max_leverage; required.
+   *
+   * @generated from field: string leverage = 2;
+   */
+  leverage: string;
+
+  /**
+   * UNSPECIFIED keeps the mode in force.
+   *
+   * @generated from field: trademesh.tradeflow.v1.MarginMode margin_mode = 3;
+   */
+  marginMode: MarginMode;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.SetLeverageRequest.
+ * Use `create(SetLeverageRequestSchema)` to create a new message.
+ */
+export const SetLeverageRequestSchema: GenMessage<SetLeverageRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 27);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.SetLeverageResponse
+ */
+export type SetLeverageResponse = Message<"trademesh.tradeflow.v1.SetLeverageResponse"> & {
+  /**
+   * @generated from field: trademesh.tradeflow.v1.LeverageSetting setting = 1;
+   */
+  setting?: LeverageSetting | undefined;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.SetLeverageResponse.
+ * Use `create(SetLeverageResponseSchema)` to create a new message.
+ */
+export const SetLeverageResponseSchema: GenMessage<SetLeverageResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 28);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.GetLeverageRequest
+ */
+export type GetLeverageRequest = Message<"trademesh.tradeflow.v1.GetLeverageRequest"> & {
+  /**
+   * A derivatives symbol; required.
+   *
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.GetLeverageRequest.
+ * Use `create(GetLeverageRequestSchema)` to create a new message.
+ */
+export const GetLeverageRequestSchema: GenMessage<GetLeverageRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 29);
+
+/**
+ * @generated from message trademesh.tradeflow.v1.GetLeverageResponse
+ */
+export type GetLeverageResponse = Message<"trademesh.tradeflow.v1.GetLeverageResponse"> & {
+  /**
+   * @generated from field: trademesh.tradeflow.v1.LeverageSetting setting = 1;
+   */
+  setting?: LeverageSetting | undefined;
+};
+
+/**
+ * Describes the message trademesh.tradeflow.v1.GetLeverageResponse.
+ * Use `create(GetLeverageResponseSchema)` to create a new message.
+ */
+export const GetLeverageResponseSchema: GenMessage<GetLeverageResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 30);
+
+/**
  * @generated from message trademesh.tradeflow.v1.StreamAccountRequest
  */
 export type StreamAccountRequest = Message<"trademesh.tradeflow.v1.StreamAccountRequest"> & {
@@ -1049,7 +1260,7 @@ export type StreamAccountRequest = Message<"trademesh.tradeflow.v1.StreamAccount
  * Use `create(StreamAccountRequestSchema)` to create a new message.
  */
 export const StreamAccountRequestSchema: GenMessage<StreamAccountRequest> = /*@__PURE__*/
-  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 26);
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 31);
 
 /**
  * @generated from message trademesh.tradeflow.v1.StreamAccountResponse
@@ -1087,7 +1298,42 @@ export type StreamAccountResponse = Message<"trademesh.tradeflow.v1.StreamAccoun
  * Use `create(StreamAccountResponseSchema)` to create a new message.
  */
 export const StreamAccountResponseSchema: GenMessage<StreamAccountResponse> = /*@__PURE__*/
-  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 27);
+  messageDesc(file_trademesh_tradeflow_v1_tradeflow, 32);
+
+/**
+ * How a derivatives position's margin is held (docs/venues.md, "Margin and liquidation").
+ *
+ * @generated from enum trademesh.tradeflow.v1.MarginMode
+ */
+export enum MarginMode {
+  /**
+   * @generated from enum value: MARGIN_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One pool of the settle asset backs every cross position: a loss on one is carried by the
+   * whole balance, and liquidation comes when the account's equity falls to the maintenance
+   * margin of all of them.
+   *
+   * @generated from enum value: MARGIN_MODE_CROSS = 1;
+   */
+  CROSS = 1,
+
+  /**
+   * The position holds its own margin: liquidation comes when that margin plus the position's
+   * unrealised PnL falls to its maintenance margin; it can lose no more than it holds.
+   *
+   * @generated from enum value: MARGIN_MODE_ISOLATED = 2;
+   */
+  ISOLATED = 2,
+}
+
+/**
+ * Describes the enum trademesh.tradeflow.v1.MarginMode.
+ */
+export const MarginModeSchema: GenEnum<MarginMode> = /*@__PURE__*/
+  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 0);
 
 /**
  * @generated from enum trademesh.tradeflow.v1.OrderType
@@ -1130,7 +1376,7 @@ export enum OrderType {
  * Describes the enum trademesh.tradeflow.v1.OrderType.
  */
 export const OrderTypeSchema: GenEnum<OrderType> = /*@__PURE__*/
-  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 0);
+  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 1);
 
 /**
  * @generated from enum trademesh.tradeflow.v1.TimeInForce
@@ -1169,7 +1415,7 @@ export enum TimeInForce {
  * Describes the enum trademesh.tradeflow.v1.TimeInForce.
  */
 export const TimeInForceSchema: GenEnum<TimeInForce> = /*@__PURE__*/
-  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 1);
+  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 2);
 
 /**
  * @generated from enum trademesh.tradeflow.v1.OrderStatus
@@ -1221,7 +1467,7 @@ export enum OrderStatus {
  * Describes the enum trademesh.tradeflow.v1.OrderStatus.
  */
 export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
-  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 2);
+  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 3);
 
 /**
  * Whether a fill added liquidity (maker) or took it (taker).
@@ -1249,7 +1495,7 @@ export enum Liquidity {
  * Describes the enum trademesh.tradeflow.v1.Liquidity.
  */
 export const LiquiditySchema: GenEnum<Liquidity> = /*@__PURE__*/
-  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 3);
+  enumDesc(file_trademesh_tradeflow_v1_tradeflow, 4);
 
 /**
  * Served by every venue process. Only Inspector places orders in a full mesh.
@@ -1364,6 +1610,31 @@ export const TradeFlow: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamAccountRequestSchema;
     output: typeof StreamAccountResponseSchema;
+  },
+  /**
+   * Sets a derivatives symbol's leverage and margin mode on the account, as the exchange keeps
+   * them per symbol (Admin GetStatus capabilities.leverage and margin_modes say what the venue
+   * supports). Later orders of the symbol take their initial margin at this leverage. A spot
+   * symbol, a leverage above the symbol's maximum or a mode the venue does not offer is refused
+   * (INVALID_ARGUMENT naming the field); a venue without leverage answers UNIMPLEMENTED. Takes the
+   * trading credential: only the inspector sets leverage, before the order that needs it.
+   *
+   * @generated from rpc trademesh.tradeflow.v1.TradeFlow.SetLeverage
+   */
+  setLeverage: {
+    methodKind: "unary";
+    input: typeof SetLeverageRequestSchema;
+    output: typeof SetLeverageResponseSchema;
+  },
+  /**
+   * A derivatives symbol's leverage and margin mode in force, and the most the venue allows.
+   *
+   * @generated from rpc trademesh.tradeflow.v1.TradeFlow.GetLeverage
+   */
+  getLeverage: {
+    methodKind: "unary";
+    input: typeof GetLeverageRequestSchema;
+    output: typeof GetLeverageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_tradeflow_v1_tradeflow, 0);
