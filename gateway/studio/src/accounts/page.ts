@@ -5,19 +5,24 @@
 // tab's Mux stream, targeted at that venue: a snapshot, then every change); and its PnL and fees
 // from the ledger's books of that venue alone (Ledger.GetPnl with the venue). Its loops run
 // only while it is shown. Amounts are rounded in their asset (lib/money), the exact value on
-// hover and in data-exact.
+// hover and in data-exact. A derivatives position shows its mark, unrealised PnL, leverage,
+// margin ratio, liquidation price and the distance to it, coloured (ui/margin); a spot one
+// leaves those cells empty.
 import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
 import type { LiveStreams } from "../api/live";
+import { instrumentsOf } from "../api/instruments";
 import { listVenues } from "../api/venues";
 import type { GetStatusResponse } from "../gen/trademesh/admin/v1/admin_pb";
 import type { StrategyPnl } from "../gen/trademesh/ledger/v1/ledger_pb";
-import { TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { type Position, TradeFlow } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import type { Connection } from "../lib/connection";
 import { childController, follow, type LoopContext, poll } from "../lib/loop";
-import { amount as shownAmount, size } from "../lib/money";
+import { fromPosition } from "../lib/margin";
+import { price, amount as shownAmount, size } from "../lib/money";
 import { sign } from "../ledger/books";
 import { fill, h, panel, showStatus, table } from "../ui/dom";
+import { MARGIN_COLUMNS, marginCells } from "../ui/margin";
 import { AccountState, type VenueAccount, venueAccounts } from "./model";
 
 const LIST_POLL_MS = 2000;
@@ -25,6 +30,10 @@ const PNL_POLL_MS = 3000;
 const COLUMNS = ["venue", "exchange", "account", "mode", "instances", "fills", "fees", "realised", "total PnL"];
 const BALANCE_COLUMNS = ["asset", "free", "locked", "total"];
 const PNL_COLUMNS = ["fills", "realised", "fees", "funding", "unrealised", "total"];
+const POSITION_COLUMNS = ["symbol", "size", "entry price", "mark", "uPnL", ...MARGIN_COLUMNS];
+
+/** A market's tick size at a venue (undefined: not known yet). */
+type TickOf = (venue: string, symbol: string) => string | undefined;
 
 /** One account's PnL as the ledger answered it, or why it did not. */
 type Books = { pnl: StrategyPnl | undefined } | { error: string };
@@ -51,12 +60,13 @@ class AccountCard {
   private readonly head = h("h3", {});
   private readonly streamStatus = h("span", { class: "status account-stream" });
   private readonly balanceBody = h("tbody", { class: "account-balances" });
-  private readonly positions = h("p", { class: "account-positions who" });
+  private readonly positions = h("tbody", { class: "account-positions" });
   private readonly pnlBody = h("tbody", { class: "account-pnl" });
 
   constructor(
     private account: VenueAccount,
     parent: AbortSignal,
+    private readonly tick: TickOf,
   ) {
     this.controller = childController(parent);
     this.root = h(
@@ -65,7 +75,8 @@ class AccountCard {
       this.head,
       h("div", { class: "who" }, "Balances (the venue's account stream) ", this.streamStatus),
       table(BALANCE_COLUMNS, this.balanceBody),
-      this.positions,
+      h("div", { class: "who" }, "Positions (the same stream)"),
+      table(POSITION_COLUMNS, this.positions),
       h("div", { class: "who" }, "PnL and fees (the ledger's books of this account)"),
       table(PNL_COLUMNS, this.pnlBody),
     );
@@ -127,11 +138,35 @@ class AccountCard {
         ),
       );
     }
+    this.drawPositions();
+  }
+
+  /** Every open position with its margin figures (again when its market's tick arrives). */
+  drawPositions(): void {
     const positions = this.state.positions();
     this.positions.dataset.count = String(positions.length);
-    const held = positions.flatMap((p, i) => [i === 0 ? "Positions: " : ", ", `${p.symbol} `, size(p.size)]);
-    if (positions.length === 0) this.positions.textContent = "No open position.";
-    else fill(this.positions, ...held);
+    if (positions.length === 0) {
+      const text = this.state.updates === 0 ? "waiting for the account stream" : "no open position";
+      fill(this.positions, h("tr", { class: "empty" }, h("td", { colspan: POSITION_COLUMNS.length }, text)));
+    } else fill(this.positions, ...positions.map((p) => this.positionRow(p)));
+  }
+
+  private positionRow(p: Position): HTMLElement {
+    const tick = this.tick(this.account.venue, p.symbol);
+    return h(
+      "tr",
+      { "data-symbol": p.symbol, "data-size": p.size, "data-mark": p.markPrice },
+      h("td", {}, p.symbol),
+      h("td", { class: `num ${p.size.startsWith("-") ? "sell" : "buy"}`, "data-col": "size" }, size(p.size)),
+      h("td", { class: "num", "data-col": "entry" }, p.entryPrice === "" ? null : price(p.entryPrice, tick)),
+      h("td", { class: "num", "data-col": "mark" }, p.markPrice === "" ? null : price(p.markPrice, tick)),
+      h(
+        "td",
+        { class: `num ${sign(p.unrealizedPnl)}`, "data-col": "unrealized" },
+        p.unrealizedPnl === "" ? null : shownAmount(p.unrealizedPnl, p.settleAsset, p.settleAsset !== ""),
+      ),
+      ...marginCells(fromPosition(p), tick),
+    );
   }
 
   drawBooks(books: Books | undefined): void {
@@ -178,6 +213,7 @@ export class AccountsPage {
   private readonly books = new Map<string, Books>();
   private accounts: VenueAccount[] = [];
   private controller: AbortController | null = null;
+  private readonly tick: TickOf;
 
   constructor(
     private readonly clients: Clients,
@@ -200,6 +236,11 @@ export class AccountsPage {
     const details = panel("Balances and books per account", "accounts-detail", this.cardList);
     this.pnlStatus = details.status;
     this.root = h("main", { id: "accounts-page", class: "page", hidden: true }, overview.root, details.root);
+    const instruments = instrumentsOf(clients, appSignal);
+    this.tick = (venue, symbol) => instruments.tick(venue, symbol);
+    instruments.onLoad(() => {
+      for (const card of this.cards.values()) card.drawPositions();
+    }, appSignal);
     this.drawRows();
   }
 
@@ -259,7 +300,7 @@ export class AccountsPage {
     for (const account of this.accounts) {
       let card = this.cards.get(account.venue);
       if (card === undefined) {
-        card = new AccountCard(account, signal);
+        card = new AccountCard(account, signal, this.tick);
         added = true;
         card.drawBooks(this.books.get(account.venue));
         this.cards.set(account.venue, card);

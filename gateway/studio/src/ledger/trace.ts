@@ -1,6 +1,8 @@
 // The trace view: a dialog showing the chain of any id of the trading flow (the ledger's Trace),
 // signal first: signal → decision → intent → risk check → order → fill → transfer, each step
-// with its time (and the time since the step before), its summary and its key fields.
+// with its time (and the time since the step before), its summary and its key fields. A
+// liquidation's steps (the venue's liquidation order, its fills, the fee's transfer:
+// ledger/liquidation) carry the "liquidation" badge, and the dialog data-liquidation="true".
 //
 // Any page opens it: an element carrying `data-trace-id` (traceButton() makes one) opens the
 // trace of that id when clicked, through one click listener on the document; openTrace(id) opens
@@ -13,7 +15,9 @@ import type { TraceResponse, TraceStep } from "../gen/trademesh/ledger/v1/ledger
 import { duration } from "../lib/format";
 import { logsHash } from "../logs/filters";
 import { fill, h, showStatus } from "../ui/dom";
+import { liquidationBadge } from "../ui/margin";
 import { CHAIN, stepName, utcTime } from "./books";
+import { isLiquidationStep } from "./liquidation";
 
 class TraceView {
   readonly root: HTMLDialogElement;
@@ -53,6 +57,7 @@ class TraceView {
     this.appSignal.addEventListener("abort", stop, { once: true });
     this.root.dataset.traced = id;
     delete this.root.dataset.kind;
+    delete this.root.dataset.liquidation;
     this.root.dataset.steps = "0";
     this.title.textContent = `Trace of ${id}`;
     this.logs.href = logsHash({ text: id });
@@ -78,6 +83,7 @@ class TraceView {
   private draw(reply: TraceResponse): void {
     this.root.dataset.kind = reply.kind;
     this.root.dataset.steps = String(reply.steps.length);
+    this.root.dataset.liquidation = String(reply.steps.some(isLiquidationStep));
     this.title.textContent = `Trace of ${reply.kind === "" ? "" : `${stepName(reply.kind)} `}${reply.id}`;
     const kinds = new Set(reply.steps.map((step) => step.kind));
     fill(
@@ -109,11 +115,13 @@ class TraceView {
     const fields = step.fields.map((f) =>
       h("tr", { "data-field": f.name }, h("th", {}, f.name), h("td", { class: "code" }, f.value)),
     );
+    const liquidation = isLiquidationStep(step);
     return h(
       "li",
       {
-        class: `trace-step kind-${step.kind}`,
+        class: `trace-step kind-${step.kind}${liquidation ? " liquidation" : ""}`,
         "data-kind": step.kind,
+        "data-liquidation": String(liquidation),
         "data-step-id": step.id,
         "aria-current": step.id === asked ? "true" : undefined,
       },
@@ -121,6 +129,7 @@ class TraceView {
         "div",
         { class: "step-head" },
         h("strong", {}, stepName(step.kind)),
+        liquidation ? liquidationBadge() : null,
         h("span", { class: "who", "data-col": "time" }, utcTime(step.tsNs)),
         h("span", { class: "who", "data-col": "since" }, since),
         h("span", { class: "summary" }, step.summary),

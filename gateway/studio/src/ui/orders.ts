@@ -4,6 +4,7 @@
 // A row is made again only when its order changed, and the table only when its rows did: a poll
 // that replaced every row under the pointer between a button's press and release lost the click
 // (the release landed on a new row: no click on the button; seen in a chromium test).
+// The venue's own order liquidating a position (Order.liquidation) carries the "liquidation" badge.
 import { Side } from "../gen/trademesh/common/v1/common_pb";
 import { type Order, OrderStatus } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
 import { traceButton } from "../ledger/trace";
@@ -11,6 +12,7 @@ import { label } from "../lib/format";
 import { price, size } from "../lib/money";
 import { confirmWithReason } from "./confirm";
 import { fill, h, table, throttled } from "./dom";
+import { liquidationBadge } from "./margin";
 
 const OPEN = new Set([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]);
 
@@ -90,12 +92,17 @@ export class OpenOrders {
         cancel.disabled = false;
       });
     });
+    const liquidation = order.liquidation ? liquidationBadge() : null;
     return h(
       "tr",
-      { "data-order-id": order.orderId, "data-client-order-id": order.clientOrderId },
+      {
+        "data-order-id": order.orderId,
+        "data-client-order-id": order.clientOrderId,
+        "data-liquidation": String(order.liquidation),
+      },
       h("td", {}, order.symbol),
       h("td", { class: order.side === Side.SELL ? "sell" : "buy" }, label(Side, order.side)),
-      h("td", {}, `${order.price === "" ? "market" : "limit"}${order.reduceOnly ? " (reduce-only)" : ""}`),
+      h("td", {}, `${order.price === "" ? "market" : "limit"}${order.reduceOnly ? " (reduce-only)" : ""}`, liquidation),
       h("td", { class: "num", "data-col": "price" }, order.price === "" ? "–" : price(order.price, this.tick(order.symbol))),
       h("td", { class: "num", "data-col": "size" }, size(order.size)),
       h("td", { class: "num", "data-col": "filled" }, size(order.filledSize)),

@@ -1,7 +1,13 @@
-// Positions on the sim venue (GetPositions), refreshed after fills and on a timer.
+// Positions on the sim venue (GetPositions), refreshed after fills and on a timer; a
+// derivatives position with its leverage, margin ratio, liquidation price and the distance to it
+// (ui/margin), a spot one with those cells empty.
 import type { Position } from "../gen/trademesh/tradeflow/v1/tradeflow_pb";
+import { fromPosition } from "../lib/margin";
 import { amount, price, size } from "../lib/money";
 import { fill, h, table } from "./dom";
+import { MARGIN_COLUMNS, marginCells } from "./margin";
+
+const COLUMNS = ["symbol", "size", "entry price", "realized PnL", ...MARGIN_COLUMNS];
 
 export class Positions {
   readonly root: HTMLElement;
@@ -9,14 +15,13 @@ export class Positions {
 
   /** `tick` gives a symbol's tick size at the venue traded (undefined: not known yet). */
   constructor(private readonly tick: (symbol: string) => string | undefined) {
-    const columns = ["symbol", "size", "entry price", "realized PnL"];
-    this.root = h("div", { class: "positions" }, h("h3", {}, "Positions"), table(columns, this.body));
+    this.root = h("div", { class: "positions" }, h("h3", {}, "Positions"), table(COLUMNS, this.body));
     this.show([]);
   }
 
   show(positions: readonly Position[]): void {
     if (positions.length === 0) {
-      fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: 4 }, "flat")));
+      fill(this.body, h("tr", { class: "empty" }, h("td", { colspan: COLUMNS.length }, "flat")));
       return;
     }
     fill(
@@ -29,6 +34,7 @@ export class Positions {
           h("td", { class: `num ${p.size.startsWith("-") ? "sell" : "buy"}`, "data-col": "size" }, size(p.size)),
           h("td", { class: "num", "data-col": "entry" }, price(p.entryPrice, this.tick(p.symbol))),
           h("td", { class: "num", "data-col": "realized" }, amount(p.realizedPnl)),
+          ...marginCells(fromPosition(p), this.tick(p.symbol)),
         ),
       ),
     );

@@ -1,15 +1,21 @@
 // Positions as the inspector sees them (ListPositions): runtime (opened by the inspector) and
 // legacy (found at its start, never touched), each with its protective orders (stop-loss and
 // take-profit: price, size, native or emulated). A row selects its position for the chart.
-// Prices at the market's tick, PnL rounded (lib/money), each exact value on hover.
+// Prices at the market's tick, PnL rounded (lib/money), each exact value on hover. A derivatives
+// position shows its leverage, margin ratio, liquidation price and the distance to it, coloured
+// (ui/margin: the inspector's PositionView 13-17); a spot one leaves those cells empty.
 import type { PositionView, ProtectiveOrder } from "../gen/trademesh/risk/v1/inspector_pb";
+import { fromView } from "../lib/margin";
 import { amount, price, size } from "../lib/money";
 import { fill, h, table } from "./dom";
+import { MARGIN_COLUMNS, marginCells } from "./margin";
 
 /** A market's tick size (undefined: not known yet). */
 export type TickOf = (venue: string, symbol: string) => string | undefined;
 
-const COLUMNS = ["kind", "venue", "symbol", "size", "avg price", "mark", "uPnL", "rPnL", "stop-loss", "take-profit"];
+const COLUMNS = [
+  "kind", "venue", "symbol", "size", "avg price", "mark", "uPnL", "rPnL", ...MARGIN_COLUMNS, "stop-loss", "take-profit",
+]; // prettier-ignore
 
 function positionKey(position: PositionView): string {
   return `${position.venue}|${position.symbol}|${position.legacy ? "legacy" : "runtime"}`;
@@ -94,6 +100,7 @@ export class RiskPositions {
       h("td", { class: "num", "data-col": "mark" }, priced(position.mark)),
       h("td", { class: "num", "data-col": "unrealized" }, money(position.unrealizedPnl)),
       h("td", { class: "num", "data-col": "realized" }, money(position.realizedPnl)),
+      ...marginCells(fromView(position), tick),
       protectiveCell(position, "stop_loss", tick),
       protectiveCell(position, "take_profit", tick),
     );

@@ -139,7 +139,7 @@ export class TradingDesk {
     for (const execution of message.executions) {
       if (execution.order !== undefined) this.orders.update(execution.order);
       if (execution.fill !== undefined) {
-        this.fills.add(execution.fill);
+        this.fills.add(execution.fill, execution.order?.liquidation === true);
         filled = true;
       }
     }
