@@ -18,7 +18,7 @@ from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument, PermissionDenied, shown
 from core.tools.inputs import all_checked, bounded, strategy_name
 from core.tools.policy_text import limit_toml
-from core.tools.render import enum_word, iso_time
+from core.tools.render import enum_word, iso_time, margin_mode
 from core.tools.upstream import Upstream
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -95,6 +95,12 @@ def _position(item: rk.PositionView) -> Json:
         "legacy": item.legacy,
         "stop_loss": item.stop_loss or None,
         "take_profit": item.take_profit or None,
+        # Derivatives (null for spot): as the venue reports them, and |mark - liquidation| / mark.
+        "leverage": item.leverage or None,
+        "margin_mode": margin_mode(item.margin_mode),
+        "margin_ratio": item.margin_ratio or None,
+        "liquidation_price": item.liquidation_price or None,
+        "liquidation_distance": item.liquidation_distance or None,
         "protective_orders": [
             {
                 "client_order_id": p.client_order_id,
@@ -235,7 +241,9 @@ class InspectorTools:
         signed size (positive long), average price, mark, PnL, each strategy's share, the
         planned stop-loss and take-profit levels and the protective orders working for it
         (role stop_loss or take_profit, price, size, emulated: held by the inspector rather than
-        the venue)."""
+        the venue); a derivatives position also its leverage, margin mode, margin ratio,
+        liquidation price and liquidation_distance (|mark - liquidation price| / mark; null for
+        spot)."""
         request = rk.ListPositionsRequest(venue=_venue(venue))
         got = await self._up.unary(INSPECTOR, None, "ListPositions", request, rk.ListPositionsResponse)
         return {"positions": [_position(p) for p in got.positions]}

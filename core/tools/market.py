@@ -191,8 +191,12 @@ class MarketTools:
 
     async def positions(self, venue: str, symbol: str | None = None) -> Json:
         """Positions on a venue (all symbols, or one): signed size (negative is short), average
-        entry price and realised PnL in the quote asset, as decimal strings; `as_of_ns`: the
-        venue's time the answer is as of (it holds the fills up to then), null when it cannot tell."""
+        entry price and realised PnL in the quote asset, as decimal strings; a derivatives
+        position also its mark price, leverage, margin mode (cross or isolated), initial and
+        maintenance margin, margin ratio (1 is liquidation), unrealised PnL at mark and
+        liquidation price, in its settle asset (each null for spot and where the venue does not
+        say); `as_of_ns`: the venue's time the answer is as of (it holds the fills up to then),
+        null when it cannot tell."""
         venue = live_venue(venue, self._up.names(TRADEFLOW))
         request = tf.GetPositionsRequest(symbol=optional_symbol(symbol))
         answer = await self._up.unary(TRADEFLOW, venue, "GetPositions", request, tf.GetPositionsResponse)
@@ -212,11 +216,12 @@ class MarketTools:
     async def account(self, venue: str, account: str | None = None) -> Json:
         """A venue account's balances and positions at one moment: the first answer (the
         snapshot) of the venue's account stream, the view the inspector's reconciliation reads.
-        Per asset free, locked and total; per symbol signed size (negative is short), entry price
-        and realised PnL; decimal strings. `venue`: a live venue (`binance`, or an account's own,
-        `binance.desk-a`); `account`: the account at that exchange (`desk-a`) when `venue` names
-        only the exchange. `as_of_ns`: the venue's time the snapshot is as of, null when it cannot
-        tell. Read only: no tool places, amends or cancels orders."""
+        Per asset free, locked, total and the margin its positions hold; per symbol signed size
+        (negative is short), entry price, realised PnL and a derivatives position's margin
+        figures (as the positions tool); decimal strings. `venue`: a live venue (`binance`, or
+        an account's own, `binance.desk-a`); `account`: the account at that exchange (`desk-a`)
+        when `venue` names only the exchange. `as_of_ns`: the venue's time the snapshot is as of,
+        null when it cannot tell. Read only: no tool places, amends or cancels orders."""
         name = live_venue(account_venue(venue, account), self._up.names(TRADEFLOW))
         answer = await self._up.first(
             TRADEFLOW, name, "StreamAccount", tf.StreamAccountRequest(), tf.StreamAccountResponse

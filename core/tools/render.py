@@ -15,7 +15,17 @@ from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["balance", "enum_word", "instrument", "iso_time", "order", "position", "price", "status"]
+__all__ = [
+    "balance",
+    "enum_word",
+    "instrument",
+    "iso_time",
+    "margin_mode",
+    "order",
+    "position",
+    "price",
+    "status",
+]
 
 Json = dict[str, Any]
 
@@ -75,6 +85,8 @@ def order(item: tf.Order) -> Json:
         "average_fill_price": item.average_fill_price or None,
         "trigger_price": item.trigger_price or None,  # stop orders only
         "triggered": item.triggered,
+        # The venue's own order closing a position by liquidation (client_order_id "liq-...").
+        "liquidation": item.liquidation,
         "status": enum_word(tf.OrderStatus.Name, item.status, "ORDER_STATUS_"),
         "created_ns": item.created_ns,
         "created": iso_time(item.created_ns),
@@ -83,17 +95,42 @@ def order(item: tf.Order) -> Json:
     }
 
 
+def margin_mode(value: int) -> str | None:
+    """MARGIN_MODE_CROSS -> "cross"; None when the venue did not say (spot)."""
+    return (
+        None if value == tf.MARGIN_MODE_UNSPECIFIED else enum_word(tf.MarginMode.Name, value, "MARGIN_MODE_")
+    )
+
+
 def position(item: tf.Position) -> Json:
+    """A venue's position; a derivatives one with its margin figures (docs/venues.md, "Margin and
+    liquidation"), each null where the venue does not say and for spot."""
     return {
         "symbol": item.symbol,
         "size": item.size,
         "entry_price": item.entry_price or None,
         "realized_pnl": item.realized_pnl,
+        "mark_price": item.mark_price or None,
+        "leverage": item.leverage or None,
+        "margin_mode": margin_mode(item.margin_mode),
+        "initial_margin": item.initial_margin or None,
+        "maintenance_margin": item.maintenance_margin or None,
+        "margin_ratio": item.margin_ratio or None,
+        "unrealized_pnl": item.unrealized_pnl or None,
+        "liquidation_price": item.liquidation_price or None,
+        "settle_asset": item.settle_asset or None,
     }
 
 
 def balance(item: tf.Balance) -> Json:
-    return {"asset": item.asset, "free": item.free, "locked": item.locked, "total": item.total}
+    return {
+        "asset": item.asset,
+        "free": item.free,
+        "locked": item.locked,
+        "total": item.total,
+        # Of locked, the initial margin the open derivatives positions hold (null: not said).
+        "position_margin": item.position_margin or None,
+    }
 
 
 def _stream(item: admin.StreamStatus) -> Json:
