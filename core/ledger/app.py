@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
@@ -24,6 +25,7 @@ from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_red
 from core.foundations.env import redact_url
 from core.foundations.errors import TrademeshError, Unavailable
 from core.foundations.leader import Leadership
+from core.foundations.model import InstrumentKind
 from core.foundations.retry import default_backoff, sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
@@ -214,11 +216,13 @@ class Ledger:
         """One stream's entries: their fills posted as one batch (returns once committed)."""
         stream_venue = parse_executions_stream(stream) or ""
         events: list[Event] = []
+        leverages: dict[tuple[str, str], Decimal] = {}  # asked once a batch per perpetual
         for _, envelope in entries:
             batch = envelope.executions
             for execution in batch.executions:
                 if execution.HasField("fill") and execution.fill.fill_id:
-                    event = await self._fill(execution.venue or batch.venue or stream_venue, execution)
+                    venue = execution.venue or batch.venue or stream_venue
+                    event = await self._fill(venue, execution, leverages)
                     if event is not None:
                         events.append(event)
         await self._post_until_kept(events)
@@ -238,11 +242,21 @@ class Ledger:
                 log.warning("ledger: posting %d events: %s; again in %.1f s", len(events), exc, delay)
             await sleep_unless(self._stop, delay)
 
-    async def _fill(self, venue: str, execution: tf.Execution) -> Event | None:
+    async def _fill(
+        self, venue: str, execution: tf.Execution, leverages: dict[tuple[str, str], Decimal]
+    ) -> Event | None:
+        """The fill's event: its order's link, its instrument, and a perpetual's leverage in force
+        (its margin is its cost / leverage, as the venue reckons it: docs/ledger.md, "Margin")."""
         link = await self._link(execution.fill.client_order_id, execution.fill.ts_event_ns)
-        contract = await self.venues.contract(venue, execution.fill.symbol)
+        symbol = execution.fill.symbol
+        contract = await self.venues.contract(venue, symbol)
+        leverage = Decimal(1)
+        if contract.kind is InstrumentKind.PERPETUAL:
+            if (venue, symbol) not in leverages:
+                leverages[(venue, symbol)] = await self.venues.leverage(venue, symbol)
+            leverage = leverages[(venue, symbol)]
         try:
-            return fill_event(venue, execution, contract, link)
+            return fill_event(venue, execution, contract, link, leverage)
         except TrademeshError as exc:  # a malformed fill on the bus: said, and the bus goes on
             log.warning("ledger: fill %s of %s not booked: %s", execution.fill.fill_id, venue, exc)
             return None

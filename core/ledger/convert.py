@@ -36,9 +36,17 @@ def _decimal(text: str, name: str, default: str | None = None) -> Decimal:
     return value
 
 
-def fill_event(venue: str, execution: tf.Execution, contract: Contract, link: OrderLink | None) -> FillEvent:
+def fill_event(
+    venue: str,
+    execution: tf.Execution,
+    contract: Contract,
+    link: OrderLink | None,
+    leverage: Decimal = Decimal(1),
+) -> FillEvent:
     """The fill of an execution, linked to the intent, decision, signal and strategy its order
-    was placed for (none: a fill no strategy asked for). InvalidArgument when malformed."""
+    was placed for (none: a fill no strategy asked for), a perpetual's at the `leverage` in force
+    at the venue (its margin: docs/ledger.md, "Margin"), a liquidation fill's fee the liquidation
+    fee. InvalidArgument when malformed."""
     fill = execution.fill
     side = _SIDES.get(fill.side)
     if side is None:
@@ -69,7 +77,9 @@ def fill_event(venue: str, execution: tf.Execution, contract: Contract, link: Or
         ts_ns=fill.ts_event_ns or execution.ts_event_ns,
         links=links,
         contract_size=contract.contract_size,
+        leverage=leverage,
         inverse=contract.inverse,
+        liquidation=fill.liquidation,
     )
 
 

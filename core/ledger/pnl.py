@@ -32,7 +32,9 @@ _POINTS = 200  # the most points a curve has when no bucket is asked for
 _LAST_NS = 2**63 - 1
 _MIN_BUCKET_NS = 1_000_000_000
 _PART = {LedgerId.REALISED_PNL: "realised", LedgerId.FEES: "fees", LedgerId.FUNDING_PNL: "funding"}
-_PNL_CODES = frozenset({AccountCode.REALISED_PNL, AccountCode.FEES_PAID, AccountCode.FUNDING_PNL})
+_PNL_CODES = frozenset(
+    {AccountCode.REALISED_PNL, AccountCode.FEES_PAID, AccountCode.LIQUIDATION_FEES, AccountCode.FUNDING_PNL}
+)
 
 
 @dataclass(frozen=True)

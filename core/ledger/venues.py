@@ -1,12 +1,13 @@
 """The ledger's reads from the venues, with the mesh token (it holds no trading credential):
-instruments (what a fill's symbol is: spot or perpetual, its assets, its contract size), opening
-balances, and funding payments. Addresses come from `--venue NAME=HOST:PORT` and the gateway's
-registry."""
+instruments (what a fill's symbol is: spot or perpetual, its assets, its contract size), a
+perpetual's leverage in force, opening balances, and funding payments. Addresses come from
+`--venue NAME=HOST:PORT` and the gateway's registry."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import grpc
 
@@ -23,7 +24,18 @@ from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 
 __all__ = ["TRADEFLOW", "Contract", "LedgerVenues"]
 
+log = logging.getLogger(__name__)
+
 TRADEFLOW = "trademesh.tradeflow.v1.TradeFlow"
+# The venue's answers that it keeps no leverage for the symbol: its fills are fully funded.
+_NO_LEVERAGE = frozenset(
+    {
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    }
+)
 _KINDS = {
     common.INSTRUMENT_KIND_SPOT: InstrumentKind.SPOT,
     common.INSTRUMENT_KIND_PERPETUAL: InstrumentKind.PERPETUAL,
@@ -73,6 +85,8 @@ class LedgerVenues:
         self.metadata = auth_metadata()
         self._channels = Upstreams()
         self._contracts: dict[tuple[str, str], Contract] = {}
+        self._leverages: dict[tuple[str, str], Decimal] = {}  # the last known, per venue and symbol
+        self._unleveraged: set[str] = set()  # venues that trade no leverage
 
     def names(self) -> list[str]:
         return sorted(self.resolver.names(TRADEFLOW))
@@ -100,6 +114,36 @@ class LedgerVenues:
             if item.symbol == symbol:
                 return Contract.from_instrument(item)
         return None
+
+    async def leverage(self, venue: str, symbol: str) -> Decimal:
+        """The leverage in force for a perpetual (TradeFlow.GetLeverage), asked when its fills are
+        booked: the venues reckon a position's margin at it (docs/ledger.md, "Margin"). 1 (fully
+        funded) where the venue trades no leverage (UNIMPLEMENTED, remembered) or has none for
+        the symbol; the last answer, or 1, while the venue cannot answer."""
+        if venue in self._unleveraged:
+            return Decimal(1)
+        try:
+            stub = tf_grpc.TradeFlowStub(self._channel(venue))
+            answer = await stub.GetLeverage(
+                tf.GetLeverageRequest(symbol=symbol), timeout=self.timeout_s, metadata=self.metadata
+            )
+            found = Decimal(answer.setting.leverage)
+        except grpc.aio.AioRpcError as exc:
+            return self._without_leverage(venue, symbol, exc.code())
+        except (NotFound, InvalidOperation):
+            return self._leverages.get((venue, symbol), Decimal(1))
+        if not found.is_finite() or found <= 0:
+            return self._leverages.get((venue, symbol), Decimal(1))
+        self._leverages[(venue, symbol)] = found
+        return found
+
+    def _without_leverage(self, venue: str, symbol: str, code: grpc.StatusCode) -> Decimal:
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            self._unleveraged.add(venue)
+        if code in _NO_LEVERAGE:
+            return Decimal(1)
+        log.warning("ledger: the leverage of %s on %s: %s (the last known used)", symbol, venue, code.name)
+        return self._leverages.get((venue, symbol), Decimal(1))
 
     async def balances(self, venue: str) -> list[tf.Balance]:
         stub = tf_grpc.TradeFlowStub(self._channel(venue))

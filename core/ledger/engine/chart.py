@@ -29,6 +29,7 @@ __all__ = [
     "fees_paid",
     "funding_control",
     "funding_pnl",
+    "liquidation_fees",
     "margin_control",
     "margin_locked",
     "market",
@@ -56,8 +57,9 @@ class AccountCode(enum.IntEnum):
     PERP_QUANTITY = 202  # debit-normal, base asset: a perpetual position; < 0 is short
     POSITION_COST = 203  # debit-normal, quote asset: the cost basis (< 0 for a short's proceeds)
     POSITION_CONTROL = 209  # per venue and symbol (strategy ""), base and quote asset
-    # Ledger 3, fees: per venue, symbol, strategy and fee asset.
+    # Ledger 3, fees: per venue, symbol, strategy and fee asset (a liquidation's fee apart).
     FEES_PAID = 301  # debit-normal: fees paid (a rebate credits)
+    LIQUIDATION_FEES = 302  # debit-normal: the liquidation fees of a venue's liquidation fills
     FEES_CONTROL = 309  # per venue and asset
     # Ledger 4, realised PnL: per venue, symbol, strategy, in the quote (settle) asset.
     REALISED_PNL = 401  # credit-normal: a gain credits, a loss debits
@@ -81,6 +83,7 @@ class TransferCode(enum.IntEnum):
     FEE = 13
     FUNDING = 14
     MARGIN = 15  # initial margin held (pending) and released (void)
+    LIQUIDATION_FEE = 16  # a liquidation fill's fee: in cash and in the fees ledger
 
 
 CODE_LEDGER: dict[int, LedgerId] = {code: LedgerId(code // 100) for code in AccountCode}
@@ -137,6 +140,10 @@ def position_control(venue: str, symbol: str, asset: str) -> AccountKey:
 
 def fees_paid(venue: str, symbol: str, strategy: str, asset: str) -> AccountKey:
     return _key(AccountCode.FEES_PAID, venue, asset, strategy, symbol)
+
+
+def liquidation_fees(venue: str, symbol: str, strategy: str, asset: str) -> AccountKey:
+    return _key(AccountCode.LIQUIDATION_FEES, venue, asset, strategy, symbol)
 
 
 def fees_control(venue: str, asset: str) -> AccountKey:

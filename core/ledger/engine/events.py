@@ -53,8 +53,11 @@ class FillEvent:
     in the coin. `fee` is signed as paid (> 0 a fee paid, < 0 a rebate), in `fee_asset`, which
     may be neither base nor quote (BNB).
     `links.strategy_id` "" is a fill no strategy asked for (a protective stop, a flatten order):
-    see docs/ledger.md, "Attribution". `leverage` sets a perpetual's initial margin. The
-    transfers carry `links` with `event_id` set to the event's."""
+    see docs/ledger.md, "Attribution". `leverage` is the leverage in force at the venue: the
+    position's initial margin is its cost at entry / leverage. A `liquidation` fill is the venue
+    closing (part of) a perpetual position at its bankruptcy price; its fee is the liquidation
+    fee, booked apart from trading fees. The transfers carry `links` with `event_id` set to the
+    event's."""
 
     event_id: str
     venue: str
@@ -72,6 +75,7 @@ class FillEvent:
     contract_size: Decimal = Decimal(1)
     leverage: Decimal = Decimal(1)
     inverse: bool = False
+    liquidation: bool = False
 
     def __post_init__(self) -> None:
         for name in ("event_id", "venue", "symbol", "base", "quote"):
@@ -86,6 +90,7 @@ class FillEvent:
         _require(bool(self.fee_asset) or self.fee == 0, "fee_asset", "must name the fee's asset")
         perpetual = self.instrument is InstrumentKind.PERPETUAL
         _require(perpetual or not self.inverse, "inverse", "only a perpetual is booked inverse")
+        _require(perpetual or not self.liquidation, "liquidation", "only a perpetual is liquidated")
 
     @property
     def quantity(self) -> Decimal:

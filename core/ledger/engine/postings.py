@@ -31,7 +31,17 @@ from core.ledger.engine.model import (
     transfer_id,
 )
 
-__all__ = ["Slice", "attribute", "build", "chain_balances", "held_fee", "hold_id", "open_holds", "plan"]
+__all__ = [
+    "Slice",
+    "attribute",
+    "build",
+    "chain_balances",
+    "held_fee",
+    "hold_id",
+    "initial_margin",
+    "open_holds",
+    "plan",
+]
 
 
 def _canon(value: Decimal) -> str:
@@ -176,11 +186,12 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal, fee: D
         released = money(cost * reduced / abs(qty), cost, reduced, qty) if reduced else ZERO
     realised = _realised(fill, qty, reduced, released) if reduced else ZERO
     opened = size - reduced
+    added = sign * fill.value(opened)
     margin_before = margin_after = ZERO
     if fill.instrument is InstrumentKind.PERPETUAL:
         key = chart.margin_locked(fill.venue, fill.symbol, strategy, fill.money_asset)
         margin_before = books.balance(key).debits_pending
-        margin_after = _margin_after(fill, margin_before, abs(qty), reduced, opened)
+        margin_after = initial_margin(cost - released + added, fill.leverage)
     return Slice(
         strategy=strategy,
         quantity=quantity,
@@ -190,7 +201,7 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal, fee: D
         released=released,
         realised=realised,
         opened=opened,
-        added=sign * fill.value(opened),
+        added=added,
         margin_before=margin_before,
         margin_after=margin_after,
     )
@@ -207,20 +218,15 @@ def _realised(fill: FillEvent, held: Decimal, reduced: Decimal, released: Decima
     return (value if held > 0 else -value) - released
 
 
-def _margin_after(
-    fill: FillEvent, before: Decimal, held: Decimal, reduced: Decimal, opened: Decimal
-) -> Decimal:
-    """An increase adds the opened notional / leverage; a reduce keeps the share of the margin
-    the position keeps; a flip holds the new side's notional / leverage."""
-    if fill.inverse:
-        new = money(fill.value(opened) / fill.leverage) if opened else ZERO
-    else:
-        new = money(opened * fill.price / fill.leverage, opened, fill.price) if opened else ZERO
-    if not reduced:
-        return before + new
-    if opened:
-        return new
-    return money(before * (held - reduced) / held, before, held, reduced)
+def initial_margin(cost: Decimal, leverage: Decimal) -> Decimal:
+    """The initial margin a perpetual position of cost basis `cost` holds at `leverage`: its
+    notional at entry / leverage (tradeflow.v1.Position.initial_margin), |cost| / leverage in the
+    money asset (the coin for an inverse one, whose cost is its face's worth at entry), rounded
+    half-even to 1e-12 or the cost's finer step. The venues reckon a position's margin at the
+    leverage in force, so a fill at a new leverage re-margins the whole position."""
+    if not cost:
+        return ZERO
+    return money(abs(cost) / leverage, cost)
 
 
 def _quantity_code(fill: FillEvent) -> AccountCode:
@@ -370,15 +376,18 @@ def _fees(
     own: dict[str, Links],
 ) -> None:
     """The fee leaves the venue's cash in its own asset; each strategy's share is booked in the
-    fees ledger, and a share paid in the base of a spot fill (`held_fee`) leaves its holding too,
-    as it left the venue's cash: the spot quantity stays what the venue holds for it."""
+    fees ledger (a liquidation fill's in `liquidation_fees`, code LIQUIDATION_FEE), and a share
+    paid in the base of a spot fill (`held_fee`) leaves its holding too, as it left the venue's
+    cash: the spot quantity stays what the venue holds for it."""
     if not fill.fee:
         return
     venue, asset = fill.venue, fill.fee_asset
-    out.move(chart.cash_fees(venue, asset), chart.venue_cash(venue, asset), fill.fee, TransferCode.FEE, links)
+    code = TransferCode.LIQUIDATION_FEE if fill.liquidation else TransferCode.FEE
+    account = chart.liquidation_fees if fill.liquidation else chart.fees_paid
+    out.move(chart.cash_fees(venue, asset), chart.venue_cash(venue, asset), fill.fee, code, links)
     for strategy, share in sorted(shares.items()):
-        paid = chart.fees_paid(venue, fill.symbol, strategy, asset)
-        out.move(paid, chart.fees_control(venue, asset), share, TransferCode.FEE, own[strategy])
+        paid = account(venue, fill.symbol, strategy, asset)
+        out.move(paid, chart.fees_control(venue, asset), share, code, own[strategy])
     for part in slices:
         quantity = chart.position_quantity(venue, fill.symbol, part.strategy, fill.base, perpetual=False)
         control = chart.position_control(venue, fill.symbol, fill.base)

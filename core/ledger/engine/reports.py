@@ -130,6 +130,7 @@ def pnl(
     parts = {
         AccountCode.REALISED_PNL: "realised",
         AccountCode.FEES_PAID: "fees",
+        AccountCode.LIQUIDATION_FEES: "fees",
         AccountCode.FUNDING_PNL: "funding",
     }
     for account in accounts.values():

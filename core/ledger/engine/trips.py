@@ -25,6 +25,8 @@ from core.ledger.engine.model import ZERO, Account, Transfer
 __all__ = ["RoundTrip", "TripCount", "count_trips", "round_trips", "settlement_assets"]
 
 _Key = tuple[str, str, str]  # (strategy, venue, symbol)
+# What a trip's result counts besides its quantity: realised PnL and its fees, a liquidation's too.
+_RESULT_CODES = (AccountCode.REALISED_PNL, AccountCode.FEES_PAID, AccountCode.LIQUIDATION_FEES)
 
 
 @dataclass(frozen=True)
@@ -157,12 +159,12 @@ def _fills(transfers: Iterable[Transfer], accounts: Mapping[str, Account]) -> It
 def _take(found: dict[_Key, _Fill], account: Account, net_debit: Decimal, ts_ns: int) -> None:
     key_ = account.key
     code = key_.code
-    if code not in QUANTITY_CODES and code not in (AccountCode.REALISED_PNL, AccountCode.FEES_PAID):
+    if code not in QUANTITY_CODES and code not in _RESULT_CODES:
         return
     fill = found.setdefault((key_.strategy, key_.venue, key_.symbol), _Fill(ts_ns))
     if code in QUANTITY_CODES:
         fill.quantity += net_debit
     elif code == AccountCode.REALISED_PNL:  # credit-normal: a gain credits it
         fill.realised[key_.asset] = fill.realised.get(key_.asset, ZERO) - net_debit
-    else:  # a fee paid debits it
+    else:  # a fee paid debits it (a trading or a liquidation fee)
         fill.fees[key_.asset] = fill.fees.get(key_.asset, ZERO) - net_debit
