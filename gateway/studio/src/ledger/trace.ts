@@ -17,7 +17,7 @@ import { logsHash } from "../logs/filters";
 import { fill, h, showStatus } from "../ui/dom";
 import { liquidationBadge } from "../ui/margin";
 import { CHAIN, stepName, utcTime } from "./books";
-import { isLiquidationStep } from "./liquidation";
+import { liquidationSteps } from "./liquidation";
 
 class TraceView {
   readonly root: HTMLDialogElement;
@@ -83,7 +83,8 @@ class TraceView {
   private draw(reply: TraceResponse): void {
     this.root.dataset.kind = reply.kind;
     this.root.dataset.steps = String(reply.steps.length);
-    this.root.dataset.liquidation = String(reply.steps.some(isLiquidationStep));
+    const liquidation = liquidationSteps(reply.steps);
+    this.root.dataset.liquidation = String(liquidation.size > 0);
     this.title.textContent = `Trace of ${reply.kind === "" ? "" : `${stepName(reply.kind)} `}${reply.id}`;
     const kinds = new Set(reply.steps.map((step) => step.kind));
     fill(
@@ -92,7 +93,10 @@ class TraceView {
         h("li", { "data-kind": kind, class: kinds.has(kind) ? "present" : "absent" }, h("span", {}, stepName(kind))),
       ),
     );
-    fill(this.steps, ...reply.steps.map((step, index) => this.step(step, reply.steps[index - 1], reply.id)));
+    fill(
+      this.steps,
+      ...reply.steps.map((step, index) => this.step(step, reply.steps[index - 1], reply.id, liquidation.has(step.id))),
+    );
     this.linkLogs(reply);
     const count = reply.steps.length;
     showStatus(this.status, { tone: "ok", text: `${count} step${count === 1 ? "" : "s"}` });
@@ -109,13 +113,12 @@ class TraceView {
     this.logs.title = `the log lines of signal ${signal.id}'s chain (trace ${traceId})`;
   }
 
-  private step(step: TraceStep, before: TraceStep | undefined, asked: string): HTMLElement {
+  private step(step: TraceStep, before: TraceStep | undefined, asked: string, liquidation: boolean): HTMLElement {
     const since =
       before !== undefined && before.tsNs > 0n && step.tsNs >= before.tsNs ? `+${duration(step.tsNs - before.tsNs)}` : "";
     const fields = step.fields.map((f) =>
       h("tr", { "data-field": f.name }, h("th", {}, f.name), h("td", { class: "code" }, f.value)),
     );
-    const liquidation = isLiquidationStep(step);
     return h(
       "li",
       {
