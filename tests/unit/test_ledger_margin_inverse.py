@@ -161,3 +161,16 @@ def test_an_inverse_short_is_liquidated_at_its_bankruptcy_price() -> None:
     liquidation_fees = core.books.balance(chart.liquidation_fees(V, SYMBOL, "trend", "BTC")).net_debit
     assert liquidation_fees == D("0.00135")
     assert core.books.balance(chart.fees_paid(V, SYMBOL, "trend", "BTC")).net_debit == 0
+
+
+def test_a_margin_is_kept_to_1e_18_as_the_sim_keeps_it() -> None:
+    """A margin is a hold, kept exact where |cost| / leverage ends within 1e-18 (the coin worth
+    0.439995600044 at 10x holds 0.0439995600044, not 0.043999560004), else rounded half-even to
+    1e-18 (0.6 BTC at 7x: 0.085714285714285714)."""
+    core = LedgerCore()
+    post(core, DepositEvent("deposit/1", V, "BTC", D(1), 0))
+    post(core, fill(Side.BUY, "20000", "45455", "0"))
+    assert venue_view(core)[1] == D("0.0439995600044")
+    post(core, fill(Side.SELL, "20000", "45455", "0"))
+    post(core, fill(Side.BUY, "30000", "50000", "0", leverage="7"))
+    assert venue_view(core)[1] == D("0.085714285714285714")

@@ -11,7 +11,7 @@ core rebuilt from balances alone can name the hold it has to void.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.foundations.errors import FailedPrecondition
 from core.foundations.model import InstrumentKind, Side
@@ -32,6 +32,7 @@ from core.ledger.engine.model import (
 )
 
 __all__ = [
+    "MARGIN_STEP",
     "Slice",
     "attribute",
     "build",
@@ -42,6 +43,10 @@ __all__ = [
     "open_holds",
     "plan",
 ]
+
+
+# The finest step of a margin hold (initial_margin).
+MARGIN_STEP = Decimal("1e-18")
 
 
 def _canon(value: Decimal) -> str:
@@ -221,12 +226,15 @@ def _realised(fill: FillEvent, held: Decimal, reduced: Decimal, released: Decima
 def initial_margin(cost: Decimal, leverage: Decimal) -> Decimal:
     """The initial margin a perpetual position of cost basis `cost` holds at `leverage`: its
     notional at entry / leverage (tradeflow.v1.Position.initial_margin), |cost| / leverage in the
-    money asset (the coin for an inverse one, whose cost is its face's worth at entry), rounded
-    half-even to 1e-12 or the cost's finer step. The venues reckon a position's margin at the
-    leverage in force, so a fill at a new leverage re-margins the whole position."""
+    money asset (the coin for an inverse one, whose cost is its face's worth at entry): exact
+    where it ends within MARGIN_STEP (1e-18), else rounded half-even to it, as the sim's matching
+    engine keeps it (a hold, not money that moves: 0.439995600044 BTC at 10x holds
+    0.0439995600044). The venues reckon a position's margin at the leverage in force, so a fill
+    at a new leverage re-margins the whole position."""
     if not cost:
         return ZERO
-    return money(abs(cost) / leverage, cost)
+    step = min(MARGIN_STEP, quantum_of(cost))
+    return trim((abs(cost) / leverage).quantize(step, rounding=ROUND_HALF_EVEN))
 
 
 def _quantity_code(fill: FillEvent) -> AccountCode:
