@@ -67,6 +67,9 @@ _CHANNEL_KINDS: dict[int, tuple[str, ...]] = {
     md.CHANNEL_TICKERS: (TICKERS,),
     md.CHANNEL_CANDLES: CANDLE_KINDS,
     md.CHANNEL_FUNDING: (),  # funding rates are not bridged (yet): its notices reach `notices` only
+    md.CHANNEL_MARK: (),  # nor the derivatives channels (LiveData has no kind for them yet)
+    md.CHANNEL_OPEN_INTEREST: (),
+    md.CHANNEL_LIQUIDATIONS: (),
 }
 _ALL_MARKET = (TRADES, BOOK, TICKERS, *CANDLE_KINDS)
 _NOTICE_KINDS: dict[int, str] = {

@@ -1,10 +1,11 @@
 """The symbols ingest follows on a venue: those configured, or every instrument it lists; on the
-funding channel, the perpetuals among them (only a perpetual has a funding rate)."""
+funding channel, the perpetuals among them (only a perpetual has a funding rate); on the mark,
+open interest and liquidations channels, the derivatives among them (not spot)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -22,16 +23,22 @@ __all__ = ["VenueSymbols", "venue_symbols"]
 _CALL_TIMEOUT_S = 10.0
 # Errors of a venue that is starting or briefly away: wait for it.
 _NOT_YET = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Channels only a derivative has; the kinds the venue lists say which symbols are.
+_DERIVATIVE_CHANNELS = frozenset({Channel.MARK, Channel.OPEN_INTEREST, Channel.LIQUIDATIONS})
+_BY_KIND = _DERIVATIVE_CHANNELS | {Channel.FUNDING}
 
 
 @dataclass(frozen=True)
 class VenueSymbols:
     symbols: list[str]
     perpetuals: list[str]  # of `symbols`, those with a funding rate
+    derivatives: list[str] = field(default_factory=list)  # of `symbols`, those not spot
 
     def of(self, channel: Channel) -> list[str]:
         """The symbols ingest follows on `channel`."""
-        return self.perpetuals if channel is Channel.FUNDING else self.symbols
+        if channel is Channel.FUNDING:
+            return self.perpetuals
+        return self.derivatives if channel in _DERIVATIVE_CHANNELS else self.symbols
 
 
 class _NotAnswering(Exception):
@@ -53,10 +60,10 @@ async def _list_instruments(link: VenueLink, metadata: Metadata) -> list[tuple[s
 
 async def venue_symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event) -> VenueSymbols | None:
     """The configured symbols, or every instrument the venue lists, once it answers (the venue is
-    asked only when it must be: no symbols configured, or the funding channel followed, which
-    needs their kinds); None when stopped first. Unavailable when the venue refuses the list (not
-    retried)."""
-    if link.symbols and Channel.FUNDING not in link.channels:
+    asked only when it must be: no symbols configured, or the funding or a derivatives channel
+    followed, which need their kinds); None when stopped first. Unavailable when the venue refuses
+    the list (not retried)."""
+    if link.symbols and not _BY_KIND.intersection(link.channels):
         return VenueSymbols(list(link.symbols), [])
     listed = await until_reachable(
         lambda: _list_instruments(link, metadata),
@@ -68,4 +75,9 @@ async def venue_symbols(link: VenueLink, metadata: Metadata, stop: asyncio.Event
         return None
     symbols = list(link.symbols) if link.symbols else [symbol for symbol, _ in listed]
     perpetual = {symbol for symbol, kind in listed if kind == common.INSTRUMENT_KIND_PERPETUAL}
-    return VenueSymbols(symbols, [symbol for symbol in symbols if symbol in perpetual])
+    derivative = {symbol for symbol, kind in listed if kind not in (common.INSTRUMENT_KIND_SPOT, 0)}
+    return VenueSymbols(
+        symbols,
+        [symbol for symbol in symbols if symbol in perpetual],
+        [symbol for symbol in symbols if symbol in derivative],
+    )

@@ -36,7 +36,10 @@ from core.recorder.schema import (
     INSTRUMENT_CHANGES,
     INTENTS,
     JOURNAL,
+    LIQUIDATIONS,
+    MARK_PRICES,
     NOTICES,
+    OPEN_INTEREST,
     POSITION_REQUESTS,
     REGIME_CHANGES,
     SCREEN_RESULTS,
@@ -69,6 +72,9 @@ _CHANNELS = {
     md.CHANNEL_CANDLES: "candles",
     md.CHANNEL_TICKERS: "tickers",
     md.CHANNEL_FUNDING: "funding",
+    md.CHANNEL_MARK: "mark",
+    md.CHANNEL_OPEN_INTEREST: "open_interest",
+    md.CHANNEL_LIQUIDATIONS: "liquidations",
 }
 _NOTICE_KINDS = {md.NOTICE_KIND_GAP: "gap", md.NOTICE_KIND_RESYNC: "resync"}
 _DIRECTIONS = {sig.DIRECTION_LONG: "long", sig.DIRECTION_SHORT: "short", sig.DIRECTION_FLAT: "flat"}
@@ -106,6 +112,9 @@ class Rows:
         self.supervisor_audit: list[Row] = []
         self.instrument_changes: list[Row] = []
         self.account_states: list[Row] = []
+        self.mark_prices: list[Row] = []
+        self.open_interest: list[Row] = []
+        self.liquidations: list[Row] = []
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """The tables that have rows, with them."""
@@ -130,6 +139,9 @@ class Rows:
             (SUPERVISOR_AUDIT, self.supervisor_audit),
             (INSTRUMENT_CHANGES, self.instrument_changes),
             (ACCOUNT_STATES, self.account_states),
+            (MARK_PRICES, self.mark_prices),
+            (OPEN_INTEREST, self.open_interest),
+            (LIQUIDATIONS, self.liquidations),
         )
         return [(table, rows) for table, rows in pairs if rows]
 
@@ -240,6 +252,9 @@ def _add_market(rows: Rows, events: Iterable[md.MarketEvent], entry_id: str) -> 
             rows.notices.append(_notice_row(event))
         elif kind == "funding_rate":
             rows.funding_rates.append(_funding_rate_row(event))
+        elif kind in _DERIVATIVE_ROWS:
+            table, row = _DERIVATIVE_ROWS[kind]
+            getattr(rows, table).append(row(event))
         else:
             raise Corrupt(f"bus entry {entry_id}: a {event.venue} {event.symbol} event with no known payload")
 
@@ -307,6 +322,31 @@ def _funding_rate_row(event: md.MarketEvent) -> Row:
         funding.mark_price,
         funding.index_price,
     )
+
+
+def _mark_row(event: md.MarketEvent) -> Row:
+    mark = event.mark_price
+    return (event.venue, event.symbol, event.ts_event_ns, event.ts_recv_ns, mark.mark_price, mark.index_price)
+
+
+def _open_interest_row(event: md.MarketEvent) -> Row:
+    interest = event.open_interest
+    return (event.venue, event.symbol, event.ts_event_ns, event.ts_recv_ns, interest.size, interest.value)
+
+
+def _liquidation_row(event: md.MarketEvent) -> Row:
+    liquidation = event.liquidation
+    side = _known(_SIDES, liquidation.side, "liquidation side")
+    return (event.venue, event.symbol, event.ts_event_ns, event.ts_recv_ns, side, liquidation.price,
+            liquidation.size)  # fmt: skip
+
+
+# The derivatives payloads: (the Rows list they go to, their row).
+_DERIVATIVE_ROWS: dict[str, tuple[str, Any]] = {
+    "mark_price": ("mark_prices", _mark_row),
+    "open_interest": ("open_interest", _open_interest_row),
+    "liquidation": ("liquidations", _liquidation_row),
+}
 
 
 def _candle_row(event: md.MarketEvent) -> Row:

@@ -29,7 +29,10 @@ __all__ = [
     "INSTRUMENT_CHANGES",
     "INTENTS",
     "JOURNAL",
+    "LIQUIDATIONS",
+    "MARK_PRICES",
     "NOTICES",
+    "OPEN_INTEREST",
     "POSITION_REQUESTS",
     "REGIME_CHANGES",
     "SCREEN_RESULTS",
@@ -520,6 +523,51 @@ FUNDING_RATES = Table(
     """,
 )
 
+# A derivative's mark and index prices, open interest, and the market's liquidations
+# (md.{<venue>}.mark, .open_interest, .liquidations), keyed on the market and the event's time
+# (a liquidation on all it states: it has no id).
+MARK_PRICES = Table(
+    "mark_prices",
+    "ts_event_ns",
+    2,
+    (*_MARKET, ("mark_price", "text"), ("index_price", "text")),
+    """
+    INSERT INTO mark_prices (venue, symbol, ts_event_ns, ts_recv_ns, mark_price, index_price)
+    SELECT venue, symbol, ts_event_ns, ts_recv_ns, tm_decimal(mark_price, 'mark price'),
+           tm_decimal_or_null(index_price, 'index price')
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+OPEN_INTEREST = Table(
+    "open_interest",
+    "ts_event_ns",
+    2,
+    (*_MARKET, ("size", "text"), ("value", "text")),
+    """
+    INSERT INTO open_interest (venue, symbol, ts_event_ns, ts_recv_ns, size, value)
+    SELECT venue, symbol, ts_event_ns, ts_recv_ns, tm_decimal(size, 'open interest size'),
+           tm_decimal_or_null(value, 'open interest value')
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
+LIQUIDATIONS = Table(
+    "liquidations",
+    "ts_event_ns",
+    2,
+    (*_MARKET, ("side", "text"), ("price", "text"), ("size", "text")),
+    """
+    INSERT INTO liquidations (venue, symbol, ts_event_ns, ts_recv_ns, side, price, size)
+    SELECT venue, symbol, ts_event_ns, ts_recv_ns, side,
+           tm_decimal(price, 'liquidation price'), tm_decimal(size, 'liquidation size')
+    FROM staged
+    ON CONFLICT DO NOTHING
+    """,
+)
+
 # Overwatch's regime changes: the figures are the wire's doubles, stored as double precision.
 REGIME_CHANGES = Table(
     "regime_changes",
@@ -675,5 +723,5 @@ ACCOUNT_STATES = Table(
 TABLES = (
     TRADES, BOOK, TICKERS, CANDLES, NOTICES, BARS, SIGNALS, POSITION_REQUESTS, DECISIONS, INTENTS,
     ADVISOR_TELEMETRY, EXECUTIONS, JOURNAL, FUNDING, REGIME_CHANGES, SCREEN_RESULTS, FUNDING_RATES,
-    SUPERVISOR_AUDIT, INSTRUMENT_CHANGES, ACCOUNT_STATES,
+    SUPERVISOR_AUDIT, INSTRUMENT_CHANGES, ACCOUNT_STATES, MARK_PRICES, OPEN_INTEREST, LIQUIDATIONS,
 )  # fmt: skip

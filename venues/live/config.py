@@ -104,6 +104,9 @@ class LiveConfig:
     # funding_poll_s (at least 0.1 s, at most a day).
     funding_stream: bool = True
     funding_poll_s: Annotated[float, Within(0.1, 86400)] = 60.0
+    # The open interest channel of a venue that streams none: read by REST (ccxt
+    # fetch_open_interest) this often (venues/live/interest_poll.py).
+    open_interest_poll_s: Annotated[float, Within(0.1, 86400)] = 10.0
     # The exchange's markets read again this often, off the order and stream paths: delistings,
     # inactive markets and changed trading rules reach ListInstruments (venues.live.market_reload);
     # 0: read once, at start.

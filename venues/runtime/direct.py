@@ -48,7 +48,7 @@ from venues.runtime.direct_streams import (
     LocalMarket,
 )
 from venues.runtime.runtime import VenueRuntime
-from venues.runtime.validate import has_funding
+from venues.runtime.validate import channel_refused
 
 __all__ = ["DirectBus", "DirectOptions"]
 
@@ -260,11 +260,10 @@ class DirectBus:
 
     def _symbols(self, channel: Channel) -> list[str]:
         """Every instrument the venue lists (as ingest follows a venue without a symbol list); on the
-        funding channel, its perpetuals."""
+        funding channel, its perpetuals; on the mark, open interest and liquidations channels, its
+        derivatives."""
         instruments = sorted(self.rt.instruments.values(), key=lambda i: i.symbol)
-        if channel is Channel.FUNDING:
-            return [i.symbol for i in instruments if has_funding(i)]
-        return [i.symbol for i in instruments]
+        return [i.symbol for i in instruments if channel_refused(i, channel) is None]
 
 
 async def _unless_unreachable(call: Awaitable[Any]) -> None:

@@ -150,6 +150,21 @@ class MarketFeed:
         out = self._stream(symbol, Channel.FUNDING)
         self._event(out, symbol, ts_event_ns).funding_rate.CopyFrom(funding)
 
+    def mark_price(self, symbol: str, ts_event_ns: int, mark: md.MarkPrice) -> None:
+        """A derivative's mark and index prices as the venue states them (a state, each event whole)."""
+        out = self._stream(symbol, Channel.MARK)
+        self._event(out, symbol, ts_event_ns).mark_price.CopyFrom(mark)
+
+    def open_interest(self, symbol: str, ts_event_ns: int, interest: md.OpenInterest) -> None:
+        """A derivative's open interest as the venue states it (a state, each event whole)."""
+        out = self._stream(symbol, Channel.OPEN_INTEREST)
+        self._event(out, symbol, ts_event_ns).open_interest.CopyFrom(interest)
+
+    def liquidation(self, symbol: str, ts_event_ns: int, liquidation: md.Liquidation) -> None:
+        """One liquidation the venue executed in the market (anyone's), as it publishes it."""
+        out = self._stream(symbol, Channel.LIQUIDATIONS)
+        self._event(out, symbol, ts_event_ns).liquidation.CopyFrom(liquidation)
+
     def notice(
         self,
         symbol: str,

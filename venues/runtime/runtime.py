@@ -39,7 +39,7 @@ from venues.runtime.feed import MarketFeed
 from venues.runtime.history import History
 from venues.runtime.native import NativeSwitchPolicy
 from venues.runtime.stats import StreamState, StreamStats, StreamTable
-from venues.runtime.validate import has_funding, no_funding
+from venues.runtime.validate import channel_refused
 from venues.runtime.venue import AccountFeed, Venue, VenueContext
 
 __all__ = ["RuntimeOptions", "RuntimeState", "VenueRuntime"]
@@ -132,8 +132,11 @@ class VenueRuntime:
 
     def _not_streamed(self, key: StreamKey) -> str:
         instrument = self.instruments.get(key.symbol)
-        if key.channel is Channel.FUNDING and instrument is not None and not has_funding(instrument):
-            return f"not streamed by venue {self.name}: {no_funding(instrument)}"
+        if key.channel not in self.venue.channels:
+            return f"not streamed by venue {self.name}: it has no {key.channel.value} channel"
+        refused = None if instrument is None else channel_refused(instrument, key.channel)
+        if refused is not None:
+            return f"not streamed by venue {self.name}: {refused}"
         why = f"not streamed by venue {self.name}: {key.symbol} {key.channel.value}"
         return f"{why}; add with Admin/AddSubscriptions"
 

@@ -463,7 +463,7 @@ class AdminService(admin_grpc.AdminServicer):
         request: admin.AddSubscriptionsRequest,
         context: Context[admin.AddSubscriptionsRequest, admin.AddSubscriptionsResponse],
     ) -> admin.AddSubscriptionsResponse:
-        keys = validate.stream_keys(request.subscriptions, self.rt.instruments)
+        keys = validate.stream_keys(request.subscriptions, self.rt.instruments, self.rt.venue.channels)
         await self.rt.set_streams(self.rt.active | set(keys))
         return admin.AddSubscriptionsResponse(subscriptions=self._subscriptions())
 

@@ -11,7 +11,7 @@ from core.foundations.convert import (
     TIMEFRAME_FROM_PB,
 )
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.model import Instrument, InstrumentKind, StreamKey, Timeframe
+from core.foundations.model import Channel, Instrument, InstrumentKind, StreamKey, Timeframe
 from core.foundations.order_rules import Violations, check_enum, instrument_of, place_order
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -21,10 +21,12 @@ from venues.runtime.trades import DEFAULT_TRADES, MAX_TRADES, TradesCursor, deco
 from venues.runtime.venue import OrderRef
 
 __all__ = [
+    "DERIVATIVE_CHANNELS",
     "MAX_REASON_CHARS",
     "Subscription",
     "cancel_reason",
     "candles_request",
+    "channel_refused",
     "funding_request",
     "has_funding",
     "heartbeat_ttl",
@@ -202,16 +204,24 @@ def funding_request(
 
 
 def stream_keys(
-    subscriptions: Sequence[admin.Subscription], instruments: Mapping[str, Instrument]
+    subscriptions: Sequence[admin.Subscription],
+    instruments: Mapping[str, Instrument],
+    offered: frozenset[Channel] = frozenset(Channel),
 ) -> list[StreamKey]:
+    """The streams an Admin Add/RemoveSubscriptions names; a channel the venue does not offer
+    (`offered`), or one the instrument cannot have (channel_refused), is a field violation."""
     found = Violations()
     if not subscriptions:
         found.add("subscriptions", "name at least one subscription")
     for index, item in enumerate(subscriptions):
         instrument = instrument_of(found, f"subscriptions[{index}].symbol", item.symbol, instruments)
         check_enum(found, f"subscriptions[{index}].channel", item.channel, CHANNEL_FROM_PB, "channel")
-        if item.channel == md.CHANNEL_FUNDING and instrument is not None and not has_funding(instrument):
-            found.add(f"subscriptions[{index}].channel", no_funding(instrument))
+        channel = CHANNEL_FROM_PB.get(item.channel)
+        refused = None if instrument is None else channel_refused(instrument, channel)
+        if channel is not None and channel not in offered:
+            refused = f"this venue has no {channel.value} channel"
+        if refused is not None:
+            found.add(f"subscriptions[{index}].channel", refused)
     found.raise_any()
     return [StreamKey(item.symbol, CHANNEL_FROM_PB[item.channel]) for item in subscriptions]
 
@@ -223,6 +233,22 @@ def has_funding(instrument: Instrument) -> bool:
 
 def no_funding(instrument: Instrument) -> str:
     return f"{instrument.symbol} is {instrument.kind.value}: only a perpetual has a funding rate"
+
+
+# A derivative's own channels: mark and index prices, open interest, the market's liquidations.
+DERIVATIVE_CHANNELS = frozenset({Channel.MARK, Channel.OPEN_INTEREST, Channel.LIQUIDATIONS})
+
+
+def channel_refused(instrument: Instrument, channel: Channel | None) -> str | None:
+    """Why `instrument` has no stream on `channel` whatever the venue: funding is a perpetual's
+    (CHANNEL_FUNDING), mark, open interest and liquidations a derivative's (not spot); None when
+    it may have one."""
+    if channel is Channel.FUNDING and not has_funding(instrument):
+        return no_funding(instrument)
+    if channel in DERIVATIVE_CHANNELS and instrument.kind is InstrumentKind.SPOT:
+        what = channel.value.replace("_", " ")
+        return f"{instrument.symbol} is spot: only a derivative has a {what} stream"
+    return None
 
 
 def heartbeat_ttl(ttl_ms: int) -> int:

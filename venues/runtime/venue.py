@@ -21,6 +21,7 @@ from core.foundations.model import (
     Amendment,
     Balance,
     Candle,
+    Channel,
     Execution,
     FundingPayment,
     Instrument,
@@ -110,6 +111,14 @@ class Venue(abc.ABC):
     margin_modes: tuple[MarginMode, ...] = ()
     # Liquidates positions whose margin ratio reaches 1, reporting Fill.liquidation (capabilities.liquidates).
     liquidates: bool = False
+    # The MarketData channels it can stream: Admin AddSubscriptions refuses the others, and a
+    # subscription to one is told the venue has no such channel. The derivatives channels (mark,
+    # open interest, liquidations) only where the venue says it streams them.
+    channels: frozenset[Channel] = frozenset(Channel) - {
+        Channel.MARK,
+        Channel.OPEN_INTEREST,
+        Channel.LIQUIDATIONS,
+    }
 
     async def prepare(self) -> None:  # noqa: B027 (optional hook)
         """Connect to the venue and load its instruments; runs before instruments() is asked."""

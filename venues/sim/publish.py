@@ -2,12 +2,13 @@
 
 Trades and book changes are published as they happen; tickers (with the 24h volume and 24h open
 of the sim's own trades: venues/sim/volume.py), open-candle updates and the perpetuals' funding rates
-on their own intervals; closed candles when their interval ends.
+and mark prices on their own intervals; closed candles when their interval ends.
 """
 
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from functools import partial
 
 from core.foundations.decimals import format_decimal, format_optional
@@ -42,6 +43,7 @@ class SimPublisher:
         self._format = {i.symbol: exchange.formatters(i.symbol) for i in exchange.instruments()}
         self._last_price: dict[str, int] = {}
         self._last_ticker: dict[str, md.Ticker] = {}
+        self._last_mark: dict[str, Decimal] = {}
 
     def attach(self, context: VenueContext, streams: set[StreamKey]) -> None:
         self.context = context
@@ -111,6 +113,19 @@ class SimPublisher:
                     rate=format_decimal(rate), next_funding_ns=next_ns, mark_price=format_optional(mark)
                 )
                 self.context.feed.funding_rate(symbol, now_ns, funding)
+
+    def publish_marks(self, now_ns: int) -> None:
+        """Each perpetual's mark price as the engine reckons it now (the price its funding is paid
+        at; no index: the sim has no spot market to follow) whenever it changed, as a venue's mark
+        price stream states it; nothing while the market has no price."""
+        if self.context is None:
+            return
+        for symbol in self._on[Channel.MARK]:
+            quote = self.exchange.funding_quote(symbol)
+            mark = None if quote is None else quote[2]
+            if mark is not None and mark != self._last_mark.get(symbol):
+                self._last_mark[symbol] = mark
+                self.context.feed.mark_price(symbol, now_ns, md.MarkPrice(mark_price=format_decimal(mark)))
 
     def publish_candles(self, now_ns: int) -> None:
         """Close ended intervals, then send every open candle's current state."""
