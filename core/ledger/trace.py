@@ -67,6 +67,10 @@ _TRANSFER = (
 )
 
 
+# The client order id prefix of a venue's own liquidation order (tradeflow.v1.Order.liquidation).
+_LIQUIDATION_PREFIX = "liq-"
+
+
 @dataclass(frozen=True)
 class Step:
     kind: str  # signal, decision, intent, risk_check, order, fill, transfer; a proposal's audit kinds
@@ -324,7 +328,7 @@ async def _order_steps(db: _Db, root: _Root) -> list[Step]:
     for client, row in orders.items():
         price = f" @ {row['price']}" if row["price"] is not None else ""
         summary = f"{row['side']} {row['size']} {row['symbol']} {row['order_type']}{price}: {row['status']}"
-        fields = (("client_order_id", client), *_fields(row, _ORDER))
+        fields = (("client_order_id", client), *_fields(row, _ORDER), *_liquidation(row))
         steps.append(Step("order", row["order_id"], row["created_ns"], summary, fields))
     seen: set[str] = set()
     for row in rows:
@@ -333,8 +337,19 @@ async def _order_steps(db: _Db, root: _Root) -> list[Step]:
         seen.add(row["fill_id"])
         summary = f"{row['side']} {row['fill_size']} {row['symbol']} @ {row['fill_price']}"
         at = row["fill_ts_ns"] or row["ts_event_ns"]
-        steps.append(Step("fill", row["fill_id"], at, summary, _fields(row, _FILL)))
+        fields = (*_fields(row, _FILL), *_liquidation(row))
+        steps.append(Step("fill", row["fill_id"], at, summary, fields))
     return steps
+
+
+def _liquidation(row: Any) -> tuple[tuple[str, str], ...]:
+    """("liquidation", "true") for the venue's liquidation order and its fills: its recorded
+    flag where the recorder keeps one, else its client order id, the venue's "liq-..."
+    (tradeflow.v1.Order.liquidation); nothing for any other."""
+    flagged = row.get("liquidation")  # None: not recorded (or no such column)
+    if flagged is None:
+        flagged = str(row["client_order_id"] or "").startswith(_LIQUIDATION_PREFIX)
+    return (("liquidation", "true"),) if flagged else ()
 
 
 def _latest(first: Any, row: Any) -> Any:
