@@ -335,6 +335,7 @@ def intent_to_pb(
         risk_amount=_dec(risk_amount),
         reduce_only=intent.reduce_only,
         ts_signal_ns=ts_signal_ns,
+        leverage=_dec(intent.leverage),
     )
 
 

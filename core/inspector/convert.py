@@ -67,6 +67,7 @@ ACTION_TO_PB = {
     RiskAction.POLICY_CHANGE: rk.RISK_ACTION_POLICY_CHANGE,
     RiskAction.RESUME: rk.RISK_ACTION_RESUME,
     RiskAction.NOTICE: rk.RISK_ACTION_NOTICE,
+    RiskAction.REDUCE: rk.RISK_ACTION_REDUCE,
 }
 STATE_TO_PB = {
     RiskState.ACTIVE: rk.RISK_STATE_ACTIVE,
@@ -149,6 +150,7 @@ def decode_intent(message: am.Intent) -> ExecutionIntent:
     price = _positive("intent.entry_price", message.entry_price, limit, bad)
     stop = _positive("intent.stop_loss", message.stop_loss, False, bad)
     target = _positive("intent.take_profit", message.take_profit, False, bad)
+    leverage = _positive("intent.leverage", message.leverage, False, bad)
     if bad or size is None:
         raise InvalidArgument(bad)
     kind = ORDER_TYPE_FROM_PB[message.entry_type]
@@ -171,6 +173,7 @@ def decode_intent(message: am.Intent) -> ExecutionIntent:
         conviction=_conviction(message.conviction),
         reduce_only=message.reduce_only,
         created_ns=message.ts_intent_ns,
+        leverage=leverage,
     )
 
 

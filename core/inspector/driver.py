@@ -12,6 +12,7 @@ from core.inspector.convert import decode_intent, facts_from_pb, market_from_pb
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.events import Output, Verdict
 from core.inspector.engine.policy_file import load_policies
+from core.inspector.margin_convert import report_from_pb
 from core.inspector.snapshot import from_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 
@@ -76,6 +77,8 @@ def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict
     if kind == "listing":
         listing = entry.listing
         return core.on_listing(listing.venue, listing.symbol, listing.delisted, now)
+    if kind == "margin":
+        return core.on_margin(report_from_pb(entry.margin), now)
     if kind == "venue_stand":
         return core.on_venue_stand(entry.venue_stand.venue, entry.venue_stand.reason, now)
     raise Corrupt(f"the inspector's journal holds an entry it cannot apply: {kind}")

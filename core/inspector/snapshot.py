@@ -31,6 +31,7 @@ from core.inspector.engine.policy_file import load_policies
 from core.inspector.engine.positions import Key, PositionState
 from core.inspector.engine.protect import Levels
 from core.inspector.engine.working import WorkingOrder
+from core.inspector.margin_convert import margin_to_pb, report_from_pb
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.risk.v1 import journal_pb2 as jr
 
@@ -127,6 +128,9 @@ def _book_to(core: InspectorCore, snap: jr.JournalSnapshot) -> None:
     snap.venues_down.update(book.venues_down)
     for key, why in book.delisted.items():
         snap.delisted.add(key=_key(key), reason=why)
+    snap.margin.extend(margin_to_pb(core.margin))
+    for key, order_id in core.margin.reduced.items():
+        snap.reduced.add(key=_key(key), reason=order_id)
 
 
 def _order_to(working: WorkingOrder) -> jr.SnapshotOrder:
@@ -155,6 +159,7 @@ def _place_to(order: PlaceOrder) -> jr.SnapshotOrder:
         strategy_id=order.strategy_id,
         trigger_price=_dec(order.trigger_price),
         oco_group=order.oco_group,
+        leverage=_dec(order.leverage),
     )
 
 
@@ -299,6 +304,9 @@ def _book_from(snap: jr.JournalSnapshot, core: InspectorCore) -> None:
     book.legacy = {_at(item.key): (Decimal(item.size), _opt(item.entry_price)) for item in snap.legacy}
     book.venues_down = dict(snap.venues_down)
     book.delisted = {_at(item.key): item.reason for item in snap.delisted}
+    for entry in snap.margin:
+        core.margin.apply(report_from_pb(entry))
+    core.margin.reduced = {_at(item.key): item.reason for item in snap.reduced}
 
 
 def _order_from(order: jr.SnapshotOrder) -> PlaceOrder:
@@ -317,6 +325,7 @@ def _order_from(order: jr.SnapshotOrder) -> PlaceOrder:
         strategy_id=order.strategy_id,
         trigger_price=_opt(order.trigger_price),
         oco_group=order.oco_group,
+        leverage=_opt(order.leverage),
     )
 
 

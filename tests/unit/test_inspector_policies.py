@@ -134,7 +134,7 @@ def test_a_policy_file_named_is_named_in_every_error() -> None:
         read_policies(text, PolicySet(), "/etc/trademesh/policies.toml")
     assert {v.field: v.description for v in caught.value.violations} == {
         "risk": "unknown key; known: position, exposure, loss, schedule, orders, rate, capital, protect, "
-        "account, remove (in /etc/trademesh/policies.toml)",
+        "account, leverage, liquidation, margin, remove (in /etc/trademesh/policies.toml)",
         "orders.max_opn": "unknown key; known: max_notional, max_open, price_band "
         "(in /etc/trademesh/policies.toml)",
         "loss.max_drawdown": "must be more than 0 and at most 1, got 1.5 (in /etc/trademesh/policies.toml)",

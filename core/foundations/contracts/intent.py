@@ -38,6 +38,9 @@ class ExecutionIntent:
     conviction: float
     reduce_only: bool
     created_ns: int
+    # Derivatives: the leverage to hold the position at (set at the venue before the order);
+    # None: the venue's setting in force. Ignored for spot (docs/inspector.md, "Leverage").
+    leverage: Decimal | None = None
 
 
 def intent_violations(intent: ExecutionIntent, reference: Decimal | None = None) -> list[FieldViolation]:
@@ -99,7 +102,7 @@ def _amounts(intent: ExecutionIntent) -> list[FieldViolation]:
     bad = []
     if intent.entry_type is OrderType.LIMIT and intent.entry_price is None:
         bad.append(FieldViolation("intent.entry_price", "a limit entry needs its price"))
-    for name in ("size", "entry_price", "stop_loss", "take_profit"):
+    for name in ("size", "entry_price", "stop_loss", "take_profit", "leverage"):
         value = getattr(intent, name)
         if value is not None and not (value.is_finite() and 0 < value <= MAX_AMOUNT):
             bad.append(FieldViolation(f"intent.{name}", f"{value} is not in (0, {MAX_AMOUNT}]"))

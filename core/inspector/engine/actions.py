@@ -48,6 +48,9 @@ class PlaceOrder:
     strategy_id: str = ""
     trigger_price: Decimal | None = None  # a stop order's trigger (on the last trade)
     oco_group: str = ""  # one-cancels-the-other: the protective pair's shared group
+    # An entry's leverage: set at the venue (SetLeverage, when its setting differs) before the
+    # order is placed; None: the venue's setting in force stands.
+    leverage: Decimal | None = None
 
 
 @dataclass(frozen=True)

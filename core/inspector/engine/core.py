@@ -12,6 +12,7 @@
     out = core.on_legacy(venue, symbol, size, entry_price, now_ns)  # found at the first start
     out = core.on_venue_stand(venue, reason, now_ns)  # the venue's positions diverged ("": agree)
     out = core.on_instruments(venue, facts, now_ns)  # the venue's minimums, lot and tick sizes
+    out = core.on_margin(report, now_ns)              # a venue's leverage, margins, liquidation prices
     out = core.on_timer(now_ns)                       # at or after core.wake_ns: what is due
 
 The core asks to be woken (`wake_ns`: a protective order's retry, the end of a coalescing
@@ -53,6 +54,9 @@ from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
 from core.inspector.engine.exits import cancel_entries_of
 from core.inspector.engine.guard import Gap, Guard, refused_for_the_request
 from core.inspector.engine.instruments import InstrumentFacts, Minimum
+from core.inspector.engine.leverage import leverage_checks
+from core.inspector.engine.liquidation import near_liquidation
+from core.inspector.engine.margin import MarginBook, MarginReport
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.orders import entry_order, flatten_order
 from core.inspector.engine.policies import PolicySet
@@ -115,6 +119,9 @@ class InspectorCore:
         self.guard = Guard()
         self._short: dict[Key, Minimum | None] = {}  # what the venue's minimum left uncovered
         self._flattens: dict[Key, int] = {}  # flatten orders placed since CLOSE_ALL, per position
+        # The venues' derivatives accounts as they report them (on_margin), and the positions
+        # reduced near their liquidation price (liquidation.py).
+        self.margin = MarginBook()
 
     @property
     def instruments(self) -> dict[Key, InstrumentFacts]:
@@ -178,6 +185,7 @@ class InspectorCore:
         else:
             facts = self.instruments.get(key)
             breaches += entry_checks(self.policies, self.book, self.streak, proposal, facts)
+            breaches += leverage_checks(self.policies, self.margin, self.book, proposal, self.curve.equity)
         if breaches:
             return self._refuse(proposal, breaches, out)
         return self._allow(proposal, out)
@@ -212,7 +220,11 @@ class InspectorCore:
 
     def _allow(self, proposal: Proposal, out: Collector) -> Verdict:
         intent = proposal.intent
-        order = entry_order(intent)
+        leveraged = self.margin.leveraged(proposal.key, proposal.facts) and not intent.reduce_only
+        leverage = intent.leverage if leveraged else None
+        if leverage is not None:  # in force at the venue from this order on (set before it)
+            self.margin.settings[proposal.key] = leverage
+        order = entry_order(intent, leverage)
         self.book.orders.add(order)
         if self.state is RiskState.THROTTLED:
             out.moved(self.machine.move(RiskState.ACTIVE, "an order passed the rate limits", out.now_ns))
@@ -234,6 +246,9 @@ class InspectorCore:
         coin = proposal.coin_notional
         if coin is not None:
             values += (("notional_coin", text(coin)),)
+        held_at = self.margin.settings.get(proposal.key) if leveraged else None
+        if held_at is not None:
+            values += (("leverage", text(held_at)),)
         event = out.event(RiskAction.ALLOW, "", "every policy passed", values, **_about(intent))
         return Verdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
 
@@ -283,7 +298,20 @@ class InspectorCore:
         self._revalue(out)
         self._protect(key, out)
         cancel_outlived(self.book, key, self.instruments.get(key), out)  # spot: no sale of what is gone
+        if fill.liquidation:
+            self._liquidated(key, fill, out)
         return out.output()
+
+    def _liquidated(self, key: Key, fill: Fill, out: Collector) -> None:
+        """A liquidation at the venue (its fill): a risk event, and by policy a stand-down."""
+        values = (
+            ("size", text(fill.size)), ("price", text(fill.price)), ("fee", text(fill.fee)),
+            ("order", fill.order_id), ("position", text(self.book.held(key))),
+        )  # fmt: skip
+        reason = f"{fill.symbol} liquidated at {key[0]}: {text(fill.size)} at {text(fill.price)}"
+        out.event(RiskAction.NOTICE, "liquidation.venue", reason, values, **_at(key))
+        if self.policies.liquidation.stand_down and self.machine.takes_entries:
+            self._stand_down("liquidation.stand_down", reason, values, out)
 
     def _dust(self, key: Key, before: Decimal, out: Collector) -> None:
         """A NOTICE when a fill leaves the position under one lot (a spot fee paid in the base
@@ -302,6 +330,8 @@ class InspectorCore:
         working = self.book.orders.get(fill.client_order_id)
         if working is None:
             self.book.positions.attribute_pro_rata(key, signed)
+            if fill.liquidation:
+                return  # said as the liquidation it is (_liquidated)
             values = (("size", str(fill.size)), ("price", str(fill.price)))
             out.event(RiskAction.NOTICE, "orders.unknown", "a fill of an order not ours", values, **_at(key))
             return
@@ -513,7 +543,32 @@ class InspectorCore:
         self._revalue(out)
         if moved:  # nothing else a mark changes is in the protective plan
             self._protect(key, out)
+        self._watch_liquidation(key, out)
         return out.output()
+
+    def on_margin(self, report: MarginReport, now_ns: int) -> Output:
+        """A venue's derivatives account as it reports it (the shell reads it): the leverage in
+        force, the positions' margins and liquidation prices, the settle assets' balances. A
+        held position nearer its liquidation than liquidation.min_distance_open is reduced."""
+        out = self._begin(now_ns)
+        self.margin.apply(report)
+        for key in sorted(k for k in self.margin.positions if k[0] == report.venue):
+            self._watch_liquidation(key, out)
+        return out.output()
+
+    def _watch_liquidation(self, key: Key, out: Collector) -> None:
+        """liquidation.min_distance_open (liquidation.py): the reducing order goes after the
+        protection is re-planned for what it leaves (as an exit's)."""
+        if self.state is RiskState.HALTED:
+            return
+        found = near_liquidation(self.policies.liquidation, self.margin, self.book, key, out.now_ns)
+        if found is None:
+            return
+        order, values, reason = found
+        self.book.orders.add(order)
+        self._protect(key, out)
+        out.actions.append(order)
+        out.event(RiskAction.REDUCE, "liquidation.min_distance_open", reason, values, **_at(key))
 
     def on_timer(self, now_ns: int) -> Output:
         """The time the core asked for (`wake_ns`) has come: what is due is done (any input at

@@ -76,18 +76,38 @@ _TIGHTENED_BY_LOWER = re.compile(
     r"|orders\.(max_open|max_notional|price_band)|position\.(max_size|max_notional)"
     r"|rate\.max_per_(venue|strategy)|account\.venues\..+\.max_gross|capital\.reserved\..+"
     r"|position\.symbols\..+\.max_(size|notional)"
+    r"|leverage\.max(_overall)?|leverage\.symbols\..+\.max|margin\.max_use"
 )
+# The limits a higher value tightens (a position must stay further from its liquidation; a
+# reduction takes more of it).
+_TIGHTENED_BY_HIGHER = re.compile(r"liquidation\.(min_distance_(entry|open)|reduce_fraction)")
+# Switches whose one setting is the tighter: a liquidation stands down; a position too near its
+# liquidation is closed, not reduced.
+_TIGHTER_SETTING = {"liquidation.stand_down": "True", "liquidation.open_action": "close"}
 
 
 def loosenings(changes: tuple[PolicyChange, ...]) -> list[str]:
     """Each change that does not tighten, with why: a key that is not such a limit, a limit
-    turned off or raised. Setting a limit that was off tightens."""
-    found = []
-    for change in changes:
-        if _TIGHTENED_BY_LOWER.fullmatch(change.key) is None:
-            found.append(f"{change.key}: not a limit a tightening may change")
-        elif change.new == OFF:
-            found.append(f"{change.key}: {change.old} -> off turns the limit off")
-        elif change.old != OFF and Decimal(change.new) >= Decimal(change.old):
-            found.append(f"{change.key}: {change.old} -> {change.new} does not lower it")
-    return found
+    turned off, raised (or, for a distance from liquidation, lowered), a switch set to its
+    looser setting. Setting a limit that was off tightens."""
+    return [why for why in map(_loosens, changes) if why is not None]
+
+
+def _loosens(change: PolicyChange) -> str | None:
+    if change.key in _TIGHTER_SETTING:
+        if change.new == _TIGHTER_SETTING[change.key]:
+            return None
+        return f"{change.key}: {change.old} -> {change.new} does not tighten it"
+    higher = _TIGHTENED_BY_HIGHER.fullmatch(change.key) is not None
+    if not higher and _TIGHTENED_BY_LOWER.fullmatch(change.key) is None:
+        return f"{change.key}: not a limit a tightening may change"
+    if change.new == OFF:
+        return f"{change.key}: {change.old} -> off turns the limit off"
+    if change.old == OFF:
+        return None
+    old, new = Decimal(change.old), Decimal(change.new)
+    if higher and new <= old:
+        return f"{change.key}: {change.old} -> {change.new} does not raise it"
+    if not higher and new >= old:
+        return f"{change.key}: {change.old} -> {change.new} does not lower it"
+    return None

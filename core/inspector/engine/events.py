@@ -20,6 +20,7 @@ class RiskAction(enum.Enum):
     POLICY_CHANGE = "policy_change"  # a recorded change of the policy set
     RESUME = "resume"  # an operator's resume
     NOTICE = "notice"  # something the operator should know (a fill of an order not ours)
+    REDUCE = "reduce"  # a position too near its liquidation reduced or closed by policy
 
 
 class RiskState(enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["entry_order_id", "flatten_order_id", "protective_order_id"]
+__all__ = ["entry_order_id", "flatten_order_id", "protective_order_id", "reduce_order_id"]
 
 _NAMESPACE = uuid.UUID("6f1e0c4a-3b2d-4e8f-9a7c-696e73706563")
 
@@ -23,3 +23,8 @@ def protective_order_id(venue: str, symbol: str, role: str, generation: int, boo
 
 def flatten_order_id(venue: str, symbol: str, at_ns: int) -> str:
     return uuid.uuid5(_NAMESPACE, f"flatten/{venue}/{symbol}/{at_ns}").hex
+
+
+def reduce_order_id(venue: str, symbol: str, at_ns: int) -> str:
+    """A position reduced by policy for being too near its liquidation price."""
+    return uuid.uuid5(_NAMESPACE, f"reduce/{venue}/{symbol}/{at_ns}").hex

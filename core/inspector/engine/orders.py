@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from core.foundations.contracts.intent import ExecutionIntent
 from core.foundations.model import OrderType, Side, TimeInForce
 from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.ids import entry_order_id, flatten_order_id
+from core.inspector.engine.ids import entry_order_id, flatten_order_id, reduce_order_id
 from core.inspector.engine.positions import Key
 
-__all__ = ["entry_order", "flatten_order"]
+__all__ = ["entry_order", "flatten_order", "reduce_order"]
 
 
-def entry_order(intent: ExecutionIntent) -> PlaceOrder:
-    """The intent's order as asked, under the client order id derived from the intent's id."""
+def entry_order(intent: ExecutionIntent, leverage: Decimal | None = None) -> PlaceOrder:
+    """The intent's order as asked, under the client order id derived from the intent's id;
+    `leverage` the one to set at the venue before it (None: nothing to set)."""
     return PlaceOrder(
         client_order_id=entry_order_id(intent.intent_id),
         venue=intent.venue,
@@ -28,6 +30,7 @@ def entry_order(intent: ExecutionIntent) -> PlaceOrder:
         role=OrderRole.EXIT if intent.reduce_only else OrderRole.ENTRY,
         intent_id=intent.intent_id,
         strategy_id=intent.strategy_id,
+        leverage=leverage,
     )
 
 
@@ -44,4 +47,12 @@ def flatten_order(key: Key, position: Decimal, now_ns: int) -> PlaceOrder:
         time_in_force=TimeInForce.IOC,
         reduce_only=True,
         role=OrderRole.FLATTEN,
+    )
+
+
+def reduce_order(key: Key, position: Decimal, size: Decimal, now_ns: int) -> PlaceOrder:
+    """A reduce-only market order taking `size` off the position (liquidation.min_distance_open):
+    a closing order as CLOSE_ALL's (protection covers only what it leaves)."""
+    return replace(
+        flatten_order(key, position, now_ns), client_order_id=reduce_order_id(*key, now_ns), size=size
     )

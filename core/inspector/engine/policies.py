@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.foundations.config_schema.words import out_of_range
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
+from core.inspector.engine.margin_policies import LeveragePolicy, LiquidationPolicy, MarginPolicy
 
 __all__ = [
     "WEEKDAYS",
@@ -19,7 +20,10 @@ __all__ = [
     "AccountPolicy",
     "CapitalPolicy",
     "ExposurePolicy",
+    "LeveragePolicy",
+    "LiquidationPolicy",
     "LossPolicy",
+    "MarginPolicy",
     "OrderPolicy",
     "PolicySet",
     "PositionPolicy",
@@ -310,6 +314,9 @@ class PolicySet:
     capital: CapitalPolicy = field(default_factory=CapitalPolicy)
     protect: ProtectPolicy = field(default_factory=ProtectPolicy)
     account: AccountPolicy = field(default_factory=AccountPolicy)
+    leverage: LeveragePolicy = field(default_factory=LeveragePolicy)
+    liquidation: LiquidationPolicy = field(default_factory=LiquidationPolicy)
+    margin: MarginPolicy = field(default_factory=MarginPolicy)
 
     @classmethod
     def section_names(cls) -> tuple[str, ...]:

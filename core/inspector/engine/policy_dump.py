@@ -24,9 +24,11 @@ def _quote(text: str) -> str:
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, Decimal | str):
         return _quote(str(value))
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not isinstance(value, int):
         raise TypeError(f"a policy value of type {type(value).__name__}")
     return str(value)
 
@@ -58,6 +60,9 @@ def _section(name: str, section: Any) -> list[str]:
     if name == "position":
         for symbol, limit in section.symbols.items():
             lines += ["", f"[position.symbols.{_quote(symbol)}]", *_scalars(limit)]
+    if name == "leverage":
+        for symbol, own in section.symbols.items():
+            lines += ["", f"[leverage.symbols.{_quote(symbol)}]", *_scalars(own)]
     if name == "account":
         for venue, limit in section.venues.items():
             lines += ["", f"[account.venues.{_quote(venue)}]", *_scalars(limit)]

@@ -49,6 +49,7 @@ class JournalEntry(_message.Message):
     INSTRUMENTS_FIELD_NUMBER: _builtins.int
     VENUE_STAND_FIELD_NUMBER: _builtins.int
     LISTING_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     now_ns: _builtins.int
     """The time handed to the core (ns since the Unix epoch)."""
@@ -103,6 +104,12 @@ class JournalEntry(_message.Message):
         """
 
     @_builtins.property
+    def margin(self) -> Global___JournalMargin:
+        """A venue's derivatives account as it reports it (its positions' margin, its balances, the
+        leverage in force): the leverage, margin and liquidation policies are checked on it.
+        """
+
+    @_builtins.property
     def snapshot(self) -> Global___JournalSnapshot:
         """The core's state so far: the replay's starting point (kept apart from the inputs' numbers)."""
 
@@ -125,13 +132,14 @@ class JournalEntry(_message.Message):
         instruments: Global___JournalInstruments | None = ...,
         venue_stand: Global___JournalVenueStand | None = ...,
         listing: Global___JournalListing | None = ...,
+        margin: Global___JournalMargin | None = ...,
         snapshot: Global___JournalSnapshot | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "listing", b"listing", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "listing", b"listing", "margin", b"margin", "mark", b"mark", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "listing", b"listing", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "fill", b"fill", "input", b"input", "instruments", b"instruments", "intent", b"intent", "legacy", b"legacy", "listing", b"listing", "margin", b"margin", "mark", b"mark", "now_ns", b"now_ns", "order_update", b"order_update", "placement_unknown", b"placement_unknown", "policies", b"policies", "query_result", b"query_result", "snapshot", b"snapshot", "start", b"start", "stop_triggered", b"stop_triggered", "timer", b"timer", "venue_stand", b"venue_stand"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy", "timer", "instruments", "venue_stand", "listing", "snapshot"]  # noqa: Y015
+    _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["start", "intent", "fill", "order_update", "mark", "placement_unknown", "query_result", "command", "policies", "stop_triggered", "legacy", "timer", "instruments", "venue_stand", "listing", "margin", "snapshot"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_input) -> _WhichOneofReturnType_input | None: ...
 
@@ -513,6 +521,8 @@ class JournalSnapshot(_message.Message):
     SHORT_FIELD_NUMBER: _builtins.int
     INSTRUMENTS_FIELD_NUMBER: _builtins.int
     DELISTED_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    REDUCED_FIELD_NUMBER: _builtins.int
     book: _builtins.str
     through_ms: _builtins.int
     """The stream id of the last entry the state includes (ms-seq)."""
@@ -591,6 +601,18 @@ class JournalSnapshot(_message.Message):
     def delisted(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotReason]:
         """Markets their venue delisted (JournalListing), each with why."""
 
+    @_builtins.property
+    def margin(self) -> _containers.RepeatedCompositeFieldContainer[Global___JournalMargin]:
+        """Each venue's derivatives account as the core holds it (positions_said true: the positions
+        the core holds of it).
+        """
+
+    @_builtins.property
+    def reduced(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotReason]:
+        """Positions reduced by liquidation.min_distance_open, not yet back beyond it: the order's
+        client order id as the reason.
+        """
+
     def __init__(
         self,
         *,
@@ -628,10 +650,12 @@ class JournalSnapshot(_message.Message):
         short: _abc.Iterable[Global___SnapshotShort] | None = ...,
         instruments: _abc.Iterable[Global___SnapshotFacts] | None = ...,
         delisted: _abc.Iterable[Global___SnapshotReason] | None = ...,
+        margin: _abc.Iterable[Global___JournalMargin] | None = ...,
+        reduced: _abc.Iterable[Global___SnapshotReason] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["curve", b"curve", "guard", b"guard", "machine", b"machine", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "book", b"book", "curve", b"curve", "delisted", b"delisted", "fees", b"fees", "fills", b"fills", "flattens", b"flattens", "generations", b"generations", "guard", b"guard", "had_loss", b"had_loss", "instruments", b"instruments", "intents", b"intents", "last_loss_ns", b"last_loss_ns", "legacy", b"legacy", "levels", b"levels", "loss_streak", b"loss_streak", "machine", b"machine", "marks", b"marks", "order_levels", b"order_levels", "orders", b"orders", "orders_asked", b"orders_asked", "policies", b"policies", "positions", b"positions", "rates", b"rates", "rejected", b"rejected", "shares", b"shares", "short", b"short", "start", b"start", "start_ns", b"start_ns", "suppressed", b"suppressed", "through_ms", b"through_ms", "through_seq", b"through_seq", "tried", b"tried", "venues_down", b"venues_down"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit", b"audit", "book", b"book", "curve", b"curve", "delisted", b"delisted", "fees", b"fees", "fills", b"fills", "flattens", b"flattens", "generations", b"generations", "guard", b"guard", "had_loss", b"had_loss", "instruments", b"instruments", "intents", b"intents", "last_loss_ns", b"last_loss_ns", "legacy", b"legacy", "levels", b"levels", "loss_streak", b"loss_streak", "machine", b"machine", "margin", b"margin", "marks", b"marks", "order_levels", b"order_levels", "orders", b"orders", "orders_asked", b"orders_asked", "policies", b"policies", "positions", b"positions", "rates", b"rates", "reduced", b"reduced", "rejected", b"rejected", "shares", b"shares", "short", b"short", "start", b"start", "start_ns", b"start_ns", "suppressed", b"suppressed", "through_ms", b"through_ms", "through_seq", b"through_seq", "tried", b"tried", "venues_down", b"venues_down"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1007,6 +1031,7 @@ class SnapshotOrder(_message.Message):
     NUMBER_FIELD_NUMBER: _builtins.int
     ACCEPTED_FIELD_NUMBER: _builtins.int
     REPORTED_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
     client_order_id: _builtins.str
     side: _common_pb2.Side.ValueType
     type: _tradeflow_pb2.OrderType.ValueType
@@ -1033,6 +1058,8 @@ class SnapshotOrder(_message.Message):
     """The most the venue's updates said had filled (their filled_size): an entry's fills beyond
     those heard are protected on this word. "" for nothing said.
     """
+    leverage: _builtins.str
+    """An entry's leverage, set at the venue before it is placed ("": the venue's setting)."""
     @_builtins.property
     def key(self) -> Global___SnapshotKey: ...
     def __init__(
@@ -1059,10 +1086,11 @@ class SnapshotOrder(_message.Message):
         number: _builtins.int = ...,
         accepted: _builtins.bool = ...,
         reported: _builtins.str = ...,
+        leverage: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancelling", b"cancelling", "client_order_id", b"client_order_id", "filled", b"filled", "final_size", b"final_size", "intent_id", b"intent_id", "key", b"key", "number", b"number", "oco_group", b"oco_group", "price", b"price", "reduce_only", b"reduce_only", "reported", b"reported", "role", b"role", "side", b"side", "size", b"size", "strategy_id", b"strategy_id", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "unknown", b"unknown"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancelling", b"cancelling", "client_order_id", b"client_order_id", "filled", b"filled", "final_size", b"final_size", "intent_id", b"intent_id", "key", b"key", "leverage", b"leverage", "number", b"number", "oco_group", b"oco_group", "price", b"price", "reduce_only", b"reduce_only", "reported", b"reported", "role", b"role", "side", b"side", "size", b"size", "strategy_id", b"strategy_id", "time_in_force", b"time_in_force", "trigger_price", b"trigger_price", "triggered", b"triggered", "type", b"type", "unknown", b"unknown"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1315,6 +1343,57 @@ class SnapshotOrderLevels(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SnapshotOrderLevels: _TypeAlias = SnapshotOrderLevels  # noqa: Y015
+
+@_typing.final
+class JournalMargin(_message.Message):
+    """A venue's derivatives account (core.inspector.margin_watch reads it): Admin's
+    capabilities.leverage, and what it reports. Decimals are the venue's strings.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    POSITIONS_SAID_FIELD_NUMBER: _builtins.int
+    POSITIONS_FIELD_NUMBER: _builtins.int
+    BALANCES_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    leverage: _builtins.bool
+    """The venue trades leveraged derivatives: its intents are checked against the leverage,
+    liquidation and margin policies.
+    """
+    positions_said: _builtins.bool
+    """Whether `positions` is every position the venue holds (false: the positions are not said,
+    the ones known before stand).
+    """
+    @_builtins.property
+    def positions(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.Position]: ...
+    @_builtins.property
+    def balances(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.Balance]:
+        """Balances of the settle assets (those given replace the ones known)."""
+
+    @_builtins.property
+    def settings(self) -> _containers.RepeatedCompositeFieldContainer[_tradeflow_pb2.LeverageSetting]:
+        """The leverage in force per symbol (those given replace the ones known)."""
+
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        leverage: _builtins.bool = ...,
+        positions_said: _builtins.bool = ...,
+        positions: _abc.Iterable[_tradeflow_pb2.Position] | None = ...,
+        balances: _abc.Iterable[_tradeflow_pb2.Balance] | None = ...,
+        settings: _abc.Iterable[_tradeflow_pb2.LeverageSetting] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "leverage", b"leverage", "positions", b"positions", "positions_said", b"positions_said", "settings", b"settings", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JournalMargin: _TypeAlias = JournalMargin  # noqa: Y015
 
 @_typing.final
 class JournalVenueStand(_message.Message):
