@@ -17,7 +17,19 @@ from typing import Any
 
 import ccxt.pro
 
-__all__ = ["BinanceUsdmExchange", "funding_of_mark_price"]
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.marketdata.v1 import marketdata_pb2 as md
+from venues.live.derivatives import CacheStream, DerivativeStreams, LiquidationStream
+from venues.live.wire import plain_decimal
+
+__all__ = [
+    "DERIVATIVES",
+    "BinanceUsdmExchange",
+    "funding_of_mark_price",
+    "liquidations_of",
+    "mark_of",
+    "open_interest_of",
+]
 
 # ccxt's message hash of one symbol's mark price watch (pro/binance.py watch_multi_ticker_helper).
 _HASH = "markPrice:markPrice@"
@@ -50,3 +62,47 @@ class BinanceUsdmExchange(ccxt.pro.binanceusdm):  # type: ignore[misc]
             funding = funding_of_mark_price(symbol, event)
             self.fundingRates[symbol] = funding
             client.resolve(funding, _HASH + symbol)
+
+
+def mark_of(funding: dict[str, Any]) -> tuple[int | None, md.MarkPrice] | None:
+    """The mark price stream's frame (kept as a funding rate structure above) as our MarkPrice:
+    its mark price `p` and index price `i`, at its event time `E`."""
+    event = funding.get("info") or {}
+    mark = plain_decimal(str(event.get("p") or ""))
+    if not mark:
+        return None
+    return event.get("E"), md.MarkPrice(mark_price=mark, index_price=plain_decimal(str(event.get("i") or "")))
+
+
+def open_interest_of(answer: dict[str, Any]) -> tuple[int | None, md.OpenInterest] | None:
+    """GET /fapi/v1/openInterest's answer ({"openInterest", "symbol", "time"}, ccxt's
+    fetch_open_interest `info`): the contracts open in the base asset, at `time`; Binance states
+    no value."""
+    info = answer.get("info") or {}
+    size = plain_decimal(str(info.get("openInterest") or ""))
+    return (info.get("time"), md.OpenInterest(size=size)) if size else None
+
+
+_SIDES = {"BUY": common.SIDE_BUY, "SELL": common.SIDE_SELL}
+
+
+def liquidations_of(liquidation: dict[str, Any]) -> list[tuple[int | None, md.Liquidation]]:
+    """A `forceOrder` event's order (ccxt's liquidation structure's `info`): its side `S`, average
+    price `ap` and filled quantity `z`, at its trade time `T` (Binance pushes a symbol's latest
+    liquidation order a second, as a snapshot of the order)."""
+    order = liquidation.get("info") or {}
+    side = _SIDES.get(str(order.get("S")))
+    price, size = plain_decimal(str(order.get("ap") or "")), plain_decimal(str(order.get("z") or ""))
+    if side is None or not price or not size or price == "0" or size == "0":
+        return []
+    return [(order.get("T"), md.Liquidation(side=side, price=price, size=size))]
+
+
+# <symbol>@markPrice@1s for the mark and index prices (the frames funding is read from),
+# GET /fapi/v1/openInterest polled for open interest (Binance streams none), <symbol>@forceOrder
+# for the market's liquidations.
+DERIVATIVES = DerivativeStreams(
+    mark=CacheStream("watch_mark_price", "fundingRates", mark_of),
+    open_interest_poll=open_interest_of,
+    liquidations=LiquidationStream("watch_liquidations", liquidations_of),
+)

@@ -33,7 +33,7 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.model import Channel, Timeframe
 from venues.live.spec import LiveSpec
 
-__all__ = ["LiveConfig", "load_config"]
+__all__ = ["OPT_IN_CHANNELS", "LiveConfig", "load_config"]
 
 _REPLAY_SCHEMES = ("http", "ws")
 
@@ -82,10 +82,15 @@ def _loopback(host: str) -> bool:
         return False
 
 
+# Offered channels a venue opens only where its config's `channels` names them: each costs a
+# stream (liquidations) or a REST read (open interest, where polled) per symbol.
+OPT_IN_CHANNELS = (Channel.OPEN_INTEREST, Channel.LIQUIDATIONS)
+
+
 @dataclass(frozen=True)
 class LiveConfig:
     # Left out of the file: the replay's symbols, else the spec's defaults; the spec's channels
-    # and timeframes (load_config).
+    # but OPT_IN_CHANNELS, and its timeframes (load_config).
     symbols: tuple[Annotated[str, NOT_EMPTY], ...]
     channels: tuple[Channel, ...]
     timeframes: tuple[Annotated[Timeframe, Parse(_timeframe)], ...]
@@ -136,7 +141,7 @@ def load_config(spec: LiveSpec, path: Path | None, symbols: Sequence[str] | None
             known = one_of(channel.value, [c.value for c in offered])
             reading.refuse("channels", f"{known} ({spec.name}'s channels)")
     values.setdefault("symbols", ())
-    values.setdefault("channels", tuple(offered))
+    values.setdefault("channels", tuple(c for c in offered if c not in OPT_IN_CHANNELS))
     for timeframe in values.get("timeframes", ()):
         if timeframe in spec.off_grid:
             reading.refuse("timeframes", f"{spec.name}'s {timeframe.label} candles open off the mesh's grid")
