@@ -30,7 +30,13 @@ from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.detector.strategy_file import Strategy, load_strategy
 from core.foundations.config_file import read_text
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.matching.config import SIM_VENUE, ExchangeConfig, instruments, load_exchange
+from core.foundations.matching.config import (
+    SIM_VENUE,
+    ExchangeConfig,
+    instruments,
+    load_exchange,
+    margin_terms,
+)
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.matching.order_manager import FeeSchedule
 from core.foundations.model import Timeframe
@@ -103,6 +109,7 @@ def build(config: BacktestConfig, strategies: Sequence[Strategy] | None = None) 
         start_ns=config.start_ns,
         queue=queue_rule(config.venue),  # the recorded venue's: the sim's makers are known
         funding=funding_terms(exchange),
+        margin=margin_terms(exchange),
     )
     # Read over the shipped set, as the live inspector reads its file.
     path = config.policies or DEFAULT_POLICIES

@@ -25,6 +25,7 @@ from core.foundations.errors import AlreadyExists, FailedPrecondition, InvalidAr
 from core.foundations.matching.engine import OrderBook
 from core.foundations.matching.exchange import NullListener, SimExchange
 from core.foundations.matching.funding import FundingTerms
+from core.foundations.matching.margin_account import MarginTerms
 from core.foundations.matching.mirror import Mirror as _Mirror
 from core.foundations.matching.mirror import QueueRule
 from core.foundations.matching.order_manager import FeeSchedule, covers, covers_on_arrival
@@ -140,13 +141,15 @@ class ReplayedMarket:
         defer: bool = True,
         queue: QueueRule = QueueRule.BACK,
         funding: Mapping[str, FundingTerms] | None = None,
+        margin: MarginTerms | None = None,
     ) -> None:
         """`defer`: keep the recorded levels none of our orders can meet off the engine's book
         until something reads it (core.foundations.matching.offbook; the same outcome, less work); False
         applies every event to the engine at once. `queue`: where a recorded decrease comes off
         a level's queue (`queue_rule(venue)` gives the recorded venue's; BACK, the conservative
         rule, unless said). `funding`: each perpetual's funding terms (the sim config's; the
-        sim's default for one not named)."""
+        sim's default for one not named); `margin`: how perpetuals are margined and liquidated
+        (the sim config's; None: unmargined), liquidation checked on each trade and bar."""
         self.venue = venue
         self.latency = latency if latency is not None else Latency()
         self._venue_ns = start_ns
@@ -160,6 +163,7 @@ class ReplayedMarket:
             clock=self._clock,
             listener=self._reports,
             funding=funding,
+            margin=margin,
         )
         self.queue = queue
         self._mirrors = {
@@ -268,8 +272,10 @@ class ReplayedMarket:
             mirror.snapshot(event.book_snapshot)
         elif kind == "book_delta":
             mirror.delta(event.book_delta)
-        elif kind == "trade" and mirror.trade(event.trade):
-            self._held = (event.symbol, ts_ns, event.trade.taker_side)
+        elif kind == "trade":
+            if mirror.trade(event.trade):
+                self._held = (event.symbol, ts_ns, event.trade.taker_side)
+            self._check_margin(event.symbol)
 
     def advance(self, now_ns: int) -> list[tuple[int, Execution]]:
         """Deliver the arrivals due by now_ns to the venue, then return the executions whose
@@ -333,6 +339,7 @@ class ReplayedMarket:
             for price in self._met(symbol, here, there):
                 self._visit(mirror, symbol, price, tick)
             self._visit(mirror, symbol, there, tick)
+            self._check_margin(symbol)
             here = there
 
     def _met(self, symbol: str, here: Decimal, there: Decimal) -> list[Decimal]:
@@ -396,7 +403,16 @@ class ReplayedMarket:
         self._venue_ns = max(self._venue_ns, now_ns)
         for mirror in self._mirrors.values():
             mirror.settle()
-        return self._exchange.settle_funding()
+        paid = self._exchange.settle_funding()
+        self._exchange.check_liquidations()
+        return paid
+
+    def _check_margin(self, symbol: str) -> None:
+        """Liquidate what is due at the mark, the symbol's book made whole first; only while it
+        holds a margined position (docs/venues.md, "Margin and liquidation")."""
+        if self._exchange.at_risk(symbol):
+            self._mirrors[symbol].settle()
+            self._exchange.check_liquidations()
 
     @property
     def venue_ns(self) -> int:

@@ -8,6 +8,9 @@ unknown keys; every key optional:
     funding_rate = "0.0001"      # perpetuals: paid by longs to shorts at each funding time
     funding_interval_s = 28800
     fee_asset = "received"       # default: the venue's own rule ("quote" or "received")
+    leverage = "1"               # perpetuals: each one's leverage at the start (SetLeverage changes it)
+    margin_mode = "cross"        # or "isolated"
+    liquidation_fee_rate = "0.002"
     [balances]
     USDT = "100000"
 
@@ -25,8 +28,10 @@ from core.foundations.config_file import read_toml
 from core.foundations.config_schema import Parse, Within, load, read_value
 from core.foundations.matching.config import parse_balances
 from core.foundations.matching.fees import FeeAsset
+from core.foundations.matching.margin_account import MarginTerms
+from core.foundations.model import MarginMode
 
-__all__ = ["PaperConfig", "default_paper_balances", "load_paper_config"]
+__all__ = ["PaperConfig", "default_paper_balances", "load_paper_config", "paper_margin"]
 
 D = Decimal
 _MAKER = Annotated[Decimal, Within(D("-0.01"), D("0.1"))]
@@ -64,6 +69,16 @@ class PaperConfig:
     balances: Annotated[tuple[tuple[str, Decimal], ...], Parse(parse_balances)] = field(
         default_factory=default_paper_balances
     )
+    # Perpetuals are margined and liquidated as the sim's are (docs/venues.md, "Margin and
+    # liquidation"), with the default brackets: 1x cross keeps every position fully funded.
+    leverage: Annotated[Decimal, Within(1, 125)] = Decimal(1)
+    margin_mode: MarginMode = MarginMode.CROSS
+    liquidation_fee_rate: Annotated[Decimal, Within(0, D("0.1"))] = Decimal("0.002")
+
+
+def paper_margin(config: PaperConfig) -> MarginTerms:
+    """How the paper venue's engine margins its perpetuals."""
+    return MarginTerms(config.leverage, config.margin_mode, config.liquidation_fee_rate)
 
 
 def load_paper_config(path: Path | None) -> PaperConfig:

@@ -95,6 +95,7 @@ class PaperMatcher:
                 self.exchange.run_stops(symbol)
             self._traded.clear()
         self.exchange.settle_funding()
+        self.exchange.check_liquidations()
 
     def settle(self, symbol: str | None = None) -> None:
         """Before our order or cancel reaches the book, or the book is read: stops released, the

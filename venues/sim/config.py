@@ -64,6 +64,10 @@ class SymbolConfig(SymbolSpec):
     start_price: Annotated[Decimal, Above(0, 10**12)]
     # Standard deviation of the mid's log return over one second.
     volatility_per_sqrt_s: Annotated[float, Within(0.0, 0.01)] = 0.0001
+    # The mid's mean log return per second: a trend (negative: falling), 0 for none. A test
+    # drives a leveraged position to its liquidation with it (docs/venues.md, "Margin and
+    # liquidation").
+    drift_per_s: Annotated[float, Within(-0.1, 0.1)] = 0.0
     # Synthetic takers (market orders) per second.
     trades_per_s: Annotated[float, Within(0.0, 1000.0)] = 20.0
     # Synthetic maker adds and cancels per second.

@@ -38,6 +38,7 @@ class SyntheticSymbol:
         self.rng = random.Random(seed ^ zlib.crc32(config.symbol.encode()))
         self.mid = float(exchange.to_ticks(config.symbol, config.start_price))
         self._step_sigma = config.volatility_per_sqrt_s * math.sqrt(step_s)
+        self._step_drift = config.drift_per_s * step_s
         self._makers_per_step = config.book_updates_per_s * step_s
         self._takers_per_step = config.trades_per_s * step_s
         self._maker_credit = 0.0
@@ -52,7 +53,7 @@ class SyntheticSymbol:
                 self._add(side, level)
 
     def step(self) -> None:
-        self.mid *= math.exp(self._step_sigma * self.rng.gauss(0.0, 1.0))
+        self.mid *= math.exp(self._step_drift + self._step_sigma * self.rng.gauss(0.0, 1.0))
         self._cancel_stale()
         self._replenish()
         self._maker_credit += self._makers_per_step

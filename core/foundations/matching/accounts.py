@@ -50,6 +50,9 @@ class HeldPosition(Protocol):
 
     size: Decimal
     realized: Decimal
+    cost: Decimal
+
+    def entry(self) -> Decimal: ...
 
     def apply(self, signed_size: Decimal, price: Decimal, multiplier: Decimal = ...) -> None: ...
 
@@ -102,6 +105,10 @@ class Accounts:
         self._locked: dict[str, Decimal] = dict.fromkeys(self._free, _ZERO)
         self._positions: dict[str, HeldPosition] = {}
         self._kinds: dict[str, Callable[[], HeldPosition]] = {}
+        # Margined perpetuals (margin_account.py): the initial margin each position holds, of
+        # locked, and the settle asset it is held in.
+        self._margin: dict[str, Decimal] = {}
+        self._margin_asset: dict[str, str] = {}
 
     # ---- balances
 
@@ -112,7 +119,12 @@ class Accounts:
         return self._locked.get(asset, _ZERO)
 
     def balance(self, asset: str) -> Balance:
-        return Balance(asset=asset, free=self.free(asset), locked=self.locked(asset))
+        return Balance(
+            asset=asset,
+            free=self.free(asset),
+            locked=self.locked(asset),
+            position_margin=self.position_margin(asset),
+        )
 
     def balances(self) -> list[Balance]:
         return [self.balance(asset) for asset in sorted(self._free)]
@@ -148,6 +160,39 @@ class Accounts:
     def credit(self, asset: str, amount: Decimal) -> None:
         self.add_asset(asset)
         self._free[asset] += amount
+
+    # ---- position margin (margined perpetuals)
+
+    def margined(self, symbol: str, asset: str) -> None:
+        """The symbol's position holds its initial margin in `asset` (Balance.position_margin)."""
+        self.add_asset(asset)
+        self._margin_asset[symbol] = asset
+        self._margin.setdefault(symbol, _ZERO)
+
+    def held_margin(self, symbol: str) -> Decimal:
+        return self._margin.get(symbol, _ZERO)
+
+    def hold_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move `amount` from free to locked as the position's margin. Unchecked: a fill has
+        happened, and free may go below 0 when it cost more margin than its order locked."""
+        asset = self._margin_asset[symbol]
+        self._free[asset] -= amount
+        self._locked[asset] += amount
+        self._margin[symbol] += amount
+
+    def release_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move `amount` of the position's margin back to free."""
+        if amount > self._margin[symbol] or amount < 0:
+            raise RuntimeError(f"cannot release {amount} of {symbol}'s margin {self._margin[symbol]}")
+        asset = self._margin_asset[symbol]
+        self._margin[symbol] -= amount
+        self._locked[asset] -= amount
+        self._free[asset] += amount
+
+    def position_margin(self, asset: str) -> Decimal | None:
+        """The margin the positions settled in `asset` hold; None when none is margined in it."""
+        held = [self._margin[s] for s, a in self._margin_asset.items() if a == asset]
+        return sum(held, _ZERO) if held else None
 
     # ---- fills and positions
 
@@ -197,6 +242,10 @@ class Accounts:
         before = position.realized
         position.apply(size * side.sign, price, multiplier)
         return position.realized - before
+
+    def held(self, symbol: str) -> HeldPosition | None:
+        """The symbol's position as booked (None before its first fill)."""
+        return self._positions.get(symbol)
 
     def position_size(self, symbol: str) -> Decimal:
         position = self._positions.get(symbol)

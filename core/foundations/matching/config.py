@@ -22,6 +22,14 @@ the synthetic market's keys, which it is told, to the sim.
 | funding_rate (perpetuals only) | -0.01 .. 0.01 | 0.0001 |
 | funding_interval_s (perpetuals only) | 1 .. 86400 | 28800 (8 h) |
 | contract_value (inverse perpetuals only: a contract's face value in QUOTE) | above 0, at most 10^9 | 1 |
+| leverage (every perpetual's at the start; SetLeverage changes it) | 1 .. 125 | 1 |
+| margin_mode | "cross" or "isolated" | "cross" |
+| liquidation_fee_rate | 0 .. 0.1 | 0.002 |
+| [[symbols.brackets]] (perpetuals: notional_cap, max_leverage, maintenance_margin_rate) | 0..20 | |
+
+Perpetuals are margined and liquidated (margin_account.py; docs/venues.md, "Margin and
+liquidation"). The default leverage, 1x cross, keeps a config written before margin trading
+safe: every position is fully funded by its notional, and a long is never liquidated.
 """
 
 from __future__ import annotations
@@ -37,14 +45,18 @@ from core.foundations.config_file import read_toml
 from core.foundations.config_schema import Above, Items, Parse, Unique, Within, load, read_value
 from core.foundations.config_schema.words import not_a
 from core.foundations.errors import FieldViolation, InvalidArgument
-from core.foundations.model import Instrument, InstrumentKind
+from core.foundations.matching.margin import Brackets
+from core.foundations.matching.margin_account import MarginTerms
+from core.foundations.model import Instrument, InstrumentKind, MarginMode
 
 __all__ = [
     "SIM_VENUE",
+    "BracketSpec",
     "ExchangeConfig",
     "SymbolSpec",
     "instruments",
     "load_exchange",
+    "margin_terms",
     "native_symbol",
     "parse_balances",
 ]
@@ -54,7 +66,7 @@ SIM_VENUE = "sim"
 
 D = Decimal
 _ASSET = re.compile(r"[A-Z0-9]{1,16}")
-_FUNDING = ("funding_rate", "funding_interval_s")
+_FUNDING = ("funding_rate", "funding_interval_s", "brackets")
 _INVERSE_ONLY = ("contract_value",)
 
 
@@ -75,6 +87,17 @@ def _symbol_problem(symbol: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class BracketSpec:
+    """One tier of a perpetual's leverage brackets (margin.Brackets): notionals up to
+    `notional_cap` (in the settle asset; 0 for the last tier, which has none) take at most
+    `max_leverage` and keep `maintenance_margin_rate` of their notional."""
+
+    notional_cap: Annotated[Decimal, Within(0, 10**15)]
+    max_leverage: Annotated[Decimal, Within(1, 125)]
+    maintenance_margin_rate: Annotated[Decimal, Within(0, D("0.99"))]
+
+
+@dataclass(frozen=True)
 class SymbolSpec:
     """One instrument of the exchange: BASE/QUOTE is spot, BASE/QUOTE:QUOTE a linear perpetual of
     contract size 1 (core/foundations/matching/funding.py says how it trades and pays funding)."""
@@ -90,11 +113,15 @@ class SymbolSpec:
     funding_interval_s: Annotated[int, Within(1, 86_400)] = 28_800
     # Inverse perpetuals only: a contract's face value in the quote asset (Deribit's BTC: 10 USD).
     contract_value: Annotated[Decimal, Above(0, 10**9)] = Decimal(1)
+    # Perpetuals only: the leverage brackets, lowest tier first (empty: the default, margin.py).
+    brackets: Annotated[tuple[BracketSpec, ...], Items(0, 20)] = ()
 
     def __post_init__(self) -> None:
         problem = _symbol_problem(self.symbol)
         if problem is not None:
             raise InvalidArgument.field("symbol", problem)
+        if self.brackets:
+            self.tiers()
         defaults = {item.name: item.default for item in fields(SymbolSpec)}
         bad = [
             FieldViolation(key, "is for perpetuals only (a symbol BASE/QUOTE:QUOTE, e.g. BTC/USDT:USDT)")
@@ -108,6 +135,15 @@ class SymbolSpec:
         ]
         if bad:
             raise InvalidArgument(bad)
+
+    def tiers(self) -> Brackets | None:
+        """The brackets the config gives (None: the default); InvalidArgument when they are not
+        tiers (caps rising, the last 0)."""
+        if not self.brackets:
+            return None
+        return Brackets(
+            [(t.notional_cap or None, t.max_leverage, t.maintenance_margin_rate) for t in self.brackets]
+        )
 
     @property
     def perpetual(self) -> bool:
@@ -162,6 +198,21 @@ class ExchangeConfig:
     )
     symbols: Annotated[tuple[SymbolSpec, ...], Items(1, 100), Unique("symbol")] = field(
         default_factory=default_symbols
+    )
+    # Every perpetual's leverage and margin mode at the start, and the fee a liquidation pays.
+    leverage: Annotated[Decimal, Within(1, 125)] = Decimal(1)
+    margin_mode: MarginMode = MarginMode.CROSS
+    liquidation_fee_rate: Annotated[Decimal, Within(0, D("0.1"))] = Decimal("0.002")
+
+
+def margin_terms(config: ExchangeConfig) -> MarginTerms:
+    """How the exchange margins its perpetuals (margin_account.py)."""
+    brackets = {item.symbol: item.tiers() for item in config.symbols}
+    return MarginTerms(
+        leverage=config.leverage,
+        mode=config.margin_mode,
+        liquidation_fee_rate=config.liquidation_fee_rate,
+        brackets={symbol: tiers for symbol, tiers in brackets.items() if tiers is not None},
     )
 
 

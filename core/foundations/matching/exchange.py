@@ -85,6 +85,7 @@ from core.foundations.matching.inverse import (
     funding_amount,
     is_inverse_perpetual,
 )
+from core.foundations.matching.margin_account import MarginAccount, MarginTerms
 from core.foundations.matching.order_manager import FeeSchedule, OrderManager, reducible
 from core.foundations.matching.price_band import PriceBand, reference_ticks
 from core.foundations.matching.stops import StopBook
@@ -95,7 +96,9 @@ from core.foundations.model import (
     FundingPayment,
     Instrument,
     InstrumentKind,
+    LeverageSetting,
     Liquidity,
+    MarginMode,
     Order,
     OrderRequest,
     OrderStatus,
@@ -113,6 +116,8 @@ _POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
 _BY_REQUEST = "canceled by request"
 # A resting reduce-only order's end when fills left no position for it to reduce.
 _REDUCED_AWAY = "reduce-only order canceled: the position it reduces is closed"
+# An open order's end when the engine liquidates its symbol's position.
+_LIQUIDATING = "canceled: the position is being liquidated"
 
 
 class SimListener(Protocol):
@@ -225,9 +230,12 @@ class SimExchange:
         closed_orders_kept: int = 10_000,
         funding: Mapping[str, FundingTerms] | None = None,
         fee_asset: FeeAsset = FeeAsset.QUOTE,
+        margin: MarginTerms | None = None,
     ) -> None:
         """`funding`: the terms of each perpetual, by symbol (FundingTerms() for one not named);
-        `fee_asset`: the asset a spot fill's fee is charged in (the exchange's rule)."""
+        `fee_asset`: the asset a spot fill's fee is charged in (the exchange's rule); `margin`:
+        how perpetuals are margined and liquidated (margin_account.py; None: unmargined, an order
+        locks its fee only and nothing is liquidated)."""
         self.venue = venue
         self.listener: SimListener = listener if listener is not None else NullListener()
         self._clock = clock
@@ -254,7 +262,13 @@ class SimExchange:
                 self._accounts.add_asset(instrument.base_asset)
                 self._accounts.add_asset(instrument.quote_asset)
         fees = FeeSchedule(maker=maker_fee_rate, taker=taker_fee_rate, asset=fee_asset)
-        self._oms = OrderManager(venue, self._accounts, fees, clock, self._emit_execution, closed_orders_kept)
+        self._margin: MarginAccount | None = None
+        if margin is not None and self._perpetuals:
+            perpetuals = [m.instrument for m in self._perpetuals]
+            self._margin = MarginAccount(margin, perpetuals, self._accounts, self.mark)
+        self._oms = OrderManager(
+            venue, self._accounts, fees, clock, self._emit_execution, closed_orders_kept, self._margin
+        )
         self._band = PriceBand(price_band_ratio)
         self._last_id = 0
 
@@ -363,10 +377,78 @@ class SimExchange:
         return self._accounts.balances()
 
     def positions(self, symbol: str | None = None) -> list[Position]:
+        """Each position; a margined perpetual's with its margin figures at the mark."""
         if symbol is None:
-            return self._accounts.positions()
-        self._market(symbol)
-        return [self._accounts.position(symbol)]
+            found = self._accounts.positions()
+        else:
+            self._market(symbol)
+            found = [self._accounts.position(symbol)]
+        if self._margin is None:
+            return found
+        with localcontext(EXACT):
+            return [self._with_margin(position) for position in found]
+
+    def _with_margin(self, position: Position) -> Position:
+        if self._market(position.symbol).funding is None or self._margin is None:
+            return position
+        return dataclasses.replace(position, margin=self._margin.figures(position.symbol))
+
+    # ---- margin and liquidation of perpetuals (margin_account.py)
+
+    @property
+    def margined(self) -> bool:
+        """Whether perpetuals are margined and liquidated (the exchange was given MarginTerms)."""
+        return self._margin is not None
+
+    def mark(self, symbol: str) -> Decimal | None:
+        """The price margin and funding are reckoned at: the book's mid, else the last trade,
+        else the only quoted side (price_band.reference_ticks); None without any."""
+        market = self._market(symbol)
+        reference = reference_ticks(market.book, market.last_trade)
+        return None if reference is None else reference[0] * market.instrument.tick_size
+
+    def leverage(self, symbol: str) -> LeverageSetting:
+        return self._margin_of(symbol).setting(symbol)
+
+    def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
+        """Set a perpetual's leverage (and margin mode): margin_account.MarginAccount.set."""
+        margin = self._margin_of(symbol)
+        with localcontext(EXACT):
+            return margin.set(symbol, leverage, mode, bool(self._oms.open_orders(symbol)))
+
+    def at_risk(self, symbol: str) -> bool:
+        """Whether the symbol is a margined perpetual with a position open (liquidation may come)."""
+        return self._margin is not None and self._accounts.position_size(symbol) != 0
+
+    def check_liquidations(self) -> list[Order]:
+        """Liquidate every position due (margin ratio at 1 at the mark), one at a time, each
+        reckoned after the one before: its open orders canceled, then the engine's order closing
+        it at the bankruptcy price with the liquidation fee. Returns those orders (FILLED)."""
+        if self._margin is None:
+            return []
+        done: list[Order] = []
+        with localcontext(EXACT):
+            for _ in range(len(self._perpetuals)):
+                due = self._margin.due()
+                if not due:
+                    break
+                done.append(self._liquidate(due[0]))
+        return done
+
+    def _liquidate(self, symbol: str) -> Order:
+        assert self._margin is not None
+        for order in self._oms.open_orders(symbol):
+            self._cancel_open(order, _LIQUIDATING)
+        out = self._margin.liquidation(symbol)
+        self._last_id += 1
+        instrument = self._market(symbol).instrument
+        return self._oms.liquidate(instrument, out.side, out.size, out.price, out.fee, self._last_id)
+
+    def _margin_of(self, symbol: str) -> MarginAccount:
+        market = self._market(symbol)
+        if self._margin is None or market.funding is None:
+            raise FailedPrecondition(f"{symbol} on {self.venue} is not a margined perpetual")
+        return self._margin
 
     # ---- funding of perpetuals
 

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from core.foundations.decimals import format_decimal, is_multiple
 from core.foundations.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
@@ -36,9 +37,10 @@ from core.foundations.model import (
     OrderStatus,
     OrderType,
     Side,
+    TimeInForce,
 )
 
-__all__ = ["FeeSchedule", "OrderManager", "covers", "covers_on_arrival", "reducible"]
+__all__ = ["FeeSchedule", "Margining", "OrderManager", "covers", "covers_on_arrival", "reducible"]
 
 _ONE = Decimal(1)
 
@@ -63,12 +65,22 @@ class FeeSchedule:
         return max(self.maker, self.taker)
 
 
+class Margining(Protocol):
+    """The margin of margined perpetuals (margin_account.MarginAccount): what an order locks as
+    initial margin, and the position margin a fill holds or releases."""
+
+    def order_rate(self, symbol: str) -> Decimal: ...
+
+    def after_fill(self, symbol: str, before: Decimal, side: Side, price: Decimal, size: Decimal) -> None: ...
+
+
 class _Managed:
     __slots__ = (
         "engine_id",
         "face",
         "former_ids",
         "instrument",
+        "margin_rate",
         "multiplier",
         "notional",
         "order",
@@ -95,6 +107,8 @@ class _Managed:
         else:
             self.reserve_asset = instrument.base_asset
         self.reserved = Decimal(0)
+        # A margined perpetual's order: the share of its notional locked as initial margin.
+        self.margin_rate = Decimal(0)
         # Locked per unit of size; None for a market buy, whose lock follows the fill prices.
         self.unit_reserve: Decimal | None = None
         self.notional = Decimal(0)
@@ -120,8 +134,11 @@ class OrderManager:
         clock: Callable[[], int],
         emit: Callable[[Execution], None],
         closed_kept: int = 10_000,
+        margin: Margining | None = None,
     ) -> None:
+        """`margin`: the perpetuals' margin (None: an order locks its fee only, no position margin)."""
         self.venue = venue
+        self.margin = margin
         self.accounts = accounts
         self.fees = fees
         self._clock = clock
@@ -224,6 +241,34 @@ class OrderManager:
         managed.unit_reserve, managed.reserved = unit, amount
         self._publish(managed, None)
         return True
+
+    def liquidate(
+        self, instrument: Instrument, side: Side, size: Decimal, price: Decimal, fee: Decimal, engine_id: int
+    ) -> Order:
+        """The engine's own order closing a position by liquidation (client order id
+        "liq-<engine id>", Order.liquidation): OPEN, then FILLED by one liquidation fill of
+        `size` at `price` paying `fee`. It locks nothing."""
+        req = OrderRequest(
+            symbol=instrument.symbol,
+            side=side,
+            type=OrderType.MARKET,
+            size=size,
+            price=None,
+            time_in_force=TimeInForce.IOC,
+            reduce_only=True,
+            client_order_id=f"liq-{engine_id}",
+        )
+        managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
+        managed.order.liquidation = True
+        managed.unit_reserve = Decimal(0)
+        self._record(managed)
+        self._open[engine_id] = managed
+        self._publish(managed, None)
+        self._settle(managed, price, size, fee)
+        self._advance(managed, price, size)
+        self._release(managed)
+        fill = self._fill(managed, price, size, fee, Liquidity.TAKER, f"liq-{engine_id}")
+        return self._publish(managed, fill)
 
     def reject(self, req: OrderRequest, instrument: Instrument, engine_id: int, reason: str) -> Order:
         managed = _Managed(self._new_order(req, engine_id), instrument, engine_id)
@@ -463,9 +508,11 @@ class OrderManager:
     ) -> tuple[Decimal | None, Decimal]:
         """(lock per unit of size or None, amount to lock now)."""
         if managed.perpetual:
+            rate = self._margin_rate(req)
+            managed.margin_rate = rate
             if req.price is None:
-                return None, self.market_lock(True, market_cost)
-            unit = _worth(managed, req.price, _ONE) * self.fees.lock_rate
+                return None, market_cost * (self.fees.taker + rate)
+            unit = _worth(managed, req.price, _ONE) * (self.fees.lock_rate + rate)
             return unit, unit * req.size
         if req.side is Side.SELL:
             return _ONE, req.size
@@ -473,6 +520,12 @@ class OrderManager:
             return None, self.market_buy_lock(market_cost)
         unit = req.price * (_ONE + self.fees.lock_rate) if self.fees.quote_on_buy else req.price
         return unit, unit * req.size
+
+    def _margin_rate(self, req: OrderRequest) -> Decimal:
+        """The initial margin share a perpetual order locks: none reduce-only or unmargined."""
+        if self.margin is None or req.reduce_only:
+            return Decimal(0)
+        return self.margin.order_rate(req.symbol)
 
     def _fee_in_base(self, managed: _Managed) -> bool:
         return not managed.perpetual and managed.order.side is Side.BUY and not self.fees.quote_on_buy
@@ -487,8 +540,11 @@ class OrderManager:
         order, instrument = managed.order, managed.instrument
         released = self._released_by(managed, price, size)
         if managed.perpetual:
+            before = self.accounts.position_size(order.symbol)
             realized = self.accounts.record_fill(order.symbol, order.side, price, size, managed.multiplier)
             self.accounts.settle_perp_fill(managed.reserve_asset, fee, released, realized)
+            if self.margin is not None:
+                self.margin.after_fill(order.symbol, before, order.side, price, size)
         else:
             base, quote = instrument.base_asset, instrument.quote_asset
             in_base = self._fee_in_base(managed)
@@ -510,8 +566,10 @@ class OrderManager:
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
 
     def _released_by(self, managed: _Managed, price: Decimal, size: Decimal) -> Decimal:
+        if managed.unit_reserve is None and managed.perpetual:
+            return _worth(managed, price, size) * (self.fees.taker + managed.margin_rate)
         if managed.unit_reserve is None:
-            return self.market_lock(managed.perpetual, _worth(managed, price, size))
+            return self.market_lock(False, _worth(managed, price, size))
         return managed.unit_reserve * size
 
     def _release(self, managed: _Managed) -> None:
@@ -576,6 +634,7 @@ class OrderManager:
             liquidity=liquidity,
             trade_id=trade_id,
             ts_event_ns=order.updated_ns,
+            liquidation=order.liquidation,
         )
 
     def _publish(self, managed: _Managed, fill: Fill | None) -> Order:

@@ -1,0 +1,307 @@
+"""The margin of one account's perpetuals in the matching engine: each symbol's leverage and
+margin mode, the initial margin its position holds, the figures GetPositions reports at the mark,
+and which positions are due for liquidation and at what price (the maths: margin.py; the model:
+docs/venues.md, "Margin and liquidation").
+
+- An order that may open or add to a position locks its initial margin (notional at its price /
+  leverage) with its worst-case fee (order_manager.py); a reduce-only order locks its fee only.
+- A fill that opens a position holds notional at the fill price / leverage of locked as the
+  position's margin (Balance.position_margin); a fill that reduces it releases its share.
+- Isolated: the position's margin balance is its held margin + its unrealised PnL at the mark.
+  Cross: the settle asset's equity (its balance less the isolated positions' margin, plus every
+  cross position's unrealised PnL) backs all the cross positions of that asset together.
+- Due for liquidation: a margin balance at or below the maintenance margin (margin ratio 1). The
+  engine closes the position at its bankruptcy price, where the loss and the liquidation fee
+  (notional there x liquidation_fee_rate) spend the margin balance (on the tick grid, rounded the
+  way that loses less): an isolated position loses no more than its margin, a cross account no
+  more than its equity.
+
+The mark is the one funding pays at (funding.py): the book's mid, else the last trade, else the
+only quoted side. Callers run inside ``localcontext(EXACT)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.foundations.decimals import format_decimal
+from core.foundations.errors import FailedPrecondition, InvalidArgument
+from core.foundations.matching.accounts import Accounts, exact_quotient
+from core.foundations.matching.inverse import contract_fee, contract_worth, is_inverse_perpetual
+from core.foundations.matching.margin import (
+    BINANCE_BTCUSDT,
+    COIN_BTCUSD,
+    Brackets,
+    Exposure,
+    bankruptcy_price,
+    fill_price,
+    initial_margin,
+    liquidated,
+    liquidation_price,
+    margin_ratio,
+)
+from core.foundations.model import Instrument, LeverageSetting, MarginMode, PositionMargin, Side
+
+__all__ = ["Liquidation", "MarginAccount", "MarginTerms"]
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class MarginTerms:
+    """How the engine margins perpetuals: the leverage and mode each symbol starts with, the fee
+    a liquidation pays, and each symbol's brackets (tiers: margin.Brackets; a symbol not named
+    takes BINANCE_BTCUSDT when linear, COIN_BTCUSD when inverse)."""
+
+    leverage: Decimal = Decimal(1)
+    mode: MarginMode = MarginMode.CROSS
+    liquidation_fee_rate: Decimal = Decimal("0.002")
+    brackets: Mapping[str, Brackets] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Liquidation:
+    """The closing of one position: its side, size in contracts, price and fee."""
+
+    symbol: str
+    side: Side
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+
+
+class _Symbol:
+    __slots__ = ("brackets", "instrument", "inverse", "leverage", "mode")
+
+    def __init__(self, instrument: Instrument, terms: MarginTerms) -> None:
+        self.instrument = instrument
+        self.inverse = is_inverse_perpetual(instrument)
+        default = COIN_BTCUSD if self.inverse else BINANCE_BTCUSDT
+        self.brackets = terms.brackets.get(instrument.symbol) or Brackets(default)
+        self.leverage = min(terms.leverage, self.brackets.max_leverage)
+        self.mode = terms.mode
+
+    def worth(self, price: Decimal, contracts: Decimal) -> Decimal:
+        """Notional of `contracts` at `price` in the settle asset."""
+        if self.inverse:
+            return contract_worth(self.instrument.contract_value, price, contracts)
+        return price * contracts * self.instrument.contract_size
+
+
+class MarginAccount:
+    """The margin side of one account's perpetuals (the module's docstring)."""
+
+    def __init__(
+        self,
+        terms: MarginTerms,
+        instruments: Sequence[Instrument],
+        accounts: Accounts,
+        mark: Callable[[str], Decimal | None],
+    ) -> None:
+        self.terms = terms
+        self._accounts = accounts
+        self._mark = mark
+        self._symbols = {i.symbol: _Symbol(i, terms) for i in instruments}
+        for instrument in instruments:
+            accounts.margined(instrument.symbol, instrument.settle_asset)
+
+    # ---- leverage and mode
+
+    def setting(self, symbol: str) -> LeverageSetting:
+        item = self._symbols[symbol]
+        return LeverageSetting(symbol, item.leverage, item.mode, item.brackets.max_leverage)
+
+    def set(
+        self, symbol: str, leverage: Decimal, mode: MarginMode | None, orders_open: bool
+    ) -> LeverageSetting:
+        """Set the leverage (and mode): InvalidArgument above the symbol's (or its position's tier's)
+        most; FailedPrecondition for a new mode while it has a position or open orders (Binance's
+        rule), or a lower leverage whose larger margin the free balance cannot hold."""
+        item = self._symbols[symbol]
+        exposure = self.exposure(symbol)
+        most = item.brackets.max_leverage
+        if exposure is not None:
+            most = min(most, item.brackets.at(abs(exposure.value)).max_leverage)
+        if leverage < 1:
+            raise InvalidArgument.field("leverage", f"must be at least 1x, got {format_decimal(leverage)}")
+        if leverage > most:
+            allowed = f"{symbol} allows at most {format_decimal(most)}x now"
+            raise InvalidArgument.field("leverage", f"{allowed}, got {format_decimal(leverage)}")
+        if mode is not None and mode is not item.mode and (orders_open or exposure is not None):
+            raise FailedPrecondition(
+                f"the margin mode of {symbol} cannot change while it has a position or open orders"
+            )
+        if exposure is not None:
+            change = initial_margin(exposure.value, leverage) - self._accounts.held_margin(symbol)
+            if change > 0:
+                self._accounts.require_free(item.instrument.settle_asset, change)
+                self._accounts.hold_margin(symbol, change)
+            elif change < 0:
+                self._accounts.release_margin(symbol, -change)
+        item.leverage = leverage
+        item.mode = item.mode if mode is None else mode
+        return self.setting(symbol)
+
+    # ---- orders and fills
+
+    def order_rate(self, symbol: str) -> Decimal:
+        """The share of an order's notional it locks as initial margin: 1 / leverage."""
+        return exact_quotient(1, self._symbols[symbol].leverage)
+
+    def after_fill(self, symbol: str, before: Decimal, side: Side, price: Decimal, size: Decimal) -> None:
+        """A fill of `size` contracts at `price` moved the position from `before` (signed): the
+        margin of what it closed is released, that of what it opened held."""
+        closing = _ZERO
+        if before != 0 and (before > 0) != (side is Side.BUY):
+            closing = min(size, abs(before))
+        if closing:
+            held = self._accounts.held_margin(symbol)
+            share = held if closing == abs(before) else exact_quotient(held * closing, abs(before))
+            self._accounts.release_margin(symbol, share)
+        opened = size - closing
+        if opened:
+            item = self._symbols[symbol]
+            self._accounts.hold_margin(symbol, initial_margin(item.worth(price, opened), item.leverage))
+
+    # ---- positions at the mark
+
+    def exposure(self, symbol: str) -> Exposure | None:
+        """The symbol's open position for the margin sums; None when flat."""
+        held = self._accounts.held(symbol)
+        if held is None or held.size == 0:
+            return None
+        instrument = self._symbols[symbol].instrument
+        if self._symbols[symbol].inverse:
+            return Exposure(held.size * instrument.contract_value, held.cost, inverse=True)
+        size = held.size * instrument.contract_size
+        return Exposure(size, held.entry() * size)
+
+    def figures(self, symbol: str) -> PositionMargin:
+        """The position's margin figures at the mark (GetPositions)."""
+        item = self._symbols[symbol]
+        exposure, mark = self.exposure(symbol), self._mark(symbol)
+        base = PositionMargin(
+            settle_asset=item.instrument.settle_asset,
+            leverage=item.leverage,
+            mode=item.mode,
+            mark_price=mark,
+            initial_margin=self._accounts.held_margin(symbol),
+        )
+        if exposure is None or mark is None:
+            return base
+        pnl = exposure.pnl(mark)
+        maintenance = item.brackets.maintenance(exposure.notional(mark))
+        if item.mode is MarginMode.ISOLATED:
+            balance, total_maintenance = base.initial_margin or _ZERO, maintenance
+            balance += pnl
+        else:
+            balance, total_maintenance = self._cross(item.instrument.settle_asset)
+        return PositionMargin(
+            settle_asset=base.settle_asset,
+            leverage=base.leverage,
+            mode=base.mode,
+            mark_price=mark,
+            initial_margin=base.initial_margin,
+            maintenance_margin=maintenance,
+            margin_ratio=margin_ratio(total_maintenance, balance),
+            unrealized_pnl=pnl,
+            liquidation_price=liquidation_price(exposure, self._backing(symbol, True), item.brackets),
+        )
+
+    # ---- liquidation
+
+    def due(self) -> list[str]:
+        """The symbols whose positions are due for liquidation now: the isolated ones whose
+        margin balance is at or below their maintenance margin, then, per settle asset, every
+        cross one when the asset's equity is at or below their maintenance margin together."""
+        found: list[str] = []
+        crossed: set[str] = set()
+        for symbol, item in sorted(self._symbols.items()):
+            exposure, mark = self.exposure(symbol), self._mark(symbol)
+            if exposure is None or mark is None:
+                continue
+            if item.mode is MarginMode.CROSS:
+                crossed.add(item.instrument.settle_asset)
+            elif liquidated(self._accounts.held_margin(symbol), exposure, item.brackets, mark):
+                found.append(symbol)
+        for asset in sorted(crossed):
+            equity, maintenance = self._cross(asset)
+            if equity <= maintenance:
+                found += [s for s in self._open_cross(asset)]
+        return found
+
+    def liquidation(self, symbol: str) -> Liquidation:
+        """How the engine closes the symbol's position: at its bankruptcy price (the mark where
+        there is none), on the tick grid, with the liquidation fee."""
+        item = self._symbols[symbol]
+        exposure, mark = self.exposure(symbol), self._mark(symbol)
+        held = self._accounts.held(symbol)
+        assert exposure is not None and held is not None and mark is not None
+        long = exposure.size > 0
+        rate = self.terms.liquidation_fee_rate
+        bankrupt = bankruptcy_price(exposure, self._backing(symbol, False), rate) or mark
+        tick = item.instrument.tick_size
+        price = max(fill_price(bankrupt, long, tick), tick)
+        contracts = abs(held.size)
+        if item.inverse:
+            fee = contract_fee(item.instrument.contract_value, price, contracts, rate)
+        else:
+            fee = item.worth(price, contracts) * rate
+        return Liquidation(symbol, Side.SELL if long else Side.BUY, contracts, price, fee)
+
+    # ---- internals
+
+    def _backing(self, symbol: str, for_liquidation: bool) -> Decimal:
+        """The margin backing the position (the margin.py docstring's M): isolated, what it holds;
+        cross, the settle asset's cross wallet plus the other cross positions' PnL at their marks,
+        less their maintenance margin when the sum is for the liquidation price."""
+        item = self._symbols[symbol]
+        if item.mode is MarginMode.ISOLATED:
+            return self._accounts.held_margin(symbol)
+        asset = item.instrument.settle_asset
+        backing = self._cross_wallet(asset)
+        for other in self._open_cross(asset):
+            if other == symbol:
+                continue
+            pnl, maintenance = self._at_mark(other)
+            backing += pnl - (maintenance if for_liquidation else _ZERO)
+        return backing
+
+    def _cross(self, asset: str) -> tuple[Decimal, Decimal]:
+        """(equity, maintenance margin) of the cross positions settled in `asset`."""
+        equity, maintenance = self._cross_wallet(asset), _ZERO
+        for symbol in self._open_cross(asset):
+            pnl, margin = self._at_mark(symbol)
+            equity += pnl
+            maintenance += margin
+        return equity, maintenance
+
+    def _cross_wallet(self, asset: str) -> Decimal:
+        """The asset's balance less the margin its isolated positions hold."""
+        isolated = sum(
+            (
+                self._accounts.held_margin(s)
+                for s, item in self._symbols.items()
+                if item.mode is MarginMode.ISOLATED and item.instrument.settle_asset == asset
+            ),
+            _ZERO,
+        )
+        return self._accounts.balance(asset).total - isolated
+
+    def _open_cross(self, asset: str) -> list[str]:
+        return [
+            s
+            for s, item in sorted(self._symbols.items())
+            if item.mode is MarginMode.CROSS
+            and item.instrument.settle_asset == asset
+            and self.exposure(s) is not None
+        ]
+
+    def _at_mark(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(unrealised PnL, maintenance margin) of an open position at its mark (0, 0 without one)."""
+        exposure, mark = self.exposure(symbol), self._mark(symbol)
+        if exposure is None or mark is None:
+            return _ZERO, _ZERO
+        return exposure.pnl(mark), self._symbols[symbol].brackets.maintenance(exposure.notional(mark))
