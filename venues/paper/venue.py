@@ -21,6 +21,8 @@ from core.foundations.model import (
     FundingPayment,
     Instrument,
     InstrumentKind,
+    LeverageSetting,
+    MarginMode,
     Order,
     OrderRequest,
     Position,
@@ -28,7 +30,7 @@ from core.foundations.model import (
     Timeframe,
 )
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.paper.config import PaperConfig
+from venues.paper.config import PaperConfig, paper_margin
 from venues.paper.matcher import PaperMatcher
 from venues.runtime.stats import Staleness
 from venues.runtime.trades import TradesRead
@@ -99,7 +101,11 @@ class PaperVenue(Venue):
                 if i.kind is InstrumentKind.PERPETUAL
             },
             fee_asset=self._fee_asset(),
+            margin=paper_margin(self.config),
         )
+        if self.exchange.margined:  # its perpetuals: SetLeverage, and liquidation at the mark
+            self.margin_modes = (MarginMode.CROSS, MarginMode.ISOLATED)
+            self.liquidates = True
         self.matcher = PaperMatcher(self.exchange, [i.symbol for i in traded])
         log.info(
             "paper venue %s: %d instruments matched against its book, maker fee %s, taker fee %s "
@@ -218,6 +224,12 @@ class PaperVenue(Venue):
     async def positions(self, symbol: str | None) -> list[Position]:
         self._matcher().settle(symbol)
         return self._exchange().positions(symbol)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
+        return self._exchange().set_leverage(symbol, leverage, mode)
+
+    async def leverage(self, symbol: str) -> LeverageSetting:
+        return self._exchange().leverage(symbol)
 
     def account_as_of_ns(self) -> int:
         """The engine stamps its fills with the wall clock, and an account answer (made at once,

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 
 from prometheus_client import Counter
 
 from core.foundations.cancellation import cancel_and_wait
+from core.foundations.matching.config import margin_terms
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.model import (
@@ -19,6 +21,8 @@ from core.foundations.model import (
     Channel,
     FundingPayment,
     Instrument,
+    LeverageSetting,
+    MarginMode,
     Order,
     OrderRequest,
     Position,
@@ -93,7 +97,11 @@ class SimVenue(Venue):
                 for item in config.symbols
                 if item.perpetual
             },
+            margin=margin_terms(config),
         )
+        if self.exchange.margined:  # its perpetuals: SetLeverage, and liquidation at the mark
+            self.margin_modes = (MarginMode.CROSS, MarginMode.ISOLATED)
+            self.liquidates = True
         self.listing = Listing()  # TRADEMESH_SIM_LISTING: delistings and rule changes (venues.sim.listing)
         self.publisher = SimPublisher(self.exchange)
         self.exchange.listener = self.publisher
@@ -180,6 +188,7 @@ class SimVenue(Venue):
                 next_step = self._skip_ahead(now, next_step, step_s)
             self.market.step()
             self.exchange.settle_funding()
+            self.exchange.check_liquidations()
             next_step += step_s
             now_ns = time.time_ns()
             if now >= next_ticker:
@@ -275,6 +284,12 @@ class SimVenue(Venue):
 
     async def positions(self, symbol: str | None) -> list[Position]:
         return self.exchange.positions(symbol)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
+        return self.exchange.set_leverage(symbol, leverage, mode)
+
+    async def leverage(self, symbol: str) -> LeverageSetting:
+        return self.exchange.leverage(symbol)
 
     def account_as_of_ns(self) -> int:
         """The exchange's clock: its fills are stamped by it, and an account answer (made at
