@@ -131,7 +131,7 @@ class _Text:
     def _ticker(self, event: md.MarketEvent, venue: str, symbol: str, ts_event: int, ts_recv: int) -> None:
         t = event.ticker
         values = (t.best_bid, t.best_bid_size, t.best_ask, t.best_ask_size, t.last_price,
-                  t.base_volume_24h, t.quote_volume_24h)  # fmt: skip
+                  t.base_volume_24h, t.quote_volume_24h, t.open_24h)  # fmt: skip
         self.ticker_values.extend([value for value in values if value])
         fields = "\t".join([value or _NULL for value in values])
         self.tickers.append(f"{venue}\t{symbol}\t{ts_event}\t{ts_recv}\t{fields}\n")

@@ -307,6 +307,7 @@ def _ticker_row(event: md.MarketEvent) -> Row:
         ticker.last_price,
         ticker.base_volume_24h,
         ticker.quote_volume_24h,
+        ticker.open_24h,
     )
 
 

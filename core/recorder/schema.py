@@ -124,16 +124,18 @@ TICKERS = Table(
         ("last_price", "text"),
         ("base_volume_24h", "text"),
         ("quote_volume_24h", "text"),
+        ("open_24h", "text"),
     ),
     """
     INSERT INTO tickers (venue, symbol, ts_event_ns, ts_recv_ns, best_bid, best_bid_size, best_ask,
-                         best_ask_size, last_price, base_volume_24h, quote_volume_24h)
+                         best_ask_size, last_price, base_volume_24h, quote_volume_24h, open_24h)
     SELECT venue, symbol, ts_event_ns, ts_recv_ns,
            tm_decimal_or_null(best_bid, 'best bid'), tm_decimal_or_null(best_bid_size, 'best bid size'),
            tm_decimal_or_null(best_ask, 'best ask'), tm_decimal_or_null(best_ask_size, 'best ask size'),
            tm_decimal_or_null(last_price, 'last price'),
            tm_decimal_or_null(base_volume_24h, '24h base volume'),
-           tm_decimal_or_null(quote_volume_24h, '24h quote volume')
+           tm_decimal_or_null(quote_volume_24h, '24h quote volume'),
+           tm_decimal_or_null(open_24h, '24h open')
     FROM staged
     ON CONFLICT DO NOTHING
     """,

@@ -136,12 +136,17 @@ def test_candles_tickers_notices_and_bars_rows() -> None:
     )
     notice = md.StreamNotice(kind=md.NOTICE_KIND_GAP, channel=md.CHANNEL_BOOK, reason="reconnect")
     ticker = md.Ticker(
-        best_bid="1", best_bid_size="2", best_ask="3", best_ask_size="4", quote_volume_24h="1500.5"
+        best_bid="1",
+        best_bid_size="2",
+        best_ask="3",
+        best_ask_size="4",
+        quote_volume_24h="1500.5",
+        open_24h="0.95",
     )
     rows = rows_of([market(event(candle=candle), event(notice=notice), event(ticker=ticker))])
     assert rows.candles[0][4:] == ("1m", T0 - 60 * 10**9, "1", "2", "0.5", "1.5", "10", "", 3, True)
     assert rows.notices == [("sim", "BTC/USDT", T0, T0 + 5, "gap", "book", "reconnect", None)]
-    assert rows.tickers[0][4:] == ("1", "2", "3", "4", "", "", "1500.5")
+    assert rows.tickers[0][4:] == ("1", "2", "3", "4", "", "", "1500.5", "0.95")
     bar = bus.Bar(venue="sim", symbol="ETH/USDT", timeframe=common.TIMEFRAME_1_HOUR, open_time_ns=T0)
     bar.open, bar.high, bar.low, bar.close, bar.volume, bar.repaired = "1", "1", "1", "1", "0", True
     envelope = bus.Envelope(source="bars", ts_publish_ns=T0 + 9, bars=bus.Bars(bars=[bar]))
