@@ -51,6 +51,7 @@ from core.inspector.fenced_writes import FencedWrites
 from core.inspector.followers import VenueFollowers
 from core.inspector.input_journal import InputJournal
 from core.inspector.lease_guard import LeaseGuard
+from core.inspector.margin_watch import MarginWatch
 from core.inspector.market import MarketBoard
 from core.inspector.notify import notifier_from_env
 from core.inspector.policy_watch import PolicyWatch
@@ -117,6 +118,8 @@ class Inspector:
         self.accounts = VenueAccounts(self.links)
         self.followers = VenueFollowers(self.links, from_venues, config.deadman_ttl_ms, self.accounts)
         self.reconciler = Reconciler(self)
+        self.margin = MarginWatch(self.links, self.accounts, self.runtime)
+        self.runtime.margin = self.margin
         executor = self.runtime.executor
         self.takeover = Takeover(self.redis, self.leadership, self.links, executor, config.instance)
         # The detectors' active patches (read with the mesh token: ListPatches only reads).
@@ -227,6 +230,9 @@ class Inspector:
             asyncio.create_task(self.resolver.follow(ctx.stop), name="inspector mesh"),
             asyncio.create_task(self.patches.run(ctx.stop, self._follow), name="inspector patches"),
             asyncio.create_task(self._listings(ctx.stop), name="inspector instruments"),
+            asyncio.create_task(
+                self.margin.run(ctx.stop, self.config.margin_every_s), name="inspector margin"
+            ),
         ]
         if executions is not None:
             tasks.append(asyncio.create_task(executions.run(ctx.stop), name="inspector executions"))

@@ -68,6 +68,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reconcile-every-s", type=positive_float, default=10.0, help="compare with the venues (default 10)"
     )
     parser.add_argument(
+        "--margin-every-s", type=positive_float, default=1.0,
+        help="read each leveraged venue's margins and liquidation prices (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--venue-timeout-s", type=positive_float, default=2.0, help="deadline of an order call (default 2)"
     )
     parser.add_argument(
@@ -107,6 +111,7 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
         instance=args.instance,
         deadman_ttl_ms=args.deadman_ttl_ms,
         reconcile_every_s=args.reconcile_every_s,
+        margin_every_s=args.margin_every_s,
         venue_timeout_s=args.venue_timeout_s,
         emulate_stops=args.emulate_stops,
         executions=args.executions,

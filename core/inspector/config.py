@@ -32,6 +32,8 @@ class InspectorServiceConfig:
     deadman_ttl_ms: int = 10_000
     reconcile_every_s: float = 10.0
     mark_every_s: float = 1.0
+    # Each leveraged venue's account (margins, liquidation prices) is read this often.
+    margin_every_s: float = 1.0
     # The core's state is snapshotted into the journal every this many entries: a restart
     # replays at most about this many, and the entries before are trimmed.
     snapshot_every: int = 5_000

@@ -34,6 +34,7 @@ from typing import Any
 import grpc
 
 from core.foundations.backoff import Backoff
+from core.foundations.decimals import format_decimal
 from core.foundations.leader import LeadershipLost
 from core.foundations.rpc.client import trace_metadata
 from core.inspector.convert import amended_away, order_snapshot, place_request, refusal_reason, venue_reason
@@ -50,7 +51,7 @@ from core.inspector.lease_guard import Fence, unfenced
 from core.inspector.metrics import VENUE_CALLS
 from core.inspector.stops import EmulatedStops
 from core.inspector.ticks import TickSizes, gridded_price, put_on_grid
-from core.inspector.venues import VenueLinks
+from core.inspector.venues import VenueDesk, VenueLinks
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -327,11 +328,34 @@ class Executor:
         request = place_request(order, native)
         await self._on_grid(order, request, native)
         desk = self.links.desk(order.venue)
+        if order.leverage is not None:
+            await self._leverage_for(order, desk)
         await self.fence()
         response: tf.PlaceOrderResponse = await desk.tradeflow.PlaceOrder(
             request, timeout=self.timeout_s, metadata=desk.metadata + trace_metadata()
         )
         return response
+
+    async def _leverage_for(self, order: PlaceOrder, desk: VenueDesk) -> None:
+        """The entry's leverage in force at the venue before it is placed: read (GetLeverage),
+        and set (SetLeverage) only when it differs. A venue's refusal refuses the order (its
+        code and reason are the order's: a leverage above the symbol's maximum is
+        INVALID_ARGUMENT), one that does not answer leaves it unknown (queried, as a placement)."""
+        assert order.leverage is not None
+        metadata = desk.metadata + trace_metadata()
+        held = await desk.tradeflow.GetLeverage(
+            tf.GetLeverageRequest(symbol=order.symbol), timeout=self.timeout_s, metadata=metadata
+        )
+        if held.setting.leverage and Decimal(held.setting.leverage) == order.leverage:
+            return
+        request = tf.SetLeverageRequest(symbol=order.symbol, leverage=format_decimal(order.leverage))
+        await self.fence()
+        await desk.tradeflow.SetLeverage(request, timeout=self.timeout_s, metadata=metadata)
+        VENUE_CALLS.labels(order.venue, "set_leverage", "ok").inc()
+        log.info(
+            "inspector: %s leverage of %s set to %s for %s (was %s)", order.venue, order.symbol,
+            format_decimal(order.leverage), order.client_order_id, held.setting.leverage or "not said",
+        )  # fmt: skip
 
     async def place_outside_core(self, order: PlaceOrder) -> tf.Order:
         """An order that is not the core's (a takeover's interim protection, before the core is

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition, InvalidArgument
@@ -66,9 +67,14 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["MANUAL", "Runtime", "Submitted"]
+__all__ = ["MANUAL", "MarginReader", "Runtime", "Submitted"]
 
 log = logging.getLogger(__name__)
+
+
+class MarginReader(Protocol):
+    async def ready(self, venue: str, symbol: str) -> None: ...
+
 
 MANUAL = "manual"  # the strategy of an intent submitted without one (Studio's order ticket)
 _MANUAL_TTL_NS = 30 * 1_000_000_000
@@ -158,6 +164,9 @@ class Runtime:
         # The API's commands run here: a caller that leaves (its deadline passed across a freeze)
         # does not stop an order's protection halfway (core.foundations.unbroken).
         self.commands = Unbroken("inspector")
+        # Reads the leveraged venues' accounts into the core (core.inspector.margin_watch); the
+        # service sets it.
+        self.margin: MarginReader | None = None
 
     @property
     def ready_core(self) -> InspectorCore:
@@ -329,6 +338,8 @@ class Runtime:
         # The market as of the intent's signal time, as the backtest checks it (the latest when
         # it has none, or the board's quotes do not reach back).
         await self.learn(intent.venue, intent.symbol)
+        if self.margin is not None:  # a leveraged market's account and leverage known first
+            await self.margin.ready(intent.venue, intent.symbol)
         market = await self.board.view(intent.venue, intent.symbol, message.ts_signal_ns)
         if market.last is None and message.entry_price:
             market = type(market)(market.bid, market.ask, Decimal(message.entry_price))
@@ -407,6 +418,8 @@ class Runtime:
                 "at start: counted there", execution.fill.fill_id, execution.venue,
             )  # fmt: skip
         elif execution.HasField("fill"):
+            if execution.order.liquidation:  # the venue's liquidation order: its fill is one
+                execution.fill.liquidation = True
             fill = jr.JournalFill(venue=execution.venue, fill=execution.fill)
             await self.feed(jr.JournalEntry(now_ns=now, fill=fill))
         order = execution.order

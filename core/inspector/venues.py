@@ -58,6 +58,7 @@ class VenueLinks:
         self._desks: dict[str, VenueDesk] = {}
         self._stops: dict[str, bool] = {}  # venue -> takes stop orders natively
         self._amends: dict[str, bool] = {}  # venue -> amends orders in place
+        self._leverage: dict[str, bool] = {}  # venue -> trades leveraged derivatives (SetLeverage)
 
     def native_stops(self, venue: str) -> bool:
         """Whether stop-losses go to the venue as stop orders (known once `learn` asked it)."""
@@ -66,6 +67,11 @@ class VenueLinks:
     def amends(self, venue: str) -> bool:
         """Whether the venue amends orders in place (known once `learn` asked it)."""
         return self._amends.get(venue, False)
+
+    def leverage(self, venue: str) -> bool:
+        """Whether the venue trades leveraged derivatives (capabilities.leverage: SetLeverage,
+        GetLeverage; known once `learn` asked it)."""
+        return self._leverage.get(venue, False)
 
     def knows(self, venue: str) -> bool:
         """Whether the venue has said what it can do (`learn` got its answer)."""
@@ -84,6 +90,7 @@ class VenueLinks:
             return
         self._stops[venue] = status.capabilities.stop_orders
         self._amends[venue] = status.capabilities.amend == adm.AMEND_MODE_NATIVE
+        self._leverage[venue] = status.capabilities.leverage
 
     def names(self) -> list[str]:
         return sorted(self.resolver.names(TRADEFLOW))

@@ -10,6 +10,7 @@ from core.inspector.convert import STATE_TO_PB, transition_to_pb
 from core.inspector.engine.actions import OrderRole
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.positions import Key
+from core.inspector.margin_views import margin_fields, margin_status
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = ["policy_status", "positions_view", "risk_state"]
@@ -118,14 +119,19 @@ def positions_view(
                 realized_pnl=dec(position.realized), protective=_protective(core, key, emulated),
                 strategies=[rk.Value(name=s, value=dec(v)) for s, v in sorted(shares.items()) if v],
                 stop_loss=dec(None if levels is None else levels.stop),
-                take_profit=dec(None if levels is None else levels.target),
+                take_profit=dec(None if levels is None else levels.target), **margin_fields(core, key),
             )
         )  # fmt: skip
     for key, (size, price) in sorted(legacy.items()):
         if not venue or key[0] == venue:
             views.append(
                 rk.PositionView(
-                    venue=key[0], symbol=key[1], size=dec(size), average_price=dec(price), legacy=True
+                    venue=key[0],
+                    symbol=key[1],
+                    size=dec(size),
+                    average_price=dec(price),
+                    legacy=True,
+                    **margin_fields(core, key),
                 )
             )
     return views
@@ -179,4 +185,4 @@ def policy_status(core: InspectorCore) -> list[rk.PolicyStatus]:
         )
         for key, limit, value in rows
         if limit is not None
-    ]
+    ] + margin_status(core)

@@ -26,7 +26,9 @@ from core.inspector.engine.margin_policies import (
 from core.inspector.engine.policies import PolicySet
 from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.engine.policy_file import load_policies, read_policies
+from core.inspector.views import policy_status, positions_view
 from tests.inspector_support import MS, T0, D, fill, intent, market, placed, state
+from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 PERP = "BTC/USDT:USDT"
 SHIPPED = Path(__file__).parents[2] / "core" / "inspector" / "default_policies.toml"
@@ -419,3 +421,36 @@ def test_tighten_only_knows_which_way_each_leverage_policy_tightens() -> None:
     assert loosened('remove = ["liquidation.min_distance_entry"]') == [
         "liquidation.min_distance_entry: 0.02 -> off turns the limit off"
     ]
+
+
+# ---- what the API shows ----
+
+
+def test_list_positions_shows_the_venues_margin_and_the_distance_at_the_mark() -> None:
+    c = _core(PolicySet(liquidation=OPEN))
+    _held(c)
+    c.on_margin(_report("95.5"), T0 + 3 * MS)
+    c.on_mark("sim", PERP, D(100), T0 + 4 * MS)
+    (view,) = positions_view(c, "", {}, set())
+    assert (view.leverage, view.liquidation_price, view.liquidation_distance) == ("20", "95.5", "0.045")
+    assert view.margin_mode == tf.MARGIN_MODE_ISOLATED
+    spot = _core(PolicySet())
+    entry = spot.on_intent(intent(symbol="BTC/USDT"), market(), T0 + MS).orders[0]
+    spot.on_fill("sim", fill(entry), T0 + 2 * MS)
+    (plain,) = positions_view(spot, "", {}, set())
+    assert plain.leverage == plain.liquidation_price == "" and plain.margin_mode == tf.MARGIN_MODE_UNSPECIFIED
+
+
+def test_get_policies_shows_each_leverage_policy_against_its_value() -> None:
+    policies = read_policies(SHIPPED.read_text(), PolicySet()).policies
+    c = _core(replace(policies, leverage=LeveragePolicy(max=D(20), max_overall=D(4))))
+    _held(c, size="2", leverage="10")
+    report = replace(_report("95.5"), balances={"USDT": SettleBalance(D(1000), D(250))})
+    c.on_margin(report, T0 + 3 * MS)
+    c.on_mark("sim", PERP, D(100), T0 + 4 * MS)
+    rows = {r.key: (r.limit, r.value, r.used) for r in policy_status(c)}
+    assert rows["leverage.max"] == ("20", "20", "1")  # the venue holds it at 20x
+    assert rows["margin.max_use"] == ("0.8", "0.25", "0.3125")
+    assert rows["liquidation.min_distance_open"] == ("0.01", "0.045", "0.2222")
+    assert rows["liquidation.min_distance_entry"] == ("0.02", "", "")
+    assert rows["leverage.max_overall"][0] == "4" and D(rows["leverage.max_overall"][1]) == D("0.002")

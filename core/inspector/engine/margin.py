@@ -17,6 +17,7 @@ __all__ = [
     "MarginBook",
     "MarginReport",
     "SettleBalance",
+    "derivative",
     "distance",
     "estimate_liquidation",
     "settle_asset",
@@ -75,9 +76,7 @@ class MarginBook:
     def leveraged(self, key: Key, facts: InstrumentFacts | None) -> bool:
         """Whether the market's positions are leveraged: a derivative at a venue that says it
         trades leverage (a spot market, or a venue without leverage: never)."""
-        if not self.capable.get(key[0], False):
-            return False
-        return not facts.spot if facts is not None and facts.kind is not None else ":" in key[1]
+        return self.capable.get(key[0], False) and derivative(key[1], facts)
 
     def maintenance_rate(self, key: Key) -> Decimal | None:
         """The maintenance margin rate the venue applies to the market's position: its
@@ -120,6 +119,12 @@ class MarginBook:
             ZERO,
         )
         return balance.total + unrealized
+
+
+def derivative(symbol: str, facts: InstrumentFacts | None) -> bool:
+    """Whether a market is a derivative: by the venue's facts, else by its unified name (a
+    settle asset after ":", "BTC/USDT:USDT")."""
+    return not facts.spot if facts is not None and facts.kind is not None else ":" in symbol
 
 
 def settle_asset(symbol: str) -> str:
