@@ -28,9 +28,51 @@ from typing import Any
 import ccxt.pro
 from ccxt.async_support.base.ws.cache import ArrayCacheBySymbolById
 
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.deribit.sequence import book_data
+from venues.live.derivatives import CacheStream, DerivativeStreams
+from venues.live.normalize import decimal_text
 
-__all__ = ["DeribitExchange"]
+__all__ = ["DERIVATIVES", "DeribitExchange", "mark_of", "open_interest_of"]
+
+
+def mark_of(ticker: dict[str, Any]) -> tuple[int | None, md.MarkPrice] | None:
+    """A `ticker.<instrument>.100ms` notification's data (ccxt's ticker `info`): its mark price
+    and index price, at its `timestamp` (ms)."""
+    data = ticker.get("info") or {}
+    mark = decimal_text(data.get("mark_price"))
+    if not mark:
+        return None
+    return data.get("timestamp"), md.MarkPrice(
+        mark_price=mark, index_price=decimal_text(data.get("index_price"))
+    )
+
+
+def _inverse(instrument: str) -> bool:
+    """BTC-PERPETUAL, BTC-27DEC24: an inverse perpetual or future, whose amounts are USD (not a
+    linear one, BTC_USDC-PERPETUAL, nor an option, BTC-27DEC24-60000-C)."""
+    return "_" not in instrument and instrument.count("-") == 1
+
+
+def open_interest_of(ticker: dict[str, Any]) -> tuple[int | None, md.OpenInterest] | None:
+    """The same data's `open_interest`: in the instrument's amount unit (USD for an inverse
+    perpetual or future, as trademesh sizes them; the base coin for options and linear ones), its
+    value in USD where the amount is USD."""
+    data = ticker.get("info") or {}
+    size = decimal_text(data.get("open_interest"))
+    if not size:
+        return None
+    value = size if _inverse(str(data.get("instrument_name", ""))) else ""
+    return data.get("timestamp"), md.OpenInterest(size=size, value=value)
+
+
+# The ticker stream (watch_ticker: what the tickers channel reads too) states the mark price, the
+# index price and the open interest; Deribit publishes no liquidation stream (its trades carry a
+# `liquidation` flag instead), so the venue has no liquidations channel.
+DERIVATIVES = DerivativeStreams(
+    mark=CacheStream("watch_ticker", "tickers", mark_of),
+    open_interest=CacheStream("watch_ticker", "tickers", open_interest_of),
+)
 
 
 class DeribitExchange(ccxt.pro.deribit):  # type: ignore[misc]

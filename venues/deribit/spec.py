@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.foundations.model import InstrumentKind
-from venues.deribit.exchange import DeribitExchange
+from core.foundations.model import Channel, InstrumentKind
+from venues.deribit.exchange import DERIVATIVES, DeribitExchange
 from venues.deribit.sequence import DeribitBookSequence
 from venues.live.spec import LiveSpec, TradeHistory
 
@@ -42,6 +42,12 @@ SPEC = LiveSpec(
         "fetchMarkets": {"fetchAllMarkets": True},
     },
     ticker_method="watch_ticker",
+    channels=(
+        *(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS),
+        *(Channel.MARK, Channel.OPEN_INTEREST),
+    ),
+    # Mark and index prices and open interest from the ticker stream (venues/deribit/exchange.py).
+    derivatives=DERIVATIVES,
     # ccxt 4.5 deribit has no cancelAllOrdersAfter (Deribit's cancel-on-disconnect is a
     # session setting, not a timer): the runtime's timer cancels all.
     native_cancel_after=False,
