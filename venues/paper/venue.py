@@ -72,6 +72,7 @@ class PaperVenue(Venue):
         # Market data history and tickers are the wrapped venue's, as it serves them.
         self.trade_history = inner.trade_history
         self.all_tickers = inner.all_tickers
+        self.channels = inner.channels  # its market data is the wrapped venue's
         self.config = config
         self.exchange: SimExchange | None = None
         self.matcher: PaperMatcher | None = None

@@ -32,7 +32,7 @@ from core.foundations.model import (
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.stats import StreamState
 from venues.runtime.trades import TradesRead
-from venues.runtime.validate import has_funding
+from venues.runtime.validate import channel_refused, has_funding
 from venues.runtime.venue import AccountFeed, OrderRef, Venue, VenueContext
 from venues.sim.config import SimConfig
 from venues.sim.listing import Listing
@@ -74,6 +74,9 @@ class _Clock:
 class SimVenue(Venue):
     name = VENUE
     supports_stop_orders = True  # the exchange holds them and triggers them on its own trades
+    # Its perpetuals' mark prices, not open interest nor the market's liquidations (its own
+    # account's come as Fill.liquidation).
+    channels = frozenset(Channel) - {Channel.OPEN_INTEREST, Channel.LIQUIDATIONS}
     amends_orders = True  # in place: core.foundations.matching.exchange, "Amending"
     account_feed = AccountFeed.PUSH  # its account changes only with its own executions
     trade_history = True  # its latest trades of each symbol (venues/sim/trade_log.py)
@@ -139,8 +142,8 @@ class SimVenue(Venue):
         return {
             StreamKey(i.symbol, channel)
             for i in self.instruments()
-            for channel in Channel
-            if channel is not Channel.FUNDING or has_funding(i)
+            for channel in self.channels
+            if channel_refused(i, channel) is None and (channel is not Channel.MARK or has_funding(i))
         }
 
     async def set_streams(self, streams: set[StreamKey]) -> None:
@@ -199,6 +202,7 @@ class SimVenue(Venue):
                 next_candles = now + self.config.candle_interval_ms / 1000
             if now >= next_funding:
                 self.publisher.publish_funding(now_ns)
+                self.publisher.publish_marks(now_ns)
                 next_funding = now + _FUNDING_EVERY_S
             feed.flush()
             await asyncio.sleep(max(0.0, next_step - time.monotonic()))
