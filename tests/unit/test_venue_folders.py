@@ -35,6 +35,7 @@ CONNECTOR_FILES = {
     "exchange.py": False,
     "sequence.py": False,
     "wire.py": False,
+    "margin.py": False,  # a derivatives exchange's leverage, margin modes and liquidations (MarginRules)
 }
 STANDIN_FILES = {
     "__init__.py": True,
@@ -45,6 +46,8 @@ STANDIN_FILES = {
     "listing.py": False,  # the exchange's market list as a test changes it (delistings, rules)
     "synthesized.py": False,
     "funding.py": False,
+    "derivatives.py": False,  # the public derivatives data the capture lacks (open interest)
+    "margin.py": False,  # a derivatives account's leverage, margin, positions and liquidations
 }
 
 # Run in a fresh interpreter: import the venue package, create the venue without a replay

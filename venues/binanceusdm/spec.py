@@ -6,6 +6,7 @@ from typing import Any
 
 from core.foundations.model import Channel, InstrumentKind
 from venues.binanceusdm.exchange import BinanceUsdmExchange
+from venues.binanceusdm.margin import BinanceUsdmMargin
 from venues.live.spec import FundingRateHistory, LiveSpec, TradeHistory
 
 __all__ = ["FUNDING_RATES", "SPEC", "STOP_BOOK", "stop_params"]
@@ -57,6 +58,9 @@ SPEC = LiveSpec(
         # watch_ticker subscribes watch_tickers' stream, a miniTicker unless named: the full
         # <symbol>@ticker (24hrTicker) states the 24h volume and the last trade's quantity too.
         "watchTickers": {"name": "ticker"},
+        # GET /fapi/v2/positionRisk: the position's leverage and marginType with its margin
+        # figures (v3 states neither; venues/binanceusdm/margin.py).
+        "fetchPositionsRisk": {"useV2": True},
     },
     ticker_method="watch_bids_asks",  # bookTicker: real-time best bid/ask with sizes...
     ticker_stats=True,  # ...and no volume: <symbol>@ticker (24hrTicker) streams the 24h volume beside
@@ -83,4 +87,6 @@ SPEC = LiveSpec(
     amend_in_place=True,
     # ACCOUNT_UPDATE on the listenKey stream (ccxt watch_balance, watch_positions).
     account_stream=True,
+    # Leverage and margin type per symbol, positionRisk's margin figures, LIQUIDATION orders.
+    margin=BinanceUsdmMargin(),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from core.foundations.model import (
     OrderStatus,
     OrderType,
     Position,
+    PositionMargin,
     Side,
     TimeInForce,
 )
@@ -39,7 +41,16 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(text) if text else Decimal(0)
 
 
-def order_from_ccxt(venue: str, raw: dict[str, Any]) -> Order:
+# Whether the exchange's raw order or trade (ccxt's `info`) is its liquidation of a position.
+Liquidation = Callable[[Mapping[str, Any]], bool]
+
+
+def is_liquidation(raw: Mapping[str, Any], liquidation: Liquidation | None) -> bool:
+    info = raw.get("info")
+    return liquidation is not None and isinstance(info, Mapping) and liquidation(info)
+
+
+def order_from_ccxt(venue: str, raw: dict[str, Any], liquidation: Liquidation | None = None) -> Order:
     filled = _decimal(raw.get("filled"))
     status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
     if status is OrderStatus.OPEN and filled > 0:
@@ -75,6 +86,7 @@ def order_from_ccxt(venue: str, raw: dict[str, Any]) -> Order:
         trigger_price=Decimal(trigger) if order_type.is_stop else None,
         # What ccxt says of a stop does not tell whether it triggered; a fill says it did.
         triggered=order_type.is_stop and filled > 0,
+        liquidation=is_liquidation(raw, liquidation),
     )
 
 
@@ -87,21 +99,30 @@ def _order_type(ccxt_type: str, has_trigger: bool) -> OrderType:
     return OrderType.LIMIT if limit else OrderType.MARKET
 
 
-def balances_from_ccxt(raw: dict[str, Any]) -> list[Balance]:
+def balances_from_ccxt(
+    raw: dict[str, Any], position_margins: Mapping[str, Decimal] | None = None
+) -> list[Balance]:
+    """ccxt's balance structure; `position_margins`: the initial margin positions hold, by asset,
+    where the exchange says it (Balance.position_margin)."""
     free, used = raw.get("free") or {}, raw.get("used") or {}
+    margins = position_margins or {}
     return [
-        Balance(asset, _decimal(free.get(asset)), _decimal(used.get(asset)))
+        Balance(asset, _decimal(free.get(asset)), _decimal(used.get(asset)), margins.get(asset))
         for asset in sorted(set(free) | set(used))
         if _decimal(free.get(asset)) or _decimal(used.get(asset))
     ]
 
 
-def position_from_ccxt(raw: dict[str, Any]) -> Position:
+def position_from_ccxt(raw: dict[str, Any], margin: PositionMargin | None = None) -> Position:
     contracts = _decimal(raw.get("contracts")) * _decimal(raw.get("contractSize") or 1)
     size = -contracts if raw.get("side") == "short" else contracts
     entry = decimal_text(raw.get("entryPrice"))
     return Position(
-        str(raw.get("symbol")), size, Decimal(entry) if entry else None, _decimal(raw.get("realizedPnl"))
+        str(raw.get("symbol")),
+        size,
+        Decimal(entry) if entry else None,
+        _decimal(raw.get("realizedPnl")),
+        margin,
     )
 
 

@@ -20,7 +20,7 @@ import ccxt.pro
 from core.foundations.backoff import Backoff
 from core.foundations.cancellation import cancel_and_wait
 from core.foundations.model import Fill, Liquidity, Order, Side
-from venues.live.convert import order_from_ccxt
+from venues.live.convert import Liquidation, is_liquidation, order_from_ccxt
 from venues.live.normalize import decimal_or_zero
 
 __all__ = ["PrivateStreams", "fill_from_ccxt"]
@@ -32,7 +32,9 @@ Report = Callable[[Order, Fill | None], object]
 _SEEN_FILLS = 10_000
 
 
-def fill_from_ccxt(trade: dict[str, Any], order: Order) -> Fill:
+def fill_from_ccxt(trade: dict[str, Any], order: Order, liquidation: Liquidation | None = None) -> Fill:
+    """`liquidation`: the exchange's test of its raw trade (a fill of a liquidation order is one
+    too)."""
     fee = trade.get("fee") or {}
     d = decimal_or_zero
     return Fill(
@@ -48,6 +50,7 @@ def fill_from_ccxt(trade: dict[str, Any], order: Order) -> Fill:
         liquidity=Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER,
         trade_id=str(trade.get("id") or ""),
         ts_event_ns=int(trade.get("timestamp") or 0) * 1_000_000,
+        liquidation=order.liquidation or is_liquidation(trade, liquidation),
     )
 
 
@@ -59,12 +62,14 @@ class PrivateStreams:
         report: Report,
         backoff: Callable[[], Backoff],
         stop_stream: Mapping[str, Any] | None = None,
+        liquidation: Liquidation | None = None,
     ) -> None:
         self.venue = venue
         self.exchange = exchange
         self.report = report
         self._backoff = backoff
         self._stop_stream = stop_stream
+        self._liquidation = liquidation
         self._seen_fills: dict[str, None] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -104,14 +109,14 @@ class PrivateStreams:
             order = self._order(str(trade.get("order") or ""))
             if order is not None:  # else: the order's update has not come yet; next time
                 self._remember(fill_id)
-                self.report(order, fill_from_ccxt(trade, order))
+                self.report(order, fill_from_ccxt(trade, order, self._liquidation))
         for raw in list(self.exchange.orders or []):
-            self.report(order_from_ccxt(self.venue, raw), None)
+            self.report(order_from_ccxt(self.venue, raw, self._liquidation), None)
 
     def _order(self, order_id: str) -> Order | None:
         for raw in reversed(list(self.exchange.orders or [])):
             if str(raw.get("id")) == order_id:
-                return order_from_ccxt(self.venue, raw)
+                return order_from_ccxt(self.venue, raw, self._liquidation)
         return None
 
     def _remember(self, fill_id: str) -> None:

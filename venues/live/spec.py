@@ -10,6 +10,7 @@ from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import Channel, InstrumentKind, Timeframe
 
 if TYPE_CHECKING:
+    from venues.live.margin import MarginRules
     from venues.live.wire import WireTap
 
 __all__ = ["FundingRateHistory", "LiveSpec", "Market", "SequenceBreak", "SequenceCheck", "TradeHistory"]
@@ -202,3 +203,8 @@ class LiveSpec:
     # Which asset the exchange charges a spot fill's fee in (its own rule, stated by each spot
     # venue's spec.py): a paper venue's engine charges it there (docs/paper.md, "Fees").
     spot_fee_asset: FeeAsset = FeeAsset.QUOTE
+    # A derivatives exchange's leverage, margin modes, margin figures and liquidations
+    # (venues/live/margin.py; docs/venues.md, "Margin and liquidation: the live venues"): its
+    # modes are Venue.margin_modes (empty: no SetLeverage there), and the venue liquidates.
+    # None: a spot venue.
+    margin: MarginRules | None = None

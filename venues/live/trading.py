@@ -55,12 +55,14 @@ from core.foundations.model import (
     OrderStatus,
     OrderType,
     Position,
+    PositionMargin,
     Side,
     Timeframe,
     TimeInForce,
 )
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.convert import (
+    Liquidation,
     balances_from_ccxt,
     funding_from_ccxt,
     order_from_ccxt,
@@ -68,6 +70,7 @@ from venues.live.convert import (
     safe_message,
 )
 from venues.live.funding_rates import FundingRates
+from venues.live.margin import LiveLeverage, margin_from_ccxt
 from venues.live.normalize import candle_from_row, decimal_text, ticker_of
 from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec, TradeHistory
@@ -96,11 +99,14 @@ class LiveTrading:
         self._learned_open_orders = False
         self._secrets = [read_secret(venue_variable(spec.name, f)) or "" for f in VENUE_CREDENTIALS]
         self._funding_rates = FundingRates(spec.funding_rates, exchange, self._call)
+        # SetLeverage / GetLeverage by the exchange's rules (a derivatives venue's spec.margin).
+        margin, call = spec.margin, self._call
+        self.leverage = LiveLeverage(spec.name, exchange, margin, call, self._secrets) if margin else None
 
     # ---- orders
 
     async def place_order(self, request: OrderRequest) -> tuple[Order, bool]:
-        self._require_credentials()
+        self.require_credentials()
         client_id = request.client_order_id or new_client_order_id()
         if request.client_order_id:
             first = await self._first_order(client_id, request.symbol)
@@ -220,7 +226,7 @@ class LiveTrading:
         raise NotFound(f"no order with client_order_id {client_id!r} on {self.spec.name}")
 
     async def cancel_order(self, ref: OrderRef) -> Order:
-        self._require_credentials()
+        self.require_credentials()
         order = await self.get_order(ref)
         book = self._book_of(order)
         try:
@@ -232,12 +238,12 @@ class LiveTrading:
         if book and raw.get("status") is None:  # a stop book's cancel answer is an acknowledgement only
             now = time.time_ns()
             return dataclasses.replace(order, status=OrderStatus.CANCELED, updated_ns=now)
-        canceled = order_from_ccxt(self.spec.name, raw)
+        canceled = order_from_ccxt(self.spec.name, raw, self._liquidation)
         return canceled if canceled.order_id else order
 
     async def edit_order(self, order: Order, amended: OrderRequest) -> Order:
         """ccxt's edit_order of an open limit order: its new price and total size, in place."""
-        self._require_credentials()
+        self.require_credentials()
         assert amended.price is not None  # a limit order's amendment keeps a price
         edit = functools.partial(
             self.exchange.edit_order,
@@ -260,7 +266,7 @@ class LiveTrading:
         return self._remember(raw)
 
     async def cancel_all_orders(self, symbol: str | None) -> list[Order]:
-        self._require_credentials()
+        self.require_credentials()
         canceled: list[Order] = []
         for name in [symbol] if symbol else self._symbols():
             open_orders = await self.open_orders(name)
@@ -295,7 +301,7 @@ class LiveTrading:
         return True
 
     async def get_order(self, ref: OrderRef) -> Order:
-        self._require_credentials()
+        self.require_credentials()
         if ref.client_order_id:
             known = self._index.symbol_of_client_id(ref.client_order_id)
             for symbol in dict.fromkeys([*([known] if known else []), *self._symbols()]):
@@ -316,7 +322,7 @@ class LiveTrading:
         raise NotFound(f"no order {ref.order_id!r} on {self.spec.name}")
 
     async def open_orders(self, symbol: str | None) -> list[Order]:
-        self._require_credentials()
+        self.require_credentials()
         orders: list[Order] = []
         for name, book in itertools.product([symbol] if symbol else self._symbols(), self._books()):
             raws = await self._call(lambda n=name, b=book: self.exchange.fetch_open_orders(n, None, None, b))  # type: ignore[misc]
@@ -324,17 +330,29 @@ class LiveTrading:
         return orders
 
     async def balances(self) -> list[Balance]:
-        self._require_credentials()
-        return balances_from_ccxt(await self._call(self.exchange.fetch_balance))
+        self.require_credentials()
+        raw = await self._call(self.exchange.fetch_balance)
+        rules, info = self.spec.margin, raw.get("info")
+        margins = rules.position_margins(info) if rules is not None and isinstance(info, dict) else None
+        return balances_from_ccxt(raw, margins)
 
     async def positions(self, symbol: str | None) -> list[Position]:
-        self._require_credentials()
+        """ccxt's fetch_positions, with each position's margin figures on a derivatives venue
+        (venues/live/margin.py)."""
+        self.require_credentials()
         symbols = [symbol] if symbol else self._symbols()
         spot = self.spec.kind is InstrumentKind.SPOT
         if spot or not symbols or not self.exchange.has.get("fetchPositions"):
             return []
         raws = await self._call(lambda: self.exchange.fetch_positions(symbols))
-        return [position_from_ccxt(raw) for raw in raws if raw.get("contracts")]
+        return [position_from_ccxt(raw, self._margin_of(raw)) for raw in raws if raw.get("contracts")]
+
+    def _margin_of(self, raw: dict[str, Any]) -> PositionMargin | None:
+        rules = self.spec.margin
+        market = self.exchange.markets.get(str(raw.get("symbol"))) if self.exchange.markets else None
+        if rules is None or market is None:
+            return None
+        return margin_from_ccxt(raw, str(market.get("settle") or market.get("quote") or ""), rules)
 
     async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         """The account's funding history (ccxt fetch_funding_history), oldest first from since_ns,
@@ -346,7 +364,7 @@ class LiveTrading:
             return []
         if not self.exchange.has.get("fetchFundingHistory"):
             raise FailedPrecondition(f"{self.spec.name}: ccxt cannot read this venue's funding history")
-        self._require_credentials()
+        self.require_credentials()
         since_ms = since_ns // 1_000_000  # the runtime drops what is before since_ns
         if self.spec.funding_cursor is None:
             page = min(limit, self.spec.funding_page)
@@ -580,15 +598,19 @@ class LiveTrading:
         """The ccxt params that address the book holding this order ({}: the ordinary one)."""
         return dict(self.spec.stop_book) if order.type.is_stop and self.spec.stop_book is not None else {}
 
+    @property
+    def _liquidation(self) -> Liquidation | None:
+        return self.spec.margin.liquidation if self.spec.margin is not None else None
+
     def _remember(self, raw: dict[str, Any]) -> Order:
-        order = order_from_ccxt(self.spec.name, raw)
+        order = order_from_ccxt(self.spec.name, raw, self._liquidation)
         self._index.learn(order)
         return order
 
     def has_credentials(self) -> bool:
         return read_secret(venue_variable(self.spec.name, "API_KEY")) is not None
 
-    def _require_credentials(self) -> None:
+    def require_credentials(self) -> None:
         if not self.has_credentials():
             raise FailedPrecondition(
                 f"venue {self.spec.name} has no credentials: set {venue_variable(self.spec.name, 'API_KEY')} "

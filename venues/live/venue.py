@@ -8,6 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import ccxt.pro
@@ -22,6 +23,8 @@ from core.foundations.model import (
     Fill,
     FundingPayment,
     Instrument,
+    LeverageSetting,
+    MarginMode,
     Order,
     OrderRequest,
     OrderType,
@@ -79,6 +82,9 @@ class LiveVenue(Venue):
         self.spot_fee_asset = spec.spot_fee_asset
         self.trade_history = spec.trade_history is not None
         self.all_tickers = True  # ccxt's fetch_tickers, at every venue shipped
+        if spec.margin is not None:  # a derivatives exchange (venues/live/margin.py)
+            self.margin_modes = spec.margin.modes
+            self.liquidates = True
         if spec.account_stream and has_credentials(spec):
             self.account_feed = AccountFeed.PUSH
         self.config = config
@@ -162,8 +168,9 @@ class LiveVenue(Venue):
         if self.replay is not None:
             self._release_task = asyncio.create_task(self._release_replay(), name="replay-release")
         if self.spec.private_streams and has_credentials(self.spec):
+            liquidation = self.spec.margin.liquidation if self.spec.margin is not None else None
             self._private = PrivateStreams(
-                self.name, self.exchange, self._report, self._backoff, self.spec.stop_stream
+                self.name, self.exchange, self._report, self._backoff, self.spec.stop_stream, liquidation
             )
             self._private.start()
         if self.account_feed is AccountFeed.PUSH:
@@ -552,6 +559,18 @@ class LiveVenue(Venue):
 
     async def funding_payments(self, symbol: str | None, since_ns: int, limit: int) -> list[FundingPayment]:
         return await self._trading().funding_payments(symbol, since_ns, limit)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
+        trading = self._trading()
+        trading.require_credentials()
+        assert trading.leverage is not None, "asked only of a venue with margin_modes"
+        return await trading.leverage.set(symbol, leverage, mode)
+
+    async def leverage(self, symbol: str) -> LeverageSetting:
+        trading = self._trading()
+        trading.require_credentials()
+        assert trading.leverage is not None, "asked only of a venue with margin_modes"
+        return await trading.leverage.read(symbol)
 
     def native_switch(self) -> NativeSwitch | None:
         if not self.spec.native_cancel_after or self.trading is None or not self.trading.has_credentials():

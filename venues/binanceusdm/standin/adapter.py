@@ -20,6 +20,10 @@ What differs from spot:
   /fapi/v1/leverageBracket first (a list of {"symbol", "brackets"}). Order answers are put in
   the futures shape (avgPrice and cumQuote; no fills, no commission: futures REST answers
   carry none).
+- Leverage, margin type, positions and liquidations: venues.binanceusdm.standin.margin
+  (POST /fapi/v1/leverage and /fapi/v1/marginType, GET /fapi/v1/leverageBracket and
+  /fapi/v1/symbolConfig, GET /fapi/v2|v3/positionRisk from the fills, a LIQUIDATION order when
+  a replayed mark price reaches a position's liquidation price).
 - User data stream: POST /fapi/v1/listenKey hands out a listenKey (PUT keeps it alive,
   DELETE closes it); ccxt 4.5.90 then opens fstream.binance.com/private/ws?listenKey=<key>
   (the older fstream.binance.com/ws/<key> is also served) and sends nothing on it. Each
@@ -49,6 +53,7 @@ from urllib.parse import parse_qs, urlsplit
 from venues.binance.standin.adapter import BinanceReplay
 from venues.binance.standin.synthesized import futures_symbol
 from venues.binanceusdm.standin.funding import funding_rates, income
+from venues.binanceusdm.standin.margin import UsdmAccount, liquidation_order, liquidation_update
 from venues.binanceusdm.standin.order_store import STOP_TYPES, AlgoOrders
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
@@ -57,6 +62,7 @@ __all__ = ["BinanceUsdmReplay"]
 
 _WALLET = {"USDT": "100000.00000000", "BNB": "2.00000000"}
 _ALGO_ONLY = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+_MARGIN_READS = ("v1/leverageBracket", "v1/symbolConfig", "v2/positionRisk", "v3/positionRisk")
 _USER = "user-data:"  # + listenKey: the topic of one user data stream connection
 # Spot-only members of the shared store's order answers, absent from futures answers.
 _SPOT_ONLY = ("orderListId", "cummulativeQuoteQty", "fills", "isWorking", "workingTime", "transactTime")
@@ -78,6 +84,10 @@ def _asset(asset: str, amount: str) -> dict[str, Any]:
         "maxWithdrawAmount": amount,
         "updateTime": 1626992741000,
     }
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.8f}"
 
 
 def _ratio(numerator: str, denominator: str) -> str:
@@ -150,11 +160,16 @@ def order_trade_update(report: dict[str, Any]) -> dict[str, Any]:
     return {"e": "ORDER_TRADE_UPDATE", "E": report["E"], "T": report["T"], "o": order}
 
 
-def account_update(event_ms: int) -> dict[str, Any]:
+def account_update(event_ms: int, positions: list[dict[str, Any]]) -> dict[str, Any]:
     """The user data stream's ACCOUNT_UPDATE after an order's fill: the wallet's balances
-    (wb, cw; the stand-in's fixed wallet) and no position (positionRisk's empty list)."""
+    (wb, cw; the stand-in's fixed wallet) and the position the fill moved."""
     balances = [{"a": asset, "wb": amount, "cw": amount, "bc": "0"} for asset, amount in _WALLET.items()]
-    return {"e": "ACCOUNT_UPDATE", "E": event_ms, "T": event_ms, "a": {"m": "ORDER", "B": balances, "P": []}}
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": event_ms,
+        "T": event_ms,
+        "a": {"m": "ORDER", "B": balances, "P": positions},
+    }
 
 
 class BinanceUsdmReplay(BinanceReplay):
@@ -177,16 +192,40 @@ class BinanceUsdmReplay(BinanceReplay):
         self.mark_prices: dict[str, dict[str, Any]] = {}
         for market in reversed(self.market_frames()):
             self._note_mark_price(market.frame, market.topic)
+        self.account = UsdmAccount(lambda: Decimal(_WALLET["USDT"]), self._mark)
+        self._liquidation_trades = itertools.count(90_000_001)
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
         super().delivered(frame, topic)
-        self._note_mark_price(frame, topic)
+        symbol = self._note_mark_price(frame, topic)
+        if symbol is not None:
+            self._liquidate(symbol)
 
-    def _note_mark_price(self, frame: WsFrame, topic: str) -> None:
-        if "@markprice" in topic:
-            data = json.loads(frame.text)
-            event = data.get("data", data)
-            self.mark_prices[str(event.get("s"))] = event
+    def _note_mark_price(self, frame: WsFrame, topic: str) -> str | None:
+        if "@markprice" not in topic:
+            return None
+        data = json.loads(frame.text)
+        event = data.get("data", data)
+        self.mark_prices[str(event.get("s"))] = event
+        return str(event.get("s"))
+
+    def _mark(self, symbol: str) -> Decimal | None:
+        """The symbol's mark price: its last markPriceUpdate replayed, else its book's mid."""
+        event = self.mark_prices.get(symbol)
+        if event is not None:
+            return Decimal(str(event["p"]))
+        best = self._best(symbol)
+        return (Decimal(best[0]) + Decimal(best[1])) / 2 if best is not None else None
+
+    def _liquidate(self, symbol: str) -> None:
+        """A position the replayed mark has reached the liquidation price of: Binance's
+        LIQUIDATION order, its ORDER_TRADE_UPDATE and the ACCOUNT_UPDATE after it."""
+        event = self.account.liquidate(symbol)
+        if event is None:
+            return
+        self.orders.orders[event.order_id] = liquidation_order(event)
+        self._publish_user_event(liquidation_update(event, next(self._liquidation_trades)))
+        self._publish_user_event(account_update(event.at_ms, self.account.update_rows(symbol)))
 
     def _premium_index(self, symbol: str) -> RestAnswer:
         """GET /fapi/v1/premiumIndex?symbol=: the symbol's last mark price event, as the REST
@@ -212,9 +251,12 @@ class BinanceUsdmReplay(BinanceReplay):
     def _futures_event(self, report: dict[str, Any]) -> None:
         """Each order change to every user data stream the stand-in's listenKeys opened; after a
         fill, the account's ACCOUNT_UPDATE too (its fixed wallet: ccxt watch_balance)."""
+        if report["x"] == "TRADE":
+            size, price = Decimal(report["l"]), Decimal(report["L"])
+            self.account.on_fill(report["s"], report["S"], size, price, report["T"])
         self._publish_user_event(order_trade_update(report))
         if report["x"] == "TRADE":
-            self._publish_user_event(account_update(report["E"]))
+            self._publish_user_event(account_update(report["E"], self.account.update_rows(report["s"])))
 
     def _publish_user_event(self, event: dict[str, Any]) -> None:
         text = json.dumps(event)
@@ -273,15 +315,38 @@ class BinanceUsdmReplay(BinanceReplay):
             return self._in_futures_shape(super().rest(request))
         if route in (("GET", "v2/account"), ("GET", "v3/account")):
             return RestAnswer.json(self._account())
+        margin = self._margin(request, route)
+        if margin is not None:
+            return margin
         if route == ("GET", "v1/income"):
             return income(request.params())
         if route == ("GET", "v1/fundingRate"):
             return funding_rates(request.params())
         if route == ("GET", "v1/premiumIndex"):
             return self._premium_index(request.params().get("symbol", ""))
-        if route in (("GET", "v2/positionRisk"), ("GET", "v3/positionRisk"), ("GET", "v1/leverageBracket")):
-            return RestAnswer.json([])
         return super().rest(request)
+
+    def _margin(self, request: RestRequest, route: tuple[str, str]) -> RestAnswer | None:
+        """The leverage, margin type, bracket and position calls (venues.binanceusdm.standin.margin)."""
+        params = request.params()
+        symbol = params.get("symbol")
+        if route == ("POST", "v1/leverage"):
+            return self.account.set_leverage(params)
+        if route == ("POST", "v1/marginType"):
+            orders = self.orders.orders.values()
+            open_orders = any(o["status"] == "NEW" and o["symbol"] == symbol for o in orders)
+            return self.account.set_margin_type(params, open_orders)
+        if route[0] != "GET" or route[1] not in _MARGIN_READS:
+            return None
+        symbols = [symbol] if symbol else self._listed()
+        if route == ("GET", "v1/leverageBracket"):
+            brackets = self.account.brackets(symbols)
+            return RestAnswer.json(brackets[0] if symbol else brackets)  # one symbol's: an object
+        if route == ("GET", "v1/symbolConfig"):
+            return RestAnswer.json(self.account.symbol_config(symbols))
+        if route in (("GET", "v2/positionRisk"), ("GET", "v3/positionRisk")):
+            return RestAnswer.json(self.account.position_risk(route[1][:2], symbol))
+        return None
 
     @staticmethod
     def _in_futures_shape(answer: RestAnswer) -> RestAnswer:
@@ -292,13 +357,28 @@ class BinanceUsdmReplay(BinanceReplay):
             return RestAnswer.json([futures_order(order) for order in body])
         return RestAnswer.json(futures_order(body))
 
-    @staticmethod
-    def _account() -> dict[str, Any]:
+    def _account(self) -> dict[str, Any]:
+        """GET /fapi/v2|v3/account: the wallet, the USDT margins the positions hold, the positions."""
+        initial, maintenance, upnl = self.account.held_margin()
         assets = [_asset(asset, amount) for asset, amount in _WALLET.items()]
+        usdt = assets[0]
+        available = Decimal(_WALLET["USDT"]) - initial + min(upnl, Decimal(0))
+        usdt.update(
+            unrealizedProfit=_amount(upnl),
+            marginBalance=_amount(Decimal(_WALLET["USDT"]) + upnl),
+            maintMargin=_amount(maintenance),
+            initialMargin=_amount(initial),
+            positionInitialMargin=_amount(initial),
+            crossUnPnl=_amount(upnl),
+            availableBalance=_amount(available),
+            maxWithdrawAmount=_amount(available),
+        )
         return {
-            "totalInitialMargin": "0.00000000",
+            "totalInitialMargin": _amount(initial),
+            "totalMaintMargin": _amount(maintenance),
             "totalWalletBalance": _WALLET["USDT"],
-            "availableBalance": _WALLET["USDT"],
+            "totalUnrealizedProfit": _amount(upnl),
+            "availableBalance": _amount(available),
             "assets": assets,
-            "positions": [],
+            "positions": self.account.position_risk("v3", None),
         }
