@@ -75,7 +75,7 @@ MESH_EXCHANGE = ExchangeConfig(maker_fee_rate=Decimal("0.0002"), taker_fee_rate=
 SIM_MARKET_KEYS = ("seed", "tick_interval_ms", "ticker_interval_ms", "candle_interval_ms", "history_s")
 SIM_SYMBOL_KEYS = (
     "start_price", "volatility_per_sqrt_s", "trades_per_s", "book_updates_per_s", "book_depth_levels",
-    "level_spacing_ticks", "maker_size_lots", "taker_size_lots",
+    "level_spacing_ticks", "maker_size_lots", "taker_size_lots", "drift_per_s",
 )  # fmt: skip
 
 

@@ -35,6 +35,8 @@ from core.foundations.model import (
     Execution,
     FundingPayment,
     Instrument,
+    LeverageSetting,
+    MarginMode,
     Order,
     OrderRequest,
     OrderStatus,
@@ -418,6 +420,17 @@ class ReplayedMarket:
     def venue_ns(self) -> int:
         """The venue's time: that of the last event or arrival it handled."""
         return self._venue_ns
+
+    # ---- leverage (docs/venues.md, "Margin and liquidation")
+
+    def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
+        """A perpetual's leverage (and margin mode) set at the venue now, as TradeFlow SetLeverage
+        sets it (the engine's rules: core.foundations.matching.margin_account)."""
+        self._release_stops()
+        return self._exchange.set_leverage(symbol, leverage, mode)
+
+    def leverage(self, symbol: str) -> LeverageSetting:
+        return self._exchange.leverage(symbol)
 
     # ---- the venue's state
 
