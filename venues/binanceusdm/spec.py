@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.foundations.model import Channel, InstrumentKind
-from venues.binanceusdm.exchange import BinanceUsdmExchange
+from venues.binanceusdm.exchange import DERIVATIVES, BinanceUsdmExchange
 from venues.binanceusdm.margin import BinanceUsdmMargin
 from venues.live.spec import FundingRateHistory, LiveSpec, TradeHistory
 
@@ -66,7 +66,13 @@ SPEC = LiveSpec(
     ticker_stats=True,  # ...and no volume: <symbol>@ticker (24hrTicker) streams the 24h volume beside
     ticker_open=True,  # 24hrTicker's o...
     tickers_open=True,  # ...and GET /fapi/v1/ticker/24hr's openPrice
-    channels=(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
+    channels=(
+        *(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
+        *(Channel.MARK, Channel.OPEN_INTEREST, Channel.LIQUIDATIONS),
+    ),
+    # Mark and index prices from the mark price stream, open interest polled (GET
+    # /fapi/v1/openInterest), liquidations from <symbol>@forceOrder (venues/binanceusdm/exchange.py).
+    derivatives=DERIVATIVES,
     # <symbol>@markPrice@1s: the funding rate (r), the next funding time (T), mark and index
     # prices, every second; BinanceUsdmExchange keeps them as funding rates, not tickers.
     funding_watch="watch_mark_price",

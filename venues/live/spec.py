@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from core.foundations.matching.fees import FeeAsset
 from core.foundations.model import Channel, InstrumentKind, Timeframe
+from venues.live.derivatives import DerivativeStreams
 
 if TYPE_CHECKING:
     from venues.live.margin import MarginRules
@@ -111,6 +112,10 @@ class LiveSpec:
     # the venue streams none, and they are polled with ccxt's fetch_funding_rate
     # (LiveConfig.funding_poll_s).
     funding_watch: str | None = None
+    # How its derivatives' mark prices, open interest and the market's liquidations are read
+    # (Channel.MARK, OPEN_INTEREST, LIQUIDATIONS, when `channels` holds them):
+    # venues/live/derivatives.py.
+    derivatives: DerivativeStreams | None = None
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1,)
     # Timeframes ccxt offers whose candles the venue opens off the mesh's grid (days at 00:00 UTC,
     # weeks on Monday 00:00 UTC: Timeframe.open_time_ns): refused as candle streams and in

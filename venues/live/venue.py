@@ -36,6 +36,7 @@ from core.foundations.order_rules import amended_request, require_unfilled
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.live.account import AccountWatch
 from venues.live.config import LiveConfig
+from venues.live.derivatives import DerivativeStreams, LiquidationNormalizer, StateNormalizer, derivative_job
 from venues.live.exchange import Hooks, create_exchange, has_credentials
 from venues.live.funding_poll import FundingPoll
 from venues.live.market_reload import MarketReload
@@ -57,7 +58,7 @@ from venues.live.wire import BookResync, WireTap
 from venues.runtime.feed import MarketFeed
 from venues.runtime.stats import Staleness
 from venues.runtime.trades import TradesRead
-from venues.runtime.validate import has_funding
+from venues.runtime.validate import DERIVATIVE_CHANNELS, channel_refused
 from venues.runtime.venue import AccountFeed, NativeSwitch, NotInPlace, OrderRef, Venue, VenueContext
 
 if TYPE_CHECKING:
@@ -70,7 +71,15 @@ log = logging.getLogger(__name__)
 # A replay starts once its subscribers have stopped coming for this long (_release_replay).
 _SUBSCRIBERS_SETTLE_S = 0.25
 
-Normalizer = TradeNormalizer | BookNormalizer | TickerNormalizer | CandleNormalizer | FundingNormalizer
+Normalizer = (
+    TradeNormalizer
+    | BookNormalizer
+    | TickerNormalizer
+    | CandleNormalizer
+    | FundingNormalizer
+    | StateNormalizer
+    | LiquidationNormalizer
+)
 
 
 class LiveVenue(Venue):
@@ -82,6 +91,7 @@ class LiveVenue(Venue):
         self.spot_fee_asset = spec.spot_fee_asset
         self.trade_history = spec.trade_history is not None
         self.all_tickers = True  # ccxt's fetch_tickers, at every venue shipped
+        self.channels = frozenset(spec.channels)
         if spec.margin is not None:  # a derivatives exchange (venues/live/margin.py)
             self.margin_modes = spec.margin.modes
             self.liquidates = True
@@ -261,12 +271,13 @@ class LiveVenue(Venue):
         return self._markets.not_trading(symbol) if self._markets is not None else None
 
     def default_streams(self) -> set[StreamKey]:
-        """The config's channels of every instrument; the funding channel of the perpetuals only."""
+        """The config's channels of every instrument; the funding channel of the perpetuals only, the
+        mark, open interest and liquidations channels of the derivatives only."""
         return {
             StreamKey(i.symbol, channel)
             for i in self._instruments
             for channel in self.config.channels
-            if channel is not Channel.FUNDING or has_funding(i)
+            if channel_refused(i, channel) is None
         }
 
     async def set_streams(self, streams: set[StreamKey]) -> None:
@@ -297,6 +308,9 @@ class LiveVenue(Venue):
             jobs += self._ticker_jobs(symbol)
         elif key.channel is Channel.FUNDING:
             jobs.append(self._funding_job(key))
+        elif key.channel in DERIVATIVE_CHANNELS:
+            streams = self.spec.derivatives or DerivativeStreams()
+            jobs.append(derivative_job(streams, key, feed, ex, self.config.open_interest_poll_s))
         else:
             for tf in self.config.timeframes:
                 name = tf.label

@@ -31,6 +31,9 @@ What differs from spot:
   futures `ORDER_TRADE_UPDATE` event ({"e","E","T","o":{...}}, unwrapped) to the
   connections opened with a key the stand-in handed out; after a fill, an ACCOUNT_UPDATE with
   the wallet's balances follows it (ccxt watch_balance: the venue's ACCOUNT_FEED_PUSH).
+- Open interest: GET /fapi/v1/openInterest, made up from the replay (its aggTrades), as
+  venues.binanceusdm.standin.derivatives says; the session's liquidations are its
+  `<symbol>@forceOrder` frames (BINANCE_FUTURES_LIQUIDATIONS.ws.1.0), replayed as any market stream.
 - Funding: GET /fapi/v1/income answers the account's fixed funding payments, and the public
   GET /fapi/v1/fundingRate the rates of their funding times (venues.binanceusdm.standin.funding).
   GET /fapi/v1/premiumIndex (a symbol's mark price, index price, funding rate and next funding
@@ -52,6 +55,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from venues.binance.standin.adapter import BinanceReplay
 from venues.binance.standin.synthesized import futures_symbol
+from venues.binanceusdm.standin.derivatives import OpenInterestBook
 from venues.binanceusdm.standin.funding import funding_rates, income
 from venues.binanceusdm.standin.margin import UsdmAccount, liquidation_order, liquidation_update
 from venues.binanceusdm.standin.order_store import STOP_TYPES, AlgoOrders
@@ -192,11 +196,15 @@ class BinanceUsdmReplay(BinanceReplay):
         self.mark_prices: dict[str, dict[str, Any]] = {}
         for market in reversed(self.market_frames()):
             self._note_mark_price(market.frame, market.topic)
+        received = capture.received
+        start_ms = int(received[0].ts * 1000) if received else 0
+        self.open_interest = OpenInterestBook(self.native_symbols(), start_ms)
         self.account = UsdmAccount(lambda: Decimal(_WALLET["USDT"]), self._mark)
         self._liquidation_trades = itertools.count(90_000_001)
 
     def delivered(self, frame: WsFrame, topic: str) -> None:
         super().delivered(frame, topic)
+        self.open_interest.delivered(frame, topic)
         symbol = self._note_mark_price(frame, topic)
         if symbol is not None:
             self._liquidate(symbol)
@@ -322,6 +330,8 @@ class BinanceUsdmReplay(BinanceReplay):
             return income(request.params())
         if route == ("GET", "v1/fundingRate"):
             return funding_rates(request.params())
+        if route == ("GET", "v1/openInterest"):  # made up from the replay (standin/derivatives.py)
+            return self.open_interest.answer(request.params().get("symbol", ""))
         if route == ("GET", "v1/premiumIndex"):
             return self._premium_index(request.params().get("symbol", ""))
         return super().rest(request)
