@@ -23,11 +23,13 @@ from core.foundations.model import Timeframe
 __all__ = [
     "COVERAGE_SQL",
     "MAX_HOLES",
+    "MISSING_SQL",
     "Fetch",
     "Hole",
     "Series",
     "coverage_args",
     "iso_ns",
+    "missing_ranges",
     "read_coverage",
     "series_of",
 ]
@@ -134,6 +136,36 @@ async def read_coverage(
     """The series held (those of `venue`, `symbol`, `timeframe` when given), venue, symbol and
     timeframe ordered; `fetch(sql, *args)` runs the query (a connection's, or a pool's with deadlines)."""
     return series_of(await fetch(COVERAGE_SQL, *coverage_args(venue, symbol, timeframe)))
+
+
+# The ranges of open times in [$4, $5) that hold no bar of the series ($1, $2, $3): before its
+# first bar held there, between two held bars a step or more apart, and after its last (the
+# whole range when it holds none). $6 is the step; $4 and $5 are on its grid. A sentinel bar a
+# step before the range starts it, the range's end closes it.
+MISSING_SQL = """
+SELECT start_ns, end_ns FROM (
+    SELECT open_time_ns + $6::bigint AS start_ns,
+           lead(open_time_ns, 1, $5::bigint) OVER (ORDER BY open_time_ns) AS end_ns
+    FROM (
+        SELECT $4::bigint - $6::bigint AS open_time_ns
+        UNION ALL
+        SELECT open_time_ns FROM bars
+        WHERE venue = $1 AND symbol = $2 AND timeframe = $3 AND open_time_ns >= $4 AND open_time_ns < $5
+    ) held
+) gaps
+WHERE end_ns > start_ns
+ORDER BY start_ns
+"""
+
+
+async def missing_ranges(
+    fetch: Fetch, venue: str, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int
+) -> list[Hole]:
+    """The ranges of [start, end) (on the timeframe's grid) where the series holds no bar,
+    oldest first: where a download fetches without --refetch (the holes before the last bar held
+    too, and the range before the first)."""
+    rows = await fetch(MISSING_SQL, venue, symbol, timeframe.label, start_ns, end_ns, timeframe.ns)
+    return [Hole(row["start_ns"], row["end_ns"]) for row in rows]
 
 
 def iso_ns(ns: int) -> str:

@@ -13,7 +13,9 @@ candle's quote volume by the bars' rule, none for a candle with no volume: no tr
 `ts_publish_ns` the download's time), trades as recorded;
 idempotent on the tables' natural keys (ON CONFLICT DO NOTHING: a bar the bar service recorded
 live is kept as it is). A page commits alone: an interrupted run loses at most a page, and the
-next run resumes after the last row held in the range.
+next run fetches what the range does not hold: bars where none is held (before the first held,
+the holes between, after the last: core.history.coverage.missing_ranges), trades from the last
+one held.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 from core.foundations.bar import vwap_text
 from core.foundations.errors import Corrupt, InvalidArgument, TrademeshError, shown
 from core.foundations.model import Timeframe
+from core.history.coverage import Hole, missing_ranges
 from core.recorder.partitions import Partitions
 from core.recorder.schema import BARS, TRADES, Table
 from trademesh.common.v1 import common_pb2 as common
@@ -46,6 +49,7 @@ __all__ = [
     "candle_range",
     "download_candles",
     "download_trades",
+    "fetch_spans",
     "parse_time",
     "parse_timeframes",
 ]
@@ -138,15 +142,11 @@ class HistoryStore:
         await migrate(self._conn)
         await self._partitions.load(self._conn)
 
-    async def last_bar(
-        self, venue: str, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int
-    ) -> int | None:
-        found: int | None = await self._conn.fetchval(
-            "SELECT max(open_time_ns) FROM bars WHERE venue = $1 AND symbol = $2 AND timeframe = $3 "
-            "AND open_time_ns >= $4 AND open_time_ns < $5",
-            venue, symbol, timeframe.label, start_ns, end_ns,
-        )  # fmt: skip
-        return found
+    async def missing(self, job: Job, timeframe: Timeframe) -> list[Hole]:
+        """The ranges of the job's [start, end) holding no bar (core.history.coverage)."""
+        return await missing_ranges(
+            self._conn.fetch, job.venue, job.symbol, timeframe, job.start_ns, job.end_ns
+        )
 
     async def last_trade(self, venue: str, symbol: str, start_ns: int, end_ns: int) -> int | None:
         found: int | None = await self._conn.fetchval(
@@ -259,13 +259,14 @@ class Fetched:
     """What one series' download did so far (its progress reads it as it goes)."""
 
     job: Job
-    resumed_ns: int  # where this run began: `start_ns`, or after the last row held
-    expected: int | None  # rows the range can hold from `resumed_ns` (bars; None for trades)
+    resumed_ns: int  # where this run began: `start_ns`, or the first bar (after the last trade) not held
+    expected: int | None  # bars the ranges fetched can hold (None for trades)
     rows: int = 0  # received from the venue
     added: int = 0  # new in the table
     pages: int = 0  # the venue's pages taken
     cursor_ns: int = 0  # the time fetched up to
     failure: str | None = None  # why the venue could not serve the rest of the range
+    holes: int = 0  # ranges fetched before the last bar held (bars)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -280,34 +281,55 @@ Report = Callable[[Fetched], None]
 async def download_candles(
     source: HistorySource, store: HistoryStore, job: Job, report: Report, refetch: bool = False
 ) -> Fetched:
-    """The job's bars, page by page from after the last one held (`refetch`: from its start);
-    a refusal of the venue (a TrademeshError) is kept in `failure`: the next series goes on."""
+    """The job's bars, page by page over the ranges it does not hold (`refetch`: the whole range):
+    before its first bar held, the holes between held bars, and after its last; a refusal of the
+    venue (a TrademeshError) is kept in `failure`: the next series goes on."""
     assert job.timeframe is not None
     timeframe = job.timeframe
-    held = (
-        None if refetch else await store.last_bar(job.venue, job.symbol, timeframe, job.start_ns, job.end_ns)
-    )
-    cursor = job.start_ns if held is None else held + timeframe.ns
-    done = Fetched(job, cursor, bars_between(cursor, job.end_ns, timeframe), cursor_ns=cursor)
+    whole = [Hole(job.start_ns, job.end_ns)] if job.start_ns < job.end_ns else []
+    missing = whole if refetch else await store.missing(job, timeframe)
+    spans = fetch_spans(missing, timeframe.ns * PAGE_CANDLES)
+    first = spans[0].start_ns if spans else job.end_ns
+    expected = sum(hole.bars(timeframe.ns) for hole in missing)
+    holes = sum(1 for hole in missing if hole.end_ns < job.end_ns)
+    done = Fetched(job, first, expected, cursor_ns=first, holes=holes)
+    at, cursor = 0, first
 
     async def page() -> bool:
-        nonlocal cursor
-        if cursor >= job.end_ns:
+        nonlocal at, cursor
+        if at >= len(spans):
             return False
-        answer = await source.candles(job.symbol, timeframe, cursor, job.end_ns, PAGE_CANDLES)
+        end = spans[at].end_ns
+        answer = await source.candles(job.symbol, timeframe, cursor, end, PAGE_CANDLES)
         # A candle still open (the venue's clock past ours) waits for the next run.
-        candles = [c for c in answer if cursor <= c.open_time_ns < job.end_ns and c.closed]
+        candles = [c for c in answer if cursor <= c.open_time_ns < end and c.closed]
         _check_grid(candles, timeframe)
-        if not candles:
-            return False
-        done.pages += 1
-        done.added += await store.write_bars(job.venue, job.symbol, timeframe, candles)
-        done.rows += len(candles)
-        cursor = candles[-1].open_time_ns + timeframe.ns
+        if candles:
+            done.pages += 1
+            done.added += await store.write_bars(job.venue, job.symbol, timeframe, candles)
+            done.rows += len(candles)
+            cursor = candles[-1].open_time_ns + timeframe.ns
+        if not candles or cursor >= end:  # this span is done (the venue has no more of it)
+            at += 1
+            cursor = spans[at].start_ns if at < len(spans) else end
         done.cursor_ns = cursor
-        return cursor < job.end_ns
+        return at < len(spans)
 
     return await _pages(page, done, report)
+
+
+def fetch_spans(missing: Sequence[Hole], most_ns: int) -> list[Hole]:
+    """The missing ranges grouped into the spans a download asks for: neighbouring ranges join
+    while the span they make is at most `most_ns` long (a page of candles), so a series of many
+    short holes (an illiquid market's minutes without trades, each asked again every run: the
+    venue has no bar for them) costs a call a page, as a --refetch would, not a call a hole."""
+    spans: list[Hole] = []
+    for hole in missing:
+        if spans and hole.end_ns - spans[-1].start_ns <= most_ns:
+            spans[-1] = Hole(spans[-1].start_ns, hole.end_ns)
+        else:
+            spans.append(hole)
+    return spans
 
 
 async def download_trades(

@@ -103,7 +103,8 @@ def add_parser(tools: Any) -> None:
     parser.add_argument(
         "--refetch",
         action="store_true",
-        help="fetch each range from its start, not after the last row held (fills holes)",
+        help="fetch each range whole, not only the bars it does not hold (trades: from its start, "
+        "not from the last one held)",
     )
     parser.add_argument(
         "--patience-s",
@@ -230,6 +231,8 @@ def _line(done: Any, waits: int, waited_s: float) -> str:
 
     job = done.job
     resumed = "" if done.resumed_ns == job.start_ns else f", resumed at {iso_ns(done.resumed_ns)}"
+    if done.holes:
+        resumed += f", {done.holes:,} hole{'s' if done.holes > 1 else ''} before the last bar held"
     rate = done.rows / done.seconds if done.seconds > 0 else 0.0
     waited = f", {waits} waits ({waited_s:.1f} s)" if waits else ""
     return (
