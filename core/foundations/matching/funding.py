@@ -6,10 +6,12 @@ book and matching engine as a spot pair, with these differences (core/foundation
 - A fill moves no BASE: it changes the position (signed, long or short, from any side) and
   books its fee and the PnL it realises (when it reduces or flips the position) in the
   settle asset.
-- There is no margin and no liquidation: an order locks only its worst-case fee in the
-  settle asset (a limit order price * size * the dearer fee rate, a market order the cost
-  of walking the book * the taker rate); a position holds nothing, and losses or funding
-  beyond the free balance leave it negative.
+- An order locks its worst-case fee in the settle asset (a limit order price * size * the
+  dearer fee rate, a market order the cost of walking the book * the taker rate) and, on a
+  margined exchange (the sim's, paper's and a backtest's: margin_account.py), its initial
+  margin, which the position holds once filled; a position is liquidated when its margin ratio
+  reaches 1. Unmargined (SimExchange without MarginTerms), a position holds nothing, and losses
+  or funding beyond the free balance leave it negative.
 - reduce_only trims an order to the position, as on spot (order_manager.py).
 
 Funding: each perpetual has a rate and an interval (config: funding_rate, funding_interval_s;
