@@ -1,11 +1,14 @@
-"""The derivatives channels of a live venue against its recorded session (issue 60): a gRPC
-subscriber gets Deribit's mark prices, index prices and open interest as its ticker stream states
-them, every one, and the venue refuses the liquidations channel it has not; a spot symbol is
-refused on each. Expected values are read from the capture's own text here."""
+"""The derivatives channels of live venues against their sessions (issue 60): a gRPC subscriber
+gets Deribit's mark prices, index prices and open interest as its ticker stream states them, every
+one, and the venue refuses the liquidations channel it has not; OKX swaps' from their mark-price,
+open-interest and liquidation-orders channels, its tickers untouched. Expected values are read
+from the captures' own text here."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
@@ -14,6 +17,7 @@ from tests.integration.replay import capture_files, collect, instruments, replay
 from tests.integration.support import CALL_TIMEOUT_S, Venue
 from tests.integration.test_replay_deribit import EXPECTED, SYMBOLS
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -91,3 +95,61 @@ async def test_admin_refuses_a_channel_the_venue_has_not(replay_venue: Venue) ->
         await stubs.close()
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "no liquidations channel" in str(refused.value.details())
+
+
+OKX_FILES = capture_files("OKX_SWAP") + capture_files("OKX_SWAP_DERIVATIVES")
+okx_venue = replay_venue_fixture("okx-swap", OKX_FILES)
+OKX_SYMBOL = "BTC/USDT:USDT"
+
+
+def _okx_pushes(channel: str) -> list[dict[str, Any]]:
+    """The data objects of the OKX sessions' pushes on `channel`, in order."""
+    found = []
+    for path in OKX_FILES:
+        for line in path.read_text().splitlines():
+            head, _, text = line.partition(": ")
+            if head.replace(".", "").isdigit() and text.startswith(f'{{"arg":{{"channel":"{channel}"'):
+                found += json.loads(text)["data"]
+    return found
+
+
+@pytest.mark.replay(config='channels = ["tickers", "mark", "open_interest", "liquidations"]\n')
+async def test_okx_swaps_marks_open_interest_and_liquidations_come_from_their_channels(
+    okx_venue: Venue,
+) -> None:
+    stubs = okx_venue.stubs()
+    try:
+        channels = [md.CHANNEL_TICKERS, md.CHANNEL_MARK, md.CHANNEL_OPEN_INTEREST, md.CHANNEL_LIQUIDATIONS]
+        collected = await collect(stubs, [OKX_SYMBOL], channels, quiet_s=5.0, played=okx_venue.log_path)
+    finally:
+        await stubs.close()
+    marks = [(int(d["ts"]), D(d["markPx"])) for d in _okx_pushes("mark-price")]
+    got = [
+        (e.ts_event_ns // 10**6, D(e.mark_price.mark_price)) for e in collected.of(OKX_SYMBOL, "mark_price")
+    ]
+    assert got == marks and len(marks) >= 15, "every mark-price push, as OKX states it"
+    assert all(e.mark_price.index_price == "" for e in collected.of(OKX_SYMBOL, "mark_price")), (
+        "OKX states it apart"
+    )
+    interest = [(int(d["ts"]), D(d["oi"])) for d in _okx_pushes("open-interest")]
+    got_interest = [
+        (e.ts_event_ns // 10**6, D(e.open_interest.size)) for e in collected.of(OKX_SYMBOL, "open_interest")
+    ]
+    assert got_interest == interest and interest, "contracts, every push"
+    details = [
+        (int(x["ts"]), common.SIDE_SELL if x["side"] == "sell" else common.SIDE_BUY, D(x["bkPx"]), D(x["sz"]))
+        for d in _okx_pushes("liquidation-orders")
+        for x in d["details"]
+    ]
+    got_liquidations = [
+        (e.ts_event_ns // 10**6, e.liquidation.side, D(e.liquidation.price), D(e.liquidation.size))
+        for e in collected.of(OKX_SYMBOL, "liquidation")
+    ]
+    assert got_liquidations == details and len(details) > len(_okx_pushes("liquidation-orders")), (
+        "each detail"
+    )
+    tickers = collected.of(OKX_SYMBOL, "ticker")
+    assert tickers and all(e.ticker.best_bid and e.ticker.best_ask for e in tickers), (
+        "no mark went out as a ticker"
+    )
+    assert not collected.notices(md.NOTICE_KIND_REFUSED)
