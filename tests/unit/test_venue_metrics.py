@@ -59,6 +59,11 @@ def test_dead_man_trips_and_fills_are_counted() -> None:
     metrics.update_dead_man(1)
     metrics.update_dead_man(1)
     metrics.update_dead_man(3)
-    metrics.fill()
+    metrics.fill("BTC/USDT:USDT", liquidation=False)
+    metrics.fill("BTC/USDT:USDT", liquidation=True)
     assert _value("trademesh_venue_dead_man_trips_total", venue="metrics-trips") == 3.0
-    assert _value("trademesh_venue_fills_total", venue="metrics-trips") == 1.0
+    assert _value("trademesh_venue_fills_total", venue="metrics-trips") == 2.0
+    liquidations = _value(
+        "trademesh_venue_liquidation_fills_total", venue="metrics-trips", symbol="BTC/USDT:USDT"
+    )
+    assert liquidations == 1.0

@@ -62,6 +62,11 @@ DEAD_MAN_TRIPS = Counter(
     "trademesh_venue_dead_man_trips_total", "Dead-man switch trips: heartbeats stopped.", ("venue",)
 )
 FILLS = Counter("trademesh_venue_fills_total", "Executions carrying a fill, published.", ("venue",))
+LIQUIDATIONS = Counter(
+    "trademesh_venue_liquidation_fills_total",
+    "Fills of the account's positions closed by the venue's liquidation (Fill.liquidation).",
+    ("venue", "symbol"),
+)
 
 STREAM_STATES = ("connecting", "connected", "stale", "incomplete", "disconnected", "stopped", "failed")
 # Counters whose series exist at 0 from the first sample: increase() sees their first step.
@@ -102,8 +107,10 @@ class VenueMetrics:
         SLOW_SUBSCRIBERS.labels(self.venue, "conflated").inc(runtime.fanout.conflated - self._conflated)
         self._dropped, self._conflated = dropped, runtime.fanout.conflated
 
-    def fill(self) -> None:
+    def fill(self, symbol: str, liquidation: bool) -> None:
         self._fills.inc()
+        if liquidation:
+            LIQUIDATIONS.labels(self.venue, symbol).inc()
 
     def update_dead_man(self, trips: int) -> None:
         DEAD_MAN_TRIPS.labels(self.venue).inc(trips - self._trips)

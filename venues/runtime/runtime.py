@@ -193,7 +193,7 @@ class VenueRuntime:
         self.deadman.native.observe(execution.order)
         self.executions.publish(execution)
         if execution.fill is not None:
-            self._metrics.fill()
+            self._metrics.fill(execution.fill.symbol, execution.fill.liquidation)
         # A pushing venue's every order change moves its locks; a polled one is read after fills.
         if execution.fill is not None or self.venue.account_feed is AccountFeed.PUSH:
             self.account.touch()
