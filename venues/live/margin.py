@@ -81,6 +81,10 @@ class MarginRules:
         """The symbol's setting in force and its maximum."""
         raise NotImplementedError(f"{exchange.id} keeps no per-symbol leverage")
 
+    def order_params(self, symbol: str) -> dict[str, Any]:
+        """ccxt create_order params every order of the symbol takes (OKX: its margin mode)."""
+        return {}
+
     def raw_fields(self, info: Mapping[str, Any]) -> dict[str, Any]:
         """The exchange's own position fields by ccxt's unified names (markPrice, leverage,
         marginMode, ...), for those ccxt leaves empty."""

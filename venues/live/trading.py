@@ -138,6 +138,8 @@ class LiveTrading:
 
     def _order_params(self, request: OrderRequest, client_id: str) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": client_id}
+        if self.spec.margin is not None:  # the symbol's margin mode, where orders name it (OKX)
+            params.update(self.spec.margin.order_params(request.symbol))
         if request.type.is_stop:
             if self.spec.stop_params is None or request.trigger_price is None:  # the runtime refuses it first
                 raise FailedPrecondition(

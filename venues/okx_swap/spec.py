@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from core.foundations.model import Channel, InstrumentKind
 from venues.live.spec import LiveSpec
-from venues.okx.exchange import OkxExchange
 from venues.okx.spec import FUNDING_RATES, STOP_BOOK, STOP_STREAM, TRADE_HISTORY, okx_options, stop_params
+from venues.okx_swap.exchange import DERIVATIVES, OkxSwapExchange
+from venues.okx_swap.margin import OkxSwapMargin
 
 __all__ = ["SPEC"]
 
@@ -20,14 +21,21 @@ SPEC = LiveSpec(
     ticker_method="watch_ticker",
     ticker_open=True,  # open24h, as spot's
     tickers_open=True,
-    channels=(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
+    channels=(
+        *(Channel.TRADES, Channel.BOOK, Channel.CANDLES, Channel.TICKERS, Channel.FUNDING),
+        *(Channel.MARK, Channel.OPEN_INTEREST, Channel.LIQUIDATIONS),
+    ),
+    # The public mark-price, open-interest and liquidation-orders channels
+    # (venues/okx_swap/exchange.py).
+    derivatives=DERIVATIVES,
     # The public `funding-rate` channel (ccxt watch_funding_rate): the rate of the coming funding
     # time (fundingRate, fundingTime), pushed every 30 to 90 s.
     funding_watch="watch_funding_rate",
     native_cancel_after=True,
     native_cancel_after_min_ms=10_000,  # timeOut is 0 (off) or 10 to 120 s
     client_order_id_field="clOrdId",
-    exchange_class=OkxExchange,  # full place answers, cancel-all, fill fees as costs
+    # OkxExchange's full place answers, cancel-all, fill fees as costs; the derivatives channels.
+    exchange_class=OkxSwapExchange,
     private_streams=True,  # the `orders` channel of the private WebSocket (watch_orders, watch_my_trades)
     book_checksum=True,  # `books` frames carry OKX's CRC32, verified by OkxExchange
     # Funding: GET /account/bills-archive (type 8), newest first, 100 a page; `after` (a billId)
@@ -44,4 +52,7 @@ SPEC = LiveSpec(
     amend_in_place=True,
     # The private `account` and `positions` channels (ccxt watch_balance, watch_positions).
     account_stream=True,
+    # Leverage per instrument and mode, the mode sent as each order's tdMode, positions' margin
+    # figures, full_liquidation orders (venues/okx_swap/margin.py).
+    margin=OkxSwapMargin(),
 )
