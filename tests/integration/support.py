@@ -173,6 +173,8 @@ def _symbol_toml(symbol: SymbolConfig) -> str:
             continue
         if name == "book_updates_per_s":
             value = TEST_BOOK_UPDATES_PER_S
+        if isinstance(value, tuple) and not value:
+            continue  # an empty array of tables (a perpetual's brackets): the default
         lines.append(f'{name} = "{value}"' if isinstance(value, str | Decimal) else f"{name} = {value}")
     return "\n".join(lines) + "\n"
 
