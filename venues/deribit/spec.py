@@ -12,6 +12,7 @@ from typing import Any
 
 from core.foundations.model import Channel, InstrumentKind
 from venues.deribit.exchange import DERIVATIVES, DeribitExchange
+from venues.deribit.margin import DeribitMargin
 from venues.deribit.sequence import DeribitBookSequence
 from venues.live.spec import LiveSpec, TradeHistory
 
@@ -62,4 +63,7 @@ SPEC = LiveSpec(
     # BTC-PERPETUAL's amount is USD (min_trade_amount 10 = one 10 USD contract), as ccxt sends it.
     inverse_sized_in_quote=True,
     stop_params=stop_params,
+    # No leverage to set (the account's equity backs its positions); positions' margin figures
+    # as Deribit states them, its liquidation orders and trades (venues/deribit/margin.py).
+    margin=DeribitMargin(),
 )

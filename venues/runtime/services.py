@@ -253,7 +253,8 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
         if not self.venue.margin_modes:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
-                f"{self.venue.name} trades no leveraged derivatives (Admin GetStatus: capabilities.leverage)",
+                f"{self.venue.name} keeps no leverage per symbol to set or read: a spot venue, or one whose "
+                "margin follows from the account's equity; Admin GetStatus: capabilities.leverage",
             )
 
     async def StreamAccount(

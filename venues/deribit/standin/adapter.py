@@ -24,7 +24,8 @@
   "prev_change_id":c0,"change_id":c1,...} with levels ["new"|"change"|"delete",price,amount].
   The stand-in keeps each book at the replay position and sends it as a fresh snapshot to a
   client that subscribes again after the capture's snapshot went by (e.g. after a reconnect).
-- Trading (venues/deribit/standin/order_store.py): private/* methods, over REST (GET
+- Trading (venues/deribit/standin/order_store.py; futures' margin at the mark of the replayed
+  `ticker` notifications, venues/deribit/standin/margin.py): private/* methods, over REST (GET
   www.deribit.com/api/v2/private/<method>?..., as ccxt sends them, signed with a
   `deri-hmac-sha256` Authorization header; an unsigned call gets 13009 unauthorized) or
   over the WebSocket. After public/auth, private/subscribe to `user.orders.<kind>.<currency>.
@@ -158,7 +159,8 @@ class DeribitReplay(ReplayAdapter):
         self.books: dict[str, DeribitBook] = {}
         # The channel name each client subscribed a topic under (e.g. "book.X.100ms").
         self.channels: weakref.WeakKeyDictionary[MockConnection, dict[str, str]] = weakref.WeakKeyDictionary()
-        self.orders = DeribitOrderStore(self._best)
+        self.marks: dict[str, Decimal] = {}  # the last mark_price a notification stated, by instrument
+        self.orders = DeribitOrderStore(self._best, self.marks.get)
         self.orders.on_change = self._notify_user
         self.chart_data = DeribitChartData(
             self, lambda: [str(i["instrument_name"]) for i in self._instruments(None, None)]
@@ -202,6 +204,12 @@ class DeribitReplay(ReplayAdapter):
         if self.is_book(topic):
             data = json.loads(frame.text)["params"]["data"]
             self.books.setdefault(data["instrument_name"], DeribitBook()).apply(data)
+        elif topic.startswith("ticker."):  # its mark_price: margins and liquidation (order_store)
+            data = json.loads(frame.text)["params"]["data"]
+            instrument = str(data.get("instrument_name"))
+            if data.get("mark_price") is not None:
+                self.marks[instrument] = Decimal(str(data["mark_price"]))
+                self.orders.liquidate(instrument)
 
     # ---- client requests
 

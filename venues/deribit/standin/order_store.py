@@ -23,6 +23,12 @@ JSON-RPC v2 formats (the same results whether asked over REST or the WebSocket):
   the base currency. A fill moves the cash balance by the premium and the fee; a resting buy
   reserves its premium (reported as initial and maintenance margin: a simplification).
   Positions are signed sizes (negative: short) with their average price.
+- An inverse future's margin figures are reckoned at the mark (venues.deribit.standin.margin):
+  floating_profit_loss, initial_margin, maintenance_margin, leverage and
+  estimated_liquidation_price in get_positions, the futures' margins and floating profit in the
+  account summary's equity and margins; a mark at or past a position's estimated liquidation
+  price liquidates it (`liquidate`): a market order of Deribit's (is_liquidation true, no label)
+  closes it at the mark with the taker fee, its trade flagged `liquidation` "T".
 - Errors are Deribit's own: 10004 order_not_found, 11044 not_open_order, -32602 invalid params.
 
 Every change goes out through `on_change(order, trades)` (the stand-in turns it into the
@@ -38,6 +44,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from venues.deribit.standin.margin import future_margin
+
 __all__ = ["BestPrices", "DeribitOrderStore", "RpcError", "instrument_currency", "instrument_kind"]
 
 # Starting cash per currency (equity before any fill).
@@ -50,6 +58,8 @@ _ZERO = Decimal(0)
 # The best bid and ask of an instrument at the replay position (None: that side is empty).
 BestPrices = Callable[[str], tuple[Decimal | None, Decimal | None]]
 OnChange = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+# The mark price of an instrument at the replay position (None: not known).
+Marks = Callable[[str], Decimal | None]
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,9 @@ class _FuturePosition:
 
 
 class DeribitOrderStore:
-    def __init__(self, best: BestPrices) -> None:
+    def __init__(self, best: BestPrices, mark: Marks = lambda instrument: None) -> None:
         self.best = best
+        self.mark = mark
         self.on_change: OnChange = lambda order, trades: None
         self.orders: dict[str, dict[str, Any]] = {}
         self.cash = dict(START_BALANCES)
@@ -177,6 +188,20 @@ class DeribitOrderStore:
             raise RpcError(-32602, f"Invalid params: type {order_type} is not supported by the stand-in")
         amount = Decimal(_required(params, "amount"))
         price = Decimal(_required(params, "price")) if order_type == "limit" else None
+        order = self._new_order(instrument, direction, order_type, amount, price, params)
+        trades = self._execute(order, amount, price)
+        self.on_change(order, trades)
+        return {"order": order, "trades": trades}
+
+    def _new_order(
+        self,
+        instrument: str,
+        direction: str,
+        order_type: str,
+        amount: Decimal,
+        price: Decimal | None,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
         now = _now_ms()
         order: dict[str, Any] = {
             "order_id": f"{instrument_currency(instrument)}-{next(self._order_ids)}",
@@ -203,9 +228,7 @@ class DeribitOrderStore:
             "last_update_timestamp": now,
         }
         self.orders[order["order_id"]] = order
-        trades = self._execute(order, amount, price)
-        self.on_change(order, trades)
-        return {"order": order, "trades": trades}
+        return order
 
     def _execute(self, order: dict[str, Any], amount: Decimal, price: Decimal | None) -> list[dict[str, Any]]:
         """Fill a marketable order at the best opposite price; a market order that cannot is cancelled."""
@@ -341,21 +364,23 @@ class DeribitOrderStore:
         if currency not in self.cash:
             raise RpcError(-32602, "Invalid params")
         balance, margin = self.cash[currency], self.reserved(currency)
+        floating, initial, maintenance = self._futures_margin(currency)
+        equity = balance + floating
         return {
             "currency": currency,
             "balance": _number(balance),
-            "equity": _number(balance),
-            "margin_balance": _number(balance),
-            "available_funds": _number(balance - margin),
-            "available_withdrawal_funds": _number(balance - margin),
-            "initial_margin": _number(margin),
-            "maintenance_margin": _number(margin),
-            "total_pl": 0,
-            "session_upl": 0,
+            "equity": _number(equity),
+            "margin_balance": _number(equity),
+            "available_funds": _number(equity - margin - initial),
+            "available_withdrawal_funds": _number(min(balance, equity) - margin - initial),
+            "initial_margin": _number(margin + initial),
+            "maintenance_margin": _number(margin + maintenance),
+            "total_pl": _number(floating),
+            "session_upl": _number(floating),
             "session_rpl": 0,
             "delta_total": 0,
             "options_pl": 0,
-            "futures_pl": 0,
+            "futures_pl": _number(floating),
             "portfolio_margining_enabled": False,
         }
 
@@ -382,26 +407,74 @@ class DeribitOrderStore:
             "settlement_price": 0,
         }
 
+    def _mark_of(self, instrument: str, held: _FuturePosition) -> Decimal:
+        """The instrument's mark at the replay position, else the position's average price."""
+        return self.mark(instrument) or held.average.quantize(Decimal("0.01"))
+
+    def _futures_margin(self, currency: str) -> tuple[Decimal, Decimal, Decimal]:
+        """(floating profit, initial margin, maintenance margin) of the coin's open futures."""
+        totals = [_ZERO, _ZERO, _ZERO]
+        for instrument, held in self.futures.items():
+            if held.size == 0 or instrument_currency(instrument) != currency:
+                continue
+            figures = future_margin(
+                held.size, held.coin, self.cash[currency], self._mark_of(instrument, held)
+            )
+            totals = [
+                totals[0] + figures.floating,
+                totals[1] + figures.initial,
+                totals[2] + figures.maintenance,
+            ]
+        return totals[0], totals[1], totals[2]
+
     def _future_position(self, instrument: str, held: _FuturePosition) -> dict[str, Any]:
-        """An inverse future's: size in USD, size_currency in the coin it cost."""
+        """An inverse future's: size in USD, size_currency in the coin it is worth at the mark,
+        its margins at the mark (venues.deribit.standin.margin)."""
+        mark = self._mark_of(instrument, held)
+        cash = self.cash.get(instrument_currency(instrument), _ZERO)
+        figures = future_margin(held.size, held.coin, cash, mark) if held.size else None
+        liquidation = figures.liquidation if figures is not None else None
         return {
             "instrument_name": instrument,
             "kind": "future",
             "direction": "sell" if held.size < 0 else ("buy" if held.size > 0 else "zero"),
             "size": _number(held.size),
-            "size_currency": _number(held.coin.quantize(_SATOSHI)),
+            "size_currency": _number((held.size / mark).quantize(_SATOSHI)),
             "average_price": _number(held.average.quantize(Decimal("0.01"))),
             "realized_profit_loss": 0,
-            "floating_profit_loss": 0,
-            "total_profit_loss": 0,
-            "mark_price": _number(held.average.quantize(Decimal("0.01"))),
-            "index_price": 0,
-            "delta": _number(held.coin.quantize(_SATOSHI)),
-            "initial_margin": 0,
-            "maintenance_margin": 0,
+            "floating_profit_loss": _number(figures.floating) if figures else 0,
+            "total_profit_loss": _number(figures.floating) if figures else 0,
+            "mark_price": _number(mark),
+            "index_price": _number(mark),
+            "delta": _number((held.size / mark).quantize(_SATOSHI)),
+            "initial_margin": _number(figures.initial) if figures else 0,
+            "maintenance_margin": _number(figures.maintenance) if figures else 0,
             "settlement_price": 0,
-            "leverage": 1,
+            "leverage": figures.leverage if figures else 0,
+            "estimated_liquidation_price": _number(liquidation) if liquidation is not None else None,
         }
+
+    # ---- liquidation
+
+    def liquidate(self, instrument: str) -> bool:
+        """Close the instrument's future by Deribit's own market order when the mark has reached
+        its estimated liquidation price (True: done)."""
+        held, mark = self.futures.get(instrument), self.mark(instrument)
+        if held is None or held.size == 0 or mark is None:
+            return False
+        cash = self.cash.get(instrument_currency(instrument), _ZERO)
+        limit = future_margin(held.size, held.coin, cash, mark).liquidation
+        if limit is None or (mark > limit if held.size > 0 else mark < limit):
+            return False
+        amount = abs(held.size)
+        order = self._new_order(
+            instrument, "sell" if held.size > 0 else "buy", "market", amount, None, {"reduce_only": True}
+        )
+        order.update(is_liquidation=True, api=False)
+        trade = self._fill(order, amount, mark)
+        trade["liquidation"] = "T"  # the account's side was the taker
+        self.on_change(order, [trade])
+        return True
 
     def _positions(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         currency, kind = params.get("currency"), params.get("kind")
