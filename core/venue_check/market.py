@@ -32,6 +32,9 @@ PAYLOADS: dict[int, tuple[str, ...]] = {
     md.CHANNEL_CANDLES: ("candle",),
     md.CHANNEL_TICKERS: ("ticker",),
     md.CHANNEL_FUNDING: ("funding_rate",),
+    md.CHANNEL_MARK: ("mark_price",),
+    md.CHANNEL_OPEN_INTEREST: ("open_interest",),
+    md.CHANNEL_LIQUIDATIONS: ("liquidation",),
 }
 WINDOW_S = 4.0  # the longest the kit reads
 QUIET_S = 1.0  # a stream silent this long after its first message has said what it had

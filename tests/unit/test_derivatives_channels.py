@@ -213,6 +213,12 @@ def test_liquidations_are_read_from_ccxts_ring_once_each_and_of_their_symbol(
         (7, common.SIDE_SELL),
     ]
     assert sink.events[0].liquidation == md.Liquidation(side=common.SIDE_SELL, price="35000.5", size="0.010")
+    reopened = LiquidationNormalizer(feed, "BTC/USDT:USDT", _liquidations, ring)
+    assert not reopened.poll(exchange), "what the ring held when the stream opened came before it"
+    add("BTC/USDT:USDT", 8, "BUY")
+    assert reopened.poll(exchange)
+    feed.flush()
+    assert sink.events[-1].ts_event_ns // 10**6 == 8
 
 
 def test_open_interest_is_polled_where_the_venue_streams_none_and_admin_says_so(

@@ -146,12 +146,16 @@ class LiquidationNormalizer:
     """Emits each liquidation of the symbol that ccxt's `liquidations` ring gained since the last
     poll, once (a cursor by object identity: ccxt appends a new structure per message)."""
 
-    def __init__(self, feed: MarketFeed, symbol: str, read: Callable[[Any], LiquidationReadings]) -> None:
+    def __init__(
+        self, feed: MarketFeed, symbol: str, read: Callable[[Any], LiquidationReadings], ring: Any = None
+    ) -> None:
         self.feed = feed
         self.symbol = symbol
         self.read = read
-        self._last: object | None = None
-        self._started = False
+        # What the ring holds when the stream opens came before it (another symbol's, or this
+        # one's while its stream was closed): read from its end.
+        self._last: object | None = ring[-1] if ring else None
+        self._started = self._last is not None
 
     def poll(self, exchange: Any) -> bool:
         ring = getattr(exchange, "liquidations", None)
@@ -173,8 +177,8 @@ class LiquidationNormalizer:
 
     def _after_cursor(self, items: list[Any]) -> tuple[list[Any], bool]:
         """The ring's items after the last one read, and whether the cursor fell out of the ring
-        (items may have been missed). The first poll takes every item: the ring holds only what
-        came since the stream opened."""
+        (items may have been missed). Where the ring was empty when the stream opened, the first
+        poll takes every item: all came since."""
         if not self._started:
             self._started = True
             return items, False
@@ -200,7 +204,8 @@ def derivative_job(
                 "publishes no liquidations"
             )
         watch = functools.partial(getattr(exchange, streams.liquidations.watch), symbol)
-        return LiquidationNormalizer(feed, symbol, streams.liquidations.read), watch
+        ring = getattr(exchange, "liquidations", None)
+        return LiquidationNormalizer(feed, symbol, streams.liquidations.read, ring), watch
     stream = streams.mark if key.channel is Channel.MARK else streams.open_interest
     if stream is not None:
         watch = functools.partial(getattr(exchange, stream.watch), symbol)
