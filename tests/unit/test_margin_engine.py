@@ -220,3 +220,13 @@ def test_an_inverse_isolated_long_is_liquidated_in_the_coin() -> None:
     assert [(f.price, f.fee, f.fee_asset) for f in fills] == [(D("92.1"), D("0.00217155266"), "BTC")]
     assert order.liquidation and exchange.positions(INV)[0].size == 0
     assert exchange.balances()[0].position_margin == D(0)
+
+
+def test_an_order_past_the_position_its_leverage_allows_is_refused() -> None:
+    # At 125x the first tier allows notionals up to 50,000: 600 BTC at 100 is 60,000.
+    exchange, _, _ = make(balance="100000", leverage=D(125))
+    with pytest.raises(FailedPrecondition, match=r"notional 60000 USDT exceeds the 50000 allowed at 125x"):
+        exchange.place(limit(BUY, "100", "600"))
+    exchange.set_leverage(PERP, D(100), None)  # tier 2's: up to 250,000
+    order, _ = exchange.place(limit(BUY, "100", "600"))
+    assert order.status is OrderStatus.OPEN

@@ -48,6 +48,7 @@ def test_the_maintenance_amounts_are_binances_cum() -> None:
         D(v) for v in (0, 50, 1300, 46300, 421300, 1921300, 3921300, 6421300, 26421300, 101421300)
     ]
     assert USDM.max_leverage == D(125)
+    assert (USDM.cap_at(D(125)), USDM.cap_at(D(20)), USDM.cap_at(D(1))) == (D(50_000), D(15_000_000), None)
     assert (USDM.at(D(49_999)).rate, USDM.at(D(50_000)).rate) == (D("0.004"), D("0.005"))
 
 

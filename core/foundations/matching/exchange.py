@@ -652,6 +652,10 @@ class SimExchange:
         if req.post_only and ticks is not None and market.book.would_cross(req.side, ticks):
             return self._oms.reject(req, market.instrument, order_id, _POST_ONLY_REASON)
         cost = self._market_buy_cost(market, req, lots)
+        if self._margin is not None and market.funding is not None and not req.reduce_only:
+            symbol = req.symbol
+            notional = cost if req.price is None else self._margin.order_notional(symbol, req.price, req.size)
+            self._margin.check_order(symbol, req.side, notional)
         self._oms.accept(req, market.instrument, order_id, cost)
         result = market.book.submit(order_id, USER, req.side, ticks, lots, req.time_in_force, req.post_only)
         self._publish(market, req.side, USER, result)

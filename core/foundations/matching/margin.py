@@ -142,6 +142,12 @@ class Brackets:
                 return tier
         return self.tiers[-1]
 
+    def cap_at(self, leverage: Decimal) -> Decimal | None:
+        """The largest position notional `leverage` may hold: the cap of the last tier allowing
+        it (None: no limit; Binance's "maximum position at current leverage")."""
+        allowing = [tier for tier in self.tiers if tier.max_leverage >= leverage]
+        return allowing[-1].cap if allowing else _ZERO
+
     def maintenance(self, notional: Decimal) -> Decimal:
         """notional x MMR - amount of the notional's tier (never below 0)."""
         tier = self.at(notional)

@@ -150,6 +150,27 @@ class MarginAccount:
         """The share of an order's notional it locks as initial margin: 1 / leverage."""
         return exact_quotient(1, self._symbols[symbol].leverage)
 
+    def check_order(self, symbol: str, side: Side, notional: Decimal) -> None:
+        """FailedPrecondition when an order adding `notional` to the position (or opening it)
+        would take it past what the symbol's leverage allows (Binance's "Exceeded the maximum
+        allowable position at current leverage"); an order against the position is not counted."""
+        item = self._symbols[symbol]
+        exposure = self.exposure(symbol)
+        if exposure is not None and (exposure.size > 0) != (side is Side.BUY):
+            return
+        held = _ZERO if exposure is None else abs(exposure.value)
+        cap = item.brackets.cap_at(item.leverage)
+        if cap is not None and held + notional > cap:
+            raise FailedPrecondition(
+                f"{symbol}: a position of notional {format_decimal(held + notional)} "
+                f"{item.instrument.settle_asset} exceeds the {format_decimal(cap)} allowed at "
+                f"{format_decimal(item.leverage)}x (a lower leverage allows more)"
+            )
+
+    def order_notional(self, symbol: str, price: Decimal, size: Decimal) -> Decimal:
+        """What `size` contracts at `price` are worth in the settle asset."""
+        return self._symbols[symbol].worth(price, size)
+
     def after_fill(self, symbol: str, before: Decimal, side: Side, price: Decimal, size: Decimal) -> None:
         """A fill of `size` contracts at `price` moved the position from `before` (signed): the
         margin of what it closed is released, that of what it opened held."""
