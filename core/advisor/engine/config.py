@@ -245,9 +245,18 @@ class IntentConfig:
     entry: EntryMode = EntryMode.LIMIT_CROSS
     time_in_force: TimeInForce = TimeInForce.GTC
     ttl_ms: int = 60_000  # the intent expires this long after the decision
+    # Derivatives: the leverage each entry asks to be held at (Intent.leverage: the inspector
+    # checks it against its leverage policies and sets it at the venue before the order); None:
+    # the venue's setting in force. Ignored for spot (docs/inspector.md, "Leverage, margin and
+    # liquidation").
+    leverage: Decimal | None = None
 
     def __post_init__(self) -> None:
-        _check("intent", self, {"ttl_ms": (1, 86_400_000)})
+        bad = _violations("intent", self, {"ttl_ms": (1, 86_400_000)})
+        if self.leverage is not None and range_problem(self.leverage, 0, 1000, above=True) is not None:
+            bad.append(FieldViolation("intent.leverage", out_of_range(self.leverage, 0, 1000, above=True)))
+        if bad:
+            raise InvalidArgument(bad)
 
 
 @dataclass(frozen=True)

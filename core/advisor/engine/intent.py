@@ -58,6 +58,7 @@ def open_intent(
         conviction=conviction,
         reduce_only=False,
         created_ns=now_ns,
+        leverage=cfg.leverage,
     )
 
 
@@ -77,4 +78,5 @@ def close_intent(
         conviction=float(signal.conviction),
         reduce_only=True,
         created_ns=now_ns,
+        leverage=None,  # a close keeps the position's
     )

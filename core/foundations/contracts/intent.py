@@ -12,11 +12,20 @@ from decimal import Decimal
 from core.foundations.errors import FieldViolation
 from core.foundations.model import OrderType, Side, TimeInForce
 
-__all__ = ["MAX_AMOUNT", "MAX_ID_CHARS", "ExecutionIntent", "intent_violations", "level_violations"]
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_ID_CHARS",
+    "MAX_LEVERAGE",
+    "ExecutionIntent",
+    "intent_violations",
+    "level_violations",
+]
 
 # Past any size, price or amount a venue trades (the policies' money limits stop there too).
 MAX_AMOUNT = Decimal(10) ** 15
 MAX_ID_CHARS = 128
+# Past any venue's leverage (Binance USD-M offers 125x; the inspector's leverage.max caps it too).
+MAX_LEVERAGE = Decimal(1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +111,11 @@ def _amounts(intent: ExecutionIntent) -> list[FieldViolation]:
     bad = []
     if intent.entry_type is OrderType.LIMIT and intent.entry_price is None:
         bad.append(FieldViolation("intent.entry_price", "a limit entry needs its price"))
-    for name in ("size", "entry_price", "stop_loss", "take_profit", "leverage"):
+    if intent.leverage is not None and not (
+        intent.leverage.is_finite() and 0 < intent.leverage <= MAX_LEVERAGE
+    ):
+        bad.append(FieldViolation("intent.leverage", f"{intent.leverage} is not in (0, {MAX_LEVERAGE}]"))
+    for name in ("size", "entry_price", "stop_loss", "take_profit"):
         value = getattr(intent, name)
         if value is not None and not (value.is_finite() and 0 < value <= MAX_AMOUNT):
             bad.append(FieldViolation(f"intent.{name}", f"{value} is not in (0, {MAX_AMOUNT}]"))

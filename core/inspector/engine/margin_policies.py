@@ -12,6 +12,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from core.foundations.config_schema.words import out_of_range
+from core.foundations.contracts.intent import MAX_LEVERAGE as INTENT_MAX_LEVERAGE
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
 
 __all__ = [
@@ -22,8 +23,8 @@ __all__ = [
     "MarginPolicy",
 ]
 
-# A leverage above any venue's (Binance USD-M offers 125x, some venues 200x).
-MAX_LEVERAGE = Decimal(1000)
+# A leverage above any venue's: an intent's own is refused past it too.
+MAX_LEVERAGE = INTENT_MAX_LEVERAGE
 # What liquidation.open_action may say: reduce the position by reduce_fraction, or close it.
 OPEN_ACTIONS = ("reduce", "close")
 
