@@ -51,6 +51,7 @@ def summary(done: RunOutcome) -> list[str]:
         recorded = tape.funding_recorded
         rates = f"{recorded} at recorded rates, {len(tape.funding) - recorded} at the sim config's"
         lines.append(f"funding: {len(tape.funding)} payments ({rates}) · {amounts}")
+    lines += _liquidations(done)
     for name, m in done.metrics.items():
         lines.append(
             f"{name}: return {m.total_return:.4%} · sharpe {m.sharpe:.2f} · "
@@ -58,6 +59,20 @@ def summary(done: RunOutcome) -> list[str]:
             f"trades {m.trades} · fees {m.fees:.4f}"
         )
     return lines
+
+
+def _liquidations(done: RunOutcome) -> list[str]:
+    """The venue's liquidations of the run's positions (docs/venues.md, "Margin and liquidation"):
+    each symbol's price, and the fees they paid; none without any."""
+    fills = [e.fill for e in done.tape.orders if e.fill is not None and e.fill.liquidation]
+    if not fills:
+        return []
+    each = ", ".join(f"{f.symbol} {format_decimal(f.size)} at {format_decimal(f.price)}" for f in fills)
+    fees: dict[str, Decimal] = {}
+    for fill in fills:
+        fees[fill.fee_asset] = fees.get(fill.fee_asset, Decimal(0)) + fill.fee
+    paid = " · ".join(f"{format_decimal(amount)} {asset}" for asset, amount in sorted(fees.items()))
+    return [f"liquidations: {len(fills)} ({each}) · fees {paid}"]
 
 
 def write(done: RunOutcome, config: BacktestConfig, directory: Path) -> Path:

@@ -10,8 +10,12 @@ from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
-from core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, funding_terms
+from core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms
+from core.backtest.config import BacktestConfig
 from core.backtest.market import Latency, ReplayedMarket
+from core.backtest.outcome import outcome
+from core.backtest.session import drive_sync
+from core.backtest.summary import summary
 from core.backtest.synthetic import Walk, walk
 from core.foundations.matching.config import ExchangeConfig, instruments, load_exchange, margin_terms
 from core.foundations.matching.order_manager import FeeSchedule
@@ -24,6 +28,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from core.ledger.engine import chart
 
 D = Decimal
 PERP = "BTC/USDT:USDT"
@@ -134,3 +139,49 @@ def test_set_leverage_at_the_replayed_venue(tmp_path: Path) -> None:
     market = replayed(config)
     setting = market.set_leverage(PERP, D(20), MarginMode.ISOLATED)
     assert (setting.leverage, setting.mode, setting.max_leverage) == (D(20), MarginMode.ISOLATED, D(125))
+
+
+LEVERAGED = """
+maker_fee_rate = "0.0002"
+taker_fee_rate = "0.0005"
+leverage = "125"
+margin_mode = "isolated"
+[balances]
+USDT = "1000000"
+[[symbols]]
+symbol = "BTC/USDT:USDT"
+tick_size = "0.01"
+lot_size = "0.00001"
+min_size = "0.00001"
+min_notional = "5"
+funding_interval_s = 600
+"""
+
+
+def test_a_leveraged_strategys_backtest_shows_its_liquidation_and_its_books_agree(tmp_path: Path) -> None:
+    """The trend strategy at 125x isolated on a 30-minute walk: its long is liquidated at the
+    bankruptcy price; the summary says so; the run's books hold what the venue holds."""
+    (tmp_path / "sim.toml").write_text(LEVERAGED)
+    spec = Walk(symbol=PERP, steps=1800, volatility=0.001)
+    config = BacktestConfig(
+        strategies=(Path("core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
+        end_ns=spec.start_ns + spec.steps * spec.step_ns, symbols=(PERP,), sample_s=60,
+        sim_config=tmp_path / "sim.toml",
+    )  # fmt: skip
+    backtest = build(config)
+    done = outcome(drive_sync(backtest, walk(spec)), backtest.settings.sample_ns)
+    entry, closing = done.fills
+    assert (entry.side, closing.side, closing.strategy) == ("buy", "sell", "trend")
+    [fill] = [e.fill for e in done.tape.orders if e.fill is not None and e.fill.liquidation]
+    value = entry.price * entry.size
+    bankrupt = (value - value / 125) / (entry.size * (1 - D("0.002")))
+    price = (bankrupt / D("0.01")).to_integral_value(ROUND_CEILING) * D("0.01")
+    assert (fill.price, fill.size, fill.fee) == (price, entry.size, price * entry.size * D("0.002"))
+    assert closing.price == price
+    line = next(text for text in summary(done) if text.startswith("liquidations:"))
+    assert line == f"liquidations: 1 ({PERP} {entry.size} at {price}) · fees {fill.fee.normalize():f} USDT"
+    books = backtest.books
+    assert books.refused == []
+    venue_cash = books.core.books.balance(chart.venue_cash("sim", "USDT")).net_debit
+    held = {b.asset: b.total for b in backtest.market.balances()}["USDT"]
+    assert abs(venue_cash - held) < D("1e-12")
