@@ -129,6 +129,9 @@ def test_the_sim_streams_its_perpetuals_mark_price_when_it_changes(feed: MarketF
         if new:
             assert bid is not None and ask is not None
             assert D(new[-1].mark_price.mark_price) == D(bid + ask) / 2 * PERP.tick_size, "the book's mid"
+            assert D(new[-1].mark_price.mark_price) == venue.exchange.mark(PERP.symbol), (
+                "what it liquidates at"
+            )
     assert marks and {e.symbol for e in marks} == {PERP.symbol}
     prices = [e.mark_price.mark_price for e in marks]
     assert all(a != b for a, b in itertools.pairwise(prices)), "only when it changed"

@@ -115,14 +115,14 @@ class SimPublisher:
                 self.context.feed.funding_rate(symbol, now_ns, funding)
 
     def publish_marks(self, now_ns: int) -> None:
-        """Each perpetual's mark price as the engine reckons it now (the price its funding is paid
-        at; no index: the sim has no spot market to follow) whenever it changed, as a venue's mark
-        price stream states it; nothing while the market has no price."""
+        """Each perpetual's mark price as the engine reckons it now (what its margin, liquidation
+        and funding are reckoned at: SimExchange.mark; no index: the sim has no spot market to
+        follow) whenever it changed, as a venue's mark price stream states it; nothing while the
+        market has no price."""
         if self.context is None:
             return
         for symbol in self._on[Channel.MARK]:
-            quote = self.exchange.funding_quote(symbol)
-            mark = None if quote is None else quote[2]
+            mark = self.exchange.mark(symbol)
             if mark is not None and mark != self._last_mark.get(symbol):
                 self._last_mark[symbol] = mark
                 self.context.feed.mark_price(symbol, now_ns, md.MarkPrice(mark_price=format_decimal(mark)))
