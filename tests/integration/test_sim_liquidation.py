@@ -12,6 +12,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
+from core.foundations.inverse import coin_fee, coin_value
 from tests.integration.support import CALL_TIMEOUT_S, VenueFactory, balances, listening_executions, until
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
@@ -129,5 +130,73 @@ async def test_a_leveraged_long_is_liquidated_by_the_falling_market(fresh_venue:
             "an isolated position loses no more than its margin"
         )
         assert math.isclose(float(price), float(bankrupt), abs_tol=0.1)
+    finally:
+        await stubs.close()
+
+
+INVERSE = """
+taker_fee_rate = "0.0005"
+maker_fee_rate = "0"
+liquidation_fee_rate = "0.002"
+leverage = "10"
+margin_mode = "isolated"
+[balances]
+BTC = "1"
+[[symbols]]
+symbol = "BTC/USD:BTC"
+start_price = "65000"
+tick_size = "0.5"
+lot_size = "1"
+contract_value = "10"
+volatility_per_sqrt_s = 0
+drift_per_s = -0.02
+trades_per_s = 5
+level_spacing_ticks = 1
+maker_size_lots = 50000
+taker_size_lots = 10
+funding_interval_s = 86400
+"""
+
+
+async def test_an_inverse_long_is_liquidated_in_the_coin(fresh_venue: VenueFactory) -> None:
+    """Deribit-style BTC/USD:BTC (10 USD contracts, settled in BTC) at the config's 10x isolated:
+    100 contracts long, liquidated as the market falls, at the coin-margined bankruptcy price
+    (face + face x fee rate) / (margin + the coin the face cost), its fee in BTC."""
+    inv = "BTC/USD:BTC"
+    stubs = fresh_venue(INVERSE, "inverse-liquidation").stubs()
+    try:
+        setting = (
+            await stubs.tf.GetLeverage(tf.GetLeverageRequest(symbol=inv), timeout=CALL_TIMEOUT_S)
+        ).setting
+        assert (D(setting.leverage), setting.margin_mode) == (D(10), tf.MARGIN_MODE_ISOLATED)
+        executions = await listening_executions(stubs)
+        placed = await stubs.tf.PlaceOrder(
+            tf.PlaceOrderRequest(symbol=inv, side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="100"),
+            timeout=CALL_TIMEOUT_S,
+        )
+        done = await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_FILLED)
+        fills = [e.fill for e in done if e.HasField("fill")]
+        cost = sum((coin_value(D(f.size) * 10, D(f.price)) for f in fills), D(0))  # the coin the face cost
+        margin = cost / 10
+        [position] = (await stubs.tf.GetPositions(tf.GetPositionsRequest(symbol=inv))).positions
+        assert (position.settle_asset, D(position.initial_margin)) == ("BTC", margin)
+        # Binance COIN-M's LP = (face x MMR + face) / (WB + face / EP + cum), tier 1 (0.4 %, cum 0)
+        assert abs(D(position.liquidation_price) - D(1004) / (margin + cost)) < D("1e-12")
+        bankrupt = D("1002") / (margin + cost)
+        price = (bankrupt / D("0.5")).to_integral_value(ROUND_CEILING) * D("0.5")
+
+        async def liquidated() -> tf.Execution | None:
+            found = [e for e in executions.seen if e.HasField("fill") and e.fill.liquidation]
+            return found[0] if found else None
+
+        execution = await until(liquidated, timeout_s=30, interval_s=0.2, what="the liquidation fill")
+        fill = execution.fill
+        assert (D(fill.price), D(fill.size), fill.fee_asset) == (price, D(100), "BTC")
+        assert D(fill.fee) == coin_fee(D(1000), price, FEE_RATE)
+        btc = (await balances(stubs))["BTC"]
+        entry_fees = sum((D(f.fee) for f in fills), D(0))
+        realized = cost - coin_value(D(1000), price)  # a long's: its cost less the face's worth now (< 0)
+        assert D(btc.total) == D(1) - entry_fees + realized - D(fill.fee)
+        assert D(btc.total) >= D(1) - entry_fees - margin, "no more than its margin lost"
     finally:
         await stubs.close()
