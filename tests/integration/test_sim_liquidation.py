@@ -10,10 +10,18 @@ from __future__ import annotations
 import math
 from decimal import ROUND_CEILING, Decimal
 
+import grpc
 import pytest
 
 from core.foundations.inverse import coin_fee, coin_value
-from tests.integration.support import CALL_TIMEOUT_S, VenueFactory, balances, listening_executions, until
+from tests.integration.support import (
+    CALL_TIMEOUT_S,
+    Stubs,
+    VenueFactory,
+    balances,
+    listening_executions,
+    until,
+)
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -70,6 +78,10 @@ async def test_a_leveraged_long_is_liquidated_by_the_falling_market(fresh_venue:
             timeout=CALL_TIMEOUT_S,
         )
         done = await executions.wait_for(placed.order.order_id, tf.ORDER_STATUS_FILLED)
+        await _refused(
+            stubs, "126", tf.MARGIN_MODE_UNSPECIFIED, grpc.StatusCode.INVALID_ARGUMENT, "at most 125x"
+        )
+        await _refused(stubs, "10", tf.MARGIN_MODE_CROSS, grpc.StatusCode.FAILED_PRECONDITION, "margin mode")
         fills = [e.fill for e in done if e.HasField("fill")]
         value = sum((D(f.price) * D(f.size) for f in fills), D(0))  # the long's notional at entry
         entry_fees = sum((D(f.fee) for f in fills), D(0))
@@ -132,6 +144,18 @@ async def test_a_leveraged_long_is_liquidated_by_the_falling_market(fresh_venue:
         assert math.isclose(float(price), float(bankrupt), abs_tol=0.1)
     finally:
         await stubs.close()
+
+
+async def _refused(
+    stubs: Stubs, leverage: str, mode: tf.MarginMode.ValueType, code: grpc.StatusCode, says: str
+) -> None:
+    """SetLeverage refused as the engine's rules say, naming why (the setting unchanged)."""
+    request = tf.SetLeverageRequest(symbol=PERP, leverage=leverage, margin_mode=mode)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stubs.tf.SetLeverage(request, timeout=CALL_TIMEOUT_S)
+    assert refused.value.code() == code and says in (refused.value.details() or "")
+    setting = (await stubs.tf.GetLeverage(tf.GetLeverageRequest(symbol=PERP), timeout=CALL_TIMEOUT_S)).setting
+    assert (D(setting.leverage), setting.margin_mode) == (D(10), tf.MARGIN_MODE_ISOLATED)
 
 
 INVERSE = """
