@@ -5,7 +5,7 @@ Public channels: books, trades, mark-price) holds BTC-USDT-SWAP at 50,000 for `_
 then the book and the mark fall to 48,000. Played at its recorded pace, the venue process
 (trademesh venue okx-swap --replay, with the trading credential) is asked over gRPC:
 - GetStatus: leverage, cross and isolated, liquidates;
-- GetLeverage: 10x cross (the stand-in's default), the first position tier's 100x;
+- GetLeverage: 1x cross (the stand-in's default), the first position tier's 100x;
 - SetLeverage: 150x refused naming `leverage`; 2.5x cross set and read back as OKX writes it
   (OKX takes a fractional leverage); 50x isolated set and read back;
 - a market buy of 2 contracts at 50,000.1, sent with tdMode isolated: GetPositions carries
@@ -134,7 +134,7 @@ async def test_leverage_margin_and_liquidation(tmp_path: Path) -> None:
 
         first = await _leverage(stubs)
         assert (D(first.leverage), first.margin_mode, D(first.max_leverage)) == (
-            D(10),
+            D(1),
             tf.MARGIN_MODE_CROSS,
             D(100),
         )

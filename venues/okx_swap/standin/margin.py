@@ -5,7 +5,8 @@ this store adds what OKX's account API says of leverage and margin (OKX API v5):
 - POST /api/v5/account/set-leverage ({instId, lever, mgnMode[, posSide]}: data [{instId, lever,
   mgnMode, posSide}]); a lever above the instrument's tier allows is refused 59102 ("Leverage
   exceeds the maximum leverage. Please adjust the leverage"), a bad one 51000 ("Parameter lever
-  error"); OKX keeps a leverage per instrument and margin mode, 10 until set here;
+  error"); OKX keeps a leverage per instrument and margin mode: 1 until set here (the stand-in's
+  account starts fully funded, as the sim's does);
 - GET /api/v5/account/leverage-info?instId&mgnMode (data [{instId, mgnMode, posSide, lever}]);
 - GET /api/v5/public/position-tiers?instType=SWAP&tdMode&instFamily: the stand-in's tiers, by
   position size in contracts ({tier, minSz, maxSz, mmr, imr, maxLever, ...});
@@ -19,7 +20,8 @@ this store adds what OKX's account API says of leverage and margin (OKX API v5):
 - a replayed mark at or past liqPx liquidates the position: a market order of category
   "full_liquidation" fills it at the bankruptcy price (where margin + upl is 0) with the swaps'
   taker fee, pushed on `orders` as any fill (execType T), then `account` and `positions`.
-Inverse swaps keep the spot store's figures.
+Inverse swaps keep the spot store's figures (their markPx the average price, no liqPx), at the
+lever in force.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ TIERS = (
     (3, D(2000), D(50), D("0.01"), D("0.02")),
     (4, D(5000), D(20), D("0.025"), D("0.05")),
 )
-_DEFAULT_LEVERAGE = D(10)
+_DEFAULT_LEVERAGE = D(1)
 _PLACES = D("1e-8")
 _MODES = ("cross", "isolated")
 _LIQUIDATION = "full_liquidation"
@@ -204,8 +206,12 @@ class SwapOrderStore(OkxOrderStore):
     def _position(self, inst_id: str) -> Json:
         row = super()._position(inst_id)
         instrument, position = self.instruments[inst_id], self.positions[inst_id]
-        if instrument.inverse or position.pos == 0:
-            return {**row, "mgnMode": self.modes.get(inst_id, "cross")}
+        if instrument.inverse or position.pos == 0:  # the spot store's figures, at the lever in force
+            mode = self.modes.get(inst_id, "cross")
+            lever = self._lever(inst_id, mode)
+            worth = abs(position.pos) * instrument.ct_val / position.avg_px if position.avg_px else D(0)
+            held = worth if instrument.inverse else abs(position.pos) * instrument.ct_val * position.avg_px
+            return {**row, "mgnMode": mode, "lever": _text(lever), "imr": _text(held / lever)}
         f = self._figures(inst_id)
         mode = self.modes.get(inst_id, "cross")
         isolated = mode == "isolated"
