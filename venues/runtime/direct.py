@@ -261,7 +261,9 @@ class DirectBus:
     def _symbols(self, channel: Channel) -> list[str]:
         """Every instrument the venue lists (as ingest follows a venue without a symbol list); on the
         funding channel, its perpetuals; on the mark, open interest and liquidations channels, its
-        derivatives."""
+        derivatives; none on a channel the venue has not (Venue.channels)."""
+        if channel not in self.rt.venue.channels:
+            return []
         instruments = sorted(self.rt.instruments.values(), key=lambda i: i.symbol)
         return [i.symbol for i in instruments if channel_refused(i, channel) is None]
 
