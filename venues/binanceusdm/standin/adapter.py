@@ -16,7 +16,7 @@ What differs from spot:
   cancel-all is DELETE /fapi/v1/allOpenOrders, answered {"code":200,"msg":...}; the
   account is GET /fapi/v2/account or /fapi/v3/account ({"assets":[{asset, walletBalance,
   availableBalance, initialMargin, marginBalance...}], "positions":[...]}); positions are
-  GET /fapi/v2|v3/positionRisk (a list; empty: orders never fill here) and ccxt reads
+  GET /fapi/v2|v3/positionRisk (the fills' one-way positions, below) and ccxt reads
   /fapi/v1/leverageBracket first (a list of {"symbol", "brackets"}). Order answers are put in
   the futures shape (avgPrice and cumQuote; no fills, no commission: futures REST answers
   carry none).
