@@ -179,6 +179,14 @@ describe("marginShown", () => {
     expect(JSON.stringify(shown)).not.toContain("NaN");
   });
 
+  test("a flat position (size 0) shows nothing, though the venue states its symbol's leverage", () => {
+    const flat = figures({ size: "0.000", mark: "61000", leverage: "20", marginMode: MarginMode.ISOLATED });
+    const shown = marginShown(flat);
+    expect(shown.leverage).toBe("");
+    expect(shown.marginMode).toBe("");
+    expect(shown.tone).toBeNull();
+  });
+
   test("a perpetual the venue gives no liquidation price for shows its leverage and no distance", () => {
     const shown = marginShown(figures({ mark: "65000", leverage: "1", marginRatio: "0.004" }));
     expect(shown.leverage).toBe("1×");

@@ -175,7 +175,20 @@ export interface MarginShown {
   tone: LiquidationTone | null;
 }
 
+const NOTHING: MarginShown = {
+  leverage: "",
+  marginMode: "",
+  marginRatio: "",
+  liquidationPrice: "",
+  distance: "",
+  distanceText: "",
+  tone: null,
+};
+
+/** What the row shows; nothing for a flat position (size 0: the venue may still state the
+ * symbol's leverage in force, which is a setting, not a figure of a position). */
 export function marginShown(f: MarginFigures): MarginShown {
+  if (isSigned(f.size) && compareDecimal(f.size, "0") === 0) return NOTHING;
   const distance = distanceOf(f);
   return {
     leverage: leverageText(f.leverage),

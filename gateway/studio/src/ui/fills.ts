@@ -77,7 +77,7 @@ export class Fills {
         h("td", { class: "num", "data-col": "price" }, price(f.price, this.tick(f.symbol))),
         h("td", { class: "num", "data-col": "size" }, size(f.size)),
         h("td", { class: "num", "data-col": "fee" }, amount(f.fee, f.feeAsset, true)),
-        h("td", {}, label(Liquidity, f.liquidity), liquidation ? " " : null, liquidation ? liquidationBadge() : null),
+        h("td", {}, label(Liquidity, f.liquidity), liquidation ? " " : null, liquidation ? liquidationBadge(f.clientOrderId) : null),
         h("td", {}, traceButton(f.fillId, "this fill")),
       );
       this.rows.set(f.fillId, row);

@@ -26,6 +26,9 @@ const TONE_WORDS: Record<LiquidationTone, string> = {
 /** The four margin cells of a position (`tick`: its market's tick size, undefined when not known). */
 export function marginCells(f: MarginFigures, tick: string | undefined): HTMLElement[] {
   const shown = marginShown(f);
+  // The exact figures behind what is shown (none where nothing is: spot, flat).
+  const leverage = shown.leverage === "" ? "" : f.leverage;
+  const ratio = shown.marginRatio === "" ? "" : f.marginRatio;
   const mode = shown.marginMode === "" ? null : h("span", { class: "margin-mode" }, ` ${shown.marginMode}`);
   const toLiquidation =
     shown.tone === null
@@ -37,19 +40,19 @@ export function marginCells(f: MarginFigures, tick: string | undefined): HTMLEle
   return [
     h(
       "td",
-      { class: "num", "data-col": "leverage", "data-leverage": f.leverage, "data-margin-mode": shown.marginMode },
+      { class: "num", "data-col": "leverage", "data-leverage": leverage, "data-margin-mode": shown.marginMode },
       shown.leverage,
       mode,
     ),
     h(
       "td",
-      { class: "num", "data-col": "margin-ratio", "data-margin-ratio": f.marginRatio, title: f.marginRatio || undefined },
+      { class: "num", "data-col": "margin-ratio", "data-margin-ratio": ratio, title: ratio || undefined },
       shown.marginRatio,
     ),
     h(
       "td",
-      { class: "num", "data-col": "liquidation", "data-liquidation-price": f.liquidationPrice },
-      f.liquidationPrice === "" ? null : price(f.liquidationPrice, tick),
+      { class: "num", "data-col": "liquidation", "data-liquidation-price": shown.liquidationPrice },
+      shown.liquidationPrice === "" ? null : price(shown.liquidationPrice, tick),
     ),
     h(
       "td",
@@ -59,8 +62,14 @@ export function marginCells(f: MarginFigures, tick: string | undefined): HTMLEle
   ];
 }
 
-/** The badge of an order or fill by which the venue liquidated a position. */
-export function liquidationBadge(): HTMLElement {
+/** The badge of an order or fill by which the venue liquidated a position; with `traceId` (the
+ * liquidation order's client order id, "liq-..."), a click opens that order's trace (its fills
+ * and their transfers: ledger/trace), which a fill id shared by several venues' sims cannot. */
+export function liquidationBadge(traceId = ""): HTMLElement {
   const why = "the venue closed (part of) the position by liquidation, at its bankruptcy price; the fee is its liquidation fee";
-  return h("span", { class: "badge liquidation", "data-liquidation": "true", title: why }, "liquidation");
+  const attributes =
+    traceId === ""
+      ? { class: "badge liquidation", "data-liquidation": "true", title: why }
+      : { class: "badge liquidation", "data-liquidation": "true", "data-trace-id": traceId, title: `${why} (trace ${traceId})` };
+  return h("span", attributes, "liquidation");
 }

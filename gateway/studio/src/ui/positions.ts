@@ -29,7 +29,7 @@ export class Positions {
       ...positions.map((p) =>
         h(
           "tr",
-          { "data-symbol": p.symbol, "data-size": p.size },
+          { "data-symbol": p.symbol, "data-size": p.size, "data-mark": p.markPrice },
           h("td", {}, p.symbol),
           h("td", { class: `num ${p.size.startsWith("-") ? "sell" : "buy"}`, "data-col": "size" }, size(p.size)),
           h("td", { class: "num", "data-col": "entry" }, price(p.entryPrice, this.tick(p.symbol))),

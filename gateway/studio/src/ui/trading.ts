@@ -1,9 +1,10 @@
-// Trading on the sim venue, or on a paper venue (a live venue's market, orders matched by the
+// Trading on the sim venue (or an account of it), or on a paper venue (a live venue's market, orders matched by the
 // sim's engine: docs/paper.md), marked PAPER: the order ticket, open orders, fills and positions. Orders and
 // cancels go through the inspector (a manual intent, risk-checked like any other: it alone
 // places and cancels orders at a venue). Executions come live from TradeFlow.StreamExecutions;
 // open orders and positions are also polled, so anything the stream missed while reconnecting
 // shows up within seconds.
+import { splitVenue } from "../accounts/model";
 import { type Clients, unary } from "../api/clients";
 import { classify } from "../api/errors";
 import { cancelAllOrders, cancelOrder, submitIntent } from "../api/inspector";
@@ -19,8 +20,14 @@ import { OpenOrders } from "./orders";
 import { Positions } from "./positions";
 import { type OrderDraft, OrderTicket } from "./ticket";
 
-// Orders from Studio go to the sim venue or a paper venue only: never real money.
+// Orders from Studio go to the sim venue (or an account of it, "sim.desk-a": docs/accounts.md)
+// or a paper venue only: never real money.
 export const SIM_VENUE = "sim";
+
+/** True for the sim venue and its accounts ("sim", "sim.desk-a"). */
+export function isSimVenue(venue: string): boolean {
+  return splitVenue(venue).exchange === SIM_VENUE;
+}
 const REFRESH_MS = 3000;
 // Recorded on the inspector's risk event of a row's cancel.
 const CANCEL_REASON = "cancelled in Studio's orders view";
@@ -90,7 +97,7 @@ export class TradingDesk {
     this.controller?.abort();
     this.controller = null;
     this.ticket.setPaper(this.paper.has(venue));
-    if (venue !== SIM_VENUE && !this.paper.has(venue)) {
+    if (!isSimVenue(venue) && !this.paper.has(venue)) {
       const notice = `Orders from Studio go to the ${SIM_VENUE} venue or a paper venue only; select one above.`;
       fill(this.body, h("p", { class: "empty" }, notice));
       showStatus(this.status, { tone: "ok", text: "" });
