@@ -174,3 +174,28 @@ def test_a_margin_is_kept_to_1e_18_as_the_sim_keeps_it() -> None:
     post(core, fill(Side.SELL, "20000", "45455", "0"))
     post(core, fill(Side.BUY, "30000", "50000", "0", leverage="7"))
     assert venue_view(core)[1] == D("0.085714285714285714")
+
+
+def test_a_reduce_releases_the_share_of_the_margin_it_closes_as_the_venue_does() -> None:
+    """The venue releases reduced / held of the margin held (exact), not the rounded cost left /
+    leverage: 6,000 USD bought at 28,662.5 cost 0.209332751853 BTC and hold 0.01046663759265 at
+    20x; 1,500 sold release a quarter, 0.0078499781944875 held, where the cost left,
+    0.15699956389 (its quarter rounded to 1e-12), / 20 would be 0.0078499781945."""
+    core = LedgerCore()
+    post(core, DepositEvent("deposit/1", V, "BTC", D(1), 0))
+    post(core, fill(Side.BUY, "6000", "28662.5", "0", leverage="20"))
+    assert venue_view(core)[1] == D("0.01046663759265")
+    post(core, fill(Side.SELL, "1500", "28000", "0", leverage="20"))
+    assert core.position(V, SYMBOL, "trend") == (D(4500), D("0.15699956389"))
+    assert venue_view(core)[1] == D("0.0078499781944875")
+
+
+def test_a_leverage_set_while_the_position_is_open_re_margins_it_with_the_next_fill() -> None:
+    """The venue re-margins an open position when its leverage is set (|cost| / new leverage);
+    the ledger sees the new leverage with the next fill: 0.6 BTC of cost at 10x holds 0.06; a
+    reduce of a third at 20x (set at the venue meanwhile) holds 0.6 / 20 x 2/3 = 0.02."""
+    core = LedgerCore()
+    post(core, DepositEvent("deposit/1", V, "BTC", D(1), 0))
+    post(core, fill(Side.BUY, "30000", "50000", "0"))
+    post(core, fill(Side.SELL, "10000", "55000", "0", leverage="20"))
+    assert venue_view(core)[1] == D("0.02")

@@ -11,11 +11,12 @@ core rebuilt from balances alone can name the hold it has to void.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from core.foundations.errors import FailedPrecondition
 from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine import chart
+from core.ledger.engine import margin as _margin
 from core.ledger.engine.allocate import money, quantum_of, split, trim
 from core.ledger.engine.books import Books, chain_balances
 from core.ledger.engine.chart import AccountCode, TransferCode
@@ -32,21 +33,15 @@ from core.ledger.engine.model import (
 )
 
 __all__ = [
-    "MARGIN_STEP",
     "Slice",
     "attribute",
     "build",
     "chain_balances",
     "held_fee",
     "hold_id",
-    "initial_margin",
     "open_holds",
     "plan",
 ]
-
-
-# The finest step of a margin hold (initial_margin).
-MARGIN_STEP = Decimal("1e-18")
 
 
 def _canon(value: Decimal) -> str:
@@ -196,7 +191,7 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal, fee: D
     if fill.instrument is InstrumentKind.PERPETUAL:
         key = chart.margin_locked(fill.venue, fill.symbol, strategy, fill.money_asset)
         margin_before = books.balance(key).debits_pending
-        margin_after = initial_margin(cost - released + added, fill.leverage)
+        margin_after = _margin.margin_after(margin_before, cost, abs(qty), reduced, abs(added), fill.leverage)
     return Slice(
         strategy=strategy,
         quantity=quantity,
@@ -221,20 +216,6 @@ def _realised(fill: FillEvent, held: Decimal, reduced: Decimal, released: Decima
     if fill.inverse:
         return released - value if held > 0 else released + value
     return (value if held > 0 else -value) - released
-
-
-def initial_margin(cost: Decimal, leverage: Decimal) -> Decimal:
-    """The initial margin a perpetual position of cost basis `cost` holds at `leverage`: its
-    notional at entry / leverage (tradeflow.v1.Position.initial_margin), |cost| / leverage in the
-    money asset (the coin for an inverse one, whose cost is its face's worth at entry): exact
-    where it ends within MARGIN_STEP (1e-18), else rounded half-even to it, as the sim's matching
-    engine keeps it (a hold, not money that moves: 0.439995600044 BTC at 10x holds
-    0.0439995600044). The venues reckon a position's margin at the leverage in force, so a fill
-    at a new leverage re-margins the whole position."""
-    if not cost:
-        return ZERO
-    step = min(MARGIN_STEP, quantum_of(cost))
-    return trim((abs(cost) / leverage).quantize(step, rounding=ROUND_HALF_EVEN))
 
 
 def _quantity_code(fill: FillEvent) -> AccountCode:
