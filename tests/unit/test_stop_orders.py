@@ -457,8 +457,10 @@ def test_live_venues_with_native_stops_send_the_trigger_as_ccxt_takes_it() -> No
     }
     assert _spec("bybit").stop_book == {"trigger": True}, "spot cancels reach stops with StopOrder only"
     for okx in ("okx", "okx-swap"):  # an algo order of ordType "trigger", on the last trade price
+        margin = {"marginMode": "cross"} if okx == "okx-swap" else {}  # a swap's tdMode: the mode set
         assert _live_params(okx, stop) == {
             "clientOrderId": "tm-1",
+            **margin,
             "triggerPrice": "90.5",
             "triggerPxType": "last",
             "reduceOnly": True,
