@@ -29,12 +29,15 @@ def near_liquidation(
     """The order reducing the position, the values and the reason of its REDUCE event; None
     when nothing is to be done. Marks the position reduced (`margin.reduced`) until it is back
     beyond the distance, or flat."""
-    held = book.held(key)
     reported = margin.positions.get(key)
     limit = policy.min_distance_open
-    if held == 0 or reported is None or reported.liquidation_price is None or limit is None:
-        if held == 0:
-            margin.reduced.pop(key, None)
+    if reported is None or reported.liquidation_price is None or limit is None:
+        if key in margin.reduced and book.held(key) == 0:
+            del margin.reduced[key]
+        return None  # (first: a mark of a market the venue reports no margin of costs nothing)
+    held = book.held(key)
+    if held == 0:
+        margin.reduced.pop(key, None)
         return None
     mark = book.marks.get(key) or reported.mark_price
     if not mark:
