@@ -2,7 +2,8 @@
 declared on LiveConfig and read by core.foundations.config_schema).
 
 symbols = ["BTC/USDT", "ETH/USDT"]       # canonical (ccxt unified) symbols (`--symbols` replaces them)
-channels = ["trades", "book", "candles", "tickers"]
+channels = ["trades", "book", "candles", "tickers"]  # and, at a derivatives venue, "funding", "mark",
+                                          # "open_interest", "liquidations" (the last two only if named)
 timeframes = ["1m"]                       # candle streams: 1s 1m 5m 15m 1h 4h 1d 1w
 sandbox = false                           # the venue's testnet (also TRADEMESH_<VENUE>_SANDBOX=1)
 watchdog_silence_s = 60                   # a connection silent this long is restarted
@@ -13,6 +14,7 @@ stale_floor_s = 15                        # ...and at least this long (docs/venu
 flush_ms = 2                              # frames within 2 ms of a dispatch go out together (0: at once)
 funding_stream = true                     # funding rates from the venue's stream where it has one...
 funding_poll_s = 60                       # ...else (or false) read by REST this often
+open_interest_poll_s = 10                 # open interest read by REST this often where not streamed
 markets_reload_s = 300                    # the exchange's markets read again this often (0: never)
 replay_url = "http://127.0.0.1:8123"      # a stand-in in another process on this machine (not with --replay)
 """
