@@ -481,7 +481,14 @@ async def test_account_is_the_venues_account_stream_snapshot_as_its_read_rpcs_an
         )
     assert (got["venue"], got["exchange"], got["account"]) == ("sim", "sim", None)
     assert got["balances"] == [
-        {"asset": b.asset, "free": b.free, "locked": b.locked, "total": b.total} for b in balances.balances
+        {
+            "asset": b.asset,
+            "free": b.free,
+            "locked": b.locked,
+            "total": b.total,
+            "position_margin": b.position_margin or None,  # none for the sim's spot assets
+        }
+        for b in balances.balances
     ]
     usdt = next(b for b in got["balances"] if b["asset"] == "USDT")
     assert assert_decimal(usdt["locked"]) >= Decimal(price)  # the order's 1 SOL at `price`
