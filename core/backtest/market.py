@@ -413,8 +413,10 @@ class ReplayedMarket:
         """Liquidate what is due at the mark, the symbol's book made whole first; only while it
         holds a margined position (docs/venues.md, "Margin and liquidation")."""
         if self._exchange.at_risk(symbol):
-            self._mirrors[symbol].settle()
-            self._exchange.check_liquidations()
+            mirror = self._mirrors[symbol]
+            if self._exchange.may_liquidate(symbol, *mirror.best()):
+                mirror.settle()
+                self._exchange.check_liquidations()
 
     @property
     def venue_ns(self) -> int:

@@ -109,6 +109,9 @@ class Accounts:
         # locked, and the settle asset it is held in.
         self._margin: dict[str, Decimal] = {}
         self._margin_asset: dict[str, str] = {}
+        # Bumped whenever a total, a position or a position's margin changes: what a cached
+        # liquidation price (margin_account.py) was reckoned from.
+        self.version = 0
 
     # ---- balances
 
@@ -156,10 +159,13 @@ class Accounts:
             raise RuntimeError(f"cannot release {released} {asset}: locked {self.locked(asset)}")
         self._locked[asset] -= released
         self._free[asset] += released - spent
+        if spent:
+            self.version += 1
 
     def credit(self, asset: str, amount: Decimal) -> None:
         self.add_asset(asset)
         self._free[asset] += amount
+        self.version += 1
 
     # ---- position margin (margined perpetuals)
 
@@ -179,6 +185,7 @@ class Accounts:
         self._free[asset] -= amount
         self._locked[asset] += amount
         self._margin[symbol] += amount
+        self.version += 1
 
     def release_margin(self, symbol: str, amount: Decimal) -> None:
         """Move `amount` of the position's margin back to free."""
@@ -188,6 +195,7 @@ class Accounts:
         self._margin[symbol] -= amount
         self._locked[asset] -= amount
         self._free[asset] += amount
+        self.version += 1
 
     def position_margin(self, asset: str) -> Decimal | None:
         """The margin the positions settled in `asset` hold; None when none is margined in it."""
@@ -241,6 +249,7 @@ class Accounts:
             position = self._positions[symbol] = self._kinds.get(symbol, _Position)()
         before = position.realized
         position.apply(size * side.sign, price, multiplier)
+        self.version += 1
         return position.realized - before
 
     def held(self, symbol: str) -> HeldPosition | None:

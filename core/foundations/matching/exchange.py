@@ -420,6 +420,25 @@ class SimExchange:
         """Whether the symbol is a margined perpetual with a position open (liquidation may come)."""
         return self._margin is not None and self._accounts.position_size(symbol) != 0
 
+    def may_liquidate(self, symbol: str, bid: int | None, ask: int | None) -> bool:
+        """Whether the symbol's position may be due with this best bid and ask (ticks) on its book:
+        a caller that keeps levels off the engine's book (a backtest's mirror) asks first, and
+        makes the book whole and calls check_liquidations() only then. The mark is reckoned as
+        mark() reckons it, from these."""
+        if self._margin is None or self._accounts.position_size(symbol) == 0:
+            return False
+        market = self._market(symbol)
+        if bid is not None and ask is not None:
+            ticks: Decimal | int = Decimal(bid + ask) / 2
+        elif market.last_trade is not None:
+            ticks = market.last_trade
+        elif bid is not None or ask is not None:
+            ticks = bid if bid is not None else ask  # type: ignore[assignment]
+        else:
+            return False
+        with localcontext(EXACT):
+            return self._margin.due_at(symbol, ticks * market.instrument.tick_size)
+
     def check_liquidations(self) -> list[Order]:
         """Liquidate every position due (margin ratio at 1 at the mark), one at a time, each
         reckoned after the one before: its open orders canceled, then the engine's order closing

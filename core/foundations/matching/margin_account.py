@@ -103,7 +103,11 @@ class MarginAccount:
         self.terms = terms
         self._accounts = accounts
         self._mark = mark
-        self._symbols = {i.symbol: _Symbol(i, terms) for i in instruments}
+        self._symbols = {i.symbol: _Symbol(i, terms) for i in sorted(instruments, key=lambda i: i.symbol)}
+        # Each open position's (long, liquidation price) as of the accounts' version: the check
+        # after every market step compares the mark with it (_thresholds).
+        self._cached: dict[str, tuple[bool, Decimal | None] | None] = {}
+        self._cached_version = -1
         for instrument in instruments:
             accounts.margined(instrument.symbol, instrument.settle_asset)
 
@@ -142,6 +146,7 @@ class MarginAccount:
                 self._accounts.release_margin(symbol, -change)
         item.leverage = leverage
         item.mode = item.mode if mode is None else mode
+        self._cached_version = -1
         return self.setting(symbol)
 
     # ---- orders and fills
@@ -236,7 +241,53 @@ class MarginAccount:
     def due(self) -> list[str]:
         """The symbols whose positions are due for liquidation now: the isolated ones whose
         margin balance is at or below their maintenance margin, then, per settle asset, every
-        cross one when the asset's equity is at or below their maintenance margin together."""
+        cross one when the asset's equity is at or below their maintenance margin together.
+        While each position alone decides its own (isolated, or the only cross one of its
+        asset) that is its mark reaching its liquidation price, kept until the accounts change."""
+        thresholds = self._thresholds()
+        if any(threshold is None for threshold in thresholds.values()):
+            return self._due_in_full()
+        found: list[str] = []
+        for symbol, threshold in thresholds.items():
+            mark = self._mark(symbol)
+            if mark is not None and threshold is not None and _reached(threshold, mark):
+                found.append(symbol)
+        return found
+
+    def due_at(self, symbol: str, mark: Decimal) -> bool:
+        """Whether the symbol's position may be due at `mark` (a backtest's check before it makes
+        the engine's book whole): its liquidation price reached, or one that must be reckoned with
+        the other cross positions."""
+        thresholds = self._thresholds()
+        if symbol not in thresholds:
+            return False
+        threshold = thresholds[symbol]
+        return threshold is None or _reached(threshold, mark)
+
+    def _thresholds(self) -> dict[str, tuple[bool, Decimal | None] | None]:
+        """Each open position's (long, liquidation price), None for a cross one sharing its
+        asset's equity with another (its price moves with theirs); reckoned again only when the
+        accounts changed (a fill, a fee, funding, margin held or released) or a setting did."""
+        if self._cached_version == self._accounts.version:
+            return self._cached
+        exposures = {s: e for s in self._symbols if (e := self.exposure(s)) is not None}
+        shared = {
+            asset
+            for asset in {self._symbols[s].instrument.settle_asset for s in exposures}
+            if len(self._open_cross(asset)) > 1
+        }
+        cached: dict[str, tuple[bool, Decimal | None] | None] = {}
+        for symbol, exposure in exposures.items():
+            item = self._symbols[symbol]
+            if item.mode is MarginMode.CROSS and item.instrument.settle_asset in shared:
+                cached[symbol] = None
+                continue
+            price = liquidation_price(exposure, self._backing(symbol, True), item.brackets)
+            cached[symbol] = (exposure.size > 0, price)
+        self._cached, self._cached_version = cached, self._accounts.version
+        return cached
+
+    def _due_in_full(self) -> list[str]:
         found: list[str] = []
         crossed: set[str] = set()
         for symbol, item in sorted(self._symbols.items()):
@@ -326,3 +377,12 @@ class MarginAccount:
         if exposure is None or mark is None:
             return _ZERO, _ZERO
         return exposure.pnl(mark), self._symbols[symbol].brackets.maintenance(exposure.notional(mark))
+
+
+def _reached(threshold: tuple[bool, Decimal | None], mark: Decimal) -> bool:
+    """Whether the mark has reached a (long, liquidation price): at or below it for a long, at or
+    above it for a short; never without one."""
+    long, price = threshold
+    if price is None:
+        return False
+    return mark <= price if long else mark >= price
