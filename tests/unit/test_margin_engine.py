@@ -9,11 +9,13 @@ the liquidation fee 0.2 %, counted in the bankruptcy price: the margin pays the 
 
 from __future__ import annotations
 
-from decimal import Decimal
+import random
+from decimal import Decimal, localcontext
 
 import pytest
 
 from core.foundations.errors import FailedPrecondition, InvalidArgument
+from core.foundations.matching.accounts import EXACT
 from core.foundations.matching.exchange import NullListener, SimExchange
 from core.foundations.matching.margin_account import MarginTerms
 from core.foundations.model import (
@@ -230,3 +232,70 @@ def test_an_order_past_the_position_its_leverage_allows_is_refused() -> None:
     exchange.set_leverage(PERP, D(100), None)  # tier 2's: up to 250,000
     order, _ = exchange.place(limit(BUY, "100", "600"))
     assert order.status is OrderStatus.OPEN
+
+
+ETH = Instrument(
+    "sim",
+    "ETH/USDT:USDT",
+    "ETHUSDT-PERP",
+    InstrumentKind.PERPETUAL,
+    "ETH",
+    "USDT",
+    "USDT",
+    D("0.1"),
+    D("0.001"),
+)
+
+
+def test_cross_positions_sharing_the_wallet_are_liquidated_together() -> None:
+    """A cross long of BTC and a cross short of ETH on 100 USDT at 10x: the BTC market falls, the
+    account's equity reaches the two maintenance margins, and both close, the account's equity
+    spent (less the dust the tick leaves), never below 0."""
+    tape = Tape()
+    exchange = SimExchange(
+        "sim", [LINEAR, ETH], maker_fee_rate=D(0), taker_fee_rate=D("0.001"), balances={"USDT": D(100)},
+        clock=lambda: 5_000_000_000, listener=tape, margin=MarginTerms(leverage=D(10)),
+    )  # fmt: skip
+    btc = [
+        exchange.submit_synthetic(PERP, BUY, 990, 10_000),
+        exchange.submit_synthetic(PERP, SELL, 1010, 10_000),
+    ]
+    exchange.submit_synthetic(ETH.symbol, BUY, 990, 10_000)
+    exchange.submit_synthetic(ETH.symbol, SELL, 1010, 10_000)
+    exchange.place(market(BUY, "4"))  # long 4 BTC at 101: margin 40.4
+    exchange.place(market(SELL, "4", ETH.symbol))  # short 4 ETH at 99: margin 39.6
+    # The wallet after the fees: 99.2; ETH's mark 100 (its PnL -4).
+    quote(exchange, btc, 900, 902)  # BTC 90.1: equity 99.2 - 43.6 - 4 = 51.6 > 1.44 + 1.6 maintenance
+    assert exchange.check_liquidations() == []
+    quote(exchange, btc, 770, 772)  # BTC 77.1: equity 99.2 - 95.6 - 4 < 0
+    closed = exchange.check_liquidations()
+    # BTC first, bankrupt with ETH's PnL counted: (404 - 95.2) / (4 x 0.998) = 77.35.., at 77.4;
+    # then ETH on what is left, 4.1808: (396 + 4.1808) / 4.008 = 99.85.., a short's down: 99.8.
+    fills = [e.fill for e in tape.executions if e.fill is not None and e.fill.liquidation]
+    assert [(f.symbol, f.price) for f in fills] == [(PERP, D("77.4")), (ETH.symbol, D("99.8"))]
+    assert [o.symbol for o in closed] == [PERP, ETH.symbol] and all(o.liquidation for o in closed)
+    assert [p.size for p in exchange.positions()] == [D(0), D(0)]
+    [usdt] = exchange.balances()
+    assert (usdt.total, usdt.position_margin) == (D("0.1824"), D(0))  # 4.1808 - 3.2 - 0.7984
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_kept_liquidation_prices_decide_as_the_full_reckoning_does(seed: int) -> None:
+    """Random positions (isolated or cross, long or short, 2-50x) and marks: the check against each
+    position's kept liquidation price says what reckoning every margin balance in full says."""
+    rng = random.Random(seed)
+    for _ in range(20):
+        mode = rng.choice([MarginMode.CROSS, MarginMode.ISOLATED])
+        exchange, _, ids = make(balance=str(rng.randint(60, 400)), leverage=D(rng.randint(2, 50)), mode=mode)
+        side = rng.choice([BUY, SELL])
+        try:
+            exchange.place(market(side, str(rng.randint(1, 5))))
+        except FailedPrecondition:
+            continue  # more than the balance carries
+        for _ in range(5):
+            bid = rng.randint(700, 1300)
+            quote(exchange, ids, bid, bid + rng.randint(1, 4))
+            margin = exchange._margin
+            assert margin is not None
+            with localcontext(EXACT):
+                assert margin.due() == margin._due_in_full()
