@@ -1,21 +1,21 @@
 """A leveraged sim position liquidated by the market, booked by the ledger as the venue books it
 (docs/ledger.md, "Margin and liquidation"), every part a real process: the sim (a perpetual whose
-market falls, funding every 5 s), ingest (its executions to the bus), the recorder (the
-trace's orders and fills), the ledger, Redis and PostgreSQL. The test sets 20x isolated at the
-venue (SetLeverage), buys, sells part back, and waits for the venue to liquidate the rest. After
-each step the ledger's books equal the venue's: its venue cash is the venue's total of the settle
+market falls, funding every 5 s), ingest (its executions to the bus), the recorder (the trace's
+orders and fills), the ledger, Redis and PostgreSQL. The test sets 20x at the venue
+(SetLeverage), buys, sells part back, and waits for the venue to liquidate the rest. After each
+step the ledger's books equal the venue's: its venue cash is the venue's total of the settle
 asset, its margin held (the cash ledger's hold and the margin ledger's accounts alike) the
 venue's position margin. After the liquidation the margin is released, the liquidation fee
 booked apart at the venue's fee, the venue's loss is the books' PnL (realised, fees, funding),
-the trace shows the liquidation, and the books verify. Linear (BTC/USDT:USDT, settled in USDT)
-and inverse (BTC/USD:BTC, 10 USD contracts settled in BTC)."""
+the trace shows the liquidation, and the books verify. Linear (BTC/USDT:USDT, settled in USDT),
+isolated and cross, and inverse (BTC/USD:BTC, 10 USD contracts settled in BTC), isolated."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,6 +65,7 @@ class Case:
     symbol_toml: str
     buy: str  # contracts
     sell: str
+    mode: tf.MarginMode.ValueType = tf.MARGIN_MODE_ISOLATED
 
     @property
     def config(self) -> str:
@@ -79,6 +80,9 @@ LINEAR = Case(
     "BTC/USDT:USDT", "USDT", D(10000),
     'tick_size = "0.1"\nlot_size = "0.001"\nmin_size = "0.001"\nmin_notional = "5"\n', "0.2", "0.05",
 )  # fmt: skip
+# Cross: the whole balance backs the position (liquidated when the equity falls to its
+# maintenance margin: 400 USDT for 0.2 BTC, about 7 % down).
+CROSS = replace(LINEAR, opening=D(400), mode=tf.MARGIN_MODE_CROSS)
 INVERSE = Case(
     "BTC/USD:BTC", "BTC", D(1),
     'tick_size = "0.5"\nlot_size = "1"\ncontract_value = "10"\n', "600", "150",
@@ -215,14 +219,14 @@ def fields(step: lg.TraceStep) -> dict[str, str]:
     return {field.name: field.value for field in step.fields}
 
 
-@pytest.mark.parametrize("case", [LINEAR, INVERSE], ids=["linear", "inverse"])
+@pytest.mark.parametrize("case", [LINEAR, CROSS, INVERSE], ids=["linear", "linear-cross", "inverse"])
 async def test_a_liquidated_position_leaves_the_books_equal_to_the_venue(
     case: Case, tmp_path: Path, database_url: str, redis_url: str
 ) -> None:
     async with mesh(case, tmp_path, database_url, redis_url) as m:
         await until(lambda: _opened(m), WAIT_S, 0.2, "the books opened with the venue's balance")
         setting = await m.venue.tf.SetLeverage(
-            tf.SetLeverageRequest(symbol=case.symbol, leverage="20", margin_mode=tf.MARGIN_MODE_ISOLATED),
+            tf.SetLeverageRequest(symbol=case.symbol, leverage="20", margin_mode=case.mode),
             timeout=CALL_TIMEOUT_S,
         )
         assert D(setting.setting.leverage) == 20
