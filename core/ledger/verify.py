@@ -98,6 +98,35 @@ WHERE p.flags <> 1
    OR (t.flags = 4 AND t.amount <> 0 AND t.amount <> p.amount)
 ORDER BY t.id LIMIT $1
 """
+# Margin (docs/ledger.md, "Margin and liquidation"): per venue and asset, the cash ledger's hold
+# (cash_margin, 106) is the margin ledger's accounts (margin_locked, 501) summed; a flat
+# perpetual position (perp_quantity, 202) holds none. Read from the stored balances (those the
+# transfers' are compared with above).
+_MARGIN_UNMATCHED = """
+WITH held AS (
+    SELECT a.venue, a.asset, a.code, sum(b.debits_pending) AS pending
+    FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
+    WHERE a.code IN (106, 501)
+    GROUP BY a.venue, a.asset, a.code
+)
+SELECT coalesce(c.venue, m.venue) AS venue, coalesce(c.asset, m.asset) AS asset,
+       coalesce(c.pending, 0) AS cash, coalesce(m.pending, 0) AS margin
+FROM (SELECT * FROM held WHERE code = 106) c
+FULL JOIN (SELECT * FROM held WHERE code = 501) m ON m.venue = c.venue AND m.asset = c.asset
+WHERE coalesce(c.pending, 0) <> coalesce(m.pending, 0)
+ORDER BY 1, 2 LIMIT $1
+"""
+_MARGIN_ON_FLAT = """
+SELECT m.id, m.venue, m.symbol, m.strategy, m.asset, mb.debits_pending AS pending
+FROM ledger_accounts m
+JOIN ledger_balances mb ON mb.account_id = m.id
+LEFT JOIN ledger_accounts q
+    ON q.code = 202 AND q.venue = m.venue AND q.symbol = m.symbol AND q.strategy = m.strategy
+LEFT JOIN ledger_balances qb ON qb.account_id = q.id
+WHERE m.code = 501 AND mb.debits_pending <> 0
+  AND coalesce(qb.debits_posted - qb.credits_posted, 0) = 0
+ORDER BY m.id LIMIT $1
+"""
 _TOTALS = """
 SELECT (SELECT count(*) FROM ledger_accounts) AS accounts,
        (SELECT count(*) FROM ledger_transfers) AS transfers,
@@ -121,7 +150,9 @@ class Problem:
     """Anything else wrong. kind: "crossed_transfer" (an account of another ledger or asset),
     "unbalanced_event", "event_count" (an event's transfers not all there, or transfers without
     their event), "bad_resolution" (a post or void of something it may not resolve),
-    "flag_violated" (a recomputed balance breaks its account's flags)."""
+    "flag_violated" (a recomputed balance breaks its account's flags), "margin_unmatched" (a venue's
+    cash held as margin is not its margin ledger's), "margin_on_flat" (a flat perpetual position
+    holding margin)."""
 
     kind: str
     subject: str
@@ -163,6 +194,7 @@ async def verify(pool: Any, limit: int = 1000) -> VerifyReport:
             *_unbalanced(await conn.fetch(_UNBALANCED, limit)),
             *_counts(await conn.fetch(_COUNTS, limit)),
             *_resolutions(await conn.fetch(_RESOLUTIONS, limit)),
+            *_margins(await conn.fetch(_MARGIN_UNMATCHED, limit), await conn.fetch(_MARGIN_ON_FLAT, limit)),
             *violations[:limit],
         ]
     return VerifyReport(
@@ -243,4 +275,25 @@ def _resolutions(rows: Iterable[Any]) -> list[Problem]:
         else:
             why = f"of {row['pending_amount']} with {row['amount']}"
         problems.append(Problem("bad_resolution", row["id"], f"resolves {row['pending_id']}, {why}"))
+    return problems
+
+
+def _margins(unmatched: Iterable[Any], flat: Iterable[Any]) -> list[Problem]:
+    problems = [
+        Problem(
+            "margin_unmatched",
+            f"{row['venue']}/{row['asset']}",
+            f"cash held as margin {row['cash']}, the margin ledger's accounts {row['margin']}",
+        )
+        for row in unmatched
+    ]
+    problems += [
+        Problem(
+            "margin_on_flat",
+            row["id"],
+            f"{row['venue']}/{row['symbol']} strategy {row['strategy']!r} is flat and holds {row['pending']}"
+            f" {row['asset']} of margin",
+        )
+        for row in flat
+    ]
     return problems
