@@ -28,10 +28,26 @@ from decimal import Decimal
 from functools import partial
 
 from core.backtest.twins import Held, HeldAt, ModelTiming, OrderTiming
-from core.foundations.convert import execution_to_pb, instrument_to_pb
+from core.foundations.convert import (
+    balance_to_pb,
+    execution_to_pb,
+    instrument_to_pb,
+    leverage_to_pb,
+    position_to_pb,
+)
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import TrademeshError
-from core.foundations.model import Amendment, Execution, Instrument, Order, OrderRequest, Side
+from core.foundations.model import (
+    Amendment,
+    Balance,
+    Execution,
+    Instrument,
+    LeverageSetting,
+    Order,
+    OrderRequest,
+    Position,
+    Side,
+)
 from core.foundations.order_rules import place_order
 from core.inspector.convert import (
     amended_away,
@@ -57,6 +73,10 @@ _TERMINAL = frozenset(
 )
 
 
+# A venue's derivatives account: its positions, balances and the leverage in force per symbol.
+Account = tuple[Sequence[Position], Sequence[Balance], Sequence[LeverageSetting]]
+
+
 @dataclass(frozen=True)
 class OrderDesk:
     """Where the inspector's orders go: the replayed venue's calls."""
@@ -75,6 +95,14 @@ class OrderDesk:
     # An amendment in place (ReplayedMarket.amend: the old order's id, the change, the new order
     # placed instead if the venue refuses it, now, arrival); None: amendments cancel and place.
     amend: Callable[[str, Amendment, OrderRequest, int, int | None], None] | None = None
+    # A perpetual's leverage set at the venue (ReplayedMarket.set_leverage, the mode kept) before
+    # an entry that names one, and read (ReplayedMarket.leverage); None: the venue has none.
+    set_leverage: Callable[[str, Decimal], object] | None = None
+    leverage: Callable[[str], Decimal] | None = None
+    # The venue's derivatives account now (positions with their margin, balances, each
+    # perpetual's leverage in force), for the margin reports the live shell journals
+    # (core/inspector/margin_watch.py); None: the venue has none.
+    account: Callable[[], Account] | None = None
 
 
 @dataclass
@@ -89,6 +117,7 @@ class InspectStage:
         self.core = new_core(self.core_entry)
         self._held: set[tuple[str, str]] = set()
         self._held_at = -1  # the entries when `_held` was read
+        self._margin_said = b""  # the last margin report fed (as the live shell, only a change)
 
     @classmethod
     def start(cls, venue: str, desk: OrderDesk, policies: str, equity: Decimal, now_ns: int) -> InspectStage:
@@ -100,6 +129,7 @@ class InspectStage:
         if listed:
             facts = jr.JournalInstruments(venue=venue, instruments=listed)
             stage._feed(jr.JournalEntry(now_ns=now_ns, instruments=facts))
+        stage.margin(now_ns)  # the leverage in force before the first intent, as the live shell reads it
         return stage
 
     # ---- inputs
@@ -147,6 +177,23 @@ class InspectStage:
         self.entries += 1
         output = self.core.on_mark(self.venue, symbol, Decimal(format_decimal(price)), now_ns)
         self._carry_out_all(output, now_ns)
+
+    def margin(self, now_ns: int) -> None:
+        """The venue's derivatives account as a margin report (risk.v1.JournalMargin), fed when it
+        changed, as the live shell's margin watch journals it every second."""
+        account = self.desk.account
+        if account is None:
+            return
+        positions, balances, settings = account()
+        entry = jr.JournalMargin(venue=self.venue, leverage=True, positions_said=True)
+        entry.positions.extend(position_to_pb(p) for p in sorted(positions, key=lambda p: p.symbol))
+        entry.balances.extend(balance_to_pb(b) for b in sorted(balances, key=lambda b: b.asset))
+        entry.settings.extend(leverage_to_pb(s) for s in sorted(settings, key=lambda s: s.symbol))
+        said = entry.SerializeToString(deterministic=True)
+        if said == self._margin_said:
+            return
+        self._margin_said = said
+        self._feed(jr.JournalEntry(now_ns=now_ns, margin=entry))
 
     @property
     def wake_ns(self) -> int | None:
@@ -247,9 +294,26 @@ class InspectStage:
             refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, refusal_of(exc), now_ns)
             self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
             return
+        if order.leverage is not None and not self._leverage_for(order, now_ns):
+            return
         self.desk.submit(
             checked, now_ns, self.desk.timing.place(order, now_ns, self._holding(order, checked))
         )
+
+    def _leverage_for(self, order: PlaceOrder, now_ns: int) -> bool:
+        """The entry's leverage in force at the venue before it is placed, set only when it
+        differs, as the live executor sets it; a refusal refuses the order (False)."""
+        set_leverage, leverage = self.desk.set_leverage, self.desk.leverage
+        if set_leverage is None or leverage is None or order.leverage is None:
+            return True
+        try:
+            if leverage(order.symbol) != order.leverage:
+                set_leverage(order.symbol, order.leverage)
+        except TrademeshError as exc:
+            refused = order_snapshot(order, tf.ORDER_STATUS_REJECTED, refusal_of(exc), now_ns)
+            self._feed(jr.JournalEntry(now_ns=now_ns, order_update=refused))
+            return False
+        return True
 
     def _holding(self, order: PlaceOrder, checked: OrderRequest) -> Held:
         held_at = self.desk.held_at

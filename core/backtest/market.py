@@ -425,6 +425,11 @@ class ReplayedMarket:
 
     # ---- leverage (docs/venues.md, "Margin and liquidation")
 
+    @property
+    def margined(self) -> bool:
+        """Whether its perpetuals are margined and liquidated (it was given MarginTerms)."""
+        return self._exchange.margined
+
     def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
         """A perpetual's leverage (and margin mode) set at the venue now, as TradeFlow SetLeverage
         sets it (the engine's rules: core.foundations.matching.margin_account)."""
@@ -433,6 +438,10 @@ class ReplayedMarket:
 
     def leverage(self, symbol: str) -> LeverageSetting:
         return self._exchange.leverage(symbol)
+
+    def leverages(self) -> list[LeverageSetting]:
+        """Every margined perpetual's leverage in force."""
+        return self._exchange.leverages()
 
     # ---- the venue's state
 

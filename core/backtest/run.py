@@ -179,7 +179,7 @@ class Backtest:
         self.advise = AdviseStage(settings.advisor, model, self.bars, self._account_view())
         desk = OrderDesk(
             self.instruments, market.submit, market.cancel, market.open_orders, self._find,
-            position=self._position, held_at=market.held_at, amend=market.amend,
+            position=self._position, held_at=market.held_at, amend=market.amend, **_margin_desk(market),
         )  # fmt: skip
         self.inspect = InspectStage.start(
             settings.venue, desk, settings.policies, settings.starting_equity, start
@@ -530,6 +530,7 @@ class Backtest:
                 price = self.last_price.get(symbol)
             if price is not None:
                 self.inspect.mark(symbol, price, now_ns)
+        self.inspect.margin(now_ns)  # with the marks, as the live shell reads it every second
 
     # ---- what the venue shows
 
@@ -676,3 +677,15 @@ class Feedback:
             return False
         self._entries, self._next_ns = entries, now_ns + _NS
         return True
+
+
+def _margin_desk(market: ReplayedMarket) -> dict[str, Any]:
+    """The replayed venue's leverage and derivatives account for the inspector's shell, when its
+    perpetuals are margined (docs/venues.md, "Margin and liquidation"); none otherwise."""
+    if not market.margined:
+        return {}
+    return {
+        "set_leverage": lambda symbol, leverage: market.set_leverage(symbol, leverage, None),
+        "leverage": lambda symbol: market.leverage(symbol).leverage,
+        "account": lambda: (market.positions(), market.balances(), market.leverages()),
+    }

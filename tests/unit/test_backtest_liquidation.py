@@ -53,6 +53,7 @@ funding_interval_s = 86400
 # 100 falling 2 % a step (a second), a deep book around it: the buy fills at 100.1.
 SPEC = Walk(symbol=PERP, steps=20, price=100.0, volatility=0.0, drift=-0.02, tick=D("0.1"), level_size=D(10))
 MMR, FEE_RATE, TICK = D("0.004"), D("0.002"), D("0.1")
+SHIPPED = Path("core/inspector/default_policies.toml")
 
 
 def exchange(tmp_path: Path) -> ExchangeConfig:
@@ -159,27 +160,40 @@ funding_interval_s = 600
 
 
 def test_a_leveraged_strategys_backtest_shows_its_liquidation_and_its_books_agree(tmp_path: Path) -> None:
-    """The trend strategy at 125x isolated on a 30-minute walk: its long is liquidated at the
-    bankruptcy price; the summary says so; the run's books hold what the venue holds."""
+    """The trend strategy at 125x isolated on a 30-minute walk: the inspector reduces its long as
+    it nears its liquidation price, the rest is liquidated at the bankruptcy price; the summary
+    says so; the run's books hold what the venue holds."""
     (tmp_path / "sim.toml").write_text(LEVERAGED)
+    # The shipped policies but for the leverage they allow (20x) and the distance to liquidation
+    # an entry needs (2 %): 125x entries pass; a position within 1 % of it is still reduced.
+    shipped = SHIPPED.read_text()
+    policies = shipped.replace('max = "20"', 'max = "125"').replace('entry = "0.02"', 'entry = "0.001"')
+    assert policies.count('"125"') == 1 and policies.count('"0.001"') == 1
+    (tmp_path / "policies.toml").write_text(policies)
     spec = Walk(symbol=PERP, steps=1800, volatility=0.001)
     config = BacktestConfig(
         strategies=(Path("core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
         end_ns=spec.start_ns + spec.steps * spec.step_ns, symbols=(PERP,), sample_s=60,
-        sim_config=tmp_path / "sim.toml",
+        sim_config=tmp_path / "sim.toml", policies=tmp_path / "policies.toml",
     )  # fmt: skip
     backtest = build(config)
     done = outcome(drive_sync(backtest, walk(spec)), backtest.settings.sample_ns)
-    entry, closing = done.fills
+    entry, *reduced, closing = done.fills
     assert (entry.side, closing.side, closing.strategy) == ("buy", "sell", "trend")
     [fill] = [e.fill for e in done.tape.orders if e.fill is not None and e.fill.liquidation]
+    # The inspector saw the venue's margin reports (the replayed venue's, each second) and, the
+    # position within 1 % of its liquidation price, reduced it by half (liquidation.
+    # min_distance_open); the rest is liquidated at the same bankruptcy price: the entry's, as its
+    # margin is the same share of its notional.
+    assert [f.side for f in reduced] == ["sell"], "the inspector reduced it first"
+    left = entry.size - sum((f.size for f in reduced), D(0))
     value = entry.price * entry.size
     bankrupt = (value - value / 125) / (entry.size * (1 - D("0.002")))
     price = (bankrupt / D("0.01")).to_integral_value(ROUND_CEILING) * D("0.01")
-    assert (fill.price, fill.size, fill.fee) == (price, entry.size, price * entry.size * D("0.002"))
-    assert closing.price == price
+    assert (fill.price, fill.size, fill.fee) == (price, left, price * left * D("0.002"))
+    assert closing.price == price and closing.ts_ns > max((f.ts_ns for f in reduced), default=0)
     line = next(text for text in summary(done) if text.startswith("liquidations:"))
-    assert line == f"liquidations: 1 ({PERP} {entry.size} at {price}) · fees {fill.fee.normalize():f} USDT"
+    assert line == f"liquidations: 1 ({PERP} {left} at {price}) · fees {fill.fee.normalize():f} USDT"
     books = backtest.books
     assert books.refused == []
     venue_cash = books.core.books.balance(chart.venue_cash("sim", "USDT")).net_debit

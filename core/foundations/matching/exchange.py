@@ -410,6 +410,11 @@ class SimExchange:
     def leverage(self, symbol: str) -> LeverageSetting:
         return self._margin_of(symbol).setting(symbol)
 
+    def leverages(self) -> list[LeverageSetting]:
+        """Every margined perpetual's leverage in force (none unmargined)."""
+        margin = self._margin
+        return [] if margin is None else [margin.setting(m.instrument.symbol) for m in self._perpetuals]
+
     def set_leverage(self, symbol: str, leverage: Decimal, mode: MarginMode | None) -> LeverageSetting:
         """Set a perpetual's leverage (and margin mode): margin_account.MarginAccount.set."""
         margin = self._margin_of(symbol)
