@@ -24,6 +24,10 @@ Example (every key optional; `[[symbols]]` replaces the default symbol list):
     funding_rate = "0.0001"      # paid by longs to shorts (negative: shorts pay) at each funding time
     funding_interval_s = 28800   # funding times: the multiples of this since the Unix epoch
 
+Perpetuals are margined and liquidated (docs/venues.md, "Margin and liquidation"): the top-level
+`leverage` (1 .. 125, default 1), `margin_mode` ("cross", the default, or "isolated") and
+`liquidation_fee_rate` (default 0.002), and per perpetual `[[symbols.brackets]]` tiers.
+
 A symbol BASE/QUOTE is spot; BASE/QUOTE:QUOTE is a linear perpetual of contract size 1
 (core/foundations/matching/funding.py says how it trades and how its funding is paid);
 BASE/QUOTE:BASE an inverse perpetual, sized in contracts of `contract_value` QUOTE and settled
