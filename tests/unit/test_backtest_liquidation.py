@@ -199,3 +199,29 @@ def test_a_leveraged_strategys_backtest_shows_its_liquidation_and_its_books_agre
     venue_cash = books.core.books.balance(chart.venue_cash("sim", "USDT")).net_debit
     held = {b.asset: b.total for b in backtest.market.balances()}["USDT"]
     assert abs(venue_cash - held) < D("1e-12")
+
+
+def test_an_intents_leverage_is_set_at_the_replayed_venue_before_its_entry(tmp_path: Path) -> None:
+    """The advisor's [intent] leverage (50x) on each entry: the inspector's shell sets it at the
+    replayed venue before the order, as the live executor sets it (GetLeverage, SetLeverage)."""
+    sim = LEVERAGED.replace('leverage = "125"\nmargin_mode = "isolated"\n', "")
+    (tmp_path / "sim.toml").write_text(sim)
+    (tmp_path / "advisor.toml").write_text('[intent]\nleverage = "50"\n')
+    shipped = SHIPPED.read_text()
+    policies = shipped.replace('max = "20"', 'max = "125"').replace('entry = "0.02"', 'entry = "0.001"')
+    (tmp_path / "policies.toml").write_text(policies)
+    spec = Walk(symbol=PERP, steps=1200, volatility=0.001)  # its first entry comes at 918 s
+    config = BacktestConfig(
+        strategies=(Path("core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
+        end_ns=spec.start_ns + spec.steps * spec.step_ns, symbols=(PERP,), sample_s=60,
+        sim_config=tmp_path / "sim.toml", advisor_config=tmp_path / "advisor.toml",
+        policies=tmp_path / "policies.toml",
+    )  # fmt: skip
+    backtest = build(config)
+    assert backtest.market.leverage(PERP).leverage == D(1), "the sim config's default"
+    done = outcome(drive_sync(backtest, walk(spec)), backtest.settings.sample_ns)
+    assert done.fills and done.fills[0].side == "buy"
+    allowed = [v for v in done.tape.verdicts if v.allowed]
+    assert allowed and dict(allowed[0].reasons[0].values)["leverage"] == "50"
+    setting = backtest.market.leverage(PERP)
+    assert (setting.leverage, setting.mode) == (D(50), MarginMode.CROSS)
