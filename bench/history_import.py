@@ -9,10 +9,11 @@ into a temporary directory, then, on a scratch database (dropped at the end), ru
 rounds, each with the three in turn (the order rotating from round to round):
 - import: the archives through core.history, converted in turn with the COPYs (and again with
   a worker process converting the next block meanwhile) (checksums, unzip, every row checked, COPY text,
-  a probe per chunk, COPY into `bars` under savepoints, a file a transaction), `bars` emptied
-  first (its daily partitions kept: the first, untimed import made them);
+  a probe per chunk, COPY into a temporary table and a move into `bars` computing each bar's VWAP
+  under savepoints, a file a transaction), `bars` emptied first (its daily partitions kept: the
+  first, untimed import made them);
 - copy into bars: the same rows' COPY text, made beforehand, COPied straight into `bars` in one
-  transaction: the floor of any import into the recorder's table (its partitions and its key);
+  transaction (no VWAP): the floor of any import into the recorder's table (its partitions and its key);
 - copy into scratch: the same text COPied into a plain table of bars' columns (no partitions,
   no key, no index): PostgreSQL's COPY alone.
 Rows/s are medians over the rounds; the load average is recorded before each timed step.
@@ -60,11 +61,20 @@ def _month_rows(rng: random.Random, month: int, price: Decimal) -> tuple[str, De
         lines.append(
             f"{open_ms},{cents // 100}.{cents % 100:02d}000000,{high // 100}.{high % 100:02d}000000,"
             f"{low // 100}.{low % 100:02d}000000,{close // 100}.{close % 100:02d}000000,"
-            f"{volume // 10**8}.{volume % 10**8:08d},{open_ms + 59_999},{volume * 3}.0,{rng.randint(1, 900)},"
+            f"{volume // 10**8}.{volume % 10**8:08d},{open_ms + 59_999},{_quote(rng, volume, close)},"
+            f"{rng.randint(1, 900)},"
             f"0.5,10.0,0"
         )
         cents = close
     return "\n".join(lines) + "\n", Decimal(cents) / 100
+
+
+def _quote(rng: random.Random, volume: int, cents: int) -> str:
+    """A quote volume about the volume (in 1e-8) times the close (in cents), 8 decimal places
+    with random last digits, as Binance's sums of price times quantity are: its VWAP (quote over
+    volume) does not terminate, as nearly none does in Binance's klines."""
+    value = volume * cents // 100 + rng.randint(0, 9999)
+    return f"{value // 10**8}.{value % 10**8:08d}"
 
 
 def write_archives(directory: Path, symbols: int, months: int) -> list[Path]:
