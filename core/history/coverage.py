@@ -1,5 +1,6 @@
 """What the recorder's `bars` table holds per venue, symbol and timeframe: the first and last
-bar, the number of bars, and the holes (bars missing between two held ones), in one query.
+bar, the number of bars, and the holes (bars missing between two held ones), in one query; and
+what its `trades` table holds per venue and symbol (first, last, count: TRADES_SQL).
 
 The series are found by a loose index scan of the primary key (venue, symbol, timeframe,
 open_time_ns): a recursive query that seeks from one series to the next, one index probe each,
@@ -24,13 +25,16 @@ __all__ = [
     "COVERAGE_SQL",
     "MAX_HOLES",
     "MISSING_SQL",
+    "TRADES_SQL",
     "Fetch",
     "Hole",
     "Series",
+    "TradeSeries",
     "coverage_args",
     "iso_ns",
     "missing_ranges",
     "read_coverage",
+    "read_trades_coverage",
     "series_of",
 ]
 
@@ -136,6 +140,51 @@ async def read_coverage(
     """The series held (those of `venue`, `symbol`, `timeframe` when given), venue, symbol and
     timeframe ordered; `fetch(sql, *args)` runs the query (a connection's, or a pool's with deadlines)."""
     return series_of(await fetch(COVERAGE_SQL, *coverage_args(venue, symbol, timeframe)))
+
+
+# The trades held per venue and symbol ($1, $2: only these when not NULL): the first and last
+# trade's time and the count. The series by the same loose index scan of the primary key (venue,
+# symbol, ts_event_ns, trade_id); each series' count reads its part of the key's index.
+TRADES_SQL = """
+WITH RECURSIVE series (venue, symbol) AS (
+    (SELECT venue, symbol FROM trades WHERE ($1::text IS NULL OR venue = $1) ORDER BY venue, symbol LIMIT 1)
+    UNION ALL
+    SELECT following.* FROM series, LATERAL (
+        SELECT venue, symbol FROM trades
+        WHERE (venue, symbol) > (series.venue, series.symbol) AND ($1::text IS NULL OR venue = $1)
+        ORDER BY venue, symbol LIMIT 1
+    ) following
+)
+SELECT series.venue, series.symbol, held.*
+FROM series CROSS JOIN LATERAL (
+    SELECT count(*) AS trades, min(ts_event_ns) AS first_ns, max(ts_event_ns) AS last_ns
+    FROM trades WHERE venue = series.venue AND symbol = series.symbol
+) held
+WHERE ($2::text IS NULL OR series.symbol = $2)
+ORDER BY series.venue, series.symbol
+"""
+
+
+@dataclass(frozen=True)
+class TradeSeries:
+    """The trades held of one venue and symbol: no grid, so no holes; their range and count."""
+
+    venue: str
+    symbol: str
+    trades: int
+    first_ns: int  # the first trade's event time
+    last_ns: int  # the last trade's
+
+
+async def read_trades_coverage(
+    fetch: Fetch, venue: str | None = None, symbol: str | None = None
+) -> list[TradeSeries]:
+    """The trades held per venue and symbol (those of `venue`, `symbol` when given), ordered."""
+    rows = await fetch(TRADES_SQL, venue, symbol)
+    return [
+        TradeSeries(row["venue"], row["symbol"], row["trades"], row["first_ns"], row["last_ns"])
+        for row in rows
+    ]
 
 
 # The ranges of open times in [$4, $5) that hold no bar of the series ($1, $2, $3): before its

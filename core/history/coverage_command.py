@@ -1,5 +1,7 @@
 """`trademesh data coverage [VENUE] [SYMBOL]`: what the recorder's bars table holds per venue,
-symbol and timeframe: its range, bars, and holes (each missing range listed, up to --holes)."""
+symbol and timeframe: its range, bars, and holes (each missing range listed, up to --holes);
+then what its trades table holds per venue and symbol: the first and last trade, their count
+(not with --timeframe: trades have none)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,19 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_parser", "coverage_lines"]
+__all__ = ["add_parser", "coverage_lines", "trades_lines"]
 
 _HEADER = (
     f"{'venue':<12} {'symbol':<16} {'tf':<4} {'from':<20} {'to':<20} {'bars':>10} {'holes':>6} {'missing':>9}"
 )
+_TRADES_HEADER = f"{'venue':<12} {'symbol':<16} {'first trade':<24} {'last trade':<24} {'trades':>14}"
 
 
 def add_parser(tools: Any) -> None:
     parser = tools.add_parser(
         "coverage",
-        help="list the bars held per venue, symbol and timeframe: range, row count and holes",
+        help="list the bars held per venue, symbol and timeframe (range, row count, holes) and the "
+        "trades held per venue and symbol (first, last, count)",
         description=__doc__,
     )
     parser.add_argument("venue", nargs="?", help="only this venue")
@@ -34,24 +38,44 @@ def _run(args: argparse.Namespace) -> None:
 
     from core.foundations.errors import NotFound
 
-    found = asyncio.run(_read(args))
-    if not found:
+    found, trades = asyncio.run(_read(args))
+    if not found and not trades:
         named = " ".join(part for part in (args.venue, args.symbol, args.timeframe) if part)
-        raise NotFound(f"no bars are held{' for ' + named if named else ''}")
+        raise NotFound(f"no bars or trades are held{' for ' + named if named else ''}")
     if args.json:
         for series in found:
             print(json.dumps(_json(series)))
+        for held in trades:
+            print(json.dumps(_trades_json(held)))
         return
-    for line in coverage_lines(found, args.holes):
+    lines = coverage_lines(found, args.holes) if found else []
+    if trades:
+        lines += [""] if lines else []
+        lines += trades_lines(trades)
+    for line in lines:
         print(line)
 
 
-async def _read(args: argparse.Namespace) -> list[Any]:
-    from core.history.coverage import read_coverage
+async def _read(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    from core.history.coverage import read_coverage, read_trades_coverage
     from core.history.database import connected
 
     async with connected(args.database_url) as conn:
-        return await read_coverage(conn.fetch, args.venue, args.symbol, args.timeframe)
+        found = await read_coverage(conn.fetch, args.venue, args.symbol, args.timeframe)
+        if args.timeframe is not None:  # bars of a timeframe asked for: trades have none
+            return found, []
+        return found, await read_trades_coverage(conn.fetch, args.venue, args.symbol)
+
+
+def trades_lines(trades: list[Any]) -> list[str]:
+    from core.history.coverage import iso_ns
+
+    lines = [_TRADES_HEADER]
+    for t in trades:
+        lines.append(
+            f"{t.venue:<12} {t.symbol:<16} {iso_ns(t.first_ns):<24} {iso_ns(t.last_ns):<24} {t.trades:>14,}"
+        )
+    return lines
 
 
 def coverage_lines(found: list[Any], holes_shown: int) -> list[str]:
@@ -73,10 +97,26 @@ def coverage_lines(found: list[Any], holes_shown: int) -> list[str]:
     return lines
 
 
+def _trades_json(held: Any) -> dict[str, Any]:
+    from core.history.coverage import iso_ns
+
+    return {
+        "table": "trades",
+        "venue": held.venue,
+        "symbol": held.symbol,
+        "first": iso_ns(held.first_ns),
+        "last": iso_ns(held.last_ns),
+        "first_ns": held.first_ns,
+        "last_ns": held.last_ns,
+        "trades": held.trades,
+    }
+
+
 def _json(series: Any) -> dict[str, Any]:
     from core.history.coverage import iso_ns
 
     return {
+        "table": "bars",
         "venue": series.venue,
         "symbol": series.symbol,
         "timeframe": series.timeframe,

@@ -129,7 +129,7 @@ async def test_unknown_coverage_is_one_line_and_exit_code_2(fresh_database: str,
     month = data("import", str(month_archive(tmp_path, "BTCUSDT")), "--database-url", fresh_database)
     assert month.returncode == 0, month.stderr
     done = data("coverage", "kraken", "--database-url", fresh_database)
-    assert done.returncode == 2 and done.stderr.strip() == "trademesh: no bars are held for kraken"
+    assert done.returncode == 2 and done.stderr.strip() == "trademesh: no bars or trades are held for kraken"
 
 
 async def test_a_backtest_reads_the_imported_bars_as_recorded_history(
