@@ -106,6 +106,7 @@ class PaperVenue(Venue):
         )
         if self.exchange.margined:  # its perpetuals: SetLeverage, and liquidation at the mark
             self.margin_modes = (MarginMode.CROSS, MarginMode.ISOLATED)
+            self.margin_moves_with_market = True  # StreamAccount sends the marks' moves too
             self.liquidates = True
         self.matcher = PaperMatcher(self.exchange, [i.symbol for i in traded])
         log.info(

@@ -11,6 +11,12 @@ How the hub learns that the account changed is the venue's `account_feed`:
 - POLL: the hub reads the account every `poll_interval_s` while someone listens, and at once
   after each of the venue's fills.
 
+A derivatives position's margin figures (mark price, unrealised PnL, margin ratio) move with the
+market, not with executions. A venue whose engine reckons them (Venue.margin_moves_with_market:
+the sim and the paper venues) is read again `account_mark_interval_s` after the last read while
+someone listens and the last read held an open position with margin figures: the positions whose
+figures moved are sent, at most once an interval; a spot-only or flat account costs no read.
+
 Either way, each change is found by reading the account (Venue.balances, Venue.positions) and
 comparing it with the last read: what a subscriber gets is what GetBalances and GetPositions
 would answer, never a sum kept beside them. Reads happen only while someone listens.
@@ -33,7 +39,7 @@ from core.foundations.outbox import Outbox
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from venues.runtime.venue import AccountFeed, Venue
 
-__all__ = ["AccountFeed", "AccountHub", "AccountState", "AccountSubscriber", "changes"]
+__all__ = ["AccountFeed", "AccountHub", "AccountState", "AccountSubscriber", "changes", "margined"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,11 @@ def changes(before: AccountState, after: AccountState) -> AccountState | None:
     if not balances and not positions:
         return None
     return AccountState(balances, positions, after.as_of_ns)
+
+
+def margined(state: AccountState) -> bool:
+    """Whether the account holds an open position with margin figures (they move with the mark)."""
+    return any(p.size and p.margin is not None for p in state.positions.values())
 
 
 class AccountSubscriber:
@@ -142,11 +153,18 @@ class AccountHub:
         if task is not None:
             await cancel_and_wait(task)
 
+    def _wait_s(self) -> float | None:
+        """How long to wait for a touch before reading anyway (None: until touched)."""
+        if self.feed is AccountFeed.POLL:
+            return self.venue.account_poll_interval_s
+        if self.venue.margin_moves_with_market and self._last is not None and margined(self._last):
+            return self.venue.account_mark_interval_s
+        return None
+
     async def _watch(self) -> None:
-        interval = self.venue.account_poll_interval_s if self.feed is AccountFeed.POLL else None
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), interval)
+                await asyncio.wait_for(self._changed.wait(), self._wait_s())
             self._changed.clear()
             try:
                 state = await self.read()

@@ -94,6 +94,13 @@ class Venue(abc.ABC):
     amends_orders: bool = False
     account_feed: AccountFeed = AccountFeed.POLL
     account_poll_interval_s: float = 5.0
+    # Its positions' margin figures (mark, unrealised PnL, margin ratio) move with the market, not
+    # only with executions (an engine reckoning them at its own mark: sim, paper). While someone
+    # streams the account and it holds an open margined position, the runtime reads it again
+    # account_mark_interval_s after the last read and sends the positions that moved
+    # (venues.runtime.account). A POLL venue's polls already re-read them.
+    margin_moves_with_market: bool = False
+    account_mark_interval_s: float = 1.0
     # A paper venue (venues/paper): orders matched by the sim's engine, never sent to the
     # exchange; Admin GetStatus and the gateway's registry say so.
     paper: bool = False

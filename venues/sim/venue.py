@@ -104,6 +104,7 @@ class SimVenue(Venue):
         )
         if self.exchange.margined:  # its perpetuals: SetLeverage, and liquidation at the mark
             self.margin_modes = (MarginMode.CROSS, MarginMode.ISOLATED)
+            self.margin_moves_with_market = True  # StreamAccount sends the marks' moves too
             self.liquidates = True
         self.listing = Listing()  # TRADEMESH_SIM_LISTING: delistings and rule changes (venues.sim.listing)
         self.publisher = SimPublisher(self.exchange)
