@@ -451,7 +451,7 @@ class SimExchange:
         """Liquidate every position due (margin ratio at 1 at the mark), one at a time, each
         reckoned after the one before: its open orders canceled, then the engine's order closing
         it at the bankruptcy price with the liquidation fee. Returns those orders (FILLED)."""
-        if self._margin is None:
+        if self._margin is None or not self._margin.watching():
             return []
         done: list[Order] = []
         with localcontext(EXACT):

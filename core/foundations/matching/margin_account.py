@@ -254,6 +254,11 @@ class MarginAccount:
                 found.append(symbol)
         return found
 
+    def watching(self) -> bool:
+        """Whether any margined position is open (none: no liquidation can be due, and a market
+        step's check costs this one look at the cached thresholds)."""
+        return bool(self._thresholds())
+
     def due_at(self, symbol: str, mark: Decimal) -> bool:
         """Whether the symbol's position may be due at `mark` (a backtest's check before it makes
         the engine's book whole): its liquidation price reached, or one that must be reckoned with
