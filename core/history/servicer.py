@@ -1,4 +1,5 @@
-"""trademesh.history.v1.History from the recorder's database (GetCoverage: core.history.coverage;
+"""trademesh.history.v1.History from the recorder's database (GetCoverage: core.history.coverage,
+its bars and, when asked, its trades;
 GetBars: core.history.held_bars): the gateway serves it on its gRPC port (and so over gRPC-web),
 reading `bars` through a pool with a deadline on every query
 (core.tools.recorded: its errors are FailedPrecondition before the recorder made its tables,
@@ -9,13 +10,20 @@ from __future__ import annotations
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.server import Service
-from core.history.coverage import MAX_HOLES, Series, read_coverage
+from core.history.coverage import MAX_HOLES, Series, TradeSeries, read_coverage, read_trades_coverage
 from core.history.held_bars import bars_range, read_bars
 from core.tools.recorded import RecorderDatabase
 from trademesh.history.v1 import history_pb2 as pb
 from trademesh.history.v1 import history_pb2_grpc as pb_grpc
 
-__all__ = ["DEFAULT_HOLES", "HISTORY_SERVICE", "HistoryServicer", "coverage_message", "history_service"]
+__all__ = [
+    "DEFAULT_HOLES",
+    "HISTORY_SERVICE",
+    "HistoryServicer",
+    "coverage_message",
+    "history_service",
+    "trades_message",
+]
 
 HISTORY_SERVICE = "trademesh.history.v1.History"
 DEFAULT_HOLES = 100
@@ -39,7 +47,15 @@ class HistoryServicer(pb_grpc.HistoryServicer):
         found = await read_coverage(
             self._fetch, request.venue or None, request.symbol or None, request.timeframe or None
         )
-        return pb.GetCoverageResponse(series=[coverage_message(series, holes) for series in found])
+        trades: list[TradeSeries] = []
+        if request.trades and not request.timeframe:  # trades have no timeframe
+            trades = await read_trades_coverage(
+                self._fetch_trades, request.venue or None, request.symbol or None
+            )
+        return pb.GetCoverageResponse(
+            series=[coverage_message(series, holes) for series in found],
+            trades=[trades_message(held) for held in trades],
+        )
 
     async def GetBars(
         self, request: pb.GetBarsRequest, context: Context[pb.GetBarsRequest, pb.GetBarsResponse]
@@ -52,6 +68,9 @@ class HistoryServicer(pb_grpc.HistoryServicer):
 
     async def _fetch(self, sql: str, *args: object) -> list[object]:
         return list(await self._database.fetch(sql, *args, table="bars"))
+
+    async def _fetch_trades(self, sql: str, *args: object) -> list[object]:
+        return list(await self._database.fetch(sql, *args, table="trades"))
 
 
 def coverage_message(series: Series, max_holes: int = DEFAULT_HOLES) -> pb.Coverage:
@@ -66,6 +85,12 @@ def coverage_message(series: Series, max_holes: int = DEFAULT_HOLES) -> pb.Cover
         missing_bars=series.missing_bars,
         holes=[pb.Hole(start_ns=h.start_ns, end_ns=h.end_ns) for h in series.holes[:max_holes]],
         step_ns=series.step_ns,
+    )
+
+
+def trades_message(held: TradeSeries) -> pb.TradesCoverage:
+    return pb.TradesCoverage(
+        venue=held.venue, symbol=held.symbol, first_ns=held.first_ns, last_ns=held.last_ns, trades=held.trades
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from core.history.coverage import Series, iso_ns, read_coverage
+from core.history.coverage import Series, TradeSeries, iso_ns, read_coverage, read_trades_coverage
 from core.tools.recorded import RecorderDatabase
 
 __all__ = ["HistoryTools"]
@@ -17,6 +17,9 @@ _HOLES = 20
 
 VenueName = Annotated[str, Field(description="only this venue (e.g. binance); empty: every venue")]
 SymbolName = Annotated[str, Field(description="only this canonical symbol (e.g. BTC/USDT); empty: every one")]
+WithTrades = Annotated[
+    bool, Field(description="also list the trades held per venue and symbol (not with a timeframe)")
+]
 TimeframeName = Annotated[
     str, Field(description="only this timeframe (1s, 1m, 5m, 15m, 1h, 4h, 1d); empty: all")
 ]
@@ -27,17 +30,42 @@ class HistoryTools:
         self._db = database
 
     async def history_coverage(
-        self, venue: VenueName = "", symbol: SymbolName = "", timeframe: TimeframeName = ""
+        self,
+        venue: VenueName = "",
+        symbol: SymbolName = "",
+        timeframe: TimeframeName = "",
+        trades: WithTrades = False,
     ) -> Json:
         """What history the recorder holds for backtests, per venue, symbol and timeframe: the range
         of bars held (from: the first bar's open, to: the last bar's close, ISO UTC and ns), the
         number of bars, and the holes (ranges of missing bars, the first 20 listed, with their
-        total count and the bars missing). Recorded live or imported from exchange archives."""
+        total count and the bars missing). Recorded live, downloaded from venues or imported from
+        exchange archives. With trades: also the trades held per venue and symbol (first and last
+        trade, count)."""
         found = await read_coverage(self._fetch, venue or None, symbol or None, timeframe or None)
-        return {"series": [_series(series) for series in found]}
+        out: Json = {"series": [_series(series) for series in found]}
+        if trades and not timeframe:
+            held = await read_trades_coverage(self._fetch_trades, venue or None, symbol or None)
+            out["trades"] = [_trades(series) for series in held]
+        return out
 
     async def _fetch(self, sql: str, *args: object) -> list[object]:
         return list(await self._db.fetch(sql, *args, table="bars"))
+
+    async def _fetch_trades(self, sql: str, *args: object) -> list[object]:
+        return list(await self._db.fetch(sql, *args, table="trades"))
+
+
+def _trades(held: TradeSeries) -> Json:
+    return {
+        "venue": held.venue,
+        "symbol": held.symbol,
+        "first": iso_ns(held.first_ns),
+        "last": iso_ns(held.last_ns),
+        "first_ns": held.first_ns,
+        "last_ns": held.last_ns,
+        "trades": held.trades,
+    }
 
 
 def _series(series: Series) -> Json:

@@ -1,7 +1,8 @@
 """History/GetCoverage through the gateway, on a database holding a Binance month imported by
-`trademesh data import` (with a hole): over native gRPC and by reflection (`buf curl`), over
-gRPC-web with a read key (`buf curl`), and as the MCP tool history_coverage, each giving the
-same range, bar count and hole; a bad timeframe or venue is INVALID_ARGUMENT naming it."""
+`trademesh data import` (with a hole) and a minute and a half of its aggTrades: over native gRPC
+and by reflection (`buf curl`), over gRPC-web with a read key (`buf curl`), and as the MCP tool
+history_coverage, each giving the same range, bar count and hole, and the trades held when asked;
+a bad timeframe or venue is INVALID_ARGUMENT naming it."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ DAYS = 3
 # The hole the archive leaves: 2024-01-02 00:00 .. 00:30.
 HOLE_MS = (JAN_2024_MS + DAY_MS, JAN_2024_MS + DAY_MS + 30 * MINUTE_MS)
 HELD = DAYS * 1440 - 30
+TRADES = 90  # aggTrades of SOL/USDT, a second apart from 00:00:01
 
 
 @dataclass
@@ -74,11 +76,23 @@ def archive(folder: Path) -> Path:
     return path
 
 
+def agg_trades(folder: Path) -> Path:
+    """TRADES aggregate trades of SOL/USDT, one a second from 2024-01-01 00:00:01."""
+    lines = [
+        f"{n},100.{n % 100:02d},0.5,{n},{n},{JAN_2024_MS + n * 1000},false" for n in range(1, TRADES + 1)
+    ]
+    path = folder / "SOLUSDT-aggTrades-2024-01-01.zip"
+    with zipfile.ZipFile(path, "w") as zipped:
+        zipped.writestr("SOLUSDT-aggTrades-2024-01-01.csv", "\n".join(lines) + "\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 async def served(tmp_path_factory: pytest.TempPathFactory, module_database: str) -> AsyncIterator[Served]:
     directory = tmp_path_factory.mktemp("history")
     env = {**os.environ, DATABASE_URL: module_database}
-    imported = await asyncio.to_thread(run_command, ["data", "import", str(archive(directory))], env, 120)
+    files = [str(archive(directory)), str(agg_trades(directory))]
+    imported = await asyncio.to_thread(run_command, ["data", "import", *files], env, 120)
     assert imported.returncode == 0, imported.stderr
     processes = Processes(directory, module_database)
     try:
@@ -117,6 +131,24 @@ async def test_get_coverage_over_native_grpc_gives_the_range_the_bars_and_the_ho
         )
         assert [(h.start_ns, h.end_ns) for h in series.holes] == [(HOLE_MS[0] * 10**6, HOLE_MS[1] * 10**6)]
         assert (series.missing_bars, series.step_ns) == (30, 60 * 10**9)
+        assert list(reply.trades) == []  # not asked for
+        with_trades = await stub.GetCoverage(
+            pb.GetCoverageRequest(venue="binance", trades=True), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
+        )
+        assert list(with_trades.series) == list(reply.series)
+        assert list(with_trades.trades) == [
+            pb.TradesCoverage(
+                venue="binance",
+                symbol="SOL/USDT",
+                first_ns=(JAN_2024_MS + 1000) * 10**6,
+                last_ns=(JAN_2024_MS + TRADES * 1000) * 10**6,
+                trades=TRADES,
+            )
+        ]
+        framed = await stub.GetCoverage(
+            pb.GetCoverageRequest(timeframe="1m", trades=True), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
+        )
+        assert len(framed.series) == 1 and list(framed.trades) == []  # trades have no timeframe
         elsewhere = await stub.GetCoverage(
             pb.GetCoverageRequest(venue="kraken"), metadata=MESH_AUTH, timeout=CALL_TIMEOUT_S
         )
@@ -183,3 +215,17 @@ async def test_the_mcp_tool_history_coverage_gives_the_same_series(served: Serve
     expected_series(series)
     assert (series["from"], series["to"]) == ("2024-01-01T00:00:00Z", "2024-01-04T00:00:00Z")
     assert series["holes"] == [{"from": "2024-01-02T00:00:00Z", "to": "2024-01-02T00:30:00Z", "bars": 30}]
+    assert "trades" not in found
+    async with mcp_client(served.gateway, served.key) as client:
+        result = await client.call_tool("history_coverage", {"symbol": "SOL/USDT", "trades": True})
+        assert not result.is_error, result.content
+        with_trades = result.structured_content
+    assert with_trades is not None and with_trades["series"] == found["series"]
+    assert with_trades["trades"] == [
+        {
+            "venue": "binance", "symbol": "SOL/USDT",
+            "first": "2024-01-01T00:00:01Z", "last": "2024-01-01T00:01:30Z",
+            "first_ns": (JAN_2024_MS + 1000) * 10**6, "last_ns": (JAN_2024_MS + TRADES * 1000) * 10**6,
+            "trades": TRADES,
+        }
+    ]  # fmt: skip

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from trademesh.marketdata.v1 import marketdata_pb2 as trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"trademesh/history/v1/history.proto\x12\x14trademesh.history.v1\x1a(trademesh/marketdata/v1/marketdata.proto\"s\n\x0eGetBarsRequest\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\ttimeframe\x18\x03 \x01(\t\x12\x10\n\x08start_ns\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x05 \x01(\x03\x12\r\n\x05limit\x18\x06 \x01(\r\"W\n\x0fGetBarsResponse\x12-\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x1f.trademesh.marketdata.v1.Candle\x12\x15\n\rnext_start_ns\x18\x02 \x01(\x03\"Y\n\x12GetCoverageRequest\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\ttimeframe\x18\x03 \x01(\t\x12\x11\n\tmax_holes\x18\x04 \x01(\r\"E\n\x13GetCoverageResponse\x12.\n\x06series\x18\x01 \x03(\x0b\x32\x1e.trademesh.history.v1.Coverage\"\xd2\x01\n\x08\x43overage\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\ttimeframe\x18\x03 \x01(\t\x12\x10\n\x08start_ns\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x05 \x01(\x03\x12\x0c\n\x04\x62\x61rs\x18\x06 \x01(\x03\x12\x12\n\nhole_count\x18\x07 \x01(\x03\x12\x14\n\x0cmissing_bars\x18\x08 \x01(\x03\x12)\n\x05holes\x18\t \x03(\x0b\x32\x1a.trademesh.history.v1.Hole\x12\x0f\n\x07step_ns\x18\n \x01(\x03\"(\n\x04Hole\x12\x10\n\x08start_ns\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x02 \x01(\x03\x32\xc5\x01\n\x07History\x12\x62\n\x0bGetCoverage\x12(.trademesh.history.v1.GetCoverageRequest\x1a).trademesh.history.v1.GetCoverageResponse\x12V\n\x07GetBars\x12$.trademesh.history.v1.GetBarsRequest\x1a%.trademesh.history.v1.GetBarsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"trademesh/history/v1/history.proto\x12\x14trademesh.history.v1\x1a(trademesh/marketdata/v1/marketdata.proto\"s\n\x0eGetBarsRequest\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\ttimeframe\x18\x03 \x01(\t\x12\x10\n\x08start_ns\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x05 \x01(\x03\x12\r\n\x05limit\x18\x06 \x01(\r\"W\n\x0fGetBarsResponse\x12-\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x1f.trademesh.marketdata.v1.Candle\x12\x15\n\rnext_start_ns\x18\x02 \x01(\x03\"i\n\x12GetCoverageRequest\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\ttimeframe\x18\x03 \x01(\t\x12\x11\n\tmax_holes\x18\x04 \x01(\r\x12\x0e\n\x06trades\x18\x05 \x01(\x08\"{\n\x13GetCoverageResponse\x12.\n\x06series\x18\x01 \x03(\x0b\x32\x1e.trademesh.history.v1.Coverage\x12\x34\n\x06trades\x18\x02 \x03(\x0b\x32$.trademesh.history.v1.TradesCoverage\"b\n\x0eTradesCoverage\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08\x66irst_ns\x18\x03 \x01(\x03\x12\x0f\n\x07last_ns\x18\x04 \x01(\x03\x12\x0e\n\x06trades\x18\x05 \x01(\x03\"\xd2\x01\n\x08\x43overage\x12\r\n\x05venue\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x11\n\ttimeframe\x18\x03 \x01(\t\x12\x10\n\x08start_ns\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x05 \x01(\x03\x12\x0c\n\x04\x62\x61rs\x18\x06 \x01(\x03\x12\x12\n\nhole_count\x18\x07 \x01(\x03\x12\x14\n\x0cmissing_bars\x18\x08 \x01(\x03\x12)\n\x05holes\x18\t \x03(\x0b\x32\x1a.trademesh.history.v1.Hole\x12\x0f\n\x07step_ns\x18\n \x01(\x03\"(\n\x04Hole\x12\x10\n\x08start_ns\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x02 \x01(\x03\x32\xc5\x01\n\x07History\x12\x62\n\x0bGetCoverage\x12(.trademesh.history.v1.GetCoverageRequest\x1a).trademesh.history.v1.GetCoverageResponse\x12V\n\x07GetBars\x12$.trademesh.history.v1.GetBarsRequest\x1a%.trademesh.history.v1.GetBarsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBARSRESPONSE']._serialized_start=219
   _globals['_GETBARSRESPONSE']._serialized_end=306
   _globals['_GETCOVERAGEREQUEST']._serialized_start=308
-  _globals['_GETCOVERAGEREQUEST']._serialized_end=397
-  _globals['_GETCOVERAGERESPONSE']._serialized_start=399
-  _globals['_GETCOVERAGERESPONSE']._serialized_end=468
-  _globals['_COVERAGE']._serialized_start=471
-  _globals['_COVERAGE']._serialized_end=681
-  _globals['_HOLE']._serialized_start=683
-  _globals['_HOLE']._serialized_end=723
-  _globals['_HISTORY']._serialized_start=726
-  _globals['_HISTORY']._serialized_end=923
+  _globals['_GETCOVERAGEREQUEST']._serialized_end=413
+  _globals['_GETCOVERAGERESPONSE']._serialized_start=415
+  _globals['_GETCOVERAGERESPONSE']._serialized_end=538
+  _globals['_TRADESCOVERAGE']._serialized_start=540
+  _globals['_TRADESCOVERAGE']._serialized_end=638
+  _globals['_COVERAGE']._serialized_start=641
+  _globals['_COVERAGE']._serialized_end=851
+  _globals['_HOLE']._serialized_start=853
+  _globals['_HOLE']._serialized_end=893
+  _globals['_HISTORY']._serialized_start=896
+  _globals['_HISTORY']._serialized_end=1093
 # @@protoc_insertion_point(module_scope)

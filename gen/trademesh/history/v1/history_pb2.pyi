@@ -108,6 +108,7 @@ class GetCoverageRequest(_message.Message):
     SYMBOL_FIELD_NUMBER: _builtins.int
     TIMEFRAME_FIELD_NUMBER: _builtins.int
     MAX_HOLES_FIELD_NUMBER: _builtins.int
+    TRADES_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """The venue, exactly ("binance"); empty: every venue."""
     symbol: _builtins.str
@@ -116,6 +117,11 @@ class GetCoverageRequest(_message.Message):
     """"1s", "1m", "5m", "15m", "1h", "4h", "1d"; empty: every timeframe."""
     max_holes: _builtins.int
     """Holes listed per series: 0 means the default (100); at most 1000. hole_count counts them all."""
+    trades: _builtins.bool
+    """Also list the trades held (the response's `trades`), per venue and symbol, filtered by venue
+    and symbol; none when `timeframe` is set (trades have none). Off by default: each series'
+    count reads its part of the trades table's key.
+    """
     def __init__(
         self,
         *,
@@ -123,10 +129,11 @@ class GetCoverageRequest(_message.Message):
         symbol: _builtins.str = ...,
         timeframe: _builtins.str = ...,
         max_holes: _builtins.int = ...,
+        trades: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_holes", b"max_holes", "symbol", b"symbol", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_holes", b"max_holes", "symbol", b"symbol", "timeframe", b"timeframe", "trades", b"trades", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -137,20 +144,63 @@ class GetCoverageResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERIES_FIELD_NUMBER: _builtins.int
+    TRADES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def series(self) -> _containers.RepeatedCompositeFieldContainer[Global___Coverage]: ...
+    @_builtins.property
+    def trades(self) -> _containers.RepeatedCompositeFieldContainer[Global___TradesCoverage]:
+        """The trades held, ordered by venue and symbol: only when the request asked (`trades`)."""
+
     def __init__(
         self,
         *,
         series: _abc.Iterable[Global___Coverage] | None = ...,
+        trades: _abc.Iterable[Global___TradesCoverage] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["series", b"series"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["series", b"series", "trades", b"trades"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCoverageResponse: _TypeAlias = GetCoverageResponse  # noqa: Y015
+
+@_typing.final
+class TradesCoverage(_message.Message):
+    """The trades held of one venue and symbol (recorded live, imported, downloaded). Trades have no
+    grid: no holes.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    FIRST_NS_FIELD_NUMBER: _builtins.int
+    LAST_NS_FIELD_NUMBER: _builtins.int
+    TRADES_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    symbol: _builtins.str
+    first_ns: _builtins.int
+    """The first and the last trade's event time, Unix ns (both held)."""
+    last_ns: _builtins.int
+    trades: _builtins.int
+    """Trades held (rows)."""
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        first_ns: _builtins.int = ...,
+        last_ns: _builtins.int = ...,
+        trades: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_ns", b"first_ns", "last_ns", b"last_ns", "symbol", b"symbol", "trades", b"trades", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TradesCoverage: _TypeAlias = TradesCoverage  # noqa: Y015
 
 @_typing.final
 class Coverage(_message.Message):

@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/history/v1/history.proto.
  */
 export const file_trademesh_history_v1_history: GenFile = /*@__PURE__*/
-  fileDesc("CiJ0cmFkZW1lc2gvaGlzdG9yeS92MS9oaXN0b3J5LnByb3RvEhR0cmFkZW1lc2guaGlzdG9yeS52MSJzCg5HZXRCYXJzUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhAKCHN0YXJ0X25zGAQgASgDEg4KBmVuZF9ucxgFIAEoAxINCgVsaW1pdBgGIAEoDSJXCg9HZXRCYXJzUmVzcG9uc2USLQoEYmFycxgBIAMoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNhbmRsZRIVCg1uZXh0X3N0YXJ0X25zGAIgASgDIlkKEkdldENvdmVyYWdlUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhEKCW1heF9ob2xlcxgEIAEoDSJFChNHZXRDb3ZlcmFnZVJlc3BvbnNlEi4KBnNlcmllcxgBIAMoCzIeLnRyYWRlbWVzaC5oaXN0b3J5LnYxLkNvdmVyYWdlItIBCghDb3ZlcmFnZRINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhAKCHN0YXJ0X25zGAQgASgDEg4KBmVuZF9ucxgFIAEoAxIMCgRiYXJzGAYgASgDEhIKCmhvbGVfY291bnQYByABKAMSFAoMbWlzc2luZ19iYXJzGAggASgDEikKBWhvbGVzGAkgAygLMhoudHJhZGVtZXNoLmhpc3RvcnkudjEuSG9sZRIPCgdzdGVwX25zGAogASgDIigKBEhvbGUSEAoIc3RhcnRfbnMYASABKAMSDgoGZW5kX25zGAIgASgDMsUBCgdIaXN0b3J5EmIKC0dldENvdmVyYWdlEigudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0Q292ZXJhZ2VSZXF1ZXN0GikudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0Q292ZXJhZ2VSZXNwb25zZRJWCgdHZXRCYXJzEiQudHJhZGVtZXNoLmhpc3RvcnkudjEuR2V0QmFyc1JlcXVlc3QaJS50cmFkZW1lc2guaGlzdG9yeS52MS5HZXRCYXJzUmVzcG9uc2ViBnByb3RvMw", [file_trademesh_marketdata_v1_marketdata]);
+  fileDesc("CiJ0cmFkZW1lc2gvaGlzdG9yeS92MS9oaXN0b3J5LnByb3RvEhR0cmFkZW1lc2guaGlzdG9yeS52MSJzCg5HZXRCYXJzUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhAKCHN0YXJ0X25zGAQgASgDEg4KBmVuZF9ucxgFIAEoAxINCgVsaW1pdBgGIAEoDSJXCg9HZXRCYXJzUmVzcG9uc2USLQoEYmFycxgBIAMoCzIfLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNhbmRsZRIVCg1uZXh0X3N0YXJ0X25zGAIgASgDImkKEkdldENvdmVyYWdlUmVxdWVzdBINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEQoJdGltZWZyYW1lGAMgASgJEhEKCW1heF9ob2xlcxgEIAEoDRIOCgZ0cmFkZXMYBSABKAgiewoTR2V0Q292ZXJhZ2VSZXNwb25zZRIuCgZzZXJpZXMYASADKAsyHi50cmFkZW1lc2guaGlzdG9yeS52MS5Db3ZlcmFnZRI0CgZ0cmFkZXMYAiADKAsyJC50cmFkZW1lc2guaGlzdG9yeS52MS5UcmFkZXNDb3ZlcmFnZSJiCg5UcmFkZXNDb3ZlcmFnZRINCgV2ZW51ZRgBIAEoCRIOCgZzeW1ib2wYAiABKAkSEAoIZmlyc3RfbnMYAyABKAMSDwoHbGFzdF9ucxgEIAEoAxIOCgZ0cmFkZXMYBSABKAMi0gEKCENvdmVyYWdlEg0KBXZlbnVlGAEgASgJEg4KBnN5bWJvbBgCIAEoCRIRCgl0aW1lZnJhbWUYAyABKAkSEAoIc3RhcnRfbnMYBCABKAMSDgoGZW5kX25zGAUgASgDEgwKBGJhcnMYBiABKAMSEgoKaG9sZV9jb3VudBgHIAEoAxIUCgxtaXNzaW5nX2JhcnMYCCABKAMSKQoFaG9sZXMYCSADKAsyGi50cmFkZW1lc2guaGlzdG9yeS52MS5Ib2xlEg8KB3N0ZXBfbnMYCiABKAMiKAoESG9sZRIQCghzdGFydF9ucxgBIAEoAxIOCgZlbmRfbnMYAiABKAMyxQEKB0hpc3RvcnkSYgoLR2V0Q292ZXJhZ2USKC50cmFkZW1lc2guaGlzdG9yeS52MS5HZXRDb3ZlcmFnZVJlcXVlc3QaKS50cmFkZW1lc2guaGlzdG9yeS52MS5HZXRDb3ZlcmFnZVJlc3BvbnNlElYKB0dldEJhcnMSJC50cmFkZW1lc2guaGlzdG9yeS52MS5HZXRCYXJzUmVxdWVzdBolLnRyYWRlbWVzaC5oaXN0b3J5LnYxLkdldEJhcnNSZXNwb25zZWIGcHJvdG8z", [file_trademesh_marketdata_v1_marketdata]);
 
 /**
  * @generated from message trademesh.history.v1.GetBarsRequest
@@ -137,6 +137,15 @@ export type GetCoverageRequest = Message<"trademesh.history.v1.GetCoverageReques
    * @generated from field: uint32 max_holes = 4;
    */
   maxHoles: number;
+
+  /**
+   * Also list the trades held (the response's `trades`), per venue and symbol, filtered by venue
+   * and symbol; none when `timeframe` is set (trades have none). Off by default: each series'
+   * count reads its part of the trades table's key.
+   *
+   * @generated from field: bool trades = 5;
+   */
+  trades: boolean;
 };
 
 /**
@@ -154,6 +163,13 @@ export type GetCoverageResponse = Message<"trademesh.history.v1.GetCoverageRespo
    * @generated from field: repeated trademesh.history.v1.Coverage series = 1;
    */
   series: Coverage[];
+
+  /**
+   * The trades held, ordered by venue and symbol: only when the request asked (`trades`).
+   *
+   * @generated from field: repeated trademesh.history.v1.TradesCoverage trades = 2;
+   */
+  trades: TradesCoverage[];
 };
 
 /**
@@ -162,6 +178,50 @@ export type GetCoverageResponse = Message<"trademesh.history.v1.GetCoverageRespo
  */
 export const GetCoverageResponseSchema: GenMessage<GetCoverageResponse> = /*@__PURE__*/
   messageDesc(file_trademesh_history_v1_history, 3);
+
+/**
+ * The trades held of one venue and symbol (recorded live, imported, downloaded). Trades have no
+ * grid: no holes.
+ *
+ * @generated from message trademesh.history.v1.TradesCoverage
+ */
+export type TradesCoverage = Message<"trademesh.history.v1.TradesCoverage"> & {
+  /**
+   * @generated from field: string venue = 1;
+   */
+  venue: string;
+
+  /**
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+
+  /**
+   * The first and the last trade's event time, Unix ns (both held).
+   *
+   * @generated from field: int64 first_ns = 3;
+   */
+  firstNs: bigint;
+
+  /**
+   * @generated from field: int64 last_ns = 4;
+   */
+  lastNs: bigint;
+
+  /**
+   * Trades held (rows).
+   *
+   * @generated from field: int64 trades = 5;
+   */
+  trades: bigint;
+};
+
+/**
+ * Describes the message trademesh.history.v1.TradesCoverage.
+ * Use `create(TradesCoverageSchema)` to create a new message.
+ */
+export const TradesCoverageSchema: GenMessage<TradesCoverage> = /*@__PURE__*/
+  messageDesc(file_trademesh_history_v1_history, 4);
 
 /**
  * What is held of one venue, symbol and timeframe.
@@ -237,7 +297,7 @@ export type Coverage = Message<"trademesh.history.v1.Coverage"> & {
  * Use `create(CoverageSchema)` to create a new message.
  */
 export const CoverageSchema: GenMessage<Coverage> = /*@__PURE__*/
-  messageDesc(file_trademesh_history_v1_history, 4);
+  messageDesc(file_trademesh_history_v1_history, 5);
 
 /**
  * Bars missing from start_ns (the first missing bar's open time) to end_ns (the open time of
@@ -262,7 +322,7 @@ export type Hole = Message<"trademesh.history.v1.Hole"> & {
  * Use `create(HoleSchema)` to create a new message.
  */
 export const HoleSchema: GenMessage<Hole> = /*@__PURE__*/
-  messageDesc(file_trademesh_history_v1_history, 5);
+  messageDesc(file_trademesh_history_v1_history, 6);
 
 /**
  * @generated from service trademesh.history.v1.History
