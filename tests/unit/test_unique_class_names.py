@@ -1,0 +1,109 @@
+"""Every public class name is defined once across core/, gateway/ and venues/ (issue 61).
+
+docs/architecture.md promises that a name says one thing: a reader who meets `Plan` or `Verdict`
+should not have to ask which module's. The test walks the three trees (generated code, node
+modules and caches aside), collects each module's top-level classes without a leading
+underscore, and fails on a name defined in more than one module, naming the modules.
+
+PENDING holds the names still repeated when the test landed, each awaiting its rename. It is a
+ratchet: a name in PENDING that is no longer repeated fails the test too, so the list only
+shrinks. PENDING must end empty (issue 61).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TREES = ("core", "gateway", "venues")
+SKIPPED_PARTS = frozenset({"gen", "node_modules", "__pycache__"})
+
+# Repeated names not yet renamed (issue 61); a name leaves the set when its rename lands.
+PENDING: frozenset[str] = frozenset(
+    {
+        "AccountView",
+        "AlgoOrders",
+        "Answer",
+        "Board",
+        "Books",
+        "Candle",
+        "Check",
+        "Child",
+        "Evaluation",
+        "Fleet",
+        "Follower",
+        "FundingFollower",
+        "Gap",
+        "Kind",
+        "Liquidation",
+        "Observation",
+        "Outcome",
+        "Output",
+        "Owner",
+        "Plan",
+        "Planned",
+        "Progress",
+        "Proposal",
+        "Reading",
+        "Refusal",
+        "Refused",
+        "Regime",
+        "RoundTrip",
+        "ScreenFeed",
+        "VenueHistory",
+        "Verdict",
+        "Watcher",
+        "Watchers",
+        "Window",
+        "Writer",
+    }
+)
+
+
+def _modules() -> list[Path]:
+    """The Python modules under the three trees, generated code and caches aside."""
+    found: list[Path] = []
+    for tree in TREES:
+        for path in sorted((ROOT / tree).rglob("*.py")):
+            if SKIPPED_PARTS.isdisjoint(path.relative_to(ROOT).parts):
+                found.append(path)
+    return found
+
+
+def _public_classes(path: Path) -> list[str]:
+    """The module's top-level class names without a leading underscore."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        node.name for node in tree.body if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+    ]
+
+
+def _definitions() -> dict[str, list[str]]:
+    """Each public class name -> the modules (paths from the root) that define it."""
+    where: dict[str, list[str]] = defaultdict(list)
+    for path in _modules():
+        for name in _public_classes(path):
+            where[name].append(path.relative_to(ROOT).as_posix())
+    return where
+
+
+def test_the_walk_finds_the_trees_classes() -> None:
+    where = _definitions()
+    assert len(where) > 500, "the walk found too few classes: are the trees where it looks?"
+    assert "core/foundations/model.py" in where["Order"]
+
+
+def test_no_public_class_name_is_defined_twice() -> None:
+    repeats = {name: mods for name, mods in _definitions().items() if len(mods) > 1}
+    new = {name: mods for name, mods in repeats.items() if name not in PENDING}
+    assert not new, "public class names defined in more than one module (rename each for what it is):\n" + (
+        "\n".join(f"  {name}: {', '.join(mods)}" for name, mods in sorted(new.items()))
+    )
+
+
+def test_pending_only_shrinks() -> None:
+    where = _definitions()
+    settled = sorted(name for name in PENDING if len(where.get(name, [])) < 2)
+    assert not settled, f"no longer repeated, take them out of PENDING: {', '.join(settled)}"
