@@ -1,8 +1,9 @@
 """StreamAccount and the marks (venues.runtime.account, issue 60): a venue whose margin figures move
 with the market (the sim's engine) is read again every account_mark_interval_s while it holds an
 open margined position, so a leveraged position's mark and margin ratio reach a subscriber
-without an execution; a spot-only account costs no read and sends nothing however the market moves.
-The sim here is the real engine and market, stepped by the test instead of its own loop."""
+without an execution; a spot-only or flat account costs no read and sends nothing however the
+market moves. The sim here is the real engine and market, stepped by the test instead of its own
+loop."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from venues.sim.venue import SimVenue
 
 D = Decimal
 INTERVAL_S = 0.05
+INTERVALS = 20  # watched for this many intervals
 
 
 def falling(symbol: str) -> SymbolConfig:
@@ -89,18 +91,25 @@ async def test_a_leveraged_positions_mark_is_streamed_at_most_once_an_interval()
     assert venue.margin_moves_with_market
     await venue.set_leverage(PERP.symbol, D(10), MarginMode.ISOLATED)
     await buy(venue, PERP.symbol)
-    hub, got = await stream_while_the_market_moves(venue, 10 * INTERVAL_S)
+    hub, got = await stream_while_the_market_moves(venue, INTERVALS * INTERVAL_S)
     marks = [D(p.mark_price) for r in got for p in r.positions if p.symbol == PERP.symbol]
     assert len(marks) >= 3, got
     assert len(set(marks)) >= 3 and marks[-1] < marks[0], "the falling mark"
     ratios = [D(p.margin_ratio) for r in got for p in r.positions if p.margin_ratio]
     assert len(ratios) >= 3 and ratios[-1] > ratios[0], "the margin ratio rising as the long loses"
-    assert hub.reads <= 1 + 10 + 1, "one read an interval at most (and the snapshot's)"
+    assert hub.reads <= 1 + INTERVALS + 1, "one read an interval at most (and the snapshot's)"
 
 
 async def test_a_spot_only_account_is_not_read_nor_streamed_as_the_market_moves() -> None:
     venue = sim(SPOT)
     await buy(venue, SPOT.symbol)
-    hub, got = await stream_while_the_market_moves(venue, 10 * INTERVAL_S)
+    hub, got = await stream_while_the_market_moves(venue, INTERVALS * INTERVAL_S)
     assert got == []
+    assert hub.reads == 1, "the snapshot's only"
+
+
+async def test_a_flat_account_of_a_margined_venue_is_not_read_as_the_market_moves() -> None:
+    venue = sim(PERP)
+    hub, got = await stream_while_the_market_moves(venue, INTERVALS * INTERVAL_S)
+    assert venue.margin_moves_with_market and got == []
     assert hub.reads == 1, "the snapshot's only"
