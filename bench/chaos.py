@@ -5,11 +5,15 @@ read from the sim's own executions: unprotected windows (count, longest, total; 
 stop alone), protection stripped while the inspector was away, double entries, the ledger
 against the venue, fills, fees against realised PnL (the venue's, and the ledger's per strategy: the
 demo's apart from the run's own intents, strategy "chaos"; --intent-every-s 0 leaves the trading
-to the demo alone, but for the anchor the freezes need).
+to the demo alone, but for the anchor the freezes need). --leveraged adds the chaos test's
+perpetual (BTC/USDT:USDT, 20x isolated, its market falling: liquidations during the run) and
+the leveraged figures: liquidations, the inspector's risk events of them, the margin ratios the
+venue reported during the faults, the books' margin against the venue's.
 
     .venv/bin/python bench/chaos.py                                   # 30 minutes, 21 kills, 3 freezes
     .venv/bin/python bench/chaos.py --duration-s 300 --kills 5 --freezes 1 --no-save
     .venv/bin/python bench/chaos.py --seed 7                          # a plan again
+    .venv/bin/python bench/chaos.py --leveraged --duration-s 300 --kills 5 --freezes 1
 
 Redis at $REDIS_URL (else 127.0.0.1:6379), logical db --redis-db (14), claimed and FLUSHDB'd;
 PostgreSQL at $DATABASE_URL (else postgres@127.0.0.1:5432), a fresh database bench_chaos_<hex>,
@@ -109,6 +113,10 @@ def parse() -> tuple[argparse.Namespace, ChaosConfig]:
         help="the run's own intents, about this often (default 2.5); 0: none, the demo's alone",
     )  # fmt: skip
     add("--victims", default=",".join(VICTIMS), help=f"the services killed (default {','.join(VICTIMS)})")
+    add(
+        "--leveraged", action="store_true",
+        help="trade a 20x perpetual too, its market falling: positions near and at liquidation",
+    )  # fmt: skip
     add("--seed", type=_count, help="the plan's seed (default: random)")
     add("--redis-db", type=_count, default=14)
     add("--keep", action="store_true", help="keep the run's directory (logs, the venue's executions)")
@@ -120,7 +128,7 @@ def parse() -> tuple[argparse.Namespace, ChaosConfig]:
             seed=args.seed if args.seed is not None else random.randrange(2**32),
             duration_s=args.duration_s, kills=args.kills, freezes=args.freezes, freeze_s=args.freeze_s,
             bound_s=args.bound_s, victims=tuple(v for v in args.victims.split(",") if v),
-            intent_every_s=args.intent_every_s,
+            intent_every_s=args.intent_every_s, leveraged=args.leveraged,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))

@@ -73,6 +73,7 @@ _AHEAD_NICENESS = -10
 BACK_WITHIN_S = 90.0  # a killed service serves again within this, or the run fails
 _HEALTH_EVERY_S = 0.1
 _SERVING_EVERY_S = 0.01
+_RECENT_NS = 10_000_000_000
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,12 @@ class VenueWatch:
         return client_id
 
     async def candle(self, symbol: str) -> md.Candle:
-        request = md.GetCandlesRequest(symbol=symbol, timeframe=common.TIMEFRAME_1_SECOND, limit=1)
+        """The symbol's latest 1 s candle (of the last 10 s: a range's candles come oldest first,
+        and a request without a start is from the sim's first, a minute of history earlier)."""
+        since = time.time_ns() - _RECENT_NS
+        request = md.GetCandlesRequest(
+            symbol=symbol, timeframe=common.TIMEFRAME_1_SECOND, start_ns=since, limit=20
+        )
         reply = await self.stubs.md.GetCandles(request, metadata=self._auth, timeout=CALL_TIMEOUT_S)
         return reply.candles[-1]
 
@@ -396,6 +402,28 @@ class VenueWatch:
             tf.GetBalancesRequest(), metadata=self._auth, timeout=CALL_TIMEOUT_S
         )
         return {b.asset: Decimal(b.total) for b in reply.balances}
+
+    async def margins(self) -> dict[str, Decimal]:
+        """Each asset's margin held by positions (Balance.position_margin)."""
+        reply = await self.stubs.tf.GetBalances(
+            tf.GetBalancesRequest(), metadata=self._auth, timeout=CALL_TIMEOUT_S
+        )
+        return {b.asset: Decimal(b.position_margin or "0") for b in reply.balances}
+
+    async def flatten(self, symbol: str) -> None:
+        """The symbol's position closed by a reduce-only market order (the run's operator, at its
+        end: a perpetual left open could be liquidated after the run's last execution is read)."""
+        for p in await self.positions():
+            size = Decimal(p.size or "0")
+            if p.symbol != symbol or size == 0:
+                continue
+            request = tf.PlaceOrderRequest(
+                symbol=symbol, side=common.SIDE_SELL if size > 0 else common.SIDE_BUY,
+                type=tf.ORDER_TYPE_MARKET, size=str(abs(size)), reduce_only=True,
+                client_order_id="chaos-flatten",
+            )  # fmt: skip
+            with contextlib.suppress(grpc.aio.AioRpcError):  # liquidated meanwhile: nothing to close
+                await self.stubs.tf.PlaceOrder(request, metadata=self._auth, timeout=CALL_TIMEOUT_S)
 
     async def positions(self) -> list[tf.Position]:
         reply = await self.stubs.tf.GetPositions(
