@@ -86,7 +86,10 @@ LIQUIDATING = "canceled: the position is being liquidated"  # the sim's reason (
 # perpetual's settle asset under this are that defect, reported apart (docs/chaos.md).
 ROUNDING = Decimal("1e-9")
 MARGIN_EVERY_S = 0.5  # the venue's margin figures sampled
-NEAR = Decimal("0.5")  # a margin ratio this high is near the liquidation (1)
+# Near its liquidation: the mark within this fraction of the liquidation price (a 20x long's
+# liquidation is about 4.6 % under its entry: more than half of the way there).
+NEAR = Decimal("0.02")
+NEAR_WITHIN_S = 40.0  # the freeze waits this long for a leveraged position near its liquidation
 SUBMIT_WITHIN_S = 120.0  # an intent is answered within this, however often the inspector dies
 LEDGER_WITHIN_S = 60.0
 EXECUTIONS, RUN = "executions.pb", "run.json"  # kept in the run's directory
@@ -167,6 +170,11 @@ class Sample:
     liquidation_price: Decimal
     mark: Decimal
 
+    @property
+    def distance(self) -> Decimal:
+        """How far the mark is from the liquidation price, as a fraction of the mark."""
+        return abs(self.mark - self.liquidation_price) / self.mark if self.mark else Decimal(1)
+
 
 @dataclass
 class Leveraged:
@@ -181,10 +189,8 @@ class Leveraged:
     samples: list[Sample]
 
     def near_in(self, spans: list[tuple[int, int]]) -> list[Sample]:
-        """The samples of a position near its liquidation (margin ratio NEAR or more) in the spans."""
-        return [
-            s for s in self.samples if s.margin_ratio >= NEAR and any(a <= s.ts_ns <= b for a, b in spans)
-        ]
+        """The samples of a position near its liquidation (within NEAR of it) in the spans."""
+        return [s for s in self.samples if s.distance <= NEAR and any(a <= s.ts_ns <= b for a, b in spans)]
 
     def unrecorded(self) -> list[str]:
         """The venue's liquidations the inspector recorded no risk event of (per symbol, by count:
@@ -374,7 +380,7 @@ def _report_lines(r: ChaosReport) -> list[str]:
             + f"; the inspector's liquidation events {len(set(found.events))}; "
             f"windows the liquidations opened {len(found.windows)}",
             f"leveraged: {len(found.samples)} margin samples, margin ratio up to {top:.3f}; "
-            f"{len(near)} samples at {NEAR} or more during a fault; "
+            f"{len(near)} samples within {NEAR:%} of the liquidation price during a fault; "
             f"the ledger's margin differing: {r.ledger.margins}; "
             f"rounding differences (the perpetual's PnL, under {ROUNDING}): {r.ledger.rounding}",
         ]
@@ -551,6 +557,9 @@ async def _run(
             at = start_ns + int(spread_ns * (index + rng.uniform(0.2, 0.8)) / len(events))
             await asyncio.sleep(max(0.0, (at + len(freezes) * config.freeze_s * S - time.time_ns()) / S))
             if what == "freeze":
+                if config.leveraged:  # frozen while a leveraged position nears its liquidation
+                    near = await _near_liquidation(watch, samples)
+                    say(f"a leveraged position near its liquidation: {near}")
                 protected.append(await _protected(watch, minimums))
                 freezes.append(await mesh.freeze(service, config.freeze_s))
                 say(f"froze the inspector {config.freeze_s:.0f} s (pairs held: {protected[-1]})")
@@ -587,13 +596,34 @@ async def _sample_margins(watch: VenueWatch, samples: list[Sample]) -> None:
     """The venue's leveraged positions every MARGIN_EVERY_S: how near their liquidation."""
     while True:
         with contextlib.suppress(grpc.aio.AioRpcError):
-            for p in await watch.positions():
-                if p.symbol == PERP and Decimal(p.size or "0") != 0:
-                    samples.append(Sample(
-                        time.time_ns(), p.symbol, Decimal(p.size), Decimal(p.margin_ratio or "0"),
-                        Decimal(p.liquidation_price or "0"), Decimal(p.mark_price or "0"),
-                    ))  # fmt: skip
+            samples.extend(_samples(await watch.positions()))
         await asyncio.sleep(MARGIN_EVERY_S)
+
+
+async def _near_liquidation(watch: VenueWatch, samples: list[Sample]) -> Sample | None:
+    """Once the venue reports a leveraged position within NEAR of its liquidation price (None
+    after NEAR_WITHIN_S: the run goes on, and the test says it did not come)."""
+    deadline = time.monotonic() + NEAR_WITHIN_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            for found in _samples(await watch.positions()):
+                samples.append(found)
+                if found.distance <= NEAR:
+                    return found
+        await asyncio.sleep(0.1)
+    return None
+
+
+def _samples(positions: list[tf.Position]) -> list[Sample]:
+    now = time.time_ns()
+    return [
+        Sample(
+            now, p.symbol, Decimal(p.size), Decimal(p.margin_ratio or "0"),
+            Decimal(p.liquidation_price or "0"), Decimal(p.mark_price or "0"),
+        )
+        for p in positions
+        if p.symbol == PERP and Decimal(p.size or "0") != 0
+    ]  # fmt: skip
 
 
 async def _leveraged(

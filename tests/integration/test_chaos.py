@@ -138,8 +138,9 @@ def test_every_liquidation_is_booked_and_the_inspector_recorded_it(chaos: ChaosR
 
 
 def test_leveraged_positions_near_liquidation_kept_their_pair_through_the_faults(chaos: ChaosReport) -> None:
-    """A leveraged position stood near its liquidation (margin ratio 0.5 or more) while a service
-    was killed or the inspector frozen, and none was without its pair past the bound."""
+    """A leveraged position stood near its liquidation (the mark within 2 % of its liquidation
+    price) while a service was killed or the inspector frozen (the freeze waits for one), and
+    none was without its pair past the bound."""
     found = _leveraged(chaos)
     near = found.near_in(chaos.faults())
     assert near, "no leveraged position near its liquidation in a fault" + _said(chaos)
