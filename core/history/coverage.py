@@ -24,6 +24,7 @@ from core.foundations.model import Timeframe
 __all__ = [
     "COVERAGE_SQL",
     "MAX_HOLES",
+    "MISSING_ENDS_SQL",
     "MISSING_SQL",
     "TRADES_SQL",
     "Fetch",
@@ -187,23 +188,22 @@ async def read_trades_coverage(
     ]
 
 
-# The ranges of open times in [$4, $5) that hold no bar of the series ($1, $2, $3): before its
-# first bar held there, between two held bars a step or more apart, and after its last (the
-# whole range when it holds none). $6 is the step; $4 and $5 are on its grid. A sentinel bar a
-# step before the range starts it, the range's end closes it.
+# The holes between the bars held of the series ($1, $2, $3) opening in [$4, $5), $6 its step:
+# each [a held bar's open + step, the next held bar's open) where they are more than a step
+# apart, in one index range scan in the key's order (no sort). MISSING_ENDS_SQL: the first and
+# the last bar held in the range (two index probes).
 MISSING_SQL = """
-SELECT start_ns, end_ns FROM (
-    SELECT open_time_ns + $6::bigint AS start_ns,
-           lead(open_time_ns, 1, $5::bigint) OVER (ORDER BY open_time_ns) AS end_ns
-    FROM (
-        SELECT $4::bigint - $6::bigint AS open_time_ns
-        UNION ALL
-        SELECT open_time_ns FROM bars
-        WHERE venue = $1 AND symbol = $2 AND timeframe = $3 AND open_time_ns >= $4 AND open_time_ns < $5
-    ) held
-) gaps
-WHERE end_ns > start_ns
-ORDER BY start_ns
+SELECT open_time_ns + $6::bigint AS start_ns, next_ns AS end_ns FROM (
+    SELECT open_time_ns, lead(open_time_ns) OVER (ORDER BY open_time_ns) AS next_ns
+    FROM bars
+    WHERE venue = $1 AND symbol = $2 AND timeframe = $3 AND open_time_ns >= $4 AND open_time_ns < $5
+) held
+WHERE next_ns - open_time_ns > $6::bigint
+ORDER BY open_time_ns
+"""
+MISSING_ENDS_SQL = """
+SELECT min(open_time_ns) AS first_ns, max(open_time_ns) AS last_ns FROM bars
+WHERE venue = $1 AND symbol = $2 AND timeframe = $3 AND open_time_ns >= $4 AND open_time_ns < $5
 """
 
 
@@ -211,10 +211,17 @@ async def missing_ranges(
     fetch: Fetch, venue: str, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int
 ) -> list[Hole]:
     """The ranges of [start, end) (on the timeframe's grid) where the series holds no bar,
-    oldest first: where a download fetches without --refetch (the holes before the last bar held
-    too, and the range before the first)."""
-    rows = await fetch(MISSING_SQL, venue, symbol, timeframe.label, start_ns, end_ns, timeframe.ns)
-    return [Hole(row["start_ns"], row["end_ns"]) for row in rows]
+    oldest first: before the first bar held there, the holes between held bars, and after the
+    last (the whole range when it holds none): where a download fetches without --refetch."""
+    args = (venue, symbol, timeframe.label, start_ns, end_ns)
+    (ends,) = await fetch(MISSING_ENDS_SQL, *args)
+    first, last = ends["first_ns"], ends["last_ns"]
+    if first is None:
+        return [Hole(start_ns, end_ns)] if start_ns < end_ns else []
+    holes = [Hole(row["start_ns"], row["end_ns"]) for row in await fetch(MISSING_SQL, *args, timeframe.ns)]
+    before = [Hole(start_ns, first)] if start_ns < first else []
+    after = [Hole(last + timeframe.ns, end_ns)] if last + timeframe.ns < end_ns else []
+    return [*before, *holes, *after]
 
 
 def iso_ns(ns: int) -> str:
