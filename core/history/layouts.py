@@ -11,7 +11,8 @@ Times become nanoseconds by appending zeros to their digits (a ms time gets six)
 Decimals go through as their text, which PostgreSQL's NUMERIC keeps exactly; never a float.
 
 Binance's klines (open_time, open, high, low, close, volume, close_time, quote_volume, count,
-taker_buy_volume, taker_buy_quote_volume, ignore) go to `bars`; its aggTrades (agg_trade_id,
+taker_buy_volume, taker_buy_quote_volume, ignore) go to `bars` (their VWAP NULL in the text: the
+import's move computes it, and leaves out a kline with no volume); its aggTrades (agg_trade_id,
 price, quantity, first_trade_id, last_trade_id, transact_time, is_buyer_maker[, is_best_match])
 to `trades`; a generic CSV's mapped columns to `bars`.
 """
@@ -210,6 +211,7 @@ def kline_layout(venue: str, symbol: str, timeframe: str, unit: str, publish_ns:
         Column("ignore", _ANY),
     )
     values: tuple[Part, ...] = (("time", 0), ("group", 1), ("group", 2))
+    # The VWAP NULL here: the import's move into `bars` computes it (core.history.bar_vwap).
     parts = (*_series(venue, symbol, timeframe), *values, *_const(_NULL, b"t", str(publish_ns).encode()))
     return Layout("kline", columns, parts, unit)
 
