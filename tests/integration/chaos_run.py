@@ -187,6 +187,7 @@ class Leveraged:
     events: list[tuple[str, str]]
     windows: list[Window]
     samples: list[Sample]
+    reductions: int = 0  # the inspector's RISK_ACTION_REDUCE events (liquidation.min_distance_open)
 
     def near_in(self, spans: list[tuple[int, int]]) -> list[Sample]:
         """The samples of a position near its liquidation (within NEAR of it) in the spans."""
@@ -311,6 +312,7 @@ def _leveraged_summary(r: ChaosReport) -> dict[str, object] | None:
             {"symbol": f.symbol, "size": f.size, "price": f.price, "fee": f.fee} for f in found.liquidations
         ],
         "liquidation_events": len(set(found.events)),
+        "reductions": found.reductions,
         "unrecorded": found.unrecorded(),
         "liquidation_windows": len(found.windows),
         "margin_samples": len(found.samples),
@@ -377,7 +379,8 @@ def _report_lines(r: ChaosReport) -> list[str]:
         lines += [
             f"leveraged: {len(found.liquidations)} liquidations "
             + ", ".join(f"{f.symbol} {f.size} at {f.price}" for f in found.liquidations)
-            + f"; the inspector's liquidation events {len(set(found.events))}; "
+            + f"; the inspector's liquidation events {len(set(found.events))}, "
+            f"reductions near liquidation {found.reductions}; "
             f"windows the liquidations opened {len(found.windows)}",
             f"leveraged: {len(found.samples)} margin samples, margin ratio up to {top:.3f}; "
             f"{len(near)} samples within {NEAR:%} of the liquidation price during a fault; "
@@ -646,14 +649,15 @@ async def _leveraged(
     report.history = History(
         [w for w in h.pair if not theirs(w)], [w for w in h.stop if not theirs(w)], h.dust
     )
-    events = [
-        (event.symbol, event.reason)
+    published = [
+        event
         for fields in await stream_entries(redis_url, RISK)
         for event in bus.Envelope.FromString(fields[b"d"]).risk.events
-        if event.policy == "liquidation.venue"
     ]
+    events = [(e.symbol, e.reason) for e in published if e.policy == "liquidation.venue"]
+    reductions = len({e.reason for e in published if e.action == rk.RISK_ACTION_REDUCE})
     liquidations = [e.fill for e in executions if e.HasField("fill") and e.fill.liquidation]
-    return Leveraged(liquidations, events, windows, samples)
+    return Leveraged(liquidations, events, windows, samples, reductions)
 
 
 async def _protected(watch: VenueWatch, minimums: dict) -> list[str]:  # type: ignore[type-arg]
