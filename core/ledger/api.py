@@ -91,7 +91,7 @@ class LedgerServicer(lg_grpc.LedgerServicer):
         asset = _text("asset", request.asset)
         strategy = _text("strategy_id", request.strategy_id)
         ledger = _ledger(request.ledger)
-        core = self.state.poster.core
+        core = await self.state.poster.view()
         answer = lg.GetBalancesResponse()
         for account in sorted(core.accounts.values(), key=lambda a: (a.key.ledger, a.key.code, a.id)):
             key = account.key
@@ -126,7 +126,7 @@ class LedgerServicer(lg_grpc.LedgerServicer):
             page_token=_text("page_token", request.page_token),
             newest_first=request.newest_first,
         )
-        accounts = self.state.poster.core.accounts
+        accounts = (await self.state.poster.view()).accounts
         return lg.ListTransfersResponse(
             transfers=[transfer_to_pb(t, accounts) for t in page.transfers],
             next_page_token=page.next_page_token,
@@ -146,7 +146,7 @@ class LedgerServicer(lg_grpc.LedgerServicer):
             bucket_ns=request.bucket_ns,
             round_trips=request.round_trips,
         )
-        return await pnl_report(self.state.store, self.state.poster.core, self.state.redis, query)
+        return await pnl_report(self.state.store, await self.state.poster.view(), self.state.redis, query)
 
     async def WatchTransfers(
         self,

@@ -5,7 +5,8 @@ Events are posted in batches, one at a time (a lock): the events already in the 
 break an account's flag is refused whole, with the reason, and logged), and the batch's chains
 go to the store in one transaction. Should the store fail or disagree (a database refusing
 what the core allowed), the core is rebuilt from the stored balances, so it never runs ahead
-of the books; the caller does not acknowledge the events, and they come again.
+of the books; the caller does not acknowledge the events, and they come again. The API reads
+the books as committed (`view`): never a batch still being stored.
 """
 
 from __future__ import annotations
@@ -54,6 +55,18 @@ class Poster:
         """The core rebuilt from the stored accounts and balances."""
         accounts, balances = await self.store.load()
         self.core = LedgerCore(accounts.values(), balances)
+
+    async def view(self) -> LedgerCore:
+        """The books as committed, for the API's reads: a batch the core has posted but the store
+        is still keeping is waited for (read alone, the core would show balances PostgreSQL may
+        not have yet, and the PnL, read from the store, would not agree with them), and a core
+        left ahead of a store that refused or failed is rebuilt first (Unavailable while the
+        store cannot answer). Its balances are read without an await in between."""
+        async with self._lock:
+            if self._stale:
+                await self.load()
+                self._stale = False
+            return self.core
 
     async def post(self, events: Sequence[Event]) -> list[Chain]:
         """Post what is new of `events`; the chains posted."""

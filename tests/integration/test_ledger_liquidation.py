@@ -252,7 +252,7 @@ async def test_a_liquidated_position_leaves_the_books_equal_to_the_venue(
         # funding, the position flat.
         report = await m.ledger.GetPnl(lg.GetPnlRequest(venue="sim"), metadata=AUTH, timeout=CALL_TIMEOUT_S)
         lines = [line for line in report.strategies if line.asset == case.asset]
-        assert sum((D(line.total) for line in lines), D(0)) == total - case.opening
+        assert sum((D(line.total) for line in lines), D(0)) == total - case.opening, (report, await books(m))
         # The liquidation's fee booked apart, at the venue's; funding paid; the books verify.
         fee = sum((D(f.fee) for f in fills), D(0))
         booked = await books(m)
