@@ -37,7 +37,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
-__all__ = ["AccountView", "AdviseStage", "BarKeeper", "load_advisor_model"]
+__all__ = ["AdviseStage", "BarKeeper", "ReplayedVenueView", "load_advisor_model"]
 
 _RECENT_SIGNALS = 20
 
@@ -128,7 +128,7 @@ def _candle(timeframe: Timeframe, bar: bus.Bar) -> Candle:
 
 
 @dataclasses.dataclass(frozen=True)
-class AccountView:
+class ReplayedVenueView:
     """What the replayed venue shows of the market and the account at a time."""
 
     instrument: Callable[[str], Instrument | None]
@@ -141,7 +141,7 @@ class AccountView:
 
 class AdviseStage:
     def __init__(
-        self, config: AdvisorConfig, model: ModelArtifact, bars: BarKeeper, account: AccountView
+        self, config: AdvisorConfig, model: ModelArtifact, bars: BarKeeper, account: ReplayedVenueView
     ) -> None:
         self._config, self._model = config, model
         self._calibration = load_calibration(None, model.timeframe).calibration

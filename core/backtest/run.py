@@ -52,7 +52,7 @@ from typing import Any
 
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.engine.context import BookTop, OpenOrder
-from core.backtest.advise import AccountView, AdviseStage, BarKeeper, load_advisor_model
+from core.backtest.advise import AdviseStage, BarKeeper, ReplayedVenueView, load_advisor_model
 from core.backtest.books import BooksStage
 from core.backtest.detect import DetectStage
 from core.backtest.inspect import InspectStage, OrderDesk
@@ -575,8 +575,8 @@ class Backtest:
             if o.symbol == symbol
         ]
 
-    def _account_view(self) -> AccountView:
-        return AccountView(
+    def _account_view(self) -> ReplayedVenueView:
+        return ReplayedVenueView(
             instrument=self.instruments.get,
             book=self._book,
             positions=self.market.positions,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from core.bars.aggregator import Aggregator
 from core.bars.checkpoint import CheckpointStore
-from core.bars.fleet import Fleet
+from core.bars.fleet import BarStreamFleet
 from core.bars.repair import Repairer, VenueHistory
 from core.bars.shares import stream_consumer
 from core.bars.watermark import WatermarkRules
@@ -106,7 +106,9 @@ class Bars:
         aggregator = Aggregator(CheckpointStore(redis, config.group, config.source, retention), config.rules)
         holder = holder_id("bars")
         options = config.consumer_options
-        fleet = Fleet(redis, aggregator, options, config.group, config.pattern, holder, config.lease_ttl_ms)
+        fleet = BarStreamFleet(
+            redis, aggregator, options, config.group, config.pattern, holder, config.lease_ttl_ms
+        )
         try:
             reached = await until_reachable(
                 lambda: checked_ping(redis, config.redis_url),

@@ -1,7 +1,7 @@
 """The trade streams this bars replica aggregates now, each under its lease, each read by a
 consumer runner of its own.
 
-`Fleet.balance()`, every third of the lease's ttl: a heartbeat of the replicas' membership, the
+`BarStreamFleet.balance()`, every third of the lease's ttl: a heartbeat of the replicas' membership, the
 held leases renewed (a stream whose lease or commit was lost is dropped at once), then this
 replica's share kept (core.bars.shares.plan). Taking a stream: its lease, its engine from its
 checkpoint (core.bars.aggregator.adopt: every commit fenced by the lease), every entry left
@@ -31,7 +31,7 @@ from core.foundations.bus.redis import REDIS_UNREACHABLE
 from core.foundations.lease import Lease
 from core.foundations.shares import Membership, keep_balanced
 
-__all__ = ["Fleet", "claim_pending"]
+__all__ = ["BarStreamFleet", "claim_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class _Held:
     task: asyncio.Task[None]
 
 
-class Fleet:
+class BarStreamFleet:
     """The streams of `pattern` and those this replica holds."""
 
     def __init__(

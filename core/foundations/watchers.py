@@ -12,12 +12,12 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-__all__ = ["Watcher", "Watchers"]
+__all__ = ["StreamSubscriber", "Watchers"]
 
 T = TypeVar("T")
 
 
-class Watcher(Generic[T]):
+class StreamSubscriber(Generic[T]):
     def __init__(self, wants: Callable[[T], bool], size: int) -> None:
         self.wants = wants
         self.queue: asyncio.Queue[T | None] = asyncio.Queue(size)
@@ -50,21 +50,21 @@ class Watcher(Generic[T]):
 class Watchers(Generic[T]):
     def __init__(self, size: int = 1000) -> None:
         self._size = size
-        self._watchers: set[Watcher[T]] = set()
+        self._watchers: set[StreamSubscriber[T]] = set()
         self.closed = False
 
     def __len__(self) -> int:
         return len(self._watchers)
 
-    def watch(self, wants: Callable[[T], bool]) -> Watcher[T]:
-        watcher = Watcher(wants, self._size)
+    def watch(self, wants: Callable[[T], bool]) -> StreamSubscriber[T]:
+        watcher = StreamSubscriber(wants, self._size)
         if self.closed:
             watcher.end()
         else:
             self._watchers.add(watcher)
         return watcher
 
-    def drop(self, watcher: Watcher[T]) -> None:
+    def drop(self, watcher: StreamSubscriber[T]) -> None:
         self._watchers.discard(watcher)
 
     def publish(self, items: Iterable[T]) -> None:

@@ -1,5 +1,5 @@
 """The ingest process: the venues of the mesh (given, and found in the gateway's registry), each
-followed by a Follower per channel and an ExecutionFollower (core.ingest.fleet), into one
+followed by a MarketFollower per channel and an ExecutionFollower (core.ingest.fleet), into one
 BusWriter, until stopped."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.discovery import VenueWatch
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
-from core.ingest.fleet import Fleet
+from core.ingest.fleet import VenueFleet
 
 __all__ = ["Ingest", "IngestConfig"]
 
@@ -100,7 +100,7 @@ class Ingest:
         if not await writer.connect(ctx.stop, config.redis_url):
             return
         holder = holder_id(config.source.replace("/", "-"))
-        fleet = Fleet(redis, writer, auth_metadata(), config.executions, holder, config.lease_ttl_ms)
+        fleet = VenueFleet(redis, writer, auth_metadata(), config.executions, holder, config.lease_ttl_ms)
         fleet.funding_every_s = config.funding_every_s
         fleet.instruments_every_s = config.instruments_every_s
         fleet.account = config.account

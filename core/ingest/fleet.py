@@ -1,8 +1,8 @@
 """The venues this ingest replica follows now, each with its followers and its lease.
 
-`Fleet.apply(venues)` takes the venues the mesh has now (core.foundations.rpc.discovery);
-`Fleet.balance()`, every third of the lease's ttl, keeps this replica's share of them
-(core.ingest.shares): it takes a free venue's lease and follows it (a Follower per channel, an
+`VenueFleet.apply(venues)` takes the venues the mesh has now (core.foundations.rpc.discovery);
+`VenueFleet.balance()`, every third of the lease's ttl, keeps this replica's share of them
+(core.ingest.shares): it takes a free venue's lease and follows it (a MarketFollower per channel, an
 ExecutionFollower), resumed from where the bus says the last writer stopped; it gives back a venue
 over its share (followers stopped, their entries flushed, the lease released: the next holder
 resumes where they stopped, by the venue's own numbering). Every write carries the venue lease's
@@ -42,12 +42,12 @@ from core.foundations.shares import Membership, keep_balanced, share_of, wanted_
 from core.ingest import metrics
 from core.ingest.account import AccountFollower
 from core.ingest.executions import ExecutionFollower
-from core.ingest.follow import Follower
-from core.ingest.funding import FundingFollower
+from core.ingest.follow import MarketFollower
+from core.ingest.funding import FundingPaymentsPoller
 from core.ingest.instruments import InstrumentFollower
 from core.ingest.symbols import venue_symbols
 
-__all__ = ["Fleet", "VenueFollowing", "channel_factory"]
+__all__ = ["VenueFleet", "VenueFollowing", "channel_factory"]
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,14 @@ class VenueFollowing:
     """One venue's followers and their tasks, from the venue's instrument list to its drop, under
     the venue's lease (held)."""
 
-    def __init__(self, link: VenueLink, fleet: Fleet, lease: Lease) -> None:
+    def __init__(self, link: VenueLink, fleet: VenueFleet, lease: Lease) -> None:
         assert lease.token is not None, "followed only under its lease"
         self.link = link
         self.lease = lease
         self.fence = Fenced(lease.key, lease.token)
-        self.market: list[Follower] = []
+        self.market: list[MarketFollower] = []
         self.executions: ExecutionFollower | None = None
-        self.funding: FundingFollower | None = None
+        self.funding: FundingPaymentsPoller | None = None
         self.instruments: InstrumentFollower | None = None
         self.account: AccountFollower | None = None
         self._fleet = fleet
@@ -118,7 +118,9 @@ class VenueFollowing:
 
     def _followers(
         self,
-    ) -> list[Follower | ExecutionFollower | FundingFollower | InstrumentFollower | AccountFollower]:
+    ) -> list[
+        MarketFollower | ExecutionFollower | FundingPaymentsPoller | InstrumentFollower | AccountFollower
+    ]:
         executions = [] if self.executions is None else [self.executions]
         funding = [] if self.funding is None else [self.funding]
         instruments = [] if self.instruments is None else [self.instruments]
@@ -138,7 +140,9 @@ class VenueFollowing:
         for channel in link.channels:
             if not symbols.of(channel):
                 continue  # the funding channel of a venue without perpetuals
-            follower = Follower(link, channel, symbols.of(channel), factory, fleet.metadata, self._publish)
+            follower = MarketFollower(
+                link, channel, symbols.of(channel), factory, fleet.metadata, self._publish
+            )
             await resume_market(fleet.redis, follower)
             self.market.append(follower)
         if fleet.executions:
@@ -146,7 +150,7 @@ class VenueFollowing:
             await resume_executions(fleet.redis, executions)
             self.executions = executions
         if fleet.funding_every_s > 0:
-            funding = FundingFollower(
+            funding = FundingPaymentsPoller(
                 link,
                 factory,
                 fleet.metadata,
@@ -181,7 +185,7 @@ class VenueFollowing:
             await asyncio.gather(*runs, return_exceptions=True)
 
 
-class Fleet:
+class VenueFleet:
     """The venues of the mesh, and those this replica follows now (by name)."""
 
     def __init__(

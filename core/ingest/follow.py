@@ -24,14 +24,14 @@ from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Follower", "StreamPoint", "sleep_unless"]
+__all__ = ["MarketFollower", "StreamPoint", "sleep_unless"]
 
 log = logging.getLogger(__name__)
 
 _SUBSCRIBE = "/trademesh.marketdata.v1.MarketData/Subscribe"
 
 
-class Follower(MarketRelay):
+class MarketFollower(MarketRelay):
     def __init__(
         self,
         link: VenueLink,

@@ -33,7 +33,7 @@ from core.foundations.rpc.client import Metadata
 from core.foundations.rpc.status import call_failure
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["FundingFollower"]
+__all__ = ["FundingPaymentsPoller"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ _TIMEOUT_S = 10.0
 _UNABLE = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED)
 
 
-class FundingFollower(FundingRelay):
+class FundingPaymentsPoller(FundingRelay):
     """The gRPC side of the relay (core.foundations.bus.funding): ListFundingPayments every
     `every_s`."""
 

@@ -19,13 +19,13 @@ from core.foundations.bus.publisher import Publisher
 from core.foundations.errors import Corrupt
 from trademesh.risk.v1 import journal_pb2 as jr
 
-__all__ = ["EntryId", "InputJournal", "Writer", "parse_id"]
+__all__ = ["EntryId", "InputJournal", "JournalWriter", "parse_id"]
 
 EntryId = tuple[int, int]  # a stream entry's id: (ms, seq)
 _PAGE = 1000
 
 
-class Writer(Protocol):
+class JournalWriter(Protocol):
     """What writes the journal: a Publisher, or the leader's fenced writes
     (core.inspector.fenced_writes)."""
 
@@ -43,10 +43,10 @@ def _text(entry_id: EntryId) -> str:
 
 
 class InputJournal:
-    def __init__(self, redis: Any, stream: str, publisher: Writer | None = None) -> None:
+    def __init__(self, redis: Any, stream: str, publisher: JournalWriter | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.stream = stream
-        self.publisher: Writer = publisher or Publisher(redis)
+        self.publisher: JournalWriter = publisher or Publisher(redis)
         self.appended = 0
 
     async def append(self, entry: jr.JournalEntry) -> EntryId:

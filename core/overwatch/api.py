@@ -19,7 +19,7 @@ from core.overwatch.engine import Overwatch
 from core.overwatch.filters import Markets, market_filter
 from core.overwatch.overview import OverviewSource
 from core.overwatch.overview_feed import OverviewFeed
-from core.overwatch.watchers import Watchers
+from core.overwatch.watchers import RegimeWatchers
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 
@@ -32,7 +32,7 @@ class OverwatchService(ow_grpc.OverwatchServicer):
     def __init__(
         self,
         engine: Overwatch,
-        watchers: Watchers,
+        watchers: RegimeWatchers,
         feed: OverviewFeed | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -97,6 +97,8 @@ def overview_feed(
     return OverviewFeed(board_alone if overview is None else overview.take, every_s, clock)
 
 
-def overwatch_service(engine: Overwatch, watchers: Watchers, feed: OverviewFeed | None = None) -> Service:
+def overwatch_service(
+    engine: Overwatch, watchers: RegimeWatchers, feed: OverviewFeed | None = None
+) -> Service:
     servicer = OverwatchService(engine, watchers, feed)
     return Service(SERVICE_NAME, servicer, ow_grpc.add_OverwatchServicer_to_server)

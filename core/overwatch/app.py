@@ -38,7 +38,7 @@ from core.overwatch.feed import BarFeed
 from core.overwatch.history_seed import Seeded, seed_from_history
 from core.overwatch.overview import OverviewSource
 from core.overwatch.resume import last_published, owed_changes
-from core.overwatch.watchers import Watchers
+from core.overwatch.watchers import RegimeWatchers
 from core.tools.resolver import MeshResolver
 
 __all__ = ["OverwatchApp", "OverwatchAppConfig"]
@@ -89,7 +89,7 @@ class OverwatchApp:
     def __init__(self, config: OverwatchAppConfig) -> None:
         self.config = config
         self.engine = Overwatch(OverwatchConfig(config.classifier, config.max_markets))
-        self.watchers = Watchers(config.queue_size)
+        self.watchers = RegimeWatchers(config.queue_size)
         self.stream = regimes_stream(config.timeframe)
         self.resolver = MeshResolver(config.gateway)
         board = lambda: board_to_pb(self.engine.board(time.time_ns()))  # noqa: E731

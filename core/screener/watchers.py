@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from core.foundations.errors import FieldViolation, InvalidArgument, shown
-from core.foundations.watchers import Watcher, Watchers
+from core.foundations.watchers import StreamSubscriber, Watchers
 from core.screener.engine.definition import Screen
 from trademesh.screener.v1 import screener_pb2 as sc
 
@@ -51,10 +51,10 @@ class Results:
         known = ", ".join(self.screens) or "none"
         return f"{shown(name)} is not a screen loaded (loaded: {known})"
 
-    def watch(self, screens: frozenset[str]) -> Watcher[sc.ScreenResult]:
+    def watch(self, screens: frozenset[str]) -> StreamSubscriber[sc.ScreenResult]:
         return self._watchers.watch(lambda result: result.screen in screens)
 
-    def drop(self, watcher: Watcher[sc.ScreenResult]) -> None:
+    def drop(self, watcher: StreamSubscriber[sc.ScreenResult]) -> None:
         self._watchers.drop(watcher)
 
     def publish(self, result: sc.ScreenResult) -> None:

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from venues.binanceusdm.standin.order_store import AlgoOrders
+from venues.binanceusdm.standin.order_store import BinanceAlgoOrders
 from venues.replay.adapter import RestAnswer, RestRequest
 
 HOST = "fapi.binance.com/fapi/"
 
 
-def _call(store: AlgoOrders, method: str, endpoint: str, **params: str) -> tuple[int, Any]:
+def _call(store: BinanceAlgoOrders, method: str, endpoint: str, **params: str) -> tuple[int, Any]:
     answer: RestAnswer | None = store.answer(RestRequest(method, HOST + endpoint, params, ""), endpoint)
     assert answer is not None
     return answer.status, json.loads(answer.body)
@@ -34,8 +34,8 @@ def _stop(**fields: str) -> dict[str, str]:
     return {**base, **fields}
 
 
-def _store() -> tuple[AlgoOrders, list[dict[str, Any]]]:
-    store = AlgoOrders(lambda symbol: ("0.70", "0.71"))
+def _store() -> tuple[BinanceAlgoOrders, list[dict[str, Any]]]:
+    store = BinanceAlgoOrders(lambda symbol: ("0.70", "0.71"))
     events: list[dict[str, Any]] = []
     store.on_event = events.append
     return store, events

@@ -18,7 +18,7 @@ from core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig, RegimeC
 from core.overwatch.feed import Read, entry_position, is_warm
 from core.overwatch.filters import MAX_FILTER_ITEMS, Markets, market_filter
 from core.overwatch.synthetic import SeriesSpec, segment_bars
-from core.overwatch.watchers import Watchers
+from core.overwatch.watchers import RegimeWatchers
 from tests.overwatch_support import bus_bar
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
@@ -118,7 +118,7 @@ def _change(venue: str) -> RegimeChange:
 
 
 async def test_a_watcher_gets_its_markets_changes_and_one_that_falls_behind_is_ended() -> None:
-    watchers = Watchers(size=2)
+    watchers = RegimeWatchers(size=2)
     mine = watchers.watch_markets(Markets(frozenset({"sim"})))
     watchers.publish([_change("kraken"), _change("sim")])
     assert await mine.queue.get() == _change("sim") and mine.queue.empty()
@@ -129,7 +129,7 @@ async def test_a_watcher_gets_its_markets_changes_and_one_that_falls_behind_is_e
 
 
 async def test_stopping_ends_every_stream_and_a_later_watch_ends_at_once() -> None:
-    watchers = Watchers()
+    watchers = RegimeWatchers()
     open_one = watchers.watch_markets(Markets())
     await watchers.close()
     assert await asyncio.wait_for(open_one.queue.get(), 1) is None and not open_one.overflowed

@@ -18,7 +18,7 @@ import pytest
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle, Timeframe
 from core.foundations.regime import Classifier, ClassifierConfig, Reading, Regime, bar_inputs
-from core.foundations.regime.indicators import RESUM, Dmi, LongRun, Window
+from core.foundations.regime.indicators import RESUM, Dmi, LongRun, RollingStats
 from core.overwatch.synthetic import LABELLED, LabelledBars, SeriesSpec, regime_series, segment_bars
 
 SETTLE = 40  # bars into a segment before its regime must show (the indicators' lag)
@@ -212,7 +212,7 @@ def test_dmi_matches_wilders_batch_computation() -> None:
 def test_window_matches_a_plain_recomputation_past_its_resum() -> None:
     rng = np.random.Generator(np.random.PCG64(5))
     values = list(rng.normal(1e-3, 2e-3, RESUM + 500))
-    window = Window(20)
+    window = RollingStats(20)
     for index, value in enumerate(values):
         window.update(float(value))
         if index % 97 == 0 or index == len(values) - 1:
@@ -246,8 +246,8 @@ def test_the_generator_labels_each_bar_with_its_segment() -> None:
 def _stepped_features(bars: list[Candle], cfg: ClassifierConfig) -> list[tuple[float, ...]]:
     """Each bar's features as the indicators' own `update`s step them (the classifier's steps as
     they were before it wrote them out in `update_all`)."""
-    dmi, vol, vol_long = Dmi(cfg.adx_period), Window(cfg.vol_window), LongRun(cfg.vol_long_bars)
-    volume_w, volume_long = Window(cfg.volume_window), LongRun(cfg.volume_long_bars)
+    dmi, vol, vol_long = Dmi(cfg.adx_period), RollingStats(cfg.vol_window), LongRun(cfg.vol_long_bars)
+    volume_w, volume_long = RollingStats(cfg.volume_window), LongRun(cfg.volume_long_bars)
     prev_close: float | None = None
     out: list[tuple[float, ...]] = []
     for bar in bars:

@@ -19,7 +19,7 @@ from core.overwatch.api import overwatch_service
 from core.overwatch.convert import close_time_ns
 from core.overwatch.engine import Overwatch, OverwatchConfig
 from core.overwatch.synthetic import SeriesSpec, segment_bars
-from core.overwatch.watchers import Watchers
+from core.overwatch.watchers import RegimeWatchers
 from core.tools.regimes import OVERWATCH, RegimeTools
 from core.tools.upstream import Upstream
 
@@ -63,7 +63,7 @@ async def served() -> AsyncIterator[Served]:
     _feed(engine, "sim", "BTC/USDT", thin)
     _feed(engine, "sim", "ETH/USDT", thin[:10])  # still warming up: unknown
     _feed(engine, "kraken", "BTC/USDT", thin[:10])
-    server = await create_server([overwatch_service(engine, Watchers())], ServerOptions())
+    server = await create_server([overwatch_service(engine, RegimeWatchers())], ServerOptions())
     resolver = _At(f"127.0.0.1:{server.port}")
     upstream = Upstream(resolver, 5.0)
     try:

@@ -23,8 +23,6 @@ SKIPPED_PARTS = frozenset({"gen", "node_modules", "__pycache__"})
 # Repeated names not yet renamed (issue 61); a name leaves the set when its rename lands.
 PENDING: frozenset[str] = frozenset(
     {
-        "AccountView",
-        "AlgoOrders",
         "Answer",
         "Board",
         "Books",
@@ -32,9 +30,6 @@ PENDING: frozenset[str] = frozenset(
         "Check",
         "Child",
         "Evaluation",
-        "Fleet",
-        "Follower",
-        "FundingFollower",
         "Gap",
         "Kind",
         "Liquidation",
@@ -54,10 +49,6 @@ PENDING: frozenset[str] = frozenset(
         "ScreenFeed",
         "VenueHistory",
         "Verdict",
-        "Watcher",
-        "Watchers",
-        "Window",
-        "Writer",
     }
 )
 

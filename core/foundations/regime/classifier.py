@@ -35,7 +35,7 @@ from enum import StrEnum
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle
 from core.foundations.regime.config import ClassifierConfig
-from core.foundations.regime.indicators import RESUM, Dmi, LongRun, Window
+from core.foundations.regime.indicators import RESUM, Dmi, LongRun, RollingStats
 
 __all__ = ["BarInputs", "Classifier", "Features", "Reading", "Regime", "Step", "bar_inputs", "step_of"]
 
@@ -106,7 +106,7 @@ _UNMADE: BarInputs = tuple([0, 0.0, 0.0, 0.0, 0.0])  # type: ignore[assignment] 
 
 
 def step_of(before: BarInputs | None, bar: BarInputs) -> Step:
-    """The bar's step after `before` (the classifier's Window, Dmi steps' inputs). A pure function
+    """The bar's step after `before` (the classifier's RollingStats, Dmi steps' inputs). A pure function
     of the two bars: a reader that steps several classifiers over the same bars (the advisor's,
     one per anchor) makes each step once and hands it to each (Classifier.update_steps)."""
     _, high, low, close, volume = bar
@@ -139,8 +139,8 @@ class Classifier:
     def __init__(self, cfg: ClassifierConfig | None = None) -> None:
         self._cfg = cfg = cfg or ClassifierConfig()
         self._dmi = Dmi(cfg.adx_period)
-        self._vol, self._vol_long = Window(cfg.vol_window), LongRun(cfg.vol_long_bars)
-        self._volume, self._volume_long = Window(cfg.volume_window), LongRun(cfg.volume_long_bars)
+        self._vol, self._vol_long = RollingStats(cfg.vol_window), LongRun(cfg.vol_long_bars)
+        self._volume, self._volume_long = RollingStats(cfg.volume_window), LongRun(cfg.volume_long_bars)
         self._prev_close: float | None = None
         self._last_open: int | None = None
         self._last_bar: BarInputs | None = None  # its inputs: a step made after them is this one's
@@ -178,7 +178,7 @@ class Classifier:
         """`update_all` of the steps' bars, each step's pair taken as made (`step_of`) when it was
         made after the bar this classifier took last (the same inputs object), else made here.
 
-        The indicators' steps (Dmi, Window and LongRun's `update`), `_classify` and `_settle` are
+        The indicators' steps (Dmi, RollingStats and LongRun's `update`), `_classify` and `_settle` are
         written out here on local variables, the same operations on the same floats in the same
         order (their own methods are the reference the tests hold this loop to, bit for bit): a
         reader of 700 bars from an anchor makes about 700 steps a decision. Only what a step's
@@ -225,7 +225,7 @@ class Classifier:
             taken = True
             std = 0.0
             if last_bar is not None:
-                # Window.update of the log return, its std, and LongRun.update of its log
+                # RollingStats.update of the log return, its std, and LongRun.update of its log
                 if vol_n == vol_size:
                     old = vol_values[0]
                     vol_sum -= old
@@ -271,7 +271,7 @@ class Classifier:
                         if n_tr == last_dx:
                             adx = dx_sum / period
             last_bar, last = bar, open_ns
-            # the volume's Window and LongRun
+            # the volume's RollingStats and LongRun
             if vw_n == vw_size:
                 old = vw_values[0]
                 vw_sum -= old

@@ -3,7 +3,7 @@
 - Dmi: Wilder's directional movement (+DI, -DI) and ADX, smoothed as Wilder did (a sum over the
   first `period` values, then S <- S - S / period + x; ADX the mean of the first `period` DX,
   then ADX <- (ADX * (period - 1) + DX) / period).
-- Window: a running mean and standard deviation over the last `size` values from running sums
+- RollingStats: a running mean and standard deviation over the last `size` values from running sums
   (re-summed every RESUM updates so float error cannot build up over a long run).
 - LongRun: a market's own long-run level: the plain mean of everything seen while fewer than
   `bars` values came, an exponential mean with weight 1 / bars after; so it is unbiased from
@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["Dmi", "LongRun", "Window"]
+__all__ = ["Dmi", "LongRun", "RollingStats"]
 
-RESUM = 4_096  # updates between exact re-sums of a Window
+RESUM = 4_096  # updates between exact re-sums of a RollingStats
 
 
 class Dmi:
@@ -87,7 +87,7 @@ class Dmi:
         return self._adx
 
 
-class Window:
+class RollingStats:
     """Mean and population standard deviation of the last `size` values."""
 
     __slots__ = ("_since_resum", "_sum", "_sum_sq", "_values", "size")

@@ -58,7 +58,7 @@ from venues.binance.standin.synthesized import futures_symbol
 from venues.binanceusdm.standin.derivatives import OpenInterestBook
 from venues.binanceusdm.standin.funding import funding_rates, income
 from venues.binanceusdm.standin.margin import UsdmAccount, liquidation_order, liquidation_update
-from venues.binanceusdm.standin.order_store import STOP_TYPES, AlgoOrders
+from venues.binanceusdm.standin.order_store import STOP_TYPES, BinanceAlgoOrders
 from venues.replay.adapter import MockConnection, RestAnswer, RestRequest
 from venues.replay.capture import Capture, WsFrame
 
@@ -188,7 +188,7 @@ class BinanceUsdmReplay(BinanceReplay):
     def __init__(self, capture: Capture) -> None:
         super().__init__(capture)
         self.orders.on_event = self._futures_event
-        self.algo_orders = AlgoOrders(self._best)
+        self.algo_orders = BinanceAlgoOrders(self._best)
         self.algo_orders.on_event = self._publish_user_event
         self.listen_keys: list[str] = []
         self._key_numbers = itertools.count(1)

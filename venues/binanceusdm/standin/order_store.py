@@ -34,7 +34,7 @@ from typing import Any
 from venues.binance.standin.order_store import BestPrices
 from venues.replay.adapter import RestAnswer, RestRequest
 
-__all__ = ["STOP_TYPES", "AlgoOrders"]
+__all__ = ["STOP_TYPES", "BinanceAlgoOrders"]
 
 STOP_TYPES = ("STOP_MARKET", "STOP")
 _WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
@@ -48,7 +48,7 @@ def _missing(name: str) -> RestAnswer:
     return _error(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
 
 
-class AlgoOrders:
+class BinanceAlgoOrders:
     def __init__(self, best: BestPrices) -> None:
         self.best = best
         self.on_event: Callable[[dict[str, Any]], None] = lambda event: None

@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import Any
 
 from venues.okx.standin.history import CANDLES, HISTORY_CANDLES, OkxCandles
-from venues.okx.standin.order_store import UID, AlgoOrders, OkxOrderStore, instruments_of
+from venues.okx.standin.order_store import UID, OkxAlgoOrders, OkxOrderStore, instruments_of
 from venues.okx.standin.synthesized import instrument_row, kind_of
 from venues.okx.standin.trades import HISTORY_TRADES, TICKERS, TRADES, OkxTrades
 from venues.replay.adapter import MockConnection, ReplayAdapter, RestAnswer, RestRequest, url_path
@@ -158,7 +158,7 @@ class OkxReplay(ReplayAdapter):
         self.orders.on_position = lambda inst_type, inst_id, data: self._push(
             inst_type, inst_id, data, "positions"
         )
-        self.algos = AlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
+        self.algos = OkxAlgoOrders({inst_id: i.inst_type for inst_id, i in instruments.items()})
         self.candles = OkxCandles(self, instruments)
         self.trades = OkxTrades(self, instruments, lambda: self.candles.markets, self.tickers)
         self.algos.on_push = lambda inst_type, inst_id, data: self._push(

@@ -16,7 +16,15 @@ from typing import Any
 
 from venues.replay.adapter import RestAnswer, RestRequest
 
-__all__ = ["BALANCES", "UID", "AlgoOrders", "BestPrices", "OkxInstrument", "OkxOrderStore", "instruments_of"]
+__all__ = [
+    "BALANCES",
+    "UID",
+    "BestPrices",
+    "OkxAlgoOrders",
+    "OkxInstrument",
+    "OkxOrderStore",
+    "instruments_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +542,7 @@ def _bad_trigger_parameter(params: Mapping[str, Any]) -> str | None:
     return None
 
 
-class AlgoOrders:
+class OkxAlgoOrders:
     """The account's algo orders, by algoId; `inst_types` maps a known instId to SPOT or SWAP."""
 
     def __init__(self, inst_types: Mapping[str, str]) -> None:
