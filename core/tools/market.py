@@ -203,6 +203,23 @@ class MarketTools:
         positions = [render.position(p) for p in answer.positions]
         return {"venue": venue, "positions": positions, "as_of_ns": answer.as_of_ns or None}
 
+    async def leverage(self, venue: str, symbol: str) -> Json:
+        """A derivatives symbol's leverage and margin mode (cross or isolated) in force on a venue,
+        and the most leverage it allows there now (null when the venue does not say), as decimal
+        strings. A spot symbol is an error naming it; a venue without leverage (Admin capabilities)
+        answers that it has none. Read only: only the inspector sets leverage, before an order."""
+        venue = live_venue(venue, self._up.names(TRADEFLOW))
+        request = tf.GetLeverageRequest(symbol=canonical_symbol(symbol))
+        answer = await self._up.unary(TRADEFLOW, venue, "GetLeverage", request, tf.GetLeverageResponse)
+        setting = answer.setting
+        return {
+            "venue": venue,
+            "symbol": setting.symbol,
+            "leverage": setting.leverage,
+            "margin_mode": render.margin_mode(setting.margin_mode),
+            "max_leverage": setting.max_leverage or None,
+        }
+
     async def balances(self, venue: str) -> Json:
         """The account's balances on a venue: per asset, free (available for new orders), locked
         (held by open orders) and total, as decimal strings; `as_of_ns` as for positions."""

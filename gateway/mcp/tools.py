@@ -65,6 +65,7 @@ def tool_functions(
         market.order_book_top,
         market.open_orders,
         market.positions,
+        market.leverage,
         market.balances,
         market.account,
         strategies.list_strategies,

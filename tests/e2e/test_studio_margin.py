@@ -321,6 +321,13 @@ async def test_the_mcp_positions_tool_and_buf_curl_answer_the_margin_fields(
 ) -> None:
     async with mcp_client(mesh.url, api_key) as client:
         result = await client.call_tool("positions", {"venue": VENUE})
+        setting = await client.call_tool("leverage", {"venue": VENUE, "symbol": PERP})
+        spot_setting = await client.call_tool("leverage", {"venue": VENUE, "symbol": SPOT})
+    assert not setting.is_error and setting.structured_content is not None, setting.content
+    assert setting.structured_content["margin_mode"] == "isolated", setting.structured_content
+    assert Decimal(setting.structured_content["leverage"]) == LEVERAGE, setting.structured_content
+    assert Decimal(setting.structured_content["max_leverage"]) >= LEVERAGE, setting.structured_content
+    assert spot_setting.is_error and f"{SPOT}" in str(spot_setting.content), spot_setting.content
     assert not result.is_error, result.content
     answer = result.structured_content
     assert answer is not None

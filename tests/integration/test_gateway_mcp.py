@@ -85,6 +85,7 @@ TOOLS = {
     "order_book_top",
     "open_orders",
     "positions",
+    "leverage",
     "balances",
     "account",
     "advisor_decide",
