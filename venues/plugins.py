@@ -36,7 +36,7 @@ __all__ = [
     "PLUGIN_PORTS",
     "Declared",
     "Found",
-    "Refusal",
+    "PluginRefusal",
     "given_ports",
     "installed",
     "scan",
@@ -65,7 +65,7 @@ class Declared:
 
 
 @dataclass(frozen=True)
-class Refusal:
+class PluginRefusal:
     name: str
     package: str
     reason: str
@@ -77,7 +77,7 @@ class Refusal:
 @dataclass(frozen=True)
 class Found:
     plugins: Mapping[str, Declared]  # by name, in name order
-    refused: tuple[Refusal, ...]
+    refused: tuple[PluginRefusal, ...]
     own: Mapping[str, str]  # trademesh's own entry points: venue name -> module
 
 
@@ -107,7 +107,7 @@ def scan(entries: Iterable[importlib.metadata.EntryPoint], built_in: Collection[
     """The plug-in venues and refusals among `entries` (the group's entry points)."""
     own: dict[str, str] = {}
     candidates: dict[str, list[Declared]] = {}
-    refused: list[Refusal] = []
+    refused: list[PluginRefusal] = []
     for entry in entries:
         distribution, package, summary = _package(entry)
         if distribution.lower() == OWN_DISTRIBUTION:
@@ -115,7 +115,7 @@ def scan(entries: Iterable[importlib.metadata.EntryPoint], built_in: Collection[
             continue
         problem = _problem(entry, built_in)
         if problem is not None:
-            refused.append(Refusal(entry.name, package, problem))
+            refused.append(PluginRefusal(entry.name, package, problem))
             continue
         candidates.setdefault(entry.name, []).append(Declared(entry.name, entry.value, package, summary))
     plugins: dict[str, Declared] = {}
@@ -125,7 +125,7 @@ def scan(entries: Iterable[importlib.metadata.EntryPoint], built_in: Collection[
             plugins[name] = declared[0]
             continue
         packages = ", ".join(d.package for d in declared)
-        refused += [Refusal(name, d.package, f"packages {packages} all declare it") for d in declared]
+        refused += [PluginRefusal(name, d.package, f"packages {packages} all declare it") for d in declared]
     return Found(plugins, tuple(refused), own)
 
 

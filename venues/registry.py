@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound, TrademeshError
 from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES
-from venues.plugins import PLUGIN_PORTS, Declared, Found, Refusal, given_ports, installed
+from venues.plugins import PLUGIN_PORTS, Declared, Found, PluginRefusal, given_ports, installed
 from venues.runtime.venue import Venue
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def venue_names() -> list[str]:
     return [*VENUES, *_found().plugins]
 
 
-def refusals() -> tuple[Refusal, ...]:
+def refusals() -> tuple[PluginRefusal, ...]:
     """The plug-in entry points refused (a name taken, not a module, ...)."""
     return _found().refused
 
@@ -169,7 +169,7 @@ def listing() -> tuple[list[VenueEntry], list[str]]:
         other = holders.setdefault(entry.default_port, entry)
         if other is not entry:
             why = f"port {entry.default_port} is the venue {other.name}'s too: set another DEFAULT_PORT"
-            problems.append(str(Refusal(entry.name, entry.package, why)))
+            problems.append(str(PluginRefusal(entry.name, entry.package, why)))
     return entries, problems
 
 
@@ -226,7 +226,7 @@ def _held_ports() -> dict[int, str]:
 
 
 def _broken(name: str, package: str, reason: str) -> FailedPrecondition:
-    return FailedPrecondition(str(Refusal(name, package, reason)))
+    return FailedPrecondition(str(PluginRefusal(name, package, reason)))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
-from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
+from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
 from core.foundations.decimals import WIDE
 from core.foundations.errors import InvalidArgument
 
@@ -49,7 +49,7 @@ _TRIP_SIDES = ("long", "short")
 
 def compute(
     curve: Sequence[EquityPoint],
-    round_trips: Sequence[RoundTrip],
+    round_trips: Sequence[BacktestRoundTrip],
     fills: Sequence[FillRecord],
     period_ns: int = DAY_NS,
 ) -> Metrics:
@@ -108,7 +108,7 @@ def compute(
 def by_strategy(
     total_curve: Sequence[EquityPoint],
     strategy_curves: Mapping[str, Sequence[EquityPoint]],
-    round_trips: Sequence[RoundTrip],
+    round_trips: Sequence[BacktestRoundTrip],
     fills: Sequence[FillRecord],
     period_ns: int = DAY_NS,
 ) -> dict[str, Metrics]:
@@ -303,7 +303,7 @@ def _check_curve(curve: Sequence[EquityPoint]) -> None:
         )
 
 
-def _check_round_trips(round_trips: Sequence[RoundTrip]) -> None:
+def _check_round_trips(round_trips: Sequence[BacktestRoundTrip]) -> None:
     for index, trip in enumerate(round_trips):
         if trip.side not in _TRIP_SIDES:
             raise InvalidArgument.field(f"round_trips[{index}].side", f"{trip.side!r} is not long or short")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from core.backtest.metrics import by_strategy
-from core.backtest.results import FillRecord, Metrics, RoundTrip, RunReport
+from core.backtest.results import BacktestRoundTrip, FillRecord, Metrics, RunReport
 from core.backtest.run import Tape
 from core.backtest.trips import attributed, round_trips
 from core.ledger.engine.events import UNATTRIBUTED
@@ -26,7 +26,7 @@ _DAY_NS = 86_400 * 1_000_000_000
 class RunOutcome:
     tape: Tape
     fills: list[FillRecord]  # each of a strategy ("unattributed": no position's)
-    trips: list[RoundTrip]
+    trips: list[BacktestRoundTrip]
     metrics: dict[str, Metrics]
     period_ns: int
 

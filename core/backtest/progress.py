@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from core.backtest.session import Progress
+from core.backtest.session import RunProgress
 
 __all__ = ["JsonProgress", "ProgressBar"]
 
@@ -37,7 +37,7 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.close()
 
-    def update(self, progress: Progress) -> None:
+    def update(self, progress: RunProgress) -> None:
         bar = self._bar
         if bar is None:
             return
@@ -57,7 +57,7 @@ def _eta(seconds: float | None) -> str:
 
 
 class JsonProgress:
-    """Progress as one JSON object a line on stdout (`--progress-json`): how the backtest hub
+    """RunProgress as one JSON object a line on stdout (`--progress-json`): how the backtest hub
     (core.backtest.hub) follows a run it started in a child process."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -69,7 +69,7 @@ class JsonProgress:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def update(self, progress: Progress) -> None:
+    def update(self, progress: RunProgress) -> None:
         eta = progress.eta_s
         fields = {
             "data_ns": progress.data_ns, "fraction": progress.fraction, "events": progress.events,

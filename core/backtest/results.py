@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["EquityPoint", "FillRecord", "Metrics", "RoundTrip", "RunReport"]
+__all__ = ["BacktestRoundTrip", "EquityPoint", "FillRecord", "Metrics", "RunReport"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class FillRecord:
 
 
 @dataclass(frozen=True)
-class RoundTrip:
+class BacktestRoundTrip:
     """A position opened and closed: `side` is "long" or "short", `pnl` net of `fees`."""
 
     strategy: str

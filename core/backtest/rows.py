@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from core.backtest.metrics import TOTAL, drawdowns
-from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
+from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
 from core.foundations.model import Execution
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -34,7 +34,7 @@ Row = tuple[Any, ...]
 
 _METRICS = tuple(f.name for f in fields(Metrics))
 _FILL = tuple(f.name for f in fields(FillRecord))
-_TRIP = tuple(f.name for f in fields(RoundTrip))
+_TRIP = tuple(f.name for f in fields(BacktestRoundTrip))
 _ORDER = ("ts_ns", "client_order_id", "order_id", "symbol", "side", "type", "status", "price",
           "size", "filled_size", "reason")  # fmt: skip
 _SIGNAL = ("signal_id", "ts_ns", "symbol", "direction", "conviction", "strategy_id")
@@ -76,8 +76,8 @@ def fill_of(row: Mapping[str, Any]) -> FillRecord:
     return FillRecord(**{name: row[name] for name in _FILL})
 
 
-def trip_of(row: Mapping[str, Any]) -> RoundTrip:
-    return RoundTrip(**{name: row[name] for name in _TRIP})
+def trip_of(row: Mapping[str, Any]) -> BacktestRoundTrip:
+    return BacktestRoundTrip(**{name: row[name] for name in _TRIP})
 
 
 def point_of(row: Mapping[str, Any]) -> EquityPoint:

@@ -1,5 +1,5 @@
 """Drive a backtest over a stream of recorded events: group them by timestamp into steps
-(core.backtest.run), and say how far it got. Progress is the shell's business: the wall clock
+(core.backtest.run), and say how far it got. RunProgress is the shell's business: the wall clock
 is read here (events/s, the ETA), never by the run or the cores.
 """
 
@@ -14,14 +14,14 @@ from core.foundations.convert import TIMEFRAME_FROM_PB
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Item", "Progress", "drive", "drive_sync", "item_time"]
+__all__ = ["Item", "RunProgress", "drive", "drive_sync", "item_time"]
 
 _REPORT_EVERY_S = 0.25
 _NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
-class Progress:
+class RunProgress:
     start_ns: int
     end_ns: int
     data_ns: int  # the data time reached
@@ -47,7 +47,7 @@ class Progress:
         return self.elapsed_s * (1 - fraction) / fraction
 
 
-OnProgress = Callable[[Progress], None]
+OnProgress = Callable[[RunProgress], None]
 
 
 Item = md.MarketEvent | bus.Bar  # a recorded market event, or a bar (at its close)
@@ -106,7 +106,7 @@ class _Stepper:
         self.reported = time.monotonic()
         settings, tape = self.backtest.settings, self.backtest.tape
         self.on_progress(
-            Progress(
+            RunProgress(
                 settings.start_ns,
                 settings.end_ns,
                 tape.data_ns,

@@ -34,7 +34,7 @@ import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
 from core.backtest.metrics import TOTAL
-from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
+from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
 from core.backtest.rows import COLUMNS, children, fill_of, metrics_of, point_of, trip_of
 from core.backtest.schema import migrate
 from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, shown
@@ -97,7 +97,7 @@ class RunResult:
     strategy_curves: dict[str, list[EquityPoint]]
     drawdowns: dict[str, list[Decimal]]
     fills: list[FillRecord]
-    trips: list[RoundTrip]
+    trips: list[BacktestRoundTrip]
 
 
 class RunLease:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from core.backtest.results import FillRecord, RoundTrip
+from core.backtest.results import BacktestRoundTrip, FillRecord
 
 __all__ = ["attributed", "round_trips"]
 
@@ -45,11 +45,11 @@ class _Open:
         self.exit_value += size * price
         self.fees += fee
 
-    def trip(self, fill: FillRecord) -> RoundTrip:
+    def trip(self, fill: FillRecord) -> BacktestRoundTrip:
         entry = self.entry_value / self.entry_size
         exit_ = self.exit_value / self.exit_size
         gross = (exit_ - entry) * self.exit_size
-        return RoundTrip(
+        return BacktestRoundTrip(
             strategy=self.strategy, venue=fill.venue, symbol=fill.symbol,
             side="long" if self.long else "short", opened_ns=self.opened_ns, closed_ns=fill.ts_ns,
             size=self.exit_size, entry_price=entry, exit_price=exit_,
@@ -71,8 +71,8 @@ def attributed(fills: Iterable[FillRecord]) -> list[FillRecord]:
     return out
 
 
-def round_trips(fills: Iterable[FillRecord]) -> list[RoundTrip]:
-    trips: list[RoundTrip] = []
+def round_trips(fills: Iterable[FillRecord]) -> list[BacktestRoundTrip]:
+    trips: list[BacktestRoundTrip] = []
     held: dict[tuple[str, str], _Open] = {}
     for fill in attributed(fills):
         key, buy = (fill.venue, fill.symbol), fill.side == "buy"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from core.bars.aggregator import Aggregator
 from core.bars.checkpoint import CheckpointStore
 from core.bars.fleet import BarStreamFleet
-from core.bars.repair import Repairer, VenueHistory
+from core.bars.repair import Repairer, VenueCandleReader
 from core.bars.shares import stream_consumer
 from core.bars.watermark import WatermarkRules
 from core.foundations.bus.consumer import ConsumerOptions
@@ -101,7 +101,7 @@ class Bars:
         config = self.config
         redis = open_redis(config.redis_url)
         venues = VenueWatch(config.mesh.venues, config.gateway)
-        history = VenueHistory(_address_of(venues), config.repair_timeout_s)
+        history = VenueCandleReader(_address_of(venues), config.repair_timeout_s)
         retention = Retention(config.mesh.rate_per_s, config.mesh.outage_minutes)
         aggregator = Aggregator(CheckpointStore(redis, config.group, config.source, retention), config.rules)
         holder = holder_id("bars")

@@ -37,7 +37,7 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-__all__ = ["Repairer", "VenueHistory", "candle_bar"]
+__all__ = ["Repairer", "VenueCandleReader", "candle_bar"]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _number(name: str, text: str) -> Decimal:
     return value
 
 
-class VenueHistory:
+class VenueCandleReader:
     """GetCandles on the venues of the mesh (given, or registered with the gateway: `address_of`
     tells where one serves now, None when unknown), one channel per venue address."""
 
@@ -162,7 +162,7 @@ def _bars(venue: str, task: RepairTask, candles: list[md.Candle]) -> list[bus.Ba
 class Repairer:
     """Runs due repairs in the background; a venue that fails waits out its own backoff."""
 
-    def __init__(self, aggregator: Aggregator, history: VenueHistory, poll_s: float = 1.0) -> None:
+    def __init__(self, aggregator: Aggregator, history: VenueCandleReader, poll_s: float = 1.0) -> None:
         self.aggregator = aggregator
         self.history = history
         self.poll_s = poll_s

@@ -16,7 +16,7 @@ from core.bridge.encode import event_chunk
 from core.foundations.book import L2Book, Level
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Books", "Verdict"]
+__all__ = ["BridgeBooks", "Verdict"]
 
 
 class Verdict(enum.Enum):
@@ -44,7 +44,7 @@ def _levels(levels: Sequence[md.BookLevel]) -> list[Level]:
     return [(level.price, level.size) for level in levels]
 
 
-class Books:
+class BridgeBooks:
     def __init__(self) -> None:
         self._states: dict[tuple[str, str], _State] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from core.bridge.books import Books
+from core.bridge.books import BridgeBooks
 from core.bridge.encode import event_chunk, notice_event
 from core.bridge.fanout import LiveFanout, LiveInterest, LiveRoute, LiveSubscriber
 from core.bridge.pump import Pump
@@ -18,7 +18,7 @@ __all__ = ["Bridge"]
 class Bridge:
     def __init__(self, queue_batches: int, clock: Callable[[], int] = time.time_ns) -> None:
         self._clock = clock
-        self.books = Books()
+        self.books = BridgeBooks()
         self.fanout = LiveFanout(queue_batches, self._recover, clock)
         self.pump = Pump(self.fanout, self.books, clock)
         # False until the bridge has joined the bus (books rebuilt): subscribers wait for it.

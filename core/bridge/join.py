@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from core.bridge.books import Books
+from core.bridge.books import BridgeBooks
 from core.bridge.pump import stream_venue
 from core.foundations.bus.codec import decode
 from core.foundations.bus.consumer import GroupConsumer
@@ -73,7 +73,7 @@ async def leave(consumer: GroupConsumer) -> None:
             await consumer.redis.xgroup_destroy(stream, consumer.options.group)
 
 
-async def rebuild_books(redis: Any, books: Books, heads: dict[str, str], lookback_entries: int) -> int:
+async def rebuild_books(redis: Any, books: BridgeBooks, heads: dict[str, str], lookback_entries: int) -> int:
     """Rebuild the books from the book streams, up to their heads; the number of usable books."""
     for stream, head in heads.items():
         parsed = parse_market_stream(stream)
@@ -109,7 +109,7 @@ async def _latest_snapshots(redis: Any, stream: str, head: str, lookback_entries
     return start
 
 
-async def _replay(redis: Any, stream: str, start: str, head: str, books: Books) -> None:
+async def _replay(redis: Any, stream: str, start: str, head: str, books: BridgeBooks) -> None:
     lower = start
     while True:
         page = await redis.xrange(stream, min=lower, max=head, count=_PAGE)
@@ -143,7 +143,7 @@ def _book_keys(stream: str, envelope: bus.Envelope) -> tuple[set[tuple[str, str]
     return keys, snapshots
 
 
-def _apply(books: Books, stream_venue: str, envelope: bus.Envelope) -> None:
+def _apply(books: BridgeBooks, stream_venue: str, envelope: bus.Envelope) -> None:
     for event in envelope.market.events:
         payload = event.WhichOneof("payload")
         venue = event.venue or stream_venue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from core.bridge.books import Books, Verdict
+from core.bridge.books import BridgeBooks, Verdict
 from core.bridge.encode import bar_chunk, event_chunk, notice_event
 from core.bridge.fanout import LiveFanout, LiveRoute
 from core.bridge.metrics import BOOK_HOLES, EVENTS
@@ -42,7 +42,9 @@ def stream_venue(stream: str) -> str:
 
 
 class Pump:
-    def __init__(self, fanout: LiveFanout, books: Books, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self, fanout: LiveFanout, books: BridgeBooks, clock: Callable[[], int] = time.time_ns
+    ) -> None:
         self.fanout = fanout
         self.books = books
         self._clock = clock

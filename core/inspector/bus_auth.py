@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.foundations.bus.signing import WRITER_FIELD, WRITERS, Refusal, Verifier
+from core.foundations.bus.signing import WRITER_FIELD, WRITERS, EntryRefusal, Verifier
 from core.foundations.errors import TrademeshError, shown
 from core.inspector.risk_log import RiskLog
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -43,10 +43,10 @@ REFUSED_POLICY = "bus.refused"
 # flood the log); the counter and the risk events count every one.
 _SAY_EVERY_S = 60.0
 _REASONS = {
-    Refusal.UNSIGNED: "it is not signed",
-    Refusal.WRITER: "it is signed by a writer not allowed on this stream",
-    Refusal.NO_KEY: "this inspector holds no key of the stream's writer",
-    Refusal.SIGNATURE: "its signature is not its writer's key's",
+    EntryRefusal.UNSIGNED: "it is not signed",
+    EntryRefusal.WRITER: "it is signed by a writer not allowed on this stream",
+    EntryRefusal.NO_KEY: "this inspector holds no key of the stream's writer",
+    EntryRefusal.SIGNATURE: "its signature is not its writer's key's",
 }
 
 
@@ -59,10 +59,10 @@ class BusAuth:
         self.verifier = verifier
         self.risk_log = risk_log
         self.clock = clock
-        self._said: dict[tuple[str, Refusal], float] = {}
-        self.refused: dict[tuple[str, Refusal], int] = {}  # since start, for the log line
+        self._said: dict[tuple[str, EntryRefusal], float] = {}
+        self.refused: dict[tuple[str, EntryRefusal], int] = {}  # since start, for the log line
         for stream in WRITERS:  # at 0 from the start: a rule's increase() sees the first refusal
-            for refusal in Refusal:
+            for refusal in EntryRefusal:
                 REFUSED.labels(stream, refusal.value)
 
     def say_missing(self) -> None:
@@ -105,7 +105,7 @@ class BusAuth:
         except (TrademeshError, RedisError) as exc:
             log.warning("inspector: a bus refusal not reported on the risk stream: %s", exc)
 
-    def _say(self, stream: str, entry_id: str, refusal: Refusal, writer: str) -> None:
+    def _say(self, stream: str, entry_id: str, refusal: EntryRefusal, writer: str) -> None:
         now = time.monotonic()
         said = self._said.get((stream, refusal))
         if said is not None and now - said < _SAY_EVERY_S:

@@ -23,7 +23,7 @@ from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.telegram import metrics, replies
 from core.telegram.bot_api import BotApi, Message
-from core.telegram.commands import Action, Conversation, Kind
+from core.telegram.commands import Action, CommandKind, Conversation
 
 __all__ = ["TelegramApp", "TelegramConfig"]
 
@@ -116,10 +116,10 @@ class TelegramApp:
         return text
 
     async def _call(self, action: Action) -> str:
-        if action.kind is Kind.STATUS:
+        if action.kind is CommandKind.STATUS:
             return replies.status_text(await self.tools.call("inspector_state"))
-        if action.kind in (Kind.PAUSE, Kind.RESUME):
-            tool = "pause_strategy" if action.kind is Kind.PAUSE else "resume_strategy"
+        if action.kind in (CommandKind.PAUSE, CommandKind.RESUME):
+            tool = "pause_strategy" if action.kind is CommandKind.PAUSE else "resume_strategy"
             return replies.switched_text(await self.tools.call(tool, strategy=action.strategy))
-        tool = "close_all" if action.kind is Kind.CLOSE_ALL else "inspector_resume"
+        tool = "close_all" if action.kind is CommandKind.CLOSE_ALL else "inspector_resume"
         return replies.mode_text(await self.tools.call(tool, reason=action.reason))

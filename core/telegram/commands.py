@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["CONFIRM_WINDOW_NS", "Action", "Conversation", "Kind", "Turn"]
+__all__ = ["CONFIRM_WINDOW_NS", "Action", "CommandKind", "Conversation", "Turn"]
 
 CONFIRM_WINDOW_NS = 60 * 1_000_000_000
 _STRATEGY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # as the tools take a strategy id
@@ -31,7 +31,7 @@ _HELP = (
 )
 
 
-class Kind(StrEnum):
+class CommandKind(StrEnum):
     STATUS = "status"
     PAUSE = "pause"
     RESUME = "resume"  # a strategy's patches
@@ -41,7 +41,7 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Action:
-    kind: Kind
+    kind: CommandKind
     strategy: str = ""
     reason: str = ""  # recorded with the action (the inspector's risk event)
 
@@ -80,17 +80,17 @@ class Conversation:
             return Turn("Nothing to confirm: send /closeall first.")
         if now_ns - pending > CONFIRM_WINDOW_NS:
             return Turn("Too late: /closeall was more than 60 s ago. Send it again.")
-        return Turn(action=Action(Kind.CLOSE_ALL, reason=f"closeall from Telegram by {who}"))
+        return Turn(action=Action(CommandKind.CLOSE_ALL, reason=f"closeall from Telegram by {who}"))
 
 
 def _simple(command: str, args: list[str], who: str) -> Turn:
     if command == "status" and not args:
-        return Turn(action=Action(Kind.STATUS))
+        return Turn(action=Action(CommandKind.STATUS))
     if command == "resume" and not args:
-        return Turn(action=Action(Kind.RESUME_RISK, reason=f"resume from Telegram by {who}"))
+        return Turn(action=Action(CommandKind.RESUME_RISK, reason=f"resume from Telegram by {who}"))
     if command in ("pause", "resume") and len(args) == 1:
         if not _STRATEGY.fullmatch(args[0]):
             return Turn(f"{args[0][:64]!r} is not a strategy id (a-z 0-9 _ -, such as trend)")
-        kind = Kind.PAUSE if command == "pause" else Kind.RESUME
+        kind = CommandKind.PAUSE if command == "pause" else CommandKind.RESUME
         return Turn(action=Action(kind, args[0], f"{command} from Telegram by {who}"))
     return Turn(f"Not a command here: /{command[:32]}{' …' if args else ''}. {_HELP}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from core.telegram.commands import Kind
+from core.telegram.commands import CommandKind
 
 __all__ = ["COMMANDS", "IGNORED", "POLL_ERRORS"]
 
@@ -25,7 +25,7 @@ POLL_ERRORS = Counter(
 
 # What app.py counts: an action's outcome, and "said" (a reply without an action: help, a
 # confirmation asked for, a refusal by the conversation itself) under the command "none".
-for _kind in Kind:
+for _kind in CommandKind:
     for _outcome in ("done", "refused", "unavailable"):
         COMMANDS.labels(_kind.value, _outcome)
 COMMANDS.labels("none", "said")

@@ -18,7 +18,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 if TYPE_CHECKING:
-    from core.venue_check.market import Observation
+    from core.venue_check.market import MarketObservation
 
 __all__ = ["Kit", "KitOptions"]
 
@@ -56,7 +56,7 @@ class Kit:
         self.placed: dict[str, tf.Order] = {}  # order_id -> the latest the kit saw of it
         self._run = secrets.token_hex(3)
         self._ids = 0
-        self._observation: Observation | None = None
+        self._observation: MarketObservation | None = None
         self._observing = asyncio.Lock()
 
     def stubs(self, role: Role) -> Stubs:
@@ -134,7 +134,7 @@ class Kit:
         """The kit's orders not known to have ended."""
         return [i for i, o in self.placed.items() if o.status not in _TERMINAL]
 
-    async def observation(self) -> Observation:
+    async def observation(self) -> MarketObservation:
         """The market data the kit read once for the subscribe checks (read on first use)."""
         from core.venue_check.market import observe
 

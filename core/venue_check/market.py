@@ -23,7 +23,7 @@ from core.venue_check.wire import answer, describe
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["PAYLOADS", "Observation", "decimal_of", "observe", "read_stream", "reference_prices"]
+__all__ = ["PAYLOADS", "MarketObservation", "decimal_of", "observe", "read_stream", "reference_prices"]
 
 # The payloads of each channel's events.
 PAYLOADS: dict[int, tuple[str, ...]] = {
@@ -45,7 +45,7 @@ _ENOUGH_BOOK = 4
 
 
 @dataclass
-class Observation:
+class MarketObservation:
     request: md.SubscribeRequest
     messages: list[md.SubscribeResponse] = field(default_factory=list)
     # GetStatus's events_total of each asked channel's stream, before and after the read.
@@ -79,7 +79,7 @@ def _enough(seen: Counter[int], channels: Sequence[int]) -> bool:
     return all(seen[c] >= (_ENOUGH_BOOK if c == md.CHANNEL_BOOK else _ENOUGH) for c in channels)
 
 
-async def observe(kit: Kit) -> Observation:
+async def observe(kit: Kit) -> MarketObservation:
     symbol = kit.symbol
     channels = kit.streamed_channels(symbol)
     if not channels:
@@ -94,7 +94,7 @@ async def observe(kit: Kit) -> Observation:
         return _enough(seen, channels)
 
     before = await answer("Admin/GetStatus", kit.mesh.admin.GetStatus(admin.GetStatusRequest()))
-    observation = Observation(request, counted_before=_counts(before, symbol))
+    observation = MarketObservation(request, counted_before=_counts(before, symbol))
     started = time.monotonic()
     observation.messages, observation.ended = await read_stream(kit, request, count, WINDOW_S)
     observation.read_s = time.monotonic() - started
@@ -149,7 +149,7 @@ def decimal_of(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def reference_prices(observation: Observation) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+def reference_prices(observation: MarketObservation) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
     """(best bid, best ask, last price) of the observed market, each None when it showed none:
     the book as built from the observed events, else the latest ticker; the last trade's price,
     else the ticker's last price, else the latest candle's close."""

@@ -64,7 +64,7 @@ class VenueCheckItem(pytest.Item):
         self.check = check
 
     def runtest(self) -> None:
-        from core.venue_check.results import Outcome
+        from core.venue_check.results import CheckOutcome
 
         report = _report(self.session)
         if isinstance(report, str):
@@ -72,9 +72,9 @@ class VenueCheckItem(pytest.Item):
         result = next((r for r in report.results if r.name == self.check), None)
         if result is None:
             raise VenueCheckFailed(f"the kit did not run {self.check}")
-        if result.outcome is Outcome.SKIP:
+        if result.outcome is CheckOutcome.SKIP:
             pytest.skip(result.reason)
-        if result.outcome is Outcome.FAIL:
+        if result.outcome is CheckOutcome.FAIL:
             raise VenueCheckFailed(result.reason)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

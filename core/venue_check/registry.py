@@ -17,7 +17,7 @@ from core.venue_check.results import BadTarget
 if TYPE_CHECKING:
     from core.venue_check.kit import Kit
 
-__all__ = ["CHECKS", "Check", "CheckFunction", "check", "select"]
+__all__ = ["CHECKS", "CheckFunction", "VenueCheck", "check", "select"]
 
 CheckFunction = Callable[["Kit"], Awaitable[str]]
 
@@ -26,7 +26,7 @@ DEFAULT_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
-class Check:
+class VenueCheck:
     name: str
     # The behaviour it proves, in a line (docs/venue-contract.md has a section per check).
     summary: str
@@ -35,7 +35,7 @@ class Check:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-CHECKS: dict[str, Check] = {}
+CHECKS: dict[str, VenueCheck] = {}
 
 
 def check(
@@ -46,13 +46,13 @@ def check(
     def register(function: CheckFunction) -> CheckFunction:
         if name in CHECKS:
             raise ValueError(f"check {name!r} registered twice")
-        CHECKS[name] = Check(name, summary, function, timeout_s)
+        CHECKS[name] = VenueCheck(name, summary, function, timeout_s)
         return function
 
     return register
 
 
-def select(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Check]:
+def select(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[VenueCheck]:
     """The checks to run, in their order: `only` these (all when empty), less `skip`.
     BadTarget naming any name that is no check."""
     _known(only, "--only")

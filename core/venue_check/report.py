@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from core.venue_check.results import Outcome
+from core.venue_check.results import CheckOutcome
 from core.venue_check.runner import Report
 
 __all__ = ["as_json", "as_text"]
 
-_WORD = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.SKIP: "SKIP"}
+_WORD = {CheckOutcome.PASS: "PASS", CheckOutcome.FAIL: "FAIL", CheckOutcome.SKIP: "SKIP"}
 
 
 def as_text(report: Report) -> str:
@@ -22,8 +22,8 @@ def as_text(report: Report) -> str:
 
 def _summary(report: Report) -> str:
     counts = (
-        f"{report.count(Outcome.PASS)} passed, {report.count(Outcome.FAIL)} failed, "
-        f"{report.count(Outcome.SKIP)} skipped"
+        f"{report.count(CheckOutcome.PASS)} passed, {report.count(CheckOutcome.FAIL)} failed, "
+        f"{report.count(CheckOutcome.SKIP)} skipped"
     )
     verdict = "conforms" if report.conforms else "does not conform"
     return (
@@ -38,9 +38,9 @@ def as_json(report: Report) -> str:
         "venue": report.venue,
         "symbol": report.symbol,
         "conforms": report.conforms,
-        "passed": report.count(Outcome.PASS),
-        "failed": report.count(Outcome.FAIL),
-        "skipped": report.count(Outcome.SKIP),
+        "passed": report.count(CheckOutcome.PASS),
+        "failed": report.count(CheckOutcome.FAIL),
+        "skipped": report.count(CheckOutcome.SKIP),
         "duration_s": round(report.duration_s, 3),
         "checks": [
             {

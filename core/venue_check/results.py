@@ -9,9 +9,9 @@ from typing import NoReturn
 __all__ = [
     "BadTarget",
     "CheckFailed",
+    "CheckOutcome",
     "CheckResult",
     "CheckSkipped",
-    "Outcome",
     "fail",
     "one_line",
     "skip",
@@ -21,7 +21,7 @@ __all__ = [
 _REASON_CHARS = 300
 
 
-class Outcome(enum.Enum):
+class CheckOutcome(enum.Enum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"
@@ -30,7 +30,7 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class CheckResult:
     name: str
-    outcome: Outcome
+    outcome: CheckOutcome
     reason: str
     duration_s: float
 

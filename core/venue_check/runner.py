@@ -13,8 +13,8 @@ import grpc
 import core.venue_check.checks  # noqa: F401  (registers the checks)
 from core.venue_check.kit import Kit, KitOptions
 from core.venue_check.orders import leave_flat
-from core.venue_check.registry import Check
-from core.venue_check.results import BadTarget, CheckFailed, CheckResult, CheckSkipped, Outcome, one_line
+from core.venue_check.registry import VenueCheck
+from core.venue_check.results import BadTarget, CheckFailed, CheckOutcome, CheckResult, CheckSkipped, one_line
 from core.venue_check.wire import describe
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -37,13 +37,13 @@ class Report:
 
     @property
     def conforms(self) -> bool:
-        return all(r.outcome is not Outcome.FAIL for r in self.results)
+        return all(r.outcome is not CheckOutcome.FAIL for r in self.results)
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: CheckOutcome) -> int:
         return sum(r.outcome is outcome for r in self.results)
 
 
-async def run_kit(options: KitOptions, checks: list[Check]) -> Report:
+async def run_kit(options: KitOptions, checks: list[VenueCheck]) -> Report:
     """The report of `checks` against the venue at options.address; BadTarget when it is none."""
     started = time.monotonic()
     kit = Kit(options)
@@ -63,28 +63,28 @@ async def run_kit(options: KitOptions, checks: list[Check]) -> Report:
     return report
 
 
-async def _run_one(kit: Kit, item: Check) -> CheckResult:
+async def _run_one(kit: Kit, item: VenueCheck) -> CheckResult:
     started = time.monotonic()
     try:
         reason = await asyncio.wait_for(item.run(kit), item.timeout_s)
-        outcome = Outcome.PASS
+        outcome = CheckOutcome.PASS
     except CheckSkipped as skipped:
-        outcome, reason = Outcome.SKIP, str(skipped)
+        outcome, reason = CheckOutcome.SKIP, str(skipped)
     except CheckFailed as failed:
-        outcome, reason = Outcome.FAIL, str(failed)
+        outcome, reason = CheckOutcome.FAIL, str(failed)
     except TimeoutError:
         outcome, reason = (
-            Outcome.FAIL,
+            CheckOutcome.FAIL,
             f"not done within the check's {item.timeout_s:g} s: the venue did not answer in time",
         )
     except grpc.aio.AioRpcError as error:
-        outcome, reason = Outcome.FAIL, f"an unexpected answer: {describe(error)}"
+        outcome, reason = CheckOutcome.FAIL, f"an unexpected answer: {describe(error)}"
     except Exception as error:  # a venue's odd answer the check did not foresee: a line, never a traceback
         outcome, reason = (
-            Outcome.FAIL,
+            CheckOutcome.FAIL,
             f"the check could not read the venue's answers: {type(error).__name__}: {error}",
         )
-    if outcome is Outcome.FAIL:
+    if outcome is CheckOutcome.FAIL:
         await _leave_flat_quietly(kit)
     return CheckResult(item.name, outcome, one_line(reason), time.monotonic() - started)
 

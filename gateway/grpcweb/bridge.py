@@ -38,7 +38,7 @@ from gateway.grpcweb.headers import Cors, forwarded_request_metadata
 from gateway.grpcweb.local import Call, Caller, LocalService
 from gateway.grpcweb.methods import MethodKind, method_kind
 from gateway.grpcweb.response import ResponseWriter
-from gateway.grpcweb.status import CallStatus, Refused
+from gateway.grpcweb.status import CallRefused, CallStatus
 from gateway.grpcweb.timeout import TIMEOUT_HEADER, parse_timeout
 
 __all__ = ["INTERNAL_METHODS", "OPEN_SERVICES", "GrpcWebBridge", "GrpcWebOptions"]
@@ -139,7 +139,7 @@ class GrpcWebBridge:
             return CallStatus(grpc.StatusCode.CANCELLED)
         except TrademeshError as exc:
             status = CallStatus.from_error(exc)
-        except Refused as exc:
+        except CallRefused as exc:
             status = exc.status
         except Exception:
             log.exception("gRPC-web %s/%s: unexpected error", service, method)
@@ -194,7 +194,7 @@ class GrpcWebBridge:
 
     def _check_method(self, service: str, method: str) -> MethodKind | None:
         if f"{service}/{method}" in INTERNAL_METHODS:
-            raise Refused(
+            raise CallRefused(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{service}/{method} is mesh-internal: call it on the gateway's native gRPC port "
                 "with the mesh token",
@@ -202,7 +202,7 @@ class GrpcWebBridge:
         kind = method_kind(service, method)
         shape = None if kind is None else _NOT_OVER_GRPC_WEB.get(kind)
         if shape is not None:
-            raise Refused(
+            raise CallRefused(
                 grpc.StatusCode.UNIMPLEMENTED,
                 f"{service}/{method} is a {shape} method; gRPC-web carries unary and "
                 "server-streaming calls only (buf curl: pass --schema instead of reflection)",

@@ -15,7 +15,7 @@ from typing import Protocol
 from core.foundations.access.contracts import Principal
 from gateway.grpcweb.status import CallStatus
 
-__all__ = ["Answer", "Call", "Caller", "LocalService"]
+__all__ = ["Call", "Caller", "LocalService", "UnaryAnswer"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class LocalService(Protocol):
         ...
 
 
-class Answer:
+class UnaryAnswer:
     """A unary call answered at once: one message, then OK."""
 
     def __init__(self, message: bytes) -> None:

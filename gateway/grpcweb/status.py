@@ -12,7 +12,7 @@ import grpc
 from core.foundations.errors import TrademeshError
 from core.foundations.rpc.status import to_status
 
-__all__ = ["DETAILS_HEADER", "CallStatus", "Refused", "percent_encode"]
+__all__ = ["DETAILS_HEADER", "CallRefused", "CallStatus", "percent_encode"]
 
 DETAILS_HEADER = "grpc-status-details-bin"
 
@@ -67,7 +67,7 @@ def _details(metadata: Sequence[tuple[str, Any]] | None) -> bytes | None:
     return None
 
 
-class Refused(Exception):
+class CallRefused(Exception):
     """A call refused with a status that no core.foundations.errors error maps to (PERMISSION_DENIED, ...)."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:

@@ -9,7 +9,7 @@ import grpc
 from core.foundations.errors import FieldViolation, InvalidArgument
 from gateway.grpcweb.bridge import INTERNAL_METHODS
 from gateway.grpcweb.methods import MethodKind, method_kind
-from gateway.grpcweb.status import Refused
+from gateway.grpcweb.status import CallRefused
 from trademesh.mux.v1 import mux_pb2 as pb
 
 __all__ = ["MUX_SERVICE", "check_add", "check_remove", "upstream_method"]
@@ -62,7 +62,7 @@ def upstream_method(text: str) -> tuple[str, str]:
     assert match is not None, "check_add() first"
     service, method = match.group(1), match.group(2)
     if f"{service}/{method}" in INTERNAL_METHODS:
-        raise Refused(
+        raise CallRefused(
             grpc.StatusCode.PERMISSION_DENIED,
             f"{service}/{method} is mesh-internal: call it on the gateway's native gRPC port "
             "with the mesh token",

@@ -26,8 +26,8 @@ from core.foundations.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.client import auth_metadata
 from gateway.grpcweb.forward import UpstreamCall
-from gateway.grpcweb.local import Answer, Call, Caller
-from gateway.grpcweb.status import CallStatus, Refused
+from gateway.grpcweb.local import Call, Caller, UnaryAnswer
+from gateway.grpcweb.status import CallRefused, CallStatus
 from gateway.mux import metrics
 from gateway.mux.checks import MUX_SERVICE, check_add, check_remove, upstream_method
 from gateway.mux.limits import MuxLimits
@@ -71,8 +71,8 @@ class Multiplexer:
         elif method == "Remove":
             reply = self._remove(_parse(pb.RemoveRequest, request), caller)
         else:
-            raise Refused(grpc.StatusCode.UNIMPLEMENTED, f"{MUX_SERVICE} has no method {method!r}")
-        return Answer(reply.SerializeToString())
+            raise CallRefused(grpc.StatusCode.UNIMPLEMENTED, f"{MUX_SERVICE} has no method {method!r}")
+        return UnaryAnswer(reply.SerializeToString())
 
     async def close(self) -> None:
         """Ends every session (UNAVAILABLE) and waits for their upstream calls to be cancelled."""
@@ -149,7 +149,7 @@ class Multiplexer:
                 "gateway serves it): open one with Mux/Open"
             )
         if session.owner != _owner(caller):
-            raise Refused(
+            raise CallRefused(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"mux session {session_id!r} belongs to another credential: change it with the API key "
                 "or Studio session that opened it",

@@ -28,7 +28,7 @@ from core.backtest.metrics import (
     monthly_returns,
     sampled_returns,
 )
-from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
+from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
 from core.foundations.errors import InvalidArgument
 
 T0 = calendar.timegm((2024, 1, 1, 0, 0, 0)) * 10**9
@@ -59,8 +59,8 @@ def fill(day: int, side: str, price: str, size: str, fee: str = "0.01", strategy
     return FillRecord(T0 + day * DAY_NS, strategy, "sim", "BTC/USDT", side, D(price), D(size), D(fee))
 
 
-def trip(pnl: str, strategy: str = "s", side: str = "long", size: str = "1") -> RoundTrip:
-    return RoundTrip(
+def trip(pnl: str, strategy: str = "s", side: str = "long", size: str = "1") -> BacktestRoundTrip:
+    return BacktestRoundTrip(
         strategy, "sim", "BTC/USDT", side, T0, T0 + DAY_NS, D(size), D(100), D(101), D(0), D(pnl)
     )
 

@@ -25,7 +25,7 @@ from core.backtest.report import (
     REPORT_HTML,
     write_report,
 )
-from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip, RunReport
+from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics, RunReport
 from core.foundations.decimals import format_decimal
 
 T0 = calendar.timegm((2024, 11, 20, 0, 0, 0)) * 10**9
@@ -51,8 +51,12 @@ def run_report() -> RunReport:
         ),  # no prices
     ]
     trips = [
-        RoundTrip("trend <a>", "sim", "BTC/USDT", "long", T0, T0, D(1), D(100), D(104), D("0.2"), D("3.8")),
-        RoundTrip("mean-rev", "sim", "ETH/USDT", "short", T0, T0, D(5), D(11), D(10), D("0.1"), D("4.9")),
+        BacktestRoundTrip(
+            "trend <a>", "sim", "BTC/USDT", "long", T0, T0, D(1), D(100), D(104), D("0.2"), D("3.8")
+        ),
+        BacktestRoundTrip(
+            "mean-rev", "sim", "ETH/USDT", "short", T0, T0, D(5), D(11), D(10), D("0.1"), D("4.9")
+        ),
     ]
     strategy_curves = {"trend <a>": curve(1), "mean-rev": curve(2)}
     metrics = by_strategy(curve(3), strategy_curves, trips, fills)

@@ -13,7 +13,7 @@ from core.backtest.assemble import build
 from core.backtest.config import BacktestConfig
 from core.backtest.outcome import RunOutcome, outcome
 from core.backtest.run import Tape
-from core.backtest.session import Progress, drive_sync
+from core.backtest.session import RunProgress, drive_sync
 from core.backtest.summary import write
 from core.backtest.synthetic import Walk, walk
 from core.backtest.twins import OrderTiming
@@ -135,7 +135,7 @@ def test_the_same_signals_decided_otherwise_change_the_runs_digest() -> None:
 
 
 def test_progress_reaches_the_end_with_the_events_counted() -> None:
-    seen: list[Progress] = []
+    seen: list[RunProgress] = []
     drive_sync(build(config()), walk(replace(SPEC, steps=300)), seen.append)
     assert seen and seen[-1].done and seen[-1].fraction == 1.0
     assert seen[-1].events == 300 * (1 + SPEC.trades_per_step)

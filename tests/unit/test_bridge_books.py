@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.bridge.books import Books, Verdict
+from core.bridge.books import BridgeBooks, Verdict
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -28,13 +28,13 @@ def delta(sequence: int, bids: Levels = (), asks: Levels = ()) -> md.MarketEvent
     return md.MarketEvent(venue="sim", symbol="BTC/USDT", ts_event_ns=sequence, book_delta=change)
 
 
-def parsed_snapshot(books: Books) -> md.MarketEvent:
+def parsed_snapshot(books: BridgeBooks) -> md.MarketEvent:
     (event,) = lv.SubscribeResponse.FromString(books.snapshot_chunk("sim", "BTC/USDT")).events
     return event
 
 
 def test_deltas_that_follow_the_snapshot_pass_and_change_the_book() -> None:
-    books = Books()
+    books = BridgeBooks()
     assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [("101", "2")])) is Verdict.PASS
     assert books.delta("sim", "BTC/USDT", delta(6, [("100.5", "3")], [("101", "0")]))[0] is Verdict.PASS
     event = parsed_snapshot(books)
@@ -44,7 +44,7 @@ def test_deltas_that_follow_the_snapshot_pass_and_change_the_book() -> None:
 
 
 def test_a_repeated_delta_is_dropped_and_leaves_the_book_alone() -> None:
-    books = Books()
+    books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
     books.delta("sim", "BTC/USDT", delta(6, [("99", "1")]))
     assert books.delta("sim", "BTC/USDT", delta(6, [("99", "7")]))[0] is Verdict.DROP
@@ -56,7 +56,7 @@ def test_a_repeated_delta_is_dropped_and_leaves_the_book_alone() -> None:
 
 
 def test_a_hole_is_reported_once_and_deltas_wait_for_the_next_snapshot() -> None:
-    books = Books()
+    books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
     verdict, reason = books.delta("sim", "BTC/USDT", delta(8))
     assert verdict is Verdict.HOLE and "8 does not follow 5" in reason
@@ -68,14 +68,14 @@ def test_a_hole_is_reported_once_and_deltas_wait_for_the_next_snapshot() -> None
 
 
 def test_a_delta_of_a_book_never_snapshotted_is_a_hole() -> None:
-    books = Books()
+    books = BridgeBooks()
     verdict, reason = books.delta("sim", "BTC/USDT", delta(3))
     assert verdict is Verdict.HOLE and "no snapshot" in reason
     assert list(books.usable()) == []
 
 
 def test_the_same_snapshot_twice_is_dropped_but_a_different_one_replaces_the_book() -> None:
-    books = Books()
+    books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
     assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [])) is Verdict.DROP
     # A restarted venue may start again at any sequence: a different book is a new snapshot.
@@ -85,7 +85,7 @@ def test_the_same_snapshot_twice_is_dropped_but_a_different_one_replaces_the_boo
 
 
 def test_books_are_kept_per_venue() -> None:
-    books = Books()
+    books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
     other = snapshot(9, [("1", "1")], [])
     other.venue = "kraken"
@@ -114,7 +114,7 @@ def test_follows_agrees_with_delta_on_any_sequence_of_events(
 ) -> None:
     """The pump's one-call path (follows, then delta only when it answers None) leaves the same
     books and passes the same deltas as delta alone."""
-    alone, fast = Books(), Books()
+    alone, fast = BridgeBooks(), BridgeBooks()
     for kind, symbol, sequence, levels in steps:
         if kind == "snapshot":
             event = snapshot(sequence, levels, [])

@@ -16,7 +16,7 @@ from core.foundations.bus.signing import (
     DETECTOR,
     SIGNATURE_FIELD,
     WRITER_FIELD,
-    Refusal,
+    EntryRefusal,
     Signer,
     Verifier,
     signer_from_env,
@@ -49,10 +49,12 @@ def test_each_stream_takes_its_own_writer_signed_with_its_own_key() -> None:
 
 
 def test_unsigned_and_half_signed_entries_are_refused() -> None:
-    assert BOTH.check(INTENTS, {FIELD: DATA}) is Refusal.UNSIGNED
+    assert BOTH.check(INTENTS, {FIELD: DATA}) is EntryRefusal.UNSIGNED
     signed = _entry(INTENTS)
-    assert BOTH.check(INTENTS, {FIELD: DATA, WRITER_FIELD: signed[WRITER_FIELD]}) is Refusal.UNSIGNED
-    assert BOTH.check(INTENTS, {FIELD: DATA, SIGNATURE_FIELD: signed[SIGNATURE_FIELD]}) is Refusal.UNSIGNED
+    assert BOTH.check(INTENTS, {FIELD: DATA, WRITER_FIELD: signed[WRITER_FIELD]}) is EntryRefusal.UNSIGNED
+    assert (
+        BOTH.check(INTENTS, {FIELD: DATA, SIGNATURE_FIELD: signed[SIGNATURE_FIELD]}) is EntryRefusal.UNSIGNED
+    )
 
 
 def test_a_writer_not_allowed_on_the_stream_is_refused_even_with_its_own_good_key() -> None:
@@ -60,18 +62,18 @@ def test_a_writer_not_allowed_on_the_stream_is_refused_even_with_its_own_good_ke
     # writer's genuine signature, on a stream it may not write.
     advisor_request = _entry(POSITION_REQUESTS, signer=Signer(ADVISOR, ADVISOR_KEY))
     detector_intent = _entry(INTENTS, signer=Signer(DETECTOR, DETECTOR_KEY))
-    assert BOTH.check(POSITION_REQUESTS, advisor_request) is Refusal.WRITER
-    assert BOTH.check(INTENTS, detector_intent) is Refusal.WRITER
-    assert BOTH.check(INTENTS, _entry(INTENTS, signer=Signer("mallory", ADVISOR_KEY))) is Refusal.WRITER
+    assert BOTH.check(POSITION_REQUESTS, advisor_request) is EntryRefusal.WRITER
+    assert BOTH.check(INTENTS, detector_intent) is EntryRefusal.WRITER
+    assert BOTH.check(INTENTS, _entry(INTENTS, signer=Signer("mallory", ADVISOR_KEY))) is EntryRefusal.WRITER
 
 
 def test_a_claimed_writer_with_another_key_or_changed_bytes_is_refused() -> None:
     forged = _entry(INTENTS, signer=Signer(ADVISOR, b"x" * 32))
-    assert BOTH.check(INTENTS, forged) is Refusal.SIGNATURE
+    assert BOTH.check(INTENTS, forged) is EntryRefusal.SIGNATURE
     tampered = {**_entry(INTENTS), FIELD: DATA + b"\x10\x01"}
-    assert BOTH.check(INTENTS, tampered) is Refusal.SIGNATURE
+    assert BOTH.check(INTENTS, tampered) is EntryRefusal.SIGNATURE
     garbage = {**_entry(INTENTS), SIGNATURE_FIELD: b"not hex at all"}
-    assert BOTH.check(INTENTS, garbage) is Refusal.SIGNATURE
+    assert BOTH.check(INTENTS, garbage) is EntryRefusal.SIGNATURE
 
 
 def test_the_stream_is_signed_too_an_entry_copied_to_another_stream_does_not_verify() -> None:
@@ -79,14 +81,14 @@ def test_the_stream_is_signed_too_an_entry_copied_to_another_stream_does_not_ver
     lenient = Verifier({ADVISOR: ADVISOR_KEY}, {INTENTS: ADVISOR, POSITION_REQUESTS: ADVISOR})
     copied = _entry(INTENTS, signer=Signer(ADVISOR, ADVISOR_KEY))
     assert lenient.check(INTENTS, copied) is None
-    assert lenient.check(POSITION_REQUESTS, copied) is Refusal.SIGNATURE
+    assert lenient.check(POSITION_REQUESTS, copied) is EntryRefusal.SIGNATURE
 
 
 def test_a_reader_without_a_writers_key_refuses_that_writers_entries() -> None:
     advisor_only = Verifier({ADVISOR: ADVISOR_KEY})
     assert advisor_only.check(INTENTS, _entry(INTENTS)) is None
     request = _entry(POSITION_REQUESTS, signer=Signer(DETECTOR, DETECTOR_KEY))
-    assert advisor_only.check(POSITION_REQUESTS, request) is Refusal.NO_KEY
+    assert advisor_only.check(POSITION_REQUESTS, request) is EntryRefusal.NO_KEY
     assert advisor_only.missing() == [DETECTOR_SIGNING_KEY]
     assert Verifier({}).missing() == [ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY]
 

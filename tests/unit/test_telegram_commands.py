@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.telegram.commands import CONFIRM_WINDOW_NS, Action, Conversation, Kind
+from core.telegram.commands import CONFIRM_WINDOW_NS, Action, CommandKind, Conversation
 
 T0 = 1_800_000_000_000_000_000
 OPS = 4242
@@ -26,12 +26,12 @@ def test_a_chat_not_allowed_gets_no_answer_and_no_action() -> None:
 @pytest.mark.parametrize(
     ("text", "action"),
     [
-        ("/status", Action(Kind.STATUS)),
-        ("/status@trademesh_bot", Action(Kind.STATUS)),
-        ("/pause trend", Action(Kind.PAUSE, "trend", "pause from Telegram by alice")),
-        ("  /PAUSE   trend_v2  ", Action(Kind.PAUSE, "trend_v2", "pause from Telegram by alice")),
-        ("/resume trend", Action(Kind.RESUME, "trend", "resume from Telegram by alice")),
-        ("/resume", Action(Kind.RESUME_RISK, reason="resume from Telegram by alice")),
+        ("/status", Action(CommandKind.STATUS)),
+        ("/status@trademesh_bot", Action(CommandKind.STATUS)),
+        ("/pause trend", Action(CommandKind.PAUSE, "trend", "pause from Telegram by alice")),
+        ("  /PAUSE   trend_v2  ", Action(CommandKind.PAUSE, "trend_v2", "pause from Telegram by alice")),
+        ("/resume trend", Action(CommandKind.RESUME, "trend", "resume from Telegram by alice")),
+        ("/resume", Action(CommandKind.RESUME_RISK, reason="resume from Telegram by alice")),
     ],
 )
 def test_each_command_asks_for_its_action(text: str, action: Action) -> None:
@@ -61,7 +61,7 @@ def test_closeall_acts_only_on_a_confirm_within_the_window_from_the_same_chat() 
     asked = c.hear(OPS, "alice", "/closeall", T0)
     assert asked.action is None and "/confirm" in asked.reply
     done = c.hear(OPS, "alice", "/confirm", T0 + CONFIRM_WINDOW_NS)
-    assert done.action == Action(Kind.CLOSE_ALL, reason="closeall from Telegram by alice")
+    assert done.action == Action(CommandKind.CLOSE_ALL, reason="closeall from Telegram by alice")
     assert c.hear(OPS, "alice", "/confirm", T0 + CONFIRM_WINDOW_NS + 1).action is None  # used up
 
 

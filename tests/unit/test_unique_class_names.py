@@ -23,31 +23,17 @@ SKIPPED_PARTS = frozenset({"gen", "node_modules", "__pycache__"})
 # Repeated names not yet renamed (issue 61); a name leaves the set when its rename lands.
 PENDING: frozenset[str] = frozenset(
     {
-        "Answer",
         "Board",
-        "Books",
-        "Candle",
-        "Check",
-        "Child",
         "Evaluation",
         "Gap",
-        "Kind",
-        "Liquidation",
-        "Observation",
-        "Outcome",
         "Output",
         "Owner",
         "Plan",
         "Planned",
-        "Progress",
         "Proposal",
         "Reading",
-        "Refusal",
-        "Refused",
         "Regime",
-        "RoundTrip",
         "ScreenFeed",
-        "VenueHistory",
         "Verdict",
     }
 )

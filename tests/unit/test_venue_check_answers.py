@@ -28,7 +28,7 @@ from grpc_status import rpc_status
 
 from core.venue_check.kit import KitOptions
 from core.venue_check.registry import select
-from core.venue_check.results import CheckResult, Outcome
+from core.venue_check.results import CheckOutcome, CheckResult
 from core.venue_check.runner import run_kit
 from tests.forked_services import run_command
 from trademesh.admin.v1 import admin_pb2 as admin
@@ -256,40 +256,40 @@ async def check_result(address: str, check: str, call_timeout_s: float = 5.0) ->
 async def test_book_deltas_in_sequence_pass_subscribe_book() -> None:
     async with fake_venue() as address:
         result = await check_result(address, "subscribe.book")
-    assert result.outcome is Outcome.PASS, result.reason
+    assert result.outcome is CheckOutcome.PASS, result.reason
     assert "3 deltas in sequence" in result.reason
 
 
 async def test_a_sequence_hole_fails_subscribe_book_naming_the_hole() -> None:
     async with fake_venue(Faults(hole=True)) as address:
         result = await check_result(address, "subscribe.book")
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert "sequence 14 does not follow the book's 12 (a hole)" in result.reason, result.reason
 
 
 async def test_field_violations_naming_each_bad_field_pass_order_validation() -> None:
     async with fake_venue() as address:
         result = await check_result(address, "orders.validation")
-    assert result.outcome is Outcome.PASS, result.reason
+    assert result.outcome is CheckOutcome.PASS, result.reason
 
 
 async def test_a_refusal_without_its_field_violation_fails_order_validation() -> None:
     async with fake_venue(Faults(bare_refusal=True)) as address:
         result = await check_result(address, "orders.validation")
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert "without a field violation on price" in result.reason, result.reason
 
 
 async def test_calls_without_a_token_refused_pass_auth_no_token() -> None:
     async with fake_venue() as address:
         result = await check_result(address, "auth.no_token")
-    assert result.outcome is Outcome.PASS, result.reason
+    assert result.outcome is CheckOutcome.PASS, result.reason
 
 
 async def test_a_venue_that_takes_calls_without_a_token_fails_auth_no_token() -> None:
     async with fake_venue(Faults(open_door=True)) as address:
         result = await check_result(address, "auth.no_token")
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert result.reason == "ListInstruments with no token was accepted, not refused with UNAUTHENTICATED"
 
 
@@ -297,7 +297,7 @@ async def test_a_venue_that_hangs_fails_the_check_and_never_holds_the_kit() -> N
     async with fake_venue(Faults(hang_health=True)) as address:
         started = time.monotonic()
         result = await check_result(address, "health", call_timeout_s=0.5)
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert "no answer within its deadline" in result.reason, result.reason
     assert time.monotonic() - started < 5.0
 

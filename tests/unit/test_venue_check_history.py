@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 
 from core.foundations.model import Side
-from core.venue_check.results import Outcome
+from core.venue_check.results import CheckOutcome
 from tests.unit.test_venue_check_answers import (
     SYMBOL,
     BearerAuth,
@@ -150,31 +150,31 @@ async def history_venue(breaks: Breaks = Breaks()) -> AsyncIterator[str]:
 async def test_a_venue_that_pages_right_passes_trades_history() -> None:
     async with history_venue() as address:
         result = await check_result(address, "trades.history")
-    assert result.outcome is Outcome.PASS, result.reason
+    assert result.outcome is CheckOutcome.PASS, result.reason
     assert "20 trades" in result.reason and "the last ten minutes" in result.reason
 
 
 async def test_a_page_repeating_a_trade_fails_trades_history() -> None:
     async with history_venue(Breaks(repeat=True)) as address:
         result = await check_result(address, "trades.history")
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert "repeated or skipped" in result.reason, result.reason
 
 
 async def test_a_limit_over_1000_taken_fails_trades_history() -> None:
     async with history_venue(Breaks(takes_any_limit=True)) as address:
         result = await check_result(address, "trades.history")
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert "limit of 1001" in result.reason, result.reason
 
 
 async def test_tickers_all_passes_and_fails_on_a_ticker_twice() -> None:
     async with history_venue() as address:
         result = await check_result(address, "tickers.all")
-    assert result.outcome is Outcome.PASS, result.reason
+    assert result.outcome is CheckOutcome.PASS, result.reason
     async with history_venue(Breaks(unordered_tickers=True)) as address:
         result = await check_result(address, "tickers.all")
-    assert result.outcome is Outcome.FAIL
+    assert result.outcome is CheckOutcome.FAIL
     assert "each once" in result.reason, result.reason
 
 
@@ -182,4 +182,6 @@ async def test_both_are_skipped_when_the_capabilities_say_so() -> None:
     async with history_venue(Breaks(capable=False)) as address:
         for name in ("trades.history", "tickers.all"):
             result = await check_result(address, name)
-            assert result.outcome is Outcome.SKIP and result.reason.startswith("GetStatus"), result.reason
+            assert result.outcome is CheckOutcome.SKIP and result.reason.startswith("GetStatus"), (
+                result.reason
+            )

@@ -11,7 +11,7 @@ import pytest
 import core.venue_check.checks  # noqa: F401  (registers the checks)
 from core.venue_check.registry import CHECKS, select
 from core.venue_check.report import as_json, as_text
-from core.venue_check.results import BadTarget, CheckResult, Outcome, one_line
+from core.venue_check.results import BadTarget, CheckOutcome, CheckResult, one_line
 from core.venue_check.runner import Report
 from core.venue_check.sizing import Terms
 from trademesh.common.v1 import common_pb2 as common
@@ -19,13 +19,13 @@ from trademesh.common.v1 import common_pb2 as common
 D = Decimal
 
 
-def _report(*outcomes: Outcome) -> Report:
+def _report(*outcomes: CheckOutcome) -> Report:
     results = [CheckResult(f"check.{i}", outcome, f"reason {i}", 0.25) for i, outcome in enumerate(outcomes)]
     return Report("127.0.0.1:5070", "sim", "BTC/USDT", results, duration_s=3.0)
 
 
 def test_a_failed_check_makes_the_venue_not_conform_and_the_text_says_which() -> None:
-    text = as_text(_report(Outcome.PASS, Outcome.FAIL, Outcome.SKIP))
+    text = as_text(_report(CheckOutcome.PASS, CheckOutcome.FAIL, CheckOutcome.SKIP))
     assert text.splitlines() == [
         "PASS  check.0  reason 0",
         "FAIL  check.1  reason 1",
@@ -36,7 +36,7 @@ def test_a_failed_check_makes_the_venue_not_conform_and_the_text_says_which() ->
 
 
 def test_skips_keep_a_venue_conforming() -> None:
-    report = _report(Outcome.PASS, Outcome.SKIP)
+    report = _report(CheckOutcome.PASS, CheckOutcome.SKIP)
     assert report.conforms
     assert (
         as_text(report)
@@ -46,7 +46,7 @@ def test_skips_keep_a_venue_conforming() -> None:
 
 
 def test_the_json_report_holds_every_check_and_the_verdict() -> None:
-    report = _report(Outcome.PASS, Outcome.FAIL)
+    report = _report(CheckOutcome.PASS, CheckOutcome.FAIL)
     report.notes.append("orders the kit could not cancel: 7")
     document = json.loads(as_json(report))
     assert document["conforms"] is False

@@ -31,7 +31,7 @@ from venues.replay.adapter import ReplayAdapter
 from venues.replay.capture import Capture
 from venues.replay.synthesis import decimals, step
 
-__all__ = ["Candle", "CandleHistory", "Grid", "Trade", "first_prices", "histories", "session_span"]
+__all__ = ["CandleHistory", "Grid", "ReplayCandle", "Trade", "first_prices", "histories", "session_span"]
 
 _WAVE_MS = 4 * 3_600_000  # the made-up price's period
 _QUARTER_MS = _WAVE_MS // 4
@@ -64,7 +64,7 @@ class Trade:
 
 
 @dataclass(frozen=True)
-class Candle:
+class ReplayCandle:
     open_ms: int
     open: Decimal
     high: Decimal
@@ -111,22 +111,22 @@ class CandleHistory:
         self.anchor_ticks = int(first / self.tick)
         self.amplitude = max(self.anchor_ticks // _WAVE_SHARE, 2)
         self.size_unit = _average_size(self.trades)
-        self._session: dict[Grid, dict[int, Candle]] = {}
+        self._session: dict[Grid, dict[int, ReplayCandle]] = {}
 
     def now_open(self, grid: Grid) -> int:
         """The open time of the current candle (the one holding the session's last moment)."""
         return grid.floor(self.end_ms)
 
-    def candle(self, grid: Grid, open_ms: int) -> Candle | None:
+    def candle(self, grid: Grid, open_ms: int) -> ReplayCandle | None:
         if open_ms < 0 or open_ms > self.now_open(grid):
             return None
         if open_ms < grid.floor(self.start_ms):
             return self._made_up(grid, open_ms)
         return self._session_candles(grid).get(open_ms)
 
-    def oldest(self, grid: Grid, first_ms: int, last_ms: int, count: int) -> list[Candle]:
+    def oldest(self, grid: Grid, first_ms: int, last_ms: int, count: int) -> list[ReplayCandle]:
         """At most `count` candles opening in [first_ms, last_ms]: the oldest ones, oldest first."""
-        found: list[Candle] = []
+        found: list[ReplayCandle] = []
         at, last = grid.ceil(max(first_ms, 0)), min(last_ms, self.now_open(grid))
         while at <= last and len(found) < count:
             candle = self.candle(grid, at)
@@ -135,9 +135,9 @@ class CandleHistory:
             at += grid.step_ms
         return found
 
-    def newest(self, grid: Grid, first_ms: int, last_ms: int, count: int) -> list[Candle]:
+    def newest(self, grid: Grid, first_ms: int, last_ms: int, count: int) -> list[ReplayCandle]:
         """At most `count` candles opening in [first_ms, last_ms]: the newest ones, oldest first."""
-        found: list[Candle] = []
+        found: list[ReplayCandle] = []
         at, first = grid.floor(min(last_ms, self.end_ms)), max(first_ms, 0)
         while at >= first and len(found) < count:
             candle = self.candle(grid, at)
@@ -149,20 +149,20 @@ class CandleHistory:
 
     # ---- the session
 
-    def _session_candles(self, grid: Grid) -> dict[int, Candle]:
+    def _session_candles(self, grid: Grid) -> dict[int, ReplayCandle]:
         built = self._session.get(grid)
         if built is None:
             built = self._session[grid] = self._build(grid)
         return built
 
-    def _build(self, grid: Grid) -> dict[int, Candle]:
+    def _build(self, grid: Grid) -> dict[int, ReplayCandle]:
         first = grid.floor(self.start_ms)
         buckets: dict[int, list[Trade]] = {}
         for trade in self.trades:
             buckets.setdefault(grid.floor(trade.ts_ms), []).append(trade)
         before = self._made_up(grid, first - grid.step_ms) if first - grid.step_ms >= 0 else None
         close = before.close if before is not None else self._price(self.anchor_ticks)
-        built: dict[int, Candle] = {}
+        built: dict[int, ReplayCandle] = {}
         for open_ms in range(first, self.now_open(grid) + 1, grid.step_ms):
             trades = buckets.get(open_ms)
             if trades:
@@ -170,7 +170,7 @@ class CandleHistory:
                 close = trades[-1].price
             elif self.fill:
                 zero = Decimal(0)
-                built[open_ms] = Candle(open_ms, close, close, close, close, zero, zero, zero, 0)
+                built[open_ms] = ReplayCandle(open_ms, close, close, close, close, zero, zero, zero, 0)
         return built
 
     # ---- the made-up past
@@ -207,7 +207,7 @@ class CandleHistory:
                 found.append(self._level(at))
         return found
 
-    def _made_up(self, grid: Grid, open_ms: int) -> Candle:
+    def _made_up(self, grid: Grid, open_ms: int) -> ReplayCandle:
         o, c = self._level(open_ms), self._level(open_ms + grid.step_ms)
         levels = [o, c, *self._turns(open_ms, grid.step_ms)]
         unit, mixed = max(1, self.amplitude // 50), _mix(open_ms)
@@ -216,7 +216,7 @@ class CandleHistory:
         trades = max(1, self.minute_trades(open_ms) * grid.step_ms // _MINUTE_MS)
         volume = self.size_unit * trades
         middle = (self._price(o) + self._price(c)) / 2
-        return Candle(
+        return ReplayCandle(
             open_ms,
             self._price(o),
             self._price(high),
@@ -230,9 +230,9 @@ class CandleHistory:
         )
 
 
-def _traded(open_ms: int, trades: list[Trade]) -> Candle:
+def _traded(open_ms: int, trades: list[Trade]) -> ReplayCandle:
     prices = [t.price for t in trades]
-    return Candle(
+    return ReplayCandle(
         open_ms,
         prices[0],
         max(prices),

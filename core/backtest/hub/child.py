@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from multiprocessing import reduction
 from typing import Any
 
-__all__ = ["Child", "start_child"]
+__all__ = ["RunProcess", "start_child"]
 
 _LINE_LIMIT = 2**16  # the longest line read, as asyncio's subprocess streams read them
 # What the run server imports once: this module (the run's entry, below) and the run's modules.
@@ -55,7 +55,7 @@ def _run(argv: list[str], env: dict[str, str], stdout: int, stderr: int) -> None
     run(argv, env, stdout, stderr)
 
 
-class Child:
+class RunProcess:
     """What the hub uses of a run's process: its pid, its stdout and stderr, its end, and a
     signal to end it."""
 
@@ -81,7 +81,7 @@ class Child:
         self._process.terminate()
 
 
-async def start_child(argv: Sequence[str], env: Mapping[str, str]) -> Child:
+async def start_child(argv: Sequence[str], env: Mapping[str, str]) -> RunProcess:
     """`trademesh` with the arguments `argv` ("backtest", ...) and exactly the environment `env`,
     forked from the run server, its stdout and stderr piped to this loop."""
     loop = asyncio.get_running_loop()
@@ -102,7 +102,7 @@ async def start_child(argv: Sequence[str], env: Mapping[str, str]) -> Child:
         for _, write in pipes:
             os.close(write)  # the run's are its own now: the streams end when it does
     stdout, stderr = [await _reader(loop, read) for read, _ in pipes]
-    return Child(process, stdout, stderr, _end_of(loop, process))
+    return RunProcess(process, stdout, stderr, _end_of(loop, process))
 
 
 async def _reader(loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.StreamReader:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.backtest.hub.strategies import StrategyFiles
-from core.backtest.results import EquityPoint, FillRecord, Metrics, RoundTrip
+from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
 from core.backtest.store import RunResult, RunSummary
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import InvalidArgument
@@ -144,7 +144,7 @@ def _fill(f: FillRecord) -> bt.Fill:
     )  # fmt: skip
 
 
-def _trip(t: RoundTrip) -> bt.RoundTrip:
+def _trip(t: BacktestRoundTrip) -> bt.RoundTrip:
     return bt.RoundTrip(
         strategy=t.strategy, symbol=t.symbol, side=t.side, opened_ns=t.opened_ns, closed_ns=t.closed_ns,
         size=format_decimal(t.size), entry_price=format_decimal(t.entry_price),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.backtest.config import BacktestConfig, backtest_config, read_options
 from core.backtest.history_range import clip_to_history, iso_seconds
-from core.backtest.hub.child import Child, start_child
+from core.backtest.hub.child import RunProcess, start_child
 from core.backtest.hub.convert import STATUS
 from core.backtest.store import BacktestStore, RunLease
 from core.backtest.summary import config_view, run_id
@@ -47,7 +47,7 @@ _ENDED = frozenset({bt.RUN_STATUS_DONE, bt.RUN_STATUS_FAILED, bt.RUN_STATUS_CANC
 @dataclass
 class Run:
     run_id: str
-    process: Child
+    process: RunProcess
     progress: bt.Progress
     lease: RunLease
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -118,7 +118,7 @@ class RunManager:
         if len(self.active()) >= self.max_runs:
             raise ResourceExhausted(f"{self.max_runs} run(s) going on: wait for one to end, or cancel it")
 
-    async def _spawn(self, identity: str, config: BacktestConfig, path: Path, cut: bool) -> Child:
+    async def _spawn(self, identity: str, config: BacktestConfig, path: Path, cut: bool) -> RunProcess:
         # Recorded now (the child records it again at its start): a run that ends before its
         # child stored anything is still listed, with how it ended.
         await self.store.start(identity, config_view(config), config.start_ns, config.end_ns)

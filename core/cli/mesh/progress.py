@@ -19,7 +19,7 @@ import asyncpg
 from core.foundations.bus.names import MARKET_STREAMS, RISK
 from core.foundations.bus.redis import open_redis
 
-__all__ = ["Progress"]
+__all__ = ["MeshProgress"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ _QUERIES = {
 }
 
 
-class Progress:
+class MeshProgress:
     def __init__(self, redis_url: str, database_url: str) -> None:
         self.redis_url = redis_url
         self.database_url = database_url

@@ -33,7 +33,7 @@ from typing import Any
 
 from core.cli.mesh.embedded import Backing, start_backing
 from core.cli.mesh.external import ExternalVenue, check_external, check_names
-from core.cli.mesh.progress import Progress
+from core.cli.mesh.progress import MeshProgress
 from core.cli.mesh.supervisor import Child, ChildSpec
 from core.foundations.accounts import account_venue
 from core.foundations.command import MeshView, ServiceCommand, load_command
@@ -335,7 +335,7 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
         _say("all services healthy; Ctrl-C stops the mesh")
         _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
         tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
-        progress = Progress(backing.redis_url, backing.database_url)
+        progress = MeshProgress(backing.redis_url, backing.database_url)
         tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, _say)))
         await stop.wait()
         _say("stopping")

@@ -41,7 +41,7 @@ __all__ = [
     "SIGNING_KEYS",
     "WRITERS",
     "WRITER_FIELD",
-    "Refusal",
+    "EntryRefusal",
     "Signer",
     "Verifier",
     "signature",
@@ -67,7 +67,7 @@ MIN_KEY_CHARS = 32
 _DOMAIN = b"trademesh.bus.signed.v1"
 
 
-class Refusal(Enum):
+class EntryRefusal(Enum):
     """Why an entry of a trading stream is not acted on (the metric's `reason` label)."""
 
     UNSIGNED = "unsigned"  # no writer or no signature
@@ -106,7 +106,7 @@ class Verifier:
     keys: Mapping[str, bytes] = field(repr=False)
     writers: Mapping[str, str] = field(default_factory=lambda: dict(WRITERS))
 
-    def check(self, stream: str, fields: Mapping[bytes, bytes]) -> Refusal | None:
+    def check(self, stream: str, fields: Mapping[bytes, bytes]) -> EntryRefusal | None:
         """Why the entry `fields` of `stream` is refused; None when its allowed writer signed it
         (or `stream` is no trading stream: nothing to check)."""
         allowed = self.writers.get(stream)
@@ -114,14 +114,14 @@ class Verifier:
             return None
         writer, signed = fields.get(WRITER_FIELD), fields.get(SIGNATURE_FIELD)
         if writer is None or signed is None:
-            return Refusal.UNSIGNED
+            return EntryRefusal.UNSIGNED
         if not hmac.compare_digest(writer, allowed.encode()):
-            return Refusal.WRITER
+            return EntryRefusal.WRITER
         key = self.keys.get(allowed)
         if key is None:
-            return Refusal.NO_KEY
+            return EntryRefusal.NO_KEY
         expected = signature(key, stream, allowed, fields.get(FIELD, b""))
-        return None if hmac.compare_digest(signed, expected.encode()) else Refusal.SIGNATURE
+        return None if hmac.compare_digest(signed, expected.encode()) else EntryRefusal.SIGNATURE
 
     def missing(self) -> list[str]:
         """The variables of the writers' keys this reader lacks (their entries are all refused)."""

@@ -10,7 +10,7 @@ from typing import TypeAlias
 import grpc
 
 from core.venue_check.kit import Kit
-from core.venue_check.market import Observation, read_stream
+from core.venue_check.market import MarketObservation, read_stream
 from core.venue_check.registry import check
 from core.venue_check.results import fail, skip
 from core.venue_check.shapes import (
@@ -39,7 +39,7 @@ _EVENT = {md.CHANNEL_TRADES: "trade", md.CHANNEL_BOOK: "book", md.CHANNEL_CANDLE
           md.CHANNEL_TICKERS: "ticker", md.CHANNEL_FUNDING: "funding"}  # fmt: skip
 
 
-async def _observed(kit: Kit, channel: md.Channel.ValueType) -> Observation:
+async def _observed(kit: Kit, channel: md.Channel.ValueType) -> MarketObservation:
     """The kit's observation of the channel; a skip when GetStatus lists no such stream."""
     if channel not in kit.streamed_channels(kit.symbol):
         skip(f"GetStatus lists no {_name(channel)} stream of {kit.symbol}")
@@ -62,7 +62,7 @@ def _events_problems(kit: Kit, events: list[md.MarketEvent]) -> list[str]:
 
 def _judge(
     kit: Kit,
-    observation: Observation,
+    observation: MarketObservation,
     channel: md.Channel.ValueType,
     problems_of: Callable[[md.MarketEvent], list[str]],
 ) -> str:

@@ -4,7 +4,7 @@ repeated; one it cannot resume starts a new stream with a GAP notice per stream.
 from __future__ import annotations
 
 from core.venue_check.kit import Kit
-from core.venue_check.market import PAYLOADS, Observation, read_stream
+from core.venue_check.market import PAYLOADS, MarketObservation, read_stream
 from core.venue_check.registry import check
 from core.venue_check.results import fail
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -13,7 +13,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 _FAR_AHEAD = 10**15
 
 
-def _resumed(observation: Observation, epoch: int, position: int) -> md.SubscribeRequest:
+def _resumed(observation: MarketObservation, epoch: int, position: int) -> md.SubscribeRequest:
     request = md.SubscribeRequest()
     request.CopyFrom(observation.request)
     request.resume.epoch = epoch
@@ -21,7 +21,7 @@ def _resumed(observation: Observation, epoch: int, position: int) -> md.Subscrib
     return request
 
 
-def _numbered(observation: Observation) -> list[md.SubscribeResponse]:
+def _numbered(observation: MarketObservation) -> list[md.SubscribeResponse]:
     return [m for m in observation.messages if m.position > 0 and m.epoch > 0]
 
 
@@ -94,7 +94,9 @@ def _gap_channels(messages: list[md.SubscribeResponse], symbol: str) -> tuple[se
     return noticed, early
 
 
-async def _expect_gaps(kit: Kit, observation: Observation, epoch: int, position: int, what: str) -> None:
+async def _expect_gaps(
+    kit: Kit, observation: MarketObservation, epoch: int, position: int, what: str
+) -> None:
     asked = set(observation.request.channels)
     collected: list[md.SubscribeResponse] = []
 

@@ -16,7 +16,7 @@ Enough of Binance's derivatives account to test the connector's margin through c
   account's positions and its assets' margins, and the positions of ACCOUNT_UPDATE events;
 - the mark price is the symbol's last `markPriceUpdate` replayed (else the book's mid);
   maintenance margin = notional x maintMarginRatio - cum of the notional's bracket; the
-  liquidation price is Binance's one-way formula with the position alone ("Liquidation Price
+  liquidation price is Binance's one-way formula with the position alone ("MarkLiquidation Price
   Calculation", USDⓈ-M): (WB + cum - side x size x entry) / (size x MMR - side x size), WB the
   isolated wallet (ISOLATED) or the USDT wallet (CROSSED);
 - a replayed mark price at or past a position's liquidation price liquidates it: a LIQUIDATION
@@ -38,7 +38,7 @@ from typing import Any
 
 from venues.replay.adapter import RestAnswer
 
-__all__ = ["BRACKETS", "Liquidation", "UsdmAccount", "liquidation_order", "liquidation_update"]
+__all__ = ["BRACKETS", "MarkLiquidation", "UsdmAccount", "liquidation_order", "liquidation_update"]
 
 D = Decimal
 # Binance's BTCUSDT notional brackets: (initialLeverage, notionalFloor, notionalCap, maintMarginRatio, cum).
@@ -89,7 +89,7 @@ class _Position:
 
 
 @dataclass
-class Liquidation:
+class MarkLiquidation:
     """A position the mark price has liquidated: what the stand-in reports of it."""
 
     symbol: str
@@ -292,7 +292,7 @@ class UsdmAccount:
 
     # ---- liquidation
 
-    def liquidate(self, symbol: str) -> Liquidation | None:
+    def liquidate(self, symbol: str) -> MarkLiquidation | None:
         """The liquidation of the symbol's position when its mark has reached the liquidation
         price (the position is gone after it), else None."""
         position, mark = self.positions.get(symbol), self.mark(symbol)
@@ -308,7 +308,7 @@ class UsdmAccount:
         realized = position.amount * (bankruptcy - position.entry)
         now = int(time.time() * 1000)
         del self.positions[symbol]
-        return Liquidation(
+        return MarkLiquidation(
             symbol=symbol,
             side="SELL" if long else "BUY",
             size=size,
@@ -321,7 +321,7 @@ class UsdmAccount:
         )
 
 
-def liquidation_order(event: Liquidation) -> dict[str, Any]:
+def liquidation_order(event: MarkLiquidation) -> dict[str, Any]:
     """The liquidation as the order store keeps an order (its spot form; futures_order writes it
     as /fapi/v1/order does)."""
     size, quote = _text(event.size), _text(event.size * event.price)
@@ -349,7 +349,7 @@ def liquidation_order(event: Liquidation) -> dict[str, Any]:
     }
 
 
-def liquidation_update(event: Liquidation, trade_id: int) -> dict[str, Any]:
+def liquidation_update(event: MarkLiquidation, trade_id: int) -> dict[str, Any]:
     """The ORDER_TRADE_UPDATE Binance's user data stream sends for a liquidation."""
     price, size = _text(event.price), _text(event.size)
     order = {

@@ -31,7 +31,15 @@ from decimal import Decimal
 from typing import Any
 
 from venues.replay.adapter import ReplayAdapter, RestAnswer
-from venues.replay.candles import Candle, CandleHistory, Grid, Trade, first_prices, histories, session_span
+from venues.replay.candles import (
+    CandleHistory,
+    Grid,
+    ReplayCandle,
+    Trade,
+    first_prices,
+    histories,
+    session_span,
+)
 
 __all__ = ["BybitKlines"]
 
@@ -61,7 +69,7 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _row(candle: Candle) -> list[str]:
+def _row(candle: ReplayCandle) -> list[str]:
     return [
         str(candle.open_ms),
         _text(candle.open),

@@ -30,7 +30,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from venues.replay.adapter import ReplayAdapter, RestAnswer, RestRequest
-from venues.replay.candles import Candle, CandleHistory, Grid, Trade, first_prices, histories, session_span
+from venues.replay.candles import (
+    CandleHistory,
+    Grid,
+    ReplayCandle,
+    Trade,
+    first_prices,
+    histories,
+    session_span,
+)
 
 __all__ = ["CoinbaseCandles"]
 
@@ -62,7 +70,7 @@ def _seconds(iso: str) -> Decimal:
     return Decimal(int(stamp)) + (Decimal("0." + fraction) if fraction else Decimal(0))
 
 
-def _candle(candle: Candle) -> dict[str, str]:
+def _candle(candle: ReplayCandle) -> dict[str, str]:
     return {
         "start": str(candle.open_ms // 1000),
         "low": format(candle.low, "f"),

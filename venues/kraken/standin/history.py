@@ -29,7 +29,15 @@ from decimal import Decimal
 from typing import Any
 
 from venues.replay.adapter import ReplayAdapter, RestAnswer
-from venues.replay.candles import Candle, CandleHistory, Grid, Trade, first_prices, histories, session_span
+from venues.replay.candles import (
+    CandleHistory,
+    Grid,
+    ReplayCandle,
+    Trade,
+    first_prices,
+    histories,
+    session_span,
+)
 
 __all__ = ["KrakenOhlc"]
 
@@ -108,7 +116,7 @@ def _number(text: str) -> bool:
     return text.removeprefix("-").replace(".", "", 1).isdigit()
 
 
-def _row(candle: Candle, places: int) -> list[Any]:
+def _row(candle: ReplayCandle, places: int) -> list[Any]:
     unit = Decimal(1).scaleb(-places)
     prices = (candle.open, candle.high, candle.low, candle.close, candle.vwap or Decimal(0))
     return [

@@ -32,7 +32,15 @@ from decimal import Decimal
 
 from venues.okx.standin.order_store import OkxInstrument
 from venues.replay.adapter import ReplayAdapter, RestAnswer
-from venues.replay.candles import Candle, CandleHistory, Grid, Trade, first_prices, histories, session_span
+from venues.replay.candles import (
+    CandleHistory,
+    Grid,
+    ReplayCandle,
+    Trade,
+    first_prices,
+    histories,
+    session_span,
+)
 
 __all__ = ["CANDLES", "HISTORY_CANDLES", "OkxCandles"]
 
@@ -76,7 +84,7 @@ def _answer(code: str, message: str, data: list[list[str]] | None = None) -> Res
     return RestAnswer.json({"code": code, "msg": message, "data": data or []})
 
 
-def _volumes(candle: Candle, instrument: OkxInstrument | None) -> tuple[Decimal, Decimal, Decimal]:
+def _volumes(candle: ReplayCandle, instrument: OkxInstrument | None) -> tuple[Decimal, Decimal, Decimal]:
     """(vol, volCcy, volCcyQuote) of a candle whose volume is in base units (spot) or contracts."""
     if instrument is None or instrument.inst_type == "SPOT":
         return candle.volume, candle.notional, candle.notional
@@ -131,7 +139,7 @@ class OkxCandles:
         rows = [self._row(candle, candle.open_ms == current, inst_id) for candle in reversed(candles)]
         return _answer("0", "", rows)
 
-    def _row(self, candle: Candle, current: bool, inst_id: str) -> list[str]:
+    def _row(self, candle: ReplayCandle, current: bool, inst_id: str) -> list[str]:
         vol, vol_ccy, vol_quote = _volumes(candle, self._instruments.get(inst_id))
         prices = (candle.open, candle.high, candle.low, candle.close)
         volumes = (vol, vol_ccy.quantize(_PLACES), vol_quote.quantize(_PLACES))
