@@ -40,7 +40,7 @@ __all__ = [
     "ModelTiming",
     "OrderTiming",
     "PlanReplay",
-    "Planned",
+    "PlannedOrder",
     "SignalKey",
     "TwinArrivals",
     "TwinKey",
@@ -146,7 +146,7 @@ def live_intents(decisions: Iterable[am.Decision]) -> dict[str, SignalKey]:
 
 
 @dataclass(frozen=True)
-class Planned:
+class PlannedOrder:
     """A live order as its core planned it (`live_plan`): its place among the core's orders
     (its journal's start, then its number there) and the size it asked."""
 
@@ -154,7 +154,7 @@ class Planned:
     size: Decimal
 
 
-Plan = Mapping[str, Planned]  # by live client order id
+Plan = Mapping[str, PlannedOrder]  # by live client order id
 
 
 def live_twins(
@@ -209,7 +209,7 @@ def _in_plan_order(orders: Sequence[RecordedOrder], plan: Plan) -> list[Recorded
     return [next(queue) if o.request.client_order_id in plan else o for o in by_arrival]
 
 
-def live_plan(entries: Iterable[jr.JournalEntry]) -> dict[str, Planned]:
+def live_plan(entries: Iterable[jr.JournalEntry]) -> dict[str, PlannedOrder]:
     """The orders one live inspector's core placed, in order, with the sizes it asked: its
     journal replayed through the core (core.inspector.driver, as a restart replays it; pure).
     Empty when the journal does not begin with its start (its first entries dropped)."""
@@ -223,7 +223,7 @@ def live_plan(entries: Iterable[jr.JournalEntry]) -> dict[str, Planned]:
 class PlanReplay:
     """`live_plan` an entry at a time, so a journal read from a cursor need not be held whole."""
 
-    placed: dict[str, Planned] = field(default_factory=dict)
+    placed: dict[str, PlannedOrder] = field(default_factory=dict)
     _core: InspectorCore | None = None
     _began: int = 0  # the start's time
     _dropped: bool = False  # the journal does not begin with its start: no plan
@@ -245,7 +245,7 @@ class PlanReplay:
             order = placed_by(action)  # an amendment places its new order
             if order is not None and order.client_order_id not in self.placed:
                 place = (self._began, len(self.placed))
-                self.placed[order.client_order_id] = Planned(place, order.size)
+                self.placed[order.client_order_id] = PlannedOrder(place, order.size)
 
 
 @dataclass
@@ -507,7 +507,7 @@ async def load_twin_arrivals(
 
 async def _from_journals(
     connection: asyncpg.Connection, venue: str, start_ns: int, end_ns: int
-) -> tuple[dict[str, Planned], LiveHearing | None]:
+) -> tuple[dict[str, PlannedOrder], LiveHearing | None]:
     """The plan (`live_plan`) of every live journal that took an input of `venue` in the range,
     each replayed from its start, and the hearing (`live_hearing`) of their entries of the venue
     (and their cores' timers) in the range; no hearing from a database recorded before the
@@ -517,7 +517,7 @@ async def _from_journals(
         instances = await connection.fetch(_INSTANCES, venue, start_ns, end_ns)
     except asyncpg.UndefinedTableError:
         return {}, None
-    plan: dict[str, Planned] = {}
+    plan: dict[str, PlannedOrder] = {}
     hearing = LiveHearing({}, {}, {})
     for instance in instances:
         replay = PlanReplay()

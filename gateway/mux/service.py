@@ -31,7 +31,7 @@ from gateway.grpcweb.status import CallRefused, CallStatus
 from gateway.mux import metrics
 from gateway.mux.checks import MUX_SERVICE, check_add, check_remove, upstream_method
 from gateway.mux.limits import MuxLimits
-from gateway.mux.session import MuxSession, Owner
+from gateway.mux.session import MuxSession, SessionOwner
 from trademesh.mux.v1 import mux_pb2 as pb
 
 __all__ = ["MUX_SERVICE", "Multiplexer"]
@@ -196,10 +196,10 @@ class _SessionStream:
         self._session.fail(_CANCELLED)
 
 
-def _owner(caller: Caller) -> Owner:
+def _owner(caller: Caller) -> SessionOwner:
     key_name = _ANONYMOUS if caller.principal is None else caller.principal.key_name
     credential = (caller.authorization or "").strip().partition(" ")[2].strip()
-    return Owner(key_name, hashlib.sha256(credential.encode()).digest())
+    return SessionOwner(key_name, hashlib.sha256(credential.encode()).digest())
 
 
 def _parse(kind: type[M], request: bytes) -> M:

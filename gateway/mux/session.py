@@ -31,7 +31,7 @@ from gateway.mux.frames import data_frame, end_frame, opened_frame
 from gateway.mux.limits import MuxLimits
 from gateway.mux.queue import FrameQueue
 
-__all__ = ["MuxSession", "Owner"]
+__all__ = ["MuxSession", "SessionOwner"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _REMOVED = CallStatus(grpc.StatusCode.CANCELLED, "removed by the client")
 
 
 @dataclass(frozen=True)
-class Owner:
+class SessionOwner:
     """Who opened a session: only the same credential may add to it."""
 
     key_name: str
@@ -61,7 +61,7 @@ class MuxSession:
     def __init__(
         self,
         session_id: str,
-        owner: Owner,
+        owner: SessionOwner,
         limits: MuxLimits,
         recheck: Callable[[], Awaitable[Principal | None]],
         on_close: Callable[[MuxSession], None],

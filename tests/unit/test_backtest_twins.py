@@ -18,7 +18,7 @@ from core.backtest.recorded_orders import OrderOutcome, RecordedOrder, outcomes
 from core.backtest.twins import (
     Held,
     ModelTiming,
-    Planned,
+    PlannedOrder,
     TwinArrivals,
     live_checks,
     live_hearing,
@@ -455,9 +455,9 @@ def test_with_the_live_plan_orders_are_keyed_in_the_order_planned_by_the_size_as
     by_arrival = live_twins(session, intents)
     assert (LATER, "take_profit", D("0.3")) in by_arrival
     plan = {
-        entry_order_id("live-1"): Planned((0, 0), D(1)),
-        "tp-first": Planned((0, 1), D("0.5")),
-        entry_order_id("live-2"): Planned((0, 2), D(1)),
+        entry_order_id("live-1"): PlannedOrder((0, 0), D(1)),
+        "tp-first": PlannedOrder((0, 1), D("0.5")),
+        entry_order_id("live-2"): PlannedOrder((0, 2), D(1)),
     }
     twins = TwinArrivals(live_twins(session, intents, plan), 20, by_plan=True)
     assert set(twins.twins) == {
