@@ -43,7 +43,7 @@ from core.detector.modules.sources import RegimeSource
 from core.detector.patch_journal import PatchJournal, Pulse
 from core.detector.regime_feed import RegimeFeed
 from core.detector.runner import PatchRunner
-from core.detector.screen_feed import ScreenFeed
+from core.detector.screen_feed import ScreenRosterFeed
 from core.detector.screens import RosterChange, ScreenRoster
 from core.detector.store import PatchStore
 from core.detector.strategy_file import Strategy, build_patches, load_strategy
@@ -223,7 +223,7 @@ class Detector:
         heard = asyncio.create_task(self._hear(ctx.stop), name="inspector feedback")
         regimes = RegimeFeed(redis, self.runner.hear, self._regime_markets)
         regimed = asyncio.create_task(regimes.run(ctx.stop), name="regimes")
-        screens = ScreenFeed(redis, self.rosters, self._roster_changed, self.now_ns)
+        screens = ScreenRosterFeed(redis, self.rosters, self._roster_changed, self.now_ns)
         screened = asyncio.create_task(screens.run(ctx.stop), name="screens")
         listings = InstrumentWatch(redis, self._listing)
         listed = asyncio.create_task(listings.run(ctx.stop), name="instruments")

@@ -30,7 +30,7 @@ from core.foundations.bus.names import screens_stream
 from core.foundations.errors import Corrupt
 from core.foundations.retry import default_backoff, sleep_unless
 
-__all__ = ["Apply", "ScreenFeed", "ranking_of"]
+__all__ = ["Apply", "ScreenRosterFeed", "ranking_of"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def ranking_of(fields: dict[bytes, bytes]) -> Ranking:
                    result.min_hold_s * _NS)  # fmt: skip
 
 
-class ScreenFeed:
+class ScreenRosterFeed:
     def __init__(
         self,
         redis: Any,  # redis.asyncio.Redis

@@ -72,7 +72,7 @@ def interim(client_order_id: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Gap:
+class UncoveredPosition:
     """What of a position no reduce-only order at the venue covers, per role."""
 
     venue: str
@@ -139,7 +139,7 @@ class Takeover:
                     tf.OrderStatus.Name(answer.status),
                 )  # fmt: skip
 
-    async def _orders(self, gap: Gap, policy: ProtectPolicy) -> list[PlaceOrder]:
+    async def _orders(self, gap: UncoveredPosition, policy: ProtectPolicy) -> list[PlaceOrder]:
         listed = await self.executor.ticks.instruments(gap.venue)
         item = None if listed is None else listed.get(gap.symbol)
         lot = Decimal(item.lot_size) if item is not None and item.lot_size else None
@@ -155,7 +155,9 @@ class Takeover:
             orders.append(self._order(gap, role, size, policy))
         return orders
 
-    def _order(self, gap: Gap, role: OrderRole, size: Decimal, policy: ProtectPolicy) -> PlaceOrder:
+    def _order(
+        self, gap: UncoveredPosition, role: OrderRole, size: Decimal, policy: ProtectPolicy
+    ) -> PlaceOrder:
         token = self.leadership.lease.token or ""
         name = f"takeover/{token}/{gap.venue}/{gap.symbol}/{role.value}"
         client_order_id = INTERIM_PREFIX + uuid.uuid5(_NAMESPACE, name).hex[len(INTERIM_PREFIX) :]
@@ -202,7 +204,7 @@ class Takeover:
         return cancelled
 
 
-def _gap(venue: str, position: tf.Position, ours: Decimal, orders: Sequence[tf.Order]) -> Gap:
+def _gap(venue: str, position: tf.Position, ours: Decimal, orders: Sequence[tf.Order]) -> UncoveredPosition:
     size = Decimal(position.size)
     sign = 1 if size > 0 else -1
     closing = _closing(sign)
@@ -215,7 +217,7 @@ def _gap(venue: str, position: tf.Position, ours: Decimal, orders: Sequence[tf.O
             stops += left
         else:
             targets += left
-    return Gap(
+    return UncoveredPosition(
         venue, position.symbol, closing[0], Decimal(position.entry_price), sign,
         max(ours - stops, ZERO), max(ours - targets, ZERO),
     )  # fmt: skip

@@ -8,7 +8,7 @@ import asyncio
 
 import redis.asyncio
 
-from core.detector.screen_feed import ScreenFeed
+from core.detector.screen_feed import ScreenRosterFeed
 from core.foundations.backoff import RETRYING
 
 
@@ -19,7 +19,7 @@ def _retrying() -> float:
 
 async def test_no_screen_followed_is_idle_not_a_retrying_loop() -> None:
     client = redis.asyncio.Redis(host="127.0.0.1", port=1)  # never reached: nothing to read
-    feed = ScreenFeed(client, {}, lambda *_: asyncio.sleep(0), lambda: 0)
+    feed = ScreenRosterFeed(client, {}, lambda *_: asyncio.sleep(0), lambda: 0)
     stop = asyncio.Event()
     before = _retrying()
     running = asyncio.create_task(feed.run(stop))

@@ -25,13 +25,11 @@ PENDING: frozenset[str] = frozenset(
     {
         "Board",
         "Evaluation",
-        "Gap",
         "Output",
         "Plan",
         "Proposal",
         "Reading",
         "Regime",
-        "ScreenFeed",
         "Verdict",
     }
 )
