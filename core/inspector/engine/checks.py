@@ -23,7 +23,7 @@ __all__ = [
     "ORDER_LOT",
     "ORDER_TICK",
     "Breach",
-    "Proposal",
+    "OrderProposal",
     "check_listed",
     "check_spot",
     "check_venue",
@@ -41,7 +41,7 @@ ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
-class Proposal:
+class OrderProposal:
     """An intent's order as checked: `price` values it (its limit, else the far touch)."""
 
     intent: ExecutionIntent
@@ -96,7 +96,7 @@ def _figure(value: Decimal | int) -> str:
     return text(value) if isinstance(value, Decimal) else str(value)
 
 
-def check_schedule(p: PolicySet, proposal: Proposal) -> Breach | None:
+def check_schedule(p: PolicySet, proposal: OrderProposal) -> Breach | None:
     if not p.schedule.windows:
         return None
     local = local_time(proposal.now_ns, p.schedule.zone)
@@ -112,7 +112,7 @@ def check_schedule(p: PolicySet, proposal: Proposal) -> Breach | None:
     )
 
 
-def check_cooldown(p: PolicySet, streak: LossStreak, proposal: Proposal) -> Breach | None:
+def check_cooldown(p: PolicySet, streak: LossStreak, proposal: OrderProposal) -> Breach | None:
     until = streak.cooling_until(p.loss.cooldown_after_loss_ms)
     if until is None or proposal.now_ns >= until:
         return None
@@ -124,7 +124,7 @@ def check_cooldown(p: PolicySet, streak: LossStreak, proposal: Proposal) -> Brea
     )
 
 
-def check_position(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Breach]:
+def check_position(p: PolicySet, book: RiskBook, proposal: OrderProposal) -> list[Breach]:
     limit = p.position.limit_for(proposal.intent.symbol)
     size = book.worst_size(proposal.key, proposal.intent.side, proposal.intent.size)
     mark = book.marks.get(proposal.key, proposal.price)
@@ -141,7 +141,7 @@ def check_position(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Bre
     return [b for b in found if isinstance(b, Breach)]
 
 
-def check_exposure(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Breach]:
+def check_exposure(p: PolicySet, book: RiskBook, proposal: OrderProposal) -> list[Breach]:
     if p.exposure.max_gross is None and p.exposure.max_net is None:
         return []
     extra = (proposal.key, proposal.intent.side, proposal.intent.size, proposal.price)
@@ -154,7 +154,7 @@ def check_exposure(p: PolicySet, book: RiskBook, proposal: Proposal) -> list[Bre
     return [b for b in found if isinstance(b, Breach)]
 
 
-def check_account(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | None:
+def check_account(p: PolicySet, book: RiskBook, proposal: OrderProposal) -> Breach | None:
     """The gross exposure of the intent's venue account (its own venue) with the order."""
     limit = p.account.limit_for(proposal.intent.venue).max_gross
     if limit is None:
@@ -164,7 +164,7 @@ def check_account(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | 
     return _over("account.max_gross", f"account {proposal.intent.venue}'s gross exposure", gross, limit)
 
 
-def check_account_order(p: PolicySet, proposal: Proposal) -> Breach | None:
+def check_account_order(p: PolicySet, proposal: OrderProposal) -> Breach | None:
     limit = p.account.limit_for(proposal.intent.venue).max_order_notional
     if limit is None:
         return None
@@ -172,7 +172,7 @@ def check_account_order(p: PolicySet, proposal: Proposal) -> Breach | None:
     return _over("account.max_order_notional", what, proposal.notional, limit)
 
 
-def check_capital(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | None:
+def check_capital(p: PolicySet, book: RiskBook, proposal: OrderProposal) -> Breach | None:
     reserved = p.capital.reserved_for(proposal.intent.strategy_id)
     if reserved is None:
         return None
@@ -182,7 +182,7 @@ def check_capital(p: PolicySet, book: RiskBook, proposal: Proposal) -> Breach | 
     )
 
 
-def check_order_notional(p: PolicySet, proposal: Proposal) -> Breach | None:
+def check_order_notional(p: PolicySet, proposal: OrderProposal) -> Breach | None:
     if p.orders.max_notional is None:
         return None
     breach = _over("orders.max_notional", "order notional", proposal.notional, p.orders.max_notional)
@@ -199,7 +199,7 @@ def check_open_orders(p: PolicySet, book: RiskBook) -> Breach | None:
     return _over("orders.max_open", "open orders", book.orders.count_open() + 1, p.orders.max_open)
 
 
-def check_price_band(p: PolicySet, proposal: Proposal) -> Breach | None:
+def check_price_band(p: PolicySet, proposal: OrderProposal) -> Breach | None:
     band, price = p.orders.price_band, proposal.intent.entry_price
     if band is None or price is None:
         return None
@@ -217,7 +217,7 @@ def check_price_band(p: PolicySet, proposal: Proposal) -> Breach | None:
     )
 
 
-def check_rates(p: PolicySet, rates: RateWindow, proposal: Proposal) -> list[Breach]:
+def check_rates(p: PolicySet, rates: RateWindow, proposal: OrderProposal) -> list[Breach]:
     window_ns, found = p.rate.window_ms * _NS_PER_MS, []
     at_ns = rate_time(proposal.intent, proposal.now_ns)  # the intent's own time (rates.py)
     for policy, name, limit in (
@@ -253,7 +253,7 @@ def on_the_grid(intent: ExecutionIntent, facts: InstrumentFacts | None) -> Execu
     return intent if size == intent.size else replace(intent, size=size)
 
 
-def order_checks(p: PolicySet, book: RiskBook, rates: RateWindow, proposal: Proposal) -> list[Breach]:
+def order_checks(p: PolicySet, book: RiskBook, rates: RateWindow, proposal: OrderProposal) -> list[Breach]:
     """What every order of an intent is checked against, entry or exit."""
     found = [
         check_order_notional(p, proposal),
@@ -265,7 +265,11 @@ def order_checks(p: PolicySet, book: RiskBook, rates: RateWindow, proposal: Prop
 
 
 def entry_checks(
-    p: PolicySet, book: RiskBook, streak: LossStreak, proposal: Proposal, facts: InstrumentFacts | None = None
+    p: PolicySet,
+    book: RiskBook,
+    streak: LossStreak,
+    proposal: OrderProposal,
+    facts: InstrumentFacts | None = None,
 ) -> list[Breach]:
     """What only a new entry is checked against: its venue, timing, cooldown, position, exposure,
     capital; on a spot market (`facts`), what a sell can deliver."""
@@ -283,7 +287,7 @@ def entry_checks(
     return [b for b in found if b is not None] + position
 
 
-def check_venue(book: RiskBook, proposal: Proposal) -> Breach | None:
+def check_venue(book: RiskBook, proposal: OrderProposal) -> Breach | None:
     """No entry at a venue whose positions diverged from ours (the reconciliation's finding, a
     journaled input): the book there is not what it is taken for. Exits are still checked: at
     the venue they can only reduce."""
@@ -294,7 +298,7 @@ def check_venue(book: RiskBook, proposal: Proposal) -> Breach | None:
     return Breach("reconcile.position", f"{venue} is stood down: {why}", (("venue", venue),))
 
 
-def check_listed(book: RiskBook, proposal: Proposal) -> Breach | None:
+def check_listed(book: RiskBook, proposal: OrderProposal) -> Breach | None:
     """No entry in a market its venue delisted (md.{<venue>}.instruments, a journaled input).
     Exits are still checked: a position held there is the operator's to close (a venue may
     trade a delisted market reduce-only for a while, or refuse)."""
@@ -309,7 +313,7 @@ def check_listed(book: RiskBook, proposal: Proposal) -> Breach | None:
     )
 
 
-def check_legacy(book: RiskBook, proposal: Proposal) -> Breach | None:
+def check_legacy(book: RiskBook, proposal: OrderProposal) -> Breach | None:
     """No entry against a legacy position of its market: a venue that nets an account's
     positions would take it out of the legacy one, and would check our reduce-only orders
     (protection, exits, CLOSE_ALL's flatten) against the net and refuse them."""
@@ -324,7 +328,7 @@ def check_legacy(book: RiskBook, proposal: Proposal) -> Breach | None:
     return Breach("legacy.opposite", reason, (("legacy", str(size)), ("size", str(proposal.intent.size))))
 
 
-def check_spot(book: RiskBook, facts: InstrumentFacts | None, proposal: Proposal) -> Breach | None:
+def check_spot(book: RiskBook, facts: InstrumentFacts | None, proposal: OrderProposal) -> Breach | None:
     """A spot market cannot be sold short: a sell entry sells what its strategy holds there, less
     its sells already working (spot.py). Exits are checked against the position (exit_checks):
     reduce-only, at the venue they cannot go past it."""
@@ -349,7 +353,7 @@ def check_spot(book: RiskBook, facts: InstrumentFacts | None, proposal: Proposal
     return Breach(SPOT_SHORT, reason, values)
 
 
-def exit_checks(book: RiskBook, proposal: Proposal) -> list[Breach]:
+def exit_checks(book: RiskBook, proposal: OrderProposal) -> list[Breach]:
     """A reduce-only intent must reduce: the other side of the position, at most what is left
     of it after the exits already working."""
     pos = book.positions.size(proposal.key)

@@ -42,7 +42,7 @@ from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, Pla
 from core.inspector.engine.book import RiskBook
 from core.inspector.engine.checks import (
     Breach,
-    Proposal,
+    OrderProposal,
     entry_checks,
     exit_checks,
     on_the_grid,
@@ -178,7 +178,7 @@ class InspectorCore:
         # The intent's market is the freshest price there is: it values the position too.
         fresh = market.mid or market.last
         self.book.marks[key] = fresh if fresh is not None else self.book.marks.get(key, price)
-        proposal = Proposal(intent, price, market.mid, now_ns, self.instruments.get(key))
+        proposal = OrderProposal(intent, price, market.mid, now_ns, self.instruments.get(key))
         breaches = order_checks(self.policies, self.book, self._rates, proposal)
         if intent.reduce_only:
             breaches += exit_checks(self.book, proposal)
@@ -205,7 +205,7 @@ class InspectorCore:
             return Breach("state", f"{self.state.value}: no new entries (exits only)", ())
         return None
 
-    def _refuse(self, proposal: Proposal, breaches: list[Breach], out: Collector) -> Verdict:
+    def _refuse(self, proposal: OrderProposal, breaches: list[Breach], out: Collector) -> Verdict:
         intent = proposal.intent
         if all(b.throttle for b in breaches):
             window_ns = self.policies.rate.window_ms * 1_000_000
@@ -218,7 +218,7 @@ class InspectorCore:
             )
         return self._verdict(intent, RiskAction.BLOCK, breaches, out)
 
-    def _allow(self, proposal: Proposal, out: Collector) -> Verdict:
+    def _allow(self, proposal: OrderProposal, out: Collector) -> Verdict:
         intent = proposal.intent
         leveraged = self.margin.leveraged(proposal.key, proposal.facts) and not intent.reduce_only
         leverage = intent.leverage if leveraged else None

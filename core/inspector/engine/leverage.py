@@ -12,7 +12,7 @@ from decimal import Decimal
 from core.foundations.decimals import format_decimal as text
 from core.foundations.model import Side
 from core.inspector.engine.book import RiskBook
-from core.inspector.engine.checks import Breach, Proposal
+from core.inspector.engine.checks import Breach, OrderProposal
 from core.inspector.engine.margin import MarginBook, distance, estimate_liquidation, settle_asset
 from core.inspector.engine.policies import PolicySet
 
@@ -27,7 +27,7 @@ def _ratio(value: Decimal) -> str:
     return text(value.quantize(_SHOWN))
 
 
-def leverage_of(margin: MarginBook, proposal: Proposal) -> Decimal | None:
+def leverage_of(margin: MarginBook, proposal: OrderProposal) -> Decimal | None:
     """The leverage the entry's position is held at: the intent's, else the venue's in force."""
     own = proposal.intent.leverage
     return own if own is not None else margin.settings.get(proposal.key)
@@ -46,7 +46,7 @@ def _needs_leverage(p: PolicySet, symbol: str) -> bool:
 
 
 def leverage_checks(
-    p: PolicySet, margin: MarginBook, book: RiskBook, proposal: Proposal, equity: Decimal
+    p: PolicySet, margin: MarginBook, book: RiskBook, proposal: OrderProposal, equity: Decimal
 ) -> list[Breach]:
     """The entry's breaches of the leverage policies (`equity`: the account's, in the quote
     asset, for leverage.max_overall); none for a market that is not leveraged."""
@@ -68,7 +68,7 @@ def leverage_checks(
     return [b for b in found if b is not None]
 
 
-def _check_max(p: PolicySet, proposal: Proposal, leverage: Decimal) -> Breach | None:
+def _check_max(p: PolicySet, proposal: OrderProposal, leverage: Decimal) -> Breach | None:
     limit = p.leverage.limit_for(proposal.intent.symbol)
     if limit is None or leverage <= limit:
         return None
@@ -77,7 +77,7 @@ def _check_max(p: PolicySet, proposal: Proposal, leverage: Decimal) -> Breach | 
 
 
 def _check_overall(
-    p: PolicySet, margin: MarginBook, book: RiskBook, proposal: Proposal, equity: Decimal
+    p: PolicySet, margin: MarginBook, book: RiskBook, proposal: OrderProposal, equity: Decimal
 ) -> Breach | None:
     """Every leveraged position's worst case (its open entries filled, this order too) at the
     marks, over the equity."""
@@ -102,7 +102,7 @@ def _check_overall(
 
 
 def _check_entry_distance(
-    p: PolicySet, margin: MarginBook, proposal: Proposal, leverage: Decimal
+    p: PolicySet, margin: MarginBook, proposal: OrderProposal, leverage: Decimal
 ) -> Breach | None:
     """The entry's estimated liquidation price (margin.estimate_liquidation), and the venue's
     of the position it adds to, at least the policy's distance from the price."""
@@ -144,7 +144,7 @@ def _same_side(liquidation: Decimal, price: Decimal, side: Side) -> bool:
 
 
 def _check_margin_use(
-    p: PolicySet, margin: MarginBook, proposal: Proposal, leverage: Decimal
+    p: PolicySet, margin: MarginBook, proposal: OrderProposal, leverage: Decimal
 ) -> Breach | None:
     limit = p.margin.max_use
     if limit is None:
