@@ -26,7 +26,7 @@ from core.foundations.cancellation import cancel_and_wait
 from core.foundations.errors import TrademeshError
 from core.foundations.rpc.client import auth_metadata
 from gateway.board.alerts import AlertSource, attach
-from gateway.board.figures import Reading, absent, figures, parse_reading, work_counters
+from gateway.board.figures import ScrapeReading, absent, figures, parse_reading, work_counters
 from gateway.registry.state import Entry, RegistryState
 from gateway.registry.targets import metrics_target
 from trademesh.services.v1 import services_pb2 as pb
@@ -64,7 +64,7 @@ class Checked:
     events: pb.Figure
     lag: pb.Figure
     errors: pb.Figure
-    reading: Reading | None = None
+    reading: ScrapeReading | None = None
 
 
 @dataclass
@@ -229,7 +229,7 @@ class Board:
         for address in [address for address in self._channels if address not in keep]:
             await self._channels.pop(address).close()
 
-    async def _metrics(self, entry: Entry, session: aiohttp.ClientSession) -> Reading | str:
+    async def _metrics(self, entry: Entry, session: aiohttp.ClientSession) -> ScrapeReading | str:
         """Its reading, or why there is none."""
         target = metrics_target(entry)
         if target is None:

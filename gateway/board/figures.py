@@ -22,7 +22,7 @@ __all__ = [
     "LAG_GAUGE",
     "VENUE_COUNTERS",
     "WORK_COUNTERS",
-    "Reading",
+    "ScrapeReading",
     "absent",
     "figures",
     "parse_reading",
@@ -52,7 +52,7 @@ _OK = "OK"
 
 
 @dataclass(frozen=True)
-class Reading:
+class ScrapeReading:
     """What one scrape said: each counter's total (None: not exported), the errors, the lag."""
 
     at_s: float
@@ -67,7 +67,7 @@ def work_counters(name: str, kind: int) -> tuple[str, ...]:
     return WORK_COUNTERS.get(name, ())
 
 
-def parse_reading(text: str, at_s: float, counters: Iterable[str]) -> Reading:
+def parse_reading(text: str, at_s: float, counters: Iterable[str]) -> ScrapeReading:
     """The samples of `text` (Prometheus text format) the board uses; ValueError when it is not
     that format."""
     wanted = set(counters)
@@ -90,7 +90,7 @@ def parse_reading(text: str, at_s: float, counters: Iterable[str]) -> Reading:
                 errors = (errors or 0.0) + (sample.value if failed else 0.0)
             elif sample.name == LAG_GAUGE and not math.isnan(sample.value):
                 lags.append(sample.value)
-    return Reading(at_s, work, errors, max(lags) if lags else None)
+    return ScrapeReading(at_s, work, errors, max(lags) if lags else None)
 
 
 def _only(text: str, names: set[str]) -> str:
@@ -123,7 +123,7 @@ def _present(value: float) -> pb.Figure:
 
 
 def figures(
-    before: Reading | None, now: Reading, counters: tuple[str, ...]
+    before: ScrapeReading | None, now: ScrapeReading, counters: tuple[str, ...]
 ) -> tuple[pb.Figure, pb.Figure, pb.Figure]:
     """(events/s, bus lag, errors/s) of an instance from its last two readings."""
     if not counters:
@@ -140,12 +140,15 @@ def figures(
     return events, lag, errors
 
 
-def _work_total(reading: Reading) -> float | None:
+def _work_total(reading: ScrapeReading) -> float | None:
     return sum(reading.work.values()) if reading.work else None
 
 
 def _rate(
-    before: Reading | None, now: Reading, total: float, of: Callable[[Reading], float | None]
+    before: ScrapeReading | None,
+    now: ScrapeReading,
+    total: float,
+    of: Callable[[ScrapeReading], float | None],
 ) -> pb.Figure:
     if before is None or now.at_s <= before.at_s:
         return absent("first reading (a rate needs two)")

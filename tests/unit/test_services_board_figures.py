@@ -16,7 +16,7 @@ from core.foundations.errors import InvalidArgument
 from core.foundations.rpc.registration import Registration, package_version
 from gateway.board.alerts import attach, parse_alerts
 from gateway.board.command import add_board_arguments, alertmanager_url, board_options
-from gateway.board.figures import Reading, figures, parse_reading, work_counters
+from gateway.board.figures import ScrapeReading, figures, parse_reading, work_counters
 from gateway.board.servicer import watch_interval_ms
 from gateway.registry.state import Entry, RegistryState
 from gateway.registry.validate import check_register
@@ -40,7 +40,7 @@ class Exporter:
     def text(self) -> str:
         return generate_latest(self.registry).decode()
 
-    def read(self, name: str, kind: int, at_s: float) -> Reading:
+    def read(self, name: str, kind: int, at_s: float) -> ScrapeReading:
         return parse_reading(self.text(), at_s, work_counters(name, kind))
 
 
@@ -122,8 +122,8 @@ def test_figures_that_cannot_be_read_are_absent_with_why_never_zero() -> None:
 
 def test_a_counter_that_went_down_counts_from_zero_the_process_restarted() -> None:
     counters = ("trademesh_bridge_events_total",)
-    before = Reading(0.0, {"trademesh_bridge_events_total": 5000.0}, 0.0)
-    after = Reading(2.0, {"trademesh_bridge_events_total": 60.0}, 0.0)
+    before = ScrapeReading(0.0, {"trademesh_bridge_events_total": 5000.0}, 0.0)
+    after = ScrapeReading(2.0, {"trademesh_bridge_events_total": 60.0}, 0.0)
     assert figures(before, after, counters)[0].value == 30.0
 
 
