@@ -131,7 +131,7 @@ def test_a_window_one_bar_on_is_one_update_and_reads_what_a_fresh_read_does() ->
 def test_the_reader_moving_bar_by_bar_across_anchors_reads_what_fresh_reads_do() -> None:
     """Each bar's step is made once and handed to the run of every anchor reading it (a run at a
     new anchor takes the steps its predecessor made, but for its first bar, read after none): the
-    same Regime, every float of it, as a read from scratch of each window, refused bars and a bar
+    same AdvisorRegimeView, every float of it, as a read from scratch of each window, refused bars and a bar
     not after the last among them."""
     bars = list(regime_series(11).bars[:1_500])
     bars[420] = dataclasses.replace(bars[420], low=bars[420].high + Decimal(1))  # refused

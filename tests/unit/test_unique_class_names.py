@@ -28,7 +28,6 @@ PENDING: frozenset[str] = frozenset(
         "Output",
         "Plan",
         "Reading",
-        "Regime",
         "Verdict",
     }
 )

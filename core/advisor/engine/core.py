@@ -34,7 +34,7 @@ from core.advisor.engine.model import ModelArtifact
 from core.advisor.engine.portfolio import AllocationTracker
 from core.advisor.engine.quality import QualityGate, assess_quality
 from core.advisor.engine.record import DecisionTelemetry
-from core.advisor.engine.regime import Regime, RegimeReader
+from core.advisor.engine.regime import AdvisorRegimeView, RegimeReader
 from core.advisor.engine.request import StageOutputs, build_request
 from core.advisor.engine.sizing import Sizing, risk_size
 from core.advisor.engine.snapshot import ContextSnapshot, snapshot
@@ -71,7 +71,7 @@ class _Work:
     quality: QualityGate | None = None
     evaluation: Evaluation | None = None
     conviction: Conviction | None = None
-    regime: Regime | None = None
+    regime: AdvisorRegimeView | None = None
     calibration: CalibrationResult | None = None
     synthesis: Synthesis | None = None
     validation: Validation | None = None

@@ -11,7 +11,7 @@ from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.evaluation import Evaluation
 from core.advisor.engine.quality import QualityGate
-from core.advisor.engine.regime import Regime
+from core.advisor.engine.regime import AdvisorRegimeView
 from core.advisor.engine.request import SynthesisRequest
 from core.advisor.engine.sizing import Sizing
 from core.advisor.engine.snapshot import ContextSnapshot
@@ -43,7 +43,7 @@ class Decision:
     quality: QualityGate | None = None
     evaluation: Evaluation | None = None
     conviction: Conviction | None = None
-    regime: Regime | None = None
+    regime: AdvisorRegimeView | None = None
     calibration: CalibrationResult | None = None
     synthesis: Synthesis | None = None
     validation: Validation | None = None

@@ -13,7 +13,7 @@ from core.advisor.engine.drift import DriftAlert
 from core.advisor.engine.evaluation import Evaluation
 from core.advisor.engine.ids import event_id_of
 from core.advisor.engine.quality import QualityGate
-from core.advisor.engine.regime import Regime
+from core.advisor.engine.regime import AdvisorRegimeView
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.advisor.engine.synthesis import FlagAction
 from core.advisor.engine.telemetry import STAGE_KINDS, JsonValue, Stage, Subject, TelemetryKind, TelemetryLog
@@ -118,7 +118,7 @@ class DecisionTelemetry:
             rules=c.rules, weights=weights, raw=c.raw,
         )  # fmt: skip
 
-    def regime(self, regime: Regime, previous: str | None, at_ns: int) -> None:
+    def regime(self, regime: AdvisorRegimeView, previous: str | None, at_ns: int) -> None:
         self.emit(
             K.REGIME_DETECTED, at_ns, Stage.CALIBRATION, regime=regime.label, since_ns=regime.since_ns,
             bars=regime.bars, adx=regime.adx, di_plus=regime.di_plus, di_minus=regime.di_minus,

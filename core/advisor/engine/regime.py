@@ -49,7 +49,7 @@ __all__ = [
     "LEGACY_REGIMES",
     "REGIMES",
     "UNKNOWN",
-    "Regime",
+    "AdvisorRegimeView",
     "RegimeReader",
     "anchor",
     "read_regime",
@@ -70,7 +70,7 @@ KEPT_MARKETS = 256
 
 
 @dataclass(frozen=True, slots=True)
-class Regime:
+class AdvisorRegimeView:
     label: str  # REGIMES, or UNKNOWN
     since_ns: int  # open time of the regime's first bar among those read (0: none read)
     bars: int  # bars read, from the anchor
@@ -81,15 +81,15 @@ class Regime:
     volume_ratio: float  # mean volume over its long-run level
 
 
-NO_REGIME = Regime(UNKNOWN, 0, 0, 0.0, 0.0, 0.0, 1.0, 1.0)
+NO_REGIME = AdvisorRegimeView(UNKNOWN, 0, 0, 0.0, 0.0, 0.0, 1.0, 1.0)
 
 
-def _regime(reading: Reading | None) -> Regime:
+def _regime(reading: Reading | None) -> AdvisorRegimeView:
     if reading is None:
         return NO_REGIME
     f = reading.features
     figures = (round(v, _DIGITS) for v in (f.adx, f.di_plus, f.di_minus, f.vol_ratio, f.volume_ratio))
-    return Regime(reading.regime.value, reading.since_ns, reading.bars, *figures)
+    return AdvisorRegimeView(reading.regime.value, reading.since_ns, reading.bars, *figures)
 
 
 def anchor(window: Sequence[Candle], cfg: RegimeConfig) -> int:
@@ -179,7 +179,7 @@ class RegimeReader:
         self.classifier = classifier or ClassifierConfig()
         self._runs: dict[tuple[str, str], _Run] = {}
 
-    def read(self, market: tuple[str, str], bars: Sequence[Candle]) -> Regime:
+    def read(self, market: tuple[str, str], bars: Sequence[Candle]) -> AdvisorRegimeView:
         window = tuple(bars[-self.config.window_bars :])
         if not window:
             return NO_REGIME
@@ -202,6 +202,6 @@ class RegimeReader:
 
 def read_regime(
     bars: Sequence[Candle], config: RegimeConfig, classifier: ClassifierConfig | None = None
-) -> Regime:
+) -> AdvisorRegimeView:
     """The regime of these closed bars (oldest first), read from scratch."""
     return RegimeReader(config, classifier).read(("", ""), bars)

@@ -16,7 +16,7 @@ from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.evaluation import Evaluation
 from core.advisor.engine.quality import QualityGate
-from core.advisor.engine.regime import Regime
+from core.advisor.engine.regime import AdvisorRegimeView
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.foundations.contracts.signal import Signal
 from core.foundations.decimals import format_decimal
@@ -45,7 +45,7 @@ class StageOutputs:
     quality: QualityGate
     evaluation: Evaluation
     conviction: Conviction
-    regime: Regime
+    regime: AdvisorRegimeView
     calibration: CalibrationResult
 
 
@@ -119,7 +119,7 @@ def _evaluation(e: Evaluation) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _regime(r: Regime) -> dict[str, Any]:
+def _regime(r: AdvisorRegimeView) -> dict[str, Any]:
     """The market's regime as Overwatch's classifier reads it from the bars: its label
     (trend_up, trend_down, range, high_volatility, thin_liquidity; unknown while warming up), since
     when, and what it was read from: ADX and the directional indicators, and the realised
