@@ -17,14 +17,14 @@ import pytest
 
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle, Timeframe
-from core.foundations.regime import Classifier, ClassifierConfig, Reading, Regime, bar_inputs
+from core.foundations.regime import Classifier, ClassifierConfig, ClassifierReading, Regime, bar_inputs
 from core.foundations.regime.indicators import RESUM, Dmi, LongRun, RollingStats
 from core.overwatch.synthetic import LABELLED, LabelledBars, SeriesSpec, regime_series, segment_bars
 
 SETTLE = 40  # bars into a segment before its regime must show (the indicators' lag)
 
 
-def _run(bars: list[Candle], cfg: ClassifierConfig | None = None) -> list[Reading]:
+def _run(bars: list[Candle], cfg: ClassifierConfig | None = None) -> list[ClassifierReading]:
     classifier = Classifier(cfg)
     return [classifier.update(bar) for bar in bars]
 

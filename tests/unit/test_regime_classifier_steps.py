@@ -13,11 +13,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.regime import BarInputs, Classifier, ClassifierConfig, Features, Reading, Regime
+from core.foundations.regime import (
+    BarInputs,
+    Classifier,
+    ClassifierConfig,
+    ClassifierReading,
+    Features,
+    Regime,
+)
 from core.foundations.regime import classifier as classifier_module
 
 
-def _reference_step(c: Classifier, bar: BarInputs) -> Reading | None:
+def _reference_step(c: Classifier, bar: BarInputs) -> ClassifierReading | None:
     """One bar through the indicators' `update`s, `_classify` and `_settle` (the classifier's
     steps before they were written out); None for a bar not after the last (skipped)."""
     open_ns, high, low, close, volume = bar
@@ -59,7 +66,7 @@ def _state(c: Classifier) -> tuple[object, ...]:
     return tuple(parts) + tuple(repr(p) for p in parts)
 
 
-def _same(a: Reading | None, b: Reading | None) -> bool:
+def _same(a: ClassifierReading | None, b: ClassifierReading | None) -> bool:
     """Equal, and the features' floats the same bits (repr tells -0.0 from 0.0)."""
     if a is None or b is None:
         return a is b

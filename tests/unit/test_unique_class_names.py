@@ -27,7 +27,6 @@ PENDING: frozenset[str] = frozenset(
         "Evaluation",
         "Output",
         "Plan",
-        "Reading",
         "Verdict",
     }
 )

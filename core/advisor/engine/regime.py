@@ -37,7 +37,7 @@ from core.foundations.regime import (
     BarInputs,
     Classifier,
     ClassifierConfig,
-    Reading,
+    ClassifierReading,
     Step,
     bar_inputs,
     step_of,
@@ -84,7 +84,7 @@ class AdvisorRegimeView:
 NO_REGIME = AdvisorRegimeView(UNKNOWN, 0, 0, 0.0, 0.0, 0.0, 1.0, 1.0)
 
 
-def _regime(reading: Reading | None) -> AdvisorRegimeView:
+def _regime(reading: ClassifierReading | None) -> AdvisorRegimeView:
     if reading is None:
         return NO_REGIME
     f = reading.features
@@ -117,7 +117,7 @@ class _Run:
         self.read: tuple[Candle, ...] = ()
         self.steps: list[Step | None] = []  # of the bars read, in their order
         self.before: BarInputs | None = None  # the inputs of the last bar read (not refused)
-        self.reading: Reading | None = None
+        self.reading: ClassifierReading | None = None
 
     def follows(self, bars: tuple[Candle, ...]) -> bool:
         """Whether `bars` (from an anchor) begin with the bars read: then only the rest is new."""

@@ -6,8 +6,8 @@ ClassifierConfig), so both read the same regime of the same bars (docs/overwatch
 from core.foundations.regime.classifier import (
     BarInputs,
     Classifier,
+    ClassifierReading,
     Features,
-    Reading,
     Regime,
     Step,
     bar_inputs,
@@ -16,6 +16,13 @@ from core.foundations.regime.classifier import (
 from core.foundations.regime.config import ClassifierConfig
 
 __all__ = [
-    "BarInputs", "Classifier", "ClassifierConfig", "Features", "Reading", "Regime", "Step", "bar_inputs",
+    "BarInputs",
+    "Classifier",
+    "ClassifierConfig",
+    "ClassifierReading",
+    "Features",
+    "Regime",
+    "Step",
+    "bar_inputs",
     "step_of",
 ]  # fmt: skip

@@ -37,7 +37,16 @@ from core.foundations.model import Candle
 from core.foundations.regime.config import ClassifierConfig
 from core.foundations.regime.indicators import RESUM, Dmi, LongRun, RollingStats
 
-__all__ = ["BarInputs", "Classifier", "Features", "Reading", "Regime", "Step", "bar_inputs", "step_of"]
+__all__ = [
+    "BarInputs",
+    "Classifier",
+    "ClassifierReading",
+    "Features",
+    "Regime",
+    "Step",
+    "bar_inputs",
+    "step_of",
+]
 
 
 class Regime(StrEnum):
@@ -61,7 +70,7 @@ class Features:
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class ClassifierReading:
     """The classifier's answer after one closed bar."""
 
     regime: Regime
@@ -153,7 +162,7 @@ class Classifier:
     def config(self) -> ClassifierConfig:
         return self._cfg
 
-    def update(self, bar: Candle) -> Reading:
+    def update(self, bar: Candle) -> ClassifierReading:
         """Take the next closed bar. A bar still open, not after the last one, priced at or
         below zero, with its high below its low or a negative volume is refused
         (InvalidArgument naming the field) and changes nothing."""
@@ -167,14 +176,14 @@ class Classifier:
         assert reading is not None  # the bar is after the last
         return reading
 
-    def update_all(self, inputs: Iterable[BarInputs]) -> Reading | None:
+    def update_all(self, inputs: Iterable[BarInputs]) -> ClassifierReading | None:
         """`update` of each bar in turn, as `bar_inputs` read it (a bar it refuses is left out by
         the caller), those not after the last bar taken skipped (each changes nothing): the last
         bar's reading, None when none was taken. The same state and last reading as `update` of
         the same bars one by one, its refusals skipped; the readings before the last are not made."""
         return self.update_steps((bar, _UNMADE, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) for bar in inputs)
 
-    def update_steps(self, steps: Iterable[Step]) -> Reading | None:
+    def update_steps(self, steps: Iterable[Step]) -> ClassifierReading | None:
         """`update_all` of the steps' bars, each step's pair taken as made (`step_of`) when it was
         made after the bar this classifier took last (the same inputs object), else made here.
 
@@ -333,11 +342,11 @@ class Classifier:
         self._candidate_now, self._changed = candidate, changed
         return self._reading() if taken else None
 
-    def _reading(self) -> Reading:
+    def _reading(self) -> ClassifierReading:
         """The reading after the last bar taken."""
         assert self._last_open is not None  # a bar was taken
         features = Features(*self._figures())
-        return Reading(
+        return ClassifierReading(
             self._regime, self._since, self._candidate_now, features, self._last_open, self._bars,
             self._changed,
         )  # fmt: skip

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.model import Candle
-from core.foundations.regime import Classifier, ClassifierConfig, Features, Reading, Regime
+from core.foundations.regime import Classifier, ClassifierConfig, ClassifierReading, Features, Regime
 
 __all__ = ["Board", "BoardEntry", "MarketKey", "Overwatch", "OverwatchConfig", "RegimeChange"]
 
@@ -70,7 +70,7 @@ class Board:
 @dataclass(slots=True)
 class _Market:
     classifier: Classifier
-    reading: Reading | None = None
+    reading: ClassifierReading | None = None
     updated_ns: int = 0
     last_open_ns: int | None = None
 
