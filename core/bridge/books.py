@@ -16,10 +16,10 @@ from core.bridge.encode import event_chunk
 from core.foundations.book import L2Book, Level
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["BridgeBooks", "Verdict"]
+__all__ = ["BookVerdict", "BridgeBooks"]
 
 
-class Verdict(enum.Enum):
+class BookVerdict(enum.Enum):
     PASS = "pass"  # the event is the book's next step: pass it on
     DROP = "drop"  # a repeat, or the book is unusable: subscribers must not see it
     HOLE = "hole"  # the book just became unusable: tell its subscribers
@@ -36,8 +36,8 @@ class _State:
         self.chunk: bytes | None = None  # the encoded snapshot, until the book changes
 
 
-_PASSED = (Verdict.PASS, "")
-_DROPPED = (Verdict.DROP, "")
+_PASSED = (BookVerdict.PASS, "")
+_DROPPED = (BookVerdict.DROP, "")
 
 
 def _levels(levels: Sequence[md.BookLevel]) -> list[Level]:
@@ -48,30 +48,30 @@ class BridgeBooks:
     def __init__(self) -> None:
         self._states: dict[tuple[str, str], _State] = {}
 
-    def snapshot(self, venue: str, symbol: str, event: md.MarketEvent) -> Verdict:
+    def snapshot(self, venue: str, symbol: str, event: md.MarketEvent) -> BookVerdict:
         state = self._state(venue, symbol)
         snapshot = event.book_snapshot
         bids, asks = _levels(snapshot.bids), _levels(snapshot.asks)
         if state.usable and snapshot.sequence == state.book.sequence and _same(state.book, bids, asks):
-            return Verdict.DROP  # the same snapshot again (written twice to the bus)
+            return BookVerdict.DROP  # the same snapshot again (written twice to the bus)
         state.book.replace(snapshot.sequence, bids, asks)
         self._changed(state, event)
         state.usable = True
-        return Verdict.PASS
+        return BookVerdict.PASS
 
-    def delta(self, venue: str, symbol: str, event: md.MarketEvent) -> tuple[Verdict, str]:
+    def delta(self, venue: str, symbol: str, event: md.MarketEvent) -> tuple[BookVerdict, str]:
         """The verdict, and for a HOLE why."""
         state = self._states.get((venue, symbol))
         if state is None:
             self._state(venue, symbol)
-            return Verdict.HOLE, "no snapshot of this book on the bus since the bridge started"
+            return BookVerdict.HOLE, "no snapshot of this book on the bus since the bridge started"
         delta, book = event.book_delta, state.book
         sequence = delta.sequence
         if not state.usable or sequence <= book.sequence:
             return _DROPPED
         if sequence != book.sequence + 1:
             state.usable = False
-            return Verdict.HOLE, f"book delta {sequence} does not follow {book.sequence} on the bus"
+            return BookVerdict.HOLE, f"book delta {sequence} does not follow {book.sequence} on the bus"
         book.apply_wire(sequence, delta.bids, delta.asks)
         state.chunk, state.last = None, event
         return _PASSED

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from core.bridge.books import BridgeBooks, Verdict
+from core.bridge.books import BookVerdict, BridgeBooks
 from core.bridge.encode import bar_chunk, event_chunk, notice_event
 from core.bridge.fanout import LiveFanout, LiveRoute
 from core.bridge.metrics import BOOK_HOLES, EVENTS
@@ -112,17 +112,17 @@ class Pump:
     def _book(self, venue: str, event: md.MarketEvent, payload: str | None, now_ns: int) -> bool:
         """Whether the book event goes on; a GAP notice goes instead when the book just broke."""
         if payload == "book_snapshot":
-            return self.books.snapshot(venue, event.symbol, event) is Verdict.PASS
+            return self.books.snapshot(venue, event.symbol, event) is BookVerdict.PASS
         return self._delta(venue, event, now_ns)
 
     def _delta(self, venue: str, event: md.MarketEvent, now_ns: int) -> bool:
         verdict, reason = self.books.delta(venue, event.symbol, event)
-        if verdict is Verdict.HOLE:
+        if verdict is BookVerdict.HOLE:
             BOOK_HOLES.inc()
             reason = f"bridge: {reason}; deltas are held back until the venue's next snapshot"
             gap = notice_event(venue, event.symbol, md.CHANNEL_BOOK, reason, 0, now_ns)
             self._pass(venue, _BOOK_NOTICE, gap, now_ns)
-        return verdict is Verdict.PASS
+        return verdict is BookVerdict.PASS
 
     def _bars(self, bars: Sequence[bus.Bar], now_ns: int) -> None:
         for bar in bars:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.bridge.books import BridgeBooks, Verdict
+from core.bridge.books import BookVerdict, BridgeBooks
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -35,8 +35,8 @@ def parsed_snapshot(books: BridgeBooks) -> md.MarketEvent:
 
 def test_deltas_that_follow_the_snapshot_pass_and_change_the_book() -> None:
     books = BridgeBooks()
-    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [("101", "2")])) is Verdict.PASS
-    assert books.delta("sim", "BTC/USDT", delta(6, [("100.5", "3")], [("101", "0")]))[0] is Verdict.PASS
+    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [("101", "2")])) is BookVerdict.PASS
+    assert books.delta("sim", "BTC/USDT", delta(6, [("100.5", "3")], [("101", "0")]))[0] is BookVerdict.PASS
     event = parsed_snapshot(books)
     assert event.book_snapshot.sequence == 6 and event.ts_event_ns == 6
     assert [(lv.price, lv.size) for lv in event.book_snapshot.bids] == [("100.5", "3"), ("100", "1")]
@@ -47,8 +47,8 @@ def test_a_repeated_delta_is_dropped_and_leaves_the_book_alone() -> None:
     books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
     books.delta("sim", "BTC/USDT", delta(6, [("99", "1")]))
-    assert books.delta("sim", "BTC/USDT", delta(6, [("99", "7")]))[0] is Verdict.DROP
-    assert books.delta("sim", "BTC/USDT", delta(3))[0] is Verdict.DROP
+    assert books.delta("sim", "BTC/USDT", delta(6, [("99", "7")]))[0] is BookVerdict.DROP
+    assert books.delta("sim", "BTC/USDT", delta(3))[0] is BookVerdict.DROP
     assert [(lv.price, lv.size) for lv in parsed_snapshot(books).book_snapshot.bids] == [
         ("100", "1"),
         ("99", "1"),
@@ -59,28 +59,28 @@ def test_a_hole_is_reported_once_and_deltas_wait_for_the_next_snapshot() -> None
     books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
     verdict, reason = books.delta("sim", "BTC/USDT", delta(8))
-    assert verdict is Verdict.HOLE and "8 does not follow 5" in reason
-    assert books.delta("sim", "BTC/USDT", delta(9))[0] is Verdict.DROP
+    assert verdict is BookVerdict.HOLE and "8 does not follow 5" in reason
+    assert books.delta("sim", "BTC/USDT", delta(9))[0] is BookVerdict.DROP
     assert books.sequence("sim", "BTC/USDT") == 0 and books.snapshot_chunk("sim", "BTC/USDT") == b""
-    assert books.snapshot("sim", "BTC/USDT", snapshot(20, [("90", "1")], [])) is Verdict.PASS
-    assert books.delta("sim", "BTC/USDT", delta(21))[0] is Verdict.PASS
+    assert books.snapshot("sim", "BTC/USDT", snapshot(20, [("90", "1")], [])) is BookVerdict.PASS
+    assert books.delta("sim", "BTC/USDT", delta(21))[0] is BookVerdict.PASS
     assert books.sequence("sim", "BTC/USDT") == 21
 
 
 def test_a_delta_of_a_book_never_snapshotted_is_a_hole() -> None:
     books = BridgeBooks()
     verdict, reason = books.delta("sim", "BTC/USDT", delta(3))
-    assert verdict is Verdict.HOLE and "no snapshot" in reason
+    assert verdict is BookVerdict.HOLE and "no snapshot" in reason
     assert list(books.usable()) == []
 
 
 def test_the_same_snapshot_twice_is_dropped_but_a_different_one_replaces_the_book() -> None:
     books = BridgeBooks()
     books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], []))
-    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [])) is Verdict.DROP
+    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("100", "1")], [])) is BookVerdict.DROP
     # A restarted venue may start again at any sequence: a different book is a new snapshot.
-    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("50", "1")], [])) is Verdict.PASS
-    assert books.snapshot("sim", "BTC/USDT", snapshot(1, [("60", "1")], [])) is Verdict.PASS
+    assert books.snapshot("sim", "BTC/USDT", snapshot(5, [("50", "1")], [])) is BookVerdict.PASS
+    assert books.snapshot("sim", "BTC/USDT", snapshot(1, [("60", "1")], [])) is BookVerdict.PASS
     assert books.sequence("sim", "BTC/USDT") == 1
 
 
@@ -126,9 +126,9 @@ def test_follows_agrees_with_delta_on_any_sequence_of_events(
         verdict, _ = alone.delta("sim", symbol, event)
         passed = fast.follows("sim", symbol, event)
         if passed is None:  # the books are alike: delta() judges it as it did alone
-            assert fast.delta("sim", symbol, event)[0] is verdict is not Verdict.PASS
+            assert fast.delta("sim", symbol, event)[0] is verdict is not BookVerdict.PASS
         else:
-            assert passed == (verdict is Verdict.PASS)
+            assert passed == (verdict is BookVerdict.PASS)
     for symbol in ("BTC/USDT", "ETH/USDT"):
         assert fast.sequence("sim", symbol) == alone.sequence("sim", symbol)
         assert fast.snapshot_chunk("sim", symbol) == alone.snapshot_chunk("sim", symbol)
