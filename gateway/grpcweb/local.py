@@ -47,7 +47,7 @@ class Call(Protocol):
 class LocalService(Protocol):
     async def start(self, method: str, request: bytes, caller: Caller) -> Call:
         """The call of `method` (the name after the service's); raises core.foundations.errors'
-        TrademeshError or gateway.grpcweb.status.Refused to refuse it before any answer."""
+        TrademeshError or gateway.grpcweb.status.CallRefused to refuse it before any answer."""
         ...
 
 
