@@ -8,7 +8,7 @@ kept with its reason: a backtest's books must balance as live ones do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -46,6 +46,9 @@ class BooksStage:
     links: dict[str, OrderLink] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     posted: int = 0
+    # A margined perpetual's leverage in force at the replayed venue, as the live ledger asks the
+    # venue's GetLeverage when it books a fill (its margin: docs/ledger.md, "Margin"); None: 1x.
+    leverage_of: Callable[[str], Decimal] | None = None
 
     def open(self, balances: Mapping[str, Decimal], now_ns: int) -> None:
         for asset, amount in sorted(balances.items()):
@@ -64,7 +67,10 @@ class BooksStage:
             return
         instrument = self.instruments[message.fill.symbol]
         link = self.links.get(message.fill.client_order_id)
-        self._post(fill_event(self.venue, message, _contract(instrument), link))
+        leverage = Decimal(1)
+        if self.leverage_of is not None and instrument.kind is InstrumentKind.PERPETUAL:
+            leverage = self.leverage_of(instrument.symbol)
+        self._post(fill_event(self.venue, message, _contract(instrument), link, leverage))
 
     def funding(self, payment: tf.FundingPayment) -> None:
         """A funding payment of the venue, posted as the live ledger posts what ListFundingPayments

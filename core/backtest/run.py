@@ -184,7 +184,8 @@ class Backtest:
         self.inspect = InspectStage.start(
             settings.venue, desk, settings.policies, settings.starting_equity, start
         )
-        self.books = BooksStage(settings.venue, self.instruments)
+        leverage_of = (lambda symbol: market.leverage(symbol).leverage) if market.margined else None
+        self.books = BooksStage(settings.venue, self.instruments, leverage_of=leverage_of)
         self.books.open({b.asset: b.total for b in market.balances()}, start)
         self.strategy_of: dict[str, str] = {}  # client order id -> strategy (entries)
         listed = {symbol for strategy in strategies for symbol in strategy.symbols}
