@@ -176,6 +176,18 @@ class TradeSeries:
     first_ns: int  # the first trade's event time
     last_ns: int  # the last trade's
 
+    def as_json(self) -> dict[str, object]:
+        """As the CLI's --json and the MCP tool show it."""
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "first": iso_ns(self.first_ns),
+            "last": iso_ns(self.last_ns),
+            "first_ns": self.first_ns,
+            "last_ns": self.last_ns,
+            "trades": self.trades,
+        }
+
 
 async def read_trades_coverage(
     fetch: Fetch, venue: str | None = None, symbol: str | None = None

@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> None:
         for series in found:
             print(json.dumps(_json(series)))
         for held in trades:
-            print(json.dumps(_trades_json(held)))
+            print(json.dumps({"table": "trades", **held.as_json()}))
         return
     lines = coverage_lines(found, args.holes) if found else []
     if trades:
@@ -95,21 +95,6 @@ def coverage_lines(found: list[Any], holes_shown: int) -> list[str]:
         if len(listed) < s.hole_count:
             lines.append(f"  ... {s.hole_count - len(listed):,} more holes")
     return lines
-
-
-def _trades_json(held: Any) -> dict[str, Any]:
-    from core.history.coverage import iso_ns
-
-    return {
-        "table": "trades",
-        "venue": held.venue,
-        "symbol": held.symbol,
-        "first": iso_ns(held.first_ns),
-        "last": iso_ns(held.last_ns),
-        "first_ns": held.first_ns,
-        "last_ns": held.last_ns,
-        "trades": held.trades,
-    }
 
 
 def _json(series: Any) -> dict[str, Any]:

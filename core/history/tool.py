@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from core.history.coverage import Series, TradeSeries, iso_ns, read_coverage, read_trades_coverage
+from core.history.coverage import Series, iso_ns, read_coverage, read_trades_coverage
 from core.tools.recorded import RecorderDatabase
 
 __all__ = ["HistoryTools"]
@@ -46,7 +46,7 @@ class HistoryTools:
         out: Json = {"series": [_series(series) for series in found]}
         if trades and not timeframe:
             held = await read_trades_coverage(self._fetch_trades, venue or None, symbol or None)
-            out["trades"] = [_trades(series) for series in held]
+            out["trades"] = [series.as_json() for series in held]
         return out
 
     async def _fetch(self, sql: str, *args: object) -> list[object]:
@@ -54,18 +54,6 @@ class HistoryTools:
 
     async def _fetch_trades(self, sql: str, *args: object) -> list[object]:
         return list(await self._db.fetch(sql, *args, table="trades"))
-
-
-def _trades(held: TradeSeries) -> Json:
-    return {
-        "venue": held.venue,
-        "symbol": held.symbol,
-        "first": iso_ns(held.first_ns),
-        "last": iso_ns(held.last_ns),
-        "first_ns": held.first_ns,
-        "last_ns": held.last_ns,
-        "trades": held.trades,
-    }
 
 
 def _series(series: Series) -> Json:
