@@ -80,11 +80,6 @@ PERP = "BTC/USDT:USDT"
 PERP_ENTRY = (PERP, Decimal("0.02"), Decimal("0.08"), Decimal("0.08"))
 LEVERAGE = "20"
 LIQUIDATING = "canceled: the position is being liquidated"  # the sim's reason (matching/exchange.py)
-# The sim and the ledger round a perpetual's realised PnL differently when its average entry
-# does not terminate (the sim: the entry to 18 places, core/foundations/matching/accounts.py; the
-# ledger: the released cost to 1e-12, core/ledger/engine/postings.py): differences in a
-# perpetual's settle asset under this are that defect, reported apart (docs/chaos.md).
-ROUNDING = Decimal("1e-9")
 MARGIN_EVERY_S = 0.5  # the venue's margin figures sampled
 # Near its liquidation: the mark within this fraction of the liquidation price (a 20x long's
 # liquidation is about 4.6 % under its entry: more than half of the way there).
@@ -154,9 +149,6 @@ class LedgerCheck:
     by_strategy: dict[str, tuple[Decimal, Decimal, int]]
     # asset -> (the books' margin held, the venue's position margin) where they differ
     margins: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
-    # asset -> (ledger, venue) differing by less than ROUNDING in a perpetual's settle asset: the
-    # sim's and the ledger's rounding of a non-terminating entry (moved out of `balances`)
-    rounding: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -319,7 +311,6 @@ def _leveraged_summary(r: ChaosReport) -> dict[str, object] | None:
         "near_liquidation_in_faults": len(found.near_in(r.faults())),
         "max_margin_ratio": str(max((s.margin_ratio for s in found.samples), default=Decimal(0))),
         "margin_differing": {k: [str(a), str(b)] for k, (a, b) in r.ledger.margins.items()},
-        "rounding_differing": {k: [str(a), str(b)] for k, (a, b) in r.ledger.rounding.items()},
     }
 
 
@@ -384,8 +375,7 @@ def _report_lines(r: ChaosReport) -> list[str]:
             f"windows the liquidations opened {len(found.windows)}",
             f"leveraged: {len(found.samples)} margin samples, margin ratio up to {top:.3f}; "
             f"{len(near)} samples within {NEAR:%} of the liquidation price during a fault; "
-            f"the ledger's margin differing: {r.ledger.margins}; "
-            f"rounding differences (the perpetual's PnL, under {ROUNDING}): {r.ledger.rounding}",
+            f"the ledger's margin differing: {r.ledger.margins}",
         ]
     return lines
 
@@ -697,13 +687,6 @@ async def _outcome(
     for fill in fills:
         fees[fill.fee_asset] = fees.get(fill.fee_asset, Decimal(0)) + Decimal(fill.fee or "0")
     ledger = await _ledger_check(mesh, watch, fills)
-    settles = {f.symbol.split(":")[1] for f in fills if ":" in f.symbol}
-    ledger.rounding = {
-        asset: pair
-        for asset, pair in ledger.balances.items()
-        if asset in settles and abs(pair[0] - pair[1]) < ROUNDING
-    }
-    ledger.balances = {a: pair for a, pair in ledger.balances.items() if a not in ledger.rounding}
     ledger.margins = await _margin_check(mesh, watch)
     return ChaosReport(
         config=config,

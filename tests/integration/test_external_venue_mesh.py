@@ -352,15 +352,25 @@ async def _strategy_order_filled(venue: Venue, database: str, mesh_token: str) -
             if time.monotonic() > deadline:
                 decided = [dict(r) for r in await connection.fetch(_DECIDED, VENUE, STRATEGY_ID)]
                 intents = [dict(r) for r in await connection.fetch(_INTENTS, VENUE, STRATEGY_ID)]
+                held = [await _held(stubs, entry_order_id(row["intent_id"])) for row in intents]
                 pytest.fail(
                     f"no intent of the strategy filled at node-ref within 120 s; intents {intents}; "
-                    f"the advisor's decisions of its signals: {decided}"
+                    f"their entry orders at node-ref: {held}; the advisor's decisions of its signals: {decided}"
                 )
             await asyncio.sleep(0.5)
         return order
     finally:
         await connection.close()
         await stubs.close()
+
+
+async def _held(stubs: Stubs, client_order_id: str) -> str:
+    """What node-ref holds under an entry's client order id, for a failure's message."""
+    order = await _order(stubs, client_order_id)
+    if order is None:
+        return "not placed"
+    status = tf.OrderStatus.Name(order.status)
+    return f"{status} {order.price} filled {order.filled_size} {order.status_reason}".strip()
 
 
 async def _order(stubs: Stubs, client_order_id: str) -> tf.Order | None:

@@ -11,10 +11,11 @@ from decimal import Decimal
 
 import pytest
 
+from core.foundations.cost_share import quantum_of
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine import chart
-from core.ledger.engine.allocate import quantum_of, split
+from core.ledger.engine.allocate import split
 from core.ledger.engine.books import chain_balances, describe
 from core.ledger.engine.chart import AccountCode, TransferCode
 from core.ledger.engine.core import LedgerCore, Posting

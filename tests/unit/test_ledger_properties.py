@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -138,7 +138,14 @@ def _links(n: int, strategy: str) -> Links:
 
 def recompute(transfers: list[Transfer]) -> dict[str, Sums]:
     """Each account's (debits posted, credits posted, debits pending, credits pending), summed
-    afresh from the transfers in order, independently of the core."""
+    afresh from the transfers in order, independently of the core, at the core's precision (60
+    digits: a balance of many amounts at their finest steps passes the default 28)."""
+    with localcontext() as context:
+        context.prec = 60
+        return _recompute(transfers)
+
+
+def _recompute(transfers: list[Transfer]) -> dict[str, Sums]:
     sums: dict[str, list[Decimal]] = {}
     open_: dict[str, Transfer] = {}
     for t in transfers:

@@ -10,8 +10,9 @@ Arithmetic is exact: callers run inside ``localcontext(EXACT)`` (the exchange do
 precision is far above anything a 38-digit wire decimal times a fee rate can need, so sums
 and products never round. A position's average entry price is the one quotient that may
 not terminate: it is kept exact when it does, else to 18 decimal places (``exact_quotient``),
-and realized PnL is exact against that entry price. (Fractions would keep it exact, but their
-denominators grow with every fill, and so does the cost of the next one.)
+and realized PnL is what a reduction is worth at its fill less the share of the position's cost it
+releases, rounded as the ledger rounds it (core/foundations/cost_share.py), so the venue's PnL and
+the books' agree to the last digit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 from typing import Protocol
 
+from core.foundations.cost_share import released_cost
 from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition
 from core.foundations.model import Balance, Position, Side
@@ -60,33 +62,38 @@ class HeldPosition(Protocol):
 
 
 class _Position:
-    __slots__ = ("cost", "realized", "size")
+    """A linear position (spot, a linear perpetual) at average cost, as the ledger books it: its
+    cost is what the held size was worth at its fills (price x |size| x multiplier); a reduction
+    releases its share of the cost (core/foundations/cost_share.py) and realises what it is
+    worth at the fill less that share (the reverse for a short)."""
+
+    __slots__ = ("cost", "multiplier", "realized", "size")
 
     def __init__(self) -> None:
         self.size = _ZERO  # signed: + long, - short
-        self.cost = _ZERO  # entry price * |size|
+        self.cost = _ZERO
         self.realized = _ZERO
+        self.multiplier = _ONE
 
     def entry(self) -> Decimal:
-        return exact_quotient(self.cost, abs(self.size))
+        return exact_quotient(self.cost, abs(self.size) * self.multiplier)
 
     def apply(self, signed_size: Decimal, price: Decimal, multiplier: Decimal = _ONE) -> None:
         """`multiplier`: what a price move of 1 on one unit of size is worth (a linear contract's size)."""
+        self.multiplier = multiplier
         if self.size == 0 or (self.size > 0) == (signed_size > 0):
             self.size += signed_size
-            self.cost += price * abs(signed_size)
+            self.cost += price * abs(signed_size) * multiplier
             return
+        long = self.size > 0
         closed = min(abs(signed_size), abs(self.size))
-        entry = self.entry()
-        direction = 1 if self.size > 0 else -1
-        self.realized += (price - entry) * closed * direction * multiplier
+        released = released_cost(self.cost, closed * multiplier, abs(self.size) * multiplier)
+        worth = price * closed * multiplier
+        self.realized += worth - released if long else released - worth
+        self.cost -= released
         self.size += signed_size
-        if self.size == 0:
-            self.cost = _ZERO
-        elif (self.size > 0) != (direction > 0):  # flipped: the rest opens at the fill price
-            self.cost = price * abs(self.size)
-        else:  # reduced: what is left keeps its entry price
-            self.cost = entry * abs(self.size)
+        if self.size and (self.size > 0) != long:  # flipped: the rest opens at the fill price
+            self.cost = price * abs(self.size) * multiplier
 
     def snapshot(self, symbol: str) -> Position:
         return Position(

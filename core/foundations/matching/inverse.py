@@ -23,9 +23,10 @@ once, where it is made):
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
-from core.foundations.inverse import COIN_STEP, coin_fee, coin_round, coin_value
+from core.foundations.cost_share import released_cost
+from core.foundations.inverse import coin_fee, coin_round, coin_value
 from core.foundations.matching.accounts import EXACT, exact_quotient
 from core.foundations.model import Instrument, Position
 
@@ -88,7 +89,7 @@ class InversePosition:
             return
         reduced = min(abs(signed_size), abs(self.size))
         face = reduced * self.contract_value
-        released = self.cost if reduced == abs(self.size) else _share(self.cost, face, abs(held))
+        released = self.cost if reduced == abs(self.size) else released_cost(self.cost, face, abs(held))
         worth = coin_value(face, price)
         self.realized += released - worth if held > 0 else released + worth
         self.cost -= released
@@ -124,17 +125,3 @@ def harmonic_mean(face: Decimal, coin: Decimal) -> Decimal:
     if value == value.to_integral_value():
         return value.quantize(_ONE, context=EXACT)
     return value.normalize(EXACT)
-
-
-def _share(cost: Decimal, face: Decimal, held: Decimal) -> Decimal:
-    """The cost `face` of `held` releases, rounded half-even as the ledger rounds it: to 1e-12,
-    or to the finest step of the three when finer."""
-    value = EXACT.divide(cost * face, held)
-    step = min([COIN_STEP, *(_quantum(v) for v in (cost, face, held) if v)])
-    return value.quantize(step, rounding=ROUND_HALF_EVEN, context=EXACT)
-
-
-def _quantum(value: Decimal) -> Decimal:
-    """The decimal step of `value` without its trailing zeros (0.50 is 0.1), at most 1."""
-    exponent = value.normalize(EXACT).as_tuple().exponent
-    return Decimal(1).scaleb(min(0, exponent)) if isinstance(exponent, int) else Decimal(1)

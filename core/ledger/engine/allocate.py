@@ -9,27 +9,11 @@ shares are capped (a holder takes no more than it holds), on to the next largest
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from core.ledger.engine.model import ZERO
 
-__all__ = ["MONEY", "money", "quantum_of", "split", "trim"]
-
-# The finest step of an amount the ledger computes (a cost released, a margin, a share of a
-# fee): 1e-12 of the asset, or the finest step of the amounts it comes from when finer.
-MONEY = Decimal("1e-12")
-
-
-def quantum_of(*values: Decimal) -> Decimal:
-    """The finest decimal step among `values` (at most 1): 0.25 and 3 give 0.01. Trailing
-    zeros do not count, so 0.50 and 0.5 (as stored, as computed) give the same step."""
-    exponents = [_exponent(value) for value in values if value]
-    return Decimal(1).scaleb(min([0, *exponents]))
-
-
-def money(value: Decimal, *sources: Decimal) -> Decimal:
-    """`value` rounded (half even) to MONEY, or to the finest step of `sources` when finer."""
-    return trim(value.quantize(min(MONEY, quantum_of(*sources)), rounding=ROUND_HALF_EVEN))
+__all__ = ["split", "trim"]
 
 
 def trim(value: Decimal) -> Decimal:
@@ -59,8 +43,3 @@ def split(
         shares[name] += take
         rest -= take
     return {name: trim(share) for name, share in shares.items() if share}
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return exponent if isinstance(exponent, int) else 0

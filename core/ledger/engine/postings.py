@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from core.foundations.cost_share import MONEY_STEP, quantum_of, released_cost
 from core.foundations.errors import FailedPrecondition
 from core.foundations.model import InstrumentKind, Side
 from core.ledger.engine import chart
 from core.ledger.engine import margin as _margin
-from core.ledger.engine.allocate import money, quantum_of, split, trim
+from core.ledger.engine.allocate import split, trim
 from core.ledger.engine.books import Books, chain_balances
 from core.ledger.engine.chart import AccountCode, TransferCode
 from core.ledger.engine.events import UNATTRIBUTED, DepositEvent, Event, FillEvent, FundingEvent
@@ -180,10 +181,7 @@ def plan(books: Books, fill: FillEvent, strategy: str, quantity: Decimal, fee: D
     sign = 1 if moved > 0 else -1
     size = abs(moved)
     reduced = min(size, abs(qty)) if qty * sign < 0 else ZERO
-    if reduced and reduced == abs(qty):
-        released = cost
-    else:
-        released = money(cost * reduced / abs(qty), cost, reduced, qty) if reduced else ZERO
+    released = trim(released_cost(cost, reduced, abs(qty))) if reduced else ZERO
     realised = _realised(fill, qty, reduced, released) if reduced else ZERO
     opened = size - reduced
     added = sign * fill.value(opened)
@@ -281,7 +279,7 @@ def _funding_shares(books: Books, event: FundingEvent) -> dict[str, Decimal]:
     held = {strategy: qty for strategy, qty in held.items() if qty}
     if not held or not sum(held.values(), ZERO):
         return {UNATTRIBUTED: event.amount}
-    return split(event.amount, held, min(quantum_of(event.amount), Decimal("1e-12")))
+    return split(event.amount, held, min(quantum_of(event.amount), MONEY_STEP))
 
 
 def _fill(books: Books, fill: FillEvent) -> Chain:
@@ -353,7 +351,7 @@ def _fee_shares(fill: FillEvent, parts: dict[str, Decimal]) -> dict[str, Decimal
     """Each strategy's share of the fee, pro rata to its part of the fill."""
     if not fill.fee:
         return {}
-    return split(fill.fee, parts, min(quantum_of(fill.fee), Decimal("1e-12")))
+    return split(fill.fee, parts, min(quantum_of(fill.fee), MONEY_STEP))
 
 
 def _fees(
