@@ -355,7 +355,8 @@ async def _strategy_order_filled(venue: Venue, database: str, mesh_token: str) -
                 held = [await _held(stubs, entry_order_id(row["intent_id"])) for row in intents]
                 pytest.fail(
                     f"no intent of the strategy filled at node-ref within 120 s; intents {intents}; "
-                    f"their entry orders at node-ref: {held}; the advisor's decisions of its signals: {decided}"
+                    f"their entry orders at node-ref: {held}; "
+                    f"the advisor's decisions of its signals: {decided}"
                 )
             await asyncio.sleep(0.5)
         return order
