@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_up import Output, _check_trace, _end_group, _grpc_web
+from tests.unit.test_wheel_top_level import TOP_LEVEL
 from trademesh.ledger.v1 import ledger_pb2 as lg
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -133,6 +134,7 @@ def test_the_wheel_installed_outside_the_checkout_serves_studio_and_trades(scrat
         f"missing from the wheel: {sorted(expected - packaged)[:20]}; "
         f"in the wheel, not the tree: {sorted(packaged - expected)[:20]}"
     )
+    assert {name.partition("/")[0] for name in packaged} == TOP_LEVEL, sorted(packaged)[:20]
 
     # A scratch environment of the same Python, holding the wheel and its requirements only.
     venv = scratch / "venv"
@@ -156,7 +158,8 @@ def test_the_wheel_installed_outside_the_checkout_serves_studio_and_trades(scrat
         _run(
             [python, "-c", "import core, gateway, json, sys, trademesh, venues; print(json.dumps("
              "{'files': [m.__file__ for m in (core, gateway, trademesh, venues)], 'path': sys.path,"
-             " 'site': __import__('sysconfig').get_path('purelib')}))"],
+             " 'site': __import__('sysconfig').get_path('purelib'),"
+             " 'owners': __import__('importlib.metadata').metadata.packages_distributions()}))"],
             60, cwd=run, env=env,
         )
     )  # fmt: skip
@@ -165,6 +168,9 @@ def test_the_wheel_installed_outside_the_checkout_serves_studio_and_trades(scrat
     for module in site["files"]:
         assert Path(module).resolve().is_relative_to(site_packages), f"{module} is not the installed wheel's"
     assert not [p for p in site["path"] if p and Path(p).resolve().is_relative_to(ROOT)], site["path"]
+    # None of the wheel's requirements ships an import package of ours (docs/install.md).
+    clashes = {n: site["owners"][n] for n in TOP_LEVEL if set(site["owners"].get(n, [])) != {"trademesh"}}
+    assert not clashes, clashes
 
     data = run / "data"
     process = subprocess.Popen(
