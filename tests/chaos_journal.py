@@ -14,7 +14,7 @@ from pathlib import Path
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Verdict
+from core.inspector.engine.events import RiskVerdict
 from trademesh.risk.v1 import journal_pb2 as jr
 
 
@@ -75,7 +75,7 @@ def main(directory: str, symbol: str, since_s: float = 0.0, until_s: float = 1e1
             core = new_core(entry)
             continue
         result = apply_entry(core, entry)
-        output = result.output if isinstance(result, Verdict) else result
+        output = result.output if isinstance(result, RiskVerdict) else result
         market, text = about(entry)
         at = entry.now_ns / 1e9
         mine = [a for a in output.actions if getattr(a, "symbol", market) == symbol]

@@ -28,7 +28,7 @@ from core.inspector.engine.actions import (
     QueryOrder,
 )
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Verdict
+from core.inspector.engine.events import RiskVerdict
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as cm
 from trademesh.risk.v1 import journal_pb2 as jr
@@ -270,6 +270,6 @@ def _feed(
         entry = pending.pop(0)
         out.append(entry)
         result = apply_entry(core, entry)
-        output = result.output if isinstance(result, Verdict) else result
+        output = result.output if isinstance(result, RiskVerdict) else result
         for action in output.actions:
             pending.extend(venue.answer(action, entry.now_ns))

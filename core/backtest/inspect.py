@@ -59,7 +59,7 @@ from core.inspector.convert import (
 )
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, PlaceOrder, QueryOrder
-from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.events import RiskOutput, RiskVerdict
 from core.inspector.engine.market import MarketView
 from core.inspector.ticks import put_on_grid
 from trademesh.advisor.v1 import messages_pb2 as am
@@ -134,13 +134,13 @@ class InspectStage:
 
     # ---- inputs
 
-    def intent(self, message: am.Intent, market: MarketView, now_ns: int) -> Verdict:
+    def intent(self, message: am.Intent, market: MarketView, now_ns: int) -> RiskVerdict:
         if market.last is None and message.entry_price:
             market = MarketView(market.bid, market.ask, Decimal(message.entry_price))
         journaled = jr.JournalIntent(intent=message)
         market_to_pb(market, journaled)
         verdict = self._feed(jr.JournalEntry(now_ns=now_ns, intent=journaled))
-        assert isinstance(verdict, Verdict)
+        assert isinstance(verdict, RiskVerdict)
         return verdict
 
     def execution(self, execution: Execution, now_ns: int) -> tf.Execution:
@@ -227,13 +227,13 @@ class InspectStage:
 
     # ---- the core, and its actions
 
-    def _feed(self, entry: jr.JournalEntry) -> Output | Verdict:
+    def _feed(self, entry: jr.JournalEntry) -> RiskOutput | RiskVerdict:
         self.entries += 1
         result = apply_entry(self.core, entry)
-        self._carry_out_all(result.output if isinstance(result, Verdict) else result, entry.now_ns)
+        self._carry_out_all(result.output if isinstance(result, RiskVerdict) else result, entry.now_ns)
         return result
 
-    def _carry_out_all(self, output: Output, now_ns: int) -> None:
+    def _carry_out_all(self, output: RiskOutput, now_ns: int) -> None:
         for action in output.actions:
             self._carry_out(action, now_ns)
 

@@ -71,7 +71,7 @@ from core.detector.strategy_file import Strategy, patch_id
 from core.foundations.convert import TIMEFRAME_TO_PB, funding_payment_to_pb
 from core.foundations.errors import NotFound
 from core.foundations.model import Execution, FundingPayment, Instrument, Order, Timeframe
-from core.inspector.engine.events import RiskEvent, Verdict
+from core.inspector.engine.events import RiskEvent, RiskVerdict
 from core.inspector.engine.market import MarketView
 from core.inspector.requests import plan_request
 from core.inspector.views import positions_view, risk_state
@@ -118,7 +118,7 @@ class Tape:
     # Each decision as kept: its ids, outcome and intent (the stages left out, so a long run's
     # memory does not grow with it); `digest` covers more of each (above).
     decisions: list[am.Decision] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)  # the inspector's, one per intent
+    verdicts: list[RiskVerdict] = field(default_factory=list)  # the inspector's, one per intent
     # The strategies' own position requests, and the risk events of those refused as such.
     requests: list[sig.PositionRequest] = field(default_factory=list)
     refusals: list[RiskEvent] = field(default_factory=list)

@@ -27,7 +27,7 @@ from core.inspector.convert import AMENDED_IN_PLACE
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder, placed_by
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Verdict
+from core.inspector.engine.events import RiskVerdict
 from core.inspector.engine.ids import entry_order_id
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.risk.v1 import journal_pb2 as jr
@@ -240,7 +240,7 @@ class PlanReplay:
             self._core, self._began = new_core(entry), began
             return
         result = apply_entry(self._core, entry)
-        output = result.output if isinstance(result, Verdict) else result
+        output = result.output if isinstance(result, RiskVerdict) else result
         for action in output.actions:
             order = placed_by(action)  # an amendment places its new order
             if order is not None and order.client_order_id not in self.placed:

@@ -28,7 +28,7 @@ from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["Counts", "EntryId", "Output", "SymbolBars", "VenueBars", "entry_position"]
+__all__ = ["BarsOutput", "Counts", "EntryId", "SymbolBars", "VenueBars", "entry_position"]
 
 EntryId = tuple[int, int]  # a bus entry id, "ms-seq", as numbers
 # (timeframe, length, offset): a bar opens at ts - (ts - offset) % length (Timeframe.open_time_ns).
@@ -55,7 +55,7 @@ class Counts:
 
 
 @dataclass
-class Output:
+class BarsOutput:
     """What one call produced: the bars it closed, by timeframe, and what it counted."""
 
     bars: dict[Timeframe, list[bus.Bar]]
@@ -91,7 +91,7 @@ class VenueBars:
 
     # ---- input
 
-    def process(self, entries: Iterable[tuple[str, bus.Envelope]]) -> Output:
+    def process(self, entries: Iterable[tuple[str, bus.Envelope]]) -> BarsOutput:
         with localcontext(WIDE):
             for entry_id, envelope in entries:
                 position = entry_position(entry_id)
@@ -103,7 +103,7 @@ class VenueBars:
             self._close_due()
         return self._take()
 
-    def close_all(self) -> Output:
+    def close_all(self) -> BarsOutput:
         """Close every open bar, as at the end of a finite tape."""
         with localcontext(WIDE):
             for symbol, sym in self.symbols.items():
@@ -215,8 +215,8 @@ class VenueBars:
             else:
                 current.merge(bar)
 
-    def _take(self) -> Output:
-        out = Output(dict(self._out), self._counts)
+    def _take(self) -> BarsOutput:
+        out = BarsOutput(dict(self._out), self._counts)
         self._out, self._counts = defaultdict(list), Counts()
         return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from core.bars.engine import Output
+from core.bars.engine import BarsOutput
 
 __all__ = ["BARS", "REPAIRS_PENDING", "REPAIR_FAILURES", "STREAMS_HELD", "STREAM_CHANGES", "record"]
 
@@ -43,7 +43,7 @@ EVENT_TIME = Gauge(
 )
 
 
-def record(venue: str, output: Output, max_ts_ns: int) -> None:
+def record(venue: str, output: BarsOutput, max_ts_ns: int) -> None:
     counts = output.counts
     for metric, value in ((TRADES, counts.trades), (DUPLICATES, counts.duplicates), (LATE, counts.late),
                           (INVALID, counts.invalid), (GAPS, counts.gaps)):  # fmt: skip

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from core.foundations.shares import share_of, wanted_order
 
-__all__ = ["Plan", "members_group", "plan", "stream_consumer", "stream_lease_name"]
+__all__ = ["SharePlan", "members_group", "plan", "stream_consumer", "stream_lease_name"]
 
 
 def stream_lease_name(group: str, stream: str) -> str:
@@ -32,13 +32,13 @@ def members_group(group: str, pattern: str) -> str:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SharePlan:
     share: int  # how many streams this replica holds at most
     give_back: list[str]  # held streams over this replica's share, or gone from the bus
     wanted: list[str]  # streams to try, in this replica's order, until it holds its share
 
 
-def plan(holder: str, held: Collection[str], streams: Iterable[str], members: int) -> Plan:
+def plan(holder: str, held: Collection[str], streams: Iterable[str], members: int) -> SharePlan:
     """What a replica holding `held` does next, `members` replicas dividing `streams`: keep its
     share (ceil(streams / members)), give back the rest, try the others until it has its share."""
     present = set(streams)
@@ -47,4 +47,4 @@ def plan(holder: str, held: Collection[str], streams: Iterable[str], members: in
     give_back = sorted(set(held) - set(kept[:share]))
     room = max(share - min(len(kept), share), 0)
     wanted = [stream for stream in wanted_order(holder, present) if stream not in held]
-    return Plan(share, give_back, wanted if room else [])
+    return SharePlan(share, give_back, wanted if room else [])

@@ -24,7 +24,7 @@ from core.foundations.decimals import WIDE
 from core.foundations.decimals import format_optional as dec
 from core.foundations.model import Side
 from core.inspector.engine.actions import PlaceOrder
-from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.events import RiskOutput, RiskVerdict
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -123,9 +123,9 @@ class Audit:
         self.face_of = face_of
         self.multiplier_of = multiplier_of
 
-    def observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
+    def observe(self, entry: jr.JournalEntry, result: RiskOutput | RiskVerdict) -> None:
         kind = entry.WhichOneof("input")
-        output = result.output if isinstance(result, Verdict) else result
+        output = result.output if isinstance(result, RiskVerdict) else result
         price = _intent_price(entry) if kind == "intent" else None
         for action in output.actions:
             if isinstance(action, PlaceOrder) and action.client_order_id not in self.records:

@@ -10,7 +10,7 @@ from core.foundations.convert import fill_from_pb, order_from_pb
 from core.foundations.errors import Corrupt
 from core.inspector.convert import decode_intent, facts_from_pb, market_from_pb
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.events import RiskOutput, RiskVerdict
 from core.inspector.engine.policy_file import load_policies
 from core.inspector.margin_convert import report_from_pb
 from core.inspector.snapshot import from_snapshot
@@ -38,8 +38,8 @@ def new_core(entry: jr.JournalEntry) -> InspectorCore:
     return InspectorCore(load_policies(start.policies), Decimal(start.starting_equity), entry.now_ns, book)
 
 
-def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict:
-    """The core's answer to one input; a Verdict for an intent."""
+def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> RiskOutput | RiskVerdict:
+    """The core's answer to one input; a RiskVerdict for an intent."""
     now = entry.now_ns
     kind = entry.WhichOneof("input")
     if kind == "intent":
@@ -64,7 +64,7 @@ def apply_entry(core: InspectorCore, entry: jr.JournalEntry) -> Output | Verdict
     if kind == "policies":
         return core.update_policies(load_policies(entry.policies), now)
     if kind == "snapshot":  # the state the core has already reached: nothing to apply
-        return Output()
+        return RiskOutput()
     if kind == "timer":
         return core.on_timer(now)
     if kind == "instruments":

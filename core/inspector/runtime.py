@@ -48,7 +48,7 @@ from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, OrderAction, OrderRole
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.diff import diff_policies, loosenings
-from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.events import RiskAction, RiskOutput, RiskState, RiskVerdict
 from core.inspector.engine.policies import ProtectPolicy
 from core.inspector.engine.policy_dump import dump_policies
 from core.inspector.engine.policy_file import read_policies
@@ -95,7 +95,7 @@ _COMMANDS = {
 class Submitted:
     """An intent's verdict, and its order as the venue answered (ALLOW)."""
 
-    verdict: Verdict
+    verdict: RiskVerdict
     reasons: list[rk.RiskEvent]
     order: tf.Order | None = None
 
@@ -268,7 +268,7 @@ class Runtime:
 
     # ---- inputs
 
-    async def feed(self, entry: jr.JournalEntry) -> Output | Verdict:
+    async def feed(self, entry: jr.JournalEntry) -> RiskOutput | RiskVerdict:
         """Journal the input, apply it, publish what it made, carry out its actions.
 
         Inputs are applied in the journal's order: appends complete in the order they were made
@@ -280,7 +280,7 @@ class Runtime:
         self._observe(entry, result)
         self.snapshots.applied(entry_id, entry)
         self.snapshots.take(self.ready_core, self.audit)
-        output = result.output if isinstance(result, Verdict) else result
+        output = result.output if isinstance(result, RiskVerdict) else result
         if output.transitions:
             self._show_state()
         links = order_links(output.actions, entry.now_ns)
@@ -317,7 +317,7 @@ class Runtime:
         working = None if self.core is None else self.core.book.orders.get(client_order_id)
         return None if working is None else working.venue_filled
 
-    def _observe(self, entry: jr.JournalEntry, result: Output | Verdict) -> None:
+    def _observe(self, entry: jr.JournalEntry, result: RiskOutput | RiskVerdict) -> None:
         """What the shell keeps beside the core: the venues' answers and the audit."""
         kind = entry.WhichOneof("input")
         if kind == "order_update":
@@ -346,7 +346,7 @@ class Runtime:
         journaled = jr.JournalIntent(intent=message)
         market_to_pb(market, journaled)
         result = await self.feed(jr.JournalEntry(now_ns=self.clock(), intent=journaled))
-        assert isinstance(result, Verdict)
+        assert isinstance(result, RiskVerdict)
         VERDICTS.labels(result.action.value).inc()
         reasons = [risk_event_to_pb(e) for e in result.reasons]
         order = None
@@ -462,19 +462,19 @@ class Runtime:
                 unknown = working.order.client_order_id
                 await self.feed(jr.JournalEntry(now_ns=self.clock(), placement_unknown=unknown))
 
-    async def command(self, mode: rk.Mode.ValueType, reason: str) -> Output:
+    async def command(self, mode: rk.Mode.ValueType, reason: str) -> RiskOutput:
         if mode not in _COMMANDS:
             raise InvalidArgument.field("mode", "must be STAND_DOWN, RESUME or CLOSE_ALL")
         if not reason.strip():
             raise InvalidArgument.field("reason", "an operator command needs a reason")
         command = jr.JournalCommand(kind=_COMMANDS[mode], reason=reason)
         result = await self.feed(jr.JournalEntry(now_ns=self.clock(), command=command))
-        assert isinstance(result, Output)
+        assert isinstance(result, RiskOutput)
         return result
 
     async def update_policies(
         self, text: str, path: str = "", over_current: bool = False, tighten_only: bool = False
-    ) -> Output:
+    ) -> RiskOutput:
         """A policy file read over the shipped set, or (`over_current`) over the set in force
         (InvalidArgument naming every bad key before anything changes); the journal holds the
         complete set it makes. `tighten_only`: FailedPrecondition naming every change that
@@ -492,7 +492,7 @@ class Runtime:
                 raise FailedPrecondition(f"only a tightening may change the policies: {'; '.join(loosened)}")
         result = await self.feed(jr.JournalEntry(now_ns=self.clock(), policies=dump_policies(given)))
         self.policies = PolicySource(text, path, self.clock())
-        assert isinstance(result, Output)
+        assert isinstance(result, RiskOutput)
         return result
 
     # ---- marks

@@ -8,7 +8,7 @@ from core.foundations.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
 from core.foundations.errors import InvalidArgument
 from core.foundations.model import Candle
 from core.foundations.regime import Features, Regime
-from core.overwatch.engine import Board, BoardEntry, RegimeChange
+from core.overwatch.engine import BoardEntry, RegimeBoard, RegimeChange
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
@@ -84,7 +84,7 @@ def entry_to_pb(entry: BoardEntry) -> ow.MarketRegime:
     )
 
 
-def board_to_pb(board: Board, entries: list[BoardEntry] | None = None) -> ow.Board:
+def board_to_pb(board: RegimeBoard, entries: list[BoardEntry] | None = None) -> ow.Board:
     """The board; `entries`: only these of it (a filter's)."""
     chosen = board.entries if entries is None else entries
     return ow.Board(as_of_ns=board.as_of_ns, markets=[entry_to_pb(entry) for entry in chosen])

@@ -39,9 +39,9 @@ from core.supervisor.engine import (
     Bounds,
     Mode,
     Observation,
-    Output,
     Proposal,
     Supervisor,
+    SupervisorOutput,
 )
 from core.supervisor.llm import SupervisorLlm
 from core.supervisor.observe import observation
@@ -189,22 +189,22 @@ class SupervisorApp:
         self.trail.add(entries)
         return asked.proposals
 
-    async def approve(self, proposal_id: str, who: str, why: str = "") -> Output:
+    async def approve(self, proposal_id: str, who: str, why: str = "") -> SupervisorOutput:
         async with self.lock:
             out = self.engine.approve(proposal_id, who, time.time_ns(), why)
             return await self._settle(out)
 
-    async def reject(self, proposal_id: str, who: str, why: str) -> Output:
+    async def reject(self, proposal_id: str, who: str, why: str) -> SupervisorOutput:
         async with self.lock:
             return await self._settle(self.engine.reject(proposal_id, who, why, time.time_ns()))
 
-    async def set_mode(self, mode: Mode, who: str) -> Output:
+    async def set_mode(self, mode: Mode, who: str) -> SupervisorOutput:
         async with self.lock:
             out = await self._settle(self.engine.set_mode(mode, who, time.time_ns()))
             metrics.set_mode(mode)
             return out
 
-    async def _settle(self, out: Output) -> Output:
+    async def _settle(self, out: SupervisorOutput) -> SupervisorOutput:
         """The output's audit kept, its actions carried out (each outcome audited too), all of it
         recorded; the output with its entries as kept (their ids)."""
         out.audit[:] = self.trail.add(out.audit)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelOrder, OrderRole, placed_by
-from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.events import RiskOutput, RiskVerdict
 from trademesh.risk.v1 import journal_pb2 as jr
 
 __all__ = [
@@ -88,14 +88,14 @@ def _entries(journal: Iterable[bytes | jr.JournalEntry]) -> list[jr.JournalEntry
     return [e if isinstance(e, jr.JournalEntry) else jr.JournalEntry.FromString(e) for e in journal]
 
 
-def _replayed(entries: list[jr.JournalEntry]) -> Iterator[tuple[jr.JournalEntry, Output]]:
+def _replayed(entries: list[jr.JournalEntry]) -> Iterator[tuple[jr.JournalEntry, RiskOutput]]:
     """Each entry after the first (the core's start) with the live core's output on it."""
     if not entries:
         return
     core = new_core(entries[0])
     for entry in entries[1:]:
         result = apply_entry(core, entry)
-        yield entry, result.output if isinstance(result, Verdict) else result
+        yield entry, result.output if isinstance(result, RiskVerdict) else result
 
 
 def _fills(entries: list[jr.JournalEntry]) -> dict[str, list[tuple[int, int]]]:

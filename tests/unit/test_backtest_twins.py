@@ -42,7 +42,7 @@ from core.foundations.model import (
 )
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.events import Output, Verdict
+from core.inspector.engine.events import RiskOutput, RiskVerdict
 from core.inspector.engine.ids import entry_order_id
 from core.inspector.engine.market import MarketView
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
@@ -421,7 +421,7 @@ def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_
     journal.append(stage.core_entry)
     feed = stage._feed
 
-    def journaled(entry: jr.JournalEntry) -> Output | Verdict:
+    def journaled(entry: jr.JournalEntry) -> RiskOutput | RiskVerdict:
         journal.append(entry)
         return feed(entry)
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.bars.checkpoint import dump_symbol, load_symbol
-from core.bars.engine import Output, VenueBars
+from core.bars.engine import BarsOutput, VenueBars
 from core.bars.timeframes import FROM_PB
 from core.bars.watermark import WatermarkRules
 from core.foundations.model import Timeframe
@@ -49,7 +49,7 @@ def envelope(trades: list[Trade]) -> bus.Envelope:
     return out
 
 
-def feed(engine: VenueBars, batches: list[list[Trade]], first_entry: int = 0) -> list[Output]:
+def feed(engine: VenueBars, batches: list[list[Trade]], first_entry: int = 0) -> list[BarsOutput]:
     return [
         engine.process([(f"{ENTRY_MS}-{first_entry + i}", envelope(batch))])
         for i, batch in enumerate(batches)
@@ -65,7 +65,7 @@ def reloaded(engine: VenueBars) -> VenueBars:
     return copy
 
 
-def published(outputs: list[Output]) -> dict[Key, list[Fields]]:
+def published(outputs: list[BarsOutput]) -> dict[Key, list[Fields]]:
     found: dict[Key, list[Fields]] = defaultdict(list)
     for output in outputs:
         for timeframe, bars in output.bars.items():
@@ -166,7 +166,7 @@ def trade(
     return Trade(symbol, BASE_NS + int(second * S), str(trade_id), price, size)
 
 
-def closed(outputs: list[Output], timeframe: Timeframe = Timeframe.S1) -> list[int]:
+def closed(outputs: list[BarsOutput], timeframe: Timeframe = Timeframe.S1) -> list[int]:
     return [(bar.open_time_ns - BASE_NS) // S for o in outputs for bar in o.bars.get(timeframe, [])]
 
 

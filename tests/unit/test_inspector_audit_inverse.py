@@ -10,7 +10,7 @@ from decimal import Decimal
 from core.foundations.model import OrderType, Side, TimeInForce
 from core.inspector.audit import Audit
 from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.events import Output
+from core.inspector.engine.events import RiskOutput
 from core.inspector.snapshot import _record_to, audit_from_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 
@@ -36,7 +36,7 @@ def _placed(audit: Audit, coid: str, symbol: str, side: Side, size: str, asked: 
         coid, "deribit", symbol, side, OrderType.LIMIT, D(size), D(asked),
         TimeInForce.GTC, False, OrderRole.ENTRY,
     )  # fmt: skip
-    audit.observe(entry, Output(actions=(order,)))
+    audit.observe(entry, RiskOutput(actions=(order,)))
 
 
 def _fill(audit: Audit, coid: str, fill_id: str, size: str, price: str, fee: str = "0") -> None:
@@ -44,7 +44,7 @@ def _fill(audit: Audit, coid: str, fill_id: str, size: str, price: str, fee: str
     fill = entry.fill.fill
     fill.client_order_id, fill.fill_id, fill.size, fill.price, fill.fee = coid, fill_id, size, price, fee
     fill.ts_event_ns = 2_000
-    audit.observe(entry, Output())
+    audit.observe(entry, RiskOutput())
 
 
 def test_an_inverse_buy_is_valued_by_its_face_and_the_harmonic_mean_of_its_fills() -> None:

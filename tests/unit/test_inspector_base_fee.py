@@ -18,7 +18,7 @@ from core.inspector.convert import intent_from_pb
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, Verdict
+from core.inspector.engine.events import RiskAction, RiskVerdict
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.requests import plan_request
 from core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
@@ -176,7 +176,7 @@ def _journal() -> list[jr.JournalEntry]:
         at = T0 + (number + 1) * SECOND
         asked = _intent_entry(number, side, size, reduce_only, at)
         verdict = apply_entry(c, asked)
-        assert isinstance(verdict, Verdict) and verdict.allowed, verdict
+        assert isinstance(verdict, RiskVerdict) and verdict.allowed, verdict
         heard = jr.JournalFill(venue=VENUE, fill=fill_to_pb(charged(verdict.orders[0], fee, asset)))
         entries += [asked, jr.JournalEntry(now_ns=at + MS, fill=heard)]
         apply_entry(c, entries[-1])

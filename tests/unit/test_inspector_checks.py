@@ -10,7 +10,7 @@ import pytest
 
 from core.foundations.model import OrderStatus, Side
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskState, Verdict
+from core.inspector.engine.events import RiskAction, RiskState, RiskVerdict
 from core.inspector.engine.market import MarketView
 from core.inspector.engine.policies import (
     CapitalPolicy,
@@ -27,7 +27,7 @@ from core.inspector.engine.policies import (
 from tests.inspector_support import MS, T0, D, core, fill, intent, market, state, update
 
 
-def refused(verdict: Verdict, policy: str, action: RiskAction = RiskAction.BLOCK) -> dict[str, str]:
+def refused(verdict: RiskVerdict, policy: str, action: RiskAction = RiskAction.BLOCK) -> dict[str, str]:
     """The verdict refused for `policy` alone; the event's values."""
     assert verdict.action is action
     assert verdict.orders == ()

@@ -14,7 +14,7 @@ from core.foundations.model import InstrumentKind, MarginMode, PositionMargin, S
 from core.inspector.engine.actions import Amend, OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
 from core.inspector.engine.diff import diff_policies, loosenings
-from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.events import RiskAction, RiskOutput, RiskState, RiskVerdict
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.margin import MarginReport, SettleBalance, estimate_liquidation
 from core.inspector.engine.margin_policies import (
@@ -62,11 +62,11 @@ def _check(
     leverage: str | None = None,
     side: Side = Side.BUY,
     intent_id: str | None = None,
-) -> Verdict:
+) -> RiskVerdict:
     return c.on_intent(_perp(size, leverage, side, intent_id), market(), T0 + MS)
 
 
-def _policy(verdict: Verdict) -> list[str]:
+def _policy(verdict: RiskVerdict) -> list[str]:
     return [r.policy for r in verdict.reasons]
 
 
@@ -263,7 +263,7 @@ def _report(liquidation: str, mark: str = "100") -> MarginReport:
     return MarginReport("sim", True, {PERP: margin})
 
 
-def _reductions(out: Output) -> list[PlaceOrder]:
+def _reductions(out: RiskOutput) -> list[PlaceOrder]:
     return [a for a in placed(out.actions) if a.role is OrderRole.FLATTEN]
 
 
@@ -323,7 +323,7 @@ def test_under_one_lot_the_reduction_takes_the_whole_position() -> None:
 # ---- a liquidation at the venue ----
 
 
-def _liquidation_fill(c: InspectorCore, entry: PlaceOrder, size: str) -> Output:
+def _liquidation_fill(c: InspectorCore, entry: PlaceOrder, size: str) -> RiskOutput:
     theirs = replace(
         fill(entry, size=size, price="95.2", fee="0.5"),
         client_order_id="",

@@ -18,7 +18,7 @@ from core.inspector.audit import Audit
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskState, Verdict
+from core.inspector.engine.events import RiskAction, RiskState, RiskVerdict
 from core.inspector.engine.margin_policies import LeveragePolicy, LiquidationPolicy, MarginPolicy
 from core.inspector.engine.policies import PolicySet
 from core.inspector.engine.policy_dump import dump_policies
@@ -94,7 +94,7 @@ def _journal() -> list[jr.JournalEntry]:
     core = new_core(entries[0])
     for entry in entries[1:]:
         verdict = apply_entry(core, entry)
-    assert isinstance(verdict, Verdict) and verdict.allowed, verdict
+    assert isinstance(verdict, RiskVerdict) and verdict.allowed, verdict
     (order,) = verdict.orders
     assert order.leverage == D(10)
     entries.append(
@@ -137,7 +137,7 @@ def _replayed(entries: list[jr.JournalEntry]) -> tuple[InspectorCore, Audit, lis
 
 def test_the_journal_replays_the_leverage_policies_decisions() -> None:
     core, _, results = _replayed(JOURNAL)
-    events = [e for r in results for e in (r.output.events if isinstance(r, Verdict) else r.events)]
+    events = [e for r in results for e in (r.output.events if isinstance(r, RiskVerdict) else r.events)]
     assert [e.policy for e in events if e.action is RiskAction.REDUCE] == ["liquidation.min_distance_open"]
     assert any(e.policy == "liquidation.venue" for e in events)
     assert core.state is RiskState.STANDING_DOWN
@@ -173,7 +173,7 @@ def test_a_restored_core_answers_the_rest_of_the_journal_as_the_original() -> No
 def test_a_reduce_events_side_closes_the_long() -> None:
     _, _, results = _replayed(JOURNAL[:7])
     reduce = [
-        a for r in results if not isinstance(r, Verdict) for a in r.actions if isinstance(a, PlaceOrder)
+        a for r in results if not isinstance(r, RiskVerdict) for a in r.actions if isinstance(a, PlaceOrder)
     ]
     flatten = [a for a in reduce if a.role is OrderRole.FLATTEN]
     assert [(a.side, a.size, a.reduce_only) for a in flatten] == [(Side.SELL, D(1), True)]

@@ -21,7 +21,7 @@ from core.inspector.audit import Audit
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Output, RiskAction, Verdict
+from core.inspector.engine.events import RiskAction, RiskOutput, RiskVerdict
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.engine.policies import PolicySet, PositionPolicy, ProtectPolicy
 from core.inspector.snapshot import from_snapshot, to_snapshot
@@ -53,7 +53,7 @@ def market_entry(
     return verdict.orders[0]
 
 
-def venue_calls(out: Output) -> list[OrderAction]:
+def venue_calls(out: RiskOutput) -> list[OrderAction]:
     return [a for a in out.actions if isinstance(a, PlaceOrder | CancelOrder | Amend | CancelAll)]
 
 
@@ -238,8 +238,8 @@ class Venue:
 
     resting: dict[str, PlaceOrder] = field(default_factory=dict)
 
-    def run(self, c: InspectorCore, out: Output | Verdict) -> None:
-        actions = list(out.output.actions if isinstance(out, Verdict) else out.actions)
+    def run(self, c: InspectorCore, out: RiskOutput | RiskVerdict) -> None:
+        actions = list(out.output.actions if isinstance(out, RiskVerdict) else out.actions)
         while actions:
             action = actions.pop(0)
             if isinstance(action, Amend):
@@ -357,11 +357,11 @@ def test_a_replay_of_the_journal_and_a_snapshot_after_the_answer_give_the_same_s
     live = new_core(start)
     entries = [_market_intent("replayed")]
     verdict = apply_entry(live, entries[0])
-    assert isinstance(verdict, Verdict)
+    assert isinstance(verdict, RiskVerdict)
     entry = verdict.orders[0]
     entries.append(jr.JournalEntry(now_ns=T0 + 5 * MS, order_update=order_to_pb(answer(entry, "0.02"))))
     out = apply_entry(live, entries[-1])
-    assert isinstance(out, Output)
+    assert isinstance(out, RiskOutput)
     for taken in placed(out.actions):
         entries.append(
             jr.JournalEntry(now_ns=T0 + 9 * MS, order_update=order_to_pb(update(taken, OrderStatus.OPEN)))

@@ -12,7 +12,7 @@ from decimal import Decimal
 from core.foundations.model import OrderStatus
 from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Output
+from core.inspector.engine.events import RiskOutput
 from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
 
@@ -27,14 +27,14 @@ def venue_calls(actions: list[OrderAction]) -> int:
     )
 
 
-def shell(c: InspectorCore, inputs: list[tuple[int, Callable[[int], Output]]]) -> list[OrderAction]:
+def shell(c: InspectorCore, inputs: list[tuple[int, Callable[[int], RiskOutput]]]) -> list[OrderAction]:
     """The inputs in time order, the core woken whenever it asked to be before the next (as the
     shell's timer does); every action, and each new protective order taken by the venue. Once
     the position has a stop, no output takes away the last one: a stop amended (cancelled, then
     placed) leaves another standing meanwhile."""
     actions: list[OrderAction] = []
 
-    def took(out: Output) -> None:
+    def took(out: RiskOutput) -> None:
         had_stop = any(isinstance(a, PlaceOrder) and a.role is SL for a in actions)
         actions.extend(out.actions)
         gone = {a.client_order_id for a in out.actions if isinstance(a, CancelOrder | Amend)}
@@ -133,7 +133,7 @@ def test_a_burst_of_entries_reprices_the_layers_once_a_window_not_at_every_entry
         c.on_intent(intent(size="0.1", stop=str(95 + i), target=str(110 + i)), market(), T0).orders[0]
         for i in range(4)
     ]
-    inputs: list[tuple[int, Callable[[int], Output]]] = [
+    inputs: list[tuple[int, Callable[[int], RiskOutput]]] = [
         (T0 + i * 20 * MS, lambda at, o=o: c.on_fill("sim", fill(o), at))  # type: ignore[misc]
         for i, o in enumerate(entries)
     ]

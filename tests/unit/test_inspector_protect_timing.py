@@ -11,7 +11,7 @@ from core.inspector.convert import risk_event_to_pb
 from core.inspector.driver import apply_entry, new_core
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import Output, RiskAction, RiskEvent
+from core.inspector.engine.events import RiskAction, RiskEvent, RiskOutput
 from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from core.inspector.notify import wanted
 from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
@@ -34,7 +34,7 @@ def entered(c: InspectorCore, size: str = "2") -> tuple[PlaceOrder, PlaceOrder]:
     return stop, target
 
 
-def unprotected(out: Output) -> list[RiskEvent]:
+def unprotected(out: RiskOutput) -> list[RiskEvent]:
     return [e for e in out.events if e.policy == "protect.unprotected"]
 
 

@@ -8,7 +8,7 @@ from core.foundations.model import OrderStatus, Side
 from core.inspector.convert import intent_from_pb
 from core.inspector.engine.actions import OrderRole, PlaceOrder
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, Verdict
+from core.inspector.engine.events import RiskAction, RiskVerdict
 from core.inspector.engine.instruments import InstrumentFacts
 from core.inspector.requests import REQUEST_TTL_NS, plan_request, request_intent_id
 from tests.inspector_support import MS, SECOND, T0, D, cancelled, core, fill, intent, market, placed, update
@@ -35,7 +35,7 @@ def protected_long(c: InspectorCore, size: str = "2", strategy: str = "trend") -
     return pair
 
 
-def carry_out(c: InspectorCore, asked: sig.PositionRequest, now_ns: int) -> list[Verdict]:
+def carry_out(c: InspectorCore, asked: sig.PositionRequest, now_ns: int) -> list[RiskVerdict]:
     planned = plan_request(c, asked, now_ns)
     assert planned.refusal is None
     return [c.on_intent(intent_from_pb(i), market(), now_ns) for i in planned.intents]

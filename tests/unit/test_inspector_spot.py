@@ -12,7 +12,7 @@ from core.foundations.model import InstrumentKind, OrderStatus, Side
 from core.inspector.driver import apply_entry
 from core.inspector.engine.actions import OrderRole
 from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, Verdict
+from core.inspector.engine.events import RiskAction, RiskVerdict
 from core.inspector.engine.instruments import InstrumentFacts
 from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, update
 from trademesh.common.v1 import common_pb2 as common
@@ -35,7 +35,7 @@ def bought(c: InspectorCore, size: str = "1", strategy: str = "trend") -> None:
     c.on_fill("sim", fill(verdict.orders[0]), T0 + MS)
 
 
-def spot_short(verdict: Verdict) -> dict[str, str]:
+def spot_short(verdict: RiskVerdict) -> dict[str, str]:
     assert verdict.action is RiskAction.BLOCK and verdict.orders == ()
     (event,) = [e for e in verdict.reasons if e.policy == "position.spot_short"]
     assert event.reason.startswith("a spot market cannot be sold short: holding ")

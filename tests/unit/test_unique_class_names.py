@@ -20,16 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TREES = ("core", "gateway", "venues")
 SKIPPED_PARTS = frozenset({"gen", "node_modules", "__pycache__"})
 
-# Repeated names not yet renamed (issue 61); a name leaves the set when its rename lands.
-PENDING: frozenset[str] = frozenset(
-    {
-        "Board",
-        "Evaluation",
-        "Output",
-        "Plan",
-        "Verdict",
-    }
-)
+# Repeated names not yet renamed (issue 61): none left; a repeat fails the test.
+PENDING: frozenset[str] = frozenset()
 
 
 def _modules() -> list[Path]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.advisor.engine.config import ConvictionConfig
-from core.advisor.engine.evaluation import Evaluation
+from core.advisor.engine.evaluation import AdvisorEvaluation
 
 __all__ = ["Conviction", "combine"]
 
@@ -27,7 +27,7 @@ class Conviction:
     raw: float
 
 
-def combine(detector: float, evaluation: Evaluation, cfg: ConvictionConfig) -> Conviction:
+def combine(detector: float, evaluation: AdvisorEvaluation, cfg: ConvictionConfig) -> Conviction:
     model = evaluation.p_direction
     rules = None if evaluation.rules is None else evaluation.rules.score
     w_d = cfg.detector_weight

@@ -26,7 +26,7 @@ from core.advisor.engine.context import Context
 from core.advisor.engine.conviction import Conviction, combine
 from core.advisor.engine.decision import Decision, Outcome, Pending
 from core.advisor.engine.drift import DriftMonitor
-from core.advisor.engine.evaluation import Evaluation, ScoredBars, evaluate, score_bars
+from core.advisor.engine.evaluation import AdvisorEvaluation, ScoredBars, evaluate, score_bars
 from core.advisor.engine.ids import decision_id
 from core.advisor.engine.intent import close_intent, open_intent
 from core.advisor.engine.limits import RiskLimits, cap_size, describe, held_on_side
@@ -69,7 +69,7 @@ class _Work:
     rec: DecisionTelemetry
     snap: ContextSnapshot
     quality: QualityGate | None = None
-    evaluation: Evaluation | None = None
+    evaluation: AdvisorEvaluation | None = None
     conviction: Conviction | None = None
     regime: AdvisorRegimeView | None = None
     calibration: CalibrationResult | None = None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
-from core.advisor.engine.evaluation import Evaluation
+from core.advisor.engine.evaluation import AdvisorEvaluation
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import AdvisorRegimeView
 from core.advisor.engine.request import SynthesisRequest
@@ -41,7 +41,7 @@ class Decision:
     context: ContextSnapshot
     # None for a stage that did not run (blocked before it, or a flat signal's skipped stages).
     quality: QualityGate | None = None
-    evaluation: Evaluation | None = None
+    evaluation: AdvisorEvaluation | None = None
     conviction: Conviction | None = None
     regime: AdvisorRegimeView | None = None
     calibration: CalibrationResult | None = None

@@ -13,11 +13,11 @@ from core.advisor.engine.rules import RuleResult, evaluate_rules
 from core.advisor.engine.snapshot import ContextSnapshot
 from core.foundations.model import Candle
 
-__all__ = ["Evaluation", "ScoredBars", "evaluate", "evaluate_features", "score_bars"]
+__all__ = ["AdvisorEvaluation", "ScoredBars", "evaluate", "evaluate_features", "score_bars"]
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class AdvisorEvaluation:
     features: FeatureVector | None  # None: fewer than LOOKBACK bars
     rules: RuleResult | None
     model: ModelScore | None  # None: no model, or no features
@@ -51,27 +51,27 @@ def score_bars(bars: tuple[Candle, ...], model: ModelArtifact | None, last: Scor
 def evaluate(
     snap: ContextSnapshot, sign: int, model: ModelArtifact | None, cfg: RulesConfig,
     scored: ScoredBars | None = None,
-) -> Evaluation:  # fmt: skip
+) -> AdvisorEvaluation:  # fmt: skip
     """`scored`: the context's bars scored already (score_bars), else they are scored here."""
     if scored is None or scored.model is not model:
         scored = score_bars(snap.context.bars, model, scored)
     features = scored.features
     if features is None:
         note = f"{len(snap.context.bars)} bar(s), the features need {LOOKBACK}"
-        return Evaluation(None, None, None, "", None, note)
+        return AdvisorEvaluation(None, None, None, "", None, note)
     return evaluate_features(features, sign, model, cfg, scored.score)
 
 
 def evaluate_features(
     features: FeatureVector, sign: int, model: ModelArtifact | None, cfg: RulesConfig,
     score: ModelScore | None = None,
-) -> Evaluation:  # fmt: skip
+) -> AdvisorEvaluation:  # fmt: skip
     """The rules and the model on a feature vector (offline calibration calls this too);
     `score`: the model's score of `features`, when known."""
     rules = evaluate_rules(features, sign, cfg)
     if model is None:
-        return Evaluation(features, rules, None, "", None, "no model loaded")
+        return AdvisorEvaluation(features, rules, None, "", None, "no model loaded")
     if score is None:
         score = model.score(features)
     p_direction = score.p_up if sign > 0 else round(1.0 - score.p_up, 9)
-    return Evaluation(features, rules, score, model.version, p_direction, "")
+    return AdvisorEvaluation(features, rules, score, model.version, p_direction, "")

@@ -10,7 +10,7 @@ from core.advisor.engine.answer import AttemptOutcome, LlmAttempt
 from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
 from core.advisor.engine.drift import DriftAlert
-from core.advisor.engine.evaluation import Evaluation
+from core.advisor.engine.evaluation import AdvisorEvaluation
 from core.advisor.engine.ids import event_id_of
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import AdvisorRegimeView
@@ -82,7 +82,7 @@ class DecisionTelemetry:
             passed=gate.passed, penalties=penalties, reasons=list(gate.reasons),
         )  # fmt: skip
 
-    def evaluation(self, ev: Evaluation, at_ns: int) -> None:
+    def evaluation(self, ev: AdvisorEvaluation, at_ns: int) -> None:
         self.emit(
             K.MODEL_SCORE, at_ns, Stage.EVALUATION,
             model_version=ev.model_version,

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.advisor.engine.calibration import CalibrationResult
 from core.advisor.engine.conviction import Conviction
-from core.advisor.engine.evaluation import Evaluation
+from core.advisor.engine.evaluation import AdvisorEvaluation
 from core.advisor.engine.quality import QualityGate
 from core.advisor.engine.regime import AdvisorRegimeView
 from core.advisor.engine.snapshot import ContextSnapshot
@@ -43,7 +43,7 @@ class StageOutputs:
     signal: Signal
     snapshot: ContextSnapshot
     quality: QualityGate
-    evaluation: Evaluation
+    evaluation: AdvisorEvaluation
     conviction: Conviction
     regime: AdvisorRegimeView
     calibration: CalibrationResult
@@ -104,7 +104,7 @@ def _bars(snap: ContextSnapshot, count: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _evaluation(e: Evaluation) -> dict[str, Any]:
+def _evaluation(e: AdvisorEvaluation) -> dict[str, Any]:
     return {
         "features": None if e.features is None else e.features.named(),
         "rules": None if e.rules is None else [

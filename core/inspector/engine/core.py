@@ -50,7 +50,7 @@ from core.inspector.engine.checks import (
 )
 from core.inspector.engine.diff import describe_changes, diff_policies
 from core.inspector.engine.equity import EquityCurve, LossStreak
-from core.inspector.engine.events import Output, RiskAction, RiskState, Verdict
+from core.inspector.engine.events import RiskAction, RiskOutput, RiskState, RiskVerdict
 from core.inspector.engine.exits import cancel_entries_of
 from core.inspector.engine.guard import Gap, Guard, refused_for_the_request
 from core.inspector.engine.instruments import InstrumentFacts, Minimum
@@ -160,7 +160,7 @@ class InspectorCore:
 
     # ---- intents
 
-    def on_intent(self, intent: ExecutionIntent, market: MarketView, now_ns: int) -> Verdict:
+    def on_intent(self, intent: ExecutionIntent, market: MarketView, now_ns: int) -> RiskVerdict:
         out = self._begin(now_ns)
         self._tick(out)
         early = self._refuse_early(intent, out)
@@ -205,7 +205,7 @@ class InspectorCore:
             return Breach("state", f"{self.state.value}: no new entries (exits only)", ())
         return None
 
-    def _refuse(self, proposal: OrderProposal, breaches: list[Breach], out: Collector) -> Verdict:
+    def _refuse(self, proposal: OrderProposal, breaches: list[Breach], out: Collector) -> RiskVerdict:
         intent = proposal.intent
         if all(b.throttle for b in breaches):
             window_ns = self.policies.rate.window_ms * 1_000_000
@@ -218,7 +218,7 @@ class InspectorCore:
             )
         return self._verdict(intent, RiskAction.BLOCK, breaches, out)
 
-    def _allow(self, proposal: OrderProposal, out: Collector) -> Verdict:
+    def _allow(self, proposal: OrderProposal, out: Collector) -> RiskVerdict:
         intent = proposal.intent
         leveraged = self.margin.leveraged(proposal.key, proposal.facts) and not intent.reduce_only
         leverage = intent.leverage if leveraged else None
@@ -250,7 +250,7 @@ class InspectorCore:
         if held_at is not None:
             values += (("leverage", text(held_at)),)
         event = out.event(RiskAction.ALLOW, "", "every policy passed", values, **_about(intent))
-        return Verdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
+        return RiskVerdict(intent.intent_id, RiskAction.ALLOW, (order,), (event,), out.output())
 
     def _verdict(
         self,
@@ -259,15 +259,15 @@ class InspectorCore:
         breaches: list[Breach],
         out: Collector,
         consume: bool = True,
-    ) -> Verdict:
+    ) -> RiskVerdict:
         if consume and intent.intent_id not in self._intents:
             self._intents[intent.intent_id] = ""
         reasons = tuple(out.event(action, b.policy, b.reason, b.values, **_about(intent)) for b in breaches)
-        return Verdict(intent.intent_id, action, (), reasons, out.output())
+        return RiskVerdict(intent.intent_id, action, (), reasons, out.output())
 
     # ---- venue events
 
-    def on_fill(self, venue: str, fill: Fill, now_ns: int) -> Output:
+    def on_fill(self, venue: str, fill: Fill, now_ns: int) -> RiskOutput:
         out = self._begin(now_ns)
         # A fill id is the venue's: two venues (two accounts, two sims) may both number a fill
         # "1". A bare id is one a snapshot kept before fills were known by venue too.
@@ -428,7 +428,7 @@ class InspectorCore:
         said = working.order.role is OrderRole.ENTRY and filled > working.venue_filled
         return terminal or said or working.unknown or (working.order.role.protective and not working.accepted)
 
-    def on_order_update(self, order: Order, now_ns: int) -> Output:
+    def on_order_update(self, order: Order, now_ns: int) -> RiskOutput:
         out = self._begin(now_ns)
         working = self.book.orders.get(order.client_order_id)
         if working is None:
@@ -517,7 +517,7 @@ class InspectorCore:
         self.guard.uncovered(key, self.policies.protect.unprotected_max_ms).reported = True  # said here
         return True
 
-    def on_stop_triggered(self, client_order_id: str, now_ns: int) -> Output:
+    def on_stop_triggered(self, client_order_id: str, now_ns: int) -> RiskOutput:
         """An emulated stop's trigger was crossed (the shell watches the trades): the rest of its
         pair is cancelled first (a venue may refuse reduce-only orders beyond the position),
         then the stop goes to the venue as a reduce-only market order under its own id."""
@@ -531,7 +531,7 @@ class InspectorCore:
         out.actions.append(market)
         return out.output()
 
-    def on_mark(self, venue: str, symbol: str, price: Decimal, now_ns: int) -> Output:
+    def on_mark(self, venue: str, symbol: str, price: Decimal, now_ns: int) -> RiskOutput:
         out = self._begin(now_ns)
         key = (venue, symbol)
         self.book.marks[key] = price
@@ -546,7 +546,7 @@ class InspectorCore:
         self._watch_liquidation(key, out)
         return out.output()
 
-    def on_margin(self, report: MarginReport, now_ns: int) -> Output:
+    def on_margin(self, report: MarginReport, now_ns: int) -> RiskOutput:
         """A venue's derivatives account as it reports it (the shell reads it): the leverage in
         force, the positions' margins and liquidation prices, the settle assets' balances. A
         held position nearer its liquidation than liquidation.min_distance_open is reduced."""
@@ -570,12 +570,12 @@ class InspectorCore:
         out.actions.append(order)
         out.event(RiskAction.REDUCE, "liquidation.min_distance_open", reason, values, **_at(key))
 
-    def on_timer(self, now_ns: int) -> Output:
+    def on_timer(self, now_ns: int) -> RiskOutput:
         """The time the core asked for (`wake_ns`) has come: what is due is done (any input at
         or after it but a placement's unknown result does the same first)."""
         return self._begin(now_ns).output()
 
-    def on_instruments(self, venue: str, facts: Mapping[str, InstrumentFacts], now_ns: int) -> Output:
+    def on_instruments(self, venue: str, facts: Mapping[str, InstrumentFacts], now_ns: int) -> RiskOutput:
         """The venue's facts of some of its instruments (the shell reads them from the venue's
         ListInstruments): protection is sized to what the venue accepts."""
         out = self._begin(now_ns)
@@ -586,48 +586,48 @@ class InspectorCore:
                 self._protect(key, out)
         return out.output()
 
-    def on_placement_unknown(self, client_order_id: str, now_ns: int) -> Output:
+    def on_placement_unknown(self, client_order_id: str, now_ns: int) -> RiskOutput:
         """A placement timed out or its connection broke: query the venue before any retry (and
         before anything due is done: a restart asks about every working order this way first)."""
         working = self.book.orders.get(client_order_id)
         if working is None:
-            return Output()
+            return RiskOutput()
         working.unknown = True
-        return Output(actions=(QueryOrder(client_order_id, *working.key),))
+        return RiskOutput(actions=(QueryOrder(client_order_id, *working.key),))
 
-    def on_query_result(self, client_order_id: str, order: Order | None, now_ns: int) -> Output:
+    def on_query_result(self, client_order_id: str, order: Order | None, now_ns: int) -> RiskOutput:
         """The venue's answer to a QueryOrder: the order as it is, or None (never placed: place
         it again, with the same client order id). An order the plan was cancelling is never
         placed again (when its cancel may not have gone out, as across a restart, it goes
         again)."""
         working = self.book.orders.get(client_order_id)
         if working is None or not working.unknown:
-            return Output()
+            return RiskOutput()
         if working.cancelling:
             return self._cancel_again(working, order, now_ns)
         if order is not None:
             return self.on_order_update(order, now_ns)
         working.unknown = False
-        return Output(actions=(working.order,))
+        return RiskOutput(actions=(working.order,))
 
-    def _cancel_again(self, working: WorkingOrder, order: Order | None, now_ns: int) -> Output:
+    def _cancel_again(self, working: WorkingOrder, order: Order | None, now_ns: int) -> RiskOutput:
         if order is not None and order.status in _TERMINAL:
             return self.on_order_update(order, now_ns)
         working.unknown = False
         coid = working.order.client_order_id
         if order is None:
             self._finish(coid)
-            return Output()
-        return Output(actions=(CancelOrder(coid, *working.key, "still open after its cancel"),))
+            return RiskOutput()
+        return RiskOutput(actions=(CancelOrder(coid, *working.key, "still open after its cancel"),))
 
     # ---- operator commands and policies
 
-    def stand_down(self, reason: str, now_ns: int) -> Output:
+    def stand_down(self, reason: str, now_ns: int) -> RiskOutput:
         out = self._begin(now_ns)
         self._stand_down("operator", _reason(reason), (), out)
         return out.output()
 
-    def resume(self, reason: str, now_ns: int) -> Output:
+    def resume(self, reason: str, now_ns: int) -> RiskOutput:
         out = self._begin(now_ns)
         out.moved(self.machine.move(RiskState.ACTIVE, _reason(reason), now_ns))
         out.event(RiskAction.RESUME, "operator", reason, (("loss_streak", str(self.streak.count)),))
@@ -656,7 +656,7 @@ class InspectorCore:
             return position.avg_price
         return self.book.marks.get(key, ZERO)
 
-    def close_all(self, reason: str, now_ns: int) -> Output:
+    def close_all(self, reason: str, now_ns: int) -> RiskOutput:
         """Cancel everything and flatten every position; HALTED until an operator resumes."""
         out = self._begin(now_ns)
         _reason(reason)
@@ -680,13 +680,13 @@ class InspectorCore:
 
     def on_legacy(
         self, venue: str, symbol: str, size: Decimal, entry_price: Decimal | None, now_ns: int
-    ) -> Output:
+    ) -> RiskOutput:
         """A position found at a venue at the first start: legacy, never ours (no protection,
         no exit, not in our positions), but no entry of ours may go against it (checks.py)."""
         self.book.legacy[(venue, symbol)] = (size, entry_price)
-        return Output()
+        return RiskOutput()
 
-    def on_listing(self, venue: str, symbol: str, delisted: bool, now_ns: int) -> Output:
+    def on_listing(self, venue: str, symbol: str, delisted: bool, now_ns: int) -> RiskOutput:
         """The venue delisted a market (md.{<venue>}.instruments; the shell reports it), or listed
         it again: while delisted, no new entry goes there (checks.check_listed). Said with a
         NOTICE either way, naming the position held there if any (the operator's to close)."""
@@ -708,16 +708,16 @@ class InspectorCore:
         out.event(RiskAction.NOTICE, "instrument.delisted", reason, values, venue=venue, symbol=symbol)
         return out.output()
 
-    def on_venue_stand(self, venue: str, reason: str, now_ns: int) -> Output:
+    def on_venue_stand(self, venue: str, reason: str, now_ns: int) -> RiskOutput:
         """The reconciliation's finding (the shell reports it): a venue's positions diverged
         (`reason`; its entries are refused, checks.check_venue) or agree again ("")."""
         if reason:
             self.book.venues_down[venue] = reason
         else:
             self.book.venues_down.pop(venue, None)
-        return Output()
+        return RiskOutput()
 
-    def update_policies(self, policies: PolicySet, now_ns: int) -> Output:
+    def update_policies(self, policies: PolicySet, now_ns: int) -> RiskOutput:
         out = self._begin(now_ns)
         changes = diff_policies(self.policies, policies)
         self.policies = policies

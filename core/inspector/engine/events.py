@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from core.inspector.engine.actions import OrderAction, PlaceOrder
 
-__all__ = ["Output", "RiskAction", "RiskEvent", "RiskState", "Transition", "Verdict"]
+__all__ = ["RiskAction", "RiskEvent", "RiskOutput", "RiskState", "RiskVerdict", "Transition"]
 
 
 class RiskAction(enum.Enum):
@@ -57,7 +57,7 @@ class Transition:
 
 
 @dataclass(frozen=True)
-class Output:
+class RiskOutput:
     """What one event made the core do: order actions for the shell, events, transitions."""
 
     actions: tuple[OrderAction, ...] = ()
@@ -66,14 +66,14 @@ class Output:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class RiskVerdict:
     """The answer to an intent: ALLOW with its order, or BLOCK/THROTTLE with the reasons."""
 
     intent_id: str
     action: RiskAction
     orders: tuple[PlaceOrder, ...] = ()
     reasons: tuple[RiskEvent, ...] = ()
-    output: Output = field(default_factory=Output)
+    output: RiskOutput = field(default_factory=RiskOutput)
 
     @property
     def allowed(self) -> bool:

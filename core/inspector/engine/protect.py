@@ -33,7 +33,7 @@ from core.inspector.engine.policies import ProtectPolicy
 from core.inspector.engine.positions import Key
 from core.inspector.engine.working import WorkingOrder, WorkingOrders
 
-__all__ = ["Levels", "Plan", "Protector"]
+__all__ = ["Levels", "ProtectionPlan", "Protector"]
 
 ROLES = (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT)
 ZERO = Decimal(0)
@@ -58,7 +58,7 @@ class Levels:
 
 
 @dataclass
-class Plan:
+class ProtectionPlan:
     """A position's protective actions, and what they leave uncovered and why."""
 
     actions: list[OrderAction]
@@ -139,7 +139,7 @@ class Protector:
         grow: bool = True,
         facts: InstrumentFacts | None = None,
         reprice: bool = True,
-    ) -> Plan:
+    ) -> ProtectionPlan:
         """The actions that make the key's working orders match its position and levels.
         `place` False: cancels only, of whole layers (a layer to amend waits as it is: it still
         covers the position, a reduce-only order closing no more than it); `grow` False: what the
@@ -150,7 +150,7 @@ class Protector:
         levels = self.levels.get(key)
         want = ZERO if position == 0 else self.wanted(key, position, orders)
         side = Side.SELL if position > 0 else Side.BUY
-        plan = Plan([])
+        plan = ProtectionPlan([])
         for role in ROLES:
             _RolePlan(self, key, role, side, want, levels, facts or _NO_FACTS, plan).run(
                 orders, place=place, grow=grow, reprice=reprice
@@ -191,7 +191,7 @@ class _RolePlan:
     want: Decimal
     levels: Levels | None
     facts: InstrumentFacts
-    plan: Plan
+    plan: ProtectionPlan
 
     def run(self, orders: WorkingOrders, *, place: bool, grow: bool, reprice: bool) -> None:
         layers = orders.layers(self.key, self.role)

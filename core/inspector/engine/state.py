@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.inspector.engine.actions import OrderAction
-from core.inspector.engine.events import Output, RiskAction, RiskEvent, RiskState, Transition
+from core.inspector.engine.events import RiskAction, RiskEvent, RiskOutput, RiskState, Transition
 
 __all__ = ["Collector", "StateMachine"]
 
@@ -50,5 +50,5 @@ class Collector:
         if transition is not None:
             self.transitions.append(transition)
 
-    def output(self) -> Output:
-        return Output(tuple(self.actions), tuple(self.events), tuple(self.transitions))
+    def output(self) -> RiskOutput:
+        return RiskOutput(tuple(self.actions), tuple(self.events), tuple(self.transitions))

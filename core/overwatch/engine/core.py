@@ -15,7 +15,7 @@ from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.model import Candle
 from core.foundations.regime import Classifier, ClassifierConfig, ClassifierReading, Features, Regime
 
-__all__ = ["Board", "BoardEntry", "MarketKey", "Overwatch", "OverwatchConfig", "RegimeChange"]
+__all__ = ["BoardEntry", "MarketKey", "Overwatch", "OverwatchConfig", "RegimeBoard", "RegimeChange"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class BoardEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Board:
+class RegimeBoard:
     """Every market's regime, in key order (a screen draws it as is)."""
 
     as_of_ns: int
@@ -116,10 +116,10 @@ class Overwatch:
         reading = market.reading if market is not None else None
         return reading.regime if reading is not None else Regime.UNKNOWN
 
-    def board(self, now_ns: int) -> Board:
+    def board(self, now_ns: int) -> RegimeBoard:
         entries = tuple(
             BoardEntry(key, r.regime, r.since_ns, r.features, r.bars, r.bar_open_ns, market.updated_ns)
             for key, market in sorted(self._markets.items())
             if (r := market.reading) is not None
         )
-        return Board(now_ns, entries)
+        return RegimeBoard(now_ns, entries)

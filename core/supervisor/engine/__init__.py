@@ -3,8 +3,8 @@ the risk state; the time given, never read), proposals checked against the opera
 and, by mode, actions out; every step an audit entry."""
 
 from core.supervisor.engine.bounds import Bounds, PolicyBound
-from core.supervisor.engine.check import Verdict, check
-from core.supervisor.engine.core import AuditEntry, Mode, Output, Supervisor
+from core.supervisor.engine.check import CheckVerdict, check
+from core.supervisor.engine.core import AuditEntry, Mode, Supervisor, SupervisorOutput
 from core.supervisor.engine.model import ActionKind, Observation, Proposal, StrategyFigures
 from core.supervisor.engine.rules import propose
 
@@ -12,14 +12,14 @@ __all__ = [
     "ActionKind",
     "AuditEntry",
     "Bounds",
+    "CheckVerdict",
     "Mode",
     "Observation",
-    "Output",
     "PolicyBound",
     "Proposal",
     "StrategyFigures",
     "Supervisor",
-    "Verdict",
+    "SupervisorOutput",
     "check",
     "propose",
 ]

@@ -23,7 +23,7 @@ from core.supervisor.engine.check import check
 from core.supervisor.engine.model import Observation, Proposal
 from core.supervisor.engine.rules import propose
 
-__all__ = ["AuditEntry", "Mode", "Output", "Supervisor"]
+__all__ = ["AuditEntry", "Mode", "Supervisor", "SupervisorOutput"]
 
 
 class Mode(StrEnum):
@@ -43,7 +43,7 @@ class AuditEntry:
 
 
 @dataclass
-class Output:
+class SupervisorOutput:
     opened: list[tuple[str, Proposal]] = field(default_factory=list)  # waiting for an operator
     actions: list[tuple[str, Proposal]] = field(default_factory=list)  # to carry out now
     refused: list[tuple[Proposal, str]] = field(default_factory=list)
@@ -59,9 +59,9 @@ class Supervisor:
         self.latest: Observation | None = None
         self._sequence = 0
 
-    def observe(self, seen: Observation, suggested: tuple[Proposal, ...] = ()) -> Output:
+    def observe(self, seen: Observation, suggested: tuple[Proposal, ...] = ()) -> SupervisorOutput:
         """One look: the rules' proposals and `suggested` (an LLM's), checked, then by mode."""
-        out = Output()
+        out = SupervisorOutput()
         self.latest = seen
         now = seen.now_ns
         out.audit.append(AuditEntry(now, "observation", detail=_summary(seen)))
@@ -84,9 +84,9 @@ class Supervisor:
             self._take(proposal, now, out)
         return out
 
-    def approve(self, proposal_id: str, who: str, now_ns: int, why: str = "") -> Output:
+    def approve(self, proposal_id: str, who: str, now_ns: int, why: str = "") -> SupervisorOutput:
         """An operator's approval (`why`: their reason, on the approval's entry when given)."""
-        out = Output()
+        out = SupervisorOutput()
         proposal = self._closing(proposal_id)
         verdict = check(proposal, self.latest, self.bounds) if self.latest is not None else None
         if verdict is not None and not verdict.ok:
@@ -101,18 +101,22 @@ class Supervisor:
         out.audit.append(AuditEntry(now_ns, "action", proposal_id, _said(proposal), who))
         return out
 
-    def reject(self, proposal_id: str, who: str, why: str, now_ns: int) -> Output:
+    def reject(self, proposal_id: str, who: str, why: str, now_ns: int) -> SupervisorOutput:
         proposal = self._closing(proposal_id)
-        return Output(audit=[AuditEntry(now_ns, "rejected", proposal_id, f"{_said(proposal)}: {why}", who)])
+        return SupervisorOutput(
+            audit=[AuditEntry(now_ns, "rejected", proposal_id, f"{_said(proposal)}: {why}", who)]
+        )
 
-    def done(self, proposal_id: str, ok: bool, detail: str, now_ns: int) -> Output:
+    def done(self, proposal_id: str, ok: bool, detail: str, now_ns: int) -> SupervisorOutput:
         """The shell's report of an action carried out (or failed)."""
         said = "done" if ok else "failed"
-        return Output(audit=[AuditEntry(now_ns, "done", proposal_id, f"{said}: {detail}")])
+        return SupervisorOutput(audit=[AuditEntry(now_ns, "done", proposal_id, f"{said}: {detail}")])
 
-    def set_mode(self, mode: Mode, who: str, now_ns: int) -> Output:
+    def set_mode(self, mode: Mode, who: str, now_ns: int) -> SupervisorOutput:
         """A mode change; leaving PROPOSE drops the open proposals (audited)."""
-        out = Output(audit=[AuditEntry(now_ns, "mode", detail=f"{self.mode.value} -> {mode.value}", who=who)])
+        out = SupervisorOutput(
+            audit=[AuditEntry(now_ns, "mode", detail=f"{self.mode.value} -> {mode.value}", who=who)]
+        )
         if mode is not Mode.PROPOSE:
             for proposal_id in sorted(self.open):
                 out.audit.append(
@@ -122,7 +126,7 @@ class Supervisor:
         self.mode = mode
         return out
 
-    def _take(self, proposal: Proposal, now: int, out: Output) -> None:
+    def _take(self, proposal: Proposal, now: int, out: SupervisorOutput) -> None:
         self._sequence += 1
         proposal_id = f"{self.book}p{self._sequence}" if self.book else f"p{self._sequence}"
         out.audit.append(
