@@ -52,7 +52,7 @@ from core.detector.strategy_file import load_strategy
 from core.foundations.matching.engine import LevelChange
 from core.foundations.matching.exchange import SimExchange
 from core.foundations.model import Side
-from core.inspector.engine.events import Output, RiskAction, Verdict
+from core.inspector.engine.events import RiskAction, RiskOutput, RiskVerdict
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -162,9 +162,9 @@ def _stand_downs(backtest: Any) -> list[Any]:
     seen: list[Any] = []
     feed = backtest.inspect._feed
 
-    def observed(entry: Any) -> Output | Verdict:
-        result: Output | Verdict = feed(entry)
-        output = result.output if isinstance(result, Verdict) else result
+    def observed(entry: Any) -> RiskOutput | RiskVerdict:
+        result: RiskOutput | RiskVerdict = feed(entry)
+        output = result.output if isinstance(result, RiskVerdict) else result
         seen.extend(e for e in output.events if e.action is RiskAction.STAND_DOWN)
         return result
 
