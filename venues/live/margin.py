@@ -81,6 +81,10 @@ class MarginRules:
         """The symbol's setting in force and its maximum."""
         raise NotImplementedError(f"{exchange.id} keeps no per-symbol leverage")
 
+    async def recall(self, exchange: Any, symbol: str, call: Call[Any]) -> None:
+        """Read back from the exchange what the rules keep of the symbol and the exchange holds,
+        once a process, before an order or a read needs it (OKX: its margin mode)."""
+
     def order_params(self, symbol: str) -> dict[str, Any]:
         """ccxt create_order params every order of the symbol takes (OKX: its margin mode)."""
         return {}

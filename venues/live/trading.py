@@ -112,6 +112,8 @@ class LiveTrading:
             first = await self._first_order(client_id, request.symbol)
             if first is not None:
                 return first, True
+        if self.spec.margin is not None:  # the symbol's margin mode as the exchange holds it (OKX)
+            await self.spec.margin.recall(self.exchange, request.symbol, self._call)
         params = self._order_params(request, client_id)
         works_as = request.type.triggered_type  # a stop goes out as a market or limit order, with its trigger
         price = float(request.price) if request.price is not None else None

@@ -5,8 +5,13 @@ OKX keeps a leverage per instrument and margin mode (POST /api/v5/account/set-le
 lever, mgnMode}, ccxt set_leverage with marginMode; GET /api/v5/account/leverage-info, ccxt
 fetch_leverage), but no margin mode per instrument: each order names its own (tdMode cross or
 isolated) and its position is held so. The connector keeps the mode SetLeverage chose per symbol
-and sends it as every order's tdMode (ccxt's marginMode param); cross until SetLeverage says
-otherwise (after a restart too: the connector does not read it back).
+and sends it as every order's tdMode (ccxt's marginMode param). A restarted connector reads the
+mode back from the exchange before the symbol's first order or GetLeverage (MarginRules.recall):
+the mgnMode of the symbol's open position (GET /api/v5/account/positions?instId), else the tdMode
+of its pending orders (GET /api/v5/trade/orders-pending?instId), else cross. OKX holds a leverage
+for each mode (leverage-info takes the mode asked) but no mode of an instrument with neither a
+position nor an order, so a mode set on an instrument left flat and without orders reads back
+cross after a restart.
 - The most a symbol allows is its first position tier's maxLever (GET
   /api/v5/public/position-tiers, ccxt fetch_market_leverage_tiers); above it is refused here
   naming `leverage`, and OKX's own refusal (59102 "Leverage exceeds the maximum leverage") is
@@ -31,7 +36,7 @@ from core.foundations.decimals import format_decimal
 from core.foundations.errors import FailedPrecondition, InvalidArgument
 from core.foundations.model import LeverageSetting, MarginMode
 from venues.live.convert import safe_message
-from venues.live.margin import Call, MarginRules, positive_or_none
+from venues.live.margin import Call, MarginRules, mode_of, positive_or_none
 
 __all__ = ["OkxSwapMargin"]
 
@@ -53,6 +58,23 @@ async def _set(exchange: Any, leverage: Decimal, symbol: str, mode: MarginMode) 
         raise
 
 
+async def _held_mode(exchange: Any, symbol: str, call: Call[Any]) -> MarginMode | None:
+    """The mode the exchange holds the symbol in: its open position's mgnMode (the largest, should
+    OKX hold it both ways), else its pending orders' tdMode; None with neither."""
+    positions = await call(lambda: exchange.fetch_positions([symbol]))
+    held = [p for p in positions if p.get("symbol") == symbol and p.get("contracts")]
+    held.sort(key=lambda p: abs(float(p.get("contracts") or 0)), reverse=True)
+    for position in held:
+        mode = mode_of(position.get("marginMode") or (position.get("info") or {}).get("mgnMode"))
+        if mode is not None:
+            return mode
+    for order in await call(lambda: exchange.fetch_open_orders(symbol)):
+        mode = mode_of((order.get("info") or {}).get("tdMode"))
+        if mode is not None:
+            return mode
+    return None
+
+
 class OkxSwapMargin(MarginRules):
     modes = (MarginMode.CROSS, MarginMode.ISOLATED)
 
@@ -62,9 +84,17 @@ class OkxSwapMargin(MarginRules):
     def mode_of(self, symbol: str) -> MarginMode:
         return self._modes.get(symbol, MarginMode.CROSS)
 
+    async def recall(self, exchange: Any, symbol: str, call: Call[Any]) -> None:
+        if symbol in self._modes:
+            return
+        held = await _held_mode(exchange, symbol, call)
+        self._modes.setdefault(symbol, held or MarginMode.CROSS)  # unless SetLeverage chose meanwhile
+
     async def set_leverage(
         self, exchange: Any, symbol: str, leverage: Decimal, mode: MarginMode | None, call: Call[Any]
     ) -> LeverageSetting:
+        if mode is None:
+            await self.recall(exchange, symbol, call)
         mode = mode or self.mode_of(symbol)
         most = await self._max_leverage(exchange, symbol, mode, call)
         if leverage < _SMALLEST or (most is not None and leverage > most):
@@ -79,6 +109,7 @@ class OkxSwapMargin(MarginRules):
         return await self._read(exchange, symbol, mode, most, call)
 
     async def leverage(self, exchange: Any, symbol: str, call: Call[Any]) -> LeverageSetting:
+        await self.recall(exchange, symbol, call)
         mode = self.mode_of(symbol)
         most = await self._max_leverage(exchange, symbol, mode, call)
         return await self._read(exchange, symbol, mode, most, call)
