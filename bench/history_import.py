@@ -8,12 +8,12 @@ It writes monthly archives as Binance publishes them (SYMBOL-1m-2024-MM.zip, wit
 into a temporary directory, then, on a scratch database (dropped at the end), runs alternated
 rounds, each with the three in turn (the order rotating from round to round):
 - import: the archives through core.history, converted in turn with the COPYs (and again with
-  a worker process converting the next block meanwhile) (checksums, unzip, every row checked, COPY text,
-  a probe per chunk, COPY into a temporary table and a move into `bars` computing each bar's VWAP
-  under savepoints, a file a transaction), `bars` emptied first (its daily partitions kept: the
-  first, untimed import made them);
-- copy into bars: the same rows' COPY text, made beforehand, COPied straight into `bars` in one
-  transaction (no VWAP): the floor of any import into the recorder's table (its partitions and its key);
+  a worker process converting the next block meanwhile) (checksums, unzip, every row checked, each
+  bar's VWAP, COPY text, a probe per chunk, COPY into `bars` under savepoints, a file a
+  transaction), `bars` emptied first (its daily partitions kept: the first, untimed import made them);
+- copy into bars: the same rows' COPY text (their VWAPs in it), made beforehand, COPied straight
+  into `bars` in one transaction: the floor of any import into the recorder's table (its
+  partitions and its key);
 - copy into scratch: the same text COPied into a plain table of bars' columns (no partitions,
   no key, no index): PostgreSQL's COPY alone.
 Rows/s are medians over the rounds; the load average is recorded before each timed step.

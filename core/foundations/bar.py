@@ -11,7 +11,7 @@ holds any sum of wire decimals a day can produce.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, Rounded
+from decimal import MAX_PREC, ROUND_HALF_EVEN, Context, Decimal
 
 from core.foundations.convert import TIMEFRAME_TO_PB as TO_PB
 from core.foundations.decimals import MAX_DIGITS, WIDE, format_decimal
@@ -26,7 +26,9 @@ TradeKey = tuple[int, int, str]
 # A VWAP whose exact quotient does not terminate within MAX_DIGITS digits is rounded
 # half-even to this many decimal places.
 VWAP_PLACES = 16
-_EXACT = Context(prec=MAX_DIGITS, traps=[Inexact, Rounded])
+# The quotient to MAX_DIGITS (no traps: its flags are never read), and a product never rounded.
+_DIGITS = Context(prec=MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[])
+_PRODUCT = Context(prec=MAX_PREC, traps=[])
 _QUANTUM = Decimal(1).scaleb(-VWAP_PLACES)
 
 
@@ -107,11 +109,11 @@ class SecondBar(Bar):
 
 def vwap_text(quote_volume: Decimal, volume: Decimal) -> str:
     """quote_volume / volume: exact when the quotient terminates within MAX_DIGITS significant
-    digits, else rounded half-even to VWAP_PLACES decimal places; "" for no volume."""
+    digits, else rounded half-even to VWAP_PLACES decimal places; "" for no volume. (The quotient
+    to MAX_DIGITS is exact when it times the volume is the quote volume: no trap, no flag read.)"""
     if volume == 0:
         return ""
-    try:
-        return format_decimal(_EXACT.divide(quote_volume, volume))
-    except (Inexact, Rounded):
-        rounded = WIDE.divide(quote_volume, volume).quantize(_QUANTUM, ROUND_HALF_EVEN, WIDE)
-        return format_decimal(rounded)
+    quotient = _DIGITS.divide(quote_volume, volume)
+    if _PRODUCT.multiply(quotient, volume) == quote_volume:
+        return format_decimal(quotient)
+    return format_decimal(WIDE.divide(quote_volume, volume).quantize(_QUANTUM, ROUND_HALF_EVEN, WIDE))

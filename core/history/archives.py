@@ -61,10 +61,11 @@ class ImportOptions:
 @dataclass(frozen=True)
 class Chunk:
     text: bytes  # COPY text (core.recorder.schema's columns of the table)
-    rows: int
+    rows: int  # read
     first_row: int  # the file's line number of its first row
     first_ns: int  # its earliest and latest partition times
     last_ns: int
+    kept: int  # rows in `text` (a kline with no volume is left out)
 
     @property
     def days_ns(self) -> list[int]:
@@ -162,8 +163,9 @@ class Archive:
                 f"time {times[offset]} ({layout.unit}) is not on the {self.timeframe} grid",
             )
         if not times:
-            return Chunk(b"", 0, first_row, 0, 0)
-        return Chunk(converted.text, converted.rows, first_row, min(times) * scale, max(times) * scale)
+            return Chunk(b"", 0, first_row, 0, 0, 0)
+        first_ns, last_ns = min(times) * scale, max(times) * scale
+        return Chunk(converted.text, converted.rows, first_row, first_ns, last_ns, converted.kept)
 
     def _bad_row(self, row: int, why: str) -> Corrupt:
         return Corrupt(f"{self.path}: row {row}: {why}")

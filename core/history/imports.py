@@ -1,24 +1,20 @@
 """Archives into the recorder's tables, one file per transaction, idempotent on natural keys.
 
-Each chunk of a file (core.history.archives) gets the daily partitions its rows need, made as
-the recorder makes them (core.recorder.partitions), then goes in one of two ways:
+Each chunk of a file (core.history.archives: COPY text, a bar's VWAP computed by the bars' rule
+and a kline with no volume left out, core.history.layouts) gets the daily partitions its rows
+need, made as the recorder makes them (core.recorder.partitions), then goes in one of two ways:
 - vacant: when the table holds no row of the chunk's venue, symbol (timeframe) and time span
-  (one probe on the primary key), under a savepoint: trades are COPied into the table itself;
-  bars are COPied into a temporary table of the same columns and moved with a plain INSERT ...
-  SELECT that computes their VWAP (quote volume over volume, by the bar service's rule:
-  core.history.bar_vwap) and leaves out a kline with no volume (an interval without trades: no
-  bar, as live: docs/bars.md); were a row to conflict after all (another import meanwhile, a
-  row twice in the file), the savepoint is rolled back and the chunk goes the second way;
-- staged: COPied into the temporary table, then moved (bars as above) with
-  INSERT ... ON CONFLICT DO NOTHING: a row already held (a file imported again, the recorder's
-  own live bar) is kept as it is.
-So a first import of trades costs about a plain COPY, of bars a COPY into a temporary table and
-a move, and importing the same file again adds nothing. The whole file commits at once: an
-error anywhere leaves nothing of it (and rerunning the import of a directory redoes only the
-files that did not commit, quickly for the others).
+  (one probe on the primary key), it is COPied into the table itself, under a savepoint; were a
+  row to conflict after all (another import meanwhile, a row twice in the file), the savepoint is
+  rolled back and the chunk goes the second way;
+- staged: COPied into a temporary table of the same columns, then moved with INSERT ... ON
+  CONFLICT DO NOTHING: a row already held (a file imported again, the recorder's own live bar) is
+  kept as it is.
+So a first import costs about a plain COPY, and importing the same file again adds nothing. The
+whole file commits at once: an error anywhere leaves nothing of it (and rerunning the import of a
+directory redoes only the files that did not commit, quickly for the others).
 
-Values are never floats: COPY text carries the archive's decimal digits into NUMERIC, and the
-VWAP is NUMERIC division in PostgreSQL (no Python step a row).
+Values are never floats: COPY text carries the archive's decimal digits into NUMERIC.
 """
 
 from __future__ import annotations
@@ -39,10 +35,9 @@ import asyncpg
 
 from core.foundations.errors import Corrupt
 from core.history.archives import Archive, Chunk
-from core.history.bar_vwap import VWAP_SQL
 from core.history.layouts import Layout
 from core.recorder.partitions import Partitions
-from core.recorder.schema import BARS, Table
+from core.recorder.schema import Table
 
 __all__ = ["Imported", "Importer", "move_sql"]
 
@@ -164,23 +159,18 @@ class Importer:
 
     async def _chunk(self, archive: Archive, chunk: Chunk) -> int:
         table = archive.table
-        if not chunk.rows:
+        if not chunk.kept:
             return 0
         await self._partitions.cover_times(self._conn, table, chunk.days_ns)
-        # Bars go through the stage always: the move computes their VWAP and drops a kline with
-        # no volume (an interval without trades: no bar, as live).
-        straight = table.name != BARS.name
         try:
             if await self._vacant(archive, chunk):
                 try:
                     async with self._conn.transaction():  # a savepoint
-                        if straight:
-                            await self._copy(table.name, chunk.text, table)
-                            return chunk.rows
-                        return await self._staged_move(table, chunk.text, conflicts=False)
+                        await self._copy(table.name, chunk.text, table)
+                        return chunk.kept
                 except _REFUSED:
                     log.info("history: %s rows from %d conflict; staged", archive.path, chunk.first_row)
-            return await self._staged_move(table, chunk.text, conflicts=True)
+            return await self._staged_move(table, chunk.text)
         except _DATA as exc:
             raise Corrupt(f"{archive.path}: {_where(exc, chunk)}PostgreSQL refuses it: {exc}") from None
 
@@ -202,9 +192,8 @@ class Importer:
         columns = [column for column, _ in table.columns]
         await self._conn.copy_to_table(name, source=memoryview(text), columns=columns, format="text")
 
-    async def _staged_move(self, table: Table, text: bytes, conflicts: bool) -> int:
-        """The text COPied into a stage, then moved into the table (`conflicts`: ON CONFLICT DO
-        NOTHING, a row held kept as it is; else a row held fails it: UniqueViolationError)."""
+    async def _staged_move(self, table: Table, text: bytes) -> int:
+        """The text COPied into a stage, then moved into the table: a row held kept as it is."""
         stage = f"history_stage_{table.name}"
         # The table's own types: COPY reads the decimals into NUMERIC as it would. Made in the
         # file's transaction, so one rolled back takes it along: made again (IF NOT EXISTS) each time.
@@ -213,23 +202,15 @@ class Importer:
             "ON COMMIT DELETE ROWS"
         )
         await self._copy(stage, text, table)
-        status = await self._conn.execute(move_sql(table, stage, conflicts))
+        status = await self._conn.execute(move_sql(table, stage))
         await self._conn.execute(f"TRUNCATE {stage}")  # cheaper than a DELETE ... RETURNING a row
         return int(status.rsplit(" ", 1)[-1])
 
 
-def move_sql(table: Table, stage: str, conflicts: bool) -> str:
-    """Copies `stage`'s rows into `table`. Bars as the bar service stores them: the
-    VWAP the quote volume over the volume by the bars' rule (core.history.bar_vwap, computed here
-    in PostgreSQL: the import has no Python step a row), none for a kline with no volume."""
-    columns = [column for column, _ in table.columns]
-    names = ", ".join(columns)
-    values, kept = names, ""
-    if table.name == BARS.name:
-        values = ", ".join(VWAP_SQL if column == "vwap" else column for column in columns)
-        kept = " WHERE volume <> 0"
-    tail = " ON CONFLICT DO NOTHING" if conflicts else ""
-    return f"INSERT INTO {table.name} ({names}) SELECT {values} FROM {stage}{kept}{tail}"
+def move_sql(table: Table, stage: str) -> str:
+    """Copies `stage`'s rows into `table`, keeping a row the table holds as it is."""
+    names = ", ".join(column for column, _ in table.columns)
+    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
 
 
 def _where(exc: BaseException, chunk: Chunk) -> str:

@@ -1,5 +1,5 @@
 """Rows of an archive's CSV as COPY text of a recorder table, a block of lines at a time, with
-no Python bytecode per row (a year of 1m bars for ten symbols is 5.3 M rows):
+no Python bytecode per row but a bar's VWAP (a year of 1m bars for ten symbols is 5.3 M rows):
 
 - a block is checked whole by one regular expression of its lines (`(?:LINE\\n)*+`, matched in C);
   when it fails, `diagnose` names the first bad row, column and value;
@@ -8,11 +8,13 @@ no Python bytecode per row (a year of 1m bars for ten symbols is 5.3 M rows):
   `zip`: C all the way).
 
 Times become nanoseconds by appending zeros to their digits (a ms time gets six): exact.
-Decimals go through as their text, which PostgreSQL's NUMERIC keeps exactly; never a float.
+Decimals go through as their text, which PostgreSQL's NUMERIC keeps exactly; never a float. A
+bar's VWAP is the bar service's (core.foundations.bar.vwap_text: quote volume over volume, exact
+within 38 digits, else half-even at 16 places; NULL without a quote volume), one call a row, and
+a kline with no volume (an interval without trades) is left out: no bar, as live (docs/bars.md).
 
 Binance's klines (open_time, open, high, low, close, volume, close_time, quote_volume, count,
-taker_buy_volume, taker_buy_quote_volume, ignore) go to `bars` (their VWAP NULL in the text: the
-import's move computes it, and leaves out a kline with no volume); its aggTrades (agg_trade_id,
+taker_buy_volume, taker_buy_quote_volume, ignore) go to `bars`; its aggTrades (agg_trade_id,
 price, quantity, first_trade_id, last_trade_id, transact_time, is_buyer_maker[, is_best_match])
 to `trades`; a generic CSV's mapped columns to `bars`.
 """
@@ -23,8 +25,10 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from decimal import Decimal
+from itertools import compress, repeat
 
+from core.foundations.bar import vwap_text
 from core.foundations.errors import InvalidArgument, shown
 
 __all__ = [
@@ -81,16 +85,17 @@ class Column:
     group: int | None = None
 
 
-# A COPY line's field: a constant, a group's text, a group as a time (zeros appended), or a
-# group as a trade's side (is_buyer_maker as the taker's side).
+# A COPY line's field: a constant, a group's text, a group as a time (zeros appended), a group
+# as a trade's side (is_buyer_maker as the taker's side), or the bar's VWAP (Layout.vwap).
 Part = tuple[str, bytes | int]
 
 
 @dataclass(frozen=True)
 class Converted:
-    text: bytes  # COPY text, a line per row
-    rows: int
-    times: list[int]  # each row's time in the file's unit (not ns)
+    text: bytes  # COPY text, a line per row kept
+    rows: int  # read
+    times: list[int]  # each row's time in the file's unit (not ns), kept or not
+    kept: int  # rows in `text`: a kline with no volume is left out
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class Layout:
     columns: tuple[Column, ...]  # every line has exactly these
     parts: tuple[Part, ...]  # the COPY line, field by field
     unit: str  # the times' unit
+    # Bars: the groups of the quote volume (None: the file has none) and of the volume, whose
+    # quotient is the "vwap" part; a row whose volume is 0 is left out.
+    vwap: tuple[int | None, int] | None = None
 
     @functools.cached_property
     def rows(self) -> re.Pattern[bytes]:
@@ -130,8 +138,9 @@ class Layout:
         if len(found) != block.count(b"\n"):
             return None
         if not found:
-            return Converted(b"", 0, [])
+            return Converted(b"", 0, [], 0)
         groups = list(zip(*found, strict=True))
+        vwaps = None if self.vwap is None else self._vwaps(groups, *self.vwap)
         pieces: list[Iterable[bytes]] = []
         times: Sequence[bytes] = ()
         for n, (kind, value) in enumerate(self.parts):
@@ -145,12 +154,28 @@ class Layout:
             if kind == "side":
                 pieces.append(map(_TAKER.__getitem__, groups[value]))
                 continue
+            if kind == "vwap":
+                assert vwaps is not None
+                pieces.append([b"" if v is None else v for v in vwaps])
+                continue
             pieces.append(groups[value])
             if kind == "time":
                 times = groups[value]
                 pieces.append(repeat(self.zeros))
-        text = b"\n".join(map(b"".join, zip(*pieces, strict=False))).replace(b",", b"\t") + b"\n"
-        return Converted(text, len(found), list(map(int, times)))
+        lines: Iterable[bytes] = map(b"".join, zip(*pieces, strict=False))
+        kept = len(found)
+        if vwaps is not None and None in vwaps:
+            keep = [v is not None for v in vwaps]
+            lines, kept = compress(lines, keep), sum(keep)
+        text = b"\n".join(lines).replace(b",", b"\t") + b"\n" if kept else b""
+        return Converted(text, len(found), list(map(int, times)), kept)
+
+    @staticmethod
+    def _vwaps(groups: list[tuple[bytes, ...]], quote: int | None, volume: int) -> list[bytes | None]:
+        """Each row's VWAP as COPY text (NULL without a quote volume); None for no volume."""
+        if quote is None:
+            return [None if Decimal(v.decode()) == 0 else _NULL for v in groups[volume]]
+        return list(map(_vwap, groups[quote], groups[volume]))
 
     def diagnose(self, line: bytes) -> str:
         """Why one line is not valid: its field count, or its first bad value and column."""
@@ -181,6 +206,12 @@ def unit_of_digits(value: bytes) -> str:
     return "us" if len(value.strip()) >= 15 else "ms"
 
 
+def _vwap(quote: bytes, volume: bytes) -> bytes | None:
+    """A row's VWAP by the bars' rule; None when its volume is 0 (the row is left out)."""
+    text = vwap_text(Decimal(quote.decode()), Decimal(volume.decode()))
+    return text.encode() if text else None
+
+
 def _plain(text: str, what: str) -> bytes:
     if not text or re.search(r"[\\\t\r\n,]", text):
         raise InvalidArgument.field(
@@ -199,21 +230,25 @@ def _series(venue: str, symbol: str, timeframe: str | None = None) -> tuple[Part
 
 
 def kline_layout(venue: str, symbol: str, timeframe: str, unit: str, publish_ns: int) -> Layout:
-    names = ("open", "high", "low", "close", "volume")
     columns = (
         Column("open_time", _TIME_DIGITS[unit], 0),
-        *(Column(name, _UNSIGNED, 1) for name in names),
+        *(Column(name, _UNSIGNED, 1) for name in ("open", "high", "low", "close")),
+        Column("volume", _UNSIGNED, 2),
         Column("close_time", _INT),
-        Column("quote_volume", _UNSIGNED, 2),
-        Column("count", _INT, 2),
+        Column("quote_volume", _UNSIGNED, 3),
+        Column("count", _INT, 4),
         Column("taker_buy_volume", _ANY),
         Column("taker_buy_quote_volume", _ANY),
         Column("ignore", _ANY),
     )
-    values: tuple[Part, ...] = (("time", 0), ("group", 1), ("group", 2))
-    # The VWAP NULL here: the import's move into `bars` computes it (core.history.bar_vwap).
-    parts = (*_series(venue, symbol, timeframe), *values, *_const(_NULL, b"t", str(publish_ns).encode()))
-    return Layout("kline", columns, parts, unit)
+    values: tuple[Part, ...] = (("time", 0), ("group", 1), ("group", 2), ("group", 3), ("group", 4))
+    parts = (
+        *_series(venue, symbol, timeframe),
+        *values,
+        ("vwap", 0),
+        *_const(b"t", str(publish_ns).encode()),
+    )
+    return Layout("kline", columns, parts, unit, vwap=(3, 2))
 
 
 def aggtrades_layout(venue: str, symbol: str, unit: str, width: int) -> Layout:
@@ -277,5 +312,12 @@ def generic_layout(
     quote: Part = ("group", groups["quote_volume"]) if "quote_volume" in groups else ("const", _NULL)
     trades: Part = ("group", groups["trades"]) if "trades" in groups else ("const", b"0")
     values = (("time", groups["ts"]), *prices, quote, trades)
-    parts = (*_series(venue, symbol, timeframe), *values, *_const(_NULL, b"t", str(publish_ns).encode()))
-    return Layout("generic CSV", tuple(columns), parts, unit)
+    parts = (
+        *_series(venue, symbol, timeframe),
+        *values,
+        ("vwap", 0),
+        *_const(b"t", str(publish_ns).encode()),
+    )
+    return Layout(
+        "generic CSV", tuple(columns), parts, unit, vwap=(groups.get("quote_volume"), groups["volume"])
+    )

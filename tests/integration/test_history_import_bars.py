@@ -1,14 +1,14 @@
 """Imported bars are the bars the bar service records live (and `data download` stores), on a real
 PostgreSQL through `trademesh data import`: the VWAP is the quote volume over the volume by the
 bars' rule (core.foundations.bar.vwap_text: exact within 38 digits, else half-even at 16 places;
-its text without trailing zeros), computed in PostgreSQL; a kline with no volume (an interval
-without trades) is no bar, so coverage shows it as a hole; a generic CSV without a quote volume
-has no VWAP. Rows moved on a conflict (a file imported over bars partly held) get theirs too."""
+its text without trailing zeros), computed as the import converts each block; a kline with no
+volume (an interval without trades) is no bar, so coverage shows it as a hole; a generic CSV
+without a quote volume has no VWAP. Rows moved on a conflict (a file imported over bars partly
+held) get theirs too."""
 
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import zipfile
 from decimal import Decimal
@@ -18,8 +18,6 @@ import asyncpg
 import pytest
 
 from core.foundations.bar import vwap_text
-from core.foundations.decimals import WIDE
-from core.history.bar_vwap import vwap_sql
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 
@@ -160,61 +158,3 @@ async def test_a_generic_csvs_bars_have_a_vwap_only_with_a_quote_volume_and_none
         ("ETH/USD", Decimal(2)): None,
         ("ETH/USD", Decimal(3)): None,
     }
-
-
-def quotients(count: int) -> list[tuple[Decimal, Decimal]]:
-    """(quote volume, volume) pairs of every kind the rule tells apart: quotients that do not
-    terminate, that terminate within 16 places, beyond them within 38 digits, beyond 38 digits
-    (ties at the 17th place among them), tiny, huge, negative (a generic CSV's), zero."""
-    rng = random.Random(59)
-    pairs = []
-    for n in range(count):
-        kind = n % 7
-        if kind == 0:
-            volume, quote = (
-                Decimal(rng.randint(1, 10**9)).scaleb(-8),
-                Decimal(rng.randint(1, 10**16)).scaleb(-8),
-            )
-        elif kind == 1:  # a power of two: long terminating quotients
-            volume = WIDE.divide(WIDE.power(2, rng.randint(1, 120)), WIDE.power(10, rng.randint(0, 5)))
-            quote = Decimal(rng.randint(1, 10**6)).scaleb(-rng.randint(0, 8))
-        elif kind == 2:  # exact with 43 digits, a tie at the 17th place
-            tie = Decimal(f"{rng.randint(10**25, 10**26)}.{rng.randint(0, 10**16 - 1):016d}5")
-            volume, quote = Decimal(4), WIDE.multiply(tie, Decimal(4 * rng.choice((1, -1))))
-        elif kind == 3:  # tiny
-            volume, quote = (
-                Decimal(rng.randint(1, 10**20)),
-                Decimal(rng.randint(1, 10**6)).scaleb(-rng.randint(10, 30)),
-            )
-        elif kind == 4:  # huge
-            volume = Decimal(rng.randint(1, 1000)).scaleb(-rng.randint(0, 10))
-            quote = Decimal(rng.randint(1, 10**30)).scaleb(rng.randint(0, 20))
-        elif kind == 5:
-            volume = Decimal(rng.randint(-(10**9), 10**9) or 1).scaleb(-4)
-            quote = Decimal(rng.randint(-(10**12), 10**12)).scaleb(-6)
-        else:
-            volume = Decimal(rng.randint(1, 999))
-            quote = (
-                Decimal(0) if n % 3 == 0 else volume * rng.randint(1, 10**5) / rng.choice((1, 3, 7, 16, 1024))
-            )
-        pairs.append((quote, volume))
-    return pairs
-
-
-async def test_postgresqls_vwap_is_the_bar_services_for_every_kind_of_quotient(database_url: str) -> None:
-    pairs = quotients(14_000)
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            f"SELECT {vwap_sql('p.q', 'p.v')}::text AS vwap "
-            "FROM unnest($1::numeric[], $2::numeric[]) WITH ORDINALITY AS p(q, v, n) ORDER BY n",
-            [q for q, _ in pairs], [v for _, v in pairs],
-        )  # fmt: skip
-        nothing = await conn.fetchval(f"SELECT {vwap_sql('NULL::numeric', '1::numeric')}")
-    finally:
-        await conn.close()
-    wrong = [
-        (q, v, row["vwap"]) for (q, v), row in zip(pairs, rows, strict=True) if row["vwap"] != vwap_text(q, v)
-    ]
-    assert wrong == [], wrong[:5]
-    assert nothing is None  # no quote volume: no VWAP
