@@ -38,6 +38,7 @@ from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Me
 from core.backtest.rows import COLUMNS, children, fill_of, metrics_of, point_of, trip_of
 from core.backtest.schema import migrate
 from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, shown
+from core.foundations.postgres import open_pool
 from core.foundations.redact import redact_url
 
 if TYPE_CHECKING:  # the run's engine: the hub reads and lists runs without it
@@ -122,13 +123,12 @@ class BacktestStore:
     async def open(cls, database_url: str, size: int = 2) -> BacktestStore:
         """Connected, with the schema in place; Unavailable when the database cannot be reached."""
         with _mapped(database_url):
-            pool = await asyncpg.create_pool(
+            pool = await open_pool(
                 database_url,
-                min_size=0,
                 max_size=size,
-                timeout=CONNECT_TIMEOUT_S,
-                command_timeout=STATEMENT_TIMEOUT_S,
-                server_settings={"application_name": "trademesh-backtest"},
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+                statement_timeout_s=STATEMENT_TIMEOUT_S,
+                application="backtest",
             )
         store = cls(pool, database_url)
         try:

@@ -36,6 +36,7 @@ from core.detector.engine.lifecycle import PatchState
 from core.detector.engine.patch import Patch
 from core.foundations.errors import Corrupt, FailedPrecondition, Unavailable
 from core.foundations.migrations import Migration, MigrationSet, migrate
+from core.foundations.postgres import open_pool
 from core.foundations.redact import redact_url
 from core.foundations.text import storable
 
@@ -220,13 +221,12 @@ class PatchStore:
     async def open(cls, database_url: str, instance: str) -> PatchStore:
         """Connected, with the schema in place; Unavailable when the database cannot be reached."""
         with _mapped(database_url):
-            pool = await asyncpg.create_pool(
+            pool = await open_pool(
                 database_url,
-                min_size=0,
                 max_size=2,
-                timeout=CONNECT_TIMEOUT_S,
-                command_timeout=STATEMENT_TIMEOUT_S,
-                server_settings={"application_name": "trademesh-detector"},
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+                statement_timeout_s=STATEMENT_TIMEOUT_S,
+                application="detector",
             )
             try:
                 async with pool.acquire() as conn:

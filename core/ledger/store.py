@@ -46,6 +46,7 @@ import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
 from core.foundations.errors import Corrupt, InvalidArgument, Unavailable
+from core.foundations.postgres import open_pool
 from core.foundations.redact import redact_url
 from core.ledger.engine.model import (
     ZERO,
@@ -303,13 +304,12 @@ class LedgerStore:
     async def open(cls, database_url: str, size: int = 2, transfer_insert: str = "copy") -> LedgerStore:
         """Connected, with the schema in place; Unavailable when the database cannot be reached."""
         with _mapped(database_url):
-            pool = await asyncpg.create_pool(
+            pool = await open_pool(
                 database_url,
-                min_size=0,
                 max_size=size,
-                timeout=CONNECT_TIMEOUT_S,
-                command_timeout=STATEMENT_TIMEOUT_S,
-                server_settings={"application_name": "trademesh-ledger"},
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+                statement_timeout_s=STATEMENT_TIMEOUT_S,
+                application="ledger",
             )
         store = cls(pool, database_url, transfer_insert)
         try:

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 
+from core.foundations import postgres
 from core.foundations.errors import Unavailable
 from core.foundations.redact import redact_url, scrub
 from core.recorder.schema import TABLES
@@ -85,18 +86,14 @@ async def open_pool(url: str, size: int = 2) -> Any:
     """A pool of up to `size` connections, each with the staging tables, one of them open;
     Unavailable naming the redacted URL when the database cannot be reached."""
     try:
-        # No floor of open connections: the pool would keep one in the background and log a
-        # traceback for each failed attempt while the database is away; connections are made
-        # when a batch needs one, where a failure is ours to handle.
-        pool = await asyncpg.create_pool(
+        pool = await postgres.open_pool(
             url,
-            min_size=0,
             max_size=size,
-            timeout=CONNECT_TIMEOUT_S,
-            command_timeout=STATEMENT_TIMEOUT_S,
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            statement_timeout_s=STATEMENT_TIMEOUT_S,
+            application="recorder",
             init=_init_connection,
             reset=_keep_session,
-            server_settings={"application_name": "trademesh-recorder"},
         )
         async with pool.acquire():
             return pool

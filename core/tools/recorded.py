@@ -12,6 +12,7 @@ import asyncpg
 
 from core.foundations.env import redact_url
 from core.foundations.errors import FailedPrecondition, Unavailable
+from core.foundations.postgres import open_pool
 
 __all__ = ["RecorderDatabase"]
 
@@ -49,7 +50,7 @@ class RecorderDatabase:
     async def _connected(self) -> asyncpg.Pool:
         async with self._lock:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._url, min_size=0, max_size=_POOL_CONNECTIONS, timeout=self._timeout_s
+                self._pool = await open_pool(
+                    self._url, max_size=_POOL_CONNECTIONS, connect_timeout_s=self._timeout_s
                 )
             return self._pool

@@ -20,6 +20,7 @@ from asyncpg.exceptions import _base as asyncpg_base
 from core.foundations.access.contracts import Scope
 from core.foundations.env import redact_url
 from core.foundations.errors import AlreadyExists, NotFound, Unavailable
+from core.foundations.postgres import open_pool
 from gateway.auth.keys import key_digest, new_key, stored_scopes
 from gateway.auth.schema import ensure_schema
 
@@ -114,14 +115,12 @@ class KeyStore:
     async def open(cls, url: str) -> KeyStore:
         """Connected, with the schema in place; Unavailable when the database cannot be reached."""
         try:
-            # min_size 0: no connection kept open in the background to fail (and log) on its own.
-            pool = await asyncpg.create_pool(
+            pool = await open_pool(
                 url,
-                min_size=0,
                 max_size=1,
-                timeout=CONNECT_TIMEOUT_S,
-                command_timeout=STATEMENT_TIMEOUT_S,
-                server_settings={"application_name": "trademesh-gateway-auth"},
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+                statement_timeout_s=STATEMENT_TIMEOUT_S,
+                application="gateway-auth",
             )
             async with pool.acquire() as conn:
                 await ensure_schema(conn)
