@@ -8,7 +8,8 @@ book, ticker, trades) holds BTC-PERPETUAL at 50,000 for `_DROP_S` seconds, then 
 mark fall to 45,000. Played at its recorded pace, the venue (with the trading credential) buys
 1,000,000 USD of the perpetual on 1.5 BTC: GetPositions carries what Deribit states of it (mark,
 leverage, initial and maintenance margin at Deribit's futures rates, floating PnL, the estimated
-liquidation price, cross, in BTC); when the mark falls past it, Deribit's own order (is_liquidation)
+liquidation price, cross, in BTC) and the margin ratio of the account's summary (maintenance
+margin / margin balance); when the mark falls past it, Deribit's own order (is_liquidation)
 closes the position, and its execution comes with order and fill flagged `liquidation`.
 """
 
@@ -163,7 +164,10 @@ async def test_margin_figures_and_liquidation_without_a_leverage_setting(tmp_pat
             position.liquidation_price,
             expected,
         )
-        assert position.margin_ratio == ""  # Deribit's position does not state the equity it needs
+        # The account's (cross): private/get_account_summary's maintenance_margin / margin_balance,
+        # the margin balance being the equity (the cash after the fee plus the floating PnL).
+        equity = CASH - FEE + (COIN - SIZE / MARK).quantize(SAT)
+        assert abs(D(position.margin_ratio) - MAINTENANCE / equity) < D("1e-17"), position
 
         async def liquidated() -> list[tf.Execution] | None:
             found = [e for e in executions.seen if e.order.liquidation]

@@ -9,24 +9,35 @@ holds what they share:
   marginMode, initialMargin, maintenanceMargin, marginRatio, unrealizedPnl, liquidationPrice)
   as the position's PositionMargin, each taken from the exchange's own answer (`info`, through
   the rules' `raw_fields`) where ccxt leaves it empty;
+- `with_account_ratios`: a cross position's margin ratio from the account, where the exchange
+  states it there (MarginRules.account_ratios: Deribit's account summary);
 - `liquidation`: whether an order or trade the exchange reports (its raw `info`) is the
   exchange's liquidation of the account's own position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import ccxt.pro
 
 from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.model import LeverageSetting, MarginMode, PositionMargin
+from core.foundations.model import LeverageSetting, MarginMode, Position, PositionMargin
 from venues.live.convert import safe_message
 from venues.live.normalize import decimal_text
 
-__all__ = ["Call", "LiveLeverage", "MarginRules", "margin_from_ccxt", "positive_or_none"]
+__all__ = [
+    "Call",
+    "LiveLeverage",
+    "MarginRules",
+    "cross_without_ratio",
+    "margin_from_ccxt",
+    "positive_or_none",
+    "with_account_ratios",
+]
 
 T = TypeVar("T")
 # LiveTrading._call: a venue call with its retries, ccxt's errors raised as ours.
@@ -102,6 +113,34 @@ class MarginRules:
         """The initial margin open positions hold, by asset, from ccxt's fetch_balance answer
         (its `info`: the exchange's own); {} where the exchange does not say."""
         return {}
+
+    async def account_ratios(self, exchange: Any, assets: set[str], call: Call[Any]) -> dict[str, Decimal]:
+        """The margin ratio of the cross positions settled in each of `assets`, where the exchange
+        states its parts of the account rather than of each position (Deribit's account
+        summary); {} where it does not (positions then keep the ratio their own answer gives)."""
+        return {}
+
+
+def with_account_ratios(positions: Sequence[Position], ratios: Mapping[str, Decimal]) -> list[Position]:
+    """The positions, each cross one without a margin ratio given its settle asset's in `ratios`."""
+    out = []
+    for position in positions:
+        margin = position.margin
+        if margin is not None and margin.margin_ratio is None and margin.mode is MarginMode.CROSS:
+            ratio = ratios.get(margin.settle_asset)
+            if ratio is not None:
+                position = replace(position, margin=replace(margin, margin_ratio=ratio))
+        out.append(position)
+    return out
+
+
+def cross_without_ratio(positions: Sequence[Position]) -> set[str]:
+    """The settle assets of the cross positions that carry no margin ratio."""
+    return {
+        p.margin.settle_asset
+        for p in positions
+        if p.margin is not None and p.margin.margin_ratio is None and p.margin.mode is MarginMode.CROSS
+    }
 
 
 def margin_from_ccxt(raw: Mapping[str, Any], settle: str, rules: MarginRules) -> PositionMargin:

@@ -70,7 +70,7 @@ from venues.live.convert import (
     safe_message,
 )
 from venues.live.funding_rates import FundingRates
-from venues.live.margin import LiveLeverage, margin_from_ccxt
+from venues.live.margin import LiveLeverage, cross_without_ratio, margin_from_ccxt, with_account_ratios
 from venues.live.normalize import candle_from_row, decimal_text, ticker_of
 from venues.live.order_index import OrderIndex
 from venues.live.spec import LiveSpec, TradeHistory
@@ -349,7 +349,11 @@ class LiveTrading:
         if spot or not symbols or not self.exchange.has.get("fetchPositions"):
             return []
         raws = await self._call(lambda: self.exchange.fetch_positions(symbols))
-        return [position_from_ccxt(raw, self._margin_of(raw)) for raw in raws if raw.get("contracts")]
+        found = [position_from_ccxt(raw, self._margin_of(raw)) for raw in raws if raw.get("contracts")]
+        assets, rules = cross_without_ratio(found), self.spec.margin
+        if not assets or rules is None:
+            return found
+        return with_account_ratios(found, await rules.account_ratios(self.exchange, assets, self._call))
 
     def _margin_of(self, raw: dict[str, Any]) -> PositionMargin | None:
         rules = self.spec.margin
