@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -372,7 +372,7 @@ class Pipeline:
         if loose:
             self.journal.add(None, loose, published=True)
 
-    async def _retry(self, attempt: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
+    async def _retry(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
         """Until it succeeds: the bus away holds the decision, it is never dropped (a stop
         cancels the task; its entry, unacknowledged, is read again at the next start)."""
         backoff = Backoff(0.05, 2.0)

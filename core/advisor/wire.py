@@ -24,11 +24,11 @@ inspector acts on no entry of `intents` the advisor's key did not sign.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetKey, write_group
 from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS, tagged
+from core.foundations.bus.redis import BusRedis
 from core.foundations.bus.signing import Signer
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -61,7 +61,7 @@ def decided_key(group: str, signal_id: str) -> str:
 class DecisionWriter:
     def __init__(
         self,
-        redis: Any,
+        redis: BusRedis,
         group: str,
         source: str,
         retention: Retention,

@@ -27,7 +27,7 @@ from core.bars.aggregator import Aggregator
 from core.bars.shares import members_group, plan, stream_lease_name
 from core.foundations.bus.consumer import LAG, PENDING, ConsumerOptions, GroupConsumer
 from core.foundations.bus.group import Fenced
-from core.foundations.bus.redis import REDIS_UNREACHABLE
+from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis
 from core.foundations.lease import Lease
 from core.foundations.shares import Membership, keep_balanced
 
@@ -40,7 +40,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def claim_pending(redis: Any, stream: str, group: str, consumer: str) -> int:
+async def claim_pending(redis: BusRedis, stream: str, group: str, consumer: str) -> int:
     """Every entry of `stream` pending in `group` (any consumer's) moved to `consumer`, so it
     reads them first, in order; how many. (Not JUSTID: redis-py drops the cursor of that answer.)"""
     start, moved = "0-0", 0
@@ -63,7 +63,7 @@ class BarStreamFleet:
 
     def __init__(
         self,
-        redis: Any,
+        redis: BusRedis,
         aggregator: Aggregator,
         options: Callable[[str], ConsumerOptions],
         group: str,
@@ -176,7 +176,7 @@ class BarStreamFleet:
             await self.members.leave()
 
 
-async def _ensure_group(redis: Any, stream: str, options: ConsumerOptions) -> None:
+async def _ensure_group(redis: BusRedis, stream: str, options: ConsumerOptions) -> None:
     try:
         await redis.xgroup_create(stream, options.group, id=options.start_id, mkstream=True)
     except ResponseError as exc:

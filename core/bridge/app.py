@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -20,7 +19,7 @@ from core.bridge.service import live_data_service
 from core.foundations.backoff import Backoff
 from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import BAR_STREAMS, MARKET_STREAMS
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import BusRedis, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.retry import sleep_unless, until_reachable
 from core.foundations.rpc.server import Service
@@ -54,7 +53,7 @@ class BridgeService:
         await _follow_bus(self.bridge, self.config, ctx)
 
 
-def _consumer(redis: Any, bridge: Bridge, options: BridgeConfig) -> GroupConsumer:
+def _consumer(redis: BusRedis, bridge: Bridge, options: BridgeConfig) -> GroupConsumer:
     consumer_options = ConsumerOptions(
         group=options.group,
         consumer=options.group,  # one consumer per group: a fixed name finds its own stale entries

@@ -30,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.group import Fenced
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Unavailable
 from core.foundations.lease import Lease, holder_id
 
@@ -75,7 +76,12 @@ def leader_lease_name(service: str, instance: str, tag: str | None = None) -> st
 
 class Leadership:
     def __init__(
-        self, redis: Any, service: str, instance: str, ttl_ms: int = DEFAULT_TTL_MS, tag: str | None = None
+        self,
+        redis: BusRedis,
+        service: str,
+        instance: str,
+        ttl_ms: int = DEFAULT_TTL_MS,
+        tag: str | None = None,
     ) -> None:
         self.name = leader_lease_name(service, instance, tag)
         self.lease = Lease(redis, self.name, holder_id(f"{service}/{instance}"), ttl_ms)

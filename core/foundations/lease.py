@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from typing import Any
 
+from core.foundations.bus.redis import BusRedis
 from core.foundations.env import LEASE_HOLDER
 
 __all__ = ["Lease", "holder_id", "last_key", "lease_key"]
@@ -92,7 +92,7 @@ def holder_id(service: str) -> str:
 class Lease:
     """One lease, as one holder sees it: `token` is set while it holds it."""
 
-    def __init__(self, redis: Any, name: str, holder: str, ttl_ms: int) -> None:
+    def __init__(self, redis: BusRedis, name: str, holder: str, ttl_ms: int) -> None:
         self.redis = redis
         self.name = name
         self.key = lease_key(name)

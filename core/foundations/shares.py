@@ -17,11 +17,11 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.foundations.bus.redis import BusRedis
 from core.foundations.retry import sleep_unless
 
 __all__ = ["Membership", "keep_balanced", "members_key", "share_of", "wanted_order"]
@@ -58,7 +58,7 @@ def wanted_order(holder: str, things: Iterable[str]) -> list[str]:
 class Membership:
     """One replica's membership of its group, renewed by `beat`."""
 
-    def __init__(self, redis: Any, group: str, holder: str, ttl_ms: int) -> None:
+    def __init__(self, redis: BusRedis, group: str, holder: str, ttl_ms: int) -> None:
         self.redis = redis
         self.key = members_key(group)
         self.holder = holder

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
 from core.foundations.bus.names import EXECUTION_STREAMS, executions_stream, parse_executions_stream
+from core.foundations.bus.redis import BusRedis
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["BusExecutions"]
@@ -27,7 +27,7 @@ OnGap = Callable[[str], Awaitable[None]]
 
 class BusExecutions:
     def __init__(
-        self, redis: Any, group: str, consumer: str, venues: list[str], on_execution: OnExecution,
+        self, redis: BusRedis, group: str, consumer: str, venues: list[str], on_execution: OnExecution,
         on_gap: OnGap,
     ) -> None:  # fmt: skip
         # The venues known now are named: their streams (made empty if need be) and the group

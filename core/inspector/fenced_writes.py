@@ -14,18 +14,17 @@ mesh's Redis is one node.
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.foundations.bus.append import Append
 from core.foundations.bus.commit import GroupCommit
 from core.foundations.bus.group import GroupOutcome, GroupWrite, write_group
+from core.foundations.bus.redis import BusRedis
 from core.foundations.leader import Leadership, LeadershipLost
 
 __all__ = ["FencedWrites"]
 
 
 class FencedWrites:
-    def __init__(self, redis: Any, leadership: Leadership) -> None:
+    def __init__(self, redis: BusRedis, leadership: Leadership) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.leadership = leadership
         self._commit = GroupCommit(self._send)

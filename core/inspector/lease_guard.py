@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from core.foundations.bus.redis import BusRedis
 from core.foundations.leader import Leadership, LeadershipLost
 
 __all__ = ["Fence", "LeaseGuard", "unfenced"]
@@ -43,7 +43,7 @@ async def unfenced() -> None:
 
 class LeaseGuard:
     def __init__(
-        self, redis: Any, leadership: Leadership, clock: Callable[[], float] = time.monotonic
+        self, redis: BusRedis, leadership: Leadership, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.leadership = leadership

@@ -33,11 +33,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
 
 import grpc
 
 from core.foundations.bus.group import GroupOutcome, GroupWrite, SetFields, write_group
+from core.foundations.bus.redis import BusRedis
 from core.foundations.decimals import format_decimal
 from core.foundations.leader import Leadership, LeadershipLost
 from core.foundations.model import OrderType, Side, TimeInForce
@@ -86,7 +86,7 @@ class UncoveredPosition:
 
 class Takeover:
     def __init__(
-        self, redis: Any, leadership: Leadership, links: VenueLinks, executor: Executor, instance: str
+        self, redis: BusRedis, leadership: Leadership, links: VenueLinks, executor: Executor, instance: str
     ) -> None:
         self.redis = redis
         self.leadership = leadership

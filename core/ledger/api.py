@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from core.foundations.bus.names import venue_name
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.server import Service
@@ -47,7 +48,7 @@ class LedgerState(Protocol):
     def watch(self) -> TransferWatch: ...
 
     @property
-    def redis(self) -> object: ...
+    def redis(self) -> BusRedis: ...
 
     attribution: Attribution | None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.foundations.bus.redis import BusRedis
 from core.foundations.decimals import format_decimal
 from core.ledger.engine.chart import AccountCode
 from core.ledger.engine.core import LedgerCore
@@ -64,7 +65,9 @@ class _Line:
         return self.realised + self.fees + self.funding + self.unrealised
 
 
-async def pnl_report(store: LedgerStore, core: LedgerCore, redis: Any, query: PnlQuery) -> lg.GetPnlResponse:
+async def pnl_report(
+    store: LedgerStore, core: LedgerCore, redis: BusRedis, query: PnlQuery
+) -> lg.GetPnlResponse:
     open_positions = [p for p in positions(core.accounts, core.balances) if p.quantity and _wanted(p, query)]
     marks = await latest_marks(redis, {(p.venue, p.symbol) for p in open_positions})
     since, until = await _period(store, query)

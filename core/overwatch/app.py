@@ -14,12 +14,11 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from core.foundations.bus.codec import encode_regimes
 from core.foundations.bus.names import regimes_stream
 from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import REDIS_UNREACHABLE, checked_ping, open_redis
+from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis, checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import InvalidArgument
 from core.foundations.leader import DEFAULT_TTL_MS, Leadership
@@ -130,7 +129,7 @@ class OverwatchApp:
             await self.resolver.close()
             await redis.aclose()
 
-    async def _lead(self, ctx: ServiceContext, redis: Any, leadership: Leadership) -> None:
+    async def _lead(self, ctx: ServiceContext, redis: BusRedis, leadership: Leadership) -> None:
         """Follow the bars while the lease is ours; a lease lost ends the process (LeadershipLost:
         restarted, it stands by)."""
         self._leadership = leadership

@@ -109,7 +109,7 @@ async def test_the_bars_commit_writes_its_bars_checkpoint_and_ack_in_the_trade_s
 
 
 async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot_of_signals() -> None:
-    client = _Keys()
+    client: Any = _Keys()  # a stand-in for the client (BusRedis): it keeps the keys
     writer = DecisionWriter(client, "advisor", "test", _RETENTION, 60)
     decision = am.Decision(decision_id="d1", intent=am.Intent(intent_id="i1"))
     event = am.TelemetryEvent()
@@ -124,7 +124,8 @@ async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot
 def test_ingests_fenced_flush_of_a_venue_names_its_lease_with_its_streams_in_one_slot() -> None:
     """A flush of one venue's batches under its lease: one script call for the market data, one
     for each execution at its point, each naming the lease (core.foundations.bus.venue_lease)."""
-    lease = Lease(_Keys(), venue_lease_name("okx-swap"), "ingest@test", 5000)
+    keys: Any = _Keys()  # a stand-in for the client (BusRedis)
+    lease = Lease(keys, venue_lease_name("okx-swap"), "ingest@test", 5000)
     fence = Fenced(lease.key, "ingest@test/1")
     publisher = Publisher(_Keys(), _RETENTION)
     for channel in Channel:

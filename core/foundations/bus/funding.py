@@ -16,6 +16,7 @@ from typing import Any
 
 from core.foundations.bus.codec import decode, encode_funding
 from core.foundations.bus.names import funding_stream
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -76,7 +77,7 @@ class FundingRelay:
                 self.seen.add(payment.funding_id)
 
 
-async def resume_funding(redis: Any, relay: FundingRelay, who: str = "ingest") -> None:
+async def resume_funding(redis: BusRedis, relay: FundingRelay, who: str = "ingest") -> None:
     """Where the last run stopped: the last entry of funding.{<venue>} holds its last payments."""
     entries: Any = await redis.xrevrange(relay.stream, count=1)
     for _, fields in entries or []:

@@ -44,6 +44,7 @@ from typing import Any
 
 from core.foundations.bus.append import Append, Field
 from core.foundations.bus.lua import GROUP_WRITE
+from core.foundations.bus.redis import BusRedis
 from core.foundations.lease import last_key
 
 __all__ = [
@@ -165,7 +166,7 @@ def at_most_once(append: Append, epoch: int, position: int) -> GroupWrite:
     return GroupWrite(appends=(pointed,), guard=AtPoint(append.stream, epoch, position))
 
 
-async def write_group(redis: Any, group: GroupWrite) -> GroupResult:
+async def write_group(redis: BusRedis, group: GroupWrite) -> GroupResult:
     """Write `group` atomically, in one round trip (none for an empty group). After an error
     (Redis gone, the answer lost) it may or may not have been written: a guarded group is safe
     to run again; an unguarded one is not (the bars reload their checkpoint instead)."""

@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 
 from core.foundations.bus.codec import decode, encode_instruments
 from core.foundations.bus.names import INSTRUMENT_STREAMS, instruments_stream, parse_instruments_stream
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
 from core.foundations.retry import default_backoff, sleep_unless
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -148,7 +149,7 @@ class InstrumentRelay:
         return changes
 
 
-async def resume_instruments(redis: Any, relay: InstrumentRelay, who: str = "ingest") -> None:
+async def resume_instruments(redis: BusRedis, relay: InstrumentRelay, who: str = "ingest") -> None:
     """Where the last writer stopped: the last entry of md.{<venue>}.instruments holds the state."""
     entries: Any = await redis.xrevrange(relay.stream, count=1)
     for _, fields in entries or []:
@@ -205,7 +206,7 @@ class InstrumentWatch:
 
     def __init__(
         self,
-        redis: Any,
+        redis: BusRedis,
         hear: Callable[[VenueListing], None],
         every_s: float = 1.0,
         scan_every_s: float = 10.0,

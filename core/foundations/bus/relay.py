@@ -26,6 +26,7 @@ from typing import Any
 from core.foundations.bus.codec import decode
 from core.foundations.bus.gaps import execution_gap_marker, gap_markers, opens_with_gap_notice
 from core.foundations.bus.names import executions_stream, market_stream
+from core.foundations.bus.redis import BusRedis
 from core.foundations.bus.trade_repeats import PublishedTrades
 from core.foundations.convert import CHANNEL_TO_PB
 from core.foundations.errors import Corrupt
@@ -250,7 +251,7 @@ class ExecutionRelay:
         self.executions += len(batch.executions)
 
 
-async def last_point(redis: Any, stream: str, body: str) -> Any:
+async def last_point(redis: BusRedis, stream: str, body: str) -> Any:
     """The newest of the stream's last entries whose `body` ("market", "executions") holds a
     venue point (an epoch): where the last writer stopped; None on a stream without one."""
     entries: Any = await redis.xrevrange(stream, count=20)
@@ -264,7 +265,7 @@ async def last_point(redis: Any, stream: str, body: str) -> Any:
     return None
 
 
-async def resume_market(redis: Any, relay: MarketRelay) -> None:
+async def resume_market(redis: BusRedis, relay: MarketRelay) -> None:
     """Where the last writer stopped: the last entry on the stream carries the venue's position."""
     if relay.trades is not None:
         await _seed_trades(redis, relay.stream, relay.trades)
@@ -274,7 +275,7 @@ async def resume_market(redis: Any, relay: MarketRelay) -> None:
         log.info("%s %s: will resume after position %d", relay.who, relay.stream, relay.position.position)
 
 
-async def _seed_trades(redis: Any, stream: str, trades: PublishedTrades) -> None:
+async def _seed_trades(redis: BusRedis, stream: str, trades: PublishedTrades) -> None:
     """The trades of the stream's last entries, oldest first, as published (by any writer)."""
     entries: Any = await redis.xrevrange(stream, count=TRADE_SEED_ENTRIES)
     for _, fields in reversed(entries or []):
@@ -286,7 +287,7 @@ async def _seed_trades(redis: Any, stream: str, trades: PublishedTrades) -> None
             trades.note(envelope.market)
 
 
-async def resume_executions(redis: Any, relay: ExecutionRelay) -> None:
+async def resume_executions(redis: BusRedis, relay: ExecutionRelay) -> None:
     """Where the last writer stopped: the last entry of exec.{<venue>} carries the venue's point."""
     batch = await last_point(redis, relay.stream, "executions")
     if batch is not None:

@@ -11,9 +11,9 @@ numbering), and count it in no replica's share.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from core.foundations.bus.names import venue_tag
+from core.foundations.bus.redis import BusRedis
 
 __all__ = ["claim_direct", "direct_claim_key", "direct_venues", "unclaim_direct", "venue_lease_name"]
 
@@ -35,17 +35,17 @@ def direct_claim_key(venue: str) -> str:
     return f"bus.direct.{venue_tag(venue)}"
 
 
-async def claim_direct(redis: Any, venue: str, holder: str, ttl_ms: int) -> None:
+async def claim_direct(redis: BusRedis, venue: str, holder: str, ttl_ms: int) -> None:
     """Says (again) that `holder`, the venue itself, writes the venue's streams, for `ttl_ms`."""
     await redis.set(direct_claim_key(venue), holder, px=ttl_ms)
 
 
-async def unclaim_direct(redis: Any, venue: str, holder: str) -> None:
+async def unclaim_direct(redis: BusRedis, venue: str, holder: str) -> None:
     """The venue no longer writes its streams (ingest may take them): the claim, if still ours, goes."""
     await redis.eval(_UNCLAIM, 1, direct_claim_key(venue), holder)
 
 
-async def direct_venues(redis: Any, venues: Iterable[str]) -> set[str]:
+async def direct_venues(redis: BusRedis, venues: Iterable[str]) -> set[str]:
     """Those of `venues` that write their own streams now (claimed)."""
     names = list(venues)
     if not names:
