@@ -13,6 +13,7 @@ none borrowed from .venv.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -100,7 +102,12 @@ def _expected_wheel_files(files: list[str]) -> set[str]:
 
 
 def _build(tree: Path, out: Path, *how: str) -> Path:
-    """The wheel uv builds from the tree into out, offline, with this environment's setuptools."""
+    """The wheel uv builds from the tree into out, offline, with this environment's setuptools
+    (the dev extra pins the one [build-system] names, which ./dev wheel builds with)."""
+    (backend,) = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert backend == f"setuptools=={importlib.metadata.version('setuptools')}", (
+        f"this environment's setuptools is not the build backend {backend}: run ./dev's install"
+    )
     _run(
         [sys.executable, "-m", "uv", "build", *how, "--offline", "--no-build-isolation",
          "--python", sys.executable, "--out-dir", out, tree],
