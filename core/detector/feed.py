@@ -28,9 +28,9 @@ from core.foundations.errors import TrademeshError
 from core.foundations.instruments import VenueInstruments, unknown_symbol
 from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
-from core.foundations.retry import sleep_unless
 from core.foundations.rpc.client import Metadata
-from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
+from core.foundations.rpc.follow import follow
+from core.foundations.rpc.status import call_failure
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
@@ -128,23 +128,18 @@ class VenueFeed:
 
     async def run(self, stop: asyncio.Event) -> None:
         bind_log_fields(venue=self.link.name)
-        backoff = Backoff(0.2, 5.0)
-        while not stop.is_set():
-            try:
-                await self._follow(backoff)
-                reason = "the venue ended the stream"
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in REFUSED_AS_ASKED:
-                    self._say(f"refused ({call_failure(exc)})", "not asked again")
-                    await stop.wait()
-                    return
-                reason = call_failure(exc)
-            if stop.is_set() or not self.symbols:
-                return
-            self.reconnects += 1
-            delay = backoff.next()
-            self._say(f"lost ({reason})", f"resubscribing after a backoff (now {delay:.1f} s)")
-            await sleep_unless(stop, delay)
+        await follow(
+            self._follow,
+            stop,
+            Backoff(0.2, 5.0),
+            self._lost,
+            go_on=lambda: bool(self.symbols),
+            refused=lambda exc: self._say(f"refused ({call_failure(exc)})", "not asked again"),
+        )
+
+    def _lost(self, reason: str, delay: float) -> None:
+        self.reconnects += 1
+        self._say(f"lost ({reason})", f"resubscribing after a backoff (now {delay:.1f} s)")
 
     def _say(self, what: str, then: str) -> None:
         """Logged when it differs from the last said (a venue away is one line, not one a retry)."""

@@ -25,9 +25,8 @@ from core.foundations.bus.account import AccountRelay
 from core.foundations.bus.instruments import Publish
 from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
-from core.foundations.retry import sleep_unless
 from core.foundations.rpc.client import Metadata
-from core.foundations.rpc.status import call_failure
+from core.foundations.rpc.follow import follow
 from core.ingest import metrics
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
@@ -56,28 +55,22 @@ class AccountFollower(AccountRelay):
 
     async def run(self, stop: asyncio.Event) -> None:
         bind_log_fields(venue=self.venue, stream=self.stream)
-        backoff = Backoff(0.5, 30.0)
         told = False
-        while not stop.is_set():
-            before = self.published
-            try:
-                await self._follow_once(backoff)
-                reason = "the venue ended the stream"
-            except grpc.aio.AioRpcError as exc:
-                reason = call_failure(exc)
-            if stop.is_set():
-                return
+        before = self.published  # what was published when the lost stream was opened
+
+        def lost(reason: str, delay: float) -> None:
+            nonlocal told, before
             metrics.ACCOUNT_STREAM_LOSSES.labels(self.venue).inc()
-            delay = backoff.next()
             if self.published > before:  # it was up: this loss is news
                 told = False
+            before = self.published
             if not told:  # a venue without an account would say so every 30 s
                 log.warning(
                     "ingest %s: account stream lost (%s); again in %.1f s", self.stream, reason, delay
                 )
                 told = True
-            if await sleep_unless(stop, delay):
-                return
+
+        await follow(self._follow_once, stop, Backoff(0.5, 30.0), lost)
 
     async def _follow_once(self, backoff: Backoff) -> None:
         async with self._channel_factory() as channel:

@@ -27,9 +27,8 @@ from core.foundations.bus.gaps import execution_gap_marker as gap_marker
 from core.foundations.bus.relay import ExecutionRelay, PublishOnce
 from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
-from core.foundations.retry import sleep_unless
 from core.foundations.rpc.client import Metadata
-from core.foundations.rpc.status import call_failure
+from core.foundations.rpc.follow import follow
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["ExecutionFollower", "gap_marker"]
@@ -57,25 +56,17 @@ class ExecutionFollower(ExecutionRelay):
 
     async def run(self, stop: asyncio.Event) -> None:
         bind_log_fields(venue=self.link.name, stream=self.stream)
-        backoff = Backoff(0.2, 5.0)
-        while not stop.is_set():
-            try:
-                await self._follow_once(backoff)
-                reason = "the venue ended the stream"
-            except grpc.aio.AioRpcError as exc:
-                reason = call_failure(exc)
-            if stop.is_set():
-                return
-            self.reconnects += 1
-            delay = backoff.next()
-            log.warning(
-                "ingest %s: stream lost (%s); resuming after execution %d in %.1f s",
-                self.stream,
-                reason,
-                self.position,
-                delay,
-            )
-            await sleep_unless(stop, delay)
+        await follow(self._follow_once, stop, Backoff(0.2, 5.0), self._lost)
+
+    def _lost(self, reason: str, delay: float) -> None:
+        self.reconnects += 1
+        log.warning(
+            "ingest %s: stream lost (%s); resuming after execution %d in %.1f s",
+            self.stream,
+            reason,
+            self.position,
+            delay,
+        )
 
     async def _follow_once(self, backoff: Backoff) -> None:
         async with self._channel_factory() as channel:

@@ -19,12 +19,11 @@ from core.foundations.bus.relay import MarketRelay, Publish, StreamPoint
 from core.foundations.logs import bind_log_fields
 from core.foundations.mesh_config import VenueLink
 from core.foundations.model import Channel
-from core.foundations.retry import sleep_unless
 from core.foundations.rpc.client import Metadata
-from core.foundations.rpc.status import REFUSED_AS_ASKED, call_failure
+from core.foundations.rpc.follow import follow
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["MarketFollower", "StreamPoint", "sleep_unless"]
+__all__ = ["MarketFollower", "StreamPoint"]
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +47,22 @@ class MarketFollower(MarketRelay):
 
     async def run(self, stop: asyncio.Event) -> None:
         bind_log_fields(venue=self.link.name, stream=self.stream)
-        backoff = Backoff(0.2, 5.0)
-        while not stop.is_set():
-            try:
-                await self._follow_once(backoff)
-                reason = "the venue ended the stream"
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in REFUSED_AS_ASKED:  # sent again unchanged, it would be refused again
-                    log.warning("ingest %s: refused (%s): not asked again", self.stream, exc.details())
-                    await stop.wait()
-                    return
-                reason = call_failure(exc)
-            if stop.is_set() or not self.symbols:
-                return
-            self.lost()
-            self.reconnects += 1
-            delay = backoff.next()
-            log.warning("ingest %s: stream lost (%s); resubscribing in %.1f s", self.stream, reason, delay)
-            await sleep_unless(stop, delay)
+        await follow(
+            self._follow_once,
+            stop,
+            Backoff(0.2, 5.0),
+            self._lost,
+            go_on=lambda: bool(self.symbols),
+            refused=self._refused,
+        )
+
+    def _refused(self, exc: grpc.aio.AioRpcError) -> None:
+        log.warning("ingest %s: refused (%s): not asked again", self.stream, exc.details())
+
+    def _lost(self, reason: str, delay: float) -> None:
+        self.lost()
+        self.reconnects += 1
+        log.warning("ingest %s: stream lost (%s); resubscribing in %.1f s", self.stream, reason, delay)
 
     async def _follow_once(self, backoff: Backoff) -> None:
         async with self._channel_factory() as channel:
