@@ -39,7 +39,7 @@ from core.foundations.matching.config import (
 )
 from core.foundations.matching.funding import FundingTerms
 from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import Timeframe
+from core.foundations.model import InstrumentKind, Timeframe
 from core.inspector.config import DEFAULT_POLICIES
 from core.inspector.shipped import journal_policies
 from core.screener.screen_file import SCREENS_DIR
@@ -221,11 +221,20 @@ async def run_recorded(
         symbols,
         config.start_ns,
         config.end_ns,
-        kinds=("book", "trade", "bar"),
+        kinds=run_kinds(backtest),
         timeframes=timeframes,
     )
     tape = await drive(backtest, _market_events(source), on_progress)
     return outcome(tape, backtest.settings.sample_ns)
+
+
+def run_kinds(backtest: Backtest) -> tuple[str, ...]:
+    """What the run reads of the recorder's history: books, trades and bars; and the marks the
+    venue stated where its perpetuals are margined (docs/backtest.md, "Recorded marks"): margin
+    and liquidation are reckoned at them, as the live venue reckoned them, not at the book's mid."""
+    perpetual = any(i.kind is InstrumentKind.PERPETUAL for i in backtest.instruments.values())
+    marks = perpetual and backtest.market.margined
+    return ("book", "trade", "mark", "bar") if marks else ("book", "trade", "bar")
 
 
 async def on_bars(config: BacktestConfig, backtest: Backtest) -> tuple[Backtest, set[Timeframe]]:

@@ -35,6 +35,7 @@ from core.foundations.model import (
     Execution,
     FundingPayment,
     Instrument,
+    InstrumentKind,
     LeverageSetting,
     MarginMode,
     Order,
@@ -267,6 +268,10 @@ class ReplayedMarket:
         mirror = self._mirrors.get(event.symbol)
         if mirror is None:
             return
+        if kind == "mark_price":
+            self._venue_ns = ts_ns
+            self._stated_mark(event.symbol, event.mark_price.mark_price, ts_ns)
+            return
         if self._on_bars and event.symbol in self._on_bars:
             return  # filled on its bars alone (on_bar): its recorded trades meet no order of ours
         self._venue_ns = ts_ns
@@ -408,6 +413,13 @@ class ReplayedMarket:
         paid = self._exchange.settle_funding()
         self._exchange.check_liquidations()
         return paid
+
+    def _stated_mark(self, symbol: str, text: str, ts_ns: int) -> None:
+        """A mark the venue stated (recorded): margin is reckoned at it, not at the book's mid,
+        while it is fresh (SimExchange.replay_mark), and what it makes due is liquidated now."""
+        if self._exchange.margined and self._exchange.instrument(symbol).kind is InstrumentKind.PERPETUAL:
+            self._exchange.replay_mark(symbol, Decimal(text), ts_ns)
+            self._check_margin(symbol)
 
     def _check_margin(self, symbol: str) -> None:
         """Liquidate what is due at the mark, the symbol's book made whole first; only while it

@@ -245,10 +245,12 @@ class Backtest:
         on_market, last_event, new_prices = self.market.on_market, self.last_event, self._new_prices
         for event in events:
             on_market(event)
-            last_event[event.symbol] = now
             if event.HasField("trade"):
                 trades.append(event)
                 new_prices[event.symbol] = event.trade.price
+            elif event.HasField("mark_price"):  # the venue's margin only: not the market's freshness
+                continue
+            last_event[event.symbol] = now
         if self._bar_fills and bars:
             self._bar_moves(bars, now)
         self.bars.on_bars(bars)

@@ -1,8 +1,8 @@
 """The recorder's history of one venue as a time-ordered stream of live wire messages.
 
-RecordedSource reads trades, book events and bars of some symbols in [start_ns, end_ns) and
-yields them as the live services saw them: trades and book events as the MarketEvent the
-venue streamed, bars as the bus.Bar the aggregator published. A backtest hands them to the
+RecordedSource reads trades, book events, mark prices and bars of some symbols in [start_ns,
+end_ns) and yields them as the live services saw them: trades, book events and marks as the
+MarketEvent the venue streamed, bars as the bus.Bar the aggregator published. A backtest hands them to the
 same converters and engine cores the live services run.
 
 Times. A trade or book event is at its ts_event_ns; a bar at its close, open_time_ns plus its
@@ -14,8 +14,12 @@ The book. Each symbol's book opens the range as it stood at start_ns: one snapsh
 (core.backtest.book_seed: the last recorded snapshot before it with the deltas since), so a
 range that starts after the recorder's snapshot still has a book.
 
+The marks (kind "mark", the recorder's mark_prices: a perpetual's mark as the venue stated it).
+Each symbol's range opens with its last mark recorded in the STATED_MARK_FRESH_NS before
+start_ns, at start_ns, as the engine would still take it then (SimExchange.replay_mark).
+
 Order, stable and the same on every run over the same rows: by time; at equal times book
-events, then trades, then bars; then by symbol; then by the table's key: a book event by
+events, then trades, then marks, then bars; then by symbol; then by the table's key: a book event by
 sequence (a delta before the snapshot of the same sequence), a trade by trade_id (in the
 database's order of text, its primary key's), a bar by timeframe, shortest first.
 
@@ -44,12 +48,15 @@ from core.backtest.book_seed import book_at
 from core.backtest.source_rows import (
     BAR_COLUMNS,
     BOOK_COLUMNS,
+    MARK_COLUMNS,
     TRADE_COLUMNS,
     bar_of,
     book_event_of,
+    mark_of,
     trade_of,
 )
 from core.foundations.errors import FailedPrecondition, InvalidArgument, TrademeshError, Unavailable, shown
+from core.foundations.matching.exchange import STATED_MARK_FRESH_NS
 from core.foundations.model import TIMEFRAME_LABELS, Timeframe
 from core.foundations.redact import redact_url
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -58,7 +65,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 __all__ = ["CHUNK", "KINDS", "Recorded", "RecordedSource"]
 
 # The kinds, in their order at equal times.
-KINDS = ("book", "trade", "bar")
+KINDS = ("book", "trade", "mark", "bar")
 CHUNK = 5000
 _CONNECT_TIMEOUT_S = 10.0
 _QUERY_TIMEOUT_S = 120.0
@@ -183,7 +190,7 @@ class RecordedSource:
         venue, low, high = self.venue, self.start_ns, self.end_ns
         streams = [
             _market_stream(kind, venue, symbol, low, high)
-            for kind in ("book", "trade")
+            for kind in ("book", "trade", "mark")
             if kind in self.kinds
             for symbol in self.symbols
         ]
@@ -195,6 +202,8 @@ class RecordedSource:
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             for seed in await self._books_at_start(conn):
                 yield Recorded(self.start_ns, "book", seed)
+            for mark in await self._marks_at_start(conn):
+                yield Recorded(self.start_ns, "mark", mark)
             pagers = [_Pager(conn, stream, self.chunk, self._failure) for stream in self._streams]
             heap: list[tuple[int, int, Any]] = []
             for number, pager in enumerate(pagers):
@@ -225,6 +234,30 @@ class RecordedSource:
             except _DATABASE_ERRORS as exc:
                 raise self._failure(exc, "book_events") from exc
             if seed is not None:
+                seeds.append(seed)
+        return seeds
+
+    async def _marks_at_start(self, conn: Any) -> list[md.MarketEvent]:
+        """Each symbol's last mark of the STATED_MARK_FRESH_NS before the start, at the start."""
+        if "mark" not in self.kinds:
+            return []
+        keys, others = MARK_COLUMNS
+        sql = (
+            f"SELECT {', '.join((*keys, *others))} FROM mark_prices WHERE venue = $1 AND symbol = $2 "
+            "AND ts_event_ns >= $3 AND ts_event_ns < $4 ORDER BY ts_event_ns DESC LIMIT 1"
+        )
+        seeds = []
+        for symbol in self.symbols:
+            try:
+                row = await conn.fetchrow(
+                    sql, self.venue, symbol, self.start_ns - STATED_MARK_FRESH_NS, self.start_ns,
+                    timeout=_QUERY_TIMEOUT_S,
+                )  # fmt: skip
+            except _DATABASE_ERRORS as exc:
+                raise self._failure(exc, "mark_prices") from exc
+            if row is not None:
+                seed = mark_of(self.venue, symbol, row)
+                seed.ts_event_ns = self.start_ns
                 seeds.append(seed)
         return seeds
 
@@ -319,6 +352,9 @@ class _Pager:
 
 
 def _market_stream(kind: str, venue: str, symbol: str, start_ns: int, end_ns: int) -> _Stream:
+    if kind == "mark":
+        return _Stream("mark", "mark_prices", MARK_COLUMNS, (venue, symbol), start_ns, end_ns, 0,
+                       lambda row: mark_of(venue, symbol, row))  # fmt: skip
     if kind == "book":
         return _Stream("book", "book_events", BOOK_COLUMNS, (venue, symbol), start_ns, end_ns, 0,
                        lambda row: book_event_of(venue, symbol, row))  # fmt: skip

@@ -1,11 +1,11 @@
 """Recorded rows back to the wire messages they were recorded from: the inverse of
-core.recorder.rows for trades, book events and bars.
+core.recorder.rows for trades, book events, mark prices and bars.
 
 Each table is read with the columns of its `*_COLUMNS` (key columns first, in the primary
 key's order), decimals selected as text: PostgreSQL prints a NUMERIC with the scale it was
 given, so "65000.50" comes back "65000.50" and "0.00000001" stays plain (a Decimal would
-print "1E-8"). A NULL optional decimal (a bar's quote_volume or vwap) is "" again, as the
-recorder's tm_decimal_or_null made it NULL from "".
+print "1E-8"). A NULL optional decimal (a bar's quote_volume or vwap, a mark's index_price) is
+"" again, as the recorder's tm_decimal_or_null made it NULL from "".
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["BAR_COLUMNS", "BOOK_COLUMNS", "TRADE_COLUMNS", "bar_of", "book_event_of", "trade_of"]
+__all__ = [
+    "BAR_COLUMNS",
+    "BOOK_COLUMNS",
+    "MARK_COLUMNS",
+    "TRADE_COLUMNS",
+    "bar_of",
+    "book_event_of",
+    "mark_of",
+    "trade_of",
+]
 
 # (key columns, the other columns), each as selected.
 TRADE_COLUMNS = (
@@ -30,6 +39,10 @@ TRADE_COLUMNS = (
 BOOK_COLUMNS = (
     ("ts_event_ns", "sequence", "snapshot"),
     ("ts_recv_ns", "bid_prices::text[]", "bid_sizes::text[]", "ask_prices::text[]", "ask_sizes::text[]"),
+)
+MARK_COLUMNS = (
+    ("ts_event_ns",),
+    ("ts_recv_ns", "mark_price::text", "coalesce(index_price::text, '')"),
 )
 BAR_COLUMNS = (
     ("open_time_ns",),
@@ -49,6 +62,15 @@ def trade_of(venue: str, symbol: str, row: Sequence[Any]) -> md.MarketEvent:
     trade.price = price
     trade.size = size
     trade.taker_side = _SIDES[side]
+    return event
+
+
+def mark_of(venue: str, symbol: str, row: Sequence[Any]) -> md.MarketEvent:
+    """A mark_prices row (MARK_COLUMNS) as the mark_price event the venue streamed."""
+    ts_event_ns, ts_recv_ns, mark_price, index_price = row
+    event = md.MarketEvent(venue=venue, symbol=symbol, ts_event_ns=ts_event_ns, ts_recv_ns=ts_recv_ns)
+    event.mark_price.mark_price = mark_price
+    event.mark_price.index_price = index_price
     return event
 
 

@@ -112,7 +112,7 @@ from core.foundations.model import (
 )
 from core.foundations.order_rules import require_unfilled
 
-__all__ = ["NullListener", "SimExchange", "SimListener"]
+__all__ = ["STATED_MARK_FRESH_NS", "NullListener", "SimExchange", "SimListener"]
 
 _POST_ONLY_REASON = "post-only order would take liquidity (it crosses the book)"
 # A cancel's status_reason when the canceller gave none (venues.runtime.cancels.BY_REQUEST).
@@ -121,6 +121,9 @@ _BY_REQUEST = "canceled by request"
 _REDUCED_AWAY = "reduce-only order canceled: the position it reduces is closed"
 # An open order's end when the engine liquidates its symbol's position.
 _LIQUIDATING = "canceled: the position is being liquidated"
+# How long a mark the venue stated (replay_mark) stands for the mark: the venues push theirs every
+# second to every few (Binance USD-M 1 s or 3 s, OKX on a change); longer without one is a hole.
+STATED_MARK_FRESH_NS = 60 * 1_000_000_000
 
 
 class SimListener(Protocol):
@@ -274,6 +277,7 @@ class SimExchange:
         )
         self._band = PriceBand(price_band_ratio)
         self._last_id = 0
+        self._stated_marks: dict[str, tuple[int, Decimal]] = {}  # replay_mark's: symbol -> (ns, mark)
 
     # ---- instruments and conversions
 
@@ -404,11 +408,30 @@ class SimExchange:
         return self._margin is not None
 
     def mark(self, symbol: str) -> Decimal | None:
-        """The price margin and funding are reckoned at: the book's mid, else the last trade,
-        else the only quoted side (price_band.reference_ticks); None without any."""
+        """The price margin is reckoned at: the mark the venue stated (replay_mark) while it is
+        fresh, else the book's mid, else the last trade, else the only quoted side
+        (price_band.reference_ticks); None without any. Funding is paid at the book's."""
+        stated = self._stated_mark(symbol) if self._stated_marks else None
+        if stated is not None:
+            return stated
         market = self._market(symbol)
         reference = reference_ticks(market.book, market.last_trade)
         return None if reference is None else reference[0] * market.instrument.tick_size
+
+    def replay_mark(self, symbol: str, price: Decimal, ts_ns: int) -> None:
+        """A backtest's: the mark the venue stated at ts_ns (the recorder's mark_prices), which
+        margin and liquidation are reckoned at instead of the book's while the clock is at most
+        STATED_MARK_FRESH_NS past it (a recording with a hole in its marks falls back to the book)."""
+        if price <= 0:
+            raise InvalidArgument.field("mark_price", f"{symbol}: a mark must be above 0, got {price}")
+        self._market(symbol)
+        self._stated_marks[symbol] = (ts_ns, price)
+
+    def _stated_mark(self, symbol: str) -> Decimal | None:
+        stated = self._stated_marks.get(symbol)
+        if stated is None or self._clock() - stated[0] > STATED_MARK_FRESH_NS:
+            return None
+        return stated[1]
 
     def leverage(self, symbol: str) -> LeverageSetting:
         return self._margin_of(symbol).setting(symbol)
@@ -432,10 +455,14 @@ class SimExchange:
         """Whether the symbol's position may be due with this best bid and ask (ticks) on its book:
         a caller that keeps levels off the engine's book (a backtest's mirror) asks first, and
         makes the book whole and calls check_liquidations() only then. The mark is reckoned as
-        mark() reckons it, from these."""
+        mark() reckons it, from these (the venue's stated mark while fresh, whatever the book)."""
         if self._margin is None or self._accounts.position_size(symbol) == 0:
             return False
         market = self._market(symbol)
+        stated = self._stated_mark(symbol) if self._stated_marks else None
+        if stated is not None:
+            with localcontext(EXACT):
+                return self._margin.due_at(symbol, stated)
         if bid is not None and ask is not None:
             ticks: Decimal | int = Decimal(bid + ask) / 2
         elif market.last_trade is not None:
