@@ -1,6 +1,6 @@
 """Venues from installed packages: the entry points of the group `trademesh.venues`.
 
-A package adds a venue with one line in its pyproject.toml (docs/venues.md, "Adding a venue as a
+A package adds a venue with one line in its pyproject.toml (docs/venue-adding.md, "Adding a venue as a
 package"):
 
     [project.entry-points."trademesh.venues"]

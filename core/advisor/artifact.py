@@ -6,7 +6,7 @@ unpickling runs code, so only artifacts this project wrote, with a matching hash
 
 A scaler-plus-logistic model (what core.advisor.training fits) also has its fitted numbers in the
 JSON (`linear`), and is served from them without unpickling: the unpickling imported
-scikit-learn and SciPy, 60-70% of the advisor's start (docs/advisor.md, "Restarting").
+scikit-learn and SciPy, 60-70% of the advisor's start (docs/advisor-service.md, "Restarting").
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def consumer_problem(name: str) -> str | None:
 
 
 def load_engine_config(path: Path | None) -> AdvisorConfig:
-    """The core's settings from a TOML file (docs/advisor.md, "Configuration"); the defaults
+    """The core's settings from a TOML file (docs/advisor-service.md, "Configuration"); the defaults
     without one."""
     if path is None:
         return AdvisorConfig()
@@ -117,7 +117,7 @@ class AdvisorServiceConfig:
     expire_every_ms: int = 100
     instance: str = "advisor"
     group: str = "advisor"
-    # This replica's name in the group (each replica its own: docs/advisor.md, "Replicas");
+    # This replica's name in the group (each replica its own: docs/advisor-service.md, "Replicas");
     # "": `<instance>-<host>` (default_consumer).
     consumer: str = ""
     # A replica's entries left pending this long (it died) are taken over by another (XAUTOCLAIM).

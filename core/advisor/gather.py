@@ -20,7 +20,7 @@ market; its venue's once per venue, shared by every followed market of the venue
 A signal is decided on the world as of its time (`gather(..., as_of_ns)`), a part that cannot
 be had as of then is the latest, counted; a decision never waits for a call once its market
 is followed. How markets are followed and dropped, the as-of rules and the gaps:
-docs/advisor.md, "Stage 1's context: the mesh's tools".
+docs/advisor-service.md, "Stage 1's context: the mesh's tools".
 """
 
 from __future__ import annotations

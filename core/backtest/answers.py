@@ -3,7 +3,7 @@
 The advisor records every decision whole (the recorder's `decisions` table,
 trademesh.advisor.v1.Decision), with the LLM's trace: the model that answered, its text as it
 came, and each tool it called with what it read. A backtest of the recorded window makes the
-same signals (docs/backtest.md, "Parity with live"), so each of its decisions that asks the LLM
+same signals (docs/backtest-parity.md, "Parity with live"), so each of its decisions that asks the LLM
 finds the live answer to the same signal, by strategy, symbol and the signal's time, and hands
 it to the advisor's core as the live shell handed it (`AdvisorCore.on_answer`): the core parses
 and checks it again, grounding its numbers on the request and the tools' results as live.

@@ -230,7 +230,7 @@ async def run_recorded(
 
 def run_kinds(backtest: Backtest) -> tuple[str, ...]:
     """What the run reads of the recorder's history: books, trades and bars; and the marks the
-    venue stated where its perpetuals are margined (docs/backtest.md, "Recorded marks"): margin
+    venue stated where its perpetuals are margined (docs/backtest-market.md, "Recorded marks"): margin
     and liquidation are reckoned at them, as the live venue reckoned them, not at the book's mid."""
     perpetual = any(i.kind is InstrumentKind.PERPETUAL for i in backtest.instruments.values())
     marks = perpetual and backtest.market.margined
@@ -238,7 +238,7 @@ def run_kinds(backtest: Backtest) -> tuple[str, ...]:
 
 
 async def on_bars(config: BacktestConfig, backtest: Backtest) -> tuple[Backtest, set[Timeframe]]:
-    """The run on history of bars alone (docs/backtest.md, "History of bars alone"): a
+    """The run on history of bars alone (docs/backtest-market.md, "History of bars alone"): a
     trade_bars source of a symbol with bars and no trades in the range is fed those bars
     (core.backtest.bar_feed: the run built again with those strategies), and a symbol with no
     recorded book but bars has its orders filled on them (ReplayedMarket.on_bar): the bars its
@@ -269,7 +269,7 @@ async def on_bars(config: BacktestConfig, backtest: Backtest) -> tuple[Backtest,
 
 async def recorded_funding(config: BacktestConfig, backtest: Backtest) -> None:
     """The rates the recorder kept for the run's perpetuals, paid where they cover a funding
-    time (docs/backtest.md, "Funding"); the sim config's rate elsewhere."""
+    time (docs/backtest-market.md, "Funding"); the sim config's rate elsewhere."""
     intervals = {
         symbol: terms.interval_s
         for symbol, terms in funding_terms(exchange_of(config)).items()

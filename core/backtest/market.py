@@ -8,7 +8,7 @@ given (the events' ts_event_ns, the callers' now_ns).
 
 The book model (how recorded levels, recorded trades and our orders share the engine's book,
 the queue rules BACK and FRONT), the latency model, refusals, stops and what is not modelled:
-docs/backtest.md, "The replayed venue".
+docs/backtest-market.md, "The replayed venue".
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ class ReplayedMarket:
         due = [first[0][0] for first in pending if first]
         return min(due) if due else None
 
-    # ---- bars (docs/backtest.md, "Fills on bars")
+    # ---- bars (docs/backtest-market.md, "Fills on bars")
 
     def fill_on_bars(self, symbols: Sequence[str]) -> None:
         """Fill these symbols' orders on their bars (`on_bar`): the history holds no book of them
@@ -423,7 +423,7 @@ class ReplayedMarket:
 
     def _check_margin(self, symbol: str) -> None:
         """Liquidate what is due at the mark, the symbol's book made whole first; only while it
-        holds a margined position (docs/venues.md, "Margin and liquidation")."""
+        holds a margined position (docs/derivatives.md, "Margin and liquidation")."""
         if self._exchange.at_risk(symbol):
             mirror = self._mirrors[symbol]
             if self._exchange.may_liquidate(symbol, *mirror.best()):
@@ -435,7 +435,7 @@ class ReplayedMarket:
         """The venue's time: that of the last event or arrival it handled."""
         return self._venue_ns
 
-    # ---- leverage (docs/venues.md, "Margin and liquidation")
+    # ---- leverage (docs/derivatives.md, "Margin and liquidation")
 
     @property
     def margined(self) -> bool:

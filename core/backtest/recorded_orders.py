@@ -1,5 +1,5 @@
 """A live session's orders sent again to the replayed venue at the times the live venue received
-them: the "recorded" latency model of issue 18's fills parity (docs/backtest.md, "Parity with
+them: the "recorded" latency model of issue 18's fills parity (docs/backtest-parity.md, "Parity with
 live").
 
 The recorder keeps every execution the venue reported (table `executions`): each order's request

@@ -215,7 +215,7 @@ class Backtest:
 
     def fill_on_bars(self, timeframes: dict[str, Timeframe]) -> None:
         """Fill these symbols' orders on their bars of the timeframe given (their history holds
-        bars and no trades: docs/backtest.md, "Fills on bars"): each such bar moves the replayed
+        bars and no trades: docs/backtest-market.md, "Fills on bars"): each such bar moves the replayed
         venue's book along its path, is the symbol's last market event and its close its price."""
         self._bar_fills = {symbol: TIMEFRAME_TO_PB[tf] for symbol, tf in timeframes.items()}
         self.market.fill_on_bars(sorted(timeframes))
@@ -684,7 +684,7 @@ class Feedback:
 
 def _margin_desk(market: ReplayedMarket) -> dict[str, Any]:
     """The replayed venue's leverage and derivatives account for the inspector's shell, when its
-    perpetuals are margined (docs/venues.md, "Margin and liquidation"); none otherwise."""
+    perpetuals are margined (docs/derivatives.md, "Margin and liquidation"); none otherwise."""
     if not market.margined:
         return {}
     return {

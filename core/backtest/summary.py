@@ -62,7 +62,7 @@ def summary(done: RunOutcome) -> list[str]:
 
 
 def _liquidations(done: RunOutcome) -> list[str]:
-    """The venue's liquidations of the run's positions (docs/venues.md, "Margin and liquidation"):
+    """The venue's liquidations of the run's positions (docs/derivatives.md, "Margin and liquidation"):
     each symbol's price, and the fees they paid; none without any."""
     fills = [e.fill for e in done.tape.orders if e.fill is not None and e.fill.liquidation]
     if not fills:

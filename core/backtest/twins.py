@@ -1,5 +1,5 @@
 """The backtest's own orders sent at their live twins' recorded arrivals (`latency = "recorded"`,
-docs/backtest.md, "Parity with live").
+docs/backtest-parity.md, "Parity with live").
 
 Live, an order reaches the venue when the live chain got it there (with the detector's hold,
 ~3 s after its signal); a backtest's reaches it after the latency model's delay. In a recorded
@@ -10,7 +10,7 @@ then meets the book the live order met (core.backtest.recorded_orders).
 
 How an order finds its twin (`TwinKey`, and exactly with the live inspector's journal), when
 an order or cancel without a twin arrives, and when our inspector hears the venue:
-docs/backtest.md, "Twins: the recorded latency".
+docs/backtest-parity.md, "Twins: the recorded latency".
 """
 
 from __future__ import annotations

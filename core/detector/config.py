@@ -36,7 +36,7 @@ class DetectorConfig:
     tick_hz: float = 10.0
     # How long market data is held before the engine sees it, in event-time order
     # (core.detector.runner): 0 gives the lowest latency; a hold longer than the venues'
-    # delivery delay gives the backtest's signals exactly (docs/backtest.md, "Parity with live").
+    # delivery delay gives the backtest's signals exactly (docs/backtest-parity.md, "Parity with live").
     hold_ms: int = 0
     probe_rate_hz: float = 30.0
     # A module step slower than this is flagged with its timing.

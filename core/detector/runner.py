@@ -7,7 +7,7 @@ outputs out. Two ways to take market data, by the hold (`--hold-ms`):
   MarketConverter per venue), fed, and evaluated at that timestamp. Clock ticks fall on the
   grid of `tick_hz` in the same event time, each before the events of its own timestamp. This
   is the backtest's stepping (core.backtest.detect), so a backtest of the recorded window gives
-  the same signals at the same times (docs/backtest.md, "Parity with live"). An event that
+  the same signals at the same times (docs/backtest-parity.md, "Parity with live"). An event that
   comes later than the hold is late: fed at the time already reached, and counted. It costs an
   evaluation per timestamp.
 - **Without** (the default; latency first): the loop takes every batch that has arrived,
@@ -269,7 +269,7 @@ class PatchRunner:
         """The tick grid, from the first market data on."""
         if self._next_tick_ns is None:
             self._next_tick_ns = at_ns - at_ns % self._tick_ns + self._tick_ns
-            # Where a backtest of this session starts (docs/backtest.md, "Parity with live").
+            # Where a backtest of this session starts (docs/backtest-parity.md, "Parity with live").
             log.info("detector: market data from %d (ns, event time)", at_ns)
 
     def _fed(self, group: Group, now_ns: int | None = None) -> list[Event]:

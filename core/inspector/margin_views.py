@@ -1,4 +1,4 @@
-"""What the API shows of the leveraged positions (docs/inspector.md, "Leverage, margin and
+"""What the API shows of the leveraged positions (docs/inspector-orders.md, "Leverage, margin and
 liquidation"): each position's leverage, margin ratio, liquidation price and distance and margin
 mode as its venue reports them (ListPositions), and the leverage policies' status (GetPolicies).
 Pure reads of the core."""

@@ -1,4 +1,4 @@
-"""The changes a new leader owes the bus (docs/overwatch.md, "Replicas").
+"""The changes a new leader owes the bus (docs/overview.md, "Replicas").
 
 A leader that starts (a first start, a restart, a standby taking over from a dead leader)
 reads its markets' history as warm-up, and does not publish every change it replays there. But

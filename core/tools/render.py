@@ -103,7 +103,7 @@ def margin_mode(value: int) -> str | None:
 
 
 def position(item: tf.Position) -> Json:
-    """A venue's position; a derivatives one with its margin figures (docs/venues.md, "Margin and
+    """A venue's position; a derivatives one with its margin figures (docs/derivatives.md, "Margin and
     liquidation"), each null where the venue does not say and for spot."""
     return {
         "symbol": item.symbol,

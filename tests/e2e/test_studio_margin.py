@@ -58,7 +58,7 @@ RUNTIME_PERP = "ETH/USDT:USDT"
 RUNTIME_SIZE = "1"
 BUF = ROOT / "node_modules" / ".bin" / "buf"
 PROTO = ROOT / "proto"
-# docs/gateway.md, "Margin and liquidation" (gateway/studio/src/lib/margin.ts).
+# docs/studio.md, "Margin and liquidation" (gateway/studio/src/lib/margin.ts).
 SAFE_ABOVE = Decimal("0.2")
 DANGER_BELOW = Decimal("0.05")
 # The colours of the tones (gateway/studio/src/styles.css: --buy, --warn, and white on red).

@@ -13,7 +13,7 @@ the inspector's clock; a fill with the venue's time, an order's update with the 
   order the venue made after that moment and before the answer was heard.
 
 - **Protection on the venue's word against the word's fills** (`word_races`): an entry's answer
-  said it filled (docs/inspector.md, "Sized by the venue's word") before its fills were heard,
+  said it filled (docs/inspector-orders.md, "Sized by the venue's word") before its fills were heard,
   the core placed the pair on it, and one of the pair filled before the last fill the answer
   held was heard: the pair caught a market the fills alone would have had it miss.
 

@@ -376,7 +376,7 @@ class BookFollower:
     equals the ticker exactly. The sim publishes a step's ticker from its matching engine's own
     book, after that step's book changes. A message may carry several venue dispatches (a
     subscriber that has fallen behind gets them joined), so the check is per event, never at a
-    message's end (docs/venues.md, "Messages and event order").
+    message's end (docs/connector.md, "Messages and event order").
     """
 
     def __init__(self, keep: int = 5000) -> None:

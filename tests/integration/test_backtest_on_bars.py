@@ -1,7 +1,7 @@
 """A backtest over history of bars alone (no trades, no book): a month of 1m bars imported from a
 generic CSV (`trademesh data import`), the shipped trend strategy on them with `--bars 1m`
 (`trademesh backtest`), its `trade_bars` source fed the imported bars and its orders filled on
-them (docs/backtest.md, "History of bars alone").
+them (docs/backtest-market.md, "History of bars alone").
 
 The month, January 2024 (44,640 bars of BTC/USDT on binance), is flat at 50,000 but for one
 V: from bar FALL, 40 bars down 50 each, then 60 bars up 100 each, then flat at the top. Every

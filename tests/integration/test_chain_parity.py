@@ -31,7 +31,7 @@ those that caught a race (tests/integration/chain_races.py).
   live runner handed the recorded events and what the backtest's strategy heard back from its
   inspector at the same times, make the same signals and position requests.
 
-docs/backtest.md, "Parity with live"."""
+docs/backtest-parity.md, "Parity with live"."""
 
 from __future__ import annotations
 

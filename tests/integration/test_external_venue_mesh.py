@@ -333,7 +333,7 @@ GROUP BY 1, 2, 3 ORDER BY n DESC LIMIT 8
 async def _strategy_order_filled(venue: Venue, database: str, mesh_token: str) -> tf.Order:
     """An intent the advisor made of the strategy's signal on node-ref, placed by the inspector
     (node-ref holds an order under the inspector's client order id for it: uuid5 of the intent,
-    docs/inspector.md "Orders"), and filled there: that order as node-ref reads it."""
+    docs/inspector-orders.md "Orders"), and filled there: that order as node-ref reads it."""
     stubs = venue.stubs(mesh_token)  # the token every service holds: reads only
     connection = await asyncpg.connect(database)
     try:

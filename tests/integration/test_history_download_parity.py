@@ -259,7 +259,7 @@ async def test_a_backtest_on_history_downloaded_from_the_venue_reports_what_it_r
         assert report == live_report and "report.html" in report
         # Not vacuous: the strategy signalled and the advisor decided. Intents, orders and fills are
         # compared as the rest (any intent's orders fill on the symbol's bars, both databases holding
-        # no order book and the same bars: docs/backtest.md, "History of bars alone").
+        # no order book and the same bars: docs/backtest-market.md, "History of bars alone").
         counts = {
             name: int(n.replace(",", "")) for n, name in (p.split(" ", 1) for p in summary[0].split(" · "))
         }

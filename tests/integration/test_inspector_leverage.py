@@ -1,5 +1,5 @@
 """The inspector's leverage policies against the real sim (a sim and an inspector process, real
-Redis; docs/inspector.md, "Leverage, margin and liquidation"): a leveraged intent is checked
+Redis; docs/inspector-orders.md, "Leverage, margin and liquidation"): a leveraged intent is checked
 against the maximum leverage and the distance to its liquidation, its leverage is set at the
 venue before its order, the position shows the venue's margin figures, and as the market falls
 toward its liquidation price the inspector reduces it by policy (RISK_ACTION_REDUCE) before the

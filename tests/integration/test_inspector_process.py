@@ -510,7 +510,7 @@ async def test_without_levels_the_policy_distances_protect_on_the_venues_price_g
         assert answer.action == rk.RISK_ACTION_ALLOW, answer.reasons
         # An entry's levels come from the first the inspector hears of its price, kept as it
         # fills on: its first fill, or the venue's answer (its average fill price) when that came
-        # first (docs/inspector.md, "Sized by the venue's word"); which comes first is a race.
+        # first (docs/inspector-orders.md, "Sized by the venue's word"); which comes first is a race.
         _, at_venue = await until(lambda: _settled_pair(mesh), WAIT_S, 0.05, "the final pair")
         first = await _first_fill_price(mesh, answer.client_order_id)
         entry_order = await mesh.venue_stubs.tf.GetOrder(

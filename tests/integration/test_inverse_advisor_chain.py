@@ -15,7 +15,7 @@ the stop (core/advisor/engine/sizing.py). The test works the count out from the 
 shares, the instrument's face and lot). The inspector values the order by its face value in
 USD (the count x 1 USD) in its ALLOW and its audit, places it, the stand-in fills it at the ask
 and the ledger books it coin-margined: the position in USD, its cost, fee and margin in BTC
-(docs/ledger.md, "Inverse perpetuals", has the run's figures). A flat signal then closes the
+(docs/ledger-derivatives.md, "Inverse perpetuals", has the run's figures). A flat signal then closes the
 whole position (the venue's, in contracts) at the bid, and the ledger realises the coin the face
 lost between the two prices.
 
@@ -341,7 +341,7 @@ async def _placed(mesh: Mesh, intent: am.Intent, notional: D) -> tf.Fill:
 
 
 async def _booked(mesh: Mesh, bought: tf.Fill, notional: D) -> None:
-    """The ledger books the entry coin-margined (docs/ledger.md, "Inverse perpetuals"): the
+    """The ledger books the entry coin-margined (docs/ledger-derivatives.md, "Inverse perpetuals"): the
     position in USD, its cost (what the face is worth at the ask), the margin (leverage 1) and
     the fee in BTC."""
     ledger = lg_grpc.LedgerStub(mesh.channel("ledger"))

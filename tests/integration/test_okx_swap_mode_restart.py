@@ -1,4 +1,4 @@
-"""OKX swaps keep their margin mode across a restart of the venue (docs/venues.md, "Margin and
+"""OKX swaps keep their margin mode across a restart of the venue (docs/derivatives.md, "Margin and
 liquidation: the live venues"; venues/okx_swap/margin.py): OKX holds no margin mode per instrument
 but the mgnMode of its positions and the tdMode of its orders, and the connector reads it back
 from them before the symbol's first GetLeverage or order.

@@ -1,4 +1,4 @@
-"""Two Overwatch processes of one timeframe on a real Redis (docs/overwatch.md, "Replicas"): one
+"""Two Overwatch processes of one timeframe on a real Redis (docs/overview.md, "Replicas"): one
 leads and publishes, the other stands by (its RPCs UNAVAILABLE naming the leader). The leader is
 frozen while a new regime's bars arrive, then killed with -9: the standby takes the lease within
 its ttl, warms on the whole history, and publishes the one change the bus was owed (the regime

@@ -1,5 +1,5 @@
 """A paper venue charges a spot fill's fee in the asset its exchange does (issue 57 item 1;
-docs/paper.md, "Fees"): `trademesh venue NAME --paper --replay <capture>`, a market buy through
+docs/ledger.md, "Fees"): `trademesh venue NAME --paper --replay <capture>`, a market buy through
 its TradeFlow, and the balances and the fills' fee asset read back. Paper Binance (NKN/USDT, its
 recorded session): the fee comes off the NKN bought, the USDT paid is the fills' price x size.
 Paper Kraken (BTC/CHF, its recorded session; 100,000 CHF in the paper account): the fee is paid

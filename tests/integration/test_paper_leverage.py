@@ -1,4 +1,4 @@
-"""A paper venue's perpetual is margined by the sim's engine (docs/venues.md, "Margin and
+"""A paper venue's perpetual is margined by the sim's engine (docs/derivatives.md, "Margin and
 liquidation"): paper OKX swaps on its recorded session say leverage, cross and isolated and
 liquidation in Admin's capabilities, take SetLeverage, and GetPositions reports the position's
 margin at the leverage set (contracts of 0.01 BTC)."""

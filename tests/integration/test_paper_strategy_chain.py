@@ -20,7 +20,7 @@ from the entry, where the recorded market never goes). The advisor's staleness i
 recorded book shows at its best ask (MAX_NOTIONAL_SHARE): the advisor's limit at the best ask
 fills in part and its rest works on until the close cancels it.
 
-The paper venue charges fees as Binance does (docs/paper.md, "Fees"): a buy's fee comes off the
+The paper venue charges fees as Binance does (docs/ledger.md, "Fees"): a buy's fee comes off the
 NKN it brings in, so the entry holds its fills less their fees, off the lot grid.
 
 What must hold: the entry's intent is the advisor's on the strategy's signal (bus) and is the

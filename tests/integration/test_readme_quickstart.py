@@ -118,7 +118,7 @@ async def test_the_quick_start_downloads_the_month_sees_it_held_and_backtests_on
     assert lines[0].startswith(f"{MONTH_BARS - 1:,} events"), tested.stdout
     # On bars alone the example's source (bars built from trades) is fed the downloaded 1m bars
     # (--bars 1m): it signals, and the advisor decides on each signal, the replayed venue's book
-    # made from the bars (docs/backtest.md, "History of bars alone"). No intent here: the
+    # made from the bars (docs/backtest-market.md, "History of bars alone"). No intent here: the
     # stand-in's made-up BTC/USDT is a zig-zag of +-0.1 % around 1.0000 (venues/binance/standin/
     # history.py), whose swings are shorter than a round trip's fees and whose 1 % spread (the
     # demo market's tick, 0.01) is over the advisor's limit; tests/integration/

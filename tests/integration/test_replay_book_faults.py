@@ -17,7 +17,7 @@ What "as the recorded replay's" covers is what the venue's integrity data can vo
 - every level, for a sequenced book (OKX seqId, Bybit u, Coinbase sequence_num, Deribit
   change_id, Binance U/u);
 - Binance's books start from a REST snapshot cut at 1,000 levels, and a resync starts them from
-  another: both books are published inside their own known range (docs/venues.md, "Book
+  another: both books are published inside their own known range (docs/connector.md, "Book
   integrity"), compared inside the range they share;
 - a book with a checksum of its best N levels and no sequence (Kraken: 10; OKX's channels
   before seqId: 25): a lost update of a deeper level is not detectable by the venue (nor by

@@ -2,7 +2,7 @@
 60): once the 10x long is open, the sim's market, trending down (`drift_per_s`), moves its mark,
 and the stream sends the position again with the new mark price, unrealised PnL and margin ratio
 without any new execution, at most once every account_mark_interval_s (1 s: venues.runtime.venue,
-docs/venues.md "Margin and liquidation")."""
+docs/derivatives.md "Margin and liquidation")."""
 
 from __future__ import annotations
 

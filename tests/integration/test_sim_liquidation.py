@@ -3,7 +3,7 @@ perpetual 10x isolated, a market buy opens a long, and the sim's market, trendin
 (`drift_per_s`), carries the mark to the liquidation price. GetPositions shows the margin figures
 on the way (the mark falling, the margin ratio rising towards 1, the liquidation price fixed), and
 the executions stream carries the engine's own order and fill (liquidation, "liq-..."), at the
-bankruptcy price with the liquidation fee (docs/venues.md, "Margin and liquidation")."""
+bankruptcy price with the liquidation fee (docs/derivatives.md, "Margin and liquidation")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A venue added by a package, outside this repository (docs/venues.md, "Adding a venue as a
+"""A venue added by a package, outside this repository (docs/venue-adding.md, "Adding a venue as a
 package"): the test writes a tiny package (pyproject.toml with a `trademesh.venues` entry point, a
 module whose create_venue runs the sim's engine under the name acme with one symbol), builds and
 installs it into a scratch virtual environment made from this one (offline: no index, no build

@@ -19,7 +19,7 @@ stamped in the last minute:
 
 The capture holds frames only, one connection to fstream.binance.com: the stand-in makes up the
 exchangeInfo ccxt loads from the symbols the frames stream (venues/replay/synthesis.py,
-docs/venues.md "Sessions from other recorders"). Seeded: the same seed writes the same frames,
+docs/replay.md "Sessions from other recorders"). Seeded: the same seed writes the same frames,
 only their times follow the clock.
 """
 

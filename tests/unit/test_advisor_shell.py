@@ -378,7 +378,7 @@ class _Gatherer:
 
 async def test_a_signal_is_decided_on_its_context_as_of_its_evaluation_time() -> None:
     """The detector's ts_signal_ns (its evaluation's time, the backtest's decision time), not the
-    patch's last event (ts_event_ns): docs/backtest.md, "Parity with live"."""
+    patch's last event (ts_event_ns): docs/backtest-parity.md, "Parity with live"."""
     from core.advisor.decision_journal import DecisionJournal
     from core.advisor.runner import Pipeline
 

@@ -1,4 +1,4 @@
-"""The advisor's start (issue 57 item 5; docs/advisor.md, "Restarting"): the shipped model is
+"""The advisor's start (issue 57 item 5; docs/advisor-service.md, "Restarting"): the shipped model is
 served from the fitted numbers its JSON holds, without unpickling it (which imported
 scikit-learn and SciPy: most of a 9-16 s start on a loaded machine), and the LLM's modules
 (openai, mcp) are imported only when the LLM is on. The numbers score as the fitted pipeline does.

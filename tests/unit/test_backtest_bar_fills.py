@@ -1,5 +1,5 @@
 """The replayed venue's fills on bars (a symbol whose history holds bars and no trades or book):
-hand-worked cases of ReplayedMarket.on_bar (docs/backtest.md, "Fills on bars").
+hand-worked cases of ReplayedMarket.on_bar (docs/backtest-market.md, "Fills on bars").
 
 One instrument: BTC/USDT, tick 1, lot 0.1; maker fee 0.1 %, taker fee 0.2 %. A bar is handed
 at its close; orders reaching the venue between two bars wait for the next one's open. Each

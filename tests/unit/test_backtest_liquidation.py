@@ -2,7 +2,7 @@
 tests/integration/test_sim_liquidation.py (a 10x isolated long of 5 BTC/USDT:USDT near 100, its
 market falling) replayed from recorded events, and from bars, gives the same liquidation: the
 engine's own order and fill at the bankruptcy price, with the liquidation fee, among our
-executions (docs/venues.md, "Margin and liquidation")."""
+executions (docs/derivatives.md, "Margin and liquidation")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A backtest's replayed venue reckons margin at the marks the venue stated, where recorded
-(docs/backtest.md, "Recorded marks"; SimExchange.replay_mark): a 10x isolated long of 5
+(docs/backtest-market.md, "Recorded marks"; SimExchange.replay_mark): a 10x isolated long of 5
 BTC/USDT:USDT bought at 100.1 is liquidated when the recorded mark reaches its liquidation price
 though the book never moved, and is not while the recorded mark holds though the book falls
 through it; a mark left without a successor for longer than STATED_MARK_FRESH_NS gives way to the

@@ -1,4 +1,4 @@
-"""The inspector core's leverage, margin and liquidation policies (docs/inspector.md, "Leverage,
+"""The inspector core's leverage, margin and liquidation policies (docs/inspector-orders.md, "Leverage,
 margin and liquidation"): each test fails without the policy it names."""
 
 from __future__ import annotations

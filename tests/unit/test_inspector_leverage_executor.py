@@ -1,5 +1,5 @@
 """The executor sets an entry's leverage at its venue before placing it, and only when the
-setting in force differs (docs/inspector.md, "Leverage, margin and liquidation"): GetLeverage,
+setting in force differs (docs/inspector-orders.md, "Leverage, margin and liquidation"): GetLeverage,
 then SetLeverage when needed, then PlaceOrder; a refused SetLeverage refuses the order. The
 venue here is a stand-in desk answering TradeFlow's messages."""
 

@@ -1,4 +1,4 @@
-"""An intent's leverage from the advisor to the inspector (docs/inspector.md, "Leverage, margin
+"""An intent's leverage from the advisor to the inspector (docs/inspector-orders.md, "Leverage, margin
 and liquidation"): a strategy's `[intent] leverage` is on each entry it makes, on the wire
 (Intent.leverage) and read back by the inspector; a bad one is named."""
 

@@ -769,12 +769,12 @@ def test_single_writers_stand_by_and_consumers_keep_their_bus_rules() -> None:
     # docs/bridge.md: every bridge replica its own consumer group.
     bridge = parse(pod_spec(base["bridge"])["containers"][0]["args"])
     assert "$(POD_NAME)" in bridge.group
-    # docs/gateway.md, "Replicas": the gateways share their registry through the bus.
+    # docs/gateway-routing.md, "Replicas": the gateways share their registry through the bus.
     assert base["gateway"]["spec"]["replicas"] == 2
     assert parse(pod_spec(base["gateway"])["containers"][0]["args"]).shared_registry
     text = (K8S / "base" / "services" / "inspector.yaml").read_text()
     assert "replicas: 2  # leader + standby: only the holder of the leader lease" in text
-    # docs/overwatch.md, "Replicas": one leader a timeframe, by its lease; no Recreate needed:
+    # docs/overview.md, "Replicas": one leader a timeframe, by its lease; no Recreate needed:
     # the leader/standby rollout (a new standby first, docs/kubernetes.md).
     assert base["overwatch"]["spec"]["strategy"] == base["inspector"]["spec"]["strategy"]
     assert base["overwatch"]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}

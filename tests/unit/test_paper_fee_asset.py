@@ -1,4 +1,4 @@
-"""The asset a spot fill's fee is charged in (issue 57 item 1, docs/paper.md "Fees"): each spot
+"""The asset a spot fill's fee is charged in (issue 57 item 1, docs/ledger.md "Fees"): each spot
 venue states its exchange's rule in its own spec.py, and the matching engine charges the fee
 there. Binance, OKX and Bybit take it from what the fill brings in (a buy's in the base bought);
 Kraken and Coinbase in the quote. Spot BTC/USDT, maker 0.1 %, taker 0.2 %."""

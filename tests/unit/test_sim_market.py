@@ -275,7 +275,7 @@ async def test_without_history_s_the_sim_opens_with_no_candles() -> None:
 
 
 async def test_at_each_ticker_the_book_from_the_events_before_it_has_the_tickers_top() -> None:
-    """What a client may rely on with the sim (docs/venues.md, "Messages and event order"): a
+    """What a client may rely on with the sim (docs/connector.md, "Messages and event order"): a
     step's book changes go out before its ticker. A subscriber that fell behind gets several
     steps in one message, so that holds at each ticker event, not at a message's end."""
     venue = SimVenue(SimConfig(symbols=(FAST,), ticker_interval_ms=10))

@@ -1,4 +1,4 @@
-"""_template: the skeleton a new live venue copies (docs/venues.md, "Adding a venue").
+"""_template: the skeleton a new live venue copies (docs/venue-adding.md, "Adding a venue").
 
 Copy the folder to venues/<name>/ (a Python name: okx-swap lives in okx_swap), replace
 "template"/"Template" everywhere, fill in spec.py, write the stand-in, and delete the optional

@@ -39,7 +39,7 @@ SPEC = LiveSpec(
     native_symbol=native_symbol,
     ticker_method="watch_ticker",  # or "watch_bids_asks" when the venue streams best bid/ask apart
     # True when ccxt's cancel_all_orders_after arms a venue-side switch; say what it cancels (the
-    # runtime keeps it off while a reduce-only order rests: docs/venues.md, "Dead-man switch").
+    # runtime keeps it off while a reduce-only order rests: docs/connector.md, "Dead-man switch").
     native_cancel_after=False,
     client_order_id_field="clientOrderId",  # the venue's own name for it (documentation)
     exchange_class=TemplateExchange,  # None (and no exchange.py) when ccxt.pro's class is enough
@@ -48,11 +48,11 @@ SPEC = LiveSpec(
     private_streams=True,  # order updates and fills over the private WebSocket, with credentials
     # The ccxt params of a stop with this trigger, when the venue keeps stops as ordinary orders
     # triggered by the last trade (e.g. lambda trigger: {"triggerPrice": trigger}); None: the
-    # runtime refuses stops and Inspector emulates them (docs/venues.md, "Stop orders").
+    # runtime refuses stops and Inspector emulates them (docs/sim.md, "Stop orders").
     stop_params=None,
     # True when ccxt edit_order changes the venue's limit orders in place (AmendOrder native;
     # else the runtime cancels and replaces), and when ccxt watch_balance pushes the account
-    # (StreamAccount ACCOUNT_FEED_PUSH; else polled): docs/venues.md, "Amending orders".
+    # (StreamAccount ACCOUNT_FEED_PUSH; else polled): docs/sim.md, "Amending orders".
     amend_in_place=False,
     account_stream=False,
 )

@@ -1,4 +1,4 @@
-"""Binance USD-M's leverage, margin type and margin figures through ccxt (docs/venues.md, "Margin
+"""Binance USD-M's leverage, margin type and margin figures through ccxt (docs/derivatives.md, "Margin
 and liquidation: the live venues").
 
 Binance keeps a leverage (a whole number) and a margin type (CROSSED or ISOLATED) per symbol:

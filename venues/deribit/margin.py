@@ -1,4 +1,4 @@
-"""Deribit's margin figures and liquidations through ccxt (docs/venues.md, "Margin and
+"""Deribit's margin figures and liquidations through ccxt (docs/derivatives.md, "Margin and
 liquidation: the live venues").
 
 Deribit keeps no leverage and no margin mode per instrument: under its standard margin the

@@ -206,10 +206,10 @@ class LiveSpec:
     # normalizers, for every stream.
     wire: Callable[..., WireTap] | None = None
     # Which asset the exchange charges a spot fill's fee in (its own rule, stated by each spot
-    # venue's spec.py): a paper venue's engine charges it there (docs/paper.md, "Fees").
+    # venue's spec.py): a paper venue's engine charges it there (docs/ledger.md, "Fees").
     spot_fee_asset: FeeAsset = FeeAsset.QUOTE
     # A derivatives exchange's leverage, margin modes, margin figures and liquidations
-    # (venues/live/margin.py; docs/venues.md, "Margin and liquidation: the live venues"): its
+    # (venues/live/margin.py; docs/derivatives.md, "Margin and liquidation: the live venues"): its
     # modes are Venue.margin_modes (empty: no SetLeverage there), and the venue liquidates.
     # None: a spot venue.
     margin: MarginRules | None = None

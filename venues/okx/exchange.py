@@ -1,6 +1,6 @@
 """ccxt.pro okx, mended where it falls short of what the connector needs from OKX's API v5:
 order answers read back, cancel-all, fill fee signs, market orders on swaps, stops as algo
-orders, realised PnL, book checksums, swaps' 24h volume (docs/venues.md, "OKX: what its
+orders, realised PnL, book checksums, swaps' 24h volume (docs/connector.md, "OKX: what its
 exchange.py mends")."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OKX swaps' leverage, margin mode and margin figures through ccxt (docs/venues.md, "Margin and
+"""OKX swaps' leverage, margin mode and margin figures through ccxt (docs/derivatives.md, "Margin and
 liquidation: the live venues").
 
 OKX keeps a leverage per instrument and margin mode (POST /api/v5/account/set-leverage {instId,

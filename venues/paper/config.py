@@ -69,7 +69,7 @@ class PaperConfig:
     balances: Annotated[tuple[tuple[str, Decimal], ...], Parse(parse_balances)] = field(
         default_factory=default_paper_balances
     )
-    # Perpetuals are margined and liquidated as the sim's are (docs/venues.md, "Margin and
+    # Perpetuals are margined and liquidated as the sim's are (docs/derivatives.md, "Margin and
     # liquidation"), with the default brackets: 1x cross keeps every position fully funded.
     leverage: Annotated[Decimal, Within(1, 125)] = Decimal(1)
     margin_mode: MarginMode = MarginMode.CROSS

@@ -2,7 +2,7 @@
 
 A session recorded by another tool may hold only WebSocket frames, while ccxt loads markets
 over REST before it subscribes. A stand-in then answers with the markets its frames stream,
-described from what the frames show (docs/venues.md, "Sessions from other recorders"):
+described from what the frames show (docs/replay.md, "Sessions from other recorders"):
 
 - the native symbol: the topic's;
 - base and quote: split at the venue's separator ("BTC-USDT", "XBT/USD"), or, where the

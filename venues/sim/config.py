@@ -24,7 +24,7 @@ Example (every key optional; `[[symbols]]` replaces the default symbol list):
     funding_rate = "0.0001"      # paid by longs to shorts (negative: shorts pay) at each funding time
     funding_interval_s = 28800   # funding times: the multiples of this since the Unix epoch
 
-Perpetuals are margined and liquidated (docs/venues.md, "Margin and liquidation"): the top-level
+Perpetuals are margined and liquidated (docs/derivatives.md, "Margin and liquidation"): the top-level
 `leverage` (1 .. 125, default 1), `margin_mode` ("cross", the default, or "isolated") and
 `liquidation_fee_rate` (default 0.002), and per perpetual `[[symbols.brackets]]` tiers.
 
@@ -35,7 +35,7 @@ in BASE (core/foundations/matching/inverse.py). The default symbols
 are spot only: a perpetual is there when the config lists one.
 
 Every number has a range; a value outside it, a NaN or an infinity is refused naming the key
-and the file. The keys, their ranges and defaults: docs/venues.md, "The sim venue's limits".
+and the file. The keys, their ranges and defaults: docs/sim.md, "The sim venue's limits".
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class SymbolConfig(SymbolSpec):
     # Standard deviation of the mid's log return over one second.
     volatility_per_sqrt_s: Annotated[float, Within(0.0, 0.01)] = 0.0001
     # The mid's mean log return per second: a trend (negative: falling), 0 for none. A test
-    # drives a leveraged position to its liquidation with it (docs/venues.md, "Margin and
+    # drives a leveraged position to its liquidation with it (docs/derivatives.md, "Margin and
     # liquidation").
     drift_per_s: Annotated[float, Within(-0.1, 0.1)] = 0.0
     # Synthetic takers (market orders) per second.

@@ -247,7 +247,7 @@ class IntentConfig:
     ttl_ms: int = 60_000  # the intent expires this long after the decision
     # Derivatives: the leverage each entry asks to be held at (Intent.leverage: the inspector
     # checks it against its leverage policies and sets it at the venue before the order); None:
-    # the venue's setting in force. Ignored for spot (docs/inspector.md, "Leverage, margin and
+    # the venue's setting in force. Ignored for spot (docs/inspector-orders.md, "Leverage, margin and
     # liquidation").
     leverage: Decimal | None = None
 

@@ -17,7 +17,7 @@ risk                the inspector's risk events and state transitions (bus.v1.Ri
 inspector.journal.{<instance>}  the inputs of an inspector's core, for its restart (risk.v1.JournalEntry)
 dlq.<stream>         entries a consumer group gave up on (dead letters)
 
-Hash tags, for a Redis Cluster (docs/bus.md, "Redis Cluster"): the keys of one atomic write (a
+Hash tags, for a Redis Cluster (docs/redis-cluster.md, "Redis Cluster"): the keys of one atomic write (a
 MULTI/EXEC or a Lua script) must share a hash slot, and Redis hashes only what is between a key's
 first braces. A venue's streams carry its name as their tag (`{<venue>}`): ingest's writes of a
 venue, fenced by the venue's lease (core.ingest.fleet: the lease key carries the tag too), and the

@@ -48,7 +48,7 @@ class ExecutionIntent:
     reduce_only: bool
     created_ns: int
     # Derivatives: the leverage to hold the position at (set at the venue before the order);
-    # None: the venue's setting in force. Ignored for spot (docs/inspector.md, "Leverage").
+    # None: the venue's setting in force. Ignored for spot (docs/inspector-orders.md, "Leverage").
     leverage: Decimal | None = None
 
 

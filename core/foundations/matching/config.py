@@ -27,7 +27,7 @@ the synthetic market's keys, which it is told, to the sim.
 | liquidation_fee_rate | 0 .. 0.1 | 0.002 |
 | [[symbols.brackets]] (perpetuals: notional_cap, max_leverage, maintenance_margin_rate) | 0..20 | |
 
-Perpetuals are margined and liquidated (margin_account.py; docs/venues.md, "Margin and
+Perpetuals are margined and liquidated (margin_account.py; docs/derivatives.md, "Margin and
 liquidation"). The default leverage, 1x cross, keeps a config written before margin trading
 safe: every position is fully funded by its notional, and a long is never liquidated.
 """

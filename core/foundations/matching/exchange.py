@@ -54,7 +54,7 @@ trade in the same books; their positions pay funding at
 the funding times of their schedule when settle_funding() is called (core/foundations/matching/funding.py).
 Given MarginTerms they are margined (orders lock initial margin, positions hold it) and
 check_liquidations() closes the positions whose margin ratio reached 1 at the mark
-(core/foundations/matching/margin_account.py; docs/venues.md, "Margin and liquidation").
+(core/foundations/matching/margin_account.py; docs/derivatives.md, "Margin and liquidation").
 
 Not thread-safe and not re-entrant: call it from one thread (the event loop); a listener may
 read the exchange (books, formatting) but must not place or cancel from inside a callback.

@@ -26,7 +26,7 @@ paid late, each with the mark of when it is paid, at most MAX_DUE_AT_ONCE per ch
 
 A backtest may hand a perpetual the rates its venue applied at its funding times, as the
 recorder kept them (FundingTerms.recorded): at a funding time with a recorded rate within half
-an interval, that rate is paid instead of the config's (docs/backtest.md, "Funding").
+an interval, that rate is paid instead of the config's (docs/backtest-market.md, "Funding").
 
 Each payment is kept (the last FUNDING_KEPT) for ListFundingPayments, with the id
 "<native symbol>-<funding time in ms>" (BTCUSDT-PERP-1739952000000): stable, and unique on

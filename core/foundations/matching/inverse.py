@@ -9,7 +9,7 @@ once, where it is made):
   (`coin_fee`), an order locks its worst-case fee in the coin (a limit order its worth at its
   limit price x the dearer rate; a fill below a buy's limit costs a little more, taken from the
   free balance as a linear perpetual's losses are);
-- the position books as the ledger books it (docs/ledger.md, "Inverse perpetuals"): its face
+- the position books as the ledger books it (docs/ledger-derivatives.md, "Inverse perpetuals"): its face
   (contracts x cv, signed) and its cost, the coin the face was worth at entry; a reduce of face r
   releases the cost's share c = C x r / |F| (rounded to 1e-12 unless it closes the position) and
   realises c - r / p for a long, c + r / p for a short (cost < 0): the same amounts the ledger

@@ -1,7 +1,7 @@
 """The margin of one account's perpetuals in the matching engine: each symbol's leverage and
 margin mode, the initial margin its position holds, the figures GetPositions reports at the mark,
 and which positions are due for liquidation and at what price (the maths: margin.py; the model:
-docs/venues.md, "Margin and liquidation").
+docs/derivatives.md, "Margin and liquidation").
 
 - An order that may open or add to a position locks its initial margin (notional at its price /
   leverage) with its worst-case fee (order_manager.py); a reduce-only order locks its fee only.

@@ -5,7 +5,7 @@ equal to the venue's book as its snapshots and deltas give it, and replays the v
 synthetic takers; our orders are the book's user orders, matched by the sim's price-time engine.
 Both the backtest's replayed venue (core.backtest.market) and the paper venue (venues.paper) run
 it. The book model (how recorded levels, recorded trades and our orders share the engine's book,
-the queue rules BACK and FRONT): docs/backtest.md, "The replayed venue", and docs/paper.md.
+the queue rules BACK and FRONT): docs/backtest-market.md, "The replayed venue", and docs/paper.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _IOC = TimeInForce.IOC
 
 
 class QueueRule(Enum):
-    """Where a recorded decrease of a level comes off its synthetic queue (docs/backtest.md,
+    """Where a recorded decrease of a level comes off its synthetic queue (docs/backtest-market.md,
     "The book model")."""
 
     BACK = "back"  # the newest synthetic orders first: never moves our order forward (any venue)

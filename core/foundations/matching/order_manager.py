@@ -2,7 +2,7 @@
 
 The exchange validates and accepts an order (locking funds), then reports each fill the engine
 makes and how the order ended; every change is an Execution with a snapshot of the order. What
-callers rely on (ids, the executions' order, locks, reduce-only, stops, memory): docs/venues.md,
+callers rely on (ids, the executions' order, locks, reduce-only, stops, memory): docs/sim.md,
 "The simulated exchange's orders". All Decimal arithmetic runs inside ``localcontext(EXACT)``.
 """
 

@@ -1,5 +1,5 @@
 """The leverage, liquidation and margin checks of an entry on a leveraged derivatives market
-(docs/inspector.md, "Leverage, margin and liquidation"): the leverage it is held at (the
+(docs/inspector-orders.md, "Leverage, margin and liquidation"): the leverage it is held at (the
 intent's, else the venue's setting in force) against leverage.max (per symbol) and the
 account's against leverage.max_overall; its liquidation price, estimated from that leverage and
 the venue's maintenance rate, against liquidation.min_distance_entry; the initial margin held

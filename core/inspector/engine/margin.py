@@ -1,6 +1,6 @@
 """What the core knows of the venues' derivatives accounts (a journaled input, `MarginReport`:
 the shell reads each venue's positions, balances and leverage settings; the core never asks),
-and the arithmetic of liquidation the leverage policies are checked with (docs/inspector.md,
+and the arithmetic of liquidation the leverage policies are checked with (docs/inspector-orders.md,
 "Leverage, margin and liquidation"). Pure."""
 
 from __future__ import annotations

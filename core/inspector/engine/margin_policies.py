@@ -1,4 +1,4 @@
-"""The policies of leveraged derivatives (docs/inspector.md, "Leverage, margin and liquidation"):
+"""The policies of leveraged derivatives (docs/inspector-orders.md, "Leverage, margin and liquidation"):
 the leverage a position may be held at, how near its liquidation price an entry may open and a
 position may stay, and how much of the account's equity its margin may hold. Checked when made
 (InvalidArgument naming the key, e.g. "liquidation.open_action"); a limit left as None is not

@@ -16,7 +16,7 @@
 - exchangeInfo as a listing file (TRADEMESH_REPLAY_LISTING: venues.replay.listing) has it
   now: symbols delisted, rules changed (a live venue's markets reload, tested offline).
 
-Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+Sessions from other recorders (docs/replay.md, "Sessions from other recorders"):
 - frames of raw streams (the event alone, as /ws/<stream> sends it) are read as well as
   combined-stream frames, whatever the key order; {"result":..,"id":..} answers are control;
 - spot and USD-M futures share stream names: spot frames are those received from any host

@@ -21,7 +21,7 @@
   (venues/bybit/standin/trades.py); GET /v5/market/kline pages through the candle history
   (venues/bybit/standin/history.py).
 
-Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+Sessions from other recorders (docs/replay.md, "Sessions from other recorders"):
 - a market frame is any JSON object with "topic" and "data", whatever its key order (Bybit's
   kline pushes begin {"type":...}); acks and pongs ({"op":...} or {"success":...}) are control;
 - the same topic names stream different markets on /v5/public/spot, /linear, /inverse and

@@ -30,7 +30,7 @@
   played could reach the client after a later-numbered frame (the tests trade before
   playback or after it).
 
-Sessions from other recorders (docs/venues.md, "Sessions from other recorders"): market
+Sessions from other recorders (docs/replay.md, "Sessions from other recorders"): market
 messages are read by their "channel" member whatever the key order; "subscriptions" and
 "heartbeats" messages are control; with no recorded REST answers, the products and
 currencies ccxt's load_markets asks for are made up from the frames'

@@ -34,7 +34,7 @@
   `100ms`) on user.orders, then its trades (a list) on user.trades. A user channel is its
   own topic (the interval included): it is not in the capture.
 
-Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+Sessions from other recorders (docs/replay.md, "Sessions from other recorders"):
 notifications are read whatever their key order and spacing; JSON-RPC answers ({"id":..})
 and heartbeats are control frames; with no recorded get_instruments, the instruments the
 frames stream are described from their names (venues.deribit.standin.synthesized).

@@ -29,7 +29,7 @@ v2, as sent to the client (numbers are JSON numbers written with the capture's o
   It is computed from the book the stand-in keeps, which follows the replay (`delivered`), so a
   client re-subscribing after a checksum failure gets a snapshot of the book as it is now.
 
-Sessions from other recorders (docs/venues.md, "Sessions from other recorders"): v1 event
+Sessions from other recorders (docs/replay.md, "Sessions from other recorders"): v1 event
 objects (heartbeat, systemStatus, subscriptionStatus) are control frames; data frames of a
 channelID no subscriptionStatus names cannot be routed and are tallied as unrecognized; a
 book recorded at any depth is served (the v2 client's depth is the snapshot's); with no

@@ -1,5 +1,5 @@
 // The state, locks and executions of the account's orders (the sim's order manager's rules,
-// docs/venues.md "The simulated exchange's orders"):
+// docs/sim.md "The simulated exchange's orders"):
 // - an accepted order emits OPEN, then one execution per fill, then its end (CANCELED, EXPIRED)
 //   unless the last fill ended it (FILLED); a post-only order that would cross is REJECTED alone;
 // - a limit buy locks price * size * (1 + the dearer fee rate) of the quote, a market buy the

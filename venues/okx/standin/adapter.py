@@ -22,7 +22,7 @@
   venues.okx.standin.order_store) go the same way on the `orders-algo` channel, which ccxt
   subscribes on the business WebSocket (/ws/v5/business) after the same login.
 
-Sessions from other recorders (docs/venues.md, "Sessions from other recorders"):
+Sessions from other recorders (docs/replay.md, "Sessions from other recorders"):
 - {"event":...} answers and "pong" are control frames;
 - a book channel other than the one ccxt subscribes ("books-l2-tbt", "books50-l2-tbt",
   "books5", "bbo-tbt" where ccxt asks "books") is served under the asked channel's name;

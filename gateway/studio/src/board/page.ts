@@ -7,7 +7,7 @@
 // symbol, on the tab's Mux stream) keeps the rows it carries current between those (a row it fed
 // lately keeps the stream's ticker: board/model). The 24h change is against each symbol's price
 // 24 h ago: the ticker's open_24h where the venue states it (Binance, Binance USD-M, Bybit, OKX,
-// Kraken's stream, the sim, node-ref: docs/venues.md, "24h open"), taken from every ticker that
+// Kraken's stream, the sim, node-ref: docs/derivatives.md, "24h open"), taken from every ticker that
 // states it, a GetTickers answer's too while the stream feeds the row. Only where a venue's
 // tickers leave it empty (Coinbase, Deribit) is it asked of its candles: the open of the venue's
 // first 1m candle since then (MarketData.GetCandles, limit 1, a few symbols at a time, each again

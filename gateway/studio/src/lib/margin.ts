@@ -1,5 +1,5 @@
 // A derivatives position's margin figures as Studio shows them (Trading, Risk and Accounts:
-// docs/gateway.md, "Studio: margin and liquidation"): leverage ("10×"), the margin ratio as a
+// docs/studio.md, "Studio: margin and liquidation"): leverage ("10×"), the margin ratio as a
 // percentage (maintenance margin / margin balance: 100% is liquidation), the liquidation price,
 // and the distance to it, |mark - liquidation| / mark, with its tone: safe above 20 %, near from
 // 5 % to 20 %, danger below 5 % (or with the mark at or past the liquidation price). All of it

@@ -1,4 +1,4 @@
-// Money and prices as people read them (docs/gateway.md, "Studio: money and prices"). The wire's
+// Money and prices as people read them (docs/studio.md, "Studio: money and prices"). The wire's
 // decimal string is the value: it is rounded for display as text (never through a float), and
 // kept whole in the element's title (shown on hover) and in data-exact, which tools and tests
 // read. A price is shown at its instrument's tick (the decimals of its tick size); a price whose

@@ -1,7 +1,7 @@
 // Capital efficiency as plain data: each strategy's capital (GetRiskState's CapitalUse rows:
 // reserved by policy, used now, suppressed: asked for and refused by the reservation) as
 // samples over time, and its utilisation (used / reserved). Studio keeps the samples it polls
-// (docs/inspector.md, "Studio: the risk dashboard"): the inspector answers the present only.
+// (docs/inspector-service.md, "Studio: the risk dashboard"): the inspector answers the present only.
 import type { CapitalUse, GetRiskStateResponse } from "../gen/trademesh/risk/v1/inspector_pb";
 import { forDrawing } from "../lib/decimal";
 
