@@ -89,17 +89,15 @@ async def registered_lines(gateway: str, timeout_s: float) -> list[str]:
     import grpc
 
     from core.foundations.rpc.client import auth_metadata
-    from core.foundations.rpc.status import unavailable
+    from core.foundations.rpc.status import calling
     from trademesh.registry.v1 import registry_pb2 as reg
     from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
 
     async with grpc.aio.insecure_channel(gateway) as channel:
-        try:
+        with calling(f"the gateway's registry at {gateway}"):
             answer = await reg_grpc.RegistryStub(channel).ListServices(
                 reg.ListServicesRequest(), metadata=auth_metadata(), timeout=timeout_s
             )
-        except grpc.aio.AioRpcError as exc:
-            raise unavailable(exc, f"the gateway's registry at {gateway}") from None
     lines = []
     for instance in answer.instances:
         kind = reg.Kind.Name(instance.kind).removeprefix("KIND_").lower()

@@ -71,7 +71,7 @@ from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.discovery import Venues, VenueWatch
 from core.foundations.rpc.server import Service
-from core.foundations.rpc.status import unavailable
+from core.foundations.rpc.status import calling
 from core.foundations.service import ServiceContext
 from core.foundations.warm_history import HeldHistory
 from trademesh.common.v1 import common_pb2 as common
@@ -174,12 +174,10 @@ class Detector:
 
     async def _list_instruments(self, venue: str) -> Sequence[common.Instrument]:
         stub = md_grpc.MarketDataStub(self.channels.get(self._link(venue).address))
-        try:
+        with calling(f"venue {venue}: ListInstruments"):
             answer = await stub.ListInstruments(
                 md.ListInstrumentsRequest(), metadata=self._metadata, timeout=_LIST_TIMEOUT_S
             )
-        except grpc.aio.AioRpcError as exc:
-            raise unavailable(exc, f"venue {venue}: ListInstruments") from exc
         return list(answer.instruments)
 
     # ---- run

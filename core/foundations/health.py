@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.rpc.status import unavailable
+from core.foundations.rpc.status import calling
 
 __all__ = ["check_health"]
 
@@ -14,9 +14,7 @@ async def check_health(address: str, service: str = "", timeout_s: float = 3.0) 
     """The serving status name (SERVING, NOT_SERVING, ...); Unavailable when it cannot be asked."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        try:
+        with calling(f"{address}: health check failed"):
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise unavailable(exc, f"{address}: health check failed") from None
     name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     return name

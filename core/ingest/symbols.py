@@ -13,7 +13,7 @@ from core.foundations.mesh_config import VenueLink
 from core.foundations.model import Channel
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.client import Metadata
-from core.foundations.rpc.status import unavailable
+from core.foundations.rpc.status import calling
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
@@ -22,7 +22,10 @@ __all__ = ["VenueSymbols", "venue_symbols"]
 
 _CALL_TIMEOUT_S = 10.0
 # Errors of a venue that is starting or briefly away: wait for it.
-_NOT_YET = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_NOT_YET = dict.fromkeys(
+    (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED),
+    lambda exc: _NotAnswering(exc.code().name),
+)
 # Channels only a derivative has; the kinds the venue lists say which symbols are.
 _DERIVATIVE_CHANNELS = frozenset({Channel.MARK, Channel.OPEN_INTEREST, Channel.LIQUIDATIONS})
 _BY_KIND = _DERIVATIVE_CHANNELS | {Channel.FUNDING}
@@ -47,14 +50,10 @@ class _NotAnswering(Exception):
 
 async def _list_instruments(link: VenueLink, metadata: Metadata) -> list[tuple[str, int]]:
     async with grpc.aio.insecure_channel(link.address) as channel:
-        try:
+        with calling(f"venue {link.name} at {link.address}", refusals=_NOT_YET):
             reply = await md_grpc.MarketDataStub(channel).ListInstruments(
                 md.ListInstrumentsRequest(), metadata=metadata, timeout=_CALL_TIMEOUT_S
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in _NOT_YET:
-                raise _NotAnswering(exc.code().name) from None
-            raise unavailable(exc, f"venue {link.name} at {link.address}") from None
     return sorted((i.symbol, i.kind) for i in reply.instruments)
 
 

@@ -11,7 +11,7 @@ import grpc
 from core.foundations.errors import NotFound, shown
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.client import Metadata, auth_metadata, trade_auth_metadata
-from core.foundations.rpc.status import unavailable
+from core.foundations.rpc.status import calling
 from core.tools.resolver import MeshResolver
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
@@ -106,13 +106,11 @@ class VenueLinks:
     async def list_instruments(self, venue: str) -> Sequence[common.Instrument]:
         """The venue's instruments (core.foundations.instruments keeps them); Unavailable when it does
         not answer."""
-        try:
+        with calling(f"venue {venue}: ListInstruments"):
             desk = self.desk(venue)
             answer = await desk.marketdata.ListInstruments(
                 md.ListInstrumentsRequest(), timeout=_LIST_TIMEOUT_S, metadata=desk.metadata
             )
-        except grpc.aio.AioRpcError as exc:
-            raise unavailable(exc, f"venue {venue}: ListInstruments") from exc
         return list(answer.instruments)
 
     def ledger(self) -> lg_grpc.LedgerAsyncStub | None:

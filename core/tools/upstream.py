@@ -37,7 +37,7 @@ from core.foundations.errors import (
 )
 from core.foundations.rpc.channels import Upstreams
 from core.foundations.rpc.client import auth_metadata
-from core.foundations.rpc.status import from_call_error
+from core.foundations.rpc.status import calling
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = ["Upstream"]
@@ -187,14 +187,12 @@ class Upstream:
         self, service: str, target: str | None, address: str, timeout_s: float | None = None
     ) -> Iterator[None]:
         deadline = self.timeout_s if timeout_s is None else timeout_s
+        who = _who(service, target, address)
         try:
-            yield
-        except grpc.aio.AioRpcError as exc:
-            raise from_call_error(exc, _who(service, target, address), deadline) from exc
+            with calling(who, deadline):
+                yield
         except TimeoutError as exc:
-            raise Unavailable(
-                f"{_who(service, target, address)} did not answer within {deadline:g} s"
-            ) from exc
+            raise Unavailable(f"{who} did not answer within {deadline:g} s") from exc
 
 
 def _allowed(service: str, method: str, request: Message, caller: Principal | None) -> None:

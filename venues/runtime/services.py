@@ -32,6 +32,7 @@ from core.foundations.logs import bound_trace_id
 from core.foundations.rpc.context import Context
 from core.foundations.rpc.edge import Registrar
 from core.foundations.rpc.server import Service
+from core.foundations.rpc.status import abort_unimplemented
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as common
@@ -96,10 +97,7 @@ class MarketDataService(md_grpc.MarketDataServicer):
     ) -> md.GetTradesResponse:
         venue = self.rt.venue
         if not venue.trade_history:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"{venue.name} does not serve trade history (Admin GetStatus: capabilities.trade_history)",
-            )
+            await abort_unimplemented(context, venue.name, "does not serve trade history", "trade_history")
         cursor, limit = validate.trades_request(request, self.rt.instruments, time.time_ns())
         # Enough to make a page after dropping the trades of the last page's instant.
         read = await venue.trades(cursor.symbol, cursor.since_ns, cursor.end_ns, limit + cursor.skip)
@@ -114,10 +112,8 @@ class MarketDataService(md_grpc.MarketDataServicer):
     ) -> md.GetTickersResponse:
         venue = self.rt.venue
         if not venue.all_tickers:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"{venue.name} does not serve all tickers at once "
-                "(Admin GetStatus: capabilities.all_tickers)",
+            await abort_unimplemented(
+                context, venue.name, "does not serve all tickers at once", "all_tickers"
             )
         symbols = validate.tickers_request(request, self.rt.instruments)
         return md.GetTickersResponse(tickers=await venue.tickers(symbols))
@@ -251,10 +247,12 @@ class TradeFlowService(tf_grpc.TradeFlowServicer):
 
     async def _require_leverage(self, context: Any) -> None:
         if not self.venue.margin_modes:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"{self.venue.name} keeps no leverage per symbol to set or read: a spot venue, or one whose "
-                "margin follows from the account's equity; Admin GetStatus: capabilities.leverage",
+            await abort_unimplemented(
+                context,
+                self.venue.name,
+                "keeps no leverage per symbol to set or read: a spot venue, or one whose margin follows "
+                "from the account's equity",
+                "leverage",
             )
 
     async def StreamAccount(

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable, shown
 from core.foundations.mesh_config import parse_venue_link
-from core.foundations.rpc.status import call_failure
+from core.foundations.rpc.status import call_failure, calling
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 
@@ -99,15 +99,16 @@ async def _serving(channel: grpc.aio.Channel, venue: ExternalVenue, wait_s: floa
 async def _status(channel: grpc.aio.Channel, venue: ExternalVenue, token: str) -> admin.GetStatusResponse:
     stub = admin_grpc.AdminStub(channel)
     metadata = (("authorization", f"Bearer {token}"),)
-    try:
+    refused = dict.fromkeys(_REFUSED, lambda exc: _token_refused(venue, exc))
+    with calling(f"{venue}: GetStatus failed", refusals=refused):
         status: admin.GetStatusResponse = await stub.GetStatus(
             admin.GetStatusRequest(), metadata=metadata, timeout=_CALL_TIMEOUT_S
         )
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() in _REFUSED:
-            raise FailedPrecondition(
-                f"{venue}: it refuses the mesh token ({exc.code().name}): start it with the mesh's "
-                "TRADEMESH_TOKEN and TRADEMESH_TRADE_TOKEN"
-            ) from None
-        raise Unavailable(f"{venue}: GetStatus failed: {call_failure(exc)}") from None
     return status
+
+
+def _token_refused(venue: ExternalVenue, exc: grpc.aio.AioRpcError) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{venue}: it refuses the mesh token ({exc.code().name}): start it with the mesh's "
+        "TRADEMESH_TOKEN and TRADEMESH_TRADE_TOKEN"
+    )

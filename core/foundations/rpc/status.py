@@ -3,12 +3,18 @@
 At the server edge (`to_status`): InvalidArgument carries google.rpc.BadRequest field
 violations in the status details (grpc-status-details-bin), so grpcurl, buf curl and our
 clients can show which field was wrong and why. At the client (`from_call_error`, `unavailable`):
-a failed call becomes the project's error naming who answered so; a caller that retries instead
-says the failure as `call_failure` words it, and `REFUSED_AS_ASKED` are the codes no retry of
-the same subscription mends.
+a failed call becomes the project's error naming who answered so (`calling` around the call,
+the one way: a caller's own reading of some codes passed as `refusals`); a caller that retries
+instead says the failure as `call_failure` words it, and `REFUSED_AS_ASKED` are the codes no
+retry of the same subscription mends. A server that lacks what a method needs (a capability
+its Admin GetStatus says) ends the call with `abort_unimplemented`.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -18,8 +24,8 @@ from grpc_status import rpc_status
 from core.foundations import errors
 
 __all__ = [
-    "REFUSED_AS_ASKED", "bad_request_violations", "call_failure", "code_for", "from_call_error",
-    "precondition_violations", "to_status", "unavailable",
+    "REFUSED_AS_ASKED", "abort_unimplemented", "bad_request_violations", "call_failure", "calling",
+    "code_for", "from_call_error", "precondition_violations", "to_status", "unavailable",
 ]  # fmt: skip
 
 _CODES: list[tuple[type[errors.TrademeshError], grpc.StatusCode]] = [
@@ -167,3 +173,34 @@ def unavailable(exc: grpc.aio.AioRpcError, who: str) -> errors.Unavailable:
     """A failed call to something a service cannot go on without (a venue's instruments, its
     candles, a health check), whatever the code: Unavailable naming `who`, the code and details."""
     return errors.Unavailable(f"{who}: {call_failure(exc)}")
+
+
+# A caller's own reading of a code: the exception a failed call with it becomes.
+Refusal = Callable[[grpc.aio.AioRpcError], Exception]
+
+
+@contextlib.contextmanager
+def calling(
+    who: str, timeout_s: float | None = None, refusals: Mapping[grpc.StatusCode, Refusal] | None = None
+) -> Iterator[None]:
+    """Around a call to another service: its failure raised as the project's error naming `who`.
+    A code in `refusals` becomes what its entry makes of the call error; otherwise, with
+    `timeout_s` (the call's deadline), as `from_call_error` reads each code, and without it,
+    Unavailable whatever the code (`unavailable`)."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as exc:
+        refusal = (refusals or {}).get(exc.code())
+        if refusal is not None:
+            raise refusal(exc) from exc
+        raise (unavailable(exc, who) if timeout_s is None else from_call_error(exc, who, timeout_s)) from exc
+
+
+async def abort_unimplemented(
+    context: grpc.aio.ServicerContext[Any, Any], who: str, lacks: str, capability: str
+) -> NoReturn:
+    """Ends the call UNIMPLEMENTED: `who` lacks what the method needs, and the capability of its
+    Admin GetStatus that tells a client so beforehand."""
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED, f"{who} {lacks} (Admin GetStatus: capabilities.{capability})"
+    )
