@@ -4,6 +4,8 @@ A route is (venue, kind, symbol); a subscription is indexed under its routes wit
 an empty venue or symbol filter. Kinds are short strings:
 
     trades  book  tickers  notices      one each
+    funding  mark  open_interest        one each: the derivatives channels (perpetuals, futures)
+    liquidations
     candles.<tf>  bars.<tf>             one per timeframe (1s 1m 5m 15m 1h 4h 1d 1w)
     notice.<channel>                    a notice on the bus: reaches `notices` and the
                                         kind(s) of its channel (never indexed)
@@ -43,6 +45,7 @@ ANY = "*"
 Key = tuple[str, str, str]  # (venue or ANY, kind, symbol or ANY)
 
 TRADES, BOOK, TICKERS, NOTICES = "trades", "book", "tickers", "notices"
+FUNDING, MARK, OPEN_INTEREST, LIQUIDATIONS = "funding", "mark", "open_interest", "liquidations"
 TIMEFRAME_TEXT_OF_PB: dict[int, str] = {TIMEFRAME_TO_PB[tf]: tf.label for tf in Timeframe}
 TIMEFRAME_OF_TEXT = {text: common.Timeframe.ValueType(pb) for pb, text in TIMEFRAME_TEXT_OF_PB.items()}
 
@@ -59,19 +62,29 @@ CANDLE_KINDS = tuple(candles_kind(text) for text in TIMEFRAME_TEXT_OF_PB.values(
 BAR_KINDS = tuple(bars_kind(text) for text in TIMEFRAME_TEXT_OF_PB.values())
 
 # MarketEvent payload -> kind (candles and notices are routed apart: they need more than the payload).
-KIND_OF_PAYLOAD = {"trade": TRADES, "book_snapshot": BOOK, "book_delta": BOOK, "ticker": TICKERS}
+KIND_OF_PAYLOAD = {
+    "trade": TRADES,
+    "book_snapshot": BOOK,
+    "book_delta": BOOK,
+    "ticker": TICKERS,
+    "funding_rate": FUNDING,
+    "mark_price": MARK,
+    "open_interest": OPEN_INTEREST,
+    "liquidation": LIQUIDATIONS,
+}
 
-_CHANNEL_KINDS: dict[int, tuple[str, ...]] = {
+_CHANNEL_KINDS: dict[md.Channel.ValueType, tuple[str, ...]] = {
     md.CHANNEL_TRADES: (TRADES,),
     md.CHANNEL_BOOK: (BOOK,),
     md.CHANNEL_TICKERS: (TICKERS,),
     md.CHANNEL_CANDLES: CANDLE_KINDS,
-    md.CHANNEL_FUNDING: (),  # funding rates are not bridged (yet): its notices reach `notices` only
-    md.CHANNEL_MARK: (),  # nor the derivatives channels (LiveData has no kind for them yet)
-    md.CHANNEL_OPEN_INTEREST: (),
-    md.CHANNEL_LIQUIDATIONS: (),
+    md.CHANNEL_FUNDING: (FUNDING,),
+    md.CHANNEL_MARK: (MARK,),
+    md.CHANNEL_OPEN_INTEREST: (OPEN_INTEREST,),
+    md.CHANNEL_LIQUIDATIONS: (LIQUIDATIONS,),
 }
-_ALL_MARKET = (TRADES, BOOK, TICKERS, *CANDLE_KINDS)
+_DERIVATIVES = (FUNDING, MARK, OPEN_INTEREST, LIQUIDATIONS)
+_ALL_MARKET = (TRADES, BOOK, TICKERS, *CANDLE_KINDS, *_DERIVATIVES)
 _NOTICE_KINDS: dict[int, str] = {
     channel: "notice." + name.removeprefix("CHANNEL_").lower() for name, channel in md.Channel.items()
 }
@@ -101,6 +114,10 @@ _SIMPLE_KINDS: dict[int, str] = {
     lv.KIND_BOOK: BOOK,
     lv.KIND_TICKERS: TICKERS,
     lv.KIND_NOTICES: NOTICES,
+    lv.KIND_FUNDING: FUNDING,
+    lv.KIND_MARK: MARK,
+    lv.KIND_OPEN_INTEREST: OPEN_INTEREST,
+    lv.KIND_LIQUIDATIONS: LIQUIDATIONS,
 }
 _KIND_OF_SIMPLE = {text: lv.Kind.ValueType(kind) for kind, text in _SIMPLE_KINDS.items()}
 
@@ -132,10 +149,15 @@ def describe(kind: str) -> tuple[lv.Kind.ValueType, common.Timeframe.ValueType]:
     return _KIND_OF_SIMPLE[kind], common.TIMEFRAME_UNSPECIFIED
 
 
+_CHANNEL_OF_KIND: dict[str, md.Channel.ValueType] = {
+    kinds[0]: channel for channel, kinds in _CHANNEL_KINDS.items() if len(kinds) == 1
+}
+
+
 def gap_channel(kind: str) -> tuple[md.Channel.ValueType, str]:
     """The channel a GAP notice for a route of `kind` names, and what to say it is about."""
     family, _, text = kind.partition(".")
-    channel = {TRADES: md.CHANNEL_TRADES, BOOK: md.CHANNEL_BOOK, TICKERS: md.CHANNEL_TICKERS}.get(kind)
+    channel = _CHANNEL_OF_KIND.get(kind)
     if channel is not None:
         return channel, kind
     if family == "candles":

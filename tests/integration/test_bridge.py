@@ -10,9 +10,11 @@ came before it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -394,3 +396,74 @@ async def test_a_stream_deleted_under_the_bridge_does_not_end_other_subscription
     received = await read_until(call, lambda r: bool(r.trade_ids()))
     assert received.trade_ids() == ["2"]
     call.cancel()
+
+
+def _derivative_events(venue: str, symbol: str, tag: str) -> dict[str, md.MarketEvent]:
+    """One event of each derivatives channel (as ingest puts them on md.{<venue>}.<channel>)."""
+    now = time.time_ns()
+
+    def event(**payload: Any) -> md.MarketEvent:
+        return md.MarketEvent(venue=venue, symbol=symbol, ts_event_ns=now, ts_recv_ns=now, **payload)
+
+    funding = md.FundingRate(rate=f"0.0001{tag}", next_funding_ns=now + 3600 * 10**9, mark_price="65001.5")
+    return {
+        "funding": event(funding_rate=funding),
+        "mark": event(mark_price=md.MarkPrice(mark_price=f"65002.{tag}", index_price="64999.9")),
+        "open_interest": event(open_interest=md.OpenInterest(size=f"1234.5{tag}", value="80000000")),
+        "liquidations": event(
+            liquidation=md.Liquidation(side=common.SIDE_SELL, price="64000.1", size=f"0.25{tag}")
+        ),
+    }
+
+
+_DERIVATIVE_KINDS = {
+    "funding": lv.KIND_FUNDING,
+    "mark": lv.KIND_MARK,
+    "open_interest": lv.KIND_OPEN_INTEREST,
+    "liquidations": lv.KIND_LIQUIDATIONS,
+}
+
+
+async def test_a_perpetuals_funding_mark_open_interest_and_liquidations_reach_their_subscribers(
+    bridge: BridgeProcess, bus: Bus
+) -> None:
+    venue, symbol = new_venue(), new_symbol("P").replace("/USDT", "/USDT:USDT")
+    stub = bridge.stub()
+    every, _ = await subscribe(
+        stub, lv.SubscribeRequest(venues=[venue], symbols=[symbol], kinds=list(_DERIVATIVE_KINDS.values()))
+    )
+    marks, _ = await subscribe(stub, lv.SubscribeRequest(venues=[venue], kinds=[lv.KIND_MARK]))
+    trades, _ = await subscribe(stub, lv.SubscribeRequest(venues=[venue], kinds=[lv.KIND_TRADES]))
+    sent = _derivative_events(venue, symbol, "1")
+    for channel, event in sent.items():
+        bus.add_market(venue, channel, [event])
+    # A GAP on the funding stream reaches its kind's subscribers too.
+    gap = md.MarketEvent(
+        venue=venue,
+        symbol=symbol,
+        notice=md.StreamNotice(kind=md.NOTICE_KIND_GAP, channel=md.CHANNEL_FUNDING, reason="test"),
+    )
+    bus.add_market(venue, "funding", [gap])
+    await bus.flush()
+
+    received = await read_until(every, at_least(len(sent) + 1))
+    payloads = {e.WhichOneof("payload"): e for e in received.events}
+    for channel, event in sent.items():
+        assert payloads[event.WhichOneof("payload")] == event, channel
+    assert payloads["notice"] == gap
+    assert len(received.events) == len(sent) + 1, received.events
+
+    # The mark-only subscriber got the mark alone (an end marker after it proves nothing else came).
+    end = _derivative_events(venue, symbol, "9")["mark"]
+    await bus.publish_market(venue, "mark", [end])
+    got = await read_until(marks, lambda r: end in r.events)
+    assert got.events == [sent["mark"], end]
+    await bus.publish_market(venue, "trades", [trade(venue, symbol, "end")])
+    assert (await read_until(trades, lambda r: bool(r.events))).trade_ids() == ["end"]
+    for call in (every, marks, trades):
+        call.cancel()
+
+    listed = await stub.ListStreams(lv.ListStreamsRequest(venues=[venue]), timeout=CALL_TIMEOUT_S)
+    kinds = {(s.kind, s.symbol): s.events_total for s in listed.streams}
+    assert kinds[(lv.KIND_MARK, symbol)] == 2 and kinds[(lv.KIND_FUNDING, symbol)] == 1, kinds
+    assert kinds[(lv.KIND_OPEN_INTEREST, symbol)] == 1 and kinds[(lv.KIND_LIQUIDATIONS, symbol)] == 1, kinds

@@ -27,7 +27,7 @@ from trademesh.common.v1 import common_pb2 as trademesh_dot_common_dot_v1_dot_co
 from trademesh.marketdata.v1 import marketdata_pb2 as trademesh_dot_marketdata_dot_v1_dot_marketdata__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trademesh/livedata/v1/livedata.proto\x12\x15trademesh.livedata.v1\x1a\x1atrademesh/bus/v1/bus.proto\x1a trademesh/common/v1/common.proto\x1a(trademesh/marketdata/v1/marketdata.proto\"\xd5\x01\n\x10SubscribeRequest\x12\x0e\n\x06venues\x18\x01 \x03(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12*\n\x05kinds\x18\x03 \x03(\x0e\x32\x1b.trademesh.livedata.v1.Kind\x12\x32\n\ntimeframes\x18\x04 \x03(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12@\n\x0foverflow_policy\x18\x05 \x01(\x0e\x32\'.trademesh.marketdata.v1.OverflowPolicy\"n\n\x11SubscribeResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12#\n\x04\x62\x61rs\x18\x02 \x03(\x0b\x32\x15.trademesh.bus.v1.Bar\"P\n\x12ListStreamsRequest\x12\x0e\n\x06venues\x18\x01 \x03(\t\x12*\n\x05kinds\x18\x02 \x03(\x0e\x32\x1b.trademesh.livedata.v1.Kind\"_\n\x13ListStreamsResponse\x12.\n\x07streams\x18\x01 \x03(\x0b\x32\x1d.trademesh.livedata.v1.Stream\x12\x18\n\x10subscriber_count\x18\x02 \x01(\r\"\xc9\x01\n\x06Stream\x12\r\n\x05venue\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.trademesh.livedata.v1.Kind\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x31\n\ttimeframe\x18\x04 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x04\x12\x15\n\rlast_event_ns\x18\x06 \x01(\x03\x12\x15\n\rbook_sequence\x18\x07 \x01(\x04*\x81\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_TRADES\x10\x01\x12\r\n\tKIND_BOOK\x10\x02\x12\x10\n\x0cKIND_TICKERS\x10\x03\x12\x10\n\x0cKIND_CANDLES\x10\x04\x12\r\n\tKIND_BARS\x10\x05\x12\x10\n\x0cKIND_NOTICES\x10\x06\x32\xd2\x01\n\x08LiveData\x12`\n\tSubscribe\x12\'.trademesh.livedata.v1.SubscribeRequest\x1a(.trademesh.livedata.v1.SubscribeResponse0\x01\x12\x64\n\x0bListStreams\x12).trademesh.livedata.v1.ListStreamsRequest\x1a*.trademesh.livedata.v1.ListStreamsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trademesh/livedata/v1/livedata.proto\x12\x15trademesh.livedata.v1\x1a\x1atrademesh/bus/v1/bus.proto\x1a trademesh/common/v1/common.proto\x1a(trademesh/marketdata/v1/marketdata.proto\"\xd5\x01\n\x10SubscribeRequest\x12\x0e\n\x06venues\x18\x01 \x03(\t\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12*\n\x05kinds\x18\x03 \x03(\x0e\x32\x1b.trademesh.livedata.v1.Kind\x12\x32\n\ntimeframes\x18\x04 \x03(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12@\n\x0foverflow_policy\x18\x05 \x01(\x0e\x32\'.trademesh.marketdata.v1.OverflowPolicy\"n\n\x11SubscribeResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.trademesh.marketdata.v1.MarketEvent\x12#\n\x04\x62\x61rs\x18\x02 \x03(\x0b\x32\x15.trademesh.bus.v1.Bar\"P\n\x12ListStreamsRequest\x12\x0e\n\x06venues\x18\x01 \x03(\t\x12*\n\x05kinds\x18\x02 \x03(\x0e\x32\x1b.trademesh.livedata.v1.Kind\"_\n\x13ListStreamsResponse\x12.\n\x07streams\x18\x01 \x03(\x0b\x32\x1d.trademesh.livedata.v1.Stream\x12\x18\n\x10subscriber_count\x18\x02 \x01(\r\"\xc9\x01\n\x06Stream\x12\r\n\x05venue\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.trademesh.livedata.v1.Kind\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x31\n\ttimeframe\x18\x04 \x01(\x0e\x32\x1e.trademesh.common.v1.Timeframe\x12\x14\n\x0c\x65vents_total\x18\x05 \x01(\x04\x12\x15\n\rlast_event_ns\x18\x06 \x01(\x03\x12\x15\n\rbook_sequence\x18\x07 \x01(\x04*\xd1\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_TRADES\x10\x01\x12\r\n\tKIND_BOOK\x10\x02\x12\x10\n\x0cKIND_TICKERS\x10\x03\x12\x10\n\x0cKIND_CANDLES\x10\x04\x12\r\n\tKIND_BARS\x10\x05\x12\x10\n\x0cKIND_NOTICES\x10\x06\x12\x10\n\x0cKIND_FUNDING\x10\x07\x12\r\n\tKIND_MARK\x10\x08\x12\x16\n\x12KIND_OPEN_INTEREST\x10\t\x12\x15\n\x11KIND_LIQUIDATIONS\x10\n2\xd2\x01\n\x08LiveData\x12`\n\tSubscribe\x12\'.trademesh.livedata.v1.SubscribeRequest\x1a(.trademesh.livedata.v1.SubscribeResponse0\x01\x12\x64\n\x0bListStreams\x12).trademesh.livedata.v1.ListStreamsRequest\x1a*.trademesh.livedata.v1.ListStreamsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.livedata.v1.lived
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_KIND']._serialized_start=879
-  _globals['_KIND']._serialized_end=1008
+  _globals['_KIND']._serialized_end=1088
   _globals['_SUBSCRIBEREQUEST']._serialized_start=168
   _globals['_SUBSCRIBEREQUEST']._serialized_end=381
   _globals['_SUBSCRIBERESPONSE']._serialized_start=383
@@ -46,6 +46,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSTREAMSRESPONSE']._serialized_end=672
   _globals['_STREAM']._serialized_start=675
   _globals['_STREAM']._serialized_end=876
-  _globals['_LIVEDATA']._serialized_start=1011
-  _globals['_LIVEDATA']._serialized_end=1221
+  _globals['_LIVEDATA']._serialized_start=1091
+  _globals['_LIVEDATA']._serialized_end=1301
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,18 @@ class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Kind.ValueType],
     """Stream notices (GAP, RESYNC) of every channel, even without that channel's kind. A
     subscriber of a channel's kind gets that channel's notices anyway.
     """
+    KIND_FUNDING: _Kind.ValueType  # 7
+    """A perpetual's funding rate, next funding time and the mark (and index) price it is paid at
+    (MarketEvent.funding_rate; the bus's md.<venue>.funding, CHANNEL_FUNDING).
+    """
+    KIND_MARK: _Kind.ValueType  # 8
+    """A derivative's mark and index prices (MarketEvent.mark_price; CHANNEL_MARK)."""
+    KIND_OPEN_INTEREST: _Kind.ValueType  # 9
+    """A derivative's open interest (MarketEvent.open_interest; CHANNEL_OPEN_INTEREST)."""
+    KIND_LIQUIDATIONS: _Kind.ValueType  # 10
+    """The venue's public liquidations in a derivative's market (MarketEvent.liquidation;
+    CHANNEL_LIQUIDATIONS).
+    """
 
 class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
     """A kind of live data."""
@@ -67,6 +79,18 @@ KIND_BARS: Kind.ValueType  # 5
 KIND_NOTICES: Kind.ValueType  # 6
 """Stream notices (GAP, RESYNC) of every channel, even without that channel's kind. A
 subscriber of a channel's kind gets that channel's notices anyway.
+"""
+KIND_FUNDING: Kind.ValueType  # 7
+"""A perpetual's funding rate, next funding time and the mark (and index) price it is paid at
+(MarketEvent.funding_rate; the bus's md.<venue>.funding, CHANNEL_FUNDING).
+"""
+KIND_MARK: Kind.ValueType  # 8
+"""A derivative's mark and index prices (MarketEvent.mark_price; CHANNEL_MARK)."""
+KIND_OPEN_INTEREST: Kind.ValueType  # 9
+"""A derivative's open interest (MarketEvent.open_interest; CHANNEL_OPEN_INTEREST)."""
+KIND_LIQUIDATIONS: Kind.ValueType  # 10
+"""The venue's public liquidations in a derivative's market (MarketEvent.liquidation;
+CHANNEL_LIQUIDATIONS).
 """
 Global___Kind: _TypeAlias = Kind  # noqa: Y015
 
@@ -132,7 +156,9 @@ class SubscribeResponse(_message.Message):
     BARS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_marketdata_pb2.MarketEvent]:
-        """Market events (trades, book snapshots and deltas, tickers, candles, notices)."""
+        """Market events (trades, book snapshots and deltas, tickers, candles, notices, funding
+        rates, mark prices, open interest, liquidations).
+        """
 
     @_builtins.property
     def bars(self) -> _containers.RepeatedCompositeFieldContainer[_bus_pb2.Bar]:

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/livedata/v1/livedata.proto.
  */
 export const file_trademesh_livedata_v1_livedata: GenFile = /*@__PURE__*/
-  fileDesc("CiR0cmFkZW1lc2gvbGl2ZWRhdGEvdjEvbGl2ZWRhdGEucHJvdG8SFXRyYWRlbWVzaC5saXZlZGF0YS52MSLVAQoQU3Vic2NyaWJlUmVxdWVzdBIOCgZ2ZW51ZXMYASADKAkSDwoHc3ltYm9scxgCIAMoCRIqCgVraW5kcxgDIAMoDjIbLnRyYWRlbWVzaC5saXZlZGF0YS52MS5LaW5kEjIKCnRpbWVmcmFtZXMYBCADKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRJACg9vdmVyZmxvd19wb2xpY3kYBSABKA4yJy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5PdmVyZmxvd1BvbGljeSJuChFTdWJzY3JpYmVSZXNwb25zZRI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5NYXJrZXRFdmVudBIjCgRiYXJzGAIgAygLMhUudHJhZGVtZXNoLmJ1cy52MS5CYXIiUAoSTGlzdFN0cmVhbXNSZXF1ZXN0Eg4KBnZlbnVlcxgBIAMoCRIqCgVraW5kcxgCIAMoDjIbLnRyYWRlbWVzaC5saXZlZGF0YS52MS5LaW5kIl8KE0xpc3RTdHJlYW1zUmVzcG9uc2USLgoHc3RyZWFtcxgBIAMoCzIdLnRyYWRlbWVzaC5saXZlZGF0YS52MS5TdHJlYW0SGAoQc3Vic2NyaWJlcl9jb3VudBgCIAEoDSLJAQoGU3RyZWFtEg0KBXZlbnVlGAEgASgJEikKBGtpbmQYAiABKA4yGy50cmFkZW1lc2gubGl2ZWRhdGEudjEuS2luZBIOCgZzeW1ib2wYAyABKAkSMQoJdGltZWZyYW1lGAQgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMZXZlbnRzX3RvdGFsGAUgASgEEhUKDWxhc3RfZXZlbnRfbnMYBiABKAMSFQoNYm9va19zZXF1ZW5jZRgHIAEoBCqBAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDwoLS0lORF9UUkFERVMQARINCglLSU5EX0JPT0sQAhIQCgxLSU5EX1RJQ0tFUlMQAxIQCgxLSU5EX0NBTkRMRVMQBBINCglLSU5EX0JBUlMQBRIQCgxLSU5EX05PVElDRVMQBjLSAQoITGl2ZURhdGESYAoJU3Vic2NyaWJlEicudHJhZGVtZXNoLmxpdmVkYXRhLnYxLlN1YnNjcmliZVJlcXVlc3QaKC50cmFkZW1lc2gubGl2ZWRhdGEudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJkCgtMaXN0U3RyZWFtcxIpLnRyYWRlbWVzaC5saXZlZGF0YS52MS5MaXN0U3RyZWFtc1JlcXVlc3QaKi50cmFkZW1lc2gubGl2ZWRhdGEudjEuTGlzdFN0cmVhbXNSZXNwb25zZWIGcHJvdG8z", [file_trademesh_bus_v1_bus, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata]);
+  fileDesc("CiR0cmFkZW1lc2gvbGl2ZWRhdGEvdjEvbGl2ZWRhdGEucHJvdG8SFXRyYWRlbWVzaC5saXZlZGF0YS52MSLVAQoQU3Vic2NyaWJlUmVxdWVzdBIOCgZ2ZW51ZXMYASADKAkSDwoHc3ltYm9scxgCIAMoCRIqCgVraW5kcxgDIAMoDjIbLnRyYWRlbWVzaC5saXZlZGF0YS52MS5LaW5kEjIKCnRpbWVmcmFtZXMYBCADKA4yHi50cmFkZW1lc2guY29tbW9uLnYxLlRpbWVmcmFtZRJACg9vdmVyZmxvd19wb2xpY3kYBSABKA4yJy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5PdmVyZmxvd1BvbGljeSJuChFTdWJzY3JpYmVSZXNwb25zZRI0CgZldmVudHMYASADKAsyJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5NYXJrZXRFdmVudBIjCgRiYXJzGAIgAygLMhUudHJhZGVtZXNoLmJ1cy52MS5CYXIiUAoSTGlzdFN0cmVhbXNSZXF1ZXN0Eg4KBnZlbnVlcxgBIAMoCRIqCgVraW5kcxgCIAMoDjIbLnRyYWRlbWVzaC5saXZlZGF0YS52MS5LaW5kIl8KE0xpc3RTdHJlYW1zUmVzcG9uc2USLgoHc3RyZWFtcxgBIAMoCzIdLnRyYWRlbWVzaC5saXZlZGF0YS52MS5TdHJlYW0SGAoQc3Vic2NyaWJlcl9jb3VudBgCIAEoDSLJAQoGU3RyZWFtEg0KBXZlbnVlGAEgASgJEikKBGtpbmQYAiABKA4yGy50cmFkZW1lc2gubGl2ZWRhdGEudjEuS2luZBIOCgZzeW1ib2wYAyABKAkSMQoJdGltZWZyYW1lGAQgASgOMh4udHJhZGVtZXNoLmNvbW1vbi52MS5UaW1lZnJhbWUSFAoMZXZlbnRzX3RvdGFsGAUgASgEEhUKDWxhc3RfZXZlbnRfbnMYBiABKAMSFQoNYm9va19zZXF1ZW5jZRgHIAEoBCrRAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDwoLS0lORF9UUkFERVMQARINCglLSU5EX0JPT0sQAhIQCgxLSU5EX1RJQ0tFUlMQAxIQCgxLSU5EX0NBTkRMRVMQBBINCglLSU5EX0JBUlMQBRIQCgxLSU5EX05PVElDRVMQBhIQCgxLSU5EX0ZVTkRJTkcQBxINCglLSU5EX01BUksQCBIWChJLSU5EX09QRU5fSU5URVJFU1QQCRIVChFLSU5EX0xJUVVJREFUSU9OUxAKMtIBCghMaXZlRGF0YRJgCglTdWJzY3JpYmUSJy50cmFkZW1lc2gubGl2ZWRhdGEudjEuU3Vic2NyaWJlUmVxdWVzdBooLnRyYWRlbWVzaC5saXZlZGF0YS52MS5TdWJzY3JpYmVSZXNwb25zZTABEmQKC0xpc3RTdHJlYW1zEikudHJhZGVtZXNoLmxpdmVkYXRhLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBoqLnRyYWRlbWVzaC5saXZlZGF0YS52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlYgZwcm90bzM", [file_trademesh_bus_v1_bus, file_trademesh_common_v1_common, file_trademesh_marketdata_v1_marketdata]);
 
 /**
  * @generated from message trademesh.livedata.v1.SubscribeRequest
@@ -84,7 +84,8 @@ export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*
  */
 export type SubscribeResponse = Message<"trademesh.livedata.v1.SubscribeResponse"> & {
   /**
-   * Market events (trades, book snapshots and deltas, tickers, candles, notices).
+   * Market events (trades, book snapshots and deltas, tickers, candles, notices, funding
+   * rates, mark prices, open interest, liquidations).
    *
    * @generated from field: repeated trademesh.marketdata.v1.MarketEvent events = 1;
    */
@@ -269,6 +270,36 @@ export enum Kind {
    * @generated from enum value: KIND_NOTICES = 6;
    */
   NOTICES = 6,
+
+  /**
+   * A perpetual's funding rate, next funding time and the mark (and index) price it is paid at
+   * (MarketEvent.funding_rate; the bus's md.<venue>.funding, CHANNEL_FUNDING).
+   *
+   * @generated from enum value: KIND_FUNDING = 7;
+   */
+  FUNDING = 7,
+
+  /**
+   * A derivative's mark and index prices (MarketEvent.mark_price; CHANNEL_MARK).
+   *
+   * @generated from enum value: KIND_MARK = 8;
+   */
+  MARK = 8,
+
+  /**
+   * A derivative's open interest (MarketEvent.open_interest; CHANNEL_OPEN_INTEREST).
+   *
+   * @generated from enum value: KIND_OPEN_INTEREST = 9;
+   */
+  OPEN_INTEREST = 9,
+
+  /**
+   * The venue's public liquidations in a derivative's market (MarketEvent.liquidation;
+   * CHANNEL_LIQUIDATIONS).
+   *
+   * @generated from enum value: KIND_LIQUIDATIONS = 10;
+   */
+  LIQUIDATIONS = 10,
 }
 
 /**
