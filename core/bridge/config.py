@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.foundations.command import positive_float, positive_int, whole_number
+from core.foundations.config_flags import setting
 from core.foundations.errors import InvalidArgument
 
 __all__ = ["BridgeConfig"]
@@ -14,16 +16,30 @@ class BridgeConfig:
     redis_url: str
     # The bridge's consumer group. Every replica needs its own: a group shares its entries out
     # among its consumers, and each bridge must see every event.
-    group: str = "bridge"
+    group: str = setting(
+        "bridge",
+        help="consumer group on the bus; every bridge replica needs its own: {hostname} in it is "
+        "replaced by this machine's host name, e.g. bridge-{hostname}",
+    )
     # Per subscriber: messages queued before its overflow policy applies.
-    queue_batches: int = 256
+    queue_batches: int = setting(
+        256, type=positive_int, help="messages queued per subscriber before it is conflated or disconnected"
+    )
     # How often to look for new streams (a venue that starts publishing).
-    discover_s: float = 2.0
+    discover_s: float = setting(2.0, type=positive_float, help="seconds between looks for new bus streams")
     # At start, how far back (in entries per book stream) to look for the books' latest snapshots.
-    lookback_entries: int = 100_000
+    lookback_entries: int = setting(
+        100_000,
+        type=positive_int,
+        help="at start, entries per book stream to look back for the latest snapshots",
+    )
     # After a bus read short of a batch, wait this long before the next (ConsumerOptions.linger_ms):
     # fewer reads, each a round to the subscribers, at the cost of up to this much more latency.
-    linger_ms: float = 0.0
+    linger_ms: float = setting(
+        0.0,
+        type=whole_number(0),
+        help="after a bus read short of a batch, wait this long before the next: fewer reads, more latency",
+    )
 
     def __post_init__(self) -> None:
         if not self.linger_ms >= 0:  # NaN too

@@ -1,0 +1,145 @@
+"""A service's settings declared once, on its typed config: the flags come from the dataclass.
+
+A config field that is a command-line flag is declared with `setting(default, help=...)` (its
+argparse type, flag name, metavar and how its default reads in the help are optional); the field
+keeps its default, and the flag takes the same one:
+
+    @dataclass(frozen=True)
+    class BridgeConfig:
+        redis_url: str
+        queue_batches: int = setting(256, type=positive_int, help="messages queued per subscriber")
+
+`add_flags(parser, BridgeConfig)` adds `--queue-batches` (default 256, its help ending
+"(default 256)", or the default where the help says `{default}`); `flag_values(args, BridgeConfig)`
+gives the parsed flags as the config's keyword arguments, so `BridgeConfig(url, **flag_values(args,
+BridgeConfig))` is the config, and with no flags given it equals `BridgeConfig(url)`. A setting whose
+default is computed (a default_factory: the host's name) has no default on its flag: given no flag,
+its keyword is left out and the config computes it.
+
+Light (dataclasses and argparse only): the CLI builds every service's parser at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+from dataclasses import MISSING, Field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["Flag", "add_flags", "flag_of", "flag_values", "flagged_fields", "setting", "shown_default"]
+
+_KEY = "trademesh.flag"
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """How a config field is a flag: its help, argparse type, name and metavar."""
+
+    help: str
+    # The argparse type: the text given becomes the field's value (a str when None).
+    type: Callable[[str], Any] | None = None
+    # The flag's name without its dashes; None: the field's name, "_" as "-".
+    name: str | None = None
+    metavar: str | None = None
+    # How the default reads in the help when not shown_default(default) (a computed one's: "<hostname>").
+    shown: str | None = None
+    # An on/off setting: --name and --no-name (argparse.BooleanOptionalAction).
+    switch: bool = False
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    type: Callable[[str], Any] | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    shown: str | None = None,
+    default_factory: Callable[[], Any] | Any = MISSING,
+    switch: bool = False,
+) -> Any:
+    """A config field that is also a flag (dataclasses.field with the flag in its metadata)."""
+    meta = {_KEY: Flag(help, type, flag, metavar, shown, switch)}
+    if default_factory is not MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def flag_of(item: Field[Any]) -> Flag | None:
+    flag = item.metadata.get(_KEY)
+    return flag if isinstance(flag, Flag) else None
+
+
+def flagged_fields(config: type[Any]) -> list[tuple[Field[Any], Flag]]:
+    """The config's fields that are flags, with their Flag, in declaration order."""
+    found = []
+    for item in dataclasses.fields(config):
+        flag = flag_of(item)
+        if flag is not None:
+            found.append((item, flag))
+    return found
+
+
+def shown_default(value: Any) -> str:
+    """A default as the help shows it: 5.0 as 5, 0.25 as 0.25, a Decimal as written, a
+    timeframe (anything with a label) as its label."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    label = getattr(value, "label", None)
+    return label if isinstance(label, str) else str(value)
+
+
+def _help(item: Field[Any], flag: Flag) -> str:
+    if flag.shown is not None:
+        shown: str | None = flag.shown
+    elif item.default is MISSING or item.default is None:
+        shown = None
+    else:
+        shown = shown_default(item.default)
+    if shown is None:
+        return flag.help
+    shown = shown.replace("%", "%%")  # argparse formats the help with %
+    if "{default}" in flag.help:
+        return flag.help.replace("{default}", shown)
+    return f"{flag.help} (default {shown})"
+
+
+def _dest(item: Field[Any], flag: Flag) -> str:
+    return (flag.name or item.name).replace("-", "_")
+
+
+def add_flags(parser: argparse.ArgumentParser, config: type[Any], *, skip: tuple[str, ...] = ()) -> None:
+    """A flag for each of the config's settings (but the fields named in `skip`)."""
+    for item, flag in flagged_fields(config):
+        if item.name in skip:
+            continue
+        name = "--" + (flag.name or item.name.replace("_", "-"))
+        default = None if item.default is MISSING else item.default
+        options: dict[str, Any] = {"default": default, "help": _help(item, flag), "dest": _dest(item, flag)}
+        if flag.switch:
+            options["action"] = argparse.BooleanOptionalAction
+        elif flag.type is not None:
+            options["type"] = flag.type
+        if flag.metavar is not None:
+            options["metavar"] = flag.metavar
+        parser.add_argument(name, **options)
+
+
+def flag_values(args: argparse.Namespace, config: type[Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parsed settings as the config's keyword arguments; one with a computed default, not
+    given, is left out (the config computes it)."""
+    values: dict[str, Any] = {}
+    for item, flag in flagged_fields(config):
+        if item.name in skip:
+            continue
+        value = getattr(args, _dest(item, flag))
+        if value is None and item.default is MISSING:
+            continue
+        values[item.name] = value
+    return values

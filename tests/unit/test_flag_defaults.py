@@ -1,0 +1,113 @@
+"""A service's flags are declared once, on its typed config (core.foundations.config_flags): for
+every service whose ServiceCommand names its `settings`, `trademesh <service>` given no flags
+builds the config's own defaults, its --help shows them, and its command.py restates none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import importlib
+from dataclasses import MISSING
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.cli import build_parser
+from core.foundations.command import ServiceCommand, load_command
+from core.foundations.config_flags import flagged_fields, shown_default
+from core.foundations.registry import SERVICES, ServiceEntry
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _declared() -> list[tuple[ServiceEntry, ServiceCommand[Any]]]:
+    found = [(entry, load_command(entry)) for entry in SERVICES.values()]
+    return [(entry, command) for entry, command in found if command.settings is not None]
+
+
+_SERVICES = _declared()
+_IDS = [entry.name for entry, _ in _SERVICES]
+
+
+def _parser(name: str) -> argparse.ArgumentParser:
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser = commands.choices[name]
+    assert isinstance(parser, argparse.ArgumentParser)
+    return parser
+
+
+def _default(item: dataclasses.Field[Any]) -> Any:
+    if item.default is not MISSING:
+        return item.default
+    assert item.default_factory is not MISSING, item.name
+    return item.default_factory()
+
+
+def test_the_services_that_declare_their_settings_include_the_first_converted() -> None:
+    assert {"bridge"} <= set(_IDS)
+
+
+@pytest.mark.parametrize(("entry", "command"), _SERVICES, ids=_IDS)
+def test_no_flags_build_the_configs_defaults(
+    entry: ServiceEntry, command: ServiceCommand[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://localhost/trademesh_flags")
+    monkeypatch.delenv("TRADEMESH_GATEWAY", raising=False)
+    assert command.settings is not None
+    settings = flagged_fields(command.settings)
+    assert settings, f"{entry.name}: its config declares no settings"
+    config = command.config(_parser(entry.name).parse_args([]))
+    for item, _ in settings:
+        assert getattr(config, item.name) == _default(item), f"{entry.name}: {item.name}"
+
+
+@pytest.mark.parametrize(("entry", "command"), _SERVICES, ids=_IDS)
+def test_the_help_shows_the_configs_defaults(entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
+    assert command.settings is not None
+    actions = {action.dest: action for action in _parser(entry.name)._actions}
+    for item, flag in flagged_fields(command.settings):
+        action = actions[(flag.name or item.name).replace("-", "_")]
+        assert action.help is not None
+        if item.default is not MISSING and item.default is not None:
+            assert action.default == item.default, f"{entry.name}: {item.name}"
+            shown = f"default {shown_default(item.default)}".replace("%", "%%")
+            assert shown in action.help, f"{entry.name}: {item.name}: {action.help}"
+        elif item.default is MISSING:  # computed: the help says what, the config computes it
+            assert action.default is None and flag.shown is not None, f"{entry.name}: {item.name}"
+
+
+def _restated(tree: ast.AST, settings: set[str], fields: set[str]) -> list[str]:
+    """The add_argument calls in a module that add one of the config's settings again, or give a
+    flag named as one of the config's fields a default literal (the config declares its default)."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr != "add_argument":
+            continue
+        flags = [
+            arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        ]
+        found += [f"{flag} is added by hand" for flag in flags if flag in settings]
+        literal = any(
+            word.arg == "default" and isinstance(word.value, ast.Constant) and word.value.value is not None
+            for word in node.keywords
+        )
+        found += [f"{flag} has a default literal" for flag in flags if literal and flag in fields]
+    return found
+
+
+@pytest.mark.parametrize(("entry", "command"), _SERVICES, ids=_IDS)
+def test_the_command_module_restates_no_setting(entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
+    assert command.settings is not None
+    settings = {
+        "--" + (flag.name or item.name.replace("_", "-")) for item, flag in flagged_fields(command.settings)
+    }
+    fields = {"--" + item.name.replace("_", "-") for item in dataclasses.fields(command.settings)}
+    module = importlib.import_module(entry.module)
+    assert module.__file__ is not None
+    tree = ast.parse(Path(module.__file__).read_text())
+    assert _restated(tree, settings, fields) == [], f"{Path(module.__file__).relative_to(_ROOT)}"
