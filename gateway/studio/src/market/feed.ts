@@ -1,6 +1,6 @@
 // The live market of one selection (venue, symbol, timeframe): the bridge's LiveData stream of
-// bars, trades and book, plus the venue's candle history, merged into a CandleSeries and an
-// OrderBook. History is loaded once the subscription is in place (its first message), so no
+// bars, trades and book (and, for a derivative, its mark, funding, open interest and liquidations),
+// plus the venue's candle history, merged into a CandleSeries, an OrderBook and DerivativeFigures. History is loaded once the subscription is in place (its first message), so no
 // bar closes unseen between the two; a resubscription starts over the same way.
 import { type Clients, unary } from "../api/clients";
 import type { LiveStreams } from "../api/live";
@@ -8,6 +8,7 @@ import type { Bar } from "../gen/trademesh/bus/v1/bus_pb";
 import { Kind, LiveData, type SubscribeResponse } from "../gen/trademesh/livedata/v1/livedata_pb";
 import {
   type Candle,
+  type Liquidation,
   type MarketEvent,
   OverflowPolicy,
   type Trade,
@@ -15,6 +16,7 @@ import {
 import { follow, type LoopContext } from "../lib/loop";
 import { OrderBook } from "./book";
 import { type CandlePoint, CandleSeries, type Change } from "./candles";
+import { type DerivativeFigures, DerivativesState } from "./derivatives";
 import type { TimeframeOption } from "./timeframes";
 
 const NS_PER_S = 1_000_000_000n;
@@ -25,7 +27,12 @@ export interface Selection {
   venue: string;
   symbol: string;
   timeframe: TimeframeOption;
+  /** A perpetual, future or option: its derivatives streams are followed too. */
+  derivative: boolean;
 }
+
+// What a derivative's selection follows besides the market's kinds.
+const DERIVATIVE_KINDS = [Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST, Kind.LIQUIDATIONS];
 
 /** Where the feed's state goes; `candles` with change null means "redraw everything". */
 export interface FeedView {
@@ -33,6 +40,10 @@ export interface FeedView {
   candles(candles: CandleSeries, change: Change | null): void;
   book(book: OrderBook): void;
   trade(tsNs: bigint, trade: Trade): void;
+  /** A derivative's figures changed (drawn once per message). */
+  derivatives(figures: DerivativeFigures): void;
+  /** A liquidation the venue published in the symbol's market. */
+  liquidation(tsNs: bigint, liquidation: Liquidation): void;
 }
 
 function point(open_time_ns: bigint, c: Bar | Candle, closed: boolean): CandlePoint {
@@ -53,6 +64,8 @@ async function history(clients: Clients, selection: Selection, signal: AbortSign
 class FeedState {
   readonly candles: CandleSeries;
   readonly book = new OrderBook();
+  private readonly derivatives = new DerivativesState();
+  private derivativesChanged = false;
   // One message's candle changes, drawn together: a busy symbol's trades move one candle many
   // times per message, and the chart needs it drawn once.
   private readonly changed = new Map<number, Change>();
@@ -82,6 +95,8 @@ class FeedState {
     }
     this.drawCandles();
     if (bookChanged) this.view.book(this.book);
+    if (this.derivativesChanged) this.view.derivatives(this.derivatives.figures);
+    this.derivativesChanged = false;
   }
 
   private note(change: Change): void {
@@ -114,7 +129,11 @@ class FeedState {
       case "bookDelta":
         this.book.delta(payload.value.sequence, payload.value.bids, payload.value.asks);
         return true;
+      case "liquidation":
+        this.view.liquidation(event.tsEventNs, payload.value);
+        return false;
       default:
+        this.derivativesChanged = this.derivatives.apply(event) || this.derivativesChanged;
         return false;
     }
   }
@@ -132,7 +151,7 @@ export function runFeed(
   const request = {
     venues: [selection.venue],
     symbols: [selection.symbol],
-    kinds: [Kind.BARS, Kind.TRADES, Kind.BOOK],
+    kinds: [Kind.BARS, Kind.TRADES, Kind.BOOK, ...(selection.derivative ? DERIVATIVE_KINDS : [])],
     timeframes: [selection.timeframe.value],
     // A tab that falls behind skips ahead (a gap, then a fresh book) instead of being cut off.
     overflowPolicy: OverflowPolicy.CONFLATE,

@@ -1,21 +1,24 @@
 // The market view: venue, symbol and timeframe pickers, the candlestick chart with the chosen
 // detector instance's signals on it, and (through the feed) the order book ladder and recent
-// trades of the selection. A new selection ends the old subscription and starts a fresh one;
+// trades of the selection, and for a derivative its derivatives strip (mark, index, funding, open
+// interest: ui/derivatives) and its liquidations on the tape. A new selection ends the old subscription and starts a fresh one;
 // another detector chosen (on the Strategies page) replaces the markers with its signals.
 import { type Clients, unary } from "../api/clients";
 import type { DetectorChoice } from "../api/detectors";
 import type { LiveStreams } from "../api/live";
 import type { Instrument } from "../gen/trademesh/common/v1/common_pb";
-import type { Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
+import type { Liquidation, Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import type { Signal } from "../gen/trademesh/signal/v1/signal_pb";
 import type { Connection } from "../lib/connection";
 import { childController, type LoopContext, type PanelStatus, poll } from "../lib/loop";
 import type { OrderBook } from "../market/book";
 import { CandleSeries, type Change } from "../market/candles";
+import { type DerivativeFigures, isDerivative } from "../market/derivatives";
 import { type FeedView, runFeed, type Selection } from "../market/feed";
 import { runSignals } from "../market/signals";
 import { TIMEFRAMES, type TimeframeOption } from "../market/timeframes";
 import { CandleChart } from "./chart";
+import { DerivativesStrip } from "./derivatives";
 import { fill, h, panel, showStatus } from "./dom";
 import type { Ladder } from "./ladder";
 import type { Tape } from "./tape";
@@ -27,6 +30,7 @@ export class MarketView implements FeedView {
   readonly root: HTMLElement;
   private readonly status: HTMLElement;
   private readonly chart = new CandleChart();
+  private readonly strip = new DerivativesStrip();
   private readonly venueSelect = h("select", { id: "venue-select" });
   private readonly symbolSelect = h("select", { id: "symbol-select" });
   private readonly timeframeButtons = h("div", { class: "timeframes", role: "group" });
@@ -48,7 +52,7 @@ export class MarketView implements FeedView {
     private readonly detectors: DetectorChoice,
   ) {
     const controls = h("div", { class: "controls" }, this.venueSelect, this.symbolSelect, this.timeframeButtons);
-    ({ root: this.root, status: this.status } = panel("Market", "market", controls, this.chart.root));
+    ({ root: this.root, status: this.status } = panel("Market", "market", controls, this.strip.root, this.chart.root));
     this.venueSelect.addEventListener("change", () => this.venueChanged());
     this.symbolSelect.addEventListener("change", () => this.startFeed());
     this.drawTimeframes();
@@ -111,7 +115,9 @@ export class MarketView implements FeedView {
   private selection(): Selection | null {
     const venue = this.venueSelect.value;
     const symbol = this.symbolSelect.value;
-    return venue === "" || symbol === "" ? null : { venue, symbol, timeframe: this.timeframe };
+    if (venue === "" || symbol === "") return null;
+    const kind = this.instruments.find((i) => i.symbol === symbol)?.kind;
+    return { venue, symbol, timeframe: this.timeframe, derivative: kind !== undefined && isDerivative(kind) };
   }
 
   /** Starts the feed of the selection, unless it is the one already running. */
@@ -125,8 +131,10 @@ export class MarketView implements FeedView {
     if (selection === null) return;
     // Nothing of the previous selection stays in view while the new one connects.
     this.restart(new CandleSeries(selection.timeframe.seconds, selection.timeframe.offsetS), null);
-    const tick = this.instruments.find((i) => i.symbol === selection.symbol)?.tickSize;
+    const instrument = this.instruments.find((i) => i.symbol === selection.symbol);
+    const tick = instrument?.tickSize;
     if (tick !== undefined) this.chart.setTick(tick);
+    this.strip.reset(selection.derivative, tick, instrument?.quoteAsset ?? "");
     this.onSelect(selection.venue, selection.symbol);
     this.feedController = childController(this.appSignal);
     void runFeed(this.context(this.feedController.signal), this.clients, this.live, selection, this);
@@ -188,5 +196,13 @@ export class MarketView implements FeedView {
 
   trade(tsNs: bigint, trade: Trade): void {
     this.tape.add(tsNs, trade);
+  }
+
+  derivatives(figures: DerivativeFigures): void {
+    this.strip.show(figures);
+  }
+
+  liquidation(tsNs: bigint, liquidation: Liquidation): void {
+    this.tape.addLiquidation(tsNs, liquidation);
   }
 }

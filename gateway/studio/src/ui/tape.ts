@@ -1,15 +1,13 @@
-// Recent public trades of the selected symbol, newest first.
+// Recent public trades of the selected symbol, newest first, and a derivative's liquidations among
+// them (the venue's liquidation orders in its market, anyone's: KIND_LIQUIDATIONS), each marked.
 import { Side } from "../gen/trademesh/common/v1/common_pb";
-import type { Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
+import type { Liquidation, Trade } from "../gen/trademesh/marketdata/v1/marketdata_pb";
 import { clockTime } from "../lib/format";
 import { fill, h, panel, throttled } from "./dom";
 
 const KEEP = 40;
 
-interface Print {
-  tsNs: bigint;
-  trade: Trade;
-}
+type Print = { tsNs: bigint; trade: Trade; liquidation?: never } | { tsNs: bigint; liquidation: Liquidation };
 
 export class Tape {
   readonly root: HTMLElement;
@@ -28,23 +26,43 @@ export class Tape {
   }
 
   add(tsNs: bigint, trade: Trade): void {
-    this.prints.unshift({ tsNs, trade });
+    this.put({ tsNs, trade });
+  }
+
+  addLiquidation(tsNs: bigint, liquidation: Liquidation): void {
+    this.put({ tsNs, liquidation });
+  }
+
+  private put(print: Print): void {
+    this.prints.unshift(print);
     if (this.prints.length > KEEP) this.prints.length = KEEP;
     this.redraw();
   }
 
   private draw(): void {
-    fill(
-      this.list,
-      ...this.prints.map(({ tsNs, trade }) =>
-        h(
-          "li",
-          { class: trade.takerSide === Side.SELL ? "sell" : "buy", "data-trade-id": trade.tradeId },
-          h("span", { class: "time" }, clockTime(tsNs)),
-          h("span", { class: "price" }, trade.price),
-          h("span", { class: "size" }, trade.size),
-        ),
-      ),
-    );
+    fill(this.list, ...this.prints.map((print) => (print.liquidation === undefined ? traded(print) : liquidated(print))));
   }
+}
+
+function traded({ tsNs, trade }: { tsNs: bigint; trade: Trade }): HTMLElement {
+  return h(
+    "li",
+    { class: trade.takerSide === Side.SELL ? "sell" : "buy", "data-trade-id": trade.tradeId },
+    h("span", { class: "time" }, clockTime(tsNs)),
+    h("span", { class: "price" }, trade.price),
+    h("span", { class: "size" }, trade.size),
+  );
+}
+
+/** A liquidation: its order's side (SELL closes a long, BUY a short), badged. */
+function liquidated({ tsNs, liquidation }: { tsNs: bigint; liquidation: Liquidation }): HTMLElement {
+  const side = liquidation.side === Side.SELL ? "sell" : "buy";
+  const closes = side === "sell" ? "a long" : "a short";
+  return h(
+    "li",
+    { class: `${side} liquidation`, "data-liquidation": "true", title: `liquidation: a ${side} closing ${closes}` },
+    h("span", { class: "time" }, h("span", { class: "badge liquidation" }, "liq"), " ", clockTime(tsNs)),
+    h("span", { class: "price" }, liquidation.price),
+    h("span", { class: "size" }, liquidation.size),
+  );
 }
