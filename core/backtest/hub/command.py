@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.backtest.hub.config import BacktesterConfig
-from core.foundations.command import ServiceCommand, instance_name
+from core.foundations.command import ServiceCommand
+from core.foundations.config_flags import add_flags, flag_values
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -20,11 +20,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url",
         help="the recorder's database: the history, and the runs' results (default: $DATABASE_URL)",
     )
-    parser.add_argument(
-        "--instance", type=instance_name, default="backtester", help="this hub's name (default backtester)"
-    )
-    parser.add_argument("--strategy-dir", type=Path, help="more strategy files, besides the shipped examples")
-    parser.add_argument("--max-runs", type=int, default=1, help="runs at once, each on a core (default 1)")
+    add_flags(parser, BacktesterConfig)
 
 
 def _config(args: argparse.Namespace) -> BacktesterConfig:
@@ -38,9 +34,7 @@ def _config(args: argparse.Namespace) -> BacktesterConfig:
     return BacktesterConfig(
         database_url=database_url(args.database_url),
         gateway=read_secret(GATEWAY),
-        instance=args.instance,
-        strategy_dir=args.strategy_dir,
-        max_runs=args.max_runs,
+        **flag_values(args, BacktesterConfig),
     )
 
 
@@ -51,5 +45,5 @@ def _create(config: BacktesterConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[BacktesterConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments
+    config=_config, create=_create, add_arguments=_add_arguments, settings=BacktesterConfig
 )

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.foundations.command import instance_name
+from core.foundations.config_flags import setting
+
 __all__ = ["BacktesterConfig"]
 
 
@@ -13,10 +16,12 @@ class BacktesterConfig:
     # The recorder's database: the history runs read, and where their results are kept.
     database_url: str
     gateway: str | None = None
-    instance: str = "backtester"
+    instance: str = setting("backtester", type=instance_name, help="this hub's name")
     # More strategy files than the shipped examples (core/detector/strategies/), by file name.
-    strategy_dir: Path | None = None
+    strategy_dir: Path | None = setting(
+        None, type=Path, help="more strategy files, besides the shipped examples"
+    )
     # Runs at once (each a child process on a core); past it StartBacktest is refused.
-    max_runs: int = 1
+    max_runs: int = setting(1, type=int, help="runs at once, each on a core")
     # Where runs' config files go (a temporary directory when None).
     work_dir: Path | None = None
