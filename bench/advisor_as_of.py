@@ -90,7 +90,7 @@ async def context(fills: int, rounds: int, each: int) -> dict[str, float]:
     tools, clock = Tools(), Clock()
     tools.bars = [_bar(T0 - (70 - n) * 1000 * MS, str(100 + n)) for n in range(70)]
     gathering = ContextGatherer(cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=60), clock)
-    recent = gathering.fills = RecentFills(None, 5_000 * MS, clock)
+    recent = gathering.fills = RecentFills(cast(Any, None), 5_000 * MS, clock)
     venue = recent._venues["sim"] = _Venue(T0 - 10_000 * MS)
     made = [_fill(T0 - n * 200 * MS, common_pb.SIDE_BUY, "0.01", "100", "0.001") for n in range(fills)]
     venue.fills = deque(sorted((parse_fill(e.fill, 0) for e in made), key=lambda f: f.ts_ns))

@@ -37,7 +37,7 @@ from core.advisor.wire import DecisionWriter
 from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
 from core.foundations.bus.names import SIGNALS
 from core.foundations.bus.publisher import Retention
-from core.foundations.bus.redis import checked_ping, open_redis
+from core.foundations.bus.redis import BusRedis, checked_ping, open_redis
 from core.foundations.bus.signing import ADVISOR, signer_from_env
 from core.foundations.env import redact_url
 from core.foundations.patch_markets import ActivePatches
@@ -187,7 +187,7 @@ class Advisor:
             await self._close()
             await redis.aclose()
 
-    async def _serve(self, ctx: ServiceContext, redis: object) -> None:
+    async def _serve(self, ctx: ServiceContext, redis: BusRedis) -> None:
         config = self.config
         options = ConsumerOptions(
             group=config.group, consumer=config.consumer, streams=(SIGNALS,), batch=100,

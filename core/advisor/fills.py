@@ -29,6 +29,8 @@ from redis.exceptions import RedisError
 from core.foundations.backoff import Backoff
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import executions_stream
+from core.foundations.bus.reads import read_after, read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import TrademeshError
 from core.foundations.model import Balance, Instrument, InstrumentKind, Position
 from trademesh.common.v1 import common_pb2 as common
@@ -78,7 +80,7 @@ class _Venue:
 
 
 class RecentFills:
-    def __init__(self, redis: Any, keep_ns: int, clock: Callable[[], int]) -> None:
+    def __init__(self, redis: BusRedis, keep_ns: int, clock: Callable[[], int]) -> None:
         self.redis = redis
         self.keep_ns = keep_ns
         self._clock = clock
@@ -124,14 +126,14 @@ class RecentFills:
     async def _start_new(self) -> None:
         for venue in sorted(self._new):
             stream = executions_stream(venue)
-            last = await self.redis.xrevrange(stream, count=1)
+            last = await read_back(self.redis, stream, count=1)
             self._cursors[stream] = _text(last[0][0]) if last else "0-0"
             self._streams[stream] = venue
             self._venues[venue] = _Venue(self._clock())
             self._new.discard(venue)
 
     async def _read(self) -> None:
-        answer = await self.redis.xread(dict(self._cursors), count=_READ, block=_BLOCK_MS)
+        answer = await read_after(self.redis, dict(self._cursors), count=_READ, block=_BLOCK_MS)
         for stream, entries in answer or ():
             name = _text(stream)
             venue = self._streams.get(name)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 from redis.exceptions import ResponseError
 
@@ -26,6 +27,7 @@ from core.bars.watermark import WatermarkRules
 from core.foundations.bus.consumer import Entry
 from core.foundations.bus.group import Fenced
 from core.foundations.bus.names import parse_market_stream
+from core.foundations.bus.reads import read_range
 from core.foundations.errors import Corrupt, Unavailable
 from trademesh.bus.v1 import bus_pb2 as bus
 
@@ -139,7 +141,9 @@ class Aggregator:
             return None  # applied already: the engine skips it
         low, high = "({}-{}".format(*position), "({}-{}".format(*first)
         try:
-            found = await self.store.redis.xpending_range(stream, self.store.group, low, high, 1)
+            found: list[dict[str, Any]] = await self.store.redis.xpending_range(
+                stream, self.store.group, low, high, 1
+            )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -151,7 +155,7 @@ class Aggregator:
 
     async def _on_bus(self, stream: str, position: EntryId) -> bool:
         entry_id = f"{position[0]}-{position[1]}"
-        return bool(await self.store.redis.xrange(stream, min=entry_id, max=entry_id, count=1))
+        return bool(await read_range(self.store.redis, stream, min=entry_id, max=entry_id, count=1))
 
     async def _apply(self, stream: str, entries: list[Entry]) -> None:
         async with self._locks[stream]:

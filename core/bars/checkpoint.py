@@ -32,6 +32,8 @@ from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import encode_bars
 from core.foundations.bus.group import Ack, Fenced, GroupOutcome, GroupWrite, SetFields, write_group
 from core.foundations.bus.names import bars_stream, slot_tag
+from core.foundations.bus.reads import read_hash
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt, Unavailable
 from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -100,7 +102,7 @@ def load_symbol(text: str | bytes) -> SymbolBars:
 
 
 class CheckpointStore:
-    def __init__(self, redis: Any, group: str, source: str, retention: Retention) -> None:
+    def __init__(self, redis: BusRedis, group: str, source: str, retention: Retention) -> None:
         if "{" in group:  # it would be the key's hash tag, not the stream's
             raise ValueError(f"a bars group named with a brace ({group!r}) cannot name a checkpoint")
         self.redis = redis  # redis.asyncio.Redis
@@ -115,7 +117,7 @@ class CheckpointStore:
 
     async def load(self, stream: str, venue: str, rules: WatermarkRules) -> VenueBars | None:
         """The engine as last committed; None when the stream has no checkpoint."""
-        fields: dict[bytes, bytes] = await self.redis.hgetall(self.key(stream))
+        fields: dict[bytes, bytes] = await read_hash(self.redis, self.key(stream))
         if _META not in fields:
             return None
         engine = VenueBars(venue, rules)

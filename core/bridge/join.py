@@ -21,6 +21,8 @@ from core.bridge.pump import stream_venue
 from core.foundations.bus.codec import decode
 from core.foundations.bus.consumer import GroupConsumer
 from core.foundations.bus.names import parse_market_stream
+from core.foundations.bus.reads import read_back, read_range
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
 from core.foundations.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -46,7 +48,7 @@ async def join_live(consumer: GroupConsumer) -> dict[str, str]:
     return heads
 
 
-async def _head(redis: Any, stream: str) -> str:
+async def _head(redis: BusRedis, stream: str) -> str:
     try:
         info = await redis.xinfo_stream(stream)
     except ResponseError:  # gone since it was found
@@ -73,7 +75,9 @@ async def leave(consumer: GroupConsumer) -> None:
             await consumer.redis.xgroup_destroy(stream, consumer.options.group)
 
 
-async def rebuild_books(redis: Any, books: BridgeBooks, heads: dict[str, str], lookback_entries: int) -> int:
+async def rebuild_books(
+    redis: BusRedis, books: BridgeBooks, heads: dict[str, str], lookback_entries: int
+) -> int:
     """Rebuild the books from the book streams, up to their heads; the number of usable books."""
     for stream, head in heads.items():
         parsed = parse_market_stream(stream)
@@ -86,14 +90,14 @@ async def rebuild_books(redis: Any, books: BridgeBooks, heads: dict[str, str], l
     return usable
 
 
-async def _latest_snapshots(redis: Any, stream: str, head: str, lookback_entries: int) -> str | None:
+async def _latest_snapshots(redis: BusRedis, stream: str, head: str, lookback_entries: int) -> str | None:
     """Walking back from the head: the oldest entry holding the latest snapshot of a book seen."""
     seen: set[tuple[str, str]] = set()
     snapshotted: set[tuple[str, str]] = set()
     start: str | None = None
     upper, scanned = head, 0
     while scanned < lookback_entries:
-        page = await redis.xrevrange(stream, max=upper, min="-", count=_PAGE)
+        page = await read_back(redis, stream, max=upper, min="-", count=_PAGE)
         for entry_id, envelope in _envelopes(page):
             scanned += 1
             keys, snapshots = _book_keys(stream, envelope)
@@ -109,10 +113,10 @@ async def _latest_snapshots(redis: Any, stream: str, head: str, lookback_entries
     return start
 
 
-async def _replay(redis: Any, stream: str, start: str, head: str, books: BridgeBooks) -> None:
+async def _replay(redis: BusRedis, stream: str, start: str, head: str, books: BridgeBooks) -> None:
     lower = start
     while True:
-        page = await redis.xrange(stream, min=lower, max=head, count=_PAGE)
+        page = await read_range(redis, stream, min=lower, max=head, count=_PAGE)
         for _, envelope in _envelopes(page):
             _apply(books, stream_venue(stream), envelope)
         if len(page) < _PAGE:

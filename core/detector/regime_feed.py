@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -31,6 +30,8 @@ from core.detector.metrics import REGIMES
 from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import regimes_stream
+from core.foundations.bus.reads import read_after, read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.errors import Corrupt
 from core.foundations.model import Timeframe
@@ -76,7 +77,7 @@ def regime_values(fields: dict[bytes, bytes], timeframe: Timeframe = REGIME_TIME
 class RegimeFeed:
     def __init__(
         self,
-        redis: Any,  # redis.asyncio.Redis
+        redis: BusRedis,
         hear: Callable[[Sequence[Event]], None],
         wanted: Callable[[], set[Market]],
         block_ms: int = 1000,
@@ -117,7 +118,7 @@ class RegimeFeed:
         found: dict[Market, RegimeValue] = {}
         newest, before = None, "+"
         while True:
-            entries = await self._redis.xrevrange(self.stream, max=before, count=self._page)
+            entries = await read_back(self._redis, self.stream, max=before, count=self._page)
             for raw_id, fields in entries:
                 entry_id = _text(raw_id)
                 newest = newest or entry_id
@@ -140,7 +141,9 @@ class RegimeFeed:
     async def follow_once(self) -> None:
         """The entries after the position (waiting up to block_ms for some), heard in order."""
         assert self.position is not None
-        reply = await self._redis.xread({self.stream: self.position}, count=self._page, block=self._block_ms)
+        reply = await read_after(
+            self._redis, {self.stream: self.position}, count=self._page, block=self._block_ms
+        )
         heard: list[Event] = []
         for _, entries in reply or ():
             for raw_id, fields in entries:

@@ -27,6 +27,8 @@ from core.detector.metrics import SCREEN_RESULTS
 from core.detector.screens import Ranking, RosterChange, ScreenRoster
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import screens_stream
+from core.foundations.bus.reads import read_after, read_range
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
 from core.foundations.retry import default_backoff, sleep_unless
 
@@ -56,7 +58,7 @@ def ranking_of(fields: dict[bytes, bytes]) -> Ranking:
 class ScreenRosterFeed:
     def __init__(
         self,
-        redis: Any,  # redis.asyncio.Redis
+        redis: BusRedis,
         rosters: Mapping[str, ScreenRoster],  # strategy id -> its roster
         apply: Apply,
         clock: Callable[[], int],
@@ -104,7 +106,7 @@ class ScreenRosterFeed:
             read, last = [], _START
             while True:
                 after = "-" if last == _START else f"({last}"
-                entries = await self._redis.xrange(stream, min=after, count=self._page)
+                entries = await read_range(self._redis, stream, min=after, count=self._page)
                 if entries:
                     last = _text(entries[-1][0])
                 read += self._rankings(entries)
@@ -119,7 +121,7 @@ class ScreenRosterFeed:
     async def follow_once(self) -> None:
         """The entries after the positions (waiting up to block_ms for some), handed on in order."""
         assert self.positions is not None
-        reply = await self._redis.xread(dict(self.positions), count=self._page, block=self._block_ms)
+        reply = await read_after(self._redis, dict(self.positions), count=self._page, block=self._block_ms)
         for raw_stream, entries in reply or ():
             stream = _text(raw_stream)
             if entries:

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD
 from core.foundations.bus.publisher import Publisher
+from core.foundations.bus.reads import read_back, read_range
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
 from trademesh.risk.v1 import journal_pb2 as jr
 
@@ -43,7 +45,7 @@ def _text(entry_id: EntryId) -> str:
 
 
 class InputJournal:
-    def __init__(self, redis: Any, stream: str, publisher: JournalWriter | None = None) -> None:
+    def __init__(self, redis: BusRedis, stream: str, publisher: JournalWriter | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.stream = stream
         self.publisher: JournalWriter = publisher or Publisher(redis)
@@ -73,7 +75,7 @@ class InputJournal:
 
     async def _range(self, after: str) -> AsyncIterator[tuple[EntryId, jr.JournalEntry]]:
         while True:
-            page = await self.redis.xrange(self.stream, min=after, max="+", count=_PAGE)
+            page = await read_range(self.redis, self.stream, min=after, max="+", count=_PAGE)
             for raw_id, fields in page:
                 yield parse_id(raw_id), _decode(raw_id, fields)
             if len(page) < _PAGE:
@@ -85,7 +87,7 @@ class InputJournal:
         so many entries, so this reads about that many at most; a journal without one, all)."""
         before = "+"
         while True:
-            page = await self.redis.xrevrange(self.stream, max=before, min="-", count=_PAGE)
+            page = await read_back(self.redis, self.stream, max=before, min="-", count=_PAGE)
             for raw_id, fields in page:
                 entry = _decode(raw_id, fields)
                 if entry.WhichOneof("input") == "snapshot":

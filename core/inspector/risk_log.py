@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from core.foundations.bus.append import Append, Retention
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import RISK
 from core.foundations.bus.publisher import Publisher
+from core.foundations.bus.reads import read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import InvalidArgument, ResourceExhausted
 from core.foundations.outbox import Outbox
 from core.inspector.lease_guard import Fence, unfenced
@@ -41,7 +42,7 @@ class RiskWatcher:
 class RiskLog:
     def __init__(
         self,
-        redis: Any,
+        redis: BusRedis,
         source: str,
         publisher: Publisher | None = None,
         notifier: Notifier | None = None,
@@ -110,7 +111,7 @@ class RiskLog:
         found: list[rk.RiskEvent] = []
         last = ""  # the last entry taken whole: the next page starts after it
         while True:
-            entries = await self.redis.xrevrange(RISK, max=upper, min="-", count=_SCAN)
+            entries = await read_back(self.redis, RISK, max=upper, min="-", count=_SCAN)
             for entry_id, fields in entries:
                 text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
                 new = _events(text, fields, matches)

@@ -27,6 +27,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import INTENTS, RISK
+from core.foundations.bus.reads import read_after
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Unavailable
 from core.foundations.retry import default_backoff, sleep_unless
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -75,7 +77,7 @@ class _Bounded(OrderedDict[str, Any]):
 
 
 class Attribution:
-    def __init__(self, redis: Any, pool: Any) -> None:
+    def __init__(self, redis: BusRedis, pool: Any) -> None:
         self.redis = redis
         self.pool = pool
         self._links: _Bounded = _Bounded()
@@ -129,7 +131,7 @@ class Attribution:
         return found
 
     async def _read(self, block_ms: int | None) -> int:
-        answer = await self.redis.xread(dict(self._cursors), count=_READ, block=block_ms)
+        answer = await read_after(self.redis, dict(self._cursors), count=_READ, block=block_ms)
         if not answer:
             return 0
         links: list[OrderLink] = []

@@ -12,6 +12,8 @@ from typing import Any
 
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import market_stream
+from core.foundations.bus.reads import read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.model import Channel
 
 __all__ = ["Mark", "latest_marks"]
@@ -29,11 +31,11 @@ class Mark:
     ts_ns: int
 
 
-async def latest_marks(redis: Any, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Mark]:
+async def latest_marks(redis: BusRedis, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Mark]:
     """The newest trade price of each (venue, symbol) wanted that has one on the bus."""
     found: dict[tuple[str, str], Mark] = {}
     for venue in sorted({v for v, _ in wanted}):
-        entries = await redis.xrevrange(market_stream(venue, Channel.TRADES), count=_SCAN)
+        entries = await read_back(redis, market_stream(venue, Channel.TRADES), count=_SCAN)
         for _, fields in entries:
             _take(venue, fields, wanted, found)
             if all((venue, s) in found for v, s in wanted if v == venue):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.foundations.bus.codec import decode
+from core.foundations.bus.reads import read_after, read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
 from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -48,7 +50,7 @@ class Read:
 
 
 class BarFeed:
-    def __init__(self, redis: Any, timeframe: Timeframe, batch: int = 500, block_ms: int = 1000) -> None:
+    def __init__(self, redis: BusRedis, timeframe: Timeframe, batch: int = 500, block_ms: int = 1000) -> None:
         self._redis = redis  # redis.asyncio.Redis
         self.timeframe = timeframe
         self.pattern = f"bars.*.{timeframe.label}"
@@ -75,7 +77,7 @@ class BarFeed:
             stream = key.decode() if isinstance(key, bytes) else str(key)
             if stream in self._positions or not stream.endswith(f".{self.timeframe.label}"):
                 continue
-            last = await self._redis.xrevrange(stream, count=1)
+            last = await read_back(self._redis, stream, count=1)
             if last:
                 self._warm_until[stream] = entry_position(_text(last[0][0]))
             self._positions[stream] = _START
@@ -86,7 +88,7 @@ class BarFeed:
         """The next entries of every stream (waiting up to block_ms for one), oldest first per stream."""
         if not self._positions:
             return []
-        reply = await self._redis.xread(dict(self._positions), count=self._batch, block=self._block_ms)
+        reply = await read_after(self._redis, dict(self._positions), count=self._batch, block=self._block_ms)
         if not reply:
             # Nothing more on any stream: a warm-up mark not reached never will be (its stream was
             # deleted, or recreated with lower ids), and must not hold readiness back.

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from core.foundations.bus.codec import decode
+from core.foundations.bus.reads import read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.regime import Regime
 from core.overwatch.convert import REGIME_TO_PB
 from core.overwatch.engine import BoardEntry, RegimeChange
@@ -30,13 +32,13 @@ _REGIME_FROM_PB = {pb: regime for regime, pb in REGIME_TO_PB.items()}
 
 
 async def last_published(
-    redis: Any, stream: str, wanted: set[tuple[str, str]]
+    redis: BusRedis, stream: str, wanted: set[tuple[str, str]]
 ) -> dict[tuple[str, str], Regime]:
     """The newest regime published on `stream` of each wanted (venue, symbol)."""
     found: dict[tuple[str, str], Regime] = {}
     end, scanned = "+", 0
     while len(found) < len(wanted) and scanned < MAX_SCANNED:
-        entries = await redis.xrevrange(stream, max=end, min="-", count=_PAGE)
+        entries = await read_back(redis, stream, max=end, min="-", count=_PAGE)
         if not entries:
             break
         for _, fields in entries:

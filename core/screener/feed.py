@@ -23,6 +23,8 @@ from typing import Any
 
 from core.foundations.bus.codec import decode
 from core.foundations.bus.names import bars_stream, instruments_stream, market_stream
+from core.foundations.bus.reads import read_after, read_back
+from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt, InvalidArgument
 from core.foundations.model import Candle, Channel, Timeframe
 from core.screener import metrics
@@ -152,7 +154,13 @@ class ScreenFeed:
     """Reads the screens' streams into a MarketState."""
 
     def __init__(
-        self, redis: Any, state: MarketState, *, ticker_age_ms: int, batch: int = 500, block_ms: int = 1000
+        self,
+        redis: BusRedis,
+        state: MarketState,
+        *,
+        ticker_age_ms: int,
+        batch: int = 500,
+        block_ms: int = 1000,
     ) -> None:
         self._redis = redis  # redis.asyncio.Redis
         self.state = state
@@ -186,11 +194,11 @@ class ScreenFeed:
         instrument stream is taken from its last entry (the venue's whole list: no need of the
         entries before it)."""
         for stream in self._instruments:
-            last = await self._redis.xrevrange(stream, count=1)
+            last = await read_back(self._redis, stream, count=1)
             if last:
                 self._take(stream, last)
         for stream in self._positions:
-            last = await self._redis.xrevrange(stream, count=1)
+            last = await read_back(self._redis, stream, count=1)
             if last:
                 self._warm_until[stream] = entry_position(_text(last[0][0]))
 
@@ -204,7 +212,7 @@ class ScreenFeed:
         if not self._positions:
             return 0
         wait = self._block_ms if block_ms is None else block_ms
-        reply = await self._redis.xread(dict(self._positions), count=self._batch, block=max(wait, 1))
+        reply = await read_after(self._redis, dict(self._positions), count=self._batch, block=max(wait, 1))
         if not reply:
             self._warm_until.clear()  # nothing more anywhere: a mark not reached never will be
             return 0

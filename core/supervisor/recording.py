@@ -10,12 +10,13 @@ flush once it answers; the Supervisor never waits on the bus to act.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from core.foundations.bus.codec import FIELD, decode, encode_supervisor_audit
 from core.foundations.bus.names import SUPERVISOR_AUDIT
+from core.foundations.bus.reads import read_back
+from core.foundations.bus.redis import BusRedis
 from core.supervisor.audit import AuditTrail
 from core.supervisor.convert import audit_from_pb, audit_to_pb
 from core.supervisor.engine import AuditEntry
@@ -31,7 +32,7 @@ _REDIS_ERRORS = (RedisError, OSError)
 
 
 class AuditRecording:
-    def __init__(self, redis: Any, trail: AuditTrail, source: str) -> None:
+    def __init__(self, redis: BusRedis, trail: AuditTrail, source: str) -> None:
         self._redis, self._trail, self._source = redis, trail, source
         self._failing = False
 
@@ -41,7 +42,7 @@ class AuditRecording:
         end = "+"
         try:
             while len(newest_first) < keep:
-                raw = await self._redis.xrevrange(SUPERVISOR_AUDIT, max=end, min="-", count=_BATCH)
+                raw = await read_back(self._redis, SUPERVISOR_AUDIT, max=end, min="-", count=_BATCH)
                 for entry_id, fields in raw:
                     newest_first += reversed(
                         [audit_from_pb(e) for e in decode(fields).supervisor_audit.entries]

@@ -26,10 +26,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import cast
 
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
+from core.foundations.bus.reads import read_hash
 from core.foundations.bus.redis import BusRedis
 from gateway.registry.state import Entry, RegistryState
 from trademesh.registry.v1 import registry_pb2 as pb
@@ -54,7 +56,7 @@ class SharedRegistry:
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.state = state
-        self.redis: Any = redis
+        self.redis: BusRedis = redis
         self.every_s = every_s
         self._wall_ns = wall_ns
         self._away = False
@@ -88,7 +90,7 @@ class SharedRegistry:
     async def sync(self) -> None:
         """One merge: learn the others' entries, write back what the bus lacks, sweep the old."""
         try:
-            raw: dict[bytes, bytes] = await self.redis.hgetall(REGISTRY_KEY)
+            raw: dict[bytes, bytes] = await read_hash(self.redis, REGISTRY_KEY)
         except (RedisError, OSError) as exc:  # the bus away: serve from memory (module docstring)
             self._went_away(exc)
             return
@@ -114,7 +116,7 @@ class SharedRegistry:
         if own is None:
             return
         await self.redis.hset(GATEWAYS_KEY, own.instance_id, self._as_peer(own))
-        raw: dict[bytes, bytes] = await self.redis.hgetall(GATEWAYS_KEY)
+        raw: dict[bytes, bytes] = await read_hash(self.redis, GATEWAYS_KEY)
         peers = [pb.Instance.FromString(value) for value in raw.values()]
         self.state.merge_peers(peers)
         stale = self._stale(peers)
@@ -142,7 +144,7 @@ class SharedRegistry:
 
     async def _write(self, fields: dict[str, bytes]) -> None:
         try:
-            await self.redis.hset(REGISTRY_KEY, mapping=fields)
+            await self.redis.hset(REGISTRY_KEY, mapping=cast("dict[FieldT, EncodableT]", fields))
         except (RedisError, OSError) as exc:  # the next merge writes it back
             self._went_away(exc)
 

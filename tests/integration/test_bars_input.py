@@ -227,7 +227,7 @@ async def test_the_runner_leaves_acknowledging_to_the_aggregators_commit(
     runner = AckCounter(redis)
     tape = BusTape(redis, name)
     await hold(aggregator, tape.stream)
-    consumer = GroupConsumer(runner, config.consumer_options(tape.stream), aggregator.handle)
+    consumer = GroupConsumer(cast(Any, runner), config.consumer_options(tape.stream), aggregator.handle)
     trades = synthetic(SYMBOLS, an_hour_ago(), 90, S // 10, seed=8)
     for start in range(0, 90, 30):
         await tape.publish(trades[start : start + 30])

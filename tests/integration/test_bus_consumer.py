@@ -393,7 +393,7 @@ async def test_pending_and_lag_of_every_stream_are_reported_from_one_round_trip(
     other, gone = f"{stream}.other", f"{stream}.gone"
     opts = ConsumerOptions(group="g", consumer="c1", streams=(stream, other, gone), batch=50, block_ms=50)
     runner = RoundTrips(client)
-    consumer = GroupConsumer(runner, opts, Effect())
+    consumer = GroupConsumer(cast(Any, runner), opts, Effect())
     try:
         await consumer.ensure_groups()
         await publish(client, stream, 5)
@@ -468,7 +468,7 @@ async def test_a_reads_acknowledgements_go_with_the_next_read_in_one_round_trip(
     stream = f"test.consumer.{uuid.uuid4().hex[:12]}"
     rounds = Rounds(client)
     try:
-        consumer = GroupConsumer(rounds, options(stream, "c1"), effect := Effect())
+        consumer = GroupConsumer(cast(Any, rounds), options(stream, "c1"), effect := Effect())
         await consumer.ensure_groups()
         await publish(client, stream, 120)  # three reads of at most 50
         await run_until(consumer)  # every entry acknowledged, while the consumer ran

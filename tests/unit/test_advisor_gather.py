@@ -549,7 +549,9 @@ class Stream:
         data = wrap_executions("sim", batch.SerializeToString())
         self.entries.append((f"{len(self.entries) + 1}-0".encode(), {FIELD: data}))
 
-    async def xrevrange(self, stream: str, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def xrevrange(
+        self, stream: str, max: str = "+", min: str = "-", count: int | None = None
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         return self.entries[-1:]
 
     async def xread(self, cursors: dict[str, str], count: int, block: int) -> list[Any]:
@@ -573,7 +575,7 @@ async def _reading_fills(
     """A gatherer whose fills are read off a stand-in executions stream (5 s kept), while the block runs."""
     stream = Stream()
     gathering = gatherer(tools, clock)
-    fills = gathering.fills = RecentFills(stream, 5000 * MS, clock)
+    fills = gathering.fills = RecentFills(cast(Any, stream), 5000 * MS, clock)
     stop = asyncio.Event()
     reading = asyncio.create_task(fills.run(stop))
     try:

@@ -7,7 +7,7 @@ the script's KEYS); the slot is redis-py's own computation (redis.crc.key_slot),
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.crc import key_slot
@@ -96,7 +96,7 @@ def _bar() -> bus.Bar:
 async def test_the_bars_commit_writes_its_bars_checkpoint_and_ack_in_the_trade_streams_slot() -> None:
     client = _Keys()
     stream = market_stream("okx-swap", Channel.TRADES)
-    store = CheckpointStore(client, "bars", "test", _RETENTION)
+    store = CheckpointStore(cast(Any, client), "bars", "test", _RETENTION)
     bars = {timeframe: [_bar()] for timeframe in Timeframe}
     await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["1-0", "2-0"])
     # A bars replica's commit, fenced by the stream's lease (core.bars.fleet): the script.
@@ -127,7 +127,7 @@ def test_ingests_fenced_flush_of_a_venue_names_its_lease_with_its_streams_in_one
     keys: Any = _Keys()  # a stand-in for the client (BusRedis)
     lease = Lease(keys, venue_lease_name("okx-swap"), "ingest@test", 5000)
     fence = Fenced(lease.key, "ingest@test/1")
-    publisher = Publisher(_Keys(), _RETENTION)
+    publisher = Publisher(cast(Any, _Keys()), _RETENTION)
     for channel in Channel:
         publisher.add(market_stream("okx-swap", channel), b"batch", fence=fence)
     publisher.add(executions_stream("okx-swap"), b"fills", once=(1, 2), fence=fence)
@@ -149,7 +149,7 @@ def test_each_venues_keys_share_its_slot_and_the_venues_spread_over_the_slots() 
             *(market_stream(venue, channel) for channel in Channel),
             executions_stream(venue),
             *(bars_stream(tf, trades) for tf in Timeframe),
-            CheckpointStore(_Keys(), "bars", "test", _RETENTION).key(trades),
+            CheckpointStore(cast(Any, _Keys()), "bars", "test", _RETENTION).key(trades),
             lease_key(venue_lease_name(venue)),
         ]
         assert {slot_tag(key) for key in keys} == {venue}, keys
@@ -166,14 +166,14 @@ def test_a_hash_tag_is_the_first_braced_text_and_a_key_hashing_braces_cannot_giv
 
 
 def test_a_checkpoint_key_is_in_its_streams_slot_with_or_without_a_tag() -> None:
-    store = CheckpointStore(_Keys(), "bars", "test", _RETENTION)
+    store = CheckpointStore(cast(Any, _Keys()), "bars", "test", _RETENTION)
     for stream in (market_stream("sim", Channel.TRADES), "test.trades"):
         assert key_slot(store.key(stream).encode()) == key_slot(stream.encode())
 
 
 def test_a_bars_group_with_a_brace_cannot_name_a_checkpoint() -> None:
     with pytest.raises(ValueError, match="brace"):
-        CheckpointStore(_Keys(), "bars{x}", "test", _RETENTION)
+        CheckpointStore(cast(Any, _Keys()), "bars{x}", "test", _RETENTION)
 
 
 def test_an_inspectors_journal_write_fenced_by_its_leader_lease_is_in_one_slot() -> None:
@@ -189,7 +189,7 @@ def test_a_detectors_signals_and_position_requests_fenced_by_its_leader_lease_ar
     """core.detector.app: an evaluation's signals and position requests, one fenced script call,
     numbered by its publisher (a retried flush writes it once) on a key of the lease's slot."""
     lease = lease_key(leader_lease_name("detector", "detector-b", tagged(SIGNALS)))
-    publisher = Publisher(_Keys(), _RETENTION)
+    publisher = Publisher(cast(Any, _Keys()), _RETENTION)
     publisher.add(SIGNALS, b"signals", fence=Fenced(lease, "t"))
     publisher.add(POSITION_REQUESTS, b"requests", fence=Fenced(lease, "t"))
     publisher._close_run()

@@ -6,6 +6,7 @@ there with a NOTICE (and its journal and snapshot keep it), the Screener drops t
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
 from core.detector.engine.engine import Engine
 from core.detector.runner import PatchRunner
@@ -241,7 +242,7 @@ def test_the_screeners_feed_takes_a_venues_delistings_from_its_instrument_stream
     screens = load_screens(SCREENS_DIR)
     screen = next(s for s in screens.values() if s.venue)
     state = MarketState([screen])
-    feed = ScreenFeed(None, state, ticker_age_ms=60_000)
+    feed = ScreenFeed(cast(Any, None), state, ticker_age_ms=60_000)
     stream = instruments_stream(screen.venue)
     assert stream in feed.streams
     entry = bus.InstrumentChanges(

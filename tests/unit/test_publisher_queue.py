@@ -3,12 +3,14 @@ entries), a run of fenced entries sent as one group write."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from core.foundations.bus.group import Fenced, GroupWrite
 from core.foundations.bus.publisher import Publisher
 
 
 def test_a_run_of_fenced_entries_counts_each_entry_and_goes_as_one_group_write() -> None:
-    publisher = Publisher(redis=None)
+    publisher = Publisher(redis=cast(Any, None))
     fence = Fenced("lease.ingest.{sim}", "venue-sim@host/1")
     for n in range(5):
         publisher.add("md.{sim}.trades", b"batch %d" % n, fence=fence)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -137,7 +138,7 @@ def test_a_screen_of_the_funding_rate_reads_its_venues_funding_stream_and_the_ne
     screen = parse_screen(SCREEN.replace("momentum = 1.0", "funding_rate = 1.0"), "carry.toml")
     state = MarketState([screen])
     assert (state.funding_venues, state.ticker_venues) == ({"sim"}, set())
-    assert "md.{sim}.funding" in ScreenFeed(None, state, ticker_age_ms=1000).streams
+    assert "md.{sim}.funding" in ScreenFeed(cast(Any, None), state, ticker_age_ms=1000).streams
     state.add_funding("sim", "BTC/USDT:USDT", Funding(Decimal("0.0001"), NOW))
     state.add_funding("sim", "BTC/USDT:USDT", Funding(Decimal("0.0009"), NOW - 1))  # older: kept out
     state.add_funding("elsewhere", "ETH/USDT:USDT", Funding(Decimal("0.0009"), NOW))  # not read

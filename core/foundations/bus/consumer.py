@@ -37,8 +37,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -49,7 +50,8 @@ from core.foundations.bus.append import Append
 from core.foundations.bus.codec import FIELD, decode_entry
 from core.foundations.bus.names import dead_letter_stream
 from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import is_cluster, slot_groups
+from core.foundations.bus.reads import RawEntry, StreamReply
+from core.foundations.bus.redis import BusRedis, is_cluster, slot_groups
 from core.foundations.errors import Corrupt
 from core.foundations.logs import bind_log_fields
 from core.foundations.retry import sleep_unless
@@ -69,7 +71,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Entry = tuple[str, bus.Envelope]  # (entry id, envelope)
-RawEntry = tuple[Any, dict[bytes, bytes]]  # (entry id, fields) as Redis gives it
 # Called with one stream's entries, in order; returns once their effect is durable.
 Handler = Callable[[str, list[Entry]], Awaitable[None]]
 # Optional: called with every stream's entries of one read at once (one transaction for all,
@@ -139,7 +140,11 @@ def _text(value: Any) -> str:
 
 class GroupConsumer:
     def __init__(
-        self, redis: Any, options: ConsumerOptions, handle: Handler, handle_read: ReadHandler | None = None
+        self,
+        redis: BusRedis,
+        options: ConsumerOptions,
+        handle: Handler,
+        handle_read: ReadHandler | None = None,
     ) -> None:
         self.redis = redis  # redis.asyncio.Redis
         self.options = options
@@ -236,8 +241,11 @@ class GroupConsumer:
         """What this consumer read but never acknowledged (it stopped before the effect was durable)."""
         for stream in self.streams:
             while True:
-                answer = await self.redis.xreadgroup(
-                    self.options.group, self.options.consumer, {stream: "0"}, count=self.options.batch
+                answer = cast(
+                    StreamReply,
+                    await self.redis.xreadgroup(
+                        self.options.group, self.options.consumer, {stream: "0"}, count=self.options.batch
+                    ),
                 )
                 entries = answer[0][1] if answer else []
                 if not entries:
@@ -330,7 +338,7 @@ class GroupConsumer:
              options.block_ms, "STREAMS", *streams, *(">" for _ in streams))
         )  # fmt: skip
         if self._connection is None:
-            self._connection = await self.redis.connection_pool.get_connection()
+            self._connection = await self._pool().get_connection()
         connection = self._connection
         await connection.send_packed_command(connection.pack_commands(commands))
         replies, error = [], None
@@ -349,7 +357,12 @@ class GroupConsumer:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(RedisError):
-                await self.redis.connection_pool.release(connection)
+                await self._pool().release(connection)
+
+    def _pool(self) -> Any:  # redis-py's pool is untyped
+        """The client's connection pool, the client being one Redis: a cluster's is never read on
+        a connection of this consumer's own (_read_new reads it by its slots' nodes)."""
+        return cast(aioredis.Redis, self.redis).connection_pool
 
     async def _xreadgroup(self, streams: list[str] | tuple[str, ...], block: bool = True) -> Any:
         return await self._read_command(self.redis, streams, block)

@@ -11,6 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from core.foundations.bus.reads import read_back, read_range
+from core.foundations.bus.redis import BusRedis
+
 __all__ = ["GroupLag", "check_lag"]
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,9 @@ class GroupLag:
         return aged or self.lag >= _LAG_WARNING_SHARE * self.maxlen
 
 
-async def check_lag(redis: Any, stream: str, maxlen: int, max_age_ms: int | None = None) -> list[GroupLag]:
+async def check_lag(
+    redis: BusRedis, stream: str, maxlen: int, max_age_ms: int | None = None
+) -> list[GroupLag]:
     """Each consumer group's lag on `stream` (Redis 7.0+ reports it), in entries and, with
     `max_age_ms` (the stream's age bound), in time; logs those near the trim."""
     lags = []
@@ -61,17 +66,17 @@ async def check_lag(redis: Any, stream: str, maxlen: int, max_age_ms: int | None
     return lags
 
 
-async def _newest_ms(redis: Any, stream: str) -> int:
-    newest = await redis.xrevrange(stream, count=1)
+async def _newest_ms(redis: BusRedis, stream: str) -> int:
+    newest = await read_back(redis, stream, count=1)
     return int(_text(newest[0][0]).split("-")[0]) if newest else 0
 
 
-async def _lag(redis: Any, stream: str, group: dict[str, Any], maxlen: int) -> int:
+async def _lag(redis: BusRedis, stream: str, group: dict[str, Any], maxlen: int) -> int:
     """Redis 7's `lag`; counted from the group's last delivered id where Redis does not report it."""
     if group.get("lag") is not None:
         return int(group["lag"])
     last = _text(group["last-delivered-id"])
-    newer = await redis.xrange(stream, min=f"({last}", max="+", count=maxlen + 1)
+    newer = await read_range(redis, stream, min=f"({last}", max="+", count=maxlen + 1)
     return len(newer)
 
 

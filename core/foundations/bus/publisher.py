@@ -32,7 +32,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
+
+from redis.typing import EncodableT, FieldT
 
 from core.foundations.bus.append import Append, Field, Retention
 from core.foundations.bus.commit import GroupCommit
@@ -48,7 +50,7 @@ from core.foundations.bus.group import (
 )
 from core.foundations.bus.lag import GroupLag, check_lag
 from core.foundations.bus.lua import GROUP_WRITE
-from core.foundations.bus.redis import is_cluster
+from core.foundations.bus.redis import BusRedis, is_cluster
 
 __all__ = ["GroupLag", "Publisher", "Retention"]
 
@@ -57,7 +59,7 @@ RUN_NUMBER_TTL_S = 86_400
 
 
 class Publisher:
-    def __init__(self, redis: Any, retention: Retention | None = None) -> None:
+    def __init__(self, redis: BusRedis, retention: Retention | None = None) -> None:
         self.redis = redis  # redis.asyncio.Redis
         # The MAXLEN of what add() queues; None: untrimmed (write() takes each Append's own).
         self.retention = retention
@@ -175,7 +177,8 @@ class Publisher:
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 if isinstance(item, Append):
-                    pipe.xadd(item.stream, item.fields(), maxlen=item.maxlen, approximate=True)
+                    fields = cast("dict[FieldT, EncodableT]", item.fields())  # redis-py's wider type
+                    pipe.xadd(item.stream, fields, maxlen=item.maxlen, approximate=True)
                 else:
                     await self._queue_group(pipe, item)
             # A group write trims its own streams by age (the script, by Redis's clock).
