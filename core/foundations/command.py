@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from core.foundations.config_flags import setting
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.registry import METRICS_PORT_OFFSET, Kind, ServiceEntry
 
@@ -42,12 +43,14 @@ if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
 
 __all__ = [
+    "LEADER_TTL_MS",
     "MeshView",
     "ServiceCommand",
     "add_leader_argument",
     "add_redis_argument",
     "add_server_arguments",
     "instance_name",
+    "leader_ttl_setting",
     "load_command",
     "metrics_port_number",
     "port_number",
@@ -211,13 +214,29 @@ def add_redis_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
 
 
-def add_leader_argument(parser: argparse.ArgumentParser, service: str) -> None:
-    """--leader-ttl-ms: the ttl of a single writer's leader lease (core.foundations.leader)."""
-    parser.add_argument(
-        "--leader-ttl-ms", type=_leader_ttl, default=5_000,
-        help=f"the ttl of the leader lease leader.{service}.<instance> in Redis: of the processes of "
+# The leader lease's default ttl (core.foundations.leader.DEFAULT_TTL_MS; light here).
+LEADER_TTL_MS = 5_000
+
+
+def _leader_help(service: str) -> str:
+    return (
+        f"the ttl of the leader lease leader.{service}.<instance> in Redis: of the processes of "
         "one instance only its holder acts, the others stand by (alive, not ready) and one leads "
-        "within about 4/3 of this after the leader is gone; renewed every third (default 5000)",
+        "within about 4/3 of this after the leader is gone; renewed every third"
+    )
+
+
+def leader_ttl_setting(service: str) -> Any:
+    """A config's leader_ttl_ms, its flag --leader-ttl-ms (core.foundations.config_flags)."""
+    return setting(LEADER_TTL_MS, type=_leader_ttl, help=_leader_help(service))
+
+
+def add_leader_argument(parser: argparse.ArgumentParser, service: str) -> None:
+    """--leader-ttl-ms: the ttl of a single writer's leader lease (core.foundations.leader), for
+    a config that does not declare it (leader_ttl_setting)."""
+    parser.add_argument(
+        "--leader-ttl-ms", type=_leader_ttl, default=LEADER_TTL_MS,
+        help=f"{_leader_help(service)} (default {LEADER_TTL_MS})",
     )  # fmt: skip
 
 

@@ -28,7 +28,16 @@ from dataclasses import MISSING, Field
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Flag", "add_flags", "flag_of", "flag_values", "flagged_fields", "setting", "shown_default"]
+__all__ = [
+    "Flag",
+    "add_flags",
+    "flag_name",
+    "flag_of",
+    "flag_values",
+    "flagged_fields",
+    "setting",
+    "shown_default",
+]
 
 _KEY = "trademesh.flag"
 
@@ -45,7 +54,7 @@ class Flag:
     metavar: str | None = None
     # How the default reads in the help when not shown_default(default) (a computed one's: "<hostname>").
     shown: str | None = None
-    # An on/off setting: --name and --no-name (argparse.BooleanOptionalAction).
+    # An on/off setting: a default off is turned on by --name, a default on off by --no-name.
     switch: bool = False
 
 
@@ -96,6 +105,8 @@ def shown_default(value: Any) -> str:
 
 
 def _help(item: Field[Any], flag: Flag) -> str:
+    if flag.switch:
+        return flag.help
     if flag.shown is not None:
         shown: str | None = flag.shown
     elif item.default is MISSING or item.default is None:
@@ -114,21 +125,26 @@ def _dest(item: Field[Any], flag: Flag) -> str:
     return (flag.name or item.name).replace("-", "_")
 
 
+def flag_name(item: Field[Any], flag: Flag) -> str:
+    """The flag as given: --queue-size; a switch on by default, --no-<name>."""
+    name = flag.name or item.name.replace("_", "-")
+    return f"--no-{name}" if flag.switch and item.default is True else f"--{name}"
+
+
 def add_flags(parser: argparse.ArgumentParser, config: type[Any], *, skip: tuple[str, ...] = ()) -> None:
     """A flag for each of the config's settings (but the fields named in `skip`)."""
     for item, flag in flagged_fields(config):
         if item.name in skip:
             continue
-        name = "--" + (flag.name or item.name.replace("_", "-"))
         default = None if item.default is MISSING else item.default
         options: dict[str, Any] = {"default": default, "help": _help(item, flag), "dest": _dest(item, flag)}
         if flag.switch:
-            options["action"] = argparse.BooleanOptionalAction
+            options["action"] = "store_false" if default is True else "store_true"
         elif flag.type is not None:
             options["type"] = flag.type
         if flag.metavar is not None:
             options["metavar"] = flag.metavar
-        parser.add_argument(name, **options)
+        parser.add_argument(flag_name(item, flag), **options)
 
 
 def flag_values(args: argparse.Namespace, config: type[Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:

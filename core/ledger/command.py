@@ -5,19 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from core.foundations.command import (
-    MeshView,
-    ServiceCommand,
-    add_leader_argument,
-    add_redis_argument,
-    instance_name,
-    positive_float,
-)
+from core.foundations.command import MeshView, ServiceCommand, add_redis_argument
+from core.foundations.config_flags import add_flags, flag_values
 from core.foundations.mesh_config import add_mesh_arguments, venue_args
+from core.ledger.config import LedgerServiceConfig
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
-    from core.ledger.config import LedgerServiceConfig
 
 __all__ = ["COMMAND", "add_trace_parser"]
 
@@ -26,51 +20,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
     parser.add_argument("--database-url", help="where the books are kept (default: $DATABASE_URL)")
-    parser.add_argument(
-        "--instance", type=instance_name, default="ledger", help="this ledger's name (default ledger)"
-    )
-    add_leader_argument(parser, "ledger")
-    parser.add_argument(
-        "--funding-every-s", type=positive_float, default=60.0,
-        help="how often the perpetual venues are asked for funding payments (default 60)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--verify-every-s", type=_verify_every, default=300.0,
-        help="how often the leader verifies its books (balances against their transfers; the "
-        "trademesh_ledger_verify_* gauges); 0: only when Ledger/Verify is called (default 300)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--no-opening-balances", action="store_true",
-        help="at the books' first start, do not post the venues' balances as opening deposits",
-    )  # fmt: skip
-
-
-def _verify_every(text: str) -> float:
-    """0 (off), or seconds between verifies: at least 1."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (seconds == 0 or 1 <= seconds <= 86_400):
-        raise argparse.ArgumentTypeError(f"{text!r} is not 0 (off) or 1 to 86400 seconds")
-    return seconds
+    add_flags(parser, LedgerServiceConfig)
 
 
 def _config(args: argparse.Namespace) -> LedgerServiceConfig:
     from core.foundations.env import GATEWAY, database_url, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
-    from core.ledger.config import LedgerServiceConfig
 
     return LedgerServiceConfig(
         redis_url=redis_url(args.redis_url),
         database_url=database_url(args.database_url),
         mesh=mesh_config_from_args(args),
         gateway=read_secret(GATEWAY),
-        instance=args.instance,
-        funding_every_s=args.funding_every_s,
-        verify_every_s=args.verify_every_s,
-        opening_balances=not args.no_opening_balances,
-        leader_ttl_ms=args.leader_ttl_ms,
+        **flag_values(args, LedgerServiceConfig),
     )
 
 
@@ -132,4 +94,5 @@ COMMAND: ServiceCommand[LedgerServiceConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     add_subcommands=_add_subcommands,
+    settings=LedgerServiceConfig,
 )

@@ -17,7 +17,7 @@ import pytest
 
 from core.cli import build_parser
 from core.foundations.command import ServiceCommand, load_command
-from core.foundations.config_flags import flagged_fields, shown_default
+from core.foundations.config_flags import flag_name, flagged_fields, shown_default
 from core.foundations.registry import SERVICES, ServiceEntry
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,9 @@ def test_the_help_shows_the_configs_defaults(entry: ServiceEntry, command: Servi
     for item, flag in flagged_fields(command.settings):
         action = actions[(flag.name or item.name).replace("-", "_")]
         assert action.help is not None
-        if item.default is not MISSING and item.default is not None:
+        if flag.switch:
+            assert action.default is item.default and action.option_strings == [flag_name(item, flag)]
+        elif item.default is not MISSING and item.default is not None:
             assert action.default == item.default, f"{entry.name}: {item.name}"
             shown = f"default {shown_default(item.default)}".replace("%", "%%")
             assert shown in action.help, f"{entry.name}: {item.name}: {action.help}"
