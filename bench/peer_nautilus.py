@@ -13,9 +13,13 @@ warm).
 
 Prints one JSON object: the CPU seconds (time.process_time) of `engine.run()` alone, the same
 with the engine's set-up (venue, instrument, strategy, `add_data` of the bars), and the fills
-(time, side, price, size, commission).
+(time, side, price, size, commission). With --reports DIR (bench/backtest_e2e.py: the peer end to
+end, as a user runs it), its reports after the run too, written there as CSV: the orders, the
+fills, the positions and the account (the trader's `generate_*_report`), their CPU seconds
+reported as `reports_cpu_s`.
 
     bench/.peer-nautilus-venv/bin/python bench/peer_nautilus.py BARS.csv --size 0.1
+    bench/.peer-nautilus-venv/bin/python bench/peer_nautilus.py BARS.csv --fast 10 --slow 30 --reports DIR
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import csv
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
 
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import LoggingConfig, StrategyConfig
@@ -104,7 +109,17 @@ def read_bars(path: str, bar_type: BarType) -> list[Bar]:
     ]
 
 
-def run(path: str, size: Decimal, fast: int, slow: int) -> dict[str, object]:
+def write_reports(engine: BacktestEngine, directory: Path) -> None:
+    """The trader's reports after the run, as a user writes them: orders, fills, positions, account."""
+    directory.mkdir(parents=True, exist_ok=True)
+    trader = engine.trader
+    trader.generate_orders_report().to_csv(directory / "orders.csv")
+    trader.generate_order_fills_report().to_csv(directory / "fills.csv")
+    trader.generate_positions_report().to_csv(directory / "positions.csv")
+    trader.generate_account_report(VENUE).to_csv(directory / "account.csv")
+
+
+def run(path: str, size: Decimal, fast: int, slow: int, reports: Path | None = None) -> dict[str, object]:
     bar_type = BarType.from_str(BAR_TYPE)
     bars = read_bars(path, bar_type)
     started = time.process_time()
@@ -128,6 +143,9 @@ def run(path: str, size: Decimal, fast: int, slow: int) -> dict[str, object]:
         "run_cpu_s": done - ran, "setup_and_run_cpu_s": done - started, "bars": len(bars),
         "fills": strategy.fills,
     }  # fmt: skip
+    if reports is not None:
+        write_reports(engine, reports)
+        result["reports_cpu_s"] = time.process_time() - done
     engine.dispose()
     return result
 
@@ -140,8 +158,9 @@ def main() -> None:
     parser.add_argument("--size", default="0.01")
     parser.add_argument("--fast", type=int, default=12)
     parser.add_argument("--slow", type=int, default=26)
+    parser.add_argument("--reports", type=Path, help="write the reports after the run into this directory")
     args = parser.parse_args()
-    print(json.dumps(run(args.bars, Decimal(args.size), args.fast, args.slow)))
+    print(json.dumps(run(args.bars, Decimal(args.size), args.fast, args.slow, args.reports)))
 
 
 if __name__ == "__main__":

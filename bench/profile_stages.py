@@ -1,0 +1,82 @@
+"""Where a `trademesh backtest` run's time goes, per stage of the chain: a py-spy raw profile
+(`bench/backtest_e2e.py --py-spy FILE`) summed by stage (issue 62; docs/backtest-speed.md).
+
+A sample goes to the stage of the innermost frame on its stack whose file is one of a stage's
+(the first rule that matches, in the order below); frames of shared code (core.foundations other
+than matching, protobuf, decimal, the standard library) fall through to their caller's stage. A
+sample with no such frame is "other" (the interpreter's start, imports and the event loop, by
+their outermost frames: `<module>` is "start and imports").
+
+    .venv/bin/python bench/backtest_e2e.py --repeats 0 --py-spy /tmp/e2e.raw
+    .venv/bin/python bench/profile_stages.py /tmp/e2e.raw
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+from pathlib import Path
+
+# (stage, a pattern of the frame "function (file:line)"), the first that matches a frame wins.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("report (report.html, its charts)", r"core/backtest/(report|prices)\.py|matplotlib|PIL/"),
+    ("store (the run into backtest_* tables)", r"core/backtest/store\.py|core/backtest/results\.py"),
+    ("outcome (trips, metrics, summary)", r"core/backtest/(outcome|trips|metrics|summary)\.py"),
+    (
+        "loading from PostgreSQL",
+        r"core/backtest/(source|source_rows|rows|history_range|bar_feed)\.py|asyncpg/",
+    ),
+    ("advisor: regime reads", r"core/advisor/engine/regime|core/backtest/regimes\.py|core/overwatch/"),
+    (
+        "advisor: context (its bars, the book)",
+        r"core/advisor/(bar_window|book_feed)"
+        r"|(warm|on_bars|on_trades|_keep|bars|_context) \(.*core/backtest/advise",
+    ),
+    ("advisor: decision", r"core/advisor/|core/backtest/advise\.py"),
+    ("hearing back (inspector views)", r"core/inspector/views\.py|_hear \(.*core/backtest/run\.py"),
+    ("inspector", r"core/inspector/|core/backtest/inspect\.py"),
+    ("ledger (books, PnL)", r"core/ledger/|core/backtest/books\.py"),
+    ("replayed venue and matching", r"core/backtest/market\.py|core/foundations/matching/"),
+    ("detector", r"core/detector/|core/backtest/detect\.py"),
+    ("chain glue (schedule, samples, tape)", r"core/backtest/(run|session|command|assemble)\.py"),
+)
+_COMPILED = [(stage, re.compile(pattern)) for stage, pattern in STAGES]
+
+
+def stage_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for stage, pattern in _COMPILED:
+            if pattern.search(frame):
+                return stage
+    if any(frame.startswith("<module>") for frame in frames[1:]) or "importlib" in "".join(frames):
+        return "start and imports"
+    return "other (event loop, interpreter)"
+
+
+def load(path: Path) -> tuple[Counter[str], int]:
+    stages: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        stages[stage_of(stack.split(";"))] += int(count)
+    return stages, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("profile", type=Path, help="a py-spy --format raw output file")
+    args = parser.parse_args()
+    stages, total = load(args.profile)
+    print(f"{args.profile}: {total} samples")
+    for stage, samples in stages.most_common():
+        print(f"{100 * samples / max(total, 1):6.1f}%  {stage}")
+
+
+if __name__ == "__main__":
+    main()
