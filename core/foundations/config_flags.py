@@ -54,6 +54,8 @@ class Flag:
     metavar: str | None = None
     # How the default reads in the help when not shown_default(default) (a computed one's: "<hostname>").
     shown: str | None = None
+    # The values it takes, when a few names.
+    choices: tuple[str, ...] | None = None
     # An on/off setting: a default off is turned on by --name, a default on off by --no-name.
     switch: bool = False
 
@@ -67,10 +69,11 @@ def setting(
     metavar: str | None = None,
     shown: str | None = None,
     default_factory: Callable[[], Any] | Any = MISSING,
+    choices: tuple[str, ...] | None = None,
     switch: bool = False,
 ) -> Any:
     """A config field that is also a flag (dataclasses.field with the flag in its metadata)."""
-    meta = {_KEY: Flag(help, type, flag, metavar, shown, switch)}
+    meta = {_KEY: Flag(help, type, flag, metavar, shown, choices, switch)}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -144,6 +147,8 @@ def add_flags(parser: argparse.ArgumentParser, config: type[Any], *, skip: tuple
             options["type"] = flag.type
         if flag.metavar is not None:
             options["metavar"] = flag.metavar
+        if flag.choices is not None:
+            options["choices"] = flag.choices
         parser.add_argument(flag_name(item, flag), **options)
 
 
