@@ -3,9 +3,10 @@
 
 A sample goes to the stage of the innermost frame on its stack whose file is one of a stage's
 (the first rule that matches, in the order below); frames of shared code (core.foundations other
-than matching, protobuf, decimal, the standard library) fall through to their caller's stage. A
-sample with no such frame is "other" (the interpreter's start, imports and the event loop, by
-their outermost frames: `<module>` is "start and imports").
+than matching, protobuf, decimal, asyncpg, the standard library) fall through to their caller's
+stage (asyncpg's calls to the loading's or the store's). A sample with no such frame is "start
+and imports" (a `<module>` frame under the first) or "other" (the event loop, asyncpg's protocol
+callbacks, the interpreter). An import of a stage's module counts as that stage.
 
     .venv/bin/python bench/backtest_e2e.py --repeats 0 --py-spy /tmp/e2e.raw
     .venv/bin/python bench/profile_stages.py /tmp/e2e.raw
@@ -25,7 +26,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("outcome (trips, metrics, summary)", r"core/backtest/(outcome|trips|metrics|summary)\.py"),
     (
         "loading from PostgreSQL",
-        r"core/backtest/(source|source_rows|rows|history_range|bar_feed)\.py|asyncpg/",
+        r"core/backtest/(source|source_rows|rows|history_range|bar_feed|preload)\.py",
     ),
     ("advisor: regime reads", r"core/advisor/engine/regime|core/backtest/regimes\.py|core/overwatch/"),
     (
@@ -51,7 +52,7 @@ def stage_of(frames: list[str]) -> str:
                 return stage
     if any(frame.startswith("<module>") for frame in frames[1:]) or "importlib" in "".join(frames):
         return "start and imports"
-    return "other (event loop, interpreter)"
+    return "other (event loop, asyncpg's protocol, interpreter)"
 
 
 def load(path: Path) -> tuple[Counter[str], int]:
