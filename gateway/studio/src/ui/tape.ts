@@ -58,10 +58,12 @@ function traded({ tsNs, trade }: { tsNs: bigint; trade: Trade }): HTMLElement {
 function liquidated({ tsNs, liquidation }: { tsNs: bigint; liquidation: Liquidation }): HTMLElement {
   const side = liquidation.side === Side.SELL ? "sell" : "buy";
   const closes = side === "sell" ? "a long" : "a short";
+  const time = clockTime(tsNs);
   return h(
     "li",
-    { class: `${side} liquidation`, "data-liquidation": "true", title: `liquidation: a ${side} closing ${closes}` },
-    h("span", { class: "time" }, h("span", { class: "badge liquidation" }, "liq"), " ", clockTime(tsNs)),
+    { class: `${side} liquidation`, "data-liquidation": "true", title: `liquidation at ${time}: a ${side} closing ${closes}` },
+    // The badge takes the milliseconds' room: the time to the second (whole in the title).
+    h("span", { class: "time" }, h("span", { class: "badge liquidation" }, "liq"), " ", time.replace(/\.\d+$/, "")),
     h("span", { class: "price" }, liquidation.price),
     h("span", { class: "size" }, liquidation.size),
   );
