@@ -7,6 +7,14 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.foundations.command import (
+    instance_name,
+    leader_ttl_setting,
+    positive_float,
+    positive_int,
+    whole_number,
+)
+from core.foundations.config_flags import setting
 from core.foundations.errors import InvalidArgument, shown
 from core.foundations.mesh_config import MeshConfig, check_address
 
@@ -32,26 +40,39 @@ class DetectorConfig:
     strategies: tuple[Path, ...] = ()
     # The instance's name: what it registers under with the gateway (several detectors, one
     # name each) and what its bus entries say wrote them.
-    instance: str = "detector"
-    tick_hz: float = 10.0
+    instance: str = setting("detector", type=instance_name, help="this detector's name with the gateway")
+    tick_hz: float = setting(10.0, type=positive_float, help="clock ticks a second")
     # How long market data is held before the engine sees it, in event-time order
     # (core.detector.runner): 0 gives the lowest latency; a hold longer than the venues'
     # delivery delay gives the backtest's signals exactly (docs/backtest-parity.md, "Parity with live").
-    hold_ms: int = 0
-    probe_rate_hz: float = 30.0
+    hold_ms: int = setting(
+        0,
+        type=whole_number(0),
+        help="hold market data this long and feed it in event-time order, as a backtest does "
+        "(default {default}: at once; docs/backtest.md)",
+    )
+    probe_rate_hz: float = setting(30.0, type=positive_float, help="updates a second per probe, at most 30")
     # A module step slower than this is flagged with its timing.
-    module_budget_us: int = 1_000
+    module_budget_us: int = setting(
+        1_000, type=positive_int, help="a module step slower than this is flagged"
+    )
     source: str = field(default_factory=lambda: f"detector/{socket.gethostname()}")
     # The gateway's registry (gRPC host:port): the venues registered there are followed too, and
     # a strategy on a venue not (yet) in the mesh waits for it instead of failing the start.
     gateway: str | None = None
     # The leader lease (leader.detector.<instance>): of the processes of one instance only its
     # holder runs the patches and emits signals; the others stand by (core.foundations.leader).
-    leader_ttl_ms: int = 5_000
+    leader_ttl_ms: int = leader_ttl_setting("detector")
     # The inspector whose risk state and positions the strategies hear (core.detector.feedback):
     # this host:port, else the one registered with the gateway; none without either.
-    inspector: str | None = None
-    feedback_every_ms: int = 1_000
+    inspector: str | None = setting(
+        None,
+        metavar="HOST:PORT",
+        help="the inspector the strategies hear back from (default: the gateway's)",
+    )
+    feedback_every_ms: int = setting(
+        1_000, type=positive_int, help="how often the inspector's risk state and positions are read"
+    )
 
     def __post_init__(self) -> None:
         if not _INSTANCE.fullmatch(self.instance):
