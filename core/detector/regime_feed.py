@@ -23,12 +23,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from redis.exceptions import RedisError
-
 from core.detector.engine.io import Event, RegimeValue
 from core.detector.metrics import REGIMES
 from core.detector.modules.sources import REGIME_TIMEFRAME
 from core.foundations.bus.codec import decode
+from core.foundations.bus.follow import read_on
 from core.foundations.bus.names import regimes_stream
 from core.foundations.bus.reads import read_after, read_back
 from core.foundations.bus.redis import BusRedis
@@ -36,7 +35,6 @@ from core.foundations.convert import TIMEFRAME_TO_PB
 from core.foundations.errors import Corrupt
 from core.foundations.model import Timeframe
 from core.foundations.regime import Regime
-from core.foundations.retry import default_backoff, sleep_unless
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 
 __all__ = ["REGIME_FROM_PB", "RegimeFeed", "regime_values"]
@@ -53,7 +51,6 @@ REGIME_FROM_PB: dict[int, Regime] = {
 }
 # Any of Redis's errors is retried, not only a connection's: the feed must not end quietly (a
 # key of another type where the stream should be is said and tried again).
-_REDIS_ERRORS = (RedisError, OSError)
 _START = "0-0"
 
 Market = tuple[str, str]  # (venue, symbol)
@@ -92,24 +89,19 @@ class RegimeFeed:
         self.undecodable = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = default_backoff()
-        failing = False
-        while not stop.is_set():
-            try:
-                if self.position is None:
-                    await self.latest()
-                await self.follow_once()
-            except _REDIS_ERRORS as exc:
-                if not failing:
-                    log.warning("detector: the regimes on %s: Redis: %s (retrying)", self.stream, exc)
-                failing = True
-                if await sleep_unless(stop, backoff.next()):
-                    return
-                continue
-            if failing:
-                log.info("detector: the regimes on %s are heard again", self.stream)
-            failing = False
-            backoff.reset()
+        await read_on(self._read_once, stop, self._away, back=self._back)
+
+    async def _read_once(self) -> None:
+        if self.position is None:
+            await self.latest()
+        await self.follow_once()
+
+    def _away(self, exc: Exception, delay: float, first: bool) -> None:
+        if first:
+            log.warning("detector: the regimes on %s: Redis: %s (retrying)", self.stream, exc)
+
+    def _back(self) -> None:
+        log.info("detector: the regimes on %s are heard again", self.stream)
 
     async def latest(self) -> None:
         """Each wanted market's latest regime, from the newest entries back; the position to

@@ -21,22 +21,19 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from core.detector.metrics import SCREEN_RESULTS
 from core.detector.screens import Ranking, RosterChange, ScreenRoster
 from core.foundations.bus.codec import decode
+from core.foundations.bus.follow import read_on
 from core.foundations.bus.names import screens_stream
 from core.foundations.bus.reads import read_after, read_range
 from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Corrupt
-from core.foundations.retry import default_backoff, sleep_unless
 
 __all__ = ["Apply", "ScreenRosterFeed", "ranking_of"]
 
 log = logging.getLogger(__name__)
 
-_REDIS_ERRORS = (RedisError, OSError)
 _START = "0-0"
 _NS = 1_000_000_000
 
@@ -78,26 +75,21 @@ class ScreenRosterFeed:
         if not self.streams:  # no strategy follows a screen: nothing to read (XREAD of none fails)
             await stop.wait()
             return
-        backoff = default_backoff()
-        failing = False
-        while not stop.is_set():
-            try:
-                if self.positions is None:
-                    await self.start()
-                await self.follow_once()
-                await self.settle()
-            except _REDIS_ERRORS as exc:
-                if not failing:
-                    shown = ", ".join(self.streams)
-                    log.warning("detector: the screens' results (%s): Redis: %s (retrying)", shown, exc)
-                failing = True
-                if await sleep_unless(stop, backoff.next()):
-                    return
-                continue
-            if failing:
-                log.info("detector: the screens' results are heard again")
-            failing = False
-            backoff.reset()
+        await read_on(self._read_once, stop, self._away, back=self._back)
+
+    async def _read_once(self) -> None:
+        if self.positions is None:
+            await self.start()
+        await self.follow_once()
+        await self.settle()
+
+    def _away(self, exc: Exception, delay: float, first: bool) -> None:
+        if first:
+            shown = ", ".join(self.streams)
+            log.warning("detector: the screens' results (%s): Redis: %s (retrying)", shown, exc)
+
+    def _back(self) -> None:
+        log.info("detector: the screens' results are heard again")
 
     async def start(self) -> None:
         """Every retained result of each stream, replayed through its rosters at once."""

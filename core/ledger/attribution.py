@@ -26,11 +26,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.codec import decode
+from core.foundations.bus.follow import read_on
 from core.foundations.bus.names import INTENTS, RISK
 from core.foundations.bus.reads import read_after
 from core.foundations.bus.redis import BusRedis
 from core.foundations.errors import Unavailable
-from core.foundations.retry import default_backoff, sleep_unless
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 __all__ = ["Attribution", "OrderLink"]
@@ -102,16 +102,10 @@ class Attribution:
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Read on until stopped; a Redis or PostgreSQL outage is said and waited out."""
-        backoff = default_backoff()
-        while not stop.is_set():
-            try:
-                await self._read(block_ms=500)
-                backoff.reset()
-            except _OUTAGES as exc:
-                delay = backoff.next()
-                log.warning("ledger: reading order links: %s; again in %.1f s", exc, delay)
-                if await sleep_unless(stop, delay):
-                    return
+        await read_on(self._read_on, stop, _away, outages=_OUTAGES)
+
+    async def _read_on(self) -> None:
+        await self._read(block_ms=500)
 
     async def link(self, client_order_id: str) -> OrderLink | None:
         known = self._links.get(client_order_id)
@@ -203,3 +197,7 @@ class Attribution:
                 "INSERT INTO ledger_cursors VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE SET last_id = $2",
                 list(self._cursors.items()),
             )
+
+
+def _away(exc: Exception, delay: float, first: bool) -> None:
+    log.warning("ledger: reading order links: %s; again in %.1f s", exc, delay)
