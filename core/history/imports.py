@@ -25,6 +25,7 @@ import multiprocessing
 import re
 import signal
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -115,29 +116,25 @@ class Importer:
         )
 
     async def _stored(self, archive: Archive) -> AsyncIterator[tuple[Chunk, int]]:
-        """Each chunk with the rows it added. With a worker process, the next block is converted
-        there while this one is stored: reading and PostgreSQL's COPY overlap (on two cores, a
-        file then takes about the longer of the two)."""
+        """Each chunk with the rows it added. With worker processes, the next blocks are converted
+        there while this one is stored (as many ahead as there are workers): reading and
+        PostgreSQL's COPY overlap (on two cores, a file then takes about the longer of the two)."""
         blocks = archive.blocks()
-        pending = self._convert(archive, next(blocks, None))
-        while pending is not None:
-            chunk = await pending
-            following = self._convert(archive, next(blocks, None))
-            try:
-                added = await self._chunk(archive, chunk)
-            except BaseException:
-                if following is not None:
-                    following.cancel()
-                    await asyncio.gather(following, return_exceptions=True)
-                raise
-            yield chunk, added
-            pending = following
+        ahead: deque[asyncio.Future[Chunk]] = deque()
+        try:
+            while True:
+                while len(ahead) <= self._workers and (block := next(blocks, None)) is not None:
+                    ahead.append(self._convert(archive, block))
+                if not ahead:
+                    return
+                chunk = await ahead.popleft()
+                yield chunk, await self._chunk(archive, chunk)
+        finally:
+            for future in ahead:
+                future.cancel()
+            await asyncio.gather(*ahead, return_exceptions=True)
 
-    def _convert(
-        self, archive: Archive, block: tuple[Layout, bytes, int] | None
-    ) -> asyncio.Future[Chunk] | None:
-        if block is None:
-            return None
+    def _convert(self, archive: Archive, block: tuple[Layout, bytes, int]) -> asyncio.Future[Chunk]:
         if self._workers == 0:
             done: asyncio.Future[Chunk] = asyncio.get_running_loop().create_future()
             try:
