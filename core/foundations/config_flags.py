@@ -31,6 +31,7 @@ from typing import Any
 __all__ = [
     "Flag",
     "add_flags",
+    "argument_type",
     "flag_name",
     "flag_of",
     "flag_values",
@@ -82,6 +83,21 @@ def setting(
 def flag_of(item: Field[Any]) -> Flag | None:
     flag = item.metadata.get(_KEY)
     return flag if isinstance(flag, Flag) else None
+
+
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises the project's InvalidArgument (a timeframe's
+    label): argparse reports it as it does a bad flag."""
+    from core.foundations.errors import InvalidArgument
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except InvalidArgument as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    checked.__name__ = getattr(parse, "__name__", "value")
+    return checked
 
 
 def flagged_fields(config: type[Any]) -> list[tuple[Field[Any], Flag]]:

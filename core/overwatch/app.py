@@ -10,20 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from core.foundations.bus.codec import encode_regimes
 from core.foundations.bus.names import regimes_stream
-from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import REDIS_UNREACHABLE, BusRedis, checked_ping, open_redis
 from core.foundations.env import redact_url
-from core.foundations.errors import InvalidArgument
-from core.foundations.leader import DEFAULT_TTL_MS, Leadership
-from core.foundations.model import Timeframe
-from core.foundations.regime import ClassifierConfig
+from core.foundations.leader import Leadership
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
@@ -31,6 +26,7 @@ from core.foundations.warm_history import HeldHistory
 from core.overwatch import metrics
 from core.overwatch.api import overview_feed, overwatch_service
 from core.overwatch.classify import classify
+from core.overwatch.config import OverwatchAppConfig
 from core.overwatch.convert import board_to_pb, change_to_pb
 from core.overwatch.engine import Overwatch, OverwatchConfig, RegimeChange
 from core.overwatch.feed import BarFeed
@@ -43,41 +39,6 @@ from core.tools.resolver import MeshResolver
 __all__ = ["OverwatchApp", "OverwatchAppConfig"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OverwatchAppConfig:
-    redis_url: str
-    # 1m by default: the timeframe the bench measured the classifier on (docs/overwatch.md) and
-    # the advisor's context reads (core.advisor.config.MESH_TIMEFRAME), so both see one regime.
-    timeframe: Timeframe = Timeframe.M1
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    max_markets: int = 10_000
-    discover_s: float = 5.0  # between looks for new bar streams
-    batch: int = 500  # entries read per stream per read
-    queue_size: int = 1000  # changes queued per StreamRegimes call before it is ended
-    # regimes.<timeframe>'s MAXLEN: changes are rare (about one per 50 bars per market on the
-    # sim), so a week of one entry a second is more than any consumer's outage.
-    retention: Retention = field(default_factory=lambda: Retention(1.0, 7 * 24 * 60))
-    source: str = field(default_factory=lambda: f"overwatch/{socket.gethostname()}")
-    # The gateway's registry (gRPC address; $TRADEMESH_GATEWAY): where StreamOverview finds the
-    # services it reads, and whose history the markets are warmed from first
-    # (core.overwatch.history_seed). None: the overview has the board alone, every other part
-    # unavailable, and the markets warm from the streams alone.
-    gateway: str | None = None
-    overview_every_s: float = 1.0
-    leader_ttl_ms: int = DEFAULT_TTL_MS
-
-    def __post_init__(self) -> None:
-        if not 0.1 <= self.overview_every_s <= 60:
-            raise InvalidArgument.field("overview-every-s", f"{self.overview_every_s} is not in 0.1..60 s")
-        if not self.discover_s > 0:
-            raise InvalidArgument.field("discover-s", f"must be positive, got {self.discover_s}")
-        for name in ("batch", "queue_size"):
-            if getattr(self, name) < 1:
-                raise InvalidArgument.field(
-                    name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}"
-                )
 
 
 class OverwatchApp:

@@ -113,3 +113,10 @@ def test_the_command_module_restates_no_setting(entry: ServiceEntry, command: Se
     assert module.__file__ is not None
     tree = ast.parse(Path(module.__file__).read_text())
     assert _restated(tree, settings, fields) == [], f"{Path(module.__file__).relative_to(_ROOT)}"
+
+
+def test_the_leader_flags_default_is_the_leases() -> None:
+    from core.foundations.command import LEADER_TTL_MS
+    from core.foundations.leader import DEFAULT_TTL_MS
+
+    assert LEADER_TTL_MS == DEFAULT_TTL_MS
