@@ -36,7 +36,7 @@ from core.foundations.contracts.signal import Direction
 from core.foundations.errors import InvalidArgument
 from core.foundations.parsing import loads_json
 
-__all__ = ["CHECKS", "REASON_MARKERS", "Flag", "ParsedAnswer", "check_answer", "grounded", "numbers_in"]
+__all__ = ["CHECKS", "REASON_MARKERS", "AnswerFlag", "ParsedAnswer", "check_answer", "grounded", "numbers_in"]
 
 CHECKS: tuple[str, ...] = (
     "invalid_json",
@@ -58,7 +58,7 @@ _OPPOSITE = {Direction.LONG: Direction.SHORT, Direction.SHORT: Direction.LONG}
 
 
 @dataclass(frozen=True, slots=True)
-class Flag:
+class AnswerFlag:
     check: str  # one of CHECKS
     field: str  # the answer's field ("" for the whole answer)
     detail: str
@@ -70,7 +70,7 @@ class ParsedAnswer:
     confidence: float | None
     size_multiplier: Decimal | None
     reasoning: str | None
-    flags: tuple[Flag, ...]
+    flags: tuple[AnswerFlag, ...]
 
 
 def numbers_in(text: str) -> list[Decimal]:
@@ -107,61 +107,65 @@ def grounded(n: Decimal, pool: list[Decimal], cfg: SynthesisConfig) -> bool:
     return False
 
 
-def _number(obj: dict[str, Any], name: str, low: Decimal, high: Decimal, flags: list[Flag]) -> Decimal | None:
+def _number(
+    obj: dict[str, Any], name: str, low: Decimal, high: Decimal, flags: list[AnswerFlag]
+) -> Decimal | None:
     if name not in obj:
-        flags.append(Flag("missing_field", name, f"{name} is missing"))
+        flags.append(AnswerFlag("missing_field", name, f"{name} is missing"))
         return None
     value = obj[name]
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        flags.append(Flag("out_of_range", name, f"{name} is {type(value).__name__}, not a number"))
+        flags.append(AnswerFlag("out_of_range", name, f"{name} is {type(value).__name__}, not a number"))
         return None
     number = Decimal(value)
     if not low <= number <= high:
-        flags.append(Flag("out_of_range", name, f"{name} {number} is not in [{low}, {high}]"))
+        flags.append(AnswerFlag("out_of_range", name, f"{name} {number} is not in [{low}, {high}]"))
         return None
     return number
 
 
-def _bias(obj: dict[str, Any], flags: list[Flag]) -> Direction | None:
+def _bias(obj: dict[str, Any], flags: list[AnswerFlag]) -> Direction | None:
     if "bias" not in obj:
-        flags.append(Flag("missing_field", "bias", "bias is missing"))
+        flags.append(AnswerFlag("missing_field", "bias", "bias is missing"))
         return None
     found = _BIASES.get(obj["bias"]) if isinstance(obj["bias"], str) else None
     if found is None:
         flags.append(
-            Flag("out_of_range", "bias", f"bias {str(obj['bias'])[:40]!r} is not long, short or flat")
+            AnswerFlag("out_of_range", "bias", f"bias {str(obj['bias'])[:40]!r} is not long, short or flat")
         )
     return found
 
 
-def _reasoning(obj: dict[str, Any], flags: list[Flag]) -> str | None:
+def _reasoning(obj: dict[str, Any], flags: list[AnswerFlag]) -> str | None:
     value = obj.get("reasoning")
     if value is None or value == "":
-        flags.append(Flag("missing_field", "reasoning", "reasoning is missing or empty"))
+        flags.append(AnswerFlag("missing_field", "reasoning", "reasoning is missing or empty"))
         return None
     if not isinstance(value, str):
-        flags.append(Flag("out_of_range", "reasoning", f"reasoning is {type(value).__name__}, not text"))
+        flags.append(
+            AnswerFlag("out_of_range", "reasoning", f"reasoning is {type(value).__name__}, not text")
+        )
         return None
     return value
 
 
-def _invented(reasoning: str, sources: Sequence[str], cfg: SynthesisConfig) -> list[Flag]:
+def _invented(reasoning: str, sources: Sequence[str], cfg: SynthesisConfig) -> list[AnswerFlag]:
     pool = sorted({n for text in sources for n in numbers_in(text)})
     where = "the context" if len(sources) == 1 else "the context or the tool results"
     invented = []
     for n in dict.fromkeys(numbers_in(reasoning)):
         if not grounded(n, pool, cfg):
-            invented.append(Flag("invented_number", "reasoning", f"{n} appears nowhere in {where}"))
+            invented.append(AnswerFlag("invented_number", "reasoning", f"{n} appears nowhere in {where}"))
     return invented
 
 
-def _contradiction(bias: Direction | None, reasoning: str | None, signal: Direction) -> list[Flag]:
+def _contradiction(bias: Direction | None, reasoning: str | None, signal: Direction) -> list[AnswerFlag]:
     if bias is None or bias is not _OPPOSITE.get(signal):
         return []
     if reasoning is not None and _MARKERS.search(reasoning):
         return []
     detail = f"bias {bias.value} contradicts the {signal.value} signal with no stated reason"
-    return [Flag("contradicting_direction", "bias", detail)]
+    return [AnswerFlag("contradicting_direction", "bias", detail)]
 
 
 def _load(text: str) -> dict[str, Any] | None:
@@ -184,16 +188,18 @@ def check_answer(
     obj = _load(text)
     if obj is None:
         return ParsedAnswer(
-            None, None, None, None, (Flag("invalid_json", "", "the answer is not a JSON object"),)
+            None, None, None, None, (AnswerFlag("invalid_json", "", "the answer is not a JSON object"),)
         )
-    flags: list[Flag] = []
+    flags: list[AnswerFlag] = []
     bias = _bias(obj, flags)
     confidence = _number(obj, "confidence", Decimal(0), Decimal(1), flags)
     multiplier = _number(obj, "size_multiplier", Decimal(0), Decimal(2), flags)
     reasoning = _reasoning(obj, flags)
     extra = sorted(set(obj) - set(ANSWER_FIELDS))
     if extra:
-        flags.append(Flag("unexpected_field", "", f"fields not in the schema: {', '.join(extra)[:200]}"))
+        flags.append(
+            AnswerFlag("unexpected_field", "", f"fields not in the schema: {', '.join(extra)[:200]}")
+        )
     if reasoning is not None:
         flags += _invented(reasoning, (request_json, *tool_results), cfg)
     flags += _contradiction(bias, reasoning, signal)

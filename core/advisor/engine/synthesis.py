@@ -25,7 +25,7 @@ import enum
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from core.advisor.engine.checks import Flag, ParsedAnswer
+from core.advisor.engine.checks import AnswerFlag, ParsedAnswer
 from core.advisor.engine.config import SynthesisConfig
 from core.advisor.engine.request import StageOutputs
 from core.foundations.contracts.signal import Direction
@@ -49,7 +49,7 @@ class SynthesisSource(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class FlagAction:
-    flag: Flag
+    flag: AnswerFlag
     action: str  # "discard" or "downweight"
 
 
@@ -68,7 +68,7 @@ class Synthesis:
     fallback_reason: str  # why deterministic; "" for an LLM synthesis
 
 
-def policy_of(flags: tuple[Flag, ...], cfg: SynthesisConfig) -> tuple[FlagAction, ...]:
+def policy_of(flags: tuple[AnswerFlag, ...], cfg: SynthesisConfig) -> tuple[FlagAction, ...]:
     return tuple(FlagAction(f, "discard" if f.check in cfg.discard else "downweight") for f in flags)
 
 
