@@ -7,35 +7,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.codec import encode_screen_result
 from core.foundations.bus.names import screens_stream
-from core.foundations.bus.publisher import Publisher, Retention
+from core.foundations.bus.publisher import Publisher
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.cancellation import cancel_and_wait
 from core.foundations.env import redact_url
-from core.foundations.errors import InvalidArgument
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
 from core.foundations.warm_history import HeldHistory
 from core.screener import metrics
 from core.screener.api import screener_service
+from core.screener.config import ScreenerAppConfig
 from core.screener.convert import result_to_pb
 from core.screener.engine.definition import Screen
 from core.screener.engine.evaluate import ScreenResult, evaluate
 from core.screener.feed import MarketState, ScreenFeed
 from core.screener.history_seed import seed_from_history
 from core.screener.prices import TickerSeed, fresh_ages
-from core.screener.screen_file import SCREENS_DIR
 from core.screener.screens import load_screens
 from core.screener.watchers import Results
 from trademesh.screener.v1 import screener_pb2 as sc
@@ -44,32 +40,6 @@ __all__ = ["ScreenerApp", "ScreenerAppConfig"]
 
 log = logging.getLogger(__name__)
 _NS_PER_MS = 1_000_000
-
-
-@dataclass(frozen=True)
-class ScreenerAppConfig:
-    redis_url: str
-    screens_dir: Path = SCREENS_DIR
-    batch: int = 500  # entries read per stream per read
-    queue_size: int = 100  # results queued per StreamResults call before it is ended
-    # screens.<name>'s MAXLEN: a result per cadence (a minute or more for the shipped screens);
-    # the floor of 1000 entries is most of a day of them.
-    retention: Retention = field(default_factory=lambda: Retention(1 / 60, 24 * 60))
-    source: str = field(default_factory=lambda: f"screener/{socket.gethostname()}")
-    # The time the screens are evaluated at (ns since the epoch): injected, so a test can move it.
-    clock: Callable[[], int] = time.time_ns
-    # Where the screen venues are, for their tickers at once (core.screener.prices): the gateway's
-    # gRPC address (TRADEMESH_GATEWAY) and the venues given (--venue NAME=HOST:PORT). The windows
-    # are seeded from the history the gateway serves too (core.screener.history_seed).
-    gateway: str | None = None
-    venues: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        for name in ("batch", "queue_size"):
-            if getattr(self, name) < 1:
-                raise InvalidArgument.field(
-                    name.replace("_", "-"), f"must be at least 1, got {getattr(self, name)}"
-                )
 
 
 class ScreenerApp:
