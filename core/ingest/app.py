@@ -6,71 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from core.foundations.bus.publisher import Publisher, Retention
 from core.foundations.bus.redis import BusRedis, open_redis
 from core.foundations.bus.writer import BusWriter
-from core.foundations.errors import InvalidArgument
 from core.foundations.lease import holder_id
-from core.foundations.mesh_config import MeshConfig
 from core.foundations.rpc.client import auth_metadata
 from core.foundations.rpc.discovery import VenueWatch
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
+from core.ingest.config import IngestConfig
 from core.ingest.fleet import VenueFleet
 
 __all__ = ["Ingest", "IngestConfig"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    mesh: MeshConfig
-    redis_url: str
-    # Written into every bus entry: who published it.
-    source: str = field(default_factory=lambda: f"ingest/{socket.gethostname()}")
-    # Bus entries held while Redis is slow or away before venues are paused.
-    max_queued: int = 20_000
-    # Follow every venue's executions into exec.{<venue>} too.
-    executions: bool = True
-    # Read every venue's funding payments into funding.{<venue>} this often (0: not read).
-    funding_every_s: float = 60.0
-    # Read every venue's instrument list (ListInstruments) this often, its changes published on
-    # md.{<venue>}.instruments (0: not read).
-    instruments_every_s: float = 60.0
-    # Follow every venue's account (StreamAccount: balances and positions) into account.{<venue>}.
-    account: bool = True
-    # The gateway's registry (gRPC host:port): every venue registered there is followed too.
-    gateway: str | None = None
-    # How often the registry is read (a venue that registers is followed within this, plus its start).
-    discover_every_s: float = 1.0
-    # A venue's lease (core.ingest.shares): a replica killed with -9 has its venues taken over
-    # within this; renewed every third of it.
-    lease_ttl_ms: int = 5000
-
-    def __post_init__(self) -> None:
-        if not self.mesh.venues and self.gateway is None:
-            raise InvalidArgument.field(
-                "venue",
-                "no venues to follow: give --venue NAME=HOST:PORT, a mesh config, "
-                "or the gateway whose registry lists them (TRADEMESH_GATEWAY)",
-            )
-        if self.max_queued < 1:
-            raise InvalidArgument.field("max-queued", f"must be at least 1, got {self.max_queued}")
-        if not 0 <= self.funding_every_s <= 86_400:
-            raise InvalidArgument.field(
-                "funding-every-s", f"must be between 0 and 86400, got {self.funding_every_s}"
-            )
-        if not 0 <= self.instruments_every_s <= 86_400:
-            raise InvalidArgument.field(
-                "instruments-every-s", f"must be between 0 and 86400, got {self.instruments_every_s}"
-            )
-        if self.lease_ttl_ms < 300:
-            raise InvalidArgument.field("lease-ttl-ms", f"must be at least 300, got {self.lease_ttl_ms}")
 
 
 class Ingest:

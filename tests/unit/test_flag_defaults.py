@@ -55,7 +55,7 @@ def test_no_flags_build_the_configs_defaults(
     entry: ServiceEntry, command: ServiceCommand[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://localhost/trademesh_flags")
-    monkeypatch.delenv("TRADEMESH_GATEWAY", raising=False)
+    monkeypatch.setenv("TRADEMESH_GATEWAY", "127.0.0.1:8082")  # ingest follows venues or a registry
     assert command.settings is not None
     settings = flagged_fields(command.settings)
     assert settings, f"{entry.name}: its config declares no settings"
