@@ -10,13 +10,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import aiohttp
 
 from core.foundations.backoff import Backoff
 from core.foundations.cancellation import cancel_and_wait
-from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable
+from core.foundations.errors import TrademeshError, Unavailable
 from core.foundations.mesh_tools import MeshTools
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.server import Service
@@ -24,26 +23,11 @@ from core.foundations.service import ServiceContext
 from core.telegram import metrics, replies
 from core.telegram.bot_api import BotApi, Message
 from core.telegram.commands import Action, CommandKind, Conversation
+from core.telegram.config import TelegramConfig
 
 __all__ = ["TelegramApp", "TelegramConfig"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    gateway_url: str
-    api_key: str
-    bot_token: str
-    chats: frozenset[int]
-    base_url: str = "https://api.telegram.org"
-    poll_s: int = 25  # getUpdates' long-polling wait
-
-    def __post_init__(self) -> None:
-        if not self.chats:
-            raise InvalidArgument.field("chat-ids", "no chat allowed: give the operators' chat ids")
-        if not 0 <= self.poll_s <= 50:
-            raise InvalidArgument.field("poll-s", f"{self.poll_s} is not in 0..50 seconds")
 
 
 class TelegramApp:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.foundations.command import MeshView, ServiceCommand, whole_number
+from core.foundations.command import MeshView, ServiceCommand
+from core.foundations.config_flags import add_flags, flag_values
 from core.foundations.env import (
     TELEGRAM_API_KEY,
     TELEGRAM_BOT_TOKEN,
@@ -22,14 +23,12 @@ from core.foundations.env import (
     read_secret,
 )
 from core.foundations.registry import LOCAL_GATEWAY_URL
+from core.telegram.config import TelegramConfig
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
-    from core.telegram.app import TelegramConfig
 
 __all__ = ["COMMAND"]
-
-_BOT_API = "https://api.telegram.org"
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +41,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the chats whose commands are answered, comma-separated (default: "
         "$TRADEMESH_TELEGRAM_COMMAND_CHAT_IDS, else the notices' $TRADEMESH_TELEGRAM_CHAT_ID)",
     )
-    parser.add_argument(
-        "--poll-s", type=whole_number(0), default=25,
-        help="seconds getUpdates waits for a message (long polling, default 25)",
-    )  # fmt: skip
+    add_flags(parser, TelegramConfig)
 
 
 def _chats(text: str, setting: str) -> frozenset[int]:
@@ -58,7 +54,6 @@ def _config(args: argparse.Namespace) -> TelegramConfig:
     from core.foundations.env import TELEGRAM_BASE_URL
     from core.foundations.errors import InvalidArgument
     from core.foundations.redact import check_http_url
-    from core.telegram.app import TelegramConfig
 
     token, key = read_secret(TELEGRAM_BOT_TOKEN), read_secret(TELEGRAM_API_KEY)
     if token is None or key is None:
@@ -71,9 +66,10 @@ def _config(args: argparse.Namespace) -> TelegramConfig:
     else:
         variable = TELEGRAM_COMMAND_CHAT_IDS if read_secret(TELEGRAM_COMMAND_CHAT_IDS) else TELEGRAM_CHAT_ID
         chats = _chats(read_secret(variable) or "", variable) if read_secret(variable) else frozenset()
-    base = check_http_url(read_secret(TELEGRAM_BASE_URL) or _BOT_API, TELEGRAM_BASE_URL, shown=False)
+    base = read_secret(TELEGRAM_BASE_URL) or TelegramConfig.base_url
+    base = check_http_url(base, TELEGRAM_BASE_URL, shown=False)
     gateway = check_http_url(args.gateway_url, "gateway-url")
-    return TelegramConfig(gateway, key, token, chats, base, args.poll_s)
+    return TelegramConfig(gateway, key, token, chats, base, **flag_values(args, TelegramConfig))
 
 
 def _create(config: TelegramConfig) -> ServiceApp:
@@ -104,4 +100,5 @@ COMMAND: ServiceCommand[TelegramConfig] = ServiceCommand(
     mesh_args=_mesh_args,
     holds=(TELEGRAM_API_KEY,),
     left_out=_left_out,
+    settings=TelegramConfig,
 )

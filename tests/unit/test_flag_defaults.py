@@ -18,9 +18,21 @@ import pytest
 from core.cli import build_parser
 from core.foundations.command import ServiceCommand, load_command
 from core.foundations.config_flags import flag_name, flagged_fields, shown_default
+from core.foundations.env import (
+    SUPERVISOR_API_KEY,
+    TELEGRAM_API_KEY,
+    TELEGRAM_BOT_TOKEN,
+    TELEGRAM_COMMAND_CHAT_IDS,
+)
 from core.foundations.registry import SERVICES, ServiceEntry
 
 _ROOT = Path(__file__).resolve().parents[2]
+_SECRETS = {
+    TELEGRAM_BOT_TOKEN: "123456:flags",
+    TELEGRAM_API_KEY: "tm_flags_telegram",
+    TELEGRAM_COMMAND_CHAT_IDS: "42",
+    SUPERVISOR_API_KEY: "tm_flags_supervisor",
+}
 
 
 def _declared() -> list[tuple[ServiceEntry, ServiceCommand[Any]]]:
@@ -56,6 +68,9 @@ def test_no_flags_build_the_configs_defaults(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://localhost/trademesh_flags")
     monkeypatch.setenv("TRADEMESH_GATEWAY", "127.0.0.1:8082")  # ingest follows venues or a registry
+    # The secrets a service refuses to start without (the Telegram bot's, the Supervisor's).
+    for variable, value in _SECRETS.items():
+        monkeypatch.setenv(variable, value)
     assert command.settings is not None
     settings = flagged_fields(command.settings)
     assert settings, f"{entry.name}: its config declares no settings"
