@@ -100,6 +100,17 @@ def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return checked
 
 
+def _or_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def value(text: str) -> Any:
+        try:
+            return parse(text)
+        except (ValueError, TypeError):
+            return text
+
+    value.__name__ = getattr(parse, "__name__", "value")
+    return value
+
+
 def flagged_fields(config: type[Any]) -> list[tuple[Field[Any], Flag]]:
     """The config's fields that are flags, with their Flag, in declaration order."""
     found = []
@@ -165,6 +176,8 @@ def add_flags(parser: argparse.ArgumentParser, config: type[Any], *, skip: tuple
             options["metavar"] = flag.metavar
         if flag.choices is not None:
             options["choices"] = flag.choices
+            if flag.type is not None:  # a name not among them: argparse's "invalid choice" names them
+                options["type"] = _or_text(flag.type)
         parser.add_argument(flag_name(item, flag), **options)
 
 

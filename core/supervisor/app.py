@@ -17,15 +17,13 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from core.foundations.bus.redis import open_redis
 from core.foundations.config_file import read_text
 from core.foundations.decimals import format_decimal
-from core.foundations.errors import InvalidArgument, TrademeshError
+from core.foundations.errors import TrademeshError
 from core.foundations.mesh_tools import MeshTools
 from core.foundations.retry import sleep_unless
 from core.foundations.rpc.server import Service
@@ -33,6 +31,7 @@ from core.foundations.service import ServiceContext
 from core.supervisor import metrics
 from core.supervisor.api import supervisor_service
 from core.supervisor.audit import AuditTrail
+from core.supervisor.config import DEFAULT_BOUNDS, SupervisorConfig
 from core.supervisor.engine import (
     ActionKind,
     AuditEntry,
@@ -51,7 +50,6 @@ __all__ = ["DEFAULT_BOUNDS", "SupervisorApp", "SupervisorConfig"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BOUNDS = Path(__file__).with_name("bounds.toml")
 # What it reads each look, and the arguments each takes.
 _LOOKS: dict[str, dict[str, Any]] = {
     "list_strategies": {},
@@ -66,24 +64,6 @@ _NEEDED = ("list_strategies", "ledger_pnl", "inspector_state")
 _TOOLS = {ActionKind.PAUSE: "pause_strategy", ActionKind.RESUME: "resume_strategy"}
 # The actions that change a policy, and their tools (both need `admin`).
 _POLICY_TOOLS = {ActionKind.SET_CAPITAL: "set_capital", ActionKind.TIGHTEN_POLICY: "tighten_policy"}
-
-
-@dataclass(frozen=True)
-class SupervisorConfig:
-    gateway_url: str
-    api_key: str
-    bounds_path: Path = DEFAULT_BOUNDS
-    mode: Mode = Mode.PROPOSE
-    every_s: float = 60.0
-    # The LLM endpoint (the advisor's settings): base URL, model, API key; None: the rules alone.
-    llm: tuple[str, str, str | None] | None = None
-    book: str = field(default_factory=lambda: f"{socket.gethostname()}-{time.time_ns() // 1_000_000}-")
-    # The bus its audit trail goes to (and comes back from after a restart); None: kept in memory.
-    redis_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.2 <= self.every_s <= 3600:
-            raise InvalidArgument.field("every-s", f"{self.every_s} is not in 0.2..3600 seconds")
 
 
 class SupervisorApp:

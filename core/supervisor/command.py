@@ -10,20 +10,18 @@ allows, no more."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import MeshView, ServiceCommand, add_redis_argument, positive_float
+from core.foundations.command import MeshView, ServiceCommand, add_redis_argument
+from core.foundations.config_flags import add_flags, flag_values
 from core.foundations.env import SUPERVISOR_API_KEY
 from core.foundations.registry import LOCAL_GATEWAY_URL
+from core.supervisor.config import SupervisorConfig
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
-    from core.supervisor.app import SupervisorConfig
 
 __all__ = ["COMMAND"]
-
-_MODES = ("off", "propose", "act")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,28 +30,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gateway-url", default=LOCAL_GATEWAY_URL,
         help=f"the gateway whose tools it reads and acts through (default {LOCAL_GATEWAY_URL})",
     )  # fmt: skip
-    parser.add_argument(
-        "--bounds", type=Path, help="the operator's bounds, TOML (default: the shipped bounds.toml)"
-    )
-    parser.add_argument("--mode", choices=_MODES, default="propose", help="off, propose (default) or act")
-    parser.add_argument(
-        "--every-s", type=positive_float, default=60.0, help="seconds between looks at the mesh (default 60)"
-    )
+    add_flags(parser, SupervisorConfig)
 
 
 def _config(args: argparse.Namespace) -> SupervisorConfig:
     from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, REDIS_URL, read_secret, redis_url
     from core.foundations.errors import InvalidArgument
     from core.foundations.redact import check_http_url
-    from core.supervisor.app import DEFAULT_BOUNDS, SupervisorConfig
-    from core.supervisor.engine import Mode
 
     key = read_secret(SUPERVISOR_API_KEY)
     if key is None:
         raise InvalidArgument.field(
             SUPERVISOR_API_KEY, "is not set: the supervisor acts with its own API key"
         )
-    bounds = DEFAULT_BOUNDS if args.bounds is None else args.bounds
     base_url, models = read_secret(LLM_BASE_URL), (read_secret(LLM_MODELS) or "").split(",")
     llm = None
     if base_url is not None:
@@ -65,7 +54,7 @@ def _config(args: argparse.Namespace) -> SupervisorConfig:
     # default would mix the trails of every Supervisor on this machine).
     bus = redis_url(args.redis_url) if args.redis_url or read_secret(REDIS_URL) else None
     gateway = check_http_url(args.gateway_url, "gateway-url")
-    return SupervisorConfig(gateway, key, bounds, Mode(args.mode), args.every_s, llm=llm, redis_url=bus)
+    return SupervisorConfig(gateway, key, llm=llm, redis_url=bus, **flag_values(args, SupervisorConfig))
 
 
 def _create(config: SupervisorConfig) -> ServiceApp:
@@ -85,4 +74,5 @@ COMMAND: ServiceCommand[SupervisorConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     holds=(SUPERVISOR_API_KEY,),
+    settings=SupervisorConfig,
 )
