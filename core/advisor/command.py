@@ -9,20 +9,21 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.advisor.config import AdvisorServiceConfig
+from core.advisor.gather_config import GatherConfig
 from core.foundations.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
-    instance_name,
     positive_float,
     positive_int,
     whole_number,
 )
+from core.foundations.config_flags import add_flags, flag_values
 from core.foundations.env import ADVISOR_SIGNING_KEY
-from core.foundations.mesh_config import add_mesh_arguments, check_address, venue_args
+from core.foundations.mesh_config import add_mesh_arguments, venue_args
 
 if TYPE_CHECKING:
-    from core.advisor.config import AdvisorServiceConfig
     from core.foundations.service import ServiceApp
 
 __all__ = ["COMMAND", "DEFAULT_MODEL_DIR"]
@@ -50,15 +51,6 @@ def _share(text: str) -> Decimal:
     return value
 
 
-def _address(text: str) -> str:
-    from core.foundations.errors import InvalidArgument
-
-    try:
-        return check_address(text, "bridge")
-    except InvalidArgument as exc:
-        raise argparse.ArgumentTypeError(str(exc.violations[0].description)) from None
-
-
 def _time(text: str) -> int:
     from core.advisor.times import parse_time
 
@@ -66,16 +58,6 @@ def _time(text: str) -> int:
         return parse_time(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _history_ms(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms") from None
-    if not 0 <= value <= 60_000:
-        raise argparse.ArgumentTypeError(f"{value} is out of range: 0 to 60000")
-    return value
 
 
 def _timeframe(text: str) -> str:
@@ -98,25 +80,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
     parser.add_argument("--database-url", help="the recorder's database (default: $DATABASE_URL)")
-    parser.add_argument(
-        "--bridge",
-        type=_address,
-        help="the bridge's HOST:PORT (default: found through the gateway's registry)",
-    )
-    parser.add_argument(
-        "--instance", type=instance_name, default="advisor", help="this advisor's name (default advisor)"
-    )
+    add_flags(parser, AdvisorServiceConfig)
     parser.add_argument(
         "--consumer",
         type=_consumer,
         help="this replica's name in the consumer group on signals, its own per replica and stable "
         "across its restarts (default: <instance>-<host>; docs/advisor.md, Replicas)",
-    )
-    parser.add_argument(
-        "--claim-idle-ms",
-        type=whole_number(100),
-        default=60_000,
-        help="take over the signals another replica read and left this long (it died; default 60000)",
     )
     parser.add_argument("--config", type=Path, help="the pipeline's settings (TOML; docs/advisor.md)")
     parser.add_argument(
@@ -135,24 +104,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the context's bars (default: the model's timeframe; 1m without --model); the model must "
         "have been trained on them (shipped: 1s, 1m)",
     )
-    parser.add_argument(
-        "--bars", type=positive_int, default=60, help="closed bars in the context (default 60)"
-    )
-    parser.add_argument(
-        "--history-ms",
-        type=_history_ms,
-        default=5000,
-        help="decide a signal on the world as of its event time when it is at most this old (its "
-        "book top, bars, account); older, or 0: on the latest (default 5000; docs/advisor.md)",
-    )
-    parser.add_argument("--model", help="a model version or .model.json path (default: the shipped one)")
+    add_flags(parser, GatherConfig)
     parser.add_argument(
         "--model-dir",
         type=Path,
         default=DEFAULT_MODEL_DIR,
         help=f"trained models (default {DEFAULT_MODEL_DIR})",
     )
-    parser.add_argument("--calibration", type=Path, help="a .calibration.json (default: the shipped one)")
     parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default $TRADEMESH_LLM_BASE_URL)")
     parser.add_argument("--llm-models", help="models, primary first, comma-separated ($TRADEMESH_LLM_MODELS)")
     parser.add_argument("--llm-timeout-s", type=positive_float, default=10.0, help="per request (default 10)")
@@ -161,15 +119,6 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--deadline-ms", type=positive_int, help="a decision waits this long for the LLM (default 5000)"
-    )
-    parser.add_argument(
-        "--max-in-flight", type=positive_int, default=1000, help="decisions at once (default 1000)"
-    )
-    parser.add_argument(
-        "--max-signal-age-s",
-        type=positive_float,
-        default=60.0,
-        help="older signals are not decided (default 60)",
     )
 
 
@@ -189,8 +138,7 @@ def _llm(args: argparse.Namespace, deadline_ms: int) -> Any:
 
 
 def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
-    from core.advisor.config import AdvisorServiceConfig, load_engine_config, with_overrides
-    from core.advisor.gather_config import GatherConfig
+    from core.advisor.config import load_engine_config, with_overrides
     from core.foundations.env import GATEWAY, database_url, read_secret, redis_url
     from core.foundations.mesh_config import mesh_config_from_args
 
@@ -206,19 +154,13 @@ def _config(args: argparse.Namespace) -> AdvisorServiceConfig:
         database_url=database_url(args.database_url),
         engine=engine,
         mesh=mesh_config_from_args(args),
-        bridge=args.bridge,
         gateway=read_secret(GATEWAY),
-        gather=GatherConfig(timeframe=args.timeframe or "", bars=args.bars, history_ms=args.history_ms),
-        model=args.model,
+        gather=GatherConfig(timeframe=args.timeframe or "", **flag_values(args, GatherConfig)),
         model_dir=args.model_dir,
-        calibration=args.calibration,
         llm=_llm(args, engine.synthesis.deadline_ms),
         llm_tools=args.llm_max_tool_calls > 0,
-        max_in_flight=args.max_in_flight,
-        max_signal_age_s=args.max_signal_age_s,
-        instance=args.instance,
         consumer=args.consumer or "",
-        claim_idle_ms=args.claim_idle_ms,
+        **flag_values(args, AdvisorServiceConfig),
     )
 
 
@@ -330,4 +272,5 @@ COMMAND: ServiceCommand[AdvisorServiceConfig] = ServiceCommand(
     add_subcommands=_add_subcommands,
     # Its key signs the intents it writes: the inspector trades only those (docs/bus.md).
     holds=(ADVISOR_SIGNING_KEY,),
+    settings=(AdvisorServiceConfig, GatherConfig),
 )

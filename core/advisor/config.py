@@ -16,6 +16,7 @@ section or key, or a value of the wrong type, is InvalidArgument naming it and t
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 import socket
@@ -27,16 +28,19 @@ from typing import Any
 from core.advisor.engine.config import AdvisorConfig
 from core.advisor.gather_config import GatherConfig
 from core.advisor.llm.config import LlmConfig
+from core.foundations.command import instance_name, positive_float, positive_int, whole_number
 from core.foundations.config_file import read_toml
+from core.foundations.config_flags import setting
 from core.foundations.config_schema import load
 from core.foundations.errors import InvalidArgument, shown
-from core.foundations.mesh_config import MeshConfig
+from core.foundations.mesh_config import MeshConfig, check_address
 from core.foundations.model import Timeframe
 
 __all__ = [
     "MESH_MAX_NOTIONAL_SHARE",
     "MESH_TIMEFRAME",
     "AdvisorServiceConfig",
+    "bridge_address",
     "consumer_problem",
     "default_consumer",
     "load_engine_config",
@@ -47,6 +51,14 @@ _INSTANCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 # A consumer's name in the group: a host's name (upper case too) after the instance's.
 _CONSUMER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}")
 _CONSUMER_RULE = "1-200 of A-Z a-z 0-9 _ . : @ - starting with a letter or digit"
+
+
+def bridge_address(text: str) -> str:
+    """--bridge: HOST:PORT."""
+    try:
+        return check_address(text, "bridge")
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc.violations[0].description)) from None
 
 
 def default_consumer(instance: str) -> str:
@@ -100,28 +112,36 @@ class AdvisorServiceConfig:
     # Venues given on the command line (they win over the gateway's registry); the rest of the
     # mesh (the bridge, venues) is found through the registry at TRADEMESH_GATEWAY.
     mesh: MeshConfig = field(default_factory=MeshConfig)
-    bridge: str | None = None
+    bridge: str | None = setting(
+        None,
+        type=bridge_address,
+        help="the bridge's HOST:PORT (default: found through the gateway's registry)",
+    )
     gateway: str | None = None
     gather: GatherConfig = field(default_factory=GatherConfig)
     # A model version or .model.json path; None: the shipped default.
-    model: str | None = None
+    model: str | None = setting(None, help="a model version or .model.json path (default: the shipped one)")
     model_dir: Path | None = None
-    calibration: Path | None = None
+    calibration: Path | None = setting(None, type=Path, help="a .calibration.json (default: the shipped one)")
     llm: LlmConfig | None = None
     # Offer the mesh's tools to the LLM (at most llm.max_tool_calls calls per synthesis).
     llm_tools: bool = True
     # Decisions in flight at once (context, LLM); past it the bus is read no further until one ends.
-    max_in_flight: int = 1000
+    max_in_flight: int = setting(1000, type=positive_int, help="decisions at once")
     # A signal older than this when read (a backlog after an outage) is not decided.
-    max_signal_age_s: float = 60.0
+    max_signal_age_s: float = setting(60.0, type=positive_float, help="older signals are not decided")
     expire_every_ms: int = 100
-    instance: str = "advisor"
+    instance: str = setting("advisor", type=instance_name, help="this advisor's name")
     group: str = "advisor"
     # This replica's name in the group (each replica its own: docs/advisor-service.md, "Replicas");
     # "": `<instance>-<host>` (default_consumer).
     consumer: str = ""
     # A replica's entries left pending this long (it died) are taken over by another (XAUTOCLAIM).
-    claim_idle_ms: int = 60_000
+    claim_idle_ms: int = setting(
+        60_000,
+        type=whole_number(100),
+        help="take over the signals another replica read and left this long (it died; default {default})",
+    )
     # How long a signal's "decided" mark is kept (a redelivered signal is not decided twice).
     decided_ttl_s: int = 7 * 24 * 3600
     source: str = field(default_factory=lambda: f"advisor/{socket.gethostname()}")

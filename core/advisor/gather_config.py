@@ -3,15 +3,31 @@ module, so the advisor's config (and a backtest's) does not load the gatherer.""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
-__all__ = ["GatherConfig"]
+from core.foundations.command import positive_int
+from core.foundations.config_flags import setting
+
+__all__ = ["GatherConfig", "history_ms"]
+
+
+def history_ms(text: str) -> int:
+    """--history-ms: 0 to 60000 ms."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms") from None
+    if not 0 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: 0 to 60000")
+    return value
 
 
 @dataclass(frozen=True)
 class GatherConfig:
     timeframe: str = "1m"  # the bars' timeframe ("" in a service config: the model's)
-    bars: int = 60  # closed bars in the context for its stages, and the quality gate's window
+    # Closed bars in the context for its stages, and the quality gate's window.
+    bars: int = setting(60, type=positive_int, help="closed bars in the context")
     # Bars kept behind them for the regime (the engine's regime.window_bars: the service sets it).
     regime_bars: int = 700
     book_ms: int = 200
@@ -27,5 +43,10 @@ class GatherConfig:
     # The world kept by event time, to decide a signal on the world as of its time: a
     # signal older than this is decided on the latest (counted). 0: always on the latest (no
     # book subscription, no fills read).
-    history_ms: int = 5000
+    history_ms: int = setting(
+        5000,
+        type=history_ms,
+        help="decide a signal on the world as of its event time when it is at most this old (its "
+        "book top, bars, account); older, or 0: on the latest (default {default}; docs/advisor.md)",
+    )
     window_s: float = 300.0  # reconnects and resyncs counted over this

@@ -42,5 +42,5 @@ def _create(config: BridgeConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[BridgeConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, settings=BridgeConfig
+    config=_config, create=_create, add_arguments=_add_arguments, settings=(BridgeConfig,)
 )

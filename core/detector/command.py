@@ -67,5 +67,5 @@ COMMAND: ServiceCommand[DetectorConfig] = ServiceCommand(
     mesh_args=_mesh_args,
     # Its key signs the position requests it writes: the inspector carries out only those.
     holds=(DETECTOR_SIGNING_KEY,),
-    settings=DetectorConfig,
+    settings=(DetectorConfig,),
 )

@@ -5,8 +5,9 @@ Each module named in core.foundations.registry.SERVICES exposes `COMMAND = Servi
   added here from its registry entry);
 - `config(args)`: the flags as its frozen, typed config (a bad value raises InvalidArgument
   naming the flag); the Namespace goes no further;
-- `settings`: that config's class, when its flags are declared on it (core.foundations.config_flags:
-  one declaration per setting, its default and help; tests/unit/test_flag_defaults.py checks them);
+- `settings`: that config's class (and those nested in it), when its flags are declared on it
+  (core.foundations.config_flags: one declaration per setting, its default and help;
+  tests/unit/test_flag_defaults.py checks them);
 - `create(config)`: the ServiceApp core.foundations.service runs;
 - `mesh_args(mesh)`: its arguments when `trademesh up` starts it (besides the ports);
 - `instance_port(args)`: the default port when its registry entry has none (a venue's own);
@@ -110,8 +111,9 @@ class ServiceCommand(Generic[C]):
     privileged_of: Callable[[argparse.Namespace], Privileged | None] | None = field(default=None)
     # Why `trademesh up` leaves it out (read from up's environment), None to start it.
     left_out: Callable[[], str | None] = field(default=_always_started)
-    # The config class whose settings are its flags (core.foundations.config_flags), if they are.
-    settings: type[Any] | None = field(default=None)
+    # The config classes whose settings are its flags (core.foundations.config_flags): its
+    # config's first, then those of configs nested in it (the advisor's GatherConfig).
+    settings: tuple[type[Any], ...] = ()
 
     def secrets(self) -> frozenset[str]:
         """The variables of the restricted secrets it is given: those it holds, and the one its

@@ -49,5 +49,5 @@ COMMAND: ServiceCommand[IngestConfig] = ServiceCommand(
     create=_create,
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
-    settings=IngestConfig,
+    settings=(IngestConfig,),
 )

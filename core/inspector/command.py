@@ -66,5 +66,5 @@ COMMAND: ServiceCommand[InspectorServiceConfig] = ServiceCommand(
     # it; `trademesh up` gives it to the venues and to the inspector alone. The writers' keys: it
     # acts only on the trading streams' entries they signed (docs/bus.md).
     holds=(TRADE_TOKEN, ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY),
-    settings=InspectorServiceConfig,
+    settings=(InspectorServiceConfig,),
 )

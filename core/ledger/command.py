@@ -94,5 +94,5 @@ COMMAND: ServiceCommand[LedgerServiceConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     add_subcommands=_add_subcommands,
-    settings=LedgerServiceConfig,
+    settings=(LedgerServiceConfig,),
 )

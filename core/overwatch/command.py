@@ -36,5 +36,5 @@ def _create(config: OverwatchAppConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[OverwatchAppConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, settings=OverwatchAppConfig
+    config=_config, create=_create, add_arguments=_add_arguments, settings=(OverwatchAppConfig,)
 )

@@ -55,5 +55,5 @@ COMMAND: ServiceCommand[ScreenerAppConfig] = ServiceCommand(
     create=_create,
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
-    settings=ScreenerAppConfig,
+    settings=(ScreenerAppConfig,),
 )

@@ -74,5 +74,5 @@ COMMAND: ServiceCommand[SupervisorConfig] = ServiceCommand(
     add_arguments=_add_arguments,
     mesh_args=_mesh_args,
     holds=(SUPERVISOR_API_KEY,),
-    settings=SupervisorConfig,
+    settings=(SupervisorConfig,),
 )

@@ -100,5 +100,5 @@ COMMAND: ServiceCommand[TelegramConfig] = ServiceCommand(
     mesh_args=_mesh_args,
     holds=(TELEGRAM_API_KEY,),
     left_out=_left_out,
-    settings=TelegramConfig,
+    settings=(TelegramConfig,),
 )

@@ -37,7 +37,7 @@ _SECRETS = {
 
 def _declared() -> list[tuple[ServiceEntry, ServiceCommand[Any]]]:
     found = [(entry, load_command(entry)) for entry in SERVICES.values()]
-    return [(entry, command) for entry, command in found if command.settings is not None]
+    return [(entry, command) for entry, command in found if command.settings]
 
 
 _SERVICES = _declared()
@@ -71,8 +71,7 @@ def test_no_flags_build_the_configs_defaults(
     # The secrets a service refuses to start without (the Telegram bot's, the Supervisor's).
     for variable, value in _SECRETS.items():
         monkeypatch.setenv(variable, value)
-    assert command.settings is not None
-    settings = flagged_fields(command.settings)
+    settings = flagged_fields(command.settings[0])
     assert settings, f"{entry.name}: its config declares no settings"
     config = command.config(_parser(entry.name).parse_args([]))
     for item, _ in settings:
@@ -81,9 +80,8 @@ def test_no_flags_build_the_configs_defaults(
 
 @pytest.mark.parametrize(("entry", "command"), _SERVICES, ids=_IDS)
 def test_the_help_shows_the_configs_defaults(entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
-    assert command.settings is not None
     actions = {action.dest: action for action in _parser(entry.name)._actions}
-    for item, flag in flagged_fields(command.settings):
+    for item, flag in (found for config in command.settings for found in flagged_fields(config)):
         action = actions[(flag.name or item.name).replace("-", "_")]
         assert action.help is not None
         if flag.switch:
@@ -119,15 +117,20 @@ def _restated(tree: ast.AST, settings: set[str], fields: set[str]) -> list[str]:
 
 @pytest.mark.parametrize(("entry", "command"), _SERVICES, ids=_IDS)
 def test_the_command_module_restates_no_setting(entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
-    assert command.settings is not None
-    settings = {
-        "--" + (flag.name or item.name.replace("_", "-")) for item, flag in flagged_fields(command.settings)
+    settings = {flag_name(item, flag) for config in command.settings for item, flag in flagged_fields(config)}
+    fields = {
+        "--" + item.name.replace("_", "-")
+        for config in command.settings
+        for item in dataclasses.fields(config)
     }
-    fields = {"--" + item.name.replace("_", "-") for item in dataclasses.fields(command.settings)}
     module = importlib.import_module(entry.module)
     assert module.__file__ is not None
+    # The function that adds the service's flags (its tools' own parsers are other commands).
+    name = command.add_arguments.__name__
     tree = ast.parse(Path(module.__file__).read_text())
-    assert _restated(tree, settings, fields) == [], f"{Path(module.__file__).relative_to(_ROOT)}"
+    adds = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == name]
+    assert len(adds) == 1, f"{entry.module}: {name}"
+    assert _restated(adds[0], settings, fields) == [], f"{Path(module.__file__).relative_to(_ROOT)}"
 
 
 def test_the_leader_flags_default_is_the_leases() -> None:

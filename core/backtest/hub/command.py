@@ -45,5 +45,5 @@ def _create(config: BacktesterConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[BacktesterConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, settings=BacktesterConfig
+    config=_config, create=_create, add_arguments=_add_arguments, settings=(BacktesterConfig,)
 )
