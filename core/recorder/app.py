@@ -20,37 +20,20 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from redis.exceptions import RedisError
 
 from core.foundations.backoff import Backoff
-from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.foundations.bus.names import (
-    ACCOUNT_STREAMS,
-    ADVISOR_TELEMETRY,
-    BAR_STREAMS,
-    DECISIONS,
-    EXECUTION_STREAMS,
-    FUNDING_STREAMS,
-    INSPECTOR_JOURNALS,
-    INTENTS,
-    MARKET_STREAMS,
-    POSITION_REQUESTS,
-    REGIME_STREAMS,
-    SCREEN_STREAMS,
-    SIGNALS,
-    SUPERVISOR_AUDIT,
-)
+from core.foundations.bus.consumer import Entry, GroupConsumer
 from core.foundations.bus.redis import checked_ping, open_redis
 from core.foundations.env import redact_url
 from core.foundations.errors import Corrupt, FailedPrecondition, Unavailable
 from core.foundations.retry import until_reachable
 from core.foundations.rpc.server import Service
 from core.foundations.service import ServiceContext
-from core.recorder.command import CLAIM_IDLE_MS
+from core.recorder.config import RecorderConfig
 from core.recorder.database import open_pool
 from core.recorder.migrate import migrate
 from core.recorder.partitions import DAY_NS, Partitions, day_of
@@ -66,58 +49,6 @@ _CLOSE_TIMEOUT_S = 5.0
 def default_consumer() -> str:
     # Stable across restarts, so a restarted recorder reads its own pending entries first.
     return f"recorder-{socket.gethostname()}"
-
-
-@dataclass(frozen=True)
-class RecorderConfig:
-    database_url: str
-    redis_url: str
-    # Whole days of data to keep; 0 keeps everything.
-    retention_days: int = 0
-    # Entries read per stream per batch (each entry holds many events).
-    batch: int = 500
-    consumer: str = "recorder"
-    group: str = "recorder"
-    # Streams matched by pattern (found as they appear) and streams by name (their group is
-    # made at start, with the stream if need be, so nothing published before is missed).
-    patterns: tuple[str, ...] = (
-        MARKET_STREAMS,
-        BAR_STREAMS,
-        EXECUTION_STREAMS,
-        FUNDING_STREAMS,
-        INSPECTOR_JOURNALS,
-        REGIME_STREAMS,
-        SCREEN_STREAMS,
-        ACCOUNT_STREAMS,
-    )
-    streams: tuple[str, ...] = (
-        SIGNALS,
-        POSITION_REQUESTS,
-        DECISIONS,
-        INTENTS,
-        ADVISOR_TELEMETRY,
-        SUPERVISOR_AUDIT,
-    )
-    claim_idle_ms: int = CLAIM_IDLE_MS
-    max_deliveries: int = 5
-    # After a read short of a batch, wait before the next (ConsumerOptions.linger_ms, linger_wait).
-    linger_ms: float = 0.0
-    # How often partitions ahead and retention are checked.
-    maintenance_s: float = 300.0
-    # Days after today whose partitions exist before any row needs them.
-    days_ahead: int = 2
-
-    def consumer_options(self) -> ConsumerOptions:
-        return ConsumerOptions(
-            group=self.group,
-            consumer=self.consumer,
-            streams=self.streams,
-            patterns=self.patterns,
-            batch=self.batch,
-            claim_idle_ms=self.claim_idle_ms,
-            max_deliveries=self.max_deliveries,
-            linger_ms=self.linger_ms,
-        )
 
 
 async def prepare(pool: Any, options: RecorderConfig) -> Partitions:
