@@ -20,6 +20,7 @@ from core.foundations.command import (
     positive_float,
     positive_int,
 )
+from core.foundations.config_flags import add_flags, flag_values, setting
 from core.foundations.env import TRADE_TOKEN, bus_direct_mode, paper_mode, redis_url, trade_token_variable
 from core.foundations.errors import InvalidArgument, NotFound
 from core.foundations.rpc.auth import Privileged
@@ -62,9 +63,19 @@ class VenueConfig:
     # Recorded sessions to serve instead of the live venue (the replay stand-in).
     replay: ReplayOptions | None = None
     # Seconds of market data kept for subscribers that resume a lost stream.
-    resume_window_s: float = 120.0
+    resume_window_s: float = setting(
+        120.0,
+        type=float,
+        help="seconds of market data kept for subscribers that resume a lost stream "
+        "(default {default}; 0: none)",
+    )
     # Executions kept for subscribers that resume (the latest this many).
-    execution_history: int = 50_000
+    execution_history: int = setting(
+        50_000,
+        type=positive_int,
+        metavar="N",
+        help="executions kept for subscribers that resume a lost stream",
+    )
     # Paper trading: the venue's market data, orders matched by the sim's engine (venues/paper).
     paper: bool = False
     # The paper account and matching terms (TOML; venues/paper/config.py), with `paper` only.
@@ -77,11 +88,28 @@ class VenueConfig:
     bus_direct: str | None = None
     # With bus_direct: bus entries held while Redis is slow or away (past it: resumed from the
     # venue's history, or gap-marked).
-    bus_max_queued: int = 20_000
+    bus_max_queued: int = setting(
+        20_000,
+        type=positive_int,
+        metavar="N",
+        help="with --bus-direct: bus entries held while Redis is slow or away",
+    )
     # With bus_direct: the account's funding payments read into funding.{<venue>} this often (0: not).
-    bus_funding_every_s: float = 60.0
+    bus_funding_every_s: float = setting(
+        60.0,
+        type=float,
+        metavar="S",
+        help="with --bus-direct: read the account's funding payments into funding.{<venue>} this often "
+        "(default {default}; 0: not read), as ingest does",
+    )
     # With bus_direct: the instrument list diffed into md.{<venue>}.instruments this often (0: not).
-    bus_instruments_every_s: float = 60.0
+    bus_instruments_every_s: float = setting(
+        60.0,
+        type=float,
+        metavar="S",
+        help="with --bus-direct: read the venue's instrument list this often and publish its changes on "
+        "md.{<venue>}.instruments (default {default}; 0: not read), as ingest does",
+    )
     # `--symbols`: the symbols the venue serves, instead of its config's (else its defaults; the
     # sim: a subset of its config's markets); None: those.
     symbols: tuple[str, ...] | None = None
@@ -122,6 +150,8 @@ class VenueConfig:
 
 # Venues that make their own market: nothing to paper-trade against.
 _OWN_MARKET = frozenset({"sim"})
+# The settings of the direct path, shown after --redis-url.
+_BUS_SETTINGS = ("bus_max_queued", "bus_funding_every_s", "bus_instruments_every_s")
 
 
 def _venue_name(value: str) -> str:
@@ -168,19 +198,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "else its defaults (a live venue's: its spec's; on --replay: the session's markets); one the "
         "exchange does not list is refused at start. The sim: some of its config's markets",
     )
-    parser.add_argument(
-        "--resume-window-s",
-        type=float,
-        default=120.0,
-        help="seconds of market data kept for subscribers that resume a lost stream (default 120; 0: none)",
-    )
-    parser.add_argument(
-        "--execution-history",
-        type=positive_int,
-        default=50_000,
-        metavar="N",
-        help="executions kept for subscribers that resume a lost stream (default 50000)",
-    )
+    add_flags(parser, VenueConfig, skip=_BUS_SETTINGS)
     parser.add_argument(
         "--paper",
         action="store_true",
@@ -201,29 +219,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "see docs/bus.md)",
     )
     add_redis_argument(parser)
-    parser.add_argument(
-        "--bus-max-queued",
-        type=positive_int,
-        default=20_000,
-        metavar="N",
-        help="with --bus-direct: bus entries held while Redis is slow or away (default 20000)",
-    )
-    parser.add_argument(
-        "--bus-funding-every-s",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="with --bus-direct: read the account's funding payments into funding.{<venue>} this often "
-        "(default 60; 0: not read), as ingest does",
-    )
-    parser.add_argument(
-        "--bus-instruments-every-s",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="with --bus-direct: read the venue's instrument list this often and publish its changes on "
-        "md.{<venue>}.instruments (default 60; 0: not read), as ingest does",
-    )
+    add_flags(parser, VenueConfig, only=_BUS_SETTINGS)
     parser.add_argument(
         "--replay",
         type=Path,
@@ -267,16 +263,12 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         args.name,
         args.config,
         replay,
-        args.resume_window_s,
-        args.execution_history,
         paper=paper,
         paper_config=args.paper_config,
         account=args.account,
         bus_direct=redis_url(args.redis_url) if direct else None,
-        bus_max_queued=args.bus_max_queued,
-        bus_funding_every_s=args.bus_funding_every_s,
-        bus_instruments_every_s=args.bus_instruments_every_s,
         symbols=args.symbols,
+        **flag_values(args, VenueConfig),
     )
 
 
@@ -330,6 +322,7 @@ COMMAND: ServiceCommand[VenueConfig] = ServiceCommand(
     config=_config,
     create=_create,
     add_arguments=_add_arguments,
+    settings=(VenueConfig,),
     mesh_args=_mesh_args,
     instance_port=_instance_port,
     privileged=TRADING,

@@ -161,10 +161,17 @@ def flag_name(item: Field[Any], flag: Flag) -> str:
     return f"--no-{name}" if flag.switch and item.default is True else f"--{name}"
 
 
-def add_flags(parser: argparse.ArgumentParser, config: type[Any], *, skip: tuple[str, ...] = ()) -> None:
-    """A flag for each of the config's settings (but the fields named in `skip`)."""
+def add_flags(
+    parser: argparse.ArgumentParser,
+    config: type[Any],
+    *,
+    skip: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
+) -> None:
+    """A flag for each of the config's settings: but the fields named in `skip`, or only those in
+    `only` (a service that shows some of them elsewhere in its help)."""
     for item, flag in flagged_fields(config):
-        if item.name in skip:
+        if item.name in skip or (only is not None and item.name not in only):
             continue
         default = None if item.default is MISSING else item.default
         options: dict[str, Any] = {"default": default, "help": _help(item, flag), "dest": _dest(item, flag)}
@@ -182,8 +189,8 @@ def add_flags(parser: argparse.ArgumentParser, config: type[Any], *, skip: tuple
 
 
 def flag_values(args: argparse.Namespace, config: type[Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The parsed settings as the config's keyword arguments; one with a computed default, not
-    given, is left out (the config computes it)."""
+    """The parsed settings as the config's keyword arguments (but the fields named in `skip`);
+    one with a computed default, not given, is left out (the config computes it)."""
     values: dict[str, Any] = {}
     for item, flag in flagged_fields(config):
         if item.name in skip:

@@ -27,6 +27,8 @@ from core.foundations.env import (
 from core.foundations.registry import SERVICES, ServiceEntry
 
 _ROOT = Path(__file__).resolve().parents[2]
+# A service's positional arguments (`trademesh venue NAME`).
+_REQUIRED = {"venue": ["sim"]}
 _SECRETS = {
     TELEGRAM_BOT_TOKEN: "123456:flags",
     TELEGRAM_API_KEY: "tm_flags_telegram",
@@ -73,7 +75,7 @@ def test_no_flags_build_the_configs_defaults(
         monkeypatch.setenv(variable, value)
     settings = flagged_fields(command.settings[0])
     assert settings, f"{entry.name}: its config declares no settings"
-    config = command.config(_parser(entry.name).parse_args([]))
+    config = command.config(_parser(entry.name).parse_args(_REQUIRED.get(entry.name, [])))
     for item, _ in settings:
         assert getattr(config, item.name) == _default(item), f"{entry.name}: {item.name}"
 
