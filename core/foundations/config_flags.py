@@ -32,6 +32,7 @@ __all__ = [
     "Flag",
     "add_flags",
     "argument_type",
+    "flag_default",
     "flag_name",
     "flag_of",
     "flag_values",
@@ -57,6 +58,9 @@ class Flag:
     shown: str | None = None
     # The values it takes, when a few names.
     choices: tuple[str, ...] | None = None
+    # The field's value per unit the flag is given in (1_000_000: a flag in ms, a field in ns;
+    # 0.001: a flag in ms, a field in s).
+    scale: int | float | None = None
     # An on/off setting: a default off is turned on by --name, a default on off by --no-name.
     switch: bool = False
 
@@ -71,10 +75,11 @@ def setting(
     shown: str | None = None,
     default_factory: Callable[[], Any] | Any = MISSING,
     choices: tuple[str, ...] | None = None,
+    scale: int | float | None = None,
     switch: bool = False,
 ) -> Any:
     """A config field that is also a flag (dataclasses.field with the flag in its metadata)."""
-    meta = {_KEY: Flag(help, type, flag, metavar, shown, choices, switch)}
+    meta = {_KEY: Flag(help, type, flag, metavar, shown, choices, scale, switch)}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -134,6 +139,20 @@ def shown_default(value: Any) -> str:
     return label if isinstance(label, str) else str(value)
 
 
+def flag_default(item: Field[Any], flag: Flag) -> Any:
+    """The flag's default: the field's, in the flag's unit; None for a computed one."""
+    if item.default is MISSING or item.default is None or flag.scale is None:
+        return None if item.default is MISSING else item.default
+    if isinstance(item.default, int) and isinstance(flag.scale, int) and item.default % flag.scale == 0:
+        return item.default // flag.scale
+    return _scaled(item.default, 1 / flag.scale)
+
+
+def _scaled(value: Any, scale: float) -> Any:
+    """value * scale, a fraction's as a division by its inverse (10000 ms * 0.001: 10.0 s exactly)."""
+    return value / round(1 / scale) if scale < 1 else value * scale
+
+
 def _help(item: Field[Any], flag: Flag) -> str:
     if flag.switch:
         return flag.help
@@ -142,7 +161,7 @@ def _help(item: Field[Any], flag: Flag) -> str:
     elif item.default is MISSING or item.default is None:
         shown = None
     else:
-        shown = shown_default(item.default)
+        shown = shown_default(flag_default(item, flag))
     if shown is None:
         return flag.help
     shown = shown.replace("%", "%%")  # argparse formats the help with %
@@ -173,7 +192,7 @@ def add_flags(
     for item, flag in flagged_fields(config):
         if item.name in skip or (only is not None and item.name not in only):
             continue
-        default = None if item.default is MISSING else item.default
+        default = flag_default(item, flag)
         options: dict[str, Any] = {"default": default, "help": _help(item, flag), "dest": _dest(item, flag)}
         if flag.switch:
             options["action"] = "store_false" if default is True else "store_true"
@@ -198,5 +217,5 @@ def flag_values(args: argparse.Namespace, config: type[Any], *, skip: tuple[str,
         value = getattr(args, _dest(item, flag))
         if value is None and item.default is MISSING:
             continue
-        values[item.name] = value
+        values[item.name] = value if value is None or flag.scale is None else _scaled(value, flag.scale)
     return values

@@ -17,7 +17,7 @@ import pytest
 
 from core.cli import build_parser
 from core.foundations.command import ServiceCommand, load_command
-from core.foundations.config_flags import flag_name, flagged_fields, shown_default
+from core.foundations.config_flags import flag_default, flag_name, flag_values, flagged_fields, shown_default
 from core.foundations.env import (
     SUPERVISOR_API_KEY,
     TELEGRAM_API_KEY,
@@ -75,9 +75,12 @@ def test_no_flags_build_the_configs_defaults(
         monkeypatch.setenv(variable, value)
     settings = flagged_fields(command.settings[0])
     assert settings, f"{entry.name}: its config declares no settings"
-    config = command.config(_parser(entry.name).parse_args(_REQUIRED.get(entry.name, [])))
+    args = _parser(entry.name).parse_args(_REQUIRED.get(entry.name, []))
+    config = command.config(args)
     for item, _ in settings:
         assert getattr(config, item.name) == _default(item), f"{entry.name}: {item.name}"
+    for nested in command.settings[1:]:  # a config within it (the bars' watermark rules): its defaults
+        assert nested(**flag_values(args, nested)) == nested(), f"{entry.name}: {nested.__name__}"
 
 
 @pytest.mark.parametrize(("entry", "command"), _SERVICES, ids=_IDS)
@@ -89,8 +92,8 @@ def test_the_help_shows_the_configs_defaults(entry: ServiceEntry, command: Servi
         if flag.switch:
             assert action.default is item.default and action.option_strings == [flag_name(item, flag)]
         elif item.default is not MISSING and item.default is not None:
-            assert action.default == item.default, f"{entry.name}: {item.name}"
-            shown = flag.shown or f"default {shown_default(item.default)}"
+            assert action.default == flag_default(item, flag), f"{entry.name}: {item.name}"
+            shown = flag.shown or f"default {shown_default(flag_default(item, flag))}"
             assert shown.replace("%", "%%") in action.help, f"{entry.name}: {item.name}: {action.help}"
         elif item.default is MISSING:  # computed: the help says what, the config computes it
             assert action.default is None and flag.shown is not None, f"{entry.name}: {item.name}"
