@@ -8,15 +8,15 @@ at start, and the gateway's dependencies load only when it runs. --host, --port 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, positive_int, seconds_at_most
+from core.foundations.command import ServiceCommand, positive_int
+from core.foundations.config_flags import add_flags, flag_values
 from gateway.board.command import add_board_arguments, board_options
+from gateway.config import GatewayConfig
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
-    from gateway.serve import GatewayConfig
 
 __all__ = ["COMMAND", "parse_upstream", "proxy_network"]
 
@@ -63,51 +63,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a fixed route besides the registry (e.g. sim=trademesh.admin.v1.Admin@127.0.0.1:5070); "
         "repeatable",
     )
-    parser.add_argument(
-        "--studio-dir",
-        type=Path,
-        help="Studio's built files (default gateway/studio/dist beside the gateway package: the "
-        "checkout's build, or the one an installed wheel carries; docs/install.md)",
-    )
     parser.add_argument("--database-url", help="API keys' database (default: $DATABASE_URL)")
     parser.add_argument(
         "--redis-url",
         help="the bus: its `logs` stream Logs/Tail and logs_tail read, and the registry shared "
         "with --shared-registry (default: $REDIS_URL; neither: no log tailing, no sharing)",
     )
-    parser.add_argument(
-        "--session-ttl-s",
-        type=seconds_at_most(30 * 86400),
-        default=12 * 3600.0,
-        help="Studio session lifetime (default 12 h)",
-    )
-    parser.add_argument(
-        "--heartbeat-interval-s",
-        type=seconds_at_most(3600),
-        default=5.0,
-        help="how often registered instances heartbeat (default 5)",
-    )
-    parser.add_argument(
-        "--registry-ttl-s",
-        type=seconds_at_most(86400),
-        default=15.0,
-        help="an instance without a heartbeat for this long drops out (default 15)",
-    )
-    parser.add_argument(
-        "--registry-lost-s",
-        type=seconds_at_most(30 * 86400),
-        default=86400.0,
-        help="an instance that dropped out without unregistering stays a Prometheus target (down, "
-        "labelled lost) for this long unless one of its name registers again or it is unregistered "
-        "(docs/gateway.md, Lost instances; default 86400)",
-    )
-    parser.add_argument(
-        "--shared-registry",
-        action="store_true",
-        help="share the registry with the gateway's other replicas through the bus (--redis-url, "
-        "else $REDIS_URL): each lists, routes and renews every replica's instances "
-        "(docs/gateway.md, Replicas); default: this gateway's memory only",
-    )
+    add_flags(parser, GatewayConfig)
     parser.add_argument(
         "--allow-origin",
         action="append",
@@ -155,7 +117,6 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
     from core.foundations.env import database_url
     from core.foundations.errors import InvalidArgument
     from gateway.mux import MuxLimits
-    from gateway.serve import GatewayConfig
 
     if not args.registry_ttl_s > args.heartbeat_interval_s:
         raise InvalidArgument.field(
@@ -170,17 +131,12 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         port=args.port,
         database_url=database_url(args.database_url),
         upstreams=tuple(args.upstream),
-        studio_dir=args.studio_dir,
-        session_ttl_s=args.session_ttl_s,
-        heartbeat_interval_s=args.heartbeat_interval_s,
-        registry_ttl_s=args.registry_ttl_s,
-        registry_lost_s=args.registry_lost_s,
-        shared_registry=args.shared_registry,
         allow_origins=frozenset(args.allow_origin),
         trusted_proxies=tuple(args.trusted_proxy),
         redis_url=bus,
         mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
         board=board_options(args),
+        **flag_values(args, GatewayConfig),
     )
 
 
@@ -202,5 +158,5 @@ def _create(config: GatewayConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[GatewayConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments
+    config=_config, create=_create, add_arguments=_add_arguments, settings=(GatewayConfig,)
 )

@@ -16,8 +16,6 @@ import importlib
 import logging
 import socket
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import uvicorn
 
@@ -34,15 +32,16 @@ from core.tools.recorded import RecorderDatabase
 from gateway.app import DEFAULT_STUDIO_DIR, Mcp, build_app
 from gateway.auth.authenticator import GatewayAuth
 from gateway.auth.sessions import session_secret_from_env
-from gateway.board.board import Board, BoardOptions
+from gateway.board.board import Board
 from gateway.board.servicer import SERVICES_SERVICE, services_service
+from gateway.config import GatewayConfig
 from gateway.grpcweb import Cors, GrpcWebBridge, GrpcWebOptions
 from gateway.logs import LOGS_SERVICE, LogsServicer, logs_service
 from gateway.mcp import LazyMcp
-from gateway.mux import MUX_SERVICE, Multiplexer, MuxLimits
+from gateway.mux import MUX_SERVICE, Multiplexer
 from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry, registry_service
 from gateway.registry.http_sd import targets_route
-from gateway.registry.state import LOST_S, TICK_S
+from gateway.registry.state import TICK_S
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["GATEWAY_NAME", "GatewayConfig", "GatewayService"]
@@ -55,33 +54,6 @@ _HEALTH_SERVICE = "grpc.health.v1.Health"
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}
 # Deadline of each History query (coverage: one scan of a series' key; bars: a page of one range).
 _HISTORY_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class GatewayConfig:
-    database_url: str
-    host: str = "127.0.0.1"
-    # The HTTP port (gRPC-web, Studio, /mcp, /metrics); the gRPC port is the server's (--grpc-port).
-    port: int = 8081
-    # Fixed routes: (name, services, "host:port").
-    upstreams: tuple[tuple[str, tuple[str, ...], str], ...] = ()
-    studio_dir: Path | None = None
-    session_ttl_s: float = 12 * 3600.0
-    heartbeat_interval_s: float = 5.0
-    registry_ttl_s: float = 15.0
-    # How long an instance gone silent without unregistering is kept as lost (RegistryState).
-    registry_lost_s: float = LOST_S
-    # Share the registry with the gateway's other replicas through the bus (redis_url).
-    shared_registry: bool = False
-    allow_origins: frozenset[str] = frozenset()
-    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed. Empty: the
-    # client is the TCP peer, whatever headers say (the login throttle counts per client).
-    trusted_proxies: tuple[str, ...] = ()
-    mux: MuxLimits = field(default_factory=MuxLimits)
-    board: BoardOptions = field(default_factory=BoardOptions)
-    grace_s: float = 5.0
-    # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.
-    redis_url: str | None = field(default=None, repr=False)
 
 
 class _Server(uvicorn.Server):

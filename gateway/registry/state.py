@@ -32,6 +32,7 @@ from prometheus_client import Gauge
 
 from core.foundations.access.contracts import TARGET_HEADER
 from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
+from gateway.config import LOST_S
 from trademesh.registry.v1 import registry_pb2 as pb
 
 __all__ = ["LOST", "LOST_S", "TICK_S", "Entry", "RegistryState"]
@@ -42,9 +43,6 @@ log = logging.getLogger(__name__)
 # as the gateway's own pause: a loop at load is late by a fraction of a second.
 TICK_S = 0.5
 _PAUSE_SLACK_S = 1.0
-# How long a lost instance is kept when nobody drains it: a day of TargetDown is heard; a week
-# of it for a venue retired by kill -9 is noise.
-LOST_S = 24 * 3600.0
 
 LOST = Gauge(
     "trademesh_registry_lost_instances",

@@ -1,0 +1,89 @@
+"""The gateway's typed config, its flags declared on it (core.foundations.config_flags): a light
+module, so the CLI builds its parser without the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.foundations.command import seconds_at_most
+from core.foundations.config_flags import setting
+
+if TYPE_CHECKING:
+    from gateway.board.board import BoardOptions
+    from gateway.mux import MuxLimits
+
+# How long a lost instance is kept when nobody drains it: a day of TargetDown is heard; a week
+# of it for a venue retired by kill -9 is noise (gateway.registry.state).
+LOST_S = 24 * 3600.0
+
+
+def _mux() -> MuxLimits:
+    from gateway.mux import MuxLimits
+
+    return MuxLimits()
+
+
+def _board() -> BoardOptions:
+    from gateway.board.board import BoardOptions
+
+    return BoardOptions()
+
+
+__all__ = ["LOST_S", "GatewayConfig"]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    database_url: str
+    host: str = "127.0.0.1"
+    # The HTTP port (gRPC-web, Studio, /mcp, /metrics); the gRPC port is the server's (--grpc-port).
+    port: int = 8081
+    # Fixed routes: (name, services, "host:port").
+    upstreams: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    studio_dir: Path | None = setting(
+        None,
+        type=Path,
+        help="Studio's built files (default gateway/studio/dist beside the gateway package: the "
+        "checkout's build, or the one an installed wheel carries; docs/install.md)",
+    )
+    session_ttl_s: float = setting(
+        12 * 3600.0,
+        type=seconds_at_most(30 * 86400),
+        shown="12 h",
+        help="Studio session lifetime",
+    )
+    heartbeat_interval_s: float = setting(
+        5.0, type=seconds_at_most(3600), help="how often registered instances heartbeat"
+    )
+    registry_ttl_s: float = setting(
+        15.0,
+        type=seconds_at_most(86400),
+        help="an instance without a heartbeat for this long drops out",
+    )
+    # How long an instance gone silent without unregistering is kept as lost (RegistryState).
+    registry_lost_s: float = setting(
+        LOST_S,
+        type=seconds_at_most(30 * 86400),
+        help="an instance that dropped out without unregistering stays a Prometheus target (down, "
+        "labelled lost) for this long unless one of its name registers again or it is unregistered "
+        "(docs/gateway.md, Lost instances; default {default})",
+    )
+    # Share the registry with the gateway's other replicas through the bus (redis_url).
+    shared_registry: bool = setting(
+        False,
+        switch=True,
+        help="share the registry with the gateway's other replicas through the bus (--redis-url, "
+        "else $REDIS_URL): each lists, routes and renews every replica's instances "
+        "(docs/gateway.md, Replicas); default: this gateway's memory only",
+    )
+    allow_origins: frozenset[str] = frozenset()
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed. Empty: the
+    # client is the TCP peer, whatever headers say (the login throttle counts per client).
+    trusted_proxies: tuple[str, ...] = ()
+    mux: MuxLimits = field(default_factory=_mux)
+    board: BoardOptions = field(default_factory=_board)
+    grace_s: float = 5.0
+    # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.
+    redis_url: str | None = field(default=None, repr=False)
