@@ -143,3 +143,42 @@ def test_the_leader_flags_default_is_the_leases() -> None:
     from core.foundations.leader import DEFAULT_TTL_MS
 
     assert LEADER_TTL_MS == DEFAULT_TTL_MS
+
+
+def _deployed_commands() -> list[tuple[str, list[str]]]:
+    """(where, argv) of every trademesh service docker-compose.yml and the Kubernetes manifests run."""
+    import yaml
+
+    found = []
+    compose = yaml.safe_load((_ROOT / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        command = service.get("command")
+        if isinstance(command, list) and command and command[0] in _IDS:
+            found.append((f"docker-compose.yml: {name}", [str(word) for word in command]))
+    for path in sorted((_ROOT / "ops" / "k8s").rglob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            spec = (document or {}).get("spec", {}).get("template", {}).get("spec", {})
+            for container in spec.get("containers", []):
+                args = container.get("args")
+                if args and args[0] in _IDS:
+                    found.append((str(path.relative_to(_ROOT)), [str(word) for word in args]))
+    return found
+
+
+def test_compose_and_kubernetes_restate_no_default() -> None:
+    """A setting compose or a manifest gives is one it changes: restating a default would leave
+    the deployment behind when the config's default moves."""
+    commands = {entry.name: command for entry, command in _SERVICES}
+    deployed = _deployed_commands()
+    assert len({argv[0] for _, argv in deployed}) >= 5, deployed  # the files were read
+    restated = []
+    for where, argv in deployed:
+        args = _parser(argv[0]).parse_args(argv[1:])
+        for config in commands[argv[0]].settings:
+            for item, flag in flagged_fields(config):
+                name = flag_name(item, flag)
+                given = name in argv or any(word.startswith(f"{name}=") for word in argv)
+                value = getattr(args, (flag.name or item.name).replace("-", "_"))
+                if given and not flag.switch and value == flag_default(item, flag):
+                    restated.append(f"{where}: {name} {flag_default(item, flag)}")
+    assert restated == []
