@@ -6,6 +6,11 @@ posted, else the books' opening of that venue (what came before is in its openin
 else the ledger's start. Spot venues answer none; a venue that cannot list them (FAILED_
 PRECONDITION: its exchange has no funding history) is said once and asked no more. The
 posting core shares a payment among the strategies holding the position (docs/ledger.md).
+
+The payments come straight from the venue, the fills that made the position through ingest and
+the bus: on a loaded machine a payment can come first. A recent payment (younger than HOLD_S)
+whose position (`position_size`) the books do not hold yet waits for the next round, and those
+after it too, rather than going to the unattributed book; an older one posts as it is.
 """
 
 from __future__ import annotations
@@ -13,23 +18,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from decimal import Decimal, InvalidOperation
 
 import grpc
 
 from core.foundations.errors import TrademeshError
 from core.foundations.retry import sleep_unless
 from core.ledger.convert import funding_event
+from core.ledger.engine.books import Books
+from core.ledger.engine.chart import AccountCode
 from core.ledger.engine.events import Event
 from core.ledger.posting import Poster
 from core.ledger.venues import LedgerVenues
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
-__all__ = ["FundingFollower", "funding_event"]
+__all__ = ["HOLD_S", "FundingFollower", "books_hold", "funding_event"]
 
 log = logging.getLogger(__name__)
 
 _PAGE = 1000
 _PAGES = 20  # per venue and round: the rest comes next round
+# How long after its time a payment waits for the books to hold the position it was paid on.
+HOLD_S = 30.0
 
 
 class FundingFollower:
@@ -56,10 +66,11 @@ class FundingFollower:
                 since = await self._start(venue)
             for _ in range(_PAGES):
                 payments = await self.venues.funding(venue, since, _PAGE)
-                await self._post(venue, payments)
-                if payments:
-                    since = self._cursors[venue] = max(since, payments[-1].ts_ns)
-                if len(payments) < _PAGE:
+                ready = await self._ready(venue, payments)
+                await self._post(venue, ready)
+                if ready:
+                    since = self._cursors[venue] = max(since, ready[-1].ts_ns)
+                if len(ready) < len(payments) or len(payments) < _PAGE:
                     return
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
@@ -69,6 +80,16 @@ class FundingFollower:
                 log.info("ledger: funding payments of %s: %s", venue, exc.details())
         except TrademeshError as exc:
             log.info("ledger: funding payments of %s: %s", venue, exc)
+
+    async def _ready(self, venue: str, payments: list[tf.FundingPayment]) -> list[tf.FundingPayment]:
+        """The payments up to the first recent one whose position the books do not hold yet."""
+        books = (await self.poster.view()).books
+        recent_ns = time.time_ns() - int(HOLD_S * 1e9)
+        for index, payment in enumerate(payments):
+            if payment.ts_ns > recent_ns and not books_hold(books, venue, payment):
+                log.debug("ledger: funding %s of %s waits for its position", payment.funding_id, venue)
+                return payments[:index]
+        return payments
 
     async def _start(self, venue: str) -> int:
         store = self.poster.store
@@ -88,3 +109,17 @@ class FundingFollower:
             except TrademeshError as exc:
                 log.warning("ledger: funding payment %s of %s not booked: %s", payment.funding_id, venue, exc)
         await self.poster.post(events)
+
+
+def books_hold(books: Books, venue: str, payment: tf.FundingPayment) -> bool:
+    """Whether the books hold the position the payment was paid on (the holders' positions in the
+    perpetual add up to its `position_size`); True when the venue does not say."""
+    try:
+        size = Decimal(payment.position_size)
+    except InvalidOperation:
+        return True
+    if not size.is_finite():
+        return True
+    accounts = books.indexed(AccountCode.PERP_QUANTITY, venue, payment.symbol)
+    held = sum((books.balance(account.key).net_debit for account in accounts.values()), Decimal(0))
+    return held == size
