@@ -47,7 +47,6 @@ __all__ = [
     "LEADER_TTL_MS",
     "MeshView",
     "ServiceCommand",
-    "add_leader_argument",
     "add_redis_argument",
     "add_server_arguments",
     "instance_name",
@@ -216,7 +215,7 @@ def add_redis_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="the bus (default: $REDIS_URL, else redis://127.0.0.1:6379/0)")
 
 
-# The leader lease's default ttl (core.foundations.leader.DEFAULT_TTL_MS; light here).
+# The leader lease's default ttl (core.foundations.leader.DEFAULT_TTL_MS: declared here, light).
 LEADER_TTL_MS = 5_000
 
 
@@ -231,15 +230,6 @@ def _leader_help(service: str) -> str:
 def leader_ttl_setting(service: str) -> Any:
     """A config's leader_ttl_ms, its flag --leader-ttl-ms (core.foundations.config_flags)."""
     return setting(LEADER_TTL_MS, type=_leader_ttl, help=_leader_help(service))
-
-
-def add_leader_argument(parser: argparse.ArgumentParser, service: str) -> None:
-    """--leader-ttl-ms: the ttl of a single writer's leader lease (core.foundations.leader), for
-    a config that does not declare it (leader_ttl_setting)."""
-    parser.add_argument(
-        "--leader-ttl-ms", type=_leader_ttl, default=LEADER_TTL_MS,
-        help=f"{_leader_help(service)} (default {LEADER_TTL_MS})",
-    )  # fmt: skip
 
 
 def _leader_ttl(text: str) -> int:

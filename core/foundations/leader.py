@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.foundations.bus.group import Fenced
 from core.foundations.bus.redis import BusRedis
+from core.foundations.command import LEADER_TTL_MS
 from core.foundations.errors import Unavailable
 from core.foundations.lease import Lease, holder_id
 
@@ -38,7 +39,8 @@ __all__ = ["DEFAULT_TTL_MS", "Leadership", "LeadershipLost", "StandbyContext", "
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTL_MS = 5_000
+# The lease's default ttl: the services' --leader-ttl-ms default (declared with the flag).
+DEFAULT_TTL_MS = LEADER_TTL_MS
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 # A standby's longest wait on the handover list: well under the clients' read timeout
 # (core.foundations.bus.redis.READ_TIMEOUT_S), which a longer BLPOP would run into.
