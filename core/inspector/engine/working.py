@@ -103,7 +103,11 @@ class WorkingOrders:
     def unheard(self, key: Key) -> Decimal:
         """What the key's entries have filled at the venue, by its word, beyond the fills heard:
         signed (a buy's adds, a sell's takes off). Protection covers the position plus this."""
-        return sum((w.unheard * w.order.side.sign for w in self.entries(key)), ZERO)
+        total = ZERO  # sum() of entries(key)'s, the same additions, without their list made (a mark asks)
+        for w in self._orders.values():
+            if w.order.role is OrderRole.ENTRY and w.key == key:
+                total += w.unheard * w.order.side.sign
+        return total
 
     def pending_entry(self, key: Key, side: Side) -> Decimal:
         """What the key's open entries of `side` may still add (cancelling ones may fill too)."""
