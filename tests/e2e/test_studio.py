@@ -137,17 +137,45 @@ async def wait_chart(page: Page, condition: str) -> None:
 async def best_prices(page: Page) -> tuple[Decimal, Decimal]:
     """(best bid, best ask) from one drawing of the book ladder (asks are drawn best-last)."""
     # One drawing that shows both sides (a redraw, or a side swept bare for a moment, may not).
-    both = await page.wait_for_function(
-        """() => {
-            const e = document.querySelector('#ladder');
-            const bid = e?.querySelector('.level.bid')?.dataset.price;
-            const ask = e ? [...e.querySelectorAll('.level.ask')].pop()?.dataset.price : undefined;
-            return bid && ask ? [bid, ask] : null;
-        }""",
-        timeout=WAIT_MS,
-    )
+    try:
+        both = await page.wait_for_function(
+            """() => {
+                const e = document.querySelector('#ladder');
+                const bid = e?.querySelector('.level.bid')?.dataset.price;
+                const ask = e ? [...e.querySelectorAll('.level.ask')].pop()?.dataset.price : undefined;
+                return bid && ask ? [bid, ask] : null;
+            }""",
+            timeout=WAIT_MS,
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"no bid and ask on the book ladder within {WAIT_MS} ms; {await _market_shown(page)}")
     bid, ask = await both.json_value()
     return Decimal(bid), Decimal(ask)
+
+
+async def _market_shown(page: Page) -> str:
+    """What the trading page shows of the market, for a failure's message: the ladder's text, the
+    market's and the book's stream status (its details), the selection and the chart's candles."""
+    shown = await page.evaluate(
+        """() => {
+            const text = (s) => document.querySelector(s)?.textContent?.trim().slice(0, 400) ?? null;
+            const book = document.querySelector('#book .status');
+            const chart = document.querySelector('#chart');
+            return {
+                ladder: text('#ladder'),
+                ladder_levels: document.querySelectorAll('#ladder .level').length,
+                market_status: text('#market .status'),
+                book_status: book ? [book.textContent, book.title] : null,
+                venue: document.querySelector('#venue-select')?.value ?? null,
+                symbol: document.querySelector('#symbol-select')?.value ?? null,
+                timeframe: document.querySelector('[data-timeframe][aria-pressed="true"]')?.dataset.timeframe,
+                candles: chart?.dataset.candles ?? null,
+                last_candle_s: chart?.dataset.lastTime ?? null,
+                now_s: Math.floor(Date.now() / 1000),
+            };
+        }"""
+    )
+    return f"the page showed {json.dumps(shown)}"
 
 
 async def place(page: Page, side: str, kind: str, size: str, price: str = "") -> str:

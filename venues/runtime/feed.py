@@ -13,6 +13,12 @@ change of a venue that builds its book from changes): until then, and after a GA
 the book's stream until the venue's next snapshot, the subscriber waits for the
 venue's own snapshot rather than getting an empty or stale one.
 
+A book that changes is also sent whole at least every SNAPSHOT_EVERY_S (a snapshot made of the
+book as flushed, the next in its sequence): the bus keeps a market stream's last minutes only
+(Retention.max_age_ms), and a consumer that starts on it later (a restarted bridge, which
+rebuilds its books from the stream's latest snapshots) needs one there. A venue that builds its
+book from changes (the sim) sends none of its own.
+
 This is the hot path of every venue: streams are found by symbol in one dict per
 channel, because hashing an Enum costs a Python call.
 """
@@ -31,11 +37,14 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from venues.runtime.fanout import MarketFanout, MarketRoute
 from venues.runtime.stats import StreamStats, StreamTable
 
-__all__ = ["FeedTap", "MarketFeed"]
+__all__ = ["SNAPSHOT_EVERY_S", "FeedTap", "MarketFeed"]
 
 _NOTICE_GAP = md.NOTICE_KIND_GAP
 _NOTICE_RESYNC = md.NOTICE_KIND_RESYNC
 _BUY, _SELL = common.SIDE_BUY, common.SIDE_SELL
+# A changing book is sent whole at least this often (well within the bus's age bound on a stream).
+SNAPSHOT_EVERY_S = 60
+_SNAPSHOT_EVERY_NS = SNAPSHOT_EVERY_S * 1_000_000_000
 
 
 class _Outgoing:
@@ -56,12 +65,13 @@ class _BookState:
     nor a book left stale by a GAP on its stream).
     """
 
-    __slots__ = ("book", "pending", "ready", "sequence")
+    __slots__ = ("book", "pending", "ready", "sequence", "snapshot_ns")
 
-    def __init__(self) -> None:
+    def __init__(self, now_ns: int) -> None:
         self.book = L2Book()
         self.sequence = 0
         self.ready = False
+        self.snapshot_ns = now_ns  # when the book was last sent whole (or first seen)
         self.pending: list[tuple[int, bool, Sequence[Level], Sequence[Level]]] = []
 
 
@@ -198,9 +208,13 @@ class MarketFeed:
     def flush(self) -> None:
         if self.tap is not None:
             self.tap.flushed()
-        for state in self._books.values():
+        now_ns = 0
+        for symbol, state in self._books.items():
             if state.pending:
                 _apply(state)
+                now_ns = now_ns or self._clock()
+                if state.ready and now_ns - state.snapshot_ns >= _SNAPSHOT_EVERY_NS:
+                    self._send_whole(symbol, state)
         if not self._dirty:
             return
         pending: dict[MarketRoute, bytes] = {}
@@ -246,11 +260,26 @@ class MarketFeed:
 
     # ---- internals
 
+    def _send_whole(self, symbol: str, state: _BookState) -> None:
+        """The book as flushed, sent as the next snapshot of its sequence (no change to the book:
+        the tap is not told)."""
+        bids, asks = state.book.snapshot()
+        self._book_event(symbol, self._clock(), bids, asks, is_snapshot=True, tell_tap=False)
+        _apply(state)
+
     def _book_event(
-        self, symbol: str, ts_event_ns: int, bids: Sequence[Level], asks: Sequence[Level], is_snapshot: bool
+        self,
+        symbol: str,
+        ts_event_ns: int,
+        bids: Sequence[Level],
+        asks: Sequence[Level],
+        is_snapshot: bool,
+        tell_tap: bool = True,
     ) -> None:
         state = self._books.get(symbol) or self._book_state(symbol)
         state.sequence += 1
+        if is_snapshot:
+            state.snapshot_ns = self._clock()
         state.pending.append((state.sequence, is_snapshot, bids, asks))
         out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
         event = self._event(out, symbol, ts_event_ns)
@@ -260,13 +289,13 @@ class MarketFeed:
             _add_levels(book.bids, bids)
         if asks:
             _add_levels(book.asks, asks)
-        if self.tap is not None:
+        if self.tap is not None and tell_tap:
             self.tap.book(symbol, bids, asks, is_snapshot)
 
     def _book_state(self, symbol: str) -> _BookState:
         state = self._books.get(symbol)
         if state is None:
-            state = self._books[symbol] = _BookState()
+            state = self._books[symbol] = _BookState(self._clock())
         return state
 
     def _stream(self, symbol: str, channel: Channel, timeframe: Timeframe | None = None) -> _Outgoing:
