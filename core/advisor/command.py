@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from core.advisor.config import AdvisorServiceConfig
 from core.advisor.gather_config import GatherConfig
+from core.advisor.llm.config import LlmConfig
 from core.foundations.command import (
     MeshView,
     ServiceCommand,
     add_redis_argument,
-    positive_float,
     positive_int,
-    whole_number,
 )
 from core.foundations.config_flags import add_flags, flag_values
 from core.foundations.env import ADVISOR_SIGNING_KEY
@@ -113,27 +112,21 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default $TRADEMESH_LLM_BASE_URL)")
     parser.add_argument("--llm-models", help="models, primary first, comma-separated ($TRADEMESH_LLM_MODELS)")
-    parser.add_argument("--llm-timeout-s", type=positive_float, default=10.0, help="per request (default 10)")
-    parser.add_argument(
-        "--llm-max-tool-calls", type=whole_number(0), default=4, help="tool calls per synthesis; 0: no tools"
-    )
+    add_flags(parser, LlmConfig)
     parser.add_argument(
         "--deadline-ms", type=positive_int, help="a decision waits this long for the LLM (default 5000)"
     )
 
 
 def _llm(args: argparse.Namespace, deadline_ms: int) -> Any:
-    from core.advisor.llm.config import LlmConfig
-
     models = (
         None if args.llm_models is None else tuple(m.strip() for m in args.llm_models.split(",") if m.strip())
     )
     return LlmConfig.from_env(
         args.llm_base_url,
         models,
-        timeout_s=args.llm_timeout_s,
         budget_s=deadline_ms / 1000,
-        max_tool_calls=args.llm_max_tool_calls,
+        **flag_values(args, LlmConfig),
     )
 
 
@@ -272,5 +265,5 @@ COMMAND: ServiceCommand[AdvisorServiceConfig] = ServiceCommand(
     add_subcommands=_add_subcommands,
     # Its key signs the intents it writes: the inspector trades only those (docs/bus.md).
     holds=(ADVISOR_SIGNING_KEY,),
-    settings=(AdvisorServiceConfig, GatherConfig),
+    settings=(AdvisorServiceConfig, GatherConfig, LlmConfig),
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from core.foundations.command import positive_float, whole_number
+from core.foundations.config_flags import setting
 from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS, read_secret
 from core.foundations.errors import InvalidArgument
 from core.foundations.redact import check_url
@@ -70,7 +72,7 @@ class LlmConfig:
     base_url: str
     models: tuple[str, ...]
     api_key: Secret | None = field(default=None, repr=False)
-    timeout_s: float = 10.0
+    timeout_s: float = setting(10.0, type=positive_float, flag="llm-timeout-s", help="per request")
     max_retries: int = 2
     retry_timeouts: bool = False
     backoff_initial_s: float = 0.2
@@ -78,7 +80,9 @@ class LlmConfig:
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     budget_s: float = 30.0
-    max_tool_calls: int = 4
+    max_tool_calls: int = setting(
+        4, type=whole_number(0), flag="llm-max-tool-calls", help="tool calls per synthesis; 0: no tools"
+    )
     tool_timeout_s: float = 5.0
     max_tool_result_chars: int = 16_000
     temperature: float = 0.0
