@@ -41,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import aiohttp
 import asyncpg
@@ -64,6 +64,7 @@ from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, limit_order,
 from tests.node_venue import running
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.ledger.v1 import ledger_pb2 as lg
+from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.patch.v1 import patch_pb2 as pp
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -315,7 +316,7 @@ async def _followed(bus: str, database: str) -> None:
 
 # The strategy's intents on node-ref that the advisor made of its signals there, oldest first.
 _INTENTS = """
-SELECT i.intent_id, i.side, i.size FROM intents i
+SELECT i.intent_id, i.side, i.size, i.entry_type, i.entry_price, i.ts_intent_ns FROM intents i
 JOIN decisions d ON d.decision_id = i.decision_id
 JOIN signals s ON s.signal_id = i.signal_id
 WHERE i.venue = $1 AND s.venue = $1 AND s.strategy_id = $2 AND d.outcome = 'intent'
@@ -352,11 +353,12 @@ async def _strategy_order_filled(venue: Venue, database: str, mesh_token: str) -
             if time.monotonic() > deadline:
                 decided = [dict(r) for r in await connection.fetch(_DECIDED, VENUE, STRATEGY_ID)]
                 intents = [dict(r) for r in await connection.fetch(_INTENTS, VENUE, STRATEGY_ID)]
-                held = [await _held(stubs, entry_order_id(row["intent_id"])) for row in intents]
+                held = [await _held(stubs, row) for row in intents]
                 pytest.fail(
                     f"no intent of the strategy filled at node-ref within 120 s; intents {intents}; "
                     f"their entry orders at node-ref: {held}; "
-                    f"the advisor's decisions of its signals: {decided}"
+                    f"the advisor's decisions of its signals: {decided}; "
+                    f"{await _market_since(stubs, connection, intents)}"
                 )
             await asyncio.sleep(0.5)
         return order
@@ -365,13 +367,31 @@ async def _strategy_order_filled(venue: Venue, database: str, mesh_token: str) -
         await stubs.close()
 
 
-async def _held(stubs: Stubs, client_order_id: str) -> str:
-    """What node-ref holds under an entry's client order id, for a failure's message."""
-    order = await _order(stubs, client_order_id)
+async def _held(stubs: Stubs, intent: dict[str, Any]) -> str:
+    """What node-ref holds under an intent's entry order, for a failure's message: its status,
+    price and fill, and how long after the intent it was placed."""
+    order = await _order(stubs, entry_order_id(intent["intent_id"]))
     if order is None:
         return "not placed"
     status = tf.OrderStatus.Name(order.status)
-    return f"{status} {order.price} filled {order.filled_size} {order.status_reason}".strip()
+    placed_s = (order.created_ns - intent["ts_intent_ns"]) / 1e9
+    return (
+        f"{status} {order.price} filled {order.filled_size} {order.status_reason} "
+        f"(placed {placed_s:.1f} s after the intent)"
+    )
+
+
+async def _market_since(stubs: Stubs, connection: asyncpg.Connection, intents: list[dict[str, Any]]) -> str:
+    """node-ref's market now and its trades' range since the first intent, for a failure's
+    message: whether the market came back to the entries' limits."""
+    tickers = await stubs.md.GetTickers(md.GetTickersRequest(symbols=[SYMBOL]), timeout=CALL_TIMEOUT_S)
+    now = [(t.ticker.best_bid, t.ticker.best_ask) for t in tickers.tickers]
+    since = min((int(i["ts_intent_ns"]) for i in intents), default=time.time_ns())
+    low, high = await connection.fetchrow(
+        "SELECT min(price), max(price) FROM trades WHERE venue = $1 AND symbol = $2 AND ts_event_ns >= $3",
+        VENUE, SYMBOL, since,
+    )  # fmt: skip
+    return f"node-ref's best bid and ask now {now}; its trades since the first intent from {low} to {high}"
 
 
 async def _order(stubs: Stubs, client_order_id: str) -> tf.Order | None:
