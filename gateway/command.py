@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.foundations.command import ServiceCommand, positive_int
+from core.foundations.command import ServiceCommand
 from core.foundations.config_flags import add_flags, flag_values
 from gateway.board.command import add_board_arguments, board_options
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, MuxLimits
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -93,30 +93,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_mux_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("live-data multiplexer (trademesh.mux.v1.Mux, docs/gateway.md)")
-    group.add_argument(
-        "--mux-max-subscriptions",
-        type=positive_int,
-        default=64,
-        help="live subscriptions per session (default 64)",
-    )
-    group.add_argument(
-        "--mux-max-sessions-per-key",
-        type=positive_int,
-        default=32,
-        help="open sessions per API key (default 32)",
-    )
-    group.add_argument(
-        "--mux-max-queued-bytes",
-        type=positive_int,
-        default=4 * 1024 * 1024,
-        help="frames waiting for a slow client, per session (default 4 MiB)",
-    )
+    add_flags(group, MuxLimits)
 
 
 def _config(args: argparse.Namespace) -> GatewayConfig:
     from core.foundations.env import database_url
     from core.foundations.errors import InvalidArgument
-    from gateway.mux import MuxLimits
 
     if not args.registry_ttl_s > args.heartbeat_interval_s:
         raise InvalidArgument.field(
@@ -134,7 +116,7 @@ def _config(args: argparse.Namespace) -> GatewayConfig:
         allow_origins=frozenset(args.allow_origin),
         trusted_proxies=tuple(args.trusted_proxy),
         redis_url=bus,
-        mux=MuxLimits(args.mux_max_subscriptions, args.mux_max_sessions_per_key, args.mux_max_queued_bytes),
+        mux=MuxLimits(**flag_values(args, MuxLimits)),
         board=board_options(args),
         **flag_values(args, GatewayConfig),
     )
@@ -158,5 +140,5 @@ def _create(config: GatewayConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[GatewayConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, settings=(GatewayConfig,)
+    config=_config, create=_create, add_arguments=_add_arguments, settings=(GatewayConfig, MuxLimits)
 )

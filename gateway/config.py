@@ -7,22 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.foundations.command import seconds_at_most
+from core.foundations.command import positive_int, seconds_at_most
 from core.foundations.config_flags import setting
+from core.foundations.errors import FieldViolation, InvalidArgument
 
 if TYPE_CHECKING:
     from gateway.board.board import BoardOptions
-    from gateway.mux import MuxLimits
 
 # How long a lost instance is kept when nobody drains it: a day of TargetDown is heard; a week
 # of it for a venue retired by kill -9 is noise (gateway.registry.state).
 LOST_S = 24 * 3600.0
-
-
-def _mux() -> MuxLimits:
-    from gateway.mux import MuxLimits
-
-    return MuxLimits()
 
 
 def _board() -> BoardOptions:
@@ -31,7 +25,47 @@ def _board() -> BoardOptions:
     return BoardOptions()
 
 
-__all__ = ["LOST_S", "GatewayConfig"]
+__all__ = ["LOST_S", "GatewayConfig", "MuxLimits"]
+
+
+@dataclass(frozen=True)
+class MuxLimits:
+    # Live subscriptions of one session (a tab): Studio's pages need a handful each.
+    max_subscriptions: int = setting(
+        64, type=positive_int, flag="mux-max-subscriptions", help="live subscriptions per session"
+    )
+    # Open sessions of one API key (its Studio sessions and the key itself together): one per
+    # tab or tool; a leaking client hits this instead of the gateway's memory.
+    max_sessions_per_key: int = setting(
+        32, type=positive_int, flag="mux-max-sessions-per-key", help="open sessions per API key"
+    )
+    # Frames waiting for a slow client, per session. A subscription whose next frame does not
+    # fit is ended with RESOURCE_EXHAUSTED (gateway.mux.session), so a stalled tab costs at
+    # most this much memory and never slows the services it reads.
+    max_queued_bytes: int = setting(
+        4 * 1024 * 1024,
+        type=positive_int,
+        flag="mux-max-queued-bytes",
+        shown="4 MiB",
+        help="frames waiting for a slow client, per session",
+    )
+    # How often an open session checks its credential again: a revoked key or an expired
+    # Studio session ends the stream (UNAUTHENTICATED) within this (plus the key refresh).
+    recheck_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        violations = [
+            FieldViolation(name, f"{value} is not a positive number")
+            for name, value in (
+                ("max_subscriptions", self.max_subscriptions),
+                ("max_sessions_per_key", self.max_sessions_per_key),
+                ("max_queued_bytes", self.max_queued_bytes),
+                ("recheck_s", self.recheck_s),
+            )
+            if not value > 0
+        ]
+        if violations:
+            raise InvalidArgument(violations)
 
 
 @dataclass(frozen=True)
@@ -82,7 +116,7 @@ class GatewayConfig:
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed. Empty: the
     # client is the TCP peer, whatever headers say (the login throttle counts per client).
     trusted_proxies: tuple[str, ...] = ()
-    mux: MuxLimits = field(default_factory=_mux)
+    mux: MuxLimits = field(default_factory=MuxLimits)
     board: BoardOptions = field(default_factory=_board)
     grace_s: float = 5.0
     # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.

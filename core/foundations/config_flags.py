@@ -26,9 +26,10 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import MISSING, Field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
+    "ArgumentAdder",
     "Flag",
     "add_flags",
     "argument_type",
@@ -180,8 +181,14 @@ def flag_name(item: Field[Any], flag: Flag) -> str:
     return f"--no-{name}" if flag.switch and item.default is True else f"--{name}"
 
 
+class ArgumentAdder(Protocol):
+    """A parser or one of its argument groups."""
+
+    def add_argument(self, *names: str, **options: Any) -> Any: ...
+
+
 def add_flags(
-    parser: argparse.ArgumentParser,
+    parser: ArgumentAdder,
     config: type[Any],
     *,
     skip: tuple[str, ...] = (),
