@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from core.foundations.command import ServiceCommand
 from core.foundations.config_flags import add_flags, flag_values
 from gateway.board.command import add_board_arguments, board_options
-from gateway.config import GatewayConfig, MuxLimits
+from gateway.config import BoardOptions, GatewayConfig, MuxLimits
 
 if TYPE_CHECKING:
     from core.foundations.service import ServiceApp
@@ -140,5 +140,8 @@ def _create(config: GatewayConfig) -> ServiceApp:
 
 
 COMMAND: ServiceCommand[GatewayConfig] = ServiceCommand(
-    config=_config, create=_create, add_arguments=_add_arguments, settings=(GatewayConfig, MuxLimits)
+    config=_config,
+    create=_create,
+    add_arguments=_add_arguments,
+    settings=(GatewayConfig, MuxLimits, BoardOptions),
 )

@@ -3,29 +3,34 @@ module, so the CLI builds its parser without the gateway."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.foundations.command import positive_int, seconds_at_most
 from core.foundations.config_flags import setting
 from core.foundations.errors import FieldViolation, InvalidArgument
-
-if TYPE_CHECKING:
-    from gateway.board.board import BoardOptions
 
 # How long a lost instance is kept when nobody drains it: a day of TargetDown is heard; a week
 # of it for a venue retired by kill -9 is noise (gateway.registry.state).
 LOST_S = 24 * 3600.0
 
 
-def _board() -> BoardOptions:
-    from gateway.board.board import BoardOptions
+def board_every_s(text: str) -> float:
+    """--board-every-s: 0.2 to 60 seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not _MIN_EVERY_S <= value <= _MAX_EVERY_S:
+        raise argparse.ArgumentTypeError(f"{text} is not {_MIN_EVERY_S:g}..{_MAX_EVERY_S:g} seconds")
+    return value
 
-    return BoardOptions()
+
+_MIN_EVERY_S, _MAX_EVERY_S = 0.2, 60.0
 
 
-__all__ = ["LOST_S", "GatewayConfig", "MuxLimits"]
+__all__ = ["LOST_S", "BoardOptions", "GatewayConfig", "MuxLimits", "board_every_s"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,23 @@ class MuxLimits:
         ]
         if violations:
             raise InvalidArgument(violations)
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    every_s: float = setting(
+        2.0,
+        type=board_every_s,
+        flag="board-every-s",
+        help="how often the board checks every instance's health and metrics",
+    )
+    # Each health check's and each metrics read's deadline.
+    check_timeout_s: float = 1.0
+    # Alertmanager's base URL ("": no alerts).
+    alertmanager_url: str = ""
+    # Rounds run while someone looks (List, Watch, the MCP tool) and this long after: a gateway
+    # nobody watches checks nothing.
+    idle_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +139,7 @@ class GatewayConfig:
     # client is the TCP peer, whatever headers say (the login throttle counts per client).
     trusted_proxies: tuple[str, ...] = ()
     mux: MuxLimits = field(default_factory=MuxLimits)
-    board: BoardOptions = field(default_factory=_board)
+    board: BoardOptions = field(default_factory=BoardOptions)
     grace_s: float = 5.0
     # The bus the services log to (LogHub's `logs` stream); None: Logs/Tail is FAILED_PRECONDITION.
     redis_url: str | None = field(default=None, repr=False)

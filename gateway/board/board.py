@@ -27,6 +27,7 @@ from core.foundations.errors import TrademeshError
 from core.foundations.rpc.client import auth_metadata
 from gateway.board.alerts import AlertSource, attach
 from gateway.board.figures import ScrapeReading, absent, figures, parse_reading, work_counters
+from gateway.config import BoardOptions
 from gateway.registry.state import Entry, RegistryState
 from gateway.registry.targets import metrics_target
 from trademesh.services.v1 import services_pb2 as pb
@@ -41,18 +42,6 @@ _HEALTH = {
     health_pb2.HealthCheckResponse.SERVICE_UNKNOWN: pb.HEALTH_NOT_SERVING,
 }
 _GONE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-
-
-@dataclass(frozen=True)
-class BoardOptions:
-    every_s: float = 2.0
-    # Each health check's and each metrics read's deadline.
-    check_timeout_s: float = 1.0
-    # Alertmanager's base URL ("": no alerts).
-    alertmanager_url: str = ""
-    # Rounds run while someone looks (List, Watch, the MCP tool) and this long after: a gateway
-    # nobody watches checks nothing.
-    idle_s: float = 60.0
 
 
 @dataclass(frozen=True)

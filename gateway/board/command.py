@@ -6,17 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import urllib.parse
-from typing import TYPE_CHECKING
 
+from core.foundations.config_flags import add_flags, flag_values
 from core.foundations.env import ALERTMANAGER_URL
 from core.foundations.redact import redact_url
-
-if TYPE_CHECKING:
-    from gateway.board.board import BoardOptions
+from gateway.config import BoardOptions
 
 __all__ = ["add_board_arguments", "alertmanager_url", "board_options"]
-
-_MIN_EVERY_S, _MAX_EVERY_S = 0.2, 60.0
 
 
 def alertmanager_url(text: str) -> str:
@@ -35,16 +31,6 @@ def alertmanager_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
-def _every_s(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not _MIN_EVERY_S <= value <= _MAX_EVERY_S:
-        raise argparse.ArgumentTypeError(f"{text} is not {_MIN_EVERY_S:g}..{_MAX_EVERY_S:g} seconds")
-    return value
-
-
 def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("services board (trademesh.services.v1.Services, docs/operations.md)")
     group.add_argument(
@@ -57,15 +43,8 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
             f"default ${ALERTMANAGER_URL}, else none"
         ),
     )
-    group.add_argument(
-        "--board-every-s",
-        type=_every_s,
-        default=2.0,
-        help="how often the board checks every instance's health and metrics (default 2)",
-    )
+    add_flags(group, BoardOptions)
 
 
 def board_options(args: argparse.Namespace) -> BoardOptions:
-    from gateway.board.board import BoardOptions
-
-    return BoardOptions(every_s=args.board_every_s, alertmanager_url=args.alertmanager_url)
+    return BoardOptions(alertmanager_url=args.alertmanager_url, **flag_values(args, BoardOptions))
