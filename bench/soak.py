@@ -60,7 +60,7 @@ _SERVING = re.compile(
     r"^(?:mesh\s+\| (\S+)|\S+\s+\| \[(\S+)\] restarted \(restart \d+\),)"
     r" (?:serving|standing by) on \S+ \(pid (\d+)\)"
 )
-_BUS = re.compile(r"mesh: bus (\S+), database")
+_BUS = re.compile(r"\| bus (\S+), database")
 
 
 def services(log: str) -> dict[str, int]:

@@ -93,7 +93,11 @@ def _up_command(args: argparse.Namespace) -> None:
         )
     options = UpOptions(args.data_dir, args.free_ports, sim_config, args.status_every, paper=args.paper)
     external = tuple(args.venue_external)
-    run_up(dataclasses.replace(options, venue_accounts=tuple(accounts), external_venues=external))
+    run_up(
+        dataclasses.replace(
+            options, venue_accounts=tuple(accounts), external_venues=external, verbose=args.verbose
+        )
+    )
 
 
 def _health_command(args: argparse.Namespace) -> None:
@@ -207,6 +211,12 @@ def _up_parser(commands: Any) -> None:
         type=positive_float,
         default=10.0,
         help="seconds between progress lines (default 10)",
+    )
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="every service's log lines on the terminal too (default: one line per service, the "
+        "Studio URL, progress, warnings and errors; the whole log in <data-dir>/logs/up.log)",
     )
     up.set_defaults(run=_up_command)
 

@@ -62,7 +62,7 @@ class FoundVenue:
 
     def __init__(self, lines: list[str], data: Path, logs: Path) -> None:
         text = "\n".join(lines)
-        backing = re.search(r"mesh: bus (\S+), database (\S+)", text)
+        backing = re.search(r"\| bus (\S+), database (\S+)", text)
         registry = re.search(r"registry on (\S+)", text)
         assert backing and registry, "up printed no bus, database or registry address"
         self.bus, self.database, self.registry = backing[1], backing[2], registry[1]

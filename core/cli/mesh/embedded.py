@@ -20,14 +20,11 @@ from core.foundations.env import (
     REDIS_SCHEMES,
     REDIS_URL,
     read_secret,
-    redact_url,
 )
 from core.foundations.errors import Unavailable
 from core.foundations.redact import check_url
 
 __all__ = ["Backing", "start_backing"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,5 +79,4 @@ def start_backing(data_dir: Path, stack: ExitStack) -> Backing:
     if database_url is None:
         database_url = _embedded_postgres(data_dir / "postgresql", stack)
         embedded.append("postgresql")
-    log.info("mesh: bus %s, database %s", redact_url(redis_url), redact_url(database_url))
     return Backing(redis_url, database_url, tuple(embedded))

@@ -3,9 +3,10 @@
 Each child is `python -m core.cli <args>`; it prints a JSON serving line once it serves
 (core.foundations.process) and answers gRPC health. A standby of a single writer prints a standby
 line instead: it is up, and kept (its readiness waited on, not its serving; it serves once it
-leads). Its stdout and stderr are copied to ours, each line
-prefixed with the child's name. A child that exits while the mesh runs is restarted with
-backoff; on stop, children get SIGTERM in reverse start order (SIGKILL after a grace period).
+leads). Its stdout and stderr are copied to ours, each line prefixed with the child's name
+(through core.cli.mesh.output: `up` keeps a service's INFO lines off the terminal unless
+--verbose, and writes them all to its log file). A child that exits while the mesh runs is
+restarted with backoff; on stop, children get SIGTERM in reverse start order (SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
+from core.cli.mesh.output import CalmLines, MeshOutput
 from core.foundations.backoff import Backoff
 from core.foundations.env import LEASE_HOLDER
 from core.foundations.errors import Unavailable
@@ -55,10 +57,12 @@ class ChildSpec:
 
 
 class Child:
-    def __init__(self, spec: ChildSpec, width: int, out: Any = None) -> None:
+    def __init__(self, spec: ChildSpec, width: int, out: TextIO | MeshOutput | None = None) -> None:
+        """`out`: where its lines go, a MeshOutput (`up`'s) or a stream that gets every line
+        (default sys.stdout)."""
         self.spec = spec
         self.prefix = f"{spec.name:<{width}} | "
-        self.out = out or sys.stdout
+        self.out = out if isinstance(out, MeshOutput) else MeshOutput(out)
         self.process: asyncio.subprocess.Process | None = None
         self.info: dict[str, Any] = {}
         # The process whose serving line `info` is (0: none yet): after a restart, info is the
@@ -202,6 +206,7 @@ class Child:
             exited.cancel()
 
     async def _pump(self, stream: asyncio.StreamReader, watch_serving: bool) -> None:
+        calm = CalmLines()
         while line := await stream.readline():
             text = line.decode(errors="replace").rstrip("\n")
             if (
@@ -213,12 +218,10 @@ class Child:
                 info = _serving_line(text)
                 if info is not None:
                     self._serving.set_result(info)
-            self.out.write(self.prefix + text + "\n")
-            self.out.flush()
+            self.out.line(self.prefix + text, self.out.verbose or calm.shown(text))
 
     def _say(self, text: str) -> None:
-        self.out.write(f"{self.prefix}[supervisor] {text}\n")
-        self.out.flush()
+        self.out.line(f"{self.prefix}[supervisor] {text}")
 
 
 def _serving_line(text: str) -> dict[str, Any] | None:

@@ -3,11 +3,17 @@
 Every service of core.foundations.registry.SERVICES, in its start order: the gateway first (services
 register with it as they start), then each service once those it depends on are healthy
 (the sim venue, ingest, recorder, bars, bridge, ...), each with the arguments its
-ServiceCommand gives for the mesh; logs prefixed by service; a crashed service is restarted
+ServiceCommand gives for the mesh; a crashed service is restarted
 on the ports it had; Ctrl-C stops them all in reverse order, then the
 embedded Redis and PostgreSQL if it started them. Every so often it prints what the mesh has
 done: trades on the bus, recorded, bars closed. The first start makes an API key for Studio
 and local agents in <data-dir>/api-key (mode 600); it is never printed.
+
+Its terminal is calm (core.cli.mesh.output): one line per service once it serves, with its
+address, the Studio URL, progress, and the services' warnings and errors prefixed by service;
+every line, the services' INFO records too, goes to <data-dir>/logs/up.log, and `--verbose`
+shows them all on the terminal. The services send their records to the log stream (LogHub)
+themselves.
 
 Secrets: every service gets the mesh token (TRADEMESH_TOKEN). The trading credential
 (TRADEMESH_TRADE_TOKEN) goes only to the services whose ServiceCommand asks for it (`holds`, or
@@ -25,7 +31,6 @@ import dataclasses
 import logging
 import secrets
 import signal
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +38,7 @@ from typing import Any
 
 from core.cli.mesh.embedded import Backing, start_backing
 from core.cli.mesh.external import ExternalVenue, check_external, check_names
+from core.cli.mesh.output import LOG_FILE, LogFile, MeshOutput
 from core.cli.mesh.progress import MeshProgress
 from core.cli.mesh.supervisor import Child, ChildSpec
 from core.foundations.accounts import account_venue
@@ -53,6 +59,7 @@ from core.foundations.env import (
     account_trade_tokens,
     bus_direct_mode,
     read_secret,
+    redact_url,
     venue_variable,
 )
 from core.foundations.registry import SERVICES, Kind, ServiceEntry, start_order
@@ -79,6 +86,8 @@ class UpOptions:
     # Venues run elsewhere that the mesh follows as its own (`up --venue-external NAME=HOST:PORT`;
     # core.cli.mesh.external): checked, never started.
     external_venues: tuple[ExternalVenue, ...] = ()
+    # Every service's INFO lines on the terminal too (`up --verbose`), not only in the log file.
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         accounts = (account_venue(exchange, account) for exchange, account in self.venue_accounts)
@@ -142,9 +151,14 @@ class _Mesh:
     (ServiceCommand.secrets(): the trading credential goes to the venues and the inspector)."""
 
     def __init__(
-        self, options: UpOptions, env: dict[str, str], restricted: dict[str, str] | None = None
+        self,
+        options: UpOptions,
+        env: dict[str, str],
+        restricted: dict[str, str] | None = None,
+        output: MeshOutput | None = None,
     ) -> None:
         self.options = options
+        self.output = output or MeshOutput()
         self.env = env
         self.restricted = restricted or {}
         if options.paper is None:
@@ -206,19 +220,20 @@ class _Mesh:
         return ChildSpec(venue, args, env, restart_delay_max_s=entry.restart_delay_max_s)
 
     async def start(self, entry: ServiceEntry, command: ServiceCommand[Any]) -> None:
-        await self._run(entry, Child(self.spec(entry, command), _WIDTH))
+        await self._run(entry, Child(self.spec(entry, command), _WIDTH, self.output))
         if entry.kind is Kind.VENUE:  # the accounts next, before the services that follow venues
             for exchange, account in self.options.venue_accounts:
-                await self._run(entry, Child(self.account_spec(exchange, account, command), _WIDTH))
+                spec = self.account_spec(exchange, account, command)
+                await self._run(entry, Child(spec, _WIDTH, self.output))
             for venue in self.options.external_venues:
                 await self._external(venue)
 
     async def _external(self, venue: ExternalVenue) -> None:
         """A venue run elsewhere, once it answers: one of the venues the next services follow."""
-        _say(f"{venue.name}: waiting for it on {venue.address} (external: not started by up)")
+        self.output.say(f"{venue.name}: waiting for it on {venue.address} (external: not started by up)")
         await check_external(venue, self.env[TOKEN])
         self.view = dataclasses.replace(self.view, venues=(*self.view.venues, (venue.name, venue.address)))
-        _say(f"{venue.name} answers on {venue.address} (external: followed, not supervised)")
+        self.output.say(f"{venue.name} answers on {venue.address} (external: followed, not supervised)")
 
     async def _run(self, entry: ServiceEntry, child: Child) -> None:
         self.children.append(child)
@@ -229,13 +244,14 @@ class _Mesh:
         if entry.kind is Kind.GATEWAY:
             self.env = {**self.env, GATEWAY: child.grpc_address}
             self.view = dataclasses.replace(self.view, gateway_url=f"http://{child.address}")
-            _say(f"gateway serving on {child.address} (pid {child.pid}), registry on {child.grpc_address}")
+            said = f"gateway serving on {child.address} (pid {child.pid}), registry on {child.grpc_address}"
+            self.output.say(said)
             return
         if entry.kind is Kind.VENUE:
             venues = (*self.view.venues, (child.spec.name, child.address))
             self.view = dataclasses.replace(self.view, venues=venues)
         doing = "standing by" if child.standing_by else "serving"  # another process leads it
-        _say(f"{child.spec.name} {doing} on {child.address} (pid {child.pid})")
+        self.output.say(f"{child.spec.name} {doing} on {child.address} (pid {child.pid})")
 
 
 def planned() -> tuple[list[ServiceEntry], list[tuple[str, str]]]:
@@ -257,10 +273,11 @@ async def _start_all(mesh: _Mesh, entries: list[ServiceEntry]) -> None:
         await mesh.start(entry, load_command(entry))
 
 
-async def _stop_all(children: list[Child]) -> None:
+async def _stop_all(children: list[Child], output: MeshOutput | None = None) -> None:
+    output = output or MeshOutput()
     for child in reversed(children):
         code = await child.stop()
-        _say(f"{child.spec.name} stopped ({code})")
+        output.say(f"{child.spec.name} stopped ({code})")
 
 
 async def _login_key(options: UpOptions, backing: Backing) -> Path:
@@ -297,7 +314,7 @@ async def _service_keys(options: UpOptions, backing: Backing, names: set[str]) -
     return keys
 
 
-async def _mesh(options: UpOptions, backing: Backing) -> None:
+async def _mesh(options: UpOptions, backing: Backing, output: MeshOutput) -> None:
     env = {
         REDIS_URL: backing.redis_url,
         DATABASE_URL: backing.database_url,
@@ -322,26 +339,26 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    mesh = _Mesh(options, env, restricted)
+    mesh = _Mesh(options, env, restricted, output)
     children = mesh.children
     tasks: list[asyncio.Task[None]] = []
     try:
         key_file = await _login_key(options, backing)
         entries, left = planned()
         for name, why in left:
-            _say(f"{name} not started: {why}")
+            output.say(f"{name} not started: {why}")
         mesh.restricted.update(await _service_keys(options, backing, {e.name for e in entries}))
         await _start_all(mesh, entries)
-        _say("all services healthy; Ctrl-C stops the mesh")
-        _say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
+        output.say("all services healthy; Ctrl-C stops the mesh")
+        output.say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
         tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
         progress = MeshProgress(backing.redis_url, backing.database_url)
-        tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, _say)))
+        tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, output.say)))
         await stop.wait()
-        _say("stopping")
+        output.say("stopping")
     finally:
         stop.set()
-        await _stop_all(children)
+        await _stop_all(children, output)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -350,17 +367,31 @@ async def _mesh(options: UpOptions, backing: Backing) -> None:
 def run_up(options: UpOptions) -> None:
     import uvloop
 
-    with ExitStack() as stack:
-        backing = start_backing(options.data_dir, stack)
-        if backing.embedded:
-            _say(f"embedded {' and '.join(backing.embedded)} in {options.data_dir}")
-        uvloop.run(_mesh(options, backing))
-    _say("stopped")
+    output = _output(options)
+    to_file = output.take_logging()
+    try:
+        with ExitStack() as stack:
+            backing = start_backing(options.data_dir, stack)
+            if backing.embedded:
+                output.say(f"embedded {' and '.join(backing.embedded)} in {options.data_dir}")
+            redis, database = redact_url(backing.redis_url), redact_url(backing.database_url)
+            output.say(f"bus {redis}, database {database}")
+            uvloop.run(_mesh(options, backing, output))
+        output.say("stopped")
+    finally:
+        logging.getLogger().removeHandler(to_file)
+        if output.log is not None:
+            output.log.close()
+
+
+def _output(options: UpOptions) -> MeshOutput:
+    """The terminal (calm unless --verbose) and the log file, named in up's first line."""
+    path = options.data_dir / LOG_FILE
+    output = MeshOutput(log=LogFile(path), verbose=options.verbose)
+    where = "here and in" if options.verbose else "in"
+    more = "" if options.verbose else " (--verbose: here too)"
+    output.say(f"starting the mesh; every service's full log {where} {path}{more}")
+    return output
 
 
 _WIDTH = max(len(name) for name in SERVICES)
-
-
-def _say(text: str) -> None:
-    sys.stdout.write(f"{'mesh':<8} | {text}\n")
-    sys.stdout.flush()
