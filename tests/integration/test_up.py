@@ -1,7 +1,9 @@
 """`trademesh up` as a user runs it on a fresh machine: no REDIS_URL, no DATABASE_URL, no token.
 
 It must start embedded Redis and PostgreSQL and the whole mesh, show trades being recorded and
-bars closing, restart a service killed under it, and stop everything on Ctrl-C.
+bars closing, restart a service killed under it, and stop everything on Ctrl-C. Its terminal is
+calm (each service once with its address, no service's INFO line; those in <data-dir>/logs/up.log);
+`--verbose` shows them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -40,6 +43,9 @@ pytestmark = pytest.mark.integration
 M = TypeVar("M", bound=Message)
 
 _PROGRESS = re.compile(r"trades recorded ([\d,]+).*bars closed ([\d,]+)")
+# A service's log record at INFO or DEBUG on up's output (core.foundations.logs's text format).
+_SERVICE_INFO = re.compile(r"^\S+\s+\| \d{4}-\d\d-\d\d [\d:,]+ (?:INFO|DEBUG) ")
+_SERVICE_LINE = re.compile(r"^mesh\s+\| (\S+) (?:serving|standing by) on (\d+\.\d+\.\d+\.\d+:\d+) ")
 
 
 class Output:
@@ -202,16 +208,11 @@ def up_dir() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.mark.slow  # the whole mesh, a kill and a restart: not in the fast tier
-# 90 s on a machine of the usual speed; one at a third of it, under a whole run, passed the
-# suite's 300 s (its waits are each bounded on their own).
-@pytest.mark.timeout(600)
-def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
+def _start_up(up_dir: Path, *more: str) -> subprocess.Popen[str]:
     unset = ("REDIS_URL", "DATABASE_URL", "TRADEMESH_TOKEN", "TRADEMESH_TRADE_TOKEN")
     env = {k: v for k, v in os.environ.items() if k not in unset}
-    data = up_dir / "data"
-    args = ["up", "--free-ports", "--data-dir", str(data), "--status-every", "2"]
-    process = subprocess.Popen(
+    args = ["up", "--free-ports", "--data-dir", str(up_dir / "data"), "--status-every", "2", *more]
+    return subprocess.Popen(
         [sys.executable, "-m", "core.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -220,10 +221,54 @@ def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
         cwd=up_dir,
         start_new_session=True,  # its own process group, so a failed test can end all of it
     )
+
+
+@pytest.mark.slow  # the whole mesh, a kill and a restart: not in the fast tier
+# 90 s on a machine of the usual speed; one at a third of it, under a whole run, passed the
+# suite's 300 s (its waits are each bounded on their own).
+@pytest.mark.timeout(600)
+def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
+    process = _start_up(up_dir)
     try:
-        _check_up(process, data)
+        _check_up(process, up_dir / "data")
     finally:
         _end_group(process)
+
+
+@pytest.mark.slow  # embedded Redis and PostgreSQL and the gateway
+@pytest.mark.timeout(300)
+def test_up_verbose_shows_the_services_log_lines(up_dir: Path) -> None:
+    """`up --verbose`: the services' INFO lines on the terminal, as in the log file; a Ctrl-C
+    while the mesh starts stops it once the service starting is up (no further one starts)."""
+    process = _start_up(up_dir, "--verbose")
+    try:
+        out = Output(process)
+        log = out.wait_for(r"every service's full log here and in (\S+)$", 60)[1]
+        out.wait_for(r"^gateway\s+\| \S+ \S+ INFO gateway ", 120)
+        process.send_signal(signal.SIGINT)
+        out.wait_for(r"mesh\s+\| stopped", 120)
+        assert process.wait(30) == 0
+        assert not [line for line in out.lines if line.startswith("sim ")], "a service started after Ctrl-C"
+        assert re.search(r"^gateway\s+\| \S+ \S+ INFO gateway ", Path(log).read_text(), re.M)
+    finally:
+        _end_group(process)
+
+
+def _service_info(lines: list[str]) -> list[str]:
+    return [line for line in lines if _SERVICE_INFO.match(line)]
+
+
+def _check_calm(lines: list[str], data: Path, services: set[str]) -> None:
+    """Up's terminal names each service once with its address, shows no service's INFO line, and
+    says where the log file is; the file holds every service's INFO lines."""
+    assert not _service_info(lines), "a service's INFO line on the terminal"
+    named = Counter(m[1] for m in map(_SERVICE_LINE.match, lines) if m)
+    assert set(named) == services and set(named.values()) == {1}, named
+    path = data / "logs" / "up.log"
+    assert any(f"every service's full log in {path} (--verbose: here too)" in line for line in lines)
+    log = path.read_text()
+    for name in services:
+        assert re.search(rf"^{name}\s+\| \S+ \S+ INFO ", log, re.M), f"no INFO line of {name} in {path}"
 
 
 def _check_up(process: subprocess.Popen[str], data: Path) -> None:
@@ -249,6 +294,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
         "supervisor",
         "screener",
     }
+    _check_calm(out.lines, data, set(pids))
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
     with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
@@ -319,6 +365,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     assert process.wait(60) == 0
     out.wait_for(r"mesh\s+\| stopped", 10)
     assert not [name for name, pid in pids.items() if _alive(pid)], "a service outlived the mesh"
+    assert not _service_info(out.lines), "a service's INFO line on the terminal"
     printed = "\n".join(out.lines)
     for secret in ("token", "trade-token", "api-key", "session-secret", "supervisor-key"):
         path = data / secret

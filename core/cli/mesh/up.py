@@ -268,8 +268,11 @@ def planned() -> tuple[list[ServiceEntry], list[tuple[str, str]]]:
     return started, left
 
 
-async def _start_all(mesh: _Mesh, entries: list[ServiceEntry]) -> None:
+async def _start_all(mesh: _Mesh, entries: list[ServiceEntry], stop: asyncio.Event) -> None:
+    """Each in turn; a Ctrl-C meanwhile starts no further one (the one starting ends its start)."""
     for entry in entries:
+        if stop.is_set():
+            return
         await mesh.start(entry, load_command(entry))
 
 
@@ -348,13 +351,14 @@ async def _mesh(options: UpOptions, backing: Backing, output: MeshOutput) -> Non
         for name, why in left:
             output.say(f"{name} not started: {why}")
         mesh.restricted.update(await _service_keys(options, backing, {e.name for e in entries}))
-        await _start_all(mesh, entries)
-        output.say("all services healthy; Ctrl-C stops the mesh")
-        output.say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
-        tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
-        progress = MeshProgress(backing.redis_url, backing.database_url)
-        tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, output.say)))
-        await stop.wait()
+        await _start_all(mesh, entries, stop)
+        if not stop.is_set():
+            output.say("all services healthy; Ctrl-C stops the mesh")
+            output.say(f"Studio: http://{children[0].address}/ (log in with the key in {key_file})")
+            tasks = [asyncio.create_task(child.supervise(stop)) for child in children]
+            progress = MeshProgress(backing.redis_url, backing.database_url)
+            tasks.append(asyncio.create_task(progress.run(stop, options.status_every_s, output.say)))
+            await stop.wait()
         output.say("stopping")
     finally:
         stop.set()
