@@ -9,8 +9,8 @@ posting core shares a payment among the strategies holding the position (docs/le
 
 The payments come straight from the venue, the fills that made the position through ingest and
 the bus: on a loaded machine a payment can come first. A recent payment (younger than HOLD_S)
-whose position (`position_size`) the books do not hold yet waits for the next round, and those
-after it too, rather than going to the unattributed book; an older one posts as it is.
+paid on a position (`position_size`) the books do not hold yet waits for the next round, and
+those after it too, rather than going to the unattributed book; an older one posts as it is.
 """
 
 from __future__ import annotations
@@ -112,14 +112,14 @@ class FundingFollower:
 
 
 def books_hold(books: Books, venue: str, payment: tf.FundingPayment) -> bool:
-    """Whether the books hold the position the payment was paid on (the holders' positions in the
-    perpetual add up to its `position_size`); True when the venue does not say."""
+    """Whether the books hold a position in the perpetual when the venue says the payment was
+    paid on one (its `position_size` not zero; True when the venue does not say). Whether held at
+    all, not how much: a venue may count the position in contracts, the books in the base asset."""
     try:
         size = Decimal(payment.position_size)
     except InvalidOperation:
         return True
-    if not size.is_finite():
+    if not size.is_finite() or size == 0:
         return True
     accounts = books.indexed(AccountCode.PERP_QUANTITY, venue, payment.symbol)
-    held = sum((books.balance(account.key).net_debit for account in accounts.values()), Decimal(0))
-    return held == size
+    return sum((books.balance(account.key).net_debit for account in accounts.values()), Decimal(0)) != 0
