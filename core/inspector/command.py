@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.foundations.command import MeshView, ServiceCommand, add_redis_argument
@@ -21,9 +20,6 @@ __all__ = ["COMMAND"]
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_redis_argument(parser)
     add_mesh_arguments(parser)
-    parser.add_argument(
-        "--policies", type=Path, help="the policy set (TOML, reread on change; default: the shipped one)"
-    )
     add_flags(parser, InspectorServiceConfig)
 
 
@@ -42,7 +38,6 @@ def _config(args: argparse.Namespace) -> InspectorServiceConfig:
         redis_url=redis_url(args.redis_url),
         mesh=mesh_config_from_args(args),
         gateway=read_secret(GATEWAY),
-        policies=args.policies,
         **flag_values(args, InspectorServiceConfig),
     )
 

@@ -49,7 +49,9 @@ class InspectorServiceConfig:
     mesh: MeshConfig = field(default_factory=MeshConfig)
     gateway: str | None = None
     # The policy set (TOML; reread when the file changes). None: the shipped defaults.
-    policies: Path | None = None
+    policies: Path | None = setting(
+        None, type=Path, help="the policy set (TOML, reread on change; default: the shipped one)"
+    )
     # The account's equity at the journal's start, in the quote asset.
     starting_equity: Decimal = setting(
         Decimal(100_000),
