@@ -174,8 +174,12 @@ class InspectStage:
         self.marks[key] = price
         # apply_entry's call for a mark entry, without the entry made and read back (a mark a
         # bar while the core holds): its price through the text the entry would carry.
+        orders = self.core.book.orders
+        held, version = self._held_at == self.entries, orders.version
         self.entries += 1
         output = self.core.on_mark(self.venue, symbol, Decimal(format_decimal(price)), now_ns)
+        if held and orders.version == version:  # a mark moves no position: what is held is as read
+            self._held_at = self.entries
         self._carry_out_all(output, now_ns)
 
     def margin(self, now_ns: int) -> None:

@@ -89,6 +89,13 @@ class WorkingOrders:
     def remove(self, client_order_id: str) -> WorkingOrder | None:
         return self._orders.pop(client_order_id, None)
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """Moves whenever the orders held change: (orders added so far, orders held); an add
+        moves the first, a removal the second (a reader keeping what it read of them knows when
+        to read again)."""
+        return self.asked, len(self._orders)
+
     def count_open(self) -> int:
         """Entries, exits and flattening orders (protective orders are counted apart)."""
         return sum(1 for w in self._orders.values() if not w.order.role.protective and w.final_size is None)
