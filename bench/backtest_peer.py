@@ -1,4 +1,8 @@
-"""Peers on the same bars (issues 18 and 43): NautilusTrader (the highest peer) and backtesting.py,
+"""The engines' floor (issue 62): a bench-only loop over three engine cores, which no user runs,
+against NautilusTrader's whole `run()`; the like-for-like figures are bench/backtest_e2e.py's
+(`trademesh backtest` end to end) and bench/backtest_inprocess.py's (the whole chain in process).
+
+Peers on the same bars (issues 18 and 43): NautilusTrader (the highest peer) and backtesting.py,
 against trademesh's strategy engine, matching engine and portfolio, in the same run, on the same
 year of synthetic 1-minute bars as bench/backtest_chain.py (core.backtest.synthetic.bar_walk:
 per bar at its close, the bar, a book of one level a side around the close (0.01 away, 0.5 BTC
