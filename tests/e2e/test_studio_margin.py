@@ -18,6 +18,7 @@ import contextlib
 import json
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import httpx2
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import ROOT, StudioMesh, artifact
@@ -162,6 +163,7 @@ def percent(fraction: str) -> str:
 
 # One read of a row's margin cells (a redraw between reads would mix two marks).
 _READ_ROW = """(row) => {
+    if (!row.isConnected) return null;  // redrawn meanwhile: its styles are gone, read it again
     const cell = (col) => row.querySelector(`td[data-col="${col}"]`);
     const out = {};
     for (const col of ["leverage", "margin-ratio", "liquidation", "liquidation-distance"]) {
@@ -177,6 +179,19 @@ _READ_ROW = """(row) => {
     out.markCell = cell("mark")?.querySelector("[data-exact]")?.dataset.exact ?? "";
     return out;
 }"""  # its columns: MARGIN_COLUMNS
+
+
+async def read_row(row: Locator) -> dict[str, Any]:
+    """The row's cells in one go, from the row as drawn: the page redraws its rows as the
+    account streams (a mark a second), and a row detached between the locator's resolving and
+    the read has no computed style; it is read again (the locator finds the new one)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while (cells := await row.evaluate(_READ_ROW)) is None:
+        if time.monotonic() > deadline:
+            pytest.fail("the row was redrawn at every read")
+        await asyncio.sleep(0.05)
+    cells_read: dict[str, Any] = cells
+    return cells_read
 
 
 def assert_margin_row(
@@ -221,7 +236,7 @@ async def test_the_accounts_page_shows_a_leveraged_positions_margin_coloured_and
         "data-tone", ANY_TONE, timeout=WAIT_MS
     )
     held = (await venue_positions(perp.venue))[PERP]
-    cells = await row.evaluate(_READ_ROW)
+    cells = await read_row(row)
     assert cells["mark"] and cells["markCell"] == cells["mark"], cells
     shown = assert_margin_row(cells, cells["mark"], held)
     # At 10x isolated the liquidation price is about 9.6 % under the entry: near it, amber.
@@ -229,7 +244,7 @@ async def test_the_accounts_page_shows_a_leveraged_positions_margin_coloured_and
 
     spot = card.locator(f'.account-positions tr[data-symbol="{SPOT}"]')
     await expect(spot).to_have_count(1, timeout=WAIT_MS)
-    plain = await spot.evaluate(_READ_ROW)
+    plain = await read_row(spot)
     for col in MARGIN_COLUMNS:
         assert plain[col]["text"] == "" and "tone" not in plain[col]["data"], plain
     assert "NaN" not in await card.inner_text()
@@ -292,14 +307,14 @@ async def test_the_risk_page_shows_the_inspectors_leveraged_position_with_its_ma
             await expect(row.locator('td[data-col="liquidation-distance"]')).to_have_attribute(
                 "data-tone", ANY_TONE, timeout=WAIT_MS
             )
-            cells = await row.evaluate(_READ_ROW)
+            cells = await read_row(row)
             # The inspector's distance, at the mark it holds (the row's mark column; a legacy
             # position's is the venue's, which the row does not show).
             mark = cells["markCell"] or (await venue_positions(perp.venue))[symbol].mark_price
             assert assert_margin_row(cells, mark, held[symbol], exact=False) == "near", cells
         spot = page.locator(f'{rows}[data-symbol="{SPOT}"]')
         await expect(spot).to_have_count(1, timeout=WAIT_MS)
-        plain = await spot.evaluate(_READ_ROW)
+        plain = await read_row(spot)
         for col in MARGIN_COLUMNS:
             assert plain[col]["text"] == "" and "tone" not in plain[col]["data"], plain
         await page.screenshot(path=artifact("margin-risk"), full_page=True)
@@ -419,7 +434,7 @@ async def test_trading_shows_a_position_in_danger_then_its_liquidation_in_the_fi
             "data-tone", ANY_TONE, timeout=WAIT_MS
         )
         held = (await venue_positions(venue))[PERP]
-        cells = await row.evaluate(_READ_ROW)
+        cells = await read_row(row)
         assert cells["mark"], cells
         shown = assert_margin_row(cells, cells["mark"], held, leverage=FALLING_LEVERAGE)
         assert shown == "danger", cells

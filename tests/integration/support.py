@@ -236,9 +236,25 @@ class Book:
     """An L2 book rebuilt from a snapshot and deltas, with strict sequence checks."""
 
     def __init__(self, snapshot: md.BookSnapshot) -> None:
+        self.sequence = 0
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+        self._whole(snapshot)
+
+    def _whole(self, snapshot: md.BookSnapshot) -> None:
         self.sequence = snapshot.sequence
         self.bids = {level.price: level.size for level in snapshot.bids}
         self.asks = {level.price: level.size for level in snapshot.asks}
+
+    def take(self, event: md.MarketEvent) -> None:
+        """A book event of the stream: a delta, or the book sent whole as the next snapshot of its
+        sequence (a venue sends a changing book whole every minute: venues/runtime/feed.py)."""
+        if event.WhichOneof("payload") == "book_snapshot":
+            sequence = event.book_snapshot.sequence
+            assert sequence == self.sequence + 1, f"sequence hole: {self.sequence} -> {sequence}"
+            self._whole(event.book_snapshot)
+            return
+        self.apply(event.book_delta)
 
     def apply(self, delta: md.BookDelta) -> None:
         assert delta.sequence == self.sequence + 1, f"sequence hole: {self.sequence} -> {delta.sequence}"

@@ -766,7 +766,10 @@ async def test_a_caller_that_leaves_while_the_pair_is_placed_leaves_the_pair_who
         venue_pid = mesh.venue.service.process.pid
         filled = asyncio.Event()
         watching = asyncio.create_task(_stop_the_venue_at_a_fill(mesh, venue_pid, filled))
-        entry = intent(stop_loss=str(mark - 1000), take_profit=str(mark + 1000))
+        # The pair far from the mark: the sim's market catches up on the time it was stopped,
+        # and a loaded run's stop of many seconds once took it through a pair 1000 away (the
+        # stop-loss filled part of the position before the test read it).
+        entry = intent(stop_loss=str(mark - 3000), take_profit=str(mark + 3000))
         request = rk.SubmitIntentRequest(intent=entry)
         call = mesh.stub.SubmitIntent(request, metadata=AUTH, timeout=CALL_TIMEOUT_S)
         try:

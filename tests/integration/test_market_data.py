@@ -84,8 +84,8 @@ async def test_a_new_subscriber_continues_from_its_snapshot_without_holes(stubs:
         while book.sequence < start + 200:
             message = await next_batch(call)
             for event in message.events:
-                assert event.WhichOneof("payload") == "book_delta"
-                book.apply(event.book_delta)
+                assert event.WhichOneof("payload") in ("book_delta", "book_snapshot")
+                book.take(event)  # a snapshot only as the next of its sequence
     finally:
         call.cancel()
     bids, asks = book.levels()
@@ -181,7 +181,7 @@ async def test_many_concurrent_subscribers_all_receive_the_stream(stubs: Stubs) 
         book = Book(snapshot)
         while book.sequence < snapshot.sequence + 50:
             for event in (await next_batch(call)).events:
-                book.apply(event.book_delta)
+                book.take(event)
         return snapshot.sequence, book.sequence
 
     try:
