@@ -8,8 +8,8 @@ It writes monthly archives as Binance publishes them (SYMBOL-1m-2024-MM.zip, wit
 into a temporary directory, then, on a scratch database (dropped at the end), runs alternated
 rounds, each with the three in turn (the order rotating from round to round):
 - import: the archives through core.history, converted in turn with the COPYs (and again with
-  a worker process converting the next block meanwhile) (checksums, unzip, every row checked, each
-  bar's VWAP, COPY text, a probe per chunk, COPY into `bars` under savepoints, a file a
+  one, then two, worker processes converting the next blocks meanwhile) (checksums, unzip, every
+  row checked, each bar's VWAP, COPY text, a probe per chunk, COPY into `bars` under savepoints, a file a
   transaction), `bars` emptied first (its daily partitions kept: the first, untimed import made them);
 - copy into bars: the same rows' COPY text (their VWAPs in it), made beforehand, COPied straight
   into `bars` in one transaction: the floor of any import into the recorder's table (its
@@ -45,6 +45,7 @@ from core.recorder.schema import BARS
 __all__ = ["main"]
 
 _MINUTE_MS = 60_000
+_ONE, _TWO = "import, a worker converting", "import, two workers converting"
 _YEAR = 2024
 
 
@@ -136,7 +137,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await conn.execute("CREATE TABLE scratch (LIKE bars INCLUDING DEFAULTS)")
                 steps: dict[str, Callable[[], Awaitable[Any]]] = {
                     "import": lambda: _import(conn, paths, 0),
-                    "import, a worker converting": lambda: _import(conn, paths, 1),
+                    _ONE: lambda: _import(conn, paths, 1),
+                    _TWO: lambda: _import(conn, paths, 2),
                     "copy into bars": lambda: _copy(conn, "bars", texts),
                     "copy into scratch": lambda: _copy(conn, "scratch", texts),
                 }
@@ -158,11 +160,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def _report(
     args: argparse.Namespace, rows: int, first: dict[str, Any], again: dict[str, Any], rounds: list[Any]
 ) -> dict[str, Any]:
+    names = ("import", _ONE, _TWO, "copy into bars", "copy into scratch")
     medians = {
         name: bench_common.median(
             [step["seconds"] for done in rounds for step in done if step["what"] == name]
         )
-        for name in ("import", "import, a worker converting", "copy into bars", "copy into scratch")
+        for name in names
     }
     rates = {name: rows / seconds for name, seconds in medians.items()}
     table = [[name, f"{medians[name]:.2f}", f"{rates[name]:,.0f}"] for name in medians]
@@ -173,7 +176,9 @@ def _report(
     print(
         f"import / copy into bars: {rates['import'] / rates['copy into bars']:.2f}x; "
         f"import / copy into scratch: {rates['import'] / rates['copy into scratch']:.2f}x; "
-        f"with a worker / in turn: {rates['import, a worker converting'] / rates['import']:.2f}x"
+        f"with a worker / in turn: {rates[_ONE] / rates['import']:.2f}x; "
+        f"with a worker / copy into bars: {rates[_ONE] / rates['copy into bars']:.2f}x; "
+        f"with two / copy into bars: {rates[_TWO] / rates['copy into bars']:.2f}x"
     )
     return {
         "when": bench_common.now_iso(),
@@ -186,7 +191,9 @@ def _report(
         "rows_per_s": rates,
         "ratio_import_to_copy_into_bars": rates["import"] / rates["copy into bars"],
         "ratio_import_to_copy_into_scratch": rates["import"] / rates["copy into scratch"],
-        "ratio_worker_to_in_turn": rates["import, a worker converting"] / rates["import"],
+        "ratio_worker_to_in_turn": rates[_ONE] / rates["import"],
+        "ratio_worker_to_copy_into_bars": rates[_ONE] / rates["copy into bars"],
+        "ratio_two_workers_to_copy_into_bars": rates[_TWO] / rates["copy into bars"],
         "first_import": first,
         "import_again": again,
         "rounds": rounds,
