@@ -125,15 +125,20 @@ class Run:
             market = next(m for m in MARKETS if m.symbol == symbol)
             assert self.core.margin(V, symbol, strategy, market.settle) == held.margin, (strategy, symbol)
         for asset in {m.settle for m in MARKETS}:
-            locked = sum(
-                (
-                    self.core.books.balance(a.key).debits_pending
-                    for a in self.core.accounts.values()
-                    if a.key.code == AccountCode.MARGIN_LOCKED and a.key.asset == asset
-                ),
-                D(0),
-            )
+            with localcontext() as context:
+                context.prec = 60  # the core's: a sum of amounts at their finest steps passes 28 digits
+                locked = self._locked(asset)
             assert self.core.books.balance(chart.cash_margin(V, asset)).debits_pending == locked
+
+    def _locked(self, asset: str) -> Decimal:
+        return sum(
+            (
+                self.core.books.balance(a.key).debits_pending
+                for a in self.core.accounts.values()
+                if a.key.code == AccountCode.MARGIN_LOCKED and a.key.asset == asset
+            ),
+            D(0),
+        )
 
 
 def _events(run: Run, rng: random.Random) -> None:
