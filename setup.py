@@ -1,8 +1,8 @@
 """The wheel's build step beyond pyproject.toml (which holds everything else): a wheel carries
-Studio's built files (gateway/studio/dist, package data of `gateway`), so a wheel built without
-them, or with a build older than Studio's sources, is refused, saying how to build them
-(`./dev wheel` builds Studio and then the wheel: docs/install.md). An editable install (./dev's
-`uv pip install -e`) reads Studio from the checkout and needs no build.
+Studio's built files (trademesh/gateway/studio/dist, package data of `trademesh.gateway`), so a
+wheel built without them, or with a build older than Studio's sources, is refused, saying how
+to build them (`./dev wheel` builds Studio and then the wheel: docs/install.md). An editable
+install (./dev's `uv pip install -e`) reads Studio from the checkout and needs no build.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from pathlib import Path
 from setuptools import setup  # type: ignore[import-untyped]
 from setuptools.command.build_py import build_py  # type: ignore[import-untyped]
 
-STUDIO = Path(__file__).resolve().parent / "gateway" / "studio"
+STUDIO = Path(__file__).resolve().parent / "trademesh" / "gateway" / "studio"
 HOW = (
     "build Studio first: `./dev wheel` builds it and then the wheel (into dist/), or "
-    "`cd gateway/studio && npm ci && npm run build` (docs/install.md)"
+    "`cd trademesh/gateway/studio && npm ci && npm run build` (docs/install.md)"
 )
 
 
 def studio_problem(studio: Path = STUDIO) -> str | None:
-    """Why gateway/studio/dist cannot go into a wheel, or None when it can."""
+    """Why trademesh/gateway/studio/dist cannot go into a wheel, or None when it can."""
     dist = studio / "dist"
     index = dist / "index.html"
     if not index.is_file():

@@ -28,8 +28,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.foundations.env import TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
+from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 
 __all__ = [
     "CHANNEL_OPTIONS",

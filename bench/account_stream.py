@@ -2,7 +2,7 @@
 against the polling it replaces.
 
 One sim venue and one inspector (reading executions straight from the sim, following its
-account stream: core.inspector.account), real processes on 127.0.0.1 and a Redis database of
+account stream: trademesh.core.inspector.account), real processes on 127.0.0.1 and a Redis database of
 their own. The bench places market orders at the venue itself (as the inspector would, with the
 trading credential), one at a time, a random gap apart, alternately buying and selling, so the
 position moves with each fill. For each fill (its time: the venue's updated_ns in the
@@ -43,9 +43,9 @@ import grpc
 import redis
 import uvloop
 
-from core.foundations.env import REDIS_URL
-from core.foundations.process import ServiceProcess, start_service
 from trademesh.common.v1 import common_pb2 as common_pb
+from trademesh.core.platform.config.env import REDIS_URL
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 

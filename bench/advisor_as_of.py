@@ -2,10 +2,10 @@
 backtest.md, "Parity with live"; the advisor's CPU with its book subscription in a mesh is
 bench/advisor_refresh.py's):
 
-- the book feed: a bridge message of one book delta parsed and applied (core.advisor.book_feed's
+- the book feed: a bridge message of one book delta parsed and applied (trademesh.core.advisor.book_feed's
   TopKeeper: the book's levels by price, the top's change kept by event time), on a book of 25
   levels a side whose deltas fall near the top (an exponential depth, a fifth of them removals);
-- a lookup of the top as of a time in 5 s of tops (core.foundations.tops: a bisection);
+- a lookup of the top as of a time in 5 s of tops (trademesh.core.domain.tops: a bisection);
 - a context (ContextGatherer._context) of a followed market with 60 1s bars, as of a time 3 s
   back against one of the latest, with 0, 2 and 20 fills between the account's read and the
   time (the balances and positions recomputed): medians of alternating rounds.
@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.advisor.book_feed import TopHistory, TopKeeper
-from core.advisor.engine.context import BookTop
-from core.advisor.fills import RecentFills, _Venue, parse_fill
-from core.advisor.gather import ContextGatherer
-from core.advisor.gather_config import GatherConfig
-from core.tools.market import MarketTools
 from tests.unit.test_advisor_gather import BTC, MS, T0, Clock, Tools, _bar, _fill
 from trademesh.common.v1 import common_pb2 as common_pb
+from trademesh.core.advisor.book_feed import TopHistory, TopKeeper
+from trademesh.core.advisor.engine.context import BookTop
+from trademesh.core.advisor.fills import RecentFills, _Venue, parse_fill
+from trademesh.core.advisor.gather import ContextGatherer
+from trademesh.core.advisor.gather_config import GatherConfig
+from trademesh.core.tools.market import MarketTools
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -1,4 +1,4 @@
-"""The advisor's book subscription alone (core.advisor.book_feed), against a real bridge: how many
+"""The advisor's book subscription alone (trademesh.core.advisor.book_feed), against a real bridge: how many
 messages and book events the bridge sends for the sim's three markets, and this process's CPU
 reading them, with the tops kept (TopKeeper) and without (read only), in alternating windows.
 
@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 import advisor_pipeline as pipeline
 
-from core.advisor.book_feed import TopHistory, TopKeeper
-from core.foundations.env import TOKEN
-from core.tools.book import LIVEDATA, book_events
-from core.tools.resolver import Instance, MeshResolver
-from core.tools.upstream import Upstream
+from trademesh.core.advisor.book_feed import TopHistory, TopKeeper
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.tools.book import LIVEDATA, book_events
+from trademesh.core.tools.resolver import Instance, MeshResolver
+from trademesh.core.tools.upstream import Upstream
 
 
 async def window(upstream: Upstream, keep: bool, seconds: float) -> dict[str, float]:

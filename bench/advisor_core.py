@@ -3,7 +3,7 @@ p99 < 5 ms).
 
 An AdvisorCore with the default model and calibration decides --signals signals, each with a
 context of --bars one-minute bars (700 by default: the regime's window, as the service's context
-holds them; seeded synthetic bars, core.advisor.synthetic), a book and balances, as the shell
+holds them; seeded synthetic bars, trademesh.core.advisor.synthetic), a book and balances, as the shell
 will hand them over (a bar closing moves the window on by one, its other bars the same objects,
 as the shell's refresh and a backtest's keeper keep them); the shell's time.perf_counter_ns is the
 stage timer. Two runs: without the LLM (on_signal gives the decision) and with it (on_signal gives
@@ -33,15 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.advisor.defaults import default_calibration, default_model
-from core.advisor.engine.answer import LlmAnswer
-from core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.context import BookTop, Context
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Pending
-from core.advisor.synthetic import regime_bars
-from core.foundations.contracts.signal import Direction, RuleAttribution, Signal
-from core.foundations.model import Balance, Candle, Instrument, InstrumentKind
+from trademesh.core.advisor.defaults import default_calibration, default_model
+from trademesh.core.advisor.engine.answer import LlmAnswer
+from trademesh.core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
+from trademesh.core.advisor.engine.context import BookTop, Context
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Pending
+from trademesh.core.advisor.synthetic import regime_bars
+from trademesh.core.domain.contracts.signal import Direction, RuleAttribution, Signal
+from trademesh.core.domain.model import Balance, Candle, Instrument, InstrumentKind
 
 NOW_NS = 1_767_300_000_000_000_000
 ANSWER = json.dumps(

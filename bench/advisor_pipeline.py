@@ -48,16 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.foundations.bus.codec import FIELD, decode
-from core.foundations.bus.names import DECISIONS, SIGNALS
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, database_url, read_secret
-from core.foundations.process import ServiceProcess, start_service
 from tests.llm_standin import Standin, start_standin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.platform.bus.names import DECISIONS, SIGNALS
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, database_url, read_secret
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.signal.v1 import signal_pb2 as sig
 
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/0"

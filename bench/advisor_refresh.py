@@ -27,7 +27,7 @@ import _common as common
 import advisor_pipeline as pipeline
 import uvloop
 
-from core.foundations.env import TOKEN
+from trademesh.core.platform.config.env import TOKEN
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

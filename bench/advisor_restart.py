@@ -1,8 +1,8 @@
 """How long a crashed advisor is away under `trademesh up` (issue 57, item 5): kill -9 of the
 advisor, measured until the new process serves.
 
-The advisor runs as `up` runs it: a core.cli.mesh.supervisor Child with up's own spec of the
-service (core.cli.mesh.up: the mesh's arguments, 1m bars, the shipped 1m model), beside one sim
+The advisor runs as `up` runs it: a trademesh.core.cli.mesh.supervisor Child with up's own spec of the
+service (trademesh.core.cli.mesh.up: the mesh's arguments, 1m bars, the shipped 1m model), beside one sim
 venue and Redis (REDIS_URL, else the local default port's database --redis-db, 13; emptied
 first). Each round starts the advisor, lets it run `--settle-s`, kills it with -9, and times,
 from the kill, to
@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.cli.mesh.supervisor import Child
-from core.cli.mesh.up import UpOptions, _Mesh
-from core.foundations.command import MeshView, load_command
-from core.foundations.env import REDIS_URL
-from core.foundations.registry import SERVICES
+from trademesh.core.cli.mesh.supervisor import Child
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh
+from trademesh.core.platform.config.env import REDIS_URL
+from trademesh.core.platform.service.command import MeshView, load_command
+from trademesh.core.platform.service.registry import SERVICES
 
 SIM = """
 tick_interval_ms = 100
@@ -68,7 +68,7 @@ class Round:
 
 
 def advisor_child(venue: common.Venue, redis_url: str, source: Path | None, log: Any) -> Child:
-    """The advisor as `up` runs it (its spec from core.cli.mesh.up), on this venue and Redis;
+    """The advisor as `up` runs it (its spec from trademesh.core.cli.mesh.up), on this venue and Redis;
     from the code in `source` when given."""
     entry = SERVICES["advisor"]
     env = {REDIS_URL: redis_url, **venue.tokens}

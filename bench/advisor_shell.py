@@ -2,7 +2,7 @@
 decision in the service).
 
 What `trademesh advisor` does per signal, minus the context's tool calls: the bus consumer
-reads `signals` (one entry a read), the runner (core.advisor.runner) checks the signal, takes the
+reads `signals` (one entry a read), the runner (trademesh.core.advisor.runner) checks the signal, takes the
 context (a fixed one, bench/advisor_core.py's: the gatherer's background refresh is another
 cost, bench/advisor_refresh.py), runs the core, converts the decision and its telemetry to the
 contract's messages and commits them to Redis as the service does, one decision at a time. A
@@ -50,22 +50,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from advisor_core import NOW_NS, _context, _signal
 
-from core.advisor.convert import signal_to_pb
-from core.advisor.decision_journal import DecisionJournal
-from core.advisor.defaults import default_calibration, default_model
-from core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.context import Context
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.runner import Pipeline
-from core.advisor.wire import DecisionWriter
-from core.foundations.bus.codec import FIELD, decode
-from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
-from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.foundations.bus.publisher import Retention
-from core.foundations.bus.redis import open_redis
-from core.foundations.bus.signing import ADVISOR, Signer
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.advisor.convert import signal_to_pb
+from trademesh.core.advisor.decision_journal import DecisionJournal
+from trademesh.core.advisor.defaults import default_calibration, default_model
+from trademesh.core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
+from trademesh.core.advisor.engine.context import Context
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.runner import Pipeline
+from trademesh.core.advisor.wire import DecisionWriter
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.platform.bus.consumer import ConsumerOptions, GroupConsumer
+from trademesh.core.platform.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from trademesh.core.platform.bus.publisher import Retention
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.bus.signing import ADVISOR, Signer
 
 
 class _Context:
@@ -134,7 +134,7 @@ def _pipeline(redis: Any, timed: bool) -> Pipeline:
         core, context, None, _Counting(), max_in_flight=1,  # type: ignore[arg-type]
         clock=context.now_ns,
     )  # fmt: skip
-    # Its intents signed, as the service's are (core.foundations.bus.signing).
+    # Its intents signed, as the service's are (trademesh.core.platform.bus.signing).
     signer = Signer(ADVISOR, b"bench-advisor-signing-key-0123456789abcdef")
     pipeline.writer = DecisionWriter(redis, "advisor", "advisor", Retention(50, 60), 3600, signer)
     return pipeline

@@ -1,11 +1,12 @@
 """The full backtest chain on a year of synthetic 1-minute bars (issue 18: 525,600 bars through
 the chain with the trend example in < 30 s on one core, >= 17,500 bars/s).
 
-- chain: `core.backtest` as `trademesh backtest` runs it (core.backtest.assemble.build), the
-  trend example with its `trade_bars` source swapped for the bar service's 1m `bars`; the
-  advisor on 1m bars and its shipped 1m model; the inspector's default policies; the replayed
-  sim venue. Per bar (core.backtest.synthetic.bar_walk): the closed bar, a book snapshot of 5
-  levels a side around its close, and a trade at the close, all at the bar's close.
+- chain: `trademesh.core.backtest` as `trademesh backtest` runs it
+  (trademesh.core.backtest.assemble.build), the trend example with its `trade_bars` source
+  swapped for the bar service's 1m `bars`; the advisor on 1m bars and its shipped 1m model;
+  the inspector's default policies; the replayed sim venue. Per bar
+  (trademesh.core.backtest.synthetic.bar_walk): the closed bar, a book snapshot of 5 levels a
+  side around its close, and a trade at the close, all at the bar's close.
 - detector: the baseline, in the same run: the same items through the detector's stage only
   (its engine fed what the patches take, here the bars; evaluated once per bar), so the ratio
   says what the rest of the chain costs over the strategy engine alone.
@@ -22,7 +23,7 @@ the venv, not a project dependency) into a raw profile for `bench/profile_summar
 
 `--tape` runs the chain once and prints a hash of each part of its tape and of the whole: every
 signal, the decisions as kept, the verdicts, order updates, fills, both curves, the round trips
-and metrics (core.backtest.outcome) and `Tape.digest` (the decisions whole, stages included). A
+and metrics (trademesh.core.backtest.outcome) and `Tape.digest` (the decisions whole, stages included). A
 change meant to keep every result prints the same hashes before and after.
 """
 
@@ -41,22 +42,22 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
 import _common as common
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.detect import DetectStage
-from core.backtest.outcome import outcome
-from core.backtest.session import drive_sync, item_time
-from core.backtest.synthetic import Walk, bar_walk
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import ModuleDecl, Strategy, load_strategy
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.detect import DetectStage
+from trademesh.core.backtest.outcome import outcome
+from trademesh.core.backtest.run import Backtest
+from trademesh.core.backtest.session import drive_sync, item_time
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import ModuleDecl, Strategy, load_strategy
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-TREND = Path(__file__).resolve().parents[1] / "core/detector/strategies/trend.toml"
+TREND = Path(__file__).resolve().parents[1] / "trademesh/core/detector/strategies/trend.toml"
 S_NS = 1_000_000_000
 LEVELS = 1  # the book each bar brings: its best bid and ask around the close
 
@@ -132,8 +133,12 @@ def run_detector(data: list[Any]) -> tuple[float, float, dict[str, int]]:
 def tape_hashes(bars: int) -> dict[str, str]:
     """Each part of the chain's tape over `bars` bars hashed (its count, then 16 hex digits), and
     the whole (`total`)."""
-    backtest = build(config(bars, Walk().start_ns), [trend_on_bars()])
-    tape = drive_sync(backtest, items(bars))
+    return hashes_of(build(config(bars, Walk().start_ns), [trend_on_bars()]), items(bars))
+
+
+def hashes_of(backtest: Backtest, data: list[Any]) -> dict[str, str]:
+    """`backtest`'s whole tape over `data` hashed, part by part, and the whole (`total`)."""
+    tape = drive_sync(backtest, data)
     done = outcome(tape, backtest.settings.sample_ns)
     parts: dict[str, list[Any]] = {
         "signals": [s.SerializeToString(deterministic=True) for s in tape.signals],

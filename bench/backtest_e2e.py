@@ -2,7 +2,7 @@
 figures, honestly"): both as child processes, the same bars, the same EMA 10/30 cross, 0.1 % fees.
 
 - trademesh: `trademesh backtest` (the installed command, .venv/bin/trademesh) over a year of 1m
-  bars in the recorder's `bars` table of a scratch database (core.backtest.synthetic.bar_walk's
+  bars in the recorder's `bars` table of a scratch database (trademesh.core.backtest.synthetic.bar_walk's
   bars, COPied in as the recorder stores them, the schema and daily partitions made by the
   recorder's own code; no trades, no book: the run on history of bars alone, its orders filled
   on the bars), bench/strategies/ema_cross_10_30.toml (a signal in, through the advisor and the
@@ -47,17 +47,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
 import _common as common
 import asyncpg
 
-from core.backtest.synthetic import Walk, bar_walk
-from core.foundations.env import database_url
-from core.recorder.migrate import migrate
-from core.recorder.partitions import DAY_NS, Partitions
-from core.recorder.schema import BARS
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.platform.config.env import database_url
+from trademesh.core.recorder.migrate import migrate
+from trademesh.core.recorder.partitions import DAY_NS, Partitions
+from trademesh.core.recorder.schema import BARS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -81,7 +80,7 @@ def bars_of(count: int) -> list[bus.Bar]:
 
 
 def copy_text(bars: list[bus.Bar], publish_ns: int) -> bytes:
-    """The bars as COPY text in `bars`' columns (core.recorder.rows: the timeframe's label, the
+    """The bars as COPY text in `bars`' columns (trademesh.core.recorder.rows: the timeframe's label, the
     VWAP the walk leaves empty NULL, not repaired)."""
     lines = [
         f"{b.venue}\t{b.symbol}\t1m\t{b.open_time_ns}\t{b.open}\t{b.high}\t{b.low}\t{b.close}\t{b.volume}"

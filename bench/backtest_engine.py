@@ -5,12 +5,12 @@ the event's own time, and never ticks (bars close by the event time of the trade
 Workloads, each on a fresh Engine (the built-in catalog) with one active patch, started cold
 (no warm-up history):
 
-- trades_1s: the trend example as shipped (core/detector/strategies/trend.toml: `trade_bars`
+- trades_1s: the trend example as shipped (trademesh/core/detector/strategies/trend.toml: `trade_bars`
   at 1s, 1000 ms lateness), fed --trades synthetic trades through engine.feed: the in-engine
   bar builder's trade-level replay (goal >= 200,000 trades/s).
 - trades_1m: the same graph with the `trade_bars` source at 1m.
 - bars_1m: the trend graph with its `trade_bars` source swapped for the `bars` source at 1m
-  (closed bars from the bar service, as core/detector/history.py turns candles into events),
+  (closed bars from the bar service, as trademesh/core/detector/history.py turns candles into events),
   fed --bars closed 1m BarValues (525,600: one year): the detector's share of the year
   through the full chain (goal: well above 17,500 bars/s).
 - baseline_trades / baseline_bars: the same loop (feed, then evaluate_due) over the same
@@ -45,13 +45,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.detector.config import EXAMPLES_DIR
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.io import Event
-from core.detector.engine.outputs import EmittedSignal
-from core.detector.engine.values import BarValue, TradeValue
-from core.detector.strategy_file import ModuleDecl, Strategy, build_patches, load_strategy
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.io import Event
+from trademesh.core.detector.engine.outputs import EmittedSignal
+from trademesh.core.detector.engine.values import BarValue, TradeValue
+from trademesh.core.detector.strategy_file import ModuleDecl, Strategy, build_patches, load_strategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

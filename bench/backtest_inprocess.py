@@ -1,19 +1,19 @@
 """trademesh's whole backtest chain against NautilusTrader's `run()`, in process (issue 62, "The
 figures, honestly"): the same bars as bench/backtest_e2e.py (a year of 1m bars of
-core.backtest.synthetic.bar_walk), no database, no report, the same fills model (orders filled on
+trademesh.core.backtest.synthetic.bar_walk), no database, no report, the same fills model (orders filled on
 the bars, each walked open, the extreme nearer the open, the other, close, as Nautilus's bar
 execution walks it).
 
-- chain: what `trademesh backtest` runs once the bars are loaded (core.backtest.assemble: the
+- chain: what `trademesh backtest` runs once the bars are loaded (trademesh.core.backtest.assemble: the
   run on history of bars alone, its `trade_bars` source fed the bars, its orders filled on them),
-  `core.backtest.session.drive_sync` and the outcome (core.backtest.outcome: round trips,
+  `trademesh.core.backtest.session.drive_sync` and the outcome (trademesh.core.backtest.outcome: round trips,
   curves, metrics): per bar the replayed venue and its matching, the detector
   (bench/strategies/ema_cross_10_30.toml), the advisor's context and its decisions for the
   signals (bench/strategies/advisor_no_swing_cap.toml), the inspector's checks, its protective
   pairs and the strategy's close requests, the ledger's books, what the strategy hears back,
   the equity curve; 0.1 % fees (bench/strategies/sim_fees_0.1.toml). Its build (`build`) is
   timed apart (`chain_build`).
-- detector: the same bars through the detector's stage alone (core.backtest.detect.DetectStage,
+- detector: the same bars through the detector's stage alone (trademesh.core.backtest.detect.DetectStage,
   the same strategy, evaluated once per bar, no orders): the chain over it is what the rest of
   the chain costs.
 - nautilus: NautilusTrader 1.221.0's `BacktestEngine.run()` (bench/peer_nautilus.py in its own
@@ -29,6 +29,10 @@ can make.
 
     .venv/bin/python bench/backtest_inprocess.py                      # 525,600 bars, 3 repeats
     .venv/bin/python bench/backtest_inprocess.py --bars 20000 --repeats 1 --no-save
+    .venv/bin/python bench/backtest_inprocess.py --bars 20000 --tape   # the whole tape hashed
+
+`--tape` runs the chain once and prints bench/backtest_chain.py's hashes of its tape (every part
+and the whole): a change meant to keep every result prints the same before and after.
 """
 
 from __future__ import annotations
@@ -44,20 +48,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
 import _common as common
+import backtest_chain
 import backtest_e2e as e2e
 
-from core.backtest.assemble import build
-from core.backtest.bar_feed import fed_from_bars
-from core.backtest.config import BacktestConfig
-from core.backtest.detect import DetectStage
-from core.backtest.outcome import outcome
-from core.backtest.run import Backtest
-from core.backtest.session import drive_sync
-from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.bar_feed import fed_from_bars
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.detect import DetectStage
+from trademesh.core.backtest.outcome import outcome
+from trademesh.core.backtest.run import Backtest
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.domain.model import Timeframe
 
 SYMBOL = "BTC/USDT"
 
@@ -72,7 +76,8 @@ def config(count: int) -> BacktestConfig:
 
 
 def built(count: int) -> Backtest:
-    """As `trademesh backtest` builds it on history of bars alone (core.backtest.assemble.on_bars)."""
+    """As `trademesh backtest` builds it on history of bars alone
+    (trademesh.core.backtest.assemble.on_bars)."""
     cfg = config(count)
     first = build(cfg)
     fed, _ = fed_from_bars(first.strategies, "sim", lambda symbol, timeframe: True)
@@ -135,7 +140,12 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=525_600)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-save", action="store_true", help="print only (keep the results file)")
+    parser.add_argument("--tape", action="store_true", help="hash the whole tape of one run instead")
     args = parser.parse_args()
+    if args.tape:
+        for name, hashed in backtest_chain.hashes_of(built(args.bars), e2e.bars_of(args.bars)).items():
+            print(f"{name:>18}  {hashed}")
+        return
     if not e2e.NAUTILUS_PYTHON.exists():
         raise SystemExit("NautilusTrader's virtualenv is missing: sh bench/peer_setup.sh nautilus")
     started, machine = common.now_iso(), common.machine()

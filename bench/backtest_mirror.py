@@ -1,4 +1,4 @@
-"""The replayed venue's book mirror alone (core.backtest.market, issue 18): recorded book
+"""The replayed venue's book mirror alone (trademesh.core.backtest.market, issue 18): recorded book
 snapshots and trades through ReplayedMarket.on_market, no order of ours; a measuring script,
 not a test.
 
@@ -11,7 +11,7 @@ Two books, --snapshots snapshots each, a trade after each snapshot, seeded:
   snapshot before).
 
 The figure is the CPU (time.process_time) per snapshot, its trade included, median of
---repeats runs. Run it under each tree to compare (PYTHONPATH=<tree>:<tree>/gen).
+--repeats runs. Run it under each tree to compare (PYTHONPATH=<tree>).
 
     PYTHONPATH=.:gen .venv/bin/python bench/backtest_mirror.py
     PYTHONPATH=.:gen .venv/bin/python bench/backtest_mirror.py --snapshots 20000 --levels 20 --repeats 3
@@ -25,10 +25,10 @@ import statistics
 import time
 from decimal import Decimal
 
-from core.backtest.market import ReplayedMarket
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import Instrument, InstrumentKind
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.market import ReplayedMarket
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import Instrument, InstrumentKind
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 SYMBOL = "BTC/USDT"

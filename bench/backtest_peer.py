@@ -4,7 +4,7 @@ against NautilusTrader's whole `run()`; the like-for-like figures are bench/back
 
 Peers on the same bars (issues 18 and 43): NautilusTrader (the highest peer) and backtesting.py,
 against trademesh's strategy engine, matching engine and portfolio, in the same run, on the same
-year of synthetic 1-minute bars as bench/backtest_chain.py (core.backtest.synthetic.bar_walk:
+year of synthetic 1-minute bars as bench/backtest_chain.py (trademesh.core.backtest.synthetic.bar_walk:
 per bar at its close, the bar, a book of one level a side around the close (0.01 away, 0.5 BTC
 each) and a trade at the close).
 
@@ -16,11 +16,11 @@ What each run includes (CPU seconds of its process, `time.process_time`, medians
 the runs alternated):
 
 - trademesh (`tm_path`): per bar, the replayed venue takes the book and the trade
-  (core.backtest.market.ReplayedMarket: the sim's matching engine under the recorded book), the
-  strategy engine takes the bar (core.backtest.detect.DetectStage: bench/strategies/ema_cross.toml,
+  (trademesh.core.backtest.market.ReplayedMarket: the sim's matching engine under the recorded book), the
+  strategy engine takes the bar (trademesh.core.backtest.detect.DetectStage: bench/strategies/ema_cross.toml,
   evaluated once per bar as live), each position request it makes becomes a market order (IOC)
   to the venue, arriving at once, and each execution is posted to the ledger's books
-  (core.backtest.books.BooksStage, the portfolio: balances, positions, PnL). No advisor, no
+  (trademesh.core.backtest.books.BooksStage, the portfolio: balances, positions, PnL). No advisor, no
   inspector (bench/backtest_chain.py measures those). The glue (requests to orders) is this
   bench's, a dozen lines.
 - NautilusTrader (`nautilus`; `sh bench/peer_setup.sh nautilus` once: 1.221.0 in its own
@@ -59,25 +59,23 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
 import _common as common
 import pandas as pd
 from backtesting import Backtest, Strategy
 from backtesting.lib import crossover
 
-from core.backtest.books import BooksStage
-from core.backtest.detect import DetectStage
-from core.backtest.market import ReplayedMarket
-from core.backtest.session import item_time
-from core.backtest.synthetic import Walk, bar_walk
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import load_strategy
-from core.foundations.convert import execution_to_pb
-from core.foundations.matching.config import SIM_VENUE, ExchangeConfig, instruments
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import OrderRequest, OrderType, Side, TimeInForce
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.backtest.books import BooksStage
+from trademesh.core.backtest.detect import DetectStage
+from trademesh.core.backtest.market import ReplayedMarket
+from trademesh.core.backtest.session import item_time
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import load_strategy
+from trademesh.core.domain.matching.config import SIM_VENUE, ExchangeConfig, instruments
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import OrderRequest, OrderType, Side, TimeInForce
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 HERE = Path(__file__).resolve().parent
@@ -142,7 +140,7 @@ def run_trademesh(grouped: Steps) -> tuple[float, Fills, Decimal]:
                 long = not long
                 market.submit(buy if long else sell, at)
         for _, execution in market.advance(at):
-            books.execution(execution_to_pb("sim", execution))
+            books.execution(execution)
             fill = execution.fill
             if fill is not None:
                 fills.rows.append((fill.ts_event_ns, fill.side.value, fill.price, fill.size, fill.fee))

@@ -1,8 +1,8 @@
-"""How fast RecordedSource (core.backtest.source) reads recorded trades back as MarketEvents
+"""How fast RecordedSource (trademesh.core.backtest.source) reads recorded trades back as MarketEvents
 (issue 18's backtests): a measuring script, not a test.
 
 It creates a scratch database on the server (dropped at the end), records --rows trades of
---symbols symbols through the recorder's writer (core.recorder.writer, as the recorder does),
+--symbols symbols through the recorder's writer (trademesh.core.recorder.writer, as the recorder does),
 then iterates a RecordedSource over all of them --repeats times, each a new connection and
 snapshot, pages of --chunk rows per symbol. The figure is the median rows/s; CPU per row is
 this process's (asyncpg, the merge, the protobufs) and the PostgreSQL backend's.
@@ -23,13 +23,13 @@ from pathlib import Path
 
 import asyncpg
 
-from core.backtest.source import RecordedSource
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.env import database_url, redact_url
-from core.recorder.app import RecorderConfig, prepare
-from core.recorder.database import open_pool
-from core.recorder.writer import Writer
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.source import RecordedSource
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.config.env import database_url, redact_url
+from trademesh.core.recorder.app import RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
+from trademesh.core.recorder.writer import Writer
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,7 +1,7 @@
 """A sweep of 100 parameter points (issue 43): the trend example's fast.period x slow.period, a grid
 of 10 x 10, each point a whole backtest (the chain: detector, advisor, inspector, the replayed
-venue, the ledger) over the same synthetic 1 s walk (core.backtest.trial.SyntheticHistory), on
-this machine's cores (core.backtest.runners.LocalRunner, processes forked from a server that
+venue, the ledger) over the same synthetic 1 s walk (trademesh.core.backtest.trial.SyntheticHistory), on
+this machine's cores (trademesh.core.backtest.runners.LocalRunner, processes forked from a server that
 imported the backtest once) and on a Dask distributed LocalCluster of as many single-threaded
 worker processes (DaskRunner; `pip install -e '.[distributed]'`, which ./dev installs).
 
@@ -28,18 +28,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
 import _common as common
 
-from core.backtest.assemble import strategies_of
-from core.backtest.config import BacktestConfig
-from core.backtest.runners import DaskRunner, LocalRunner, TrialRunner
-from core.backtest.sweep import ParamSpace, TrialResult
-from core.backtest.synthetic import Walk
-from core.backtest.trial import SyntheticHistory, run_trial
-from core.backtest.walkforward import Sweep, prepare, run_sweep
-from core.detector.config import EXAMPLES_DIR
+from trademesh.core.backtest.assemble import strategies_of
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.runners import DaskRunner, LocalRunner, TrialRunner
+from trademesh.core.backtest.sweep import ParamSpace, TrialResult
+from trademesh.core.backtest.synthetic import Walk
+from trademesh.core.backtest.trial import SyntheticHistory, run_trial
+from trademesh.core.backtest.walkforward import Sweep, prepare, run_sweep
+from trademesh.core.detector.config import EXAMPLES_DIR
 
 FAST = (4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 SLOW = (20, 22, 24, 26, 28, 30, 32, 34, 36, 38)

@@ -19,10 +19,10 @@ import time
 import uuid
 from pathlib import Path
 
-from core.foundations.bus.codec import encode_market
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import BusRedis, open_redis
-from core.foundations.process import start_service
+from trademesh.core.platform.bus.codec import encode_market
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import BusRedis, open_redis
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 S = 1_000_000_000

@@ -9,7 +9,7 @@ the same updates:
 - `ccxt`: ccxt's own OrderBook, no poll: what ccxt alone spends on the updates (store, limit);
 - `diff`: ccxt's own OrderBook, whose sides keep no log, polled: both sides rebuilt and diffed
   whole on every poll (what every poll did before issue 17);
-- `log`: the book our exchanges create (venues.live.tracked_book), polled: only the touched
+- `log`: the book our exchanges create (trademesh.venues.live.tracked_book), polled: only the touched
   levels are re-read (its store also records the price: that cost is counted).
 
 A pass times its whole loop of updates and polls with the process's CPU clock (a clock per
@@ -34,11 +34,11 @@ from typing import Any
 from ccxt.async_support.base.ws.order_book import OrderBook
 
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.live.normalize import BookNormalizer
-from venues.live.tracked_book import TrackedOrderBook
-from venues.runtime.fanout import MarketRoute
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.live.normalize import BookNormalizer
+from trademesh.venues.live.tracked_book import TrackedOrderBook
+from trademesh.venues.runtime.fanout import MarketRoute
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

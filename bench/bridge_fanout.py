@@ -25,12 +25,12 @@ from typing import Any
 
 import grpc
 
-from core.bridge.encode import event_chunk
-from core.foundations.bus.codec import encode_market
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import BusRedis, open_redis
-from core.foundations.env import redis_url
-from core.foundations.process import ServiceProcess, start_service
+from trademesh.core.bridge.encode import event_chunk
+from trademesh.core.platform.bus.codec import encode_market
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import BusRedis, open_redis
+from trademesh.core.platform.config.env import redis_url
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

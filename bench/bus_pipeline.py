@@ -15,9 +15,10 @@ Per repeat, each part with fresh processes (Redis db FLUSHDB'd, tables truncated
     without the sim's cost.
 (b) Latency venue receive -> recorder commit, from the window's rows: recorded_at - ts_recv_ns
     (every rate; the goal is set at 10,000 events/s).
-(c) Baselines: pipelined XADD (core.foundations.bus.publisher, ingest's own writer, nothing else) of entries
-    captured from the bus in (a), in events/s; asyncpg COPY of trade rows into a scratch table with
-    the columns and types of `trades` (without and with its primary key), in rows/s.
+(c) Baselines: pipelined XADD (trademesh.core.platform.bus.publisher, ingest's own writer, nothing
+    else) of entries captured from the bus in (a), in events/s; asyncpg COPY of trade rows into a
+    scratch table with the columns and types of `trades` (without and with its primary key), in
+    rows/s.
 
     .venv/bin/python bench/bus_pipeline.py --rates 10000,30000,60000,100000 --duration 20 --repeats 3
 
@@ -58,12 +59,12 @@ import asyncpg
 import grpc
 import uvloop
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, database_url, read_secret
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, database_url, read_secret
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -91,13 +92,13 @@ _PG_AUX = ("walwriter", "checkpointer", "background writer")
 # What this benchmark runs: a digest of each package's sources, taken at the start and the end of a
 # run (other engineers edit the working tree; a service started later loads what is there then).
 _MEASURED = (
-    "core/foundations/bus",
-    "core/ingest",
-    "core/recorder",
-    "core/bars",
-    "core/bridge",
-    "venues/sim",
-    "venues/runtime",
+    "trademesh/core/platform/bus",
+    "trademesh/core/ingest",
+    "trademesh/core/recorder",
+    "trademesh/core/bars",
+    "trademesh/core/bridge",
+    "trademesh/venues/sim",
+    "trademesh/venues/runtime",
 )
 
 
@@ -118,7 +119,8 @@ def source_digests() -> dict[str, str]:
 
 @dataclass
 class Child:
-    """A trademesh service started by this script: `python -m core.cli ...`, stderr in a log file."""
+    """A trademesh service started by this script: `python -m trademesh.core.cli ...`, stderr in a log
+    file."""
 
     name: str
     process: subprocess.Popen[str]
@@ -177,7 +179,9 @@ class Children:
         log_path = workdir / f"{name}.log"
         with log_path.open("w") as log:
             # A bench script (bench/encoded_venue.py) runs as itself, a service as `trademesh ...`.
-            program = [sys.executable] if args[0].endswith(".py") else [sys.executable, "-m", "core.cli"]
+            program = (
+                [sys.executable] if args[0].endswith(".py") else [sys.executable, "-m", "trademesh.core.cli"]
+            )
             process = subprocess.Popen(
                 [*program, *args],
                 stdout=subprocess.PIPE,

@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import REDIS_URL, database_url, read_secret
 from tests.integration.chaos_run import VICTIMS, ChaosConfig, run_chaos
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import REDIS_URL, database_url, read_secret
 
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.foundations.bus.redis import open_redis
 from tests.integration.redis_cluster import LocalCluster, slot_ranges
 from tests.integration.test_bus_failover import account_on, start_direct_sim, written
+from trademesh.core.platform.bus.redis import open_redis
 
 
 async def one_run(node_timeout_ms: int, settle_s: float) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """What a bus consumer's once-a-second report (pending and lag per stream) costs: one XINFO GROUPS
 round trip a stream (before e129c7c) against all of them in one pipelined round trip
-(core.foundations.bus.consumer.GroupConsumer.report), this process's CPU and wall time a report
+(trademesh.core.platform.bus.consumer.GroupConsumer.report), this process's CPU and wall time a report
 (docs/benchmarks-history.md §4, fifteenth session; the current figure: docs/benchmarks.md §4).
 
     .venv/bin/python bench/consumer_report.py [--streams 10] [--reports 300] [--rounds 3]
@@ -20,9 +20,9 @@ from typing import Any
 import _common as common
 import uvloop
 
-from core.foundations.bus.consumer import ConsumerOptions, GroupConsumer
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import redis_url
+from trademesh.core.platform.bus.consumer import ConsumerOptions, GroupConsumer
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import redis_url
 
 __all__ = ["main"]
 

@@ -3,7 +3,7 @@ strategies, the advisor as `up` runs it, the inspector's shipped policies, the v
 minutes of the sim venue's own synthetic market, through the backtest (the same engine cores as
 live, on a simulated clock).
 
-The market is the sim's (venues/sim/market_data.py; its config as `up` runs it, or
+The market is the sim's (trademesh/venues/sim/market_data.py; its config as `up` runs it, or
 --sim-config) played offline in simulated time: its trades as they happen and, per market step,
 one book delta of the levels the step changed (the book a live subscriber holds after the
 step's batch). With the config's `history_s`, that much market is played first and only its
@@ -34,31 +34,30 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
 import _common as common
 
-from core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.detect import bar_value
-from core.backtest.outcome import outcome
-from core.backtest.session import drive_sync
-from core.bars.engine import VenueBars
-from core.bars.watermark import WatermarkRules
-from core.detector.config import example_strategies
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import load_strategy
-from core.foundations.matching.engine import LevelChange
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.model import Side
-from core.inspector.engine.events import RiskAction, RiskOutput, RiskVerdict
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2
+from trademesh.core.advisor.config import MESH_MAX_NOTIONAL_SHARE, MESH_TIMEFRAME
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.detect import bar_value
+from trademesh.core.backtest.outcome import outcome
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.bars.engine import VenueBars
+from trademesh.core.bars.watermark import WatermarkRules
+from trademesh.core.detector.config import example_strategies
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import load_strategy
+from trademesh.core.domain.matching.engine import LevelChange
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.model import Side
+from trademesh.core.inspector.engine.events import RiskAction, RiskOutput, RiskVerdict
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.sim.config import DEMO_MARKET, SimConfig, load_config
-from venues.sim.market_data import SyntheticMarket
-from venues.sim.symbols import instruments
+from trademesh.venues.sim.config import DEMO_MARKET, SimConfig, load_config
+from trademesh.venues.sim.market_data import SyntheticMarket
+from trademesh.venues.sim.symbols import instruments
 
 S_NS = 1_000_000_000
 START_NS = 1_767_225_600 * S_NS  # 2026-01-01: the half hour measured starts here

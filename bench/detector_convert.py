@@ -1,4 +1,4 @@
-"""The detector's market-data conversion alone (core.detector.feed.MarketConverter), on batches
+"""The detector's market-data conversion alone (trademesh.core.detector.market.MarketConverter), on batches
 recorded from a real sim venue: CPU per market event and per batch, no gRPC, no engine.
 
 --record FILE starts a sim venue with bench/detector_hot_path.py's flow (bench/venue_stream.py's
@@ -28,7 +28,7 @@ from typing import Any
 
 import grpc
 
-from core.detector.feed import MarketConverter
+from trademesh.core.detector.market import MarketConverter
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

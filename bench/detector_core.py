@@ -6,12 +6,12 @@ activated, then takes pre-built events in simulated time. After each event the s
 evaluate_due(now), runs; the clock ticks (engine.tick) ten times per simulated second.
 Workloads, each over --symbols symbols (one patch each):
 
-- bars: the trend example (core/detector/strategies/trend.toml) with its `trade_bars` source
+- bars: the trend example (trademesh/core/detector/strategies/trend.toml) with its `trade_bars` source
   swapped for the `bars` source (closed bars from the bar service), fed one closed 1s BarValue
   per symbol per simulated second through engine.on_bar: every bar is one evaluation of the
   whole trend graph (EMA 12/26, RSI 14, volume spike, score, signal sink). This is the
   bars/s figure.
-- trades: the trend example as shipped (`trade_bars`: 1s bars built from trades with core.bars'
+- trades: the trend example as shipped (`trade_bars`: 1s bars built from trades with trademesh.core.bars'
   Decimal code), fed --trades-per-bar trades per symbol per simulated second through
   engine.on_trade; a bar closes (and the graph evaluates) when a trade or tick passes its end
   plus the lateness. The trades/s figure.
@@ -42,12 +42,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.detector.config import EXAMPLES_DIR
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.io import Event
-from core.detector.engine.values import BarValue, TradeValue
-from core.detector.strategy_file import ModuleDecl, Strategy, build_patches, load_strategy, parse_strategy
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.io import Event
+from trademesh.core.detector.engine.values import BarValue, TradeValue
+from trademesh.core.detector.strategy_file import (
+    ModuleDecl,
+    Strategy,
+    build_patches,
+    load_strategy,
+    parse_strategy,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

@@ -52,11 +52,11 @@ import redis.asyncio as aioredis
 import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.detector.config import EXAMPLES_DIR
-from core.foundations.env import REDIS_URL, TOKEN, read_secret
-from core.foundations.process import ServiceProcess, start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN, read_secret
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
@@ -218,7 +218,7 @@ def start_detector(
         return service, int(service.info["metrics_port"]), log_path
     # Under cProfile (written when it stops): a fixed metrics port, readiness from its log.
     metrics_port = args.cprofile_metrics_port
-    command = [sys.executable, "-m", "cProfile", "-o", str(args.cprofile), "-m", "core.cli"]
+    command = [sys.executable, "-m", "cProfile", "-o", str(args.cprofile), "-m", "trademesh.core.cli"]
     command += [*flags, "--metrics-port", str(metrics_port)]
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -3,7 +3,7 @@ they hold (docs/benchmarks-history.md §4, "the durable path's cost per event").
 
     .venv/bin/python bench/durable_fixed_costs.py [--rounds 3000] [--transactions 1500]
 
-- A consumer round: core.foundations.bus.consumer's read_new (XREADGROUP over the bridge's ten streams,
+- A consumer round: trademesh.core.platform.bus.consumer's read_new (XREADGROUP over the bridge's ten streams,
   decode, XACK) with a handler that does nothing, by how many streams hold an entry of 10 events;
   this process's CPU per round, the XADDs that feed it subtracted.
 - A recorder transaction: BEGIN, a COPY of 1 (or 300) book rows straight into `book_events`,
@@ -29,13 +29,13 @@ from typing import Any
 import asyncpg
 import uvloop
 
-from core.foundations.bus.codec import FIELD, encode_market
-from core.foundations.bus.consumer import ConsumerOptions, Entry, GroupConsumer
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import database_url
-from core.recorder.app import RecorderConfig, prepare
-from core.recorder.copy_text import COPY_COLUMNS
-from core.recorder.database import open_pool
+from trademesh.core.platform.bus.codec import FIELD, encode_market
+from trademesh.core.platform.bus.consumer import ConsumerOptions, Entry, GroupConsumer
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import database_url
+from trademesh.core.recorder.app import RecorderConfig, prepare
+from trademesh.core.recorder.copy_text import COPY_COLUMNS
+from trademesh.core.recorder.database import open_pool
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

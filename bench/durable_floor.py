@@ -2,10 +2,11 @@
 are set beside, as ratios.
 
 - COPY of the same rows alone: the entries bus_pipeline captured from the bus in its window, made
-  rows and COPY text by the recorder's own code (core.recorder.rows, core.recorder.copy_text) before
-  any timing, COPied straight into the recorder's own tables (their keys, partitions and
-  defaults), about --copy-rows rows a transaction. PostgreSQL's CPU per row and rows/s in COPY.
-  Each pass over the rows moves their event times on by the capture's span, so no key repeats.
+  rows and COPY text by the recorder's own code (trademesh.core.recorder.rows,
+  trademesh.core.recorder.copy_text) before any timing, COPied straight into the recorder's own
+  tables (their keys, partitions and defaults), about --copy-rows rows a transaction.
+  PostgreSQL's CPU per row and rows/s in COPY. Each pass over the rows moves their event times on
+  by the capture's span, so no key repeats.
 - The latency floor: one venue step's events (latency rate x tick interval) as the entries that
   carried them, XADDed (one pipelined round trip), read by XREADGROUP, made rows, COPied in one
   transaction and committed, then XACKed: the time from before the XADD to the commit, p50/p99
@@ -25,10 +26,10 @@ from typing import Any
 
 import asyncpg
 
-from core.foundations.bus.codec import FIELD, decode
-from core.recorder.copy_text import COPY_COLUMNS, copy_text
-from core.recorder.rows import rows_of
-from core.recorder.schema import BOOK, TICKERS, TRADES, Table
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.recorder.copy_text import COPY_COLUMNS, copy_text
+from trademesh.core.recorder.rows import rows_of
+from trademesh.core.recorder.schema import BOOK, TICKERS, TRADES, Table
 
 __all__ = ["copy_same_rows", "latency_floor"]
 

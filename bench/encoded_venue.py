@@ -31,17 +31,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gen"))
 
-from core.foundations.model import StreamKey
+from trademesh.core.domain.model import StreamKey
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import MarketFanout, MarketRoute
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamState, StreamTable
-from venues.runtime.venue import VenueContext
-from venues.sim.config import SimConfig, load_config
-from venues.sim.symbols import VENUE
-from venues.sim.venue import SimVenue
+from trademesh.venues.runtime.fanout import MarketFanout, MarketRoute
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamState, StreamTable
+from trademesh.venues.runtime.venue import VenueContext
+from trademesh.venues.sim.config import SimConfig, load_config
+from trademesh.venues.sim.symbols import VENUE
+from trademesh.venues.sim.venue import SimVenue
 
 log = logging.getLogger("encoded_venue")
 
@@ -133,13 +132,13 @@ class EncodedVenue(SimVenue):
 def _serve(args: argparse.Namespace, venue_argv: Sequence[str]) -> None:
     import uvloop
 
-    from core.cli import build_parser
-    from core.foundations.command import server_options
-    from core.foundations.logs import setup_logging
-    from core.foundations.registry import SERVICES
-    from core.foundations.service import label_of, run_service
-    from venues.command import COMMAND
-    from venues.runtime.app import VenueApp
+    from trademesh.core.cli import build_parser
+    from trademesh.core.platform.logs.setup import setup_logging
+    from trademesh.core.platform.service.command import server_options
+    from trademesh.core.platform.service.lifecycle import label_of, run_service
+    from trademesh.core.platform.service.registry import SERVICES
+    from trademesh.venues.command import COMMAND
+    from trademesh.venues.runtime.app import VenueApp
 
     venue_args = build_parser().parse_args(list(venue_argv))
     with args.recording.open("rb") as file:

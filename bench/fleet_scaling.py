@@ -28,8 +28,8 @@ from typing import Any
 
 import asyncpg
 
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

@@ -43,7 +43,7 @@ import aiohttp
 import uvloop
 from grpc_health.v1 import health_pb2
 
-from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, database_url
+from trademesh.core.platform.config.env import DATABASE_URL, GATEWAY, TOKEN, database_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

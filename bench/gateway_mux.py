@@ -40,7 +40,7 @@ from typing import Any
 import aiohttp
 import uvloop
 
-from core.foundations.env import DATABASE_URL, GATEWAY, TOKEN, database_url
+from trademesh.core.platform.config.env import DATABASE_URL, GATEWAY, TOKEN, database_url
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
 

@@ -49,9 +49,16 @@ import aiohttp
 import grpc
 import uvloop
 
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, database_url, read_secret
-from core.foundations.process import ServiceProcess, start_service
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import (
+    DATABASE_URL,
+    GATEWAY,
+    REDIS_URL,
+    TOKEN,
+    database_url,
+    read_secret,
+)
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -144,7 +151,7 @@ _PORTS = ("--host", HOST, "--port", "0", "--metrics-port", "-1")
 
 def create_key(env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "keys", "create", "bench"],
+        [sys.executable, "-m", "trademesh.core.cli", "keys", "create", "bench"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,7 +7,7 @@ same pages from the venue alone in the same run: a measuring script, not a test.
 Binance's live venue runs on its replay stand-in (the repository's capture; its made-up klines
 before the session, Binance's paging: the venue asks 500 a call), as one process for the whole
 run. Alternated rounds, each with the two in turn (the order rotating from round to round):
-- download: the real CLI (`python -m core.cli data download --venue-addr ...`, a process of its
+- download: the real CLI (`python -m trademesh.core.cli data download --venue-addr ...`, a process of its
   own: its start is in the figure, as a user meets it) into a scratch database, `bars` emptied
   first (its daily partitions kept: the first, untimed download made them);
 - read only: the same GetCandles pages (1000 a call, by time), read here and thrown away: the
@@ -31,9 +31,9 @@ import _common as bench_common  # bench/ (the script's own directory)
 import asyncpg
 import grpc
 
-from core.foundations.env import BUS_DIRECT, GATEWAY, TOKEN, database_url
-from core.foundations.process import start_service
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import BUS_DIRECT, GATEWAY, TOKEN, database_url
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
@@ -76,7 +76,16 @@ async def _read_only(address: str, end_ns: int) -> int:
 
 
 def _download(address: str, url: str, end_ns: int) -> int:
-    command = [sys.executable, "-m", "core.cli", "data", "download", "--venue-addr", address, SYMBOL]
+    command = [
+        sys.executable,
+        "-m",
+        "trademesh.core.cli",
+        "data",
+        "download",
+        "--venue-addr",
+        address,
+        SYMBOL,
+    ]
     command += [
         "--timeframes",
         "1m",

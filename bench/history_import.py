@@ -7,8 +7,9 @@ alone of the same rows in the same run: a measuring script, not a test.
 It writes monthly archives as Binance publishes them (SYMBOL-1m-2024-MM.zip, with their .CHECKSUM)
 into a temporary directory, then, on a scratch database (dropped at the end), runs alternated
 rounds, each with the three in turn (the order rotating from round to round):
-- import: the archives through core.history, converted in turn with the COPYs (and again with
-  one, then two, worker processes converting the next blocks meanwhile) (checksums, unzip, every
+- import: the archives through trademesh.core.history (Importer.run_all), converted in turn with the
+  COPYs (and again with one, then two, worker processes converting the next blocks meanwhile, the
+  next file's too) (checksums, unzip, every
   row checked, each bar's VWAP, COPY text, a probe per chunk, COPY into `bars` under savepoints, a file a
   transaction), `bars` emptied first (its daily partitions kept: the first, untimed import made them);
 - copy into bars: the same rows' COPY text (their VWAPs in it), made beforehand, COPied straight
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
@@ -37,10 +39,10 @@ from typing import Any
 import _common as bench_common  # bench/ (the script's own directory)
 import asyncpg
 
-from core.foundations.env import database_url
-from core.history.archives import ImportOptions, open_archive
-from core.history.imports import Importer
-from core.recorder.schema import BARS
+from trademesh.core.history.archives import ImportOptions, open_archive
+from trademesh.core.history.imports import Importer
+from trademesh.core.platform.config.env import database_url
+from trademesh.core.recorder.schema import BARS
 
 __all__ = ["main"]
 
@@ -99,9 +101,10 @@ async def _import(conn: Any, paths: list[Path], workers: int) -> tuple[int, int]
     try:
         await importer.prepare()
         rows = added = 0
-        for path in paths:
-            done = await importer.run(open_archive(path, ImportOptions(publish_ns=1)))
-            rows, added = rows + done.rows, added + done.added
+        archives = [open_archive(path, ImportOptions(publish_ns=1)) for path in paths]
+        async with contextlib.aclosing(importer.run_all(archives)) as files:
+            async for done in files:
+                rows, added = rows + done.rows, added + done.added
         return rows, added
     finally:
         importer.close()

@@ -98,7 +98,7 @@ class Mesh:
         env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url)
         if source is not None:
             env["PYTHONPATH"] = f"{source}:{source / 'gen'}"
-        command = [sys.executable, "-m", "core.cli", "up", "--free-ports", "--status-every", "3600",
+        command = [sys.executable, "-m", "trademesh.core.cli", "up", "--free-ports", "--status-every", "3600",
                    "--data-dir", str(self.directory / "data"), "--sim-config", str(sim_config)]  # fmt: skip
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(

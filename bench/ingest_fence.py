@@ -3,7 +3,7 @@ pipelined XADDs (before leases) against the same entries fenced by a lease (the 
 checking the lease key holds the token, then the XADD), alternating, in one run.
 
 Each round writes --entries entries of a real market batch's size (a MarketEvents of --events
-trades, encoded as ingest wraps them) in flushes of --batch, through core.foundations.bus's
+trades, encoded as ingest wraps them) in flushes of --batch, through trademesh.core.platform.bus's
 Publisher, as ingest's flush loop does. Measured per mode: entries/s from the client, and Redis's
 own CPU per entry (INFO cpu, user + sys, before and after). Medians of --repeats rounds of each
 mode; the ratio fenced / plain is the figure (the machine is shared: ratios, not absolutes).
@@ -28,11 +28,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import wrap_market
-from core.foundations.bus.group import Fenced
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.lease import Lease
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.codec import wrap_market
+from trademesh.core.platform.bus.group import Fenced
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.replicas.lease import Lease
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

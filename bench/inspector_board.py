@@ -1,4 +1,4 @@
-"""The inspector's book subscription (core.inspector.market.MarketBoard): this process's CPU per
+"""The inspector's book subscription (trademesh.core.inspector.market.MarketBoard): this process's CPU per
 1,000 book deltas the board takes from a venue's MarketData stream, against the same process
 with the board off, in alternating windows of one run.
 
@@ -12,7 +12,7 @@ sim's deltas). Modes, alternating per repeat:
 - read:  the stream read by a bare MarketData stub, its events dropped (grpc.aio's share);
 - board: a real MarketBoard following the three markets through VenueLinks, as the inspector
          does: every delta applied to the market's TopBook, the quote and its history by
-         event time (core.foundations.tops) kept.
+         event time (trademesh.core.domain.tops) kept.
 
 Reported: CPU ms per second of each mode (time.process_time over the window), deltas per
 second received, and (mode - off) CPU per 1,000 deltas; medians over the repeats.
@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.inspector.market import MarketBoard
-from core.inspector.venues import TRADEFLOW, VenueLinks
-from core.tools.resolver import Instance, MeshResolver
+from trademesh.core.inspector.market import MarketBoard
+from trademesh.core.inspector.venues import TRADEFLOW, VenueLinks
+from trademesh.core.tools.resolver import Instance, MeshResolver
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 

@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.foundations.bus.names import INTENTS, RISK
-from core.foundations.bus.signing import ADVISOR, Signer
-from core.foundations.env import ADVISOR_SIGNING_KEY, REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common_pb
+from trademesh.core.platform.bus.names import INTENTS, RISK
+from trademesh.core.platform.bus.signing import ADVISOR, Signer
+from trademesh.core.platform.config.env import ADVISOR_SIGNING_KEY, REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

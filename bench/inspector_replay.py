@@ -3,7 +3,8 @@
 A journal of `--hours` of trading is made first (tests/journal_support.py: a real InspectorCore
 trading two markets against a toy venue, a mark a second per market, an intent every
 `--intent-every-s` seconds), written to a Redis stream (database `--redis-db`), then read back and
-applied as `Runtime.start` does (core.inspector.input_journal, driver, audit), timed, `--repeats` times:
+applied as `Runtime.start` does (trademesh.core.inspector.input_journal, driver, audit), timed,
+`--repeats` times:
 
 - whole:    the journal without a snapshot: every entry since its start (before this issue);
 - snapshot: the same journal with a snapshot `--tail` entries before its end (the shell takes
@@ -30,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.foundations.env import REDIS_URL
-from core.inspector.audit import Audit
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.core import InspectorCore
-from core.inspector.input_journal import InputJournal, parse_id
-from core.inspector.snapshot import to_snapshot
-from core.inspector.snapshots import SNAPSHOT_EVERY
 from tests.journal_support import make_journal
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.input_journal import InputJournal, parse_id
+from trademesh.core.inspector.snapshot import to_snapshot
+from trademesh.core.inspector.snapshots import SNAPSHOT_EVERY
+from trademesh.core.platform.config.env import REDIS_URL
 from trademesh.risk.v1 import journal_pb2 as jr
 
 _STREAM = "inspector.journal.bench"

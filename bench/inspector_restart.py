@@ -1,9 +1,9 @@
 """How long a crashed inspector is away under `trademesh up` (issue 37, item 4): kill -9 of the
 inspector, again as soon as it is back, measured until its heartbeat reaches the venue again.
 
-The inspector runs as `up` runs it: a core.cli.mesh.supervisor Child with up's own spec of the
-service (core.cli.mesh.up, its arguments for the mesh, its restart bound from
-core.foundations.registry), beside one sim venue and Redis (REDIS_URL, else the local default
+The inspector runs as `up` runs it: a trademesh.core.cli.mesh.supervisor Child with up's own spec of the
+service (trademesh.core.cli.mesh.up, its arguments for the mesh, its restart bound from
+trademesh.core.platform.service.registry), beside one sim venue and Redis (REDIS_URL, else the local default
 port's database --redis-db, 14; emptied first). The venue's dead-man switch is armed by the
 inspector's heartbeat (--deadman-ttl-ms, 10 s by default). Each round: kill -9 the inspector;
 then the times, from the kill, to
@@ -41,13 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.cli.mesh.supervisor import RESTART_DELAY_MAX_S, Child
-from core.cli.mesh.up import UpOptions, _Mesh
-from core.foundations.command import MeshView, load_command
-from core.foundations.env import REDIS_URL
-from core.foundations.registry import SERVICES
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.cli.mesh.supervisor import RESTART_DELAY_MAX_S, Child
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh
+from trademesh.core.platform.config.env import REDIS_URL
+from trademesh.core.platform.service.command import MeshView, load_command
+from trademesh.core.platform.service.registry import SERVICES
 
 SIM = """
 tick_interval_ms = 100
@@ -93,7 +93,7 @@ class Timeline:
 
 
 def inspector_child(venue: common.Venue, redis_url: str, ttl_ms: int, bounded: bool, log: Any) -> Child:
-    """The inspector as `up` runs it (its spec from core.cli.mesh.up), on this venue and Redis."""
+    """The inspector as `up` runs it (its spec from trademesh.core.cli.mesh.up), on this venue and Redis."""
     entry = SERVICES["inspector"]
     mesh = _Mesh(
         UpOptions(data_dir=common.workdir(), free_ports=True), {REDIS_URL: redis_url, **venue.tokens}

@@ -1,7 +1,7 @@
 """The ledger's store posting batches into PostgreSQL (issue 16: ≥ 10,000 transfers/s, and at
 least half the rate of a raw COPY of the same rows).
 
-Two fresh databases on one server, both with the ledger's schema (core/ledger/migrations):
+Two fresh databases on one server, both with the ledger's schema (trademesh/core/ledger/migrations):
 
 - store: LedgerStore.post(batch), each batch in one transaction: its events recorded (the
   idempotency check), accounts created when new, the transfers written, the balances updated
@@ -38,8 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.foundations.env import database_url
-from core.ledger.engine.model import (
+from trademesh.core.ledger.engine.model import (
     Account,
     AccountFlag,
     AccountKey,
@@ -49,8 +48,9 @@ from core.ledger.engine.model import (
     Transfer,
     transfer_id,
 )
-from core.ledger.store import LedgerStore
-from core.ledger.verify import verify
+from trademesh.core.ledger.store import LedgerStore
+from trademesh.core.ledger.verify import verify
+from trademesh.core.platform.config.env import database_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

@@ -1,5 +1,5 @@
 """What LogHub costs a service (issue 40): log lines at INFO with the log stream's handler
-(core.foundations.logstream: stderr and the bus's `logs` stream), with stderr only, and with
+(trademesh.core.platform.logs.stream: stderr and the bus's `logs` stream), with stderr only, and with
 logging off (the level above INFO: each call returns at its level check), alternating in one run.
 
 - CPU per line at a paced 10,000 lines/s (--rate) for --seconds: the process's CPU (every
@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from core.foundations.logs import bind_log_fields, record_fields
-from core.foundations.logstream import STREAM, StreamLogHandler, StreamSettings
-from core.foundations.logstream.handler import LINES_DROPPED
+from trademesh.core.platform.logs.setup import bind_log_fields, record_fields
+from trademesh.core.platform.logs.stream import STREAM, StreamLogHandler, StreamSettings
+from trademesh.core.platform.logs.stream.handler import LINES_DROPPED
 
 MODES = ("off", "stderr", "stream")
 

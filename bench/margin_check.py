@@ -27,9 +27,9 @@ from typing import Any
 
 import _common as bench_common  # bench/ (the script's own directory)
 
-from core.foundations.matching.exchange import NullListener, SimExchange
-from core.foundations.matching.margin_account import MarginTerms
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import NullListener, SimExchange
+from trademesh.core.domain.matching.margin_account import MarginTerms
+from trademesh.core.domain.model import (
     Instrument,
     InstrumentKind,
     MarginMode,

@@ -43,11 +43,11 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-from core.foundations.process import ChildProcess, start_service
-from venues.binance.standin.adapter import BinanceReplay
-from venues.kraken.standin.adapter import KrakenReplay
-from venues.replay.adapter import MockConnection, url_path
-from venues.replay.capture import WsFrame
+from trademesh.core.platform.service.process import ChildProcess, start_service
+from trademesh.venues.binance.standin.adapter import BinanceReplay
+from trademesh.venues.kraken.standin.adapter import KrakenReplay
+from trademesh.venues.replay.adapter import MockConnection, url_path
+from trademesh.venues.replay.capture import WsFrame
 
 SELF = Path(__file__).resolve()
 HERE = SELF.parent
@@ -372,7 +372,7 @@ def _spec(venue: str) -> Any:
     """The venue's LiveSpec (its `standin` names the stand-in module `--replay` loads)."""
     import importlib
 
-    from venues.registry import VENUES as REGISTRY
+    from trademesh.venues.registry import VENUES as REGISTRY
 
     return importlib.import_module(REGISTRY[venue].module).SPEC
 
@@ -387,9 +387,9 @@ async def serve_standin(venue: str, side: str, files: list[Path]) -> None:
     production connector; playback starts when a line "release" comes on stdin (the bench sends it
     once ingest's subscriptions are in), and, like cryptofeed's, never waits on the venue's
     subscribers (the only back-pressure is the WebSocket's)."""
-    from venues.replay.capture import load_capture
-    from venues.replay.loader import load_adapter
-    from venues.replay.server import ReplayOptions, ReplayServer
+    from trademesh.venues.replay.capture import load_capture
+    from trademesh.venues.replay.loader import load_adapter
+    from trademesh.venues.replay.server import ReplayOptions, ReplayServer
 
     if side == "trademesh":
         adapter = load_adapter(_spec(venue).standin, files)
@@ -727,8 +727,8 @@ def _d(value: Any) -> str:
 
 
 async def read_trademesh(redis: Any, trade_ids: bool = True, match: str = "md.*") -> dict[str, Any]:
-    from core.foundations.bus.codec import decode
     from trademesh.common.v1 import common_pb2
+    from trademesh.core.platform.bus.codec import decode
 
     read = Readback()
     for name in await _streams(redis, match):
@@ -998,7 +998,9 @@ async def main() -> None:
     parser.add_argument("--name", default="market_data_peer", help="bench/results/<name>.json")
     parser.add_argument("--py-spy", type=Path, help="profile each side's processes into DIR/<name>.raw")
     parser.add_argument(
-        "--flush-ms", type=float, help="the venue's flush_ms (venues/live/config.py; default: its own)"
+        "--flush-ms",
+        type=float,
+        help="the venue's flush_ms (trademesh/venues/live/config.py; default: its own)",
     )
     parser.add_argument("--py-spy-seconds", type=float, default=20.0, help="from the start (default 20)")
     parser.add_argument(

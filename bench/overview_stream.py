@@ -2,8 +2,8 @@
 
 Overwatch.StreamOverview sends, at once and then every second, the mesh at a glance: the
 registry's live services, the inspector's risk state and positions, every detector's strategies,
-the ledger's PnL, and Overwatch's own board (core/overwatch/overview.py). One gathering a
-period serves every subscriber (core/overwatch/overview_feed.py; each stream gathered for itself
+the ledger's PnL, and Overwatch's own board (trademesh/core/overwatch/overview.py). One gathering a
+period serves every subscriber (trademesh/core/overwatch/overview_feed.py; each stream gathered for itself
 before issue 57, item 11). Measured against a real mesh, as tests/integration/client_mesh.py
 starts it (a gateway, the sim, a detector running the example strategies, an inspector and a
 ledger, processes registering with the gateway) with `trademesh overwatch` beside them, its
@@ -62,19 +62,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-from core.foundations.bus.codec import encode_bars
-from core.foundations.env import GATEWAY, REDIS_URL, TOKEN, database_url, read_secret
-from core.foundations.model import Candle
-from core.foundations.process import ServiceProcess, start_service
-from core.overwatch.convert import board_to_pb, close_time_ns
-from core.overwatch.engine import Overwatch
-from core.overwatch.overview import OverviewSource
-from core.overwatch.synthetic import LABELLED, SeriesSpec, segment_bars
-from core.tools.resolver import MeshResolver
-from core.tools.upstream import Upstream
 from tests.integration.client_mesh import AUTH, client_mesh
 from tests.integration.support import TEST_TOKEN
 from tests.overwatch_support import bus_bar
+from trademesh.core.domain.model import Candle
+from trademesh.core.overwatch.convert import board_to_pb, close_time_ns
+from trademesh.core.overwatch.engine import Overwatch
+from trademesh.core.overwatch.overview import OverviewSource
+from trademesh.core.overwatch.synthetic import LABELLED, SeriesSpec, segment_bars
+from trademesh.core.platform.bus.codec import encode_bars
+from trademesh.core.platform.config.env import GATEWAY, REDIS_URL, TOKEN, database_url, read_secret
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.tools.resolver import MeshResolver
+from trademesh.core.tools.upstream import Upstream
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 
@@ -286,8 +286,8 @@ def _children() -> dict[int, str]:
     for pid in pids:
         with contextlib.suppress(OSError):
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"core.cli" in argv:
-                names[pid] = argv[argv.index(b"core.cli") + 1].decode()
+            if b"trademesh.core.cli" in argv:
+                names[pid] = argv[argv.index(b"trademesh.core.cli") + 1].decode()
     return names
 
 

@@ -6,7 +6,7 @@ same venue process, alternated over repeats, the same capture each time:
 - live:  `trademesh venue <name> --replay <files>`: the venue alone (ccxt, our normalizers, the
          feed, gRPC).
 - paper: `trademesh venue <name> --paper --replay <files>`: the same, and every book change and
-         trade also mirrored into the sim's matching engine (venues/paper, docs/paper.md).
+         trade also mirrored into the sim's matching engine (trademesh/venues/paper, docs/paper.md).
 
 Each run: one client subscribed to every stream of every instrument (which releases the replay,
 at full speed) reads until the stream is quiet; the venue process's CPU (user + system, /proc)
@@ -38,11 +38,11 @@ from typing import Any
 import grpc
 import uvloop
 
-from core.foundations.env import TOKEN, TRADE_TOKEN
-from core.foundations.process import start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as pb_common
+from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

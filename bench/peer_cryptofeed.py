@@ -9,7 +9,7 @@ project dependency.
 
 cryptofeed itself is used unmodified: only the feed's address constants (its class attributes
 `websocket_endpoints` and `rest_endpoints`) are pointed at the stand-in, which serves every
-exchange host under its own first path segment (venues/replay/server.py). Prints "ready" once the
+exchange host under its own first path segment (trademesh/venues/replay/server.py). Prints "ready" once the
 symbols are loaded (the caller's CPU baseline), then runs until it is terminated.
 """
 

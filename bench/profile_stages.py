@@ -2,7 +2,7 @@
 (`bench/backtest_e2e.py --py-spy FILE`) summed by stage (issue 62; docs/backtest-speed.md).
 
 A sample goes to the stage of the innermost frame on its stack whose file is one of a stage's
-(the first rule that matches, in the order below); frames of shared code (core.foundations other
+(the first rule that matches, in the order below); frames of shared code (the platform, the domain other
 than matching, protobuf, decimal, asyncpg, the standard library) fall through to their caller's
 stage (asyncpg's calls to the loading's or the store's). A sample with no such frame is "start
 and imports" (a `<module>` frame under the first) or "other" (the event loop, asyncpg's protocol
@@ -21,26 +21,35 @@ from pathlib import Path
 
 # (stage, a pattern of the frame "function (file:line)"), the first that matches a frame wins.
 STAGES: tuple[tuple[str, str], ...] = (
-    ("report (report.html, its charts)", r"core/backtest/(report|prices)\.py|matplotlib|PIL/"),
-    ("store (the run into backtest_* tables)", r"core/backtest/store\.py|core/backtest/results\.py"),
-    ("outcome (trips, metrics, summary)", r"core/backtest/(outcome|trips|metrics|summary)\.py"),
+    ("report (report.html, its charts)", r"trademesh/core/backtest/(report|prices)\.py|matplotlib|PIL/"),
+    (
+        "store (the run into backtest_* tables)",
+        r"trademesh/core/backtest/store\.py|trademesh/core/backtest/results\.py",
+    ),
+    ("outcome (trips, metrics, summary)", r"trademesh/core/backtest/(outcome|trips|metrics|summary)\.py"),
     (
         "loading from PostgreSQL",
-        r"core/backtest/(source|source_rows|rows|history_range|bar_feed|preload)\.py",
+        r"trademesh/core/backtest/(source|source_rows|rows|history_range|bar_feed|preload)\.py",
     ),
-    ("advisor: regime reads", r"core/advisor/engine/regime|core/backtest/regimes\.py|core/overwatch/"),
+    (
+        "advisor: regime reads",
+        r"trademesh/core/advisor/engine/regime|trademesh/core/backtest/regimes\.py|trademesh/core/overwatch/",
+    ),
     (
         "advisor: context (its bars, the book)",
-        r"core/advisor/(bar_window|book_feed)"
-        r"|(warm|on_bars|on_trades|_keep|bars|_context) \(.*core/backtest/advise",
+        r"trademesh/core/advisor/(bar_window|book_feed)"
+        r"|(warm|on_bars|on_trades|_keep|bars|_context) \(.*trademesh/core/backtest/advise",
     ),
-    ("advisor: decision", r"core/advisor/|core/backtest/advise\.py"),
-    ("hearing back (inspector views)", r"core/inspector/views\.py|_hear \(.*core/backtest/run\.py"),
-    ("inspector", r"core/inspector/|core/backtest/inspect\.py"),
-    ("ledger (books, PnL)", r"core/ledger/|core/backtest/books\.py"),
-    ("replayed venue and matching", r"core/backtest/market\.py|core/foundations/matching/"),
-    ("detector", r"core/detector/|core/backtest/detect\.py"),
-    ("chain glue (schedule, samples, tape)", r"core/backtest/(run|session|command|assemble)\.py"),
+    ("advisor: decision", r"trademesh/core/advisor/|trademesh/core/backtest/advise\.py"),
+    (
+        "hearing back (inspector views)",
+        r"trademesh/core/inspector/views\.py|_hear \(.*trademesh/core/backtest/run\.py",
+    ),
+    ("inspector", r"trademesh/core/inspector/|trademesh/core/backtest/inspect\.py"),
+    ("ledger (books, PnL)", r"trademesh/core/ledger/|trademesh/core/backtest/books\.py"),
+    ("replayed venue and matching", r"trademesh/core/backtest/market\.py|trademesh/core/domain/matching/"),
+    ("detector", r"trademesh/core/detector/|trademesh/core/backtest/detect\.py"),
+    ("chain glue (schedule, samples, tape)", r"trademesh/core/backtest/(run|session|command|assemble)\.py"),
 )
 _COMPILED = [(stage, re.compile(pattern)) for stage, pattern in STAGES]
 

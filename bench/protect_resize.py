@@ -7,7 +7,7 @@ figures) in a discrete-event model of its shell and a venue:
 - the venue filled the whole entry (a market order through 14 levels); its fills reach the
   inspector on the execution stream `--apart-ms` apart (0: back to back, as one sweep);
 - the shell takes them one at a time, each after the venue answered the orders its re-plan
-  asked for (core.inspector.executor: an input's actions in turn, each after the answer to the
+  asked for (trademesh.core.inspector.executor: an input's actions in turn, each after the answer to the
   one before), and the answers go back to the core; the core's timer (`wake_ns`, when it has
   one) is another caller, as the shell's timer task is;
 - each venue call takes `--rtt-ms`, the venue acting on it half way.
@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.foundations.contracts.intent import ExecutionIntent
-from core.foundations.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.market import MarketView
-from core.inspector.engine.policies import PolicySet
+from trademesh.core.domain.contracts.intent import ExecutionIntent
+from trademesh.core.domain.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.market import MarketView
+from trademesh.core.inspector.engine.policies import PolicySet
 
 MS = 1_000_000
 T0 = 1_767_300_000_000_000_000

@@ -29,15 +29,15 @@ import _common as bench_common  # bench/ (the script's own directory)
 import asyncpg
 import uvloop
 
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import database_url, redact_url, redis_url
-from core.foundations.process import start_service
-from core.recorder.app import RecorderConfig, prepare
-from core.recorder.database import open_pool
-from core.recorder.writer import CHUNK_EVENTS, Writer
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import database_url, redact_url, redis_url
+from trademesh.core.platform.service.process import start_service
+from trademesh.core.recorder.app import RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
+from trademesh.core.recorder.writer import CHUNK_EVENTS, Writer
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["main"]

@@ -1,6 +1,6 @@
 """Overwatch's regime classifier measured (issue 42; docs/overwatch.md, "Accuracy" and "Cost").
 
-Accuracy: --seeds seeded synthetic series (core/overwatch/synthetic.py: a calm warm-up range,
+Accuracy: --seeds seeded synthetic series (trademesh/core/overwatch/synthetic.py: a calm warm-up range,
 then --segments segments of trend up, trend down, range, high volatility and thin liquidity in
 random order and lengths, 100..250 bars), each a market of one Overwatch engine driven as a
 backtest drives it (bar by bar, the time given). Every bar after the warm-up range is scored
@@ -35,10 +35,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from core.advisor.synthetic import random_walk_bars
-from core.foundations.regime import Classifier, ClassifierConfig, Regime
-from core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig
-from core.overwatch.synthetic import LABELLED, LabelledBars, regime_series
+from trademesh.core.advisor.synthetic import random_walk_bars
+from trademesh.core.domain.regime import Classifier, ClassifierConfig, Regime
+from trademesh.core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig
+from trademesh.core.overwatch.synthetic import LABELLED, LabelledBars, regime_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
@@ -139,7 +139,7 @@ def hysteresis(series: list[LabelledBars], cfg: ClassifierConfig) -> dict[str, d
 
 def sim_like(seeds: int, bars: int, cfg: ClassifierConfig) -> dict[str, Any]:
     """What the classifier reads on the sim venue's kind of market: a driftless random walk
-    (core.advisor.synthetic.random_walk_bars, the sim's default volatility, 1m bars). It has no
+    (trademesh.core.advisor.synthetic.random_walk_bars, the sim's default volatility, 1m bars). It has no
     regime by construction; the figures say how much of it the method calls a trend (noise
     taken for one) and how often it changes its mind there."""
     shares: Counter[Regime] = Counter()

@@ -1,4 +1,4 @@
-"""The Screener's engine alone: one scan (core.screener.engine.evaluate) over --instruments
+"""The Screener's engine alone: one scan (trademesh.core.screener.engine.evaluate) over --instruments
 synthetic instruments (issue 42: "a scan over 500 instruments (ms)").
 
 No processes, no I/O: the inputs are built once, before timing (the shell's gathering is not
@@ -8,7 +8,7 @@ ask, sizes, 24h volume), --bars closed 1h bars (a random walk) and a funding rat
 of them (a fraction) have too few bars, so the scan also leaves some out and counts them.
 Screens:
 
-- momentum: the shipped example (core/screener/screens/momentum.toml): filters on 24h volume
+- momentum: the shipped example (trademesh/core/screener/screens/momentum.toml): filters on 24h volume
   and spread, rank-normalised momentum and volatility over 24 bars, funding shown.
 - every_metric: all seven metrics needed (a filter on each of three, the rest weighted),
   z-scored: the most a scan computes per instrument.
@@ -31,12 +31,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.foundations.model import Candle, InstrumentKind, Timeframe
-from core.screener.engine.definition import Screen, parse_screen
-from core.screener.engine.evaluate import ScreenResult, evaluate
-from core.screener.engine.inputs import Funding, InstrumentInputs, Ticker
-from core.screener.engine.membership import membership_of, take
-from core.screener.screen_file import SCREENS_DIR, load_screen
+from trademesh.core.domain.model import Candle, InstrumentKind, Timeframe
+from trademesh.core.screener.engine.definition import Screen, parse_screen
+from trademesh.core.screener.engine.evaluate import ScreenResult, evaluate
+from trademesh.core.screener.engine.inputs import Funding, InstrumentInputs, Ticker
+from trademesh.core.screener.engine.membership import membership_of, take
+from trademesh.core.screener.screen_file import SCREENS_DIR, load_screen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

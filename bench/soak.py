@@ -6,7 +6,7 @@ streams, the PostgreSQL database's size and the inspector's journals, over a lon
 
 `trademesh up --free-ports` on its own embedded Redis and PostgreSQL (REDIS_URL and DATABASE_URL
 are taken out of its environment: nothing shared is written), its data directory under /tmp, the
-sim playing the demo market (venues/sim/demo.toml) unless --sim-config names another. Once every
+sim playing the demo market (trademesh/venues/sim/demo.toml) unless --sim-config names another. Once every
 service is healthy, every `--every-s` seconds: each service's RSS (/proc/<pid>/status; the pids
 from the serving lines `up` prints, a restarted service's newest; up's own and the embedded
 redis-server's too), Redis's used_memory, key count
@@ -91,7 +91,7 @@ class Mesh:
         self.data_dir = directory / "data"
         self.log_path = directory / "up.log"
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-        command = [sys.executable, "-m", "core.cli", "up", "--free-ports", "--status-every", "600",
+        command = [sys.executable, "-m", "trademesh.core.cli", "up", "--free-ports", "--status-every", "600",
                    "--data-dir", str(self.data_dir)]  # fmt: skip
         if sim_config is not None:
             command += ["--sim-config", str(sim_config)]

@@ -3,7 +3,7 @@ per minute with a 200 ms LLM stand-in and without").
 
 A decision is one look's verdicts: the observation through the engine (the deterministic rules,
 every proposal checked, act mode so none waits), and, with the model, the model asked first
-through the Supervisor's own client (core.supervisor.llm.SupervisorLlm: the OpenAI client, one
+through the Supervisor's own client (trademesh.core.supervisor.llm.SupervisorLlm: the OpenAI client, one
 tool `propose` with its JSON schema) and its proposals checked beside the rules'. The model is
 the LLM stand-in (tests/llm_standin.py, its own process, speaking OpenAI's HTTP API) in its
 `supervise` mode, answering after --latency-ms (200: a small model on vLLM). The observation is
@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from supervisor_look import BOUNDS, observation
 
-from core.supervisor.engine import Mode, Observation, Supervisor
-from core.supervisor.llm import SupervisorLlm
 from tests.llm_standin import start_standin
+from trademesh.core.supervisor.engine import Mode, Observation, Supervisor
+from trademesh.core.supervisor.llm import SupervisorLlm
 
 
 async def _looks(seen: Observation, looks: int, llm: SupervisorLlm | None) -> tuple[float, int]:

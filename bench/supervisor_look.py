@@ -1,4 +1,4 @@
-"""The Supervisor's engine alone: one look (core.supervisor.engine.Supervisor.observe, its rules
+"""The Supervisor's engine alone: one look (trademesh.core.supervisor.engine.Supervisor.observe, its rules
 and every proposal's check) over --strategies synthetic strategies (issue 42: the Supervisor's
 cost per observation, beside what gathering it through the gateway's tools costs a live mesh:
 5 tool calls a look, every 60 s by default).
@@ -24,7 +24,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.supervisor.engine import Bounds, Mode, Observation, PolicyBound, StrategyFigures, Supervisor
+from trademesh.core.supervisor.engine import (
+    Bounds,
+    Mode,
+    Observation,
+    PolicyBound,
+    StrategyFigures,
+    Supervisor,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

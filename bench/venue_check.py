@@ -1,9 +1,9 @@
 """The venue contract's conformance kit against two venues in two languages (issue 58): the sim
-(Python, this repository's runtime) and node-ref (TypeScript on Node, venues/node_ref).
+(Python, this repository's runtime) and node-ref (TypeScript on Node, trademesh/venues/node_ref).
 
 Each round starts both venues afresh (the kit's last check drains a venue), in alternating order,
 and takes for each: the time from its start to its serving line, the kit's wall time
-(`python -m core.cli venue-check HOST:PORT --json`, every check), the checks passed, failed and
+(`python -m trademesh.core.cli venue-check HOST:PORT --json`, every check), the checks passed, failed and
 skipped, and the venue's RSS after the kit. Medians over the rounds; node-ref's figures as a ratio
 of the sim's measured in the same round. node-ref is built first (npm ci and npm run build in
 its folder) when it has no dist/main.js.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE_REF = ROOT / "venues" / "node_ref"
+NODE_REF = ROOT / "trademesh" / "venues" / "node_ref"
 _TOKENS = {"TRADEMESH_TOKEN": "bench-mesh-token", "TRADEMESH_TRADE_TOKEN": "bench-trade-token"}
 _START_TIMEOUT_S = 60.0
 
@@ -61,7 +61,7 @@ def _serving_port(process: subprocess.Popen[str]) -> int:
 
 
 def _sim() -> list[str]:
-    return [sys.executable, "-m", "core.cli", "venue", "sim", "--port", "0", "--metrics-port", "0"]
+    return [sys.executable, "-m", "trademesh.core.cli", "venue", "sim", "--port", "0", "--metrics-port", "0"]
 
 
 def _node_ref() -> list[str]:
@@ -78,7 +78,7 @@ def _rss_mb(pid: int) -> float:
 def _kit(port: int) -> tuple[float, dict[str, int]]:
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "venue-check", f"127.0.0.1:{port}", "--json"],
+        [sys.executable, "-m", "trademesh.core.cli", "venue-check", f"127.0.0.1:{port}", "--json"],
         capture_output=True, text=True, env=_environment(), cwd=ROOT, check=False,
     )  # fmt: skip
     took = time.monotonic() - began

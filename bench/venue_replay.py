@@ -37,13 +37,13 @@ from typing import Any
 import grpc
 import uvloop
 
-from core.foundations.process import start_service
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
-from venues.live.exchange import Hooks, create_exchange
-from venues.registry import VENUES
-from venues.replay.loader import load_adapter
-from venues.replay.server import ReplayOptions, ReplayServer
+from trademesh.venues.live.exchange import Hooks, create_exchange
+from trademesh.venues.registry import VENUES
+from trademesh.venues.replay.loader import load_adapter
+from trademesh.venues.replay.server import ReplayOptions, ReplayServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common

@@ -7,18 +7,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.advisor.engine.calibration import Calibration, calibrate
-from core.advisor.engine.config import AdvisorConfig
-from core.advisor.engine.context import BookTop, Context
-from core.advisor.engine.conviction import combine
-from core.advisor.engine.evaluation import evaluate
-from core.advisor.engine.model import ModelArtifact
-from core.advisor.engine.quality import assess_quality
-from core.advisor.engine.regime import read_regime
-from core.advisor.engine.request import StageOutputs
-from core.advisor.engine.snapshot import snapshot
-from core.foundations.contracts.signal import Direction, RuleAttribution, Signal, direction_sign
-from core.foundations.model import Balance, Candle, Instrument, InstrumentKind, Timeframe
+from trademesh.core.advisor.engine.calibration import Calibration, calibrate
+from trademesh.core.advisor.engine.config import AdvisorConfig
+from trademesh.core.advisor.engine.context import BookTop, Context
+from trademesh.core.advisor.engine.conviction import combine
+from trademesh.core.advisor.engine.evaluation import evaluate
+from trademesh.core.advisor.engine.model import ModelArtifact
+from trademesh.core.advisor.engine.quality import assess_quality
+from trademesh.core.advisor.engine.regime import read_regime
+from trademesh.core.advisor.engine.request import StageOutputs
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.domain.contracts.signal import Direction, RuleAttribution, Signal, direction_sign
+from trademesh.core.domain.model import Balance, Candle, Instrument, InstrumentKind, Timeframe
 
 D = Decimal
 NOW_NS = 1_767_300_000_000_000_000

@@ -1,4 +1,4 @@
-"""The test keys that sign the trading streams (core.foundations.bus.signing), and the fields a
+"""The test keys that sign the trading streams (trademesh.core.platform.bus.signing), and the fields a
 test writes to sign an entry it puts straight on the bus, as the advisor and the detector do.
 
 tests/conftest.py puts both keys in the suite's environment, so every process a test starts has
@@ -11,9 +11,9 @@ from collections.abc import Collection
 
 from redis.typing import EncodableT, FieldT
 
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.signing import ADVISOR, DETECTOR, WRITERS, Signer
-from core.foundations.env import ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.signing import ADVISOR, DETECTOR, WRITERS, Signer
+from trademesh.core.platform.config.env import ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY
 
 __all__ = [
     "SIGNING_ENV",

@@ -53,7 +53,7 @@ __all__ = [
 S = 1_000_000_000
 # A request the inspector sent just before it was killed or frozen is carried out by then.
 IN_FLIGHT_NS = S
-# How the inspector's cancels are said at the venue (core.inspector.convert.venue_reason).
+# How the inspector's cancels are said at the venue (trademesh.core.inspector.convert.venue_reason).
 _INSPECTORS = "inspector:"
 DUST_NOTIONALS = 2
 _ACTIVE = (tf.ORDER_STATUS_OPEN, tf.ORDER_STATUS_PARTIALLY_FILLED)

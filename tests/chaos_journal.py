@@ -11,10 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskVerdict
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import Amend, CancelOrder, OrderAction, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskVerdict
 from trademesh.risk.v1 import journal_pb2 as jr
 
 

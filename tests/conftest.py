@@ -8,14 +8,14 @@ import os
 
 from hypothesis import settings
 
-from core.foundations.cancellation import mend_wait_for
-from core.foundations.env import DRAIN_DELAY_S
 from tests.bus_signing import SIGNING_ENV
+from trademesh.core.platform.aio.cancellation import mend_wait_for
+from trademesh.core.platform.config.env import DRAIN_DELAY_S
 
 # Nothing balances the suite's processes, and hundreds of them stop in a run: none waits out
 # the production drain delay (TRADEMESH_DRAIN_DELAY_S). Every process a test starts inherits it.
 os.environ.setdefault(DRAIN_DELAY_S, "0")
-# As every trademesh process does (core.cli): the in-process services keep their cancels.
+# As every trademesh process does (trademesh.core.cli): the in-process services keep their cancels.
 mend_wait_for()
 # The keys that sign the trading streams (tests/bus_signing.py): every process a test starts has
 # them (an advisor's intents and a detector's requests are signed, an inspector checks them); a

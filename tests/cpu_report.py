@@ -8,7 +8,7 @@ CPU at their end). `cores` is CPU / wall: how much of the machine the test
 keeps busy. Redis and PostgreSQL servers the suite did not start are not counted.
 
 Each test's line has its start (epoch seconds), so the run's timeline can be drawn from them.
-It also writes a line per service started through core.foundations.process.start_service to
+It also writes a line per service started through trademesh.core.platform.service.process.start_service to
 <dir>/<pid>.starts.jsonl: the service (the CLI's subcommand; a venue's name with it) and the CPU
 seconds it took to reach its serving line (imports, set-up): what starting it costs the suite.
 
@@ -44,9 +44,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Count the service starts (before the test modules import start_service)."""
     out = os.environ.get(_ENV)
     if out:
-        import core.foundations.process
+        import trademesh.core.platform.service.process
 
-        core.foundations.process.start_service = _counted(core.foundations.process.start_service, Path(out))
+        trademesh.core.platform.service.process.start_service = _counted(
+            trademesh.core.platform.service.process.start_service, Path(out)
+        )
 
 
 def _counted(start: Callable[..., Any], out: Path) -> Callable[..., Any]:

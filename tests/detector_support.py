@@ -1,16 +1,25 @@
 """Helpers of the detector tests: engines with a fake timer, trades, and stand-ins for the
-indicator module types when the real ones (core.detector.modules.indicators) are absent."""
+indicator module types when the real ones (trademesh.core.detector.modules.indicators) are absent."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
 
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Param, ParamKind, Port
-from core.detector.engine.values import PortType, TradeValue
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.module import (
+    Category,
+    Inputs,
+    Module,
+    ModuleSpec,
+    Outputs,
+    Param,
+    ParamKind,
+    Port,
+)
+from trademesh.core.detector.engine.values import PortType, TradeValue
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 S = 1_000_000_000

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import MarketRoute
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.fanout import MarketRoute
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 __all__ = ["Sink", "new_feed", "taken"]
 

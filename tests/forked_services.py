@@ -1,13 +1,14 @@
 """A pytest plugin: the services the tests start are forked from a pre-imported Python.
 
-The suite starts about 350 service processes. Each one run as `python -m core.cli ...` imports
-its third-party libraries again before it serves: ccxt alone (every exchange it ships, sync and
-async) is most of a replay venue's start, the MCP SDK most of a gateway's (docs/benchmarks-history.md,
-section 8). Here each pytest process (each xdist worker) keeps one fork server
-(tests/zygote.py), which imported those libraries once; core.foundations.process.start_service asks it for
-each service instead of exec-ing Python.
+The suite starts about 350 service processes. Each one run as `python -m trademesh.core.cli ...`
+imports its third-party libraries again before it serves: ccxt alone (every exchange it ships, sync
+and async) is most of a replay venue's start, the MCP SDK most of a gateway's
+(docs/benchmarks-history.md, section 8). Here each pytest process (each xdist worker) keeps one fork
+server (tests/zygote.py), which imported those libraries once;
+trademesh.core.platform.service.process.start_service asks it for each service instead of exec-ing
+Python.
 
-The service is still its own process running the CLI's real entry point (`runpy` of `core.cli`,
+The service is still its own process running the CLI's real entry point (`runpy` of `trademesh.core.cli`,
 as `python -m` runs it), with its own arguments, environment, working directory, stdout (a pipe
 back to the test, read for the serving line as before) and stderr. Only the libraries it finds
 already imported differ from an exec'd start; none of trademesh's modules is imported before the
@@ -18,7 +19,7 @@ go through it too, with run_command: a test of the CLI's errors used to pay a wh
 with ccxt, gRPC and the rest per case (1-2 CPU s each, over a hundred cases).
 
 The fork server is this plugin's own, not multiprocessing's (whose one fork server per process
-the product's sweep runner uses and stops: core/backtest/runners.py). Tests of starting itself
+the product's sweep runner uses and stops: trademesh/core/backtest/runners.py). Tests of starting itself
 (`trademesh up`, signals, the process guard, one case of the CLI's errors) start their own
 processes with subprocess. TRADEMESH_TEST_FORK=0 turns it off (every service and command exec'd,
 as before), e.g. to compare the two.
@@ -42,9 +43,9 @@ from typing import IO
 
 import pytest
 
-import core.foundations.process
-from core.foundations.errors import Unavailable
+import trademesh.core.platform.service.process
 from tests.process_guard import end_processes
+from trademesh.core.platform.errors import Unavailable
 
 __all__ = ["ForkServer", "ForkedService", "launch", "launch_command", "run_command"]
 
@@ -164,16 +165,18 @@ class ForkServer:
         """`python -m module args` to its end, as subprocess.run(capture_output=True, text=True,
         timeout=timeout_s) runs it: both streams read together (neither pipe fills while the
         other is waited on), killed and TimeoutExpired at the deadline."""
-        deadline = time.monotonic() + timeout_s
         command = [sys.executable, "-m", module, *args]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
             try:
-                service = self._fork(module, args, env, out_w, err_w, timeout_s)
+                # Its pid waited for as start waits for one: a server's first request waits for its
+                # preload (30 s of imports at load 16, past a whole 60 s timeout at 40).
+                service = self._fork(module, args, env, out_w, err_w, None)
             finally:
                 os.close(out_w)  # the service holds its own: the pipes end with it
                 os.close(err_w)
+            deadline = time.monotonic() + timeout_s  # the command's own time, from its start
             try:
                 out, err, ended = _read_both(out_r, err_r, deadline)
                 code = service.ended_within(deadline - time.monotonic()) if ended else None
@@ -253,16 +256,19 @@ def launch(module: str, args: Sequence[str], env: dict[str, str], stderr: IO[str
 
 
 def run_command(
-    args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 90.0, module: str = "core.cli"
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout_s: float = 90.0,
+    module: str = "trademesh.core.cli",
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m core.cli args` (or another module's) run to its end: its exit code, stdout and
+    """`python -m trademesh.core.cli args` (or another module's) run to its end: its exit code, stdout and
     stderr as subprocess.run(capture_output=True, text=True) gives them; `env` is its whole
     environment (this process's when None). Forked by the fork server when the services are
     (TRADEMESH_TEST_FORK), else exec'd. At `timeout_s` it is killed and TimeoutExpired raised.
 
     Its stdin is /dev/null either way (the fork server's): no command reads one. Thread-safe."""
     environment = dict(os.environ if env is None else env)
-    if core.foundations.process.launcher is not launch:
+    if trademesh.core.platform.service.process.launcher is not launch:
         return subprocess.run(
             [sys.executable, "-m", module, *args],
             stdin=subprocess.DEVNULL,
@@ -276,20 +282,20 @@ def run_command(
 
 def launch_command(
     args: Sequence[str], env: dict[str, str]
-) -> tuple[core.foundations.process.ChildProcess, IO[str], IO[str]]:
-    """`python -m core.cli args` started as run_command starts it (forked when the services are,
+) -> tuple[trademesh.core.platform.service.process.ChildProcess, IO[str], IO[str]]:
+    """`python -m trademesh.core.cli args` started as run_command starts it (forked when the services are,
     else exec'd), for a test that reads its output as it comes: the process, its stdout and its
     stderr, each to be read to its end (and closed) by the caller."""
-    if core.foundations.process.launcher is not launch:
+    if trademesh.core.platform.service.process.launcher is not launch:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", *args],
+            [sys.executable, "-m", "trademesh.core.cli", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         assert process.stdout is not None and process.stderr is not None
         return process, process.stdout, process.stderr
     read, write = os.pipe()
     with open(write, "w") as stderr:  # the service holds its own copy: ours is closed, so its end shows
-        forked = launch("core.cli", args, env, stderr)
+        forked = launch("trademesh.core.cli", args, env, stderr)
     assert forked.stdout is not None
     return forked, forked.stdout, open(read, encoding="utf-8")
 
@@ -319,7 +325,7 @@ def _text(data: bytes) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     # Linux's AF_UNIX SOCK_SEQPACKET and fd passing; elsewhere every service is exec'd.
     if os.environ.get(_ENV, "1") != "0" and hasattr(socket, "SOCK_SEQPACKET") and sys.platform == "linux":
-        core.foundations.process.launcher = launch
+        trademesh.core.platform.service.process.launcher = launch
 
 
 @pytest.hookimpl(trylast=True)  # after the session's fixtures have stopped their services

@@ -5,13 +5,20 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from core.foundations.contracts.intent import ExecutionIntent
-from core.foundations.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
-from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder, placed_by
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskState
-from core.inspector.engine.market import MarketView
-from core.inspector.engine.policies import PolicySet
+from trademesh.core.domain.contracts.intent import ExecutionIntent
+from trademesh.core.domain.model import Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from trademesh.core.inspector.engine.actions import (
+    Amend,
+    CancelOrder,
+    OrderAction,
+    OrderRole,
+    PlaceOrder,
+    placed_by,
+)
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskState
+from trademesh.core.inspector.engine.market import MarketView
+from trademesh.core.inspector.engine.policies import PolicySet
 
 D = Decimal
 # 2026-01-01 20:40:00 UTC, a Thursday.

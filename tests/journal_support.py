@@ -4,7 +4,7 @@ protective orders filled when the price walks through them, some protective orde
 cancels), a mark a second per market, and, in `rich` journals, operator commands, a policy
 change, a legacy position, and market entries answered FILLED before their fills come (as the
 venue's PlaceOrder answer comes before the fills through ingest and the bus). The entries are
-what the live shell would have journaled (core.inspector.runtime). Used by the snapshot tests
+what the live shell would have journaled (trademesh.core.inspector.runtime). Used by the snapshot tests
 and bench/inspector_replay.py."""
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.foundations.convert import SIDE_TO_PB
-from core.foundations.decimals import format_decimal
-from core.foundations.model import Side
-from core.inspector.convert import order_snapshot
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import (
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as cm
+from trademesh.core.domain.convert import SIDE_TO_PB
+from trademesh.core.domain.decimals import format_decimal
+from trademesh.core.domain.model import Side
+from trademesh.core.inspector.convert import order_snapshot
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import (
     Amend,
     CancelAll,
     CancelOrder,
@@ -27,10 +29,8 @@ from core.inspector.engine.actions import (
     PlaceOrder,
     QueryOrder,
 )
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskVerdict
-from trademesh.advisor.v1 import messages_pb2 as am
-from trademesh.common.v1 import common_pb2 as cm
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskVerdict
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

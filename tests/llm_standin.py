@@ -37,7 +37,8 @@ schema (bias, confidence, reasoning, size_multiplier). How it answers is its mod
 it require `Authorization: Bearer <key>`; a wrong key gets HTTP 401 whose message echoes the
 key it was given, as OpenAI's does, so tests can prove the client side scrubs it.
 GET /standin/requests lists what it was asked (model, mode, status, tool_choice, ...);
-DELETE clears it. On start it prints `{"event": "serving", "host", "port"}` (core.foundations.process).
+DELETE clears it. On start it prints `{"event": "serving", "host", "port"}`
+(trademesh.core.platform.service.process).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.foundations.process import ServiceProcess, start_service
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 
 __all__ = ["MODES", "Standin", "StandinConfig", "create_app", "main", "serve", "start_standin"]
 

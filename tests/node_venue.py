@@ -1,7 +1,7 @@
-"""node-ref (venues/node_ref), the reference venue in TypeScript, as a real process for the tests.
+"""node-ref (trademesh/venues/node_ref), the reference venue in TypeScript, as a real process for the tests.
 
 Built first when its stamps are stale (`npm ci` on its lockfile, `npm run build` on its sources,
-as ./dev does in its set-up), then started as `node venues/node_ref/dist/main.js --port N` with the
+as ./dev does in its set-up), then started as `node trademesh/venues/node_ref/dist/main.js --port N` with the
 mesh token and the trading credential; a start returns once it printed its serving line.
 """
 
@@ -24,14 +24,14 @@ from typing import IO
 
 import pytest
 
-from core.foundations.env import DRAIN_DELAY_S, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, Venue
+from trademesh.core.platform.config.env import DRAIN_DELAY_S, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess
 
 __all__ = ["HISTORY_S", "NODE_REF", "build_node_ref", "running", "start_node_ref"]
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE_REF = ROOT / "venues" / "node_ref"
+NODE_REF = ROOT / "trademesh" / "venues" / "node_ref"
 MAIN = NODE_REF / "dist" / "main.js"
 # One build at a time across the test processes (pytest-xdist workers) of a machine.
 _BUILD_LOCK = Path(tempfile.gettempdir()) / "trademesh-node-ref-build.lock"
@@ -49,7 +49,8 @@ def _run(command: list[str]) -> None:
     )
     if done.returncode != 0:
         pytest.fail(
-            f"{' '.join(command)} in venues/node_ref failed ({done.returncode}):\n{done.stderr[-4000:]}"
+            f"{' '.join(command)} in trademesh/venues/node_ref failed ({done.returncode}):\n"
+            f"{done.stderr[-4000:]}"
         )
 
 

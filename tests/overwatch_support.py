@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from core.foundations.model import Candle
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Candle
 
 __all__ = ["bus_bar"]
 

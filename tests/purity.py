@@ -15,7 +15,8 @@ FORBIDDEN_IMPORTS = frozenset(
     {
         "asyncio", "socket", "time", "threading", "multiprocessing", "subprocess", "os", "pathlib", "io",
         "random", "secrets", "logging", "selectors", "ssl", "http", "urllib", "grpc", "redis", "asyncpg",
-        "ccxt", "core.foundations.bus", "core.foundations.rpc", "core.foundations.service", "core.cli",
+        "ccxt", "trademesh.core.platform.bus", "trademesh.core.platform.rpc",
+        "trademesh.core.platform.service.lifecycle", "trademesh.core.cli",
     }
 )  # fmt: skip
 # The wall clock through datetime, and ids that differ from run to run.

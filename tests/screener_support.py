@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from core.foundations.model import Candle, InstrumentKind, Timeframe
-from core.screener.engine.inputs import Funding, InstrumentInputs, Ticker
+from trademesh.core.domain.model import Candle, InstrumentKind, Timeframe
+from trademesh.core.screener.engine.inputs import Funding, InstrumentInputs, Ticker
 
 HOUR = 3600 * 10**9
 NOW = 500_000 * HOUR  # a multiple of every cadence the tests use

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_timeout
 
-from core.foundations.tasks import tasks_text
+from trademesh.core.platform.service.tasks import tasks_text
 
 __all__ = ["dump_tasks"]
 

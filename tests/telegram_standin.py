@@ -1,4 +1,4 @@
-"""A stand-in for the Telegram Bot API (https://core.telegram.org/bots/api), speaking its HTTP:
+"""A stand-in for the Telegram Bot API (https://trademesh.core.telegram.org/bots/api), speaking its HTTP:
 `POST /bot<token>/getUpdates` (form or JSON `offset`, `timeout`, `limit`: long polling, answered as soon
 as an update at or past the offset is there, else after `timeout` s with none) and
 `POST /bot<token>/sendMessage` (`chat_id`, `text`), each answering `{"ok": true, "result": ...}`,

@@ -146,6 +146,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 self._groups = json.loads(groups_file.read_text()) if groups_file.exists() else {}
             return self._groups.get(nodeid, nodeid)
 
+        def _reschedule(self, node: Any) -> None:
+            """A worker xdist started in place of a crashed one gets tests once its collection is
+            in. Any worker's collection reschedules every worker, and loadscope counted the crashed
+            ones' collections as the new ones': a second replacement still collecting was handed
+            tests (KeyError, an INTERNALERROR that ended a fresh clone's run with no report)."""
+            if node in self.registered_collections:
+                super()._reschedule(node)
+
         def _assign_work_unit(self, node: Any) -> None:
             """The exclusive group (last in the queue) goes out only once the other tests have
             ended but each worker's last: handed out while others still had tests queued, their

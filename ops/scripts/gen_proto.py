@@ -1,10 +1,11 @@
-"""Generate the Python code for proto/ into gen/trademesh/ (messages, gRPC stubs, .pyi).
+"""Generate the Python code for proto/ into trademesh/ (messages, gRPC stubs, .pyi).
 
-    python ops/scripts/gen_proto.py          # regenerate gen/
-    python ops/scripts/gen_proto.py --check  # exit 1 when gen/ is stale
+    python ops/scripts/gen_proto.py          # regenerate trademesh/<area>/
+    python ops/scripts/gen_proto.py --check  # exit 1 when one is stale
 
-The generated package mirrors the proto packages: trademesh.<area>.v1.<file>_pb2.
-Nothing under gen/ is edited by hand.
+The generated modules mirror the proto packages: trademesh.<area>.v1.<file>_pb2, beside the
+hand-written trademesh.core, trademesh.gateway and trademesh.venues (no proto package takes one of
+those names). Nothing generated is edited by hand.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = ROOT / "proto"
-GEN_DIR = ROOT / "gen"
 PACKAGE = "trademesh"
+PACKAGE_DIR = ROOT / PACKAGE
+# The hand-written packages beside the generated ones: never compared, never replaced.
+HAND_WRITTEN = frozenset({"core", "gateway", "venues", "__pycache__"})
 
 
 def _plugin(name: str) -> str:
@@ -61,7 +64,7 @@ def generate(out: Path) -> None:
 
 
 def _differences(left: Path, right: Path) -> list[str]:
-    cmp = filecmp.dircmp(left, right)
+    cmp = filecmp.dircmp(left, right, ignore=[*HAND_WRITTEN])
     found = [f"only in {left}: {n}" for n in cmp.left_only]
     found += [f"only in {right}: {n}" for n in cmp.right_only]
     _, mismatch, errors = filecmp.cmpfiles(left, right, cmp.common_files, shallow=False)
@@ -72,25 +75,35 @@ def _differences(left: Path, right: Path) -> list[str]:
     return found
 
 
+def _replace_generated(fresh: Path) -> None:
+    """Every generated entry of trademesh/ replaced by the fresh one; a stale one removed."""
+    PACKAGE_DIR.mkdir(exist_ok=True)
+    for old in PACKAGE_DIR.iterdir():
+        if old.name not in HAND_WRITTEN:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    for new in fresh.iterdir():
+        (shutil.copytree if new.is_dir() else shutil.copy2)(new, PACKAGE_DIR / new.name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when gen/ is stale")
+    parser.add_argument("--check", action="store_true", help="fail when the generated code is stale")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp)
         generate(fresh)
         if args.check:
-            stale = _differences(fresh / PACKAGE, GEN_DIR / PACKAGE) if GEN_DIR.exists() else ["gen/ missing"]
+            stale = _differences(fresh / PACKAGE, PACKAGE_DIR)
             stale = [s for s in stale if "__pycache__" not in s]
             for line in stale:
                 print(f"gen_proto: stale: {line}", file=sys.stderr)
             if stale:
-                print("gen_proto: run `python ops/scripts/gen_proto.py` and commit gen/", file=sys.stderr)
+                print(
+                    "gen_proto: run `python ops/scripts/gen_proto.py` and commit trademesh/", file=sys.stderr
+                )
             return 1 if stale else 0
-        shutil.rmtree(GEN_DIR / PACKAGE, ignore_errors=True)
-        GEN_DIR.mkdir(exist_ok=True)
-        shutil.copytree(fresh / PACKAGE, GEN_DIR / PACKAGE)
-    print(f"gen_proto: wrote {GEN_DIR / PACKAGE}")
+        _replace_generated(fresh / PACKAGE)
+    print(f"gen_proto: wrote {PACKAGE_DIR}'s generated packages")
     return 0
 
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.studio_mesh import STUDIO_DIST, StudioMesh, artifact, create_key
@@ -34,6 +34,7 @@ CHROMIUM_ARGS = ["--disable-gpu"]
 
 # The last view's screenshot: a page that answers draws it in well under a second.
 SCREENSHOT_MS = 10_000
+VIEWPORT: ViewportSize = {"width": 1440, "height": 1100}
 
 # What the page shows comes from the mesh, on a machine the other workers load (4 on 2 cores:
 # a patch view took over Playwright's default 5 s to open in a full run). Every assertion waits
@@ -60,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def studio_dist() -> Path:
     if not (STUDIO_DIST / "index.html").is_file():
         pytest.fail(f"Studio is not built ({STUDIO_DIST} has no index.html): run `./dev test`, or "
-                    "`npm run build` in gateway/studio")  # fmt: skip
+                    "`npm run build` in trademesh/gateway/studio")  # fmt: skip
     return STUDIO_DIST
 
 
@@ -128,15 +129,51 @@ async def browser(mesh: StudioMesh, launching: asyncio.Task[Browser]) -> Browser
     return await launching
 
 
+class FreshPages:
+    """Blank pages, each in a browser context of its own, one made ahead: the next test's is made
+    while a test runs (a context and its page took 0.7 s of each test's set-up at load 20, the
+    browser's round trips and a renderer's start). A blank page opens nothing at the gateway."""
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+        self._next: asyncio.Task[Page] | None = None
+
+    async def _make(self) -> Page:
+        context = await self._browser.new_context(viewport=VIEWPORT)
+        return await context.new_page()
+
+    async def take(self) -> Page:
+        """The page made ahead (made now if none was), and the next one started."""
+        made = self._next or asyncio.create_task(self._make())
+        self._next = asyncio.create_task(self._make())
+        return await made
+
+    async def close(self) -> None:
+        if self._next is not None:
+            await asyncio.wait([self._next])
+            if self._next.exception() is None:
+                await self._next.result().context.close()
+            self._next = None
+
+
+@pytest.fixture(scope="package")
+async def fresh_pages(browser: Browser) -> AsyncIterator[FreshPages]:
+    pages = FreshPages(browser)
+    try:
+        yield pages
+    finally:
+        await pages.close()
+
+
 @pytest.fixture
-async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+async def page(fresh_pages: FreshPages, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     """A fresh browser context (empty sessionStorage) per test; its last view is saved as an artifact.
 
     The context is closed whatever happens: a page left open keeps its live stream open at the
     shared gateway, which the next tests of the worker count (a page that stopped answering in a
     CI run made four more tests fail on a stream that was not theirs)."""
-    context = await browser.new_context(viewport={"width": 1440, "height": 1100})
-    opened = await context.new_page()
+    opened = await fresh_pages.take()
+    context = opened.context
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     try:

@@ -1,6 +1,6 @@
 """The mesh Studio runs against in the browser tests, every part a real `trademesh` process.
 
-The gateway starts first (HTTP and gRPC on free ports, Studio's build from gateway/studio/dist);
+The gateway starts first (HTTP and gRPC on free ports, Studio's build from trademesh/gateway/studio/dist);
 then the sim venue, ingest, recorder, bars, bridge, the detector (the example strategies, its
 patches in the module's database), Overwatch (the regimes of the bars' streams, on 1s bars:
 OVERWATCH_TIMEFRAME) and the Screener (the shipped sim-movers and tests/e2e/screens/), each
@@ -28,11 +28,6 @@ from typing import IO
 
 import grpc
 
-from core.cli.mesh.up import API_KEY_SCOPES
-from core.foundations.decimals import format_decimal
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, SUPERVISOR_API_KEY, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.screener.screen_file import SCREENS_DIR
 from tests.forked_services import run_command
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,
@@ -44,6 +39,18 @@ from tests.integration.mesh import (
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from tests.llm_standin import Standin, start_standin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.cli.mesh.up import API_KEY_SCOPES
+from trademesh.core.domain.decimals import format_decimal
+from trademesh.core.platform.config.env import (
+    DATABASE_URL,
+    GATEWAY,
+    REDIS_URL,
+    SESSION_SECRET,
+    SUPERVISOR_API_KEY,
+    TOKEN,
+)
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.screener.screen_file import SCREENS_DIR
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -52,7 +59,7 @@ from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 __all__ = ["ARTIFACTS", "OVERWATCH_TIMEFRAME", "ROOT", "STUDIO_DIST", "StudioMesh", "artifact", "create_key"]
 
 ROOT = Path(__file__).resolve().parents[2]
-STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
+STUDIO_DIST = ROOT / "trademesh" / "gateway" / "studio" / "dist"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 # Fixed for the module, so a restarted gateway still accepts the sessions it signed before.
 _SESSION_SECRET = "e2e-session-secret-0123456789abcdef-0123456789"
@@ -72,7 +79,7 @@ def artifact(name: str) -> Path:
 
 def create_key(database_url: str, name: str, scopes: Sequence[str] = API_KEY_SCOPES) -> str:
     """`trademesh keys create NAME`: the new API key, printed alone on stdout. By default it has
-    the scopes of the key `trademesh up` makes for Studio (core.cli.mesh.up.API_KEY_SCOPES)."""
+    the scopes of the key `trademesh up` makes for Studio (trademesh.core.cli.mesh.up.API_KEY_SCOPES)."""
     flags = [arg for scope in scopes for arg in ("--scope", scope)]
     done = run_command(["keys", "create", name, *flags, "--database-url", database_url], timeout_s=60)
     assert done.returncode == 0, f"keys create failed: {done.stderr}"

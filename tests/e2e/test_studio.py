@@ -21,10 +21,10 @@ import pytest
 from playwright.async_api import Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.integration.replay import CAPTURES
 from tests.integration.support import until
+from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -71,7 +71,7 @@ async def inspector(mesh: StudioMesh) -> AsyncIterator[ServiceProcess]:
 
 
 def shown_amount(exact: str) -> str:
-    """An amount in a quote asset as Studio shows it (gateway/studio/src/lib/money.ts): to the
+    """An amount in a quote asset as Studio shows it (trademesh/gateway/studio/src/lib/money.ts): to the
     cent, half away from zero, thousands grouped; a non-zero amount under a cent to its first two
     significant digits, trailing zeros trimmed."""
     value = Decimal(exact)
@@ -535,16 +535,17 @@ async def test_a_venue_started_beside_the_mesh_appears_on_the_board_and_leaves_i
     files = [str(p) for p in sorted(CAPTURES.glob("BINANCE_FUTURES.*")) if p.name.split(".")[-1].isdigit()]
     # Its replay plays from when ingest takes the venue (its first subscriber), and the chart
     # sees only the trades that come once it is live: the replay outlasts every wait before
-    # that (sign-in, the venue and its symbol listed, the chart live: 4 x WAIT_MS at most).
-    # CTK trades 38 times over the capture's 29 s, every 0.2 to 1.3 s: at 0.15 of the pace,
-    # they come over 193 s, a candle every 9 s at most. (At half the pace, the capture played
-    # out before the chart was live once, in a whole run at load 20-30.)
+    # that (the venue and its symbol listed, the chart live: 3 x WAIT_MS at most; the page logs
+    # in first). CTK trades 38 times over the capture's 29 s, every 0.2 to 1.3 s: at 0.3 of the
+    # pace, they come over 97 s, a candle every 4.3 s at most (at 0.15, the two candles took
+    # 10 s). (At half the pace, with the log-in after the venue's start, the capture played out
+    # before the chart was live once, in a whole run at load 20-30.)
+    await log_in(page, mesh, api_key)
     venue = await asyncio.to_thread(
-        mesh.processes.start, "venue", "binanceusdm", "--replay-speed", "0.15", "--replay", *files
+        mesh.processes.start, "venue", "binanceusdm", "--replay-speed", "0.3", "--replay", *files
     )
     board = page.locator('#health article[data-venue="binanceusdm"]')
     try:
-        await log_in(page, mesh, api_key)
         option = page.locator('#venue-select option[value="binanceusdm"]')
         await expect(option).to_have_count(1, timeout=WAIT_MS)
         await page.select_option("#venue-select", "binanceusdm")

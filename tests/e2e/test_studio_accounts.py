@@ -17,12 +17,12 @@ import grpc
 import pytest
 from playwright.async_api import Page, expect
 
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in, shown_amount
 from tests.e2e.test_studio_ledger import open_ledger
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -60,24 +60,26 @@ class Accounts:
 async def accounts(mesh: StudioMesh) -> AsyncIterator[Accounts]:
     """The two account sims and the mesh's ledger (which follows them through the registry) for
     this module; both sims and the ledger stopped when it ends (the later modules see the one
-    sim of the mesh)."""
-    sims: list[ServiceProcess] = []
+    sim of the mesh). The sims start at once, the ledger once both serve: its books open with
+    the balances of the venues registered at its first start (this module's, the package's first
+    ledger)."""
+    starting: list[asyncio.Task[ServiceProcess]] = []
     for account, usdt in (("desk-a", 50000), ("desk-b", 20000)):
         path = mesh.directory / f"sim-{account}.toml"
         path.write_text(f'tick_interval_ms = 50\n[balances]\nUSDT = "{usdt}"\n')
-        sims.append(
-            await asyncio.to_thread(
-                mesh.processes.start, "venue", "sim", "--account", account, "--config", str(path)
-            )
-        )
-    ledger = await asyncio.to_thread(mesh.start_ledger)
+        args = ("venue", "sim", "--account", account, "--config", str(path))
+        starting.append(asyncio.create_task(asyncio.to_thread(mesh.processes.start, *args)))
     try:
+        sims = await asyncio.gather(*starting)
+        ledger = await asyncio.to_thread(mesh.start_ledger)
         await until(lambda: _opened(ledger), 60, 0.2, "both accounts' books opened")
         yield Accounts(ledger, dict(zip(OPENING, sims, strict=True)))
     finally:
+        await asyncio.wait(starting)  # each start ended, whether the other failed
         await asyncio.to_thread(mesh.stop_ledger)
-        for sim in sims:
-            await asyncio.to_thread(sim.terminate)
+        for sim in starting:
+            if sim.exception() is None:
+                await asyncio.to_thread(sim.result().terminate)
 
 
 async def test_studio_lists_both_accounts_with_their_own_balances(

@@ -23,13 +23,13 @@ import grpc
 import pytest
 from playwright.async_api import Page, expect
 
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import DECIMAL, WAIT_MS, log_in
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

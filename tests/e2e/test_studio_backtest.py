@@ -25,14 +25,14 @@ import grpc
 import pytest
 from playwright.async_api import Page, expect
 
-from core.advisor.config import MESH_TIMEFRAME
-from core.foundations.process import ServiceProcess
 from tests.e2e.backtest_fixture import Recording, restore
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
+from trademesh.core.advisor.config import MESH_TIMEFRAME
+from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

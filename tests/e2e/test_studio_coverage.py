@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from core.foundations.env import DATABASE_URL
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh
 from tests.e2e.test_studio import WAIT_MS, log_in
 from tests.e2e.test_studio_backtest import _hub_call, fill_form, hub, open_backtest, utc_input
 from tests.forked_services import run_command
 from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.core.platform.config.env import DATABASE_URL
+from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 __all__ = ["hub"]  # the fixture, for pytest

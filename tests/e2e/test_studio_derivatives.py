@@ -22,14 +22,14 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Page, expect
 
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.bus.names import market_stream
-from core.foundations.model import Channel
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in
 from tests.integration.support import until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Channel
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.bus.names import market_stream
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

@@ -29,9 +29,6 @@ import redis.asyncio as aioredis
 from playwright.async_api import Page, expect
 from redis.exceptions import ResponseError
 
-from core.foundations.bus.names import INTENTS
-from core.foundations.logs import chain_trace_id
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import TICK, WAIT_MS, best_prices, log_in, open_market, shown_amount, sign_in
 from tests.integration.mesh import ADVISOR_TEST_CONFIG
@@ -39,6 +36,9 @@ from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
+from trademesh.core.platform.bus.names import INTENTS
+from trademesh.core.platform.logs.setup import chain_trace_id
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -264,7 +264,7 @@ async def trace_shown(page: Page, kind: str, wanted: str) -> list[str]:
 
 def logs_link(signals: list[str], wanted: str) -> str:
     """The trace view's link to the log lines (the Logs page: tests/e2e/test_studio_logs.py): a
-    chain with a detector's signal (a UUID), to its trace (core.foundations.logs.chain_trace_id);
+    chain with a detector's signal (a UUID), to its trace (trademesh.core.platform.logs.setup.chain_trace_id);
     else to the lines naming the id asked about."""
     try:
         return f"#/logs?{urlencode({'trace': chain_trace_id(str(uuid.UUID(signals[0])))})}"

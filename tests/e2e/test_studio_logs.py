@@ -22,10 +22,10 @@ from decimal import Decimal
 import pytest
 from playwright.async_api import Page, expect
 
-from core.foundations.logs import log_fields, record_fields
-from core.foundations.logstream import StreamLogHandler, StreamSettings
 from tests.e2e.studio_mesh import StudioMesh
 from tests.e2e.test_studio import POLICIES, TICK, WAIT_MS, best_prices, log_in, open_market, place
+from trademesh.core.platform.logs.setup import log_fields, record_fields
+from trademesh.core.platform.logs.stream import StreamLogHandler, StreamSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

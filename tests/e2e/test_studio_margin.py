@@ -32,12 +32,12 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Locator, Page, expect
 
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import ROOT, StudioMesh, artifact
 from tests.e2e.test_studio import WAIT_MS, log_in
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -59,10 +59,10 @@ RUNTIME_PERP = "ETH/USDT:USDT"
 RUNTIME_SIZE = "1"
 BUF = ROOT / "node_modules" / ".bin" / "buf"
 PROTO = ROOT / "proto"
-# docs/studio.md, "Margin and liquidation" (gateway/studio/src/lib/margin.ts).
+# docs/studio.md, "Margin and liquidation" (trademesh/gateway/studio/src/lib/margin.ts).
 SAFE_ABOVE = Decimal("0.2")
 DANGER_BELOW = Decimal("0.05")
-# The colours of the tones (gateway/studio/src/styles.css: --buy, --warn, and white on red).
+# The colours of the tones (trademesh/gateway/studio/src/styles.css: --buy, --warn, and white on red).
 TONE_COLOURS = {"safe": "rgb(38, 166, 154)", "near": "rgb(210, 153, 34)", "danger": "rgb(255, 255, 255)"}
 ANY_TONE = re.compile(r"^(safe|near|danger)$")
 MARGIN_COLUMNS = ("leverage", "margin-ratio", "liquidation", "liquidation-distance")
@@ -373,9 +373,10 @@ async def test_the_mcp_positions_tool_and_buf_curl_answer_the_margin_fields(
     assert "leverage" not in curled[SPOT] and "liquidationPrice" not in curled[SPOT], curled
 
 
-# A perpetual falling 0.2 % a second with little noise (tests/integration/test_inspector_leverage.py's
-# market): a 20x isolated long opened at 65,000 is liquidated near 62,000, 4.6 % below (Binance's
-# first bracket keeps 0.4 %), about 23 s later; from its opening it is in danger (under 5 %).
+# A perpetual falling 0.4 % a second with little noise (tests/integration/test_inspector_leverage.py's
+# market, twice as steep): a 20x isolated long opened at 65,000 is liquidated near 62,000, 4.6 %
+# below (Binance's first bracket keeps 0.4 %), about 12 s later; from its opening it is in danger
+# (under 5 %). (At 0.2 % a second the test waited 23 s for the liquidation, a third of the module.)
 FALLING_ACCOUNT = "falling"
 FALLING_VENUE = f"sim.{FALLING_ACCOUNT}"
 FALLING = """
@@ -393,7 +394,7 @@ level_spacing_ticks = 5
 maker_size_lots = 5000
 taker_size_lots = 100
 volatility_per_sqrt_s = 0.0001
-drift_per_s = -0.002
+drift_per_s = -0.004
 """
 FALLING_LEVERAGE = Decimal(20)
 LIQUIDATED_WITHIN_MS = 120_000
@@ -415,12 +416,14 @@ async def test_trading_shows_a_position_in_danger_then_its_liquidation_in_the_fi
     path = mesh.directory / f"sim-{FALLING_ACCOUNT}.toml"
     path.write_text(FALLING)
     # The ledger books the account's fills (the trace is its); it follows the venues registered.
-    await asyncio.to_thread(mesh.start_ledger)
-    venue = await asyncio.to_thread(
-        mesh.processes.start, "venue", "sim", "--account", FALLING_ACCOUNT, "--config", str(path)
-    )
+    # Both start at once, while the page logs in (one after the other, 3-6 s of the test).
+    ledger = asyncio.create_task(asyncio.to_thread(mesh.start_ledger))
+    args = ("venue", "sim", "--account", FALLING_ACCOUNT, "--config", str(path))
+    starting = asyncio.create_task(asyncio.to_thread(mesh.processes.start, *args))
     try:
         await log_in(page, mesh, api_key)
+        await ledger
+        venue = await starting
         await expect(page.locator(f'#venue-select option[value="{FALLING_VENUE}"]')).to_have_count(
             1, timeout=WAIT_MS
         )
@@ -483,5 +486,7 @@ async def test_trading_shows_a_position_in_danger_then_its_liquidation_in_the_fi
         await page.screenshot(path=artifact("margin-trace-liquidation"))
         await page.click("#trace-close")
     finally:
-        await asyncio.to_thread(venue.terminate)
+        await asyncio.wait([ledger, starting])  # each start ended, whether the other failed
+        if starting.exception() is None:
+            await asyncio.to_thread(starting.result().terminate)
         await asyncio.to_thread(mesh.stop_ledger)

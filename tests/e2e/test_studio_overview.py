@@ -18,15 +18,15 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Page, expect
 
-from core.foundations.bus.codec import encode_bars
-from core.foundations.model import Candle
-from core.foundations.regime import Regime
-from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.e2e.studio_mesh import OVERWATCH_TIMEFRAME, StudioMesh
 from tests.e2e.test_studio import WAIT_MS, sign_in
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Candle
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.platform.bus.codec import encode_bars
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 

@@ -29,6 +29,8 @@ async def test_a_paper_venue_is_marked_paper_on_the_health_board_and_in_the_orde
 ) -> None:
     files = [str(path) for path in capture_files("OKX_SWAP")]
     venue = await asyncio.to_thread(mesh.processes.start, "venue", PAPER, "--paper", "--replay", *files)
+    # The inspector (for the ticket, below) starts while the page logs in and reads the board.
+    inspector = asyncio.create_task(asyncio.to_thread(mesh.start_inspector))
     try:
         await log_in(page, mesh, api_key)
         paper = page.locator(card(page, PAPER))
@@ -45,7 +47,7 @@ async def test_a_paper_venue_is_marked_paper_on_the_health_board_and_in_the_orde
 
         # Studio trades on a paper venue as on the sim: the ticket's intent through the inspector,
         # matched against the recorded book, its fill in the fills table.
-        await asyncio.to_thread(mesh.start_inspector)
+        await inspector
         await expect(page.locator("#trading .status")).to_have_text("live", timeout=WAIT_MS)
         order_id = await place(page, "buy", "market", "0.01")
         fill = page.locator(f'#fills tr[data-order-id="{order_id}"]')
@@ -76,5 +78,6 @@ async def test_a_paper_venue_is_marked_paper_on_the_health_board_and_in_the_orde
         await expect(books).to_contain_text("ledger:", timeout=WAIT_MS)
         await page.screenshot(path=artifact("paper-venue-accounts"))
     finally:
+        await asyncio.wait([inspector])  # its start ended, whether it failed
         await asyncio.to_thread(mesh.stop_inspector)
         await asyncio.to_thread(venue.terminate)

@@ -27,8 +27,6 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Locator, Page, expect
 
-from core.foundations.bus.names import POSITION_REQUESTS
-from core.foundations.process import ServiceProcess
 from tests.bus_signing import signed
 from tests.e2e.studio_mesh import StudioMesh, artifact
 from tests.e2e.test_studio import (
@@ -45,6 +43,8 @@ from tests.e2e.test_studio import (
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as cm
+from trademesh.core.platform.bus.names import POSITION_REQUESTS
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -61,7 +61,7 @@ SIZE = Decimal("0.01")
 MAX_SIZE = Decimal("0.02")
 # The gross exposure cap: a position of SIZE at the module's starting price is this much of it.
 GROSS_USE = Decimal("0.87")
-# The ticket's strategy (core/inspector/runtime.py MANUAL), and its reservation: a position of
+# The ticket's strategy (trademesh/core/inspector/runtime.py MANUAL), and its reservation: a position of
 # SIZE at the module's starting price is this much of it.
 MANUAL = "manual"
 CAPITAL_USE = Decimal("0.5")

@@ -11,9 +11,9 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from core.foundations.rpc.registration import package_version
 from tests.e2e.studio_mesh import StudioMesh
 from tests.e2e.test_studio import WAIT_MS, log_in
+from trademesh.core.platform.rpc.registration import package_version
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,7 +33,7 @@ TREND = "trend/sim/BTC/USDT"
 # detector's promise is signals within a minute or so of start.
 WARM_MS = 90_000
 SIGNAL_MS = 120_000
-STRATEGIES = ROOT / "core" / "detector" / "strategies"
+STRATEGIES = ROOT / "trademesh" / "core" / "detector" / "strategies"
 SECOND = "detector-b"
 # The second detector's strategy: every taker buy after a sell is a signal (a few a second on the
 # sim), from live trades at once: no warm-up.
@@ -68,12 +69,15 @@ def strategy_graph(path: Path) -> tuple[set[str], set[tuple[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def second_detector(mesh: StudioMesh) -> str:
-    """A second detector process, registered with the gateway as detector-b, running TAKER_BUYS."""
+def second_detector(mesh: StudioMesh) -> Iterator[str]:
+    """A second detector process, registered with the gateway as detector-b, running TAKER_BUYS;
+    stopped with the module: the mesh is the worker's, and its signals must not reach the modules
+    after this one (the advisor's page expects the example strategies' decisions only)."""
     path = mesh.directory / "taker_buys.toml"
     path.write_text(TAKER_BUYS)
-    mesh.start_detector("--instance", SECOND, "--strategy", str(path))
-    return SECOND
+    detector = mesh.start_detector("--instance", SECOND, "--strategy", str(path))
+    yield SECOND
+    detector.terminate()
 
 
 async def markers(page: Page) -> list[str]:

@@ -20,11 +20,11 @@ import grpc
 import pytest
 from playwright.async_api import Locator, Page, Route, expect
 
-from core.foundations.process import ServiceProcess
 from tests.e2e.studio_mesh import StudioMesh, create_key
 from tests.e2e.test_studio import WAIT_MS, sign_in
 from tests.e2e.test_studio_ledger import skip_old_intents
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 from trademesh.supervisor.v1 import supervisor_pb2 as sv

@@ -2,7 +2,7 @@
 and after, with its events and decisions (tests/integration/test_backtest_memory.py runs it).
 
 Given several N, each run is a process of its own, all at once, forked from this one once it has
-imported the chain and the advisor's models' classes (core.backtest.preload, as a sweep's fork
+imported the chain and the advisor's models' classes (trademesh.core.backtest.preload, as a sweep's fork
 server does): a line per N, in their order. A forked process's peak RSS starts at its RSS at the
 fork: the imports' passing peaks are the parent's, so none of them hides what a run added (in an
 exec'd process, "before" was the imports' peak, 60 MiB over what stayed).
@@ -17,15 +17,15 @@ import sys
 import traceback
 from pathlib import Path
 
-import core.backtest.preload  # noqa: F401 (imported before the forks, for each run)
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.session import drive_sync
-from core.backtest.synthetic import Walk, bar_walk
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import ModuleDecl, load_strategy
+import trademesh.core.backtest.preload  # noqa: F401 (imported before the forks, for each run)
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import ModuleDecl, load_strategy
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 MINUTE_NS = 60 * 10**9
 
 

@@ -24,21 +24,21 @@ from typing import Any, cast
 import grpc
 import pytest
 
-from core.bars.aggregator import Aggregator
-from core.bars.shares import stream_lease_name
-from core.bars.timeframes import FROM_PB, TO_PB
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.bus.group import Fenced
-from core.foundations.bus.names import bars_stream, market_stream
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import BusRedis, open_redis
-from core.foundations.env import TOKEN
-from core.foundations.lease import Lease
-from core.foundations.model import Channel, Timeframe
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, metric_samples, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.bars.aggregator import Aggregator
+from trademesh.core.bars.shares import stream_lease_name
+from trademesh.core.bars.timeframes import FROM_PB, TO_PB
+from trademesh.core.domain.model import Channel, Timeframe
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.bus.group import Fenced
+from trademesh.core.platform.bus.names import bars_stream, market_stream
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import BusRedis, open_redis
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.replicas.lease import Lease
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = [
@@ -77,7 +77,7 @@ Fields = tuple[Fraction, Fraction, Fraction, Fraction, Fraction, Fraction | None
 
 async def hold(aggregator: Aggregator, stream: str) -> Lease:
     """The stream's lease taken and the stream adopted by `aggregator`, as a bars replica does
-    (core.bars.fleet), for tests that drive an Aggregator directly."""
+    (trademesh.core.bars.fleet), for tests that drive an Aggregator directly."""
     name = stream_lease_name(aggregator.store.group, stream)
     lease = Lease(aggregator.store.redis, name, f"test-{uuid.uuid4().hex[:6]}", 60_000)
     assert await lease.acquire() and lease.token is not None

@@ -21,14 +21,14 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import encode_bars, encode_market
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.env import TOKEN
-from core.foundations.process import start_service
 from tests.integration.mesh import redis_db
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import encode_bars, encode_market
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.service.process import start_service
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.livedata.v1 import livedata_pb2_grpc as lv_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md

@@ -11,16 +11,16 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
-from core.backtest.assemble import advisor_bars, build, recorded_history
-from core.backtest.config import BacktestConfig
-from core.backtest.recorded_orders import OrderOutcome, outcomes
-from core.backtest.session import drive
-from core.backtest.source import RecordedSource
-from core.backtest.twins import TwinArrivals, live_hearing, load_twin_arrivals
-from core.detector.config import example_strategies
-from core.foundations.model import Execution, OrderRequest
 from tests.integration.chain_mesh import FROM, Chain, S
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.backtest.assemble import advisor_bars, build, recorded_history
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.recorded_orders import OrderOutcome, outcomes
+from trademesh.core.backtest.session import drive
+from trademesh.core.backtest.source import RecordedSource
+from trademesh.core.backtest.twins import TwinArrivals, live_hearing, load_twin_arrivals
+from trademesh.core.detector.config import example_strategies
+from trademesh.core.domain.model import Execution, OrderRequest
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -83,7 +83,7 @@ class Backtested:
 async def backtested_chain(chain: Chain) -> Backtested:
     """The backtest of the window with the live advisor's config and `latency = "recorded"`, as
     run_recorded runs it; its advisor reads the recorded 1s bars (the bar service's, as the live
-    advisor reads them: core.backtest.assemble.run_recorded), its detector builds its own."""
+    advisor reads them: trademesh.core.backtest.assemble.run_recorded), its detector builds its own."""
     config = BacktestConfig(
         strategies=example_strategies(),
         start_ns=chain.started_ns,

@@ -31,9 +31,9 @@ from typing import Any
 
 import asyncpg
 
-from core.recorder.migrate import migrate
 from tests.integration.chain_mesh import SYMBOLS, Bar, Chain, S
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.recorder.migrate import migrate
 from trademesh.signal.v1 import signal_pb2 as sig
 
 __all__ = ["FIXTURE", "TABLES", "restore", "write"]

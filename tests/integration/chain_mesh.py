@@ -54,8 +54,6 @@ import asyncpg
 import grpc
 import pytest
 
-from core.foundations.bus.codec import FIELD, decode
-from core.foundations.bus.names import DECISIONS
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import (
     ADVISOR_TEST_CONFIG,
@@ -70,6 +68,8 @@ from tests.integration.postgres_server import new_database
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, until, with_test_step
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.platform.bus.names import DECISIONS
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -106,7 +106,7 @@ WARM_BARS = 40  # the examples' warm-ups (trend 30 bars of 1s, mean reversion 35
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 MAX_NOTIONAL_SHARE = "0.008"  # as `trademesh up` runs the advisor
 DECIDED_S = 3  # the last signals decided and their orders placed after the detector stops
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 
 # The orders placed by hand after the chain's window, on a symbol no demo strategy trades (their
 # signals' market is not ours to move), one every ORDER_EVERY_S: buys, then (their resting ones
@@ -265,9 +265,9 @@ async def _cancel_all(address: str) -> None:
 
 
 async def _inspector_journal(bus_url: str) -> list[bytes]:
-    """The live inspector's journal (every input of its core, in order: core.inspector.input_journal),
-    each entry serialised: replayed through the core (core.inspector.driver) it shows what the
-    live inspector did on each input."""
+    """The live inspector's journal (every input of its core, in order:
+    trademesh.core.inspector.input_journal), each entry serialised: replayed through the core
+    (trademesh.core.inspector.driver) it shows what the live inspector did on each input."""
     return [fields[FIELD] for fields in await stream_entries(bus_url, "inspector.journal.*")]
 
 

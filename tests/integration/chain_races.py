@@ -1,5 +1,5 @@
 """The races a chain session (tests/integration/chain_mesh.py) caught, found in the live
-inspector's journal (core.inspector.input_journal: every input of its core, in order, each with
+inspector's journal (trademesh.core.inspector.input_journal: every input of its core, in order, each with
 the inspector's clock; a fill with the venue's time, an order's update with the venue's moment):
 
 - **A fill against a cancel** (`cancel_races`): a protective order (a stop, or a target) the live
@@ -17,7 +17,7 @@ the inspector's clock; a fill with the venue's time, an order's update with the 
   the core placed the pair on it, and one of the pair filled before the last fill the answer
   held was heard: the pair caught a market the fills alone would have had it miss.
 
-What the core asked is found by replaying the journal through it (core.inspector.driver), as a
+What the core asked is found by replaying the journal through it (trademesh.core.inspector.driver), as a
 restart does. The sim's clock and the inspector's are this machine's, so their times compare.
 """
 
@@ -29,9 +29,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import Amend, CancelOrder, OrderRole, placed_by
-from core.inspector.engine.events import RiskOutput, RiskVerdict
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import Amend, CancelOrder, OrderRole, placed_by
+from trademesh.core.inspector.engine.events import RiskOutput, RiskVerdict
 from trademesh.risk.v1 import journal_pb2 as jr
 
 __all__ = [

@@ -3,7 +3,7 @@ sim venue's own record of what happened (docs/chaos.md).
 
 ChaosMesh starts each service as `up` does (its ServiceCommand's mesh arguments, the mesh token
 for all, the trading credential only for the services that hold it, a free port kept across
-restarts) under core.cli.mesh.supervisor's Child, which restarts it whenever it exits. The
+restarts) under trademesh.core.cli.mesh.supervisor's Child, which restarts it whenever it exits. The
 backtester is left out: nothing of a chaos run reaches it. Each service starts once those it
 waits for serve (`AFTER`; up starts them one by one, and the run has two minutes). `kill` is a
 kill -9 of a serving service; `back` waits until the supervisor has it serving again; `freeze`
@@ -31,18 +31,25 @@ from typing import IO, Any
 
 import grpc
 
-from core.cli.mesh.supervisor import Child, ChildSpec
-from core.foundations.command import MeshView, load_command
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN
-from core.foundations.errors import Unavailable
-from core.foundations.health import check_health
-from core.foundations.registry import SERVICES, Kind
 from tests.bus_signing import held_keys
 from tests.chaos_history import Absence, Minimum
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, Stubs
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.cli.mesh.supervisor import Child, ChildSpec
+from trademesh.core.platform.config.env import (
+    DATABASE_URL,
+    GATEWAY,
+    REDIS_URL,
+    SESSION_SECRET,
+    TOKEN,
+    TRADE_TOKEN,
+)
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.platform.rpc.health_probe import check_health
+from trademesh.core.platform.service.command import MeshView, load_command
+from trademesh.core.platform.service.registry import SERVICES, Kind
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -207,7 +214,7 @@ class ChaosMesh:
         return Absence(start, time.time_ns(), f"freeze {service}")
 
     def dump_tasks(self, service: str) -> None:
-        """Its asyncio tasks' stacks into its log (core.foundations.service's SIGUSR1)."""
+        """Its asyncio tasks' stacks into its log (trademesh.core.platform.service.lifecycle's SIGUSR1)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.children[service].pid, signal.SIGUSR1)
 

@@ -51,10 +51,6 @@ from pathlib import Path
 import asyncpg
 import grpc
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.names import INTENTS, RISK, journal_stream
-from core.foundations.env import DATABASE_URL, REDIS_URL
-from core.inspector.engine.ids import entry_order_id
 from tests.chaos_history import Absence, Entries, History, Window, entries, history, states
 from tests.integration.chaos_mesh import ChaosMesh, Kill, VenueWatch, chaos_mesh
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, WARM_HISTORY_S, stream_entries
@@ -62,6 +58,10 @@ from tests.integration.support import CALL_TIMEOUT_S, TEST_BOOK_UPDATES_PER_S, T
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.names import INTENTS, RISK, journal_stream
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk

@@ -5,19 +5,21 @@ the services themselves (the detector's patches, the inspector's state)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from tests.integration.gateway_support import create_key
+from tests.integration.gateway_support import at_once, both, new_key
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, sim_config, venue_link
 from tests.integration.postgres_server import new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
+from trademesh.core.platform.config.env import DATABASE_URL, GATEWAY, REDIS_URL, SESSION_SECRET, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -97,18 +99,29 @@ def _gateway(directory: Path, redis: str, database: str) -> ServiceProcess:
 async def client_mesh(
     directory: Path, redis_url: str, database_url: str, scopes: Sequence[str], ledger: bool = False
 ) -> AsyncIterator[ClientMesh]:
-    """The mesh, and a key `client` holding `scopes`."""
+    """The mesh, and a key `client` holding `scopes`. Each step starts what it can at once (each
+    start waits for its serving line on a thread of its own): the gateway with the database's key,
+    then the venue (registering with the gateway), then its followers together."""
     async with contextlib.AsyncExitStack() as stack:
         database = await stack.enter_async_context(new_database(database_url, "clients"))
         redis = await stack.enter_async_context(redis_db(redis_url))
-        gateway = _gateway(directory, redis, database)
-        stack.callback(gateway.terminate)
         processes = MeshProcesses(directory, redis, database)
-        processes.env[GATEWAY] = f"127.0.0.1:{gateway.info['grpc_port']}"
         stack.push_async_callback(processes.stop_all)
+
+        def start_gateway() -> ServiceProcess:  # ended by the stack even when the key fails
+            gateway = _gateway(directory, redis, database)
+            stack.callback(gateway.terminate)
+            return gateway
+
+        gateway, key = await both(start_gateway, functools.partial(new_key, database, "client", scopes))
+        processes.env[GATEWAY] = f"127.0.0.1:{gateway.info['grpc_port']}"
         config = sim_config(directory, trades_per_s=5, book_updates_per_s=10, history_s=WARM_HISTORY_S)
-        venue = processes.start("venue", "sim", "--config", str(config))
+        venue = await asyncio.to_thread(processes.start, "venue", "sim", "--config", str(config))
         followers = ("detector", "inspector", "ledger") if ledger else ("detector", "inspector")
-        started = [processes.start(name, *venue_link(name, venue.address)) for name in followers]
-        key = await create_key(database, "client", scopes)
+        started = await at_once(
+            *(
+                functools.partial(processes.start, name, *venue_link(name, venue.address))
+                for name in followers
+            )
+        )
         yield ClientMesh(directory, database, redis, gateway, started[0], started[1], key)

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import asyncpg
 from redis.asyncio import Redis
 
-from core.foundations.env import GATEWAY, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import read_stream, stream_entries
 from tests.integration.replay import capture_files
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.platform.config.env import GATEWAY, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 __all__ = ["FoundVenue", "capture_trades"]

@@ -28,12 +28,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD, encode_bars
-from core.foundations.env import SUPERVISOR_API_KEY, TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
-from core.foundations.mesh_tools import MeshTools
-from core.foundations.process import ServiceProcess
-from core.foundations.regime import Regime
-from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.fuzz_pools import Pools
 from tests.integration.fuzz_seeds import MADE_PATCHES, policy_files, probes, seeds, strategy_files
 from tests.integration.fuzz_support import read_rss_kib
@@ -56,6 +50,17 @@ from tests.telegram_standin import BotApiStandin, bot_api_standin
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.platform.bus.codec import FIELD, encode_bars
+from trademesh.core.platform.config.env import (
+    SUPERVISOR_API_KEY,
+    TELEGRAM_API_KEY,
+    TELEGRAM_BASE_URL,
+    TELEGRAM_BOT_TOKEN,
+)
+from trademesh.core.platform.mesh_tools import MeshTools
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
@@ -159,6 +164,11 @@ class Work:
                 found.append(f"{name} {before.held.get(name, 0.0):.0f} -> {value:.0f}")
         return found
 
+    @property
+    def read(self) -> bool:
+        """Whether each count was read (no NaN: a least of readings that were all NaN is NaN)."""
+        return not any(math.isnan(value) for value in (self.tasks, self.retrying, *self.held.values()))
+
     @staticmethod
     def least(readings: Sequence[Work]) -> Work:
         """What stayed through `readings`: each count at its least (a reading taken while the
@@ -232,19 +242,40 @@ async def read_work(service: Fuzzed) -> Work:
     return work_of(await asyncio.to_thread(service.metrics))
 
 
-async def watch_work(services: Mapping[str, Fuzzed], window_s: float) -> dict[str, list[Work]]:
+# What a watch of the work ends on: each process's least reading so far (watch_work).
+Settled = Callable[[Mapping[str, Work]], bool]
+
+
+async def watch_work(
+    services: Mapping[str, Fuzzed],
+    window_s: float,
+    settled: Settled | None = None,
+    at_least_s: float = 0.0,
+) -> dict[str, list[Work]]:
     """Each process's work, read all at once every _WATCH_EVERY_S for `window_s` (longer than the
     gateway's services board's round period, 2 s: the least reading of each is its work with
-    nothing in flight, Work.least)."""
+    nothing in flight, Work.least). With `settled`: ended as soon as it holds of each one's least
+    so far, every count read, and `at_least_s` has passed. A least only falls as readings come
+    (Work.least), so the whole window's would have held it too: the end comes sooner, the
+    verdict is the same."""
     readings: dict[str, list[Work]] = {name: [] for name in services}
-    end = time.monotonic() + window_s
+    began = time.monotonic()
     while True:
         now = await asyncio.gather(*(read_work(service) for service in services.values()))
         for name, work in zip(services, now, strict=True):
             readings[name].append(work)
-        if time.monotonic() >= end:
+        elapsed = time.monotonic() - began
+        if elapsed >= window_s or (elapsed >= at_least_s and _holds(settled, readings)):
             return readings
         await asyncio.sleep(_WATCH_EVERY_S)  # the interval of a polling loop
+
+
+def _holds(settled: Settled | None, readings: Mapping[str, Sequence[Work]]) -> bool:
+    """Whether `settled` holds of each process's least reading so far, each count read."""
+    if settled is None:
+        return False
+    least = {name: Work.least(works) for name, works in readings.items()}
+    return all(work.read for work in least.values()) and settled(least)
 
 
 async def runs_beyond_history(service: Fuzzed, mesh: FuzzMesh) -> list[str]:
@@ -328,39 +359,34 @@ async def _started(
         "telegram": ("--chat-ids", str(OPS), "--poll-s", "5"),
     }  # fmt: skip
 
-    def start_all() -> tuple[Gateway, ServiceProcess, list[ServiceProcess]]:
-        gateway = processes.gateway(*_REGISTRY)
-        sim = processes.sim(gateway, f"history_s = {WARM_HISTORY_S}\n", 0, "--metrics-port", "0")
-
-        def start(name: str) -> Callable[[], ServiceProcess]:
-            args = (*venue_link(name, sim.address), *plans[name], "--metrics-port", "0")
-            return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus)
-
-        return gateway, sim, run_at_once(*(start(name) for name in MESH_SERVICES if name not in _KEYED))
-
     def make_keys() -> list[str]:
         scopes = {"fuzz": _SCOPES, **_KEYED}
         return run_at_once(*(functools.partial(new_key, database, n, s) for n, s in scopes.items()))
 
     bars_from = await _publish_bars(bus, ("BTC/USDT", "ETH/USDT"))
     recorded_from = min(born - WARM_HISTORY_S * 10**9, bars_from)
-    # The keys are made (their CLI's starts) while the mesh starts, the services at once; then
-    # the services that need a key of their own.
-    (key, *keys), (gateway, sim, started) = await both(make_keys, start_all)
+    # The keys are made (their CLI's starts) while the gateway starts; then the sim, alone (the
+    # services that follow it wait for its address: one started beside six others took four
+    # times as long); then every service at once, those with a key of their own among them.
+    (key, *keys), gateway = await both(make_keys, lambda: processes.gateway(*_REGISTRY))
     bot = {TELEGRAM_API_KEY: keys[1], TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_BASE_URL: telegram.url}
     secrets = {"supervisor": {SUPERVISOR_API_KEY: keys[0]}, "telegram": bot}
+    sim = await asyncio.to_thread(
+        processes.sim, gateway, f"history_s = {WARM_HISTORY_S}\n", 0, "--metrics-port", "0"
+    )
 
-    def start_keyed(name: str) -> Callable[[], ServiceProcess]:
-        args = ("--gateway-url", _url(gateway), *plans[name], "--metrics-port", "0")
-        return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus, env=secrets[name])
+    def start(name: str) -> Callable[[], ServiceProcess]:
+        if name in _KEYED:
+            args = ("--gateway-url", _url(gateway), *plans[name], "--metrics-port", "0")
+            return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus, env=secrets[name])
+        args = (*venue_link(name, sim.address), *plans[name], "--metrics-port", "0")
+        return lambda: processes.mesh_service(gateway, name, *args, redis_url=bus)
 
-    keyed = dict(zip(_KEYED, await at_once(*(start_keyed(name) for name in _KEYED)), strict=True))
-    await _registered(gateway, {"sim", *MESH_SERVICES, *_KEYED})
-    await key_taken(gateway, key)
+    names = tuple(dict.fromkeys((*MESH_SERVICES, *_KEYED)))
+    by_name = dict(zip(names, await at_once(*map(start, names)), strict=True))
     services = {"venue": _fuzzed(processes, "venue", sim, TRADE_AUTH)}
-    started_at = iter(started)
     for name in (*MESH_SERVICES, "telegram"):
-        services[name] = _fuzzed(processes, name, keyed[name] if name in keyed else next(started_at))
+        services[name] = _fuzzed(processes, name, by_name[name])
     services["registry"] = Fuzzed(
         "registry",
         gateway.grpc_address,
@@ -368,10 +394,9 @@ async def _started(
         gateway.log_path,
         f"{_url(gateway)}/metrics",
     )
-    patches = await _patches(services["detector"])
-    paused = sorted({p.patch_id.split("/")[0] for p in patches})[-1]
-    _, proposal = await asyncio.gather(
-        _board_warm(services["overwatch"], 2), _proposed(services["supervisor"], gateway, key, paused)
+    # Overwatch's board warms while the mesh registers and the Supervisor proposes.
+    _, (patches, paused, proposal) = await asyncio.gather(
+        _board_warm(services["overwatch"], 2), _proposal(services, gateway, key)
     )
     pools = await _pools(services, patches, paused, proposal)
     mesh = FuzzMesh(gateway, key, services, recorded_from, *pools, telegram, keys[1])
@@ -379,7 +404,9 @@ async def _started(
     for name, service in services.items():
         service.rss_kib = read_rss_kib(service.pid)
         service.before = Work.least(before[name])
-        service.probed = await probe(service, mesh)
+    probed = await asyncio.gather(*(probe(service, mesh) for service in services.values()))
+    for service, problem in zip(services.values(), probed, strict=True):
+        service.probed = problem
     return mesh
 
 
@@ -418,10 +445,21 @@ async def _board_warm(overwatch: Fuzzed, markets: int) -> None:
         await until(warm, 60, interval_s=0.5, what=f"Overwatch's board warm with {markets} markets")
 
 
+async def _proposal(
+    services: Mapping[str, Fuzzed], gateway: Gateway, key: str
+) -> tuple[Sequence[pp.PatchSummary], str, str]:
+    """Once every service is registered and the gateway takes `key`: the detector's patches, the
+    strategy paused, and the Supervisor's proposal to resume it (_proposed)."""
+    await asyncio.gather(_registered(gateway, {"sim", *MESH_SERVICES, *_KEYED}), key_taken(gateway, key))
+    patches = await _patches(services["detector"])
+    paused = sorted({p.patch_id.split("/")[0] for p in patches})[-1]
+    return patches, paused, await _proposed(services["supervisor"], gateway, key, paused)
+
+
 def _loose_policies() -> str:
     """The shipped policy set with its rate, open-order and loss-streak limits out of the fuzz's
     reach: hundreds of intents a second must still be checked for what they ask, not throttled."""
-    text = Path("core/inspector/default_policies.toml").read_text()
+    text = Path("trademesh/core/inspector/default_policies.toml").read_text()
     for tight, loose in (("max_per_venue = 50", "max_per_venue = 100000"),
                          ("max_per_strategy = 20", "max_per_strategy = 100000"),
                          ("max_open = 50", "max_open = 100000"),

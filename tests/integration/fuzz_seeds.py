@@ -40,8 +40,8 @@ from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 __all__ = ["MADE_PATCHES", "policy_files", "probes", "seeds", "strategy_files"]
 
-_STRATEGY = Path("core/detector/strategies/trend.toml")
-_POLICIES = Path("core/inspector/default_policies.toml")
+_STRATEGY = Path("trademesh/core/detector/strategies/trend.toml")
+_POLICIES = Path("trademesh/core/inspector/default_policies.toml")
 _SYMBOL = "BTC/USDT"
 # The markets Overwatch's board holds in the fuzz mesh (tests.integration.fuzz_mesh).
 _MARKETS = ow.MarketFilter(venues=["sim"], symbols=[_SYMBOL, "ETH/USDT"])

@@ -25,10 +25,6 @@ import aiohttp
 import grpc
 import pytest
 
-from core.foundations.command import load_command
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.foundations.registry import SERVICES
 from tests.bus_signing import held_keys
 from tests.forked_services import run_command
 from tests.integration.postgres_server import new_database
@@ -40,6 +36,10 @@ from tests.integration.support import (
     until,
     with_test_step,
 )
+from trademesh.core.platform.config.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.platform.service.registry import SERVICES
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc

@@ -15,8 +15,6 @@ from typing import IO, Any
 
 import grpc
 
-from core.foundations.env import REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from tests.bus_signing import SIGNING_ENV
 from tests.integration.mesh import redis_db
 from tests.integration.support import (
@@ -32,6 +30,8 @@ from tests.integration.support import (
 )
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -14,9 +14,17 @@ import json
 import sys
 from decimal import Decimal
 
-from core.ledger.engine.model import Account, AccountFlag, AccountKey, Chain, LedgerId, Links, Transfer
-from core.ledger.engine.model import transfer_id as _transfer_id
-from core.ledger.store import LedgerStore
+from trademesh.core.ledger.engine.model import (
+    Account,
+    AccountFlag,
+    AccountKey,
+    Chain,
+    LedgerId,
+    Links,
+    Transfer,
+)
+from trademesh.core.ledger.engine.model import transfer_id as _transfer_id
+from trademesh.core.ledger.store import LedgerStore
 
 __all__ = ["ACCOUNTS", "FUNDING", "batch", "chain"]
 

@@ -1,4 +1,4 @@
-"""A tiny service run by core.foundations.service, for the lifecycle tests
+"""A tiny service run by trademesh.core.platform.service.lifecycle, for the lifecycle tests
 (`python -m tests.integration.lifecycle_app`).
 
 It serves trademesh.registry.v1.Registry (ListServices answers; the rest are not needed),
@@ -17,11 +17,11 @@ from typing import Any
 
 import uvloop
 
-from core.foundations.errors import TrademeshError, Unavailable
-from core.foundations.logs import setup_logging
-from core.foundations.registry import Kind, ServiceEntry
-from core.foundations.rpc.server import ServerOptions, Service
-from core.foundations.service import ServiceContext, run_service
+from trademesh.core.platform.errors import TrademeshError, Unavailable
+from trademesh.core.platform.logs.setup import setup_logging
+from trademesh.core.platform.rpc.server import ServerOptions, Service
+from trademesh.core.platform.service.lifecycle import ServiceContext, run_service
+from trademesh.core.platform.service.registry import Kind, ServiceEntry
 from trademesh.registry.v1 import registry_pb2 as pb
 from trademesh.registry.v1 import registry_pb2_grpc as pb_grpc
 

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 from hypothesis import strategies as st
 
-from gateway.mcp.body import MCP_REQUEST_BYTES
 from tests.integration.fuzz_pools import Pools
+from trademesh.gateway.mcp.body import MCP_REQUEST_BYTES
 
 __all__ = ["mcp_post", "tool_arguments", "tool_call", "tool_outcome"]
 
@@ -62,7 +62,7 @@ def tool_outcome(reply: Json) -> str:
     return "unanswered" if _UNANSWERED.match(text) else "refused"
 
 
-# gateway/mcp/tools.py words our errors "<kind>: <message>" (Unavailable, DeadlineExceeded).
+# trademesh/gateway/mcp/tools.py words our errors "<kind>: <message>" (Unavailable, DeadlineExceeded).
 _UNANSWERED = re.compile(r"Error executing tool \S+: (unavailable|deadline exceeded): ")
 
 

@@ -28,14 +28,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.names import SIGNALS
-from core.foundations.command import load_command
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.foundations.registry import SERVICES
 from tests.bus_signing import held_keys
 from tests.integration.support import TEST_SIM_STEP_MS, TEST_TOKEN, TEST_TRADE_TOKEN
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.names import SIGNALS
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.platform.service.registry import SERVICES
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -235,7 +235,8 @@ async def read_stream(redis_url: str, stream: str) -> list[md.MarketEvent]:
 
 
 def venue_link(service: str, address: str, venue: str = "sim") -> tuple[str, ...]:
-    """`--venue NAME=ADDRESS` for a service that follows venues (core.foundations.registry), else nothing."""
+    """`--venue NAME=ADDRESS` for a service that follows venues (trademesh.core.platform.service.registry),
+    else nothing."""
     return ("--venue", f"{venue}={address}") if "venue" in SERVICES[service].depends_on else ()
 
 

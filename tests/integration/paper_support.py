@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import grpc
 
-from core.foundations.process import ServiceProcess
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md

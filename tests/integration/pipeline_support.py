@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from core.foundations.bus.redis import open_redis
-from core.foundations.process import ServiceProcess
 from tests.integration.support import metric_samples, metrics_page
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.service.process import ServiceProcess
 
 __all__ = ["BARS_1S", "GROUP_BY_1S", "assert_bars_match_the_trades", "caught_up", "drained", "trade_count"]
 

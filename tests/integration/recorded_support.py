@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
-from core.foundations.env import TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.support import TEST_TOKEN, until
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 
 __all__ = ["Processes", "recorded_after_a_kill", "recorder_args", "start"]
 

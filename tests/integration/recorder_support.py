@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 
 __all__ = ["recorder"]
 

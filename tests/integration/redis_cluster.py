@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 import redis
 
-from core.foundations.bus.redis import open_redis
 from tests.integration.mesh import redis_db
+from trademesh.core.platform.bus.redis import open_redis
 
 __all__ = ["LocalCluster", "bus_url", "emptied_cluster", "redis_cluster_url"]
 

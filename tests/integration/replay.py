@@ -19,11 +19,11 @@ from typing import IO, Any
 import grpc
 import pytest
 
-from core.foundations.process import start_service
 from tests.integration.support import CALL_TIMEOUT_S, VENUE_ENV, Stubs, Venue, stop_venue
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.replay.server import DRAINED
+from trademesh.venues.replay.server import DRAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every session the tests replay lives in the repository (fixtures/exchange-captures/README.md).
@@ -130,7 +130,7 @@ class SharedReplay:
     record of what its subscriber received.
 
     The stand-in plays its capture once, to the subscribers there when playback starts
-    (venues/replay/server.py): a second subscriber would get nothing, or the tail of a replay
+    (trademesh/venues/replay/server.py): a second subscriber would get nothing, or the tail of a replay
     still running. So the first test to ask subscribes to every instrument on every channel
     of the session and reads the whole replay; every test gets that same record.
     """
@@ -326,7 +326,7 @@ async def instruments(stubs: Stubs) -> dict[str, str]:
     return {i.native_symbol: i.symbol for i in answer.instruments}
 
 
-# The stand-in's tally, logged once playback has ended (venues/replay/server.py, tally.summary()).
+# The stand-in's tally, logged once playback has ended (trademesh/venues/replay/server.py, tally.summary()).
 _PLAYED_LINE = "captured frames served"
 PLAYED_QUIET_S = 1.5
 # Of a payload, the stream (channel) whose events Admin counts (events_total; notices are not).
@@ -386,7 +386,7 @@ async def collect(
     take longer than any quiet on a loaded machine); the timeout still does.
 
     `played`, the replay venue's log: once its stand-in says the venue has handled the whole
-    capture (DRAINED, venues/replay/server.py), the reading ends as soon as this subscriber has
+    capture (DRAINED, trademesh/venues/replay/server.py), the reading ends as soon as this subscriber has
     every event the venue published on its streams (`_has_it_all`); failing that, once the
     stand-in says the capture is played whole (the tally's line at the end of playback), a quiet
     of PLAYED_QUIET_S is enough, since what is left is the venue's own work on the last frames.

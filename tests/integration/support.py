@@ -25,17 +25,17 @@ from typing import IO, Any, TypeVar
 import grpc
 import pytest
 
-from core.foundations.env import TOKEN, TRADE_TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
-from venues.sim.config import SymbolConfig
-from venues.sim.config import load_config as load_sim_config
+from trademesh.venues.sim.config import SymbolConfig
+from trademesh.venues.sim.config import load_config as load_sim_config
 
 TEST_TOKEN = "integration-test-token"
 # The trading credential of the venues tests start (TRADEMESH_TRADE_TOKEN): a venue places and
@@ -46,6 +46,11 @@ TEST_TRADE_TOKEN = "integration-test-trade-token"
 VENUE_ENV = {TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN}
 # Deadline of every unary call a test makes: a hung server fails the test instead of the suite.
 CALL_TIMEOUT_S = 10.0
+# Deadline of one call through the gateway of a whole mesh `up` starts: three such meshes (test_up's,
+# the wheel test's, test_external_venue_mesh's) run beside the rest of a run on two cores, and a
+# login, a ListTransfers and a CreatePatch each passed 10 s in fresh-clone runs. The loops around
+# the calls keep their own deadlines.
+MESH_CALL_TIMEOUT_S = 60.0
 
 T = TypeVar("T")
 
@@ -248,7 +253,7 @@ class Book:
 
     def take(self, event: md.MarketEvent) -> None:
         """A book event of the stream: a delta, or the book sent whole as the next snapshot of its
-        sequence (a venue sends a changing book whole every minute: venues/runtime/feed.py)."""
+        sequence (a venue sends a changing book whole every minute: trademesh/venues/runtime/feed.py)."""
         if event.WhichOneof("payload") == "book_snapshot":
             sequence = event.book_snapshot.sequence
             assert sequence == self.sequence + 1, f"sequence hole: {self.sequence} -> {sequence}"

@@ -15,14 +15,14 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import start_service
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VenueFactory, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import start_service
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes

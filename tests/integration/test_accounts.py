@@ -14,7 +14,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, list_instances
 from tests.integration.inspector_mesh import intent
 from tests.integration.mesh import redis_db
@@ -23,6 +22,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk

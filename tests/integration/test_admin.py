@@ -9,7 +9,6 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     BookFollower,
@@ -20,6 +19,7 @@ from tests.integration.support import (
     until,
 )
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration

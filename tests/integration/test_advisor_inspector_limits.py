@@ -1,6 +1,6 @@
 """The advisor's shell feeds the inspector's limits to its core (issue 57 item 4; docs/advisor.md,
 "Within the inspector's limits"): a real inspector registered with a real gateway (a sim venue,
-Redis, PostgreSQL), read by core.advisor.policies through the gateway's registry with the mesh's
+Redis, PostgreSQL), read by trademesh.core.advisor.policies through the gateway's registry with the mesh's
 token, as the advisor's process reads them. The demo's shipped limits reach the core; a policy
 file tightened on disk (the inspector rereads it) reaches it within a few polls; an intent the
 core then makes stays within the tightened limit."""
@@ -15,29 +15,34 @@ from pathlib import Path
 
 import pytest
 
-from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import AdvisorConfig, SizingConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision
-from core.advisor.engine.limits import RiskLimits
-from core.advisor.policies import InspectorLimits
-from core.foundations.env import TOKEN
-from core.foundations.model import Balance, Position
-from core.tools.resolver import MeshResolver
-from core.tools.upstream import Upstream
 from tests.advisor_support import NOW_NS, context, signal
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
+from trademesh.core.advisor.engine.calibration import Calibration
+from trademesh.core.advisor.engine.config import (
+    AdvisorConfig,
+    SizingConfig,
+    SynthesisConfig,
+    ValidationConfig,
+)
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision
+from trademesh.core.advisor.engine.limits import RiskLimits
+from trademesh.core.advisor.policies import InspectorLimits
+from trademesh.core.domain.model import Balance, Position
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.tools.resolver import MeshResolver
+from trademesh.core.tools.upstream import Upstream
 
 pytestmark = [pytest.mark.integration]
 __all__ = ["database_url", "redis_url"]  # fixtures
 
 D = Decimal
 WAIT_S = 30.0
-SHIPPED = Path(__file__).parents[2] / "core" / "inspector" / "default_policies.toml"
+SHIPPED = Path(__file__).parents[2] / "trademesh" / "core" / "inspector" / "default_policies.toml"
 DEMO = AdvisorConfig(
     validation=ValidationConfig(cap_target_at_swing=False),
     synthesis=SynthesisConfig(llm_enabled=False),

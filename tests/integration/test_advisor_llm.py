@@ -1,4 +1,4 @@
-"""The advisor's LLM transport (core.advisor.llm) against the LLM stand-in, a separate process
+"""The advisor's LLM transport (trademesh.core.advisor.llm) against the LLM stand-in, a separate process
 speaking OpenAI's HTTP API, through the real openai client: answers, timeouts and fallback,
 retries and the circuit breaker, invalid content, bounded tool calls (their results grounding
 the numbers the model quotes, through the core), and the API key kept out of every log line
@@ -15,24 +15,24 @@ from typing import Any
 import httpx2
 import pytest
 
-from core.advisor.engine.answer import LlmAnswer
-from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import AdvisorConfig
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Pending
-from core.advisor.engine.synthesis import SynthesisSource
-from core.advisor.engine.telemetry import TelemetryKind
-from core.advisor.llm.breaker import BreakerState
-from core.advisor.llm.config import LlmConfig, Secret
-from core.advisor.llm.events import TransportEventKind
-from core.advisor.llm.reply import LlmReply
-from core.advisor.llm.tools import ToolSpec
-from core.advisor.llm.transport import DETERMINISTIC, LlmTransport
-from core.advisor.synthesizer import Synthesizer
-from core.foundations.errors import InvalidArgument
-from core.tools.catalog import ToolCatalog
 from tests.advisor_support import MS, NOW_NS, context, signal
 from tests.llm_standin import Standin, start_standin
+from trademesh.core.advisor.engine.answer import LlmAnswer
+from trademesh.core.advisor.engine.calibration import Calibration
+from trademesh.core.advisor.engine.config import AdvisorConfig
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Pending
+from trademesh.core.advisor.engine.synthesis import SynthesisSource
+from trademesh.core.advisor.engine.telemetry import TelemetryKind
+from trademesh.core.advisor.llm.breaker import BreakerState
+from trademesh.core.advisor.llm.config import LlmConfig, Secret
+from trademesh.core.advisor.llm.events import TransportEventKind
+from trademesh.core.advisor.llm.reply import LlmReply
+from trademesh.core.advisor.llm.tools import ToolSpec
+from trademesh.core.advisor.llm.transport import DETERMINISTIC, LlmTransport
+from trademesh.core.advisor.synthesizer import Synthesizer
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.tools.catalog import ToolCatalog
 
 pytestmark = pytest.mark.integration
 

@@ -21,15 +21,15 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD, decode
-from core.foundations.bus.names import DECISIONS, SIGNALS
-from core.foundations.process import ServiceProcess, start_service
-from core.recorder.migrate import migrate
 from tests.integration.mesh import MeshProcesses, redis_db, sim_config
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VENUE_ENV, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.platform.bus.names import DECISIONS, SIGNALS
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.recorder.migrate import migrate
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # real processes and a kill

@@ -1,4 +1,4 @@
-"""The advisor's outputs on a real Redis and on a Redis Cluster (core.advisor.wire): a signal's
+"""The advisor's outputs on a real Redis and on a Redis Cluster (trademesh.core.advisor.wire): a signal's
 decision is published once, by its first decision, whatever delivered the signal again, with its
 telemetry and the acknowledgement of its entry in the same step."""
 
@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from core.advisor.wire import DecisionWriter, decided_key
-from core.foundations.bus.codec import decode
-from core.foundations.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
-from core.foundations.bus.publisher import Retention
-from core.foundations.bus.redis import open_redis
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.advisor.wire import DecisionWriter, decided_key
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.names import ADVISOR_TELEMETRY, DECISIONS, INTENTS, SIGNALS
+from trademesh.core.platform.bus.publisher import Retention
+from trademesh.core.platform.bus.redis import open_redis
 
 pytestmark = pytest.mark.integration
 

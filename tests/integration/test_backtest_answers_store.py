@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from core.advisor.engine.answer import LlmAnswer, LlmFailure
-from core.advisor.wire import encode_decisions
-from core.backtest.answers import load_recorded_answers
-from core.foundations.bus.codec import FIELD, decode
-from core.recorder.app import Recorder
 from tests.advisor_support import signal as engine_signal
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.recorder_support import recorder
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.advisor.engine.answer import LlmAnswer, LlmFailure
+from trademesh.core.advisor.wire import encode_decisions
+from trademesh.core.backtest.answers import load_recorded_answers
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.recorder.app import Recorder
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = pytest.mark.integration

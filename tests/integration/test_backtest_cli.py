@@ -13,20 +13,20 @@ from typing import Any
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.outcome import outcome
-from core.backtest.session import drive_sync
-from core.backtest.summary import summary
-from core.backtest.synthetic import Walk, walk
-from core.detector.engine.io import event_time
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.outcome import outcome
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.summary import summary
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.detector.engine.io import event_time
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and a process
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
@@ -34,7 +34,7 @@ __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
 MINUTE_NS = 60 * 10**9
 # Twenty minutes of a 1 s walk ending a minute ago: partitions the recorder made.
 SPEC = Walk(start_ns=time.time_ns() // MINUTE_NS * MINUTE_NS - 21 * MINUTE_NS, steps=1200, volatility=0.001)
-TREND = "core/detector/strategies/trend.toml"
+TREND = "trademesh/core/detector/strategies/trend.toml"
 
 
 def iso(ns: int) -> str:
@@ -114,8 +114,8 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
     backtest warms them from the bar service's recorded bars before its range; and the
     advisor's context starts with the recorded bars closed by then, as the live advisor's
     first context reads them from the bar store."""
-    from core.backtest.advise import BarKeeper
-    from core.backtest.assemble import advisor_bars, recorded_history
+    from trademesh.core.backtest.advise import BarKeeper
+    from trademesh.core.backtest.assemble import advisor_bars, recorded_history
 
     events = list(walk(SPEC))
     keeper = BarKeeper("sim", "1s", 10_000)
@@ -154,7 +154,7 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
 
 
 def _needs(backtest: Any) -> list[Any]:
-    from core.detector.history import bar_needs
+    from trademesh.core.detector.needs import bar_needs
 
     return [
         need for patch_id in backtest.detect.warming for need in bar_needs(backtest.detect.engine, patch_id)

@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.outcome import outcome
-from core.backtest.session import drive_sync
-from core.backtest.summary import summary
-from core.backtest.synthetic import Walk, walk
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.test_backtest_cli import iso
 from tests.unit.test_backtest_funding import PERP, sim_config
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.outcome import outcome
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.summary import summary
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and a process
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
@@ -35,7 +35,7 @@ SPEC = Walk(
     steps=1200,
     volatility=0.001,
 )
-TREND = "core/detector/strategies/trend.toml"
+TREND = "trademesh/core/detector/strategies/trend.toml"
 
 
 async def record(url: str) -> int:

@@ -30,7 +30,7 @@ from trademesh.backtest.v1 import backtest_pb2 as bt
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, processes
 __all__ = ["database_url", "fresh_database"]
 
-TREND = "core/detector/strategies/trend.toml"
+TREND = "trademesh/core/detector/strategies/trend.toml"
 JAN_1_2024_S = 1_704_067_200
 MONTH_BARS = 31 * 1440
 FALL, DOWN, UP = 10_000, 40, 60

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from core.backtest.source import Recorded, RecordedSource
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.model import OrderRequest, OrderType, Side, TimeInForce
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.unit.test_backtest_recorded_marks import BANKRUPT, PERP, book, liquidated, mark, replayed, trade
+from trademesh.core.backtest.source import Recorded, RecordedSource
+from trademesh.core.domain.model import OrderRequest, OrderType, Side, TimeInForce
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL: not in the fast tier

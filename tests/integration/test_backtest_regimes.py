@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from core.backtest.assemble import build, run_recorded
-from core.backtest.config import BacktestConfig
-from core.foundations.bus.codec import FIELD, decode, encode_bars
-from core.foundations.regime import Classifier, Regime
-from core.overwatch.synthetic import SeriesSpec, regime_series
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.unit.test_backtest_regime import GATED, SEED, bus_bar, close_of
+from trademesh.core.backtest.assemble import build, run_recorded
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.domain.regime import Classifier, Regime
+from trademesh.core.overwatch.synthetic import SeriesSpec, regime_series
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_bars
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest

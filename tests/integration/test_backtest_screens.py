@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from core.backtest.assemble import build, run_recorded
-from core.foundations.bus.codec import FIELD, decode, encode_bars
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.unit.test_backtest_screens import BARS, HOLD_S, MINUTE, SCREEN, STRATEGY, bars, config
+from trademesh.core.backtest.assemble import build, run_recorded
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_bars
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest

@@ -1,4 +1,4 @@
-"""RecordedSource (core.backtest.source) on rows the real recorder wrote: the same wire messages
+"""RecordedSource (trademesh.core.backtest.source) on rows the real recorder wrote: the same wire messages
 back, in the documented order, exactly the range, the same sequence whatever the page size,
 memory bounded by the page size, and bad input named."""
 
@@ -13,14 +13,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.backtest.source import Recorded, RecordedSource
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.source import Recorded, RecordedSource
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument, Unavailable
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL: not in the fast tier

@@ -1,8 +1,8 @@
-"""BacktestStore (core.backtest.store) against a real PostgreSQL, with a real run's results: a
+"""BacktestStore (trademesh.core.backtest.store) against a real PostgreSQL, with a real run's results: a
 backtest on synthetic history through the engine cores, stored, read back equal to the last
 Decimal (fills, round trips, metrics, every curve and its drawdowns), a re-run replacing the
 old one, a failed run keeping its error, unknown ids NotFound, and the tables' CHECKs; then
-`trademesh backtest`'s run (core.backtest.command) over history the real recorder wrote, stored
+`trademesh backtest`'s run (trademesh.core.backtest.command) over history the real recorder wrote, stored
 equal to the same run in-process, and a run that fails stored failed with its error."""
 
 from __future__ import annotations
@@ -18,26 +18,26 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.command import _run
-from core.backtest.config import BacktestConfig
-from core.backtest.metrics import TOTAL, drawdowns
-from core.backtest.outcome import RunOutcome, outcome
-from core.backtest.progress import ProgressBar
-from core.backtest.session import drive_sync
-from core.backtest.store import BacktestStore
-from core.backtest.summary import config_view, run_id
-from core.backtest.synthetic import Walk, walk
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.integration.postgres_server import database_url, fresh_database
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.command import _run
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.metrics import TOTAL, drawdowns
+from trademesh.core.backtest.outcome import RunOutcome, outcome
+from trademesh.core.backtest.progress import ProgressBar
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.store import BacktestStore
+from trademesh.core.backtest.summary import config_view, run_id
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL: not in the fast tier
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
 CONFIG = BacktestConfig(
     strategies=(TREND,), start_ns=SPEC.start_ns, end_ns=SPEC.start_ns + SPEC.steps * SPEC.step_ns,

@@ -14,19 +14,19 @@ from typing import Any
 
 import pytest
 
-from core.backtest.assemble import strategies_of
-from core.backtest.config import BacktestConfig
-from core.backtest.runners import DaskRunner, LocalRunner
-from core.backtest.sweep import ParamSpace, Point, TrialResult, ranked
-from core.backtest.synthetic import Walk
-from core.backtest.trial import SyntheticHistory, Trial, run_trial
-from core.backtest.walkforward import Sweep, prepare, run_sweep, walk_forward
-from core.foundations.errors import InvalidArgument
 from tests.advisor_support import FEE_FREE
+from trademesh.core.backtest.assemble import strategies_of
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.runners import DaskRunner, LocalRunner
+from trademesh.core.backtest.sweep import ParamSpace, Point, TrialResult, ranked
+from trademesh.core.backtest.synthetic import Walk
+from trademesh.core.backtest.trial import SyntheticHistory, Trial, run_trial
+from trademesh.core.backtest.walkforward import Sweep, prepare, run_sweep, walk_forward
+from trademesh.core.platform.errors import InvalidArgument
 
 pytestmark = [pytest.mark.integration]  # worker processes, a Dask cluster
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 SPEC = Walk(steps=480, volatility=0.001)
 END_NS = SPEC.start_ns + SPEC.steps * SPEC.step_ns
 SPACE = ParamSpace.of({"fast.period": [4, 8], "slow.period": [16, 26]})

@@ -20,26 +20,26 @@ from typing import Any
 
 import pytest
 
-from core.backtest.assemble import strategies_of
-from core.backtest.config import BacktestConfig
-from core.backtest.sweep import ParamSpace, ranked
-from core.backtest.sweep_table import sweep_table
-from core.backtest.synthetic import Walk, walk
-from core.backtest.trial import SyntheticHistory, run_trial
-from core.backtest.walkforward import prepare
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.recorder.app import Recorder, RecorderConfig
-from core.recorder.app import prepare as prepare_recorder
-from core.recorder.database import open_pool
 from tests.advisor_support import FEE_FREE
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, new_database, with_database
 from tests.integration.support import ClosesOnFirstBytes, tcp_server
+from trademesh.core.backtest.assemble import strategies_of
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.sweep import ParamSpace, ranked
+from trademesh.core.backtest.sweep_table import sweep_table
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.backtest.trial import SyntheticHistory, run_trial
+from trademesh.core.backtest.walkforward import prepare
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.recorder.app import Recorder, RecorderConfig
+from trademesh.core.recorder.app import prepare as prepare_recorder
+from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration]  # the command's processes, a Dask cluster
 __all__ = ["database_url"]  # the fixture, for pytest
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 # Minutes of a walk: the advisor on its 1s bars, fees not counted (their ATR clears none).
 ON_1S: dict[str, Any] = {"timeframe": "1s", "advisor_config": FEE_FREE}
 
@@ -190,10 +190,11 @@ def test_a_sweeps_database_that_does_not_answer_as_postgresql_is_one_line_naming
 ) -> None:
     """Issue 38: a sweep met a bad DATABASE_URL in its workers, once its pool had started
     (24-60 s), and said it without naming the setting."""
-    # The exact line is core.foundations.postgres.check_database's, which the command runs before
-    # its worker pool: a worker meeting the URL said it otherwise (and without the setting), and a
-    # connect that had waited for its timeout says "no answer ... within 5 s" instead. No wall-clock
-    # bound: on a loaded machine the command's own start-up alone can take seconds.
+    # The exact line is trademesh.core.platform.postgres.connect.check_database's, which the command
+    # runs before its worker pool: a worker meeting the URL said it otherwise (and without the
+    # setting), and a connect that had waited for its timeout says "no answer ... within 5 s"
+    # instead. No wall-clock bound: on a loaded machine the command's own start-up alone can take
+    # seconds.
     _refused(server, closing_port, SWEEP_RUN)
 
 

@@ -14,13 +14,15 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from core.advisor.wire import encode_decisions
-from core.backtest import twins as twins_module
-from core.backtest.twins import LiveHearing, TwinArrivals, load_twin_arrivals
-from core.foundations.bus.codec import FIELD, decode, decode_entry
-from core.foundations.bus.names import journal_stream
-from core.foundations.convert import execution_to_pb
-from core.foundations.model import (
+from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.recorder_support import recorder
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.advisor.wire import encode_decisions
+from trademesh.core.backtest import twins as twins_module
+from trademesh.core.backtest.twins import LiveHearing, TwinArrivals, load_twin_arrivals
+from trademesh.core.domain.convert import execution_to_pb
+from trademesh.core.domain.model import (
     Execution,
     Fill,
     Liquidity,
@@ -30,13 +32,11 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.ids import entry_order_id, flatten_order_id, protective_order_id
-from core.recorder.app import Recorder
-from tests.integration.postgres_server import database_url, fresh_database
-from tests.integration.recorder_support import recorder
-from trademesh.advisor.v1 import messages_pb2 as am
-from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.ids import entry_order_id, flatten_order_id, protective_order_id
+from trademesh.core.platform.bus.codec import FIELD, decode, decode_entry
+from trademesh.core.platform.bus.names import journal_stream
+from trademesh.core.recorder.app import Recorder
 from trademesh.risk.v1 import journal_pb2 as jr
 
 pytestmark = pytest.mark.integration

@@ -17,15 +17,15 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.backtest.config import LATENCY_MODES
-from core.foundations.model import TIMEFRAME_LABELS
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key, grpcweb_call
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from tests.integration.test_backtest_cli import SPEC, record
 from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.core.backtest.config import LATENCY_MODES
+from trademesh.core.domain.model import TIMEFRAME_LABELS
+from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a gateway, a hub, PostgreSQL
 __all__ = ["database_url", "redis_url"]  # fixtures

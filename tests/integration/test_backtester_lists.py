@@ -14,16 +14,16 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.backtest.hub.convert import MAX_RUN_STRATEGIES, MAX_RUN_SYMBOLS
-from core.foundations.env import DATABASE_URL, TOKEN
-from core.foundations.process import start_service
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN
 from tests.integration.test_backtest_cli import record
 from tests.integration.test_backtester_process import AUTH, options, progress_to_end
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
+from trademesh.core.backtest.hub.convert import MAX_RUN_STRATEGIES, MAX_RUN_SYMBOLS
+from trademesh.core.platform.config.env import DATABASE_URL, TOKEN
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
 __all__ = ["database_url"]  # the fixture, for pytest

@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 import pytest
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, best_prices, far_bid
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

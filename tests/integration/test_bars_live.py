@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.model import Timeframe
 from tests.integration.bars_support import (
     BusTape,
     Fields,
@@ -32,6 +31,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import Venue, until
 from trademesh.bus.v1 import bus_pb2 as pb
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Timeframe
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url", "scope"]  # fixtures, for pytest

@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from core.bars.timeframes import TO_PB
-from core.foundations.model import Timeframe
 from tests.integration.bars_support import (
     BusTape,
     Trade,
@@ -29,6 +27,8 @@ from tests.integration.bars_support import (
 from tests.integration.redis_server import redis_url
 from tests.integration.support import Stubs, VenueFactory, until
 from trademesh.bus.v1 import bus_pb2 as pb
+from trademesh.core.bars.timeframes import TO_PB
+from trademesh.core.domain.model import Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ async def repaired_like_the_venue(
     return found
 
 
-# A sim that played three minutes of its market before it opened (venues/sim/venue.py,
+# A sim that played three minutes of its market before it opened (trademesh/venues/sim/venue.py,
 # history_s): its candles of those minutes are closed, the venue's history a gap is repaired from.
 HISTORY = "history_s = 180\n"
 TRADES_PER_S = 10

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.bars.shares import stream_lease_name
-from core.foundations.lease import lease_key
 from tests.integration.bars_support import (
     BarsProcess,
     BusTape,
@@ -26,6 +24,8 @@ from tests.integration.bars_support import (
 )
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.bars.shares import stream_lease_name
+from trademesh.core.platform.replicas.lease import lease_key
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url", "scope"]  # fixtures, for pytest

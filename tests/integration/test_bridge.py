@@ -22,7 +22,6 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.bridge_support import (
     BridgeProcess,
     Bus,
@@ -42,6 +41,7 @@ from tests.integration.bridge_support import (
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, Book
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -5,7 +5,7 @@ and sends no snapshot of its own: the one on md.{sim}.book was the venue's answe
 subscription. A bridge (re)started later rebuilds its books from the latest snapshot on the
 stream; with none there it had no book to give, and Studio's ladder stayed empty (the e2e mesh's
 bridge, restarted by test_a_lost_live_stream_says_stream_ended_then_resubscribes ten minutes into
-a loaded CI run). A changing book is sent whole every SNAPSHOT_EVERY_S (venues/runtime/feed.py):
+a loaded CI run). A changing book is sent whole every SNAPSHOT_EVERY_S (trademesh/venues/runtime/feed.py):
 the bridge has it from the next one. Real sim, ingest, bridge and Redis; a bus that keeps 3 s.
 """
 
@@ -22,7 +22,7 @@ from tests.integration.mesh import MeshProcesses, read_stream, redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import start_venue, stop_venue, until
 from trademesh.livedata.v1 import livedata_pb2 as lv
-from venues.runtime.feed import SNAPSHOT_EVERY_S
+from trademesh.venues.runtime.feed import SNAPSHOT_EVERY_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # waits for the next whole book (60 s)
 __all__ = ["redis_url"]  # the fixture, for pytest

@@ -10,20 +10,20 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD, decode, encode_market, wrap_executions
-from core.foundations.bus.names import (
+from tests.integration.redis_server import redis_url
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.domain.model import Channel, Timeframe
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market, wrap_executions
+from trademesh.core.platform.bus.names import (
     bars_stream,
     dead_letter_stream,
     executions_stream,
     market_stream,
     parse_executions_stream,
 )
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
-from core.foundations.errors import Corrupt, InvalidArgument
-from core.foundations.model import Channel, Timeframe
-from tests.integration.redis_server import redis_url
-from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.errors import Corrupt, InvalidArgument
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

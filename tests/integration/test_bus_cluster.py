@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 from redis.exceptions import RedisClusterException, ResponseError
 
-from core.advisor.wire import decided_key
-from core.bars.checkpoint import CheckpointStore
-from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetFields, write_group
-from core.foundations.bus.names import (
+from tests.integration.redis_cluster import emptied_cluster
+from tests.integration.redis_server import redis_url
+from trademesh.core.advisor.wire import decided_key
+from trademesh.core.bars.checkpoint import CheckpointStore
+from trademesh.core.domain.model import Channel, Timeframe
+from trademesh.core.platform.bus.append import Append, Retention
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.group import Ack, GroupOutcome, GroupWrite, Marked, SetFields, write_group
+from trademesh.core.platform.bus.names import (
     ADVISOR_TELEMETRY,
     DECISIONS,
     INTENTS,
@@ -26,12 +29,9 @@ from core.foundations.bus.names import (
     market_stream,
     tagged,
 )
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import checked_ping, is_cluster, open_redis, server_run_id, slot_groups
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Channel, Timeframe
-from tests.integration.redis_cluster import emptied_cluster
-from tests.integration.redis_server import redis_url
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.redis import checked_ping, is_cluster, open_redis, server_run_id, slot_groups
+from trademesh.core.platform.errors import InvalidArgument
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest

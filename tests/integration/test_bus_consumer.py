@@ -12,13 +12,21 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from core.foundations.bus.codec import FIELD, encode_market
-from core.foundations.bus.consumer import LAG, PENDING, REDELIVERED, ConsumerOptions, Entry, GroupConsumer
-from core.foundations.bus.names import dead_letter_stream
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.platform.bus.codec import FIELD, encode_market
+from trademesh.core.platform.bus.consumer import (
+    LAG,
+    PENDING,
+    REDELIVERED,
+    ConsumerOptions,
+    Entry,
+    GroupConsumer,
+)
+from trademesh.core.platform.bus.names import dead_letter_stream
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.errors import NotYet
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
@@ -212,6 +220,46 @@ async def test_a_poison_entry_is_dead_lettered_and_the_group_moves_on(
     assert len(dead) == 2 and consumer.dead_lettered == 2
     assert any("not an Envelope" in r for r in reasons)
     assert any("failed 3 deliveries" in r and "cannot handle ['13']" in r for r in reasons)
+    assert await pending(client, stream) == 0
+
+
+class Waiting(Effect):
+    """Refuses its entries for now (NotYet) from `wait_from` on, the first `refusals` times an entry
+    of them comes, as the bars do while an earlier entry is not applied yet; fails for real on
+    `fail_on`."""
+
+    def __init__(self, wait_from: int, refusals: int, fail_on: set[str] | None = None) -> None:
+        super().__init__(fail_on)
+        self.wait_from = wait_from
+        self.refusals = refusals
+        self.refused: dict[str, int] = {}
+
+    async def __call__(self, stream: str, entries: list[Entry]) -> None:
+        for _, envelope in entries:
+            trade_id = envelope.market.events[0].trade.trade_id
+            if int(trade_id) >= self.wait_from and self.refused.get(trade_id, 0) < self.refusals:
+                self.refused[trade_id] = self.refused.get(trade_id, 0) + 1
+                raise NotYet(f"waiting before {trade_id}")
+        await super().__call__(stream, entries)
+
+
+async def test_an_entry_refused_for_now_is_retried_never_dead_lettered_and_a_bad_one_still_is(
+    bus: tuple[aioredis.Redis, str],
+) -> None:
+    """Refusals for now do not count towards `max_deliveries`: entries refused more times than it are
+    handled once the handler takes them, in order; an entry failing for real is still dead-lettered."""
+    client, stream = bus
+    effect = Waiting(wait_from=10, refusals=6, fail_on={"3"})
+    consumer = GroupConsumer(client, options(stream, "c1", claim_idle_ms=30, max_deliveries=3), effect)
+    await consumer.ensure_groups()
+    await publish(client, stream, 15)
+    await run_until(consumer)
+    assert effect.refused["10"] == 6 > consumer.options.max_deliveries, "refused more often than the limit"
+    assert effect.seen == [str(i) for i in range(15) if i != 3], "every other entry, in order"
+    dead = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(dead_letter_stream(stream)))
+    third = cast(list[tuple[bytes, Any]], await client.xrange(stream))[3][0]
+    assert [fields[b"id"] for _, fields in dead] == [third], "only the bad entry"
+    assert "failed 3 deliveries" in dead[0][1][b"reason"].decode() and consumer.dead_lettered == 1
     assert await pending(client, stream) == 0
 
 

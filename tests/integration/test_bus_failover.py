@@ -38,14 +38,14 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import open_redis
-from core.foundations.bus.writer import BusWriter
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import sim_config
 from tests.integration.redis_cluster import LocalCluster, slot_ranges
 from tests.integration.support import VENUE_ENV, until
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.bus.writer import BusWriter
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 # Alone (tests/workers.py, `exclusive`): the stalls are bounded in seconds and the cluster's election

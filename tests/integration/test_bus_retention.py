@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.group import Fenced, GroupWrite, write_group
-from core.foundations.bus.names import executions_stream, market_stream
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import open_redis
-from core.foundations.lease import Lease
-from core.foundations.model import Channel
 from tests.integration.mesh import redis_db
 from tests.integration.redis_cluster import emptied_cluster
 from tests.integration.redis_server import redis_url
+from trademesh.core.domain.model import Channel
+from trademesh.core.platform.bus.append import Append, Retention
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.group import Fenced, GroupWrite, write_group
+from trademesh.core.platform.bus.names import executions_stream, market_stream
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.replicas.lease import Lease
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest

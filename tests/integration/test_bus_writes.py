@@ -1,4 +1,4 @@
-"""The bus's one way to write (core.foundations.bus: Append, Publisher, GroupWrite) on a real Redis:
+"""The bus's one way to write (trademesh.core.platform.bus: Append, Publisher, GroupWrite) on a real Redis:
 each guarantee a writer relies on, a write retried after its answer was lost, a writer killed
 while sending, and a second writer of the same point or the same mark."""
 
@@ -14,9 +14,12 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.group import (
+from tests.integration.lossy_link import LossyLink
+from tests.integration.mesh import redis_db
+from tests.integration.redis_server import redis_url
+from trademesh.core.platform.bus.append import Append, Retention
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.group import (
     Ack,
     Fenced,
     GroupOutcome,
@@ -30,12 +33,9 @@ from core.foundations.bus.group import (
     script_call,
     write_group,
 )
-from core.foundations.bus.lua import GROUP_WRITE
-from core.foundations.bus.publisher import Publisher
-from core.foundations.lease import Lease
-from tests.integration.lossy_link import LossyLink
-from tests.integration.mesh import redis_db
-from tests.integration.redis_server import redis_url
+from trademesh.core.platform.bus.lua import GROUP_WRITE
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.replicas.lease import Lease
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest

@@ -1,4 +1,4 @@
-"""A task talking to Redis keeps its cancel (core.foundations.cancellation): redis-py sends each
+"""A task talking to Redis keeps its cancel (trademesh.core.platform.aio.cancellation): redis-py sends each
 command under asyncio.wait_for when a socket timeout is set, and on Python 3.11 a cancel landing
 as a send finished was lost (the inspector's bus consumer, cancelled as its lease was lost, read
 on for a minute). Without the mend this sweep lost 15 of 40 cancels here."""
@@ -9,7 +9,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from core.foundations.cancellation import mended
+from trademesh.core.platform.aio.cancellation import mended
 
 LOST_WAIT_S = 2.0
 

@@ -14,7 +14,7 @@ those that caught a race (tests/integration/chain_races.py).
   to the backtest's replayed venue at the times the live venue received them, fill as they
   filled live (the same prices, sizes, fees and liquidity, the same end states).
 - **The chain**: the backtest with the live advisor's config and `latency = "recorded"` (each of
-  its orders sent at its live twin's recorded arrival, core.backtest.twins) makes the live
+  its orders sent at its live twin's recorded arrival, trademesh.core.backtest.twins) makes the live
   chain's intents on the same signals (the same sides, order types, prices, sizes and risk
   amounts: the same equity), every live intent's order has its backtest twin, and its orders
   at a twin are the twin's requests and end as the twin did (status, filled size, fills per
@@ -26,7 +26,7 @@ those that caught a race (tests/integration/chain_races.py).
   its README names, and the backtest decides it as live did: the racing orders are among those
   compared at their twins, and equal.
 
-- **A strategy that exits by its own request** (core/detector/strategies/exits/trend_exit.toml,
+- **A strategy that exits by its own request** (trademesh/core/detector/strategies/exits/trend_exit.toml,
   not run live in the shipped sessions): the backtest of the recorded window with it, and the
   live runner handed the recorded events and what the backtest's strategy heard back from its
   inspector at the same times, make the same signals and position requests.
@@ -45,25 +45,6 @@ import asyncpg
 import pytest
 from google.protobuf.message import Message
 
-from core.backtest.assemble import advisor_bars, build, recorded_history
-from core.backtest.config import BacktestConfig
-from core.backtest.detect import no_timer
-from core.backtest.market import ReplayedMarket, queue_rule
-from core.backtest.recorded_orders import OrderOutcome, load_recorded_orders, refill
-from core.backtest.run import Tape
-from core.backtest.session import drive
-from core.backtest.source import RecordedSource
-from core.detector.config import example_strategies
-from core.detector.convert import position_to_pb, signal_to_pb
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.outputs import EmittedSignal, Evaluation
-from core.detector.history import patch_history
-from core.detector.runner import PatchRunner
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.errors import FailedPrecondition
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import Liquidity, OrderStatus, OrderType
 from tests.integration.chain_compare import ChainReport, backtested_signals, chain_report, compared, line
 from tests.integration.chain_mesh import (
     HOLD_MS,
@@ -84,10 +65,29 @@ from tests.integration.chain_races import answer_races, cancel_races, word_races
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.backtest.assemble import advisor_bars, build, recorded_history
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.detect import no_timer
+from trademesh.core.backtest.market import ReplayedMarket, queue_rule
+from trademesh.core.backtest.recorded_orders import OrderOutcome, load_recorded_orders, refill
+from trademesh.core.backtest.run import Tape
+from trademesh.core.backtest.session import drive
+from trademesh.core.backtest.source import RecordedSource
+from trademesh.core.detector.config import example_strategies
+from trademesh.core.detector.convert import position_to_pb, signal_to_pb
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.outputs import EmittedSignal, Evaluation
+from trademesh.core.detector.needs import patch_history
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import Liquidity, OrderStatus, OrderType
+from trademesh.core.platform.errors import FailedPrecondition
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
-from venues.sim.config import load_config as load_sim_config
-from venues.sim.symbols import instruments as sim_instruments
+from trademesh.venues.sim.config import load_config as load_sim_config
+from trademesh.venues.sim.symbols import instruments as sim_instruments
 
 # The shipped session's restore runs within the first test (a live one's set-up, about 3 minutes).
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -354,7 +354,7 @@ async def test_the_backtest_decides_each_race_of_the_session_as_live_did(
 # ---- a strategy that exits by its own request, on the recorded session
 
 
-EXITS = Path("core/detector/strategies/exits/trend_exit.toml")
+EXITS = Path("trademesh/core/detector/strategies/exits/trend_exit.toml")
 
 
 async def _backtested_exits(chain: Chain) -> tuple[Tape, list[tuple[str, Any]]]:

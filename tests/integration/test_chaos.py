@@ -97,7 +97,7 @@ def test_every_fill_is_booked_once_with_the_venues_sums_and_the_books_verify(cha
 
 def test_the_ledgers_balances_are_the_venues_to_the_last_digit(chaos: ChaosReport) -> None:
     """The perpetual's realised PnL too: the sim and the ledger release a reduction's cost by one
-    rule (core/foundations/cost_share.py), whatever its average entry."""
+    rule (trademesh/core/domain/cost_share.py), whatever its average entry."""
     assert chaos.ledger.balances == {}, "asset: (books, venue)" + _said(chaos)
 
 

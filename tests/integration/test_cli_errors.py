@@ -39,7 +39,7 @@ def _run(
     environment = {**os.environ, "TRADEMESH_TOKEN": "t", **(env or {})}
     if not exec_d:
         return run_command(args, environment, timeout_s)
-    command = [sys.executable, "-m", "core.cli", *args]
+    command = [sys.executable, "-m", "trademesh.core.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=environment)
 
 
@@ -224,7 +224,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
 ]
 
 
-# The one case run exec'd, as a user starts the CLI (a fresh `python -m core.cli`, every library
+# The one case run exec'd, as a user starts the CLI (a fresh `python -m trademesh.core.cli`, every library
 # imported at its start) rather than forked, so that path stays proven: the gateway's, whose
 # start imports the most (the MCP SDK, uvicorn, Starlette).
 EXEC_D = "database url dsn"
@@ -273,7 +273,7 @@ def test_ingest_waits_for_a_bus_that_is_down_instead_of_dying(busy_port: int) ->
         spare.bind(("127.0.0.1", 0))
         closed = spare.getsockname()[1]  # nothing listens here once the socket closes
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "ingest", "--port", "0", "--metrics-port", "-1",
+        [sys.executable, "-m", "trademesh.core.cli", "ingest", "--port", "0", "--metrics-port", "-1",
          "--venue", f"sim=127.0.0.1:{busy_port}", "--redis-url", f"redis://127.0.0.1:{closed}/0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -345,7 +345,7 @@ def test_a_file_or_number_no_setting_can_take_is_one_line_naming_the_setting(
 # where nothing answers, so no command reaches a shared Redis or database.
 PASTED = "pw-S3ntinel-not-a-url"
 UNREACHABLE = {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": "postgresql://u@127.0.0.1:1/x"}
-TREND = "core/detector/strategies/trend.toml"
+TREND = "trademesh/core/detector/strategies/trend.toml"
 RANGE = ["--from", "2026-01-01", "--to", "2026-01-02"]
 BOTH = [
     ["recorder", "--port", "0"], ["detector", "--port", "0"], ["advisor", "--port", "0"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from collections import defaultdict
@@ -20,18 +21,19 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.bars.shares import stream_lease_name
-from core.foundations.bus.codec import FIELD, decode
-from core.foundations.bus.names import bars_stream
-from core.foundations.lease import lease_key
-from core.foundations.model import Timeframe
-from core.foundations.process import ServiceProcess, start_service
-from core.recorder.app import RecorderConfig
+from tests.integration.gateway_support import at_once, run_at_once
 from tests.integration.mesh import MeshProcesses, redis_db, sim_config
 from tests.integration.pipeline_support import assert_bars_match_the_trades, caught_up, drained, trade_count
 from tests.integration.postgres_server import database_url, fresh_database, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VENUE_ENV, metric_samples, metrics_page, until
+from trademesh.core.bars.shares import stream_lease_name
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.platform.bus.names import bars_stream
+from trademesh.core.platform.replicas.lease import lease_key
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.recorder.app import RecorderConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytest
@@ -56,17 +58,22 @@ TABLES = {
 
 
 def start_sims(stack: contextlib.AsyncExitStack, tmp_path: Path) -> dict[str, ServiceProcess]:
-    """Venue a, and venue b with other symbols and another seed: about 2,000 events/s each."""
-    sims = {}
-    for venue in ("a", "b"):
+    """Venue a, and venue b with other symbols and another seed: about 2,000 events/s each;
+    started at once (each start waits for its serving line on a thread of its own)."""
+
+    def start(venue: str) -> ServiceProcess:
         config = sim_config(tmp_path, 150, 500, name=f"sim-{venue}.toml")
         if venue == "b":
             text = config.read_text().replace("/USDT", "/USDC")
             config.write_text(f"seed = 11\n{text}")
         args = ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config)]
         with (tmp_path / f"sim-{venue}.log").open("a") as log:
-            sims[venue] = start_service(args, env=VENUE_ENV, stderr=log)
-        stack.push_async_callback(asyncio.to_thread, sims[venue].terminate)
+            return start_service(args, env=VENUE_ENV, stderr=log)
+
+    venues = ("a", "b")
+    sims = dict(zip(venues, run_at_once(*(functools.partial(start, v) for v in venues)), strict=True))
+    for sim in sims.values():
+        stack.push_async_callback(asyncio.to_thread, sim.terminate)
     return sims
 
 
@@ -80,7 +87,7 @@ def _text(value: bytes | str) -> str:
 
 
 async def stream_holders(url: str, group: str = "bars") -> dict[str, int]:
-    """The pid of each trade stream's lease holder (core.foundations.lease.holder_id)."""
+    """The pid of each trade stream's lease holder (trademesh.core.platform.replicas.lease.holder_id)."""
     client: Any = aioredis.Redis.from_url(url)
     try:
         found = {}
@@ -204,8 +211,6 @@ async def test_two_recorders_and_two_bars_replicas_one_of_each_killed_give_one_r
         db = await asyncpg.connect(fresh_database)
         stack.push_async_callback(db.close)
 
-        ingest = mesh.start("ingest", *venues)
-        recorders = [mesh.start("recorder", "--consumer", f"rec-{i}") for i in (1, 2)]
         bars_args = (
             *venues,
             "--lease-ttl-ms",
@@ -215,7 +220,13 @@ async def test_two_recorders_and_two_bars_replicas_one_of_each_killed_give_one_r
             "--source",
             "bars/replica",
         )
-        bars = [mesh.start("bars", *bars_args) for _ in range(2)]
+        # At once: one after another, five starts took a minute at load 25.
+        ingest, *started = await at_once(
+            functools.partial(mesh.start, "ingest", *venues),
+            *(functools.partial(mesh.start, "recorder", "--consumer", f"rec-{i}") for i in (1, 2)),
+            *(functools.partial(mesh.start, "bars", *bars_args) for _ in range(2)),
+        )
+        recorders, bars = started[:2], started[2:]
         pids = {process.process.pid for process in bars}
 
         async def divided() -> dict[str, int] | None:
@@ -255,9 +266,9 @@ async def test_two_recorders_and_two_bars_replicas_one_of_each_killed_give_one_r
         recorder_takeover_s = time.monotonic() - killed_at
         await until(lambda: trade_count(db, recorded + 6000), 60, 0.2, "6,000 more trades recorded")
         ingest.terminate()  # no more input: let the replicas drain
-        for _ in range(2):  # again after the repairer's poll (1 s): repairs the last entries made due
-            await until(lambda: drained(url, survivor), 60, 0.2, "the pipeline drained")
-            await asyncio.sleep(1.5)
+        await until(lambda: drained(url, survivor), 60, 0.2, "the pipeline drained")
+        await asyncio.sleep(1.5)  # the repairer's poll (1 s): repairs the last entries made due
+        await until(lambda: drained(url, survivor), 60, 0.2, "the pipeline drained again")
         print(
             f"md.{{a}}.trades taken over by the other bars replica {bars_takeover_s:.2f} s after the kill "
             f"(ttl {TTL_MS} ms); rec-1's {left} pending entries reclaimed "
@@ -267,6 +278,17 @@ async def test_two_recorders_and_two_bars_replicas_one_of_each_killed_give_one_r
         assert recorder_takeover_s < RECLAIMED_WITHIN_S, "a killed recorder's rows came late"
         await mesh.stop_all()
 
+        # One recorder, its own group and database (compared below), started and reading the bus
+        # while the replicas' rows are checked (it writes only its own database).
+        single_db = await stack.enter_async_context(new_database(database_url, "single"))
+        single = MeshProcesses(tmp_path / "single", url, single_db)
+        (tmp_path / "single").mkdir()
+        stack.push_async_callback(single.stop_all)
+        recorder_starting = asyncio.ensure_future(
+            asyncio.to_thread(single.start, "recorder", "--group", "recorder-single", "--consumer", "single")
+        )
+        stack.push_async_callback(asyncio.wait, [recorder_starting])  # started before stop_all, if it fails
+
         # Every trade once.
         on_bus = await bus_trades(url)
         rows = await db.fetch("SELECT symbol, trade_id, ts_event_ns FROM trades")
@@ -275,27 +297,35 @@ async def test_two_recorders_and_two_bars_replicas_one_of_each_killed_give_one_r
         live = await assert_bars_match_the_trades(db, [s for symbols in SYMBOLS.values() for s in symbols])
         replicas_rows = await table_rows(fresh_database)
 
-        # One recorder, its own group and database: the same rows.
-        single_db = await stack.enter_async_context(new_database(database_url, "single"))
-        single = MeshProcesses(tmp_path / "single", url, single_db)
-        (tmp_path / "single").mkdir()
-        stack.push_async_callback(single.stop_all)
-        single.start("recorder", "--group", "recorder-single", "--consumer", "single")
+        # The single recorder: the same rows.
+        await recorder_starting
         await until(lambda: recorded_all(url, "recorder-single"), 60, 0.2, "the single recorder caught up")
         await single.stop_all()
+        # One bars process, its own group (compared below), started while the single recorder's
+        # rows are (no recorder reads what it publishes).
+        lone_args = (
+            "bars",
+            *venues,
+            "--group",
+            "bars-single",
+            "--source",
+            "bars/single",
+            "--metrics-port",
+            "0",
+        )
+        bars_starting = asyncio.ensure_future(asyncio.to_thread(single.start, *lone_args))
+        stack.push_async_callback(asyncio.wait, [bars_starting])  # started before stop_all, if it fails
         single_rows = await table_rows(single_db)
         for table in TABLES:
             assert replicas_rows[table] == single_rows[table], f"{table}: 2 recorders != 1"
 
-        # One bars process, its own group: the same bars (live ones each once).
-        lone = single.start(
-            "bars", *venues, "--group", "bars-single", "--source", "bars/single", "--metrics-port", "0"
+        # The single bars process: the same bars (live ones each once).
+        lone = await bars_starting
+        await until(lambda: bars_owe_nothing(url, "bars-single", lone), 60, 0.2, "the single bars caught up")
+        await asyncio.sleep(1.5)  # the repairer's poll (1 s): repairs the last entries made due
+        await until(
+            lambda: bars_owe_nothing(url, "bars-single", lone), 60, 0.2, "the single bars caught up again"
         )
-        for _ in range(2):
-            await until(
-                lambda: bars_owe_nothing(url, "bars-single", lone), 60, 0.2, "the single bars caught up"
-            )
-            await asyncio.sleep(1.5)
         await single.stop_all()
         published = await published_bars(url)
         (replica_live, replica_repaired), (single_live, single_repaired) = (

@@ -1,4 +1,4 @@
-"""The detector's Patch API end to end: a real grpc.aio server (core.foundations.rpc's edge) serving
+"""The detector's Patch API end to end: a real grpc.aio server (trademesh.core.platform.rpc's edge) serving
 PatchServicer over a real Engine, with its patches in a real PostgreSQL database; every RPC
 called through a real channel."""
 
@@ -14,28 +14,28 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.detector.api import PatchActivity, patch_service
-from core.detector.convert import patch_to_pb
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine
-from core.detector.engine.io import Event
-from core.detector.engine.lifecycle import PatchState
-from core.detector.engine.outputs import EmittedSignal
-from core.detector.engine.values import TradeValue
-from core.detector.patch_journal import PatchJournal, Pulse
-from core.detector.store import PatchStore
-from core.foundations.errors import FailedPrecondition
-from core.foundations.rpc.server import ServerOptions, create_server
-from core.foundations.rpc.status import bad_request_violations, precondition_violations
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.support import until
+from trademesh.core.detector.api import PatchActivity, patch_service
+from trademesh.core.detector.convert import patch_to_pb
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.engine.io import Event
+from trademesh.core.detector.engine.lifecycle import PatchState
+from trademesh.core.detector.engine.outputs import EmittedSignal
+from trademesh.core.detector.engine.values import TradeValue
+from trademesh.core.detector.patch_journal import PatchJournal, Pulse
+from trademesh.core.detector.store import PatchStore
+from trademesh.core.platform.errors import FailedPrecondition
+from trademesh.core.platform.rpc.server import ServerOptions, create_server
+from trademesh.core.platform.rpc.status import bad_request_violations, precondition_violations
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 
 __all__ = ["database_url"]
 
 pytestmark = pytest.mark.integration
-TREND = Path("core/detector/strategies/trend.toml").read_text()
+TREND = Path("trademesh/core/detector/strategies/trend.toml").read_text()
 SYMBOL = "BTC/USDT"
 T = 5.0  # call timeout
 

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.instruments import InstrumentRelay
-from core.foundations.bus.names import SIGNALS
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import start_service
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, metric_samples, metrics_page, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.instruments import InstrumentRelay
+from trademesh.core.platform.bus.names import SIGNALS
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["database_url", "redis_url"]  # fixtures

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.app import Detector
-from core.detector.config import EXAMPLES_DIR, DetectorConfig
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.env import TOKEN
-from core.foundations.errors import Unavailable
-from core.foundations.mesh_config import MeshConfig, VenueLink
 from tests.integration.support import TEST_TOKEN, Venue, until
+from trademesh.core.detector.app import Detector
+from trademesh.core.detector.config import EXAMPLES_DIR, DetectorConfig
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.config.mesh import MeshConfig, VenueLink
+from trademesh.core.platform.errors import Unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ async def test_every_patch_warms_over_one_channel_to_the_venue_closed_when_the_d
     port = int(venue.address.rpartition(":")[2])
     before = set(_connections_to(port))
 
-    with caplog.at_level(logging.WARNING, logger="core.detector.history"):
+    with caplog.at_level(logging.WARNING, logger="trademesh.core.detector.history"):
         for patch in patches:
             await detector.warm_up(patch.id)
 

@@ -1,20 +1,20 @@
 """The detector's request limits fit their fields' use (issue 37, items 5 and 24), through a real
-gRPC server (core.foundations.rpc's edge) on a real Engine and PostgreSQL (test_detector_api's `api`): every
-shipped strategy file and a long description are taken; a patch holds at most MAX_MODULES
-modules and MAX_CABLES cables, refused as INVALID_ARGUMENT naming the field, by AddModule and by
-a strategy file alike."""
+gRPC server (trademesh.core.platform.rpc's edge) on a real Engine and PostgreSQL
+(test_detector_api's `api`): every shipped strategy file and a long description are taken; a
+patch holds at most MAX_MODULES modules and MAX_CABLES cables, refused as INVALID_ARGUMENT naming
+the field, by AddModule and by a strategy file alike."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
 
-from core.detector.config import EXAMPLES_DIR
-from core.detector.engine.graph import MAX_CABLES, MAX_MODULES
-from core.foundations.rpc.limits import MAX_STRING_CHARS
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.postgres_server import database_url
 from tests.integration.test_detector_api import Api, T, api
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.detector.engine.graph import MAX_CABLES, MAX_MODULES
+from trademesh.core.platform.rpc.limits import MAX_STRING_CHARS
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.patch.v1 import patch_pb2 as pb
 
 __all__ = ["api", "database_url"]  # fixtures

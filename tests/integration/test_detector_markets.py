@@ -13,13 +13,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, start_venue, stop_venue, until
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a sim and a detector
 __all__ = ["database_url", "redis_url"]  # fixtures
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
-FLOW = (Path(__file__).parents[2] / "core/detector/strategies/order_flow.toml").read_text()
+FLOW = (Path(__file__).parents[2] / "trademesh/core/detector/strategies/order_flow.toml").read_text()
 GOOD, BAD = "flow_btc/sim/BTC/USDT", "flow_doge/sim/DOGE/USDT"
 T = 10.0  # call timeout
 

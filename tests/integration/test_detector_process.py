@@ -19,13 +19,13 @@ import asyncpg
 import grpc
 import pytest
 
-from core.foundations.process import ServiceProcess
 from tests.forked_services import run_command
 from tests.integration.gateway_support import Gateway, Processes, buf_curl, create_key
 from tests.integration.mesh import WARM_HISTORY_S, bus_signals, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, until
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.patch.v1 import patch_pb2 as patch_pb
 from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
@@ -243,7 +243,7 @@ async def test_two_detector_instances_are_separate_processes_each_with_its_own_p
     gateway routes to each by x-trademesh-target, and neither sees the other's patches. After
     the first restarts, its active patches are active again (warmed anew)."""
     strategy = tmp_path / "flow.toml"
-    example = (Path(__file__).parents[2] / "core/detector/strategies/order_flow.toml").read_text()
+    example = (Path(__file__).parents[2] / "trademesh/core/detector/strategies/order_flow.toml").read_text()
     strategy.write_text(example.replace('id = "order_flow"', 'id = "flow_b"'))
     args = [*mesh.detector_args, "--instance", "detector-b", "--strategy", str(strategy)]
     mesh.processes.mesh_service(mesh.gateway, "detector", *args, redis_url=mesh.bus)

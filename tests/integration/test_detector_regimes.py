@@ -26,15 +26,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.detector.engine.io import Event, RegimeValue
-from core.detector.regime_feed import RegimeFeed
-from core.foundations.bus.codec import FIELD, encode_bars, encode_regimes
-from core.foundations.bus.names import regimes_stream
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.model import Candle, Timeframe
-from core.foundations.process import ServiceProcess, start_service
-from core.foundations.regime import Regime
-from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -42,6 +33,15 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, metric_samples, metrics_page, until
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.detector.engine.io import Event, RegimeValue
+from trademesh.core.detector.regime_feed import RegimeFeed
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.platform.bus.codec import FIELD, encode_bars, encode_regimes
+from trademesh.core.platform.bus.names import regimes_stream
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.patch.v1 import patch_pb2 as patch_pb
 from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
@@ -247,7 +247,7 @@ async def test_a_change_overwatch_reads_from_the_bars_reaches_the_patch(mesh: Me
 
 
 async def test_the_feed_reads_back_page_by_page_to_each_wanted_market_then_follows(redis_url: str) -> None:
-    """core.detector.regime_feed on a real Redis, pages of two entries: the start's read goes back
+    """trademesh.core.detector.regime_feed on a real Redis, pages of two entries: the start's read goes back
     only as far as the wanted markets need, skips what is not an Envelope of regimes, and the
     follow hears only the entries written after it."""
     async with redis_db(redis_url) as bus:
@@ -291,7 +291,7 @@ async def test_the_feed_says_a_redis_error_once_and_goes_on_when_it_clears(
         feed = RegimeFeed(client, lambda events: heard.put_nowait(list(events)), set, block_ms=100)
         stop = asyncio.Event()
         await client.set(STREAM, "not a stream")
-        with caplog.at_level(logging.WARNING, "core.detector.regime_feed"):
+        with caplog.at_level(logging.WARNING, "trademesh.core.detector.regime_feed"):
             task = asyncio.create_task(feed.run(stop))
             try:
                 await until(lambda: _said(caplog, "WRONGTYPE"), 30, what="the error said")

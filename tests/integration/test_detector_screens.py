@@ -20,12 +20,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD, decode, encode_bars
-from core.foundations.bus.names import screens_stream
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.foundations.rpc.status import bad_request_violations
-from core.foundations.screen_membership import ScreenMembership
 from tests.integration.gateway_support import Processes
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -33,6 +27,12 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.screen_membership import ScreenMembership
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_bars
+from trademesh.core.platform.bus.names import screens_stream
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.patch.v1 import patch_pb2 as patch_pb
 from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
 

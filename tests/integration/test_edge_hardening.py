@@ -13,9 +13,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.rpc.server import MAX_REQUEST_BYTES
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.support import TEST_TOKEN, TEST_TRADE_TOKEN, Venue
+from trademesh.core.platform.rpc.server import MAX_REQUEST_BYTES
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -16,8 +16,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, redis_db, sim_config
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
@@ -33,6 +31,8 @@ from tests.integration.support import (
 )
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole meshes and restarts

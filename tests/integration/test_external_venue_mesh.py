@@ -1,6 +1,6 @@
 """A venue in another language joins the whole mesh, and a strategy trades on it (issue 58, part 4).
 
-node-ref (venues/node_ref: TypeScript on Node) runs as a process of its own with the mesh's tokens,
+node-ref (trademesh/venues/node_ref: TypeScript on Node) runs as a process of its own with the mesh's tokens,
 registering with the mesh's gateway; `trademesh up --free-ports --venue-external
 node-ref=127.0.0.1:PORT` runs the whole mesh with it, on the tests' Redis and PostgreSQL. No line of
 the repository's Python names node-ref: the name is here, in the test's data and its strategy.
@@ -17,7 +17,7 @@ it on its Services page and its trading page's board; Ctrl-C stops the mesh and 
 serving (`up` does not run it).
 
 The advisor runs as `up` runs it for every venue (1m bars, its defaults): node-ref's market is
-tuned as the sim's demo market is (venues/node_ref/src/config.ts), so its signals pass on their
+tuned as the sim's demo market is (trademesh/venues/node_ref/src/config.ts), so its signals pass on their
 merits, not because the test loosened a rule. Which ones do is the market's: a long's target is
 capped at the last 20 bars' high, so longs pass while the market makes new highs. node-ref's tape
 is its seed's (7, the default), whatever the machine: HISTORY_S starts the live market where the
@@ -52,17 +52,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from playwright.async_api import async_playwright, expect
 from redis.asyncio import Redis
 
-from core.cli.mesh.external import ExternalVenue, check_external
-from core.foundations.env import DATABASE_URL, GATEWAY, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.errors import FailedPrecondition
-from core.inspector.engine.ids import entry_order_id
 from tests.integration.gateway_support import frame, parse_frames, web_headers
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, limit_order, until
+from tests.integration.support import CALL_TIMEOUT_S, MESH_CALL_TIMEOUT_S, Stubs, Venue, limit_order, until
 from tests.node_venue import running
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.cli.mesh.external import ExternalVenue, check_external
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.platform.config.env import (
+    DATABASE_URL,
+    DRAIN_DELAY_S,
+    GATEWAY,
+    REDIS_URL,
+    TOKEN,
+    TRADE_TOKEN,
+)
+from trademesh.core.platform.errors import FailedPrecondition
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.patch.v1 import patch_pb2 as pp
@@ -164,7 +171,7 @@ class Refused(Exception):
 
 async def web(studio: str, key: str, method: str, request: Message, answer: type[M]) -> M:
     """One unary call through the gateway as Studio makes it (gRPC-web, the API key as bearer)."""
-    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=MESH_CALL_TIMEOUT_S)
     body, headers = frame(request.SerializeToString()), web_headers(False, key)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
@@ -190,7 +197,7 @@ def _up(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[subpr
     """`trademesh up ARGS` in a process group of its own: Ctrl-C at the end, then whatever is left
     of the group killed (a failed test leaves no service behind)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "up", *args],
+        [sys.executable, "-m", "trademesh.core.cli", "up", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -231,7 +238,8 @@ async def test_a_strategy_trades_on_a_venue_in_typescript_through_the_whole_mesh
     bus, database = backing
     tokens = {TOKEN: secrets.token_urlsafe(24), TRADE_TOKEN: secrets.token_urlsafe(24)}
     env = {k: v for k, v in os.environ.items() if k != GATEWAY}
-    env |= {REDIS_URL: bus, DATABASE_URL: database, **tokens}
+    # No drain delay at the stop (each wave of services waited 0.5 s for callers to move away).
+    env |= {REDIS_URL: bus, DATABASE_URL: database, DRAIN_DELAY_S: "0", **tokens}
     port = _free_port()
     data = tmp_path / "data"
     args = ["--free-ports", "--data-dir", str(data), "--venue-external", f"{VENUE}=127.0.0.1:{port}"]
@@ -245,13 +253,20 @@ async def test_a_strategy_trades_on_a_venue_in_typescript_through_the_whole_mesh
             studio = (await said.match(r"Studio: (http://\S+/)", 10))[1]
             key = (data / "api-key").read_text().strip()
             await _strategy_on_node_ref(studio, key)
-            await _followed(bus, database)
-            order = await _strategy_order_filled(venue, database, tokens[TOKEN])
-            await _refuses_the_mesh_token(venue, tokens[TOKEN])
-            fill_ids = await _fills_recorded(venue, database, order, tokens[TOKEN])
-            await _booked(studio, key, order, fill_ids)
-            await _listed(studio, key, port)
-            await _studio_shows(chromium, studio, key)
+            # Studio's pages show node-ref serving, not its fills: the browser's check runs
+            # beside the chain's, which waits on node-ref's market.
+            shown = asyncio.create_task(_studio_shows(chromium, studio, key))
+            try:
+                await _followed(bus, database)
+                order = await _strategy_order_filled(venue, database, tokens[TOKEN])
+                await _refuses_the_mesh_token(venue, tokens[TOKEN])
+                fill_ids = await _fills_recorded(venue, database, order, tokens[TOKEN])
+                await _booked(studio, key, order, fill_ids)
+                await _listed(studio, key, port)
+                await shown
+            finally:
+                shown.cancel()  # the chain failed: the browser closes
+                await asyncio.gather(shown, return_exceptions=True)
             process.send_signal(signal.SIGINT)
             assert await asyncio.to_thread(process.wait, 60) == 0
             await said.match(r"mesh\s+\| stopped", 10)

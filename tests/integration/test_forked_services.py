@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-import core.foundations.process
-from core.foundations.errors import Unavailable
-from core.foundations.process import start_service
+import trademesh.core.platform.service.process
 from tests import forked_services
+from tests.integration.postgres_server import drops_settled
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.platform.service.process import start_service
 
 PROBE = "tests.integration.forked_probe"
 
@@ -27,7 +28,7 @@ PROBE = "tests.integration.forked_probe"
 @pytest.fixture(autouse=True)
 def forked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever TRADEMESH_TEST_FORK says, these tests are of the fork server."""
-    monkeypatch.setattr(core.foundations.process, "launcher", forked_services.launch)
+    monkeypatch.setattr(trademesh.core.platform.service.process, "launcher", forked_services.launch)
 
 
 def test_a_forked_service_has_its_own_arguments_environment_directory_and_stderr(
@@ -69,7 +70,7 @@ COMMAND = "tests.integration.command_probe"
 
 def _exec_d(monkeypatch: pytest.MonkeyPatch) -> None:
     """run_command exec's from here on, as with TRADEMESH_TEST_FORK=0."""
-    monkeypatch.setattr(core.foundations.process, "launcher", None)
+    monkeypatch.setattr(trademesh.core.platform.service.process, "launcher", None)
 
 
 @pytest.mark.parametrize(
@@ -128,6 +129,9 @@ def test_commands_run_from_many_threads_at_once_each_get_their_own_answer() -> N
 
 def test_commands_leave_no_descriptor_open() -> None:
     forked_services.run_command(["say", "0"], module=COMMAND)  # the fork server started, if not yet
+    # The earlier tests' databases drop on a thread of this process (its loop's and connections'
+    # descriptors come and go): settled first, nothing else opens any here meanwhile.
+    drops_settled()
     before = sorted(os.listdir("/proc/self/fd"))
     forked_services.run_command(["say", "1"], module=COMMAND)
     forked_services.run_command(["flood", "307200"], module=COMMAND)

@@ -5,7 +5,7 @@ with the rate of each funding time from the venue's public rate history (/fapi/v
 fields.
 
 The stand-ins' payments are the fixed ones their modules document
-(venues/binanceusdm/standin/funding.py, venues/okx_swap/standin/funding.py), written out
+(trademesh/venues/binanceusdm/standin/funding.py, trademesh/venues/okx_swap/standin/funding.py), written out
 here by hand.
 """
 
@@ -19,7 +19,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.replay import capture_files, running_replay_venue
 from tests.integration.support import (
     CALL_TIMEOUT_S,
@@ -31,6 +30,7 @@ from tests.integration.support import (
     until,
 )
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration

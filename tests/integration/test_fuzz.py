@@ -70,7 +70,7 @@ from tests.integration.gateway_support import MuxStream, mux_add, mux_remove, op
 from tests.integration.mcp_fuzz import mcp_post, tool_arguments, tool_call, tool_outcome
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
-from tests.integration.support import VenueFactory, until
+from tests.integration.support import until
 from tests.integration.telegram_fuzz import NESTED_UPDATES, OPS, STRANGER, seeded
 from tests.integration.telegram_fuzz import updates as telegram_updates
 
@@ -128,11 +128,12 @@ RSS_GROWTH_KIB = 150 * 1024
 TASK_SLACK = 20
 HELD_SLACK = 8
 SETTLE_S = 45.0
-# After the settling, the logs are watched this long: no line (numbers and quoted values aside)
-# more than LINES_PER_S times in one second. Each process's work is read over and over
-# meanwhile, and what it holds after the fuzz is the least of those readings (Work.least): a
-# moment's work in flight (the gateway's services board checks every instance every 2 s for
-# 60 s after the fuzz's last look at it) is in some readings; work left behind is in all.
+# Each process's work is read over and over for up to this long, and what it holds after the
+# fuzz is the least of those readings (Work.least): a moment's work in flight (the gateway's
+# services board checks every instance every 2 s for 60 s after the fuzz's last look at it) is
+# in some readings; work left behind is in all. The reading ends once every least is within its
+# bound (it could only fall further). The logs from the fuzz's end are watched at least this
+# long: no line (numbers and quoted values aside) more than LINES_PER_S times in one second.
 WATCH_S = 3.0
 LINES_PER_S = 5
 
@@ -176,22 +177,6 @@ async def test_fuzzed_requests_to_every_method_get_no_unknown_or_internal_and_no
     # The fuzzing reached the handlers: some calls were refused as bad input, some went through.
     codes = {a.code for a in answers}
     assert grpc.StatusCode.INVALID_ARGUMENT in codes and grpc.StatusCode.OK in codes, codes
-
-
-async def test_fuzzed_drains_of_a_venue_of_its_own_get_no_unknown_or_internal(
-    fuzz_mesh: FuzzMesh, fresh_venue: VenueFactory
-) -> None:
-    """Admin/Drain, left out above (a drained venue refuses the rest), on a venue of its own."""
-    venue = fresh_venue(name="drained")
-    drain = [m for m in await asyncio.to_thread(methods_of, venue.address) if m.path in SKIPPED]
-    assert [m.path for m in drain] == sorted(SKIPPED)
-    bodies = [(m, b) for m in drain for b in _bodies(m, fuzz_mesh)]
-    answers = await fuzz_methods(venue.address, bodies, TRADE_AUTH)
-    forbidden = [str(a) for a in answers if a.code in FORBIDDEN]
-    assert not forbidden, forbidden[:10]
-    codes = {a.code for a in answers}
-    assert grpc.StatusCode.OK in codes, codes  # some drained it; the rest were refused as bad
-    assert "Traceback" not in venue.log()
 
 
 # While a service takes requests naming one value thousands of times, each of its health checks
@@ -447,19 +432,25 @@ class After:
 @pytest.fixture(scope="module")
 async def aftermath(fuzz_mesh: FuzzMesh) -> Mapping[str, After]:
     """Each process once the fuzz is over: its work when every one has settled within its bound
-    (or SETTLE_S has passed), then the least of it over WATCH_S, its log's repeats from the
-    fuzz's end to WATCH_S after the settling, and its answer to a good request."""
+    (or SETTLE_S has passed), the least of it over a window of up to WATCH_S, its log's repeats
+    from the fuzz's end to the settling (WATCH_S at least), and its answer to a good request."""
     services = fuzz_mesh.services
     offsets = {name: len(s.log().encode()) for name, s in services.items()}
-    # Settled: a whole window of readings in which nothing stayed above its bound, taken again
-    # until one is or SETTLE_S has passed. One reading was not enough: a retry loop between two of
-    # its tries reads as not failing (ingest following the venue a fuzzed Register named, until
-    # the registry loses it 4 s on), and the window after it still found the loop failing.
-    deadline = time.monotonic() + SETTLE_S
+    # Settled: a window of readings in which nothing stayed above its bound (ended as soon as
+    # none did), taken again until one is or SETTLE_S has passed. One reading was not enough: a
+    # retry loop between two of its tries reads as not failing (ingest following the venue a
+    # fuzzed Register named, until the registry loses it 4 s on), and the window after it still
+    # found the loop failing.
+    began = time.monotonic()
+
+    def settled(least: Mapping[str, Work]) -> bool:
+        return not any(_grown(services[name], work) for name, work in least.items())
+
     while True:
-        watched = await watch_work(services, WATCH_S)
+        logged_s = max(0.0, began + WATCH_S - time.monotonic())
+        watched = await watch_work(services, WATCH_S, settled, at_least_s=logged_s)
         grown = {name: _grown(services[name], Work.least(w)) for name, w in watched.items()}
-        if not any(grown.values()) or time.monotonic() > deadline:
+        if not any(grown.values()) or time.monotonic() > began + SETTLE_S:
             break
     found = {}
     for name, service in services.items():
@@ -499,3 +490,21 @@ def test_after_the_fuzz_no_work_a_request_started_is_left_and_the_log_is_quiet_a
     if after.rss_grown_kib >= RSS_GROWTH_KIB:
         failures.append(f"its memory grew by {after.rss_grown_kib} KiB")
     assert not failures, f"{name}: " + "\n".join(failures)
+
+
+# ---------------------------------------------------------------- the end: the venue drained
+
+
+async def test_fuzzed_drains_of_the_venue_at_the_end_get_no_unknown_or_internal(fuzz_mesh: FuzzMesh) -> None:
+    """Admin/Drain, left out above (a drained venue refuses the rest), on the mesh's venue once
+    everything else is done (the checks after the fuzz above; no other venue to start for it)."""
+    venue = fuzz_mesh.services["venue"]
+    drain = [m for m in await asyncio.to_thread(methods_of, venue.address) if m.path in SKIPPED]
+    assert [m.path for m in drain] == sorted(SKIPPED)
+    bodies = [(m, b) for m in drain for b in _bodies(m, fuzz_mesh)]
+    answers = await fuzz_methods(venue.address, bodies, TRADE_AUTH)
+    forbidden = [str(a) for a in answers if a.code in FORBIDDEN]
+    assert not forbidden, forbidden[:10]
+    codes = {a.code for a in answers}
+    assert grpc.StatusCode.OK in codes, codes  # some drained it; the rest were refused as bad
+    assert "Traceback" not in venue.log()

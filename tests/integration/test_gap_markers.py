@@ -11,23 +11,6 @@ from typing import Any
 
 import pytest
 
-from core.advisor.engine.config import QualityConfig
-from core.advisor.engine.quality import assess_quality
-from core.advisor.engine.snapshot import snapshot
-from core.advisor.gather import ContextGatherer
-from core.advisor.gather_config import GatherConfig
-from core.foundations.env import TOKEN
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
-from core.tools.bars import BarStore
-from core.tools.gaps import GapStore
-from core.tools.market import MarketTools
-from core.tools.recorded import RecorderDatabase
-from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
-from core.tools.signals import SignalStore
-from core.tools.upstream import Upstream
-from gateway.auth.authenticator import GatewayAuth
-from gateway.mcp import GatewayMcp
 from tests.advisor_support import signal
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.support import TEST_TOKEN, Venue
@@ -35,6 +18,23 @@ from tests.integration.test_gateway_mcp import connected, create_key, serving
 from tests.integration.test_recorder_store import bars_data, entries, market
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.advisor.engine.config import QualityConfig
+from trademesh.core.advisor.engine.quality import assess_quality
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.advisor.gather import ContextGatherer
+from trademesh.core.advisor.gather_config import GatherConfig
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
+from trademesh.core.tools.bars import BarStore
+from trademesh.core.tools.gaps import GapStore
+from trademesh.core.tools.market import MarketTools
+from trademesh.core.tools.recorded import RecorderDatabase
+from trademesh.core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
+from trademesh.core.tools.signals import SignalStore
+from trademesh.core.tools.upstream import Upstream
+from trademesh.gateway.auth.authenticator import GatewayAuth
+from trademesh.gateway.mcp import GatewayMcp
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration

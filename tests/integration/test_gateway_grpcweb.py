@@ -21,8 +21,6 @@ from grpc_health.v1 import health_pb2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.health import check_health
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -41,6 +39,8 @@ from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, until
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.platform.rpc.health_probe import check_health
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
@@ -286,7 +286,7 @@ async def test_mcp_is_made_at_its_first_requests_once_for_those_that_come_togeth
     mesh: Mesh, tmp_path: Path
 ) -> None:
     """A gateway serves before it makes its MCP app (the SDK and the tools' schemas: most of its
-    start); its first requests, at once, share the one it makes then (gateway.mcp.lazy)."""
+    start); its first requests, at once, share the one it makes then (trademesh.gateway.mcp.lazy)."""
     processes = Processes(tmp_path, mesh.processes.database_url)
     try:
         gateway = processes.gateway()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 __all__ = ["database_url", "module_database"]  # the fixtures, for pytest
 
 WRONG = '{"key": "tmk_' + "W" * 43 + '"}'
-FAILURES_ALLOWED = 10  # gateway.auth.throttle's default, per client a minute
+FAILURES_ALLOWED = 10  # trademesh.gateway.auth.throttle's default, per client a minute
 
 
 async def login_statuses(gateway: Gateway, spoofed: list[str]) -> list[int]:

@@ -1,4 +1,4 @@
-"""MCP tools at /mcp (gateway.mcp) over a real mesh: an MCP client over streamable HTTP calls them.
+"""MCP tools at /mcp (trademesh.gateway.mcp) over a real mesh: an MCP client over streamable HTTP calls them.
 
 Real processes (a sim venue, ingest, recorder, bars, bridge), real Redis and PostgreSQL, a real
 API key made with `trademesh keys create` and checked by the gateway's GatewayAuth. The MCP app
@@ -28,11 +28,6 @@ from mcp.types import CallToolResult
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from core.foundations.env import DATABASE_URL, TOKEN
-from core.foundations.errors import FailedPrecondition, NotFound
-from core.foundations.process import ServiceProcess
-from gateway.auth.authenticator import GatewayAuth
-from gateway.mcp import GatewayMcp
 from tests.forked_services import run_command
 from tests.integration.gateway_support import both, run_at_once
 from tests.integration.mesh import WARM_HISTORY_S, MeshProcesses, redis_db, venue_link
@@ -49,6 +44,11 @@ from tests.integration.support import (
     until,
 )
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import DATABASE_URL, TOKEN
+from trademesh.core.platform.errors import FailedPrecondition, NotFound
+from trademesh.core.platform.service.process import ServiceProcess
+from trademesh.gateway.auth.authenticator import GatewayAuth
+from trademesh.gateway.mcp import GatewayMcp
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

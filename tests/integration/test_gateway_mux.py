@@ -23,8 +23,6 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from core.foundations.env import DATABASE_URL
-from core.foundations.process import ServiceProcess
 from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     MUX,
@@ -50,6 +48,8 @@ from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, until
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.platform.config.env import DATABASE_URL
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.registry.v1 import registry_pb2 as reg

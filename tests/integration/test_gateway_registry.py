@@ -17,7 +17,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     MESH_AUTH,
@@ -35,6 +34,7 @@ from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.registry.v1 import registry_pb2 as reg
 

@@ -1,4 +1,4 @@
-"""Replicas of the gateway share one registry through the bus (gateway.registry.shared): each
+"""Replicas of the gateway share one registry through the bus (trademesh.gateway.registry.shared): each
 lists, routes and renews the instances registered at the others; a removal at one is a removal
 at all; a bus restarted empty is written again. First the registry states over a real Redis with
 the clocks in the test's hands, then two real gateway processes and a real venue."""
@@ -14,10 +14,6 @@ import grpc
 import pytest
 from redis.asyncio import Redis
 
-from core.foundations.bus.redis import open_redis
-from gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry
-from gateway.registry.shared import GATEWAYS_KEY, REGISTRY_KEY
-from gateway.registry.targets import target_groups
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -31,6 +27,10 @@ from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.gateway.registry import REGISTRY_SERVICE, RegistryState, SharedRegistry
+from trademesh.gateway.registry.shared import GATEWAYS_KEY, REGISTRY_KEY
+from trademesh.gateway.registry.targets import target_groups
 from trademesh.registry.v1 import registry_pb2 as reg
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,7 +17,6 @@ import aiohttp
 import grpc
 import pytest
 
-from core.foundations.env import DATABASE_URL
 from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     Gateway,
@@ -36,6 +35,7 @@ from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S, limit_order, until
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import DATABASE_URL
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.mux.v1 import mux_pb2 as mux
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -23,7 +23,6 @@ from google.rpc import error_details_pb2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     BUF,
     MESH_AUTH,
@@ -38,6 +37,7 @@ from tests.integration.gateway_support import (
 )
 from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S, until
+from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
 __all__ = ["database_url", "module_database"]  # the fixtures, for pytest

@@ -22,19 +22,19 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.foundations.bar import vwap_text
-from core.foundations.env import TOKEN
-from core.history.coverage import iso_ns
-from core.history.download import parse_time
-from core.recorder.migrate import migrate
-from core.recorder.partitions import Partitions, day_of
-from core.recorder.schema import BARS
 from tests.forked_services import launch_command, run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.replay import capture_files, start_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, start_venue, stop_venue, until
 from tests.node_venue import running
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.bar import vwap_text
+from trademesh.core.history.coverage import iso_ns
+from trademesh.core.history.download import parse_time
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.recorder.migrate import migrate
+from trademesh.core.recorder.partitions import Partitions, day_of
+from trademesh.core.recorder.schema import BARS
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
@@ -86,7 +86,7 @@ async def venue_candles(
         found += page
         start_ns = page[-1].open_time_ns + 1
     # As the bar service stores a bar rebuilt from a candle: its VWAP from the quote volume, and
-    # no bar for a candle with no volume (core.history.download.bar_records).
+    # no bar for a candle with no volume (trademesh.core.history.download.bar_records).
     return [
         (
             c.open_time_ns, Decimal(c.open), Decimal(c.high), Decimal(c.low), Decimal(c.close),
@@ -162,7 +162,7 @@ async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_o
     )
     backtest = run_command(
         [
-            "backtest", "--strategy", "core/detector/strategies/trend.toml", "--venue", "binance",
+            "backtest", "--strategy", "trademesh/core/detector/strategies/trend.toml", "--venue", "binance",
             "--symbols", SYMBOL, "--from", "2021-10-02T00:00:00", "--to", "2021-10-02T03:00:00",
             "--sim-config", str(market), "--database-url", fresh_database, "--out", str(out), "--no-progress",
         ],

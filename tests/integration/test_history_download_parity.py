@@ -8,22 +8,23 @@ database LIVE). The sim rather than Binance's replay stand-in: the recorded Bina
 in; the sim's candles are its own trades', so its history is the market it streamed.
 
 The recorder keeps the trades and the bars only, what a download can hold too (a venue serves no
-order book history). Once LIVE holds whole minutes [A, B) (A the first minute boundary 40 s after
-its first trade: the strategy's 30 bars of warm-up before it; B a minute on, and a minute more at
-a time, at most MAX_MINUTES, until the backtest of [A, B) on LIVE signals: the sim's market is a
-random walk, and a minute may give trend no new cross), `trademesh data download` fetches from
-the same running venue, into a second, fresh database (DOWNLOADED), what LIVE holds up to B: the
-1m bars from the minute of its first trade, the 1s bars from that second, and the trades of
-[A, B).
+order book history). Once LIVE holds [A, B) whole (A the first whole second 40 s after its first
+trade: the strategy's 30 bars of warm-up before it; B the first minute boundary at least
+MIN_WINDOW_S after A, and a minute more at a time, at most MAX_MINUTES after A, until the backtest
+of [A, B) on LIVE signals: the sim's market is a random walk, and a minute may give trend no new
+cross; A a second, not a minute, so that the test waits 70 to 130 s of market for B, not 100 to
+160), `trademesh data download` fetches from the same running venue, into a second, fresh
+database (DOWNLOADED), what LIVE holds up to B: the 1m bars from the minute of its first trade,
+the 1s bars from that second, and the trades of [A, B).
 
 Compared:
 - the bars, row for row, every field but two, which differ by definition: `repaired` (a bar
   downloaded is the venue's candle, marked as the bar service marks a bar it rebuilt from one;
   live, only the seams, the first second and minute the chain joined mid-way, are) and
   `ts_publish_ns` (when each was written). VWAP included: a downloaded bar's is the candle's
-  quote volume over its volume by the bar service's rule (core.foundations.bar.vwap_text), as
+  quote volume over its volume by the bar service's rule (trademesh.core.domain.bar.vwap_text), as
   the bar service computes a repaired one's (this test found the download storing none:
-  core.history.download.bar_records, tests/unit/test_history_download_rows.py);
+  trademesh.core.history.download.bar_records, tests/unit/test_history_download_rows.py);
 - the trades of [A, B), every field but `ts_recv_ns` (when our ingest received it live; the
   trade's own time when downloaded, as the importer stores it);
 - `trademesh backtest` of the shipped trend strategy over [A, B) on each database (the real
@@ -44,14 +45,15 @@ from typing import IO, Any
 import asyncpg
 import pytest
 
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.history.coverage import iso_ns
 from tests.forked_services import run_command
+from tests.integration.gateway_support import at_once
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, start_venue, stop_venue, until
+from trademesh.core.history.coverage import iso_ns
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
@@ -59,8 +61,9 @@ __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
 S = 10**9
 MINUTE = 60 * S
 SYMBOL = "BTC/USDT"
-TREND = "core/detector/strategies/trend.toml"
+TREND = "trademesh/core/detector/strategies/trend.toml"
 WARM_S = 40  # trend warms on 30 bars of 1s (and the 2 more the detector asks for)
+MIN_WINDOW_S = 30  # [A, B) at least this long
 MAX_MINUTES = 4
 # One symbol, so the chain is light on a busy machine; the sim's default trade rate (20 a second:
 # no second without a trade, so the 1s bars have no hole to tell apart).
@@ -167,22 +170,33 @@ async def test_a_backtest_on_history_downloaded_from_the_venue_reports_what_it_r
         venue, venue_log = start_venue(tmp_path, SIM_CONFIG, "sim")
         logs = [(tmp_path / f"{name}.log").open("w") for name in ("ingest", "bars", "recorder")]
         started: list[ServiceProcess] = []
+
+        def starting(args: list[str], log: IO[str], env: dict[str, str] | None = None) -> None:
+            started.append(start(args, log, env))
+
         try:
-            started.append(start(
-                ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={venue.address}",
-                 "--no-executions", "--funding-every-s", "0", "--instruments-every-s", "0"],
-                logs[0], {REDIS_URL: bus_url},
-            ))  # fmt: skip
-            started.append(start(
-                ["bars", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
-                 "--venue", f"sim={venue.address}"],
-                logs[1],
-            ))  # fmt: skip
-            started.append(start(
-                ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
-                 "--database-url", live, "--stream-pattern", "md.*.trades", "--stream-pattern", "bars.*"],
-                logs[2],
-            ))  # fmt: skip
+            # At once (each start waits for its serving line on a thread of its own).
+            await at_once(
+                functools.partial(
+                    starting,
+                    ["ingest", "--port", "0", "--metrics-port", "-1", "--venue", f"sim={venue.address}",
+                     "--no-executions", "--funding-every-s", "0", "--instruments-every-s", "0"],
+                    logs[0], {REDIS_URL: bus_url},
+                ),
+                functools.partial(
+                    starting,
+                    ["bars", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
+                     "--venue", f"sim={venue.address}"],
+                    logs[1],
+                ),
+                functools.partial(
+                    starting,
+                    ["recorder", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
+                     "--database-url", live, "--stream-pattern", "md.*.trades", "--stream-pattern",
+                     "bars.*"],
+                    logs[2],
+                ),
+            )  # fmt: skip
 
             async def first_trade() -> int | None:
                 rows = await fetch(live, "SELECT min(ts_event_ns) AS first FROM trades")
@@ -190,7 +204,7 @@ async def test_a_backtest_on_history_downloaded_from_the_venue_reports_what_it_r
 
             first = await until(first_trade, 60, interval_s=0.2, what="the chain's first trade recorded")
             minute0, second0 = first // MINUTE * MINUTE, first // S * S
-            start_ns = -(-(first + WARM_S * S) // MINUTE) * MINUTE  # A
+            start_ns = -(-(first + WARM_S * S) // S) * S  # A
 
             async def recorded_to(end_ns: int) -> bool | None:
                 """LIVE holds [A, end) whole: a later trade, the range's last 1s and 1m bars, and the
@@ -210,21 +224,22 @@ async def test_a_backtest_on_history_downloaded_from_the_venue_reports_what_it_r
                 )  # fmt: skip
                 return True if later and seams[0]["n"] == 2 and last[0]["n"] == 2 else None
 
-            # B: the first whole minute after A whose backtest on LIVE signals (the sim's market is a
-            # random walk: a minute may give trend no new cross), at most MAX_MINUTES after A.
-            end_ns = start_ns
+            # B: the first minute boundary MIN_WINDOW_S or more after A whose backtest on LIVE
+            # signals (the sim's market is a random walk: a minute may give trend no new cross), at
+            # most MAX_MINUTES after A.
+            end_ns = -(-(start_ns + MIN_WINDOW_S * S) // MINUTE) * MINUTE
             while True:
-                end_ns += MINUTE
                 await until(
-                    functools.partial(recorded_to, end_ns), 240, interval_s=1.0, what="LIVE holding [A, B)"
+                    functools.partial(recorded_to, end_ns), 240, interval_s=0.2, what="LIVE holding [A, B)"
                 )
                 live_summary, live_report = backtest(live, config, start_ns, end_ns, out)
                 shutil.rmtree(out)
                 if (
                     not live_summary[0].split(" · ")[1].startswith("0 ")
-                    or end_ns - start_ns >= MAX_MINUTES * MINUTE
+                    or end_ns + MINUTE - start_ns > MAX_MINUTES * MINUTE
                 ):
                     break
+                end_ns += MINUTE
 
             # The same venue's history of the same range, downloaded into DOWNLOADED.
             target = ["--venue-addr", venue.address, "--database-url", downloaded]

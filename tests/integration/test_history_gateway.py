@@ -23,7 +23,6 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.env import DATABASE_URL
 from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     BUF,
@@ -38,6 +37,7 @@ from tests.integration.gateway_support import (
 )
 from tests.integration.postgres_server import database_url
 from tests.integration.support import CALL_TIMEOUT_S
+from trademesh.core.platform.config.env import DATABASE_URL
 from trademesh.history.v1 import history_pb2 as pb
 from trademesh.history.v1 import history_pb2_grpc as pb_grpc
 

@@ -29,7 +29,7 @@ DAY_MS = 1440 * MINUTE_MS
 # The hole the archive leaves: 2024-01-10 00:00 .. 01:00 (60 bars).
 HOLE = (JAN_2024_MS + 9 * DAY_MS, JAN_2024_MS + 9 * DAY_MS + 60 * MINUTE_MS)
 MONTH_BARS = 31 * 1440
-TREND = "core/detector/strategies/trend.toml"
+TREND = "trademesh/core/detector/strategies/trend.toml"
 
 
 def kline(open_ms: int) -> str:
@@ -123,6 +123,28 @@ async def test_a_file_refused_half_way_leaves_nothing_and_says_where(
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert f"{path}: row {MONTH_BARS - 60}: volume '1.2.3' is not a plain decimal" in lines[0]
     assert await count(fresh_database, "ETH/USDT") == 0
+
+
+async def test_a_corrupt_file_read_ahead_does_not_undo_the_one_before_it(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """The worker converts the next file's first blocks while this one's last are stored: the next
+    file's checksum mismatch or bad row is raised in its turn, after this one has committed."""
+    month_archive(tmp_path, "BTCUSDT")
+    month_archive(tmp_path, "ETHUSDT", bad_last_row=True)
+    listed = month_archive(tmp_path, "SOLUSDT").with_suffix(".zip.CHECKSUM")
+    listed.write_text(f"{'0' * 64}  SOLUSDT-1m-2024-01.zip\n")
+    for workers in ("1", "0"):
+        done = data("import", str(tmp_path), "--workers", workers, "--database-url", fresh_database)
+        assert done.returncode == 2 and "BTCUSDT-1m-2024-01.zip: 44,580 rows" in done.stdout, done.stderr
+        assert "volume '1.2.3' is not a plain decimal" in done.stderr
+        assert await count(fresh_database, "BTC/USDT") == MONTH_BARS - 60
+        assert await count(fresh_database, "ETH/USDT") == 0
+        (tmp_path / "ETHUSDT-1m-2024-01.zip").unlink()
+        done = data("import", str(tmp_path), "--workers", workers, "--database-url", fresh_database)
+        assert done.returncode == 2 and "does not match SOLUSDT-1m-2024-01.zip.CHECKSUM" in done.stderr
+        assert "BTCUSDT-1m-2024-01.zip: 44,580 rows" in done.stdout and "0 new" in done.stdout
+        month_archive(tmp_path, "ETHUSDT", bad_last_row=True)
 
 
 async def test_unknown_coverage_is_one_line_and_exit_code_2(fresh_database: str, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Imported bars are the bars the bar service records live (and `data download` stores), on a real
 PostgreSQL through `trademesh data import`: the VWAP is the quote volume over the volume by the
-bars' rule (core.foundations.bar.vwap_text: exact within 38 digits, else half-even at 16 places;
+bars' rule (trademesh.core.domain.bar.vwap_text: exact within 38 digits, else half-even at 16 places;
 its text without trailing zeros), computed as the import converts each block; a kline with no
 volume (an interval without trades) is no bar, so coverage shows it as a hole; a generic CSV
 without a quote volume has no VWAP. Rows moved on a conflict (a file imported over bars partly
@@ -17,9 +17,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from core.foundations.bar import vwap_text
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
+from trademesh.core.domain.bar import vwap_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest

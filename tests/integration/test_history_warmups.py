@@ -29,18 +29,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.detector.app import Detector
-from core.detector.config import EXAMPLES_DIR, DetectorConfig
-from core.detector.engine.values import BarValue
-from core.detector.history import bar_history
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.env import DATABASE_URL, TOKEN
-from core.foundations.mesh_config import MeshConfig, VenueLink
-from core.foundations.regime import ClassifierConfig, Regime
-from core.foundations.rpc.client import auth_metadata
-from core.foundations.rpc.status import bad_request_violations
-from core.overwatch.convert import REGIME_TO_PB
-from core.overwatch.history_seed import warm_bars_needed
 from tests.forked_services import run_command
 from tests.integration.gateway_support import (
     MESH_AUTH,
@@ -57,6 +45,18 @@ from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.detector.app import Detector
+from trademesh.core.detector.config import EXAMPLES_DIR, DetectorConfig
+from trademesh.core.detector.engine.values import BarValue
+from trademesh.core.detector.history import bar_history
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.domain.regime import ClassifierConfig, Regime
+from trademesh.core.overwatch.convert import REGIME_TO_PB
+from trademesh.core.overwatch.history_seed import warm_bars_needed
+from trademesh.core.platform.config.env import DATABASE_URL, TOKEN
+from trademesh.core.platform.config.mesh import MeshConfig, VenueLink
+from trademesh.core.platform.rpc.client import auth_metadata
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.history.v1 import history_pb2 as pb
 from trademesh.history.v1 import history_pb2_grpc as pb_grpc
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
@@ -339,7 +339,7 @@ async def test_with_the_gateway_down_or_holding_nothing_the_detector_warms_from_
         try:
             patch_id = _minute_patch(detector, tmp_path / str(index), symbol)
             caplog.clear()
-            with caplog.at_level(logging.INFO, logger="core.foundations.warm_history"):
+            with caplog.at_level(logging.INFO, logger="trademesh.core.platform.warm_history"):
 
                 async def from_venue(
                     detector: Detector = detector, patch_id: str = patch_id, each: bool = each

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.env import TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from tests.forked_services import run_command
 from tests.integration.mesh import MeshProcesses, OwnRedis, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, VENUE_ENV, until
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration

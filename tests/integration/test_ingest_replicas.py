@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.venue_lease import venue_lease_name
-from core.foundations.lease import lease_key
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import MeshProcesses, read_stream, redis_db, sim_config
 from tests.integration.redis_server import redis_url
 from tests.integration.support import VENUE_ENV, metric_samples, metrics_page, until
+from trademesh.core.platform.bus.venue_lease import venue_lease_name
+from trademesh.core.platform.replicas.lease import lease_key
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,7 +42,8 @@ def _text(value: bytes | str) -> str:
 
 
 def pid_of(holder: str) -> int:
-    """The holder's process id (core.foundations.lease.holder_id: service@host:pid:nonce/n)."""
+    """The holder's process id (trademesh.core.platform.replicas.lease.holder_id:
+    service@host:pid:nonce/n)."""
     return int(holder.split("@", 1)[1].split(":")[1])
 
 

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import open_redis
-from core.foundations.bus.writer import BusWriter
 from tests.integration.mesh import OwnRedis
 from tests.integration.support import until
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.bus.writer import BusWriter
 
 STREAM = "md.{sim}.trades"
 

@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import INTENTS, POSITION_REQUESTS
-from core.foundations.bus.signing import ADVISOR, Signer
-from core.foundations.env import DETECTOR_SIGNING_KEY, NOTIFY_WEBHOOK_URL
 from tests.bus_signing import signed, signed_by
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import metrics_page, until
 from tests.integration.test_inspector_process import Receiver
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.names import INTENTS, POSITION_REQUESTS
+from trademesh.core.platform.bus.signing import ADVISOR, Signer
+from trademesh.core.platform.config.env import DETECTOR_SIGNING_KEY, NOTIFY_WEBHOOK_URL
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.signal.v1 import signal_pb2 as sig
 

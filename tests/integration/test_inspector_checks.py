@@ -14,12 +14,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.names import INTENTS
-from core.foundations.decimals import format_decimal
-from core.foundations.rpc.limits import MAX_STRING_CHARS
-from core.foundations.rpc.status import bad_request_violations
-from core.inspector.config import DEFAULT_POLICIES
-from core.inspector.engine.ids import entry_order_id
 from tests.bus_signing import signed
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
@@ -27,6 +21,12 @@ from tests.integration.support import CALL_TIMEOUT_S, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.decimals import format_decimal
+from trademesh.core.inspector.config import DEFAULT_POLICIES
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.platform.bus.names import INTENTS
+from trademesh.core.platform.rpc.limits import MAX_STRING_CHARS
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -35,6 +35,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # sims and inspectors:
 __all__ = ["redis_url"]  # fixtures
 
 WAIT_S = 30
+# For the tests that kill -9 and restart the inspector: the killed one's leader lease lapses
+# within its ttl, and the restart leads only then (at the default 5000 ms, 5 to 7 s a restart).
+RESTARTS = ("--leader-ttl-ms", "1500")
 
 
 async def _update(mesh: InspectorMesh, toml: str, reason: str = "test") -> rk.UpdatePoliciesResponse:
@@ -79,7 +82,7 @@ async def test_the_shipped_policy_file_and_long_reasons_fit_their_fields(
 async def test_a_policy_update_keeps_what_it_leaves_out_and_turns_off_only_what_it_names(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url) as mesh:
+    async with inspector_mesh(tmp_path, redis_url, *RESTARTS) as mesh:
         shipped = _limits(await _policies(mesh))
         assert shipped["orders.max_notional"] == "10000" and shipped["loss.max_drawdown"] == "0.1"
         # An empty file, or one of a single key: every other limit stays as shipped.
@@ -206,7 +209,7 @@ async def _placed(mesh: InspectorMesh) -> bool | None:
 async def test_a_venue_whose_positions_diverged_refuses_entries_from_the_api_and_the_bus(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5") as mesh:
+    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", *RESTARTS) as mesh:
         assert (await mesh.submit(intent())).action == rk.RISK_ACTION_ALLOW
         # A fill the inspector never hears of (it is down): the venue holds 0.03, the book 0.01.
         await mesh.stop(kill=True)
@@ -233,7 +236,7 @@ async def test_a_venue_whose_positions_diverged_refuses_entries_from_the_api_and
 async def test_a_stood_down_venue_is_taken_up_again_once_its_positions_agree(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5") as mesh:
+    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", *RESTARTS) as mesh:
         await mesh.stop(kill=True)  # a journal begun; then a fill it never hears of
         await _at_the_venue(mesh, common.SIDE_BUY, "0.01")
         mesh.start()

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.instruments import InstrumentRelay
-from core.foundations.bus.names import journal_stream
 from tests.integration.inspector_mesh import EVENT_WAIT_S, InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import stream_entries
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.instruments import InstrumentRelay
+from trademesh.core.platform.bus.names import journal_stream
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr

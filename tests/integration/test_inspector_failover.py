@@ -17,11 +17,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.names import INTENTS, RISK, journal_stream
-from core.foundations.env import REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.lease import lease_key
-from core.foundations.process import ServiceProcess, start_service
-from core.inspector.takeover import interim
 from tests.bus_signing import signed
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
@@ -29,6 +24,11 @@ from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOK
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector.takeover import interim
+from trademesh.core.platform.bus.names import INTENTS, RISK, journal_stream
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.replicas.lease import lease_key
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -24,7 +24,6 @@ from google.rpc import error_details_pb2, status_pb2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     BUF,
     Gateway,
@@ -41,6 +40,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, best_prices, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

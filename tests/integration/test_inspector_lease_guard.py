@@ -1,4 +1,4 @@
-"""The inspector's fence beside its journal (core.inspector.lease_guard), on a real Redis: a leader
+"""The inspector's fence beside its journal (trademesh.core.inspector.lease_guard), on a real Redis: a leader
 whose lease another holds now publishes no risk event and is deposed; within the lease's known
 life a check costs no round trip; past it (a freeze: the clock moved on) the lease is read again;
 a lease that lapsed with nobody taking it is taken back. The clock is injected: a freeze is the
@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.names import RISK
-from core.foundations.leader import Leadership, LeadershipLost
-from core.inspector.lease_guard import LeaseGuard
-from core.inspector.risk_log import RiskLog
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
+from trademesh.core.inspector.lease_guard import LeaseGuard
+from trademesh.core.inspector.risk_log import RiskLog
+from trademesh.core.platform.bus.names import RISK
+from trademesh.core.platform.replicas.leader import Leadership, LeadershipLost
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 pytestmark = [pytest.mark.integration]

@@ -14,13 +14,13 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.names import INTENTS, journal_stream
-from core.foundations.rpc.status import bad_request_violations
 from tests.bus_signing import signed
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.redis_server import redis_url
 from tests.integration.support import metric_samples, until
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.names import INTENTS, journal_stream
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 

@@ -17,9 +17,6 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from core.foundations.bus.names import INTENTS, journal_stream
-from core.foundations.env import NOTIFY_WEBHOOK_URL, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
-from core.foundations.rpc.status import bad_request_violations
 from tests.bus_signing import signed
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import stream_entries
@@ -27,6 +24,14 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, metric_samples, metrics_page, stream_status, until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.names import INTENTS, journal_stream
+from trademesh.core.platform.config.env import (
+    NOTIFY_WEBHOOK_URL,
+    TELEGRAM_BASE_URL,
+    TELEGRAM_BOT_TOKEN,
+    TELEGRAM_CHAT_ID,
+)
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -36,6 +41,9 @@ __all__ = ["redis_url"]  # fixtures
 
 D = Decimal
 WAIT_S = 30
+# For the tests that kill -9 and restart the inspector: the killed one's leader lease lapses
+# within its ttl, and the restart leads only then (at the default 5000 ms, 5 to 7 s a restart).
+RESTARTS = ("--leader-ttl-ms", "1500")
 
 
 async def _entered(mesh: InspectorMesh, stop: Decimal, target: Decimal) -> rk.SubmitIntentResponse:
@@ -289,7 +297,7 @@ async def _state_is(mesh: InspectorMesh, state: int) -> bool | None:
 async def test_kill_9_then_restart_recovers_the_state_without_a_double_order(
     tmp_path: Path, redis_url: str
 ) -> None:
-    async with inspector_mesh(tmp_path, redis_url) as mesh:
+    async with inspector_mesh(tmp_path, redis_url, *RESTARTS) as mesh:
         mark = await mesh.mark()
         first = await _entered(mesh, mark - 1000, mark + 1000)
         await _orders_at_venue(mesh, 2)
@@ -322,7 +330,7 @@ async def test_kill_9_mid_placement_then_restart_places_the_order_once(
     not, the restarted inspector asks before it places (the journal holds the intent and the
     order, not its answer): exactly one order's worth is bought, and the intent is not taken
     again."""
-    async with inspector_mesh(tmp_path, redis_url) as mesh:
+    async with inspector_mesh(tmp_path, redis_url, *RESTARTS) as mesh:
         oversized = intent(size="100", intent_id="warm-the-market")  # blocked; the quote is followed
         assert (await mesh.submit(oversized)).action == rk.RISK_ACTION_BLOCK
         journal = aioredis.Redis.from_url(mesh.bus)
@@ -391,7 +399,7 @@ async def _no_open_orders(mesh: InspectorMesh) -> bool | None:
 
 
 async def test_orders_behind_the_inspectors_back_are_found(tmp_path: Path, redis_url: str) -> None:
-    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5") as mesh:
+    async with inspector_mesh(tmp_path, redis_url, "--reconcile-every-s", "0.5", *RESTARTS) as mesh:
         mark = await mesh.mark()
         await mesh.submit(intent())
         # An order the inspector never placed, resting, and a fill missed while it is down.
@@ -435,7 +443,7 @@ async def test_positions_found_at_a_fresh_start_are_legacy_and_never_touched(
     tmp_path: Path, redis_url: str
 ) -> None:
     async with inspector_mesh(
-        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", start=False
+        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", *RESTARTS, start=False
     ) as mesh:
         market = tf.PlaceOrderRequest(
             symbol="BTC/USDT", side=common.SIDE_BUY, type=tf.ORDER_TYPE_MARKET, size="0.02"
@@ -534,7 +542,7 @@ async def test_executions_from_the_bus_protect_and_survive_a_kill_9(tmp_path: Pa
     """The default: executions come through ingest and the bus. A fill made while the inspector
     is down (its take-profit, and a sale behind its back) is read after its restart."""
     async with inspector_mesh(
-        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", via_bus=True
+        tmp_path, redis_url, "--reconcile-every-s", "0.5", "--metrics-port", "0", *RESTARTS, via_bus=True
     ) as mesh:
         mark = await mesh.mark()
         await _entered(mesh, mark - 2000, mark + 2000)

@@ -14,16 +14,16 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.inspector.audit import Audit
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.input_journal import InputJournal
-from core.inspector.snapshots import Snapshots
 from tests.integration.inspector_mesh import InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from tests.journal_support import make_journal
 from tests.unit.test_inspector_snapshot import dump
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.input_journal import InputJournal
+from trademesh.core.inspector.snapshots import Snapshots
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

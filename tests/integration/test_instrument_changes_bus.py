@@ -1,6 +1,6 @@
 """Instrument changes on the bus, end to end with real parts (docs/bus.md, "Instruments"): a real
 sim venue whose listing is changed through its listing file (TRADEMESH_SIM_LISTING, the sim's
-admin control: venues/sim/listing.py), real ingest reading its ListInstruments into
+admin control: trademesh/venues/sim/listing.py), real ingest reading its ListInstruments into
 md.{<venue>}.instruments, the real recorder keeping each change in `instrument_changes`
 (PostgreSQL), and the readers' InstrumentWatch hearing the delisting on Redis. A restarted ingest
 goes on from the stream's last entry: it announces nothing again, only what changes after."""
@@ -20,15 +20,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode, encode_bars, encode_instruments
-from core.foundations.bus.instruments import KEEP, InstrumentRelay, InstrumentWatch, VenueListing
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.screener.engine.definition import parse_screen
-from core.screener.engine.evaluate import evaluate
-from core.screener.feed import MarketState, ScreenFeed
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.support import (
@@ -42,6 +33,16 @@ from tests.integration.support import (
 from tests.integration.test_screener import TICKER_SCREEN, _bars
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import decode, encode_bars, encode_instruments
+from trademesh.core.platform.bus.instruments import KEEP, InstrumentRelay, InstrumentWatch, VenueListing
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
+from trademesh.core.screener.engine.definition import parse_screen
+from trademesh.core.screener.engine.evaluate import evaluate
+from trademesh.core.screener.feed import ScreenFeed
+from trademesh.core.screener.state import MarketState
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes
@@ -211,7 +212,7 @@ async def test_a_direct_venue_writes_its_instrument_changes_and_its_account_itse
     redis_url: str, tmp_path: Path
 ) -> None:
     """`trademesh venue sim --bus-direct` (the default of `trademesh up`): the same streams as
-    ingest's, from the venue's own process (venues.runtime.direct)."""
+    ingest's, from the venue's own process (trademesh.venues.runtime.direct)."""
     listing = tmp_path / "listing.json"
     config = tmp_path / "direct.toml"
     config.write_text(with_test_step(SIM_CONFIG))
@@ -293,7 +294,7 @@ async def test_readers_follow_every_venues_instrument_stream_on_one_redis_and_a_
 
 
 async def test_the_screeners_feed_drops_a_symbol_its_venue_delisted_on_a_real_redis(redis_url: str) -> None:
-    """The Screener's feed (core.screener.feed) reads the screen venue's bars and its instrument
+    """The Screener's feed (trademesh.core.screener.feed) reads the screen venue's bars and its instrument
     stream: a delisted symbol is in no input of its screens, ranked again once listed again and
     its bars come again."""
     screen = parse_screen(TICKER_SCREEN.replace("spread_bps = -1.0, ", ""), "tight.toml")

@@ -10,7 +10,7 @@ make 14. The advisor decides a long one on the replay's world (`--history-ms 0`:
 replay being over): the book's ask to enter at, a stop `stop_atr` ATRs of the replay's bars
 below, and the size in contracts of the venue's contract value (1 USD) from its risk budget in
 the coin: the equity the stand-in's account holds in BTC, of which `risk_per_trade` is lost at
-the stop (core/advisor/engine/sizing.py). The test works the count out from the rule's inputs
+the stop (trademesh/core/advisor/engine/sizing.py). The test works the count out from the rule's inputs
 (the account's BTC, the intent's entry and stop, the synthesis's multiplier, the config's
 shares, the instrument's face and lot). The inspector values the order by its face value in
 USD (the count x 1 USD) in its ALLOW and its audit, places it, the stand-in fills it at the ask
@@ -43,11 +43,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD, decode
-from core.foundations.bus.names import DECISIONS, SIGNALS
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.inverse import COIN_STEP, coin_pnl, coin_value
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
@@ -71,6 +66,11 @@ from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.inverse import COIN_STEP, coin_pnl, coin_value
+from trademesh.core.platform.bus.codec import FIELD, decode
+from trademesh.core.platform.bus.names import DECISIONS, SIGNALS
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md
@@ -78,7 +78,7 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.replay.server import DRAINED
+from trademesh.venues.replay.server import DRAINED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a replay venue and eight services
 __all__ = ["database_url", "redis_url"]  # the fixtures, for pytest
@@ -238,7 +238,7 @@ async def _decision(bus_url: str, signal_id: str) -> am.Decision | None:
 
 
 def risk_rule(equity: D, entry: D, stop: D, multiplier: D, face: D) -> tuple[D, D]:
-    """core/advisor/engine/sizing.py's rule for an inverse contract of face value `face` (USD),
+    """trademesh/core/advisor/engine/sizing.py's rule for an inverse contract of face value `face` (USD),
     no fees in the stop's loss (fee_rate 0): the size by risk and the cap, in contracts before
     the lot rounding. A contract loses face x |entry - stop| / (entry x stop) BTC at the stop and
     is worth face / entry BTC at the entry; each is one division here (exact for these inputs)."""

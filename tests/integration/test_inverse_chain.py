@@ -14,7 +14,7 @@ ingest, and the ledger books it: the position in USD, its cost, fee and margin i
 at the best bid realises exactly the coin the face was worth at entry less what it is worth at
 exit, and the books verify. (Each stand-in fills a marketable order at once at the best opposite
 price of the book at the replay's end, its fee 0.05% of the coin worth to 1e-8:
-venues/deribit/standin/order_store.py, venues/okx/standin/order_store.py.)"""
+trademesh/venues/deribit/standin/order_store.py, trademesh/venues/okx/standin/order_store.py.)"""
 
 from __future__ import annotations
 
@@ -30,11 +30,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.decimals import format_decimal
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.inverse import coin_pnl, coin_value
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.mesh import redis_db
 from tests.integration.other_sessions import session_files
 from tests.integration.postgres_server import database_url, new_database
@@ -43,6 +38,11 @@ from tests.integration.replay import capture_files, collect, start_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, Venue, stop_venue, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.decimals import format_decimal
+from trademesh.core.domain.inverse import coin_pnl, coin_value
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.marketdata.v1 import marketdata_pb2 as md

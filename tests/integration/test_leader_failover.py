@@ -18,12 +18,6 @@ import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.bus.names import INTENTS, SIGNALS, journal_stream, tagged
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
-from core.foundations.leader import leader_lease_name
-from core.foundations.lease import lease_key
-from core.foundations.process import ServiceProcess, start_service
-from core.foundations.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
 from tests.bus_signing import signed
 from tests.integration.gateway_support import Processes
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
@@ -33,6 +27,12 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from tests.integration.test_ledger_process import Books, _posted_fills, _whole, books
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.names import INTENTS, SIGNALS, journal_stream, tagged
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.replicas.leader import leader_lease_name
+from trademesh.core.platform.replicas.lease import lease_key
+from trademesh.core.platform.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.patch.v1 import patch_pb2 as patch_pb

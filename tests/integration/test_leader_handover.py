@@ -1,4 +1,4 @@
-"""core.foundations.leader's handover on a real Redis and a real Redis Cluster: a leader that
+"""trademesh.core.platform.replicas.leader's handover on a real Redis and a real Redis Cluster: a leader that
 releases its lease (a graceful stop) says so on the lease's handover list, on which a waiting
 standby is woken: it leads at once, not at its next ask (every ttl/3 before issue 56: 20 s with
 this ttl). On a cluster the list is in the lease's slot (its hash tag)."""
@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from core.foundations.bus.redis import open_redis
-from core.foundations.leader import Leadership
 from tests.integration.mesh import redis_db
 from tests.integration.redis_cluster import emptied_cluster, redis_cluster_url
 from tests.integration.redis_server import redis_url
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.replicas.leader import Leadership
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_cluster_url", "redis_url"]  # the fixtures, for pytest

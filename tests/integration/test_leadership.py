@@ -1,4 +1,4 @@
-"""core.foundations.leader on a real Redis: a standby until the lease is free, the leader's
+"""trademesh.core.platform.replicas.leader on a real Redis: a standby until the lease is free, the leader's
 renewals, a lost lease and a fenced write ending the leadership, the inspector's fenced journal."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from core.foundations.bus.append import Append
-from core.foundations.bus.redis import open_redis
-from core.foundations.leader import Leadership, LeadershipLost
-from core.foundations.lease import lease_key
-from core.inspector.fenced_writes import FencedWrites
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
+from trademesh.core.inspector.fenced_writes import FencedWrites
+from trademesh.core.platform.bus.append import Append
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.replicas.leader import Leadership, LeadershipLost
+from trademesh.core.platform.replicas.lease import lease_key
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest

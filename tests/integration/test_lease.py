@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.bus.group import Fenced, GroupOutcome, GroupWrite, SetKey, write_group
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import LEASE_HOLDER
-from core.foundations.lease import Lease, holder_id, lease_key
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.platform.bus.group import Fenced, GroupOutcome, GroupWrite, SetKey, write_group
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import LEASE_HOLDER
+from trademesh.core.platform.replicas.lease import Lease, holder_id, lease_key
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest

@@ -19,7 +19,6 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, both, grpcweb_call, new_key, run_at_once
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.postgres_server import database_url, new_database
@@ -27,6 +26,7 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk

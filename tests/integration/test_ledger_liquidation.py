@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
+from tests.integration.gateway_support import at_once
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
-from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, start_venue, stop_venue, until
+from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Stubs, Venue, start_venue, stop_venue, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -42,16 +45,17 @@ D = Decimal
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 WAIT_S = 60.0
 LIQUIDATION_WITHIN_S = 90.0
-# A market falling 0.3 % a second (a 20x long's margin is 5 %: liquidated about 15 s after its
-# entry), funding every 5 s (the long pays; the ledger asks for it every second, so the books
-# catch up with the venue between two payments), a 0.5 % liquidation fee; 1x cross at the start:
-# the test sets 20x isolated.
+# A market falling 0.5 % a second (a 20x long's margin is 5 %: liquidated about 9 s after its
+# entry, the two steps before it checked within 2 to 5 s; cross about 16 s), funding every 5 s
+# (the long pays; the ledger asks for it every second, so the books catch up with the venue
+# between two payments), a 0.5 % liquidation fee; 1x cross at the start: the test sets 20x
+# isolated.
 _MARKET = """
 maker_size_lots = 20000
 taker_size_lots = 10
 level_spacing_ticks = 5
 volatility_per_sqrt_s = 0.0001
-drift_per_s = -0.003
+drift_per_s = -0.005
 funding_rate = "0.0001"
 funding_interval_s = 5
 """
@@ -99,30 +103,39 @@ class Mesh:
 
 @contextlib.asynccontextmanager
 async def mesh(case: Case, tmp_path: Path, database_url: str, redis_url: str) -> AsyncIterator[Mesh]:
+    """The sim and the recorder started at once, then ingest and the ledger on the sim at once
+    (each start waits for its serving line on a thread of its own)."""
     async with redis_db(redis_url) as bus, new_database(database_url, "ledger") as database:
-        venue, venue_log = start_venue(tmp_path, case.config, "sim")
-        processes: list[ServiceProcess] = []
+        venues: list[tuple[Venue, IO[str]]] = []
+        processes: dict[str, ServiceProcess] = {}
         channel: grpc.aio.Channel | None = None
+        env = {TOKEN: TEST_TOKEN, REDIS_URL: bus, DATABASE_URL: database}
+
+        def service(name: str, *command: str) -> None:
+            with (tmp_path / f"{name}.log").open("w") as log:
+                args = [name, *command, "--port", "0", "--metrics-port", "-1"]
+                processes[name] = start_service(args, env=env, stderr=log)
+
         try:
-            where = f"sim={venue.address}"
-            env = {TOKEN: TEST_TOKEN, REDIS_URL: bus, DATABASE_URL: database}
-            commands = {
-                "ingest": ["ingest", "--venue", where],
-                "recorder": ["recorder"],
-                "ledger": ["ledger", "--venue", where, "--funding-every-s", "1"],
-            }
-            for name, command in commands.items():
-                with (tmp_path / f"{name}.log").open("w") as log:
-                    args = [*command, "--port", "0", "--metrics-port", "-1"]
-                    processes.append(start_service(args, env=env, stderr=log))
-            channel = grpc.aio.insecure_channel(processes[-1].address)
-            yield Mesh(case, bus, venue.stubs(), lg_grpc.LedgerStub(channel))
+            await at_once(
+                lambda: venues.append(start_venue(tmp_path, case.config, "sim")),
+                functools.partial(service, "recorder"),
+            )
+            where = f"sim={venues[0][0].address}"
+            await at_once(
+                functools.partial(service, "ingest", "--venue", where),
+                functools.partial(service, "ledger", "--venue", where, "--funding-every-s", "1"),
+            )
+            channel = grpc.aio.insecure_channel(processes["ledger"].address)
+            yield Mesh(case, bus, venues[0][0].stubs(), lg_grpc.LedgerStub(channel))
         finally:
             if channel is not None:
                 await channel.close()
-            for process in reversed(processes):
-                await asyncio.to_thread(process.terminate)
-            await stop_venue(venue, venue_log)
+            for name in ("ledger", "recorder", "ingest"):
+                if name in processes:
+                    await asyncio.to_thread(processes[name].terminate)
+            for venue, venue_log in venues:
+                await stop_venue(venue, venue_log)
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent
-from core.ledger.engine.model import Links
-from core.ledger.store import LedgerStore
-from core.ledger.verify import verify
 from tests.integration.postgres_server import database_url, fresh_database
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent
+from trademesh.core.ledger.engine.model import Links
+from trademesh.core.ledger.store import LedgerStore
+from trademesh.core.ledger.verify import verify
 
 pytestmark = pytest.mark.integration
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest

@@ -16,14 +16,14 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.names import executions_stream
-from core.ledger.engine.events import DepositEvent
-from core.ledger.opening import read_openings
-from core.ledger.venues import LedgerVenues
-from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.ledger.engine.events import DepositEvent
+from trademesh.core.ledger.opening import read_openings
+from trademesh.core.ledger.venues import LedgerVenues
+from trademesh.core.platform.bus.names import executions_stream
+from trademesh.core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 

@@ -23,11 +23,6 @@ import pytest
 import redis.asyncio as aioredis
 from google.rpc import error_details_pb2, status_pb2
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.names import INTENTS, SIGNALS
-from core.foundations.env import DATABASE_URL, REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.inspector.engine.ids import entry_order_id
 from tests.bus_signing import entry_fields
 from tests.forked_services import run_command
 from tests.integration.inspector_mesh import AUTH, FAST_WALK, InspectorMesh, inspector_mesh, intent
@@ -37,6 +32,11 @@ from tests.integration.prometheus_support import free_port
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, metrics_page, until
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.names import INTENTS, SIGNALS
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk

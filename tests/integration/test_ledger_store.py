@@ -22,9 +22,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
-from core.foundations.migrations import load_migrations
-from core.ledger.engine.model import (
+from tests.integration import ledger_poster
+from tests.integration.postgres_server import database_url, fresh_database
+from trademesh.core.ledger.engine.model import (
     Account,
     AccountFlag,
     AccountKey,
@@ -36,11 +36,11 @@ from core.ledger.engine.model import (
     TransferFlag,
     transfer_id,
 )
-from core.ledger.schema import MIGRATIONS, SCHEMA_LOCK, migrate
-from core.ledger.store import LedgerStore, PostResult
-from core.ledger.verify import BalanceMismatch, verify
-from tests.integration import ledger_poster
-from tests.integration.postgres_server import database_url, fresh_database
+from trademesh.core.ledger.schema import MIGRATIONS, SCHEMA_LOCK, migrate
+from trademesh.core.ledger.store import LedgerStore, PostResult
+from trademesh.core.ledger.verify import BalanceMismatch, verify
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument, Unavailable
+from trademesh.core.platform.postgres.migrations import load_migrations
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # not in the fast tier (./dev test --fast)
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
@@ -165,7 +165,7 @@ async def test_migrations_apply_once_in_their_own_table_and_lock(fresh_database:
             await other.close()
     finally:
         await conn.close()
-    # The lock differs from every other set's (core/*, gateway/*).
+    # The lock differs from every other set's (trademesh/core/*, trademesh/gateway/*).
     assert SCHEMA_LOCK not in (
         0x74_6D_72_65_63_6D,
         0x74_6D_72_65_63_70,
@@ -178,7 +178,7 @@ async def test_an_edited_migration_stops_the_ledger(fresh_database: str, tmp_pat
     conn = await asyncpg.connect(fresh_database)
     try:
         await migrate(conn)
-        source = ROOT / "core/ledger/migrations/001_ledger.sql"
+        source = ROOT / "trademesh/core/ledger/migrations/001_ledger.sql"
         (tmp_path / "001_ledger.sql").write_text(source.read_text() + "\n-- edited\n")
         with pytest.raises(
             FailedPrecondition, match="ledger: migration 001_ledger changed after it was applied"
@@ -531,7 +531,7 @@ async def test_a_poster_killed_mid_batch_leaves_whole_batches_and_reposting_adds
         str(chains_per_batch),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")])},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     admin = await asyncpg.connect(database_url)
     try:

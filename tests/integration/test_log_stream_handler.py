@@ -1,4 +1,4 @@
-"""The log stream's handler (core.foundations.logstream) against a real Redis and against one that
+"""The log stream's handler (trademesh.core.platform.logs.stream) against a real Redis and against one that
 never answers: lines with their fields and no secret on the stream; a full queue drops and counts;
 a logging call never waits for Redis."""
 
@@ -14,14 +14,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from core.foundations.bus.redis import open_redis
-from core.foundations.logs import log_fields, record_fields
-from core.foundations.logstream import STREAM, StreamLogHandler, StreamSettings, decode_entry
-from core.foundations.logstream.handler import LINES_DROPPED
-from core.foundations.logstream.scrubber import Scrubber
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.logs.setup import log_fields, record_fields
+from trademesh.core.platform.logs.stream import STREAM, StreamLogHandler, StreamSettings, decode_entry
+from trademesh.core.platform.logs.stream.handler import LINES_DROPPED
+from trademesh.core.platform.logs.stream.scrubber import Scrubber
 
 __all__ = ["redis_url"]  # the fixture, for pytest
 
@@ -176,7 +176,7 @@ async def test_the_passwords_of_the_telegram_base_url_and_of_a_flags_url_are_scr
 ) -> None:
     """TRADEMESH_TELEGRAM_BASE_URL's password (the environment) and the Supervisor's
     --gateway-url's (the command line, held by the CLI before the handler is made)."""
-    from core.foundations.logstream.scrubber import hold_urls
+    from trademesh.core.platform.logs.stream.scrubber import hold_urls
 
     monkeypatch.setenv("TRADEMESH_TELEGRAM_BASE_URL", "https://bot:tg-proxy-pw@proxy.example")
     hold_urls(["http://ops:gw-flag-pw@127.0.0.1:8081", 5, None])

@@ -20,15 +20,6 @@ import aiohttp
 import grpc
 import pytest
 
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, SIGNALS
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import GATEWAY, REDIS_URL
-from core.foundations.logs import log_fields, record_fields
-from core.foundations.logstream import LOG_STREAM, StreamLogHandler, StreamSettings
-from core.foundations.logstream.scrubber import Scrubber
-from core.foundations.process import ServiceProcess
-from core.foundations.rpc.status import bad_request_violations
 from tests.bus_signing import signed
 from tests.integration.gateway_support import (
     MESH_AUTH,
@@ -55,6 +46,15 @@ from tests.integration.support import (
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.names import INTENTS, POSITION_REQUESTS, SIGNALS
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import GATEWAY, REDIS_URL
+from trademesh.core.platform.logs.setup import log_fields, record_fields
+from trademesh.core.platform.logs.stream import LOG_STREAM, StreamLogHandler, StreamSettings
+from trademesh.core.platform.logs.stream.scrubber import Scrubber
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.logs.v1 import logs_pb2 as pb
 from trademesh.logs.v1 import logs_pb2_grpc as pb_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -335,7 +335,7 @@ async def test_the_hub_runs_on_a_redis_cluster(hub: Hub, redis_cluster_url: str)
 
 
 async def test_a_signals_chain_is_logged_under_its_trace_from_the_advisor_to_the_venue(hub: Hub) -> None:
-    """A signal's chain shares one trace id (core.foundations.logs.chain_trace_id): the advisor's
+    """A signal's chain shares one trace id (trademesh.core.platform.logs.setup.chain_trace_id): the advisor's
     decision of a signal, and the inspector's verdict on an intent of that signal with the venue's
     line of its order (the inspector passes the trace on as `traceparent`); a position request's
     likewise, under its own. The intent is put on the bus by the test, as the advisor would

@@ -16,9 +16,6 @@ import aiohttp
 import grpc
 import pytest
 
-from core.foundations.env import REDIS_URL
-from core.foundations.logstream import LOG_STREAM
-from gateway.logs.servicer import MAX_FOLLOWING_PER_KEY
 from tests.integration.gateway_support import (
     Gateway,
     OpenStream,
@@ -35,6 +32,9 @@ from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
 from tests.integration.test_loghub import probe_logger, tailed
+from trademesh.core.platform.config.env import REDIS_URL
+from trademesh.core.platform.logs.stream import LOG_STREAM
+from trademesh.gateway.logs.servicer import MAX_FOLLOWING_PER_KEY
 from trademesh.logs.v1 import logs_pb2 as pb
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

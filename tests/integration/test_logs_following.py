@@ -1,4 +1,4 @@
-"""The one reader of the `logs` stream for every following Tail (gateway.logs.following), on a
+"""The one reader of the `logs` stream for every following Tail (trademesh.gateway.logs.following), on a
 real Redis: followers joining at different ids each get every line after their own, in order,
 once; a follower too slow for its queue catches up alone, losing nothing and slowing no other;
 the reader stops with the last follower."""
@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from core.foundations.bus.redis import open_redis
-from core.foundations.logstream.entry import FIELD, STREAM
-from gateway.logs.following import FOLLOW_COUNT, QUEUED_BATCHES, Following
-from gateway.logs.query import Query
-from gateway.logs.reader import BoundedReads
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.logs.stream.entry import FIELD, STREAM
+from trademesh.gateway.logs.following import FOLLOW_COUNT, QUEUED_BATCHES, Following
+from trademesh.gateway.logs.query import Query
+from trademesh.gateway.logs.reader import BoundedReads
 
 pytestmark = [pytest.mark.integration]
 __all__ = ["redis_url"]  # the fixture, for pytest

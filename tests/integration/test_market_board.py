@@ -1,4 +1,4 @@
-"""The inspector's market board (core.inspector.market) following a real sim venue process: a
+"""The inspector's market board (trademesh.core.inspector.market) following a real sim venue process: a
 market the venue does not list is dropped, said once, and the venue's other markets are
 followed on the same stream, whether the board learns it from the venue's instruments or from
 the venue's REFUSED notice; a subscription the venue refuses whole is not sent again unchanged."""
@@ -13,14 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.env import TOKEN
-from core.foundations.errors import Unavailable
-from core.foundations.instruments import VenueInstruments
-from core.inspector.market import MarketBoard
-from core.inspector.venues import VenueLinks
-from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from tests.integration.support import TEST_TOKEN, Venue, metric_samples, scrape, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.instruments import VenueInstruments
+from trademesh.core.inspector.market import MarketBoard
+from trademesh.core.inspector.venues import VenueLinks
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.parsing import MAX_DEPTH
-from core.foundations.rpc.status import bad_request_violations
 from tests.forked_services import run_command
 from tests.integration.gateway_support import Processes
 from tests.integration.inspector_mesh import AUTH, inspector_mesh
@@ -22,6 +20,8 @@ from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S
+from trademesh.core.platform.parsing import MAX_DEPTH
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -29,7 +29,7 @@ from trademesh.risk.v1 import inspector_pb2 as rk
 pytestmark = pytest.mark.integration
 __all__ = ["database_url", "redis_url"]  # fixtures
 
-TREND = Path("core/detector/strategies/trend.toml").read_text()
+TREND = Path("trademesh/core/detector/strategies/trend.toml").read_text()
 NESTED = f"nested deeper than {MAX_DEPTH} levels"
 # Each a RecursionError in tomllib, or (dotted keys) in whatever walked the table next.
 DEEP = {

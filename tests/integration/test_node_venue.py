@@ -1,7 +1,7 @@
-"""node-ref (venues/node_ref), the reference venue in TypeScript on Node, as a real process.
+"""node-ref (trademesh/venues/node_ref), the reference venue in TypeScript on Node, as a real process.
 
 The venue is built first when its stamps are stale (`npm ci` on its lockfile, `npm run build` on
-its sources, as ./dev does in its set-up), started as `node venues/node_ref/dist/main.js
+its sources, as ./dev does in its set-up), started as `node trademesh/venues/node_ref/dist/main.js
 --port 0` with the mesh token and the trading credential, and read only through gRPC with the
 Python generated stubs (gen/), as any mesh service reads a venue: instruments, a book snapshot and
 its deltas, orders resting, filling and cancelled, executions resumed after a reconnect, the
@@ -26,9 +26,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.env import GATEWAY, TOKEN, TRADE_TOKEN
-from core.foundations.process import start_service
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.gateway_support import Gateway, list_instances
 from tests.integration.support import (
     CALL_TIMEOUT_S,
@@ -44,6 +41,9 @@ from tests.integration.support import (
 from tests.node_venue import running
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import GATEWAY, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -355,7 +355,7 @@ async def test_node_ref_passes_the_venue_contract_kit(tmp_path: Path) -> None:
         environment = {**os.environ, TOKEN: TEST_TOKEN, TRADE_TOKEN: TEST_TRADE_TOKEN}
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "core.cli", "venue-check", venue.address, "--json"],
+            [sys.executable, "-m", "trademesh.core.cli", "venue-check", venue.address, "--json"],
             capture_output=True,
             text=True,
             env=environment,

@@ -1,5 +1,5 @@
 """OKX swaps keep their margin mode across a restart of the venue (docs/derivatives.md, "Margin and
-liquidation: the live venues"; venues/okx_swap/margin.py): OKX holds no margin mode per instrument
+liquidation: the live venues"; trademesh/venues/okx_swap/margin.py): OKX holds no margin mode per instrument
 but the mgnMode of its positions and the tdMode of its orders, and the connector reads it back
 from them before the symbol's first GetLeverage or order.
 
@@ -23,14 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.process import start_service
 from tests.integration.replay import capture_files
 from tests.integration.support import CALL_TIMEOUT_S, VENUE_ENV, Stubs, Venue, stop_venue, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import start_service
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.okx_swap.spec import SPEC
-from venues.replay.loader import open_standin
-from venues.replay.server import ReplayOptions, ReplayServer
+from trademesh.venues.okx_swap.spec import SPEC
+from trademesh.venues.replay.loader import open_standin
+from trademesh.venues.replay.server import ReplayOptions, ReplayServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -24,14 +24,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.bus.codec import decode, encode_bars
-from core.foundations.env import TOKEN
-from core.foundations.model import Candle, Timeframe
-from core.foundations.process import start_service
-from core.foundations.regime import Regime
-from core.foundations.rpc.status import bad_request_violations
-from core.overwatch.feed import BarFeed
-from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -51,6 +43,14 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, metric_samples, metrics_page, until
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.feed import BarFeed
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.platform.bus.codec import decode, encode_bars
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import start_service
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 from trademesh.registry.v1 import registry_pb2 as reg

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from core.foundations.env import GATEWAY, REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.client_mesh import AUTH, ClientMesh, client_mesh
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
+from trademesh.core.platform.config.env import GATEWAY, REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from core.foundations.env import GATEWAY, REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
 from tests.integration.gateway_support import Processes, module_database
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import TEST_TOKEN, metric_samples, metrics_page, until
+from trademesh.core.platform.config.env import GATEWAY, REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 

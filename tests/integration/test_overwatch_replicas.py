@@ -18,18 +18,18 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode, encode_bars
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.leader import leader_lease_name
-from core.foundations.model import Candle
-from core.foundations.process import ServiceProcess
-from core.foundations.regime import Regime
-from core.overwatch.synthetic import SeriesSpec, segments_bars
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from tests.integration.test_leader_failover import check_standby, failover, start_replica
 from tests.overwatch_support import bus_bar
+from trademesh.core.domain.model import Candle
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.synthetic import SeriesSpec, segments_bars
+from trademesh.core.platform.bus.codec import decode, encode_bars
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.replicas.leader import leader_lease_name
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 

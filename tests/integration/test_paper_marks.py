@@ -1,5 +1,5 @@
 """A paper venue's StreamAccount sends a margined position's moves with its mark (docs/derivatives.md,
-"Margin and liquidation"; venues/runtime/account.py): paper OKX swaps on its recorded session,
+"Margin and liquidation"; trademesh/venues/runtime/account.py): paper OKX swaps on its recorded session,
 played at its recorded pace (20 s), holds a long of one contract (0.01 BTC) at 20x isolated. With
 no execution after the entry, the stream keeps sending the position as the venue's book moves its
 mark (the book's mid in the sim's engine), at most once a second (Venue.account_mark_interval_s),

@@ -45,11 +45,6 @@ import asyncpg
 import grpc
 import pytest
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, executions_stream
-from core.foundations.process import ServiceProcess
-from core.inspector.requests import request_intent_id
-from core.recorder.migrate import migrate
 from tests.integration.gateway_support import Gateway, Processes, at_once
 from tests.integration.mesh import ADVISOR_TEST_CONFIG, bus_signals, redis_db, stream_entries, venue_link
 from tests.integration.paper_support import AUTH, Market, ledger_cash, ledger_position, venue_totals
@@ -59,6 +54,11 @@ from tests.integration.replay import capture_files
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, until
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector.requests import request_intent_id
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.names import INTENTS, POSITION_REQUESTS, executions_stream
+from trademesh.core.platform.service.process import ServiceProcess
+from trademesh.core.recorder.migrate import migrate
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc

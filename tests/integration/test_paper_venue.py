@@ -14,8 +14,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.env import venue_variable
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import Gateway, Processes, list_instances
 from tests.integration.mesh import redis_db, venue_link
 from tests.integration.paper_support import Market, ledger_cash, ledger_position, venue_totals
@@ -36,11 +34,13 @@ from tests.integration.support import (
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import venue_variable
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.risk.v1 import inspector_pb2_grpc as rk_grpc
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.replay.server import DRAINED
+from trademesh.venues.replay.server import DRAINED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole mesh
 __all__ = ["database_url", "redis_url"]  # fixtures

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import functools
 import signal
+import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,7 @@ import asyncpg
 import grpc
 import pytest
 
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.redis import open_redis
-from core.foundations.bus.venue_lease import venue_lease_name
-from core.foundations.health import check_health
-from core.foundations.lease import Lease, lease_key
-from core.foundations.process import ServiceProcess, start_service
+from tests.integration.gateway_support import at_once
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, sim_config, venue_link
 from tests.integration.pipeline_support import BARS_1S, drained, trade_count
 from tests.integration.pipeline_support import assert_bars_match_the_trades as assert_bars_match_the_trades_of
@@ -39,6 +36,12 @@ from tests.integration.support import (
 )
 from tests.integration.test_bus_direct import trades_unread
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.bus.venue_lease import venue_lease_name
+from trademesh.core.platform.replicas.lease import Lease, lease_key
+from trademesh.core.platform.rpc.health_probe import check_health
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
@@ -51,14 +54,35 @@ S = 1_000_000_000
 _BARS = BARS_1S
 
 
-def start_sim(stack: contextlib.AsyncExitStack, tmp_path: Path, *extra: str) -> ServiceProcess:
-    """A sim venue at about 10,000 events/s over three symbols, ended when `stack` closes."""
-    config = sim_config(tmp_path, 1000, 2300)
-    args = ["venue", "sim", "--port", "0", "--metrics-port", "-1", "--config", str(config), *extra]
-    with (tmp_path / "sim.log").open("a") as log:
-        venue = start_service(args, env=VENUE_ENV, stderr=log)
-    stack.push_async_callback(asyncio.to_thread, venue.terminate)
-    return venue
+class Sim:
+    """A sim venue at about 10,000 events/s over three symbols (`extra`: its flags), ended when
+    `stack` closes. Its port is chosen before it starts, so that the services following it start
+    at once with it (start_all): they connect as it comes up."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack, tmp_path: Path, *extra: str) -> None:
+        self.tmp_path, self.extra = tmp_path, extra
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.started: ServiceProcess | None = None
+        stack.push_async_callback(self.stop)
+
+    @property
+    def process(self) -> ServiceProcess:
+        assert self.started is not None, "the venue is not started"
+        return self.started
+
+    def start(self) -> ServiceProcess:
+        config = sim_config(self.tmp_path, 1000, 2300)
+        args = ["venue", "sim", "--port", str(self.port), "--metrics-port", "-1", "--config", str(config)]
+        with (self.tmp_path / "sim.log").open("a") as log:
+            self.started = start_service([*args, *self.extra], env=VENUE_ENV, stderr=log)
+        return self.started
+
+    async def stop(self) -> None:
+        if self.started is not None:
+            await asyncio.to_thread(self.started.terminate)
 
 
 def mesh_processes(
@@ -69,6 +93,45 @@ def mesh_processes(
     mesh = MeshProcesses(tmp_path, redis_url, database_url)
     stack.push_async_callback(mesh.stop_all)
     return mesh
+
+
+async def start_all(
+    mesh: MeshProcesses, args: dict[str, tuple[str, ...]], sim: Sim | None = None
+) -> dict[str, ServiceProcess]:
+    """The services named in `args` started at once, with the venue they follow when given (each
+    start waits for its serving line on a thread of its own): three starts took 38-50 s one after
+    another at load 25, 23-28 s at once."""
+    starts = [functools.partial(mesh.start, name, *more) for name, more in args.items()]
+    started = await at_once(*starts, *([sim.start] if sim is not None else []))
+    return dict(zip(args, started[: len(args)], strict=True))
+
+
+@dataclass
+class OwnPipeline:
+    """A sim followed by ingest, the recorder and the bars on a Redis of the test's own (restarted
+    empty by the Redis-restart tests), all ended when the test's exit stack closes."""
+
+    redis: OwnRedis
+    sim: Sim
+    mesh: MeshProcesses
+    running: dict[str, ServiceProcess]
+
+    async def assert_serving(self) -> None:
+        """Every service alive and SERVING after the fault."""
+        for name, process in self.running.items():
+            assert process.process.poll() is None, f"{name} died"
+            assert await check_health(process.address) == "SERVING", name
+
+
+async def own_pipeline(stack: contextlib.AsyncExitStack, tmp_path: Path, database: str) -> OwnPipeline:
+    redis = OwnRedis(tmp_path)
+    stack.callback(redis.kill)
+    redis.start()
+    sim = Sim(stack, tmp_path)
+    mesh = mesh_processes(stack, tmp_path, redis.url, database)
+    names = ("ingest", "recorder", "bars")
+    running = await start_all(mesh, {name: venue_link(name, sim.address) for name in names}, sim)
+    return OwnPipeline(redis, sim, mesh, running)
 
 
 @pytest.fixture
@@ -88,14 +151,20 @@ async def assert_every_event_once(db: asyncpg.Connection) -> None:
         ids = [int(r[0]) for r in await db.fetch("SELECT trade_id FROM trades WHERE symbol = $1", symbol)]
         assert len(ids) > 1000, f"{symbol}: only {len(ids)} trades recorded"
         assert sorted(ids) == list(range(min(ids), max(ids) + 1)), f"{symbol}: recorded trades have holes"
-        deltas = [
-            int(r[0])
-            for r in await db.fetch(
-                "SELECT sequence FROM book_events WHERE symbol = $1 AND NOT snapshot ORDER BY sequence",
-                symbol,
-            )
-        ]
-        assert deltas == list(range(deltas[0], deltas[0] + len(deltas))), f"{symbol}: book deltas have holes"
+        await assert_book_sequence_whole(db, symbol)
+
+
+async def assert_book_sequence_whole(db: asyncpg.Connection, symbol: str) -> None:
+    """The book deltas recorded, each once, with no hole in their sequence but where the venue
+    sent its book whole as the next of it (a changing book is sent whole every minute:
+    trademesh/venues/runtime/feed.py; a loaded run of a test takes minutes)."""
+    rows = await db.fetch("SELECT sequence, snapshot FROM book_events WHERE symbol = $1", symbol)
+    deltas = sorted(int(r["sequence"]) for r in rows if not r["snapshot"])
+    whole = {int(r["sequence"]) for r in rows if r["snapshot"]}
+    assert len(deltas) > 1000, f"{symbol}: only {len(deltas)} book deltas recorded"
+    assert len(set(deltas)) == len(deltas), f"{symbol}: book deltas repeated"
+    holes = set(range(deltas[0], deltas[-1] + 1)) - set(deltas) - whole
+    assert not holes, f"{symbol}: book deltas have holes at {sorted(holes)[:10]}"
 
 
 async def assert_bars_match_the_trades(db: asyncpg.Connection) -> int:
@@ -112,12 +181,12 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
 ) -> None:
     url = bus_url
     async with contextlib.AsyncExitStack() as stack:
-        venue = start_sim(stack, tmp_path)
+        sim = Sim(stack, tmp_path)
         mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         names = ("ingest", "recorder", "bars")
         # Bars with its metrics: how many repairs it owes (`drained`).
-        args = {name: (*venue_link(name, venue.address), "--metrics-port", "0") for name in names}
-        running = {name: mesh.start(name, *args[name]) for name in names}
+        args = {name: (*venue_link(name, sim.address), "--metrics-port", "0") for name in names}
+        running = await start_all(mesh, args, sim)
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         await poison(url)
         for name in ("recorder", "bars", "ingest"):
@@ -143,6 +212,8 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
         assert await masters_holding(url, "*") >= 2, "the recorder read streams of one master only"
 
 
+# Five runs here at load 12-20 took 205-278 s (the stall alone up to 65 s): near the suite's 300 s.
+@pytest.mark.timeout(600)
 async def test_direct_path_through_a_stalled_redis_and_kill_9_of_recorder_and_bars_loses_nothing(
     tmp_path: Path, fresh_database: str, db: asyncpg.Connection
 ) -> None:
@@ -154,16 +225,21 @@ async def test_direct_path_through_a_stalled_redis_and_kill_9_of_recorder_and_ba
         stack.callback(redis.kill)
         redis.start()
         url = redis.url
-        venue = start_sim(stack, tmp_path, "--bus-direct", "--redis-url", url, "--bus-max-queued", "20")
+        sim = Sim(stack, tmp_path, "--bus-direct", "--redis-url", url, "--bus-max-queued", "20")
         mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         args = {
-            name: (*venue_link(name, venue.address), "--metrics-port", "0") for name in ("recorder", "bars")
+            name: (*venue_link(name, sim.address), "--metrics-port", "0") for name in ("recorder", "bars")
         }
-        running = {name: mesh.start(name, *args[name]) for name in args}
+        running = await start_all(mesh, args, sim)
+        venue = sim.process
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         assert redis.process is not None
         redis.process.send_signal(signal.SIGSTOP)
-        try:  # the venue's own trades relay dropped by its fan-out: the feed went on without it
+        # The venue's own trades relay dropped by its fan-out: the feed went on without it. The drop
+        # came 48-65 s after the stop at load 12-20 (2 of 5 runs not within 60 s), but the wait
+        # cannot grow: a stop of 150 s (at load 31) outlived the venue's history, which could not
+        # resume the relay, and the trades missing from the bus were a gap marker's.
+        try:
             await until(lambda: trades_unread(venue), 60, 0.2, "the venue's writer a queue behind")
         finally:
             redis.process.send_signal(signal.SIGCONT)
@@ -182,6 +258,10 @@ async def test_direct_path_through_a_stalled_redis_and_kill_9_of_recorder_and_ba
         await until(lambda: drained(url, running["bars"]), 60, 0.2, "the pipeline drained")
         await assert_every_event_once(db)
         await assert_bars_match_the_trades(db)
+        # No entry was given up on: a trades entry the bars dead-letter is trades missing from
+        # their bars (bars refused entries after a commit whose answer the stall lost until they
+        # were dead-lettered, and a live 1s bar's close was not its second's last trade).
+        assert await dead_letters(url) == set()
         # The venue found its lease another's (a write fenced, or its renewal refused: whichever
         # came first) and waits for it: it takes it back only once given back.
         await until(lambda: logged(log, waiting, waited + 1), 30, 0.2, "the venue waiting for its lease")
@@ -282,23 +362,15 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
     tmp_path: Path, fresh_database: str, db: asyncpg.Connection
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        redis = OwnRedis(tmp_path)
-        stack.callback(redis.kill)
-        redis.start()
-        venue = start_sim(stack, tmp_path)
-        mesh = mesh_processes(stack, tmp_path, redis.url, fresh_database)
-        names = ("ingest", "recorder", "bars")
-        running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in names}
+        pipeline = await own_pipeline(stack, tmp_path, fresh_database)
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
-        redis.kill()
+        pipeline.redis.kill()
         await asyncio.sleep(1.0)
-        redis.start()
+        pipeline.redis.start()
         recorded = await trade_count(db, 0) or 0
         await until(lambda: trade_count(db, recorded + 3000), 60, 0.2, "trades recorded after the restart")
-        await assert_repaired_like_the_venue(db, venue)
-        for name, process in running.items():
-            assert process.process.poll() is None, f"{name} died"
-            assert await check_health(process.address) == "SERVING", name
+        await assert_repaired_like_the_venue(db, pipeline.sim.process)
+        await pipeline.assert_serving()
 
 
 async def test_direct_path_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
@@ -308,9 +380,11 @@ async def test_direct_path_redis_restarted_empty_mid_stream_is_a_gap_the_bars_re
         redis = OwnRedis(tmp_path)
         stack.callback(redis.kill)
         redis.start()
-        venue = start_sim(stack, tmp_path, "--bus-direct", "--redis-url", redis.url)
+        sim = Sim(stack, tmp_path, "--bus-direct", "--redis-url", redis.url)
         mesh = mesh_processes(stack, tmp_path, redis.url, fresh_database)
-        running = {name: mesh.start(name, *venue_link(name, venue.address)) for name in ("recorder", "bars")}
+        names = ("recorder", "bars")
+        running = await start_all(mesh, {name: venue_link(name, sim.address) for name in names}, sim)
+        venue = sim.process
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         redis.kill()
         await asyncio.sleep(1.0)
@@ -323,20 +397,24 @@ async def test_direct_path_redis_restarted_empty_mid_stream_is_a_gap_the_bars_re
     assert "Redis restarted" in (tmp_path / "sim.log").read_text()
 
 
+# On the cluster only: what one Redis would add is proven by the Redis restarts above (ingest's
+# gap marker, the bars repaired like the venue's candles, on one Redis); the disconnect's own
+# part (ingest's marker for a venue stream it could not resume) is no Redis's.
+@pytest.mark.parametrize("bus_url", ["cluster"], indirect=True)
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(
     tmp_path: Path, bus_url: str, fresh_database: str, db: asyncpg.Connection
 ) -> None:
-    url = bus_url  # one Redis, then the cluster
+    url = bus_url
     async with contextlib.AsyncExitStack() as stack:
-        venue = start_sim(stack, tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
-        network = TcpProxy("127.0.0.1", venue.port)
+        sim = Sim(stack, tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
+        network = TcpProxy("127.0.0.1", sim.port)
         stack.push_async_callback(network.stop)  # last: the proxy forwards while the others stop
         mesh = mesh_processes(stack, tmp_path, url, fresh_database)
         await network.start()
         # In a thread: the proxy runs on this loop and must forward while ingest starts.
-        await asyncio.to_thread(mesh.start, "ingest", "--venue", f"sim={network.address}")
-        for name in ("recorder", "bars"):
-            mesh.start(name, *venue_link(name, venue.address))
+        followers = {name: venue_link(name, sim.address) for name in ("recorder", "bars")}
+        await start_all(mesh, {"ingest": ("--venue", f"sim={network.address}"), **followers}, sim)
+        venue = sim.process
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         network.cut()
         await assert_repaired_like_the_venue(db, venue)

@@ -1,4 +1,4 @@
-"""core.foundations.pod_cost against a local stand-in of the Kubernetes API server (the real
+"""trademesh.core.platform.replicas.pod_cost against a local stand-in of the Kubernetes API server (the real
 REST path, a JSON merge patch, the bearer token, the Status bodies of its errors): a leader's pod
 gets pod-deletion-cost 1000, a standby's 0, the last change wanted lands last; a refused or
 unreachable API is one warning, never an error of the service."""
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from core.foundations.pod_cost import (
+from tests.integration.prometheus_support import free_port
+from trademesh.core.platform.replicas.pod_cost import (
     COST_ANNOTATION,
     LEADER_COST,
     POD_NAME,
@@ -25,7 +26,6 @@ from core.foundations.pod_cost import (
     PodCost,
     pod_from_env,
 )
-from tests.integration.prometheus_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +146,7 @@ async def test_a_patch_that_fails_is_one_warning_and_never_an_error(
         name = "ledger-x" if case == "no such pod" else "ledger-a"
         where = f"http://127.0.0.1:{free_port()}" if case == "no API server" else url
         cost = PodCost(Pod(where, NAMESPACE, name, token))
-        with caplog.at_level(logging.DEBUG, logger="core.foundations.pod_cost"):
+        with caplog.at_level(logging.DEBUG, logger="trademesh.core.platform.replicas.pod_cost"):
             for wanted in (LEADER_COST, STANDBY_COST, LEADER_COST):
                 cost.want(wanted)
                 await cost.settled()
@@ -172,6 +172,6 @@ def test_the_pod_is_known_only_in_kubernetes_with_a_token_and_its_names(
     assert pod.ca_path == tmp_path / "ca.crt"
     six = pod_from_env({**named, "KUBERNETES_SERVICE_HOST": "fd00::1"}, tmp_path)
     assert six is not None and six.api_url == "https://[fd00::1]:443"
-    with caplog.at_level(logging.WARNING, logger="core.foundations.pod_cost"):
+    with caplog.at_level(logging.WARNING, logger="trademesh.core.platform.replicas.pod_cost"):
         assert pod_from_env(in_cluster, tmp_path) is None
     assert POD_NAME in caplog.text

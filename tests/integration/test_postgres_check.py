@@ -1,4 +1,4 @@
-"""A database URL checked before a command's work (core.foundations.postgres): each way a URL
+"""A database URL checked before a command's work (trademesh.core.platform.postgres.connect): each way a URL
 fails to reach a PostgreSQL that takes it is its own line, naming the setting and the URL with
 its password hidden; a PostgreSQL that takes it passes."""
 
@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-import core.foundations.postgres
-from core.foundations.errors import InvalidArgument, TrademeshError, Unavailable
-from core.foundations.postgres import check_database
+import trademesh.core.platform.postgres.connect
 from tests.integration.postgres_server import database_url, with_database
 from tests.integration.support import ClosesOnFirstBytes, tcp_server
+from trademesh.core.platform.errors import InvalidArgument, TrademeshError, Unavailable
+from trademesh.core.platform.postgres.connect import check_database
 
 pytestmark = pytest.mark.integration  # servers on sockets
 __all__ = ["database_url"]  # the fixture, for pytest
@@ -60,7 +60,7 @@ async def test_a_server_that_closes_the_connection_is_not_postgresql(closing_por
 async def test_a_server_that_never_answers_is_said_at_the_connect_deadline(
     silent_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(core.foundations.postgres, "CONNECT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(trademesh.core.platform.postgres.connect, "CONNECT_TIMEOUT_S", 0.3)
     started = time.monotonic()
     error = await _refusal(f"postgresql://u:secret@127.0.0.1:{silent_port}/x")
     assert isinstance(error, Unavailable) and time.monotonic() - started < 2

@@ -1,5 +1,6 @@
-"""Starting services as child processes (core.foundations.process), as the demo and the tests do: exec'd as
-production starts them, and forked from the test suite's fork server (tests/forked_services.py)."""
+"""Starting services as child processes (trademesh.core.platform.service.process), as the demo and the tests
+do: exec'd as production starts them, and forked from the test suite's fork server
+(tests/forked_services.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import time
 
 import pytest
 
-import core.foundations.process
-from core.foundations.errors import Unavailable
-from core.foundations.process import start_service
+import trademesh.core.platform.service.process
 from tests import forked_services
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.platform.service.process import start_service
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=["exec", "fork"], autouse=True)
 def launcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        core.foundations.process, "launcher", forked_services.launch if request.param == "fork" else None
+        trademesh.core.platform.service.process,
+        "launcher",
+        forked_services.launch if request.param == "fork" else None,
     )
 
 

@@ -31,11 +31,6 @@ import grpc
 import pytest
 import yaml
 
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import DECISIONS, SIGNALS
-from core.foundations.bus.redis import open_redis
-from core.foundations.env import SUPERVISOR_API_KEY, TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
-from core.foundations.process import ServiceProcess
 from tests.grafana_support import (
     LABEL_VALUES,
     PROMETHEUS_UID,
@@ -84,6 +79,16 @@ from tests.telegram_standin import bot_api_standin
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.names import DECISIONS, SIGNALS
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.config.env import (
+    SUPERVISOR_API_KEY,
+    TELEGRAM_API_KEY,
+    TELEGRAM_BASE_URL,
+    TELEGRAM_BOT_TOKEN,
+)
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.risk.v1 import inspector_pb2 as rk

@@ -12,7 +12,7 @@ and `core` linked into it, so `report/` is written there and not in the checkout
 - the README's month (2026-10-01 .. 2026-11-01, 31 days) becomes one the stand-in holds,
   2021-08-01 .. 2021-09-01 (31 days: the session is 2021-10-12, and its history before it is
   made up; a symbol the session never streamed, BTC/USDT here, has synthetic klines up to its
-  clock: venues/binance/standin/history.py).
+  clock: trademesh/venues/binance/standin/history.py).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_the_quick_start_is_three_commands_of_the_month_named() -> None:
 async def test_the_quick_start_downloads_the_month_sees_it_held_and_backtests_on_it(
     fresh_database: str, tmp_path: Path
 ) -> None:
-    for name in (".venv", "core"):
+    for name in (".venv", "trademesh"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = {**os.environ, "DATABASE_URL": fresh_database}
     download, coverage, backtest = (adapted(c) for c in readme_commands())
@@ -119,7 +119,7 @@ async def test_the_quick_start_downloads_the_month_sees_it_held_and_backtests_on
     # On bars alone the example's source (bars built from trades) is fed the downloaded 1m bars
     # (--bars 1m): it signals, and the advisor decides on each signal, the replayed venue's book
     # made from the bars (docs/backtest-market.md, "History of bars alone"). No intent here: the
-    # stand-in's made-up BTC/USDT is a zig-zag of +-0.1 % around 1.0000 (venues/binance/standin/
+    # stand-in's made-up BTC/USDT is a zig-zag of +-0.1 % around 1.0000 (trademesh/venues/binance/standin/
     # history.py), whose swings are shorter than a round trip's fees and whose 1 % spread (the
     # demo market's tick, 0.01) is over the advisor's limit; tests/integration/
     # test_backtest_on_bars.py trades a month of bars made to, with every fill checked.

@@ -18,17 +18,17 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import start_service
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.replay import capture_files, running_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VenueFactory, until
 from tests.integration.test_funding_payments import PERP, SIM_CONFIG
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binanceusdm.standin.derivatives import start_of
+from trademesh.venues.binanceusdm.standin.derivatives import start_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes
 __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest

@@ -17,16 +17,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.backtest.assemble import build, run_recorded
-from core.backtest.config import BacktestConfig
-from core.backtest.funding_rates import load_funding_rates
-from core.backtest.summary import summary
-from core.backtest.synthetic import walk
-from core.foundations.bus.codec import FIELD, decode, encode_funding
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import start_service
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.replay import capture_files, running_replay_venue
@@ -36,6 +26,16 @@ from tests.integration.test_funding_payments import PERP as SIM_PERP
 from tests.integration.test_funding_payments import RATE, SIM_CONFIG, STANDINS
 from tests.unit.test_backtest_funding import PERP, sim_config
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.assemble import build, run_recorded
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.funding_rates import load_funding_rates
+from trademesh.core.backtest.summary import summary
+from trademesh.core.backtest.synthetic import walk
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_funding
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import start_service
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes

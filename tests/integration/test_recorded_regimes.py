@@ -20,12 +20,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode, encode_bars, encode_regimes
-from core.foundations.bus.names import regimes_stream
-from core.foundations.model import Candle, Timeframe
-from core.foundations.process import ServiceProcess
-from core.foundations.regime import Regime
-from core.overwatch.synthetic import SeriesSpec, segment_bars
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.recorded_support import recorded_after_a_kill, recorder_args, start
@@ -33,6 +27,12 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from tests.overwatch_support import bus_bar
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.platform.bus.codec import decode, encode_bars, encode_regimes
+from trademesh.core.platform.bus.names import regimes_stream
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes

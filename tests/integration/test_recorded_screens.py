@@ -20,9 +20,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode, encode_bars, encode_screen_result
-from core.foundations.bus.names import screens_stream
-from core.foundations.process import ServiceProcess
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.recorded_support import recorded_after_a_kill, recorder_args, start
@@ -30,6 +27,9 @@ from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import decode, encode_bars, encode_screen_result
+from trademesh.core.platform.bus.names import screens_stream
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.screener.v1 import screener_pb2 as sc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes

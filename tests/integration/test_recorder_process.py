@@ -17,12 +17,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import bars_stream, dead_letter_stream, journal_stream
-from core.foundations.bus.publisher import Publisher, Retention
-from core.foundations.model import Timeframe
-from core.foundations.process import ServiceProcess, start_service
-from core.inspector.input_journal import InputJournal
 from tests.forked_services import run_command
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
@@ -39,6 +33,12 @@ from tests.integration.test_recorder_store import (
     trade,
 )
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.inspector.input_journal import InputJournal
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.names import bars_stream, dead_letter_stream, journal_stream
+from trademesh.core.platform.bus.publisher import Publisher, Retention
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -317,9 +317,9 @@ def journal_entries(now_ns: int) -> list[jr.JournalEntry]:
 async def test_an_inspectors_journal_is_recorded_whole_in_its_order_and_a_bad_entry_dead_lettered(
     recorders: Start, bus: Bus, db: Any
 ) -> None:
-    """What the inspector journals (core.inspector.input_journal, the writer it uses) the recorder keeps
-    whole, in the journal's order, each naming its kind, venue and order; an entry that is not a
-    JournalEntry goes to the dead letters while the rest is recorded."""
+    """What the inspector journals (trademesh.core.inspector.input_journal, the writer it uses) the recorder
+    keeps whole, in the journal's order, each naming its kind, venue and order; an entry that is not
+    a JournalEntry goes to the dead letters while the rest is recorded."""
     stream = journal_stream(f"insp-{bus.venue}")
     journal = InputJournal(bus.client, stream)
     entries = journal_entries(time.time_ns())

@@ -21,9 +21,6 @@ from typing import Any, Protocol
 import pytest
 from redis.exceptions import ResponseError
 
-from core.foundations.bus.names import DECISIONS, POSITION_REQUESTS, SIGNALS, dead_letter_stream
-from core.recorder.app import Recorder
-from core.recorder.partitions import DAY_NS, day_of, partition_name
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
@@ -31,6 +28,9 @@ from tests.integration.test_recorder_process import WAIT_S, Bus, Start, bus, cou
 from tests.integration.test_recorder_store import NOW_NS, partitions_of, pool, recorder, rows_in, write
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as buspb
+from trademesh.core.platform.bus.names import DECISIONS, POSITION_REQUESTS, SIGNALS, dead_letter_stream
+from trademesh.core.recorder.app import Recorder
+from trademesh.core.recorder.partitions import DAY_NS, day_of, partition_name
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = pytest.mark.integration

@@ -23,17 +23,17 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.bus.consumer import Entry
-from core.foundations.errors import Corrupt, FailedPrecondition
-from core.recorder.app import Recorder, RecorderConfig, prepare
-from core.recorder.database import open_pool
-from core.recorder.migrate import Migration, load_migrations, migrate
-from core.recorder.partitions import DAY_NS, day_of, partition_name
-from core.recorder.writer import Writer
 from tests.integration.postgres_server import Databases, database_url
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.bus.consumer import Entry
+from trademesh.core.platform.errors import Corrupt, FailedPrecondition
+from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
+from trademesh.core.recorder.database import open_pool
+from trademesh.core.recorder.migrate import Migration, load_migrations, migrate
+from trademesh.core.recorder.partitions import DAY_NS, day_of, partition_name
+from trademesh.core.recorder.writer import Writer
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from core.recorder.app import Recorder
-from core.recorder.migrate import load_migrations
 from tests.integration.postgres_server import database_url, fresh_database
 from tests.integration.test_recorder_store import NOW_NS, market, pool, recorder, write
+from trademesh.core.recorder.app import Recorder
+from trademesh.core.recorder.migrate import load_migrations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL

@@ -20,7 +20,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.foundations.process import ServiceProcess
 from tests.integration.alertmanager_support import rules_shortened
 from tests.integration.gateway_support import (
     BUF,
@@ -37,6 +36,7 @@ from tests.integration.postgres_server import database_url
 from tests.integration.prometheus_support import SCRAPE_S, get_json, prometheus
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, metric_samples, metrics_page, until
+from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["database_url", "module_database", "redis_url"]  # fixtures, for pytest

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from core.foundations.process import start_service
 from tests.integration.replay import (
     SharedReplay,
     capture_files,
@@ -38,11 +37,12 @@ from tests.integration.support import (
 )
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.binance.spec import SPEC
-from venues.replay.loader import open_standin
-from venues.replay.server import ReplayOptions
+from trademesh.venues.binance.spec import SPEC
+from trademesh.venues.replay.loader import open_standin
+from trademesh.venues.replay.server import ReplayOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -209,7 +209,7 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
 
 
 async def test_a_book_stream_removed_and_added_back_starts_from_a_new_snapshot(replay_venue: Venue) -> None:
-    """The book's frames bypass ccxt's handler (venues/binance/wire.py): a book stream added back
+    """The book's frames bypass ccxt's handler (trademesh/venues/binance/wire.py): a book stream added back
     must make ccxt subscribe again and fetch the snapshot it starts from."""
     stubs = replay_venue.stubs()
     played = await collect(

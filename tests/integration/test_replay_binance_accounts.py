@@ -1,6 +1,6 @@
 """Two accounts at Binance (docs/accounts.md): `trademesh venue binance --account desk-a` and
 `--account desk-b`, each a process of its own against the replay stand-in, which tells accounts
-apart by their API keys alone (venues/binance/standin/order_store.py, ACCOUNT_BALANCES). Both
+apart by their API keys alone (trademesh/venues/binance/standin/order_store.py, ACCOUNT_BALANCES). Both
 processes are given every account's credentials, and the plain venue's: each signs with its own
 account's key (it sees that account's balances), places an order as that account, and names
 itself by the account."""
@@ -14,14 +14,14 @@ from typing import IO
 
 import pytest
 
-from core.foundations.process import start_service
 from tests.integration.replay import capture_files
 from tests.integration.support import CALL_TIMEOUT_S, VENUE_ENV, Venue, limit_order, stop_venue
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.binance.standin.order_store import ACCOUNT_BALANCES
+from trademesh.venues.binance.standin.order_store import ACCOUNT_BALANCES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """Binance spot stop orders against the replay stand-in, through the real ccxt.pro client.
 
 ccxt sends a stop as POST /api/v3/order type STOP_LOSS (quantity, stopPrice, no timeInForce) or
-STOP_LOSS_LIMIT (price and timeInForce too) (venues/binance/spec.py); the stand-in refuses
+STOP_LOSS_LIMIT (price and timeInForce too) (trademesh/venues/binance/spec.py); the stand-in refuses
 what Binance refuses (a missing stopPrice, a timeInForce on STOP_LOSS, a stop the market has
 already crossed) and holds stops NEW and untriggered (it never triggers them), so what is
 tested is the request, the order read back, the listing and the cancels.

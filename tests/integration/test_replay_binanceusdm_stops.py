@@ -2,7 +2,7 @@
 
 ccxt 4.5 sends a USD-M stop to Binance's algo service: POST /fapi/v1/algoOrder, algoType
 CONDITIONAL, type STOP_MARKET (quantity, triggerPrice) or STOP (also price), workingType
-CONTRACT_PRICE (venues/binanceusdm/spec.py); the connector lists, reads and cancels them with
+CONTRACT_PRICE (trademesh/venues/binanceusdm/spec.py); the connector lists, reads and cancels them with
 trigger=True (/fapi/v1/openAlgoOrders, algoOrder, algoOpenOrders) besides the ordinary orders.
 The stand-in refuses what Binance refuses (a stop the market has already crossed: -2021) and
 holds stops NEW and untriggered (it never triggers them), so what is tested is the request,
@@ -18,7 +18,6 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.replay import replay_venue_fixture
 from tests.integration.support import (
     CALL_TIMEOUT_S,
@@ -31,6 +30,7 @@ from tests.integration.support import (
 from tests.integration.test_replay_binanceusdm import FILES, SECRET
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

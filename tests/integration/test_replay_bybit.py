@@ -146,7 +146,7 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
 
 @pytest.mark.replay(faults=["gap@40"])
 async def test_a_lost_book_update_forces_a_resync(replay_venue: Venue) -> None:
-    """ccxt's bybit client applies deltas without checking `u`; venues/bybit/sequence.py does."""
+    """ccxt's bybit client applies deltas without checking `u`; trademesh/venues/bybit/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
     collected = await collect(stubs, [SYMBOL], quiet_s=4.0, played=replay_venue.log_path, until=resync_done)

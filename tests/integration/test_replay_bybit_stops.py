@@ -3,9 +3,9 @@
 ccxt sends a spot order with a triggerPrice to POST /v5/order/create as a conditional order
 (orderFilter=StopOrder, no triggerDirection or triggerBy: those are for contracts); Bybit holds
 it "Untriggered" and sets its direction from the last price when it is placed, refusing no
-trigger, so the connector (venues/bybit/exchange.py) refuses a stop the last price has already
+trigger, so the connector (trademesh/venues/bybit/exchange.py) refuses a stop the last price has already
 crossed before sending it. Conditional orders are reached with orderFilter=StopOrder
-(trigger=True, venues/bybit/spec.py) where Bybit spot cancels; the stand-in holds stops and
+(trigger=True, trademesh/venues/bybit/spec.py) where Bybit spot cancels; the stand-in holds stops and
 never triggers them, so what is tested is the request, the order read back, the listing beside
 an ordinary order (once each), the cancels (one, all of them, and the dead-man switch's) and
 their "order" pushes on the private stream. The last trade price is the capture's own

@@ -1,9 +1,10 @@
 """Bybit spot (unified account) TradeFlow against the replay stand-in, through the real ccxt client.
 
-The stand-in keeps an order store in Bybit's v5 formats (venues/bybit/standin/order_store.py) and pushes
-"order" and "execution" messages on the private WebSocket. Expected fill prices come from the
-capture's own book (tests/integration/test_replay_bybit.py computes it from the frames' text,
-independently of the stand-in); fees from Bybit's published 0.1 % spot taker rate.
+The stand-in keeps an order store in Bybit's v5 formats
+(trademesh/venues/bybit/standin/order_store.py) and pushes "order" and "execution" messages
+on the private WebSocket. Expected fill prices come from the capture's own book
+(tests/integration/test_replay_bybit.py computes it from the frames' text, independently of
+the stand-in); fees from Bybit's published 0.1 % spot taker rate.
 """
 
 from __future__ import annotations

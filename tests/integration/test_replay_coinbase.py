@@ -150,7 +150,7 @@ async def test_faults_from_the_venue_are_survived(replay_venue: Venue) -> None:
 
 @pytest.mark.replay(faults=["gap@40"])
 async def test_a_lost_message_forces_a_resync(replay_venue: Venue) -> None:
-    """ccxt's coinbase client never reads sequence_num; venues/coinbase/sequence.py does."""
+    """ccxt's coinbase client never reads sequence_num; trademesh/venues/coinbase/sequence.py does."""
     stubs = replay_venue.stubs()
     await instruments(stubs)
     collected = await collect(

@@ -3,7 +3,7 @@
 The capture holds options (amounts in contracts, prices in BTC or ETH). Expected values
 are worked out here: prices from the capture's own book (EXPECTED, read independently of
 the stand-in), fees by Deribit's option rule, balances from the stand-in's documented
-starting cash (venues/deribit/standin/order_store.py: 1.5 BTC and 20 ETH).
+starting cash (trademesh/venues/deribit/standin/order_store.py: 1.5 BTC and 20 ETH).
 """
 
 from __future__ import annotations

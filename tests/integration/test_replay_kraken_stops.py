@@ -1,7 +1,7 @@
 """Kraken stop orders against the replay stand-in, through the real ccxt.pro client.
 
 ccxt sends a stop as AddOrder ordertype stop-loss (price = the trigger) or stop-loss-limit
-(price2 = the limit) with trigger=last (venues/kraken/spec.py); the stand-in refuses any
+(price2 = the limit) with trigger=last (trademesh/venues/kraken/spec.py); the stand-in refuses any
 other ordertype or trigger and holds stops open and untriggered (it never triggers them), so
 what is tested is the request, the order read back, the listing and the cancels.
 """

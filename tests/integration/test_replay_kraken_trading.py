@@ -1,11 +1,12 @@
 """Kraken spot TradeFlow against the replay stand-in, through the real ccxt.pro client.
 
-The stand-in keeps an order store in Kraken's REST formats (venues/kraken/standin/order_store.py) and
-sends every order change on the WebSocket v2 `executions` channel. Expected values come from
-the capture itself (the book as the replay leaves it, computed from the v1 text by the
-Expected of test_replay_kraken; the pair's decimals and first taker fee tier from the recorded
-AssetPairs) and from the stand-in's documented account: fixed balances, open buys holding
-their quote value, fees in the quote currency on a buy and the base currency on a sell.
+The stand-in keeps an order store in Kraken's REST formats
+(trademesh/venues/kraken/standin/order_store.py) and sends every order change on the WebSocket
+v2 `executions` channel. Expected values come from the capture itself (the book as the replay
+leaves it, computed from the v1 text by the Expected of test_replay_kraken; the pair's
+decimals and first taker fee tier from the recorded AssetPairs) and from the stand-in's
+documented account: fixed balances, open buys holding their quote value, fees in the quote
+currency on a buy and the base currency on a sell.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ NATIVE, SYMBOL, REST_PAIR = "XBT/CHF", "BTC/CHF", "XBTCHF"
 SIZE = D("0.001")
 SECRET = "cmVwbGF5LWtyYWtlbi1zZWNyZXQtOWYzYQ=="  # base64, as Kraken's secrets are
 CREDENTIALS = {"TRADEMESH_KRAKEN_API_KEY": "replay-kraken-key", "TRADEMESH_KRAKEN_API_SECRET": SECRET}
-# The stand-in's account (venues/kraken/standin/order_store.py BALANCES), by ccxt's currency codes.
+# The stand-in's account (trademesh/venues/kraken/standin/order_store.py BALANCES), by ccxt's currency codes.
 BALANCES = {"BTC": D(2), "CHF": D(100000), "USD": D(100000), "EUR": D(100000)}
 
 replay_venue = replay_venue_fixture("kraken", FILES)

@@ -1,12 +1,13 @@
 """A live venue reads its exchange's markets again (LiveConfig.markets_reload_s): Binance on its replay
 stand-in, whose market list (exchangeInfo) changes mid-run through its listing file
-(TRADEMESH_REPLAY_LISTING, venues/replay/listing.py). Within the reload interval ListInstruments
+(TRADEMESH_REPLAY_LISTING, trademesh/venues/replay/listing.py). Within the reload interval ListInstruments
 no longer lists a delisted symbol, an order on it is refused naming the delisting, a changed tick
 size is served; listed again, it is listed and traded again."""
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,7 +35,7 @@ async def listed(stubs: Stubs) -> dict[str, common.Instrument]:
 
 
 def write(path: Path, listing: dict[str, object]) -> None:
-    """The stand-in's listing file (venues/replay/listing.py), in the exchange's symbols."""
+    """The stand-in's listing file (trademesh/venues/replay/listing.py), in the exchange's symbols."""
     path.write_text(json.dumps(listing))
 
 
@@ -145,5 +146,7 @@ async def test_reloads_answered_429_keep_the_list_and_are_counted(
             call.cancel()
         log = venue.log()
         assert log.count("reloading markets failed") == 1, "logged once"
-        assert "markets read again after 3 failed reloads" in log
+        # At least the three 429s; on a loaded machine a reload may also time out (a CI run's did).
+        said = re.findall(r"markets read again after (\d+) failed reloads", log)
+        assert len(said) == 1 and int(said[0]) >= 3, said
         assert await listed(stubs) == before

@@ -1,6 +1,6 @@
 """OKX stop orders (spot and swaps) against the replay stand-in, through the real ccxt.pro client.
 
-OKX holds stops as algo orders, apart from the other orders (venues/okx/spec.py): ccxt places
+OKX holds stops as algo orders, apart from the other orders (trademesh/venues/okx/spec.py): ccxt places
 one with POST /trade/order-algo, ordType "trigger" (triggerPx, orderPx "-1" for a stop-market,
 triggerPxType "last"), the client id as algoClOrdId (OkxExchange), and the connector lists,
 reads and cancels them with trigger=True (/trade/orders-algo-pending, /trade/order-algo,

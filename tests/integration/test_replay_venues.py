@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tests.forked_services import run_command
 from tests.integration.replay import SESSIONS, ReplaySessions, SharedReplay, capture_files, instruments
 from tests.integration.support import CALL_TIMEOUT_S
-from venues.registry import VENUES
+from trademesh.venues.registry import VENUES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -27,13 +27,6 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client import REGISTRY
 
-from core.foundations.bus.codec import decode, encode_bars, encode_market
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import start_service
-from core.foundations.rpc.status import bad_request_violations
-from core.screener.engine.definition import parse_screen
-from core.screener.engine.evaluate import evaluate
-from core.screener.feed import MarketState, ScreenFeed
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -58,6 +51,14 @@ from tests.integration.support import (
 )
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import decode, encode_bars, encode_market
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import start_service
+from trademesh.core.screener.engine.definition import parse_screen
+from trademesh.core.screener.engine.evaluate import evaluate
+from trademesh.core.screener.feed import ScreenFeed
+from trademesh.core.screener.state import MarketState
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.screener.v1 import screener_pb2 as sc

@@ -1,4 +1,4 @@
-"""The Screener's tickers at once (core.screener.prices) with real processes: a sim venue and
+"""The Screener's tickers at once (trademesh.core.screener.prices) with real processes: a sim venue and
 `trademesh screener` on an empty bus (no ingest, so no ticker stream at all). The screen ranks by
 ticker metrics from its first evaluation: the screener asked the venue for every price in one
 GetTickers call, the venue given by --venue, or found in the gateway's registry (as `trademesh up`
@@ -18,9 +18,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.env import TOKEN
-from core.foundations.process import start_service
 from tests.integration.gateway_support import MESH_AUTH, Processes, list_instances, module_database
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
@@ -34,6 +31,9 @@ from tests.integration.support import (
     metrics_page,
     until,
 )
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.config.env import TOKEN
+from trademesh.core.platform.service.process import start_service
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.screener.v1 import screener_pb2 as sc

@@ -24,8 +24,6 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.codec import decode
-from core.foundations.process import ServiceProcess
 from tests.integration.gateway_support import (
     Gateway,
     Processes,
@@ -42,6 +40,8 @@ from tests.integration.redis_server import redis_url
 from tests.integration.screen_oracle import Expected, Market, closed_bars, expected_result, read_session
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV, Venue
 from tests.integration.usdm_session import write_session
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.screener.v1 import screener_pb2 as sc
 from trademesh.screener.v1 import screener_pb2_grpc as sc_grpc
 

@@ -1,4 +1,5 @@
-"""core.foundations.service, the one lifecycle, on a tiny service in its own process (lifecycle_app)."""
+"""trademesh.core.platform.service.lifecycle, the one lifecycle, on a tiny service in its own process
+(lifecycle_app)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,6 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from core.foundations.process import ServiceProcess
-from core.foundations.rpc.registration import package_version
 from tests.integration.alertmanager import alertmanager, post_alert
 from tests.integration.gateway_support import (
     BUF,
@@ -41,6 +39,8 @@ from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, until
+from trademesh.core.platform.rpc.registration import package_version
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.services.v1 import services_pb2 as pb
 from trademesh.services.v1 import services_pb2_grpc as pb_grpc
 

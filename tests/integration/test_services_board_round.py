@@ -1,4 +1,4 @@
-"""One round of the services board (gateway.board.Board) against a real gRPC server (health) and
+"""One round of the services board (trademesh.gateway.board.Board) against a real gRPC server (health) and
 a real metrics endpoint, beside an instance whose ports accept connections and never answer: the
 round ends within the checks' timeout, the live instance is SERVING with its figures, the silent
 one UNREACHABLE with its figures absent and why; a new registration shows UNKNOWN until checked."""
@@ -18,9 +18,9 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from gateway.board.board import Board, BoardOptions
-from gateway.registry.state import RegistryState
 from tests.integration.support import until
+from trademesh.gateway.board.board import Board, BoardOptions
+from trademesh.gateway.registry.state import RegistryState
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.services.v1 import services_pb2 as pb
 

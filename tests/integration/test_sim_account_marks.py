@@ -1,7 +1,7 @@
 """StreamAccount on a sim venue process carries a leveraged position's moves with the mark (issue
 60): once the 10x long is open, the sim's market, trending down (`drift_per_s`), moves its mark,
 and the stream sends the position again with the new mark price, unrealised PnL and margin ratio
-without any new execution, at most once every account_mark_interval_s (1 s: venues.runtime.venue,
+without any new execution, at most once every account_mark_interval_s (1 s: trademesh.venues.runtime.venue,
 docs/derivatives.md "Margin and liquidation")."""
 
 from __future__ import annotations

@@ -3,10 +3,10 @@ file, exit code 2.
 
 (Issue 12, item 14: `tick_interval_ms = 0` or a NaN volatility gave a venue that reported
 SERVING and RUNNING with a dead market; a depth of 1e8 ate 870 MB and never served.) Every
-case runs `python -m core.cli venue sim --config bad.toml` as a user would. A venue that
+case runs `python -m trademesh.core.cli venue sim --config bad.toml` as a user would. A venue that
 starts serving instead of refusing is killed at the deadline and the case fails.
 
-The ranges themselves are documented in venues/sim/config.py and docs/venues.md; the unit
+The ranges themselves are documented in trademesh/venues/sim/config.py and docs/venues.md; the unit
 tests (tests/unit/test_sim_config.py) cover every key's bounds.
 """
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.inverse import coin_fee
-from core.ledger.venues import Contract
 from tests.integration.support import CALL_TIMEOUT_S, VenueFactory, balances, listening_executions, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.inverse import coin_fee
+from trademesh.core.ledger.contracts import Contract
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -13,7 +13,6 @@ from decimal import ROUND_CEILING, Decimal
 import grpc
 import pytest
 
-from core.foundations.inverse import coin_fee, coin_value
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     Stubs,
@@ -24,6 +23,7 @@ from tests.integration.support import (
 )
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.inverse import coin_fee, coin_value
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration

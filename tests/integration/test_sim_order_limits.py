@@ -13,9 +13,9 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.support import CALL_TIMEOUT_S, Stubs, VenueFactory, best_prices, limit_order
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.rpc.status import bad_request_violations
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = pytest.mark.integration

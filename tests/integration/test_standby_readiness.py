@@ -24,16 +24,16 @@ import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2
 
-from core.foundations.env import DRAIN_DELAY_S, REDIS_URL, TOKEN
-from core.foundations.leader import leader_lease_name
-from core.foundations.lease import lease_key
-from core.foundations.process import ServiceProcess
-from core.foundations.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
 from tests.integration.mesh import OwnRedis, redis_db
 from tests.integration.prometheus_support import free_port
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from tests.integration.test_leader_failover import check_standby, failover, health, start_replica
+from trademesh.core.platform.config.env import DRAIN_DELAY_S, REDIS_URL, TOKEN
+from trademesh.core.platform.replicas.leader import leader_lease_name
+from trademesh.core.platform.replicas.lease import lease_key
+from trademesh.core.platform.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 
@@ -193,7 +193,7 @@ async def test_a_starting_process_is_not_ready(tmp_path: Path) -> None:
 def _start_unseen(args: list[str], env: dict[str, str], log: Any) -> Any:
     """The process of `args`, not waited on (it prints no line before Redis answers)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", *args], stdout=subprocess.DEVNULL, stderr=log, env=env
+        [sys.executable, "-m", "trademesh.core.cli", *args], stdout=subprocess.DEVNULL, stderr=log, env=env
     )
 
 

@@ -1,5 +1,5 @@
 """The stand-ins' public trade history and all-tickers endpoints, read by the pinned ccxt the way
-the live venues point it at a stand-in (venues.live.exchange.create_exchange with the replay url):
+the live venues point it at a stand-in (trademesh.venues.live.exchange.create_exchange with the replay url):
 fetch_trades pages through a range needing several pages (the capture's trades, the made-up
 past before them: ids increasing, none repeated, none missing), an empty range answers [], and
 fetch_tickers answers every listed instrument. The stand-ins run in this process (not released:
@@ -20,10 +20,10 @@ import ccxt.async_support as ccxt_errors
 import pytest
 
 from tests.integration.replay import capture_files
-from venues.live.exchange import Hooks, create_exchange
-from venues.replay.loader import open_standin
-from venues.replay.server import ReplayOptions, ReplayServer, parse_fault
-from venues.replay.trades import TradeTape
+from trademesh.venues.live.exchange import Hooks, create_exchange
+from trademesh.venues.replay.loader import open_standin
+from trademesh.venues.replay.server import ReplayOptions, ReplayServer, parse_fault
+from trademesh.venues.replay.trades import TradeTape
 
 MINUTE = 60_000
 D = Decimal
@@ -42,7 +42,7 @@ class Standin:
 
 @contextlib.asynccontextmanager
 async def standin(name: str, prefix: str, faults: Sequence[str] = ()) -> AsyncIterator[Standin]:
-    spec = importlib.import_module(f"venues.{name}.spec").SPEC
+    spec = importlib.import_module(f"trademesh.venues.{name}.spec").SPEC
     options = ReplayOptions(tuple(capture_files(prefix)), faults=tuple(parse_fault(f) for f in faults))
     server = open_standin(spec.standin, options)
     url = await server.start()

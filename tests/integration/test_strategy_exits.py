@@ -18,17 +18,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.names import POSITION_REQUESTS
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.process import ServiceProcess, start_service
-from core.inspector.requests import request_intent_id
 from tests.integration.inspector_mesh import AUTH, InspectorMesh, inspector_mesh, intent
 from tests.integration.mesh import stream_entries
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector.requests import request_intent_id
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.names import POSITION_REQUESTS
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.service.process import ServiceProcess, start_service
 from trademesh.patch.v1 import patch_pb2 as patch_pb
 from trademesh.patch.v1 import patch_pb2_grpc as patch_grpc
 from trademesh.risk.v1 import inspector_pb2 as rk

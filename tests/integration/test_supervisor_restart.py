@@ -1,6 +1,6 @@
 """`trademesh up`'s supervisor restarts a crashed inspector (or venue) within a bound well under
 the dead-man switch's ttl however often it crashes: their absence costs protection. Real child
-processes, started as `up` starts them (core.cli.mesh.up's spec of the service)."""
+processes, started as `up` starts them (trademesh.core.cli.mesh.up's spec of the service)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.mesh.supervisor import RESTART_DELAY_MAX_S, Child, ChildSpec
-from core.cli.mesh.up import UpOptions, _Mesh
-from core.foundations.command import load_command
-from core.foundations.errors import Unavailable
-from core.foundations.registry import SERVICES
 from tests.integration.support import until
+from trademesh.core.cli.mesh.supervisor import RESTART_DELAY_MAX_S, Child, ChildSpec
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import SERVICES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a dozen Python starts
 

@@ -17,15 +17,15 @@ import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2
 
-from core.cli.mesh.supervisor import Child, ChildSpec
-from core.foundations.env import REDIS_URL, TOKEN
-from core.foundations.leader import leader_lease_name
-from core.foundations.lease import lease_key
-from core.foundations.rpc.server import READINESS_SERVICE
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, until
 from tests.integration.test_leader_failover import health
+from trademesh.core.cli.mesh.supervisor import Child, ChildSpec
+from trademesh.core.platform.config.env import REDIS_URL, TOKEN
+from trademesh.core.platform.replicas.leader import leader_lease_name
+from trademesh.core.platform.replicas.lease import lease_key
+from trademesh.core.platform.rpc.server import READINESS_SERVICE
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.overwatch.v1 import overwatch_pb2_grpc as ow_grpc
 

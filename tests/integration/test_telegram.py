@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.foundations.env import TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
-from core.foundations.process import start_service
 from tests.integration.client_mesh import ClientMesh, client_mesh
 from tests.integration.postgres_server import database_url
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
 from tests.telegram_standin import BotApiStandin, bot_api_standin
+from trademesh.core.platform.config.env import TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
+from trademesh.core.platform.service.process import start_service
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.risk.v1 import inspector_pb2 as rk
 

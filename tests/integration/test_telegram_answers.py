@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.env import TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
-from core.foundations.process import start_service
 from tests.telegram_standin import bot_api_standin
+from trademesh.core.platform.config.env import TELEGRAM_API_KEY, TELEGRAM_BASE_URL, TELEGRAM_BOT_TOKEN
+from trademesh.core.platform.service.process import start_service
 
 pytestmark = pytest.mark.integration
 

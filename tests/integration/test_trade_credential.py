@@ -10,7 +10,6 @@ from typing import Any
 import grpc
 import pytest
 
-from core.foundations.env import TOKEN, TRADE_TOKEN
 from tests.integration.support import (
     CALL_TIMEOUT_S,
     TEST_TOKEN,
@@ -22,6 +21,7 @@ from tests.integration.support import (
 )
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

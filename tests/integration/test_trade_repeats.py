@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.redis import open_redis
-from core.foundations.bus.relay import MarketRelay, resume_market
-from core.foundations.bus.writer import BusWriter
-from core.foundations.model import Channel
 from tests.integration.mesh import redis_db
 from tests.integration.redis_server import redis_url
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.domain.model import Channel
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.redis import open_redis
+from trademesh.core.platform.bus.relay import MarketRelay, resume_market
+from trademesh.core.platform.bus.writer import BusWriter
 
 pytestmark = pytest.mark.integration
 __all__ = ["redis_url"]  # the fixture, for pytest

@@ -20,8 +20,6 @@ import asyncpg
 import grpc
 import pytest
 
-from core.foundations.process import ServiceProcess
-from core.foundations.rpc.status import bad_request_violations
 from tests.integration.gateway_support import Gateway, Processes, at_once
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
@@ -31,6 +29,8 @@ from trademesh.advisor.v1 import service_pb2 as adv
 from trademesh.advisor.v1 import service_pb2_grpc as adv_grpc
 from trademesh.backtest.v1 import backtest_pb2 as bt
 from trademesh.backtest.v1 import backtest_pb2_grpc as bt_grpc
+from trademesh.core.platform.rpc.status import bad_request_violations
+from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 from trademesh.patch.v1 import patch_pb2 as pb
@@ -44,7 +44,7 @@ __all__ = ["database_url", "redis_url"]  # fixtures
 
 AUTH = (("authorization", f"Bearer {TEST_TOKEN}"),)
 INT64_MAX = 2**63 - 1
-TREND = Path("core/detector/strategies/trend.toml").read_text()
+TREND = Path("trademesh/core/detector/strategies/trend.toml").read_text()
 WAIT_S = 60.0
 
 

@@ -23,16 +23,19 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from google.protobuf.message import Message
 
-from core.foundations.access.contracts import TARGET_HEADER
 from tests.integration.found_venue import check_a_venue_found
+from tests.integration.support import MESH_CALL_TIMEOUT_S
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.platform.access.contracts import TARGET_HEADER
+from trademesh.core.screener.screen_file import SCREENS_DIR
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.registry.v1 import registry_pb2
@@ -43,7 +46,7 @@ pytestmark = pytest.mark.integration
 M = TypeVar("M", bound=Message)
 
 _PROGRESS = re.compile(r"trades recorded ([\d,]+).*bars closed ([\d,]+)")
-# A service's log record at INFO or DEBUG on up's output (core.foundations.logs's text format).
+# A service's log record at INFO or DEBUG on up's output (trademesh.core.platform.logs.setup's text format).
 _SERVICE_INFO = re.compile(r"^\S+\s+\| \d{4}-\d\d-\d\d [\d:,]+ (?:INFO|DEBUG) ")
 _SERVICE_LINE = re.compile(r"^mesh\s+\| (\S+) (?:serving|standing by) on (\d+\.\d+\.\d+\.\d+:\d+) ")
 
@@ -80,6 +83,13 @@ class Output:
         tail = "\n".join(self.lines[-40:])
         raise AssertionError(f"no line matching {pattern!r} within {timeout_s} s; last lines:\n{tail}")
 
+    def counted(self, pattern: str, timeout_s: float) -> re.Match[str]:
+        """The latest progress line read if it matches `pattern`, else the next line that does: its
+        counts only grow, so one already reached stays reached (waiting for the next line, every
+        check of the chain cost a status interval)."""
+        latest = next((line for line in reversed(self.lines) if _PROGRESS.search(line)), "")
+        return re.search(pattern, latest) or self.wait_for(pattern, timeout_s)
+
     def progress_beyond(self, trades: int, bars: int, timeout_s: float) -> tuple[int, int]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -90,9 +100,13 @@ class Output:
         raise AssertionError(f"progress never passed {trades} trades and {bars} bars")
 
 
+HTTP_TIMEOUT_S = MESH_CALL_TIMEOUT_S
+SCREEN_CADENCE_S = 5
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:
         return bytes(answer.read())
 
 
@@ -141,7 +155,7 @@ def _check_trace(studio_url: str, key: str) -> None:
                 assert found.kind == "transfer" and found.steps[0].id == linked[0].links.signal_id
                 return
         assert time.monotonic() < deadline, f"no whole chain traced: {linked[:1]}"
-        time.sleep(1)
+        time.sleep(0.5)
 
 
 def _check_regimes(studio_url: str, key: str) -> None:
@@ -158,13 +172,25 @@ def _check_regimes(studio_url: str, key: str) -> None:
             assert all(m.regime != ow.REGIME_UNSPECIFIED for m in board.markets), board
             return
         assert time.monotonic() < deadline, f"no sim market on Overwatch's board: {board}"
-        time.sleep(1)
+        time.sleep(0.5)
+
+
+def _screens(up_dir: Path) -> Path:
+    """The shipped sim-movers screen, evaluated every SCREEN_CADENCE_S (`up --screens`), not at
+    whole minutes: its first ranked result came one or two minutes after the Screener served."""
+    screens = up_dir / "screens"
+    screens.mkdir()
+    text = (SCREENS_DIR / "sim-movers.toml").read_text()
+    assert "\ncadence_s = 60\n" in text, "the shipped sim-movers screen's cadence changed"
+    faster = text.replace("\ncadence_s = 60\n", f"\ncadence_s = {SCREEN_CADENCE_S}\n")
+    (screens / "sim-movers.toml").write_text(faster)
+    return screens
 
 
 def _check_screens(studio_url: str, key: str) -> None:
     """The Screener ranks the sim's markets by the shipped sim-movers screen, on the bars the bar
     service backfills: its latest result through the gateway."""
-    deadline = time.monotonic() + 90  # a cadence of 60 s
+    deadline = time.monotonic() + 90  # a few cadences, on a loaded machine
     while True:
         got = _grpc_web(
             studio_url, key, "trademesh.screener.v1.Screener/GetResults",
@@ -174,7 +200,7 @@ def _check_screens(studio_url: str, key: str) -> None:
             assert got.result.venue == "sim" and got.result.ranked[0].rank == 1, got.result
             return
         assert time.monotonic() < deadline, f"no ranked result of sim-movers: {got}"
-        time.sleep(1)
+        time.sleep(0.5)
 
 
 def _alive(pid: int) -> bool:
@@ -213,7 +239,7 @@ def _start_up(up_dir: Path, *more: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in unset}
     args = ["up", "--free-ports", "--data-dir", str(up_dir / "data"), "--status-every", "2", *more]
     return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", *args],
+        [sys.executable, "-m", "trademesh.core.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -228,7 +254,7 @@ def _start_up(up_dir: Path, *more: str) -> subprocess.Popen[str]:
 # suite's 300 s (its waits are each bounded on their own).
 @pytest.mark.timeout(600)
 def test_up_on_a_fresh_machine_records_restarts_and_stops(up_dir: Path) -> None:
-    process = _start_up(up_dir)
+    process = _start_up(up_dir, "--screens", str(_screens(up_dir)))
     try:
         _check_up(process, up_dir / "data")
     finally:
@@ -271,6 +297,25 @@ def _check_calm(lines: list[str], data: Path, services: set[str]) -> None:
         assert re.search(rf"^{name}\s+\| \S+ \S+ INFO ", log, re.M), f"no INFO line of {name} in {path}"
 
 
+def _in_background(check: Callable[[], None]) -> Future[None]:
+    """`check` run on a thread of its own; the future's result re-raises what it raised."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="check")
+    try:
+        return pool.submit(check)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _check_a_venue_found(lines: list[str], data: Path, studio_url: str, key: str) -> None:
+    """found_venue's check, through the gateway as Studio calls it."""
+
+    def status(name: str) -> admin.GetStatusResponse:
+        method, request = "trademesh.admin.v1.Admin/GetStatus", admin.GetStatusRequest()
+        return _grpc_web(studio_url, key, method, request, admin.GetStatusResponse, target=name)
+
+    check_a_venue_found(lines, data, lambda: _registered(studio_url, key), status)
+
+
 def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     out = Output(process)
     out.wait_for(r"embedded redis and postgresql", 60)
@@ -297,7 +342,7 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     _check_calm(out.lines, data, set(pids))
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
     key = (data / "api-key").read_text().strip()
-    with urllib.request.urlopen(studio_url, timeout=10) as page:  # Studio, built by ./dev
+    with urllib.request.urlopen(studio_url, timeout=HTTP_TIMEOUT_S) as page:  # Studio, built by ./dev
         assert "<title>trademesh Studio</title>" in page.read().decode()
     # Each service registers in the background once it serves: give the last one a moment.
     expected = {
@@ -319,46 +364,41 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
     assert supervisor.mode == sv.MODE_PROPOSE and "[supervisor]" in supervisor.bounds_toml
     trades, bars = out.progress_beyond(0, 0, 60)
     _check_regimes(studio_url, key)
+    # Meanwhile, a venue started by hand, registering with the gateway: followed with nothing
+    # restarted (its two starts and waits overlap the chain's, which wait on the mesh alone).
+    venue_found = _in_background(lambda: _check_a_venue_found(list(out.lines), data, studio_url, key))
     # The detector's example strategies warm up from the demo market's history and signal within
     # a minute.
-    out.wait_for(r"signals recorded [1-9]", 90)
+    out.counted(r"signals recorded [1-9]", 90)
     # The advisor decides on each (the deterministic synthesis: no LLM endpoint here), on 1m bars
     # the bar service backfills from that history, with the 1m model, counting the demo market's
     # fees: most decisions are intents. The window of a fresh mesh is all backfilled bars (its
     # quality score -0.25), so a thin best level at the decision's moment (-0.3) blocks it: the
-    # demo market's makers keep that to 6-10% of the time (venues/sim/demo.toml), and the
+    # demo market's makers keep that to 6-10% of the time (trademesh/venues/sim/demo.toml), and the
     # decisions come every 10-20 s, so two minutes hold several.
-    out.wait_for(r"decisions recorded [1-9]", 60)
-    out.wait_for(r"intents recorded [1-9]", 120)
+    out.counted(r"decisions recorded [1-9]", 60)
+    out.counted(r"intents recorded [1-9]", 120)
     # The inspector checks each intent: a risk event per verdict on the bus.
-    out.wait_for(r"risk events [1-9]", 60)
+    out.counted(r"risk events [1-9]", 60)
     # The orders it placed fill on the sim and the ledger posts the fills as balanced transfers:
     # the chain end to end, a fill's transfer traced back through its order, the inspector's
     # check, the advisor's intent and decision to the detector's signal. The books verify
     # (every balance recomputed from the transfers).
-    out.wait_for(r"transfers posted [1-9]", 60)
+    out.counted(r"transfers posted [1-9]", 60)
     _check_trace(studio_url, key)
     verified = _grpc_web(
         studio_url, key, "trademesh.ledger.v1.Ledger/Verify", lg.VerifyRequest(), lg.VerifyResponse
     )
     assert verified.ok and verified.transfers > 0, verified
-
-    # A venue started by hand, registering with the gateway: followed with nothing restarted.
-    def status(name: str) -> admin.GetStatusResponse:
-        method, request = "trademesh.admin.v1.Admin/GetStatus", admin.GetStatusRequest()
-        return _grpc_web(studio_url, key, method, request, admin.GetStatusResponse, target=name)
-
-    check_a_venue_found(out.lines, data, lambda: _registered(studio_url, key), status)
+    venue_found.result()  # its own waits are bounded: this re-raises what it failed on
 
     os.kill(pids["recorder"], signal.SIGKILL)
     out.wait_for(r"recorder\s+\| \[supervisor\] exited with -9; restarting", 30)
     restarted = out.wait_for(r"recorder\s+\| \[supervisor\] restarted .*\(pid (\d+)\)", 60)
     pids["recorder"] = int(restarted[1])
     out.progress_beyond(trades, bars, 60)
-    # Last before the stop: the Screener ranks at whole minutes (a backtest scans at the same
-    # instants), its first ranked result one or two minutes after it serves; checked first, its
-    # wait held back the rest of the test by up to a minute, where now the chain, the venue found
-    # and the restart go on meanwhile.
+    # Last before the stop: the Screener ranks at multiples of the screen's cadence (a backtest
+    # scans at the same instants), its first ranked result a few cadences after it serves.
     _check_screens(studio_url, key)
 
     process.send_signal(signal.SIGINT)
@@ -375,7 +415,16 @@ def _check_up(process: subprocess.Popen[str], data: Path) -> None:
 
 def test_up_refuses_a_bad_status_interval(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "up", "--status-every", "0", "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "trademesh.core.cli",
+            "up",
+            "--status-every",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -16,17 +16,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.cli.mesh.up import UpOptions, _Mesh, _stop_all
-from core.foundations.command import load_command
-from core.foundations.env import DATABASE_URL, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN
-from core.foundations.errors import Unavailable
-from core.foundations.registry import SERVICES, start_order
 from tests.integration.mesh import redis_db
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, TEST_TRADE_TOKEN, until
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh, _stop_all
+from trademesh.core.platform.config.env import DATABASE_URL, REDIS_URL, SESSION_SECRET, TOKEN, TRADE_TOKEN
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import SERVICES, start_order
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.registry.v1 import registry_pb2_grpc as reg_grpc
 

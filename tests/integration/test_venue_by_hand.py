@@ -20,8 +20,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from core.foundations.env import GATEWAY, TOKEN
-from core.foundations.registry import METRICS_PORT_OFFSET
 from tests.integration.gateway_support import Gateway, Processes, list_instances, module_database
 from tests.integration.postgres_server import database_url
 from tests.integration.support import (
@@ -34,6 +32,8 @@ from tests.integration.support import (
 )
 from trademesh.admin.v1 import admin_pb2 as adm
 from trademesh.admin.v1 import admin_pb2_grpc as adm_grpc
+from trademesh.core.platform.config.env import GATEWAY, TOKEN
+from trademesh.core.platform.service.registry import METRICS_PORT_OFFSET
 from trademesh.registry.v1 import registry_pb2 as reg
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -157,7 +157,7 @@ def test_the_gateway_alone_in_the_environment_refuses_to_start_naming_the_token(
 ) -> None:
     env = {**fresh_shell_env(tmp_path), GATEWAY: gateway.grpc_address}
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "venue", "sim", "--port", "0", "--metrics-port", "-1"],
+        [sys.executable, "-m", "trademesh.core.cli", "venue", "sim", "--port", "0", "--metrics-port", "-1"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""Every venue this repository ships keeps the venue contract: `python -m core.cli venue-check`
+"""Every venue this repository ships keeps the venue contract: `python -m trademesh.core.cli venue-check`
 (the real CLI, a process of its own) run against the sim, a paper venue and each live venue on
 its recorded session (its replay stand-in, `--replay`), each a real venue process started as an
 operator would, with both tokens.
@@ -28,12 +28,12 @@ from typing import IO, Any
 
 import pytest
 
-from core.venue_check.checks import MODULES  # noqa: F401  (registers the checks)
-from core.venue_check.registry import CHECKS
 from tests.forked_services import run_command
 from tests.integration.replay import capture_files, start_replay_venue
 from tests.integration.replay_keys import coinbase_keys, replay_keys
 from tests.integration.support import VENUE_ENV, Venue, start_venue, stop_venue
+from trademesh.core.venue_check.checks import MODULES  # noqa: F401  (registers the checks)
+from trademesh.core.venue_check.registry import CHECKS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # venue processes, replay stand-ins
 

@@ -23,10 +23,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.foundations.env import GATEWAY, TOKEN
 from tests.integration.gateway_support import Gateway, Processes
 from tests.integration.postgres_server import database_url, new_database
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VENUE_ENV, until
+from trademesh.core.platform.config.env import GATEWAY, TOKEN
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 from trademesh.registry.v1 import registry_pb2 as reg
@@ -60,8 +60,8 @@ ACME = f'''\
 
 from decimal import Decimal
 
-from venues.sim.config import SimConfig, SymbolConfig
-from venues.sim.venue import SimVenue
+from trademesh.venues.sim.config import SimConfig, SymbolConfig
+from trademesh.venues.sim.venue import SimVenue
 
 SUMMARY = "Acme: the sim's engine under another name, one symbol"
 
@@ -83,7 +83,7 @@ class Scratch:
 
     def command(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.python), "-m", "core.cli", *args],
+            [str(self.python), "-m", "trademesh.core.cli", *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -161,7 +161,7 @@ def test_trademesh_venues_lists_the_installed_package_s_venue_and_says_which_pac
 
 def test_the_packages_are_installed_in_the_scratch_environment_alone(scratch: Scratch) -> None:
     here = subprocess.run(
-        [sys.executable, "-m", "core.cli", "venue", "acme", "--port", "0"],
+        [sys.executable, "-m", "trademesh.core.cli", "venue", "acme", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -188,7 +188,17 @@ def acme(
     gateway = processes.gateway()
     with (tmp_path / "acme.log").open("w") as log:
         venue = subprocess.Popen(
-            [str(scratch.python), "-m", "core.cli", "venue", "acme", "--port", "0", "--metrics-port", "-1"],
+            [
+                str(scratch.python),
+                "-m",
+                "trademesh.core.cli",
+                "venue",
+                "acme",
+                "--port",
+                "0",
+                "--metrics-port",
+                "-1",
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,

@@ -18,9 +18,9 @@ from tests.integration.support import CALL_TIMEOUT_S, Stubs, Venue, next_batch, 
 from tests.node_venue import running
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binance.standin.adapter import BinanceReplay
-from venues.replay.adapter import RestRequest
-from venues.replay.capture import load_capture
+from trademesh.venues.binance.standin.adapter import BinanceReplay
+from trademesh.venues.replay.adapter import RestRequest
+from trademesh.venues.replay.capture import load_capture
 
 pytestmark = pytest.mark.integration
 

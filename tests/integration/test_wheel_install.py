@@ -27,21 +27,22 @@ import tomllib
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_up import Output, _check_trace, _end_group, _grpc_web
+from tests.integration.test_up import HTTP_TIMEOUT_S, Output, _check_trace, _end_group, _grpc_web
 from tests.unit.test_wheel_top_level import TOP_LEVEL
 from trademesh.ledger.v1 import ledger_pb2 as lg
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-STUDIO_DIST = ROOT / "gateway" / "studio" / "dist"
+STUDIO_DIST = ROOT / "trademesh" / "gateway" / "studio" / "dist"
 # npm projects inside the packages' directories: their sources are not the wheel's (Studio's
 # build is), and node-ref is a venue in TypeScript the tests start from the checkout.
-NOT_PACKAGED = ("gateway/studio/", "venues/node_ref/")
+NOT_PACKAGED = ("trademesh/gateway/studio/", "trademesh/venues/node_ref/")
 # What the scratch environment must not inherit from this one (a checkout on sys.path, .venv).
 UNSET = (
     "PYTHONPATH",
@@ -84,18 +85,18 @@ def _copy_tree(files: list[str], into: Path) -> None:
     for name in files:
         (into / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, into / name)
-    shutil.copytree(STUDIO_DIST, into / "gateway" / "studio" / "dist")
+    shutil.copytree(STUDIO_DIST, into / "trademesh" / "gateway" / "studio" / "dist")
 
 
 def _expected_wheel_files(files: list[str]) -> set[str]:
-    """Every tracked file of the packages (gen/trademesh installs as trademesh), and Studio's build."""
+    """Every tracked file of the packages (trademesh installs as trademesh), and Studio's build."""
     expected = set()
     for name in files:
         if name.startswith(NOT_PACKAGED) or "/__pycache__/" in name:
             continue
-        if name.startswith(("core/", "gateway/", "venues/")):
+        if name.startswith(("trademesh/core/", "trademesh/gateway/", "trademesh/venues/")):
             expected.add(name)
-        elif name.startswith("gen/trademesh/"):
+        elif name.startswith("trademesh/"):
             expected.add(name.removeprefix("gen/"))
     expected |= {str(p.relative_to(ROOT)) for p in STUDIO_DIST.rglob("*") if p.is_file()}
     return expected
@@ -136,26 +137,26 @@ def test_the_wheel_installed_outside_the_checkout_serves_studio_and_trades(scrat
     files = _tree_files()
     tree, out = scratch / "tree", scratch / "wheel"
     _copy_tree(files, tree)
+    # A plain `uv build` (or `python -m build`): an sdist, then the wheel built from it; from a
+    # copy of its own (a build writes into its tree), meanwhile.
+    _copy_tree(files, scratch / "tree-sdist")
+    pool = ThreadPoolExecutor(1, thread_name_prefix="sdist")
+    from_sdist_built = pool.submit(_build, scratch / "tree-sdist", scratch / "sdist")
+    pool.shutdown(wait=False)
     began = time.monotonic()
     wheel = _build(tree, out, "--wheel")  # ./dev wheel's way: straight from the tree
     built_s = time.monotonic() - began
     with zipfile.ZipFile(wheel) as archive:
         packaged = {n for n in archive.namelist() if ".dist-info/" not in n}
-        installed_studio = {n: archive.read(n) for n in packaged if n.startswith("gateway/studio/dist/")}
+        installed_studio = {
+            n: archive.read(n) for n in packaged if n.startswith("trademesh/gateway/studio/dist/")
+        }
     expected = _expected_wheel_files(files)
     assert packaged == expected, (
         f"missing from the wheel: {sorted(expected - packaged)[:20]}; "
         f"in the wheel, not the tree: {sorted(packaged - expected)[:20]}"
     )
     assert {name.partition("/")[0] for name in packaged} == TOP_LEVEL, sorted(packaged)[:20]
-    # A plain `uv build` (or `python -m build`): an sdist, then the wheel built from it.
-    with zipfile.ZipFile(_build(tree, scratch / "sdist")) as archive:
-        from_sdist = {n for n in archive.namelist() if ".dist-info/" not in n}
-    assert from_sdist == packaged, (
-        f"the wheel built from the sdist lacks {sorted(packaged - from_sdist)[:20]}, "
-        f"adds {sorted(from_sdist - packaged)[:20]}"
-    )
-
     # A scratch environment of the same Python, holding the wheel and its requirements only.
     began = time.monotonic()
     venv = scratch / "venv"
@@ -171,14 +172,21 @@ def test_the_wheel_installed_outside_the_checkout_serves_studio_and_trades(scrat
     )  # fmt: skip
     print(f"wheel {wheel.stat().st_size:,} bytes, built in {built_s:.1f} s; installed in "
           f"{time.monotonic() - began:.1f} s")  # fmt: skip
+    with zipfile.ZipFile(from_sdist_built.result()) as archive:
+        from_sdist = {n for n in archive.namelist() if ".dist-info/" not in n}
+    assert from_sdist == packaged, (
+        f"the wheel built from the sdist lacks {sorted(packaged - from_sdist)[:20]}, "
+        f"adds {sorted(from_sdist - packaged)[:20]}"
+    )
 
     run = scratch / "run"
     run.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     site = json.loads(
         _run(
-            [python, "-c", "import core, gateway, json, sys, trademesh, venues; print(json.dumps("
-             "{'files': [m.__file__ for m in (core, gateway, trademesh, venues)], 'path': sys.path,"
+            [python, "-c", "import json, sys, trademesh, trademesh.core, trademesh.gateway, trademesh.venues;"
+             " t = trademesh; print(json.dumps("
+             "{'files': [m.__file__ for m in (t, t.core, t.gateway, t.venues)], 'path': sys.path,"
              " 'site': __import__('sysconfig').get_path('purelib'),"
              " 'owners': __import__('importlib.metadata').metadata.packages_distributions()}))"],
             60, cwd=run, env=env,
@@ -192,6 +200,10 @@ def test_the_wheel_installed_outside_the_checkout_serves_studio_and_trades(scrat
     # None of the wheel's requirements ships an import package of ours (docs/install.md).
     clashes = {n: site["owners"][n] for n in TOP_LEVEL if set(site["owners"].get(n, [])) != {"trademesh"}}
     assert not clashes, clashes
+    # Its bytecode, as pip's install writes it (uv's leaves it to the first import): else the
+    # mesh's services, starting together, and the gateway's first gRPC-web call (it imports every
+    # contract) each compiled the same modules, 20-40 s of a loaded machine's start.
+    _run([python, "-m", "compileall", "-q", "-j", "0", site_packages / "trademesh"], 120, cwd=run, env=env)
 
     data = run / "data"
     process = subprocess.Popen(
@@ -223,15 +235,15 @@ def _check_installed_mesh(
 
     # Studio, from the installed package: its index.html and the script it loads, byte for byte.
     studio_url = out.wait_for(r"Studio: (http://\S+/) \(log in with the key in (\S+)\)", 10)[1]
-    with urllib.request.urlopen(studio_url, timeout=10) as page:
+    with urllib.request.urlopen(studio_url, timeout=HTTP_TIMEOUT_S) as page:
         assert page.status == 200
         index = page.read()
-    assert index == studio["gateway/studio/dist/index.html"]
+    assert index == studio["trademesh/gateway/studio/dist/index.html"]
     scripts = re.findall(rb'<script[^>]+src="/(assets/[^"]+\.js)"', index)
     assert scripts, index
-    with urllib.request.urlopen(f"{studio_url}{scripts[0].decode()}", timeout=10) as script:
+    with urllib.request.urlopen(f"{studio_url}{scripts[0].decode()}", timeout=HTTP_TIMEOUT_S) as script:
         assert script.status == 200
-        assert script.read() == studio[f"gateway/studio/dist/{scripts[0].decode()}"]
+        assert script.read() == studio[f"trademesh/gateway/studio/dist/{scripts[0].decode()}"]
 
     # The chain, on the shipped strategies, models, policies and migrations: a signal becomes the
     # advisor's intent, the inspector's order fills on the sim, and the ledger books the fill,

@@ -138,3 +138,60 @@ def test_a_packages_exclusive_tests_share_a_worker_and_run_as_one_block(tmp_path
     first, last = min(r["start"] for r in block), max(r["end"] for r in block)
     beside = [r["name"] for r in ran if r not in block and r["start"] < last and r["end"] > first]
     assert not beside, f"ran while the package's exclusive tests held the machine: {beside}"
+
+
+CRASHING = {
+    "conftest.py": """
+        import os, time
+        from pathlib import Path
+        import pytest
+        pytest_plugins = ["tests.workers"]
+        WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+        def wait_for(name, seconds):
+            deadline = time.monotonic() + seconds
+            while not Path(name).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        @pytest.hookimpl(trylast=True)  # after xdist's own: the controller has this worker
+        def pytest_sessionstart(session):
+            Path(f"{WORKER}.ready").touch()
+
+        # The order a loaded machine gave by chance: the second replacement is up, still
+        # collecting, when the first reports its collection (and every worker is rescheduled).
+        # (The first runs tests only once the second has reported too: the second waits 10 s.)
+        @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reports the collection
+        def pytest_collection_finish(session):
+            if WORKER == "gw2":
+                wait_for("gw3.ready", 60)
+            elif WORKER == "gw3":
+                wait_for("gw2.running", 10)
+
+        def pytest_runtest_logstart(nodeid):
+            Path(f"{WORKER}.running").touch()
+    """,
+    "test_crashing.py": """
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("i", range(12))
+        def test_the_first_workers_crash(i):
+            if os.environ["PYTEST_XDIST_WORKER"] in ("gw0", "gw1"):
+                os._exit(1)
+    """,
+}
+
+
+def test_replacements_of_crashed_workers_run_the_rest(tmp_path: Path) -> None:
+    """Both workers crash; xdist starts two in their place, and the one that collects later is
+    handed tests only once it has: before, the first one's collection had the scheduler hand the
+    other tests at once (KeyError: an INTERNALERROR, the run ended without its report)."""
+    for name, text in CRASHING.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadscope", "-p", "no:cacheprovider"]
+    command += ["--rootdir", str(tmp_path), "-q", "-rf", str(tmp_path), "--basetemp", str(tmp_path / "tmp")]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert "INTERNALERROR" not in out, out
+    assert "2 failed, 12 passed" in out, out  # the crashes reported; every test ran (those two again)

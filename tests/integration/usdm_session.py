@@ -18,7 +18,7 @@ stamped in the last minute:
   last, so that a screen that ranked by anything but the newest would rank otherwise.
 
 The capture holds frames only, one connection to fstream.binance.com: the stand-in makes up the
-exchangeInfo ccxt loads from the symbols the frames stream (venues/replay/synthesis.py,
+exchangeInfo ccxt loads from the symbols the frames stream (trademesh/venues/replay/synthesis.py,
 docs/replay.md "Sessions from other recorders"). Seeded: the same seed writes the same frames,
 only their times follow the clock.
 """

@@ -1,13 +1,13 @@
-"""What a StreamAccount change holds (venues.runtime.account): only the balances and positions
+"""What a StreamAccount change holds (trademesh.venues.runtime.account): only the balances and positions
 whose values changed, a position gone as one of size 0, and several queued changes merged."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import Balance, Position
+from trademesh.core.domain.model import Balance, Position
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.account import AccountState, _merged, changes
+from trademesh.venues.runtime.account import AccountState, _merged, changes
 
 D = Decimal
 

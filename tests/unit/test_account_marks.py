@@ -1,4 +1,4 @@
-"""StreamAccount and the marks (venues.runtime.account, issue 60): a venue whose margin figures move
+"""StreamAccount and the marks (trademesh.venues.runtime.account, issue 60): a venue whose margin figures move
 with the market (the sim's engine) is read again every account_mark_interval_s while it holds an
 open margined position, so a leveraged position's mark and margin ratio reach a subscriber
 without an execution; a spot-only or flat account costs no read and sends nothing however the
@@ -11,11 +11,11 @@ import asyncio
 import time
 from decimal import Decimal
 
-from core.foundations.model import MarginMode, OrderRequest, OrderType, Side, TimeInForce
+from trademesh.core.domain.model import MarginMode, OrderRequest, OrderType, Side, TimeInForce
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.account import AccountHub, AccountState
-from venues.sim.config import SimConfig, SymbolConfig
-from venues.sim.venue import SimVenue
+from trademesh.venues.runtime.account import AccountHub, AccountState
+from trademesh.venues.sim.config import SimConfig, SymbolConfig
+from trademesh.venues.sim.venue import SimVenue
 
 D = Decimal
 INTERVAL_S = 0.05

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.bus.codec import decode, encode_account
-from core.foundations.bus.names import account_stream, parse_account_stream
-from core.foundations.errors import Corrupt
-from core.foundations.mesh_config import VenueLink
-from core.ingest.account import AccountFollower
-from core.ingest.fleet import channel_factory
-from core.recorder.rows import rows_of
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.ingest.account import AccountFollower
+from trademesh.core.ingest.dial import VenueDial
+from trademesh.core.platform.bus.codec import decode, encode_account
+from trademesh.core.platform.bus.names import account_stream, parse_account_stream
+from trademesh.core.platform.config.mesh import VenueLink
+from trademesh.core.platform.errors import Corrupt
+from trademesh.core.recorder.rows import rows_of
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 
@@ -32,9 +32,7 @@ async def test_the_follower_publishes_each_answer_and_the_whole_account_after_a_
         published.append(decode({b"d": envelope}).account)
 
     link = VenueLink("sim", "127.0.0.1:1")  # never dialled: take() is what a stream's answers go to
-    follower = AccountFollower(
-        link, channel_factory(link.address), (), publish, "ingest/test", clock=lambda: 99
-    )
+    follower = AccountFollower(VenueDial.of(link, ()), publish, "ingest/test", clock=lambda: 99)
     usdt = tf.Balance(asset="USDT", free="100", locked="0", total="100")
     await follower.take(tf.StreamAccountResponse(snapshot=True, balances=[usdt], as_of_ns=5))
     btc = tf.Balance(asset="BTC", free="0.1", locked="0", total="0.1")

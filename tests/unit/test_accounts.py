@@ -8,8 +8,9 @@ import fnmatch
 
 import pytest
 
-from core.foundations.accounts import account_name, account_of, account_venue, exchange_of
-from core.foundations.bus.names import (
+from trademesh.core.domain.accounts import account_name, account_of, account_venue, exchange_of
+from trademesh.core.domain.model import Channel
+from trademesh.core.platform.bus.names import (
     EXECUTION_STREAMS,
     MARKET_STREAMS,
     executions_stream,
@@ -18,11 +19,10 @@ from core.foundations.bus.names import (
     parse_market_stream,
     venue_name,
 )
-from core.foundations.env import TRADE_TOKEN, trade_token_variable, venue_variable
-from core.foundations.errors import InvalidArgument
-from core.foundations.logstream.scrubber import Scrubber
-from core.foundations.model import Channel
-from core.foundations.rpc.client import trade_auth_metadata
+from trademesh.core.platform.config.env import TRADE_TOKEN, trade_token_variable, venue_variable
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.logs.stream.scrubber import Scrubber
+from trademesh.core.platform.rpc.client import trade_auth_metadata
 
 SECRET = "desk-a-trade-credential-9c1e"
 
@@ -91,7 +91,7 @@ def test_a_venue_name_with_a_bad_account_part_is_refused(name: str) -> None:
 
 
 def test_the_venue_command_refuses_a_bad_account_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
-    from core.cli import main
+    from trademesh.core.cli import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["venue", "sim", "--account", "Desk_A", "--port", "0"])
@@ -103,7 +103,7 @@ def test_the_venue_command_refuses_a_bad_account_naming_it(capsys: pytest.Captur
 def test_a_live_account_without_credentials_names_the_variables_it_looked_for(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.cli import main
+    from trademesh.core.cli import main
 
     monkeypatch.setenv("TRADEMESH_BINANCE__DESK_A_API_KEY", "desk-a-key-value-13")
     monkeypatch.delenv("TRADEMESH_BINANCE__DESK_A_API_SECRET", raising=False)
@@ -120,7 +120,7 @@ def test_a_live_account_without_credentials_names_the_variables_it_looked_for(
 def test_a_live_accounts_venue_is_named_for_the_account_and_reads_its_own_credentials(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from venues.registry import create_venue
+    from trademesh.venues.registry import create_venue
 
     monkeypatch.setenv("TRADEMESH_BINANCE__DESK_B_API_KEY", "desk-b-key")
     monkeypatch.setenv("TRADEMESH_BINANCE__DESK_B_API_SECRET", "desk-b-secret")
@@ -129,7 +129,7 @@ def test_a_live_accounts_venue_is_named_for_the_account_and_reads_its_own_creden
 
 
 def test_a_sim_account_names_its_instruments_for_the_account() -> None:
-    from venues.registry import create_venue
+    from trademesh.venues.registry import create_venue
 
     venue = create_venue("sim", None, None, "desk-a")
     assert venue.name == "sim.desk-a"
@@ -138,8 +138,8 @@ def test_a_sim_account_names_its_instruments_for_the_account() -> None:
 
 
 def test_the_venue_command_takes_an_accounts_own_trading_credential(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import build_parser
-    from venues.command import COMMAND, TRADING
+    from trademesh.core.cli import build_parser
+    from trademesh.venues.command import COMMAND, TRADING
 
     assert COMMAND.privileged_of is not None
     args = build_parser().parse_args(["venue", "sim", "--account", "desk-a"])
@@ -154,7 +154,7 @@ def test_the_venue_command_takes_an_accounts_own_trading_credential(monkeypatch:
 
 
 def test_a_paper_venue_refuses_an_account_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
-    from core.cli import main
+    from trademesh.core.cli import main
 
     assert main(["venue", "binance", "--paper", "--account", "desk-a", "--port", "0"]) == 2
     said = capsys.readouterr().err

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from core.advisor.calibrating import (
+from trademesh.core.advisor.calibrating import (
     CalibrationSample,
     brier,
     expected_calibration_error,
@@ -17,8 +17,8 @@ from core.advisor.calibrating import (
     reliability_table,
     report_markdown,
 )
-from core.advisor.engine.calibration import Calibration, CalibrationMethod, Calibrator, calibrate
-from core.foundations.errors import Corrupt
+from trademesh.core.advisor.engine.calibration import Calibration, CalibrationMethod, Calibrator, calibrate
+from trademesh.core.platform.errors import Corrupt
 
 
 def overconfident(n: int, seed: int, regime: str = "up.calm") -> list[CalibrationSample]:

@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from core.advisor.engine.config import QualityConfig
-from core.advisor.engine.context import BookTop, GapMarker
-from core.advisor.engine.quality import assess_quality
-from core.advisor.engine.snapshot import snapshot
-from core.foundations.contracts.signal import Direction, Signal
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Instrument, InstrumentKind, Position
 from tests.advisor_support import INSTRUMENT, MS, NOW_NS, book, context, signal
+from trademesh.core.advisor.engine.config import QualityConfig
+from trademesh.core.advisor.engine.context import BookTop, GapMarker
+from trademesh.core.advisor.engine.quality import assess_quality
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.domain.contracts.signal import Direction, Signal
+from trademesh.core.domain.model import Instrument, InstrumentKind, Position
+from trademesh.core.platform.errors import InvalidArgument
 
 D = Decimal
 CFG = QualityConfig()

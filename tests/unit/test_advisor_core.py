@@ -11,22 +11,29 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from core.advisor.defaults import default_calibration, default_model
-from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmAttempt, LlmFailure
-from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import (
+from tests.advisor_support import INSTRUMENT, MS, NOW_NS, context, signal, trend_bars
+from trademesh.core.advisor.defaults import default_calibration, default_model
+from trademesh.core.advisor.engine.answer import (
+    AttemptOutcome,
+    FailureReason,
+    LlmAnswer,
+    LlmAttempt,
+    LlmFailure,
+)
+from trademesh.core.advisor.engine.calibration import Calibration
+from trademesh.core.advisor.engine.config import (
     AdvisorConfig,
     MonitorConfig,
     SizingConfig,
     SynthesisConfig,
     ValidationConfig,
 )
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision, Outcome, Pending
-from core.advisor.engine.features import FEATURE_NAMES
-from core.advisor.engine.ids import decision_event_id, decision_id, event_id_of
-from core.advisor.engine.synthesis import SynthesisSource
-from core.advisor.engine.telemetry import (
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision, Outcome, Pending
+from trademesh.core.advisor.engine.features import FEATURE_NAMES
+from trademesh.core.advisor.engine.ids import decision_event_id, decision_id, event_id_of
+from trademesh.core.advisor.engine.synthesis import SynthesisSource
+from trademesh.core.advisor.engine.telemetry import (
     STAGE_KINDS,
     Stage,
     Subject,
@@ -34,12 +41,11 @@ from core.advisor.engine.telemetry import (
     TelemetryKind,
     TelemetryLog,
 )
-from core.foundations.contracts.signal import Direction
-from core.foundations.errors import AlreadyExists
-from core.foundations.model import Position, Side
-from core.foundations.regime import Regime
-from core.overwatch.synthetic import segments_bars
-from tests.advisor_support import INSTRUMENT, MS, NOW_NS, context, signal, trend_bars
+from trademesh.core.domain.contracts.signal import Direction
+from trademesh.core.domain.model import Position, Side
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.synthetic import segments_bars
+from trademesh.core.platform.errors import AlreadyExists
 
 K = TelemetryKind
 D = Decimal
@@ -362,7 +368,7 @@ def test_the_same_inputs_give_identical_decisions_intents_and_telemetry() -> Non
 def test_there_are_at_least_28_telemetry_kinds_and_docs_list_each_with_its_fields() -> None:
     from pathlib import Path
 
-    from core.advisor.engine.telemetry import KIND_FIELDS
+    from trademesh.core.advisor.engine.telemetry import KIND_FIELDS
 
     assert len(TelemetryKind) >= 28
     assert set(KIND_FIELDS) == set(TelemetryKind)
@@ -375,7 +381,7 @@ def test_there_are_at_least_28_telemetry_kinds_and_docs_list_each_with_its_field
 
 
 def test_the_drift_windows_running_means_equal_the_exact_means() -> None:
-    from core.advisor.engine.drift import _Window
+    from trademesh.core.advisor.engine.drift import _Window
 
     rng = np.random.Generator(np.random.PCG64(1))
     window = _Window(7)

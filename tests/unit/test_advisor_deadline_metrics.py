@@ -10,12 +10,12 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from core.advisor.decision_journal import DecisionJournal
-from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import AdvisorConfig, ValidationConfig
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.runner import Pipeline
 from tests.advisor_support import MS, NOW_NS, context, signal
+from trademesh.core.advisor.decision_journal import DecisionJournal
+from trademesh.core.advisor.engine.calibration import Calibration
+from trademesh.core.advisor.engine.config import AdvisorConfig, ValidationConfig
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.runner import Pipeline
 
 DEADLINE_NS = NOW_NS + 5_000 * MS  # the default --deadline-ms
 

@@ -4,8 +4,8 @@ decisions and the log for WatchDecisions by age and count, dry runs by count."""
 
 from __future__ import annotations
 
-from core.advisor.decision_journal import CAPACITY, DRY_RUNS, KEEP_S, DecisionJournal
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.advisor.decision_journal import CAPACITY, DRY_RUNS, KEEP_S, DecisionJournal
 
 _DEMO_EVERY_S = 13.0  # the demo mesh's ~275 decisions an hour
 

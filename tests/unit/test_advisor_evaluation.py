@@ -9,24 +9,30 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from core.advisor.defaults import default_calibration, default_model
-from core.advisor.engine.config import (
+from tests.advisor_support import NOW_NS, context, signal, trend_bars
+from trademesh.core.advisor.defaults import default_calibration, default_model
+from trademesh.core.advisor.engine.config import (
     AdvisorConfig,
     ConvictionConfig,
     RulesConfig,
     SynthesisConfig,
 )
-from core.advisor.engine.conviction import combine
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision
-from core.advisor.engine.evaluation import evaluate, score_bars
-from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, bar_series, compute_features, features_of
-from core.advisor.engine.model import ModelArtifact
-from core.advisor.engine.rules import evaluate_rules
-from core.advisor.engine.snapshot import snapshot
-from core.advisor.synthetic import regime_bars
-from core.foundations.contracts.signal import Direction
-from tests.advisor_support import NOW_NS, context, signal, trend_bars
+from trademesh.core.advisor.engine.conviction import combine
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision
+from trademesh.core.advisor.engine.evaluation import evaluate, score_bars
+from trademesh.core.advisor.engine.features import (
+    FEATURE_NAMES,
+    LOOKBACK,
+    bar_series,
+    compute_features,
+    features_of,
+)
+from trademesh.core.advisor.engine.model import ModelArtifact
+from trademesh.core.advisor.engine.rules import evaluate_rules
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.advisor.synthetic import regime_bars
+from trademesh.core.domain.contracts.signal import Direction
 
 
 @pytest.fixture(scope="module")

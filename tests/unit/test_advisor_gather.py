@@ -18,17 +18,17 @@ from typing import Any, cast
 import pytest
 from prometheus_client import REGISTRY
 
-from core.advisor.bar_window import WHOLE_EVERY_S
-from core.advisor.engine.snapshot import snapshot
-from core.advisor.fills import RecentFills
-from core.advisor.gather import ContextGatherer
-from core.advisor.gather_config import GatherConfig
-from core.foundations.bus.codec import FIELD, wrap_executions
-from core.foundations.errors import NotFound, Unavailable
-from core.tools.market import MarketTools
 from tests.advisor_support import signal
 from trademesh.bus.v1 import bus_pb2 as bus_pb
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.advisor.bar_window import WHOLE_EVERY_S
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.advisor.fills import RecentFills
+from trademesh.core.advisor.gather import ContextGatherer
+from trademesh.core.advisor.gather_config import GatherConfig
+from trademesh.core.platform.bus.codec import FIELD, wrap_executions
+from trademesh.core.platform.errors import NotFound, Unavailable
+from trademesh.core.tools.market import MarketTools
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -50,7 +50,7 @@ class Clock:
 
 
 class Tools:
-    """Answers like core.tools.market.MarketTools for venues "sim" and "other"; counts each call by
+    """Answers like trademesh.core.tools.market.MarketTools for venues "sim" and "other"; counts each call by
     tool and venue. `ages_ms`: each symbol's streams' last event ages in the status answer."""
 
     def __init__(self) -> None:
@@ -525,8 +525,8 @@ async def test_a_market_no_longer_followed_ends_its_book_subscription(tools: Too
 
 
 def tools_latest(tools: Tools) -> Any:
-    """The top of the stand-in's latest look (core.advisor.gather's parse of it)."""
-    from core.advisor.gather import _book
+    """The top of the stand-in's latest look (trademesh.core.advisor.gather's parse of it)."""
+    from trademesh.core.advisor.gather import _book
 
     return _book(tools._top("sim", BTC))
 

@@ -11,19 +11,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import AdvisorConfig, SizingConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.context import OpenOrder
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision, Outcome, Pending
-from core.advisor.engine.limits import HEADROOM, RiskLimits, limits_from_status
-from core.advisor.engine.telemetry import TelemetryKind
-from core.foundations.model import Balance, Position, Side
 from tests.advisor_support import NOW_NS, context, signal
+from trademesh.core.advisor.engine.calibration import Calibration
+from trademesh.core.advisor.engine.config import (
+    AdvisorConfig,
+    SizingConfig,
+    SynthesisConfig,
+    ValidationConfig,
+)
+from trademesh.core.advisor.engine.context import OpenOrder
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision, Outcome, Pending
+from trademesh.core.advisor.engine.limits import HEADROOM, RiskLimits, limits_from_status
+from trademesh.core.advisor.engine.telemetry import TelemetryKind
+from trademesh.core.domain.model import Balance, Position, Side
 
 D = Decimal
-POLICIES = Path(__file__).parents[2] / "core" / "inspector" / "default_policies.toml"
-# The demo's advisor: 0.8 % of its 1,000,000 USDT an intent (core.advisor.config's mesh share).
+POLICIES = Path(__file__).parents[2] / "trademesh" / "core" / "inspector" / "default_policies.toml"
+# The demo's advisor: 0.8 % of its 1,000,000 USDT an intent (trademesh.core.advisor.config's mesh share).
 DEMO = AdvisorConfig(
     validation=ValidationConfig(cap_target_at_swing=False),
     synthesis=SynthesisConfig(llm_enabled=False),

@@ -7,12 +7,12 @@ import httpx2
 import openai
 import pytest
 
-from core.advisor.llm.breaker import BreakerState, CircuitBreaker
-from core.advisor.llm.config import LlmConfig, Secret
-from core.advisor.llm.events import TransportEventKind
-from core.advisor.llm.failures import is_retryable, map_openai_error
-from core.foundations.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS
-from core.foundations.errors import (
+from trademesh.core.advisor.llm.breaker import BreakerState, CircuitBreaker
+from trademesh.core.advisor.llm.config import LlmConfig, Secret
+from trademesh.core.advisor.llm.events import TransportEventKind
+from trademesh.core.advisor.llm.failures import is_retryable, map_openai_error
+from trademesh.core.platform.config.env import LLM_API_KEY, LLM_BASE_URL, LLM_MODELS
+from trademesh.core.platform.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
@@ -155,7 +155,7 @@ async def test_a_tool_calls_record_keeps_what_the_model_read_cut_to_the_limit() 
     from collections.abc import Mapping
     from typing import Any
 
-    from core.advisor.llm.tools import ToolSpec, run_tool
+    from trademesh.core.advisor.llm.tools import ToolSpec, run_tool
 
     async def execute(name: str, arguments: Mapping[str, Any]) -> dict[str, str]:
         return {"last": "65001.25", "volume": "182.75"}

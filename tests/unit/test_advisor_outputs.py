@@ -1,4 +1,4 @@
-"""Each stage's output JSON in a Decision (core.advisor.outputs): made by the JSON encoder in one
+"""Each stage's output JSON in a Decision (trademesh.core.advisor.outputs): made by the JSON encoder in one
 walk, the same text as the JSON of plain()'s values, on decisions through every path."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from core.advisor.defaults import default_calibration, default_model
-from core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.context import GapMarker, OpenOrder
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision
-from core.advisor.engine.telemetry import Stage
-from core.advisor.outputs import KeptParts, plain, stage_json, stage_outputs, stage_texts
-from core.foundations.contracts.signal import Direction
-from core.foundations.model import Position, Side
 from tests.advisor_support import NOW_NS, book, context, signal
+from trademesh.core.advisor.defaults import default_calibration, default_model
+from trademesh.core.advisor.engine.config import AdvisorConfig, SynthesisConfig, ValidationConfig
+from trademesh.core.advisor.engine.context import GapMarker, OpenOrder
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision
+from trademesh.core.advisor.engine.telemetry import Stage
+from trademesh.core.advisor.outputs import KeptParts, plain, stage_json, stage_outputs, stage_texts
+from trademesh.core.domain.contracts.signal import Direction
+from trademesh.core.domain.model import Position, Side
 
 D = Decimal
 _LENIENT = ValidationConfig(min_risk_reward=D(0), min_conviction=0.0, cap_target_at_swing=False)

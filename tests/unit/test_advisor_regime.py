@@ -1,6 +1,6 @@
-"""The advisor's regime (core.advisor.engine.regime): Overwatch's classifier over the context's
+"""The advisor's regime (trademesh.core.advisor.engine.regime): Overwatch's classifier over the context's
 bars, so the advisor reads the regime Overwatch's engine reads of the same bars (synthetic series
-with known regimes, core.overwatch.synthetic); the window from its anchor; the reader's kept
+with known regimes, trademesh.core.overwatch.synthetic); the window from its anchor; the reader's kept
 classifier giving what a fresh read gives; `unknown` and old labels calibrated by the fallback."""
 
 from __future__ import annotations
@@ -12,15 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from core.advisor.app import _warn_of_old_regimes
-from core.advisor.calibrating import CalibrationSample, fit_calibration
-from core.advisor.config import load_engine_config
-from core.advisor.defaults import default_calibration
-from core.advisor.engine.calibration import Calibration, CalibrationMethod, Calibrator, calibrate
-from core.advisor.engine.config import AdvisorConfig, RegimeConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision
-from core.advisor.engine.regime import (
+from tests.advisor_support import NOW_NS, context, signal
+from trademesh.core.advisor.app import _warn_of_old_regimes
+from trademesh.core.advisor.calibrating import CalibrationSample, fit_calibration
+from trademesh.core.advisor.config import load_engine_config
+from trademesh.core.advisor.defaults import default_calibration
+from trademesh.core.advisor.engine.calibration import Calibration, CalibrationMethod, Calibrator, calibrate
+from trademesh.core.advisor.engine.config import (
+    AdvisorConfig,
+    RegimeConfig,
+    SynthesisConfig,
+    ValidationConfig,
+)
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision
+from trademesh.core.advisor.engine.regime import (
     KEPT_MARKETS,
     LEGACY_REGIMES,
     REGIMES,
@@ -29,13 +35,12 @@ from core.advisor.engine.regime import (
     anchor,
     read_regime,
 )
-from core.advisor.library import CalibrationFiles, calibration_to_pb, legacy_keys
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Candle
-from core.foundations.regime import Regime
-from core.overwatch.engine import MarketKey, Overwatch
-from core.overwatch.synthetic import SeriesSpec, regime_series, segments_bars
-from tests.advisor_support import NOW_NS, context, signal
+from trademesh.core.advisor.library import CalibrationFiles, calibration_to_pb, legacy_keys
+from trademesh.core.domain.model import Candle
+from trademesh.core.domain.regime import Regime
+from trademesh.core.overwatch.engine import MarketKey, Overwatch
+from trademesh.core.overwatch.synthetic import SeriesSpec, regime_series, segments_bars
+from trademesh.core.platform.errors import InvalidArgument
 
 CONFIG = RegimeConfig()
 NO_LLM = AdvisorConfig(
@@ -212,7 +217,7 @@ def test_an_artifact_keyed_by_the_old_labels_loads_and_calibrates_with_its_fallb
     with pytest.raises(InvalidArgument, match="regime: 'sideways' is not a regime; regimes: trend_up"):
         calibration_to_pb(files, "sideways")
     # The advisor says so at its start, once; not of a calibration per the regimes read now.
-    with caplog.at_level(logging.WARNING, logger="core.advisor.app"):
+    with caplog.at_level(logging.WARNING, logger="trademesh.core.advisor.app"):
         _warn_of_old_regimes(files)
         _warn_of_old_regimes(CalibrationFiles(default_calibration("1m"), None, 0, ""))
     assert [r.getMessage() for r in caplog.records] == [

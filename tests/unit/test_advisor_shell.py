@@ -12,24 +12,30 @@ from typing import Any
 
 import pytest
 
-from core.advisor.config import load_engine_config, with_overrides
-from core.advisor.convert import decision_to_pb, event_to_pb, ratio, signal_from_pb, signal_to_pb
-from core.advisor.defaults import default_calibration, default_model
-from core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmFailure
-from core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig, ValidationConfig
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision
-from core.advisor.engine.telemetry import KIND_FIELDS, JsonValue, Subject, TelemetryEvent, TelemetryKind
-from core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration, serving_model
-from core.advisor.llm.events import TransportEvent, TransportEventKind
-from core.advisor.llm.reply import LlmReply
-from core.advisor.llm.tools import ToolCallRecord
-from core.advisor.synthesizer import answer_from_trace, answer_of, shell_events, trace_of
-from core.advisor.synthetic import regime_bars
-from core.advisor.training import train_model
-from core.foundations.errors import InvalidArgument, NotFound
 from tests.advisor_support import NOW_NS, context, signal
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.advisor.config import load_engine_config, with_overrides
+from trademesh.core.advisor.convert import decision_to_pb, event_to_pb, ratio, signal_from_pb, signal_to_pb
+from trademesh.core.advisor.defaults import default_calibration, default_model
+from trademesh.core.advisor.engine.answer import AttemptOutcome, FailureReason, LlmAnswer, LlmFailure
+from trademesh.core.advisor.engine.config import AdvisorConfig, EntryMode, SynthesisConfig, ValidationConfig
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision
+from trademesh.core.advisor.engine.telemetry import (
+    KIND_FIELDS,
+    JsonValue,
+    Subject,
+    TelemetryEvent,
+    TelemetryKind,
+)
+from trademesh.core.advisor.library import ModelLibrary, calibration_to_pb, load_calibration, serving_model
+from trademesh.core.advisor.llm.events import TransportEvent, TransportEventKind
+from trademesh.core.advisor.llm.reply import LlmReply
+from trademesh.core.advisor.llm.tools import ToolCallRecord
+from trademesh.core.advisor.synthesizer import answer_from_trace, answer_of, shell_events, trace_of
+from trademesh.core.advisor.synthetic import regime_bars
+from trademesh.core.advisor.training import train_model
+from trademesh.core.platform.errors import InvalidArgument, NotFound
 from trademesh.signal.v1 import signal_pb2 as sig
 
 K = TransportEventKind
@@ -300,7 +306,7 @@ def test_no_model_serves_bars_of_another_timeframe_than_it_was_trained_on(tmp_pa
 def test_the_advisor_refuses_to_start_on_a_model_of_another_timeframe(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from core.cli import main
+    from trademesh.core.cli import main
 
     one_minute = ModelLibrary(None).shipped["1m"].version
     assert main(["advisor", "--timeframe", "1s", "--model", one_minute]) == 2
@@ -311,10 +317,10 @@ def test_the_advisor_refuses_to_start_on_a_model_of_another_timeframe(
 def test_up_runs_the_advisor_on_1m_bars_with_the_1m_model() -> None:
     """Stops and targets on 1m bars' ATR, minutes from the entry, where a round trip's fees are
     paid for (never on 1s bars)."""
-    from core.advisor.app import Advisor
-    from core.advisor.command import COMMAND
-    from core.cli import build_parser
-    from core.foundations.command import MeshView
+    from trademesh.core.advisor.app import Advisor
+    from trademesh.core.advisor.command import COMMAND
+    from trademesh.core.cli import build_parser
+    from trademesh.core.platform.service.command import MeshView
 
     args = build_parser().parse_args(["advisor", *COMMAND.mesh_args(MeshView(venues=(("sim", "h:1"),)))])
     app = Advisor(COMMAND.config(args))
@@ -323,8 +329,8 @@ def test_up_runs_the_advisor_on_1m_bars_with_the_1m_model() -> None:
 
 
 def test_history_ms_sets_how_old_a_signal_is_decided_as_of_its_time() -> None:
-    from core.advisor.command import COMMAND
-    from core.cli import build_parser
+    from trademesh.core.advisor.command import COMMAND
+    from trademesh.core.cli import build_parser
 
     args = build_parser().parse_args(["advisor", "--history-ms", "0"])
     assert COMMAND.config(args).gather.history_ms == 0
@@ -337,8 +343,8 @@ def test_each_replica_is_a_consumer_of_its_own_in_the_group(capsys: pytest.Captu
     dead replica's signals are taken over after `--claim-idle-ms`; a bad value is one line."""
     import socket
 
-    from core.advisor.command import COMMAND
-    from core.cli import build_parser, main
+    from trademesh.core.advisor.command import COMMAND
+    from trademesh.core.cli import build_parser, main
 
     default = COMMAND.config(build_parser().parse_args(["advisor"]))
     assert (default.group, default.consumer) == ("advisor", f"advisor-{socket.gethostname()}")
@@ -379,8 +385,8 @@ class _Gatherer:
 async def test_a_signal_is_decided_on_its_context_as_of_its_evaluation_time() -> None:
     """The detector's ts_signal_ns (its evaluation's time, the backtest's decision time), not the
     patch's last event (ts_event_ns): docs/backtest-parity.md, "Parity with live"."""
-    from core.advisor.decision_journal import DecisionJournal
-    from core.advisor.runner import Pipeline
+    from trademesh.core.advisor.decision_journal import DecisionJournal
+    from trademesh.core.advisor.runner import Pipeline
 
     core = AdvisorCore(AdvisorConfig(synthesis=SynthesisConfig(llm_enabled=False)), default_model(),
                        default_calibration())  # fmt: skip

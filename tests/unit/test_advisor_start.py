@@ -14,27 +14,27 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from core.advisor.artifact import load_model
-from core.advisor.engine.features import compute_features
-from core.advisor.engine.model import LinearModel
-from core.advisor.library import SHIPPED_TIMEFRAMES, shipped_name
-from core.advisor.synthetic import regime_bars
-from core.advisor.training import train_model
-from core.foundations.errors import Corrupt
+from trademesh.core.advisor.artifact import load_model
+from trademesh.core.advisor.engine.features import compute_features
+from trademesh.core.advisor.engine.model import LinearModel
+from trademesh.core.advisor.library import SHIPPED_TIMEFRAMES, shipped_name
+from trademesh.core.advisor.synthetic import regime_bars
+from trademesh.core.advisor.training import train_model
+from trademesh.core.platform.errors import Corrupt
 
 _HEAVY = ("sklearn", "scipy", "openai", "mcp")
 
 
 def _files(timeframe: str) -> tuple[bytes, str]:
-    files, stem = resources.files("core.advisor.models"), shipped_name(timeframe)
+    files, stem = resources.files("trademesh.core.advisor.models"), shipped_name(timeframe)
     return files.joinpath(f"{stem}.model.pkl").read_bytes(), files.joinpath(f"{stem}.model.json").read_text()
 
 
 def test_the_advisor_starts_without_scikit_learn_scipy_or_the_llms_modules() -> None:
     # What `trademesh advisor` imports and loads before it serves, without the LLM.
     script = (
-        "import sys, core.cli, core.advisor.app\n"
-        "from core.advisor.library import ModelLibrary, serving_model\n"
+        "import sys, trademesh.core.cli, trademesh.core.advisor.app\n"
+        "from trademesh.core.advisor.library import ModelLibrary, serving_model\n"
         "model = serving_model(ModelLibrary(None), None, '1m')\n"
         f"print(sorted(m for m in {_HEAVY!r} if m in sys.modules))\n"
     )

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from core.advisor.engine.answer import ANSWER_FIELDS, ANSWER_SCHEMA, RESPONSE_FORMAT
-from core.advisor.engine.checks import check_answer
-from core.advisor.engine.config import SynthesisConfig
-from core.advisor.engine.request import StageOutputs, build_request
-from core.advisor.engine.synthesis import SynthesisSource, deterministic_synthesis, from_answer
-from core.foundations.contracts.signal import Direction
 from tests.advisor_support import signal, stage_outputs
+from trademesh.core.advisor.engine.answer import ANSWER_FIELDS, ANSWER_SCHEMA, RESPONSE_FORMAT
+from trademesh.core.advisor.engine.checks import check_answer
+from trademesh.core.advisor.engine.config import SynthesisConfig
+from trademesh.core.advisor.engine.request import StageOutputs, build_request
+from trademesh.core.advisor.engine.synthesis import SynthesisSource, deterministic_synthesis, from_answer
+from trademesh.core.domain.contracts.signal import Direction
 
 CFG = SynthesisConfig()
 

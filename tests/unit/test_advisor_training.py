@@ -8,16 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from core.advisor.artifact import load_model, sha256_hex
-from core.advisor.defaults import MODELS_DIR, default_calibration, default_model
-from core.advisor.engine.config import AdvisorConfig
-from core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, BarSeries
-from core.advisor.engine.regime import REGIMES, UNKNOWN
-from core.advisor.library import SHIPPED_TIMEFRAMES, load_calibration
-from core.advisor.samples import conviction_samples
-from core.advisor.synthetic import random_walk_bars, regime_bars
-from core.advisor.training import TrainedModel, build_dataset, train_model, walk_forward_splits
-from core.foundations.errors import Corrupt
+from trademesh.core.advisor.artifact import load_model, sha256_hex
+from trademesh.core.advisor.defaults import MODELS_DIR, default_calibration, default_model
+from trademesh.core.advisor.engine.config import AdvisorConfig
+from trademesh.core.advisor.engine.features import FEATURE_NAMES, LOOKBACK, BarSeries
+from trademesh.core.advisor.engine.regime import REGIMES, UNKNOWN
+from trademesh.core.advisor.library import SHIPPED_TIMEFRAMES, load_calibration
+from trademesh.core.advisor.samples import conviction_samples
+from trademesh.core.advisor.synthetic import random_walk_bars, regime_bars
+from trademesh.core.advisor.training import TrainedModel, build_dataset, train_model, walk_forward_splits
+from trademesh.core.platform.errors import Corrupt
 
 
 def test_labels_are_the_forward_move_over_the_horizon() -> None:

@@ -8,17 +8,17 @@ from decimal import Decimal
 
 import pytest
 
-from core.advisor.engine.config import EntryMode, IntentConfig, SizingConfig, ValidationConfig
-from core.advisor.engine.fees import UNSTATED_FEE_RATE, FeeRates, fee_rates
-from core.advisor.engine.intent import close_intent, open_intent
-from core.advisor.engine.sizing import risk_size
-from core.advisor.engine.snapshot import snapshot
-from core.advisor.engine.synthesis import Synthesis, deterministic_synthesis
-from core.advisor.engine.validation import average_true_range, entry_price, plan_trade, validate
-from core.foundations.contracts.signal import Direction
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import InstrumentKind, OrderType, Side, TimeInForce
 from tests.advisor_support import INSTRUMENT, NOW_NS, book, context, signal, stage_outputs, trend_bars
+from trademesh.core.advisor.engine.config import EntryMode, IntentConfig, SizingConfig, ValidationConfig
+from trademesh.core.advisor.engine.fees import UNSTATED_FEE_RATE, FeeRates, fee_rates
+from trademesh.core.advisor.engine.intent import close_intent, open_intent
+from trademesh.core.advisor.engine.sizing import risk_size
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.advisor.engine.synthesis import Synthesis, deterministic_synthesis
+from trademesh.core.advisor.engine.validation import average_true_range, entry_price, plan_trade, validate
+from trademesh.core.domain.contracts.signal import Direction
+from trademesh.core.domain.model import InstrumentKind, OrderType, Side, TimeInForce
+from trademesh.core.platform.errors import InvalidArgument
 
 D = Decimal
 UNCAPPED = ValidationConfig(cap_target_at_swing=False)

@@ -1,9 +1,9 @@
-"""The markets intents asked about (core.inspector.asked): at most `most` beyond the needed
+"""The markets intents asked about (trademesh.core.inspector.asked): at most `most` beyond the needed
 ones, the least recently asked dropped first, each forgotten `idle_s` after it was last asked."""
 
 from __future__ import annotations
 
-from core.inspector.asked import AskedMarkets
+from trademesh.core.inspector.asked import AskedMarkets
 
 
 class Clock:

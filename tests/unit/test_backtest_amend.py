@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.backtest.inspect import InspectStage, OrderDesk
-from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.twins import ModelTiming, TwinArrivals, live_hearing
-from core.foundations.model import (
+from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.inspect import InspectStage, OrderDesk
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.backtest.twins import ModelTiming, TwinArrivals, live_hearing
+from trademesh.core.domain.model import (
     Amendment,
     Execution,
     OrderRequest,
@@ -19,13 +22,10 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from core.inspector.config import DEFAULT_POLICIES
-from core.inspector.convert import amended_away
-from core.inspector.engine.actions import OrderRole
-from core.inspector.engine.market import MarketView
-from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
-from trademesh.advisor.v1 import messages_pb2 as am
-from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector.config import DEFAULT_POLICIES
+from trademesh.core.inspector.convert import amended_away
+from trademesh.core.inspector.engine.actions import OrderRole
+from trademesh.core.inspector.engine.market import MarketView
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

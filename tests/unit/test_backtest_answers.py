@@ -1,4 +1,4 @@
-"""The LLM's recorded answers replayed in a backtest (`--llm recorded`, core.backtest.answers):
+"""The LLM's recorded answers replayed in a backtest (`--llm recorded`, trademesh.core.backtest.answers):
 each decision that asks the LLM gets the live answer to the same signal (strategy, symbol,
 time), checked by the advisor's core as live; a signal with no recorded answer falls back to the
 deterministic synthesis, saying why; the option is checked by name."""
@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.answers import RecordedAnswers
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.run import Backtest
-from core.backtest.session import drive_sync
-from core.backtest.synthetic import Walk, walk
-from core.foundations.errors import InvalidArgument
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.backtest.answers import RecordedAnswers
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.run import Backtest
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.signal.v1 import signal_pb2 as sig
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
 MODEL = "replayed-model"
 

@@ -1,4 +1,4 @@
-"""Strategies on history of bars alone (core.backtest.bar_feed) and `--bars TF`: which sources
+"""Strategies on history of bars alone (trademesh.core.backtest.bar_feed) and `--bars TF`: which sources
 are fed bars, what the strategies become, and the option as the config reads it."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.bar_feed import bar_sources, fed_from_bars, on_timeframe
-from core.backtest.config import backtest_config
-from core.backtest.summary import config_view, run_id
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine
-from core.detector.strategy_file import ModuleDecl, Strategy, build_patches, load_strategy
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Timeframe
+from trademesh.core.backtest.bar_feed import bar_sources, fed_from_bars, on_timeframe
+from trademesh.core.backtest.config import backtest_config
+from trademesh.core.backtest.summary import config_view, run_id
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.strategy_file import ModuleDecl, Strategy, build_patches, load_strategy
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.platform.errors import InvalidArgument
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 M1, S1 = Timeframe.from_label("1m"), Timeframe.from_label("1s")
 
 

@@ -14,10 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from core.backtest.market import Latency, ReplayedMarket
-from core.foundations.errors import InvalidArgument
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import (
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -28,6 +27,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from trademesh.core.platform.errors import InvalidArgument
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL

@@ -1,4 +1,4 @@
-"""The advisor's bars in a backtest (core.backtest.advise.BarKeeper): each recorded bar becomes
+"""The advisor's bars in a backtest (trademesh.core.backtest.advise.BarKeeper): each recorded bar becomes
 the closed Candle the live advisor's context holds. The keeper makes them without the frozen
 dataclass's __init__ (a bar's cheapest part); these tests hold it to the dataclass's own."""
 
@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.backtest.advise import BarKeeper
-from core.foundations.convert import TIMEFRAME_TO_PB
-from core.foundations.model import Candle, Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.backtest.advise import BarKeeper
+from trademesh.core.domain.convert import TIMEFRAME_TO_PB
+from trademesh.core.domain.model import Candle, Timeframe
 
 S = 1_000_000_000
 

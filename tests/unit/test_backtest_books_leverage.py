@@ -8,11 +8,19 @@ from decimal import Decimal
 
 import pytest
 
-from core.backtest.books import BooksStage
-from core.foundations.model import Instrument, InstrumentKind
-from core.ledger.engine import chart
-from trademesh.common.v1 import common_pb2 as common
-from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
+from trademesh.core.backtest.books import BooksStage
+from trademesh.core.domain.model import (
+    Execution,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    Order,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from trademesh.core.ledger.engine import chart
 
 D = Decimal
 PERP = "BTC/USDT:USDT"
@@ -21,13 +29,10 @@ LINEAR = Instrument(
 )
 
 
-def bought(price: str, size: str) -> tf.Execution:
-    fill = tf.Fill(
-        fill_id="f1", order_id="1", client_order_id="c1", symbol=PERP, side=common.SIDE_BUY, price=price,
-        size=size, fee="0.2", fee_asset="USDT", liquidity=tf.LIQUIDITY_TAKER, ts_event_ns=2,
-    )  # fmt: skip
-    order = tf.Order(order_id="1", client_order_id="c1", symbol=PERP, side=common.SIDE_BUY)
-    return tf.Execution(venue="sim", ts_event_ns=2, order=order, fill=fill)
+def bought(price: str, size: str) -> Execution:
+    fill = Fill("f1", "1", "c1", PERP, Side.BUY, D(price), D(size), D("0.2"), "USDT", Liquidity.TAKER, "", 2)
+    order = Order("sim", "1", "c1", PERP, Side.BUY, OrderType.MARKET, TimeInForce.IOC, None, D(size))
+    return Execution(2, order, fill)
 
 
 @pytest.mark.parametrize(("leverage", "held"), [(None, D(200)), (D(10), D(20)), (D("12.5"), D(16))])

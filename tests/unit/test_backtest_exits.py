@@ -1,4 +1,4 @@
-"""A strategy that exits by its own request, in a backtest (core.backtest.run): its requests
+"""A strategy that exits by its own request, in a backtest (trademesh.core.backtest.run): its requests
 are planned by the live inspector's function and checked by the same core, its protective pair
 is cancelled with the close, a request with nothing to close is refused with its reason, and
 what it hears back (its position, the inspector's state) comes from the backtest's inspector."""
@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.run import Backtest, Tape
-from core.backtest.session import drive_sync
-from core.backtest.synthetic import Walk, walk
-from core.foundations.model import OrderStatus
-from core.inspector.engine.actions import OrderRole
-from core.inspector.engine.events import RiskAction
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.run import Backtest, Tape
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.domain.model import OrderStatus
+from trademesh.core.inspector.engine.actions import OrderRole
+from trademesh.core.inspector.engine.events import RiskAction
 from trademesh.signal.v1 import signal_pb2 as sig
 
-EXITS = Path("core/detector/strategies/exits/trend_exit.toml")
+EXITS = Path("trademesh/core/detector/strategies/exits/trend_exit.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
 CLOSE_ALWAYS = """
 id = "close_always"

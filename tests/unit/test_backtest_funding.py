@@ -1,7 +1,7 @@
 """Funding in a backtest: a perpetual's position pays (or receives) size x mark x rate at each
 funding time of the sim config's terms, at the replayed venue (its balances, so the account's
 equity curve) and in the run's books, posted as the live ledger posts ListFundingPayments'
-answers (core.ledger.convert.funding_event), so each strategy's PnL carries its share."""
+answers (trademesh.core.ledger.convert.funding_event), so each strategy's PnL carries its share."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms
-from core.backtest.config import BacktestConfig
-from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.outcome import RunOutcome, outcome
-from core.backtest.session import drive_sync
-from core.backtest.summary import summary
-from core.backtest.synthetic import Walk, walk
-from core.foundations.matching.config import instruments, load_exchange
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import OrderRequest, OrderType, Side, TimeInForce
-from core.ledger.engine import chart
+from trademesh.core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.backtest.outcome import RunOutcome, outcome
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.summary import summary
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.domain.matching.config import instruments, load_exchange
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import OrderRequest, OrderType, Side, TimeInForce
+from trademesh.core.ledger.engine import chart
 
 D = Decimal
 PERP = "BTC/USDT:USDT"
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 SPEC = Walk(symbol=PERP, steps=1800, volatility=0.001)  # 30 minutes of 1 s steps from 2026-01-01
 _S = 1_000_000_000
 SIM = """

@@ -13,16 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.inspect import InspectStage
-from core.backtest.session import drive_sync
-from core.backtest.synthetic import Walk, bar_walk
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import ModuleDecl, Strategy, load_strategy
-from core.inspector.config import DEFAULT_POLICIES
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.inspect import InspectStage
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import ModuleDecl, Strategy, load_strategy
+from trademesh.core.inspector.config import DEFAULT_POLICIES
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 _MINUTE_NS = 60 * 1_000_000_000
 BARS = 4_000
 # The shipped policies, the stop trailing 1 % behind the best mark, moved by each step of 0.1 %.

@@ -1,5 +1,5 @@
 """A backtest's mark reaches the inspector's core by apply_entry's own call for a mark entry, the
-entry not made and read back (core.backtest.inspect): the same core, orders and counts as the
+entry not made and read back (trademesh.core.backtest.inspect): the same core, orders and counts as the
 journal entry fed whole, over marks that trail a stop and move the equity curve (prices with
 trailing zeros among them: the entry carries their text)."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.backtest.inspect import InspectStage
-from core.backtest.market import ReplayedMarket
-from core.foundations.decimals import format_decimal
 from tests.unit.test_backtest_amend import SYMBOL, _long_held, _run
+from trademesh.core.backtest.inspect import InspectStage
+from trademesh.core.backtest.market import ReplayedMarket
+from trademesh.core.domain.decimals import format_decimal
 from trademesh.risk.v1 import journal_pb2 as jr
 
 D = Decimal

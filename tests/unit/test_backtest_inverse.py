@@ -1,5 +1,5 @@
 """A backtest on an inverse perpetual (BTC/USD:BTC, 10 USD contracts, settled in BTC): the sim's
-matching engine fills it in the coin (core/foundations/matching/inverse.py), and the run's books
+matching engine fills it in the coin (trademesh/core/domain/matching/inverse.py), and the run's books
 (the live ledger's core, posting the same fills) agree with the venue to the coin: realised PnL,
 fees, funding and cash, none of them refused."""
 
@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.outcome import RunOutcome, outcome
-from core.backtest.run import Backtest
-from core.backtest.session import drive_sync
-from core.backtest.summary import summary
-from core.backtest.synthetic import Walk, walk
-from core.foundations.matching.inverse import contract_fee
-from core.foundations.model import Fill
-from core.ledger.engine import chart
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.outcome import RunOutcome, outcome
+from trademesh.core.backtest.run import Backtest
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.summary import summary
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.domain.matching.inverse import contract_fee
+from trademesh.core.domain.model import Fill
+from trademesh.core.ledger.engine import chart
 
 D = Decimal
 INV = "BTC/USD:BTC"
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 # 30 minutes of 1 s steps; the book 5,000 contracts (50,000 USD) a level, a dollar apart.
 SPEC = Walk(
     symbol=INV, steps=1800, volatility=0.001, tick=D(1), level_size=D(5000), trade_size=D(100)

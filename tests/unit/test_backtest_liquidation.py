@@ -10,16 +10,16 @@ from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
-from core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms
-from core.backtest.config import BacktestConfig
-from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.outcome import outcome
-from core.backtest.session import drive_sync
-from core.backtest.summary import summary
-from core.backtest.synthetic import Walk, walk
-from core.foundations.matching.config import ExchangeConfig, instruments, load_exchange, margin_terms
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import (
+from trademesh.core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.backtest.outcome import outcome
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.summary import summary
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.domain.matching.config import ExchangeConfig, instruments, load_exchange, margin_terms
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import (
     Execution,
     MarginMode,
     OrderRequest,
@@ -28,7 +28,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from core.ledger.engine import chart
+from trademesh.core.ledger.engine import chart
 
 D = Decimal
 PERP = "BTC/USDT:USDT"
@@ -53,7 +53,7 @@ funding_interval_s = 86400
 # 100 falling 2 % a step (a second), a deep book around it: the buy fills at 100.1.
 SPEC = Walk(symbol=PERP, steps=20, price=100.0, volatility=0.0, drift=-0.02, tick=D("0.1"), level_size=D(10))
 MMR, FEE_RATE, TICK = D("0.004"), D("0.002"), D("0.1")
-SHIPPED = Path("core/inspector/default_policies.toml")
+SHIPPED = Path("trademesh/core/inspector/default_policies.toml")
 
 
 def exchange(tmp_path: Path) -> ExchangeConfig:
@@ -172,7 +172,7 @@ def test_a_leveraged_strategys_backtest_shows_its_liquidation_and_its_books_agre
     (tmp_path / "policies.toml").write_text(policies)
     spec = Walk(symbol=PERP, steps=1800, volatility=0.001)
     config = BacktestConfig(
-        strategies=(Path("core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
+        strategies=(Path("trademesh/core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
         end_ns=spec.start_ns + spec.steps * spec.step_ns, symbols=(PERP,), sample_s=60,
         sim_config=tmp_path / "sim.toml", policies=tmp_path / "policies.toml",
     )  # fmt: skip
@@ -212,7 +212,7 @@ def test_an_intents_leverage_is_set_at_the_replayed_venue_before_its_entry(tmp_p
     (tmp_path / "policies.toml").write_text(policies)
     spec = Walk(symbol=PERP, steps=1200, volatility=0.001)  # its first entry comes at 918 s
     config = BacktestConfig(
-        strategies=(Path("core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
+        strategies=(Path("trademesh/core/detector/strategies/trend.toml"),), start_ns=spec.start_ns,
         end_ns=spec.start_ns + spec.steps * spec.step_ns, symbols=(PERP,), sample_s=60,
         sim_config=tmp_path / "sim.toml", advisor_config=tmp_path / "advisor.toml",
         policies=tmp_path / "policies.toml",

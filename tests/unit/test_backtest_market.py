@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, queue_rule
-from core.foundations.errors import InvalidArgument, NotFound
-from core.foundations.matching.engine import SYNTHETIC, USER, OrderBook
-from core.foundations.matching.exchange import _Scale
-from core.foundations.matching.mirror import Units
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import (
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.market import QUEUE_RULES, Latency, QueueRule, ReplayedMarket, queue_rule
+from trademesh.core.domain.matching.engine import SYNTHETIC, USER, OrderBook
+from trademesh.core.domain.matching.exchange import _Scale
+from trademesh.core.domain.matching.mirror import Units
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -30,7 +30,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.errors import InvalidArgument, NotFound
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 D = Decimal
@@ -303,7 +303,7 @@ def test_a_recorded_decrease_is_taken_from_the_back_so_we_never_move_up_the_queu
 
 
 def test_by_the_front_rule_a_recorded_decrease_is_taken_oldest_first_and_we_move_up() -> None:
-    """The sim's makers cancel their oldest order at a level (venues/sim/market_data.py): the
+    """The sim's makers cancel their oldest order at a level (trademesh/venues/sim/market_data.py): the
     same recorded updates as the back rule's test above, read that way."""
     m = venue(queue=QueueRule.FRONT)
     m.on_market(snapshot(1 * MS, bids=[("100", "2.0")], asks=[("101", "1.0")]))

@@ -1,4 +1,4 @@
-"""core.backtest.metrics against figures worked out by hand and recomputed here with numpy and
+"""trademesh.core.backtest.metrics against figures worked out by hand and recomputed here with numpy and
 statistics (another code path), its edge cases, bad input, and two properties (hypothesis)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest.metrics import (
+from trademesh.core.backtest.metrics import (
     DAY_NS,
     MAX_SAMPLES,
     TOTAL,
@@ -28,8 +28,8 @@ from core.backtest.metrics import (
     monthly_returns,
     sampled_returns,
 )
-from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
-from core.foundations.errors import InvalidArgument
+from trademesh.core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics
+from trademesh.core.platform.errors import InvalidArgument
 
 T0 = calendar.timegm((2024, 1, 1, 0, 0, 0)) * 10**9
 HOUR = 3600 * 10**9
@@ -334,7 +334,10 @@ BANNED_MODULES = {
     "random",
 }
 BANNED_CALLS = {"now", "utcnow", "today", "time", "time_ns", "monotonic", "perf_counter", "sleep", "open"}
-PURE = [Path(__file__).parents[2] / "core" / "backtest" / name for name in ("metrics.py", "results.py")]
+PURE = [
+    Path(__file__).parents[2] / "trademesh" / "core" / "backtest" / name
+    for name in ("metrics.py", "results.py")
+]
 
 
 @pytest.mark.parametrize("path", PURE, ids=[path.name for path in PURE])

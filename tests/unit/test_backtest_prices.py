@@ -1,11 +1,11 @@
-"""The report's price lines (core.backtest.prices): a point at each bucket's end the data
+"""The report's price lines (trademesh.core.backtest.prices): a point at each bucket's end the data
 crossed, with the last trade's price before it, and never more points than asked."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.backtest.prices import PriceLines
+from trademesh.core.backtest.prices import PriceLines
 
 _S = 1_000_000_000
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-BACKTEST = Path(__file__).parents[2] / "core" / "backtest"
+BACKTEST = Path(__file__).parents[2] / "trademesh" / "core" / "backtest"
 RUN = [
     "run", "detect", "advise", "inspect", "books", "market", "prices", "trips", "outcome", "results",
     "metrics",
 ]  # fmt: skip
 BANNED_MODULES = {
     "asyncio", "socket", "time", "threading", "multiprocessing", "subprocess", "random", "secrets",
-    "grpc", "redis", "asyncpg", "psycopg", "core.foundations.bus", "core.foundations.rpc",
-    "core.backtest.source", "core.backtest.store", "core.backtest.session",
+    "grpc", "redis", "asyncpg", "psycopg", "trademesh.core.platform.bus", "trademesh.core.platform.rpc",
+    "trademesh.core.backtest.source", "trademesh.core.backtest.store", "trademesh.core.backtest.session",
 }  # fmt: skip
 BANNED_CALLS = {"now", "utcnow", "today", "time", "time_ns", "monotonic", "perf_counter", "sleep"}
 
@@ -40,7 +40,7 @@ def _imported(tree: ast.AST) -> set[str]:
 @pytest.mark.parametrize("name", RUN)
 def test_the_runs_modules_import_no_clock_io_or_concurrency(name: str) -> None:
     bad = {m for m in _imported(_tree(name)) if any(m == b or m.startswith(b + ".") for b in BANNED_MODULES)}
-    assert bad == set(), f"core/backtest/{name}.py imports {sorted(bad)}"
+    assert bad == set(), f"trademesh/core/backtest/{name}.py imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("name", RUN)
@@ -50,4 +50,6 @@ def test_the_runs_modules_call_no_clock(name: str) -> None:
         for n in ast.walk(_tree(name))
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
     }
-    assert calls & BANNED_CALLS == set(), f"core/backtest/{name}.py calls {sorted(calls & BANNED_CALLS)}"
+    assert calls & BANNED_CALLS == set(), (
+        f"trademesh/core/backtest/{name}.py calls {sorted(calls & BANNED_CALLS)}"
+    )

@@ -10,14 +10,14 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
-from core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms, run_kinds
-from core.backtest.config import BacktestConfig
-from core.backtest.market import Latency, ReplayedMarket
-from core.foundations.matching.config import instruments, load_exchange, margin_terms
-from core.foundations.matching.exchange import STATED_MARK_FRESH_NS
-from core.foundations.matching.order_manager import FeeSchedule
-from core.foundations.model import Execution, OrderRequest, OrderType, Side, TimeInForce
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.assemble import SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, build, funding_terms, run_kinds
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.domain.matching.config import instruments, load_exchange, margin_terms
+from trademesh.core.domain.matching.exchange import STATED_MARK_FRESH_NS
+from trademesh.core.domain.matching.order_manager import FeeSchedule
+from trademesh.core.domain.model import Execution, OrderRequest, OrderType, Side, TimeInForce
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 D = Decimal
@@ -124,7 +124,7 @@ def test_a_holding_mark_keeps_the_position_the_book_falls_through_until_it_goes_
 
 
 def test_a_run_reads_the_marks_only_where_it_trades_a_perpetual(tmp_path: Path) -> None:
-    strategies = (Path("core/detector/strategies/trend.toml"),)
+    strategies = (Path("trademesh/core/detector/strategies/trend.toml"),)
     for name, symbol, kinds in (
         ("perp", PERP, ("book", "trade", "mark", "bar")),
         ("spot", "BTC/USDT", ("book", "trade", "bar")),

@@ -1,4 +1,4 @@
-"""The recorded latency model (core.backtest.recorded_orders): a live order sent to the replayed
+"""The recorded latency model (trademesh.core.backtest.recorded_orders): a live order sent to the replayed
 venue reaches it at its recorded arrival, before the recorded events of that time, after those
 before it; its cancel at the recorded cancel's time. The mesh test is
 tests/integration/test_chain_parity.py."""
@@ -9,11 +9,18 @@ from decimal import Decimal
 
 import pytest
 
-from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.recorded_orders import OrderOutcome, RecordedFill, RecordedOrder, merged, outcomes, send
-from core.foundations.errors import FailedPrecondition
-from core.foundations.model import Liquidity, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from tests.unit.test_backtest_market import BALANCES, BTC, FEES, delta, snapshot, trade
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.backtest.recorded_orders import (
+    OrderOutcome,
+    RecordedFill,
+    RecordedOrder,
+    merged,
+    outcomes,
+    send,
+)
+from trademesh.core.domain.model import Liquidity, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from trademesh.core.platform.errors import FailedPrecondition
 
 D = Decimal
 TAKER, MAKER = Liquidity.TAKER, Liquidity.MAKER

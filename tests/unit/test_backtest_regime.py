@@ -1,9 +1,9 @@
-"""Regime-gated strategies in a backtest (core.backtest.regimes): the run's 1m bars go through
+"""Regime-gated strategies in a backtest (trademesh.core.backtest.regimes): the run's 1m bars go through
 Overwatch's engine as live, and a strategy gated on `trend_up` signals only while the regime
 read from those bars is trend_up. The bars are synthetic with a known regime change
-(core.overwatch.synthetic, seed 3: a calm range, thin volume, a trend up, a trend down). And live
+(trademesh.core.overwatch.synthetic, seed 3: a calm range, thin volume, a trend up, a trend down). And live
 and backtest alike: the live runner hearing the regimes the backtest heard, at the same times,
-makes the backtest's signals (the example, core/detector/strategies/regime/trend_regime.toml)."""
+makes the backtest's signals (the example, trademesh/core/detector/strategies/regime/trend_regime.toml)."""
 
 from __future__ import annotations
 
@@ -11,31 +11,31 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.detect import no_timer
-from core.backtest.regimes import RegimeStage
-from core.backtest.run import Tape
-from core.backtest.session import drive_sync
-from core.backtest.synthetic import Walk, bar_walk
-from core.detector.convert import signal_to_pb
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.io import RegimeValue
-from core.detector.engine.outputs import Evaluation
-from core.detector.regime_feed import regime_values
-from core.detector.runner import PatchRunner
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.bus.codec import FIELD, encode_regimes
-from core.foundations.convert import TIMEFRAME_TO_PB
-from core.foundations.model import Candle, Timeframe
-from core.foundations.regime import Classifier, Regime
-from core.overwatch.classify import classify
-from core.overwatch.convert import change_to_pb
-from core.overwatch.engine import Overwatch
-from core.overwatch.feed import Read
-from core.overwatch.synthetic import LabelledBars, regime_series
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.detect import no_timer
+from trademesh.core.backtest.regimes import RegimeStage
+from trademesh.core.backtest.run import Tape
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.detector.convert import signal_to_pb
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.io import RegimeValue
+from trademesh.core.detector.engine.outputs import Evaluation
+from trademesh.core.detector.regime_feed import regime_values
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.domain.convert import TIMEFRAME_TO_PB
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.core.domain.regime import Classifier, Regime
+from trademesh.core.overwatch.classify import classify
+from trademesh.core.overwatch.convert import change_to_pb
+from trademesh.core.overwatch.engine import Overwatch
+from trademesh.core.overwatch.feed import Read
+from trademesh.core.overwatch.synthetic import LabelledBars, regime_series
+from trademesh.core.platform.bus.codec import FIELD, encode_regimes
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -186,7 +186,7 @@ def test_the_backtest_hears_what_the_live_detector_hears_from_overwatch(series: 
 
 # ---- live and backtest alike: the example on a walk
 
-EXAMPLE = Path("core/detector/strategies/regime/trend_regime.toml")
+EXAMPLE = Path("trademesh/core/detector/strategies/regime/trend_regime.toml")
 WALK = Walk(step_ns=MINUTE, steps=600, volatility=0.002, drift=0.0004, seed=5)
 
 

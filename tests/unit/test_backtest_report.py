@@ -1,4 +1,4 @@
-"""core.backtest.report: the files a run's report writes, the page's content and escaping, and
+"""trademesh.core.backtest.report: the files a run's report writes, the page's content and escaping, and
 that the same input gives the same bytes (in one process and in a fresh one)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from core.backtest.metrics import DAY_NS, TOTAL, by_strategy
-from core.backtest.report import (
+from trademesh.core.backtest.metrics import DAY_NS, TOTAL, by_strategy
+from trademesh.core.backtest.report import (
     DRAWDOWN_PNG,
     EQUITY_PNG,
     METRIC_ROWS,
@@ -25,8 +25,8 @@ from core.backtest.report import (
     REPORT_HTML,
     write_report,
 )
-from core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics, RunReport
-from core.foundations.decimals import format_decimal
+from trademesh.core.backtest.results import BacktestRoundTrip, EquityPoint, FillRecord, Metrics, RunReport
+from trademesh.core.domain.decimals import format_decimal
 
 T0 = calendar.timegm((2024, 11, 20, 0, 0, 0)) * 10**9
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""A backtest on synthetic history through the live engine cores (core.backtest.run): it trades,
+"""A backtest on synthetic history through the live engine cores (trademesh.core.backtest.run): it trades,
 its books agree with its fills, and the same inputs give the same results, byte for byte."""
 
 from __future__ import annotations
@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.outcome import RunOutcome, outcome
-from core.backtest.run import Tape
-from core.backtest.session import RunProgress, drive_sync
-from core.backtest.summary import write
-from core.backtest.synthetic import Walk, walk
-from core.backtest.twins import OrderTiming
-from core.foundations.errors import InvalidArgument
-from core.inspector.engine.ids import entry_order_id
 from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.outcome import RunOutcome, outcome
+from trademesh.core.backtest.run import Tape
+from trademesh.core.backtest.session import RunProgress, drive_sync
+from trademesh.core.backtest.summary import write
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.backtest.twins import OrderTiming
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.signal.v1 import signal_pb2 as sig
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
 _S = 1_000_000_000
 

@@ -1,4 +1,4 @@
-"""Screen-driven strategies in a backtest (core.backtest.screens): the screen evaluated by the
+"""Screen-driven strategies in a backtest (trademesh.core.backtest.screens): the screen evaluated by the
 Screener's engine on the run's bars at each multiple of its cadence, the patches of the symbols
 entering its set started then (and fed: they signal), those leaving retired after the hold; and
 live and backtest alike: the same bars through the live path (the Screener's state and
@@ -13,24 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.run import Backtest, Tape
-from core.backtest.session import drive_sync, item_time
-from core.backtest.synthetic import Walk, bar_walk
-from core.detector.engine.lifecycle import PatchState
-from core.detector.screen_feed import ranking_of
-from core.detector.screens import RosterChange, ScreenRoster
-from core.detector.strategy_file import ScreenSymbols
-from core.foundations.bus.codec import FIELD, encode_screen_result
-from core.foundations.errors import InvalidArgument
-from core.screener.convert import candle_of, result_to_pb
-from core.screener.engine.evaluate import evaluate
-from core.screener.feed import MarketState
-from core.screener.screen_file import load_screen
 from tests.integration.mesh import ADVISOR_TEST_CONFIG
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.run import Backtest, Tape
+from trademesh.core.backtest.session import drive_sync, item_time
+from trademesh.core.backtest.synthetic import Walk, bar_walk
+from trademesh.core.detector.engine.lifecycle import PatchState
+from trademesh.core.detector.screen_feed import ranking_of
+from trademesh.core.detector.screens import RosterChange, ScreenRoster
+from trademesh.core.detector.strategy_file import ScreenSymbols
+from trademesh.core.platform.bus.codec import FIELD, encode_screen_result
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.screener.convert import candle_of, result_to_pb
+from trademesh.core.screener.engine.evaluate import evaluate
+from trademesh.core.screener.screen_file import load_screen
+from trademesh.core.screener.state import MarketState
 from trademesh.signal.v1 import signal_pb2 as sig
 
 MINUTE = 60 * 10**9
@@ -225,10 +225,10 @@ STEPS = 900
 
 
 def exits_on_a_screen() -> str:
-    """The exits example (core/detector/strategies/exits/trend_exit.toml) on the screen's leader,
+    """The exits example (trademesh/core/detector/strategies/exits/trend_exit.toml) on the screen's leader,
     entering whether flat or not (so a leaving patch has entries to mute), exiting by its own
     close request as it does."""
-    text = Path("core/detector/strategies/exits/trend_exit.toml").read_text()
+    text = Path("trademesh/core/detector/strategies/exits/trend_exit.toml").read_text()
     text = text.replace('symbols = ["BTC/USDT"]', 'symbols = { screen = "up", top = 1, min_hold_s = 15 }')
     return text.replace('"entry_gate.out -> entry.gate"', '"may_trade.out -> entry.gate"')
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.folds import folds
-from core.backtest.results import Metrics
-from core.backtest.sweep import (
+from trademesh.core.backtest.folds import folds
+from trademesh.core.backtest.results import Metrics
+from trademesh.core.backtest.sweep import (
     ParamSpace,
     Point,
     Range,
@@ -24,12 +24,12 @@ from core.backtest.sweep import (
     parse_param,
     ranked,
 )
-from core.cli import main
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import Strategy, load_strategy
-from core.foundations.errors import FieldViolation, InvalidArgument
+from trademesh.core.cli import main
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import Strategy, load_strategy
+from trademesh.core.platform.errors import FieldViolation, InvalidArgument
 
-TREND = Path("core/detector/strategies/trend.toml")
+TREND = Path("trademesh/core/detector/strategies/trend.toml")
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +270,9 @@ def test_a_flag_wins_over_the_sweep_table(tmp_path: Path, capsys: pytest.Capture
 
 IMPURE_MODULES = {"asyncio", "socket", "time", "datetime", "threading", "subprocess", "os", "pathlib", "io"}
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "time_ns", "monotonic", "perf_counter", "sleep", "open"}
-PURE = [Path(__file__).parents[2] / "core" / "backtest" / name for name in ("sweep.py", "folds.py")]
+PURE = [
+    Path(__file__).parents[2] / "trademesh" / "core" / "backtest" / name for name in ("sweep.py", "folds.py")
+]
 
 
 @pytest.mark.parametrize("path", PURE, ids=[path.name for path in PURE])

@@ -1,11 +1,11 @@
-"""Round trips from fills, worked by hand (core.backtest.trips)."""
+"""Round trips from fills, worked by hand (trademesh.core.backtest.trips)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.backtest.results import FillRecord
-from core.backtest.trips import attributed, round_trips
+from trademesh.core.backtest.results import FillRecord
+from trademesh.core.backtest.trips import attributed, round_trips
 
 D = Decimal
 

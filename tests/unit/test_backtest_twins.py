@@ -1,4 +1,4 @@
-"""The backtest's orders at their live twins' recorded arrivals (core.backtest.twins): the pairing
+"""The backtest's orders at their live twins' recorded arrivals (trademesh.core.backtest.twins): the pairing
 (an intent's order by its signal; a protective one by the last intent's signal on its symbol,
 its role and its number since), a paired order arriving at its twin's time, its cancel at the
 twin's, and an order without a twin keeping the latency model."""
@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
-from core.backtest.config import backtest_config
-from core.backtest.inspect import InspectStage, OrderDesk
-from core.backtest.market import Latency, ReplayedMarket
-from core.backtest.recorded_orders import OrderOutcome, RecordedOrder, outcomes
-from core.backtest.twins import (
+from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.backtest.config import backtest_config
+from trademesh.core.backtest.inspect import InspectStage, OrderDesk
+from trademesh.core.backtest.market import Latency, ReplayedMarket
+from trademesh.core.backtest.recorded_orders import OrderOutcome, RecordedOrder, outcomes
+from trademesh.core.backtest.twins import (
     Held,
     ModelTiming,
     PlannedOrder,
@@ -27,9 +30,9 @@ from core.backtest.twins import (
     live_repeats,
     live_twins,
 )
-from core.detector.config import example_strategies
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import (
+from trademesh.core.detector.config import example_strategies
+from trademesh.core.domain.convert import execution_to_pb
+from trademesh.core.domain.model import (
     Execution,
     Fill,
     Liquidity,
@@ -40,14 +43,12 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from core.inspector.config import DEFAULT_POLICIES
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.events import RiskOutput, RiskVerdict
-from core.inspector.engine.ids import entry_order_id
-from core.inspector.engine.market import MarketView
-from tests.unit.test_backtest_market import BALANCES, BTC, FEES, snapshot
-from trademesh.advisor.v1 import messages_pb2 as am
-from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector.config import DEFAULT_POLICIES
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.events import RiskOutput, RiskVerdict
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.inspector.engine.market import MarketView
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -412,6 +413,63 @@ def test_a_protective_order_without_a_twin_of_its_size_is_paired_by_the_size_hel
         assert twins.twin_of("sl-new") is (session[2] if paired else None)
 
 
+_TERMINAL = {
+    tf.ORDER_STATUS_FILLED,
+    tf.ORDER_STATUS_CANCELED,
+    tf.ORDER_STATUS_REJECTED,
+    tf.ORDER_STATUS_EXPIRED,
+}
+
+
+def _journaled_execution(stage: InspectStage, execution: Execution, now_ns: int) -> None:
+    """A venue's execution as the live shell journals it, each entry fed to the stage's core
+    (apply_entry): its fill first, then its order update if the core heeds it. InspectStage.execution
+    hands the core the same inputs without the entries (issue 62)."""
+    message = execution_to_pb(stage.venue, execution)
+    if message.HasField("fill"):
+        stage._feed(jr.JournalEntry(now_ns=now_ns, fill=jr.JournalFill(venue=stage.venue, fill=message.fill)))
+    order = message.order
+    order.venue = order.venue or stage.venue
+    if stage.core.heeds(order.client_order_id, order.status in _TERMINAL):
+        stage._feed(jr.JournalEntry(now_ns=now_ns, order_update=order))
+
+
+def _core_state(stage: InspectStage) -> tuple[Any, ...]:
+    """The core's positions, working orders and wake-up, as their reprs (a decimal's exponent
+    shows)."""
+    book = stage.core.book
+    return repr(book.positions.positions), [repr(w) for w in book.orders], stage.wake_ns, stage.entries
+
+
+def test_a_venues_execution_moves_the_core_as_its_journal_entries_would() -> None:
+    """InspectStage.execution hands the core the fill and the order update directly (no journal
+    entry made and read back: issue 62), their decimals as the entries carry them: the core's
+    state and the orders it sends are those of the journal's path, trailing zeros included."""
+    states, sends = [], []
+    for direct in (True, False):
+        sent: list[tuple[str, int, int | None]] = []
+        stage = _stage(TwinArrivals({}, 20), sent)
+        asked = _intent("i-1", 1_000)
+        asked.size = "1"
+        entry = stage.intent(asked, MarketView(D(99), D(100), D(100)), 1_000).orders[0]
+        filled = _filled(entry, "0.40", 4_050)  # a trailing zero the wire drops
+        fill = filled.fill
+        assert fill is not None
+        filled = replace(filled, fill=replace(fill, price=D("100.00"), fee=D("0.010")))
+        updated = replace(_filled(entry, "1.0", 4_080), fill=None)
+        for execution, at in ((filled, 4_070), (updated, 250_004_090)):
+            if direct:
+                stage.execution(execution, at)
+            else:
+                _journaled_execution(stage, execution, at)
+            if at == 4_070:
+                stage.timer(4_070 + 250_000_000)
+        states.append(_core_state(stage))
+        sends.append(sent)
+    assert states[0] == states[1]
+    assert sends[0] == sends[1] and len(sends[0]) == 3  # the entry, its stop and take-profit
+
+
 def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_the_size_asked() -> None:
     """A journal (the inspector's inputs, as an InspectStage feeds its core) replayed: its
     entry, then the pair for its first fill, placed when the core's coalescing window ended (its
@@ -430,11 +488,12 @@ def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_
     asked.size = "1"  # ten lots: its first fill is whole lots (under a lot is dust, never protected)
     verdict = stage.intent(asked, MarketView(D(99), D(100), D(100)), 1_000)
     entry = verdict.orders[0]
-    stage.execution(_filled(entry, "0.4", 4_050), 4_070)
+    _journaled_execution(stage, _filled(entry, "0.4", 4_050), 4_070)
     assert stage.wake_ns == 4_070 + 250_000_000  # protect.coalesce_ms
     stage.timer(4_070 + 250_000_000)
     assert journal[-1].WhichOneof("input") == "timer"
-    stage.execution(replace(_filled(entry, "1", 4_080), fill=None), 250_004_090)  # an update: no re-plan
+    update = replace(_filled(entry, "1", 4_080), fill=None)
+    _journaled_execution(stage, update, 250_004_090)  # an update: no re-plan
     plan = live_plan(journal)
     assert [(p.place[1], p.size) for p in plan.values()] == [(0, D("1")), (1, D("0.4")), (2, D("0.4"))]
     assert {p.place[0] for p in plan.values()} == {0}  # the journal's start

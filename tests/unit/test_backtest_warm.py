@@ -1,4 +1,4 @@
-"""A backtest warms each patch as the live detector does (core.detector.history): from the bars
+"""A backtest warms each patch as the live detector does (trademesh.core.detector.history): from the bars
 its own sources need, closed by the warm-up's cut, never from more. The recorded bars are
 fetched once for all the patches of a symbol, so the trend example (30 bars) beside mean
 reversion (35 bars) on BTC/USDT would otherwise start from 35 bars: other EMA values than
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import random
 
-from core.backtest.detect import DetectStage
-from core.backtest.synthetic import Walk, walk
-from core.detector.config import example_strategies
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.io import Event
-from core.detector.engine.values import BarValue
-from core.detector.history import patch_history, warm_bars
-from core.detector.strategy_file import Strategy, load_strategy
-from core.foundations.model import Timeframe
+from trademesh.core.backtest.detect import DetectStage
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.detector.config import example_strategies
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.io import Event
+from trademesh.core.detector.engine.values import BarValue
+from trademesh.core.detector.needs import patch_history, warm_bars
+from trademesh.core.detector.strategy_file import Strategy, load_strategy
+from trademesh.core.domain.model import Timeframe
 
 S = 1_000_000_000
 CUT = 1_767_225_600 * S + 400_000_000  # the warm-up's cut, inside a second
@@ -54,7 +54,7 @@ def test_each_patch_takes_the_bars_it_would_fetch_live() -> None:
 
 
 def _recorded(history: list[tuple[str, Event]], count: int) -> list[tuple[str, Event]]:
-    """As core.backtest.assemble.recorded_history reads them: per symbol, the bars the patch
+    """As trademesh.core.backtest.assemble.recorded_history reads them: per symbol, the bars the patch
     needing the most (`count`) wants."""
     kept: list[tuple[str, Event]] = []
     for symbol in ("BTC/USDT", "ETH/USDT"):

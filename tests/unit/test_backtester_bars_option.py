@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.config import BacktestConfig, backtest_config, read_options
-from core.backtest.hub.api import _in_options
-from core.backtest.hub.convert import _options, config_text
-from core.backtest.hub.strategies import StrategyFiles
-from core.backtest.summary import config_view, run_id
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import TIMEFRAME_LABELS
 from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.core.backtest.config import BacktestConfig, backtest_config, read_options
+from trademesh.core.backtest.hub.api import _in_options
+from trademesh.core.backtest.hub.convert import _options, config_text
+from trademesh.core.backtest.hub.strategies import StrategyFiles
+from trademesh.core.backtest.summary import config_view, run_id
+from trademesh.core.domain.model import TIMEFRAME_LABELS
+from trademesh.core.platform.errors import InvalidArgument
 
 START_NS = 1_704_067_200 * 10**9
 DAY_NS = 86_400 * 10**9
@@ -34,7 +34,7 @@ def _options_of(**changes: object) -> bt.BacktestOptions:
 
 
 def _config(tmp_path: Path, options: bt.BacktestOptions) -> BacktestConfig:
-    """The run's config as the hub reads it (core/backtest/hub/runs.py): its file, then the CLI's
+    """The run's config as the hub reads it (trademesh/core/backtest/hub/runs.py): its file, then the CLI's
     options."""
     path = tmp_path / "run.toml"
     path.write_text(config_text(options, StrategyFiles()), encoding="utf-8")

@@ -1,8 +1,8 @@
 """The backtest hub starts without the run's engine: what `trademesh backtester` imports to
 serve (its API, the store, the runs' manager) reaches neither the engine cores nor the report's
 matplotlib. They cost 0.9 CPU s at every hub's start; the engine is imported at the first
-StartBacktest, which builds the run to check it (core/backtest/hub/runs.py), and a run's report
-only by a run asked for one (core/backtest/summary.py).
+StartBacktest, which builds the run to check it (trademesh/core/backtest/hub/runs.py), and a run's report
+only by a run asked for one (trademesh/core/backtest/summary.py).
 
 Read from the sources (the imports a module makes when it is imported: not those inside a
 function or under TYPE_CHECKING), followed through every module of the repository."""
@@ -13,9 +13,10 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
-HUB = ("core.backtest.hub.command", "core.backtest.hub.app")
+HUB = ("trademesh.core.backtest.hub.command", "trademesh.core.backtest.hub.app")
 NOT_AT_START = (
-    "core.backtest.run", "core.backtest.assemble", "core.backtest.report", "matplotlib", "sklearn",
+    "trademesh.core.backtest.run", "trademesh.core.backtest.assemble", "trademesh.core.backtest.report",
+    "matplotlib", "sklearn",
 )  # fmt: skip
 
 
@@ -66,6 +67,8 @@ def _imported_at_start(roots: tuple[str, ...]) -> set[str]:
 
 def test_the_hub_imports_neither_the_engine_nor_matplotlib_to_start() -> None:
     imported = _imported_at_start(HUB)
-    assert "core.backtest.store" in imported and "core.backtest.hub.runs" in imported  # it reads them
+    assert (
+        "trademesh.core.backtest.store" in imported and "trademesh.core.backtest.hub.runs" in imported
+    )  # it reads them
     early = sorted(m for m in imported if any(m == n or m.startswith(f"{n}.") for n in NOT_AT_START))
     assert early == [], f"the hub's start imports {early}"

@@ -1,4 +1,4 @@
-"""The backtest hub's progress stream (core.backtest.hub.runs.RunManager.watch) ends with the run's
+"""The backtest hub's progress stream (trademesh.core.backtest.hub.runs.RunManager.watch) ends with the run's
 end, even when the run ends while the stream is sending an earlier state: a cancel 22 ms after
 the start did that in a suite run, and the stream ended on RUNNING."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.backtest.hub.runs import Run, RunManager
 from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.core.backtest.hub.runs import Run, RunManager
 
 
 def _manager(tmp_path: Path) -> tuple[RunManager, Run]:

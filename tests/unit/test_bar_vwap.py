@@ -1,4 +1,4 @@
-"""The bars' VWAP rule (core.foundations.bar.vwap_text: the bar service's, `data download`'s and
+"""The bars' VWAP rule (trademesh.core.domain.bar.vwap_text: the bar service's, `data download`'s and
 `data import`'s) against an independent reckoning in fractions, on every kind of quotient the rule
 tells apart: exact when the quotient terminates within 38 significant digits, else rounded
 half-even to 16 decimal places; its text without trailing zeros; "" without volume."""
@@ -9,8 +9,8 @@ import random
 from decimal import Decimal
 from fractions import Fraction
 
-from core.foundations.bar import vwap_text
-from core.foundations.decimals import WIDE
+from trademesh.core.domain.bar import vwap_text
+from trademesh.core.domain.decimals import WIDE
 
 PLACES, DIGITS = 16, 38
 

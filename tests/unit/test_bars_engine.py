@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.bars.checkpoint import dump_symbol, load_symbol
-from core.bars.engine import BarsOutput, VenueBars
-from core.bars.timeframes import FROM_PB
-from core.bars.watermark import WatermarkRules
-from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.bars.checkpoint import dump_symbol, load_symbol
+from trademesh.core.bars.engine import BarsOutput, VenueBars
+from trademesh.core.bars.spans import RepairTask
+from trademesh.core.bars.timeframes import FROM_PB
+from trademesh.core.bars.watermark import WatermarkRules
+from trademesh.core.domain.model import Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 S = 1_000_000_000
@@ -304,13 +305,68 @@ def test_a_gap_marker_spans_from_the_last_trade_before_to_the_first_after() -> N
     assert seconds == {BASE_NS + 5 * S: BASE_NS + 8 * S}
 
 
-def test_a_repair_of_a_span_that_grew_since_is_done_again_over_the_whole_span() -> None:
+def test_a_repair_of_a_span_that_grew_since_is_done_again_over_the_bars_it_gained() -> None:
     engine = VenueBars("v", RULES)
     feed(engine, [[trade(0.5, 1)], [trade(10, 2)]])
     (task,) = [t for t in engine.repairs_due() if t.timeframe is Timeframe.S1]
     feed(engine, [[trade(3.0, 3)]], first_entry=2)  # late: the span grows to 3 s
     engine.repaired(task)
     (redo,) = [t for t in engine.repairs_due() if t.timeframe is Timeframe.S1]
-    assert (redo.first_open_ns, redo.last_open_ns) == (BASE_NS, BASE_NS + 3 * S)
+    # The bar of 0 s is the venue's already; those the span gained are repaired.
+    assert (redo.first_open_ns, redo.last_open_ns) == (BASE_NS + S, BASE_NS + 3 * S)
     engine.repaired(redo)
     assert [t for t in engine.repairs_due() if t.timeframe is Timeframe.S1] == []
+
+
+def test_a_late_trade_merged_with_a_span_into_open_bars_has_its_closed_bar_repaired_at_once() -> None:
+    """Seed 2612 of a random search, made minimal: the first trade of a symbol is a seam over its
+    own second (1 s, still open); a trade of 0 s comes after that bar closed (late): its span
+    merges with the seam's. The bar of 0 s, published without it, is repaired now, not when the
+    second of 1 s closes, which it never does once the stream goes quiet."""
+    engine = VenueBars("v", WatermarkRules(lateness_ns=S, idle_close_ns=10 * S))
+    arrivals = [trade(1.25, 4, "96"), trade(0.93, 5, "51"), trade(2.93, 1, "29"), trade(0.19, 11, "6")]
+    (output,) = feed(engine, [arrivals])
+    assert output.counts.late == 1
+    assert closed([output]) == [0], "0 s closed (watermark 1.93 s), 1 s and 2 s still open"
+    live = _fields(output.bars[Timeframe.S1][0])
+    assert live != group_by(arrivals)[("BTC/USDT", Timeframe.S1, BASE_NS)], "published without the late trade"
+    (span,) = engine.symbols["BTC/USDT"].spans
+    assert (span.start_ns - BASE_NS, span.end_ns - BASE_NS) == (S * 19 // 100, S * 125 // 100)
+    # The input stops here: what is due must already repair the bar published wrong.
+    for restarted in (False, True):
+        engine = reloaded(engine) if restarted else engine
+        tasks = [t for t in engine.repairs_due() if t.timeframe is Timeframe.S1]
+        assert tasks == [RepairTask("BTC/USDT", Timeframe.S1, BASE_NS, BASE_NS)]
+    engine.repaired(tasks[0])
+    assert [t for t in reloaded(engine).repairs_due() if t.timeframe is Timeframe.S1] == []
+    # The seam's own second is repaired once it closes, and only it.
+    feed(engine, [[trade(3.5, 6)]], first_entry=1)
+    tasks = [t for t in engine.repairs_due() if t.timeframe is Timeframe.S1]
+    assert tasks == [RepairTask("BTC/USDT", Timeframe.S1, BASE_NS + S, BASE_NS + S)]
+    engine.repaired(tasks[0])
+    assert [t for t in engine.repairs_due() if t.timeframe is Timeframe.S1] == []
+
+
+def test_an_entry_given_up_is_a_seam_from_each_symbols_watermark_to_its_next_trade() -> None:
+    engine = VenueBars("v", RULES)
+    feed(engine, [[trade(10, 1), trade(12, 2, symbol="ETH/USDT")]])
+    for sym in engine.symbols.values():
+        sym.spans.clear()  # the first trades' seams: not what this test is about
+    output = engine.entry_lost(f"{ENTRY_MS}-1")  # its trades are lost
+    assert output.counts.gaps == 1 and engine.position == (ENTRY_MS, 1)
+    feed(engine, [[trade(13, 3), trade(14, 4, symbol="ETH/USDT")]], first_entry=2)
+    spans = {symbol: [(s.start_ns - BASE_NS, s.end_ns - BASE_NS, s.open_end) for s in sym.spans]
+             for symbol, sym in engine.symbols.items()}  # fmt: skip
+    # From each symbol's watermark (its latest trade less 2 s of lateness) to its next trade.
+    assert spans == {"BTC/USDT": [(8 * S, 13 * S, False)], "ETH/USDT": [(10 * S, 14 * S, False)]}
+    assert engine.entry_lost(f"{ENTRY_MS}-1").counts.gaps == 0, "an entry applied already: nothing"
+
+
+def test_an_engine_is_fresh_until_an_entry_is_applied_or_given_up() -> None:
+    """Fresh: the aggregator's cue that the entries before its first were never its engine's (no gap
+    for them)."""
+    engine, given_up = VenueBars("v", RULES), VenueBars("v", RULES)
+    before = engine.fresh
+    feed(engine, [[trade(1, 1)]])
+    given_up.entry_lost(f"{ENTRY_MS}-0")
+    assert (before, engine.fresh, reloaded(engine).fresh, given_up.fresh) == (True, False, False, False)

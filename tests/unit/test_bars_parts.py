@@ -6,15 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from core.bars.checkpoint import dump_symbol, load_symbol
-from core.bars.engine import VenueBars
-from core.bars.repair import candle_bar
-from core.bars.spans import MAX_SPAN_NS, RepairTask, Span, add_span
-from core.bars.watermark import WatermarkRules
-from core.foundations.bar import VWAP_PLACES, vwap_text
-from core.foundations.model import Timeframe
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.bars.checkpoint import dump_symbol, load_symbol
+from trademesh.core.bars.engine import VenueBars
+from trademesh.core.bars.repair import candle_bar
+from trademesh.core.bars.spans import MAX_SPAN_NS, RepairTask, Span, add_span
+from trademesh.core.bars.watermark import WatermarkRules
+from trademesh.core.domain.bar import VWAP_PLACES, vwap_text
+from trademesh.core.domain.model import Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 S = 1_000_000_000

@@ -1,13 +1,13 @@
-"""How bars replicas divide the trade streams (core.bars.shares.plan: pure), and their options."""
+"""How bars replicas divide the trade streams (trademesh.core.bars.shares.plan: pure), and their options."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.bars.app import BarsConfig
-from core.bars.shares import members_group, plan, stream_consumer, stream_lease_name
-from core.foundations.errors import InvalidArgument
 from tests.forked_services import run_command
+from trademesh.core.bars.app import BarsConfig
+from trademesh.core.bars.shares import members_group, plan, stream_consumer, stream_lease_name
+from trademesh.core.platform.errors import InvalidArgument
 
 STREAMS = [f"md.{{v{i}}}.trades" for i in range(5)]
 

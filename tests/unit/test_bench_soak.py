@@ -24,7 +24,8 @@ def test_a_service_restarted_by_up_is_measured_at_its_new_pid() -> None:
     log = "\n".join([
         "mesh     | supervisor serving on 127.0.0.1:45877 (pid 26033)",
         "mesh     | inspector standing by on 127.0.0.1:5101 (pid 7)",
-        "supervisor | 2026-11-28 21:42:11,223 INFO supervisor core.foundations.service: serving",
+        "supervisor | 2026-11-28 21:42:11,223 INFO supervisor "
+        "trademesh.core.platform.service.lifecycle: serving",
         "supervisor | [supervisor] restarted (restart 1), serving on 127.0.0.1:45877 (pid 31895)",
     ])  # fmt: skip
     assert _soak().services(log) == {"supervisor": 31895, "inspector": 7}

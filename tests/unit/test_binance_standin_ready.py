@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-from venues.binance.standin import create_adapter as spot_adapter
-from venues.binanceusdm.standin import create_adapter as usdm_adapter
-from venues.replay.adapter import RestRequest
-from venues.replay.capture import Capture, WsFrame
+from trademesh.venues.binance.standin import create_adapter as spot_adapter
+from trademesh.venues.binanceusdm.standin import create_adapter as usdm_adapter
+from trademesh.venues.replay.adapter import RestRequest
+from trademesh.venues.replay.capture import Capture, WsFrame
 
 _DEPTH = {"e": "depthUpdate", "E": 1700000000100, "T": 1700000000099, "s": "BTCUSDT", "U": 11, "u": 12,
           "pu": 10, "b": [["100.5", "2"]], "a": [["101.0", "1"]]}  # fmt: skip

@@ -1,5 +1,5 @@
 """The Binance USD-M stand-in's algo (conditional) orders: what it takes, refuses and reports, in
-Binance's own codes and fields (venues/binanceusdm/standin/order_store.py)."""
+Binance's own codes and fields (trademesh/venues/binanceusdm/standin/order_store.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from venues.binanceusdm.standin.order_store import BinanceAlgoOrders
-from venues.replay.adapter import RestAnswer, RestRequest
+from trademesh.venues.binanceusdm.standin.order_store import BinanceAlgoOrders
+from trademesh.venues.replay.adapter import RestAnswer, RestRequest
 
 HOST = "fapi.binance.com/fapi/"
 

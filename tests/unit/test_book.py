@@ -1,11 +1,11 @@
-"""core.foundations.book.L2Book: the wire's levels applied where they are read give the book the same
+"""trademesh.core.domain.book.L2Book: the wire's levels applied where they are read give the book the same
 levels as tuples do."""
 
 from __future__ import annotations
 
 import random
 
-from core.foundations.book import L2Book
+from trademesh.core.domain.book import L2Book
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 SIZES = ["0", "0.000", "-0", "1.5", "0.0010", "12", "0.", "3.25"]

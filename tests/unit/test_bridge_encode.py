@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.bridge.encode import bar_chunk, event_chunk
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.bridge.encode import bar_chunk, event_chunk
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

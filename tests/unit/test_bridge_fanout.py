@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from core.bridge.bridge import Bridge
-from core.bridge.fanout import MESSAGE_BYTES, LiveInterest, LiveSubscriber
-from core.bridge.routes import BOOK, NOTICES, TRADES, candles_kind
-from core.foundations.errors import ResourceExhausted
-from core.foundations.fanout import Overflow
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.bridge.bridge import Bridge
+from trademesh.core.bridge.fanout import MESSAGE_BYTES, LiveInterest, LiveSubscriber
+from trademesh.core.bridge.routes import BOOK, NOTICES, TRADES, candles_kind
+from trademesh.core.platform.errors import ResourceExhausted
+from trademesh.core.platform.rpc.fanout import Overflow
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

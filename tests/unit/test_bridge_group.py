@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from core.bridge.command import replica_group
-from core.bridge.config import BridgeConfig
-from core.foundations.errors import InvalidArgument
+from trademesh.core.bridge.command import replica_group
+from trademesh.core.bridge.config import BridgeConfig
+from trademesh.core.platform.errors import InvalidArgument
 
 
 def test_hostname_in_the_group_is_the_hosts_name() -> None:

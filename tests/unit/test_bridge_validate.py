@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.bridge import validate
-from core.foundations.errors import InvalidArgument
-from core.foundations.fanout import Overflow
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.bridge import validate
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.rpc.fanout import Overflow
 from trademesh.livedata.v1 import livedata_pb2 as lv
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 

@@ -3,8 +3,8 @@ gRPC, a venue in process)."""
 
 from __future__ import annotations
 
-from core.foundations.bus.codec import decode
-from core.foundations.bus.funding import PAGE, FundingRelay
+from trademesh.core.platform.bus.codec import decode
+from trademesh.core.platform.bus.funding import PAGE, FundingRelay
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 T = 1_700_000_000_000_000_000

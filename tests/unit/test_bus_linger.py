@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.bus.consumer import linger_wait
+from trademesh.core.platform.bus.consumer import linger_wait
 
 
 @pytest.mark.parametrize(

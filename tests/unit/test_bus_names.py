@@ -1,4 +1,5 @@
-"""Bus stream names (core.foundations.bus.names): one rule each, and the parser that reads them back."""
+"""Bus stream names (trademesh.core.platform.bus.names): one rule each, and the parser that reads them
+back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import fnmatch
 
 import pytest
 
-from core.foundations.bus.names import (
+from trademesh.core.domain.model import TIMEFRAME_LABELS, Channel, Timeframe
+from trademesh.core.platform.bus.names import (
     BAR_STREAMS,
     INSPECTOR_JOURNALS,
     MARKET_STREAMS,
@@ -17,8 +19,7 @@ from core.foundations.bus.names import (
     parse_journal_stream,
     parse_market_stream,
 )
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import TIMEFRAME_LABELS, Channel, Timeframe
+from trademesh.core.platform.errors import InvalidArgument
 
 
 @pytest.mark.parametrize("channel", list(Channel))

@@ -1,5 +1,6 @@
-"""REDIS_URL for a Redis Cluster (core.foundations.bus.redis.open_redis): the scheme, its nodes,
-its credentials, and what a cluster cannot take; the setting accepts it (core.foundations.env)."""
+"""REDIS_URL for a Redis Cluster (trademesh.core.platform.bus.redis.open_redis): the scheme, its nodes,
+its credentials, and what a cluster cannot take; the setting accepts it
+(trademesh.core.platform.config.env)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.foundations.bus.redis import is_cluster, open_redis, slot_groups
-from core.foundations.env import REDIS_SCHEMES
-from core.foundations.errors import InvalidArgument
-from core.foundations.redact import check_url, redact_url
+from trademesh.core.platform.bus.redis import is_cluster, open_redis, slot_groups
+from trademesh.core.platform.config.env import REDIS_SCHEMES
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.logs.redact import check_url, redact_url
 
 
 def test_a_cluster_url_names_every_node_given_with_its_credentials_and_the_timeouts() -> None:

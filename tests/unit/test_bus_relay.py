@@ -4,9 +4,9 @@ missing, and where to resume from."""
 
 from __future__ import annotations
 
-from core.foundations.bus.relay import MarketRelay
-from core.foundations.model import Channel
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.domain.model import Channel
+from trademesh.core.platform.bus.relay import MarketRelay
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 EPOCH = 1_700_000_000_000_000_000

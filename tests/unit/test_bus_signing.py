@@ -1,4 +1,4 @@
-"""core.foundations.bus.signing: a trading stream's entry verifies only when its allowed writer's
+"""trademesh.core.platform.bus.signing: a trading stream's entry verifies only when its allowed writer's
 key signed those exact bytes on that stream; keys come from the environment, too short ones are
 refused without being shown."""
 
@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from core.foundations.bus.append import Append
-from core.foundations.bus.codec import FIELD
-from core.foundations.bus.names import INTENTS, POSITION_REQUESTS, RISK, SIGNALS
-from core.foundations.bus.signing import (
+from trademesh.core.platform.bus.append import Append
+from trademesh.core.platform.bus.codec import FIELD
+from trademesh.core.platform.bus.names import INTENTS, POSITION_REQUESTS, RISK, SIGNALS
+from trademesh.core.platform.bus.signing import (
     ADVISOR,
     DETECTOR,
     SIGNATURE_FIELD,
@@ -22,8 +22,8 @@ from core.foundations.bus.signing import (
     signer_from_env,
     verifier_from_env,
 )
-from core.foundations.env import ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY
-from core.foundations.errors import InvalidArgument
+from trademesh.core.platform.config.env import ADVISOR_SIGNING_KEY, DETECTOR_SIGNING_KEY
+from trademesh.core.platform.errors import InvalidArgument
 
 ADVISOR_KEY = b"a" * 32
 DETECTOR_KEY = b"d" * 32

@@ -12,14 +12,17 @@ from typing import Any, cast
 import pytest
 from redis.crc import key_slot
 
-from core.advisor.wire import DecisionWriter, decided_key
-from core.bars.checkpoint import CheckpointStore
-from core.bars.engine import VenueBars
-from core.bars.shares import stream_lease_name
-from core.bars.watermark import WatermarkRules
-from core.foundations.bus.append import Append, Retention
-from core.foundations.bus.group import Fenced, GroupWrite, Numbered, script_call
-from core.foundations.bus.names import (
+from trademesh.advisor.v1 import messages_pb2 as am
+from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.advisor.wire import DecisionWriter, decided_key
+from trademesh.core.bars.checkpoint import CheckpointStore
+from trademesh.core.bars.engine import VenueBars
+from trademesh.core.bars.shares import stream_lease_name
+from trademesh.core.bars.watermark import WatermarkRules
+from trademesh.core.domain.model import Channel, Timeframe
+from trademesh.core.platform.bus.append import Append, Retention
+from trademesh.core.platform.bus.group import Fenced, GroupWrite, Numbered, script_call
+from trademesh.core.platform.bus.names import (
     ADVISOR_TELEMETRY,
     BAR_STREAMS,
     DECISIONS,
@@ -33,13 +36,10 @@ from core.foundations.bus.names import (
     slot_tag,
     tagged,
 )
-from core.foundations.bus.publisher import Publisher
-from core.foundations.bus.venue_lease import venue_lease_name
-from core.foundations.leader import leader_lease_name
-from core.foundations.lease import Lease, last_key, lease_key
-from core.foundations.model import Channel, Timeframe
-from trademesh.advisor.v1 import messages_pb2 as am
-from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.platform.bus.publisher import Publisher
+from trademesh.core.platform.bus.venue_lease import venue_lease_name
+from trademesh.core.platform.replicas.leader import leader_lease_name
+from trademesh.core.platform.replicas.lease import Lease, last_key, lease_key
 
 _RETENTION = Retention(10, 1)
 
@@ -99,7 +99,7 @@ async def test_the_bars_commit_writes_its_bars_checkpoint_and_ack_in_the_trade_s
     store = CheckpointStore(cast(Any, client), "bars", "test", _RETENTION)
     bars = {timeframe: [_bar()] for timeframe in Timeframe}
     await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["1-0", "2-0"])
-    # A bars replica's commit, fenced by the stream's lease (core.bars.fleet): the script.
+    # A bars replica's commit, fenced by the stream's lease (trademesh.core.bars.fleet): the script.
     lease = lease_key(stream_lease_name("bars", stream))
     await store.commit(stream, VenueBars("okx-swap", WatermarkRules()), bars, ["3-0"], Fenced(lease, "t"))
     plain, fenced = client.groups
@@ -123,7 +123,7 @@ async def test_a_decision_with_its_mark_and_the_ack_of_its_signal_is_in_the_slot
 
 def test_ingests_fenced_flush_of_a_venue_names_its_lease_with_its_streams_in_one_slot() -> None:
     """A flush of one venue's batches under its lease: one script call for the market data, one
-    for each execution at its point, each naming the lease (core.foundations.bus.venue_lease)."""
+    for each execution at its point, each naming the lease (trademesh.core.platform.bus.venue_lease)."""
     keys: Any = _Keys()  # a stand-in for the client (BusRedis)
     lease = Lease(keys, venue_lease_name("okx-swap"), "ingest@test", 5000)
     fence = Fenced(lease.key, "ingest@test/1")
@@ -177,7 +177,8 @@ def test_a_bars_group_with_a_brace_cannot_name_a_checkpoint() -> None:
 
 
 def test_an_inspectors_journal_write_fenced_by_its_leader_lease_is_in_one_slot() -> None:
-    """core.inspector.fenced_writes: the journal's entries, with the fence of the instance's lease."""
+    """trademesh.core.inspector.fenced_writes: the journal's entries, with the fence of the instance's
+    lease."""
     lease = lease_key(leader_lease_name("inspector", "main"))
     group = GroupWrite(appends=(Append(journal_stream("main"), b"entry"),), fence=Fenced(lease, "t"))
     keys, _ = script_call(group)
@@ -186,7 +187,7 @@ def test_an_inspectors_journal_write_fenced_by_its_leader_lease_is_in_one_slot()
 
 
 def test_a_detectors_signals_and_position_requests_fenced_by_its_leader_lease_are_in_one_slot() -> None:
-    """core.detector.app: an evaluation's signals and position requests, one fenced script call,
+    """trademesh.core.detector.app: an evaluation's signals and position requests, one fenced script call,
     numbered by its publisher (a retried flush writes it once) on a key of the lease's slot."""
     lease = lease_key(leader_lease_name("detector", "detector-b", tagged(SIGNALS)))
     publisher = Publisher(cast(Any, _Keys()), _RETENTION)

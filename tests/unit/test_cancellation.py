@@ -1,4 +1,4 @@
-"""A cancelled task stays cancelled (core.foundations.cancellation): Python 3.11's wait_for lost
+"""A cancelled task stays cancelled (trademesh.core.platform.aio.cancellation): Python 3.11's wait_for lost
 a caller's cancel when what it waited for finished in the same loop turn."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.foundations import cancellation
+from trademesh.core.platform.aio import cancellation
 
 WaitFor = Callable[[Awaitable[Any], float | None], Awaitable[Any]]
 TURNS = range(1, 8)  # from the task's first turn on
@@ -51,7 +51,7 @@ async def test_the_mended_wait_for_never_loses_a_cancel() -> None:
 
 
 def test_every_process_of_the_suite_has_it_mended() -> None:
-    # tests/conftest.py, as core.cli does for every trademesh process.
+    # tests/conftest.py, as trademesh.core.cli does for every trademesh process.
     assert cancellation.mended()
     assert asyncio.wait_for is cancellation.wait_for or sys.version_info >= (3, 12)
 
@@ -130,8 +130,8 @@ async def test_stopping_a_task_ends_it_and_raises_its_error() -> None:
 async def test_a_retry_loop_cancelled_is_no_longer_counted_as_retrying() -> None:
     """trademesh_retrying_loops counts live backoffs that failed; a cancelled loop's backoff lives
     on in its task's traceback until the collector's pass, and counted it as retrying."""
-    from core.foundations.backoff import Backoff, _retrying
-    from core.foundations.retry import until_reachable
+    from trademesh.core.platform.aio.backoff import Backoff, _retrying
+    from trademesh.core.platform.aio.retry import until_reachable
 
     asked = asyncio.Event()
 

@@ -1,4 +1,4 @@
-"""The one mechanism every config file is read by (core.foundations.config_schema): each key is
+"""The one mechanism every config file is read by (trademesh.core.platform.config.schema): each key is
 declared once on a frozen dataclass; an unknown key is refused with the known ones, a value of the
 wrong type or out of range with the key's dotted path, every refusal at once and each naming the
 file, in one wording."""
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from core.foundations.config_schema import (
+from trademesh.core.platform.config.schema import (
     NOT_A_KEY,
     NOT_EMPTY,
     Above,
@@ -29,7 +29,7 @@ from core.foundations.config_schema import (
     load,
     read_value,
 )
-from core.foundations.errors import InvalidArgument
+from trademesh.core.platform.errors import InvalidArgument
 
 
 class Colour(enum.Enum):

@@ -7,11 +7,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from core.foundations.env import chat_id, notice_chat
-from core.foundations.errors import InvalidArgument, TrademeshError
-from core.foundations.mesh_tools import MeshTools
-from core.foundations.redact import check_http_url
-from core.telegram.bot_api import BotApi
+from trademesh.core.platform.config.env import chat_id, notice_chat
+from trademesh.core.platform.errors import InvalidArgument, TrademeshError
+from trademesh.core.platform.logs.redact import check_http_url
+from trademesh.core.platform.mesh_tools import MeshTools
+from trademesh.core.telegram.bot_api import BotApi
 
 PASSWORD = "gw-Sentinel-pw"
 NOWHERE = f"http://ops:{PASSWORD}@127.0.0.1:1"  # nothing listens on port 1

@@ -20,15 +20,15 @@ from typing import Any
 import ccxt
 import pytest
 
-from core.foundations.convert import instrument_to_pb
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Instrument, InstrumentKind
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.convert import instrument_to_pb
+from trademesh.core.domain.model import Instrument, InstrumentKind
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.deribit.spec import SPEC as DERIBIT
-from venues.live.markets import instrument_of
-from venues.okx_swap.spec import SPEC as OKX_SWAP
-from venues.runtime.validate import place_order
+from trademesh.venues.deribit.spec import SPEC as DERIBIT
+from trademesh.venues.live.markets import instrument_of
+from trademesh.venues.okx_swap.spec import SPEC as OKX_SWAP
+from trademesh.venues.runtime.validate import place_order
 
 D = Decimal
 

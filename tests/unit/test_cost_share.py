@@ -1,4 +1,4 @@
-"""One rounding rule for a reduction's released cost (core/foundations/cost_share.py): the sim's
+"""One rounding rule for a reduction's released cost (trademesh/core/domain/cost_share.py): the sim's
 matching engine (Accounts) and the ledger's core realise the same PnL and keep the same cost
 for the same fills, to the last digit, where the average entry does not terminate (issue 60's
 defect: the sim realised against an entry kept to 18 places, the ledger released to 1e-12)."""
@@ -9,12 +9,12 @@ from decimal import Decimal, localcontext
 
 import pytest
 
-from core.foundations.cost_share import quantum_of, released_cost
-from core.foundations.matching.accounts import EXACT, Accounts
-from core.foundations.model import Side
-from core.ledger.engine import chart
-from core.ledger.engine.core import LedgerCore
 from tests.unit.test_ledger_core import PERP, V, deposit, fill, net, post
+from trademesh.core.domain.cost_share import quantum_of, released_cost
+from trademesh.core.domain.matching.accounts import EXACT, Accounts
+from trademesh.core.domain.model import Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.core import LedgerCore
 
 D = Decimal
 

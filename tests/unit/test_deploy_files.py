@@ -14,18 +14,24 @@ from typing import Any
 import pytest
 import yaml
 
-from core.cli import build_parser
-from core.foundations.accounts import account_venue
-from core.foundations.command import load_command
-from core.foundations.env import (
+from trademesh.core.cli import build_parser
+from trademesh.core.domain.accounts import account_venue
+from trademesh.core.platform.config.env import (
     ADVISOR_SIGNING_KEY,
     DETECTOR_SIGNING_KEY,
     REDIS_URL,
     VENUE_TRADE_TOKEN,
     venue_variable,
 )
-from core.foundations.registry import INFRASTRUCTURE, METRICS_PORT_OFFSET, SERVICES, Kind, ServiceEntry
-from venues.registry import VENUES
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import (
+    INFRASTRUCTURE,
+    METRICS_PORT_OFFSET,
+    SERVICES,
+    Kind,
+    ServiceEntry,
+)
+from trademesh.venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -288,7 +294,7 @@ def test_the_telegram_bot_runs_only_under_its_profile_with_its_own_secrets() -> 
 
 def test_the_live_venues_paper_trade_when_told_and_the_sim_never() -> None:
     """TRADEMESH_PAPER=1 docker compose --profile live up: every live venue paper-trades (the
-    variable venues/command.py reads); unset, none does."""
+    variable trademesh/venues/command.py reads); unset, none does."""
     services = _compose()["services"]
     parser = build_parser()
     for venue in VENUES:
@@ -322,10 +328,9 @@ def test_the_image_copies_every_python_package_and_runs_the_cli() -> None:
     dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) \1$", dockerfile, flags=re.MULTILINE))
     pyproject = (ROOT / "pyproject.toml").read_text()
-    roots = {"core", "venues", "gateway", "gen"}
-    assert roots <= copied
+    assert "trademesh" in copied
     assert all((ROOT / path).is_dir() for path in copied)
-    assert 'where = [".", "gen"]' in pyproject
+    assert 'include = ["trademesh", "trademesh.*"]' in pyproject
     assert 'ENTRYPOINT ["trademesh"]' in dockerfile
 
 
@@ -368,7 +373,7 @@ def test_the_image_builds_studio_and_the_gateway_serves_it_from_there() -> None:
     studio_dir = command[command.index("--studio-dir") + 1]
     assert f"COPY --from=studio /src/dist {studio_dir.removeprefix('/app/')}" in dockerfile
     assert "RUN npm ci" in dockerfile and "RUN npm run build" in dockerfile
-    scripts = json.loads((ROOT / "gateway" / "studio" / "package.json").read_text())["scripts"]
+    scripts = json.loads((ROOT / "trademesh" / "gateway" / "studio" / "package.json").read_text())["scripts"]
     assert "build" in scripts
 
 
@@ -770,7 +775,7 @@ def test_the_compose_file_and_the_docs_say_compose_2_24() -> None:
 # --- a venue in another language (docs/venues.md): its own image, under its own profile ----------
 
 NODE_REF = "venue-node-ref"
-NODE_REF_DIR = ROOT / "venues" / "node_ref"
+NODE_REF_DIR = ROOT / "trademesh" / "venues" / "node_ref"
 
 
 def _node_ref_port() -> str:

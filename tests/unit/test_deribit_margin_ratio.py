@@ -1,14 +1,14 @@
-"""Deribit's margin ratio is the account's (venues/deribit/margin.py): private/get_account_summary's
+"""Deribit's margin ratio is the account's (trademesh/venues/deribit/margin.py): private/get_account_summary's
 maintenance_margin / margin_balance, as ccxt hands its JSON numbers over (floats), given to each
-cross position of the coin that carries none (venues/live/margin.py, with_account_ratios)."""
+cross position of the coin that carries none (trademesh/venues/live/margin.py, with_account_ratios)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import MarginMode, Position, PositionMargin
-from venues.deribit.margin import summary_ratio
-from venues.live.margin import cross_without_ratio, with_account_ratios
+from trademesh.core.domain.model import MarginMode, Position, PositionMargin
+from trademesh.venues.deribit.margin import summary_ratio
+from trademesh.venues.live.margin import cross_without_ratio, with_account_ratios
 
 D = Decimal
 

@@ -1,4 +1,4 @@
-"""The Deribit stand-in's futures (venues/deribit/standin/order_store.py): an inverse
+"""The Deribit stand-in's futures (trademesh/venues/deribit/standin/order_store.py): an inverse
 perpetual's fill pays 0.05% of its coin value (to a satoshi) and no premium; a reducing fill
 realises amount x (1/average - 1/price) of the coin, the average the harmonic mean."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from venues.deribit.standin.order_store import START_BALANCES, DeribitOrderStore
+from trademesh.venues.deribit.standin.order_store import START_BALANCES, DeribitOrderStore
 
 D = Decimal
 

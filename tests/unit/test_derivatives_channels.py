@@ -13,17 +13,17 @@ import ccxt
 import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache
 
-from core.foundations.bus.consumer import Entry
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Channel, Instrument, InstrumentKind, Side, StreamKey
-from core.ingest.symbols import VenueSymbols
-from core.recorder.rows import rows_of
 from tests.feed_support import Sink
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Channel, Instrument, InstrumentKind, Side, StreamKey
+from trademesh.core.ingest.symbols import VenueSymbols
+from trademesh.core.platform.bus.consumer import Entry
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.recorder.rows import rows_of
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.live.derivatives import (
+from trademesh.venues.live.derivatives import (
     CacheStream,
     DerivativeStreams,
     LiquidationNormalizer,
@@ -31,13 +31,13 @@ from venues.live.derivatives import (
     StateNormalizer,
     derivative_job,
 )
-from venues.live.interest_poll import OpenInterestPoll
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
-from venues.runtime.validate import channel_refused, stream_keys
-from venues.runtime.venue import VenueContext
-from venues.sim.config import SimConfig, SymbolConfig
-from venues.sim.venue import SimVenue
+from trademesh.venues.live.interest_poll import OpenInterestPoll
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.validate import channel_refused, stream_keys
+from trademesh.venues.runtime.venue import VenueContext
+from trademesh.venues.sim.config import SimConfig, SymbolConfig
+from trademesh.venues.sim.venue import SimVenue
 
 D = Decimal
 PERP = SymbolConfig(symbol="BTC/USDT:USDT", start_price=D("65000"), tick_size=D("0.1"), lot_size=D("0.001"))
@@ -249,7 +249,7 @@ def test_open_interest_is_polled_where_the_venue_streams_none_and_admin_says_so(
     assert not isinstance(mark_watch, OpenInterestPoll)
     _, none = derivative_job(streamed, StreamKey("X/Y:Y", Channel.LIQUIDATIONS), feed, exchange, poll_s=1)
     with pytest.raises(ccxt.NotSupported, match="no liquidations"):
-        asyncio.run(none())  # the stream stops for good (venues/live/streams.py)
+        asyncio.run(none())  # the stream stops for good (trademesh/venues/live/streams.py)
     assert LiquidationStream("watch_liquidations", _liquidations).watch == "watch_liquidations"
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binanceusdm import exchange as binance
-from venues.deribit import exchange as deribit
-from venues.okx_swap import exchange as okx
+from trademesh.venues.binanceusdm import exchange as binance
+from trademesh.venues.deribit import exchange as deribit
+from trademesh.venues.okx_swap import exchange as okx
 
 
 def test_binance_usdm_reads_its_mark_price_open_interest_and_force_orders() -> None:

@@ -12,14 +12,14 @@ import random
 
 import pytest
 
-from core.detector.config import EXAMPLES_DIR
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine
-from core.detector.engine.outputs import EmittedSignal
-from core.detector.engine.values import BarValue, TradeValue
-from core.detector.modules.sources import TradeBarsSource
-from core.detector.strategy_file import build_patches, load_strategy
 from tests.detector_support import BASE_NS, S, engine
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.engine.outputs import EmittedSignal
+from trademesh.core.detector.engine.values import BarValue, TradeValue
+from trademesh.core.detector.modules.sources import TradeBarsSource
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
 
 SYMBOL = "BTC/USDT"
 TRADES = 50_000

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.detector.engine.values import TradeValue
-from core.detector.modules import bar_builder
-from core.detector.modules.bar_builder import BarBuilder
-from core.foundations.model import Timeframe
+from trademesh.core.detector.engine.values import TradeValue
+from trademesh.core.detector.modules import bar_builder
+from trademesh.core.detector.modules.bar_builder import BarBuilder
+from trademesh.core.domain.model import Timeframe
 
 _S = 1_000_000_000
 

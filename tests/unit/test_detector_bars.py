@@ -1,4 +1,4 @@
-"""Bars built in the detector from trades equal the bar service's (core.bars) for the same
+"""Bars built in the detector from trades equal the bar service's (trademesh.core.bars) for the same
 trades in the same order: duplicates, reordering and late trades included."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.bars.engine import VenueBars
-from core.bars.watermark import WatermarkRules
-from core.detector.engine.values import BarValue, TradeValue
-from core.detector.modules.sources import TradeBarsSource
-from core.foundations.model import Timeframe
 from tests.detector_support import BASE_NS, S
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.bars.engine import VenueBars
+from trademesh.core.bars.watermark import WatermarkRules
+from trademesh.core.detector.engine.values import BarValue, TradeValue
+from trademesh.core.detector.modules.sources import TradeBarsSource
+from trademesh.core.domain.model import Timeframe
 
 LATENESS_NS = 2 * S
 ENTRY_MS = 1_800_000_000_000

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.errors import InvalidArgument
 from tests.detector_support import engine
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.platform.errors import InvalidArgument
 
 QUANT_MODULES = """
-from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Param, ParamKind, Port
-from core.detector.engine.values import PortType
+from trademesh.core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Param, ParamKind, Port
+from trademesh.core.detector.engine.values import PortType
 
 N = PortType.NUMBER
 
@@ -81,7 +81,7 @@ def test_a_valid_custom_module_loads_and_runs_in_a_patch(quant: str) -> None:
 
 
 def _inputs(a: float, b: float):  # type: ignore[no-untyped-def]
-    from core.detector.engine.module import Inputs
+    from trademesh.core.detector.engine.module import Inputs
 
     return Inputs({"a": a, "b": b}, frozenset({"a", "b"}))
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.detector.convert import (
+from tests.detector_support import engine
+from trademesh.core.detector.convert import (
     catalog_to_pb,
     change_to_pb,
     decimal_text,
@@ -19,15 +20,14 @@ from core.detector.convert import (
     python_value,
     signal_to_pb,
 )
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.changes import ParamSet, StateChanged
-from core.detector.engine.lifecycle import PatchState
-from core.detector.engine.module import ParamKind
-from core.detector.engine.outputs import EmittedSignal, PositionRequest
-from core.detector.engine.values import RuleValue
-from core.foundations.contracts.signal import Direction
-from core.foundations.errors import InvalidArgument
-from tests.detector_support import engine
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.changes import ParamSet, StateChanged
+from trademesh.core.detector.engine.lifecycle import PatchState
+from trademesh.core.detector.engine.module import ParamKind
+from trademesh.core.detector.engine.outputs import EmittedSignal, PositionRequest
+from trademesh.core.detector.engine.values import RuleValue
+from trademesh.core.domain.contracts.signal import Direction
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.signal.v1 import signal_pb2 as sig
 

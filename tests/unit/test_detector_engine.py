@@ -8,17 +8,23 @@ from collections.abc import Mapping
 
 import pytest
 
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.changes import CableConnected, ModuleAdded, ParamSet, PatchCreated, StateChanged
-from core.detector.engine.engine import Engine
-from core.detector.engine.graph import Endpoint
-from core.detector.engine.lifecycle import PatchState
-from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
-from core.detector.engine.patch import Patch
-from core.detector.engine.values import PortType, RuleValue
-from core.foundations.contracts.signal import Direction
-from core.foundations.errors import FailedPrecondition, InvalidArgument
 from tests.detector_support import BASE_NS, FakeTimer, S, engine, trade
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.changes import (
+    CableConnected,
+    ModuleAdded,
+    ParamSet,
+    PatchCreated,
+    StateChanged,
+)
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.engine.graph import Endpoint
+from trademesh.core.detector.engine.lifecycle import PatchState
+from trademesh.core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
+from trademesh.core.detector.engine.patch import Patch
+from trademesh.core.detector.engine.values import PortType, RuleValue
+from trademesh.core.domain.contracts.signal import Direction
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
 
 MS = 1_000_000
 Params = Mapping[str, int | float | bool | str]

@@ -1,5 +1,5 @@
-"""The feed's conversion of a venue's market events to engine events (core.detector.feed's
-MarketConverter over core.detector.book): each trade in order, and per batch one BookValue per
+"""The feed's conversion of a venue's market events to engine events (trademesh.core.detector.market's
+MarketConverter over trademesh.core.detector.book): each trade in order, and per batch one BookValue per
 symbol whose book changed, its top levels best first exactly as an exact model of the book
 (Decimal levels, sorted by Decimal after every batch) gives them, whatever the batches."""
 
@@ -10,10 +10,10 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.detector.engine.io import Event
-from core.detector.engine.values import BookValue, TradeValue
-from core.detector.feed import BOOK_DEPTH, MarketConverter
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.detector.engine.io import Event
+from trademesh.core.detector.engine.values import BookValue, TradeValue
+from trademesh.core.detector.market import BOOK_DEPTH, MarketConverter
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")

@@ -1,4 +1,4 @@
-"""What a strategy hears back from the inspector (core.detector.feedback): its risk state as
+"""What a strategy hears back from the inspector (trademesh.core.detector.feedback): its risk state as
 external values, its own position as a `strategy_position` source; and the example strategy
 that enters only while flat and not stood down, and exits by its own request."""
 
@@ -10,22 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.config import DetectorConfig
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine
-from core.detector.engine.io import ExternalValue, PositionValue
-from core.detector.engine.outputs import Evaluation
-from core.detector.engine.values import BarValue
-from core.detector.feedback import FeedbackTracker, risk_values
-from core.detector.feedback_feed import InspectorFeedback
-from core.detector.runner import PatchRunner
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.errors import InvalidArgument
-from core.foundations.mesh_config import MeshConfig
 from tests.detector_support import BASE_NS, S, engine, trade
+from trademesh.core.detector.config import DetectorConfig
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.engine.io import ExternalValue, PositionValue
+from trademesh.core.detector.engine.outputs import Evaluation
+from trademesh.core.detector.engine.values import BarValue
+from trademesh.core.detector.feedback import FeedbackTracker, risk_values
+from trademesh.core.detector.feedback_feed import InspectorFeedback
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.platform.config.mesh import MeshConfig
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.risk.v1 import inspector_pb2 as rk
 
-EXAMPLE = Path("core/detector/strategies/exits/trend_exit.toml")
+EXAMPLE = Path("trademesh/core/detector/strategies/exits/trend_exit.toml")
 SYMBOL = "BTC/USDT"
 
 
@@ -230,7 +230,7 @@ def test_with_no_inspector_to_ask_nothing_is_heard_and_the_poll_goes_on(
         await feedback.once()
         await feedback.upstream.close()
 
-    with caplog.at_level(logging.INFO, "core.detector.feedback_feed"):
+    with caplog.at_level(logging.INFO, "trademesh.core.detector.feedback_feed"):
         asyncio.run(twice())
     assert heard == []
     said = [r.getMessage() for r in caplog.records]

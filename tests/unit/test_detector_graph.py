@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.detector.engine.graph import Cable, Endpoint, Graph
-from core.detector.engine.module import Category, ModuleSpec, Port
-from core.detector.engine.values import PortType
-from core.foundations.errors import InvalidArgument, NotFound
+from trademesh.core.detector.engine.graph import Cable, Endpoint, Graph
+from trademesh.core.detector.engine.module import Category, ModuleSpec, Port
+from trademesh.core.detector.engine.values import PortType
+from trademesh.core.platform.errors import InvalidArgument, NotFound
 
 NODE = ModuleSpec(
     "node",

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from core.detector.engine.module import Category, Inputs, Module, Outputs, Param, ParamKind
-from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue, Value
-from core.detector.indicators import (
+from trademesh.core.detector.engine.module import Category, Inputs, Module, Outputs, Param, ParamKind
+from trademesh.core.detector.engine.values import BarValue, BookValue, PortType, TradeValue, Value
+from trademesh.core.detector.indicators import (
     Atr,
     Bollinger,
     Donchian,
@@ -27,7 +27,7 @@ from core.detector.indicators import (
     Wma,
     ZScore,
 )
-from core.detector.modules.indicators import (
+from trademesh.core.detector.modules.indicators import (
     INDICATOR_MODULES,
     AtrModule,
     BollingerModule,
@@ -46,7 +46,7 @@ from core.detector.modules.indicators import (
     WmaModule,
     ZScoreModule,
 )
-from core.foundations.errors import InvalidArgument
+from trademesh.core.platform.errors import InvalidArgument
 
 TYPES = {
     "sma",

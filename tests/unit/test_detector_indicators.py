@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.detector.indicators import (
+from trademesh.core.detector.indicators import (
     Atr,
     Bollinger,
     BookImbalance,

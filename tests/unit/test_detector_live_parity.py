@@ -6,7 +6,7 @@ rules) once its hold covers the delivery delay; events later than the hold are c
 The strategies are the shipped examples (trend on trade bars closed by ticks, mean reversion,
 order flow on the book); the market a seeded random walk of two symbols, 4 trades a second.
 
-And a strategy that exits by its own request (core/detector/strategies/exits/trend_exit.toml):
+And a strategy that exits by its own request (trademesh/core/detector/strategies/exits/trend_exit.toml):
 a whole backtest (the detector, advisor and inspector cores) of a walk, and the live runner
 handed the same market data and, at the same times, what the backtest's strategy heard back
 from its inspector (its position, the risk state), make the same signals and the same position
@@ -25,19 +25,19 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 
-from core.backtest.assemble import build
-from core.backtest.config import BacktestConfig
-from core.backtest.detect import DetectStage, no_timer
-from core.backtest.run import Tape
-from core.backtest.session import drive_sync
-from core.backtest.synthetic import Walk, walk
-from core.detector.config import example_strategies
-from core.detector.convert import position_to_pb, signal_to_pb
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.outputs import EmittedSignal, Evaluation
-from core.detector.runner import PatchRunner
-from core.detector.strategy_file import Strategy, build_patches, load_strategy
+from trademesh.core.backtest.assemble import build
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.backtest.detect import DetectStage, no_timer
+from trademesh.core.backtest.run import Tape
+from trademesh.core.backtest.session import drive_sync
+from trademesh.core.backtest.synthetic import Walk, walk
+from trademesh.core.detector.config import example_strategies
+from trademesh.core.detector.convert import position_to_pb, signal_to_pb
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.outputs import EmittedSignal, Evaluation
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.detector.strategy_file import Strategy, build_patches, load_strategy
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
@@ -76,7 +76,7 @@ def _key(signal: EmittedSignal) -> EmittedSignal:
 
 
 def _backtested(events: Sequence[md.MarketEvent], end: int) -> list[EmittedSignal]:
-    """As core.backtest.run steps the detector: ticks due before each timestamp, then it."""
+    """As trademesh.core.backtest.run steps the detector: ticks due before each timestamp, then it."""
     stage = DetectStage(_strategies(), START)
     signals: list[EmittedSignal] = []
     last = START
@@ -136,7 +136,7 @@ async def test_the_live_runner_gives_the_backtests_signals_when_its_hold_covers_
 
 async def test_events_later_than_the_hold_are_counted_late_and_said(caplog: pytest.LogCaptureFixture) -> None:
     events = _recorded()[:4_000]
-    with caplog.at_level(logging.WARNING, "core.detector.runner"):
+    with caplog.at_level(logging.WARNING, "trademesh.core.detector.runner"):
         runner, _ = await _live(events, events[-1].ts_event_ns, hold_ms=50, delay_ms=150)
 
     assert runner.sequencer.late > 0
@@ -157,7 +157,7 @@ def test_a_signal_names_the_bar_it_came_from_even_when_a_tick_closed_it() -> Non
 
 # ---- a strategy that exits by its own request, hearing back from the inspector
 
-EXITS = Path("core/detector/strategies/exits/trend_exit.toml")
+EXITS = Path("trademesh/core/detector/strategies/exits/trend_exit.toml")
 
 
 async def _live_hearing(events: Sequence[md.MarketEvent], tape: Tape, hold_ms: int) -> Evaluation:

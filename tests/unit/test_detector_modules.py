@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.module import Inputs, Module
-from core.detector.engine.values import Value
-from core.foundations.errors import InvalidArgument
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.module import Inputs, Module
+from trademesh.core.detector.engine.values import Value
+from trademesh.core.platform.errors import InvalidArgument
 
 S = 1_000_000_000
 CATALOG = Catalog.builtin()

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.detector.config import EXAMPLES_DIR
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.graph import Endpoint
-from core.detector.engine.io import Event
-from core.detector.engine.lifecycle import PatchState
-from core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
-from core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
-from core.detector.strategy_file import build_patches, load_strategy
-from core.foundations.errors import FailedPrecondition, InvalidArgument
 from tests.detector_support import BASE_NS, FakeTimer
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.graph import Endpoint
+from trademesh.core.detector.engine.io import Event
+from trademesh.core.detector.engine.lifecycle import PatchState
+from trademesh.core.detector.engine.module import Category, Inputs, Module, ModuleSpec, Outputs, Port
+from trademesh.core.detector.engine.values import BarValue, BookValue, PortType, TradeValue
+from trademesh.core.detector.strategy_file import build_patches, load_strategy
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
 
 S = 1_000_000_000
 MS = 1_000_000

@@ -11,9 +11,9 @@ import pytest
 
 from tests.purity import forbidden_in, modules
 
-DETECTOR = Path(__file__).parents[2] / "core" / "detector"
+DETECTOR = Path(__file__).parents[2] / "trademesh" / "core" / "detector"
 MODULES = modules(*(DETECTOR / part for part in ("engine", "modules", "indicators")))
-SHELL = ("core.detector.app", "core.detector.runner")
+SHELL = ("trademesh.core.detector.app", "trademesh.core.detector.runner")
 
 
 def test_the_core_has_modules_to_check() -> None:
@@ -30,4 +30,4 @@ def test_a_core_module_imports_no_io_and_reads_no_clock(path: Path) -> None:
 def test_the_checker_would_catch_a_clock_read_and_a_random_id() -> None:
     source = "import time\nfrom datetime import datetime\nx = datetime.now()\ny = uuid4()\n"
     assert forbidden_in(source) == ["now", "time", "uuid4"]
-    assert forbidden_in("import core.detector.app\n", SHELL) == ["core.detector.app"]
+    assert forbidden_in("import trademesh.core.detector.app\n", SHELL) == ["trademesh.core.detector.app"]

@@ -1,7 +1,7 @@
-"""The `regime` source (core.detector.modules.sources.RegimeSource): its parameters, its values,
+"""The `regime` source (trademesh.core.detector.modules.sources.RegimeSource): its parameters, its values,
 its routing and told state, and the example that gates its entries on the regime
-(core/detector/strategies/regime/trend_regime.toml); the pure part of the live feed
-(core.detector.regime_feed.regime_values)."""
+(trademesh/core/detector/strategies/regime/trend_regime.toml); the pure part of the live feed
+(trademesh.core.detector.regime_feed.regime_values)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine
-from core.detector.engine.io import RegimeValue
-from core.detector.engine.module import Inputs
-from core.detector.engine.outputs import Evaluation
-from core.detector.engine.patch import Patch
-from core.detector.engine.values import BarValue
-from core.detector.modules.sources import REGIME_CODES, RegimeSource
-from core.detector.regime_feed import REGIME_FROM_PB, regime_values
-from core.detector.runner import PatchRunner
-from core.detector.strategy_file import build_patches, load_strategy, parse_strategy
-from core.foundations.bus.codec import FIELD, encode_bars, encode_regimes
-from core.foundations.convert import TIMEFRAME_TO_PB
-from core.foundations.errors import Corrupt, InvalidArgument
-from core.foundations.model import Timeframe
-from core.foundations.regime import Regime
 from tests.detector_support import BASE_NS, S, engine, trade
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.engine.io import RegimeValue
+from trademesh.core.detector.engine.module import Inputs
+from trademesh.core.detector.engine.outputs import Evaluation
+from trademesh.core.detector.engine.patch import Patch
+from trademesh.core.detector.engine.values import BarValue
+from trademesh.core.detector.modules.sources import REGIME_CODES, RegimeSource
+from trademesh.core.detector.regime_feed import REGIME_FROM_PB, regime_values
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.detector.strategy_file import build_patches, load_strategy, parse_strategy
+from trademesh.core.domain.convert import TIMEFRAME_TO_PB
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.domain.regime import Regime
+from trademesh.core.platform.bus.codec import FIELD, encode_bars, encode_regimes
+from trademesh.core.platform.errors import Corrupt, InvalidArgument
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 
-EXAMPLE = Path("core/detector/strategies/regime/trend_regime.toml")
+EXAMPLE = Path("trademesh/core/detector/strategies/regime/trend_regime.toml")
 SYMBOL = "BTC/USDT"
 MINUTE = 60 * S
 

@@ -9,11 +9,11 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.outputs import Evaluation
-from core.detector.runner import PatchRunner
 from tests.detector_support import BASE_NS, SlowTimer, engine, market_trade
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.outputs import Evaluation
+from trademesh.core.detector.runner import PatchRunner
 
 MS = 1_000_000
 NOW = BASE_NS + 60 * 1_000_000_000

@@ -1,8 +1,8 @@
 """Screen-driven strategies in the detector: the strategy file's screen key
-(core.detector.strategy_file.ScreenSymbols), the roster that turns a screen's results into patches
-started and retired (core.detector.screens), the live feed's reading of a result
-(core.detector.screen_feed.ranking_of), the venue feeds a newcomer gets (core.detector.feeds) and
-the runner muting a leaving patch's entries."""
+(trademesh.core.detector.strategy_file.ScreenSymbols), the roster that turns a screen's results into
+patches started and retired (trademesh.core.detector.screens), the live feed's reading of a result
+(trademesh.core.detector.screen_feed.ranking_of), the venue feeds a newcomer gets
+(trademesh.core.detector.feeds) and the runner muting a leaving patch's entries."""
 
 from __future__ import annotations
 
@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest
-from core.detector.feedback import FeedbackTracker
-from core.detector.feeds import VenueFeeds
-from core.detector.runner import PatchRunner
-from core.detector.screen_feed import ranking_of
-from core.detector.screens import Ranking, ScreenRoster
-from core.detector.strategy_file import ScreenSymbols, load_strategy, parse_strategy
-from core.foundations.bus.codec import FIELD, encode_bars, encode_screen_result
-from core.foundations.contracts.signal import Direction
-from core.foundations.errors import Corrupt, InvalidArgument
-from core.foundations.mesh_config import VenueLink
-from core.screener.screen_file import SCREENS_DIR, load_screen
 from tests.detector_support import BASE_NS, S, engine
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.outputs import EmittedSignal, Evaluation, PositionRequest
+from trademesh.core.detector.feedback import FeedbackTracker
+from trademesh.core.detector.feeds import VenueFeeds
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.detector.screen_feed import ranking_of
+from trademesh.core.detector.screens import Ranking, ScreenRoster
+from trademesh.core.detector.strategy_file import ScreenSymbols, load_strategy, parse_strategy
+from trademesh.core.domain.contracts.signal import Direction
+from trademesh.core.platform.bus.codec import FIELD, encode_bars, encode_screen_result
+from trademesh.core.platform.config.mesh import VenueLink
+from trademesh.core.platform.errors import Corrupt, InvalidArgument
+from trademesh.core.screener.screen_file import SCREENS_DIR, load_screen
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.screener.v1 import screener_pb2 as sc
 
@@ -259,8 +259,10 @@ async def test_a_muted_patchs_signals_are_dropped_and_its_position_requests_kept
 
 
 def test_the_example_follows_the_shipped_sim_movers_screens_top_2() -> None:
-    """core/detector/strategies/screen/movers_trend.toml, on a screen `trademesh up` runs."""
-    strategy = load_strategy(Path("core/detector/strategies/screen/movers_trend.toml"), Catalog.builtin())
+    """trademesh/core/detector/strategies/screen/movers_trend.toml, on a screen `trademesh up` runs."""
+    strategy = load_strategy(
+        Path("trademesh/core/detector/strategies/screen/movers_trend.toml"), Catalog.builtin()
+    )
     assert strategy.screen == ScreenSymbols(screen="sim-movers", top=2, min_hold_s=900)
     assert strategy.venues == ("sim",) and strategy.symbols == ()
     shipped = load_screen(SCREENS_DIR / "sim-movers.toml")

@@ -1,11 +1,11 @@
-"""core.detector.sequence: held market events come out in event-time order, one group per
+"""trademesh.core.detector.sequence: held market events come out in event-time order, one group per
 timestamp and venue in the backtest's order (book, then trades by id); an event at or before a
 time already released is late, goes out at that time and is counted."""
 
 from __future__ import annotations
 
-from core.detector.sequence import Sequencer
 from tests.detector_support import market_trade
+from trademesh.core.detector.sequence import Sequencer
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 

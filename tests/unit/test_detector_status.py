@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from core.detector.api import PatchActivity, patch_service
-from core.detector.engine.catalog import Catalog
-from core.detector.engine.engine import Engine, EngineConfig
-from core.detector.engine.outputs import EmittedSignal, Evaluation
-from core.detector.patch_journal import PatchJournal, Pulse
-from core.detector.runner import PatchRunner
-from core.foundations.rpc.server import ServerOptions, create_server
 from tests.detector_support import BASE_NS, SlowTimer, market_trade
+from trademesh.core.detector.api import PatchActivity, patch_service
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.engine.engine import Engine, EngineConfig
+from trademesh.core.detector.engine.outputs import EmittedSignal, Evaluation
+from trademesh.core.detector.patch_journal import PatchJournal, Pulse
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.platform.rpc.server import ServerOptions, create_server
 from trademesh.patch.v1 import patch_pb2 as pb
 from trademesh.patch.v1 import patch_pb2_grpc as pb_grpc
 
@@ -41,7 +41,7 @@ class Clock:
 
 @dataclass
 class State:
-    """The shell's side (core.detector.app.Detector's), around the real PatchRunner."""
+    """The shell's side (trademesh.core.detector.app.Detector's), around the real PatchRunner."""
 
     engine: Engine
     runner: PatchRunner

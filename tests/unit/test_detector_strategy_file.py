@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.engine.warmup import validate
-from core.detector.strategy_file import build_patches, load_strategy, parse_strategy
-from core.foundations.errors import FailedPrecondition, InvalidArgument
 from tests.detector_support import catalog_with_indicators, engine
+from trademesh.core.detector.engine.warmup import validate
+from trademesh.core.detector.strategy_file import build_patches, load_strategy, parse_strategy
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
 
-EXAMPLES = Path(__file__).parents[2] / "core" / "detector" / "strategies"
+EXAMPLES = Path(__file__).parents[2] / "trademesh" / "core" / "detector" / "strategies"
 
 GOOD = """
 id = "small"
@@ -103,7 +103,7 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_key(
         parse_strategy(GOOD.replace(old, new), "strategies/small.toml", catalog_with_indicators())
     [violation] = refused.value.violations
     assert violation.field == field
-    if field == "file":  # not TOML: core.foundations.config_file's "<file>: not valid TOML: ..."
+    if field == "file":  # not TOML: trademesh.core.platform.config.file's "<file>: not valid TOML: ..."
         assert violation.description.startswith("strategies/small.toml: ")
     else:
         assert violation.description.endswith(" (in strategies/small.toml)")

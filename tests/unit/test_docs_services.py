@@ -1,4 +1,5 @@
-"""Every service of the registry (core/foundations/registry.py) is named where a reader meets the mesh.
+"""Every service of the registry (trademesh/core/platform/service/registry.py) is named where a reader meets
+the mesh.
 
 - docs/architecture.md's house picture (the code block under "## The house") draws each service
   with its default port, as `name (port)` (the gateway `gateway (HTTP port`; a venue's port is
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.foundations.registry import SERVICES, ServiceEntry
+from trademesh.core.platform.service.registry import SERVICES, ServiceEntry
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHITECTURE = ROOT / "docs" / "architecture.md"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.env import DRAIN_DELAY_S, drain_delay_s
-from core.foundations.errors import InvalidArgument
+from trademesh.core.platform.config.env import DRAIN_DELAY_S, drain_delay_s
+from trademesh.core.platform.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("", 0.5), ("0", 0.0), (" 0.25 ", 0.25), ("60", 60.0)])

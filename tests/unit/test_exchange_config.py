@@ -1,6 +1,6 @@
-"""The simulated exchange's config (core/foundations/matching/config.py) beside the matching engine:
+"""The simulated exchange's config (trademesh/core/domain/matching/config.py) beside the matching engine:
 the sim venue's config extends it with its synthetic market, and a backtest reads a sim config
-file's exchange part without the sim's code (core.backtest imports no venue)."""
+file's exchange part without the sim's code (trademesh.core.backtest imports no venue)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from core.backtest.assemble import MESH_EXCHANGE, SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, exchange_of
-from core.backtest.config import BacktestConfig
-from core.foundations.errors import InvalidArgument
-from core.foundations.matching.config import SIM_VENUE, ExchangeConfig, SymbolSpec, instruments, load_exchange
-from venues.sim.config import DEMO_MARKET, SimConfig, SymbolConfig, load_config
-from venues.sim.symbols import VENUE
-from venues.sim.symbols import instruments as sim_instruments
+from trademesh.core.backtest.assemble import MESH_EXCHANGE, SIM_MARKET_KEYS, SIM_SYMBOL_KEYS, exchange_of
+from trademesh.core.backtest.config import BacktestConfig
+from trademesh.core.domain.matching.config import (
+    SIM_VENUE,
+    ExchangeConfig,
+    SymbolSpec,
+    instruments,
+    load_exchange,
+)
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.venues.sim.config import DEMO_MARKET, SimConfig, SymbolConfig, load_config
+from trademesh.venues.sim.symbols import VENUE
+from trademesh.venues.sim.symbols import instruments as sim_instruments
 
-EXAMPLES = Path(__file__).parents[2] / "core" / "detector" / "strategies"
+EXAMPLES = Path(__file__).parents[2] / "trademesh" / "core" / "detector" / "strategies"
 
 
 def _names(cls: type) -> set[str]:

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import ResourceExhausted
-from core.foundations.model import Execution, Order, OrderType, Side, TimeInForce
+from trademesh.core.domain.model import Execution, Order, OrderType, Side, TimeInForce
+from trademesh.core.platform.errors import ResourceExhausted
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.executions import ExecutionHub, ExecutionSubscriber
-from venues.runtime.history import ResumePoint
+from trademesh.venues.runtime.executions import ExecutionHub, ExecutionSubscriber
+from trademesh.venues.runtime.history import ResumePoint
 
 EPOCH = 1_700_000_000_000_000_000
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import ResourceExhausted
-from core.foundations.fanout import Overflow, joined
-from core.foundations.model import Channel, Side
+from trademesh.core.domain.model import Channel, Side
+from trademesh.core.platform.errors import ResourceExhausted
+from trademesh.core.platform.rpc.fanout import Overflow, joined
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import JOIN_MOST, MarketFanout, MarketInterest
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.fanout import JOIN_MOST, MarketFanout, MarketInterest
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 BTC_TRADES = ("BTC/USDT", Channel.TRADES, None)
 BTC_BOOK = ("BTC/USDT", Channel.BOOK, None)

@@ -1,17 +1,17 @@
-"""A changing book is sent whole at least every SNAPSHOT_EVERY_S (venues/runtime/feed.py): the bus
+"""A changing book is sent whole at least every SNAPSHOT_EVERY_S (trademesh/venues/runtime/feed.py): the bus
 keeps a market stream's last minutes only, and a consumer starting on it later (a restarted
 bridge) rebuilds the book from the latest snapshot there. A venue that builds its book from
 changes (the sim) sent none of its own: a bridge restarted ten minutes in had no book to give."""
 
 from __future__ import annotations
 
-from core.foundations.book import L2Book
-from core.foundations.fanout import Overflow
-from core.foundations.model import Channel
+from trademesh.core.domain.book import L2Book
+from trademesh.core.domain.model import Channel
+from trademesh.core.platform.rpc.fanout import Overflow
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import MarketFanout, MarketInterest
-from venues.runtime.feed import SNAPSHOT_EVERY_S, MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.fanout import MarketFanout, MarketInterest
+from trademesh.venues.runtime.feed import SNAPSHOT_EVERY_S, MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 SYMBOL = "BTC/USDT"
 BOOK = (SYMBOL, Channel.BOOK, None)

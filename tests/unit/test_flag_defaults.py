@@ -1,4 +1,4 @@
-"""A service's flags are declared once, on its typed config (core.foundations.config_flags): for
+"""A service's flags are declared once, on its typed config (trademesh.core.platform.config.flags): for
 every service whose ServiceCommand names its `settings`, `trademesh <service>` given no flags
 builds the config's own defaults, its --help shows them, and its command.py restates none of them.
 """
@@ -15,16 +15,22 @@ from typing import Any
 
 import pytest
 
-from core.cli import build_parser
-from core.foundations.command import ServiceCommand, load_command
-from core.foundations.config_flags import flag_default, flag_name, flag_values, flagged_fields, shown_default
-from core.foundations.env import (
+from trademesh.core.cli import build_parser
+from trademesh.core.platform.config.env import (
     SUPERVISOR_API_KEY,
     TELEGRAM_API_KEY,
     TELEGRAM_BOT_TOKEN,
     TELEGRAM_COMMAND_CHAT_IDS,
 )
-from core.foundations.registry import SERVICES, ServiceEntry
+from trademesh.core.platform.config.flags import (
+    flag_default,
+    flag_name,
+    flag_values,
+    flagged_fields,
+    shown_default,
+)
+from trademesh.core.platform.service.command import ServiceCommand, load_command
+from trademesh.core.platform.service.registry import SERVICES, ServiceEntry
 
 _ROOT = Path(__file__).resolve().parents[2]
 # A service's positional arguments (`trademesh venue NAME`).
@@ -140,8 +146,8 @@ def test_the_command_module_restates_no_setting(entry: ServiceEntry, command: Se
 
 
 def test_the_leader_flags_default_is_the_leases() -> None:
-    from core.foundations.command import LEADER_TTL_MS
-    from core.foundations.leader import DEFAULT_TTL_MS
+    from trademesh.core.platform.replicas.leader import DEFAULT_TTL_MS
+    from trademesh.core.platform.service.command import LEADER_TTL_MS
 
     assert LEADER_TTL_MS == DEFAULT_TTL_MS
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import NotFound
-from core.foundations.matching.funding import FundingTerms
-from core.foundations.model import Side
 from tests.unit.test_sim_funding import PERP, Clock, make, market
+from trademesh.core.domain.matching.funding import FundingTerms
+from trademesh.core.domain.model import Side
+from trademesh.core.platform.errors import NotFound
 
 D = Decimal
 S = 1_000_000_000

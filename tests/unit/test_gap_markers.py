@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.advisor.engine.config import QualityConfig
-from core.advisor.engine.quality import assess_quality
-from core.advisor.engine.snapshot import snapshot
-from core.advisor.gather import open_gap
-from core.foundations.model import Timeframe
-from core.tools.gaps import GapNotice, gap_marker, last_bar_open_ns
 from tests.advisor_support import NOW_NS, context, signal
+from trademesh.core.advisor.engine.config import QualityConfig
+from trademesh.core.advisor.engine.quality import assess_quality
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.advisor.gather import open_gap
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.tools.gaps import GapNotice, gap_marker, last_bar_open_ns
 
 S = 1_000_000_000
 MINUTE = 60 * S

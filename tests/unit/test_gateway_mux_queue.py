@@ -1,13 +1,13 @@
 """The multiplexer's per-session queue: bounded in bytes of data frames, control frames never
-refused or dropped, and the room each subscription takes known (gateway.mux.queue)."""
+refused or dropped, and the room each subscription takes known (trademesh.gateway.mux.queue)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gateway.grpcweb.status import CallStatus
-from gateway.mux.frames import data_frame, end_frame
-from gateway.mux.queue import FrameQueue
+from trademesh.gateway.grpcweb.status import CallStatus
+from trademesh.gateway.mux.frames import data_frame, end_frame
+from trademesh.gateway.mux.queue import FrameQueue
 from trademesh.mux.v1 import mux_pb2 as mux
 
 

@@ -1,4 +1,5 @@
-"""The scope table (core.foundations.access.scopes): every method of every contract classified on purpose."""
+"""The scope table (trademesh.core.platform.access.scopes): every method of every contract classified on
+purpose."""
 
 from __future__ import annotations
 
@@ -9,16 +10,16 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pool
 
-from core.foundations.access.contracts import Principal, Scope
-from core.foundations.access.scopes import (
+from trademesh.core.platform.access.contracts import Principal, Scope
+from trademesh.core.platform.access.scopes import (
     METHOD_SCOPES,
     REQUEST_SCOPES,
     check_scope,
     depends_on_request,
     required_scope,
 )
-from core.foundations.errors import PermissionDenied
-from gateway.grpcweb.methods import method_kind
+from trademesh.core.platform.errors import PermissionDenied
+from trademesh.gateway.grpcweb.methods import method_kind
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 # The services the gateway may be asked for: our contracts plus grpc's health and reflection.
@@ -46,7 +47,9 @@ def test_every_method_of_every_contract_is_classified_and_nothing_else_is() -> N
     methods = _contract_methods()
     assert "trademesh.admin.v1.Admin/Drain" in methods and len(methods) > 30
     unclassified = sorted(methods - METHOD_SCOPES.keys())
-    assert unclassified == [], f"add these to core.foundations.access.scopes.METHOD_SCOPES: {unclassified}"
+    assert unclassified == [], (
+        f"add these to trademesh.core.platform.access.scopes.METHOD_SCOPES: {unclassified}"
+    )
     stale = sorted(METHOD_SCOPES.keys() - methods)
     assert stale == [], f"no contract has these any more: {stale}"
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.foundations.errors import FailedPrecondition, Unauthenticated
-from gateway.auth.sessions import SESSION_PREFIX, SessionSigner
-from gateway.auth.throttle import LoginThrottle
+from trademesh.core.platform.errors import FailedPrecondition, Unauthenticated
+from trademesh.gateway.auth.sessions import SESSION_PREFIX, SessionSigner
+from trademesh.gateway.auth.throttle import LoginThrottle
 
 SECRET = b"s" * 32
 NOW_MS = 1_700_000_000_000

@@ -8,9 +8,9 @@ import urllib.parse
 
 import pytest
 
-from core.cli import build_parser
-from core.foundations.command import load_command
-from core.foundations.registry import service_entry
+from trademesh.core.cli import build_parser
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import service_entry
 
 
 def _gateway_port() -> int:

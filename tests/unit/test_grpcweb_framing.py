@@ -8,11 +8,17 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
-from core.foundations.errors import InvalidArgument
-from gateway.grpcweb.framing import TRAILER_FLAG, data_frame, decode_frames, request_message, trailer_frame
-from gateway.grpcweb.status import CallStatus, percent_encode
-from gateway.grpcweb.text import MAX_CHUNKS, decode_text, encode_text
-from gateway.grpcweb.timeout import parse_timeout
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.gateway.grpcweb.framing import (
+    TRAILER_FLAG,
+    data_frame,
+    decode_frames,
+    request_message,
+    trailer_frame,
+)
+from trademesh.gateway.grpcweb.status import CallStatus, percent_encode
+from trademesh.gateway.grpcweb.text import MAX_CHUNKS, decode_text, encode_text
+from trademesh.gateway.grpcweb.timeout import parse_timeout
 
 
 def field_of(error: pytest.ExceptionInfo[InvalidArgument]) -> str:

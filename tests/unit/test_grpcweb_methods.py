@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.grpcweb.methods import MethodKind, method_kind
+from trademesh.gateway.grpcweb.methods import MethodKind, method_kind
 
 
 def test_known_methods_have_their_kind() -> None:

@@ -1,4 +1,4 @@
-"""Exchange archives as `trademesh data import` reads them (core.history.archives): Binance's
+"""Exchange archives as `trademesh data import` reads them (trademesh.core.history.archives): Binance's
 kline and aggTrades zips, monthly and daily, with and without a header row, times in ms and in µs;
 a generic CSV by its column mapping and time unit; checksums; and every bad input refused naming
 the file, row and value. The archives are written here in the exchanges' formats."""
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.foundations.errors import Corrupt, InvalidArgument
-from core.history.archives import Archive, ImportOptions, open_archive
-from core.history.layouts import parse_columns
-from core.history.symbols import binance_symbol
+from trademesh.core.cli import main
+from trademesh.core.history.archives import Archive, ImportOptions, open_archive
+from trademesh.core.history.layouts import parse_columns
+from trademesh.core.history.symbols import binance_symbol
+from trademesh.core.platform.errors import Corrupt, InvalidArgument
 
 KLINE_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"

@@ -10,11 +10,18 @@ import pytest
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Timeframe
-from core.history.download import Fetched, Job, bars_between, candle_range, parse_time, parse_timeframes
-from core.history.download_venue import retry_delay
-from core.history.progress import Progress, eta_text, fraction_done
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.history.download import (
+    Fetched,
+    Job,
+    bars_between,
+    candle_range,
+    parse_time,
+    parse_timeframes,
+)
+from trademesh.core.history.download_venue import retry_delay
+from trademesh.core.history.progress import Progress, eta_text, fraction_done
+from trademesh.core.platform.errors import InvalidArgument
 
 S = 10**9
 JAN_1_2024 = 1_704_067_200 * S  # a Monday

@@ -1,19 +1,20 @@
 """A bar downloaded is the bar the bar service stores from the same venue candle: `data download`'s
-rows (core.history.download.bar_records) against the bar service's repair (core.bars.repair.
-candle_bar), field for field. Found by tests/integration/test_history_download_parity.py: the
-download stored no VWAP where the bar service computes one from the candle's quote volume, and
-would store a bar for a candle with no volume, where the bar service stores none."""
+rows (trademesh.core.history.download.bar_records) against the bar service's repair
+(trademesh.core.bars.repair.candle_bar), field for field. Found by
+tests/integration/test_history_download_parity.py: the download stored no VWAP where the bar
+service computes one from the candle's quote volume, and would store a bar for a candle with no
+volume, where the bar service stores none."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.bars.repair import candle_bar
-from core.foundations.convert import candle_to_pb
-from core.foundations.model import Timeframe
-from core.history.download import bar_records
+from trademesh.core.bars.repair import candle_bar
+from trademesh.core.domain.convert import candle_to_pb
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.history.download import bar_records
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.live.normalize import candle_from_row
+from trademesh.venues.live.normalize import candle_from_row
 
 MINUTE = 60 * 10**9
 T0 = 1_704_067_200 * 10**9

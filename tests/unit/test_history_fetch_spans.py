@@ -1,10 +1,10 @@
 """The spans a download asks a venue for, from the ranges a series does not hold
-(core.history.download.fetch_spans): neighbouring holes join up to a page of candles."""
+(trademesh.core.history.download.fetch_spans): neighbouring holes join up to a page of candles."""
 
 from __future__ import annotations
 
-from core.history.coverage import Hole
-from core.history.download import fetch_spans
+from trademesh.core.history.coverage import Hole
+from trademesh.core.history.download import fetch_spans
 
 M = 60 * 10**9  # a minute
 PAGE = 1000 * M

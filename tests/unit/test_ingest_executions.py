@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.foundations.mesh_config import VenueLink
-from core.ingest.executions import ExecutionFollower, gap_marker
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.ingest.dial import VenueDial
+from trademesh.core.ingest.executions import ExecutionFollower, gap_marker
+from trademesh.core.platform.config.mesh import VenueLink
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 EPOCH = 1_700_000_000_000_000_000
@@ -24,7 +25,7 @@ def _follower(published: Bus) -> ExecutionFollower:
     def no_channel() -> Any:
         raise AssertionError("no network in this test")
 
-    return ExecutionFollower(VenueLink("sim", "127.0.0.1:1"), no_channel, (), published.publish)
+    return ExecutionFollower(VenueDial(VenueLink("sim", "127.0.0.1:1"), no_channel, ()), published.publish)
 
 
 def _response(epoch: int, *sequences: int, position: int = 0, **extra: Any) -> bytes:

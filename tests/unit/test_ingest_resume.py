@@ -6,14 +6,14 @@ so only a GAP notice that opens it is the venue's refusal to resume.
 
 from __future__ import annotations
 
-from core.foundations.bus.gaps import opens_with_gap_notice
-from core.foundations.fanout import Overflow
-from core.foundations.model import Channel, Side
 from trademesh.bus.v1 import bus_pb2 as bus
-from venues.runtime.fanout import MarketFanout, MarketInterest, MarketSubscriber
-from venues.runtime.feed import MarketFeed
-from venues.runtime.history import History, ResumePoint
-from venues.runtime.stats import StreamTable
+from trademesh.core.domain.model import Channel, Side
+from trademesh.core.platform.bus.gaps import opens_with_gap_notice
+from trademesh.core.platform.rpc.fanout import Overflow
+from trademesh.venues.runtime.fanout import MarketFanout, MarketInterest, MarketSubscriber
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.history import History, ResumePoint
+from trademesh.venues.runtime.stats import StreamTable
 
 SYMBOL = "BTC/USDT"
 TRADES = MarketInterest(frozenset({(SYMBOL, Channel.TRADES, None)}), Overflow.DISCONNECT)

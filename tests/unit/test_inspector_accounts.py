@@ -8,15 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.inspector.engine.diff import diff_policies
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.policies import AccountLimit, AccountPolicy, PolicySet
-from core.inspector.engine.policy_dump import dump_policies
-from core.inspector.engine.policy_file import load_policies, read_policies
-from core.inspector.views import policy_status
 from tests.inspector_support import T0, D, core, fill, intent, market
 from tests.unit.test_inspector_checks import refused
+from trademesh.core.inspector.engine.diff import diff_policies
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.policies import AccountLimit, AccountPolicy, PolicySet
+from trademesh.core.inspector.engine.policy_dump import dump_policies
+from trademesh.core.inspector.engine.policy_file import load_policies, read_policies
+from trademesh.core.inspector.views import policy_status
+from trademesh.core.platform.errors import InvalidArgument
 
 DESK_A, DESK_B = "sim.desk-a", "sim.desk-b"
 POLICIES = """

@@ -1,10 +1,10 @@
-"""SubmitIntent answers with the venue's latest word on the order (core.inspector.runtime): an
+"""SubmitIntent answers with the venue's latest word on the order (trademesh.core.inspector.runtime): an
 update of the execution stream that comes after the PlaceOrder answer it preceded at the venue
 does not take the answer back (a marketable order answered FILLED read back as OPEN)."""
 
 from __future__ import annotations
 
-from core.inspector.runtime import _says_more
+from trademesh.core.inspector.runtime import _says_more
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import OrderType, Side, TimeInForce
-from core.inspector.audit import Audit
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.events import RiskOutput
-from core.inspector.snapshot import _record_to, audit_from_snapshot
+from trademesh.core.domain.model import OrderType, Side, TimeInForce
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.events import RiskOutput
+from trademesh.core.inspector.snapshot import _record_to, audit_from_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 
 D = Decimal

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from core.foundations.convert import fill_to_pb
-from core.foundations.model import Fill, InstrumentKind, OrderStatus, Side
-from core.inspector.audit import Audit
-from core.inspector.convert import intent_from_pb
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskVerdict
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.requests import plan_request
-from core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
-from core.inspector.views import positions_view
 from tests.inspector_support import MS, SECOND, T0, D, cancelled, core, fill, intent, market, placed, update
 from tests.unit.test_inspector_snapshot import dump
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as cm
+from trademesh.core.domain.convert import fill_to_pb
+from trademesh.core.domain.model import Fill, InstrumentKind, OrderStatus, Side
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.convert import intent_from_pb
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskVerdict
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.requests import plan_request
+from trademesh.core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
+from trademesh.core.inspector.views import positions_view
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.signal.v1 import signal_pb2 as sig
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.model import OrderStatus, Side
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskState, RiskVerdict
-from core.inspector.engine.market import MarketView
-from core.inspector.engine.policies import (
+from tests.inspector_support import MS, T0, D, core, fill, intent, market, state, update
+from trademesh.core.domain.model import OrderStatus, Side
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskState, RiskVerdict
+from trademesh.core.inspector.engine.market import MarketView
+from trademesh.core.inspector.engine.policies import (
     CapitalPolicy,
     ExposurePolicy,
     LossPolicy,
@@ -24,7 +25,6 @@ from core.inspector.engine.policies import (
     SymbolLimit,
     Window,
 )
-from tests.inspector_support import MS, T0, D, core, fill, intent, market, state, update
 
 
 def refused(verdict: RiskVerdict, policy: str, action: RiskAction = RiskAction.BLOCK) -> dict[str, str]:

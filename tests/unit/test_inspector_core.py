@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import OrderStatus, Side
-from core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, QueryOrder
-from core.inspector.engine.events import RiskAction, RiskState
-from core.inspector.engine.ids import entry_order_id
-from core.inspector.engine.policies import LossPolicy, OrderPolicy, PolicySet
 from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, state, update
+from trademesh.core.domain.model import OrderStatus, Side
+from trademesh.core.inspector.engine.actions import CancelAll, CancelOrder, OrderRole, QueryOrder
+from trademesh.core.inspector.engine.events import RiskAction, RiskState
+from trademesh.core.inspector.engine.ids import entry_order_id
+from trademesh.core.inspector.engine.policies import LossPolicy, OrderPolicy, PolicySet
+from trademesh.core.platform.errors import InvalidArgument
 
 DRAWDOWN = PolicySet(loss=LossPolicy(max_drawdown=D("0.1")))
 

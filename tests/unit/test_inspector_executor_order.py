@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 import pytest
 
-from core.foundations.model import OrderType, Side, TimeInForce
-from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderRole, PlaceOrder
-from core.inspector.executor import Executor
+from trademesh.core.domain.model import OrderType, Side, TimeInForce
+from trademesh.core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderRole, PlaceOrder
+from trademesh.core.inspector.executor import Executor
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

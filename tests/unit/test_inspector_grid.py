@@ -4,12 +4,12 @@ down to it (never more than asked), and one below a lot BLOCKed. Facts not known
 
 from __future__ import annotations
 
-from core.foundations.model import InstrumentKind, Side
-from core.inspector.engine.checks import ORDER_LOT, ORDER_TICK
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.instruments import InstrumentFacts
 from tests.inspector_support import T0, D, core, intent, market
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.inspector.engine.checks import ORDER_LOT, ORDER_TICK
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
 
 FACTS = InstrumentFacts(tick_size=D("0.01"), lot_size=D("0.001"), kind=InstrumentKind.SPOT)
 

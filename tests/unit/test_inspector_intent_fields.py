@@ -1,6 +1,6 @@
 """Every field of an intent is checked for its meaning, not only its type (issue 37, item 20):
-core.inspector.convert.intent_from_pb (the API's and the bus's way in) names each bad field, with
-the rules of core.advisor.engine.intent.intent_violations; a journal's intents are read back
+trademesh.core.inspector.convert.intent_from_pb (the API's and the bus's way in) names each bad field, with
+the rules of trademesh.core.advisor.engine.intent.intent_violations; a journal's intents are read back
 without the rules added since (a replay takes what was taken then)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import TimeInForce
-from core.inspector.convert import decode_intent, intent_from_pb
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import TimeInForce
+from trademesh.core.inspector.convert import decode_intent, intent_from_pb
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 NOW = 1_767_300_000_000_000_000

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.inverse import coin_pnl
-from core.foundations.model import InstrumentKind, Side
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskState
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.engine.policies import (
+from tests.inspector_support import MS, T0, D, core, fill, intent, market, state
+from trademesh.core.domain.inverse import coin_pnl
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskState
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.engine.policies import (
     CapitalPolicy,
     ExposurePolicy,
     LossPolicy,
@@ -22,7 +23,6 @@ from core.inspector.engine.policies import (
     PolicySet,
     PositionPolicy,
 )
-from tests.inspector_support import MS, T0, D, core, fill, intent, market, state
 
 VENUE, SYMBOL = "deribit", "BTC/USD:BTC"
 KEY = (VENUE, SYMBOL)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.inspector.engine.actions import CancelOrder
-from core.inspector.executor import Executor
 from tests.unit.test_inspector_executor_order import Desk, _until, stop_loss
+from trademesh.core.inspector.engine.actions import CancelOrder
+from trademesh.core.inspector.executor import Executor
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

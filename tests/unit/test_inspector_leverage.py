@@ -8,30 +8,30 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.contracts.intent import ExecutionIntent
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import InstrumentKind, MarginMode, PositionMargin, Side
-from core.inspector.engine.actions import Amend, OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.diff import diff_policies, loosenings
-from core.inspector.engine.events import RiskAction, RiskOutput, RiskState, RiskVerdict
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.engine.margin import MarginReport, SettleBalance, estimate_liquidation
-from core.inspector.engine.margin_policies import (
+from tests.inspector_support import MS, T0, D, fill, intent, market, placed, state
+from trademesh.core.domain.contracts.intent import ExecutionIntent
+from trademesh.core.domain.model import InstrumentKind, MarginMode, PositionMargin, Side
+from trademesh.core.inspector.engine.actions import Amend, OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.diff import diff_policies, loosenings
+from trademesh.core.inspector.engine.events import RiskAction, RiskOutput, RiskState, RiskVerdict
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.engine.margin import MarginReport, SettleBalance, estimate_liquidation
+from trademesh.core.inspector.engine.margin_policies import (
     LeverageLimit,
     LeveragePolicy,
     LiquidationPolicy,
     MarginPolicy,
 )
-from core.inspector.engine.policies import PolicySet
-from core.inspector.engine.policy_dump import dump_policies
-from core.inspector.engine.policy_file import load_policies, read_policies
-from core.inspector.views import policy_status, positions_view
-from tests.inspector_support import MS, T0, D, fill, intent, market, placed, state
+from trademesh.core.inspector.engine.policies import PolicySet
+from trademesh.core.inspector.engine.policy_dump import dump_policies
+from trademesh.core.inspector.engine.policy_file import load_policies, read_policies
+from trademesh.core.inspector.views import policy_status, positions_view
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 PERP = "BTC/USDT:USDT"
-SHIPPED = Path(__file__).parents[2] / "core" / "inspector" / "default_policies.toml"
+SHIPPED = Path(__file__).parents[2] / "trademesh" / "core" / "inspector" / "default_policies.toml"
 FACTS = InstrumentFacts(
     tick_size=D("0.1"), lot_size=D("0.001"), min_size=D("0.001"), kind=InstrumentKind.PERPETUAL
 )

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from core.advisor.convert import intent_to_pb
-from core.advisor.engine.config import EntryMode, IntentConfig, SizingConfig
-from core.advisor.engine.intent import close_intent, open_intent
-from core.advisor.engine.sizing import risk_size
-from core.advisor.engine.snapshot import snapshot
-from core.advisor.engine.validation import validate
-from core.foundations.errors import InvalidArgument
-from core.inspector.convert import intent_from_pb
 from tests.advisor_support import INSTRUMENT, NOW_NS, context, signal
 from tests.inspector_support import D
 from tests.unit.test_advisor_validation_sizing import UNCAPPED, synthesis
+from trademesh.core.advisor.convert import intent_to_pb
+from trademesh.core.advisor.engine.config import EntryMode, IntentConfig, SizingConfig
+from trademesh.core.advisor.engine.intent import close_intent, open_intent
+from trademesh.core.advisor.engine.sizing import risk_size
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.advisor.engine.validation import validate
+from trademesh.core.inspector.convert import intent_from_pb
+from trademesh.core.platform.errors import InvalidArgument
 
 
 def test_a_strategys_leverage_is_on_its_entries_on_the_wire_and_read_back() -> None:

@@ -11,20 +11,20 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from core.advisor.convert import intent_to_pb
-from core.foundations.convert import fill_to_pb, position_to_pb
-from core.foundations.model import MarginMode, Position, PositionMargin, Side
-from core.inspector.audit import Audit
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskState, RiskVerdict
-from core.inspector.engine.margin_policies import LeveragePolicy, LiquidationPolicy, MarginPolicy
-from core.inspector.engine.policies import PolicySet
-from core.inspector.engine.policy_dump import dump_policies
-from core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
 from tests.inspector_support import MS, T0, D, fill, intent
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.advisor.convert import intent_to_pb
+from trademesh.core.domain.convert import fill_to_pb, position_to_pb
+from trademesh.core.domain.model import MarginMode, Position, PositionMargin, Side
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskState, RiskVerdict
+from trademesh.core.inspector.engine.margin_policies import LeveragePolicy, LiquidationPolicy, MarginPolicy
+from trademesh.core.inspector.engine.policies import PolicySet
+from trademesh.core.inspector.engine.policy_dump import dump_policies
+from trademesh.core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -10,11 +10,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.foundations.model import OrderStatus, Side
-from core.inspector.engine.actions import CancelOrder, OrderAction, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.market import MarketView
-from core.inspector.engine.policies import (
+from tests.inspector_support import MS, T0, D, fill, intent, update
+from trademesh.core.domain.model import OrderStatus, Side
+from trademesh.core.inspector.engine.actions import CancelOrder, OrderAction, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.market import MarketView
+from trademesh.core.inspector.engine.policies import (
     ExposurePolicy,
     OrderPolicy,
     PolicySet,
@@ -22,7 +23,6 @@ from core.inspector.engine.policies import (
     RatePolicy,
     SymbolLimit,
 )
-from tests.inspector_support import MS, T0, D, fill, intent, update
 
 POLICIES = PolicySet(
     position=PositionPolicy(

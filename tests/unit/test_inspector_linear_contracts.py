@@ -5,12 +5,12 @@ equity it moves. Before, a contract counted as one whole BTC: 100 times its noti
 
 from __future__ import annotations
 
-from core.foundations.model import InstrumentKind, Side
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.engine.policies import OrderPolicy, PolicySet, PositionPolicy
 from tests.inspector_support import MS, T0, D, core, fill, intent, market
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.engine.policies import OrderPolicy, PolicySet, PositionPolicy
 
 VENUE, SYMBOL = "okx-swap", "BTC/USDT:USDT"
 KEY = (VENUE, SYMBOL)

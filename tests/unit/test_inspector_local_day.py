@@ -1,6 +1,7 @@
-"""The equity curve's local day, kept for the span of a day (core.inspector.engine.equity._LocalDay):
-the same date as local_time's for every time, across offset changes (a zone whose clocks went
-back at midnight into the day before included), and for another zone asked in turn."""
+"""The equity curve's local day, kept for the span of a day
+(trademesh.core.inspector.engine.equity._LocalDay): the same date as local_time's for every time,
+across offset changes (a zone whose clocks went back at midnight into the day before included), and
+for another zone asked in turn."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.inspector.engine.equity import _LocalDay, local_time
+from trademesh.core.inspector.engine.equity import _LocalDay, local_time
 
 _NS = 1_000_000_000
 

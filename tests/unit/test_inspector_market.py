@@ -1,4 +1,4 @@
-"""The inspector's market board (core.inspector.market) without a venue: its MarketData
+"""The inspector's market board (trademesh.core.inspector.market) without a venue: its MarketData
 events handed to `take` as the stream would. What is checked: the latest quote is the book's
 top (the ticker's only while no book is held) and the last trade; the quotes are kept by event
 time, so a view as of a time is the book's top and the last trade then; a time the history does
@@ -15,18 +15,18 @@ from typing import Any, cast
 import pytest
 from prometheus_client import REGISTRY
 
-from core.foundations.errors import NotFound
-from core.inspector import market
-from core.inspector.engine.actions import OrderAction
-from core.inspector.engine.market import MarketView
-from core.inspector.executor import Executor
-from core.inspector.input_journal import InputJournal
-from core.inspector.market import MarketBoard
-from core.inspector.risk_log import RiskLog
-from core.inspector.runtime import PolicySource, Runtime
-from core.inspector.venues import VenueLinks
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.inspector import market
+from trademesh.core.inspector.engine.actions import OrderAction
+from trademesh.core.inspector.engine.market import MarketView
+from trademesh.core.inspector.executor import Executor
+from trademesh.core.inspector.input_journal import InputJournal
+from trademesh.core.inspector.market import MarketBoard
+from trademesh.core.inspector.risk_log import RiskLog
+from trademesh.core.inspector.runtime import PolicySource, Runtime
+from trademesh.core.inspector.venues import VenueLinks
+from trademesh.core.platform.errors import NotFound
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
@@ -159,8 +159,9 @@ class Entries:
     def __init__(self) -> None:
         self.appended: list[jr.JournalEntry] = []
 
-    async def append(self, entry: jr.JournalEntry) -> None:
+    async def append(self, entry: jr.JournalEntry) -> tuple[int, int]:
         self.appended.append(entry)
+        return (len(self.appended), 0)
 
     async def entries(self) -> AsyncIterator[jr.JournalEntry]:
         replayed: tuple[jr.JournalEntry, ...] = ()

@@ -1,13 +1,13 @@
-"""What the inspector notifies (core.inspector.notify): the events an operator must hear of, in
+"""What the inspector notifies (trademesh.core.inspector.notify): the events an operator must hear of, in
 words and as JSON; a half-set Telegram target is a start-up error naming the missing variable."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.foundations.env import TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
-from core.foundations.errors import InvalidArgument
-from core.inspector.notify import as_json, notifier_from_env, text_of, wanted
+from trademesh.core.inspector.notify import as_json, notifier_from_env, text_of, wanted
+from trademesh.core.platform.config.env import TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.risk.v1 import inspector_pb2 as rk
 
 

@@ -5,11 +5,11 @@ plain decimals."""
 
 from __future__ import annotations
 
-from core.foundations.model import Side
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.policies import LossPolicy, PolicySet
-from core.inspector.views import positions_view, risk_state
 from tests.inspector_support import MS, T0, D, core, fill, intent, market
+from trademesh.core.domain.model import Side
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.policies import LossPolicy, PolicySet
+from trademesh.core.inspector.views import positions_view, risk_state
 
 
 def test_a_trade_closed_at_what_it_cost_made_zero_and_is_no_loss() -> None:

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.inspector.engine.diff import diff_policies, flatten_policies, loosenings
-from core.inspector.engine.policies import PolicySet, PositionPolicy, Window
-from core.inspector.engine.policy_file import load_policies, read_policies
-from core.inspector.shipped import shipped_policies
+from trademesh.core.inspector.engine.diff import diff_policies, flatten_policies, loosenings
+from trademesh.core.inspector.engine.policies import PolicySet, PositionPolicy, Window
+from trademesh.core.inspector.engine.policy_file import load_policies, read_policies
+from trademesh.core.inspector.shipped import shipped_policies
+from trademesh.core.platform.errors import InvalidArgument
 
 FULL = """
 [position]
@@ -174,7 +174,7 @@ def test_equal_sets_have_no_diff_and_every_key_is_flattened() -> None:
 
 
 def test_a_symbol_limit_made_in_code_is_checked_too() -> None:
-    from core.inspector.engine.policies import SymbolLimit
+    from trademesh.core.inspector.engine.policies import SymbolLimit
 
     with pytest.raises(InvalidArgument) as caught:
         PositionPolicy(symbols={"ETH/USDT": SymbolLimit(max_notional=Decimal(-1))})
@@ -210,7 +210,7 @@ def test_the_docs_table_lists_every_policy_key() -> None:
 
 
 def _shipped() -> PolicySet:
-    from core.inspector.shipped import shipped_policies
+    from trademesh.core.inspector.shipped import shipped_policies
 
     return shipped_policies()
 
@@ -278,7 +278,7 @@ reserved = { "mean-rev" = "10000", "a b" = "1" }
 
 @pytest.mark.parametrize("text", [FULL, ODD_KEYS, "", "[loss]\ncooldown_after_loss_ms = 5\n"])
 def test_a_set_written_for_the_journal_reads_back_the_same(text: str) -> None:
-    from core.inspector.engine.policy_dump import dump_policies
+    from trademesh.core.inspector.engine.policy_dump import dump_policies
 
     for policies in (load_policies(text), read_policies(text, _shipped()).policies):
         assert load_policies(dump_policies(policies)) == policies
@@ -288,8 +288,8 @@ def test_a_journal_written_before_replays_the_same() -> None:
     """Journals hold policy text: one written before holds an operator's file as it was, where a
     key left out was off, and it is read so still (only an operator's file is read over the
     shipped set; the journal's text is the complete set)."""
-    from core.inspector.driver import apply_entry, new_core
-    from core.inspector.engine.policies import OrderPolicy
+    from trademesh.core.inspector.driver import apply_entry, new_core
+    from trademesh.core.inspector.engine.policies import OrderPolicy
     from trademesh.risk.v1 import journal_pb2 as jr
 
     start = jr.JournalStart(policies="[orders]\nmax_open = 3\n", starting_equity="100000", instance="i")

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import OrderStatus, OrderType, Side
-from core.inspector.engine.actions import OrderAction, OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
+from trademesh.core.domain.model import OrderStatus, OrderType, Side
+from trademesh.core.inspector.engine.actions import OrderAction, OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.policies import PolicySet, ProtectPolicy
 
 SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT
 

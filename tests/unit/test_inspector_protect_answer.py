@@ -15,19 +15,26 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.convert import fill_to_pb, order_to_pb
-from core.foundations.model import Fill, InstrumentKind, Order, OrderStatus, Side
-from core.inspector.audit import Audit
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import Amend, CancelAll, CancelOrder, OrderAction, OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskOutput, RiskVerdict
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.engine.policies import PolicySet, PositionPolicy, ProtectPolicy
-from core.inspector.snapshot import from_snapshot, to_snapshot
 from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, update
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.convert import fill_to_pb, order_to_pb
+from trademesh.core.domain.model import Fill, InstrumentKind, Order, OrderStatus, Side
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import (
+    Amend,
+    CancelAll,
+    CancelOrder,
+    OrderAction,
+    OrderRole,
+    PlaceOrder,
+)
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskOutput, RiskVerdict
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.engine.policies import PolicySet, PositionPolicy, ProtectPolicy
+from trademesh.core.inspector.snapshot import from_snapshot, to_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from core.foundations.model import OrderStatus
-from core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskOutput
-from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
+from trademesh.core.domain.model import OrderStatus
+from trademesh.core.inspector.engine.actions import Amend, CancelOrder, OrderAction, OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskOutput
+from trademesh.core.inspector.engine.policies import PolicySet, ProtectPolicy
 
 SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT
 KEY = ("sim", "BTC/USDT")

@@ -6,15 +6,15 @@ toward the three-refusal stand-down."""
 
 from __future__ import annotations
 
-from core.foundations.model import Order, OrderStatus
-from core.inspector.driver import apply_entry
-from core.inspector.engine.actions import OrderRole
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.engine.policies import PolicySet, ProtectPolicy
 from tests.inspector_support import MS, T0, D, amended, core, fill, intent, market, placed, update
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Order, OrderStatus
+from trademesh.core.inspector.driver import apply_entry
+from trademesh.core.inspector.engine.actions import OrderRole
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.engine.policies import PolicySet, ProtectPolicy
 from trademesh.risk.v1 import journal_pb2 as jr
 
 SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT

@@ -5,18 +5,18 @@ last one's refusal; a position without its whole protective pair past the bound
 
 from __future__ import annotations
 
-from core.foundations.convert import fill_to_pb, order_to_pb
-from core.foundations.model import OrderStatus, Side
-from core.inspector.convert import risk_event_to_pb
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskEvent, RiskOutput
-from core.inspector.engine.policies import PolicySet, ProtectPolicy
-from core.inspector.notify import wanted
 from tests.inspector_support import MS, T0, D, amended, cancelled, core, fill, intent, market, placed, update
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.convert import fill_to_pb, order_to_pb
+from trademesh.core.domain.model import OrderStatus, Side
+from trademesh.core.inspector.convert import risk_event_to_pb
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskEvent, RiskOutput
+from trademesh.core.inspector.engine.policies import PolicySet, ProtectPolicy
+from trademesh.core.inspector.notify import wanted
 from trademesh.risk.v1 import journal_pb2 as jr
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

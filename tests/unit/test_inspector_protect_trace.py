@@ -5,8 +5,8 @@ so its orders are that entry's)."""
 
 from __future__ import annotations
 
-from core.inspector.engine.actions import OrderRole
 from tests.inspector_support import MS, T0, amended, core, fill, intent, market, placed
+from trademesh.core.inspector.engine.actions import OrderRole
 
 SL, TP = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT
 

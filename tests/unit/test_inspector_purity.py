@@ -10,7 +10,7 @@ import pytest
 
 from tests.purity import forbidden_in, modules
 
-ENGINE = Path(__file__).parents[2] / "core" / "inspector" / "engine"
+ENGINE = Path(__file__).parents[2] / "trademesh" / "core" / "inspector" / "engine"
 MODULES = modules(ENGINE)
 
 
@@ -21,4 +21,7 @@ def test_the_engine_has_modules_to_check() -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
 def test_an_engine_module_imports_no_io_and_reads_no_clock(path: Path) -> None:
-    assert forbidden_in(path.read_text(), ("core.inspector.app", "core.inspector.runtime")) == []
+    assert (
+        forbidden_in(path.read_text(), ("trademesh.core.inspector.app", "trademesh.core.inspector.runtime"))
+        == []
+    )

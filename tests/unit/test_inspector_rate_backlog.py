@@ -1,4 +1,4 @@
-"""Rate limits count intents at their own time (core.inspector.engine.rates): a backlog the mesh
+"""Rate limits count intents at their own time (trademesh.core.inspector.engine.rates): a backlog the mesh
 held back (an inspector failover) is judged as it would have been on time, a strategy that
 decides too fast is throttled however late its intents arrive, and an intent past its expiry is
 refused as expired."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction
-from core.inspector.engine.policies import PolicySet, RatePolicy
-from core.inspector.engine.rates import LATE_NS
 from tests.inspector_support import MS, SECOND, T0, core, intent, market
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.engine.policies import PolicySet, RatePolicy
+from trademesh.core.inspector.engine.rates import LATE_NS
 
 LIMIT = 4  # orders per strategy per second
 FAILOVER_NS = 8 * SECOND  # the backlog's delay: the leader killed, the lease's ttl, the replay

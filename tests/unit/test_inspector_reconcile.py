@@ -1,4 +1,4 @@
-"""The reconciliation's alarms (core.inspector.reconcile, core.inspector.discrepancy): a
+"""The reconciliation's alarms (trademesh.core.inspector.reconcile, trademesh.core.inspector.discrepancy): a
 difference between a venue's balance and the ledger's books, or between a venue's position and
 the inspector's book, is an alarm when the same difference is seen again, not when two different
 transient ones (fills in flight) follow each other."""
@@ -12,9 +12,9 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from core.inspector.discrepancy import Discrepancies
-from core.inspector.engine.actions import CancelOrder
-from core.inspector.reconcile import Reconciler
+from trademesh.core.inspector.discrepancy import Discrepancies
+from trademesh.core.inspector.engine.actions import CancelOrder
+from trademesh.core.inspector.reconcile import Reconciler
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 D = Decimal

@@ -1,17 +1,17 @@
-"""A strategy's own position requests planned into intents (core.inspector.requests) and carried
+"""A strategy's own position requests planned into intents (trademesh.core.inspector.requests) and carried
 out by the core: close, reduce and flip of the strategy's share, protection adjusted, and the
 requests it cannot carry out refused with a reason."""
 
 from __future__ import annotations
 
-from core.foundations.model import OrderStatus, Side
-from core.inspector.convert import intent_from_pb
-from core.inspector.engine.actions import OrderRole, PlaceOrder
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskVerdict
-from core.inspector.engine.instruments import InstrumentFacts
-from core.inspector.requests import REQUEST_TTL_NS, plan_request, request_intent_id
 from tests.inspector_support import MS, SECOND, T0, D, cancelled, core, fill, intent, market, placed, update
+from trademesh.core.domain.model import OrderStatus, Side
+from trademesh.core.inspector.convert import intent_from_pb
+from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskVerdict
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
+from trademesh.core.inspector.requests import REQUEST_TTL_NS, plan_request, request_intent_id
 from trademesh.signal.v1 import signal_pb2 as sig
 
 

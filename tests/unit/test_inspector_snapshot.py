@@ -10,12 +10,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from core.inspector.audit import Audit
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskState
-from core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
 from tests.journal_support import make_journal
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskState
+from trademesh.core.inspector.snapshot import audit_from_snapshot, from_snapshot, to_snapshot
 from trademesh.risk.v1 import journal_pb2 as jr
 
 _JOURNAL = make_journal(900, intent_every_s=6, rich=True)

@@ -8,14 +8,14 @@ cancelled."""
 
 from __future__ import annotations
 
-from core.foundations.model import InstrumentKind, OrderStatus, Side
-from core.inspector.driver import apply_entry
-from core.inspector.engine.actions import OrderRole
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.events import RiskAction, RiskVerdict
-from core.inspector.engine.instruments import InstrumentFacts
 from tests.inspector_support import MS, T0, D, cancelled, core, fill, intent, market, placed, update
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import InstrumentKind, OrderStatus, Side
+from trademesh.core.inspector.driver import apply_entry
+from trademesh.core.inspector.engine.actions import OrderRole
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.events import RiskAction, RiskVerdict
+from trademesh.core.inspector.engine.instruments import InstrumentFacts
 from trademesh.risk.v1 import journal_pb2 as jr
 
 SPOT = InstrumentFacts(lot_size=D("0.00001"), kind=InstrumentKind.SPOT)

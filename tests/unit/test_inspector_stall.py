@@ -9,10 +9,10 @@ import logging
 
 import pytest
 
-from core.foundations.errors import Unavailable
-from core.inspector.app import watch_stalls
-from core.inspector.exec_bus import BusExecutions
 from trademesh.bus.v1 import bus_pb2 as bus
+from trademesh.core.inspector.app import watch_stalls
+from trademesh.core.inspector.exec_bus import BusExecutions
+from trademesh.core.platform.errors import Unavailable
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 

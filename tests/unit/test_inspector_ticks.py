@@ -1,4 +1,4 @@
-"""A protective order's price on the venue's tick grid (core.inspector.ticks): rounded away from
+"""A protective order's price on the venue's tick grid (trademesh.core.inspector.grid): rounded away from
 the market, so never worse than planned; a price on the grid is left as it is."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.model import Side
-from core.inspector.ticks import on_grid
+from trademesh.core.domain.model import Side
+from trademesh.core.inspector.grid import on_grid
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@ is the core's, whatever way an intent comes in, and a replay of the journal gets
 
 from __future__ import annotations
 
-from core.foundations.model import Side
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.events import RiskAction
 from tests.inspector_support import T0, core, fill, intent, market
+from trademesh.core.domain.model import Side
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.events import RiskAction
 from trademesh.risk.v1 import journal_pb2 as jr
 
 

@@ -8,30 +8,31 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
-from core.detector.engine.engine import Engine
-from core.detector.runner import PatchRunner
-from core.foundations.bus.codec import decode, encode_instruments
-from core.foundations.bus.instruments import InstrumentRelay, diff_instruments, listing_of
-from core.foundations.bus.names import (
-    instruments_stream,
-    parse_instruments_stream,
-    parse_market_stream,
-)
-from core.foundations.model import Candle, Side
-from core.inspector.audit import Audit
-from core.inspector.convert import risk_event_to_pb
-from core.inspector.driver import apply_entry, new_core
-from core.inspector.engine.events import RiskAction
-from core.inspector.notify import wanted
-from core.inspector.snapshot import from_snapshot, to_snapshot
-from core.screener.feed import MarketState, ScreenFeed
-from core.screener.screen_file import SCREENS_DIR
-from core.screener.screens import load_screens
 from tests.detector_support import BASE_NS, engine, trade
 from tests.inspector_support import T0, core, fill, intent, market
 from tests.unit.test_detector_engine import catalog, scored
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.detector.engine.engine import Engine
+from trademesh.core.detector.runner import PatchRunner
+from trademesh.core.domain.model import Candle, Side
+from trademesh.core.inspector.audit import Audit
+from trademesh.core.inspector.convert import risk_event_to_pb
+from trademesh.core.inspector.driver import apply_entry, new_core
+from trademesh.core.inspector.engine.events import RiskAction
+from trademesh.core.inspector.notify import wanted
+from trademesh.core.inspector.snapshot import from_snapshot, to_snapshot
+from trademesh.core.platform.bus.codec import decode, encode_instruments
+from trademesh.core.platform.bus.instruments import InstrumentRelay, diff_instruments, listing_of
+from trademesh.core.platform.bus.names import (
+    instruments_stream,
+    parse_instruments_stream,
+    parse_market_stream,
+)
+from trademesh.core.screener.feed import ScreenFeed
+from trademesh.core.screener.screen_file import SCREENS_DIR
+from trademesh.core.screener.screens import load_screens
+from trademesh.core.screener.state import MarketState
 from trademesh.risk.v1 import journal_pb2 as jr
 
 Change = bus.InstrumentChange

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import ccxt
 
-from core.advisor.gather import _instrument
-from core.foundations.convert import instrument_to_pb
-from core.tools.render import instrument as rendered
-from venues.live.markets import instrument_of
-from venues.okx_swap.spec import SPEC as OKX_SWAP
-from venues.sim.config import SimConfig
-from venues.sim.symbols import instruments
+from trademesh.core.advisor.gather import _instrument
+from trademesh.core.domain.convert import instrument_to_pb
+from trademesh.core.tools.render import instrument as rendered
+from trademesh.venues.live.markets import instrument_of
+from trademesh.venues.okx_swap.spec import SPEC as OKX_SWAP
+from trademesh.venues.sim.config import SimConfig
+from trademesh.venues.sim.symbols import instruments
 
 D = Decimal
 

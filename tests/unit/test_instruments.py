@@ -1,5 +1,5 @@
-"""A venue's instruments as kept for the services that follow markets (core.foundations.instruments): asked
-once, again when old or when a symbol is missing (at most every `recheck_s`), one call for
+"""A venue's instruments as kept for the services that follow markets (trademesh.core.domain.instruments):
+asked once, again when old or when a symbol is missing (at most every `recheck_s`), one call for
 askers at once, the last list kept when the venue does not answer."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, Unavailable
-from core.foundations.instruments import VenueInstruments
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.instruments import VenueInstruments
+from trademesh.core.platform.errors import InvalidArgument, Unavailable
 
 
 class Clock:

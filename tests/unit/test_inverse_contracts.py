@@ -1,5 +1,5 @@
 """Inverse contracts (sized in a USD face value, settled in the coin): the arithmetic
-(core/foundations/inverse.py) and the advisor's sizing in contracts (stage 8), worked by hand."""
+(trademesh/core/domain/inverse.py) and the advisor's sizing in contracts (stage 8), worked by hand."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from decimal import Decimal
 
 import pytest
 
-from core.advisor.engine.calibration import Calibration
-from core.advisor.engine.config import AdvisorConfig, SizingConfig, SynthesisConfig, ValidationConfig
-from core.advisor.engine.core import AdvisorCore
-from core.advisor.engine.decision import Decision, Outcome
-from core.advisor.engine.sizing import risk_size
-from core.advisor.engine.snapshot import snapshot
-from core.foundations.inverse import coin_fee, coin_pnl, coin_round, coin_value, face_value
-from core.foundations.model import Balance, Instrument, InstrumentKind
 from tests.advisor_support import NOW_NS, context, signal
+from trademesh.core.advisor.engine.calibration import Calibration
+from trademesh.core.advisor.engine.config import (
+    AdvisorConfig,
+    SizingConfig,
+    SynthesisConfig,
+    ValidationConfig,
+)
+from trademesh.core.advisor.engine.core import AdvisorCore
+from trademesh.core.advisor.engine.decision import Decision, Outcome
+from trademesh.core.advisor.engine.sizing import risk_size
+from trademesh.core.advisor.engine.snapshot import snapshot
+from trademesh.core.domain.inverse import coin_fee, coin_pnl, coin_round, coin_value, face_value
+from trademesh.core.domain.model import Balance, Instrument, InstrumentKind
 
 D = Decimal
 # Deribit's BTC-PERPETUAL as the venue lists it: 1 USD a unit of size, lots of 10.

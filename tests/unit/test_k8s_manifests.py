@@ -34,15 +34,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from core.cli import build_parser
-from core.foundations import env
-from core.foundations.accounts import account_venue
-from core.foundations.command import load_command
-from core.foundations.logstream.config import LOG_STREAM
-from core.foundations.registry import METRICS_PORT_OFFSET, SERVICES, Kind
-from core.foundations.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
 from tests.kustomize import KustomizeError, render, strategic_merge
-from venues.registry import VENUES
+from trademesh.core.cli import build_parser
+from trademesh.core.domain.accounts import account_venue
+from trademesh.core.platform.config import env
+from trademesh.core.platform.logs.stream.config import LOG_STREAM
+from trademesh.core.platform.rpc.server import LIVENESS_SERVICE, READINESS_SERVICE
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import METRICS_PORT_OFFSET, SERVICES, Kind
+from trademesh.venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "ops" / "k8s"
@@ -53,7 +53,7 @@ IMAGE = "trademesh"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 # The example venue account (docs/accounts.md): its Deployment, (exchange, account).
 ACCOUNTS = {"venue-binance-desk-b": ("binance", "desk-b")}
-# Variables that hold secrets (core/foundations/env.py) and any name that looks like one.
+# Variables that hold secrets (trademesh/core/platform/config/env.py) and any name that looks like one.
 SECRET_VARIABLES = frozenset(
     {
         env.TOKEN,
@@ -1258,7 +1258,7 @@ def test_every_venue_writes_its_own_streams_to_the_bus() -> None:
 
 def test_the_paper_overlay_turns_every_live_venue_to_paper_and_nothing_else() -> None:
     """ops/k8s/overlays/paper: the local fleet with TRADEMESH_PAPER=1 in the ConfigMap every
-    container reads (venues/command.py: a live venue paper-trades; the sim makes its own market);
+    container reads (trademesh/venues/command.py: a live venue paper-trades; the sim makes its own market);
     the local overlay itself stays live."""
 
     def config(name: str) -> dict[str, str]:
@@ -1282,7 +1282,7 @@ def test_the_paper_overlay_turns_every_live_venue_to_paper_and_nothing_else() ->
 # --- a venue in another language (docs/venues.md): its own image, so `ours` leaves it out --------
 
 NODE_REF, NODE_REF_IMAGE = "venue-node-ref", "trademesh-node-ref"
-NODE_REF_DIR = ROOT / "venues" / "node_ref"
+NODE_REF_DIR = ROOT / "trademesh" / "venues" / "node_ref"
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.feed_support import new_feed
-from venues.kraken.wire import CHECKSUM_LEVELS, Checksum, checksum
-from venues.live.wire import WireBook
+from trademesh.venues.kraken.wire import CHECKSUM_LEVELS, Checksum, checksum
+from trademesh.venues.live.wire import WireBook
 
 DECIMALS = (2, 8)
 PRICES = [f"{100 + n / 100:.2f}" for n in range(-30, 30)]

@@ -1,4 +1,5 @@
-"""Kraken's pair status (venues/kraken/exchange.py): a pair AssetPairs lists without `status` is active.
+"""Kraken's pair status (trademesh/venues/kraken/exchange.py): a pair AssetPairs lists without `status` is
+active.
 
 The AssetPairs answer is the recorded one of 2021 (fixtures/exchange-captures/KRAKEN.0), from
 before Kraken added the field; ccxt alone reads every pair of it as inactive. A status that is
@@ -12,7 +13,7 @@ import json
 from typing import Any
 
 from tests.integration.replay import capture_files
-from venues.kraken.exchange import KrakenExchange
+from trademesh.venues.kraken.exchange import KrakenExchange
 
 _STATUSES = {"online": True, "cancel_only": False, "post_only": False, "limit_only": False}
 

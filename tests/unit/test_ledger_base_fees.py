@@ -14,17 +14,17 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
-from core.foundations.model import Fill, InstrumentKind, Liquidity, Side
-from core.inspector.engine.core import InspectorCore
-from core.inspector.engine.policies import PolicySet
-from core.ledger.engine import chart
-from core.ledger.engine.books import chain_balances, describe
-from core.ledger.engine.chart import TransferCode
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent
-from core.ledger.engine.model import ZERO, LedgerId, Links, Transfer
-from core.ledger.engine.reports import pnl, positions
-from core.ledger.engine.trips import RoundTrip, round_trips, settlement_assets
+from trademesh.core.domain.model import Fill, InstrumentKind, Liquidity, Side
+from trademesh.core.inspector.engine.core import InspectorCore
+from trademesh.core.inspector.engine.policies import PolicySet
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.books import chain_balances, describe
+from trademesh.core.ledger.engine.chart import TransferCode
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent
+from trademesh.core.ledger.engine.model import ZERO, LedgerId, Links, Transfer
+from trademesh.core.ledger.engine.reports import pnl, positions
+from trademesh.core.ledger.engine.trips import RoundTrip, round_trips, settlement_assets
 
 D = Decimal
 VENUE, SYMBOL, BASE, QUOTE = "binance", "FTM/USDT", "FTM", "USDT"

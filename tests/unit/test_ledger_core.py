@@ -11,16 +11,15 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.cost_share import quantum_of
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.allocate import split
-from core.ledger.engine.books import chain_balances, describe
-from core.ledger.engine.chart import AccountCode, TransferCode
-from core.ledger.engine.core import LedgerCore, Posting
-from core.ledger.engine.events import DepositEvent, FillEvent, FundingEvent
-from core.ledger.engine.model import (
+from trademesh.core.domain.cost_share import quantum_of
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.allocate import split
+from trademesh.core.ledger.engine.books import chain_balances, describe
+from trademesh.core.ledger.engine.chart import AccountCode, TransferCode
+from trademesh.core.ledger.engine.core import LedgerCore, Posting
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent, FundingEvent
+from trademesh.core.ledger.engine.model import (
     ZERO,
     Account,
     AccountKey,
@@ -32,7 +31,8 @@ from core.ledger.engine.model import (
     TransferFlag,
     transfer_id,
 )
-from core.ledger.engine.reports import PnlLine, pnl, positions
+from trademesh.core.ledger.engine.reports import PnlLine, pnl, positions
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
 
 D = Decimal
 V = "binance"
@@ -569,7 +569,7 @@ def test_a_margin_balance_without_its_hold_is_refused_not_doubled() -> None:
 
 
 def test_ids_are_uuid5_of_what_they_name() -> None:
-    from core.ledger.engine import model
+    from trademesh.core.ledger.engine import model
 
     key = chart.venue_cash(V, "USDT")
     assert key.id == uuid.uuid5(model._NAMESPACE, f"account/1/101/{V}/USDT/").hex

@@ -1,17 +1,17 @@
 """A funding payment read from the venue can come before the fills that made its position (they
 come through ingest and the bus): the ledger's funding follower holds it while the books hold no
-position it was paid on (core.ledger.funding.books_hold), instead of posting it to the
+position it was paid on (trademesh.core.ledger.funding.books_hold), instead of posting it to the
 unattributed book."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent
-from core.ledger.engine.model import Links
-from core.ledger.funding import books_hold
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent
+from trademesh.core.ledger.engine.model import Links
+from trademesh.core.ledger.funding import books_hold
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 V, PERP = "sim", "BTC/USDT:USDT"

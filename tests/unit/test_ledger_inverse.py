@@ -10,17 +10,17 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.inverse import coin_fee, coin_pnl
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.books import chain_balances, describe
-from core.ledger.engine.chart import TransferCode
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent, FundingEvent
-from core.ledger.engine.model import Chain, Links, TransferFlag
-from core.ledger.engine.reports import pnl, positions
-from core.ledger.venues import Contract
+from trademesh.core.domain.inverse import coin_fee, coin_pnl
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.contracts import Contract
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.books import chain_balances, describe
+from trademesh.core.ledger.engine.chart import TransferCode
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent, FundingEvent
+from trademesh.core.ledger.engine.model import Chain, Links, TransferFlag
+from trademesh.core.ledger.engine.reports import pnl, positions
+from trademesh.core.platform.errors import InvalidArgument
 
 D = Decimal
 V, SYMBOL = "deribit", "BTC/USD:BTC"

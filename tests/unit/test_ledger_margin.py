@@ -13,16 +13,16 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.books import chain_balances, describe
-from core.ledger.engine.chart import AccountCode, TransferCode
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent, FundingEvent
-from core.ledger.engine.model import Chain, Links, Transfer, TransferFlag
-from core.ledger.engine.reports import pnl, positions
-from core.ledger.engine.trips import count_trips, round_trips, settlement_assets
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.books import chain_balances, describe
+from trademesh.core.ledger.engine.chart import AccountCode, TransferCode
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent, FundingEvent
+from trademesh.core.ledger.engine.model import Chain, Links, Transfer, TransferFlag
+from trademesh.core.ledger.engine.reports import pnl, positions
+from trademesh.core.ledger.engine.trips import count_trips, round_trips, settlement_assets
+from trademesh.core.platform.errors import InvalidArgument
 
 D = Decimal
 V, SYMBOL = "sim", "BTC/USDT:USDT"

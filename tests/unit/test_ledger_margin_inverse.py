@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.books import chain_balances, describe
-from core.ledger.engine.chart import AccountCode, TransferCode
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent
-from core.ledger.engine.model import Chain, Links, TransferFlag
-from core.ledger.engine.reports import pnl
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.books import chain_balances, describe
+from trademesh.core.ledger.engine.chart import AccountCode, TransferCode
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent
+from trademesh.core.ledger.engine.model import Chain, Links, TransferFlag
+from trademesh.core.ledger.engine.reports import pnl
 
 D = Decimal
 V, SYMBOL = "deribit", "BTC/USD:BTC"

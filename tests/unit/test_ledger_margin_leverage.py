@@ -13,10 +13,11 @@ from typing import Any
 
 import grpc
 
-from core.ledger.convert import fill_event
-from core.ledger.venues import Contract, LedgerVenues
-from core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.ledger.contracts import Contract
+from trademesh.core.ledger.convert import fill_event
+from trademesh.core.ledger.venues import LedgerVenues
+from trademesh.core.tools.resolver import VENUE_SERVICES, Instance, MeshResolver
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 from trademesh.tradeflow.v1 import tradeflow_pb2_grpc as tf_grpc
 

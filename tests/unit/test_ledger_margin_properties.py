@@ -2,7 +2,7 @@
 of two strategies, at leverages that change between fills, some of them liquidations with a
 fee. After every posting the margin each position holds in the books is, exactly, what the
 sim's matching engine holds for the same fills (its own arithmetic:
-core.foundations.matching.margin.initial_margin and exact_quotient: an opening adds notional /
+trademesh.core.domain.matching.margin.initial_margin and exact_quotient: an opening adds notional /
 leverage, a reduce releases its share of the margin, a leverage set re-margins to |cost| /
 leverage); the cash ledger's hold is the margin ledger's; every chain balances. At the end the
 venue's cash less the deposits is the books' PnL, and the liquidation fees are the liquidation
@@ -17,17 +17,17 @@ from decimal import Decimal, localcontext
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from core.foundations.inverse import coin_value
-from core.foundations.matching.accounts import EXACT, exact_quotient
-from core.foundations.matching.margin import initial_margin as sim_initial_margin
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.books import chain_balances
-from core.ledger.engine.chart import AccountCode
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.events import DepositEvent, FillEvent
-from core.ledger.engine.model import Links
-from core.ledger.engine.reports import pnl
+from trademesh.core.domain.inverse import coin_value
+from trademesh.core.domain.matching.accounts import EXACT, exact_quotient
+from trademesh.core.domain.matching.margin import initial_margin as sim_initial_margin
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.books import chain_balances
+from trademesh.core.ledger.engine.chart import AccountCode
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.events import DepositEvent, FillEvent
+from trademesh.core.ledger.engine.model import Links
+from trademesh.core.ledger.engine.reports import pnl
 
 D = Decimal
 NONE = D(0)

@@ -4,7 +4,9 @@ strategies (some fills no strategy placed). After every posting: its chain balan
 and asset and leaves no account past its flags; a refused event changes nothing. At the end:
 balances recomputed from every transfer equal the running ones; quantity and cost agree with
 the fills; a core rebuilt from the balances mid-sequence (as the store gives them back) posts
-exactly the same chains."""
+exactly the same chains. The core's kept reports (LedgerCore.positions, LedgerCore.pnl: read
+again only after a chain) equal reports.positions and reports.pnl made afresh right after
+every seventh event, at the marks as they move between postings."""
 
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ from decimal import Decimal, localcontext
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from core.foundations.model import InstrumentKind, Side
-from core.ledger.engine import chart
-from core.ledger.engine.books import chain_balances
-from core.ledger.engine.core import LedgerCore, Posting
-from core.ledger.engine.events import DepositEvent, Event, FillEvent, FundingEvent
-from core.ledger.engine.model import ZERO, Chain, LedgerBalance, Links, Transfer, TransferFlag
-from core.ledger.engine.reports import positions
+from trademesh.core.domain.model import InstrumentKind, Side
+from trademesh.core.ledger.engine import chart
+from trademesh.core.ledger.engine.books import chain_balances
+from trademesh.core.ledger.engine.core import LedgerCore, Posting
+from trademesh.core.ledger.engine.events import DepositEvent, Event, FillEvent, FundingEvent
+from trademesh.core.ledger.engine.model import ZERO, Chain, LedgerBalance, Links, Transfer, TransferFlag
+from trademesh.core.ledger.engine.reports import pnl, positions
 
 D = Decimal
 Sums = tuple[Decimal, Decimal, Decimal, Decimal]
@@ -207,6 +209,22 @@ def _tuple(b: LedgerBalance) -> Sums:
     return (b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending)
 
 
+# The kept reports checked right after every REPORT_EVERY-th event (each kind of event lands there
+# many times a sequence): after every event the check took three quarters of the test's time.
+REPORT_EVERY = 7
+
+
+def check_reports(core: LedgerCore, prices: dict[tuple[str, str], Decimal], index: int) -> None:
+    """The core's kept reports as made afresh: at the prices, then at prices moved (no posting
+    between: the realised parts as kept, the unrealised at the new marks), of all venues and one."""
+    assert core.positions() == positions(core.accounts, core.balances)
+    moved = {key: price * (1 + D(index % 7 - 3) / 100) for key, price in prices.items()}
+    for marks in (prices, moved):
+        assert core.pnl(marks) == pnl(core.accounts, core.balances, marks)
+    venue = VENUES[index % 2]
+    assert core.pnl(moved, venue) == pnl(core.accounts, core.balances, moved, venue)
+
+
 def opening(core: LedgerCore) -> list[Chain]:
     chains = []
     for venue in VENUES:
@@ -249,6 +267,8 @@ def test_long_random_sequences_keep_the_books(seed: int, cut: int) -> None:
             assert len(core.accounts) == accounts
         if rebuilt is not None:
             assert rebuilt.post(event) == posting
+        if index % REPORT_EVERY == 0:
+            check_reports(core, scenario.prices, index)
         if posting.chain is None:
             refused += 1
             continue

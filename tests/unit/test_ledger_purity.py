@@ -10,7 +10,7 @@ import pytest
 
 from tests.purity import forbidden_in, modules
 
-MODULES = modules(Path(__file__).parents[2] / "core" / "ledger" / "engine")
+MODULES = modules(Path(__file__).parents[2] / "trademesh" / "core" / "ledger" / "engine")
 
 
 def test_the_engine_modules_are_all_checked() -> None:

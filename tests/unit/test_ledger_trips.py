@@ -1,15 +1,15 @@
-"""Round trips from the books (core.ledger.engine.trips): fills posted by the ledger's own core,
+"""Round trips from the books (trademesh.core.ledger.engine.trips): fills posted by the ledger's own core,
 their transfers read back as the store gives them, and each trip's result worked by hand."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import Side
-from core.ledger.engine.core import LedgerCore
-from core.ledger.engine.model import Transfer
-from core.ledger.engine.trips import RoundTrip, count_trips, round_trips, settlement_assets
 from tests.unit.test_ledger_core import PERP, SPOT, V, deposit, fill, post
+from trademesh.core.domain.model import Side
+from trademesh.core.ledger.engine.core import LedgerCore
+from trademesh.core.ledger.engine.model import Transfer
+from trademesh.core.ledger.engine.trips import RoundTrip, count_trips, round_trips, settlement_assets
 
 D = Decimal
 

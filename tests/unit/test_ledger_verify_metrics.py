@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from prometheus_client import REGISTRY
 
-from core.ledger.metrics import record_verify
-from core.ledger.verify import BalanceMismatch, Problem, VerifyReport
+from trademesh.core.ledger.metrics import record_verify
+from trademesh.core.ledger.verify import BalanceMismatch, Problem, VerifyReport
 
 
 def _shown() -> tuple[float | None, float | None]:

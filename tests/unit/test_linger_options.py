@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.bars.app import BarsConfig
-from core.bridge.config import BridgeConfig
-from core.foundations.errors import InvalidArgument
 from tests.forked_services import run_command
+from trademesh.core.bars.app import BarsConfig
+from trademesh.core.bridge.config import BridgeConfig
+from trademesh.core.platform.errors import InvalidArgument
 
 
 @pytest.mark.parametrize("config", [BarsConfig, BridgeConfig])

@@ -14,18 +14,18 @@ import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache
 from ccxt.async_support.base.ws.order_book import OrderBook
 
-from core.foundations.backoff import Backoff
-from core.foundations.model import Channel, Side, StreamKey
 from tests import feed_support
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.domain.model import Channel, Side, StreamKey
+from trademesh.core.platform.aio.backoff import Backoff
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.live.normalize import BookNormalizer, BookRange, TickerNormalizer, TradeNormalizer
-from venues.live.streams import StreamWatcher
-from venues.registry import create_venue
-from venues.runtime.feed import MarketFeed
-from venues.runtime.runtime import RuntimeState, VenueRuntime
-from venues.runtime.services import AdminService
-from venues.runtime.stats import Staleness, StreamState, StreamStats, StreamTable
+from trademesh.venues.live.normalize import BookNormalizer, BookRange, TickerNormalizer, TradeNormalizer
+from trademesh.venues.live.streams import StreamWatcher
+from trademesh.venues.registry import create_venue
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.runtime import RuntimeState, VenueRuntime
+from trademesh.venues.runtime.services import AdminService
+from trademesh.venues.runtime.stats import Staleness, StreamState, StreamStats, StreamTable
 
 SYMBOL = "X/Y"
 

@@ -1,6 +1,6 @@
-"""A live venue dispatches what its frames changed at most once per `flush_ms` (venues/live/config.py):
-a frame after a quiet spell goes out at once, frames within the window after a dispatch go out
-together at its end, in order, nothing lost."""
+"""A live venue dispatches what its frames changed at most once per `flush_ms`
+(trademesh/venues/live/config.py): a frame after a quiet spell goes out at once, frames within the
+window after a dispatch go out together at its end, in order, nothing lost."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Channel, StreamKey
+from trademesh.core.domain.model import Channel, StreamKey
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binance.spec import SPEC
-from venues.live.config import load_config
-from venues.live.normalize import TradeNormalizer
-from venues.live.venue import LiveVenue
-from venues.runtime.fanout import MarketFanout, MarketRoute
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.binance.spec import SPEC
+from trademesh.venues.live.config import load_config
+from trademesh.venues.live.normalize import TradeNormalizer
+from trademesh.venues.live.venue import LiveVenue
+from trademesh.venues.runtime.fanout import MarketFanout, MarketRoute
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 SYMBOL = "BTC/USDT"
 WINDOW_MS = 100  # wide, so a loaded machine cannot blur "at once" and "at the window's end"

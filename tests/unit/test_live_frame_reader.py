@@ -1,4 +1,4 @@
-"""A connection's frames read by one task for its life (venues/live/exchange.py `_read_frames`, in
+"""A connection's frames read by one task for its life (trademesh/venues/live/exchange.py `_read_frames`, in
 place of ccxt's receive loop, which makes a task a frame): the same steps as ccxt's loop.
 
 - frames aiohttp has buffered are handled in order, all but the last without a receive, and
@@ -16,7 +16,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from venues.live.exchange import _read_frames, _start_reading
+from trademesh.venues.live.exchange import _read_frames, _start_reading
 
 
 class Client:

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition
-from venues.binance.spec import SPEC as BINANCE_SPOT
-from venues.binanceusdm.spec import SPEC as BINANCE_USDM
-from venues.deribit.spec import SPEC as DERIBIT
-from venues.live.trading import LiveTrading
-from venues.okx_swap.spec import SPEC as OKX_SWAP
+from trademesh.core.platform.errors import FailedPrecondition
+from trademesh.venues.binance.spec import SPEC as BINANCE_SPOT
+from trademesh.venues.binanceusdm.spec import SPEC as BINANCE_USDM
+from trademesh.venues.deribit.spec import SPEC as DERIBIT
+from trademesh.venues.live.trading import LiveTrading
+from trademesh.venues.okx_swap.spec import SPEC as OKX_SWAP
 
 MS = 1_000_000
 

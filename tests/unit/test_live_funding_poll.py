@@ -9,7 +9,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from venues.live.funding_poll import FundingPoll
+from trademesh.venues.live.funding_poll import FundingPoll
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The rate of a live funding payment from the venue's rate history (venues/live/funding_rates.py):
+"""The rate of a live funding payment from the venue's rate history (trademesh/venues/live/funding_rates.py):
 matched by funding time within the tolerance, never a neighbour's; one read per symbol for the
 payments without a known rate, none for those known; NULL where the venue has no rate.
 
@@ -15,12 +15,12 @@ from typing import Any
 import ccxt.pro
 import pytest
 
-from core.foundations.model import FundingPayment
-from venues.binanceusdm.spec import SPEC as BINANCE_USDM
-from venues.deribit.spec import SPEC as DERIBIT
-from venues.live.funding_rates import MATCH_TOLERANCE_MS, MISS_RETRY_S, FundingRates, RateBook
-from venues.live.trading import LiveTrading
-from venues.okx_swap.spec import SPEC as OKX_SWAP
+from trademesh.core.domain.model import FundingPayment
+from trademesh.venues.binanceusdm.spec import SPEC as BINANCE_USDM
+from trademesh.venues.deribit.spec import SPEC as DERIBIT
+from trademesh.venues.live.funding_rates import MATCH_TOLERANCE_MS, MISS_RETRY_S, FundingRates, RateBook
+from trademesh.venues.live.trading import LiveTrading
+from trademesh.venues.okx_swap.spec import SPEC as OKX_SWAP
 
 D = Decimal
 MS = 1_000_000

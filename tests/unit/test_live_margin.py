@@ -12,14 +12,14 @@ from typing import Any
 import ccxt.pro
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.model import MarginMode
-from venues.binanceusdm.margin import BinanceUsdmMargin
-from venues.deribit.margin import DeribitMargin
-from venues.live.convert import order_from_ccxt
-from venues.live.margin import LiveLeverage, margin_from_ccxt
-from venues.live.private import fill_from_ccxt
-from venues.okx_swap.margin import OkxSwapMargin
+from trademesh.core.domain.model import MarginMode
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
+from trademesh.venues.binanceusdm.margin import BinanceUsdmMargin
+from trademesh.venues.deribit.margin import DeribitMargin
+from trademesh.venues.live.convert import order_from_ccxt
+from trademesh.venues.live.margin import LiveLeverage, margin_from_ccxt
+from trademesh.venues.live.private import fill_from_ccxt
+from trademesh.venues.okx_swap.margin import OkxSwapMargin
 
 D = Decimal
 

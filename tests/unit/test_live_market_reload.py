@@ -1,4 +1,4 @@
-"""A live venue's markets reload (venues/live/market_reload.py) on a real ccxt client whose market
+"""A live venue's markets reload (trademesh/venues/live/market_reload.py) on a real ccxt client whose market
 reads are scripted: what a reload swaps in, what a failed one keeps, its log and counts, its loop,
 and that ccxt's own calls (every order's load_markets) never wait for it."""
 
@@ -14,8 +14,8 @@ from typing import Any
 import ccxt.async_support
 import pytest
 
-from venues.binance.spec import SPEC
-from venues.live.market_reload import DELISTED, RELOADS, MarketReload
+from trademesh.venues.binance.spec import SPEC
+from trademesh.venues.live.market_reload import DELISTED, RELOADS, MarketReload
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 
@@ -135,7 +135,7 @@ async def test_a_failed_reload_keeps_the_last_list_logs_once_and_counts(
         ccxt.ExchangeError("binance refused"),
         [],  # no market at all: a glitch, not everything delisted
     ]
-    with caplog.at_level(logging.DEBUG, logger="venues.live.market_reload"):
+    with caplog.at_level(logging.DEBUG, logger="trademesh.venues.live.market_reload"):
         for _ in range(4):
             assert not await reload.reload()
     assert reload.instruments == before and exchange.markets is markets
@@ -148,7 +148,7 @@ async def test_a_failed_reload_keeps_the_last_list_logs_once_and_counts(
 
     caplog.clear()
     script.answers.append([market("BTC/USDT", tick="0.5"), market("ETH/USDT")])
-    with caplog.at_level(logging.INFO, logger="venues.live.market_reload"):
+    with caplog.at_level(logging.INFO, logger="trademesh.venues.live.market_reload"):
         assert await reload.reload()  # the next turn
     assert reload.failures == 0 and reload.instruments[0].tick_size == Decimal("0.5")
     assert any("after 4 failed reloads" in r.getMessage() for r in caplog.records)

@@ -9,10 +9,10 @@ import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache, ArrayCacheByTimestamp
 from ccxt.async_support.base.ws.order_book import OrderBook
 
-from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import Sink
+from trademesh.core.domain.model import Channel, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.live.normalize import (
+from trademesh.venues.live.normalize import (
     BookNormalizer,
     CandleNormalizer,
     FundingNormalizer,
@@ -20,8 +20,8 @@ from venues.live.normalize import (
     TradeNormalizer,
     decimal_text,
 )
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 
 class FakeExchange:

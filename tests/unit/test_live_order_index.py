@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import Order, OrderType, Side, TimeInForce
-from venues.live.order_index import OrderIndex
+from trademesh.core.domain.model import Order, OrderType, Side, TimeInForce
+from trademesh.venues.live.order_index import OrderIndex
 
 
 def order(order_id: str, client_order_id: str, symbol: str) -> Order:

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.backoff import Backoff
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Channel, Timeframe
-from venues.binance.spec import SPEC
-from venues.live.config import load_config
-from venues.live.convert import safe_message
-from venues.live.exchange import rewrite_urls
-from venues.live.streams import Watchdog
-from venues.live.venue import LiveVenue
-from venues.replay.capture import load_capture
-from venues.replay.server import Fault, FaultKind, ReplayOptions, parse_fault
+from trademesh.core.domain.model import Channel, Timeframe
+from trademesh.core.platform.aio.backoff import Backoff
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.venues.binance.spec import SPEC
+from trademesh.venues.live.config import load_config
+from trademesh.venues.live.convert import safe_message
+from trademesh.venues.live.exchange import rewrite_urls
+from trademesh.venues.live.streams import Watchdog
+from trademesh.venues.live.venue import LiveVenue
+from trademesh.venues.replay.capture import load_capture
+from trademesh.venues.replay.server import Fault, FaultKind, ReplayOptions, parse_fault
 
 
 def test_a_capture_reads_rest_answers_connections_and_frames_in_time_order(tmp_path: Path) -> None:

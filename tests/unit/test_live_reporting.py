@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import Execution, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
-from venues.live.convert import order_from_ccxt
-from venues.live.reporting import ExecutionReporter
+from trademesh.core.domain.model import Execution, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from trademesh.venues.live.convert import order_from_ccxt
+from trademesh.venues.live.reporting import ExecutionReporter
 
 SYMBOL = "BTC/CHF"
 

@@ -13,12 +13,12 @@ from typing import Any
 import ccxt.pro
 import pytest
 
-from core.foundations.errors import NotFound
-from core.foundations.model import OrderStatus, OrderType
-from venues.binance.spec import SPEC as BINANCE_SPOT
-from venues.binanceusdm.spec import SPEC as BINANCE_USDM
-from venues.live.trading import LiveTrading
-from venues.runtime.venue import OrderRef
+from trademesh.core.domain.model import OrderStatus, OrderType
+from trademesh.core.platform.errors import NotFound
+from trademesh.venues.binance.spec import SPEC as BINANCE_SPOT
+from trademesh.venues.binanceusdm.spec import SPEC as BINANCE_USDM
+from trademesh.venues.live.trading import LiveTrading
+from trademesh.venues.runtime.venue import OrderRef
 
 SYMBOL = "BTC/USDT:USDT"
 

@@ -14,11 +14,11 @@ import ccxt.pro
 from ccxt.async_support.base.ws.client import Client
 from ccxt.async_support.base.ws.future import Future
 
-from core.foundations.backoff import Backoff
-from core.foundations.model import Channel, StreamKey
 from tests import feed_support
+from trademesh.core.domain.model import Channel, StreamKey
+from trademesh.core.platform.aio.backoff import Backoff
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.live.streams import StreamWatcher
+from trademesh.venues.live.streams import StreamWatcher
 
 BOOK = "books:X/Y"  # the message hash of the watch
 KEY = StreamKey("X/Y", Channel.BOOK)

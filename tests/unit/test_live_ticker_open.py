@@ -11,19 +11,19 @@ import ccxt.pro
 import pytest
 
 from tests.feed_support import Sink
-from venues.binance.spec import SPEC as BINANCE
-from venues.binanceusdm.spec import SPEC as BINANCE_USDM
-from venues.bybit.spec import SPEC as BYBIT
-from venues.coinbase.spec import SPEC as COINBASE
-from venues.deribit.spec import SPEC as DERIBIT
-from venues.kraken.spec import SPEC as KRAKEN
-from venues.kraken.wire import _open_24h
-from venues.live.normalize import TickerNormalizer, ticker_of
-from venues.live.spec import LiveSpec
-from venues.okx.spec import SPEC as OKX
-from venues.okx_swap.spec import SPEC as OKX_SWAP
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.binance.spec import SPEC as BINANCE
+from trademesh.venues.binanceusdm.spec import SPEC as BINANCE_USDM
+from trademesh.venues.bybit.spec import SPEC as BYBIT
+from trademesh.venues.coinbase.spec import SPEC as COINBASE
+from trademesh.venues.deribit.spec import SPEC as DERIBIT
+from trademesh.venues.kraken.spec import SPEC as KRAKEN
+from trademesh.venues.kraken.wire import _open_24h
+from trademesh.venues.live.normalize import TickerNormalizer, ticker_of
+from trademesh.venues.live.spec import LiveSpec
+from trademesh.venues.okx.spec import SPEC as OKX
+from trademesh.venues.okx_swap.spec import SPEC as OKX_SWAP
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 # Each exchange's own ticker (the fields that matter), as its REST ticker or stream states it.
 SHAPES: list[tuple[LiveSpec, Any, dict[str, Any], str]] = [

@@ -21,19 +21,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binance.spec import SPEC as BINANCE
-from venues.deribit.spec import SPEC as DERIBIT
-from venues.live.exchange import Hooks, create_exchange
-from venues.live.normalize import BookNormalizer, BookRange
-from venues.live.tracked_book import (
+from trademesh.venues.binance.spec import SPEC as BINANCE
+from trademesh.venues.deribit.spec import SPEC as DERIBIT
+from trademesh.venues.live.exchange import Hooks, create_exchange
+from trademesh.venues.live.normalize import BookNormalizer, BookRange
+from trademesh.venues.live.tracked_book import (
     TrackedCountedOrderBook,
     TrackedOrderBook,
     level_size,
     take_changes,
 )
-from venues.runtime.fanout import MarketRoute
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.fanout import MarketRoute
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
 
 SYMBOL = "X/Y"
 DEPTH = 8

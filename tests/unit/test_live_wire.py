@@ -1,4 +1,4 @@
-"""Market data from the wire (venues/live/wire.py, venues/binance/wire.py, issue 17).
+"""Market data from the wire (trademesh/venues/live/wire.py, trademesh/venues/binance/wire.py, issue 17).
 
 - `plain_decimal` gives format_decimal's text for every decimal string;
 - a WireBook sends the same events as ccxt's book read by the BookNormalizer, on random
@@ -20,16 +20,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.decimals import format_decimal
-from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import Sink, new_feed, taken
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.decimals import format_decimal
+from trademesh.core.domain.model import Channel, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binance.wire import BinanceWire, DepthSync
-from venues.live.normalize import BookNormalizer, BookRange
-from venues.live.tracked_book import TrackedOrderBook
-from venues.live.wire import WireBook, number_plain, number_text, plain_decimal
-from venues.runtime.feed import MarketFeed
+from trademesh.venues.binance.wire import BinanceWire, DepthSync
+from trademesh.venues.live.normalize import BookNormalizer, BookRange
+from trademesh.venues.live.tracked_book import TrackedOrderBook
+from trademesh.venues.live.wire import WireBook, number_plain, number_text, plain_decimal
+from trademesh.venues.runtime.feed import MarketFeed
 
 SYMBOL = "X/Y"
 

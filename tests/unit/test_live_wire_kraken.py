@@ -1,9 +1,10 @@
-"""Kraken's market data from the wire (venues/kraken/wire.py on venues/live/wire.py, issue 17).
+"""Kraken's market data from the wire (trademesh/venues/kraken/wire.py on trademesh/venues/live/wire.py, issue
+17).
 
 The path it replaces runs here as it runs in the venue: ccxt.pro kraken's own handlers (our
 KrakenExchange, its book tracked, checksums on) on the same v2 frames, parsed by orjson as
 ccxt's client parses them, read by the normalizers. The frames' checksums are the stand-in's
-(venues/kraken/standin/adapter.py's KrakenBook, written apart from both).
+(trademesh/venues/kraken/standin/adapter.py's KrakenBook, written apart from both).
 
 - the tap's book events equal the normalizer's over ccxt's book on random updates (trims to
   the depth, sizes of 0, the venue's own digits), and on a snapshot on a live book (a delta);
@@ -25,15 +26,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.model import Channel, StreamKey, Timeframe
 from tests.feed_support import new_feed, taken
+from trademesh.core.domain.model import Channel, StreamKey, Timeframe
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.kraken.exchange import KrakenExchange
-from venues.kraken.spec import SPEC
-from venues.kraken.standin.adapter import KrakenBook
-from venues.kraken.wire import KrakenWire, checksum, iso_ms
-from venues.live.normalize import BookNormalizer, CandleNormalizer, TickerNormalizer, TradeNormalizer
-from venues.live.tracked_book import TrackedBooks
+from trademesh.venues.kraken.exchange import KrakenExchange
+from trademesh.venues.kraken.spec import SPEC
+from trademesh.venues.kraken.standin.adapter import KrakenBook
+from trademesh.venues.kraken.wire import KrakenWire, checksum, iso_ms
+from trademesh.venues.live.normalize import (
+    BookNormalizer,
+    CandleNormalizer,
+    TickerNormalizer,
+    TradeNormalizer,
+)
+from trademesh.venues.live.tracked_book import TrackedBooks
 
 SYMBOL = "X/Y"  # ccxt's symbol, the frames' (v2), and ours
 DECIMALS = (2, 8)  # the pair's price and size decimals

@@ -6,16 +6,16 @@ import re
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.logs import chain_trace_id
-from core.foundations.logstream import (
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.logs.setup import chain_trace_id
+from trademesh.core.platform.logs.stream import (
     LOG_STREAM,
     LOG_STREAM_MAXLEN,
     LogEntry,
     StreamSettings,
     stream_settings,
 )
-from gateway.logs.query import as_line, query_of
+from trademesh.gateway.logs.query import as_line, query_of
 from trademesh.logs.v1 import logs_pb2 as pb
 
 
@@ -64,7 +64,7 @@ def test_bad_filters_name_every_field() -> None:
 
 
 def entry(level: str = "INFO", message: str = "Order placed", **fields: str) -> LogEntry:
-    return LogEntry("1-0", 5, level, "venue", "sim", "h:1", "venues.sim", message, fields)
+    return LogEntry("1-0", 5, level, "venue", "sim", "h:1", "trademesh.venues.sim", message, fields)
 
 
 def test_filters_match_level_and_above_fields_exactly_and_text_in_any_case() -> None:

@@ -1,5 +1,5 @@
-"""Log lines (core.foundations.logs): JSON with the service and the structured fields known where a
-record is made."""
+"""Log lines (trademesh.core.platform.logs.setup): JSON with the service and the structured fields known where
+a record is made."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.logs import JsonFormatter, bind_log_fields, log_fields, setup_logging
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.logs.setup import JsonFormatter, bind_log_fields, log_fields, setup_logging
 
 
 @pytest.fixture

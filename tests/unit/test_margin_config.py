@@ -1,4 +1,4 @@
-"""The sim config's margin keys (core/foundations/matching/config.py): leverage, margin_mode,
+"""The sim config's margin keys (trademesh/core/domain/matching/config.py): leverage, margin_mode,
 liquidation_fee_rate and a perpetual's own brackets, read into the engine's MarginTerms; bad ones
 refused naming the key."""
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.matching.config import margin_terms
-from core.foundations.model import MarginMode
-from venues.sim.config import SimConfig, load_config
+from trademesh.core.domain.matching.config import margin_terms
+from trademesh.core.domain.model import MarginMode
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.venues.sim.config import SimConfig, load_config
 
 D = Decimal
 PERP = """

@@ -1,4 +1,4 @@
-"""Margin and liquidation in the matching engine (core/foundations/matching/margin_account.py):
+"""Margin and liquidation in the matching engine (trademesh/core/domain/matching/margin_account.py):
 initial margin at order time, position margin held and released by fills, the figures at the
 mark, and the engine's own liquidation order and fill at the bankruptcy price.
 
@@ -14,11 +14,10 @@ from decimal import Decimal, localcontext
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.matching.accounts import EXACT
-from core.foundations.matching.exchange import NullListener, SimExchange
-from core.foundations.matching.margin_account import MarginTerms
-from core.foundations.model import (
+from trademesh.core.domain.matching.accounts import EXACT
+from trademesh.core.domain.matching.exchange import NullListener, SimExchange
+from trademesh.core.domain.matching.margin_account import MarginTerms
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -29,6 +28,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL

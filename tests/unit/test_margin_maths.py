@@ -1,4 +1,4 @@
-"""The margin maths (core/foundations/matching/margin.py) against hand-computed Binance-style
+"""The margin maths (trademesh/core/domain/matching/margin.py) against hand-computed Binance-style
 examples.
 
 Brackets: Binance USD-M BTCUSDT's leverage brackets (0-50k 125x 0.4 %, 50k-250k 100x 0.5 %,
@@ -17,9 +17,8 @@ from decimal import Decimal, localcontext
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.matching.accounts import EXACT
-from core.foundations.matching.margin import (
+from trademesh.core.domain.matching.accounts import EXACT
+from trademesh.core.domain.matching.margin import (
     BINANCE_BTCUSDT,
     COIN_BTCUSD,
     Brackets,
@@ -31,6 +30,7 @@ from core.foundations.matching.margin import (
     liquidation_price,
     margin_ratio,
 )
+from trademesh.core.platform.errors import InvalidArgument
 
 D = Decimal
 USDM = Brackets(BINANCE_BTCUSDT)

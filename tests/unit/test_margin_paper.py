@@ -1,14 +1,14 @@
 """A paper venue's perpetual is margined and liquidated by the same engine as the sim's: an OKX
 swap of 0.01 BTC contracts at 20x isolated (a paper config's leverage and margin_mode), its
 venue's book falling through the liquidation price, is liquidated when the matcher's feed flushes
-(venues/paper/matcher.py), at the bankruptcy price with the liquidation fee."""
+(trademesh/venues/paper/matcher.py), at the bankruptcy price with the liquidation fee."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -18,8 +18,8 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from venues.paper.config import PaperConfig, paper_margin
-from venues.paper.matcher import PaperMatcher
+from trademesh.venues.paper.config import PaperConfig, paper_margin
+from trademesh.venues.paper.matcher import PaperMatcher
 
 D = Decimal
 SWAP = Instrument(

@@ -1,4 +1,4 @@
-"""The supervisor's wait for a started child's health (core.cli.mesh.supervisor.Child): a child
+"""The supervisor's wait for a started child's health (trademesh.core.cli.mesh.supervisor.Child): a child
 that dies during it is seen at once, and one never healthy is killed at the deadline (so the
 supervisor restarts it). Real processes; the health checks go to a port nothing listens on."""
 
@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.cli.mesh.supervisor import Child, ChildSpec
-from core.foundations.errors import Unavailable
+from trademesh.core.cli.mesh.supervisor import Child, ChildSpec
+from trademesh.core.platform.errors import Unavailable
 
 
 def closed_port() -> int:

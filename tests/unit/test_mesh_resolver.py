@@ -1,11 +1,11 @@
-"""core.tools.resolver.MeshResolver over a registry that lists replicas of one name."""
+"""trademesh.core.tools.resolver.MeshResolver over a registry that lists replicas of one name."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition, NotFound
-from core.tools.resolver import Instance, MeshResolver
+from trademesh.core.platform.errors import FailedPrecondition, NotFound
+from trademesh.core.tools.resolver import Instance, MeshResolver
 
 MD = "trademesh.marketdata.v1.MarketData"
 LEDGER = "trademesh.ledger.v1.Ledger"

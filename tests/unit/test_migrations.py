@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition
-from core.foundations.migrations import Migration, MigrationSet, load_migrations
+from trademesh.core.platform.errors import FailedPrecondition
+from trademesh.core.platform.postgres.migrations import Migration, MigrationSet, load_migrations
 
 
 def test_files_load_in_version_order_whatever_their_names_sort_as(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """No task is stopped with `task.cancel()` then `await task` under suppress(CancelledError):
 that await also takes a cancel of the caller itself for the task's and swallows it (the caller
-runs on after it was told to stop). core.foundations.cancellation.cancel_and_wait does it right."""
+runs on after it was told to stop). trademesh.core.platform.aio.cancellation.cancel_and_wait does it right."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_the_pattern_is_found_where_it_is() -> None:
 def test_no_module_awaits_a_cancelled_task_under_a_suppressed_cancel() -> None:
     found = [
         f"{path.relative_to(ROOT)}: {task}"
-        for folder in ("core", "gateway", "venues")
+        for folder in ("trademesh/core", "trademesh/gateway", "trademesh/venues")
         for path in sorted((ROOT / folder).rglob("*.py"))
         for task in swallowing(path.read_text(encoding="utf-8"))
     ]

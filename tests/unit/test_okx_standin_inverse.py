@@ -9,8 +9,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from venues.okx.standin.order_store import OkxOrderStore, instruments_of
-from venues.replay.adapter import RestRequest
+from trademesh.venues.okx.standin.order_store import OkxOrderStore, instruments_of
+from trademesh.venues.replay.adapter import RestRequest
 
 D = Decimal
 CAPTURE = Path(__file__).resolve().parents[2] / "fixtures" / "exchange-captures" / "OKX_INVERSE.0"

@@ -14,12 +14,12 @@ from typing import Any
 import ccxt
 import pytest
 
-from core.foundations.model import OrderStatus, OrderType
-from venues.live.convert import order_from_ccxt
-from venues.okx.exchange import OkxExchange
-from venues.okx.spec import okx_options, stop_params
-from venues.okx.standin.synthesized import instrument_row
-from venues.replay.synthesis import SeenMarket
+from trademesh.core.domain.model import OrderStatus, OrderType
+from trademesh.venues.live.convert import order_from_ccxt
+from trademesh.venues.okx.exchange import OkxExchange
+from trademesh.venues.okx.spec import okx_options, stop_params
+from trademesh.venues.okx.standin.synthesized import instrument_row
+from trademesh.venues.replay.synthesis import SeenMarket
 
 SYMBOL = "BTC/USDT:USDT"
 

@@ -1,4 +1,4 @@
-"""Overwatch's engine (core/overwatch/engine; docs/overwatch.md): a classifier per market (venue,
+"""Overwatch's engine (trademesh/core/overwatch/engine; docs/overwatch.md): a classifier per market (venue,
 symbol, timeframe), the changes it emits with the time it was given, the board of every market,
 redelivered bars dropped and counted, the market limit, driven as a backtest would drive it."""
 
@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, ResourceExhausted
-from core.foundations.model import Timeframe
-from core.foundations.regime import Classifier, Regime
-from core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig, RegimeChange
-from core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.domain.regime import Classifier, Regime
+from trademesh.core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig, RegimeChange
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.platform.errors import InvalidArgument, ResourceExhausted
 
 NOW0 = 1_800_000_000_000_000_000
 

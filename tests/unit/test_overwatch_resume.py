@@ -1,11 +1,11 @@
-"""What a new Overwatch leader owes the bus (core.overwatch.resume.owed_changes): a change for a
+"""What a new Overwatch leader owes the bus (trademesh.core.overwatch.resume.owed_changes): a change for a
 market whose regime is not the last one published of it, and nothing else."""
 
 from __future__ import annotations
 
-from core.foundations.regime import Features, Regime
-from core.overwatch.engine import BoardEntry, MarketKey
-from core.overwatch.resume import owed_changes
+from trademesh.core.domain.regime import Features, Regime
+from trademesh.core.overwatch.engine import BoardEntry, MarketKey
+from trademesh.core.overwatch.resume import owed_changes
 
 FEATURES = Features(20.0, 25.0, 15.0, 1.0, 1.0)
 

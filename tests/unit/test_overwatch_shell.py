@@ -9,19 +9,19 @@ import dataclasses
 import pytest
 from prometheus_client import REGISTRY
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Candle, Timeframe
-from core.foundations.regime import ClassifierConfig, Features, Regime
-from core.overwatch.classify import classify
-from core.overwatch.convert import candle_of, change_to_pb, close_time_ns
-from core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig, RegimeChange
-from core.overwatch.feed import Read, entry_position, is_warm
-from core.overwatch.filters import MAX_FILTER_ITEMS, Markets, market_filter
-from core.overwatch.synthetic import SeriesSpec, segment_bars
-from core.overwatch.watchers import RegimeWatchers
 from tests.overwatch_support import bus_bar
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.core.domain.regime import ClassifierConfig, Features, Regime
+from trademesh.core.overwatch.classify import classify
+from trademesh.core.overwatch.convert import candle_of, change_to_pb, close_time_ns
+from trademesh.core.overwatch.engine import MarketKey, Overwatch, OverwatchConfig, RegimeChange
+from trademesh.core.overwatch.feed import Read, entry_position, is_warm
+from trademesh.core.overwatch.filters import MAX_FILTER_ITEMS, Markets, market_filter
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.overwatch.watchers import RegimeWatchers
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 
 

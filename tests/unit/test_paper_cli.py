@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser, main
-from core.cli.mesh.up import UpOptions, _Mesh
-from core.foundations.command import MeshView, load_command
-from core.foundations.env import PAPER, paper_mode
-from core.foundations.errors import InvalidArgument
-from core.foundations.registry import Kind, start_order
-from venues.command import COMMAND, VenueConfig
-from venues.paper import ignore_credentials
-from venues.paper.config import load_paper_config
+from trademesh.core.cli import build_parser, main
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh
+from trademesh.core.platform.config.env import PAPER, paper_mode
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.service.command import MeshView, load_command
+from trademesh.core.platform.service.registry import Kind, start_order
+from trademesh.venues.command import COMMAND, VenueConfig
+from trademesh.venues.paper import ignore_credentials
+from trademesh.venues.paper.config import load_paper_config
 
 
 def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

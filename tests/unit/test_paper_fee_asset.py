@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.matching.fees import FeeAsset
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.matching.fees import FeeAsset
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -20,13 +20,13 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from venues.binance.spec import SPEC as BINANCE
-from venues.bybit.spec import SPEC as BYBIT
-from venues.coinbase.spec import SPEC as COINBASE
-from venues.kraken.spec import SPEC as KRAKEN
-from venues.live.spec import LiveSpec
-from venues.okx.spec import SPEC as OKX
-from venues.paper.matcher import PaperMatcher
+from trademesh.venues.binance.spec import SPEC as BINANCE
+from trademesh.venues.bybit.spec import SPEC as BYBIT
+from trademesh.venues.coinbase.spec import SPEC as COINBASE
+from trademesh.venues.kraken.spec import SPEC as KRAKEN
+from trademesh.venues.live.spec import LiveSpec
+from trademesh.venues.okx.spec import SPEC as OKX
+from trademesh.venues.paper.matcher import PaperMatcher
 
 D = Decimal
 SPOT = Instrument(

@@ -1,4 +1,4 @@
-"""The paper venue's matching (venues/paper/matcher.py, docs/paper.md): a venue's book and trades,
+"""The paper venue's matching (trademesh/venues/paper/matcher.py, docs/paper.md): a venue's book and trades,
 as its connector reports them to the feed, mirrored into the sim's engine where our orders rest.
 
 Spot BTC/USDT: tick 0.1, lot 0.001; and a linear perpetual of OKX's shape, BTC/USDT:USDT sized
@@ -11,9 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -23,7 +22,8 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from venues.paper.matcher import PaperMatcher
+from trademesh.core.platform.errors import FailedPrecondition
+from trademesh.venues.paper.matcher import PaperMatcher
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL

@@ -1,14 +1,14 @@
-"""core.foundations.parsing: outside JSON and TOML, nesting bounded before the parser recurses."""
+"""trademesh.core.platform.parsing: outside JSON and TOML, nesting bounded before the parser recurses."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.foundations.config_file import parse_toml
-from core.foundations.errors import InvalidArgument
-from core.foundations.logstream.entry import decode_entry
-from core.foundations.parsing import MAX_DEPTH, depth_of, loads_json, loads_toml, text_depth
-from core.supervisor.engine.bounds import Bounds
+from trademesh.core.platform.config.file import parse_toml
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.logs.stream.entry import decode_entry
+from trademesh.core.platform.parsing import MAX_DEPTH, depth_of, loads_json, loads_toml, text_depth
+from trademesh.core.supervisor.engine.bounds import Bounds
 
 
 def _why(error: pytest.ExceptionInfo[InvalidArgument]) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""The markets the detectors' active patches trade (core.foundations.patch_markets): every named
+"""The markets the detectors' active patches trade (trademesh.core.platform.patch_markets): every named
 detector's ListPatches of ACTIVE patches, merged; a detector that fails keeps what it listed
 last, one no longer named is dropped; a change is handed on once."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from core.foundations.errors import Unavailable
-from core.foundations.patch_markets import ActivePatches, active_markets
-from core.tools.strategies import PATCH
+from trademesh.core.platform.errors import Unavailable
+from trademesh.core.platform.patch_markets import ActivePatches, active_markets
+from trademesh.core.tools.strategies import PATCH
 from trademesh.patch.v1 import patch_pb2 as pb
 
 BTC, ETH, SOL = "BTC/USDT", "ETH/USDT", "SOL/USDT"

@@ -84,7 +84,7 @@ def series_names(expr: str) -> set[str]:
 
 def _metric_modules() -> list[str]:
     modules = []
-    for folder in ("core", "venues", "gateway"):
+    for folder in ("trademesh/core", "trademesh/venues", "trademesh/gateway"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if "prometheus_client import" in path.read_text():
                 modules.append(".".join(path.relative_to(ROOT).with_suffix("").parts))
@@ -164,7 +164,7 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
 
 def test_no_metric_has_a_label_the_service_discovery_sets() -> None:
     """Prometheus renames a scraped label the target also has (`exported_<name>`): no metric of
-    ours may carry `service`, `kind` or `instance_id` (gateway/registry/targets.py). `venue` is
+    ours may carry `service`, `kind` or `instance_id` (trademesh/gateway/registry/targets.py). `venue` is
     the one shared on purpose: a venue's target label holds the same name its metrics do."""
     registered_series()  # imports every module with metrics
     clashes = {

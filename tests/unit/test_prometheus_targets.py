@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.rpc.registration import Registration
-from gateway.registry.state import Entry, RegistryState
-from gateway.registry.targets import target_groups
-from gateway.registry.validate import check_register
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.rpc.registration import Registration
+from trademesh.gateway.registry.state import Entry, RegistryState
+from trademesh.gateway.registry.targets import target_groups
+from trademesh.gateway.registry.validate import check_register
 from trademesh.registry.v1 import registry_pb2 as pb
 
 HEALTH = "grpc.health.v1.Health"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from core.foundations.bus.group import Fenced, GroupWrite
-from core.foundations.bus.publisher import Publisher
+from trademesh.core.platform.bus.group import Fenced, GroupWrite
+from trademesh.core.platform.bus.publisher import Publisher
 
 
 def test_a_run_of_fenced_entries_counts_each_entry_and_goes_as_one_group_write() -> None:

@@ -1,13 +1,13 @@
-"""The market tables' rows as COPY text (core.recorder.copy_text): what a COPY straight into the
+"""The market tables' rows as COPY text (trademesh.core.recorder.copy_text): what a COPY straight into the
 table is given, and the values it leaves to the staged path (None)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.recorder.copy_text import COPY_COLUMNS, copy_text
-from core.recorder.rows import Row
-from core.recorder.schema import BARS, BOOK, TICKERS, TRADES
+from trademesh.core.recorder.copy_text import COPY_COLUMNS, copy_text
+from trademesh.core.recorder.rows import Row
+from trademesh.core.recorder.schema import BARS, BOOK, TICKERS, TRADES
 
 
 def trade_row(trade_id: str = "t1", price: str = "65000.50", side: str | None = "buy") -> Row:

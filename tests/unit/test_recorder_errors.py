@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from asyncpg.exceptions import _base as asyncpg_base
 
-from core.recorder.database import data_error, scrub, transient_error
+from trademesh.core.recorder.database import data_error, scrub, transient_error
 
 
 def caused_by(error: BaseException, cause: BaseException) -> BaseException:

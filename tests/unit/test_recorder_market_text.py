@@ -1,4 +1,4 @@
-"""Market entries straight to COPY text in one pass (core.recorder.market_text): the same text,
+"""Market entries straight to COPY text in one pass (trademesh.core.recorder.market_text): the same text,
 row counts and event times as rows_of then copy_text, and None wherever those would not copy
 the chunk as it is (a value for the staged path, an error, another payload)."""
 
@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from core.foundations.bus.codec import FIELD, decode, encode_market
-from core.foundations.bus.consumer import Entry
-from core.foundations.errors import Corrupt
-from core.recorder.copy_text import copy_text
-from core.recorder.market_text import market_text
-from core.recorder.rows import rows_of
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD, decode, encode_market
+from trademesh.core.platform.bus.consumer import Entry
+from trademesh.core.platform.errors import Corrupt
+from trademesh.core.recorder.copy_text import copy_text
+from trademesh.core.recorder.market_text import market_text
+from trademesh.core.recorder.rows import rows_of
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 Edit = Callable[[md.MarketEvent], None]

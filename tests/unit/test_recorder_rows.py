@@ -11,17 +11,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.foundations.bus.codec import FIELD, decode_entry
-from core.foundations.bus.consumer import Entry
-from core.foundations.errors import Corrupt, FailedPrecondition
-from core.recorder.app import RecorderConfig
-from core.recorder.command import COMMAND
-from core.recorder.migrate import load_migrations
-from core.recorder.partitions import DAY_NS, FIRST_DAY, LAST_DAY, _day_of_name, day_of, partition_name
-from core.recorder.rows import chunks, rows_of
-from core.recorder.schema import JOURNAL, TABLES
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.bus.codec import FIELD, decode_entry
+from trademesh.core.platform.bus.consumer import Entry
+from trademesh.core.platform.errors import Corrupt, FailedPrecondition
+from trademesh.core.recorder.app import RecorderConfig
+from trademesh.core.recorder.command import COMMAND
+from trademesh.core.recorder.migrate import load_migrations
+from trademesh.core.recorder.partitions import (
+    DAY_NS,
+    FIRST_DAY,
+    LAST_DAY,
+    _day_of_name,
+    day_of,
+    partition_name,
+)
+from trademesh.core.recorder.rows import chunks, rows_of
+from trademesh.core.recorder.schema import JOURNAL, TABLES
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.risk.v1 import journal_pb2 as jr
@@ -420,9 +427,9 @@ def journal_fill() -> jr.JournalEntry:
 
 
 def test_an_inspectors_journal_entry_is_read_wrapped_and_becomes_a_row_naming_its_venue_and_order() -> None:
-    """The journal stream holds bare JournalEntry messages (core.inspector.input_journal): a consumer
-    reads each wrapped in an Envelope, and the recorder keeps it whole with its kind, the venue
-    and the order it names, keyed by the stream entry's id."""
+    """The journal stream holds bare JournalEntry messages (trademesh.core.inspector.input_journal): a
+    consumer reads each wrapped in an Envelope, and the recorder keeps it whole with its kind, the
+    venue and the order it names, keyed by the stream entry's id."""
     mark = jr.JournalEntry(now_ns=T0 + 8, mark=jr.JournalMark(venue="sim", symbol="BTC/USDT", price="1"))
     unknown = jr.JournalEntry(now_ns=T0 + 9, placement_unknown="c2")
     entries = [

@@ -1,11 +1,12 @@
-"""Secrets out of logs and errors (core.foundations.redact): every credential form the libraries accept."""
+"""Secrets out of logs and errors (trademesh.core.platform.logs.redact): every credential form the libraries
+accept."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.redact import check_url, redact_url, scrub
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.logs.redact import check_url, redact_url, scrub
 
 SECRET = "S3ntinel-pw"
 

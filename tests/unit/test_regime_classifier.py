@@ -1,4 +1,4 @@
-"""The regime classifier (core/foundations/regime; docs/overwatch.md): each regime recognised on
+"""The regime classifier (trademesh/core/domain/regime; docs/overwatch.md): each regime recognised on
 its own synthetic segment after warm-up, the hysteresis (bands and confirm bars), bad config and
 bad bars refused naming the field, Wilder's ADX and the windows against plain recomputations,
 determinism."""
@@ -15,11 +15,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import Candle, Timeframe
-from core.foundations.regime import Classifier, ClassifierConfig, ClassifierReading, Regime, bar_inputs
-from core.foundations.regime.indicators import RESUM, Dmi, LongRun, RollingStats
-from core.overwatch.synthetic import LABELLED, LabelledBars, SeriesSpec, regime_series, segment_bars
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.core.domain.regime import Classifier, ClassifierConfig, ClassifierReading, Regime, bar_inputs
+from trademesh.core.domain.regime.indicators import RESUM, Dmi, LongRun, RollingStats
+from trademesh.core.overwatch.synthetic import LABELLED, LabelledBars, SeriesSpec, regime_series, segment_bars
+from trademesh.core.platform.errors import InvalidArgument
 
 SETTLE = 40  # bars into a segment before its regime must show (the indicators' lag)
 

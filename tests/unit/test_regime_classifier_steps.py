@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.regime import (
+from trademesh.core.domain.regime import (
     BarInputs,
     Classifier,
     ClassifierConfig,
@@ -21,7 +21,7 @@ from core.foundations.regime import (
     Features,
     Regime,
 )
-from core.foundations.regime import classifier as classifier_module
+from trademesh.core.domain.regime import classifier as classifier_module
 
 
 def _reference_step(c: Classifier, bar: BarInputs) -> ClassifierReading | None:
@@ -128,7 +128,7 @@ def test_update_all_is_the_reference_steps_bit_for_bit(
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:  # re-sums within a short series
         patch.setattr(classifier_module, "RESUM", 7)
-        patch.setattr("core.foundations.regime.indicators.RESUM", 7)
+        patch.setattr("trademesh.core.domain.regime.indicators.RESUM", 7)
         reference, fast = Classifier(cfg), Classifier(cfg)
         start = 0
         for stop in [*sorted(c for c in cuts if c <= len(bars)), len(bars)]:

@@ -1,6 +1,7 @@
-"""The regime classifier (core/foundations/regime) and Overwatch's engine (core/overwatch/engine)
-are pure (ARCHITECTURE.md, "Engine cores"): no I/O, no concurrency, no wall clock, no random ids;
-a backtest driving them must give what the live service gave. The rules: tests/purity.py."""
+"""The regime classifier (trademesh/core/domain/regime) and Overwatch's engine
+(trademesh/core/overwatch/engine) are pure (ARCHITECTURE.md, "Engine cores"): no I/O, no
+concurrency, no wall clock, no random ids; a backtest driving them must give what the live service
+gave. The rules: tests/purity.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from tests.purity import forbidden_in, modules
 
 ROOT = Path(__file__).parents[2]
-MODULES = modules(ROOT / "core" / "foundations" / "regime", ROOT / "core" / "overwatch" / "engine")
+MODULES = modules(
+    ROOT / "trademesh" / "core" / "domain" / "regime", ROOT / "trademesh" / "core" / "overwatch" / "engine"
+)
 
 
 def test_there_are_modules_to_check() -> None:

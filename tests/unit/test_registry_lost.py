@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
-from core.foundations.errors import NotFound
-from gateway.registry.state import RegistryState
-from gateway.registry.targets import target_groups
+from trademesh.core.platform.errors import NotFound
+from trademesh.gateway.registry.state import RegistryState
+from trademesh.gateway.registry.targets import target_groups
 from trademesh.registry.v1 import registry_pb2 as pb
 
 MD = "trademesh.marketdata.v1.MarketData"

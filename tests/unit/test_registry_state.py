@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import AlreadyExists, FailedPrecondition, NotFound
-from gateway.registry.state import TICK_S, RegistryState
+from trademesh.core.platform.errors import AlreadyExists, FailedPrecondition, NotFound
+from trademesh.gateway.registry.state import TICK_S, RegistryState
 from trademesh.registry.v1 import registry_pb2 as pb
 
 MD = "trademesh.marketdata.v1.MarketData"

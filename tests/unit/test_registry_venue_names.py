@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.detector.engine.catalog import Catalog
-from core.detector.strategy_file import parse_strategy
-from core.foundations.errors import InvalidArgument
-from gateway.registry.validate import check_register
+from trademesh.core.detector.engine.catalog import Catalog
+from trademesh.core.detector.strategy_file import parse_strategy
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.gateway.registry.validate import check_register
 from trademesh.registry.v1 import registry_pb2 as pb
 
 
@@ -35,7 +35,7 @@ def test_the_same_names_are_a_core_services_and_good_venue_names_pass() -> None:
 
 def test_a_strategy_files_venue_follows_the_bus_rule_too() -> None:
     """A strategy file (a `--strategy`, CreatePatch's strategy_toml) names its venues."""
-    text = Path("core/detector/strategies/trend.toml").read_text()
+    text = Path("trademesh/core/detector/strategies/trend.toml").read_text()
     assert 'venues = ["sim"]' in text
     with pytest.raises(InvalidArgument) as refused:
         parse_strategy(

@@ -1,4 +1,4 @@
-"""The stand-ins' shared candle history (venues/replay/candles.py): the session's trades in candles,
+"""The stand-ins' shared candle history (trademesh/venues/replay/candles.py): the session's trades in candles,
 quiet intervals filled or left out, the made-up past (well formed, continuous, the same every time,
 near the session's first price), nothing after the session, and the oldest/newest range picks."""
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from venues.replay.candles import CandleHistory, Grid, Trade
+from trademesh.venues.replay.candles import CandleHistory, Grid, Trade
 
 D = Decimal
 MINUTE = 60_000

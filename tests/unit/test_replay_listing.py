@@ -1,5 +1,5 @@
-"""A stand-in's listing file (venues/replay/listing.py) and Binance's exchangeInfo as it has it
-(venues/binance/standin/listing.py)."""
+"""A stand-in's listing file (trademesh/venues/replay/listing.py) and Binance's exchangeInfo as it has it
+(trademesh/venues/binance/standin/listing.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from venues.binance.standin.listing import listed_now
-from venues.replay.adapter import RestAnswer
-from venues.replay.listing import ReplayListing
+from trademesh.venues.binance.standin.listing import listed_now
+from trademesh.venues.replay.adapter import RestAnswer
+from trademesh.venues.replay.listing import ReplayListing
 
 
 def info(*symbols: dict[str, object]) -> RestAnswer:

@@ -1,4 +1,5 @@
-"""What the replay stand-in makes up from frames (venues.replay.synthesis) and how it counts (tally)."""
+"""What the replay stand-in makes up from frames (trademesh.venues.replay.synthesis) and how it counts
+(tally)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import logging
 
 import pytest
 
-from venues.replay.synthesis import MarketsSeen, decimals, split_joined, step
-from venues.replay.tally import Drop, ReplayTally
+from trademesh.venues.replay.synthesis import MarketsSeen, decimals, split_joined, step
+from trademesh.venues.replay.tally import Drop, ReplayTally
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The stand-ins' shared trade history (venues/replay/trades.py): the session's trades in id order,
+"""The stand-ins' shared trade history (trademesh/venues/replay/trades.py): the session's trades in id order,
 a made-up past before them that agrees with the made-up 1-minute candles (count, volume, open,
 prices within high and low), ids increasing and unique across both, reading forward and backward
 from any time or id, nothing after the session, and the rolling day's statistics."""
@@ -11,8 +11,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from venues.replay.candles import CandleHistory, Grid
-from venues.replay.trades import NS_PER_MS, Print, TradeTape, candle_trades
+from trademesh.venues.replay.candles import CandleHistory, Grid
+from trademesh.venues.replay.trades import NS_PER_MS, Print, TradeTape, candle_trades
 
 D = Decimal
 MINUTE = 60_000

@@ -1,4 +1,5 @@
-"""core.foundations.rpc.auth: the mesh token, privileged methods and their credential, resolved per method."""
+"""trademesh.core.platform.rpc.auth: the mesh token, privileged methods and their credential, resolved per
+method."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import argparse
 
 import pytest
 
-from core.foundations.command import load_command, server_options
-from core.foundations.env import TOKEN, TRADE_TOKEN
-from core.foundations.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from core.foundations.registry import SERVICES
-from core.foundations.rpc.auth import BearerAuth, Privileged, bearer_token
-from core.foundations.rpc.client import auth_metadata, trade_auth_metadata
 from trademesh.admin.v1 import admin_pb2
+from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN
+from trademesh.core.platform.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from trademesh.core.platform.rpc.auth import BearerAuth, Privileged, bearer_token
+from trademesh.core.platform.rpc.client import auth_metadata, trade_auth_metadata
+from trademesh.core.platform.service.command import load_command, server_options
+from trademesh.core.platform.service.registry import SERVICES
 from trademesh.tradeflow.v1 import tradeflow_pb2
-from venues.command import TRADING
+from trademesh.venues.command import TRADING
 
 MESH = "mesh-secret-value"
 TRADE = "trade-secret-value"
@@ -140,7 +141,7 @@ def test_the_venue_declares_the_order_rpcs_and_the_dead_man_switch() -> None:
 
 
 def _options(name: str, argv: list[str]) -> tuple[str | None, Privileged | None]:
-    from core.cli import build_parser
+    from trademesh.core.cli import build_parser
 
     args: argparse.Namespace = build_parser().parse_args([name, *argv])
     options = server_options(SERVICES[name], load_command(SERVICES[name]), args, name)
@@ -159,7 +160,7 @@ def test_only_a_service_with_privileged_methods_reads_the_trade_token(
 
 
 def test_server_options_never_show_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import build_parser
+    from trademesh.core.cli import build_parser
 
     monkeypatch.setenv(TOKEN, MESH)
     monkeypatch.setenv(TRADE_TOKEN, TRADE)

@@ -1,4 +1,4 @@
-"""A failed call becomes the project's error in one place (core.foundations.rpc.status): the inverse of
+"""A failed call becomes the project's error in one place (trademesh.core.platform.rpc.status): the inverse of
 `to_status`, naming who answered so."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import grpc
 import pytest
 from grpc.aio import AioRpcError, Metadata
 
-from core.foundations import errors
-from core.foundations.rpc.status import call_failure, from_call_error, to_status, unavailable
+from trademesh.core.platform import errors
+from trademesh.core.platform.rpc.status import call_failure, from_call_error, to_status, unavailable
 
 
 def _failed(code: grpc.StatusCode, details: str, trailing: Metadata | None = None) -> AioRpcError:

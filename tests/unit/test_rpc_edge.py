@@ -1,7 +1,7 @@
-"""The server edge (core.foundations.rpc.edge) around a real grpc.aio server: an abort whose status cannot be
-sent because the client went away meanwhile (grpc's health servicer's NOT_FOUND met a fuzz
-client's deadline this way) is the end of the call, not a bug: nothing is logged as an error and
-no second abort is tried."""
+"""The server edge (trademesh.core.platform.rpc.edge) around a real grpc.aio server: an abort whose status
+cannot be sent because the client went away meanwhile (grpc's health servicer's NOT_FOUND met a
+fuzz client's deadline this way) is the end of the call, not a bug: nothing is logged as an
+error and no second abort is tried."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from core.foundations.rpc.server import ServerOptions, Service, create_server
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.admin.v1 import admin_pb2_grpc as admin_grpc
+from trademesh.core.platform.rpc.server import ServerOptions, Service, create_server
 
 GET_STATUS = {"grpc_service": "trademesh.admin.v1.Admin", "grpc_method": "GetStatus", "grpc_type": "unary"}
 

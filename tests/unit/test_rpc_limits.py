@@ -10,12 +10,18 @@ from collections.abc import Iterator
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 import trademesh
-from core.detector.config import EXAMPLES_DIR
-from core.foundations.errors import FieldViolation, InvalidArgument, NotFound
-from core.foundations.rpc.limits import LONG_STRINGS, MAX_ITEMS, MAX_STRING_CHARS, string_limit, violations_of
-from core.foundations.rpc.status import MAX_MESSAGE_CHARS, MAX_VIOLATIONS, to_status
-from core.inspector.config import DEFAULT_POLICIES
 from trademesh.admin.v1 import admin_pb2 as admin
+from trademesh.core.detector.config import EXAMPLES_DIR
+from trademesh.core.inspector.config import DEFAULT_POLICIES
+from trademesh.core.platform.errors import FieldViolation, InvalidArgument, NotFound
+from trademesh.core.platform.rpc.limits import (
+    LONG_STRINGS,
+    MAX_ITEMS,
+    MAX_STRING_CHARS,
+    string_limit,
+    violations_of,
+)
+from trademesh.core.platform.rpc.status import MAX_MESSAGE_CHARS, MAX_VIOLATIONS, to_status
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.patch.v1 import patch_pb2 as pt
 from trademesh.risk.v1 import inspector_pb2 as rk
@@ -133,8 +139,8 @@ SHORT_FIELDS = frozenset(
     }
 )
 # Fields whose name is free text elsewhere, decided short one by one: a venue's cancel reason is
-# one line within the edge's limit (venues.runtime.validate.MAX_REASON_CHARS; the inspector cuts
-# an operator's longer one to fit, core.inspector.convert.venue_reason).
+# one line within the edge's limit (trademesh.venues.runtime.validate.MAX_REASON_CHARS; the inspector cuts
+# an operator's longer one to fit, trademesh.core.inspector.convert.venue_reason).
 SHORT_BY_FULL_NAME = frozenset(
     {
         "trademesh.tradeflow.v1.CancelOrderRequest.reason",
@@ -142,10 +148,10 @@ SHORT_BY_FULL_NAME = frozenset(
         "trademesh.tradeflow.v1.AmendOrderRequest.reason",
         # A text the log lines are searched for (a word, an id): one line.
         "trademesh.logs.v1.TailRequest.text",
-        # A line id to resume after ("1764200000000-0": gateway.logs.query checks its form).
+        # A line id to resume after ("1764200000000-0": trademesh.gateway.logs.query checks its form).
         "trademesh.logs.v1.TailRequest.after_id",
         # A Supervisor's proposal id (its book and sequence), and why an operator approves or
-        # rejects one: one line (core.supervisor.api checks both, a reason at 500 characters,
+        # rejects one: one line (trademesh.core.supervisor.api checks both, a reason at 500 characters,
         # under the edge's).
         "trademesh.supervisor.v1.ApproveRequest.proposal_id",
         "trademesh.supervisor.v1.ApproveRequest.reason",

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from core.foundations.rpc.decode import RequestDecoder
-from core.foundations.rpc.limits import MAX_ITEMS
-from core.foundations.rpc.repeats import drop_repeats
 from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.core.platform.rpc.decode import RequestDecoder
+from trademesh.core.platform.rpc.limits import MAX_ITEMS
+from trademesh.core.platform.rpc.repeats import drop_repeats
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 from trademesh.patch.v1 import patch_pb2 as pt

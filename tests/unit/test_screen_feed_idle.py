@@ -8,8 +8,8 @@ import asyncio
 
 import redis.asyncio
 
-from core.detector.screen_feed import ScreenRosterFeed
-from core.foundations.backoff import RETRYING
+from trademesh.core.detector.screen_feed import ScreenRosterFeed
+from trademesh.core.platform.aio.backoff import RETRYING
 
 
 def _retrying() -> float:

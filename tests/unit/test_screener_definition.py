@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.foundations.model import InstrumentKind, Timeframe
-from core.screener.engine.definition import parse_screen
-from core.screener.screen_file import SCREENS_DIR, load_screen
+from trademesh.core.domain.model import InstrumentKind, Timeframe
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.screener.engine.definition import parse_screen
+from trademesh.core.screener.screen_file import SCREENS_DIR, load_screen
 
 GOOD = """
 name = "small"

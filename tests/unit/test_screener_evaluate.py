@@ -11,12 +11,12 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.model import InstrumentKind, Timeframe
-from core.screener.engine.definition import Screen, parse_screen
-from core.screener.engine.evaluate import evaluate, normalise
-from core.screener.engine.inputs import InstrumentInputs
-from core.screener.screen_file import SCREENS_DIR, load_screen
 from tests.screener_support import HOUR, NOW, bars, instrument, ticker
+from trademesh.core.domain.model import InstrumentKind, Timeframe
+from trademesh.core.screener.engine.definition import Screen, parse_screen
+from trademesh.core.screener.engine.evaluate import evaluate, normalise
+from trademesh.core.screener.engine.inputs import InstrumentInputs
+from trademesh.core.screener.screen_file import SCREENS_DIR, load_screen
 
 
 def _screen(weights: str = "momentum = 1.0", *, extra: str = "", normalise: str = "rank") -> Screen:

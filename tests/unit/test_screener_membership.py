@@ -1,4 +1,4 @@
-"""A screen's membership (core.foundations.screen_membership): at most N symbols, each held at
+"""A screen's membership (trademesh.core.domain.screen_membership): at most N symbols, each held at
 least `hold` after entering and kept out at least `hold` after leaving, so a symbol at the N-th
 place does not flap."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.screen_membership import ScreenMembership
-from core.screener.engine.evaluate import evaluate
-from core.screener.engine.membership import membership_of, take
-from core.screener.screen_file import SCREENS_DIR, load_screen
 from tests.screener_support import NOW, instrument
+from trademesh.core.domain.screen_membership import ScreenMembership
+from trademesh.core.screener.engine.evaluate import evaluate
+from trademesh.core.screener.engine.membership import membership_of, take
+from trademesh.core.screener.screen_file import SCREENS_DIR, load_screen
 
 S = 10**9
 HOLD = 300 * S

@@ -1,4 +1,4 @@
-"""The Screener's tickers at once (core.screener.prices), without a venue: a GetTickers answer as
+"""The Screener's tickers at once (trademesh.core.screener.prices), without a venue: a GetTickers answer as
 the engine's tickers (exact decimals; an untimed ticker as of its answer; one that is no number
 left out), the fresh age per venue from the screens reading a ticker metric, and which venues are
 due (none with a fresh ticker, none asked within every_s)."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.screener.engine.definition import parse_screen
-from core.screener.engine.inputs import Ticker
-from core.screener.feed import MarketState
-from core.screener.prices import TickerSeed, fresh_ages, tickers_of
-from core.tools.resolver import MeshResolver
+from trademesh.core.screener.engine.definition import parse_screen
+from trademesh.core.screener.engine.inputs import Ticker
+from trademesh.core.screener.prices import TickerSeed, fresh_ages, tickers_of
+from trademesh.core.screener.state import MarketState
+from trademesh.core.tools.resolver import MeshResolver
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 SECOND = 1_000_000_000

@@ -1,4 +1,4 @@
-"""The screener's engine (core/screener/engine) is pure (ARCHITECTURE.md, "Engine cores"): no
+"""The screener's engine (trademesh/core/screener/engine) is pure (ARCHITECTURE.md, "Engine cores"): no
 I/O, no concurrency, no wall clock, no random ids; a backtest scanning with it gives what the live
 service gave. The rules: tests/purity.py."""
 
@@ -11,8 +11,11 @@ import pytest
 from tests.purity import forbidden_in, modules
 
 ROOT = Path(__file__).parents[2]
-# The membership rule sits in the foundations (the detector follows screens by it too): as pure.
-MODULES = [*modules(ROOT / "core" / "screener" / "engine"), ROOT / "core/foundations/screen_membership.py"]
+# The membership rule sits in the domain (the detector follows screens by it too): as pure.
+MODULES = [
+    *modules(ROOT / "trademesh" / "core" / "screener" / "engine"),
+    ROOT / "trademesh/core/domain/screen_membership.py",
+]
 
 
 def test_the_engine_has_modules_to_check() -> None:

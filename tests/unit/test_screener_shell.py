@@ -10,20 +10,28 @@ from typing import Any, cast
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.model import InstrumentKind, Timeframe
-from core.screener.convert import candle_of, funding_of, metric_text, result_to_pb, screen_to_pb, ticker_of
-from core.screener.engine.definition import parse_screen
-from core.screener.engine.evaluate import evaluate
-from core.screener.engine.inputs import Funding
-from core.screener.feed import MarketState, ScreenFeed
-from core.screener.instruments import symbol_facts
-from core.screener.screen_file import SCREENS_DIR
-from core.screener.screens import load_screens
-from core.screener.watchers import Results
 from tests.screener_support import HOUR, NOW, bars, ticker
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import InstrumentKind, Timeframe
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
+from trademesh.core.screener.convert import (
+    candle_of,
+    funding_of,
+    metric_text,
+    result_to_pb,
+    screen_to_pb,
+    ticker_of,
+)
+from trademesh.core.screener.engine.definition import parse_screen
+from trademesh.core.screener.engine.evaluate import evaluate
+from trademesh.core.screener.engine.inputs import Funding
+from trademesh.core.screener.feed import ScreenFeed
+from trademesh.core.screener.instruments import symbol_facts
+from trademesh.core.screener.screen_file import SCREENS_DIR
+from trademesh.core.screener.screens import load_screens
+from trademesh.core.screener.state import MarketState
+from trademesh.core.screener.watchers import Results
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 SCREEN = """

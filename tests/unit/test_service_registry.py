@@ -1,5 +1,5 @@
-"""The one service registry (core.foundations.registry) and what is derived from it: the CLI and
-`up`'s order."""
+"""The one service registry (trademesh.core.platform.service.registry) and what is derived from it: the CLI
+and `up`'s order."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser
-from core.foundations.command import MeshView, load_command
-from core.foundations.errors import FailedPrecondition, NotFound
-from core.foundations.registry import SERVICES, Kind, ServiceEntry, start_order
 from tests.forked_services import run_command
-from venues.registry import VENUES
+from trademesh.core.cli import build_parser
+from trademesh.core.platform.errors import FailedPrecondition, NotFound
+from trademesh.core.platform.service.command import MeshView, load_command
+from trademesh.core.platform.service.registry import SERVICES, Kind, ServiceEntry, start_order
+from trademesh.venues.registry import VENUES
 
 
 def _subcommands() -> set[str]:
@@ -66,7 +66,7 @@ def test_start_order_puts_the_gateway_first_and_every_dependency_before_its_depe
 def test_a_dependency_cycle_is_refused_naming_the_services(monkeypatch: pytest.MonkeyPatch) -> None:
     a = ServiceEntry("a", "m", Kind.CORE, 1, "", depends_on=("b",))
     b = ServiceEntry("b", "m", Kind.CORE, 2, "", depends_on=("a",))
-    monkeypatch.setattr("core.foundations.registry.SERVICES", {"a": a, "b": b})
+    monkeypatch.setattr("trademesh.core.platform.service.registry.SERVICES", {"a": a, "b": b})
     with pytest.raises(FailedPrecondition, match="cycle: a, b"):
         start_order()
 
@@ -88,9 +88,9 @@ def test_up_points_the_services_that_follow_venues_at_the_running_ones() -> None
 
 
 def test_up_runs_the_demo_market_and_the_bars_backfill_the_advisors_first_bars_from_its_history() -> None:
-    from core.advisor.config import MESH_TIMEFRAME
-    from core.cli.mesh.up import UpOptions
-    from venues.sim.config import DEMO_MARKET, load_config
+    from trademesh.core.advisor.config import MESH_TIMEFRAME
+    from trademesh.core.cli.mesh.up import UpOptions
+    from trademesh.venues.sim.config import DEMO_MARKET, load_config
 
     view = MeshView(venues=(("sim", "127.0.0.1:5070"),), sim_config=UpOptions(Path("data")).sim_config)
     assert load_command(SERVICES["venue"]).mesh_args(view) == ["sim", "--config", str(DEMO_MARKET)]

@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from core.foundations.env import ALERTMANAGER_URL
-from core.foundations.errors import InvalidArgument
-from core.foundations.rpc.registration import Registration, package_version
-from gateway.board.alerts import attach, parse_alerts
-from gateway.board.command import add_board_arguments, alertmanager_url, board_options
-from gateway.board.figures import ScrapeReading, figures, parse_reading, work_counters
-from gateway.board.servicer import watch_interval_ms
-from gateway.registry.state import Entry, RegistryState
-from gateway.registry.validate import check_register
+from trademesh.core.platform.config.env import ALERTMANAGER_URL
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.rpc.registration import Registration, package_version
+from trademesh.gateway.board.alerts import attach, parse_alerts
+from trademesh.gateway.board.command import add_board_arguments, alertmanager_url, board_options
+from trademesh.gateway.board.figures import ScrapeReading, figures, parse_reading, work_counters
+from trademesh.gateway.board.servicer import watch_interval_ms
+from trademesh.gateway.registry.state import Entry, RegistryState
+from trademesh.gateway.registry.validate import check_register
 from trademesh.registry.v1 import registry_pb2 as reg
 from trademesh.services.v1 import services_pb2 as pb
 

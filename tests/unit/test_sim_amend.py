@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.model import Amendment, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from tests.unit.test_sim_orders import BTC, Recorder, limit, make_exchange
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.model import Amendment, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from trademesh.core.platform.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 
 BUY, SELL = Side.BUY, Side.SELL
 D = Decimal

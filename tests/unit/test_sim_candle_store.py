@@ -1,4 +1,4 @@
-"""The sim's closed candles in fixed-capacity int64 columns (venues/sim/candle_store.py).
+"""The sim's closed candles in fixed-capacity int64 columns (trademesh/venues/sim/candle_store.py).
 
 A 2-hour soak saw the sim grow 4.71 MB/h: its six hours of 1s candles were a deque of
 dataclasses, about 300 bytes each. The ring takes its memory at start and keeps the same
@@ -17,9 +17,9 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.model import Candle, Timeframe
-from venues.sim.candle_store import CandleRing
-from venues.sim.candles import CandleBook, IntCandle
+from trademesh.core.domain.model import Candle, Timeframe
+from trademesh.venues.sim.candle_store import CandleRing
+from trademesh.venues.sim.candles import CandleBook, IntCandle
 
 D = Decimal
 TICK, LOT = D("0.01"), D("0.001")

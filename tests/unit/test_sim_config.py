@@ -1,6 +1,6 @@
 """Every number of the sim config has a range: its bounds load, one step outside is refused by key.
 
-(Issue 12, item 14.) The ranges are the table in venues/sim/config.py's docstring.
+(Issue 12, item 14.) The ranges are the table in trademesh/venues/sim/config.py's docstring.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from venues.sim.config import SimConfig, load_config
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.venues.sim.config import SimConfig, load_config
 
 # Every refusal ends naming the file.
 IN_FILE = r" \(in \S*sim\.toml\)$"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.errors import AlreadyExists, InvalidArgument
-from core.foundations.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
-from core.foundations.model import Side, TimeInForce
+from trademesh.core.domain.matching.engine import SYNTHETIC, USER, LevelChange, Match, MatchResult, OrderBook
+from trademesh.core.domain.model import Side, TimeInForce
+from trademesh.core.platform.errors import AlreadyExists, InvalidArgument
 
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
 BUY, SELL = Side.BUY, Side.SELL

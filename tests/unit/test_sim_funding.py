@@ -1,6 +1,6 @@
 """The sim's linear perpetuals: long and short positions, fee-only locks, and scheduled funding.
 
-Figures are worked by hand from the documented rules (core/foundations/matching/funding.py): a fill moves
+Figures are worked by hand from the documented rules (trademesh/core/domain/matching/funding.py): a fill moves
 only the settle asset (its fee and the PnL it realises); at each funding time a position pays
 size * mark * rate, the mark being the book's mid.
 """
@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.matching.funding import MAX_DUE_AT_ONCE, FundingHistory, FundingSchedule, FundingTerms
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.matching.funding import (
+    MAX_DUE_AT_ONCE,
+    FundingHistory,
+    FundingSchedule,
+    FundingTerms,
+)
+from trademesh.core.domain.model import (
     FundingPayment,
     Instrument,
     InstrumentKind,
@@ -24,8 +28,9 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from venues.sim.config import SimConfig, load_config
-from venues.sim.symbols import instruments
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
+from trademesh.venues.sim.config import SimConfig, load_config
+from trademesh.venues.sim.symbols import instruments
 
 D = Decimal
 S = 1_000_000_000

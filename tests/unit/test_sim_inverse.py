@@ -1,5 +1,5 @@
 """The sim's inverse perpetuals (BTC/USD:BTC, contracts of 10 USD settled in BTC): fees, locks,
-realised PnL and funding in the coin, by the arithmetic of core/foundations/inverse.py.
+realised PnL and funding in the coin, by the arithmetic of trademesh/core/domain/inverse.py.
 
 The figures are the ledger's worked example (docs/ledger.md, "Worked example: an inverse
 perpetual"), checked by hand: open 30,000 USD at 50,000, add 20,000 at 40,000, reduce 25,000 at
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.inverse import coin_pnl
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.matching.funding import FundingTerms
-from core.foundations.matching.inverse import InversePosition, funding_amount
-from core.foundations.model import InstrumentKind, OrderRequest, OrderType, Side, TimeInForce
-from venues.sim.config import load_config
-from venues.sim.symbols import instruments
+from trademesh.core.domain.inverse import coin_pnl
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.matching.funding import FundingTerms
+from trademesh.core.domain.matching.inverse import InversePosition, funding_amount
+from trademesh.core.domain.model import InstrumentKind, OrderRequest, OrderType, Side, TimeInForce
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
+from trademesh.venues.sim.config import load_config
+from trademesh.venues.sim.symbols import instruments
 
 D = Decimal
 S = 1_000_000_000

@@ -1,8 +1,8 @@
 """The sim's limits on user orders: a bounded window of closed orders, and a price band.
 
 (Issue 12, item 16: the sim kept every order forever, about 2.4 KB each, and rested a sell at
-1e38.) The window and the band are documented in core/foundations/matching/order_manager.py and
-core/foundations/matching/price_band.py.
+1e38.) The window and the band are documented in trademesh/core/domain/matching/order_manager.py and
+trademesh/core/domain/matching/price_band.py.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, NotFound
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.model import (
     Instrument,
     InstrumentKind,
     OrderRequest,
@@ -25,6 +24,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from trademesh.core.platform.errors import InvalidArgument, NotFound
 
 D = Decimal
 BTC = Instrument("sim", "BTC/USDT", "BTCUSDT", InstrumentKind.SPOT, "BTC", "USDT", "USDT", D(1), D("0.001"))

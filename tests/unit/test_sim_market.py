@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.book import L2Book
-from core.foundations.errors import InvalidArgument
-from core.foundations.fanout import Overflow
-from core.foundations.model import Channel, Execution, Side, StreamKey, Timeframe
+from trademesh.core.domain.book import L2Book
+from trademesh.core.domain.model import Channel, Execution, Side, StreamKey, Timeframe
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.platform.rpc.fanout import Overflow
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import MarketFanout, MarketInterest
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
-from venues.runtime.venue import VenueContext
-from venues.sim.config import SimConfig, SymbolConfig, load_config
-from venues.sim.venue import SimVenue
+from trademesh.venues.runtime.fanout import MarketFanout, MarketInterest
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.venue import VenueContext
+from trademesh.venues.sim.config import SimConfig, SymbolConfig, load_config
+from trademesh.venues.sim.venue import SimVenue
 
 TAKERS_PER_S = 500
 FAST = SymbolConfig(
@@ -120,7 +120,7 @@ def test_trade_rate_follows_the_configuration() -> None:
 
 
 def test_a_resting_user_order_fills_against_synthetic_flow() -> None:
-    from core.foundations.model import OrderRequest, OrderStatus, OrderType, TimeInForce
+    from trademesh.core.domain.model import OrderRequest, OrderStatus, OrderType, TimeInForce
 
     venue, feed, executions = _venue(SimConfig(symbols=(FAST,)))
     best_bid = venue.exchange.book("BTC/USDT").best_bid()

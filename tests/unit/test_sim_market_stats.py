@@ -7,16 +7,16 @@ import asyncio
 import time
 from decimal import Decimal
 
-from core.foundations.fanout import Overflow
-from core.foundations.model import Channel, StreamKey
+from trademesh.core.domain.model import Channel, StreamKey
+from trademesh.core.platform.rpc.fanout import Overflow
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.runtime.fanout import MarketFanout, MarketInterest
-from venues.runtime.feed import MarketFeed
-from venues.runtime.stats import StreamTable
-from venues.runtime.venue import VenueContext
-from venues.sim.config import SimConfig, SymbolConfig
-from venues.sim.venue import SimVenue
-from venues.sim.volume import BUCKET_NS, WINDOW_NS, RollingVolume
+from trademesh.venues.runtime.fanout import MarketFanout, MarketInterest
+from trademesh.venues.runtime.feed import MarketFeed
+from trademesh.venues.runtime.stats import StreamTable
+from trademesh.venues.runtime.venue import VenueContext
+from trademesh.venues.sim.config import SimConfig, SymbolConfig
+from trademesh.venues.sim.venue import SimVenue
+from trademesh.venues.sim.volume import BUCKET_NS, WINDOW_NS, RollingVolume
 
 D = Decimal
 S = 1_000_000_000

@@ -1,15 +1,15 @@
 """The sim's 24h open (Ticker.open_24h): the price of the first of its own trades in the rolling
-24h window (venues/sim/volume.py), the last price when the window holds none."""
+24h window (trademesh/venues/sim/volume.py), the last price when the window holds none."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from core.foundations.model import Channel
 from tests.unit.test_sim_market_stats import SPOT, _events
-from venues.sim.config import SimConfig
-from venues.sim.venue import SimVenue
-from venues.sim.volume import BUCKET_NS, WINDOW_NS, RollingVolume
+from trademesh.core.domain.model import Channel
+from trademesh.venues.sim.config import SimConfig
+from trademesh.venues.sim.venue import SimVenue
+from trademesh.venues.sim.volume import BUCKET_NS, WINDOW_NS, RollingVolume
 
 S = 1_000_000_000
 

@@ -19,13 +19,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from core.foundations.decimals import format_decimal
-from core.foundations.errors import FailedPrecondition, InvalidArgument, NotFound
-from core.foundations.matching.accounts import EXACT
-from core.foundations.matching.engine import SYNTHETIC, LevelChange
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.matching.order_manager import reducible
-from core.foundations.model import (
+from trademesh.core.domain.decimals import format_decimal
+from trademesh.core.domain.matching.accounts import EXACT
+from trademesh.core.domain.matching.engine import SYNTHETIC, LevelChange
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.matching.order_manager import reducible
+from trademesh.core.domain.model import (
     Execution,
     Fill,
     Instrument,
@@ -38,6 +37,7 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument, NotFound
 
 BUY, SELL = Side.BUY, Side.SELL
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
@@ -751,7 +751,7 @@ def test_unfilled_fok_or_ioc_orders_never_keep_a_lock() -> None:
     assert all(b.locked == 0 for b in exchange.balances())
 
 
-# ---- synthetic liquidity kept outside the book (core.foundations.matching.offbook)
+# ---- synthetic liquidity kept outside the book (trademesh.core.domain.matching.offbook)
 
 
 def test_liquidity_kept_outside_the_book_takes_the_ids_and_trade_ids_placing_it_would_have() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.model import (
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,

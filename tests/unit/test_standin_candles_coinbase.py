@@ -1,4 +1,4 @@
-"""Coinbase's product candles on the replay stand-in (venues/coinbase/standin/history.py), on the
+"""Coinbase's product candles on the replay stand-in (trademesh/venues/coinbase/standin/history.py), on the
 written-from-the-docs session (fixtures/exchange-captures/COINBASE.*): the format, start
 (included) and end (excluded) in seconds, the 350 candles at most, no candle for a quiet
 minute, the windows ccxt's fetch_ohlcv asks for, and the refusals."""
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import capture_files
-from venues.replay.adapter import ReplayAdapter, RestRequest
-from venues.replay.loader import load_adapter
+from trademesh.venues.replay.adapter import ReplayAdapter, RestRequest
+from trademesh.venues.replay.loader import load_adapter
 
 MINUTE_S = 60
 SESSION_MINUTE = 1763712240  # the session runs 08:04:49.8 to 08:05:10.0 UTC
@@ -25,7 +25,7 @@ D = Decimal
 
 @pytest.fixture(scope="module")
 def adapter() -> ReplayAdapter:
-    return load_adapter("venues.coinbase.standin", capture_files("COINBASE"))
+    return load_adapter("trademesh.venues.coinbase.standin", capture_files("COINBASE"))
 
 
 def get(

@@ -1,5 +1,5 @@
 """OKX's GET /api/v5/market/candles and /market/history-candles on the replay stand-in
-(venues/okx/standin/history.py), on the written-from-the-docs sessions (OKX.*, OKX_SWAP.*,
+(trademesh/venues/okx/standin/history.py), on the written-from-the-docs sessions (OKX.*, OKX_SWAP.*,
 OKX_INVERSE.*): the format, the `after`/`before` cursors and limits, the pages ccxt's
 fetch_ohlcv asks for, the three instrument kinds' volumes, and the refusals."""
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import capture_files
-from venues.replay.adapter import ReplayAdapter, RestRequest
-from venues.replay.loader import load_adapter
+from trademesh.venues.replay.adapter import ReplayAdapter, RestRequest
+from trademesh.venues.replay.loader import load_adapter
 
 MINUTE = 60_000
 FIRST_MINUTE = 1740000000000  # the sessions run 21:20:50 to 21:21:10 UTC
@@ -25,7 +25,7 @@ D = Decimal
 
 @pytest.fixture(scope="module")
 def spot() -> ReplayAdapter:
-    return load_adapter("venues.okx.standin", capture_files("OKX"))
+    return load_adapter("trademesh.venues.okx.standin", capture_files("OKX"))
 
 
 def candles(adapter: ReplayAdapter, path: str = HISTORY, **query: str) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def test_a_bad_query_is_refused_with_okxs_code(
 def test_a_swaps_volumes_are_contracts_coin_and_quote(
     prefix: str, inst_id: str, ct_val: Decimal, inverse: bool
 ) -> None:
-    adapter = load_adapter("venues.okx_swap.standin", capture_files(prefix))
+    adapter = load_adapter("trademesh.venues.okx_swap.standin", capture_files(prefix))
     trades = [t for t in captured_trades(prefix) if FIRST_MINUTE <= int(t["ts"]) < LAST_MINUTE]
     row = candles(adapter, instId=inst_id, before=str(FIRST_MINUTE - 1), after=str(LAST_MINUTE))["data"][0]
     contracts = sum((D(t["sz"]) for t in trades), D(0))

@@ -1,7 +1,8 @@
-"""Deribit's public/get_tradingview_chart_data on the replay stand-in (venues/deribit/standin/history.py),
-on the recorded session of 2021 (fixtures/exchange-captures/DERIBIT.*, options that did not trade
-in it): the JSON-RPC format, both timestamps included, the windows ccxt's fetch_ohlcv asks for,
-"no_data", and the refusals."""
+"""Deribit's public/get_tradingview_chart_data on the replay stand-in
+(trademesh/venues/deribit/standin/history.py), on the recorded session of 2021
+(fixtures/exchange-captures/DERIBIT.*, options that did not trade in it): the JSON-RPC format,
+both timestamps included, the windows ccxt's fetch_ohlcv asks for, "no_data", and the
+refusals."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import capture_files
-from venues.replay.adapter import ReplayAdapter, RestRequest
-from venues.replay.loader import load_adapter
+from trademesh.venues.replay.adapter import ReplayAdapter, RestRequest
+from trademesh.venues.replay.loader import load_adapter
 
 MINUTE = 60_000
 SESSION_MINUTE = 1626993720000  # the session runs 22:42:03.8 to 22:42:34.2 UTC
@@ -23,7 +24,7 @@ SERIES = ("ticks", "open", "high", "low", "close", "volume", "cost")
 
 @pytest.fixture(scope="module")
 def adapter() -> ReplayAdapter:
-    return load_adapter("venues.deribit.standin", capture_files("DERIBIT"))
+    return load_adapter("trademesh.venues.deribit.standin", capture_files("DERIBIT"))
 
 
 def chart(adapter: ReplayAdapter, **query: str) -> tuple[int, dict[str, Any]]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.integration.replay import capture_files
-from venues.binance.standin.history import KlineHistory
-from venues.replay.candles import session_span
-from venues.replay.capture import load_capture
+from trademesh.venues.binance.standin.history import KlineHistory
+from trademesh.venues.replay.candles import session_span
+from trademesh.venues.replay.capture import load_capture
 
 MINUTE = 60_000
 CAPTURE = load_capture(capture_files("BINANCE"))

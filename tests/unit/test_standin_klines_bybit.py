@@ -1,4 +1,4 @@
-"""Bybit's GET /v5/market/kline on the replay stand-in (venues/bybit/standin/history.py), on the
+"""Bybit's GET /v5/market/kline on the replay stand-in (trademesh/venues/bybit/standin/history.py), on the
 recorded session (fixtures/exchange-captures/BYBIT.*): its format, its range and limit rules, its
 paging as ccxt's fetch_ohlcv walks it, and its refusals."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import capture_files
-from venues.replay.adapter import ReplayAdapter, RestRequest
-from venues.replay.loader import load_adapter
+from trademesh.venues.replay.adapter import ReplayAdapter, RestRequest
+from trademesh.venues.replay.loader import load_adapter
 
 MINUTE = 60_000
 FIRST_MINUTE = 1763712000000  # the session's minutes: the capture runs 08:00:49.6 to 08:01:10.1
@@ -21,7 +21,7 @@ LAST_MINUTE = FIRST_MINUTE + MINUTE
 
 @pytest.fixture(scope="module")
 def adapter() -> ReplayAdapter:
-    return load_adapter("venues.bybit.standin", capture_files("BYBIT"))
+    return load_adapter("trademesh.venues.bybit.standin", capture_files("BYBIT"))
 
 
 def kline(adapter: ReplayAdapter, **query: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Kraken's GET /0/public/OHLC on the replay stand-in (venues/kraken/standin/history.py), on the
+"""Kraken's GET /0/public/OHLC on the replay stand-in (trademesh/venues/kraken/standin/history.py), on the
 recorded session of 2021 (fixtures/exchange-captures/KRAKEN.*): the format, `since` (excluded),
 the 720 most recent candles, the current candle always there, `last`, and the refusals."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.integration.replay import capture_files
-from venues.replay.adapter import ReplayAdapter, RestRequest
-from venues.replay.loader import load_adapter
+from trademesh.venues.replay.adapter import ReplayAdapter, RestRequest
+from trademesh.venues.replay.loader import load_adapter
 
 MINUTE_S = 60
 CURRENT = 1618678140  # the session runs 16:48:52 to 16:49:23 UTC
@@ -21,7 +21,7 @@ D = Decimal
 
 @pytest.fixture(scope="module")
 def adapter() -> ReplayAdapter:
-    return load_adapter("venues.kraken.standin", capture_files("KRAKEN"))
+    return load_adapter("trademesh.venues.kraken.standin", capture_files("KRAKEN"))
 
 
 def ohlc(adapter: ReplayAdapter, **query: str) -> dict[str, Any]:

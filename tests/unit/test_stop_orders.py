@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foundations.convert import order_from_pb, order_request_to_pb, order_to_pb
-from core.foundations.errors import FailedPrecondition, InvalidArgument
-from core.foundations.matching.exchange import SimExchange
-from core.foundations.matching.stops import StopBook
-from core.foundations.model import (
+from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.convert import order_from_pb, order_request_to_pb, order_to_pb
+from trademesh.core.domain.matching.exchange import SimExchange
+from trademesh.core.domain.matching.stops import StopBook
+from trademesh.core.domain.model import (
     Execution,
     Instrument,
     InstrumentKind,
@@ -24,13 +24,13 @@ from core.foundations.model import (
     Side,
     TimeInForce,
 )
-from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.live.convert import order_from_ccxt
-from venues.live.reporting import ExecutionReporter
-from venues.live.spec import LiveSpec
-from venues.live.trading import LiveTrading
-from venues.runtime import validate
+from trademesh.venues.live.convert import order_from_ccxt
+from trademesh.venues.live.reporting import ExecutionReporter
+from trademesh.venues.live.spec import LiveSpec
+from trademesh.venues.live.trading import LiveTrading
+from trademesh.venues.runtime import validate
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL
@@ -415,7 +415,7 @@ def test_the_sim_refuses_a_trigger_outside_the_price_band() -> None:
 
 
 def _spec(venue: str) -> LiveSpec:
-    spec: LiveSpec = importlib.import_module(f"venues.{venue.replace('-', '_')}.spec").SPEC
+    spec: LiveSpec = importlib.import_module(f"trademesh.venues.{venue.replace('-', '_')}.spec").SPEC
     return spec
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from core.supervisor.audit import AuditTrail
-from core.supervisor.engine import AuditEntry
+from trademesh.core.supervisor.audit import AuditTrail
+from trademesh.core.supervisor.engine import AuditEntry
 
 
 def _watchers() -> float:

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, NotFound
-from core.supervisor.engine import (
+from trademesh.core.platform.errors import InvalidArgument, NotFound
+from trademesh.core.supervisor.engine import (
     ActionKind,
     Bounds,
     Mode,

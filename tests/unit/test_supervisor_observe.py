@@ -1,4 +1,4 @@
-"""The Supervisor's observation from its tools' answers (core.supervisor.observe), shaped as the
+"""The Supervisor's observation from its tools' answers (trademesh.core.supervisor.observe), shaped as the
 gateway's MCP tools answer (list_strategies, ledger_pnl, inspector_state, inspector_policies)."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from core.supervisor.engine import Bounds
-from core.supervisor.engine.model import ActionKind
-from core.supervisor.engine.rules import propose
-from core.supervisor.observe import observation
+from trademesh.core.supervisor.engine import Bounds
+from trademesh.core.supervisor.engine.model import ActionKind
+from trademesh.core.supervisor.engine.rules import propose
+from trademesh.core.supervisor.observe import observation
 
 D = Decimal
 

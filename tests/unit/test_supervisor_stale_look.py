@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.supervisor.app import SupervisorApp, SupervisorConfig
-from core.supervisor.engine import ActionKind, Mode
+from trademesh.core.supervisor.app import SupervisorApp, SupervisorConfig
+from trademesh.core.supervisor.engine import ActionKind, Mode
 
 
 class Mesh:

@@ -1,11 +1,11 @@
-"""core.foundations.tasks: a stuck task's dump names where it waits, not only where it began
+"""trademesh.core.platform.service.tasks: a stuck task's dump names where it waits, not only where it began
 (an inspector's stall dump once showed only `_carry_out`, not the wait inside it)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from core.foundations.tasks import awaited_frames, tasks_text
+from trademesh.core.platform.service.tasks import awaited_frames, tasks_text
 
 
 async def _innermost(gate: asyncio.Event) -> None:

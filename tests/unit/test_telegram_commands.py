@@ -1,11 +1,11 @@
-"""The operators' Telegram conversation (core.telegram.commands): who is answered, what each
+"""The operators' Telegram conversation (trademesh.core.telegram.commands): who is answered, what each
 command asks for, and /closeall's confirmation in injected time."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.telegram.commands import CONFIRM_WINDOW_NS, Action, CommandKind, Conversation
+from trademesh.core.telegram.commands import CONFIRM_WINDOW_NS, Action, CommandKind, Conversation
 
 T0 = 1_800_000_000_000_000_000
 OPS = 4242

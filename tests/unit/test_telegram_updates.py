@@ -1,4 +1,4 @@
-"""What the bot hears in a Bot API update (core.telegram.bot_api.Message.of): a text message, or
+"""What the bot hears in a Bot API update (trademesh.core.telegram.bot_api.Message.of): a text message, or
 nothing; never an exception that would end its polling (the fuzz's odd updates once did)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.telegram.bot_api import Message
+from trademesh.core.telegram.bot_api import Message
 
 _MESSAGE = {"message_id": 1, "chat": {"id": 4242, "type": "private"}, "from": {"id": 7, "username": "ops"}}
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.foundations.access.contracts import Principal, Scope
-from core.foundations.errors import NotFound, PermissionDenied
-from core.tools.resolver import MeshResolver
-from core.tools.strategies import StrategyTools
-from core.tools.upstream import Upstream
+from trademesh.core.platform.access.contracts import Principal, Scope
+from trademesh.core.platform.errors import NotFound, PermissionDenied
+from trademesh.core.tools.resolver import MeshResolver
+from trademesh.core.tools.strategies import StrategyTools
+from trademesh.core.tools.upstream import Upstream
 
 READER = Principal("dashboard", frozenset({Scope.READ}))
 TRADER = Principal("desk", frozenset({Scope.READ, Scope.TRADE}))

@@ -1,4 +1,4 @@
-"""The advisor's MCP tools (core.tools.advisor) against an Advisor server in this process: an
+"""The advisor's MCP tools (trademesh.core.tools.advisor) against an Advisor server in this process: an
 argument out of its field's range is refused naming it before anything is asked (a time past
 int64 once left the tool with a protobuf ValueError: a crash, not an answer the model can read)."""
 
@@ -11,11 +11,11 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from core.foundations.errors import InvalidArgument
-from core.tools.advisor import ADVISOR, AdvisorTools
-from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.advisor.v1 import service_pb2_grpc as av_grpc
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.tools.advisor import ADVISOR, AdvisorTools
+from trademesh.core.tools.upstream import Upstream
 
 
 class Decisions(av_grpc.AdvisorServicer):

@@ -1,12 +1,12 @@
-"""core.tools.inputs.account_venue: the `account` tool's venue name, and its refusals naming the
+"""trademesh.core.tools.inputs.account_venue: the `account` tool's venue name, and its refusals naming the
 argument (docs/accounts.md: an account's venue is `<exchange>.<account>`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.tools.inputs import account_venue
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.tools.inputs import account_venue
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The ledger's MCP tools (core.tools.ledger) against a Ledger server in this process: what each
+"""The ledger's MCP tools (trademesh.core.tools.ledger) against a Ledger server in this process: what each
 tool asks for, bad arguments refused before any call with every bad one named, and answers
 rendered with decimal strings and ISO times."""
 
@@ -11,9 +11,9 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from core.foundations.errors import InvalidArgument, NotFound
-from core.tools.ledger import LEDGER, LedgerTools, checked_time, thinned
-from core.tools.upstream import Upstream
+from trademesh.core.platform.errors import InvalidArgument, NotFound
+from trademesh.core.tools.ledger import LEDGER, LedgerTools, checked_time, thinned
+from trademesh.core.tools.upstream import Upstream
 from trademesh.ledger.v1 import ledger_pb2 as lg
 from trademesh.ledger.v1 import ledger_pb2_grpc as lg_grpc
 

@@ -4,8 +4,8 @@ liquidation order marked; a balance's position margin; the inspector's view with
 
 from __future__ import annotations
 
-from core.tools import render
-from core.tools.inspector import _position as inspector_position
+from trademesh.core.tools import render
+from trademesh.core.tools.inspector import _position as inspector_position
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 

@@ -1,4 +1,4 @@
-"""One policy limit as the inspector's TOML (core.tools.policy_text), read back by the inspector's
+"""One policy limit as the inspector's TOML (trademesh.core.tools.policy_text), read back by the inspector's
 own policy reader over the shipped set: the key lands where its name says."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from core.foundations.errors import InvalidArgument
-from core.inspector.engine.diff import diff_policies
-from core.inspector.engine.policy_file import read_policies
-from core.inspector.shipped import shipped_policies
-from core.tools.policy_text import limit_toml
+from trademesh.core.inspector.engine.diff import diff_policies
+from trademesh.core.inspector.engine.policy_file import read_policies
+from trademesh.core.inspector.shipped import shipped_policies
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.core.tools.policy_text import limit_toml
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The regimes MCP tool (core.tools.regimes) against Overwatch's own gRPC service in this process,
+"""The regimes MCP tool (trademesh.core.tools.regimes) against Overwatch's own gRPC service in this process,
 its engine fed synthetic bars: the board rendered (regime words, ISO times, the timeframe's
 label), the venue and symbol filters, and bad arguments refused before any call, every bad one
 named."""
@@ -11,17 +11,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, NotFound
-from core.foundations.model import Candle
-from core.foundations.regime import ClassifierConfig, Regime
-from core.foundations.rpc.server import ServerOptions, create_server
-from core.overwatch.api import overwatch_service
-from core.overwatch.convert import close_time_ns
-from core.overwatch.engine import Overwatch, OverwatchConfig
-from core.overwatch.synthetic import SeriesSpec, segment_bars
-from core.overwatch.watchers import RegimeWatchers
-from core.tools.regimes import OVERWATCH, RegimeTools
-from core.tools.upstream import Upstream
+from trademesh.core.domain.model import Candle
+from trademesh.core.domain.regime import ClassifierConfig, Regime
+from trademesh.core.overwatch.api import overwatch_service
+from trademesh.core.overwatch.convert import close_time_ns
+from trademesh.core.overwatch.engine import Overwatch, OverwatchConfig
+from trademesh.core.overwatch.synthetic import SeriesSpec, segment_bars
+from trademesh.core.overwatch.watchers import RegimeWatchers
+from trademesh.core.platform.errors import InvalidArgument, NotFound
+from trademesh.core.platform.rpc.server import ServerOptions, create_server
+from trademesh.core.tools.regimes import OVERWATCH, RegimeTools
+from trademesh.core.tools.upstream import Upstream
 
 MINUTE_NS = 60 * 10**9
 

@@ -1,4 +1,4 @@
-"""The screen MCP tool (core.tools.screens) against the Screener's own gRPC service in this
+"""The screen MCP tool (trademesh.core.tools.screens) against the Screener's own gRPC service in this
 process, its results published as the service's loop publishes them: a screen's latest result
 rendered (decimal strings, ISO times), null before the first evaluation, and a name not loaded
 refused naming the tool's argument, before asking for a result."""
@@ -10,16 +10,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.foundations.errors import InvalidArgument, NotFound
-from core.foundations.rpc.server import ServerOptions, create_server
-from core.screener.api import screener_service
-from core.screener.convert import result_to_pb
-from core.screener.engine.definition import parse_screen
-from core.screener.engine.evaluate import evaluate
-from core.screener.watchers import Results
-from core.tools.screens import SCREENER, ScreenTools
-from core.tools.upstream import Upstream
 from tests.screener_support import NOW, instrument
+from trademesh.core.platform.errors import InvalidArgument, NotFound
+from trademesh.core.platform.rpc.server import ServerOptions, create_server
+from trademesh.core.screener.api import screener_service
+from trademesh.core.screener.convert import result_to_pb
+from trademesh.core.screener.engine.definition import parse_screen
+from trademesh.core.screener.engine.evaluate import evaluate
+from trademesh.core.screener.watchers import Results
+from trademesh.core.tools.screens import SCREENER, ScreenTools
+from trademesh.core.tools.upstream import Upstream
 
 SCREEN = """
 name = "{name}"

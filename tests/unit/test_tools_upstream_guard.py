@@ -1,4 +1,4 @@
-"""The tools' guard (core.tools.upstream): reads go, dry runs go, and beyond reading only what
+"""The tools' guard (trademesh.core.tools.upstream): reads go, dry runs go, and beyond reading only what
 a permission of the caller's own key covers (close_all), never trading."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from google.protobuf.message import Message
 
-from core.foundations.access.contracts import Principal, Scope
-from core.foundations.errors import InvalidArgument, PermissionDenied
-from core.tools.inspector import InspectorTools
-from core.tools.supervisor import SupervisorTools
-from core.tools.upstream import Upstream
 from trademesh.advisor.v1 import service_pb2 as av
 from trademesh.backtest.v1 import backtest_pb2 as bt
+from trademesh.core.platform.access.contracts import Principal, Scope
+from trademesh.core.platform.errors import InvalidArgument, PermissionDenied
+from trademesh.core.tools.inspector import InspectorTools
+from trademesh.core.tools.supervisor import SupervisorTools
+from trademesh.core.tools.upstream import Upstream
 from trademesh.risk.v1 import inspector_pb2 as rk
 from trademesh.supervisor.v1 import supervisor_pb2 as sv
 

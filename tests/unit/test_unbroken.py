@@ -1,4 +1,4 @@
-"""core.foundations.unbroken: work its caller's cancellation does not stop."""
+"""trademesh.core.platform.aio.unbroken: work its caller's cancellation does not stop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from core.foundations.unbroken import Unbroken
+from trademesh.core.platform.aio.unbroken import Unbroken
 
 
 async def test_a_caller_cancelled_leaves_and_the_work_goes_on_to_its_end() -> None:
@@ -58,7 +58,7 @@ async def test_the_error_of_work_whose_caller_left_is_logged(caplog: pytest.LogC
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    with caplog.at_level(logging.WARNING, logger="core.foundations.unbroken"):
+    with caplog.at_level(logging.WARNING, logger="trademesh.core.platform.aio.unbroken"):
         release.set()
         await unbroken.close()
     assert "inspector: work its caller left ended with the venue refused" in caplog.text

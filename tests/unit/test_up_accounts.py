@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser, main
-from core.cli.mesh.up import UpOptions, _Mesh
-from core.foundations.command import load_command
-from core.foundations.env import TOKEN, TRADE_TOKEN
-from core.foundations.registry import SERVICES
+from trademesh.core.cli import build_parser, main
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh
+from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import SERVICES
 
 DESK_A_TOKEN = "TRADEMESH_SIM__DESK_A_TRADE_TOKEN"
 DESK_B_TOKEN = "TRADEMESH_SIM__DESK_B_TRADE_TOKEN"

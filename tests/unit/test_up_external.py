@@ -1,4 +1,4 @@
-"""`trademesh up --venue-external NAME=HOST:PORT` (core.cli.mesh.external): parsed by the rules of a
+"""`trademesh up --venue-external NAME=HOST:PORT` (trademesh.core.cli.mesh.external): parsed by the rules of a
 service's --venue, refused in one line naming it when NAME is bad, given twice or a venue `up`
 runs, or when nothing answers at HOST:PORT (tests/integration/test_external_venue_mesh.py runs the
 whole mesh with one)."""
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser, main
-from core.cli.mesh.external import ExternalVenue, check_external
-from core.foundations.errors import Unavailable
+from trademesh.core.cli import build_parser, main
+from trademesh.core.cli.mesh.external import ExternalVenue, check_external
+from trademesh.core.platform.errors import Unavailable
 
 
 def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -1,4 +1,4 @@
-"""`trademesh up`'s calm terminal and its log file (core.cli.mesh.output): which service lines the
+"""`trademesh up`'s calm terminal and its log file (trademesh.core.cli.mesh.output): which service lines the
 terminal shows, and the file that keeps them all (tests/integration/test_up.py runs the mesh)."""
 
 from __future__ import annotations
@@ -7,11 +7,15 @@ import io
 import json
 from pathlib import Path
 
-from core.cli.mesh.output import CalmLines, LogFile, MeshOutput
+from trademesh.core.cli.mesh.output import CalmLines, LogFile, MeshOutput
 
-INFO = "2026-11-29 08:17:59,335 INFO venue/sim venues.sim.venue: sim played 1200 s of history in 6.6 s"
-WARNING = "2026-11-29 08:18:22,149 WARNING screener core.screener.prices: no live instance named 'x'"
-ERROR = "2026-11-29 08:18:22,150 ERROR inspector core.inspector.app: the check failed"
+INFO = (
+    "2026-11-29 08:17:59,335 INFO venue/sim trademesh.venues.sim.venue: sim played 1200 s of history in 6.6 s"
+)
+WARNING = (
+    "2026-11-29 08:18:22,149 WARNING screener trademesh.core.screener.prices: no live instance named 'x'"
+)
+ERROR = "2026-11-29 08:18:22,150 ERROR inspector trademesh.core.inspector.app: the check failed"
 SERVING = json.dumps({"event": "serving", "service": "ingest", "host": "127.0.0.1", "port": 1})
 
 

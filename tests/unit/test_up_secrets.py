@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.mesh.up import SIGNING_KEY_FILES, UpOptions, _Mesh, _secret
-from core.foundations.command import load_command
-from core.foundations.env import (
+from trademesh.core.cli.mesh.up import SIGNING_KEY_FILES, UpOptions, _Mesh, _secret
+from trademesh.core.platform.config.env import (
     ADVISOR_SIGNING_KEY,
     DETECTOR_SIGNING_KEY,
     TOKEN,
     TRADE_TOKEN,
     account_trade_tokens,
 )
-from core.foundations.registry import Kind, start_order
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import Kind, start_order
 
 
 def test_only_venues_and_the_inspector_get_the_trading_credential(tmp_path: Path) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser
-from core.cli.mesh.up import UpOptions, _Mesh, planned
-from core.foundations.command import load_command
-from core.foundations.env import (
+from trademesh.core.cli import build_parser
+from trademesh.core.cli.mesh.up import UpOptions, _Mesh, planned
+from trademesh.core.platform.config.env import (
     SUPERVISOR_API_KEY,
     TELEGRAM_API_KEY,
     TELEGRAM_BOT_TOKEN,
@@ -21,7 +20,8 @@ from core.foundations.env import (
     TOKEN,
     TRADE_TOKEN,
 )
-from core.foundations.registry import SERVICES
+from trademesh.core.platform.service.command import load_command
+from trademesh.core.platform.service.registry import SERVICES
 
 GATEWAY_URL = "http://127.0.0.1:8081"
 

@@ -26,13 +26,13 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_status import rpc_status
 
-from core.venue_check.kit import KitOptions
-from core.venue_check.registry import select
-from core.venue_check.results import CheckOutcome, CheckResult
-from core.venue_check.runner import run_kit
 from tests.forked_services import run_command
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.venue_check.kit import KitOptions
+from trademesh.core.venue_check.registry import select
+from trademesh.core.venue_check.results import CheckOutcome, CheckResult
+from trademesh.core.venue_check.runner import run_kit
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -306,7 +306,8 @@ async def test_a_venue_that_hangs_fails_the_check_and_never_holds_the_kit() -> N
 
 
 def _kit(*args: str, tokens: bool = True) -> Any:
-    """`python -m core.cli venue-check ...` run to its end (the real command, a process of its own)."""
+    """`python -m trademesh.core.cli venue-check ...` run to its end (the real command, a process of its
+    own)."""
     import os
 
     environment = {k: v for k, v in os.environ.items() if k not in TOKENS}

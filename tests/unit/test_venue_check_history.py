@@ -13,8 +13,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 
-from core.foundations.model import Side
-from core.venue_check.results import CheckOutcome
 from tests.unit.test_venue_check_answers import (
     SYMBOL,
     BearerAuth,
@@ -28,9 +26,11 @@ from tests.unit.test_venue_check_answers import (
 )
 from trademesh.admin.v1 import admin_pb2 as admin
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Side
+from trademesh.core.venue_check.results import CheckOutcome
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
-from venues.runtime.trades import (
+from trademesh.venues.runtime.trades import (
     PublicTrade,
     TradesCursor,
     TradesRead,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import core.venue_check.checks  # noqa: F401  (registers the checks)
-from core.venue_check.registry import CHECKS
+import trademesh.core.venue_check.checks  # noqa: F401  (registers the checks)
+from trademesh.core.venue_check.registry import CHECKS
 
 # Another repository's tests: one of its own. The plug-in is named, as that repository names it.
 _TESTS = "def test_its_own() -> None:\n    assert 1 + 1 == 2\n"
-_PLUGIN = ["-p", "core.venue_check.pytest_plugin"]
+_PLUGIN = ["-p", "trademesh.core.venue_check.pytest_plugin"]
 
 
 def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,11 +30,11 @@ def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_no_pytest11_entry_point_makes_pytest_rewrite_trademesh(pytestconfig: pytest.Config) -> None:
-    """Not an entry point: with one, pytest marks every module of the distribution (core, gateway,
-    venues) for assert rewriting in every run of the environment, this one included."""
+    """Not an entry point: with one, pytest marks every module of the distribution (trademesh)
+    for assert rewriting in every run of the environment, this one included."""
     assert pytestconfig.pluginmanager.get_plugin("trademesh_venue_check") is None
     hook = next(h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook")
-    assert not {"core", "gateway", "venues"} & set(hook._must_rewrite)  # type: ignore[attr-defined]
+    assert "trademesh" not in set(hook._must_rewrite)  # type: ignore[attr-defined]
 
 
 def test_without_a_venue_address_the_plugin_adds_no_test(tmp_path: Path) -> None:

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-import core.venue_check.checks  # noqa: F401  (registers the checks)
-from core.venue_check.registry import CHECKS, select
-from core.venue_check.report import as_json, as_text
-from core.venue_check.results import BadTarget, CheckOutcome, CheckResult, one_line
-from core.venue_check.runner import Report
-from core.venue_check.sizing import Terms
+import trademesh.core.venue_check.checks  # noqa: F401  (registers the checks)
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.venue_check.registry import CHECKS, select
+from trademesh.core.venue_check.report import as_json, as_text
+from trademesh.core.venue_check.results import BadTarget, CheckOutcome, CheckResult, one_line
+from trademesh.core.venue_check.runner import Report
+from trademesh.core.venue_check.sizing import Terms
 
 D = Decimal
 

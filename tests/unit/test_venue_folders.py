@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from venues.registry import VENUES
+from trademesh.venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
-VENUES_DIR = ROOT / "venues"
+VENUES_DIR = ROOT / "trademesh" / "venues"
 # Not venue folders: the shared runtime, the live connector, the replay harness, the paper mode
 # (any venue's market data, orders matched locally: docs/paper.md); and the sim, a built-in
 # exchange rather than a connector (its modules are listed in the README); the manifests' template
-# (venues/manifests: a venue's compose service and Kubernetes file); and node-ref, a venue in
-# TypeScript that speaks the contract from its own process (venues/node_ref/README.md).
+# (trademesh/venues/manifests: a venue's compose service and Kubernetes file); and node-ref, a venue in
+# TypeScript that speaks the contract from its own process (trademesh/venues/node_ref/README.md).
 SHARED = {"runtime", "live", "replay", "paper", "manifests"}
 NOT_CONNECTORS = SHARED | {"sim", "node_ref"}
 TEMPLATE = "_template"
@@ -59,14 +59,15 @@ import importlib, json, sys
 def standin_modules():
     return sorted(
         name for name in sys.modules
-        if name == "venues.replay" or name.startswith("venues.replay.") or ".standin" in name
+        if name == "trademesh.venues.replay" or name.startswith("trademesh.venues.replay.") or ".standin" in
+         name
     )
 
 package, registered = sys.argv[1], sys.argv[2]
 venue = importlib.import_module(package)
 venue.create_venue(None, None)
 if registered:
-    from venues.registry import create_venue
+    from trademesh.venues.registry import create_venue
     create_venue(registered, None)
 before = standin_modules()
 standin = importlib.import_module(venue.SPEC.standin)
@@ -96,7 +97,7 @@ def _registered_name(package: str) -> str:
 
 @pytest.mark.parametrize("folder", _connector_folders())
 def test_a_venue_imported_and_created_without_replay_loads_no_standin(folder: str) -> None:
-    package = f"venues.{folder}"
+    package = f"trademesh.venues.{folder}"
     probe = subprocess.run(
         [sys.executable, "-c", _PROBE, package, _registered_name(package)],
         capture_output=True,
@@ -109,7 +110,7 @@ def test_a_venue_imported_and_created_without_replay_loads_no_standin(folder: st
     loaded = json.loads(probe.stdout.splitlines()[-1])
     assert loaded["before"] == []
     # The probe does see stand-in modules once a replay would load them.
-    assert f"{package}.standin" in loaded["after"] and "venues.replay.adapter" in loaded["after"]
+    assert f"{package}.standin" in loaded["after"] and "trademesh.venues.replay.adapter" in loaded["after"]
     assert loaded["adapter"] is True
 
 
@@ -129,9 +130,11 @@ def test_a_venue_folder_has_one_file_name_per_role(folder: str) -> None:
 
 def test_every_venue_folder_is_registered_but_the_template() -> None:
     registered = {entry.module for entry in VENUES.values()}
-    assert {f"venues.{folder}" for folder in _connector_folders()} - registered == {f"venues.{TEMPLATE}"}
-    assert {module for module in registered if module != "venues.sim"} <= {
-        f"venues.{folder}" for folder in _connector_folders()
+    assert {f"trademesh.venues.{folder}" for folder in _connector_folders()} - registered == {
+        f"trademesh.venues.{TEMPLATE}"
+    }
+    assert {module for module in registered if module != "trademesh.venues.sim"} <= {
+        f"trademesh.venues.{folder}" for folder in _connector_folders()
     }
 
 
@@ -177,7 +180,7 @@ def test_the_shared_venue_code_has_no_venue_branches(shared: str) -> None:
         venue_imports = [
             module
             for module in _imported(tree)
-            if module.startswith("venues.") and module.split(".")[1] not in SHARED | {"registry"}
+            if module.startswith("trademesh.venues.") and module.split(".")[2] not in SHARED | {"registry"}
         ]
         assert venue_imports == [], f"{path.relative_to(ROOT)} imports a venue: {venue_imports}"
         checked += 1

@@ -1,4 +1,4 @@
-"""`trademesh venue-manifests` (venues/manifests/): the live built-in venues' compose services and
+"""`trademesh venue-manifests` (trademesh/venues/manifests/): the live built-in venues' compose services and
 Kubernetes files are exactly its output, so the templates are their one source; a package's venue
 (its own image) gets a compose service that loads beside the others and a manifest valid for every
 Kubernetes version we support, reached through the venues' NetworkPolicy with no line added."""
@@ -13,8 +13,8 @@ import yaml
 
 from tests.forked_services import run_command
 from tests.unit.test_k8s_manifests import KUBERNETES_VERSIONS, network_problems, overlay, schema_problems
-from venues.manifests import HAND_WRITTEN, compose_service, kubernetes_manifest
-from venues.registry import VENUES, VenueEntry
+from trademesh.venues.manifests import HAND_WRITTEN, compose_service, kubernetes_manifest
+from trademesh.venues.registry import VENUES, VenueEntry
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from core.foundations.model import Channel, StreamKey
-from venues.runtime.metrics import VenueMetrics
-from venues.runtime.stats import StreamState, StreamStats
+from trademesh.core.domain.model import Channel, StreamKey
+from trademesh.venues.runtime.metrics import VenueMetrics
+from trademesh.venues.runtime.stats import StreamState, StreamStats
 
 
 def _value(name: str, **labels: str) -> float | None:

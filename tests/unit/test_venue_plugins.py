@@ -1,9 +1,9 @@
-"""Venues from installed packages (venues/plugins.py, venues/registry.py): the entry-point group
-read from real distribution metadata (dist-info folders on a path), the built-in venues declared
-in it as the registry's table lists them, refusals that name their package, the ports given out,
-and the CLI listing and starting venues with broken plug-ins beside good ones (a real `python -m
-core.cli` that finds the packages on its PYTHONPATH; tests/integration/test_venue_plugin.py
-builds and installs one)."""
+"""Venues from installed packages (trademesh/venues/plugins.py, trademesh/venues/registry.py): the entry-point
+group read from real distribution metadata (dist-info folders on a path), the built-in venues
+declared in it as the registry's table lists them, refusals that name their package, the ports
+given out, and the CLI listing and starting venues with broken plug-ins beside good ones (a real
+`python -m trademesh.core.cli` that finds the packages on its PYTHONPATH;
+tests/integration/test_venue_plugin.py builds and installs one)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition
-from core.foundations.registry import SERVICES
 from tests.forked_services import run_command
-from venues.plugins import GROUP, PLUGIN_PORTS, Found, given_ports, scan
-from venues.registry import VENUES
+from trademesh.core.platform.errors import FailedPrecondition
+from trademesh.core.platform.service.registry import SERVICES
+from trademesh.venues.plugins import GROUP, PLUGIN_PORTS, Found, given_ports, scan
+from trademesh.venues.registry import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_IN = {name: entry.module for name, entry in VENUES.items()}
@@ -136,7 +136,7 @@ PORTED = "DEFAULT_PORT = 6100\n" + CREATE
 def _cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(site)}
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
+        [sys.executable, "-m", "trademesh.core.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -211,9 +211,9 @@ def test_services_with_a_gateway_that_does_not_answer_lists_what_is_installed_th
 
 _ASK_FOR_GOOD = """
 import json, sys
-from core.cli import build_parser
-from venues.command import COMMAND
-from venues.registry import venue_entry
+from trademesh.core.cli import build_parser
+from trademesh.venues.command import COMMAND
+from trademesh.venues.registry import venue_entry
 COMMAND.config(build_parser().parse_args(["venue", "good", "--port", "0"]))
 venue_entry("good")
 wanted = [m for m in sys.modules if m.endswith("_venue") or m.split(".")[0] in ("ccxt", "venues")]

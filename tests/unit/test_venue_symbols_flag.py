@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
-from core.cli import build_parser, main
-from core.foundations.errors import InvalidArgument
-from core.history.download_venue import _names_symbols, _refused_symbols
 from tests.unit.test_venue_plugins import write_package
-from venues.binance.spec import SPEC
-from venues.command import COMMAND, VenueConfig, symbol_list
-from venues.live.config import load_config
-from venues.live.markets import choose_symbols
-from venues.paper import create_paper_venue
-from venues.registry import _takes_symbols, create_venue
-from venues.sim.config import load_config as load_sim_config
+from trademesh.core.cli import build_parser, main
+from trademesh.core.history.download_venue import _names_symbols, _refused_symbols
+from trademesh.core.platform.errors import InvalidArgument
+from trademesh.venues.binance.spec import SPEC
+from trademesh.venues.command import COMMAND, VenueConfig, symbol_list
+from trademesh.venues.live.config import load_config
+from trademesh.venues.live.markets import choose_symbols
+from trademesh.venues.paper import create_paper_venue
+from trademesh.venues.registry import _takes_symbols, create_venue
+from trademesh.venues.sim.config import load_config as load_sim_config
 
 
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -136,7 +136,11 @@ def test_a_plug_in_without_a_symbols_parameter_refuses_the_flag_in_one_line(tmp_
     args = ["venue", "old", "--port", "0", "--metrics-port", "-1", "--symbols", "BTC/USDT"]
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=60, env=env
+        [sys.executable, "-m", "trademesh.core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [

@@ -1,5 +1,5 @@
-"""GetTrades' paging (venues.runtime.trades), its and GetTickers' validation, the sim's trade log and
-the live connector's reads of ccxt fetch_trades and fetch_tickers (against fake exchanges)."""
+"""GetTrades' paging (trademesh.venues.runtime.trades), its and GetTickers' validation, the sim's trade log
+and the live connector's reads of ccxt fetch_trades and fetch_tickers (against fake exchanges)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from core.foundations.errors import FailedPrecondition, InvalidArgument, Unavailable
-from core.foundations.model import Instrument, InstrumentKind, Side
+from trademesh.core.domain.model import Instrument, InstrumentKind, Side
+from trademesh.core.platform.errors import FailedPrecondition, InvalidArgument, Unavailable
 from trademesh.marketdata.v1 import marketdata_pb2 as md
-from venues.binance.spec import SPEC as BINANCE
-from venues.deribit.spec import SPEC as DERIBIT
-from venues.kraken.spec import SPEC as KRAKEN
-from venues.live.normalize import ticker_of
-from venues.live.trading import LiveTrading
-from venues.runtime import validate
-from venues.runtime.trades import (
+from trademesh.venues.binance.spec import SPEC as BINANCE
+from trademesh.venues.deribit.spec import SPEC as DERIBIT
+from trademesh.venues.kraken.spec import SPEC as KRAKEN
+from trademesh.venues.live.normalize import ticker_of
+from trademesh.venues.live.trading import LiveTrading
+from trademesh.venues.runtime import validate
+from trademesh.venues.runtime.trades import (
     MAX_TRADES,
     PublicTrade,
     TradesCursor,
@@ -28,7 +28,7 @@ from venues.runtime.trades import (
     encode_token,
     trades_page,
 )
-from venues.sim.trade_log import TradeLog
+from trademesh.venues.sim.trade_log import TradeLog
 
 MS = 1_000_000
 
@@ -313,7 +313,7 @@ class _NewestFirst(_FakeExchange):
 
 
 def test_newest_first_reads_shrink_the_window_until_it_is_whole() -> None:
-    from venues.okx.spec import SPEC as OKX
+    from trademesh.venues.okx.spec import SPEC as OKX
 
     # 250 trades a second for 10 s, then quiet: OKX answers 100 a call.
     exchange = _NewestFirst(_rows([t // 250 * 1000 + t % 250 for t in range(2500)]))
@@ -330,7 +330,7 @@ def test_newest_first_reads_shrink_the_window_until_it_is_whole() -> None:
 
 
 def test_newest_first_refuses_an_instant_with_more_than_a_page() -> None:
-    from venues.okx.spec import SPEC as OKX
+    from trademesh.venues.okx.spec import SPEC as OKX
 
     exchange = _NewestFirst(_rows([5] * 150))
     trading = LiveTrading(OKX, exchange, list)
@@ -343,7 +343,7 @@ def test_newest_first_refuses_an_instant_with_more_than_a_page() -> None:
 
 
 def test_newest_first_reads_lengthen_a_quiet_window_before_a_burst() -> None:
-    from venues.okx.spec import SPEC as OKX
+    from trademesh.venues.okx.spec import SPEC as OKX
 
     # One trade every 12 s for ten minutes, then 150 in 50 ms at the window's end.
     quiet = [i * 12_000 for i in range(50)]

@@ -1,4 +1,4 @@
-"""core.foundations.retry.wait_any: the one way a loop waits on whichever of its events comes
+"""trademesh.core.platform.aio.retry.wait_any: the one way a loop waits on whichever of its events comes
 first, or a timeout (the bus writer, the advisor's refresh, the inspector's timers and markets,
 the bars' repairs)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.foundations.retry import wait_any
+from trademesh.core.platform.aio.retry import wait_any
 
 
 def _waits_on(*events: asyncio.Event) -> set[asyncio.Task[object]]:

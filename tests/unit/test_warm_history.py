@@ -1,7 +1,7 @@
-"""Warm-ups' history (core.foundations.warm_history): without a gateway the venue gives every bar;
+"""Warm-ups' history (trademesh.core.platform.warm_history): without a gateway the venue gives every bar;
 a gateway that cannot be reached is said once and not asked again for a while; the venue's bars
 are taken from the start only, closed and in range; Overwatch skips the streamed bars history
-already gave (core.overwatch.history_seed.Seeded)."""
+already gave (trademesh.core.overwatch.history_seed.Seeded)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import socket
 
 import pytest
 
-from core.foundations.model import Timeframe
-from core.foundations.warm_history import HeldHistory, bus_bar, first_missing, merged, warm_candles
-from core.overwatch.feed import Read
-from core.overwatch.history_seed import Seeded
 from trademesh.common.v1 import common_pb2 as common
+from trademesh.core.domain.model import Timeframe
+from trademesh.core.overwatch.feed import Read
+from trademesh.core.overwatch.history_seed import Seeded
+from trademesh.core.platform.warm_history import HeldHistory, bus_bar, first_missing, merged, warm_candles
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 MINUTE = Timeframe.M1.ns
@@ -55,7 +55,7 @@ async def test_a_gateway_away_is_said_once_and_not_asked_again_for_a_while(
         return [_candle(after_ns)]
 
     try:
-        with caplog.at_level(logging.INFO, logger="core.foundations.warm_history"):
+        with caplog.at_level(logging.INFO, logger="trademesh.core.platform.warm_history"):
             for _ in range(3):
                 got = await warm_candles(history, "sim", "BTC/USDT", Timeframe.M1, 0, 2 * MINUTE, venue)
                 assert [c.open_time_ns for c in got] == [0]

@@ -18,19 +18,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.bars.checkpoint import dump_symbol, load_symbol
-from core.bars.engine import VenueBars
-from core.bars.watermark import WatermarkRules
-from core.foundations.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
-from core.foundations.errors import Corrupt, InvalidArgument
-from core.foundations.model import TIMEFRAME_LABELS, Timeframe
-from core.history.archives import ImportOptions, open_archive
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
-from venues.live.config import load_config
-from venues.live.spec import LiveSpec
-from venues.okx.exchange import OkxExchange
-from venues.sim.candles import CandleBook, IntCandle
+from trademesh.core.bars.checkpoint import dump_symbol, load_symbol
+from trademesh.core.bars.engine import VenueBars
+from trademesh.core.bars.watermark import WatermarkRules
+from trademesh.core.domain.convert import TIMEFRAME_FROM_PB, TIMEFRAME_TO_PB
+from trademesh.core.domain.model import TIMEFRAME_LABELS, Timeframe
+from trademesh.core.history.archives import ImportOptions, open_archive
+from trademesh.core.platform.errors import Corrupt, InvalidArgument
+from trademesh.venues.live.config import load_config
+from trademesh.venues.live.spec import LiveSpec
+from trademesh.venues.okx.exchange import OkxExchange
+from trademesh.venues.sim.candles import CandleBook, IntCandle
 
 S = 1_000_000_000
 DAY = 86_400 * S
@@ -184,7 +184,7 @@ WEEKLY = {"binance": True, "binanceusdm": True, "bybit": True, "okx": True, "okx
 
 
 def _spec(venue: str) -> LiveSpec:
-    spec: LiveSpec = importlib.import_module(f"venues.{venue}.spec").SPEC
+    spec: LiveSpec = importlib.import_module(f"trademesh.venues.{venue}.spec").SPEC
     return spec
 
 
@@ -292,9 +292,9 @@ _OFFSET_FIRST = re.compile(r"-\s*[\w.]*offset\w*\s*\)\s*$")
 
 def test_no_code_aligns_a_time_to_a_timeframe_without_its_offset() -> None:
     found = []
-    for folder in ("core", "venues", "gateway"):
+    for folder in ("trademesh/core", "trademesh/venues", "trademesh/gateway"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            if path == ROOT / "core/foundations/model.py" or "node_modules" in path.parts:
+            if path == ROOT / "trademesh/core/domain/model.py" or "node_modules" in path.parts:
                 continue
             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
                 code = line.split("#", 1)[0]

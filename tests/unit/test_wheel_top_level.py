@@ -1,7 +1,7 @@
-"""The import packages trademesh's wheel puts at the top of site-packages are exactly the known
-four, and no other installed distribution ships one of them (docs/install.md, "The import
-packages' names"): a new top-level package, or a dependency that brings its own `core`, fails
-here before it overwrites or shadows ours in someone's environment."""
+"""trademesh's wheel puts exactly one import package at the top of site-packages, `trademesh`, and
+no other installed distribution ships it (docs/install.md, "The import packages' names"): a new
+top-level package, or a dependency that brings its own `trademesh`, fails here before it
+overwrites or shadows ours in someone's environment."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from setuptools import PackageFinder  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parents[2]
-# Generic names today (core, gateway, venues); the plan moves them under `trademesh.`, which
-# leaves one (docs/install.md). Change this list only with that section of the doc.
-TOP_LEVEL = {"core", "gateway", "trademesh", "venues"}
+# The hand-written trademesh.core, .gateway and .venues and the generated trademesh.<area>.v1, under
+# one name (docs/install.md). Change this only with that section of the doc.
+TOP_LEVEL = {"trademesh"}
 
 
 def _packages() -> set[str]:
@@ -36,14 +36,13 @@ def test_the_wheel_has_exactly_the_known_top_level_packages() -> None:
 
 
 def test_every_package_directory_of_the_tree_is_in_the_wheel() -> None:
-    """A package of core/, gateway/ or venues/ the include patterns miss would import in a checkout
-    and be missing from an installation."""
+    """A package under trademesh/ the include patterns miss would import in a checkout and be
+    missing from an installation."""
     packages = _packages()
     missing = sorted(
-        ".".join(init.parent.relative_to(base).parts)
-        for base, top in ((ROOT, "core"), (ROOT, "gateway"), (ROOT, "venues"), (ROOT / "gen", "trademesh"))
-        for init in (base / top).rglob("__init__.py")
-        if "node_modules" not in init.parts and ".".join(init.parent.relative_to(base).parts) not in packages
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "trademesh").rglob("__init__.py")
+        if "node_modules" not in init.parts and ".".join(init.parent.relative_to(ROOT).parts) not in packages
     )
     assert not missing, f"packages the wheel leaves out: {missing[:20]}"
 

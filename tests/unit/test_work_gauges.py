@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from core.foundations.backoff import Backoff
-from core.foundations.rpc.metrics import count_loop_tasks
 from tests.integration.fuzz_mesh import Work
+from trademesh.core.platform.aio.backoff import Backoff
+from trademesh.core.platform.rpc.metrics import count_loop_tasks
 
 
 def _sample(name: str) -> float:
@@ -64,3 +67,26 @@ def test_work_read_in_the_middle_of_a_round_is_not_left_but_work_in_every_readin
         "retry loops failing 0 -> 1",
         "gateway_mux_sessions 0 -> 9",
     ]
+
+
+_COUNTS = st.one_of(st.integers(0, 60).map(float), st.just(math.nan))
+_WORK = st.builds(
+    Work,
+    _COUNTS,
+    _COUNTS,
+    st.dictionaries(st.sampled_from(["gateway_mux_sessions", "trademesh_x_followed_markets"]), _COUNTS),
+)
+
+
+@given(st.lists(_WORK, min_size=1, max_size=12), st.integers(1, 12), _WORK)
+def test_a_watch_ended_once_the_least_so_far_is_within_bounds_gives_the_whole_windows_verdict(
+    readings: list[Work], first: int, before: Work
+) -> None:
+    """What lets the fuzz's watch end as soon as every least is within its bound, each count read
+    (tests.integration.fuzz_mesh.watch_work): more readings only lower a least, so a window whose
+    first readings leave nothing over its bound leaves nothing over it once whole. A count not
+    read yet (only NaN so far) holds nothing back: its first reading may be over."""
+    early = Work.least(readings[:first])
+    whole = Work.least(readings).over(before, 20, 8)
+    if early.read and not early.over(before, 20, 8):
+        assert not whole, (early, whole)

@@ -1,1 +1,0 @@
-"""trademesh core: shared foundations (errors, decimals, gRPC plumbing, CLI) and core services."""

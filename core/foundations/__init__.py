@@ -1,1 +1,0 @@
-"""The foundations: what every service shares (docs/architecture.md, "Layers")."""

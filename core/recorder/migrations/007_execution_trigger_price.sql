@@ -1,5 +1,0 @@
--- A stop order's trigger price (the wire's Order.trigger_price), NULL for every other order: with
--- it an order's recorded request is whole, so a backtest can send a live session's orders again
--- (core/backtest/recorded_orders.py). Rows recorded before it have NULL.
-
-ALTER TABLE executions ADD COLUMN trigger_price numeric;

@@ -1,2 +1,0 @@
-"""The Screener (issue 42): scans over a venue's instruments, defined in TOML (core/screener/screens/),
-ranked on a cadence. Its engine (core.screener.engine) is a pure core; the service shell comes later."""

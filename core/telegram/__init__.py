@@ -1,3 +1,0 @@
-"""Telegram commands for operators (issue 42): /status, /pause STRATEGY, /resume [STRATEGY],
-/closeall with a confirmation, only from the chats the operator allows. The conversation is a
-pure core (core.telegram.commands); docs/telegram.md."""

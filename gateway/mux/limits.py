@@ -1,8 +1,0 @@
-"""The multiplexer's bounds: what one session, and one credential's key, may hold at once
-(declared with the gateway's config, gateway.config: its flags are the config's)."""
-
-from __future__ import annotations
-
-from gateway.config import MuxLimits
-
-__all__ = ["MuxLimits"]

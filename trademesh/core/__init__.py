@@ -1,0 +1,1 @@
+"""trademesh core: the platform and the domain every service shares, the core services, the CLI."""

@@ -1,0 +1,280 @@
+"""The `trademesh` command line: one entry point for every service and tool.
+
+Every service's subcommand comes from its line in trademesh.core.platform.service.registry.SERVICES
+and the ServiceCommand of its module (trademesh.core.platform.service.command); the tools (up,
+services, venues, health, demo, keys) are defined here.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Our processes start others only to exec them (the backtest hub's runs, `trademesh up`'s
+# services): gRPC's fork handlers are not needed, and with other threads inside gRPC a fork
+# could crash the child ("skipping fork() handlers"). Set before gRPC is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
+import argparse
+import dataclasses
+import functools
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from trademesh.core.cli.listing import add_listing_parsers
+from trademesh.core.platform.aio.cancellation import mend_wait_for
+from trademesh.core.platform.errors import InvalidArgument, TrademeshError
+from trademesh.core.platform.logs.setup import setup_logging
+from trademesh.core.platform.service.command import (
+    ServiceCommand,
+    add_server_arguments,
+    load_command,
+    port_number,
+    positive_float,
+    positive_int,
+    server_options,
+)
+from trademesh.core.platform.service.registry import SERVICES, ServiceEntry
+
+__all__ = ["build_parser", "main"]
+
+# Before any task runs: a cancel is never lost in Python 3.11's wait_for (see there).
+mend_wait_for()
+
+
+def _service_parser(commands: Any, entry: ServiceEntry) -> None:
+    command = load_command(entry)
+    parser = commands.add_parser(entry.name, help=entry.summary, description=entry.summary)
+    command.add_arguments(parser)
+    add_server_arguments(parser, entry)
+    parser.set_defaults(run=functools.partial(_run_service, entry, command))
+    if command.add_subcommands is not None:
+        command.add_subcommands(parser.add_subparsers(dest=f"{entry.name}_command", metavar="TOOL"))
+
+
+def _run_service(entry: ServiceEntry, command: ServiceCommand[Any], args: argparse.Namespace) -> None:
+    import uvloop
+
+    from trademesh.core.platform.logs.stream.scrubber import hold_urls
+    from trademesh.core.platform.service.lifecycle import label_of, run_service
+
+    app = command.create(command.config(args))
+    label = label_of(entry, app)
+    # A URL given by flag (--gateway-url, --redis-url) is no variable the log stream's scrubber
+    # reads: its password is handed over before the handler is made.
+    hold_urls(vars(args).values())
+    setup_logging(label, **({entry.name: app.name} if app.name != entry.name else {}))
+    uvloop.run(run_service(entry, app, server_options(entry, command, args, label)))
+
+
+def _demo_command(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from trademesh.core.cli.demo import run_demo
+
+    setup_logging("demo")
+    uvloop.run(run_demo(args.port, args.rounds))
+
+
+def _up_command(args: argparse.Namespace) -> None:
+    from trademesh.core.cli.mesh.up import UpOptions, run_up
+    from trademesh.venues.sim.config import DEMO_MARKET
+
+    setup_logging("mesh")
+    if args.paper is not None and args.sim_config is not None:
+        raise InvalidArgument.field("sim-config", f"{args.sim_config}: --paper {args.paper} runs no sim")
+    sim_config = args.sim_config or DEMO_MARKET
+    if args.screens is not None and not args.screens.is_dir():
+        raise InvalidArgument.field("screens", f"{args.screens} is not a directory")
+    accounts = args.venue_account
+    for twice in {a for a in accounts if accounts.count(a) > 1}:
+        raise InvalidArgument.field(
+            "venue-account", f"{'='.join(twice)} given twice: one process per account"
+        )
+    options = UpOptions(args.data_dir, args.free_ports, sim_config, args.status_every, paper=args.paper)
+    external = tuple(args.venue_external)
+    run_up(
+        dataclasses.replace(
+            options,
+            venue_accounts=tuple(accounts),
+            external_venues=external,
+            verbose=args.verbose,
+            screens_dir=args.screens,
+        )
+    )
+
+
+def _health_command(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from trademesh.core.platform.rpc.health_probe import check_health
+
+    status = uvloop.run(check_health(args.address, args.service, args.timeout))
+    print(status)
+    if status != "SERVING":
+        raise SystemExit(1)
+
+
+def _tool_parsers(commands: Any) -> None:
+    add_listing_parsers(commands)  # trademesh services, trademesh venues
+
+    health = commands.add_parser("health", help="exit 0 when a service's gRPC health says SERVING")
+    health.add_argument("address", help="host:port of the service")
+    health.add_argument("--service", default="", help="service name to ask about (default: the whole server)")
+    health.add_argument("--timeout", type=positive_float, default=3.0, help="seconds to wait for an answer")
+    health.set_defaults(run=_health_command)
+
+    demo = commands.add_parser("demo", help="start the sim venue and watch it trade in the terminal")
+    demo.add_argument(
+        "--port", type=port_number, default=0, help="gRPC port of the sim venue (default: a free one)"
+    )
+    demo.add_argument(
+        "--rounds", type=positive_int, help="stop after this many order rounds (default: run until Ctrl-C)"
+    )
+    demo.set_defaults(run=_demo_command)
+
+
+def _paper_venue(value: str) -> str:
+    from trademesh.venues.registry import VENUES
+
+    live = sorted(name for name in VENUES if name != "sim")
+    if value not in live:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a live venue to paper-trade; live venues: {', '.join(live)}"
+        )
+    return value
+
+
+def _venue_account(value: str) -> tuple[str, str]:
+    """ "binance=desk-a" -> ("binance", "desk-a"): one account of a venue `up` runs beside the mesh."""
+    from trademesh.core.domain.accounts import account_name
+    from trademesh.venues.registry import VENUES
+
+    exchange, equals, account = value.partition("=")
+    if not equals or exchange not in VENUES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not VENUE=ACCOUNT (binance=desk-a); venues: {', '.join(sorted(VENUES))}"
+        )
+    try:
+        return exchange, account_name(account)
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: {error.violations[0].description}") from None
+
+
+def _venue_external(value: str) -> Any:
+    """argparse type: NAME=HOST:PORT of a venue run elsewhere (trademesh.core.cli.mesh.external)."""
+    from trademesh.core.cli.mesh.external import parse_external
+
+    return parse_external(value)
+
+
+def _up_parser(commands: Any) -> None:
+    deployed = ", ".join(name for name, entry in SERVICES.items() if entry.deployed)
+    up = commands.add_parser("up", help=f"run the whole local mesh ({deployed})")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".trademesh"),
+        help="embedded Redis/PostgreSQL data and the mesh token (default ./.trademesh)",
+    )
+    up.add_argument("--free-ports", action="store_true", help="every service on a free port, not its own")
+    up.add_argument(
+        "--sim-config",
+        type=Path,
+        help="config of the sim venue (TOML; see trademesh/venues/sim/config.py; default: the demo market, "
+        "trademesh/venues/sim/demo.toml)",
+    )
+    up.add_argument(
+        "--paper",
+        type=_paper_venue,
+        metavar="VENUE",
+        help="paper-trade a live venue instead of running the sim: its real market data, orders "
+        "matched against its book, no account needed (docs/paper.md)",
+    )
+    up.add_argument(
+        "--venue-account",
+        type=_venue_account,
+        action="append",
+        default=[],
+        metavar="VENUE=ACCOUNT",
+        help="also run one account of a venue as the venue VENUE.ACCOUNT, with its own credentials "
+        "(repeatable; binance=desk-a reads TRADEMESH_BINANCE__DESK_A_API_KEY ...; docs/accounts.md)",
+    )
+    up.add_argument(
+        "--venue-external",
+        type=_venue_external,
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="also follow a venue run elsewhere (in another language, on another machine), not "
+        "started by up: checked before the services that follow venues start; started with the "
+        "mesh's tokens (repeatable; docs/venues.md, A venue in another language)",
+    )
+    up.add_argument(
+        "--screens",
+        type=Path,
+        metavar="DIR",
+        help="the Screener's directory of screens (*.toml, docs/screener.md; default: the shipped "
+        "trademesh/core/screener/screens/)",
+    )
+    up.add_argument(
+        "--status-every",
+        type=positive_float,
+        default=10.0,
+        help="seconds between progress lines (default 10)",
+    )
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="every service's log lines on the terminal too (default: one line per service, the "
+        "Studio URL, progress, warnings and errors; the whole log in <data-dir>/logs/up.log)",
+    )
+    up.set_defaults(run=_up_command)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the bad value (exit code 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="trademesh", description="trademesh: a trading operating system")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for entry in SERVICES.values():
+        _service_parser(commands, entry)
+    _up_parser(commands)
+    _tool_parsers(commands)
+    importlib.import_module("trademesh.gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
+    importlib.import_module("trademesh.core.ledger.command").add_trace_parser(
+        commands
+    )  # trademesh trace <id>
+    importlib.import_module("trademesh.core.backtest.command").add_backtest_parser(
+        commands
+    )  # trademesh backtest
+    importlib.import_module("trademesh.core.history.command").add_data_parser(commands)  # trademesh data ...
+    importlib.import_module("trademesh.core.backtest.sweep_command").add_sweep_parser(
+        commands
+    )  # backtest-sweep
+    importlib.import_module("trademesh.core.venue_check.command").add_venue_check_parser(
+        commands
+    )  # venue-check
+    importlib.import_module("trademesh.venues.manifests").add_manifests_parser(
+        commands
+    )  # trademesh venue-manifests
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except TrademeshError as exc:
+        print(f"trademesh: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,1 @@
+"""Settings: config files as typed dataclasses, flags from them, the environment, the mesh's config."""

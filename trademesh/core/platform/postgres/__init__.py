@@ -1,0 +1,1 @@
+"""PostgreSQL: a database URL checked, pools opened, schema migrations."""

@@ -1,0 +1,1 @@
+"""Replicas of one service: a leader lease with fencing, shares of the work, the standby's pod cost."""
