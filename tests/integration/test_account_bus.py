@@ -30,6 +30,9 @@ __all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
 
 D = Decimal
 PERP = "BTC/USDT:USDT"
+# Makers quote about 1 BTC (spot) and 5 contracts (perpetual) an order, so the market orders below
+# (0.01 BTC, 0.5 contracts) always find the book deep enough: at the default 200 lots an order the
+# spot book's side held less than 0.01 BTC now and then, and the buy expired unfilled.
 SIM_CONFIG = f"""
 taker_fee_rate = "0.001"
 [balances]
@@ -39,11 +42,13 @@ symbol = "BTC/USDT"
 start_price = "65000"
 tick_size = "0.01"
 lot_size = "0.00001"
+maker_size_lots = 100000
 [[symbols]]
 symbol = "{PERP}"
 start_price = "65000"
 tick_size = "0.1"
 lot_size = "0.001"
+maker_size_lots = 5000
 """
 
 # The account at the end of the recorded rows: each item's last row.
