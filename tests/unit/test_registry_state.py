@@ -3,6 +3,8 @@ and routing rules."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from trademesh.core.platform.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -174,9 +176,9 @@ def test_a_pause_of_the_gateway_itself_is_not_its_instances_silence(
     ticking(state, clock, 4.0)
     # The gateway stops for 20 s (twice the ttl): the instance's heartbeats wait in its queue.
     clock.now += 20.0
-    # Served before the late tick runs: nothing expired past the last tick and its slack.
+    # Served before the late tick runs: no more than a tick's time counted past the last tick.
     assert state.names(MD) == ["sim"]
-    assert state.tick() == pytest.approx(20.0 - 1.5)
+    assert state.tick() == pytest.approx(20.0 - TICK_S)  # late by that: not counted
     assert state.names(MD) == ["sim"]
     state.heartbeat(entry.instance_id)  # the first that waited, answered
     ticking(state, clock, 9.5)
@@ -185,12 +187,81 @@ def test_a_pause_of_the_gateway_itself_is_not_its_instances_silence(
     assert state.names(MD) == []
 
 
-def test_a_late_tick_within_the_slack_gives_nothing(state: RegistryState, clock: Clock) -> None:
+# The fuzz tests' registry (tests/integration/fuzz_mesh.py): a 4 s ttl, heartbeats every second.
+FUZZ_TTL_S, FUZZ_HEARTBEAT_S = 4.0, 1.0
+
+
+def test_a_stall_at_load_drops_none_of_the_instances_whose_heartbeats_wait_in_its_queue(
+    clock: Clock,
+) -> None:
+    """The past run: the gateway's loop stalled 2.2 s at load 30, then turned slowly (its ticks
+    1.4 s apart) while it caught up; the heartbeats queued meanwhile were answered at its third
+    turn. Before, the stall and the slow turns counted as the instances' silence (up to 1.5 s a
+    tick), and every instance was dropped at once: calls through the gateway found none."""
+    state = RegistryState(ttl_s=FUZZ_TTL_S, monotonic=clock.monotonic, wall_ns=clock.wall_ns)
+    state.tick()
+    names = [f"venue-{n}" for n in range(6)]
+    ids = [
+        state.register(name, pb.KIND_VENUE, f"127.0.0.1:{5070 + n}", [MD]).instance_id
+        for n, name in enumerate(names)
+    ]
+    for _ in range(5):  # a gateway that keeps time, answering every heartbeat
+        ticking(state, clock, FUZZ_HEARTBEAT_S)
+        for instance_id in ids:
+            state.heartbeat(instance_id)
+    ticking(state, clock, FUZZ_HEARTBEAT_S - TICK_S)  # the next heartbeats are due: the stall
+    clock.now += 2.2
+    assert state.tick() > 0
+    for _ in range(2):  # the loop at load, catching up
+        clock.now += 1.4
+        state.tick()
+        assert state.names(MD) == sorted(names)
+    for instance_id in ids:  # the heartbeats that waited in its queue, answered
+        state.heartbeat(instance_id)
+    ticking(state, clock, FUZZ_TTL_S - TICK_S)
+    assert state.names(MD) == sorted(names)
+    assert state.lost() == []
+
+
+def test_an_instance_that_stopped_is_dropped_within_the_ttl_and_a_tick(
+    state: RegistryState, clock: Clock
+) -> None:
+    state.tick()
+    entry = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    ticking(state, clock, 2.0)
+    state.heartbeat(entry.instance_id)  # its last
+    ticking(state, clock, 10.0 - TICK_S)
+    assert state.names(MD) == ["sim"]
+    ticking(state, clock, TICK_S)
+    assert state.names(MD) == []
+    assert [lost.instance_id for lost in state.lost()] == [entry.instance_id]
+
+
+def test_on_a_loop_that_stalls_at_every_tick_a_stopped_instance_is_still_dropped_within_its_ticks(
+    state: RegistryState, clock: Clock
+) -> None:
+    """However late the ticks come, an instance silent for ceil(ttl / TICK_S) + 2 of them is gone
+    (the bound in the module docstring): a gateway that runs at all drops the dead."""
+    state.tick()
+    entry = state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
+    clock.now += 0.3
+    state.heartbeat(entry.instance_id)  # its last, between two ticks
+    ticks = 0
+    while state.names(MD) and ticks < 100:
+        clock.now += TICK_S + 3.0  # every tick 3 s late: a gateway at a crawl
+        state.tick()
+        ticks += 1
+    assert state.names(MD) == []
+    assert ticks <= math.ceil(10.0 / TICK_S) + 2
+    assert [lost.instance_id for lost in state.lost()] == [entry.instance_id]
+
+
+def test_a_late_tick_counts_no_more_than_a_tick(state: RegistryState, clock: Clock) -> None:
     state.tick()
     state.register("sim", pb.KIND_VENUE, "127.0.0.1:5070", [MD])
     clock.now += 1.4  # a loop at load: late by 0.9 s
-    assert state.tick() == 0.0
-    ticking(state, clock, 8.5)
+    assert state.tick() == pytest.approx(0.9)
+    ticking(state, clock, 9.0)
     assert state.names(MD) == ["sim"]
     ticking(state, clock, 0.5)
     assert state.names(MD) == []
