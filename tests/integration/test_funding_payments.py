@@ -40,6 +40,7 @@ S = 1_000_000_000
 PERP = "BTC/USDT:USDT"
 INTERVAL_S = 2
 RATE = D("0.0003")
+# Makers of 5 contracts an order: at the default 0.2 the book held under the 0.5 sold 1 step in 30,000.
 SIM_CONFIG = f"""
 taker_fee_rate = "0.001"
 [balances]
@@ -54,6 +55,7 @@ symbol = "{PERP}"
 start_price = "65000"
 tick_size = "0.1"
 lot_size = "0.001"
+maker_size_lots = 5000
 funding_rate = "{RATE}"
 funding_interval_s = {INTERVAL_S}
 """

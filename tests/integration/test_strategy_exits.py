@@ -42,19 +42,21 @@ WAIT_S = 60.0
 LOT = Decimal("0.00001")  # the spot BTC/USDT's
 PERP = "BTC/USDT:USDT"  # a flip opens a short: a spot market is never sold short
 # The sim's spot BTC/USDT (the inspector mesh's) and a linear perpetual beside it.
+# Levels 1 USDT apart and 5-contract makers: at 0.1 USDT a jump past the 20 levels left a side empty.
 SIM_CONFIG = f"""
 [[symbols]]
 symbol = "BTC/USDT"
 start_price = "65000"
 tick_size = "0.01"
 lot_size = "0.00001"
+level_spacing_ticks = 100
 maker_size_lots = 5000
 [[symbols]]
 symbol = "{PERP}"
 start_price = "65000"
 tick_size = "0.1"
 lot_size = "0.001"
-maker_size_lots = 100
+maker_size_lots = 5000
 """
 # Closes the position as soon as it hears it holds one.
 EXIT_SOON = """
