@@ -32,7 +32,8 @@ D = Decimal
 PERP = "BTC/USDT:USDT"
 # Makers quote about 1 BTC (spot) and 5 contracts (perpetual) an order, so the market orders below
 # (0.01 BTC, 0.5 contracts) always find the book deep enough: at the default 200 lots an order the
-# spot book's side held less than 0.01 BTC now and then, and the buy expired unfilled.
+# spot book's side held less than 0.01 BTC now and then, and the buy expired unfilled; levels 1 USDT
+# apart, so a step's move does not jump past every level (bench/sim_book_depth.py: 0 in 216,000 steps).
 SIM_CONFIG = f"""
 taker_fee_rate = "0.001"
 [balances]
@@ -42,6 +43,7 @@ symbol = "BTC/USDT"
 start_price = "65000"
 tick_size = "0.01"
 lot_size = "0.00001"
+level_spacing_ticks = 100
 maker_size_lots = 100000
 [[symbols]]
 symbol = "{PERP}"
