@@ -1,7 +1,8 @@
 """Venue folders keep their shape: one file name per role, the stand-in apart from the connector.
 
-docs/venues.md ("A venue folder") lists the roles. The import checks run each venue in a fresh
-interpreter, so what one test imported cannot hide what another venue loads.
+docs/venues.md ("A venue folder") lists the roles. The import checks run each venue in a fork of
+a fresh interpreter that has imported no module of trademesh's, so what one test or venue imported
+cannot hide what another venue loads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,11 +52,18 @@ STANDIN_FILES = {
     "margin.py": False,  # a derivatives account's leverage, margin, positions and liquidations
 }
 
-# Run in a fresh interpreter: import the venue package, create the venue without a replay
-# (directly, then through the registry when it is registered), list what of the stand-ins is
-# loaded; then import the stand-in module the spec names, as a replay would.
+# Run in a fresh interpreter that imports the venues' third-party libraries only (ccxt and
+# aiohttp: nothing of trademesh's, no stand-in), then forks a child per venue (a fork copies that
+# interpreter: no module one venue imported is loaded for the next). The child imports the venue
+# package, creates the venue without a replay (directly, then through the registry when it is
+# registered), lists what of the stand-ins is loaded; then imports the stand-in module the spec
+# names, as a replay would. One JSON line per venue: its findings, or the child's traceback.
 _PROBE = """
-import importlib, json, sys
+import importlib, json, os, sys, traceback
+
+for library in ("ccxt", "ccxt.async_support", "ccxt.pro", "aiohttp"):
+    importlib.import_module(library)
+assert not [name for name in sys.modules if name.startswith("trademesh")], "the parent imported trademesh"
 
 def standin_modules():
     return sorted(
@@ -63,15 +72,34 @@ def standin_modules():
          name
     )
 
-package, registered = sys.argv[1], sys.argv[2]
-venue = importlib.import_module(package)
-venue.create_venue(None, None)
-if registered:
-    from trademesh.venues.registry import create_venue
-    create_venue(registered, None)
-before = standin_modules()
-standin = importlib.import_module(venue.SPEC.standin)
-print(json.dumps({"before": before, "after": standin_modules(), "adapter": callable(standin.create_adapter)}))
+def probe(package, registered):
+    venue = importlib.import_module(package)
+    venue.create_venue(None, None)
+    if registered:
+        from trademesh.venues.registry import create_venue
+        create_venue(registered, None)
+    before = standin_modules()
+    standin = importlib.import_module(venue.SPEC.standin)
+    return {"before": before, "after": standin_modules(), "adapter": callable(standin.create_adapter)}
+
+for package, registered in json.loads(sys.argv[1]):
+    sys.stdout.flush()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        try:
+            found = {"package": package, **probe(package, registered)}
+        except BaseException:
+            found = {"package": package, "error": traceback.format_exc()}
+        with os.fdopen(write, "w") as out:
+            out.write(json.dumps(found))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as got:
+        line = got.read()
+    _, status = os.waitpid(child, 0)
+    print(line if line else json.dumps({"package": package, "error": f"the child ended ({status}) unheard"}))
 """
 
 
@@ -95,19 +123,30 @@ def _registered_name(package: str) -> str:
     return next((entry.name for entry in VENUES.values() if entry.module == package), "")
 
 
-@pytest.mark.parametrize("folder", _connector_folders())
-def test_a_venue_imported_and_created_without_replay_loads_no_standin(folder: str) -> None:
-    package = f"trademesh.venues.{folder}"
+@pytest.fixture(scope="module")
+def probed() -> dict[str, dict[str, Any]]:
+    """Every venue folder's findings, from one probe (a fork per venue)."""
+    packages = [f"trademesh.venues.{folder}" for folder in _connector_folders()]
     probe = subprocess.run(
-        [sys.executable, "-c", _PROBE, package, _registered_name(package)],
+        [sys.executable, "-c", _PROBE, json.dumps([[p, _registered_name(p)] for p in packages])],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         cwd=ROOT,
         check=False,
     )
     assert probe.returncode == 0, probe.stderr
-    loaded = json.loads(probe.stdout.splitlines()[-1])
+    found = [json.loads(line) for line in probe.stdout.splitlines() if line.startswith('{"package"')]
+    return {line.pop("package"): line for line in found}
+
+
+@pytest.mark.parametrize("folder", _connector_folders())
+def test_a_venue_imported_and_created_without_replay_loads_no_standin(
+    folder: str, probed: dict[str, dict[str, Any]]
+) -> None:
+    package = f"trademesh.venues.{folder}"
+    loaded = probed[package]
+    assert "error" not in loaded, loaded["error"]
     assert loaded["before"] == []
     # The probe does see stand-in modules once a replay would load them.
     assert f"{package}.standin" in loaded["after"] and "trademesh.venues.replay.adapter" in loaded["after"]
