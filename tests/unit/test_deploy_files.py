@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
+import functools
 import json
 import os
+import pickle
 import re
 import subprocess
 from collections.abc import Callable
@@ -36,9 +39,24 @@ from trademesh.venues.registry import VENUES
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@functools.cache
+def _compose_pickled() -> bytes:
+    """docker-compose.yml parsed once (libyaml's parser where built in), pickled."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return pickle.dumps(yaml.load((ROOT / "docker-compose.yml").read_text(), Loader=loader))
+
+
 def _compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    """docker-compose.yml, a copy the caller may change (unpickled: a deep copy, made faster
+    than the file is parsed)."""
+    loaded: dict[str, Any] = pickle.loads(_compose_pickled())
     return loaded
+
+
+@functools.cache
+def _cli() -> argparse.ArgumentParser:
+    """The CLI's parser, built once (parsing leaves it as it was; building it costs ~50 ms)."""
+    return build_parser()
 
 
 def _ours() -> dict[str, Any]:
@@ -96,7 +114,7 @@ def test_compose_runs_exactly_the_registry_services_each_with_its_own_command() 
     expected = {name: entry for entry in _deployed() for name in _compose_names(entry)}
     assert set(services) == set(expected)
     for name, service in services.items():
-        args = build_parser().parse_args(service["command"])
+        args = _cli().parse_args(service["command"])
         assert args.command == expected[name].name, name
 
 
@@ -106,7 +124,7 @@ def test_each_compose_service_listens_publishes_and_is_checked_on_its_registry_p
         if entry.kind is Kind.VENUE:
             continue  # per venue: the next test
         service = services[entry.name]
-        args = build_parser().parse_args(service["command"])
+        args = _cli().parse_args(service["command"])
         assert (args.port, args.host) == (entry.port, "0.0.0.0"), entry.name
         grpc_port = entry.grpc_port or entry.port
         second = entry.grpc_port or entry.metrics_port
@@ -154,7 +172,7 @@ def test_the_services_that_follow_venues_find_them_through_the_gateway() -> None
     every live venue that runs feeds the bus, the bars and the trading services."""
     compose = _compose()["services"]
     for name in ("ingest", "bars", "detector", "advisor", "inspector", "ledger"):
-        args = build_parser().parse_args(compose[name]["command"])
+        args = _cli().parse_args(compose[name]["command"])
         assert (args.venue, args.mesh_config) == ([], None), name
     for name in ("ingest", "bars", "detector"):
         assert compose[name]["depends_on"]["gateway"] == {"condition": "service_healthy"}, name
@@ -164,7 +182,7 @@ def test_each_registered_venue_runs_in_its_own_container_on_its_default_port() -
     services = _compose()["services"]
     for venue in VENUES.values():
         service = services[f"venue-{venue.name}"]
-        args = build_parser().parse_args(service["command"])
+        args = _cli().parse_args(service["command"])
         assert (args.name, args.port, args.host) == (venue.name, venue.default_port, "0.0.0.0")
         published = {_published(mapping)[1:] for mapping in service["ports"]}
         ports = (str(venue.default_port), str(venue.default_port + METRICS_PORT_OFFSET))
@@ -234,7 +252,7 @@ def test_only_venues_and_the_inspector_get_the_trading_credential() -> None:
     holders = {name for name, service in services.items() if "ops/trademesh-trade.env" in _env_files(service)}
     assert holders == {f"venue-{venue}" for venue in VENUES} | set(ACCOUNTS) | {"inspector"}
     for name, service in services.items():
-        entry = SERVICES[build_parser().parse_args(service["command"]).command]
+        entry = SERVICES[_cli().parse_args(service["command"]).command]
         assert ("TRADEMESH_TRADE_TOKEN" in load_command(entry).secrets()) == (name in holders), name
     holding = [path for path, variables in SECRET_FILES.items() if "TRADEMESH_TRADE_TOKEN" in variables]
     assert holding == ["ops/trademesh-trade.env"]
@@ -260,7 +278,7 @@ def test_each_example_account_runs_apart_with_its_own_credentials_under_its_own_
     published = [m for s in services.values() for m in s.get("ports", [])]
     for name, (exchange, account) in ACCOUNTS.items():
         service = services[name]
-        args = build_parser().parse_args(service["command"])
+        args = _cli().parse_args(service["command"])
         port = VENUES[exchange].default_port
         assert (args.command, args.name, args.account) == ("venue", exchange, account), name
         assert (args.port, args.host, service["hostname"]) == (port, "0.0.0.0", name)
@@ -288,7 +306,7 @@ def test_the_telegram_bot_runs_only_under_its_profile_with_its_own_secrets() -> 
         assert services[name]["profiles"] == [profile], name
     readers = {n for n, s in services.items() if "ops/trademesh-telegram.env" in _env_files(s)}
     assert readers == {"telegram"}
-    args = build_parser().parse_args(services["telegram"]["command"])
+    args = _cli().parse_args(services["telegram"]["command"])
     assert args.gateway_url == "http://gateway:8081"
 
 
@@ -296,7 +314,7 @@ def test_the_live_venues_paper_trade_when_told_and_the_sim_never() -> None:
     """TRADEMESH_PAPER=1 docker compose --profile live up: every live venue paper-trades (the
     variable trademesh/venues/command.py reads); unset, none does."""
     services = _compose()["services"]
-    parser = build_parser()
+    parser = _cli()
     for venue in VENUES:
         environment = services[f"venue-{venue}"]["environment"]
         if venue == "sim":
@@ -353,7 +371,7 @@ def test_every_service_registers_with_the_gateway_under_a_name_the_others_resolv
             # A service bound to 0.0.0.0 registers under its hostname: it must be its compose name.
             assert service["hostname"] == name
             assert "replicas" not in service.get("deploy", {}), name
-    gateway = build_parser().parse_args(services["gateway"]["command"])
+    gateway = _cli().parse_args(services["gateway"]["command"])
     assert (gateway.port, gateway.grpc_port, gateway.host) == (8081, 8082, "0.0.0.0")
     assert services["gateway"]["healthcheck"]["test"][-1] == "127.0.0.1:8082"
     assert "ops/trademesh-gateway.env" in _env_files(services["gateway"])
@@ -383,7 +401,7 @@ def test_envoy_routes_reach_compose_services_on_their_ports() -> None:
     for cluster in envoy["static_resources"]["clusters"]:
         endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         address = endpoint["address"]["socket_address"]
-        args = build_parser().parse_args(services[address["address"]]["command"])
+        args = _cli().parse_args(services[address["address"]]["command"])
         assert args.port == address["port_value"], cluster["name"]
     listener = envoy["static_resources"]["listeners"][0]
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
@@ -411,7 +429,7 @@ def test_prometheus_and_alertmanager_run_pinned_under_the_watch_profile() -> Non
 
 def test_prometheus_discovers_the_mesh_at_the_gateway_with_a_key_never_committed() -> None:
     compose = _compose()
-    gateway = build_parser().parse_args(compose["services"]["gateway"]["command"])
+    gateway = _cli().parse_args(compose["services"]["gateway"]["command"])
     jobs = {job["job_name"]: job for job in _prometheus_config()["scrape_configs"]}
     (sd,) = jobs["trademesh"]["http_sd_configs"]
     assert sd["url"] == f"http://gateway:{gateway.port}/prometheus/targets"
@@ -628,7 +646,7 @@ def _signing_problems(services: dict[str, Any]) -> list[str]:
         for name, service in services.items():
             if service.get("image") != "trademesh:latest":
                 continue
-            entry = SERVICES[build_parser().parse_args(service["command"]).command]
+            entry = SERVICES[_cli().parse_args(service["command"]).command]
             given = path in _env_files(service)
             if given != (key in load_command(entry).secrets()):
                 problems.append(f"{name}: given {path} {given}, its ServiceCommand holds {key}: {not given}")
