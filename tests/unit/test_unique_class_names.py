@@ -14,6 +14,7 @@ shrinks. PENDING must end empty (issue 61).
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -43,13 +44,19 @@ def _public_classes(path: Path) -> list[str]:
     ]
 
 
-def _definitions() -> dict[str, list[str]]:
-    """Each public class name -> the modules (paths from the root) that define it."""
+@functools.cache
+def _walked() -> dict[str, tuple[str, ...]]:
+    """The walk, done once for the module's tests (it parses every module of the three trees)."""
     where: dict[str, list[str]] = defaultdict(list)
     for path in _modules():
         for name in _public_classes(path):
             where[name].append(path.relative_to(ROOT).as_posix())
-    return where
+    return {name: tuple(modules) for name, modules in where.items()}
+
+
+def _definitions() -> dict[str, list[str]]:
+    """Each public class name -> the modules (paths from the root) that define it."""
+    return {name: list(modules) for name, modules in _walked().items()}
 
 
 def test_the_walk_finds_the_trees_classes() -> None:
