@@ -213,8 +213,12 @@ def _schema_problem(text: str, version: str) -> str | None:
     obj = json.loads(text)
     try:
         # kubernetes_validate reads its schema files (a kind's, and the 2 MB of definitions
-        # every kind refers to) afresh for each object: here each file is read once.
-        with mock.patch.object(kubernetes_validate.utils, "schema_contents", _schema_file):
+        # every kind refers to) and lists its versions' folders afresh for each object: here
+        # each is done once.
+        with (
+            mock.patch.object(kubernetes_validate.utils, "schema_contents", _schema_file),
+            mock.patch.object(kubernetes_validate.utils, "all_versions", _schema_versions),
+        ):
             kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as exc:
         return f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}"
@@ -222,6 +226,7 @@ def _schema_problem(text: str, version: str) -> str | None:
 
 
 _schema_file = functools.cache(kubernetes_validate.utils.schema_contents)
+_schema_versions = functools.cache(kubernetes_validate.utils.all_versions)
 
 
 def command_problems(objects: list[Obj]) -> list[str]:
