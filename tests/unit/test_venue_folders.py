@@ -1,8 +1,8 @@
 """Venue folders keep their shape: one file name per role, the stand-in apart from the connector.
 
 docs/venues.md ("A venue folder") lists the roles. The import checks run each venue in a fork of
-a fresh interpreter that has imported no module of trademesh's, so what one test or venue imported
-cannot hide what another venue loads.
+a fresh interpreter that has imported only what all venues share (checked to load no stand-in),
+so what one test or venue imported cannot hide what another venue loads.
 """
 
 from __future__ import annotations
@@ -52,18 +52,15 @@ STANDIN_FILES = {
     "margin.py": False,  # a derivatives account's leverage, margin, positions and liquidations
 }
 
-# Run in a fresh interpreter that imports the venues' third-party libraries only (ccxt and
-# aiohttp: nothing of trademesh's, no stand-in), then forks a child per venue (a fork copies that
-# interpreter: no module one venue imported is loaded for the next). The child imports the venue
-# package, creates the venue without a replay (directly, then through the registry when it is
-# registered), lists what of the stand-ins is loaded; then imports the stand-in module the spec
-# names, as a replay would. One JSON line per venue: its findings, or the child's traceback.
+# Run in a fresh interpreter that imports what every venue shares (the venues' third-party
+# libraries, the live runtime every connector builds on, the registry), checks that no stand-in
+# is loaded by then, then forks a child per venue (a fork copies that interpreter: no module one
+# venue imported is loaded for the next). The child imports the venue package, creates the venue
+# without a replay (directly, then through the registry when it is registered), lists what of the
+# stand-ins is loaded; then imports the stand-in module the spec names, as a replay would. One
+# JSON line per venue: its findings, or the child's traceback.
 _PROBE = """
 import importlib, json, os, sys, traceback
-
-for library in ("ccxt", "ccxt.async_support", "ccxt.pro", "aiohttp"):
-    importlib.import_module(library)
-assert not [name for name in sys.modules if name.startswith("trademesh")], "the parent imported trademesh"
 
 def standin_modules():
     return sorted(
@@ -71,6 +68,16 @@ def standin_modules():
         if name == "trademesh.venues.replay" or name.startswith("trademesh.venues.replay.") or ".standin" in
          name
     )
+
+SHARED = (
+    "ccxt", "ccxt.async_support", "ccxt.pro", "aiohttp", "trademesh.venues.live.venue",
+    "trademesh.venues.live.config", "trademesh.venues.live.accounts", "trademesh.venues.registry",
+)
+for module in SHARED:
+    importlib.import_module(module)
+    assert standin_modules() == [], f"importing {module} loads stand-ins: {standin_modules()}"
+assert not [name for name in sys.modules if name.startswith("trademesh.venues.") and
+            name.split(".")[2] not in ("live", "runtime", "registry", "plugins")], "a venue is loaded"
 
 def probe(package, registered):
     venue = importlib.import_module(package)
