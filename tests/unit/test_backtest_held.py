@@ -4,7 +4,9 @@ when the orders changed): at every step of a chain that opens, protects and clos
 its stops trailing the marks (a mark that moves one re-plans the protection), the set kept is
 the one made afresh from the core's orders and positions. (A mark that changed which markets
 hold orders, which the orders' version guards, does not happen in this run: its stops move
-within a market held already.)"""
+within a market held already.) So are the core's wake_ns and still_from_ns the stage keeps
+between journal entries (the run asks for both several times a step): equal to the core's own at
+every step, as they move with its entries."""
 
 from __future__ import annotations
 
@@ -53,6 +55,8 @@ def test_the_held_set_kept_is_made_afresh_at_every_step(tmp_path: Path) -> None:
     backtest = build(config, [_trend_on_bars()])
     stage = backtest.inspect
     compared = {"steps": 0, "holding": 0, "orders changed": 0}
+    wakes: set[int | None] = set()
+    stills: set[int] = set()
 
     def checked(items: Iterator[Any]) -> Iterator[Any]:
         for item in items:
@@ -61,10 +65,23 @@ def test_the_held_set_kept_is_made_afresh_at_every_step(tmp_path: Path) -> None:
             compared["orders changed"] += stage.core.book.orders.version != version
             assert stage.holds() == bool(_fresh(stage))
             assert stage.held() == sorted(symbol for _, symbol in _fresh(stage))
+            assert stage.wake_ns == stage.core.wake_ns
+            assert stage.still_from_ns == stage.core.still_from_ns
+            wakes.add(stage.wake_ns)
+            stills.add(stage.still_from_ns)
             compared["steps"] += 1
             compared["holding"] += stage.holds()
 
+    next_timer = backtest._next_timer
+
+    def timer_checked() -> int | None:  # where the run reads it, several times a step
+        assert stage.wake_ns == stage.core.wake_ns
+        wakes.add(stage.wake_ns)
+        return next_timer()
+
+    backtest._next_timer = timer_checked  # type: ignore[method-assign]
     tape = drive_sync(backtest, checked(bar_walk(walk)))
     assert tape.fills and compared["holding"] > BARS // 4  # positions opened, protected, closed
     assert compared["steps"] == 3 * BARS  # a bar, its book and its trade each
     assert compared["orders changed"] > len(tape.fills)  # stops moved by marks, not only on fills
+    assert len(wakes) > 10 and len(stills) > 10  # both moved with the core's entries

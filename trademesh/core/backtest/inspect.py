@@ -157,6 +157,11 @@ class InspectStage:
         self.core = new_core(self.core_entry)
         self._held: set[tuple[str, str]] = set()
         self._held_at = -1  # the entries when `_held` was read
+        self._listed: tuple[set[tuple[str, str]], list[str]] = (set(), [])  # `held()` of a `_held`
+        # The core's wake_ns and still_from_ns, and the entries when they were read: only an input
+        # moves the core, and the run asks for both at every step (several times a bar).
+        self._wake: tuple[int, int | None] = (-1, None)
+        self._still: tuple[int, int] = (-1, 0)
         self._margin_said = b""  # the last margin report fed (as the live shell, only a change)
 
     @classmethod
@@ -238,8 +243,22 @@ class InspectStage:
 
     @property
     def wake_ns(self) -> int | None:
-        """When the core asked to be woken (InspectorCore.wake_ns)."""
-        return self.core.wake_ns
+        """When the core asked to be woken (InspectorCore.wake_ns), read again only after an input."""
+        entries, wake = self._wake
+        if entries != self.entries:
+            wake = self.core.wake_ns
+            self._wake = (self.entries, wake)
+        return wake
+
+    @property
+    def still_from_ns(self) -> int:
+        """From when the core's risk state stays as it is (InspectorCore.still_from_ns), read again
+        only after an input."""
+        entries, still = self._still
+        if entries != self.entries:
+            still = self.core.still_from_ns
+            self._still = (self.entries, still)
+        return still
 
     def timer(self, now_ns: int) -> None:
         """The time the core asked for has come: a timer entry, as the live shell journals it."""
@@ -252,8 +271,14 @@ class InspectStage:
         return bool(self._held if self._held_at == self.entries else self._keys())
 
     def held(self) -> list[str]:
-        """The symbols the core holds a position or a working order in (what is marked)."""
-        return sorted(symbol for venue, symbol in self._keys() if venue == self.venue)
+        """The symbols the core holds a position or a working order in (what is marked): sorted
+        again only when the set was read again (a new set; the list is not to be changed)."""
+        keys = self._keys()
+        of, listed = self._listed
+        if of is not keys:
+            listed = sorted(symbol for venue, symbol in keys if venue == self.venue)
+            self._listed = (keys, listed)
+        return listed
 
     def _keys(self) -> set[tuple[str, str]]:
         """The (venue, symbol) of every position and working order the core holds. Only a journal

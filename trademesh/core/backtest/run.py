@@ -389,10 +389,10 @@ class Backtest:
     def _hear(self, now_ns: int) -> None:
         """What the strategies hear back from the inspector after a detector step: what changed,
         fed and evaluated at that time."""
-        feedback = self.feedback
-        core = self.inspect.core
-        if not feedback.listening or not feedback.due(self.inspect.entries, now_ns, core.still_from_ns):
+        feedback, inspect = self.feedback, self.inspect
+        if not feedback.listening or not feedback.due(inspect.entries, now_ns, inspect.still_from_ns):
             return
+        core = inspect.core
         events = feedback.tracker.changes(risk_values_of(core, now_ns), held_of(core), now_ns)
         if not events:
             return
