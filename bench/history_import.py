@@ -48,6 +48,9 @@ __all__ = ["main"]
 
 _MINUTE_MS = 60_000
 _ONE, _TWO = "import, a worker converting", "import, two workers converting"
+_LANES = "import, a worker, two connections"  # the CLI's default on two or more cores
+_LANES_IN_TURN = "import, in turn, two connections"
+_ORDER = ["import", _ONE, _TWO, _LANES, _LANES_IN_TURN, "copy into bars", "copy into scratch"]
 _YEAR = 2024
 
 
@@ -96,8 +99,10 @@ def write_archives(directory: Path, symbols: int, months: int) -> list[Path]:
     return paths
 
 
-async def _import(conn: Any, paths: list[Path], workers: int) -> tuple[int, int]:
-    importer = Importer(conn, workers=workers)
+async def _import(
+    conn: Any, paths: list[Path], workers: int, lanes: list[Any] | None = None
+) -> tuple[int, int]:
+    importer = Importer(conn, workers=workers, lanes=lanes or ())
     try:
         await importer.prepare()
         rows = added = 0
@@ -134,20 +139,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server = database_url(args.database_url)
         async with bench_common.scratch_database(server, "bench_history") as url:
             conn = await asyncpg.connect(url, timeout=30)
+            lanes = [await asyncpg.connect(url, timeout=30) for _ in range(2)]
             try:
-                first = await _timed("first import (makes the partitions)", _import(conn, paths, 0))
-                again = await _timed("import again (adds nothing)", _import(conn, paths, 0))
+                first = await _timed(
+                    "first import (makes the partitions), two connections", _import(conn, paths, 1, lanes)
+                )
+                again = await _timed(
+                    "import again (adds nothing), two connections", _import(conn, paths, 1, lanes)
+                )
                 await conn.execute("CREATE TABLE scratch (LIKE bars INCLUDING DEFAULTS)")
                 steps: dict[str, Callable[[], Awaitable[Any]]] = {
                     "import": lambda: _import(conn, paths, 0),
                     _ONE: lambda: _import(conn, paths, 1),
                     _TWO: lambda: _import(conn, paths, 2),
+                    _LANES: lambda: _import(conn, paths, 1, lanes),
+                    _LANES_IN_TURN: lambda: _import(conn, paths, 0, lanes),
                     "copy into bars": lambda: _copy(conn, "bars", texts),
                     "copy into scratch": lambda: _copy(conn, "scratch", texts),
                 }
                 rounds = []
                 for n in range(args.rounds):
-                    names = list(steps)
+                    names = [name for name in steps if name not in args.skip]
                     names = names[n % len(names) :] + names[: n % len(names)]
                     done = []
                     for name in names:
@@ -156,14 +168,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         done.append(await _timed(name, steps[name]()))
                     rounds.append(done)
             finally:
-                await conn.close()
+                for each in (conn, *lanes):
+                    await each.close()
     return _report(args, rows, first, again, rounds)
 
 
 def _report(
     args: argparse.Namespace, rows: int, first: dict[str, Any], again: dict[str, Any], rounds: list[Any]
 ) -> dict[str, Any]:
-    names = ("import", _ONE, _TWO, "copy into bars", "copy into scratch")
+    names = [step["what"] for step in rounds[0]] if rounds else []
+    names.sort(key=_ORDER.index)
     medians = {
         name: bench_common.median(
             [step["seconds"] for done in rounds for step in done if step["what"] == name]
@@ -176,13 +190,10 @@ def _report(
         [step["what"], f"{step['seconds']:.2f}", f"{rows / step['seconds']:,.0f}"] for step in (first, again)
     ]
     bench_common.print_table(["step", "median s", "rows/s"], table)
-    print(
-        f"import / copy into bars: {rates['import'] / rates['copy into bars']:.2f}x; "
-        f"import / copy into scratch: {rates['import'] / rates['copy into scratch']:.2f}x; "
-        f"with a worker / in turn: {rates[_ONE] / rates['import']:.2f}x; "
-        f"with a worker / copy into bars: {rates[_ONE] / rates['copy into bars']:.2f}x; "
-        f"with two / copy into bars: {rates[_TWO] / rates['copy into bars']:.2f}x"
-    )
+    bars = rates.get("copy into bars")
+    ratios = {name: rate / bars for name, rate in rates.items() if bars and name.startswith("import")}
+    print("; ".join(f"{name} / copy into bars: {ratio:.2f}x" for name, ratio in ratios.items()))
+    loads = [step["loadavg_1m"] for done in rounds for step in done]
     return {
         "when": bench_common.now_iso(),
         "command": bench_common.command_line(),
@@ -192,11 +203,8 @@ def _report(
         "rows": rows,
         "median_seconds": medians,
         "rows_per_s": rates,
-        "ratio_import_to_copy_into_bars": rates["import"] / rates["copy into bars"],
-        "ratio_import_to_copy_into_scratch": rates["import"] / rates["copy into scratch"],
-        "ratio_worker_to_in_turn": rates[_ONE] / rates["import"],
-        "ratio_worker_to_copy_into_bars": rates[_ONE] / rates["copy into bars"],
-        "ratio_two_workers_to_copy_into_bars": rates[_TWO] / rates["copy into bars"],
+        "ratios_to_copy_into_bars": ratios,
+        "loadavg_1m_range": [min(loads), max(loads)] if loads else None,
         "first_import": first,
         "import_again": again,
         "rounds": rounds,
@@ -210,6 +218,10 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=1, help="symbol-years of 1m bars (default 1)")
     parser.add_argument("--months", type=int, default=12, help="months per symbol (default 12)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=_ORDER, metavar="STEP",
+        help="a step left out of the rounds (repeatable): " + "; ".join(_ORDER),
+    )  # fmt: skip
     parser.add_argument("--database-url", help="a database on the server to use (default: $DATABASE_URL)")
     args = parser.parse_args()
     payload = asyncio.run(run(args))

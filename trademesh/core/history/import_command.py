@@ -43,6 +43,11 @@ def add_parser(tools: Any) -> None:
         help="processes converting the next block while PostgreSQL stores this one (default: 1 "
         "on a machine of two or more cores, else 0: converted in turn)",
     )  # fmt: skip
+    parser.add_argument(
+        "--connections", type=_connections, default=default_connections(),
+        help="connections storing files at once, a file a transaction on one (default: 2 on a "
+        "machine of two or more cores, else 1)",
+    )  # fmt: skip
     parser.add_argument("--database-url", help="the recorder's database (default: $DATABASE_URL)")
     parser.set_defaults(run=_run)
 
@@ -50,6 +55,21 @@ def add_parser(tools: Any) -> None:
 def default_workers() -> int:
     """One converting process beside the COPY where a second core exists (docs/history.md, "Speed")."""
     return 1 if (os.cpu_count() or 1) >= 2 else 0
+
+
+def default_connections() -> int:
+    """Two PostgreSQL backends storing where a second core exists (docs/history.md, "Speed")."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _connections(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 8:
+        raise argparse.ArgumentTypeError(f"--connections {text!r} is not a whole number from 1 to 8")
+    return count
 
 
 def _workers(text: str) -> int:
@@ -82,17 +102,21 @@ def _run(args: argparse.Namespace) -> None:
     columns = None if args.columns is None else parse_columns(args.columns)
     options = ImportOptions(args.venue, args.symbol, args.timeframe, columns, args.time_unit, time.time_ns())
     archives = [open_archive(path, options) for path in archive_paths(args.paths)]  # every name checked first
-    asyncio.run(_import(archives, args.database_url, args.workers))
+    asyncio.run(_import(archives, args.database_url, args.workers, args.connections))
 
 
-async def _import(archives: list[Any], database_url: str | None, workers: int) -> None:
+async def _import(archives: list[Any], database_url: str | None, workers: int, connections: int) -> None:
     from trademesh.core.history.database import connected
     from trademesh.core.history.imports import Importer
 
     rows = added = 0
     started = time.perf_counter()
-    async with connected(database_url) as conn:
-        importer = Importer(conn, workers=workers)
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(connected(database_url))
+        lanes = []
+        if (count := min(connections, len(archives))) > 1:  # else every file on `conn`
+            lanes = [await stack.enter_async_context(connected(database_url)) for _ in range(count)]
+        importer = Importer(conn, workers=workers, lanes=lanes)
         try:
             await importer.prepare()
             async with contextlib.aclosing(importer.run_all(archives)) as files:

@@ -27,7 +27,7 @@ import re
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ import asyncpg
 from trademesh.core.history.archives import Archive, Chunk
 from trademesh.core.history.layouts import Layout
 from trademesh.core.platform.errors import Corrupt
-from trademesh.core.recorder.partitions import Partitions
+from trademesh.core.recorder.partitions import FIRST_DAY, LAST_DAY, Partitions, day_of, partition_name
 from trademesh.core.recorder.schema import Table
 
 __all__ = ["Imported", "Importer", "move_sql"]
@@ -56,6 +56,10 @@ _Read = tuple[Archive, tuple[Layout, bytes, int] | None] | Exception | None
 # Blocks converted ahead by worker processes (about 2 MiB each, the block and its COPY text): a
 # reserve for PostgreSQL when a worker is kept off a core for a while (docs/history.md, Speed).
 _AHEAD = 8
+# Over several lanes: a file PostgreSQL rolled back to break a deadlock with another lane's (their
+# rows overlapping), or whose partition waited past _LOCK_WAIT: imported again, alone, at the end.
+_AGAIN = (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError)
+_LOCK_WAIT = "5s"  # the longest a partition made beside the lanes waits for a lock
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,21 @@ class Imported:
 
 
 class Importer:
-    """Imports archives over one connection (the recorder's migrations applied: `prepare`);
-    `close` stops its worker process."""
+    """Imports archives over one connection (the recorder's migrations applied: `prepare`), or over
+    several at once (`lanes`); `close` stops its worker process."""
 
-    def __init__(self, conn: Any, workers: int = 0) -> None:
+    def __init__(self, conn: Any, workers: int = 0, lanes: Sequence[Any] = ()) -> None:
         """`workers`: processes converting blocks beside this one (0, the default: converted here,
-        in turn; a worker measured no faster on 2 shared cores: docs/benchmarks.md, History import)."""
+        in turn; a worker measured no faster on 2 shared cores: docs/benchmarks.md, History import).
+        `lanes`: two or more further connections storing files at once, a file a transaction on
+        one of them (PostgreSQL then stores on as many backends: docs/history.md, Speed); `conn`
+        then only makes partitions. None, the default: every file on `conn`, in turn."""
+        if len(lanes) == 1:
+            raise ValueError("lanes: none, or two or more connections")
         self._conn = conn
+        self._lanes = list(lanes)
         self._partitions = Partitions()
+        self._making = asyncio.Lock()  # partitions made on `conn`, one call at a time
         self._workers = workers
         # Blocks converted or converting beyond the one being stored (in turn: the next one).
         self._ahead = _AHEAD if workers else 1
@@ -99,28 +110,116 @@ class Importer:
         raise AssertionError("run_all gave no file")  # not reached
 
     async def run_all(self, archives: Iterable[Archive]) -> AsyncGenerator[Imported, None]:
-        """Each archive imported in turn (a transaction each), as it commits. With worker processes,
+        """Each archive imported (a transaction each), as it commits. With worker processes,
         the next file's first blocks are converted while this one's last are stored: the two cores
-        stay busy across files (docs/benchmarks.md, History import)."""
+        stay busy across files (docs/benchmarks.md, History import). Over `lanes`, see _spread."""
+        if self._lanes:
+            async with contextlib.aclosing(self._spread(list(archives))) as files:
+                async for done in files:
+                    yield done
+            return
         converted = self._converted(archives)
         try:
             while (first := await anext(converted, None)) is not None:
-                yield await self._file(*first, converted)
+                yield await self._file(self._conn, *first, converted)
         finally:
             await converted.aclose()
 
+    async def _spread(self, archives: list[Archive]) -> AsyncGenerator[Imported, None]:
+        """The files dealt to the lanes in turn (the first to the first lane, the second to the
+        second, ...), each lane storing its own in order, a transaction each, with its own blocks
+        converted ahead: the files commit as they end, not in their order. A file that fails stops
+        the import once the files then in flight on the other lanes have ended (committed, as in
+        turn the files before it would have): its error is raised after them. A file whose
+        transaction PostgreSQL ends to break a deadlock (two files of overlapping rows on two lanes)
+        or that waited too long for a partition is rolled back and imported again at the end,
+        alone. Cancelled (Ctrl-C), every file in flight is rolled back."""
+        self._start_pool()
+        ended: asyncio.Queue[Imported | BaseException | None] = asyncio.Queue()
+        stop = asyncio.Event()
+        again: list[tuple[int, Archive]] = []
+        count = len(self._lanes)
+        tasks = [
+            asyncio.create_task(self._lane(conn, list(enumerate(archives))[n::count], ended, stop, again))
+            for n, conn in enumerate(self._lanes)
+        ]
+        failed: BaseException | None = None
+        try:
+            running = len(tasks)
+            while running:
+                item = await ended.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    failed = failed or item
+                else:
+                    yield item
+            if failed is not None:
+                raise failed
+            if again:
+                stop.clear()
+                redo = [archive for _, archive in sorted(again, key=lambda item: item[0])]
+                log.info("history: %d files imported again, alone", len(redo))
+                await self._lane(self._lanes[0], list(enumerate(redo)), ended, stop, None)
+                while (item := ended.get_nowait()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _lane(
+        self,
+        conn: Any,
+        files: list[tuple[int, Archive]],
+        ended: asyncio.Queue[Imported | BaseException | None],
+        stop: asyncio.Event,
+        again: list[tuple[int, Archive]] | None,
+    ) -> None:
+        """`files` (each with its place in the import) stored on `conn`, each as it ends put in
+        `ended` (an error: put, `stop` set), then None. `again`: where a file goes to be imported
+        again after a deadlock (None: raised as any error)."""
+        places = iter(place for place, _ in files)  # the files come out of `converted` in order
+        converted = self._converted([archive for _, archive in files])
+        try:
+            while not stop.is_set() and (first := await anext(converted, None)) is not None:
+                archive, chunk = first
+                place = next(places)
+                try:
+                    ended.put_nowait(await self._file(conn, archive, chunk, converted))
+                except _AGAIN as exc:
+                    if again is None:
+                        raise
+                    log.info("history: %s rolled back (%s); imported again at the end", archive.path, exc)
+                    again.append((place, archive))
+                    while chunk is not None:  # the rest of its blocks passed over
+                        _, chunk = await anext(converted)
+        except Exception as exc:
+            ended.put_nowait(exc)
+            stop.set()
+        finally:
+            await converted.aclose()
+            ended.put_nowait(None)
+
     async def _file(
-        self, archive: Archive, chunk: Chunk | None, converted: AsyncIterator[tuple[Archive, Chunk | None]]
+        self,
+        conn: Any,
+        archive: Archive,
+        chunk: Chunk | None,
+        converted: AsyncIterator[tuple[Archive, Chunk | None]],
     ) -> Imported:
-        """One archive from its first converted chunk (None: it has none) to its end in `converted`."""
+        """One archive from its first converted chunk (None: it has none) to its end in `converted`,
+        a transaction on `conn`."""
         started = time.perf_counter()
         rows = added = 0
         first: int | None = None
         last: int | None = None
         try:
-            async with self._conn.transaction():
+            async with conn.transaction():
                 while chunk is not None:
-                    added += await self._chunk(archive, chunk)
+                    added += await self._chunk(conn, archive, chunk)
                     rows += chunk.rows
                     if chunk.rows:
                         first = chunk.first_ns if first is None else min(first, chunk.first_ns)
@@ -223,54 +322,87 @@ class Importer:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    async def _chunk(self, archive: Archive, chunk: Chunk) -> int:
+    async def _chunk(self, conn: Any, archive: Archive, chunk: Chunk) -> int:
         table = archive.table
         if not chunk.kept:
             return 0
-        await self._partitions.cover_times(self._conn, table, chunk.days_ns)
+        await self._cover(conn, table, chunk.days_ns)
         try:
-            if await self._vacant(archive, chunk):
+            if await self._vacant(conn, archive, chunk):
                 try:
-                    async with self._conn.transaction():  # a savepoint
-                        await self._copy(table.name, chunk.text, table)
+                    async with conn.transaction():  # a savepoint
+                        await _copy(conn, table.name, chunk.text, table)
                         return chunk.kept
                 except _REFUSED:
                     log.info("history: %s rows from %d conflict; staged", archive.path, chunk.first_row)
-            return await self._staged_move(table, chunk.text)
+            return await _staged_move(conn, table, chunk.text)
         except _DATA as exc:
             raise Corrupt(f"{archive.path}: {_where(exc, chunk)}PostgreSQL refuses it: {exc}") from None
 
-    async def _vacant(self, archive: Archive, chunk: Chunk) -> bool:
+    async def _cover(self, conn: Any, table: Table, days_ns: list[int]) -> None:
+        """The partitions of these days made: in the file's transaction over one connection (known
+        once it commits); over several, each in its own transaction on the importer's first
+        connection, one at a time and attached (a lock on the parent that the copies' do not
+        conflict with: CREATE TABLE ... PARTITION OF would wait for every file in flight)."""
+        if not self._lanes:
+            await self._partitions.cover_times(conn, table, days_ns)
+            return
+        if self._partitions.covered(table, days_ns):
+            return
+        async with self._making:
+            await self._partitions.cover_times(self._conn, table, days_ns, attach=_LOCK_WAIT)
+
+    async def _vacant(self, conn: Any, archive: Archive, chunk: Chunk) -> bool:
         series = _SERIES[archive.table.name]
         time_column = archive.table.time_column
         keys = ["venue", "symbol", *series]
         match = " AND ".join(f"{key} = ${n}" for n, key in enumerate(keys, 1))
         low, high = len(keys) + 1, len(keys) + 2
-        sql = (
-            f"SELECT NOT EXISTS (SELECT 1 FROM {archive.table.name} WHERE {match} "
-            f"AND {time_column} >= ${low} AND {time_column} <= ${high})"
+        held = " UNION ALL ".join(
+            f"SELECT 1 FROM {source} WHERE {match} AND {time_column} >= ${low} AND {time_column} <= ${high}"
+            for source in self._sources(archive.table, chunk)
         )
         values = [archive.venue, archive.symbol, *([archive.timeframe] if series else [])]
-        vacant: bool = await self._conn.fetchval(sql, *values, chunk.first_ns, chunk.last_ns)
+        vacant: bool = await conn.fetchval(
+            f"SELECT NOT EXISTS ({held})", *values, chunk.first_ns, chunk.last_ns
+        )
         return vacant
 
-    async def _copy(self, name: str, text: bytes, table: Table) -> None:
-        columns = [column for column, _ in table.columns]
-        await self._conn.copy_to_table(name, source=memoryview(text), columns=columns, format="text")
+    def _sources(self, table: Table, chunk: Chunk) -> list[str]:
+        """Where the probe looks: the table; over lanes, its day partitions the chunk's rows go to,
+        named. A lane's transaction that has used the table plans its next statement with the
+        partitions it knew (PostgreSQL reads the news of one attached meanwhile when it next takes
+        a lock it does not hold): the probe would look into the default partition too (and lock it,
+        which attaching the next partition waits for) and miss the day just attached. Naming the
+        new day's partition takes a lock on it: the news are read, and the COPY after it routes its
+        rows by the partitions as they are."""
+        known = self._partitions.days.get(table.name)
+        if not self._lanes or known is None:
+            return [table.name]
+        days = range(day_of(chunk.first_ns), day_of(chunk.last_ns) + 1)
+        if not all(FIRST_DAY <= day <= LAST_DAY and day in known for day in days):
+            return [table.name]  # rows for the default partition (the years out of 2000 .. 2099)
+        return [partition_name(table.name, day) for day in days]
 
-    async def _staged_move(self, table: Table, text: bytes) -> int:
-        """The text COPied into a stage, then moved into the table: a row held kept as it is."""
-        stage = f"history_stage_{table.name}"
-        # The table's own types: COPY reads the decimals into NUMERIC as it would. Made in the
-        # file's transaction, so one rolled back takes it along: made again (IF NOT EXISTS) each time.
-        await self._conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) "
-            "ON COMMIT DELETE ROWS"
-        )
-        await self._copy(stage, text, table)
-        status = await self._conn.execute(move_sql(table, stage))
-        await self._conn.execute(f"TRUNCATE {stage}")  # cheaper than a DELETE ... RETURNING a row
-        return int(status.rsplit(" ", 1)[-1])
+
+async def _copy(conn: Any, name: str, text: bytes, table: Table) -> None:
+    columns = [column for column, _ in table.columns]
+    await conn.copy_to_table(name, source=memoryview(text), columns=columns, format="text")
+
+
+async def _staged_move(conn: Any, table: Table, text: bytes) -> int:
+    """The text COPied into a stage, then moved into the table: a row held kept as it is."""
+    stage = f"history_stage_{table.name}"
+    # The table's own types: COPY reads the decimals into NUMERIC as it would. Made in the
+    # file's transaction, so one rolled back takes it along: made again (IF NOT EXISTS) each time.
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    await _copy(conn, stage, text, table)
+    status = await conn.execute(move_sql(table, stage))
+    await conn.execute(f"TRUNCATE {stage}")  # cheaper than a DELETE ... RETURNING a row
+    return int(status.rsplit(" ", 1)[-1])
 
 
 def move_sql(table: Table, stage: str) -> str:

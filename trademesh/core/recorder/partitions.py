@@ -95,15 +95,16 @@ class Partitions:
         first, last = day_of(min(times)), day_of(max(times))
         return first == last and (first in known or not FIRST_DAY <= first <= LAST_DAY)
 
-    async def cover_times(self, conn: Any, table: Table, times: list[int]) -> None:
-        """Creates the partitions rows of these event times need that do not exist yet."""
+    async def cover_times(self, conn: Any, table: Table, times: list[int], attach: str | None = None) -> None:
+        """Creates the partitions rows of these event times need that do not exist yet (`attach`:
+        see `create`)."""
         if self.covered(table, times):
             return
         known = self.days[table.name]
         first, last = day_of(min(times)), day_of(max(times))
         needed = {day_of(ts) for ts in times} if first != last else {first}
         for day in sorted(needed - known):
-            if FIRST_DAY <= day <= LAST_DAY and await self.create(conn, table, day):
+            if FIRST_DAY <= day <= LAST_DAY and await self.create(conn, table, day, attach):
                 log.info("recorder: created partition %s", partition_name(table.name, day))
 
     async def ensure_days(self, conn: Any, first_day: int, last_day: int) -> None:
@@ -129,25 +130,33 @@ class Partitions:
             first, last = partition_name("", first_day)[1:], partition_name("", last_day)[1:]
             log.info("recorder: created %d daily partitions (days %s..%s)", len(created), first, last)
 
-    async def create(self, conn: Any, table: Table, day: int) -> bool:
+    async def create(self, conn: Any, table: Table, day: int, attach: str | None = None) -> bool:
         """Makes the day's partition of `table`; False when it existed (another recorder made it).
-        Inside a transaction of the caller's, it is known once the caller settles it."""
+        Inside a transaction of the caller's, it is known once the caller settles it. `attach`
+        (a lock_timeout, e.g. "5s"; outside a transaction): made as a table, then attached, which
+        locks `table` only against other changes of its partitions, not against writers (CREATE
+        TABLE ... PARTITION OF waits for every transaction that wrote into it to end);
+        LockNotAvailableError past that wait."""
         outer = conn.is_in_transaction()
-        missing = await self._make(conn, table, day)
+        missing = await self._make(conn, table, day, attach)
         if outer:
             self._tentative.add((table.name, day))
         else:
             self.days[table.name].add(day)
         return missing
 
-    async def _make(self, conn: Any, table: Table, day: int) -> bool:
+    async def _make(self, conn: Any, table: Table, day: int, attach: str | None = None) -> bool:
         """The day's partition of `table` made (True), or found made by another recorder."""
         name, low, high = partition_name(table.name, day), day * DAY_NS, (day + 1) * DAY_NS
         bounds = f"FOR VALUES FROM ({low}) TO ({high})"
         async with conn.transaction():
+            if attach is not None:
+                await conn.execute(f"SET LOCAL lock_timeout = '{attach}'")
             await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
             missing: bool = await conn.fetchval("SELECT to_regclass($1) IS NULL", name)
-            if missing:
+            if missing and attach is not None:
+                await self._move_from_default(conn, table, name, bounds, (low, high))
+            elif missing:
                 try:
                     async with conn.transaction():
                         await conn.execute(f"CREATE TABLE {name} PARTITION OF {table.name} {bounds}")
@@ -177,7 +186,10 @@ class Partitions:
             *span,
         )
         await conn.execute(f"ALTER TABLE {table.name} ATTACH PARTITION {name} {bounds}")
-        log.warning("recorder: moved %s rows of %s out of %s_default", moved.split()[-1], name, table.name)
+        if moved.split()[-1] != "0":
+            log.warning(
+                "recorder: moved %s rows of %s out of %s_default", moved.split()[-1], name, table.name
+            )
 
     async def drop_before(self, conn: Any, cutoff_ns: int) -> list[str]:
         """Drops every partition (or chunk) wholly older than cutoff_ns; the dropped names."""
