@@ -20,6 +20,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import pickle
 import re
 import shutil
@@ -1242,6 +1243,7 @@ def test_the_renderer_agrees_with_kubectl_kustomize(name: str, tmp_path: Path) -
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
+                    env={**os.environ, "GOGC": "400"},  # Go's collector a quarter as often: less CPU
                 )
             )
             for kubectl in _kubectls()
