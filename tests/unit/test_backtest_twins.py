@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -44,6 +45,7 @@ from trademesh.core.domain.model import (
     TimeInForce,
 )
 from trademesh.core.inspector.config import DEFAULT_POLICIES
+from trademesh.core.inspector.convert import market_to_pb
 from trademesh.core.inspector.engine.actions import OrderRole, PlaceOrder
 from trademesh.core.inspector.engine.events import RiskOutput, RiskVerdict
 from trademesh.core.inspector.engine.ids import entry_order_id
@@ -434,6 +436,27 @@ def _journaled_execution(stage: InspectStage, execution: Execution, now_ns: int)
         stage._feed(jr.JournalEntry(now_ns=now_ns, order_update=order))
 
 
+def _journaled_intent(
+    stage: InspectStage, message: am.Intent, market: MarketView, now_ns: int
+) -> RiskVerdict:
+    """An intent as the live shell journals it, its entry fed to the stage's core (apply_entry):
+    its market's prices as text. InspectStage.intent hands the core the same inputs without the
+    entry (issue 62)."""
+    if market.last is None and message.entry_price:
+        market = MarketView(market.bid, market.ask, Decimal(message.entry_price))
+    journaled = jr.JournalIntent(intent=message)
+    market_to_pb(market, journaled)
+    verdict = stage._feed(jr.JournalEntry(now_ns=now_ns, intent=journaled))
+    assert isinstance(verdict, RiskVerdict)
+    return verdict
+
+
+def _journaled_timer(stage: InspectStage, now_ns: int) -> None:
+    """The core's wake-up as the live shell journals it (InspectStage.timer: without the entry)."""
+    due = stage.core.wake_ns
+    stage._feed(jr.JournalEntry(now_ns=now_ns, timer=jr.JournalTimer(due_ns=now_ns if due is None else due)))
+
+
 def _core_state(stage: InspectStage) -> tuple[Any, ...]:
     """The core's positions, working orders and wake-up, as their reprs (a decimal's exponent
     shows)."""
@@ -442,16 +465,22 @@ def _core_state(stage: InspectStage) -> tuple[Any, ...]:
 
 
 def test_a_venues_execution_moves_the_core_as_its_journal_entries_would() -> None:
-    """InspectStage.execution hands the core the fill and the order update directly (no journal
-    entry made and read back: issue 62), their decimals as the entries carry them: the core's
-    state and the orders it sends are those of the journal's path, trailing zeros included."""
+    """InspectStage.intent, execution and timer hand the core the intent, the fill, the order
+    update and the wake-up directly (no journal entry made and read back: issue 62), their
+    decimals as the entries carry them: the core's state, its verdict and the orders it sends
+    are those of the journal's path, trailing zeros included."""
     states, sends = [], []
     for direct in (True, False):
         sent: list[tuple[str, int, int | None]] = []
         stage = _stage(TwinArrivals({}, 20), sent)
         asked = _intent("i-1", 1_000)
         asked.size = "1"
-        entry = stage.intent(asked, MarketView(D(99), D(100), D(100)), 1_000).orders[0]
+        market = MarketView(D("99.0"), D("100.00"), None)  # trailing zeros the wire drops; no last
+        asked.entry_price = "100.0"
+        intent = stage.intent if direct else partial(_journaled_intent, stage)
+        verdict = intent(asked, market, 1_000)
+        marked = repr(stage.core.book.marks)  # the intent's market values the position
+        entry = verdict.orders[0]
         filled = _filled(entry, "0.40", 4_050)  # a trailing zero the wire drops
         fill = filled.fill
         assert fill is not None
@@ -463,8 +492,8 @@ def test_a_venues_execution_moves_the_core_as_its_journal_entries_would() -> Non
             else:
                 _journaled_execution(stage, execution, at)
             if at == 4_070:
-                stage.timer(4_070 + 250_000_000)
-        states.append(_core_state(stage))
+                (stage.timer if direct else partial(_journaled_timer, stage))(4_070 + 250_000_000)
+        states.append((repr(verdict), marked, *_core_state(stage)))
         sends.append(sent)
     assert states[0] == states[1]
     assert sends[0] == sends[1] and len(sends[0]) == 3  # the entry, its stop and take-profit
@@ -486,11 +515,11 @@ def test_the_live_plan_is_the_journal_replayed_through_the_core_each_order_with_
     stage._feed = journaled  # type: ignore[method-assign]
     asked = _intent("i-1", 1_000)
     asked.size = "1"  # ten lots: its first fill is whole lots (under a lot is dust, never protected)
-    verdict = stage.intent(asked, MarketView(D(99), D(100), D(100)), 1_000)
+    verdict = _journaled_intent(stage, asked, MarketView(D(99), D(100), D(100)), 1_000)
     entry = verdict.orders[0]
     _journaled_execution(stage, _filled(entry, "0.4", 4_050), 4_070)
     assert stage.wake_ns == 4_070 + 250_000_000  # protect.coalesce_ms
-    stage.timer(4_070 + 250_000_000)
+    _journaled_timer(stage, 4_070 + 250_000_000)
     assert journal[-1].WhichOneof("input") == "timer"
     update = replace(_filled(entry, "1", 4_080), fill=None)
     _journaled_execution(stage, update, 250_004_090)  # an update: no re-plan

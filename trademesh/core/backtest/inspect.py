@@ -64,7 +64,7 @@ from trademesh.core.inspector.replay import (
     RiskVerdict,
     amended_away,
     apply_entry,
-    market_to_pb,
+    decode_intent,
     new_core,
     order_snapshot,
     place_request,
@@ -182,10 +182,12 @@ class InspectStage:
     def intent(self, message: am.Intent, market: MarketView, now_ns: int) -> RiskVerdict:
         if market.last is None and message.entry_price:
             market = MarketView(market.bid, market.ask, Decimal(message.entry_price))
-        journaled = jr.JournalIntent(intent=message)
-        market_to_pb(market, journaled)
-        verdict = self._feed(jr.JournalEntry(now_ns=now_ns, intent=journaled))
-        assert isinstance(verdict, RiskVerdict)
+        # apply_entry's call for an intent entry, without the entry made and read back: the
+        # intent as it reads it (decode_intent) and the market's prices through their text.
+        wired = MarketView(_wire_or_none(market.bid), _wire_or_none(market.ask), _wire_or_none(market.last))
+        self.entries += 1
+        verdict = self.core.on_intent(decode_intent(message), wired, now_ns)
+        self._carry_out_all(verdict.output, now_ns)
         return verdict
 
     def execution(self, execution: Execution, now_ns: int) -> None:
@@ -262,9 +264,8 @@ class InspectStage:
 
     def timer(self, now_ns: int) -> None:
         """The time the core asked for has come: a timer entry, as the live shell journals it."""
-        due = self.core.wake_ns
-        timer = jr.JournalTimer(due_ns=now_ns if due is None else due)
-        self._feed(jr.JournalEntry(now_ns=now_ns, timer=timer))
+        self.entries += 1  # apply_entry's call for a timer entry, the entry not made and read back
+        self._carry_out_all(self.core.on_timer(now_ns), now_ns)
 
     def holds(self) -> bool:
         """Whether the core holds any position or working order (the run asks every step)."""
