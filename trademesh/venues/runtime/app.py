@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from trademesh.core.platform.aio.cancellation import cancel_and_wait
 from trademesh.core.platform.rpc.server import Service
 from trademesh.core.platform.service.lifecycle import ServiceContext
-from trademesh.venues.runtime.direct import DirectBus, DirectOptions
 from trademesh.venues.runtime.runtime import RuntimeOptions, VenueRuntime
 from trademesh.venues.runtime.services import venue_services
 from trademesh.venues.runtime.venue import Venue
+
+if TYPE_CHECKING:  # the direct path's modules (the bus's writers and relays) load only with it
+    from trademesh.venues.runtime.direct import DirectBus, DirectOptions
 
 __all__ = ["VenueApp"]
 
@@ -29,7 +32,11 @@ class VenueApp:
         self.runtime = VenueRuntime(venue, options)
         self._services = venue_services(self.runtime)
         # --bus-direct: the venue writes its own streams to the bus (trademesh.venues.runtime.direct).
-        self.direct = None if direct is None else DirectBus(self.runtime, direct)
+        self.direct: DirectBus | None = None
+        if direct is not None:
+            from trademesh.venues.runtime.direct import DirectBus
+
+            self.direct = DirectBus(self.runtime, direct)
 
     @property
     def name(self) -> str:
