@@ -53,3 +53,18 @@ def test_a_kept_candle_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         candle.close = Decimal(1)  # type: ignore[misc]
     assert dataclasses.replace(candle, close=Decimal(1)).close == Decimal(1)
+
+
+def test_a_candle_of_prices_made_already_is_the_candle_of_its_text() -> None:
+    """The run's bar walk makes a bar's open, high, low and close as Decimals and hands them on
+    (BarKeeper.on_bars' `prices`, None for a bar it did not walk): the candle kept is the one
+    made from the bar's text, exponents included."""
+    bars = [_bar(n) for n in range(3)]
+    for bar in bars:
+        bar.high = "65200.50"  # a trailing zero: Decimal keeps it
+    made = [(Decimal(b.open), Decimal(b.high), Decimal(b.low), Decimal(b.close)) for b in bars]
+    given, fresh = BarKeeper("sim", "1m", kept=3), BarKeeper("sim", "1m", kept=3)
+    given.on_bars(bars, [made[0], None, made[2]])
+    fresh.on_bars(bars)
+    assert repr(given.bars("BTC/USDT")) == repr(fresh.bars("BTC/USDT")) == repr(tuple(_made(b) for b in bars))
+    assert given.bars("BTC/USDT")[0].high is made[0][1]  # not made again

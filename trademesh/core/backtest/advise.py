@@ -43,9 +43,11 @@ from trademesh.core.platform.errors import FailedPrecondition
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.signal.v1 import signal_pb2 as sig
 
-__all__ = ["AdviseStage", "BarKeeper", "ReplayedVenueView", "load_advisor_model"]
+__all__ = ["AdviseStage", "BarKeeper", "BarPrices", "ReplayedVenueView", "load_advisor_model"]
 
 _RECENT_SIGNALS = 20
+# A bar's open, high, low and close as Decimals, made once a bar by whoever reads them first.
+BarPrices = tuple[Decimal, Decimal, Decimal, Decimal]
 
 
 def load_advisor_model(name: str | None, timeframe: str | None) -> ModelArtifact:
@@ -82,12 +84,14 @@ class BarKeeper:
             if bar.timeframe == wanted:
                 self._keep(bar)
 
-    def on_bars(self, bars: Sequence[bus.Bar]) -> None:
+    def on_bars(self, bars: Sequence[bus.Bar], prices: Sequence[BarPrices | None] | None = None) -> None:
+        """`prices`: each bar's prices made already (Decimal of its texts; None: not made), in
+        the bars' order (the replayed venue's bar walk makes them: trademesh.core.backtest.run)."""
         wanted = self._wanted
-        for bar in bars:
+        for at, bar in enumerate(bars):
             if bar.timeframe == wanted:
                 self._recorded = True
-                self._keep(bar)
+                self._keep(bar, None if prices is None else prices[at])
 
     def on_trades(self, trades: Sequence[md.MarketEvent], now_ns: int) -> None:
         if not trades or self._recorded:
@@ -100,11 +104,11 @@ class BarKeeper:
         for bar in output.bars.get(self.timeframe, ()):
             self._keep(bar)
 
-    def _keep(self, bar: bus.Bar) -> None:
+    def _keep(self, bar: bus.Bar, prices: BarPrices | None = None) -> None:
         kept = self._bars.get(bar.symbol)
         if kept is None:  # not setdefault: that would make a deque per bar
             kept = self._bars[bar.symbol] = deque(maxlen=self._kept)
-        kept.append(_candle(self.timeframe, bar))
+        kept.append(_candle(self.timeframe, bar, prices))
 
     def bars(self, symbol: str) -> tuple[Candle, ...]:
         return tuple(self._bars.get(symbol, ()))
@@ -114,18 +118,22 @@ _new_object = object.__new__
 _set_attribute = object.__setattr__
 
 
-def _candle(timeframe: Timeframe, bar: bus.Bar) -> Candle:
+def _candle(timeframe: Timeframe, bar: bus.Bar, prices: BarPrices | None = None) -> Candle:
     """The bar as the closed Candle the advisor's context holds, equal to `Candle(...)` of the same
     fields. Made without the frozen dataclass's __init__ (one `object.__setattr__` a field: a
     third of a Candle's cost, made once a bar): its fields set as one dict. Candle has no
-    __post_init__ and no slots (a slotted Candle would fail here, at the first bar)."""
+    __post_init__ and no slots (a slotted Candle would fail here, at the first bar). `prices`:
+    the Decimals of its open, high, low and close made already (the same values, exponents
+    included: each is Decimal of the bar's text)."""
+    if prices is None:
+        prices = (Decimal(bar.open), Decimal(bar.high), Decimal(bar.low), Decimal(bar.close))
     candle = _new_object(Candle)
     _set_attribute(
         candle,
         "__dict__",
         {
-            "timeframe": timeframe, "open_time_ns": bar.open_time_ns, "open": Decimal(bar.open),
-            "high": Decimal(bar.high), "low": Decimal(bar.low), "close": Decimal(bar.close),
+            "timeframe": timeframe, "open_time_ns": bar.open_time_ns, "open": prices[0],
+            "high": prices[1], "low": prices[2], "close": prices[3],
             "volume": Decimal(bar.volume), "quote_volume": Decimal(bar.quote_volume or "0"),
             "trade_count": bar.trade_count, "closed": True,
         },

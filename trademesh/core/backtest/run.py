@@ -53,7 +53,13 @@ from typing import Any
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.core.advisor.replay import AdvisorConfig, BookTop, OpenOrder
-from trademesh.core.backtest.advise import AdviseStage, BarKeeper, ReplayedVenueView, load_advisor_model
+from trademesh.core.backtest.advise import (
+    AdviseStage,
+    BarKeeper,
+    BarPrices,
+    ReplayedVenueView,
+    load_advisor_model,
+)
 from trademesh.core.backtest.books import BooksStage
 from trademesh.core.backtest.detect import DetectStage
 from trademesh.core.backtest.hearing import held_of, risk_values_of
@@ -259,9 +265,8 @@ class Backtest:
             elif event.HasField("mark_price"):  # the venue's margin only: not the market's freshness
                 continue
             last_event[event.symbol] = now
-        if self._bar_fills and bars:
-            self._bar_moves(bars, now)
-        self.bars.on_bars(bars)
+        walked = self._bar_moves(bars, now) if self._bar_fills and bars else None
+        self.bars.on_bars(bars, walked)
         self.bars.on_trades(trades, now)
         if bars and self.screens is not None:
             self.screens.on_bars(bars)
@@ -276,14 +281,21 @@ class Backtest:
         self.tape.events += len(events) + len(bars)
         self.tape.data_ns = now
 
-    def _bar_moves(self, bars: Sequence[bus.Bar], now: int) -> None:
+    def _bar_moves(self, bars: Sequence[bus.Bar], now: int) -> list[BarPrices | None]:
+        """The bars the venue fills on walked; each bar's prices as walked (None: not walked),
+        for the advisor's bars (BarKeeper.on_bars: the same Decimals, not made again)."""
         fills, on_bar = self._bar_fills, self.market.on_bar
+        walked: list[BarPrices | None] = []
         for bar in bars:
             if fills.get(bar.symbol) == bar.timeframe:
                 prices = (Decimal(bar.open), Decimal(bar.high), Decimal(bar.low), Decimal(bar.close))
                 on_bar(bar.symbol, prices, now)
                 self.last_event[bar.symbol] = now
                 self._new_prices[bar.symbol] = bar.close
+                walked.append(prices)
+            else:
+                walked.append(None)
+        return walked
 
     def advance(self, until_ns: int) -> None:
         """Everything scheduled at or before `until_ns`, in time order."""
