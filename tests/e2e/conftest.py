@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.studio_mesh import STUDIO_DIST, StudioMesh, artifact, create_key
@@ -129,58 +129,62 @@ async def browser(mesh: StudioMesh, launching: asyncio.Task[Browser]) -> Browser
     return await launching
 
 
+@pytest.fixture(scope="package")
+async def browser_context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """One browser context for the package's pages. Studio keeps nothing in the context's own
+    storage (no cookies, localStorage or IndexedDB): a session lives in a tab's sessionStorage,
+    which each new page starts empty. What the tests share is the HTTP cache: Studio's bundle
+    (600 kB of JS) is fetched once, not at each test's first load, and a test's page is a tab of
+    a context already made (a context per test: each log-in's first load took 0.6-1.2 s, now
+    0.2-0.6 s; the package's page loads 42 s in all, now 23 s)."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
 class FreshPages:
-    """Blank pages, each in a browser context of its own, one made ahead: the next test's is made
-    while a test runs (a context and its page took 0.7 s of each test's set-up at load 20, the
-    browser's round trips and a renderer's start). A blank page opens nothing at the gateway."""
+    """Blank pages of the package's context, one a test, made when the test takes it (a page of
+    a context already made is a renderer's start). None is made ahead: a page opened while a
+    test ran became the context's front tab, and the test's page, behind it, had its animation
+    frames throttled to one or two a second (each click and screenshot waited 1-4 s for them)."""
 
-    def __init__(self, browser: Browser) -> None:
-        self._browser = browser
-        self._next: asyncio.Task[Page] | None = None
-
-    async def _make(self) -> Page:
-        context = await self._browser.new_context(viewport=VIEWPORT)
-        return await context.new_page()
+    def __init__(self, context: BrowserContext) -> None:
+        self._context = context
 
     async def take(self) -> Page:
-        """The page made ahead (made now if none was), and the next one started."""
-        made = self._next or asyncio.create_task(self._make())
-        self._next = asyncio.create_task(self._make())
-        return await made
+        page = await self._context.new_page()
+        await page.bring_to_front()
+        return page
 
-    async def close(self) -> None:
-        if self._next is not None:
-            await asyncio.wait([self._next])
-            if self._next.exception() is None:
-                await self._next.result().context.close()
-            self._next = None
+    async def close_all(self) -> None:
+        """Closes every page of the context: the test's, and any tab it opened (each closed page
+        ends its live streams at the gateway)."""
+        for page in self._context.pages:
+            await page.close()
 
 
 @pytest.fixture(scope="package")
-async def fresh_pages(browser: Browser) -> AsyncIterator[FreshPages]:
-    pages = FreshPages(browser)
-    try:
-        yield pages
-    finally:
-        await pages.close()
+async def fresh_pages(browser_context: BrowserContext) -> FreshPages:
+    return FreshPages(browser_context)
 
 
 @pytest.fixture
 async def page(fresh_pages: FreshPages, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A fresh browser context (empty sessionStorage) per test; its last view is saved as an artifact.
+    """A fresh page (a tab: empty sessionStorage) per test; its last view is saved as an artifact.
 
-    The context is closed whatever happens: a page left open keeps its live stream open at the
+    Its pages are closed whatever happens: a page left open keeps its live stream open at the
     shared gateway, which the next tests of the worker count (a page that stopped answering in a
     CI run made four more tests fail on a stream that was not theirs)."""
     opened = await fresh_pages.take()
-    context = opened.context
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     try:
         yield opened
         await save_last_view(opened, request.node.name)
     finally:
-        await context.close()
+        await fresh_pages.close_all()
     assert not errors, f"uncaught errors in the page: {errors}"
 
 

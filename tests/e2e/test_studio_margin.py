@@ -277,49 +277,56 @@ async def _listed(stub: rk_grpc.InspectorAsyncStub) -> bool | None:
     return True if found else None
 
 
+@pytest.fixture
+async def inspector(mesh: StudioMesh, perp: Perp) -> AsyncIterator[ServiceProcess]:
+    """The inspector on the shipped policies, for one test: named before the test's page, it stops
+    after the page has closed (stopped under the open Risk page, it waited its 5 s of grace for
+    the page's stream through the gateway to end)."""
+    started = await asyncio.to_thread(mesh.start_inspector)
+    try:
+        yield started
+    finally:
+        await asyncio.to_thread(mesh.stop_inspector)
+
+
 async def test_the_risk_page_shows_the_inspectors_leveraged_position_with_its_margin_coloured(
-    page: Page, mesh: StudioMesh, api_key: str, perp: Perp
+    inspector: ServiceProcess, page: Page, mesh: StudioMesh, api_key: str, perp: Perp
 ) -> None:
     # The inspector follows every venue registered with the gateway. Its own position (an intent
     # at 10x, which it sets at the venue before the order) makes the account one it watches the
     # margin of; the BTC positions opened before it started are legacy to it (never touched).
-    await asyncio.to_thread(mesh.start_inspector)
-    try:
-        assert mesh.inspector is not None
-        async with grpc.aio.insecure_channel(mesh.inspector.address) as channel:
-            stub: rk_grpc.InspectorAsyncStub = rk_grpc.InspectorStub(channel)
-            intent = am.Intent(
-                intent_id=str(uuid.uuid4()), venue=VENUE, symbol=RUNTIME_PERP, side=common.SIDE_BUY,
-                size=RUNTIME_SIZE, entry_type=tf.ORDER_TYPE_MARKET, leverage=str(LEVERAGE),
-                stop_loss="2800", take_profit="4500", strategy_id="manual",
-            )  # fmt: skip
-            await until(lambda: _entered(stub, intent), WAIT_MS / 1000, 0.5, "the leveraged intent allowed")
-            await until(lambda: _listed(stub), WAIT_MS / 1000, 0.2, "the inspector's margin figures")
-        held = await venue_positions(perp.venue)
-        assert Decimal(held[RUNTIME_PERP].leverage) == LEVERAGE, held  # set before its order
+    async with grpc.aio.insecure_channel(inspector.address) as channel:
+        stub: rk_grpc.InspectorAsyncStub = rk_grpc.InspectorStub(channel)
+        intent = am.Intent(
+            intent_id=str(uuid.uuid4()), venue=VENUE, symbol=RUNTIME_PERP, side=common.SIDE_BUY,
+            size=RUNTIME_SIZE, entry_type=tf.ORDER_TYPE_MARKET, leverage=str(LEVERAGE),
+            stop_loss="2800", take_profit="4500", strategy_id="manual",
+        )  # fmt: skip
+        await until(lambda: _entered(stub, intent), WAIT_MS / 1000, 0.5, "the leveraged intent allowed")
+        await until(lambda: _listed(stub), WAIT_MS / 1000, 0.2, "the inspector's margin figures")
+    held = await venue_positions(perp.venue)
+    assert Decimal(held[RUNTIME_PERP].leverage) == LEVERAGE, held  # set before its order
 
-        await log_in(page, mesh, api_key)
-        await page.click("#nav-risk")
-        rows = f'#risk-positions tr[data-venue="{VENUE}"]'
-        for symbol, legacy in ((RUNTIME_PERP, "false"), (PERP, "true")):
-            row = page.locator(f'{rows}[data-symbol="{symbol}"][data-legacy="{legacy}"]')
-            await expect(row).to_have_count(1, timeout=WAIT_MS)
-            await expect(row.locator('td[data-col="liquidation-distance"]')).to_have_attribute(
-                "data-tone", ANY_TONE, timeout=WAIT_MS
-            )
-            cells = await read_row(row)
-            # The inspector's distance, at the mark it holds (the row's mark column; a legacy
-            # position's is the venue's, which the row does not show).
-            mark = cells["markCell"] or (await venue_positions(perp.venue))[symbol].mark_price
-            assert assert_margin_row(cells, mark, held[symbol], exact=False) == "near", cells
-        spot = page.locator(f'{rows}[data-symbol="{SPOT}"]')
-        await expect(spot).to_have_count(1, timeout=WAIT_MS)
-        plain = await read_row(spot)
-        for col in MARGIN_COLUMNS:
-            assert plain[col]["text"] == "" and "tone" not in plain[col]["data"], plain
-        await page.screenshot(path=artifact("margin-risk"), full_page=True)
-    finally:
-        await asyncio.to_thread(mesh.stop_inspector)
+    await log_in(page, mesh, api_key)
+    await page.click("#nav-risk")
+    rows = f'#risk-positions tr[data-venue="{VENUE}"]'
+    for symbol, legacy in ((RUNTIME_PERP, "false"), (PERP, "true")):
+        row = page.locator(f'{rows}[data-symbol="{symbol}"][data-legacy="{legacy}"]')
+        await expect(row).to_have_count(1, timeout=WAIT_MS)
+        await expect(row.locator('td[data-col="liquidation-distance"]')).to_have_attribute(
+            "data-tone", ANY_TONE, timeout=WAIT_MS
+        )
+        cells = await read_row(row)
+        # The inspector's distance, at the mark it holds (the row's mark column; a legacy
+        # position's is the venue's, which the row does not show).
+        mark = cells["markCell"] or (await venue_positions(perp.venue))[symbol].mark_price
+        assert assert_margin_row(cells, mark, held[symbol], exact=False) == "near", cells
+    spot = page.locator(f'{rows}[data-symbol="{SPOT}"]')
+    await expect(spot).to_have_count(1, timeout=WAIT_MS)
+    plain = await read_row(spot)
+    for col in MARGIN_COLUMNS:
+        assert plain[col]["text"] == "" and "tone" not in plain[col]["data"], plain
+    await page.screenshot(path=artifact("margin-risk"), full_page=True)
 
 
 @contextlib.asynccontextmanager
@@ -373,10 +380,11 @@ async def test_the_mcp_positions_tool_and_buf_curl_answer_the_margin_fields(
     assert "leverage" not in curled[SPOT] and "liquidationPrice" not in curled[SPOT], curled
 
 
-# A perpetual falling 0.4 % a second with little noise (tests/integration/test_inspector_leverage.py's
-# market, twice as steep): a 20x isolated long opened at 65,000 is liquidated near 62,000, 4.6 %
-# below (Binance's first bracket keeps 0.4 %), about 12 s later; from its opening it is in danger
-# (under 5 %). (At 0.2 % a second the test waited 23 s for the liquidation, a third of the module.)
+# A perpetual falling 0.6 % a second with little noise (tests/integration/test_inspector_leverage.py's
+# market, three times as steep): a 20x isolated long opened at 65,000 is liquidated near 62,000,
+# 4.6 % below (Binance's first bracket keeps 0.4 %), about 8 s later; from its opening it is in
+# danger (under 5 %), which the page shows within a second or two of it. (At 0.2 % a second the
+# test waited 23 s for the liquidation, a third of the module; at 0.4 %, 11 s.)
 FALLING_ACCOUNT = "falling"
 FALLING_VENUE = f"sim.{FALLING_ACCOUNT}"
 FALLING = """
@@ -394,7 +402,7 @@ level_spacing_ticks = 5
 maker_size_lots = 5000
 taker_size_lots = 100
 volatility_per_sqrt_s = 0.0001
-drift_per_s = -0.004
+drift_per_s = -0.006
 """
 FALLING_LEVERAGE = Decimal(20)
 LIQUIDATED_WITHIN_MS = 120_000
