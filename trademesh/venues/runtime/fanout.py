@@ -76,6 +76,8 @@ class MarketFanout:
         self.subscribers: set[MarketSubscriber] = set()
         self.dropped = 0
         self.conflated = 0
+        # Called before a subscriber is added (the runtime's: its feed starts encoding, MarketFeed.listen).
+        self.on_subscribe: Callable[[], None] | None = None
 
     def subscribe(
         self, interest: MarketInterest, initial: bytes, resume: ResumePoint | None = None
@@ -85,6 +87,8 @@ class MarketFanout:
 
         Call can_resume first: a point that cannot be resumed is the caller's to handle.
         """
+        if self.on_subscribe is not None:
+            self.on_subscribe()
         subscriber = MarketSubscriber(interest, self._queue_batches)
         if resume is not None:
             if initial:

@@ -21,6 +21,12 @@ book from changes (the sim) sends none of its own.
 
 This is the hot path of every venue: streams are found by symbol in one dict per
 channel, because hashing an Enum costs a Python call.
+
+A feed made with `encoding=False` (the runtime's) builds no message until something may read
+one: until listen() (called before a venue's first market-data subscriber is served) it keeps
+the streams' statistics, the books and their sequences, and nothing else: no event is encoded,
+no batch dispatched, no dispatch numbered or kept for resuming (no subscriber holds a position
+to resume from yet). Most of a quiet sim's work per step went to events no one could read.
 """
 
 from __future__ import annotations
@@ -97,8 +103,16 @@ class FeedTap(Protocol):
 
 
 class MarketFeed:
-    def __init__(self, venue: str, streams: StreamTable, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        venue: str,
+        streams: StreamTable,
+        clock: Callable[[], int] = time.time_ns,
+        encoding: bool = True,
+    ) -> None:
         self.venue = venue
+        # Events are built and dispatched (False: until listen(); see the module's docstring).
+        self.encoding = encoding
         self.streams = streams
         self.fanout: MarketFanout | None = None
         self._clock = clock
@@ -116,17 +130,28 @@ class MarketFeed:
     def stats(self, symbol: str, channel: Channel) -> StreamStats:
         return self.streams.get(StreamKey(symbol, channel))
 
+    def listen(self) -> None:
+        """From now on events are encoded and dispatched. What was reported before and not yet
+        flushed is flushed first (into the books only), so the book a new subscriber is handed
+        and the deltas it gets next follow each other. Idempotent."""
+        if not self.encoding:
+            self.flush()
+            self.encoding = True
+
     # ---- events
 
     def trade(
         self, symbol: str, ts_event_ns: int, trade_id: str, price: str, size: str, taker_side: Side
     ) -> None:
         out = self._trades.get(symbol) or self._stream(symbol, Channel.TRADES)
-        trade = self._event(out, symbol, ts_event_ns).trade
-        trade.trade_id = trade_id
-        trade.price = price
-        trade.size = size
-        trade.taker_side = _BUY if taker_side is Side.BUY else _SELL
+        if self.encoding:
+            trade = self._event(out, symbol, ts_event_ns).trade
+            trade.trade_id = trade_id
+            trade.price = price
+            trade.size = size
+            trade.taker_side = _BUY if taker_side is Side.BUY else _SELL
+        else:
+            self._count(out, ts_event_ns)
         if self.tap is not None:
             self.tap.trade(symbol, price, size, taker_side)
 
@@ -149,31 +174,49 @@ class MarketFeed:
 
     def candle(self, symbol: str, ts_event_ns: int, candle: Candle) -> None:
         out = self._stream(symbol, Channel.CANDLES, candle.timeframe)
-        self._event(out, symbol, ts_event_ns).candle.CopyFrom(candle_to_pb(candle))
+        if self.encoding:
+            self._event(out, symbol, ts_event_ns).candle.CopyFrom(candle_to_pb(candle))
+        else:
+            self._count(out, ts_event_ns)
 
     def ticker(self, symbol: str, ts_event_ns: int, ticker: md.Ticker) -> None:
         out = self._stream(symbol, Channel.TICKERS)
-        self._event(out, symbol, ts_event_ns).ticker.CopyFrom(ticker)
+        if self.encoding:
+            self._event(out, symbol, ts_event_ns).ticker.CopyFrom(ticker)
+        else:
+            self._count(out, ts_event_ns)
 
     def funding_rate(self, symbol: str, ts_event_ns: int, funding: md.FundingRate) -> None:
         """A perpetual's funding as the venue states it now (each event whole: a state, not a change)."""
         out = self._stream(symbol, Channel.FUNDING)
-        self._event(out, symbol, ts_event_ns).funding_rate.CopyFrom(funding)
+        if self.encoding:
+            self._event(out, symbol, ts_event_ns).funding_rate.CopyFrom(funding)
+        else:
+            self._count(out, ts_event_ns)
 
     def mark_price(self, symbol: str, ts_event_ns: int, mark: md.MarkPrice) -> None:
         """A derivative's mark and index prices as the venue states them (a state, each event whole)."""
         out = self._stream(symbol, Channel.MARK)
-        self._event(out, symbol, ts_event_ns).mark_price.CopyFrom(mark)
+        if self.encoding:
+            self._event(out, symbol, ts_event_ns).mark_price.CopyFrom(mark)
+        else:
+            self._count(out, ts_event_ns)
 
     def open_interest(self, symbol: str, ts_event_ns: int, interest: md.OpenInterest) -> None:
         """A derivative's open interest as the venue states it (a state, each event whole)."""
         out = self._stream(symbol, Channel.OPEN_INTEREST)
-        self._event(out, symbol, ts_event_ns).open_interest.CopyFrom(interest)
+        if self.encoding:
+            self._event(out, symbol, ts_event_ns).open_interest.CopyFrom(interest)
+        else:
+            self._count(out, ts_event_ns)
 
     def liquidation(self, symbol: str, ts_event_ns: int, liquidation: md.Liquidation) -> None:
         """One liquidation the venue executed in the market (anyone's), as it publishes it."""
         out = self._stream(symbol, Channel.LIQUIDATIONS)
-        self._event(out, symbol, ts_event_ns).liquidation.CopyFrom(liquidation)
+        if self.encoding:
+            self._event(out, symbol, ts_event_ns).liquidation.CopyFrom(liquidation)
+        else:
+            self._count(out, ts_event_ns)
 
     def notice(
         self,
@@ -184,6 +227,8 @@ class MarketFeed:
         since_ns: int = 0,
     ) -> None:
         """A GAP or RESYNC notice on one stream; not counted as a market event."""
+        if not self.encoding:
+            return  # no one to tell (a new subscriber learns a stream's state from its stats)
         timeframes: list[Timeframe | None] = list(Timeframe) if channel is Channel.CANDLES else [None]
         for timeframe in timeframes:
             out = self._stream(symbol, channel, timeframe)
@@ -282,13 +327,16 @@ class MarketFeed:
             state.snapshot_ns = self._clock()
         state.pending.append((state.sequence, is_snapshot, bids, asks))
         out = self._deltas.get(symbol) or self._stream(symbol, Channel.BOOK)
-        event = self._event(out, symbol, ts_event_ns)
-        book = event.book_snapshot if is_snapshot else event.book_delta
-        book.sequence = state.sequence
-        if bids:  # a delta mostly changes one side
-            _add_levels(book.bids, bids)
-        if asks:
-            _add_levels(book.asks, asks)
+        if self.encoding:
+            event = self._event(out, symbol, ts_event_ns)
+            book = event.book_snapshot if is_snapshot else event.book_delta
+            book.sequence = state.sequence
+            if bids:  # a delta mostly changes one side
+                _add_levels(book.bids, bids)
+            if asks:
+                _add_levels(book.asks, asks)
+        else:
+            self._count(out, ts_event_ns)
         if self.tap is not None and tell_tap:
             self.tap.book(symbol, bids, asks, is_snapshot)
 
@@ -323,6 +371,13 @@ class MarketFeed:
         event.ts_event_ns = ts_event_ns
         event.ts_recv_ns = now
         return event
+
+    def _count(self, out: _Outgoing, ts_event_ns: int) -> None:
+        """An event's statistics, when it is not encoded (what _event counts)."""
+        stats = out.stats
+        stats.events_total += 1
+        stats.last_event_ns = ts_event_ns
+        stats.last_recv_ns = self._clock()
 
     def _single(self, symbol: str, event: md.MarketEvent) -> bytes:
         now = self._clock()

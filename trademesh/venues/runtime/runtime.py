@@ -76,9 +76,11 @@ class VenueRuntime:
         self.name = venue.name
         self.instruments: dict[str, Instrument] = {}
         self.streams = StreamTable()
-        self.feed = MarketFeed(venue.name, self.streams)
+        # Its feed encodes nothing until the first market-data subscriber (MarketFeed.listen).
+        self.feed = MarketFeed(venue.name, self.streams, encoding=False)
         history = History(self.options.resume_window_s, self.options.resume_max_bytes)
         self.fanout = MarketFanout(self.options.queue_batches, self._recovery_chunks, history)
+        self.fanout.on_subscribe = self.feed.listen
         self.feed.attach(self.fanout)
         self.executions = ExecutionHub(
             venue.name, self.options.execution_queue, self.options.execution_history, history.epoch

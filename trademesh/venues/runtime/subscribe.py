@@ -25,6 +25,9 @@ def open_market_stream(rt: VenueRuntime, request: md.SubscribeRequest) -> Market
     FailedPrecondition); the caller unsubscribes it when done."""
     rt.require_serving()
     asked = validate.subscribe_request(request, rt.instruments)
+    # Before the books are read for its first message: a feed that was not encoding flushes what
+    # it holds into them first (MarketFeed.listen), so its snapshots and the deltas after follow.
+    rt.feed.listen()
     keys, inactive = rt.split_active(asked.keys)
     timeframe = asked.timeframe
     routes = frozenset(
