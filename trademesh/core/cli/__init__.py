@@ -102,6 +102,7 @@ def _up_command(args: argparse.Namespace) -> None:
             external_venues=external,
             verbose=args.verbose,
             screens_dir=args.screens,
+            without=tuple(dict.fromkeys(args.without)),
         )
     )
 
@@ -163,6 +164,11 @@ def _venue_account(value: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{value!r}: {error.violations[0].description}") from None
 
 
+def _names(value: str) -> list[str]:
+    """argparse type: a comma-separated list of names (empty ones dropped)."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
 def _venue_external(value: str) -> Any:
     """argparse type: NAME=HOST:PORT of a venue run elsewhere (trademesh.core.cli.mesh.external)."""
     from trademesh.core.cli.mesh.external import parse_external
@@ -218,6 +224,16 @@ def _up_parser(commands: Any) -> None:
         metavar="DIR",
         help="the Screener's directory of screens (*.toml, docs/screener.md; default: the shipped "
         "trademesh/core/screener/screens/)",
+    )
+    up.add_argument(
+        "--without",
+        type=_names,
+        action="extend",
+        default=[],
+        metavar="SERVICE[,SERVICE...]",
+        help="leave services out of the mesh (repeatable), e.g. --without backtester,screener when "
+        "you do not backtest or screen: less CPU and memory, a quicker start; not the gateway or the "
+        "venue, nor a service one still started depends on",
     )
     up.add_argument(
         "--status-every",

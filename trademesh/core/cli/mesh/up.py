@@ -62,6 +62,7 @@ from trademesh.core.platform.config.env import (
     redact_url,
     venue_variable,
 )
+from trademesh.core.platform.errors import InvalidArgument
 from trademesh.core.platform.service.command import MeshView, ServiceCommand, load_command
 from trademesh.core.platform.service.registry import SERVICES, Kind, ServiceEntry, start_order
 from trademesh.venues.sim.config import DEMO_MARKET
@@ -91,10 +92,36 @@ class UpOptions:
     verbose: bool = False
     # The Screener's screens (`up --screens DIR`); None: the shipped ones.
     screens_dir: Path | None = None
+    # Services left out of the mesh (`up --without NAME`): the rest do not need them (check_without).
+    without: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         accounts = (account_venue(exchange, account) for exchange, account in self.venue_accounts)
         check_names(self.external_venues, (self.paper or "sim", *accounts))
+        check_without(self.without)
+
+
+def check_without(names: tuple[str, ...]) -> None:
+    """InvalidArgument, one line naming the flag, unless every name is a service `up` can leave
+    out: not the gateway or the venue (every service registers with the one and follows the
+    other), and none that a service still started depends on."""
+    for name in names:
+        entry = SERVICES.get(name)
+        if entry is None:
+            known = ", ".join(e.name for e in SERVICES.values() if e.kind is Kind.CORE)
+            raise InvalidArgument.field(
+                "without", f"{name}: no such service (those up can leave out: {known})"
+            )
+        if entry.kind is not Kind.CORE:
+            raise InvalidArgument.field("without", f"{name}: the mesh needs it (every service uses it)")
+    for name in names:
+        needing = [e.name for e in SERVICES.values() if name in e.depends_on and e.name not in names]
+        if needing:
+            raise InvalidArgument.field(
+                "without",
+                f"{name}: {', '.join(needing)} depend{'s' if len(needing) == 1 else ''} on it"
+                " (leave those out too)",
+            )
 
 
 # The API key Studio and local agents log in with; made on first start, kept mode 600.
@@ -260,13 +287,18 @@ class _Mesh:
         self.output.say(f"{child.spec.name} {doing} on {child.address} (pid {child.pid})")
 
 
-def planned() -> tuple[list[ServiceEntry], list[tuple[str, str]]]:
-    """The services `up` starts, in start order, and those it leaves out with why: a service run
-    by hand until its own change puts it in the mesh, one that runs only when configured (the
-    Telegram bot without a bot token in up's environment)."""
+def planned(without: tuple[str, ...] = ()) -> tuple[list[ServiceEntry], list[tuple[str, str]]]:
+    """The services `up` starts, in start order, and those it leaves out with why: those named by
+    `--without`, a service run by hand until its own change puts it in the mesh, one that runs
+    only when configured (the Telegram bot without a bot token in up's environment)."""
     started, left = [], []
     for entry in start_order():
-        why = "run by hand (not deployed yet)" if not entry.deployed else load_command(entry).left_out()
+        if entry.name in without:
+            why: str | None = "left out (--without)"
+        elif not entry.deployed:
+            why = "run by hand (not deployed yet)"
+        else:
+            why = load_command(entry).left_out()
         if why is None:
             started.append(entry)
         else:
@@ -413,7 +445,7 @@ async def _mesh(options: UpOptions, backing: Backing, output: MeshOutput) -> Non
     tasks: list[asyncio.Task[None]] = []
     try:
         key_file = await _login_key(options, backing)
-        entries, left = planned()
+        entries, left = planned(options.without)
         for name, why in left:
             output.say(f"{name} not started: {why}")
         mesh.restricted.update(await _service_keys(options, backing, {e.name for e in entries}))
