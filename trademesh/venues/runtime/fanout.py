@@ -76,7 +76,7 @@ class MarketFanout:
         self.subscribers: set[MarketSubscriber] = set()
         self.dropped = 0
         self.conflated = 0
-        # Called before a subscriber is added (the runtime's: its feed starts encoding, MarketFeed.listen).
+        # Called before a subscriber is added (the runtime's: its feed starts encoding, VenueRuntime.listen).
         self.on_subscribe: Callable[[], None] | None = None
 
     def subscribe(

@@ -57,6 +57,11 @@ class History:
             self._trim()
         return self.trailer(self.position)
 
+    def skip(self) -> None:
+        """Number a dispatch that is not kept: what a feed did not encode before anyone listened
+        (MarketFeed.listen). Every position handed out is past it, and none before it resumes."""
+        self.position += 1
+
     def trailer(self, position: int) -> bytes:
         return md.SubscribeResponse(position=position, epoch=self.epoch).SerializeToString()
 

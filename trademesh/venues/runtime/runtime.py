@@ -80,7 +80,7 @@ class VenueRuntime:
         self.feed = MarketFeed(venue.name, self.streams, encoding=False)
         history = History(self.options.resume_window_s, self.options.resume_max_bytes)
         self.fanout = MarketFanout(self.options.queue_batches, self._recovery_chunks, history)
-        self.fanout.on_subscribe = self.feed.listen
+        self.fanout.on_subscribe = self.listen
         self.feed.attach(self.fanout)
         self.executions = ExecutionHub(
             venue.name, self.options.execution_queue, self.options.execution_history, history.epoch
@@ -111,6 +111,14 @@ class VenueRuntime:
         if self._sampler is not None:
             await cancel_and_wait(self._sampler)
         await self.venue.stop()
+
+    def listen(self) -> None:
+        """Before a market-data subscriber is served: the feed encodes from now on
+        (MarketFeed.listen), and what it did not before counts as one dispatch, not kept
+        (History.skip): positions handed out start past it, as they did when every step was kept."""
+        if not self.feed.encoding:
+            self.feed.listen()
+            self.fanout.history.skip()
 
     def end_streams(self) -> int:
         return self.fanout.end_all() + self.executions.end_all() + self.account.end_all()

@@ -26,8 +26,8 @@ def open_market_stream(rt: VenueRuntime, request: md.SubscribeRequest) -> Market
     rt.require_serving()
     asked = validate.subscribe_request(request, rt.instruments)
     # Before the books are read for its first message: a feed that was not encoding flushes what
-    # it holds into them first (MarketFeed.listen), so its snapshots and the deltas after follow.
-    rt.feed.listen()
+    # it holds into them first (VenueRuntime.listen), so its snapshots and the deltas after follow.
+    rt.listen()
     keys, inactive = rt.split_active(asked.keys)
     timeframe = asked.timeframe
     routes = frozenset(
