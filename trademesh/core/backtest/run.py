@@ -558,10 +558,7 @@ class Backtest:
     # ---- what the venue shows
 
     def _position(self, symbol: str) -> Decimal:
-        """The venue's position in `symbol` (signed), as its positions give it: from its holdings,
-        read again only once the account changed (the inspector asks at each reduce-only order
-        it places: each of its protective orders)."""
-        return sum((size for held, size in self.market.holdings()[1] if held == symbol), Decimal(0))
+        return sum((p.size for p in self.market.positions(symbol)), Decimal(0))
 
     def _find(self, client_order_id: str) -> Order | None:
         try:
