@@ -2,8 +2,10 @@
 
 node-ref (trademesh/venues/node_ref: TypeScript on Node) runs as a process of its own with the mesh's tokens,
 registering with the mesh's gateway; `trademesh up --free-ports --venue-external
-node-ref=127.0.0.1:PORT` runs the whole mesh with it, on the tests' Redis and PostgreSQL. No line of
-the repository's Python names node-ref: the name is here, in the test's data and its strategy.
+node-ref=127.0.0.1:PORT` runs the mesh with it, on the tests' Redis and PostgreSQL: every service the
+chain and Studio's pages checked here use (`--without` the backtest hub, Overwatch, the Screener
+and the Supervisor, which only watch the mesh or answer on request). No line of the repository's
+Python names node-ref: the name is here, in the test's data and its strategy.
 
 What must hold, each within a deadline: `up` waited for node-ref and gave it to the services that
 follow venues; its trades reach the bus (ingest follows it over Subscribe) and the recorder's
@@ -89,6 +91,9 @@ SYMBOL = "BTC/USDT"
 # starts 20 s before the seed's tape rises to new highs for about five minutes, where a long's
 # target, capped at the 20-bar high, pays its risk and fees (about 2.4 s to play).
 HISTORY_S = 3050
+# `up --without`: the services this test's chain and pages do not use (each costs its start and
+# its running beside the chain's).
+LEFT_OUT = ("backtester", "overwatch", "screener", "supervisor")
 FILL_WAIT_S = 240  # for one of the strategy's entries to fill at node-ref (see _strategy_order_filled)
 CHROMIUM = Path("/usr/bin/chromium")
 # The test's strategy: node-ref's 1s close above its 3-bar EMA, a long each time it crosses (the
@@ -243,6 +248,7 @@ async def test_a_strategy_trades_on_a_venue_in_typescript_through_the_whole_mesh
     port = _free_port()
     data = tmp_path / "data"
     args = ["--free-ports", "--data-dir", str(data), "--venue-external", f"{VENUE}=127.0.0.1:{port}"]
+    args += ["--without", ",".join(LEFT_OUT)]
     with _up(args, env, tmp_path) as (process, said):
         registry = (await said.match(r"registry on (\S+)", 120))[1]
         # Started once the gateway serves, to register with it; `up` waits for it meanwhile.
