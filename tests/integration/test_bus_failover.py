@@ -19,6 +19,12 @@ One writer of streams on both masters (ingest's shape: one writer for every venu
 has an outage whatever the timing (its flush names B): only B's streams are said lost, not A's
 (before: all of them, the run ids of every master compared together).
 
+One cluster for the module (its start is about 2.5 s, most of it Redis's own wait before a new
+master takes writes): each test kills a master of its own, one whose replica is still there, and
+writes streams of its own (venue names of the test's own), beside a healthy master the earlier
+tests left serving. A killed master stays in the cluster's table as failed, with no slots: it
+counts in no majority (only masters serving slots vote and report failures).
+
 bench/cluster_failover.py runs the process case with the 5 s default node timeout and reports the
 figures.
 """
@@ -30,7 +36,7 @@ import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +100,90 @@ async def cluster_with_replicas(directory: Path) -> AsyncIterator[LocalCluster]:
         await asyncio.to_thread(cluster.stop)
 
 
+@dataclass
+class Shared:
+    """The module's cluster, and which of its masters the tests have killed (by slot range)."""
+
+    cluster: LocalCluster
+    killed: list[int] = field(default_factory=list)
+
+    def serving(self, index: int) -> int:
+        """The port of the node serving the index-th slot range: its master, or the replica that took over."""
+        if index in self.killed:
+            (replica,) = self.cluster.replica_ports(index)
+            return replica
+        return self.cluster.master_ports[index]
+
+    @property
+    def url(self) -> str:
+        """The cluster's live nodes (the masters killed before left out: a client starts from the others)."""
+        dead = {self.cluster.master_ports[i] for i in self.killed}
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.cluster.ports if p not in dead)
+
+    async def fault(self) -> Fault:
+        """A master for the test to kill (one whose replica is still there: B) and a healthy one
+        (A), in the order the first test had them alone: B the second master, A the first; once
+        the cluster is whole (an earlier test's failover over)."""
+        b = next(i for i in (1, 2, 0) if i not in self.killed)
+        a = next(i for i in (0, 1, 2) if i != b)
+        (replica,) = self.cluster.replica_ports(b)
+        fault = Fault(self, a, b, self.cluster.master_ports[b], replica, self.serving(a), self.url)
+        self.killed.append(b)  # whatever the test does next: a kill that failed leaves it unsure
+        await until(functools.partial(_cluster_state, fault.healthy, "ok"), 30, what="the cluster whole")
+        return fault
+
+
+@dataclass(frozen=True)
+class Fault:
+    shared: Shared
+    a: int  # the healthy master's slot range
+    b: int  # the failed one's
+    master: int  # B's port
+    replica: int  # B's replica's port
+    healthy: int  # A's port (a node of the cluster that stays up)
+    url: str  # the cluster's live nodes, B's master among them
+
+    def kill(self) -> None:
+        self.shared.cluster.kill(self.master)
+
+
+@pytest.fixture(scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shared]:
+    async with cluster_with_replicas(tmp_path_factory.mktemp("failover")) as cluster:
+        yield Shared(cluster)
+
+
 def start_direct_sim(
     stack: contextlib.AsyncExitStack, tmp_path: Path, account: str, url: str
 ) -> ServiceProcess:
+    venue = _direct_sim(tmp_path, account, url)
+    stack.push_async_callback(asyncio.to_thread, venue.terminate)
+    return venue
+
+
+def _direct_sim(tmp_path: Path, account: str, url: str) -> ServiceProcess:
     config = sim_config(tmp_path, 50, 100, name=f"{account}.toml")
     args = ["venue", "sim", "--account", account, "--port", "0", "--metrics-port", "-1",
             "--config", str(config), "--bus-direct", "--redis-url", url]  # fmt: skip
     with (tmp_path / f"{account}.log").open("a") as log:
-        venue = start_service(args, env=VENUE_ENV, stderr=log)
-    stack.push_async_callback(asyncio.to_thread, venue.terminate)
-    return venue
+        return start_service(args, env=VENUE_ENV, stderr=log)
+
+
+async def start_direct_sims(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, accounts: list[str], url: str
+) -> None:
+    """The venues started at once (each start waits for its serving line), each ended when `stack`
+    closes, the ones started too when another failed to."""
+    started = await asyncio.gather(
+        *(asyncio.to_thread(_direct_sim, tmp_path, account, url) for account in accounts),
+        return_exceptions=True,
+    )
+    for venue in started:
+        if isinstance(venue, ServiceProcess):
+            stack.push_async_callback(asyncio.to_thread, venue.terminate)
+    for failed in started:
+        if isinstance(failed, BaseException):
+            raise failed
 
 
 async def written(client: Any, venue: str, since_ms: float) -> Written:
@@ -141,9 +221,8 @@ async def _took_over(replica: int, healthy: int) -> bool | None:
     return await _cluster_state(healthy, "ok")
 
 
-async def promote_late(cluster: LocalCluster, replica: int) -> None:
-    """B's replica promoted by hand LATE_S after the cluster marked B failed."""
-    healthy = cluster.master_ports[0]
+async def promote_late(healthy: int, replica: int) -> None:
+    """B's replica promoted by hand LATE_S after the cluster (as `healthy` sees it) marked B failed."""
     failed = functools.partial(_cluster_state, healthy, "fail")
     await until(failed, 30, what="the cluster marks the master failed")
     await asyncio.sleep(LATE_S)  # the outside world's delay (an operator), not a wait for a condition
@@ -152,25 +231,31 @@ async def promote_late(cluster: LocalCluster, replica: int) -> None:
 
 
 @pytest.mark.parametrize("late", [False, True], ids=["elected", "promoted-late"])
-async def test_a_master_killed_marks_and_stalls_only_its_own_streams(tmp_path: Path, late: bool) -> None:
-    async with cluster_with_replicas(tmp_path) as cluster, contextlib.AsyncExitStack() as stack:
-        (replica,) = cluster.replica_ports(1)
+async def test_a_master_killed_marks_and_stalls_only_its_own_streams(
+    shared: Shared, tmp_path: Path, late: bool
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        fault = await shared.fault()
+        replica = fault.replica
         if late:
             _config(replica, "cluster-replica-no-failover", "yes")
-        (a_first, a_last), (b_first, b_last), _ = slot_ranges(cluster.masters)
-        healthy, failed = f"sim.{account_on(a_first, a_last, 'a')}", f"sim.{account_on(b_first, b_last, 'b')}"
-        for venue in (healthy, failed):
-            start_direct_sim(stack, tmp_path, venue.removeprefix("sim."), cluster.url)
-        client: Any = open_redis(cluster.url)
+        ranges = slot_ranges(shared.cluster.masters)
+        (a_first, a_last), (b_first, b_last) = ranges[fault.a], ranges[fault.b]
+        case = "late" if late else "elected"  # venues of the test's own: streams of its own
+        healthy = f"sim.{account_on(a_first, a_last, f'a{case}')}"
+        failed = f"sim.{account_on(b_first, b_last, f'b{case}')}"
+        url = fault.url
+        await start_direct_sims(stack, tmp_path, [v.removeprefix("sim.") for v in (healthy, failed)], url)
+        client: Any = open_redis(url)
         stack.push_async_callback(client.aclose)
         for venue in (healthy, failed):
             await until(functools.partial(_some, client, venue), 30, what=f"{venue}'s trades on the bus")
 
         killed_ms = time.time() * 1000
-        cluster.kill(cluster.master_ports[1])
+        fault.kill()
         if late:
-            await promote_late(cluster, replica)
-        took_over = functools.partial(_took_over, replica, cluster.master_ports[0])
+            await promote_late(fault.healthy, replica)
+        took_over = functools.partial(_took_over, replica, fault.healthy)
         await until(took_over, 30, what="B's replica took its slots over")
         # Both go on writing after the failover (a writer that ended has only its queue left).
         recovered_ms = time.time() * 1000 + 1000
@@ -210,34 +295,44 @@ async def _written_after(client: Any, venue: str, after_ms: float) -> Written | 
     return found if found.batches_after > 0 else None
 
 
-async def test_one_writer_of_both_masters_says_only_the_failed_ones_streams_lost(tmp_path: Path) -> None:
-    async with cluster_with_replicas(tmp_path) as cluster:
-        (a_first, a_last), (b_first, b_last), _ = slot_ranges(cluster.masters)
-        on_a = f"md.{{sim.{account_on(a_first, a_last, 'a')}}}.trades"
-        on_b = f"md.{{sim.{account_on(b_first, b_last, 'b')}}}.trades"
-        client: Any = open_redis(cluster.url)
-        writer = BusWriter(Publisher(client), "test")
-        lost: list[Any] = []
-        writer.on_loss = lost.append
-        stop = asyncio.Event()
-        assert await writer.connect(stop, cluster.url)
+async def test_one_writer_of_both_masters_says_only_the_failed_ones_streams_lost(shared: Shared) -> None:
+    fault = await shared.fault()
+    ranges = slot_ranges(shared.cluster.masters)
+    (a_first, a_last), (b_first, b_last) = ranges[fault.a], ranges[fault.b]
+    on_a = f"md.{{sim.{account_on(a_first, a_last, 'awriter')}}}.trades"
+    on_b = f"md.{{sim.{account_on(b_first, b_last, 'bwriter')}}}.trades"
+    url = fault.url
+    client: Any = open_redis(url)
+    writer = BusWriter(Publisher(client), "test")
+    lost: list[Any] = []
+    writer.on_loss = lost.append
+    stop = asyncio.Event()
+    try:
+        assert await writer.connect(stop, url)
         running = asyncio.create_task(writer.run(stop))
         try:
             for stream in (on_a, on_b):
                 await writer.publish_envelope(stream, b"before")
             await until(functools.partial(_lengths, client, (on_a, on_b), 1), 10, what="both written")
-            (replica,) = cluster.replica_ports(1)
-            cluster.kill(cluster.master_ports[1])
+            # And their servers' run ids read (the writer's next step after the flush): a kill
+            # before that read made the ids it compares after the outage the new master's.
+            await until(functools.partial(_ids_read, writer, (on_a, on_b)), 10, what="both run ids read")
+            fault.kill()
             for stream in (on_a, on_b):  # B's refused: the flush fails whole, an outage
                 await writer.publish_envelope(stream, b"after")
-            await until(functools.partial(_took_over, replica, cluster.master_ports[0]), 30, what="failover")
+            await until(functools.partial(_took_over, fault.replica, fault.healthy), 30, what="failover")
             await until(functools.partial(_lengths, client, (on_a, on_b), 2), 30, what="both written again")
             assert writer.outages > 0
             assert len(lost) == 1 and set(lost[0]) == {on_b}, f"only B's stream said lost: {lost}"
         finally:
             stop.set()
             await asyncio.wait_for(running, 30)
-            await client.aclose()
+    finally:
+        await client.aclose()
+
+
+async def _ids_read(writer: BusWriter, streams: tuple[str, ...]) -> bool | None:
+    return True if set(streams) <= set(writer._run_ids) else None
 
 
 async def _lengths(client: Any, streams: tuple[str, ...], at_least: int) -> bool | None:

@@ -196,21 +196,30 @@ async def alerted(
             )
             inspector = started[0]
             instances = await until(lambda: _all_registered(gateway), 30, what="the mesh registered")
-            # The chain's counters: a verdict, an order, a fill; and a venue's refusal.
-            mark = await _one_trade(sim, processes.log_path(sim), inspector)
-            await _one_refusal(inspector, mark)
-            await _one_decision(bus)
-            await _one_mux_frame(gateway, key)
             rules = rules_shortened(directory, FOR_S)
             with (
                 alertmanager(directory, hook.url) as manager,
                 prometheus(directory, gateway, key, rules, manager) as url,
             ):
+                # While Prometheus starts (its storage, the rules, the targets found and first
+                # scraped: seconds), the mesh does what gives its series their samples: the chain's
+                # counters (a verdict, an order, a fill; a venue's refusal; a decision, in that
+                # order: an intent of the advisor's could otherwise take the account's quote
+                # first), and the gateway's frames beside them.
+                chain = _one_of_each(sim, processes.log_path(sim), inspector, bus)
+                await asyncio.gather(chain, _one_mux_frame(gateway, key))
                 yield Alerted(gateway, url, hook, instances, sim, inspector, bus, module_database)
     finally:
         if sim is not None and sim.process.poll() is None:
             os.kill(sim.process.pid, signal.SIGCONT)  # a frozen process takes no SIGTERM
         await processes.stop_all()
+
+
+async def _one_of_each(sim: ServiceProcess, log_path: Path, inspector: ServiceProcess, bus: str) -> None:
+    """The chain's counters: a trade, a refusal, a decision, one after another."""
+    mark = await _one_trade(sim, log_path, inspector)
+    await _one_refusal(inspector, mark)
+    await _one_decision(bus)
 
 
 async def _all_registered(gateway: Gateway) -> dict[str, reg.Instance] | None:
