@@ -26,9 +26,12 @@ from trademesh.core.advisor.engine.snapshot import snapshot
 from trademesh.core.advisor.fills import RecentFills
 from trademesh.core.advisor.gather import ContextGatherer
 from trademesh.core.advisor.gather_config import GatherConfig
+from trademesh.core.advisor.venue_bars import VenueBars
+from trademesh.core.domain.model import Timeframe
 from trademesh.core.platform.bus.codec import FIELD, wrap_executions
 from trademesh.core.platform.errors import NotFound, Unavailable
 from trademesh.core.tools.market import MarketTools
+from trademesh.core.tools.upstream import Upstream
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
@@ -759,3 +762,97 @@ async def test_past_the_bound_the_market_without_a_signal_for_the_longest_is_dro
     assert made.tops.following() == [("sim", BTC), ("sim", ETH), ("sim", "SOL/USDT")]
     await made.gather("other", BTC)
     assert ("sim", ETH) in made.tops.following() and len(made.tops.following()) == 3
+
+
+class VenueCandles:
+    """Answers MarketData GetCandles as a venue does (trademesh.core.tools.upstream.Upstream's
+    `unary`): its closed candles of 1s from `start_ns`, at most `limit`; records each ask."""
+
+    def __init__(self, closes: list[str]) -> None:
+        self.candles = [_venue_candle(T0 - (len(closes) - n) * 1000 * MS, c) for n, c in enumerate(closes)]
+        self.asked: list[int] = []
+        self.down = False
+
+    async def unary(self, service: str, target: str, method: str, request: Any, answer: Any, **_: Any) -> Any:
+        assert (service, target, method) == ("trademesh.marketdata.v1.MarketData", "sim", "GetCandles")
+        self.asked.append(request.start_ns)
+        if self.down:
+            raise Unavailable("sim's GetCandles is down")
+        found = [c for c in self.candles if c.open_time_ns >= request.start_ns][: request.limit]
+        return md.GetCandlesResponse(candles=found)
+
+
+def _venue_candle(open_ns: int, close: str) -> md.Candle:
+    return md.Candle(open_time_ns=open_ns, open=close, high=close, low=close, close=close,
+                     volume="1", quote_volume=close, trade_count=1, closed=True)  # fmt: skip
+
+
+def warmed(tools: Tools, clock: Clock, venue: VenueCandles) -> ContextGatherer:
+    """gatherer()'s, with the venue's candles where the recorder holds too few bars."""
+    source = VenueBars(cast(Upstream, venue), Timeframe.from_label("1s"))
+    made = ContextGatherer(
+        cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10, regime_bars=0), clock, source
+    )
+    _MADE.append(made)
+    return made
+
+
+def _closes(context: Any) -> list[str]:
+    return [str(c.close) for c in context.bars]
+
+
+async def test_a_market_the_recorder_holds_no_bar_of_is_decided_on_the_venues_candles(
+    tools: Tools, clock: Clock
+) -> None:
+    """The bars service backfills a market only after its first trade: a signal before then
+    is decided on the venue's closed candles (a bar still open left out), asked again only once
+    a bar may have closed, from after the last one kept."""
+    tools.bars = []
+    venue = VenueCandles([str(100 + n) for n in range(20)])
+    venue.candles.append(md.Candle(open_time_ns=T0, open="999", close="999", closed=False))  # open
+    gathering = warmed(tools, clock, venue)
+    context = await gathering.gather("sim", BTC)
+    assert _closes(context) == [str(100 + n) for n in range(10, 20)] and context.price == Decimal(119)
+    assert len(venue.asked) == 1
+    await refresh(gathering)  # within the same second: no bar closed since
+    assert len(venue.asked) == 1
+    clock.now += 1000 * MS
+    venue.candles[-1] = _venue_candle(T0, "120")
+    await refresh(gathering)
+    assert venue.asked[-1] == T0 and _closes(await gathering.gather("sim", BTC))[-2:] == ["119", "120"]
+
+
+async def test_the_recorders_bars_win_and_once_it_holds_enough_the_venue_is_not_asked(
+    tools: Tools, clock: Clock
+) -> None:
+    tools.bars = [_bar(T0 - (4 - n) * 1000 * MS, str(200 + n)) for n in range(4)]  # the last 4 s
+    venue = VenueCandles([str(100 + n) for n in range(20)])
+    gathering = warmed(tools, clock, venue)
+    context = await gathering.gather("sim", BTC)
+    assert _closes(context) == [str(100 + n) for n in range(10, 16)] + [str(200 + n) for n in range(4)]
+    tools.bars = [_bar(T0 - (12 - n) * 1000 * MS, str(300 + n)) for n in range(12)]
+    clock.now += 1000 * MS
+    await refresh(gathering)
+    assert _closes(await gathering.gather("sim", BTC)) == [str(300 + n) for n in range(2, 12)]
+    asked = len(venue.asked)
+    clock.now += 1000 * MS
+    await refresh(gathering)
+    assert len(venue.asked) == asked == 1
+
+
+async def test_a_recorder_that_cannot_answer_yet_is_stood_in_for_by_the_venue_and_a_venue_down_is_said(
+    tools: Tools, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At `up` the advisor may ask before the recorder made its tables: the venue's candles."""
+    tools.failing.add("latest_bars")
+    venue = VenueCandles([str(100 + n) for n in range(20)])
+    gathering = warmed(tools, clock, venue)
+    assert _closes(await gathering.gather("sim", ETH)) == [str(100 + n) for n in range(10, 20)]
+    venue.down = True
+    clock.now += 1000 * MS
+    await refresh(gathering)
+    await refresh(gathering, LATER_S * 2)
+    context = await gathering.gather("sim", ETH)
+    assert len(context.bars) == 10  # those kept
+    said = [r.getMessage() for r in caplog.records if "from the venue" in r.getMessage()]
+    assert len(said) == 1 and "no history of sim ETH/USDT 1s" in said[0], said

@@ -41,6 +41,7 @@ from trademesh.core.advisor.engine.context import BookTop, Context, GapMarker, O
 from trademesh.core.advisor.fills import RecentFills, moved
 from trademesh.core.advisor.gather_config import GatherConfig
 from trademesh.core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
+from trademesh.core.advisor.venue_bars import VenueBars, filled
 from trademesh.core.domain.contracts.signal import Direction, RuleAttribution, Signal
 from trademesh.core.domain.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from trademesh.core.platform.aio.retry import wait_any
@@ -232,9 +233,15 @@ _NOTHING = _View("", "", ())
 
 class ContextGatherer:
     def __init__(
-        self, tools: MarketTools, config: GatherConfig, clock: Callable[[], int] = time.time_ns
+        self,
+        tools: MarketTools,
+        config: GatherConfig,
+        clock: Callable[[], int] = time.time_ns,
+        venue_bars: VenueBars | None = None,
     ) -> None:
         self.tools = tools
+        # The venue's candles, where the recorder holds too few bars (None: the recorder's only).
+        self.venue_bars = venue_bars
         self.config = config
         self.timeframe = Timeframe.from_label(config.timeframe)
         self._clock = clock
@@ -331,6 +338,8 @@ class ContextGatherer:
     def _drop(self, key: tuple[str, str]) -> None:
         del self._views[key]
         self.tops.unfollow(*key)
+        if self.venue_bars is not None:
+            self.venue_bars.drop(*key)
         self._count()
 
     def _count(self) -> None:
@@ -562,17 +571,47 @@ class ContextGatherer:
     async def _bars(self, view: _View) -> Bars:
         """The market's bars: the newest behind those kept, or the whole window when due (or the
         newest do not reach the kept: trademesh.core.advisor.bar_window). A few more than the context holds:
-        those closed after an older signal's time are cut."""
+        those closed after an older signal's time are cut. Warmed from the venue's candles while
+        the recorder holds too few (or cannot answer)."""
         cfg = self.config
         recent, whole = cfg.bars + self._extra_bars, max(cfg.bars, cfg.regime_bars) + self._extra_bars
         kept: Bars | None = view.values.get("bars")
         now = time.monotonic()
         if kept is not None and whole > recent and now - view.whole_bars_at < WHOLE_EVERY_S:
-            found = spliced(kept, await self._latest_bars(view, recent), whole)
+            fetched = await self._recorded(view, recent)
+            if fetched is None:
+                return await self._warmed(view, kept, whole, failed=True)
+            found = spliced(kept, fetched, whole)
             if found is not None:
-                return found
+                return await self._warmed(view, found, whole)
         view.whole_bars_at = now
-        return await self._latest_bars(view, whole)
+        recorded = await self._recorded(view, whole)
+        if recorded is None:
+            return await self._warmed(view, kept or ((), ()), whole, failed=True)
+        return await self._warmed(view, recorded, whole)
+
+    async def _recorded(self, view: _View, wanted: int) -> Bars | None:
+        """The recorder's newest `wanted` bars; None when it cannot answer and the venue's candles
+        can stand in (said once: the database may have no bars table yet, the recorder starting
+        beside the advisor at `up`). Without the venue's the failure is the part's."""
+        if self.venue_bars is None:
+            return await self._latest_bars(view, wanted)
+        found: Bars | None = await self._call("bars", view.venue, self._latest_bars(view, wanted))
+        return found
+
+    async def _warmed(self, view: _View, recorded: Bars, whole: int, *, failed: bool = False) -> Bars:
+        """The recorded bars with the venue's closed candles where they hold none, while the
+        recorder holds fewer than the context's bars or cannot answer (`failed`: a market the bars
+        service has not backfilled yet: trademesh.core.advisor.venue_bars); as recorded once it
+        holds enough."""
+        source = self.venue_bars
+        if source is None:
+            return recorded
+        if len(recorded[0]) >= self.config.bars and not failed:
+            source.drop(view.venue, view.symbol)
+            return recorded
+        venue = await source.closed(view.venue, view.symbol, whole, self._clock())
+        return filled(venue, recorded[0], whole), recorded[1]
 
     async def _latest_bars(self, view: _View, wanted: int) -> Bars:
         answer = await self.tools.latest_bars(view.venue, view.symbol, self.config.timeframe, wanted)
