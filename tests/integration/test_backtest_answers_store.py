@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.advisor_support import signal as engine_signal
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.recorder_support import recorder
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.core.advisor.engine.answer import LlmAnswer, LlmFailure
@@ -21,7 +21,7 @@ from trademesh.core.recorder.app import Recorder
 from trademesh.signal.v1 import signal_pb2 as sig
 
 pytestmark = pytest.mark.integration
-__all__ = ["database_url", "fresh_database", "recorder"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder", "recorder_database"]  # the fixtures, for pytest
 
 S = 1_000_000_000
 START = (time.time_ns() // S - 3600) * S  # an hour ago: inside the recorder's partitions
@@ -48,7 +48,7 @@ def at(ts_ns: int) -> Any:
 
 
 async def test_the_ranges_answers_come_back_keyed_by_their_signal(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, recorder_database: str
 ) -> None:
     made = [
         decision(1, START + S),
@@ -60,7 +60,7 @@ async def test_the_ranges_answers_come_back_keyed_by_their_signal(
     entries = [("1-0", decode({FIELD: encode_decisions("advisor", made, time.time_ns())}))]
     await recorder.handle("decisions", entries)
 
-    answers = await load_recorded_answers(fresh_database, "sim", START, START + 10 * S)
+    answers = await load_recorded_answers(recorder_database, "sim", START, START + 10 * S)
 
     assert len(answers) == 2  # the hypothetical, the other venue's and the later one left out
     first = answers.answer("backtest-d1", at(START + S))

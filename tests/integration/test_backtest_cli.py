@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.forked_services import run_command
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.core.backtest.assemble import build
@@ -29,7 +29,7 @@ from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
 from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and a process
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder_database"]  # the fixtures, for pytest
 
 MINUTE_NS = 60 * 10**9
 # Twenty minutes of a 1 s walk ending a minute ago: partitions the recorder made.
@@ -63,14 +63,14 @@ def backtest(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_a_backtest_of_recorded_history_runs_from_the_cli_with_its_report(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
-    recorded = await record(fresh_database)
+    recorded = await record(recorder_database)
     end = SPEC.start_ns + SPEC.steps * SPEC.step_ns
     out = tmp_path / "report"
     done = backtest(
         "--strategy", TREND, "--symbols", "BTC/USDT", "--from", iso(SPEC.start_ns), "--to", iso(end),
-        "--database-url", fresh_database, "--out", str(out), "--sample-s", "60", "--no-progress",
+        "--database-url", recorder_database, "--out", str(out), "--sample-s", "60", "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
@@ -109,7 +109,7 @@ def test_a_missing_strategy_file_is_named() -> None:
     assert done.returncode == 2 and "nowhere.toml" in done.stderr and "Traceback" not in done.stderr
 
 
-async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_database: str) -> None:
+async def test_patches_start_warm_from_the_recorded_bars_before_the_range(recorder_database: str) -> None:
     """As the live detector warms its patches from the venue's candles at its start, a
     backtest warms them from the bar service's recorded bars before its range; and the
     advisor's context starts with the recorded bars closed by then, as the live advisor's
@@ -122,9 +122,9 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
     for event in events:
         keeper.on_trades([event] if event.HasField("trade") else [], event.ts_event_ns)
     seconds = [_bar(c) for c in keeper.bars("BTC/USDT")]
-    pool = await open_pool(fresh_database)
+    pool = await open_pool(recorder_database)
     try:
-        options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused")
+        options = RecorderConfig(database_url=recorder_database, redis_url="redis://unused")
         recorder = Recorder(pool, await prepare(pool, options), options)
         envelope = bus.Envelope(source="bars", ts_publish_ns=time.time_ns(), bars=bus.Bars(bars=seconds))
         await recorder.handle("bars", [("1-0", decode({FIELD: envelope.SerializeToString()}))])
@@ -133,7 +133,7 @@ async def test_patches_start_warm_from_the_recorded_bars_before_the_range(fresh_
     start = SPEC.start_ns + 15 * MINUTE_NS  # after the advisor's 700 bars of 1 s (its regime's)
     config = BacktestConfig(
         strategies=(Path(TREND),), start_ns=start, end_ns=start + MINUTE_NS, symbols=("BTC/USDT",),
-        database_url=fresh_database, timeframe="1s",  # the advisor on the bars recorded here
+        database_url=recorder_database, timeframe="1s",  # the advisor on the bars recorded here
     )  # fmt: skip
     backtest = build(config)
     assert backtest.detect.warming, "the patch waits for history"

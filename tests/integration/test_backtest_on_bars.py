@@ -22,13 +22,13 @@ import asyncpg
 import pytest
 
 from tests.forked_services import run_command
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.support import CALL_TIMEOUT_S
 from tests.integration.test_backtester_process import AUTH, START_S, _hub_stub, progress_to_end
 from trademesh.backtest.v1 import backtest_pb2 as bt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, processes
-__all__ = ["database_url", "fresh_database"]
+__all__ = ["database_url", "recorder_database"]
 
 TREND = "trademesh/core/detector/strategies/trend.toml"
 JAN_1_2024_S = 1_704_067_200
@@ -62,13 +62,13 @@ def month_csv(path: Path, count: int = MONTH_BARS, fall: int = FALL) -> Path:
 
 
 async def test_the_trend_strategy_trades_a_month_of_imported_1m_bars(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     imported = run_command(
         [
             "data", "import", str(month_csv(tmp_path / "bars.csv")), "--venue", "binance",
             "--symbol", "BTC/USDT", "--timeframe", "1m", "--time-unit", "s",
-            "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5", "--database-url", fresh_database,
+            "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5", "--database-url", recorder_database,
         ],
         timeout_s=120,
     )  # fmt: skip
@@ -76,7 +76,8 @@ async def test_the_trend_strategy_trades_a_month_of_imported_1m_bars(
     done = run_command(
         [
             "backtest", "--strategy", TREND, "--venue", "binance", "--symbols", "BTC/USDT", "--bars", "1m",
-            "--from", "2024-01-01", "--to", "2024-02-01", "--database-url", fresh_database, "--no-progress",
+            "--from", "2024-01-01", "--to", "2024-02-01", "--database-url", recorder_database,
+            "--no-progress",
         ],
         timeout_s=300,
     )  # fmt: skip
@@ -85,7 +86,7 @@ async def test_the_trend_strategy_trades_a_month_of_imported_1m_bars(
     assert done.stdout.startswith(
         f"{MONTH_BARS - 1:,} events · 1 signals · 1 decisions · 1 intents · 2 fills · 1 round trips"
     ), done.stdout
-    conn = await asyncpg.connect(fresh_database)
+    conn = await asyncpg.connect(recorder_database)
     try:
         signals = await conn.fetch("SELECT ts_ns, symbol, direction, strategy_id FROM backtest_signals")
         decisions = await conn.fetch("SELECT outcome FROM backtest_decisions")
@@ -157,7 +158,7 @@ def trades_csv(directory: Path) -> Path:
 
 
 async def test_a_day_of_trades_and_bars_without_a_book_fills_on_the_bars(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     """Trades and bars, no book (what a download with --trades holds): the source builds its 1m
     bars from the trades, as live, and the orders fill on the imported bars (the day's V as the
@@ -169,18 +170,19 @@ async def test_a_day_of_trades_and_bars_without_a_book_fills_on_the_bars(
          "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5"],
         [str(trades_csv(tmp_path))],
     ):  # fmt: skip
-        imported = run_command(["data", "import", *args, "--database-url", fresh_database], timeout_s=120)
+        imported = run_command(["data", "import", *args, "--database-url", recorder_database], timeout_s=120)
         assert imported.returncode == 0, imported.stderr
     done = run_command(
         [
             "backtest", "--strategy", TREND, "--venue", "binance", "--symbols", "BTC/USDT", "--bars", "1m",
-            "--from", "2024-01-01", "--to", "2024-01-02", "--database-url", fresh_database, "--no-progress",
+            "--from", "2024-01-01", "--to", "2024-01-02", "--database-url", recorder_database,
+            "--no-progress",
         ],
         timeout_s=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert " · 1 signals · 1 decisions · 1 intents · 2 fills · 1 round trips" in done.stdout, done.stdout
-    conn = await asyncpg.connect(fresh_database)
+    conn = await asyncpg.connect(recorder_database)
     try:
         signals = await conn.fetch("SELECT ts_ns FROM backtest_signals")
         fills = await conn.fetch("SELECT ts_ns, side, price, size, fee FROM backtest_fills ORDER BY seq")
@@ -198,7 +200,7 @@ async def test_a_day_of_trades_and_bars_without_a_book_fills_on_the_bars(
 
 
 async def test_the_hubs_run_with_bars_1m_trades_a_day_of_imported_1m_bars(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     """StartBacktest's options.bars goes to the run's config as --bars does: the trend strategy
     (its trade_bars source on 1s bars) runs on the imported 1m bars, signals, and its orders fill
@@ -207,7 +209,7 @@ async def test_the_hubs_run_with_bars_1m_trades_a_day_of_imported_1m_bars(
         [
             "data", "import", str(month_csv(tmp_path / "bars.csv", DAY_BARS, DAY_FALL)), "--venue",
             "binance", "--symbol", "BTC/USDT", "--timeframe", "1m", "--time-unit", "s",
-            "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5", "--database-url", fresh_database,
+            "--columns", "ts=0,open=1,high=2,low=3,close=4,volume=5", "--database-url", recorder_database,
         ],
         timeout_s=120,
     )  # fmt: skip
@@ -216,7 +218,7 @@ async def test_the_hubs_run_with_bars_1m_trades_a_day_of_imported_1m_bars(
         strategies=["trend"], venue="binance", symbols=["BTC/USDT"], start_ns=JAN_1_2024_S * 10**9,
         end_ns=(JAN_1_2024_S + 86_400) * 10**9, bars="1m",
     )  # fmt: skip
-    async with _hub_stub(fresh_database, tmp_path) as stub:
+    async with _hub_stub(recorder_database, tmp_path) as stub:
         started = await stub.StartBacktest(
             bt.StartBacktestRequest(options=options), metadata=AUTH, timeout=START_S
         )
@@ -235,7 +237,7 @@ async def test_the_hubs_run_with_bars_1m_trades_a_day_of_imported_1m_bars(
         (close_ns(DAY_FALL + DOWN + 14), "sell", target, size),
     ]
     assert [D(t.pnl) for t in result.trips] == [D("55.48662615")]
-    conn = await asyncpg.connect(fresh_database)
+    conn = await asyncpg.connect(recorder_database)
     try:
         signals = await conn.fetch("SELECT ts_ns, direction FROM backtest_signals")
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, fresh_database, recorder_database
 from trademesh.bus.v1 import bus_pb2 as bus
 from trademesh.common.v1 import common_pb2 as common
 from trademesh.core.backtest.source import Recorded, RecordedSource
@@ -24,7 +24,7 @@ from trademesh.core.recorder.database import open_pool
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL: not in the fast tier
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "recorder_database"]  # the fixtures, for pytest
 
 VENUE = "sim"
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -85,8 +85,8 @@ def order_key(message: md.MarketEvent | bus.Bar) -> tuple[Any, ...]:
 
 
 @pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Any]:
-    opened = await open_pool(fresh_database)
+async def pool(recorder_database: str) -> AsyncIterator[Any]:
+    opened = await open_pool(recorder_database)
     try:
         yield opened
     finally:
@@ -94,8 +94,8 @@ async def pool(fresh_database: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def recorder(pool: Any, fresh_database: str) -> Recorder:
-    options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused")
+async def recorder(pool: Any, recorder_database: str) -> Recorder:
+    options = RecorderConfig(database_url=recorder_database, redis_url="redis://unused")
     return Recorder(pool, await prepare(pool, options), options)
 
 
@@ -182,7 +182,7 @@ async def test_a_range_that_starts_after_the_snapshot_opens_with_the_book_as_it_
 
 
 async def test_kinds_symbols_and_timeframes_select_their_streams(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, recorder_database: str
 ) -> None:
     await record(
         recorder,
@@ -192,13 +192,13 @@ async def test_kinds_symbols_and_timeframes_select_their_streams(
             bar(BTC, common.TIMEFRAME_1_MINUTE, T - MINUTE_NS),
         ],
     )
-    trades = RecordedSource(fresh_database, VENUE, [BTC], START, END, {"trade"})  # a URL, not a pool
+    trades = RecordedSource(recorder_database, VENUE, [BTC], START, END, {"trade"})  # a URL, not a pool
     assert [event.message for event in await replay(trades)] == [trade(BTC, T, "t1")]
-    minutes = RecordedSource(fresh_database, VENUE, [BTC], START, END, {"bar"}, ["1m"])
+    minutes = RecordedSource(recorder_database, VENUE, [BTC], START, END, {"bar"}, ["1m"])
     assert [event.message for event in await replay(minutes)] == [
         bar(BTC, common.TIMEFRAME_1_MINUTE, T - MINUTE_NS)
     ]
-    other = RecordedSource(fresh_database, "other", [BTC], START, END, {"trade", "book"})
+    other = RecordedSource(recorder_database, "other", [BTC], START, END, {"trade", "book"})
     assert await replay(other) == []
     assert await other.bounds() is None
     assert await other.count() == {"book": 0, "trade": 0}
@@ -263,11 +263,11 @@ async def test_memory_stays_bounded_by_the_page_not_the_range(recorder: Recorder
 
 
 async def test_an_iteration_broken_off_gives_its_connection_back(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, recorder_database: str
 ) -> None:
     events, bars = crowded()
     await record(recorder, events, bars)
-    single = await asyncpg.create_pool(fresh_database, min_size=0, max_size=1)
+    single = await asyncpg.create_pool(recorder_database, min_size=0, max_size=1)
     try:
         source = RecordedSource(single, VENUE, [BTC, ETH], START, END, {"book", "trade"}, chunk=3)
         first: list[Recorded] = []

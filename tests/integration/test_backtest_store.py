@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, fresh_database, recorder_database
 from trademesh.core.backtest.assemble import build
 from trademesh.core.backtest.command import _run
 from trademesh.core.backtest.config import BacktestConfig
@@ -35,7 +35,7 @@ from trademesh.core.recorder.app import Recorder, RecorderConfig, prepare
 from trademesh.core.recorder.database import open_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL: not in the fast tier
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "recorder_database"]  # the fixtures, for pytest
 
 TREND = Path("trademesh/core/detector/strategies/trend.toml")
 SPEC = Walk(steps=1800, volatility=0.001)
@@ -207,15 +207,15 @@ async def test_opening_again_applies_nothing(fresh_database: str) -> None:
 # ---- trademesh backtest: the command's run, stored
 
 
-async def test_the_command_stores_its_run_over_recorded_history(fresh_database: str) -> None:
+async def test_the_command_stores_its_run_over_recorded_history(recorder_database: str) -> None:
     spec = replace(SPEC, start_ns=time.time_ns() // 60_000_000_000 * 60_000_000_000 - 3600 * 10**9)
     settings = replace(
         CONFIG, start_ns=spec.start_ns, end_ns=spec.start_ns + spec.steps * spec.step_ns,
-        database_url=fresh_database,
+        database_url=recorder_database,
     )  # fmt: skip
-    pool = await open_pool(fresh_database)
+    pool = await open_pool(recorder_database)
     try:
-        options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused")
+        options = RecorderConfig(database_url=recorder_database, redis_url="redis://unused")
         recorder = Recorder(pool, await prepare(pool, options), options)
         events = list(walk(spec))
         entries = [(f"{i + 1}-0", decode({FIELD: encode_market("test", events[i : i + 500])}))
@@ -229,7 +229,7 @@ async def test_the_command_stores_its_run_over_recorded_history(fresh_database: 
     assert f"stored: backtest run {identity}" in text
     in_process = build(settings)
     expected = outcome(drive_sync(in_process, walk(spec)), in_process.settings.sample_ns)
-    store = await BacktestStore.open(fresh_database)
+    store = await BacktestStore.open(recorder_database)
     try:
         back = await store.result(identity)
     finally:

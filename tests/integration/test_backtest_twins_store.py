@@ -14,7 +14,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.recorder_support import recorder
 from trademesh.advisor.v1 import messages_pb2 as am
 from trademesh.bus.v1 import bus_pb2 as bus
@@ -40,7 +40,7 @@ from trademesh.core.recorder.app import Recorder
 from trademesh.risk.v1 import journal_pb2 as jr
 
 pytestmark = pytest.mark.integration
-__all__ = ["database_url", "fresh_database", "recorder"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder", "recorder_database"]  # the fixtures, for pytest
 
 D = Decimal
 S = 1_000_000_000
@@ -223,14 +223,14 @@ def journal(heard: list[tuple[int, Execution]]) -> list[jr.JournalEntry]:
 
 
 async def test_the_live_orders_come_back_paired_with_their_signals_and_arrivals(
-    recorder: Recorder, fresh_database: str, monkeypatch: pytest.MonkeyPatch
+    recorder: Recorder, recorder_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await record_session(recorder)
     # The journal is read through a cursor, a few entries at a time: here two, so its five
     # entries come in three fetches (a day's journal is never held whole).
     monkeypatch.setattr(twins_module, "_PREFETCH", 2)
 
-    twins = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
+    twins = await load_twin_arrivals(recorder_database, "sim", START, END, ORDER_NS)
 
     # Each: its client order id, arrival, cancel and end (None: still working).
     found = {
@@ -292,10 +292,10 @@ def intent(intent_id: str, signal: tuple[str, str, int]) -> am.Intent:
 
 
 async def test_the_backtests_orders_are_sent_at_their_twins_arrivals(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, recorder_database: str
 ) -> None:
     await record_session(recorder)
-    twins: TwinArrivals = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
+    twins: TwinArrivals = await load_twin_arrivals(recorder_database, "sim", START, END, ORDER_NS)
 
     # The backtest makes the first signal's intent: its entry goes at the live entry's arrival,
     # its stop and target (for the same 0.4) at theirs; a target for another size keeps the model,
@@ -330,16 +330,16 @@ async def test_the_backtests_orders_are_sent_at_their_twins_arrivals(
 
 
 async def test_a_database_recorded_before_the_journal_was_kept_pairs_without_hearing(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, recorder_database: str
 ) -> None:
     """No inspector_journal table (a recorder before it kept the journal): the twins as ever,
     and the reports of the backtest's executions keep the latency model."""
     await record_session(recorder)
-    connection = await asyncpg.connect(fresh_database)
+    connection = await asyncpg.connect(recorder_database)
     try:
         await connection.execute("DROP TABLE inspector_journal")
     finally:
         await connection.close()
-    twins = await load_twin_arrivals(fresh_database, "sim", START, END, ORDER_NS)
+    twins = await load_twin_arrivals(recorder_database, "sim", START, END, ORDER_NS)
     assert twins.hearing is None
     assert twins.twins[(SECOND, "stop_loss", D(1))].request.client_order_id == SECOND_STOP.client_order_id

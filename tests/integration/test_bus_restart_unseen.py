@@ -25,7 +25,7 @@ import pytest
 
 from tests.integration.mesh import OwnRedis
 from tests.integration.pipeline_support import trade_count
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.support import until
 from tests.integration.test_pipeline_faults import assert_repaired_like_the_venue, db, own_pipeline
 from trademesh.core.platform.bus.publisher import Publisher
@@ -36,16 +36,16 @@ from trademesh.core.platform.replicas.lease import lease_key
 from trademesh.core.platform.service.process import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["database_url", "db", "fresh_database"]  # fixtures, for pytest
+__all__ = ["database_url", "db", "recorder_database"]  # fixtures, for pytest
 
 TRADES = "md.{sim}.trades"
 
 
 async def test_redis_restarted_empty_while_ingest_stood_still_is_a_gap_the_bars_repair(
-    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        pipeline = await own_pipeline(stack, tmp_path, fresh_database)
+        pipeline = await own_pipeline(stack, tmp_path, recorder_database)
         redis, ingest = pipeline.redis, pipeline.running["ingest"].process
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         ingest.send_signal(signal.SIGSTOP)
@@ -62,10 +62,10 @@ async def test_redis_restarted_empty_while_ingest_stood_still_is_a_gap_the_bars_
 
 
 async def test_redis_restarted_empty_while_ingest_had_nothing_to_write_is_a_gap_the_bars_repair(
-    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        pipeline = await own_pipeline(stack, tmp_path, fresh_database)
+        pipeline = await own_pipeline(stack, tmp_path, recorder_database)
         redis, running, venue = pipeline.redis, pipeline.running, pipeline.sim.process
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         readers = [running["recorder"], running["bars"]]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.advisor_support import signal
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.support import TEST_TOKEN, Venue
 from tests.integration.test_gateway_mcp import connected, create_key, serving
 from tests.integration.test_recorder_store import bars_data, entries, market
@@ -38,7 +38,7 @@ from trademesh.gateway.mcp import GatewayMcp
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = pytest.mark.integration
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder_database"]  # the fixtures, for pytest
 
 S = 1_000_000_000
 MINUTE = 60 * S
@@ -63,10 +63,10 @@ def repaired_bar(open_time_ns: int) -> bus.Bar:
 
 
 @pytest.fixture
-async def recorder(fresh_database: str) -> AsyncIterator[Recorder]:
-    pool = await open_pool(fresh_database)
+async def recorder(recorder_database: str) -> AsyncIterator[Recorder]:
+    pool = await open_pool(recorder_database)
     try:
-        options = RecorderConfig(database_url=fresh_database, redis_url="redis://unused", retention_days=3)
+        options = RecorderConfig(database_url=recorder_database, redis_url="redis://unused", retention_days=3)
         yield Recorder(pool, await prepare(pool, options), options)
     finally:
         await pool.close()
@@ -74,12 +74,12 @@ async def recorder(fresh_database: str) -> AsyncIterator[Recorder]:
 
 @pytest.fixture
 async def tools(
-    recorder: Recorder, fresh_database: str, venue: Venue, monkeypatch: pytest.MonkeyPatch
+    recorder: Recorder, recorder_database: str, venue: Venue, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[MarketTools]:
     """The tools as the advisor makes them, with the shared sim venue live (the gap tool needs
     none; the advisor's context gathers only for a venue the mesh serves)."""
     monkeypatch.setenv(TOKEN, TEST_TOKEN)
-    db = RecorderDatabase(fresh_database, 5.0)
+    db = RecorderDatabase(recorder_database, 5.0)
     upstream = Upstream(MeshResolver(None, [Instance("sim", venue.address, VENUE_SERVICES)]), 5.0)
     try:
         yield MarketTools(upstream, BarStore(db), SignalStore(db), GapStore(db))
@@ -143,14 +143,14 @@ async def test_the_advisors_context_counts_the_open_gap_and_the_gate_blocks_on_i
 
 
 async def test_the_gateways_mcp_server_lists_gap_markers_read_only_and_serves_it(
-    recorder: Recorder, fresh_database: str
+    recorder: Recorder, recorder_database: str
 ) -> None:
     await record_gaps(recorder)
-    key = await create_key(fresh_database, "gap-agent")
-    auth = await GatewayAuth.open(fresh_database, b"gap-test-session-secret-0123456789")
+    key = await create_key(recorder_database, "gap-agent")
+    auth = await GatewayAuth.open(recorder_database, b"gap-test-session-secret-0123456789")
     try:
         async with (
-            serving(GatewayMcp(MeshResolver(None), auth, fresh_database)) as url,
+            serving(GatewayMcp(MeshResolver(None), auth, recorder_database)) as url,
             connected(url, key) as client,
         ):
             listed = {tool.name: tool for tool in (await client.list_tools()).tools}

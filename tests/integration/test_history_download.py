@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from tests.forked_services import launch_command, run_command
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, fresh_database, recorder_database
 from tests.integration.replay import capture_files, start_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, Venue, start_venue, stop_venue, until
 from tests.node_venue import running
@@ -38,7 +38,7 @@ from trademesh.core.recorder.schema import BARS
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "recorder_database"]  # the fixtures, for pytest
 
 MINUTE_NS = 60 * 10**9
 SECOND_NS = 10**9
@@ -125,10 +125,10 @@ async def count_bars(url: str) -> int:
 
 
 async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_often_downloaded(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     async with binance(tmp_path) as venue:
-        address = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        address = ["--venue-addr", venue.address, "--database-url", recorder_database]
         first = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *address)
         assert first.returncode == 0, first.stderr
         assert f"binance {SYMBOL} 1m: {FOUR_DAYS:,} rows, {FOUR_DAYS:,} new" in first.stdout
@@ -140,7 +140,7 @@ async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_o
         # Binance's klines state their quote volume and trade count (GetCandles keeps them: the
         # venue reads /klines, not ccxt's OHLCV), so the bars hold them and a VWAP.
         assert all(row[6] is not None and row[7] > 0 and row[8] is not None for row in expected)
-        assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
+        assert await held_bars(recorder_database, "binance", SYMBOL, "1m") == expected
 
         again = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *address)
         assert again.returncode == 0, again.stderr
@@ -151,7 +151,7 @@ async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_o
         refetched = download(SYMBOL, "--since", SINCE, "--until", UNTIL, "--refetch", *address)
         assert refetched.returncode == 0, refetched.stderr
         assert f"binance {SYMBOL} 1m: {FOUR_DAYS:,} rows, 0 new" in refetched.stdout
-        assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
+        assert await held_bars(recorder_database, "binance", SYMBOL, "1m") == expected
 
     # A backtest reads them as it reads recorded history: a bar an event at its close, in [00:00, 03:00).
     out = tmp_path / "report"
@@ -164,7 +164,8 @@ async def test_four_days_of_1m_bars_in_six_pages_are_held_exactly_once_however_o
         [
             "backtest", "--strategy", "trademesh/core/detector/strategies/trend.toml", "--venue", "binance",
             "--symbols", SYMBOL, "--from", "2021-10-02T00:00:00", "--to", "2021-10-02T03:00:00",
-            "--sim-config", str(market), "--database-url", fresh_database, "--out", str(out), "--no-progress",
+            "--sim-config", str(market), "--database-url", recorder_database, "--out", str(out),
+            "--no-progress",
         ],
         timeout_s=300,
     )  # fmt: skip
@@ -242,13 +243,13 @@ async def test_a_download_killed_mid_way_resumes_after_its_last_page_and_ends_wi
 
 
 async def test_a_venue_rate_limiting_then_banning_its_history_calls_is_waited_out_and_the_range_ends_complete(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     # The stand-in answers its next history calls 429 four times, then 418 (Binance's ban) three
     # times: the venue tries each call 3 times, then answers RESOURCE_EXHAUSTED; the download waits
     # and asks again, twice at least.
     async with binance(tmp_path, faults=("history-ratelimit@4", "ban@3")) as venue:
-        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        target = ["--venue-addr", venue.address, "--database-url", recorder_database]
         done = download(SYMBOL, "--since", SINCE, "--until", "2021-10-02", *target)
         assert done.returncode == 0, done.stderr
         assert (
@@ -262,18 +263,18 @@ async def test_a_venue_rate_limiting_then_banning_its_history_calls_is_waited_ou
         assert f"{waits} waits (" in done.stdout  # said on the series' line too
         day = (OCT_1_2021_NS, OCT_1_2021_NS + 1440 * MINUTE_NS)
         expected = await venue_candles(venue, SYMBOL, common.TIMEFRAME_1_MINUTE, *day)
-        assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
+        assert await held_bars(recorder_database, "binance", SYMBOL, "1m") == expected
 
 
 async def test_a_venue_started_by_name_serves_an_empty_range_as_nothing_and_its_child_is_stopped(
-    fresh_database: str,
+    recorder_database: str,
 ) -> None:
     # After the capture (2021-10-12) the stand-in has no klines: the range is empty, not an error.
     done = download("binance", SYMBOL, "--since", "2022-01-01", "--until", "2022-01-02", *replay_args(),
-                    "--database-url", fresh_database)  # fmt: skip
+                    "--database-url", recorder_database)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"binance {SYMBOL} 1m: 0 rows, 0 new, 2022-01-01T00:00:00Z .. 2022-01-02T00:00:00Z" in done.stdout
-    assert await count_bars(fresh_database) == 0
+    assert await count_bars(recorder_database) == 0
     started = re.search(
         r"venue binance started for the download \(pid (\d+), 127\.0\.0\.1:\d+\)", done.stderr
     )
@@ -284,13 +285,13 @@ async def test_a_venue_started_by_name_serves_an_empty_range_as_nothing_and_its_
 
 
 async def test_a_symbol_the_exchange_lists_beyond_the_venues_defaults_is_downloaded_as_the_venue_serves_it(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     # ETH/USDT: neither Binance's default (BTC/USDT) nor a market of the session (NKN/USDT, ...),
     # but the exchange (the stand-in's exchangeInfo) lists it: started by name with --symbols
     # ETH/USDT, the venue serves it, with no config written.
     symbol, day = "ETH/USDT", ["--since", "2021-10-01", "--until", "2021-10-02"]
-    done = download("binance", symbol, *day, *replay_args(), "--database-url", fresh_database)
+    done = download("binance", symbol, *day, *replay_args(), "--database-url", recorder_database)
     assert done.returncode == 0, done.stderr
     venue, log = start_replay_venue(tmp_path, "binance", BINANCE_FILES, extra=["--symbols", symbol])
     try:
@@ -302,7 +303,7 @@ async def test_a_symbol_the_exchange_lists_beyond_the_venues_defaults_is_downloa
     assert f"binance {symbol} 1m: 1,440 rows, 1,440 new, 2021-10-01T00:00:00Z .. 2021-10-02T00:00:00Z" in (
         done.stdout
     )
-    assert await held_bars(fresh_database, "binance", symbol, "1m") == expected
+    assert await held_bars(recorder_database, "binance", symbol, "1m") == expected
 
 
 async def test_a_symbol_the_venue_does_not_list_is_named_and_nothing_is_downloaded(
@@ -347,7 +348,7 @@ def test_bad_dates_and_timeframes_are_refused_naming_the_value() -> None:
 
 
 async def test_a_timeframe_the_venue_cannot_serve_is_said_per_symbol_and_range_while_the_others_go_on(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     # Kraken's 1w candles open on Thursdays, off the mesh's Monday weeks: its venue refuses them.
     venue, log = start_replay_venue(tmp_path, "kraken", capture_files("KRAKEN"))
@@ -355,7 +356,7 @@ async def test_a_timeframe_the_venue_cannot_serve_is_said_per_symbol_and_range_w
         answer = await venue.stubs().md.ListInstruments(md.ListInstrumentsRequest(), timeout=CALL_TIMEOUT_S)
         symbol = sorted(i.symbol for i in answer.instruments)[0]
         done = download(symbol, "--since", "2024-01-01", "--until", "2024-03-01", "--timeframes", "1w,1d",
-                        "--venue-addr", venue.address, "--database-url", fresh_database)  # fmt: skip
+                        "--venue-addr", venue.address, "--database-url", recorder_database)  # fmt: skip
     finally:
         await stop_venue(venue, log)
     assert done.returncode == 1, done.stderr
@@ -399,27 +400,27 @@ async def held_trades(url: str, venue: str, symbol: str) -> list[tuple[Any, ...]
 
 
 async def test_six_hours_of_trades_are_paged_with_the_venues_token_and_held_once_however_often_downloaded(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     # Before the capture (2021-10-12T00:28) the stand-in's aggTrades are a made-up past; the venue
     # reads them an hour a call.
     since, until_ = "2021-10-11T20:00:00Z", "2021-10-12T02:00:00Z"
     async with binance(tmp_path) as venue:
-        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        target = ["--venue-addr", venue.address, "--database-url", recorder_database]
         done = download(SYMBOL, "--trades", "--since", since, "--until", until_, *target)
         assert done.returncode == 0, done.stderr
         expected = await venue_trades(venue, SYMBOL, parse_time(since, "since"), parse_time(until_, "until"))
         assert len(expected) > 1000
         assert f"binance {SYMBOL} trades: {len(expected):,} rows, {len(expected):,} new" in done.stdout
         assert "1m:" not in done.stdout  # trades alone unless --timeframes
-        assert await held_trades(fresh_database, "binance", SYMBOL) == expected
+        assert await held_trades(recorder_database, "binance", SYMBOL) == expected
         again = download(SYMBOL, "--trades", "--since", since, "--until", until_, *target)
         assert again.returncode == 0 and ", 0 new" in again.stdout and "resumed at" in again.stdout, (
             again.stdout
         )
         refetched = download(SYMBOL, "--trades", "--since", since, "--until", until_, "--refetch", *target)
         assert f"binance {SYMBOL} trades: {len(expected):,} rows, 0 new" in refetched.stdout, refetched.stderr
-        assert await held_trades(fresh_database, "binance", SYMBOL) == expected
+        assert await held_trades(recorder_database, "binance", SYMBOL) == expected
 
 
 # ---- the sim
@@ -429,7 +430,7 @@ SIM_CONFIG = "history_s = 3600\n"
 
 
 async def test_the_sims_last_50_minutes_of_1s_bars_are_downloaded_in_pages_exactly_as_it_serves_them(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     venue, log = start_venue(tmp_path, SIM_CONFIG, "sim")
     try:
@@ -437,18 +438,18 @@ async def test_the_sims_last_50_minutes_of_1s_bars_are_downloaded_in_pages_exact
         end_ns = time.time_ns() // SECOND_NS * SECOND_NS - 2 * SECOND_NS
         start_ns = end_ns - 3000 * SECOND_NS
         since, until_ = iso_ns(start_ns), iso_ns(end_ns)
-        args = ["--timeframes", "1s", "--venue-addr", venue.address, "--database-url", fresh_database]
+        args = ["--timeframes", "1s", "--venue-addr", venue.address, "--database-url", recorder_database]
         done = download(symbol, "--since", since, "--until", until_, *args)
         assert done.returncode == 0, done.stderr
         expected = await venue_candles(venue, symbol, common.TIMEFRAME_1_SECOND, start_ns, end_ns)
         assert len(expected) > 2000  # three pages and more
         assert f"sim {symbol} 1s: {len(expected):,} rows, {len(expected):,} new" in done.stdout
-        assert await held_bars(fresh_database, "sim", symbol, "1s") == expected
+        assert await held_bars(recorder_database, "sim", symbol, "1s") == expected
         again = download(symbol, "--since", since, "--until", until_, "--refetch", *args)
         assert f"sim {symbol} 1s: {len(expected):,} rows, 0 new" in again.stdout, again.stderr
         empty = download(symbol, "--since", "2024-01-01", "--until", "2024-01-02", *args)
         assert empty.returncode == 0 and f"sim {symbol} 1s: 0 rows, 0 new" in empty.stdout, empty.stderr
-        assert await held_bars(fresh_database, "sim", symbol, "1s") == expected
+        assert await held_bars(recorder_database, "sim", symbol, "1s") == expected
         # Its trades of the range's last minute (the sim keeps its latest 20,000 a symbol).
         trades_since = iso_ns(end_ns - 60 * SECOND_NS)
         trades = download(symbol, "--trades", "--since", trades_since, "--until", until_, *args[2:])
@@ -458,7 +459,7 @@ async def test_the_sims_last_50_minutes_of_1s_bars_are_downloaded_in_pages_exact
             sim_trades
             and f"sim {symbol} trades: {len(sim_trades):,} rows, {len(sim_trades):,} new" in trades.stdout
         )
-        assert await held_trades(fresh_database, "sim", symbol) == sim_trades
+        assert await held_trades(recorder_database, "sim", symbol) == sim_trades
     finally:
         await stop_venue(venue, log)
 
@@ -467,24 +468,24 @@ async def test_the_sims_last_50_minutes_of_1s_bars_are_downloaded_in_pages_exact
 
 
 async def test_node_refs_1s_bars_and_trades_download_as_any_venues_do(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     async with running(tmp_path / "node-ref.log", history_s=1500) as venue:
         symbol = "BTC/USDT"
         end_ns = time.time_ns() // SECOND_NS * SECOND_NS - 2 * SECOND_NS
         start_ns = end_ns - 1500 * SECOND_NS
-        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        target = ["--venue-addr", venue.address, "--database-url", recorder_database]
         span = ["--since", iso_ns(start_ns), "--until", iso_ns(end_ns)]
         done = download(symbol, *span, "--timeframes", "1s", *target)
         assert done.returncode == 0, done.stderr
         expected = await venue_candles(venue, symbol, common.TIMEFRAME_1_SECOND, start_ns, end_ns)
         assert len(expected) > 1000, len(expected)  # two pages at least
         assert f"node-ref {symbol} 1s: {len(expected):,} rows, {len(expected):,} new" in done.stdout
-        assert await held_bars(fresh_database, "node-ref", symbol, "1s") == expected
+        assert await held_bars(recorder_database, "node-ref", symbol, "1s") == expected
 
         last_minute = ["--since", iso_ns(end_ns - 60 * SECOND_NS), "--until", iso_ns(end_ns)]
         trades = download(symbol, *last_minute, "--trades", *target)
         assert trades.returncode == 0, trades.stderr
         node_trades = await venue_trades(venue, symbol, end_ns - 60 * SECOND_NS, end_ns)
         assert node_trades and f"node-ref {symbol} trades: {len(node_trades):,} rows" in trades.stdout
-        assert await held_trades(fresh_database, "node-ref", symbol) == node_trades
+        assert await held_trades(recorder_database, "node-ref", symbol) == node_trades

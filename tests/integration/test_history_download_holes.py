@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.test_history_download import (
     MINUTE_NS,
     OCT_1_2021_NS,
@@ -23,7 +23,7 @@ from tests.integration.test_history_download import (
 from trademesh.common.v1 import common_pb2 as common
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder_database"]  # the fixtures, for pytest
 
 SINCE, UNTIL = "2021-10-01", "2021-10-04"
 DAYS = 3 * 1440
@@ -49,18 +49,20 @@ async def take_out(url: str, ranges: list[tuple[int, int]]) -> int:
 
 
 async def test_holes_before_the_last_bar_held_are_fetched_without_refetch_and_the_held_bars_kept(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     async with binance(tmp_path) as venue:
-        target = ["--venue-addr", venue.address, "--database-url", fresh_database]
+        target = ["--venue-addr", venue.address, "--database-url", recorder_database]
         first = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *target)
         assert first.returncode == 0, first.stderr
         expected = await venue_candles(
             venue, SYMBOL, common.TIMEFRAME_1_MINUTE, OCT_1_2021_NS, OCT_1_2021_NS + DAYS * MINUTE_NS
         )
-        assert len(expected) == DAYS and await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
+        assert (
+            len(expected) == DAYS and await held_bars(recorder_database, "binance", SYMBOL, "1m") == expected
+        )
 
-        assert await take_out(fresh_database, TAKEN) == 30 + 60 + 1
+        assert await take_out(recorder_database, TAKEN) == 30 + 60 + 1
         filled = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *target)
         assert filled.returncode == 0, filled.stderr
         # The first half hour is asked alone; the hour and the bar after it, 281 bars apart, in one
@@ -69,17 +71,17 @@ async def test_holes_before_the_last_bar_held_are_fetched_without_refetch_and_th
             f"binance {SYMBOL} 1m: 311 rows, 91 new, 2021-10-01T00:00:00Z .. 2021-10-04T00:00:00Z, "
             "3 holes before the last bar held, 2 pages"
         ) in filled.stdout, filled.stdout
-        assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
+        assert await held_bars(recorder_database, "binance", SYMBOL, "1m") == expected
 
         # Holes only after a later start: the run resumes at the first, and the tail is asked too.
-        assert await take_out(fresh_database, [(1440 + 60, 1440 + 61), (DAYS - 10, DAYS)]) == 11
+        assert await take_out(recorder_database, [(1440 + 60, 1440 + 61), (DAYS - 10, DAYS)]) == 11
         tail = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *target)
         assert tail.returncode == 0, tail.stderr
         assert (
             f"binance {SYMBOL} 1m: 11 rows, 11 new, 2021-10-01T00:00:00Z .. 2021-10-04T00:00:00Z, "
             "resumed at 2021-10-02T01:00:00Z, 1 hole before the last bar held, 2 pages"
         ) in tail.stdout, tail.stdout
-        assert await held_bars(fresh_database, "binance", SYMBOL, "1m") == expected
+        assert await held_bars(recorder_database, "binance", SYMBOL, "1m") == expected
 
         again = download(SYMBOL, "--since", SINCE, "--until", UNTIL, *target)
         assert f"binance {SYMBOL} 1m: 0 rows, 0 new" in again.stdout, again.stdout

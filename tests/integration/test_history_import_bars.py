@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 
 from tests.forked_services import run_command
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from trademesh.core.domain.bar import vwap_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and processes
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder_database"]  # the fixtures, for pytest
 
 MINUTE_MS = 60_000
 JAN_2024_MS = 1_704_067_200_000
@@ -88,14 +88,14 @@ def live_vwap(volume: str, quote: str) -> str:
 
 
 async def test_imported_klines_have_the_live_bars_vwap_and_none_without_volume(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     path = day_archive(tmp_path)
-    done = data("import", str(path), "--database-url", fresh_database)
+    done = data("import", str(path), "--database-url", recorder_database)
     assert done.returncode == 0, done.stderr
     kept = 1440 - len(ZERO_VOLUME)
     assert "1,440 rows into bars (binance BTC/USDT 1m)" in done.stdout and f" {kept:,} new" in done.stdout
-    bars = await held(fresh_database, "BTC/USDT")
+    bars = await held(recorder_database, "BTC/USDT")
     assert sorted(bars) == [m for m in range(1440) if m not in ZERO_VOLUME]
     for minute, (volume, quote, vwap) in bars.items():
         want = CASES[minute % len(CASES)]
@@ -108,12 +108,12 @@ async def test_imported_klines_have_the_live_bars_vwap_and_none_without_volume(
     assert texts[6:] == ["25000000000000000000000000", "25000000000000000000000000.0000000000000002", "100"]
 
     # The minutes without trades are holes, as a live recording's.
-    shown = data("coverage", "binance", "BTC/USDT", "--json", "--database-url", fresh_database)
+    shown = data("coverage", "binance", "BTC/USDT", "--json", "--database-url", recorder_database)
     series = json.loads(shown.stdout.splitlines()[0])
     assert (series["bars"], series["hole_count"], series["missing_bars"]) == (kept, 2, len(ZERO_VOLUME))
 
     # Over bars partly held (the conflict's way), the bars added get their VWAP as well.
-    conn = await asyncpg.connect(fresh_database)
+    conn = await asyncpg.connect(recorder_database)
     try:
         await conn.execute(
             "DELETE FROM bars WHERE open_time_ns >= $1 AND open_time_ns < $2",
@@ -121,26 +121,27 @@ async def test_imported_klines_have_the_live_bars_vwap_and_none_without_volume(
         )  # fmt: skip
     finally:
         await conn.close()
-    again = data("import", str(path), "--database-url", fresh_database)
+    again = data("import", str(path), "--database-url", recorder_database)
     assert again.returncode == 0 and " 60 new" in again.stdout, again.stdout + again.stderr
-    assert await held(fresh_database, "BTC/USDT") == bars
+    assert await held(recorder_database, "BTC/USDT") == bars
 
 
 async def test_a_generic_csvs_bars_have_a_vwap_only_with_a_quote_volume_and_none_without_volume(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
     rows = ["ts,open,high,low,close,volume,quote"]
     rows += [f"{1_704_067_200 + n * 60},10,11,9,10.5,{n % 4},{(n % 4) * 10 + 1}" for n in range(8)]
     path = tmp_path / "bars.csv"
     path.write_text("\n".join(rows) + "\n")
-    common = ["--venue", "kraken", "--timeframe", "1m", "--time-unit", "s", "--database-url", fresh_database]
+    common = ["--venue", "kraken", "--timeframe", "1m", "--time-unit", "s",
+              "--database-url", recorder_database]  # fmt: skip
     with_quote = data("import", str(path), "--symbol", "BTC/USD", "--columns",
                       "ts=0,open=1,high=2,low=3,close=4,volume=5,quote_volume=6", *common)  # fmt: skip
     without = data("import", str(path), "--symbol", "ETH/USD", "--columns",
                    "ts=0,open=1,high=2,low=3,close=4,volume=5", *common)  # fmt: skip
     assert with_quote.returncode == 0 and without.returncode == 0, with_quote.stderr + without.stderr
     assert "8 rows into bars (kraken BTC/USD 1m)" in with_quote.stdout and " 6 new" in with_quote.stdout
-    conn = await asyncpg.connect(fresh_database)
+    conn = await asyncpg.connect(recorder_database)
     try:
         found = {
             (row["symbol"], row["volume"]): row["vwap"]

@@ -27,7 +27,7 @@ from tests.integration.gateway_support import at_once
 from tests.integration.mesh import MeshProcesses, OwnRedis, TcpProxy, sim_config, venue_link
 from tests.integration.pipeline_support import BARS_1S, drained, trade_count
 from tests.integration.pipeline_support import assert_bars_match_the_trades as assert_bars_match_the_trades_of
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.redis_server import redis_url
 from tests.integration.support import (
     TEST_TOKEN,
@@ -46,7 +46,7 @@ from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["database_url", "fresh_database", "redis_url"]  # fixtures, for pytest
+__all__ = ["database_url", "recorder_database", "redis_url"]  # fixtures, for pytest
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 S = 1_000_000_000
@@ -135,8 +135,8 @@ async def own_pipeline(stack: contextlib.AsyncExitStack, tmp_path: Path, databas
 
 
 @pytest.fixture
-async def db(fresh_database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(fresh_database)
+async def db(recorder_database: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(recorder_database)
     yield connection
     await connection.close()
 
@@ -177,12 +177,12 @@ def kill_9(process: ServiceProcess) -> None:
 
 
 async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
-    tmp_path: Path, bus_url: str, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, bus_url: str, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     url = bus_url
     async with contextlib.AsyncExitStack() as stack:
         sim = Sim(stack, tmp_path)
-        mesh = mesh_processes(stack, tmp_path, url, fresh_database)
+        mesh = mesh_processes(stack, tmp_path, url, recorder_database)
         names = ("ingest", "recorder", "bars")
         # Bars with its metrics: how many repairs it owes (`drained`).
         args = {name: (*venue_link(name, sim.address), "--metrics-port", "0") for name in names}
@@ -215,7 +215,7 @@ async def test_kill_9_of_recorder_bars_and_ingest_loses_and_repeats_nothing(
 # Five runs here at load 12-20 took 205-278 s (the stall alone up to 65 s): near the suite's 300 s.
 @pytest.mark.timeout(600)
 async def test_direct_path_through_a_stalled_redis_and_kill_9_of_recorder_and_bars_loses_nothing(
-    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     """The venue writes its own streams (--bus-direct, no ingest): Redis stopped past the writer's
     and the fan-out's bounds, then the recorder and bars killed, and what PostgreSQL holds is
@@ -226,7 +226,7 @@ async def test_direct_path_through_a_stalled_redis_and_kill_9_of_recorder_and_ba
         redis.start()
         url = redis.url
         sim = Sim(stack, tmp_path, "--bus-direct", "--redis-url", url, "--bus-max-queued", "20")
-        mesh = mesh_processes(stack, tmp_path, url, fresh_database)
+        mesh = mesh_processes(stack, tmp_path, url, recorder_database)
         args = {
             name: (*venue_link(name, sim.address), "--metrics-port", "0") for name in ("recorder", "bars")
         }
@@ -359,10 +359,10 @@ async def assert_repaired_like_the_venue(db: asyncpg.Connection, venue: ServiceP
 
 
 async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
-    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        pipeline = await own_pipeline(stack, tmp_path, fresh_database)
+        pipeline = await own_pipeline(stack, tmp_path, recorder_database)
         await until(lambda: trade_count(db, 2000), 60, 0.2, "2,000 trades recorded")
         pipeline.redis.kill()
         await asyncio.sleep(1.0)
@@ -374,14 +374,14 @@ async def test_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
 
 
 async def test_direct_path_redis_restarted_empty_mid_stream_is_a_gap_the_bars_repair(
-    tmp_path: Path, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
         redis = OwnRedis(tmp_path)
         stack.callback(redis.kill)
         redis.start()
         sim = Sim(stack, tmp_path, "--bus-direct", "--redis-url", redis.url)
-        mesh = mesh_processes(stack, tmp_path, redis.url, fresh_database)
+        mesh = mesh_processes(stack, tmp_path, redis.url, recorder_database)
         names = ("recorder", "bars")
         running = await start_all(mesh, {name: venue_link(name, sim.address) for name in names}, sim)
         venue = sim.process
@@ -402,14 +402,14 @@ async def test_direct_path_redis_restarted_empty_mid_stream_is_a_gap_the_bars_re
 # part (ingest's marker for a venue stream it could not resume) is no Redis's.
 @pytest.mark.parametrize("bus_url", ["cluster"], indirect=True)
 async def test_a_venue_disconnect_is_a_gap_marker_then_bars_repaired_from_history(
-    tmp_path: Path, bus_url: str, fresh_database: str, db: asyncpg.Connection
+    tmp_path: Path, bus_url: str, recorder_database: str, db: asyncpg.Connection
 ) -> None:
     url = bus_url
     async with contextlib.AsyncExitStack() as stack:
         sim = Sim(stack, tmp_path, "--resume-window-s", "0")  # a lost stream cannot be resumed
         network = TcpProxy("127.0.0.1", sim.port)
         stack.push_async_callback(network.stop)  # last: the proxy forwards while the others stop
-        mesh = mesh_processes(stack, tmp_path, url, fresh_database)
+        mesh = mesh_processes(stack, tmp_path, url, recorder_database)
         await network.start()
         # In a thread: the proxy runs on this loop and must forward while ingest starts.
         followers = {name: venue_link(name, sim.address) for name in ("recorder", "bars")}

@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.integration.mesh import redis_db
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, fresh_database, recorder_database
 from tests.integration.replay import capture_files, running_replay_venue
 from tests.integration.support import CALL_TIMEOUT_S, TEST_TOKEN, VenueFactory, until
 from tests.integration.test_backtest_funding_cli import SPEC, TREND, record
@@ -39,7 +39,7 @@ from trademesh.core.recorder.database import open_pool
 from trademesh.tradeflow.v1 import tradeflow_pb2 as tf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes
-__all__ = ["database_url", "fresh_database"]  # the fixtures, for pytest
+__all__ = ["database_url", "fresh_database", "recorder_database"]  # the fixtures, for pytest
 
 D = Decimal
 S = 10**9
@@ -110,7 +110,7 @@ async def _ingest_and_record(
 
 
 async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
-    fresh_venue: VenueFactory, redis_url: str, fresh_database: str, tmp_path: Path
+    fresh_venue: VenueFactory, redis_url: str, recorder_database: str, tmp_path: Path
 ) -> None:
     venue = fresh_venue(SIM_CONFIG, "perp")  # funding every 2 s at 0.0003
     stubs = venue.stubs()
@@ -119,7 +119,9 @@ async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
         timeout=CALL_TIMEOUT_S,
     )
     assert placed.order.status == tf.ORDER_STATUS_FILLED
-    rows, published = await _ingest_and_record("sim", venue.address, redis_url, fresh_database, tmp_path, 3)
+    rows, published = await _ingest_and_record(
+        "sim", venue.address, redis_url, recorder_database, tmp_path, 3
+    )
     # ingest asked again every second for the last funding time (since_ns is inclusive) and
     # published each payment once all the same
     assert len(published) == len(set(published)) >= len(rows)
@@ -146,14 +148,14 @@ async def test_ingest_and_the_recorder_keep_a_venues_funding_with_its_rates(
 
 @pytest.mark.replay(env=STANDINS["binanceusdm"][1])
 async def test_a_live_venues_funding_is_recorded_with_the_rates_of_its_rate_history(
-    request: pytest.FixtureRequest, redis_url: str, fresh_database: str, tmp_path: Path
+    request: pytest.FixtureRequest, redis_url: str, recorder_database: str, tmp_path: Path
 ) -> None:
     """Binance USD-M's income carries no rate: the connector takes each from the venue's public
     rate history, and the recorder keeps it (NUMERIC, exactly)."""
     prefix, _, table, _ = STANDINS["binanceusdm"]
     async with running_replay_venue(tmp_path, request, "binanceusdm", capture_files(prefix)) as venue:
         rows, published = await _ingest_and_record(
-            "binanceusdm", venue.address, redis_url, fresh_database, tmp_path, len(table)
+            "binanceusdm", venue.address, redis_url, recorder_database, tmp_path, len(table)
         )
     assert sorted(published) == sorted(row[0] for row in table), "each payment published once"
     recorded = [
@@ -223,13 +225,13 @@ def _mids() -> dict[int, Decimal]:
 
 
 async def test_a_backtest_pays_the_recorded_rates_and_the_configs_where_none_is_recorded(
-    fresh_database: str, tmp_path: Path
+    recorder_database: str, tmp_path: Path
 ) -> None:
-    await record(fresh_database)
-    await _record_funding(fresh_database)
+    await record(recorder_database)
+    await _record_funding(recorder_database)
     config = BacktestConfig(
         strategies=(Path(TREND),), start_ns=SPEC.start_ns, end_ns=SPEC.start_ns + SPEC.steps * SPEC.step_ns,
-        symbols=(PERP,), sample_s=60, sim_config=sim_config(tmp_path), database_url=fresh_database,
+        symbols=(PERP,), sample_s=60, sim_config=sim_config(tmp_path), database_url=recorder_database,
     )  # fmt: skip
     backtest = build(config)
     done = await run_recorded(config, backtest)

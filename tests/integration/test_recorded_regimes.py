@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.integration.mesh import redis_db
-from tests.integration.postgres_server import database_url, fresh_database
+from tests.integration.postgres_server import database_url, recorder_database
 from tests.integration.recorded_support import recorded_after_a_kill, recorder_args, start
 from tests.integration.redis_server import redis_url
 from tests.integration.support import until
@@ -36,7 +36,7 @@ from trademesh.core.platform.service.process import ServiceProcess
 from trademesh.overwatch.v1 import overwatch_pb2 as ow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL, Redis and processes
-__all__ = ["database_url", "fresh_database", "redis_url"]  # the fixtures, for pytest
+__all__ = ["database_url", "recorder_database", "redis_url"]  # the fixtures, for pytest
 
 STREAM = regimes_stream(Timeframe.M1)
 WAIT_S = 30.0
@@ -77,8 +77,8 @@ async def processes(tmp_path: Path) -> AsyncIterator[list[tuple[ServiceProcess, 
 
 
 @pytest.fixture
-async def db(fresh_database: str) -> AsyncIterator[Any]:
-    conn = await asyncpg.connect(fresh_database)
+async def db(recorder_database: str) -> AsyncIterator[Any]:
+    conn = await asyncpg.connect(recorder_database)
     try:
         yield conn
     finally:
@@ -112,14 +112,14 @@ async def publish_bars(client: Any, venue: str, candles: Sequence[Candle], per_e
 
 
 async def test_overwatchs_live_change_is_recorded_as_it_published_it(
-    bus_url: str, client: Any, fresh_database: str, db: Any, processes: Any, tmp_path: Path
+    bus_url: str, client: Any, recorder_database: str, db: Any, processes: Any, tmp_path: Path
 ) -> None:
     venue = "t" + uuid.uuid4().hex[:10]
     series = segment_bars(Regime.THIN_LIQUIDITY, THIN_BARS, seed=7, spec=SeriesSpec(warmup_bars=WARM_BARS))
     await publish_bars(client, venue, series.bars[:WARM_BARS], per_entry=50)
     start(processes, tmp_path, "overwatch", "--port", "0", "--metrics-port", "-1", "--redis-url", bus_url,
           "--discover-s", "0.2")  # fmt: skip
-    start(processes, tmp_path, *recorder_args(bus_url, fresh_database, "regimes.*"))
+    start(processes, tmp_path, *recorder_args(bus_url, recorder_database, "regimes.*"))
     await publish_bars(client, venue, series.bars[WARM_BARS:], per_entry=10)
 
     async def thin_recorded() -> list[tuple[Any, ...]] | None:
@@ -151,14 +151,14 @@ def change(n: int, symbols: int = 10) -> ow.RegimeChange:
 
 
 async def test_a_recorder_killed_mid_stream_and_restarted_records_every_change_once(
-    bus_url: str, client: Any, fresh_database: str, db: Any, processes: Any, tmp_path: Path
+    bus_url: str, client: Any, recorder_database: str, db: Any, processes: Any, tmp_path: Path
 ) -> None:
     total, per_entry = 6000, 20
     changes = [change(n) for n in range(total)]
     entries = [encode_regimes("overwatch", changes[i : i + per_entry]) for i in range(0, total, per_entry)]
     for data in entries:
         await client.xadd(STREAM, {b"d": data})
-    args = recorder_args(bus_url, fresh_database, "regimes.*")
+    args = recorder_args(bus_url, recorder_database, "regimes.*")
     rows = await recorded_after_a_kill(processes, tmp_path, args, lambda: recorded(db), total, "every change")
 
     async def counted(expected: int) -> list[tuple[Any, ...]] | None:
