@@ -145,8 +145,9 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
     services.root,
     logs.root,
   );
-  const route = (): void =>
-    showPage(parseRoute(window.location.hash), {
+  const route = (): void => {
+    const shown = parseRoute(window.location.hash);
+    showPage(shown, {
       overview,
       trading,
       market: board,
@@ -162,6 +163,12 @@ export function startApp(root: HTMLElement, session: Session, onEnd: (notice: st
       logs,
       nav,
     });
+    // The ladder and the tape draw nothing while hidden: shown, they catch up.
+    if (shown.page === "trading") {
+      ladder.redraw();
+      tape.redraw();
+    }
+  };
   window.addEventListener("hashchange", route, { signal });
   // A choice made without the URL (the first instance listed, by default) goes into it.
   detectors.onChange((name) => {

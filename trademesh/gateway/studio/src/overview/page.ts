@@ -14,7 +14,7 @@ import { clockTime } from "../lib/format";
 import { follow, poll } from "../lib/loop";
 import { alertBadge } from "../services/page";
 import { healthSummary, summaryText, uptime } from "../services/model";
-import { fill, h, panel } from "../ui/dom";
+import { fill, h, panel, throttled } from "../ui/dom";
 import type { PageLoops } from "../ui/page-loops";
 import { MeshOverview } from "./mesh";
 import { MeshPanel } from "./mesh-panel";
@@ -107,6 +107,11 @@ export class OverviewPage {
   private readonly alerts = h("div", { id: "overview-alerts", class: "alerts" });
   private sortKey: SortKey = "market";
   private descending = false;
+  // The regimes' stream and the figures' poll draw the table at most once a frame (a market's
+  // every bar moves a regime: one message each, the whole table drawn for each).
+  private readonly redraw = throttled(() => this.draw());
+  // The venues the picker offers (drawn again only when they change).
+  private offered = "";
 
   constructor(
     private readonly clients: Clients,
@@ -165,7 +170,7 @@ export class OverviewPage {
       (sub, opened) => this.live.subscribe(Overwatch.method.streamRegimes, {}, { signal: sub, onAdded: opened }),
       (message) => {
         this.board.take(message);
-        this.draw();
+        this.redraw();
       },
     );
     void follow(
@@ -180,7 +185,7 @@ export class OverviewPage {
       const reply = await this.clients.overwatch.getBoard({}, unary(signal));
       if (signal.aborted || reply.board === undefined) return;
       this.board.refresh(reply.board);
-      this.draw();
+      this.redraw();
     });
     void follow(
       this.loops.context(signal, this.healthStatus),
@@ -221,7 +226,10 @@ export class OverviewPage {
     const chosen = this.venueSelect.value;
     const venues = this.board.venues();
     if (chosen !== ALL_VENUES && !venues.includes(chosen)) venues.push(chosen); // kept while it is gone
-    const options = [ALL_VENUES, ...venues.sort()].map((v) =>
+    const offered = venues.sort().join("\n");
+    if (offered === this.offered && this.venueSelect.options.length > 0) return;
+    this.offered = offered;
+    const options = [ALL_VENUES, ...venues].map((v) =>
       h("option", { value: v }, v === ALL_VENUES ? "all venues" : v),
     );
     fill(this.venueSelect, ...options);

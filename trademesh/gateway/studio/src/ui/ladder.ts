@@ -11,6 +11,12 @@ export class Ladder {
   readonly status: HTMLElement;
   private readonly rows = h("div", { class: "ladder", id: "ladder" });
   private book: OrderBook | null = null;
+  // The levels last drawn (price, size and depth of each row): a book whose shown levels did not
+  // change only has its sequence written, its rows kept.
+  private drawn = "";
+  private readonly spread = h("div", { class: "spread" });
+  /** Draws the book (at most once a frame); not while the page is hidden (it is asked for again
+   * when the trading page is shown). */
   readonly redraw = throttled(() => this.draw());
 
   constructor(private readonly onPrice: (price: string) => void) {
@@ -36,16 +42,26 @@ export class Ladder {
   }
 
   private draw(): void {
+    if (this.root.closest("[hidden]") !== null) return;
     if (this.book === null || !this.book.ready) {
+      this.drawn = "";
       fill(this.rows, h("p", { class: "empty" }, "waiting for a book snapshot"));
       return;
     }
     const { bids, asks } = this.book.top(DEPTH);
     const widest = Math.max(0, ...[...bids, ...asks].map((l) => forDrawing(l.size)));
+    const sequence = `seq ${this.book.sequence}`;
+    const drawn = `${widest}|${asks.map((l) => `${l.price}:${l.size}`).join()}|${bids.map((l) => `${l.price}:${l.size}`).join()}`;
+    if (drawn === this.drawn) {
+      if (this.spread.textContent !== sequence) this.spread.textContent = sequence;
+      return;
+    }
+    this.drawn = drawn;
+    this.spread.textContent = sequence;
     fill(
       this.rows,
       ...asks.slice().reverse().map((l) => this.row(l, "ask", widest)),
-      h("div", { class: "spread" }, `seq ${this.book.sequence}`),
+      this.spread,
       ...bids.map((l) => this.row(l, "bid", widest)),
     );
   }

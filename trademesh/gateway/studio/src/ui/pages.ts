@@ -89,7 +89,8 @@ export function advisorHash(decisionId: string | null): string {
   return decisionId === null ? "#/advisor" : `#/advisor/${encodeURIComponent(decisionId)}`;
 }
 
-/** One page shown at a time; the trading page's panels keep running, the overview, market,
+/** One page shown at a time; the trading page's panels keep running (the book ladder and the tape
+ * draw only while it is shown: app.ts redraws them when it is shown again), the overview, market,
  * strategies, advisor, risk, ledger, accounts, backtest, supervisor, services and logs pages'
  * loops run only while they are shown. */
 export function showPage(

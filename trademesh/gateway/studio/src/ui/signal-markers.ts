@@ -56,6 +56,8 @@ export class SignalMarkers {
   private readonly tooltip = h("div", { class: "signal-tooltip", hidden: true });
   private signals: Signal[] = [];
   private readonly markers = new Map<string, HTMLElement>();
+  // Where each marker was last placed (x|y|below).
+  private readonly placed = new WeakMap<HTMLElement, string>();
   private candles: CandleSeries | null = null;
   private readonly place = throttled(() => this.draw());
 
@@ -87,11 +89,14 @@ export class SignalMarkers {
     const candles = this.candles;
     const shown = new Set<string>();
     const stacked = new Map<string, number>();
+    // The chart's own width of its candles' pane (kept from its resize observer): the host's
+    // clientWidth, read after the page's other panels changed in the frame, laid it all out again.
+    const width = this.chart.timeScale().width();
     for (const signal of candles === null ? [] : this.signals) {
       const time = candles!.bucket(signal.tsSignalNs);
       const candle = candles!.at(time);
       const x = this.chart.timeScale().timeToCoordinate(time as UTCTimestamp);
-      if (candle === undefined || x === null || x < 0 || x > this.host.clientWidth) continue;
+      if (candle === undefined || x === null || x < 0 || x > width) continue;
       const long = signal.direction !== Direction.SHORT;
       const y = this.series.priceToCoordinate(forDrawing(long ? candle.low : candle.high));
       if (y === null) continue;
@@ -111,7 +116,7 @@ export class SignalMarkers {
       this.markers.delete(id);
       if (this.tooltip.dataset.signalId === id) this.tooltip.hidden = true;
     }
-    this.host.dataset.signals = String(shown.size);
+    if (this.host.dataset.signals !== String(shown.size)) this.host.dataset.signals = String(shown.size);
   }
 
   private marker(signal: Signal): HTMLElement {
@@ -145,7 +150,11 @@ export class SignalMarkers {
     return marker;
   }
 
+  /** Moves a marker; one already there is not written to (each write restyles the layer). */
   private position(marker: HTMLElement, x: number, y: number, below: boolean): void {
+    const at = `${x}|${y}|${below}`;
+    if (this.placed.get(marker) === at) return;
+    this.placed.set(marker, at);
     marker.style.left = `${x}px`;
     marker.style.top = `${y}px`;
     marker.style.transform = `translate(-50%, ${below ? "0" : "-100%"})`;

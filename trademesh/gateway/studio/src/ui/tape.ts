@@ -14,7 +14,13 @@ export class Tape {
   readonly status: HTMLElement;
   private readonly list = h("ol", { class: "tape", id: "trades" });
   private prints: Print[] = [];
-  private readonly redraw = throttled(() => this.draw());
+  // The prints not drawn yet (the newest ones), or all of them (a clear): a busy market's rows are
+  // each made once and put on top, not all KEEP made again at every frame.
+  private unseen = 0;
+  private remake = true;
+  /** Draws what came since the last drawing (at most once a frame); not while the page is hidden
+   * (it is asked for again when the trading page is shown). */
+  readonly redraw = throttled(() => this.draw());
 
   constructor() {
     ({ root: this.root, status: this.status } = panel("Recent trades", "tape", this.list));
@@ -22,6 +28,7 @@ export class Tape {
 
   clear(): void {
     this.prints = [];
+    this.remake = true;
     this.redraw();
   }
 
@@ -36,12 +43,24 @@ export class Tape {
   private put(print: Print): void {
     this.prints.unshift(print);
     if (this.prints.length > KEEP) this.prints.length = KEEP;
+    this.unseen = Math.min(KEEP, this.unseen + 1);
     this.redraw();
   }
 
   private draw(): void {
-    fill(this.list, ...this.prints.map((print) => (print.liquidation === undefined ? traded(print) : liquidated(print))));
+    if (this.root.closest("[hidden]") !== null) return;
+    if (this.remake || this.unseen >= this.prints.length) fill(this.list, ...this.prints.map(row));
+    else if (this.unseen > 0) {
+      this.list.prepend(...this.prints.slice(0, this.unseen).map(row));
+      while (this.list.childElementCount > this.prints.length) this.list.lastElementChild?.remove();
+    }
+    this.remake = false;
+    this.unseen = 0;
   }
+}
+
+function row(print: Print): HTMLElement {
+  return print.liquidation === undefined ? traded(print) : liquidated(print);
 }
 
 function traded({ tsNs, trade }: { tsNs: bigint; trade: Trade }): HTMLElement {
