@@ -30,8 +30,7 @@ from tests.integration.support import (
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 from trademesh.marketdata.v1 import marketdata_pb2_grpc as md_grpc
 
-# Exclusive: the fast subscriber's latency is measured, in this process, against a 1 s bound.
-pytestmark = [pytest.mark.integration, pytest.mark.exclusive, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # One busy symbol: 200 batches/s of a few thousand events/s in all.
 BUSY = """
@@ -82,6 +81,9 @@ async def drain_slow(call: Any) -> grpc.aio.AioRpcError:
     return error.value
 
 
+# Exclusive: the fast subscriber's latency is measured, in this process, against a 1 s bound. (The
+# conflating test below bounds no time: it runs beside the others.)
+@pytest.mark.exclusive
 async def test_slow_subscriber_is_disconnected_while_a_fast_one_keeps_up(fresh_venue: VenueFactory) -> None:
     venue = fresh_venue(BUSY, name="busy")
     stubs = venue.stubs()
