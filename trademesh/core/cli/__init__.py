@@ -2,7 +2,9 @@
 
 Every service's subcommand comes from its line in trademesh.core.platform.service.registry.SERVICES
 and the ServiceCommand of its module (trademesh.core.platform.service.command); the tools (up,
-services, venues, health, demo, keys) are defined here.
+services, venues, health, demo) are defined here, the others (keys, trace, backtest, ...) in their
+packages, named in _TOOLS. A start builds in full only the parser of the command it runs (and
+imports only its module): the others are their names and one-line helps (build_parser).
 """
 
 from __future__ import annotations
@@ -257,35 +259,86 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The commands whose parsers live in a service's package: their module, the function adding the
+# parser, and the one-line help `trademesh --help` lists. Only the command run imports its module
+# (tests/unit/test_cli_lazy.py checks each help against the parser's own).
+_TOOLS: dict[str, tuple[str, str, str]] = {
+    "keys": (
+        "trademesh.gateway.auth.command",
+        "add_keys_parser",
+        "create, list, scope and revoke the gateway's API keys",
+    ),
+    "trace": (
+        "trademesh.core.ledger.command",
+        "add_trace_parser",
+        "the chain of any id: signal -> decision -> intent -> risk check -> order -> fill -> transfer",
+    ),
+    "backtest": (
+        "trademesh.core.backtest.command",
+        "add_backtest_parser",
+        "run strategies over recorded history through the same engine cores as live",
+    ),
+    "data": (
+        "trademesh.core.history.command",
+        "add_data_parser",
+        "history from the past (exchange archives, CSV) into the recorder's tables, and its coverage",
+    ),
+    "backtest-sweep": (
+        "trademesh.core.backtest.sweep_command",
+        "add_sweep_parser",
+        "sweep a strategy's parameters (grid or random), in parallel, with walk-forward folds",
+    ),
+    "venue-check": (
+        "trademesh.core.venue_check.command",
+        "add_venue_check_parser",
+        "check that a running venue (any language) keeps the venue contract (docs/venue-contract.md)",
+    ),
+    "venue-manifests": (
+        "trademesh.venues.manifests",
+        "add_manifests_parser",
+        "print a venue's docker-compose service or Kubernetes manifest (docs/venues.md)",
+    ),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given a command, that command's parser alone in full and every other
+    command only by its name and one-line help (as `trademesh --help` lists them): a service's
+    module, its config and its flags are imported and built only when it runs."""
     parser = _Parser(prog="trademesh", description="trademesh: a trading operating system")
     commands = parser.add_subparsers(dest="command", required=True)
     for entry in SERVICES.values():
-        _service_parser(commands, entry)
+        if command is None or command == entry.name:
+            _service_parser(commands, entry)
+        else:
+            commands.add_parser(entry.name, help=entry.summary)
     _up_parser(commands)
     _tool_parsers(commands)
-    importlib.import_module("trademesh.gateway.auth.command").add_keys_parser(commands)  # trademesh keys ...
-    importlib.import_module("trademesh.core.ledger.command").add_trace_parser(
-        commands
-    )  # trademesh trace <id>
-    importlib.import_module("trademesh.core.backtest.command").add_backtest_parser(
-        commands
-    )  # trademesh backtest
-    importlib.import_module("trademesh.core.history.command").add_data_parser(commands)  # trademesh data ...
-    importlib.import_module("trademesh.core.backtest.sweep_command").add_sweep_parser(
-        commands
-    )  # backtest-sweep
-    importlib.import_module("trademesh.core.venue_check.command").add_venue_check_parser(
-        commands
-    )  # venue-check
-    importlib.import_module("trademesh.venues.manifests").add_manifests_parser(
-        commands
-    )  # trademesh venue-manifests
+    for name, (module, function, summary) in _TOOLS.items():
+        if command is None or command == name:
+            getattr(importlib.import_module(module), function)(commands)
+        else:
+            commands.add_parser(name, help=summary)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command an argument list runs: its first positional argument (the top-level parser
+    has no option but --help); None when there is none."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    args = build_parser(command or "").parse_args(argv)  # "": no command built in full
+    if args.command != command:  # an argument list read otherwise than _command_of read it
+        args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except TrademeshError as exc:

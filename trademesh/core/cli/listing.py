@@ -10,7 +10,6 @@ venue that runs, whatever added it or whatever language it is written in.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
@@ -59,6 +58,8 @@ def _services_command(args: argparse.Namespace) -> None:
     _report(problems)
     gateway = args.gateway if args.gateway is not None else read_secret(GATEWAY)
     if gateway is not None:
+        import asyncio
+
         lines = asyncio.run(registered_lines(gateway, args.timeout))
         print(f"registered with the gateway at {gateway}:")
         for line in lines:
