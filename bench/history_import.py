@@ -12,6 +12,8 @@ rounds, each with the three in turn (the order rotating from round to round):
   next file's too) (checksums, unzip, every
   row checked, each bar's VWAP, COPY text, a probe per chunk, COPY into `bars` under savepoints, a file a
   transaction), `bars` emptied first (its daily partitions kept: the first, untimed import made them);
+  and over two (the CLI's default) and three connections at once (a file a transaction on each),
+  with the worker, and over two converting in turn; `--skip STEP` leaves a step out;
 - copy into bars: the same rows' COPY text (their VWAPs in it), made beforehand, COPied straight
   into `bars` in one transaction: the floor of any import into the recorder's table (its
   partitions and its key);
@@ -50,7 +52,8 @@ _MINUTE_MS = 60_000
 _ONE, _TWO = "import, a worker converting", "import, two workers converting"
 _LANES = "import, a worker, two connections"  # the CLI's default on two or more cores
 _LANES_IN_TURN = "import, in turn, two connections"
-_ORDER = ["import", _ONE, _TWO, _LANES, _LANES_IN_TURN, "copy into bars", "copy into scratch"]
+_LANES3 = "import, a worker, three connections"
+_ORDER = ["import", _ONE, _TWO, _LANES, _LANES_IN_TURN, _LANES3, "copy into bars", "copy into scratch"]
 _YEAR = 2024
 
 
@@ -139,21 +142,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server = database_url(args.database_url)
         async with bench_common.scratch_database(server, "bench_history") as url:
             conn = await asyncpg.connect(url, timeout=30)
-            lanes = [await asyncpg.connect(url, timeout=30) for _ in range(2)]
+            lanes = [await asyncpg.connect(url, timeout=30) for _ in range(3)]
             try:
                 first = await _timed(
-                    "first import (makes the partitions), two connections", _import(conn, paths, 1, lanes)
+                    "first import (makes the partitions), two connections", _import(conn, paths, 1, lanes[:2])
                 )
                 again = await _timed(
-                    "import again (adds nothing), two connections", _import(conn, paths, 1, lanes)
+                    "import again (adds nothing), two connections", _import(conn, paths, 1, lanes[:2])
                 )
                 await conn.execute("CREATE TABLE scratch (LIKE bars INCLUDING DEFAULTS)")
                 steps: dict[str, Callable[[], Awaitable[Any]]] = {
                     "import": lambda: _import(conn, paths, 0),
                     _ONE: lambda: _import(conn, paths, 1),
                     _TWO: lambda: _import(conn, paths, 2),
-                    _LANES: lambda: _import(conn, paths, 1, lanes),
-                    _LANES_IN_TURN: lambda: _import(conn, paths, 0, lanes),
+                    _LANES: lambda: _import(conn, paths, 1, lanes[:2]),
+                    _LANES_IN_TURN: lambda: _import(conn, paths, 0, lanes[:2]),
+                    _LANES3: lambda: _import(conn, paths, 1, lanes),
                     "copy into bars": lambda: _copy(conn, "bars", texts),
                     "copy into scratch": lambda: _copy(conn, "scratch", texts),
                 }

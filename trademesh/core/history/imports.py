@@ -14,6 +14,19 @@ So a first import costs about a plain COPY, and importing the same file again ad
 whole file commits at once: an error anywhere leaves nothing of it (and rerunning the import of a
 directory redoes only the files that did not commit, quickly for the others).
 
+Over several connections (`lanes`; the CLI's default, two, on two or more cores) the files are
+dealt to them in turn and stored at once, each still one transaction on one connection:
+PostgreSQL stores on two backends, where one left a core to the conversion and the rest
+(docs/history.md, Speed). What changes: the files commit in the order they end, not in the order
+given, and an error stops the import once the files in flight on the other connections have ended
+(a rerun still redoes exactly the files that did not commit); a day's partition is made beside the
+files in flight, in a transaction of its own (it stays when the file that needed it fails: an empty
+partition, as the recorder makes them ahead); two files of overlapping rows on two connections wait
+for each other's rows (the vacant way then falls to the staged one), and when PostgreSQL ends one of
+them to break a deadlock, that file is rolled back and imported again at the end, alone. A key
+two such files both hold keeps the row of the one that committed first (a venue's archives agree
+on an interval's kline).
+
 Values are never floats: COPY text carries the archive's decimal digits into NUMERIC.
 """
 
