@@ -26,6 +26,9 @@ export const CHART_THEME = {
   timeScale: { timeVisible: true, secondsVisible: true },
 } as const;
 
+// The live chart is drawn at most 10 times a second.
+const DRAW_EVERY_MS = 100;
+
 function drawable(point: CandlePoint): CandlestickData<UTCTimestamp> {
   return {
     time: point.time as UTCTimestamp,
@@ -43,6 +46,12 @@ export class CandleChart {
   private readonly markers: SignalMarkers;
   private readonly lines: PriceLines;
   private lastDrawn = -Infinity;
+  // The changes asked for since the last drawing, drawn together at most every DRAW_EVERY_MS: a
+  // busy market's trades move the last candle many times a second, each a repaint of the canvas.
+  private readonly pending = new Map<number, CandlePoint>();
+  private pendingReset = false;
+  private pendingCandles: CandleSeries | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   /** `id`: the element's id ("chart", the market view's). */
   constructor(id = "chart") {
@@ -70,23 +79,47 @@ export class CandleChart {
     this.markers.show(signals);
   }
 
-  /** Draws the whole series again (a new symbol or timeframe, or history loaded). */
+  /** Draws the whole series again (a new symbol or timeframe, or history loaded), now. */
   reset(candles: CandleSeries): void {
+    this.dropPending();
     this.setData(candles);
     this.chart.timeScale().scrollToRealTime();
     this.mark(candles);
   }
 
-  /** Draws one change of the series. */
+  /** Draws one change of the series, with the others of the next DRAW_EVERY_MS. (Not held while a
+   * pointer is pressed, unlike dom.throttled: the chart goes on under a pressed ladder level.) */
   apply(change: Change, candles: CandleSeries): void {
     if (change.kind === "none") return;
-    if (change.kind === "reset") this.setData(candles);
+    if (change.kind === "reset") this.pendingReset = true;
+    else this.pending.set(change.point.time, change.point);
+    this.pendingCandles = candles;
+    this.timer ??= setTimeout(() => this.drawPending(), DRAW_EVERY_MS);
+  }
+
+  private drawPending(): void {
+    const candles = this.pendingCandles;
+    const reset = this.pendingReset;
+    const points = [...this.pending.values()].sort((a, b) => a.time - b.time);
+    this.dropPending();
+    if (candles === null) return;
+    if (reset) this.setData(candles);
     else {
-      // The chart appends after its last candle or replaces one it has; anything else is a reset.
-      this.series.update(drawable(change.point), change.point.time < this.lastDrawn);
-      this.lastDrawn = Math.max(this.lastDrawn, change.point.time);
+      // Oldest first. The chart appends after its last candle or replaces one it has.
+      for (const point of points) {
+        this.series.update(drawable(point), point.time < this.lastDrawn);
+        this.lastDrawn = Math.max(this.lastDrawn, point.time);
+      }
     }
     this.mark(candles);
+  }
+
+  private dropPending(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending.clear();
+    this.pendingReset = false;
+    this.pendingCandles = null;
   }
 
   private setData(candles: CandleSeries): void {

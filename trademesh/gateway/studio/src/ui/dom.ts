@@ -60,17 +60,26 @@ export function panel(title: string, id: string, ...children: Child[]): {
 }
 
 /** Runs `draw` at most once per animation frame, however often it is asked for, and not while a
- * pointer is pressed on the page (ui/press: a redraw under the pointer loses the click). */
-export function throttled(draw: () => void): () => void {
+ * pointer is pressed on the page (ui/press: a redraw under the pointer loses the click). With
+ * `everyMs`, also at most once in that time: a panel that follows a busy market (the book ladder,
+ * the tape) is drawn at a rate one can read, not at every frame. */
+export function throttled(draw: () => void, everyMs = 0): () => void {
   let queued = false;
+  let last = -Infinity;
   const run = (): void => {
     queued = false;
+    last = performance.now();
     draw();
+  };
+  const frame = (): void => {
+    requestAnimationFrame(() => afterRelease(run));
   };
   return () => {
     if (queued) return;
     queued = true;
-    requestAnimationFrame(() => afterRelease(run));
+    const wait = last + everyMs - performance.now();
+    if (wait > 0) setTimeout(frame, wait);
+    else frame();
   };
 }
 

@@ -5,6 +5,8 @@ import type { Level, OrderBook } from "../market/book";
 import { fill, h, panel, throttled } from "./dom";
 
 const DEPTH = 12;
+// Drawn at most 10 times a second (it changes at nearly every frame on a busy market).
+const DRAW_EVERY_MS = 100;
 
 export class Ladder {
   readonly root: HTMLElement;
@@ -17,7 +19,7 @@ export class Ladder {
   private readonly spread = h("div", { class: "spread" });
   /** Draws the book (at most once a frame); not while the page is hidden (it is asked for again
    * when the trading page is shown). */
-  readonly redraw = throttled(() => this.draw());
+  readonly redraw = throttled(() => this.draw(), DRAW_EVERY_MS);
 
   constructor(private readonly onPrice: (price: string) => void) {
     ({ root: this.root, status: this.status } = panel("Order book", "book", this.rows));

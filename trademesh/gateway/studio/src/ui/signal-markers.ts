@@ -59,6 +59,7 @@ export class SignalMarkers {
   // Where each marker was last placed (x|y|below).
   private readonly placed = new WeakMap<HTMLElement, string>();
   private candles: CandleSeries | null = null;
+  private hostWidth = 0;
   private readonly place = throttled(() => this.draw());
 
   constructor(
@@ -67,6 +68,11 @@ export class SignalMarkers {
     private readonly host: HTMLElement,
   ) {
     this.root.append(this.tooltip);
+    new ResizeObserver((entries) => {
+      const box = entries[entries.length - 1]?.borderBoxSize[0];
+      this.hostWidth = box === undefined ? this.host.clientWidth : box.inlineSize;
+      this.place();
+    }).observe(host);
     chart.timeScale().subscribeVisibleLogicalRangeChange(() => this.place());
     chart.timeScale().subscribeSizeChange(() => this.place());
   }
@@ -89,9 +95,9 @@ export class SignalMarkers {
     const candles = this.candles;
     const shown = new Set<string>();
     const stacked = new Map<string, number>();
-    // The chart's own width of its candles' pane (kept from its resize observer): the host's
-    // clientWidth, read after the page's other panels changed in the frame, laid it all out again.
-    const width = this.chart.timeScale().width();
+    // The host's width as its resize observer last saw it: its clientWidth, read after the page's
+    // other panels changed in the frame, laid the page out again at every drawing.
+    const width = this.hostWidth;
     for (const signal of candles === null ? [] : this.signals) {
       const time = candles!.bucket(signal.tsSignalNs);
       const candle = candles!.at(time);

@@ -6,6 +6,8 @@ import { clockTime } from "../lib/format";
 import { fill, h, panel, throttled } from "./dom";
 
 const KEEP = 40;
+// Drawn at most 10 times a second (it changes at nearly every frame on a busy market).
+const DRAW_EVERY_MS = 100;
 
 type Print = { tsNs: bigint; trade: Trade; liquidation?: never } | { tsNs: bigint; liquidation: Liquidation };
 
@@ -20,7 +22,7 @@ export class Tape {
   private remake = true;
   /** Draws what came since the last drawing (at most once a frame); not while the page is hidden
    * (it is asked for again when the trading page is shown). */
-  readonly redraw = throttled(() => this.draw());
+  readonly redraw = throttled(() => this.draw(), DRAW_EVERY_MS);
 
   constructor() {
     ({ root: this.root, status: this.status } = panel("Recent trades", "tape", this.list));
