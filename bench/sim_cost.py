@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from bench._common import (  # noqa: E402
+from _common import (  # noqa: E402  (bench/, the script's own directory)
     SystemCpu,
     command_line,
     machine,
@@ -53,6 +53,7 @@ from bench._common import (  # noqa: E402
     source_version,
     write_result,
 )
+
 from tests.integration.support import with_test_step  # noqa: E402
 from trademesh.core.platform.config.env import TOKEN, TRADE_TOKEN  # noqa: E402
 

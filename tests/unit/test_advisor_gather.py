@@ -26,7 +26,7 @@ from trademesh.core.advisor.engine.snapshot import snapshot
 from trademesh.core.advisor.fills import RecentFills
 from trademesh.core.advisor.gather import ContextGatherer
 from trademesh.core.advisor.gather_config import GatherConfig
-from trademesh.core.advisor.venue_bars import VenueBars
+from trademesh.core.advisor.venue_bars import VenueBarHistory
 from trademesh.core.domain.model import Timeframe
 from trademesh.core.platform.bus.codec import FIELD, wrap_executions
 from trademesh.core.platform.errors import NotFound, Unavailable
@@ -789,7 +789,7 @@ def _venue_candle(open_ns: int, close: str) -> md.Candle:
 
 def warmed(tools: Tools, clock: Clock, venue: VenueCandles) -> ContextGatherer:
     """gatherer()'s, with the venue's candles where the recorder holds too few bars."""
-    source = VenueBars(cast(Upstream, venue), Timeframe.from_label("1s"))
+    source = VenueBarHistory(cast(Upstream, venue), Timeframe.from_label("1s"))
     made = ContextGatherer(
         cast(MarketTools, tools), GatherConfig(timeframe="1s", bars=10, regime_bars=0), clock, source
     )

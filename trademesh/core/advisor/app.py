@@ -40,7 +40,7 @@ from trademesh.core.advisor.library import (
 from trademesh.core.advisor.policies import InspectorLimits
 from trademesh.core.advisor.runner import Pipeline
 from trademesh.core.advisor.store import DecisionStore
-from trademesh.core.advisor.venue_bars import VenueBars
+from trademesh.core.advisor.venue_bars import VenueBarHistory
 from trademesh.core.advisor.wire import DecisionWriter
 from trademesh.core.domain.model import Timeframe
 from trademesh.core.platform.bus.consumer import ConsumerOptions, GroupConsumer
@@ -153,7 +153,7 @@ class Advisor:
             config.gather, timeframe=model.timeframe, regime_bars=config.engine.regime.window_bars
         )
         # Bars from the venue's candles where the recorder holds too few yet (a mesh just up).
-        venue_bars = VenueBars(self._upstream, Timeframe.from_label(gather.timeframe))
+        venue_bars = VenueBarHistory(self._upstream, Timeframe.from_label(gather.timeframe))
         self.gatherer = ContextGatherer(market, gather, venue_bars=venue_bars)
         # The detectors' active patches' markets, followed from the start (history_ms > 0 only).
         self.patches = ActivePatches(self._upstream)

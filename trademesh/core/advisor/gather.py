@@ -41,7 +41,7 @@ from trademesh.core.advisor.engine.context import BookTop, Context, GapMarker, O
 from trademesh.core.advisor.fills import RecentFills, moved
 from trademesh.core.advisor.gather_config import GatherConfig
 from trademesh.core.advisor.metrics import AS_OF_LATEST, FOLLOWED_MARKETS, FOLLOWED_VENUES
-from trademesh.core.advisor.venue_bars import VenueBars, filled
+from trademesh.core.advisor.venue_bars import VenueBarHistory, filled
 from trademesh.core.domain.contracts.signal import Direction, RuleAttribution, Signal
 from trademesh.core.domain.model import Balance, Candle, Instrument, InstrumentKind, Position, Side, Timeframe
 from trademesh.core.platform.aio.retry import wait_any
@@ -237,7 +237,7 @@ class ContextGatherer:
         tools: MarketTools,
         config: GatherConfig,
         clock: Callable[[], int] = time.time_ns,
-        venue_bars: VenueBars | None = None,
+        venue_bars: VenueBarHistory | None = None,
     ) -> None:
         self.tools = tools
         # The venue's candles, where the recorder holds too few bars (None: the recorder's only).

@@ -27,7 +27,7 @@ from trademesh.core.tools.market import MARKETDATA
 from trademesh.core.tools.upstream import Upstream
 from trademesh.marketdata.v1 import marketdata_pb2 as md
 
-__all__ = ["VenueBars", "filled"]
+__all__ = ["VenueBarHistory", "filled"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def filled(venue: tuple[Candle, ...], recorded: tuple[Candle, ...], most: int) -
     return tuple(both[-most:])
 
 
-class VenueBars:
+class VenueBarHistory:
     """The venue's closed candles of the markets the context warms, kept per market."""
 
     def __init__(self, upstream: Upstream, timeframe: Timeframe, timeout_s: float = 5.0) -> None:
