@@ -36,6 +36,7 @@ not exclusive: their waits on what the page shows allow for the other worker's l
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -164,11 +165,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 self._pending_of(work) > 1 for work in self.assigned_work.values()
             ):
                 return  # the worker whose second-last test ends last takes it
-            super()._assign_work_unit(node)
+            try:
+                super()._assign_work_unit(node)
+            except OSError:
+                # Its channel is closed: the worker died and xdist has not said so yet (two
+                # crashed at once: the first's remove_node hands its tests to the second). The
+                # unit stays in its assigned work, and its errordown, which follows, puts it back
+                # in the queue (an INTERNALERROR ended a fresh clone's run of test_workers).
+                return
             if not self.workqueue:  # all handed out: the others run their last test and end
                 for other in self.nodes:
                     if other is not node and not other.shutting_down:
-                        other.shutdown()
+                        with contextlib.suppress(OSError):  # died meanwhile: as above
+                            other.shutdown()
 
     return GroupScheduling(config, log)
 
