@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -66,6 +67,8 @@ class RunManager:
         self.store = store
         self.database_url = database_url
         self.max_runs = max_runs
+        # The runs' option files; a folder of its own made here is removed at close().
+        self._own_work = work_dir is None
         self._work = work_dir or Path(tempfile.mkdtemp(prefix="backtester-"))
         self.runs: dict[str, Run] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -163,6 +166,8 @@ class RunManager:
                 run.process.terminate()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=_END_WAIT_S)
+        if self._own_work:  # each hub left one in the temporary directory (73 after a test run)
+            shutil.rmtree(self._work, ignore_errors=True)
 
     # ---- following a child
 
